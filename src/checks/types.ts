@@ -1,0 +1,92 @@
+// The check contract: a check runs in one SMTP phase and returns named symbol hits, never a verdict.
+import type { Logger } from '../util/logger.ts';
+
+export type Phase = 'connect' | 'helo' | 'mail' | 'rcpt' | 'data';
+export const PHASES: readonly Phase[] = ['connect', 'helo', 'mail', 'rcpt', 'data'];
+
+/** One symbol emitted by a check: score = weight × factor (factor defaults to 1). */
+export interface SymbolHit {
+  symbol: string;
+  factor?: number;
+  options?: string[];
+}
+
+/** What is known about the client; addresses are as presented by PROXY/XCLIENT when trusted. */
+export interface SessionInfo {
+  id: string;
+  clientIp: string;
+  clientPort: number;
+  /** Reverse DNS name (or XCLIENT NAME) when known. */
+  clientHostname?: string;
+  helo?: string;
+  secure: boolean;
+  /** Authenticated user name (SMTP AUTH), if any. */
+  authUser?: string;
+  /** Client address is inside smtp.trusted_networks. */
+  trusted: boolean;
+  /** Session arrived on the submission listener. */
+  submission: boolean;
+  localIp: string;
+  localPort: number;
+}
+
+export interface Envelope {
+  /** Reverse path; '' is the null sender. */
+  mailFrom: string;
+  rcptTo: string[];
+  /** SIZE= declared at MAIL FROM. */
+  declaredSize?: number;
+  smtputf8: boolean;
+  body8bit: boolean;
+}
+
+export interface HeaderField {
+  /** Name as written (case preserved). */
+  name: string;
+  /** Unfolded value, leading whitespace trimmed. */
+  value: string;
+}
+
+/** The message as the data phase sees it; derived views are memoised per message. */
+export interface MessageView {
+  raw: Buffer;
+  /** Top-level header fields in order. */
+  headers: readonly HeaderField[];
+  /** First value of a header (case-insensitive), or undefined. */
+  header(name: string): string | undefined;
+  /** Compute a derived value once per message (parsed MIME, tokens, ...). */
+  memo<T>(key: string, compute: () => T): T;
+}
+
+export interface CheckContext {
+  phase: Phase;
+  session: Readonly<SessionInfo>;
+  envelope: Readonly<Envelope>;
+  /** In the rcpt phase: the recipient being checked. */
+  rcpt?: string;
+  /** In the data phase: the message. */
+  message?: MessageView;
+  /** Aborted when the check's time budget runs out. */
+  signal: AbortSignal;
+  /** Time of this phase, from the injected clock (ms since epoch). */
+  now: number;
+  log: Logger;
+  /** Add a header to the accepted message (e.g. Received-SPF); prepended in call order. */
+  addHeader(name: string, value: string): void;
+  /** Per-transaction results shared between checks (e.g. SPF result for DMARC). */
+  results: Map<string, unknown>;
+  /** Symbols emitted so far in this session and transaction (for meta rules). */
+  hitsSoFar: readonly SymbolHit[];
+}
+
+export interface Check {
+  readonly name: string;
+  readonly phase: Phase;
+  /** Every symbol this check can emit; each must be defined in rules/ or start-up fails. */
+  readonly symbols: readonly string[];
+  /** Time budget in ms; defaults to checks.timeout_ms. */
+  readonly timeoutMs?: number;
+  /** Skip the check for trusted-network and authenticated clients (default true). */
+  readonly skipTrusted?: boolean;
+  run(ctx: CheckContext): Promise<SymbolHit[]> | SymbolHit[];
+}

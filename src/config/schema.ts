@@ -1,0 +1,132 @@
+// The whole configuration schema: every key, its type and its embedded default (full-stack, localhost).
+import { z } from 'zod';
+import { cidrList, domain, duration, listen, size } from './units.ts';
+
+const tls = z
+  .strictObject({
+    cert: z.string().optional(),
+    key: z.string().optional(),
+  })
+  .prefault({})
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'tls.cert and tls.key must be given together' });
+
+const rateRule = z.strictObject({ limit: z.number().int().positive(), window: duration() });
+
+const smtp = z
+  .strictObject({
+    listen: listen('127.0.0.1', 2525),
+    hostname: z.string().optional(),
+    banner: z.string().default('spamgate'),
+    max_message_size: size().prefault(26_214_400),
+    max_recipients: z.number().int().positive().default(100),
+    max_connections: z.number().int().positive().default(500),
+    max_connections_per_ip: z.number().int().positive().default(20),
+    max_bad_commands: z.number().int().positive().default(10),
+    max_transactions_per_session: z.number().int().positive().default(100),
+    idle_timeout: duration().prefault(300),
+    session_timeout: duration().prefault(1800),
+    greet_delay: duration().prefault(0),
+    trusted_networks: cidrList().default(['127.0.0.0/8', '::1/128']),
+    proxy_protocol_from: cidrList().default([]),
+    xclient_from: cidrList().default([]),
+    relay_requires_local_sender: z.boolean().default(false),
+    tls,
+    auth: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+  })
+  .prefault({});
+
+const submission = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    listen: listen('127.0.0.1', 2587),
+  })
+  .prefault({});
+
+const limits = z
+  .strictObject({
+    per_ip: z
+      .strictObject({
+        connections: rateRule.optional(),
+        messages: rateRule.optional(),
+        recipients: rateRule.optional(),
+      })
+      .prefault({}),
+    per_user: z
+      .strictObject({
+        messages: rateRule.optional(),
+        recipients: rateRule.optional(),
+      })
+      .prefault({}),
+  })
+  .prefault({});
+
+const upstream = z.strictObject({
+  host: z.string(),
+  port: z.number().int().min(1).max(65535).default(25),
+  protocol: z.enum(['smtp', 'lmtp']).default('smtp'),
+  max_connections: z.number().int().positive().default(10),
+  timeout: duration().prefault(60),
+  starttls: z.boolean().default(false),
+});
+
+const delivery = z
+  .strictObject({
+    mode: z.enum(['queue', 'inline']).default('queue'),
+    upstream: upstream.optional(),
+  })
+  .prefault({});
+
+const queue = z
+  .strictObject({
+    max_age: duration().prefault('5d'),
+    delay_warning: duration().prefault('4h'),
+    retry_initial: duration().prefault('1m'),
+    retry_max: duration().prefault('1h'),
+    retry_factor: z.number().min(1).default(2),
+    workers: z.number().int().positive().default(20),
+    scan_interval: duration().prefault('1s'),
+    fsync: z.boolean().default(true),
+  })
+  .prefault({});
+
+const http = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    listen: listen('127.0.0.1', 9465),
+  })
+  .prefault({});
+
+const checks = z
+  .strictObject({
+    timeout: duration().prefault('5s'),
+    disabled: z.array(z.string()).default([]),
+  })
+  .prefault({});
+
+const dns = z
+  .strictObject({
+    servers: z.array(z.string()).optional(),
+    timeout: duration().prefault('2s'),
+    retries: z.number().int().min(0).max(5).default(1),
+    cache_size: z.number().int().positive().default(10_000),
+  })
+  .prefault({});
+
+export const configSchema = z.strictObject({
+  mode: z.enum(['full-stack', 'front-of']).default('full-stack'),
+  data_dir: z.string().default('./data'),
+  rules_dirs: z.array(z.string()).optional(),
+  log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  local_domains: z.array(domain()).default(['localhost']),
+  smtp,
+  submission,
+  limits,
+  delivery,
+  queue,
+  http,
+  checks,
+  dns,
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;

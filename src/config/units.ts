@@ -1,0 +1,68 @@
+// Config value types shared by every section: durations, byte sizes, CIDR lists, listen addresses.
+import { z } from 'zod';
+import { parseCidr } from '../util/cidr.ts';
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const SIZE_UNITS: Record<string, number> = { b: 1, k: 1024, kb: 1024, m: 1024 ** 2, mb: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3 };
+
+/** Parses "250ms", "30s", "5m", "4h", "5d"; a bare number means seconds. Returns ms or undefined. */
+export function parseDuration(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isFinite(value) && value >= 0) return value * 1000;
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/i.exec(value);
+  if (!m || m[1] === undefined) return undefined;
+  return Math.round(Number(m[1]) * (DURATION_UNITS[(m[2] ?? 's').toLowerCase()] ?? 1000));
+}
+
+/** Parses "512k", "25MB", "1g"; a bare number means bytes. */
+export function parseSize(value: unknown): number | undefined {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0) return value;
+  if (typeof value !== 'string') return undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmg]?b?)?\s*$/i.exec(value);
+  if (!m || m[1] === undefined) return undefined;
+  const unit = (m[2] ?? 'b').toLowerCase() || 'b';
+  const mult = SIZE_UNITS[unit];
+  return mult === undefined ? undefined : Math.round(Number(m[1]) * mult);
+}
+
+/** A duration in the config, held as milliseconds. */
+export const duration = () =>
+  z.unknown().transform((v, ctx) => {
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration such as 30s, 5m, 4h, 5d (or seconds as a number), found ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** A size in the config, held as bytes. */
+export const size = () =>
+  z.unknown().transform((v, ctx) => {
+    const bytes = parseSize(v);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a size such as 512k, 25MB, 1g (or bytes as a number), found ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
+/** A list of IPv4/IPv6 CIDR blocks (a bare address means a single host). */
+export const cidrList = () =>
+  z.array(z.string()).superRefine((list, ctx) => {
+    list.forEach((entry, i) => {
+      if (!parseCidr(entry)) ctx.addIssue({ code: 'custom', path: [i], message: `expected an IPv4 or IPv6 address or CIDR block, found ${JSON.stringify(entry)}` });
+    });
+  });
+
+export const port = () => z.number().int().min(0).max(65535);
+
+export const listen = (host: string, defaultPort: number) =>
+  z.strictObject({ host: z.string().default(host), port: port().default(defaultPort) }).prefault({});
+
+/** A domain name, lower-cased, without trailing dot. */
+export const domain = () =>
+  z
+    .string()
+    .regex(/^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/, 'expected a domain name')
+    .transform((d) => d.toLowerCase().replace(/\.$/, ''));

@@ -1,0 +1,73 @@
+// Reads rules/*.yaml from the configured directories, validates each section, merges files in order.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { z } from 'zod';
+import { ConfigError } from '../config/load.ts';
+import { formatIssues, parseYamlFile, rootIsMap } from '../config/yaml-errors.ts';
+
+/** How one top-level key of a rules file is validated and merged across files. */
+export interface RulesSection<T> {
+  schema: z.ZodType<T>;
+  /** Combine the value so far (undefined at first) with the next file's value. */
+  merge(prev: T | undefined, next: T): T;
+}
+
+export const mergeRecords = <V>(prev: Record<string, V> | undefined, next: Record<string, V>): Record<string, V> => ({ ...prev, ...next });
+export const concatLists = <V>(prev: V[] | undefined, next: V[]): V[] => [...(prev ?? []), ...next];
+export const mergeObjects = <V extends object>(prev: V | undefined, next: V): V => ({ ...prev, ...next }) as V;
+
+export type SectionMap = Record<string, RulesSection<unknown>>;
+
+/** Merged, validated values by section key, plus where each rule file came from. */
+export interface RawRules {
+  sections: Map<string, unknown>;
+  files: string[];
+}
+
+export function listRuleFiles(dirs: readonly string[]): string[] {
+  const files: string[] = [];
+  for (const dir of dirs) {
+    let entries: string[];
+    try {
+      entries = readdirSync(dir);
+    } catch (err) {
+      throw new ConfigError([`${dir}: cannot read rules directory: ${(err as Error).message}`]);
+    }
+    for (const name of entries.sort()) if (/\.ya?ml$/.test(name)) files.push(path.join(dir, name));
+  }
+  return files;
+}
+
+/** Loads every rules file; all problems of all files are reported at once. */
+export function loadRuleFiles(dirs: readonly string[], sections: SectionMap): RawRules {
+  const files = listRuleFiles(dirs);
+  const problems: string[] = [];
+  const merged = new Map<string, unknown>();
+  for (const file of files) {
+    const parsed = parseYamlFile(file, readFileSync(file, 'utf8'));
+    if (parsed.syntaxErrors.length) {
+      problems.push(...parsed.syntaxErrors);
+      continue;
+    }
+    if (!rootIsMap(parsed)) {
+      problems.push(`${file}: (top level): expected a mapping of sections`);
+      continue;
+    }
+    const doc = (parsed.value ?? {}) as Record<string, unknown>;
+    for (const [key, value] of Object.entries(doc)) {
+      const section = sections[key];
+      if (!section) {
+        problems.push(`${file}: ${key}: unknown section (expected one of ${Object.keys(sections).join(', ')})`);
+        continue;
+      }
+      const result = section.schema.safeParse(value);
+      if (!result.success) {
+        problems.push(...formatIssues(parsed, result.error.issues, [key]));
+        continue;
+      }
+      merged.set(key, section.merge(merged.get(key), result.data));
+    }
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { sections: merged, files };
+}

@@ -1,0 +1,86 @@
+// IPv4/IPv6 address parsing and CIDR matching, on BigInt so v4 and v6 share one code path.
+import { isIPv4, isIPv6 } from 'node:net';
+
+export interface Cidr {
+  family: 4 | 6;
+  network: bigint;
+  bits: number;
+}
+
+/** Normalises "::ffff:1.2.3.4" to "1.2.3.4" and lower-cases IPv6. */
+export function normalizeIp(ip: string): string {
+  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (v4mapped?.[1]) return v4mapped[1];
+  return ip.toLowerCase();
+}
+
+export function ipToBigInt(ip: string): { family: 4 | 6; value: bigint } | undefined {
+  const addr = normalizeIp(ip);
+  if (isIPv4(addr)) {
+    const value = addr.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
+    return { family: 4, value };
+  }
+  if (isIPv6(addr)) return { family: 6, value: ipv6ToBigInt(addr) };
+  return undefined;
+}
+
+/** Expands an IPv6 address to its eight 16-bit groups. */
+export function expandIpv6(addr: string): number[] {
+  let text = addr;
+  const tail: number[] = [];
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (v4?.[1]) {
+    const o = v4[1].split('.').map(Number);
+    tail.push(((o[0] ?? 0) << 8) | (o[1] ?? 0), ((o[2] ?? 0) << 8) | (o[3] ?? 0));
+    text = text.slice(0, -v4[1].length).replace(/:$/, '') || ':';
+    if (text.endsWith(':') && !text.endsWith('::')) text = text.slice(0, -1);
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const parse = (s: string): number[] => (s === '' ? [] : s.split(':').map((g) => parseInt(g, 16)));
+  const left = parse(head);
+  const right = rest === undefined ? [] : parse(rest);
+  const fill = 8 - tail.length - left.length - right.length;
+  const groups = rest === undefined ? [...left, ...tail] : [...left, ...new Array<number>(Math.max(0, fill)).fill(0), ...right, ...tail];
+  return groups;
+}
+
+function ipv6ToBigInt(addr: string): bigint {
+  return expandIpv6(addr).reduce((acc, g) => (acc << 16n) | BigInt(g), 0n);
+}
+
+export function parseCidr(text: string): Cidr | undefined {
+  const [addr, bitsText, extra] = text.trim().split('/');
+  if (addr === undefined || extra !== undefined) return undefined;
+  const ip = ipToBigInt(addr);
+  if (!ip) return undefined;
+  const max = ip.family === 4 ? 32 : 128;
+  const bits = bitsText === undefined ? max : Number(bitsText);
+  if (!Number.isInteger(bits) || bits < 0 || bits > max || (bitsText !== undefined && !/^\d+$/.test(bitsText))) return undefined;
+  const shift = BigInt(max - bits);
+  return { family: ip.family, network: (ip.value >> shift) << shift, bits };
+}
+
+export function cidrContains(cidr: Cidr, ip: string): boolean {
+  const parsed = ipToBigInt(ip);
+  if (!parsed || parsed.family !== cidr.family) return false;
+  const shift = BigInt((cidr.family === 4 ? 32 : 128) - cidr.bits);
+  return (parsed.value >> shift) << shift === cidr.network;
+}
+
+/** A compiled list of CIDR blocks. */
+export class CidrSet {
+  private readonly blocks: Cidr[];
+  constructor(entries: readonly string[]) {
+    this.blocks = entries.map((e) => {
+      const c = parseCidr(e);
+      if (!c) throw new Error(`invalid CIDR ${e}`);
+      return c;
+    });
+  }
+  has(ip: string): boolean {
+    return this.blocks.some((b) => cidrContains(b, ip));
+  }
+  get size(): number {
+    return this.blocks.length;
+  }
+}
