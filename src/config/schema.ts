@@ -1,6 +1,10 @@
 // The whole configuration schema: every key, its type and its embedded default (full-stack, localhost).
 import { z } from 'zod';
 import { cidrList, domain, duration, listen, size } from './units.ts';
+import { imapSection } from './sections/imap.ts';
+import { bayesSection, filterSection } from './sections/filter.ts';
+import { aliasesSection, mailhostSection, usersSection } from './sections/mailhost.ts';
+import { pop3Section } from './sections/pop3.ts';
 
 const tls = z
   .strictObject({
@@ -89,6 +93,23 @@ const queue = z
   })
   .prefault({});
 
+const outbound = z
+  .strictObject({
+    /** Port of remote MX hosts (25; tests use a high port). */
+    port: z.number().int().min(1).max(65535).default(25),
+    family: z.enum(['any', 'ipv4', 'ipv6']).default('any'),
+    starttls: z.enum(['opportunistic', 'never', 'require']).default('opportunistic'),
+    tls_verify: z.boolean().default(false),
+    connect_timeout: duration().prefault('30s'),
+    command_timeout: duration().prefault('5m'),
+    max_connections_per_destination: z.number().int().positive().default(4),
+    idle_timeout: duration().prefault('10s'),
+    max_messages_per_connection: z.number().int().positive().default(100),
+    max_mx_hosts: z.number().int().positive().default(5),
+    helo_name: z.string().optional(),
+  })
+  .prefault({});
+
 const http = z
   .strictObject({
     enabled: z.boolean().default(true),
@@ -123,9 +144,17 @@ export const configSchema = z.strictObject({
   limits,
   delivery,
   queue,
+  outbound,
   http,
   checks,
   dns,
+  filter: filterSection,
+  bayes: bayesSection,
+  users: usersSection,
+  aliases: aliasesSection,
+  mailhost: mailhostSection,
+  pop3: pop3Section,
+  imap: imapSection,
 });
 
 export type Config = z.output<typeof configSchema>;

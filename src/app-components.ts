@@ -1,0 +1,92 @@
+// Opens the long-lived components (spool, delivery, mail host, protocol servers, filter, DNS) and
+// builds the check list for a rules snapshot. app.ts owns their life cycle.
+import type { AddressInfo } from 'node:net';
+import { createRateLimitChecks } from './checks/rate-limits.ts';
+import { createRelayCheck } from './checks/relay.ts';
+import { RUNNER_SYMBOLS } from './checks/runner.ts';
+import type { Check } from './checks/types.ts';
+import type { LoadedConfig } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
+import type { Authenticator } from './mailhost/types.ts';
+import type { Registry } from './metrics/registry.ts';
+import type { InlineForwarder, MessageSink } from './queue/types.ts';
+import type { Ruleset } from './scoring/ruleset.ts';
+import type { VerdictEvent } from './smtp/gateway.ts';
+import type { Clock } from './util/clock.ts';
+import type { Logger } from './util/logger.ts';
+import { createResolver } from './dns/dns2-resolver.ts';
+import { openDelivery } from './queue/delivery-setup.ts';
+
+export interface ComponentDeps {
+  loaded: LoadedConfig;
+  clock: Clock;
+  log: Logger;
+  registry: Registry;
+  hostname: string;
+  /** Validate only (check-config): open nothing that locks, listens or writes. */
+  dryRun?: boolean;
+}
+
+export interface Components {
+  sink?: MessageSink;
+  inline?: InlineForwarder;
+  authenticator?: Authenticator;
+  rateStore?: RateStore;
+  onVerdict?: (event: VerdictEvent) => void;
+  /** Extra checks contributed by components, rebuilt per rules snapshot. */
+  checks(config: Config, ruleset: Ruleset): Check[];
+  /** Starts protocol servers and delivery; returns what listens where. */
+  startServices(): Promise<Partial<Record<'pop3' | 'imap', AddressInfo>>>;
+  queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
+  onReload?(loaded: LoadedConfig): void;
+  close(deadlineMs: number): Promise<void>;
+}
+
+export async function openComponents(deps: ComponentDeps): Promise<Components> {
+  const config = deps.loaded.config;
+  const closers: Array<(deadlineMs: number) => Promise<void>> = [];
+  const resolver = createResolver({
+    ...(config.dns.servers ? { servers: config.dns.servers } : {}),
+    timeoutMs: config.dns.timeout,
+    retries: config.dns.retries,
+    cacheSize: config.dns.cache_size,
+    registry: deps.registry,
+    clock: deps.clock,
+  });
+  if (deps.dryRun) {
+    return { rateStore: new MemoryRateStore(deps.clock), checks: () => [], startServices: async () => ({}), queueHealth: async () => ({ ok: true }), close: async () => undefined };
+  }
+  const delivery = await openDelivery({ ...deps, resolver, deliverLocal: undefined });
+  closers.push((d) => delivery.close(d));
+  return {
+    rateStore: new MemoryRateStore(deps.clock),
+    sink: delivery.spool,
+    ...(delivery.inline ? { inline: delivery.inline } : {}),
+    checks: () => [],
+    startServices: async () => {
+      await delivery.start();
+      return {};
+    },
+    queueHealth: async () => delivery.health(),
+    close: async (deadlineMs) => {
+      for (const close of closers.reverse()) await close(deadlineMs);
+    },
+  };
+}
+
+/** The checks of one snapshot: core policy first, then what components contribute. */
+export function buildChecks(config: Config, ruleset: Ruleset, components: Components): Check[] {
+  const localDomains = new Set(config.local_domains);
+  const checks: Check[] = [
+    createRelayCheck({ localDomains, requireLocalSender: config.smtp.relay_requires_local_sender }),
+    ...components.checks(config, ruleset),
+  ];
+  if (components.rateStore) {
+    checks.push(...createRateLimitChecks({ store: components.rateStore, perIp: config.limits.per_ip, perUser: config.limits.per_user }));
+  }
+  return checks;
+}
+
+/** Symbols defined for the runner and listener themselves (checked at start). */
+export const CORE_SYMBOLS = [...RUNNER_SYMBOLS, 'PREGREET', 'RATE_IP_CONNECTIONS'];

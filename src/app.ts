@@ -1,0 +1,179 @@
+// Composition root: builds every component from one config snapshot; no globals. Reload swaps
+// the whole snapshot (config + rules + checks) or keeps the running one and says why.
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import os from 'node:os';
+import type { AddressInfo } from 'node:net';
+import { loadConfig, type LoadedConfig } from './config/load.ts';
+import type { Config } from './config/schema.ts';
+import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
+import { createHttpServer } from './metrics/http-server.ts';
+import { counter, createRegistry, gauge, type Registry } from './metrics/registry.ts';
+import { assertSymbolsDefined, loadRuleset } from './scoring/ruleset.ts';
+import { Gateway, type GatewaySnapshot } from './smtp/gateway.ts';
+import { createGatewayMetrics } from './smtp/gateway-metrics.ts';
+import { systemClock, type Clock } from './util/clock.ts';
+import { createLogger, type Logger } from './util/logger.ts';
+import { buildChecks, CORE_SYMBOLS, openComponents, type Components } from './app-components.ts';
+
+export interface AppOptions {
+  loaded: LoadedConfig;
+  clock?: Clock;
+  log?: Logger;
+  registry?: Registry;
+}
+
+export interface Listening {
+  smtp: AddressInfo;
+  submission?: AddressInfo;
+  http?: AddressInfo;
+  pop3?: AddressInfo;
+  imap?: AddressInfo;
+}
+
+export type ReloadResult = { ok: true } | { ok: false; error: string };
+
+export class App {
+  private snapshot: GatewaySnapshot;
+  private loaded: LoadedConfig;
+  private gateways: Gateway[] = [];
+  private http?: ReturnType<typeof createHttpServer>;
+  private listening?: Listening;
+  private draining = false;
+  private readonly reloads;
+  private readonly configInfo;
+
+  private constructor(
+    loaded: LoadedConfig,
+    snapshot: GatewaySnapshot,
+    readonly components: Components,
+    readonly registry: Registry,
+    readonly clock: Clock,
+    readonly log: Logger,
+    private readonly rateStore: RateStore,
+  ) {
+    this.loaded = loaded;
+    this.snapshot = snapshot;
+    this.reloads = counter(registry, 'spamgate_config_reloads_total', 'Config and rules reloads by result', ['result']);
+    this.configInfo = gauge(registry, 'spamgate_config_last_reload_success_timestamp_seconds', 'Time of the last successful config load');
+    this.configInfo.set(clock.now() / 1000);
+  }
+
+  static async create(opts: AppOptions): Promise<App> {
+    const clock = opts.clock ?? systemClock;
+    const config = opts.loaded.config;
+    const log = opts.log ?? createLogger(config.log_level);
+    const registry = opts.registry ?? createRegistry();
+    await mkdir(opts.loaded.dataDir, { recursive: true });
+    const components = await openComponents({ loaded: opts.loaded, clock, log, registry, hostname: hostnameOf(config) });
+    const snapshot = buildSnapshot(opts.loaded, components);
+    const rateStore = components.rateStore ?? new MemoryRateStore(clock);
+    return new App(opts.loaded, snapshot, components, registry, clock, log, rateStore);
+  }
+
+  get config(): Config {
+    return this.snapshot.config;
+  }
+
+  get dataDir(): string {
+    return this.loaded.dataDir;
+  }
+
+  async start(): Promise<Listening> {
+    const config = this.snapshot.config;
+    const hostname = hostnameOf(config);
+    const metrics = createGatewayMetrics(this.registry);
+    const tls = readTls(config);
+    const common = {
+      snapshot: () => this.snapshot,
+      rateStore: this.rateStore,
+      clock: this.clock,
+      metrics,
+      hostname,
+      ...(this.components.sink ? { sink: this.components.sink } : {}),
+      ...(this.components.inline ? { inline: this.components.inline } : {}),
+      ...(this.components.authenticator ? { authenticator: this.components.authenticator } : {}),
+      ...(this.components.onVerdict ? { onVerdict: this.components.onVerdict } : {}),
+      ...(tls ? { tls } : {}),
+    };
+    const smtp = new Gateway({ ...common, name: 'smtp', log: this.log.child({ listener: 'smtp' }) });
+    this.gateways.push(smtp);
+    const listening: Listening = { smtp: await smtp.listen(config.smtp.listen.port, config.smtp.listen.host) };
+    if (config.submission.enabled) {
+      const sub = new Gateway({ ...common, name: 'submission', log: this.log.child({ listener: 'submission' }) });
+      this.gateways.push(sub);
+      listening.submission = await sub.listen(config.submission.listen.port, config.submission.listen.host);
+    }
+    Object.assign(listening, await this.components.startServices());
+    if (config.http.enabled) {
+      this.http = createHttpServer({
+        registry: this.registry,
+        log: this.log,
+        ready: () => !this.draining,
+        health: () => this.health(),
+      });
+      listening.http = await this.http.listen(config.http.listen.port, config.http.listen.host);
+    }
+    this.listening = listening;
+    return listening;
+  }
+
+  private async health(): Promise<{ ok: boolean; [k: string]: unknown }> {
+    const queue = await this.components.queueHealth();
+    return {
+      ok: !this.draining && queue.ok,
+      listeners: Object.fromEntries(Object.entries(this.listening ?? {}).map(([k, v]) => [k, `${(v as AddressInfo).address}:${(v as AddressInfo).port}`])),
+      sessions: this.gateways.reduce((n, g) => n + g.activeSessions, 0),
+      queue,
+      draining: this.draining,
+    };
+  }
+
+  /** Re-reads the config file and rules/; on any error the running snapshot stays. */
+  reload(): ReloadResult {
+    try {
+      const loaded = this.loaded.file ? loadConfig({ file: this.loaded.file, dataDir: this.loaded.dataDir }) : this.loaded;
+      const snapshot = buildSnapshot(loaded, this.components);
+      this.loaded = loaded;
+      this.snapshot = snapshot;
+      const tls = readTls(snapshot.config);
+      if (tls) for (const g of this.gateways) g.updateTls(tls);
+      this.components.onReload?.(loaded);
+      this.reloads.inc({ result: 'success' });
+      this.configInfo.set(this.clock.now() / 1000);
+      this.log.info('configuration reloaded', { file: loaded.file, rules: snapshot.ruleset.files.length });
+      return { ok: true };
+    } catch (err) {
+      this.reloads.inc({ result: 'failure' });
+      const error = (err as Error).message;
+      this.log.error('reload failed, keeping the running configuration', { error });
+      return { ok: false, error };
+    }
+  }
+
+  /** SIGTERM: stop accepting, let sessions finish within the deadline, stop delivery, exit. */
+  async stop(deadlineMs = 10_000): Promise<void> {
+    this.draining = true;
+    await Promise.all(this.gateways.map((g) => g.close(deadlineMs)));
+    await this.components.close(deadlineMs);
+    await this.http?.close();
+    await this.rateStore.close?.();
+  }
+}
+
+export function buildSnapshot(loaded: LoadedConfig, components: Components): GatewaySnapshot {
+  const ruleset = loadRuleset(loaded.rulesDirs);
+  const checks = buildChecks(loaded.config, ruleset, components).filter((c) => !loaded.config.checks.disabled.includes(c.name));
+  assertSymbolsDefined(ruleset, [{ owner: 'gateway core', symbols: CORE_SYMBOLS }, ...checks.map((c) => ({ owner: `check ${c.name}`, symbols: c.symbols }))]);
+  return Object.freeze({ config: loaded.config, ruleset, checks });
+}
+
+export function hostnameOf(config: Config): string {
+  return config.smtp.hostname ?? os.hostname();
+}
+
+function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {
+  const { cert, key } = config.smtp.tls;
+  if (!cert || !key) return undefined;
+  return { cert: readFileSync(cert), key: readFileSync(key) };
+}

@@ -1,0 +1,93 @@
+// Shared plumbing of the filter's CLI commands: config + rules + Bayes from the command's flags,
+// running the content checks on one message outside SMTP, and a terminal progress bar.
+import type { Writable } from 'node:stream';
+import { createBayesCheck } from '../checks/bayes.ts';
+import { createContentChecks } from '../checks/content-checks.ts';
+import type { Check, CheckContext, SymbolHit } from '../checks/types.ts';
+import type { CommandArgs } from '../commands/types.ts';
+import { loadConfig, SHIPPED_MODELS_DIR, type LoadedConfig } from '../config/load.ts';
+import { withContentSymbols } from '../content/engine.ts';
+import type { MimeLimits } from '../mime/parse.ts';
+import { loadRuleset, type Ruleset } from '../scoring/ruleset.ts';
+import { createMessageView } from '../smtp/message-view.ts';
+import { silentLogger } from '../util/logger.ts';
+import { mimeLimitsOf, openBayes, type Bayes } from './open-bayes.ts';
+
+export interface FilterEnv {
+  loaded: LoadedConfig;
+  limits: MimeLimits;
+  bayes: Bayes;
+}
+
+export function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODELS_DIR): FilterEnv {
+  const loaded = loadConfig({ ...(args.configFile !== undefined ? { file: args.configFile } : {}), ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}) });
+  const limits = mimeLimitsOf(loaded.config.filter);
+  const bayes = openBayes({ dataDir: loaded.dataDir, modelsDir, config: loaded.config.bayes, limits });
+  return { loaded, limits, bayes };
+}
+
+export function loadContentRuleset(loaded: LoadedConfig): Ruleset {
+  return withContentSymbols(loadRuleset(loaded.rulesDirs));
+}
+
+/** The content checks (Bayes included unless disabled) for offline runs. */
+export function offlineChecks(ruleset: Ruleset, env: FilterEnv, withBayes: boolean): Check[] {
+  const checks = createContentChecks({ ruleset, limits: env.limits, ...(withBayes ? { bayes: env.bayes } : {}) });
+  return withBayes && !checks.some((c) => c.name === 'bayes') ? [createBayesCheck({ bayes: env.bayes, limits: env.limits }), ...checks] : checks;
+}
+
+/** Runs data-phase checks on a raw message, as the gateway would (one shared MessageView). */
+export async function runOffline(checks: readonly Check[], raw: Buffer): Promise<{ hits: SymbolHit[]; results: Map<string, unknown> }> {
+  const view = createMessageView(raw);
+  const results = new Map<string, unknown>();
+  const hits: SymbolHit[] = [];
+  const ctx: CheckContext = {
+    phase: 'data',
+    session: { id: 'offline', clientIp: '127.0.0.1', clientPort: 0, secure: false, trusted: false, submission: false, localIp: '127.0.0.1', localPort: 0 },
+    envelope: { mailFrom: '', rcptTo: [], smtputf8: false, body8bit: false },
+    message: view,
+    signal: new AbortController().signal,
+    now: Date.now(),
+    log: silentLogger,
+    addHeader: () => undefined,
+    results,
+    hitsSoFar: [],
+  };
+  const all = await Promise.all(checks.map(async (c) => {
+    try {
+      return await c.run(ctx);
+    } catch {
+      return [{ symbol: 'CHECK_ERROR', options: [c.name] }];
+    }
+  }));
+  for (const list of all) hits.push(...list);
+  return { hits, results };
+}
+
+/** A one-line progress bar redrawn in place; a no-op when not on a terminal. */
+export function progressBar(out: Writable, enabled: boolean, total: number): { tick(label?: string): void; done(): void } {
+  let n = 0;
+  let last = 0;
+  return {
+    tick(label = '') {
+      n++;
+      if (!enabled) return;
+      const now = Date.now();
+      if (now - last < 100 && n < total) return;
+      last = now;
+      const width = 30;
+      const frac = total > 0 ? Math.min(1, n / total) : 0;
+      const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
+      out.write(`\r[${bar}] ${n}/${total} ${label.slice(-40).padEnd(40)}`);
+    },
+    done() {
+      if (enabled) out.write('\n');
+    },
+  };
+}
+
+export function flagList(args: CommandArgs, name: string): string[] {
+  const v = args.flags.get(name);
+  if (v === undefined || v === true) return [];
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}

@@ -1,0 +1,91 @@
+// The on-disk token model: gzip'd text lines, written atomically (tmp file, fsync, rename, fsync dir).
+//   spamgate-bayes 1
+//   totals <spam> <ham>
+//   d <digest> <s|h>            one line per learned message
+//   <spam> <ham> <token>        one line per token (the token is the rest of the line)
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import type { MessageClass } from './learner.ts';
+import type { LearnedTotals, TokenCounts } from './token-store.ts';
+
+export interface ModelData {
+  totals: LearnedTotals;
+  tokens: Map<string, TokenCounts>;
+  digests: Map<string, MessageClass>;
+}
+
+const MAGIC = 'spamgate-bayes 1';
+
+export function emptyModel(): ModelData {
+  return { totals: { spam: 0, ham: 0 }, tokens: new Map(), digests: new Map() };
+}
+
+export function serializeModel(model: ModelData, opts: { minCount?: number; withDigests?: boolean } = {}): Buffer {
+  const minCount = opts.minCount ?? 1;
+  const lines: string[] = [MAGIC, `totals ${model.totals.spam} ${model.totals.ham}`];
+  if (opts.withDigests !== false) for (const [d, c] of model.digests) lines.push(`d ${d} ${c === 'spam' ? 's' : 'h'}`);
+  const tokens = [...model.tokens].filter(([, c]) => c.spam + c.ham >= minCount && c.spam + c.ham > 0);
+  tokens.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  for (const [t, c] of tokens) lines.push(`${c.spam} ${c.ham} ${t}`);
+  return gzipSync(lines.join('\n') + '\n', { level: 9 });
+}
+
+/** Parses a model file; throws with the line number on a malformed line. */
+export function parseModel(data: Buffer, file = '(model)'): ModelData {
+  const text = gunzipSync(data).toString('utf8');
+  const lines = text.split('\n');
+  if (lines[0] !== MAGIC) throw new Error(`${file}: not a spamgate Bayes model (first line ${JSON.stringify(lines[0]?.slice(0, 40))})`);
+  const model = emptyModel();
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    if (line === '') continue;
+    if (line.startsWith('totals ')) {
+      const [, s, h] = line.split(' ');
+      model.totals = { spam: Number(s), ham: Number(h) };
+      continue;
+    }
+    if (line.startsWith('d ')) {
+      const [, d, c] = line.split(' ');
+      if (d) model.digests.set(d, c === 's' ? 'spam' : 'ham');
+      continue;
+    }
+    const a = line.indexOf(' ');
+    const b = line.indexOf(' ', a + 1);
+    const spam = Number(line.slice(0, a));
+    const ham = Number(line.slice(a + 1, b));
+    if (a <= 0 || b <= a || !Number.isFinite(spam) || !Number.isFinite(ham)) throw new Error(`${file}:${i + 1}: malformed token line`);
+    model.tokens.set(line.slice(b + 1), { spam, ham });
+  }
+  return model;
+}
+
+export function readModelFile(file: string): ModelData {
+  return parseModel(readFileSync(file), file);
+}
+
+/** Replaces `file` atomically: a crash leaves either the old or the new model, never a torn one. */
+export function writeFileAtomic(file: string, data: Buffer): void {
+  const dir = path.dirname(file);
+  mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    let off = 0;
+    for (let guard = 0; off < data.length && guard < 1_000_000; guard++) off += writeSync(fd, data, off, data.length - off);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  try {
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // some platforms cannot fsync a directory; the rename itself is still atomic
+  }
+}

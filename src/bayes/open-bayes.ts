@@ -1,0 +1,96 @@
+// Composition of the Bayes filter: store (learned data dir, else the shipped model), classifier, learner, metrics.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Registry } from 'prom-client';
+import type { BayesConfig } from '../config/sections/filter.ts';
+import { counter } from '../metrics/registry.ts';
+import { DEFAULT_MIME_LIMITS, parseMail, type MimeLimits, type ParsedMail } from '../mime/parse.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import { BayesLearner } from './bayes-learner.ts';
+import { BayesClassifier, type BayesResult } from './classifier.ts';
+import { MemoryTokenStore } from './memory-store.ts';
+import { emptyModel, readModelFile, type ModelData } from './model-file.ts';
+import type { TokenStore } from './token-store.ts';
+import { tokenize } from './tokenizer.ts';
+
+export const STORE_FILE = 'bayes/tokens.gz';
+export const SHIPPED_MODEL_FILE = 'spamassassin.model.gz';
+
+export interface OpenBayesOptions {
+  dataDir: string;
+  /** Directory of the shipped model (SHIPPED_MODELS_DIR from config/load.ts). */
+  modelsDir?: string;
+  config: BayesConfig;
+  limits?: MimeLimits;
+  registry?: Registry;
+  log?: Logger;
+}
+
+export interface Bayes {
+  classifier: BayesClassifier;
+  learner: BayesLearner;
+  store: TokenStore;
+  /** Where the starting data came from: 'data-dir', 'shipped-model' or 'empty'. */
+  origin: 'data-dir' | 'shipped-model' | 'empty';
+  tokensOf(mail: ParsedMail): string[];
+  /** Parse, tokenize and classify a raw message; counts the verdict in metrics. */
+  classifyMail(mail: ParsedMail): Promise<BayesResult>;
+  classifyRaw(raw: Buffer): Promise<BayesResult>;
+  close(): Promise<void>;
+}
+
+export function openBayes(opts: OpenBayesOptions): Bayes {
+  const log = opts.log ?? silentLogger;
+  const cfg = opts.config;
+  const limits = opts.limits ?? DEFAULT_MIME_LIMITS;
+  const file = path.join(opts.dataDir, STORE_FILE);
+  let initial: ModelData = emptyModel();
+  let origin: Bayes['origin'] = 'empty';
+  if (existsSync(file)) {
+    initial = readModelFile(file);
+    origin = 'data-dir';
+  } else if (cfg.use_shipped_model && opts.modelsDir !== undefined && existsSync(path.join(opts.modelsDir, SHIPPED_MODEL_FILE))) {
+    initial = readModelFile(path.join(opts.modelsDir, SHIPPED_MODEL_FILE));
+    origin = 'shipped-model';
+  }
+  log.info('bayes store opened', { origin, spam: initial.totals.spam, ham: initial.totals.ham, tokens: initial.tokens.size });
+  const store = new MemoryTokenStore({ file, saveDelayMs: cfg.save_delay, initial });
+  const classifier = new BayesClassifier(store, {
+    spamCutoff: cfg.spam_cutoff,
+    hamCutoff: cfg.ham_cutoff,
+    minSpam: cfg.min_spam,
+    minHam: cfg.min_ham,
+    unknownWordStrength: cfg.unknown_word_strength,
+    unknownWordProb: cfg.unknown_word_prob,
+    minProbStrength: cfg.min_prob_strength,
+  });
+  const tokOpts = { wordPairs: cfg.word_pairs, maxTokens: 5000 };
+  const tokensOf = (mail: ParsedMail): string[] => tokenize(mail, tokOpts);
+  const classified = opts.registry
+    ? counter(opts.registry, 'spamgate_bayes_classifications_total', 'Messages classified by the Bayes filter, by verdict (spam, unsure, ham, silent).', ['verdict'])
+    : undefined;
+  const learned = opts.registry
+    ? counter(opts.registry, 'spamgate_bayes_learned_total', 'Messages learned by the Bayes filter, by class and source.', ['class', 'source'])
+    : undefined;
+  const learner = new BayesLearner({ store, tokenize: (raw) => tokensOf(parseMail(raw, limits)), ...(learned ? { learned } : {}) });
+  const classifyMail = async (mail: ParsedMail): Promise<BayesResult> => {
+    const result = await classifier.classify(tokensOf(mail));
+    classified?.inc({ verdict: result.status === 'scored' ? result.verdict : 'silent' });
+    return result;
+  };
+  return {
+    classifier,
+    learner,
+    store,
+    origin,
+    tokensOf,
+    classifyMail,
+    classifyRaw: (raw) => classifyMail(parseMail(raw, limits)),
+    close: () => store.close(),
+  };
+}
+
+/** MIME bounds from the `filter:` config section. */
+export function mimeLimitsOf(filter: { max_bytes: number; max_parts: number; max_depth: number }): MimeLimits {
+  return { maxBytes: filter.max_bytes, maxParts: filter.max_parts, maxDepth: filter.max_depth };
+}

@@ -1,0 +1,195 @@
+// Spam-minded tokenizer (after SpamBayes and bogofilter): body words, header tokens prefixed by the header
+// name, URL hosts and paths, sender and Received details, MIME structure, optional adjacent word pairs.
+import { addressParser } from 'postal-mime';
+import type { ParsedMail } from '../mime/parse.ts';
+
+export interface TokenizerOptions {
+  /** Also emit adjacent body word pairs ("a b"), as in OSB with a window of 2. */
+  wordPairs: boolean;
+  /** Upper bound on distinct tokens per message. */
+  maxTokens: number;
+}
+
+export const DEFAULT_TOKENIZER: TokenizerOptions = { wordPairs: false, maxTokens: 5000 };
+
+/** Headers whose values are noise for classification or mined separately. */
+const SKIP_VALUE = new Set([
+  'received', 'date', 'message-id', 'content-type', 'content-transfer-encoding', 'content-disposition', 'mime-version',
+  'dkim-signature', 'domainkey-signature', 'x-google-dkim-signature', 'arc-seal', 'arc-message-signature', 'delivered-to',
+  'references', 'in-reply-to', 'x-spam-status', 'x-spam-level', 'x-spam-flag', 'x-spam-checker-version', 'x-spam-score',
+  'x-spamgate', 'x-spamgate-report', 'x-spamgate-score', 'from', 'to', 'cc', 'reply-to', 'sender', 'return-path', 'subject',
+]);
+const ADDRESS_HEADERS = ['from', 'to', 'cc', 'reply-to', 'sender', 'return-path', 'errors-to'];
+const TRIM = /^[\s"'()[\]{}<>,.;:*`|~^]+|[\s"'()[\]{}<>,.;:*`|~^]+$/g;
+const URL_RE = /\b(?:https?|ftp):\/\/[^\s<>"'()]{1,300}|\bwww\.[a-z0-9-]+\.[^\s<>"'()]{1,300}/gi;
+const LOCAL_CHAR = /[a-z0-9._%+-]/i;
+const DOMAIN_RE = /^[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63})+/i;
+const MAX_WORD = 20;
+
+/** Distinct tokens of a parsed message. */
+export function tokenize(mail: ParsedMail, opts: TokenizerOptions = DEFAULT_TOKENIZER): string[] {
+  const out = new Set<string>();
+  const add = (t: string): void => {
+    if (out.size < opts.maxTokens) out.add(t);
+  };
+  headerTokens(mail, add);
+  let body = mail.text;
+  if (mail.htmlText) body = body ? `${body}\n${mail.htmlText}` : mail.htmlText;
+  for (const link of mail.links) urlTokens(link, add);
+  body = body.replace(URL_RE, (u) => {
+    urlTokens(u, add);
+    return ' ';
+  });
+  if (body.includes('@')) body = stripEmails(body, add);
+  textTokens(body, '', add, opts.wordPairs);
+  for (const [tag, n] of mail.htmlTags) if (n > 0) add(`html:${tag}`);
+  if (mail.truncated) add('meta:truncated');
+  for (const p of mail.problems) add(`meta:${p.replace(/\s+/g, '_').slice(0, 30)}`);
+  return [...out];
+}
+
+/** Replaces e-mail addresses in text by a space, emitting their domain and local part (scans at '@'). */
+function stripEmails(text: string, add: (t: string) => void): string {
+  let out = '';
+  let last = 0;
+  for (let at = text.indexOf('@'), guard = 0; at >= 0 && guard < 1000; at = text.indexOf('@', at + 1), guard++) {
+    let start = at;
+    while (start > last && at - start < 64 && LOCAL_CHAR.test(text[start - 1] ?? '')) start--;
+    const dom = DOMAIN_RE.exec(text.slice(at + 1, at + 254));
+    if (start === at || !dom) continue;
+    add(`email:${dom[0].toLowerCase()}`);
+    add(`email:user:${text.slice(start, at).toLowerCase()}`);
+    out += text.slice(last, start) + ' ';
+    last = at + 1 + dom[0].length;
+  }
+  return last === 0 ? text : out + text.slice(last);
+}
+
+/** Words of free text: lower-cased, trimmed of punctuation, long words summarised as in SpamBayes. */
+export function textTokens(text: string, prefix: string, add: (t: string) => void, pairs: boolean): void {
+  const words = text.toLowerCase().split(/\s+/);
+  let prev = '';
+  for (let i = 0; i < words.length; i++) {
+    const w = (words[i] ?? '').replace(TRIM, '');
+    const n = w.length;
+    if (n < 3) {
+      if (n > 0) prev = '';
+      continue;
+    }
+    if (n > MAX_WORD) {
+      add(`${prefix}skip:${charClass(w)}${Math.floor(n / 10) * 10}`);
+      prev = '';
+      continue;
+    }
+    add(prefix + w);
+    if (pairs && prev) add(`${prefix}${prev} ${w}`);
+    prev = w;
+  }
+}
+
+function charClass(w: string): string {
+  const c = w.charCodeAt(0);
+  if (c >= 97 && c <= 122) return 'a';
+  if (c >= 48 && c <= 57) return '9';
+  return c > 127 ? 'u' : 'p';
+}
+
+/** A URL as tokens: scheme, host and each parent domain, path segments, query presence, numeric hosts. */
+export function urlTokens(url: string, add: (t: string) => void): void {
+  const m = /^(?:([a-z][a-z0-9+.-]*):\/\/)?([^/?#\s]*)([^?#\s]*)(\?[^#\s]*)?/i.exec(url.trim());
+  if (!m) return;
+  const scheme = (m[1] ?? 'http').toLowerCase();
+  if (scheme === 'mailto' || scheme === 'cid') {
+    add(`url:scheme:${scheme}`);
+    return;
+  }
+  add(`url:scheme:${scheme}`);
+  const host = (m[2] ?? '').toLowerCase().replace(/^[^@]*@/, '').replace(/:\d+$/, '');
+  if (!host) return;
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) add('url:ip');
+  else {
+    const labels = host.split('.').filter(Boolean);
+    for (let i = Math.max(0, labels.length - 4); i < labels.length - 1; i++) add(`url:${labels.slice(i).join('.')}`);
+  }
+  if (/%[0-9a-f]{2}/i.test(host)) add('url:encoded-host');
+  const segs = (m[3] ?? '').toLowerCase().split(/[/.=_-]+/);
+  for (const s of segs) if (s.length >= 2 && s.length <= MAX_WORD) add(`url:path:${s}`);
+  if (m[4]) add('url:query');
+}
+
+function headerTokens(mail: ParsedMail, add: (t: string) => void): void {
+  let received = 0;
+  for (const h of mail.headers) {
+    const name = h.name.toLowerCase();
+    add(`hdr:${name}`);
+    if (name === 'received') {
+      if (received++ < 30) receivedTokens(h.value, add);
+      continue;
+    }
+    if (name === 'message-id') {
+      const at = /@([^>\s]+)/.exec(h.value);
+      add(at ? `message-id:@${(at[1] ?? '').toLowerCase()}` : 'message-id:invalid');
+      continue;
+    }
+    if (name === 'content-type') {
+      add(`content-type:${h.value.split(';')[0]?.trim().toLowerCase() ?? ''}`);
+      continue;
+    }
+    if (name === 'x-mailer' || name === 'user-agent') {
+      add(`x-mailer:${h.value.toLowerCase().replace(/\s+/g, '_').slice(0, 40)}`);
+      continue;
+    }
+    if (SKIP_VALUE.has(name) || name.startsWith('x-spam')) continue;
+    textTokens(h.value.slice(0, 500), `${name}:`, add, false);
+  }
+  textTokens(mail.subject, 'subject:', add, true);
+  const punct = mail.subject.match(/[!?$%*]{2,}/g);
+  if (punct) for (const p of punct.slice(0, 3)) add(`subject:punct:${p.slice(0, 4)}`);
+  if (mail.subject && mail.subject === mail.subject.toUpperCase() && /[A-Z]{4}/.test(mail.subject)) add('subject:allcaps');
+  addressTokens(mail, add);
+  for (const p of mail.parts) {
+    add(`mime:${p.type}`);
+    if (p.charset) add(`charset:${p.charset}`);
+    if (p.encoding !== '7bit') add(`encoding:${p.encoding.slice(0, 20)}`);
+    const ext = p.filename ? /\.([a-z0-9]{1,8})$/i.exec(p.filename) : null;
+    if (ext) add(`filename:.${(ext[1] ?? '').toLowerCase()}`);
+  }
+}
+
+function addressTokens(mail: ParsedMail, add: (t: string) => void): void {
+  for (const name of ADDRESS_HEADERS) {
+    const value = mail.headers.find((h) => h.name.toLowerCase() === name)?.value;
+    if (value === undefined) continue;
+    let list: { name: string; address?: string }[];
+    try {
+      list = addressParser(value, { flatten: true }).slice(0, 10);
+    } catch {
+      list = [];
+    }
+    if (list.length === 0) add(`${name}:none`);
+    for (const a of list) {
+      const addr = (a.address ?? '').toLowerCase();
+      const at = addr.lastIndexOf('@');
+      if (addr) add(`${name}:addr:${addr}`);
+      if (at > 0) add(`${name}:domain:${addr.slice(at + 1)}`);
+      else add(`${name}:no-domain`);
+      if (a.name) textTokens(a.name, `${name}:name:`, add, false);
+      else add(`${name}:no-name`);
+    }
+  }
+}
+
+/** Host names and IPv4 /24 prefixes from a Received field (as SpamBayes mines them). */
+function receivedTokens(value: string, add: (t: string) => void): void {
+  const v = value.toLowerCase();
+  for (const m of v.matchAll(/\b(?:from|by)\s+([a-z0-9.-]+\.[a-z]{2,})/g)) {
+    const labels = (m[1] ?? '').split('.');
+    for (let i = Math.max(0, labels.length - 3); i < labels.length - 1; i++) add(`received:${labels.slice(i).join('.')}`);
+  }
+  for (const m of v.matchAll(/\[(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}\]/g)) {
+    add(`received:ip:${m[1]}.${m[2]}`);
+    add(`received:ip:${m[1]}.${m[2]}.${m[3]}`);
+  }
+  const w = /\bwith\s+([a-z0-9]+)/.exec(v);
+  if (w) add(`received:with:${w[1]}`);
+}

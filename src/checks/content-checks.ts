@@ -1,0 +1,37 @@
+// Factory for the content filter's data-phase checks: Bayes, look-alike domains and content/meta rules.
+import type { Registry } from 'prom-client';
+import type { Bayes } from '../bayes/open-bayes.ts';
+import { compileContentRules } from '../content/engine.ts';
+import { lookalikeSectionSchema, type ContentRule, type LookalikeSection } from '../content/rules-schema.ts';
+import { DEFAULT_MIME_LIMITS, type MimeLimits } from '../mime/parse.ts';
+import type { Ruleset } from '../scoring/ruleset.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import { createBayesCheck } from './bayes.ts';
+import { createContentRulesCheck } from './content-rules.ts';
+import { createLookalikeCheck } from './lookalike.ts';
+import type { Check } from './types.ts';
+
+export interface ContentChecksDeps {
+  ruleset: Ruleset;
+  /** Omit (or bayes.enabled false) to run without the classifier. */
+  bayes?: Bayes;
+  limits?: MimeLimits;
+  registry?: Registry;
+  log?: Logger;
+}
+
+/** The content checks, in the order they should be listed; compile errors throw ConfigError. */
+export function createContentChecks(deps: ContentChecksDeps): Check[] {
+  const limits = deps.limits ?? DEFAULT_MIME_LIMITS;
+  const log = deps.log ?? silentLogger;
+  const rules = deps.ruleset.section<ContentRule[]>('content_rules') ?? [];
+  const lookalike: LookalikeSection = deps.ruleset.section<LookalikeSection>('lookalike') ?? lookalikeSectionSchema.parse({});
+  const checks: Check[] = [];
+  if (deps.bayes) checks.push(createBayesCheck({ bayes: deps.bayes, limits }));
+  checks.push(createLookalikeCheck({ config: lookalike, limits }));
+  const known = new Set([...deps.ruleset.symbols.keys(), ...checks.flatMap((c) => c.symbols)]);
+  const engine = compileContentRules(rules, known);
+  checks.push(createContentRulesCheck({ engine, limits, siblings: [...checks] }));
+  log.debug('content checks ready', { rules: engine.rules.length, metas: engine.metas.length, bayes: deps.bayes !== undefined });
+  return checks;
+}

@@ -1,0 +1,121 @@
+// Data-phase message authentication by mailauth over the project Resolver: DKIM (RFC 6376), ARC
+// (RFC 8617) and DMARC (RFC 7489, using the SPF result of the mail phase); one Authentication-Results
+// field (RFC 8601) with every method, SPF included.
+import type { ARCData, ARCResult, DKIMVerifyResult } from 'mailauth';
+import { arc } from 'mailauth/lib/arc/index.js';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { evaluateDmarc } from 'mailauth/lib/dmarc/index.js';
+import { toMailauthResolver } from '../dns/mailauth-resolver.ts';
+import type { Resolver } from '../dns/resolver.ts';
+import type { SpfOutcome } from '../dns/spf.ts';
+import type { Check, CheckContext, SymbolHit } from './types.ts';
+import { raceSignal } from './dns-common.ts';
+import { SPF_RESULT_KEY } from './spf.ts';
+
+export const DKIM_SYMBOLS = ['DKIM_PASS', 'DKIM_FAIL', 'DKIM_NONE', 'DKIM_TEMPERROR', 'DKIM_PERMERROR'];
+export const DMARC_SYMBOLS = ['DMARC_PASS', 'DMARC_FAIL_REJECT', 'DMARC_FAIL_QUARANTINE', 'DMARC_FAIL_NONE', 'DMARC_NONE', 'DMARC_TEMPERROR', 'DMARC_PERMERROR'];
+export const ARC_SYMBOLS = ['ARC_PASS', 'ARC_FAIL', 'ARC_NONE', 'ARC_TEMPERROR'];
+/** Keys in ctx.results. */
+export const DKIM_RESULT_KEY = 'dkim';
+export const DMARC_RESULT_KEY = 'dmarc';
+
+export interface AuthCheckOptions {
+  resolver: Resolver;
+  /** authserv-id of Authentication-Results (our host name). */
+  hostname: string;
+  /** Smallest RSA key accepted (default 1024 bits, RFC 8301 §3.2). */
+  minBitLength?: number;
+}
+
+const DKIM_MAP: Record<string, string> = { pass: 'DKIM_PASS', fail: 'DKIM_FAIL', neutral: 'DKIM_FAIL', policy: 'DKIM_FAIL', temperror: 'DKIM_TEMPERROR', permerror: 'DKIM_PERMERROR' };
+
+async function authenticate(ctx: CheckContext, opts: AuthCheckOptions): Promise<SymbolHit[]> {
+  const raw = ctx.message?.raw;
+  if (!raw) return [];
+  const resolver = toMailauthResolver(opts.resolver, ctx.signal);
+  const hits: SymbolHit[] = [];
+  const ar: string[] = [];
+
+  const dkim: DKIMVerifyResult = await dkimVerify(raw, {
+    resolver,
+    sender: ctx.envelope.mailFrom,
+    minBitLength: opts.minBitLength ?? 1024,
+    curTime: ctx.now,
+    // RFC 6376 §6.1.3: a body hash mismatch is a failure (strict reports fail, not neutral).
+    strict: true,
+  });
+  ctx.results.set(DKIM_RESULT_KEY, dkim.results);
+  if (!dkim.results.length) {
+    hits.push({ symbol: 'DKIM_NONE' });
+    ar.push('dkim=none');
+  }
+  const byDkimSymbol = new Map<string, string[]>();
+  for (const r of dkim.results) {
+    const symbol = DKIM_MAP[r.status.result] ?? 'DKIM_NONE';
+    byDkimSymbol.set(symbol, [...(byDkimSymbol.get(symbol) ?? []), r.signingDomain ?? '?']);
+    ar.push(r.info);
+  }
+  for (const [symbol, domains] of byDkimSymbol) hits.push({ symbol, options: domains });
+
+  const spf = ctx.results.get(SPF_RESULT_KEY) as SpfOutcome | undefined;
+  if (spf?.authResults) ar.push(spf.authResults);
+
+  let arcResult: ARCResult | undefined;
+  if (dkim.arc) {
+    arcResult = await arc(dkim.arc as unknown as ARCData, { resolver, minBitLength: opts.minBitLength ?? 1024, ip: ctx.session.clientIp } as Parameters<typeof arc>[1]);
+    const res = arcResult.status.result;
+    if (res !== 'none' || arcResult.i) {
+      hits.push({ symbol: res === 'pass' ? 'ARC_PASS' : res === 'temperror' ? 'ARC_TEMPERROR' : res === 'none' ? 'ARC_NONE' : 'ARC_FAIL', options: arcResult.i ? [`i=${arcResult.i}`] : [] });
+      if (arcResult.info) ar.push(arcResult.info);
+    }
+  }
+
+  if (dkim.headerFrom?.length) {
+    const { response } = await evaluateDmarc({
+      headerFrom: dkim.headerFrom,
+      fromFields: dkim.fromFields,
+      // RFC 7489 §4.2: only an SPF pass counts, for the domain SPF checked.
+      spfDomains: spf?.result === 'pass' && spf.identity === 'mailfrom' ? [spf.domain] : [],
+      dkimDomains: dkim.results
+        .filter((r) => r.status.result === 'pass' && r.signingDomain)
+        .map((r) => ({ domain: r.signingDomain as string, aligned: r.status.aligned ?? false, ...(r.status.underSized !== undefined ? { underSized: r.status.underSized } : {}) })),
+      ...(arcResult ? { arcResult } : {}),
+      resolver,
+    });
+    ctx.results.set(DMARC_RESULT_KEY, response || undefined);
+    if (!response) hits.push({ symbol: 'DMARC_NONE' });
+    else {
+      const from = response.status.header?.from ?? response.domain;
+      const result = response.status.result;
+      if (result === 'pass') hits.push({ symbol: 'DMARC_PASS', options: [from] });
+      else if (result === 'fail') {
+        // RFC 7489 §6.6.4: the policy to apply is the effective p=/sp= of the organizational domain.
+        const policy = response.policy === 'reject' ? 'REJECT' : response.policy === 'quarantine' ? 'QUARANTINE' : 'NONE';
+        hits.push({ symbol: `DMARC_FAIL_${policy}`, options: [from, `p=${response.policy}`] });
+      } else if (result === 'temperror' || result === 'temperr') hits.push({ symbol: 'DMARC_TEMPERROR', options: [from] });
+      else if (result === 'permerror') hits.push({ symbol: 'DMARC_PERMERROR', options: [from] });
+      else hits.push({ symbol: 'DMARC_NONE', options: [from] });
+      if (response.info) ar.push(response.info);
+    }
+  }
+  // RFC 8601 §2.2: authserv-id, then one resinfo per method.
+  ctx.addHeader('Authentication-Results', [opts.hostname, ...ar.map((x) => x.replace(/\s*\r?\n\s*/g, ' '))].join(';\r\n\t'));
+  return hits;
+}
+
+export function createAuthCheck(opts: AuthCheckOptions): Check {
+  return {
+    name: 'dkim_dmarc',
+    phase: 'data',
+    symbols: [...DKIM_SYMBOLS, ...DMARC_SYMBOLS, ...ARC_SYMBOLS],
+    run: (ctx) =>
+      raceSignal(
+        authenticate(ctx, opts).catch((err: unknown) => {
+          ctx.log.warn('message authentication failed', { err });
+          return [{ symbol: 'DKIM_TEMPERROR', options: [(err as Error).message.slice(0, 100)] }];
+        }),
+        ctx.signal,
+        () => [{ symbol: 'DKIM_TEMPERROR', options: ['deadline passed'] }],
+      ),
+  };
+}

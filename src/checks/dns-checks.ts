@@ -1,0 +1,45 @@
+// Composition of every DNS-based check (SPF, DNSBL/RHSBL, HELO, FCrDNS, DKIM/DMARC/ARC): the one
+// factory app.ts calls. The resolver, clock, registry and logger come from app.ts.
+import type { Registry } from 'prom-client';
+import { createDnsblEngine, type DnsblEngine } from '../dns/dnsbl.ts';
+import type { DnsblSection } from '../dns/dnsbl-rules.ts';
+import type { Resolver } from '../dns/resolver.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { createAuthCheck } from './dkim-dmarc.ts';
+import { createDnsblChecks } from './dnsbl.ts';
+import { createFcrdnsCheck } from './fcrdns.ts';
+import { createHeloCheck } from './helo.ts';
+import { createSpfChecks } from './spf.ts';
+import type { Check } from './types.ts';
+
+export interface DnsChecksOptions {
+  resolver: Resolver;
+  /** The parsed `dnsbl` rules section (absent: no lists). */
+  dnsbl?: DnsblSection;
+  /** smtp.hostname: Received-SPF receiver=, Authentication-Results authserv-id, HELO forgery. */
+  hostname: string;
+  /** Our own addresses (listener addresses); HELO claiming them is forged. */
+  localAddresses?: readonly string[];
+  registry?: Registry;
+  log: Logger;
+  clock: Clock;
+}
+
+export interface DnsChecks {
+  checks: Check[];
+  /** The block list engine: `await dnsbl.checkHealth()` at start-up probes every list at once. */
+  dnsbl: DnsblEngine;
+}
+
+export function createDnsChecks(opts: DnsChecksOptions): DnsChecks {
+  const dnsbl = createDnsblEngine({ resolver: opts.resolver, lists: opts.dnsbl ?? {}, log: opts.log.child({ component: 'dnsbl' }), clock: opts.clock, ...(opts.registry ? { registry: opts.registry } : {}) });
+  const checks: Check[] = [
+    createFcrdnsCheck(opts.resolver),
+    createHeloCheck({ hostnames: [opts.hostname], localAddresses: opts.localAddresses ?? [] }),
+    ...createSpfChecks({ resolver: opts.resolver, hostname: opts.hostname }),
+    ...createDnsblChecks(dnsbl, opts.dnsbl ?? {}),
+    createAuthCheck({ resolver: opts.resolver, hostname: opts.hostname }),
+  ];
+  return { checks, dnsbl };
+}

@@ -1,0 +1,55 @@
+// Runs the checks of one phase concurrently, each under its time budget; a throw or timeout becomes a symbol.
+import type { Logger } from '../util/logger.ts';
+import type { Check, CheckContext, Phase, SymbolHit } from './types.ts';
+
+/** Symbols the runner itself emits (defined in rules/core.yaml). */
+export const RUNNER_SYMBOLS = ['CHECK_ERROR', 'CHECK_TIMEOUT'] as const;
+
+export type CheckTiming = { check: string; ms: number; outcome: 'ok' | 'error' | 'timeout' };
+
+export interface RunOptions {
+  defaultTimeoutMs: number;
+  /** Trusted-network or authenticated client: checks with skipTrusted are not run. */
+  trustedClient: boolean;
+  onTiming?: (t: CheckTiming & { phase: Phase }) => void;
+}
+
+type ContextBase = Omit<CheckContext, 'signal' | 'log'> & { log: Logger };
+
+export async function runChecks(checks: readonly Check[], base: ContextBase, opts: RunOptions): Promise<SymbolHit[]> {
+  const selected = checks.filter((c) => c.phase === base.phase && !(opts.trustedClient && c.skipTrusted !== false));
+  const results = await Promise.all(selected.map((check) => runOne(check, base, opts)));
+  return results.flat();
+}
+
+async function runOne(check: Check, base: ContextBase, opts: RunOptions): Promise<SymbolHit[]> {
+  const budget = check.timeoutMs ?? opts.defaultTimeoutMs;
+  const controller = new AbortController();
+  const started = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve('timeout');
+    }, budget);
+  });
+  const log = base.log.child({ check: check.name });
+  const report = (outcome: CheckTiming['outcome']): void =>
+    opts.onTiming?.({ phase: base.phase, check: check.name, ms: performance.now() - started, outcome });
+  try {
+    const result = await Promise.race([Promise.resolve().then(() => check.run({ ...base, log, signal: controller.signal })), timeout]);
+    if (result === 'timeout') {
+      log.warn('check timed out', { budgetMs: budget });
+      report('timeout');
+      return [{ symbol: 'CHECK_TIMEOUT', options: [check.name] }];
+    }
+    report('ok');
+    return result;
+  } catch (err) {
+    log.error('check failed', { err });
+    report('error');
+    return [{ symbol: 'CHECK_ERROR', options: [check.name] }];
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,46 @@
+// argv parsing for the spamgate CLI: --flag value, --flag=value, booleans, positionals.
+import { UsageError, type Command, type CommandArgs } from '../commands/types.ts';
+
+const GLOBAL_VALUE_FLAGS = ['config', 'data-dir'];
+
+export function parseArgs(command: Command, argv: readonly string[]): CommandArgs {
+  const valueFlags = new Set([...GLOBAL_VALUE_FLAGS, ...(command.valueFlags ?? [])]);
+  const booleanFlags = new Set(['help', ...(command.booleanFlags ?? [])]);
+  const flags = new Map<string, string | true>();
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg === '--') {
+      positional.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('--') || arg === '-') {
+      positional.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq === -1 ? undefined : eq);
+    if (valueFlags.has(name)) {
+      const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+      if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+      flags.set(name, value);
+    } else if (booleanFlags.has(name)) {
+      if (eq !== -1) throw new UsageError(`--${name} takes no value`);
+      flags.set(name, true);
+    } else {
+      throw new UsageError(`unknown option --${name} for '${command.name}' (see spamgate ${command.name} --help)`);
+    }
+  }
+  const args: CommandArgs = { flags, positional };
+  const config = flags.get('config');
+  const dataDir = flags.get('data-dir');
+  if (typeof config === 'string') args.configFile = config;
+  if (typeof dataDir === 'string') args.dataDir = dataDir;
+  return args;
+}
+
+/** A flag's string value, or undefined. */
+export function flagValue(args: CommandArgs, name: string): string | undefined {
+  const v = args.flags.get(name);
+  return typeof v === 'string' ? v : undefined;
+}

@@ -1,0 +1,47 @@
+// `spamgate classify FILE... [--explain] [--json]`: Bayes probability and verdict per message, one line each.
+import { openFilterEnv } from '../bayes/cli-support.ts';
+import type { BayesResult } from '../bayes/classifier.ts';
+import { readCorpus } from '../bayes/corpus.ts';
+import { UsageError, type Command } from './types.ts';
+
+export const classifyCommand: Command = {
+  name: 'classify',
+  summary: 'Bayes spam probability and verdict for messages',
+  usage: [
+    'spamgate classify FILE... [--explain] [--json]',
+    '  Prints "path<TAB>probability<TAB>spam|unsure|ham" per message (files, directories, mbox).',
+    '  --explain   add the most deciding tokens and their probabilities',
+    '  --json      one JSON object per line instead',
+  ].join('\n'),
+  booleanFlags: ['explain', 'json'],
+  async run(args, io) {
+    if (args.positional.length === 0) throw new UsageError('classify: give at least one FILE');
+    const explain = args.flags.has('explain');
+    const json = args.flags.has('json');
+    const env = openFilterEnv(args);
+    let silent = false;
+    for (const msg of readCorpus(args.positional)) {
+      const r = await env.bayes.classifyRaw(msg.raw);
+      if (r.status === 'silent') silent = true;
+      io.stdout.write(json ? JSON.stringify(asJson(msg.id, r, explain)) + '\n' : asText(msg.id, r, explain));
+    }
+    if (silent) io.stderr.write('classify: the filter is silent until enough spam and ham are learned (spamgate train)\n');
+    return 0;
+  },
+};
+
+function topClues(r: Extract<BayesResult, { status: 'scored' }>, n: number): { token: string; prob: number; spam: number; ham: number }[] {
+  return r.clues.slice(0, n).map((c) => ({ token: c.token, prob: Math.round(c.prob * 10000) / 10000, spam: c.spam, ham: c.ham }));
+}
+
+function asJson(id: string, r: BayesResult, explain: boolean): Record<string, unknown> {
+  if (r.status === 'silent') return { path: id, probability: null, verdict: 'silent', reason: r.reason };
+  return { path: id, probability: Number(r.probability.toFixed(6)), verdict: r.verdict, ...(explain ? { tokens: topClues(r, 15) } : {}) };
+}
+
+function asText(id: string, r: BayesResult, explain: boolean): string {
+  if (r.status === 'silent') return `${id}\t-\tsilent\n`;
+  let line = `${id}\t${r.probability.toFixed(4)}\t${r.verdict}\n`;
+  if (explain) for (const c of topClues(r, 15)) line += `    ${c.prob.toFixed(4)}  spam=${c.spam} ham=${c.ham}  ${JSON.stringify(c.token)}\n`;
+  return line;
+}

@@ -1,0 +1,14 @@
+// Every `spamgate` sub-command, in the order `spamgate --help` lists them.
+import { checkConfigCommand } from './check-config.ts';
+import { reloadCommand } from './reload.ts';
+import { serveCommand } from './serve.ts';
+import { queueCommand } from './queue.ts';
+import { classifyCommand } from './classify.ts';
+import { explainCommand } from './explain.ts';
+import { forgetCommand } from './forget.ts';
+import { masscheckCommand } from './masscheck.ts';
+import { trainCommand } from './train.ts';
+import type { Command } from './types.ts';
+import { usersCommand } from './users.ts';
+
+export const COMMANDS: Command[] = [serveCommand, checkConfigCommand, reloadCommand, queueCommand, usersCommand, trainCommand, forgetCommand, classifyCommand, explainCommand, masscheckCommand];

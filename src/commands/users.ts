@@ -1,0 +1,172 @@
+// `spamgate users add|passwd|del|list`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
+import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../config/load.ts';
+import { parseSize } from '../config/units.ts';
+import { hashPassword } from '../mailhost/password.ts';
+import { checkUserName, readUsersFile, writeUsersFileAtomic, type UserFileEntry } from '../mailhost/users.ts';
+import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
+
+const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--quota SIZE]
+       spamgate users passwd ADDRESS [--password-stdin] [--apop | --no-apop]
+       spamgate users del ADDRESS
+       spamgate users list
+
+Users are full addresses (local@domain, domain in local_domains); names are lower-cased.
+The password is read from the terminal with echo off, or with --password-stdin from the first line of stdin.
+Only an scrypt hash is stored. --apop also stores the password reversibly as the APOP secret (RFC 1939 §7);
+only ask for it if a client needs APOP. Users defined in the config's users: section are listed but not changed here.`;
+
+export const usersCommand: Command = {
+  name: 'users',
+  summary: 'add, change, remove or list mail users (the users file in the data dir)',
+  usage: USAGE,
+  valueFlags: ['quota'],
+  booleanFlags: ['password-stdin', 'apop', 'no-apop'],
+  async run(args, io) {
+    const [action, address, extra] = args.positional;
+    if (extra !== undefined) throw new UsageError('too many arguments');
+    const loadOpts: { file?: string; dataDir?: string } = {};
+    if (args.configFile !== undefined) loadOpts.file = args.configFile;
+    if (args.dataDir !== undefined) loadOpts.dataDir = args.dataDir;
+    const { config, dataDir } = loadConfig(loadOpts);
+    const domains = new Set(config.local_domains);
+    const isLocal = (d: string): boolean => domains.has(d);
+    const file = path.resolve(dataDir, config.mailhost.users_file);
+
+    if (action === 'list') {
+      const current = readOrFail(file);
+      const rows: string[] = [];
+      for (const [name, u] of Object.entries(config.users)) rows.push(row(name.toLowerCase(), u.apop_secret !== undefined, u.quota, 'config'));
+      for (const [name, u] of Object.entries(current)) if (!(name in config.users)) rows.push(row(name, u.apop_secret !== undefined, u.quota, 'file'));
+      io.stdout.write(rows.sort().join('') || '(no users)\n');
+      return 0;
+    }
+    if (action !== 'add' && action !== 'passwd' && action !== 'del') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, del or list`);
+    if (address === undefined) throw new UsageError(`users ${action} needs an ADDRESS`);
+    const check = checkUserName(address, isLocal);
+    if (!check.ok) throw new UsageError(check.reason);
+    const name = check.name;
+    if (Object.keys(config.users).some((u) => u.toLowerCase() === name)) {
+      io.stderr.write(`${name} is defined in the config file's users: section; change it there\n`);
+      return 1;
+    }
+    if (args.flags.has('apop') && args.flags.has('no-apop')) throw new UsageError('--apop and --no-apop exclude each other');
+
+    mkdirSync(dataDir, { recursive: true });
+    return withLock(file, async () => {
+      const current: Record<string, UserFileEntry> = { ...readOrFail(file) };
+      const existing = current[name];
+      if (action === 'del') {
+        if (!existing) return fail(io, `no such user ${name}`);
+        delete current[name];
+        writeUsersFileAtomic(file, current);
+        io.stdout.write(`deleted ${name} (the mailbox is kept)\n`);
+        return 0;
+      }
+      if (action === 'add' && existing) return fail(io, `${name} already exists; use passwd`);
+      if (action === 'passwd' && !existing) return fail(io, `no such user ${name}`);
+      const password = await readPassword(args, io);
+      const entry: UserFileEntry = { password: await hashPassword(password) };
+      const apop = args.flags.has('apop') || (existing?.apop_secret !== undefined && !args.flags.has('no-apop'));
+      if (apop) entry.apop_secret = password;
+      const quotaFlag = args.flags.get('quota');
+      const quota = typeof quotaFlag === 'string' ? parseSize(quotaFlag) : existing?.quota;
+      if (typeof quotaFlag === 'string' && quota === undefined) throw new UsageError(`--quota: expected a size such as 500MB, found ${quotaFlag}`);
+      if (quota !== undefined) entry.quota = quota;
+      current[name] = entry;
+      writeUsersFileAtomic(file, current);
+      io.stdout.write(`${action === 'add' ? 'added' : 'changed password of'} ${name}${apop ? ' (APOP enabled)' : ''}\n`);
+      return 0;
+    });
+  },
+};
+
+function row(name: string, apop: boolean, quota: number | undefined, source: string): string {
+  return `${name}\t${apop ? 'apop' : '-'}\t${quota ?? '-'}\t${source}\n`;
+}
+
+function fail(io: CommandIo, text: string): number {
+  io.stderr.write(text + '\n');
+  return 1;
+}
+
+function readOrFail(file: string): Record<string, UserFileEntry> {
+  const r = readUsersFile(file);
+  if (!r.ok) throw new Error(r.problems.join('\n'));
+  return r.entries;
+}
+
+/** One writer at a time: a lock file beside the users file (O_EXCL). */
+async function withLock(file: string, fn: () => Promise<number>): Promise<number> {
+  const lock = `${file}.lock`;
+  let fd: number;
+  try {
+    fd = openSync(lock, 'wx', 0o600);
+  } catch {
+    throw new Error(`${lock} exists: another \`spamgate users\` is running (remove the file if it is stale)`);
+  }
+  closeSync(fd);
+  try {
+    return await fn();
+  } finally {
+    unlinkSync(lock);
+  }
+}
+
+async function readPassword(args: CommandArgs, io: CommandIo): Promise<string> {
+  let password: string;
+  if (args.flags.has('password-stdin')) {
+    password = (await readAll(io.stdin)).split(/\r?\n/)[0] ?? '';
+  } else {
+    password = await promptHidden(io, 'Password: ');
+    const again = await promptHidden(io, 'Again: ');
+    if (again !== password) throw new UsageError('the passwords differ');
+  }
+  if (password.length < 8) throw new UsageError('the password must have at least 8 characters');
+  if (password.length > 1024) throw new UsageError('the password is too long');
+  return password;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+    chunks.push(b);
+    size += b.length;
+    if (size > 65_536) break;
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Reads one line from the terminal with echo off (raw mode); Ctrl-C cancels. */
+function promptHidden(io: CommandIo, prompt: string): Promise<string> {
+  const tty = io.stdin as NodeJS.ReadStream;
+  if (!tty.isTTY || typeof tty.setRawMode !== 'function') {
+    return Promise.reject(new UsageError('stdin is not a terminal: pass the password with --password-stdin'));
+  }
+  io.stderr.write(prompt);
+  tty.setRawMode(true);
+  tty.resume();
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const done = (err?: Error): void => {
+      tty.off('data', onData);
+      tty.setRawMode(false);
+      tty.pause();
+      io.stderr.write('\n');
+      if (err) reject(err);
+      else resolve(text);
+    };
+    const onData = (d: Buffer): void => {
+      for (const ch of d.toString('utf8')) {
+        if (ch === '\r' || ch === '\n') return done();
+        if (ch === '\u0003') return done(new UsageError('cancelled'));
+        if (ch === '\u007f' || ch === '\b') text = text.slice(0, -1);
+        else text += ch;
+      }
+    };
+    tty.on('data', onData);
+  });
+}

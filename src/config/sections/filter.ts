@@ -1,0 +1,48 @@
+// Config sections of the content filter: `filter:` (MIME work bounds) and `bayes:` (classifier, store, learning).
+import { z } from 'zod';
+import { size } from '../units.ts';
+
+export const filterSection = z
+  .strictObject({
+    /** Bytes of each message the content checks look at. */
+    max_bytes: size().prefault('512k'),
+    /** MIME parts visited per message. */
+    max_parts: z.number().int().positive().default(100),
+    /** Multipart nesting depth followed. */
+    max_depth: z.number().int().positive().max(50).default(10),
+  })
+  .prefault({});
+
+export const bayesSection = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** memory: in-process, saved to data_dir/bayes/tokens.gz. */
+    store: z.enum(['memory']).default('memory'),
+    /** Start from models/spamassassin.model.gz while the data dir has no learned store. */
+    use_shipped_model: z.boolean().default(true),
+    min_spam: z.number().int().min(0).default(200),
+    min_ham: z.number().int().min(0).default(200),
+    spam_cutoff: z.number().min(0).max(1).default(0.9),
+    ham_cutoff: z.number().min(0).max(1).default(0.2),
+    word_pairs: z.boolean().default(false),
+    /** Robinson's s and x, and the minimum |f(w) - 0.5| of a token to count. */
+    unknown_word_strength: z.number().positive().default(0.0178),
+    unknown_word_prob: z.number().min(0).max(1).default(0.52),
+    min_prob_strength: z.number().min(0).max(0.5).default(0.375),
+    autolearn: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Learn as spam at or above this total score (without the Bayes symbols' own part). */
+        spam_score: z.number().default(12),
+        /** Learn as ham at or below this total score. */
+        ham_score: z.number().default(-2),
+      })
+      .prefault({}),
+    /** Save the memory store this long after the last change (ms). */
+    save_delay: z.number().int().min(0).default(5000),
+  })
+  .prefault({})
+  .refine((b) => b.ham_cutoff < b.spam_cutoff, { message: 'bayes.ham_cutoff must be below bayes.spam_cutoff' });
+
+export type FilterConfig = z.output<typeof filterSection>;
+export type BayesConfig = z.output<typeof bayesSection>;

@@ -1,0 +1,25 @@
+// Config schema of the `imap:` section: listeners, TLS, and the IMAP server limits (see src/imap/context.ts ImapLimits).
+import { z } from 'zod';
+import { duration, listen, size } from '../units.ts';
+
+export const imapSection = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    listen: listen('127.0.0.1', 2143),
+    /** Implicit-TLS listener (imaps); needs tls.cert/key. */
+    tls_listen: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional(),
+    tls: z
+      .strictObject({ cert: z.string().optional(), key: z.string().optional() })
+      .prefault({})
+      .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'imap.tls.cert and imap.tls.key must be given together' }),
+    /** Allow LOGIN without TLS from non-loopback clients (not recommended). */
+    allow_insecure_auth: z.boolean().default(false),
+    max_line: size().prefault('64k'),
+    max_literal: size().prefault('50m'),
+    commands_per_second: z.number().int().positive().default(200),
+    idle_timeout: duration().prefault('30m'),
+    max_auth_failures: z.number().int().positive().default(10),
+    auth_failure_window: duration().prefault('5m'),
+    max_connections: z.number().int().positive().default(500),
+  })
+  .prefault({});

@@ -1,0 +1,48 @@
+// Config sections for the mail host: `users` (scrypt hashes only), `aliases` and `mailhost` (files, postmaster, quota).
+import { z } from 'zod';
+import { duration, size } from '../units.ts';
+
+/** local@domain; the domain is lower-cased (local parts are compared case-insensitively too). */
+const ADDRESS_RE = /^[^\s@<>()\[\],;:"\\]{1,64}@[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$/;
+
+export const userAddress = () =>
+  z
+    .string()
+    .regex(ADDRESS_RE, 'expected a full address local@domain')
+    .transform((a) => a.toLowerCase());
+
+/** The `$scrypt$N$r$p$salt$hash` format written by `spamgate users`. */
+export const SCRYPT_HASH_RE = /^\$scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/;
+
+export const userEntry = z.strictObject({
+  password: z.string().regex(SCRYPT_HASH_RE, 'expected an scrypt hash ($scrypt$N$r$p$salt$hash) made by `spamgate users`, never a plaintext password'),
+  /** Stored reversibly, only for users who asked for APOP (RFC 1939 §7). */
+  apop_secret: z.string().min(1).optional(),
+  quota: size().optional(),
+});
+
+export const usersSection = z.record(z.string(), userEntry).default({});
+
+/** Key: local@domain or @domain (catch-all); value: one address or a list (local or remote). */
+export const aliasesSection = z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)])).default({});
+
+export const mailhostSection = z
+  .strictObject({
+    /** Relative to data_dir. Written by `spamgate users`, re-read when it changes. */
+    users_file: z.string().default('users.yaml'),
+    aliases_file: z.string().default('aliases.yaml'),
+    /** Where postmaster@<each local domain> goes when no user or alias of that name exists (RFC 5321 §4.5.1). */
+    postmaster: z.string().optional(),
+    /** user+tag@domain → user@domain; '' turns sub-addressing off. */
+    subaddress_delimiter: z.string().max(1).default('+'),
+    max_alias_depth: z.number().int().min(1).max(50).default(10),
+    default_quota: size().optional(),
+    /** Watch the users/aliases files and re-read them on change. */
+    watch_files: z.boolean().default(true),
+    /** One copy per mailbox when aliases lead several recipients of one message to the same user. */
+    duplicate_window: duration().prefault('1h'),
+  })
+  .prefault({});
+
+export type UserEntryConfig = z.output<typeof userEntry>;
+export type MailhostConfig = z.output<typeof mailhostSection>;

@@ -1,0 +1,176 @@
+// Content rule engine: compiles content_rules once, evaluates them on a parsed message; meta rules last.
+import { ConfigError } from '../config/load.ts';
+import type { SymbolHit } from '../checks/types.ts';
+import type { ParsedMail } from '../mime/parse.ts';
+import type { SymbolDef } from '../scoring/rules-sections.ts';
+import type { Ruleset } from '../scoring/ruleset.ts';
+import { evalMeta, metaSymbols, parseMeta, type MetaNode } from './meta-expr.ts';
+import { compileRegex, type ContentRule } from './rules-schema.ts';
+
+type Matcher = (m: ParsedMail) => string | undefined;
+
+export interface CompiledRule {
+  symbol: string;
+  type: ContentRule['type'];
+  test: Matcher;
+}
+
+export interface CompiledMeta {
+  symbol: string;
+  node: MetaNode;
+}
+
+export interface ContentEngine {
+  rules: readonly CompiledRule[];
+  metas: readonly CompiledMeta[];
+  /** Every symbol the engine can emit. */
+  symbols: readonly string[];
+  /** Runs the non-meta rules. */
+  match(mail: ParsedMail): SymbolHit[];
+  /** Runs meta rules over the symbols hit so far (meta rules may refer to other meta rules defined earlier). */
+  matchMeta(hits: readonly SymbolHit[]): SymbolHit[];
+}
+
+/** Symbol definitions carried by content rules, to merge into the ruleset's symbols. */
+export function contentRuleSymbols(rules: readonly ContentRule[]): Map<string, SymbolDef> {
+  const out = new Map<string, SymbolDef>();
+  for (const r of rules) out.set(r.symbol, { weight: r.weight, description: r.description });
+  return out;
+}
+
+/** The ruleset with content rules' symbols added (symbols: entries win). */
+export function withContentSymbols(ruleset: Ruleset): Ruleset {
+  const rules = ruleset.section<ContentRule[]>('content_rules') ?? [];
+  if (rules.length === 0) return ruleset;
+  const symbols = new Map(contentRuleSymbols(rules));
+  for (const [k, v] of ruleset.symbols) symbols.set(k, v);
+  return Object.freeze({ ...ruleset, symbols, section: ruleset.section });
+}
+
+const snippet = (s: string, i: number, len: number): string => s.slice(Math.max(0, i), i + Math.min(len, 40)).replace(/[\s,;[\]()]+/g, ' ').trim();
+
+function regexMatcher(re: RegExp, pick: (m: ParsedMail) => readonly string[]): Matcher {
+  return (mail) => {
+    for (const text of pick(mail)) {
+      const m = re.exec(text);
+      if (m) return snippet(text, m.index, m[0].length);
+    }
+    return undefined;
+  };
+}
+
+function headerValues(mail: ParsedMail, name: string): string[] {
+  if (name.toUpperCase() === 'ALL') return [mail.headers.map((h) => `${h.name}: ${h.value}`).join('\n')];
+  const lower = name.toLowerCase();
+  return mail.headers.filter((h) => h.name.toLowerCase() === lower).map((h) => h.value);
+}
+
+const uriCache = new WeakMap<ParsedMail, string[]>();
+
+function uriList(mail: ParsedMail): string[] {
+  let list = uriCache.get(mail);
+  if (!list) uriCache.set(mail, (list = collectUris(mail)));
+  return list;
+}
+
+const URL_IN_TEXT = /\b(?:https?|ftp):\/\/[^\s<>"'()]{1,500}|\bwww\.[a-z0-9-]+\.[^\s<>"'()]{1,500}/gi;
+
+export function collectUris(mail: ParsedMail): string[] {
+  const set = new Set<string>();
+  for (const l of mail.links) if (/^(?:https?|ftp):|^www\./i.test(l)) set.add(l);
+  for (const text of [mail.text, mail.htmlText]) for (const m of text.matchAll(URL_IN_TEXT)) if (set.size < 500) set.add(m[0]);
+  return [...set];
+}
+
+export function uriHost(uri: string): string {
+  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:[^@/?#]*@)?([^/?#:\s]+)/i.exec(uri);
+  return (m?.[1] ?? '').toLowerCase().replace(/\.$/, '');
+}
+
+function mimeMatcher(r: Extract<ContentRule, { type: 'mime' }>): Matcher {
+  const types = (r.attachment_types ?? []).map((t) => t.toLowerCase());
+  return (mail) => {
+    if (r.only_html !== undefined) {
+      const hasHtml = mail.parts.some((p) => p.type === 'text/html' && p.disposition !== 'attachment');
+      const hasText = mail.parts.some((p) => p.type === 'text/plain' && p.disposition !== 'attachment' && !p.filename);
+      if ((hasHtml && !hasText) !== r.only_html) return undefined;
+    }
+    if (r.min_parts !== undefined && mail.parts.length < r.min_parts) return undefined;
+    if (r.malformed !== undefined && (mail.problems.some((p) => p !== 'truncated') !== r.malformed)) return undefined;
+    if (types.length) {
+      const found = mail.parts.find((p) => {
+        const ext = p.filename ? (/\.[a-z0-9]{1,10}$/i.exec(p.filename)?.[0] ?? '').toLowerCase() : '';
+        return types.some((t) => (t.startsWith('.') ? ext === t : p.type === t));
+      });
+      if (!found) return undefined;
+      return found.filename ?? found.type;
+    }
+    return 'match';
+  };
+}
+
+function compileRule(r: Exclude<ContentRule, { type: 'meta' }>): Matcher {
+  switch (r.type) {
+    case 'header':
+      if (r.exists !== undefined) {
+        const want = r.exists;
+        return (m) => ((headerValues(m, r.header).length > 0) === want ? r.header : undefined);
+      }
+      return regexMatcher(compileRegex(r.regex ?? ''), (m) => headerValues(m, r.header));
+    case 'body':
+      return regexMatcher(compileRegex(r.regex), (m) => [m.subject, m.text, m.htmlText]);
+    case 'rawbody':
+      return regexMatcher(compileRegex(r.regex), (m) => [m.rawBody]);
+    case 'uri': {
+      const re = compileRegex(r.regex);
+      return r.match === 'host' ? regexMatcher(re, (m) => uriList(m).map(uriHost)) : regexMatcher(re, uriList);
+    }
+    case 'mime':
+      return mimeMatcher(r);
+  }
+}
+
+/** Compiles rules; unknown symbols in meta expressions are errors naming the rule. */
+export function compileContentRules(rules: readonly ContentRule[], known: ReadonlySet<string>): ContentEngine {
+  const compiled: CompiledRule[] = [];
+  const metas: CompiledMeta[] = [];
+  const problems: string[] = [];
+  const own = new Set(rules.map((r) => r.symbol));
+  for (const r of rules) {
+    if (r.type === 'meta') {
+      const node = parseMeta(r.expr);
+      for (const s of metaSymbols(node)) if (!known.has(s) && !own.has(s)) problems.push(`rules: content_rules ${r.symbol}: meta expression refers to unknown symbol ${s}`);
+      metas.push({ symbol: r.symbol, node });
+    } else compiled.push({ symbol: r.symbol, type: r.type, test: compileRule(r) });
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return {
+    rules: compiled,
+    metas,
+    symbols: [...own],
+    match(mail) {
+      const hits: SymbolHit[] = [];
+      for (const rule of compiled) {
+        let opt: string | undefined;
+        try {
+          opt = rule.test(mail);
+        } catch {
+          opt = undefined;
+        }
+        if (opt !== undefined) hits.push({ symbol: rule.symbol, options: opt === 'match' || opt === '' ? [] : [opt] });
+      }
+      return hits;
+    },
+    matchMeta(prior) {
+      const seen = new Set(prior.map((h) => h.symbol));
+      const hits: SymbolHit[] = [];
+      for (const meta of metas) {
+        if (evalMeta(meta.node, (s) => seen.has(s))) {
+          hits.push({ symbol: meta.symbol });
+          seen.add(meta.symbol);
+        }
+      }
+      return hits;
+    },
+  };
+}

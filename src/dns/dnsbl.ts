@@ -1,0 +1,137 @@
+// DNSBL / RHSBL lookups (RFC 5782): query names, return-code mapping, list errors, and list health
+// from the §5 test points, re-checked on demand every health_interval (no timers to stop).
+import type { Registry } from 'prom-client';
+import { counter, gauge } from '../metrics/registry.ts';
+import { cidrContains, expandIpv6, ipToBigInt, normalizeIp, parseCidr, type Cidr } from '../util/cidr.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import type { DnsblList } from './dnsbl-rules.ts';
+import type { Resolver } from './resolver.ts';
+
+export type ListResult =
+  | { status: 'listed'; symbols: string[]; codes: string[]; reason?: string }
+  | { status: 'clean' | 'skipped' }
+  | { status: 'error'; reason: string }
+  | { status: 'temperror'; reason: string };
+
+/** RFC 5782 §2.1 (IPv4: reversed octets) and §2.4 (IPv6: reversed nibbles), then the zone. */
+export function reversedName(ip: string, zone: string): string | undefined {
+  const parsed = ipToBigInt(ip);
+  if (!parsed) return undefined;
+  if (parsed.family === 4) return `${normalizeIp(ip).split('.').reverse().join('.')}.${zone}`;
+  const nibbles = expandIpv6(normalizeIp(ip))
+    .map((g) => g.toString(16).padStart(4, '0'))
+    .join('');
+  return `${[...nibbles].reverse().join('.')}.${zone}`;
+}
+
+export interface DnsblEngineOptions {
+  resolver: Resolver;
+  lists: Record<string, DnsblList>;
+  registry?: Registry;
+  log: Logger;
+  clock: Clock;
+}
+
+interface ListState {
+  name: string;
+  list: DnsblList;
+  codes: Array<{ cidr: Cidr; symbol: string }>;
+  up: boolean;
+  checkedAt: number | undefined;
+  pending: Promise<void> | undefined;
+}
+
+export interface DnsblEngine {
+  /** Enabled lists of a kind. */
+  lists(kind: DnsblList['kind']): readonly string[];
+  /** Looks one subject (IP or domain) up in one list; never throws. */
+  lookup(listName: string, subject: string): Promise<ListResult>;
+  /** Runs (or awaits) the health check of every enabled list now. */
+  checkHealth(): Promise<Record<string, boolean>>;
+  isUp(listName: string): boolean;
+}
+
+export function createDnsblEngine(opts: DnsblEngineOptions): DnsblEngine {
+  const { resolver, log, clock } = opts;
+  const up = opts.registry ? gauge(opts.registry, 'spamgate_dnsbl_list_up', 'DNS block list health from its RFC 5782 test points (1 up, 0 dead)', ['list']) : undefined;
+  const lookups = opts.registry ? counter(opts.registry, 'spamgate_dnsbl_lookups_total', 'DNS block list lookups, by list and result', ['list', 'result']) : undefined;
+  const states = new Map<string, ListState>();
+  for (const [name, list] of Object.entries(opts.lists)) {
+    if (!list.enabled) continue;
+    const codes = Object.entries(list.codes).map(([k, symbol]) => ({ cidr: parseCidr(k) as Cidr, symbol }));
+    states.set(name, { name, list, codes, up: true, checkedAt: undefined, pending: undefined });
+    up?.set({ list: name }, 1);
+  }
+
+  function queryName(st: ListState, subject: string): string | undefined {
+    if (st.list.kind !== 'ip') return /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/i.test(subject) ? `${subject.toLowerCase().replace(/\.$/, '')}.${st.list.zone}` : undefined;
+    const fam = ipToBigInt(subject)?.family;
+    if ((fam === 4 && !st.list.ipv4) || (fam === 6 && !st.list.ipv6)) return undefined;
+    return reversedName(subject, st.list.zone);
+  }
+
+  async function query(st: ListState, subject: string): Promise<ListResult> {
+    const name = queryName(st, subject);
+    if (!name) return { status: 'skipped' };
+    const a = await resolver.lookup(name, 'A');
+    if (a.status === 'temperror') return { status: 'temperror', reason: a.reason };
+    if (a.status !== 'ok') return { status: 'clean' };
+    const symbols = new Set<string>();
+    for (const code of a.records) {
+      const hit = st.codes.find((c) => cidrContains(c.cidr, code));
+      // An answer outside the documented codes (e.g. 127.255.255.254, "query refused") is a list
+      // error, never a listing.
+      if (!hit) return { status: 'error', reason: `undocumented answer ${code} for ${name}` };
+      symbols.add(hit.symbol);
+    }
+    let reason: string | undefined;
+    if (st.list.txt) {
+      const txt = await resolver.lookup(name, 'TXT');
+      if (txt.status === 'ok') reason = txt.records.join(' ').slice(0, 200);
+    }
+    return { status: 'listed', symbols: [...symbols], codes: a.records, ...(reason ? { reason } : {}) };
+  }
+
+  /** RFC 5782 §5: 127.0.0.2 (::FFFF:7F00:2, "test") is listed, 127.0.0.1 (::FFFF:7F00:1, "invalid") is not. */
+  async function health(st: ListState): Promise<void> {
+    const [listedProbe, cleanProbe] =
+      st.list.kind !== 'ip' ? ['test', 'invalid'] : st.list.ipv4 ? ['127.0.0.2', '127.0.0.1'] : ['::ffff:7f00:2', '::ffff:7f00:1'];
+    const [listed, clean] = await Promise.all([query(st, listedProbe), query(st, cleanProbe)]);
+    const ok = listed.status === 'listed' && clean.status === 'clean';
+    if (ok !== st.up) log[ok ? 'info' : 'warn'](ok ? 'dnsbl list up' : 'dnsbl list failed its health check; skipped', { list: st.name, listed: listed.status, clean: clean.status });
+    st.up = ok;
+    st.checkedAt = clock.now();
+    up?.set({ list: st.name }, ok ? 1 : 0);
+  }
+
+  function refresh(st: ListState): Promise<void> {
+    if (!st.pending) st.pending = health(st).finally(() => (st.pending = undefined));
+    return st.pending;
+  }
+
+  return {
+    lists: (kind) => [...states.values()].filter((s) => s.list.kind === kind).map((s) => s.name),
+    isUp: (name) => states.get(name)?.up ?? false,
+    async checkHealth() {
+      await Promise.all([...states.values()].filter((s) => s.list.health_check).map(refresh));
+      return Object.fromEntries([...states.values()].map((s) => [s.name, s.up]));
+    },
+    async lookup(listName, subject) {
+      const st = states.get(listName);
+      if (!st) return { status: 'skipped' };
+      if (st.list.health_check) {
+        if (st.checkedAt === undefined) await refresh(st);
+        else if (clock.now() - st.checkedAt >= st.list.health_interval) void refresh(st);
+      }
+      if (!st.up) {
+        lookups?.inc({ list: listName, result: 'skipped' });
+        return { status: 'skipped' };
+      }
+      const r = await query(st, subject).catch((err: unknown): ListResult => ({ status: 'temperror', reason: (err as Error).message }));
+      if (r.status === 'error') log.warn('dnsbl list error', { list: listName, reason: r.reason });
+      lookups?.inc({ list: listName, result: r.status });
+      return r;
+    },
+  };
+}

@@ -1,0 +1,126 @@
+// Any-state and not-authenticated commands: CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN, ID, ENABLE, NAMESPACE.
+import { str } from './encode.ts';
+import type { Cursor } from './parser.ts';
+import type { FramePart } from './reader.ts';
+import type { Handler, Reply, Session } from './session.ts';
+
+const ok = (text: string): Reply => ({ status: 'OK', text });
+const no = (text: string): Reply => ({ status: 'NO', text });
+const bad = (text: string): Reply => ({ status: 'BAD', text });
+
+async function login(s: Session, user: string, pass: string): Promise<Reply> {
+  const { ctx } = s;
+  if (ctx.authBlocked(s.remoteIp, false)) {
+    ctx.metrics.logins.inc({ result: 'throttled' });
+    return no('[UNAVAILABLE] Too many failed logins from your address; try again later');
+  }
+  let canonical: string | undefined;
+  try {
+    canonical = await ctx.opts.authenticate(user, pass);
+  } catch (err) {
+    s.log.error('imap authenticate failed', { err });
+    ctx.metrics.logins.inc({ result: 'error' });
+    return no('[UNAVAILABLE] Authentication is unavailable');
+  }
+  if (!canonical) {
+    ctx.authBlocked(s.remoteIp, true);
+    ctx.metrics.logins.inc({ result: 'failure' });
+    s.log.info('imap login failed', { user: user.slice(0, 100) });
+    if (++s.authFailures >= 3) {
+      s.send('* BYE Too many failed logins\r\n');
+      s.close();
+    }
+    return no('[AUTHENTICATIONFAILED] Invalid credentials');
+  }
+  try {
+    await ctx.opts.store.ensureUser(canonical);
+  } catch (err) {
+    s.log.error('imap ensureUser failed', { err, user: canonical });
+    ctx.metrics.logins.inc({ result: 'error' });
+    return no('[UNAVAILABLE] Mailbox unavailable');
+  }
+  ctx.metrics.logins.inc({ result: 'success' });
+  s.user = canonical;
+  s.state = 'auth';
+  s.log.info('imap login', { user: canonical });
+  return ok(`[CAPABILITY ${s.capabilities()}] Logged in`);
+}
+
+function decodePlain(b64: string): { user: string; pass: string } | undefined {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) return undefined;
+  const parts = Buffer.from(b64, 'base64').toString('utf8').split('\u0000');
+  if (parts.length !== 3) return undefined;
+  const [authz = '', user = '', pass = ''] = parts;
+  if (authz !== '' && authz !== user) return undefined; // no proxy authorization
+  return { user, pass };
+}
+
+export const authHandlers: Record<string, Handler> = {
+  async CAPABILITY(s) {
+    s.send(`* CAPABILITY ${s.capabilities()}\r\n`);
+    return ok('CAPABILITY completed');
+  },
+  async NOOP(s) {
+    if (s.state === 'selected') await s.sync(true, true);
+    return ok('NOOP completed');
+  },
+  async STARTTLS(s, tag) {
+    if (s.state !== 'notauth') return bad('Already authenticated');
+    if (s.secure || !s.ctx.secureContext) return bad('TLS not available');
+    s.send(`${tag} OK Begin TLS negotiation now\r\n`);
+    s.startTls();
+    return { status: 'NONE' };
+  },
+  async LOGIN(s, _tag, c) {
+    if (s.state !== 'notauth') return bad('Already authenticated');
+    const user = c.astring();
+    c.sp();
+    const pass = c.astring();
+    c.end();
+    if (!s.authAllowed) return no('[PRIVACYREQUIRED] LOGIN is disabled without TLS; use STARTTLS'); // RFC 3501 §6.2.3
+    return login(s, user, pass);
+  },
+  async AUTHENTICATE(s, tag, c) {
+    if (s.state !== 'notauth') return bad('Already authenticated');
+    const mech = c.atom().toUpperCase();
+    if (mech !== 'PLAIN') return no('[CANNOT] Only AUTHENTICATE PLAIN is supported');
+    if (!s.authAllowed) return no('[PRIVACYREQUIRED] Authentication is disabled without TLS; use STARTTLS');
+    const finish = async (b64: string): Promise<Reply> => {
+      if (b64 === '*') return bad('Authentication cancelled'); // RFC 3501 §6.2.2
+      const creds = decodePlain(b64 === '=' ? '' : b64);
+      if (!creds) return bad('Malformed PLAIN response');
+      return login(s, creds.user, creds.pass);
+    };
+    if (c.peek() === ' ') {
+      c.sp();
+      return finish(c.atom()); // RFC 4959 SASL-IR
+    }
+    s.send('+ \r\n');
+    s.continuation = async (parts: FramePart[]) => {
+      const line = typeof parts[0] === 'string' ? parts[0].trim() : '';
+      const reply = await finish(line);
+      if (reply.status !== 'NONE') s.send(`${tag} ${reply.status} ${reply.text}\r\n`);
+    };
+    return { status: 'NONE' };
+  },
+  async ID(s, _tag, c) {
+    if (c.peek() === '(') c.list(() => c.nstring());
+    else c.atom();
+    s.send(`* ID (${str('name')} ${str('spamgate')} ${str('vendor')} ${str('spamgate')})\r\n`); // RFC 2971 §3.1
+    return ok('ID completed');
+  },
+  async ENABLE(s, _tag, c: Cursor) {
+    if (s.state === 'notauth') return bad('Log in first');
+    for (let i = 0; i < 100 && !c.atEnd(); i++) {
+      c.atom();
+      if (!c.atEnd()) c.sp();
+    }
+    s.send('* ENABLED\r\n'); // RFC 5161 §3.1: nothing we know needs enabling
+    return ok('ENABLE completed');
+  },
+  async NAMESPACE(s) {
+    if (s.state === 'notauth') return bad('Log in first');
+    s.send('* NAMESPACE (("" "/")) NIL NIL\r\n'); // RFC 2342 §5
+    return ok('NAMESPACE completed');
+  },
+};

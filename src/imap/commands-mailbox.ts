@@ -1,0 +1,218 @@
+// Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST, LSUB, STATUS, APPEND, IDLE, CHECK, CLOSE, UNSELECT, LOGOUT.
+import { MailboxError } from '../store/mailbox-store.ts';
+import { decodeMutf7, encodeMutf7 } from '../store/mutf7.ts';
+import { astr, parseDateTime } from './encode.ts';
+import { learnAppend } from './junk.ts';
+import { ImapSyntaxError, type Cursor } from './parser.ts';
+import { flagKey, type Handler, type Reply, type Session } from './session.ts';
+
+const ok = (text: string): Reply => ({ status: 'OK', text });
+const bad = (text: string): Reply => ({ status: 'BAD', text });
+
+/** A mailbox argument: astring in modified UTF-7 (RFC 3501 §5.1.3) → Unicode name. */
+export function mailboxArg(c: Cursor): string {
+  const wire = c.astring();
+  const name = decodeMutf7(wire);
+  if (name === undefined) throw new MailboxError('INVALID', 'mailbox name is not valid modified UTF-7');
+  return /^inbox$/i.test(name) ? 'INBOX' : name;
+}
+
+const wireName = (name: string): string => astr(encodeMutf7(name));
+
+function needAuth(s: Session): Reply | undefined {
+  return s.state === 'auth' || s.state === 'selected' ? undefined : bad('Log in first');
+}
+function needSelected(s: Session): Reply | undefined {
+  return s.state === 'selected' && s.sel ? undefined : bad('Select a mailbox first');
+}
+
+async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> {
+  const name = mailboxArg(c);
+  c.end();
+  s.deselect(); // RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
+  const { store } = s.ctx.opts;
+  const list = await store.list(s.user, name);
+  const st = await store.status(s.user, name);
+  const recent = readOnly ? list.filter((m) => m.recent).map((m) => m.uid) : await store.claimRecent(s.user, name);
+  const keywords = new Set<string>();
+  for (const m of list) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
+  const kw = [...keywords].join(' ');
+  const unwatch = store.watch(s.user, name, () => s.onMailboxChange());
+  s.sel = {
+    name, readOnly, uidValidity: st.uidValidity, uids: list.map((m) => m.uid), flags: new Map(list.map((m) => [m.uid, flagKey(m.flags)])),
+    recent: new Set(recent), metas: new Map(list.map((m) => [m.uid, m])), listRef: undefined, dirty: false, unwatch,
+  };
+  s.state = 'selected';
+  const firstUnseen = list.findIndex((m) => !m.flags.includes('\\Seen'));
+  let out = `* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''})\r\n`;
+  out += `* OK [PERMANENTFLAGS (${readOnly ? '' : `\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''} \\*`})] Flags permitted\r\n`;
+  out += `* ${list.length} EXISTS\r\n* ${recent.length} RECENT\r\n`;
+  if (firstUnseen >= 0) out += `* OK [UNSEEN ${firstUnseen + 1}] First unseen\r\n`;
+  out += `* OK [UIDVALIDITY ${st.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${st.uidNext}] Predicted next UID\r\n`;
+  s.send(out);
+  return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
+}
+
+/** LIST/LSUB pattern → RegExp: '*' anything, '%' anything but the delimiter (RFC 3501 §6.3.8). */
+function patternRegex(pattern: string): RegExp {
+  const body = [...pattern].map((ch) => (ch === '*' ? '.*' : ch === '%' ? '[^/]*' : ch.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))).join('');
+  return new RegExp(`^${body}$`, /^inbox/i.test(pattern) ? 'i' : '');
+}
+
+async function list(s: Session, c: Cursor, lsub: boolean): Promise<Reply> {
+  const ref = decodeMutf7(c.listMailbox()) ?? '';
+  c.sp();
+  const pat = decodeMutf7(c.listMailbox()) ?? '';
+  c.end();
+  const cmd = lsub ? 'LSUB' : 'LIST';
+  if (pat === '') {
+    s.send(`* ${cmd} (\\Noselect) "/" ""\r\n`); // RFC 3501 §6.3.8: delimiter and root
+    return ok(`${cmd} completed`);
+  }
+  const full = ref === '' || ref.endsWith('/') || pat.startsWith('/') ? ref + pat : `${ref}/${pat}`;
+  const re = patternRegex(full);
+  const boxes = await s.ctx.opts.store.listMailboxes(s.user);
+  let out = '';
+  for (const b of boxes) {
+    if (!re.test(b.name) || (lsub && !b.subscribed)) continue;
+    const attrs = [b.hasChildren ? '\\HasChildren' : '\\HasNoChildren'];
+    if (b.specialUse) attrs.push(b.specialUse);
+    if (!lsub && b.subscribed) attrs.push('\\Subscribed');
+    out += `* ${cmd} (${lsub ? '' : attrs.join(' ')}) "/" ${wireName(b.name)}\r\n`;
+  }
+  await s.sendAsync(out);
+  return ok(`${cmd} completed`);
+}
+
+export const mailboxHandlers: Record<string, Handler> = {
+  async LOGOUT(s, tag) {
+    s.send(`* BYE ${s.ctx.opts.hostname} logging out\r\n${tag} OK LOGOUT completed\r\n`);
+    s.deselect();
+    s.close();
+    return { status: 'NONE' };
+  },
+  SELECT: async (s, _t, c) => needAuth(s) ?? select(s, c, false),
+  EXAMINE: async (s, _t, c) => needAuth(s) ?? select(s, c, true),
+  async CREATE(s, _t, c) {
+    const e = needAuth(s);
+    if (e) return e;
+    const name = mailboxArg(c).replace(/\/$/, ''); // RFC 3501 §6.3.3: a trailing delimiter only announces intent
+    c.end();
+    if (name === 'INBOX') throw new MailboxError('ALREADYEXISTS', 'INBOX always exists');
+    await s.ctx.opts.store.createMailbox(s.user, name);
+    return ok('CREATE completed');
+  },
+  async DELETE(s, _t, c) {
+    const e = needAuth(s);
+    if (e) return e;
+    const name = mailboxArg(c);
+    c.end();
+    if (s.sel?.name === name) s.deselect();
+    await s.ctx.opts.store.deleteMailbox(s.user, name);
+    return ok('DELETE completed');
+  },
+  async RENAME(s, _t, c) {
+    const e = needAuth(s);
+    if (e) return e;
+    const from = mailboxArg(c);
+    c.sp();
+    const to = mailboxArg(c);
+    c.end();
+    await s.ctx.opts.store.renameMailbox(s.user, from, to);
+    return ok('RENAME completed');
+  },
+  async SUBSCRIBE(s, _t, c) {
+    const e = needAuth(s);
+    if (e) return e;
+    const name = mailboxArg(c);
+    c.end();
+    await s.ctx.opts.store.setSubscribed(s.user, name, true);
+    return ok('SUBSCRIBE completed');
+  },
+  async UNSUBSCRIBE(s, _t, c) {
+    const e = needAuth(s);
+    if (e) return e;
+    const name = mailboxArg(c);
+    c.end();
+    await s.ctx.opts.store.setSubscribed(s.user, name, false);
+    return ok('UNSUBSCRIBE completed');
+  },
+  LIST: async (s, _t, c) => needAuth(s) ?? list(s, c, false),
+  LSUB: async (s, _t, c) => needAuth(s) ?? list(s, c, true),
+  async STATUS(s, _t, c) {
+    const e = needAuth(s);
+    if (e) return e;
+    const name = mailboxArg(c);
+    c.sp();
+    const items: string[] = [];
+    c.list(() => items.push(c.atom().toUpperCase()));
+    c.end();
+    const st = await s.ctx.opts.store.status(s.user, name);
+    const values: Record<string, number> = { MESSAGES: st.messages, RECENT: st.recent, UIDNEXT: st.uidNext, UIDVALIDITY: st.uidValidity, UNSEEN: st.unseen };
+    const parts = items.map((i) => {
+      const v = values[i];
+      if (v === undefined) throw new ImapSyntaxError(`unknown status item ${i}`);
+      return `${i} ${v}`;
+    });
+    s.send(`* STATUS ${wireName(st.name)} (${parts.join(' ')})\r\n`);
+    return ok('STATUS completed');
+  },
+  async APPEND(s, _t, c) {
+    const e = needAuth(s);
+    if (e) return e;
+    const name = mailboxArg(c);
+    c.sp();
+    let flags: string[] = [];
+    let date: number | undefined;
+    if (c.peek() === '(') {
+      flags = c.flagList();
+      c.sp();
+    }
+    if (c.peek() === '"') {
+      date = parseDateTime(c.quoted());
+      if (date === undefined) throw new ImapSyntaxError('bad date-time');
+      c.sp();
+    }
+    const raw = c.literal();
+    c.end();
+    if (flags.some((f) => f.toLowerCase() === '\\recent')) throw new ImapSyntaxError('\\Recent cannot be set');
+    const { store } = s.ctx.opts;
+    const boxes = await store.listMailboxes(s.user);
+    if (!boxes.some((b) => b.name === name)) return { status: 'NO', text: '[TRYCREATE] No such mailbox' }; // RFC 3501 §6.3.11
+    const res = await store.append(s.user, name, raw, { flags, ...(date !== undefined ? { internalDate: date } : {}) });
+    learnAppend(s, name, raw);
+    return ok(`[APPENDUID ${res.uidValidity} ${res.uid}] APPEND completed`); // RFC 4315 §3
+  },
+  async CHECK(s) {
+    const e = needSelected(s);
+    if (e) return e;
+    await s.sync(true, true);
+    return ok('CHECK completed');
+  },
+  async IDLE(s, tag) {
+    const e = needAuth(s);
+    if (e) return e;
+    if (s.state === 'selected') await s.sync(true, true);
+    s.idleTag = tag;
+    s.send('+ idling\r\n'); // RFC 2177 §3
+    return { status: 'NONE' };
+  },
+  async CLOSE(s) {
+    const e = needSelected(s);
+    if (e) return e;
+    const sel = s.sel;
+    if (sel && !sel.readOnly) {
+      // RFC 3501 §6.4.2: silently expunge \Deleted messages; no untagged EXPUNGE.
+      const doomed = (await s.ctx.opts.store.list(s.user, sel.name)).filter((m) => m.flags.includes('\\Deleted')).map((m) => m.uid);
+      if (doomed.length > 0) await s.ctx.opts.store.expunge(s.user, sel.name, doomed);
+    }
+    s.deselect();
+    return ok('CLOSE completed');
+  },
+  async UNSELECT(s) {
+    const e = needSelected(s);
+    if (e) return e;
+    s.deselect();
+    return ok('UNSELECT completed');
+  },
+};

@@ -1,0 +1,115 @@
+// What every IMAP session shares: injected dependencies, limits, metrics, the summary cache and login throttling.
+import type { SecureContext } from 'node:tls';
+import { LRUCache } from 'lru-cache';
+import type { Learner } from '../bayes/learner.ts';
+import { counter, gauge, type Counter, type Gauge, type Registry } from '../metrics/registry.ts';
+import type { MailboxStore } from '../store/mailbox-store.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import type { Summary } from './fetch.ts';
+
+export interface ImapLimits {
+  /** Longest command line (all lines of one command), bytes. */
+  maxLineBytes: number;
+  /** Largest literal (APPEND message), bytes. */
+  maxLiteralBytes: number;
+  /** Commands per second per session (token bucket, burst = 2x). */
+  commandsPerSecond: number;
+  /** Inactivity before "* BYE" (RFC 3501 §5.4: at least 30 minutes). */
+  idleTimeoutMs: number;
+  /** Failed logins per client IP within authFailureWindowMs before further attempts are refused. */
+  maxAuthFailures: number;
+  authFailureWindowMs: number;
+  maxConnections: number;
+}
+
+export const defaultImapLimits: ImapLimits = {
+  maxLineBytes: 64 * 1024,
+  maxLiteralBytes: 50 * 1024 * 1024,
+  commandsPerSecond: 200,
+  idleTimeoutMs: 30 * 60_000,
+  maxAuthFailures: 10,
+  authFailureWindowMs: 5 * 60_000,
+  maxConnections: 500,
+};
+
+export interface ImapServerOptions {
+  store: MailboxStore;
+  /** Verifies a password; returns the canonical user name, or undefined. */
+  authenticate: (user: string, pass: string) => Promise<string | undefined>;
+  learner?: Learner;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Serve TLS from the first byte (imaps, port 993 style) instead of STARTTLS. */
+  implicitTls?: boolean;
+  /** Allow LOGIN/AUTHENTICATE without TLS from non-loopback clients (default false). */
+  allowInsecureAuth?: boolean;
+  hostname: string;
+  limits?: Partial<ImapLimits>;
+  registry: Registry;
+  log: Logger;
+  clock: Clock;
+}
+
+export interface ImapMetrics {
+  sessions: Counter<never>;
+  active: Gauge<never>;
+  logins: Counter<'result'>;
+  junkLearn: Counter<'class'>;
+}
+
+export interface ImapContext {
+  opts: ImapServerOptions;
+  limits: ImapLimits;
+  metrics: ImapMetrics;
+  secureContext?: SecureContext;
+  summaries: LRUCache<string, Summary>;
+  /** Records a failed login; returns true while the IP is over its budget. */
+  authBlocked(ip: string, failed: boolean): boolean;
+  /** Learning runs in the background, one at a time; tests and close() can await it. */
+  learnQueue: { idle(): Promise<void>; push(job: () => Promise<void>): void };
+}
+
+export function createContext(opts: ImapServerOptions, secureContext: SecureContext | undefined): ImapContext {
+  const limits = { ...defaultImapLimits, ...opts.limits };
+  const r = opts.registry;
+  const metrics: ImapMetrics = {
+    sessions: counter(r, 'spamgate_imap_sessions_total', 'IMAP connections accepted'),
+    active: gauge(r, 'spamgate_imap_sessions_active', 'IMAP sessions open now'),
+    logins: counter(r, 'spamgate_imap_logins_total', 'IMAP login attempts by result', ['result']),
+    junkLearn: counter(r, 'spamgate_imap_junk_learn_total', 'Messages learned from moves into/out of the Junk folder, by class', ['class']),
+  };
+  const failures = new Map<string, { count: number; since: number }>();
+  let tail: Promise<void> = Promise.resolve();
+  let queued = 0;
+  return {
+    opts,
+    limits,
+    metrics,
+    ...(secureContext ? { secureContext } : {}),
+    summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + s.body.length + s.bodystructure.length + 64 }),
+    authBlocked(ip, failed) {
+      const now = opts.clock.now();
+      let f = failures.get(ip);
+      if (!f || now - f.since > limits.authFailureWindowMs) {
+        f = { count: 0, since: now };
+        failures.set(ip, f);
+      }
+      if (failed) f.count++;
+      if (failures.size > 10_000) failures.clear(); // bounded memory under address-spraying
+      return f.count >= limits.maxAuthFailures;
+    },
+    learnQueue: {
+      idle: () => tail,
+      push(job) {
+        if (queued >= 10_000) {
+          opts.log.warn('imap junk learning queue full; dropping');
+          return;
+        }
+        queued++;
+        tail = tail.then(job).catch((err: unknown) => opts.log.warn('imap junk learning failed', { err })).finally(() => {
+          queued--;
+        });
+      },
+    },
+  };
+}

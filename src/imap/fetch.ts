@@ -1,0 +1,182 @@
+// FETCH: attribute parsing (macros, BODY[section]<partial>) and response items per message (RFC 3501 §6.4.5, §7.4.2).
+import type { MessageMeta } from '../store/mailbox-store.ts';
+import { flagList, internalDate } from './encode.ts';
+import { bodyStructure, envelope, findPart, parseMime, type MimePart } from './mime.ts';
+import { ImapSyntaxError, type Cursor } from './parser.ts';
+
+export type SectionSpec = '' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
+
+export type FetchAtt =
+  | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' }
+  | { kind: 'SECTION'; peek: boolean; path: number[]; spec: SectionSpec; fields: string[]; partial?: [number, number] };
+
+const MACROS: Record<string, FetchAtt['kind'][]> = {
+  ALL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'],
+  FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],
+  FULL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY'],
+};
+const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
+
+export function parseFetchAtts(c: Cursor): FetchAtt[] {
+  const out: FetchAtt[] = [];
+  if (c.peek() === '(') c.list(() => out.push(parseAtt(c)));
+  else {
+    const macro = MACROS[c.rest().split(' ')[0]?.toUpperCase() ?? ''];
+    if (macro) {
+      c.atom();
+      return macro.map((kind) => ({ kind }) as FetchAtt);
+    }
+    out.push(parseAtt(c));
+  }
+  return out;
+}
+
+function parseAtt(c: Cursor): FetchAtt {
+  const name = c.atom('[<').toUpperCase();
+  if ((name === 'BODY' || name === 'BODY.PEEK') && c.peek() === '[') {
+    c.expect('[');
+    const path: number[] = [];
+    let spec: SectionSpec = '';
+    const fields: string[] = [];
+    if (c.peek() !== ']') {
+      const word = c.atom('[<').toUpperCase();
+      const bits = word.split('.');
+      while (bits.length > 0 && /^[1-9]\d{0,4}$/.test(bits[0] ?? '')) path.push(Number(bits.shift()));
+      const rest = bits.join('.');
+      if (!['', 'HEADER', 'HEADER.FIELDS', 'HEADER.FIELDS.NOT', 'TEXT', 'MIME'].includes(rest) || (rest === 'MIME' && path.length === 0))
+        throw new ImapSyntaxError(`bad section ${word}`);
+      spec = rest as SectionSpec;
+      if (spec === 'HEADER.FIELDS' || spec === 'HEADER.FIELDS.NOT') {
+        c.sp();
+        c.list(() => fields.push(c.astring().toLowerCase()));
+      }
+    }
+    c.expect(']');
+    let partial: [number, number] | undefined;
+    if (c.tryChar('<')) {
+      const start = c.number();
+      c.expect('.');
+      const len = c.number();
+      c.expect('>');
+      if (len === 0) throw new ImapSyntaxError('partial length must be non-zero');
+      partial = [start, len];
+    }
+    return { kind: 'SECTION', peek: name === 'BODY.PEEK', path, spec, fields, ...(partial ? { partial } : {}) };
+  }
+  if (!SIMPLE.has(name)) throw new ImapSyntaxError(`unknown fetch attribute ${name}`);
+  return { kind: name } as FetchAtt;
+}
+
+/** Attributes that need the message text, and those that set \Seen (RFC 3501 §6.4.5). */
+export function needsParse(atts: readonly FetchAtt[]): boolean {
+  return atts.some((a) => a.kind === 'ENVELOPE' || a.kind === 'BODY' || a.kind === 'BODYSTRUCTURE');
+}
+export function needsRaw(atts: readonly FetchAtt[]): boolean {
+  return atts.some((a) => a.kind === 'SECTION' || a.kind.startsWith('RFC822') && a.kind !== 'RFC822.SIZE');
+}
+export function setsSeen(atts: readonly FetchAtt[]): boolean {
+  return atts.some((a) => (a.kind === 'SECTION' && !a.peek) || a.kind === 'RFC822' || a.kind === 'RFC822.TEXT');
+}
+
+/** Parsed summaries cached per message (the text never changes under one UID). */
+export interface Summary {
+  envelope: string;
+  body: string;
+  bodystructure: string;
+}
+
+export function summarize(raw: Buffer): Summary {
+  const root = parseMime(raw);
+  return { envelope: envelope(root), body: bodyStructure(raw, root, false), bodystructure: bodyStructure(raw, root, true) };
+}
+
+export interface FetchInput {
+  meta: MessageMeta;
+  summary?: Summary;
+  raw?: Buffer;
+}
+
+/** Builds "ITEM value" pieces; Buffers are literal bodies written after their "{n}\r\n" prefix. */
+export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | Buffer)[] {
+  const out: (string | Buffer)[] = [];
+  let tree: MimePart | undefined;
+  const sep = (): void => {
+    if (out.length > 0) out.push(' ');
+  };
+  const literal = (label: string, data: Buffer): void => {
+    sep();
+    out.push(`${label} {${data.length}}\r\n`, data);
+  };
+  for (const a of atts) {
+    switch (a.kind) {
+      case 'UID':
+        sep();
+        out.push(`UID ${m.meta.uid}`);
+        break;
+      case 'FLAGS':
+        sep();
+        out.push(`FLAGS ${flagList(m.meta.flags, m.meta.recent)}`);
+        break;
+      case 'INTERNALDATE':
+        sep();
+        out.push(`INTERNALDATE ${internalDate(m.meta.internalDate)}`);
+        break;
+      case 'RFC822.SIZE':
+        sep();
+        out.push(`RFC822.SIZE ${m.meta.size}`);
+        break;
+      case 'ENVELOPE':
+      case 'BODY':
+      case 'BODYSTRUCTURE':
+        sep();
+        out.push(`${a.kind} ${m.summary ? m.summary[a.kind === 'ENVELOPE' ? 'envelope' : a.kind === 'BODY' ? 'body' : 'bodystructure'] : 'NIL'}`);
+        break;
+      case 'RFC822':
+        literal('RFC822', m.raw ?? Buffer.alloc(0));
+        break;
+      case 'RFC822.HEADER':
+      case 'RFC822.TEXT': {
+        const raw = m.raw ?? Buffer.alloc(0);
+        tree ??= parseMime(raw);
+        literal(a.kind, a.kind === 'RFC822.HEADER' ? raw.subarray(tree.start, tree.bodyStart) : raw.subarray(tree.bodyStart, tree.end));
+        break;
+      }
+      case 'SECTION': {
+        const raw = m.raw ?? Buffer.alloc(0);
+        tree ??= parseMime(raw);
+        let data = section(raw, tree, a.path, a.spec, a.fields);
+        let label = `BODY[${[a.path.join('.'), a.spec].filter((s) => s !== '').join('.')}${a.fields.length ? ` (${a.fields.map((f) => f.toUpperCase()).join(' ')})` : ''}]`;
+        if (a.partial) {
+          label += `<${a.partial[0]}>`;
+          data = data.subarray(Math.min(a.partial[0], data.length), Math.min(a.partial[0] + a.partial[1], data.length));
+        }
+        literal(label, data);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+function section(raw: Buffer, root: MimePart, path: readonly number[], spec: SectionSpec, fields: readonly string[]): Buffer {
+  let part: MimePart | undefined = path.length === 0 ? root : findPart(root, path);
+  if (!part) return Buffer.alloc(0);
+  if (spec === '') return path.length === 0 ? raw.subarray(part.start, part.end) : raw.subarray(part.bodyStart, part.end);
+  if (spec === 'MIME') return raw.subarray(part.start, part.bodyStart);
+  if (path.length > 0) {
+    if (!(part.type === 'message' && part.subtype === 'rfc822' && part.message)) return Buffer.alloc(0);
+    part = part.message;
+  }
+  if (spec === 'TEXT') return raw.subarray(part.bodyStart, part.end);
+  const head = raw.subarray(part.start, part.bodyStart);
+  if (spec === 'HEADER') return head;
+  // RFC 3501 §6.4.5: HEADER.FIELDS keeps the named fields (NOT: all others), then the blank line.
+  const lines = head.toString('latin1').split(/\r\n(?![ \t])/).filter((l) => l !== '');
+  const want = new Set(fields);
+  const keep = lines.filter((l) => {
+    const colon = l.indexOf(':');
+    const has = colon > 0 && want.has(l.slice(0, colon).trim().toLowerCase());
+    return spec === 'HEADER.FIELDS' ? has : !has && colon > 0;
+  });
+  return Buffer.from(keep.map((l) => l + '\r\n').join('') + '\r\n', 'latin1');
+}

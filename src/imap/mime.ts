@@ -1,0 +1,206 @@
+// MIME tree with byte offsets for FETCH: ENVELOPE, BODY/BODYSTRUCTURE and BODY[section] (RFC 3501 §6.4.5, §7.4.2).
+import { addressParser } from 'postal-mime';
+import { nstr, str } from './encode.ts';
+
+export interface Header {
+  /** Lower-cased field name. */
+  name: string;
+  /** Unfolded value, whitespace-trimmed. */
+  value: string;
+}
+
+export interface MimePart {
+  start: number;
+  bodyStart: number;
+  end: number;
+  headers: Header[];
+  type: string;
+  subtype: string;
+  params: [string, string][];
+  children: MimePart[];
+  /** The embedded message of a message/rfc822 part. */
+  message?: MimePart;
+}
+
+const MAX_DEPTH = 20;
+const MAX_PARTS = 500;
+
+export function parseMime(raw: Buffer): MimePart {
+  const budget = { parts: 0 };
+  return parsePart(raw, 0, raw.length, undefined, 0, budget);
+}
+
+function parsePart(raw: Buffer, start: number, end: number, defaultType: string | undefined, depth: number, budget: { parts: number }): MimePart {
+  budget.parts++;
+  let bodyStart: number;
+  if (raw[start] === 13 && raw[start + 1] === 10) bodyStart = start + 2;
+  else {
+    const idx = raw.indexOf('\r\n\r\n', start);
+    bodyStart = idx < 0 || idx >= end ? end : idx + 4;
+  }
+  const headers = parseHeaders(raw.subarray(start, bodyStart).toString('latin1'));
+  const ct = headers.find((h) => h.name === 'content-type')?.value ?? defaultType ?? 'text/plain; charset=us-ascii';
+  const { type, subtype, params } = parseContentType(ct);
+  const part: MimePart = { start, bodyStart, end, headers, type, subtype, params, children: [] };
+  if (depth >= MAX_DEPTH || budget.parts >= MAX_PARTS) return part;
+  if (type === 'multipart') {
+    const boundary = params.find(([k]) => k === 'boundary')?.[1];
+    if (boundary) part.children = splitMultipart(raw, bodyStart, end, boundary).map(([s, e]) => parsePart(raw, s, e, subtype === 'digest' ? 'message/rfc822' : undefined, depth + 1, budget));
+  } else if (type === 'message' && subtype === 'rfc822') {
+    part.message = parsePart(raw, bodyStart, end, undefined, depth + 1, budget);
+  }
+  return part;
+}
+
+function splitMultipart(raw: Buffer, start: number, end: number, boundary: string): [number, number][] {
+  const delim = Buffer.from('--' + boundary, 'latin1');
+  const out: [number, number][] = [];
+  let partStart = -1;
+  let pos = start;
+  for (let guard = 0; guard < MAX_PARTS && pos < end; guard++) {
+    const idx = raw.indexOf(delim, pos);
+    if (idx < 0 || idx >= end) break;
+    const atLineStart = idx === start || (raw[idx - 1] === 10 && raw[idx - 2] === 13);
+    if (!atLineStart) {
+      pos = idx + delim.length;
+      continue;
+    }
+    const lineEnd = raw.indexOf('\r\n', idx);
+    const after = idx + delim.length;
+    const closing = raw[after] === 45 && raw[after + 1] === 45;
+    if (partStart >= 0) out.push([partStart, Math.max(partStart, idx === start ? idx : idx - 2)]);
+    if (closing) return out;
+    partStart = lineEnd < 0 || lineEnd >= end ? end : lineEnd + 2;
+    pos = partStart;
+  }
+  if (partStart >= 0) out.push([partStart, end]);
+  return out;
+}
+
+export function parseHeaders(text: string): Header[] {
+  const out: Header[] = [];
+  for (const line of text.split(/\r\n(?![ \t])/)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    out.push({ name: line.slice(0, colon).trim().toLowerCase(), value: line.slice(colon + 1).replace(/\r\n/g, '').trim() });
+  }
+  return out;
+}
+
+function parseContentType(value: string): { type: string; subtype: string; params: [string, string][] } {
+  const [mime = '', ...rest] = splitParams(value);
+  const m = /^([^/\s]+)\s*\/\s*([^\s;]+)$/.exec(mime.trim());
+  const params = rest.flatMap((p): [string, string][] => {
+    const eq = p.indexOf('=');
+    if (eq <= 0) return [];
+    return [[p.slice(0, eq).trim().toLowerCase(), unquote(p.slice(eq + 1).trim())]];
+  });
+  if (!m?.[1] || !m[2]) return { type: 'text', subtype: 'plain', params: params.length ? params : [['charset', 'us-ascii']] };
+  return { type: m[1].toLowerCase(), subtype: m[2].toLowerCase(), params };
+}
+
+function splitParams(value: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i] ?? '';
+    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted;
+    if (c === ';' && !quoted) {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
+  }
+  out.push(cur);
+  return out.filter((s, i) => i === 0 || s.trim() !== '');
+}
+
+function unquote(v: string): string {
+  return v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v;
+}
+
+const header = (p: MimePart, name: string): string | undefined => p.headers.find((h) => h.name === name)?.value;
+
+function countLines(raw: Buffer, start: number, end: number): number {
+  let n = 0;
+  for (let i = start; i < end; i++) if (raw[i] === 10) n++;
+  return end > start && raw[end - 1] !== 10 ? n + 1 : n;
+}
+
+function paramList(params: [string, string][]): string {
+  return params.length === 0 ? 'NIL' : '(' + params.map(([k, v]) => `${str(k.toUpperCase())} ${str(v)}`).join(' ') + ')';
+}
+
+function disposition(p: MimePart): string {
+  const d = header(p, 'content-disposition');
+  if (!d) return 'NIL';
+  const [kind = '', ...rest] = splitParams(d);
+  const params = rest.flatMap((x): [string, string][] => {
+    const eq = x.indexOf('=');
+    return eq > 0 ? [[x.slice(0, eq).trim().toLowerCase(), unquote(x.slice(eq + 1).trim())]] : [];
+  });
+  return `(${str(kind.trim())} ${paramList(params)})`;
+}
+
+/** BODY (extensible=false) or BODYSTRUCTURE (extensible=true), RFC 3501 §7.4.2. */
+export function bodyStructure(raw: Buffer, p: MimePart, extensible: boolean): string {
+  if (p.type === 'multipart') {
+    const kids = p.children.length > 0 ? p.children.map((c) => bodyStructure(raw, c, extensible)).join('') : '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)';
+    const ext = extensible ? ` ${paramList(p.params)} ${disposition(p)} ${nstr(header(p, 'content-language'))} ${nstr(header(p, 'content-location'))}` : '';
+    return `(${kids} ${str(p.subtype)}${ext})`;
+  }
+  const size = p.end - p.bodyStart;
+  const enc = header(p, 'content-transfer-encoding') ?? '7bit';
+  let out = `(${str(p.type)} ${str(p.subtype)} ${paramList(p.params)} ${nstr(header(p, 'content-id'))} ${nstr(header(p, 'content-description'))} ${str(enc)} ${size}`;
+  if (p.type === 'message' && p.subtype === 'rfc822' && p.message) {
+    out += ` ${envelope(p.message)} ${bodyStructure(raw, p.message, extensible)} ${countLines(raw, p.bodyStart, p.end)}`;
+  } else if (p.type === 'text') out += ` ${countLines(raw, p.bodyStart, p.end)}`;
+  if (extensible) out += ` ${nstr(header(p, 'content-md5'))} ${disposition(p)} ${nstr(header(p, 'content-language'))} ${nstr(header(p, 'content-location'))}`;
+  return out + ')';
+}
+
+function encodeName(name: string): string | undefined {
+  if (!name) return undefined;
+  return /^[\x20-\x7e]*$/.test(name) ? name : `=?utf-8?b?${Buffer.from(name, 'utf8').toString('base64')}?=`;
+}
+
+function addressList(value: string | undefined): string {
+  if (!value) return 'NIL';
+  const out: string[] = [];
+  const one = (name: string, address: string): void => {
+    const at = address.lastIndexOf('@');
+    const mailbox = at > 0 ? address.slice(0, at) : address;
+    const host = at > 0 ? address.slice(at + 1) : '';
+    out.push(`(${nstr(encodeName(name))} NIL ${nstr(mailbox || undefined)} ${nstr(host || undefined)})`);
+  };
+  for (const a of addressParser(value).slice(0, 1000)) {
+    if ('group' in a && Array.isArray(a.group)) {
+      out.push(`(NIL NIL ${str(a.name)} NIL)`); // RFC 3501 §7.4.2 group syntax
+      for (const m of a.group) one(m.name, m.address);
+      out.push('(NIL NIL NIL NIL)');
+    } else if ('address' in a) one(a.name, a.address ?? '');
+  }
+  return out.length === 0 ? 'NIL' : '(' + out.join('') + ')';
+}
+
+/** ENVELOPE; sender and reply-to default to from (RFC 3501 §7.4.2). */
+export function envelope(p: MimePart): string {
+  const h = (n: string): string | undefined => header(p, n);
+  const from = addressList(h('from'));
+  const sender = h('sender') ? addressList(h('sender')) : from;
+  const replyTo = h('reply-to') ? addressList(h('reply-to')) : from;
+  const latin = (v: string | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v, 'latin1').toString('utf8'));
+  return `(${nstr(h('date'))} ${nstr(latin(h('subject')))} ${from} ${sender} ${replyTo} ${addressList(h('to'))} ${addressList(h('cc'))} ${addressList(h('bcc'))} ${nstr(h('in-reply-to'))} ${nstr(h('message-id'))})`;
+}
+
+/** Finds the part a section number path ("1.2") names; undefined when it does not exist. */
+export function findPart(root: MimePart, path: readonly number[]): MimePart | undefined {
+  let cur: MimePart | undefined = root;
+  for (const n of path) {
+    if (!cur) return undefined;
+    if (cur.type === 'message' && cur.message) cur = cur.message;
+    if (cur.type === 'multipart') cur = cur.children[n - 1];
+    else if (n !== 1) return undefined; // RFC 3501 §6.4.5: a non-multipart has only part 1
+  }
+  return cur;
+}

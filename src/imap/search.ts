@@ -1,0 +1,232 @@
+// SEARCH keys (every RFC 3501 §6.4.4 key, CHARSET US-ASCII/UTF-8): parsing to a tree and matching one message.
+import PostalMime, { decodeWords } from 'postal-mime';
+import type { MessageMeta } from '../store/mailbox-store.ts';
+import { inRanges, parseSearchDate, parseSequenceSet, type SeqRange } from './encode.ts';
+import { parseHeaders } from './mime.ts';
+import { ImapSyntaxError, type Cursor } from './parser.ts';
+
+export type SearchKey =
+  | { k: 'all' }
+  | { k: 'flag'; flag: string; has: boolean }
+  | { k: 'new' }
+  | { k: 'old' }
+  | { k: 'recent'; has: boolean }
+  | { k: 'header'; field: string; value: string }
+  | { k: 'body' | 'text'; value: string }
+  | { k: 'date'; op: 'before' | 'on' | 'since'; sent: boolean; day: number }
+  | { k: 'size'; op: 'larger' | 'smaller'; n: number }
+  | { k: 'seq' | 'uid'; ranges: SeqRange[] }
+  | { k: 'not'; key: SearchKey }
+  | { k: 'or'; a: SearchKey; b: SearchKey }
+  | { k: 'and'; keys: SearchKey[] };
+
+const FLAG_KEYS: Record<string, [string, boolean]> = {
+  ANSWERED: ['\\Answered', true], DELETED: ['\\Deleted', true], DRAFT: ['\\Draft', true], FLAGGED: ['\\Flagged', true], SEEN: ['\\Seen', true],
+  UNANSWERED: ['\\Answered', false], UNDELETED: ['\\Deleted', false], UNDRAFT: ['\\Draft', false], UNFLAGGED: ['\\Flagged', false], UNSEEN: ['\\Seen', false],
+};
+const ADDRESS_KEYS = new Set(['BCC', 'CC', 'FROM', 'SUBJECT', 'TO']);
+const DATE_KEYS: Record<string, ['before' | 'on' | 'since', boolean]> = {
+  BEFORE: ['before', false], ON: ['on', false], SINCE: ['since', false], SENTBEFORE: ['before', true], SENTON: ['on', true], SENTSINCE: ['since', true],
+};
+
+export interface SearchContext {
+  /** Largest sequence number and UID, for '*'. */
+  maxSeq: number;
+  maxUid: number;
+}
+
+/** Parses "[CHARSET x] key *(SP key)" up to the end of the command. */
+export function parseSearch(c: Cursor, ctx: SearchContext): SearchKey {
+  if (/^CHARSET /i.test(c.rest())) {
+    c.atom();
+    c.sp();
+    const cs = c.astring().toUpperCase();
+    if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset(cs); // RFC 3501 §6.4.4: NO [BADCHARSET]
+    c.sp();
+  }
+  const keys: SearchKey[] = [parseKey(c, ctx, 0)];
+  for (let i = 0; i < 1000 && !c.atEnd(); i++) {
+    c.sp();
+    keys.push(parseKey(c, ctx, 0));
+  }
+  return keys.length === 1 ? (keys[0] as SearchKey) : { k: 'and', keys };
+}
+
+export class BadCharset extends Error {}
+
+function parseKey(c: Cursor, ctx: SearchContext, depth: number): SearchKey {
+  if (depth > 50) throw new ImapSyntaxError('search too deeply nested');
+  if (c.peek() === '(') {
+    const keys: SearchKey[] = [];
+    c.list(() => keys.push(parseKey(c, ctx, depth + 1)));
+    if (keys.length === 0) throw new ImapSyntaxError('empty search list');
+    return { k: 'and', keys };
+  }
+  if (/^[\d*]/.test(c.peek())) return { k: 'seq', ranges: parseSequenceSet(c.listChars(), ctx.maxSeq) };
+  const word = c.atom().toUpperCase();
+  const arg = (): string => {
+    c.sp();
+    return c.astring();
+  };
+  const flag = FLAG_KEYS[word];
+  if (flag) return { k: 'flag', flag: flag[0], has: flag[1] };
+  if (ADDRESS_KEYS.has(word)) return { k: 'header', field: word.toLowerCase(), value: arg() };
+  const date = DATE_KEYS[word];
+  if (date) {
+    const day = parseSearchDate(arg());
+    if (day === undefined) throw new ImapSyntaxError('bad date');
+    return { k: 'date', op: date[0], sent: date[1], day };
+  }
+  switch (word) {
+    case 'ALL':
+      return { k: 'all' };
+    case 'NEW':
+      return { k: 'new' };
+    case 'OLD':
+      return { k: 'recent', has: false };
+    case 'RECENT':
+      return { k: 'recent', has: true };
+    case 'KEYWORD':
+    case 'UNKEYWORD':
+      c.sp();
+      return { k: 'flag', flag: c.atom(), has: word === 'KEYWORD' };
+    case 'BODY':
+    case 'TEXT':
+      return { k: word === 'BODY' ? 'body' : 'text', value: arg() };
+    case 'HEADER': {
+      const field = arg().toLowerCase();
+      return { k: 'header', field, value: arg() };
+    }
+    case 'LARGER':
+    case 'SMALLER':
+      c.sp();
+      return { k: 'size', op: word === 'LARGER' ? 'larger' : 'smaller', n: c.number() };
+    case 'UID':
+      c.sp();
+      return { k: 'uid', ranges: parseSequenceSet(c.listChars(), ctx.maxUid) };
+    case 'NOT':
+      c.sp();
+      return { k: 'not', key: parseKey(c, ctx, depth + 1) };
+    case 'OR': {
+      c.sp();
+      const a = parseKey(c, ctx, depth + 1);
+      c.sp();
+      return { k: 'or', a, b: parseKey(c, ctx, depth + 1) };
+    }
+    default:
+      throw new ImapSyntaxError(`unknown search key ${word}`);
+  }
+}
+
+/** True when matching needs the message text. */
+export function needsText(key: SearchKey): boolean {
+  switch (key.k) {
+    case 'header':
+    case 'body':
+    case 'text':
+      return true;
+    case 'date':
+      return key.sent;
+    case 'not':
+      return needsText(key.key);
+    case 'or':
+      return needsText(key.a) || needsText(key.b);
+    case 'and':
+      return key.keys.some(needsText);
+    default:
+      return false;
+  }
+}
+
+export interface Candidate {
+  seq: number;
+  meta: MessageMeta;
+  /** Loads the message (only called when needsText). */
+  raw?: () => Promise<Buffer>;
+}
+
+interface Loaded {
+  headers?: { name: string; value: string }[];
+  body?: string;
+}
+
+const DAY = 86_400_000;
+const fold = (s: string): string => s.toLowerCase();
+
+export async function matches(key: SearchKey, m: Candidate, cache: Loaded = {}): Promise<boolean> {
+  const flags = m.meta.flags;
+  switch (key.k) {
+    case 'all':
+      return true;
+    case 'flag':
+      return flags.some((f) => f.toLowerCase() === key.flag.toLowerCase()) === key.has;
+    case 'new':
+      return m.meta.recent && !flags.includes('\\Seen');
+    case 'recent':
+      return m.meta.recent === key.has;
+    case 'size':
+      return key.op === 'larger' ? m.meta.size > key.n : m.meta.size < key.n;
+    case 'seq':
+      return inRanges(key.ranges, m.seq);
+    case 'uid':
+      return inRanges(key.ranges, m.meta.uid);
+    case 'not':
+      return !(await matches(key.key, m, cache));
+    case 'or':
+      return (await matches(key.a, m, cache)) || (await matches(key.b, m, cache));
+    case 'and':
+      for (const k of key.keys) if (!(await matches(k, m, cache))) return false;
+      return true;
+    case 'date': {
+      let t = m.meta.internalDate;
+      if (key.sent) {
+        const d = sentDay((await headersOf(m, cache)).find((h) => h.name === 'date')?.value ?? '');
+        if (Number.isNaN(d)) return false;
+        t = d;
+      }
+      const day = Math.floor(t / DAY) * DAY; // RFC 3501 §6.4.4: dates compare disregarding time
+      return key.op === 'before' ? day < key.day : key.op === 'on' ? day === key.day : day >= key.day;
+    }
+    case 'header': {
+      const want = fold(key.value);
+      return (await headersOf(m, cache)).some((h) => h.name === key.field && fold(decodeWords(h.value)).includes(want));
+    }
+    case 'body':
+      return fold(await bodyOf(m, cache)).includes(fold(key.value));
+    case 'text': {
+      const want = fold(key.value);
+      if ((await headersOf(m, cache)).some((h) => fold(decodeWords(h.value)).includes(want))) return true;
+      return fold(await bodyOf(m, cache)).includes(want);
+    }
+    default:
+      return false;
+  }
+}
+
+/** The calendar day written in the Date header, in its own zone (RFC 3501 §6.4.4 disregards time and timezone). */
+function sentDay(value: string): number {
+  const m = /(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})/.exec(value);
+  const day = m ? parseSearchDate(`${m[1]}-${m[2]}-${m[3]}`) : undefined;
+  return day ?? Date.parse(value);
+}
+
+async function headersOf(m: Candidate, cache: Loaded): Promise<{ name: string; value: string }[]> {
+  if (cache.headers) return cache.headers;
+  const raw = m.raw ? await m.raw() : Buffer.alloc(0);
+  const end = raw.indexOf('\r\n\r\n');
+  cache.headers = parseHeaders(raw.subarray(0, end < 0 ? raw.length : end + 2).toString('utf8'));
+  return cache.headers;
+}
+
+async function bodyOf(m: Candidate, cache: Loaded): Promise<string> {
+  if (cache.body !== undefined) return cache.body;
+  const raw = m.raw ? await m.raw() : Buffer.alloc(0);
+  try {
+    const email = await PostalMime.parse(raw);
+    cache.body = `${email.text ?? ''}\n${email.html ?? ''}`;
+  } catch {
+    const end = raw.indexOf('\r\n\r\n');
+    cache.body = raw.subarray(end < 0 ? raw.length : end + 4).toString('utf8');
+  }
+  return cache.body;
+}

@@ -1,0 +1,88 @@
+// IMAP4rev1 server factory: listens (plain+STARTTLS or implicit TLS), enforces connection limits, runs one Session per client.
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { authHandlers } from './commands-auth.ts';
+import { mailboxHandlers } from './commands-mailbox.ts';
+import { messageHandlers } from './commands-message.ts';
+import { createContext, type ImapServerOptions } from './context.ts';
+import { Session, type Handler } from './session.ts';
+
+export type { ImapServerOptions } from './context.ts';
+export { defaultImapLimits, type ImapLimits } from './context.ts';
+
+export interface ImapServer {
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+  address(): AddressInfo | undefined;
+  /** Resolves once queued Junk-folder learning has run (tests, shutdown). */
+  learningIdle(): Promise<void>;
+}
+
+const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...messageHandlers };
+
+export function createImapServer(opts: ImapServerOptions): ImapServer {
+  const secureContext = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
+  if (opts.implicitTls && !secureContext) throw new Error('imap: implicit TLS needs tls.cert and tls.key');
+  const ctx = createContext(opts, secureContext);
+  const sessions = new Set<Session>();
+  const sockets = new Set<Socket>();
+
+  const server: Server = createServer((raw) => {
+    sockets.add(raw);
+    raw.setNoDelay(true); // replies are written in pieces; Nagle would hold the tagged line back ~40ms
+    raw.on('close', () => sockets.delete(raw));
+    raw.on('error', (err) => opts.log.debug('imap socket error', { err }));
+    const ip = (raw.remoteAddress ?? '').replace(/^::ffff:/, '');
+    if (sockets.size > ctx.limits.maxConnections) {
+      raw.end('* BYE Too many connections\r\n');
+      return;
+    }
+    ctx.metrics.sessions.inc();
+    ctx.metrics.active.inc();
+    let stream: Socket | TLSSocket = raw;
+    if (opts.implicitTls && secureContext) {
+      const tls = new TLSSocket(raw, { isServer: true, secureContext });
+      tls.on('error', (err) => opts.log.debug('imap tls error', { err }));
+      stream = tls;
+    }
+    const session = new Session(ctx, stream, ip, opts.implicitTls === true, HANDLERS, randomBytes(6).toString('hex'));
+    sessions.add(session);
+    raw.setTimeout(ctx.limits.idleTimeoutMs);
+    raw.on('timeout', () => session.close('Autologout; idle for too long')); // RFC 3501 §5.4
+    raw.on('close', () => {
+      sessions.delete(session);
+      session.ended();
+      ctx.metrics.active.dec();
+    });
+    session.greet();
+  });
+  server.on('error', (err) => opts.log.error('imap server error', { err }));
+
+  return {
+    listen(port, host = '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const addr = server.address() as AddressInfo;
+          opts.log.info('imap listening', { host: addr.address, port: addr.port, tls: opts.implicitTls === true });
+          resolve(addr);
+        });
+      });
+    },
+    async close() {
+      for (const s of sessions) s.close('Server shutting down');
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const sock of sockets) sock.destroy();
+      });
+      await ctx.learnQueue.idle();
+    },
+    address() {
+      const a = server.address();
+      return a && typeof a === 'object' ? a : undefined;
+    },
+    learningIdle: () => ctx.learnQueue.idle(),
+  };
+}

@@ -1,0 +1,310 @@
+// One IMAP connection: byte stream → command frames, state machine, dispatch, and mailbox sync points (RFC 3501 §3, §5.2).
+import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
+import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
+import type { Logger } from '../util/logger.ts';
+import type { ImapContext } from './context.ts';
+import { ImapSyntaxError, Cursor } from './parser.ts';
+import { CommandReader, type FramePart } from './reader.ts';
+import { BadCharset } from './search.ts';
+
+export type Reply = { status: 'OK' | 'NO' | 'BAD'; text: string } | { status: 'NONE' };
+export type Handler = (s: Session, tag: string, c: Cursor, uid: boolean) => Promise<Reply>;
+
+export interface Selected {
+  name: string;
+  readOnly: boolean;
+  uidValidity: number;
+  /** The session's view: seq n ↔ uids[n-1]. Expunges by others stay until announced. */
+  uids: number[];
+  /** Flags last told to the client, joined by ' '. */
+  flags: Map<number, string>;
+  recent: Set<number>;
+  metas: Map<number, MessageMeta>;
+  listRef: readonly MessageMeta[] | undefined;
+  dirty: boolean;
+  unwatch: () => void;
+}
+
+/** Order-independent form of a flag list, to tell real changes from reordering. */
+export function flagKey(flags: readonly string[]): string {
+  return [...flags].sort().join(' ');
+}
+
+/** Commands during which no untagged EXPUNGE may be sent (RFC 3501 §7.4.1). */
+const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH']);
+
+export class Session {
+  state: 'notauth' | 'auth' | 'selected' | 'logout' = 'notauth';
+  user = '';
+  sel: Selected | undefined;
+  secure: boolean;
+  idleTag: string | undefined;
+  authFailures = 0;
+  /** The next line answers a "+" continuation (AUTHENTICATE without SASL-IR). */
+  continuation: ((parts: FramePart[]) => Promise<void>) | undefined;
+  readonly log: Logger;
+  private stream: Duplex;
+  private readonly reader: CommandReader;
+  private readonly frames: FramePart[][] = [];
+  private busy = false;
+  private tokens: number;
+  private lastRefill: number;
+  private readonly onData = (chunk: Buffer): void => this.input(chunk);
+
+  constructor(
+    readonly ctx: ImapContext,
+    socket: Duplex,
+    readonly remoteIp: string,
+    secure: boolean,
+    readonly handlers: Record<string, Handler>,
+    readonly id: string,
+  ) {
+    this.stream = socket;
+    this.secure = secure;
+    this.log = ctx.opts.log.child({ imap: id, ip: remoteIp });
+    this.reader = new CommandReader({ maxLineBytes: ctx.limits.maxLineBytes, maxLiteralBytes: ctx.limits.maxLiteralBytes });
+    this.tokens = ctx.limits.commandsPerSecond * 2;
+    this.lastRefill = ctx.opts.clock.now();
+    socket.on('data', this.onData);
+  }
+
+  get loopback(): boolean {
+    return this.remoteIp === '127.0.0.1' || this.remoteIp === '::1' || this.remoteIp.startsWith('127.') || this.remoteIp === '::ffff:127.0.0.1';
+  }
+
+  /** LOGIN/AUTHENTICATE allowed: over TLS, from loopback, or when configured (RFC 3501 §6.2.3 LOGINDISABLED). */
+  get authAllowed(): boolean {
+    return this.secure || this.loopback || this.ctx.opts.allowInsecureAuth === true;
+  }
+
+  capabilities(): string {
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN'];
+    if (this.state === 'notauth') {
+      if (!this.secure && this.ctx.secureContext) caps.push('STARTTLS');
+      caps.push(...(this.authAllowed ? ['AUTH=PLAIN'] : ['LOGINDISABLED']));
+    }
+    return caps.join(' ');
+  }
+
+  greet(): void {
+    this.send(`* OK [CAPABILITY ${this.capabilities()}] ${this.ctx.opts.hostname} spamgate IMAP4rev1 ready\r\n`);
+  }
+
+  send(data: string | Buffer): boolean {
+    if (this.stream.destroyed || !this.stream.writable) return false;
+    return this.stream.write(data);
+  }
+
+  /** Writes and waits for the socket buffer to drain (large FETCH responses). */
+  async sendAsync(data: string | Buffer): Promise<void> {
+    if (this.send(data)) return;
+    if (this.stream.destroyed) return;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.stream.off('drain', done);
+        this.stream.off('close', done);
+        resolve();
+      };
+      this.stream.once('drain', done);
+      this.stream.once('close', done);
+    });
+  }
+
+  close(bye?: string): void {
+    if (bye) this.send(`* BYE ${bye}\r\n`);
+    this.state = 'logout';
+    this.stream.end();
+  }
+
+  /** RFC 3501 §6.2.1: negotiate TLS after the tagged OK; nothing pipelined in clear survives. */
+  startTls(): void {
+    const ctx = this.ctx.secureContext;
+    if (!ctx) return;
+    this.stream.off('data', this.onData);
+    this.reader.reset();
+    this.frames.length = 0;
+    const tls = new TLSSocket(this.stream as import('node:net').Socket, { isServer: true, secureContext: ctx });
+    tls.on('error', (err) => this.log.debug('imap tls error', { err }));
+    tls.on('data', this.onData);
+    this.stream = tls;
+    this.secure = true;
+  }
+
+  private input(chunk: Buffer): void {
+    if (this.state === 'logout') return;
+    for (const ev of this.reader.push(chunk)) {
+      if (ev.kind === 'continue') {
+        this.send('+ Ready for literal data\r\n');
+        this.reader.answer(true);
+        this.input(Buffer.alloc(0));
+        return;
+      }
+      if (ev.kind === 'toolong') {
+        this.send(ev.what === 'literal' ? `${ev.tag} NO [TOOBIG] Literal too large\r\n` : `${ev.tag} BAD Command line too long\r\n`);
+        continue;
+      }
+      if (this.frames.length >= 1000) return this.close('Too many pipelined commands');
+      this.frames.push(ev.parts);
+    }
+    if (!this.busy) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.busy = true;
+    try {
+      for (let frame = this.frames.shift(); frame && this.state !== 'logout'; frame = this.frames.shift()) await this.run(frame);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private rateLimited(): boolean {
+    const now = this.ctx.opts.clock.now();
+    const rate = this.ctx.limits.commandsPerSecond;
+    this.tokens = Math.min(rate * 2, this.tokens + ((now - this.lastRefill) / 1000) * rate);
+    this.lastRefill = now;
+    if (this.tokens < 1) return true;
+    this.tokens--;
+    return false;
+  }
+
+  /** Runs one command; every failure becomes a tagged reply and the session goes on. */
+  private async run(parts: FramePart[]): Promise<void> {
+    if (this.idleTag !== undefined) return this.idleInput(parts);
+    const k = this.continuation;
+    if (k) {
+      this.continuation = undefined;
+      return k(parts);
+    }
+    let tag = '*';
+    let name = '';
+    try {
+      const c = new Cursor(parts);
+      tag = c.atom('+');
+      c.sp();
+      name = c.atom().toUpperCase();
+      let uid = false;
+      if (name === 'UID') {
+        c.sp();
+        name = c.atom().toUpperCase();
+        uid = true;
+        if (!['FETCH', 'SEARCH', 'STORE', 'COPY', 'MOVE', 'EXPUNGE'].includes(name)) throw new ImapSyntaxError(`UID ${name} is not a command`);
+      }
+      if (this.rateLimited()) {
+        this.send(`${tag} NO [LIMIT] Too many commands; slow down\r\n`);
+        return;
+      }
+      const handler = this.handlers[name];
+      if (!handler) throw new ImapSyntaxError(`unknown command ${name}`);
+      if (c.peek() === ' ') c.sp();
+      const reply = await handler(this, tag, c, uid);
+      if (reply.status === 'NONE') return;
+      if (this.state === 'selected' && reply.status !== 'BAD') await this.sync(uid || !NO_EXPUNGE.has(name), false);
+      this.send(`${tag} ${reply.status} ${reply.text}\r\n`);
+    } catch (err) {
+      this.send(`${tag} ${this.errorReply(err, name)}\r\n`);
+    }
+  }
+
+  errorReply(err: unknown, name: string): string {
+    if (err instanceof ImapSyntaxError) return `BAD ${err.message}`;
+    if (err instanceof BadCharset) return 'NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset';
+    if (err instanceof MailboxError) {
+      const code = { NONEXISTENT: 'NONEXISTENT', ALREADYEXISTS: 'ALREADYEXISTS', INVALID: 'CANNOT', NOPERM: 'NOPERM', OVERQUOTA: 'OVERQUOTA', INUSE: 'INUSE' }[err.code];
+      return `NO [${code}] ${err.message}`;
+    }
+    this.log.error('imap command failed', { err, command: name });
+    return `NO [SERVERBUG] Internal error; see server log (session ${this.id})`;
+  }
+
+  private async idleInput(parts: FramePart[]): Promise<void> {
+    const tag = this.idleTag ?? '*';
+    this.idleTag = undefined;
+    const line = typeof parts[0] === 'string' ? parts[0].trim().toUpperCase() : '';
+    if (line !== 'DONE') {
+      this.send(`${tag} BAD Expected DONE\r\n`);
+      return;
+    }
+    if (this.state === 'selected') await this.sync(true, false);
+    this.send(`${tag} OK IDLE terminated\r\n`);
+  }
+
+  /** Mailbox changes by others reach the client here (RFC 3501 §5.2, §7.3.1, §7.4.1). */
+  async sync(allowExpunge: boolean, force: boolean): Promise<void> {
+    const sel = this.sel;
+    if (!sel) return;
+    let list: readonly MessageMeta[];
+    try {
+      list = await this.ctx.opts.store.list(this.user, sel.name);
+    } catch (err) {
+      if (err instanceof MailboxError && err.code === 'NONEXISTENT') {
+        list = [];
+      } else throw err;
+    }
+    if (list === sel.listRef && !sel.dirty && !force) return;
+    sel.dirty = false;
+    sel.listRef = list;
+    sel.metas = new Map(list.map((m) => [m.uid, m]));
+    const out: string[] = [];
+    if (allowExpunge && sel.uids.some((u) => !sel.metas.has(u))) {
+      const keep: number[] = [];
+      sel.uids.forEach((u, i) => {
+        if (sel.metas.has(u)) keep.push(u);
+        else {
+          out.push(`* ${keep.length + 1} EXPUNGE\r\n`);
+          sel.flags.delete(u);
+          sel.recent.delete(u);
+        }
+      });
+      sel.uids = keep;
+    }
+    const maxUid = sel.uids[sel.uids.length - 1] ?? 0;
+    const fresh = list.filter((m) => m.uid > maxUid);
+    if (fresh.length > 0) {
+      if (!sel.readOnly) for (const u of await this.ctx.opts.store.claimRecent(this.user, sel.name)) sel.recent.add(u);
+      for (const m of fresh) {
+        sel.uids.push(m.uid);
+        sel.flags.set(m.uid, flagKey(m.flags));
+      }
+      out.push(`* ${sel.uids.length} EXISTS\r\n`, `* ${sel.recent.size} RECENT\r\n`);
+    }
+    sel.uids.forEach((u, i) => {
+      const m = sel.metas.get(u);
+      if (!m) return;
+      const now = flagKey(m.flags);
+      if (sel.flags.get(u) !== now) {
+        sel.flags.set(u, now);
+        out.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${[...m.flags, ...(sel.recent.has(u) ? ['\\Recent'] : [])].join(' ')}))\r\n`);
+      }
+    });
+    if (out.length > 0) await this.sendAsync(out.join(''));
+  }
+
+  /** Leaves the selected state (CLOSE, UNSELECT, SELECT of another mailbox, LOGOUT). */
+  deselect(): void {
+    this.sel?.unwatch();
+    this.sel = undefined;
+    if (this.state === 'selected') this.state = 'auth';
+  }
+
+  /** Called from IDLE: sends changes as they happen. */
+  onMailboxChange(): void {
+    if (!this.sel) return;
+    this.sel.dirty = true;
+    if (this.idleTag !== undefined && !this.busy) {
+      this.busy = true;
+      void this.sync(true, false)
+        .catch((err: unknown) => this.log.warn('imap idle sync failed', { err }))
+        .finally(() => {
+          this.busy = false;
+          if (this.frames.length > 0) void this.drain();
+        });
+    }
+  }
+
+  ended(): void {
+    this.deselect();
+    this.state = 'logout';
+  }
+}

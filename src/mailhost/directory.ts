@@ -1,0 +1,181 @@
+// The user directory: users and aliases from config plus the data-dir files, recipient resolution and password checks.
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import type { Config } from '../config/schema.ts';
+import { aliasesSection } from '../config/sections/mailhost.ts';
+import { formatIssues, parseYamlFile } from '../config/yaml-errors.ts';
+import type { Logger } from '../util/logger.ts';
+import { buildAliasTable, expandAddress, splitAddress, type AliasTable, type ExpansionContext } from './aliases.ts';
+import { verifyPassword } from './password.ts';
+import type { Authenticator, RecipientDirectory, RecipientResolution } from './types.ts';
+import { checkUserName, readUsersFile, toRecord, type UserRecord } from './users.ts';
+
+export type DirectoryConfig = Pick<Config, 'local_domains' | 'users' | 'aliases' | 'mailhost'>;
+
+export interface UserDirectory extends RecipientDirectory, Authenticator {
+  /** Re-reads the users and aliases files; on error keeps the previous snapshot and says why. */
+  reload(): { ok: true } | { ok: false; problems: string[] };
+  lookup(user: string): UserRecord | undefined;
+  /** All users, sorted by name. */
+  users(): UserRecord[];
+  /** Quota in bytes for a user (own or default), undefined for none. */
+  quotaOf(user: string): number | undefined;
+  /** Stops watching the files. */
+  close(): void;
+}
+
+interface Snapshot {
+  users: ReadonlyMap<string, UserRecord>;
+  aliases: AliasTable;
+}
+
+export interface UserDirectoryOptions {
+  config: DirectoryConfig;
+  dataDir: string;
+  log: Logger;
+}
+
+export function createUserDirectory({ config, dataDir, log }: UserDirectoryOptions): UserDirectory {
+  const domains = new Set(config.local_domains.map((d) => d.toLowerCase().replace(/\.$/, '')));
+  const isLocalDomain = (d: string): boolean => domains.has(d.toLowerCase().replace(/\.$/, ''));
+  const primaryDomain = config.local_domains[0] ?? 'localhost';
+  const mh = config.mailhost;
+  const usersFile = path.resolve(dataDir, mh.users_file);
+  const aliasesFile = path.resolve(dataDir, mh.aliases_file);
+
+  const load = (): { snapshot: Snapshot; problems: string[] } => {
+    const problems: string[] = [];
+    const users = new Map<string, UserRecord>();
+    for (const [rawName, entry] of Object.entries(config.users)) {
+      const check = checkUserName(rawName, isLocalDomain);
+      if (!check.ok) problems.push(`(config): users.${rawName}: ${check.reason}`);
+      else users.set(check.name, toRecord(check.name, entry, 'config'));
+    }
+    const file = readUsersFile(usersFile);
+    if (!file.ok) problems.push(...file.problems);
+    else {
+      for (const [rawName, entry] of Object.entries(file.entries)) {
+        const check = checkUserName(rawName, isLocalDomain);
+        if (!check.ok) problems.push(`${usersFile}: ${rawName}: ${check.reason}`);
+        else if (users.has(check.name)) log.warn('user defined in both config and users file; the config wins', { user: check.name });
+        else users.set(check.name, toRecord(check.name, entry, 'file'));
+      }
+    }
+    const fromConfig = buildAliasTable(config.aliases, isLocalDomain, '(config)');
+    problems.push(...fromConfig.problems);
+    const aliases = new Map(fromConfig.table);
+    const fileAliases = readAliasesFile(aliasesFile);
+    if (!fileAliases.ok) problems.push(...fileAliases.problems);
+    else {
+      const built = buildAliasTable(fileAliases.entries, isLocalDomain, aliasesFile);
+      problems.push(...built.problems);
+      for (const [k, v] of built.table) if (!aliases.has(k)) aliases.set(k, v);
+    }
+    return { snapshot: { users, aliases }, problems };
+  };
+
+  const first = load();
+  if (first.problems.length) throw new Error(`user directory: ${first.problems.join('; ')}`);
+  let snap = first.snapshot;
+
+  const ctx = (): ExpansionContext => {
+    const c: ExpansionContext = {
+      hasUser: (n) => snap.users.has(n),
+      aliases: snap.aliases,
+      isLocalDomain,
+      primaryDomain,
+      delimiter: mh.subaddress_delimiter,
+      maxDepth: mh.max_alias_depth,
+    };
+    const pm = postmasterTarget(snap, mh.postmaster, primaryDomain);
+    if (pm !== undefined) c.postmaster = pm;
+    return c;
+  };
+
+  const reload = (): { ok: true } | { ok: false; problems: string[] } => {
+    const next = load();
+    if (next.problems.length) {
+      log.warn('user directory reload failed; keeping the previous users and aliases', { problems: next.problems });
+      return { ok: false, problems: next.problems };
+    }
+    snap = next.snapshot;
+    log.info('user directory loaded', { users: snap.users.size, aliases: snap.aliases.size });
+    return { ok: true };
+  };
+
+  let watcher: FSWatcher | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  if (mh.watch_files) {
+    const names = new Set([path.basename(usersFile), path.basename(aliasesFile)]);
+    try {
+      watcher = watch(dataDir, { persistent: false }, (_event, name) => {
+        if (name !== null && !names.has(name.toString())) return;
+        clearTimeout(timer);
+        timer = setTimeout(reload, 50);
+      });
+      watcher.on('error', (err) => log.warn('cannot watch the data directory for user changes', { err }));
+    } catch (err) {
+      log.debug('not watching the data directory (missing?); reload() re-reads it', { dataDir, err });
+    }
+  }
+
+  return {
+    isLocalDomain,
+    resolve(address: string): RecipientResolution {
+      const { resolution, dangling } = expandAddress(address, ctx());
+      if (dangling.length) log.warn('alias targets lead nowhere; skipped', { address, dangling });
+      return resolution;
+    },
+    async authenticate(user: string, password: string): Promise<string | undefined> {
+      const name = user.trim().toLowerCase();
+      const rec = snap.users.get(name);
+      const ok = await verifyPassword(password, rec?.passwordHash);
+      return ok && rec ? rec.name : undefined;
+    },
+    ownsAddress(user: string, address: string): boolean {
+      const name = user.trim().toLowerCase();
+      if (!snap.users.has(name)) return false;
+      const a = splitAddress(address, primaryDomain);
+      if (!a) return false;
+      if (`${a.local}@${a.domain}` === name) return true;
+      // Explicit aliases and sub-addresses that reach the user; a catch-all does not make every address theirs.
+      const { resolution } = expandAddress(address, ctx(), { allowCatchAll: false });
+      return resolution.kind === 'local' && resolution.mailboxes.includes(name);
+    },
+    reload,
+    lookup: (user) => snap.users.get(user.trim().toLowerCase()),
+    users: () => [...snap.users.values()].sort((a, b) => a.name.localeCompare(b.name)),
+    quotaOf: (user) => snap.users.get(user.trim().toLowerCase())?.quota ?? mh.default_quota,
+    close() {
+      clearTimeout(timer);
+      watcher?.close();
+    },
+  };
+}
+
+/** The configured postmaster, else postmaster@<primary domain> if such a user exists, else the first user by name. */
+function postmasterTarget(snap: Snapshot, configured: string | undefined, primaryDomain: string): string | undefined {
+  if (configured) return configured.toLowerCase();
+  const named = `postmaster@${primaryDomain}`;
+  if (snap.users.has(named)) return named;
+  const first = [...snap.users.keys()].sort()[0];
+  return first;
+}
+
+type AliasesFileResult = { ok: true; entries: Record<string, string | string[]> } | { ok: false; problems: string[] };
+
+function readAliasesFile(file: string): AliasesFileResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, entries: {} };
+    return { ok: false, problems: [`${file}: cannot read: ${(err as Error).message}`] };
+  }
+  const parsed = parseYamlFile(file, text);
+  if (parsed.syntaxErrors.length) return { ok: false, problems: parsed.syntaxErrors };
+  const result = aliasesSection.safeParse(parsed.value ?? {});
+  if (!result.success) return { ok: false, problems: formatIssues(parsed, result.error.issues) };
+  return { ok: true, entries: result.data };
+}
+

@@ -1,0 +1,148 @@
+// Final delivery into a local mailbox: Return-Path and Delivered-To on top, INBOX or Junk, quota, one copy per mailbox.
+import { LRUCache } from 'lru-cache';
+import type { Registry } from 'prom-client';
+import { counter } from '../metrics/registry.ts';
+import { MailboxError, type MailboxStore } from '../store/mailbox-store.ts';
+import type { Logger } from '../util/logger.ts';
+
+export interface LocalDeliveryRequest {
+  /** Reverse path, '' for the null sender. */
+  mailFrom: string;
+  /** The recipient as given at RCPT (before alias expansion): it becomes Delivered-To. */
+  recipient: string;
+  /** The mailbox user the recipient expanded to. */
+  mailbox: string;
+  raw: Buffer;
+  /** Verdict routing: true files the message in Junk. */
+  junk: boolean;
+  /**
+   * The queue/transaction id. Deliveries with the same id to the same mailbox (many-to-one aliases,
+   * `sales@` and `info@` both → alice) are stored once; later ones return `duplicate`.
+   */
+  deliveryId?: string;
+}
+
+export type LocalDeliveryResult =
+  | { kind: 'delivered'; user: string; folder: 'INBOX' | 'Junk'; uid: number }
+  | { kind: 'duplicate'; user: string }
+  /** Caller replies 452 4.2.2 (temporary: the user may make room). */
+  | { kind: 'over-quota'; user: string; usage: number; quota: number }
+  /** The user vanished between RCPT and delivery: 550 5.1.1. */
+  | { kind: 'no-such-user'; user: string }
+  /** This message already passed through this recipient (Delivered-To present): 554 5.4.6. */
+  | { kind: 'loop'; user: string }
+  /** Store trouble: 451 4.3.0, retried by the queue. */
+  | { kind: 'failed'; user: string; reason: string };
+
+export interface LocalDeliveryDirectory {
+  lookup(user: string): { name: string } | undefined;
+  quotaOf(user: string): number | undefined;
+}
+
+export interface LocalDeliveryOptions {
+  store: MailboxStore;
+  directory: LocalDeliveryDirectory;
+  log: Logger;
+  registry: Registry;
+  /** How long a delivery id is remembered for duplicate suppression, ms. */
+  duplicateWindowMs?: number;
+}
+
+export interface LocalDelivery {
+  deliverLocal(req: LocalDeliveryRequest): Promise<LocalDeliveryResult>;
+}
+
+/** The SMTP reply a delivery result maps to (for inline delivery and DSNs). */
+export function replyForDelivery(result: LocalDeliveryResult): { code: number; enhanced: string; text: string } {
+  switch (result.kind) {
+    case 'delivered':
+    case 'duplicate':
+      return { code: 250, enhanced: '2.0.0', text: 'delivered' };
+    case 'over-quota':
+      return { code: 452, enhanced: '4.2.2', text: 'mailbox full' };
+    case 'no-such-user':
+      return { code: 550, enhanced: '5.1.1', text: 'no such user' };
+    case 'loop':
+      return { code: 554, enhanced: '5.4.6', text: 'mail loop detected (Delivered-To)' };
+    case 'failed':
+      return { code: 451, enhanced: '4.3.0', text: 'local delivery failed, try again later' };
+  }
+}
+
+export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
+  const { store, directory, log } = opts;
+  const deliveries = counter(opts.registry, 'spamgate_local_deliveries_total', 'Local deliveries by result (delivered_inbox, delivered_junk, duplicate, over_quota, no_such_user, loop, failed).', ['result']);
+  const bytes = counter(opts.registry, 'spamgate_local_delivery_bytes_total', 'Bytes stored by local delivery.');
+  const seen = new LRUCache<string, true>({ max: 50_000, ttl: opts.duplicateWindowMs ?? 3_600_000 });
+  const ensured = new Set<string>();
+
+  const count = (r: LocalDeliveryResult): LocalDeliveryResult => {
+    const label = r.kind === 'delivered' ? `delivered_${r.folder.toLowerCase()}` : r.kind.replace(/-/g, '_');
+    deliveries.inc({ result: label });
+    return r;
+  };
+
+  return {
+    async deliverLocal(req) {
+      const rec = directory.lookup(req.mailbox);
+      if (!rec) return count({ kind: 'no-such-user', user: req.mailbox });
+      const user = rec.name;
+      const recipient = req.recipient.trim().replace(/^<(.*)>$/, '$1');
+      if (hasDeliveredTo(req.raw, recipient)) return count({ kind: 'loop', user });
+      const dupKey = req.deliveryId === undefined ? undefined : `${req.deliveryId}\0${user}`;
+      if (dupKey !== undefined && seen.has(dupKey)) return count({ kind: 'duplicate', user });
+      const message = withTraceHeaders(req.raw, req.mailFrom, recipient);
+      try {
+        if (!ensured.has(user)) {
+          await store.ensureUser(user);
+          ensured.add(user);
+        }
+        const quota = directory.quotaOf(user);
+        if (quota !== undefined) {
+          const usage = await store.usage(user);
+          if (usage + message.length > quota) return count({ kind: 'over-quota', user, usage, quota });
+        }
+        // Reserve before the await so a concurrent copy of the same delivery is suppressed too.
+        if (dupKey !== undefined) seen.set(dupKey, true);
+        const folder = req.junk ? 'Junk' : 'INBOX';
+        let uid: number;
+        try {
+          uid = (await store.append(user, folder, message)).uid;
+        } catch (err) {
+          if (dupKey !== undefined) seen.delete(dupKey);
+          throw err;
+        }
+        bytes.inc(message.length);
+        log.debug('delivered locally', { user, folder, uid, size: message.length });
+        return count({ kind: 'delivered', user, folder, uid });
+      } catch (err) {
+        if (err instanceof MailboxError && err.code === 'OVERQUOTA') {
+          return count({ kind: 'over-quota', user, usage: -1, quota: directory.quotaOf(user) ?? -1 });
+        }
+        log.error('local delivery failed', { user, err });
+        return count({ kind: 'failed', user, reason: (err as Error).message });
+      }
+    },
+  };
+}
+
+/** RFC 5321 §4.4: the final delivery adds Return-Path; Delivered-To marks the hop so loops can be seen. */
+export function withTraceHeaders(raw: Buffer, mailFrom: string, recipient: string): Buffer {
+  const firstLf = raw.indexOf(0x0a);
+  const eol = firstLf > 0 && raw[firstLf - 1] !== 0x0d ? '\n' : '\r\n';
+  const head = `Return-Path: <${mailFrom.replace(/[\r\n<>]/g, '')}>${eol}Delivered-To: ${recipient.replace(/[\r\n]/g, '')}${eol}`;
+  return Buffer.concat([Buffer.from(head, 'utf8'), raw]);
+}
+
+/** True if the header section already has `Delivered-To: <recipient>` (case-insensitive). */
+export function hasDeliveredTo(raw: Buffer, recipient: string): boolean {
+  let end = raw.indexOf('\r\n\r\n');
+  if (end < 0) end = raw.indexOf('\n\n');
+  const header = raw.subarray(0, end < 0 ? Math.min(raw.length, 65_536) : end).toString('latin1');
+  const want = recipient.toLowerCase();
+  const re = /^delivered-to:[ \t]*(.*?)[ \t]*\r?$/gim;
+  for (let m = re.exec(header), n = 0; m !== null && n < 1000; m = re.exec(header), n++) {
+    if ((m[1] ?? '').replace(/^<(.*)>$/, '$1').toLowerCase() === want) return true;
+  }
+  return false;
+}

@@ -1,0 +1,100 @@
+// User accounts: name rules (safe as a path component), the users file (YAML, scrypt hashes) and its atomic rewrite.
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { parseYamlFile, formatIssues } from '../config/yaml-errors.ts';
+import { usersSection, type UserEntryConfig } from '../config/sections/mailhost.ts';
+
+export interface UserRecord {
+  /** Canonical name: the full address, lower-cased (local parts are compared case-insensitively). */
+  name: string;
+  passwordHash: string;
+  /** Only for users who asked for APOP; the one reversible secret. */
+  apopSecret?: string;
+  /** Bytes; undefined means the default quota (if any). */
+  quota?: number;
+  source: 'config' | 'file';
+}
+
+/**
+ * A user name is local@domain, lower-cased. The local part is limited to [a-z0-9._-] (no leading dot, no "..")
+ * and the domain to DNS characters, so a name is always safe as one path component for the mailbox store.
+ */
+const USER_RE = /^[a-z0-9_-](?:[a-z0-9._-]{0,63})@[a-z0-9](?:[a-z0-9.-]{0,252})$/;
+
+export type UserNameCheck = { ok: true; name: string } | { ok: false; reason: string };
+
+export function checkUserName(input: string, isLocalDomain: (domain: string) => boolean): UserNameCheck {
+  const name = input.trim().toLowerCase();
+  if (!USER_RE.test(name) || name.includes('..') || name.includes('.@')) {
+    return { ok: false, reason: `invalid user name ${JSON.stringify(input)}: expected local@domain with letters, digits, '.', '_' or '-' in the local part` };
+  }
+  const domain = name.slice(name.indexOf('@') + 1);
+  if (!isLocalDomain(domain)) return { ok: false, reason: `domain ${domain} is not in local_domains` };
+  return { ok: true, name };
+}
+
+export function toRecord(name: string, entry: UserEntryConfig, source: UserRecord['source']): UserRecord {
+  const rec: UserRecord = { name, passwordHash: entry.password, source };
+  if (entry.apop_secret !== undefined) rec.apopSecret = entry.apop_secret;
+  if (entry.quota !== undefined) rec.quota = entry.quota;
+  return rec;
+}
+
+export type UsersFileResult = { ok: true; entries: Record<string, UserEntryConfig>; exists: boolean } | { ok: false; problems: string[] };
+
+/** Reads and validates the users file; a missing file is an empty one. */
+export function readUsersFile(file: string): UsersFileResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, entries: {}, exists: false };
+    return { ok: false, problems: [`${file}: cannot read: ${(err as Error).message}`] };
+  }
+  const parsed = parseYamlFile(file, text);
+  if (parsed.syntaxErrors.length) return { ok: false, problems: parsed.syntaxErrors };
+  const result = usersSection.safeParse(parsed.value ?? {});
+  if (!result.success) return { ok: false, problems: formatIssues(parsed, result.error.issues) };
+  return { ok: true, entries: result.data, exists: true };
+}
+
+/** What the users file holds for one user (sizes as bytes). */
+export interface UserFileEntry {
+  password: string;
+  apop_secret?: string;
+  quota?: number;
+}
+
+/**
+ * Writes the users file atomically: a temp file in the same directory (mode 0600: it may hold APOP secrets),
+ * fsync, rename over the old one, fsync the directory. Readers see the old or the new file, never half of one.
+ */
+export function writeUsersFileAtomic(file: string, entries: Record<string, UserFileEntry>): void {
+  const sorted = Object.fromEntries(Object.entries(entries).sort(([a], [b]) => a.localeCompare(b)));
+  const text =
+    '# spamgate users: written by `spamgate users`; passwords are scrypt hashes.\n' + (Object.keys(sorted).length ? stringify(sorted) : '{}\n');
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, file);
+  try {
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename is still atomic.
+  }
+}

@@ -1,0 +1,77 @@
+// The HTTP endpoint: /metrics (Prometheus text, OpenMetrics on request), /healthz and /readyz.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { openMetricsContentType, Registry, type Metric, type OpenMetricsContentType } from 'prom-client';
+import type { Logger } from '../util/logger.ts';
+
+export interface HealthReport {
+  ok: boolean;
+  [component: string]: unknown;
+}
+
+export interface HttpServerOptions {
+  registry: Registry;
+  /** Liveness: listeners and queue state; ok=false answers 503. */
+  health: () => Promise<HealthReport> | HealthReport;
+  /** Readiness: accepting mail now (false while starting or draining). */
+  ready: () => boolean;
+  log: Logger;
+}
+
+export function createHttpServer(opts: HttpServerOptions): { listen(port: number, host: string): Promise<AddressInfo>; close(): Promise<void> } {
+  const server = http.createServer((req, res) => void handle(req, res, opts));
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  server.maxConnections = 64;
+  return {
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server.address() as AddressInfo);
+        });
+      }),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {
+  const url = (req.url ?? '/').split('?')[0];
+  try {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
+    if (url === '/metrics') {
+      const wantsOpenMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? '');
+      if (wantsOpenMetrics) {
+        // A transient registry in OpenMetrics format sharing the same metric objects.
+        const om = new Registry<OpenMetricsContentType>();
+        om.setContentType(openMetricsContentType);
+        // getMetricsAsArray() returns the metric instances themselves (typed loosely by prom-client).
+        for (const metric of opts.registry.getMetricsAsArray()) om.registerMetric(metric as unknown as Metric<string>);
+        return send(res, 200, openMetricsContentType, await om.metrics());
+      }
+      return send(res, 200, opts.registry.contentType, await opts.registry.metrics());
+    }
+    if (url === '/healthz') {
+      const report = await opts.health();
+      return send(res, report.ok ? 200 : 503, 'application/json', JSON.stringify(report) + '\n');
+    }
+    if (url === '/readyz') {
+      const ready = opts.ready();
+      return send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ ready }) + '\n');
+    }
+    send(res, 404, 'text/plain', 'not found\n');
+  } catch (err) {
+    opts.log.error('http handler failed', { err, url });
+    send(res, 500, 'text/plain', 'internal error\n');
+  }
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}

@@ -1,0 +1,186 @@
+// Bounded MIME walk for the filter: multipart trees, transfer decoding, charsets to UTF-8, HTML to text.
+// Never throws: malformed structure degrades to treating the rest as text and is noted in `problems`.
+import type { HeaderField } from '../checks/types.ts';
+import { decodeCharset, decodeHeaderValue, parseHeaderBlock, parseStructured, splitHeadBody } from './headers.ts';
+import { htmlToText } from './html.ts';
+import { decodeTransfer } from './transfer.ts';
+
+export interface MimeLimits {
+  /** Bytes of the raw message looked at; the rest is ignored. */
+  maxBytes: number;
+  /** MIME parts visited (leaves and containers). */
+  maxParts: number;
+  /** Multipart / message nesting depth. */
+  maxDepth: number;
+}
+
+export const DEFAULT_MIME_LIMITS: MimeLimits = { maxBytes: 512 * 1024, maxParts: 100, maxDepth: 10 };
+
+export interface MimePart {
+  /** Lower-cased media type, "text/plain" when absent (RFC 2045 §5.2). */
+  type: string;
+  charset?: string;
+  encoding: string;
+  disposition?: string;
+  filename?: string;
+  /** Encoded size in bytes. */
+  size: number;
+  depth: number;
+}
+
+export interface ParsedMail {
+  /** Top-level header fields, values RFC 2047-decoded. */
+  headers: HeaderField[];
+  subject: string;
+  /** Decoded text of text/plain parts. */
+  text: string;
+  /** Text of text/html parts after HTML-to-text. */
+  htmlText: string;
+  /** Raw HTML of text/html parts (bounded by maxBytes). */
+  html: string;
+  /** Link targets from HTML (href/src). */
+  links: string[];
+  /** HTML tag counts over all HTML parts. */
+  htmlTags: Map<string, number>;
+  parts: MimePart[];
+  /** Raw body (after the top header block) as a binary string, bounded. */
+  rawBody: string;
+  truncated: boolean;
+  problems: string[];
+}
+
+interface Walk {
+  limits: MimeLimits;
+  mail: ParsedMail;
+  texts: string[];
+  htmlTexts: string[];
+  htmls: string[];
+}
+
+/** Parses a raw message; the result is always usable, whatever the input. */
+export function parseMail(raw: Buffer, limits: MimeLimits = DEFAULT_MIME_LIMITS): ParsedMail {
+  const truncated = raw.length > limits.maxBytes;
+  const binary = (truncated ? raw.subarray(0, limits.maxBytes) : raw).toString('latin1');
+  const { head, body } = splitHeadBody(binary);
+  const rawHeaders = parseHeaderBlock(head);
+  const headers = rawHeaders.map((h) => ({ name: h.name, value: decodeHeaderValue(fixEightBit(h.value)) }));
+  const subject = headers.find((h) => h.name.toLowerCase() === 'subject')?.value ?? '';
+  const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], htmlTags: new Map(), parts: [], rawBody: body, truncated, problems: [] };
+  if (truncated) mail.problems.push('truncated');
+  const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [] };
+  try {
+    visit(walk, rawHeaders, body, 0);
+  } catch (err) {
+    mail.problems.push(`parse error: ${(err as Error).message}`);
+  }
+  mail.text = walk.texts.join('\n');
+  mail.htmlText = walk.htmlTexts.join('\n');
+  mail.html = walk.htmls.join('\n');
+  return mail;
+}
+
+function visit(w: Walk, headers: readonly HeaderField[], body: string, depth: number): void {
+  if (w.mail.parts.length >= w.limits.maxParts) {
+    if (!w.mail.problems.includes('too many parts')) w.mail.problems.push('too many parts');
+    return;
+  }
+  const get = (n: string): string | undefined => headers.find((h) => h.name.toLowerCase() === n)?.value;
+  const ct = parseStructured(get('content-type'));
+  const type = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(ct.value) ? ct.value : 'text/plain';
+  const encoding = (get('content-transfer-encoding') ?? '7bit').trim().toLowerCase();
+  const disp = parseStructured(get('content-disposition'));
+  const part: MimePart = { type, encoding, size: body.length, depth };
+  if (ct.params.charset) part.charset = ct.params.charset.toLowerCase();
+  if (disp.value) part.disposition = disp.value;
+  const filename = disp.params.filename ?? ct.params.name;
+  if (filename) part.filename = decodeHeaderValue(filename);
+  w.mail.parts.push(part);
+
+  if (type.startsWith('multipart/')) {
+    const boundary = ct.params.boundary;
+    if (!boundary || depth >= w.limits.maxDepth) {
+      w.mail.problems.push(boundary ? 'nesting too deep' : 'multipart without boundary');
+      addText(w, body, 'text/plain', undefined, encoding);
+      return;
+    }
+    const children = splitMultipart(body, boundary);
+    if (children === undefined) {
+      w.mail.problems.push('boundary not found');
+      addText(w, body, 'text/plain', undefined, '7bit');
+      return;
+    }
+    for (const child of children) {
+      const { head, body: childBody } = splitHeadBody(child);
+      // a part starting with a blank line has no headers (RFC 2046 §5.1.1)
+      const childHeaders = /^\r?\n/.test(child) ? [] : parseHeaderBlock(head);
+      visit(w, childHeaders, /^\r?\n/.test(child) ? child.replace(/^\r?\n/, '') : childBody, depth + 1);
+    }
+    return;
+  }
+  if (type === 'message/rfc822' && depth < w.limits.maxDepth) {
+    const inner = encoding === 'base64' || encoding === 'quoted-printable' ? decodeTransfer(body, encoding).toString('latin1') : body;
+    const { head, body: innerBody } = splitHeadBody(inner);
+    const innerHeaders = parseHeaderBlock(head);
+    const subj = innerHeaders.find((h) => h.name.toLowerCase() === 'subject');
+    if (subj) w.texts.push(decodeHeaderValue(fixEightBit(subj.value)));
+    visit(w, innerHeaders, innerBody, depth + 1);
+    return;
+  }
+  const isAttachment = part.disposition === 'attachment' || (part.filename !== undefined && !type.startsWith('text/'));
+  if (type.startsWith('text/') && !isAttachment) addText(w, body, type, part.charset, encoding);
+}
+
+function addText(w: Walk, body: string, type: string, charset: string | undefined, encoding: string): void {
+  let text: string;
+  try {
+    text = decodeCharset(decodeTransfer(body, encoding), charset);
+  } catch {
+    text = body;
+  }
+  if (type === 'text/html') {
+    const h = htmlToText(text);
+    w.htmls.push(text);
+    w.htmlTexts.push(h.text);
+    for (const l of h.links) if (w.mail.links.length < 500) w.mail.links.push(l);
+    for (const [k, v] of h.tags) w.mail.htmlTags.set(k, (w.mail.htmlTags.get(k) ?? 0) + v);
+  } else if (type === 'text/plain' || type === 'text/enriched' || type === 'text/rfc822-headers') {
+    w.texts.push(text);
+  }
+}
+
+/**
+ * Splits a multipart body at "--boundary" lines (RFC 2046 §5.1.1); preamble and epilogue dropped.
+ * A missing close delimiter keeps the last part. Returns undefined when no delimiter occurs.
+ */
+export function splitMultipart(body: string, boundary: string): string[] | undefined {
+  const delim = '--' + boundary;
+  const parts: string[] = [];
+  let pos = body.startsWith(delim) ? 0 : body.indexOf('\n' + delim);
+  if (pos < 0) return undefined;
+  if (pos > 0) pos += 1;
+  for (let guard = 0; guard < 10_000; guard++) {
+    const lineEnd = body.indexOf('\n', pos);
+    const delimLine = body.slice(pos, lineEnd < 0 ? body.length : lineEnd);
+    if (delimLine.startsWith(delim + '--')) break;
+    if (lineEnd < 0) break;
+    const start = lineEnd + 1;
+    const next = body.indexOf('\n' + delim, start - 1);
+    if (next < 0) {
+      parts.push(body.slice(start));
+      break;
+    }
+    const end = next > start && body[next - 1] === '\r' ? next - 1 : next;
+    parts.push(body.slice(start, Math.max(start, end)));
+    pos = next + 1;
+  }
+  return parts;
+}
+
+/** Header bytes read as latin1 that are really UTF-8 (RFC 6532) are re-decoded. */
+function fixEightBit(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(value)) return value;
+  const bytes = Buffer.from(value, 'latin1');
+  const utf8 = bytes.toString('utf8');
+  return utf8.includes('\ufffd') ? value : utf8;
+}

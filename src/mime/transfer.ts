@@ -1,0 +1,55 @@
+// Content-Transfer-Encoding decoders (RFC 2045 §6.7 quoted-printable, §6.8 base64), lenient and non-throwing.
+// Input is a "binary" string (one char per byte, as read with latin1); output is the decoded bytes.
+
+export function decodeTransfer(body: string, encoding: string): Buffer {
+  switch (encoding) {
+    case 'base64':
+      return Buffer.from(body.replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+    case 'quoted-printable':
+      return decodeQuotedPrintable(body);
+    default:
+      return Buffer.from(body, 'latin1');
+  }
+}
+
+/** RFC 2045 §6.7: "=XX" hex octets, "=" at line end is a soft break; malformed escapes pass through. */
+export function decodeQuotedPrintable(body: string): Buffer {
+  const out = Buffer.allocUnsafe(body.length);
+  let n = 0;
+  const len = body.length;
+  for (let i = 0; i < len; i++) {
+    const c = body.charCodeAt(i);
+    if (c !== 61 /* = */) {
+      out[n++] = c & 0xff;
+      continue;
+    }
+    const a = hex(body.charCodeAt(i + 1));
+    const b = hex(body.charCodeAt(i + 2));
+    if (a >= 0 && b >= 0) {
+      out[n++] = (a << 4) | b;
+      i += 2;
+      continue;
+    }
+    // soft line break: "=" optionally followed by whitespace, then CRLF or LF
+    let j = i + 1;
+    while (j < len && (body.charCodeAt(j) === 32 || body.charCodeAt(j) === 9)) j++;
+    if (body.charCodeAt(j) === 13 && body.charCodeAt(j + 1) === 10) {
+      i = j + 1;
+      continue;
+    }
+    if (body.charCodeAt(j) === 10) {
+      i = j;
+      continue;
+    }
+    if (j >= len) break;
+    out[n++] = c;
+  }
+  return out.subarray(0, n);
+}
+
+function hex(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}

@@ -1,0 +1,108 @@
+// POP3 server factory: plain listener (with STLS) and optional implicit-TLS listener over the mailbox store.
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createSecureContext, createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
+import type { Registry } from 'prom-client';
+import { counter, gauge } from '../metrics/registry.ts';
+import { CidrSet } from '../util/cidr.ts';
+import type { MailboxStore } from '../store/mailbox-store.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { AuthThrottle } from './auth-throttle.ts';
+import { DEFAULT_POP3_LIMITS, type Pop3Limits, type Pop3Users, type SessionContext } from './context.ts';
+import { Pop3Session } from './session.ts';
+
+export type { Pop3Limits, Pop3Users } from './context.ts';
+export { DEFAULT_POP3_LIMITS } from './context.ts';
+
+export interface Pop3ServerOptions {
+  store: MailboxStore;
+  users: Pop3Users;
+  /** PEM cert and key: enables STLS and the implicit-TLS listener. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Used in the APOP timestamp and logs. */
+  hostname: string;
+  limits?: Partial<Pop3Limits>;
+  /** Called after every successful login (POP-before-SMTP). */
+  onLogin?: (user: string, clientIp: string) => void;
+  registry: Registry;
+  log: Logger;
+  clock: Clock;
+}
+
+export interface Pop3Server {
+  /** Plain POP3 (STLS offered when TLS is configured). Resolves once listening; port 0 picks one. */
+  listen(port: number, host: string): Promise<void>;
+  /** Implicit TLS (like port 995); needs `tls`. */
+  listenTls(port: number, host: string): Promise<void>;
+  address(): AddressInfo | undefined;
+  tlsAddress(): AddressInfo | undefined;
+  /** Stops listening and ends open sessions without UPDATE (nothing is deleted). */
+  close(): Promise<void>;
+}
+
+export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
+  const limits: Pop3Limits = { ...DEFAULT_POP3_LIMITS, ...opts.limits };
+  const sessions = counter(opts.registry, 'spamgate_pop3_sessions_total', 'POP3 connections accepted.');
+  const secureContext: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
+  const tlsFiles = opts.tls;
+  let seq = 0;
+  const ctx: SessionContext = {
+    store: opts.store,
+    users: opts.users,
+    hostname: opts.hostname,
+    limits,
+    plaintextOk: new CidrSet(limits.plaintextNetworks),
+    throttle: new AuthThrottle({ clock: opts.clock, perIp: limits.authFailures.perIp, perUser: limits.authFailures.perUser }),
+    locks: new Map(),
+    log: opts.log,
+    clock: opts.clock,
+    logins: counter(opts.registry, 'spamgate_pop3_logins_total', 'POP3 login attempts by result (success, failure, throttled, in_use, insecure).', ['result']),
+    active: gauge(opts.registry, 'spamgate_pop3_sessions_active', 'POP3 sessions open now.'),
+    nextTimestamp: () => `<${process.pid}.${opts.clock.now()}.${++seq}@${opts.hostname}>`,
+  };
+  if (secureContext) ctx.secureContext = secureContext;
+  if (opts.onLogin) ctx.onLogin = opts.onLogin;
+  const open = new Set<Socket>();
+
+  const accept = (socket: Socket, secure: boolean): void => {
+    sessions.inc();
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+    const id = `pop3-${opts.clock.now().toString(36)}-${(++seq).toString(36)}`;
+    new Pop3Session(ctx, socket, secure, id).start();
+  };
+
+  const plain: Server = createServer((s) => accept(s, false));
+  plain.maxConnections = limits.maxConnections;
+  let implicit: Server | undefined;
+
+  const listenOn = (server: Server, port: number, host: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+
+  const closeServer = (server: Server | undefined): Promise<void> =>
+    new Promise((resolve) => (server?.listening ? server.close(() => resolve()) : resolve()));
+
+  return {
+    listen: (port, host) => listenOn(plain, port, host),
+    async listenTls(port, host) {
+      if (!secureContext) throw new Error('pop3: implicit TLS needs tls.cert and tls.key');
+      implicit = createTlsServer({ cert: tlsFiles?.cert, key: tlsFiles?.key }, (s: TLSSocket) => accept(s, true));
+      implicit.maxConnections = limits.maxConnections;
+      implicit.on('tlsClientError', (err) => opts.log.debug('pop3 TLS handshake failed', { err }));
+      await listenOn(implicit, port, host);
+    },
+    address: () => (plain.listening ? (plain.address() as AddressInfo) : undefined),
+    tlsAddress: () => (implicit?.listening ? (implicit.address() as AddressInfo) : undefined),
+    async close() {
+      const closing = Promise.all([closeServer(plain), closeServer(implicit)]);
+      for (const s of open) s.destroy();
+      await closing;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// Requests from `spamgate queue` to a running instance: files in <spool>/control that the
+// scheduler picks up on its next scan (flush, flush-ID, remove-ID) and deletes once done.
+import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Logger } from '../util/logger.ts';
+import { ID_PATTERN, type SpoolPaths } from './spool-format.ts';
+
+export type ControlRequest = { op: 'flush'; id?: string } | { op: 'remove'; id: string };
+
+export function requestName(req: ControlRequest): string {
+  return req.op === 'flush' ? (req.id ? `flush-${req.id}` : 'flush') : `remove-${req.id}`;
+}
+
+export function parseRequestName(name: string): ControlRequest | undefined {
+  if (name === 'flush') return { op: 'flush' };
+  const m = /^(flush|remove)-(.+)$/.exec(name);
+  if (!m || !m[2] || !ID_PATTERN.test(m[2])) return undefined;
+  return m[1] === 'flush' ? { op: 'flush', id: m[2] } : { op: 'remove', id: m[2] };
+}
+
+/** Writes a request atomically (tmp + rename) and returns its path; the instance deletes it when done. */
+export async function writeControlRequest(paths: SpoolPaths, req: ControlRequest): Promise<string> {
+  const name = requestName(req);
+  const tmp = path.join(paths.tmp, `control-${process.pid}-${name}`);
+  await writeFile(tmp, `${new Date().toISOString()}\n`);
+  const final = path.join(paths.control, name);
+  await rename(tmp, final);
+  return final;
+}
+
+export interface ControlHandlers {
+  flush(id?: string): void;
+  remove(id: string): Promise<boolean>;
+}
+
+export async function processControlRequests(paths: SpoolPaths, handlers: ControlHandlers, log: Logger): Promise<number> {
+  const names = await readdir(paths.control).catch(() => [] as string[]);
+  for (const name of names) {
+    const req = parseRequestName(name);
+    if (!req) log.warn('unknown queue control request ignored', { name });
+    else if (req.op === 'flush') handlers.flush(req.id);
+    else await handlers.remove(req.id);
+    if (req) log.info('queue control request', { request: name });
+    await unlink(path.join(paths.control, name)).catch(() => undefined);
+  }
+  return names.length;
+}

@@ -1,0 +1,79 @@
+// Builds the delivery side from config: spool, scheduler and the router for the mode
+// (front-of: everything to the upstream; full-stack: local mailboxes and MX delivery).
+import type { LoadedConfig } from '../config/load.ts';
+import type { Resolver } from '../dns/resolver.ts';
+import { createOutbound } from '../mailhost/outbound.ts';
+import type { Registry } from '../metrics/registry.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { createInlineForwarder, type ClosableInlineForwarder } from './inline.ts';
+import { createFullStackRouter, domainOf, type DeliverLocal, type Router } from './router.ts';
+import { createScheduler } from './scheduler.ts';
+import { openSpool, spoolDir, type Spool } from './spool.ts';
+import { createUpstreamRouter } from './upstream-router.ts';
+
+export interface DeliverySetupDeps {
+  loaded: LoadedConfig;
+  clock: Clock;
+  log: Logger;
+  registry: Registry;
+  hostname: string;
+  resolver: Resolver;
+  /** Local mailbox delivery (full-stack); without it local mail waits in the queue. */
+  deliverLocal: DeliverLocal | undefined;
+}
+
+export interface Delivery {
+  spool: Spool;
+  inline?: ClosableInlineForwarder;
+  start(): Promise<void>;
+  health(): Promise<{ ok: boolean; depth: number }>;
+  flush(id?: string): void;
+  close(deadlineMs: number): Promise<void>;
+}
+
+const waitForMailHost: DeliverLocal = async () => ({
+  status: 'temp',
+  reply: { code: 451, enhanced: '4.3.0', text: 'local delivery not available yet: message stays queued' },
+});
+
+export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
+  const config = deps.loaded.config;
+  const log = deps.log.child({ component: 'queue' });
+  const spool = await openSpool({ dir: spoolDir(deps.loaded.dataDir), fsync: config.queue.fsync, clock: deps.clock, registry: deps.registry, log });
+  let router: Router;
+  let inline: ClosableInlineForwarder | undefined;
+  const closers: Array<() => Promise<void>> = [];
+  if (config.mode === 'front-of') {
+    const upstream = config.delivery.upstream;
+    if (!upstream) throw new Error(`${deps.loaded.file ?? '(config)'}: delivery.upstream: front-of mode needs an upstream host`);
+    const opts = { upstream, hostname: deps.hostname, log, tlsVerify: false };
+    router = createUpstreamRouter(opts);
+    if (config.delivery.mode === 'inline') {
+      inline = createInlineForwarder({ ...opts, bounces: spool, clock: deps.clock });
+      closers.push(() => inline?.close() ?? Promise.resolve());
+    }
+  } else {
+    const localDomains = new Set(config.local_domains);
+    const outbound = createOutbound({ resolver: deps.resolver, config: config.outbound, hostname: deps.hostname, log });
+    closers.push(() => outbound.close());
+    router = createFullStackRouter({
+      deliverLocal: deps.deliverLocal ?? waitForMailHost,
+      isLocal: (rcpt) => localDomains.has(domainOf(rcpt)) || !rcpt.includes('@'),
+      outbound,
+    });
+  }
+  const scheduler = createScheduler({ spool, router, config: config.queue, clock: deps.clock, registry: deps.registry, log, hostname: deps.hostname });
+  return {
+    spool,
+    ...(inline ? { inline } : {}),
+    start: () => scheduler.start(),
+    flush: (id) => scheduler.flush(id),
+    health: async () => ({ ok: true, depth: scheduler.size() }),
+    close: async (deadlineMs) => {
+      await scheduler.stop(deadlineMs);
+      for (const c of closers) await c();
+      await spool.close();
+    },
+  };
+}

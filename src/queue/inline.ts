@@ -1,0 +1,63 @@
+// Inline mode: nothing is queued; the client's DATA reply is the upstream's reply, so a message is
+// accepted only once the next hop has accepted it.
+import type { Logger } from '../util/logger.ts';
+import { buildDsn } from './dsn.ts';
+import type { InlineForwarder, MessageSink, NextHopReply } from './types.ts';
+import { createUpstreamSender, type UpstreamRouterOptions } from './upstream-router.ts';
+
+export interface InlineForwarderOptions extends UpstreamRouterOptions {
+  /**
+   * Where to queue a DSN for recipients the upstream refused with 5xx while others were accepted
+   * (optional: without it such refusals are only logged).
+   */
+  bounces?: MessageSink;
+  clock?: { now(): number };
+  log: Logger;
+}
+
+export interface ClosableInlineForwarder extends InlineForwarder {
+  close(): Promise<void>;
+}
+
+/**
+ * Replies:
+ *  - every recipient accepted → the upstream's DATA reply (LMTP: the first non-2xx, else the first 2xx);
+ *  - any recipient refused with 4xx → that reply (the client retries the whole message: the others may
+ *    get a duplicate, but nothing is lost);
+ *  - every recipient refused with 5xx → the first refusal;
+ *  - some 5xx, the rest accepted → the data goes to the accepted ones and the 5xx ones get a DSN.
+ */
+export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInlineForwarder {
+  const sender = createUpstreamSender(opts);
+  const unavailable = (err: unknown): NextHopReply => ({ code: 451, enhanced: '4.4.1', text: `next hop unavailable: ${(err as Error).message}` });
+  return {
+    async forward(envelope, message) {
+      let result;
+      try {
+        result = await sender.send(envelope.mailFrom, envelope.rcptTo, message);
+      } catch (err) {
+        opts.log.warn('inline forward failed', { session: envelope.sessionId, err });
+        return unavailable(err);
+      }
+      const replies = envelope.rcptTo.map((r) => ({ r, reply: result.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply' } }));
+      const ok = replies.filter((x) => x.reply.code >= 200 && x.reply.code < 300);
+      const temp = replies.find((x) => x.reply.code < 200 || (x.reply.code >= 300 && x.reply.code < 500));
+      if (!ok.length) return (temp ?? replies[0])?.reply ?? unavailable(new Error('no recipients'));
+      if (temp) {
+        opts.log.warn('inline forward: a recipient was deferred, asking the client to retry', { session: envelope.sessionId, rcpt: temp.r, reply: temp.reply });
+        return temp.reply;
+      }
+      const failed = replies.filter((x) => x.reply.code >= 400);
+      if (failed.length) {
+        opts.log.warn('inline forward: some recipients refused by the next hop', { session: envelope.sessionId, refused: failed.map((f) => `${f.r}: ${f.reply.code} ${f.reply.text}`) });
+        const perm = failed.filter((f) => f.reply.code >= 500);
+        if (opts.bounces && envelope.mailFrom !== '' && perm.length) {
+          const dsn = buildDsn({ kind: 'failure', hostname: opts.hostname, queueId: envelope.sessionId, envelope, recipients: perm.map((f) => ({ recipient: f.r, action: 'failed', reply: f.reply, remoteMta: sender.label })), original: message, now: (opts.clock ?? Date).now() });
+          await opts.bounces.enqueue(dsn.envelope, dsn.message);
+        }
+      }
+      return (ok[0] as { reply: NextHopReply }).reply;
+    },
+    close: () => sender.close(),
+  };
+}

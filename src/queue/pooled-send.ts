@@ -1,0 +1,30 @@
+// One transaction on a pooled next-hop connection, retried once on a fresh connection when a
+// reused one turns out to have been closed by the peer while idle.
+import { NextHopConnectionError, type NextHopClient, type TransactionResult } from '../smtp/next-hop-client.ts';
+import type { ConnectionPool } from './connection-pool.ts';
+
+export async function sendPooled(
+  pool: ConnectionPool<NextHopClient>,
+  key: string,
+  create: () => Promise<NextHopClient>,
+  from: string,
+  rcptTo: string[],
+  message: Buffer,
+): Promise<TransactionResult> {
+  // Bounded: at most one retry, and only when a reused connection broke without a reply.
+  for (let attempt = 0; ; attempt++) {
+    let stale = false;
+    try {
+      return await pool.use(key, create, async (conn, reused) => {
+        try {
+          return await conn.send(from, rcptTo, message);
+        } catch (err) {
+          stale = reused;
+          throw err;
+        }
+      });
+    } catch (err) {
+      if (!(err instanceof NextHopConnectionError) || !stale || attempt >= 1 || err.reply) throw err;
+    }
+  }
+}

@@ -1,0 +1,98 @@
+// Routing by destination: the scheduler hands a message and its pending recipients to a Router
+// and gets one outcome per recipient. Full-stack mode splits local from remote recipients here.
+import type { NextHopReply, QueueEnvelope } from './types.ts';
+
+export type Destination = 'upstream' | 'local' | 'remote';
+
+export type RecipientOutcome = {
+  status: 'delivered' | 'temp' | 'perm';
+  reply: NextHopReply;
+  destination: Destination;
+  /** The host that gave the reply (DSN Remote-MTA). */
+  remoteMta?: string;
+};
+
+export interface DeliveryJob {
+  id: string;
+  envelope: QueueEnvelope;
+  /** Recipients still pending; every one gets an outcome. */
+  recipients: string[];
+  message: Buffer;
+}
+
+export interface Router {
+  route(job: DeliveryJob): Promise<Map<string, RecipientOutcome>>;
+  close(): Promise<void>;
+}
+
+/** 2xx delivered, 5xx permanent, anything else (4xx, garbage) temporary. */
+export function classify(reply: NextHopReply): RecipientOutcome['status'] {
+  if (reply.code >= 200 && reply.code < 300) return 'delivered';
+  if (reply.code >= 500 && reply.code < 600) return 'perm';
+  return 'temp';
+}
+
+export function outcome(reply: NextHopReply, destination: Destination, remoteMta?: string): RecipientOutcome {
+  return { status: classify(reply), reply, destination, ...(remoteMta ? { remoteMta } : {}) };
+}
+
+/** What local delivery answers for one recipient (the mail host supplies it). */
+export type LocalDeliveryOutcome = { status: 'ok'; reply?: NextHopReply } | { status: 'temp'; reply: NextHopReply } | { status: 'perm'; reply: NextHopReply };
+
+export type DeliverLocal = (envelope: QueueEnvelope, recipient: string, raw: Buffer, queueId: string) => Promise<LocalDeliveryOutcome>;
+
+/** Remote delivery of one message to the recipients of one domain (src/mailhost/outbound.ts). */
+export interface RemoteDelivery {
+  deliver(from: string, domain: string, recipients: string[], message: Buffer): Promise<Map<string, RecipientOutcome>>;
+  close(): Promise<void>;
+}
+
+export interface FullStackRouterOptions {
+  deliverLocal: DeliverLocal;
+  /** True when the recipient's domain is one of ours. */
+  isLocal: (recipient: string) => boolean;
+  outbound: RemoteDelivery;
+}
+
+export function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  return (at < 0 ? '' : address.slice(at + 1)).toLowerCase();
+}
+
+export function createFullStackRouter(opts: FullStackRouterOptions): Router {
+  return {
+    async route(job) {
+      const results = new Map<string, RecipientOutcome>();
+      const remote = new Map<string, string[]>();
+      const local: Promise<void>[] = [];
+      for (const rcpt of job.recipients) {
+        if (opts.isLocal(rcpt)) {
+          local.push(
+            opts.deliverLocal(job.envelope, rcpt, job.message, job.id).then(
+              (r) => {
+                const reply = r.reply ?? { code: 250, enhanced: '2.0.0', text: 'delivered' };
+                results.set(rcpt, { status: r.status === 'ok' ? 'delivered' : r.status, reply, destination: 'local' });
+              },
+              (err: unknown) => {
+                results.set(rcpt, { status: 'temp', reply: { code: 451, enhanced: '4.3.0', text: `local delivery error: ${(err as Error).message}` }, destination: 'local' });
+              },
+            ),
+          );
+        } else {
+          const d = domainOf(rcpt);
+          remote.set(d, [...(remote.get(d) ?? []), rcpt]);
+        }
+      }
+      const remoteDone = [...remote].map(async ([domain, rcpts]) => {
+        try {
+          for (const [r, o] of await opts.outbound.deliver(job.envelope.mailFrom, domain, rcpts, job.message)) results.set(r, o);
+        } catch (err) {
+          for (const r of rcpts) results.set(r, { status: 'temp', reply: { code: 451, enhanced: '4.4.0', text: `remote delivery error: ${(err as Error).message}` }, destination: 'remote' });
+        }
+      });
+      await Promise.all([...local, ...remoteDone]);
+      return results;
+    },
+    close: () => opts.outbound.close(),
+  };
+}

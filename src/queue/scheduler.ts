@@ -1,0 +1,258 @@
+// The delivery scheduler: workers take due messages from the spool, route their pending recipients,
+// retry 4xx with exponential backoff, fail 5xx per recipient, expire, warn, bounce, and remove.
+import type { Registry } from 'prom-client';
+import type { Config } from '../config/schema.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { processControlRequests } from './control.ts';
+import { buildDsn, type DsnRecipient } from './dsn.ts';
+import { createQueueMetrics } from './queue-metrics.ts';
+import type { RecipientOutcome, Router } from './router.ts';
+import { initialState, type DeliveryState } from './spool-format.ts';
+import type { Spool, SpoolEntry } from './spool.ts';
+
+export type QueueConfig = Config['queue'];
+
+export interface SchedulerOptions {
+  spool: Spool;
+  router: Router;
+  config: QueueConfig;
+  clock: Clock;
+  registry: Registry;
+  log: Logger;
+  /** This MTA's name, for DSNs. */
+  hostname: string;
+}
+
+export interface Scheduler {
+  /** Loads the spool and starts delivering. */
+  start(): Promise<void>;
+  /** Stops taking work and waits for in-flight deliveries, at most deadlineMs. */
+  stop(deadlineMs?: number): Promise<void>;
+  /** Starts every due delivery and waits until none is in flight (tests drive time with this). */
+  runDue(): Promise<void>;
+  /** Makes every message (or one) due now. */
+  flush(id?: string): void;
+  /** Removes a message; one in flight is removed when its attempt ends. */
+  remove(id: string): Promise<boolean>;
+  /** Messages in the queue. */
+  size(): number;
+}
+
+interface Entry extends SpoolEntry {
+  state: DeliveryState;
+  inFlight: boolean;
+  queued: boolean;
+  removeRequested: boolean;
+}
+
+export function retryDelay(cfg: QueueConfig, attempts: number): number {
+  const exp = cfg.retry_initial * cfg.retry_factor ** Math.max(0, attempts - 1);
+  return Math.min(cfg.retry_max, Math.round(exp));
+}
+
+export function createScheduler(opts: SchedulerOptions): Scheduler {
+  const { spool, router, config: cfg, clock, log } = opts;
+  const metrics = createQueueMetrics(opts.registry);
+  const entries = new Map<string, Entry>();
+  const ready: string[] = [];
+  const inflight = new Set<Promise<void>>();
+  let running = false;
+  let timer: NodeJS.Timeout | undefined;
+
+  const updateGauges = (): void => {
+    metrics.depth.set(entries.size);
+    let oldest = Infinity;
+    for (const e of entries.values()) oldest = Math.min(oldest, e.envelope.receivedAt);
+    metrics.oldest.set(entries.size ? Math.max(0, (clock.now() - oldest) / 1000) : 0);
+  };
+
+  const add = (e: SpoolEntry): void => {
+    const entry: Entry = { ...e, state: e.state ?? initialState(e.envelope), inFlight: false, queued: false, removeRequested: false };
+    entries.set(e.id, entry);
+    metrics.depth.set(entries.size);
+  };
+
+  const enqueueReady = (entry: Entry): void => {
+    if (entry.queued || entry.inFlight) return;
+    entry.queued = true;
+    ready.push(entry.id);
+  };
+
+  const scanDue = (): void => {
+    const now = clock.now();
+    for (const e of entries.values()) if (!e.inFlight && !e.queued && e.state.nextAttemptAt <= now) enqueueReady(e);
+  };
+
+  const pump = (): void => {
+    // Bounded by the ready list and the number of workers.
+    while (running && inflight.size < cfg.workers && ready.length) {
+      const id = ready.shift() as string;
+      const entry = entries.get(id);
+      if (!entry) continue;
+      entry.queued = false;
+      entry.inFlight = true;
+      const p: Promise<void> = attempt(entry)
+        .catch((err: unknown) => log.error('delivery attempt crashed', { id, err }))
+        .finally(() => {
+          entry.inFlight = false;
+          inflight.delete(p);
+          pump();
+        });
+      inflight.add(p);
+    }
+  };
+
+  const sendDsn = async (entry: Entry, kind: 'failure' | 'delay', recipients: DsnRecipient[], message: Buffer): Promise<void> => {
+    // RFC 5321 §6.1 / RFC 3464: never to the null reverse path (that is how bounce loops end).
+    if (entry.envelope.mailFrom === '' || !recipients.length) return;
+    const dsn = buildDsn({ kind, hostname: opts.hostname, queueId: entry.id, envelope: entry.envelope, recipients, original: message, now: clock.now(), expiresAt: entry.envelope.receivedAt + cfg.max_age });
+    const { id } = await spool.enqueue(dsn.envelope, dsn.message);
+    metrics.bounces.inc({ kind });
+    log.info(kind === 'failure' ? 'bounce queued' : 'delay warning queued', { id: entry.id, dsn: id, to: entry.envelope.mailFrom, recipients: recipients.map((r) => r.recipient) });
+  };
+
+  const attempt = async (entry: Entry): Promise<void> => {
+    const { id, envelope, state } = entry;
+    let message: Buffer;
+    try {
+      message = (await spool.read(id)).message;
+    } catch (err) {
+      log.warn('queued message vanished, dropping it', { id, err });
+      entries.delete(id);
+      return;
+    }
+    const pending = Object.entries(state.recipients).filter(([, r]) => r.status === 'pending').map(([r]) => r);
+    const outcomes = pending.length && !entry.removeRequested ? await router.route({ id, envelope, recipients: pending, message }) : new Map<string, RecipientOutcome>();
+    const now = clock.now();
+    state.attempts++;
+    state.lastAttemptAt = now;
+    for (const rcpt of pending) {
+      const o = outcomes.get(rcpt);
+      if (!o) continue;
+      const r = state.recipients[rcpt];
+      if (!r) continue;
+      metrics.attempts.inc({ result: o.status === 'delivered' ? 'delivered' : o.status === 'perm' ? 'failed' : 'deferred', destination: o.destination });
+      r.reply = o.reply;
+      r.destination = o.destination;
+      if (o.remoteMta) r.remoteMta = o.remoteMta;
+      if (o.status === 'delivered') r.status = 'delivered';
+      else if (o.status === 'perm') r.status = 'failed';
+      else state.lastError = `${o.reply.code} ${o.reply.enhanced ?? ''} ${o.reply.text}`.replace(/\s+/g, ' ');
+    }
+    // RFC 5321 §4.5.4.1: give up after the maximum queue lifetime; the sender must be told.
+    const expired = now - envelope.receivedAt >= cfg.max_age;
+    if (expired) {
+      for (const r of Object.values(state.recipients)) {
+        if (r.status !== 'pending') continue;
+        r.status = 'failed';
+        const last = r.reply ? `${r.reply.code} ${r.reply.text}` : 'no attempt succeeded';
+        r.reply = { code: r.reply && r.reply.code >= 400 ? r.reply.code : 451, enhanced: '4.4.7', text: `message expired after ${Math.round(cfg.max_age / 3_600_000)}h in queue; last error: ${last}` };
+      }
+    }
+    const newlyFailed = Object.entries(state.recipients).filter(([, r]) => r.status === 'failed' && !r.reported);
+    if (newlyFailed.length) {
+      await sendDsn(entry, 'failure', newlyFailed.map(([recipient, r]) => ({ recipient, action: 'failed', reply: r.reply ?? { code: 550, text: 'failed' }, ...(r.remoteMta ? { remoteMta: r.remoteMta } : {}) })), message);
+      for (const [, r] of newlyFailed) r.reported = true;
+    }
+    const stillPending = Object.entries(state.recipients).filter(([, r]) => r.status === 'pending');
+    if (!stillPending.length || entry.removeRequested) {
+      await spool.remove(id);
+      entries.delete(id);
+      updateGauges();
+      log.info(entry.removeRequested ? 'message removed' : 'message done', { id, attempts: state.attempts, recipients: summarize(state) });
+      return;
+    }
+    if (!state.delayWarned && cfg.delay_warning > 0 && now - envelope.receivedAt >= cfg.delay_warning) {
+      await sendDsn(entry, 'delay', stillPending.map(([recipient, r]) => ({ recipient, action: 'delayed', reply: r.reply ?? { code: 451, text: 'not yet delivered' }, ...(r.remoteMta ? { remoteMta: r.remoteMta } : {}) })), message);
+      state.delayWarned = true;
+    }
+    state.nextAttemptAt = Math.min(now + retryDelay(cfg, state.attempts), envelope.receivedAt + cfg.max_age);
+    await spool.saveState(id, state);
+    log.info('message deferred', { id, attempts: state.attempts, next: new Date(state.nextAttemptAt).toISOString(), error: state.lastError });
+  };
+
+  const tick = async (): Promise<void> => {
+    timer = undefined;
+    if (!running) return;
+    try {
+      await processControlRequests(spool.paths, { flush: (id) => api.flush(id), remove: (id) => api.remove(id) }, log);
+    } catch (err) {
+      log.warn('queue control requests failed', { err });
+    }
+    scanDue();
+    pump();
+    updateGauges();
+    schedule();
+  };
+
+  const schedule = (): void => {
+    if (!running || timer) return;
+    timer = setTimeout(() => void tick(), cfg.scan_interval);
+    timer.unref();
+  };
+
+  const api: Scheduler = {
+    async start() {
+      for (const e of await spool.load()) add(e);
+      spool.onEnqueue((e) => {
+        add(e);
+        const entry = entries.get(e.id);
+        // Fresh mail goes out at once, not at the next scan.
+        if (entry) enqueueReady(entry);
+        pump();
+      });
+      running = true;
+      updateGauges();
+      log.info('queue started', { messages: entries.size, workers: cfg.workers });
+      await tick();
+    },
+    async stop(deadlineMs = 10_000) {
+      running = false;
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...inflight]), new Promise<void>((r) => (deadline = setTimeout(r, deadlineMs)))]);
+      clearTimeout(deadline);
+      if (inflight.size) log.warn('queue stopped with deliveries still in flight', { inFlight: inflight.size });
+    },
+    async runDue() {
+      scanDue();
+      pump();
+      // Bounded: each round waits for the current deliveries; bounces they queue are picked up next round.
+      for (let round = 0; round < 100 && inflight.size; round++) await Promise.allSettled([...inflight]);
+      updateGauges();
+    },
+    flush(id) {
+      for (const e of entries.values()) {
+        if (id !== undefined && e.id !== id) continue;
+        e.state.nextAttemptAt = 0;
+        enqueueReady(e);
+      }
+      pump();
+    },
+    async remove(id) {
+      const e = entries.get(id);
+      if (!e) return false;
+      if (e.inFlight) {
+        e.removeRequested = true;
+        return true;
+      }
+      entries.delete(id);
+      const i = ready.indexOf(id);
+      if (i >= 0) ready.splice(i, 1);
+      await spool.remove(id);
+      updateGauges();
+      log.info('message removed', { id });
+      return true;
+    },
+    size: () => entries.size,
+  };
+  return api;
+}
+
+function summarize(state: DeliveryState): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [r, s] of Object.entries(state.recipients)) out[r] = s.status;
+  return out;
+}

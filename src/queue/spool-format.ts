@@ -1,0 +1,158 @@
+// On-disk layout of the spool: message files (one JSON envelope line + the raw bytes), delivery
+// state files, sortable unique ids, and the plain file reads the CLI shares with the server.
+import { randomBytes } from 'node:crypto';
+import { open, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { NextHopReply, QueueEnvelope } from './types.ts';
+
+/**
+ * Layout under the spool directory:
+ *   tmp/            files being written; anything here at start-up is a leftover and is removed
+ *   msg/ID.msg      "SGQ1 <len>\n" + envelope JSON (len bytes) + "\n" + raw message bytes
+ *   state/ID.json   delivery state, replaced atomically (absent until the first attempt)
+ *   control/        requests from `spamgate queue` to a running instance (flush, remove-ID)
+ *   lock            pid of the running instance
+ */
+export const SUBDIRS = ['tmp', 'msg', 'state', 'control'] as const;
+const MAGIC = 'SGQ1';
+
+export type RecipientStatus = 'pending' | 'delivered' | 'failed';
+
+export interface RecipientState {
+  status: RecipientStatus;
+  /** Last reply for this recipient (for failed: the reason). */
+  reply?: NextHopReply;
+  /** Where it went or failed: 'upstream' | 'local' | 'remote'. */
+  destination?: string;
+  /** Host that gave the reply (DSN Remote-MTA). */
+  remoteMta?: string;
+  /** A failure DSN has been enqueued for this recipient. */
+  reported?: boolean;
+}
+
+export interface DeliveryState {
+  attempts: number;
+  /** ms since epoch; 0 = due now. */
+  nextAttemptAt: number;
+  lastAttemptAt?: number;
+  lastError?: string;
+  delayWarned: boolean;
+  recipients: Record<string, RecipientState>;
+}
+
+export function initialState(envelope: QueueEnvelope): DeliveryState {
+  const recipients: Record<string, RecipientState> = {};
+  for (const r of envelope.rcptTo) recipients[r] = { status: 'pending' };
+  return { attempts: 0, nextAttemptAt: 0, delayWarned: false, recipients };
+}
+
+export interface SpoolPaths {
+  root: string;
+  tmp: string;
+  msg: string;
+  state: string;
+  control: string;
+  lock: string;
+}
+
+export function spoolPaths(root: string): SpoolPaths {
+  return {
+    root,
+    tmp: path.join(root, 'tmp'),
+    msg: path.join(root, 'msg'),
+    state: path.join(root, 'state'),
+    control: path.join(root, 'control'),
+    lock: path.join(root, 'lock'),
+  };
+}
+
+export const msgFile = (p: SpoolPaths, id: string): string => path.join(p.msg, `${id}.msg`);
+export const stateFile = (p: SpoolPaths, id: string): string => path.join(p.state, `${id}.json`);
+export const ID_PATTERN = /^[0-9a-z]{9}-[0-9a-z]{5}-[0-9a-f]{6}$/;
+
+/** Ids sort by acceptance time: 9 base-36 digits of ms, a per-process sequence, random bits. */
+export function createIdGenerator(now: () => number): () => string {
+  let seq = randomBytes(2).readUInt16BE(0);
+  return () => {
+    seq = (seq + 1) % 36 ** 5;
+    return `${now().toString(36).padStart(9, '0')}-${seq.toString(36).padStart(5, '0')}-${randomBytes(3).toString('hex')}`;
+  };
+}
+
+/** Approximate acceptance time encoded in an id. */
+export function idTime(id: string): number {
+  return parseInt(id.slice(0, 9), 36);
+}
+
+export function encodeHeader(envelope: QueueEnvelope): Buffer {
+  const json = Buffer.from(JSON.stringify(envelope), 'utf8');
+  return Buffer.concat([Buffer.from(`${MAGIC} ${json.length}\n`, 'latin1'), json, Buffer.from('\n', 'latin1')]);
+}
+
+function parseHead(buf: Buffer, file: string): { jsonStart: number; jsonLen: number } {
+  const nl = buf.indexOf(10);
+  const m = nl > 0 ? /^SGQ1 (\d+)$/.exec(buf.subarray(0, nl).toString('latin1')) : null;
+  if (!m || m[1] === undefined) throw new Error(`${file}: not a spool message file`);
+  return { jsonStart: nl + 1, jsonLen: Number(m[1]) };
+}
+
+/** Reads a whole message file: envelope and raw message bytes. */
+export async function readMessageFile(file: string): Promise<{ envelope: QueueEnvelope; message: Buffer }> {
+  const buf = await readFile(file);
+  const { jsonStart, jsonLen } = parseHead(buf, file);
+  const envelope = JSON.parse(buf.subarray(jsonStart, jsonStart + jsonLen).toString('utf8')) as QueueEnvelope;
+  return { envelope, message: buf.subarray(jsonStart + jsonLen + 1) };
+}
+
+/** Reads only the envelope and the message size (for listing large queues). */
+export async function readEnvelopeFile(file: string): Promise<{ envelope: QueueEnvelope; size: number }> {
+  const fh = await open(file, 'r');
+  try {
+    const { size: fileSize } = await fh.stat();
+    let head = Buffer.alloc(Math.min(fileSize, 8192));
+    await fh.read(head, 0, head.length, 0);
+    const { jsonStart, jsonLen } = parseHead(head, file);
+    if (jsonStart + jsonLen > head.length) {
+      head = Buffer.alloc(jsonStart + jsonLen);
+      await fh.read(head, 0, head.length, 0);
+    }
+    const envelope = JSON.parse(head.subarray(jsonStart, jsonStart + jsonLen).toString('utf8')) as QueueEnvelope;
+    return { envelope, size: fileSize - jsonStart - jsonLen - 1 };
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function readStateFile(file: string): Promise<DeliveryState | undefined> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as DeliveryState;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Ids of the committed messages, oldest first. */
+export async function listIds(p: SpoolPaths): Promise<string[]> {
+  const names = await readdir(p.msg).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [] as string[];
+    throw err;
+  });
+  return names
+    .filter((n) => n.endsWith('.msg'))
+    .map((n) => n.slice(0, -4))
+    .sort();
+}
+
+/** The pid in the lock file if that process is alive, else undefined. */
+export async function runningPid(p: SpoolPaths): Promise<number | undefined> {
+  const text = await readFile(p.lock, 'utf8').catch(() => '');
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
+  }
+}

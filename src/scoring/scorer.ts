@@ -1,0 +1,80 @@
+// Turns symbol hits into a verdict: score = Σ weight × factor, action from thresholds or hard policy.
+import type { SymbolHit } from '../checks/types.ts';
+import type { Thresholds } from './rules-sections.ts';
+import type { Ruleset } from './ruleset.ts';
+
+export type Action = 'accept' | 'add_header' | 'rewrite_subject' | 'junk' | 'tempfail' | 'reject';
+
+/** Actions from most to least severe: the first threshold reached decides. */
+const SEVERITY: readonly Exclude<Action, 'accept'>[] = ['reject', 'tempfail', 'junk', 'rewrite_subject', 'add_header'];
+
+export interface ScoredSymbol {
+  symbol: string;
+  /** Score contributed (0 for hard-policy symbols). */
+  score: number;
+  weight: number | 'reject' | 'tempfail';
+  options: string[];
+}
+
+export interface Verdict {
+  action: Action;
+  score: number;
+  symbols: ScoredSymbol[];
+  /** What decided: a threshold name ("reject >= 15") or a hard-policy symbol. */
+  decidedBy: string;
+  /** SMTP reply for reject/tempfail ("550 5.7.1 text"). */
+  reply?: string;
+}
+
+/** Scores hits; unknown symbols count 0 (start-up ensures every emitted symbol is defined). */
+export function scoreHits(hits: readonly SymbolHit[], ruleset: Ruleset, thresholds: Thresholds = ruleset.thresholds): Verdict {
+  const merged = mergeHits(hits);
+  let total = 0;
+  let hard: { action: 'reject' | 'tempfail'; symbol: string; reply?: string } | undefined;
+  const symbols: ScoredSymbol[] = [];
+  for (const hit of merged) {
+    const def = ruleset.symbols.get(hit.symbol);
+    const weight = def?.weight ?? 0;
+    const factor = hit.factor ?? 1;
+    let score = 0;
+    if (typeof weight === 'number') {
+      score = round(weight * factor);
+      total += score;
+    } else if (!hard || (hard.action === 'tempfail' && weight === 'reject')) {
+      hard = { action: weight, symbol: hit.symbol, ...(def?.reply ? { reply: def.reply } : {}) };
+    }
+    symbols.push({ symbol: hit.symbol, score, weight, options: hit.options ?? [] });
+  }
+  total = round(total);
+  if (hard) {
+    const reply = hard.reply ?? (hard.action === 'reject' ? ruleset.rejectReply : ruleset.tempfailReply);
+    return { action: hard.action, score: total, symbols, decidedBy: hard.symbol, reply };
+  }
+  for (const action of SEVERITY) {
+    const limit = thresholds[action];
+    if (limit !== undefined && total >= limit) {
+      const verdict: Verdict = { action, score: total, symbols, decidedBy: `${action} >= ${limit}` };
+      if (action === 'reject') verdict.reply = ruleset.rejectReply;
+      if (action === 'tempfail') verdict.reply = ruleset.tempfailReply;
+      return verdict;
+    }
+  }
+  return { action: 'accept', score: total, symbols, decidedBy: 'below all thresholds' };
+}
+
+/** The same symbol hit twice keeps the strongest factor and all options. */
+function mergeHits(hits: readonly SymbolHit[]): SymbolHit[] {
+  const bySymbol = new Map<string, SymbolHit>();
+  for (const hit of hits) {
+    const prev = bySymbol.get(hit.symbol);
+    if (!prev) {
+      bySymbol.set(hit.symbol, { ...hit, options: [...(hit.options ?? [])] });
+      continue;
+    }
+    if (Math.abs(hit.factor ?? 1) > Math.abs(prev.factor ?? 1)) prev.factor = hit.factor;
+    for (const o of hit.options ?? []) if (!prev.options?.includes(o)) prev.options?.push(o);
+  }
+  return [...bySymbol.values()];
+}
+
+const round = (n: number): number => Math.round(n * 100) / 100;

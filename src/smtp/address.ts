@@ -1,0 +1,81 @@
+// Recipient and sender address analysis for relay control: normalises, and spots routing tricks.
+import { isIP } from 'node:net';
+
+export interface ParsedAddress {
+  /** Local part as written (quotes removed). */
+  local: string;
+  /** Lower-cased domain without trailing dot ('' when absent). */
+  domain: string;
+  /** True when the domain is an address literal ([192.0.2.1], [IPv6:...]). */
+  literal: boolean;
+  /** Normalised form local@domain. */
+  address: string;
+  /** Why this address must not be treated as a plain local address, if it carries routing syntax. */
+  trick?: 'source-route' | 'percent-hack' | 'bang-path' | 'at-in-local-part' | 'bad-syntax';
+}
+
+/** Strips an RFC 5321 source route ("@a,@b:user@dom" → "user@dom"), as App. C allows. */
+export function stripSourceRoute(addr: string): { address: string; hadRoute: boolean } {
+  const m = /^@[^:]+:(.+)$/s.exec(addr);
+  return m?.[1] ? { address: m[1], hadRoute: true } : { address: addr, hadRoute: false };
+}
+
+/** Parses a mailbox (no angle brackets). Never throws. */
+export function parseAddress(input: string): ParsedAddress {
+  const { address: raw, hadRoute } = stripSourceRoute(input.trim());
+  let local: string;
+  let domainPart: string;
+  let quoted = false;
+  if (raw.startsWith('"')) {
+    // Quoted-string local part (RFC 5321 §4.1.2): find the closing quote, honouring backslash escapes.
+    let i = 1;
+    let text = '';
+    for (; i < raw.length && raw[i] !== '"'; i++) {
+      if (raw[i] === '\\' && i + 1 < raw.length) i++;
+      text += raw[i];
+    }
+    if (raw[i] !== '"') return bad(raw);
+    local = text;
+    quoted = true;
+    const rest = raw.slice(i + 1);
+    if (rest !== '' && !rest.startsWith('@')) return bad(raw);
+    domainPart = rest.slice(1);
+  } else {
+    const at = raw.lastIndexOf('@');
+    local = at === -1 ? raw : raw.slice(0, at);
+    domainPart = at === -1 ? '' : raw.slice(at + 1);
+  }
+  let domain = domainPart.toLowerCase().replace(/\.+$/, '');
+  let literal = false;
+  if (domain.startsWith('[')) {
+    literal = true;
+    if (!domain.endsWith(']')) return bad(raw);
+    const inner = domain.slice(1, -1).replace(/^ipv6:/, '');
+    if (isIP(inner) === 0) return bad(raw);
+    domain = `[${domain.slice(1, -1)}]`;
+  }
+  const result: ParsedAddress = { local, domain, literal, address: domain ? `${local}@${domain}` : local };
+  if (hadRoute) result.trick = 'source-route';
+  else if (local.includes('@')) result.trick = 'at-in-local-part';
+  else if (local.includes('%')) result.trick = 'percent-hack';
+  else if (local.includes('!')) result.trick = 'bang-path';
+  // Source routes are stripped and then judged on the final mailbox (RFC 5321 App. C), so only
+  // the local-part tricks above make a recipient unsafe; remember the quoting for logs.
+  if (result.trick === 'source-route') delete result.trick;
+  void quoted;
+  return result;
+}
+
+function bad(raw: string): ParsedAddress {
+  return { local: raw, domain: '', literal: false, address: raw, trick: 'bad-syntax' };
+}
+
+/** The domain is one we receive mail for: exact match only (no suffix or substring games). */
+export function isLocalDomain(domain: string, localDomains: ReadonlySet<string>): boolean {
+  return domain !== '' && localDomains.has(domain);
+}
+
+/** RFC 5321 §4.5.1: "Postmaster" (any case) with a local domain, or with no domain at all. */
+export function isPostmaster(addr: ParsedAddress, localDomains: ReadonlySet<string>): boolean {
+  return addr.local.toLowerCase() === 'postmaster' && (addr.domain === '' || isLocalDomain(addr.domain, localDomains));
+}

@@ -1,0 +1,161 @@
+// End of DATA: read the message (bounded), run data checks, judge per recipient, add the result
+// headers, then hand over — durably to the spool or through to the next hop — before replying.
+import type { SMTPServerDataStream } from 'smtp-server';
+import type { CheckContext, SymbolHit } from '../checks/types.ts';
+import type { NextHopReply, QueueEnvelope } from '../queue/types.ts';
+import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
+import { thresholdsFor } from '../scoring/ruleset.ts';
+import { scoreHits, type Verdict } from '../scoring/scorer.ts';
+import type { GatewayDeps, GatewaySnapshot } from './gateway.ts';
+import { createMessageView, headerEnd } from './message-view.ts';
+import type { SessionState, Transaction } from './session-state.ts';
+import { SmtpError } from './smtp-error.ts';
+import { receivedHeader, rewriteSubject, stripHeaders } from './trace-headers.ts';
+
+export interface DataPhaseContext {
+  deps: GatewayDeps;
+  snapshot: GatewaySnapshot;
+  runPhase(extra: Partial<CheckContext>): Promise<SymbolHit[]>;
+}
+
+export interface DataReply {
+  code: number;
+  enhanced: string;
+  text: string;
+}
+
+/** Headers a client must not be able to forge: we strip them before adding our own. */
+const OWN_HEADERS = new Set(['x-spamgate-result']);
+
+export async function finishData(stream: SMTPServerDataStream, state: SessionState, tx: Transaction, ctx: DataPhaseContext): Promise<DataReply> {
+  const { deps } = ctx;
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    // smtp-server stops counting past the limit but keeps reading; we keep nothing past it.
+    if (!stream.sizeExceeded) chunks.push(chunk);
+  }
+  deps.metrics.bytes.inc(bytes);
+  const started = performance.now();
+  const limit = ctx.snapshot.config.smtp.max_message_size;
+  if (stream.sizeExceeded || bytes > limit) {
+    deps.metrics.rejects.inc({ phase: 'data', symbol: 'SIZE_LIMIT' });
+    logTransaction(deps, state, tx, undefined, bytes, '552 5.3.4');
+    return { code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size ${limit}` };
+  }
+  let raw: Buffer = Buffer.concat(chunks, bytes);
+  raw = stripHeaders(raw, OWN_HEADERS, headerEnd(raw));
+  const view = createMessageView(raw);
+  const dataHits = await ctx.runPhase({ message: view });
+  const hits = [...state.sessionHits, ...tx.hits, ...dataHits];
+  const decision = decide(hits, tx);
+  const verdict = decision.verdict;
+  deps.metrics.score.observe(verdict.score);
+  if (decision.refuse) {
+    const reply = SmtpError.fromReply(decision.refuse);
+    deps.metrics.transactions.inc({ listener: deps.name, action: verdict.action });
+    deps.metrics.rejects.inc({ phase: 'data', symbol: verdict.decidedBy.includes('>=') ? 'SCORE' : verdict.decidedBy });
+    deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
+    logTransaction(deps, state, tx, verdict, bytes, reply.toString());
+    return { code: reply.code, enhanced: reply.enhanced, text: reply.text };
+  }
+  if (verdict.action === 'rewrite_subject' || verdict.action === 'junk') raw = rewriteSubject(raw, tx.ruleset.subjectPrefix, headerEnd(raw));
+  const message = Buffer.concat([Buffer.from(traceBlock(state, tx, verdict, deps), 'utf8'), raw]);
+  const envelope: QueueEnvelope = {
+    mailFrom: tx.envelope.mailFrom,
+    rcptTo: [...tx.envelope.rcptTo],
+    sessionId: state.info.id,
+    clientIp: state.info.clientIp,
+    receivedAt: deps.clock.now(),
+    verdict: { action: verdict.action, score: verdict.score, junkRecipients: decision.junkRecipients },
+  };
+  if (state.info.authUser !== undefined) envelope.authUser = state.info.authUser;
+  let reply: DataReply;
+  if (ctx.snapshot.config.delivery.mode === 'inline' && deps.inline) {
+    const next: NextHopReply = await deps.inline.forward(envelope, message);
+    reply = { code: next.code, enhanced: next.enhanced ?? (next.code < 300 ? '2.0.0' : next.code < 500 ? '4.0.0' : '5.0.0'), text: next.text };
+  } else if (deps.sink) {
+    const { id } = await deps.sink.enqueue(envelope, message);
+    reply = { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${id}` };
+  } else {
+    reply = { code: 451, enhanced: '4.3.0', text: 'No delivery configured, try again later' };
+  }
+  deps.metrics.transactions.inc({ listener: deps.name, action: reply.code < 300 ? verdict.action : 'next_hop_refused' });
+  deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
+  logTransaction(deps, state, tx, verdict, bytes, `${reply.code} ${reply.enhanced} ${reply.text}`);
+  if (reply.code < 300) deps.onVerdict?.({ verdict, message: raw, session: state.info, envelope: tx.envelope });
+  return reply;
+}
+
+interface Decision {
+  verdict: Verdict;
+  /** Reply when the whole message is refused. */
+  refuse?: string;
+  junkRecipients: string[];
+}
+
+/**
+ * Judges per recipient (thresholds may be overridden per domain or address). The message is refused
+ * only when every recipient's verdict refuses it; otherwise a recipient whose verdict refused or said
+ * junk gets the copy in Junk.
+ */
+function decide(hits: readonly SymbolHit[], tx: Transaction): Decision {
+  const ruleset = tx.ruleset;
+  const general = scoreHits(hits, ruleset);
+  const rcpts = tx.envelope.rcptTo;
+  const hasOverrides = Object.keys(ruleset.overrides).length > 0;
+  const perRcpt = rcpts.map((r) => ({ rcpt: r, verdict: hasOverrides ? scoreHits(hits, ruleset, thresholdsFor(ruleset, r)) : general }));
+  const refusing = perRcpt.filter((p) => p.verdict.action === 'reject' || p.verdict.action === 'tempfail');
+  if (perRcpt.length > 0 && refusing.length === perRcpt.length) {
+    const strictest = refusing.find((p) => p.verdict.action === 'tempfail') ?? refusing[0];
+    const verdict = strictest?.verdict ?? general;
+    return { verdict, refuse: verdict.reply ?? ruleset.rejectReply, junkRecipients: [] };
+  }
+  const junkRecipients = perRcpt.filter((p) => ['junk', 'reject', 'tempfail'].includes(p.verdict.action)).map((p) => p.rcpt);
+  const accepted = perRcpt.find((p) => p.verdict.action !== 'reject' && p.verdict.action !== 'tempfail');
+  return { verdict: accepted?.verdict ?? general, junkRecipients };
+}
+
+function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps: GatewayDeps): string {
+  const lines: string[] = [];
+  lines.push(foldHeader('X-Spamgate-Result', formatResultHeader(verdict, state.info.id)));
+  for (const [name, value] of [...state.sessionHeaders, ...tx.headers]) lines.push(`${name}: ${value}\r\n`);
+  const received = receivedHeader({
+    helo: state.info.helo,
+    clientHostname: state.info.clientHostname,
+    clientIp: state.info.clientIp,
+    hostname: deps.hostname,
+    secure: state.info.secure,
+    authenticated: state.info.authUser !== undefined,
+    esmtp: true,
+    id: state.info.id,
+    date: new Date(deps.clock.now()),
+    ...(tx.envelope.rcptTo.length === 1 ? { forRcpt: tx.envelope.rcptTo[0] } : {}),
+  });
+  lines.push(`Received: ${received}\r\n`);
+  return lines.join('');
+}
+
+/** One JSON line per transaction (ARCHITECTURE convention 7). */
+function logTransaction(deps: GatewayDeps, state: SessionState, tx: Transaction, verdict: Verdict | undefined, size: number, reply: string): void {
+  deps.log.info('transaction', {
+    session: state.info.id,
+    listener: deps.name,
+    client_ip: state.info.clientIp,
+    client_name: state.info.clientHostname,
+    helo: state.info.helo,
+    auth_user: state.info.authUser,
+    from: tx.envelope.mailFrom,
+    rcpts: tx.envelope.rcptTo,
+    refused_rcpts: tx.refused,
+    size,
+    action: verdict?.action ?? 'reject',
+    score: verdict?.score,
+    decided_by: verdict?.decidedBy ?? 'SIZE_LIMIT',
+    symbols: verdict?.symbols.map((s) => ({ s: s.symbol, score: s.weight === 'reject' || s.weight === 'tempfail' ? s.weight : s.score, o: s.options })),
+    reply,
+    timings_ms: Object.fromEntries(Object.entries(tx.timings).map(([k, v]) => [k, Math.round(v * 10) / 10])),
+    total_ms: deps.clock.now() - tx.startedAt,
+  });
+}

@@ -1,0 +1,74 @@
+// smtp-server subclasses: spamgate owns the greeting delay, XCLIENT trust by CIDR and the error budget.
+// smtp-server 3.21 waits a fixed 100 ms before its 220 (SMTPConnection.init); our listener has already
+// run the configurable pre-greet test, so the connection greets at once.
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import type { CidrSet } from '../util/cidr.ts';
+import { ENHANCED_PREFIX } from './smtp-error.ts';
+
+export interface GatewayServerOptions extends SMTPServerOptions {
+  /** Peers allowed to use XCLIENT (by their real address). */
+  xclientFrom: CidrSet;
+  /** Error replies (4xx/5xx) after which the session is closed with 421. */
+  maxBadCommands: number;
+}
+
+class GatewayConnection extends SMTPConnection {
+  private errorReplies = 0;
+  private readonly realPeer: string;
+
+  constructor(server: GatewayServer, socket: Socket | TLSSocket, options: SMTPConnectionOptions) {
+    super(server, socket, options);
+    this.realPeer = options.remoteAddress ?? socket.remoteAddress ?? '';
+  }
+
+  override init(): void {
+    this._setListeners(() => this.connectionReady());
+  }
+
+  override _proxyCommandAllowed(command: string, option: 'useXClient' | 'useXForward'): boolean {
+    if (option !== 'useXClient') return false;
+    const server = this._server as GatewayServer;
+    // XCLIENT ADDR hands the session to the real client, who must not change it again.
+    return !this.session.xClient?.has('ADDR') && server.xclientFrom.has(this.realPeer) && this._isSupported(command);
+  }
+
+  /** EXPN would disclose list members: disabled (RFC 5321 §7.3 allows it). */
+  handler_EXPN(_command: Buffer, callback: () => void): void {
+    this.send(502, '5.5.1 EXPN not available');
+    callback();
+  }
+
+  override send(code: number, data?: string | string[] | null, context?: string | false): void {
+    // A reply text that already starts with an enhanced status code (ours) keeps it as written.
+    const own = typeof data === 'string' && ENHANCED_PREFIX.test(data);
+    super.send(code, data, own ? false : context);
+    if (code >= 400 && code !== 421 && !this._closing) {
+      this.errorReplies++;
+      const limit = (this._server as GatewayServer).maxBadCommands;
+      if (this.errorReplies >= limit) super.send(421, `4.7.0 ${this.name} Too many errors, closing connection`, false);
+    }
+  }
+}
+
+export class GatewayServer extends SMTPServer {
+  readonly xclientFrom: CidrSet;
+  readonly maxBadCommands: number;
+
+  constructor(options: GatewayServerOptions) {
+    const { xclientFrom, maxBadCommands, ...smtpOptions } = options;
+    super({ ...smtpOptions, useXClient: xclientFrom.size > 0 });
+    this.xclientFrom = xclientFrom;
+    this.maxBadCommands = maxBadCommands;
+  }
+
+  override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+    const connection = new GatewayConnection(this, socket, socketOptions ?? {});
+    this.connections.add(connection);
+    connection.on('error', (err: Error) => this.emit('error', err));
+    connection.on('connect', (data) => this._onClientConnect(data));
+    connection.init();
+  }
+}

@@ -1,0 +1,26 @@
+// The gateway's Prometheus metrics: connections, transactions by action, rejects, bytes, timings.
+import { counter, gauge, histogram, type Registry } from '../metrics/registry.ts';
+
+export function createGatewayMetrics(registry: Registry) {
+  return {
+    connectionsActive: gauge(registry, 'spamgate_smtp_connections_active', 'SMTP connections open now', ['listener']),
+    connections: counter(registry, 'spamgate_smtp_connections_total', 'SMTP connections by outcome at greeting', ['listener', 'result']),
+    transactions: counter(registry, 'spamgate_smtp_transactions_total', 'Finished SMTP transactions (DATA) by action', ['listener', 'action']),
+    rejects: counter(registry, 'spamgate_smtp_rejects_total', 'Refusals by phase and the symbol that decided', ['phase', 'symbol']),
+    recipients: counter(registry, 'spamgate_smtp_recipients_total', 'RCPT commands by result', ['result']),
+    bytes: counter(registry, 'spamgate_smtp_received_bytes_total', 'Message bytes received in DATA'),
+    processing: histogram(registry, 'spamgate_smtp_message_processing_seconds', 'Time from end of DATA to the reply', ['listener']),
+    score: histogram(registry, 'spamgate_scan_score', 'Spam score of scanned messages', [], [-10, -5, -2, 0, 1, 2, 3, 5, 8, 10, 15, 20, 30, 50]),
+    checkSeconds: histogram(registry, 'spamgate_check_duration_seconds', 'Time per check run', ['check', 'outcome']),
+    symbols: counter(registry, 'spamgate_symbol_hits_total', 'Symbol hits by symbol family', ['family']),
+    authAttempts: counter(registry, 'spamgate_smtp_auth_total', 'SMTP AUTH attempts by result', ['result']),
+  };
+}
+
+export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
+
+/** A symbol's family for bounded labels: the part before the first underscore. */
+export function symbolFamily(symbol: string): string {
+  const i = symbol.indexOf('_');
+  return i === -1 ? symbol : symbol.slice(0, i);
+}

@@ -1,0 +1,171 @@
+// spamgate's own SMTP listener: connection limits, PROXY protocol from trusted proxies and the
+// pre-greet test (postscreen-style), then the socket is handed to the smtp-server session code.
+import { randomBytes } from 'node:crypto';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import type { CidrSet } from '../util/cidr.ts';
+import { normalizeIp } from '../util/cidr.ts';
+import type { Logger } from '../util/logger.ts';
+import { readProxyHeader } from './proxy-protocol.ts';
+
+export interface AcceptedClient {
+  id: string;
+  remoteAddress: string;
+  remotePort: number;
+  localAddress: string;
+  localPort: number;
+  /** The client sent data before the greeting (pre-greet test), with what it sent. */
+  pregreet?: string;
+}
+
+/** What the listener asks before handing a client over: undefined to proceed, or a reply to close with. */
+export type AdmitDecision = { refuse: string } | undefined;
+
+export interface ListenerOptions {
+  proxyFrom: CidrSet;
+  proxyTimeoutMs: number;
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  /** Pre-greet delay for this client (0 = greet at once). */
+  greetDelayFor(ip: string): number;
+  /** Called after PROXY and the pre-greet test; may refuse (rate limits, pre-greet policy). */
+  admit(client: AcceptedClient): Promise<AdmitDecision>;
+  handOver(socket: Socket, client: AcceptedClient): void;
+  hostname: string;
+  log: Logger;
+}
+
+export class SmtpListener {
+  private readonly server: net.Server;
+  private readonly perIp = new Map<string, number>();
+  private total = 0;
+  private readonly sockets = new Set<Socket>();
+
+  constructor(private readonly opts: ListenerOptions) {
+    this.server = net.createServer({ pauseOnConnect: true }, (socket) => void this.onConnection(socket));
+  }
+
+  listen(port: number, host: string): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve(this.server.address() as AddressInfo);
+      });
+    });
+  }
+
+  address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  get connections(): number {
+    return this.total;
+  }
+
+  /** Stops accepting; existing sessions continue. */
+  stopAccepting(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  private async onConnection(socket: Socket): Promise<void> {
+    const peer = normalizeIp(socket.remoteAddress ?? '');
+    socket.on('error', (err) => this.opts.log.debug('socket error before session', { err, peer }));
+    this.total++;
+    this.sockets.add(socket);
+    let countedIp: string | undefined;
+    socket.once('close', () => {
+      this.total--;
+      this.sockets.delete(socket);
+      if (countedIp !== undefined) this.release(countedIp);
+    });
+    if (this.total > this.opts.maxConnections) {
+      return this.refuse(socket, '421 4.3.2 Too many connections, try again later');
+    }
+    const client: AcceptedClient = {
+      id: randomBytes(8).toString('hex'),
+      remoteAddress: peer,
+      remotePort: socket.remotePort ?? 0,
+      localAddress: normalizeIp(socket.localAddress ?? ''),
+      localPort: socket.localPort ?? 0,
+    };
+    if (this.opts.proxyFrom.has(peer)) {
+      try {
+        socket.resume();
+        const info = await readProxyHeader(socket, this.opts.proxyTimeoutMs);
+        if (info.kind === 'proxied') {
+          client.remoteAddress = normalizeIp(info.sourceIp);
+          client.remotePort = info.sourcePort;
+          client.localAddress = normalizeIp(info.destIp);
+          client.localPort = info.destPort;
+        }
+      } catch (err) {
+        this.opts.log.info('bad PROXY header', { peer, err });
+        return this.refuse(socket, '421 4.7.0 PROXY protocol header expected');
+      }
+    }
+    countedIp = client.remoteAddress;
+    const n = (this.perIp.get(countedIp) ?? 0) + 1;
+    this.perIp.set(countedIp, n);
+    if (n > this.opts.maxConnectionsPerIp) {
+      return this.refuse(socket, `421 4.7.0 Too many connections from ${client.remoteAddress}, try again later`);
+    }
+    const delay = this.opts.greetDelayFor(client.remoteAddress);
+    if (delay > 0) {
+      const early = await watchPregreet(socket, delay);
+      if (socket.destroyed) return;
+      if (early) client.pregreet = early.toString('latin1').slice(0, 100);
+    }
+    let decision: AdmitDecision;
+    try {
+      decision = await this.opts.admit(client);
+    } catch (err) {
+      this.opts.log.error('admit failed', { err, session: client.id });
+      decision = { refuse: '421 4.3.0 Local error, try again later' };
+    }
+    if (socket.destroyed) return;
+    if (decision) return this.refuse(socket, decision.refuse);
+    this.opts.handOver(socket, client);
+    socket.resume();
+  }
+
+  private release(ip: string): void {
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, n);
+  }
+
+  private refuse(socket: Socket, reply: string): void {
+    if (socket.destroyed) return;
+    const code = reply.slice(0, 3);
+    // The reply is given as the greeting; RFC 5321 §3.1 allows 554 (and 421) instead of 220.
+    socket.end(`${code} ${this.opts.hostname} ${reply.slice(4)}\r\n`);
+    setTimeout(() => socket.destroy(), 2000).unref();
+  }
+}
+
+/** Waits `ms` for silence; returns what the client sent before the greeting, if anything (pushed back). */
+function watchPregreet(socket: Socket, ms: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    let got: Buffer | undefined;
+    const onData = (chunk: Buffer): void => {
+      got = got ? Buffer.concat([got, chunk]) : chunk;
+      if (got.length > 4096) finish();
+    };
+    const finish = (): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', finish);
+      socket.pause();
+      if (got) socket.unshift(got);
+      resolve(got);
+    };
+    const timer = setTimeout(finish, ms);
+    socket.on('data', onData);
+    socket.once('close', finish);
+    socket.resume();
+  });
+}

@@ -1,0 +1,30 @@
+// Per-connection and per-transaction state kept by the gateway between smtp-server callbacks.
+import type { Envelope, SessionInfo, SymbolHit } from '../checks/types.ts';
+import type { Ruleset } from '../scoring/ruleset.ts';
+
+export interface Transaction {
+  envelope: Envelope;
+  hits: SymbolHit[];
+  /** Recipients refused at RCPT, for the log line. */
+  refused: { rcpt: string; reply: string }[];
+  results: Map<string, unknown>;
+  headers: [string, string][];
+  startedAt: number;
+  /** The rules snapshot taken at MAIL FROM: one transaction is judged by one snapshot. */
+  ruleset: Ruleset;
+  timings: Record<string, number>;
+}
+
+export interface SessionState {
+  info: SessionInfo;
+  /** Hits of the connect and helo phases (and the pre-greet test), kept for every transaction. */
+  sessionHits: SymbolHit[];
+  sessionHeaders: [string, string][];
+  /** Client address and HELO name the connect/helo checks last ran for. */
+  connectCheckedFor?: string;
+  heloCheckedFor?: string;
+  tx?: Transaction;
+  transactions: number;
+  openedAt: number;
+  sessionTimer?: NodeJS.Timeout;
+}

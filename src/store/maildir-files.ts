@@ -1,0 +1,181 @@
+// On-disk formats of one Maildir folder: file names and info flags, dovecot-uidlist and dovecot-keywords (Dovecot-compatible).
+import { hostname } from 'node:os';
+import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** Maildir info letters (cr.yp.to/proto/maildir.html) ↔ IMAP system flags. */
+const LETTER_TO_FLAG: Record<string, string> = { D: '\\Draft', F: '\\Flagged', R: '\\Answered', S: '\\Seen', T: '\\Deleted' };
+const FLAG_TO_LETTER: Record<string, string> = { '\\draft': 'D', '\\flagged': 'F', '\\answered': 'R', '\\seen': 'S', '\\deleted': 'T' };
+
+export const SYSTEM_FLAGS = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'] as const;
+/** Dovecot maps keywords to the letters a..z through dovecot-keywords. */
+export const MAX_KEYWORDS = 26;
+
+/** Splits "1700000000.M1P2Q3.host,S=12:2,FS" into key (before ':') and info ("2,FS" or ""). */
+export function splitName(file: string): { key: string; info: string } {
+  const colon = file.indexOf(':');
+  return colon < 0 ? { key: file, info: '' } : { key: file.slice(0, colon), info: file.slice(colon + 1) };
+}
+
+/** Flags from the info part; unknown letters are kept aside so a rewrite preserves them. */
+export function flagsFromInfo(info: string, keywords: readonly string[]): { flags: string[]; other: string } {
+  const flags: string[] = [];
+  let other = '';
+  if (!info.startsWith('2,')) return { flags, other };
+  for (const ch of info.slice(2)) {
+    const sys = LETTER_TO_FLAG[ch];
+    if (sys) flags.push(sys);
+    else if (ch >= 'a' && ch <= 'z') {
+      const kw = keywords[ch.charCodeAt(0) - 97];
+      if (kw !== undefined) flags.push(kw);
+    } else other += ch;
+  }
+  return { flags, other };
+}
+
+/** Builds the "2,<letters>" info; letters sorted as the Maildir spec requires (ASCII order). */
+export function infoFromFlags(flags: readonly string[], keywordIndex: (kw: string) => number, other = ''): string {
+  const letters = new Set<string>(other);
+  for (const f of flags) {
+    const sys = FLAG_TO_LETTER[f.toLowerCase()];
+    if (sys) letters.add(sys);
+    else if (!f.startsWith('\\')) {
+      const i = keywordIndex(f);
+      if (i >= 0 && i < MAX_KEYWORDS) letters.add(String.fromCharCode(97 + i));
+    }
+  }
+  return '2,' + [...letters].sort().join('');
+}
+
+/** Size from ",W=" (CRLF size) or ",S=" in the key. */
+export function sizeFromKey(key: string): { w?: number; s?: number } {
+  const w = /,W=(\d+)/.exec(key);
+  const s = /,S=(\d+)/.exec(key);
+  return { w: w?.[1] ? Number(w[1]) : undefined, s: s?.[1] ? Number(s[1]) : undefined };
+}
+
+let counter = 0;
+const host = hostname().replace(/\//g, '\\057').replace(/:/g, '\\072').replace(/\./g, '_') || 'localhost';
+
+/** Unique base name per the Maildir spec: <sec>.M<usec>P<pid>Q<counter>.<host>,S=<size>,W=<size>. */
+export function uniqueKey(nowMs: number, size: number): string {
+  counter = (counter + 1) % 1_000_000_000;
+  const sec = Math.floor(nowMs / 1000);
+  const usec = (nowMs % 1000) * 1000 + (counter % 1000);
+  return `${sec}.M${usec}P${process.pid}Q${counter}.${host},S=${size},W=${size}`;
+}
+
+export interface UidList {
+  uidValidity: number;
+  nextUid: number;
+  /** uid → key (base name without info) */
+  entries: Map<number, string>;
+}
+
+/** Reads dovecot-uidlist version 3 ("3 V<validity> N<next> ...", then "<uid> [ext] :<name>"). */
+export async function readUidList(dir: string): Promise<UidList | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'dovecot-uidlist'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const lines = text.split('\n');
+  const header = lines[0] ?? '';
+  const v = /(?:^| )V(\d+)/.exec(header);
+  const n = /(?:^| )N(\d+)/.exec(header);
+  if (!header.startsWith('3 ') || !v?.[1]) return undefined;
+  const entries = new Map<number, string>();
+  let maxUid = 0;
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i] ?? '';
+    const m = /^(\d+)(?: [^:]*)?:(.+)$/.exec(line) ?? /^(\d+) (\S+)$/.exec(line);
+    if (!m?.[1] || !m[2]) continue;
+    const uid = Number(m[1]);
+    entries.set(uid, splitName(m[2]).key);
+    if (uid > maxUid) maxUid = uid;
+  }
+  const nextUid = Math.max(Number(n?.[1] ?? 1), maxUid + 1);
+  return { uidValidity: Number(v[1]), nextUid, entries };
+}
+
+/** Writes the uid list atomically (tmp + rename) under Dovecot's dotlock so neither side sees a torn file. */
+export async function writeUidList(dir: string, list: UidList, fsync: boolean): Promise<void> {
+  let body = `3 V${list.uidValidity} N${list.nextUid}\n`;
+  for (const [uid, key] of [...list.entries].sort((a, b) => a[0] - b[0])) body += `${uid} :${key}\n`;
+  const lock = join(dir, 'dovecot-uidlist.lock');
+  await withDotlock(lock, async () => {
+    await writeFileAtomic(join(dir, 'dovecot-uidlist'), body, fsync);
+  });
+}
+
+/** Adds "<uid> :<key>" lines; readers take nextuid as max(N, highest uid + 1). */
+export async function appendUidLines(dir: string, lines: [number, string][], fsync: boolean): Promise<void> {
+  const body = lines.map(([uid, key]) => `${uid} :${key}\n`).join('');
+  await withDotlock(join(dir, 'dovecot-uidlist.lock'), async () => {
+    const fh = await open(join(dir, 'dovecot-uidlist'), 'a', 0o600);
+    try {
+      await fh.writeFile(body);
+      if (fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  });
+}
+
+export async function readKeywords(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  let text = '';
+  try {
+    text = await readFile(join(dir, 'dovecot-keywords'), 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    const m = /^(\d+) (\S+)$/.exec(line);
+    if (m?.[1] && m[2] && Number(m[1]) < MAX_KEYWORDS) out[Number(m[1])] = m[2];
+  }
+  return out;
+}
+
+export async function writeKeywords(dir: string, keywords: readonly string[], fsync: boolean): Promise<void> {
+  const body = keywords.map((k, i) => (k === undefined ? '' : `${i} ${k}\n`)).join('');
+  await writeFileAtomic(join(dir, 'dovecot-keywords'), body, fsync);
+}
+
+export async function writeFileAtomic(path: string, body: string, fsync: boolean): Promise<void> {
+  const tmp = `${path}.${process.pid}.${++counter}.tmp`;
+  if (fsync) {
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(body);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } else {
+    await writeFile(tmp, body, { mode: 0o600 });
+  }
+  await rename(tmp, path);
+}
+
+/** A bounded dotlock: create with O_EXCL; a lock older than 2 minutes is stale (Dovecot's default). */
+async function withDotlock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+  let held = false;
+  for (let attempt = 0; attempt < 200 && !held; attempt++) {
+    try {
+      const fh = await open(lock, 'wx', 0o600);
+      await fh.close();
+      held = true;
+    } catch {
+      const st = await stat(lock).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > 120_000) await unlink(lock).catch(() => undefined);
+      else await new Promise<void>((r) => setTimeout(r, 10));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    if (held) await unlink(lock).catch(() => undefined);
+  }
+}

@@ -1,0 +1,307 @@
+// MailboxStore over Maildir++ (<root>/<domain>/<local>/Maildir), Dovecot-compatible uidlist/keywords, per-folder mutex.
+import { readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { systemClock, type Clock } from '../util/clock.ts';
+import { MailboxError, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta, type SpecialUse } from './mailbox-store.ts';
+import { writeFileAtomic } from './maildir-files.ts';
+import { fsyncDir, MaildirFolder, makeMaildir } from './maildir-folder.ts';
+import { folderDirName, folderNameFromDir, folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
+import { KeyedMutex } from './mutex.ts';
+
+export interface MaildirStoreOptions {
+  root: string;
+  /** fsync message files and directories on delivery (default true). */
+  fsync?: boolean;
+  clock?: Clock;
+}
+
+const SPECIAL: Record<string, SpecialUse> = { Junk: '\\Junk', Sent: '\\Sent', Drafts: '\\Drafts', Trash: '\\Trash', Archive: '\\Archive' };
+const DEFAULT_FOLDERS = ['Junk', 'Sent', 'Drafts', 'Trash'];
+
+/** Adds Maildir-specific helpers to the shared interface. */
+export interface MaildirStore extends MailboxStore {
+  /** The Maildir directory of a user (for tools and tests). */
+  maildirOf(user: string): string;
+  /** Metadata of one message, or undefined once expunged. */
+  meta(user: string, mailbox: string, uid: number): Promise<MessageMeta | undefined>;
+}
+
+export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
+  const fsync = opts.fsync ?? true;
+  const clock = opts.clock ?? systemClock;
+  const folders = new Map<string, MaildirFolder>();
+  const mutex = new KeyedMutex();
+  const watchers = new Map<string, Set<(c: MailboxChange) => void>>();
+  let lastValidity = 0;
+  const newValidity = (): number => (lastValidity = Math.max(Math.floor(clock.now() / 1000), lastValidity + 1));
+
+  const wkey = (user: string, mailbox: string): string => `${user.toLowerCase()}\u0000${mailbox}`;
+  const emit = (user: string, mailbox: string, changes: readonly MailboxChange[]): void => {
+    const set = watchers.get(wkey(user, mailbox));
+    if (!set) return;
+    for (const change of changes) for (const l of [...set]) l(change);
+  };
+
+  /** Runs fn on a synced folder under its mutex; changes found on disk are announced first. */
+  async function withFolder<T>(user: string, mailbox: string, fn: (f: MaildirFolder, name: string) => Promise<T>): Promise<T> {
+    const name = normalizeMailbox(mailbox);
+    const path = folderPath(userMaildir(opts.root, user), name);
+    return mutex.run(path, async () => {
+      let f = folders.get(path);
+      if (!f) {
+        f = new MaildirFolder(path, fsync, newValidity);
+        folders.set(path, f);
+      }
+      try {
+        const external = await f.sync();
+        if (external.length > 0) emit(user, name, external);
+      } catch (err) {
+        folders.delete(path);
+        throw err;
+      }
+      return fn(f, name);
+    });
+  }
+
+  async function exists(user: string, name: string): Promise<boolean> {
+    const st = await stat(join(folderPath(userMaildir(opts.root, user), name), 'cur')).catch(() => undefined);
+    return st?.isDirectory() ?? false;
+  }
+
+  async function folderNames(user: string): Promise<string[]> {
+    const dirs = await readdir(userMaildir(opts.root, user), { withFileTypes: true }).catch(() => []);
+    const names = dirs.filter((d) => d.isDirectory()).map((d) => folderNameFromDir(d.name)).filter((n): n is string => n !== undefined);
+    return ['INBOX', ...names.filter((n) => n !== 'INBOX')];
+  }
+
+  async function readSubscriptions(user: string): Promise<Set<string>> {
+    const text = await readFile(join(userMaildir(opts.root, user), 'subscriptions'), 'utf8').catch(() => '');
+    return new Set(text.split('\n').filter((l) => l !== ''));
+  }
+
+  async function writeSubscriptions(user: string, set: Set<string>): Promise<void> {
+    await writeFileAtomic(join(userMaildir(opts.root, user), 'subscriptions'), [...set].sort().map((n) => n + '\n').join(''), fsync);
+  }
+
+  const forget = (prefix: string): void => {
+    for (const key of [...folders.keys()]) if (key === prefix || key.startsWith(prefix + '.')) folders.delete(key);
+  };
+
+  const store: MaildirStore = {
+    maildirOf: (user) => userMaildir(opts.root, user),
+
+    async ensureUser(user) {
+      const md = userMaildir(opts.root, user);
+      const fresh = !(await exists(user, 'INBOX'));
+      await makeMaildir(md, false);
+      for (const name of DEFAULT_FOLDERS) await makeMaildir(folderPath(md, name), true);
+      if (fresh) await writeSubscriptions(user, new Set(['INBOX', ...DEFAULT_FOLDERS, ...(await readSubscriptions(user))]));
+    },
+
+    async listMailboxes(user) {
+      const names = await folderNames(user);
+      const subs = await readSubscriptions(user);
+      const out: MailboxInfo[] = [];
+      for (const name of names) {
+        const st = await withFolder(user, name, async (f) => ({ uidValidity: f.uidValidity, uidNext: f.nextUid })).catch(() => undefined);
+        if (!st) continue;
+        const special = SPECIAL[name];
+        out.push({
+          name,
+          ...st,
+          ...(special ? { specialUse: special } : {}),
+          subscribed: subs.has(name),
+          hasChildren: names.some((n) => n.startsWith(name + '/')),
+        });
+      }
+      return out;
+    },
+
+    async createMailbox(user, mailbox) {
+      const name = normalizeMailbox(mailbox);
+      if (await exists(user, name)) throw new MailboxError('ALREADYEXISTS', 'mailbox already exists');
+      const md = userMaildir(opts.root, user);
+      const parts = name.split('/');
+      // RFC 3501 §6.3.3: superior hierarchical names are created as needed.
+      for (let i = 1; i <= parts.length; i++) {
+        const level = parts.slice(0, i).join('/');
+        if (level !== 'INBOX') await makeMaildir(folderPath(md, level), true);
+      }
+      if (fsync) await fsyncDir(md);
+    },
+
+    async deleteMailbox(user, mailbox) {
+      const name = normalizeMailbox(mailbox);
+      if (name === 'INBOX') throw new MailboxError('NOPERM', 'INBOX cannot be deleted'); // RFC 3501 §6.3.4
+      if (!(await exists(user, name))) throw new MailboxError('NONEXISTENT', 'no such mailbox');
+      if ((await folderNames(user)).some((n) => n.startsWith(name + '/'))) throw new MailboxError('INUSE', 'mailbox has child mailboxes; delete them first');
+      const path = folderPath(userMaildir(opts.root, user), name);
+      await mutex.run(path, async () => {
+        // Rename first so no reader sees a half-deleted folder, then remove.
+        const doomed = join(userMaildir(opts.root, user), 'tmp', `deleted.${clock.now()}.${process.pid}`);
+        await rename(path, doomed);
+        folders.delete(path);
+        await rm(doomed, { recursive: true, force: true });
+      });
+      const subs = await readSubscriptions(user);
+      if (subs.delete(name)) await writeSubscriptions(user, subs);
+      emit(user, name, [{ kind: 'expunge', uids: [] }]);
+    },
+
+    async renameMailbox(user, from, to) {
+      const src = normalizeMailbox(from);
+      const dst = normalizeMailbox(to);
+      const md = userMaildir(opts.root, user);
+      if (!(await exists(user, src))) throw new MailboxError('NONEXISTENT', 'no such mailbox');
+      if (await exists(user, dst)) throw new MailboxError('ALREADYEXISTS', 'target mailbox already exists');
+      if (dst === src || dst.startsWith(src + '/')) throw new MailboxError('INVALID', 'cannot rename a mailbox into itself');
+      await store.createMailbox(user, dst);
+      if (src === 'INBOX') {
+        // RFC 3501 §6.3.5: renaming INBOX moves its messages to the new name and leaves INBOX empty.
+        const uids = (await store.list(user, 'INBOX')).map((m) => m.uid);
+        await store.copy(user, 'INBOX', uids, dst);
+        await store.expunge(user, 'INBOX', uids);
+        return;
+      }
+      const names = (await folderNames(user)).filter((n) => n === src || n.startsWith(src + '/'));
+      await rm(folderPath(md, dst), { recursive: true, force: true }); // made only to create the parents
+      for (const name of names.sort((a, b) => a.length - b.length)) {
+        const path = folderPath(md, name);
+        await mutex.run(path, async () => {
+          await rename(path, join(md, folderDirName(dst + name.slice(src.length))));
+          forget(path);
+        });
+      }
+      if (fsync) await fsyncDir(md);
+      const subs = await readSubscriptions(user);
+      let changed = false;
+      for (const n of names)
+        if (subs.delete(n)) {
+          subs.add(dst + n.slice(src.length));
+          changed = true;
+        }
+      if (changed) await writeSubscriptions(user, subs);
+    },
+
+    async setSubscribed(user, mailbox, subscribed) {
+      const name = normalizeMailbox(mailbox);
+      const subs = await readSubscriptions(user);
+      if (subscribed) subs.add(name);
+      else subs.delete(name);
+      await writeSubscriptions(user, subs);
+    },
+
+    async status(user, mailbox) {
+      const subs = await readSubscriptions(user);
+      const names = await folderNames(user);
+      return withFolder(user, mailbox, async (f, name): Promise<MailboxStatus> => {
+        const list = f.list();
+        const special = SPECIAL[name];
+        return {
+          name,
+          uidValidity: f.uidValidity,
+          uidNext: f.nextUid,
+          ...(special ? { specialUse: special } : {}),
+          subscribed: subs.has(name),
+          hasChildren: names.some((n) => n.startsWith(name + '/')),
+          messages: list.length,
+          unseen: list.filter((m) => !m.flags.includes('\\Seen')).length,
+          recent: list.filter((m) => m.recent).length,
+        };
+      });
+    },
+
+    list: (user, mailbox) => withFolder(user, mailbox, async (f) => f.list()),
+
+    meta: (user, mailbox, uid) => withFolder(user, mailbox, async (f) => f.get(uid)),
+
+    async read(user, mailbox, uid) {
+      // Outside the mutex: a concurrent rename (flag change) is retried once after a resync.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const file = await withFolder(user, mailbox, async (f) => f.filePath(uid));
+        const raw = await readFile(file).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined;
+          throw err;
+        });
+        if (raw) return toCrlf(raw);
+      }
+      throw new MailboxError('NONEXISTENT', `message UID ${uid} vanished`);
+    },
+
+    async append(user, mailbox, raw, o) {
+      const data = toCrlf(raw);
+      const res = await withFolder(user, mailbox, async (f, name) => {
+        const uid = await f.append(data, o?.flags ?? [], o?.internalDate, clock.now());
+        await f.commit();
+        return { uid, uidValidity: f.uidValidity, name };
+      });
+      emit(user, res.name, [{ kind: 'append', uids: [res.uid] }]);
+      return { uid: res.uid, uidValidity: res.uidValidity };
+    },
+
+    async setFlags(user, mailbox, uid, flags) {
+      const res = await withFolder(user, mailbox, async (f, name) => ({ flags: await f.setFlags(uid, flags), name }));
+      emit(user, res.name, [{ kind: 'flags', uid, flags: res.flags }]);
+    },
+
+    async expunge(user, mailbox, uids) {
+      const res = await withFolder(user, mailbox, async (f, name) => ({ done: await f.expunge(uids), name }));
+      if (res.done.length > 0) emit(user, res.name, [{ kind: 'expunge', uids: res.done }]);
+    },
+
+    async copy(user, from, uids, to) {
+      const sources = await withFolder(user, from, async (f) =>
+        uids.flatMap((uid) => {
+          const meta = f.get(uid);
+          return meta ? [{ meta, file: f.filePath(uid) }] : [];
+        }),
+      );
+      const res = await withFolder(user, to, async (f, name) => {
+        const out: number[] = [];
+        for (const s of sources) out.push(await f.addCopy(s.file, s.meta, clock.now()));
+        await f.commit();
+        return { uidValidity: f.uidValidity, uids: out, name };
+      });
+      if (res.uids.length > 0) emit(user, res.name, [{ kind: 'append', uids: res.uids }]);
+      return { uidValidity: res.uidValidity, uids: res.uids };
+    },
+
+    claimRecent: (user, mailbox) => withFolder(user, mailbox, async (f) => f.claimRecent()),
+
+    async usage(user) {
+      let total = 0;
+      for (const name of await folderNames(user)) {
+        const list = await store.list(user, name).catch(() => []);
+        for (const m of list) total += m.size;
+      }
+      return total;
+    },
+
+    watch(user, mailbox, listener) {
+      const key = wkey(user, normalizeMailbox(mailbox));
+      let set = watchers.get(key);
+      if (!set) watchers.set(key, (set = new Set()));
+      set.add(listener);
+      return () => {
+        set.delete(listener);
+        if (set.size === 0) watchers.delete(key);
+      };
+    },
+  };
+  return store;
+}
+
+/** Normalises bare LF line ends to CRLF (messages other tools wrote with Unix line ends). */
+export function toCrlf(raw: Buffer): Buffer {
+  let bare = 0;
+  for (let i = 0; i < raw.length; i++) if (raw[i] === 10 && (i === 0 || raw[i - 1] !== 13)) bare++;
+  if (bare === 0) return raw;
+  const out = Buffer.allocUnsafe(raw.length + bare);
+  let j = 0;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i] ?? 0;
+    if (c === 10 && (i === 0 || raw[i - 1] !== 13)) out[j++] = 13;
+    out[j++] = c;
+  }
+  return out;
+}

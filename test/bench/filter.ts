@@ -1,0 +1,150 @@
+// Content filter benchmark on the SpamAssassin corpus with a fixed split (TEST: first hex digit of
+// sha1(key) in 0-2): our Bayes vs natural's BayesClassifier vs bogofilter (when installed).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import NaturalBayes from 'natural/lib/natural/classifiers/bayes_classifier.js';
+import { BayesClassifier, DEFAULT_CLASSIFIER } from '../../src/bayes/classifier.ts';
+import { MemoryTokenStore } from '../../src/bayes/memory-store.ts';
+import { tokenize } from '../../src/bayes/tokenizer.ts';
+import { corpusDataDir, corpusKeys } from '../../src/bayes/train-model.ts';
+import { parseMail } from '../../src/mime/parse.ts';
+
+interface Sample { key: string; file: string; spam: boolean; raw: Buffer }
+interface Figures { name: string; fp: number; fn: number; unsureHam: number; unsureSpam: number; auc: number; trainRate: number; classifyRate: number; cutoff: number }
+
+function split(): { train: Sample[]; test: Sample[] } {
+  const dir = corpusDataDir();
+  const train: Sample[] = [];
+  const test: Sample[] = [];
+  for (const [key, spam] of corpusKeys(dir)) {
+    const file = path.join(dir, key);
+    const s = { key, file, spam, raw: readFileSync(file) };
+    const h = createHash('sha1').update(key).digest('hex')[0] ?? 'f';
+    ('012'.includes(h) ? test : train).push(s);
+  }
+  return { train, test };
+}
+
+/** 1 - AUC in percent: share of (ham, spam) pairs where the ham scores higher (ties count half). */
+function oneMinusAuc(scores: { p: number; spam: boolean }[]): number {
+  const hamCount = scores.filter((s) => !s.spam).length;
+  const spamCount = scores.length - hamCount;
+  let hamAbove = 0;
+  let wrong = 0;
+  const desc = [...scores].sort((a, b) => b.p - a.p);
+  for (let i = 0; i < desc.length; ) {
+    let j = i;
+    let h = 0;
+    let s = 0;
+    for (; j < desc.length && desc[j]?.p === desc[i]?.p; j++) (desc[j]?.spam ? s++ : h++);
+    wrong += s * hamAbove + (s * h) / 2;
+    hamAbove += h;
+    i = j;
+  }
+  return (100 * wrong) / Math.max(1, hamCount * spamCount);
+}
+
+function figures(name: string, scores: { p: number; spam: boolean }[], cutoff: number, hamCutoff: number, trainRate: number, classifyRate: number): Figures {
+  return {
+    name,
+    fp: scores.filter((s) => !s.spam && s.p >= cutoff).length,
+    fn: scores.filter((s) => s.spam && s.p < cutoff).length,
+    unsureHam: scores.filter((s) => !s.spam && s.p > hamCutoff && s.p < cutoff).length,
+    unsureSpam: scores.filter((s) => s.spam && s.p > hamCutoff && s.p < cutoff).length,
+    auc: oneMinusAuc(scores),
+    trainRate,
+    classifyRate,
+    cutoff,
+  };
+}
+
+async function ours(train: Sample[], test: Sample[]): Promise<{ scores: { p: number; spam: boolean }[]; trainRate: number; classifyRate: number }> {
+  const store = new MemoryTokenStore();
+  let t = performance.now();
+  for (const s of train) await store.update({ tokens: tokenize(parseMail(s.raw)), cls: s.spam ? 'spam' : 'ham', delta: 1, digest: s.key });
+  const trainRate = (train.length / (performance.now() - t)) * 1000;
+  const cl = new BayesClassifier(store);
+  const run = async (): Promise<{ p: number; spam: boolean }[]> => {
+    const out: { p: number; spam: boolean }[] = [];
+    for (const s of test) {
+      const r = await cl.classify(tokenize(parseMail(s.raw)));
+      out.push({ p: r.status === 'scored' ? r.probability : 0.5, spam: s.spam });
+    }
+    return out;
+  };
+  await run(); // warm
+  t = performance.now();
+  const scores = await run();
+  return { scores, trainRate, classifyRate: (test.length / (performance.now() - t)) * 1000 };
+}
+
+function natural(train: Sample[], test: Sample[]): { scores: { p: number; spam: boolean }[]; trainRate: number; classifyRate: number } {
+  // natural tokenizes and stems plain text; give it the decoded subject + body, capped to keep training tractable
+  const text = (s: Sample): string => {
+    const m = parseMail(s.raw);
+    return `${m.subject}\n${m.text || m.htmlText}`.slice(0, 3000);
+  };
+  const c = new NaturalBayes();
+  let t = performance.now();
+  for (const s of train) c.addDocument(text(s), s.spam ? 'spam' : 'ham');
+  c.train();
+  const trainRate = (train.length / (performance.now() - t)) * 1000;
+  t = performance.now();
+  const scores = test.map((s) => {
+    const cls = c.getClassifications(text(s));
+    const sp = cls.find((x) => x.label === 'spam')?.value ?? 0;
+    const hp = cls.find((x) => x.label === 'ham')?.value ?? 0;
+    return { p: sp + hp > 0 ? sp / (sp + hp) : 0.5, spam: s.spam };
+  });
+  return { scores, trainRate, classifyRate: (test.length / (performance.now() - t)) * 1000 };
+}
+
+function bogofilter(train: Sample[], test: Sample[]): { scores: { p: number; spam: boolean }[]; trainRate: number; classifyRate: number } | undefined {
+  if (!existsSync('/usr/bin/bogofilter')) return undefined;
+  const dir = mkdtempSync(path.join(tmpdir(), 'bogo-bench-'));
+  try {
+    let t = performance.now();
+    const list = (spam: boolean): string => train.filter((s) => s.spam === spam).map((s) => s.file).join('\n') + '\n';
+    execFileSync('bogofilter', ['-d', dir, '-s', '-b'], { input: list(true), maxBuffer: 64 << 20 });
+    execFileSync('bogofilter', ['-d', dir, '-n', '-b'], { input: list(false), maxBuffer: 64 << 20 });
+    const trainRate = (train.length / (performance.now() - t)) * 1000;
+    t = performance.now();
+    const r = spawnSync('bogofilter', ['-d', dir, '-b', '-T'], { input: test.map((s) => s.file).join('\n') + '\n', maxBuffer: 64 << 20 });
+    const classifyRate = (test.length / (performance.now() - t)) * 1000;
+    const byFile = new Map<string, number>();
+    for (const line of r.stdout.toString().split('\n')) {
+      const m = /^(.*) [SHU] ([0-9.e-]+)$/.exec(line.trim());
+      if (m?.[1]) byFile.set(m[1], Number(m[2]));
+    }
+    return { scores: test.map((s) => ({ p: byFile.get(s.file) ?? 0.5, spam: s.spam })), trainRate, classifyRate };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function print(f: Figures): void {
+  process.stdout.write(
+    `${f.name.padEnd(22)} cutoff ${f.cutoff.toFixed(2)}  FP ${String(f.fp).padStart(3)}  FN ${String(f.fn).padStart(3)}  unsure ham/spam ${f.unsureHam}/${f.unsureSpam}` +
+      `  1-AUC ${f.auc.toFixed(4)}%  train ${f.trainRate.toFixed(0)} msg/s  classify ${f.classifyRate.toFixed(0)} msg/s\n`,
+  );
+}
+
+export async function run(): Promise<void> {
+  const { train, test } = split();
+  process.stdout.write(`SpamAssassin corpus split: TRAIN ${train.filter((s) => !s.spam).length} ham / ${train.filter((s) => s.spam).length} spam, TEST ${test.filter((s) => !s.spam).length} ham / ${test.filter((s) => s.spam).length} spam\n`);
+  const o = await ours(train, test);
+  print(figures('spamgate bayes', o.scores, DEFAULT_CLASSIFIER.spamCutoff, DEFAULT_CLASSIFIER.hamCutoff, o.trainRate, o.classifyRate));
+  print(figures('spamgate bayes @0.5', o.scores, 0.5, DEFAULT_CLASSIFIER.hamCutoff, o.trainRate, o.classifyRate));
+  const b = bogofilter(train, test);
+  if (b) {
+    print(figures('bogofilter @0.99', b.scores, 0.99, 0.45, b.trainRate, b.classifyRate));
+    print(figures('bogofilter @0.5', b.scores, 0.5, 0.45, b.trainRate, b.classifyRate));
+  } else process.stdout.write('bogofilter not installed: skipped\n');
+  const n = natural(train, test);
+  print(figures('natural BayesClassifier', n.scores, 0.5, 0.5, n.trainRate, n.classifyRate));
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(new URL(import.meta.url).pathname)) await run();

@@ -1,0 +1,74 @@
+// Test harness: a real spamgate App on 127.0.0.1 with every port 0, a temp data dir and captured logs.
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import type { TestContext } from 'node:test';
+import { App } from '../../src/app.ts';
+import { loadConfig } from '../../src/config/load.ts';
+import type { Clock } from '../../src/util/clock.ts';
+import { createLogger } from '../../src/util/logger.ts';
+
+export interface RunningGateway {
+  app: App;
+  smtpPort: number;
+  submissionPort?: number;
+  httpPort?: number;
+  pop3Port?: number;
+  imapPort?: number;
+  dataDir: string;
+  /** Every JSON log line so far. */
+  logs: Array<Record<string, unknown>>;
+  /** Log lines with msg === 'transaction'. */
+  transactions(): Array<Record<string, unknown>>;
+}
+
+type Json = Record<string, unknown>;
+
+/** Deep-merges test config over the harness defaults (all listeners on port 0). */
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const b = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && b && typeof b === 'object' && !Array.isArray(b) ? merge(b as Json, v as Json) : v;
+  }
+  return out;
+}
+
+export async function startGateway(t: TestContext, config: Json = {}, opts: { clock?: Clock; dataDir?: string } = {}): Promise<RunningGateway> {
+  const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'spamgate-test-')));
+  const base: Json = {
+    smtp: { listen: { host: '127.0.0.1', port: 0 }, hostname: 'mx.test.example' },
+    submission: { listen: { host: '127.0.0.1', port: 0 } },
+    http: { listen: { host: '127.0.0.1', port: 0 } },
+    pop3: { listen: { host: '127.0.0.1', port: 0 } },
+    dns: { servers: ['127.0.0.1:9'], timeout: '300ms', retries: 0 },
+    log_level: 'info',
+  };
+  const loaded = loadConfig({ inline: merge(base, config), dataDir });
+  const logs: Json[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Json);
+      cb();
+    },
+  });
+  const app = await App.create({ loaded, log: createLogger(loaded.config.log_level, sink), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const listening = await app.start();
+  t.after(async () => {
+    await app.stop(500);
+    if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+  });
+  const port = (a?: AddressInfo): number | undefined => a?.port;
+  const running: RunningGateway = {
+    app,
+    smtpPort: listening.smtp.port,
+    dataDir,
+    logs,
+    transactions: () => logs.filter((l) => l.msg === 'transaction'),
+  };
+  const optional = { submissionPort: port(listening.submission), httpPort: port(listening.http), pop3Port: port(listening.pop3), imapPort: port(listening.imap) };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) (running as unknown as Json)[k] = v;
+  return running;
+}

@@ -1,0 +1,176 @@
+// A sink SMTP/LMTP server for tests: records every accepted envelope and its raw bytes, and
+// replies 4xx/5xx on command (per recipient or per message), or goes down and comes back up.
+//
+//   const sink = await startSink({ lmtp: false });            // listens on 127.0.0.1, random port
+//   sink.rule({ stage: 'rcpt', rcpt: 'bad@x.test', code: 550 }); // RCPT TO:<bad@x.test> → 550
+//   sink.rule({ stage: 'data', code: 451, times: 1 });          // next DATA → 451, then normal
+//   await sink.waitForMessages(1);  sink.messages[0].raw         // Buffer, byte for byte
+//   await sink.down(); await sink.up();                          // refuse connections, then listen again
+//   t.after(() => sink.close());
+import { EventEmitter, once } from 'node:events';
+import { SMTPServer, type SMTPServerDataResult, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+
+export interface SinkMessage {
+  mailFrom: string;
+  rcptTo: string[];
+  /** The message as received after dot-unstuffing, byte for byte. */
+  raw: Buffer;
+  /** True when the session had switched to TLS (STARTTLS). */
+  secure: boolean;
+  /** Name the client gave in EHLO/LHLO. */
+  helo: string;
+}
+
+export interface SinkRule {
+  /** Where the reply is given: MAIL FROM, RCPT TO or after the data. */
+  stage: 'mail' | 'rcpt' | 'data';
+  /** Only for this recipient (rcpt stage; data stage in LMTP mode gives that recipient this reply). */
+  rcpt?: string;
+  code: number;
+  text?: string;
+  /** How many times the rule fires before it is dropped; unlimited when absent. */
+  times?: number;
+}
+
+export interface SinkOptions {
+  lmtp?: boolean;
+  /** Offer STARTTLS with this key and certificate (PEM); without it STARTTLS is not offered. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  /** Listen on this port (0 = random). */
+  port?: number;
+  /** Loopback address to listen on (default 127.0.0.1; any 127.x.y.z works on Linux). */
+  host?: string;
+}
+
+export interface SinkServer {
+  readonly host: string;
+  readonly port: number;
+  /** Messages accepted (for LMTP: with the recipients that got 250). */
+  readonly messages: SinkMessage[];
+  /** Connections accepted so far (to check connection reuse). */
+  readonly connectionCount: number;
+  rule(rule: SinkRule): void;
+  clearRules(): void;
+  /** Resolves once at least n messages have been accepted. */
+  waitForMessages(n: number, timeoutMs?: number): Promise<void>;
+  /** Stops listening and drops open connections: clients get connection refused. */
+  down(): Promise<void>;
+  /** Listens again on the same port. */
+  up(): Promise<void>;
+  close(): Promise<void>;
+}
+
+class ReplyError extends Error {
+  constructor(
+    message: string,
+    readonly responseCode: number,
+  ) {
+    super(message);
+  }
+}
+
+export async function startSink(options: SinkOptions = {}): Promise<SinkServer> {
+  const messages: SinkMessage[] = [];
+  const rules: SinkRule[] = [];
+  const events = new EventEmitter();
+  let connectionCount = 0;
+  let port = options.port ?? 0;
+  let server: SMTPServer | undefined;
+  const host = options.host ?? '127.0.0.1';
+
+  const take = (stage: SinkRule['stage'], rcpt?: string): ReplyError | undefined => {
+    const i = rules.findIndex((r) => r.stage === stage && (r.rcpt === undefined || r.rcpt.toLowerCase() === rcpt?.toLowerCase()));
+    const r = rules[i];
+    if (!r) return undefined;
+    if (r.times !== undefined && --r.times <= 0) rules.splice(i, 1);
+    return new ReplyError(r.text ?? `sink says ${r.code}`, r.code);
+  };
+
+  const onData = (stream: SMTPServerDataStream, session: SMTPServerSession, done: (err?: Error | null, msg?: string | SMTPServerDataResult[]) => void): void => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const rcptTo = session.envelope.rcptTo.map((a) => a.address);
+      const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const record = (accepted: string[]): void => {
+        if (!accepted.length) return;
+        messages.push({ mailFrom, rcptTo: accepted, raw, secure: session.secure, helo: session.hostNameAppearsAs });
+        events.emit('message');
+      };
+      if (options.lmtp) {
+        // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
+        const replies: SMTPServerDataResult[] = rcptTo.map((r) => take('data', r) ?? `ok ${r}`);
+        record(rcptTo.filter((_r, i) => typeof replies[i] === 'string'));
+        done(null, replies);
+        return;
+      }
+      const err = take('data');
+      if (err) return done(err);
+      record(rcptTo);
+      done(null, `queued as sink-${messages.length}`);
+    });
+  };
+
+  const build = (): SMTPServer =>
+    new SMTPServer({
+      lmtp: options.lmtp ?? false,
+      secure: false,
+      hideSTARTTLS: options.tls === undefined,
+      ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
+      authOptional: true,
+      disabledCommands: ['AUTH'],
+      logger: false,
+      closeTimeout: 1,
+      size: 50 * 1024 * 1024,
+      onConnect: (_session, cb) => {
+        connectionCount++;
+        cb();
+      },
+      onMailFrom: (_addr, _session, cb) => cb(take('mail') ?? null),
+      onRcptTo: (addr, _session, cb) => cb(take('rcpt', addr.address) ?? null),
+      onData,
+    });
+
+  const up = async (): Promise<void> => {
+    const s = build();
+    s.on('error', () => undefined);
+    s.listen(port, host);
+    await once(s.server, 'listening');
+    const addr = s.server.address();
+    if (addr && typeof addr === 'object') port = addr.port;
+    server = s;
+  };
+
+  const down = async (): Promise<void> => {
+    const s = server;
+    server = undefined;
+    if (!s) return;
+    await new Promise<void>((resolve) => s.close(() => resolve()));
+  };
+
+  await up();
+  return {
+    host,
+    get port() {
+      return port;
+    },
+    messages,
+    get connectionCount() {
+      return connectionCount;
+    },
+    rule: (r) => void rules.push({ ...r }),
+    clearRules: () => void rules.splice(0),
+    waitForMessages: async (n, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (messages.length < n) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`sink: ${messages.length} of ${n} messages after ${timeoutMs} ms`);
+        await once(events, 'message', { signal: AbortSignal.timeout(left) }).catch(() => undefined);
+      }
+    },
+    down,
+    up,
+    close: down,
+  };
+}

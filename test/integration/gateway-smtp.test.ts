@@ -1,0 +1,168 @@
+// The SMTP front line over real sockets: dialogue, extensions, limits and byte-exact acceptance.
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { readMessageFile } from '../../src/queue/spool-format.ts';
+import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { run, runPython } from '../helpers/python.ts';
+import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
+
+/** Messages in the spool, oldest first (full-stack default: local mail waits there in this test). */
+async function spooled(gw: RunningGateway): Promise<Array<{ envelope: { mailFrom: string; rcptTo: string[] }; message: Buffer }>> {
+  const dir = path.join(gw.dataDir, 'spool', 'msg');
+  const names = (await readdir(dir)).filter((n) => n.endsWith('.msg')).sort();
+  return Promise.all(names.map((n) => readMessageFile(path.join(dir, n))));
+}
+
+/** Body of a spooled message below the headers spamgate prepended (everything after our Received). */
+function originalPart(message: Buffer): Buffer {
+  const text = message.toString('latin1');
+  const at = text.indexOf('Received: from ');
+  const end = text.indexOf('\r\n', text.indexOf('+0000', at));
+  return message.subarray(end + 2);
+}
+
+test('EHLO advertises the extensions and VRFY/EXPN are disabled', async (t) => {
+  const gw = await startGateway(t, { smtp: { max_message_size: 1000 } });
+  const { wire, greeting } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  assert.equal(greeting.code, 220);
+  assert.match(greeting.text, /mx\.test\.example ESMTP/);
+  const ehlo = await wire.command('EHLO client.test.example');
+  assert.equal(ehlo.code, 250);
+  const keywords = ehlo.lines.map((l) => l.slice(4));
+  for (const k of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'SIZE 1000']) assert.ok(keywords.includes(k), `missing ${k}: ${keywords}`);
+  assert.ok(!keywords.some((k) => k.startsWith('STARTTLS')), 'no STARTTLS without a certificate');
+  assert.equal((await wire.command('VRFY postmaster')).code, 252);
+  assert.equal((await wire.command('EXPN staff')).code, 502);
+  assert.equal((await wire.command('NOOP')).code, 250);
+  const bogus = await wire.command('FROB nicate');
+  assert.equal(bogus.code, 500);
+  assert.equal((await wire.command('NOOP')).code, 250, 'session goes on after a bad command');
+  assert.equal((await wire.command('QUIT')).code, 221);
+});
+
+test('python smtplib delivers several transactions on one connection, with RSET between', async (t) => {
+  const gw = await startGateway(t);
+  const result = await runPython<{ codes: number[] }>(
+    `
+import smtplib, json, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), local_hostname='client.test.example')
+codes = []
+s.ehlo()
+for i in range(3):
+    r = s.sendmail('sender@remote.example', ['postmaster@localhost'], 'Subject: n%d\\r\\n\\r\\nbody %d\\r\\n' % (i, i))
+    codes.append(len(r))
+s.mail('a@remote.example'); s.rcpt('postmaster@localhost')
+codes.append(s.rset()[0])
+codes.append(s.noop()[0])
+s.quit()
+print(json.dumps({'codes': codes}))
+`,
+    [String(gw.smtpPort)],
+  );
+  assert.deepEqual(result.codes, [0, 0, 0, 250, 250]);
+  const msgs = await spooled(gw);
+  assert.equal(msgs.length, 3);
+  assert.deepEqual(msgs.map((m) => m.envelope.rcptTo), [['postmaster@localhost'], ['postmaster@localhost'], ['postmaster@localhost']]);
+  const header = msgs[0]?.message.toString('latin1') ?? '';
+  assert.match(header, /^X-Spamgate-Result: accept; score=/);
+  assert.match(header, /Received: from client\.test\.example \(\[127\.0\.0\.1\]\)\r\n\tby mx\.test\.example \(spamgate\) with ESMTP id /);
+  const tx = gw.transactions();
+  assert.equal(tx.length, 3);
+  assert.equal(tx[0]?.client_ip, '127.0.0.1');
+  assert.equal(tx[0]?.helo, 'client.test.example');
+  assert.match(String(tx[0]?.reply), /^250 2\.0\.0 Ok: queued as /);
+});
+
+test('dot-stuffing, 8-bit and SMTPUTF8 bodies are stored byte for byte', async (t) => {
+  const gw = await startGateway(t);
+  const body = Buffer.concat([
+    Buffer.from('Subject: =?UTF-8?B?w6nDqA==?=\r\nFrom: ü@bücher.example\r\n\r\n', 'utf8'),
+    Buffer.from('.leading dot\r\n..two dots\r\n.\tdot tab\r\n', 'latin1'),
+    Buffer.from([0xc3, 0xa9, 0x80, 0xff, 0x0d, 0x0a]),
+    Buffer.from('last line\r\n', 'latin1'),
+  ]);
+  // Dot-stuff per RFC 5321 §4.5.2 before sending.
+  const stuffed = Buffer.from(body.toString('latin1').replace(/^\./gm, '..'), 'latin1');
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command('MAIL FROM:<ü@bücher.example> SMTPUTF8 BODY=8BITMIME')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write(stuffed);
+  const reply = await wire.command('.');
+  assert.equal(reply.code, 250, reply.text);
+  const [msg] = await spooled(gw);
+  assert.ok(msg);
+  assert.equal(msg.envelope.mailFrom, 'ü@bücher.example');
+  const stored = originalPart(msg.message);
+  assert.ok(stored.equals(body), `stored bytes differ:\n${stored.toString('hex')}\n${body.toString('hex')}`);
+});
+
+test('SIZE above the limit is refused at MAIL and oversize DATA with 552', async (t) => {
+  const gw = await startGateway(t, { smtp: { max_message_size: 2048 } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  const big = await wire.command('MAIL FROM:<a@remote.example> SIZE=999999');
+  assert.equal(big.code, 552);
+  assert.match(big.text, /^5\.3\.4 /);
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write('Subject: big\r\n\r\n' + 'x'.repeat(70).concat('\r\n').repeat(100));
+  const r = await wire.command('.');
+  assert.equal(r.code, 552);
+  assert.match(r.text, /^5\.3\.4 /);
+  assert.equal((await wire.command('NOOP')).code, 250);
+  assert.equal((await spooled(gw)).length, 0);
+});
+
+test('pipelined commands get replies in order', async (t) => {
+  const gw = await startGateway(t, { smtp: { trusted_networks: [] } });
+  const wire = await SmtpWire.connect(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.read();
+  await wire.command('EHLO client.test.example');
+  wire.write('MAIL FROM:<a@remote.example>\r\nRCPT TO:<postmaster@localhost>\r\nRCPT TO:<nobody@elsewhere.example>\r\nDATA\r\n');
+  assert.equal((await wire.read()).code, 250);
+  assert.equal((await wire.read()).code, 250);
+  assert.equal((await wire.read()).code, 554);
+  assert.equal((await wire.read()).code, 354);
+  wire.write('Subject: p\r\n\r\nhi\r\n.\r\nQUIT\r\n');
+  assert.equal((await wire.read()).code, 250);
+  assert.equal((await wire.read()).code, 221);
+});
+
+test('recipients per message are limited with 452 4.5.3', async (t) => {
+  const gw = await startGateway(t, { smtp: { max_recipients: 2 } });
+  const { replies } = await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost', 'POSTMASTER@localhost', 'postmaster@LOCALHOST'], 'Subject: x\r\n\r\nx\r\n');
+  const rcptCodes = replies.slice(2, 5).map((r) => r.code);
+  assert.deepEqual(rcptCodes, [250, 250, 452]);
+  assert.match(replies[4]?.text ?? '', /^4\.5\.3 /);
+});
+
+test('too many error replies end the session with 421', async (t) => {
+  const gw = await startGateway(t, { smtp: { max_bad_commands: 3 } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  assert.equal((await wire.command('BOGUS1')).code, 500);
+  assert.equal((await wire.command('BOGUS2')).code, 500);
+  const last = await wire.command('BOGUS3');
+  assert.equal(last.code, 500);
+  const bye = await wire.read();
+  assert.equal(bye.code, 421);
+  assert.ok(await wire.closedByServer());
+});
+
+test('swaks sends through the gateway', async (t) => {
+  const gw = await startGateway(t);
+  const r = await run('swaks', ['--server', '127.0.0.1', '--port', String(gw.smtpPort), '--from', 'x@remote.example', '--to', 'postmaster@localhost', '--helo', 'swaks.test.example', '--body', 'hello from swaks']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /<- {2}250 2\.0\.0 Ok: queued as /);
+  const [msg] = await spooled(gw);
+  assert.match(msg?.message.toString('utf8') ?? '', /hello from swaks/);
+});

@@ -1,0 +1,105 @@
+// `spamgate users`: add/passwd/del/list with --password-stdin; the file holds scrypt hashes only; the directory sees changes.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test, type TestContext } from 'node:test';
+import { usersCommand } from '../../../src/commands/users.ts';
+import { UsageError, type CommandArgs } from '../../../src/commands/types.ts';
+import { loadConfig } from '../../../src/config/load.ts';
+import { createUserDirectory } from '../../../src/mailhost/directory.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+
+function setup(t: TestContext): { dir: string; configFile: string; cli: (argv: string[], stdin?: string) => Promise<{ code: number; out: string; err: string }> } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'spamgate-users-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const configFile = path.join(dir, 'spamgate.yaml');
+  writeFileSync(configFile, `data_dir: ${path.join(dir, 'data')}\nlocal_domains: [example.com]\nmailhost: { watch_files: false }\n`);
+  const cli = async (argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> => {
+    const flags = new Map<string, string | true>();
+    const positional: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i] ?? '';
+      if (a === '--quota') flags.set('quota', argv[++i] ?? '');
+      else if (a.startsWith('--')) flags.set(a.slice(2), true);
+      else positional.push(a);
+    }
+    const args: CommandArgs = { flags, positional, configFile };
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    let out = '';
+    let err = '';
+    stdout.on('data', (d: Buffer) => (out += d.toString()));
+    stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const input = new PassThrough();
+    input.end(stdin);
+    const code = await usersCommand.run(args, { stdout, stderr, stdin: input, isTty: false });
+    return { code, out, err };
+  };
+  return { dir, configFile, cli };
+}
+
+test('add, list, passwd, del with --password-stdin; only scrypt hashes on disk; the directory authenticates', async (t) => {
+  const { dir, configFile, cli } = setup(t);
+  assert.equal((await cli(['add', 'Alice@Example.com', '--password-stdin'], 'first-password\n')).code, 0);
+  assert.equal((await cli(['add', 'bob@example.com', '--password-stdin', '--apop', '--quota', '10MB'], 'bob-password\n')).code, 0);
+  const file = path.join(dir, 'data', 'users.yaml');
+  const text = readFileSync(file, 'utf8');
+  assert.doesNotMatch(text, /first-password/, 'no plaintext password for a non-APOP user');
+  assert.match(text, /alice@example\.com:\n\s+password: \$scrypt\$16384\$8\$1\$/);
+  assert.match(text, /apop_secret: bob-password/, 'APOP secret only for the user who asked');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const list = await cli(['list']);
+  assert.equal(list.out, 'alice@example.com\t-\t-\tfile\nbob@example.com\tapop\t10485760\tfile\n');
+
+  const { config, dataDir } = loadConfig({ file: configFile });
+  const d = createUserDirectory({ config, dataDir, log: silentLogger });
+  t.after(() => d.close());
+  assert.equal(await d.authenticate('ALICE@example.com', 'first-password'), 'alice@example.com');
+  assert.equal(await d.authenticate('alice@example.com', 'wrong-password'), undefined);
+  assert.equal(await d.authenticate('nobody@example.com', 'first-password'), undefined);
+  assert.equal(d.resolve('alice@example.com').kind, 'local');
+
+  assert.equal((await cli(['passwd', 'alice@example.com', '--password-stdin'], 'second-password\r\n')).code, 0);
+  assert.equal((await cli(['passwd', 'bob@example.com', '--password-stdin', '--no-apop'], 'bob-password-2\n')).code, 0);
+  assert.doesNotMatch(readFileSync(file, 'utf8'), /bob-password/);
+  d.reload();
+  assert.equal(await d.authenticate('alice@example.com', 'first-password'), undefined);
+  assert.equal(await d.authenticate('alice@example.com', 'second-password'), 'alice@example.com');
+  assert.equal(d.quotaOf('bob@example.com'), 10_485_760, 'passwd keeps the quota');
+
+  assert.equal((await cli(['del', 'alice@example.com'])).code, 0);
+  d.reload();
+  assert.equal(d.resolve('alice@example.com').kind, 'unknown');
+  assert.equal((await cli(['del', 'alice@example.com'])).code, 1);
+});
+
+test('refuses non-local domains, unsafe names, duplicates, short passwords, and prompting without a terminal', async (t) => {
+  const { cli } = setup(t);
+  await assert.rejects(cli(['add', 'x@elsewhere.net', '--password-stdin'], 'long-enough\n'), UsageError);
+  await assert.rejects(cli(['add', '../../etc@example.com', '--password-stdin'], 'long-enough\n'), UsageError);
+  await assert.rejects(cli(['add', 'a/b@example.com', '--password-stdin'], 'long-enough\n'), UsageError);
+  await assert.rejects(cli(['add', 'x@example.com', '--password-stdin'], 'short\n'), /at least 8/);
+  await assert.rejects(cli(['add', 'x@example.com'], ''), /not a terminal/);
+  assert.equal((await cli(['add', 'x@example.com', '--password-stdin'], 'long-enough\n')).code, 0);
+  assert.equal((await cli(['add', 'X@example.com', '--password-stdin'], 'long-enough\n')).code, 1);
+});
+
+test('the directory watches the users file and picks up a CLI change without reload()', async (t) => {
+  const { dir, cli } = setup(t);
+  const data = path.join(dir, 'data');
+  assert.equal((await cli(['add', 'w@example.com', '--password-stdin'], 'watch-password\n')).code, 0);
+  const { config } = loadConfig({ inline: { local_domains: ['example.com'] }, dataDir: data });
+  const d = createUserDirectory({ config, dataDir: data, log: { ...silentLogger, info: () => changed(), child: () => silentLogger } });
+  t.after(() => d.close());
+  let changed: () => void = () => undefined;
+  const reloaded = new Promise<void>((resolve) => (changed = resolve));
+  // The watcher does not hold the event loop open (persistent: false); this bounded timer does, and fails the wait if it ends.
+  const guard = setTimeout(() => changed(), 10_000);
+  t.after(() => clearTimeout(guard));
+  assert.equal(d.resolve('v@example.com').kind, 'unknown');
+  assert.equal((await cli(['add', 'v@example.com', '--password-stdin'], 'watch-password\n')).code, 0);
+  await reloaded;
+  assert.equal(d.resolve('v@example.com').kind, 'local');
+});

@@ -1,0 +1,97 @@
+// The durable spool: reopen finds what was enqueued, tmp leftovers are cleaned, state is atomic,
+// and a message whose enqueue() resolved survives kill -9 of the process.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createRegistry } from '../../../src/metrics/registry.ts';
+import { ID_PATTERN, initialState } from '../../../src/queue/spool-format.ts';
+import { openSpool } from '../../../src/queue/spool.ts';
+import { ManualClock } from '../../../src/util/clock.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { envelope, message, T0, tempDir } from './helpers.ts';
+
+const open = (dir: string, clock = new ManualClock(T0)) => openSpool({ dir, fsync: true, clock, registry: createRegistry(false), log: silentLogger });
+
+test('enqueued messages survive a reopen byte for byte; ids are unique and sortable', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const clock = new ManualClock(T0);
+  const spool = await open(dir, clock);
+  const ids: string[] = [];
+  const raw = Buffer.concat([message('one'), Buffer.from([0x00, 0xff, 0x0a, 0x2e])]);
+  for (let i = 0; i < 5; i++) {
+    ids.push((await spool.enqueue(envelope({ sessionId: `s${i}` }), raw)).id);
+    clock.advance(i % 2);
+  }
+  assert.equal(new Set(ids).size, 5);
+  assert.deepEqual([...ids].sort(), ids, 'ids sort in enqueue order');
+  for (const id of ids) assert.match(id, ID_PATTERN);
+  await spool.close();
+  const again = await open(dir);
+  t.after(() => again.close());
+  const loaded = await again.load();
+  assert.deepEqual(loaded.map((e) => e.id), ids);
+  assert.equal(loaded[2]?.envelope.sessionId, 's2');
+  assert.equal(loaded[2]?.size, raw.length);
+  const read = await again.read(ids[0] as string);
+  assert.ok(read.message.equals(raw));
+  assert.deepEqual(read.envelope, envelope({ sessionId: 's0' }));
+});
+
+test('tmp leftovers and orphan state files are cleaned at start; state round-trips', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const first = await open(dir);
+  const { id } = await first.enqueue(envelope(), message('state'));
+  const st = initialState(envelope());
+  st.attempts = 2;
+  st.nextAttemptAt = T0 + 5000;
+  await first.saveState(id, st);
+  await first.close();
+  await writeFile(path.join(dir, 'tmp', 'half-written.msg'), 'SGQ1 99\n{"mailFrom"');
+  await writeFile(path.join(dir, 'state', '000000000-00000-abcdef.json'), '{}');
+  const spool = await open(dir);
+  t.after(() => spool.close());
+  const [entry, ...rest] = await spool.load();
+  assert.equal(rest.length, 0);
+  assert.equal(entry?.state?.attempts, 2);
+  assert.equal(entry?.state?.nextAttemptAt, T0 + 5000);
+  assert.deepEqual(await readdir(path.join(dir, 'tmp')), []);
+  assert.deepEqual(await readdir(path.join(dir, 'state')), [`${id}.json`]);
+  await spool.remove(id);
+  assert.deepEqual(await spool.load(), []);
+});
+
+test('a second instance cannot open a spool in use', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const spool = await open(dir);
+  t.after(() => spool.close());
+  await writeFile(path.join(dir, 'lock'), `${process.ppid}\n`);
+  await assert.rejects(open(dir), /in use by process/);
+});
+
+test('kill -9 right after enqueue resolved: the message is there after restart', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./enqueue-child.ts', import.meta.url)), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  for await (const chunk of child.stdout) {
+    out += String(chunk);
+    if (out.includes('\n')) break;
+  }
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  const id = /enqueued (\S+)/.exec(out)?.[1];
+  assert.ok(id, `child said ${out}`);
+  const spool = await open(dir);
+  t.after(() => spool.close());
+  const loaded = await spool.load();
+  const found = loaded.find((e) => e.id === id);
+  assert.ok(found, 'acknowledged message present');
+  assert.equal(found.envelope.sessionId, 'k9');
+  assert.equal((await spool.read(id)).message.length, found.size);
+  assert.deepEqual(await readdir(path.join(dir, 'tmp')), [], 'interrupted writes cleaned');
+  for (const e of loaded) assert.ok((await spool.read(e.id)).message.toString().startsWith('Subject: crash'), 'every committed file is whole');
+});
