@@ -3,6 +3,8 @@
 import type { AddressInfo } from 'node:net';
 import { createRateLimitChecks } from './checks/rate-limits.ts';
 import { createRelayCheck } from './checks/relay.ts';
+import { createRecipientCheck } from './checks/recipient.ts';
+import { openMailHost } from './mailhost/mailhost-setup.ts';
 import { RUNNER_SYMBOLS } from './checks/runner.ts';
 import type { Check } from './checks/types.ts';
 import type { LoadedConfig } from './config/load.ts';
@@ -16,6 +18,8 @@ import type { VerdictEvent } from './smtp/gateway.ts';
 import type { Clock } from './util/clock.ts';
 import type { Logger } from './util/logger.ts';
 import { createResolver } from './dns/dns2-resolver.ts';
+import { createDnsChecks } from './checks/dns-checks.ts';
+import type { DnsblSection } from './dns/dnsbl-rules.ts';
 import { openDelivery } from './queue/delivery-setup.ts';
 
 export interface ComponentDeps {
@@ -33,11 +37,13 @@ export interface Components {
   inline?: InlineForwarder;
   authenticator?: Authenticator;
   rateStore?: RateStore;
+  /** POP-before-SMTP: addresses that recently logged in may relay. */
+  isRecentlyAuthenticated?: (ip: string) => boolean;
   onVerdict?: (event: VerdictEvent) => void;
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
   /** Starts protocol servers and delivery; returns what listens where. */
-  startServices(): Promise<Partial<Record<'pop3' | 'imap', AddressInfo>>>;
+  startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
   onReload?(loaded: LoadedConfig): void;
   close(deadlineMs: number): Promise<void>;
@@ -54,19 +60,39 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     registry: deps.registry,
     clock: deps.clock,
   });
+  const dnsChecks = (cfg: Config, ruleset: Ruleset): Check[] =>
+    createDnsChecks({
+      resolver,
+      dnsbl: ruleset.section<DnsblSection>('dnsbl') ?? {},
+      hostname: deps.hostname,
+      localAddresses: [cfg.smtp.listen.host, cfg.submission.listen.host],
+      registry: deps.registry,
+      log: deps.log,
+      clock: deps.clock,
+    }).checks;
   if (deps.dryRun) {
-    return { rateStore: new MemoryRateStore(deps.clock), checks: () => [], startServices: async () => ({}), queueHealth: async () => ({ ok: true }), close: async () => undefined };
+    return { rateStore: new MemoryRateStore(deps.clock), checks: dnsChecks, startServices: async () => ({}), queueHealth: async () => ({ ok: true }), close: async () => undefined };
   }
-  const delivery = await openDelivery({ ...deps, resolver, deliverLocal: undefined });
+  const fullStack = config.mode === 'full-stack';
+  const mailhost = openMailHost({ config, dataDir: deps.loaded.dataDir, clock: deps.clock, log: deps.log, registry: deps.registry, hostname: deps.hostname });
+  closers.push(() => mailhost.close());
+  const delivery = await openDelivery({ ...deps, resolver, deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink) : undefined });
   closers.push((d) => delivery.close(d));
+  const pbs = mailhost.popBeforeSmtp;
   return {
     rateStore: new MemoryRateStore(deps.clock),
     sink: delivery.spool,
     ...(delivery.inline ? { inline: delivery.inline } : {}),
-    checks: () => [],
+    authenticator: mailhost.directory,
+    ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
+    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory)] : []), ...dnsChecks(cfg, ruleset)],
     startServices: async () => {
       await delivery.start();
-      return {};
+      return fullStack ? mailhost.start() : {};
+    },
+    onReload: () => {
+      const r = mailhost.directory.reload();
+      if (!r.ok) deps.log.warn('users/aliases reload failed, keeping the previous ones', { problems: r.problems });
     },
     queueHealth: async () => delivery.health(),
     close: async (deadlineMs) => {
@@ -79,7 +105,11 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
 export function buildChecks(config: Config, ruleset: Ruleset, components: Components): Check[] {
   const localDomains = new Set(config.local_domains);
   const checks: Check[] = [
-    createRelayCheck({ localDomains, requireLocalSender: config.smtp.relay_requires_local_sender }),
+    createRelayCheck({
+      localDomains,
+      requireLocalSender: config.smtp.relay_requires_local_sender,
+      ...(components.isRecentlyAuthenticated ? { isRecentlyAuthenticated: components.isRecentlyAuthenticated } : {}),
+    }),
     ...components.checks(config, ruleset),
   ];
   if (components.rateStore) {

@@ -28,7 +28,9 @@ export interface Listening {
   submission?: AddressInfo;
   http?: AddressInfo;
   pop3?: AddressInfo;
+  pop3s?: AddressInfo;
   imap?: AddressInfo;
+  imaps?: AddressInfo;
 }
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };

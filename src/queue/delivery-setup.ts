@@ -10,6 +10,7 @@ import { createInlineForwarder, type ClosableInlineForwarder } from './inline.ts
 import { createFullStackRouter, domainOf, type DeliverLocal, type Router } from './router.ts';
 import { createScheduler } from './scheduler.ts';
 import { openSpool, spoolDir, type Spool } from './spool.ts';
+import type { MessageSink } from './types.ts';
 import { createUpstreamRouter } from './upstream-router.ts';
 
 export interface DeliverySetupDeps {
@@ -19,8 +20,8 @@ export interface DeliverySetupDeps {
   registry: Registry;
   hostname: string;
   resolver: Resolver;
-  /** Local mailbox delivery (full-stack); without it local mail waits in the queue. */
-  deliverLocal: DeliverLocal | undefined;
+  /** Local mailbox delivery (full-stack), given the spool for re-queued alias targets; without it local mail waits in the queue. */
+  deliverLocal: ((sink: MessageSink) => DeliverLocal) | undefined;
 }
 
 export interface Delivery {
@@ -58,7 +59,7 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
     const outbound = createOutbound({ resolver: deps.resolver, config: config.outbound, hostname: deps.hostname, log });
     closers.push(() => outbound.close());
     router = createFullStackRouter({
-      deliverLocal: deps.deliverLocal ?? waitForMailHost,
+      deliverLocal: deps.deliverLocal?.(spool) ?? waitForMailHost,
       isLocal: (rcpt) => localDomains.has(domainOf(rcpt)) || !rcpt.includes('@'),
       outbound,
     });

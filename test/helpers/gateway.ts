@@ -9,6 +9,7 @@ import { App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Clock } from '../../src/util/clock.ts';
 import { createLogger } from '../../src/util/logger.ts';
+import { startDnsServer, type Zones } from './dns-server.ts';
 
 export interface RunningGateway {
   app: App;
@@ -36,14 +37,23 @@ function merge(base: Json, over: Json): Json {
   return out;
 }
 
-export async function startGateway(t: TestContext, config: Json = {}, opts: { clock?: Clock; dataDir?: string } = {}): Promise<RunningGateway> {
+export interface GatewayTestOptions {
+  clock?: Clock;
+  dataDir?: string;
+  /** Zones for the loopback DNS server every gateway under test resolves with (default: empty). */
+  zones?: Zones;
+}
+
+export async function startGateway(t: TestContext, config: Json = {}, opts: GatewayTestOptions = {}): Promise<RunningGateway> {
+  const dns = await startDnsServer(opts.zones ?? {});
+  t.after(() => dns.close());
   const dataDir = opts.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'spamgate-test-')));
   const base: Json = {
     smtp: { listen: { host: '127.0.0.1', port: 0 }, hostname: 'mx.test.example' },
     submission: { listen: { host: '127.0.0.1', port: 0 } },
     http: { listen: { host: '127.0.0.1', port: 0 } },
     pop3: { listen: { host: '127.0.0.1', port: 0 } },
-    dns: { servers: ['127.0.0.1:9'], timeout: '300ms', retries: 0 },
+    dns: { servers: [dns.server], timeout: '500ms', retries: 0 },
     log_level: 'info',
   };
   const loaded = loadConfig({ inline: merge(base, config), dataDir });

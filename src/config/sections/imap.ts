@@ -5,7 +5,7 @@ import { duration, listen, size } from '../units.ts';
 export const imapSection = z
   .strictObject({
     enabled: z.boolean().default(true),
-    listen: listen('127.0.0.1', 2143),
+    listen: listen('127.0.0.1', 1143),
     /** Implicit-TLS listener (imaps); needs tls.cert/key. */
     tls_listen: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional(),
     tls: z

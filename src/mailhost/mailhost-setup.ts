@@ -1,0 +1,168 @@
+// Builds the full-stack mail host from config: user directory, Maildir store, local delivery (with
+// alias expansion and verdict routing), POP3 and IMAP servers, and POP/IMAP-before-SMTP.
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { Learner } from '../bayes/learner.ts';
+import type { Config } from '../config/schema.ts';
+import { createImapServer } from '../imap/server.ts';
+import type { Registry } from '../metrics/registry.ts';
+import { createPop3Server } from '../pop3/server.ts';
+import type { DeliverLocal, LocalDeliveryOutcome } from '../queue/router.ts';
+import type { MessageSink, QueueEnvelope } from '../queue/types.ts';
+import { createMaildirStore } from '../store/maildir-store.ts';
+import type { MailboxStore } from '../store/mailbox-store.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { createUserDirectory, type UserDirectory } from './directory.ts';
+import { createLocalDelivery, replyForDelivery } from './local-delivery.ts';
+import { PopBeforeSmtp } from './pop-before-smtp.ts';
+
+export interface MailHostDeps {
+  config: Config;
+  dataDir: string;
+  clock: Clock;
+  log: Logger;
+  registry: Registry;
+  hostname: string;
+  /** Filter learning for Junk-folder moves (IMAP). */
+  learner?: Learner;
+}
+
+export interface MailHost {
+  directory: UserDirectory;
+  store: MailboxStore;
+  popBeforeSmtp?: PopBeforeSmtp;
+  /** Queue router hook: expands aliases and delivers into Maildir; remote alias targets re-enter the queue. */
+  deliverLocal(sink: MessageSink): DeliverLocal;
+  start(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
+  close(): Promise<void>;
+}
+
+export function mailRoot(dataDir: string): string {
+  return path.join(dataDir, 'mail');
+}
+
+function readTlsFiles(tls: { cert?: string; key?: string }, fallback: { cert?: string; key?: string }): { cert: Buffer; key: Buffer } | undefined {
+  const cert = tls.cert ?? fallback.cert;
+  const key = tls.key ?? fallback.key;
+  return cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : undefined;
+}
+
+export function openMailHost(deps: MailHostDeps): MailHost {
+  const { config, log } = deps;
+  const directory = createUserDirectory({ config, dataDir: deps.dataDir, log: log.child({ component: 'users' }) });
+  const store = createMaildirStore({ root: mailRoot(deps.dataDir), fsync: config.queue.fsync, clock: deps.clock });
+  const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: config.mailhost.duplicate_window });
+  const pbs = config.pop3.pop_before_smtp.enabled ? new PopBeforeSmtp({ clock: deps.clock, ttlMs: config.pop3.pop_before_smtp.ttl }) : undefined;
+  const closers: Array<() => Promise<void>> = [];
+
+  const deliverLocal =
+    (sink: MessageSink): DeliverLocal =>
+    async (envelope, recipient, raw, queueId): Promise<LocalDeliveryOutcome> => {
+      const resolution = directory.resolve(recipient.includes('@') ? recipient : `${recipient}@${config.local_domains[0] ?? 'localhost'}`);
+      if (resolution.kind === 'unknown') return { status: 'perm', reply: { code: 550, enhanced: '5.1.1', text: `${recipient}: user unknown` } };
+      if (resolution.kind === 'loop') return { status: 'perm', reply: { code: 550, enhanced: '5.4.6', text: `${recipient}: alias loop (${resolution.detail})` } };
+      if (resolution.kind === 'remote') return { status: 'perm', reply: { code: 550, enhanced: '5.1.2', text: `${recipient}: not a local domain` } };
+      const junk = envelope.verdict?.junkRecipients?.includes(recipient) ?? false;
+      let worst: LocalDeliveryOutcome = { status: 'ok' };
+      for (const mailbox of resolution.mailboxes) {
+        const result = await local.deliverLocal({ mailFrom: envelope.mailFrom, recipient, mailbox, raw, junk, deliveryId: queueId });
+        if (result.kind === 'delivered' || result.kind === 'duplicate') continue;
+        const reply = replyForDelivery(result);
+        const outcome: LocalDeliveryOutcome = reply.code >= 500 ? { status: 'perm', reply } : { status: 'temp', reply };
+        // A temporary failure of one mailbox retries the recipient (delivered mailboxes are deduplicated).
+        if (outcome.status === 'temp' || worst.status === 'ok') worst = outcome;
+      }
+      if (resolution.remote.length > 0 && worst.status !== 'temp') {
+        // Alias members outside our domains: a new queue entry, so each gets its own retries and bounces.
+        const forwarded: QueueEnvelope = { ...envelope, rcptTo: resolution.remote, receivedAt: deps.clock.now() };
+        delete forwarded.verdict;
+        await sink.enqueue(forwarded, raw);
+      }
+      return worst;
+    };
+
+  return {
+    directory,
+    store,
+    ...(pbs ? { popBeforeSmtp: pbs } : {}),
+    deliverLocal,
+    async start() {
+      const out: Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>> = {};
+      const onLogin = pbs ? (_user: string, ip: string): void => pbs.record(ip) : undefined;
+      if (config.pop3.enabled) {
+        const p = config.pop3;
+        const tls = readTlsFiles(p.tls, config.smtp.tls);
+        const pop3 = createPop3Server({
+          store,
+          users: directory,
+          ...(tls ? { tls } : {}),
+          hostname: deps.hostname,
+          limits: {
+            idleTimeoutMs: p.idle_timeout,
+            maxLineLength: p.max_line_length,
+            maxBadCommands: p.max_bad_commands,
+            maxConnections: p.max_connections,
+            allowInsecureAuth: p.allow_insecure_auth,
+            authFailures: { perIp: p.auth_failures.per_ip, perUser: p.auth_failures.per_user },
+          },
+          ...(onLogin ? { onLogin } : {}),
+          registry: deps.registry,
+          log: log.child({ component: 'pop3' }),
+          clock: deps.clock,
+        });
+        await pop3.listen(p.listen.port, p.listen.host);
+        const addr = pop3.address();
+        if (addr) out.pop3 = addr;
+        if (p.tls_listen && tls) {
+          await pop3.listenTls(p.tls_listen.port, p.tls_listen.host);
+          const t = pop3.tlsAddress();
+          if (t) out.pop3s = t;
+        }
+        closers.push(() => pop3.close());
+      }
+      if (config.imap.enabled) {
+        const i = config.imap;
+        const tls = readTlsFiles(i.tls, config.smtp.tls);
+        const common = {
+          store,
+          authenticate: (user: string, pass: string) => directory.authenticate(user, pass),
+          ...(deps.learner ? { learner: deps.learner } : {}),
+          ...(tls ? { tls } : {}),
+          allowInsecureAuth: i.allow_insecure_auth,
+          hostname: deps.hostname,
+          limits: {
+            maxLineBytes: i.max_line,
+            maxLiteralBytes: i.max_literal,
+            commandsPerSecond: i.commands_per_second,
+            idleTimeoutMs: i.idle_timeout,
+            maxAuthFailures: i.max_auth_failures,
+            authFailureWindowMs: i.auth_failure_window,
+            maxConnections: i.max_connections,
+          },
+          registry: deps.registry,
+          log: log.child({ component: 'imap' }),
+          clock: deps.clock,
+        };
+        const imap = createImapServer({ ...common, implicitTls: false });
+        await imap.listen(i.listen.port, i.listen.host);
+        const addr = imap.address();
+        if (addr) out.imap = addr;
+        closers.push(() => imap.close());
+        if (i.tls_listen && tls) {
+          const imaps = createImapServer({ ...common, implicitTls: true });
+          await imaps.listen(i.tls_listen.port, i.tls_listen.host);
+          const a = imaps.address();
+          if (a) out.imaps = a;
+          closers.push(() => imaps.close());
+        }
+      }
+      return out;
+    },
+    async close() {
+      for (const c of closers.reverse()) await c();
+      directory.close();
+    },
+  };
+}
