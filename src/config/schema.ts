@@ -5,6 +5,7 @@ import { imapSection } from './sections/imap.ts';
 import { bayesSection, filterSection } from './sections/filter.ts';
 import { aliasesSection, mailhostSection, usersSection } from './sections/mailhost.ts';
 import { pop3Section } from './sections/pop3.ts';
+import { greylistSection, redisSection } from './sections/redis.ts';
 
 const tls = z
   .strictObject({
@@ -155,6 +156,8 @@ export const configSchema = z.strictObject({
   mailhost: mailhostSection,
   pop3: pop3Section,
   imap: imapSection,
+  redis: redisSection,
+  greylist: greylistSection,
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -9,6 +9,7 @@ import { App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Clock } from '../../src/util/clock.ts';
 import { createLogger } from '../../src/util/logger.ts';
+import { hashPassword } from '../../src/mailhost/password.ts';
 import { startDnsServer, type Zones } from './dns-server.ts';
 
 export interface RunningGateway {
@@ -37,6 +38,14 @@ function merge(base: Json, over: Json): Json {
   return out;
 }
 
+/** The password of the harness's default user postmaster@localhost. */
+export const TEST_PASSWORD = 'test-password';
+let cachedHash: Promise<string> | undefined;
+async function testPasswordHash(): Promise<string> {
+  cachedHash ??= hashPassword(TEST_PASSWORD, { N: 1024, r: 8, p: 1 });
+  return cachedHash;
+}
+
 export interface GatewayTestOptions {
   clock?: Clock;
   dataDir?: string;
@@ -53,6 +62,8 @@ export async function startGateway(t: TestContext, config: Json = {}, opts: Gate
     submission: { listen: { host: '127.0.0.1', port: 0 } },
     http: { listen: { host: '127.0.0.1', port: 0 } },
     pop3: { listen: { host: '127.0.0.1', port: 0 } },
+    imap: { listen: { host: '127.0.0.1', port: 0 } },
+    users: { 'postmaster@localhost': { password: await testPasswordHash() } },
     dns: { servers: [dns.server], timeout: '500ms', retries: 0 },
     log_level: 'info',
   };

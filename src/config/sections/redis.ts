@@ -1,0 +1,68 @@
+// Config sections of shared state: `redis:` (connection, which stores live in Redis, failure policy)
+// and `greylist:` (RFC 6647 triplet greylisting, off by default).
+import { z } from 'zod';
+import { cidrList, domain, duration } from '../units.ts';
+
+const node = z.strictObject({ host: z.string(), port: z.number().int().min(1).max(65535) });
+
+/** The stores that can move from in-process memory to Redis. */
+export const SHARED_STORES = ['rate', 'bayes', 'greylist'] as const;
+export type SharedStoreName = (typeof SHARED_STORES)[number];
+
+export const redisSection = z
+  .strictObject({
+    /** redis://[user:pass@]host:port/db; wins over host/port. */
+    url: z.string().optional(),
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(1).max(65535).default(6379),
+    db: z.number().int().min(0).default(0),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    /** Sentinel: the sentinels to ask and the master group name. */
+    sentinels: z.array(node).optional(),
+    sentinel_name: z.string().default('mymaster'),
+    /** Cluster: startup nodes (url/host/port/sentinels are then ignored). */
+    cluster: z.array(node).optional(),
+    key_prefix: z.string().default('spamgate:'),
+    /** Per-command limit; a slower Redis counts as down for that call. */
+    timeout: duration().prefault('250ms'),
+    connect_timeout: duration().prefault('2s'),
+    /** Longest pause between reconnect attempts. */
+    reconnect_max: duration().prefault('2s'),
+    /** When Redis is down: tempfail the checks that need it, or skip them. */
+    on_error: z.enum(['tempfail', 'skip']).default('tempfail'),
+    /** Stores kept in Redis; the others stay in-process (the default is all in-process). */
+    use_for: z.array(z.enum(SHARED_STORES)).default([]),
+  })
+  .prefault({})
+  .refine((r) => !(r.sentinels && r.cluster), { message: 'redis.sentinels and redis.cluster are exclusive' });
+
+export const greylistSection = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** A retry earlier than this after first sight is deferred again. */
+    delay: duration().prefault('5m'),
+    /** A first sight not retried within this is forgotten (the next attempt starts over). */
+    max_wait: duration().prefault('4h'),
+    /** How long a passed triplet (or network) stays whitelisted; refreshed on each use. */
+    whitelist_for: duration().prefault('36d'),
+    /** What a successful retry whitelists: the triplet, or the whole client network. */
+    auto_whitelist: z.enum(['triplet', 'network']).default('triplet'),
+    /** Greylist only when the score so far (connect..rcpt symbols) is at or above this. */
+    min_score: z.number().default(0),
+    ipv4_prefix: z.number().int().min(8).max(32).default(24),
+    ipv6_prefix: z.number().int().min(16).max(128).default(64),
+    /** Client networks never greylisted (trusted networks and authenticated clients always skip). */
+    whitelist_networks: cidrList().default([]),
+    /** Sender domains never greylisted when SPF passes for them. */
+    whitelist_spf_domains: z.array(domain()).default([]),
+    /** In-process store: triplets kept (least recently used dropped first). */
+    max_entries: z.number().int().positive().default(200_000),
+    /** Time budget of the check (covers the Redis round trip). */
+    timeout: duration().prefault('1s'),
+  })
+  .prefault({})
+  .refine((g) => g.delay < g.max_wait, { message: 'greylist.delay must be below greylist.max_wait' });
+
+export type RedisConfig = z.output<typeof redisSection>;
+export type GreylistConfig = z.output<typeof greylistSection>;

@@ -1,0 +1,142 @@
+// The Bayes token store in Redis, shared by every gateway: one hash per token (fields s, h), the totals
+// hash and the learned-digest hash. A lookup of any number of tokens is one pipelined round trip; a
+// change is one atomic Lua call that also makes relearning idempotent across gateways.
+import type { MessageClass } from '../bayes/learner.ts';
+import type { ModelData } from '../bayes/model-file.ts';
+import type { LearnedTotals, StoreChange, TokenCounts, TokenStore } from '../bayes/token-store.ts';
+import { luaScript, type RedisLink } from './connection.ts';
+
+/**
+ * KEYS[1] totals, KEYS[2] digests, KEYS[3..] token hashes; ARGV field (s|h), delta, digest, class.
+ * +1 for a digest already learned as this class, or -1 for one not learned as it, changes nothing
+ * (two gateways learning one message at once count it once). Counts never go below zero; a token
+ * whose counts both reach zero disappears.
+ */
+const UPDATE = luaScript(`
+local field, delta, digest, cls = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local prev = redis.call('HGET', KEYS[2], digest)
+if delta > 0 and prev == cls then return 0 end
+if delta < 0 and prev ~= cls then return 0 end
+for i = 3, #KEYS do
+  if delta > 0 then
+    redis.call('HINCRBY', KEYS[i], field, 1)
+  else
+    local v = tonumber(redis.call('HGET', KEYS[i], field) or '0')
+    if v > 1 then redis.call('HINCRBY', KEYS[i], field, -1) elseif v == 1 then redis.call('HDEL', KEYS[i], field) end
+  end
+end
+local t = tonumber(redis.call('HGET', KEYS[1], field) or '0') + delta
+if t < 0 then t = 0 end
+redis.call('HSET', KEYS[1], field, t)
+if delta > 0 then redis.call('HSET', KEYS[2], digest, cls) else redis.call('HDEL', KEYS[2], digest) end
+return 1
+`);
+
+const FIELD: Record<MessageClass, 's' | 'h'> = { spam: 's', ham: 'h' };
+
+function count(v: string | null | undefined): number {
+  const n = v ? Number(v) : 0;
+  return Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+export class RedisTokenStore implements TokenStore {
+  readonly kind = 'redis';
+  /** Every key shares one hash tag: pipelines and scripts stay in one Cluster slot. */
+  private readonly base: string;
+
+  constructor(private readonly link: RedisLink) {
+    this.base = `${link.prefix}{bayes}:`;
+  }
+
+  private tokenKey(token: string): string {
+    return `${this.base}t:${token}`;
+  }
+
+  /** Reads degrade per redis.on_error: `skip` answers "nothing learned" (the classifier stays silent). */
+  private async read<T>(op: () => Promise<T>, skipped: () => T): Promise<T> {
+    try {
+      return await this.link.run('bayes', op);
+    } catch (err) {
+      if (this.link.onError === 'skip') return skipped();
+      throw err;
+    }
+  }
+
+  async totals(): Promise<LearnedTotals> {
+    return this.read(
+      async () => {
+        const [s, h] = await this.link.client.hmget(`${this.base}totals`, 's', 'h');
+        return { spam: count(s), ham: count(h) };
+      },
+      () => ({ spam: 0, ham: 0 }),
+    );
+  }
+
+  async getMany(tokens: readonly string[]): Promise<(TokenCounts | undefined)[]> {
+    if (tokens.length === 0) return [];
+    return this.read(
+      async () => {
+        const pipe = this.link.client.pipeline();
+        for (const t of tokens) pipe.hmget(this.tokenKey(t), 's', 'h');
+        const replies = (await pipe.exec()) ?? [];
+        return tokens.map((_, i) => {
+          const [err, value] = replies[i] ?? [new Error('missing pipeline reply'), null];
+          if (err) throw err;
+          const [s, h] = Array.isArray(value) ? (value as Array<string | null>) : [null, null];
+          if (s === null && h === null) return undefined;
+          return { spam: count(s), ham: count(h) };
+        });
+      },
+      () => tokens.map(() => undefined),
+    );
+  }
+
+  /** Writes never degrade: a learn that did not reach Redis fails, so the caller can say so. */
+  async update(change: StoreChange): Promise<void> {
+    const keys = [`${this.base}totals`, `${this.base}digests`, ...change.tokens.map((t) => this.tokenKey(t))];
+    await this.link.run('bayes', () => this.link.eval(UPDATE, keys, [FIELD[change.cls], change.delta, change.digest, change.cls]));
+  }
+
+  async learnedAs(digest: string): Promise<MessageClass | undefined> {
+    const v = await this.link.run('bayes', () => this.link.client.hget(`${this.base}digests`, digest));
+    return v === 'spam' || v === 'ham' ? v : undefined;
+  }
+
+  /** Writes go through: nothing pending. */
+  async flush(): Promise<void> {}
+
+  /** The link is shared with the other stores; openSharedStores closes it. */
+  async close(): Promise<void> {}
+
+  /** True when nothing was ever learned into this Redis store (no totals hash). */
+  async isEmpty(): Promise<boolean> {
+    return (await this.link.run('bayes', () => this.link.client.exists(`${this.base}totals`))) === 0;
+  }
+
+  /**
+   * Seeds an empty Redis store from a model (the shipped one, or a gateway's memory store), in pipelined
+   * batches. Returns false and changes nothing when the store already holds data.
+   */
+  async importModel(model: ModelData, batch = 1000): Promise<boolean> {
+    if (!(await this.isEmpty())) return false;
+    const entries = [...model.tokens];
+    for (let i = 0; i < entries.length; i += batch) {
+      const pipe = this.link.client.pipeline();
+      for (const [token, c] of entries.slice(i, i + batch)) {
+        const fields: Record<string, number> = {};
+        if (c.spam > 0) fields.s = c.spam;
+        if (c.ham > 0) fields.h = c.ham;
+        if (Object.keys(fields).length) pipe.hset(this.tokenKey(token), fields);
+      }
+      await this.link.run('bayes', () => pipe.exec());
+    }
+    const digests = [...model.digests];
+    for (let i = 0; i < digests.length; i += batch) {
+      const chunk = Object.fromEntries(digests.slice(i, i + batch));
+      await this.link.run('bayes', () => this.link.client.hset(`${this.base}digests`, chunk));
+    }
+    // Totals last: a store with totals is a complete one (isEmpty() keys on it).
+    await this.link.run('bayes', () => this.link.client.hset(`${this.base}totals`, { s: model.totals.spam, h: model.totals.ham }));
+    return true;
+  }
+}

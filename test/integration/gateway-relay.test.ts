@@ -1,0 +1,241 @@
+// Relay control, trust (PROXY/XCLIENT), rate limits, pre-greet and STARTTLS+AUTH over real sockets.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { hashPassword } from '../../src/mailhost/password.ts';
+import { startGateway } from '../helpers/gateway.ts';
+import { runPython } from '../helpers/python.ts';
+import { SmtpWire } from '../helpers/smtp-wire.ts';
+
+const UNTRUSTED = { smtp: { trusted_networks: [] as string[] } };
+
+async function rcptCode(port: number, rcpt: string, from = 'sender@remote.example'): Promise<{ code: number; text: string }> {
+  const { wire } = await SmtpWire.open(port);
+  try {
+    await wire.command('EHLO client.test.example');
+    const mail = await wire.command(`MAIL FROM:<${from}>`);
+    if (mail.code !== 250) return mail;
+    const r = await wire.command(`RCPT TO:<${rcpt}>`);
+    return { code: r.code, text: r.text };
+  } finally {
+    wire.close();
+  }
+}
+
+test('relay: local domains accepted from anyone, every routing trick refused with 554 5.7.1', async (t) => {
+  const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['local.example', 'localhost'], aliases: { 'u@local.example': 'postmaster@localhost' } });
+  assert.equal((await rcptCode(gw.smtpPort, 'u@local.example')).code, 250);
+  assert.equal((await rcptCode(gw.smtpPort, 'U@LOCAL.EXAMPLE')).code, 250, 'upper case is still local');
+  const dotted = await rcptCode(gw.smtpPort, 'u@local.example.');
+  assert.ok(dotted.code === 250 || dotted.code === 501, `trailing dot: local or a syntax error, got ${dotted.code}`);
+  assert.equal((await rcptCode(gw.smtpPort, '@relay.example:u@local.example')).code, 250, 'source route to a local mailbox is stripped (RFC 5321 App. C)');
+  const tricks = [
+    'victim@remote.example',
+    'victim%remote.example@local.example',
+    'remote.example!victim@local.example',
+    '"victim@remote.example"@local.example',
+    '"victim%remote.example"@local.example',
+    'victim@remote.example@local.example',
+    'victim@[192.0.2.1]',
+    'victim@evillocal.example',
+    'victim@local.example.remote.example',
+    '@local.example:victim@remote.example',
+    'victim@remote.example.',
+  ];
+  let refusedAsRelay = 0;
+  for (const rcpt of tricks) {
+    const r = await rcptCode(gw.smtpPort, rcpt);
+    // Refused as relaying (554 5.7.1) or, where the address is not even valid syntax, with 501.
+    if (r.code === 501) continue;
+    assert.equal(r.code, 554, `${rcpt} must be refused, got ${r.code} ${r.text}`);
+    assert.match(r.text, /^5\.7\.1 Relay access denied/, rcpt);
+    refusedAsRelay++;
+  }
+  assert.ok(refusedAsRelay >= 8, `most tricks reach the relay check (${refusedAsRelay})`);
+  const tx = await rcptCode(gw.smtpPort, 'postmaster@local.example', '');
+  assert.equal(tx.code, 250, 'postmaster is always accepted (RFC 5321 §4.5.1)');
+  assert.equal((await rcptCode(gw.smtpPort, 'Postmaster')).code, 250, 'bare <Postmaster> is accepted');
+  assert.equal((await rcptCode(gw.smtpPort, 'nobody@local.example')).code, 550, 'unknown local user: 550 5.1.1 at RCPT');
+});
+
+test('relay: trusted networks relay; the local-sender option applies to them', async (t) => {
+  const gw = await startGateway(t, { smtp: { relay_requires_local_sender: true } });
+  assert.equal((await rcptCode(gw.smtpPort, 'someone@remote.example', 'me@localhost')).code, 250);
+  const foreign = await rcptCode(gw.smtpPort, 'someone@remote.example', 'me@elsewhere.example');
+  assert.equal(foreign.code, 553);
+  assert.match(foreign.text, /^5\.7\.1 /);
+});
+
+test('XCLIENT is honoured only from configured addresses', async (t) => {
+  const open = await startGateway(t, { smtp: { trusted_networks: [], xclient_from: ['127.0.0.1/32'] } });
+  const { wire } = await SmtpWire.open(open.smtpPort);
+  t.after(() => wire.close());
+  const ehlo = await wire.command('EHLO proxy.test.example');
+  assert.ok(ehlo.lines.some((l) => l.includes('XCLIENT')));
+  const x = await wire.command('XCLIENT ADDR=192.0.2.77 NAME=[UNAVAILABLE] HELO=mail.client.example');
+  assert.equal(x.code, 220);
+  await wire.command('EHLO mail.client.example');
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command('Subject: x\r\n\r\nx\r\n.')).code, 250);
+  const tx = open.transactions().at(-1);
+  assert.equal(tx?.client_ip, '192.0.2.77');
+  assert.equal(tx?.helo, 'mail.client.example');
+  const closed = await startGateway(t, { smtp: { trusted_networks: [], xclient_from: ['192.0.2.0/24'] } });
+  const other = await SmtpWire.open(closed.smtpPort);
+  t.after(() => other.wire.close());
+  const e2 = await other.wire.command('EHLO proxy.test.example');
+  assert.ok(!e2.lines.some((l) => l.includes('XCLIENT')));
+  const refused = await other.wire.command('XCLIENT ADDR=192.0.2.77');
+  assert.ok(refused.code >= 500, `XCLIENT from an untrusted peer refused, got ${refused.code}`);
+});
+
+function proxyV2(src: string, dst: string, sport: number, dport: number): Buffer {
+  const sig = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
+  const body = Buffer.alloc(12);
+  src.split('.').forEach((o, i) => body.writeUInt8(Number(o), i));
+  dst.split('.').forEach((o, i) => body.writeUInt8(Number(o), 4 + i));
+  body.writeUInt16BE(sport, 8);
+  body.writeUInt16BE(dport, 10);
+  const head = Buffer.from([0x21, 0x11, 0x00, 12]);
+  return Buffer.concat([sig, head, body]);
+}
+
+test('PROXY protocol v1 and v2 from trusted proxies give the real client address', async (t) => {
+  const gw = await startGateway(t, { smtp: { trusted_networks: ['192.0.2.50/32'], proxy_protocol_from: ['127.0.0.1/32'] } });
+  for (const header of [Buffer.from('PROXY TCP4 192.0.2.50 192.0.2.1 40000 25\r\n'), proxyV2('192.0.2.50', '192.0.2.1', 40001, 25)]) {
+    const wire = await SmtpWire.connect(gw.smtpPort);
+    wire.write(header);
+    assert.equal((await wire.read()).code, 220);
+    await wire.command('EHLO c.test.example');
+    await wire.command('MAIL FROM:<a@localhost>');
+    // The real client is a trusted network: relaying is allowed.
+    assert.equal((await wire.command('RCPT TO:<x@remote.example>')).code, 250);
+    wire.close();
+  }
+  // Without a header from a proxy-protocol peer the session is refused.
+  const bare = await SmtpWire.connect(gw.smtpPort);
+  bare.write('EHLO c.test.example\r\n');
+  const r = await bare.read();
+  assert.equal(r.code, 421);
+  bare.close();
+  // From a peer not in proxy_protocol_from, a PROXY line is just a bad command.
+  const direct = await startGateway(t, UNTRUSTED);
+  const d = await SmtpWire.open(direct.smtpPort);
+  const p = await d.wire.command('PROXY TCP4 192.0.2.50 192.0.2.1 40000 25');
+  assert.equal(p.code, 500);
+  await d.wire.command('EHLO c.test.example');
+  await d.wire.command('MAIL FROM:<a@localhost>');
+  assert.equal((await d.wire.command('RCPT TO:<x@remote.example>')).code, 554, 'no trust gained');
+  d.wire.close();
+});
+
+test('pre-greet: a client talking before the greeting is refused with 554', async (t) => {
+  const gw = await startGateway(t, { smtp: { trusted_networks: [], greet_delay: '300ms' } });
+  const early = await SmtpWire.connect(gw.smtpPort);
+  early.write('EHLO eager.test.example\r\n');
+  const r = await early.read();
+  assert.equal(r.code, 554);
+  assert.match(r.text, /5\.5\.1/);
+  early.close();
+  const started = Date.now();
+  const { wire, greeting } = await SmtpWire.open(gw.smtpPort);
+  assert.equal(greeting.code, 220);
+  assert.ok(Date.now() - started >= 250, 'greeting waits for the configured delay');
+  wire.close();
+});
+
+test('rate limits: messages per client address per window, and concurrent connections per address', async (t) => {
+  const gw = await startGateway(t, { ...UNTRUSTED, limits: { per_ip: { messages: { limit: 2, window: '1h' } } }, smtp: { trusted_networks: [], max_connections_per_ip: 2 } });
+  const codes: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const { wire } = await SmtpWire.open(gw.smtpPort);
+    await wire.command('EHLO c.test.example');
+    codes.push((await wire.command('MAIL FROM:<a@remote.example>')).code);
+    wire.close();
+  }
+  assert.deepEqual(codes, [250, 250, 450]);
+  const a = await SmtpWire.open(gw.smtpPort);
+  const b = await SmtpWire.open(gw.smtpPort);
+  const c = await SmtpWire.connect(gw.smtpPort);
+  const third = await c.read();
+  assert.equal(third.code, 421);
+  assert.match(third.text, /4\.7\.0 Too many connections/);
+  for (const w of [a.wire, b.wire, c]) w.close();
+});
+
+function selfSignedCert(): { cert: string; key: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-tls-'));
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=mx.test.example'], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+test('STARTTLS then AUTH; AUTH refused without TLS off loopback; submission requires AUTH and sender ownership', async (t) => {
+  const tls = selfSignedCert();
+  const hash = await hashPassword('s3cret-pass');
+  const gw = await startGateway(t, {
+    smtp: { trusted_networks: [], tls, xclient_from: [] },
+    users: { 'alice@localhost': { password: hash } },
+  });
+  // Loopback: AUTH without TLS is allowed (house rule), via python smtplib on submission.
+  const sub = await runPython<{ code: number; own: number; foreign: number | string }>(
+    `
+import smtplib, json, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.ehlo('c.test.example')
+code = s.login('alice@localhost', 's3cret-pass')[0]
+own = len(s.sendmail('alice@localhost', ['bob@remote.example'], 'Subject: out\\r\\n\\r\\nhi\\r\\n'))
+try:
+    s.sendmail('mallory@localhost', ['bob@remote.example'], 'Subject: forged\\r\\n\\r\\nhi\\r\\n'); foreign = 0
+except smtplib.SMTPSenderRefused as e:
+    foreign = e.smtp_code
+s.quit()
+print(json.dumps({'code': code, 'own': own, 'foreign': foreign}))
+`,
+    [String(gw.submissionPort)],
+  );
+  assert.deepEqual(sub, { code: 235, own: 0, foreign: 553 });
+  const noauth = await SmtpWire.open(gw.submissionPort ?? 0);
+  await noauth.wire.command('EHLO c.test.example');
+  assert.equal((await noauth.wire.command('MAIL FROM:<alice@localhost>')).code, 530);
+  noauth.wire.close();
+  // STARTTLS on the MX port, then AUTH.
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  const ehlo = await wire.command('EHLO c.test.example');
+  assert.ok(ehlo.lines.some((l) => l.endsWith('STARTTLS')));
+  assert.equal((await wire.command('STARTTLS')).code, 220);
+  await wire.upgrade();
+  const ehlo2 = await wire.command('EHLO c.test.example');
+  assert.ok(ehlo2.lines.some((l) => l.includes('AUTH PLAIN LOGIN')));
+  const bad = await wire.command(`AUTH PLAIN ${Buffer.from('\0alice@localhost\0wrong').toString('base64')}`);
+  assert.equal(bad.code, 535);
+  const good = await wire.command(`AUTH PLAIN ${Buffer.from('\0alice@localhost\0s3cret-pass').toString('base64')}`);
+  assert.equal(good.code, 235);
+  await wire.command('MAIL FROM:<alice@localhost>');
+  assert.equal((await wire.command('RCPT TO:<bob@remote.example>')).code, 250, 'authenticated clients relay');
+  writeFileSync(path.join(gw.dataDir, 'marker'), 'x');
+});
+
+test('AUTH is not offered to a non-loopback client without TLS', async (t) => {
+  // Listen on a non-loopback-looking address is not possible here; present one with PROXY instead.
+  const gw = await startGateway(t, { smtp: { trusted_networks: [], proxy_protocol_from: ['127.0.0.1/32'] } });
+  const socket = net.connect(gw.smtpPort, '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  socket.destroy();
+  const wire = await SmtpWire.connect(gw.smtpPort);
+  wire.write('PROXY TCP4 198.51.100.9 192.0.2.1 40000 25\r\n');
+  assert.equal((await wire.read()).code, 220);
+  const ehlo = await wire.command('EHLO c.test.example');
+  assert.ok(!ehlo.lines.some((l) => l.includes('AUTH')), ehlo.lines.join('|'));
+  const r = await wire.command(`AUTH PLAIN ${Buffer.from('\0alice@localhost\0x').toString('base64')}`);
+  assert.ok(r.code >= 500);
+  wire.close();
+});

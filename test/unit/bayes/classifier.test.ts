@@ -1,0 +1,118 @@
+// Bayes classifier, learner and store: small learned sets, silence threshold, learn/relearn/forget
+// arithmetic, atomic persistence and the shipped-model fallback.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { chi2Q, chiCombine } from '../../../src/bayes/classifier.ts';
+import { openBayes, STORE_FILE } from '../../../src/bayes/open-bayes.ts';
+import { bayesSection } from '../../../src/config/sections/filter.ts';
+import { createRegistry } from '../../../src/metrics/registry.ts';
+
+const cfg = (over: Record<string, unknown> = {}) => bayesSection.parse({ min_spam: 3, min_ham: 3, save_delay: 0, ...over });
+const mail = (subject: string, body: string, from = 'a@example.org'): Buffer => Buffer.from(`From: ${from}\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}-${body.length}@x>\r\n\r\n${body}\r\n`);
+const SPAM = [
+  mail('cheap pills now', 'buy cheap viagra pills online discount pharmacy', 'pills@spam.biz'),
+  mail('win money fast', 'claim your lottery winnings money transfer today', 'win@spam.biz'),
+  mail('hot offer pills', 'discount pharmacy offer limited viagra deal', 'offer@spam.biz'),
+  mail('casino bonus money', 'free casino bonus money deposit today', 'casino@spam.biz'),
+];
+const HAM = [
+  mail('meeting notes', 'agenda for the project meeting tomorrow with the team', 'bob@work.example'),
+  mail('code review', 'please review the patch for the parser module', 'alice@work.example'),
+  mail('lunch tomorrow', 'shall we have lunch tomorrow after the project meeting', 'bob@work.example'),
+  mail('release plan', 'the release plan for the parser module is attached', 'carol@work.example'),
+];
+
+function tmp(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'spamgate-bayes-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('chi-square combining: agreement goes to the extremes, no evidence is 0.5', () => {
+  assert.equal(chiCombine([]), 0.5);
+  assert.ok(chiCombine(Array.from({ length: 10 }, () => ({ prob: 0.99 }))) > 0.99);
+  assert.ok(chiCombine(Array.from({ length: 10 }, () => ({ prob: 0.01 }))) < 0.01);
+  assert.ok(Math.abs(chi2Q(2, 2) - Math.exp(-1)) < 1e-12);
+});
+
+test('silent until both minimums are learned, then separates spam from ham', async (t) => {
+  const bayes = openBayes({ dataDir: tmp(t), config: cfg() });
+  t.after(() => bayes.close());
+  for (const m of SPAM.slice(0, 3)) await bayes.learner.learn(m, 'spam', 'manual');
+  for (const m of HAM.slice(0, 2)) await bayes.learner.learn(m, 'ham', 'manual');
+  assert.equal((await bayes.classifyRaw(SPAM[3] as Buffer)).status, 'silent');
+  await bayes.learner.learn(HAM[2] as Buffer, 'ham', 'manual');
+  const spam = await bayes.classifyRaw(mail('cheap pharmacy pills', 'discount viagra pills offer', 'new@spam.biz'));
+  const ham = await bayes.classifyRaw(mail('parser patch', 'review the parser release plan for the team', 'dave@work.example'));
+  assert.equal(spam.status, 'scored');
+  assert.equal(ham.status, 'scored');
+  if (spam.status === 'scored' && ham.status === 'scored') {
+    assert.ok(spam.probability > 0.9, `spam p=${spam.probability}`);
+    assert.ok(ham.probability < 0.2, `ham p=${ham.probability}`);
+    assert.equal(spam.verdict, 'spam');
+    assert.equal(ham.verdict, 'ham');
+    assert.ok(spam.clues.some((c) => c.token === 'viagra'));
+  }
+});
+
+test('learn twice counts once; relearn moves the message; forget removes it', async (t) => {
+  const registry = createRegistry(false);
+  const bayes = openBayes({ dataDir: tmp(t), config: cfg(), registry });
+  t.after(() => bayes.close());
+  const m = SPAM[0] as Buffer;
+  assert.equal(await bayes.learner.learn(m, 'spam', 'manual'), 'learned');
+  assert.equal(await bayes.learner.learn(m, 'spam', 'manual'), 'already');
+  assert.deepEqual(await bayes.store.totals(), { spam: 1, ham: 0 });
+  const [viagra] = await bayes.store.getMany(['viagra']);
+  assert.deepEqual(viagra, { spam: 1, ham: 0 });
+  assert.equal(await bayes.learner.learn(m, 'ham', 'junk_folder'), 'relearned');
+  assert.deepEqual(await bayes.store.totals(), { spam: 0, ham: 1 });
+  assert.deepEqual((await bayes.store.getMany(['viagra']))[0], { spam: 0, ham: 1 });
+  // a copy tagged by spamgate is the same message
+  const tagged = Buffer.concat([Buffer.from('X-Spamgate-Result: accept\r\n'), m]);
+  assert.equal(await bayes.learner.learn(tagged, 'ham', 'manual'), 'already');
+  assert.equal(await bayes.learner.forget(m, 'manual'), 'forgotten');
+  assert.equal(await bayes.learner.forget(m, 'manual'), 'unknown');
+  assert.deepEqual(await bayes.store.totals(), { spam: 0, ham: 0 });
+  assert.equal((await bayes.store.getMany(['viagra']))[0], undefined);
+  const metrics = await registry.getSingleMetricAsString('spamgate_bayes_learned_total');
+  assert.match(metrics, /class="spam",source="manual"} 1/);
+  assert.match(metrics, /class="ham",source="junk_folder"} 1/);
+});
+
+test('store is saved atomically and reloaded; the shipped model is used only without a learned store', async (t) => {
+  const dir = tmp(t);
+  const models = tmp(t);
+  const first = openBayes({ dataDir: dir, config: cfg() });
+  for (const m of SPAM) await first.learner.learn(m, 'spam', 'manual');
+  for (const m of HAM) await first.learner.learn(m, 'ham', 'manual');
+  await first.close();
+  assert.ok(existsSync(path.join(dir, STORE_FILE)));
+  assert.deepEqual(readdirSync(path.join(dir, 'bayes')), ['tokens.gz'], 'no temp file left behind');
+  const again = openBayes({ dataDir: dir, modelsDir: models, config: cfg() });
+  assert.equal(again.origin, 'data-dir');
+  assert.deepEqual(await again.store.totals(), { spam: 4, ham: 4 });
+  assert.equal(await again.learner.learn(SPAM[0] as Buffer, 'spam', 'manual'), 'already', 'digests persist');
+  // a fresh data dir starts from the shipped model (copy the learned file into the models dir)
+  const { copyFileSync } = await import('node:fs');
+  copyFileSync(path.join(dir, STORE_FILE), path.join(models, 'spamassassin.model.gz'));
+  const fresh = openBayes({ dataDir: tmp(t), modelsDir: models, config: cfg() });
+  assert.equal(fresh.origin, 'shipped-model');
+  assert.deepEqual(await fresh.store.totals(), { spam: 4, ham: 4 });
+  const off = openBayes({ dataDir: tmp(t), modelsDir: models, config: cfg({ use_shipped_model: false }) });
+  assert.equal(off.origin, 'empty');
+});
+
+test('the shipped model loads and classifies a corpus-like spam as spam', async (t) => {
+  const models = path.resolve(import.meta.dirname, '../../../models');
+  const bayes = openBayes({ dataDir: tmp(t), modelsDir: models, config: bayesSection.parse({}) });
+  assert.equal(bayes.origin, 'shipped-model');
+  const totals = await bayes.store.totals();
+  assert.ok(totals.spam > 1000 && totals.ham > 3000);
+  const r = await bayes.classifyRaw(Buffer.from('From: "Best Deals" <deals123@offers.biz>\r\nSubject: FREE money!!! Act now\r\nContent-Type: text/html\r\n\r\n<html><body><font color="red">Click here to remove</font> <a href="http://203.0.113.5/buy">ORDER NOW</a> limited time offer, 100% free, no obligation, credit card</body></html>\r\n'));
+  assert.equal(r.status, 'scored');
+  if (r.status === 'scored') assert.ok(r.probability > 0.9, `p=${r.probability}`);
+});

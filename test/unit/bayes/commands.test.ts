@@ -1,0 +1,69 @@
+// The filter's CLI commands run with captured streams: train (files, directory, mbox), classify (text,
+// --json, --explain), forget, masscheck.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { classifyCommand } from '../../../src/commands/classify.ts';
+import { forgetCommand } from '../../../src/commands/forget.ts';
+import { masscheckCommand } from '../../../src/commands/masscheck.ts';
+import { trainCommand } from '../../../src/commands/train.ts';
+import type { Command, CommandArgs } from '../../../src/commands/types.ts';
+
+async function runCmd(cmd: Command, argv: { flags?: Record<string, string | true>; positional?: string[] }, dataDir: string, configFile: string): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (d: Buffer) => (out += d.toString()));
+  stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const args: CommandArgs = { flags: new Map(Object.entries(argv.flags ?? {})), positional: argv.positional ?? [], dataDir, configFile };
+  const code = await cmd.run(args, { stdout, stderr, stdin: new PassThrough(), isTty: false });
+  return { code, out, err };
+}
+
+const msg = (i: number, spam: boolean): string =>
+  spam
+    ? `From: seller${i}@cheap-deals.biz\nSubject: cheap pills offer ${i}\nMessage-ID: <s${i}@x>\n\nbuy discount viagra pills pharmacy offer number ${i}\n`
+    : `From: colleague${i}@work.example\nSubject: project meeting ${i}\nMessage-ID: <h${i}@x>\n\nagenda for the project meeting and the parser review ${i}\n`;
+
+test('train, classify, forget and masscheck end to end', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'spamgate-cmd-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const config = path.join(root, 'spamgate.yaml');
+  writeFileSync(config, 'bayes:\n  min_spam: 3\n  min_ham: 3\n  use_shipped_model: false\n  save_delay: 0\n');
+  const data = path.join(root, 'data');
+  mkdirSync(path.join(root, 'ham'));
+  for (let i = 0; i < 5; i++) writeFileSync(path.join(root, 'ham', `${i}.eml`), msg(i, false));
+  // spam as one mbox
+  writeFileSync(path.join(root, 'spam.mbox'), [0, 1, 2, 3, 4].map((i) => `From MAILER-DAEMON Thu Jan  1 00:00:00 2024\n${msg(i, true)}`).join('\n'));
+  const train = await runCmd(trainCommand, { flags: { spam: path.join(root, 'spam.mbox'), ham: path.join(root, 'ham') } }, data, config);
+  assert.equal(train.code, 0);
+  assert.match(train.out, /learned 10, relearned 0, already known 0 .*store now 5 spam \/ 5 ham/);
+  const again = await runCmd(trainCommand, { flags: { ham: path.join(root, 'ham') } }, data, config);
+  assert.match(again.out, /learned 0, relearned 0, already known 5/);
+
+  writeFileSync(path.join(root, 'new-spam.eml'), msg(99, true));
+  writeFileSync(path.join(root, 'new-ham.eml'), msg(98, false));
+  const cls = await runCmd(classifyCommand, { positional: [path.join(root, 'new-spam.eml'), path.join(root, 'new-ham.eml')] }, data, config);
+  const lines = cls.out.trim().split('\n');
+  assert.equal(lines.length, 2);
+  assert.match(lines[0] ?? '', /new-spam\.eml\t0\.9\d{3}|new-spam\.eml\t1\.0000\tspam/);
+  assert.match(lines[1] ?? '', /new-ham\.eml\t0\.0\d{3}\tham/);
+  const json = await runCmd(classifyCommand, { positional: [path.join(root, 'new-spam.eml')], flags: { json: true, explain: true } }, data, config);
+  const parsed = JSON.parse(json.out) as { verdict: string; probability: number; tokens: { token: string }[] };
+  assert.equal(parsed.verdict, 'spam');
+  assert.ok(parsed.tokens.some((x) => x.token === 'viagra'));
+
+  const forget = await runCmd(forgetCommand, { positional: [path.join(root, 'ham', '0.eml'), path.join(root, 'new-ham.eml')] }, data, config);
+  assert.match(forget.out, /0\.eml\tforgotten\n.*new-ham\.eml\tunknown\n/s);
+  assert.match(forget.out, /store now 5 spam \/ 4 ham/);
+
+  const mass = await runCmd(masscheckCommand, { flags: { ham: path.join(root, 'ham'), spam: path.join(root, 'spam.mbox'), json: true } }, data, config);
+  const report = JSON.parse(mass.out) as { messages: { ham: number; spam: number }; rules: { symbol: string; ham: number; spam: number; so: number }[] };
+  assert.deepEqual(report.messages, { ham: 5, spam: 5 });
+  const pharma = report.rules.find((r) => r.symbol === 'CT_BODY_PHARMA');
+  assert.deepEqual([pharma?.ham, pharma?.spam, pharma?.so], [0, 5, 1]);
+});

@@ -1,0 +1,131 @@
+// Content rules: validation with file and line, each rule kind, meta expressions, look-alike domains,
+// the shipped rule files, and the explain output.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { runOffline } from '../../../src/bayes/cli-support.ts';
+import { createContentChecks } from '../../../src/checks/content-checks.ts';
+import { formatExplain } from '../../../src/commands/explain.ts';
+import { ConfigError } from '../../../src/config/load.ts';
+import { withContentSymbols } from '../../../src/content/engine.ts';
+import { createLookalikeMatcher } from '../../../src/content/lookalike.ts';
+import { evalMeta, parseMeta } from '../../../src/content/meta-expr.ts';
+import { lookalikeSectionSchema } from '../../../src/content/rules-schema.ts';
+import { loadRuleset } from '../../../src/scoring/ruleset.ts';
+import { scoreHits } from '../../../src/scoring/scorer.ts';
+
+const SHIPPED = path.resolve(import.meta.dirname, '../../../rules');
+
+function rulesDir(t: { after: (fn: () => void) => void }, files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'spamgate-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  return dir;
+}
+
+test('a bad regex and a bad meta expression are reported with file and line', (t) => {
+  const dir = rulesDir(t, {
+    'bad.yaml': [
+      'content_rules:',
+      '  - symbol: CT_OK',
+      '    description: fine',
+      '    weight: 1',
+      '    type: body',
+      '    regex: hello',
+      '  - symbol: CT_BAD',
+      '    description: broken regex',
+      '    weight: 1',
+      '    type: body',
+      "    regex: '(unclosed'",
+      '  - symbol: CT_META',
+      '    description: broken meta',
+      '    weight: 1',
+      '    type: meta',
+      '    expr: CT_OK && (',
+    ].join('\n'),
+  });
+  const file = path.join(dir, 'bad.yaml');
+  assert.throws(() => loadRuleset([dir]), (err: unknown) => {
+    assert.ok(err instanceof ConfigError);
+    const text = err.problems.join('\n');
+    assert.match(text, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:11: content_rules\\[1\\]\\.regex: invalid regular expression`));
+    assert.match(text, /bad\.yaml:16: content_rules\[2\]\.expr: invalid meta expression/);
+    return true;
+  });
+});
+
+test('meta expressions: precedence, negation, counts', () => {
+  const hit = (set: string[]) => (s: string) => set.includes(s);
+  const e = parseMeta('A && (B || !C)');
+  assert.equal(evalMeta(e, hit(['A', 'B', 'C'])), 1);
+  assert.equal(evalMeta(e, hit(['A', 'C'])), 0);
+  assert.equal(evalMeta(e, hit(['A'])), 1);
+  assert.equal(evalMeta(parseMeta('A || B && C'), hit(['A'])), 1, '&& binds tighter than ||');
+  const count = parseMeta('A + B + C >= 2');
+  assert.equal(evalMeta(count, hit(['A', 'C'])), 1);
+  assert.equal(evalMeta(count, hit(['B'])), 0);
+  assert.throws(() => parseMeta('A && && B'));
+  assert.throws(() => parseMeta('a_lower'));
+});
+
+test('look-alike domains: typo, homoglyph, embedded brand; the brand itself and its subdomains pass', () => {
+  const m = createLookalikeMatcher(lookalikeSectionSchema.parse({ protected: ['paypal.com', 'example-bank.com'] }));
+  assert.equal(m.check('paypa1.com')?.how, 'homoglyph');
+  assert.equal(m.check('paypall.com')?.how, 'distance');
+  assert.equal(m.check('paypal-secure-login.net')?.how, 'embedded');
+  assert.equal(m.check('paypal.com'), undefined);
+  assert.equal(m.check('www.paypal.com'), undefined);
+  assert.equal(m.check('wikipedia.org'), undefined);
+});
+
+test('shipped rules load; content checks emit each rule kind and meta rules see sibling symbols', async (t) => {
+  const dir = rulesDir(t, {
+    'extra.yaml': [
+      'lookalike:',
+      '  protected: [paypal.com]',
+    ].join('\n'),
+  });
+  const ruleset = withContentSymbols(loadRuleset([SHIPPED, dir]));
+  const checks = createContentChecks({ ruleset });
+  const raw = Buffer.from([
+    'From: "PayPal" <service@paypa1.com>',
+    'Subject: URGENT!!! VERIFY YOUR ACCOUNT',
+    'Content-Type: multipart/mixed; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/html',
+    '',
+    '<p>Please verify your account at <a href="http://192.0.2.7/login">PayPal</a>. Act now!</p>',
+    '--b',
+    'Content-Type: application/octet-stream; name="invoice.exe"',
+    'Content-Disposition: attachment; filename="invoice.exe"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    'TVqQAAMAAAAEAAAA',
+    '--b--',
+    '',
+  ].join('\r\n'));
+  const { hits } = await runOffline(checks, raw);
+  const symbols = new Set(hits.map((h) => h.symbol));
+  for (const s of ['CT_SUBJ_EXCLAIM', 'CT_NO_MESSAGE_ID', 'CT_NO_DATE', 'CT_BODY_ACCOUNT_VERIFY', 'CT_URI_IP_HOST', 'CT_MIME_HTML_ONLY', 'CT_MIME_EXECUTABLE', 'LOOKALIKE_FROM_DOMAIN', 'CT_META_PHISH']) {
+    assert.ok(symbols.has(s), `expected ${s}, got ${[...symbols].join(' ')}`);
+  }
+  assert.equal(symbols.has('CT_BODY_PHARMA'), false);
+  const exe = hits.find((h) => h.symbol === 'CT_MIME_EXECUTABLE');
+  assert.deepEqual(exe?.options, ['invoice.exe']);
+  const verdict = scoreHits(hits, ruleset);
+  const text = formatExplain('msg.eml', verdict, ruleset);
+  assert.match(text, /action reject \(score \d+\.\d\d; decided by reject >= 15\)/);
+  assert.match(text, /CT_MIME_EXECUTABLE \(weight 5\) \[invoice\.exe\]\n\s+Attachment of an executable or script type/);
+  assert.match(text, /LOOKALIKE_FROM_DOMAIN \(weight 4\) \[paypa1\.com, ~paypal\.com, homoglyph\]/);
+});
+
+test('a clean message hits none of the spammy content rules', async () => {
+  const ruleset = withContentSymbols(loadRuleset([SHIPPED]));
+  const checks = createContentChecks({ ruleset });
+  const raw = readFileSync(new URL('../../fixtures/mail/nested-multipart.eml', import.meta.url));
+  const { hits } = await runOffline(checks, raw);
+  assert.deepEqual(hits.map((h) => h.symbol).sort(), ['CT_MIME_EXECUTABLE', 'CT_RAWBODY_BASE64_TEXT']);
+});

@@ -1,0 +1,68 @@
+// MIME decoding for the filter: encodings, charsets, encoded words, HTML, nesting, broken input, bounds.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { tokenize } from '../../../src/bayes/tokenizer.ts';
+import { htmlToText } from '../../../src/mime/html.ts';
+import { parseMail } from '../../../src/mime/parse.ts';
+import { decodeQuotedPrintable } from '../../../src/mime/transfer.ts';
+
+const fixture = (name: string): Buffer => readFileSync(new URL(`../../fixtures/mail/${name}`, import.meta.url));
+
+test('nested multipart: QP latin-1 text, base64 HTML, encoded headers, attachment recorded not decoded', () => {
+  const m = parseMail(fixture('nested-multipart.eml'));
+  assert.equal(m.subject, 'Grüße aus Köln');
+  assert.match(m.text, /Schöne Grüße, see the café menu and a soft break\./);
+  assert.equal(m.htmlText.includes('evil'), false, 'script content is dropped');
+  assert.match(m.htmlText, /Hello https:\/\/menu\.example\.net\/cafe\?d=1 menu/);
+  assert.deepEqual(m.links, ['https://menu.example.net/cafe?d=1']);
+  assert.deepEqual(m.parts.map((p) => p.type), ['multipart/mixed', 'multipart/alternative', 'text/plain', 'text/html', 'application/octet-stream']);
+  assert.equal(m.parts[4]?.filename, 'tool.exe');
+  assert.equal(m.text.includes('preamble'), false);
+  assert.deepEqual(m.problems, []);
+  const from = m.headers.find((h) => h.name === 'From');
+  assert.equal(from?.value, '"Jürgen" <juergen@example.org>');
+});
+
+test('tokens: body words, header-prefixed words, URL host and path, sender details, MIME types', () => {
+  const tokens = new Set(tokenize(parseMail(fixture('nested-multipart.eml'))));
+  for (const t of ['schöne', 'café', 'subject:köln', 'url:example.net', 'url:menu.example.net', 'url:path:cafe', 'url:query', 'from:domain:example.org', 'from:name:jürgen', 'mime:text/html', 'filename:.exe', 'charset:iso-8859-1', 'hdr:message-id']) {
+    assert.ok(tokens.has(t), `missing token ${t}`);
+  }
+  const pairs = new Set(tokenize(parseMail(fixture('nested-multipart.eml')), { wordPairs: true, maxTokens: 5000 }));
+  assert.ok(pairs.has('see the'), 'word pairs when enabled');
+  assert.equal(tokens.has('see the'), false);
+});
+
+test('a multipart whose boundary never occurs is read as text and noted', () => {
+  const m = parseMail(fixture('broken-boundary.eml'));
+  assert.match(m.text, /cheap pills/);
+  assert.deepEqual(m.problems, ['boundary not found']);
+});
+
+test('garbage and hostile input never throws; limits bound the work', () => {
+  const inputs = [Buffer.alloc(0), Buffer.from('\r\n\r\n'), Buffer.from('Content-Type: multipart/mixed; boundary=\n\n--\n--'), Buffer.from([0xff, 0xfe, 0x00, 0x41]), Buffer.from(`Content-Type: text/html\n\n${'<a '.repeat(20000)}`)];
+  for (const raw of inputs) assert.doesNotThrow(() => tokenize(parseMail(raw)));
+  let nested = 'Content-Type: multipart/mixed; boundary=b0\n\n';
+  for (let i = 1; i < 30; i++) nested += `--b${i - 1}\nContent-Type: multipart/mixed; boundary=b${i}\n\n`;
+  const deep = parseMail(Buffer.from(nested), { maxBytes: 1 << 20, maxParts: 100, maxDepth: 5 });
+  assert.ok(deep.problems.includes('nesting too deep'));
+  const many = 'Content-Type: multipart/mixed; boundary=x\n\n' + '--x\nContent-Type: text/plain\n\nhi\n'.repeat(500) + '--x--\n';
+  const limited = parseMail(Buffer.from(many), { maxBytes: 1 << 20, maxParts: 10, maxDepth: 5 });
+  assert.equal(limited.parts.length, 10);
+  const big = parseMail(Buffer.from('Subject: x\n\n' + 'word '.repeat(10000)), { maxBytes: 1000, maxParts: 10, maxDepth: 5 });
+  assert.equal(big.truncated, true);
+  assert.ok(big.text.length < 1000);
+});
+
+test('quoted-printable: hex octets, soft breaks, malformed escapes kept', () => {
+  assert.equal(decodeQuotedPrintable('a=3Db=\r\nc=ZZd=').toString('latin1'), 'a=bc=ZZd');
+});
+
+test('HTML: entities decoded, links and image alts kept, comments dropped', () => {
+  const h = htmlToText('<p>Caf&eacute; &amp; &#x263A;<!-- hidden --><img src="http://i.example/x.png" alt="BUY NOW"></p>');
+  assert.match(h.text, /&amp;|& ☺/);
+  assert.match(h.text, /BUY NOW/);
+  assert.equal(h.text.includes('hidden'), false);
+  assert.deepEqual(h.links, ['http://i.example/x.png']);
+});
