@@ -7,7 +7,12 @@ import { createRecipientCheck } from './checks/recipient.ts';
 import { openMailHost } from './mailhost/mailhost-setup.ts';
 import { RUNNER_SYMBOLS } from './checks/runner.ts';
 import type { Check } from './checks/types.ts';
-import type { LoadedConfig } from './config/load.ts';
+import { SHIPPED_MODELS_DIR, type LoadedConfig } from './config/load.ts';
+import { createAutolearner } from './bayes/autolearn.ts';
+import { mimeLimitsOf, openBayes, type Bayes } from './bayes/open-bayes.ts';
+import type { BayesResult } from './bayes/classifier.ts';
+import { BAYES_RESULT_KEY } from './checks/bayes.ts';
+import { createContentChecks } from './checks/content-checks.ts';
 import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
 import type { Authenticator } from './mailhost/types.ts';
@@ -70,11 +75,33 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       log: deps.log,
       clock: deps.clock,
     }).checks;
+  const mimeLimits = mimeLimitsOf(config.filter);
+  const contentChecks = (ruleset: Ruleset, bayes: Bayes | undefined): Check[] =>
+    createContentChecks({ ruleset, ...(bayes ? { bayes } : {}), limits: mimeLimits, registry: deps.registry, log: deps.log.child({ component: 'filter' }) });
   if (deps.dryRun) {
-    return { rateStore: new MemoryRateStore(deps.clock), checks: dnsChecks, startServices: async () => ({}), queueHealth: async () => ({ ok: true }), close: async () => undefined };
+    return {
+      rateStore: new MemoryRateStore(deps.clock),
+      checks: (cfg, ruleset) => [...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, undefined)],
+      startServices: async () => ({}),
+      queueHealth: async () => ({ ok: true }),
+      close: async () => undefined,
+    };
   }
+  const bayes = config.bayes.enabled
+    ? openBayes({ dataDir: deps.loaded.dataDir, modelsDir: SHIPPED_MODELS_DIR, config: config.bayes, limits: mimeLimits, registry: deps.registry, log: deps.log.child({ component: 'bayes' }) })
+    : undefined;
+  if (bayes) closers.push(() => bayes.close());
+  const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }) }) : undefined;
   const fullStack = config.mode === 'full-stack';
-  const mailhost = openMailHost({ config, dataDir: deps.loaded.dataDir, clock: deps.clock, log: deps.log, registry: deps.registry, hostname: deps.hostname });
+  const mailhost = openMailHost({
+    config,
+    dataDir: deps.loaded.dataDir,
+    clock: deps.clock,
+    log: deps.log,
+    registry: deps.registry,
+    hostname: deps.hostname,
+    ...(bayes ? { learner: bayes.learner } : {}),
+  });
   closers.push(() => mailhost.close());
   const delivery = await openDelivery({ ...deps, resolver, deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink) : undefined });
   closers.push((d) => delivery.close(d));
@@ -85,7 +112,8 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(delivery.inline ? { inline: delivery.inline } : {}),
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
-    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory)] : []), ...dnsChecks(cfg, ruleset)],
+    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory)] : []), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes)],
+    ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined) } : {}),
     startServices: async () => {
       await delivery.start();
       return fullStack ? mailhost.start() : {};

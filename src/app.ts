@@ -10,6 +10,7 @@ import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
 import { createHttpServer } from './metrics/http-server.ts';
 import { counter, createRegistry, gauge, type Registry } from './metrics/registry.ts';
 import { assertSymbolsDefined, loadRuleset } from './scoring/ruleset.ts';
+import { withContentSymbols } from './content/engine.ts';
 import { Gateway, type GatewaySnapshot } from './smtp/gateway.ts';
 import { createGatewayMetrics } from './smtp/gateway-metrics.ts';
 import { systemClock, type Clock } from './util/clock.ts';
@@ -164,7 +165,8 @@ export class App {
 }
 
 export function buildSnapshot(loaded: LoadedConfig, components: Components): GatewaySnapshot {
-  const ruleset = loadRuleset(loaded.rulesDirs);
+  // Content rules carry their own weights and descriptions: merged into the symbol table.
+  const ruleset = withContentSymbols(loadRuleset(loaded.rulesDirs));
   const checks = buildChecks(loaded.config, ruleset, components).filter((c) => !loaded.config.checks.disabled.includes(c.name));
   assertSymbolsDefined(ruleset, [{ owner: 'gateway core', symbols: CORE_SYMBOLS }, ...checks.map((c) => ({ owner: `check ${c.name}`, symbols: c.symbols }))]);
   return Object.freeze({ config: loaded.config, ruleset, checks });

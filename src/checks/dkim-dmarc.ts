@@ -45,12 +45,14 @@ async function authenticate(ctx: CheckContext, opts: AuthCheckOptions): Promise<
     strict: true,
   });
   ctx.results.set(DKIM_RESULT_KEY, dkim.results);
-  if (!dkim.results.length) {
+  // mailauth reports an unsigned message as one result "none" without a signing domain.
+  const signatures = dkim.results.filter((r) => r.status.result !== 'none');
+  if (!signatures.length) {
     hits.push({ symbol: 'DKIM_NONE' });
     ar.push('dkim=none');
   }
   const byDkimSymbol = new Map<string, string[]>();
-  for (const r of dkim.results) {
+  for (const r of signatures) {
     const symbol = DKIM_MAP[r.status.result] ?? 'DKIM_NONE';
     byDkimSymbol.set(symbol, [...(byDkimSymbol.get(symbol) ?? []), r.signingDomain ?? '?']);
     ar.push(r.info);

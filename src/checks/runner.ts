@@ -5,6 +5,9 @@ import type { Check, CheckContext, Phase, SymbolHit } from './types.ts';
 /** Symbols the runner itself emits (defined in rules/core.yaml). */
 export const RUNNER_SYMBOLS = ['CHECK_ERROR', 'CHECK_TIMEOUT'] as const;
 
+/** How long an aborted check may take to hand back its own result. */
+const ABORT_GRACE_MS = 20;
+
 export type CheckTiming = { check: string; ms: number; outcome: 'ok' | 'error' | 'timeout' };
 
 export interface RunOptions {
@@ -30,7 +33,9 @@ async function runOne(check: Check, base: ContextBase, opts: RunOptions): Promis
   const timeout = new Promise<'timeout'>((resolve) => {
     timer = setTimeout(() => {
       controller.abort();
-      resolve('timeout');
+      // Give a check that answers the abort (e.g. with a *_TEMPERROR symbol) its turn before
+      // declaring the timeout: a DNS timeout must stay a temperror, never become a clean pass.
+      setTimeout(() => resolve('timeout'), ABORT_GRACE_MS);
     }, budget);
   });
   const log = base.log.child({ check: check.name });

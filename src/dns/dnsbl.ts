@@ -25,6 +25,9 @@ export function reversedName(ip: string, zone: string): string | undefined {
   return `${[...nibbles].reverse().join('.')}.${zone}`;
 }
 
+/** After an inconclusive health check (DNS error), the next probe is due this much later. */
+const HEALTH_RETRY_MS = 30_000;
+
 export interface DnsblEngineOptions {
   resolver: Resolver;
   lists: Record<string, DnsblList>;
@@ -98,6 +101,13 @@ export function createDnsblEngine(opts: DnsblEngineOptions): DnsblEngine {
     const [listedProbe, cleanProbe] =
       st.list.kind !== 'ip' ? ['test', 'invalid'] : st.list.ipv4 ? ['127.0.0.2', '127.0.0.1'] : ['::ffff:7f00:2', '::ffff:7f00:1'];
     const [listed, clean] = await Promise.all([query(st, listedProbe), query(st, cleanProbe)]);
+    if (listed.status === 'temperror' || clean.status === 'temperror') {
+      // A DNS timeout or SERVFAIL says nothing about the list's answers: keep its state (lookups then
+      // give *_TEMPERROR, not silence) and probe again soon rather than after a whole health_interval.
+      log.debug('dnsbl health check inconclusive (DNS error); list state kept', { list: st.name, up: st.up });
+      st.checkedAt = clock.now() - st.list.health_interval + Math.min(HEALTH_RETRY_MS, st.list.health_interval);
+      return;
+    }
     const ok = listed.status === 'listed' && clean.status === 'clean';
     if (ok !== st.up) log[ok ? 'info' : 'warn'](ok ? 'dnsbl list up' : 'dnsbl list failed its health check; skipped', { list: st.name, listed: listed.status, clean: clean.status });
     st.up = ok;

@@ -1,11 +1,11 @@
 // Selected-state message commands: FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE and their UID forms (RFC 3501 §6.4, RFC 4315, RFC 6851).
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { compactSet, inRanges, parseSequenceSet } from './encode.ts';
-import { fetchItems, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
+import { envelopeOf, fetchItems, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
 import { mailboxArg } from './commands-mailbox.ts';
 import { learnTransfer } from './junk.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { matches, needsText, parseSearch } from './search.ts';
+import { cachedFieldsSuffice, matches, needsText, parseSearch } from './search.ts';
 import { flagKey, type Handler, type Reply, type Selected, type Session } from './session.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
@@ -61,12 +61,17 @@ async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   if (uid && !atts.some((a) => a.kind === 'UID')) atts = [{ kind: 'UID' }, ...atts]; // RFC 3501 §6.4.8
   const { store } = s.ctx.opts;
   const markSeen = !sel.readOnly && setsSeen(atts);
-  const wantParse = needsParse(atts);
   const wantRaw = needsRaw(atts);
+  // ENVELOPE alone comes from the store's header cache; BODY/BODYSTRUCTURE need the parsed message.
+  const fromFields = needsEnvelope(atts) && !needsParse(atts) && store.headerFields !== undefined;
+  const wantParse = needsParse(atts) || (needsEnvelope(atts) && !fromFields);
   const metas = await metasNow(s, sel);
+  const cacheKey = (u: number): string => `${s.user}\u0000${sel.name}\u0000${sel.uidValidity}\u0000${u}`;
   let missing = false;
-  for (let i = 0; i < targets.length; i += BATCH) {
-    const batch = targets.slice(i, i + BATCH);
+  const size = wantRaw || wantParse ? BATCH : 1024;
+  for (let i = 0; i < targets.length; i += size) {
+    const batch = targets.slice(i, i + size);
+    const envelopes = fromFields ? await envelopesFor(s, sel, batch.map((t) => t.uid), cacheKey) : undefined;
     const loaded = await Promise.all(
       batch.map(async (t) => {
         let meta = metas.get(t.uid);
@@ -77,13 +82,15 @@ async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
           await store.setFlags(s.user, sel.name, t.uid, meta.flags);
           if (!atts.some((a) => a.kind === 'FLAGS')) withFlags = [...atts, { kind: 'FLAGS' }];
         }
-        const key = `${s.user}\u0000${sel.name}\u0000${sel.uidValidity}\u0000${t.uid}`;
+        const envelope = envelopes?.get(t.uid);
+        if (envelopes && envelope === undefined) return undefined;
+        const key = cacheKey(t.uid);
         let summary: Summary | undefined = wantParse ? s.ctx.summaries.get(key) : undefined;
         let raw: Buffer | undefined;
         if (wantRaw || (wantParse && !summary)) raw = await store.read(s.user, sel.name, t.uid).catch(() => undefined);
         if ((wantRaw || wantParse) && !raw && !summary) return undefined;
         if (wantParse && !summary && raw) s.ctx.summaries.set(key, (summary = summarize(raw)));
-        return { t, meta, atts: withFlags, summary, raw };
+        return { t, meta, atts: withFlags, summary, raw, envelope };
       }),
     );
     const chunks: (string | Buffer)[] = [];
@@ -94,12 +101,33 @@ async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
       }
       if (m.atts.some((a) => a.kind === 'FLAGS')) sel.flags.set(m.t.uid, flagKey(m.meta.flags));
       const meta = sel.recent.has(m.t.uid) ? { ...m.meta, recent: true } : { ...m.meta, recent: false };
-      chunks.push(`* ${m.t.seq} FETCH (`, ...fetchItems(m.atts, { meta, ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}) }), ')\r\n');
+      const input = { meta, ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
+      chunks.push(`* ${m.t.seq} FETCH (`, ...fetchItems(m.atts, input), ')\r\n');
     }
-    await s.sendAsync(Buffer.concat(chunks.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x))));
+    // Back-pressure: the next batch is read only once the socket has taken this one.
+    await s.sendAsync(chunks.every((x) => typeof x === 'string') ? chunks.join('') : Buffer.concat(chunks.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x))));
   }
   // RFC 2180 §4.1.2: messages expunged by another session are left out of the response.
   return missing ? no('Some of the requested messages no longer exist') : ok(`${uid ? 'UID ' : ''}FETCH completed`);
+}
+
+/** ENVELOPEs for a batch: the session-wide cache first, then the store's cached header fields. */
+async function envelopesFor(s: Session, sel: Selected, uids: readonly number[], cacheKey: (u: number) => string): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  const misses: number[] = [];
+  for (const u of uids) {
+    const env = s.ctx.envelopes.get(cacheKey(u));
+    if (env === undefined) misses.push(u);
+    else out.set(u, env);
+  }
+  if (misses.length === 0) return out;
+  const fields = (await s.ctx.opts.store.headerFields?.(s.user, sel.name, misses)) ?? new Map();
+  for (const [u, f] of fields) {
+    const env = envelopeOf(f);
+    s.ctx.envelopes.set(cacheKey(u), env);
+    out.set(u, env);
+  }
+  return out;
 }
 
 async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
@@ -146,12 +174,17 @@ async function search(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0 });
   const metas = await metasNow(s, sel);
   const text = needsText(key);
+  const { store } = s.ctx.opts;
+  // Header keys on cached fields (Subject, From, To, Cc, Bcc, Date, Message-ID …) never open message files.
+  const fields = text && cachedFieldsSuffice(key) && store.headerFields ? await store.headerFields(s.user, sel.name, sel.uids) : undefined;
   const hits: number[] = [];
   for (let i = 0; i < sel.uids.length; i++) {
     const u = sel.uids[i] ?? 0;
     const meta = metas.get(u);
     if (!meta) continue;
-    const cand = { seq: i + 1, meta: { ...meta, recent: sel.recent.has(u) }, ...(text ? { raw: () => s.ctx.opts.store.read(s.user, sel.name, u) } : {}) };
+    const f = fields?.get(u);
+    if (fields && !f) continue;
+    const cand = { seq: i + 1, meta: sel.recent.has(u) === meta.recent ? meta : { ...meta, recent: sel.recent.has(u) }, ...(f ? { fields: f } : text ? { raw: () => store.read(s.user, sel.name, u) } : {}) };
     if (await matches(key, cand)) hits.push(uid ? u : i + 1);
   }
   await s.sendAsync(`* SEARCH${hits.length ? ' ' + hits.join(' ') : ''}\r\n`);

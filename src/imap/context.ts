@@ -63,6 +63,8 @@ export interface ImapContext {
   metrics: ImapMetrics;
   secureContext?: SecureContext;
   summaries: LRUCache<string, Summary>;
+  /** ENVELOPE strings built from the store's cached header fields, by user/mailbox/uidvalidity/uid. */
+  envelopes: LRUCache<string, string>;
   /** Records a failed login; returns true while the IP is over its budget. */
   authBlocked(ip: string, failed: boolean): boolean;
   /** Learning runs in the background, one at a time; tests and close() can await it. */
@@ -87,6 +89,7 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     metrics,
     ...(secureContext ? { secureContext } : {}),
     summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + s.body.length + s.bodystructure.length + 64 }),
+    envelopes: new LRUCache<string, string>({ max: 200_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (e) => e.length + 64 }),
     authBlocked(ip, failed) {
       const now = opts.clock.now();
       let f = failures.get(ip);

@@ -69,7 +69,10 @@ function parseAtt(c: Cursor): FetchAtt {
 
 /** Attributes that need the message text, and those that set \Seen (RFC 3501 §6.4.5). */
 export function needsParse(atts: readonly FetchAtt[]): boolean {
-  return atts.some((a) => a.kind === 'ENVELOPE' || a.kind === 'BODY' || a.kind === 'BODYSTRUCTURE');
+  return atts.some((a) => a.kind === 'BODY' || a.kind === 'BODYSTRUCTURE');
+}
+export function needsEnvelope(atts: readonly FetchAtt[]): boolean {
+  return atts.some((a) => a.kind === 'ENVELOPE');
 }
 export function needsRaw(atts: readonly FetchAtt[]): boolean {
   return atts.some((a) => a.kind === 'SECTION' || a.kind.startsWith('RFC822') && a.kind !== 'RFC822.SIZE');
@@ -90,9 +93,16 @@ export function summarize(raw: Buffer): Summary {
   return { envelope: envelope(root), body: bodyStructure(raw, root, false), bodystructure: bodyStructure(raw, root, true) };
 }
 
+/** ENVELOPE from cached header fields (values are the message bytes as latin1, as parseMime reads them). */
+export function envelopeOf(fields: readonly (readonly [string, string])[]): string {
+  return envelope({ headers: fields.map(([name, value]) => ({ name, value })) });
+}
+
 export interface FetchInput {
   meta: MessageMeta;
   summary?: Summary;
+  /** ENVELOPE when it came from cached header fields rather than a parsed summary. */
+  envelope?: string;
   raw?: Buffer;
 }
 
@@ -129,7 +139,8 @@ export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | 
       case 'BODY':
       case 'BODYSTRUCTURE':
         sep();
-        out.push(`${a.kind} ${m.summary ? m.summary[a.kind === 'ENVELOPE' ? 'envelope' : a.kind === 'BODY' ? 'body' : 'bodystructure'] : 'NIL'}`);
+        if (a.kind === 'ENVELOPE' && m.envelope !== undefined) out.push(`ENVELOPE ${m.envelope}`);
+        else out.push(`${a.kind} ${m.summary ? m.summary[a.kind === 'ENVELOPE' ? 'envelope' : a.kind === 'BODY' ? 'body' : 'bodystructure'] : 'NIL'}`);
         break;
       case 'RFC822':
         literal('RFC822', m.raw ?? Buffer.alloc(0));

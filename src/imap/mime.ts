@@ -119,7 +119,7 @@ function unquote(v: string): string {
   return v.startsWith('"') && v.endsWith('"') && v.length >= 2 ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v;
 }
 
-const header = (p: MimePart, name: string): string | undefined => p.headers.find((h) => h.name === name)?.value;
+const header = (p: Pick<MimePart, 'headers'>, name: string): string | undefined => p.headers.find((h) => h.name === name)?.value;
 
 function countLines(raw: Buffer, start: number, end: number): number {
   let n = 0;
@@ -184,7 +184,7 @@ function addressList(value: string | undefined): string {
 }
 
 /** ENVELOPE; sender and reply-to default to from (RFC 3501 §7.4.2). */
-export function envelope(p: MimePart): string {
+export function envelope(p: Pick<MimePart, 'headers'>): string {
   const h = (n: string): string | undefined => header(p, n);
   const from = addressList(h('from'));
   const sender = h('sender') ? addressList(h('sender')) : from;

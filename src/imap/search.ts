@@ -138,9 +138,33 @@ export function needsText(key: SearchKey): boolean {
   }
 }
 
+/** Header fields the store caches (see MailboxStore.headerFields); keys on other fields need the message. */
+const CACHED = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
+
+/** True when every text the key needs is in the cached header fields (no BODY/TEXT, no other header). */
+export function cachedFieldsSuffice(key: SearchKey): boolean {
+  switch (key.k) {
+    case 'header':
+      return CACHED.has(key.field);
+    case 'body':
+    case 'text':
+      return false;
+    case 'not':
+      return cachedFieldsSuffice(key.key);
+    case 'or':
+      return cachedFieldsSuffice(key.a) && cachedFieldsSuffice(key.b);
+    case 'and':
+      return key.keys.every(cachedFieldsSuffice);
+    default:
+      return true;
+  }
+}
+
 export interface Candidate {
   seq: number;
   meta: MessageMeta;
+  /** Cached header fields (latin1 code units), used instead of the message when cachedFieldsSuffice. */
+  fields?: readonly (readonly [string, string])[];
   /** Loads the message (only called when needsText). */
   raw?: () => Promise<Buffer>;
 }
@@ -189,7 +213,7 @@ export async function matches(key: SearchKey, m: Candidate, cache: Loaded = {}):
     }
     case 'header': {
       const want = fold(key.value);
-      return (await headersOf(m, cache)).some((h) => h.name === key.field && fold(decodeWords(h.value)).includes(want));
+      return (await headersOf(m, cache)).some((h) => h.name === key.field && fold(decoded(h.value)).includes(want));
     }
     case 'body':
       return fold(await bodyOf(m, cache)).includes(fold(key.value));
@@ -210,8 +234,15 @@ function sentDay(value: string): number {
   return day ?? Date.parse(value);
 }
 
+const decoded = (v: string): string => (v.includes('=?') ? decodeWords(v) : v);
+
 async function headersOf(m: Candidate, cache: Loaded): Promise<{ name: string; value: string }[]> {
   if (cache.headers) return cache.headers;
+  if (m.fields) {
+    // The same text parseHeaders gives from the UTF-8 decoded header block.
+    cache.headers = m.fields.map(([name, v]) => ({ name, value: /[\x80-\xff]/.test(v) ? Buffer.from(v, 'latin1').toString('utf8') : v }));
+    return cache.headers;
+  }
   const raw = m.raw ? await m.raw() : Buffer.alloc(0);
   const end = raw.indexOf('\r\n\r\n');
   cache.headers = parseHeaders(raw.subarray(0, end < 0 ? raw.length : end + 2).toString('utf8'));

@@ -1,5 +1,5 @@
 // The Bayes token store in Redis, shared by every gateway: one hash per token (fields s, h), the totals
-// hash and the learned-digest hash. A lookup of any number of tokens is one pipelined round trip; a
+// hash and the learned-digest hash. A lookup of any number of tokens is one round trip (one script); a
 // change is one atomic Lua call that also makes relearning idempotent across gateways.
 import type { MessageClass } from '../bayes/learner.ts';
 import type { ModelData } from '../bayes/model-file.ts';
@@ -30,6 +30,20 @@ if t < 0 then t = 0 end
 redis.call('HSET', KEYS[1], field, t)
 if delta > 0 then redis.call('HSET', KEYS[2], digest, cls) else redis.call('HDEL', KEYS[2], digest) end
 return 1
+`);
+
+/**
+ * KEYS: token hashes. Returns s, h for each key in order (nil for a missing count). One server-side
+ * loop: a 500-token message is one round trip, and costs the client one reply instead of 500.
+ */
+const GET_MANY = luaScript(`
+local r = {}
+for i = 1, #KEYS do
+  local v = redis.call('HMGET', KEYS[i], 's', 'h')
+  r[2 * i - 1] = v[1]
+  r[2 * i] = v[2]
+end
+return r
 `);
 
 const FIELD: Record<MessageClass, 's' | 'h'> = { spam: 's', ham: 'h' };
@@ -76,15 +90,13 @@ export class RedisTokenStore implements TokenStore {
     if (tokens.length === 0) return [];
     return this.read(
       async () => {
-        const pipe = this.link.client.pipeline();
-        for (const t of tokens) pipe.hmget(this.tokenKey(t), 's', 'h');
-        const replies = (await pipe.exec()) ?? [];
+        const reply = await this.link.eval(GET_MANY, tokens.map((t) => this.tokenKey(t)), []);
+        if (!Array.isArray(reply) || reply.length !== tokens.length * 2) throw new Error('unexpected token lookup reply');
+        const flat = reply as Array<string | null>;
         return tokens.map((_, i) => {
-          const [err, value] = replies[i] ?? [new Error('missing pipeline reply'), null];
-          if (err) throw err;
-          const [s, h] = Array.isArray(value) ? (value as Array<string | null>) : [null, null];
-          if (s === null && h === null) return undefined;
-          return { spam: count(s), ham: count(h) };
+          const s = flat[2 * i] ?? null;
+          const h = flat[2 * i + 1] ?? null;
+          return s === null && h === null ? undefined : { spam: count(s), ham: count(h) };
         });
       },
       () => tokens.map(() => undefined),

@@ -41,7 +41,7 @@ export function scoreHits(hits: readonly SymbolHit[], ruleset: Ruleset, threshol
       score = round(weight * factor);
       total += score;
     } else if (!hard || (hard.action === 'tempfail' && weight === 'reject')) {
-      hard = { action: weight, symbol: hit.symbol, ...(def?.reply ? { reply: def.reply } : {}) };
+      hard = { action: weight, symbol: hit.symbol, ...(def?.reply ? { reply: expandReply(def.reply, hit.options ?? []) } : {}) };
     }
     symbols.push({ symbol: hit.symbol, score, weight, options: hit.options ?? [] });
   }
@@ -75,6 +75,13 @@ function mergeHits(hits: readonly SymbolHit[]): SymbolHit[] {
     for (const o of hit.options ?? []) if (!prev.options?.includes(o)) prev.options?.push(o);
   }
   return [...bySymbol.values()];
+}
+
+/** A reply may name the deciding hit's options ("{options}": list name, code, TXT reason...). */
+function expandReply(reply: string, options: readonly string[]): string {
+  if (!reply.includes('{options}')) return reply;
+  const text = options.map((o) => o.replace(/[^\x20-\x7e]/g, '?')).join(', ').slice(0, 300);
+  return reply.replace('{options}', text);
 }
 
 const round = (n: number): number => Math.round(n * 100) / 100;

@@ -84,7 +84,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   deps.metrics.transactions.inc({ listener: deps.name, action: reply.code < 300 ? verdict.action : 'next_hop_refused' });
   deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
   logTransaction(deps, state, tx, verdict, bytes, `${reply.code} ${reply.enhanced} ${reply.text}`);
-  if (reply.code < 300) deps.onVerdict?.({ verdict, message: raw, session: state.info, envelope: tx.envelope });
+  if (reply.code < 300) deps.onVerdict?.({ verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
   return reply;
 }
 

@@ -32,6 +32,8 @@ export interface VerdictEvent {
   message: Buffer;
   session: Readonly<SessionInfo>;
   envelope: Readonly<Envelope>;
+  /** Results the checks left (e.g. the Bayes probability for autolearn). */
+  results: ReadonlyMap<string, unknown>;
 }
 
 export interface GatewayDeps {
@@ -72,7 +74,7 @@ export class Gateway {
       authMethods: ['PLAIN', 'LOGIN'],
       authOptional: !this.submission,
       allowInsecureAuth: true,
-      disabledCommands: deps.tls ? [] : ['STARTTLS'],
+      disabledCommands: [...(deps.tls ? [] : ['STARTTLS']), ...(smtp.auth.enabled ? [] : ['AUTH'])],
       hideSTARTTLS: !deps.tls,
       hideDSN: true,
       hideENHANCEDSTATUSCODES: false,
@@ -192,12 +194,18 @@ export class Gateway {
     this.deps.metrics.connections.inc({ listener: this.deps.name, result: 'accepted' });
     this.deps.metrics.connectionsActive.inc({ listener: this.deps.name });
     // RFC 4954 §4 / house rule: AUTH only over TLS unless the client is on loopback.
-    if (!session.secure && !LOOPBACK.has(session.remoteAddress)) session.disabledCommands = ['AUTH'];
+    if (!config.smtp.auth.enabled || (!session.secure && !LOOPBACK.has(session.remoteAddress))) session.disabledCommands = this.baseDisabled('AUTH');
     cb();
   }
 
+  /** The server-wide disabled commands plus extra ones: a session list replaces the server's. */
+  private baseDisabled(...extra: string[]): string[] {
+    const { config } = this.deps.snapshot();
+    return [...(this.deps.tls ? [] : ['STARTTLS']), ...(config.smtp.auth.enabled ? [] : ['AUTH']), ...extra];
+  }
+
   private onSecure(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
-    session.disabledCommands = [];
+    session.disabledCommands = this.baseDisabled();
     const state = this.sessions.get(session.id);
     if (state) state.info.secure = true;
     cb();
@@ -250,7 +258,10 @@ export class Gateway {
   private state(session: SMTPServerSession): SessionState {
     const s = this.sessions.get(session.id);
     if (!s) throw new Error(`unknown session ${session.id}`);
-    // XCLIENT may have changed the client's address or name since connect.
+    // XCLIENT may have changed the client's address or name since connect: trust follows the new address.
+    if (s.info.clientIp !== session.remoteAddress) {
+      s.info.trusted = new CidrSet(this.deps.snapshot().config.smtp.trusted_networks).has(session.remoteAddress);
+    }
     s.info.clientIp = session.remoteAddress;
     s.info.clientPort = session.remotePort;
     const hostname = session.clientHostname;

@@ -32,6 +32,9 @@ export interface MailboxStatus extends MailboxInfo {
   recent: number;
 }
 
+/** A cached header field: lower-cased name, unfolded trimmed value with the message bytes as latin1 code units. */
+export type HeaderField = readonly [name: string, value: string];
+
 export type MailboxChange =
   | { kind: 'append'; uids: number[] }
   | { kind: 'expunge'; uids: number[] }
@@ -49,6 +52,11 @@ export interface MailboxStore {
   /** Messages in UID order, including mail delivered since the last call. */
   list(user: string, mailbox: string): Promise<MessageMeta[]>;
   read(user: string, mailbox: string, uid: number): Promise<Buffer>;
+  /**
+   * Optional: the Date, Subject, From, Sender, Reply-To, To, Cc, Bcc, In-Reply-To and Message-ID fields of
+   * messages (every occurrence, in order) from the store's cache, reading files only on a miss; expunged UIDs are absent.
+   */
+  headerFields?(user: string, mailbox: string, uids: readonly number[]): Promise<Map<number, readonly HeaderField[]>>;
   /** Durable append (tmp → fsync → new/cur); returns the new UID. */
   append(user: string, mailbox: string, raw: Buffer, opts?: { flags?: readonly string[]; internalDate?: number }): Promise<{ uid: number; uidValidity: number }>;
   setFlags(user: string, mailbox: string, uid: number, flags: readonly string[]): Promise<void>;

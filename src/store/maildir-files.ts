@@ -109,14 +109,16 @@ export async function writeUidList(dir: string, list: UidList, fsync: boolean): 
   });
 }
 
-/** Adds "<uid> :<key>" lines; readers take nextuid as max(N, highest uid + 1). */
-export async function appendUidLines(dir: string, lines: [number, string][], fsync: boolean): Promise<void> {
+/** Adds "<uid> :<key>" lines (one write, one fdatasync); readers take nextuid as max(N, highest uid + 1). Returns the list's new stamp. */
+export async function appendUidLines(dir: string, lines: [number, string][], fsync: boolean): Promise<string> {
   const body = lines.map(([uid, key]) => `${uid} :${key}\n`).join('');
-  await withDotlock(join(dir, 'dovecot-uidlist.lock'), async () => {
+  return withDotlock(join(dir, 'dovecot-uidlist.lock'), async () => {
     const fh = await open(join(dir, 'dovecot-uidlist'), 'a', 0o600);
     try {
       await fh.writeFile(body);
-      if (fsync) await fh.sync();
+      if (fsync) await fh.datasync();
+      const st = await fh.stat({ bigint: true });
+      return `${st.ino}:${st.size}`;
     } finally {
       await fh.close();
     }

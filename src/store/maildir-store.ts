@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { MailboxError, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta, type SpecialUse } from './mailbox-store.ts';
 import { writeFileAtomic } from './maildir-files.ts';
+import { crlfKnown, toCrlf } from './maildir-crlf.ts';
 import { fsyncDir, MaildirFolder, makeMaildir } from './maildir-folder.ts';
 import { folderDirName, folderNameFromDir, folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
 import { KeyedMutex } from './mutex.ts';
@@ -60,6 +61,33 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
         throw err;
       }
       return fn(f, name);
+    });
+  }
+
+  /** The folder object when it has been loaded before (lock-free readers use its index). */
+  function loadedFolder(user: string, mailbox: string): MaildirFolder | undefined {
+    const f = folders.get(folderPath(userMaildir(opts.root, user), normalizeMailbox(mailbox)));
+    return f?.loaded ? f : undefined;
+  }
+
+  /** Group commit: whoever finds no commit running takes every staged append so far in one locked batch. */
+  function groupCommit(user: string, name: string, f: MaildirFolder): void {
+    if (f.committing) return;
+    f.committing = true;
+    const batch = f.pending.splice(0);
+    withFolder(user, name, async (g) => {
+      if (g !== f) throw new MailboxError('NONEXISTENT', 'mailbox was removed during delivery');
+      return f.commitStaged(batch.map((b) => b.staged));
+    }).then(
+      (results) => {
+        const uids = results.filter((r): r is number => typeof r === 'number');
+        if (uids.length > 0) emit(user, name, [{ kind: 'append', uids }]);
+        batch.forEach((b, i) => b.done(results[i] ?? new Error('append not committed')));
+      },
+      (err: Error) => batch.forEach((b) => b.done(err)),
+    ).finally(() => {
+      f.committing = false;
+      if (f.pending.length > 0) groupCommit(user, name, f);
     });
   }
 
@@ -216,27 +244,41 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     meta: (user, mailbox, uid) => withFolder(user, mailbox, async (f) => f.get(uid)),
 
     async read(user, mailbox, uid) {
-      // Outside the mutex: a concurrent rename (flag change) is retried once after a resync.
+      // No mutex: the index says where the file is; a concurrent rename (flag change, new → cur) is retried after a resync.
+      let f = loadedFolder(user, mailbox) ?? (await withFolder(user, mailbox, async (g) => g));
+      let file = f.fileOf(uid);
       for (let attempt = 0; attempt < 3; attempt++) {
-        const file = await withFolder(user, mailbox, async (f) => f.filePath(uid));
+        if (file === undefined) {
+          f = await withFolder(user, mailbox, async (g) => g);
+          file = f.filePath(uid);
+        }
         const raw = await readFile(file).catch((err: NodeJS.ErrnoException) => {
           if (err.code === 'ENOENT') return undefined;
           throw err;
         });
-        if (raw) return toCrlf(raw);
+        if (raw) return crlfKnown(file) ? raw : toCrlf(raw);
+        const moved = f.fileOf(uid);
+        file = moved !== file ? moved : undefined;
       }
       throw new MailboxError('NONEXISTENT', `message UID ${uid} vanished`);
     },
 
+    async headerFields(user, mailbox, uids) {
+      const f = loadedFolder(user, mailbox) ?? (await withFolder(user, mailbox, async (g) => g));
+      return f.headerFields(uids, toCrlf);
+    },
+
     async append(user, mailbox, raw, o) {
       const data = toCrlf(raw);
-      const res = await withFolder(user, mailbox, async (f, name) => {
-        const uid = await f.append(data, o?.flags ?? [], o?.internalDate, clock.now());
-        await f.commit();
-        return { uid, uidValidity: f.uidValidity, name };
+      const name = normalizeMailbox(mailbox);
+      const f = loadedFolder(user, name) ?? (await withFolder(user, name, async (g) => g));
+      const staged = await f.stage(data, o?.flags ?? [], o?.internalDate, clock.now());
+      const res = await new Promise<number | Error>((done) => {
+        f.pending.push({ staged, done });
+        groupCommit(user, name, f);
       });
-      emit(user, res.name, [{ kind: 'append', uids: [res.uid] }]);
-      return { uid: res.uid, uidValidity: res.uidValidity };
+      if (res instanceof Error) throw res;
+      return { uid: res, uidValidity: f.uidValidity };
     },
 
     async setFlags(user, mailbox, uid, flags) {
@@ -253,12 +295,13 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       const sources = await withFolder(user, from, async (f) =>
         uids.flatMap((uid) => {
           const meta = f.get(uid);
-          return meta ? [{ meta, file: f.filePath(uid) }] : [];
+          const key = f.keyOf(uid);
+          return meta ? [{ meta, file: f.filePath(uid), cached: key === undefined ? undefined : f.cache.get(key) }] : [];
         }),
       );
       const res = await withFolder(user, to, async (f, name) => {
         const out: number[] = [];
-        for (const s of sources) out.push(await f.addCopy(s.file, s.meta, clock.now()));
+        for (const s of sources) out.push(await f.addCopy(s.file, s.meta, clock.now(), s.cached));
         await f.commit();
         return { uidValidity: f.uidValidity, uids: out, name };
       });
@@ -266,7 +309,15 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       return { uidValidity: res.uidValidity, uids: res.uids };
     },
 
-    claimRecent: (user, mailbox) => withFolder(user, mailbox, async (f) => f.claimRecent()),
+    async claimRecent(user, mailbox) {
+      const { claimed, later } = await withFolder(user, mailbox, async (f) => f.claimRecent());
+      // A large backlog (first SELECT of a bulk-filled folder) moves to cur/ in the background, a locked batch at a time.
+      if (later.length > 0)
+        void (async () => {
+          for (let i = 0; i < later.length; i += 512) await withFolder(user, mailbox, (f) => f.moveToCur(later.slice(i, i + 512)));
+        })().catch(() => undefined);
+      return claimed;
+    },
 
     async usage(user) {
       let total = 0;
@@ -291,17 +342,4 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
   return store;
 }
 
-/** Normalises bare LF line ends to CRLF (messages other tools wrote with Unix line ends). */
-export function toCrlf(raw: Buffer): Buffer {
-  let bare = 0;
-  for (let i = 0; i < raw.length; i++) if (raw[i] === 10 && (i === 0 || raw[i - 1] !== 13)) bare++;
-  if (bare === 0) return raw;
-  const out = Buffer.allocUnsafe(raw.length + bare);
-  let j = 0;
-  for (let i = 0; i < raw.length; i++) {
-    const c = raw[i] ?? 0;
-    if (c === 10 && (i === 0 || raw[i - 1] !== 13)) out[j++] = 13;
-    out[j++] = c;
-  }
-  return out;
-}
+export { toCrlf } from './maildir-crlf.ts';

@@ -63,7 +63,7 @@ export async function startGateway(t: TestContext, config: Json = {}, opts: Gate
     http: { listen: { host: '127.0.0.1', port: 0 } },
     pop3: { listen: { host: '127.0.0.1', port: 0 } },
     imap: { listen: { host: '127.0.0.1', port: 0 } },
-    users: { 'postmaster@localhost': { password: await testPasswordHash() } },
+    ...(config.local_domains === undefined || (config.local_domains as string[]).includes('localhost') ? { users: { 'postmaster@localhost': { password: await testPasswordHash() } } } : {}),
     dns: { servers: [dns.server], timeout: '500ms', retries: 0 },
     log_level: 'info',
   };

@@ -1,0 +1,44 @@
+// Autolearn after scoring: learn messages well past the thresholds, never one where the rules and Bayes
+// disagree (as SpamAssassin's autolearn: the Bayes symbols' own score is left out of the decision).
+import type { BayesConfig } from '../config/sections/filter.ts';
+import type { Logger } from '../util/logger.ts';
+import type { BayesResult } from './classifier.ts';
+import type { LearnOutcome, Learner, MessageClass } from './learner.ts';
+
+export interface ScoredLike {
+  score: number;
+  symbols: readonly { symbol: string; score: number }[];
+}
+
+/** The class to autolearn as, or undefined (with the reason) when the message is not clear enough. */
+export function decideAutolearn(verdict: ScoredLike, bayes: BayesResult | undefined, cfg: BayesConfig['autolearn']): { cls?: MessageClass; reason: string } {
+  if (!cfg.enabled) return { reason: 'disabled' };
+  const bayesPart = verdict.symbols.filter((s) => s.symbol.startsWith('BAYES_')).reduce((a, s) => a + s.score, 0);
+  const rules = verdict.score - bayesPart;
+  const bayesVerdict = bayes?.status === 'scored' ? bayes.verdict : undefined;
+  if (rules >= cfg.spam_score) return bayesVerdict === 'ham' ? { reason: 'rules say spam, Bayes says ham' } : { cls: 'spam', reason: `rules score ${rules.toFixed(1)}` };
+  if (rules <= cfg.ham_score) return bayesVerdict === 'spam' ? { reason: 'rules say ham, Bayes says spam' } : { cls: 'ham', reason: `rules score ${rules.toFixed(1)}` };
+  return { reason: 'between autolearn scores' };
+}
+
+export interface Autolearner {
+  /** Call after scoring an accepted message; learns in the background-safe serial queue of the learner. */
+  maybeLearn(raw: Buffer, verdict: ScoredLike, bayes: BayesResult | undefined): Promise<LearnOutcome | undefined>;
+}
+
+export function createAutolearner(deps: { learner: Learner; config: BayesConfig; log: Logger }): Autolearner {
+  return {
+    async maybeLearn(raw, verdict, bayes) {
+      const d = decideAutolearn(verdict, bayes, deps.config.autolearn);
+      if (!d.cls) return undefined;
+      try {
+        const outcome = await deps.learner.learn(raw, d.cls, 'autolearn');
+        deps.log.debug('autolearn', { class: d.cls, outcome, reason: d.reason });
+        return outcome;
+      } catch (err) {
+        deps.log.warn('autolearn failed', { err });
+        return undefined;
+      }
+    },
+  };
+}

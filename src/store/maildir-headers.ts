@@ -1,0 +1,42 @@
+// Header fields the store caches per message (envelope and SEARCH fields), extracted the way IMAP parses a header block.
+import { open } from 'node:fs/promises';
+import type { HeaderField } from './mailbox-store.ts';
+
+/** Fields kept: everything ENVELOPE needs (RFC 3501 §7.4.2) plus the SEARCH address/subject keys. */
+export const CACHED_FIELDS: ReadonlySet<string> = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
+
+/** End of the header block in a CRLF message: offset just past the blank line (or the end). */
+export function headerEnd(raw: Buffer): number {
+  if (raw[0] === 13 && raw[1] === 10) return 2;
+  const idx = raw.indexOf('\r\n\r\n');
+  return idx < 0 ? raw.length : idx + 4;
+}
+
+/** The cached fields of a CRLF message in order, values unfolded and trimmed, bytes kept as latin1 code units. */
+export function extractFields(raw: Buffer): HeaderField[] {
+  const text = raw.subarray(0, headerEnd(raw)).toString('latin1');
+  const out: HeaderField[] = [];
+  for (const line of text.split(/\r\n(?![ \t])/)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon).trim().toLowerCase();
+    if (CACHED_FIELDS.has(name)) out.push([name, line.slice(colon + 1).replace(/\r\n/g, '').trim()]);
+  }
+  return out;
+}
+
+const HEAD_CHUNK = 32 * 1024;
+
+/** Reads just enough of a message file to hold its header block (whole file when the header is longer than a chunk). */
+export async function readHead(file: string, toCrlf: (b: Buffer) => Buffer): Promise<Buffer> {
+  const fh = await open(file, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(HEAD_CHUNK);
+    const { bytesRead } = await fh.read(buf, 0, HEAD_CHUNK, 0);
+    const head = buf.subarray(0, bytesRead);
+    if (bytesRead < HEAD_CHUNK || head.includes('\n\n') || head.includes('\r\n\r\n')) return toCrlf(head);
+    return toCrlf(await fh.readFile());
+  } finally {
+    await fh.close();
+  }
+}

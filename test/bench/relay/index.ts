@@ -1,0 +1,132 @@
+// Relay benchmark: a separate load process pushes 4 KB messages, one per connection, through a
+// spamgate process (front-of mode, queue and inline) to a sink process, and straight to the sink
+// as reference. Prints msg/s, p50/p99 latency, spamgate's CPU seconds and peak RSS.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { startDnsServer } from '../../helpers/dns-server.ts';
+
+const HERE = import.meta.dirname;
+const CLI = path.resolve(HERE, '../../../src/spamgate.mjs');
+const COUNT = Number(process.env.RELAY_BENCH_MESSAGES ?? 5000);
+const CONCURRENCIES = [10, 50];
+
+interface LoadResult {
+  sent: number;
+  failed: number;
+  seconds: number;
+  rate: number;
+  p50: number;
+  p99: number;
+}
+
+function tsx(script: string, args: string[]): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', path.join(HERE, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+}
+
+const outputs = new WeakMap<ChildProcess, { text: string }>();
+
+/** Waits until the child's stdout (since start) matches; the stream stays open. */
+async function readLine(child: ChildProcess, pattern: RegExp, timeoutMs = 600_000): Promise<RegExpExecArray> {
+  let state = outputs.get(child);
+  if (!state) {
+    const fresh = { text: '' };
+    outputs.set(child, fresh);
+    child.stdout?.on('data', (d: Buffer) => (fresh.text += d.toString()));
+    state = fresh;
+  }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = pattern.exec(state.text);
+    if (m) return m;
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no ${pattern} from child: ${state.text}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function load(port: number, concurrency: number): Promise<LoadResult> {
+  const child = tsx('load.ts', [String(port), String(COUNT), String(concurrency), '4096']);
+  const m = await readLine(child, /^(\{.*\})\n/m);
+  return JSON.parse(m[1] ?? '{}') as LoadResult;
+}
+
+async function freePort(): Promise<number> {
+  const s = net.createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** CPU seconds (user+system) and peak RSS of a process, from /proc. */
+function usage(pid: number): { cpu: number; peakRssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  return { cpu: ticks / 100, peakRssMb: hwm / 1024 };
+}
+
+async function sinkCount(sink: ChildProcess): Promise<number> {
+  const state = outputs.get(sink);
+  if (state) state.text = '';
+  sink.stdin?.write('count\n');
+  const m = await readLine(sink, /count (\d+)\n/);
+  return Number(m[1]);
+}
+
+function row(name: string, c: number, r: LoadResult, extra = ''): string {
+  return `${name.padEnd(26)} c=${String(c).padEnd(3)} ${r.rate.toFixed(0).padStart(6)} msg/s  p50 ${r.p50.toFixed(1).padStart(7)} ms  p99 ${r.p99.toFixed(1).padStart(7)} ms  failed ${r.failed}${extra}`;
+}
+
+export async function run(): Promise<void> {
+  console.log(`\n== relay: ${COUNT} messages of 4 KB per run, one message per connection ==`);
+  const sink = tsx('sink.ts', ['0']);
+  const sinkPort = Number((await readLine(sink, /listening (\d+)/))[1]);
+  const dns = await startDnsServer({});
+  try {
+    for (const c of CONCURRENCIES) console.log(row('reference: straight to sink', c, await load(sinkPort, c)));
+    for (const mode of ['queue', 'inline'] as const) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-bench-'));
+      const smtpPort = await freePort();
+      const config = path.join(dir, 'spamgate.yaml');
+      writeFileSync(
+        config,
+        `mode: front-of
+data_dir: ${path.join(dir, 'data')}
+log_level: warn
+local_domains: [relay.example]
+smtp: { listen: { port: ${smtpPort} }, trusted_networks: [], max_connections_per_ip: 200, greet_delay: 0 }
+submission: { enabled: false }
+http: { enabled: false }
+pop3: { enabled: false }
+imap: { enabled: false }
+dns: { servers: ["${dns.server}"] }
+delivery: { mode: ${mode}, upstream: { host: 127.0.0.1, port: ${sinkPort}, max_connections: 20 } }
+`,
+      );
+      const gw = spawn(process.execPath, [CLI, 'serve', '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await readLine(gw, /smtp\s+listening/);
+      const pid = gw.pid ?? 0;
+      for (const c of CONCURRENCIES) {
+        const before = usage(pid);
+        const r = await load(smtpPort, c);
+        const after = usage(pid);
+        console.log(row(`spamgate ${mode} mode`, c, r, `  cpu ${(after.cpu - before.cpu).toFixed(1)} s  peak rss ${after.peakRssMb.toFixed(0)} MB`));
+      }
+      gw.kill('SIGTERM');
+      await once(gw, 'exit');
+      rmSync(dir, { recursive: true, force: true });
+    }
+    console.log(`sink received ${await sinkCount(sink)} messages in all`);
+  } finally {
+    sink.kill();
+    await dns.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void run();

@@ -1,0 +1,99 @@
+// Scale-out: two gateway Apps (own data dirs) sharing one real redis-server. A per-IP message limit holds
+// across both, greylisting deferred on one passes on the other after the delay, and a SIGKILLed Redis
+// degrades per redis.on_error within the check budget and recovers when it is back on the same port.
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { RedisRateStore } from '../../src/redis/rate-store.ts';
+import { ManualClock } from '../../src/util/clock.ts';
+import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { sendMessage, type Reply } from '../helpers/smtp-wire.ts';
+import { eventually, startRedis, type TestRedis } from '../unit/redis/redis-server.ts';
+
+const BODY = 'Subject: scale-out\r\n\r\nhello from the load balancer\r\n';
+
+function redisConfig(redis: TestRedis, over: Record<string, unknown> = {}): Record<string, unknown> {
+  return { port: redis.port, timeout: '200ms', connect_timeout: '2s', reconnect_max: '200ms', use_for: ['rate', 'greylist'], ...over };
+}
+
+/** Two gateways on one redis; skips (naming the missing wiring) while app-components.ts does not call openSharedStores. */
+async function pair(t: TestContext, configs: [Record<string, unknown>, Record<string, unknown>], clock?: ManualClock): Promise<[RunningGateway, RunningGateway] | undefined> {
+  const opts = clock ? { clock } : {};
+  const a = await startGateway(t, configs[0], opts);
+  const b = await startGateway(t, configs[1], opts);
+  if (!(a.app.components.rateStore instanceof RedisRateStore)) {
+    t.skip('openSharedStores (src/redis/shared-stores.ts) is not wired into src/app-components.ts yet');
+    return undefined;
+  }
+  return [a, b];
+}
+
+const codes = (replies: Reply[]): number[] => replies.map((r) => r.code);
+
+test('a per-IP message limit holds across two gateways', async (t) => {
+  const redis = await startRedis(t);
+  const config = { smtp: { trusted_networks: [] }, limits: { per_ip: { messages: { limit: 3, window: '1h' } } }, redis: redisConfig(redis) };
+  const gws = await pair(t, [config, config]);
+  if (!gws) return;
+  const [a, b] = gws;
+  const results: number[] = [];
+  for (const gw of [a, b, a, b, a]) {
+    const { replies, data } = await sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], BODY);
+    results.push(data?.code ?? replies[1]?.code ?? 0);
+  }
+  assert.deepEqual(results, [250, 250, 250, 450, 450], 'the 4th message is refused whichever gateway gets it');
+});
+
+test('greylisting: deferred on gateway A, the retry on gateway B after the delay is accepted', async (t) => {
+  const redis = await startRedis(t);
+  const clock = new ManualClock(Date.now());
+  const config = { smtp: { trusted_networks: [] }, redis: redisConfig(redis), greylist: { enabled: true, delay: '5m', min_score: -100 } };
+  const gws = await pair(t, [config, config], clock);
+  if (!gws) return;
+  const [a, b] = gws;
+  const first = await sendMessage(a.smtpPort, 'news@remote.example', ['postmaster@localhost'], BODY);
+  assert.deepEqual(codes(first.replies), [250, 250, 451]);
+  assert.match(first.replies[2]?.text ?? '', /^4\.7\.1 Greylisted, please try again later/);
+  clock.advance(60_000);
+  const early = await sendMessage(b.smtpPort, 'news@remote.example', ['postmaster@localhost'], BODY);
+  assert.equal(early.replies[2]?.code, 451, 'a retry before the delay is deferred again, on the other gateway too');
+  clock.advance(4 * 60_000 + 1000);
+  const retry = await sendMessage(b.smtpPort, 'news@remote.example', ['postmaster@localhost'], BODY);
+  assert.equal(retry.data?.code, 250, JSON.stringify(retry.replies));
+  const again = await sendMessage(a.smtpPort, 'news@remote.example', ['postmaster@localhost'], BODY);
+  assert.equal(again.data?.code, 250, 'whitelisted on both gateways');
+});
+
+test('redis SIGKILLed mid-run: tempfail / skip per config within the budget, recovery when it is back', async (t) => {
+  const redis = await startRedis(t);
+  const greylist = { enabled: true, min_score: -100, timeout: '1s' };
+  const gws = await pair(t, [
+    { smtp: { trusted_networks: [] }, redis: redisConfig(redis, { on_error: 'tempfail' }), greylist },
+    { smtp: { trusted_networks: [] }, redis: redisConfig(redis, { on_error: 'skip' }), greylist, limits: { per_ip: { messages: { limit: 100, window: '1h' } } } },
+  ]);
+  if (!gws) return;
+  const [a, b] = gws;
+  assert.equal((await sendMessage(a.smtpPort, 'x@remote.example', ['postmaster@localhost'], BODY)).replies[2]?.code, 451, 'greylisted while redis is up');
+  await redis.kill();
+  let started = performance.now();
+  const down = await sendMessage(a.smtpPort, 'y@remote.example', ['postmaster@localhost'], BODY);
+  assert.ok(performance.now() - started < 2000, 'answered within the check budget');
+  assert.deepEqual(codes(down.replies), [250, 250, 451]);
+  assert.match(down.replies[2]?.text ?? '', /Greylisting temporarily unavailable/);
+  started = performance.now();
+  const skipped = await sendMessage(b.smtpPort, 'y@remote.example', ['postmaster@localhost'], BODY);
+  assert.ok(performance.now() - started < 2000);
+  assert.equal(skipped.data?.code, 250, `skip accepts: ${JSON.stringify(skipped.replies)}`);
+  const tx = b.transactions().at(-1) as { symbols?: Array<{ s: string }> };
+  assert.ok(tx.symbols?.some((s) => s.s === 'GREYLIST_SKIPPED'));
+  const metric = async (gw: RunningGateway, name: string): Promise<number> =>
+    ((await gw.app.registry.getMetricsAsJSON()).find((m) => m.name === name)?.values ?? []).reduce((n, v) => n + v.value, 0);
+  assert.equal(await metric(a, 'spamgate_redis_up'), 0);
+  assert.ok((await metric(a, 'spamgate_redis_errors_total')) >= 1);
+  assert.ok((await metric(b, 'spamgate_redis_errors_total')) >= 2, 'rate and greylist failures counted');
+  await redis.restart();
+  await eventually(async () => (await metric(a, 'spamgate_redis_up')) === 1 && (await metric(b, 'spamgate_redis_up')) === 1, 10_000);
+  const back = await sendMessage(a.smtpPort, 'z@remote.example', ['postmaster@localhost'], BODY);
+  assert.match(back.replies[2]?.text ?? '', /Greylisted, please try again later/, 'greylisting works again (fresh redis)');
+  const backB = await sendMessage(b.smtpPort, 'z@remote.example', ['postmaster@localhost'], BODY);
+  assert.match(backB.replies[2]?.text ?? '', /Greylisted, please try again later/, 'shared with gateway B again');
+});

@@ -1,0 +1,88 @@
+// RedisTokenStore: learned through one client, read through another (two gateways); idempotent
+// relearning by digest, counts that never go negative, model import, and degradation when Redis is down.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { BayesLearner } from '../../../src/bayes/bayes-learner.ts';
+import { emptyModel } from '../../../src/bayes/model-file.ts';
+import { MemoryTokenStore } from '../../../src/bayes/memory-store.ts';
+import { RedisUnavailableError } from '../../../src/redis/connection.ts';
+import { RedisTokenStore } from '../../../src/redis/token-store.ts';
+import { eventually, linkTo, startRedis } from './redis-server.ts';
+
+const tokensOf = (raw: Buffer): string[] => [...new Set(raw.toString('utf8').toLowerCase().split(/\W+/).filter(Boolean))];
+
+test('learn through one store instance, read the counts through another', async (t) => {
+  const redis = await startRedis(t);
+  const a = new RedisTokenStore(await linkTo(t, redis));
+  const b = new RedisTokenStore(await linkTo(t, redis));
+  await a.update({ tokens: ['cheap', 'pills', 'now'], cls: 'spam', delta: 1, digest: 'd1' });
+  await a.update({ tokens: ['meeting', 'now'], cls: 'ham', delta: 1, digest: 'd2' });
+  assert.deepEqual(await b.totals(), { spam: 1, ham: 1 });
+  assert.deepEqual(await b.getMany(['cheap', 'now', 'unseen', 'meeting']), [{ spam: 1, ham: 0 }, { spam: 1, ham: 1 }, undefined, { spam: 0, ham: 1 }]);
+  assert.equal(await b.learnedAs('d1'), 'spam');
+  assert.equal(await b.learnedAs('d3'), undefined);
+  assert.deepEqual(await b.getMany([]), []);
+});
+
+test('behaves like MemoryTokenStore through the Bayes learner; relearning is idempotent', async (t) => {
+  const redis = await startRedis(t);
+  const memory = new MemoryTokenStore();
+  const shared = new RedisTokenStore(await linkTo(t, redis));
+  const other = new RedisTokenStore(await linkTo(t, redis));
+  const m1 = Buffer.from('Subject: cheap pills\r\n\r\nbuy cheap pills today');
+  const m2 = Buffer.from('Subject: notes\r\n\r\nmeeting notes for today');
+  for (const store of [memory, shared]) {
+    const learner = new BayesLearner({ store, tokenize: tokensOf });
+    assert.equal(await learner.learn(m1, 'spam', 'manual'), 'learned');
+    assert.equal(await learner.learn(m1, 'spam', 'manual'), 'already');
+    assert.equal(await learner.learn(m2, 'spam', 'manual'), 'learned');
+    assert.equal(await learner.learn(m2, 'ham', 'junk_folder'), 'relearned');
+    assert.equal(await learner.forget(m1, 'manual'), 'forgotten');
+    assert.equal(await learner.learn(m1, 'ham', 'manual'), 'learned');
+  }
+  const probe = ['cheap', 'pills', 'today', 'meeting', 'subject', 'absent'];
+  assert.deepEqual(await other.getMany(probe), await memory.getMany(probe));
+  assert.deepEqual(await other.totals(), await memory.totals());
+  // Two gateways learning one message at once (each checked learnedAs first) count it once.
+  const m3 = Buffer.from('Subject: win\r\n\r\nwin money now');
+  const l1 = new BayesLearner({ store: shared, tokenize: tokensOf });
+  const l2 = new BayesLearner({ store: other, tokenize: tokensOf });
+  await Promise.all([l1.learn(m3, 'spam', 'autolearn'), l2.learn(m3, 'spam', 'autolearn')]);
+  assert.deepEqual((await other.getMany(['money']))[0], { spam: 1, ham: 0 });
+  assert.deepEqual(await other.totals(), { spam: 1, ham: 2 });
+  // Unlearning the last message of a token removes it (no zero-count keys left behind).
+  await l1.forget(m3, 'manual');
+  assert.deepEqual(await other.getMany(['money']), [undefined]);
+});
+
+test('importModel seeds an empty store once', async (t) => {
+  const redis = await startRedis(t);
+  const store = new RedisTokenStore(await linkTo(t, redis));
+  const model = emptyModel();
+  model.totals = { spam: 10, ham: 20 };
+  for (let i = 0; i < 2500; i++) model.tokens.set(`tok${i}`, { spam: i % 7, ham: (i % 5) + 1 });
+  model.digests.set('abc', 'ham');
+  assert.equal(await store.importModel(model, 1000), true);
+  assert.equal(await store.importModel(model), false);
+  assert.deepEqual(await store.totals(), { spam: 10, ham: 20 });
+  assert.deepEqual(await store.getMany(['tok0', 'tok2499']), [{ spam: 0, ham: 1 }, { spam: 2499 % 7, ham: (2499 % 5) + 1 }]);
+  assert.equal(await store.learnedAs('abc'), 'ham');
+});
+
+test('redis down: reads skip (nothing learned) or throw per on_error; writes always throw', async (t) => {
+  const redis = await startRedis(t);
+  const skipLink = await linkTo(t, redis, { on_error: 'skip' });
+  const skip = new RedisTokenStore(skipLink);
+  const tempfail = new RedisTokenStore(await linkTo(t, redis, { on_error: 'tempfail' }));
+  await skip.update({ tokens: ['a'], cls: 'spam', delta: 1, digest: 'x' });
+  await redis.kill();
+  await eventually(() => !skipLink.isUp);
+  assert.deepEqual(await skip.getMany(['a', 'b']), [undefined, undefined]);
+  assert.deepEqual(await skip.totals(), { spam: 0, ham: 0 });
+  await assert.rejects(skip.update({ tokens: ['a'], cls: 'spam', delta: 1, digest: 'y' }), RedisUnavailableError);
+  await assert.rejects(tempfail.getMany(['a']), RedisUnavailableError);
+  await assert.rejects(tempfail.learnedAs('x'), RedisUnavailableError);
+  await redis.restart();
+  await eventually(() => skipLink.isUp);
+  assert.deepEqual(await skip.getMany(['a']), [undefined]);
+});

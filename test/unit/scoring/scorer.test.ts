@@ -1,0 +1,71 @@
+// Scoring: weights × factors, thresholds, hard policy, per-recipient overrides, and rules loading errors.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { ConfigError } from '../../../src/config/load.ts';
+import { formatResultHeader } from '../../../src/scoring/explain.ts';
+import { loadRuleset, thresholdsFor } from '../../../src/scoring/ruleset.ts';
+import { scoreHits } from '../../../src/scoring/scorer.ts';
+
+function rulesDir(files: Record<string, string>): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-rules-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
+  return dir;
+}
+
+const BASE = `
+actions: { reject: 10, junk: 6, add_header: 3 }
+overrides:
+  lenient.example: { reject: 100, junk: 50 }
+symbols:
+  A: { weight: 4, description: a }
+  B: { weight: 2.5, description: b }
+  HARD: { weight: reject, reply: "550 5.7.9 no", description: hard }
+  SOFT: { weight: tempfail, description: soft }
+`;
+
+test('score is the sum of weight × factor; the first threshold reached decides', () => {
+  const rs = loadRuleset([rulesDir({ 'a.yaml': BASE })]);
+  const v = scoreHits([{ symbol: 'A' }, { symbol: 'B', factor: 0.5 }], rs);
+  assert.equal(v.score, 5.25);
+  assert.equal(v.action, 'add_header');
+  const v2 = scoreHits([{ symbol: 'A' }, { symbol: 'A', options: ['x'] }, { symbol: 'B', factor: 3 }], rs);
+  assert.equal(v2.score, 11.5, 'a symbol counts once (strongest factor)');
+  assert.equal(v2.action, 'reject');
+  assert.equal(v2.decidedBy, 'reject >= 10');
+  assert.match(formatResultHeader(v2, 'sid'), /^reject; score=11\.5; id=sid; A\(4\)\[x\] B\(7\.5\)$/);
+});
+
+test('hard policy wins over scores and reject over tempfail', () => {
+  const rs = loadRuleset([rulesDir({ 'a.yaml': BASE })]);
+  const v = scoreHits([{ symbol: 'SOFT' }, { symbol: 'HARD' }, { symbol: 'A', factor: -5 }], rs);
+  assert.equal(v.action, 'reject');
+  assert.equal(v.reply, '550 5.7.9 no');
+  assert.equal(scoreHits([{ symbol: 'SOFT' }], rs).action, 'tempfail');
+});
+
+test('per-domain overrides of thresholds', () => {
+  const rs = loadRuleset([rulesDir({ 'a.yaml': BASE })]);
+  const hits = [{ symbol: 'A', factor: 3 }];
+  assert.equal(scoreHits(hits, rs).action, 'reject');
+  assert.equal(scoreHits(hits, rs, thresholdsFor(rs, 'bob@Lenient.Example')).action, 'add_header');
+});
+
+test('later files override earlier ones; bad rules files name file, line and key', () => {
+  const dir = rulesDir({ 'a.yaml': BASE, 'b.yaml': 'symbols:\n  A: { weight: 1, description: lowered }\n' });
+  assert.equal(loadRuleset([dir]).symbols.get('A')?.weight, 1);
+  const bad = rulesDir({ 'x.yaml': 'symbols:\n  lower_case: { weight: 1, description: d }\n  OK:\n    weight: lots\n    description: d\nbogus_section: 1\n' });
+  assert.throws(
+    () => loadRuleset([bad]),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      const text = err.problems.join('\n');
+      assert.match(text, /x\.yaml:\d+: symbols\.lower_case/);
+      assert.match(text, /x\.yaml:4: symbols\.OK\.weight/);
+      assert.match(text, /x\.yaml: bogus_section: unknown section/);
+      return true;
+    },
+  );
+});
