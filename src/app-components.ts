@@ -9,7 +9,7 @@ import { RUNNER_SYMBOLS } from './checks/runner.ts';
 import type { Check } from './checks/types.ts';
 import { SHIPPED_MODELS_DIR, type LoadedConfig } from './config/load.ts';
 import { createAutolearner } from './bayes/autolearn.ts';
-import { mimeLimitsOf, openBayes, type Bayes } from './bayes/open-bayes.ts';
+import { mimeLimitsOf, openBayes, seedSharedStore, type Bayes } from './bayes/open-bayes.ts';
 import type { BayesResult } from './bayes/classifier.ts';
 import { BAYES_RESULT_KEY } from './checks/bayes.ts';
 import { createContentChecks } from './checks/content-checks.ts';
@@ -26,6 +26,7 @@ import { createResolver } from './dns/dns2-resolver.ts';
 import { createDnsChecks } from './checks/dns-checks.ts';
 import type { DnsblSection } from './dns/dnsbl-rules.ts';
 import { openDelivery } from './queue/delivery-setup.ts';
+import { openSharedStores } from './redis/shared-stores.ts';
 
 export interface ComponentDeps {
   loaded: LoadedConfig;
@@ -65,6 +66,8 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     registry: deps.registry,
     clock: deps.clock,
   });
+  const shared = await openSharedStores({ config, clock: deps.clock, log: deps.log, registry: deps.registry, dryRun: deps.dryRun === true });
+  closers.push(() => shared.close());
   const dnsChecks = (cfg: Config, ruleset: Ruleset): Check[] =>
     createDnsChecks({
       resolver,
@@ -81,14 +84,24 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   if (deps.dryRun) {
     return {
       rateStore: new MemoryRateStore(deps.clock),
-      checks: (cfg, ruleset) => [...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, undefined)],
+      checks: (cfg, ruleset) => [...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, undefined), ...shared.greylistCheck(cfg, ruleset)],
       startServices: async () => ({}),
       queueHealth: async () => ({ ok: true }),
       close: async () => undefined,
     };
   }
+  const bayesLog = deps.log.child({ component: 'bayes' });
+  if (config.bayes.enabled && shared.tokenStore) await seedSharedStore(shared.tokenStore, SHIPPED_MODELS_DIR, config.bayes, bayesLog);
   const bayes = config.bayes.enabled
-    ? openBayes({ dataDir: deps.loaded.dataDir, modelsDir: SHIPPED_MODELS_DIR, config: config.bayes, limits: mimeLimits, registry: deps.registry, log: deps.log.child({ component: 'bayes' }) })
+    ? openBayes({
+        dataDir: deps.loaded.dataDir,
+        modelsDir: SHIPPED_MODELS_DIR,
+        config: config.bayes,
+        limits: mimeLimits,
+        registry: deps.registry,
+        log: bayesLog,
+        ...(shared.tokenStore ? { store: shared.tokenStore } : {}),
+      })
     : undefined;
   if (bayes) closers.push(() => bayes.close());
   const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }) }) : undefined;
@@ -107,12 +120,12 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   closers.push((d) => delivery.close(d));
   const pbs = mailhost.popBeforeSmtp;
   return {
-    rateStore: new MemoryRateStore(deps.clock),
+    rateStore: shared.rateStore ?? new MemoryRateStore(deps.clock),
     sink: delivery.spool,
     ...(delivery.inline ? { inline: delivery.inline } : {}),
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
-    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory)] : []), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes)],
+    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory)] : []), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...shared.greylistCheck(cfg, ruleset)],
     ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined) } : {}),
     startServices: async () => {
       await delivery.start();

@@ -10,8 +10,11 @@ import { withContentSymbols } from '../content/engine.ts';
 import type { MimeLimits } from '../mime/parse.ts';
 import { loadRuleset, type Ruleset } from '../scoring/ruleset.ts';
 import { createMessageView } from '../smtp/message-view.ts';
+import { mimeLimitsOf, openBayes, seedSharedStore, type Bayes } from './open-bayes.ts';
+import { openSharedStores } from '../redis/shared-stores.ts';
+import { createRegistry } from '../metrics/registry.ts';
+import { systemClock } from '../util/clock.ts';
 import { silentLogger } from '../util/logger.ts';
-import { mimeLimitsOf, openBayes, type Bayes } from './open-bayes.ts';
 
 export interface FilterEnv {
   loaded: LoadedConfig;
@@ -19,10 +22,22 @@ export interface FilterEnv {
   bayes: Bayes;
 }
 
-export function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODELS_DIR): FilterEnv {
+/** Config, MIME bounds and the Bayes filter for a CLI command: the shared (Redis) store when configured. */
+export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODELS_DIR): Promise<FilterEnv> {
   const loaded = loadConfig({ ...(args.configFile !== undefined ? { file: args.configFile } : {}), ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}) });
   const limits = mimeLimitsOf(loaded.config.filter);
-  const bayes = openBayes({ dataDir: loaded.dataDir, modelsDir, config: loaded.config.bayes, limits });
+  const shared = loaded.config.redis.use_for.includes('bayes')
+    ? await openSharedStores({ config: loaded.config, clock: systemClock, log: silentLogger, registry: createRegistry(false) })
+    : undefined;
+  if (shared?.tokenStore) await seedSharedStore(shared.tokenStore, modelsDir, loaded.config.bayes, silentLogger);
+  const opened = openBayes({ dataDir: loaded.dataDir, modelsDir, config: loaded.config.bayes, limits, ...(shared?.tokenStore ? { store: shared.tokenStore } : {}) });
+  const bayes: Bayes = {
+    ...opened,
+    close: async () => {
+      await opened.close();
+      await shared?.close();
+    },
+  };
   return { loaded, limits, bayes };
 }
 

@@ -24,6 +24,8 @@ export interface OpenBayesOptions {
   limits?: MimeLimits;
   registry?: Registry;
   log?: Logger;
+  /** A shared token store (Redis) instead of the in-process one; seeded with seedSharedStore(). */
+  store?: TokenStore;
 }
 
 export interface Bayes {
@@ -31,7 +33,7 @@ export interface Bayes {
   learner: BayesLearner;
   store: TokenStore;
   /** Where the starting data came from: 'data-dir', 'shipped-model' or 'empty'. */
-  origin: 'data-dir' | 'shipped-model' | 'empty';
+  origin: 'data-dir' | 'shipped-model' | 'empty' | 'shared';
   tokensOf(mail: ParsedMail): string[];
   /** Parse, tokenize and classify a raw message; counts the verdict in metrics. */
   classifyMail(mail: ParsedMail): Promise<BayesResult>;
@@ -46,15 +48,22 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
   const file = path.join(opts.dataDir, STORE_FILE);
   let initial: ModelData = emptyModel();
   let origin: Bayes['origin'] = 'empty';
-  if (existsSync(file)) {
-    initial = readModelFile(file);
-    origin = 'data-dir';
-  } else if (cfg.use_shipped_model && opts.modelsDir !== undefined && existsSync(path.join(opts.modelsDir, SHIPPED_MODEL_FILE))) {
-    initial = readModelFile(path.join(opts.modelsDir, SHIPPED_MODEL_FILE));
-    origin = 'shipped-model';
+  let store: TokenStore;
+  if (opts.store) {
+    store = opts.store;
+    origin = 'shared';
+    log.info('bayes store opened', { origin });
+  } else {
+    if (existsSync(file)) {
+      initial = readModelFile(file);
+      origin = 'data-dir';
+    } else if (cfg.use_shipped_model && opts.modelsDir !== undefined && existsSync(path.join(opts.modelsDir, SHIPPED_MODEL_FILE))) {
+      initial = readModelFile(path.join(opts.modelsDir, SHIPPED_MODEL_FILE));
+      origin = 'shipped-model';
+    }
+    log.info('bayes store opened', { origin, spam: initial.totals.spam, ham: initial.totals.ham, tokens: initial.tokens.size });
+    store = new MemoryTokenStore({ file, saveDelayMs: cfg.save_delay, initial });
   }
-  log.info('bayes store opened', { origin, spam: initial.totals.spam, ham: initial.totals.ham, tokens: initial.tokens.size });
-  const store = new MemoryTokenStore({ file, saveDelayMs: cfg.save_delay, initial });
   const classifier = new BayesClassifier(store, {
     spamCutoff: cfg.spam_cutoff,
     hamCutoff: cfg.ham_cutoff,
@@ -88,6 +97,17 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
     classifyRaw: (raw) => classifyMail(parseMail(raw, limits)),
     close: () => store.close(),
   };
+}
+
+/** Seeds an empty shared store from the shipped model (once, whichever gateway starts first). */
+export async function seedSharedStore(store: { importModel(model: ModelData): Promise<boolean> }, modelsDir: string, cfg: BayesConfig, log: Logger): Promise<void> {
+  const model = path.join(modelsDir, SHIPPED_MODEL_FILE);
+  if (!cfg.use_shipped_model || !existsSync(model)) return;
+  try {
+    if (await store.importModel(readModelFile(model))) log.info('shared bayes store seeded from the shipped model');
+  } catch (err) {
+    log.warn('could not seed the shared bayes store (redis down?): classification stays silent until it is reachable', { err });
+  }
 }
 
 /** MIME bounds from the `filter:` config section. */

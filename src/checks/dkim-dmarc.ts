@@ -7,6 +7,7 @@ import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { evaluateDmarc } from 'mailauth/lib/dmarc/index.js';
 import { toMailauthResolver } from '../dns/mailauth-resolver.ts';
 import type { Resolver } from '../dns/resolver.ts';
+import { counter, type Counter, type Registry } from '../metrics/registry.ts';
 import type { SpfOutcome } from '../dns/spf.ts';
 import type { Check, CheckContext, SymbolHit } from './types.ts';
 import { raceSignal } from './dns-common.ts';
@@ -25,6 +26,26 @@ export interface AuthCheckOptions {
   hostname: string;
   /** Smallest RSA key accepted (default 1024 bits, RFC 8301 §3.2). */
   minBitLength?: number;
+  /** Counts spamgate_dkim_results_total{result} and spamgate_dmarc_results_total{result}. */
+  registry?: Registry;
+}
+
+interface AuthMetrics {
+  dkim: Counter<'result'>;
+  dmarc: Counter<'result'>;
+}
+
+/** Bounded label values: mailauth's statuses outside these count as the symbol they map to. */
+const DKIM_RESULT_LABEL: Record<string, string> = { DKIM_PASS: 'pass', DKIM_FAIL: 'fail', DKIM_NONE: 'none', DKIM_TEMPERROR: 'temperror', DKIM_PERMERROR: 'permerror' };
+
+function countResults(metrics: AuthMetrics | undefined, hits: readonly SymbolHit[]): void {
+  if (!metrics) return;
+  for (const h of hits) {
+    const dkim = DKIM_RESULT_LABEL[h.symbol];
+    // One count per signature (a hit carries the signing domains as options), one for an unsigned message.
+    if (dkim) metrics.dkim.inc({ result: dkim }, h.symbol === 'DKIM_NONE' ? 1 : Math.max(1, h.options?.length ?? 1));
+    else if (h.symbol.startsWith('DMARC_')) metrics.dmarc.inc({ result: h.symbol.startsWith('DMARC_FAIL_') ? 'fail' : h.symbol.slice(6).toLowerCase() });
+  }
 }
 
 const DKIM_MAP: Record<string, string> = { pass: 'DKIM_PASS', fail: 'DKIM_FAIL', neutral: 'DKIM_FAIL', policy: 'DKIM_FAIL', temperror: 'DKIM_TEMPERROR', permerror: 'DKIM_PERMERROR' };
@@ -106,18 +127,27 @@ async function authenticate(ctx: CheckContext, opts: AuthCheckOptions): Promise<
 }
 
 export function createAuthCheck(opts: AuthCheckOptions): Check {
+  const metrics: AuthMetrics | undefined = opts.registry
+    ? {
+        dkim: counter(opts.registry, 'spamgate_dkim_results_total', 'DKIM verification results (RFC 6376), one per signature or one per unsigned message', ['result']),
+        dmarc: counter(opts.registry, 'spamgate_dmarc_results_total', 'DMARC evaluation results (RFC 7489) of messages with a From domain', ['result']),
+      }
+    : undefined;
   return {
     name: 'dkim_dmarc',
     phase: 'data',
     symbols: [...DKIM_SYMBOLS, ...DMARC_SYMBOLS, ...ARC_SYMBOLS],
     run: (ctx) =>
-      raceSignal(
+      raceSignal<SymbolHit[]>(
         authenticate(ctx, opts).catch((err: unknown) => {
           ctx.log.warn('message authentication failed', { err });
           return [{ symbol: 'DKIM_TEMPERROR', options: [(err as Error).message.slice(0, 100)] }];
         }),
         ctx.signal,
         () => [{ symbol: 'DKIM_TEMPERROR', options: ['deadline passed'] }],
-      ),
+      ).then((hits) => {
+        countResults(metrics, hits);
+        return hits;
+      }),
   };
 }

@@ -34,12 +34,13 @@ export interface DnsChecks {
 
 export function createDnsChecks(opts: DnsChecksOptions): DnsChecks {
   const dnsbl = createDnsblEngine({ resolver: opts.resolver, lists: opts.dnsbl ?? {}, log: opts.log.child({ component: 'dnsbl' }), clock: opts.clock, ...(opts.registry ? { registry: opts.registry } : {}) });
+  const registry = opts.registry ? { registry: opts.registry } : {};
   const checks: Check[] = [
     createFcrdnsCheck(opts.resolver),
     createHeloCheck({ hostnames: [opts.hostname], localAddresses: opts.localAddresses ?? [] }),
-    ...createSpfChecks({ resolver: opts.resolver, hostname: opts.hostname }),
+    ...createSpfChecks({ resolver: opts.resolver, hostname: opts.hostname, ...registry }),
     ...createDnsblChecks(dnsbl, opts.dnsbl ?? {}),
-    createAuthCheck({ resolver: opts.resolver, hostname: opts.hostname }),
+    createAuthCheck({ resolver: opts.resolver, hostname: opts.hostname, ...registry }),
   ];
   return { checks, dnsbl };
 }

@@ -2,6 +2,7 @@
 // phase, and the HELO identity as its own check in the helo phase. Results feed DMARC via ctx.results.
 import { checkSpf, type SpfOutcome, type SpfResult } from '../dns/spf.ts';
 import type { Resolver } from '../dns/resolver.ts';
+import { counter, type Registry } from '../metrics/registry.ts';
 import type { Check, CheckContext, SymbolHit } from './types.ts';
 import { isDomainSyntax, raceSignal } from './dns-common.ts';
 
@@ -26,6 +27,8 @@ export interface SpfCheckOptions {
   hostname: string;
   /** Whole-evaluation limit (RFC 7208 §4.6.4), default 20 s; the check's own budget usually ends it first. */
   evaluationTimeoutMs?: number;
+  /** Counts results in spamgate_spf_results_total{identity, result}. */
+  registry?: Registry;
 }
 
 function abortedOutcome(identity: 'mailfrom' | 'helo'): SpfOutcome {
@@ -53,6 +56,9 @@ function hit(prefix: string, o: SpfOutcome): SymbolHit {
 }
 
 export function createSpfChecks(opts: SpfCheckOptions): Check[] {
+  const results = opts.registry
+    ? counter(opts.registry, 'spamgate_spf_results_total', 'SPF evaluations (RFC 7208) by identity (mailfrom, helo) and result', ['identity', 'result'])
+    : undefined;
   const mailFrom: Check = {
     name: 'spf',
     phase: 'mail',
@@ -60,8 +66,12 @@ export function createSpfChecks(opts: SpfCheckOptions): Check[] {
     async run(ctx) {
       const sender = ctx.envelope.mailFrom;
       // A null reverse path is checked with the HELO identity (RFC 7208 §2.4); an unusable HELO then gives none.
-      if (!sender && !isDomainSyntax(ctx.session.helo ?? '')) return [{ symbol: 'SPF_NONE', options: ['null sender, HELO not a domain'] }];
+      if (!sender && !isDomainSyntax(ctx.session.helo ?? '')) {
+        results?.inc({ identity: 'mailfrom', result: 'none' });
+        return [{ symbol: 'SPF_NONE', options: ['null sender, HELO not a domain'] }];
+      }
       const o = await evaluate(ctx, opts, sender);
+      results?.inc({ identity: 'mailfrom', result: o.result });
       ctx.results.set(SPF_RESULT_KEY, o);
       // RFC 7208 §9.1: record the result in a Received-SPF field.
       if (o.receivedSpf) ctx.addHeader('Received-SPF', o.receivedSpf);
@@ -77,6 +87,7 @@ export function createSpfChecks(opts: SpfCheckOptions): Check[] {
       // RFC 7208 §2.3: the HELO check applies when the HELO identity is a domain name.
       if (!isDomainSyntax(name) || !name.includes('.')) return [];
       const o = await evaluate(ctx, opts, '');
+      results?.inc({ identity: 'helo', result: o.result });
       ctx.results.set(SPF_HELO_RESULT_KEY, o);
       return [hit('SPF_HELO_', o)];
     },

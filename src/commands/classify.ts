@@ -18,7 +18,7 @@ export const classifyCommand: Command = {
     if (args.positional.length === 0) throw new UsageError('classify: give at least one FILE');
     const explain = args.flags.has('explain');
     const json = args.flags.has('json');
-    const env = openFilterEnv(args);
+    const env = await openFilterEnv(args);
     let silent = false;
     for (const msg of readCorpus(args.positional)) {
       const r = await env.bayes.classifyRaw(msg.raw);

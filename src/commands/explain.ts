@@ -14,7 +14,7 @@ export const explainCommand: Command = {
   async run(args, io) {
     const file = args.positional[0];
     if (file === undefined || args.positional.length > 1) throw new UsageError('explain: give exactly one FILE');
-    const env = openFilterEnv(args);
+    const env = await openFilterEnv(args);
     const ruleset = loadContentRuleset(env.loaded);
     const checks = offlineChecks(ruleset, env, !args.flags.has('no-bayes'));
     const { hits } = await runOffline(checks, readFileSync(file));

@@ -9,7 +9,7 @@ export const forgetCommand: Command = {
   usage: 'spamgate forget FILE...\n  Removes each message (file, directory or mbox) from what the filter has learned.',
   async run(args, io) {
     if (args.positional.length === 0) throw new UsageError('forget: give at least one FILE');
-    const env = openFilterEnv(args);
+    const env = await openFilterEnv(args);
     let forgotten = 0;
     let unknown = 0;
     try {

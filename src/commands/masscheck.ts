@@ -25,7 +25,7 @@ export const masscheckCommand: Command = {
     const ham = flagList(args, 'ham');
     const spam = flagList(args, 'spam');
     if (ham.length === 0 || spam.length === 0) throw new UsageError('masscheck: give --ham PATH and --spam PATH');
-    const env = openFilterEnv(args);
+    const env = await openFilterEnv(args);
     const ruleset = loadContentRuleset(env.loaded);
     const checks = offlineChecks(ruleset, env, !args.flags.has('no-bayes'));
     const cut = ruleset.thresholds.junk ?? ruleset.thresholds.reject ?? Infinity;

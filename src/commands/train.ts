@@ -20,7 +20,7 @@ export const trainCommand: Command = {
     const ham = flagList(args, 'ham');
     if (spam.length === 0 && ham.length === 0) throw new UsageError('train: give --spam PATH and/or --ham PATH');
     const onError = args.flags.has('on-error');
-    const env = openFilterEnv(args);
+    const env = await openFilterEnv(args);
     const counts: Record<LearnOutcome | 'skipped', number> = { learned: 0, already: 0, relearned: 0, forgotten: 0, unknown: 0, skipped: 0 };
     const jobs: [MessageClass, string[]][] = [['spam', spam], ['ham', ham]];
     let total = 0;

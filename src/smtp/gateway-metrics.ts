@@ -1,12 +1,12 @@
 // The gateway's Prometheus metrics: connections, transactions by action, rejects, bytes, timings.
-import { counter, gauge, histogram, type Registry } from '../metrics/registry.ts';
+import { counter, gauge, histogram, type Counter, type Registry } from '../metrics/registry.ts';
 
 export function createGatewayMetrics(registry: Registry) {
   return {
     connectionsActive: gauge(registry, 'spamgate_smtp_connections_active', 'SMTP connections open now', ['listener']),
     connections: counter(registry, 'spamgate_smtp_connections_total', 'SMTP connections by outcome at greeting', ['listener', 'result']),
     transactions: counter(registry, 'spamgate_smtp_transactions_total', 'Finished SMTP transactions (DATA) by action', ['listener', 'action']),
-    rejects: counter(registry, 'spamgate_smtp_rejects_total', 'Refusals by phase and the symbol that decided', ['phase', 'symbol']),
+    rejects: rejectsBy(counter(registry, 'spamgate_smtp_rejects_total', 'Refusals by phase, the symbol that decided (SCORE for a score threshold) and its family', ['phase', 'family', 'symbol'])),
     recipients: counter(registry, 'spamgate_smtp_recipients_total', 'RCPT commands by result', ['result']),
     bytes: counter(registry, 'spamgate_smtp_received_bytes_total', 'Message bytes received in DATA'),
     processing: histogram(registry, 'spamgate_smtp_message_processing_seconds', 'Time from end of DATA to the reply', ['listener']),
@@ -15,6 +15,11 @@ export function createGatewayMetrics(registry: Registry) {
     symbols: counter(registry, 'spamgate_symbol_hits_total', 'Symbol hits by symbol family', ['family']),
     authAttempts: counter(registry, 'spamgate_smtp_auth_total', 'SMTP AUTH attempts by result', ['result']),
   };
+}
+
+/** The family label (symbolFamily) follows from the symbol, so callers give only phase and symbol. */
+function rejectsBy(c: Counter<'phase' | 'family' | 'symbol'>): { inc(labels: { phase: string; symbol: string }): void } {
+  return { inc: ({ phase, symbol }) => c.inc({ phase, family: symbolFamily(symbol), symbol }) };
 }
 
 export type GatewayMetrics = ReturnType<typeof createGatewayMetrics>;
