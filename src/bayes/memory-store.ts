@@ -73,8 +73,9 @@ export class MemoryTokenStore implements TokenStore {
 
   private markDirty(): void {
     this.dirty = true;
-    const delay = this.opts.saveDelayMs ?? 0;
-    if (this.opts.file === undefined || delay <= 0 || this.timer) return;
+    // save_delay 0 saves right after the change (on the next turn of the event loop).
+    const delay = Math.max(0, this.opts.saveDelayMs ?? 0);
+    if (this.opts.file === undefined || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.save();

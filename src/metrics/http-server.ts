@@ -1,8 +1,9 @@
 // The HTTP endpoint: /metrics (Prometheus text, OpenMetrics on request), /healthz and /readyz.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { openMetricsContentType, Registry, type Metric, type OpenMetricsContentType } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../util/logger.ts';
+import { openMetrics, OPENMETRICS_CONTENT_TYPE } from './openmetrics.ts';
 
 export interface HealthReport {
   ok: boolean;
@@ -46,14 +47,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServe
     if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
     if (url === '/metrics') {
       const wantsOpenMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? '');
-      if (wantsOpenMetrics) {
-        // A transient registry in OpenMetrics format sharing the same metric objects.
-        const om = new Registry<OpenMetricsContentType>();
-        om.setContentType(openMetricsContentType);
-        // getMetricsAsArray() returns the metric instances themselves (typed loosely by prom-client).
-        for (const metric of opts.registry.getMetricsAsArray()) om.registerMetric(metric as unknown as Metric<string>);
-        return send(res, 200, openMetricsContentType, await om.metrics());
-      }
+      // Serialized apart: prom-client's OpenMetrics mode renames the shared counters in place.
+      if (wantsOpenMetrics) return send(res, 200, OPENMETRICS_CONTENT_TYPE, await openMetrics(opts.registry));
       return send(res, 200, opts.registry.contentType, await opts.registry.metrics());
     }
     if (url === '/healthz') {

@@ -51,7 +51,10 @@ async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
 }
 
 test('score decides: reject after DATA, junk into the Junk folder, subject rewrite, clean to INBOX', async (t) => {
-  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, testRules()], bayes: { enabled: false } });
+  // Not a trusted network: trusted clients skip the filtering checks.
+  // The DNS checks are off so that only the content rules score.
+  const dnsChecks = ['fcrdns', 'helo', 'spf', 'spf_helo', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
+  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, testRules()], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: dnsChecks } });
   const send = (marker: string, subject?: string) => sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], message(marker, subject));
   const rejected = await send('REJECT-MARKER');
   assert.equal(rejected.data?.code, 554);
@@ -63,7 +66,7 @@ test('score decides: reject after DATA, junk into the Junk folder, subject rewri
   const junk = maildirFiles(gw.dataDir, '.Junk');
   assert.equal(junk.length, 1);
   assert.match(junk[0] ?? '', /^Return-Path: <sender@remote\.example>/);
-  assert.match(junk[0] ?? '', /X-Spamgate-Result: junk; score=7; id=\w+; CT_TEST_JUNK\(7\)/);
+  assert.match(junk[0] ?? '', /X-Spamgate-Result: junk; score=7; id=\w+;\s+CT_TEST_JUNK\(7\)/);
   const inbox = maildirFiles(gw.dataDir, '');
   assert.ok(inbox.some((m) => /Subject: \*\*\*SPAM\*\*\* tag one/.test(m) && /X-Spamgate-Result: rewrite_subject;/.test(m)));
   assert.ok(inbox.some((m) => /Subject: clean one/.test(m) && /X-Spamgate-Result: accept;/.test(m)));
@@ -75,7 +78,8 @@ test('score decides: reject after DATA, junk into the Junk folder, subject rewri
 
 test('moving a message into Junk with imaplib trains it as spam: classify says so afterwards', async (t) => {
   const gw = await startGateway(t, { bayes: { save_delay: 0, autolearn: { enabled: false } } });
-  const spammy = message('Exclusive wholesale replica watches, lowest price guaranteed, order today', 'Replica watches');
+  // Words the shipped model has never seen: the verdict starts near the middle and moves with learning.
+  const spammy = message('zorblaxian quintessorium flimmerbast cravolith zentaquor plumbifex orvandel skrimshallow', 'Zorblaxian quintessorium');
   assert.equal((await sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], spammy)).data?.code, 250);
   await waitFor(() => maildirFiles(gw.dataDir, '').length === 1);
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'spamgate-msg-')), 'msg.eml');
@@ -104,7 +108,6 @@ print(json.dumps({'moved': typ}))
   );
   assert.equal(moved.moved, 'OK');
   const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
-  await waitFor(() => true);
   const deadline = Date.now() + 15_000;
   while (!/spamgate_bayes_learned_total\{class="spam",source="junk_folder"\} 1/.test(await metrics())) {
     if (Date.now() > deadline) throw new Error('the Junk move was not learned');
@@ -112,7 +115,7 @@ print(json.dumps({'moved': typ}))
   }
   // The store is saved (save_delay 0); a separate process sees the new counts.
   let after = await classify();
-  for (let i = 0; i < 50 && after <= before; i++) {
+  for (let i = 0; i < 10 && after <= before; i++) {
     await new Promise((r) => setTimeout(r, 100));
     after = await classify();
   }
