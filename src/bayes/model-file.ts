@@ -3,8 +3,8 @@
 //   totals <spam> <ham>
 //   d <digest> <s|h>            one line per learned message
 //   <spam> <ham> <token>        one line per token (the token is the rest of the line)
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomicSync } from '../util/atomic-file.ts';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type { MessageClass } from './learner.ts';
 import type { LearnedTotals, TokenCounts } from './token-store.ts';
@@ -66,26 +66,5 @@ export function readModelFile(file: string): ModelData {
 
 /** Replaces `file` atomically: a crash leaves either the old or the new model, never a torn one. */
 export function writeFileAtomic(file: string, data: Buffer): void {
-  const dir = path.dirname(file);
-  mkdirSync(dir, { recursive: true });
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    let off = 0;
-    for (let guard = 0; off < data.length && guard < 1_000_000; guard++) off += writeSync(fd, data, off, data.length - off);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  try {
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // some platforms cannot fsync a directory; the rename itself is still atomic
-  }
+  writeFileAtomicSync(file, data, { mode: 0o644 });
 }

@@ -249,7 +249,7 @@ export class Session {
     const out: string[] = [];
     if (allowExpunge && sel.uids.some((u) => !sel.metas.has(u))) {
       const keep: number[] = [];
-      sel.uids.forEach((u, i) => {
+      sel.uids.forEach((u) => {
         if (sel.metas.has(u)) keep.push(u);
         else {
           out.push(`* ${keep.length + 1} EXPUNGE\r\n`);

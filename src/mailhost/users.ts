@@ -1,7 +1,7 @@
 // User accounts: name rules (safe as a path component), the users file (YAML, scrypt hashes) and its atomic rewrite.
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
 import { stringify } from 'yaml';
+import { writeFileAtomicSync } from '../util/atomic-file.ts';
 import { parseYamlFile, formatIssues } from '../config/yaml-errors.ts';
 import { usersSection, type UserEntryConfig } from '../config/sections/mailhost.ts';
 
@@ -74,27 +74,5 @@ export function writeUsersFileAtomic(file: string, entries: Record<string, UserF
   const sorted = Object.fromEntries(Object.entries(entries).sort(([a], [b]) => a.localeCompare(b)));
   const text =
     '# spamgate users: written by `spamgate users`; passwords are scrypt hashes.\n' + (Object.keys(sorted).length ? stringify(sorted) : '{}\n');
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } catch (err) {
-    closeSync(fd);
-    unlinkSync(tmp);
-    throw err;
-  }
-  closeSync(fd);
-  renameSync(tmp, file);
-  try {
-    const dfd = openSync(dir, 'r');
-    try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
-    }
-  } catch {
-    // Some file systems refuse fsync on a directory; the rename is still atomic.
-  }
+  writeFileAtomicSync(file, text, { mode: 0o600 });
 }

@@ -5,7 +5,12 @@ export { Counter, Gauge, Histogram, Registry };
 
 export function createRegistry(withProcessMetrics = true): Registry {
   const registry = new Registry();
-  if (withProcessMetrics) collectDefaultMetrics({ register: registry, prefix: 'spamgate_' });
+  if (withProcessMetrics) {
+    collectDefaultMetrics({ register: registry, prefix: 'spamgate_' });
+    // prom-client's nodejs_active_{handles,requests,resources}_total are gauges named like counters
+    // (promtool rejects them); the same totals are sum() of the per-type gauges kept beside them.
+    for (const kind of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`spamgate_nodejs_active_${kind}_total`);
+  }
   return registry;
 }
 

@@ -1,7 +1,8 @@
 // On-disk formats of one Maildir folder: file names and info flags, dovecot-uidlist and dovecot-keywords (Dovecot-compatible).
 import { hostname } from 'node:os';
-import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic as writeAtomic } from '../util/atomic-file.ts';
 
 /** Maildir info letters (cr.yp.to/proto/maildir.html) ↔ IMAP system flags. */
 const LETTER_TO_FLAG: Record<string, string> = { D: '\\Draft', F: '\\Flagged', R: '\\Answered', S: '\\Seen', T: '\\Deleted' };
@@ -145,20 +146,8 @@ export async function writeKeywords(dir: string, keywords: readonly string[], fs
   await writeFileAtomic(join(dir, 'dovecot-keywords'), body, fsync);
 }
 
-export async function writeFileAtomic(path: string, body: string, fsync: boolean): Promise<void> {
-  const tmp = `${path}.${process.pid}.${++counter}.tmp`;
-  if (fsync) {
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(body);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-  } else {
-    await writeFile(tmp, body, { mode: 0o600 });
-  }
-  await rename(tmp, path);
+export function writeFileAtomic(path: string, body: string, fsync: boolean): Promise<void> {
+  return writeAtomic(path, body, { fsync });
 }
 
 /** A bounded dotlock: create with O_EXCL; a lock older than 2 minutes is stale (Dovecot's default). */

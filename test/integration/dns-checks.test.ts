@@ -271,7 +271,7 @@ test('SPF temperror (sender domain never answers): MAIL gets 451 4.4.3 within th
 
 test('SPF temperror when the check budget ends before the DNS timeout: still 451 4.4.3, not accepted as clean', async (t) => {
   // dns.timeout (3 s) outlasts checks.timeout (400 ms): the check's deadline must turn into SPF_TEMPERROR.
-  const { gw, sink } = await start(t, baseZones({ 'slow.example': 'TIMEOUT' }), { checks: { timeout: '400ms' }, dns: { timeout: '3s', retries: 0 } });
+  const { gw } = await start(t, baseZones({ 'slow.example': 'TIMEOUT' }), { checks: { timeout: '400ms' }, dns: { timeout: '3s', retries: 0 } });
   const { wire } = await xclient(t, gw);
   const started = Date.now();
   const mail = await wire.command('MAIL FROM:<dave@slow.example>');
@@ -333,7 +333,7 @@ test('DNSBL: an undocumented answer (127.255.255.254) is a list error, not a lis
 test('DNSBL: an IPv6 client is looked up by its nibble-reversed name and refused when listed', async (t) => {
   // 2001:db8::1 → 32 nibbles, reversed (RFC 5782 §2.4).
   const nibbles = '20010db8000000000000000000000001'.split('').reverse().join('.');
-  const { gw, sink } = await startWithLists(t, { [`${nibbles}.dnsbl.test`]: [{ A: '127.0.0.2' }] });
+  const { gw } = await startWithLists(t, { [`${nibbles}.dnsbl.test`]: [{ A: '127.0.0.2' }] });
   const { wire } = await xclient(t, gw, { addr: '2001:db8::1', name: 'v6.sender.example' });
   const out = await transaction(wire, 'alice@pass.example', message('<alice@pass.example>'));
   assert.equal(out.mail.code, 554, JSON.stringify(out.mail));

@@ -80,6 +80,7 @@ interface Prometheus {
   query(expr: string): Promise<QueryResult>;
   labelValues(label: string, match: string): Promise<string[]>;
   rules(): Promise<Array<{ name: string; rules: Array<{ name: string; health: string; lastError?: string }> }>>;
+  targets(): Promise<Array<{ health: string; lastError: string; scrapeUrl: string }>>;
 }
 
 /** Polls `check` every 250 ms until it holds; rejects after `timeoutMs`. */
@@ -135,6 +136,7 @@ async function startPrometheus(t: TestContext, opts: { target: string; ruleFiles
   return {
     query: (expr) => get<QueryResult>(`/api/v1/query?query=${encodeURIComponent(expr)}`),
     labelValues: async (label, match) => (await get<{ data: string[] }>(`/api/v1/label/${label}/values?match[]=${encodeURIComponent(match)}`)).data,
+    targets: async () => (await get<{ data: { activeTargets: Array<{ health: string; lastError: string; scrapeUrl: string }> } }>('/api/v1/targets')).data.activeTargets,
     rules: async () => (await get<{ data: { groups: Array<{ name: string; rules: Array<{ name: string; health: string; lastError?: string }> }> } }>('/api/v1/rules')).data.groups,
   };
 }
@@ -265,6 +267,7 @@ test('observability: /metrics, promtool and Prometheus evaluating the dashboard 
     return /spamgate_delivery_attempts_total\{result="failed",destination="remote"\} 1/.test(text) && /spamgate_bounces_total\{kind="failure"\} 1/.test(text) && /spamgate_queue_depth 0\b/.test(text);
   }).catch((err: Error) => assert.fail(`${err.message}\n${queueLines}\n${JSON.stringify(gw.logs.filter((l) => l.level !== 'info').slice(-10))}`));
   const metrics = await fetchText(metricsUrl);
+  if (process.env.SPAMGATE_METRICS_DUMP) await writeFile(process.env.SPAMGATE_METRICS_DUMP, metrics.body);
 
   await t.test('/metrics: text exposition with HELP on every family, spamgate_ names only, process metrics', () => {
     assert.equal(metrics.status, 200);
@@ -281,7 +284,7 @@ test('observability: /metrics, promtool and Prometheus evaluating the dashboard 
       /spamgate_smtp_connections_total\{listener="smtp",result="accepted"\} [1-9]/,
       /spamgate_smtp_transactions_total\{listener="smtp",action="[a-z_]+"\} [1-9]/,
       /spamgate_smtp_rejects_total\{phase="rcpt",family="RELAY",symbol="RELAY_DENIED"\} 1\b/,
-      /spamgate_smtp_rejects_total\{phase="mail",family="DNSBL",symbol="DNSBL_TEST_LISTED"\} 1\b/,
+      /spamgate_smtp_rejects_total\{phase="connect",family="DNSBL",symbol="DNSBL_TEST_LISTED"\} 1\b/,
       /spamgate_scan_score_count [1-9]/,
       /spamgate_check_duration_seconds_count\{check="spf",outcome="[a-z]+"\} [1-9]/,
       /spamgate_spf_results_total\{identity="mailfrom",result="pass"\} [1-9]/,
@@ -314,6 +317,8 @@ test('observability: /metrics, promtool and Prometheus evaluating the dashboard 
     const rules = await run('promtool', ['check', 'rules', ALERTS], { timeoutMs: 30_000 });
     assert.equal(rules.code, 0, rules.stdout + rules.stderr);
     assert.match(rules.stdout, /SUCCESS: \d+ rules found/);
+    const example = await run('promtool', ['check', 'config', path.join(ROOT, 'grafana/prometheus/prometheus.yml')], { timeoutMs: 30_000 });
+    assert.equal(example.code, 0, example.stdout + example.stderr);
   });
 
   const dashboard = JSON.parse(await readFile(DASHBOARD, 'utf8')) as unknown;
@@ -329,7 +334,11 @@ test('observability: /metrics, promtool and Prometheus evaluating the dashboard 
     }
   });
 
-  await t.test('Prometheus loaded the alert rules without errors', async () => {
+  await t.test('Prometheus scrapes the gateway (OpenMetrics, negotiated) and loaded the alert rules without errors', async () => {
+    const targets = await prom.targets();
+    assert.equal(targets.length, 1);
+    assert.equal(targets[0]?.health, 'up', targets[0]?.lastError);
+    assert.equal(targets[0]?.lastError, '');
     const groups = await prom.rules();
     const rules = groups.flatMap((g) => g.rules);
     assert.equal(rules.length, alertExprs.length);

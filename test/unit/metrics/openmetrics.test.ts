@@ -25,7 +25,7 @@ test('OpenMetrics: families, samples, escaping and # EOF; text format untouched 
   const text = await registry.metrics();
   assert.match(text, /^# TYPE spamgate_test_things_total counter$/m, 'the registry still names the counter with _total');
   assert.match(text, /^spamgate_test_things_total\{kind="a\\"b"\} 2$/m);
-  assert.equal(registry.getSingleMetric('spamgate_test_things_total')?.name, 'spamgate_test_things_total');
+  assert.equal((await registry.getSingleMetric('spamgate_test_things_total')?.get())?.name, 'spamgate_test_things_total');
 });
 
 test('OpenMetrics of a registry with process metrics parses line by line', async () => {

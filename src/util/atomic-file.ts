@@ -1,0 +1,79 @@
+// Atomic file replacement shared by every component that rewrites a state file: write a temp file
+// in the same directory, fsync it, rename it over the old one, fsync the directory. Readers and a
+// crash see the old or the new file, never half of one.
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface AtomicWriteOptions {
+  /** File mode of the new file (default 0600: state files may hold secrets). */
+  mode?: number;
+  /** fsync file and directory (default true); false for caches that can be rebuilt. */
+  fsync?: boolean;
+}
+
+let counter = 0;
+const tempName = (file: string): string => path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++counter}.tmp`);
+
+export function writeFileAtomicSync(file: string, data: Buffer | string, opts: AtomicWriteOptions = {}): void {
+  const dir = path.dirname(file);
+  mkdirSync(dir, { recursive: true });
+  const tmp = tempName(file);
+  const fd = openSync(tmp, 'wx', opts.mode ?? 0o600);
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    for (let off = 0, guard = 0; off < buf.length && guard < 1_000_000; guard++) off += writeSync(fd, buf, off, buf.length - off);
+    if (opts.fsync !== false) fsyncSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    unlinkSync(tmp);
+    throw err;
+  }
+  closeSync(fd);
+  renameSync(tmp, file);
+  if (opts.fsync !== false) syncDirSync(dir);
+}
+
+export async function writeFileAtomic(file: string, data: Buffer | string, opts: AtomicWriteOptions = {}): Promise<void> {
+  const dir = path.dirname(file);
+  await mkdir(dir, { recursive: true });
+  const tmp = tempName(file);
+  const fh = await open(tmp, 'wx', opts.mode ?? 0o600);
+  try {
+    await fh.writeFile(data);
+    if (opts.fsync !== false) await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+  await rename(tmp, file);
+  if (opts.fsync !== false) await syncDir(dir);
+}
+
+function syncDirSync(dir: string): void {
+  try {
+    const dfd = openSync(dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+  } catch {
+    // Some file systems refuse fsync on a directory; the rename itself is still atomic.
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  try {
+    const dh = await open(dir, 'r');
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
+  } catch {
+    // As above.
+  }
+}
