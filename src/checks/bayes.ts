@@ -1,12 +1,14 @@
 // Bayes check (data phase): BAYES_SPAM / BAYES_HAM scaled by how far the probability is past the cutoff,
-// BAYES_UNSURE (weight 0) in between; silent until enough of both classes is learned.
+// BAYES_UNSURE (weight 0) in between; silent until enough of both classes is learned. A shared (Redis)
+// token store that does not answer is BAYES_UNAVAILABLE (redis.on_error tempfail; skip stays silent).
 import type { BayesResult } from '../bayes/classifier.ts';
 import type { Bayes } from '../bayes/open-bayes.ts';
 import type { MimeLimits } from '../mime/parse.ts';
+import { RedisUnavailableError } from '../redis/connection.ts';
 import { MEMO_BAYES, memoHits, parsedMail } from './content-shared.ts';
 import type { Check, SymbolHit } from './types.ts';
 
-export const BAYES_SYMBOLS = ['BAYES_SPAM', 'BAYES_HAM', 'BAYES_UNSURE'] as const;
+export const BAYES_SYMBOLS = ['BAYES_SPAM', 'BAYES_HAM', 'BAYES_UNSURE', 'BAYES_UNAVAILABLE'] as const;
 /** Key of the BayesResult in CheckContext.results (for autolearn). */
 export const BAYES_RESULT_KEY = 'bayes';
 
@@ -24,6 +26,7 @@ export function bayesHits(result: BayesResult, spamCutoff: number, hamCutoff: nu
 export function createBayesCheck(deps: { bayes: Bayes; limits: MimeLimits }): Check {
   const { spamCutoff, hamCutoff } = deps.bayes.classifier.opts;
   return {
+    outbound: true,
     name: 'bayes',
     phase: 'data',
     symbols: BAYES_SYMBOLS,
@@ -31,7 +34,14 @@ export function createBayesCheck(deps: { bayes: Bayes; limits: MimeLimits }): Ch
       const view = ctx.message;
       if (!view) return [];
       return memoHits(view, MEMO_BAYES, async () => {
-        const result = await deps.bayes.classifyMail(parsedMail(view, deps.limits));
+        let result: BayesResult;
+        try {
+          result = await deps.bayes.classifyMail(parsedMail(view, deps.limits));
+        } catch (err) {
+          if (!(err instanceof RedisUnavailableError)) throw err;
+          ctx.log.warn('bayes token store unavailable', { error: err.message });
+          return [{ symbol: 'BAYES_UNAVAILABLE', options: [err.store] }];
+        }
         ctx.results.set(BAYES_RESULT_KEY, result);
         return bayesHits(result, spamCutoff, hamCutoff);
       });

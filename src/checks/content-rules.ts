@@ -15,6 +15,7 @@ export interface ContentRulesDeps {
 
 export function createContentRulesCheck(deps: ContentRulesDeps): Check {
   return {
+    outbound: true,
     name: 'content_rules',
     phase: 'data',
     symbols: deps.engine.symbols,

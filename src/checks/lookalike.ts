@@ -40,6 +40,7 @@ export function lookalikeHits(mail: ParsedMail, cfg: LookalikeSection, envelopeF
 
 export function createLookalikeCheck(deps: { config: LookalikeSection; limits: MimeLimits }): Check {
   return {
+    outbound: true,
     name: 'lookalike',
     phase: 'data',
     symbols: LOOKALIKE_SYMBOLS,

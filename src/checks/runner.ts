@@ -14,13 +14,16 @@ export interface RunOptions {
   defaultTimeoutMs: number;
   /** Trusted-network or authenticated client: checks with skipTrusted are not run. */
   trustedClient: boolean;
+  /** Authenticated client: outbound checks run anyway (outbound spam check). */
+  authenticated?: boolean;
   onTiming?: (t: CheckTiming & { phase: Phase }) => void;
 }
 
 type ContextBase = Omit<CheckContext, 'signal' | 'log'> & { log: Logger };
 
 export async function runChecks(checks: readonly Check[], base: ContextBase, opts: RunOptions): Promise<SymbolHit[]> {
-  const selected = checks.filter((c) => c.phase === base.phase && !(opts.trustedClient && c.skipTrusted !== false));
+  const skipped = (c: Check): boolean => opts.trustedClient && c.skipTrusted !== false && !(opts.authenticated && c.outbound);
+  const selected = checks.filter((c) => c.phase === base.phase && !skipped(c));
   const results = await Promise.all(selected.map((check) => runOne(check, base, opts)));
   return results.flat();
 }

@@ -88,5 +88,7 @@ export interface Check {
   readonly timeoutMs?: number;
   /** Skip the check for trusted-network and authenticated clients (default true). */
   readonly skipTrusted?: boolean;
+  /** Also run for authenticated (submission) mail: the outbound spam check (content checks). */
+  readonly outbound?: boolean;
   run(ctx: CheckContext): Promise<SymbolHit[]> | SymbolHit[];
 }

@@ -25,8 +25,8 @@ export class RedisRateStore implements RateStore {
 
   /**
    * Counts the hit in Redis. When Redis does not answer in time the limit degrades per redis.on_error:
-   * `skip` counts nothing (0: never over the limit), `tempfail` reports an unbounded count so the rate
-   * check's tempfail symbol defers the client until Redis is back.
+   * `skip` counts nothing (0: never over the limit), `tempfail` throws the RedisUnavailableError so the
+   * rate check reports RATE_STORE_UNAVAILABLE (a deferral that says why) until Redis is back.
    */
   async hit(key: string, windowMs: number, amount = 1): Promise<number> {
     const now = this.clock.now();
@@ -37,8 +37,9 @@ export class RedisRateStore implements RateStore {
     try {
       const raw = await this.link.run('rate', () => this.link.eval(HIT, [base + bucket, base + (bucket - 1)], [amount, windowMs * 2, elapsed.toFixed(6)]));
       return Math.ceil(Number(raw) - 1e-9);
-    } catch {
-      return this.link.onError === 'skip' ? 0 : Number.POSITIVE_INFINITY;
+    } catch (err) {
+      if (this.link.onError === 'skip') return 0;
+      throw err;
     }
   }
 

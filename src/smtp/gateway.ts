@@ -292,6 +292,7 @@ export class Gateway {
       {
         defaultTimeoutMs: config.checks.timeout,
         trustedClient: state.info.trusted || state.info.authUser !== undefined,
+        authenticated: state.info.authUser !== undefined,
         onTiming: (t) => this.deps.metrics.checkSeconds.observe({ check: t.check, outcome: t.outcome }, t.ms / 1000),
       },
     );

@@ -1,16 +1,17 @@
-// Observability end to end (HTTP endpoints themselves: observability-http.test.ts): /metrics after
-// traffic; promtool on the exposition and on the alert rules; a real Prometheus on loopback scraping a running gateway every
-// second while SMTP (accepted, refused, relayed by MX to a sink, bounced, delivered locally), AUTH,
-// POP3, IMAP, a failed and a good reload and DNS lookups flow; then every PromQL expression of the
-// Grafana dashboard and of the alert rules evaluated through Prometheus's HTTP API.
+// Observability end to end (the HTTP endpoints themselves: observability-http.test.ts). A real
+// Prometheus on loopback scrapes a running gateway every second (negotiating OpenMetrics) while SMTP
+// (accepted, refused, relayed by MX to a sink, bounced, delivered locally), AUTH, POP3, IMAP, a failed
+// and a good reload and DNS lookups flow; then promtool checks the exposition, the alert rules and the
+// example config, and every PromQL expression of the Grafana dashboard and of the alert rules is
+// evaluated through Prometheus's HTTP API (/api/v1/query).
 //
-// How expressions are judged (see promql-check.ts):
-//   - each expression, as written (Grafana variables substituted), must parse and evaluate
-//     (status "success");
+// How expressions are judged (tools in test/unit/metrics/promql-tools.ts):
+//   - each expression, as written (Grafana variables substituted: $__rate_interval → 1m,
+//     $__range → 5m, $instance → .*), must parse and evaluate (status "success");
 //   - each must return at least one series once its component has seen traffic. Alert expressions are
-//     conditions ("… > 0.5"), usually false on healthy traffic, so they are evaluated with every
-//     comparison against a number literal removed ("a > 0.5 and b > 100" → "a and b"): what is left
-//     is the quantity the alert watches and must exist;
+//     conditions ("… > 0.5"), false on healthy traffic, so they are evaluated with every comparison
+//     against a number literal removed ("a > 0.5 and b > 100" → "a and b"): what is left is the
+//     quantity the alert watches and must exist;
 //   - every spamgate_* metric name they use (less _bucket/_sum/_count) must be in /metrics.
 // Prometheus runs from its own temp dir, listens on a loopback port and scrapes every second; every
 // wait (readiness, first scrape, data) is bounded polling.

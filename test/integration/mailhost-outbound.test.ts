@@ -1,0 +1,82 @@
+// Full-stack outbound mail end to end: submission with AUTH, the outbound spam check, MX lookup through
+// a DNS server on loopback, retry after a temporary failure, and alias lists mixing local and remote.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
+import { runPython } from '../helpers/python.ts';
+import { startSink } from '../helpers/sink-server.ts';
+import { sendMessage } from '../helpers/smtp-wire.ts';
+
+const ZONES = {
+  'remote.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }],
+  'mx.remote.example': [{ A: '127.0.0.1' }],
+};
+
+function outboundRules(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-rules-'));
+  writeFileSync(path.join(dir, 'zz-outbound.yaml'), `content_rules:\n  - { symbol: CT_TEST_OUTBOUND_SPAM, description: test marker, weight: 30, type: body, regex: 'OUTBOUND-SPAM-MARKER' }\n`);
+  return dir;
+}
+
+const SUBMIT = `
+import smtplib, json, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))
+s.ehlo('laptop.test.example')
+s.login('postmaster@localhost', sys.argv[2])
+out = {}
+for name, body in (('clean', 'Subject: hello bob\\r\\nDate: Sun, 22 Nov 2026 00:00:00 +0000\\r\\nMessage-ID: <c1@localhost>\\r\\n\\r\\nLunch tomorrow?\\r\\n'),
+                   ('spam', 'Subject: offer\\r\\nDate: Sun, 22 Nov 2026 00:00:00 +0000\\r\\nMessage-ID: <c2@localhost>\\r\\n\\r\\nOUTBOUND-SPAM-MARKER\\r\\n')):
+    try:
+        s.sendmail('postmaster@localhost', ['bob@remote.example'], body)
+        out[name] = 250
+    except smtplib.SMTPDataError as e:
+        out[name] = e.smtp_code
+s.quit()
+print(json.dumps(out))
+`;
+
+test('submission: AUTH, outbound spam check, MX delivery with a retry after 451', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  sink.rule({ stage: 'rcpt', rcpt: 'bob@remote.example', code: 451, text: '4.7.1 try again', times: 1 });
+  const gw = await startGateway(
+    t,
+    { rules_dirs: [SHIPPED_RULES_DIR, outboundRules()], outbound: { port: sink.port }, queue: { retry_initial: '200ms', retry_max: '400ms', scan_interval: '100ms' } },
+    { zones: ZONES },
+  );
+  const result = await runPython<{ clean: number; spam: number }>(SUBMIT, [String(gw.submissionPort), TEST_PASSWORD]);
+  assert.deepEqual(result, { clean: 250, spam: 554 }, 'outbound spam is refused at submission');
+  await sink.waitForMessages(1, 20_000);
+  const got = sink.messages[0];
+  assert.equal(got?.mailFrom, 'postmaster@localhost');
+  assert.deepEqual(got?.rcptTo, ['bob@remote.example']);
+  assert.match(got?.raw.toString() ?? '', /with ESMTPA id /, 'Received shows the authenticated submission');
+  const submitted = gw.transactions().filter((l) => l.listener === 'submission');
+  assert.equal(submitted.length, 2);
+  assert.equal(submitted[0]?.auth_user, 'postmaster@localhost');
+  // The first attempt was deferred (451 at RCPT), the second delivered: two attempts in the log.
+  const deadline = Date.now() + 10_000;
+  const done = (): Record<string, unknown> | undefined => gw.logs.find((l) => l.msg === 'message done');
+  while (!done() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  assert.equal(done()?.attempts, 2, JSON.stringify(done()));
+});
+
+test('an alias list with a local and a remote member: Maildir copy and MX copy', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, { aliases: { 'team@localhost': ['postmaster@localhost', 'carol@remote.example'] }, outbound: { port: sink.port } }, { zones: ZONES });
+  const r = await sendMessage(gw.smtpPort, 'boss@elsewhere.example', ['team@localhost'], 'Subject: team news\r\n\r\nhello team\r\n');
+  assert.equal(r.data?.code, 250);
+  await sink.waitForMessages(1, 20_000);
+  assert.deepEqual(sink.messages[0]?.rcptTo, ['carol@remote.example']);
+  assert.equal(sink.messages[0]?.mailFrom, 'boss@elsewhere.example');
+  const inbox = path.join(gw.dataDir, 'mail', 'localhost', 'postmaster', 'Maildir');
+  const deadline = Date.now() + 10_000;
+  const count = (): number => ['new', 'cur'].reduce((n, d) => n + readdirSync(path.join(inbox, d)).length, 0);
+  while (count() < 1 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  assert.equal(count(), 1);
+});
