@@ -58,6 +58,8 @@ export class App {
     this.loaded = loaded;
     this.snapshot = snapshot;
     this.reloads = counter(registry, 'spamgate_config_reloads_total', 'Config and rules reloads by result', ['result']);
+    // Both series exist from the start, so increase() sees the first failure after a restart.
+    for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
     this.configInfo = gauge(registry, 'spamgate_config_last_reload_success_timestamp_seconds', 'Time of the last successful config load');
     this.configInfo.set(clock.now() / 1000);
   }

@@ -5,7 +5,7 @@
 // example config, and every PromQL expression of the Grafana dashboard and of the alert rules is
 // evaluated through Prometheus's HTTP API (/api/v1/query).
 //
-// How expressions are judged (tools in test/unit/metrics/promql-tools.ts):
+// How expressions are judged (tools in test/helpers/promql-tools.ts):
 //   - each expression, as written (Grafana variables substituted: $__rate_interval → 1m,
 //     $__range → 5m, $instance → .*), must parse and evaluate (status "success");
 //   - each must return at least one series once its component has seen traffic. Alert expressions are
@@ -28,7 +28,7 @@ import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gat
 import { runPython, run } from '../helpers/python.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
-import { alertExpressions, dashboardExpressions, datasourceProblems, metricNames, substituteGrafanaVariables, withoutComparisons } from '../unit/metrics/promql-tools.ts';
+import { alertExpressions, dashboardExpressions, datasourceProblems, metricNames, substituteGrafanaVariables, withoutComparisons } from '../helpers/promql-tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DASHBOARD = path.join(ROOT, 'grafana/dashboards/spamgate.json');

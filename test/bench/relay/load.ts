@@ -2,7 +2,8 @@
 // message per connection (EHLO, MAIL, RCPT, DATA, QUIT). Prints one JSON line of figures.
 import net from 'node:net';
 
-const [portArg, countArg, concArg, sizeArg] = process.argv.slice(2);
+const [portArg, countArg, concArg, sizeArg, rcptArg] = process.argv.slice(2);
+const rcpt = rcptArg ?? 'user@relay.example';
 const port = Number(portArg);
 const count = Number(countArg ?? 5000);
 const concurrency = Number(concArg ?? 10);
@@ -10,7 +11,7 @@ const size = Number(sizeArg ?? 4096);
 const DEADLINE_MS = 300_000;
 
 const filler = 'The quick brown fox jumps over the lazy dog, again and again and again.\r\n';
-const header = 'From: load@remote.example\r\nTo: user@relay.example\r\nSubject: load test\r\nDate: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <ID@remote.example>\r\n\r\n';
+const header = 'From: load@remote.example\r\nTo: recipient@relay.example\r\nSubject: load test\r\nDate: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <ID@remote.example>\r\n\r\n';
 const bodyLines = filler.repeat(Math.max(1, Math.ceil((size - header.length) / filler.length)));
 
 function oneMessage(i: number): Promise<{ ok: boolean; ms: number }> {
@@ -23,7 +24,7 @@ function oneMessage(i: number): Promise<{ ok: boolean; ms: number }> {
     const script = [
       'EHLO load.test.example\r\n',
       'MAIL FROM:<load@remote.example>\r\n',
-      'RCPT TO:<user@relay.example>\r\n',
+      `RCPT TO:<${rcpt}>\r\n`,
       'DATA\r\n',
       header.replace('ID', `${process.pid}.${i}`) + bodyLines + '.\r\n',
       'QUIT\r\n',

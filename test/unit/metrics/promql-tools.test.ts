@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
-import { alertExpressions, dashboardExpressions, datasourceProblems, metricNames, substituteGrafanaVariables, withoutComparisons } from './promql-tools.ts';
+import { alertExpressions, dashboardExpressions, datasourceProblems, metricNames, substituteGrafanaVariables, withoutComparisons } from '../../helpers/promql-tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../../..');
 

@@ -1,0 +1,27 @@
+// `npm run bench`: every benchmark in turn; each prints its figures beside a reference measured
+// in the same run. BENCH=relay,dns,... selects some.
+import { run as dns } from './dns.ts';
+import { run as filter } from './filter.ts';
+import { run as imap } from './imap.ts';
+import { run as pop3 } from './pop3.ts';
+import { run as redis } from './redis.ts';
+import { run as relay } from './relay/index.ts';
+
+const ALL: Record<string, () => Promise<void>> = { relay, dns, filter, pop3, imap, redis };
+
+async function main(): Promise<void> {
+  const wanted = (process.env.BENCH ?? Object.keys(ALL).join(',')).split(',').map((s) => s.trim()).filter(Boolean);
+  for (const name of wanted) {
+    const bench = ALL[name];
+    if (!bench) {
+      console.error(`unknown benchmark ${name} (have: ${Object.keys(ALL).join(', ')})`);
+      process.exitCode = 2;
+      return;
+    }
+    const started = Date.now();
+    await bench();
+    console.log(`-- ${name} done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  }
+}
+
+void main().then(() => process.exit(process.exitCode ?? 0));
