@@ -159,7 +159,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     if (!stillPending.length || entry.removeRequested) {
       await spool.remove(id);
       entries.delete(id);
-      updateGauges();
+      // The oldest age is recomputed on each scan (O(n)); per message only the depth changes.
+      metrics.depth.set(entries.size);
       log.info(entry.removeRequested ? 'message removed' : 'message done', { id, attempts: state.attempts, recipients: summarize(state) });
       return;
     }

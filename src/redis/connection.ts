@@ -45,6 +45,8 @@ export class RedisLink {
   private readonly errors;
   private readonly log: Logger;
   private up = false;
+  /** close() was called: the link going down is expected, not worth a warning. */
+  private closing = false;
 
   constructor(opts: RedisLinkOptions) {
     const cfg = opts.config;
@@ -62,7 +64,7 @@ export class RedisLink {
       upGauge.set(1);
     });
     const down = (): void => {
-      if (this.up) this.log.warn('redis connection lost; shared stores degrade until it is back');
+      if (this.up && !this.closing) this.log.warn('redis connection lost; shared stores degrade until it is back');
       this.up = false;
       upGauge.set(0);
     };
@@ -122,6 +124,7 @@ export class RedisLink {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     try {
       if (this.client.status === 'ready') await this.client.quit();
       else this.client.disconnect();

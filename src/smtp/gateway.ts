@@ -54,6 +54,17 @@ export interface GatewayDeps {
 
 const LOOPBACK = new CidrSet(['127.0.0.0/8', '::1/128']);
 
+/** Trusted networks compiled once per config snapshot (not per connection). */
+const trustedSets = new WeakMap<Config, CidrSet>();
+function trustedNetworks(config: Config): CidrSet {
+  let set = trustedSets.get(config);
+  if (!set) {
+    set = new CidrSet(config.smtp.trusted_networks);
+    trustedSets.set(config, set);
+  }
+  return set;
+}
+
 export class Gateway {
   readonly server: GatewayServer;
   private readonly listener: SmtpListener;
@@ -171,7 +182,7 @@ export class Gateway {
     const { config } = this.deps.snapshot();
     const pre = this.preSession.get(session.id);
     this.preSession.delete(session.id);
-    const trusted = new CidrSet(config.smtp.trusted_networks).has(session.remoteAddress);
+    const trusted = trustedNetworks(config).has(session.remoteAddress);
     const state: SessionState = {
       info: {
         id: session.id,
@@ -260,7 +271,7 @@ export class Gateway {
     if (!s) throw new Error(`unknown session ${session.id}`);
     // XCLIENT may have changed the client's address or name since connect: trust follows the new address.
     if (s.info.clientIp !== session.remoteAddress) {
-      s.info.trusted = new CidrSet(this.deps.snapshot().config.smtp.trusted_networks).has(session.remoteAddress);
+      s.info.trusted = trustedNetworks(this.deps.snapshot().config).has(session.remoteAddress);
     }
     s.info.clientIp = session.remoteAddress;
     s.info.clientPort = session.remotePort;

@@ -139,25 +139,28 @@ export class NextHopClient {
     }
     let params = this.extensions.has('SIZE') ? ` SIZE=${message.length}` : '';
     if (this.extensions.has('8BITMIME') && message.some((b) => b > 127)) params += ' BODY=8BITMIME';
-    const mail = await this.command(`MAIL FROM:<${from}>${params}`);
+    const envelope = await this.envelope(`MAIL FROM:<${from}>${params}`, rcptTo);
+    const { mail, rcpts, data } = envelope;
     if (mail.code !== 250) {
       for (const r of rcptTo) recipients.set(r, mail);
+      if (data?.code === 354) await this.abortData();
       await this.reset();
       return { recipients };
     }
     const accepted: string[] = [];
-    for (const r of rcptTo) {
-      const reply = await this.command(`RCPT TO:<${r}>`);
-      if (reply.code === 250 || reply.code === 251) accepted.push(r);
-      else recipients.set(r, reply);
-    }
+    rcptTo.forEach((r, i) => {
+      const reply = rcpts[i];
+      if (reply && (reply.code === 250 || reply.code === 251)) accepted.push(r);
+      else if (reply) recipients.set(r, reply);
+    });
     if (!accepted.length) {
+      if (data?.code === 354) await this.abortData();
       await this.reset();
       return { recipients };
     }
-    const data = await this.command('DATA');
-    if (data.code !== 354) {
-      for (const r of accepted) recipients.set(r, data);
+    const dataReply = data ?? (await this.command('DATA'));
+    if (dataReply.code !== 354) {
+      for (const r of accepted) recipients.set(r, dataReply);
       await this.reset();
       return { recipients };
     }
@@ -222,6 +225,32 @@ export class NextHopClient {
     this.secure = true;
     // RFC 3207 §4.2: forget what was learnt before TLS and say hello again.
     await this.hello();
+  }
+
+  /**
+   * MAIL and RCPTs, one command at a time, or in one write with DATA when the server offers
+   * PIPELINING (RFC 2920 §3.1: replies are then read in order).
+   */
+  private async envelope(mailLine: string, rcptTo: readonly string[]): Promise<{ mail: NextHopReply; rcpts: NextHopReply[]; data?: NextHopReply }> {
+    if (!this.extensions.has('PIPELINING')) {
+      const mail = await this.command(mailLine);
+      const rcpts: NextHopReply[] = [];
+      if (mail.code === 250) for (const r of rcptTo) rcpts.push(await this.command(`RCPT TO:<${r}>`));
+      return { mail, rcpts };
+    }
+    if (this.closedError) throw new NextHopConnectionError(this.closedError.message);
+    this.socket.write([mailLine, ...rcptTo.map((r) => `RCPT TO:<${r}>`), 'DATA', ''].join('\r\n'));
+    const mail = await this.read();
+    const rcpts: NextHopReply[] = [];
+    for (let i = 0; i < rcptTo.length; i++) rcpts.push(await this.read());
+    const data = await this.read();
+    if ([mail, ...rcpts, data].some((r) => r.code === 421)) this.destroy();
+    return { mail, rcpts, data };
+  }
+
+  /** A 354 after every recipient failed: end the (empty) data so the session stays usable. */
+  private async abortData(): Promise<void> {
+    await this.command('.');
   }
 
   private async reset(): Promise<void> {

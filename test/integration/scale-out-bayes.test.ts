@@ -109,6 +109,7 @@ test('spam trained by the CLI against the shared redis moves the verdict of the 
   assert.ok(p1.p > p0.p + 0.3, `probability moved: ${p0.p} -> ${p1.p}`);
   const cliAfter = await classify();
   assert.ok(cliAfter > cliBefore + 0.3 && Math.abs(cliAfter - p1.p) < 1e-3, `classify --json agrees: ${cliBefore} -> ${cliAfter}, gateway ${p1.p}`);
+  t.diagnostic(`gateway B: ${p0.symbol} p=${p0.p} -> ${p1.symbol} p=${p1.p}; classify --json: ${cliBefore} -> ${cliAfter}`);
   // Gateway A, which trained nothing either, sees the same counts.
   await sendMessage(a.smtpPort, 'zed@remote.example', ['postmaster@localhost'], PROBE);
   assert.equal(bayesOf(a)?.symbol, 'BAYES_SPAM');
