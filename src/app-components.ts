@@ -19,7 +19,7 @@ import type { Authenticator } from './mailhost/types.ts';
 import type { Registry } from './metrics/registry.ts';
 import type { InlineForwarder, MessageSink } from './queue/types.ts';
 import type { Ruleset } from './scoring/ruleset.ts';
-import type { VerdictEvent } from './smtp/gateway.ts';
+import type { VerdictEvent } from './smtp/gateway-types.ts';
 import type { Clock } from './util/clock.ts';
 import type { Logger } from './util/logger.ts';
 import { createResolver } from './dns/dns2-resolver.ts';

@@ -24,6 +24,8 @@ export interface Verdict {
   decidedBy: string;
   /** SMTP reply for reject/tempfail ("550 5.7.1 text"). */
   reply?: string;
+  /** Decided by a hard-policy symbol (acts in the phase that hit), not by a score threshold. */
+  hard?: boolean;
 }
 
 /** Scores hits; unknown symbols count 0 (start-up ensures every emitted symbol is defined). */
@@ -48,7 +50,7 @@ export function scoreHits(hits: readonly SymbolHit[], ruleset: Ruleset, threshol
   total = round(total);
   if (hard) {
     const reply = hard.reply ?? (hard.action === 'reject' ? ruleset.rejectReply : ruleset.tempfailReply);
-    return { action: hard.action, score: total, symbols, decidedBy: hard.symbol, reply };
+    return { action: hard.action, score: total, symbols, decidedBy: hard.symbol, reply, hard: true };
   }
   for (const action of SEVERITY) {
     const limit = thresholds[action];

@@ -6,7 +6,7 @@ import type { NextHopReply, QueueEnvelope } from '../queue/types.ts';
 import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
 import { thresholdsFor } from '../scoring/ruleset.ts';
 import { scoreHits, type Verdict } from '../scoring/scorer.ts';
-import type { GatewayDeps, GatewaySnapshot } from './gateway.ts';
+import type { GatewayDeps, GatewaySnapshot } from './gateway-types.ts';
 import { createMessageView, headerEnd } from './message-view.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { SmtpError } from './smtp-error.ts';
@@ -55,7 +55,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   if (decision.refuse) {
     const reply = SmtpError.fromReply(decision.refuse);
     deps.metrics.transactions.inc({ listener: deps.name, action: verdict.action });
-    deps.metrics.rejects.inc({ phase: 'data', symbol: verdict.decidedBy.includes('>=') ? 'SCORE' : verdict.decidedBy });
+    deps.metrics.rejects.inc({ phase: 'data', symbol: verdict.hard ? verdict.decidedBy : 'SCORE' });
     deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
     logTransaction(deps, state, tx, verdict, bytes, reply.toString());
     return { code: reply.code, enhanced: reply.enhanced, text: reply.text };

@@ -1,58 +1,19 @@
 // The SMTP front line: wires smtp-server callbacks to the phase pipeline (checks → symbols → verdict),
 // relay control, limits and the hand-off to the spool or the next hop. One instance per listener.
 import type { AddressInfo, Socket } from 'node:net';
-import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticationResponse, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import { runChecks } from '../checks/runner.ts';
-import type { Check, CheckContext, Envelope, Phase, SessionInfo, SymbolHit } from '../checks/types.ts';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { CheckContext, Envelope, SymbolHit } from '../checks/types.ts';
 import type { Config } from '../config/schema.ts';
-import type { RateStore } from '../limits/rate-store.ts';
-import type { Authenticator } from '../mailhost/types.ts';
-import type { InlineForwarder, MessageSink } from '../queue/types.ts';
-import type { Ruleset } from '../scoring/ruleset.ts';
-import { scoreHits, type Verdict } from '../scoring/scorer.ts';
 import { CidrSet } from '../util/cidr.ts';
-import type { Clock } from '../util/clock.ts';
-import type { Logger } from '../util/logger.ts';
 import { finishData } from './data-phase.ts';
+import type { GatewayDeps } from './gateway-types.ts';
+import { enforce, runPhase } from './phase-runner.ts';
+import { authenticateSession, LOOPBACK } from './smtp-auth.ts';
+import { admitClient } from './admission.ts';
 import { GatewayServer } from './gateway-connection.ts';
-import { symbolFamily, type GatewayMetrics } from './gateway-metrics.ts';
 import { SmtpListener, type AcceptedClient, type AdmitDecision } from './listener.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { SmtpError, tempFailure } from './smtp-error.ts';
-
-/** Everything reloadable: one transaction is judged by one snapshot. */
-export interface GatewaySnapshot {
-  config: Config;
-  ruleset: Ruleset;
-  checks: readonly Check[];
-}
-
-export interface VerdictEvent {
-  verdict: Verdict;
-  message: Buffer;
-  session: Readonly<SessionInfo>;
-  envelope: Readonly<Envelope>;
-  /** Results the checks left (e.g. the Bayes probability for autolearn). */
-  results: ReadonlyMap<string, unknown>;
-}
-
-export interface GatewayDeps {
-  name: 'smtp' | 'submission';
-  snapshot: () => GatewaySnapshot;
-  sink?: MessageSink;
-  inline?: InlineForwarder;
-  authenticator?: Authenticator;
-  rateStore: RateStore;
-  clock: Clock;
-  log: Logger;
-  metrics: GatewayMetrics;
-  hostname: string;
-  tls?: { key: Buffer; cert: Buffer };
-  /** Called after each accepted message's verdict (autolearn, statistics). */
-  onVerdict?: (event: VerdictEvent) => void;
-}
-
-const LOOPBACK = new CidrSet(['127.0.0.0/8', '::1/128']);
 
 /** Trusted networks compiled once per config snapshot (not per connection). */
 const trustedSets = new WeakMap<Config, CidrSet>();
@@ -100,7 +61,15 @@ export class Gateway {
       ...(deps.tls ? { key: deps.tls.key, cert: deps.tls.cert } : {}),
       onConnect: (session, cb) => this.onConnect(session, cb),
       onSecure: (_socket, session, cb) => this.onSecure(session, cb),
-      onAuth: (auth, session, cb) => void this.onAuth(auth, session, cb),
+      onAuth: (auth, session, cb) =>
+        void authenticateSession(this.deps, auth, session).then(
+          (user) => {
+            const state = this.sessions.get(session.id);
+            if (state) state.info.authUser = user;
+            cb(null, { user });
+          },
+          (err: Error) => cb(err),
+        ),
       onMailFrom: (address, session, cb) => void this.guard(session, cb, () => this.onMailFrom(address, session)),
       onRcptTo: (address, session, cb) => void this.guard(session, cb, () => this.onRcptTo(address, session)),
       onData: (stream, session, cb) => void this.onData(stream, session, cb),
@@ -147,25 +116,9 @@ export class Gateway {
   }
 
   private async admit(client: AcceptedClient): Promise<AdmitDecision> {
-    const { config, ruleset } = this.deps.snapshot();
-    const hits: SymbolHit[] = [];
-    if (client.pregreet !== undefined) hits.push({ symbol: 'PREGREET', options: [client.pregreet.replace(/\r?\n.*/s, '').slice(0, 40)] });
-    const rule = config.limits.per_ip.connections;
-    if (rule && !this.submission) {
-      const n = await this.deps.rateStore.hit(`ip-conn:${client.remoteAddress}`, rule.window);
-      if (n > rule.limit) hits.push({ symbol: 'RATE_IP_CONNECTIONS', options: [client.remoteAddress, `${n}>${rule.limit}`] });
-    }
-    const verdict = scoreHits(hits, ruleset);
-    if (verdict.action === 'reject' || verdict.action === 'tempfail') {
-      const reply = SmtpError.fromReply(verdict.reply ?? '421 4.7.0 Try again later');
-      this.deps.metrics.connections.inc({ listener: this.deps.name, result: verdict.decidedBy.toLowerCase() });
-      this.deps.metrics.rejects.inc({ phase: 'connect', symbol: verdict.decidedBy });
-      this.deps.log.info('connection refused', { session: client.id, client_ip: client.remoteAddress, symbols: verdict.symbols });
-      // A refusal at greeting closes the connection: 4xx becomes 421 (RFC 5321 §3.8), 5xx 554 (§3.1).
-      return { refuse: `${reply.code >= 500 ? 554 : 421} ${reply.enhanced} ${reply.text}` };
-    }
-    this.preSession.set(client.id, { client, hits });
-    return undefined;
+    const { decision, hits } = await admitClient(this.deps, client, this.submission);
+    if (!decision) this.preSession.set(client.id, { client, hits });
+    return decision;
   }
 
   private handOver(socket: Socket, client: AcceptedClient): void {
@@ -228,32 +181,6 @@ export class Gateway {
     }
   }
 
-  private async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void): Promise<void> {
-    if (!session.secure && !LOOPBACK.has(session.remoteAddress)) {
-      this.deps.metrics.authAttempts.inc({ result: 'insecure' });
-      return cb(new SmtpError(538, '5.7.11', 'Encryption required for requested authentication mechanism'));
-    }
-    const authenticator = this.deps.authenticator;
-    if (!authenticator || auth.password === undefined || auth.password === null) {
-      this.deps.metrics.authAttempts.inc({ result: 'unavailable' });
-      return cb(new SmtpError(535, '5.7.8', 'Authentication credentials invalid'));
-    }
-    try {
-      const user = await authenticator.authenticate(auth.username ?? '', auth.password ?? '');
-      if (!user) {
-        this.deps.metrics.authAttempts.inc({ result: 'failed' });
-        return cb(new SmtpError(535, '5.7.8', 'Authentication credentials invalid'));
-      }
-      const state = this.sessions.get(session.id);
-      if (state) state.info.authUser = user;
-      this.deps.metrics.authAttempts.inc({ result: 'success' });
-      cb(null, { user });
-    } catch (err) {
-      this.deps.log.error('authentication backend failed', { err, session: session.id });
-      cb(new SmtpError(454, '4.7.0', 'Temporary authentication failure'));
-    }
-  }
-
   /** Runs a handler; an unexpected throw becomes 451 4.3.0 with the session id logged (convention 3). */
   private async guard(session: SMTPServerSession, cb: (err?: Error | null) => void, fn: () => Promise<void>): Promise<void> {
     try {
@@ -282,45 +209,6 @@ export class Gateway {
     return s;
   }
 
-  private async runPhase(state: SessionState, phase: Phase, tx: Transaction, extra: Partial<CheckContext> = {}): Promise<SymbolHit[]> {
-    const { config } = this.deps.snapshot();
-    const snapshot = this.deps.snapshot();
-    const headers = phase === 'connect' || phase === 'helo' ? state.sessionHeaders : tx.headers;
-    const started = performance.now();
-    const hits = await runChecks(
-      snapshot.checks,
-      {
-        phase,
-        session: state.info,
-        envelope: tx.envelope,
-        now: this.deps.clock.now(),
-        log: this.deps.log.child({ session: state.info.id }),
-        addHeader: (name, value) => headers.push([name, value]),
-        results: tx.results,
-        hitsSoFar: [...state.sessionHits, ...tx.hits],
-        ...extra,
-      },
-      {
-        defaultTimeoutMs: config.checks.timeout,
-        trustedClient: state.info.trusted || state.info.authUser !== undefined,
-        authenticated: state.info.authUser !== undefined,
-        onTiming: (t) => this.deps.metrics.checkSeconds.observe({ check: t.check, outcome: t.outcome }, t.ms / 1000),
-      },
-    );
-    tx.timings[phase] = (tx.timings[phase] ?? 0) + (performance.now() - started);
-    for (const h of hits) this.deps.metrics.symbols.inc({ family: symbolFamily(h.symbol) });
-    return hits;
-  }
-
-  /** Hard policy in the hits refuses the command now; scores wait for the end of DATA. */
-  private enforce(hits: readonly SymbolHit[], tx: Transaction, phase: Phase): void {
-    const verdict = scoreHits(hits, tx.ruleset);
-    if (verdict.action !== 'reject' && verdict.action !== 'tempfail') return;
-    if (verdict.decidedBy.includes('>=')) return; // thresholds are judged after DATA
-    this.deps.metrics.rejects.inc({ phase, symbol: verdict.decidedBy });
-    throw SmtpError.fromReply(verdict.reply ?? '451 4.3.0 Try again later');
-  }
-
   private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
     const state = this.state(session);
     const snapshot = this.deps.snapshot();
@@ -345,17 +233,17 @@ export class Gateway {
     // (as Postfix's smtpd_delay_reject), so XCLIENT-presented addresses are the ones checked.
     if (state.connectCheckedFor !== state.info.clientIp) {
       state.sessionHits = state.sessionHits.filter((h) => h.symbol === 'PREGREET');
-      state.sessionHits.push(...(await this.runPhase(state, 'connect', tx)));
+      state.sessionHits.push(...(await runPhase(this.deps, state, 'connect', tx)));
       state.connectCheckedFor = state.info.clientIp;
       state.heloCheckedFor = undefined;
     }
     if (state.heloCheckedFor !== (state.info.helo ?? '')) {
-      state.sessionHits.push(...(await this.runPhase(state, 'helo', tx)));
+      state.sessionHits.push(...(await runPhase(this.deps, state, 'helo', tx)));
       state.heloCheckedFor = state.info.helo ?? '';
     }
-    this.enforce(state.sessionHits, tx, 'connect');
-    const hits = await this.runPhase(state, 'mail', tx);
-    this.enforce(hits, tx, 'mail');
+    enforce(this.deps, state.sessionHits, tx, 'connect');
+    const hits = await runPhase(this.deps, state, 'mail', tx);
+    enforce(this.deps, hits, tx, 'mail');
     tx.hits.push(...hits);
   }
 
@@ -370,9 +258,9 @@ export class Gateway {
       throw new SmtpError(452, '4.5.3', 'Too many recipients');
     }
     const rcpt = address.address;
-    const hits = await this.runPhase(state, 'rcpt', tx, { rcpt });
+    const hits = await runPhase(this.deps, state, 'rcpt', tx, { rcpt });
     try {
-      this.enforce(hits, tx, 'rcpt');
+      enforce(this.deps, hits, tx, 'rcpt');
     } catch (err) {
       this.deps.metrics.recipients.inc({ result: 'refused' });
       if (err instanceof SmtpError) tx.refused.push({ rcpt, reply: err.toString() });
@@ -395,7 +283,7 @@ export class Gateway {
       const reply = await finishData(stream, state, tx, {
         deps: this.deps,
         snapshot: this.deps.snapshot(),
-        runPhase: (extra: Partial<CheckContext>) => this.runPhase(state, 'data', tx, extra),
+        runPhase: (extra: Partial<CheckContext>) => runPhase(this.deps, state, 'data', tx, extra),
       });
       state.transactions++;
       state.tx = undefined;

@@ -1,9 +1,10 @@
 // Relay benchmark: a separate load process pushes 4 KB messages, one per connection, through a
-// spamgate process (front-of mode, queue and inline) to a sink process, and straight to the sink
-// as reference. Prints msg/s, p50/p99 latency, spamgate's CPU seconds and peak RSS.
+// spamgate process (front-of mode, queue and inline; full-stack into Maildir) to a sink process,
+// and straight to the sink as reference. Prints msg/s, p50/p99 latency, spamgate's CPU seconds and
+// peak RSS; with Postfix's smtp-source installed (Debian postfix), also its throughput figures.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,6 +56,18 @@ async function load(port: number, concurrency: number, rcpt = 'user@relay.exampl
   return JSON.parse(m[1] ?? '{}') as LoadResult;
 }
 
+const SMTP_SOURCE = '/usr/sbin/smtp-source';
+
+/** Throughput measured with Postfix's smtp-source (C, light on CPU) when it is installed. */
+async function smtpSource(port: number, concurrency: number, rcpt = 'user@relay.example'): Promise<number | undefined> {
+  if (!existsSync(SMTP_SOURCE)) return undefined;
+  const started = performance.now();
+  const child = spawn(SMTP_SOURCE, ['-s', String(concurrency), '-m', String(COUNT), '-l', '4096', '-f', 'load@remote.example', '-t', rcpt, `127.0.0.1:${port}`], { stdio: 'ignore' });
+  const [code] = (await once(child, 'exit')) as [number | null];
+  if (code !== 0) return undefined;
+  return COUNT / ((performance.now() - started) / 1000);
+}
+
 async function freePort(): Promise<number> {
   const s = net.createServer().listen(0, '127.0.0.1');
   await once(s, 'listening');
@@ -91,7 +104,11 @@ export async function run(): Promise<void> {
   const sinkPort = Number((await readLine(sink, /listening (\d+)/))[1]);
   const dns = await startDnsServer({});
   try {
-    for (const c of CONCURRENCIES) console.log(row('reference: straight to sink', c, await load(sinkPort, c)));
+    for (const c of CONCURRENCIES) {
+      console.log(row('reference: straight to sink', c, await load(sinkPort, c)));
+      const src = await smtpSource(sinkPort, c);
+      if (src !== undefined) console.log(`${'  same, load from smtp-source'.padEnd(38)} c=${String(c).padEnd(3)} ${src.toFixed(0).padStart(6)} msg/s`);
+    }
     const upstream = (mode: 'queue' | 'inline', max: number) => ({ mode, upstream: { host: '127.0.0.1', port: sinkPort, max_connections: max } });
     const variants: Array<{ name: string; config: Record<string, unknown>; rcpt?: string }> = [
       { name: 'queue, default checks', config: { mode: 'front-of', delivery: upstream('queue', 20) } },
@@ -126,6 +143,9 @@ export async function run(): Promise<void> {
         const r = await load(smtpPort, c, variant.rcpt);
         const after = usage(pid);
         console.log(row(`spamgate ${variant.name}`, c, r, `  cpu ${(after.cpu - before.cpu).toFixed(1)} s  peak rss ${after.peakRssMb.toFixed(0)} MB`));
+        const cpuBefore = usage(pid).cpu;
+        const src = await smtpSource(smtpPort, c, variant.rcpt);
+        if (src !== undefined) console.log(`${'  same, load from smtp-source'.padEnd(38)} c=${String(c).padEnd(3)} ${src.toFixed(0).padStart(6)} msg/s  cpu ${(usage(pid).cpu - cpuBefore).toFixed(1)} s`);
       }
       gw.kill('SIGTERM');
       await once(gw, 'exit');

@@ -1,0 +1,44 @@
+// The gateway's contracts with the composition root: its dependencies, the reloadable snapshot and
+// the verdict event handed to listeners such as autolearn.
+import type { Check, Envelope, SessionInfo } from '../checks/types.ts';
+import type { Config } from '../config/schema.ts';
+import type { RateStore } from '../limits/rate-store.ts';
+import type { Authenticator } from '../mailhost/types.ts';
+import type { InlineForwarder, MessageSink } from '../queue/types.ts';
+import type { Ruleset } from '../scoring/ruleset.ts';
+import type { Verdict } from '../scoring/scorer.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
+
+/** Everything reloadable: one transaction is judged by one snapshot. */
+export interface GatewaySnapshot {
+  config: Config;
+  ruleset: Ruleset;
+  checks: readonly Check[];
+}
+
+export interface VerdictEvent {
+  verdict: Verdict;
+  message: Buffer;
+  session: Readonly<SessionInfo>;
+  envelope: Readonly<Envelope>;
+  /** Results the checks left (e.g. the Bayes probability for autolearn). */
+  results: ReadonlyMap<string, unknown>;
+}
+
+export interface GatewayDeps {
+  name: 'smtp' | 'submission';
+  snapshot: () => GatewaySnapshot;
+  sink?: MessageSink;
+  inline?: InlineForwarder;
+  authenticator?: Authenticator;
+  rateStore: RateStore;
+  clock: Clock;
+  log: Logger;
+  metrics: GatewayMetrics;
+  hostname: string;
+  tls?: { key: Buffer; cert: Buffer };
+  /** Called after each accepted message's verdict (autolearn, statistics). */
+  onVerdict?: (event: VerdictEvent) => void;
+}
