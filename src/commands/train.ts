@@ -27,6 +27,7 @@ export const trainCommand: Command = {
     for (const [, paths] of jobs) for (const p of paths) total += listCorpusFiles(p).length;
     const bar = progressBar(io.stderr, io.isTty, total);
     const started = performance.now();
+    let totals = { spam: 0, ham: 0 };
     try {
       for (const [cls, paths] of jobs) {
         for (const msg of readCorpus(paths)) {
@@ -41,11 +42,11 @@ export const trainCommand: Command = {
           counts[await env.bayes.learner.learn(msg.raw, cls, 'manual')]++;
         }
       }
+      totals = await env.bayes.store.totals();
     } finally {
       bar.done();
       await env.bayes.close();
     }
-    const totals = await env.bayes.store.totals();
     const secs = (performance.now() - started) / 1000;
     io.stdout.write(
       `learned ${counts.learned}, relearned ${counts.relearned}, already known ${counts.already}` +
