@@ -1,21 +1,20 @@
 // The SMTP front line over real sockets: dialogue, extensions, limits and byte-exact acceptance.
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import path from 'node:path';
-import { test } from 'node:test';
-import { readMessageFile } from '../../src/queue/spool-format.ts';
+import { test, type TestContext } from 'node:test';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { run, runPython } from '../helpers/python.ts';
+import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 
-/** Messages in the spool, oldest first (full-stack default: local mail waits there in this test). */
-async function spooled(gw: RunningGateway): Promise<Array<{ envelope: { mailFrom: string; rcptTo: string[] }; message: Buffer }>> {
-  const dir = path.join(gw.dataDir, 'spool', 'msg');
-  const names = (await readdir(dir)).filter((n) => n.endsWith('.msg')).sort();
-  return Promise.all(names.map((n) => readMessageFile(path.join(dir, n))));
+/** A gateway in front of a sink: what it accepts is what the next hop receives, byte for byte. */
+async function gatewayWithSink(t: TestContext, config: Record<string, unknown> = {}): Promise<{ gw: RunningGateway; sink: SinkServer }> {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, { mode: 'front-of', delivery: { upstream: { host: '127.0.0.1', port: sink.port } }, ...config });
+  return { gw, sink };
 }
 
-/** Body of a spooled message below the headers spamgate prepended (everything after our Received). */
+/** Body of a relayed message below the headers spamgate prepended (everything after our Received). */
 function originalPart(message: Buffer): Buffer {
   const text = message.toString('latin1');
   const at = text.indexOf('Received: from ');
@@ -44,7 +43,7 @@ test('EHLO advertises the extensions and VRFY/EXPN are disabled', async (t) => {
 });
 
 test('python smtplib delivers several transactions on one connection, with RSET between', async (t) => {
-  const gw = await startGateway(t);
+  const { gw, sink } = await gatewayWithSink(t);
   const result = await runPython<{ codes: number[] }>(
     `
 import smtplib, json, sys
@@ -63,10 +62,11 @@ print(json.dumps({'codes': codes}))
     [String(gw.smtpPort)],
   );
   assert.deepEqual(result.codes, [0, 0, 0, 250, 250]);
-  const msgs = await spooled(gw);
+  await sink.waitForMessages(3);
+  const msgs = sink.messages;
   assert.equal(msgs.length, 3);
-  assert.deepEqual(msgs.map((m) => m.envelope.rcptTo), [['postmaster@localhost'], ['postmaster@localhost'], ['postmaster@localhost']]);
-  const header = msgs[0]?.message.toString('latin1') ?? '';
+  assert.deepEqual(msgs.map((m) => m.rcptTo), [['postmaster@localhost'], ['postmaster@localhost'], ['postmaster@localhost']]);
+  const header = msgs[0]?.raw.toString('latin1') ?? '';
   assert.match(header, /^X-Spamgate-Result: accept; score=/);
   assert.match(header, /Received: from client\.test\.example \(\[127\.0\.0\.1\]\)\r\n\tby mx\.test\.example \(spamgate\) with ESMTP id /);
   const tx = gw.transactions();
@@ -76,8 +76,8 @@ print(json.dumps({'codes': codes}))
   assert.match(String(tx[0]?.reply), /^250 2\.0\.0 Ok: queued as /);
 });
 
-test('dot-stuffing, 8-bit and SMTPUTF8 bodies are stored byte for byte', async (t) => {
-  const gw = await startGateway(t);
+test('dot-stuffing, 8-bit and SMTPUTF8 bodies reach the next hop byte for byte', async (t) => {
+  const { gw, sink } = await gatewayWithSink(t);
   const body = Buffer.concat([
     Buffer.from('Subject: =?UTF-8?B?w6nDqA==?=\r\nFrom: ü@bücher.example\r\n\r\n', 'utf8'),
     Buffer.from('.leading dot\r\n..two dots\r\n.\tdot tab\r\n', 'latin1'),
@@ -95,15 +95,16 @@ test('dot-stuffing, 8-bit and SMTPUTF8 bodies are stored byte for byte', async (
   wire.write(stuffed);
   const reply = await wire.command('.');
   assert.equal(reply.code, 250, reply.text);
-  const [msg] = await spooled(gw);
+  await sink.waitForMessages(1);
+  const msg = sink.messages[0];
   assert.ok(msg);
-  assert.equal(msg.envelope.mailFrom, 'ü@bücher.example');
-  const stored = originalPart(msg.message);
+  assert.equal(msg.mailFrom, 'ü@bücher.example');
+  const stored = originalPart(msg.raw);
   assert.ok(stored.equals(body), `stored bytes differ:\n${stored.toString('hex')}\n${body.toString('hex')}`);
 });
 
 test('SIZE above the limit is refused at MAIL and oversize DATA with 552', async (t) => {
-  const gw = await startGateway(t, { smtp: { max_message_size: 2048 } });
+  const { gw, sink } = await gatewayWithSink(t, { smtp: { max_message_size: 2048 } });
   const { wire } = await SmtpWire.open(gw.smtpPort);
   t.after(() => wire.close());
   await wire.command('EHLO client.test.example');
@@ -118,7 +119,8 @@ test('SIZE above the limit is refused at MAIL and oversize DATA with 552', async
   assert.equal(r.code, 552);
   assert.match(r.text, /^5\.3\.4 /);
   assert.equal((await wire.command('NOOP')).code, 250);
-  assert.equal((await spooled(gw)).length, 0);
+  assert.equal(gw.transactions().at(-1)?.reply, '552 5.3.4', 'the refusal is logged');
+  assert.equal(sink.messages.length, 0);
 });
 
 test('pipelined commands get replies in order', async (t) => {
@@ -159,10 +161,10 @@ test('too many error replies end the session with 421', async (t) => {
 });
 
 test('swaks sends through the gateway', async (t) => {
-  const gw = await startGateway(t);
+  const { gw, sink } = await gatewayWithSink(t);
   const r = await run('swaks', ['--server', '127.0.0.1', '--port', String(gw.smtpPort), '--from', 'x@remote.example', '--to', 'postmaster@localhost', '--helo', 'swaks.test.example', '--body', 'hello from swaks']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /<- {2}250 2\.0\.0 Ok: queued as /);
-  const [msg] = await spooled(gw);
-  assert.match(msg?.message.toString('utf8') ?? '', /hello from swaks/);
+  await sink.waitForMessages(1);
+  assert.match(sink.messages[0]?.raw.toString('utf8') ?? '', /hello from swaks/);
 });
