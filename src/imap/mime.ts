@@ -1,6 +1,7 @@
 // MIME tree with byte offsets for FETCH: ENVELOPE, BODY/BODYSTRUCTURE and BODY[section] (RFC 3501 §6.4.5, §7.4.2).
 import { addressParser } from 'postal-mime';
 import { nstr, str } from './encode.ts';
+import { splitParams as splitHeaderParams } from '../mime/headers.ts';
 
 export interface Header {
   /** Lower-cased field name. */
@@ -99,20 +100,9 @@ function parseContentType(value: string): { type: string; subtype: string; param
   return { type: m[1].toLowerCase(), subtype: m[2].toLowerCase(), params };
 }
 
+/** Parameter list of a structured header, empty segments after the value dropped. */
 function splitParams(value: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i] ?? '';
-    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted;
-    if (c === ';' && !quoted) {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  out.push(cur);
-  return out.filter((s, i) => i === 0 || s.trim() !== '');
+  return splitHeaderParams(value).filter((seg, i) => i === 0 || seg.trim() !== '');
 }
 
 function unquote(v: string): string {

@@ -78,7 +78,8 @@ export function parseStructured(value: string | undefined): Structured {
   return { value: (parts[0] ?? '').trim().toLowerCase(), params };
 }
 
-function splitParams(value: string): string[] {
+/** Splits a header value at semicolons outside quoted strings (RFC 2045 §5.1 parameters). */
+export function splitParams(value: string): string[] {
   const out: string[] = [];
   let cur = '';
   let quoted = false;

@@ -6,7 +6,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -17,6 +16,7 @@ import { tokenize } from '../../src/bayes/tokenizer.ts';
 import { corpusDataDir, corpusKeys } from '../../src/bayes/train-model.ts';
 import { parseMail } from '../../src/mime/parse.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
+import { CLI, freePort, RELAY_DIR, runLoad, spawnTsx, waitOutput, type LoadResult } from './bench-processes.ts';
 import type { TokenStore } from '../../src/bayes/token-store.ts';
 import { MemoryRateStore, type RateStore } from '../../src/limits/rate-store.ts';
 import { RedisRateStore } from '../../src/redis/rate-store.ts';
@@ -35,8 +35,6 @@ const CLASSIFY_MESSAGES = 400;
 /** Messages per relay run (4 KB, one per connection), and the total concurrency of the load. */
 const RELAY_MESSAGES = Number(process.env.REDIS_BENCH_RELAY_MESSAGES ?? 2000);
 const RELAY_CONCURRENCY = 20;
-const RELAY_DIR = path.resolve(import.meta.dirname, 'relay');
-const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
 
 /** Runs `total` operations with at most `concurrency` in flight; returns ops/s. */
 async function rate(total: number, concurrency: number, op: (i: number) => Promise<unknown>): Promise<number> {
@@ -112,57 +110,11 @@ async function benchClassify(stores: Array<[string, TokenStore]>): Promise<void>
   console.log(`bayes  ${test.length} messages classified (${silent} silent); identical probabilities in both stores: ${same}/${test.length}`);
 }
 
-interface LoadResult {
-  sent: number;
-  failed: number;
-  seconds: number;
-  rate: number;
-  p50: number;
-  p99: number;
-}
-
-/** Waits until the child's stdout matches (bounded by timeoutMs and by the child's exit). */
-function waitOutput(child: ChildProcess, pattern: RegExp, timeoutMs = 120_000): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let text = '';
-    const timer = setTimeout(() => done(new Error(`no ${pattern} within ${timeoutMs} ms: ${text.slice(-300)}`)), timeoutMs);
-    const onData = (d: Buffer): void => {
-      text += d.toString();
-      const m = pattern.exec(text);
-      if (m) done(undefined, m);
-    };
-    const onExit = (): void => done(new Error(`process exited before ${pattern}: ${text.slice(-300)}`));
-    function done(err?: Error, m?: RegExpExecArray): void {
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      child.off('exit', onExit);
-      if (m) resolve(m);
-      else reject(err);
-    }
-    child.stdout?.on('data', onData);
-    child.once('exit', onExit);
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function tsx(script: string, args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(RELAY_DIR, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-}
-
 /** One load process per port, started together; the messages and the concurrency are split between them. */
 async function loadAll(ports: number[]): Promise<LoadResult> {
   const results = await Promise.all(
     ports.map(async (port) => {
-      const child = tsx('load.ts', [String(port), String(Math.round(RELAY_MESSAGES / ports.length)), String(Math.round(RELAY_CONCURRENCY / ports.length)), '4096']);
-      const m = await waitOutput(child, /^(\{.*\})\n/m, 300_000);
-      return JSON.parse(m[1] ?? '{}') as LoadResult;
+      return runLoad(port, Math.round(RELAY_MESSAGES / ports.length), Math.round(RELAY_CONCURRENCY / ports.length));
     }),
   );
   const seconds = Math.max(...results.map((r) => r.seconds));
@@ -218,7 +170,7 @@ delivery: { mode: inline, upstream: { host: 127.0.0.1, port: ${sinkPort}, max_co
 
 async function benchRelay(redis: TestRedis, after: (fn: () => unknown) => void): Promise<void> {
   console.log(`relay: ${RELAY_MESSAGES} messages of 4 KB per run, one per connection, total concurrency ${RELAY_CONCURRENCY}, limits per IP high (nothing refused); ${os.cpus().length} CPUs`);
-  const sink = tsx('sink.ts', ['0']);
+  const sink = spawnTsx(path.join(RELAY_DIR, 'sink.ts'), ['0']);
   after(() => sink.kill());
   const sinkPort = Number((await waitOutput(sink, /listening (\d+)/))[1]);
   const dns = await startDnsServer({});

@@ -4,31 +4,16 @@
 // peak RSS; with Postfix's smtp-source installed (Debian postfix), also its throughput figures.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startDnsServer } from '../../helpers/dns-server.ts';
+import { CLI, freePort, RELAY_DIR, runLoad, spawnTsx, usage, type LoadResult } from '../bench-processes.ts';
 
-const HERE = import.meta.dirname;
-const CLI = path.resolve(HERE, '../../../src/spamgate.mjs');
 const COUNT = Number(process.env.RELAY_BENCH_MESSAGES ?? 5000);
 const CONCURRENCIES = [10, 50];
 /** A syntactically valid scrypt hash (nobody logs in during the benchmark). */
 const FAKE_HASH = '$scrypt$16384$8$1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g=';
-
-interface LoadResult {
-  sent: number;
-  failed: number;
-  seconds: number;
-  rate: number;
-  p50: number;
-  p99: number;
-}
-
-function tsx(script: string, args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', path.join(HERE, script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
-}
 
 const outputs = new WeakMap<ChildProcess, { text: string }>();
 
@@ -50,12 +35,6 @@ async function readLine(child: ChildProcess, pattern: RegExp, timeoutMs = 600_00
   }
 }
 
-async function load(port: number, concurrency: number, rcpt = 'user@relay.example'): Promise<LoadResult> {
-  const child = tsx('load.ts', [String(port), String(COUNT), String(concurrency), '4096', rcpt]);
-  const m = await readLine(child, /^(\{.*\})\n/m);
-  return JSON.parse(m[1] ?? '{}') as LoadResult;
-}
-
 const SMTP_SOURCE = '/usr/sbin/smtp-source';
 
 /** Throughput measured with Postfix's smtp-source (C, light on CPU) when it is installed. */
@@ -66,24 +45,6 @@ async function smtpSource(port: number, concurrency: number, rcpt = 'user@relay.
   const [code] = (await once(child, 'exit')) as [number | null];
   if (code !== 0) return undefined;
   return COUNT / ((performance.now() - started) / 1000);
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-/** CPU seconds (user+system) and peak RSS of a process, from /proc. */
-function usage(pid: number): { cpu: number; peakRssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  return { cpu: ticks / 100, peakRssMb: hwm / 1024 };
 }
 
 async function sinkCount(sink: ChildProcess): Promise<number> {
@@ -100,12 +61,12 @@ function row(name: string, c: number, r: LoadResult, extra = ''): string {
 
 export async function run(): Promise<void> {
   console.log(`\n== relay: ${COUNT} messages of 4 KB per run, one message per connection ==`);
-  const sink = tsx('sink.ts', ['0']);
+  const sink = spawnTsx(path.join(RELAY_DIR, 'sink.ts'), ['0']);
   const sinkPort = Number((await readLine(sink, /listening (\d+)/))[1]);
   const dns = await startDnsServer({});
   try {
     for (const c of CONCURRENCIES) {
-      console.log(row('reference: straight to sink', c, await load(sinkPort, c)));
+      console.log(row('reference: straight to sink', c, await runLoad(sinkPort, COUNT, c)));
       const src = await smtpSource(sinkPort, c);
       if (src !== undefined) console.log(`${'  same, load from smtp-source'.padEnd(38)} c=${String(c).padEnd(3)} ${src.toFixed(0).padStart(6)} msg/s`);
     }
@@ -140,7 +101,7 @@ export async function run(): Promise<void> {
       const pid = gw.pid ?? 0;
       for (const c of CONCURRENCIES) {
         const before = usage(pid);
-        const r = await load(smtpPort, c, variant.rcpt);
+        const r = await runLoad(smtpPort, COUNT, c, variant.rcpt);
         const after = usage(pid);
         console.log(row(`spamgate ${variant.name}`, c, r, `  cpu ${(after.cpu - before.cpu).toFixed(1)} s  peak rss ${after.peakRssMb.toFixed(0)} MB`));
         const cpuBefore = usage(pid).cpu;
