@@ -40,6 +40,7 @@ async function login(s: Session, user: string, pass: string): Promise<Reply> {
     return no('[UNAVAILABLE] Mailbox unavailable');
   }
   ctx.metrics.logins.inc({ result: 'success' });
+  ctx.opts.onLogin?.(canonical, s.remoteIp);
   s.user = canonical;
   s.state = 'auth';
   s.log.info('imap login', { user: canonical });

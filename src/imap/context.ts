@@ -37,6 +37,8 @@ export interface ImapServerOptions {
   store: MailboxStore;
   /** Verifies a password; returns the canonical user name, or undefined. */
   authenticate: (user: string, pass: string) => Promise<string | undefined>;
+  /** Called after every successful login (IMAP-before-SMTP). */
+  onLogin?: (user: string, clientIp: string) => void;
   learner?: Learner;
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Serve TLS from the first byte (imaps, port 993 style) instead of STARTTLS. */

@@ -128,6 +128,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         const common = {
           store,
           authenticate: (user: string, pass: string) => directory.authenticate(user, pass),
+          ...(onLogin ? { onLogin } : {}),
           ...(deps.learner ? { learner: deps.learner } : {}),
           ...(tls ? { tls } : {}),
           allowInsecureAuth: i.allow_insecure_auth,

@@ -151,7 +151,7 @@ export function writeFileAtomic(path: string, body: string, fsync: boolean): Pro
 }
 
 /** A bounded dotlock: create with O_EXCL; a lock older than 2 minutes is stale (Dovecot's default). */
-async function withDotlock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+export async function withDotlock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
   let held = false;
   for (let attempt = 0; attempt < 200 && !held; attempt++) {
     try {

@@ -1,12 +1,12 @@
 // MailboxStore over Maildir++ (<root>/<domain>/<local>/Maildir), Dovecot-compatible uidlist/keywords, per-folder mutex.
-import { readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../util/clock.ts';
-import { MailboxError, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta, type SpecialUse } from './mailbox-store.ts';
-import { writeFileAtomic } from './maildir-files.ts';
+import { MailboxError, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
+import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
 import { crlfKnown, toCrlf } from './maildir-crlf.ts';
 import { fsyncDir, MaildirFolder, makeMaildir } from './maildir-folder.ts';
-import { folderDirName, folderNameFromDir, folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
+import { folderDirName, folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
 import { KeyedMutex } from './mutex.ts';
 
 export interface MaildirStoreOptions {
@@ -16,8 +16,6 @@ export interface MaildirStoreOptions {
   clock?: Clock;
 }
 
-const SPECIAL: Record<string, SpecialUse> = { Junk: '\\Junk', Sent: '\\Sent', Drafts: '\\Drafts', Trash: '\\Trash', Archive: '\\Archive' };
-const DEFAULT_FOLDERS = ['Junk', 'Sent', 'Drafts', 'Trash'];
 
 /** Adds Maildir-specific helpers to the shared interface. */
 export interface MaildirStore extends MailboxStore {
@@ -91,25 +89,10 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     });
   }
 
-  async function exists(user: string, name: string): Promise<boolean> {
-    const st = await stat(join(folderPath(userMaildir(opts.root, user), name), 'cur')).catch(() => undefined);
-    return st?.isDirectory() ?? false;
-  }
-
-  async function folderNames(user: string): Promise<string[]> {
-    const dirs = await readdir(userMaildir(opts.root, user), { withFileTypes: true }).catch(() => []);
-    const names = dirs.filter((d) => d.isDirectory()).map((d) => folderNameFromDir(d.name)).filter((n): n is string => n !== undefined);
-    return ['INBOX', ...names.filter((n) => n !== 'INBOX')];
-  }
-
-  async function readSubscriptions(user: string): Promise<Set<string>> {
-    const text = await readFile(join(userMaildir(opts.root, user), 'subscriptions'), 'utf8').catch(() => '');
-    return new Set(text.split('\n').filter((l) => l !== ''));
-  }
-
-  async function writeSubscriptions(user: string, set: Set<string>): Promise<void> {
-    await writeFileAtomic(join(userMaildir(opts.root, user), 'subscriptions'), [...set].sort().map((n) => n + '\n').join(''), fsync);
-  }
+  const exists = (user: string, name: string): Promise<boolean> => folderExists(opts.root, user, name);
+  const folderNames = (user: string): Promise<string[]> => listFolderNames(opts.root, user);
+  const readSubscriptions = (user: string): Promise<Set<string>> => readSubs(opts.root, user);
+  const writeSubscriptions = (user: string, set: ReadonlySet<string>): Promise<void> => writeSubs(opts.root, user, set, fsync);
 
   const forget = (prefix: string): void => {
     for (const key of [...folders.keys()]) if (key === prefix || key.startsWith(prefix + '.')) folders.delete(key);

@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { hashPassword } from '../../src/mailhost/password.ts';
-import { startGateway } from '../helpers/gateway.ts';
+import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
 import { SmtpWire } from '../helpers/smtp-wire.ts';
 
@@ -238,4 +238,17 @@ test('AUTH is not offered to a non-loopback client without TLS', async (t) => {
   const r = await wire.command(`AUTH PLAIN ${Buffer.from('\0alice@localhost\0x').toString('base64')}`);
   assert.ok(r.code >= 500);
   wire.close();
+});
+
+test('POP-before-SMTP and IMAP-before-SMTP: a mailbox login opens relaying from that address', async (t) => {
+  for (const protocol of ['pop3', 'imap'] as const) {
+    const gw = await startGateway(t, { smtp: { trusted_networks: [] }, pop3: { pop_before_smtp: { enabled: true, ttl: '10m' } } });
+    assert.equal((await rcptCode(gw.smtpPort, 'friend@remote.example', 'postmaster@localhost')).code, 554, 'no relaying before the login');
+    const script =
+      protocol === 'pop3'
+        ? `import poplib, sys\nm = poplib.POP3('127.0.0.1', int(sys.argv[1]))\nm.user('postmaster@localhost'); m.pass_(sys.argv[2]); m.quit()\nprint('{}')`
+        : `import imaplib, sys\nm = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))\nm.login('postmaster@localhost', sys.argv[2]); m.logout()\nprint('{}')`;
+    await runPython(script, [String(protocol === 'pop3' ? gw.pop3Port : gw.imapPort), TEST_PASSWORD]);
+    assert.equal((await rcptCode(gw.smtpPort, 'friend@remote.example', 'postmaster@localhost')).code, 250, `relaying after a ${protocol} login`);
+  }
 });

@@ -168,3 +168,22 @@ test('swaks sends through the gateway', async (t) => {
   await sink.waitForMessages(1);
   assert.match(sink.messages[0]?.raw.toString('utf8') ?? '', /hello from swaks/);
 });
+
+test('idle and total session timeouts end the session with 421', async (t) => {
+  const gw = await startGateway(t, { smtp: { idle_timeout: '400ms', session_timeout: '1500ms' } });
+  const idle = await SmtpWire.open(gw.smtpPort);
+  t.after(() => idle.wire.close());
+  const started = Date.now();
+  const timeout = await idle.wire.read(3000);
+  assert.equal(timeout.code, 421);
+  assert.ok(Date.now() - started >= 350);
+  const busy = await SmtpWire.open(gw.smtpPort);
+  t.after(() => busy.wire.close());
+  // Commands keep the idle timer happy, but the whole session is bounded.
+  let last = 250;
+  for (let i = 0; i < 20 && last === 250; i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    last = (await busy.wire.command('NOOP').catch(() => ({ code: 0, lines: [], text: '' }))).code;
+  }
+  assert.equal(last, 421, 'the session time limit ended it');
+});
