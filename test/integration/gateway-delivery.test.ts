@@ -174,7 +174,10 @@ test('SIGHUP reload: a bad config is refused and the running one kept; a good on
   assert.match(proc.output(), /smtp\.max_recipients/);
   assert.equal(await send(), 250, 'still serving with the old snapshot');
   writeConfig(dir, ports);
-  proc.child.kill('SIGHUP');
+  // The second reload through the CLI: 'spamgate reload' signals the pid in the data directory.
+  const reload = await run(process.execPath, [CLI, 'reload', '--config', file]);
+  assert.equal(reload.code, 0, reload.stderr);
+  assert.match(reload.stdout, /reload requested \(pid \d+\)/);
   const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
   const until = Date.now() + 10_000;
   while (!/spamgate_config_reloads_total\{result="success"\} 1/.test(await metrics()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
