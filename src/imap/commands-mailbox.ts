@@ -31,16 +31,19 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   c.end();
   s.deselect(); // RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
   const { store } = s.ctx.opts;
+  // Claim first (RFC 3501 §2.3.2), then list: the list then already carries the claimed state, so the sync point
+  // after this command finds nothing to redo. Mail arriving in between stays recent for another session.
+  const claimed = readOnly ? undefined : await store.claimRecent(s.user, name);
   const list = await store.list(s.user, name);
   const st = await store.status(s.user, name);
-  const recent = readOnly ? list.filter((m) => m.recent).map((m) => m.uid) : await store.claimRecent(s.user, name);
+  const recent = claimed ?? list.filter((m) => m.recent).map((m) => m.uid);
   const keywords = new Set<string>();
   for (const m of list) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
   const kw = [...keywords].join(' ');
   const unwatch = store.watch(s.user, name, () => s.onMailboxChange());
   s.sel = {
     name, readOnly, uidValidity: st.uidValidity, uids: list.map((m) => m.uid), flags: new Map(list.map((m) => [m.uid, flagKey(m.flags)])),
-    recent: new Set(recent), metas: new Map(list.map((m) => [m.uid, m])), listRef: undefined, dirty: false, unwatch,
+    recent: new Set(recent), metas: new Map(), listRef: list, dirty: false, unwatch,
   };
   s.state = 'selected';
   const firstUnseen = list.findIndex((m) => !m.flags.includes('\\Seen'));

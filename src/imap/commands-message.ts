@@ -6,6 +6,7 @@ import { mailboxArg } from './commands-mailbox.ts';
 import { learnTransfer } from './junk.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { cachedFieldsSuffice, matches, needsText, parseSearch } from './search.ts';
+import { compileSearch } from './search-compile.ts';
 import { flagKey, type Handler, type Reply, type Selected, type Session } from './session.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
@@ -123,7 +124,7 @@ async function envelopesFor(s: Session, sel: Selected, uids: readonly number[], 
   if (misses.length === 0) return out;
   const fields = (await s.ctx.opts.store.headerFields?.(s.user, sel.name, misses)) ?? new Map();
   for (const [u, f] of fields) {
-    const env = envelopeOf(f);
+    const env = envelopeOf(f, s.ctx.addresses);
     s.ctx.envelopes.set(cacheKey(u), env);
     out.set(u, env);
   }
@@ -172,23 +173,38 @@ async function search(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const sel = selected(s);
   if (isReply(sel)) return sel;
   const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0 });
+  const done = async (hits: readonly number[]): Promise<Reply> => {
+    await s.sendAsync(`* SEARCH${hits.length ? ' ' + hits.join(' ') : ''}\r\n`);
+    return ok(`${uid ? 'UID ' : ''}SEARCH completed`);
+  };
+  // ALL is the session's view as it stands (RFC 3501 §7.4.1: messages expunged elsewhere stay until announced).
+  if (key.k === 'all') return done(uid ? sel.uids : sel.uids.map((_, i) => i + 1));
   const metas = await metasNow(s, sel);
   const text = needsText(key);
   const { store } = s.ctx.opts;
-  // Header keys on cached fields (Subject, From, To, Cc, Bcc, Date, Message-ID …) never open message files.
-  const fields = text && cachedFieldsSuffice(key) && store.headerFields ? await store.headerFields(s.user, sel.name, sel.uids) : undefined;
   const hits: number[] = [];
+  if (!text || (cachedFieldsSuffice(key) && store.headerFields)) {
+    // Metadata and cached header fields (Subject, From, To, Cc, Bcc, Date, Message-ID …): no message file is opened.
+    const fields = text && store.headerFields ? await store.headerFields(s.user, sel.name, sel.uids) : undefined;
+    const test = compileSearch(key);
+    for (let i = 0; i < sel.uids.length; i++) {
+      const u = sel.uids[i] ?? 0;
+      const meta = metas.get(u);
+      if (!meta) continue;
+      const f = fields?.get(u);
+      if (fields && !f) continue;
+      if (test({ seq: i + 1, meta, recent: sel.recent.has(u), fields: f })) hits.push(uid ? u : i + 1);
+    }
+    return done(hits);
+  }
   for (let i = 0; i < sel.uids.length; i++) {
     const u = sel.uids[i] ?? 0;
     const meta = metas.get(u);
     if (!meta) continue;
-    const f = fields?.get(u);
-    if (fields && !f) continue;
-    const cand = { seq: i + 1, meta: sel.recent.has(u) === meta.recent ? meta : { ...meta, recent: sel.recent.has(u) }, ...(f ? { fields: f } : text ? { raw: () => store.read(s.user, sel.name, u) } : {}) };
+    const cand = { seq: i + 1, meta: sel.recent.has(u) === meta.recent ? meta : { ...meta, recent: sel.recent.has(u) }, raw: () => store.read(s.user, sel.name, u) };
     if (await matches(key, cand)) hits.push(uid ? u : i + 1);
   }
-  await s.sendAsync(`* SEARCH${hits.length ? ' ' + hits.join(' ') : ''}\r\n`);
-  return ok(`${uid ? 'UID ' : ''}SEARCH completed`);
+  return done(hits);
 }
 
 async function copyOrMove(s: Session, c: Cursor, uid: boolean, move: boolean): Promise<Reply> {

@@ -7,6 +7,7 @@ import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Summary } from './fetch.ts';
+import type { AddressMemo } from './mime.ts';
 
 export interface ImapLimits {
   /** Longest command line (all lines of one command), bytes. */
@@ -67,6 +68,8 @@ export interface ImapContext {
   summaries: LRUCache<string, Summary>;
   /** ENVELOPE strings built from the store's cached header fields, by user/mailbox/uidvalidity/uid. */
   envelopes: LRUCache<string, string>;
+  /** Encoded ENVELOPE address lists by raw header value (bounded; see mime.ts). */
+  addresses: AddressMemo;
   /** Records a failed login; returns true while the IP is over its budget. */
   authBlocked(ip: string, failed: boolean): boolean;
   /** Learning runs in the background, one at a time; tests and close() can await it. */
@@ -92,6 +95,7 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     ...(secureContext ? { secureContext } : {}),
     summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + s.body.length + s.bodystructure.length + 64 }),
     envelopes: new LRUCache<string, string>({ max: 200_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (e) => e.length + 64 }),
+    addresses: new Map(),
     authBlocked(ip, failed) {
       const now = opts.clock.now();
       let f = failures.get(ip);

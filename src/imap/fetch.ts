@@ -1,7 +1,7 @@
 // FETCH: attribute parsing (macros, BODY[section]<partial>) and response items per message (RFC 3501 §6.4.5, §7.4.2).
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { flagList, internalDate } from './encode.ts';
-import { bodyStructure, envelope, findPart, parseMime, type MimePart } from './mime.ts';
+import { bodyStructure, envelope, findPart, parseMime, type AddressMemo, type MimePart } from './mime.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 
 export type SectionSpec = '' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
@@ -94,8 +94,8 @@ export function summarize(raw: Buffer): Summary {
 }
 
 /** ENVELOPE from cached header fields (values are the message bytes as latin1, as parseMime reads them). */
-export function envelopeOf(fields: readonly (readonly [string, string])[]): string {
-  return envelope({ headers: fields.map(([name, value]) => ({ name, value })) });
+export function envelopeOf(fields: readonly (readonly [string, string])[], memo?: AddressMemo): string {
+  return envelope({ headers: fields.map(([name, value]) => ({ name, value })) }, memo);
 }
 
 export interface FetchInput {

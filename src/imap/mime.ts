@@ -154,8 +154,23 @@ function encodeName(name: string): string | undefined {
   return /^[\x20-\x7e]*$/.test(name) ? name : `=?utf-8?b?${Buffer.from(name, 'utf8').toString('base64')}?=`;
 }
 
-function addressList(value: string | undefined): string {
+/** Encoded address lists by raw header value: From/To values repeat across a mailbox (the user's own address above all). */
+export type AddressMemo = Map<string, string>;
+const MEMO_MAX = 20_000;
+
+function addressListOf(value: string | undefined, memo?: AddressMemo): string {
   if (!value) return 'NIL';
+  const known = memo?.get(value);
+  if (known !== undefined) return known;
+  const encoded = encodeAddressList(value);
+  if (memo) {
+    if (memo.size >= MEMO_MAX) memo.clear();
+    memo.set(value, encoded);
+  }
+  return encoded;
+}
+
+function encodeAddressList(value: string): string {
   const out: string[] = [];
   const one = (name: string, address: string): void => {
     const at = address.lastIndexOf('@');
@@ -174,8 +189,9 @@ function addressList(value: string | undefined): string {
 }
 
 /** ENVELOPE; sender and reply-to default to from (RFC 3501 §7.4.2). */
-export function envelope(p: Pick<MimePart, 'headers'>): string {
+export function envelope(p: Pick<MimePart, 'headers'>, memo?: AddressMemo): string {
   const h = (n: string): string | undefined => header(p, n);
+  const addressList = (v: string | undefined): string => addressListOf(v, memo);
   const from = addressList(h('from'));
   const sender = h('sender') ? addressList(h('sender')) : from;
   const replyTo = h('reply-to') ? addressList(h('reply-to')) : from;

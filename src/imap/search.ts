@@ -3,6 +3,7 @@ import PostalMime, { decodeWords } from 'postal-mime';
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { inRanges, parseSearchDate, parseSequenceSet, type SeqRange } from './encode.ts';
 import { parseHeaders } from './mime.ts';
+import { sentDay } from './search-compile.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 
 export type SearchKey =
@@ -225,13 +226,6 @@ export async function matches(key: SearchKey, m: Candidate, cache: Loaded = {}):
     default:
       return false;
   }
-}
-
-/** The calendar day written in the Date header, in its own zone (RFC 3501 §6.4.4 disregards time and timezone). */
-function sentDay(value: string): number {
-  const m = /(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})/.exec(value);
-  const day = m ? parseSearchDate(`${m[1]}-${m[2]}-${m[3]}`) : undefined;
-  return day ?? Date.parse(value);
 }
 
 const decoded = (v: string): string => (v.includes('=?') ? decodeWords(v) : v);

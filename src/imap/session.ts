@@ -7,6 +7,7 @@ import type { ImapContext } from './context.ts';
 import { ImapSyntaxError, Cursor } from './parser.ts';
 import { CommandReader, type FramePart } from './reader.ts';
 import { BadCharset } from './search.ts';
+import { syncSelected } from './sync.ts';
 
 export type Reply = { status: 'OK' | 'NO' | 'BAD'; text: string } | { status: 'NONE' };
 export type Handler = (s: Session, tag: string, c: Cursor, uid: boolean) => Promise<Reply>;
@@ -28,6 +29,7 @@ export interface Selected {
 
 /** Order-independent form of a flag list, to tell real changes from reordering. */
 export function flagKey(flags: readonly string[]): string {
+  if (flags.length < 2) return flags[0] ?? '';
   return [...flags].sort().join(' ');
 }
 
@@ -230,55 +232,9 @@ export class Session {
     this.send(`${tag} OK IDLE terminated\r\n`);
   }
 
-  /** Mailbox changes by others reach the client here (RFC 3501 §5.2, §7.3.1, §7.4.1). */
-  async sync(allowExpunge: boolean, force: boolean): Promise<void> {
-    const sel = this.sel;
-    if (!sel) return;
-    let list: readonly MessageMeta[];
-    try {
-      list = await this.ctx.opts.store.list(this.user, sel.name);
-    } catch (err) {
-      if (err instanceof MailboxError && err.code === 'NONEXISTENT') {
-        list = [];
-      } else throw err;
-    }
-    if (list === sel.listRef && !sel.dirty && !force) return;
-    sel.dirty = false;
-    sel.listRef = list;
-    sel.metas = new Map(list.map((m) => [m.uid, m]));
-    const out: string[] = [];
-    if (allowExpunge && sel.uids.some((u) => !sel.metas.has(u))) {
-      const keep: number[] = [];
-      sel.uids.forEach((u) => {
-        if (sel.metas.has(u)) keep.push(u);
-        else {
-          out.push(`* ${keep.length + 1} EXPUNGE\r\n`);
-          sel.flags.delete(u);
-          sel.recent.delete(u);
-        }
-      });
-      sel.uids = keep;
-    }
-    const maxUid = sel.uids[sel.uids.length - 1] ?? 0;
-    const fresh = list.filter((m) => m.uid > maxUid);
-    if (fresh.length > 0) {
-      if (!sel.readOnly) for (const u of await this.ctx.opts.store.claimRecent(this.user, sel.name)) sel.recent.add(u);
-      for (const m of fresh) {
-        sel.uids.push(m.uid);
-        sel.flags.set(m.uid, flagKey(m.flags));
-      }
-      out.push(`* ${sel.uids.length} EXISTS\r\n`, `* ${sel.recent.size} RECENT\r\n`);
-    }
-    sel.uids.forEach((u, i) => {
-      const m = sel.metas.get(u);
-      if (!m) return;
-      const now = flagKey(m.flags);
-      if (sel.flags.get(u) !== now) {
-        sel.flags.set(u, now);
-        out.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${[...m.flags, ...(sel.recent.has(u) ? ['\\Recent'] : [])].join(' ')}))\r\n`);
-      }
-    });
-    if (out.length > 0) await this.sendAsync(out.join(''));
+  /** Mailbox changes by others reach the client here (RFC 3501 §5.2, §7.3.1, §7.4.1); see sync.ts. */
+  sync(allowExpunge: boolean, force: boolean): Promise<void> {
+    return syncSelected(this, allowExpunge, force);
   }
 
   /** Leaves the selected state (CLOSE, UNSELECT, SELECT of another mailbox, LOGOUT). */

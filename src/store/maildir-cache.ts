@@ -14,35 +14,60 @@ export interface CacheEntry {
 const FILE = 'spamgate.cache';
 const MAGIC = 'SGCACHE1';
 
+/** A loaded line whose header fields are parsed on first use (a SELECT needs only the dates). */
+interface Lazy {
+  date: number;
+  line: string;
+}
+
 export class FolderCache {
-  private readonly map = new Map<string, CacheEntry>();
+  private readonly map = new Map<string, CacheEntry | Lazy>();
   private lines = 0;
   private pending: string[] = [];
   private tail: Promise<void> = Promise.resolve();
+  private ready: Promise<void> | undefined;
+  /** Set when the folder was loaded without the cache (from its snapshot): keys it does not know are dropped on load. */
+  retainOnLoad: ((key: string) => boolean) | undefined;
 
   constructor(private readonly dir: string) {}
 
   get(key: string): CacheEntry | undefined {
-    return this.map.get(key);
+    const v = this.map.get(key);
+    if (v === undefined || !('line' in v)) return v;
+    const entry = parseLine(v.line)?.[1] ?? { date: v.date };
+    this.map.set(key, entry);
+    return entry;
   }
 
-  /** Loads the log (once, on first open of the folder). */
-  async load(): Promise<void> {
+  /** INTERNALDATE alone, without parsing the cached fields. */
+  dateOf(key: string): number | undefined {
+    return this.map.get(key)?.date;
+  }
+
+  /** Loads the log once (first open, or first use after a snapshot load); get() and dateOf() need it done. */
+  ensure(): Promise<void> {
+    this.ready ??= this.load().then(() => {
+      if (this.retainOnLoad) this.retain(this.retainOnLoad);
+    });
+    return this.ready;
+  }
+
+  /** Lines are only split into key and date here; fields are parsed by get(). */
+  private async load(): Promise<void> {
     const text = await readFile(join(this.dir, FILE), 'utf8').catch(() => '');
     if (!text.startsWith(MAGIC + '\n')) return;
     const lines = text.split('\n');
     for (let i = 1; i < lines.length; i++) {
-      const line = lines[i];
-      if (!line) continue;
-      try {
-        const v: unknown = JSON.parse(line);
-        if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[1] !== 'number') continue;
-        const fields = Array.isArray(v[2]) ? (v[2] as HeaderField[]).filter((f) => Array.isArray(f) && typeof f[0] === 'string' && typeof f[1] === 'string') : undefined;
-        this.map.set(v[0], fields ? { date: v[1], fields } : { date: v[1] });
-        this.lines++;
-      } catch {
-        // a torn last line after a crash: ignored
+      const line = lines[i] as string;
+      if (line === '') continue;
+      const quick = quickLine(line);
+      if (quick) this.map.set(quick.key, quick.rest ? { date: quick.date, line } : { date: quick.date });
+      else {
+        const full = parseLine(line);
+        if (!full) continue; // a torn last line after a crash, or a foreign one: ignored
+        this.map.set(full[0], full[1]);
       }
+      this.lines++;
     }
   }
 
@@ -53,8 +78,8 @@ export class FolderCache {
   }
 
   /** Drops keys no longer in the folder from memory (the file keeps them until the next rewrite). */
-  retain(live: ReadonlySet<string>): void {
-    for (const key of this.map.keys()) if (!live.has(key)) this.map.delete(key);
+  retain(live: (key: string) => boolean): void {
+    for (const key of this.map.keys()) if (!live(key)) this.map.delete(key);
   }
 
   /** Appends pending lines (or rewrites the file when most lines are dead); failures only cost a cache miss later. */
@@ -63,16 +88,45 @@ export class FolderCache {
     const body = this.pending.join('');
     const count = this.pending.length;
     this.pending = [];
-    this.tail = this.tail.then(async () => {
+    this.tail = this.tail.then(() => this.ensure()).then(async () => {
       const path = join(this.dir, FILE);
       this.lines += count;
       if (this.lines > 2 * this.map.size + 256 || this.lines === count) {
         let all = MAGIC + '\n';
-        for (const [k, e] of this.map) all += JSON.stringify(e.fields ? [k, e.date, e.fields] : [k, e.date]) + '\n';
+        for (const [k, e] of this.map) all += ('line' in e ? e.line : JSON.stringify(e.fields ? [k, e.date, e.fields] : [k, e.date])) + '\n';
         this.lines = this.map.size;
         await writeFileAtomic(path, all, false);
       } else await appendFile(path, body, { mode: 0o600 });
     }).catch(() => undefined);
     return this.tail;
+  }
+}
+
+function isField(f: unknown): f is HeaderField {
+  return Array.isArray(f) && f.length === 2 && typeof f[0] === 'string' && typeof f[1] === 'string';
+}
+
+/** `["key",date]` or `["key",date,...]` with a plain key: split without JSON.parse; anything else returns undefined. */
+function quickLine(line: string): { key: string; date: number; rest: boolean } | undefined {
+  if (!line.startsWith('["') || !line.endsWith(']')) return undefined;
+  const q = line.indexOf('"', 2);
+  if (q < 0 || line.charCodeAt(q + 1) !== 44 /* , */) return undefined;
+  const key = line.slice(2, q);
+  if (key.includes('\\')) return undefined;
+  let end = q + 2;
+  while (end < line.length && line.charCodeAt(end) !== 44 && line.charCodeAt(end) !== 93) end++;
+  const date = Number(line.slice(q + 2, end));
+  if (end === q + 2 || !Number.isFinite(date)) return undefined;
+  return { key, date, rest: line.charCodeAt(end) === 44 };
+}
+
+function parseLine(line: string): [string, CacheEntry] | undefined {
+  try {
+    const v: unknown = JSON.parse(line);
+    if (!Array.isArray(v) || typeof v[0] !== 'string' || typeof v[1] !== 'number') return undefined;
+    const fields = Array.isArray(v[2]) ? (v[2] as unknown[]).filter(isField) : undefined;
+    return [v[0], fields ? { date: v[1], fields } : { date: v[1] }];
+  } catch {
+    return undefined;
   }
 }

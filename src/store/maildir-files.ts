@@ -1,6 +1,6 @@
 // On-disk formats of one Maildir folder: file names and info flags, dovecot-uidlist and dovecot-keywords (Dovecot-compatible).
 import { hostname } from 'node:os';
-import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic as writeAtomic } from '../util/atomic-file.ts';
 
@@ -50,9 +50,20 @@ export function infoFromFlags(flags: readonly string[], keywordIndex: (kw: strin
 
 /** Size from ",W=" (CRLF size) or ",S=" in the key. */
 export function sizeFromKey(key: string): { w?: number; s?: number } {
-  const w = /,W=(\d+)/.exec(key);
-  const s = /,S=(\d+)/.exec(key);
-  return { w: w?.[1] ? Number(w[1]) : undefined, s: s?.[1] ? Number(s[1]) : undefined };
+  return { w: keyNumber(key, ',W='), s: keyNumber(key, ',S=') };
+}
+
+function keyNumber(key: string, tag: string): number | undefined {
+  const at = key.indexOf(tag);
+  if (at < 0) return undefined;
+  let n = 0;
+  let i = at + tag.length;
+  for (; i < key.length; i++) {
+    const c = key.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) break;
+    n = n * 10 + c;
+  }
+  return i > at + tag.length ? n : undefined;
 }
 
 let counter = 0;
@@ -90,7 +101,10 @@ export async function readUidList(dir: string): Promise<UidList | undefined> {
   let maxUid = 0;
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i] ?? '';
-    const m = /^(\d+)(?: [^:]*)?:(.+)$/.exec(line) ?? /^(\d+) (\S+)$/.exec(line);
+    // Fast path for "<uid> :<name>" (what we and Dovecot write); extensions and old formats take the regexes.
+    const sp = line.indexOf(' ');
+    const plain = sp > 0 && line.charCodeAt(sp + 1) === 58 && /^\d+$/.test(line.slice(0, sp)) && line.length > sp + 2;
+    const m = plain ? [line, line.slice(0, sp), line.slice(sp + 2)] : (/^(\d+)(?: [^:]*)?:(.+)$/.exec(line) ?? /^(\d+) (\S+)$/.exec(line));
     if (!m?.[1] || !m[2]) continue;
     const uid = Number(m[1]);
     entries.set(uid, splitName(m[2]).key);
@@ -169,4 +183,18 @@ export async function withDotlock<T>(lock: string, fn: () => Promise<T>): Promis
   } finally {
     if (held) await unlink(lock).catch(() => undefined);
   }
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function makeMaildir(path: string, isFolder: boolean): Promise<void> {
+  for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(path, sub), { recursive: true, mode: 0o700 });
+  if (isFolder) await (await open(join(path, 'maildirfolder'), 'a', 0o600)).close();
 }

@@ -1,27 +1,25 @@
-// One Maildir folder kept in step with disk: sync by directory stamps, group-committed appends, flags, expunge, \Recent.
-// Mutations run under the store's per-folder mutex; reads of the index and of message files need no lock.
-import { copyFile, link, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+// One Maildir folder kept in step with disk: sync by directory stamps (first open from spamgate.index when it still
+// matches), group-committed appends, flags, expunge, \Recent claims (maildir-recent.ts) without renaming on the
+// command path. Mutations run under the store's per-folder mutex; reads of the index and message files need no lock.
+import { copyFile, link, rename, stat, unlink } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { MailboxError, type HeaderField, type MailboxChange } from './mailbox-store.ts';
+import { MailboxError, type MailboxChange } from './mailbox-store.ts';
 import { FolderCache, type CacheEntry } from './maildir-cache.ts';
-import { extractFields, readHead } from './maildir-headers.ts';
 import { FolderIndex, type Entry } from './maildir-index.ts';
-import { appendUidLines, uniqueKey, writeUidList } from './maildir-files.ts';
+import { appendUidLines, fsyncDir, uniqueKey, writeUidList } from './maildir-files.ts';
+import type { Staged } from './maildir-stage.ts';
+import { loadSnapshot, writeSnapshot } from './maildir-snapshot.ts';
+import { claimRecentMark } from './maildir-recent.ts';
 import { scanFolder } from './maildir-scan.ts';
 
-/** A message written to tmp/ (and fsynced) but not yet renamed into new/ or cur/. */
-export interface Staged {
-  key: string;
-  tmp: string;
-  size: number;
-  date: number;
-  fields: HeaderField[];
-  flags: readonly string[];
-}
-
-/** A directory whose mtime is this close to when we looked may still change within the same timestamp tick ("racy git"). */
-const RACY_NS = 2_000_000_000n;
+/**
+ * A directory whose mtime is this close to when we looked may still change within the same timestamp tick ("racy
+ * git"). Filesystems with sub-second stamps tick at the kernel's coarse clock (a few ms): 100 ms is ample; stamps
+ * in whole seconds (older filesystems) take 2 s.
+ */
+const RACY_FINE_MS = 100;
+const RACY_COARSE_MS = 2000;
 const PARALLEL = 64;
 
 export class MaildirFolder extends FolderIndex {
@@ -32,7 +30,20 @@ export class MaildirFolder extends FolderIndex {
   committing = false;
   private dirStamp = '';
   private stampRacy = true;
-  private lastScan = 0;
+  /** Until when (ms) the current stamp is racy. */
+  racyUntil = 0;
+  /** The stamps of the snapshot on disk (spamgate.index), to skip rewriting an unchanged one. */
+  private snapshotAt = '';
+  /** A racy stamp was trusted; the store re-scans once in the background to be sure. */
+  needsVerify = false;
+  /** Every UID below this was claimed as \Recent by some session (maildir-recent.ts). */
+  recentFrom = 0;
+  /** Claimed messages still in new/, moved to cur/ by the store when the folder is idle. */
+  readonly toMove: number[] = [];
+  /** When a client command last used the folder (the background mover waits for a quiet spell). */
+  lastUse = 0;
+  moving = false;
+  verifying = false;
   uidlistStamp: string | undefined;
   private unsaved: Entry[] = [];
 
@@ -45,22 +56,57 @@ export class MaildirFolder extends FolderIndex {
     this.cache = new FolderCache(path);
   }
 
-  /** Brings memory in step with disk; returns what changed since the last sync (external tools, other processes). */
-  async sync(): Promise<MailboxChange[]> {
-    const startMs = Date.now();
+  /**
+   * Brings memory in step with disk; returns what changed since the last sync (external tools, other processes).
+   * An unchanged stamp is trusted; when it was taken within the racy window (a change in the same timestamp tick
+   * would not show), needsVerify asks the store for one forced re-scan off the command path.
+   */
+  async sync(force = false): Promise<MailboxChange[]> {
+    const lookedAt = Date.now();
     const stamp = await this.stamp().catch(() => {
       throw new MailboxError('NONEXISTENT', 'no such mailbox');
     });
-    // An unchanged stamp is trusted unless it was taken within the racy window; those re-check at most once a second.
-    if (this.loaded && stamp.text === this.dirStamp && (!this.stampRacy || startMs - this.lastScan < 1000)) return [];
-    this.lastScan = startMs;
-    if (!this.loaded) await this.cache.load();
+    if (this.loaded && stamp.text === this.dirStamp && !force) {
+      if (this.stampRacy || this.snapshotAt !== this.snapshotKey()) this.needsVerify = true;
+      return [];
+    }
+    if (!this.loaded && (await loadSnapshot(this, this.hooks(), stamp.text))) {
+      this.dirStamp = stamp.text;
+      this.snapshotAt = this.snapshotKey();
+      this.stampRacy = false;
+      this.loaded = true;
+      return [];
+    }
+    if (force && this.loaded && stamp.text === this.dirStamp && !this.stampRacy) {
+      // Confirmed already (the stamp was not racy when taken and has not moved): only the snapshot is due.
+      this.needsVerify = false;
+      await this.saveSnapshot();
+      return [];
+    }
+    this.needsVerify = false;
     const wasLoaded = this.loaded;
     const changes = await scanFolder(this, this.hooks());
     this.loaded = true;
     this.dirStamp = stamp.text;
-    this.stampRacy = BigInt(startMs) * 1_000_000n - stamp.newest < RACY_NS;
+    this.stampRacy = lookedAt < stamp.racyUntil;
+    this.racyUntil = stamp.racyUntil;
+    // A confirmed state is kept for the next process; otherwise a background re-scan confirms it later.
+    if (!this.stampRacy && force) await this.saveSnapshot();
+    else if (this.stampRacy || this.snapshotAt !== this.snapshotKey()) this.needsVerify = true;
     return wasLoaded ? changes : [];
+  }
+
+  private snapshotKey(): string {
+    return `${this.dirStamp} ${this.uidlistStamp ?? ''}`;
+  }
+
+  private async saveSnapshot(): Promise<void> {
+    if (this.uidlistStamp === undefined || this.snapshotAt === this.snapshotKey()) return;
+    const entries = this.entries.map((e) => ({ uid: e.uid, sub: e.sub, key: e.key, info: e.info, size: e.meta.size, date: e.meta.internalDate }));
+    await writeSnapshot(this.path, { uidValidity: this.uidValidity, nextUid: this.nextUid, dirStamp: this.dirStamp, uidlistStamp: this.uidlistStamp, entries }).then(
+      () => (this.snapshotAt = this.snapshotKey()),
+      () => undefined,
+    );
   }
 
   /** Internals the scanner needs (kept off the public surface). */
@@ -77,32 +123,21 @@ export class MaildirFolder extends FolderIndex {
   }
 
   /** Two stats per sync point, done synchronously: a thread-pool round trip costs more than the syscall on a local disk. */
-  private async stamp(): Promise<{ text: string; newest: bigint }> {
+  private async stamp(): Promise<{ text: string; racyUntil: number }> {
     const a = statSync(join(this.path, 'new'), { bigint: true });
     const b = statSync(join(this.path, 'cur'), { bigint: true });
-    return { text: `${a.mtimeNs}/${b.mtimeNs}`, newest: a.mtimeNs > b.mtimeNs ? a.mtimeNs : b.mtimeNs };
+    const newest = a.mtimeNs > b.mtimeNs ? a.mtimeNs : b.mtimeNs;
+    const fine = a.mtimeNs % 1_000_000_000n !== 0n || b.mtimeNs % 1_000_000_000n !== 0n;
+    return { text: `${a.mtimeNs}/${b.mtimeNs}`, racyUntil: Number(newest / 1_000_000n) + (fine ? RACY_FINE_MS : RACY_COARSE_MS) };
   }
 
-  /** Records the directory stamps after our own change; the racy window makes a later sync still look once more. */
+  /** Records the directory stamps after our own change; a background re-scan confirms them once they are not racy. */
   async restamp(): Promise<void> {
     const s = await this.stamp();
     this.dirStamp = s.text;
+    this.racyUntil = Math.max(s.racyUntil, Date.now() + RACY_FINE_MS);
     this.stampRacy = true;
-  }
-
-  /** Writes a message to tmp/ and fsyncs it; no lock needed (unique name), so concurrent deliveries overlap here. */
-  async stage(raw: Buffer, flags: readonly string[], internalDate: number | undefined, now: number): Promise<Staged> {
-    const key = uniqueKey(now, raw.length);
-    const tmp = join(this.path, 'tmp', key);
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      await fh.writeFile(raw);
-      if (internalDate !== undefined) await fh.utimes(internalDate / 1000, internalDate / 1000);
-      if (this.fsync) await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    return { key, tmp, size: raw.length, date: internalDate ?? now, fields: extractFields(raw), flags };
+    this.needsVerify = true;
   }
 
   /** Renames a batch of staged messages into new/ (cur/ with flags), then one fsync per directory and one uidlist append. */
@@ -201,15 +236,29 @@ export class MaildirFolder extends FolderIndex {
   }
 
   /**
-   * Clears \Recent and moves new/ to cur/ (the Maildir meaning of "seen by a client"). The first `now` moves are
-   * done before returning; the UIDs of the rest are returned for moveToCur in later, separately locked batches.
+   * Claims \Recent for the calling session: the messages recent here and not claimed by another process
+   * (maildir-recent.ts). Those still in new/ move to cur/ (the Maildir meaning of "seen by a client"): at once
+   * when there are at most `now`, else all later through toMove, the store's idle-time mover (a bulk backlog).
    */
-  async claimRecent(now = 256): Promise<{ claimed: number[]; later: number[] }> {
-    const claimed = this.entries.filter((e) => e.meta.recent);
-    for (const e of claimed) this.setRecent(e, false);
-    const moving = claimed.filter((e) => e.sub === 'new').map((e) => e.uid);
-    await this.moveToCur(moving.slice(0, now));
-    return { claimed: claimed.map((e) => e.uid), later: moving.slice(now) };
+  async claimRecent(now = 32): Promise<number[]> {
+    const candidates: Entry[] = [];
+    const moving: number[] = [];
+    for (const e of this.entries) {
+      if (e.meta.recent) candidates.push(e);
+      if (e.sub === 'new') moving.push(e.uid); // also claimed earlier and left in new/ by a process that stopped
+    }
+    let from = this.nextUid;
+    if (candidates.length > 0) {
+      from = await claimRecentMark(this.path, this.uidValidity, this.nextUid);
+      this.recentFrom = Math.max(this.recentFrom, this.nextUid);
+      for (const e of candidates) this.setRecent(e, false);
+    }
+    if (moving.length <= now) await this.moveToCur(moving);
+    else {
+      const queued = new Set(this.toMove);
+      for (const u of moving) if (!queued.has(u)) this.toMove.push(u);
+    }
+    return candidates.filter((e) => e.uid >= from).map((e) => e.uid);
   }
 
   /** Renames messages still in new/ to cur/ with an empty info, in parallel. */
@@ -223,38 +272,6 @@ export class MaildirFolder extends FolderIndex {
         }),
       );
     await this.restamp();
-  }
-
-  /** Cached header fields; misses read the head of the file (outside any lock) and are added to the cache. */
-  async headerFields(uids: readonly number[], toCrlf: (b: Buffer) => Buffer): Promise<Map<number, readonly HeaderField[]>> {
-    const out = new Map<number, readonly HeaderField[]>();
-    const misses: number[] = [];
-    for (const uid of uids) {
-      const key = this.keyOf(uid);
-      if (key === undefined) continue;
-      const fields = this.cache.get(key)?.fields;
-      if (fields) out.set(uid, fields);
-      else misses.push(uid);
-    }
-    for (let i = 0; i < misses.length; i += PARALLEL)
-      await Promise.all(
-        misses.slice(i, i + PARALLEL).map(async (uid) => {
-          for (let attempt = 0; attempt < 2; attempt++) {
-            const file = this.fileOf(uid);
-            const meta = this.get(uid);
-            if (file === undefined || !meta) return;
-            const head = await readHead(file, toCrlf).catch(() => undefined);
-            if (!head) continue;
-            const fields = extractFields(head);
-            const key = this.keyOf(uid);
-            if (key !== undefined) this.cache.set(key, { date: meta.internalDate, fields });
-            out.set(uid, fields);
-            return;
-          }
-        }),
-      );
-    if (misses.length > 0) await this.cache.flush();
-    return out;
   }
 
   private adopt(key: string, sub: 'new' | 'cur', info: string, size: number, internalDate: number): number {
@@ -273,18 +290,4 @@ export class MaildirFolder extends FolderIndex {
     const st = await stat(join(this.path, 'dovecot-uidlist'), { bigint: true }).catch(() => undefined);
     this.uidlistStamp = st ? `${st.ino}:${st.size}` : undefined;
   }
-}
-
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-export async function makeMaildir(path: string, isFolder: boolean): Promise<void> {
-  for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(path, sub), { recursive: true, mode: 0o700 });
-  if (isFolder) await (await open(join(path, 'maildirfolder'), 'a', 0o600)).close();
 }

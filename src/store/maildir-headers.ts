@@ -1,6 +1,7 @@
 // Header fields the store caches per message (envelope and SEARCH fields), extracted the way IMAP parses a header block.
 import { open } from 'node:fs/promises';
-import type { HeaderField } from './mailbox-store.ts';
+import type { HeaderField, MessageMeta } from './mailbox-store.ts';
+import type { CacheEntry } from './maildir-cache.ts';
 
 /** Fields kept: everything ENVELOPE needs (RFC 3501 §7.4.2) plus the SEARCH address/subject keys. */
 export const CACHED_FIELDS: ReadonlySet<string> = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
@@ -39,4 +40,47 @@ export async function readHead(file: string, toCrlf: (b: Buffer) => Buffer): Pro
   } finally {
     await fh.close();
   }
+}
+
+/** What cachedHeaderFields needs of a folder: its index and its cache. */
+export interface HeaderSource {
+keyOf(uid: number): string | undefined;
+fileOf(uid: number): string | undefined;
+get(uid: number): MessageMeta | undefined;
+readonly cache: { ensure(): Promise<void>; get(key: string): CacheEntry | undefined; set(key: string, e: CacheEntry): void; flush(): Promise<void> };
+}
+
+const PARALLEL = 64;
+
+/** Cached header fields of a folder's messages; misses read the head of the file (outside any lock) and are added to the cache. */
+export async function cachedHeaderFields(f: HeaderSource, uids: readonly number[], toCrlf: (b: Buffer) => Buffer): Promise<Map<number, readonly HeaderField[]>> {
+  await f.cache.ensure();
+  const out = new Map<number, readonly HeaderField[]>();
+  const misses: number[] = [];
+  for (const uid of uids) {
+    const key = f.keyOf(uid);
+    if (key === undefined) continue;
+    const fields = f.cache.get(key)?.fields;
+    if (fields) out.set(uid, fields);
+    else misses.push(uid);
+  }
+  for (let i = 0; i < misses.length; i += PARALLEL)
+    await Promise.all(
+      misses.slice(i, i + PARALLEL).map(async (uid) => {
+        for (let attempt = 0; attempt < 2; attempt++) {
+          const file = f.fileOf(uid);
+          const meta = f.get(uid);
+          if (file === undefined || !meta) return;
+          const head = await readHead(file, toCrlf).catch(() => undefined);
+          if (!head) continue;
+          const fields = extractFields(head);
+          const key = f.keyOf(uid);
+          if (key !== undefined) f.cache.set(key, { date: meta.internalDate, fields });
+          out.set(uid, fields);
+          return;
+        }
+      }),
+    );
+  if (misses.length > 0) await f.cache.flush();
+  return out;
 }

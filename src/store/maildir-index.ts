@@ -47,6 +47,11 @@ export class FolderIndex {
     return file;
   }
 
+  /** True when a message file with this base name is in the index. */
+  keyKnown(key: string): boolean {
+    return this.byKey.has(key);
+  }
+
   /** Base name of the message file (the part before ':'), for the header cache. */
   keyOf(uid: number): string | undefined {
     return this.byUid.get(uid)?.key;

@@ -3,7 +3,8 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MailboxError, type MailboxChange } from './mailbox-store.ts';
-import { readKeywords, readUidList, sizeFromKey, splitName } from './maildir-files.ts';
+import { flagsFromInfo, readKeywords, readUidList, sizeFromKey, splitName } from './maildir-files.ts';
+import { readRecentMark } from './maildir-recent.ts';
 import type { MaildirFolder } from './maildir-folder.ts';
 import type { Entry } from './maildir-index.ts';
 
@@ -19,34 +20,51 @@ export interface ScanHooks {
 
 const PARALLEL = 256;
 
+/** A file found in new/ or cur/, with the UID the uid list gives it (Infinity when none). */
+interface Where {
+  key: string;
+  sub: 'new' | 'cur';
+  info: string;
+  uid: number;
+}
+
 export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<MailboxChange[]> {
   const wasLoaded = f.loaded;
+  // Directory listings are read while the uid list is parsed.
+  const listing = Promise.all([readdir(join(f.path, 'new')), readdir(join(f.path, 'cur'))]);
+  listing.catch(() => undefined);
+  const cacheLoad = wasLoaded ? undefined : f.cache.ensure(); // first open: the cache file is read alongside
   let known = new Map<string, number>();
   const st = await stat(join(f.path, 'dovecot-uidlist'), { bigint: true }).catch(() => undefined);
   const listStamp = st ? `${st.ino}:${st.size}` : undefined;
   if (!wasLoaded || listStamp !== f.uidlistStamp) {
     // First open, or another program (Dovecot) rewrote the list: adopt the UIDs it assigned.
-    const list = await readUidList(f.path);
-    h.keywords(await readKeywords(f.path));
+    const [list, keywords, mark] = await Promise.all([readUidList(f.path), readKeywords(f.path), wasLoaded ? undefined : readRecentMark(f.path)]);
+    h.keywords(keywords);
     if (list && (!wasLoaded || list.uidValidity === f.uidValidity)) {
       f.uidValidity = list.uidValidity;
       f.nextUid = Math.max(f.nextUid, list.nextUid);
-      known = new Map([...list.entries].map(([uid, key]) => [key, uid]));
+      for (const [uid, key] of list.entries) known.set(key, uid);
     } else if (!wasLoaded) {
       f.uidValidity = f.newValidity();
       f.nextUid = 1;
     }
+    if (mark && mark.uidValidity === f.uidValidity) f.recentFrom = mark.from;
   }
   let newFiles: string[];
   let curFiles: string[];
   try {
-    [newFiles, curFiles] = await Promise.all([readdir(join(f.path, 'new')), readdir(join(f.path, 'cur'))]);
+    [newFiles, curFiles] = await listing;
   } catch {
     throw new MailboxError('NONEXISTENT', 'no such mailbox');
   }
-  const seen = new Map<string, { sub: 'new' | 'cur'; info: string }>();
-  for (const name of newFiles) if (!name.startsWith('.')) seen.set(splitName(name).key, { sub: 'new', info: splitName(name).info });
-  for (const name of curFiles) if (!name.startsWith('.')) seen.set(splitName(name).key, { sub: 'cur', info: splitName(name).info });
+  const seen = new Map<string, Where>();
+  for (const [sub, names] of [['new', newFiles], ['cur', curFiles]] as const)
+    for (const name of names) {
+      if (name.startsWith('.')) continue;
+      const { key, info } = splitName(name);
+      seen.set(key, { key, sub, info, uid: known.get(key) ?? Infinity });
+    }
 
   const changes: MailboxChange[] = [];
   const gone: number[] = [];
@@ -68,36 +86,42 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
     changes.push({ kind: 'expunge', uids: gone });
   }
   const added: number[] = [];
-  const fresh = [...seen.entries()].sort((a, b) => (known.get(a[0]) ?? Infinity) - (known.get(b[0]) ?? Infinity) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  // Known files in uid-list order, then unknown ones by name (delivery time).
+  const fresh = [...seen.values()];
+  fresh.sort((a, b) => a.uid - b.uid || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  await cacheLoad;
+  if (fresh.length > 0) await f.cache.ensure(); // loaded from a snapshot: the cache is read on first need
   let uidsChanged = gone.length > 0;
   const fileOf = (key: string, w: { sub: string; info: string }): string => join(f.path, w.sub, w.info ? `${key}:${w.info}` : key);
   // Only files the cache does not know are stat-ed (for INTERNALDATE); those are then cached.
   const dates = new Map<string, number | undefined>();
-  const unknown = fresh.filter(([key]) => f.cache.get(key) === undefined);
+  const unknown = fresh.filter((w) => f.cache.dateOf(w.key) === undefined);
   for (let i = 0; i < unknown.length; i += PARALLEL) {
     const chunk = unknown.slice(i, i + PARALLEL);
-    const res = await Promise.all(chunk.map(([key, w]) => stat(fileOf(key, w)).then((s) => s.mtimeMs, () => undefined)));
-    chunk.forEach(([key], j) => dates.set(key, res[j]));
+    const res = await Promise.all(chunk.map((w) => stat(fileOf(w.key, w)).then((s) => s.mtimeMs, () => undefined)));
+    chunk.forEach((w, j) => dates.set(w.key, res[j]));
   }
-  for (const [key, where] of fresh) {
-    const cached = f.cache.get(key);
-    const date = cached ? cached.date : dates.get(key);
+  const keywords = h.keywords();
+  for (const where of fresh) {
+    const key = where.key;
+    const cached = f.cache.dateOf(key);
+    const date = cached ?? dates.get(key);
     if (date === undefined) continue;
-    if (!cached) f.cache.set(key, { date });
-    let uid = known.get(key);
-    if (uid === undefined || h.byUid.has(uid)) {
+    if (cached === undefined) f.cache.set(key, { date });
+    let uid: number = where.uid;
+    if (uid === Infinity || h.byUid.has(uid)) {
       uid = f.nextUid++;
       uidsChanged = true;
     } else if (uid >= f.nextUid) f.nextUid = uid + 1;
     const sizes = sizeFromKey(key);
     const size = sizes.w ?? (await crlfSize(fileOf(key, where), sizes.s));
-    const e: Entry = { uid, key, sub: where.sub, info: '', other: '', meta: { uid, size, internalDate: date, flags: [], recent: where.sub === 'new' } };
-    h.setLocation(e, where.sub, where.info);
-    h.insert(e);
+    const { flags, other } = flagsFromInfo(where.info, keywords);
+    const meta = { uid, size, internalDate: date, flags: Object.freeze(flags) as string[], recent: where.sub === 'new' && uid >= f.recentFrom };
+    h.insert({ uid, key, sub: where.sub, info: where.info, other, meta });
     added.push(uid);
   }
   if (added.length > 0) changes.push({ kind: 'append', uids: added });
-  if (!wasLoaded) f.cache.retain(new Set(h.entries().map((e) => e.key)));
+  if (!wasLoaded) f.cache.retain((key) => f.keyKnown(key));
   if (uidsChanged || (!wasLoaded && known.size !== h.entries().length) || listStamp === undefined) await h.saveUids();
   else f.uidlistStamp = listStamp;
   await f.cache.flush();

@@ -1,12 +1,16 @@
 // MailboxStore over Maildir++ (<root>/<domain>/<local>/Maildir), Dovecot-compatible uidlist/keywords, per-folder mutex.
-import { readFile, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { MailboxError, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
 import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
 import { crlfKnown, toCrlf } from './maildir-crlf.ts';
-import { fsyncDir, MaildirFolder, makeMaildir } from './maildir-folder.ts';
-import { folderDirName, folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
+import { makeMaildir } from './maildir-files.ts';
+import { BackgroundJobs } from './maildir-background.ts';
+import { mailboxAdmin } from './maildir-admin.ts';
+import { cachedHeaderFields } from './maildir-headers.ts';
+import { stageMessage } from './maildir-stage.ts';
+import { MaildirFolder } from './maildir-folder.ts';
+import { folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
 import { KeyedMutex } from './mutex.ts';
 
 export interface MaildirStoreOptions {
@@ -23,6 +27,8 @@ export interface MaildirStore extends MailboxStore {
   maildirOf(user: string): string;
   /** Metadata of one message, or undefined once expunged. */
   meta(user: string, mailbox: string, uid: number): Promise<MessageMeta | undefined>;
+  /** Finishes background work now (new/ → cur/ moves, racy re-scans): before handing the Maildir to another program, tests. */
+  settle(): Promise<void>;
 }
 
 export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
@@ -41,8 +47,13 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     for (const change of changes) for (const l of [...set]) l(change);
   };
 
+  const jobs = new BackgroundJobs(
+    (user, name, fn, mode) => withFolder(user, name, (f) => fn(f), mode),
+    (f) => folders.get(f.path) === f,
+  );
+
   /** Runs fn on a synced folder under its mutex; changes found on disk are announced first. */
-  async function withFolder<T>(user: string, mailbox: string, fn: (f: MaildirFolder, name: string) => Promise<T>): Promise<T> {
+  async function withFolder<T>(user: string, mailbox: string, fn: (f: MaildirFolder, name: string) => Promise<T>, mode: 'client' | 'background' | 'verify' = 'client'): Promise<T> {
     const name = normalizeMailbox(mailbox);
     const path = folderPath(userMaildir(opts.root, user), name);
     return mutex.run(path, async () => {
@@ -51,21 +62,28 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
         f = new MaildirFolder(path, fsync, newValidity);
         folders.set(path, f);
       }
+      if (mode === 'client') f.lastUse = Date.now();
       try {
-        const external = await f.sync();
+        const external = await f.sync(mode === 'verify');
         if (external.length > 0) emit(user, name, external);
       } catch (err) {
         folders.delete(path);
         throw err;
       }
-      return fn(f, name);
+      try {
+        return await fn(f, name);
+      } finally {
+        if (f.needsVerify) jobs.verify(user, name, f);
+      }
     });
   }
 
   /** The folder object when it has been loaded before (lock-free readers use its index). */
   function loadedFolder(user: string, mailbox: string): MaildirFolder | undefined {
     const f = folders.get(folderPath(userMaildir(opts.root, user), normalizeMailbox(mailbox)));
-    return f?.loaded ? f : undefined;
+    if (!f?.loaded) return undefined;
+    f.lastUse = Date.now();
+    return f;
   }
 
   /** Group commit: whoever finds no commit running takes every staged append so far in one locked batch. */
@@ -128,79 +146,10 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       return out;
     },
 
-    async createMailbox(user, mailbox) {
-      const name = normalizeMailbox(mailbox);
-      if (await exists(user, name)) throw new MailboxError('ALREADYEXISTS', 'mailbox already exists');
-      const md = userMaildir(opts.root, user);
-      const parts = name.split('/');
-      // RFC 3501 §6.3.3: superior hierarchical names are created as needed.
-      for (let i = 1; i <= parts.length; i++) {
-        const level = parts.slice(0, i).join('/');
-        if (level !== 'INBOX') await makeMaildir(folderPath(md, level), true);
-      }
-      if (fsync) await fsyncDir(md);
-    },
-
-    async deleteMailbox(user, mailbox) {
-      const name = normalizeMailbox(mailbox);
-      if (name === 'INBOX') throw new MailboxError('NOPERM', 'INBOX cannot be deleted'); // RFC 3501 §6.3.4
-      if (!(await exists(user, name))) throw new MailboxError('NONEXISTENT', 'no such mailbox');
-      if ((await folderNames(user)).some((n) => n.startsWith(name + '/'))) throw new MailboxError('INUSE', 'mailbox has child mailboxes; delete them first');
-      const path = folderPath(userMaildir(opts.root, user), name);
-      await mutex.run(path, async () => {
-        // Rename first so no reader sees a half-deleted folder, then remove.
-        const doomed = join(userMaildir(opts.root, user), 'tmp', `deleted.${clock.now()}.${process.pid}`);
-        await rename(path, doomed);
-        folders.delete(path);
-        await rm(doomed, { recursive: true, force: true });
-      });
-      const subs = await readSubscriptions(user);
-      if (subs.delete(name)) await writeSubscriptions(user, subs);
-      emit(user, name, [{ kind: 'expunge', uids: [] }]);
-    },
-
-    async renameMailbox(user, from, to) {
-      const src = normalizeMailbox(from);
-      const dst = normalizeMailbox(to);
-      const md = userMaildir(opts.root, user);
-      if (!(await exists(user, src))) throw new MailboxError('NONEXISTENT', 'no such mailbox');
-      if (await exists(user, dst)) throw new MailboxError('ALREADYEXISTS', 'target mailbox already exists');
-      if (dst === src || dst.startsWith(src + '/')) throw new MailboxError('INVALID', 'cannot rename a mailbox into itself');
-      await store.createMailbox(user, dst);
-      if (src === 'INBOX') {
-        // RFC 3501 §6.3.5: renaming INBOX moves its messages to the new name and leaves INBOX empty.
-        const uids = (await store.list(user, 'INBOX')).map((m) => m.uid);
-        await store.copy(user, 'INBOX', uids, dst);
-        await store.expunge(user, 'INBOX', uids);
-        return;
-      }
-      const names = (await folderNames(user)).filter((n) => n === src || n.startsWith(src + '/'));
-      await rm(folderPath(md, dst), { recursive: true, force: true }); // made only to create the parents
-      for (const name of names.sort((a, b) => a.length - b.length)) {
-        const path = folderPath(md, name);
-        await mutex.run(path, async () => {
-          await rename(path, join(md, folderDirName(dst + name.slice(src.length))));
-          forget(path);
-        });
-      }
-      if (fsync) await fsyncDir(md);
-      const subs = await readSubscriptions(user);
-      let changed = false;
-      for (const n of names)
-        if (subs.delete(n)) {
-          subs.add(dst + n.slice(src.length));
-          changed = true;
-        }
-      if (changed) await writeSubscriptions(user, subs);
-    },
-
-    async setSubscribed(user, mailbox, subscribed) {
-      const name = normalizeMailbox(mailbox);
-      const subs = await readSubscriptions(user);
-      if (subscribed) subs.add(name);
-      else subs.delete(name);
-      await writeSubscriptions(user, subs);
-    },
+    createMailbox: (user, mailbox) => admin.create(user, mailbox),
+    deleteMailbox: (user, mailbox) => admin.remove(user, mailbox),
+    renameMailbox: (user, from, to) => admin.rename(user, from, to),
+    setSubscribed: (user, mailbox, subscribed) => admin.subscribe(user, mailbox, subscribed),
 
     async status(user, mailbox) {
       const subs = await readSubscriptions(user);
@@ -248,14 +197,14 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
 
     async headerFields(user, mailbox, uids) {
       const f = loadedFolder(user, mailbox) ?? (await withFolder(user, mailbox, async (g) => g));
-      return f.headerFields(uids, toCrlf);
+      return cachedHeaderFields(f, uids, toCrlf);
     },
 
     async append(user, mailbox, raw, o) {
       const data = toCrlf(raw);
       const name = normalizeMailbox(mailbox);
       const f = loadedFolder(user, name) ?? (await withFolder(user, name, async (g) => g));
-      const staged = await f.stage(data, o?.flags ?? [], o?.internalDate, clock.now());
+      const staged = await stageMessage(f.path, fsync, data, o?.flags ?? [], o?.internalDate, clock.now());
       const res = await new Promise<number | Error>((done) => {
         f.pending.push({ staged, done });
         groupCommit(user, name, f);
@@ -275,13 +224,14 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     },
 
     async copy(user, from, uids, to) {
-      const sources = await withFolder(user, from, async (f) =>
-        uids.flatMap((uid) => {
+      const sources = await withFolder(user, from, async (f) => {
+        await f.cache.ensure();
+        return uids.flatMap((uid) => {
           const meta = f.get(uid);
           const key = f.keyOf(uid);
           return meta ? [{ meta, file: f.filePath(uid), cached: key === undefined ? undefined : f.cache.get(key) }] : [];
-        }),
-      );
+        });
+      });
       const res = await withFolder(user, to, async (f, name) => {
         const out: number[] = [];
         for (const s of sources) out.push(await f.addCopy(s.file, s.meta, clock.now(), s.cached));
@@ -293,14 +243,15 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     },
 
     async claimRecent(user, mailbox) {
-      const { claimed, later } = await withFolder(user, mailbox, async (f) => f.claimRecent());
-      // A large backlog (first SELECT of a bulk-filled folder) moves to cur/ in the background, a locked batch at a time.
-      if (later.length > 0)
-        void (async () => {
-          for (let i = 0; i < later.length; i += 512) await withFolder(user, mailbox, (f) => f.moveToCur(later.slice(i, i + 512)));
-        })().catch(() => undefined);
-      return claimed;
+      return withFolder(user, mailbox, async (f, name) => {
+        const claimed = await f.claimRecent();
+        // A large backlog (first SELECT of a bulk-filled folder) moves to cur/ later, when the folder is quiet.
+        jobs.moves(user, name, f);
+        return claimed;
+      });
     },
+
+    settle: () => jobs.settle(),
 
     async usage(user) {
       let total = 0;
@@ -322,6 +273,12 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       };
     },
   };
+  const admin = mailboxAdmin({
+    root: opts.root, fsync, clock, mutex, store,
+    dropFolder: (path) => folders.delete(path),
+    forget,
+    expunged: (user, name) => emit(user, name, [{ kind: 'expunge', uids: [] }]),
+  });
   return store;
 }
 

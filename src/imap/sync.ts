@@ -1,0 +1,54 @@
+// The sync point of a selected session: mailbox changes by others reach the client as untagged EXPUNGE, EXISTS,
+// RECENT and FETCH FLAGS responses (RFC 3501 §5.2, §7.3.1, §7.4.1); newly seen mail is claimed as \Recent.
+import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
+import { flagKey, type Session } from './session.ts';
+
+export async function syncSelected(s: Session, allowExpunge: boolean, force: boolean): Promise<void> {
+  const sel = s.sel;
+  if (!sel) return;
+  let list: readonly MessageMeta[];
+  try {
+    list = await s.ctx.opts.store.list(s.user, sel.name);
+  } catch (err) {
+    if (err instanceof MailboxError && err.code === 'NONEXISTENT') {
+      list = [];
+    } else throw err;
+  }
+  if (list === sel.listRef && !sel.dirty && !force) return;
+  sel.dirty = false;
+  sel.listRef = list;
+  sel.metas = new Map(list.map((m) => [m.uid, m]));
+  const out: string[] = [];
+  if (allowExpunge && sel.uids.some((u) => !sel.metas.has(u))) {
+    const keep: number[] = [];
+    sel.uids.forEach((u) => {
+      if (sel.metas.has(u)) keep.push(u);
+      else {
+        out.push(`* ${keep.length + 1} EXPUNGE\r\n`);
+        sel.flags.delete(u);
+        sel.recent.delete(u);
+      }
+    });
+    sel.uids = keep;
+  }
+  const maxUid = sel.uids[sel.uids.length - 1] ?? 0;
+  const fresh = list.filter((m) => m.uid > maxUid);
+  if (fresh.length > 0) {
+    if (!sel.readOnly) for (const u of await s.ctx.opts.store.claimRecent(s.user, sel.name)) sel.recent.add(u);
+    for (const m of fresh) {
+      sel.uids.push(m.uid);
+      sel.flags.set(m.uid, flagKey(m.flags));
+    }
+    out.push(`* ${sel.uids.length} EXISTS\r\n`, `* ${sel.recent.size} RECENT\r\n`);
+  }
+  sel.uids.forEach((u, i) => {
+    const m = sel.metas.get(u);
+    if (!m) return;
+    const now = flagKey(m.flags);
+    if (sel.flags.get(u) !== now) {
+      sel.flags.set(u, now);
+      out.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${[...m.flags, ...(sel.recent.has(u) ? ['\\Recent'] : [])].join(' ')}))\r\n`);
+    }
+  });
+  if (out.length > 0) await s.sendAsync(out.join(''));
+}

@@ -1,0 +1,116 @@
+// Mailbox administration for the Maildir++ store: CREATE, DELETE, RENAME (RFC 3501 §6.3.3–6.3.5) and subscriptions.
+import { rename as renameFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../util/clock.ts';
+import { MailboxError, type MailboxStore } from './mailbox-store.ts';
+import { fsyncDir, makeMaildir } from './maildir-files.ts';
+import { folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
+import { folderDirName, folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
+import type { KeyedMutex } from './mutex.ts';
+
+export interface AdminDeps {
+  root: string;
+  fsync: boolean;
+  clock: Clock;
+  /** The store's per-folder mutex (keyed by folder path). */
+  mutex: KeyedMutex;
+  /** For RENAME INBOX, which moves messages. */
+  store: MailboxStore;
+  /** Forgets the in-memory folder at path (deleted). */
+  dropFolder(path: string): void;
+  /** Forgets the folder at path and its children (renamed). */
+  forget(path: string): void;
+  /** Tells watchers a folder is gone. */
+  expunged(user: string, name: string): void;
+}
+
+export interface MailboxAdmin {
+  create(user: string, mailbox: string): Promise<void>;
+  remove(user: string, mailbox: string): Promise<void>;
+  rename(user: string, from: string, to: string): Promise<void>;
+  subscribe(user: string, mailbox: string, subscribed: boolean): Promise<void>;
+}
+
+export function mailboxAdmin(d: AdminDeps): MailboxAdmin {
+  const exists = (user: string, name: string): Promise<boolean> => folderExists(d.root, user, name);
+  const folderNames = (user: string): Promise<string[]> => listFolderNames(d.root, user);
+  const readSubscriptions = (user: string): Promise<Set<string>> => readSubs(d.root, user);
+  const writeSubscriptions = (user: string, set: ReadonlySet<string>): Promise<void> => writeSubs(d.root, user, set, d.fsync);
+
+  const admin: MailboxAdmin = {
+  async create(user: string, mailbox: string): Promise<void> {
+    const name = normalizeMailbox(mailbox);
+    if (await exists(user, name)) throw new MailboxError('ALREADYEXISTS', 'mailbox already exists');
+    const md = userMaildir(d.root, user);
+    const parts = name.split('/');
+    // RFC 3501 §6.3.3: superior hierarchical names are created as needed.
+    for (let i = 1; i <= parts.length; i++) {
+      const level = parts.slice(0, i).join('/');
+      if (level !== 'INBOX') await makeMaildir(folderPath(md, level), true);
+    }
+    if (d.fsync) await fsyncDir(md);
+  },
+
+  async remove(user: string, mailbox: string): Promise<void> {
+    const name = normalizeMailbox(mailbox);
+    if (name === 'INBOX') throw new MailboxError('NOPERM', 'INBOX cannot be deleted'); // RFC 3501 §6.3.4
+    if (!(await exists(user, name))) throw new MailboxError('NONEXISTENT', 'no such mailbox');
+    if ((await folderNames(user)).some((n) => n.startsWith(name + '/'))) throw new MailboxError('INUSE', 'mailbox has child mailboxes; delete them first');
+    const path = folderPath(userMaildir(d.root, user), name);
+    await d.mutex.run(path, async () => {
+      // Rename first so no reader sees a half-deleted folder, then remove.
+      const doomed = join(userMaildir(d.root, user), 'tmp', `deleted.${d.clock.now()}.${process.pid}`);
+      await renameFile(path, doomed);
+      d.dropFolder(path);
+      await rm(doomed, { recursive: true, force: true });
+    });
+    const subs = await readSubscriptions(user);
+    if (subs.delete(name)) await writeSubscriptions(user, subs);
+    d.expunged(user, name);
+  },
+
+  async rename(user: string, from: string, to: string): Promise<void> {
+    const src = normalizeMailbox(from);
+    const dst = normalizeMailbox(to);
+    const md = userMaildir(d.root, user);
+    if (!(await exists(user, src))) throw new MailboxError('NONEXISTENT', 'no such mailbox');
+    if (await exists(user, dst)) throw new MailboxError('ALREADYEXISTS', 'target mailbox already exists');
+    if (dst === src || dst.startsWith(src + '/')) throw new MailboxError('INVALID', 'cannot rename a mailbox into itself');
+    await admin.create(user, dst);
+    if (src === 'INBOX') {
+      // RFC 3501 §6.3.5: renaming INBOX moves its messages to the new name and leaves INBOX empty.
+      const uids = (await d.store.list(user, 'INBOX')).map((m) => m.uid);
+      await d.store.copy(user, 'INBOX', uids, dst);
+      await d.store.expunge(user, 'INBOX', uids);
+      return;
+    }
+    const names = (await folderNames(user)).filter((n) => n === src || n.startsWith(src + '/'));
+    await rm(folderPath(md, dst), { recursive: true, force: true }); // made only to create the parents
+    for (const name of names.sort((a, b) => a.length - b.length)) {
+      const path = folderPath(md, name);
+      await d.mutex.run(path, async () => {
+        await renameFile(path, join(md, folderDirName(dst + name.slice(src.length))));
+        d.forget(path);
+      });
+    }
+    if (d.fsync) await fsyncDir(md);
+    const subs = await readSubscriptions(user);
+    let changed = false;
+    for (const n of names)
+      if (subs.delete(n)) {
+        subs.add(dst + n.slice(src.length));
+        changed = true;
+      }
+    if (changed) await writeSubscriptions(user, subs);
+  },
+
+  async subscribe(user: string, mailbox: string, subscribed: boolean): Promise<void> {
+    const name = normalizeMailbox(mailbox);
+    const subs = await readSubscriptions(user);
+    if (subscribed) subs.add(name);
+    else subs.delete(name);
+    await writeSubscriptions(user, subs);
+  },
+  };
+  return admin;
+}
