@@ -38,44 +38,30 @@ function unavailable(ctx: CheckContext, failure: StoreFailure, what: string): Sy
   return [{ symbol: 'RATE_STORE_UNAVAILABLE', options: [what] }];
 }
 
+type Counted = 'messages' | 'recipients';
+
+/** One counter check: per authenticated user when there is one, else per client address. */
+function rateCheck(opts: RateLimitOptions, name: string, phase: 'mail' | 'rcpt', counted: Counted, keyTag: string): Check {
+  const tag = counted.toUpperCase();
+  return {
+    name,
+    phase,
+    symbols: [`RATE_IP_${tag}`, `RATE_USER_${tag}`, 'RATE_STORE_UNAVAILABLE'],
+    skipTrusted: false,
+    async run(ctx): Promise<SymbolHit[]> {
+      const user = ctx.session.authUser;
+      const [scope, who, rule] = user !== undefined ? (['user', user, opts.perUser[counted]] as const) : (['ip', ctx.session.clientIp, opts.perIp[counted]] as const);
+      const n = await over(opts.store, `${scope}-${keyTag}:${who}`, rule);
+      if (n instanceof StoreFailure) return unavailable(ctx, n, `${scope} ${counted}`);
+      return n === undefined ? [] : [{ symbol: `RATE_${scope.toUpperCase()}_${tag}`, options: [who, `${n}>${rule?.limit}`] }];
+    },
+  };
+}
+
 /** Counts at MAIL (messages) and RCPT (recipients); trusted networks are limited too unless authenticated. */
 export function createRateLimitChecks(opts: RateLimitOptions): Check[] {
-  const mail: Check = {
-    name: 'rate_messages',
-    phase: 'mail',
-    symbols: ['RATE_IP_MESSAGES', 'RATE_USER_MESSAGES', 'RATE_STORE_UNAVAILABLE'],
-    skipTrusted: false,
-    async run(ctx): Promise<SymbolHit[]> {
-      const user = ctx.session.authUser;
-      if (user !== undefined) {
-        const n = await over(opts.store, `user-msg:${user}`, opts.perUser.messages);
-        if (n instanceof StoreFailure) return unavailable(ctx, n, 'user messages');
-        return n === undefined ? [] : [{ symbol: 'RATE_USER_MESSAGES', options: [user, `${n}>${opts.perUser.messages?.limit}`] }];
-      }
-      const n = await over(opts.store, `ip-msg:${ctx.session.clientIp}`, opts.perIp.messages);
-      if (n instanceof StoreFailure) return unavailable(ctx, n, 'ip messages');
-      return n === undefined ? [] : [{ symbol: 'RATE_IP_MESSAGES', options: [ctx.session.clientIp, `${n}>${opts.perIp.messages?.limit}`] }];
-    },
-  };
-  const rcpt: Check = {
-    name: 'rate_recipients',
-    phase: 'rcpt',
-    symbols: ['RATE_IP_RECIPIENTS', 'RATE_USER_RECIPIENTS', 'RATE_STORE_UNAVAILABLE'],
-    skipTrusted: false,
-    async run(ctx): Promise<SymbolHit[]> {
-      const user = ctx.session.authUser;
-      if (user !== undefined) {
-        const n = await over(opts.store, `user-rcpt:${user}`, opts.perUser.recipients);
-        if (n instanceof StoreFailure) return unavailable(ctx, n, 'user recipients');
-        return n === undefined ? [] : [{ symbol: 'RATE_USER_RECIPIENTS', options: [user, `${n}>${opts.perUser.recipients?.limit}`] }];
-      }
-      const n = await over(opts.store, `ip-rcpt:${ctx.session.clientIp}`, opts.perIp.recipients);
-      if (n instanceof StoreFailure) return unavailable(ctx, n, 'ip recipients');
-      return n === undefined ? [] : [{ symbol: 'RATE_IP_RECIPIENTS', options: [ctx.session.clientIp, `${n}>${opts.perIp.recipients?.limit}`] }];
-    },
-  };
   const checks: Check[] = [];
-  if (opts.perIp.messages || opts.perUser.messages) checks.push(mail);
-  if (opts.perIp.recipients || opts.perUser.recipients) checks.push(rcpt);
+  if (opts.perIp.messages || opts.perUser.messages) checks.push(rateCheck(opts, 'rate_messages', 'mail', 'messages', 'msg'));
+  if (opts.perIp.recipients || opts.perUser.recipients) checks.push(rateCheck(opts, 'rate_recipients', 'rcpt', 'recipients', 'rcpt'));
   return checks;
 }
