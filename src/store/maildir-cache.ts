@@ -52,23 +52,43 @@ export class FolderCache {
     return this.ready;
   }
 
-  /** Lines are only split into key and date here; fields are parsed by get(). */
+  /** Lines are only split into key and date here (in place, no per-line objects); fields are parsed by get(). */
   private async load(): Promise<void> {
     const text = await readFile(join(this.dir, FILE), 'utf8').catch(() => '');
     if (!text.startsWith(MAGIC + '\n')) return;
-    const lines = text.split('\n');
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i] as string;
-      if (line === '') continue;
-      const quick = quickLine(line);
-      if (quick) this.map.set(quick.key, quick.rest ? { date: quick.date, line } : { date: quick.date });
-      else {
-        const full = parseLine(line);
-        if (!full) continue; // a torn last line after a crash, or a foreign one: ignored
-        this.map.set(full[0], full[1]);
+    let pos = MAGIC.length + 1;
+    while (pos < text.length) {
+      let end = text.indexOf('\n', pos);
+      if (end < 0) end = text.length;
+      if (end > pos) {
+        if (this.quickLine(text, pos, end)) this.lines++;
+        else {
+          const full = parseLine(text.slice(pos, end));
+          // A torn last line after a crash, or a foreign one, is ignored.
+          if (full) {
+            this.map.set(full[0], full[1]);
+            this.lines++;
+          }
+        }
       }
-      this.lines++;
+      pos = end + 1;
     }
+  }
+
+  /** `["key",date]` or `["key",date,...]` with a plain key, taken without JSON.parse; false for anything else. */
+  private quickLine(text: string, pos: number, end: number): boolean {
+    if (text.charCodeAt(pos) !== 91 /* [ */ || text.charCodeAt(pos + 1) !== 34 /* " */ || text.charCodeAt(end - 1) !== 93 /* ] */) return false;
+    const q = text.indexOf('"', pos + 2);
+    if (q < 0 || q >= end || text.charCodeAt(q + 1) !== 44 /* , */) return false;
+    let stop = q + 2;
+    while (stop < end && text.charCodeAt(stop) !== 44 && text.charCodeAt(stop) !== 93) stop++;
+    if (stop === q + 2) return false;
+    const date = Number(text.slice(q + 2, stop));
+    if (!Number.isFinite(date)) return false;
+    const key = text.slice(pos + 2, q);
+    if (key.includes('\\')) return false;
+    this.map.set(key, text.charCodeAt(stop) === 44 ? { date, line: text.slice(pos, end) } : { date });
+    return true;
   }
 
   /** Records an entry; written out by flush(). */
@@ -104,20 +124,6 @@ export class FolderCache {
 
 function isField(f: unknown): f is HeaderField {
   return Array.isArray(f) && f.length === 2 && typeof f[0] === 'string' && typeof f[1] === 'string';
-}
-
-/** `["key",date]` or `["key",date,...]` with a plain key: split without JSON.parse; anything else returns undefined. */
-function quickLine(line: string): { key: string; date: number; rest: boolean } | undefined {
-  if (!line.startsWith('["') || !line.endsWith(']')) return undefined;
-  const q = line.indexOf('"', 2);
-  if (q < 0 || line.charCodeAt(q + 1) !== 44 /* , */) return undefined;
-  const key = line.slice(2, q);
-  if (key.includes('\\')) return undefined;
-  let end = q + 2;
-  while (end < line.length && line.charCodeAt(end) !== 44 && line.charCodeAt(end) !== 93) end++;
-  const date = Number(line.slice(q + 2, end));
-  if (end === q + 2 || !Number.isFinite(date)) return undefined;
-  return { key, date, rest: line.charCodeAt(end) === 44 };
 }
 
 function parseLine(line: string): [string, CacheEntry] | undefined {

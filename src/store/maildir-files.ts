@@ -1,4 +1,5 @@
 // On-disk formats of one Maildir folder: file names and info flags, dovecot-uidlist and dovecot-keywords (Dovecot-compatible).
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -53,7 +54,7 @@ export function sizeFromKey(key: string): { w?: number; s?: number } {
   return { w: keyNumber(key, ',W='), s: keyNumber(key, ',S=') };
 }
 
-function keyNumber(key: string, tag: string): number | undefined {
+export function keyNumber(key: string, tag: string): number | undefined {
   const at = key.indexOf(tag);
   if (at < 0) return undefined;
   let n = 0;
@@ -86,29 +87,71 @@ export interface UidList {
 
 /** Reads dovecot-uidlist version 3 ("3 V<validity> N<next> ...", then "<uid> [ext] :<name>"). */
 export async function readUidList(dir: string): Promise<UidList | undefined> {
-  let text: string;
+  const text = await readFile(join(dir, 'dovecot-uidlist'), 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : parseUidList(text);
+}
+
+/**
+ * The uid list with its stamp (`${ino}:${size}`) taken from the same open file before reading it: the stamp never
+ * claims more than was read (a later append or rewrite shows as a changed stamp). Undefined when there is no file.
+ * Synchronous: open, fstat, one read and close cost less than their thread-pool round trips, which would queue
+ * behind the directory listings of the same first open.
+ */
+export function readUidListStamped(dir: string): { list: UidList | undefined; stamp: string } | undefined {
+  let fd: number;
   try {
-    text = await readFile(join(dir, 'dovecot-uidlist'), 'utf8');
+    fd = openSync(join(dir, 'dovecot-uidlist'), 'r');
   } catch {
     return undefined;
   }
-  const lines = text.split('\n');
-  const header = lines[0] ?? '';
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    const text = readFileSync(fd, 'utf8');
+    return { list: parseUidList(text), stamp: `${st.ino}:${st.size}` };
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Parses the list text; lines are scanned in place (no split, no regex) for the usual "<uid> :<name>" form. */
+export function parseUidList(text: string): UidList | undefined {
+  const nl = text.indexOf('\n');
+  const header = nl < 0 ? text : text.slice(0, nl);
   const v = /(?:^| )V(\d+)/.exec(header);
   const n = /(?:^| )N(\d+)/.exec(header);
   if (!header.startsWith('3 ') || !v?.[1]) return undefined;
   const entries = new Map<number, string>();
   let maxUid = 0;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i] ?? '';
-    // Fast path for "<uid> :<name>" (what we and Dovecot write); extensions and old formats take the regexes.
-    const sp = line.indexOf(' ');
-    const plain = sp > 0 && line.charCodeAt(sp + 1) === 58 && /^\d+$/.test(line.slice(0, sp)) && line.length > sp + 2;
-    const m = plain ? [line, line.slice(0, sp), line.slice(sp + 2)] : (/^(\d+)(?: [^:]*)?:(.+)$/.exec(line) ?? /^(\d+) (\S+)$/.exec(line));
-    if (!m?.[1] || !m[2]) continue;
-    const uid = Number(m[1]);
-    entries.set(uid, splitName(m[2]).key);
-    if (uid > maxUid) maxUid = uid;
+  let pos = nl < 0 ? text.length : nl + 1;
+  while (pos < text.length) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    let i = pos;
+    let uid = 0;
+    for (; i < end; i++) {
+      const c = text.charCodeAt(i) - 48;
+      if (c < 0 || c > 9) break;
+      uid = uid * 10 + c;
+    }
+    if (i > pos && end > i + 2 && text.charCodeAt(i) === 32 && text.charCodeAt(i + 1) === 58 /* : */) {
+      // Fast path for "<uid> :<name>" (what we and Dovecot write); the key is the name before any ':'.
+      if (i - pos > 15) uid = Number(text.slice(pos, i));
+      const colon = text.indexOf(':', i + 2);
+      entries.set(uid, text.slice(i + 2, colon >= 0 && colon < end ? colon : end));
+      if (uid > maxUid) maxUid = uid;
+    } else {
+      // Extensions and old formats take the regexes.
+      const line = text.slice(pos, end);
+      const m = /^(\d+)(?: [^:]*)?:(.+)$/.exec(line) ?? /^(\d+) (\S+)$/.exec(line);
+      if (m?.[1] && m[2]) {
+        const id = Number(m[1]);
+        entries.set(id, splitName(m[2]).key);
+        if (id > maxUid) maxUid = id;
+      }
+    }
+    pos = end + 1;
   }
   const nextUid = Math.max(Number(n?.[1] ?? 1), maxUid + 1);
   return { uidValidity: Number(v[1]), nextUid, entries };

@@ -1,0 +1,60 @@
+// Cold scan of a Maildir another program filled: dovecot-uidlist parsing (fast path, extension lines, duplicates),
+// UID order when the list is not sorted, flags and sizes from file names, the cache file's quick and full lines.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseUidList } from '../../../src/store/maildir-files.ts';
+import { createMaildirStore } from '../../../src/store/maildir-store.ts';
+
+const U = 'carol@example.org';
+
+test('parseUidList: plain lines, extension fields, old format, torn and duplicate lines', () => {
+  const list = parseUidList('3 V42 N7 Gabc\n1 :a.host,S=3:2,S\n2 G1 W5 :b.host\n3 c.host\n2 :b2.host\nbad line\n 4 :x\n5 :\n6 :d.host');
+  assert.ok(list);
+  assert.equal(list.uidValidity, 42);
+  assert.equal(list.nextUid, 7);
+  assert.deepEqual([...list.entries], [[1, 'a.host,S=3'], [2, 'b2.host'], [3, 'c.host'], [5, ''], [6, 'd.host']]);
+  assert.equal(parseUidList('1 V1 N1\n1 :a\n'), undefined);
+  assert.equal(parseUidList('3 V9 N2\n10 :z\n')?.nextUid, 11);
+});
+
+test('a cold open adopts the uid list in UID order, keeps unknown files after it by name, parses flags and sizes', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'sg-scan-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const seed = createMaildirStore({ root, fsync: false });
+  await seed.ensureUser(U);
+  const md = seed.maildirOf(U);
+  const files: [string, string][] = [
+    ['cur', '1700000001.M1P1.h,S=10,W=12:2,FS'],
+    ['new', '1700000002.M2P1.h,S=20,W=22'],
+    ['cur', '1700000003.M3P1.h,W=30:2,T'],
+    ['new', '1700000005.M5P1.h,W=50'],
+    ['new', '1700000004.M4P1.h,W=40'],
+  ];
+  for (const [sub, name] of files) await writeFile(join(md, sub, name), 'x');
+  // Not in UID order; the second file is listed twice (its later UID wins).
+  await writeFile(join(md, 'dovecot-uidlist'), '3 V77 N20\n9 :1700000003.M3P1.h,W=30\n4 :1700000001.M1P1.h,S=10,W=12\n5 :1700000002.M2P1.h,S=20,W=22\n12 :1700000002.M2P1.h,S=20,W=22\n');
+  await mkdir(join(md, 'tmp'), { recursive: true });
+  const cache = ['SGCACHE1', '["1700000001.M1P1.h,S=10,W=12",1000]', '["1700000002.M2P1.h,S=20,W=22",2000,[["subject","two"]]]', '["torn'].join('\n');
+  await writeFile(join(md, 'spamgate.cache'), cache);
+  const store = createMaildirStore({ root, fsync: false });
+  const list = await store.list(U, 'INBOX');
+  assert.deepEqual(
+    list.map((m) => [m.uid, m.size, m.flags, m.recent]),
+    [
+      [4, 12, ['\\Flagged', '\\Seen'], false],
+      [9, 30, ['\\Deleted'], false],
+      [12, 22, [], true],
+      [20, 40, [], true],
+      [21, 50, [], true],
+    ],
+  );
+  assert.deepEqual([list[0]?.internalDate, list[2]?.internalDate], [1000, 2000]);
+  const st = await store.status(U, 'INBOX');
+  assert.equal(st.uidValidity, 77);
+  assert.equal(st.uidNext, 22);
+  const fields = await store.headerFields?.(U, 'INBOX', [12]);
+  assert.deepEqual(fields?.get(12), [['subject', 'two']]);
+});
