@@ -1,21 +1,13 @@
 // The whole configuration schema: every key, its type and its embedded default (full-stack, localhost).
 import { z } from 'zod';
-import { cidrList, domain, duration, listen, size } from './units.ts';
+import { cidrList, domain, duration, listen, rateRule, size, tlsFiles } from './units.ts';
 import { imapSection } from './sections/imap.ts';
 import { bayesSection, filterSection } from './sections/filter.ts';
 import { aliasesSection, mailhostSection, usersSection } from './sections/mailhost.ts';
 import { pop3Section } from './sections/pop3.ts';
 import { greylistSection, redisSection } from './sections/redis.ts';
 
-const tls = z
-  .strictObject({
-    cert: z.string().optional(),
-    key: z.string().optional(),
-  })
-  .prefault({})
-  .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'tls.cert and tls.key must be given together' });
-
-const rateRule = z.strictObject({ limit: z.number().int().positive(), window: duration() });
+const rate = rateRule();
 
 const smtp = z
   .strictObject({
@@ -35,7 +27,7 @@ const smtp = z
     proxy_protocol_from: cidrList().default([]),
     xclient_from: cidrList().default([]),
     relay_requires_local_sender: z.boolean().default(false),
-    tls,
+    tls: tlsFiles('smtp.tls'),
     auth: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
   })
   .prefault({});
@@ -51,15 +43,15 @@ const limits = z
   .strictObject({
     per_ip: z
       .strictObject({
-        connections: rateRule.optional(),
-        messages: rateRule.optional(),
-        recipients: rateRule.optional(),
+        connections: rate.optional(),
+        messages: rate.optional(),
+        recipients: rate.optional(),
       })
       .prefault({}),
     per_user: z
       .strictObject({
-        messages: rateRule.optional(),
-        recipients: rateRule.optional(),
+        messages: rate.optional(),
+        recipients: rate.optional(),
       })
       .prefault({}),
   })

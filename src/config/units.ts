@@ -66,3 +66,16 @@ export const domain = () =>
     .string()
     .regex(/^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/, 'expected a domain name')
     .transform((d) => d.toLowerCase().replace(/\.$/, ''));
+
+/** A PEM certificate and key pair; both or neither. `section` names it in the error ("imap.tls"). */
+export const tlsFiles = (section: string) =>
+  z
+    .strictObject({ cert: z.string().optional(), key: z.string().optional() })
+    .prefault({})
+    .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: `${section}.cert and ${section}.key must be given together` });
+
+/** An optional implicit-TLS listener (like 993/995); it needs a certificate. */
+export const tlsListen = () => z.strictObject({ host: z.string().default('127.0.0.1'), port: port() }).optional();
+
+/** A rate: at most `limit` events per sliding `window`. */
+export const rateRule = () => z.strictObject({ limit: z.number().int().positive(), window: duration() });

@@ -1,17 +1,14 @@
 // Config schema of the `imap:` section: listeners, TLS, and the IMAP server limits (see src/imap/context.ts ImapLimits).
 import { z } from 'zod';
-import { duration, listen, size } from '../units.ts';
+import { duration, listen, size, tlsFiles, tlsListen } from '../units.ts';
 
 export const imapSection = z
   .strictObject({
     enabled: z.boolean().default(true),
     listen: listen('127.0.0.1', 1143),
     /** Implicit-TLS listener (imaps); needs tls.cert/key. */
-    tls_listen: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional(),
-    tls: z
-      .strictObject({ cert: z.string().optional(), key: z.string().optional() })
-      .prefault({})
-      .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'imap.tls.cert and imap.tls.key must be given together' }),
+    tls_listen: tlsListen(),
+    tls: tlsFiles('imap.tls'),
     /** Allow LOGIN without TLS from non-loopback clients (not recommended). */
     allow_insecure_auth: z.boolean().default(false),
     max_line: size().prefault('64k'),

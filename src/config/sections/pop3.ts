@@ -1,19 +1,16 @@
 // Config section `pop3`: listeners, TLS, limits, failed-login throttling and POP-before-SMTP.
 import { z } from 'zod';
-import { duration, listen } from '../units.ts';
+import { duration, listen, rateRule, tlsFiles, tlsListen } from '../units.ts';
 
-const rate = z.strictObject({ limit: z.number().int().positive(), window: duration() });
+const rate = rateRule();
 
 export const pop3Section = z
   .strictObject({
     enabled: z.boolean().default(true),
     listen: listen('127.0.0.1', 1110),
     /** Implicit TLS listener (like port 995); needs tls.cert/key. */
-    tls_listen: z.strictObject({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).optional(),
-    tls: z
-      .strictObject({ cert: z.string().optional(), key: z.string().optional() })
-      .prefault({})
-      .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'pop3.tls.cert and pop3.tls.key must be given together' }),
+    tls_listen: tlsListen(),
+    tls: tlsFiles('pop3.tls'),
     /** RFC 1939 §3: an autologout timer, if any, MUST be of at least 10 minutes. */
     idle_timeout: duration()
       .prefault('10m')

@@ -4,24 +4,17 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import { classifyCommand } from '../../../src/commands/classify.ts';
 import { forgetCommand } from '../../../src/commands/forget.ts';
 import { masscheckCommand } from '../../../src/commands/masscheck.ts';
 import { trainCommand } from '../../../src/commands/train.ts';
 import type { Command, CommandArgs } from '../../../src/commands/types.ts';
+import { runCommand } from '../../helpers/command-io.ts';
 
-async function runCmd(cmd: Command, argv: { flags?: Record<string, string | true>; positional?: string[] }, dataDir: string, configFile: string): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (d: Buffer) => (out += d.toString()));
-  stderr.on('data', (d: Buffer) => (err += d.toString()));
+function runCmd(cmd: Command, argv: { flags?: Record<string, string | true>; positional?: string[] }, dataDir: string, configFile: string): Promise<{ code: number; out: string; err: string }> {
   const args: CommandArgs = { flags: new Map(Object.entries(argv.flags ?? {})), positional: argv.positional ?? [], dataDir, configFile };
-  const code = await cmd.run(args, { stdout, stderr, stdin: new PassThrough(), isTty: false });
-  return { code, out, err };
+  return runCommand(cmd, args);
 }
 
 const msg = (i: number, spam: boolean): string =>

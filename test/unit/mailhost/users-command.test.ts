@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { usersCommand } from '../../../src/commands/users.ts';
 import { UsageError, type CommandArgs } from '../../../src/commands/types.ts';
 import { loadConfig } from '../../../src/config/load.ts';
 import { createUserDirectory } from '../../../src/mailhost/directory.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
+import { runCommand } from '../../helpers/command-io.ts';
 
 function setup(t: TestContext): { dir: string; configFile: string; cli: (argv: string[], stdin?: string) => Promise<{ code: number; out: string; err: string }> } {
   const dir = mkdtempSync(path.join(tmpdir(), 'spamgate-users-'));
@@ -26,16 +26,7 @@ function setup(t: TestContext): { dir: string; configFile: string; cli: (argv: s
       else positional.push(a);
     }
     const args: CommandArgs = { flags, positional, configFile };
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    let out = '';
-    let err = '';
-    stdout.on('data', (d: Buffer) => (out += d.toString()));
-    stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const input = new PassThrough();
-    input.end(stdin);
-    const code = await usersCommand.run(args, { stdout, stderr, stdin: input, isTty: false });
-    return { code, out, err };
+    return runCommand(usersCommand, args, stdin);
   };
   return { dir, configFile, cli };
 }
