@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { chi2Q, chiCombine } from '../../../src/bayes/classifier.ts';
+import { chi2Q, chiCombine, lnChi2Q } from '../../../src/bayes/classifier.ts';
 import { openBayes, STORE_FILE } from '../../../src/bayes/open-bayes.ts';
 import { bayesSection } from '../../../src/config/sections/filter.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
@@ -36,6 +36,34 @@ test('chi-square combining: agreement goes to the extremes, no evidence is 0.5',
   assert.ok(chiCombine(Array.from({ length: 10 }, () => ({ prob: 0.99 }))) > 0.99);
   assert.ok(chiCombine(Array.from({ length: 10 }, () => ({ prob: 0.01 }))) < 0.01);
   assert.ok(Math.abs(chi2Q(2, 2) - Math.exp(-1)) < 1e-12);
+});
+
+test('chi-square tail in log space matches the direct series and stays finite where it underflows', () => {
+  // Q(x2, v) for even v by the plain series, for comparison where it is representable
+  const direct = (x2: number, v: number): number => {
+    let term = Math.exp(-x2 / 2);
+    let sum = term;
+    for (let i = 1; i < v / 2; i++) sum += (term *= x2 / 2 / i);
+    return sum;
+  };
+  for (const [x2, v] of [[1, 2], [10, 6], [40, 20], [200, 100], [30, 300]] as const) {
+    assert.ok(Math.abs(Math.exp(lnChi2Q(x2, v)) - Math.min(1, direct(x2, v))) < 1e-9, `Q(${x2}, ${v})`);
+  }
+  // e^-1500 underflows a double; its logarithm must not
+  const ln = lnChi2Q(3000, 10);
+  assert.ok(Number.isFinite(ln) && ln < -1400 && ln > -1600, String(ln));
+});
+
+test('chi-square combining orders messages whose evidence saturates both ways', () => {
+  // 300 near-certain clues each way: S and H both round to 1, so the plain formula says exactly 0.5
+  const mixed = (spamSide: number, hamSide: number): { prob: number }[] => [
+    ...Array.from({ length: 300 }, () => ({ prob: spamSide })),
+    ...Array.from({ length: 300 }, () => ({ prob: hamSide })),
+  ];
+  const spammier = chiCombine(mixed(0.9999, 0.01));
+  const hammier = chiCombine(mixed(0.99, 0.0001));
+  assert.ok(spammier > 0.5 && spammier < 0.5 + 1e-5, String(spammier));
+  assert.ok(hammier < 0.5 && hammier > 0.5 - 1e-5, String(hammier));
 });
 
 test('silent until both minimums are learned, then separates spam from ham', async (t) => {
