@@ -5,7 +5,8 @@ import { normalizeIp } from '../util/cidr.ts';
 import { apopDigest, digestsEqual } from '../mailhost/password.ts';
 import type { LoginResult, SessionContext } from './context.ts';
 import { Maildrop } from './maildrop.ts';
-import { encodeMultiline, LineSplitter, topOf, totalLength, type LineEvent } from './wire.ts';
+import { transactionCommand, type TransactionReplies } from './transaction.ts';
+import { LineSplitter, type LineEvent } from './wire.ts';
 
 type State = 'authorization' | 'transaction' | 'closed';
 
@@ -280,57 +281,17 @@ export class Pop3Session {
   private async transaction(cmd: string, arg: string): Promise<void> {
     const drop = this.drop;
     if (!drop) return this.badCommand('not logged in');
-    const args = arg === '' ? [] : arg.split(' ');
-    const msgArg = (): number | undefined => {
-      const n = /^\d{1,9}$/.test(args[0] ?? '') ? Number(args[0]) : undefined;
-      return n !== undefined && drop.get(n) ? n : undefined;
-    };
-    switch (cmd) {
-      case 'STAT': {
-        const { count, size } = drop.stat();
-        return this.send(`+OK ${count} ${size}`);
-      }
-      case 'LIST':
-      case 'UIDL': {
-        const line = (n: number): string => `${n} ${cmd === 'LIST' ? (drop.get(n)?.size ?? 0) : drop.uidl(n)}`;
-        if (args.length === 0) return this.send(['+OK', ...drop.numbers().map(line), '.'].join('\r\n'));
-        const n = msgArg();
-        if (n === undefined || args.length > 1) return this.err('no such message');
-        return this.send(`+OK ${line(n)}`);
-      }
-      case 'RETR':
-      case 'TOP': {
-        const n = msgArg();
-        const lines = cmd === 'TOP' && /^\d{1,9}$/.test(args[1] ?? '') ? Number(args[1]) : undefined;
-        if (cmd === 'TOP' && (lines === undefined || args.length !== 2)) return this.badCommand('usage: TOP msg lines');
-        if (n === undefined) return this.err('no such message');
-        let raw: Buffer;
-        try {
-          raw = await drop.read(n);
-        } catch (err) {
-          this.ctx.log.warn('pop3 cannot read message', { session: this.id, n, err });
-          return this.err('[SYS/TEMP] message cannot be read (removed by another client?)');
-        }
-        const parts = encodeMultiline(lines === undefined ? raw : topOf(raw, lines));
-        return this.sendMultiline(`+OK ${drop.get(n)?.size ?? totalLength(parts)} octets`, parts);
-      }
-      case 'DELE': {
-        const n = msgArg();
-        if (n === undefined) return this.err('no such message');
-        drop.delete(n);
-        return this.send(`+OK message ${n} deleted`);
-      }
-      case 'RSET': {
-        drop.reset();
-        const { count, size } = drop.stat();
-        return this.send(`+OK maildrop has ${count} messages (${size} octets)`);
-      }
-      case 'NOOP':
-        return this.send('+OK');
-      default:
-        return this.badCommand(`${cmd} not valid in the TRANSACTION state`);
-    }
+    return transactionCommand(drop, cmd, arg, this.replies);
   }
+
+  /** The replies TRANSACTION commands answer with. */
+  private readonly replies: TransactionReplies = {
+    send: (line) => this.send(line),
+    err: (text) => this.err(text),
+    badCommand: (text) => this.badCommand(text),
+    sendMultiline: (first, parts) => this.sendMultiline(first, parts),
+    readFailed: (n, err) => this.ctx.log.warn('pop3 cannot read message', { session: this.id, n, err }),
+  };
 
   /** QUIT: in TRANSACTION enters UPDATE (RFC 1939 §6), in AUTHORIZATION just closes. */
   private async quit(): Promise<void> {
