@@ -91,7 +91,9 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     };
   }
   const bayesLog = deps.log.child({ component: 'bayes' });
-  if (config.bayes.enabled && shared.tokenStore) await seedSharedStore(shared.tokenStore, SHIPPED_MODELS_DIR, config.bayes, bayesLog);
+  const sharedTokens = shared.tokenStore;
+  const seedShared = sharedTokens ? (): Promise<void> => seedSharedStore(sharedTokens, SHIPPED_MODELS_DIR, config.bayes, bayesLog) : undefined;
+  if (config.bayes.enabled && seedShared) await seedShared();
   const bayes = config.bayes.enabled
     ? openBayes({
         dataDir: deps.loaded.dataDir,
@@ -100,7 +102,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
         limits: mimeLimits,
         registry: deps.registry,
         log: bayesLog,
-        ...(shared.tokenStore ? { store: shared.tokenStore } : {}),
+        ...(sharedTokens && seedShared ? { store: sharedTokens, reseed: seedShared } : {}),
       })
     : undefined;
   if (bayes) closers.push(() => bayes.close());

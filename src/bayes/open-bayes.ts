@@ -26,7 +26,15 @@ export interface OpenBayesOptions {
   log?: Logger;
   /** A shared token store (Redis) instead of the in-process one; seeded with seedSharedStore(). */
   store?: TokenStore;
+  /**
+   * Seeds a shared store found empty while running (Redis flushed or restarted without persistence):
+   * started in the background by a classification that is silent for want of any learned message, at
+   * most once per RESEED_INTERVAL_MS.
+   */
+  reseed?: () => Promise<void>;
 }
+
+const RESEED_INTERVAL_MS = 30_000;
 
 export interface Bayes {
   classifier: BayesClassifier;
@@ -82,9 +90,18 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
     ? counter(opts.registry, 'spamgate_bayes_learned_total', 'Messages learned by the Bayes filter, by class and source.', ['class', 'source'])
     : undefined;
   const learner = new BayesLearner({ store, tokenize: (raw) => tokensOf(parseMail(raw, limits)), ...(learned ? { learned } : {}) });
+  let lastReseed = -Infinity;
+  const reseedIfEmpty = (result: BayesResult): void => {
+    if (!opts.reseed || result.status !== 'silent' || result.learned.spam + result.learned.ham > 0) return;
+    const now = performance.now();
+    if (now - lastReseed < RESEED_INTERVAL_MS) return;
+    lastReseed = now;
+    void opts.reseed();
+  };
   const classifyMail = async (mail: ParsedMail): Promise<BayesResult> => {
     const result = await classifier.classify(tokensOf(mail));
     classified?.inc({ verdict: result.status === 'scored' ? result.verdict : 'silent' });
+    reseedIfEmpty(result);
     return result;
   };
   return {

@@ -1,7 +1,8 @@
 // Scale-out of the Bayes filter: two gateway Apps sharing one real redis-server (redis.use_for: [bayes]).
 // Spam trained by the `spamgate train` CLI (a real process on the same Redis) moves gateway B's verdict on
 // made-up words the shipped model never saw; `spamgate classify` agrees. A SIGKILLed Redis becomes
-// BAYES_UNAVAILABLE / RATE_STORE_UNAVAILABLE (tempfail) or silence (skip) within the budget, and recovers.
+// BAYES_UNAVAILABLE / RATE_STORE_UNAVAILABLE (tempfail) or silence (skip) within the budget, and recovers,
+// re-seeding the emptied store from the shipped model.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -133,6 +134,8 @@ test('redis SIGKILLed: BAYES_UNAVAILABLE / RATE_STORE_UNAVAILABLE on tempfail, s
   }
   assert.ok(bayesOf(bayesTempfail), 'classified while redis is up');
 
+  const seeded = (): number => bayesTempfail.logs.filter((l) => l.msg === 'shared bayes store seeded from the shipped model').length;
+  const seededBefore = seeded();
   await redis.kill();
   const budget = 2000; // redis.timeout 200 ms; the checks' own budget (checks.timeout) is 5 s
   let started = performance.now();
@@ -160,10 +163,17 @@ test('redis SIGKILLed: BAYES_UNAVAILABLE / RATE_STORE_UNAVAILABLE on tempfail, s
   const up = async (gw: RunningGateway): Promise<boolean> =>
     ((await gw.app.registry.getMetricsAsJSON()).find((m) => m.name === 'spamgate_redis_up')?.values[0]?.value ?? 0) === 1;
   await eventually(async () => (await up(bayesTempfail)) && (await up(bayesSkip)) && (await up(rateTempfail)), 10_000);
-  // The restarted redis is empty: until a gateway seeds or learns it, Bayes is silent (not deferred).
+  // The restarted redis is empty: that message finds Bayes silent (not deferred), and the silence starts
+  // re-seeding the shared store from the shipped model in the background.
   const back = await sendMessage(bayesTempfail.smtpPort, 'zed@remote.example', ['postmaster@localhost'], PROBE);
   assert.equal(back.data?.code, 250, `bayes tempfail gateway accepts again: ${JSON.stringify(back.replies)}`);
   assert.ok(!((bayesTempfail.transactions().at(-1) as Tx).symbols ?? []).some((s) => s.s === 'BAYES_UNAVAILABLE'));
+  assert.equal(bayesOf(bayesTempfail), undefined, 'silent on the empty store');
+  await eventually(async () => {
+    const again = await sendMessage(bayesTempfail.smtpPort, 'zed@remote.example', ['postmaster@localhost'], PROBE);
+    return again.data?.code === 250 && bayesOf(bayesTempfail) !== undefined;
+  }, 20_000);
+  assert.equal(seeded(), seededBefore + 1, 'seeded again while running, once');
   const rateBack = await sendMessage(rateTempfail.smtpPort, 'zed@remote.example', ['postmaster@localhost'], PROBE);
   assert.equal(rateBack.data?.code, 250, `rate gateway accepts again: ${JSON.stringify(rateBack.replies)}`);
 });
