@@ -8,6 +8,7 @@ import type { Config } from '../config/schema.ts';
 import { createImapServer } from '../imap/server.ts';
 import type { Registry } from '../metrics/registry.ts';
 import { createPop3Server } from '../pop3/server.ts';
+import { inheritedRequest } from '../queue/dsn-policy.ts';
 import type { DeliverLocal, LocalDeliveryOutcome } from '../queue/router.ts';
 import type { MessageSink, QueueEnvelope } from '../queue/types.ts';
 import { createMaildirStore } from '../store/maildir-store.ts';
@@ -74,13 +75,20 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         // A temporary failure of one mailbox retries the recipient (delivered mailboxes are deduplicated).
         if (outcome.status === 'temp' || worst.status === 'ok') worst = outcome;
       }
+      const targets = resolution.mailboxes.length + resolution.remote.length;
       if (resolution.remote.length > 0 && worst.status !== 'temp') {
         // Alias members outside our domains: a new queue entry, so each gets its own retries and bounces.
         const forwarded: QueueEnvelope = { ...envelope, rcptTo: resolution.remote, receivedAt: deps.clock.now() };
         delete forwarded.verdict;
+        // RFC 3461 §5.2.7: ENVID and RET go along; the members inherit the alias's NOTIFY and ORCPT.
+        delete forwarded.rcptDsn;
+        const inherited = inheritedRequest(envelope, recipient, targets);
+        if (inherited) forwarded.rcptDsn = Object.fromEntries(resolution.remote.map((r) => [r, inherited]));
         await sink.enqueue(forwarded, raw);
       }
-      return worst;
+      if (worst.status !== 'ok') return worst;
+      // A success notice says "expanded" for several targets (§5.2.7.3); for one remote target its own delivery reports.
+      return { status: 'ok', successAction: targets > 1 ? 'expanded' : resolution.mailboxes.length ? 'delivered' : null };
     };
 
   return {

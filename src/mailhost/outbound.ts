@@ -4,9 +4,10 @@ import net from 'node:net';
 import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import { ConnectionPool } from '../queue/connection-pool.ts';
+import { successActionAfterHandOver } from '../queue/dsn-policy.ts';
 import { sendPooled } from '../queue/pooled-send.ts';
 import { outcome, type RecipientOutcome, type RemoteDelivery } from '../queue/router.ts';
-import type { NextHopReply } from '../queue/types.ts';
+import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { NextHopClient } from '../smtp/next-hop-client.ts';
 import type { Logger } from '../util/logger.ts';
 
@@ -79,7 +80,7 @@ export function createOutbound(opts: OutboundOptions): Outbound {
 
   return {
     poolSize: (key) => pool.size(key),
-    async deliver(from, domain, recipients, message) {
+    async deliver(from, domain, recipients, message, dsn?: DsnParameters) {
       const results = new Map<string, RecipientOutcome>();
       const plan = await planMx(opts.resolver, domain, opts.random);
       if (plan.kind === 'fail') {
@@ -118,11 +119,11 @@ export function createOutbound(opts: OutboundOptions): Outbound {
               ...(net.isIP(host) ? {} : { servername: host }),
             });
           try {
-            const tx = await sendPooled(pool, key, create, from, remaining, message);
+            const tx = await sendPooled(pool, key, create, from, remaining, message, dsn);
             const next: string[] = [];
             for (const r of remaining) {
               const reply = tx.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply for this recipient' };
-              const o = outcome(reply, 'remote', host);
+              const o = outcome(reply, 'remote', host, successActionAfterHandOver(tx.dsnPassedOn, false));
               // Temporary at this host: the next MX may take it (RFC 5321 §5.1).
               if (o.status === 'temp') {
                 lastTemp = reply;

@@ -1,14 +1,16 @@
 // Inline mode: nothing is queued; the client's DATA reply is the upstream's reply, so a message is
-// accepted only once the next hop has accepted it.
+// accepted only once the next hop has accepted it. Notices the sender asked for are queued.
 import type { Logger } from '../util/logger.ts';
-import { buildDsn } from './dsn.ts';
+import { createDsnNotices } from './dsn-notices.ts';
+import { successActionAfterHandOver } from './dsn-policy.ts';
 import type { InlineForwarder, MessageSink, NextHopReply } from './types.ts';
 import { createUpstreamSender, type UpstreamRouterOptions } from './upstream-router.ts';
 
 export interface InlineForwarderOptions extends UpstreamRouterOptions {
   /**
-   * Where to queue a DSN for recipients the upstream refused with 5xx while others were accepted
-   * (optional: without it such refusals are only logged).
+   * Where to queue a DSN for recipients the upstream refused with 5xx while others were accepted, and
+   * success notices (NOTIFY=SUCCESS) when the upstream does not offer DSN (optional: without it such
+   * refusals are only logged).
    */
   bounces?: MessageSink;
   clock?: { now(): number };
@@ -26,15 +28,18 @@ export interface ClosableInlineForwarder extends InlineForwarder {
  *    get a duplicate, but nothing is lost);
  *  - every recipient refused with 5xx → the first refusal;
  *  - some 5xx, the rest accepted → the data goes to the accepted ones and the 5xx ones get a DSN.
+ * DSN requests go to the upstream when it offers DSN (RFC 3461 §5.2.1); when it does not, accepted
+ * recipients that asked for SUCCESS get a "relayed" notice (§5.2.2).
  */
 export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInlineForwarder {
   const sender = createUpstreamSender(opts);
+  const notices = opts.bounces ? createDsnNotices({ sink: opts.bounces, hostname: opts.hostname, clock: opts.clock ?? Date, log: opts.log }) : undefined;
   const unavailable = (err: unknown): NextHopReply => ({ code: 451, enhanced: '4.4.1', text: `next hop unavailable: ${(err as Error).message}` });
   return {
     async forward(envelope, message) {
       let result;
       try {
-        result = await sender.send(envelope.mailFrom, envelope.rcptTo, message);
+        result = await sender.send(envelope.mailFrom, envelope.rcptTo, message, envelope);
       } catch (err) {
         opts.log.warn('inline forward failed', { session: envelope.sessionId, err });
         return unavailable(err);
@@ -51,10 +56,11 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
       if (failed.length) {
         opts.log.warn('inline forward: some recipients refused by the next hop', { session: envelope.sessionId, refused: failed.map((f) => `${f.r}: ${f.reply.code} ${f.reply.text}`) });
         const perm = failed.filter((f) => f.reply.code >= 500);
-        if (opts.bounces && envelope.mailFrom !== '' && perm.length) {
-          const dsn = buildDsn({ kind: 'failure', hostname: opts.hostname, queueId: envelope.sessionId, envelope, recipients: perm.map((f) => ({ recipient: f.r, action: 'failed', reply: f.reply, remoteMta: sender.label })), original: message, now: (opts.clock ?? Date).now() });
-          await opts.bounces.enqueue(dsn.envelope, dsn.message);
-        }
+        await notices?.send({ kind: 'failure', queueId: envelope.sessionId, envelope, recipients: perm.map((f) => ({ recipient: f.r, action: 'failed', reply: f.reply, remoteMta: sender.label })), original: message });
+      }
+      const successAction = successActionAfterHandOver(result.dsnPassedOn, sender.lmtp);
+      if (successAction) {
+        await notices?.send({ kind: 'success', queueId: envelope.sessionId, envelope, recipients: ok.map((x) => ({ recipient: x.r, action: successAction, reply: x.reply, remoteMta: sender.label })), original: message });
       }
       return (ok[0] as { reply: NextHopReply }).reply;
     },

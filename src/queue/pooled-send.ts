@@ -2,6 +2,7 @@
 // reused one turns out to have been closed by the peer while idle.
 import { NextHopConnectionError, type NextHopClient, type TransactionResult } from '../smtp/next-hop-client.ts';
 import type { ConnectionPool } from './connection-pool.ts';
+import type { DsnParameters } from './types.ts';
 
 export async function sendPooled(
   pool: ConnectionPool<NextHopClient>,
@@ -10,6 +11,7 @@ export async function sendPooled(
   from: string,
   rcptTo: string[],
   message: Buffer,
+  dsn?: DsnParameters,
 ): Promise<TransactionResult> {
   // Bounded: at most one retry, and only when a reused connection broke without a reply.
   for (let attempt = 0; ; attempt++) {
@@ -17,7 +19,7 @@ export async function sendPooled(
     try {
       return await pool.use(key, create, async (conn, reused) => {
         try {
-          return await conn.send(from, rcptTo, message);
+          return await conn.send(from, rcptTo, message, dsn);
         } catch (err) {
           stale = reused;
           throw err;

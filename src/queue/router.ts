@@ -1,6 +1,7 @@
 // Routing by destination: the scheduler hands a message and its pending recipients to a Router
 // and gets one outcome per recipient. Full-stack mode splits local from remote recipients here.
-import type { NextHopReply, QueueEnvelope } from './types.ts';
+import type { SuccessAction } from './dsn-policy.ts';
+import type { DsnParameters, NextHopReply, QueueEnvelope } from './types.ts';
 
 export type Destination = 'upstream' | 'local' | 'remote';
 
@@ -10,6 +11,8 @@ export type RecipientOutcome = {
   destination: Destination;
   /** The host that gave the reply (DSN Remote-MTA). */
   remoteMta?: string;
+  /** Delivered, and a success notice is ours to send if the sender asked (absent: a next hop took that over). */
+  successAction?: SuccessAction;
 };
 
 export interface DeliveryJob {
@@ -32,18 +35,26 @@ export function classify(reply: NextHopReply): RecipientOutcome['status'] {
   return 'temp';
 }
 
-export function outcome(reply: NextHopReply, destination: Destination, remoteMta?: string): RecipientOutcome {
-  return { status: classify(reply), reply, destination, ...(remoteMta ? { remoteMta } : {}) };
+export function outcome(reply: NextHopReply, destination: Destination, remoteMta?: string, successAction?: SuccessAction): RecipientOutcome {
+  const status = classify(reply);
+  return { status, reply, destination, ...(remoteMta ? { remoteMta } : {}), ...(status === 'delivered' && successAction ? { successAction } : {}) };
 }
 
-/** What local delivery answers for one recipient (the mail host supplies it). */
-export type LocalDeliveryOutcome = { status: 'ok'; reply?: NextHopReply } | { status: 'temp'; reply: NextHopReply } | { status: 'perm'; reply: NextHopReply };
+/**
+ * What local delivery answers for one recipient (the mail host supplies it). successAction for a
+ * success notice defaults to "delivered"; null when the copy only went on to a forwarding address
+ * whose own delivery will report.
+ */
+export type LocalDeliveryOutcome =
+  | { status: 'ok'; reply?: NextHopReply; successAction?: 'delivered' | 'expanded' | null }
+  | { status: 'temp'; reply: NextHopReply }
+  | { status: 'perm'; reply: NextHopReply };
 
 export type DeliverLocal = (envelope: QueueEnvelope, recipient: string, raw: Buffer, queueId: string) => Promise<LocalDeliveryOutcome>;
 
-/** Remote delivery of one message to the recipients of one domain (src/mailhost/outbound.ts). */
+/** Remote delivery of one message to the recipients of one domain, with the sender's DSN requests (src/mailhost/outbound.ts). */
 export interface RemoteDelivery {
-  deliver(from: string, domain: string, recipients: string[], message: Buffer): Promise<Map<string, RecipientOutcome>>;
+  deliver(from: string, domain: string, recipients: string[], message: Buffer, dsn?: DsnParameters): Promise<Map<string, RecipientOutcome>>;
   close(): Promise<void>;
 }
 
@@ -71,7 +82,10 @@ export function createFullStackRouter(opts: FullStackRouterOptions): Router {
             opts.deliverLocal(job.envelope, rcpt, job.message, job.id).then(
               (r) => {
                 const reply = r.reply ?? { code: 250, enhanced: '2.0.0', text: 'delivered' };
-                results.set(rcpt, { status: r.status === 'ok' ? 'delivered' : r.status, reply, destination: 'local' });
+                if (r.status !== 'ok') return void results.set(rcpt, { status: r.status, reply, destination: 'local' });
+                // RFC 3461 §5.2.3: final delivery here; the success notice, if asked for, is ours.
+                const successAction = r.successAction === undefined ? 'delivered' : r.successAction;
+                results.set(rcpt, { status: 'delivered', reply, destination: 'local', ...(successAction ? { successAction } : {}) });
               },
               (err: unknown) => {
                 results.set(rcpt, { status: 'temp', reply: { code: 451, enhanced: '4.3.0', text: `local delivery error: ${(err as Error).message}` }, destination: 'local' });
@@ -85,7 +99,7 @@ export function createFullStackRouter(opts: FullStackRouterOptions): Router {
       }
       const remoteDone = [...remote].map(async ([domain, rcpts]) => {
         try {
-          for (const [r, o] of await opts.outbound.deliver(job.envelope.mailFrom, domain, rcpts, job.message)) results.set(r, o);
+          for (const [r, o] of await opts.outbound.deliver(job.envelope.mailFrom, domain, rcpts, job.message, job.envelope)) results.set(r, o);
         } catch (err) {
           for (const r of rcpts) results.set(r, { status: 'temp', reply: { code: 451, enhanced: '4.4.0', text: `remote delivery error: ${(err as Error).message}` }, destination: 'remote' });
         }

@@ -1,11 +1,13 @@
 // The delivery scheduler: workers take due messages from the spool, route their pending recipients,
-// retry 4xx with exponential backoff, fail 5xx per recipient, expire, warn, bounce, and remove.
+// retry 4xx with exponential backoff, fail 5xx per recipient, expire, warn, bounce, report success
+// where the sender asked (RFC 3461 NOTIFY), and remove.
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { processControlRequests } from './control.ts';
-import { buildDsn, type DsnRecipient } from './dsn.ts';
+import type { DsnRecipient } from './dsn.ts';
+import { createDsnNotices } from './dsn-notices.ts';
 import { createQueueMetrics } from './queue-metrics.ts';
 import type { RecipientOutcome, Router } from './router.ts';
 import { initialState, type DeliveryState } from './spool-format.ts';
@@ -103,13 +105,9 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     }
   };
 
-  const sendDsn = async (entry: Entry, kind: 'failure' | 'delay', recipients: DsnRecipient[], message: Buffer): Promise<void> => {
-    // RFC 5321 §6.1 / RFC 3464: never to the null reverse path (that is how bounce loops end).
-    if (entry.envelope.mailFrom === '' || !recipients.length) return;
-    const dsn = buildDsn({ kind, hostname: opts.hostname, queueId: entry.id, envelope: entry.envelope, recipients, original: message, now: clock.now(), expiresAt: entry.envelope.receivedAt + cfg.max_age });
-    const { id } = await spool.enqueue(dsn.envelope, dsn.message);
-    metrics.bounces.inc({ kind });
-    log.info(kind === 'failure' ? 'bounce queued' : 'delay warning queued', { id: entry.id, dsn: id, to: entry.envelope.mailFrom, recipients: recipients.map((r) => r.recipient) });
+  const notices = createDsnNotices({ sink: spool, hostname: opts.hostname, clock, log, onQueued: (kind) => metrics.bounces.inc({ kind }) });
+  const sendDsn = async (entry: Entry, kind: 'failure' | 'delay' | 'success', recipients: DsnRecipient[], message: Buffer): Promise<void> => {
+    await notices.send({ kind, queueId: entry.id, envelope: entry.envelope, recipients, original: message, expiresAt: entry.envelope.receivedAt + cfg.max_age });
   };
 
   const attempt = async (entry: Entry): Promise<void> => {
@@ -127,6 +125,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     const now = clock.now();
     state.attempts++;
     state.lastAttemptAt = now;
+    const succeeded: DsnRecipient[] = [];
     for (const rcpt of pending) {
       const o = outcomes.get(rcpt);
       if (!o) continue;
@@ -136,10 +135,14 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       r.reply = o.reply;
       r.destination = o.destination;
       if (o.remoteMta) r.remoteMta = o.remoteMta;
-      if (o.status === 'delivered') r.status = 'delivered';
-      else if (o.status === 'perm') r.status = 'failed';
+      if (o.status === 'delivered') {
+        r.status = 'delivered';
+        if (o.successAction) succeeded.push({ recipient: rcpt, action: o.successAction, reply: o.reply, ...(o.remoteMta ? { remoteMta: o.remoteMta } : {}) });
+      } else if (o.status === 'perm') r.status = 'failed';
       else state.lastError = `${o.reply.code} ${o.reply.enhanced ?? ''} ${o.reply.text}`.replace(/\s+/g, ' ');
     }
+    // RFC 3461 §5.2.2, §5.2.3: NOTIFY=SUCCESS gets "delivered" / "relayed" / "expanded" (filtered by NOTIFY there).
+    await sendDsn(entry, 'success', succeeded, message);
     // RFC 5321 §4.5.4.1: give up after the maximum queue lifetime; the sender must be told.
     const expired = now - envelope.receivedAt >= cfg.max_age;
     if (expired) {
@@ -152,6 +155,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     }
     const newlyFailed = Object.entries(state.recipients).filter(([, r]) => r.status === 'failed' && !r.reported);
     if (newlyFailed.length) {
+      // Recipients with NOTIFY=NEVER or without FAILURE are marked reported but left out of the notice.
       await sendDsn(entry, 'failure', newlyFailed.map(([recipient, r]) => ({ recipient, action: 'failed', reply: r.reply ?? { code: 550, text: 'failed' }, ...(r.remoteMta ? { remoteMta: r.remoteMta } : {}) })), message);
       for (const [, r] of newlyFailed) r.reported = true;
     }

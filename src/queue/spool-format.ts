@@ -8,7 +8,9 @@ import type { NextHopReply, QueueEnvelope } from './types.ts';
 /**
  * Layout under the spool directory:
  *   tmp/            files being written; anything here at start-up is a leftover and is removed
- *   msg/ID.msg      "SGQ1 <len>\n" + envelope JSON (len bytes) + "\n" + raw message bytes
+ *   msg/ID.msg      "SGQ1 <len>\n" + envelope JSON (len bytes) + "\n" + raw message bytes; envelope fields
+ *                   added later are optional, so older files still load (the RFC 3461 ones — ret,
+ *                   rcptDsn — are absent from files written before DSN support: nothing was asked)
  *   state/ID.json   delivery state, replaced atomically (absent until the first attempt)
  *   control/        requests from `spamgate queue` to a running instance (flush, remove-ID)
  *   lock            pid of the running instance

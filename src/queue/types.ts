@@ -1,4 +1,5 @@
-// Envelope and verdict data that travel with a message through the spool to delivery.
+// Envelope and verdict data that travel with a message through the spool to delivery, including
+// the sender's delivery status notification requests (RFC 3461).
 
 /** What the gateway decided, carried to delivery (junk routing, subject rewrite already applied). */
 export interface QueuedVerdict {
@@ -7,6 +8,20 @@ export interface QueuedVerdict {
   /** Recipients whose copy goes to the Junk folder (full-stack mode). */
   junkRecipients?: string[];
 }
+
+/** RFC 3461 §4.1 NOTIFY keywords; NEVER stands alone. */
+export type NotifyKeyword = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
+
+/** What the sender asked for one recipient; a field the client did not give is absent. */
+export interface RecipientDsnRequest {
+  /** RFC 3461 §4.1 NOTIFY. Absent: the MTA's default (failure and delay notices). */
+  notify?: NotifyKeyword[];
+  /** RFC 3461 §4.2 ORCPT as "addr-type;address", xtext decoded (e.g. "rfc822;b@example.org"). */
+  orcpt?: string;
+}
+
+/** RFC 3461 §4.3 RET: return the full message or its headers in a failure notice. */
+export type DsnReturn = 'FULL' | 'HDRS';
 
 export interface QueueEnvelope {
   /** Reverse path; '' is the null sender (never bounced to). */
@@ -17,12 +32,22 @@ export interface QueueEnvelope {
   clientIp: string;
   /** ms since epoch when the message was accepted. */
   receivedAt: number;
-  /** RFC 3461 ENVID / RET, if given. */
+  /** RFC 3461 §4.4 ENVID (xtext decoded), if given. */
   envid?: string;
+  /** RFC 3461 §4.3 RET, if given. */
+  ret?: DsnReturn;
+  /**
+   * RFC 3461 NOTIFY/ORCPT per recipient, keyed by the address as in rcptTo; recipients that gave
+   * neither are absent. Spool files written before DSN support have none of ret/rcptDsn.
+   */
+  rcptDsn?: Record<string, RecipientDsnRequest>;
   verdict?: QueuedVerdict;
   /** The message came in authenticated (submission): relaying to remote recipients is allowed. */
   authUser?: string;
 }
+
+/** The DSN parameters of an envelope, as handed to a next hop. */
+export type DsnParameters = Pick<QueueEnvelope, 'ret' | 'envid' | 'rcptDsn'>;
 
 /** The gateway's view of the spool: the one call it needs before replying 250. */
 export interface MessageSink {

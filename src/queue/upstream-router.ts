@@ -5,7 +5,9 @@ import { NextHopClient, NextHopConnectionError, type TransactionResult } from '.
 import { sendPooled } from './pooled-send.ts';
 import type { Logger } from '../util/logger.ts';
 import { ConnectionPool } from './connection-pool.ts';
+import { successActionAfterHandOver } from './dsn-policy.ts';
 import { outcome, type RecipientOutcome, type Router } from './router.ts';
+import type { DsnParameters } from './types.ts';
 
 export type UpstreamConfig = NonNullable<Config['delivery']['upstream']>;
 
@@ -23,8 +25,9 @@ export interface UpstreamRouterOptions {
 
 /** Sends one transaction to the upstream, retrying once on a fresh connection if a reused one had gone stale. */
 export interface UpstreamSender {
-  send(from: string, rcptTo: string[], message: Buffer): Promise<TransactionResult>;
+  send(from: string, rcptTo: string[], message: Buffer, dsn?: DsnParameters): Promise<TransactionResult>;
   readonly label: string;
+  readonly lmtp: boolean;
   close(): Promise<void>;
 }
 
@@ -49,8 +52,9 @@ export function createUpstreamSender(opts: UpstreamRouterOptions): UpstreamSende
     });
   return {
     label,
-    async send(from, rcptTo, message) {
-      return sendPooled(pool, 'upstream', create, from, rcptTo, message);
+    lmtp: u.protocol === 'lmtp',
+    async send(from, rcptTo, message, dsn) {
+      return sendPooled(pool, 'upstream', create, from, rcptTo, message, dsn);
     },
     close: () => pool.close(),
   };
@@ -62,10 +66,11 @@ export function createUpstreamRouter(opts: UpstreamRouterOptions): Router {
     async route(job) {
       const results = new Map<string, RecipientOutcome>();
       try {
-        const tx = await sender.send(job.envelope.mailFrom, job.recipients, job.message);
+        const tx = await sender.send(job.envelope.mailFrom, job.recipients, job.message, job.envelope);
+        const successAction = successActionAfterHandOver(tx.dsnPassedOn, sender.lmtp);
         for (const r of job.recipients) {
           const reply = tx.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply for this recipient' };
-          results.set(r, outcome(reply, 'upstream', sender.label));
+          results.set(r, outcome(reply, 'upstream', sender.label, successAction));
         }
       } catch (err) {
         const text = `upstream ${sender.label} unavailable: ${(err as Error).message}`;

@@ -7,6 +7,7 @@ import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
 import { thresholdsFor } from '../scoring/ruleset.ts';
 import { scoreHits, type Verdict } from '../scoring/scorer.ts';
 import type { GatewayDeps, GatewaySnapshot } from './gateway-types.ts';
+import { dsnEnvelopeFields } from './esmtp-params.ts';
 import { createMessageView, headerEnd } from './message-view.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { SmtpError } from './smtp-error.ts';
@@ -69,6 +70,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     clientIp: state.info.clientIp,
     receivedAt: deps.clock.now(),
     verdict: { action: verdict.action, score: verdict.score, junkRecipients: decision.junkRecipients },
+    ...dsnEnvelopeFields(tx.dsn),
   };
   if (state.info.authUser !== undefined) envelope.authUser = state.info.authUser;
   let reply: DataReply;

@@ -10,6 +10,7 @@ import type { GatewayDeps } from './gateway-types.ts';
 import { enforce, runPhase } from './phase-runner.ts';
 import { authenticateSession, LOOPBACK } from './smtp-auth.ts';
 import { admitClient } from './admission.ts';
+import { readMailParameters, readRcptParameters } from './esmtp-params.ts';
 import { GatewayServer } from './gateway-connection.ts';
 import { SmtpListener, type AcceptedClient, type AdmitDecision } from './listener.ts';
 import type { SessionState, Transaction } from './session-state.ts';
@@ -48,7 +49,8 @@ export class Gateway {
       allowInsecureAuth: true,
       disabledCommands: [...(deps.tls ? [] : ['STARTTLS']), ...(smtp.auth.enabled ? [] : ['AUTH'])],
       hideSTARTTLS: !deps.tls,
-      hideDSN: true,
+      // RFC 3461: DSN requests are kept with the message and honoured or passed on.
+      hideDSN: false,
       hideENHANCEDSTATUSCODES: false,
       disableReverseLookup: true,
       socketTimeout: smtp.idle_timeout,
@@ -216,15 +218,10 @@ export class Gateway {
       throw new SmtpError(421, '4.7.0', 'Too many messages in this session, reconnect');
     }
     if (this.submission && state.info.authUser === undefined) throw new SmtpError(530, '5.7.0', 'Authentication required');
-    const args = (address.args || {}) as Record<string, string | boolean>;
-    const envelope: Envelope = {
-      mailFrom: address.address,
-      rcptTo: [],
-      smtputf8: args.SMTPUTF8 === true,
-      body8bit: String(args.BODY ?? '').toUpperCase() === '8BITMIME',
-    };
-    if (args.SIZE !== undefined) envelope.declaredSize = Number(args.SIZE);
-    const tx: Transaction = { envelope, hits: [], refused: [], results: new Map(), headers: [], startedAt: this.deps.clock.now(), ruleset: snapshot.ruleset, timings: {} };
+    const { ret, envid, declaredSize, ...flags } = readMailParameters(address);
+    const envelope: Envelope = { mailFrom: address.address, rcptTo: [], ...flags, ...(declaredSize !== undefined ? { declaredSize } : {}) };
+    const dsn = { ...(ret ? { ret } : {}), ...(envid !== undefined ? { envid } : {}), rcptDsn: {} };
+    const tx: Transaction = { envelope, hits: [], refused: [], results: new Map(), headers: [], startedAt: this.deps.clock.now(), ruleset: snapshot.ruleset, timings: {}, dsn };
     state.tx = tx;
     if (this.submission && this.deps.authenticator && address.address !== '' && !this.deps.authenticator.ownsAddress(state.info.authUser ?? '', address.address)) {
       throw new SmtpError(553, '5.7.1', `Sender address <${address.address}> not owned by user ${state.info.authUser}`);
@@ -251,6 +248,7 @@ export class Gateway {
     const state = this.state(session);
     const tx = state.tx;
     if (!tx) throw new SmtpError(503, '5.5.1', 'Bad sequence of commands');
+    const dsnRequest = readRcptParameters(address);
     const config = this.deps.snapshot().config;
     // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted; beyond our limit, 452.
     if (tx.envelope.rcptTo.length >= config.smtp.max_recipients) {
@@ -268,6 +266,8 @@ export class Gateway {
     }
     this.deps.metrics.recipients.inc({ result: 'accepted' });
     tx.envelope.rcptTo.push(rcpt);
+    if (dsnRequest) tx.dsn.rcptDsn[rcpt] = dsnRequest;
+    else delete tx.dsn.rcptDsn[rcpt];
     for (const h of hits) tx.hits.push(h);
   }
 

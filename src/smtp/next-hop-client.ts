@@ -2,7 +2,11 @@
 // one transaction at a time on a reusable connection, and a reply per recipient.
 import net from 'node:net';
 import tls from 'node:tls';
-import type { NextHopReply } from '../queue/types.ts';
+import type { DsnParameters, NextHopReply } from '../queue/types.ts';
+import { mailParameters, rcptParameters } from './next-hop-params.ts';
+import { dotStuff, NextHopConnectionError, ReplyReader } from './next-hop-wire.ts';
+
+export { NextHopConnectionError } from './next-hop-wire.ts';
 
 export interface NextHopClientOptions {
   host: string;
@@ -22,63 +26,19 @@ export interface NextHopClientOptions {
   servername?: string;
 }
 
-/** The connection failed, timed out or the peer broke the protocol: try elsewhere or later. */
-export class NextHopConnectionError extends Error {
-  constructor(
-    message: string,
-    readonly reply?: NextHopReply,
-  ) {
-    super(message);
-    this.name = 'NextHopConnectionError';
-  }
-}
-
 export interface TransactionResult {
   /** Final reply per recipient: its RCPT failure, or the data reply (LMTP: its own, RFC 2033 §4.2). */
   recipients: Map<string, NextHopReply>;
-}
-
-const CRLF = Buffer.from('\r\n');
-
-/** RFC 5321 §4.5.2: a line starting with "." gets one more "."; the data ends with CRLF.CRLF. */
-export function dotStuff(message: Buffer): Buffer[] {
-  const out: Buffer[] = [];
-  let start = 0;
-  let lineStart = 0;
-  while (lineStart < message.length) {
-    if (message[lineStart] === 0x2e) {
-      out.push(message.subarray(start, lineStart), Buffer.from('.'));
-      start = lineStart;
-    }
-    const nl = message.indexOf(CRLF, lineStart);
-    if (nl < 0) break;
-    lineStart = nl + 2;
-  }
-  out.push(message.subarray(start));
-  const endsWithCrlf = message.length >= 2 && message[message.length - 2] === 0x0d && message[message.length - 1] === 0x0a;
-  out.push(Buffer.from(endsWithCrlf || message.length === 0 ? '.\r\n' : '\r\n.\r\n'));
-  return out;
-}
-
-export function parseReplyLines(lines: string[]): NextHopReply {
-  const first = lines[0] ?? '';
-  const code = Number(first.slice(0, 3));
-  const texts = lines.map((l) => l.slice(4));
-  const enh = /^([245]\.\d{1,3}\.\d{1,3})\s+/.exec(texts[0] ?? '');
-  if (enh?.[1] && enh[1][0] === String(code)[0]) {
-    texts[0] = (texts[0] ?? '').slice(enh[0].length);
-    return { code, enhanced: enh[1], text: texts.join(' ') };
-  }
-  return { code, text: texts.join(' ') };
+  /**
+   * The next hop offers DSN, so the sender's DSN requests went with the message and success notices
+   * are its business now (RFC 3461 §5.2.1); otherwise they are ours to send (§5.2.2, §5.2.3).
+   */
+  dsnPassedOn: boolean;
 }
 
 export class NextHopClient {
   private socket: net.Socket;
-  private buffer = '';
-  private partial: string[] = [];
-  private replies: NextHopReply[] = [];
-  private waiter: ((r: NextHopReply | Error) => void) | undefined;
-  private closedError: Error | undefined;
+  private readonly reader = new ReplyReader(() => this.destroy());
   extensions = new Set<string>();
   maxSize = 0;
   secure = false;
@@ -90,7 +50,7 @@ export class NextHopClient {
     readonly options: NextHopClientOptions,
   ) {
     this.socket = socket;
-    this.attach(socket);
+    this.reader.attach(socket);
   }
 
   static async connect(options: NextHopClientOptions): Promise<NextHopClient> {
@@ -126,26 +86,29 @@ export class NextHopClient {
   }
 
   get usable(): boolean {
-    return this.closedError === undefined && !this.socket.destroyed;
+    return this.reader.closed === undefined && !this.socket.destroyed;
   }
 
-  /** One transaction. Throws NextHopConnectionError when the connection breaks midway. */
-  async send(from: string, rcptTo: readonly string[], message: Buffer): Promise<TransactionResult> {
+  /**
+   * One transaction, with the sender's DSN requests when the next hop offers DSN (RFC 3461 §5.2.1).
+   * Throws NextHopConnectionError when the connection breaks midway.
+   */
+  async send(from: string, rcptTo: readonly string[], message: Buffer, dsn?: DsnParameters): Promise<TransactionResult> {
     const recipients = new Map<string, NextHopReply>();
+    const result = { recipients, dsnPassedOn: this.extensions.has('DSN') };
     if (this.maxSize > 0 && message.length > this.maxSize) {
       // RFC 1870 §6: do not send what the server said it will not take.
       for (const r of rcptTo) recipients.set(r, { code: 552, enhanced: '5.3.4', text: `message size ${message.length} exceeds server limit ${this.maxSize}` });
-      return { recipients };
+      return result;
     }
-    let params = this.extensions.has('SIZE') ? ` SIZE=${message.length}` : '';
-    if (this.extensions.has('8BITMIME') && message.some((b) => b > 127)) params += ' BODY=8BITMIME';
-    const envelope = await this.envelope(`MAIL FROM:<${from}>${params}`, rcptTo);
-    const { mail, rcpts, data } = envelope;
+    const mailLine = `MAIL FROM:<${from}>${mailParameters(this.extensions, message, dsn)}`;
+    const rcptLines = rcptTo.map((r) => `RCPT TO:<${r}>${rcptParameters(this.extensions, dsn?.rcptDsn?.[r])}`);
+    const { mail, rcpts, data } = await this.envelope(mailLine, rcptLines);
     if (mail.code !== 250) {
       for (const r of rcptTo) recipients.set(r, mail);
       if (data?.code === 354) await this.abortData();
       await this.reset();
-      return { recipients };
+      return result;
     }
     const accepted: string[] = [];
     rcptTo.forEach((r, i) => {
@@ -156,13 +119,13 @@ export class NextHopClient {
     if (!accepted.length) {
       if (data?.code === 354) await this.abortData();
       await this.reset();
-      return { recipients };
+      return result;
     }
     const dataReply = data ?? (await this.command('DATA'));
     if (dataReply.code !== 354) {
       for (const r of accepted) recipients.set(r, dataReply);
       await this.reset();
-      return { recipients };
+      return result;
     }
     this.socket.write(Buffer.concat(dotStuff(message)));
     if (this.options.lmtp) {
@@ -173,7 +136,7 @@ export class NextHopClient {
       for (const r of accepted) recipients.set(r, final);
     }
     this.messagesSent++;
-    return { recipients };
+    return result;
   }
 
   async quit(): Promise<void> {
@@ -188,7 +151,7 @@ export class NextHopClient {
   }
 
   destroy(): void {
-    this.closedError ??= new Error('connection closed');
+    this.reader.markClosed(new Error('connection closed'));
     this.socket.destroy();
   }
 
@@ -198,7 +161,7 @@ export class NextHopClient {
     if (reply.code !== 250 && !this.options.lmtp) reply = await this.command(`HELO ${this.options.heloName}`);
     if (reply.code !== 250) throw new NextHopConnectionError(`${verb} refused: ${reply.code} ${reply.text}`, reply);
     this.extensions = new Set();
-    for (const line of this.lastLines.slice(1)) {
+    for (const line of this.reader.lastLines.slice(1)) {
       const [kw, arg] = line.slice(4).toUpperCase().split(/\s+/);
       if (!kw) continue;
       this.extensions.add(kw);
@@ -217,7 +180,7 @@ export class NextHopClient {
     const name = this.options.servername ?? (net.isIP(this.options.host) ? undefined : this.options.host);
     const secure = tls.connect({ socket: plain, rejectUnauthorized: this.options.tlsVerify, ...(name ? { servername: name } : {}) });
     this.socket = secure;
-    this.attach(secure);
+    this.reader.attach(secure);
     await this.within(this.options.connectTimeout, 'TLS handshake', () => new Promise<void>((resolve, reject) => {
       secure.once('secureConnect', resolve);
       secure.once('error', reject);
@@ -231,18 +194,19 @@ export class NextHopClient {
    * MAIL and RCPTs, one command at a time, or in one write with DATA when the server offers
    * PIPELINING (RFC 2920 §3.1: replies are then read in order).
    */
-  private async envelope(mailLine: string, rcptTo: readonly string[]): Promise<{ mail: NextHopReply; rcpts: NextHopReply[]; data?: NextHopReply }> {
+  private async envelope(mailLine: string, rcptLines: readonly string[]): Promise<{ mail: NextHopReply; rcpts: NextHopReply[]; data?: NextHopReply }> {
     if (!this.extensions.has('PIPELINING')) {
       const mail = await this.command(mailLine);
       const rcpts: NextHopReply[] = [];
-      if (mail.code === 250) for (const r of rcptTo) rcpts.push(await this.command(`RCPT TO:<${r}>`));
+      if (mail.code === 250) for (const line of rcptLines) rcpts.push(await this.command(line));
       return { mail, rcpts };
     }
-    if (this.closedError) throw new NextHopConnectionError(this.closedError.message);
-    this.socket.write([mailLine, ...rcptTo.map((r) => `RCPT TO:<${r}>`), 'DATA', ''].join('\r\n'));
+    const closed = this.reader.closed;
+    if (closed) throw new NextHopConnectionError(closed.message);
+    this.socket.write([mailLine, ...rcptLines, 'DATA', ''].join('\r\n'));
     const mail = await this.read();
     const rcpts: NextHopReply[] = [];
-    for (let i = 0; i < rcptTo.length; i++) rcpts.push(await this.read());
+    for (let i = 0; i < rcptLines.length; i++) rcpts.push(await this.read());
     const data = await this.read();
     if ([mail, ...rcpts, data].some((r) => r.code === 421)) this.destroy();
     return { mail, rcpts, data };
@@ -258,61 +222,13 @@ export class NextHopClient {
     if (r.code !== 250) throw new NextHopConnectionError(`RSET failed: ${r.code} ${r.text}`, r);
   }
 
-  private lastLines: string[] = [];
-
-  private attach(socket: net.Socket): void {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(err));
-    socket.on('close', () => this.fail(new Error('connection closed by peer')));
-  }
-
-  private fail(err: Error): void {
-    this.closedError ??= err;
-    const w = this.waiter;
-    this.waiter = undefined;
-    w?.(this.closedError);
-  }
-
-  private onData(chunk: Buffer): void {
-    this.buffer += chunk.toString('latin1');
-    if (this.buffer.length > 1_000_000) return this.fail(new Error('reply too long'));
-    let nl: number;
-    while ((nl = this.buffer.indexOf('\n')) >= 0) {
-      const line = this.buffer.slice(0, nl).replace(/\r$/, '');
-      this.buffer = this.buffer.slice(nl + 1);
-      this.partial.push(line);
-      if (/^\d{3}-/.test(line)) continue;
-      this.lastLines = this.partial;
-      this.partial = [];
-      const reply = /^\d{3}/.test(line) ? parseReplyLines(this.lastLines) : { code: 0, text: line };
-      const w = this.waiter;
-      this.waiter = undefined;
-      if (w) w(reply);
-      else this.replies.push(reply);
-    }
-  }
-
   private read(timeout = this.options.commandTimeout): Promise<NextHopReply> {
-    const queued = this.replies.shift();
-    if (queued) return Promise.resolve(queued);
-    if (this.closedError) return Promise.reject(new NextHopConnectionError(this.closedError.message));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.waiter = undefined;
-        this.destroy();
-        reject(new NextHopConnectionError(`timeout after ${timeout} ms waiting for a reply`));
-      }, timeout);
-      this.waiter = (r) => {
-        clearTimeout(timer);
-        if (r instanceof Error) reject(new NextHopConnectionError(r.message));
-        else if (r.code === 0) reject(new NextHopConnectionError(`malformed reply: ${r.text.slice(0, 100)}`));
-        else resolve(r);
-      };
-    });
+    return this.reader.read(timeout);
   }
 
   private async command(line: string, timeout?: number): Promise<NextHopReply> {
-    if (this.closedError) throw new NextHopConnectionError(this.closedError.message);
+    const closed = this.reader.closed;
+    if (closed) throw new NextHopConnectionError(closed.message);
     this.socket.write(`${line}\r\n`);
     const reply = await this.read(timeout);
     // RFC 5321 §3.8: 421 means the server is closing the channel.

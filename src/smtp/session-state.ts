@@ -1,6 +1,7 @@
 // Per-connection and per-transaction state kept by the gateway between smtp-server callbacks.
 import type { Envelope, SessionInfo, SymbolHit } from '../checks/types.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
+import type { TransactionDsn } from './esmtp-params.ts';
 
 export interface Transaction {
   envelope: Envelope;
@@ -13,6 +14,8 @@ export interface Transaction {
   /** The rules snapshot taken at MAIL FROM: one transaction is judged by one snapshot. */
   ruleset: Ruleset;
   timings: Record<string, number>;
+  /** RFC 3461 requests: RET/ENVID from MAIL FROM, NOTIFY/ORCPT of each accepted recipient. */
+  dsn: TransactionDsn;
 }
 
 export interface SessionState {

@@ -6,6 +6,7 @@
 //   sink.rule({ stage: 'data', code: 451, times: 1 });          // next DATA → 451, then normal
 //   await sink.waitForMessages(1);  sink.messages[0].raw         // Buffer, byte for byte
 //   await sink.down(); await sink.up();                          // refuse connections, then listen again
+//   await startSink({ dsn: true })                               // offers DSN; messages[i].mailParams / rcptParams
 //   t.after(() => sink.close());
 import { EventEmitter, once } from 'node:events';
 import { SMTPServer, type SMTPServerDataResult, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
@@ -19,6 +20,10 @@ export interface SinkMessage {
   secure: boolean;
   /** Name the client gave in EHLO/LHLO. */
   helo: string;
+  /** MAIL FROM parameters (xtext decoded by smtp-server), e.g. { RET: 'HDRS', ENVID: 'abc' }. */
+  mailParams: Record<string, string | true>;
+  /** RCPT TO parameters per accepted recipient, e.g. { 'b@y': { NOTIFY: 'SUCCESS', ORCPT: 'rfc822;b@y' } }. */
+  rcptParams: Record<string, Record<string, string | true>>;
 }
 
 export interface SinkRule {
@@ -40,6 +45,8 @@ export interface SinkOptions {
   port?: number;
   /** Loopback address to listen on (default 127.0.0.1; any 127.x.y.z works on Linux). */
   host?: string;
+  /** Offer the DSN extension (RFC 3461); off by default, as smtp-server does. */
+  dsn?: boolean;
 }
 
 export interface SinkServer {
@@ -93,9 +100,11 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
       const raw = Buffer.concat(chunks);
       const rcptTo = session.envelope.rcptTo.map((a) => a.address);
       const mailFrom = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
+      const mailParams = session.envelope.mailFrom ? { ...(session.envelope.mailFrom.args || {}) } : {};
       const record = (accepted: string[]): void => {
         if (!accepted.length) return;
-        messages.push({ mailFrom, rcptTo: accepted, raw, secure: session.secure, helo: session.hostNameAppearsAs });
+        const rcptParams = Object.fromEntries(session.envelope.rcptTo.filter((a) => accepted.includes(a.address)).map((a) => [a.address, { ...(a.args || {}) }]));
+        messages.push({ mailFrom, rcptTo: accepted, raw, secure: session.secure, helo: session.hostNameAppearsAs, mailParams, rcptParams });
         events.emit('message');
       };
       if (options.lmtp) {
@@ -117,6 +126,7 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
       lmtp: options.lmtp ?? false,
       secure: false,
       hideSTARTTLS: options.tls === undefined,
+      hideDSN: !options.dsn,
       ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
       authOptional: true,
       disabledCommands: ['AUTH'],

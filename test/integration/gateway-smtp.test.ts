@@ -31,7 +31,7 @@ test('EHLO advertises the extensions and VRFY/EXPN are disabled', async (t) => {
   const ehlo = await wire.command('EHLO client.test.example');
   assert.equal(ehlo.code, 250);
   const keywords = ehlo.lines.map((l) => l.slice(4));
-  for (const k of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'SIZE 1000']) assert.ok(keywords.includes(k), `missing ${k}: ${keywords}`);
+  for (const k of ['PIPELINING', '8BITMIME', 'SMTPUTF8', 'ENHANCEDSTATUSCODES', 'DSN', 'SIZE 1000']) assert.ok(keywords.includes(k), `missing ${k}: ${keywords}`);
   assert.ok(!keywords.some((k) => k.startsWith('STARTTLS')), 'no STARTTLS without a certificate');
   assert.equal((await wire.command('VRFY postmaster')).code, 252);
   assert.equal((await wire.command('EXPN staff')).code, 502);

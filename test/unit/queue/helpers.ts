@@ -45,12 +45,14 @@ export interface QueueRig {
 }
 
 /** Spool + started scheduler (scan every hour: tests drive time with clock + runDue) + an upstream sink. */
-export async function queueRig(t: TestContext, opts: { queue?: Record<string, unknown>; sink?: SinkOptions } = {}): Promise<QueueRig> {
+export async function queueRig(t: TestContext, opts: { queue?: Record<string, unknown>; sink?: SinkOptions; beforeOpen?: (spoolDir: string, sink: SinkServer) => Promise<void> } = {}): Promise<QueueRig> {
   const dir = await tempDir(t);
   const clock = new ManualClock(T0);
   const registry = createRegistry(false);
   const sink = await startSink(opts.sink);
   t.after(() => sink.close());
+  // Set-up that must happen before the scheduler starts (files already in the spool, sink rules).
+  await opts.beforeOpen?.(path.join(dir, 'spool'), sink);
   const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: true, clock, registry, log: silentLogger });
   const upstream = { host: sink.host, port: sink.port, protocol: opts.sink?.lmtp ? ('lmtp' as const) : ('smtp' as const), max_connections: 2, timeout: 5000, starttls: false };
   const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log: silentLogger });

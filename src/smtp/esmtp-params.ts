@@ -1,0 +1,85 @@
+// MAIL FROM and RCPT TO parameters as the gateway takes them: only those of the extensions it offers
+// (others get 555), and the sender's DSN requests (RFC 3461 §4) checked and kept for the envelope.
+// smtp-server has already decoded xtext, refused duplicates and checked RET and NOTIFY values (501).
+import type { SMTPServerAddress } from 'smtp-server';
+import type { DsnParameters, NotifyKeyword, RecipientDsnRequest } from '../queue/types.ts';
+import { SmtpError } from './smtp-error.ts';
+
+/** What MAIL FROM said besides the address. */
+export interface MailParameters {
+  smtputf8: boolean;
+  body8bit: boolean;
+  declaredSize?: number;
+  ret?: DsnParameters['ret'];
+  envid?: string;
+}
+
+/** The DSN requests of one transaction, collected from MAIL FROM and each accepted RCPT TO. */
+export interface TransactionDsn {
+  ret?: DsnParameters['ret'];
+  envid?: string;
+  rcptDsn: Record<string, RecipientDsnRequest>;
+}
+
+// SIZE (RFC 1870), BODY (RFC 6152), SMTPUTF8 (RFC 6531), AUTH (RFC 4954 §5), RET/ENVID (RFC 3461 §4.3, §4.4).
+const MAIL_KEYWORDS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'AUTH', 'RET', 'ENVID']);
+// NOTIFY/ORCPT (RFC 3461 §4.1, §4.2).
+const RCPT_KEYWORDS = new Set(['NOTIFY', 'ORCPT']);
+const NOTIFY_KEYWORDS: ReadonlySet<string> = new Set<NotifyKeyword>(['NEVER', 'SUCCESS', 'FAILURE', 'DELAY']);
+const ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+$/;
+const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
+/** RFC 5321 §4.1.1.11: a parameter of an extension we do not offer is refused with 555. */
+function refuseUnsupported(args: SMTPServerAddress['args'], known: ReadonlySet<string>): void {
+  for (const key of Object.keys(args || {})) {
+    if (!known.has(key)) throw new SmtpError(555, '5.5.4', `Unsupported parameter ${key.slice(0, 40)}`);
+  }
+}
+
+const isNotifyKeyword = (k: string): k is NotifyKeyword => NOTIFY_KEYWORDS.has(k);
+
+export function readMailParameters(address: SMTPServerAddress): MailParameters {
+  const args = address.args || {};
+  refuseUnsupported(args, MAIL_KEYWORDS);
+  const out: MailParameters = { smtputf8: args.SMTPUTF8 === true, body8bit: String(args.BODY ?? '').toUpperCase() === '8BITMIME' };
+  if (args.SIZE !== undefined) out.declaredSize = Number(args.SIZE);
+  if (typeof args.RET === 'string') out.ret = args.RET.toUpperCase() === 'FULL' ? 'FULL' : 'HDRS';
+  if (typeof args.ENVID === 'string') {
+    // RFC 3461 §4.4: printable US-ASCII, at most 100 characters.
+    if (args.ENVID.length > 100 || !PRINTABLE_ASCII.test(args.ENVID)) throw new SmtpError(501, '5.5.4', 'Bad ENVID parameter syntax');
+    out.envid = args.ENVID;
+  }
+  return out;
+}
+
+/** The recipient's NOTIFY/ORCPT, or undefined when it gave neither. */
+export function readRcptParameters(address: SMTPServerAddress): RecipientDsnRequest | undefined {
+  refuseUnsupported(address.args, RCPT_KEYWORDS);
+  const request: RecipientDsnRequest = {};
+  const notify = address.dsn?.notify?.map((k) => k.toUpperCase());
+  if (notify?.length) {
+    const keywords = notify.filter(isNotifyKeyword);
+    // RFC 3461 §4.1: NEVER or any of SUCCESS, FAILURE, DELAY (smtp-server checks this too).
+    if (keywords.length !== notify.length || (keywords.includes('NEVER') && keywords.length > 1)) throw new SmtpError(501, '5.5.4', 'Bad NOTIFY parameter syntax');
+    request.notify = [...new Set(keywords)];
+  }
+  const orcpt = address.dsn?.orcpt;
+  if (orcpt !== undefined) {
+    // RFC 3461 §4.2: addr-type ";" xtext, at most 500 characters; the address printable US-ASCII.
+    const semi = orcpt.indexOf(';');
+    const type = orcpt.slice(0, Math.max(semi, 0));
+    const addr = orcpt.slice(semi + 1);
+    if (semi <= 0 || orcpt.length > 500 || !ATOM.test(type) || !PRINTABLE_ASCII.test(addr)) throw new SmtpError(501, '5.5.4', 'Bad ORCPT parameter syntax');
+    request.orcpt = orcpt;
+  }
+  return request.notify || request.orcpt !== undefined ? request : undefined;
+}
+
+/** The envelope fields for a transaction's DSN requests: only what the client gave. */
+export function dsnEnvelopeFields(dsn: TransactionDsn): DsnParameters {
+  return {
+    ...(dsn.ret ? { ret: dsn.ret } : {}),
+    ...(dsn.envid !== undefined ? { envid: dsn.envid } : {}),
+    ...(Object.keys(dsn.rcptDsn).length ? { rcptDsn: { ...dsn.rcptDsn } } : {}),
+  };
+}

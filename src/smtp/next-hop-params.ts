@@ -1,0 +1,36 @@
+// The ESMTP parameters the next-hop client puts on MAIL FROM and RCPT TO: SIZE and BODY (RFC 1870,
+// RFC 6152) and the sender's DSN requests (RFC 3461), each only when the next hop offers the extension.
+import type { DsnParameters, RecipientDsnRequest } from '../queue/types.ts';
+
+/** RFC 3461 §4: xtext keeps "!".."~" except "+" and "="; anything else becomes "+" and two upper-case hex digits. */
+export function xtextEncode(value: string): string {
+  let out = '';
+  for (const byte of Buffer.from(value, 'utf8')) {
+    out += byte >= 0x21 && byte <= 0x7e && byte !== 0x2b && byte !== 0x3d ? String.fromCharCode(byte) : `+${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** " SIZE=… BODY=8BITMIME RET=… ENVID=…" for MAIL FROM (leading space; empty when there is nothing to say). */
+export function mailParameters(extensions: ReadonlySet<string>, message: Buffer, dsn: DsnParameters | undefined): string {
+  let params = extensions.has('SIZE') ? ` SIZE=${message.length}` : '';
+  if (extensions.has('8BITMIME') && message.some((b) => b > 127)) params += ' BODY=8BITMIME';
+  // RFC 3461 §5.2.1: RET and ENVID go on unchanged, and only when the sender gave them.
+  if (extensions.has('DSN') && dsn) {
+    if (dsn.ret) params += ` RET=${dsn.ret}`;
+    if (dsn.envid !== undefined) params += ` ENVID=${xtextEncode(dsn.envid)}`;
+  }
+  return params;
+}
+
+/** " NOTIFY=… ORCPT=…" for one RCPT TO (RFC 3461 §5.2.1: as the sender gave them), or ''. */
+export function rcptParameters(extensions: ReadonlySet<string>, request: RecipientDsnRequest | undefined): string {
+  if (!extensions.has('DSN') || !request) return '';
+  let params = request.notify?.length ? ` NOTIFY=${request.notify.join(',')}` : '';
+  const semi = request.orcpt?.indexOf(';') ?? -1;
+  if (request.orcpt !== undefined && semi > 0) {
+    // RFC 3461 §4.2: addr-type ";" xtext — the type is an atom, only the address is encoded.
+    params += ` ORCPT=${request.orcpt.slice(0, semi)};${xtextEncode(request.orcpt.slice(semi + 1))}`;
+  }
+  return params;
+}

@@ -1,0 +1,125 @@
+// The byte level of the next-hop client: replies read off the socket (multi-line, one waiter at a
+// time, bounded by a timeout), reply parsing with enhanced status codes, and dot-stuffing of the data.
+import type net from 'node:net';
+import type { NextHopReply } from '../queue/types.ts';
+
+/** The connection failed, timed out or the peer broke the protocol: try elsewhere or later. */
+export class NextHopConnectionError extends Error {
+  constructor(
+    message: string,
+    readonly reply?: NextHopReply,
+  ) {
+    super(message);
+    this.name = 'NextHopConnectionError';
+  }
+}
+
+const CRLF = Buffer.from('\r\n');
+
+/** RFC 5321 §4.5.2: a line starting with "." gets one more "."; the data ends with CRLF.CRLF. */
+export function dotStuff(message: Buffer): Buffer[] {
+  const out: Buffer[] = [];
+  let start = 0;
+  let lineStart = 0;
+  while (lineStart < message.length) {
+    if (message[lineStart] === 0x2e) {
+      out.push(message.subarray(start, lineStart), Buffer.from('.'));
+      start = lineStart;
+    }
+    const nl = message.indexOf(CRLF, lineStart);
+    if (nl < 0) break;
+    lineStart = nl + 2;
+  }
+  out.push(message.subarray(start));
+  const endsWithCrlf = message.length >= 2 && message[message.length - 2] === 0x0d && message[message.length - 1] === 0x0a;
+  out.push(Buffer.from(endsWithCrlf || message.length === 0 ? '.\r\n' : '\r\n.\r\n'));
+  return out;
+}
+
+export function parseReplyLines(lines: string[]): NextHopReply {
+  const first = lines[0] ?? '';
+  const code = Number(first.slice(0, 3));
+  const texts = lines.map((l) => l.slice(4));
+  const enh = /^([245]\.\d{1,3}\.\d{1,3})\s+/.exec(texts[0] ?? '');
+  if (enh?.[1] && enh[1][0] === String(code)[0]) {
+    texts[0] = (texts[0] ?? '').slice(enh[0].length);
+    return { code, enhanced: enh[1], text: texts.join(' ') };
+  }
+  return { code, text: texts.join(' ') };
+}
+
+/** Collects complete replies from a socket; read() hands them out in order. */
+export class ReplyReader {
+  private buffer = '';
+  private partial: string[] = [];
+  private readonly queued: NextHopReply[] = [];
+  private waiter: ((r: NextHopReply | Error) => void) | undefined;
+  private closedError: Error | undefined;
+  /** The lines of the last complete reply (the EHLO keywords are read from them). */
+  lastLines: string[] = [];
+
+  /** onTimeout: a reply did not come in time, so the connection is given up. */
+  constructor(private readonly onTimeout: () => void) {}
+
+  /** Why the connection can no longer be used, once it cannot. */
+  get closed(): Error | undefined {
+    return this.closedError;
+  }
+
+  attach(socket: net.Socket): void {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(err));
+    socket.on('close', () => this.fail(new Error('connection closed by peer')));
+  }
+
+  /** Marks the connection unusable without waking a pending read (the socket's close event will). */
+  markClosed(err: Error): void {
+    this.closedError ??= err;
+  }
+
+  /** Marks the connection unusable; a pending read fails with the first reason given. */
+  fail(err: Error): void {
+    this.closedError ??= err;
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.(this.closedError);
+  }
+
+  read(timeout: number): Promise<NextHopReply> {
+    const queued = this.queued.shift();
+    if (queued) return Promise.resolve(queued);
+    if (this.closedError) return Promise.reject(new NextHopConnectionError(this.closedError.message));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiter = undefined;
+        this.onTimeout();
+        reject(new NextHopConnectionError(`timeout after ${timeout} ms waiting for a reply`));
+      }, timeout);
+      this.waiter = (r) => {
+        clearTimeout(timer);
+        if (r instanceof Error) reject(new NextHopConnectionError(r.message));
+        else if (r.code === 0) reject(new NextHopConnectionError(`malformed reply: ${r.text.slice(0, 100)}`));
+        else resolve(r);
+      };
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffer += chunk.toString('latin1');
+    if (this.buffer.length > 1_000_000) return this.fail(new Error('reply too long'));
+    let nl: number;
+    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, nl).replace(/\r$/, '');
+      this.buffer = this.buffer.slice(nl + 1);
+      this.partial.push(line);
+      if (/^\d{3}-/.test(line)) continue;
+      this.lastLines = this.partial;
+      this.partial = [];
+      const reply = /^\d{3}/.test(line) ? parseReplyLines(this.lastLines) : { code: 0, text: line };
+      const w = this.waiter;
+      this.waiter = undefined;
+      if (w) w(reply);
+      else this.queued.push(reply);
+    }
+  }
+}
