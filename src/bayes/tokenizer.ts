@@ -20,6 +20,8 @@ const SKIP_VALUE = new Set([
   'x-spamgate', 'x-spamgate-report', 'x-spamgate-score', 'from', 'to', 'cc', 'reply-to', 'sender', 'return-path', 'subject',
 ]);
 const ADDRESS_HEADERS = ['from', 'to', 'cc', 'reply-to', 'sender', 'return-path', 'errors-to'];
+/** Lower-cased header name → its index in ADDRESS_HEADERS. */
+const ADDRESS_INDEX = new Map(ADDRESS_HEADERS.map((name, i) => [name, i]));
 const WS = /\s+/;
 /** Characters trimmed from both ends of a word (the former TRIM regex, as a lookup table: no regex per word). */
 const TRIM_CHAR = new Uint8Array(128);
@@ -43,14 +45,26 @@ const MAX_WORD = 20;
 export function tokenize(mail: ParsedMail, opts: TokenizerOptions = DEFAULT_TOKENIZER): string[] {
   const out = new Set<string>();
   const add = (t: string): void => {
-    if (out.size < opts.maxTokens) out.add(t);
+    if (out.size >= opts.maxTokens) return;
+    // Tokens built by concatenation are ropes (V8 cons strings). Reading a character flattens one in place,
+    // once, here: otherwise every later hash lookup and string comparison (this set, the token store's map)
+    // takes V8's slow path for it. The result is the same string.
+    t.charCodeAt(0);
+    out.add(t);
   };
   headerTokens(mail, add);
   let body = mail.text;
   if (mail.htmlText) body = body ? `${body}\n${mail.htmlText}` : mail.htmlText;
-  for (const link of mail.links) urlTokens(link, add);
+  // An HTML link is usually also in the text: the same URL gives the same tokens, so each is mined once.
+  const urlsSeen = new Set<string>();
+  const addUrl = (url: string): void => {
+    if (urlsSeen.has(url)) return;
+    urlsSeen.add(url);
+    urlTokens(url, add);
+  };
+  for (const link of mail.links) addUrl(link);
   body = body.replace(URL_RE, (u) => {
-    urlTokens(u, add);
+    addUrl(u);
     return ' ';
   });
   if (body.includes('@')) body = stripEmails(body, add);
@@ -107,34 +121,76 @@ function charClass(w: string): string {
   return c > 127 ? 'u' : 'p';
 }
 
+const URL_PARTS = /^(?:([a-z][a-z0-9+.-]*):\/\/)?([^/?#\s]*)([^?#\s]*)(\?[^#\s]*)?/i;
+const PATH_SEPARATORS = /[/.=_-]+/;
+
 /** A URL as tokens: scheme, host and each parent domain, path segments, query presence, numeric hosts. */
 export function urlTokens(url: string, add: (t: string) => void): void {
-  const m = /^(?:([a-z][a-z0-9+.-]*):\/\/)?([^/?#\s]*)([^?#\s]*)(\?[^#\s]*)?/i.exec(url.trim());
+  const m = URL_PARTS.exec(url.trim());
   if (!m) return;
-  const scheme = (m[1] ?? 'http').toLowerCase();
-  if (scheme === 'mailto' || scheme === 'cid') {
-    add(`url:scheme:${scheme}`);
-    return;
-  }
+  const scheme = m[1] === undefined ? 'http' : m[1].toLowerCase();
   add(`url:scheme:${scheme}`);
-  const host = (m[2] ?? '').toLowerCase().replace(/^[^@]*@/, '').replace(/:\d+$/, '');
+  if (scheme === 'mailto' || scheme === 'cid') return;
+  const host = stripPort(stripUserInfo((m[2] ?? '').toLowerCase()));
   if (!host) return;
   if (/^\d+\.\d+\.\d+\.\d+$/.test(host)) add('url:ip');
-  else {
+  else if (host.startsWith('.') || host.endsWith('.') || host.includes('..')) {
+    // empty labels are dropped before the parent domains are formed
     const labels = host.split('.').filter(Boolean);
     for (let i = Math.max(0, labels.length - 4); i < labels.length - 1; i++) add(`url:${labels.slice(i).join('.')}`);
-  }
-  if (/%[0-9a-f]{2}/i.test(host)) add('url:encoded-host');
-  const segs = (m[3] ?? '').toLowerCase().split(/[/.=_-]+/);
-  for (const s of segs) if (s.length >= 2 && s.length <= MAX_WORD) add(`url:path:${s}`);
+  } else domainSuffixTokens('url:', host, 4, add);
+  if (host.includes('%') && /%[0-9a-f]{2}/i.test(host)) add('url:encoded-host');
+  const path = m[3];
+  if (path) for (const s of path.toLowerCase().split(PATH_SEPARATORS)) if (s.length >= 2 && s.length <= MAX_WORD) add(`url:path:${s}`);
   if (m[4]) add('url:query');
+}
+
+/** The host without "user@" (up to the first '@'). */
+function stripUserInfo(host: string): string {
+  const at = host.indexOf('@');
+  return at < 0 ? host : host.slice(at + 1);
+}
+
+/** The host without a trailing ":digits" port. */
+function stripPort(host: string): string {
+  const colon = host.lastIndexOf(':');
+  if (colon < 0 || colon === host.length - 1) return host;
+  for (let i = colon + 1; i < host.length; i++) {
+    const c = host.charCodeAt(i);
+    if (c < 48 || c > 57) return host;
+  }
+  return host.slice(0, colon);
+}
+
+/**
+ * `prefix` + each parent domain of `host` with at most `maxLabels` and at least two labels, longest first
+ * ("a.b.example.com", 3 → "b.example.com", "example.com"): the same strings as joining the split labels.
+ */
+function domainSuffixTokens(prefix: string, host: string, maxLabels: number, add: (t: string) => void): void {
+  let start = 0;
+  for (let k = 0, dot = host.length; k < maxLabels; k++) {
+    dot = dot > 0 ? host.lastIndexOf('.', dot - 1) : -1;
+    if (dot < 0) {
+      start = 0;
+      break;
+    }
+    start = dot + 1;
+  }
+  for (let dot = host.indexOf('.', start); dot >= 0; dot = host.indexOf('.', start)) {
+    add(prefix + host.slice(start));
+    start = dot + 1;
+  }
 }
 
 function headerTokens(mail: ParsedMail, add: (t: string) => void): void {
   let received = 0;
+  /** The first value of each address header, by ADDRESS_HEADERS index. */
+  const addressValues: (string | undefined)[] = [];
   for (const h of mail.headers) {
     const name = h.name.toLowerCase();
     add(`hdr:${name}`);
+    const addressIndex = ADDRESS_INDEX.get(name);
+    if (addressIndex !== undefined) addressValues[addressIndex] ??= h.value;
     if (name === 'received') {
       if (received++ < 30) receivedTokens(h.value, add);
       continue;
@@ -159,7 +215,7 @@ function headerTokens(mail: ParsedMail, add: (t: string) => void): void {
   const punct = mail.subject.match(/[!?$%*]{2,}/g);
   if (punct) for (const p of punct.slice(0, 3)) add(`subject:punct:${p.slice(0, 4)}`);
   if (mail.subject && mail.subject === mail.subject.toUpperCase() && /[A-Z]{4}/.test(mail.subject)) add('subject:allcaps');
-  addressTokens(mail, add);
+  addressTokens(addressValues, add);
   for (const p of mail.parts) {
     add(`mime:${p.type}`);
     if (p.charset) add(`charset:${p.charset}`);
@@ -169,16 +225,29 @@ function headerTokens(mail: ParsedMail, add: (t: string) => void): void {
   }
 }
 
-function addressTokens(mail: ParsedMail, add: (t: string) => void): void {
-  for (const name of ADDRESS_HEADERS) {
-    const value = mail.headers.find((h) => h.name.toLowerCase() === name)?.value;
+/**
+ * A lone address with no display name, quoting, comment or group, bare or in angle brackets: addressParser
+ * gives back just that address with an empty name, so it is not run for these (most address fields).
+ */
+const LONE_ADDRESS = /^(?:[A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+|<([A-Za-z0-9._%+=-]+@[A-Za-z0-9.-]+)>)$/;
+
+/** The first ten addresses of an address field (postal-mime's parser, which never sees a lone address). */
+function parseAddresses(value: string): { name: string; address?: string }[] {
+  const lone = LONE_ADDRESS.exec(value);
+  if (lone) return [{ name: '', address: lone[1] ?? value }];
+  try {
+    return addressParser(value, { flatten: true }).slice(0, 10);
+  } catch {
+    return [];
+  }
+}
+
+function addressTokens(addressValues: readonly (string | undefined)[], add: (t: string) => void): void {
+  for (let i = 0; i < ADDRESS_HEADERS.length; i++) {
+    const name = ADDRESS_HEADERS[i] ?? '';
+    const value = addressValues[i];
     if (value === undefined) continue;
-    let list: { name: string; address?: string }[];
-    try {
-      list = addressParser(value, { flatten: true }).slice(0, 10);
-    } catch {
-      list = [];
-    }
+    const list = parseAddresses(value);
     if (list.length === 0) add(`${name}:none`);
     for (const a of list) {
       const addr = (a.address ?? '').toLowerCase();
@@ -192,17 +261,23 @@ function addressTokens(mail: ParsedMail, add: (t: string) => void): void {
   }
 }
 
+const RECEIVED_HOST = /\b(?:from|by)\s+([a-z0-9.-]+\.[a-z]{2,})/g;
+const RECEIVED_IP = /\[(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}\]/g;
+const RECEIVED_WITH = /\bwith\s+([a-z0-9]+)/;
+
 /** Host names and IPv4 /24 prefixes from a Received field (as SpamBayes mines them). */
 function receivedTokens(value: string, add: (t: string) => void): void {
   const v = value.toLowerCase();
-  for (const m of v.matchAll(/\b(?:from|by)\s+([a-z0-9.-]+\.[a-z]{2,})/g)) {
-    const labels = (m[1] ?? '').split('.');
-    for (let i = Math.max(0, labels.length - 3); i < labels.length - 1; i++) add(`received:${labels.slice(i).join('.')}`);
+  RECEIVED_HOST.lastIndex = 0;
+  for (let m = RECEIVED_HOST.exec(v); m !== null; m = RECEIVED_HOST.exec(v)) domainSuffixTokens('received:', m[1] ?? '', 3, add);
+  if (v.includes('[')) {
+    RECEIVED_IP.lastIndex = 0;
+    for (let m = RECEIVED_IP.exec(v); m !== null; m = RECEIVED_IP.exec(v)) {
+      const net16 = `received:ip:${m[1]}.${m[2]}`;
+      add(net16);
+      add(`${net16}.${m[3]}`);
+    }
   }
-  for (const m of v.matchAll(/\[(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.\d{1,3}\]/g)) {
-    add(`received:ip:${m[1]}.${m[2]}`);
-    add(`received:ip:${m[1]}.${m[2]}.${m[3]}`);
-  }
-  const w = /\bwith\s+([a-z0-9]+)/.exec(v);
+  const w = RECEIVED_WITH.exec(v);
   if (w) add(`received:with:${w[1]}`);
 }

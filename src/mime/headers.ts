@@ -17,6 +17,9 @@ export function splitHeadBody(text: string): { head: string; body: string } {
   return { head: text.slice(0, m.index), body: text.slice(m.index + m[0].length) };
 }
 
+/** A field line starts with a name of one or more characters, none of them white space, then ':'. */
+const FIELD_START = /^[^\s:]+:/;
+
 /** Unfolds header lines (RFC 5322 §2.2.3); lines without a colon are skipped, at most `max` fields. */
 export function parseHeaderBlock(head: string, max = 500): HeaderField[] {
   const out: HeaderField[] = [];
@@ -29,16 +32,27 @@ export function parseHeaderBlock(head: string, max = 500): HeaderField[] {
       cur.value += ' ' + line.trim();
       continue;
     }
-    const colon = line.indexOf(':');
-    if (colon <= 0 || /\s/.test(line.slice(0, colon))) {
+    if (!FIELD_START.test(line)) {
       cur = undefined;
       continue;
     }
+    const colon = line.indexOf(':');
     if (out.length >= max) break;
     cur = { name: line.slice(0, colon), value: line.slice(colon + 1).trim() };
     out.push(cur);
   }
   return out;
+}
+
+/**
+ * The value of the first field named `lowerName` (given in lower case), names compared case-insensitively.
+ * Only names of the same length are lower-cased: no string is made for the others.
+ */
+export function headerValue(fields: readonly HeaderField[], lowerName: string): string | undefined {
+  for (const f of fields) {
+    if (f.name.length === lowerName.length && (f.name === lowerName || f.name.toLowerCase() === lowerName)) return f.value;
+  }
+  return undefined;
 }
 
 /** RFC 2047 encoded words to UTF-8; never throws. */

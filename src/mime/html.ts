@@ -29,21 +29,34 @@ const BLOCK = new Set(['p', 'br', 'div', 'tr', 'li', 'h1', 'h2', 'h3', 'h4', 'h5
 const ATTR_LINK = /\b(href|src|action|background)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))/gi;
 const ATTR_ALT = /\balt\s*=\s*(?:"([^"]*)"|'([^']*)')/i;
 
+/**
+ * Runs of spaces, tabs and no-break spaces other than a lone space: each becomes one space (the same result
+ * as replacing every run, without rebuilding the text at each word gap).
+ */
+const SPACE_RUN = / [ \t\u00a0]+|[\t\u00a0][ \t\u00a0]*/g;
+/** Longest attribute part of a tag, as in <\/?([a-zA-Z][a-zA-Z0-9]*)([^<>]{0,4000})>. */
+const MAX_TAG_ATTRS = 4000;
+
 export function htmlToText(html: string, maxLinks = 200): HtmlText {
   const links: string[] = [];
   const tags = new Map<string, number>();
   const src = html.replace(/<!--[\s\S]*?-->/g, ' ').replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ');
   let out = '';
   let last = 0;
-  const tagRe = /<\/?([a-zA-Z][a-zA-Z0-9]*)([^<>]{0,4000})>/g;
-  let m: RegExpExecArray | null;
-  while ((m = tagRe.exec(src)) !== null) {
-    out += src.slice(last, m.index);
-    last = tagRe.lastIndex;
-    const name = (m[1] ?? '').toLowerCase();
-    if (tags.size < 64 || tags.has(name)) tags.set(name, (tags.get(name) ?? 0) + 1);
-    const attrs = m[2] ?? '';
-    if (attrs) {
+  for (let lt = src.indexOf('<'); lt >= 0; ) {
+    const tag = tagAt(src, lt);
+    if (tag === undefined) {
+      lt = src.indexOf('<', lt + 1);
+      continue;
+    }
+    out += src.slice(last, lt);
+    last = tag.end + 1;
+    const name = src.slice(tag.nameStart, tag.nameEnd).toLowerCase();
+    const seen = tags.get(name);
+    if (seen !== undefined) tags.set(name, seen + 1);
+    else if (tags.size < 64) tags.set(name, 1);
+    if (tag.end > tag.nameEnd) {
+      const attrs = src.slice(tag.nameEnd, tag.end);
       ATTR_LINK.lastIndex = 0;
       let a: RegExpExecArray | null;
       while ((a = ATTR_LINK.exec(attrs)) !== null && links.length < maxLinks) {
@@ -58,7 +71,36 @@ export function htmlToText(html: string, maxLinks = 200): HtmlText {
       if (alt) out += ` ${alt[1] ?? alt[2] ?? ''} `;
     }
     out += BLOCK.has(name) ? '\n' : ' ';
+    lt = src.indexOf('<', last);
   }
   out += src.slice(last);
-  return { text: decodeEntities(out).replace(/[ \t\u00a0]+/g, ' ').replace(/\n\s*\n+/g, '\n').trim(), links, tags };
+  return { text: decodeEntities(out).replace(SPACE_RUN, ' ').replace(/\n\s*\n+/g, '\n').trim(), links, tags };
 }
+
+interface TagBounds {
+  nameStart: number;
+  nameEnd: number;
+  /** Index of the closing '>'; the attributes are [nameEnd, end). */
+  end: number;
+}
+
+/**
+ * The tag starting at src[lt] === '<', matched as <\/?([a-zA-Z][a-zA-Z0-9]*)([^<>]{0,4000})> would match it
+ * there, or undefined. A scan of at most MAX_TAG_ATTRS characters, stopping at the next '<' or '>'.
+ */
+function tagAt(src: string, lt: number): TagBounds | undefined {
+  const nameStart = src.charCodeAt(lt + 1) === 47 /* / */ ? lt + 2 : lt + 1;
+  if (!isAsciiLetter(src.charCodeAt(nameStart))) return undefined;
+  let nameEnd = nameStart + 1;
+  while (isAsciiLetter(src.charCodeAt(nameEnd)) || isAsciiDigit(src.charCodeAt(nameEnd))) nameEnd++;
+  const limit = Math.min(src.length, nameEnd + MAX_TAG_ATTRS + 1);
+  for (let i = nameEnd; i < limit; i++) {
+    const c = src.charCodeAt(i);
+    if (c === 62 /* > */) return { nameStart, nameEnd, end: i };
+    if (c === 60 /* < */) return undefined;
+  }
+  return undefined;
+}
+
+const isAsciiLetter = (c: number): boolean => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+const isAsciiDigit = (c: number): boolean => c >= 48 && c <= 57;

@@ -1,7 +1,7 @@
 // Bounded MIME walk for the filter: multipart trees, transfer decoding, charsets to UTF-8, HTML to text.
 // Never throws: malformed structure degrades to treating the rest as text and is noted in `problems`.
 import type { HeaderField } from '../checks/types.ts';
-import { decodeCharset, decodeHeaderValue, parseHeaderBlock, parseStructured, splitHeadBody } from './headers.ts';
+import { decodeCharset, decodeHeaderValue, headerValue, parseHeaderBlock, parseStructured, splitHeadBody } from './headers.ts';
 import { htmlToText } from './html.ts';
 import { decodeTransfer } from './transfer.ts';
 
@@ -64,7 +64,7 @@ export function parseMail(raw: Buffer, limits: MimeLimits = DEFAULT_MIME_LIMITS)
   const { head, body } = splitHeadBody(binary);
   const rawHeaders = parseHeaderBlock(head);
   const headers = rawHeaders.map((h) => ({ name: h.name, value: decodeHeaderValue(fixEightBit(h.value)) }));
-  const subject = headers.find((h) => h.name.toLowerCase() === 'subject')?.value ?? '';
+  const subject = headerValue(headers, 'subject') ?? '';
   const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], htmlTags: new Map(), parts: [], rawBody: body, truncated, problems: [] };
   if (truncated) mail.problems.push('truncated');
   const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [] };
@@ -84,11 +84,10 @@ function visit(w: Walk, headers: readonly HeaderField[], body: string, depth: nu
     if (!w.mail.problems.includes('too many parts')) w.mail.problems.push('too many parts');
     return;
   }
-  const get = (n: string): string | undefined => headers.find((h) => h.name.toLowerCase() === n)?.value;
-  const ct = parseStructured(get('content-type'));
+  const ct = parseStructured(headerValue(headers, 'content-type'));
   const type = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(ct.value) ? ct.value : 'text/plain';
-  const encoding = (get('content-transfer-encoding') ?? '7bit').trim().toLowerCase();
-  const disp = parseStructured(get('content-disposition'));
+  const encoding = (headerValue(headers, 'content-transfer-encoding') ?? '7bit').trim().toLowerCase();
+  const disp = parseStructured(headerValue(headers, 'content-disposition'));
   const part: MimePart = { type, encoding, size: body.length, depth };
   if (ct.params.charset) part.charset = ct.params.charset.toLowerCase();
   if (disp.value) part.disposition = disp.value;
@@ -121,8 +120,8 @@ function visit(w: Walk, headers: readonly HeaderField[], body: string, depth: nu
     const inner = encoding === 'base64' || encoding === 'quoted-printable' ? decodeTransfer(body, encoding).toString('latin1') : body;
     const { head, body: innerBody } = splitHeadBody(inner);
     const innerHeaders = parseHeaderBlock(head);
-    const subj = innerHeaders.find((h) => h.name.toLowerCase() === 'subject');
-    if (subj) w.texts.push(decodeHeaderValue(fixEightBit(subj.value)));
+    const subject = headerValue(innerHeaders, 'subject');
+    if (subject !== undefined) w.texts.push(decodeHeaderValue(fixEightBit(subject)));
     visit(w, innerHeaders, innerBody, depth + 1);
     return;
   }
