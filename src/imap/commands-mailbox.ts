@@ -1,10 +1,11 @@
 // Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST, LSUB, STATUS, APPEND, IDLE, CHECK, CLOSE, UNSELECT, LOGOUT.
-import { MailboxError } from '../store/mailbox-store.ts';
+import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
 import { decodeMutf7, encodeMutf7 } from '../store/mutf7.ts';
 import { astr, parseDateTime } from './encode.ts';
 import { learnAppend } from './junk.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { flagKey, type Handler, type Reply, type Session } from './session.ts';
+import type { Handler, Reply, Session } from './session.ts';
+import { ToldFlags, UidSet } from './uid-state.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
 const bad = (text: string): Reply => ({ status: 'BAD', text });
@@ -31,27 +32,36 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   c.end();
   s.deselect(); // RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
   const { store } = s.ctx.opts;
-  // Claim first (RFC 3501 §2.3.2), then list: the list then already carries the claimed state, so the sync point
-  // after this command finds nothing to redo. Mail arriving in between stays recent for another session.
-  const claimed = readOnly ? undefined : await store.claimRecent(s.user, name);
-  const list = await store.list(s.user, name);
-  const st = await store.status(s.user, name);
-  const recent = claimed ?? list.filter((m) => m.recent).map((m) => m.uid);
+  // Claim first (RFC 3501 §2.3.2), then list (one store step): the list then already carries the claimed state, so
+  // the sync point after this command finds nothing to redo.
+  const box = await store.open(s.user, name, { claimRecent: !readOnly });
+  const list = box.messages;
+  // One pass: the session's view, keywords in use, the first unseen message. The flags told are the list's own.
+  const uids = new Array<number>(list.length);
   const keywords = new Set<string>();
-  for (const m of list) for (const f of m.flags) if (!f.startsWith('\\')) keywords.add(f);
+  let firstUnseen = -1;
+  let lastFlags: readonly string[] | undefined;
+  for (let i = 0; i < list.length; i++) {
+    const m = list[i] as MessageMeta;
+    uids[i] = m.uid;
+    if (m.flags === lastFlags) continue; // the store shares one flag list per flag combination
+    lastFlags = m.flags;
+    let seen = false;
+    for (const f of m.flags) {
+      if (f === '\\Seen') seen = true;
+      else if (f.charCodeAt(0) !== 92 /* \ */) keywords.add(f);
+    }
+    if (!seen && firstUnseen < 0) firstUnseen = i;
+  }
   const kw = [...keywords].join(' ');
   const unwatch = store.watch(s.user, name, () => s.onMailboxChange());
-  s.sel = {
-    name, readOnly, uidValidity: st.uidValidity, uids: list.map((m) => m.uid), flags: new Map(list.map((m) => [m.uid, flagKey(m.flags)])),
-    recent: new Set(recent), metas: new Map(), listRef: list, dirty: false, unwatch,
-  };
+  s.sel = { name, readOnly, uidValidity: box.uidValidity, uids, flags: new ToldFlags(list), recent: new UidSet(box.recent), metas: new Map(), listRef: list, dirty: false, unwatch };
   s.state = 'selected';
-  const firstUnseen = list.findIndex((m) => !m.flags.includes('\\Seen'));
   let out = `* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''})\r\n`;
   out += `* OK [PERMANENTFLAGS (${readOnly ? '' : `\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''} \\*`})] Flags permitted\r\n`;
-  out += `* ${list.length} EXISTS\r\n* ${recent.length} RECENT\r\n`;
+  out += `* ${list.length} EXISTS\r\n* ${box.recent.length} RECENT\r\n`;
   if (firstUnseen >= 0) out += `* OK [UNSEEN ${firstUnseen + 1}] First unseen\r\n`;
-  out += `* OK [UIDVALIDITY ${st.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${st.uidNext}] Predicted next UID\r\n`;
+  out += `* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`;
   s.send(out);
   return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
 }
@@ -206,7 +216,7 @@ export const mailboxHandlers: Record<string, Handler> = {
     const sel = s.sel;
     if (sel && !sel.readOnly) {
       // RFC 3501 §6.4.2: silently expunge \Deleted messages; no untagged EXPUNGE.
-      const doomed = (await s.ctx.opts.store.list(s.user, sel.name)).filter((m) => m.flags.includes('\\Deleted')).map((m) => m.uid);
+      const doomed = (await s.ctx.opts.store.list(s.user, sel.name, { dates: false })).filter((m) => m.flags.includes('\\Deleted')).map((m) => m.uid);
       if (doomed.length > 0) await s.ctx.opts.store.expunge(s.user, sel.name, doomed);
     }
     s.deselect();

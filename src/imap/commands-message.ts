@@ -1,136 +1,18 @@
-// Selected-state message commands: FETCH, STORE, SEARCH, COPY, MOVE, EXPUNGE and their UID forms (RFC 3501 §6.4, RFC 4315, RFC 6851).
-import type { MessageMeta } from '../store/mailbox-store.ts';
-import { compactSet, inRanges, parseSequenceSet } from './encode.ts';
-import { envelopeOf, fetchItems, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
+// Selected-state message commands: FETCH (commands-fetch.ts), STORE, SEARCH, COPY, MOVE, EXPUNGE and their UID forms (RFC 3501 §6.4, RFC 4315, RFC 6851).
+import { compactSet } from './encode.ts';
+import { fetch } from './commands-fetch.ts';
 import { mailboxArg } from './commands-mailbox.ts';
 import { learnTransfer } from './junk.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { cachedFieldsSuffice, matches, needsText, parseSearch } from './search.ts';
-import { compileSearch } from './search-compile.ts';
-import { flagKey, type Handler, type Reply, type Selected, type Session } from './session.ts';
+import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch } from './search.ts';
+import { compileSearch, requiredText, soleField } from './search-compile.ts';
+import { isReply, metasNow, resolve, selected } from './selection.ts';
+import { flagKey, type Handler, type Reply, type Session } from './session.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
 const no = (text: string): Reply => ({ status: 'NO', text });
-const bad = (text: string): Reply => ({ status: 'BAD', text });
-const BATCH = 64;
-
-const mapCache = new WeakMap<readonly MessageMeta[], Map<number, MessageMeta>>();
-
-/** Current metadata without announcing anything (announcements wait for the sync point). */
-async function metasNow(s: Session, sel: Selected): Promise<Map<number, MessageMeta>> {
-  const list = await s.ctx.opts.store.list(s.user, sel.name);
-  let map = mapCache.get(list);
-  if (!map) mapCache.set(list, (map = new Map(list.map((m) => [m.uid, m]))));
-  return map;
-}
-
-interface Target {
-  seq: number;
-  uid: number;
-}
-
-/** Resolves a sequence set or UID set against the session's view (RFC 3501 §6.4.8 for UID ranges with '*'). */
-function resolve(sel: Selected, text: string, uid: boolean): Target[] {
-  const out: Target[] = [];
-  if (uid) {
-    const ranges = parseSequenceSet(text, sel.uids[sel.uids.length - 1] ?? 0);
-    sel.uids.forEach((u, i) => {
-      if (inRanges(ranges, u)) out.push({ seq: i + 1, uid: u });
-    });
-    return out;
-  }
-  const ranges = parseSequenceSet(text, sel.uids.length);
-  for (const [a, b] of ranges) if (b > sel.uids.length || a < 1) throw new ImapSyntaxError('invalid message sequence number');
-  sel.uids.forEach((u, i) => {
-    if (inRanges(ranges, i + 1)) out.push({ seq: i + 1, uid: u });
-  });
-  return out;
-}
-
-function selected(s: Session): Selected | Reply {
-  return s.state === 'selected' && s.sel ? s.sel : bad('Select a mailbox first');
-}
-const isReply = (x: Selected | Reply): x is Reply => 'status' in x;
-
-async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
-  const sel = selected(s);
-  if (isReply(sel)) return sel;
-  const targets = resolve(sel, c.listChars(), uid);
-  c.sp();
-  let atts: FetchAtt[] = parseFetchAtts(c);
-  c.end();
-  if (uid && !atts.some((a) => a.kind === 'UID')) atts = [{ kind: 'UID' }, ...atts]; // RFC 3501 §6.4.8
-  const { store } = s.ctx.opts;
-  const markSeen = !sel.readOnly && setsSeen(atts);
-  const wantRaw = needsRaw(atts);
-  // ENVELOPE alone comes from the store's header cache; BODY/BODYSTRUCTURE need the parsed message.
-  const fromFields = needsEnvelope(atts) && !needsParse(atts) && store.headerFields !== undefined;
-  const wantParse = needsParse(atts) || (needsEnvelope(atts) && !fromFields);
-  const metas = await metasNow(s, sel);
-  const cacheKey = (u: number): string => `${s.user}\u0000${sel.name}\u0000${sel.uidValidity}\u0000${u}`;
-  let missing = false;
-  const size = wantRaw || wantParse ? BATCH : 1024;
-  for (let i = 0; i < targets.length; i += size) {
-    const batch = targets.slice(i, i + size);
-    const envelopes = fromFields ? await envelopesFor(s, sel, batch.map((t) => t.uid), cacheKey) : undefined;
-    const loaded = await Promise.all(
-      batch.map(async (t) => {
-        let meta = metas.get(t.uid);
-        if (!meta) return undefined;
-        let withFlags = atts;
-        if (markSeen && !meta.flags.includes('\\Seen')) {
-          meta = { ...meta, flags: [...meta.flags, '\\Seen'] };
-          await store.setFlags(s.user, sel.name, t.uid, meta.flags);
-          if (!atts.some((a) => a.kind === 'FLAGS')) withFlags = [...atts, { kind: 'FLAGS' }];
-        }
-        const envelope = envelopes?.get(t.uid);
-        if (envelopes && envelope === undefined) return undefined;
-        const key = cacheKey(t.uid);
-        let summary: Summary | undefined = wantParse ? s.ctx.summaries.get(key) : undefined;
-        let raw: Buffer | undefined;
-        if (wantRaw || (wantParse && !summary)) raw = await store.read(s.user, sel.name, t.uid).catch(() => undefined);
-        if ((wantRaw || wantParse) && !raw && !summary) return undefined;
-        if (wantParse && !summary && raw) s.ctx.summaries.set(key, (summary = summarize(raw)));
-        return { t, meta, atts: withFlags, summary, raw, envelope };
-      }),
-    );
-    const chunks: (string | Buffer)[] = [];
-    for (const m of loaded) {
-      if (!m) {
-        missing = true;
-        continue;
-      }
-      if (m.atts.some((a) => a.kind === 'FLAGS')) sel.flags.set(m.t.uid, flagKey(m.meta.flags));
-      const meta = sel.recent.has(m.t.uid) ? { ...m.meta, recent: true } : { ...m.meta, recent: false };
-      const input = { meta, ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
-      chunks.push(`* ${m.t.seq} FETCH (`, ...fetchItems(m.atts, input), ')\r\n');
-    }
-    // Back-pressure: the next batch is read only once the socket has taken this one.
-    await s.sendAsync(chunks.every((x) => typeof x === 'string') ? chunks.join('') : Buffer.concat(chunks.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x))));
-  }
-  // RFC 2180 §4.1.2: messages expunged by another session are left out of the response.
-  return missing ? no('Some of the requested messages no longer exist') : ok(`${uid ? 'UID ' : ''}FETCH completed`);
-}
-
-/** ENVELOPEs for a batch: the session-wide cache first, then the store's cached header fields. */
-async function envelopesFor(s: Session, sel: Selected, uids: readonly number[], cacheKey: (u: number) => string): Promise<Map<number, string>> {
-  const out = new Map<number, string>();
-  const misses: number[] = [];
-  for (const u of uids) {
-    const env = s.ctx.envelopes.get(cacheKey(u));
-    if (env === undefined) misses.push(u);
-    else out.set(u, env);
-  }
-  if (misses.length === 0) return out;
-  const fields = (await s.ctx.opts.store.headerFields?.(s.user, sel.name, misses)) ?? new Map();
-  for (const [u, f] of fields) {
-    const env = envelopeOf(f, s.ctx.addresses);
-    s.ctx.envelopes.set(cacheKey(u), env);
-    out.set(u, env);
-  }
-  return out;
-}
-
+/** Messages whose cached header fields SEARCH asks for at once (when the store cannot rule messages out). */
+const FIELDS_SLICE = 2048;
 async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const sel = selected(s);
   if (isReply(sel)) return sel;
@@ -150,7 +32,7 @@ async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   c.end();
   if (sel.readOnly) return no('[READ-ONLY] Mailbox is read-only');
   flags = flags.filter((f) => f.toLowerCase() !== '\\recent');
-  const metas = await metasNow(s, sel);
+  const metas = await metasNow(s, sel, false);
   let out = '';
   for (const t of targets) {
     const meta = metas.get(t.uid);
@@ -179,21 +61,28 @@ async function search(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   };
   // ALL is the session's view as it stands (RFC 3501 §7.4.1: messages expunged elsewhere stay until announced).
   if (key.k === 'all') return done(uid ? sel.uids : sel.uids.map((_, i) => i + 1));
-  const metas = await metasNow(s, sel);
+  const metas = await metasNow(s, sel, needsInternalDate(key));
   const text = needsText(key);
   const { store } = s.ctx.opts;
   const hits: number[] = [];
   if (!text || (cachedFieldsSuffice(key) && store.headerFields)) {
     // Metadata and cached header fields (Subject, From, To, Cc, Bcc, Date, Message-ID …): no message file is opened.
-    const fields = text && store.headerFields ? await store.headerFields(s.user, sel.name, sel.uids) : undefined;
     const test = compileSearch(key);
-    for (let i = 0; i < sel.uids.length; i++) {
-      const u = sel.uids[i] ?? 0;
-      const meta = metas.get(u);
-      if (!meta) continue;
-      const f = fields?.get(u);
-      if (fields && !f) continue;
-      if (test({ seq: i + 1, meta, recent: sel.recent.has(u), fields: f })) hits.push(uid ? u : i + 1);
+    // The store may rule out messages without the needle unparsed: nothing is allocated for them, so the whole
+    // mailbox goes in one call; otherwise fields are asked for a slice at a time, garbage again before the next.
+    const query = { only: soleField(key), mentions: requiredText(key) };
+    const step = query.mentions !== undefined ? Math.max(1, sel.uids.length) : FIELDS_SLICE;
+    for (let from = 0; from < sel.uids.length; from += step) {
+      const slice = sel.uids.slice(from, from + step);
+      const fields = text && store.headerFields ? await store.headerFields(s.user, sel.name, slice, query) : undefined;
+      for (let j = 0; j < slice.length; j++) {
+        const u = slice[j] as number;
+        const f = fields?.[j];
+        if (fields && (!f || (query.mentions !== undefined && f.length === 0))) continue; // expunged, or ruled out by the store
+        const meta = metas.get(u);
+        if (!meta) continue;
+        if (test({ seq: from + j + 1, meta, recent: sel.recent.has(u), fields: f })) hits.push(uid ? u : from + j + 1);
+      }
     }
     return done(hits);
   }
@@ -217,7 +106,7 @@ async function copyOrMove(s: Session, c: Cursor, uid: boolean, move: boolean): P
   if (move && sel.readOnly) return no('[READ-ONLY] Mailbox is read-only');
   const { store } = s.ctx.opts;
   if (!(await store.listMailboxes(s.user)).some((b) => b.name === dest)) return no('[TRYCREATE] No such mailbox'); // RFC 3501 §6.4.7
-  const metas = await metasNow(s, sel);
+  const metas = await metasNow(s, sel, false);
   const uids = targets.map((t) => t.uid).filter((u) => metas.has(u));
   if (uids.length === 0) return targets.length === 0 ? ok('Nothing to do') : no('Messages no longer exist');
   const res = await store.copy(s.user, sel.name, uids, dest);
@@ -235,7 +124,7 @@ async function expunge(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const only = uid ? new Set(resolve(sel, c.listChars(), true).map((t) => t.uid)) : undefined; // RFC 4315 §2.1 UID EXPUNGE
   c.end();
   if (sel.readOnly) return no('[READ-ONLY] Mailbox is read-only');
-  const metas = await metasNow(s, sel);
+  const metas = await metasNow(s, sel, false);
   const doomed = [...metas.values()].filter((m) => m.flags.includes('\\Deleted') && (!only || only.has(m.uid))).map((m) => m.uid);
   if (doomed.length > 0) await s.ctx.opts.store.expunge(s.user, sel.name, doomed);
   return ok(`${uid ? 'UID ' : ''}EXPUNGE completed`);

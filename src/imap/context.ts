@@ -7,7 +7,8 @@ import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Summary } from './fetch.ts';
-import type { AddressMemo } from './mime.ts';
+import { EnvelopeCache } from './envelope-cache.ts';
+import type { AddressMemo } from './envelope.ts';
 
 export interface ImapLimits {
   /** Longest command line (all lines of one command), bytes. */
@@ -66,9 +67,9 @@ export interface ImapContext {
   metrics: ImapMetrics;
   secureContext?: SecureContext;
   summaries: LRUCache<string, Summary>;
-  /** ENVELOPE strings built from the store's cached header fields, by user/mailbox/uidvalidity/uid. */
-  envelopes: LRUCache<string, string>;
-  /** Encoded ENVELOPE address lists by raw header value (bounded; see mime.ts). */
+  /** ENVELOPE strings built from the store's cached header fields, by mailbox and UID. */
+  envelopes: EnvelopeCache;
+  /** Encoded ENVELOPE address lists by raw header value (bounded; see envelope.ts). */
   addresses: AddressMemo;
   /** Records a failed login; returns true while the IP is over its budget. */
   authBlocked(ip: string, failed: boolean): boolean;
@@ -94,7 +95,7 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     metrics,
     ...(secureContext ? { secureContext } : {}),
     summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + s.body.length + s.bodystructure.length + 64 }),
-    envelopes: new LRUCache<string, string>({ max: 200_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (e) => e.length + 64 }),
+    envelopes: new EnvelopeCache(128 * 1024 * 1024),
     addresses: new Map(),
     authBlocked(ip, failed) {
       const now = opts.clock.now();

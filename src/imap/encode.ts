@@ -1,10 +1,14 @@
 // Response encoding: quoted strings or literals, nstrings, dates, flag lists, sequence sets (RFC 3501 §4, §9).
 import { ImapSyntaxError } from './parser.ts';
 
+const QUOTABLE = /^[\x20-\x7e]*$/;
+const QUOTED_SPECIAL = /[\\"]/;
+const QUOTED_SPECIALS = /[\\"]/g;
+
 /** A string as quoted when safe, otherwise as a literal (RFC 3501 §4.3). */
 export function str(value: string | Buffer): string {
   const s = typeof value === 'string' ? value : value.toString('utf8');
-  if (s.length < 1024 && /^[\x20-\x7e]*$/.test(s)) return '"' + s.replace(/[\\"]/g, (c) => '\\' + c) + '"';
+  if (s.length < 1024 && QUOTABLE.test(s)) return QUOTED_SPECIAL.test(s) ? '"' + s.replace(QUOTED_SPECIALS, '\\$&') + '"' : '"' + s + '"';
   return `{${Buffer.byteLength(s)}}\r\n${s}`;
 }
 
@@ -46,7 +50,9 @@ export function parseSearchDate(text: string): number | undefined {
 }
 
 export function flagList(flags: readonly string[], recent = false): string {
-  return '(' + (recent ? [...flags, '\\Recent'] : flags).join(' ') + ')';
+  if (flags.length === 0) return recent ? '(\\Recent)' : '()';
+  const list = flags.length === 1 ? (flags[0] as string) : flags.join(' ');
+  return recent ? '(' + list + ' \\Recent)' : '(' + list + ')';
 }
 
 export type SeqRange = [number, number];

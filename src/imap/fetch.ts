@@ -1,7 +1,7 @@
 // FETCH: attribute parsing (macros, BODY[section]<partial>) and response items per message (RFC 3501 §6.4.5, §7.4.2).
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { flagList, internalDate } from './encode.ts';
-import { bodyStructure, envelope, findPart, parseMime, type AddressMemo, type MimePart } from './mime.ts';
+import { bodyStructure, envelope, findPart, parseMime, type MimePart } from './mime.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 
 export type SectionSpec = '' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
@@ -67,6 +67,15 @@ function parseAtt(c: Cursor): FetchAtt {
   return { kind: name } as FetchAtt;
 }
 
+/** Attributes answered from metadata and cached header fields alone; the FETCH fast path serves only these. */
+const META_KINDS: ReadonlySet<FetchAtt['kind']> = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE']);
+export function metadataOnly(atts: readonly FetchAtt[]): boolean {
+  return atts.every((a) => META_KINDS.has(a.kind));
+}
+export function needsDates(atts: readonly FetchAtt[]): boolean {
+  return atts.some((a) => a.kind === 'INTERNALDATE');
+}
+
 /** Attributes that need the message text, and those that set \Seen (RFC 3501 §6.4.5). */
 export function needsParse(atts: readonly FetchAtt[]): boolean {
   return atts.some((a) => a.kind === 'BODY' || a.kind === 'BODYSTRUCTURE');
@@ -93,11 +102,6 @@ export function summarize(raw: Buffer): Summary {
   return { envelope: envelope(root), body: bodyStructure(raw, root, false), bodystructure: bodyStructure(raw, root, true) };
 }
 
-/** ENVELOPE from cached header fields (values are the message bytes as latin1, as parseMime reads them). */
-export function envelopeOf(fields: readonly (readonly [string, string])[], memo?: AddressMemo): string {
-  return envelope({ headers: fields.map(([name, value]) => ({ name, value })) }, memo);
-}
-
 export interface FetchInput {
   meta: MessageMeta;
   summary?: Summary;
@@ -106,41 +110,58 @@ export interface FetchInput {
   raw?: Buffer;
 }
 
+/**
+ * "ITEM value" of a metadata attribute (UID, FLAGS, INTERNALDATE, RFC822.SIZE; ENVELOPE when given), or undefined
+ * for the others. `recent` is the session's view (RFC 3501 §2.3.2), not the store's.
+ */
+export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: boolean, envelope: string | undefined): string | undefined {
+  switch (kind) {
+    case 'UID':
+      return 'UID ' + meta.uid;
+    case 'FLAGS':
+      return 'FLAGS ' + flagList(meta.flags, recent);
+    case 'INTERNALDATE':
+      return 'INTERNALDATE ' + internalDate(meta.internalDate);
+    case 'RFC822.SIZE':
+      return 'RFC822.SIZE ' + meta.size;
+    case 'ENVELOPE':
+      return envelope === undefined ? undefined : 'ENVELOPE ' + envelope;
+    default:
+      return undefined;
+  }
+}
+
+/** One "* n FETCH (...)" line of metadata attributes only (see metadataOnly); one string, no pieces. */
+export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMeta, recent: boolean, envelope: string | undefined): string {
+  let out = '* ' + seq + ' FETCH (';
+  for (let i = 0; i < atts.length; i++) {
+    if (i > 0) out += ' ';
+    out += metaItem((atts[i] as FetchAtt).kind, meta, recent, envelope) ?? 'ENVELOPE NIL';
+  }
+  return out + ')\r\n';
+}
+
 /** Builds "ITEM value" pieces; Buffers are literal bodies written after their "{n}\r\n" prefix. */
 export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | Buffer)[] {
   const out: (string | Buffer)[] = [];
   let tree: MimePart | undefined;
-  const sep = (): void => {
-    if (out.length > 0) out.push(' ');
-  };
   const literal = (label: string, data: Buffer): void => {
-    sep();
+    if (out.length > 0) out.push(' ');
     out.push(`${label} {${data.length}}\r\n`, data);
   };
   for (const a of atts) {
+    const simple = metaItem(a.kind, m.meta, m.meta.recent, m.envelope);
+    if (simple !== undefined) {
+      if (out.length > 0) out.push(' ');
+      out.push(simple);
+      continue;
+    }
     switch (a.kind) {
-      case 'UID':
-        sep();
-        out.push(`UID ${m.meta.uid}`);
-        break;
-      case 'FLAGS':
-        sep();
-        out.push(`FLAGS ${flagList(m.meta.flags, m.meta.recent)}`);
-        break;
-      case 'INTERNALDATE':
-        sep();
-        out.push(`INTERNALDATE ${internalDate(m.meta.internalDate)}`);
-        break;
-      case 'RFC822.SIZE':
-        sep();
-        out.push(`RFC822.SIZE ${m.meta.size}`);
-        break;
       case 'ENVELOPE':
       case 'BODY':
       case 'BODYSTRUCTURE':
-        sep();
-        if (a.kind === 'ENVELOPE' && m.envelope !== undefined) out.push(`ENVELOPE ${m.envelope}`);
-        else out.push(`${a.kind} ${m.summary ? m.summary[a.kind === 'ENVELOPE' ? 'envelope' : a.kind === 'BODY' ? 'body' : 'bodystructure'] : 'NIL'}`);
+        if (out.length > 0) out.push(' ');
+        out.push(`${a.kind} ${m.summary ? m.summary[a.kind === 'ENVELOPE' ? 'envelope' : a.kind === 'BODY' ? 'body' : 'bodystructure'] : 'NIL'}`);
         break;
       case 'RFC822':
         literal('RFC822', m.raw ?? Buffer.alloc(0));

@@ -1,6 +1,6 @@
 // MIME tree with byte offsets for FETCH: ENVELOPE, BODY/BODYSTRUCTURE and BODY[section] (RFC 3501 §6.4.5, §7.4.2).
-import { addressParser } from 'postal-mime';
 import { nstr, str } from './encode.ts';
+import { envelopeOf, type AddressMemo } from './envelope.ts';
 import { splitParams as splitHeaderParams } from '../mime/headers.ts';
 
 export interface Header {
@@ -149,54 +149,9 @@ export function bodyStructure(raw: Buffer, p: MimePart, extensible: boolean): st
   return out + ')';
 }
 
-function encodeName(name: string): string | undefined {
-  if (!name) return undefined;
-  return /^[\x20-\x7e]*$/.test(name) ? name : `=?utf-8?b?${Buffer.from(name, 'utf8').toString('base64')}?=`;
-}
-
-/** Encoded address lists by raw header value: From/To values repeat across a mailbox (the user's own address above all). */
-export type AddressMemo = Map<string, string>;
-const MEMO_MAX = 20_000;
-
-function addressListOf(value: string | undefined, memo?: AddressMemo): string {
-  if (!value) return 'NIL';
-  const known = memo?.get(value);
-  if (known !== undefined) return known;
-  const encoded = encodeAddressList(value);
-  if (memo) {
-    if (memo.size >= MEMO_MAX) memo.clear();
-    memo.set(value, encoded);
-  }
-  return encoded;
-}
-
-function encodeAddressList(value: string): string {
-  const out: string[] = [];
-  const one = (name: string, address: string): void => {
-    const at = address.lastIndexOf('@');
-    const mailbox = at > 0 ? address.slice(0, at) : address;
-    const host = at > 0 ? address.slice(at + 1) : '';
-    out.push(`(${nstr(encodeName(name))} NIL ${nstr(mailbox || undefined)} ${nstr(host || undefined)})`);
-  };
-  for (const a of addressParser(value).slice(0, 1000)) {
-    if ('group' in a && Array.isArray(a.group)) {
-      out.push(`(NIL NIL ${str(a.name)} NIL)`); // RFC 3501 §7.4.2 group syntax
-      for (const m of a.group) one(m.name, m.address);
-      out.push('(NIL NIL NIL NIL)');
-    } else if ('address' in a) one(a.name, a.address ?? '');
-  }
-  return out.length === 0 ? 'NIL' : '(' + out.join('') + ')';
-}
-
-/** ENVELOPE; sender and reply-to default to from (RFC 3501 §7.4.2). */
+/** ENVELOPE of a parsed part (an embedded message/rfc822 in BODYSTRUCTURE, or a whole message without cached fields). */
 export function envelope(p: Pick<MimePart, 'headers'>, memo?: AddressMemo): string {
-  const h = (n: string): string | undefined => header(p, n);
-  const addressList = (v: string | undefined): string => addressListOf(v, memo);
-  const from = addressList(h('from'));
-  const sender = h('sender') ? addressList(h('sender')) : from;
-  const replyTo = h('reply-to') ? addressList(h('reply-to')) : from;
-  const latin = (v: string | undefined): string | undefined => (v === undefined ? undefined : Buffer.from(v, 'latin1').toString('utf8'));
-  return `(${nstr(h('date'))} ${nstr(latin(h('subject')))} ${from} ${sender} ${replyTo} ${addressList(h('to'))} ${addressList(h('cc'))} ${addressList(h('bcc'))} ${nstr(h('in-reply-to'))} ${nstr(h('message-id'))})`;
+  return envelopeOf(p.headers.map((h) => [h.name, h.value] as const), memo);
 }
 
 /** Finds the part a section number path ("1.2") names; undefined when it does not exist. */

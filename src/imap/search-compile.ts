@@ -25,10 +25,15 @@ export function compileSearch(key: SearchKey): Predicate {
     case 'all':
       return () => true;
     case 'flag': {
-      const want = key.flag.toLowerCase();
+      const exact = key.flag;
+      const want = exact.toLowerCase();
       const has = key.has;
       return (m) => {
-        for (const f of m.meta.flags) if (f.length === want.length && f.toLowerCase() === want) return has;
+        const flags = m.meta.flags;
+        for (let i = 0; i < flags.length; i++) {
+          const f = flags[i] as string;
+          if (f === exact || (f.length === want.length && f.toLowerCase() === want)) return has;
+        }
         return !has;
       };
     }
@@ -80,13 +85,20 @@ export function compileSearch(key: SearchKey): Predicate {
     case 'header': {
       const field = key.field;
       const want = key.value.toLowerCase();
-      // An ASCII needle on a plain ASCII value is one native case-insensitive search (no lower-cased copy).
-      const quick = /^[\x20-\x7e]*$/.test(key.value) ? new RegExp(key.value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'i') : undefined;
+      // An ASCII needle: one native case-insensitive search per value finds the needle or a value that needs
+      // decoding; the usual miss (a plain value without the needle) costs nothing more.
+      const needle = /^[\x20-\x7e]*$/.test(key.value) ? key.value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : undefined;
+      const quick = needle === undefined ? undefined : new RegExp(needle, 'i');
+      const candidate = needle === undefined ? undefined : new RegExp(`${needle}|${NEEDS_DECODING.source}`, 'i');
+      // Indexed loops: this runs once per message, often before the optimizing compiler has looked at it.
       return (m) => {
         const fields = m.fields;
         if (!fields) return false;
-        for (const [name, value] of fields) {
-          if (name !== field) continue;
+        for (let i = 0; i < fields.length; i++) {
+          const f = fields[i] as HeaderField;
+          if (f[0] !== field) continue;
+          const value = f[1];
+          if (candidate && !candidate.test(value)) continue;
           if (quick && !NEEDS_DECODING.test(value) ? quick.test(value) : headerContains(value, want)) return true;
         }
         return false;
@@ -95,6 +107,36 @@ export function compileSearch(key: SearchKey): Predicate {
     default:
       return () => false;
   }
+}
+
+/**
+ * Text that some cached field value of every message the key can match holds (FieldQuery.mentions): the needle of a
+ * header key the whole key requires. None when there is no such key, or when the needle is not printable ASCII
+ * without quote and backslash.
+ */
+export function requiredText(key: SearchKey): string | undefined {
+  if (key.k === 'and') {
+    for (const k of key.keys) {
+      const r = requiredText(k);
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+  return key.k === 'header' && /^[\x20-\x7e]*$/.test(key.value) && !/["\\]/.test(key.value) ? key.value : undefined;
+}
+
+/** The one header field a key reads, when it reads exactly one (SUBJECT x): the store then hands out only that field. */
+export function soleField(key: SearchKey): string | undefined {
+  const names = new Set<string>();
+  const walk = (k: SearchKey): void => {
+    if (k.k === 'header') names.add(k.field);
+    else if (k.k === 'date' && k.sent) names.add('date');
+    else if (k.k === 'not') walk(k.key);
+    else if (k.k === 'or') [k.a, k.b].forEach(walk);
+    else if (k.k === 'and') k.keys.forEach(walk);
+  };
+  walk(key);
+  return names.size === 1 ? [...names][0] : undefined;
 }
 
 const cost = (k: SearchKey): number => (k.k === 'header' || (k.k === 'date' && k.sent) ? 2 : k.k === 'and' || k.k === 'or' || k.k === 'not' ? 1 : 0);

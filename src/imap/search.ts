@@ -139,6 +139,22 @@ export function needsText(key: SearchKey): boolean {
   }
 }
 
+/** True when matching reads INTERNALDATE (BEFORE, ON, SINCE; the SENT* keys read the Date header instead). */
+export function needsInternalDate(key: SearchKey): boolean {
+  switch (key.k) {
+    case 'date':
+      return !key.sent;
+    case 'not':
+      return needsInternalDate(key.key);
+    case 'or':
+      return needsInternalDate(key.a) || needsInternalDate(key.b);
+    case 'and':
+      return key.keys.some(needsInternalDate);
+    default:
+      return false;
+  }
+}
+
 /** Header fields the store caches (see MailboxStore.headerFields); keys on other fields need the message. */
 const CACHED = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
 

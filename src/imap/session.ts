@@ -8,6 +8,7 @@ import { ImapSyntaxError, Cursor } from './parser.ts';
 import { CommandReader, type FramePart } from './reader.ts';
 import { BadCharset } from './search.ts';
 import { syncSelected } from './sync.ts';
+import type { ToldFlags, UidSet } from './uid-state.ts';
 
 export type Reply = { status: 'OK' | 'NO' | 'BAD'; text: string } | { status: 'NONE' };
 export type Handler = (s: Session, tag: string, c: Cursor, uid: boolean) => Promise<Reply>;
@@ -18,19 +19,27 @@ export interface Selected {
   uidValidity: number;
   /** The session's view: seq n ↔ uids[n-1]. Expunges by others stay until announced. */
   uids: number[];
-  /** Flags last told to the client, joined by ' '. */
-  flags: Map<number, string>;
-  recent: Set<number>;
+  /** Flags last told to the client (flagKey strings). */
+  flags: ToldFlags;
+  /** UIDs that are \Recent in this session. */
+  recent: UidSet;
   metas: Map<number, MessageMeta>;
   listRef: readonly MessageMeta[] | undefined;
   dirty: boolean;
   unwatch: () => void;
 }
 
-/** Order-independent form of a flag list, to tell real changes from reordering. */
+const flagKeys = new WeakMap<readonly string[], string>();
+
+/** Order-independent form of a flag list, to tell real changes from reordering (memoized for the store's frozen lists). */
 export function flagKey(flags: readonly string[]): string {
   if (flags.length < 2) return flags[0] ?? '';
-  return [...flags].sort().join(' ');
+  let key = flagKeys.get(flags);
+  if (key === undefined) {
+    key = [...flags].sort().join(' ');
+    if (Object.isFrozen(flags)) flagKeys.set(flags, key);
+  }
+  return key;
 }
 
 /** Commands during which no untagged EXPUNGE may be sent (RFC 3501 §7.4.1). */

@@ -8,7 +8,7 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
   if (!sel) return;
   let list: readonly MessageMeta[];
   try {
-    list = await s.ctx.opts.store.list(s.user, sel.name);
+    list = await s.ctx.opts.store.list(s.user, sel.name, { dates: false });
   } catch (err) {
     if (err instanceof MailboxError && err.code === 'NONEXISTENT') {
       list = [];

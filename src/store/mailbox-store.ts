@@ -8,12 +8,46 @@ export interface MessageMeta {
   uid: number;
   /** Size in octets as delivered (CRLF line ends). */
   size: number;
-  /** INTERNALDATE, ms since epoch. */
+  /** INTERNALDATE, ms since epoch; NaN only in lists asked for without dates (ListOptions). */
   internalDate: number;
   /** System flags and keywords. */
   flags: readonly string[];
-  /** True until some session has seen the message as \Recent (IMAP). */
+  /**
+   * True until some session has seen the message as \Recent (IMAP). Live: it turns false in place when a session
+   * claims the message (and an unknown internalDate, NaN, turns into the date), so a list handed out follows those
+   * two; flags never change in place (a flag change makes a new meta).
+   */
   recent: boolean;
+}
+
+export interface ListOptions {
+  /**
+   * false: internalDate may be NaN where the store has not read it yet, for views that never look at it (SELECT,
+   * flag sync, STORE). The same metas gain their dates when a later list() reads them. Default true.
+   */
+  dates?: boolean;
+}
+
+/** A mailbox as SELECT/EXAMINE finds it (MailboxStore.open). */
+export interface OpenedMailbox {
+  /** In UID order; internalDate may be NaN (not read yet, see ListOptions). */
+  messages: MessageMeta[];
+  uidValidity: number;
+  uidNext: number;
+  /** The UIDs claimed as \Recent for this session, or (without claiming) those recent now. */
+  recent: number[];
+}
+
+/** Narrows MailboxStore.headerFields for a search. */
+export interface FieldQuery {
+  /** Just this field (a lower-cased name of the list). */
+  only?: string;
+  /**
+   * Text (printable ASCII, no quote or backslash) that some cached field value of every message the search can match
+   * holds, compared ASCII-case-insensitively, unless a value holds 8-bit text or an encoded word (RFC 2047), which
+   * might decode to it. A message with neither may get an empty list, unparsed.
+   */
+  mentions?: string;
 }
 
 export interface MailboxInfo {
@@ -50,13 +84,14 @@ export interface MailboxStore {
   setSubscribed(user: string, name: string, subscribed: boolean): Promise<void>;
   status(user: string, name: string): Promise<MailboxStatus>;
   /** Messages in UID order, including mail delivered since the last call. */
-  list(user: string, mailbox: string): Promise<MessageMeta[]>;
+  list(user: string, mailbox: string, opts?: ListOptions): Promise<MessageMeta[]>;
   read(user: string, mailbox: string, uid: number): Promise<Buffer>;
   /**
    * Optional: the Date, Subject, From, Sender, Reply-To, To, Cc, Bcc, In-Reply-To and Message-ID fields of
-   * messages (every occurrence, in order) from the store's cache, reading files only on a miss; expunged UIDs are absent.
+   * messages (every occurrence, in order) from the store's cache, reading files only on a miss. The result is
+   * aligned with `uids`: undefined for an expunged UID.
    */
-  headerFields?(user: string, mailbox: string, uids: readonly number[]): Promise<Map<number, readonly HeaderField[]>>;
+  headerFields?(user: string, mailbox: string, uids: readonly number[], query?: FieldQuery): Promise<(readonly HeaderField[] | undefined)[]>;
   /** Durable append (tmp → fsync → new/cur); returns the new UID. */
   append(user: string, mailbox: string, raw: Buffer, opts?: { flags?: readonly string[]; internalDate?: number }): Promise<{ uid: number; uidValidity: number }>;
   setFlags(user: string, mailbox: string, uid: number, flags: readonly string[]): Promise<void>;
@@ -65,6 +100,11 @@ export interface MailboxStore {
   copy(user: string, from: string, uids: readonly number[], to: string): Promise<{ uidValidity: number; uids: number[] }>;
   /** Marks messages as no longer recent (the first session that sees them claims them). */
   claimRecent(user: string, mailbox: string): Promise<number[]>;
+  /**
+   * SELECT (claimRecent) or EXAMINE in one step: \Recent claimed first (RFC 3501 §2.3.2), then the messages listed,
+   * so the list already carries the claimed state; mail arriving meanwhile stays recent for another session.
+   */
+  open(user: string, mailbox: string, opts: { claimRecent: boolean }): Promise<OpenedMailbox>;
   /** Bytes used by the user's mail, for quota. */
   usage(user: string): Promise<number>;
   /** Change notifications (delivery, other sessions) for IDLE and concurrent sessions. */

@@ -5,10 +5,15 @@ import type { MaildirFolder } from './maildir-folder.ts';
 /** How a step enters the folder lock: 'background' does not count as client use; 'verify' forces a re-scan. */
 export type LockedRun = (user: string, name: string, fn: (f: MaildirFolder) => Promise<void>, mode: 'background' | 'verify') => Promise<void>;
 
-/** The mover waits for this long without client commands on a folder, then moves a batch. */
-const IDLE_MS = 250;
+/**
+ * Background steps wait for this long without client use of the folder: a client's commands come back to back, and
+ * a step under the folder lock (or a re-scan's CPU) would otherwise land in the middle of them.
+ */
+const IDLE_MS = 1000;
 const MOVE_BATCH = 256;
 const VERIFY_AFTER_MS = 1000;
+/** A racy stamp is confirmed within this long even while clients keep the folder busy. */
+const VERIFY_MAX_WAIT_MS = 10_000;
 
 export class BackgroundJobs {
   private readonly running = new Set<Promise<void>>();
@@ -28,11 +33,14 @@ export class BackgroundJobs {
     f.verifying = true;
     this.track(async () => {
       try {
-        // Once the stamp is out of its racy window (and a second has passed, unless settling): one forced re-scan.
+        // Once the stamp is out of its racy window, a second has passed and the folder is quiet (unless settling,
+        // or clients have kept it busy for long): one forced re-scan.
         let since = Date.now();
+        const started = since;
         for (let i = 0; i < 50 && this.live(f) && f.needsVerify; i++) {
           const now = Date.now();
-          const wait = Math.max(f.racyUntil + 5 - now, this.settling ? 0 : since + VERIFY_AFTER_MS - now);
+          const quiet = this.settling || now - started >= VERIFY_MAX_WAIT_MS ? 0 : f.lastUse + IDLE_MS - now;
+          const wait = Math.max(f.racyUntil + 5 - now, this.settling ? 0 : since + VERIFY_AFTER_MS - now, quiet);
           if (wait > 0) await this.pause(wait);
           else {
             await this.run(user, name, async () => undefined, 'verify');
@@ -52,8 +60,9 @@ export class BackgroundJobs {
     this.track(async () => {
       try {
         while (f.toMove.length > 0 && this.live(f)) {
-          if (!this.settling && Date.now() - f.lastUse < IDLE_MS) {
-            await this.pause(IDLE_MS);
+          const busy = f.lastUse + IDLE_MS - Date.now();
+          if (!this.settling && busy > 0) {
+            await this.pause(busy);
             continue;
           }
           const batch = f.toMove.splice(0, MOVE_BATCH);

@@ -11,6 +11,7 @@ import { appendUidLines, fsyncDir, uniqueKey, writeUidList } from './maildir-fil
 import type { Staged } from './maildir-stage.ts';
 import { loadSnapshot, writeSnapshot } from './maildir-snapshot.ts';
 import { claimRecentMark } from './maildir-recent.ts';
+import { resolveDates } from './maildir-dates.ts';
 import { scanFolder } from './maildir-scan.ts';
 
 /**
@@ -102,8 +103,7 @@ export class MaildirFolder extends FolderIndex {
 
   private async saveSnapshot(): Promise<void> {
     if (this.uidlistStamp === undefined || this.snapshotAt === this.snapshotKey()) return;
-    const entries = this.entries.map((e) => ({ uid: e.uid, sub: e.sub, key: e.key, info: e.info, size: e.meta.size, date: e.meta.internalDate }));
-    await writeSnapshot(this.path, { uidValidity: this.uidValidity, nextUid: this.nextUid, dirStamp: this.dirStamp, uidlistStamp: this.uidlistStamp, entries }).then(
+    await writeSnapshot(this.path, { uidValidity: this.uidValidity, nextUid: this.nextUid, dirStamp: this.dirStamp, uidlistStamp: this.uidlistStamp }, this.entries).then(
       () => (this.snapshotAt = this.snapshotKey()),
       () => undefined,
     );
@@ -116,7 +116,7 @@ export class MaildirFolder extends FolderIndex {
       byUid: this.byUid,
       keywords: (k) => (k === undefined ? this.keywords : (this.keywords = k)),
       setLocation: (e, sub, info) => this.setLocation(e, sub, info),
-      insert: (e) => this.insert(e),
+      insertAll: (batch) => this.insertAll(batch),
       drop: (uids) => this.drop(uids),
       saveUids: () => this.saveUids(),
     };
@@ -129,6 +129,13 @@ export class MaildirFolder extends FolderIndex {
     const newest = a.mtimeNs > b.mtimeNs ? a.mtimeNs : b.mtimeNs;
     const fine = a.mtimeNs % 1_000_000_000n !== 0n || b.mtimeNs % 1_000_000_000n !== 0n;
     return { text: `${a.mtimeNs}/${b.mtimeNs}`, racyUntil: Number(newest / 1_000_000n) + (fine ? RACY_FINE_MS : RACY_COARSE_MS) };
+  }
+
+  /** Makes INTERNALDATE known for these messages (all when omitted), under the folder mutex; see maildir-dates.ts. */
+  async resolveDates(uids?: readonly number[]): Promise<void> {
+    if (this.datesKnown) return;
+    await resolveDates(uids ? uids.flatMap((u) => this.byUid.get(u) ?? []) : this.entries, this.cache, (e) => this.fileName(e));
+    if (!uids) this.datesKnown = true;
   }
 
   /** Records the directory stamps after our own change; a background re-scan confirms them once they are not racy. */
@@ -210,13 +217,11 @@ export class MaildirFolder extends FolderIndex {
     const from = this.filePath(uid);
     if (!e) return [];
     const info = await this.infoFor(flags, e.other);
-    if (info === e.info && e.sub === 'cur') return e.meta.flags;
+    if (info === e.info && e.sub === 'cur') return e.flags;
     await rename(from, join(this.path, 'cur', `${e.key}:${info}`));
-    const recent = e.meta.recent;
-    this.setLocation(e, 'cur', info);
-    this.setRecent(e, recent);
+    const moved = this.setLocation(e, 'cur', info);
     await this.restamp();
-    return e.meta.flags;
+    return moved.flags;
   }
 
   async expunge(uids: readonly number[]): Promise<number[]> {
@@ -244,21 +249,22 @@ export class MaildirFolder extends FolderIndex {
     const candidates: Entry[] = [];
     const moving: number[] = [];
     for (const e of this.entries) {
-      if (e.meta.recent) candidates.push(e);
+      if (e.recent) candidates.push(e);
       if (e.sub === 'new') moving.push(e.uid); // also claimed earlier and left in new/ by a process that stopped
     }
-    let from = this.nextUid;
+    const claimed: number[] = [];
     if (candidates.length > 0) {
-      from = await claimRecentMark(this.path, this.uidValidity, this.nextUid);
+      const from = await claimRecentMark(this.path, this.uidValidity, this.nextUid);
       this.recentFrom = Math.max(this.recentFrom, this.nextUid);
-      for (const e of candidates) this.setRecent(e, false);
+      for (const e of candidates) {
+        e.recent = false; // in place (MessageMeta.recent is live): the lists handed out follow, nothing is rebuilt
+        if (e.uid >= from) claimed.push(e.uid);
+      }
     }
+    const queued = new Set(this.toMove);
     if (moving.length <= now) await this.moveToCur(moving);
-    else {
-      const queued = new Set(this.toMove);
-      for (const u of moving) if (!queued.has(u)) this.toMove.push(u);
-    }
-    return candidates.filter((e) => e.uid >= from).map((e) => e.uid);
+    else this.toMove.push(...(queued.size === 0 ? moving : moving.filter((u) => !queued.has(u))));
+    return claimed;
   }
 
   /** Renames messages still in new/ to cur/ with an empty info, in parallel. */
@@ -276,16 +282,16 @@ export class MaildirFolder extends FolderIndex {
 
   private adopt(key: string, sub: 'new' | 'cur', info: string, size: number, internalDate: number): number {
     const uid = this.nextUid++;
-    const e: Entry = { uid, key, sub, info: '', other: '', meta: { uid, size, internalDate, flags: [], recent: true } };
-    this.setLocation(e, sub, info);
+    const { flags, other } = this.parseInfo(info);
+    const e: Entry = { uid, size, internalDate, flags, recent: true, key, sub, info, other };
     this.insert(e);
     this.unsaved.push(e);
     return uid;
   }
 
   private async saveUids(): Promise<void> {
-    const entries = new Map(this.entries.map((e) => [e.uid, e.key]));
-    await writeUidList(this.path, { uidValidity: this.uidValidity, nextUid: this.nextUid, entries }, this.fsync);
+    const [uids, keys] = [this.entries.map((e) => e.uid), this.entries.map((e) => e.key)];
+    await writeUidList(this.path, { uidValidity: this.uidValidity, nextUid: this.nextUid, uids, keys }, this.fsync);
     this.unsaved = [];
     const st = await stat(join(this.path, 'dovecot-uidlist'), { bigint: true }).catch(() => undefined);
     this.uidlistStamp = st ? `${st.ino}:${st.size}` : undefined;

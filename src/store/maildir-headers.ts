@@ -1,6 +1,6 @@
 // Header fields the store caches per message (envelope and SEARCH fields), extracted the way IMAP parses a header block.
-import { open } from 'node:fs/promises';
-import type { HeaderField, MessageMeta } from './mailbox-store.ts';
+import { open, stat } from 'node:fs/promises';
+import type { FieldQuery, HeaderField, MessageMeta } from './mailbox-store.ts';
 import type { CacheEntry } from './maildir-cache.ts';
 
 /** Fields kept: everything ENVELOPE needs (RFC 3501 §7.4.2) plus the SEARCH address/subject keys. */
@@ -47,26 +47,37 @@ export interface HeaderSource {
 keyOf(uid: number): string | undefined;
 fileOf(uid: number): string | undefined;
 get(uid: number): MessageMeta | undefined;
-readonly cache: { ensure(): Promise<void>; get(key: string): CacheEntry | undefined; set(key: string, e: CacheEntry): void; flush(): Promise<void> };
+readonly cache: {
+  ensure(): Promise<void>;
+  fields(key: string, query?: FieldQuery): readonly HeaderField[] | undefined;
+  dateOf(key: string): number | undefined;
+  set(key: string, e: CacheEntry): void;
+  flush(): Promise<void>;
+};
 }
 
 const PARALLEL = 64;
 
-/** Cached header fields of a folder's messages; misses read the head of the file (outside any lock) and are added to the cache. */
-export async function cachedHeaderFields(f: HeaderSource, uids: readonly number[], toCrlf: (b: Buffer) => Buffer): Promise<Map<number, readonly HeaderField[]>> {
+/**
+ * Cached header fields of a folder's messages, narrowed by the query; misses read the head of the file (outside any
+ * lock) and are added to the cache.
+ */
+export async function cachedHeaderFields(f: HeaderSource, uids: readonly number[], toCrlf: (b: Buffer) => Buffer, query?: FieldQuery): Promise<(readonly HeaderField[] | undefined)[]> {
+  const only = query?.only;
   await f.cache.ensure();
-  const out = new Map<number, readonly HeaderField[]>();
-  const misses: number[] = [];
-  for (const uid of uids) {
-    const key = f.keyOf(uid);
+  const out = new Array<readonly HeaderField[] | undefined>(uids.length).fill(undefined);
+  const misses: number[] = []; // positions in uids
+  for (let i = 0; i < uids.length; i++) {
+    const key = f.keyOf(uids[i] as number);
     if (key === undefined) continue;
-    const fields = f.cache.get(key)?.fields;
-    if (fields) out.set(uid, fields);
-    else misses.push(uid);
+    const fields = f.cache.fields(key, query);
+    if (fields) out[i] = fields;
+    else misses.push(i);
   }
   for (let i = 0; i < misses.length; i += PARALLEL)
     await Promise.all(
-      misses.slice(i, i + PARALLEL).map(async (uid) => {
+      misses.slice(i, i + PARALLEL).map(async (at) => {
+        const uid = uids[at] as number;
         for (let attempt = 0; attempt < 2; attempt++) {
           const file = f.fileOf(uid);
           const meta = f.get(uid);
@@ -75,8 +86,10 @@ export async function cachedHeaderFields(f: HeaderSource, uids: readonly number[
           if (!head) continue;
           const fields = extractFields(head);
           const key = f.keyOf(uid);
-          if (key !== undefined) f.cache.set(key, { date: meta.internalDate, fields });
-          out.set(uid, fields);
+          // The date as maildir-dates.ts would find it, when the folder has not resolved it yet.
+          const date = Number.isNaN(meta.internalDate) ? (f.cache.dateOf(key ?? '') ?? (await stat(file).then((st) => st.mtimeMs, () => NaN))) : meta.internalDate;
+          if (key !== undefined && !Number.isNaN(date)) f.cache.set(key, { date, fields });
+          out[at] = only === undefined ? fields : fields.filter((x) => x[0] === only);
           return;
         }
       }),

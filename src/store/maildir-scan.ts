@@ -1,5 +1,6 @@
 // Full rescan of one Maildir folder: adopts dovecot-uidlist UIDs, finds new, moved and vanished files, numbers the new ones.
-// INTERNALDATE comes from the folder cache when the file is known there; only unknown files are stat-ed.
+// Nothing per message is read or stat-ed (unless a name lacks its size): INTERNALDATE stays unknown until asked for
+// (maildir-dates.ts), and the folder cache is not read here at all.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MailboxError, type MailboxChange } from './mailbox-store.ts';
@@ -12,8 +13,9 @@ export interface ScanHooks {
   entries(): readonly Entry[];
   byUid: ReadonlyMap<number, Entry>;
   keywords(set?: string[]): string[];
-  setLocation(e: Entry, sub: 'new' | 'cur', info: string): void;
-  insert(e: Entry): void;
+  setLocation(e: Entry, sub: 'new' | 'cur', info: string): Entry;
+  /** Takes the batch over (it may become the index itself). */
+  insertAll(batch: Entry[]): void;
   drop(uids: readonly number[]): void;
   saveUids(): Promise<void>;
 }
@@ -30,27 +32,35 @@ interface Listing {
 
 function listFiles(newFiles: readonly string[], curFiles: readonly string[]): Listing {
   const out: Listing = { keys: [], infos: [], inNew: [], at: new Map() };
-  const add = (names: readonly string[], isNew: boolean): void => {
-    for (const name of names) {
-      if (name.charCodeAt(0) === 46 /* . */) continue;
-      const colon = name.indexOf(':');
-      const key = colon < 0 ? name : name.slice(0, colon);
-      const prev = out.at.get(key);
-      if (prev !== undefined) {
-        // The same base name in both directories: the later listing wins, as a key → file map would have it.
-        out.infos[prev] = colon < 0 ? '' : name.slice(colon + 1);
-        out.inNew[prev] = isNew;
-        continue;
-      }
-      out.at.set(key, out.keys.length);
-      out.keys.push(key);
-      out.infos.push(colon < 0 ? '' : name.slice(colon + 1));
-      out.inNew.push(isNew);
-    }
-  };
-  add(newFiles, true);
-  add(curFiles, false);
+  addFiles(out, newFiles, true);
+  addFiles(out, curFiles, false);
   return out;
+}
+
+/** Plain indexed loops here and below: they run once per file, on a first open before the optimizing compiler has seen them. */
+function addFiles(out: Listing, names: readonly string[], isNew: boolean): void {
+  const { keys, infos, inNew, at } = out;
+  for (let n = 0; n < names.length; n++) {
+    const name = names[n] as string;
+    if (name.charCodeAt(0) === 46 /* . */) continue;
+    const colon = name.indexOf(':');
+    const key = colon < 0 ? name : name.slice(0, colon);
+    const info = colon < 0 ? '' : name.slice(colon + 1);
+    const size = at.size;
+    at.set(key, size);
+    if (at.size === size) {
+      // The same base name in both directories (one map operation per name finds it): the later listing wins,
+      // as a key → file map would have it.
+      const prev = keys.indexOf(key);
+      at.set(key, prev);
+      infos[prev] = info;
+      inNew[prev] = isNew;
+      continue;
+    }
+    keys.push(key);
+    infos.push(info);
+    inNew.push(isNew);
+  }
 }
 
 export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<MailboxChange[]> {
@@ -58,7 +68,7 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
   // Directory listings, the cache (first open) and the uid list files are all read concurrently.
   const listing = Promise.all([readdir(join(f.path, 'new')), readdir(join(f.path, 'cur'))]);
   listing.catch(() => undefined);
-  const cacheLoad = wasLoaded ? undefined : f.cache.ensure(); // first open: the cache file is read alongside
+  if (!wasLoaded) f.cache.retainOnLoad = () => f.liveKeys(); // read on first need, keeping only live keys
   let listStamp: string | undefined;
   let list: UidList | undefined;
   let keywords: string[] | undefined;
@@ -75,13 +85,13 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
     // Another program (Dovecot) rewrote the list: adopt the UIDs it assigned.
     if (listStamp !== f.uidlistStamp) [list, keywords] = await Promise.all([readUidList(f.path), readKeywords(f.path)]);
   }
-  let adopted: UidList['entries'] | undefined;
+  let adopted: UidList | undefined;
   if (keywords) {
     h.keywords(keywords);
     if (list && (!wasLoaded || list.uidValidity === f.uidValidity)) {
       f.uidValidity = list.uidValidity;
       f.nextUid = Math.max(f.nextUid, list.nextUid);
-      adopted = list.entries;
+      adopted = list;
     } else if (!wasLoaded) {
       f.uidValidity = f.newValidity();
       f.nextUid = 1;
@@ -110,9 +120,8 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
     const sub = inNew[i] ? 'new' : 'cur';
     const info = infos[i] as string;
     if (sub !== e.sub || info !== e.info) {
-      const before = e.meta.flags.join(' ');
-      h.setLocation(e, sub, info);
-      if (e.meta.flags.join(' ') !== before) changes.push({ kind: 'flags', uid: e.uid, flags: e.meta.flags });
+      const moved = h.setLocation(e, sub, info);
+      if (moved.flags.join(' ') !== e.flags.join(' ')) changes.push({ kind: 'flags', uid: e.uid, flags: moved.flags });
     }
   }
   if (gone.length > 0) {
@@ -121,44 +130,33 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
   }
   const { order, uidAt, knownKeys } = orderFresh(files, taken, adopted);
 
-  await cacheLoad;
-  if (order.length > 0) await f.cache.ensure(); // loaded from a snapshot: the cache is read on first need
   let uidsChanged = gone.length > 0;
   const fileOf = (i: number): string => join(f.path, inNew[i] ? 'new' : 'cur', infos[i] ? `${keys[i]}:${infos[i]}` : (keys[i] as string));
-  // Only files the cache does not know are stat-ed (for INTERNALDATE); those are then cached.
-  const dates = new Float64Array(keys.length).fill(NaN); // NaN: no date (neither cached nor stat-ed)
-  const cached = new Uint8Array(keys.length);
-  const unstated: number[] = [];
-  for (const i of order) {
-    const d = f.cache.dateOf(keys[i] as string);
-    if (d === undefined) unstated.push(i);
-    else [dates[i], cached[i]] = [d, 1];
+  // Sizes come from ",W=" in the name; files without it are read (in parallel) before the insert loop, which then
+  // runs synchronously. -1: the file vanished since the listing (it is left out).
+  const sizes = new Float64Array(keys.length);
+  const unsized: number[] = [];
+  for (let j = 0; j < order.length; j++) {
+    const i = order[j] as number;
+    const w = keyNumber(keys[i] as string, ',W=');
+    if (w === undefined) unsized.push(i);
+    else sizes[i] = w;
   }
-  for (let j = 0; j < unstated.length; j += PARALLEL) {
-    const chunk = unstated.slice(j, j + PARALLEL);
-    const res = await Promise.all(chunk.map((i) => stat(fileOf(i)).then((st) => st.mtimeMs, () => NaN)));
-    chunk.forEach((i, k) => (dates[i] = res[k] as number));
-  }
-  // Sizes of files without ",W=" in the name are read first (in parallel), so the insert loop below runs synchronously.
-  const sizes = new Float64Array(keys.length).fill(NaN);
-  const unsized = order.filter((i) => !Number.isNaN(dates[i] as number) && keyNumber(keys[i] as string, ',W=') === undefined);
   for (let j = 0; j < unsized.length; j += PARALLEL) {
     const chunk = unsized.slice(j, j + PARALLEL);
-    const res = await Promise.all(chunk.map((i) => crlfSize(fileOf(i), keyNumber(keys[i] as string, ',S='))));
+    const res = await Promise.all(chunk.map((i) => crlfSize(fileOf(i))));
     chunk.forEach((i, k) => (sizes[i] = res[k] as number));
   }
-  const { added, renumbered } = insertFresh(f, h, files, { order, uidAt, dates, cached, sizes });
+  const { added, renumbered } = insertFresh(f, h, files, { order, uidAt, sizes }, wasLoaded);
   if (renumbered) uidsChanged = true;
   if (added.length > 0) changes.push({ kind: 'append', uids: added });
-  if (!wasLoaded) f.cache.retain((key) => f.keyKnown(key));
   if (uidsChanged || (!wasLoaded && knownKeys !== h.entries().length) || listStamp === undefined) await h.saveUids();
   else f.uidlistStamp = listStamp;
-  await f.cache.flush();
   return changes;
 }
 
 /** Known files in uid-list order, then unknown ones by name (delivery time); `taken` marks files already indexed. */
-function orderFresh(files: Listing, taken: Uint8Array, adopted: UidList['entries'] | undefined): { order: number[]; uidAt: Float64Array; knownKeys: number } {
+function orderFresh(files: Listing, taken: Uint8Array, adopted: UidList | undefined): { order: number[]; uidAt: Float64Array; knownKeys: number } {
   const { keys, at } = files;
   const order: number[] = [];
   const uidAt = new Float64Array(keys.length).fill(Infinity);
@@ -168,82 +166,98 @@ function orderFresh(files: Listing, taken: Uint8Array, adopted: UidList['entries
   let knownKeys = 0;
   const notOnDisk = new Set<string>();
   const listed = new Uint8Array(keys.length);
-  if (adopted)
-    for (const [uid, key] of adopted) {
-      const i = at.get(key);
-      if (i === undefined) notOnDisk.add(key);
-      else if (listed[i]) {
-        if (taken[i] !== 2) continue;
-        uidAt[i] = uid; // listed again: the later UID wins, and the order is settled by the sort
-        sorted = false;
-      } else {
-        listed[i] = 1;
-        knownKeys++;
-        if (taken[i] === 1) continue;
-        taken[i] = 2;
-        if (uid < lastUid) sorted = false;
-        lastUid = uid;
-        order.push(i);
-        uidAt[i] = uid;
-      }
+  const listUids = adopted?.uids ?? [];
+  const listKeys = adopted?.keys ?? [];
+  for (let j = 0; j < listUids.length; j++) {
+    const uid = listUids[j] as number;
+    const key = listKeys[j] as string;
+    const i = at.get(key);
+    if (i === undefined) notOnDisk.add(key);
+    else if (listed[i]) {
+      if (taken[i] !== 2) continue;
+      uidAt[i] = uid; // listed again: the later UID wins, and the order is settled by the sort
+      sorted = false;
+    } else {
+      listed[i] = 1;
+      knownKeys++;
+      if (taken[i] === 1) continue;
+      taken[i] = 2;
+      if (uid < lastUid) sorted = false;
+      lastUid = uid;
+      order.push(i);
+      uidAt[i] = uid;
     }
+  }
   knownKeys += notOnDisk.size;
   if (!sorted) order.sort((a, b) => (uidAt[a] as number) - (uidAt[b] as number));
   const unknown: number[] = [];
   for (let i = 0; i < keys.length; i++) if (taken[i] === 0) unknown.push(i);
   unknown.sort((a, b) => ((keys[a] as string) < (keys[b] as string) ? -1 : (keys[a] as string) > (keys[b] as string) ? 1 : 0));
-  for (const i of unknown) order.push(i);
+  for (let j = 0; j < unknown.length; j++) order.push(unknown[j] as number);
   return { order, uidAt, knownKeys };
 }
 
 interface Fresh {
   order: readonly number[];
   uidAt: Float64Array;
-  /** NaN: no date (the file vanished). */
-  dates: Float64Array;
-  cached: Uint8Array;
-  /** NaN: the size is in the name (",W="). */
+  /** -1: the file vanished. */
   sizes: Float64Array;
 }
 
-/** Indexes the new files in order (a plain loop, kept out of the async scan so it optimizes); renumbered: some got a new UID. */
-function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Fresh): { added: number[]; renumbered: boolean } {
+/**
+ * Indexes the new files in order (a plain loop, kept out of the async scan so it optimizes); added: their UIDs when
+ * `report` (a rescan); renumbered: some got a new UID.
+ */
+function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Fresh, report: boolean): { added: number[]; renumbered: boolean } {
   const { keys, infos, inNew } = files;
   const kws = h.keywords();
-  // Most messages share a handful of info strings: their flags are parsed once, into one frozen list each.
-  const byInfo = new Map<string, { flags: string[]; other: string }>();
+  // Most messages share a handful of info strings: their flags are parsed once, into one frozen list each (and the
+  // entries share one info string). Runs of equal info strings skip even the map.
+  const byInfo = new Map<string, { info: string; flags: string[]; other: string }>();
+  let parsed: { info: string; flags: string[]; other: string } | undefined;
   const added: number[] = [];
+  const batch: Entry[] = [];
   let renumbered = false;
-  for (const i of x.order) {
+  // A rescan with the cache already read takes known dates from it; the rest stay unknown until asked for.
+  const cache = f.cache.loaded ? f.cache : undefined;
+  const { order, sizes, uidAt } = x;
+  const byUid = h.byUid;
+  const clash = byUid.size > 0; // a first open cannot clash: the uid list's UIDs are distinct
+  const recentFrom = f.recentFrom;
+  let next = f.nextUid;
+  for (let j = 0; j < order.length; j++) {
+    const i = order[j] as number;
     const key = keys[i] as string;
-    const date = x.dates[i] as number;
-    if (Number.isNaN(date)) continue;
-    if (!x.cached[i]) f.cache.set(key, { date });
-    let uid = x.uidAt[i] as number;
-    if (uid === Infinity || h.byUid.has(uid)) {
-      uid = f.nextUid++;
+    const size = sizes[i] as number;
+    if (size < 0) continue;
+    let uid = uidAt[i] as number;
+    if (uid === Infinity || (clash && byUid.has(uid))) {
+      uid = next++;
       renumbered = true;
-    } else if (uid >= f.nextUid) f.nextUid = uid + 1;
-    const sized = x.sizes[i] as number;
-    const size = Number.isNaN(sized) ? (keyNumber(key, ',W=') as number) : sized;
+    } else if (uid >= next) next = uid + 1;
     const info = infos[i] as string;
-    let parsed = byInfo.get(info);
-    if (!parsed) {
-      const p = flagsFromInfo(info, kws);
-      byInfo.set(info, (parsed = { flags: Object.freeze(p.flags) as string[], other: p.other }));
+    if (parsed?.info !== info) {
+      parsed = byInfo.get(info);
+      if (!parsed) {
+        const p = flagsFromInfo(info, kws);
+        byInfo.set(info, (parsed = { info, flags: Object.freeze(p.flags) as string[], other: p.other }));
+      }
     }
     const sub = inNew[i] ? 'new' : 'cur';
-    const meta = { uid, size, internalDate: date, flags: parsed.flags, recent: sub === 'new' && uid >= f.recentFrom };
-    h.insert({ uid, key, sub, info, other: parsed.other, meta });
-    added.push(uid);
+    const date = cache?.dateOf(key) ?? NaN;
+    batch.push({ uid, size, internalDate: date, flags: parsed.flags, recent: sub === 'new' && uid >= recentFrom, key, sub, info: parsed.info, other: parsed.other });
+    if (report) added.push(uid); // a first open announces nothing
   }
+  f.nextUid = next;
+  // UIDs within the batch are distinct (the uid list's are, and new ones are above them): one insert at the end.
+  h.insertAll(batch);
   return { added, renumbered };
 }
 
-/** Size with bare LFs counted as CRLF, for files other tools delivered with Unix line ends. */
-async function crlfSize(file: string, fallback: number | undefined): Promise<number> {
+/** Size with bare LFs counted as CRLF, for files other tools delivered with Unix line ends; -1 once vanished. */
+async function crlfSize(file: string): Promise<number> {
   const buf = await readFile(file).catch(() => undefined);
-  if (!buf) return fallback ?? 0;
+  if (!buf) return -1;
   let extra = 0;
   for (let i = 0; i < buf.length; i++) if (buf[i] === 10 && (i === 0 || buf[i - 1] !== 13)) extra++;
   return buf.length + extra;

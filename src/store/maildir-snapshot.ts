@@ -7,106 +7,116 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { flagsFromInfo, readKeywords, writeFileAtomic } from './maildir-files.ts';
 import type { MaildirFolder } from './maildir-folder.ts';
+import type { Entry } from './maildir-index.ts';
 import { readRecentMark } from './maildir-recent.ts';
 import type { ScanHooks } from './maildir-scan.ts';
 
 const FILE = 'spamgate.index';
-const MAGIC = 'SGINDEX1';
+const MAGIC = 'SGINDEX2';
 
-export interface SnapshotEntry {
-  uid: number;
-  sub: 'new' | 'cur';
-  key: string;
-  info: string;
-  size: number;
-  date: number;
-}
-
-export interface Snapshot {
+/** What a snapshot is taken at, besides the entries. */
+export interface SnapshotHead {
   uidValidity: number;
   nextUid: number;
   /** `${newMtimeNs}/${curMtimeNs}` when taken. */
   dirStamp: string;
   /** `${ino}:${size}` of dovecot-uidlist when taken. */
   uidlistStamp: string;
-  entries: SnapshotEntry[];
 }
 
-export async function writeSnapshot(dir: string, s: Snapshot): Promise<void> {
-  const parts = [`${MAGIC} ${s.uidValidity} ${s.nextUid} ${s.dirStamp} ${s.uidlistStamp} ${s.entries.length}\n`];
-  for (const e of s.entries) parts.push(`${e.uid} ${e.sub === 'new' ? 'n' : 'c'} ${e.size} ${e.date} ${e.info ? `${e.key}:${e.info}` : e.key}\n`);
-  await writeFileAtomic(join(dir, FILE), parts.join(''), false);
+/**
+ * The body: one JSON document of columns, one element per message in UID order, so that reading it back is one
+ * native JSON.parse rather than a parse step per line. subs has one letter per message (n: new/, c: cur/); a date
+ * not known yet (maildir-dates.ts) is null.
+ */
+interface Body {
+  uidValidity: number;
+  nextUid: number;
+  uids: number[];
+  subs: string;
+  sizes: number[];
+  dates: (number | null)[];
+  keys: string[];
+  infos: string[];
 }
 
-/** The snapshot when it was taken at exactly these stamps (undefined otherwise, or when unreadable). */
-export async function readSnapshot(dir: string, dirStamp: string, uidlistStamp: string | undefined): Promise<Snapshot | undefined> {
-  if (uidlistStamp === undefined) return undefined;
-  const text = await readFile(join(dir, FILE), 'latin1').catch(() => '');
-  const nl = text.indexOf('\n');
-  const head = text.slice(0, nl).split(' ');
-  if (nl < 0 || head.length !== 6 || head[0] !== MAGIC || head[3] !== dirStamp || head[4] !== uidlistStamp) return undefined;
-  const count = Number(head[5]);
-  const entries: SnapshotEntry[] = [];
-  // Numbers are read digit by digit: no substring per field (10,000 lines on a SELECT).
-  const num = (from: number, to: number): number => {
-    let n = 0;
-    for (let i = from; i < to; i++) {
-      const c = text.charCodeAt(i) - 48;
-      if (c < 0 || c > 9) return NaN;
-      n = n * 10 + c;
-    }
-    return to > from ? n : NaN;
+/** File: "SGINDEX2 <dirStamp> <uidlistStamp>\n" and the JSON body (the stamps are checked before the body is parsed). */
+export async function writeSnapshot(dir: string, head: SnapshotHead, entries: readonly Entry[]): Promise<void> {
+  const body: Body = {
+    uidValidity: head.uidValidity,
+    nextUid: head.nextUid,
+    uids: entries.map((e) => e.uid),
+    subs: entries.map((e) => (e.sub === 'new' ? 'n' : 'c')).join(''),
+    sizes: entries.map((e) => e.size),
+    dates: entries.map((e) => (Number.isNaN(e.internalDate) ? null : e.internalDate)),
+    keys: entries.map((e) => e.key),
+    infos: entries.map((e) => e.info),
   };
-  let pos = nl + 1;
-  while (pos < text.length) {
-    const end = text.indexOf('\n', pos);
-    if (end < 0) return undefined; // torn
-    const a = text.indexOf(' ', pos);
-    const b = a + 2;
-    const c = text.indexOf(' ', b + 1);
-    const d = text.indexOf(' ', c + 1);
-    if (a < 0 || c < 0 || d < 0 || d > end || text.charCodeAt(b) !== 32) return undefined;
-    const colon = text.indexOf(':', d + 1);
-    const split = colon >= 0 && colon < end;
-    entries.push({
-      uid: num(pos, a),
-      sub: text.charCodeAt(a + 1) === 110 /* n */ ? 'new' : 'cur',
-      size: num(b + 1, c),
-      date: num(c + 1, d),
-      key: text.slice(d + 1, split ? colon : end),
-      info: split ? text.slice(colon + 1, end) : '',
-    });
-    pos = end + 1;
+  await writeFileAtomic(join(dir, FILE), `${MAGIC} ${head.dirStamp} ${head.uidlistStamp}\n${JSON.stringify(body)}`, false);
+}
+
+/** The snapshot's body when it was taken at exactly these stamps (undefined otherwise, or when unreadable, torn or foreign). */
+async function readBody(dir: string, dirStamp: string, uidlistStamp: string | undefined): Promise<Body | undefined> {
+  if (uidlistStamp === undefined) return undefined;
+  const text = await readFile(join(dir, FILE), 'utf8').catch(() => '');
+  const nl = text.indexOf('\n');
+  if (nl < 0 || text.slice(0, nl) !== `${MAGIC} ${dirStamp} ${uidlistStamp}`) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text.slice(nl + 1));
+  } catch {
+    return undefined;
   }
-  if (entries.length !== count || entries.some((e) => !Number.isFinite(e.uid + e.size + e.date))) return undefined;
-  // Names are UTF-8 on disk; the file was read as latin1 for speed, so re-decode the rare 8-bit names.
-  for (const e of entries) if (/[\x80-\xff]/.test(e.key)) e.key = Buffer.from(e.key, 'latin1').toString('utf8');
-  return { uidValidity: Number(head[1]), nextUid: Number(head[2]), dirStamp, uidlistStamp, entries };
+  return wellFormed(v) ? v : undefined;
+}
+
+function wellFormed(v: unknown): v is Body {
+  if (typeof v !== 'object' || v === null) return false;
+  const b = v as Partial<Body>;
+  const { uids, subs, sizes, dates, keys, infos } = b;
+  if (!Number.isSafeInteger(b.uidValidity) || !Number.isSafeInteger(b.nextUid) || typeof subs !== 'string') return false;
+  if (!Array.isArray(uids) || !Array.isArray(sizes) || !Array.isArray(dates) || !Array.isArray(keys) || !Array.isArray(infos)) return false;
+  const n = uids.length;
+  if (subs.length !== n || sizes.length !== n || dates.length !== n || keys.length !== n || infos.length !== n) return false;
+  let last = 0;
+  for (let i = 0; i < n; i++) {
+    const d = dates[i];
+    const uid = uids[i];
+    if (typeof uid !== 'number' || !(uid > last) || typeof sizes[i] !== 'number' || typeof keys[i] !== 'string' || typeof infos[i] !== 'string') return false;
+    if (d !== null && typeof d !== 'number') return false;
+    last = uid; // written in UID order, each UID once
+  }
+  return true;
 }
 
 /** First open of a folder whose spamgate.index matches its stamps: fills the index; false means a full scan is due. */
-export async function loadSnapshot(f: MaildirFolder, h: Pick<ScanHooks, 'keywords' | 'insert'>, dirStamp: string): Promise<boolean> {
+export async function loadSnapshot(f: MaildirFolder, h: Pick<ScanHooks, 'keywords' | 'insertAll'>, dirStamp: string): Promise<boolean> {
   const st = await stat(join(f.path, 'dovecot-uidlist'), { bigint: true }).catch(() => undefined);
   const listStamp = st ? `${st.ino}:${st.size}` : undefined;
-  const [snap, keywords, mark] = await Promise.all([readSnapshot(f.path, dirStamp, listStamp), readKeywords(f.path), readRecentMark(f.path)]);
-  if (!snap) return false;
+  const [snap, keywords, mark] = await Promise.all([readBody(f.path, dirStamp, listStamp), readKeywords(f.path), readRecentMark(f.path)]);
+  if (!snap || listStamp === undefined) return false;
   f.uidValidity = snap.uidValidity;
   f.nextUid = snap.nextUid;
   h.keywords(keywords);
   f.recentFrom = mark?.uidValidity === snap.uidValidity ? mark.from : 0;
-  // Most messages share a handful of info strings: one frozen flag list each.
-  const byInfo = new Map<string, { flags: string[]; other: string }>();
-  for (const s of snap.entries) {
-    let parsed = byInfo.get(s.info);
+  // Most messages share a handful of info strings: one frozen flag list each (and one info string).
+  const byInfo = new Map<string, { info: string; flags: string[]; other: string }>();
+  const { uids, subs, sizes, dates, keys, infos } = snap;
+  const batch: Entry[] = [];
+  for (let i = 0; i < keys.length; i++) {
+    const info = infos[i] as string;
+    let parsed = byInfo.get(info);
     if (!parsed) {
-      const p = flagsFromInfo(s.info, keywords);
-      byInfo.set(s.info, (parsed = { flags: Object.freeze(p.flags) as string[], other: p.other }));
+      const p = flagsFromInfo(info, keywords);
+      byInfo.set(info, (parsed = { info, flags: Object.freeze(p.flags) as string[], other: p.other }));
     }
-    const { flags, other } = parsed;
-    const meta = { uid: s.uid, size: s.size, internalDate: s.date, flags, recent: s.sub === 'new' && s.uid >= f.recentFrom };
-    h.insert({ uid: s.uid, key: s.key, sub: s.sub, info: s.info, other, meta });
+    const uid = uids[i] as number;
+    const sub = subs.charCodeAt(i) === 110 /* n */ ? 'new' : 'cur';
+    const recent = sub === 'new' && uid >= f.recentFrom;
+    batch.push({ uid, size: sizes[i] as number, internalDate: dates[i] ?? NaN, flags: parsed.flags, recent, key: keys[i] as string, sub, info: parsed.info, other: parsed.other });
   }
-  f.cache.retainOnLoad = (key) => f.keyKnown(key); // the cache itself is read on first need
-  f.uidlistStamp = snap.uidlistStamp;
+  h.insertAll(batch);
+  f.cache.retainOnLoad = () => f.liveKeys(); // the cache itself is read on first need
+  f.uidlistStamp = listStamp;
   return true;
 }

@@ -107,6 +107,19 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     });
   }
 
+  /** \Recent claimed under the folder lock; a large backlog (first SELECT of a bulk-filled folder) moves to cur/ later, when the folder is quiet. */
+  async function claim(user: string, name: string, f: MaildirFolder): Promise<number[]> {
+    const claimed = await f.claimRecent();
+    jobs.moves(user, name, f);
+    return claimed;
+  }
+
+  /** The folder with INTERNALDATE read (maildir-dates.ts) for these messages or all, for callers that look at dates. */
+  const dated = async (f: MaildirFolder, uids?: readonly number[]): Promise<MaildirFolder> => {
+    await f.resolveDates(uids);
+    return f;
+  };
+
   const exists = (user: string, name: string): Promise<boolean> => folderExists(opts.root, user, name);
   const folderNames = (user: string): Promise<string[]> => listFolderNames(opts.root, user);
   const readSubscriptions = (user: string): Promise<Set<string>> => readSubs(opts.root, user);
@@ -171,9 +184,9 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       });
     },
 
-    list: (user, mailbox) => withFolder(user, mailbox, async (f) => f.list()),
+    list: (user, mailbox, o) => withFolder(user, mailbox, async (f) => (o?.dates === false ? f : await dated(f)).list()),
 
-    meta: (user, mailbox, uid) => withFolder(user, mailbox, async (f) => f.get(uid)),
+    meta: (user, mailbox, uid) => withFolder(user, mailbox, async (f) => (await dated(f, [uid])).get(uid)),
 
     async read(user, mailbox, uid) {
       // No mutex: the index says where the file is; a concurrent rename (flag change, new → cur) is retried after a resync.
@@ -195,9 +208,9 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       throw new MailboxError('NONEXISTENT', `message UID ${uid} vanished`);
     },
 
-    async headerFields(user, mailbox, uids) {
+    async headerFields(user, mailbox, uids, query) {
       const f = loadedFolder(user, mailbox) ?? (await withFolder(user, mailbox, async (g) => g));
-      return cachedHeaderFields(f, uids, toCrlf);
+      return cachedHeaderFields(f, uids, toCrlf, query);
     },
 
     async append(user, mailbox, raw, o) {
@@ -225,6 +238,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
 
     async copy(user, from, uids, to) {
       const sources = await withFolder(user, from, async (f) => {
+        await f.resolveDates(uids);
         await f.cache.ensure();
         return uids.flatMap((uid) => {
           const meta = f.get(uid);
@@ -242,21 +256,22 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       return { uidValidity: res.uidValidity, uids: res.uids };
     },
 
-    async claimRecent(user, mailbox) {
-      return withFolder(user, mailbox, async (f, name) => {
-        const claimed = await f.claimRecent();
-        // A large backlog (first SELECT of a bulk-filled folder) moves to cur/ later, when the folder is quiet.
-        jobs.moves(user, name, f);
-        return claimed;
-      });
-    },
+    claimRecent: (user, mailbox) => withFolder(user, mailbox, async (f, name) => claim(user, name, f)),
+
+    open: (user, mailbox, o) =>
+      withFolder(user, mailbox, async (f, name) => {
+        const claimed = o.claimRecent ? await claim(user, name, f) : undefined;
+        const messages = f.list();
+        const recent = claimed ?? messages.filter((m) => m.recent).map((m) => m.uid);
+        return { messages, uidValidity: f.uidValidity, uidNext: f.nextUid, recent };
+      }),
 
     settle: () => jobs.settle(),
 
     async usage(user) {
       let total = 0;
       for (const name of await folderNames(user)) {
-        const list = await store.list(user, name).catch(() => []);
+        const list = await store.list(user, name, { dates: false }).catch(() => []);
         for (const m of list) total += m.size;
       }
       return total;

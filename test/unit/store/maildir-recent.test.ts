@@ -64,7 +64,7 @@ test('the folder cache survives a torn last line; fields are parsed on first use
   const meta = (await reopened.list(U, 'INBOX'))[0];
   assert.equal(meta?.internalDate, Date.UTC(2020, 0, 2));
   const fields = await reopened.headerFields?.(U, 'INBOX', [uid]);
-  assert.deepEqual(fields?.get(uid)?.find((f) => f[0] === 'subject'), ['subject', 'Recent 1']);
+  assert.deepEqual(fields?.[0]?.find((f) => f[0] === 'subject'), ['subject', 'Recent 1']);
 });
 
 test('a file dropped in within the racy window is found by the background re-scan and announced', async (t) => {
@@ -90,7 +90,7 @@ test('a fresh store opens from spamgate.index while the stamps match, and re-sca
   await a.append(U, 'INBOX', msg(2), { flags: ['\\Seen', 'Work'] });
   await a.settle(); // the background re-scan confirms the state and writes the snapshot
   const md = a.maildirOf(U);
-  assert.match(await readFile(join(md, 'spamgate.index'), 'latin1'), /^SGINDEX1 /);
+  assert.match(await readFile(join(md, 'spamgate.index'), 'latin1'), /^SGINDEX2 /);
   const row = (m: { uid: number; size: number; internalDate: number; flags: readonly string[] }): unknown[] => [m.uid, m.size, m.internalDate, [...m.flags].sort().join(' ')];
   const expected = (await a.list(U, 'INBOX')).map(row);
   // Proof that the snapshot, not a scan, is used: an in-place edit of the uid list (same inode and size) goes unseen.
@@ -102,11 +102,11 @@ test('a fresh store opens from spamgate.index while the stamps match, and re-sca
   assert.deepEqual(opened.map(row), expected);
   assert.equal(opened[0]?.recent, true, 'still in new/ and unclaimed: recent');
   await writeFile(uidlist, original, 'latin1');
-  assert.deepEqual([...((await b.headerFields?.(U, 'INBOX', [1])) ?? new Map()).keys()], [1], 'the cache is read on first need');
+  assert.ok((await b.headerFields?.(U, 'INBOX', [1]))?.[0]?.length, 'the cache is read on first need');
   await writeFile(join(md, 'new', '1700000002.other.host'), 'Subject: y\n\nyo\n'); // new/ changes: the snapshot no longer matches
   const c = createMaildirStore({ root, fsync: false });
   assert.deepEqual((await c.list(U, 'INBOX')).map((m) => m.uid), [1, 2, 3]);
-  await writeFile(join(md, 'spamgate.index'), 'SGINDEX1 garbage\n');
+  await writeFile(join(md, 'spamgate.index'), 'SGINDEX2 garbage\n');
   const d = createMaildirStore({ root, fsync: false });
   assert.deepEqual((await d.list(U, 'INBOX')).map((m) => m.uid), [1, 2, 3], 'a foreign or torn snapshot is ignored');
   for (const s of [b, c, d]) await s.settle();

@@ -15,7 +15,7 @@ test('parseUidList: plain lines, extension fields, old format, torn and duplicat
   assert.ok(list);
   assert.equal(list.uidValidity, 42);
   assert.equal(list.nextUid, 7);
-  assert.deepEqual([...list.entries], [[1, 'a.host,S=3'], [2, 'b2.host'], [3, 'c.host'], [5, ''], [6, 'd.host']]);
+  assert.deepEqual(list.uids.map((u, i) => [u, list.keys[i]]), [[1, 'a.host,S=3'], [2, 'b2.host'], [3, 'c.host'], [5, ''], [6, 'd.host']]);
   assert.equal(parseUidList('1 V1 N1\n1 :a\n'), undefined);
   assert.equal(parseUidList('3 V9 N2\n10 :z\n')?.nextUid, 11);
 });
@@ -56,5 +56,5 @@ test('a cold open adopts the uid list in UID order, keeps unknown files after it
   assert.equal(st.uidValidity, 77);
   assert.equal(st.uidNext, 22);
   const fields = await store.headerFields?.(U, 'INBOX', [12]);
-  assert.deepEqual(fields?.get(12), [['subject', 'two']]);
+  assert.deepEqual(fields?.[0], [['subject', 'two']]);
 });

@@ -1,0 +1,140 @@
+// FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8). Metadata-only requests (UID, FLAGS, INTERNALDATE, RFC822.SIZE and
+// ENVELOPE from the store's cached header fields) become one string per line, written in large pieces; requests
+// that need the message text load and parse messages a few at a time.
+import type { MessageMeta } from '../store/mailbox-store.ts';
+import type { EnvelopeTable } from './envelope-cache.ts';
+import { envelopeOf } from './envelope.ts';
+import { fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
+import type { Cursor } from './parser.ts';
+import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
+import { flagKey, type Reply, type Selected, type Session } from './session.ts';
+
+/** Messages loaded at once when the text is needed. */
+const BATCH = 64;
+/** Messages whose envelopes are asked of the store at once. */
+const META_BATCH = 1024;
+/** Response text handed to the socket at once; the next piece waits until the socket has taken it. */
+const WRITE_CHARS = 64 * 1024;
+
+export async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
+  const sel = selected(s);
+  if (isReply(sel)) return sel;
+  const targets = resolve(sel, c.listChars(), uid);
+  c.sp();
+  let atts: FetchAtt[] = parseFetchAtts(c);
+  c.end();
+  if (uid && !atts.some((a) => a.kind === 'UID')) atts = [{ kind: 'UID' }, ...atts]; // RFC 3501 §6.4.8
+  const fromFields = needsEnvelope(atts) && s.ctx.opts.store.headerFields !== undefined;
+  const missing = metadataOnly(atts) && (fromFields || !needsEnvelope(atts)) ? await fetchMetadata(s, sel, targets, atts) : await fetchMessages(s, sel, targets, atts, fromFields);
+  // RFC 2180 §4.1.2: messages expunged by another session are left out of the response.
+  return missing ? { status: 'NO', text: 'Some of the requested messages no longer exist' } : { status: 'OK', text: `${uid ? 'UID ' : ''}FETCH completed` };
+}
+
+/** The fast path: no message file is opened and nothing is allocated per message but its line. Returns "some missing". */
+async function fetchMetadata(s: Session, sel: Selected, targets: readonly Target[], atts: readonly FetchAtt[]): Promise<boolean> {
+  const metas = await metasNow(s, sel, needsDates(atts));
+  const table = needsEnvelope(atts) ? s.ctx.envelopes.table(s.user, sel.name, sel.uidValidity) : undefined;
+  const tellsFlags = atts.some((a) => a.kind === 'FLAGS');
+  let missing = false;
+  let out = '';
+  for (let i = 0; i < targets.length; i += META_BATCH) {
+    const batch = targets.slice(i, i + META_BATCH);
+    const fresh = table ? await envelopesFor(s, sel, table, batch) : undefined;
+    for (const t of batch) {
+      const meta = metas.get(t.uid);
+      const envelope = table ? (table.get(t.uid) ?? fresh?.get(t.uid)) : undefined;
+      if (!meta || (table && envelope === undefined)) {
+        missing = true;
+        continue;
+      }
+      if (tellsFlags) sel.flags.set(t.uid, flagKey(meta.flags));
+      out += metaLine(t.seq, atts, meta, sel.recent.has(t.uid), envelope);
+      if (out.length >= WRITE_CHARS) {
+        await s.sendAsync(out);
+        out = '';
+      }
+    }
+  }
+  if (out !== '') await s.sendAsync(out);
+  return missing;
+}
+
+/** ENVELOPEs the table lacks for a batch, built from the store's cached header fields (and kept in the table). */
+async function envelopesFor(s: Session, sel: Selected, table: EnvelopeTable, batch: readonly Target[]): Promise<Map<number, string> | undefined> {
+  const misses: number[] = [];
+  for (const t of batch) if (table.get(t.uid) === undefined) misses.push(t.uid);
+  if (misses.length === 0) return undefined;
+  const fields = (await s.ctx.opts.store.headerFields?.(s.user, sel.name, misses)) ?? [];
+  const out = new Map<number, string>();
+  for (let i = 0; i < misses.length; i++) {
+    const f = fields[i];
+    if (f === undefined) continue; // expunged meanwhile
+    const u = misses[i] as number;
+    const envelope = envelopeOf(f, s.ctx.addresses);
+    table.set(u, envelope);
+    out.set(u, envelope);
+  }
+  return out;
+}
+
+interface Loaded {
+  t: Target;
+  meta: MessageMeta;
+  atts: readonly FetchAtt[];
+  summary: Summary | undefined;
+  raw: Buffer | undefined;
+  envelope: string | undefined;
+}
+
+/** The general path: message text read (and parsed for BODY/BODYSTRUCTURE) a batch at a time; \Seen set as needed. */
+async function fetchMessages(s: Session, sel: Selected, targets: readonly Target[], atts: readonly FetchAtt[], fromFields: boolean): Promise<boolean> {
+  const { store } = s.ctx.opts;
+  const markSeen = !sel.readOnly && setsSeen(atts);
+  const wantRaw = needsRaw(atts);
+  // ENVELOPE alone comes from the store's header cache; BODY/BODYSTRUCTURE need the parsed message.
+  const envelopeFromFields = fromFields && !needsParse(atts);
+  const wantParse = needsParse(atts) || (needsEnvelope(atts) && !envelopeFromFields);
+  const metas = await metasNow(s, sel, needsDates(atts));
+  const table = envelopeFromFields ? s.ctx.envelopes.table(s.user, sel.name, sel.uidValidity) : undefined;
+  const summaryKey = (u: number): string => `${s.user}\u0000${sel.name}\u0000${sel.uidValidity}\u0000${u}`;
+  let missing = false;
+  for (let i = 0; i < targets.length; i += BATCH) {
+    const batch = targets.slice(i, i + BATCH);
+    const fresh = table ? await envelopesFor(s, sel, table, batch) : undefined;
+    const loaded = await Promise.all(
+      batch.map(async (t): Promise<Loaded | undefined> => {
+        let meta = metas.get(t.uid);
+        if (!meta) return undefined;
+        let withFlags = atts;
+        if (markSeen && !meta.flags.includes('\\Seen')) {
+          meta = { ...meta, flags: [...meta.flags, '\\Seen'] };
+          await store.setFlags(s.user, sel.name, t.uid, meta.flags);
+          if (!atts.some((a) => a.kind === 'FLAGS')) withFlags = [...atts, { kind: 'FLAGS' }];
+        }
+        const envelope = table ? (table.get(t.uid) ?? fresh?.get(t.uid)) : undefined;
+        if (table && envelope === undefined) return undefined;
+        const key = summaryKey(t.uid);
+        let summary: Summary | undefined = wantParse ? s.ctx.summaries.get(key) : undefined;
+        let raw: Buffer | undefined;
+        if (wantRaw || (wantParse && !summary)) raw = await store.read(s.user, sel.name, t.uid).catch(() => undefined);
+        if ((wantRaw || wantParse) && !raw && !summary) return undefined;
+        if (wantParse && !summary && raw) s.ctx.summaries.set(key, (summary = summarize(raw)));
+        return { t, meta, atts: withFlags, summary, raw, envelope };
+      }),
+    );
+    const chunks: (string | Buffer)[] = [];
+    for (const m of loaded) {
+      if (!m) {
+        missing = true;
+        continue;
+      }
+      if (m.atts.some((a) => a.kind === 'FLAGS')) sel.flags.set(m.t.uid, flagKey(m.meta.flags));
+      const meta = { ...m.meta, recent: sel.recent.has(m.t.uid) };
+      const input = { meta, ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
+      chunks.push(`* ${m.t.seq} FETCH (`, ...fetchItems(m.atts, input), ')\r\n');
+    }
+    // Back-pressure: the next batch is read only once the socket has taken this one.
+    await s.sendAsync(chunks.every((x) => typeof x === 'string') ? chunks.join('') : Buffer.concat(chunks.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x))));
+  }
+  return missing;
+}

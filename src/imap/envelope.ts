@@ -1,0 +1,84 @@
+// ENVELOPE (RFC 3501 §7.4.2) from header fields, in one pass over them; address lists memoized by raw value.
+import { addressParser } from 'postal-mime';
+import type { HeaderField } from '../store/mailbox-store.ts';
+import { nstr, str } from './encode.ts';
+
+/** Encoded address lists by raw header value: From/To values repeat across a mailbox (the user's own address above all). */
+export type AddressMemo = Map<string, string>;
+const MEMO_MAX = 20_000;
+const EIGHT_BIT = /[\x80-\xff]/;
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+function encodeName(name: string): string | undefined {
+  if (!name) return undefined;
+  return PRINTABLE.test(name) ? name : `=?utf-8?b?${Buffer.from(name, 'utf8').toString('base64')}?=`;
+}
+
+function addressListOf(value: string | undefined, memo: AddressMemo | undefined): string {
+  if (!value) return 'NIL';
+  const known = memo?.get(value);
+  if (known !== undefined) return known;
+  const encoded = encodeAddressList(value);
+  if (memo) {
+    if (memo.size >= MEMO_MAX) memo.clear();
+    memo.set(value, encoded);
+  }
+  return encoded;
+}
+
+function encodeAddressList(value: string): string {
+  const out: string[] = [];
+  const one = (name: string, address: string): void => {
+    const at = address.lastIndexOf('@');
+    const mailbox = at > 0 ? address.slice(0, at) : address;
+    const host = at > 0 ? address.slice(at + 1) : '';
+    out.push(`(${nstr(encodeName(name))} NIL ${nstr(mailbox || undefined)} ${nstr(host || undefined)})`);
+  };
+  for (const a of addressParser(value).slice(0, 1000)) {
+    if ('group' in a && Array.isArray(a.group)) {
+      out.push(`(NIL NIL ${str(a.name)} NIL)`); // RFC 3501 §7.4.2 group syntax
+      for (const m of a.group) one(m.name, m.address);
+      out.push('(NIL NIL NIL NIL)');
+    } else if ('address' in a) one(a.name, a.address ?? '');
+  }
+  return out.length === 0 ? 'NIL' : '(' + out.join('') + ')';
+}
+
+/**
+ * ENVELOPE from header fields (lower-cased names, unfolded values as latin1 code units of the message bytes; the
+ * first occurrence of a field counts). Sender and reply-to default to from (RFC 3501 §7.4.2).
+ */
+export function envelopeOf(fields: readonly HeaderField[], memo?: AddressMemo): string {
+  let date: string | undefined;
+  let subject: string | undefined;
+  let from: string | undefined;
+  let sender: string | undefined;
+  let replyTo: string | undefined;
+  let to: string | undefined;
+  let cc: string | undefined;
+  let bcc: string | undefined;
+  let inReplyTo: string | undefined;
+  let messageId: string | undefined;
+  for (const [name, value] of fields) {
+    switch (name) {
+      case 'date': date ??= value; break;
+      case 'subject': subject ??= value; break;
+      case 'from': from ??= value; break;
+      case 'sender': sender ??= value; break;
+      case 'reply-to': replyTo ??= value; break;
+      case 'to': to ??= value; break;
+      case 'cc': cc ??= value; break;
+      case 'bcc': bcc ??= value; break;
+      case 'in-reply-to': inReplyTo ??= value; break;
+      case 'message-id': messageId ??= value; break;
+    }
+  }
+  const fromList = addressListOf(from, memo);
+  const senderList = sender ? addressListOf(sender, memo) : fromList;
+  const replyToList = replyTo ? addressListOf(replyTo, memo) : fromList;
+  // Subject bytes are read as UTF-8 (8-bit subjects are in practice UTF-8; RFC 6532).
+  const subjectText = subject !== undefined && EIGHT_BIT.test(subject) ? Buffer.from(subject, 'latin1').toString('utf8') : subject;
+  // join() yields one flat string: envelopes are kept (envelope-cache.ts), and a concatenation would keep its pieces.
+  const parts = ['(' + nstr(date), nstr(subjectText), fromList, senderList, replyToList, addressListOf(to, memo), addressListOf(cc, memo), addressListOf(bcc, memo), nstr(inReplyTo), nstr(messageId) + ')'];
+  return parts.join(' ');
+}

@@ -1,0 +1,49 @@
+// The selected mailbox as commands see it: sequence sets and UID sets resolved against the session's view, and the
+// store's current metadata by UID (RFC 3501 §6.4.8, RFC 2180 §4.1).
+import type { MessageMeta } from '../store/mailbox-store.ts';
+import { inRanges, parseSequenceSet } from './encode.ts';
+import { ImapSyntaxError } from './parser.ts';
+import type { Reply, Selected, Session } from './session.ts';
+
+export interface Target {
+  seq: number;
+  uid: number;
+}
+
+const bad = (text: string): Reply => ({ status: 'BAD', text });
+
+export function selected(s: Session): Selected | Reply {
+  return s.state === 'selected' && s.sel ? s.sel : bad('Select a mailbox first');
+}
+export const isReply = (x: Selected | Reply): x is Reply => 'status' in x;
+
+/** Resolves a sequence set or UID set against the session's view (RFC 3501 §6.4.8 for UID ranges with '*'). */
+export function resolve(sel: Selected, text: string, uid: boolean): Target[] {
+  const out: Target[] = [];
+  if (uid) {
+    const ranges = parseSequenceSet(text, sel.uids[sel.uids.length - 1] ?? 0);
+    sel.uids.forEach((u, i) => {
+      if (inRanges(ranges, u)) out.push({ seq: i + 1, uid: u });
+    });
+    return out;
+  }
+  const ranges = parseSequenceSet(text, sel.uids.length);
+  for (const [a, b] of ranges) if (b > sel.uids.length || a < 1) throw new ImapSyntaxError('invalid message sequence number');
+  sel.uids.forEach((u, i) => {
+    if (inRanges(ranges, i + 1)) out.push({ seq: i + 1, uid: u });
+  });
+  return out;
+}
+
+const mapCache = new WeakMap<readonly MessageMeta[], Map<number, MessageMeta>>();
+
+/**
+ * Current metadata by UID without announcing anything (announcements wait for the sync point). `dates`: whether
+ * the caller reads internalDate (the store may otherwise leave it unread, see ListOptions).
+ */
+export async function metasNow(s: Session, sel: Selected, dates: boolean): Promise<Map<number, MessageMeta>> {
+  const list = await s.ctx.opts.store.list(s.user, sel.name, { dates });
+  let map = mapCache.get(list);
+  if (!map) mapCache.set(list, (map = new Map(list.map((m) => [m.uid, m]))));
+  return map;
+}
