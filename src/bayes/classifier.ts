@@ -111,52 +111,9 @@ function answersInProcess(store: TokenStore): store is TokenStore & InProcessLoo
   return typeof s.getManySync === 'function' && typeof s.totalsSync === 'function';
 }
 
-/**
- * Sorts clues strongest first (|f(w) - 0.5| descending), equally strong ones by token. That is a total order
- * (tokens are distinct), so any sort gives the same sequence: this is a bottom-up merge sort of indices with
- * each strength computed once and the comparison inline, instead of n log n comparator calls.
- */
+/** Sorts clues strongest first (|f(w) - 0.5| descending), equally strong ones by token (tokens are distinct). */
 function sortClues(clues: Clue[]): void {
-  const n = clues.length;
-  if (n < 2) return;
-  const strength: number[] = [];
-  let order: number[] = [];
-  let merged: number[] = [];
-  for (let i = 0; i < n; i++) {
-    strength.push(Math.abs((clues[i]?.prob ?? 0.5) - 0.5));
-    order.push(i);
-    merged.push(0);
-  }
-  const before = (x: number, y: number): boolean => {
-    const sx = strength[x] ?? 0;
-    const sy = strength[y] ?? 0;
-    return sx > sy || (sx === sy && (clues[x]?.token ?? '') < (clues[y]?.token ?? ''));
-  };
-  for (let width = 1; width < n; width *= 2) {
-    for (let lo = 0; lo < n; lo += 2 * width) {
-      const mid = Math.min(lo + width, n);
-      const hi = Math.min(lo + 2 * width, n);
-      let i = lo;
-      let j = mid;
-      let k = lo;
-      while (i < mid && j < hi) {
-        const left = order[i] ?? 0;
-        const right = order[j] ?? 0;
-        if (before(right, left)) {
-          merged[k++] = right;
-          j++;
-        } else {
-          merged[k++] = left;
-          i++;
-        }
-      }
-      while (i < mid) merged[k++] = order[i++] ?? 0;
-      while (j < hi) merged[k++] = order[j++] ?? 0;
-    }
-    [order, merged] = [merged, order];
-  }
-  const unsorted = clues.slice();
-  for (let k = 0; k < n; k++) clues[k] = unsorted[order[k] ?? 0] as Clue;
+  clues.sort((a, b) => Math.abs(b.prob - 0.5) - Math.abs(a.prob - 0.5) || (a.token < b.token ? -1 : 1));
 }
 
 /**
