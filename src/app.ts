@@ -11,6 +11,7 @@ import { createHttpServer } from './metrics/http-server.ts';
 import { counter, createRegistry, gauge, type Registry } from './metrics/registry.ts';
 import { assertSymbolsDefined, loadRuleset } from './scoring/ruleset.ts';
 import { withContentSymbols } from './content/engine.ts';
+import { watchRules, type RulesWatcher } from './content/rules-watcher.ts';
 import { Gateway } from './smtp/gateway.ts';
 import type { GatewaySnapshot } from './smtp/gateway-types.ts';
 import { createGatewayMetrics } from './smtp/gateway-metrics.ts';
@@ -43,6 +44,7 @@ export class App {
   private gateways: Gateway[] = [];
   private http?: ReturnType<typeof createHttpServer>;
   private listening?: Listening;
+  private rulesWatcher?: RulesWatcher;
   private draining = false;
   private readonly reloads;
   private readonly configInfo;
@@ -121,6 +123,8 @@ export class App {
       listening.http = await this.http.listen(config.http.listen.port, config.http.listen.host);
     }
     this.listening = listening;
+    // A change to the rules files reloads as SIGHUP does; a broken edit keeps the running snapshot.
+    this.rulesWatcher = watchRules(this.loaded.rulesDirs, { onChange: () => this.reload(), log: this.log.child({ component: 'rules' }) });
     return listening;
   }
 
@@ -137,6 +141,7 @@ export class App {
 
   /** Re-reads the config file and rules/; on any error the running snapshot stays. */
   reload(): ReloadResult {
+    this.rulesWatcher?.noteLoaded();
     try {
       const loaded = this.loaded.file ? loadConfig({ file: this.loaded.file, dataDir: this.loaded.dataDir }) : this.loaded;
       const snapshot = buildSnapshot(loaded, this.components);
@@ -145,6 +150,7 @@ export class App {
       const tls = readTls(snapshot.config);
       if (tls) for (const g of this.gateways) g.updateTls(tls);
       this.components.onReload?.(loaded);
+      this.rulesWatcher?.update(loaded.rulesDirs);
       this.reloads.inc({ result: 'success' });
       this.configInfo.set(this.clock.now() / 1000);
       this.log.info('configuration reloaded', { file: loaded.file, rules: snapshot.ruleset.files.length });
@@ -160,6 +166,7 @@ export class App {
   /** SIGTERM: stop accepting, let sessions finish within the deadline, stop delivery, exit. */
   async stop(deadlineMs = 10_000): Promise<void> {
     this.draining = true;
+    this.rulesWatcher?.close();
     await Promise.all(this.gateways.map((g) => g.close(deadlineMs)));
     await this.components.close(deadlineMs);
     await this.http?.close();

@@ -1,10 +1,11 @@
 // Shared plumbing of the filter's CLI commands: config + rules + Bayes from the command's flags,
 // running the content checks on one message outside SMTP, and a terminal progress bar.
 import type { Writable } from 'node:stream';
+import { missingPaths } from './corpus.ts';
 import { createBayesCheck } from '../checks/bayes.ts';
 import { createContentChecks } from '../checks/content-checks.ts';
 import type { Check, CheckContext, SymbolHit } from '../checks/types.ts';
-import type { CommandArgs } from '../commands/types.ts';
+import { UsageError, type CommandArgs, type CommandIo } from '../commands/types.ts';
 import { loadConfig, SHIPPED_MODELS_DIR, type LoadedConfig } from '../config/load.ts';
 import { withContentSymbols } from '../content/engine.ts';
 import type { MimeLimits } from '../mime/parse.ts';
@@ -105,4 +106,27 @@ export function flagList(args: CommandArgs, name: string): string[] {
   const v = args.flags.get(name);
   if (v === undefined || v === true) return [];
   return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Bad usage (exit 2) naming each path that does not exist, before anything is learned or changed. */
+export function requirePaths(paths: readonly string[]): void {
+  const missing = missingPaths(paths);
+  if (missing.length) throw new UsageError(missing.join('; '));
+}
+
+/** Progress bars go to stderr: shown when stderr is a terminal, whatever stdout is redirected to. */
+export function progressWanted(io: CommandIo): boolean {
+  return (io.stderr as Writable & { isTTY?: boolean }).isTTY === true;
+}
+
+/**
+ * Notices when the reader of `out` went away (`spamgate classify DIR | head`): EPIPE becomes a flag the
+ * command polls to stop early, instead of an unhandled 'error' event that kills the process.
+ */
+export function outputGone(out: Writable): () => boolean {
+  let gone = false;
+  out.on('error', () => {
+    gone = true;
+  });
+  return () => gone || out.destroyed;
 }

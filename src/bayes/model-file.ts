@@ -33,7 +33,12 @@ export function serializeModel(model: ModelData, opts: { minCount?: number; with
 
 /** Parses a model file; throws with the line number on a malformed line. */
 export function parseModel(data: Buffer, file = '(model)'): ModelData {
-  const text = gunzipSync(data).toString('utf8');
+  let text: string;
+  try {
+    text = gunzipSync(data).toString('utf8');
+  } catch (err) {
+    throw new Error(`${file}: not a gzip'd spamgate Bayes model (${(err as Error).message}); move it away to start from the shipped model or empty`);
+  }
   const lines = text.split('\n');
   if (lines[0] !== MAGIC) throw new Error(`${file}: not a spamgate Bayes model (first line ${JSON.stringify(lines[0]?.slice(0, 40))})`);
   const model = emptyModel();

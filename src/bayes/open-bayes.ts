@@ -6,7 +6,7 @@ import type { BayesConfig } from '../config/sections/filter.ts';
 import { counter } from '../metrics/registry.ts';
 import { DEFAULT_MIME_LIMITS, parseMail, type MimeLimits, type ParsedMail } from '../mime/parse.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
-import { BayesLearner } from './bayes-learner.ts';
+import { BayesLearner, withoutOwnTrace } from './bayes-learner.ts';
 import { BayesClassifier, type BayesResult } from './classifier.ts';
 import { MemoryTokenStore } from './memory-store.ts';
 import { emptyModel, readModelFile, type ModelData } from './model-file.ts';
@@ -43,7 +43,7 @@ export interface Bayes {
   /** Where the starting data came from: 'data-dir', 'shipped-model' or 'empty'. */
   origin: 'data-dir' | 'shipped-model' | 'empty' | 'shared';
   tokensOf(mail: ParsedMail): string[];
-  /** Parse, tokenize and classify a raw message; counts the verdict in metrics. */
+  /** Tokenize and classify a parsed message; counts the verdict in metrics. */
   classifyMail(mail: ParsedMail): Promise<BayesResult>;
   classifyRaw(raw: Buffer): Promise<BayesResult>;
   close(): Promise<void>;
@@ -111,7 +111,8 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
     origin,
     tokensOf,
     classifyMail,
-    classifyRaw: (raw) => classifyMail(parseMail(raw, limits)),
+    // a delivered copy is judged as it was at DATA, without the trace block spamgate put on top
+    classifyRaw: (raw) => classifyMail(parseMail(withoutOwnTrace(raw), limits)),
     close: () => store.close(),
   };
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { SHIPPED_MODELS_DIR } from '../config/load.ts';
 import { parseMail } from '../mime/parse.ts';
-import { messageDigest } from './bayes-learner.ts';
+import { rawDigest } from './bayes-learner.ts';
 import { MemoryTokenStore } from './memory-store.ts';
 import { serializeModel, writeFileAtomic } from './model-file.ts';
 import { SHIPPED_MODEL_FILE } from './open-bayes.ts';
@@ -33,7 +33,7 @@ export async function trainModel(outFile = path.join(SHIPPED_MODELS_DIR, SHIPPED
   const seen = new Set<string>();
   for (const [key, spam] of corpusKeys(dataDir)) {
     const raw = readFileSync(path.join(dataDir, key));
-    const digest = messageDigest(raw);
+    const digest = rawDigest(raw);
     if (seen.has(digest)) continue;
     seen.add(digest);
     await store.update({ tokens: tokenize(parseMail(raw)), cls: spam ? 'spam' : 'ham', delta: 1, digest });

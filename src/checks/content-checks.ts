@@ -30,7 +30,7 @@ export function createContentChecks(deps: ContentChecksDeps): Check[] {
   if (deps.bayes) checks.push(createBayesCheck({ bayes: deps.bayes, limits }));
   checks.push(createLookalikeCheck({ config: lookalike, limits }));
   const known = new Set([...deps.ruleset.symbols.keys(), ...checks.flatMap((c) => c.symbols)]);
-  const engine = compileContentRules(rules, known);
+  const engine = compileContentRules(rules, known, deps.ruleset.files);
   checks.push(createContentRulesCheck({ engine, limits, siblings: [...checks] }));
   log.debug('content checks ready', { rules: engine.rules.length, metas: engine.metas.length, bayes: deps.bayes !== undefined });
   return checks;

@@ -1,5 +1,5 @@
 // `spamgate classify FILE... [--explain] [--json]`: Bayes probability and verdict per message, one line each.
-import { openFilterEnv } from '../bayes/cli-support.ts';
+import { openFilterEnv, outputGone, requirePaths } from '../bayes/cli-support.ts';
 import type { BayesResult } from '../bayes/classifier.ts';
 import { readCorpus } from '../bayes/corpus.ts';
 import { UsageError, type Command } from './types.ts';
@@ -10,23 +10,38 @@ export const classifyCommand: Command = {
   usage: [
     'spamgate classify FILE... [--explain] [--json]',
     '  Prints "path<TAB>probability<TAB>spam|unsure|ham" per message (files, directories, mbox).',
+    '  A file that cannot be read gets "path<TAB>-<TAB>error: reason" and the exit code is 1.',
     '  --explain   add the most deciding tokens and their probabilities',
     '  --json      one JSON object per line instead',
   ].join('\n'),
   booleanFlags: ['explain', 'json'],
   async run(args, io) {
-    if (args.positional.length === 0) throw new UsageError('classify: give at least one FILE');
+    if (args.positional.length === 0) throw new UsageError('give at least one FILE');
+    requirePaths(args.positional);
     const explain = args.flags.has('explain');
     const json = args.flags.has('json');
     const env = await openFilterEnv(args);
+    const gone = outputGone(io.stdout);
     let silent = false;
-    for (const msg of readCorpus(args.positional)) {
-      const r = await env.bayes.classifyRaw(msg.raw);
-      if (r.status === 'silent') silent = true;
-      io.stdout.write(json ? JSON.stringify(asJson(msg.id, r, explain)) + '\n' : asText(msg.id, r, explain));
+    let failed = 0;
+    try {
+      for (const msg of readCorpus(args.positional)) {
+        if (gone()) break;
+        if (msg.error !== undefined) {
+          failed++;
+          io.stdout.write(json ? JSON.stringify({ path: msg.id, probability: null, verdict: 'error', error: msg.error }) + '\n' : `${msg.id}\t-\terror: ${msg.error}\n`);
+          continue;
+        }
+        const r = await env.bayes.classifyRaw(msg.raw);
+        if (r.status === 'silent') silent = true;
+        io.stdout.write(json ? JSON.stringify(asJson(msg.id, r, explain)) + '\n' : asText(msg.id, r, explain));
+      }
+    } finally {
+      await env.bayes.close();
     }
     if (silent) io.stderr.write('classify: the filter is silent until enough spam and ham are learned (spamgate train)\n');
-    return 0;
+    if (failed) io.stderr.write(`classify: ${failed} file(s) could not be read\n`);
+    return failed ? 1 : 0;
   },
 };
 

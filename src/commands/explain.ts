@@ -1,30 +1,59 @@
-// `spamgate explain FILE [--no-bayes]`: every content symbol that hit, its weight, score, options and
-// description, the total and which threshold decided the action.
-import { readFileSync } from 'node:fs';
-import { loadContentRuleset, offlineChecks, openFilterEnv, runOffline } from '../bayes/cli-support.ts';
-import type { Ruleset } from '../scoring/ruleset.ts';
+// `spamgate explain FILE [--rcpt ADDR] [--no-bayes] [--json]`: every content symbol that hit, its weight,
+// score, options and description, the total and which threshold decided the action.
+import { readFileSync, statSync } from 'node:fs';
+import { loadContentRuleset, offlineChecks, openFilterEnv, requirePaths, runOffline } from '../bayes/cli-support.ts';
+import type { BayesResult } from '../bayes/classifier.ts';
+import { reason } from '../bayes/corpus.ts';
+import { BAYES_RESULT_KEY } from '../checks/bayes.ts';
+import type { Thresholds } from '../scoring/rules-sections.ts';
+import { thresholdsFor, type Ruleset } from '../scoring/ruleset.ts';
 import { scoreHits, type Verdict } from '../scoring/scorer.ts';
 import { UsageError, type Command } from './types.ts';
 
 export const explainCommand: Command = {
   name: 'explain',
   summary: 'show every content symbol a message hits and what decided the action',
-  usage: 'spamgate explain FILE [--no-bayes] [--json]\n  Runs the content checks (Bayes, look-alike, content rules) on the message and scores it.',
+  usage: [
+    'spamgate explain FILE [--rcpt ADDRESS] [--no-bayes] [--json]',
+    '  Runs the content checks (Bayes, look-alike, content rules) on the message and scores it.',
+    '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address)',
+    '  --no-bayes  leave the Bayes classifier out',
+  ].join('\n'),
+  valueFlags: ['rcpt'],
   booleanFlags: ['no-bayes', 'json'],
   async run(args, io) {
     const file = args.positional[0];
-    if (file === undefined || args.positional.length > 1) throw new UsageError('explain: give exactly one FILE');
+    if (file === undefined || args.positional.length > 1) throw new UsageError('give exactly one FILE');
+    requirePaths([file]);
+    if (statSync(file).isDirectory()) throw new UsageError(`${file} is a directory; give one message file (spamgate classify takes directories)`);
+    let raw: Buffer;
+    try {
+      raw = readFileSync(file);
+    } catch (err) {
+      throw new Error(`${file}: ${reason(err)}`);
+    }
+    const rcpt = args.flags.get('rcpt');
     const env = await openFilterEnv(args);
-    const ruleset = loadContentRuleset(env.loaded);
-    const checks = offlineChecks(ruleset, env, !args.flags.has('no-bayes'));
-    const { hits } = await runOffline(checks, readFileSync(file));
-    const verdict = scoreHits(hits, ruleset);
-    io.stdout.write(args.flags.has('json') ? JSON.stringify({ path: file, ...verdict }) + '\n' : formatExplain(file, verdict, ruleset));
+    try {
+      const ruleset = loadContentRuleset(env.loaded);
+      const checks = offlineChecks(ruleset, env, !args.flags.has('no-bayes'));
+      const { hits, results } = await runOffline(checks, raw);
+      const t = typeof rcpt === 'string' ? thresholdsFor(ruleset, rcpt) : ruleset.thresholds;
+      const verdict = scoreHits(hits, ruleset, t);
+      const bayes = results.get(BAYES_RESULT_KEY) as BayesResult | undefined;
+      io.stdout.write(
+        args.flags.has('json')
+          ? JSON.stringify({ path: file, ...(typeof rcpt === 'string' ? { rcpt } : {}), ...verdict, thresholds: t, ...(bayes?.status === 'silent' ? { bayes: { status: 'silent', reason: bayes.reason } } : {}) }) + '\n'
+          : formatExplain(file, verdict, ruleset, t, bayes),
+      );
+    } finally {
+      await env.bayes.close();
+    }
     return 0;
   },
 };
 
-export function formatExplain(file: string, verdict: Verdict, ruleset: Ruleset): string {
+export function formatExplain(file: string, verdict: Verdict, ruleset: Ruleset, thresholds: Thresholds = ruleset.thresholds, bayes?: BayesResult): string {
   const lines = [`${file}`, `  action ${verdict.action} (score ${verdict.score.toFixed(2)}; decided by ${verdict.decidedBy})`];
   const rows = [...verdict.symbols].sort((a, b) => b.score - a.score);
   if (rows.length === 0) lines.push('  no symbols hit');
@@ -34,8 +63,8 @@ export function formatExplain(file: string, verdict: Verdict, ruleset: Ruleset):
     lines.push(`  ${s.score >= 0 ? ' ' : ''}${s.score.toFixed(2).padStart(6)}  ${s.symbol} (weight ${String(s.weight)})${opts}`);
     if (def) lines.push(`          ${def.description}`);
   }
-  const t = ruleset.thresholds;
-  const th = (['reject', 'tempfail', 'junk', 'rewrite_subject', 'add_header'] as const).filter((k) => t[k] !== undefined).map((k) => `${k} >= ${t[k]}`);
+  if (bayes?.status === 'silent') lines.push(`  Bayes silent: ${bayes.reason}`);
+  const th = (['reject', 'tempfail', 'junk', 'rewrite_subject', 'add_header'] as const).filter((k) => thresholds[k] !== undefined).map((k) => `${k} >= ${thresholds[k]}`);
   lines.push(`  thresholds: ${th.join(', ') || '(none)'}`);
   return lines.join('\n') + '\n';
 }

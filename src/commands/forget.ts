@@ -1,29 +1,41 @@
 // `spamgate forget FILE...`: unlearn messages from the Bayes filter, whatever class they were learned as.
-import { openFilterEnv } from '../bayes/cli-support.ts';
+import { openFilterEnv, requirePaths } from '../bayes/cli-support.ts';
 import { readCorpus } from '../bayes/corpus.ts';
 import { UsageError, type Command } from './types.ts';
 
 export const forgetCommand: Command = {
   name: 'forget',
   summary: 'unlearn messages from the Bayes filter',
-  usage: 'spamgate forget FILE...\n  Removes each message (file, directory or mbox) from what the filter has learned.',
+  usage: [
+    'spamgate forget FILE...',
+    '  Removes each message (file, directory or mbox) from what the filter has learned and prints',
+    '  "path<TAB>forgotten|unknown" (unknown: never learned); unreadable files get "error: reason", exit 1.',
+  ].join('\n'),
   async run(args, io) {
-    if (args.positional.length === 0) throw new UsageError('forget: give at least one FILE');
+    if (args.positional.length === 0) throw new UsageError('give at least one FILE');
+    requirePaths(args.positional);
     const env = await openFilterEnv(args);
     let forgotten = 0;
     let unknown = 0;
+    let failed = 0;
+    let totals = { spam: 0, ham: 0 };
     try {
       for (const msg of readCorpus(args.positional)) {
+        if (msg.error !== undefined) {
+          failed++;
+          io.stdout.write(`${msg.id}\terror: ${msg.error}\n`);
+          continue;
+        }
         const outcome = await env.bayes.learner.forget(msg.raw, 'manual');
         if (outcome === 'forgotten') forgotten++;
         else unknown++;
         io.stdout.write(`${msg.id}\t${outcome}\n`);
       }
+      totals = await env.bayes.store.totals();
     } finally {
       await env.bayes.close();
     }
-    const totals = await env.bayes.store.totals();
     io.stdout.write(`forgotten ${forgotten}, not learned ${unknown}; store now ${totals.spam} spam / ${totals.ham} ham\n`);
-    return 0;
+    return failed ? 1 : 0;
   },
 };

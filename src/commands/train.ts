@@ -1,5 +1,5 @@
 // `spamgate train --spam PATH --ham PATH [--on-error]`: teach the Bayes filter from files, directories or mboxes.
-import { flagList, openFilterEnv, progressBar } from '../bayes/cli-support.ts';
+import { flagList, openFilterEnv, progressBar, progressWanted, requirePaths } from '../bayes/cli-support.ts';
 import { listCorpusFiles, readCorpus } from '../bayes/corpus.ts';
 import type { LearnOutcome, MessageClass } from '../bayes/learner.ts';
 import { UsageError, type Command } from './types.ts';
@@ -11,6 +11,8 @@ export const trainCommand: Command = {
     'spamgate train --spam PATH[,PATH] --ham PATH[,PATH] [--on-error]',
     '  Learns every message under the paths (files, directories recursively, mbox files).',
     '  A message learned before as the same class counts once; as the other class it is moved.',
+    '  Empty files and files that cannot be read are skipped and listed on stderr (exit code 1).',
+    '  A progress bar is drawn on stderr when it is a terminal.',
     '  --on-error   learn only messages the filter currently gets wrong or is unsure about',
   ].join('\n'),
   valueFlags: ['spam', 'ham'],
@@ -18,20 +20,32 @@ export const trainCommand: Command = {
   async run(args, io) {
     const spam = flagList(args, 'spam');
     const ham = flagList(args, 'ham');
-    if (spam.length === 0 && ham.length === 0) throw new UsageError('train: give --spam PATH and/or --ham PATH');
+    if (spam.length === 0 && ham.length === 0) throw new UsageError('give --spam PATH and/or --ham PATH');
+    requirePaths([...spam, ...ham]);
     const onError = args.flags.has('on-error');
     const env = await openFilterEnv(args);
-    const counts: Record<LearnOutcome | 'skipped', number> = { learned: 0, already: 0, relearned: 0, forgotten: 0, unknown: 0, skipped: 0 };
+    const counts: Record<LearnOutcome | 'skipped' | 'empty' | 'unreadable', number> = { learned: 0, already: 0, relearned: 0, forgotten: 0, unknown: 0, skipped: 0, empty: 0, unreadable: 0 };
     const jobs: [MessageClass, string[]][] = [['spam', spam], ['ham', ham]];
     let total = 0;
     for (const [, paths] of jobs) for (const p of paths) total += listCorpusFiles(p).length;
-    const bar = progressBar(io.stderr, io.isTty, total);
+    const bar = progressBar(io.stderr, progressWanted(io), total);
     const started = performance.now();
     let totals = { spam: 0, ham: 0 };
+    const problems: string[] = [];
     try {
       for (const [cls, paths] of jobs) {
         for (const msg of readCorpus(paths)) {
           bar.tick(msg.id);
+          if (msg.error !== undefined) {
+            counts.unreadable++;
+            problems.push(`${msg.id}: ${msg.error}`);
+            continue;
+          }
+          if (msg.raw.toString('latin1').trim() === '') {
+            counts.empty++;
+            problems.push(`${msg.id}: empty, not learned`);
+            continue;
+          }
           if (onError) {
             const r = await env.bayes.classifyRaw(msg.raw);
             if (r.status === 'scored' && r.verdict === cls) {
@@ -47,11 +61,13 @@ export const trainCommand: Command = {
       bar.done();
       await env.bayes.close();
     }
+    for (const p of problems) io.stderr.write(`train: ${p}\n`);
     const secs = (performance.now() - started) / 1000;
+    const notLearned = counts.empty + counts.unreadable ? `, not learned (empty or unreadable) ${counts.empty + counts.unreadable}` : '';
     io.stdout.write(
       `learned ${counts.learned}, relearned ${counts.relearned}, already known ${counts.already}` +
-        `${onError ? `, skipped (already right) ${counts.skipped}` : ''} in ${secs.toFixed(1)}s; store now ${totals.spam} spam / ${totals.ham} ham\n`,
+        `${onError ? `, skipped (already right) ${counts.skipped}` : ''}${notLearned} in ${secs.toFixed(1)}s; store now ${totals.spam} spam / ${totals.ham} ham\n`,
     );
-    return 0;
+    return counts.unreadable ? 1 : 0;
   },
 };

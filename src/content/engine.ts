@@ -5,6 +5,7 @@ import type { ParsedMail } from '../mime/parse.ts';
 import type { SymbolDef } from '../scoring/rules-sections.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
 import { evalMeta, metaSymbols, parseMeta, type MetaNode } from './meta-expr.ts';
+import { locateContentRule } from './rule-origin.ts';
 import { compileRegex, type ContentRule } from './rules-schema.ts';
 
 type Matcher = (m: ParsedMail) => string | undefined;
@@ -27,7 +28,7 @@ export interface ContentEngine {
   symbols: readonly string[];
   /** Runs the non-meta rules. */
   match(mail: ParsedMail): SymbolHit[];
-  /** Runs meta rules over the symbols hit so far (meta rules may refer to other meta rules defined earlier). */
+  /** Runs meta rules over the symbols hit so far, each after the meta rules it refers to. */
   matchMeta(hits: readonly SymbolHit[]): SymbolHit[];
 }
 
@@ -36,6 +37,19 @@ export function contentRuleSymbols(rules: readonly ContentRule[]): Map<string, S
   const out = new Map<string, SymbolDef>();
   for (const r of rules) out.set(r.symbol, { weight: r.weight, description: r.description });
   return out;
+}
+
+/**
+ * One rule per symbol: a later definition (a later file in rules_dirs, or further down) replaces an earlier
+ * one, so a user's rules directory can retune a shipped rule by redefining its symbol.
+ */
+export function effectiveRules(rules: readonly ContentRule[]): ContentRule[] {
+  const last = new Map<string, ContentRule>();
+  for (const r of rules) {
+    last.delete(r.symbol);
+    last.set(r.symbol, r);
+  }
+  return [...last.values()];
 }
 
 /** The ruleset with content rules' symbols added (symbols: entries win). */
@@ -121,6 +135,8 @@ function compileRule(r: Exclude<ContentRule, { type: 'meta' }>): Matcher {
       return regexMatcher(compileRegex(r.regex), (m) => [m.subject, m.text, m.htmlText]);
     case 'rawbody':
       return regexMatcher(compileRegex(r.regex), (m) => [m.rawBody]);
+    case 'full':
+      return regexMatcher(compileRegex(r.regex), (m) => [m.raw]);
     case 'uri': {
       const re = compileRegex(r.regex);
       return r.match === 'host' ? regexMatcher(re, (m) => uriList(m).map(uriHost)) : regexMatcher(re, uriList);
@@ -130,19 +146,27 @@ function compileRule(r: Exclude<ContentRule, { type: 'meta' }>): Matcher {
   }
 }
 
-/** Compiles rules; unknown symbols in meta expressions are errors naming the rule. */
-export function compileContentRules(rules: readonly ContentRule[], known: ReadonlySet<string>): ContentEngine {
+/**
+ * Compiles rules (the last definition of a symbol wins). A meta expression naming an unknown symbol, or
+ * meta rules that refer to each other in a cycle, are errors naming the rule's file and line (`files`:
+ * the rules files, to find it).
+ */
+export function compileContentRules(all: readonly ContentRule[], known: ReadonlySet<string>, files: readonly string[] = []): ContentEngine {
+  const rules = effectiveRules(all);
   const compiled: CompiledRule[] = [];
-  const metas: CompiledMeta[] = [];
+  const parsed = new Map<string, MetaNode>();
   const problems: string[] = [];
   const own = new Set(rules.map((r) => r.symbol));
   for (const r of rules) {
     if (r.type === 'meta') {
       const node = parseMeta(r.expr);
-      for (const s of metaSymbols(node)) if (!known.has(s) && !own.has(s)) problems.push(`rules: content_rules ${r.symbol}: meta expression refers to unknown symbol ${s}`);
-      metas.push({ symbol: r.symbol, node });
+      for (const s of metaSymbols(node)) {
+        if (!known.has(s) && !own.has(s)) problems.push(`${locateContentRule(files, r.symbol, 'expr')}: meta expression refers to unknown symbol ${s}`);
+      }
+      parsed.set(r.symbol, node);
     } else compiled.push({ symbol: r.symbol, type: r.type, test: compileRule(r) });
   }
+  const metas = orderMetas(parsed, (symbol, cycle) => problems.push(`${locateContentRule(files, symbol, 'expr')}: meta rules refer to each other in a cycle: ${cycle.join(' -> ')}`));
   if (problems.length) throw new ConfigError(problems);
   return {
     rules: compiled,
@@ -173,4 +197,24 @@ export function compileContentRules(rules: readonly ContentRule[], known: Readon
       return hits;
     },
   };
+}
+
+/** Meta rules ordered so that each comes after the meta rules its expression refers to (depth first). */
+function orderMetas(parsed: ReadonlyMap<string, MetaNode>, onCycle: (symbol: string, cycle: string[]) => void): CompiledMeta[] {
+  const out: CompiledMeta[] = [];
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (symbol: string, path: string[]): void => {
+    const node = parsed.get(symbol);
+    if (!node || state.get(symbol) === 'done') return;
+    if (state.get(symbol) === 'visiting') {
+      onCycle(symbol, [...path.slice(path.indexOf(symbol)), symbol]);
+      return;
+    }
+    state.set(symbol, 'visiting');
+    for (const dep of metaSymbols(node)) visit(dep, [...path, symbol]);
+    state.set(symbol, 'done');
+    out.push({ symbol, node });
+  };
+  for (const symbol of parsed.keys()) visit(symbol, []);
+  return out;
 }

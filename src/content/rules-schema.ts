@@ -37,6 +37,8 @@ const headerRule = z.strictObject({
 
 const bodyRule = z.strictObject({ ...base, type: z.literal('body'), regex });
 const rawbodyRule = z.strictObject({ ...base, type: z.literal('rawbody'), regex });
+/** The whole message as received (header block, blank line, undecoded body), up to filter.max_bytes. */
+const fullRule = z.strictObject({ ...base, type: z.literal('full'), regex });
 const uriRule = z.strictObject({
   ...base,
   type: z.literal('uri'),
@@ -73,7 +75,7 @@ const metaRule = z.strictObject({
   }),
 });
 
-export const contentRuleSchema = z.discriminatedUnion('type', [headerRule, bodyRule, rawbodyRule, uriRule, mimeRule, metaRule]);
+export const contentRuleSchema = z.discriminatedUnion('type', [headerRule, bodyRule, rawbodyRule, fullRule, uriRule, mimeRule, metaRule]);
 export type ContentRule = z.output<typeof contentRuleSchema>;
 export const contentRulesSectionSchema = z.array(contentRuleSchema);
 

@@ -40,7 +40,7 @@ const MAX_TAG_ATTRS = 4000;
 export function htmlToText(html: string, maxLinks = 200): HtmlText {
   const links: string[] = [];
   const tags = new Map<string, number>();
-  const src = html.replace(/<!--[\s\S]*?-->/g, ' ').replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ');
+  const src = dropScriptsAndStyles(dropComments(html));
   let out = '';
   let last = 0;
   for (let lt = src.indexOf('<'); lt >= 0; ) {
@@ -75,6 +75,58 @@ export function htmlToText(html: string, maxLinks = 200): HtmlText {
   }
   out += src.slice(last);
   return { text: decodeEntities(out).replace(SPACE_RUN, ' ').replace(/\n\s*\n+/g, '\n').trim(), links, tags };
+}
+
+/**
+ * `html.replace(/<!--[\s\S]*?-->/g, ' ')` in one pass: that regex scans to the end of the text from every
+ * "<!--" that is never closed, quadratic on a message of "<!--" repeated.
+ */
+export function dropComments(html: string): string {
+  let open = html.indexOf('<!--');
+  if (open < 0) return html;
+  let out = '';
+  let last = 0;
+  while (open >= 0) {
+    const close = html.indexOf('-->', open + 4);
+    if (close < 0) break; // no "-->" after this one: none of the later "<!--" close either
+    out += html.slice(last, open) + ' ';
+    last = close + 3;
+    open = html.indexOf('<!--', last);
+  }
+  return last === 0 ? html : out + html.slice(last);
+}
+
+const SCRIPT_OPEN = /<(script|style)\b/gi;
+const CLOSE = { script: /<\/script\s*>/gi, style: /<\/style\s*>/gi };
+
+/**
+ * `html.replace(/<(script|style)\b[\s\S]*?<\/\1\s*>/gi, ' ')` without its quadratic case (many openings
+ * that are never closed): once no closing tag of a kind follows some point, later openings of that kind
+ * are not searched again.
+ */
+export function dropScriptsAndStyles(html: string): string {
+  if (!/<(?:script|style)\b/i.test(html)) return html;
+  /** Per kind: no closing tag at or after this index. */
+  const noCloseFrom = { script: Infinity, style: Infinity };
+  let out = '';
+  let last = 0;
+  SCRIPT_OPEN.lastIndex = 0;
+  for (let m = SCRIPT_OPEN.exec(html); m !== null; m = SCRIPT_OPEN.exec(html)) {
+    const kind = (m[1] ?? '').toLowerCase() === 'style' ? 'style' : 'script';
+    const from = m.index + m[0].length;
+    if (from >= noCloseFrom[kind]) continue;
+    const close = CLOSE[kind];
+    close.lastIndex = from;
+    const c = close.exec(html);
+    if (!c) {
+      noCloseFrom[kind] = from;
+      continue;
+    }
+    out += html.slice(last, m.index) + ' ';
+    last = c.index + c[0].length;
+    SCRIPT_OPEN.lastIndex = last;
+  }
+  return last === 0 ? html : out + html.slice(last);
 }
 
 interface TagBounds {

@@ -43,6 +43,8 @@ export interface ParsedMail {
   /** HTML tag counts over all HTML parts. */
   htmlTags: Map<string, number>;
   parts: MimePart[];
+  /** The whole raw message (header block, blank line, body) as a binary string, bounded by maxBytes. */
+  raw: string;
   /** Raw body (after the top header block) as a binary string, bounded. */
   rawBody: string;
   truncated: boolean;
@@ -65,7 +67,7 @@ export function parseMail(raw: Buffer, limits: MimeLimits = DEFAULT_MIME_LIMITS)
   const rawHeaders = parseHeaderBlock(head);
   const headers = rawHeaders.map((h) => ({ name: h.name, value: decodeHeaderValue(fixEightBit(h.value)) }));
   const subject = headerValue(headers, 'subject') ?? '';
-  const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], htmlTags: new Map(), parts: [], rawBody: body, truncated, problems: [] };
+  const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], htmlTags: new Map(), parts: [], raw: binary, rawBody: body, truncated, problems: [] };
   if (truncated) mail.problems.push('truncated');
   const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [] };
   try {
@@ -148,31 +150,47 @@ function addText(w: Walk, body: string, type: string, charset: string | undefine
 }
 
 /**
- * Splits a multipart body at "--boundary" lines (RFC 2046 §5.1.1); preamble and epilogue dropped.
- * A missing close delimiter keeps the last part. Returns undefined when no delimiter occurs.
+ * Splits a multipart body at delimiter lines (RFC 2046 §5.1.1): "--boundary" then only white space to the
+ * end of the line, or "--boundary--" to close. A line that merely starts with "--boundary" (such as a
+ * nested part's "--boundary2") is content. Preamble and epilogue dropped; a missing close delimiter keeps
+ * the last part. Returns undefined when no delimiter occurs.
  */
 export function splitMultipart(body: string, boundary: string): string[] | undefined {
   const delim = '--' + boundary;
   const parts: string[] = [];
-  let pos = body.startsWith(delim) ? 0 : body.indexOf('\n' + delim);
-  if (pos < 0) return undefined;
-  if (pos > 0) pos += 1;
-  for (let guard = 0; guard < 10_000; guard++) {
-    const lineEnd = body.indexOf('\n', pos);
-    const delimLine = body.slice(pos, lineEnd < 0 ? body.length : lineEnd);
-    if (delimLine.startsWith(delim + '--')) break;
-    if (lineEnd < 0) break;
-    const start = lineEnd + 1;
-    const next = body.indexOf('\n' + delim, start - 1);
-    if (next < 0) {
+  let line = delimiterLine(body, delim, 0);
+  if (line === undefined) return undefined;
+  for (let guard = 0; guard < 10_000 && !line.close && line.end < body.length; guard++) {
+    const start = line.end + 1;
+    const next = delimiterLine(body, delim, start);
+    if (next === undefined) {
       parts.push(body.slice(start));
       break;
     }
-    const end = next > start && body[next - 1] === '\r' ? next - 1 : next;
+    // the line break before the delimiter belongs to the delimiter (RFC 2046 §5.1.1)
+    let end = next.start - 1;
+    if (end > start && body.charCodeAt(end - 1) === 13) end--;
     parts.push(body.slice(start, Math.max(start, end)));
-    pos = next + 1;
+    line = next;
   }
   return parts;
+}
+
+/** The next delimiter line at or after `from`: where it starts, the index of its line end, and whether it closes. */
+function delimiterLine(body: string, delim: string, from: number): { start: number; end: number; close: boolean } | undefined {
+  for (let p = body.indexOf(delim, from); p >= 0; p = body.indexOf(delim, p + 1)) {
+    if (p > 0 && body.charCodeAt(p - 1) !== 10) continue;
+    let q = p + delim.length;
+    // a close delimiter stands whatever follows it on its line (generators have been seen appending markup)
+    if (body.startsWith('--', q)) {
+      const eol = body.indexOf('\n', q);
+      return { start: p, end: eol < 0 ? body.length : eol, close: true };
+    }
+    while (q < body.length && (body.charCodeAt(q) === 32 || body.charCodeAt(q) === 9 || body.charCodeAt(q) === 13)) q++;
+    if (q < body.length && body.charCodeAt(q) !== 10) continue;
+    return { start: p, end: q, close: false };
+  }
+  return undefined;
 }
 
 /** Header bytes read as latin1 that are really UTF-8 (RFC 6532) are re-decoded. */

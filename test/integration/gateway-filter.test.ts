@@ -1,14 +1,15 @@
-// The content filter end to end over SMTP: reject, junk-routing and subject tagging by score,
-// and Junk-folder learning through IMAP changing what `spamgate classify` says.
+// The content filter end to end over SMTP: reject, junk-routing, subject rewriting and header tagging by
+// score, a per-domain override, Junk-folder learning through IMAP changing what `spamgate classify` says,
+// and a rules file edited under a running gateway reloading without dropping the open session.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { run, runPython } from '../helpers/python.ts';
-import { sendMessage } from '../helpers/smtp-wire.ts';
+import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
 
@@ -120,4 +121,106 @@ print(json.dumps({'moved': typ}))
     after = await classify();
   }
   assert.ok(after > before, `spam probability rose after the Junk move: ${before} -> ${after}`);
+});
+
+test('add_header tags without touching the subject; a per-domain override turns a reject into junk', async (t) => {
+  const dnsChecks = ['fcrdns', 'helo', 'spf', 'spf_helo', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
+  const rules = testRules();
+  t.after(() => rmSync(rules, { recursive: true, force: true }));
+  writeFileSync(path.join(rules, 'zz-tag.yaml'), "overrides:\n  localhost: { reject: 100 }\ncontent_rules:\n  - { symbol: CT_TEST_HDR, description: test marker for add_header, weight: 3.5, type: body, regex: 'HDR-MARKER' }\n");
+  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, rules], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: dnsChecks } });
+  const send = (marker: string, subject: string) => sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], message(marker, subject));
+  assert.equal((await send('HDR-MARKER', 'header only')).data?.code, 250);
+  const overridden = await send('REJECT-MARKER', 'over the default reject');
+  assert.equal(overridden.data?.code, 250, 'the domain override raises reject to 100: junk decides');
+  await waitFor(() => maildirFiles(gw.dataDir, '').length >= 1 && maildirFiles(gw.dataDir, '.Junk').length >= 1);
+  const inbox = maildirFiles(gw.dataDir, '');
+  assert.ok(inbox.some((m) => /Subject: header only\r?\n/.test(m) && /X-Spamgate-Result: add_header; score=3\.5; id=\w+;\s+CT_TEST_HDR\(3\.5\)/.test(m)), inbox.join('\n---\n'));
+  const junk = maildirFiles(gw.dataDir, '.Junk');
+  assert.match(junk[0] ?? '', /X-Spamgate-Result: junk; score=20;/);
+  assert.match(junk[0] ?? '', /Subject: \*\*\*SPAM\*\*\* over the default reject/);
+  assert.equal(gw.transactions().find((l) => l.action === 'junk')?.decided_by, 'junk >= 6');
+});
+
+test('editing a rules file reloads the running gateway: the open session goes on under the new rule, a broken edit keeps it', async (t) => {
+  const dnsChecks = ['fcrdns', 'helo', 'spf', 'spf_helo', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
+  const rules = mkdtempSync(path.join(os.tmpdir(), 'spamgate-live-rules-'));
+  t.after(() => rmSync(rules, { recursive: true, force: true }));
+  const file = path.join(rules, 'live.yaml');
+  const rule = (weight: number | string, regex = 'LIVE-MARKER'): string => `content_rules:\n  - { symbol: CT_TEST_LIVE, description: live edited rule, weight: ${weight}, type: body, regex: '${regex}' }\n`;
+  writeFileSync(file, rule(1));
+  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, rules], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: dnsChecks } });
+  const reloads = (msg: string): number => gw.logs.filter((l) => l.msg === msg).length;
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  assert.equal((await wire.command('EHLO client.test.example')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+
+  // mid-transaction the rule becomes a reject: the session stays up; the transaction in flight is scored
+  // with the rules it started under, the next one on the same connection with the new ones
+  writeFileSync(file, rule(20));
+  await waitFor(() => reloads('configuration reloaded') === 1);
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write(message('LIVE-MARKER', 'live one'));
+  assert.equal((await wire.command('.', 10_000)).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write(message('LIVE-MARKER', 'live two'));
+  assert.equal((await wire.command('.', 10_000)).code, 554);
+  assert.deepEqual(gw.transactions().map((l) => l.score), [1, 20]);
+
+  // a broken edit (bad regex) is refused with file and line; the running rules stay in force
+  writeFileSync(file, rule(0, '(unclosed'));
+  await waitFor(() => reloads('reload failed, keeping the running configuration') === 1);
+  const failure = gw.logs.find((l) => l.msg === 'reload failed, keeping the running configuration');
+  assert.match(String(failure?.error), new RegExp(`live\\.yaml:2: content_rules\\[0\\]\\.regex: invalid regular expression`));
+  assert.equal((await wire.command('RSET')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write(message('LIVE-MARKER', 'live three'));
+  assert.equal((await wire.command('.', 10_000)).code, 554, 'still the weight-20 rule');
+  assert.equal((await wire.command('QUIT')).code, 221);
+  assert.equal(reloads('configuration reloaded'), 1, 'one reload per edit');
+});
+
+test('a message autolearned as spam and then moved out of Junk over IMAP is relearned as ham, not counted twice', async (t) => {
+  const dnsChecks = ['fcrdns', 'helo', 'spf', 'spf_helo', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
+  const rules = testRules();
+  t.after(() => rmSync(rules, { recursive: true, force: true }));
+  writeFileSync(path.join(rules, 'zz-auto.yaml'), "content_rules:\n  - { symbol: CT_TEST_AUTO, description: test marker past the autolearn score, weight: 13, type: body, regex: 'AUTO-MARKER' }\n");
+  // Bayes stays silent (minimum out of reach) so only the rules decide; autolearn at 12 and above.
+  const gw = await startGateway(t, {
+    rules_dirs: [SHIPPED_RULES_DIR, rules],
+    bayes: { min_spam: 1_000_000, save_delay: 0, autolearn: { enabled: true, spam_score: 12 } },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: dnsChecks },
+  });
+  assert.equal((await sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], message('AUTO-MARKER', 'autolearn me'))).data?.code, 250);
+  await waitFor(() => maildirFiles(gw.dataDir, '.Junk').length === 1);
+  const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  const deadline = Date.now() + 10_000;
+  while (!/spamgate_bayes_learned_total\{class="spam",source="autolearn"\} 1/.test(await metrics())) {
+    if (Date.now() > deadline) throw new Error('not autolearned');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const moved = await runPython<{ moved: string }>(
+    `
+import imaplib, json, sys
+m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+m.login('postmaster@localhost', sys.argv[2])
+m.select('Junk')
+typ, data = m.uid('SEARCH', None, 'ALL')
+typ, _ = m.uid('MOVE', data[0].split()[0].decode(), 'INBOX')
+m.logout()
+print(json.dumps({'moved': typ}))
+`,
+    [String(gw.imapPort), TEST_PASSWORD],
+  );
+  assert.equal(moved.moved, 'OK');
+  await waitFor(() => gw.logs.some((l) => l.msg === 'imap junk learning'));
+  const learned = gw.logs.find((l) => l.msg === 'imap junk learning');
+  assert.deepEqual([learned?.class, learned?.outcome], ['ham', 'relearned'], 'the delivered copy (trace fields on top) is the autolearned message');
 });

@@ -1,0 +1,110 @@
+// Hot reload on change: watches the rules directories and calls onChange once their *.yaml files have been
+// quiet for a moment (editors save in bursts: temp file, rename, chmod) and differ from what was last
+// loaded — a reload already done by SIGHUP for the same edit is not repeated. The config file itself still
+// reloads on SIGHUP (it also names certificates and listeners).
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import { silentLogger, type Logger } from '../util/logger.ts';
+
+export interface RulesWatcher {
+  /** Watches these directories instead (after a reload changed rules_dirs). */
+  update(rulesDirs: readonly string[]): void;
+  /** Records the rules files as they are now as loaded (call when a reload reads them, whatever the outcome). */
+  noteLoaded(): void;
+  close(): void;
+}
+
+export interface RulesWatcherOptions {
+  onChange: () => void;
+  /** Quiet time after the last event before onChange runs (ms). */
+  debounceMs?: number;
+  log?: Logger;
+}
+
+const RULE_FILE = /\.ya?ml$/;
+
+/** Digest of the names and contents of the rules files in `dirs` (unreadable entries count by name). */
+export function rulesFingerprint(dirs: readonly string[]): string {
+  const h = createHash('sha256');
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir).filter((n) => RULE_FILE.test(n)).sort();
+    } catch {
+      h.update(`\0missing ${dir}\0`);
+      continue;
+    }
+    for (const name of names) {
+      h.update(`\0${path.join(dir, name)}\0`);
+      try {
+        h.update(readFileSync(path.join(dir, name)));
+      } catch {
+        h.update('\0unreadable\0');
+      }
+    }
+  }
+  return h.digest('hex');
+}
+
+export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptions): RulesWatcher {
+  const log = opts.log ?? silentLogger;
+  const debounceMs = opts.debounceMs ?? 250;
+  let dirs = [...rulesDirs];
+  let loaded = rulesFingerprint(dirs);
+  let watchers: FSWatcher[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  const settle = (): void => {
+    timer = undefined;
+    if (closed) return;
+    const now = rulesFingerprint(dirs);
+    if (now === loaded) return;
+    loaded = now;
+    opts.onChange();
+  };
+  const changed = (): void => {
+    if (closed) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(settle, debounceMs);
+    timer.unref();
+  };
+  const start = (): void => {
+    for (const w of watchers) w.close();
+    watchers = [];
+    for (const dir of new Set(dirs.map((d) => path.resolve(d)))) {
+      try {
+        const w = watch(dir, { persistent: false }, (_event, name) => {
+          // some platforms do not say which file changed: take it as a change
+          if (name === null || RULE_FILE.test(String(name))) changed();
+        });
+        w.on('error', (err) => log.warn('rules watcher stopped; changes in this directory need SIGHUP', { dir, error: err.message }));
+        watchers.push(w);
+      } catch (err) {
+        log.warn('cannot watch for rule changes; SIGHUP still reloads', { dir, error: (err as Error).message });
+      }
+    }
+  };
+
+  start();
+  return {
+    update(next) {
+      if (closed) return;
+      const same = next.length === dirs.length && next.every((d, i) => d === dirs[i]);
+      dirs = [...next];
+      if (same) return;
+      loaded = rulesFingerprint(dirs);
+      start();
+    },
+    noteLoaded() {
+      loaded = rulesFingerprint(dirs);
+    },
+    close() {
+      closed = true;
+      if (timer) clearTimeout(timer);
+      for (const w of watchers) w.close();
+      watchers = [];
+    },
+  };
+}

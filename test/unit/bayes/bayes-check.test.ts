@@ -1,0 +1,48 @@
+// The Bayes check's symbols: BAYES_SPAM / BAYES_HAM with the probability as option and a factor from 0.5
+// at the cutoff to 1 at certainty, BAYES_UNSURE between, nothing while the classifier is silent.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import type { BayesResult } from '../../../src/bayes/classifier.ts';
+import { runOffline } from '../../../src/bayes/cli-support.ts';
+import { openBayes } from '../../../src/bayes/open-bayes.ts';
+import { BAYES_RESULT_KEY, bayesHits, createBayesCheck } from '../../../src/checks/bayes.ts';
+import { bayesSection } from '../../../src/config/sections/filter.ts';
+import { DEFAULT_MIME_LIMITS } from '../../../src/mime/parse.ts';
+
+const scored = (probability: number, verdict: 'spam' | 'unsure' | 'ham'): BayesResult => ({ status: 'scored', probability, verdict, clues: [], tokens: 1 });
+
+test('symbols carry the probability as option and scale their factor past the cutoff', () => {
+  assert.deepEqual(bayesHits(scored(1, 'spam'), 0.6, 0.2), [{ symbol: 'BAYES_SPAM', factor: 1, options: ['p=1.0000'] }]);
+  assert.deepEqual(bayesHits(scored(0.6, 'spam'), 0.6, 0.2), [{ symbol: 'BAYES_SPAM', factor: 0.5, options: ['p=0.6000'] }]);
+  assert.deepEqual(bayesHits(scored(0.8, 'spam'), 0.6, 0.2), [{ symbol: 'BAYES_SPAM', factor: 0.75, options: ['p=0.8000'] }]);
+  assert.deepEqual(bayesHits(scored(0, 'ham'), 0.6, 0.2), [{ symbol: 'BAYES_HAM', factor: 1, options: ['p=0.0000'] }]);
+  assert.deepEqual(bayesHits(scored(0.1, 'ham'), 0.6, 0.2), [{ symbol: 'BAYES_HAM', factor: 0.75, options: ['p=0.1000'] }]);
+  assert.deepEqual(bayesHits(scored(0.4, 'unsure'), 0.6, 0.2), [{ symbol: 'BAYES_UNSURE', options: ['p=0.4000'] }]);
+  assert.deepEqual(bayesHits({ status: 'silent', reason: 'x', learned: { spam: 0, ham: 0 } }, 0.6, 0.2), []);
+});
+
+test('the check is silent until the minimum of both classes is learned, then emits BAYES_SPAM', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'spamgate-bcheck-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const bayes = openBayes({ dataDir: dir, config: bayesSection.parse({ min_spam: 2, min_ham: 2, use_shipped_model: false, save_delay: 0 }) });
+  t.after(() => bayes.close());
+  const check = createBayesCheck({ bayes, limits: DEFAULT_MIME_LIMITS });
+  const msg = (i: number, spam: boolean): Buffer =>
+    Buffer.from(spam ? `Subject: pills ${i}\r\n\r\ncheap viagra pills pharmacy ${i}\r\n` : `Subject: meeting ${i}\r\n\r\nproject agenda parser review ${i}\r\n`);
+  const probe = msg(99, true);
+  await bayes.learner.learn(msg(1, true), 'spam', 'manual');
+  await bayes.learner.learn(msg(2, true), 'spam', 'manual');
+  await bayes.learner.learn(msg(1, false), 'ham', 'manual');
+  const before = await runOffline([check], probe);
+  assert.deepEqual(before.hits, [], 'one ham short of the minimum: no symbol');
+  assert.equal((before.results.get(BAYES_RESULT_KEY) as BayesResult).status, 'silent');
+  await bayes.learner.learn(msg(2, false), 'ham', 'manual');
+  const after = await runOffline([check], probe);
+  assert.equal(after.hits.length, 1);
+  assert.equal(after.hits[0]?.symbol, 'BAYES_SPAM');
+  assert.match(after.hits[0]?.options?.[0] ?? '', /^p=0\.9\d{3}|^p=1\.0000$/);
+  assert.ok((after.hits[0]?.factor ?? 0) > 0.5);
+});

@@ -1,0 +1,99 @@
+// The rules watcher: an edit to a rules file reloads once after the burst settles; rewriting the same
+// content, files that are not rules, and an edit already reloaded by SIGHUP do not reload again.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { watchRules } from '../../../src/content/rules-watcher.ts';
+import type { Logger } from '../../../src/util/logger.ts';
+
+function dir(t: { after: (fn: () => void) => void }): string {
+  const d = mkdtempSync(path.join(tmpdir(), 'spamgate-watch-'));
+  t.after(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+/** Counts onChange calls; next() resolves at the next one. */
+function counter(): { onChange: () => void; count: () => number; next: () => Promise<void> } {
+  let n = 0;
+  let waiting: (() => void) | undefined;
+  return {
+    onChange: () => {
+      n++;
+      waiting?.();
+    },
+    count: () => n,
+    // the watcher keeps no event-loop reference (the app's sockets do): the deadline timer holds the loop
+    next: () =>
+      new Promise<void>((resolve, reject) => {
+        const deadline = setTimeout(() => reject(new Error('no reload within 5 s')), 5000);
+        waiting = () => {
+          clearTimeout(deadline);
+          resolve();
+        };
+      }),
+  };
+}
+
+const quiet = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test('an edit reloads once per burst; same content, other files and already-loaded edits do not', async (t) => {
+  const d = dir(t);
+  writeFileSync(path.join(d, 'local.yaml'), 'symbols: {}\n');
+  const c = counter();
+  const w = watchRules([d], { onChange: c.onChange, debounceMs: 50 });
+  t.after(() => w.close());
+
+  let next = c.next();
+  // an editor's save: temp file, then rename over the rules file, several events
+  writeFileSync(path.join(d, '.local.yaml.tmp'), 'symbols: {}\nactions: { junk: 7 }\n');
+  renameSync(path.join(d, '.local.yaml.tmp'), path.join(d, 'local.yaml'));
+  writeFileSync(path.join(d, 'local.yaml'), 'symbols: {}\nactions: { junk: 7 }\n');
+  await next;
+  await quiet(150);
+  assert.equal(c.count(), 1, 'one reload for the burst');
+
+  writeFileSync(path.join(d, 'local.yaml'), 'symbols: {}\nactions: { junk: 7 }\n');
+  writeFileSync(path.join(d, 'notes.txt'), 'not a rules file');
+  await quiet(200);
+  assert.equal(c.count(), 1, 'same content and non-rule files: no reload');
+
+  // SIGHUP got there first: the reload records what it read, the watcher does not repeat it
+  writeFileSync(path.join(d, 'local.yaml'), 'symbols: {}\nactions: { junk: 8 }\n');
+  w.noteLoaded();
+  await quiet(200);
+  assert.equal(c.count(), 1, 'already loaded');
+
+  next = c.next();
+  writeFileSync(path.join(d, 'new.yml'), 'symbols: {}\n');
+  await next;
+  assert.equal(c.count(), 2, 'a new rules file is a change');
+});
+
+test('update() moves the watch to other directories; close() stops it', async (t) => {
+  const a = dir(t);
+  const b = dir(t);
+  const c = counter();
+  const w = watchRules([a], { onChange: c.onChange, debounceMs: 30 });
+  w.update([b]);
+  writeFileSync(path.join(a, 'x.yaml'), 'symbols: {}\n');
+  await quiet(150);
+  assert.equal(c.count(), 0, 'the old directory is no longer watched');
+  const next = c.next();
+  writeFileSync(path.join(b, 'x.yaml'), 'symbols: {}\n');
+  await next;
+  assert.equal(c.count(), 1);
+  w.close();
+  writeFileSync(path.join(b, 'x.yaml'), 'actions: {}\n');
+  await quiet(150);
+  assert.equal(c.count(), 1, 'closed');
+});
+
+test('a missing rules directory is logged, not thrown', () => {
+  const warnings: string[] = [];
+  const log: Logger = { debug: () => undefined, info: () => undefined, error: () => undefined, warn: (msg) => void warnings.push(msg), child: () => log };
+  const w = watchRules([path.join(tmpdir(), 'spamgate-no-such-dir-' + process.pid)], { onChange: () => undefined, log });
+  w.close();
+  assert.equal(warnings.length, 1);
+});
