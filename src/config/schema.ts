@@ -83,6 +83,8 @@ const queue = z
     workers: z.number().int().positive().default(20),
     scan_interval: duration().prefault('1s'),
     fsync: z.boolean().default(true),
+    /** RET=FULL failure notices return the message whole up to this size, else its headers (RFC 3461 §4.3). */
+    return_full_max_size: size().prefault(10 * 1024 * 1024),
   })
   .prefault({});
 

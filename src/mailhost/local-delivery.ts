@@ -73,7 +73,8 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
   const { store, directory, log } = opts;
   const deliveries = counter(opts.registry, 'spamgate_local_deliveries_total', 'Local deliveries by result (delivered_inbox, delivered_junk, duplicate, over_quota, no_such_user, loop, failed).', ['result']);
   const bytes = counter(opts.registry, 'spamgate_local_delivery_bytes_total', 'Bytes stored by local delivery.');
-  const seen = new LRUCache<string, true>({ max: 50_000, ttl: opts.duplicateWindowMs ?? 3_600_000 });
+  // Per delivery id and mailbox: resolves true once that copy is stored, false if storing it failed.
+  const seen = new LRUCache<string, Promise<boolean>>({ max: 50_000, ttl: opts.duplicateWindowMs ?? 3_600_000 });
   const ensured = new Set<string>();
 
   const count = (r: LocalDeliveryResult): LocalDeliveryResult => {
@@ -90,7 +91,19 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       const recipient = req.recipient.trim().replace(/^<(.*)>$/, '$1');
       if (hasDeliveredTo(req.raw, recipient)) return count({ kind: 'loop', user });
       const dupKey = req.deliveryId === undefined ? undefined : `${req.deliveryId}\0${user}`;
-      if (dupKey !== undefined && seen.has(dupKey)) return count({ kind: 'duplicate', user });
+      // A copy of the same delivery still being stored is waited for: only a stored one makes this one
+      // a duplicate (were it taken as done at once, a failure of the first would leave this recipient
+      // marked delivered). Bounded: each round waits for one earlier copy.
+      for (let round = 0; dupKey !== undefined && round < 3; round++) {
+        const earlier = seen.get(dupKey);
+        if (earlier === undefined) break;
+        if (await earlier) return count({ kind: 'duplicate', user });
+      }
+      // Reserved before any await, so a concurrent copy of the same delivery waits for this one.
+      let settle: (stored: boolean) => void = () => undefined;
+      const mine = new Promise<boolean>((resolve) => (settle = resolve));
+      if (dupKey !== undefined) seen.set(dupKey, mine);
+      let stored = false;
       const message = withTraceHeaders(req.raw, req.mailFrom, recipient);
       try {
         if (!ensured.has(user)) {
@@ -102,16 +115,9 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
           const usage = await store.usage(user);
           if (usage + message.length > quota) return count({ kind: 'over-quota', user, usage, quota });
         }
-        // Reserve before the await so a concurrent copy of the same delivery is suppressed too.
-        if (dupKey !== undefined) seen.set(dupKey, true);
         const folder = req.junk ? 'Junk' : 'INBOX';
-        let uid: number;
-        try {
-          uid = (await store.append(user, folder, message)).uid;
-        } catch (err) {
-          if (dupKey !== undefined) seen.delete(dupKey);
-          throw err;
-        }
+        const uid = (await store.append(user, folder, message)).uid;
+        stored = true;
         bytes.inc(message.length);
         log.debug('delivered locally', { user, folder, uid, size: message.length });
         return count({ kind: 'delivered', user, folder, uid });
@@ -121,6 +127,9 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
         }
         log.error('local delivery failed', { user, err });
         return count({ kind: 'failed', user, reason: (err as Error).message });
+      } finally {
+        if (!stored && dupKey !== undefined && seen.get(dupKey) === mine) seen.delete(dupKey);
+        settle(stored);
       }
     },
   };

@@ -51,7 +51,7 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
     const opts = { upstream, hostname: deps.hostname, log, tlsVerify: false };
     router = createUpstreamRouter(opts);
     if (config.delivery.mode === 'inline') {
-      inline = createInlineForwarder({ ...opts, bounces: spool, clock: deps.clock });
+      inline = createInlineForwarder({ ...opts, bounces: spool, clock: deps.clock, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size });
       closers.push(() => inline?.close() ?? Promise.resolve());
     }
   } else {

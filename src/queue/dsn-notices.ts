@@ -1,9 +1,11 @@
 // Sends the delivery status notifications a sender asked for: keeps only the recipients whose NOTIFY
-// wants this kind of notice (RFC 3461 §4.1), never writes to the null reverse path, and queues the
-// RFC 3464 report like any other message.
+// wants this kind of notice (RFC 3461 §4.1), never writes to the null reverse path, queues the
+// RFC 3464 report like any other message and counts it (spamgate_bounces_total), whoever sends it.
+import type { Registry } from 'prom-client';
 import type { Logger } from '../util/logger.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { wantsNotice, type NoticeKind } from './dsn-policy.ts';
+import { createQueueMetrics } from './queue-metrics.ts';
 import type { MessageSink, QueueEnvelope } from './types.ts';
 
 export interface DsnNoticeOptions {
@@ -13,8 +15,10 @@ export interface DsnNoticeOptions {
   hostname: string;
   clock: { now(): number };
   log: Logger;
-  /** Called once per notice queued (metrics). */
-  onQueued?: (kind: NoticeKind) => void;
+  /** Each notice queued is counted here by kind (the queue scheduler and inline mode alike). */
+  registry: Registry;
+  /** queue.return_full_max_size: RET=FULL returns the message whole up to this size. */
+  returnFullMaxBytes?: number;
 }
 
 export interface NoticeRequest {
@@ -35,6 +39,7 @@ export interface DsnNotices {
 }
 
 export function createDsnNotices(opts: DsnNoticeOptions): DsnNotices {
+  const { bounces } = createQueueMetrics(opts.registry);
   return {
     async send(request) {
       const { kind, envelope } = request;
@@ -51,9 +56,10 @@ export function createDsnNotices(opts: DsnNoticeOptions): DsnNotices {
         original: request.original,
         now: opts.clock.now(),
         ...(request.expiresAt !== undefined ? { expiresAt: request.expiresAt } : {}),
+        ...(opts.returnFullMaxBytes !== undefined ? { returnFullMaxBytes: opts.returnFullMaxBytes } : {}),
       });
       const { id } = await opts.sink.enqueue(dsn.envelope, dsn.message);
-      opts.onQueued?.(kind);
+      bounces.inc({ kind });
       const what = kind === 'failure' ? 'bounce queued' : kind === 'delay' ? 'delay warning queued' : 'success notice queued';
       opts.log.info(what, { id: request.queueId, dsn: id, to: envelope.mailFrom, recipients: recipients.map((r) => r.recipient) });
       return id;

@@ -41,7 +41,8 @@ export function successActionAfterHandOver(dsnPassedOn: boolean, lmtp: boolean):
  */
 export function inheritedRequest(envelope: DsnParameters, alias: string, targets: number): RecipientDsnRequest | undefined {
   const request = dsnRequestOf(envelope, alias);
-  const orcpt = request?.orcpt ?? (/^[\x21-\x7e]+$/.test(alias) ? `rfc822;${alias}` : undefined);
+  // A non-ASCII alias is named with the RFC 6533 §3 utf-8 address type.
+  const orcpt = request?.orcpt ?? (/^[\x21-\x7e]+$/.test(alias) ? `rfc822;${alias}` : /[^\x00-\x7f]/.test(alias) ? `utf-8;${alias}` : undefined);
   let notify = request?.notify;
   if (notify && targets > 1 && notify.includes('SUCCESS')) {
     const rest = notify.filter((k) => k !== 'SUCCESS');

@@ -1,5 +1,6 @@
 // Inline mode: nothing is queued; the client's DATA reply is the upstream's reply, so a message is
 // accepted only once the next hop has accepted it. Notices the sender asked for are queued.
+import { Registry } from 'prom-client';
 import type { Logger } from '../util/logger.ts';
 import { createDsnNotices } from './dsn-notices.ts';
 import { successActionAfterHandOver } from './dsn-policy.ts';
@@ -13,6 +14,10 @@ export interface InlineForwarderOptions extends UpstreamRouterOptions {
    * refusals are only logged).
    */
   bounces?: MessageSink;
+  /** Where queued notices are counted (spamgate_bounces_total); without it, a registry of their own. */
+  registry?: Registry;
+  /** queue.return_full_max_size for RET=FULL failure notices. */
+  returnFullMaxBytes?: number;
   clock?: { now(): number };
   log: Logger;
 }
@@ -33,7 +38,16 @@ export interface ClosableInlineForwarder extends InlineForwarder {
  */
 export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInlineForwarder {
   const sender = createUpstreamSender(opts);
-  const notices = opts.bounces ? createDsnNotices({ sink: opts.bounces, hostname: opts.hostname, clock: opts.clock ?? Date, log: opts.log }) : undefined;
+  const notices = opts.bounces
+    ? createDsnNotices({
+        sink: opts.bounces,
+        hostname: opts.hostname,
+        clock: opts.clock ?? Date,
+        log: opts.log,
+        registry: opts.registry ?? new Registry(),
+        ...(opts.returnFullMaxBytes !== undefined ? { returnFullMaxBytes: opts.returnFullMaxBytes } : {}),
+      })
+    : undefined;
   const unavailable = (err: unknown): NextHopReply => ({ code: 451, enhanced: '4.4.1', text: `next hop unavailable: ${(err as Error).message}` });
   return {
     async forward(envelope, message) {

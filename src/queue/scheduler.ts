@@ -105,7 +105,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     }
   };
 
-  const notices = createDsnNotices({ sink: spool, hostname: opts.hostname, clock, log, onQueued: (kind) => metrics.bounces.inc({ kind }) });
+  const notices = createDsnNotices({ sink: spool, hostname: opts.hostname, clock, log, registry: opts.registry, returnFullMaxBytes: cfg.return_full_max_size });
   const sendDsn = async (entry: Entry, kind: 'failure' | 'delay' | 'success', recipients: DsnRecipient[], message: Buffer): Promise<void> => {
     await notices.send({ kind, queueId: entry.id, envelope: entry.envelope, recipients, original: message, expiresAt: entry.envelope.receivedAt + cfg.max_age });
   };
@@ -116,8 +116,15 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     try {
       message = (await spool.read(id)).message;
     } catch (err) {
-      log.warn('queued message vanished, dropping it', { id, err });
-      entries.delete(id);
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        log.warn('queued message vanished, dropping it', { id, err });
+        entries.delete(id);
+        metrics.depth.set(entries.size);
+        return;
+      }
+      // EMFILE, EIO, …: the file is still there; forgetting it would strand it until a restart.
+      state.nextAttemptAt = clock.now() + retryDelay(cfg, Math.max(1, state.attempts));
+      log.error('queued message unreadable, will retry', { id, err, next: new Date(state.nextAttemptAt).toISOString() });
       return;
     }
     const pending = Object.entries(state.recipients).filter(([, r]) => r.status === 'pending').map(([r]) => r);
@@ -199,7 +206,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
 
   const api: Scheduler = {
     async start() {
-      for (const e of await spool.load()) add(e);
+      // Listen before loading: the listeners accept mail while load() reads the spool, and a message
+      // committed after load() listed the directory would otherwise wait for the next restart.
       spool.onEnqueue((e) => {
         add(e);
         const entry = entries.get(e.id);
@@ -207,6 +215,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         if (entry) enqueueReady(entry);
         pump();
       });
+      for (const e of await spool.load()) if (!entries.has(e.id)) add(e);
       running = true;
       updateGauges();
       log.info('queue started', { messages: entries.size, workers: cfg.workers });

@@ -104,11 +104,14 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const writeDurable = async (tmp: string, final: string, chunks: Buffer[], dirSync: () => Promise<void>): Promise<void> => {
     const fh = await open(tmp, 'wx');
     try {
-      await fh.writev(chunks);
+      await writeAll(fh, chunks);
       if (opts.fsync) await fh.sync();
-    } finally {
+    } catch (err) {
       await fh.close();
+      await unlink(tmp).catch(() => undefined);
+      throw err;
     }
+    await fh.close();
     await rename(tmp, final);
     if (opts.fsync) await dirSync();
   };
@@ -166,6 +169,29 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     },
   };
   return spool;
+}
+
+/**
+ * writev may write less than asked without an error (disk full, file size limit): the rest is
+ * written until done, so a short write ends in the error that explains it, never in a truncated
+ * file that is then acknowledged.
+ */
+export async function writeAll(fh: { writev(buffers: Buffer[]): Promise<{ bytesWritten: number }> }, chunks: Buffer[]): Promise<void> {
+  let rest = chunks.filter((c) => c.length > 0);
+  for (let round = 0; rest.length > 0; round++) {
+    const { bytesWritten } = await fh.writev(rest);
+    if (bytesWritten <= 0 && round > 0) throw new Error('spool write made no progress');
+    let skip = bytesWritten;
+    const left: Buffer[] = [];
+    for (const c of rest) {
+      if (skip >= c.length) skip -= c.length;
+      else {
+        left.push(skip > 0 ? c.subarray(skip) : c);
+        skip = 0;
+      }
+    }
+    rest = left;
+  }
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {

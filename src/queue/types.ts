@@ -16,7 +16,10 @@ export type NotifyKeyword = 'NEVER' | 'SUCCESS' | 'FAILURE' | 'DELAY';
 export interface RecipientDsnRequest {
   /** RFC 3461 §4.1 NOTIFY. Absent: the MTA's default (failure and delay notices). */
   notify?: NotifyKeyword[];
-  /** RFC 3461 §4.2 ORCPT as "addr-type;address", xtext decoded (e.g. "rfc822;b@example.org"). */
+  /**
+   * RFC 3461 §4.2 ORCPT as "addr-type;address", xtext decoded (e.g. "rfc822;b@example.org"); the
+   * RFC 6533 "utf-8" type holds the mailbox itself ("utf-8;jörg@example.org").
+   */
   orcpt?: string;
 }
 
@@ -41,13 +44,15 @@ export interface QueueEnvelope {
    * neither are absent. Spool files written before DSN support have none of ret/rcptDsn.
    */
   rcptDsn?: Record<string, RecipientDsnRequest>;
+  /** The message came with SMTPUTF8 (RFC 6531) and goes on with it; absent means no. */
+  smtputf8?: boolean;
   verdict?: QueuedVerdict;
   /** The message came in authenticated (submission): relaying to remote recipients is allowed. */
   authUser?: string;
 }
 
-/** The DSN parameters of an envelope, as handed to a next hop. */
-export type DsnParameters = Pick<QueueEnvelope, 'ret' | 'envid' | 'rcptDsn'>;
+/** The DSN parameters of an envelope (and its SMTPUTF8 flag), as handed to a next hop. */
+export type DsnParameters = Pick<QueueEnvelope, 'ret' | 'envid' | 'rcptDsn' | 'smtputf8'>;
 
 /** The gateway's view of the spool: the one call it needs before replying 250. */
 export interface MessageSink {

@@ -71,6 +71,8 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     receivedAt: deps.clock.now(),
     verdict: { action: verdict.action, score: verdict.score, junkRecipients: decision.junkRecipients },
     ...dsnEnvelopeFields(tx.dsn),
+    // RFC 6531 §3.4: an SMTPUTF8 message stays one on the way on (and its notices are RFC 6533 ones).
+    ...(tx.envelope.smtputf8 ? { smtputf8: true } : {}),
   };
   if (state.info.authUser !== undefined) envelope.authUser = state.info.authUser;
   let reply: DataReply;

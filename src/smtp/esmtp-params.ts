@@ -4,6 +4,7 @@
 import type { SMTPServerAddress } from 'smtp-server';
 import type { DsnParameters, NotifyKeyword, RecipientDsnRequest } from '../queue/types.ts';
 import { SmtpError } from './smtp-error.ts';
+import { decodeUtf8Addr, isAscii } from './utf8-addr.ts';
 
 /** What MAIL FROM said besides the address. */
 export interface MailParameters {
@@ -52,8 +53,11 @@ export function readMailParameters(address: SMTPServerAddress): MailParameters {
   return out;
 }
 
-/** The recipient's NOTIFY/ORCPT, or undefined when it gave neither. */
-export function readRcptParameters(address: SMTPServerAddress): RecipientDsnRequest | undefined {
+/**
+ * The recipient's NOTIFY/ORCPT, or undefined when it gave neither. smtputf8: the transaction's MAIL
+ * FROM carried SMTPUTF8 (RFC 6531 §3.4), which lets ORCPT use the utf-8-addr-unitext form.
+ */
+export function readRcptParameters(address: SMTPServerAddress, smtputf8 = false): RecipientDsnRequest | undefined {
   refuseUnsupported(address.args, RCPT_KEYWORDS);
   const request: RecipientDsnRequest = {};
   const notify = address.dsn?.notify?.map((k) => k.toUpperCase());
@@ -64,15 +68,30 @@ export function readRcptParameters(address: SMTPServerAddress): RecipientDsnRequ
     request.notify = [...new Set(keywords)];
   }
   const orcpt = address.dsn?.orcpt;
-  if (orcpt !== undefined) {
-    // RFC 3461 §4.2: addr-type ";" xtext, at most 500 characters; the address printable US-ASCII.
-    const semi = orcpt.indexOf(';');
-    const type = orcpt.slice(0, Math.max(semi, 0));
-    const addr = orcpt.slice(semi + 1);
-    if (semi <= 0 || orcpt.length > 500 || !ATOM.test(type) || !PRINTABLE_ASCII.test(addr)) throw new SmtpError(501, '5.5.4', 'Bad ORCPT parameter syntax');
-    request.orcpt = orcpt;
-  }
+  if (orcpt !== undefined) request.orcpt = readOrcpt(orcpt, smtputf8);
   return request.notify || request.orcpt !== undefined ? request : undefined;
+}
+
+/**
+ * RFC 3461 §4.2: addr-type ";" xtext, at most 500 characters (smtp-server has decoded the xtext).
+ * rfc822 and other types: printable US-ASCII. RFC 6533 §3 "utf-8": utf-8-addr-xtext, or with
+ * SMTPUTF8 utf-8-addr-unitext; kept decoded as "utf-8;mailbox", encoded again wherever it goes.
+ */
+function readOrcpt(orcpt: string, smtputf8: boolean): string {
+  const semi = orcpt.indexOf(';');
+  const type = orcpt.slice(0, Math.max(semi, 0));
+  const addr = orcpt.slice(semi + 1);
+  const bad = (): SmtpError => new SmtpError(501, '5.5.4', 'Bad ORCPT parameter syntax');
+  if (semi <= 0 || orcpt.length > 500 || !ATOM.test(type)) throw bad();
+  if (type.toLowerCase() !== 'utf-8') {
+    if (!PRINTABLE_ASCII.test(addr)) throw bad();
+    return orcpt;
+  }
+  // RFC 6531 §3.5: a non-ASCII address in a transaction without SMTPUTF8 gets 553 with X.6.7.
+  if (!smtputf8 && !isAscii(addr)) throw new SmtpError(553, '5.6.7', 'Non-ASCII ORCPT address needs SMTPUTF8');
+  const mailbox = decodeUtf8Addr(addr, smtputf8);
+  if (mailbox === undefined) throw bad();
+  return `utf-8;${mailbox}`;
 }
 
 /** The envelope fields for a transaction's DSN requests: only what the client gave. */

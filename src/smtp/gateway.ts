@@ -1,19 +1,19 @@
 // The SMTP front line: wires smtp-server callbacks to the phase pipeline (checks → symbols → verdict),
 // relay control, limits and the hand-off to the spool or the next hop. One instance per listener.
 import type { AddressInfo, Socket } from 'node:net';
-import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
-import type { CheckContext, Envelope, SymbolHit } from '../checks/types.ts';
+import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { CheckContext, SymbolHit } from '../checks/types.ts';
 import type { Config } from '../config/schema.ts';
 import { CidrSet } from '../util/cidr.ts';
 import { finishData } from './data-phase.ts';
 import type { GatewayDeps } from './gateway-types.ts';
-import { enforce, runPhase } from './phase-runner.ts';
+import { runPhase } from './phase-runner.ts';
 import { authenticateSession, LOOPBACK } from './smtp-auth.ts';
 import { admitClient } from './admission.ts';
-import { readMailParameters, readRcptParameters } from './esmtp-params.ts';
+import { addRecipient, startTransaction } from './envelope-phase.ts';
 import { GatewayServer } from './gateway-connection.ts';
 import { SmtpListener, type AcceptedClient, type AdmitDecision } from './listener.ts';
-import type { SessionState, Transaction } from './session-state.ts';
+import type { SessionState } from './session-state.ts';
 import { SmtpError, tempFailure } from './smtp-error.ts';
 
 /** Trusted networks compiled once per config snapshot (not per connection). */
@@ -72,8 +72,8 @@ export class Gateway {
           },
           (err: Error) => cb(err),
         ),
-      onMailFrom: (address, session, cb) => void this.guard(session, cb, () => this.onMailFrom(address, session)),
-      onRcptTo: (address, session, cb) => void this.guard(session, cb, () => this.onRcptTo(address, session)),
+      onMailFrom: (address, session, cb) => void this.guard(session, cb, () => startTransaction(this.deps, this.state(session), address, this.submission)),
+      onRcptTo: (address, session, cb) => void this.guard(session, cb, () => addRecipient(this.deps, this.state(session), address)),
       onData: (stream, session, cb) => void this.onData(stream, session, cb),
       onClose: (session) => this.onClose(session),
     });
@@ -209,66 +209,6 @@ export class Gateway {
     if (session.hostNameAppearsAs) s.info.helo = session.hostNameAppearsAs;
     s.info.secure = session.secure;
     return s;
-  }
-
-  private async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
-    const state = this.state(session);
-    const snapshot = this.deps.snapshot();
-    if (state.transactions >= snapshot.config.smtp.max_transactions_per_session) {
-      throw new SmtpError(421, '4.7.0', 'Too many messages in this session, reconnect');
-    }
-    if (this.submission && state.info.authUser === undefined) throw new SmtpError(530, '5.7.0', 'Authentication required');
-    const { ret, envid, declaredSize, ...flags } = readMailParameters(address);
-    const envelope: Envelope = { mailFrom: address.address, rcptTo: [], ...flags, ...(declaredSize !== undefined ? { declaredSize } : {}) };
-    const dsn = { ...(ret ? { ret } : {}), ...(envid !== undefined ? { envid } : {}), rcptDsn: {} };
-    const tx: Transaction = { envelope, hits: [], refused: [], results: new Map(), headers: [], startedAt: this.deps.clock.now(), ruleset: snapshot.ruleset, timings: {}, dsn };
-    state.tx = tx;
-    if (this.submission && this.deps.authenticator && address.address !== '' && !this.deps.authenticator.ownsAddress(state.info.authUser ?? '', address.address)) {
-      throw new SmtpError(553, '5.7.1', `Sender address <${address.address}> not owned by user ${state.info.authUser}`);
-    }
-    // Connect and HELO checks run once per client address / HELO name, before the first MAIL
-    // (as Postfix's smtpd_delay_reject), so XCLIENT-presented addresses are the ones checked.
-    if (state.connectCheckedFor !== state.info.clientIp) {
-      state.sessionHits = state.sessionHits.filter((h) => h.symbol === 'PREGREET');
-      state.sessionHits.push(...(await runPhase(this.deps, state, 'connect', tx)));
-      state.connectCheckedFor = state.info.clientIp;
-      state.heloCheckedFor = undefined;
-    }
-    if (state.heloCheckedFor !== (state.info.helo ?? '')) {
-      state.sessionHits.push(...(await runPhase(this.deps, state, 'helo', tx)));
-      state.heloCheckedFor = state.info.helo ?? '';
-    }
-    enforce(this.deps, state.sessionHits, tx, 'connect');
-    const hits = await runPhase(this.deps, state, 'mail', tx);
-    enforce(this.deps, hits, tx, 'mail');
-    tx.hits.push(...hits);
-  }
-
-  private async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession): Promise<void> {
-    const state = this.state(session);
-    const tx = state.tx;
-    if (!tx) throw new SmtpError(503, '5.5.1', 'Bad sequence of commands');
-    const dsnRequest = readRcptParameters(address);
-    const config = this.deps.snapshot().config;
-    // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted; beyond our limit, 452.
-    if (tx.envelope.rcptTo.length >= config.smtp.max_recipients) {
-      this.deps.metrics.recipients.inc({ result: 'too_many' });
-      throw new SmtpError(452, '4.5.3', 'Too many recipients');
-    }
-    const rcpt = address.address;
-    const hits = await runPhase(this.deps, state, 'rcpt', tx, { rcpt });
-    try {
-      enforce(this.deps, hits, tx, 'rcpt');
-    } catch (err) {
-      this.deps.metrics.recipients.inc({ result: 'refused' });
-      if (err instanceof SmtpError) tx.refused.push({ rcpt, reply: err.toString() });
-      throw err;
-    }
-    this.deps.metrics.recipients.inc({ result: 'accepted' });
-    tx.envelope.rcptTo.push(rcpt);
-    if (dsnRequest) tx.dsn.rcptDsn[rcpt] = dsnRequest;
-    else delete tx.dsn.rcptDsn[rcpt];
-    for (const h of hits) tx.hits.push(h);
   }
 
   private async onData(stream: SMTPServerDataStream, session: SMTPServerSession, cb: (err?: Error | null, message?: string) => void): Promise<void> {

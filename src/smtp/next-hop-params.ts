@@ -1,6 +1,8 @@
 // The ESMTP parameters the next-hop client puts on MAIL FROM and RCPT TO: SIZE and BODY (RFC 1870,
-// RFC 6152) and the sender's DSN requests (RFC 3461), each only when the next hop offers the extension.
+// RFC 6152), SMTPUTF8 (RFC 6531) and the sender's DSN requests (RFC 3461, RFC 6533), each only when
+// the next hop offers the extension.
 import type { DsnParameters, RecipientDsnRequest } from '../queue/types.ts';
+import { encodeUtf8AddrXtext } from './utf8-addr.ts';
 
 /** RFC 3461 §4: xtext keeps "!".."~" except "+" and "="; anything else becomes "+" and two upper-case hex digits. */
 export function xtextEncode(value: string): string {
@@ -15,6 +17,8 @@ export function xtextEncode(value: string): string {
 export function mailParameters(extensions: ReadonlySet<string>, message: Buffer, dsn: DsnParameters | undefined): string {
   let params = extensions.has('SIZE') ? ` SIZE=${message.length}` : '';
   if (extensions.has('8BITMIME') && message.some((b) => b > 127)) params += ' BODY=8BITMIME';
+  // RFC 6531 §3.4: a message that came with SMTPUTF8 (a notice about one, too: RFC 6533 §4) goes on with it.
+  if (extensions.has('SMTPUTF8') && dsn?.smtputf8) params += ' SMTPUTF8';
   // RFC 3461 §5.2.1: RET and ENVID go on unchanged, and only when the sender gave them.
   if (extensions.has('DSN') && dsn) {
     if (dsn.ret) params += ` RET=${dsn.ret}`;
@@ -29,8 +33,11 @@ export function rcptParameters(extensions: ReadonlySet<string>, request: Recipie
   let params = request.notify?.length ? ` NOTIFY=${request.notify.join(',')}` : '';
   const semi = request.orcpt?.indexOf(';') ?? -1;
   if (request.orcpt !== undefined && semi > 0) {
-    // RFC 3461 §4.2: addr-type ";" xtext — the type is an atom, only the address is encoded.
-    params += ` ORCPT=${request.orcpt.slice(0, semi)};${xtextEncode(request.orcpt.slice(semi + 1))}`;
+    // RFC 3461 §4.2: addr-type ";" xtext — the type is an atom, only the address is encoded; the
+    // RFC 6533 §3 utf-8 type goes as utf-8-addr-xtext, which is 7-bit and needs no SMTPUTF8.
+    const type = request.orcpt.slice(0, semi);
+    const addr = request.orcpt.slice(semi + 1);
+    params += ` ORCPT=${type};${type.toLowerCase() === 'utf-8' ? encodeUtf8AddrXtext(addr) : xtextEncode(addr)}`;
   }
   return params;
 }

@@ -1,9 +1,12 @@
 // On-disk formats of one Maildir folder: file names and info flags, dovecot-uidlist and dovecot-keywords (Dovecot-compatible).
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic as writeAtomic } from '../util/atomic-file.ts';
+import { withDotlock } from './maildir-dotlock.ts';
+
+export { withDotlock };
 
 /** Maildir info letters (cr.yp.to/proto/maildir.html) ↔ IMAP system flags. */
 const LETTER_TO_FLAG: Record<string, string> = { D: '\\Draft', F: '\\Flagged', R: '\\Answered', S: '\\Seen', T: '\\Deleted' };
@@ -215,27 +218,6 @@ export async function writeKeywords(dir: string, keywords: readonly string[], fs
 
 export function writeFileAtomic(path: string, body: string, fsync: boolean): Promise<void> {
   return writeAtomic(path, body, { fsync });
-}
-
-/** A bounded dotlock: create with O_EXCL; a lock older than 2 minutes is stale (Dovecot's default). */
-export async function withDotlock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
-  let held = false;
-  for (let attempt = 0; attempt < 200 && !held; attempt++) {
-    try {
-      const fh = await open(lock, 'wx', 0o600);
-      await fh.close();
-      held = true;
-    } catch {
-      const st = await stat(lock).catch(() => undefined);
-      if (st && Date.now() - st.mtimeMs > 120_000) await unlink(lock).catch(() => undefined);
-      else await new Promise<void>((r) => setTimeout(r, 10));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    if (held) await unlink(lock).catch(() => undefined);
-  }
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

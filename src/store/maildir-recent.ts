@@ -3,9 +3,10 @@
 // session. A claim reads and advances R under a dotlock, so two processes on one Maildir never both claim a
 // message. Losing the file (crash, foreign tool) only makes messages still in new/ recent once more, which is
 // what Maildir itself says about them; so it is written atomically but not fsynced.
-import { closeSync, openSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tryCreateSync } from './maildir-dotlock.ts';
 import { withDotlock, writeFileAtomic } from './maildir-files.ts';
 
 const FILE = 'spamgate-recent';
@@ -21,14 +22,14 @@ export async function readRecentMark(dir: string): Promise<{ uidValidity: number
 export async function claimRecentMark(dir: string, uidValidity: number, next: number): Promise<number> {
   const lock = join(dir, `${FILE}.lock`);
   // Uncontended (the usual case): a handful of small synchronous syscalls, cheaper than thread-pool round trips.
-  let fd: number | undefined;
+  // The lock holds its owner from the start, so one left by a crash here is seen to be stale.
+  let got = false;
   try {
-    fd = openSync(lock, 'wx', 0o600);
+    got = tryCreateSync(lock);
   } catch {
-    fd = undefined;
+    got = false;
   }
-  if (fd !== undefined) {
-    closeSync(fd);
+  if (got) {
     try {
       const text = (() => {
         try {

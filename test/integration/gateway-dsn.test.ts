@@ -1,6 +1,7 @@
 // Delivery status notifications (RFC 3461 / RFC 3464) end to end over real sockets: python smtplib
 // sends RET/ENVID/NOTIFY/ORCPT, the gateway keeps them through the spool and passes them to a next
-// hop that offers DSN, or honours them itself: bounces, success notices, RET, and the 501/555 replies.
+// hop that offers DSN, or honours them itself: bounces, success notices, RET, and the 501/555 replies;
+// RFC 6533 notices for SMTPUTF8 mail and utf-8 ORCPTs; notices of inline mode counted in metrics.
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +31,7 @@ out = {'dsn': s.has_extn('dsn'), 'rcpt': []}
 out['mail'] = s.mail(spec['from'], spec.get('mailOptions', []))[0]
 for r in spec['rcpts']:
     out['rcpt'].append(s.rcpt(r['to'], r.get('options', []))[0])
-code, msg = s.data(spec['message'])
+code, msg = s.data(spec['message'].encode('utf-8'))
 out['data'] = [code, msg.decode()]
 s.quit()
 print(json.dumps(out))
@@ -217,4 +218,78 @@ test('malformed DSN parameters get 501, unknown ones 555, and the session goes o
   const done = await wire.command(`Subject: after errors\r\n\r\nstill here\r\n.`);
   assert.equal(done.code, 250, done.text);
   assert.deepEqual(gw.transactions().at(-1)?.rcpts, ['postmaster@localhost']);
+});
+
+test('SMTPUTF8: the message and its RFC 6533 bounce go on with SMTPUTF8; a utf-8 ORCPT comes back', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  sink.rule({ stage: 'rcpt', rcpt: 'gone@relay.example', code: 550, text: '5.1.1 no such user' });
+  const gw = await startGateway(t, frontOf(sink.port));
+  const r = await send(gw.smtpPort, {
+    from: 'jörg@remote.example',
+    mailOptions: ['SMTPUTF8', 'RET=HDRS'],
+    rcpts: [{ to: 'gone@relay.example', options: ['ORCPT=utf-8;gøne@relay.example'] }, { to: 'user@relay.example' }],
+    message: `From: jörg@remote.example\r\nTo: user@relay.example\r\nSubject: Grüße\r\n\r\n${BODY_MARKER}\r\n`,
+  });
+  assert.deepEqual([r.mail, r.rcpt, r.data[0]], [250, [250, 250], 250]);
+  await logged(gw, 'message done', r.queueId);
+  const copy = sink.messages.find((m) => m.mailFrom === 'jörg@remote.example');
+  assert.equal(copy?.mailParams.SMTPUTF8, true, 'RFC 6531: relayed with SMTPUTF8');
+  const [notice, ...more] = notices(sink);
+  assert.equal(more.length, 0);
+  assert.deepEqual([notice?.rcptTo, notice?.mailParams.SMTPUTF8], [['jörg@remote.example'], true]);
+  const report = notice?.raw.toString('utf8') ?? '';
+  assert.match(report, /report-type=global-delivery-status;/);
+  assert.match(report, /^Content-Type: message\/global-delivery-status$/m);
+  assert.match(report, /^Original-Recipient: utf-8; gøne@relay\.example\r\nFinal-Recipient: rfc822; gone@relay\.example\r\nAction: failed$/m);
+  assert.match(report, /^Content-Type: message\/global-headers$/m);
+  assert.match(report, /^Subject: Grüße$/m);
+  assert.ok(!report.includes(BODY_MARKER), 'RET=HDRS');
+});
+
+test('ORCPT utf-8: xtext form with or without SMTPUTF8, unitext only with it (else 553 5.6.7), malformed 501', async (t) => {
+  const gw = await startGateway(t);
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  const replies: Array<[number, string]> = [];
+  for (const line of [
+    'MAIL FROM:<a@remote.example>',
+    'RCPT TO:<postmaster@localhost> ORCPT=utf-8;p\\x{F8}stmaster@localhost',
+    'RCPT TO:<postmaster@localhost> ORCPT=utf-8;pøstmaster@localhost',
+    'RCPT TO:<postmaster@localhost> ORCPT=utf-8;p\\x{f8}stmaster@localhost',
+    'RSET',
+    'MAIL FROM:<a@remote.example> SMTPUTF8',
+    'RCPT TO:<postmaster@localhost> ORCPT=utf-8;pøstmaster@localhost',
+    'RCPT TO:<postmaster@localhost> ORCPT=rfc822;pøstmaster@localhost',
+    'RCPT TO:<postmaster@localhost> ORCPT=utf-8;pøstmaster',
+  ]) {
+    const reply = await wire.command(line);
+    replies.push([reply.code, reply.code >= 500 ? reply.text.slice(0, 5) : '']);
+  }
+  assert.deepEqual(replies, [
+    [250, ''],
+    [250, ''],
+    [553, '5.6.7'],
+    [501, '5.5.4'],
+    [250, ''],
+    [250, ''],
+    [250, ''],
+    [501, '5.5.4'],
+    [501, '5.5.4'],
+  ]);
+});
+
+test('inline mode: a notice for a recipient the next hop refused is counted in spamgate_bounces_total', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  sink.rule({ stage: 'rcpt', rcpt: 'gone@relay.example', code: 550, text: '5.1.1 no such user' });
+  const gw = await startGateway(t, { ...frontOf(sink.port), delivery: { mode: 'inline', upstream: { host: '127.0.0.1', port: sink.port } } });
+  const r = await send(gw.smtpPort, { from: 'a@remote.example', rcpts: [{ to: 'gone@relay.example' }, { to: 'user@relay.example' }] });
+  assert.equal(r.data[0], 250, "the upstream's reply for the accepted recipient");
+  assert.ok(gw.logs.some((l) => l.msg === 'bounce queued'));
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  assert.match(metrics, /^spamgate_bounces_total\{kind="failure"\} 1$/m);
+  await sink.waitForMessages(2);
+  assert.equal(notices(sink).length, 1, 'the notice itself goes out through the queue');
 });

@@ -45,7 +45,7 @@ export interface QueueRig {
 }
 
 /** Spool + started scheduler (scan every hour: tests drive time with clock + runDue) + an upstream sink. */
-export async function queueRig(t: TestContext, opts: { queue?: Record<string, unknown>; sink?: SinkOptions; beforeOpen?: (spoolDir: string, sink: SinkServer) => Promise<void> } = {}): Promise<QueueRig> {
+export async function queueRig(t: TestContext, opts: { queue?: Record<string, unknown>; sink?: SinkOptions; beforeOpen?: (spoolDir: string, sink: SinkServer) => Promise<void>; wrapSpool?: (spool: Spool) => Spool } = {}): Promise<QueueRig> {
   const dir = await tempDir(t);
   const clock = new ManualClock(T0);
   const registry = createRegistry(false);
@@ -56,7 +56,8 @@ export async function queueRig(t: TestContext, opts: { queue?: Record<string, un
   const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: true, clock, registry, log: silentLogger });
   const upstream = { host: sink.host, port: sink.port, protocol: opts.sink?.lmtp ? ('lmtp' as const) : ('smtp' as const), max_connections: 2, timeout: 5000, starttls: false };
   const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log: silentLogger });
-  const scheduler = createScheduler({ spool, router, config: queueConfig(opts.queue), clock, registry, log: silentLogger, hostname: 'gw.test' });
+  // Tests that inject faults see the scheduler through a wrapper; they get the real spool back.
+  const scheduler = createScheduler({ spool: opts.wrapSpool?.(spool) ?? spool, router, config: queueConfig(opts.queue), clock, registry, log: silentLogger, hostname: 'gw.test' });
   await scheduler.start();
   t.after(async () => {
     await scheduler.stop(2000);

@@ -1,5 +1,5 @@
 // The durable spool: reopen finds what was enqueued, tmp leftovers are cleaned, state is atomic,
-// and a message whose enqueue() resolved survives kill -9 of the process.
+// a message whose enqueue() resolved survives kill -9 of the process, and a short write is never acknowledged.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import { ID_PATTERN, initialState } from '../../../src/queue/spool-format.ts';
-import { openSpool } from '../../../src/queue/spool.ts';
+import { openSpool, writeAll } from '../../../src/queue/spool.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
 import { envelope, message, T0, tempDir } from './helpers.ts';
@@ -94,4 +94,42 @@ test('kill -9 right after enqueue resolved: the message is there after restart',
   assert.equal((await spool.read(id)).message.length, found.size);
   assert.deepEqual(await readdir(path.join(dir, 'tmp')), [], 'interrupted writes cleaned');
   for (const e of loaded) assert.ok((await spool.read(e.id)).message.toString().startsWith('Subject: crash'), 'every committed file is whole');
+});
+
+test('writeAll finishes short writes and surfaces the error that stops them', async () => {
+  const got: Buffer[] = [];
+  const dribble = {
+    // At most 7 bytes per call, as a nearly full disk might.
+    writev: async (bufs: Buffer[]) => {
+      const chunk = Buffer.concat(bufs).subarray(0, 7);
+      got.push(chunk);
+      return { bytesWritten: chunk.length, buffers: bufs };
+    },
+  };
+  const parts = [Buffer.from('SGQ1 2\n{}\n'), Buffer.alloc(0), Buffer.from('Subject: x\r\n\r\nbody\r\n')];
+  await writeAll(dribble, parts);
+  assert.equal(Buffer.concat(got).toString(), Buffer.concat(parts).toString());
+  let calls = 0;
+  const full = {
+    writev: async (bufs: Buffer[]) => {
+      if (calls++ > 0) throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      return { bytesWritten: 3, buffers: bufs };
+    },
+  };
+  await assert.rejects(writeAll(full, parts), /ENOSPC/);
+});
+
+test('a write cut short by a file size limit is refused, not acknowledged truncated', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const child = fileURLToPath(new URL('./enqueue-big-child.ts', import.meta.url));
+  // ulimit -f counts 1024-byte blocks: 16 KiB, less than the 40 KB message. Node ignores SIGXFSZ.
+  const proc = spawn('sh', ['-c', 'ulimit -f 16 && exec "$0" --import tsx "$1" "$2"', process.execPath, child, dir], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const timer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+  t.after(() => clearTimeout(timer));
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await once(proc, 'exit');
+  assert.match(out, /^refused EFBIG/, `child said ${out}`);
+  assert.deepEqual(await readdir(path.join(dir, 'msg')), [], 'nothing committed');
+  assert.deepEqual(await readdir(path.join(dir, 'tmp')), [], 'the partial temp file is removed');
 });

@@ -1,11 +1,13 @@
 // ESMTP parameters both ways: what the gateway takes on MAIL/RCPT (RFC 3461 §4, 555 for the rest)
-// and what the next-hop client sends (xtext, only to a next hop that offers the extension).
+// and what the next-hop client sends (xtext, only to a next hop that offers the extension), and the
+// RFC 6533 utf-8 address type both ways.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SMTPServerAddress } from 'smtp-server';
 import { readMailParameters, readRcptParameters } from '../../../src/smtp/esmtp-params.ts';
 import { mailParameters, rcptParameters, xtextEncode } from '../../../src/smtp/next-hop-params.ts';
 import { SmtpError } from '../../../src/smtp/smtp-error.ts';
+import { decodeUtf8Addr, encodeUtf8AddrUnitext, encodeUtf8AddrXtext } from '../../../src/smtp/utf8-addr.ts';
 
 const address = (args: Record<string, string | true>, dsn?: SMTPServerAddress['dsn']): SMTPServerAddress => ({ address: 'a@x.test', args, ...(dsn ? { dsn } : {}) });
 const refusedWith = (code: number) => (err: unknown) => err instanceof SmtpError && err.code === code;
@@ -44,4 +46,42 @@ test('RCPT TO: NOTIFY and ORCPT kept, bad ORCPT is 501, an unknown parameter 555
     assert.throws(() => readRcptParameters(address({ ORCPT: orcpt }, { orcpt })), refusedWith(501), orcpt);
   }
   assert.throws(() => readRcptParameters(address({ XFOO: '1' })), refusedWith(555));
+});
+
+test('ORCPT utf-8 type (RFC 6533 §3): xtext form always, unitext with SMTPUTF8, 553 without, 501 when malformed', () => {
+  const rcpt = (orcpt: string, smtputf8: boolean) => readRcptParameters(address({ ORCPT: orcpt }, { orcpt }), smtputf8);
+  assert.deepEqual(rcpt('utf-8;j\\x{F6}rg\\x{2B}1@example.org', false), { orcpt: 'utf-8;jörg+1@example.org' });
+  assert.deepEqual(rcpt('UTF-8;j\\x{F6}rg@example.org', true), { orcpt: 'utf-8;jörg@example.org' });
+  assert.deepEqual(rcpt('utf-8;jörg@exämple.org', true), { orcpt: 'utf-8;jörg@exämple.org' });
+  assert.deepEqual(rcpt('utf-8;用户\\x{1F600}@例子.测试', true), { orcpt: 'utf-8;用户😀@例子.测试' });
+  assert.throws(() => rcpt('utf-8;jörg@example.org', false), (err: unknown) => err instanceof SmtpError && err.code === 553 && err.enhanced === '5.6.7');
+  for (const bad of [
+    'utf-8;j\\x{f6}rg@x.test', // lower-case hex
+    'utf-8;j\\x{41}rg@x.test', // an ASCII letter escaped
+    'utf-8;j\\x{00F6}rg@x.test', // leading zero
+    'utf-8;j\\x{D800}@x.test', // surrogate
+    'utf-8;j\\x{110000}@x.test', // past Unicode
+    'utf-8;j\\x{F6rg@x.test', // unterminated
+    'utf-8;a+b@x.test', // "+" is not a QCHAR
+    'utf-8;a b@x.test', // space
+    'utf-8;nobody', // not a mailbox
+    'utf-8;@x.test',
+    'rfc822;jörg@x.test', // rfc822 stays ASCII
+  ]) {
+    assert.throws(() => rcpt(bad, true), refusedWith(501), bad);
+  }
+});
+
+test('utf-8 addresses round-trip; the next hop gets SMTPUTF8 when offered and ORCPT as utf-8-addr-xtext', () => {
+  const mailbox = 'jörg+1 x\\y=@例子.测试';
+  assert.equal(encodeUtf8AddrXtext(mailbox), 'j\\x{F6}rg\\x{2B}1\\x{20}x\\x{5C}y\\x{3D}@\\x{4F8B}\\x{5B50}.\\x{6D4B}\\x{8BD5}');
+  assert.equal(encodeUtf8AddrUnitext(mailbox), 'jörg\\x{2B}1\\x{20}x\\x{5C}y\\x{3D}@例子.测试');
+  assert.equal(decodeUtf8Addr(encodeUtf8AddrXtext(mailbox), false), mailbox);
+  assert.equal(decodeUtf8Addr(encodeUtf8AddrUnitext(mailbox), true), mailbox);
+  assert.equal(decodeUtf8Addr(encodeUtf8AddrUnitext(mailbox), false), undefined, 'unitext needs SMTPUTF8');
+  const msg = Buffer.from('Subject: x\r\n\r\nx\r\n');
+  assert.equal(mailParameters(new Set(['SMTPUTF8']), msg, { smtputf8: true }), ' SMTPUTF8');
+  assert.equal(mailParameters(new Set(['SIZE']), msg, { smtputf8: true }), ` SIZE=${msg.length}`, 'not offered: not sent');
+  assert.equal(mailParameters(new Set(['SMTPUTF8']), msg, {}), '');
+  assert.equal(rcptParameters(new Set(['DSN']), { orcpt: 'utf-8;jörg+1@x.test' }), ' ORCPT=utf-8;j\\x{F6}rg\\x{2B}1@x.test');
 });

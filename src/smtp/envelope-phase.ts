@@ -1,0 +1,67 @@
+// MAIL FROM and RCPT TO for one session: opens the transaction (limits, submission sender rules,
+// connect/helo/mail checks) and adds each recipient (recipient limit, rcpt checks, DSN requests).
+import type { SMTPServerAddress } from 'smtp-server';
+import type { Envelope } from '../checks/types.ts';
+import { readMailParameters, readRcptParameters } from './esmtp-params.ts';
+import type { GatewayDeps } from './gateway-types.ts';
+import { enforce, runPhase } from './phase-runner.ts';
+import type { SessionState, Transaction } from './session-state.ts';
+import { SmtpError } from './smtp-error.ts';
+
+export async function startTransaction(deps: GatewayDeps, state: SessionState, address: SMTPServerAddress, submission: boolean): Promise<void> {
+  const snapshot = deps.snapshot();
+  if (state.transactions >= snapshot.config.smtp.max_transactions_per_session) {
+    throw new SmtpError(421, '4.7.0', 'Too many messages in this session, reconnect');
+  }
+  if (submission && state.info.authUser === undefined) throw new SmtpError(530, '5.7.0', 'Authentication required');
+  const { ret, envid, declaredSize, ...flags } = readMailParameters(address);
+  const envelope: Envelope = { mailFrom: address.address, rcptTo: [], ...flags, ...(declaredSize !== undefined ? { declaredSize } : {}) };
+  const dsn = { ...(ret ? { ret } : {}), ...(envid !== undefined ? { envid } : {}), rcptDsn: {} };
+  const tx: Transaction = { envelope, hits: [], refused: [], results: new Map(), headers: [], startedAt: deps.clock.now(), ruleset: snapshot.ruleset, timings: {}, dsn };
+  state.tx = tx;
+  if (submission && deps.authenticator && address.address !== '' && !deps.authenticator.ownsAddress(state.info.authUser ?? '', address.address)) {
+    throw new SmtpError(553, '5.7.1', `Sender address <${address.address}> not owned by user ${state.info.authUser}`);
+  }
+  // Connect and HELO checks run once per client address / HELO name, before the first MAIL
+  // (as Postfix's smtpd_delay_reject), so XCLIENT-presented addresses are the ones checked.
+  if (state.connectCheckedFor !== state.info.clientIp) {
+    state.sessionHits = state.sessionHits.filter((h) => h.symbol === 'PREGREET');
+    state.sessionHits.push(...(await runPhase(deps, state, 'connect', tx)));
+    state.connectCheckedFor = state.info.clientIp;
+    state.heloCheckedFor = undefined;
+  }
+  if (state.heloCheckedFor !== (state.info.helo ?? '')) {
+    state.sessionHits.push(...(await runPhase(deps, state, 'helo', tx)));
+    state.heloCheckedFor = state.info.helo ?? '';
+  }
+  enforce(deps, state.sessionHits, tx, 'connect');
+  const hits = await runPhase(deps, state, 'mail', tx);
+  enforce(deps, hits, tx, 'mail');
+  tx.hits.push(...hits);
+}
+
+export async function addRecipient(deps: GatewayDeps, state: SessionState, address: SMTPServerAddress): Promise<void> {
+  const tx = state.tx;
+  if (!tx) throw new SmtpError(503, '5.5.1', 'Bad sequence of commands');
+  const dsnRequest = readRcptParameters(address, tx.envelope.smtputf8);
+  const config = deps.snapshot().config;
+  // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted; beyond our limit, 452.
+  if (tx.envelope.rcptTo.length >= config.smtp.max_recipients) {
+    deps.metrics.recipients.inc({ result: 'too_many' });
+    throw new SmtpError(452, '4.5.3', 'Too many recipients');
+  }
+  const rcpt = address.address;
+  const hits = await runPhase(deps, state, 'rcpt', tx, { rcpt });
+  try {
+    enforce(deps, hits, tx, 'rcpt');
+  } catch (err) {
+    deps.metrics.recipients.inc({ result: 'refused' });
+    if (err instanceof SmtpError) tx.refused.push({ rcpt, reply: err.toString() });
+    throw err;
+  }
+  deps.metrics.recipients.inc({ result: 'accepted' });
+  tx.envelope.rcptTo.push(rcpt);
+  if (dsnRequest) tx.dsn.rcptDsn[rcpt] = dsnRequest;
+  else delete tx.dsn.rcptDsn[rcpt];
+  for (const h of hits) tx.hits.push(h);
+}

@@ -1,0 +1,126 @@
+// Dotlocks: a lock left by a dead process (SIGKILL mid-delivery) is broken at once, a live holder is
+// waited for, holders in one process exclude each other, and the owner is written as Dovecot does,
+// in the lock from its first moment.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseLockOwner, tryCreateSync, withDotlock } from '../../../src/store/maildir-dotlock.ts';
+import { claimRecentMark } from '../../../src/store/maildir-recent.ts';
+import { createMaildirStore } from '../../../src/store/maildir-store.ts';
+
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sg-dotlock-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The pid of a process that has exited. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+  await once(child, 'exit');
+  assert.ok(child.pid);
+  return child.pid;
+}
+
+test('parseLockOwner reads "<pid>:<host>" and nothing else', () => {
+  assert.deepEqual(parseLockOwner('123:mx1\n'), { pid: 123, host: 'mx1' });
+  assert.equal(parseLockOwner(''), undefined);
+  assert.equal(parseLockOwner('abc:mx1'), undefined);
+  assert.equal(parseLockOwner('0:mx1'), undefined);
+});
+
+test('a lock left by a dead process on this host is broken at once, and held while fn runs', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'dovecot-uidlist.lock');
+  await writeFile(lock, `${await deadPid()}:${hostname()}`);
+  const started = Date.now();
+  const inside = await withDotlock(lock, async () => readFile(lock, 'utf8'));
+  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  assert.equal(inside, `${process.pid}:${hostname()}`);
+  await assert.rejects(stat(lock), /ENOENT/, 'released');
+});
+
+test('our own pid in a lock we do not hold is a previous incarnation (same pid after restart): stale', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'x.lock');
+  await writeFile(lock, `${process.pid}:${hostname()}`);
+  const started = Date.now();
+  await withDotlock(lock, async () => undefined);
+  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+});
+
+test('a live holder is waited for; another host or an empty lock is not judged by pid', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'live.lock');
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' });
+  t.after(() => void child.kill('SIGKILL'));
+  await writeFile(lock, `${child.pid}:${hostname()}`);
+  setTimeout(() => void unlink(lock).catch(() => undefined), 300);
+  const started = Date.now();
+  await withDotlock(lock, async () => undefined);
+  assert.ok(Date.now() - started >= 250, 'waited for the live holder');
+  const other = join(dir, 'other.lock');
+  await writeFile(other, `${await deadPid()}:not-${hostname()}`);
+  setTimeout(() => void unlink(other).catch(() => undefined), 300);
+  const t2 = Date.now();
+  await withDotlock(other, async () => undefined);
+  assert.ok(Date.now() - t2 >= 250, 'a pid on another host is not ours to check');
+});
+
+test('holders within one process exclude each other', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'many.lock');
+  let inside = 0;
+  let most = 0;
+  await Promise.all(
+    Array.from({ length: 20 }, (_, i) =>
+      withDotlock(lock, async () => {
+        inside++;
+        most = Math.max(most, inside);
+        await new Promise((r) => setTimeout(r, i % 3));
+        inside--;
+      }),
+    ),
+  );
+  assert.equal(most, 1);
+});
+
+test('delivery after a crash that left dovecot-uidlist.lock is not held up', async (t) => {
+  const root = await tempDir(t);
+  const user = 'alice@example.org';
+  const first = createMaildirStore({ root, fsync: false });
+  await first.ensureUser(user);
+  await first.append(user, 'INBOX', Buffer.from('Subject: one\r\n\r\nx\r\n'));
+  // The state a SIGKILL inside appendUidLines leaves behind.
+  await writeFile(join(first.maildirOf(user), 'dovecot-uidlist.lock'), `${await deadPid()}:${hostname()}`);
+  const second = createMaildirStore({ root, fsync: false });
+  const started = Date.now();
+  for (let i = 0; i < 3; i++) await second.append(user, 'INBOX', Buffer.from(`Subject: after ${i}\r\n\r\nx\r\n`));
+  assert.ok(Date.now() - started < 1500, `three deliveries took ${Date.now() - started} ms`);
+  const box = await second.open(user, 'INBOX', { claimRecent: false });
+  assert.deepEqual(box.messages.map((m) => m.uid), [1, 2, 3, 4]);
+});
+
+test('locks appear already holding their owner, and leave no temp file behind', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'spamgate-recent.lock');
+  assert.equal(tryCreateSync(lock), true);
+  assert.equal(await readFile(lock, 'utf8'), `${process.pid}:${hostname()}`);
+  assert.equal(tryCreateSync(lock), false, 'taken');
+  await unlink(lock);
+  await withDotlock(lock, async () => undefined);
+  assert.deepEqual(await readdir(dir), []);
+});
+
+test('claiming \\Recent after a crash that left its lock is not held up', async (t) => {
+  const dir = await tempDir(t);
+  await writeFile(join(dir, 'spamgate-recent.lock'), `${await deadPid()}:${hostname()}`);
+  const started = Date.now();
+  assert.equal(await claimRecentMark(dir, 7, 5), 0);
+  assert.equal(await claimRecentMark(dir, 7, 9), 5);
+  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+});
