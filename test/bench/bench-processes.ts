@@ -1,10 +1,10 @@
 // Shared plumbing of the benchmarks that run real processes: spawning TypeScript scripts, waiting for
 // their output, free ports, the load generator's result, and a process's CPU time and peak RSS.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../helpers/free-port.ts';
+export { freePort };
 
 export const RELAY_DIR = path.join(import.meta.dirname, 'relay');
 export const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
@@ -53,13 +53,6 @@ export async function runLoad(port: number, count: number, concurrency: number, 
   return JSON.parse(m[1] ?? '{}') as LoadResult;
 }
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** CPU seconds (user+system) and peak RSS of a process, from /proc. */
 export function usage(pid: number): { cpu: number; peakRssMb: number } {

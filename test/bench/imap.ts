@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, chown, mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createImapServer } from '../../src/imap/server.ts';
@@ -11,6 +11,7 @@ import { createRegistry } from '../../src/metrics/registry.ts';
 import { createMaildirStore } from '../../src/store/maildir-store.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const USER = 'bench@example.org';
 const PASS = 'benchpass';
@@ -96,13 +97,6 @@ async function measure(label: string, port: number): Promise<Record<string, numb
   return out;
 }
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 async function startDovecot(dir: string, maildir: string): Promise<{ port: number; proc: ChildProcess } | undefined> {
   if (!existsSync('/usr/sbin/dovecot')) return undefined;

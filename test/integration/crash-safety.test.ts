@@ -6,13 +6,13 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
 /** Kill points, ms after each start: mid-session, mid-delivery, mid-retry, whatever they meet. */
@@ -20,14 +20,6 @@ const KILL_AFTER_MS = [350, 650];
 const WORKERS = 6;
 const MAX_MESSAGES = 150;
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 class Instance {
   child: ChildProcess | undefined;

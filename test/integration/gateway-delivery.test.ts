@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -12,6 +11,7 @@ import { startGateway } from '../helpers/gateway.ts';
 import { run } from '../helpers/python.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
+import { freePort } from '../helpers/free-port.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
 const MSG = 'From: a@remote.example\r\nTo: user@relay.example\r\nSubject: hello\r\n\r\nbody line\r\n';
@@ -90,14 +90,6 @@ test('inline mode: the client gets the upstream reply to DATA', async (t) => {
   assert.equal(sink.messages.length, 1);
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 async function startProcess(configFile: string): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });

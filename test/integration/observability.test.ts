@@ -18,7 +18,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
-import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -94,13 +93,6 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** A real Prometheus: own temp dir and TSDB, loopback listener, scraping `target` every second. */
 async function startPrometheus(t: TestContext, opts: { target: string; ruleFiles: string[] }): Promise<Prometheus> {
@@ -195,6 +187,7 @@ m.logout()
 s = smtplib.SMTP('127.0.0.1', sub, timeout=10); s.ehlo('client.test'); out['auth'] = s.login('postmaster@localhost', password)[0]; s.quit()
 print(json.dumps(out))
 `;
+import { freePort } from '../helpers/free-port.ts';
 
 interface Rig {
   gw: RunningGateway;

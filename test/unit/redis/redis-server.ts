@@ -2,13 +2,13 @@
 // SIGKILLed and restarted on the same port. Cleanup is registered on the test context.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { redisSection } from '../../../src/config/sections/redis.ts';
 import { createRegistry, type Registry } from '../../../src/metrics/registry.ts';
 import { RedisLink } from '../../../src/redis/connection.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
+import { freePort } from '../../helpers/free-port.ts';
 
 const REDIS_SERVER = '/usr/bin/redis-server';
 
@@ -26,16 +26,6 @@ export interface TestRedis {
   restart(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function launch(port: number, dir: string): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
