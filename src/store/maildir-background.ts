@@ -1,6 +1,8 @@
 // Background work of the Maildir store, off the command path: the idle-time new/ → cur/ mover and the one forced
-// re-scan that confirms a racy directory stamp. Each step runs under the folder's mutex like any other mutation.
+// re-scan that confirms a racy directory stamp, each under the folder's mutex like any other mutation; and the
+// once-per-folder sweep of stale tmp/ files, which needs no lock (nothing indexes tmp/).
 import type { MaildirFolder } from './maildir-folder.ts';
+import { sweepStaleTmp } from './maildir-tmp-sweep.ts';
 
 /** How a step enters the folder lock: 'background' does not count as client use; 'verify' forces a re-scan. */
 export type LockedRun = (user: string, name: string, fn: (f: MaildirFolder) => Promise<void>, mode: 'background' | 'verify') => Promise<void>;
@@ -72,6 +74,13 @@ export class BackgroundJobs {
         f.moving = false;
         if (f.needsVerify) this.verify(user, name, f);
       }
+    });
+  }
+
+  /** Removes what interrupted deliveries left in the folder's tmp/ long ago (see sweepStaleTmp). */
+  sweepTmp(path: string): void {
+    this.track(async () => {
+      await sweepStaleTmp(path);
     });
   }
 

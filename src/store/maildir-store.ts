@@ -61,6 +61,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       if (!f) {
         f = new MaildirFolder(path, fsync, newValidity);
         folders.set(path, f);
+        jobs.sweepTmp(path);
       }
       if (mode === 'client') f.lastUse = Date.now();
       try {
