@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { lockHolderAlive, processIdentity } from '../util/process-identity.ts';
 import type { NextHopReply, QueueEnvelope } from './types.ts';
 
 /**
@@ -146,15 +147,15 @@ export async function listIds(p: SpoolPaths): Promise<string[]> {
     .sort();
 }
 
-/** The pid in the lock file if that process is alive, else undefined. */
+/** The pid in the lock file if that process is alive and is the one that wrote it (see lockHolderAlive), else undefined. */
 export async function runningPid(p: SpoolPaths): Promise<number | undefined> {
-  const text = await readFile(p.lock, 'utf8').catch(() => '');
-  const pid = Number(text.trim());
+  const [pidLine, identity] = (await readFile(p.lock, 'utf8').catch(() => '')).split('\n');
+  const pid = Number(pidLine?.trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM' ? pid : undefined;
-  }
+  return lockHolderAlive(pid, identity?.trim() || undefined) ? pid : undefined;
+}
+
+/** What the spool's lock file holds: our pid, then (where /proc tells) who we are, against pid reuse. */
+export function lockContent(): string {
+  return `${process.pid}\n${processIdentity(process.pid) ?? ''}\n`;
 }

@@ -14,6 +14,7 @@ import {
   readEnvelopeFile,
   readMessageFile,
   readStateFile,
+  lockContent,
   runningPid,
   spoolPaths,
   stateFile,
@@ -88,7 +89,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   if (exclusive) {
     const other = await runningPid(paths);
     if (other !== undefined && other !== process.pid) throw new Error(`spool ${opts.dir} is in use by process ${other}`);
-    await writeFile(paths.lock, `${process.pid}\n`);
+    await writeFile(paths.lock, lockContent());
     // Leftovers of writes a crash interrupted: never acknowledged, so safe to drop.
     for (const name of await readdir(paths.tmp)) await rm(path.join(paths.tmp, name), { force: true });
   }

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { createRegistry } from '../../../src/metrics/registry.ts';
 import { ID_PATTERN, initialState } from '../../../src/queue/spool-format.ts';
 import { openSpool, writeAll } from '../../../src/queue/spool.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
+import { processIdentity } from '../../../src/util/process-identity.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
 import { envelope, message, T0, tempDir } from './helpers.ts';
 
@@ -69,6 +70,21 @@ test('a second instance cannot open a spool in use', async (t) => {
   const spool = await open(dir);
   t.after(() => spool.close());
   await writeFile(path.join(dir, 'lock'), `${process.ppid}\n`);
+  await assert.rejects(open(dir), /in use by process/);
+});
+
+test('a lock left by a crash is taken over when its pid now belongs to another process', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  await (await open(dir)).close();
+  const parent = processIdentity(process.ppid);
+  if (parent === undefined) return t.skip('no /proc here: only the pid can be checked');
+  // The parent runs, but it is not the process that wrote this lock (another start time): stale.
+  await writeFile(path.join(dir, 'lock'), `${process.ppid}\n${parent.replace(/\/\d+$/, '/1')}\n`);
+  const spool = await open(dir);
+  t.after(() => spool.close());
+  assert.match(await readFile(path.join(dir, 'lock'), 'utf8'), new RegExp(`^${process.pid}\n`));
+  // The same pid with its own identity is a live owner: refused.
+  await writeFile(path.join(dir, 'lock'), `${process.ppid}\n${parent}\n`);
   await assert.rejects(open(dir), /in use by process/);
 });
 
