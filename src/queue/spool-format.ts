@@ -3,7 +3,6 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { lockHolderAlive, processIdentity } from '../util/process-identity.ts';
 import type { NextHopReply, QueueEnvelope } from './types.ts';
 
 /**
@@ -145,17 +144,4 @@ export async function listIds(p: SpoolPaths): Promise<string[]> {
     .filter((n) => n.endsWith('.msg'))
     .map((n) => n.slice(0, -4))
     .sort();
-}
-
-/** The pid in the lock file if that process is alive and is the one that wrote it (see lockHolderAlive), else undefined. */
-export async function runningPid(p: SpoolPaths): Promise<number | undefined> {
-  const [pidLine, identity] = (await readFile(p.lock, 'utf8').catch(() => '')).split('\n');
-  const pid = Number(pidLine?.trim());
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  return lockHolderAlive(pid, identity?.trim() || undefined) ? pid : undefined;
-}
-
-/** What the spool's lock file holds: our pid, then (where /proc tells) who we are, against pid reuse. */
-export function lockContent(): string {
-  return `${process.pid}\n${processIdentity(process.pid) ?? ''}\n`;
 }

@@ -1,6 +1,6 @@
 // The durable spool: enqueue() resolves only once the message is fsynced and renamed into place
 // (RFC 5321 §6.1), with directory fsyncs of concurrent enqueues batched into one (group commit).
-import { mkdir, open, readdir, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
 import { counter, histogram } from '../metrics/registry.ts';
@@ -14,14 +14,13 @@ import {
   readEnvelopeFile,
   readMessageFile,
   readStateFile,
-  lockContent,
-  runningPid,
   spoolPaths,
   stateFile,
   SUBDIRS,
   type DeliveryState,
   type SpoolPaths,
 } from './spool-format.ts';
+import { runningPid, takeSpoolLock } from './spool-lock.ts';
 import type { MessageSink, QueueEnvelope } from './types.ts';
 
 export interface SpoolEntry {
@@ -87,9 +86,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   for (const sub of SUBDIRS) await mkdir(path.join(opts.dir, sub), { recursive: true });
   const exclusive = opts.exclusive ?? true;
   if (exclusive) {
-    const other = await runningPid(paths);
-    if (other !== undefined && other !== process.pid) throw new Error(`spool ${opts.dir} is in use by process ${other}`);
-    await writeFile(paths.lock, lockContent());
+    await takeSpoolLock(paths, opts.dir);
     // Leftovers of writes a crash interrupted: never acknowledged, so safe to drop.
     for (const name of await readdir(paths.tmp)) await rm(path.join(paths.tmp, name), { force: true });
   }

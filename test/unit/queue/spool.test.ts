@@ -88,6 +88,28 @@ test('a lock left by a crash is taken over when its pid now belongs to another p
   await assert.rejects(open(dir), /in use by process/);
 });
 
+test('of several processes opening one spool at the same instant, exactly one gets it', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const at = Date.now() + 2500; // past the children's start-up; they busy-wait for it
+  const children = [0, 1, 2, 3].map(() => spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./open-spool-child.ts', import.meta.url)), dir, String(at)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  t.after(() => {
+    for (const c of children) c.kill('SIGKILL');
+  });
+  const said = await Promise.all(
+    children.map(async (c) => {
+      let out = '';
+      for await (const chunk of c.stdout) {
+        out += String(chunk);
+        if (out.includes('\n')) break;
+      }
+      return out.trim();
+    }),
+  );
+  for (const c of children) c.stdin.end();
+  await Promise.all(children.map((c) => (c.exitCode === null ? once(c, 'exit') : undefined)));
+  assert.deepEqual([...said].sort(), ['busy', 'busy', 'busy', 'open'], said.join(','));
+});
+
 test('kill -9 right after enqueue resolved: the message is there after restart', async (t) => {
   const dir = path.join(await tempDir(t), 'spool');
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./enqueue-child.ts', import.meta.url)), dir], { stdio: ['ignore', 'pipe', 'inherit'] });
