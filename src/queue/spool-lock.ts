@@ -1,8 +1,8 @@
 // The spool's lock file: one spamgate process owns a spool. The lock is linked into place already holding
 // its owner (pid, then boot id and start time where /proc tells), so of several processes starting at once
 // exactly one gets it; a lock whose owner is gone (crash, reboot, pid reused) is taken over.
-import { randomBytes } from 'node:crypto';
-import { link, readFile, unlink, writeFile } from 'node:fs/promises';
+import { readFile, unlink } from 'node:fs/promises';
+import { createFileExclusive } from '../util/atomic-file.ts';
 import { lockHolderAlive, processIdentity } from '../util/process-identity.ts';
 import type { SpoolPaths } from './spool-format.ts';
 
@@ -29,22 +29,12 @@ const ignoreMissing = (err: NodeJS.ErrnoException): void => {
  * before, reopening) is removed and the link tried again.
  */
 export async function takeSpoolLock(p: SpoolPaths, dir: string): Promise<void> {
-  const temp = `${p.lock}.${process.pid}.${randomBytes(6).toString('hex')}`;
-  await writeFile(temp, lockContent());
-  try {
-    for (let attempt = 0; attempt < 5; attempt++) {
-      try {
-        await link(temp, p.lock);
-        return;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      }
-      const other = await runningPid(p);
-      if (other !== undefined && other !== process.pid) throw new Error(`spool ${dir} is in use by process ${other}`);
-      await unlink(p.lock).catch(ignoreMissing);
-    }
-    throw new Error(`spool ${dir}: could not take its lock ${p.lock}`);
-  } finally {
-    await unlink(temp).catch(ignoreMissing);
+  const content = lockContent();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    if (await createFileExclusive(p.lock, content)) return;
+    const other = await runningPid(p);
+    if (other !== undefined && other !== process.pid) throw new Error(`spool ${dir} is in use by process ${other}`);
+    await unlink(p.lock).catch(ignoreMissing);
   }
+  throw new Error(`spool ${dir}: could not take its lock ${p.lock}`);
 }

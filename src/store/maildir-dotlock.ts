@@ -2,9 +2,9 @@
 // as Dovecot's file-dotlock.c writes and reads them, so a lock left by a process that died (SIGKILL,
 // crash) is broken at once instead of stalling every delivery to the folder until it ages out.
 import { hostname } from 'node:os';
-import { linkSync, unlinkSync, writeFileSync } from 'node:fs';
-import { link, readFile, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readFile, stat, unlink } from 'node:fs/promises';
+import { createFileExclusive, createFileExclusiveSync } from '../util/atomic-file.ts';
+import { pidAlive } from '../util/process-identity.ts';
 import { KeyedMutex } from './mutex.ts';
 
 /** A lock older than this is stale whatever it holds (Dovecot's default). */
@@ -33,15 +33,6 @@ export function parseLockOwner(text: string): LockOwner | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? { pid, host: m[2] } : undefined;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** True when the lock at `lock` can be broken: its owner on this host is gone, or it is too old. */
 async function isStale(lock: string): Promise<boolean> {
   const st = await stat(lock).catch(() => undefined);
@@ -49,49 +40,13 @@ async function isStale(lock: string): Promise<boolean> {
   if (Date.now() - st.mtimeMs > STALE_AGE_MS) return true;
   const owner = parseLockOwner(await readFile(lock, 'utf8').catch(() => ''));
   if (!owner || owner.host !== host) return false;
-  return owner.pid === process.pid || !alive(owner.pid);
+  return owner.pid === process.pid || !pidAlive(owner.pid);
 }
 
-/** Where the owner is written before the lock is linked into place (Dovecot's ".temp.<host>.<pid>" way). */
-const tempFor = (lock: string, tag: string): string => join(dirname(lock), `.temp.${host}.${process.pid}.${tag}.${basename(lock)}`);
-
-/**
- * Creates the lock already holding its owner: written aside, then link(2)ed to the lock name, which
- * fails if the lock exists. A plain O_EXCL create and a write after it would leave an empty lock
- * when the process is killed in between, and an empty lock says nothing about its owner.
- */
-async function tryCreate(lock: string): Promise<boolean> {
-  const tmp = tempFor(lock, 'a');
-  await writeFile(tmp, lockContent(), { mode: 0o600 });
-  try {
-    await link(tmp, lock);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  } finally {
-    await unlink(tmp).catch(() => undefined);
-  }
-}
+const tryCreate = (lock: string): Promise<boolean> => createFileExclusive(lock, lockContent());
 
 /** tryCreate without awaits, for callers that take the lock uncontended in one synchronous step. */
-export function tryCreateSync(lock: string): boolean {
-  const tmp = tempFor(lock, 's');
-  writeFileSync(tmp, lockContent(), { mode: 0o600 });
-  try {
-    linkSync(tmp, lock);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
-  } finally {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // Already gone.
-    }
-  }
-}
+export const tryCreateSync = (lock: string): boolean => createFileExclusiveSync(lock, lockContent());
 
 /**
  * Runs fn holding the dotlock. A live holder is waited for (about 2 s); after that fn runs anyway, as

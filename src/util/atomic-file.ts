@@ -1,8 +1,9 @@
 // Atomic file replacement shared by every component that rewrites a state file: write a temp file
 // in the same directory, fsync it, rename it over the old one, fsync the directory. Readers and a
-// crash see the old or the new file, never half of one.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+// crash see the old or the new file, never half of one. Also the exclusive create of lock files: the
+// content is written aside and link(2)ed into place, so a lock is never seen (or left) empty.
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { link, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -50,6 +51,44 @@ export async function writeFileAtomic(file: string, data: Buffer | string, opts:
   await fh.close();
   await rename(tmp, file);
   if (opts.fsync !== false) await syncDir(dir);
+}
+
+/**
+ * Creates `file` holding `data` unless it exists (then false): written aside, then linked to its name,
+ * which fails with EEXIST when the name is taken. A plain O_EXCL create followed by a write would leave
+ * an empty file if the process died in between.
+ */
+export async function createFileExclusive(file: string, data: string, mode = 0o600): Promise<boolean> {
+  const tmp = tempName(file);
+  await writeFile(tmp, data, { mode });
+  try {
+    await link(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+}
+
+/** createFileExclusive in one synchronous step. */
+export function createFileExclusiveSync(file: string, data: string, mode = 0o600): boolean {
+  const tmp = tempName(file);
+  writeFileSync(tmp, data, { mode });
+  try {
+    linkSync(tmp, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  } finally {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // Already gone.
+    }
+  }
 }
 
 function syncDirSync(dir: string): void {

@@ -27,16 +27,22 @@ export function processIdentity(pid: number): string | undefined {
   return startTime ? `${bootId}/${startTime}` : undefined;
 }
 
+/** Whether a process with this pid exists (EPERM: it does, owned by another user). */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /**
  * Whether the process that wrote `pid` (and, when recorded, `identity`) into a lock still runs. A live pid
  * whose identity differs from the recorded one is a different process: the lock is stale.
  */
 export function lockHolderAlive(pid: number, identity: string | undefined): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
+  if (!pidAlive(pid)) return false;
   if (!identity) return true;
   const now = processIdentity(pid);
   return now === undefined || now === identity;
