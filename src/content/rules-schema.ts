@@ -3,20 +3,26 @@
 import { z } from 'zod';
 import { weightSchema } from '../scoring/rules-sections.ts';
 import { parseMeta } from './meta-expr.ts';
+import { backtrackingHazard, enableBacktrackFallback } from './regex-guard.ts';
 
-/** "/pattern/flags" or a bare pattern (case-sensitive); compiled once. */
+/** "/pattern/flags" or a bare pattern (case-sensitive); compiled once, with V8's backtracking fallback on. */
 export function compileRegex(text: string): RegExp {
+  enableBacktrackFallback();
   const m = /^\/(.*)\/([dgimsuvy]*)$/s.exec(text);
   const flags = (m ? (m[2] ?? '') : '').replace(/[gy]/g, '');
   return new RegExp(m ? (m[1] ?? '') : text, flags);
 }
 
 const regex = z.string().min(1).superRefine((text, ctx) => {
+  let re: RegExp;
   try {
-    compileRegex(text);
+    re = compileRegex(text);
   } catch (err) {
     ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${(err as Error).message}` });
+    return;
   }
+  const hazard = backtrackingHazard(re);
+  if (hazard !== undefined) ctx.addIssue({ code: 'custom', message: `regular expression ${hazard}` });
 });
 
 const base = {

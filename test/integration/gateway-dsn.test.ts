@@ -127,6 +127,7 @@ test('bounces honour NOTIFY and RET: NEVER gets none, RET=HDRS returns headers, 
   });
   assert.equal(hdrs.data[0], 250);
   await logged(gw, 'message done', hdrs.queueId);
+  await sink.waitForMessages(2); // user@'s copy, then the bounce, which goes out through the queue after it
   const [first] = notices(sink);
   assert.equal(notices(sink).length, 1);
   const finals = [...text(first).matchAll(/^Final-Recipient: rfc822; (\S+)$/gm)].map((m) => m[1]);
@@ -137,6 +138,7 @@ test('bounces honour NOTIFY and RET: NEVER gets none, RET=HDRS returns headers, 
 
   const full = await send(gw.smtpPort, { from: 'sender@remote.example', mailOptions: ['RET=FULL'], rcpts: [{ to: 'gone@relay.example', options: ['NOTIFY=FAILURE'] }] });
   await logged(gw, 'message done', full.queueId);
+  await sink.waitForMessages(3);
   const second = notices(sink)[1];
   assert.match(text(second), /^Content-Type: message\/rfc822$/m);
   assert.ok(text(second).includes(`Subject: dsn test\r\n\r\n${BODY_MARKER}\r\n`), 'RET=FULL: the message whole');
@@ -233,6 +235,7 @@ test('SMTPUTF8: the message and its RFC 6533 bounce go on with SMTPUTF8; a utf-8
   });
   assert.deepEqual([r.mail, r.rcpt, r.data[0]], [250, [250, 250], 250]);
   await logged(gw, 'message done', r.queueId);
+  await sink.waitForMessages(2); // the copy and the notice
   const copy = sink.messages.find((m) => m.mailFrom === 'jörg@remote.example');
   assert.equal(copy?.mailParams.SMTPUTF8, true, 'RFC 6531: relayed with SMTPUTF8');
   const [notice, ...more] = notices(sink);
