@@ -1,7 +1,7 @@
 // Mail acknowledged with 250 is never lost when spamgate is SIGKILLed at arbitrary points: clients
 // keep sending while the process is killed and restarted a few times; afterwards every message that
-// got 250 has reached the upstream (front-of) or the Maildir (full-stack) at least once, without a
-// further restart. Duplicates are allowed and reported.
+// got 250 has reached the upstream (front-of, queued or inline) or the Maildir (full-stack) at least
+// once, without a further restart. Duplicates are allowed and reported.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -55,10 +55,10 @@ interface Setup {
   sink?: SinkServer;
 }
 
-async function frontOf(t: TestContext, common: string): Promise<Setup> {
+async function frontOf(t: TestContext, common: string, delivery: 'queue' | 'inline'): Promise<Setup> {
   const sink = await startSink();
   t.after(() => sink.close());
-  const config = `mode: front-of\nlocal_domains: [relay.example]\ndelivery: { upstream: { host: 127.0.0.1, port: ${sink.port} } }\n${common}`;
+  const config = `mode: front-of\nlocal_domains: [relay.example]\ndelivery: { mode: ${delivery}, upstream: { host: 127.0.0.1, port: ${sink.port} } }\n${common}`;
   const subjects = (): string[] => sink.messages.map((m) => /^Subject: (crash-\d+)/m.exec(m.raw.toString('latin1'))?.[1] ?? '?');
   return { config, rcpt: 'user@relay.example', arrived: subjects, sink };
 }
@@ -75,7 +75,7 @@ async function fullStack(dataDir: string, common: string): Promise<Setup> {
   return { config, rcpt: 'u@localhost', arrived };
 }
 
-async function crashRun(t: TestContext, mode: 'front-of' | 'full-stack'): Promise<void> {
+async function crashRun(t: TestContext, mode: 'front-of' | 'inline' | 'full-stack'): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-crash-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const dataDir = path.join(dir, 'data');
@@ -90,7 +90,7 @@ log_level: error
 dns: { servers: ["127.0.0.1:9"], timeout: 100ms, retries: 0 }
 queue: { retry_initial: 200ms, retry_max: 400ms, scan_interval: 100ms }
 `;
-  const setup = mode === 'front-of' ? await frontOf(t, common) : await fullStack(dataDir, common);
+  const setup = mode === 'full-stack' ? await fullStack(dataDir, common) : await frontOf(t, common, mode === 'inline' ? 'inline' : 'queue');
   const configFile = path.join(dir, 'spamgate.yaml');
   writeFileSync(configFile, setup.config);
   const instance = new Instance(configFile);
@@ -117,8 +117,10 @@ queue: { retry_initial: 200ms, retry_max: 400ms, scan_interval: 100ms }
 
   await instance.start();
   const workers = Promise.all(Array.from({ length: WORKERS }, () => worker()));
-  // Front-of: the upstream defers now and then, so retries rewrite state files the kills may meet.
-  const flap = setInterval(() => setup.sink?.rule({ stage: 'data', code: 451, text: '4.3.0 not now', times: 2 }), 200);
+  // Front-of: the upstream defers now and then, so retries rewrite state files the kills may meet; inline,
+  // the deferrals must reach the client instead of a 250.
+  // (Inline, deferrals are not retried by spamgate, so they come rarer lest they starve the clients.)
+  const flap = setInterval(() => setup.sink?.rule({ stage: 'data', code: 451, text: '4.3.0 not now', times: mode === 'inline' ? 1 : 2 }), mode === 'inline' ? 1000 : 200);
   t.after(() => clearInterval(flap));
   for (const ms of KILL_AFTER_MS) {
     await new Promise((r) => setTimeout(r, ms));
@@ -151,6 +153,10 @@ queue: { retry_initial: 200ms, retry_max: 400ms, scan_interval: 100ms }
 
 test('front-of: SIGKILL at arbitrary points loses no acknowledged message', async (t) => {
   await crashRun(t, 'front-of');
+});
+
+test('inline: SIGKILL at arbitrary points loses no acknowledged message (the 250 is the upstream\'s)', async (t) => {
+  await crashRun(t, 'inline');
 });
 
 test('full-stack: SIGKILL at arbitrary points loses no acknowledged message (Maildir)', async (t) => {
