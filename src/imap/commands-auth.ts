@@ -57,15 +57,18 @@ function decodePlain(b64: string): { user: string; pass: string } | undefined {
 }
 
 export const authHandlers: Record<string, Handler> = {
-  async CAPABILITY(s) {
+  async CAPABILITY(s, _tag, c) {
+    c.end(); // RFC 3501 §9: commands without arguments take none
     s.send(`* CAPABILITY ${s.capabilities()}\r\n`);
     return ok('CAPABILITY completed');
   },
-  async NOOP(s) {
+  async NOOP(s, _tag, c) {
+    c.end();
     if (s.state === 'selected') await s.sync(true, true);
     return ok('NOOP completed');
   },
-  async STARTTLS(s, tag) {
+  async STARTTLS(s, tag, c) {
+    c.end();
     if (s.state !== 'notauth') return bad('Already authenticated');
     if (s.secure || !s.ctx.secureContext) return bad('TLS not available');
     s.send(`${tag} OK Begin TLS negotiation now\r\n`);
@@ -94,8 +97,11 @@ export const authHandlers: Record<string, Handler> = {
     };
     if (c.peek() === ' ') {
       c.sp();
-      return finish(c.atom()); // RFC 4959 SASL-IR
+      const initial = c.atom();
+      c.end();
+      return finish(initial); // RFC 4959 SASL-IR
     }
+    c.end();
     s.send('+ \r\n');
     s.continuation = async (parts: FramePart[]) => {
       const line = typeof parts[0] === 'string' ? parts[0].trim() : '';
@@ -105,13 +111,16 @@ export const authHandlers: Record<string, Handler> = {
     return { status: 'NONE' };
   },
   async ID(s, _tag, c) {
+    // RFC 2971 §4: "ID" SP ("(" string SP nstring *(SP string SP nstring) ")" / nil)
     if (c.peek() === '(') c.list(() => c.nstring());
-    else c.atom();
+    else if (c.atom().toUpperCase() !== 'NIL') return bad('ID takes a list or NIL');
+    c.end();
     s.send(`* ID (${str('name')} ${str('spamgate')} ${str('vendor')} ${str('spamgate')})\r\n`); // RFC 2971 §3.1
     return ok('ID completed');
   },
   async ENABLE(s, _tag, c: Cursor) {
     if (s.state === 'notauth') return bad('Log in first');
+    if (c.atEnd()) return bad('ENABLE needs a capability'); // RFC 5161 §3.1: 1*(SP capability)
     for (let i = 0; i < 100 && !c.atEnd(); i++) {
       c.atom();
       if (!c.atEnd()) c.sp();
@@ -119,7 +128,8 @@ export const authHandlers: Record<string, Handler> = {
     s.send('* ENABLED\r\n'); // RFC 5161 §3.1: nothing we know needs enabling
     return ok('ENABLE completed');
   },
-  async NAMESPACE(s) {
+  async NAMESPACE(s, _tag, c) {
+    c.end();
     if (s.state === 'notauth') return bad('Log in first');
     s.send('* NAMESPACE (("" "/")) NIL NIL\r\n'); // RFC 2342 §5
     return ok('NAMESPACE completed');

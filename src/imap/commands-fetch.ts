@@ -11,6 +11,8 @@ import { flagKey, type Reply, type Selected, type Session } from './session.ts';
 
 /** Messages loaded at once when the text is needed. */
 const BATCH = 64;
+/** Message bytes loaded at once (a batch holds at least one message): 64 large messages must not exhaust memory. */
+const BATCH_BYTES = 8 * 1024 * 1024;
 /** Messages whose envelopes are asked of the store at once. */
 const META_BATCH = 1024;
 /** Response text handed to the socket at once; the next piece waits until the socket has taken it. */
@@ -98,8 +100,7 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
   const table = envelopeFromFields ? s.ctx.envelopes.table(s.user, sel.name, sel.uidValidity) : undefined;
   const summaryKey = (u: number): string => `${s.user}\u0000${sel.name}\u0000${sel.uidValidity}\u0000${u}`;
   let missing = false;
-  for (let i = 0; i < targets.length; i += BATCH) {
-    const batch = targets.slice(i, i + BATCH);
+  for (const batch of batches(targets, metas, wantRaw || wantParse)) {
     const fresh = table ? await envelopesFor(s, sel, table, batch) : undefined;
     const loaded = await Promise.all(
       batch.map(async (t): Promise<Loaded | undefined> => {
@@ -122,7 +123,7 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
         return { t, meta, atts: withFlags, summary, raw, envelope };
       }),
     );
-    const chunks: (string | Buffer)[] = [];
+    const out = new PieceWriter(s);
     for (const m of loaded) {
       if (!m) {
         missing = true;
@@ -131,10 +132,58 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
       if (m.atts.some((a) => a.kind === 'FLAGS')) sel.flags.set(m.t.uid, flagKey(m.meta.flags));
       const meta = { ...m.meta, recent: sel.recent.has(m.t.uid) };
       const input = { meta, ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
-      chunks.push(`* ${m.t.seq} FETCH (`, ...fetchItems(m.atts, input), ')\r\n');
+      await out.write(`* ${m.t.seq} FETCH (`);
+      for (const piece of fetchItems(m.atts, input)) await out.write(piece);
+      await out.write(')\r\n');
     }
     // Back-pressure: the next batch is read only once the socket has taken this one.
-    await s.sendAsync(chunks.every((x) => typeof x === 'string') ? chunks.join('') : Buffer.concat(chunks.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x))));
+    await out.flush();
   }
   return missing;
+}
+
+/** Splits targets into batches of at most BATCH messages and, when their text is loaded, about BATCH_BYTES. */
+function* batches(targets: readonly Target[], metas: ReadonlyMap<number, MessageMeta>, text: boolean): Generator<readonly Target[]> {
+  for (let start = 0; start < targets.length; ) {
+    let end = start;
+    let bytes = 0;
+    while (end < targets.length && end - start < BATCH) {
+      const size = text ? (metas.get((targets[end] as Target).uid)?.size ?? 0) : 0;
+      if (end > start && bytes + size > BATCH_BYTES) break;
+      bytes += size;
+      end++;
+    }
+    yield targets.slice(start, end);
+    start = end;
+  }
+}
+
+/**
+ * Response pieces to the socket: small ones gathered into writes of about WRITE_CHARS, large literal bodies handed
+ * over as they are. Nothing is concatenated beyond that, so "FETCH 1:* (BODY[] BODY[] …)" cannot build a response
+ * of many copies of a large message in memory; each write waits for the socket (back-pressure).
+ */
+class PieceWriter {
+  private pending: (string | Buffer)[] = [];
+  private bytes = 0;
+  constructor(private readonly s: Session) {}
+
+  async write(piece: string | Buffer): Promise<void> {
+    if (Buffer.isBuffer(piece) && piece.length >= WRITE_CHARS) {
+      await this.flush();
+      await this.s.sendAsync(piece);
+      return;
+    }
+    this.pending.push(piece);
+    this.bytes += piece.length;
+    if (this.bytes >= WRITE_CHARS) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const p = this.pending;
+    this.pending = [];
+    this.bytes = 0;
+    await this.s.sendAsync(p.every((x) => typeof x === 'string') ? p.join('') : Buffer.concat(p.map((x) => (typeof x === 'string' ? Buffer.from(x, 'utf8') : x))));
+  }
 }

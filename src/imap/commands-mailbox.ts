@@ -1,8 +1,10 @@
 // Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST, LSUB, STATUS, APPEND, IDLE, CHECK, CLOSE, UNSELECT, LOGOUT.
 import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
-import { decodeMutf7, encodeMutf7 } from '../store/mutf7.ts';
+import { encodeMutf7 } from '../store/mutf7.ts';
 import { astr, parseDateTime } from './encode.ts';
 import { learnAppend } from './junk.ts';
+import { compileListPattern } from './list-pattern.ts';
+import { decodeMailboxName } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import type { Handler, Reply, Session } from './session.ts';
 import { ToldFlags, UidSet } from './uid-state.ts';
@@ -10,12 +12,11 @@ import { ToldFlags, UidSet } from './uid-state.ts';
 const ok = (text: string): Reply => ({ status: 'OK', text });
 const bad = (text: string): Reply => ({ status: 'BAD', text });
 
-/** A mailbox argument: astring in modified UTF-7 (RFC 3501 §5.1.3) → Unicode name. */
+/** A mailbox argument: astring in modified UTF-7 (RFC 3501 §5.1.3) → Unicode name, INBOX prefix canonical (§5.1). */
 export function mailboxArg(c: Cursor): string {
-  const wire = c.astring();
-  const name = decodeMutf7(wire);
+  const name = decodeMailboxName(c.astring());
   if (name === undefined) throw new MailboxError('INVALID', 'mailbox name is not valid modified UTF-7');
-  return /^inbox$/i.test(name) ? 'INBOX' : name;
+  return /^inbox(\/|$)/i.test(name) ? 'INBOX' + name.slice(5) : name;
 }
 
 const wireName = (name: string): string => astr(encodeMutf7(name));
@@ -66,16 +67,13 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
 }
 
-/** LIST/LSUB pattern → RegExp: '*' anything, '%' anything but the delimiter (RFC 3501 §6.3.8). */
-function patternRegex(pattern: string): RegExp {
-  const body = [...pattern].map((ch) => (ch === '*' ? '.*' : ch === '%' ? '[^/]*' : ch.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))).join('');
-  return new RegExp(`^${body}$`, /^inbox/i.test(pattern) ? 'i' : '');
-}
-
 async function list(s: Session, c: Cursor, lsub: boolean): Promise<Reply> {
-  const ref = decodeMutf7(c.listMailbox()) ?? '';
+  // A reference or pattern that is not modified UTF-7 is matched as it stands (it then names no mailbox).
+  const refWire = c.listMailbox();
+  const ref = decodeMailboxName(refWire) ?? refWire;
   c.sp();
-  const pat = decodeMutf7(c.listMailbox()) ?? '';
+  const patWire = c.listMailbox();
+  const pat = decodeMailboxName(patWire) ?? patWire;
   c.end();
   const cmd = lsub ? 'LSUB' : 'LIST';
   if (pat === '') {
@@ -83,7 +81,7 @@ async function list(s: Session, c: Cursor, lsub: boolean): Promise<Reply> {
     return ok(`${cmd} completed`);
   }
   const full = ref === '' || ref.endsWith('/') || pat.startsWith('/') ? ref + pat : `${ref}/${pat}`;
-  const re = patternRegex(full);
+  const re = compileListPattern(full);
   const boxes = await s.ctx.opts.store.listMailboxes(s.user);
   let out = '';
   for (const b of boxes) {
@@ -98,7 +96,8 @@ async function list(s: Session, c: Cursor, lsub: boolean): Promise<Reply> {
 }
 
 export const mailboxHandlers: Record<string, Handler> = {
-  async LOGOUT(s, tag) {
+  async LOGOUT(s, tag, c) {
+    c.end(); // RFC 3501 §9: commands without arguments take none
     s.send(`* BYE ${s.ctx.opts.hostname} logging out\r\n${tag} OK LOGOUT completed\r\n`);
     s.deselect();
     s.close();
@@ -196,13 +195,15 @@ export const mailboxHandlers: Record<string, Handler> = {
     learnAppend(s, name, raw);
     return ok(`[APPENDUID ${res.uidValidity} ${res.uid}] APPEND completed`); // RFC 4315 §3
   },
-  async CHECK(s) {
+  async CHECK(s, _t, c) {
+    c.end();
     const e = needSelected(s);
     if (e) return e;
     await s.sync(true, true);
     return ok('CHECK completed');
   },
-  async IDLE(s, tag) {
+  async IDLE(s, tag, c) {
+    c.end();
     const e = needAuth(s);
     if (e) return e;
     if (s.state === 'selected') await s.sync(true, true);
@@ -210,7 +211,8 @@ export const mailboxHandlers: Record<string, Handler> = {
     s.send('+ idling\r\n'); // RFC 2177 §3
     return { status: 'NONE' };
   },
-  async CLOSE(s) {
+  async CLOSE(s, _t, c) {
+    c.end();
     const e = needSelected(s);
     if (e) return e;
     const sel = s.sel;
@@ -222,7 +224,8 @@ export const mailboxHandlers: Record<string, Handler> = {
     s.deselect();
     return ok('CLOSE completed');
   },
-  async UNSELECT(s) {
+  async UNSELECT(s, _t, c) {
+    c.end();
     const e = needSelected(s);
     if (e) return e;
     s.deselect();

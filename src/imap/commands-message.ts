@@ -6,7 +6,7 @@ import { learnTransfer } from './junk.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch } from './search.ts';
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
-import { isReply, metasNow, resolve, selected } from './selection.ts';
+import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
 import { flagKey, type Handler, type Reply, type Session } from './session.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
@@ -33,17 +33,25 @@ async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   if (sel.readOnly) return no('[READ-ONLY] Mailbox is read-only');
   flags = flags.filter((f) => f.toLowerCase() !== '\\recent');
   const metas = await metasNow(s, sel, false);
-  let out = '';
+  const present: Target[] = [];
   for (const t of targets) {
     const meta = metas.get(t.uid);
     if (!meta) continue;
+    present.push(t);
     const has = (f: string): boolean => flags.some((x) => x.toLowerCase() === f.toLowerCase());
     const next =
       m[1] === '+' ? [...meta.flags, ...flags.filter((f) => !meta.flags.some((x) => x.toLowerCase() === f.toLowerCase()))]
       : m[1] === '-' ? meta.flags.filter((f) => !has(f))
       : [...new Set(flags)];
     if (next.join(' ') !== meta.flags.join(' ')) await s.ctx.opts.store.setFlags(s.user, sel.name, t.uid, next);
-    const now = next;
+  }
+  // The flags the store kept, not those asked for: flags outside PERMANENTFLAGS are ignored (RFC 3501 §7.1),
+  // duplicates and case variants fold into one (§2.3.2), and the FETCH response tells the result (§6.4.6).
+  const after = present.length > 0 ? await metasNow(s, sel, false) : metas;
+  let out = '';
+  for (const t of present) {
+    const now = after.get(t.uid)?.flags;
+    if (!now) continue;
     sel.flags.set(t.uid, flagKey(now));
     if (!m[2]) out += `* ${t.seq} FETCH (${uid ? `UID ${t.uid} ` : ''}FLAGS (${[...now, ...(sel.recent.has(t.uid) ? ['\\Recent'] : [])].join(' ')}))\r\n`;
   }
@@ -114,7 +122,8 @@ async function copyOrMove(s: Session, c: Cursor, uid: boolean, move: boolean): P
   const code = `[COPYUID ${res.uidValidity} ${compactSet(uids)} ${compactSet(res.uids)}]`; // RFC 4315 §3
   if (!move) return ok(`${code} ${uid ? 'UID ' : ''}COPY completed`);
   s.send(`* OK ${code} Moved\r\n`); // RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs
-  if (dest !== sel.name) await store.expunge(s.user, sel.name, uids);
+  // RFC 6851 §3.3: the originals go, also when the target is this mailbox (the copies carry the new UIDs).
+  await store.expunge(s.user, sel.name, uids);
   return ok(`${uid ? 'UID ' : ''}MOVE completed`);
 }
 

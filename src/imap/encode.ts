@@ -30,23 +30,32 @@ export function internalDate(ms: number): string {
   return `"${String(d.getUTCDate()).padStart(2, ' ')}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000"`;
 }
 
-/** Parses date-time ("17-Jul-1996 02:44:25 -0700") for APPEND. */
+/** Day of a calendar date, or undefined when there is no such day ("31-Feb", "32-Jan"): Date.UTC would roll over. */
+function calendarDay(day: string, month: string, year: string): number | undefined {
+  const mon = MONTHS.findIndex((x) => x.toLowerCase() === month.toLowerCase());
+  const y = Number(year);
+  const d = Number(day);
+  if (mon < 0 || d < 1) return undefined;
+  const ms = Date.UTC(y, mon, d);
+  const check = new Date(ms);
+  return check.getUTCFullYear() === y && check.getUTCMonth() === mon && check.getUTCDate() === d ? ms : undefined;
+}
+
+/** Parses date-time ("17-Jul-1996 02:44:25 -0700") for APPEND; undefined for impossible dates or times (RFC 3501 §9). */
 export function parseDateTime(text: string): number | undefined {
   const m = /^\s?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/.exec(text);
   if (!m) return undefined;
-  const mon = MONTHS.findIndex((x) => x.toLowerCase() === (m[2] ?? '').toLowerCase());
-  if (mon < 0) return undefined;
-  const utc = Date.UTC(Number(m[3]), mon, Number(m[1]), Number(m[4]), Number(m[5]), Number(m[6]));
-  const off = (Number(m[8]) * 60 + Number(m[9])) * 60_000 * (m[7] === '-' ? -1 : 1);
-  return utc - off;
+  const day = calendarDay(m[1] ?? '', m[2] ?? '', m[3] ?? '');
+  const [h, min, sec, zh, zm] = [m[4], m[5], m[6], m[8], m[9]].map(Number) as [number, number, number, number, number];
+  if (day === undefined || h > 23 || min > 59 || sec > 60 || zh > 23 || zm > 59) return undefined;
+  const off = (zh * 60 + zm) * 60_000 * (m[7] === '-' ? -1 : 1);
+  return day + ((h * 60 + min) * 60 + Math.min(sec, 59)) * 1000 - off;
 }
 
-/** date: "1-Feb-1994" for SEARCH; returns midnight UTC of that day. */
+/** date: "1-Feb-1994" for SEARCH; returns midnight UTC of that day, undefined when there is no such day. */
 export function parseSearchDate(text: string): number | undefined {
   const m = /^(\d{1,2})-([A-Za-z]{3})-(\d{4})$/.exec(text);
-  if (!m) return undefined;
-  const mon = MONTHS.findIndex((x) => x.toLowerCase() === (m[2] ?? '').toLowerCase());
-  return mon < 0 ? undefined : Date.UTC(Number(m[3]), mon, Number(m[1]));
+  return m ? calendarDay(m[1] ?? '', m[2] ?? '', m[3] ?? '') : undefined;
 }
 
 export function flagList(flags: readonly string[], recent = false): string {
@@ -57,7 +66,10 @@ export function flagList(flags: readonly string[], recent = false): string {
 
 export type SeqRange = [number, number];
 
-/** Parses a sequence-set; '*' becomes `star` (RFC 3501 §9 seq-number: "*" is the largest number in use). */
+/**
+ * Parses a sequence-set; '*' becomes `star` (RFC 3501 §9 seq-number: "*" is the largest number in use). The ranges
+ * come back sorted and merged, so inRanges is a binary search: "1,3,5,…" over a large mailbox stays cheap.
+ */
 export function parseSequenceSet(text: string, star: number): SeqRange[] {
   if (!/^[\d*:,]+$/.test(text)) throw new ImapSyntaxError('invalid sequence set');
   const out: SeqRange[] = [];
@@ -72,13 +84,29 @@ export function parseSequenceSet(text: string, star: number): SeqRange[] {
     });
     const a = nums[0] ?? 0;
     const b = nums[1] ?? a;
-    out.push(a <= b ? [a, b] : [b, a]);
+    out.push(a <= b ? [a, b] : [b, a]); // RFC 3501 §9: "2:4" and "4:2" are the same
   }
-  return out;
+  out.sort((x, y) => x[0] - y[0]);
+  const merged: SeqRange[] = [];
+  for (const r of out) {
+    const last = merged[merged.length - 1];
+    if (last && r[0] <= last[1] + 1) last[1] = Math.max(last[1], r[1]);
+    else merged.push([r[0], r[1]]);
+  }
+  return merged;
 }
 
+/** Whether n lies in ranges as parseSequenceSet returns them (sorted, disjoint). */
 export function inRanges(ranges: readonly SeqRange[], n: number): boolean {
-  for (const [a, b] of ranges) if (n >= a && n <= b) return true;
+  let lo = 0;
+  let hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const [a, b] = ranges[mid] as SeqRange;
+    if (n < a) hi = mid - 1;
+    else if (n > b) lo = mid + 1;
+    else return true;
+  }
   return false;
 }
 

@@ -1,6 +1,6 @@
 // FETCH: attribute parsing (macros, BODY[section]<partial>) and response items per message (RFC 3501 §6.4.5, §7.4.2).
 import type { MessageMeta } from '../store/mailbox-store.ts';
-import { flagList, internalDate } from './encode.ts';
+import { astr, flagList, internalDate } from './encode.ts';
 import { bodyStructure, envelope, findPart, parseMime, type MimePart } from './mime.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 
@@ -40,6 +40,7 @@ function parseAtt(c: Cursor): FetchAtt {
     const fields: string[] = [];
     if (c.peek() !== ']') {
       const word = c.atom('[<').toUpperCase();
+      if (word.endsWith('.') || word.includes('..')) throw new ImapSyntaxError(`bad section ${word}`); // RFC 3501 §9 section-spec
       const bits = word.split('.');
       while (bits.length > 0 && /^[1-9]\d{0,4}$/.test(bits[0] ?? '')) path.push(Number(bits.shift()));
       const rest = bits.join('.');
@@ -49,6 +50,7 @@ function parseAtt(c: Cursor): FetchAtt {
       if (spec === 'HEADER.FIELDS' || spec === 'HEADER.FIELDS.NOT') {
         c.sp();
         c.list(() => fields.push(c.astring().toLowerCase()));
+        if (fields.length === 0) throw new ImapSyntaxError('empty header list'); // RFC 3501 §9 header-list: 1 or more
       }
     }
     c.expect(']');
@@ -177,7 +179,7 @@ export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | 
         const raw = m.raw ?? Buffer.alloc(0);
         tree ??= parseMime(raw);
         let data = section(raw, tree, a.path, a.spec, a.fields);
-        let label = `BODY[${[a.path.join('.'), a.spec].filter((s) => s !== '').join('.')}${a.fields.length ? ` (${a.fields.map((f) => f.toUpperCase()).join(' ')})` : ''}]`;
+        let label = `BODY[${[a.path.join('.'), a.spec].filter((s) => s !== '').join('.')}${a.fields.length ? ` (${a.fields.map((f) => astr(f.toUpperCase())).join(' ')})` : ''}]`;
         if (a.partial) {
           label += `<${a.partial[0]}>`;
           data = data.subarray(Math.min(a.partial[0], data.length), Math.min(a.partial[0] + a.partial[1], data.length));

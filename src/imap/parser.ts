@@ -57,11 +57,19 @@ export class Cursor {
     const t = this.text;
     while (this.pos < t.length) {
       const c = t[this.pos] ?? '';
-      if (ATOM_SPECIALS.has(c) || extra.includes(c) || c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f) break;
+      if (ATOM_SPECIALS.has(c) || extra.includes(c) || c.charCodeAt(0) < 0x20 || c.charCodeAt(0) > 0x7e) break; // ATOM-CHAR is 7-bit (RFC 3501 §9)
       this.pos++;
     }
     if (this.pos === start) throw new ImapSyntaxError(`expected an atom at ${JSON.stringify(this.rest().slice(0, 20))}`);
     return t.slice(start, this.pos);
+  }
+
+  /** A command tag: ASTRING-CHARs (atom characters and ']') but '+' (RFC 3501 §9 tag). */
+  tag(): string {
+    const m = /^[^\x00-\x20\x7f-\uffff(){%*"\\+]+/.exec(this.rest());
+    if (!m) throw new ImapSyntaxError('expected a tag');
+    this.pos += m[0].length;
+    return m[0];
   }
 
   /** Characters allowed in list-mailbox patterns and sequence sets: atom chars plus '%', '*', ']'. */
@@ -73,9 +81,10 @@ export class Cursor {
     return t.slice(start, this.pos);
   }
 
+  /** number: 32-bit unsigned (RFC 3501 §9); more digits or a larger value are a syntax error, not a wrap. */
   number(): number {
-    const m = /^\d{1,10}/.exec(this.rest());
-    if (!m) throw new ImapSyntaxError('expected a number');
+    const m = /^\d+/.exec(this.rest());
+    if (!m || m[0].length > 10 || Number(m[0]) > 4294967295) throw new ImapSyntaxError('expected a 32-bit number');
     this.pos += m[0].length;
     return Number(m[0]);
   }

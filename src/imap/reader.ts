@@ -11,8 +11,19 @@ export type ReaderEvent =
   | { kind: 'toolong'; what: 'line' | 'literal'; tag: string };
 
 export interface ReaderLimits {
-  maxLineBytes: number;
-  maxLiteralBytes: number;
+  /** All line text of one command, bytes. */
+  readonly maxLineBytes: number;
+  /** All literals of one command together, bytes (read on every announcement, so it may change with the state). */
+  readonly maxLiteralBytes: number;
+}
+
+/** Bytes kept from the end of text being discarded, so a "{n+}" split across packets is still recognised. */
+const TAIL = 24;
+
+/** "{n}" or "{n+}" at the end of a line. */
+function literalAt(line: string): { size: number; plus: boolean } | undefined {
+  const lit = /\{(\d{1,12})(\+?)\}$/.exec(line);
+  return lit?.[1] ? { size: Number(lit[1]), plus: lit[2] === '+' } : undefined;
 }
 
 export class CommandReader {
@@ -21,8 +32,10 @@ export class CommandReader {
   private literalLeft = 0;
   private literalChunks: Buffer[] = [];
   private skipLeft = 0;
-  private skipping = false;
+  /** Dropping the rest of a refused command: everything up to the next line end (and its LITERAL+ data). */
+  private discarding = false;
   private frameBytes = 0;
+  private literalBytes = 0;
   /** True while a synchronising literal awaits the server's go-ahead. */
   waiting = false;
 
@@ -31,21 +44,35 @@ export class CommandReader {
   /** Drops buffered input (RFC 3501 §6.2.1: after STARTTLS nothing sent in clear is kept). */
   reset(): void {
     this.buf = Buffer.alloc(0);
-    this.parts = [];
-    this.literalLeft = 0;
-    this.literalChunks = [];
     this.skipLeft = 0;
-    this.skipping = false;
+    this.discarding = false;
     this.waiting = false;
-    this.frameBytes = 0;
+    this.abandon();
   }
 
   /** Accepts the announced synchronising literal (after "+ ..."), or refuses it and abandons the command. */
   answer(accept: boolean): void {
     this.waiting = false;
-    if (!accept) {
-      this.parts = [];
-      this.literalLeft = 0;
+    if (!accept) this.abandon();
+  }
+
+  private abandon(): void {
+    this.parts = [];
+    this.literalLeft = 0;
+    this.literalChunks = [];
+    this.frameBytes = 0;
+    this.literalBytes = 0;
+  }
+
+  /** Refuses the command being read; the LITERAL+ data the client sends anyway is swallowed (RFC 7888 §4). */
+  private refuse(events: ReaderEvent[], what: 'line' | 'literal', lastLine: string, tagText = lastLine): void {
+    const first = this.parts[0];
+    events.push({ kind: 'toolong', what, tag: this.tagOf(typeof first === 'string' ? first : tagText) });
+    this.abandon();
+    const lit = literalAt(lastLine);
+    if (lit?.plus) {
+      this.skipLeft = lit.size;
+      this.discarding = true; // then the rest of the command line
     }
   }
 
@@ -72,58 +99,57 @@ export class CommandReader {
       }
       const nl = this.buf.indexOf(10);
       if (nl < 0) {
-        if (this.buf.length + this.frameBytes > this.limits.maxLineBytes) {
-          events.push({ kind: 'toolong', what: 'line', tag: this.tagOf(this.buf) });
-          this.skipping = true;
-          this.parts = [];
-          this.frameBytes = 0;
-          this.buf = Buffer.alloc(0);
+        if (this.discarding) this.buf = Buffer.from(this.buf.subarray(Math.max(0, this.buf.length - TAIL)));
+        else if (this.buf.length + this.frameBytes > this.limits.maxLineBytes) {
+          this.refuse(events, 'line', '', this.buf.subarray(0, 80).toString('latin1'));
+          this.discarding = true;
+          this.buf = Buffer.from(this.buf.subarray(this.buf.length - TAIL));
         }
         break;
       }
       const lineBuf = this.buf.subarray(0, nl);
       this.buf = this.buf.subarray(nl + 1);
-      if (this.skipping) {
-        this.skipping = false; // the rest of an over-long line
+      const line = lineBuf.toString('utf8').replace(/\r$/, '');
+      if (this.discarding) {
+        this.discarding = false; // the rest of a refused command's line; its LITERAL+ data goes too
+        const lit = literalAt(line);
+        if (lit?.plus) {
+          this.skipLeft = lit.size;
+          this.discarding = true;
+        }
         continue;
       }
-      const line = lineBuf.toString('utf8').replace(/\r$/, '');
       this.frameBytes += lineBuf.length;
       if (this.frameBytes > this.limits.maxLineBytes) {
-        events.push({ kind: 'toolong', what: 'line', tag: this.tagOf(Buffer.from(String(this.parts[0] ?? line))) });
-        this.parts = [];
-        this.frameBytes = 0;
+        this.refuse(events, 'line', line);
         continue;
       }
-      const lit = /\{(\d{1,12})(\+?)\}$/.exec(line);
       this.parts.push(line);
-      if (!lit?.[1]) {
+      const lit = literalAt(line);
+      if (!lit) {
         events.push({ kind: 'frame', parts: this.parts });
         this.parts = [];
         this.frameBytes = 0;
+        this.literalBytes = 0;
         continue;
       }
-      const size = Number(lit[1]);
-      const plus = lit[2] === '+';
-      if (size > this.limits.maxLiteralBytes) {
-        events.push({ kind: 'toolong', what: 'literal', tag: this.tagOf(Buffer.from(String(this.parts[0]))) });
-        this.parts = [];
-        this.frameBytes = 0;
-        if (plus) this.skipLeft = size; // RFC 7888 §4: the client sends it anyway; swallow it
+      this.literalBytes += lit.size;
+      if (this.literalBytes > this.limits.maxLiteralBytes) {
+        this.refuse(events, 'literal', line);
         continue;
       }
-      this.literalLeft = size;
-      if (size === 0) this.parts.push(Buffer.alloc(0));
-      if (!plus) {
+      this.literalLeft = lit.size;
+      if (lit.size === 0) this.parts.push(Buffer.alloc(0));
+      if (!lit.plus) {
         this.waiting = true;
-        events.push({ kind: 'continue', size });
+        events.push({ kind: 'continue', size: lit.size });
       }
     }
     return events;
   }
 
-  private tagOf(b: Buffer): string {
-    const m = /^([^\s(){%*"\\\]]{1,64}) /.exec(b.subarray(0, 80).toString('latin1'));
+  private tagOf(text: string): string {
+    const m = /^([^\x00-\x20\x7f-\uffff(){%*"\\+]{1,64}) /.exec(text.slice(0, 80));
     return m?.[1] ?? '*';
   }
 }

@@ -45,21 +45,26 @@ export function parseSearch(c: Cursor, ctx: SearchContext): SearchKey {
     if (cs !== 'UTF-8' && cs !== 'US-ASCII') throw new BadCharset(cs); // RFC 3501 §6.4.4: NO [BADCHARSET]
     c.sp();
   }
-  const keys: SearchKey[] = [parseKey(c, ctx, 0)];
-  for (let i = 0; i < 1000 && !c.atEnd(); i++) {
+  const budget = { keys: 0 };
+  const keys: SearchKey[] = [parseKey(c, ctx, 0, budget)];
+  while (!c.atEnd()) {
     c.sp();
-    keys.push(parseKey(c, ctx, 0));
+    keys.push(parseKey(c, ctx, 0, budget)); // bounded: each key spends the budget
   }
   return keys.length === 1 ? (keys[0] as SearchKey) : { k: 'and', keys };
 }
 
 export class BadCharset extends Error {}
 
-function parseKey(c: Cursor, ctx: SearchContext, depth: number): SearchKey {
+/** Keys one SEARCH may hold: each is tested against every message, so their number bounds the work. */
+const MAX_KEYS = 1000;
+
+function parseKey(c: Cursor, ctx: SearchContext, depth: number, budget: { keys: number }): SearchKey {
   if (depth > 50) throw new ImapSyntaxError('search too deeply nested');
+  if (++budget.keys > MAX_KEYS) throw new ImapSyntaxError(`search has more than ${MAX_KEYS} keys`);
   if (c.peek() === '(') {
     const keys: SearchKey[] = [];
-    c.list(() => keys.push(parseKey(c, ctx, depth + 1)));
+    c.list(() => keys.push(parseKey(c, ctx, depth + 1, budget)));
     if (keys.length === 0) throw new ImapSyntaxError('empty search list');
     return { k: 'and', keys };
   }
@@ -107,12 +112,12 @@ function parseKey(c: Cursor, ctx: SearchContext, depth: number): SearchKey {
       return { k: 'uid', ranges: parseSequenceSet(c.listChars(), ctx.maxUid) };
     case 'NOT':
       c.sp();
-      return { k: 'not', key: parseKey(c, ctx, depth + 1) };
+      return { k: 'not', key: parseKey(c, ctx, depth + 1, budget) };
     case 'OR': {
       c.sp();
-      const a = parseKey(c, ctx, depth + 1);
+      const a = parseKey(c, ctx, depth + 1, budget);
       c.sp();
-      return { k: 'or', a, b: parseKey(c, ctx, depth + 1) };
+      return { k: 'or', a, b: parseKey(c, ctx, depth + 1, budget) };
     }
     default:
       throw new ImapSyntaxError(`unknown search key ${word}`);

@@ -29,6 +29,12 @@ export interface Selected {
   unwatch: () => void;
 }
 
+const EMPTY = Buffer.alloc(0);
+/** How long an ended connection may take to flush before it is destroyed. */
+const CLOSE_GRACE_MS = 30_000;
+/** Literal bytes one command may carry before login: enough for LOGIN, too little to tie up memory unauthenticated. */
+const PREAUTH_LITERAL_BYTES = 64 * 1024;
+
 const flagKeys = new WeakMap<readonly string[], string>();
 
 /** Order-independent form of a flag list, to tell real changes from reordering (memoized for the store's frozen lists). */
@@ -74,7 +80,15 @@ export class Session {
     this.stream = socket;
     this.secure = secure;
     this.log = ctx.opts.log.child({ imap: id, ip: remoteIp });
-    this.reader = new CommandReader({ maxLineBytes: ctx.limits.maxLineBytes, maxLiteralBytes: ctx.limits.maxLiteralBytes });
+    const { maxLineBytes, maxLiteralBytes } = ctx.limits;
+    const preauth = Math.min(maxLiteralBytes, PREAUTH_LITERAL_BYTES);
+    const state = (): Session['state'] => this.state;
+    this.reader = new CommandReader({
+      maxLineBytes,
+      get maxLiteralBytes() {
+        return state() === 'notauth' ? preauth : maxLiteralBytes;
+      },
+    });
     this.tokens = ctx.limits.commandsPerSecond * 2;
     this.lastRefill = ctx.opts.clock.now();
     socket.on('data', this.onData);
@@ -125,7 +139,11 @@ export class Session {
   close(bye?: string): void {
     if (bye) this.send(`* BYE ${bye}\r\n`);
     this.state = 'logout';
-    this.stream.end();
+    const stream = this.stream;
+    stream.end();
+    // A peer that stops reading would hold the ended socket and its unsent replies forever.
+    const timer = setTimeout(() => stream.destroy(), CLOSE_GRACE_MS).unref();
+    stream.once('close', () => clearTimeout(timer));
   }
 
   /** RFC 3501 §6.2.1: negotiate TLS after the tagged OK; nothing pipelined in clear survives. */
@@ -142,21 +160,27 @@ export class Session {
     this.secure = true;
   }
 
+  /**
+   * Feeds bytes to the reader and queues the commands. A loop, not recursion: every "+" go-ahead lets the reader go
+   * on with what is buffered, and a client sending thousands of "{0}" lines at once must not exhaust the stack.
+   */
   private input(chunk: Buffer): void {
-    if (this.state === 'logout') return;
-    for (const ev of this.reader.push(chunk)) {
-      if (ev.kind === 'continue') {
-        this.send('+ Ready for literal data\r\n');
-        this.reader.answer(true);
-        this.input(Buffer.alloc(0));
-        return;
+    let data = chunk;
+    for (let round = 0; round < 1_000_000 && this.state !== 'logout'; round++) {
+      let resumed = false;
+      for (const ev of this.reader.push(data)) {
+        if (ev.kind === 'continue') {
+          this.send('+ Ready for literal data\r\n'); // RFC 3501 §7.5
+          this.reader.answer(true);
+          resumed = true;
+        } else if (ev.kind === 'toolong') {
+          this.send(ev.what === 'literal' ? `${ev.tag} NO [TOOBIG] Literal too large\r\n` : `${ev.tag} BAD Command line too long\r\n`);
+        } else if (this.frames.length >= 1000) {
+          return this.close('Too many pipelined commands');
+        } else this.frames.push(ev.parts);
       }
-      if (ev.kind === 'toolong') {
-        this.send(ev.what === 'literal' ? `${ev.tag} NO [TOOBIG] Literal too large\r\n` : `${ev.tag} BAD Command line too long\r\n`);
-        continue;
-      }
-      if (this.frames.length >= 1000) return this.close('Too many pipelined commands');
-      this.frames.push(ev.parts);
+      data = EMPTY;
+      if (!resumed) break;
     }
     if (!this.busy) void this.drain();
   }
@@ -192,7 +216,7 @@ export class Session {
     let name = '';
     try {
       const c = new Cursor(parts);
-      tag = c.atom('+');
+      tag = c.tag();
       c.sp();
       name = c.atom().toUpperCase();
       let uid = false;
