@@ -5,9 +5,12 @@ const QUOTABLE = /^[\x20-\x7e]*$/;
 const QUOTED_SPECIAL = /[\\"]/;
 const QUOTED_SPECIALS = /[\\"]/g;
 
-/** A string as quoted when safe, otherwise as a literal (RFC 3501 §4.3). */
+/**
+ * A string as quoted when safe, otherwise as a literal (RFC 3501 §4.3). NUL may not appear in either
+ * (§4.3, CHAR8 excludes %x00): a NUL a header carried becomes U+FFFD.
+ */
 export function str(value: string | Buffer): string {
-  const s = typeof value === 'string' ? value : value.toString('utf8');
+  const s = (typeof value === 'string' ? value : value.toString('utf8')).replace(/\0/g, '\ufffd');
   if (s.length < 1024 && QUOTABLE.test(s)) return QUOTED_SPECIAL.test(s) ? '"' + s.replace(QUOTED_SPECIALS, '\\$&') + '"' : '"' + s + '"';
   return `{${Buffer.byteLength(s)}}\r\n${s}`;
 }

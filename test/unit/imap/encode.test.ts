@@ -1,7 +1,7 @@
 // Wire encodings: date-time and date parsing (RFC 3501 §9), sequence sets and their membership test.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inRanges, parseDateTime, parseSearchDate, parseSequenceSet } from '../../../src/imap/encode.ts';
+import { inRanges, parseDateTime, parseSearchDate, parseSequenceSet, str } from '../../../src/imap/encode.ts';
 
 test('dates: impossible days and times are refused, not rolled over', () => {
   assert.equal(parseSearchDate('29-Feb-2020'), Date.UTC(2020, 1, 29));
@@ -26,4 +26,11 @@ test('sequence sets: reversed ranges, "*", overlaps merged; membership by binary
   assert.equal(inRanges(odd, 10_000), false);
   for (const bad of ['0', '1:0', '4294967296', '1,,2', '1:2:3', ':1', '-1', '1 2', ''])
     assert.throws(() => parseSequenceSet(bad, 10), /invalid sequence/, bad);
+});
+
+test('str: quoted when plain, a literal otherwise, and never a NUL (RFC 3501 §4.3)', () => {
+  assert.equal(str('plain'), '"plain"');
+  assert.equal(str('say "hi"'), '"say \\"hi\\""');
+  assert.equal(str('a\0b'), '{5}\r\na\ufffdb');
+  assert.equal(str(Buffer.from('x\0')), '{4}\r\nx\ufffd');
 });
