@@ -1,4 +1,6 @@
 // Failed-login throttling per client address and per user name: sliding windows on an injected clock.
+// Attempts still being verified count against the limit: past it, a new attempt waits for them to
+// settle, so parallel sessions cannot guess past the limit and parallel right passwords still pass.
 import type { Clock } from '../util/clock.ts';
 
 export interface ThrottleRule {
@@ -18,6 +20,8 @@ export interface AuthThrottleOptions {
 /** Remembers failure times; a key is blocked while `limit` failures lie within the last `window` ms. */
 class Window {
   private readonly failures = new Map<string, number[]>();
+  /** Attempts begun and not yet settled, per key. */
+  private readonly pending = new Map<string, number>();
   constructor(
     private readonly rule: ThrottleRule,
     private readonly clock: Clock,
@@ -36,6 +40,21 @@ class Window {
     return this.recent(key).length >= this.rule.limit;
   }
 
+  /** Failures plus attempts in flight reach the limit: one more must wait for an outcome. */
+  full(key: string): boolean {
+    return this.recent(key).length + (this.pending.get(key) ?? 0) >= this.rule.limit;
+  }
+
+  hold(key: string): void {
+    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
+  }
+
+  release(key: string): void {
+    const n = (this.pending.get(key) ?? 0) - 1;
+    if (n > 0) this.pending.set(key, n);
+    else this.pending.delete(key);
+  }
+
   fail(key: string): void {
     const list = this.recent(key).slice(-(this.rule.limit - 1));
     list.push(this.clock.now());
@@ -52,9 +71,13 @@ class Window {
   }
 }
 
+const MAX_WAIT_ROUNDS = 1000;
+
 export class AuthThrottle {
   private readonly ip: Window;
   private readonly user: Window;
+  /** Attempts waiting for one in flight to settle; all are woken to look again at each outcome. */
+  private waiters: Array<() => void> = [];
   constructor(opts: AuthThrottleOptions) {
     const max = opts.maxKeys ?? 100_000;
     this.ip = new Window(opts.perIp, opts.clock, max);
@@ -69,6 +92,35 @@ export class AuthThrottle {
   fail(ip: string, user: string | undefined): void {
     this.ip.fail(ip);
     if (user !== undefined) this.user.fail(user.toLowerCase());
+  }
+
+  /**
+   * Starts an attempt unless blocked (false: refuse it unchecked). An attempt counts as a possible
+   * failure until settled; when those in flight could reach the limit, this one waits for outcomes
+   * first. Every settle wakes the waiters, so the wait ends with the attempts it waits on.
+   */
+  async begin(ip: string, user: string | undefined): Promise<boolean> {
+    const u = user?.toLowerCase();
+    // Each round waits for one outcome; a client that keeps losing the race is refused in the end.
+    for (let round = 0; ; round++) {
+      if (this.blocked(ip, u) || round >= MAX_WAIT_ROUNDS) return false;
+      if (!this.ip.full(ip) && (u === undefined || !this.user.full(u))) break;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    this.ip.hold(ip);
+    if (u !== undefined) this.user.hold(u);
+    return true;
+  }
+
+  /** Ends an attempt begun with begin(): a failure is remembered, a success clears the user's failures. */
+  settle(ip: string, user: string | undefined, ok: boolean): void {
+    this.ip.release(ip);
+    if (user !== undefined) this.user.release(user.toLowerCase());
+    if (!ok) this.fail(ip, user);
+    else if (user !== undefined) this.succeed(user);
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
   }
 
   /** A successful login clears the user's failures (the address keeps its own). */

@@ -18,6 +18,8 @@ export interface Pop3Limits {
   maxLineLength: number;
   maxBadCommands: number;
   maxConnections: number;
+  /** Sessions one client address may hold at once (the others get -ERR [SYS/TEMP] at once). */
+  maxConnectionsPerIp: number;
   /** Allow USER/PASS and AUTH PLAIN without TLS from anywhere (not recommended). */
   allowInsecureAuth: boolean;
   /** Client networks where plaintext logins without TLS are fine (default loopback only). */
@@ -30,6 +32,7 @@ export const DEFAULT_POP3_LIMITS: Pop3Limits = {
   maxLineLength: 1024,
   maxBadCommands: 20,
   maxConnections: 200,
+  maxConnectionsPerIp: 20,
   allowInsecureAuth: false,
   plaintextNetworks: ['127.0.0.0/8', '::1/128'],
   authFailures: { perIp: { limit: 10, window: 900_000 }, perUser: { limit: 5, window: 900_000 } },

@@ -28,6 +28,21 @@ export class Maildrop {
     return new Maildrop(store, user, messages, status.uidValidity);
   }
 
+  /**
+   * RFC 1939 §8: one session per maildrop. Takes the user's lock for `owner` and opens the maildrop,
+   * or answers 'in_use' when another session holds it; the lock is given back if opening fails.
+   */
+  static async lockAndOpen(store: MailboxStore, locks: Map<string, string>, user: string, owner: string): Promise<Maildrop | 'in_use'> {
+    if (locks.has(user)) return 'in_use';
+    locks.set(user, owner);
+    try {
+      return await Maildrop.open(store, user);
+    } catch (err) {
+      locks.delete(user);
+      throw err;
+    }
+  }
+
   /** Number of messages not marked deleted, and their total size (RFC 1939 §5 STAT). */
   stat(): { count: number; size: number } {
     let count = 0;

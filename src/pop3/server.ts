@@ -3,7 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { createSecureContext, createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { counter, gauge } from '../metrics/registry.ts';
-import { CidrSet } from '../util/cidr.ts';
+import { CidrSet, normalizeIp } from '../util/cidr.ts';
 import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -63,11 +63,27 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
   if (secureContext) ctx.secureContext = secureContext;
   if (opts.onLogin) ctx.onLogin = opts.onLogin;
   const open = new Set<Socket>();
+  const perIp = new Map<string, number>();
 
   const accept = (socket: Socket, secure: boolean): void => {
     sessions.inc();
     open.add(socket);
     socket.on('close', () => open.delete(socket));
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    const n = (perIp.get(ip) ?? 0) + 1;
+    // One address cannot take every slot (sessions may idle 10 minutes, RFC 1939 §3): refused, uncounted.
+    if (n > limits.maxConnectionsPerIp) {
+      socket.on('error', () => undefined);
+      socket.end('-ERR [SYS/TEMP] too many connections from your address\r\n');
+      setTimeout(() => socket.destroy(), 2000).unref();
+      return;
+    }
+    perIp.set(ip, n);
+    socket.on('close', () => {
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left > 0) perIp.set(ip, left);
+      else perIp.delete(ip);
+    });
     const id = `pop3-${opts.clock.now().toString(36)}-${(++seq).toString(36)}`;
     new Pop3Session(ctx, socket, secure, id).start();
   };

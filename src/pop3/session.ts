@@ -2,9 +2,12 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { normalizeIp } from '../util/cidr.ts';
-import { apopDigest, digestsEqual } from '../mailhost/password.ts';
+import { parseApop, verifyApop } from './apop.ts';
+import { capabilities } from './capabilities.ts';
 import type { LoginResult, SessionContext } from './context.ts';
 import { Maildrop } from './maildrop.ts';
+import { whenDrained, writeLine, writeMultiline } from './output.ts';
+import { readPlainResponse } from './sasl-plain.ts';
 import { transactionCommand, type TransactionReplies } from './transaction.ts';
 import { LineSplitter, type LineEvent } from './wire.ts';
 
@@ -20,6 +23,10 @@ export class Pop3Session {
   private readonly queue: LineEvent[] = [];
   private busy = false;
   private bad = 0;
+  /** Set once the server has decided to close: nothing more is read or answered. */
+  private ending = false;
+  /** QUIT's UPDATE is removing messages: the maildrop stays locked even if the client goes now. */
+  private updating = false;
   private readonly splitter: LineSplitter;
   private readonly timestamp: string;
   private readonly ip: string;
@@ -52,11 +59,12 @@ export class Pop3Session {
     sock.setTimeout(this.ctx.limits.idleTimeoutMs, () => sock.destroy());
   }
 
+  /** Ends the session once (socket closed, or after QUIT); the lock stays with a running UPDATE. */
   private finish(): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.ctx.active.dec();
-    this.releaseLock();
+    if (!this.updating) this.releaseLock();
   }
 
   private releaseLock(): void {
@@ -64,6 +72,7 @@ export class Pop3Session {
   }
 
   private receive(chunk: Buffer): void {
+    if (this.ending) return;
     this.queue.push(...this.splitter.push(chunk));
     if (this.queue.length > 100) this.sock.pause();
     if (!this.busy) void this.pump();
@@ -73,14 +82,16 @@ export class Pop3Session {
   private async pump(): Promise<void> {
     this.busy = true;
     try {
-      for (let ev = this.queue.shift(); ev !== undefined && this.state !== 'closed'; ev = this.queue.shift()) {
-        if (this.queue.length < 50 && this.sock.isPaused()) this.sock.resume();
+      for (let ev = this.queue.shift(); ev !== undefined && this.state !== 'closed' && !this.ending; ev = this.queue.shift()) {
         try {
           await this.handle(ev);
         } catch (err) {
           this.ctx.log.error('pop3 command failed', { session: this.id, err });
           this.send('-ERR [SYS/TEMP] internal error');
         }
+        // A client that pipelines without reading the replies must not make us buffer them all.
+        await whenDrained(this.sock);
+        if (this.queue.length < 50 && this.sock.isPaused()) this.sock.resume();
       }
     } finally {
       this.busy = false;
@@ -88,26 +99,11 @@ export class Pop3Session {
   }
 
   private send(line: string): void {
-    if (!this.sock.destroyed) this.sock.write(line + '\r\n');
+    writeLine(this.sock, line);
   }
 
-  private async sendMultiline(first: string, parts: readonly Buffer[]): Promise<void> {
-    if (this.sock.destroyed) return;
-    this.sock.cork();
-    this.sock.write(first + '\r\n');
-    for (const p of parts) this.sock.write(p);
-    this.sock.uncork();
-    if (this.sock.writableNeedDrain) {
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          this.sock.off('drain', done);
-          this.sock.off('close', done);
-          resolve();
-        };
-        this.sock.on('drain', done);
-        this.sock.on('close', done);
-      });
-    }
+  private sendMultiline(first: string, parts: readonly Buffer[]): Promise<void> {
+    return writeMultiline(this.sock, first, parts);
   }
 
   private err(text: string): void {
@@ -119,12 +115,18 @@ export class Pop3Session {
     this.err(text);
     if (this.bad >= this.ctx.limits.maxBadCommands) {
       this.err('[SYS/PERM] too many bad commands, closing');
+      // Commands pipelined after this one are dropped unanswered, as after QUIT.
+      this.ending = true;
+      this.queue.length = 0;
       this.sock.end();
     }
   }
 
   private async handle(ev: LineEvent): Promise<void> {
-    if (ev.kind === 'overlong') return this.badCommand(`line too long (limit ${this.ctx.limits.maxLineLength} octets)`);
+    if (ev.kind === 'overlong') {
+      this.saslPlain = false; // an overlong SASL response ends the exchange, it does not eat the next command
+      return this.badCommand(`line too long (limit ${this.ctx.limits.maxLineLength} octets)`);
+    }
     if (this.saslPlain) return this.saslResponse(ev.text);
     const m = /^([A-Za-z]{1,16})(?: (.*))?$/.exec(ev.text);
     if (!m) return this.badCommand('malformed command');
@@ -149,11 +151,8 @@ export class Pop3Session {
 
   /** RFC 2449 §5 CAPA. */
   private capa(): void {
-    const caps = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', 'EXPIRE NEVER', 'IMPLEMENTATION spamgate'];
-    if (this.state === 'authorization') {
-      if (this.ctx.secureContext && !this.secure) caps.push('STLS');
-      if (this.plaintextAllowed()) caps.push('USER', 'SASL PLAIN');
-    }
+    const authorization = this.state === 'authorization';
+    const caps = capabilities({ authorization, stlsOffered: !!this.ctx.secureContext && !this.secure, plaintextAllowed: this.plaintextAllowed() });
     this.send(['+OK capability list follows', ...caps, '.'].join('\r\n'));
   }
 
@@ -171,15 +170,9 @@ export class Pop3Session {
         if (!this.plaintextAllowed()) return this.refusePlaintext();
         return this.login(pending, (name) => this.ctx.users.authenticate(name, arg));
       case 'APOP': {
-        // RFC 1939 §7: APOP name digest, digest = MD5(timestamp + shared secret).
-        const a = /^(\S+) ([0-9a-fA-F]{32})$/.exec(arg);
+        const a = parseApop(arg);
         if (!a) return this.badCommand('usage: APOP name digest');
-        const digest = a[2] ?? '';
-        return this.login(a[1] ?? '', async (name) => {
-          const rec = this.ctx.users.lookup(name);
-          const secret = rec?.apopSecret;
-          return rec && secret !== undefined && digestsEqual(apopDigest(this.timestamp, secret), digest) ? rec.name : undefined;
-        });
+        return this.login(a.name, async (name) => verifyApop(this.ctx.users, this.timestamp, name, a.digest));
       }
       case 'AUTH':
         return this.auth(arg);
@@ -205,14 +198,19 @@ export class Pop3Session {
 
   private async saslResponse(text: string): Promise<void> {
     this.saslPlain = false;
-    if (text === '*') return this.err('authentication cancelled'); // RFC 5034 §4
-    if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return this.badCommand('invalid base64');
-    // RFC 4616 §2: [authzid] NUL authcid NUL passwd; we accept an authzid only if it names the same user.
-    const parts = Buffer.from(text, 'base64').toString('utf8').split('\0');
-    if (parts.length !== 3) return this.err('[AUTH] malformed PLAIN response');
-    const [authz, authc, pass] = parts as [string, string, string];
-    if (authz && authz.toLowerCase() !== authc.toLowerCase()) return this.err('[AUTH] authorization identity not permitted');
-    return this.login(authc, (name) => this.ctx.users.authenticate(name, pass));
+    const r = readPlainResponse(text);
+    switch (r.kind) {
+      case 'cancelled':
+        return this.err('authentication cancelled'); // RFC 5034 §4
+      case 'bad-base64':
+        return this.badCommand('invalid base64'); // RFC 5034 §4: MUST reject
+      case 'malformed':
+        return this.err('[AUTH] malformed PLAIN response');
+      case 'foreign-authzid':
+        return this.err('[AUTH] authorization identity not permitted');
+      case 'credentials':
+        return this.login(r.authc, (name) => this.ctx.users.authenticate(name, r.password));
+    }
   }
 
   /** RFC 2595 §4: STLS only before login; input buffered before the handshake is discarded. */
@@ -234,37 +232,36 @@ export class Pop3Session {
   private async login(name: string, verify: (name: string) => Promise<string | undefined>): Promise<void> {
     const who = name.toLowerCase();
     const record = (result: LoginResult): void => this.ctx.logins.inc({ result });
-    if (this.ctx.throttle.blocked(this.ip, who)) {
+    // The attempt counts against the limits while it is verified (parallel sessions cannot outrun them).
+    if (!(await this.ctx.throttle.begin(this.ip, who))) {
       record('throttled');
       return this.err('[SYS/TEMP] too many failed logins; try again later');
     }
-    const user = await verify(who);
+    let user: string | undefined;
+    try {
+      user = await verify(who);
+    } finally {
+      this.ctx.throttle.settle(this.ip, who, user !== undefined);
+    }
     if (this.state === 'closed') return;
     if (user === undefined) {
-      this.ctx.throttle.fail(this.ip, who);
       record('failure');
       this.ctx.log.info('pop3 login failed', { session: this.id, ip: this.ip, user: who });
       return this.err('[AUTH] invalid user name or password');
     }
     this.ctx.throttle.succeed(user);
-    // RFC 1939 §8 / RFC 2449 §8.1.1: one session per maildrop; another gets [IN-USE].
-    if (this.ctx.locks.has(user)) {
-      record('in_use');
-      return this.err('[IN-USE] maildrop already locked by another session');
-    }
-    this.ctx.locks.set(user, this.id);
-    let drop: Maildrop;
+    let drop: Maildrop | 'in_use';
     try {
-      drop = await Maildrop.open(this.ctx.store, user);
+      drop = await Maildrop.lockAndOpen(this.ctx.store, this.ctx.locks, user, this.id);
     } catch (err) {
-      this.ctx.locks.delete(user);
       this.ctx.log.error('pop3 cannot open maildrop', { session: this.id, user, err });
       return this.err('[SYS/TEMP] cannot open maildrop');
     }
-    if ((this.state as State) === 'closed') {
-      this.ctx.locks.delete(user);
-      return;
+    if (drop === 'in_use') {
+      record('in_use'); // RFC 2449 §8.1.1: held by another session
+      return this.err('[IN-USE] maildrop already locked by another session');
     }
+    if ((this.state as State) === 'closed') return void this.ctx.locks.delete(user);
     this.drop = drop;
     this.state = 'transaction';
     record('success');
@@ -297,7 +294,9 @@ export class Pop3Session {
   private async quit(): Promise<void> {
     const drop = this.drop;
     if (this.state === 'transaction' && drop) {
+      this.updating = true;
       const result = await drop.update();
+      this.updating = false;
       this.releaseLock();
       if (!result.ok) {
         this.ctx.log.error('pop3 update failed', { session: this.id, user: drop.user, error: result.error });
@@ -308,8 +307,7 @@ export class Pop3Session {
     } else {
       this.send('+OK spamgate POP3 signing off');
     }
-    this.state = 'closed';
-    this.ctx.active.dec();
+    this.finish();
     this.sock.end();
   }
 }

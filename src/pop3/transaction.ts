@@ -34,7 +34,8 @@ export async function transactionCommand(drop: Maildrop, cmd: string, arg: strin
     case 'RETR':
     case 'TOP': {
       const n = msgArg();
-      const lines = cmd === 'TOP' && /^\d{1,9}$/.test(args[1] ?? '') ? Number(args[1]) : undefined;
+      // RFC 1939 §7: lines is any non-negative number; more lines than the body has returns it whole.
+      const lines = cmd === 'TOP' && /^\d+$/.test(args[1] ?? '') ? Number(args[1]) : undefined;
       if (cmd === 'TOP' && (lines === undefined || args.length !== 2)) return reply.badCommand('usage: TOP msg lines');
       if (n === undefined) return reply.err('no such message');
       let raw: Buffer;

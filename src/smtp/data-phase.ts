@@ -8,6 +8,7 @@ import { thresholdsFor } from '../scoring/ruleset.ts';
 import { scoreHits, type Verdict } from '../scoring/scorer.ts';
 import type { GatewayDeps, GatewaySnapshot } from './gateway-types.ts';
 import { dsnEnvelopeFields } from './esmtp-params.ts';
+import { toCrlf } from './line-endings.ts';
 import { createMessageView, headerEnd } from './message-view.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { SmtpError } from './smtp-error.ts';
@@ -45,7 +46,8 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     logTransaction(deps, state, tx, undefined, bytes, '552 5.3.4');
     return { code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size ${limit}` };
   }
-  let raw: Buffer = Buffer.concat(chunks, bytes);
+  // RFC 5321 §2.3.8: bare CR / LF become CRLF before anything reads, stores or relays the message.
+  let raw: Buffer = toCrlf(Buffer.concat(chunks, bytes));
   raw = stripHeaders(raw, OWN_HEADERS, headerEnd(raw));
   const view = createMessageView(raw);
   const dataHits = await ctx.runPhase({ message: view });

@@ -6,6 +6,8 @@ import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import type { CidrSet } from '../util/cidr.ts';
+import { mailHasSmtpUtf8, refusePathEncoding } from './eai-guard.ts';
+import { hideQuoted, revealQuoted } from './quoted-local.ts';
 import { ENHANCED_PREFIX } from './smtp-error.ts';
 
 export interface GatewayServerOptions extends SMTPServerOptions {
@@ -33,6 +35,31 @@ class GatewayConnection extends SMTPConnection {
     const server = this._server as GatewayServer;
     // XCLIENT ADDR hands the session to the real client, who must not change it again.
     return !this.session.xClient?.has('ADDR') && server.xclientFrom.has(this.realPeer) && this._isSupported(command);
+  }
+
+  /** RFC 5321 §4.1.2: a Quoted-string local part may hold spaces and "@"; the library parser cannot. */
+  override _parseAddressCommand(rawName: string, rawCommand: Buffer | string): ReturnType<SMTPConnection['_parseAddressCommand']> {
+    const hidden = hideQuoted(rawCommand.toString());
+    const parsed = super._parseAddressCommand(rawName, hidden ?? rawCommand);
+    if (parsed && hidden !== undefined) parsed.address = revealQuoted(parsed.address);
+    return parsed;
+  }
+
+  /** RFC 6531: a non-ASCII sender without SMTPUTF8 (or not in UTF-8) is refused before parsing. */
+  override handler_MAIL(command: Buffer, callback: () => void): void {
+    const refusal = this.session.envelope.mailFrom ? undefined : refusePathEncoding(command, mailHasSmtpUtf8(command), 'sender');
+    if (!refusal) return super.handler_MAIL(command, callback);
+    this.send(refusal.code, `${refusal.enhanced} ${refusal.text}`);
+    callback();
+  }
+
+  /** RFC 6531: a non-ASCII recipient needs a transaction begun with MAIL FROM ... SMTPUTF8. */
+  override handler_RCPT(command: Buffer, callback: () => void): void {
+    const envelope = this.session.envelope;
+    const refusal = envelope.mailFrom ? refusePathEncoding(command, envelope.smtpUtf8 === true, 'recipient') : undefined;
+    if (!refusal) return super.handler_RCPT(command, callback);
+    this.send(refusal.code, `${refusal.enhanced} ${refusal.text}`);
+    callback();
   }
 
   /** EXPN would disclose list members: disabled (RFC 5321 §7.3 allows it). */

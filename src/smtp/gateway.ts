@@ -4,11 +4,12 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { CheckContext, SymbolHit } from '../checks/types.ts';
 import type { Config } from '../config/schema.ts';
+import type { AuthThrottle } from '../pop3/auth-throttle.ts';
 import { CidrSet } from '../util/cidr.ts';
 import { finishData } from './data-phase.ts';
 import type { GatewayDeps } from './gateway-types.ts';
 import { runPhase } from './phase-runner.ts';
-import { authenticateSession, LOOPBACK } from './smtp-auth.ts';
+import { authenticateSession, createSmtpAuthThrottle, LOOPBACK } from './smtp-auth.ts';
 import { admitClient } from './admission.ts';
 import { addRecipient, startTransaction } from './envelope-phase.ts';
 import { GatewayServer } from './gateway-connection.ts';
@@ -32,12 +33,16 @@ export class Gateway {
   private readonly listener: SmtpListener;
   private readonly sessions = new Map<string, SessionState>();
   private readonly preSession = new Map<string, { client: AcceptedClient; hits: SymbolHit[] }>();
+  /** Admission hits until the hand-over: a client that leaves in between takes its entry with it. */
+  private readonly admitted = new WeakMap<AcceptedClient, SymbolHit[]>();
   private readonly submission: boolean;
+  private readonly authThrottle: AuthThrottle;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps.snapshot();
     const smtp = config.smtp;
     this.submission = deps.name === 'submission';
+    this.authThrottle = createSmtpAuthThrottle(deps.clock);
     const trusted = new CidrSet(smtp.trusted_networks);
     this.server = new GatewayServer({
       name: deps.hostname,
@@ -64,7 +69,7 @@ export class Gateway {
       onConnect: (session, cb) => this.onConnect(session, cb),
       onSecure: (_socket, session, cb) => this.onSecure(session, cb),
       onAuth: (auth, session, cb) =>
-        void authenticateSession(this.deps, auth, session).then(
+        void authenticateSession(this.deps, auth, session, this.authThrottle).then(
           (user) => {
             const state = this.sessions.get(session.id);
             if (state) state.info.authUser = user;
@@ -119,11 +124,12 @@ export class Gateway {
 
   private async admit(client: AcceptedClient): Promise<AdmitDecision> {
     const { decision, hits } = await admitClient(this.deps, client, this.submission);
-    if (!decision) this.preSession.set(client.id, { client, hits });
+    if (!decision) this.admitted.set(client, hits);
     return decision;
   }
 
   private handOver(socket: Socket, client: AcceptedClient): void {
+    this.preSession.set(client.id, { client, hits: this.admitted.get(client) ?? [] });
     this.server.connect(socket, {
       id: client.id,
       remoteAddress: client.remoteAddress,
@@ -173,7 +179,14 @@ export class Gateway {
   private onSecure(session: SMTPServerSession, cb: (err?: Error | null) => void): void {
     session.disabledCommands = this.baseDisabled();
     const state = this.sessions.get(session.id);
-    if (state) state.info.secure = true;
+    if (state) {
+      // RFC 3207 §4.2: knowledge from before the TLS handshake is discarded (smtp-server resets its
+      // session: identity, HELO, envelope); ours must not keep an AUTH identity from then either.
+      state.info.secure = true;
+      delete state.info.authUser;
+      delete state.info.helo;
+      state.tx = undefined;
+    }
     cb();
   }
 
@@ -232,12 +245,18 @@ export class Gateway {
     } catch (err) {
       state.tx = undefined;
       if (err instanceof SmtpError) return cb(err);
+      // A client that goes away mid-DATA is not our error: nothing was accepted, nothing is lost.
+      if ((err as { code?: unknown }).code === 'ECONNECTION') {
+        this.deps.log.info('client disconnected during DATA', { session: session.id });
+        return cb(tempFailure('Connection closed during DATA'));
+      }
       this.deps.log.error('unexpected error in DATA', { err, session: session.id });
       cb(tempFailure(`Local error in processing, try again later (session ${session.id})`));
     }
   }
 
   private onClose(session: SMTPServerSession): void {
+    this.preSession.delete(session.id);
     const state = this.sessions.get(session.id);
     if (!state) return;
     clearTimeout(state.sessionTimer);

@@ -2,6 +2,7 @@
 // time, bounded by a timeout), reply parsing with enhanced status codes, and dot-stuffing of the data.
 import type net from 'node:net';
 import type { NextHopReply } from '../queue/types.ts';
+import { toCrlf } from './line-endings.ts';
 
 /** The connection failed, timed out or the peer broke the protocol: try elsewhere or later. */
 export class NextHopConnectionError extends Error {
@@ -16,8 +17,12 @@ export class NextHopConnectionError extends Error {
 
 const CRLF = Buffer.from('\r\n');
 
-/** RFC 5321 §4.5.2: a line starting with "." gets one more "."; the data ends with CRLF.CRLF. */
-export function dotStuff(message: Buffer): Buffer[] {
+/**
+ * RFC 5321 §4.5.2: a line starting with "." gets one more "."; the data ends with CRLF.CRLF.
+ * RFC 5321 §2.3.8: CR and LF only ever go out as CRLF, so a spooled message with bare ones is mended.
+ */
+export function dotStuff(input: Buffer): Buffer[] {
+  const message = toCrlf(input);
   const out: Buffer[] = [];
   let start = 0;
   let lineStart = 0;

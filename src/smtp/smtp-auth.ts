@@ -1,13 +1,23 @@
-// SMTP AUTH (RFC 4954) against the mail host's users: only over TLS unless the client is on loopback.
+// SMTP AUTH (RFC 4954) against the mail host's users: only over TLS unless the client is on loopback,
+// and failed attempts throttled per client address and per user name like POP3 logins.
 import type { SMTPServerAuthentication, SMTPServerSession } from 'smtp-server';
+import { AuthThrottle } from '../pop3/auth-throttle.ts';
 import { CidrSet } from '../util/cidr.ts';
+import type { Clock } from '../util/clock.ts';
 import type { GatewayDeps } from './gateway-types.ts';
 import { SmtpError } from './smtp-error.ts';
 
 export const LOOPBACK = new CidrSet(['127.0.0.0/8', '::1/128']);
 
+/** Failed AUTH attempts allowed per window: per client address, and per user name (15 minutes). */
+export const SMTP_AUTH_FAILURES = { perIp: { limit: 10, window: 900_000 }, perUser: { limit: 5, window: 900_000 } };
+
+export function createSmtpAuthThrottle(clock: Clock): AuthThrottle {
+  return new AuthThrottle({ clock, ...SMTP_AUTH_FAILURES });
+}
+
 /** Resolves with the canonical user name, or rejects with the SmtpError to reply. */
-export async function authenticateSession(deps: GatewayDeps, auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<string> {
+export async function authenticateSession(deps: GatewayDeps, auth: SMTPServerAuthentication, session: SMTPServerSession, throttle: AuthThrottle): Promise<string> {
   const fail = (result: string, error: SmtpError): never => {
     deps.metrics.authAttempts.inc({ result });
     throw error;
@@ -16,12 +26,18 @@ export async function authenticateSession(deps: GatewayDeps, auth: SMTPServerAut
   if (!session.secure && !LOOPBACK.has(session.remoteAddress)) fail('insecure', new SmtpError(538, '5.7.11', 'Encryption required for requested authentication mechanism'));
   const authenticator = deps.authenticator;
   if (!authenticator || typeof auth.password !== 'string') return fail('unavailable', new SmtpError(535, '5.7.8', 'Authentication credentials invalid'));
+  const name = auth.username ?? '';
+  // Password guessing: an attempt counts against the limits while it is checked (parallel sessions
+  // wait for outcomes instead of outrunning them); a blocked client gets 454 unchecked.
+  if (!(await throttle.begin(session.remoteAddress, name))) return fail('throttled', new SmtpError(454, '4.7.0', 'Too many failed authentications, try again later'));
   let user: string | undefined;
   try {
-    user = await authenticator.authenticate(auth.username ?? '', auth.password);
+    user = await authenticator.authenticate(name, auth.password);
   } catch (err) {
     deps.log.error('authentication backend failed', { err, session: session.id });
     return fail('error', new SmtpError(454, '4.7.0', 'Temporary authentication failure'));
+  } finally {
+    throttle.settle(session.remoteAddress, name, user !== undefined);
   }
   if (!user) return fail('failed', new SmtpError(535, '5.7.8', 'Authentication credentials invalid'));
   deps.metrics.authAttempts.inc({ result: 'success' });

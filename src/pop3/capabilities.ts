@@ -1,0 +1,19 @@
+// The RFC 2449 CAPA list for a session's state: what it may use now (STLS and logins only before login).
+
+export interface CapabilityState {
+  authorization: boolean;
+  /** TLS is configured and the connection is not yet secure. */
+  stlsOffered: boolean;
+  /** USER/PASS and SASL PLAIN may be used on this connection now. */
+  plaintextAllowed: boolean;
+}
+
+/** RFC 2449 §5: the capability lines of a CAPA response (without the status line and terminator). */
+export function capabilities(s: CapabilityState): string[] {
+  const caps = ['TOP', 'UIDL', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING', 'EXPIRE NEVER', 'IMPLEMENTATION spamgate'];
+  if (s.authorization) {
+    if (s.stlsOffered) caps.push('STLS');
+    if (s.plaintextAllowed) caps.push('USER', 'SASL PLAIN');
+  }
+  return caps;
+}

@@ -1,0 +1,43 @@
+// Failed-login throttle: attempts in flight count, later ones wait for outcomes, windows pass with the clock.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { AuthThrottle } from '../../../src/pop3/auth-throttle.ts';
+import { ManualClock } from '../../../src/util/clock.ts';
+
+const make = (clock: ManualClock): AuthThrottle => new AuthThrottle({ clock, perIp: { limit: 4, window: 1000 }, perUser: { limit: 2, window: 1000 } });
+
+/** The state of a promise now, without waiting for it. */
+async function settled<T>(p: Promise<T>): Promise<T | 'pending'> {
+  return Promise.race([p, new Promise<'pending'>((r) => setImmediate(() => r('pending')))]);
+}
+
+test('past the limit in flight, an attempt waits; failures then refuse it, a success lets it in', async () => {
+  const clock = new ManualClock(0);
+  const t = make(clock);
+  assert.equal(await t.begin('192.0.2.1', 'Alice'), true);
+  assert.equal(await t.begin('192.0.2.2', 'alice'), true);
+  const third = t.begin('192.0.2.3', 'ALICE');
+  assert.equal(await settled(third), 'pending', 'two in flight for alice: a third waits');
+  t.settle('192.0.2.1', 'Alice', false);
+  assert.equal(await settled(third), 'pending', 'one failure and one in flight still fill the limit');
+  t.settle('192.0.2.2', 'alice', false);
+  assert.equal(await third, false, 'two failures: refused unchecked');
+  assert.equal(t.blocked('192.0.2.9', 'alice'), true);
+  clock.advance(1001);
+  assert.equal(t.blocked('192.0.2.9', 'alice'), false, 'the window passes');
+  assert.equal(await t.begin('192.0.2.1', 'alice'), true);
+  assert.equal(await t.begin('192.0.2.2', 'alice'), true);
+  const waiting = t.begin('192.0.2.3', 'alice');
+  t.settle('192.0.2.1', 'alice', true);
+  assert.equal(await waiting, true, 'a success clears the failures and frees a slot');
+});
+
+test('the address limit counts every user it tried', async () => {
+  const t = make(new ManualClock(0));
+  for (const u of ['a', 'b', 'c', 'd']) {
+    assert.equal(await t.begin('198.51.100.7', u), true);
+    t.settle('198.51.100.7', u, false);
+  }
+  assert.equal(await t.begin('198.51.100.7', 'e'), false);
+  assert.equal(await t.begin('198.51.100.8', 'e'), true);
+});
