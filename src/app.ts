@@ -13,6 +13,7 @@ import { assertSymbolsDefined, loadRuleset } from './scoring/ruleset.ts';
 import { withContentSymbols } from './content/engine.ts';
 import { watchRules, type RulesWatcher } from './content/rules-watcher.ts';
 import { Gateway } from './smtp/gateway.ts';
+import { createSmtpAuthThrottle } from './smtp/smtp-auth.ts';
 import type { GatewaySnapshot } from './smtp/gateway-types.ts';
 import { createGatewayMetrics } from './smtp/gateway-metrics.ts';
 import { systemClock, type Clock } from './util/clock.ts';
@@ -95,6 +96,7 @@ export class App {
     const common = {
       snapshot: () => this.snapshot,
       rateStore: this.rateStore,
+      authThrottle: createSmtpAuthThrottle(this.clock),
       clock: this.clock,
       metrics,
       hostname,

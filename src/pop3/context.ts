@@ -4,7 +4,7 @@ import type { Counter, Gauge } from 'prom-client';
 import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
-import type { AuthThrottle } from './auth-throttle.ts';
+import type { AuthThrottle } from '../limits/auth-throttle.ts';
 
 /** The user directory as POP3 needs it (createUserDirectory provides both). */
 export interface Pop3Users {

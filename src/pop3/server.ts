@@ -7,7 +7,7 @@ import { CidrSet, normalizeIp } from '../util/cidr.ts';
 import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
-import { AuthThrottle } from './auth-throttle.ts';
+import { AuthThrottle } from '../limits/auth-throttle.ts';
 import { DEFAULT_POP3_LIMITS, type Pop3Limits, type Pop3Users, type SessionContext } from './context.ts';
 import { Pop3Session } from './session.ts';
 

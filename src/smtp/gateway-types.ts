@@ -2,6 +2,7 @@
 // the verdict event handed to listeners such as autolearn.
 import type { Check, Envelope, SessionInfo } from '../checks/types.ts';
 import type { Config } from '../config/schema.ts';
+import type { AuthThrottle } from '../limits/auth-throttle.ts';
 import type { RateStore } from '../limits/rate-store.ts';
 import type { Authenticator } from '../mailhost/types.ts';
 import type { InlineForwarder, MessageSink } from '../queue/types.ts';
@@ -34,6 +35,8 @@ export interface GatewayDeps {
   inline?: InlineForwarder;
   authenticator?: Authenticator;
   rateStore: RateStore;
+  /** Failed AUTH attempts, shared by the SMTP and submission listeners (one budget per address and user). */
+  authThrottle?: AuthThrottle;
   clock: Clock;
   log: Logger;
   metrics: GatewayMetrics;

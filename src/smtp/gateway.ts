@@ -4,7 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { CheckContext, SymbolHit } from '../checks/types.ts';
 import type { Config } from '../config/schema.ts';
-import type { AuthThrottle } from '../pop3/auth-throttle.ts';
+import type { AuthThrottle } from '../limits/auth-throttle.ts';
 import { CidrSet } from '../util/cidr.ts';
 import { finishData } from './data-phase.ts';
 import type { GatewayDeps } from './gateway-types.ts';
@@ -42,7 +42,7 @@ export class Gateway {
     const { config } = deps.snapshot();
     const smtp = config.smtp;
     this.submission = deps.name === 'submission';
-    this.authThrottle = createSmtpAuthThrottle(deps.clock);
+    this.authThrottle = deps.authThrottle ?? createSmtpAuthThrottle(deps.clock);
     const trusted = new CidrSet(smtp.trusted_networks);
     this.server = new GatewayServer({
       name: deps.hostname,

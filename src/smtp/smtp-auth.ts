@@ -1,7 +1,7 @@
 // SMTP AUTH (RFC 4954) against the mail host's users: only over TLS unless the client is on loopback,
 // and failed attempts throttled per client address and per user name like POP3 logins.
 import type { SMTPServerAuthentication, SMTPServerSession } from 'smtp-server';
-import { AuthThrottle } from '../pop3/auth-throttle.ts';
+import { AuthThrottle } from '../limits/auth-throttle.ts';
 import { CidrSet } from '../util/cidr.ts';
 import type { Clock } from '../util/clock.ts';
 import type { GatewayDeps } from './gateway-types.ts';

@@ -137,7 +137,7 @@ test('a client that vanishes mid-DATA leaves no message, no error, and a working
 
 const plain = (user: string, pass: string): string => Buffer.from(`\0${user}\0${pass}`).toString('base64');
 
-test('SMTP AUTH guessing is throttled per user, also across parallel connections', async (t) => {
+test('SMTP AUTH guessing is throttled per user, across parallel connections and both listeners', async (t) => {
   const gw = await startGateway(t, { smtp: { max_bad_commands: 50 } });
   const port = gw.submissionPort ?? 0;
   const wires = await Promise.all(Array.from({ length: 12 }, () => session(t, port)));
@@ -149,6 +149,8 @@ test('SMTP AUTH guessing is throttled per user, also across parallel connections
   const r = await w.command(`AUTH PLAIN ${plain('postmaster@localhost', TEST_PASSWORD)}`);
   assert.equal(r.code, 454, 'even the right password waits while the user is blocked');
   assert.match(r.text, /^4\.7\.0 /);
+  const mx = await session(t, gw.smtpPort);
+  assert.equal((await mx.command(`AUTH PLAIN ${plain('postmaster@localhost', TEST_PASSWORD)}`)).code, 454, 'the MX listener shares the budget');
   assert.equal((await w.command('NOOP')).code, 250);
   // Bad base64 and unknown mechanisms are syntax errors, not guesses.
   assert.equal((await w.command('AUTH PLAIN !!!')).code, 501);

@@ -1,7 +1,7 @@
 // Failed-login throttle: attempts in flight count, later ones wait for outcomes, windows pass with the clock.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AuthThrottle } from '../../../src/pop3/auth-throttle.ts';
+import { AuthThrottle } from '../../../src/limits/auth-throttle.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
 
 const make = (clock: ManualClock): AuthThrottle => new AuthThrottle({ clock, perIp: { limit: 4, window: 1000 }, perUser: { limit: 2, window: 1000 } });
