@@ -132,6 +132,10 @@ export function mapReply(reply: DnsPacket, type: RecordType): DnsResult<RecordTy
   const rcode = reply.header.rcode;
   if (rcode === Packet.RCODE.NXDOMAIN) return { status: 'nxdomain', ttl: negativeTtl(reply) };
   if (rcode !== Packet.RCODE.NOERROR) return { status: 'temperror', reason: `rcode ${rcode}` };
+  // dns2 skips records it cannot decode and lists them in `errors`; an answer section with holes is
+  // not an answer (an MX set read as empty would send mail to the implicit MX), so it is a temperror.
+  const broken = (reply.errors ?? []).find((e) => e.section === undefined || e.section === 'questions' || e.section === 'answers');
+  if (broken) return { status: 'temperror', reason: `malformed answer: ${broken.message.slice(0, 120)}` };
   const wanted = Packet.TYPE[type];
   const cname = Packet.TYPE.CNAME;
   let owner = (reply.questions[0]?.name ?? '').toLowerCase().replace(/\.$/, '');

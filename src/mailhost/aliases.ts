@@ -58,6 +58,9 @@ function lookupLocal(local: string, domain: string, ctx: ExpansionContext, allow
   return { kind: 'none' };
 }
 
+/** Addresses looked at while expanding one recipient, all levels together. */
+export const MAX_EXPANSION_VISITS = 10_000;
+
 export interface Expansion {
   resolution: RecipientResolution;
   /** Local targets inside aliases that lead nowhere (skipped, logged by the caller). */
@@ -74,10 +77,17 @@ export function expandAddress(address: string, ctx: ExpansionContext, opts: { al
   const remote = new Set<string>();
   const dangling: string[] = [];
   let loop: string | undefined;
+  let visits = 0;
+  const expanded = new Set<string>();
 
-  // Bounded: depth is capped by maxDepth and each level walks a finite alias list.
+  // Bounded: depth is capped by maxDepth, each alias is expanded once (a lattice of aliases sharing
+  // members would otherwise be walked once per path: exponential), and all by MAX_EXPANSION_VISITS.
   const visit = (local: string, domain: string, rawTarget: string, depth: number, chain: readonly string[]): 'ok' | 'none' => {
     if (loop !== undefined) return 'ok';
+    if (++visits > MAX_EXPANSION_VISITS) {
+      loop = `alias expansion of ${address} takes more than ${MAX_EXPANSION_VISITS} steps`;
+      return 'ok';
+    }
     if (depth > ctx.maxDepth) {
       loop = `alias nesting deeper than ${ctx.maxDepth}: ${[...chain, `${local}@${domain}`].join(' → ')}`;
       return 'ok';
@@ -96,6 +106,8 @@ export function expandAddress(address: string, ctx: ExpansionContext, opts: { al
       loop = `alias loop: ${[...chain, found.key].join(' → ')}`;
       return 'ok';
     }
+    // Already expanded through another path: its members are in the sets (a loop below it was found then).
+    if (expanded.has(found.key)) return 'ok';
     const next = [...chain, found.key];
     for (const target of found.targets) {
       const t = splitAddress(target.includes('@') ? target : `${target}@${domain}`, ctx.primaryDomain);
@@ -111,6 +123,7 @@ export function expandAddress(address: string, ctx: ExpansionContext, opts: { al
       }
       if (visit(t.local, t.domain, target, depth + 1, next) === 'none') dangling.push(target);
     }
+    expanded.add(found.key);
     return 'ok';
   };
 

@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { Registry } from 'prom-client';
 import { counter } from '../metrics/registry.ts';
 import { MailboxError, type MailboxStore } from '../store/mailbox-store.ts';
+import { KeyedMutex } from '../store/mutex.ts';
 import type { Logger } from '../util/logger.ts';
 
 export interface LocalDeliveryRequest {
@@ -77,6 +78,33 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
   const seen = new LRUCache<string, Promise<boolean>>({ max: 50_000, ttl: opts.duplicateWindowMs ?? 3_600_000 });
   const ensured = new Set<string>();
 
+  // Quota check and append of one user run one at a time, or concurrent deliveries all pass the check.
+  const perUser = new KeyedMutex();
+
+  /** Quota check and append; a mailbox removed since it was set up is set up again (once). */
+  const storeCopy = async (user: string, folder: 'INBOX' | 'Junk', message: Buffer): Promise<{ uid: number } | { usage: number; quota: number }> => {
+    // Bounded: a second pass only when a mailbox we had set up has gone (ENOENT) and was set up again.
+    for (let pass = 0; ; pass++) {
+      const fresh = !ensured.has(user);
+      if (fresh) {
+        await store.ensureUser(user);
+        ensured.add(user);
+      }
+      const quota = directory.quotaOf(user);
+      if (quota !== undefined) {
+        const usage = await store.usage(user);
+        if (usage + message.length > quota) return { usage, quota };
+      }
+      try {
+        return { uid: (await store.append(user, folder, message)).uid };
+      } catch (err) {
+        // The Maildir was removed or broken after we set it up: set it up again next time (or now, once).
+        ensured.delete(user);
+        if (fresh || pass > 0 || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+    }
+  };
+
   const count = (r: LocalDeliveryResult): LocalDeliveryResult => {
     const label = r.kind === 'delivered' ? `delivered_${r.folder.toLowerCase()}` : r.kind.replace(/-/g, '_');
     deliveries.inc({ result: label });
@@ -106,17 +134,10 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       let stored = false;
       const message = withTraceHeaders(req.raw, req.mailFrom, recipient);
       try {
-        if (!ensured.has(user)) {
-          await store.ensureUser(user);
-          ensured.add(user);
-        }
-        const quota = directory.quotaOf(user);
-        if (quota !== undefined) {
-          const usage = await store.usage(user);
-          if (usage + message.length > quota) return count({ kind: 'over-quota', user, usage, quota });
-        }
         const folder = req.junk ? 'Junk' : 'INBOX';
-        const uid = (await store.append(user, folder, message)).uid;
+        const put = await perUser.run(user, () => storeCopy(user, folder, message));
+        if ('quota' in put) return count({ kind: 'over-quota', user, usage: put.usage, quota: put.quota });
+        const uid = put.uid;
         stored = true;
         bytes.inc(message.length);
         log.debug('delivered locally', { user, folder, uid, size: message.length });

@@ -1,5 +1,5 @@
-// Outbound MX delivery: MX lookup through the injected Resolver (A/AAAA fallback, null MX),
-// hosts in preference order, next host on connection failure or 4xx, pooled SMTP connections.
+// Outbound MX delivery: the MX plan (mx-plan.ts) through the injected Resolver, hosts in preference
+// order, next host on connection failure or 4xx, pooled SMTP connections, every try bounded.
 import net from 'node:net';
 import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../dns/resolver.ts';
@@ -10,56 +10,45 @@ import { outcome, type RecipientOutcome, type RemoteDelivery } from '../queue/ro
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { NextHopClient } from '../smtp/next-hop-client.ts';
 import type { Logger } from '../util/logger.ts';
+import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
+
+export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
 
 export type OutboundConfig = Config['outbound'];
 
 export interface OutboundOptions {
   resolver: Resolver;
   config: OutboundConfig;
-  /** EHLO name (config.helo_name wins). */
+  /** EHLO name (config.helo_name wins); also one of the names an MX pointing at us would carry. */
   hostname: string;
   log: Logger;
   /** Randomness for ordering equal-preference MX hosts (tests pass a fixed one). */
   random?: () => number;
+  /** Further names this host is known by (RFC 5321 §5.1 loop check). */
+  selfNames?: readonly string[];
+  /** True when address:port reaches this very server (RFC 5321 §5.1: "names or addresses by which it might be known"). */
+  isSelfAddress?: (address: string, port: number) => boolean;
 }
 
-export type MxPlan =
-  | { kind: 'hosts'; hosts: string[]; implicit: boolean }
-  | { kind: 'fail'; status: 'temp' | 'perm'; reply: NextHopReply };
-
-/** Sorts by preference, shuffling hosts of equal preference (RFC 5321 §5.1). */
-export function orderMx(records: { exchange: string; priority: number }[], random: () => number = Math.random): string[] {
-  const keyed = records.map((r) => ({ r, k: random() }));
-  keyed.sort((a, b) => a.r.priority - b.r.priority || a.k - b.k);
-  return keyed.map(({ r }) => r.exchange.toLowerCase().replace(/\.$/, ''));
-}
-
-export async function planMx(resolver: Resolver, domain: string, random?: () => number): Promise<MxPlan> {
-  const mx = await resolver.lookup(domain, 'MX');
-  if (mx.status === 'temperror') return { kind: 'fail', status: 'temp', reply: { code: 451, enhanced: '4.4.3', text: `MX lookup for ${domain} failed: ${mx.reason}` } };
-  if (mx.status === 'nxdomain') return { kind: 'fail', status: 'perm', reply: { code: 550, enhanced: '5.1.2', text: `domain ${domain} does not exist` } };
-  // RFC 5321 §5.1: no MX records → the domain itself is the implicit MX (preference 0).
-  if (mx.status !== 'ok' || !mx.records.length) return { kind: 'hosts', hosts: [domain], implicit: true };
-  // RFC 7505 §3: a single MX of "." (null MX) says the domain accepts no mail.
-  if (mx.records.some((r) => r.exchange === '' || r.exchange === '.')) {
-    return { kind: 'fail', status: 'perm', reply: { code: 556, enhanced: '5.1.10', text: `domain ${domain} does not accept mail (null MX)` } };
-  }
-  return { kind: 'hosts', hosts: orderMx(mx.records, random), implicit: false };
-}
+/** Addresses used of one MX host, and connection attempts per delivery (RFC 5321 §5.1 allows a configurable limit; at least two). */
+export const MAX_ADDRESSES_PER_HOST = 4;
+export const MAX_CONNECTION_ATTEMPTS = 10;
+/** Further transactions on one connection for recipients a host put off with 452 after taking others (RFC 5321 §4.5.3.1.10). */
+const MAX_452_ROUNDS = 20;
 
 type HostAddresses = { status: 'ok'; addresses: string[] } | { status: 'none' } | { status: 'temp'; reason: string };
 
 async function addressesOf(resolver: Resolver, host: string, family: OutboundConfig['family']): Promise<HostAddresses> {
-  if (net.isIP(host)) return { status: 'ok', addresses: [host] };
   const types = family === 'ipv4' ? (['A'] as const) : family === 'ipv6' ? (['AAAA'] as const) : (['A', 'AAAA'] as const);
   const addresses: string[] = [];
   let temp: string | undefined;
   for (const t of types) {
     const r = await resolver.lookup(host, t);
-    if (r.status === 'ok') addresses.push(...r.records);
+    if (r.status === 'ok') addresses.push(...r.records.filter((a) => net.isIP(a) !== 0));
     else if (r.status === 'temperror') temp = r.reason;
   }
-  if (addresses.length) return { status: 'ok', addresses };
+  const unique = [...new Set(addresses)].slice(0, MAX_ADDRESSES_PER_HOST);
+  if (unique.length) return { status: 'ok', addresses: unique };
   return temp ? { status: 'temp', reason: temp } : { status: 'none' };
 }
 
@@ -71,6 +60,7 @@ export interface Outbound extends RemoteDelivery {
 export function createOutbound(opts: OutboundOptions): Outbound {
   const cfg = opts.config;
   const helo = cfg.helo_name ?? opts.hostname;
+  const selfNames = [opts.hostname, helo, ...(opts.selfNames ?? [])];
   const pool = new ConnectionPool<NextHopClient>({
     maxPerKey: cfg.max_connections_per_destination,
     idleTimeout: cfg.idle_timeout,
@@ -78,13 +68,28 @@ export function createOutbound(opts: OutboundOptions): Outbound {
   });
   const log = opts.log.child({ component: 'outbound' });
 
+  const connector = (host: string, address: string) => (): Promise<NextHopClient> =>
+    NextHopClient.connect({
+      host: address,
+      port: cfg.port,
+      heloName: helo,
+      connectTimeout: cfg.connect_timeout,
+      commandTimeout: cfg.command_timeout,
+      starttls: cfg.starttls,
+      tlsVerify: cfg.tls_verify,
+      ...(isHostName(host) ? { servername: host } : {}),
+    });
+
   return {
     poolSize: (key) => pool.size(key),
     async deliver(from, domain, recipients, message, dsn?: DsnParameters) {
       const results = new Map<string, RecipientOutcome>();
-      const plan = await planMx(opts.resolver, domain, opts.random);
+      const setAll = (rcpts: readonly string[], o: RecipientOutcome): void => {
+        for (const r of rcpts) results.set(r, o);
+      };
+      const plan = await planMxHosts(opts.resolver, domain, { ...(opts.random ? { random: opts.random } : {}), selfNames });
       if (plan.kind === 'fail') {
-        for (const r of recipients) results.set(r, { status: plan.status, reply: plan.reply, destination: 'remote' });
+        setAll(recipients, { status: plan.status, reply: plan.reply, destination: 'remote' });
         return results;
       }
       let remaining = [...recipients];
@@ -92,9 +97,13 @@ export function createOutbound(opts: OutboundOptions): Outbound {
       let lastMta: string | undefined;
       let sawAddress = false;
       let sawTempDns = false;
-      // Bounded by max_mx_hosts hosts and their addresses.
-      for (const host of plan.hosts.slice(0, cfg.max_mx_hosts)) {
-        if (!remaining.length) break;
+      let tried = 0;
+      let loopAt: number | undefined;
+      // Bounded: max_mx_hosts hosts, MAX_ADDRESSES_PER_HOST addresses each, MAX_CONNECTION_ATTEMPTS in all.
+      for (const { name: host, priority } of plan.hosts.slice(0, cfg.max_mx_hosts)) {
+        if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS) break;
+        // RFC 5321 §5.1: hosts at or below our own preference are never used.
+        if (loopAt !== undefined && priority >= loopAt) break;
         const addrs = await addressesOf(opts.resolver, host, cfg.family);
         if (addrs.status !== 'ok') {
           if (addrs.status === 'temp') {
@@ -104,48 +113,60 @@ export function createOutbound(opts: OutboundOptions): Outbound {
           continue;
         }
         sawAddress = true;
+        if (opts.isSelfAddress && addrs.addresses.some((a) => opts.isSelfAddress?.(a, cfg.port))) {
+          log.warn('MX host is this server: mail loop avoided', { domain, host });
+          loopAt = priority;
+          continue;
+        }
         for (const address of addrs.addresses) {
-          if (!remaining.length) break;
+          if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS) break;
+          tried++;
           const key = `${host}|${address}:${cfg.port}`;
-          const create = (): Promise<NextHopClient> =>
-            NextHopClient.connect({
-              host: address,
-              port: cfg.port,
-              heloName: helo,
-              connectTimeout: cfg.connect_timeout,
-              commandTimeout: cfg.command_timeout,
-              starttls: cfg.starttls,
-              tlsVerify: cfg.tls_verify,
-              ...(net.isIP(host) ? {} : { servername: host }),
-            });
           try {
-            const tx = await sendPooled(pool, key, create, from, remaining, message, dsn);
-            const next: string[] = [];
-            for (const r of remaining) {
-              const reply = tx.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply for this recipient' };
-              const o = outcome(reply, 'remote', host, successActionAfterHandOver(tx.dsnPassedOn, false));
-              // Temporary at this host: the next MX may take it (RFC 5321 §5.1).
-              if (o.status === 'temp') {
-                lastTemp = reply;
-                lastMta = host;
-                next.push(r);
-              } else results.set(r, o);
+            let batch = remaining;
+            const deferred: string[] = [];
+            for (let round = 0; batch.length && round < MAX_452_ROUNDS; round++) {
+              const tx = await sendPooled(pool, key, connector(host, address), from, batch, message, dsn);
+              const tooMany: string[] = [];
+              let tookSome = false;
+              for (const r of batch) {
+                const reply = tx.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply for this recipient' };
+                const o = outcome(reply, 'remote', host, successActionAfterHandOver(tx.dsnPassedOn, false));
+                if (o.status === 'delivered') tookSome = true;
+                // Temporary at this host: the next MX may take it (RFC 5321 §5.1).
+                if (o.status !== 'temp') results.set(r, o);
+                else {
+                  lastTemp = reply;
+                  lastMta = host;
+                  (reply.code === 452 ? tooMany : deferred).push(r);
+                }
+              }
+              // RFC 5321 §4.5.3.1.10: 452 after others were taken is a recipient limit: send the rest in a new transaction.
+              batch = tookSome ? tooMany : [];
+              if (!tookSome) deferred.push(...tooMany);
             }
-            remaining = next;
+            deferred.push(...batch);
+            remaining = deferred;
             if (remaining.length) break; // this host answered; try the next host, not its other addresses
           } catch (err) {
             log.debug('MX connection failed', { host, address, err });
             lastTemp = { code: 451, enhanced: '4.4.1', text: `${host} [${address}]: ${(err as Error).message}` };
             lastMta = host;
+            remaining = remaining.filter((r) => !results.has(r));
           }
         }
       }
-      if (remaining.length && !sawAddress && !sawTempDns && plan.implicit) {
-        // No MX and no address: nowhere to deliver (RFC 5321 §5.1).
-        for (const r of remaining) results.set(r, { status: 'perm', reply: { code: 550, enhanced: '5.1.2', text: `domain ${domain} has no mail server` }, destination: 'remote' });
+      if (remaining.length && loopAt !== undefined && lastMta === undefined && !sawTempDns) {
+        // RFC 5321 §5.1: no MX better than ourselves is left: the message MUST be returned.
+        setAll(remaining, { status: 'perm', reply: loopReply(domain), destination: 'remote' });
         return results;
       }
-      for (const r of remaining) results.set(r, { status: 'temp', reply: lastTemp, destination: 'remote', ...(lastMta ? { remoteMta: lastMta } : {}) });
+      if (remaining.length && !sawAddress && !sawTempDns && plan.implicit) {
+        // No MX and no address: nowhere to deliver (RFC 5321 §5.1).
+        setAll(remaining, { status: 'perm', reply: { code: 550, enhanced: '5.1.2', text: `domain ${domain} has no mail server` }, destination: 'remote' });
+        return results;
+      }
+      setAll(remaining, { status: 'temp', reply: lastTemp, destination: 'remote', ...(lastMta ? { remoteMta: lastMta } : {}) });
       return results;
     },
     close: () => pool.close(),

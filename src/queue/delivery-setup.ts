@@ -3,6 +3,7 @@
 import type { LoadedConfig } from '../config/load.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import { createOutbound } from '../mailhost/outbound.ts';
+import { selfAddressCheck } from '../mailhost/self-address.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -56,7 +57,14 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
     }
   } else {
     const localDomains = new Set(config.local_domains);
-    const outbound = createOutbound({ resolver: deps.resolver, config: config.outbound, hostname: deps.hostname, log });
+    const outbound = createOutbound({
+      resolver: deps.resolver,
+      config: config.outbound,
+      hostname: deps.hostname,
+      log,
+      selfNames: config.smtp.hostname ? [config.smtp.hostname] : [],
+      isSelfAddress: selfAddressCheck([config.smtp.listen, ...(config.submission.enabled ? [config.submission.listen] : [])]),
+    });
     closers.push(() => outbound.close());
     router = createFullStackRouter({
       deliverLocal: deps.deliverLocal?.(spool) ?? waitForMailHost,

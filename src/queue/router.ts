@@ -1,6 +1,7 @@
 // Routing by destination: the scheduler hands a message and its pending recipients to a Router
 // and gets one outcome per recipient. Full-stack mode splits local from remote recipients here.
 import type { SuccessAction } from './dsn-policy.ts';
+import { forEachLimit } from './map-limit.ts';
 import type { DsnParameters, NextHopReply, QueueEnvelope } from './types.ts';
 
 export type Destination = 'upstream' | 'local' | 'remote';
@@ -70,41 +71,46 @@ export function domainOf(address: string): string {
   return (at < 0 ? '' : address.slice(at + 1)).toLowerCase();
 }
 
+/** Remote domains (each an MX lookup and a connection) and local mailbox deliveries in flight per message. */
+export const MAX_PARALLEL_DOMAINS = 8;
+export const MAX_PARALLEL_LOCAL = 8;
+
 export function createFullStackRouter(opts: FullStackRouterOptions): Router {
   return {
     async route(job) {
       const results = new Map<string, RecipientOutcome>();
       const remote = new Map<string, string[]>();
-      const local: Promise<void>[] = [];
+      const local: string[] = [];
+      // Recipients grouped per domain: one MX plan and one transaction (per host) for each.
       for (const rcpt of job.recipients) {
-        if (opts.isLocal(rcpt)) {
-          local.push(
-            opts.deliverLocal(job.envelope, rcpt, job.message, job.id).then(
-              (r) => {
-                const reply = r.reply ?? { code: 250, enhanced: '2.0.0', text: 'delivered' };
-                if (r.status !== 'ok') return void results.set(rcpt, { status: r.status, reply, destination: 'local' });
-                // RFC 3461 §5.2.3: final delivery here; the success notice, if asked for, is ours.
-                const successAction = r.successAction === undefined ? 'delivered' : r.successAction;
-                results.set(rcpt, { status: 'delivered', reply, destination: 'local', ...(successAction ? { successAction } : {}) });
-              },
-              (err: unknown) => {
-                results.set(rcpt, { status: 'temp', reply: { code: 451, enhanced: '4.3.0', text: `local delivery error: ${(err as Error).message}` }, destination: 'local' });
-              },
-            ),
-          );
-        } else {
+        if (opts.isLocal(rcpt)) local.push(rcpt);
+        else {
           const d = domainOf(rcpt);
-          remote.set(d, [...(remote.get(d) ?? []), rcpt]);
+          const list = remote.get(d);
+          if (list) list.push(rcpt);
+          else remote.set(d, [rcpt]);
         }
       }
-      const remoteDone = [...remote].map(async ([domain, rcpts]) => {
+      const deliverOneLocal = async (rcpt: string): Promise<void> => {
+        try {
+          const r = await opts.deliverLocal(job.envelope, rcpt, job.message, job.id);
+          const reply = r.reply ?? { code: 250, enhanced: '2.0.0', text: 'delivered' };
+          if (r.status !== 'ok') return void results.set(rcpt, { status: r.status, reply, destination: 'local' });
+          // RFC 3461 §5.2.3: final delivery here; the success notice, if asked for, is ours.
+          const successAction = r.successAction === undefined ? 'delivered' : r.successAction;
+          results.set(rcpt, { status: 'delivered', reply, destination: 'local', ...(successAction ? { successAction } : {}) });
+        } catch (err) {
+          results.set(rcpt, { status: 'temp', reply: { code: 451, enhanced: '4.3.0', text: `local delivery error: ${(err as Error).message}` }, destination: 'local' });
+        }
+      };
+      const deliverDomain = async ([domain, rcpts]: [string, string[]]): Promise<void> => {
         try {
           for (const [r, o] of await opts.outbound.deliver(job.envelope.mailFrom, domain, rcpts, job.message, job.envelope)) results.set(r, o);
         } catch (err) {
           for (const r of rcpts) results.set(r, { status: 'temp', reply: { code: 451, enhanced: '4.4.0', text: `remote delivery error: ${(err as Error).message}` }, destination: 'remote' });
         }
-      });
-      await Promise.all([...local, ...remoteDone]);
+      };
+      await Promise.all([forEachLimit(local, MAX_PARALLEL_LOCAL, deliverOneLocal), forEachLimit([...remote], MAX_PARALLEL_DOMAINS, deliverDomain)]);
       return results;
     },
     close: () => opts.outbound.close(),

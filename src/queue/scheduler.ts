@@ -95,7 +95,11 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       entry.queued = false;
       entry.inFlight = true;
       const p: Promise<void> = attempt(entry)
-        .catch((err: unknown) => log.error('delivery attempt crashed', { id, err }))
+        .catch((err: unknown) => {
+          // A crashed attempt (spool write failed…) backs off like a deferral: never a hot loop, never a drop.
+          entry.state.nextAttemptAt = clock.now() + retryDelay(cfg, Math.max(1, entry.state.attempts));
+          log.error('delivery attempt crashed', { id, err });
+        })
         .finally(() => {
           entry.inFlight = false;
           inflight.delete(p);
@@ -106,8 +110,15 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   };
 
   const notices = createDsnNotices({ sink: spool, hostname: opts.hostname, clock, log, registry: opts.registry, returnFullMaxBytes: cfg.return_full_max_size });
-  const sendDsn = async (entry: Entry, kind: 'failure' | 'delay' | 'success', recipients: DsnRecipient[], message: Buffer): Promise<void> => {
-    await notices.send({ kind, queueId: entry.id, envelope: entry.envelope, recipients, original: message, expiresAt: entry.envelope.receivedAt + cfg.max_age });
+  /** Queues a notice; false when the spool would not take it (disk full…): the caller keeps what it owes. */
+  const sendDsn = async (entry: Entry, kind: 'failure' | 'delay' | 'success', recipients: DsnRecipient[], message: Buffer): Promise<boolean> => {
+    try {
+      await notices.send({ kind, queueId: entry.id, envelope: entry.envelope, recipients, original: message, expiresAt: entry.envelope.receivedAt + cfg.max_age });
+      return true;
+    } catch (err) {
+      log.error('could not queue a delivery status notification; will try again', { id: entry.id, kind, err });
+      return false;
+    }
   };
 
   const attempt = async (entry: Entry): Promise<void> => {
@@ -163,11 +174,13 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     const newlyFailed = Object.entries(state.recipients).filter(([, r]) => r.status === 'failed' && !r.reported);
     if (newlyFailed.length) {
       // Recipients with NOTIFY=NEVER or without FAILURE are marked reported but left out of the notice.
-      await sendDsn(entry, 'failure', newlyFailed.map(([recipient, r]) => ({ recipient, action: 'failed', reply: r.reply ?? { code: 550, text: 'failed' }, ...(r.remoteMta ? { remoteMta: r.remoteMta } : {}) })), message);
-      for (const [, r] of newlyFailed) r.reported = true;
+      const queued = await sendDsn(entry, 'failure', newlyFailed.map(([recipient, r]) => ({ recipient, action: 'failed', reply: r.reply ?? { code: 550, text: 'failed' }, ...(r.remoteMta ? { remoteMta: r.remoteMta } : {}) })), message);
+      // RFC 5321 §6.1: the sender must hear of the failure; until the notice is queued the message stays.
+      if (queued) for (const [, r] of newlyFailed) r.reported = true;
     }
     const stillPending = Object.entries(state.recipients).filter(([, r]) => r.status === 'pending');
-    if (!stillPending.length || entry.removeRequested) {
+    const owesNotice = Object.values(state.recipients).some((r) => r.status === 'failed' && !r.reported);
+    if ((!stillPending.length && !owesNotice) || entry.removeRequested) {
       await spool.remove(id);
       entries.delete(id);
       // The oldest age is recomputed on each scan (O(n)); per message only the depth changes.
@@ -175,11 +188,11 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       log.info(entry.removeRequested ? 'message removed' : 'message done', { id, attempts: state.attempts, recipients: summarize(state) });
       return;
     }
-    if (!state.delayWarned && cfg.delay_warning > 0 && now - envelope.receivedAt >= cfg.delay_warning) {
-      await sendDsn(entry, 'delay', stillPending.map(([recipient, r]) => ({ recipient, action: 'delayed', reply: r.reply ?? { code: 451, text: 'not yet delivered' }, ...(r.remoteMta ? { remoteMta: r.remoteMta } : {}) })), message);
-      state.delayWarned = true;
+    if (stillPending.length && !state.delayWarned && cfg.delay_warning > 0 && now - envelope.receivedAt >= cfg.delay_warning) {
+      state.delayWarned = await sendDsn(entry, 'delay', stillPending.map(([recipient, r]) => ({ recipient, action: 'delayed', reply: r.reply ?? { code: 451, text: 'not yet delivered' }, ...(r.remoteMta ? { remoteMta: r.remoteMta } : {}) })), message);
     }
-    state.nextAttemptAt = Math.min(now + retryDelay(cfg, state.attempts), envelope.receivedAt + cfg.max_age);
+    // After max_age only an unqueued failure notice keeps the message: it is retried on the same backoff.
+    state.nextAttemptAt = stillPending.length ? Math.min(now + retryDelay(cfg, state.attempts), envelope.receivedAt + cfg.max_age) : now + retryDelay(cfg, state.attempts);
     await spool.saveState(id, state);
     log.info('message deferred', { id, attempts: state.attempts, next: new Date(state.nextAttemptAt).toISOString(), error: state.lastError });
   };
