@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// spamgate's single entry point: dispatches to a sub-command; bad usage and config errors exit 2.
+// spamgate's single entry point: dispatches to a sub-command; bad usage and config errors exit 2,
+// other failures exit 1 with a one-line reason (the stack only with SPAMGATE_DEBUG=1).
 import { parseArgs } from './cli/args.ts';
 import { COMMANDS } from './commands/index.ts';
 import { UsageError, type CommandIo } from './commands/types.ts';
@@ -17,15 +18,28 @@ function mainHelp(): string {
   ].join('\n');
 }
 
+const DEBUG = process.env['SPAMGATE_DEBUG'] === '1';
+
+/** An error for stderr: its message, or its stack with SPAMGATE_DEBUG=1. */
+export function describeError(err: unknown, debug = DEBUG): string {
+  if (!(err instanceof Error)) return String(err);
+  if (debug && err.stack) return err.stack;
+  return err.message || err.name;
+}
+
 export async function main(argv: readonly string[], io: CommandIo): Promise<number> {
   const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(mainHelp() + '\n');
-    return name === undefined ? 2 : 0;
+    return 0;
+  }
+  if (name === undefined) {
+    io.stderr.write(`spamgate: no command given\n${mainHelp()}\n`);
+    return 2;
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    io.stderr.write(`spamgate: unknown command '${name}' (see spamgate --help)\n`);
+    io.stderr.write(`spamgate: unknown command ${JSON.stringify(name)} (see spamgate --help)\n`);
     return 2;
   }
   try {
@@ -44,20 +58,33 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
       io.stderr.write(`spamgate: invalid configuration:\n${err.problems.map((p) => `  ${p}`).join('\n')}\n`);
       return 2;
     }
-    io.stderr.write(`spamgate ${command.name}: ${(err as Error).message}\n`);
+    // A message may list several problems, one a line (a broken users file): it stays whole.
+    io.stderr.write(`spamgate ${command.name}: ${describeError(err)}\n`);
     return 1;
   }
 }
 
+/** The reader of stdout or stderr went away (`spamgate queue list | head`): stop quietly. */
+function onStreamError(err: NodeJS.ErrnoException): void {
+  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw err;
+}
+
 const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, isTty: Boolean(process.stdout.isTTY) };
-main(process.argv.slice(2), io).then(
-  (code) => {
-    process.exitCode = code;
-    // serve resolves only at shutdown; other commands may leave timers: exit explicitly.
-    setImmediate(() => process.exit(code));
-  },
-  (err: unknown) => {
-    process.stderr.write(`spamgate: ${(err as Error).stack ?? String(err)}\n`);
+process.stdout.on('error', onStreamError);
+process.stderr.on('error', onStreamError);
+// Last resort: whatever escapes a command ends the process with one line, not a stack trace.
+const fatal = (err: unknown): void => {
+  try {
+    process.stderr.write(`spamgate: internal error: ${DEBUG ? describeError(err) : `${describeError(err).split('\n')[0]} (SPAMGATE_DEBUG=1 shows where)`}\n`);
+  } finally {
     process.exit(1);
-  },
-);
+  }
+};
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
+main(process.argv.slice(2), io).then((code) => {
+  process.exitCode = code;
+  // serve resolves only at shutdown; other commands may leave timers: exit explicitly.
+  setImmediate(() => process.exit(code));
+}, fatal);

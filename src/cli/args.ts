@@ -1,4 +1,4 @@
-// argv parsing for the spamgate CLI: --flag value, --flag=value, booleans, positionals.
+// argv parsing for the spamgate CLI: --flag value, --flag=value, booleans, -h, positionals (after -- too).
 import { UsageError, type Command, type CommandArgs } from '../commands/types.ts';
 
 const GLOBAL_VALUE_FLAGS = ['config', 'data-dir'];
@@ -14,10 +14,15 @@ export function parseArgs(command: Command, argv: readonly string[]): CommandArg
       positional.push(...argv.slice(i + 1));
       break;
     }
-    if (!arg.startsWith('--') || arg === '-') {
+    if (arg === '-h') {
+      flags.set('help', true);
+      continue;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
       positional.push(arg);
       continue;
     }
+    if (!arg.startsWith('--')) throw new UsageError(`unknown option ${arg} for '${command.name}' (a file name starting with '-' goes after --)`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     if (valueFlags.has(name)) {

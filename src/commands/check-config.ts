@@ -1,24 +1,56 @@
-// `spamgate check-config`: validates the config and rules/ without starting anything.
-import { loadConfig } from '../config/load.ts';
+// `spamgate check-config`: validates what `serve` would refuse at start (config, files it names, data
+// directory, users and aliases, rules/) without listening, locking or writing anything.
 import { buildSnapshot, hostnameOf } from '../app.ts';
 import { openComponents } from '../app-components.ts';
+import { ConfigError, type LoadedConfig } from '../config/load.ts';
+import { createUserDirectory } from '../mailhost/directory.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { systemClock } from '../util/clock.ts';
 import { silentLogger } from '../util/logger.ts';
+import { dataDirProblem, loadFromArgs } from './load-args.ts';
 import type { Command } from './types.ts';
 
 export const checkConfigCommand: Command = {
   name: 'check-config',
   summary: 'validate the config file and rules/ and exit',
-  usage: `usage: spamgate check-config [--config FILE]
+  usage: `usage: spamgate check-config [--config FILE] [--data-dir DIR]
 
-Prints every problem (file, line, key, expected and found) and exits 2, or prints "ok" and exits 0.`,
+Checks the config (every key, the TLS files it names), the data directory, the users and aliases
+(config and files in the data directory) and rules/ as 'serve' would at start, without listening
+or writing. Prints every problem (file, line, key, expected and found) and exits 2, or prints "ok"
+and exits 0.`,
   async run(args, io) {
-    const loaded = loadConfig({ ...(args.configFile ? { file: args.configFile } : {}), ...(args.dataDir ? { dataDir: args.dataDir } : {}) });
+    const loaded = loadFromArgs(args);
+    const where = loaded.file ?? '(embedded defaults)';
+    const problems: string[] = [];
+    const dirProblem = dataDirProblem(loaded.dataDir);
+    if (dirProblem) problems.push(`${where}: data_dir: ${dirProblem}`);
+    else problems.push(...userDirectoryProblems(loaded));
     const components = await openComponents({ loaded, clock: systemClock, log: silentLogger, registry: createRegistry(false), hostname: hostnameOf(loaded.config), dryRun: true });
-    const { ruleset } = buildSnapshot(loaded, components);
-    await components.close(0);
-    io.stdout.write(`ok: ${loaded.file ?? '(embedded defaults)'}, ${ruleset.files.length} rules files, ${ruleset.symbols.size} symbols\n`);
+    let summary = '';
+    try {
+      const { ruleset } = buildSnapshot(loaded, components);
+      summary = `${ruleset.files.length} rules files, ${ruleset.symbols.size} symbols`;
+    } catch (err) {
+      // Rules problems are reported together with the ones found above.
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+    } finally {
+      await components.close(0);
+    }
+    if (problems.length) throw new ConfigError(problems);
+    io.stdout.write(`ok: ${where}, ${summary}\n`);
     return 0;
   },
 };
+
+/** What the user directory (users: and aliases: plus the users and aliases files) refuses. */
+function userDirectoryProblems(loaded: LoadedConfig): string[] {
+  const config = { ...loaded.config, mailhost: { ...loaded.config.mailhost, watch_files: false } };
+  try {
+    createUserDirectory({ config, dataDir: loaded.dataDir, log: silentLogger }).close();
+    return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
+}

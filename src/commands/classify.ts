@@ -8,7 +8,7 @@ export const classifyCommand: Command = {
   name: 'classify',
   summary: 'Bayes spam probability and verdict for messages',
   usage: [
-    'spamgate classify FILE... [--explain] [--json]',
+    'usage: spamgate classify FILE... [--explain] [--json] [--config FILE] [--data-dir DIR]',
     '  Prints "path<TAB>probability<TAB>spam|unsure|ham" per message (files, directories, mbox).',
     '  A file that cannot be read gets "path<TAB>-<TAB>error: reason" and the exit code is 1.',
     '  --explain   add the most deciding tokens and their probabilities',
@@ -24,9 +24,11 @@ export const classifyCommand: Command = {
     const gone = outputGone(io.stdout);
     let silent = false;
     let failed = 0;
+    let seen = 0;
     try {
       for (const msg of readCorpus(args.positional)) {
         if (gone()) break;
+        seen++;
         if (msg.error !== undefined) {
           failed++;
           io.stdout.write(json ? JSON.stringify({ path: msg.id, probability: null, verdict: 'error', error: msg.error }) + '\n' : `${msg.id}\t-\terror: ${msg.error}\n`);
@@ -39,6 +41,7 @@ export const classifyCommand: Command = {
     } finally {
       await env.bayes.close();
     }
+    if (seen === 0) io.stderr.write(`classify: no messages found under ${args.positional.join(', ')}\n`);
     if (silent) io.stderr.write('classify: the filter is silent until enough spam and ham are learned (spamgate train)\n');
     if (failed) io.stderr.write(`classify: ${failed} file(s) could not be read\n`);
     return failed ? 1 : 0;

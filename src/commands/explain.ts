@@ -14,7 +14,7 @@ export const explainCommand: Command = {
   name: 'explain',
   summary: 'show every content symbol a message hits and what decided the action',
   usage: [
-    'spamgate explain FILE [--rcpt ADDRESS] [--no-bayes] [--json]',
+    'usage: spamgate explain FILE [--rcpt ADDRESS] [--no-bayes] [--json] [--config FILE] [--data-dir DIR]',
     '  Runs the content checks (Bayes, look-alike, content rules) on the message and scores it.',
     '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address)',
     '  --no-bayes  leave the Bayes classifier out',

@@ -7,7 +7,7 @@ export const forgetCommand: Command = {
   name: 'forget',
   summary: 'unlearn messages from the Bayes filter',
   usage: [
-    'spamgate forget FILE...',
+    'usage: spamgate forget FILE... [--config FILE] [--data-dir DIR]',
     '  Removes each message (file, directory or mbox) from what the filter has learned and prints',
     '  "path<TAB>forgotten|unknown" (unknown: never learned); unreadable files get "error: reason", exit 1.',
   ].join('\n'),

@@ -21,7 +21,7 @@ export const masscheckCommand: Command = {
   name: 'masscheck',
   summary: 'replay ham and spam corpora through the content rules and report per-rule hits',
   usage: [
-    'spamgate masscheck --ham PATH[,PATH] --spam PATH[,PATH] [--no-bayes] [--json]',
+    'usage: spamgate masscheck --ham PATH[,PATH] --spam PATH[,PATH] [--no-bayes] [--json] [--config FILE] [--data-dir DIR]',
     '  Per symbol: weight, hits in ham and spam, S/O (share of hits that were spam), and FP / FN: the',
     '  ham at or above the spam threshold (junk, else reject) and the spam below it that hit the symbol.',
     '  Then the false positives / negatives at each action threshold of rules/ as they are now.',

@@ -5,7 +5,7 @@
 // are changed directly.
 import { rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig } from '../config/load.ts';
+import { loadFromArgs } from './load-args.ts';
 import { writeControlRequest, type ControlRequest } from '../queue/control.ts';
 import { runningPid } from '../queue/spool-lock.ts';
 import { ID_PATTERN, idTime, listIds, msgFile, readEnvelopeFile, readMessageFile, readStateFile, spoolPaths, stateFile, type SpoolPaths } from '../queue/spool-format.ts';
@@ -13,7 +13,7 @@ import { spoolDir } from '../queue/spool.ts';
 import { headerSection } from '../queue/dsn.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
-const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID] | remove ID  [--config FILE] [--data-dir DIR]
+const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID] [--wait SECONDS] | remove ID [--wait SECONDS]  [--config FILE] [--data-dir DIR]
 
   list     one line per message: id, age, size, sender, recipients (pending/total), attempts,
            next attempt, last error (--json: one JSON object per line)
@@ -60,13 +60,21 @@ async function waitGone(file: string, seconds: number): Promise<boolean> {
 
 async function request(paths: SpoolPaths, req: ControlRequest, args: CommandArgs, io: CommandIo, pid: number): Promise<number> {
   const file = await writeControlRequest(paths, req);
-  const wait = Number(args.flags.get('wait') ?? 10);
-  if (await waitGone(file, Number.isFinite(wait) ? wait : 10)) {
+  if (await waitGone(file, waitSeconds(args))) {
     io.stdout.write(`${req.op}${req.id ? ` ${req.id}` : ''}: done by running instance (pid ${pid})\n`);
     return 0;
   }
   io.stderr.write(`spamgate: request left in ${path.relative(process.cwd(), file)}; pid ${pid} has not picked it up yet\n`);
   return 1;
+}
+
+/** --wait SECONDS: a number from 0 to 3600 (default 10). */
+function waitSeconds(args: CommandArgs): number {
+  const text = args.flags.get('wait');
+  if (typeof text !== 'string') return 10;
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 3600) throw new UsageError(`--wait: expected seconds from 0 to 3600, found ${JSON.stringify(text)}`);
+  return n;
 }
 
 export const queueCommand: Command = {
@@ -79,8 +87,10 @@ export const queueCommand: Command = {
     const [sub, id, extra] = args.positional;
     if (!sub || extra !== undefined) throw new UsageError('expected: queue list|show ID|flush [ID]|remove ID');
     if ((sub === 'show' || sub === 'remove') && !id) throw new UsageError(`queue ${sub} needs a message id`);
-    if (id !== undefined && !ID_PATTERN.test(id)) throw new UsageError(`not a queue id: ${id}`);
-    const loaded = loadConfig({ ...(args.configFile ? { file: args.configFile } : {}), ...(args.dataDir ? { dataDir: args.dataDir } : {}) });
+    if (id !== undefined && !ID_PATTERN.test(id)) throw new UsageError(`not a queue id: ${JSON.stringify(id)}`);
+    if (sub !== 'flush' && sub !== 'remove' && args.flags.has('wait')) throw new UsageError('--wait applies to flush and remove');
+    waitSeconds(args);
+    const loaded = loadFromArgs(args, false);
     const paths = spoolPaths(spoolDir(loaded.dataDir));
     const now = Date.now();
     const exists = async (m: string): Promise<boolean> => Boolean(await stat(msgFile(paths, m)).catch(() => undefined));

@@ -1,7 +1,7 @@
 // `spamgate reload`: signals the running instance (pid file in the data directory) to reload.
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadConfig } from '../config/load.ts';
+import { loadFromArgs } from './load-args.ts';
 import { PID_FILE } from './serve.ts';
 import type { Command } from './types.ts';
 
@@ -13,12 +13,23 @@ export const reloadCommand: Command = {
 Sends SIGHUP to the instance whose pid file is in the data directory. An invalid config is
 refused by the running instance, which keeps its current snapshot and logs why.`,
   async run(args, io) {
-    const loaded = loadConfig({ ...(args.configFile ? { file: args.configFile } : {}), ...(args.dataDir ? { dataDir: args.dataDir } : {}) });
-    let pid: number;
+    const loaded = loadFromArgs(args, false);
+    let text: string;
     try {
-      pid = Number((await readFile(path.join(loaded.dataDir, PID_FILE), 'utf8')).trim());
+      text = await readFile(path.join(loaded.dataDir, PID_FILE), 'utf8');
     } catch {
       io.stderr.write(`spamgate: no running instance (no pid file in ${loaded.dataDir})\n`);
+      return 1;
+    }
+    // kill(0) or kill(-n) would signal a whole process group: only a plain pid of another process.
+    const pid = /^\s*(\d{1,10})\s*$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(pid) || pid < 2 || pid === process.pid) {
+      io.stderr.write(`spamgate: ${path.join(loaded.dataDir, PID_FILE)} does not hold a process id: ${JSON.stringify(text.slice(0, 40))}\n`);
+      return 1;
+    }
+    const stale = await notServe(pid);
+    if (stale) {
+      io.stderr.write(`spamgate: process ${pid} ${stale} (stale pid file?); nothing signalled\n`);
       return 1;
     }
     try {
@@ -31,3 +42,16 @@ refused by the running instance, which keeps its current snapshot and logs why.`
     return 0;
   },
 };
+
+/** Why `pid` is not a running `spamgate serve` (where /proc tells), or undefined. */
+async function notServe(pid: number): Promise<string | undefined> {
+  let cmdline: string;
+  try {
+    cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    // No /proc at all (not Linux): leave the judgement to kill().
+    return code === 'ENOENT' && (await readFile('/proc/self/cmdline', 'utf8').catch(() => undefined)) !== undefined ? 'is not running' : undefined;
+  }
+  return cmdline.split('\0').includes('serve') ? undefined : 'is not spamgate serve';
+}

@@ -2,7 +2,8 @@
 import { writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { App } from '../app.ts';
-import { loadConfig } from '../config/load.ts';
+import { ConfigError } from '../config/load.ts';
+import { dataDirProblem, loadFromArgs } from './load-args.ts';
 import type { Command } from './types.ts';
 
 export const PID_FILE = 'spamgate.pid';
@@ -17,7 +18,9 @@ Without --config the embedded defaults are used (full-stack mode for the domain 
 SIGHUP (or 'spamgate reload') re-reads the config and rules/; SIGTERM stops accepting, lets
 sessions finish, and exits 0.`,
   async run(args, io) {
-    const loaded = loadConfig({ ...(args.configFile ? { file: args.configFile } : {}), ...(args.dataDir ? { dataDir: args.dataDir } : {}) });
+    const loaded = loadFromArgs(args);
+    const dirProblem = dataDirProblem(loaded.dataDir);
+    if (dirProblem) throw new ConfigError([`${loaded.file ?? '(embedded defaults)'}: data_dir: ${dirProblem}`]);
     const app = await App.create({ loaded });
     const listening = await app.start();
     const pidFile = path.join(loaded.dataDir, PID_FILE);

@@ -8,7 +8,7 @@ export const trainCommand: Command = {
   name: 'train',
   summary: 'teach the Bayes filter spam and ham (files, directories, mbox)',
   usage: [
-    'spamgate train --spam PATH[,PATH] --ham PATH[,PATH] [--on-error]',
+    'usage: spamgate train --spam PATH[,PATH] --ham PATH[,PATH] [--on-error] [--config FILE] [--data-dir DIR]',
     '  Learns every message under the paths (files, directories recursively, mbox files).',
     '  A message learned before as the same class counts once; as the other class it is moved.',
     '  Empty files and files that cannot be read are skipped and listed on stderr (exit code 1).',

@@ -1,16 +1,17 @@
 // `spamgate users add|passwd|del|list`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig } from '../config/load.ts';
 import { parseSize } from '../config/units.ts';
 import { hashPassword } from '../mailhost/password.ts';
 import { checkUserName, readUsersFile, writeUsersFileAtomic, type UserFileEntry } from '../mailhost/users.ts';
+import { loadFromArgs } from './load-args.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
 const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--quota SIZE]
        spamgate users passwd ADDRESS [--password-stdin] [--apop | --no-apop]
        spamgate users del ADDRESS
        spamgate users list
+       (each also takes --config FILE and --data-dir DIR)
 
 Users are full addresses (local@domain, domain in local_domains); names are lower-cased.
 The password is read from the terminal with echo off, or with --password-stdin from the first line of stdin.
@@ -26,10 +27,7 @@ export const usersCommand: Command = {
   async run(args, io) {
     const [action, address, extra] = args.positional;
     if (extra !== undefined) throw new UsageError('too many arguments');
-    const loadOpts: { file?: string; dataDir?: string } = {};
-    if (args.configFile !== undefined) loadOpts.file = args.configFile;
-    if (args.dataDir !== undefined) loadOpts.dataDir = args.dataDir;
-    const { config, dataDir } = loadConfig(loadOpts);
+    const { config, dataDir } = loadFromArgs(args, false);
     const domains = new Set(config.local_domains);
     const isLocal = (d: string): boolean => domains.has(d);
     const file = path.resolve(dataDir, config.mailhost.users_file);

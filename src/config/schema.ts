@@ -1,6 +1,7 @@
 // The whole configuration schema: every key, its type and its embedded default (full-stack, localhost).
 import { z } from 'zod';
-import { cidrList, domain, duration, listen, rateRule, size, tlsFiles } from './units.ts';
+import { cidrList, domain, duration, host, listen, nameServer, rateRule, size, timer, tlsFiles } from './units.ts';
+import { crossChecks } from './cross-checks.ts';
 import { imapSection } from './sections/imap.ts';
 import { bayesSection, filterSection } from './sections/filter.ts';
 import { aliasesSection, mailhostSection, usersSection } from './sections/mailhost.ts';
@@ -12,7 +13,7 @@ const rate = rateRule();
 const smtp = z
   .strictObject({
     listen: listen('127.0.0.1', 2525),
-    hostname: z.string().optional(),
+    hostname: host().optional(),
     banner: z.string().default('spamgate'),
     max_message_size: size().prefault(26_214_400),
     max_recipients: z.number().int().positive().default(100),
@@ -20,9 +21,9 @@ const smtp = z
     max_connections_per_ip: z.number().int().positive().default(20),
     max_bad_commands: z.number().int().positive().default(10),
     max_transactions_per_session: z.number().int().positive().default(100),
-    idle_timeout: duration().prefault(300),
-    session_timeout: duration().prefault(1800),
-    greet_delay: duration().prefault(0),
+    idle_timeout: timer().prefault(300),
+    session_timeout: timer().prefault(1800),
+    greet_delay: timer(true).prefault(0),
     trusted_networks: cidrList().default(['127.0.0.0/8', '::1/128']),
     proxy_protocol_from: cidrList().default([]),
     xclient_from: cidrList().default([]),
@@ -58,11 +59,11 @@ const limits = z
   .prefault({});
 
 const upstream = z.strictObject({
-  host: z.string(),
+  host: host(),
   port: z.number().int().min(1).max(65535).default(25),
   protocol: z.enum(['smtp', 'lmtp']).default('smtp'),
   max_connections: z.number().int().positive().default(10),
-  timeout: duration().prefault(60),
+  timeout: timer().prefault(60),
   starttls: z.boolean().default(false),
 });
 
@@ -77,11 +78,11 @@ const queue = z
   .strictObject({
     max_age: duration().prefault('5d'),
     delay_warning: duration().prefault('4h'),
-    retry_initial: duration().prefault('1m'),
-    retry_max: duration().prefault('1h'),
+    retry_initial: timer().prefault('1m'),
+    retry_max: timer().prefault('1h'),
     retry_factor: z.number().min(1).default(2),
     workers: z.number().int().positive().default(20),
-    scan_interval: duration().prefault('1s'),
+    scan_interval: timer().prefault('1s'),
     fsync: z.boolean().default(true),
     /** RET=FULL failure notices return the message whole up to this size, else its headers (RFC 3461 §4.3). */
     return_full_max_size: size().prefault(10 * 1024 * 1024),
@@ -95,13 +96,13 @@ const outbound = z
     family: z.enum(['any', 'ipv4', 'ipv6']).default('any'),
     starttls: z.enum(['opportunistic', 'never', 'require']).default('opportunistic'),
     tls_verify: z.boolean().default(false),
-    connect_timeout: duration().prefault('30s'),
-    command_timeout: duration().prefault('5m'),
+    connect_timeout: timer().prefault('30s'),
+    command_timeout: timer().prefault('5m'),
     max_connections_per_destination: z.number().int().positive().default(4),
-    idle_timeout: duration().prefault('10s'),
+    idle_timeout: timer().prefault('10s'),
     max_messages_per_connection: z.number().int().positive().default(100),
     max_mx_hosts: z.number().int().positive().default(5),
-    helo_name: z.string().optional(),
+    helo_name: host().optional(),
   })
   .prefault({});
 
@@ -114,45 +115,47 @@ const http = z
 
 const checks = z
   .strictObject({
-    timeout: duration().prefault('5s'),
+    timeout: timer().prefault('5s'),
     disabled: z.array(z.string()).default([]),
   })
   .prefault({});
 
 const dns = z
   .strictObject({
-    servers: z.array(z.string()).optional(),
-    timeout: duration().prefault('2s'),
+    servers: z.array(nameServer()).optional(),
+    timeout: timer().prefault('2s'),
     retries: z.number().int().min(0).max(5).default(1),
     cache_size: z.number().int().positive().default(10_000),
   })
   .prefault({});
 
-export const configSchema = z.strictObject({
-  mode: z.enum(['full-stack', 'front-of']).default('full-stack'),
-  data_dir: z.string().default('./data'),
-  rules_dirs: z.array(z.string()).optional(),
-  log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
-  local_domains: z.array(domain()).default(['localhost']),
-  smtp,
-  submission,
-  limits,
-  delivery,
-  queue,
-  outbound,
-  http,
-  checks,
-  dns,
-  filter: filterSection,
-  bayes: bayesSection,
-  users: usersSection,
-  aliases: aliasesSection,
-  mailhost: mailhostSection,
-  pop3: pop3Section,
-  imap: imapSection,
-  redis: redisSection,
-  greylist: greylistSection,
-});
+export const configSchema = z
+  .strictObject({
+    mode: z.enum(['full-stack', 'front-of']).default('full-stack'),
+    data_dir: z.string().default('./data'),
+    rules_dirs: z.array(z.string()).optional(),
+    log_level: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    local_domains: z.array(domain()).default(['localhost']),
+    smtp,
+    submission,
+    limits,
+    delivery,
+    queue,
+    outbound,
+    http,
+    checks,
+    dns,
+    filter: filterSection,
+    bayes: bayesSection,
+    users: usersSection,
+    aliases: aliasesSection,
+    mailhost: mailhostSection,
+    pop3: pop3Section,
+    imap: imapSection,
+    redis: redisSection,
+    greylist: greylistSection,
+  })
+  .superRefine(crossChecks);
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;

@@ -1,5 +1,7 @@
 // Config value types shared by every section: durations, byte sizes, CIDR lists, listen addresses.
+import { isIP } from 'node:net';
 import { z } from 'zod';
+import { parseNameServer } from '../dns/servers.ts';
 import { parseCidr } from '../util/cidr.ts';
 
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -25,6 +27,9 @@ export function parseSize(value: unknown): number | undefined {
   return mult === undefined ? undefined : Math.round(Number(m[1]) * mult);
 }
 
+/** Longest delay a Node.js timer takes (2^31-1 ms, about 24.8 days); a longer one fires at once. */
+export const MAX_TIMER_MS = 2_147_483_647;
+
 /** A duration in the config, held as milliseconds. */
 export const duration = () =>
   z.unknown().transform((v, ctx) => {
@@ -34,6 +39,16 @@ export const duration = () =>
       return z.NEVER;
     }
     return ms;
+  });
+
+/**
+ * A duration that arms a timer: at most MAX_TIMER_MS (Node fires longer ones immediately), and above
+ * zero unless `allowZero` (a zero timeout would either fire at once or, on sockets, switch it off).
+ */
+export const timer = (allowZero = false) =>
+  duration().superRefine((ms, ctx) => {
+    if (ms > MAX_TIMER_MS) ctx.addIssue({ code: 'custom', message: 'expected a duration of at most 24d (the longest timer Node.js can arm)' });
+    else if (!allowZero && ms <= 0) ctx.addIssue({ code: 'custom', message: 'expected a duration above zero' });
   });
 
 /** A size in the config, held as bytes. */
@@ -57,8 +72,18 @@ export const cidrList = () =>
 
 export const port = () => z.number().int().min(0).max(65535);
 
-export const listen = (host: string, defaultPort: number) =>
-  z.strictObject({ host: z.string().default(host), port: port().default(defaultPort) }).prefault({});
+const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** An address to listen on or connect to: an IPv4/IPv6 address or a host name (resolved by the system). */
+export const host = () =>
+  z.string().refine((h) => isIP(h) !== 0 || HOSTNAME_RE.test(h), { message: 'expected an IP address or a host name' });
+
+export const listen = (defaultHost: string, defaultPort: number) =>
+  z.strictObject({ host: host().default(defaultHost), port: port().default(defaultPort) }).prefault({});
+
+/** A DNS server: "ip", "ip:port" or "[ipv6]:port". */
+export const nameServer = () =>
+  z.string().refine((s) => parseNameServer(s) !== undefined, { message: 'expected a name server as "ip", "ip:port" or "[ipv6]:port"' });
 
 /** A domain name, lower-cased, without trailing dot. */
 export const domain = () =>
@@ -70,12 +95,16 @@ export const domain = () =>
 /** A PEM certificate and key pair; both or neither. `section` names it in the error ("imap.tls"). */
 export const tlsFiles = (section: string) =>
   z
-    .strictObject({ cert: z.string().optional(), key: z.string().optional() })
+    .strictObject({ cert: z.string().min(1).optional(), key: z.string().min(1).optional() })
     .prefault({})
     .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: `${section}.cert and ${section}.key must be given together` });
 
 /** An optional implicit-TLS listener (like 993/995); it needs a certificate. */
-export const tlsListen = () => z.strictObject({ host: z.string().default('127.0.0.1'), port: port() }).optional();
+export const tlsListen = () => z.strictObject({ host: host().default('127.0.0.1'), port: port() }).optional();
 
 /** A rate: at most `limit` events per sliding `window`. */
-export const rateRule = () => z.strictObject({ limit: z.number().int().positive(), window: duration() });
+export const rateRule = () =>
+  z.strictObject({
+    limit: z.number().int().positive(),
+    window: duration().refine((ms) => ms > 0, { message: 'expected a window above zero' }),
+  });

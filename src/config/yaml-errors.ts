@@ -1,5 +1,5 @@
 // Turns zod issues on a parsed YAML document into messages naming file, line, key path, expected and found.
-import { isMap, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { z } from 'zod';
 
 export interface ParsedYaml {
@@ -11,14 +11,41 @@ export interface ParsedYaml {
   syntaxErrors: string[];
 }
 
+/** Aliases expanded per document: enough for any real config, far below an alias bomb ("billion laughs"). */
+const MAX_ALIAS_COUNT = 100;
+
 export function parseYamlFile(file: string, text: string): ParsedYaml {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const syntaxErrors = doc.errors.map((e) => {
-    const pos = e.pos?.[0] !== undefined ? lines.linePos(e.pos[0]) : undefined;
-    return `${file}${pos ? `:${pos.line}` : ''}: ${e.message.split('\n')[0]}`;
-  });
-  return { file, doc, lines, value: syntaxErrors.length ? undefined : doc.toJS(), syntaxErrors };
+  const at = (offset: number | undefined): string => (offset !== undefined ? `:${lines.linePos(offset).line}` : '');
+  const syntaxErrors = doc.errors.map((e) => `${file}${at(e.pos?.[0])}: ${syntaxMessage(e.message)}`);
+  if (syntaxErrors.length === 0) {
+    // A key that is itself a list or mapping has no key path; js-yaml-style stringifying would hide it.
+    visit(doc, {
+      Pair(_, pair) {
+        if (pair.key !== null && !isScalar(pair.key)) {
+          const range = (pair.key as { range?: [number, number, number] }).range;
+          syntaxErrors.push(`${file}${at(range?.[0])}: a key must be a plain name, not a list or mapping`);
+        }
+      },
+    });
+  }
+  let value: unknown;
+  if (syntaxErrors.length === 0) {
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (err) {
+      syntaxErrors.push(`${file}: ${(err as Error).message.split('\n')[0]}`);
+    }
+  }
+  return { file, doc, lines, value, syntaxErrors };
+}
+
+/** The yaml library's first line, with its API advice turned into advice on the file. */
+function syntaxMessage(message: string): string {
+  const first = message.split('\n')[0] ?? message;
+  if (/multiple documents/i.test(first)) return 'more than one YAML document (a second "---"); keep every key in one document';
+  return first;
 }
 
 /** Line of the node at a key path, or of its nearest existing parent. */
@@ -35,31 +62,53 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
 }
 
-/** One line per zod issue: "file:line: key.path: problem". */
+/** One line per zod issue: "file:line: key.path: problem", in file order. */
 export function formatIssues(parsed: ParsedYaml, issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[] = []): string[] {
-  const out: string[] = [];
+  const out: { line: number; text: string }[] = [];
+  const push = (path: readonly PropertyKey[], problem: string): void => {
+    const line = lineOf(parsed, path);
+    out.push({ line: line ?? 0, text: `${parsed.file}${line ? `:${line}` : ''}: ${formatPath(path)}: ${problem}` });
+  };
   for (const issue of issues) {
     const path = [...prefix, ...issue.path];
     if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        const full = [...path, key];
-        const line = lineOf(parsed, full);
-        out.push(`${parsed.file}${line ? `:${line}` : ''}: ${formatPath(full)}: unknown key`);
-      }
+      for (const key of issue.keys) push([...path, key], 'unknown key');
       continue;
     }
-    const line = lineOf(parsed, path);
-    out.push(`${parsed.file}${line ? `:${line}` : ''}: ${formatPath(path)}: ${describeIssue(issue, parsed, path)}`);
+    push(path, describeIssue(issue, valueAt(parsed.value, path)));
   }
-  return out;
+  // Stable sort: problems of one line keep zod's order.
+  return out.sort((a, b) => a.line - b.line).map((p) => p.text);
 }
 
-function describeIssue(issue: z.core.$ZodIssue, parsed: ParsedYaml, path: readonly PropertyKey[]): string {
-  if (issue.code === 'invalid_type') {
-    const found = valueAt(parsed.value, path);
-    return `expected ${issue.expected}, found ${found === undefined ? 'nothing' : JSON.stringify(found)}`;
+/** A found value for a message: JSON, but Infinity/NaN as themselves and a missing value as "nothing". */
+export function shown(value: unknown): string {
+  if (value === undefined || value === null) return 'nothing';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  const json = JSON.stringify(value);
+  return json === undefined ? String(value) : json.length > 80 ? `${json.slice(0, 77)}...` : json;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, found: unknown): string {
+  const foundText = `found ${shown(found)}`;
+  switch (issue.code) {
+    case 'invalid_type':
+      return `expected ${issue.expected}, ${foundText}`;
+    case 'too_big':
+    case 'too_small': {
+      const big = issue.code === 'too_big';
+      const bound = big ? issue.maximum : issue.minimum;
+      const words = big ? (issue.inclusive ? 'at most' : 'below') : issue.inclusive ? 'at least' : 'above';
+      const unit = issue.origin === 'array' || issue.origin === 'set' ? ' entries' : issue.origin === 'string' ? ' characters' : '';
+      const what = unit ? `${words} ${String(bound)}${unit}` : `a number ${words} ${String(bound)}`;
+      return `expected ${what}, ${unit ? `found ${Array.isArray(found) || typeof found === 'string' ? found.length : shown(found)}` : foundText}`;
+    }
+    case 'invalid_value':
+      return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, ${foundText}`;
+    default:
+      // Refinements of a whole section already say what is wrong; a leaf value is worth showing.
+      return /\bfound\b/.test(issue.message) || found === undefined || (found !== null && typeof found === 'object') ? issue.message : `${issue.message}, ${foundText}`;
   }
-  return issue.message;
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

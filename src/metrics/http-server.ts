@@ -41,32 +41,53 @@ export function createHttpServer(opts: HttpServerOptions): { listen(port: number
   };
 }
 
+type Route = (req: IncomingMessage, res: ServerResponse, opts: HttpServerOptions) => Promise<void>;
+
+const ROUTES: Record<string, Route> = {
+  '/metrics': async (req, res, opts) => {
+    const wantsOpenMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? '');
+    // Serialized apart: prom-client's OpenMetrics mode renames the shared counters in place.
+    if (wantsOpenMetrics) return send(res, 200, OPENMETRICS_CONTENT_TYPE, await openMetrics(opts.registry));
+    send(res, 200, opts.registry.contentType, await opts.registry.metrics());
+  },
+  '/healthz': async (_req, res, opts) => {
+    const report = await opts.health();
+    send(res, report.ok ? 200 : 503, 'application/json', JSON.stringify(report) + '\n');
+  },
+  '/readyz': async (_req, res, opts) => {
+    const ready = opts.ready();
+    send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ ready }) + '\n');
+  },
+};
+
+/** The path of a request target: origin-form "/p?q", or absolute-form "http://host/p" (RFC 9112 §3.2.2). */
+export function targetPath(target: string): string {
+  if (/^https?:\/\//i.test(target)) {
+    try {
+      return new URL(target).pathname;
+    } catch {
+      return target;
+    }
+  }
+  return target.split(/[?#]/)[0] ?? target;
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {
-  const url = (req.url ?? '/').split('?')[0];
+  const url = targetPath(req.url ?? '/');
   try {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n');
-    if (url === '/metrics') {
-      const wantsOpenMetrics = /application\/openmetrics-text/.test(req.headers.accept ?? '');
-      // Serialized apart: prom-client's OpenMetrics mode renames the shared counters in place.
-      if (wantsOpenMetrics) return send(res, 200, OPENMETRICS_CONTENT_TYPE, await openMetrics(opts.registry));
-      return send(res, 200, opts.registry.contentType, await opts.registry.metrics());
-    }
-    if (url === '/healthz') {
-      const report = await opts.health();
-      return send(res, report.ok ? 200 : 503, 'application/json', JSON.stringify(report) + '\n');
-    }
-    if (url === '/readyz') {
-      const ready = opts.ready();
-      return send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ ready }) + '\n');
-    }
-    send(res, 404, 'text/plain', 'not found\n');
+    const route = Object.hasOwn(ROUTES, url) ? ROUTES[url] : undefined;
+    if (!route) return send(res, 404, 'text/plain', 'not found\n');
+    // RFC 9110 §15.5.6: a 405 names the methods the resource does allow.
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, HEAD' });
+    await route(req, res, opts);
   } catch (err) {
     opts.log.error('http handler failed', { err, url });
-    send(res, 500, 'text/plain', 'internal error\n');
+    if (!res.headersSent) send(res, 500, 'text/plain', 'internal error\n');
+    else res.destroy();
   }
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { ...headers, 'content-type': type, 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }

@@ -1,11 +1,13 @@
 // Config sections of the content filter: `filter:` (MIME work bounds) and `bayes:` (classifier, store, learning).
 import { z } from 'zod';
-import { size } from '../units.ts';
+import { MAX_TIMER_MS, size } from '../units.ts';
 
 export const filterSection = z
   .strictObject({
     /** Bytes of each message the content checks look at. */
-    max_bytes: size().prefault('512k'),
+    max_bytes: size()
+      .prefault('512k')
+      .refine((n) => n >= 1024, { message: 'expected at least 1k (the content checks need the headers)' }),
     /** MIME parts visited per message. */
     max_parts: z.number().int().positive().default(100),
     /** Multipart nesting depth followed. */
@@ -40,7 +42,7 @@ export const bayesSection = z
       })
       .prefault({}),
     /** Save the memory store this long after the last change (ms). */
-    save_delay: z.number().int().min(0).default(5000),
+    save_delay: z.number().int().min(0).max(MAX_TIMER_MS).default(5000),
   })
   .prefault({})
   .refine((b) => b.ham_cutoff < b.spam_cutoff, { message: 'bayes.ham_cutoff must be below bayes.spam_cutoff' });

@@ -1,6 +1,6 @@
 // Config schema of the `imap:` section: listeners, TLS, and the IMAP server limits (see src/imap/context.ts ImapLimits).
 import { z } from 'zod';
-import { duration, listen, size, tlsFiles, tlsListen } from '../units.ts';
+import { duration, listen, size, timer, tlsFiles, tlsListen } from '../units.ts';
 
 export const imapSection = z
   .strictObject({
@@ -11,10 +11,12 @@ export const imapSection = z
     tls: tlsFiles('imap.tls'),
     /** Allow LOGIN without TLS from non-loopback clients (not recommended). */
     allow_insecure_auth: z.boolean().default(false),
-    max_line: size().prefault('64k'),
+    max_line: size()
+      .prefault('64k')
+      .refine((n) => n >= 1024, { message: 'expected at least 1k (RFC 7162 §4 asks clients to allow 8k lines)' }),
     max_literal: size().prefault('50m'),
     commands_per_second: z.number().int().positive().default(200),
-    idle_timeout: duration().prefault('30m'),
+    idle_timeout: timer().prefault('30m'),
     max_auth_failures: z.number().int().positive().default(10),
     auth_failure_window: duration().prefault('5m'),
     max_connections: z.number().int().positive().default(500),

@@ -24,7 +24,9 @@ export const userEntry = z.strictObject({
 export const usersSection = z.record(z.string(), userEntry).default({});
 
 /** Key: local@domain or @domain (catch-all); value: one address or a list (local or remote). */
-export const aliasesSection = z.record(z.string(), z.union([z.string(), z.array(z.string()).min(1)])).default({});
+export const aliasesSection = z
+  .record(z.string(), z.union([z.string(), z.array(z.string()).min(1)], { error: 'expected an address or a non-empty list of addresses' }))
+  .default({});
 
 export const mailhostSection = z
   .strictObject({
@@ -32,7 +34,7 @@ export const mailhostSection = z
     users_file: z.string().default('users.yaml'),
     aliases_file: z.string().default('aliases.yaml'),
     /** Where postmaster@<each local domain> goes when no user or alias of that name exists (RFC 5321 §4.5.1). */
-    postmaster: z.string().optional(),
+    postmaster: userAddress().optional(),
     /** user+tag@domain → user@domain; '' turns sub-addressing off. */
     subaddress_delimiter: z.string().max(1).default('+'),
     max_alias_depth: z.number().int().min(1).max(50).default(10),

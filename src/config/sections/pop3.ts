@@ -1,6 +1,6 @@
 // Config section `pop3`: listeners, TLS, limits, failed-login throttling and POP-before-SMTP.
 import { z } from 'zod';
-import { duration, listen, rateRule, tlsFiles, tlsListen } from '../units.ts';
+import { duration, listen, rateRule, timer, tlsFiles, tlsListen } from '../units.ts';
 
 const rate = rateRule();
 
@@ -8,11 +8,11 @@ export const pop3Section = z
   .strictObject({
     enabled: z.boolean().default(true),
     listen: listen('127.0.0.1', 1110),
-    /** Implicit TLS listener (like port 995); needs tls.cert/key. */
+    /** Implicit TLS listener (like port 995); needs tls.cert/key here or in smtp.tls (checked in cross-checks.ts). */
     tls_listen: tlsListen(),
     tls: tlsFiles('pop3.tls'),
     /** RFC 1939 §3: an autologout timer, if any, MUST be of at least 10 minutes. */
-    idle_timeout: duration()
+    idle_timeout: timer()
       .prefault('10m')
       .refine((ms) => ms >= 600_000, { message: 'must be at least 10m (RFC 1939 §3)' }),
     max_line_length: z.number().int().min(255).max(65_536).default(1024),
@@ -34,7 +34,6 @@ export const pop3Section = z
       })
       .prefault({}),
   })
-  .prefault({})
-  .refine((p) => p.tls_listen === undefined || p.tls.cert !== undefined, { message: 'pop3.tls_listen needs pop3.tls.cert and pop3.tls.key' });
+  .prefault({});
 
 export type Pop3Config = z.output<typeof pop3Section>;

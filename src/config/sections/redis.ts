@@ -1,19 +1,30 @@
 // Config sections of shared state: `redis:` (connection, which stores live in Redis, failure policy)
 // and `greylist:` (RFC 6647 triplet greylisting, off by default).
 import { z } from 'zod';
-import { cidrList, domain, duration } from '../units.ts';
+import { cidrList, domain, duration, host, timer } from '../units.ts';
 
-const node = z.strictObject({ host: z.string(), port: z.number().int().min(1).max(65535) });
+const node = z.strictObject({ host: host(), port: z.number().int().min(1).max(65535) });
 
 /** The stores that can move from in-process memory to Redis. */
 export const SHARED_STORES = ['rate', 'bayes', 'greylist'] as const;
 export type SharedStoreName = (typeof SHARED_STORES)[number];
 
+/** A URL ioredis can connect to: redis: or rediss: with a host, and a numeric db path if any. */
+function isRedisUrl(text: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '' && /^\/?(\d+)?$/.test(url.pathname);
+}
+
 export const redisSection = z
   .strictObject({
     /** redis://[user:pass@]host:port/db; wins over host/port. */
-    url: z.string().optional(),
-    host: z.string().default('127.0.0.1'),
+    url: z.string().refine(isRedisUrl, { message: 'expected redis://[user:pass@]host[:port][/db] or rediss://…' }).optional(),
+    host: host().default('127.0.0.1'),
     port: z.number().int().min(1).max(65535).default(6379),
     db: z.number().int().min(0).default(0),
     username: z.string().optional(),
@@ -25,10 +36,10 @@ export const redisSection = z
     cluster: z.array(node).optional(),
     key_prefix: z.string().default('spamgate:'),
     /** Per-command limit; a slower Redis counts as down for that call. */
-    timeout: duration().prefault('250ms'),
-    connect_timeout: duration().prefault('2s'),
+    timeout: timer().prefault('250ms'),
+    connect_timeout: timer().prefault('2s'),
     /** Longest pause between reconnect attempts. */
-    reconnect_max: duration().prefault('2s'),
+    reconnect_max: timer().prefault('2s'),
     /** When Redis is down: tempfail the checks that need it, or skip them. */
     on_error: z.enum(['tempfail', 'skip']).default('tempfail'),
     /** Stores kept in Redis; the others stay in-process (the default is all in-process). */
@@ -59,7 +70,7 @@ export const greylistSection = z
     /** In-process store: triplets kept (least recently used dropped first). */
     max_entries: z.number().int().positive().default(200_000),
     /** Time budget of the check (covers the Redis round trip). */
-    timeout: duration().prefault('1s'),
+    timeout: timer().prefault('1s'),
   })
   .prefault({})
   .refine((g) => g.delay < g.max_wait, { message: 'greylist.delay must be below greylist.max_wait' });

@@ -1,0 +1,45 @@
+// The config a command runs on, from its --config and --data-dir flags, and data-directory checks
+// shared by `serve` and `check-config`.
+import { accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig, type LoadedConfig } from '../config/load.ts';
+import type { CommandArgs } from './types.ts';
+
+/** Loads the config named by the flags; `checkFiles: false` for commands that never open TLS files. */
+export function loadFromArgs(args: CommandArgs, checkFiles = true): LoadedConfig {
+  return loadConfig({
+    ...(args.configFile !== undefined ? { file: args.configFile } : {}),
+    ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}),
+    checkFiles,
+  });
+}
+
+/**
+ * Why the data directory cannot be used, or undefined: it must be a writable directory, or not exist
+ * yet below a directory that can be created and written (serve creates it).
+ */
+export function dataDirProblem(dir: string): string | undefined {
+  let probe = dir;
+  // Bounded: one step per path component up to the root.
+  for (let i = 0; i < 256; i++) {
+    let st;
+    try {
+      st = statSync(probe);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') return `${probe}: ${(err as Error).message}`;
+      const parent = path.dirname(probe);
+      if (parent === probe) return `${dir}: cannot be created`;
+      probe = parent;
+      continue;
+    }
+    if (!st.isDirectory()) return probe === dir ? `${dir} is not a directory` : `${dir} cannot be created: ${probe} is not a directory`;
+    try {
+      accessSync(probe, constants.W_OK | constants.X_OK);
+    } catch {
+      return probe === dir ? `${dir} is not writable` : `${dir} cannot be created: ${probe} is not writable`;
+    }
+    return undefined;
+  }
+  return `${dir}: path too deep`;
+}

@@ -1,0 +1,70 @@
+// Rules that span config sections (a key valid alone but not with another), run on the parsed config:
+// what `serve` would otherwise refuse at start, or silently leave out, reported with the key path.
+import { isIPv4 } from 'node:net';
+import type { z } from 'zod';
+
+interface TlsPair {
+  cert?: string | undefined;
+  key?: string | undefined;
+}
+
+/** The slice of the parsed config these rules read. */
+export interface CrossCheckInput {
+  mode: 'full-stack' | 'front-of';
+  local_domains: readonly string[];
+  delivery: { upstream?: unknown };
+  smtp: { listen: Listen; tls: TlsPair };
+  submission: { enabled: boolean; listen: Listen };
+  http: { enabled: boolean; listen: Listen };
+  pop3: { enabled: boolean; listen: Listen; tls_listen?: Listen | undefined; tls: TlsPair };
+  imap: { enabled: boolean; listen: Listen; tls_listen?: Listen | undefined; tls: TlsPair };
+}
+
+interface Listen {
+  host: string;
+  port: number;
+}
+
+export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<CrossCheckInput>): void {
+  if (config.mode === 'front-of' && config.delivery.upstream === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['delivery', 'upstream'], message: 'front-of mode needs delivery.upstream (host, port) to hand mail to' });
+  }
+  if (config.mode === 'full-stack' && config.local_domains.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['local_domains'], message: 'full-stack mode needs at least one local domain' });
+  }
+  for (const name of ['pop3', 'imap'] as const) {
+    const section = config[name];
+    // POP3 and IMAP fall back to smtp.tls (README: "also the default for POP3/IMAP").
+    const hasCert = (section.tls.cert ?? config.smtp.tls.cert) !== undefined;
+    if (section.enabled && section.tls_listen !== undefined && !hasCert) {
+      ctx.addIssue({ code: 'custom', path: [name, 'tls_listen'], message: `an implicit-TLS listener needs ${name}.tls.cert and ${name}.tls.key (or smtp.tls)` });
+    }
+  }
+  sharedPorts(config, ctx);
+}
+
+/** Two enabled listeners on one fixed port and host would fail at start with EADDRINUSE. */
+function sharedPorts(config: CrossCheckInput, ctx: z.core.$RefinementCtx<CrossCheckInput>): void {
+  const listeners: [string[], Listen | undefined][] = [
+    [['smtp', 'listen'], config.smtp.listen],
+    [['submission', 'listen'], config.submission.enabled ? config.submission.listen : undefined],
+    [['http', 'listen'], config.http.enabled ? config.http.listen : undefined],
+    [['pop3', 'listen'], config.pop3.enabled ? config.pop3.listen : undefined],
+    [['pop3', 'tls_listen'], config.pop3.enabled ? config.pop3.tls_listen : undefined],
+    [['imap', 'listen'], config.imap.enabled ? config.imap.listen : undefined],
+    [['imap', 'tls_listen'], config.imap.enabled ? config.imap.tls_listen : undefined],
+  ];
+  const seen: { host: string; port: number; key: string }[] = [];
+  for (const [keyPath, l] of listeners) {
+    if (!l || l.port === 0) continue;
+    const clash = seen.find((s) => s.port === l.port && overlaps(s.host, l.host));
+    if (clash) ctx.addIssue({ code: 'custom', path: [...keyPath, 'port'], message: `port ${l.port} is already used by ${clash.key}` });
+    else seen.push({ host: l.host, port: l.port, key: keyPath.join('.') });
+  }
+}
+
+/** Same address, or a wildcard covering the other ("::" is dual-stack on Linux; "0.0.0.0" covers IPv4). */
+function overlaps(a: string, b: string): boolean {
+  if (a === b || a === '::' || b === '::') return true;
+  return (a === '0.0.0.0' && isIPv4(b)) || (b === '0.0.0.0' && isIPv4(a));
+}

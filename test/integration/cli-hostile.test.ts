@@ -1,0 +1,200 @@
+// `spamgate` as a real process under bad usage and hostile input (configs, message files, pid files),
+// and the HTTP endpoint of a running gateway under wrong methods, odd targets and malformed requests.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { COMMANDS } from '../../src/commands/index.ts';
+import { startGateway } from '../helpers/gateway.ts';
+
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `spamgate ARGS` to completion; `detached` puts it in its own process group. */
+function cli(args: readonly string[], opts: { detached?: boolean } = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, detached: opts.detached === true });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-cli-hostile-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** No stack trace: no "    at fn (file:line)" frames and no Node error banner. */
+function assertNoStack(r: Run): void {
+  assert.doesNotMatch(r.stderr + r.stdout, /^\s+at .+:\d+:\d+\)?$/m, r.stderr);
+  assert.doesNotMatch(r.stderr, /node:internal|Error \[ERR_/, r.stderr);
+}
+
+test('usage: no command, unknown command and options exit 2 with one line; every --help and -h exit 0', async () => {
+  const none = await cli([]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /^spamgate: no command given\n/);
+  const unknown = await cli(['frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.stderr.trim().split('\n').length, 1);
+  for (const args of [['classify', '--bogus'], ['classify', '-x'], ['queue', 'list', '--config'], ['queue', 'flush', '--wait', 'soon'], ['queue', 'list', '--wait', '5'], ['classify', '--json=1', 'f']]) {
+    const r = await cli(args);
+    assert.equal(r.code, 2, args.join(' '));
+    assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, new RegExp(`^spamgate ${args[0]}: `));
+  }
+  const helps = await Promise.all(COMMANDS.map(async (c) => ({ name: c.name, run: await cli([c.name, '--help', '--config', '/nonexistent.yaml']) })));
+  for (const { name, run } of helps) {
+    assert.equal(run.code, 0, name);
+    assert.match(run.stdout, new RegExp(`^usage: spamgate ${name}`), name);
+  }
+  const short = await cli(['explain', '-h']);
+  assert.equal(short.code, 0);
+  assert.match(short.stdout, /^usage: spamgate explain/);
+});
+
+test('check-config catches what serve refuses: bad keys, TLS files, data dir, users file', async (t) => {
+  const dir = tempDir(t);
+  const data = path.join(dir, 'data');
+  mkdirSync(data);
+  const write = (name: string, text: string): string => {
+    writeFileSync(path.join(dir, name), text);
+    return path.join(dir, name);
+  };
+  const ok = await cli(['check-config', '--config', write('ok.yaml', '{}\n'), '--data-dir', data]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^ok: /);
+
+  const cases: [string, string[], RegExp][] = [
+    ['bad keys', ['--config', write('bad.yaml', 'http:\n  listen: { host: "no such host!", port: 99999 }\nbogus: 1\n'), '--data-dir', data], /bad\.yaml:2: http\.listen\.host: .*\n.*bad\.yaml:2: http\.listen\.port: .*\n.*bad\.yaml:3: bogus: unknown key/],
+    ['missing TLS', ['--config', write('tls.yaml', 'smtp:\n  tls: { cert: gone.pem, key: gone.key }\n'), '--data-dir', data], /tls\.yaml:2: smtp\.tls\.cert: .*gone\.pem does not exist/],
+    ['empty', ['--config', write('empty.yaml', ''), '--data-dir', data], /empty\.yaml: the file is empty/],
+    ['directory', ['--config', dir, '--data-dir', data], /is a directory/],
+    ['data dir a file', ['--data-dir', write('plain-file', 'x')], /data_dir: .*plain-file is not a directory/],
+    ['broken users file', ['--data-dir', path.join(dir, 'users-dir')], /users\.yaml:\d+: /],
+    ['alias outside local domains', ['--config', write('aliases.yaml', 'aliases:\n  "x@elsewhere.example": someone@localhost\n'), '--data-dir', data], /aliases\.x@elsewhere\.example: .*not in local_domains/],
+  ];
+  mkdirSync(path.join(dir, 'users-dir'));
+  writeFileSync(path.join(dir, 'users-dir', 'users.yaml'), 'alice@localhost: [\n');
+  for (const [label, args, expected] of cases) {
+    const check = await cli(['check-config', ...args]);
+    assert.equal(check.code, 2, `${label}: ${check.stdout}${check.stderr}`);
+    assert.match(check.stderr, expected, label);
+    assertNoStack(check);
+  }
+  // serve refuses the same data dir and TLS config before opening anything, exit 2 with the key.
+  const serveTls = await cli(['serve', '--config', path.join(dir, 'tls.yaml'), '--data-dir', data]);
+  assert.equal(serveTls.code, 2);
+  assert.match(serveTls.stderr, /smtp\.tls\.cert/);
+  const serveDir = await cli(['serve', '--data-dir', path.join(dir, 'plain-file')]);
+  assert.equal(serveDir.code, 2);
+  assert.match(serveDir.stderr, /data_dir: .*not a directory/);
+});
+
+test('message commands on a directory, a missing path, /dev/null, binary and a 50 MB file', async (t) => {
+  const dir = tempDir(t);
+  const data = path.join(dir, 'data');
+  const empty = path.join(dir, 'empty-dir');
+  mkdirSync(empty);
+  const binary = path.join(dir, 'binary.bin');
+  writeFileSync(binary, Buffer.from(Array.from({ length: 65_536 }, (_, i) => (i * 131) % 256)));
+  const big = path.join(dir, 'big.eml');
+  writeFileSync(big, Buffer.concat([Buffer.from('Subject: big\r\n\r\n'), Buffer.alloc(50 * 1024 * 1024, 'lorem ipsum dolor sit amet\r\n')]));
+
+  const inEmpty = await cli(['classify', empty, '--data-dir', data]);
+  assert.equal(inEmpty.code, 0);
+  assert.match(inEmpty.stderr, /no messages found under/);
+  const missing = await cli(['classify', path.join(dir, 'nope'), '--data-dir', data]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /nope: no such file or directory/);
+  const explainDir = await cli(['explain', empty, '--data-dir', data]);
+  assert.equal(explainDir.code, 2);
+  assert.match(explainDir.stderr, /is a directory/);
+  for (const args of [['classify', '/dev/null', binary, big], ['explain', binary], ['explain', '/dev/null'], ['forget', binary]]) {
+    const r = await cli([...args, '--data-dir', data]);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    assertNoStack(r);
+  }
+  const classified = await cli(['classify', '--json', big, '--data-dir', data]);
+  assert.match(classified.stdout, /"verdict":"(spam|ham|unsure|silent)"/);
+});
+
+test('reload never signals a process group or a process that is not spamgate serve', async (t) => {
+  const dir = tempDir(t);
+  const pidFile = path.join(dir, 'spamgate.pid');
+  for (const text of ['', '0\n', '-1\n', 'garbage\n', '1\n']) {
+    writeFileSync(pidFile, text);
+    // Own process group: were kill(0) or kill(-1) ever reached, the test runner would not be hit.
+    const r = await cli(['reload', '--data-dir', dir], { detached: true });
+    assert.equal(r.code, 1, `pid file ${JSON.stringify(text)}: ${r.stdout}`);
+    assert.match(r.stderr, /does not hold a process id|is not spamgate serve/);
+  }
+  const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
+  t.after(() => sleeper.kill());
+  writeFileSync(pidFile, `${sleeper.pid}\n`);
+  const stale = await cli(['reload', '--data-dir', dir], { detached: true });
+  assert.equal(stale.code, 1);
+  assert.match(stale.stderr, /is not spamgate serve \(stale pid file\?\)/);
+  assert.equal(sleeper.exitCode, null, 'the unrelated process was left alone');
+});
+
+/** Sends raw bytes to the port and returns the status line of the answer (or '' when closed silently). */
+function rawRequest(port: number, bytes: string | Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+      if (got.includes('\r\n\r\n')) socket.destroy();
+    });
+    socket.on('close', () => resolve(got));
+    socket.on('error', reject);
+    socket.end(bytes);
+  });
+}
+
+test('HTTP: 404 for unknown paths, 405 with Allow, absolute-form, malformed and huge requests; metrics stay valid', async (t) => {
+  const gw = await startGateway(t, { log_level: 'silent' });
+  const port = gw.httpPort ?? 0;
+  const base = `http://127.0.0.1:${port}`;
+  const post = await fetch(`${base}/metrics`, { method: 'POST', body: 'x', signal: AbortSignal.timeout(10_000) });
+  assert.equal(post.status, 405);
+  assert.equal(post.headers.get('allow'), 'GET, HEAD');
+  assert.equal((await fetch(`${base}/nope`, { method: 'DELETE', signal: AbortSignal.timeout(10_000) })).status, 404, 'an unknown path is 404 whatever the method');
+  const head = await fetch(`${base}/healthz`, { method: 'HEAD', signal: AbortSignal.timeout(10_000) });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+
+  assert.match(await rawRequest(port, 'GET http://gw.example/readyz HTTP/1.1\r\nHost: gw.example\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /, 'absolute-form target (RFC 9112 §3.2.2)');
+  assert.match(await rawRequest(port, 'GET /metrics?x=1#frag HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'), /^HTTP\/1\.1 200 /);
+  assert.match(await rawRequest(port, 'GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400 /);
+  assert.match(await rawRequest(port, Buffer.from([0x16, 0x03, 0x01, 0x00, 0xff, 0x00, 0x0d, 0x0a, 0x0d, 0x0a])), /^(HTTP\/1\.1 400 |$)/);
+  assert.match(await rawRequest(port, `GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(100_000)}\r\n\r\n`), /^HTTP\/1\.1 431 /);
+  assert.match(await rawRequest(port, `GET /${'a'.repeat(100_000)} HTTP/1.1\r\nHost: x\r\n\r\n`), /^HTTP\/1\.1 431 /);
+  assert.match(await rawRequest(port, 'GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n'), /^HTTP\/1\.1 400 /);
+
+  const metrics = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  assert.equal(metrics.status, 200);
+  const body = await metrics.text();
+  const promtool = spawn('promtool', ['check', 'metrics'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let report = '';
+  promtool.stdout.on('data', (d: Buffer) => (report += d.toString()));
+  promtool.stderr.on('data', (d: Buffer) => (report += d.toString()));
+  promtool.stdin.end(body);
+  const code = await new Promise<number | null>((resolve) => promtool.on('close', resolve));
+  assert.equal(code, 0, report);
+});
