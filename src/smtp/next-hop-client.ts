@@ -58,16 +58,16 @@ export class NextHopClient {
     socket.setNoDelay(true);
     const client = new NextHopClient(socket, options);
     try {
-      await client.within(options.connectTimeout, 'connect', async () => {
-        await new Promise<void>((resolve, reject) => {
-          socket.once('connect', resolve);
-          socket.once('error', reject);
-        });
-        const greeting = await client.read();
-        // RFC 5321 §3.1: a 554 (or any non-220) greeting means no service here.
-        if (greeting.code !== 220) throw new NextHopConnectionError(`greeting ${greeting.code} ${greeting.text}`, greeting);
-        await client.hello();
-      });
+      await client.within(options.connectTimeout, 'connect', () => new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', reject);
+      }));
+      // RFC 5321 §4.5.3.2.1: the greeting gets as long as a command (5 minutes by default), since some
+      // servers delay it on purpose; only the TCP connect is held to connectTimeout.
+      const greeting = await client.read();
+      // RFC 5321 §3.1: a 554 (or any non-220) greeting means no service here.
+      if (greeting.code !== 220) throw new NextHopConnectionError(`greeting ${greeting.code} ${greeting.text}`, greeting);
+      await client.hello();
       if (options.starttls !== 'never' && client.extensions.has('STARTTLS')) {
         try {
           await client.startTls();
@@ -128,11 +128,14 @@ export class NextHopClient {
       return result;
     }
     this.socket.write(Buffer.concat(dotStuff(message)));
+    // RFC 5321 §4.5.3.2.6: the reply to the end of data gets twice a command's time (10 minutes by
+    // default); giving up earlier risks a duplicate when the server accepts after all.
+    const dataEndTimeout = 2 * this.options.commandTimeout;
     if (this.options.lmtp) {
       // RFC 2033 §4.2: one reply per recipient that was accepted at RCPT, in order.
-      for (const r of accepted) recipients.set(r, await this.read());
+      for (const r of accepted) recipients.set(r, await this.read(dataEndTimeout));
     } else {
-      const final = await this.read();
+      const final = await this.read(dataEndTimeout);
       for (const r of accepted) recipients.set(r, final);
     }
     this.messagesSent++;

@@ -41,9 +41,14 @@ export function dotStuff(input: Buffer): Buffer[] {
   return out;
 }
 
+/** More continuation lines than this in one reply is a broken or hostile peer. */
+const MAX_REPLY_LINES = 1000;
+
+/** A reply whose lines disagree on the code (RFC 5321 §4.2.1: they MUST all carry the same) is malformed: code 0. */
 export function parseReplyLines(lines: string[]): NextHopReply {
   const first = lines[0] ?? '';
   const code = Number(first.slice(0, 3));
+  if (lines.some((l) => l.slice(0, 3) !== first.slice(0, 3))) return { code: 0, text: `reply codes differ: ${lines.map((l) => l.slice(0, 3)).join(',')}` };
   const texts = lines.map((l) => l.slice(4));
   const enh = /^([245]\.\d{1,3}\.\d{1,3})\s+/.exec(texts[0] ?? '');
   if (enh?.[1] && enh[1][0] === String(code)[0]) {
@@ -53,7 +58,9 @@ export function parseReplyLines(lines: string[]): NextHopReply {
   return { code, text: texts.join(' ') };
 }
 
-/** Collects complete replies from a socket; read() hands them out in order. */
+const malformed = (r: NextHopReply): NextHopConnectionError => new NextHopConnectionError(`malformed reply: ${r.text.slice(0, 100)}`);
+
+/** Collects complete replies from a socket; read() hands them out in order (a malformed one as an error). */
 export class ReplyReader {
   private buffer = '';
   private partial: string[] = [];
@@ -92,7 +99,7 @@ export class ReplyReader {
 
   read(timeout: number): Promise<NextHopReply> {
     const queued = this.queued.shift();
-    if (queued) return Promise.resolve(queued);
+    if (queued) return queued.code === 0 ? Promise.reject(malformed(queued)) : Promise.resolve(queued);
     if (this.closedError) return Promise.reject(new NextHopConnectionError(this.closedError.message));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -103,7 +110,7 @@ export class ReplyReader {
       this.waiter = (r) => {
         clearTimeout(timer);
         if (r instanceof Error) reject(new NextHopConnectionError(r.message));
-        else if (r.code === 0) reject(new NextHopConnectionError(`malformed reply: ${r.text.slice(0, 100)}`));
+        else if (r.code === 0) reject(malformed(r));
         else resolve(r);
       };
     });
@@ -117,7 +124,10 @@ export class ReplyReader {
       const line = this.buffer.slice(0, nl).replace(/\r$/, '');
       this.buffer = this.buffer.slice(nl + 1);
       this.partial.push(line);
-      if (/^\d{3}-/.test(line)) continue;
+      if (/^\d{3}-/.test(line)) {
+        if (this.partial.length > MAX_REPLY_LINES) return this.fail(new Error(`reply of more than ${MAX_REPLY_LINES} lines`));
+        continue;
+      }
       this.lastLines = this.partial;
       this.partial = [];
       const reply = /^\d{3}/.test(line) ? parseReplyLines(this.lastLines) : { code: 0, text: line };

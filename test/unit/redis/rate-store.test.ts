@@ -49,7 +49,8 @@ for (const onError of ['skip', 'tempfail'] as const) {
     await eventually(() => !link.isUp);
     const started = performance.now();
     const n = await store.hit('k', 60_000).catch((err: unknown) => err);
-    assert.ok(performance.now() - started < 400, 'fails fast');
+    // Redis stays down: a call that waited for it (offline queue, reconnect) would not come back at all.
+    assert.ok(performance.now() - started < 5000, 'fails without waiting for redis to return');
     // skip counts nothing; tempfail throws, and the rate check reports RATE_STORE_UNAVAILABLE (not "exceeded").
     if (onError === 'skip') assert.equal(n, 0);
     else assert.ok(n instanceof RedisUnavailableError && n.store === 'rate', String(n));

@@ -1,0 +1,38 @@
+// The next-hop reply reader over a real loopback socket: multi-line replies, lines that disagree on the
+// code (RFC 5321 §4.2.1) and an endless run of continuation lines are refused as broken peers.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { parseReplyLines, ReplyReader } from '../../../src/smtp/next-hop-wire.ts';
+
+/** A reader attached to a client socket whose peer writes `text` once connected. */
+async function readerFed(t: TestContext, text: string): Promise<ReplyReader> {
+  const server = net.createServer((peer) => peer.end(text));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  const reader = new ReplyReader(() => socket.destroy());
+  reader.attach(socket);
+  return reader;
+}
+
+test('parseReplyLines: enhanced code split off; lines with different codes are malformed', () => {
+  assert.deepEqual(parseReplyLines(['250-mx.example', '250 2.0.0 ok']), { code: 250, text: 'mx.example 2.0.0 ok' });
+  assert.deepEqual(parseReplyLines(['550 5.1.1 no such user']), { code: 550, enhanced: '5.1.1', text: 'no such user' });
+  assert.equal(parseReplyLines(['250-fine', '550 not fine']).code, 0);
+});
+
+test('ReplyReader: a well-formed multi-line reply, then one whose codes differ is refused', async (t) => {
+  const reader = await readerFed(t, '250-2.1.0 first\r\n250 second\r\n250-looks good\r\n550 5.7.1 but is not\r\n');
+  assert.deepEqual(await reader.read(5000), { code: 250, enhanced: '2.1.0', text: 'first second' });
+  await assert.rejects(reader.read(5000), /malformed reply: reply codes differ: 250,550/);
+});
+
+test('ReplyReader: more than 1000 continuation lines end the connection instead of piling up', async (t) => {
+  const reader = await readerFed(t, '250-x\r\n'.repeat(1001) + '250 done\r\n');
+  await assert.rejects(reader.read(5000), /reply of more than 1000 lines/);
+  assert.match(reader.closed?.message ?? '', /more than 1000 lines/);
+});
