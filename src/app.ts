@@ -96,7 +96,7 @@ export class App {
     const common = {
       snapshot: () => this.snapshot,
       rateStore: this.rateStore,
-      authThrottle: createSmtpAuthThrottle(this.clock),
+      authThrottle: createSmtpAuthThrottle(this.clock, { perIp: config.smtp.auth.failures.per_ip, perUser: config.smtp.auth.failures.per_user }),
       clock: this.clock,
       metrics,
       hostname,

@@ -29,7 +29,18 @@ const smtp = z
     xclient_from: cidrList().default([]),
     relay_requires_local_sender: z.boolean().default(false),
     tls: tlsFiles('smtp.tls'),
-    auth: z.strictObject({ enabled: z.boolean().default(true) }).prefault({}),
+    auth: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Failed AUTH attempts before 454 4.7.0, shared by the MX and submission listeners. */
+        failures: z
+          .strictObject({
+            per_ip: rate.prefault({ limit: 10, window: '15m' }),
+            per_user: rate.prefault({ limit: 5, window: '15m' }),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
   })
   .prefault({});
 

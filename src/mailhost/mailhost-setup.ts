@@ -112,6 +112,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
             maxLineLength: p.max_line_length,
             maxBadCommands: p.max_bad_commands,
             maxConnections: p.max_connections,
+            maxConnectionsPerIp: p.max_connections_per_ip,
             allowInsecureAuth: p.allow_insecure_auth,
             authFailures: { perIp: p.auth_failures.per_ip, perUser: p.auth_failures.per_user },
           },

@@ -1,7 +1,7 @@
 // SMTP AUTH (RFC 4954) against the mail host's users: only over TLS unless the client is on loopback,
 // and failed attempts throttled per client address and per user name like POP3 logins.
 import type { SMTPServerAuthentication, SMTPServerSession } from 'smtp-server';
-import { AuthThrottle } from '../limits/auth-throttle.ts';
+import { AuthThrottle, type ThrottleRule } from '../limits/auth-throttle.ts';
 import { CidrSet } from '../util/cidr.ts';
 import type { Clock } from '../util/clock.ts';
 import type { GatewayDeps } from './gateway-types.ts';
@@ -9,11 +9,11 @@ import { SmtpError } from './smtp-error.ts';
 
 export const LOOPBACK = new CidrSet(['127.0.0.0/8', '::1/128']);
 
-/** Failed AUTH attempts allowed per window: per client address, and per user name (15 minutes). */
+/** Failed AUTH attempts allowed per window, per client address and per user name (smtp.auth.failures). */
 export const SMTP_AUTH_FAILURES = { perIp: { limit: 10, window: 900_000 }, perUser: { limit: 5, window: 900_000 } };
 
-export function createSmtpAuthThrottle(clock: Clock): AuthThrottle {
-  return new AuthThrottle({ clock, ...SMTP_AUTH_FAILURES });
+export function createSmtpAuthThrottle(clock: Clock, rules: { perIp: ThrottleRule; perUser: ThrottleRule } = SMTP_AUTH_FAILURES): AuthThrottle {
+  return new AuthThrottle({ clock, ...rules });
 }
 
 /** Resolves with the canonical user name, or rejects with the SmtpError to reply. */

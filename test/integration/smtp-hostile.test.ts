@@ -157,6 +157,14 @@ test('SMTP AUTH guessing is throttled per user, across parallel connections and 
   assert.equal((await w.command('AUTH CRAM-MD5')).code, 504);
 });
 
+test('smtp.auth.failures sets the budget', async (t) => {
+  const gw = await startGateway(t, { smtp: { auth: { failures: { per_user: { limit: 2, window: '1m' } } } } });
+  const w = await session(t, gw.submissionPort ?? 0);
+  const codes: number[] = [];
+  for (let i = 0; i < 3; i++) codes.push((await w.command(`AUTH PLAIN ${plain('postmaster@localhost', `wrong-${i}`)}`)).code);
+  assert.deepEqual(codes, [535, 535, 454]);
+});
+
 test('right passwords in parallel, more than the failure limit, all authenticate', async (t) => {
   const gw = await startGateway(t);
   const wires = await Promise.all(Array.from({ length: 12 }, () => session(t, gw.submissionPort ?? 0)));

@@ -18,6 +18,8 @@ export const pop3Section = z
     max_line_length: z.number().int().min(255).max(65_536).default(1024),
     max_bad_commands: z.number().int().positive().default(20),
     max_connections: z.number().int().positive().default(200),
+    /** Sessions one client address may hold at once; the next get -ERR [SYS/TEMP]. */
+    max_connections_per_ip: z.number().int().positive().default(20),
     /** USER/PASS and AUTH PLAIN off loopback without TLS (not recommended). */
     allow_insecure_auth: z.boolean().default(false),
     auth_failures: z
