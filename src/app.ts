@@ -147,9 +147,10 @@ export class App {
     try {
       const loaded = this.loaded.file ? loadConfig({ file: this.loaded.file, dataDir: this.loaded.dataDir }) : this.loaded;
       const snapshot = buildSnapshot(loaded, this.components);
+      // Everything that can fail is read before anything is swapped: a failed reload changes nothing.
+      const tls = readTls(snapshot.config);
       this.loaded = loaded;
       this.snapshot = snapshot;
-      const tls = readTls(snapshot.config);
       if (tls) for (const g of this.gateways) g.updateTls(tls);
       this.components.onReload?.(loaded);
       this.rulesWatcher?.update(loaded.rulesDirs);
