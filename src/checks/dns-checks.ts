@@ -10,6 +10,7 @@ import { createAuthCheck } from './dkim-dmarc.ts';
 import { createDnsblChecks } from './dnsbl.ts';
 import { createFcrdnsCheck } from './fcrdns.ts';
 import { createHeloCheck } from './helo.ts';
+import { createSenderDomainCheck } from './sender-domain.ts';
 import { createSpfChecks } from './spf.ts';
 import type { Check } from './types.ts';
 
@@ -39,6 +40,7 @@ export function createDnsChecks(opts: DnsChecksOptions): DnsChecks {
     createFcrdnsCheck(opts.resolver),
     createHeloCheck({ hostnames: [opts.hostname], localAddresses: opts.localAddresses ?? [] }),
     ...createSpfChecks({ resolver: opts.resolver, hostname: opts.hostname, ...registry }),
+    createSenderDomainCheck(opts.resolver),
     ...createDnsblChecks(dnsbl, opts.dnsbl ?? {}),
     createAuthCheck({ resolver: opts.resolver, hostname: opts.hostname, ...registry }),
   ];

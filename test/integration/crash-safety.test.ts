@@ -32,7 +32,8 @@ class Instance {
     this.child = child;
     child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
-    const deadline = Date.now() + 15_000;
+    // Generous: a start takes about 2 s, but CI runs two heavy test files at once on two cores.
+    const deadline = Date.now() + 60_000;
     while (!/http\s+listening/.test(this.out)) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`spamgate did not start: ${this.out}`);
       await new Promise((r) => setTimeout(r, 20));

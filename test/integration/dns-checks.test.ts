@@ -230,6 +230,17 @@ test('SPF fail refuses MAIL FROM with 550 5.7.23; the session goes on', async (t
   assert.equal((delivered(sink)).length, 1);
 });
 
+test('a null-MX sender domain is refused at MAIL with 550 5.7.27 (RFC 7505); a domain that does not exist is scored', async (t) => {
+  const { gw, sink } = await start(t, baseZones({ 'nomail.example': [{ MX: [0, '.'] }] }));
+  const { wire } = await xclient(t, gw);
+  const out = await transaction(wire, 'x@nomail.example', message('<x@nomail.example>'));
+  assert.equal(out.mail.code, 550);
+  assert.match(out.mail.text, /^5\.7\.27 /);
+  const next = await transaction(wire, 'y@gone.example', message('<y@gone.example>'));
+  assert.equal(next.data?.code, 250, JSON.stringify(next));
+  assert.equal(symbolsOf(resultHeader(onlyMessage(sink))).get('FROM_DOMAIN_NXDOMAIN')?.options, 'gone.example');
+});
+
 test('SPF softfail is accepted and scored', async (t) => {
   const { gw, sink } = await start(t, baseZones({ 'soft.example': [{ TXT: 'v=spf1 ip4:198.51.100.1 ~all' }] }));
   const { wire } = await xclient(t, gw);

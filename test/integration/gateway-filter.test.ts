@@ -11,6 +11,9 @@ import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { run, runPython } from '../helpers/python.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 
+/** The DNS checks, off where a test wants the score of its own rules alone (test senders' domains do not resolve). */
+const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
+
 const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
 
 function testRules(): string {
@@ -54,8 +57,7 @@ async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
 test('score decides: reject after DATA, junk into the Junk folder, subject rewrite, clean to INBOX', async (t) => {
   // Not a trusted network: trusted clients skip the filtering checks.
   // The DNS checks are off so that only the content rules score.
-  const dnsChecks = ['fcrdns', 'helo', 'spf', 'spf_helo', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
-  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, testRules()], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: dnsChecks } });
+  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, testRules()], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS } });
   const send = (marker: string, subject?: string) => sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], message(marker, subject));
   const rejected = await send('REJECT-MARKER');
   assert.equal(rejected.data?.code, 554);
@@ -124,11 +126,10 @@ print(json.dumps({'moved': typ}))
 });
 
 test('add_header tags without touching the subject; a per-domain override turns a reject into junk', async (t) => {
-  const dnsChecks = ['fcrdns', 'helo', 'spf', 'spf_helo', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
   const rules = testRules();
   t.after(() => rmSync(rules, { recursive: true, force: true }));
   writeFileSync(path.join(rules, 'zz-tag.yaml'), "overrides:\n  localhost: { reject: 100 }\ncontent_rules:\n  - { symbol: CT_TEST_HDR, description: test marker for add_header, weight: 3.5, type: body, regex: 'HDR-MARKER' }\n");
-  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, rules], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: dnsChecks } });
+  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, rules], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS } });
   const send = (marker: string, subject: string) => sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], message(marker, subject));
   assert.equal((await send('HDR-MARKER', 'header only')).data?.code, 250);
   const overridden = await send('REJECT-MARKER', 'over the default reject');
@@ -143,13 +144,12 @@ test('add_header tags without touching the subject; a per-domain override turns 
 });
 
 test('editing a rules file reloads the running gateway: the open session goes on under the new rule, a broken edit keeps it', async (t) => {
-  const dnsChecks = ['fcrdns', 'helo', 'spf', 'spf_helo', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
   const rules = mkdtempSync(path.join(os.tmpdir(), 'spamgate-live-rules-'));
   t.after(() => rmSync(rules, { recursive: true, force: true }));
   const file = path.join(rules, 'live.yaml');
   const rule = (weight: number | string, regex = 'LIVE-MARKER'): string => `content_rules:\n  - { symbol: CT_TEST_LIVE, description: live edited rule, weight: ${weight}, type: body, regex: '${regex}' }\n`;
   writeFileSync(file, rule(1));
-  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, rules], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: dnsChecks } });
+  const gw = await startGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, rules], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS } });
   const reloads = (msg: string): number => gw.logs.filter((l) => l.msg === msg).length;
   const { wire } = await SmtpWire.open(gw.smtpPort);
   t.after(() => wire.close());
@@ -187,7 +187,6 @@ test('editing a rules file reloads the running gateway: the open session goes on
 });
 
 test('a message autolearned as spam and then moved out of Junk over IMAP is relearned as ham, not counted twice', async (t) => {
-  const dnsChecks = ['fcrdns', 'helo', 'spf', 'spf_helo', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
   const rules = testRules();
   t.after(() => rmSync(rules, { recursive: true, force: true }));
   writeFileSync(path.join(rules, 'zz-auto.yaml'), "content_rules:\n  - { symbol: CT_TEST_AUTO, description: test marker past the autolearn score, weight: 13, type: body, regex: 'AUTO-MARKER' }\n");
@@ -196,7 +195,7 @@ test('a message autolearned as spam and then moved out of Junk over IMAP is rele
     rules_dirs: [SHIPPED_RULES_DIR, rules],
     bayes: { min_spam: 1_000_000, save_delay: 0, autolearn: { enabled: true, spam_score: 12 } },
     smtp: { trusted_networks: [] },
-    checks: { disabled: dnsChecks },
+    checks: { disabled: DNS_CHECKS },
   });
   assert.equal((await sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], message('AUTO-MARKER', 'autolearn me'))).data?.code, 250);
   await waitFor(() => maildirFiles(gw.dataDir, '.Junk').length === 1);
