@@ -340,7 +340,12 @@ test('observability: /metrics, promtool and Prometheus evaluating the dashboard 
   });
 
   await t.test('every dashboard and alert expression parses and returns data through the Prometheus API', async () => {
-    const instances = await prom.labelValues('instance', 'spamgate_smtp_connections_total');
+    // A target reported "up" may not have its first scrape's series queryable yet: poll (bounded).
+    let instances: string[] = [];
+    await waitFor('the instance label to be queryable', 30_000, async () => {
+      instances = await prom.labelValues('instance', 'spamgate_smtp_connections_total');
+      return instances.length > 0;
+    }).catch(() => undefined);
     assert.deepEqual(instances, [`127.0.0.1:${gw.httpPort}`], 'the instance variable query finds the gateway');
     const all = [
       ...panelExprs.map((e) => ({ where: e.where, expr: substituteGrafanaVariables(e.expr) })),
