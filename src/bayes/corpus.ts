@@ -1,7 +1,9 @@
-// Reads training corpora: single files, directories (recursively, sorted) and mbox files split at "From " lines.
+// Reads training corpora: single files, directories (recursively, sorted) and mbox files (streamed, split at
+// "From " lines).
 // A file that cannot be read is reported as an error item, never thrown: one bad file does not stop a run.
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { readMbox, type MboxItem } from './mbox-reader.ts';
 
 export type CorpusMessage =
   /** id: file path, with "#n" for the n-th message of an mbox. */
@@ -74,50 +76,58 @@ export function listCorpusFiles(p: string, max = 1_000_000, problems: { id: stri
   return out.sort().slice(0, max);
 }
 
-/** True when the buffer looks like an mbox with more than one message. */
-export function isMbox(raw: Buffer): boolean {
-  if (!raw.subarray(0, 5).equals(Buffer.from('From '))) return false;
-  return raw.indexOf('\nFrom ', 5) >= 0;
-}
+/** Messages larger than this (a single file, or one message of an mbox) are reported and skipped. */
+export const CORPUS_MESSAGE_MAX_BYTES = 64 * 1024 * 1024;
 
 /**
- * Splits an mbox (mboxrd/mboxo) into messages at "From " lines that open the file or follow an empty line
- * (an unescaped "From " inside a paragraph stays body text), unescaping ">From " lines.
+ * Every message under the given paths, in a stable order; unreadable files and directories, and messages
+ * over `maxMessageBytes`, as error items. An mbox is streamed message by message (bounded memory); a file
+ * that starts with "From " but holds one message keeps the file's path as its id.
  */
-export function splitMbox(raw: Buffer): Buffer[] {
-  const text = raw.toString('latin1');
-  const out: Buffer[] = [];
-  const starts: number[] = [];
-  const re = /(^|\n\r?\n)From [^\n]*\n/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) starts.push(m.index + (m[1] ?? '').length);
-  for (let i = 0; i < starts.length; i++) {
-    const begin = text.indexOf('\n', starts[i]) + 1;
-    const end = i + 1 < starts.length ? (starts[i + 1] ?? text.length) : text.length;
-    const body = text.slice(begin, end).replace(/^>(>*From )/gm, '$1');
-    out.push(Buffer.from(body, 'latin1'));
-  }
-  return out;
-}
-
-/** Every message under the given paths, in a stable order; unreadable files and directories as error items. */
-export function* readCorpus(paths: readonly string[]): Generator<CorpusMessage> {
+export function* readCorpus(paths: readonly string[], maxMessageBytes = CORPUS_MESSAGE_MAX_BYTES): Generator<CorpusMessage> {
   for (const p of paths) {
     const problems: { id: string; error: string }[] = [];
     const files = listCorpusFiles(p, undefined, problems);
     yield* problems;
     for (const file of files) {
-      let raw: Buffer;
       try {
-        raw = readFileSync(file);
+        yield* readOneFile(file, maxMessageBytes);
       } catch (err) {
         yield { id: file, error: reason(err) };
-        continue;
       }
-      if (isMbox(raw)) {
-        let n = 0;
-        for (const msg of splitMbox(raw)) yield { id: `${file}#${++n}`, raw: msg };
-      } else yield { id: file, raw };
     }
   }
+}
+
+function* readOneFile(file: string, maxMessageBytes: number): Generator<CorpusMessage> {
+  const head = Buffer.alloc(5);
+  const fd = openSync(file, 'r');
+  let size: number;
+  try {
+    readSync(fd, head, 0, 5, 0);
+    size = fstatSync(fd).size;
+  } finally {
+    closeSync(fd);
+  }
+  if (!head.equals(Buffer.from('From '))) {
+    if (size > maxMessageBytes) yield { id: file, error: `${size} bytes, over the ${maxMessageBytes}-byte limit, skipped` };
+    else yield { id: file, raw: readFileSync(file) };
+    return;
+  }
+  // hold the first message back until a second shows whether this is a one-message file
+  let first: MboxItem | undefined;
+  let many = false;
+  const asMessage = (m: MboxItem, id: string): CorpusMessage => (m.error !== undefined ? { id, error: m.error } : { id, raw: m.raw });
+  for (const m of readMbox(file, maxMessageBytes)) {
+    if (first === undefined) {
+      first = m;
+      continue;
+    }
+    if (!many) {
+      many = true;
+      yield asMessage(first, `${file}#1`);
+    }
+    yield asMessage(m, `${file}#${m.index}`);
+  }
+  if (first !== undefined && !many) yield asMessage(first, file);
 }

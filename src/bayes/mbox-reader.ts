@@ -1,0 +1,109 @@
+// Streams an mbox file (mboxo/mboxrd) message by message with fixed-size reads, so a mailbox of any size
+// is trained on or classified in bounded memory: at most one message (capped) plus one read chunk is held.
+import { closeSync, openSync, readSync } from 'node:fs';
+
+export type MboxItem = { index: number; raw: Buffer; error?: undefined } | { index: number; raw?: undefined; error: string };
+
+const FROM = Buffer.from('From ');
+const LF = 0x0a;
+
+/** True when `line` (with its line end) is "From " after an optional run of ">" (a quoted separator). */
+function quotedFromDepth(line: Buffer): number {
+  let i = 0;
+  while (i < line.length && line[i] === 0x3e) i++;
+  return i > 0 && line.subarray(i, i + FROM.length).equals(FROM) ? i : 0;
+}
+
+function isBlank(line: Buffer): boolean {
+  return line.length === 1 || (line.length === 2 && line[0] === 0x0d);
+}
+
+/**
+ * Messages of the mbox at `file`, split at "From " lines that open the file or follow an empty line (an
+ * unescaped "From " inside a paragraph stays body text); one level of ">From " quoting is removed. A
+ * message over `maxMessageBytes` is reported as an error item and skipped; the rest of the file goes on.
+ */
+export function* readMbox(file: string, maxMessageBytes: number, chunkBytes = 1 << 20): Generator<MboxItem> {
+  const fd = openSync(file, 'r');
+  try {
+    const chunk = Buffer.allocUnsafe(Math.max(16, chunkBytes));
+    let parts: Buffer[] = [];
+    let size = 0;
+    let oversize = false;
+    let started = false;
+    let index = 0;
+    let prevBlank = true;
+    let partial: Buffer[] = [];
+    let partialSize = 0;
+    let partialDropped = false;
+
+    const finish = function* (): Generator<MboxItem> {
+      if (!started) return;
+      index++;
+      if (oversize) yield { index, error: `message over the ${maxMessageBytes}-byte limit, skipped` };
+      else yield { index, raw: Buffer.concat(parts, size) };
+      parts = [];
+      size = 0;
+      oversize = false;
+    };
+    const append = (b: Buffer): void => {
+      if (oversize) return;
+      if (size + b.length > maxMessageBytes) {
+        oversize = true;
+        parts = [];
+        return;
+      }
+      parts.push(Buffer.from(b));
+      size += b.length;
+    };
+    const line = function* (l: Buffer, dropped: boolean): Generator<MboxItem> {
+      if (!dropped && prevBlank && l.subarray(0, FROM.length).equals(FROM)) {
+        yield* finish();
+        started = true;
+        prevBlank = false;
+        return;
+      }
+      started = true;
+      if (dropped) oversize = true;
+      else {
+        const depth = quotedFromDepth(l);
+        append(depth > 0 ? l.subarray(1) : l);
+      }
+      prevBlank = !dropped && isBlank(l);
+    };
+
+    for (;;) {
+      const n = readSync(fd, chunk, 0, chunk.length, null);
+      if (n === 0) break;
+      let from = 0;
+      for (;;) {
+        const nl = chunk.indexOf(LF, from);
+        if (nl < 0 || nl >= n) break;
+        const piece = chunk.subarray(from, nl + 1);
+        if (partialSize > 0 || partialDropped) {
+          const whole = partialDropped ? Buffer.alloc(0) : Buffer.concat([...partial, piece]);
+          yield* line(whole, partialDropped);
+          partial = [];
+          partialSize = 0;
+          partialDropped = false;
+        } else yield* line(piece, false);
+        from = nl + 1;
+      }
+      if (from < n) {
+        // a line continues into the next read: keep it unless it alone is over the message limit
+        if (!partialDropped && partialSize + (n - from) <= maxMessageBytes) {
+          partial.push(Buffer.from(chunk.subarray(from, n)));
+          partialSize += n - from;
+        } else {
+          partial = [];
+          partialSize = 0;
+          partialDropped = true;
+        }
+      }
+    }
+    if (partialSize > 0 || partialDropped) yield* line(partialDropped ? Buffer.alloc(0) : Buffer.concat(partial), partialDropped);
+    yield* finish();
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,77 @@
+// The corpus reader: mbox files streamed message by message (splitting, ">From " unquoting, lines across
+// read boundaries, oversize messages skipped without losing the rest) and single files over the limit.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { readCorpus } from '../../../src/bayes/corpus.ts';
+import { readMbox } from '../../../src/bayes/mbox-reader.ts';
+
+function tempDir(t: { after: (fn: () => void) => void }): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'spamgate-corpus-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const MBOX = [
+  'From alice@example.org Thu Jan  1 00:00:00 2024\n',
+  'Subject: one\n\nfirst body\nFrom inside a paragraph stays\n>From quoted once\n>>From quoted twice\n\n',
+  'From bob@example.org Thu Jan  1 00:00:01 2024\r\n',
+  'Subject: two\r\n\r\nsecond body\r\n\r\n',
+  'From carol@example.org Thu Jan  1 00:00:02 2024\n',
+  'Subject: three\n\nthird body without a final newline',
+].join('');
+
+const EXPECTED = [
+  'Subject: one\n\nfirst body\nFrom inside a paragraph stays\nFrom quoted once\n>From quoted twice\n\n',
+  'Subject: two\r\n\r\nsecond body\r\n\r\n',
+  'Subject: three\n\nthird body without a final newline',
+];
+
+test('an mbox splits at separator lines only, unquotes one ">" level, at every read size', (t) => {
+  const file = path.join(tempDir(t), 'box.mbox');
+  writeFileSync(file, MBOX);
+  for (const chunk of [16, 17, 23, 64, 1 << 20]) {
+    const got = [...readMbox(file, 1 << 20, chunk)].map((m) => m.raw?.toString('latin1'));
+    assert.deepEqual(got, EXPECTED, `read size ${chunk}`);
+  }
+});
+
+test('a message over the limit is reported and skipped; the messages after it still come', (t) => {
+  const file = path.join(tempDir(t), 'box.mbox');
+  const big = 'x'.repeat(300) + '\n';
+  writeFileSync(file, `From a\nSubject: small\n\nok\n\nFrom b\nSubject: big\n\n${big.repeat(10)}\nFrom c\nSubject: after\n\nstill read\n`);
+  for (const chunk of [16, 100, 4096]) {
+    const items = [...readMbox(file, 1000, chunk)];
+    assert.equal(items.length, 3, `read size ${chunk}`);
+    assert.equal(items[0]?.raw?.toString(), 'Subject: small\n\nok\n\n');
+    assert.match(items[1]?.error ?? '', /over the 1000-byte limit/);
+    assert.equal(items[2]?.raw?.toString(), 'Subject: after\n\nstill read\n');
+  }
+  // one line longer than the limit (no newline for 5000 bytes) does not grow the reader's buffer
+  const longLine = path.join(path.dirname(file), 'long.mbox');
+  writeFileSync(longLine, `From a\nSubject: long\n\n${'y'.repeat(5000)}\n\nFrom b\nSubject: fine\n\nbody\n`);
+  const items = [...readMbox(longLine, 1000, 64)];
+  assert.deepEqual(items.map((m) => (m.error ? 'error' : m.raw?.toString())), ['error', 'Subject: fine\n\nbody\n']);
+});
+
+test('readCorpus: mbox ids by position, one-message "From " files keep their path, big files are refused', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(path.join(dir, 'a.mbox'), MBOX);
+  writeFileSync(path.join(dir, 'b.eml'), 'From single@example.org Thu Jan  1 00:00:00 2024\nSubject: alone\n\nbody\n');
+  writeFileSync(path.join(dir, 'c.eml'), `Subject: huge\n\n${'z'.repeat(2000)}\n`);
+  writeFileSync(path.join(dir, 'd.eml'), 'Subject: plain\n\nbody\n');
+  const items = [...readCorpus([dir], 1000)];
+  assert.deepEqual(
+    items.map((m) => [path.basename(m.id), m.error === undefined ? m.raw.toString().split('\n')[0] : m.error]),
+    [
+      ['a.mbox#1', 'Subject: one'],
+      ['a.mbox#2', 'Subject: two\r'],
+      ['a.mbox#3', 'Subject: three'],
+      ['b.eml', 'Subject: alone'],
+      ['c.eml', '2016 bytes, over the 1000-byte limit, skipped'],
+      ['d.eml', 'Subject: plain'],
+    ],
+  );
+});
