@@ -1,5 +1,6 @@
 // Header block parsing for the filter: split head/body, unfold fields, structured values and RFC 2047 words.
 import { decodeWords } from 'postal-mime';
+import { isUtf8 } from 'node:buffer';
 import { TextDecoder } from 'node:util';
 import type { HeaderField } from '../checks/types.ts';
 
@@ -121,20 +122,45 @@ function decode2231(val: string): string {
   }
 }
 
-const decoders = new Map<string, TextDecoder>();
+/** Decoders by charset label; null for a label Node does not know (read as windows-1252). */
+const decoders = new Map<string, TextDecoder | null>();
 
-/** Bytes in a declared charset → UTF-8 string; unknown charsets fall back to windows-1252. */
+/**
+ * Bytes in a declared charset → UTF-8 string; unknown charsets fall back to windows-1252. Text with no
+ * charset, or declared US-ASCII (RFC 2045 §5.2's default), that carries 8-bit bytes anyway is read as
+ * UTF-8 when it is valid UTF-8 and as windows-1252 otherwise (what such mail nearly always is), rather
+ * than turning every accented letter into U+FFFD.
+ */
 export function decodeCharset(bytes: Uint8Array, charset: string | undefined): string {
-  const label = (charset ?? 'utf-8').trim().toLowerCase().replace(/^"|"$/g, '') || 'utf-8';
-  if (label === 'utf-8' || label === 'utf8' || label === 'us-ascii' || label === 'ascii') return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  const label = (charset ?? '').trim().toLowerCase().replace(/^"|"$/g, '');
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (label === 'utf-8' || label === 'utf8') return buf.toString('utf8');
+  if (label === '' || label === 'us-ascii' || label === 'ascii') return isUtf8(buf) ? buf.toString('utf8') : decodeWindows1252(buf);
+  if (WINDOWS_1252_LABELS.has(label)) return decodeWindows1252(buf);
   let dec = decoders.get(label);
-  if (!dec) {
+  if (dec === undefined) {
     try {
       dec = new TextDecoder(label, { fatal: false });
     } catch {
-      dec = new TextDecoder('windows-1252', { fatal: false });
+      dec = null; // not a charset Node knows
     }
     if (decoders.size < 100) decoders.set(label, dec);
   }
-  return dec.decode(bytes);
+  return dec === null ? decodeWindows1252(buf) : dec.decode(bytes);
+}
+
+/** Labels the WHATWG Encoding Standard maps to windows-1252 (ISO-8859-1 included, as mail in the wild needs). */
+const WINDOWS_1252_LABELS = new Set(['windows-1252', 'cp1252', 'x-cp1252', 'iso-8859-1', 'iso8859-1', 'iso_8859-1', 'latin1', 'l1', 'cp819', 'ibm819']);
+
+/** windows-1252 at 0x80-0x9F (the rest is ISO-8859-1); the five unassigned bytes stay C1 controls. */
+const CP1252_HIGH = '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';
+
+/**
+ * windows-1252 bytes → string. Done here because Node 20's TextDecoder('windows-1252') decodes as
+ * ISO-8859-1 (0x80 comes out as U+0080, not the euro sign).
+ */
+export function decodeWindows1252(buf: Buffer): string {
+  const text = buf.toString('latin1');
+  // eslint-disable-next-line no-control-regex
+  return /[\x80-\x9f]/.test(text) ? text.replace(/[\x80-\x9f]/g, (c) => CP1252_HIGH[c.charCodeAt(0) - 0x80] ?? c) : text;
 }

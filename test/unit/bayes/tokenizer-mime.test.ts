@@ -87,3 +87,21 @@ test('mangled copies of real messages never throw and always give tokens', () =>
     assert.ok(Array.isArray(tokens));
   }
 });
+
+test('8-bit text without a charset (or declared US-ASCII): UTF-8 when valid, else windows-1252; declared UTF-8 stays UTF-8', () => {
+  const part = (contentType: string, body: Buffer): Buffer =>
+    Buffer.concat([Buffer.from(`From: a@example.net\r\nSubject: s\r\nMIME-Version: 1.0\r\n${contentType}Content-Transfer-Encoding: 8bit\r\n\r\n`), body, Buffer.from('\r\n')]);
+  const latin1 = Buffer.from('Gr\xfc\xdfe und ein Gewinnspiel f\xfcr Sie \x80100', 'latin1');
+  const utf8 = Buffer.from('Grüße und ein Gewinnspiel für Sie €100', 'utf8');
+  for (const ct of ['', 'Content-Type: text/plain\r\n', 'Content-Type: text/plain; charset=us-ascii\r\n']) {
+    assert.match(parseMail(part(ct, latin1)).text, /Grüße und ein Gewinnspiel für Sie €100/, `latin-1 bytes with ${JSON.stringify(ct)}`);
+    assert.match(parseMail(part(ct, utf8)).text, /Grüße und ein Gewinnspiel für Sie €100/, `UTF-8 bytes with ${JSON.stringify(ct)}`);
+  }
+  for (const cs of ['iso-8859-1', 'windows-1252', 'x-unknown-charset']) {
+    assert.match(parseMail(part(`Content-Type: text/plain; charset=${cs}\r\n`, latin1)).text, /für Sie €100/, `charset=${cs}: 0x80 is the euro sign`);
+  }
+  const declared = parseMail(part('Content-Type: text/plain; charset=utf-8\r\n', latin1)).text;
+  assert.ok(declared.includes('\ufffd'), 'a declared charset is believed');
+  assert.ok(tokenize(parseMail(part('', latin1))).includes('gewinnspiel'));
+  assert.ok(tokenize(parseMail(part('', latin1))).some((t) => t.includes('grüße')), 'the accented word is one token');
+});
