@@ -127,8 +127,11 @@ export class RedisLink {
     this.closing = true;
     try {
       if (this.client.status === 'ready') await this.client.quit();
-      else this.client.disconnect();
     } catch {
+      // disconnect below
+    } finally {
+      // Also after QUIT: only disconnect() closes the Sentinel failover detector's subscriptions, which
+      // would otherwise outlive the link (and keep the process alive, redialling the sentinels).
       this.client.disconnect();
     }
   }
@@ -153,7 +156,11 @@ function createClient(cfg: RedisConfig): RedisClient {
     };
     return new Cluster(cfg.cluster, options);
   }
-  if (cfg.sentinels) return new Redis({ ...common, sentinels: cfg.sentinels, name: cfg.sentinel_name, db: cfg.db });
+  if (cfg.sentinels) {
+    // failoverDetector: follow the sentinels' +switch-master. Without it a master that hangs (or is cut
+    // off) instead of dying keeps the socket open, and every command times out on it after the failover.
+    return new Redis({ ...common, sentinels: cfg.sentinels, name: cfg.sentinel_name, db: cfg.db, failoverDetector: true });
+  }
   if (cfg.url !== undefined) return new Redis(cfg.url, common);
   return new Redis({ ...common, host: cfg.host, port: cfg.port, db: cfg.db });
 }

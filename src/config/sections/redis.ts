@@ -30,10 +30,10 @@ export const redisSection = z
     username: z.string().optional(),
     password: z.string().optional(),
     /** Sentinel: the sentinels to ask and the master group name. */
-    sentinels: z.array(node).optional(),
+    sentinels: z.array(node).min(1).optional(),
     sentinel_name: z.string().default('mymaster'),
-    /** Cluster: startup nodes (url/host/port/sentinels are then ignored). */
-    cluster: z.array(node).optional(),
+    /** Cluster: startup nodes (url/host/port are then ignored; exclusive with sentinels). */
+    cluster: z.array(node).min(1).optional(),
     key_prefix: z.string().default('spamgate:'),
     /** Per-command limit; a slower Redis counts as down for that call. */
     timeout: timer().prefault('250ms'),
