@@ -3,7 +3,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
-import { mailParameters, rcptParameters } from './next-hop-params.ts';
+import { mailParameters, rcptParameters, smtpUtf8Refusal } from './next-hop-params.ts';
 import { dotStuff, NextHopConnectionError, ReplyReader } from './next-hop-wire.ts';
 
 export { NextHopConnectionError } from './next-hop-wire.ts';
@@ -99,6 +99,13 @@ export class NextHopClient {
     if (this.maxSize > 0 && message.length > this.maxSize) {
       // RFC 1870 §6: do not send what the server said it will not take.
       for (const r of rcptTo) recipients.set(r, { code: 552, enhanced: '5.3.4', text: `message size ${message.length} exceeds server limit ${this.maxSize}` });
+      return result;
+    }
+    const utf8Refusal = dsn?.smtputf8 && !this.extensions.has('SMTPUTF8') ? smtpUtf8Refusal(from, rcptTo, message) : undefined;
+    if (utf8Refusal) {
+      // RFC 6531 §3.2: a message that needs SMTPUTF8 is not sent to a server that does not offer it;
+      // spamgate does not downgrade, so it fails (and the sender gets a notice).
+      for (const r of rcptTo) recipients.set(r, utf8Refusal);
       return result;
     }
     const mailLine = `MAIL FROM:<${from}>${mailParameters(this.extensions, message, dsn)}`;

@@ -1,7 +1,7 @@
 // The ESMTP parameters the next-hop client puts on MAIL FROM and RCPT TO: SIZE and BODY (RFC 1870,
 // RFC 6152), SMTPUTF8 (RFC 6531) and the sender's DSN requests (RFC 3461, RFC 6533), each only when
 // the next hop offers the extension.
-import type { DsnParameters, RecipientDsnRequest } from '../queue/types.ts';
+import type { DsnParameters, NextHopReply, RecipientDsnRequest } from '../queue/types.ts';
 import { encodeUtf8AddrXtext } from './utf8-addr.ts';
 
 /** RFC 3461 §4: xtext keeps "!".."~" except "+" and "="; anything else becomes "+" and two upper-case hex digits. */
@@ -40,4 +40,19 @@ export function rcptParameters(extensions: ReadonlySet<string>, request: Recipie
     params += ` ORCPT=${type};${type.toLowerCase() === 'utf-8' ? encodeUtf8AddrXtext(addr) : xtextEncode(addr)}`;
   }
   return params;
+}
+
+/**
+ * Why a message that came with SMTPUTF8 cannot go to a next hop without it (RFC 6531 §3.2), or undefined
+ * when it does not need it after all: a non-ASCII envelope address (5.6.7) or non-ASCII header fields
+ * (5.6.9, RFC 6531 §3.6). A UTF-8 body alone only needs 8BITMIME.
+ */
+export function smtpUtf8Refusal(from: string, rcptTo: readonly string[], message: Buffer): NextHopReply | undefined {
+  if ([from, ...rcptTo].some((a) => /[^\x00-\x7f]/.test(a))) {
+    return { code: 553, enhanced: '5.6.7', text: 'the next hop does not offer SMTPUTF8, which this message\'s non-ASCII address needs' };
+  }
+  const blank = message.indexOf('\r\n\r\n');
+  const head = message.subarray(0, blank < 0 ? message.length : blank);
+  if (head.some((b) => b > 0x7f)) return { code: 550, enhanced: '5.6.9', text: 'the next hop does not offer SMTPUTF8, which this message\'s UTF-8 header fields need' };
+  return undefined;
 }

@@ -47,6 +47,8 @@ export interface SinkOptions {
   host?: string;
   /** Offer the DSN extension (RFC 3461); off by default, as smtp-server does. */
   dsn?: boolean;
+  /** Offer SMTPUTF8 (RFC 6531); on by default, as smtp-server does. */
+  smtputf8?: boolean;
 }
 
 export interface SinkServer {
@@ -127,6 +129,7 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
       secure: false,
       hideSTARTTLS: options.tls === undefined,
       hideDSN: !options.dsn,
+      hideSMTPUTF8: options.smtputf8 === false,
       ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
       authOptional: true,
       disabledCommands: ['AUTH'],

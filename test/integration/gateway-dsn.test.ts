@@ -250,6 +250,37 @@ test('SMTPUTF8: the message and its RFC 6533 bounce go on with SMTPUTF8; a utf-8
   assert.ok(!report.includes(BODY_MARKER), 'RET=HDRS');
 });
 
+test('SMTPUTF8 mail to a next hop without SMTPUTF8: UTF-8 headers fail with 5.6.9 and a notice, never downgraded; all-ASCII goes on', async (t) => {
+  const sink = await startSink({ smtputf8: false });
+  t.after(() => sink.close());
+  const gw = await startGateway(t, frontOf(sink.port));
+  const needs = await send(gw.smtpPort, {
+    from: 'a@remote.example',
+    mailOptions: ['SMTPUTF8'],
+    rcpts: [{ to: 'user@relay.example' }],
+    message: `From: a@remote.example\r\nTo: user@relay.example\r\nSubject: Grüße\r\n\r\n${BODY_MARKER}\r\n`,
+  });
+  const ascii = await send(gw.smtpPort, {
+    from: 'b@remote.example',
+    mailOptions: ['SMTPUTF8'],
+    rcpts: [{ to: 'user@relay.example' }],
+    message: `From: b@remote.example\r\nTo: user@relay.example\r\nSubject: plain\r\n\r\nGrüße im Text\r\n`,
+  });
+  assert.deepEqual([needs.data[0], ascii.data[0]], [250, 250]);
+  await logged(gw, 'message done', needs.queueId);
+  await logged(gw, 'message done', ascii.queueId);
+  await sink.waitForMessages(2);
+  assert.equal(sink.messages.filter((m) => m.mailFrom === 'a@remote.example').length, 0, 'not sent to a hop that cannot take it');
+  const passed = sink.messages.find((m) => m.mailFrom === 'b@remote.example');
+  assert.ok(passed, 'ASCII headers and addresses: delivered without SMTPUTF8');
+  assert.equal(passed.mailParams.SMTPUTF8, undefined);
+  const [notice, ...more] = notices(sink);
+  assert.equal(more.length, 0);
+  assert.deepEqual(notice?.rcptTo, ['a@remote.example']);
+  assert.match(text(notice), /^Status: 5\.6\.9$/m);
+  assert.match(text(notice), /does not offer SMTPUTF8/);
+});
+
 test('ORCPT utf-8: xtext form with or without SMTPUTF8, unitext only with it (else 553 5.6.7), malformed 501', async (t) => {
   const gw = await startGateway(t);
   const { wire } = await SmtpWire.open(gw.smtpPort);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { SMTPServerAddress } from 'smtp-server';
 import { readMailParameters, readRcptParameters } from '../../../src/smtp/esmtp-params.ts';
-import { mailParameters, rcptParameters, xtextEncode } from '../../../src/smtp/next-hop-params.ts';
+import { mailParameters, rcptParameters, smtpUtf8Refusal, xtextEncode } from '../../../src/smtp/next-hop-params.ts';
 import { SmtpError } from '../../../src/smtp/smtp-error.ts';
 import { decodeUtf8Addr, encodeUtf8AddrUnitext, encodeUtf8AddrXtext } from '../../../src/smtp/utf8-addr.ts';
 
@@ -84,4 +84,14 @@ test('utf-8 addresses round-trip; the next hop gets SMTPUTF8 when offered and OR
   assert.equal(mailParameters(new Set(['SIZE']), msg, { smtputf8: true }), ` SIZE=${msg.length}`, 'not offered: not sent');
   assert.equal(mailParameters(new Set(['SMTPUTF8']), msg, {}), '');
   assert.equal(rcptParameters(new Set(['DSN']), { orcpt: 'utf-8;jörg+1@x.test' }), ' ORCPT=utf-8;j\\x{F6}rg\\x{2B}1@x.test');
+});
+
+test('smtpUtf8Refusal: non-ASCII addresses 553 5.6.7, UTF-8 header fields 550 5.6.9, a UTF-8 body alone passes', () => {
+  const msg = (head: string, body = 'ascii body'): Buffer => Buffer.from(`${head}\r\n\r\n${body}\r\n`, 'utf8');
+  assert.equal(smtpUtf8Refusal('jörg@example.org', ['a@example.net'], msg('Subject: x'))?.enhanced, '5.6.7');
+  assert.equal(smtpUtf8Refusal('a@example.org', ['a@exämple.net'], msg('Subject: x'))?.code, 553);
+  const header = smtpUtf8Refusal('a@example.org', ['b@example.net'], msg('Subject: Grüße'));
+  assert.deepEqual([header?.code, header?.enhanced], [550, '5.6.9']);
+  assert.equal(smtpUtf8Refusal('a@example.org', ['b@example.net'], msg('Subject: plain', 'Grüße im Text')), undefined);
+  assert.equal(smtpUtf8Refusal('', ['b@example.net'], msg('Subject: plain')), undefined);
 });
