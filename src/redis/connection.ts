@@ -159,7 +159,15 @@ function createClient(cfg: RedisConfig): RedisClient {
   if (cfg.sentinels) {
     // failoverDetector: follow the sentinels' +switch-master. Without it a master that hangs (or is cut
     // off) instead of dying keeps the socket open, and every command times out on it after the failover.
-    return new Redis({ ...common, sentinels: cfg.sentinels, name: cfg.sentinel_name, db: cfg.db, failoverDetector: true });
+    return new Redis({
+      ...common,
+      sentinels: cfg.sentinels,
+      name: cfg.sentinel_name,
+      db: cfg.db,
+      failoverDetector: true,
+      ...(cfg.sentinel_username !== undefined ? { sentinelUsername: cfg.sentinel_username } : {}),
+      ...(cfg.sentinel_password !== undefined ? { sentinelPassword: cfg.sentinel_password } : {}),
+    });
   }
   if (cfg.url !== undefined) return new Redis(cfg.url, common);
   return new Redis({ ...common, host: cfg.host, port: cfg.port, db: cfg.db });

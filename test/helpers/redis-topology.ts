@@ -118,8 +118,8 @@ export async function startRedisProcess(t: Cleanup, build: (port: number, dir: s
 const BASE = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
 
 /** A plain admin connection (no retries) to one process; closed in t.after. */
-export function adminClient(t: Cleanup, port: number): Redis {
-  const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: false });
+export function adminClient(t: Cleanup, port: number, password?: string): Redis {
+  const client = new Redis({ host: '127.0.0.1', port, maxRetriesPerRequest: 1, retryStrategy: () => null, lazyConnect: false, ...(password !== undefined ? { password } : {}) });
   client.on('error', () => undefined);
   t.after(() => client.disconnect());
   return client;
@@ -210,7 +210,7 @@ export interface TestSentinel {
  * `count` sentinels with down-after 1 s and a short failover timeout; returns once every sentinel knows
  * the replica and the other sentinels (so a failover can be authorized at once).
  */
-export async function startSentinelGroup(t: Cleanup, count = 3, name = 'mymaster'): Promise<TestSentinel> {
+export async function startSentinelGroup(t: Cleanup, count = 3, name = 'mymaster', opts: { sentinelPassword?: string } = {}): Promise<TestSentinel> {
   const master = await startRedisProcess(t, (port) => ['--port', String(port), ...BASE]);
   // DEBUG SLEEP on the replica lets a test hold its replication back (see the sentinel test).
   const replica = await startRedisProcess(t, (port) => ['--port', String(port), '--replicaof', '127.0.0.1', String(master.port), '--enable-debug-command', 'local', ...BASE]);
@@ -232,6 +232,8 @@ export async function startSentinelGroup(t: Cleanup, count = 3, name = 'mymaster
             `sentinel down-after-milliseconds ${name} 1000`,
             `sentinel failover-timeout ${name} 4000`,
             `sentinel parallel-syncs ${name} 1`,
+            // sentinels that require a password (and use it with each other)
+            ...(opts.sentinelPassword !== undefined ? [`requirepass ${opts.sentinelPassword}`, `sentinel sentinel-pass ${opts.sentinelPassword}`] : []),
           ];
           await writeFile(file, conf.join('\n') + '\n');
           return [file, '--sentinel'];
@@ -240,7 +242,7 @@ export async function startSentinelGroup(t: Cleanup, count = 3, name = 'mymaster
       ),
     );
   }
-  const sentinelAdmins = sentinels.map((s) => adminClient(t, s.port));
+  const sentinelAdmins = sentinels.map((s) => adminClient(t, s.port, opts.sentinelPassword));
   await waitFor(
     'sentinels know the replica and each other',
     async () => {

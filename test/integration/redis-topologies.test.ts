@@ -254,3 +254,15 @@ test('sentinel: a master that hangs (SIGSTOP) instead of dying is left for the p
   assert.ok(l.isUp);
   t.diagnostic(`promoted ${Math.round(promotedMs)} ms after the hang, writes back after ${Math.round(performance.now() - hungAt)} ms`);
 });
+
+test('sentinel: sentinels that require a password are reached with redis.sentinel_password, refused without it', async (t) => {
+  const group = await startSentinelGroup(t, 1, 'guarded', { sentinelPassword: 'sentinel-secret' });
+  const cfg = { sentinels: group.sentinels.map((s) => ({ host: '127.0.0.1', port: s.port })), sentinel_name: group.name };
+  const ok = await link(t, { ...cfg, sentinel_password: 'sentinel-secret' });
+  assert.equal(await new RedisRateStore(ok, new ManualClock(1_000_000)).hit('ip:192.0.2.9', 60_000), 1);
+  const config = redisSection.parse({ timeout: '300ms', connect_timeout: '1s', reconnect_max: '200ms', key_prefix: PREFIX, ...cfg });
+  const without = new RedisLink({ config, log: silentLogger, registry: createRegistry(false) });
+  t.after(() => without.close());
+  assert.equal(await without.waitReady(1500), false, 'no password: never ready');
+  assert.equal(without.isUp, false);
+});

@@ -32,6 +32,9 @@ export const redisSection = z
     /** Sentinel: the sentinels to ask and the master group name. */
     sentinels: z.array(node).min(1).optional(),
     sentinel_name: z.string().default('mymaster'),
+    /** Credentials the sentinels themselves require (Redis 6+ `requirepass` / ACL on a sentinel). */
+    sentinel_username: z.string().optional(),
+    sentinel_password: z.string().optional(),
     /** Cluster: startup nodes (url/host/port are then ignored; exclusive with sentinels). */
     cluster: z.array(node).min(1).optional(),
     key_prefix: z.string().default('spamgate:'),
