@@ -118,16 +118,22 @@ function* readOneFile(file: string, maxMessageBytes: number): Generator<CorpusMe
   let first: MboxItem | undefined;
   let many = false;
   const asMessage = (m: MboxItem, id: string): CorpusMessage => (m.error !== undefined ? { id, error: m.error } : { id, raw: m.raw });
-  for (const m of readMbox(file, maxMessageBytes)) {
-    if (first === undefined) {
-      first = m;
-      continue;
+  try {
+    for (const m of readMbox(file, maxMessageBytes)) {
+      if (first === undefined) {
+        first = m;
+        continue;
+      }
+      if (!many) {
+        many = true;
+        yield asMessage(first, `${file}#1`);
+      }
+      yield asMessage(m, `${file}#${m.index}`);
     }
-    if (!many) {
-      many = true;
-      yield asMessage(first, `${file}#1`);
-    }
-    yield asMessage(m, `${file}#${m.index}`);
+  } catch (err) {
+    // a read error after the first message: that message still counts, then the error is reported
+    if (first !== undefined && !many) yield asMessage(first, `${file}#1`);
+    throw err;
   }
   if (first !== undefined && !many) yield asMessage(first, file);
 }

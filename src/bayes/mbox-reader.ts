@@ -1,5 +1,6 @@
 // Streams an mbox file (mboxo/mboxrd) message by message with fixed-size reads, so a mailbox of any size
-// is trained on or classified in bounded memory: at most one message (capped) plus one read chunk is held.
+// is trained on or classified in bounded memory: one message, one line being assembled across reads (each
+// capped at the message limit, with transient copies of them) and one read chunk.
 import { closeSync, openSync, readSync } from 'node:fs';
 
 export type MboxItem = { index: number; raw: Buffer; error?: undefined } | { index: number; raw?: undefined; error: string };
@@ -7,11 +8,11 @@ export type MboxItem = { index: number; raw: Buffer; error?: undefined } | { ind
 const FROM = Buffer.from('From ');
 const LF = 0x0a;
 
-/** True when `line` (with its line end) is "From " after an optional run of ">" (a quoted separator). */
-function quotedFromDepth(line: Buffer): number {
+/** True when `line` is "From " after one or more ">" (a quoted separator, which loses one ">"). */
+function isQuotedFrom(line: Buffer): boolean {
   let i = 0;
   while (i < line.length && line[i] === 0x3e) i++;
-  return i > 0 && line.subarray(i, i + FROM.length).equals(FROM) ? i : 0;
+  return i > 0 && line.subarray(i, i + FROM.length).equals(FROM);
 }
 
 function isBlank(line: Buffer): boolean {
@@ -66,8 +67,7 @@ export function* readMbox(file: string, maxMessageBytes: number, chunkBytes = 1 
       started = true;
       if (dropped) oversize = true;
       else {
-        const depth = quotedFromDepth(l);
-        append(depth > 0 ? l.subarray(1) : l);
+        append(isQuotedFrom(l) ? l.subarray(1) : l);
       }
       prevBlank = !dropped && isBlank(l);
     };

@@ -122,7 +122,7 @@ function decode2231(val: string): string {
   }
 }
 
-/** Decoders by charset label; null for a label Node does not know (read as windows-1252). */
+/** Decoders by charset label; null for windows-1252 and its aliases, and for labels Node does not know. */
 const decoders = new Map<string, TextDecoder | null>();
 
 /**
@@ -136,21 +136,19 @@ export function decodeCharset(bytes: Uint8Array, charset: string | undefined): s
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (label === 'utf-8' || label === 'utf8') return buf.toString('utf8');
   if (label === '' || label === 'us-ascii' || label === 'ascii') return isUtf8(buf) ? buf.toString('utf8') : decodeWindows1252(buf);
-  if (WINDOWS_1252_LABELS.has(label)) return decodeWindows1252(buf);
   let dec = decoders.get(label);
   if (dec === undefined) {
     try {
       dec = new TextDecoder(label, { fatal: false });
+      // every label of windows-1252 (ISO-8859-1 included), whatever Node's decoder does with it
+      if (dec.encoding === 'windows-1252') dec = null;
     } catch {
-      dec = null; // not a charset Node knows
+      dec = null; // not a charset Node knows: read as windows-1252
     }
     if (decoders.size < 100) decoders.set(label, dec);
   }
   return dec === null ? decodeWindows1252(buf) : dec.decode(bytes);
 }
-
-/** Labels the WHATWG Encoding Standard maps to windows-1252 (ISO-8859-1 included, as mail in the wild needs). */
-const WINDOWS_1252_LABELS = new Set(['windows-1252', 'cp1252', 'x-cp1252', 'iso-8859-1', 'iso8859-1', 'iso_8859-1', 'latin1', 'l1', 'cp819', 'ibm819']);
 
 /** windows-1252 at 0x80-0x9F (the rest is ISO-8859-1); the five unassigned bytes stay C1 controls. */
 const CP1252_HIGH = '\u20ac\u0081\u201a\u0192\u201e\u2026\u2020\u2021\u02c6\u2030\u0160\u2039\u0152\u008d\u017d\u008f\u0090\u2018\u2019\u201c\u201d\u2022\u2013\u2014\u02dc\u2122\u0161\u203a\u0153\u009d\u017e\u0178';

@@ -2,6 +2,7 @@
 // RFC 6152), SMTPUTF8 (RFC 6531) and the sender's DSN requests (RFC 3461, RFC 6533), each only when
 // the next hop offers the extension.
 import type { DsnParameters, NextHopReply, RecipientDsnRequest } from '../queue/types.ts';
+import { headerEnd } from './message-view.ts';
 import { encodeUtf8AddrXtext } from './utf8-addr.ts';
 
 /** RFC 3461 §4: xtext keeps "!".."~" except "+" and "="; anything else becomes "+" and two upper-case hex digits. */
@@ -51,8 +52,7 @@ export function smtpUtf8Refusal(from: string, rcptTo: readonly string[], message
   if ([from, ...rcptTo].some((a) => /[^\x00-\x7f]/.test(a))) {
     return { code: 553, enhanced: '5.6.7', text: 'the next hop does not offer SMTPUTF8, which this message\'s non-ASCII address needs' };
   }
-  const blank = message.indexOf('\r\n\r\n');
-  const head = message.subarray(0, blank < 0 ? message.length : blank);
+  const head = message.subarray(0, /^\r?\n/.test(message.toString('latin1', 0, 2)) ? 0 : headerEnd(message));
   if (head.some((b) => b > 0x7f)) return { code: 550, enhanced: '5.6.9', text: 'the next hop does not offer SMTPUTF8, which this message\'s UTF-8 header fields need' };
   return undefined;
 }

@@ -18,13 +18,9 @@ export interface Cleanup {
 export interface RedisProcess {
   port: number;
   dir: string;
-  /** Stdout so far (the server log). */
-  log(): string;
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Sends a signal without waiting for an exit (SIGSTOP: a hung server that keeps its sockets open). */
   signal(signal: NodeJS.Signals): void;
-  /** Starts it again (after kill) with the same port, arguments and dir (a cluster node keeps nodes.conf). */
-  restart(): Promise<void>;
 }
 
 /** Polls `cond` every 50 ms until it holds; throws naming `what` after `ms`. */
@@ -94,19 +90,13 @@ export async function startRedisProcess(t: Cleanup, build: (port: number, dir: s
     const port = await freePort();
     try {
       const args = await build(port, dir);
-      let { child, log } = await launchOnce(args, dir, ready);
+      const { child } = await launchOnce(args, dir, ready);
       running = child;
       return {
         port,
         dir,
-        log: () => log(),
         kill: (signal: NodeJS.Signals = 'SIGKILL') => stop(child, signal),
         signal: (signal) => void child.kill(signal),
-        restart: async () => {
-          await stop(child, 'SIGKILL');
-          ({ child, log } = await launchOnce(args, dir, ready));
-          running = child;
-        },
       };
     } catch (err) {
       lastError = err;

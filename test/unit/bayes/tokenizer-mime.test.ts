@@ -97,7 +97,7 @@ test('8-bit text without a charset (or declared US-ASCII): UTF-8 when valid, els
     assert.match(parseMail(part(ct, latin1)).text, /Grüße und ein Gewinnspiel für Sie €100/, `latin-1 bytes with ${JSON.stringify(ct)}`);
     assert.match(parseMail(part(ct, utf8)).text, /Grüße und ein Gewinnspiel für Sie €100/, `UTF-8 bytes with ${JSON.stringify(ct)}`);
   }
-  for (const cs of ['iso-8859-1', 'windows-1252', 'x-unknown-charset']) {
+  for (const cs of ['iso-8859-1', 'iso88591', 'csisolatin1', 'windows-1252', 'x-unknown-charset']) {
     assert.match(parseMail(part(`Content-Type: text/plain; charset=${cs}\r\n`, latin1)).text, /für Sie €100/, `charset=${cs}: 0x80 is the euro sign`);
   }
   const declared = parseMail(part('Content-Type: text/plain; charset=utf-8\r\n', latin1)).text;

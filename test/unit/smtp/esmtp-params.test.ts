@@ -94,4 +94,6 @@ test('smtpUtf8Refusal: non-ASCII addresses 553 5.6.7, UTF-8 header fields 550 5.
   assert.deepEqual([header?.code, header?.enhanced], [550, '5.6.9']);
   assert.equal(smtpUtf8Refusal('a@example.org', ['b@example.net'], msg('Subject: plain', 'Grüße im Text')), undefined);
   assert.equal(smtpUtf8Refusal('', ['b@example.net'], msg('Subject: plain')), undefined);
+  assert.equal(smtpUtf8Refusal('a@example.org', ['b@example.net'], Buffer.from('\r\nGrüße, no header fields\r\n')), undefined);
+  assert.equal(smtpUtf8Refusal('a@example.org', ['b@example.net'], Buffer.from('Subject: Grüße\n\nLF only\n'))?.enhanced, '5.6.9');
 });
