@@ -53,3 +53,32 @@ function hex(c: number): number {
   if (c >= 97 && c <= 102) return c - 87;
   return -1;
 }
+
+/**
+ * RFC 2045 §6.7 quoted-printable encoding of a "binary" string whose lines end in CRLF: line breaks stay
+ * hard breaks, printable US-ASCII except "=" stays literal, space and tab are encoded at the end of a line,
+ * everything else becomes "=XX", and soft breaks ("=" CRLF) keep each encoded line within 76 characters.
+ */
+export function encodeQuotedPrintable(body: string): string {
+  const lines = body.split('\r\n');
+  const out: string[] = [];
+  for (const line of lines) {
+    let encoded = '';
+    let width = 0;
+    for (let i = 0; i < line.length; i++) {
+      const c = line.charCodeAt(i) & 0xff;
+      const last = i === line.length - 1;
+      const literal = (c >= 33 && c <= 126 && c !== 61) || ((c === 32 || c === 9) && !last);
+      const token = literal ? line[i] ?? '' : `=${c.toString(16).toUpperCase().padStart(2, '0')}`;
+      // RFC 2045 §6.7 rule 5: at most 76 characters, the soft break's "=" included
+      if (width + token.length > 75) {
+        encoded += '=\r\n';
+        width = 0;
+      }
+      encoded += token;
+      width += token.length;
+    }
+    out.push(encoded);
+  }
+  return out.join('\r\n');
+}

@@ -5,6 +5,7 @@ import tls from 'node:tls';
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { mailParameters, rcptParameters, smtpUtf8Refusal } from './next-hop-params.ts';
 import { dotStuff, NextHopConnectionError, ReplyReader } from './next-hop-wire.ts';
+import { toSevenBit, type SevenBitResult } from './seven-bit.ts';
 
 export { NextHopConnectionError } from './next-hop-wire.ts';
 
@@ -108,6 +109,12 @@ export class NextHopClient {
       for (const r of rcptTo) recipients.set(r, utf8Refusal);
       return result;
     }
+    const payload = this.sevenBitIfNeeded(message, dsn);
+    if ('refused' in payload) {
+      for (const r of rcptTo) recipients.set(r, { code: 554, enhanced: '5.6.3', text: `the next hop does not offer 8BITMIME and the message cannot be converted: ${payload.refused}` });
+      return result;
+    }
+    message = payload.message;
     const mailLine = `MAIL FROM:<${from}>${mailParameters(this.extensions, message, dsn)}`;
     const rcptLines = rcptTo.map((r) => `RCPT TO:<${r}>${rcptParameters(this.extensions, dsn?.rcptDsn?.[r])}`);
     const { mail, rcpts, data } = await this.envelope(mailLine, rcptLines);
@@ -147,6 +154,15 @@ export class NextHopClient {
     }
     this.messagesSent++;
     return result;
+  }
+
+  /**
+   * RFC 6152 §3: 8-bit data goes only to a next hop that offers 8BITMIME (or takes the message with
+   * SMTPUTF8, which implies it, RFC 6531 §3.1); otherwise it is converted to 7-bit MIME first.
+   */
+  private sevenBitIfNeeded(message: Buffer, dsn: DsnParameters | undefined): SevenBitResult {
+    if (this.extensions.has('8BITMIME') || (dsn?.smtputf8 && this.extensions.has('SMTPUTF8'))) return { message };
+    return toSevenBit(message);
   }
 
   async quit(): Promise<void> {

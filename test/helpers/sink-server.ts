@@ -49,6 +49,8 @@ export interface SinkOptions {
   dsn?: boolean;
   /** Offer SMTPUTF8 (RFC 6531); on by default, as smtp-server does. */
   smtputf8?: boolean;
+  /** Offer 8BITMIME (RFC 6152); on by default, as smtp-server does. */
+  eightBitMime?: boolean;
 }
 
 export interface SinkServer {
@@ -130,6 +132,7 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
       hideSTARTTLS: options.tls === undefined,
       hideDSN: !options.dsn,
       hideSMTPUTF8: options.smtputf8 === false,
+      hide8BITMIME: options.eightBitMime === false,
       ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
       authOptional: true,
       disabledCommands: ['AUTH'],

@@ -281,6 +281,37 @@ test('SMTPUTF8 mail to a next hop without SMTPUTF8: UTF-8 headers fail with 5.6.
   assert.match(text(notice), /does not offer SMTPUTF8/);
 });
 
+test('8-bit mail to a next hop without 8BITMIME goes as 7-bit quoted-printable; 8-bit header fields fail with 5.6.3', async (t) => {
+  const sink = await startSink({ eightBitMime: false, smtputf8: false });
+  t.after(() => sink.close());
+  const gw = await startGateway(t, frontOf(sink.port));
+  const body = await send(gw.smtpPort, {
+    from: 'a@remote.example',
+    rcpts: [{ to: 'user@relay.example' }],
+    message: `From: a@remote.example\r\nTo: user@relay.example\r\nSubject: eight bit\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nGrüße, ${BODY_MARKER}\r\n`,
+  });
+  const header = await send(gw.smtpPort, {
+    from: 'b@remote.example',
+    rcpts: [{ to: 'user@relay.example' }],
+    message: `From: b@remote.example\r\nTo: user@relay.example\r\nSubject: Grüße\r\n\r\nGrüße\r\n`,
+  });
+  assert.deepEqual([body.data[0], header.data[0]], [250, 250]);
+  await logged(gw, 'message done', body.queueId);
+  await logged(gw, 'message done', header.queueId);
+  await sink.waitForMessages(2);
+  const copy = sink.messages.find((m) => m.mailFrom === 'a@remote.example');
+  assert.ok(copy, 'the 8-bit body was converted and sent');
+  assert.ok(!copy.raw.some((b) => b > 127), 'nothing 8-bit on the wire');
+  assert.equal(copy.mailParams.BODY, undefined);
+  assert.match(text(copy), /^Content-Transfer-Encoding: quoted-printable$/m);
+  assert.match(text(copy), /^Gr=C3=BC=C3=9Fe, BODY-MARKER-51c2$/m);
+  assert.equal(sink.messages.filter((m) => m.mailFrom === 'b@remote.example').length, 0);
+  const [notice, ...more] = notices(sink);
+  assert.equal(more.length, 0);
+  assert.deepEqual(notice?.rcptTo, ['b@remote.example']);
+  assert.match(text(notice), /^Status: 5\.6\.3$/m);
+});
+
 test('ORCPT utf-8: xtext form with or without SMTPUTF8, unitext only with it (else 553 5.6.7), malformed 501', async (t) => {
   const gw = await startGateway(t);
   const { wire } = await SmtpWire.open(gw.smtpPort);
