@@ -38,7 +38,8 @@ export function classify(reply: NextHopReply): RecipientOutcome['status'] {
 
 export function outcome(reply: NextHopReply, destination: Destination, remoteMta?: string, successAction?: SuccessAction): RecipientOutcome {
   const status = classify(reply);
-  return { status, reply, destination, ...(remoteMta ? { remoteMta } : {}), ...(status === 'delivered' && successAction ? { successAction } : {}) };
+  // RFC 3464 §2.3.5: Remote-MTA names the MTA that reported the status; a reply spamgate made itself has none
+  return { status, reply, destination, ...(remoteMta && !reply.local ? { remoteMta } : {}), ...(status === 'delivered' && successAction ? { successAction } : {}) };
 }
 
 /**

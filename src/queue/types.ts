@@ -65,6 +65,8 @@ export interface NextHopReply {
   code: number;
   enhanced?: string;
   text: string;
+  /** Said by spamgate's client about the next hop (e.g. a size or extension it lacks), not by the next hop. */
+  local?: true;
 }
 
 /** Inline delivery: the client's DATA reply is the next hop's reply. */

@@ -99,19 +99,19 @@ export class NextHopClient {
     const result = { recipients, dsnPassedOn: this.extensions.has('DSN') };
     if (this.maxSize > 0 && message.length > this.maxSize) {
       // RFC 1870 §6: do not send what the server said it will not take.
-      for (const r of rcptTo) recipients.set(r, { code: 552, enhanced: '5.3.4', text: `message size ${message.length} exceeds server limit ${this.maxSize}` });
+      for (const r of rcptTo) recipients.set(r, { code: 552, enhanced: '5.3.4', text: `message size ${message.length} exceeds server limit ${this.maxSize}`, local: true });
       return result;
     }
     const utf8Refusal = dsn?.smtputf8 && !this.extensions.has('SMTPUTF8') ? smtpUtf8Refusal(from, rcptTo, message) : undefined;
     if (utf8Refusal) {
       // RFC 6531 §3.2: a message that needs SMTPUTF8 is not sent to a server that does not offer it;
       // spamgate does not downgrade, so it fails (and the sender gets a notice).
-      for (const r of rcptTo) recipients.set(r, utf8Refusal);
+      for (const r of rcptTo) recipients.set(r, { ...utf8Refusal, local: true });
       return result;
     }
     const payload = this.sevenBitIfNeeded(message, dsn);
     if ('refused' in payload) {
-      for (const r of rcptTo) recipients.set(r, { code: 554, enhanced: '5.6.3', text: `the next hop does not offer 8BITMIME and the message cannot be converted: ${payload.refused}` });
+      for (const r of rcptTo) recipients.set(r, { code: 554, enhanced: '5.6.3', text: `the next hop does not offer 8BITMIME and the message cannot be converted: ${payload.refused}`, local: true });
       return result;
     }
     message = payload.message;

@@ -278,6 +278,7 @@ test('SMTPUTF8 mail to a next hop without SMTPUTF8: UTF-8 headers fail with 5.6.
   assert.equal(more.length, 0);
   assert.deepEqual(notice?.rcptTo, ['a@remote.example']);
   assert.match(text(notice), /^Status: 5\.6\.9$/m);
+  assert.doesNotMatch(text(notice), /^Remote-MTA:/m, 'spamgate refused it, not the next hop');
   assert.match(text(notice), /does not offer SMTPUTF8/);
 });
 
@@ -310,6 +311,7 @@ test('8-bit mail to a next hop without 8BITMIME goes as 7-bit quoted-printable; 
   assert.equal(more.length, 0);
   assert.deepEqual(notice?.rcptTo, ['b@remote.example']);
   assert.match(text(notice), /^Status: 5\.6\.3$/m);
+  assert.doesNotMatch(text(notice), /^Remote-MTA:/m, 'spamgate refused it, not the next hop');
 });
 
 test('ORCPT utf-8: xtext form with or without SMTPUTF8, unitext only with it (else 553 5.6.7), malformed 501', async (t) => {
