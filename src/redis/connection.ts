@@ -35,6 +35,8 @@ export interface RedisLinkOptions {
   config: RedisConfig;
   log: Logger;
   registry: Registry;
+  /** Stores that will use the link: their error counters start at 0, so rates and alerts have a series. */
+  stores?: readonly RedisStoreLabel[];
 }
 
 export class RedisLink {
@@ -55,6 +57,7 @@ export class RedisLink {
     this.timeoutMs = cfg.timeout;
     this.log = opts.log.child({ component: 'redis' });
     this.errors = counter(opts.registry, 'spamgate_redis_errors_total', 'Shared-store operations that failed because Redis was down, slow or refused them, by store.', ['store']);
+    for (const store of opts.stores ?? []) this.errors.inc({ store }, 0);
     const upGauge = gauge(opts.registry, 'spamgate_redis_up', 'Whether the Redis connection of the shared stores is ready (1) or not (0).');
     upGauge.set(0);
     this.client = createClient(cfg);

@@ -40,7 +40,7 @@ export interface SharedStores {
 export async function openSharedStores(deps: SharedStoreDeps): Promise<SharedStores> {
   const { config, clock, log } = deps;
   const uses = new Set(config.redis.use_for);
-  const link = uses.size > 0 && !deps.dryRun ? new RedisLink({ config: config.redis, log, registry: deps.registry }) : undefined;
+  const link = uses.size > 0 && !deps.dryRun ? new RedisLink({ config: config.redis, log, registry: deps.registry, stores: [...uses] }) : undefined;
   if (link) {
     // Start-up does not wait for Redis longer than connect_timeout: without it the stores degrade per on_error.
     const ready = await link.waitReady(config.redis.connect_timeout);

@@ -23,10 +23,12 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import type { Zones } from '../helpers/dns-server.ts';
+import { freePort } from '../helpers/free-port.ts';
 import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
 import { runPython, run } from '../helpers/python.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
+import { startRedis } from '../unit/redis/redis-server.ts';
 import { alertExpressions, dashboardExpressions, datasourceProblems, metricNames, substituteGrafanaVariables, withoutComparisons } from '../helpers/promql-tools.ts';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -187,7 +189,6 @@ m.logout()
 s = smtplib.SMTP('127.0.0.1', sub, timeout=10); s.ehlo('client.test'); out['auth'] = s.login('postmaster@localhost', password)[0]; s.quit()
 print(json.dumps(out))
 `;
-import { freePort } from '../helpers/free-port.ts';
 
 interface Rig {
   gw: RunningGateway;
@@ -203,6 +204,8 @@ async function startRig(t: TestContext): Promise<Rig> {
   const rulesDir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-obs-rules-'));
   t.after(() => rm(rulesDir, { recursive: true, force: true }));
   await writeFile(path.join(rulesDir, 'zz-test-list.yaml'), LIST_RULES);
+  // Rate limits in a real Redis, so the Redis panels and alerts have series to evaluate.
+  const redis = await startRedis(t);
   const gw = await startGateway(
     t,
     {
@@ -211,6 +214,7 @@ async function startRig(t: TestContext): Promise<Rig> {
       outbound: { port: sink.port, starttls: 'never', connect_timeout: '2s', command_timeout: '5s' },
       queue: { fsync: false, scan_interval: '200ms' },
       checks: { timeout: '2s' },
+      redis: { port: redis.port, use_for: ['rate'] },
       log_level: 'warn',
     },
     { zones: ZONES },
