@@ -33,7 +33,9 @@ function convertEntity(entity: string, depth: number, budget: { parts: number },
   const bodyStart = entity.length - body.length;
   if (type.value.startsWith('multipart/') && type.params.boundary) {
     const inner = convertMultipart(body, type.params.boundary, depth, budget);
-    return typeof inner === 'string' ? entity.slice(0, bodyStart) + inner : inner;
+    if (typeof inner !== 'string') return inner;
+    // a multipart labelled 8bit/binary holds only 7-bit parts now (RFC 2045 §6.4)
+    return (encoding ? withTransferEncoding(head, '7bit', false) : entity.slice(0, bodyStart)) + inner;
   }
   if (type.value === 'message/rfc822') {
     // RFC 2046 §5.2.1: no encoding but 7bit/8bit/binary; the enclosed message is converted instead

@@ -42,6 +42,7 @@ test('nested multipart and message/rfc822: 8-bit leaves converted, 7-bit parts a
     'From: a@example.org',
     'MIME-Version: 1.0',
     'Content-Type: multipart/mixed; boundary="outer"',
+    'Content-Transfer-Encoding: 8bit',
     '',
     'preamble with ümlaut',
     '--outer',
@@ -66,6 +67,7 @@ test('nested multipart and message/rfc822: 8-bit leaves converted, 7-bit parts a
   ]);
   const out = converted(msg);
   assert.ok(out.includes(base64Part.join('\r\n')), 'the base64 part is untouched');
+  assert.match(out, /^Content-Type: multipart\/mixed; boundary="outer"\r\nContent-Transfer-Encoding: 7bit\r\n\r\n/m, 'the multipart is relabelled 7bit');
   assert.match(out, /\r\n--outer\r\nContent-Type: multipart\/alternative; boundary=inner\r\n/);
   assert.match(out, /preamble with \?\?mlaut/, 'a UTF-8 ü is two bytes');
   assert.match(out, /Content-Type: message\/rfc822\r\nContent-Transfer-Encoding: 7bit\r\n\r\nSubject: enclosed\r\nContent-Type: text\/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\ndrinnen: gr=C3=B6=C3=9Fer/);
