@@ -1,4 +1,5 @@
-// Benchmark: local deliveries/s into Maildir, and POP3 RETR of a 10,000-message mailbox (spamgate, and Dovecot if installed).
+// Benchmark: local deliveries/s into Maildir, and POP3 RETR of a 10,000-message mailbox (spamgate, and Dovecot if
+// installed); each server runs in its own process, apart from the benchmark's client.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -10,11 +11,10 @@ import { createUserDirectory } from '../../src/mailhost/directory.ts';
 import { createLocalDelivery } from '../../src/mailhost/local-delivery.ts';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
-import { createPop3Server } from '../../src/pop3/server.ts';
 import { createMaildirStore } from '../../src/store/maildir-store.ts';
-import { systemClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { RawPop3 } from '../integration/pop3-client.ts';
+import { spawnTsx, waitOutput } from './bench-processes.ts';
 
 const USER = 'bench@example.com';
 const PASSWORD = 'bench-password';
@@ -134,13 +134,18 @@ export async function run(): Promise<void> {
     s = Number(process.hrtime.bigint() - t0) / 1e9;
     console.log(`local delivery (fsync off, sequential): ${MESSAGES - fsyncCount} in ${s.toFixed(2)} s = ${((MESSAGES - fsyncCount) / s).toFixed(0)} msg/s`);
 
-    const server = createPop3Server({ store: fast, users: directory, hostname: 'bench.local', registry, log: silentLogger, clock: systemClock });
-    await server.listen(0, '127.0.0.1');
-    const port = server.address()?.port ?? 0;
-    report('spamgate POP3 RETR all (run 1)', await retrAll(port));
-    report('spamgate POP3 RETR all (run 2)', await retrAll(port));
-    await server.close();
     directory.close();
+    // The server runs in its own process, as Dovecot does: the client here does not share its event loop.
+    const server = spawnTsx(path.join(import.meta.dirname, 'pop3-server.ts'), [mailRoot, dataDir, USER, PASSWORD]);
+    try {
+      const port = Number((await waitOutput(server, /listening (\d+)/, 30_000))[1]);
+      report('spamgate POP3 RETR all (run 1)', await retrAll(port));
+      report('spamgate POP3 RETR all (run 2)', await retrAll(port));
+    } finally {
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill('SIGTERM');
+      await exited;
+    }
 
     const dc = await startDovecot(dir, mailRoot);
     if (!dc) console.log('dovecot POP3: not installed (/usr/sbin/dovecot with dovecot-pop3d); skipped');
