@@ -7,13 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
+import { REDIS_SERVER, type Cleanup } from '../unit/redis/redis-server.ts';
 import { freePort } from './free-port.ts';
-
-const REDIS_SERVER = '/usr/bin/redis-server';
-
-export interface Cleanup {
-  after(fn: () => unknown): void;
-}
 
 export interface RedisProcess {
   port: number;

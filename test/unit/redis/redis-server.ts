@@ -10,7 +10,7 @@ import { RedisLink } from '../../../src/redis/connection.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
 import { freePort } from '../../helpers/free-port.ts';
 
-const REDIS_SERVER = '/usr/bin/redis-server';
+export const REDIS_SERVER = '/usr/bin/redis-server';
 
 /** Where cleanup is registered: a node:test context, or a benchmark's own list. */
 export interface Cleanup {
