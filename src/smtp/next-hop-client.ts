@@ -114,6 +114,11 @@ export class NextHopClient {
       for (const r of rcptTo) recipients.set(r, { code: 554, enhanced: '5.6.3', text: `the next hop does not offer 8BITMIME and the message cannot be converted: ${payload.refused}`, local: true });
       return result;
     }
+    if (payload.message !== message && this.maxSize > 0 && payload.message.length > this.maxSize) {
+      // quoted-printable grows a message: the converted copy must fit the SIZE limit too (RFC 1870 §6)
+      for (const r of rcptTo) recipients.set(r, { code: 552, enhanced: '5.3.4', text: `message size ${payload.message.length} after conversion to 7 bits exceeds server limit ${this.maxSize}`, local: true });
+      return result;
+    }
     message = payload.message;
     const mailLine = `MAIL FROM:<${from}>${mailParameters(this.extensions, message, dsn)}`;
     const rcptLines = rcptTo.map((r) => `RCPT TO:<${r}>${rcptParameters(this.extensions, dsn?.rcptDsn?.[r])}`);
