@@ -49,6 +49,8 @@ export class RedisLink {
   private up = false;
   /** close() was called: the link going down is expected, not worth a warning. */
   private closing = false;
+  /** A pending restart of a client that ended on its own. */
+  private revive: NodeJS.Timeout | undefined;
 
   constructor(opts: RedisLinkOptions) {
     const cfg = opts.config;
@@ -73,6 +75,17 @@ export class RedisLink {
     };
     this.client.on('close', down);
     this.client.on('end', down);
+    // ioredis can give up for good ("end") although its retry strategy never does: a Sentinel failover
+    // announced while a reconnect is still asking the sentinels ends the client. Unless we closed it,
+    // it is started again after reconnect_max, for as long as the link lives.
+    this.client.on('end', () => {
+      if (this.closing || this.revive) return;
+      this.revive = setTimeout(() => {
+        this.revive = undefined;
+        if (!this.closing && this.client.status === 'end') this.client.connect().catch(() => undefined);
+      }, cfg.reconnect_max);
+      this.revive.unref();
+    });
     // ioredis emits 'error' on every failed reconnect; the state is in the gauge, the log says it once.
     this.client.on('error', () => undefined);
   }
@@ -128,6 +141,7 @@ export class RedisLink {
 
   async close(): Promise<void> {
     this.closing = true;
+    clearTimeout(this.revive);
     try {
       if (this.client.status === 'ready') await this.client.quit();
     } catch {
