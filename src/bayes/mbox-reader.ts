@@ -27,7 +27,8 @@ function isBlank(line: Buffer): boolean {
 export function* readMbox(file: string, maxMessageBytes: number, chunkBytes = 1 << 20): Generator<MboxItem> {
   const fd = openSync(file, 'r');
   try {
-    const chunk = Buffer.allocUnsafe(Math.max(16, chunkBytes));
+    // never pooled: a view into it is recognised by its ArrayBuffer
+    const chunk = Buffer.allocUnsafeSlow(Math.max(16, chunkBytes));
     let parts: Buffer[] = [];
     let size = 0;
     let oversize = false;
@@ -38,7 +39,15 @@ export function* readMbox(file: string, maxMessageBytes: number, chunkBytes = 1 
     let partialSize = 0;
     let partialDropped = false;
 
+    // Lines kept as they are and adjacent in the current read are copied out in one piece, not one by one.
+    let runStart = -1;
+    let runEnd = -1;
+    const flushRun = (): void => {
+      if (runStart >= 0) parts.push(Buffer.from(chunk.subarray(runStart, runEnd)));
+      runStart = runEnd = -1;
+    };
     const finish = function* (): Generator<MboxItem> {
+      flushRun();
       if (!started) return;
       index++;
       if (oversize) yield { index, error: `message over the ${maxMessageBytes}-byte limit, skipped` };
@@ -51,11 +60,23 @@ export function* readMbox(file: string, maxMessageBytes: number, chunkBytes = 1 
       if (oversize) return;
       if (size + b.length > maxMessageBytes) {
         oversize = true;
+        runStart = runEnd = -1;
         parts = [];
         return;
       }
-      parts.push(Buffer.from(b));
       size += b.length;
+      if (b.buffer !== chunk.buffer) {
+        // a line assembled across reads: already a buffer of its own
+        flushRun();
+        parts.push(b);
+        return;
+      }
+      const start = b.byteOffset - chunk.byteOffset;
+      if (start !== runEnd) {
+        flushRun();
+        runStart = start;
+      }
+      runEnd = start + b.length;
     };
     const line = function* (l: Buffer, dropped: boolean): Generator<MboxItem> {
       if (!dropped && prevBlank && l.subarray(0, FROM.length).equals(FROM)) {
@@ -73,6 +94,7 @@ export function* readMbox(file: string, maxMessageBytes: number, chunkBytes = 1 
     };
 
     for (;;) {
+      flushRun(); // the next read overwrites the chunk
       const n = readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;
       let from = 0;
