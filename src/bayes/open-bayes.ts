@@ -73,8 +73,9 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
     store = new MemoryTokenStore({ file, saveDelayMs: cfg.save_delay, initial });
   }
   const classifier = new BayesClassifier(store, {
-    spamCutoff: cfg.spam_cutoff,
-    hamCutoff: cfg.ham_cutoff,
+    combine: cfg.combine,
+    ...(cfg.spam_cutoff !== undefined ? { spamCutoff: cfg.spam_cutoff } : {}),
+    ...(cfg.ham_cutoff !== undefined ? { hamCutoff: cfg.ham_cutoff } : {}),
     minSpam: cfg.min_spam,
     minHam: cfg.min_ham,
     unknownWordStrength: cfg.unknown_word_strength,

@@ -281,3 +281,22 @@ function receivedTokens(value: string, add: (t: string) => void): void {
   const w = RECEIVED_WITH.exec(v);
   if (w) add(`received:with:${w[1]}`);
 }
+
+/** Where a token's evidence comes from, for the evidence combiner (src/bayes/combiner.ts). */
+export type TokenFamily = 'header' | 'body' | 'url';
+
+/** Prefixes of tokens mined from the text a reader sees (subject, body words, addresses in it, HTML tags). */
+const BODY_PREFIXES = new Set(['subject', 'html', 'email', 'skip']);
+const PREFIX = /^([a-z0-9-]+):/;
+
+/**
+ * The family of a token this tokenizer emitted: `url:` tokens; body words (no prefix) and the reader-visible
+ * prefixes above; everything else (header names and values, Received, MIME structure) is header evidence.
+ */
+export function tokenFamily(token: string): TokenFamily {
+  const m = PREFIX.exec(token);
+  if (!m) return 'body';
+  const prefix = m[1] ?? '';
+  if (prefix === 'url') return 'url';
+  return BODY_PREFIXES.has(prefix) ? 'body' : 'header';
+}

@@ -1,6 +1,7 @@
 // `spamgate classify FILE... [--explain] [--json]`: Bayes probability and verdict per message, one line each.
 import { openFilterEnv, outputGone, requirePaths } from '../bayes/cli-support.ts';
 import type { BayesResult } from '../bayes/classifier.ts';
+import { groupEvidence } from '../bayes/combiner.ts';
 import { readCorpus } from '../bayes/corpus.ts';
 import { UsageError, type Command } from './types.ts';
 
@@ -11,7 +12,7 @@ export const classifyCommand: Command = {
     'usage: spamgate classify FILE... [--explain] [--json] [--config FILE] [--data-dir DIR]',
     '  Prints "path<TAB>probability<TAB>spam|unsure|ham" per message (files, directories, mbox).',
     '  A file that cannot be read gets "path<TAB>-<TAB>error: reason" and the exit code is 1.',
-    '  --explain   add the most deciding tokens and their probabilities',
+    '  --explain   add the evidence of header, body and links, and the most deciding tokens',
     '  --json      one JSON object per line instead',
   ].join('\n'),
   booleanFlags: ['explain', 'json'],
@@ -52,14 +53,21 @@ function topClues(r: Extract<BayesResult, { status: 'scored' }>, n: number): { t
   return r.clues.slice(0, n).map((c) => ({ token: c.token, prob: Math.round(c.prob * 10000) / 10000, spam: c.spam, ham: c.ham }));
 }
 
+/** Clue count and chi-square probability of every clue, then of the header, body and link clues alone. */
+function evidenceOf(r: Extract<BayesResult, { status: 'scored' }>): { group: string; clues: number; chi_square: number }[] {
+  return groupEvidence(r.clues).map((g) => ({ group: g.group, clues: g.clues, chi_square: Number(g.chiSquare.toFixed(6)) }));
+}
+
 function asJson(id: string, r: BayesResult, explain: boolean): Record<string, unknown> {
   if (r.status === 'silent') return { path: id, probability: null, verdict: 'silent', reason: r.reason };
-  return { path: id, probability: Number(r.probability.toFixed(6)), verdict: r.verdict, ...(explain ? { tokens: topClues(r, 15) } : {}) };
+  return { path: id, probability: Number(r.probability.toFixed(6)), verdict: r.verdict, ...(explain ? { combine: r.method, evidence: evidenceOf(r), tokens: topClues(r, 15) } : {}) };
 }
 
 function asText(id: string, r: BayesResult, explain: boolean): string {
   if (r.status === 'silent') return `${id}\t-\tsilent\n`;
   let line = `${id}\t${r.probability.toFixed(4)}\t${r.verdict}\n`;
-  if (explain) for (const c of topClues(r, 15)) line += `    ${c.prob.toFixed(4)}  spam=${c.spam} ham=${c.ham}  ${JSON.stringify(c.token)}\n`;
+  if (!explain) return line;
+  line += `    combined by ${r.method}; evidence (clues, chi-square): ${evidenceOf(r).map((g) => `${g.group} ${g.clues} ${g.chi_square.toFixed(4)}`).join(', ')}\n`;
+  for (const c of topClues(r, 15)) line += `    ${c.prob.toFixed(4)}  spam=${c.spam} ham=${c.ham}  ${JSON.stringify(c.token)}\n`;
   return line;
 }

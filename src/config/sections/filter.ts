@@ -1,5 +1,6 @@
 // Config sections of the content filter: `filter:` (MIME work bounds) and `bayes:` (classifier, store, learning).
 import { z } from 'zod';
+import { DEFAULT_CUTOFFS } from '../../bayes/cutoffs.ts';
 import { MAX_TIMER_MS, size } from '../units.ts';
 
 export const filterSection = z
@@ -24,9 +25,11 @@ export const bayesSection = z
     use_shipped_model: z.boolean().default(true),
     min_spam: z.number().int().min(0).default(200),
     min_ham: z.number().int().min(0).default(200),
-    /** Chosen by cross-validation on the SpamAssassin TRAIN split (see DEFAULT_CLASSIFIER in src/bayes/classifier.ts). */
-    spam_cutoff: z.number().min(0).max(1).default(0.6),
-    ham_cutoff: z.number().min(0).max(1).default(0.2),
+    /** evidence: header / body / link evidence weighed by a fitted model; chi-square: all clues at once. */
+    combine: z.enum(['evidence', 'chi-square']).default('evidence'),
+    /** Default per combine method, chosen by cross-validation on the SpamAssassin TRAIN split (DEFAULT_CUTOFFS in src/bayes/classifier.ts). */
+    spam_cutoff: z.number().min(0).max(1).optional(),
+    ham_cutoff: z.number().min(0).max(1).optional(),
     word_pairs: z.boolean().default(false),
     /** Robinson's s and x, and the minimum |f(w) - 0.5| of a token to count. */
     unknown_word_strength: z.number().positive().default(0.0178),
@@ -45,7 +48,9 @@ export const bayesSection = z
     save_delay: z.number().int().min(0).max(MAX_TIMER_MS).default(5000),
   })
   .prefault({})
-  .refine((b) => b.ham_cutoff < b.spam_cutoff, { message: 'bayes.ham_cutoff must be below bayes.spam_cutoff' });
+  .refine((b) => (b.ham_cutoff ?? DEFAULT_CUTOFFS[b.combine].ham) < (b.spam_cutoff ?? DEFAULT_CUTOFFS[b.combine].spam), {
+    message: 'bayes.ham_cutoff must be below bayes.spam_cutoff',
+  });
 
 export type FilterConfig = z.output<typeof filterSection>;
 export type BayesConfig = z.output<typeof bayesSection>;

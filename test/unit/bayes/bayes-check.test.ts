@@ -12,7 +12,7 @@ import { BAYES_RESULT_KEY, bayesHits, createBayesCheck } from '../../../src/chec
 import { bayesSection } from '../../../src/config/sections/filter.ts';
 import { DEFAULT_MIME_LIMITS } from '../../../src/mime/parse.ts';
 
-const scored = (probability: number, verdict: 'spam' | 'unsure' | 'ham'): BayesResult => ({ status: 'scored', probability, verdict, clues: [], tokens: 1 });
+const scored = (probability: number, verdict: 'spam' | 'unsure' | 'ham'): BayesResult => ({ status: 'scored', probability, verdict, clues: [], tokens: 1, method: 'evidence' });
 
 test('symbols carry the probability as option and scale their factor past the cutoff', () => {
   assert.deepEqual(bayesHits(scored(1, 'spam'), 0.6, 0.2), [{ symbol: 'BAYES_SPAM', factor: 1, options: ['p=1.0000'] }]);

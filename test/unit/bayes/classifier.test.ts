@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { chi2Q, chiCombine, lnChi2Q } from '../../../src/bayes/classifier.ts';
+import { chi2Q, chiCombine, lnChi2Q } from '../../../src/bayes/chi-square.ts';
+import { DEFAULT_CUTOFFS } from '../../../src/bayes/classifier.ts';
 import { openBayes, STORE_FILE } from '../../../src/bayes/open-bayes.ts';
 import { bayesSection } from '../../../src/config/sections/filter.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
@@ -143,4 +144,32 @@ test('the shipped model loads and classifies a corpus-like spam as spam', async 
   const r = await bayes.classifyRaw(Buffer.from('From: "Best Deals" <deals123@offers.biz>\r\nSubject: FREE money!!! Act now\r\nContent-Type: text/html\r\n\r\n<html><body><font color="red">Click here to remove</font> <a href="http://203.0.113.5/buy">ORDER NOW</a> limited time offer, 100% free, no obligation, credit card</body></html>\r\n'));
   assert.equal(r.status, 'scored');
   if (r.status === 'scored') assert.ok(r.probability > 0.9, `p=${r.probability}`);
+});
+
+test('cutoffs default per combine method; explicit ones win; ham must stay below spam', (t) => {
+  const dir = tmp(t);
+  const opts = (over: Record<string, unknown>) => openBayes({ dataDir: dir, config: cfg(over) }).classifier.opts;
+  assert.deepEqual([opts({}).combine, opts({}).spamCutoff, opts({}).hamCutoff], ['evidence', DEFAULT_CUTOFFS.evidence.spam, DEFAULT_CUTOFFS.evidence.ham]);
+  const chi = opts({ combine: 'chi-square' });
+  assert.deepEqual([chi.spamCutoff, chi.hamCutoff], [DEFAULT_CUTOFFS['chi-square'].spam, DEFAULT_CUTOFFS['chi-square'].ham]);
+  assert.equal(opts({ spam_cutoff: 0.75 }).spamCutoff, 0.75);
+  // 0.7 is below the evidence default spam cutoff but above chi-square's
+  assert.equal(bayesSection.safeParse({ ham_cutoff: 0.7 }).success, true);
+  assert.match(String(bayesSection.safeParse({ combine: 'chi-square', ham_cutoff: 0.7 }).error?.message), /ham_cutoff must be below/);
+  assert.equal(bayesSection.safeParse({ combine: 'naive' }).success, false);
+});
+
+test('both combine methods rank a small learned set the same way round', async (t) => {
+  for (const combine of ['evidence', 'chi-square'] as const) {
+    const bayes = openBayes({ dataDir: tmp(t), config: cfg({ combine, use_shipped_model: false }) });
+    for (const m of SPAM) await bayes.learner.learn(m, 'spam', 'manual');
+    for (const m of HAM) await bayes.learner.learn(m, 'ham', 'manual');
+    const spammy = await bayes.classifyRaw(mail('cheap pills offer', 'discount viagra pills casino bonus money today', 'deal@spam.biz'));
+    const hammy = await bayes.classifyRaw(mail('project meeting', 'review the parser module patch before the meeting', 'bob@work.example'));
+    assert.ok(spammy.status === 'scored' && hammy.status === 'scored');
+    assert.equal(spammy.method, combine);
+    assert.ok(spammy.probability > hammy.probability, `${combine}: ${spammy.probability} vs ${hammy.probability}`);
+    assert.equal(hammy.verdict, 'ham', combine);
+    await bayes.close();
+  }
 });

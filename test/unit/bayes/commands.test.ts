@@ -46,8 +46,13 @@ test('train, classify, forget and masscheck end to end', async (t) => {
   assert.match(lines[0] ?? '', /new-spam\.eml\t0\.9\d{3}|new-spam\.eml\t1\.0000\tspam/);
   assert.match(lines[1] ?? '', /new-ham\.eml\t0\.0\d{3}\tham/);
   const json = await runCmd(classifyCommand, { positional: [path.join(root, 'new-spam.eml')], flags: { json: true, explain: true } }, data, config);
-  const parsed = JSON.parse(json.out) as { verdict: string; probability: number; tokens: { token: string }[] };
+  const parsed = JSON.parse(json.out) as { verdict: string; probability: number; combine: string; evidence: { group: string; clues: number }[]; tokens: { token: string }[] };
   assert.equal(parsed.verdict, 'spam');
+  assert.equal(parsed.combine, 'evidence');
+  const clueCount = (g: string): number => parsed.evidence.find((e) => e.group === g)?.clues ?? -1;
+  assert.ok(clueCount('body') > 0 && clueCount('all') === clueCount('header') + clueCount('body') + clueCount('url'), JSON.stringify(parsed.evidence));
+  const text = await runCmd(classifyCommand, { positional: [path.join(root, 'new-spam.eml')], flags: { explain: true } }, data, config);
+  assert.match(text.out, /combined by evidence; evidence \(clues, chi-square\): all \d+ [01]\.\d{4}, header \d+ [01]\.\d{4}, body \d+ [01]\.\d{4}, url \d+ [01]\.\d{4}\n/);
   assert.ok(parsed.tokens.some((x) => x.token === 'viagra'));
 
   const forget = await runCmd(forgetCommand, { positional: [path.join(root, 'ham', '0.eml'), path.join(root, 'new-ham.eml')] }, data, config);

@@ -1,9 +1,7 @@
 // Tokenizer word trimming (table-driven, no regex per word) and the config/classifier default cutoffs agreeing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { DEFAULT_CLASSIFIER } from '../../../src/bayes/classifier.ts';
-import { textTokens } from '../../../src/bayes/tokenizer.ts';
-import { bayesSection } from '../../../src/config/sections/filter.ts';
+import { textTokens, tokenFamily } from '../../../src/bayes/tokenizer.ts';
 
 const words = (text: string, pairs = false): string[] => {
   const out: string[] = [];
@@ -22,8 +20,15 @@ test('long words are summarised; pairs join adjacent words', () => {
   assert.deepEqual(words('cheap pills now', true), ['cheap', 'pills', 'cheap pills', 'now', 'pills now']);
 });
 
-test('config defaults match the classifier defaults', () => {
-  const cfg = bayesSection.parse({});
-  assert.equal(cfg.spam_cutoff, DEFAULT_CLASSIFIER.spamCutoff);
-  assert.equal(cfg.ham_cutoff, DEFAULT_CLASSIFIER.hamCutoff);
+test('token families: links, reader-visible text, everything else is header evidence', () => {
+  assert.equal(tokenFamily('url:example.com'), 'url');
+  assert.equal(tokenFamily('viagra'), 'body');
+  assert.equal(tokenFamily('subject:free'), 'body');
+  assert.equal(tokenFamily('html:font'), 'body');
+  assert.equal(tokenFamily('email:example.com'), 'body');
+  assert.equal(tokenFamily('skip:a20'), 'body');
+  assert.equal(tokenFamily('hdr:list-id'), 'header');
+  assert.equal(tokenFamily('received:ip:10.1.2'), 'header');
+  assert.equal(tokenFamily('list-post:skip:a30'), 'header');
+  assert.equal(tokenFamily('from:name:alert'), 'header');
 });
