@@ -20,11 +20,20 @@ export function chiCombine(clues: readonly { prob: number }[]): number {
     lnHam += Math.log(p);
     lnSpam += Math.log(1 - p);
   }
+  return chiTails(lnSpam, lnHam, n).combined;
+}
+
+/**
+ * The two chi-square tails from the clue sums lnSpam = Σ ln(1 - f) and lnHam = Σ ln f over n clues (f
+ * clamped to [1e-9, 1 - 1e-9]), as logarithms, and the combined probability chiCombine returns.
+ */
+export function chiTails(lnSpam: number, lnHam: number, n: number): { lnQSpam: number; lnQHam: number; combined: number } {
+  if (n === 0) return { lnQSpam: 0, lnQHam: 0, combined: 0.5 };
   const lnQSpam = lnChi2Q(-2 * lnSpam, 2 * n);
   const lnQHam = lnChi2Q(-2 * lnHam, 2 * n);
   const combined = (1 - Math.exp(lnQSpam) + Math.exp(lnQHam)) / 2;
-  if (Math.abs(combined - 0.5) >= SATURATED_BAND) return combined;
-  return 0.5 + SATURATED_BAND * Math.tanh((lnQHam - lnQSpam) / n);
+  if (Math.abs(combined - 0.5) >= SATURATED_BAND) return { lnQSpam, lnQHam, combined };
+  return { lnQSpam, lnQHam, combined: 0.5 + SATURATED_BAND * Math.tanh((lnQHam - lnQSpam) / n) };
 }
 
 /** Half-width of the band around 0.5 in which saturated chi-square results are ordered by their log odds. */

@@ -68,9 +68,10 @@ export class BayesClassifier {
     private readonly store: TokenStore,
     opts: Partial<ClassifierOptions> = {},
   ) {
-    // a method chosen without cutoffs gets that method's default cutoffs
-    const cutoffs = DEFAULT_CUTOFFS[opts.combine ?? DEFAULT_CLASSIFIER.combine];
-    this.opts = { ...DEFAULT_CLASSIFIER, spamCutoff: cutoffs.spam, hamCutoff: cutoffs.ham, ...opts };
+    // options given as undefined keep their defaults; a method chosen without cutoffs gets its own cutoffs
+    const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<ClassifierOptions>;
+    const cutoffs = DEFAULT_CUTOFFS[given.combine ?? DEFAULT_CLASSIFIER.combine];
+    this.opts = { ...DEFAULT_CLASSIFIER, spamCutoff: cutoffs.spam, hamCutoff: cutoffs.ham, ...given };
   }
 
   async classify(tokens: readonly string[]): Promise<BayesResult> {

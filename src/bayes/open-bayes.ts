@@ -7,7 +7,7 @@ import { counter } from '../metrics/registry.ts';
 import { DEFAULT_MIME_LIMITS, parseMail, type MimeLimits, type ParsedMail } from '../mime/parse.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { BayesLearner, withoutOwnTrace } from './bayes-learner.ts';
-import { BayesClassifier, type BayesResult } from './classifier.ts';
+import { BayesClassifier, DEFAULT_CUTOFFS, type BayesResult } from './classifier.ts';
 import { MemoryTokenStore } from './memory-store.ts';
 import { emptyModel, readModelFile, type ModelData } from './model-file.ts';
 import type { TokenStore } from './token-store.ts';
@@ -72,6 +72,7 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
     log.info('bayes store opened', { origin, spam: initial.totals.spam, ham: initial.totals.ham, tokens: initial.tokens.size });
     store = new MemoryTokenStore({ file, saveDelayMs: cfg.save_delay, initial });
   }
+  warnLowCutoff(cfg, log);
   const classifier = new BayesClassifier(store, {
     combine: cfg.combine,
     ...(cfg.spam_cutoff !== undefined ? { spamCutoff: cfg.spam_cutoff } : {}),
@@ -116,6 +117,16 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
     classifyRaw: (raw) => classifyMail(parseMail(withoutOwnTrace(raw), limits)),
     close: () => store.close(),
   };
+}
+
+/**
+ * A spam cutoff set below the method's default flags more ham than the cross-validated default would; the
+ * likely case is a config written for chi-square (default 0.6) now read with the evidence combiner.
+ */
+function warnLowCutoff(cfg: BayesConfig, log: Logger): void {
+  const preferred = DEFAULT_CUTOFFS[cfg.combine].spam;
+  if (cfg.spam_cutoff === undefined || cfg.spam_cutoff >= preferred) return;
+  log.warn(`bayes.spam_cutoff ${cfg.spam_cutoff} is below ${preferred}, the cross-validated default of bayes.combine: ${cfg.combine}; more ham will be called spam (chi-square's default was 0.6: set bayes.combine: chi-square to keep that behaviour, or drop spam_cutoff)`);
 }
 
 /** Seeds an empty shared store from the shipped model (once, whichever gateway starts first). */

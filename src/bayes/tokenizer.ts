@@ -287,7 +287,13 @@ export type TokenFamily = 'header' | 'body' | 'url';
 
 /** Prefixes of tokens mined from the text a reader sees (subject, body words, addresses in it, HTML tags). */
 const BODY_PREFIXES = new Set(['subject', 'html', 'email', 'skip']);
-const PREFIX = /^([a-z0-9-]+):/;
+/**
+ * A token's prefix: a (lower-cased) header field name or one of the tokenizer's own prefixes, which start
+ * with a letter, followed by one colon. Body words that merely contain colons ("18:51:26", "perl::module")
+ * do not match; a few ("get:1") still do and count as header evidence, the same way when fitting the
+ * combiner and when scoring.
+ */
+const PREFIX = /^([a-z][a-z0-9_.-]*):(?!:)/;
 
 /**
  * The family of a token this tokenizer emitted: `url:` tokens; body words (no prefix) and the reader-visible

@@ -27,7 +27,7 @@ export const bayesSection = z
     min_ham: z.number().int().min(0).default(200),
     /** evidence: header / body / link evidence weighed by a fitted model; chi-square: all clues at once. */
     combine: z.enum(['evidence', 'chi-square']).default('evidence'),
-    /** Default per combine method, chosen by cross-validation on the SpamAssassin TRAIN split (DEFAULT_CUTOFFS in src/bayes/classifier.ts). */
+    /** Default per combine method, chosen by cross-validation on the SpamAssassin TRAIN split (DEFAULT_CUTOFFS in src/bayes/cutoffs.ts). */
     spam_cutoff: z.number().min(0).max(1).optional(),
     ham_cutoff: z.number().min(0).max(1).optional(),
     word_pairs: z.boolean().default(false),

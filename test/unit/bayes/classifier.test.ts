@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { chi2Q, chiCombine, lnChi2Q } from '../../../src/bayes/chi-square.ts';
-import { DEFAULT_CUTOFFS } from '../../../src/bayes/classifier.ts';
+import { BayesClassifier, DEFAULT_CUTOFFS } from '../../../src/bayes/classifier.ts';
+import { MemoryTokenStore } from '../../../src/bayes/memory-store.ts';
 import { openBayes, STORE_FILE } from '../../../src/bayes/open-bayes.ts';
 import { bayesSection } from '../../../src/config/sections/filter.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
@@ -172,4 +173,17 @@ test('both combine methods rank a small learned set the same way round', async (
     assert.equal(hammy.verdict, 'ham', combine);
     await bayes.close();
   }
+});
+
+test('a spam cutoff below the method default is warned about at start; options given as undefined keep defaults', (t) => {
+  const warnings: string[] = [];
+  const log = { debug() {}, info() {}, error() {}, warn(msg: string) { warnings.push(msg); }, child() { return log; } };
+  openBayes({ dataDir: tmp(t), config: cfg({ spam_cutoff: 0.6 }), log });
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0] ?? '', /bayes\.spam_cutoff 0\.6 is below 0\.9.*combine: chi-square/);
+  openBayes({ dataDir: tmp(t), config: cfg({ spam_cutoff: 0.6, combine: 'chi-square' }), log });
+  openBayes({ dataDir: tmp(t), config: cfg({ spam_cutoff: 0.95 }), log });
+  assert.equal(warnings.length, 1, 'no warning at or above the default');
+  const c = new BayesClassifier(new MemoryTokenStore(), { combine: undefined, spamCutoff: undefined });
+  assert.deepEqual([c.opts.combine, c.opts.spamCutoff], ['evidence', DEFAULT_CUTOFFS.evidence.spam]);
 });

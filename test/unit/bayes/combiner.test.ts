@@ -39,6 +39,16 @@ test('shipped combiner: unanimous evidence reaches the cutoffs, none stays unsur
   assert.ok(none > HAM_AT && none < SPAM_AT, String(none));
 });
 
+test('shipped combiner: one weight per feature; balanced evidence stays unsure however many clues', () => {
+  assert.equal(SHIPPED_COMBINER.weights.length, FEATURE_COUNT);
+  for (const prefix of ['', 'hdr:', 'url:']) {
+    for (const n of [5, 50, 400, 3000]) {
+      const p = shipped([...clues(n, 0.999, `${prefix}s`), ...clues(n, 0.001, `${prefix}h`)]);
+      assert.ok(p > HAM_AT && p < SPAM_AT, `${prefix || 'body'} ${n}+${n}: ${p}`);
+    }
+  }
+});
+
 test('shipped combiner: turning ham clues into spam clues never lowers the probability', () => {
   for (const prefix of ['', 'hdr:', 'url:']) {
     let last = 0;

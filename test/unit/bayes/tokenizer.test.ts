@@ -31,4 +31,7 @@ test('token families: links, reader-visible text, everything else is header evid
   assert.equal(tokenFamily('received:ip:10.1.2'), 'header');
   assert.equal(tokenFamily('list-post:skip:a30'), 'header');
   assert.equal(tokenFamily('from:name:alert'), 'header');
+  assert.equal(tokenFamily('x_priority:high'), 'header');
+  assert.equal(tokenFamily('18:51:26'), 'body');
+  assert.equal(tokenFamily('extutils::makemaker'), 'body');
 });
