@@ -11,21 +11,24 @@
  * 0.0365 % → 0.0360 %) while the verdict bands stay where they were.
  */
 export function chiCombine(clues: readonly { prob: number }[]): number {
-  const n = clues.length;
-  if (n === 0) return 0.5;
+  return chiTailsOf(clues.map((c) => c.prob)).combined;
+}
+
+/** chiTails over clue probabilities, each clamped to [1e-9, 1 - 1e-9] so that a certain token stays finite. */
+export function chiTailsOf(probs: readonly number[]): { lnQSpam: number; lnQHam: number; combined: number } {
   let lnSpam = 0;
   let lnHam = 0;
-  for (const c of clues) {
-    const p = Math.min(Math.max(c.prob, 1e-9), 1 - 1e-9);
+  for (const prob of probs) {
+    const p = Math.min(Math.max(prob, 1e-9), 1 - 1e-9);
     lnHam += Math.log(p);
     lnSpam += Math.log(1 - p);
   }
-  return chiTails(lnSpam, lnHam, n).combined;
+  return chiTails(lnSpam, lnHam, probs.length);
 }
 
 /**
- * The two chi-square tails from the clue sums lnSpam = Σ ln(1 - f) and lnHam = Σ ln f over n clues (f
- * clamped to [1e-9, 1 - 1e-9]), as logarithms, and the combined probability chiCombine returns.
+ * The two chi-square tails from the clue sums lnSpam = Σ ln(1 - f) and lnHam = Σ ln f over n clues, as
+ * logarithms, and the combined probability chiCombine returns.
  */
 export function chiTails(lnSpam: number, lnHam: number, n: number): { lnQSpam: number; lnQHam: number; combined: number } {
   if (n === 0) return { lnQSpam: 0, lnQHam: 0, combined: 0.5 };
