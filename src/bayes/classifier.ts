@@ -5,12 +5,12 @@
 import { chiCombine } from './chi-square.ts';
 import { SHIPPED_COMBINER } from './combiner-weights.ts';
 import { applyCombiner, evidenceFeatures, type CombinerModel } from './combiner.ts';
-import { DEFAULT_CUTOFFS, type CombineMethod } from './cutoffs.ts';
+import { DEFAULT_CUTOFFS, FULL_WEIGHT_AT, type CombineMethod } from './cutoffs.ts';
 import type { LearnedTotals, TokenCounts, TokenStore } from './token-store.ts';
 
 export { chi2Q, chiCombine, lnChi2Q } from './chi-square.ts';
 
-export { DEFAULT_CUTOFFS, type CombineMethod } from './cutoffs.ts';
+export { DEFAULT_CUTOFFS, FULL_WEIGHT_AT, type CombineMethod } from './cutoffs.ts';
 
 export interface ClassifierOptions {
   combine: CombineMethod;
@@ -28,6 +28,9 @@ export interface ClassifierOptions {
   spamCutoff: number;
   /** Probability at or below which a message is ham. */
   hamCutoff: number;
+  /** Where BAYES_SPAM / BAYES_HAM reach full weight (FULL_WEIGHT_AT of the method unless given). */
+  spamFullAt: number;
+  hamFullAt: number;
   /** The classifier is silent until this many spam and this many ham messages are learned. */
   minSpam: number;
   minHam: number;
@@ -43,6 +46,8 @@ export const DEFAULT_CLASSIFIER: ClassifierOptions = {
   maxDiscriminators: 100_000,
   spamCutoff: DEFAULT_CUTOFFS.evidence.spam,
   hamCutoff: DEFAULT_CUTOFFS.evidence.ham,
+  spamFullAt: FULL_WEIGHT_AT.evidence.spam,
+  hamFullAt: FULL_WEIGHT_AT.evidence.ham,
   minSpam: 200,
   minHam: 200,
 };
@@ -70,8 +75,10 @@ export class BayesClassifier {
   ) {
     // options given as undefined keep their defaults; a method chosen without cutoffs gets its own cutoffs
     const given = Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) as Partial<ClassifierOptions>;
-    const cutoffs = DEFAULT_CUTOFFS[given.combine ?? DEFAULT_CLASSIFIER.combine];
-    this.opts = { ...DEFAULT_CLASSIFIER, spamCutoff: cutoffs.spam, hamCutoff: cutoffs.ham, ...given };
+    const method = given.combine ?? DEFAULT_CLASSIFIER.combine;
+    const cutoffs = DEFAULT_CUTOFFS[method];
+    const full = FULL_WEIGHT_AT[method];
+    this.opts = { ...DEFAULT_CLASSIFIER, spamCutoff: cutoffs.spam, hamCutoff: cutoffs.ham, spamFullAt: full.spam, hamFullAt: full.ham, ...given };
   }
 
   async classify(tokens: readonly string[]): Promise<BayesResult> {

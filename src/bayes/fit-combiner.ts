@@ -114,16 +114,16 @@ export function fitCombiner(outFile = path.join(import.meta.dirname, 'combiner-w
   const hams = scored.filter((s) => !s.spam).length;
   process.stdout.write(`out-of-fold (nested) on TRAIN, ${hams} ham / ${scored.length - hams} spam\n`);
   process.stdout.write('as spam cutoff: ham at or above (FP) / spam below (FN)\n');
-  for (const c of [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99]) {
+  for (const c of [0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95, 0.99, 0.999]) {
     const fp = scored.filter((s) => !s.spam && s.p >= c).length;
     const fn = scored.filter((s) => s.spam && s.p < c).length;
-    process.stdout.write(`  ${c.toFixed(2)}: ${fp} / ${fn}\n`);
+    process.stdout.write(`  ${String(c).padEnd(5)}: ${fp} / ${fn}\n`);
   }
   process.stdout.write('as ham cutoff: ham at or below / spam at or below (these get BAYES_HAM)\n');
-  for (const c of [0.05, 0.1, 0.2, 0.3, 0.4]) {
+  for (const c of [0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4]) {
     const ham = scored.filter((s) => !s.spam && s.p <= c).length;
     const spam = scored.filter((s) => s.spam && s.p <= c).length;
-    process.stdout.write(`  ${c.toFixed(2)}: ${ham} / ${spam}\n`);
+    process.stdout.write(`  ${String(c).padEnd(5)}: ${ham} / ${spam}\n`);
   }
   const model = fitLogistic(rows);
   const counts = { spam: train.filter((s) => s.spam).length, ham: train.filter((s) => !s.spam).length };

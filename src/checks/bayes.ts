@@ -1,7 +1,8 @@
-// Bayes check (data phase): BAYES_SPAM / BAYES_HAM scaled by how far the probability is past the cutoff,
+// Bayes check (data phase): BAYES_SPAM / BAYES_HAM scaled by how far the probability is past the cutoff
+// (towards the method's full-weight point),
 // BAYES_UNSURE (weight 0) in between; silent until enough of both classes is learned. A shared (Redis)
 // token store that does not answer is BAYES_UNAVAILABLE (redis.on_error tempfail; skip stays silent).
-import type { BayesResult } from '../bayes/classifier.ts';
+import type { BayesResult, ClassifierOptions } from '../bayes/classifier.ts';
 import type { Bayes } from '../bayes/open-bayes.ts';
 import type { MimeLimits } from '../mime/parse.ts';
 import { RedisUnavailableError } from '../redis/connection.ts';
@@ -12,19 +13,31 @@ export const BAYES_SYMBOLS = ['BAYES_SPAM', 'BAYES_HAM', 'BAYES_UNSURE', 'BAYES_
 /** Key of the BayesResult in CheckContext.results (for autolearn). */
 export const BAYES_RESULT_KEY = 'bayes';
 
-/** Symbol hits for a classification: factor 0.5 at the cutoff rising to 1 at certainty. */
-export function bayesHits(result: BayesResult, spamCutoff: number, hamCutoff: number): SymbolHit[] {
+/** The classifier's verdict bands: cutoffs, and where each symbol reaches full weight. */
+export type BayesBands = Pick<ClassifierOptions, 'spamCutoff' | 'hamCutoff' | 'spamFullAt' | 'hamFullAt'>;
+
+/**
+ * Symbol hits for a classification: the factor is 0.5 at the cutoff, rising linearly to 1 at the band's
+ * full-weight point (at certainty when that point is not past the cutoff, e.g. a cutoff set above it).
+ */
+export function bayesHits(result: BayesResult, bands: BayesBands): SymbolHit[] {
   if (result.status !== 'scored') return [];
   const p = result.probability;
   const options = [`p=${p.toFixed(4)}`];
-  const round = (f: number): number => Math.round(f * 1000) / 1000;
-  if (result.verdict === 'spam') return [{ symbol: 'BAYES_SPAM', factor: round(0.5 + 0.5 * Math.min(1, (p - spamCutoff) / Math.max(1e-9, 1 - spamCutoff))), options }];
-  if (result.verdict === 'ham') return [{ symbol: 'BAYES_HAM', factor: round(0.5 + 0.5 * Math.min(1, (hamCutoff - p) / Math.max(1e-9, hamCutoff))), options }];
+  const factor = (past: number, span: number): number => Math.round((0.5 + 0.5 * Math.min(1, past / Math.max(1e-9, span))) * 1000) / 1000;
+  if (result.verdict === 'spam') {
+    const full = bands.spamFullAt > bands.spamCutoff ? bands.spamFullAt : 1;
+    return [{ symbol: 'BAYES_SPAM', factor: factor(p - bands.spamCutoff, full - bands.spamCutoff), options }];
+  }
+  if (result.verdict === 'ham') {
+    const full = bands.hamFullAt < bands.hamCutoff ? bands.hamFullAt : 0;
+    return [{ symbol: 'BAYES_HAM', factor: factor(bands.hamCutoff - p, bands.hamCutoff - full), options }];
+  }
   return [{ symbol: 'BAYES_UNSURE', options }];
 }
 
 export function createBayesCheck(deps: { bayes: Bayes; limits: MimeLimits }): Check {
-  const { spamCutoff, hamCutoff } = deps.bayes.classifier.opts;
+  const bands = deps.bayes.classifier.opts;
   return {
     outbound: true,
     name: 'bayes',
@@ -43,7 +56,7 @@ export function createBayesCheck(deps: { bayes: Bayes; limits: MimeLimits }): Ch
           return [{ symbol: 'BAYES_UNAVAILABLE', options: [err.store] }];
         }
         ctx.results.set(BAYES_RESULT_KEY, result);
-        return bayesHits(result, spamCutoff, hamCutoff);
+        return bayesHits(result, bands);
       });
     },
   };

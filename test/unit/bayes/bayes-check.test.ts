@@ -12,16 +12,26 @@ import { BAYES_RESULT_KEY, bayesHits, createBayesCheck } from '../../../src/chec
 import { bayesSection } from '../../../src/config/sections/filter.ts';
 import { DEFAULT_MIME_LIMITS } from '../../../src/mime/parse.ts';
 
+const CHI = { spamCutoff: 0.6, hamCutoff: 0.2, spamFullAt: 1, hamFullAt: 0 };
+const EVIDENCE = { spamCutoff: 0.9, hamCutoff: 0.2, spamFullAt: 0.99, hamFullAt: 0.01 };
 const scored = (probability: number, verdict: 'spam' | 'unsure' | 'ham'): BayesResult => ({ status: 'scored', probability, verdict, clues: [], tokens: 1, method: 'evidence' });
 
 test('symbols carry the probability as option and scale their factor past the cutoff', () => {
-  assert.deepEqual(bayesHits(scored(1, 'spam'), 0.6, 0.2), [{ symbol: 'BAYES_SPAM', factor: 1, options: ['p=1.0000'] }]);
-  assert.deepEqual(bayesHits(scored(0.6, 'spam'), 0.6, 0.2), [{ symbol: 'BAYES_SPAM', factor: 0.5, options: ['p=0.6000'] }]);
-  assert.deepEqual(bayesHits(scored(0.8, 'spam'), 0.6, 0.2), [{ symbol: 'BAYES_SPAM', factor: 0.75, options: ['p=0.8000'] }]);
-  assert.deepEqual(bayesHits(scored(0, 'ham'), 0.6, 0.2), [{ symbol: 'BAYES_HAM', factor: 1, options: ['p=0.0000'] }]);
-  assert.deepEqual(bayesHits(scored(0.1, 'ham'), 0.6, 0.2), [{ symbol: 'BAYES_HAM', factor: 0.75, options: ['p=0.1000'] }]);
-  assert.deepEqual(bayesHits(scored(0.4, 'unsure'), 0.6, 0.2), [{ symbol: 'BAYES_UNSURE', options: ['p=0.4000'] }]);
-  assert.deepEqual(bayesHits({ status: 'silent', reason: 'x', learned: { spam: 0, ham: 0 } }, 0.6, 0.2), []);
+  assert.deepEqual(bayesHits(scored(1, 'spam'), CHI), [{ symbol: 'BAYES_SPAM', factor: 1, options: ['p=1.0000'] }]);
+  assert.deepEqual(bayesHits(scored(0.6, 'spam'), CHI), [{ symbol: 'BAYES_SPAM', factor: 0.5, options: ['p=0.6000'] }]);
+  assert.deepEqual(bayesHits(scored(0.8, 'spam'), CHI), [{ symbol: 'BAYES_SPAM', factor: 0.75, options: ['p=0.8000'] }]);
+  assert.deepEqual(bayesHits(scored(0, 'ham'), CHI), [{ symbol: 'BAYES_HAM', factor: 1, options: ['p=0.0000'] }]);
+  assert.deepEqual(bayesHits(scored(0.1, 'ham'), CHI), [{ symbol: 'BAYES_HAM', factor: 0.75, options: ['p=0.1000'] }]);
+  assert.deepEqual(bayesHits(scored(0.4, 'unsure'), CHI), [{ symbol: 'BAYES_UNSURE', options: ['p=0.4000'] }]);
+  assert.deepEqual(bayesHits({ status: 'silent', reason: 'x', learned: { spam: 0, ham: 0 } }, CHI), []);
+  // evidence bands: full weight at 0.99 / 0.01, half way between there and the cutoff
+  assert.deepEqual(bayesHits(scored(0.995, 'spam'), EVIDENCE)[0]?.factor, 1);
+  assert.deepEqual(bayesHits(scored(0.945, 'spam'), EVIDENCE)[0]?.factor, 0.75);
+  assert.deepEqual(bayesHits(scored(0.9, 'spam'), EVIDENCE)[0]?.factor, 0.5);
+  assert.deepEqual(bayesHits(scored(0.105, 'ham'), EVIDENCE)[0]?.factor, 0.75);
+  assert.deepEqual(bayesHits(scored(0.005, 'ham'), EVIDENCE)[0]?.factor, 1);
+  // a cutoff set past the full-weight point: full weight only at certainty
+  assert.deepEqual(bayesHits(scored(0.9975, 'spam'), { ...EVIDENCE, spamCutoff: 0.995 })[0]?.factor, 0.75);
 });
 
 test('the check is silent until the minimum of both classes is learned, then emits BAYES_SPAM', async (t) => {
