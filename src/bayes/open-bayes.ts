@@ -126,7 +126,8 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
 function warnLowCutoff(cfg: BayesConfig, log: Logger): void {
   const preferred = DEFAULT_CUTOFFS[cfg.combine].spam;
   if (cfg.spam_cutoff === undefined || cfg.spam_cutoff >= preferred) return;
-  log.warn(`bayes.spam_cutoff ${cfg.spam_cutoff} is below ${preferred}, the cross-validated default of bayes.combine: ${cfg.combine}; more ham will be called spam (chi-square's default was 0.6: set bayes.combine: chi-square to keep that behaviour, or drop spam_cutoff)`);
+  const hint = cfg.combine === 'evidence' ? " (chi-square's default was 0.6: set bayes.combine: chi-square to keep that behaviour, or drop spam_cutoff)" : '';
+  log.warn(`bayes.spam_cutoff ${cfg.spam_cutoff} is below ${preferred}, the cross-validated default of bayes.combine: ${cfg.combine}; more ham will be called spam${hint}`);
 }
 
 /** Seeds an empty shared store from the shipped model (once, whichever gateway starts first). */

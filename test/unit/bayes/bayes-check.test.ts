@@ -1,5 +1,6 @@
 // The Bayes check's symbols: BAYES_SPAM / BAYES_HAM with the probability as option and a factor from 0.5
-// at the cutoff to 1 at certainty, BAYES_UNSURE between, nothing while the classifier is silent.
+// at the cutoff to 1 at the method's full-weight point, BAYES_UNSURE between, nothing while the classifier
+// is silent.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,9 @@ test('symbols carry the probability as option and scale their factor past the cu
   assert.deepEqual(bayesHits(scored(0.005, 'ham'), EVIDENCE)[0]?.factor, 1);
   // a cutoff set past the full-weight point: full weight only at certainty
   assert.deepEqual(bayesHits(scored(0.9975, 'spam'), { ...EVIDENCE, spamCutoff: 0.995 })[0]?.factor, 0.75);
+  assert.deepEqual(bayesHits(scored(0.995, 'spam'), { ...EVIDENCE, spamCutoff: 0.99 })[0]?.factor, 0.75, 'a cutoff at the full-weight point');
+  assert.deepEqual(bayesHits(scored(0.0025, 'ham'), { ...EVIDENCE, hamCutoff: 0.005 })[0]?.factor, 0.75, 'ham side: full weight at 0');
+  assert.deepEqual(bayesHits(scored(0.005, 'ham'), { ...EVIDENCE, hamCutoff: 0.01 })[0]?.factor, 0.75, 'a ham cutoff at the full-weight point');
 });
 
 test('the check is silent until the minimum of both classes is learned, then emits BAYES_SPAM', async (t) => {

@@ -153,6 +153,7 @@ test('cutoffs default per combine method; explicit ones win; ham must stay below
   assert.deepEqual([opts({}).combine, opts({}).spamCutoff, opts({}).hamCutoff], ['evidence', DEFAULT_CUTOFFS.evidence.spam, DEFAULT_CUTOFFS.evidence.ham]);
   const chi = opts({ combine: 'chi-square' });
   assert.deepEqual([chi.spamCutoff, chi.hamCutoff], [DEFAULT_CUTOFFS['chi-square'].spam, DEFAULT_CUTOFFS['chi-square'].ham]);
+  assert.deepEqual([chi.spamFullAt, chi.hamFullAt, opts({}).spamFullAt, opts({}).hamFullAt], [1, 0, 0.99, 0.01], 'full-weight points per method');
   assert.equal(opts({ spam_cutoff: 0.75 }).spamCutoff, 0.75);
   // 0.7 is below the evidence default spam cutoff but above chi-square's
   assert.equal(bayesSection.safeParse({ ham_cutoff: 0.7 }).success, true);
@@ -184,6 +185,8 @@ test('a spam cutoff below the method default is warned about at start; options g
   openBayes({ dataDir: tmp(t), config: cfg({ spam_cutoff: 0.6, combine: 'chi-square' }), log });
   openBayes({ dataDir: tmp(t), config: cfg({ spam_cutoff: 0.95 }), log });
   assert.equal(warnings.length, 1, 'no warning at or above the default');
+  openBayes({ dataDir: tmp(t), config: cfg({ spam_cutoff: 0.5, combine: 'chi-square' }), log });
+  assert.match(warnings[1] ?? '', /bayes\.spam_cutoff 0\.5 is below 0\.6, the cross-validated default of bayes\.combine: chi-square; more ham will be called spam$/);
   const c = new BayesClassifier(new MemoryTokenStore(), { combine: undefined, spamCutoff: undefined });
   assert.deepEqual([c.opts.combine, c.opts.spamCutoff], ['evidence', DEFAULT_CUTOFFS.evidence.spam]);
 });
