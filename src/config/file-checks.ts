@@ -1,5 +1,7 @@
-// Files a config names (TLS certificates and keys): relative paths resolved against the config file's
-// directory, then each checked to exist, be a readable regular file, and load as a certificate/key pair.
+// Files a config names (TLS certificates, keys, Redis's CA): relative paths resolved against the config
+// file's directory, then each checked to exist, be a readable regular file, and load as a certificate/key
+// pair or a CA bundle.
+import { X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -20,7 +22,19 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
     const { cert, key } = section.tls;
     return { ...section, tls: { ...(cert !== undefined ? { cert: path.resolve(baseDir, cert) } : {}), ...(key !== undefined ? { key: path.resolve(baseDir, key) } : {}) } };
   };
-  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap) };
+  const redisTls = config.redis.tls;
+  const redis = redisTls
+    ? {
+        ...config.redis,
+        tls: {
+          ...redisTls,
+          ...(redisTls.ca !== undefined ? { ca: path.resolve(baseDir, redisTls.ca) } : {}),
+          ...(redisTls.cert !== undefined ? { cert: path.resolve(baseDir, redisTls.cert) } : {}),
+          ...(redisTls.key !== undefined ? { key: path.resolve(baseDir, redisTls.key) } : {}),
+        },
+      }
+    : config.redis;
+  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis };
 }
 
 /** Reads a file the config names; a problem (missing, a directory, unreadable) as a message. */
@@ -54,6 +68,55 @@ export function checkConfigFiles(config: Config): FileProblem[] {
       createSecureContext({ cert: certFile.data, key: keyFile.data });
     } catch (err) {
       problems.push({ path: [name, 'tls'], message: `certificate and key do not load together: ${(err as Error).message}` });
+    }
+  }
+  problems.push(...redisTlsProblems(config));
+  return problems;
+}
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * Why a CA bundle is not one, or undefined: it must hold PEM certificates that all parse (Node's TLS
+ * silently skips anything else in `ca`, so a key or a typo would leave no CA and fail every connection).
+ */
+function caBundleProblem(data: Buffer): string | undefined {
+  const blocks = data.toString('latin1').match(PEM_CERTIFICATE) ?? [];
+  if (blocks.length === 0) return 'holds no PEM certificate (-----BEGIN CERTIFICATE-----)';
+  for (const [i, block] of blocks.entries()) {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      return `certificate ${i + 1} does not parse: ${(err as Error).message}`;
+    }
+  }
+  return undefined;
+}
+
+/** redis.tls: the CA bundle must load as certificates, a client certificate and key together. */
+function redisTlsProblems(config: Config): FileProblem[] {
+  const tls = config.redis.tls;
+  if (!tls) return [];
+  const problems: FileProblem[] = [];
+  if (tls.ca !== undefined) {
+    const ca = readNamedFile(tls.ca);
+    if ('error' in ca) problems.push({ path: ['redis', 'tls', 'ca'], message: ca.error });
+    else {
+      const problem = caBundleProblem(ca.data);
+      if (problem) problems.push({ path: ['redis', 'tls', 'ca'], message: `${tls.ca} ${problem}` });
+    }
+  }
+  if (tls.cert !== undefined && tls.key !== undefined) {
+    const cert = readNamedFile(tls.cert);
+    const key = readNamedFile(tls.key);
+    if ('error' in cert) problems.push({ path: ['redis', 'tls', 'cert'], message: cert.error });
+    if ('error' in key) problems.push({ path: ['redis', 'tls', 'key'], message: key.error });
+    if (!('error' in cert) && !('error' in key)) {
+      try {
+        createSecureContext({ cert: cert.data, key: key.data });
+      } catch (err) {
+        problems.push({ path: ['redis', 'tls'], message: `certificate and key do not load together: ${(err as Error).message}` });
+      }
     }
   }
   return problems;

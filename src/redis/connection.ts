@@ -2,8 +2,10 @@
 // Redis is down (no offline queue, per-command timeout, no per-request retries) while ioredis reconnects
 // on its own; each failure is counted in spamgate_redis_errors_total{store}, spamgate_redis_up follows the link.
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { RedisConfig, SharedStoreName } from '../config/sections/redis.ts';
+import type { RedisConfig, RedisTlsConfig, SharedStoreName } from '../config/sections/redis.ts';
 import { counter, gauge, type Registry } from '../metrics/registry.ts';
 import type { Logger } from '../util/logger.ts';
 
@@ -154,8 +156,22 @@ export class RedisLink {
   }
 }
 
+/** Node TLS options from redis.tls (files read once, when the client is made); undefined without TLS. */
+export function redisTlsOptions(tls: RedisTlsConfig | undefined): ConnectionOptions | undefined {
+  if (!tls) return undefined;
+  return {
+    ...(tls.ca !== undefined ? { ca: readFileSync(tls.ca) } : {}),
+    ...(tls.cert !== undefined ? { cert: readFileSync(tls.cert) } : {}),
+    ...(tls.key !== undefined ? { key: readFileSync(tls.key) } : {}),
+    ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+  };
+}
+
 function createClient(cfg: RedisConfig): RedisClient {
+  // a rediss:// URL turns TLS on by itself; redis.tls adds the CA and the rest (and turns it on otherwise)
+  const tls = redisTlsOptions(cfg.tls);
   const common: RedisOptions = {
+    ...(tls ? { tls } : {}),
     commandTimeout: cfg.timeout,
     connectTimeout: cfg.connect_timeout,
     maxRetriesPerRequest: 0,
@@ -182,6 +198,8 @@ function createClient(cfg: RedisConfig): RedisClient {
       name: cfg.sentinel_name,
       db: cfg.db,
       failoverDetector: true,
+      // TLS to the sentinels too, and to the master and replicas they name
+      ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
       ...(cfg.sentinel_username !== undefined ? { sentinelUsername: cfg.sentinel_username } : {}),
       ...(cfg.sentinel_password !== undefined ? { sentinelPassword: cfg.sentinel_password } : {}),
     });

@@ -5,6 +5,21 @@ import { cidrList, domain, duration, host, timer } from '../units.ts';
 
 const node = z.strictObject({ host: host(), port: z.number().int().min(1).max(65535) });
 
+/**
+ * TLS to Redis: present means every connection (the server, Sentinel's master and sentinels, every Cluster
+ * node) is TLS, verified against `ca` (PEM; Node's built-in CAs without it) for `servername` (default: the
+ * host connected to). `cert` / `key`: a client certificate, for a server with tls-auth-clients.
+ */
+const redisTls = z
+  .strictObject({
+    ca: z.string().min(1).optional(),
+    cert: z.string().min(1).optional(),
+    key: z.string().min(1).optional(),
+    servername: host().optional(),
+  })
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: 'redis.tls.cert and redis.tls.key must be given together' });
+export type RedisTlsConfig = z.output<typeof redisTls>;
+
 /** The stores that can move from in-process memory to Redis. */
 export const SHARED_STORES = ['rate', 'bayes', 'greylist'] as const;
 export type SharedStoreName = (typeof SHARED_STORES)[number];
@@ -35,6 +50,7 @@ export const redisSection = z
     /** Credentials the sentinels themselves require (Redis 6+ `requirepass` / ACL on a sentinel). */
     sentinel_username: z.string().optional(),
     sentinel_password: z.string().optional(),
+    tls: redisTls.optional(),
     /** Cluster: startup nodes (url/host/port are then ignored; exclusive with sentinels). */
     cluster: z.array(node).min(1).optional(),
     key_prefix: z.string().default('spamgate:'),
