@@ -1,18 +1,20 @@
 // redis.tls against real TLS-only redis-server processes: the server verified against our CA (a server
 // signed by another CA is refused), a client certificate where the server demands one, TLS through a
-// sentinel to the master it names, and config errors that name redis.tls.* and the file.
+// sentinel to the master it names, a TLS cluster, and config errors that name redis.tls.* and the file.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { Redis } from 'ioredis';
 import { loadConfig } from '../../src/config/load.ts';
 import { redisSection } from '../../src/config/sections/redis.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { RedisLink, RedisUnavailableError } from '../../src/redis/connection.ts';
 import { silentLogger } from '../../src/util/logger.ts';
-import { startRedisProcess } from '../helpers/redis-topology.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { startRedisProcess, waitFor } from '../helpers/redis-topology.ts';
 import type { Cleanup } from '../unit/redis/redis-server.ts';
 
 interface Pki {
@@ -121,6 +123,40 @@ test('redis.tls with Sentinel: TLS to the sentinel and to the master it names', 
 
   const wrongCa = link(t, { sentinels: [{ host: '127.0.0.1', port: sentinel.port }], sentinel_name: 'tlsmaster', tls: { ca: pki.otherCa } });
   assert.equal(await wrongCa.waitReady(1500), false);
+});
+
+test('redis.tls with Cluster: TLS to every node, keys on both masters', async (t) => {
+  const pki = makePki(t);
+  const nodes: { port: number; bus: number }[] = [];
+  for (let i = 0; i < 2; i++) {
+    let bus = 0;
+    const node = await startRedisProcess(t, async (port, dir) => {
+      bus = await freePort();
+      return ['--tls-port', String(port), ...tlsServerArgs(pki, false), '--tls-cluster', 'yes', '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+    });
+    nodes.push({ port: node.port, bus });
+  }
+  const admins = nodes.map((n) => {
+    const admin = new Redis({ host: '127.0.0.1', port: n.port, tls: { ca: readFileSync(pki.ca) }, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    admin.on('error', () => undefined);
+    t.after(() => admin.disconnect());
+    return admin;
+  });
+  await admins[0]?.call('CLUSTER', 'ADDSLOTSRANGE', 0, 8191);
+  await admins[1]?.call('CLUSTER', 'ADDSLOTSRANGE', 8192, 16383);
+  await admins[0]?.call('CLUSTER', 'MEET', '127.0.0.1', nodes[1]?.port ?? 0, nodes[1]?.bus ?? 0);
+  await waitFor('cluster_state:ok on both nodes', async () => {
+    for (const admin of admins) if (!String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
+    return true;
+  });
+  const viaCluster = link(t, { cluster: [{ host: '127.0.0.1', port: nodes[0]?.port ?? 0 }], tls: { ca: pki.ca } });
+  assert.equal(await viaCluster.waitReady(5000), true);
+  // keys spread over both masters' slots
+  const keys = Array.from({ length: 20 }, (_, i) => `tls-test:c${i}`);
+  for (const k of keys) await viaCluster.run('rate', (c) => c.set(k, k));
+  for (const k of keys) assert.equal(await viaCluster.run('rate', (c) => c.get(k)), k);
+  const perNode = await Promise.all(admins.map(async (a) => Number(await a.call('DBSIZE'))));
+  assert.ok(perNode.every((n) => n > 0), `keys on every master: ${perNode.join(', ')}`);
 });
 
 test('redis.tls config errors name the key and the file', (t) => {
