@@ -24,6 +24,9 @@ interface Pki {
   serverKey: string;
   clientCert: string;
   clientKey: string;
+  /** A server certificate that names only redis.test (no IP address). */
+  namedCert: string;
+  namedKey: string;
   /** A CA that signed nothing here. */
   otherCa: string;
 }
@@ -37,16 +40,17 @@ function makePki(t: Cleanup): Pki {
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   for (const ca of ['ca', 'other-ca']) ssl(['req', '-x509', ...ec, '-keyout', f(`${ca}.key`), '-out', f(`${ca}.pem`), '-days', '2', '-subj', `/CN=${ca} test`]);
   writeFileSync(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-  for (const [name, ext] of [['server', ['-extfile', f('server.ext')]], ['client', []]] as const) {
+  writeFileSync(f('named.ext'), 'subjectAltName=DNS:redis.test\n');
+  for (const [name, ext] of [['server', ['-extfile', f('server.ext')]], ['named', ['-extfile', f('named.ext')]], ['client', []]] as const) {
     ssl(['req', ...ec, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${name}`]);
     ssl(['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '2', ...ext]);
   }
-  return { dir, ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), otherCa: f('other-ca.pem') };
+  return { dir, ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key'), namedCert: f('named.pem'), namedKey: f('named.key'), otherCa: f('other-ca.pem') };
 }
 
 /** TLS-only server options (no plain port); `authClients` demands a client certificate. */
-function tlsServerArgs(pki: Pki, authClients: boolean): string[] {
-  return ['--port', '0', '--tls-cert-file', pki.serverCert, '--tls-key-file', pki.serverKey, '--tls-ca-cert-file', pki.ca, '--tls-auth-clients', authClients ? 'yes' : 'no', '--tls-replication', 'yes'];
+function tlsServerArgs(pki: Pki, authClients: boolean, cert = { file: pki.serverCert, key: pki.serverKey }): string[] {
+  return ['--port', '0', '--tls-cert-file', cert.file, '--tls-key-file', cert.key, '--tls-ca-cert-file', pki.ca, '--tls-auth-clients', authClients ? 'yes' : 'no', '--tls-replication', 'yes'];
 }
 
 async function startTlsRedis(t: Cleanup, pki: Pki, authClients = false): Promise<number> {
@@ -125,19 +129,20 @@ test('redis.tls with Sentinel: TLS to the sentinel and to the master it names', 
   assert.equal(await wrongCa.waitReady(1500), false);
 });
 
-test('redis.tls with Cluster: TLS to every node, keys on both masters', async (t) => {
+test('redis.tls with Cluster: TLS to every node, keys on both masters; nodes named by servername', async (t) => {
   const pki = makePki(t);
   const nodes: { port: number; bus: number }[] = [];
   for (let i = 0; i < 2; i++) {
     let bus = 0;
     const node = await startRedisProcess(t, async (port, dir) => {
       bus = await freePort();
-      return ['--tls-port', String(port), ...tlsServerArgs(pki, false), '--tls-cluster', 'yes', '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+      // certificates that name redis.test only: the nodes are reached by IP, so servername must say it
+      return ['--tls-port', String(port), ...tlsServerArgs(pki, false, { file: pki.namedCert, key: pki.namedKey }), '--tls-cluster', 'yes', '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
     });
     nodes.push({ port: node.port, bus });
   }
   const admins = nodes.map((n) => {
-    const admin = new Redis({ host: '127.0.0.1', port: n.port, tls: { ca: readFileSync(pki.ca) }, maxRetriesPerRequest: 1, retryStrategy: () => null });
+    const admin = new Redis({ host: '127.0.0.1', port: n.port, tls: { ca: readFileSync(pki.ca), servername: 'redis.test' }, maxRetriesPerRequest: 1, retryStrategy: () => null });
     admin.on('error', () => undefined);
     t.after(() => admin.disconnect());
     return admin;
@@ -149,7 +154,9 @@ test('redis.tls with Cluster: TLS to every node, keys on both masters', async (t
     for (const admin of admins) if (!String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
     return true;
   });
-  const viaCluster = link(t, { cluster: [{ host: '127.0.0.1', port: nodes[0]?.port ?? 0 }], tls: { ca: pki.ca } });
+  const unnamed = link(t, { cluster: [{ host: '127.0.0.1', port: nodes[0]?.port ?? 0 }], tls: { ca: pki.ca } });
+  assert.equal(await unnamed.waitReady(1500), false, 'a certificate that does not name the address is refused');
+  const viaCluster = link(t, { cluster: [{ host: '127.0.0.1', port: nodes[0]?.port ?? 0 }], tls: { ca: pki.ca, servername: 'redis.test' } });
   assert.equal(await viaCluster.waitReady(5000), true);
   // keys spread over both masters' slots
   const keys = Array.from({ length: 20 }, (_, i) => `tls-test:c${i}`);
@@ -178,4 +185,9 @@ test('redis.tls config errors name the key and the file', (t) => {
   assert.match(load({ cert: pki.clientCert, key: pki.serverKey }), /redis\.tls.*certificate and key do not load together/s);
   assert.match(load({ ca: pki.ca, insecure: true }), /redis\.tls.*insecure/s);
   assert.equal(load({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey, servername: 'redis.example.org' }), '');
+  // relative paths are relative to the config file's directory
+  const file = path.join(pki.dir, 'spamgate.yaml');
+  writeFileSync(file, 'redis:\n  tls:\n    ca: ca.pem\n    cert: client.pem\n    key: client.key\n');
+  const tls = loadConfig({ file }).config.redis.tls;
+  assert.deepEqual([tls?.ca, tls?.cert, tls?.key], [pki.ca, pki.clientCert, pki.clientKey]);
 });

@@ -8,7 +8,9 @@ const node = z.strictObject({ host: host(), port: z.number().int().min(1).max(65
 /**
  * TLS to Redis: present means every connection (the server, Sentinel's master and sentinels, every Cluster
  * node) is TLS, verified against `ca` (PEM; Node's built-in CAs without it) for `servername` (default: the
- * host connected to). `cert` / `key`: a client certificate, for a server with tls-auth-clients.
+ * host connected to; Sentinel's master and Cluster's nodes are connected to by the IPs they announce, so
+ * their certificates name those IPs, or `servername` gives the one name every server's certificate has).
+ * `cert` / `key`: a client certificate, for a server with tls-auth-clients. Read once, at start.
  */
 const redisTls = z
   .strictObject({
