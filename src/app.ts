@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
+import { isDeepStrictEqual } from 'node:util';
 import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
@@ -149,9 +150,12 @@ export class App {
       const snapshot = buildSnapshot(loaded, this.components);
       // Everything that can fail is read before anything is swapped: a failed reload changes nothing.
       const tls = readTls(snapshot.config);
+      const previous = this.loaded;
       this.loaded = loaded;
       this.snapshot = snapshot;
       if (tls) for (const g of this.gateways) g.updateTls(tls);
+      // the Redis connection is made once, at start (README: the redis section needs a restart)
+      if (!isDeepStrictEqual(previous.config.redis, loaded.config.redis)) this.log.warn('redis settings changed: they apply after a restart; the running connection keeps the old ones');
       this.components.onReload?.(loaded);
       this.rulesWatcher?.update(loaded.rulesDirs);
       this.reloads.inc({ result: 'success' });

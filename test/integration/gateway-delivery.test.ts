@@ -175,6 +175,14 @@ test('SIGHUP reload: a bad config is refused and the running one kept; a good on
   while (!/spamgate_config_reloads_total\{result="success"\} 1/.test(await metrics()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
   assert.match(await metrics(), /spamgate_config_reloads_total\{result="failure"\} 1/);
   assert.match(await metrics(), /spamgate_config_reloads_total\{result="success"\} 1/);
+  assert.doesNotMatch(proc.output(), /redis settings changed/, 'the same redis settings: no warning');
+  // a change to the redis section is applied (reload succeeds) but only takes effect after a restart: said so
+  writeConfig(dir, ports, 'redis: { key_prefix: "other:" }\n');
+  proc.child.kill('SIGHUP');
+  const warned = Date.now() + 10_000;
+  while (!/redis settings changed/.test(proc.output()) && Date.now() < warned) await new Promise((r) => setTimeout(r, 50));
+  assert.match(proc.output(), /redis settings changed: they apply after a restart/);
+  assert.equal(await send(), 250);
 });
 
 test('check-config and usage errors exit 2 with a one-line reason', async () => {
