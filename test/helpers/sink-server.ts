@@ -9,6 +9,7 @@
 //   await startSink({ dsn: true })                               // offers DSN; messages[i].mailParams / rcptParams
 //   t.after(() => sink.close());
 import { EventEmitter, once } from 'node:events';
+import net from 'node:net';
 import { SMTPServer, type SMTPServerDataResult, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 
 export interface SinkMessage {
@@ -64,7 +65,10 @@ export interface SinkServer {
   clearRules(): void;
   /** Resolves once at least n messages have been accepted. */
   waitForMessages(n: number, timeoutMs?: number): Promise<void>;
-  /** Stops listening and drops open connections: clients get connection refused. */
+  /**
+   * Stops serving SMTP and drops open connections. The port stays bound (each connection is closed at
+   * once, so clients fail as if refused): another listener taking the freed port cannot make up() fail.
+   */
   down(): Promise<void>;
   /** Listens again on the same port. */
   up(): Promise<void>;
@@ -148,7 +152,16 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
       onData,
     });
 
+  /** Holds the port while down: every connection is closed before a greeting. */
+  let placeholder: net.Server | undefined;
+  const releasePlaceholder = async (): Promise<void> => {
+    const p = placeholder;
+    placeholder = undefined;
+    if (p) await new Promise<void>((resolve) => p.close(() => resolve()));
+  };
+
   const up = async (): Promise<void> => {
+    await releasePlaceholder();
     const s = build();
     s.on('error', () => undefined);
     s.listen(port, host);
@@ -158,11 +171,26 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
     server = s;
   };
 
-  const down = async (): Promise<void> => {
+  const stop = async (): Promise<void> => {
     const s = server;
     server = undefined;
     if (!s) return;
     await new Promise<void>((resolve) => s.close(() => resolve()));
+  };
+
+  const down = async (): Promise<void> => {
+    await stop();
+    if (placeholder) return;
+    const p = net.createServer((socket) => socket.destroy());
+    p.on('error', () => undefined);
+    p.listen(port, host);
+    await once(p, 'listening');
+    placeholder = p;
+  };
+
+  const close = async (): Promise<void> => {
+    await stop();
+    await releasePlaceholder();
   };
 
   await up();
@@ -187,6 +215,6 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
     },
     down,
     up,
-    close: down,
+    close,
   };
 }
