@@ -33,6 +33,10 @@ test('symbols carry the probability as option and scale their factor past the cu
   assert.deepEqual(bayesHits(scored(0.005, 'ham'), EVIDENCE)[0]?.factor, 1);
   // a cutoff set past the full-weight point: full weight only at certainty
   assert.deepEqual(bayesHits(scored(0.9975, 'spam'), { ...EVIDENCE, spamCutoff: 0.995 })[0]?.factor, 0.75);
+  // options: the probability, then each present clue group's own chi-square verdict
+  const clue = (token: string, prob: number) => ({ token, prob, spam: 0, ham: 0 });
+  const mixed: BayesResult = { status: 'scored', probability: 0.995, verdict: 'spam', tokens: 4, method: 'evidence', clues: [clue('hdr:list-id', 0.001), clue('list-post:x', 0.002), clue('viagra', 0.999), clue('pills', 0.998)] };
+  assert.deepEqual(bayesHits(mixed, EVIDENCE)[0]?.options, ['p=0.9950', 'header=0.000', 'body=1.000']);
   assert.deepEqual(bayesHits(scored(0.995, 'spam'), { ...EVIDENCE, spamCutoff: 0.99 })[0]?.factor, 0.75, 'a cutoff at the full-weight point');
   assert.deepEqual(bayesHits(scored(0.0025, 'ham'), { ...EVIDENCE, hamCutoff: 0.005 })[0]?.factor, 0.75, 'ham side: full weight at 0');
   assert.deepEqual(bayesHits(scored(0.005, 'ham'), { ...EVIDENCE, hamCutoff: 0.01 })[0]?.factor, 0.75, 'a ham cutoff at the full-weight point');
