@@ -4,7 +4,7 @@
 // verdict.
 import { chiCombine } from './chi-square.ts';
 import { SHIPPED_COMBINER } from './combiner-weights.ts';
-import { applyCombiner, evidenceFeatures, type CombinerModel } from './combiner.ts';
+import { analyseEvidence, applyCombiner, type CombinerModel, type GroupEvidence } from './combiner.ts';
 import { DEFAULT_CUTOFFS, FULL_WEIGHT_AT, type CombineMethod } from './cutoffs.ts';
 import type { LearnedTotals, TokenCounts, TokenStore } from './token-store.ts';
 
@@ -63,7 +63,16 @@ export interface Clue {
 }
 
 export type BayesResult =
-  | { status: 'scored'; probability: number; verdict: BayesVerdict; clues: Clue[]; tokens: number; method: CombineMethod }
+  | {
+      status: 'scored';
+      probability: number;
+      verdict: BayesVerdict;
+      clues: Clue[];
+      tokens: number;
+      method: CombineMethod;
+      /** Clue count and chi-square probability of all clues, then of the header, body and link clues alone. */
+      groups: GroupEvidence[];
+    }
   | { status: 'silent'; reason: string; learned: LearnedTotals };
 
 export class BayesClassifier {
@@ -115,9 +124,10 @@ export class BayesClassifier {
     }
     sortClues(clues);
     if (clues.length > o.maxDiscriminators) clues.length = o.maxDiscriminators;
-    const probability = o.combine === 'evidence' ? applyCombiner(o.combiner, evidenceFeatures(clues)) : chiCombine(clues);
+    const evidence = analyseEvidence(clues);
+    const probability = o.combine === 'evidence' ? applyCombiner(o.combiner, evidence.features) : chiCombine(clues);
     const verdict: BayesVerdict = probability >= o.spamCutoff ? 'spam' : probability <= o.hamCutoff ? 'ham' : 'unsure';
-    return { status: 'scored', probability, verdict, clues, tokens: tokens.length, method: o.combine };
+    return { status: 'scored', probability, verdict, clues, tokens: tokens.length, method: o.combine, groups: evidence.groups };
   }
 }
 

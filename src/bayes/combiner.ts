@@ -43,12 +43,12 @@ const LOG_ODDS_CLAMP = 1e-4;
  */
 const MAX_COUNT = 400;
 
-/** The six measures of one group of clues (see GROUP_FEATURES), written into `out` at `at`. */
-function measureGroup(probs: readonly number[], out: number[], at: number): void {
+/** The six measures of one group of clues (see GROUP_FEATURES), written into `out` at `at`; returns the group's chi-square probability. */
+function measureGroup(probs: readonly number[], out: number[], at: number): number {
   const n = probs.length;
   if (n === 0) {
     for (let i = 0; i < GROUP_FEATURES.length; i++) out[at + i] = 0;
-    return;
+    return 0.5;
   }
   let strongSpam = 0;
   let strongHam = 0;
@@ -68,6 +68,7 @@ function measureGroup(probs: readonly number[], out: number[], at: number): void
   out[at + 3] = Math.log1p(Math.min(strongSpam, MAX_COUNT));
   out[at + 4] = Math.log1p(Math.min(strongHam, MAX_COUNT));
   out[at + 5] = logOdds / n;
+  return tails.combined;
 }
 
 /** Splits clues into the evidence groups (all first). */
@@ -80,16 +81,28 @@ export function groupClues(clues: readonly { token: string; prob: number }[]): n
   return groups;
 }
 
-/** The combiner's input: GROUP_FEATURES for each of EVIDENCE_GROUPS. */
-export function evidenceFeatures(clues: readonly { token: string; prob: number }[]): number[] {
-  const out = new Array<number>(FEATURE_COUNT);
-  groupClues(clues).forEach((probs, g) => measureGroup(probs, out, g * GROUP_FEATURES.length));
-  return out;
+/**
+ * One pass over the clues: the combiner's input (GROUP_FEATURES for each of EVIDENCE_GROUPS) and, from the
+ * same grouping, each group's clue count and chi-square probability (for explanations).
+ */
+export function analyseEvidence(clues: readonly { token: string; prob: number }[]): { features: number[]; groups: GroupEvidence[] } {
+  const features = new Array<number>(FEATURE_COUNT);
+  const groups = groupClues(clues).map((probs, g) => ({
+    group: EVIDENCE_GROUPS[g] ?? 'all',
+    clues: probs.length,
+    chiSquare: measureGroup(probs, features, g * GROUP_FEATURES.length),
+  }));
+  return { features, groups };
 }
 
-/** Per-group clue counts and chi-square probabilities, for explanations. */
+/** The combiner's input alone (see analyseEvidence). */
+export function evidenceFeatures(clues: readonly { token: string; prob: number }[]): number[] {
+  return analyseEvidence(clues).features;
+}
+
+/** Per-group clue counts and chi-square probabilities alone (see analyseEvidence). */
 export function groupEvidence(clues: readonly { token: string; prob: number }[]): GroupEvidence[] {
-  return groupClues(clues).map((probs, g) => ({ group: EVIDENCE_GROUPS[g] ?? 'all', clues: probs.length, chiSquare: chiTailsOf(probs).combined }));
+  return analyseEvidence(clues).groups;
 }
 
 /** The model's spam probability for a feature vector. */

@@ -3,7 +3,6 @@
 // BAYES_UNSURE (weight 0) in between; silent until enough of both classes is learned. A shared (Redis)
 // token store that does not answer is BAYES_UNAVAILABLE (redis.on_error tempfail; skip stays silent).
 import type { BayesResult, ClassifierOptions } from '../bayes/classifier.ts';
-import { groupEvidence } from '../bayes/combiner.ts';
 import type { Bayes } from '../bayes/open-bayes.ts';
 import type { MimeLimits } from '../mime/parse.ts';
 import { RedisUnavailableError } from '../redis/connection.ts';
@@ -26,7 +25,7 @@ export function bayesHits(result: BayesResult, bands: BayesBands): SymbolHit[] {
   const p = result.probability;
   // the probability, then the chi-square verdict of the header, body and link clues alone (those present):
   // "p=0.9950 header=0.000 body=1.000" says list-like headers were outweighed by a spammy body
-  const options = [`p=${p.toFixed(4)}`, ...groupEvidence(result.clues).flatMap((g) => (g.group === 'all' || g.clues === 0 ? [] : [`${g.group}=${g.chiSquare.toFixed(3)}`]))];
+  const options = [`p=${p.toFixed(4)}`, ...result.groups.flatMap((g) => (g.group === 'all' || g.clues === 0 ? [] : [`${g.group}=${g.chiSquare.toFixed(3)}`]))];
   const factor = (past: number, span: number): number => Math.round((0.5 + 0.5 * Math.min(1, past / Math.max(1e-9, span))) * 1000) / 1000;
   if (result.verdict === 'spam') {
     const full = bands.spamFullAt > bands.spamCutoff ? bands.spamFullAt : 1;

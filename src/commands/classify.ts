@@ -1,7 +1,6 @@
 // `spamgate classify FILE... [--explain] [--json]`: Bayes probability and verdict per message, one line each.
 import { openFilterEnv, outputGone, requirePaths } from '../bayes/cli-support.ts';
 import type { BayesResult } from '../bayes/classifier.ts';
-import { groupEvidence } from '../bayes/combiner.ts';
 import { readCorpus } from '../bayes/corpus.ts';
 import { UsageError, type Command } from './types.ts';
 
@@ -55,7 +54,7 @@ function topClues(r: Extract<BayesResult, { status: 'scored' }>, n: number): { t
 
 /** Clue count and chi-square probability of every clue, then of the header, body and link clues alone. */
 function evidenceOf(r: Extract<BayesResult, { status: 'scored' }>): { group: string; clues: number; chi_square: number }[] {
-  return groupEvidence(r.clues).map((g) => ({ group: g.group, clues: g.clues, chi_square: Number(g.chiSquare.toFixed(6)) }));
+  return r.groups.map((g) => ({ group: g.group, clues: g.clues, chi_square: Number(g.chiSquare.toFixed(6)) }));
 }
 
 function asJson(id: string, r: BayesResult, explain: boolean): Record<string, unknown> {

@@ -6,7 +6,7 @@ import type { BayesResult } from '../../../src/bayes/classifier.ts';
 import { bayesSection } from '../../../src/config/sections/filter.ts';
 
 const cfg = bayesSection.parse({}).autolearn;
-const bayes = (verdict: 'spam' | 'ham' | 'unsure'): BayesResult => ({ status: 'scored', probability: verdict === 'spam' ? 0.99 : verdict === 'ham' ? 0.01 : 0.5, verdict, clues: [], tokens: 10, method: 'evidence' });
+const bayes = (verdict: 'spam' | 'ham' | 'unsure'): BayesResult => ({ status: 'scored', probability: verdict === 'spam' ? 0.99 : verdict === 'ham' ? 0.01 : 0.5, verdict, clues: [], tokens: 10, method: 'evidence', groups: [] });
 
 test('autolearn spam and ham past the scores; Bayes own score is left out; disagreement blocks', () => {
   assert.equal(decideAutolearn({ score: 14, symbols: [{ symbol: 'CT_X', score: 14 }] }, bayes('unsure'), cfg).cls, 'spam');

@@ -9,13 +9,14 @@ import { test } from 'node:test';
 import type { BayesResult } from '../../../src/bayes/classifier.ts';
 import { runOffline } from '../../../src/bayes/cli-support.ts';
 import { openBayes } from '../../../src/bayes/open-bayes.ts';
+import { groupEvidence } from '../../../src/bayes/combiner.ts';
 import { BAYES_RESULT_KEY, bayesHits, createBayesCheck } from '../../../src/checks/bayes.ts';
 import { bayesSection } from '../../../src/config/sections/filter.ts';
 import { DEFAULT_MIME_LIMITS } from '../../../src/mime/parse.ts';
 
 const CHI = { spamCutoff: 0.6, hamCutoff: 0.2, spamFullAt: 1, hamFullAt: 0 };
 const EVIDENCE = { spamCutoff: 0.9, hamCutoff: 0.2, spamFullAt: 0.99, hamFullAt: 0.01 };
-const scored = (probability: number, verdict: 'spam' | 'unsure' | 'ham'): BayesResult => ({ status: 'scored', probability, verdict, clues: [], tokens: 1, method: 'evidence' });
+const scored = (probability: number, verdict: 'spam' | 'unsure' | 'ham'): BayesResult => ({ status: 'scored', probability, verdict, clues: [], tokens: 1, method: 'evidence', groups: [] });
 
 test('symbols carry the probability as option and scale their factor past the cutoff', () => {
   assert.deepEqual(bayesHits(scored(1, 'spam'), CHI), [{ symbol: 'BAYES_SPAM', factor: 1, options: ['p=1.0000'] }]);
@@ -35,7 +36,8 @@ test('symbols carry the probability as option and scale their factor past the cu
   assert.deepEqual(bayesHits(scored(0.9975, 'spam'), { ...EVIDENCE, spamCutoff: 0.995 })[0]?.factor, 0.75);
   // options: the probability, then each present clue group's own chi-square verdict
   const clue = (token: string, prob: number) => ({ token, prob, spam: 0, ham: 0 });
-  const mixed: BayesResult = { status: 'scored', probability: 0.995, verdict: 'spam', tokens: 4, method: 'evidence', clues: [clue('hdr:list-id', 0.001), clue('list-post:x', 0.002), clue('viagra', 0.999), clue('pills', 0.998)] };
+  const clues = [clue('hdr:list-id', 0.001), clue('list-post:x', 0.002), clue('viagra', 0.999), clue('pills', 0.998)];
+  const mixed: BayesResult = { status: 'scored', probability: 0.995, verdict: 'spam', tokens: 4, method: 'evidence', clues, groups: groupEvidence(clues) };
   assert.deepEqual(bayesHits(mixed, EVIDENCE)[0]?.options, ['p=0.9950', 'header=0.000', 'body=1.000']);
   assert.deepEqual(bayesHits(scored(0.995, 'spam'), { ...EVIDENCE, spamCutoff: 0.99 })[0]?.factor, 0.75, 'a cutoff at the full-weight point');
   assert.deepEqual(bayesHits(scored(0.0025, 'ham'), { ...EVIDENCE, hamCutoff: 0.005 })[0]?.factor, 0.75, 'ham side: full weight at 0');
