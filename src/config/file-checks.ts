@@ -22,18 +22,9 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
     const { cert, key } = section.tls;
     return { ...section, tls: { ...(cert !== undefined ? { cert: path.resolve(baseDir, cert) } : {}), ...(key !== undefined ? { key: path.resolve(baseDir, key) } : {}) } };
   };
+  const resolve = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(baseDir, file));
   const redisTls = config.redis.tls;
-  const redis = redisTls
-    ? {
-        ...config.redis,
-        tls: {
-          ...redisTls,
-          ...(redisTls.ca !== undefined ? { ca: path.resolve(baseDir, redisTls.ca) } : {}),
-          ...(redisTls.cert !== undefined ? { cert: path.resolve(baseDir, redisTls.cert) } : {}),
-          ...(redisTls.key !== undefined ? { key: path.resolve(baseDir, redisTls.key) } : {}),
-        },
-      }
-    : config.redis;
+  const redis = redisTls ? { ...config.redis, tls: { ...redisTls, ca: resolve(redisTls.ca), cert: resolve(redisTls.cert), key: resolve(redisTls.key) } } : config.redis;
   return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis };
 }
 
@@ -56,21 +47,25 @@ function readNamedFile(file: string): { data: Buffer } | { error: string } {
 /** Every problem with the TLS files of a (resolved) config; none when no TLS is configured. */
 export function checkConfigFiles(config: Config): FileProblem[] {
   const problems: FileProblem[] = [];
-  for (const name of TLS_SECTIONS) {
-    const { cert, key } = config[name].tls;
-    if (cert === undefined || key === undefined) continue;
-    const certFile = readNamedFile(cert);
-    const keyFile = readNamedFile(key);
-    if ('error' in certFile) problems.push({ path: [name, 'tls', 'cert'], message: certFile.error });
-    if ('error' in keyFile) problems.push({ path: [name, 'tls', 'key'], message: keyFile.error });
-    if ('error' in certFile || 'error' in keyFile) continue;
-    try {
-      createSecureContext({ cert: certFile.data, key: keyFile.data });
-    } catch (err) {
-      problems.push({ path: [name, 'tls'], message: `certificate and key do not load together: ${(err as Error).message}` });
-    }
-  }
+  for (const name of TLS_SECTIONS) problems.push(...keyPairProblems([name, 'tls'], config[name].tls));
   problems.push(...redisTlsProblems(config));
+  return problems;
+}
+
+/** A certificate and key (when both are given) at `at` (e.g. ['smtp', 'tls']): each readable, and loading together. */
+function keyPairProblems(at: (string | number)[], files: { cert?: string | undefined; key?: string | undefined }): FileProblem[] {
+  if (files.cert === undefined || files.key === undefined) return [];
+  const cert = readNamedFile(files.cert);
+  const key = readNamedFile(files.key);
+  const problems: FileProblem[] = [];
+  if ('error' in cert) problems.push({ path: [...at, 'cert'], message: cert.error });
+  if ('error' in key) problems.push({ path: [...at, 'key'], message: key.error });
+  if ('error' in cert || 'error' in key) return problems;
+  try {
+    createSecureContext({ cert: cert.data, key: key.data });
+  } catch (err) {
+    problems.push({ path: at, message: `certificate and key do not load together: ${(err as Error).message}` });
+  }
   return problems;
 }
 
@@ -106,18 +101,6 @@ function redisTlsProblems(config: Config): FileProblem[] {
       if (problem) problems.push({ path: ['redis', 'tls', 'ca'], message: `${tls.ca} ${problem}` });
     }
   }
-  if (tls.cert !== undefined && tls.key !== undefined) {
-    const cert = readNamedFile(tls.cert);
-    const key = readNamedFile(tls.key);
-    if ('error' in cert) problems.push({ path: ['redis', 'tls', 'cert'], message: cert.error });
-    if ('error' in key) problems.push({ path: ['redis', 'tls', 'key'], message: key.error });
-    if (!('error' in cert) && !('error' in key)) {
-      try {
-        createSecureContext({ cert: cert.data, key: key.data });
-      } catch (err) {
-        problems.push({ path: ['redis', 'tls'], message: `certificate and key do not load together: ${(err as Error).message}` });
-      }
-    }
-  }
+  problems.push(...keyPairProblems(['redis', 'tls'], tls));
   return problems;
 }
