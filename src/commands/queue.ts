@@ -3,7 +3,7 @@
 // request files in <spool>/control that its scheduler applies on the next scan (queue.scan_interval)
 // and deletes, so a message in flight is never pulled from under a delivery; otherwise the files
 // are changed directly.
-import { rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadFromArgs } from './load-args.ts';
 import { writeControlRequest, type ControlRequest } from '../queue/control.ts';
@@ -11,6 +11,7 @@ import { runningPid } from '../queue/spool-lock.ts';
 import { ID_PATTERN, idTime, listIds, msgFile, readEnvelopeFile, readMessageFile, readStateFile, spoolPaths, stateFile, type SpoolPaths } from '../queue/spool-format.ts';
 import { spoolDir } from '../queue/spool.ts';
 import { headerSection } from '../queue/dsn.ts';
+import type { QueueEnvelope } from '../queue/types.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
 const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID] [--wait SECONDS] | remove ID [--wait SECONDS]  [--config FILE] [--data-dir DIR]
@@ -32,16 +33,20 @@ function age(ms: number): string {
   return `${Math.round(s / 86400)}d`;
 }
 
+function base(id: string, envelope: QueueEnvelope, size: number, now: number) {
+  return { id, age: age(now - (envelope.receivedAt || idTime(id))), size, from: envelope.mailFrom || '<>', recipients: envelope.rcptTo };
+}
+
+const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+
 async function summary(paths: SpoolPaths, id: string, now: number) {
   const { envelope, size } = await readEnvelopeFile(msgFile(paths, id));
-  const state = await readStateFile(stateFile(paths, id));
+  // A damaged state is dropped by the running instance at its next start (the message starts over).
+  const state = await readStateFile(stateFile(paths, id)).catch((err: unknown) => (isMissing(err) ? undefined : 'damaged' as const));
+  if (state === 'damaged') return { ...base(id, envelope, size, now), pending: envelope.rcptTo.length, attempts: 0, nextAttempt: 'now', lastError: 'delivery state damaged: starts over at the next start' };
   const rcpts = state ? Object.values(state.recipients) : envelope.rcptTo.map(() => ({ status: 'pending' }));
   return {
-    id,
-    age: age(now - (envelope.receivedAt || idTime(id))),
-    size,
-    from: envelope.mailFrom || '<>',
-    recipients: envelope.rcptTo,
+    ...base(id, envelope, size, now),
     pending: rcpts.filter((r) => r.status === 'pending').length,
     attempts: state?.attempts ?? 0,
     nextAttempt: state && state.nextAttemptAt > 0 ? new Date(state.nextAttemptAt).toISOString() : 'now',
@@ -104,12 +109,20 @@ export const queueCommand: Command = {
         const json = args.flags.has('json');
         if (!json) io.stdout.write(['ID', 'AGE', 'SIZE', 'FROM', 'RCPTS', 'ATTEMPTS', 'NEXT', 'LAST ERROR'].join('\t') + '\n');
         for (const m of ids) {
-          const s = await summary(paths, m, now).catch(() => undefined);
-          if (!s) continue; // removed while listing
+          const s = await summary(paths, m, now).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+          if (s instanceof Error) {
+            if (isMissing(s)) continue; // removed while listing
+            // damaged: the server sets such a file aside in spool/corrupt at its next start
+            if (json) io.stdout.write(JSON.stringify({ id: m, unreadable: s.message }) + '\n');
+            else io.stdout.write(`${m}\tunreadable: ${s.message}\n`);
+            continue;
+          }
           if (json) io.stdout.write(JSON.stringify(s) + '\n');
           else io.stdout.write([s.id, s.age, s.size, s.from, `${s.recipients.join(',')} (${s.pending}/${s.recipients.length} pending)`, s.attempts, s.nextAttempt, s.lastError].join('\t') + '\n');
         }
         if (!json) io.stdout.write(`${ids.length} message(s)\n`);
+        const damaged = (await readdir(paths.corrupt).catch(() => [] as string[])).filter((n) => n.endsWith('.msg')).length;
+        if (damaged > 0) (json ? io.stderr : io.stdout).write(`${damaged} damaged message file(s) set aside in ${paths.corrupt} (not delivered; see the log)\n`);
         return 0;
       }
       case 'show': {
@@ -134,7 +147,8 @@ export const queueCommand: Command = {
         // Stopped: make the chosen messages due at the next start.
         const targets = req.id ? [req.id] : await listIds(paths);
         for (const m of targets) {
-          const state = await readStateFile(stateFile(paths, m));
+          // a damaged state starts over (due at once) anyway
+          const state = await readStateFile(stateFile(paths, m)).catch(() => undefined);
           if (!state || state.nextAttemptAt === 0) continue;
           const tmp = path.join(paths.tmp, `flush-${process.pid}-${m}.state`);
           await writeFile(tmp, JSON.stringify({ ...state, nextAttemptAt: 0 }));

@@ -17,6 +17,8 @@ const smtp = z
     banner: z.string().default('spamgate'),
     max_message_size: size().prefault(26_214_400),
     max_recipients: z.number().int().positive().default(100),
+    /** RFC 5321 §6.3: a message with this many Received fields is taken for a loop (554 5.4.6); at least 100 is advised. */
+    max_hops: z.number().int().min(10).default(100),
     max_connections: z.number().int().positive().default(500),
     max_connections_per_ip: z.number().int().positive().default(20),
     max_bad_commands: z.number().int().positive().default(10),

@@ -98,9 +98,11 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       try {
         return { uid: (await store.append(user, folder, message)).uid };
       } catch (err) {
-        // The Maildir was removed or broken after we set it up: set it up again next time (or now, once).
+        // The Maildir was removed or broken after we set it up, or the user deleted the folder (Junk,
+        // over IMAP): set it up again next time (or now, once).
         ensured.delete(user);
-        if (fresh || pass > 0 || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        const gone = (err as NodeJS.ErrnoException).code === 'ENOENT' || (err instanceof MailboxError && err.code === 'NONEXISTENT');
+        if (fresh || pass > 0 || !gone) throw err;
       }
     }
   };
@@ -158,10 +160,19 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
 
 /** RFC 5321 §4.4: the final delivery adds Return-Path; Delivered-To marks the hop so loops can be seen. */
 export function withTraceHeaders(raw: Buffer, mailFrom: string, recipient: string): Buffer {
-  const firstLf = raw.indexOf(0x0a);
-  const eol = firstLf > 0 && raw[firstLf - 1] !== 0x0d ? '\n' : '\r\n';
+  const eol = lineEnding(raw);
   const head = `Return-Path: <${mailFrom.replace(/[\r\n<>]/g, '')}>${eol}Delivered-To: ${recipient.replace(/[\r\n]/g, '')}${eol}`;
   return Buffer.concat([Buffer.from(head, 'utf8'), raw]);
+}
+
+/** The copy an alias forwards off-site: Delivered-To marks the alias, so the copy is known if it comes back. */
+export function withDeliveredTo(raw: Buffer, recipient: string): Buffer {
+  return Buffer.concat([Buffer.from(`Delivered-To: ${recipient.replace(/[\r\n]/g, '')}${lineEnding(raw)}`, 'utf8'), raw]);
+}
+
+function lineEnding(raw: Buffer): string {
+  const firstLf = raw.indexOf(0x0a);
+  return firstLf > 0 && raw[firstLf - 1] !== 0x0d ? '\n' : '\r\n';
 }
 
 /** True if the header section already has `Delivered-To: <recipient>` (case-insensitive). */

@@ -16,7 +16,7 @@ import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { createUserDirectory, type UserDirectory } from './directory.ts';
-import { createLocalDelivery, replyForDelivery } from './local-delivery.ts';
+import { createLocalDelivery, hasDeliveredTo, replyForDelivery, withDeliveredTo } from './local-delivery.ts';
 import { PopBeforeSmtp } from './pop-before-smtp.ts';
 
 export interface MailHostDeps {
@@ -65,6 +65,8 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       if (resolution.kind === 'unknown') return { status: 'perm', reply: { code: 550, enhanced: '5.1.1', text: `${recipient}: user unknown` } };
       if (resolution.kind === 'loop') return { status: 'perm', reply: { code: 550, enhanced: '5.4.6', text: `${recipient}: alias loop (${resolution.detail})` } };
       if (resolution.kind === 'remote') return { status: 'perm', reply: { code: 550, enhanced: '5.1.2', text: `${recipient}: not a local domain` } };
+      // Our own Delivered-To for this address: the message went round (an alias forwarding back to us).
+      if (hasDeliveredTo(raw, recipient)) return { status: 'perm', reply: { code: 554, enhanced: '5.4.6', text: `${recipient}: mail forwarding loop (Delivered-To)` } };
       const junk = envelope.verdict?.junkRecipients?.includes(recipient) ?? false;
       let worst: LocalDeliveryOutcome = { status: 'ok' };
       for (const mailbox of resolution.mailboxes) {
@@ -84,7 +86,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         delete forwarded.rcptDsn;
         const inherited = inheritedRequest(envelope, recipient, targets);
         if (inherited) forwarded.rcptDsn = Object.fromEntries(resolution.remote.map((r) => [r, inherited]));
-        await sink.enqueue(forwarded, raw);
+        await sink.enqueue(forwarded, withDeliveredTo(raw, recipient));
       }
       if (worst.status !== 'ok') return worst;
       // A success notice says "expanded" for several targets (§5.2.7.3); for one remote target its own delivery reports.

@@ -185,7 +185,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       entries.delete(id);
       // The oldest age is recomputed on each scan (O(n)); per message only the depth changes.
       metrics.depth.set(entries.size);
-      log.info(entry.removeRequested ? 'message removed' : 'message done', { id, attempts: state.attempts, recipients: summarize(state) });
+      const failures = failureReasons(state);
+      log.info(entry.removeRequested ? 'message removed' : 'message done', { id, attempts: state.attempts, recipients: summarize(state), ...(failures ? { failures } : {}) });
       return;
     }
     if (stillPending.length && !state.delayWarned && cfg.delay_warning > 0 && now - envelope.receivedAt >= cfg.delay_warning) {
@@ -282,4 +283,13 @@ function summarize(state: DeliveryState): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [r, s] of Object.entries(state.recipients)) out[r] = s.status;
   return out;
+}
+
+/** Why each failed recipient failed (the reply it got), for the log line that ends a message; undefined if none failed. */
+function failureReasons(state: DeliveryState): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const [r, s] of Object.entries(state.recipients)) {
+    if (s.status === 'failed') out[r] = s.reply ? `${s.reply.code}${s.reply.enhanced ? ` ${s.reply.enhanced}` : ''} ${s.reply.text}` : 'failed';
+  }
+  return Object.keys(out).length ? out : undefined;
 }

@@ -3,6 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseEnvelope, parseState } from './spool-validate.ts';
 import type { NextHopReply, QueueEnvelope } from './types.ts';
 
 /**
@@ -13,9 +14,11 @@ import type { NextHopReply, QueueEnvelope } from './types.ts';
  *                   rcptDsn — are absent from files written before DSN support: nothing was asked)
  *   state/ID.json   delivery state, replaced atomically (absent until the first attempt)
  *   control/        requests from `spamgate queue` to a running instance (flush, remove-ID)
+ *   corrupt/        message files (and their state) found damaged at start-up, moved aside for a person
+ *                   to look at: never delivered, never deleted (as Postfix's "corrupt" queue)
  *   lock            pid of the running instance
  */
-export const SUBDIRS = ['tmp', 'msg', 'state', 'control'] as const;
+export const SUBDIRS = ['tmp', 'msg', 'state', 'control', 'corrupt'] as const;
 const MAGIC = 'SGQ1';
 
 export type RecipientStatus = 'pending' | 'delivered' | 'failed';
@@ -54,6 +57,7 @@ export interface SpoolPaths {
   msg: string;
   state: string;
   control: string;
+  corrupt: string;
   lock: string;
 }
 
@@ -64,6 +68,7 @@ export function spoolPaths(root: string): SpoolPaths {
     msg: path.join(root, 'msg'),
     state: path.join(root, 'state'),
     control: path.join(root, 'control'),
+    corrupt: path.join(root, 'corrupt'),
     lock: path.join(root, 'lock'),
   };
 }
@@ -98,11 +103,19 @@ function parseHead(buf: Buffer, file: string): { jsonStart: number; jsonLen: num
   return { jsonStart: nl + 1, jsonLen: Number(m[1]) };
 }
 
+function parseJson(bytes: Buffer, file: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw new Error(`${file}: damaged envelope (${err instanceof Error ? err.message : String(err)})`);
+  }
+}
+
 /** Reads a whole message file: envelope and raw message bytes. */
 export async function readMessageFile(file: string): Promise<{ envelope: QueueEnvelope; message: Buffer }> {
   const buf = await readFile(file);
   const { jsonStart, jsonLen } = parseHead(buf, file);
-  const envelope = JSON.parse(buf.subarray(jsonStart, jsonStart + jsonLen).toString('utf8')) as QueueEnvelope;
+  const envelope = parseEnvelope(parseJson(buf.subarray(jsonStart, jsonStart + jsonLen), file), file);
   return { envelope, message: buf.subarray(jsonStart + jsonLen + 1) };
 }
 
@@ -118,20 +131,27 @@ export async function readEnvelopeFile(file: string): Promise<{ envelope: QueueE
       head = Buffer.alloc(jsonStart + jsonLen);
       await fh.read(head, 0, head.length, 0);
     }
-    const envelope = JSON.parse(head.subarray(jsonStart, jsonStart + jsonLen).toString('utf8')) as QueueEnvelope;
+    const envelope = parseEnvelope(parseJson(head.subarray(jsonStart, jsonStart + jsonLen), file), file);
     return { envelope, size: fileSize - jsonStart - jsonLen - 1 };
   } finally {
     await fh.close();
   }
 }
 
-export async function readStateFile(file: string): Promise<DeliveryState | undefined> {
+/** A state file's JSON, unchecked (see checkState in spool-validate.ts); undefined when there is none. */
+export async function readRawStateFile(file: string): Promise<unknown> {
   try {
-    return JSON.parse(await readFile(file, 'utf8')) as DeliveryState;
+    return JSON.parse(await readFile(file, 'utf8')) as unknown;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
+}
+
+/** A state file checked for shape (not against its envelope); undefined when there is none, an Error when damaged. */
+export async function readStateFile(file: string): Promise<DeliveryState | undefined> {
+  const json = await readRawStateFile(file);
+  return json === undefined ? undefined : parseState(json, file);
 }
 
 /** Ids of the committed messages, oldest first. */

@@ -3,7 +3,7 @@
 import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
-import { counter, histogram } from '../metrics/registry.ts';
+import { counter, gauge, histogram } from '../metrics/registry.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import {
@@ -13,7 +13,7 @@ import {
   msgFile,
   readEnvelopeFile,
   readMessageFile,
-  readStateFile,
+  readRawStateFile,
   spoolPaths,
   stateFile,
   SUBDIRS,
@@ -21,6 +21,7 @@ import {
   type SpoolPaths,
 } from './spool-format.ts';
 import { runningPid, takeSpoolLock } from './spool-lock.ts';
+import { checkState } from './spool-validate.ts';
 import type { MessageSink, QueueEnvelope } from './types.ts';
 
 export interface SpoolEntry {
@@ -97,6 +98,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const nextId = createIdGenerator(() => opts.clock.now());
   const listeners: ((e: SpoolEntry) => void)[] = [];
   const enqueued = counter(opts.registry, 'spamgate_queue_enqueued_total', 'Messages durably written to the spool.');
+  const corruptFiles = gauge(opts.registry, 'spamgate_queue_corrupt_files', 'Damaged message files moved to spool/corrupt (never delivered until a person acts).');
   const enqueueSeconds = histogram(opts.registry, 'spamgate_queue_enqueue_duration_seconds', 'Time to write, fsync and rename one message into the spool.', [], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
 
   const writeDurable = async (tmp: string, final: string, chunks: Buffer[], dirSync: () => Promise<void>): Promise<void> => {
@@ -112,6 +114,32 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     await fh.close();
     await rename(tmp, final);
     if (opts.fsync) await dirSync();
+  };
+
+  /** A state that cannot be read or does not fit its message is dropped: the message starts over (at worst a duplicate). */
+  const readState = async (id: string, envelope: QueueEnvelope): Promise<DeliveryState | undefined> => {
+    try {
+      const json = await readRawStateFile(stateFile(paths, id));
+      if (json === undefined) return undefined;
+      const checked = checkState(json, envelope);
+      if ('state' in checked) return checked.state;
+      opts.log.warn('queue state does not fit its message, starting over', { id, problem: checked.problem });
+    } catch (err) {
+      opts.log.warn('queue state unreadable, starting over', { id, err });
+    }
+    return undefined;
+  };
+
+  const quarantine = async (id: string, err: unknown): Promise<void> => {
+    const target = path.join(paths.corrupt, `${id}.msg`);
+    try {
+      await rename(msgFile(paths, id), target);
+      await rename(stateFile(paths, id), path.join(paths.corrupt, `${id}.json`)).catch(ignoreMissing);
+      if (opts.fsync) await syncMsgDir();
+      opts.log.error('queue file damaged, moved aside', { id, file: target, err });
+    } catch (moveErr) {
+      opts.log.error('queue file damaged and could not be moved aside, left in place', { id, err, moveErr });
+    }
   };
 
   const spool: Spool = {
@@ -130,16 +158,18 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       const entries: SpoolEntry[] = [];
       const ids = await listIds(paths);
       for (const id of ids) {
+        let loaded: { envelope: QueueEnvelope; size: number };
         try {
-          const { envelope, size } = await readEnvelopeFile(msgFile(paths, id));
-          const state = await readStateFile(stateFile(paths, id)).catch((err: unknown) => {
-            opts.log.warn('queue state unreadable, starting over', { id, err });
-            return undefined;
-          });
-          entries.push({ id, envelope, size, ...(state ? { state } : {}) });
+          loaded = await readEnvelopeFile(msgFile(paths, id));
         } catch (err) {
-          opts.log.error('queue file unreadable, left in place', { id, err });
+          // A damaged file is never delivered and never deleted: a person decides (the log and the
+          // gauge say where it is). A file the system cannot read now (EACCES, EIO) stays for the next start.
+          if (exclusive && (err as NodeJS.ErrnoException).code === undefined) await quarantine(id, err);
+          else opts.log.error('queue file unreadable, left in place', { id, err });
+          continue;
         }
+        const state = await readState(id, loaded.envelope);
+        entries.push({ id, ...loaded, ...(state ? { state } : {}) });
       }
       if (exclusive) {
         const known = new Set(ids);
@@ -147,6 +177,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
           if (name.endsWith('.json') && !known.has(name.slice(0, -5))) await rm(path.join(paths.state, name), { force: true });
         }
       }
+      corruptFiles.set((await readdir(paths.corrupt)).filter((n) => n.endsWith('.msg')).length);
       return entries;
     },
     read: (id) => readMessageFile(msgFile(paths, id)),

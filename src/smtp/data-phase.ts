@@ -12,7 +12,7 @@ import { toCrlf } from './line-endings.ts';
 import { createMessageView, headerEnd } from './message-view.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { SmtpError } from './smtp-error.ts';
-import { receivedHeader, rewriteSubject, stripHeaders } from './trace-headers.ts';
+import { countReceived, receivedHeader, rewriteSubject, stripHeaders } from './trace-headers.ts';
 
 export interface DataPhaseContext {
   deps: GatewayDeps;
@@ -48,6 +48,13 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   }
   // RFC 5321 §2.3.8: bare CR / LF become CRLF before anything reads, stores or relays the message.
   let raw: Buffer = toCrlf(Buffer.concat(chunks, bytes));
+  // RFC 5321 §6.3: counting Received fields catches loops that nothing else would (threshold ≥ 100 advised).
+  const hops = countReceived(raw, ctx.snapshot.config.smtp.max_hops);
+  if (hops >= ctx.snapshot.config.smtp.max_hops) {
+    deps.metrics.rejects.inc({ phase: 'data', symbol: 'HOP_LIMIT' });
+    logTransaction(deps, state, tx, undefined, bytes, '554 5.4.6');
+    return { code: 554, enhanced: '5.4.6', text: `Too many hops (${hops} Received header fields): mail loop` };
+  }
   raw = stripHeaders(raw, OWN_HEADERS, headerEnd(raw));
   const view = createMessageView(raw);
   const dataHits = await ctx.runPhase({ message: view });

@@ -57,6 +57,16 @@ export function stripHeaders(raw: Buffer, names: ReadonlySet<string>, headerEndO
   return Buffer.concat([Buffer.from(kept.join(''), 'latin1'), raw.subarray(headerEndOffset)]);
 }
 
+/** Received fields in the header section, counted up to `stopAt` (RFC 5321 §6.3 loop detection). */
+export function countReceived(raw: Buffer, stopAt: number): number {
+  const end = raw.indexOf('\r\n\r\n');
+  const head = raw.subarray(0, end < 0 ? raw.length : end + 2).toString('latin1');
+  const re = /^received[ \t]*:/gim;
+  let n = 0;
+  while (n < stopAt && re.exec(head) !== null) n++;
+  return n;
+}
+
 /** Prefixes the Subject (adds one if missing); idempotent when the prefix is already there. */
 export function rewriteSubject(raw: Buffer, prefix: string, headerEndOffset: number): Buffer {
   const head = raw.subarray(0, headerEndOffset).toString('latin1');

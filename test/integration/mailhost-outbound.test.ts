@@ -79,4 +79,27 @@ test('an alias list with a local and a remote member: Maildir copy and MX copy',
   const count = (): number => ['new', 'cur'].reduce((n, d) => n + readdirSync(path.join(inbox, d)).length, 0);
   while (count() < 1 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
   assert.equal(count(), 1);
+  // The forwarded copy names the alias, so when the remote side sends it back (a forwarding loop) it is
+  // refused for the alias instead of going round again: no new Maildir copy, no new forward.
+  const forwarded = sink.messages[0]?.raw.toString() ?? '';
+  assert.match(forwarded, /^Delivered-To: team@localhost\r\n/m);
+  const back = await sendMessage(gw.smtpPort, 'boss@elsewhere.example', ['team@localhost'], forwarded);
+  assert.equal(back.data?.code, 250);
+  const failed = (): Record<string, unknown> | undefined => gw.logs.find((l) => l.msg === 'message done' && JSON.stringify(l.recipients).includes('failed'));
+  const until = Date.now() + 10_000;
+  while (!failed() && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
+  assert.deepEqual(failed()?.recipients, { 'team@localhost': 'failed' });
+  assert.match(JSON.stringify(failed()?.failures), /554 5\.4\.6 team@localhost: mail forwarding loop/, 'the log says why');
+  assert.equal(count(), 1, 'no second Maildir copy');
+  assert.equal(sink.messages.length, 1, 'no second forward');
+});
+
+test('a message with smtp.max_hops Received fields is refused as a loop (RFC 5321 §6.3)', async (t) => {
+  const gw = await startGateway(t, { smtp: { max_hops: 20 } });
+  const received = (n: number): string => Array.from({ length: n }, (_, i) => `Received: from hop${i}.example by hop${i + 1}.example; Sun, 22 Nov 2026 00:00:00 +0000\r\n`).join('');
+  const under = await sendMessage(gw.smtpPort, 'boss@elsewhere.example', ['postmaster@localhost'], `${received(19)}Subject: 19 hops\r\n\r\nbody\r\n`);
+  assert.equal(under.data?.code, 250);
+  const over = await sendMessage(gw.smtpPort, 'boss@elsewhere.example', ['postmaster@localhost'], `${received(20)}Subject: 20 hops\r\n\r\nbody\r\n`);
+  assert.equal(over.data?.code, 554);
+  assert.match(over.data?.text ?? '', /5\.4\.6 Too many hops \(20 Received/);
 });

@@ -37,6 +37,16 @@ test('adds Return-Path and Delivered-To on top and files clean mail in INBOX, ju
   assert.match(await registry.getSingleMetricAsString('spamgate_local_deliveries_total'), /result="delivered_junk"} 1/);
 });
 
+test('a Junk folder the user deleted (over IMAP) is made again by the next junk delivery, not deferred', async (t) => {
+  const { store, ld } = setup(t);
+  const first = await ld.deliverLocal({ mailFrom: 'x@example.org', recipient: 'alice@example.com', mailbox: 'alice@example.com', raw: RAW, junk: true });
+  assert.equal(first.kind, 'delivered');
+  await store.deleteMailbox('alice@example.com', 'Junk');
+  const again = await ld.deliverLocal({ mailFrom: 'x@example.org', recipient: 'alice@example.com', mailbox: 'alice@example.com', raw: RAW, junk: true });
+  assert.deepEqual(again.kind === 'delivered' ? again.folder : again, 'Junk');
+  assert.equal((await store.list('alice@example.com', 'Junk')).length, 1, 'the new Junk holds the new copy');
+});
+
 test('one copy per mailbox per delivery id (many-to-one aliases); a new id delivers again', async (t) => {
   const { store, ld } = setup(t);
   const base = { mailFrom: 's@example.org', mailbox: 'alice@example.com', raw: RAW, junk: false, deliveryId: 'q1' };

@@ -65,6 +65,42 @@ test('tmp leftovers and orphan state files are cleaned at start; state round-tri
   assert.deepEqual(await spool.load(), []);
 });
 
+test('damaged message files are set aside in corrupt/ (with their state), never delivered or deleted; damaged states start over', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const registry = createRegistry(false);
+  const first = await openSpool({ dir, fsync: true, clock: new ManualClock(T0), registry, log: silentLogger });
+  const good = await first.enqueue(envelope(), message('good'));
+  const noAttempts = await first.enqueue(envelope(), message('state without attempts'));
+  const noRecipients = await first.enqueue(envelope({ rcptTo: ['a@dest.test', 'b@dest.test'] }), message('state without recipients'));
+  const st = initialState(envelope());
+  st.attempts = 1;
+  await first.saveState(good.id, st);
+  const { attempts: _a, ...withoutAttempts } = st;
+  await writeFile(path.join(dir, 'state', `${noAttempts.id}.json`), JSON.stringify(withoutAttempts));
+  await writeFile(path.join(dir, 'state', `${noRecipients.id}.json`), JSON.stringify({ ...st, recipients: {} }));
+  await first.close();
+  const damaged = {
+    '000000001-00001-aaaaaa': 'SGQ1 4\nnull\nSubject: x\r\n\r\nbody\r\n',
+    '000000001-00002-aaaaaa': 'SGQ1 18\n{"mailFrom":"a@b"}\nSubject: x\r\n\r\n',
+    '000000001-00003-aaaaaa': 'SGQ1 9\n{"mailFro\nSubject: x\r\n\r\n',
+    '000000001-00004-aaaaaa': 'not a spool file at all',
+  };
+  for (const [id, text] of Object.entries(damaged)) await writeFile(path.join(dir, 'msg', `${id}.msg`), text);
+  await writeFile(path.join(dir, 'state', '000000001-00001-aaaaaa.json'), JSON.stringify(st));
+
+  const spool = await openSpool({ dir, fsync: true, clock: new ManualClock(T0), registry, log: silentLogger });
+  t.after(() => spool.close());
+  const loaded = await spool.load();
+  assert.deepEqual(loaded.map((e) => e.id).sort(), [good.id, noAttempts.id, noRecipients.id].sort());
+  assert.equal(loaded.find((e) => e.id === good.id)?.state?.attempts, 1, 'a sound state is kept');
+  assert.equal(loaded.find((e) => e.id === noAttempts.id)?.state, undefined, 'a state without attempts starts over');
+  assert.equal(loaded.find((e) => e.id === noRecipients.id)?.state, undefined, 'a state that lost its recipients starts over');
+  const aside = (await readdir(path.join(dir, 'corrupt'))).sort();
+  assert.deepEqual(aside, [...Object.keys(damaged).map((id) => `${id}.msg`), '000000001-00001-aaaaaa.json'].sort());
+  for (const [id, text] of Object.entries(damaged)) assert.equal(await readFile(path.join(dir, 'corrupt', `${id}.msg`), 'utf8'), text, 'moved byte for byte');
+  assert.match(await registry.metrics(), /^spamgate_queue_corrupt_files 4$/m);
+});
+
 test('a second instance cannot open a spool in use', async (t) => {
   const dir = path.join(await tempDir(t), 'spool');
   const spool = await open(dir);
