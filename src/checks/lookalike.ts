@@ -1,6 +1,6 @@
 // Look-alike domain check (data phase): From and URL domains close to protected brand domains.
 import { uriHost, collectUris } from '../content/engine.ts';
-import { createLookalikeMatcher } from '../content/lookalike.ts';
+import { createLookalikeMatcher, type LookalikeMatcher } from '../content/lookalike.ts';
 import type { LookalikeSection } from '../content/rules-schema.ts';
 import type { MimeLimits, ParsedMail } from '../mime/parse.ts';
 import { MEMO_LOOKALIKE, memoHits, parsedMail } from './content-shared.ts';
@@ -8,14 +8,20 @@ import type { Check, SymbolHit } from './types.ts';
 
 export const LOOKALIKE_SYMBOLS = ['LOOKALIKE_FROM_DOMAIN', 'LOOKALIKE_URL_DOMAIN'] as const;
 
-export function lookalikeHits(mail: ParsedMail, cfg: LookalikeSection, envelopeFrom = ''): SymbolHit[] {
-  if (cfg.protected.length === 0) return [];
-  const m = createLookalikeMatcher(cfg);
+/** Domains looked at per message: From addresses and URL hosts (each beyond this is skipped). */
+const MAX_DOMAINS = 200;
+
+/** `m` is the snapshot's matcher (one per rules snapshot, so its cache lasts across messages). */
+export function lookalikeHits(mail: ParsedMail, m: LookalikeMatcher, envelopeFrom = ''): SymbolHit[] {
   const hits: SymbolHit[] = [];
   const from = mail.headers.find((h) => h.name.toLowerCase() === 'from')?.value ?? '';
   const fromDomains = new Set<string>();
-  for (const a of from.matchAll(/@([a-z0-9.-]+\.[a-z]{2,})/gi)) fromDomains.add((a[1] ?? '').toLowerCase());
-  const env = /@([a-z0-9.-]+)$/i.exec(envelopeFrom);
+  // any script: an IDN From domain (U-label, or A-label "xn--…") is looked at like an ASCII one
+  for (const a of from.matchAll(/@([\p{L}\p{N}.-]+\.[\p{L}\p{N}-]{2,})/giu)) {
+    if (fromDomains.size >= MAX_DOMAINS) break;
+    fromDomains.add((a[1] ?? '').toLowerCase());
+  }
+  const env = /@([\p{L}\p{N}.-]+)$/iu.exec(envelopeFrom);
   if (env?.[1]) fromDomains.add(env[1].toLowerCase());
   for (const d of fromDomains) {
     const r = m.check(d);
@@ -27,7 +33,8 @@ export function lookalikeHits(mail: ParsedMail, cfg: LookalikeSection, envelopeF
   const seen = new Set<string>();
   for (const uri of collectUris(mail)) {
     const host = uriHost(uri);
-    if (!host || seen.has(host) || seen.size > 200) continue;
+    if (!host || seen.has(host)) continue;
+    if (seen.size >= MAX_DOMAINS) break;
     seen.add(host);
     const r = m.check(host);
     if (r) {
@@ -39,6 +46,7 @@ export function lookalikeHits(mail: ParsedMail, cfg: LookalikeSection, envelopeF
 }
 
 export function createLookalikeCheck(deps: { config: LookalikeSection; limits: MimeLimits }): Check {
+  const matcher = createLookalikeMatcher(deps.config);
   return {
     outbound: true,
     name: 'lookalike',
@@ -46,8 +54,8 @@ export function createLookalikeCheck(deps: { config: LookalikeSection; limits: M
     symbols: LOOKALIKE_SYMBOLS,
     run(ctx) {
       const view = ctx.message;
-      if (!view) return [];
-      return memoHits(view, MEMO_LOOKALIKE, () => lookalikeHits(parsedMail(view, deps.limits), deps.config, ctx.envelope.mailFrom));
+      if (!view || deps.config.protected.length === 0) return [];
+      return memoHits(view, MEMO_LOOKALIKE, () => lookalikeHits(parsedMail(view, deps.limits), matcher, ctx.envelope.mailFrom));
     },
   };
 }

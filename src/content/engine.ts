@@ -97,7 +97,8 @@ export function collectUris(mail: ParsedMail): string[] {
 }
 
 export function uriHost(uri: string): string {
-  const m = /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:[^@/?#]*@)?([^/?#:\s]+)/i.exec(uri);
+  // WHATWG URL: browsers read "\" as "/" in http(s) URLs, so "https://evil.example\.brand.com/" goes to evil.example
+  const m = /^(?:[a-z][a-z0-9+.-]*:[/\\]{2})?(?:[^@/\\?#]*@)?([^/\\?#:\s]+)/i.exec(uri);
   return (m?.[1] ?? '').toLowerCase().replace(/\.$/, '');
 }
 

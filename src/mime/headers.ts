@@ -67,20 +67,26 @@ export function decodeHeaderValue(value: string): string {
 }
 
 /** Parses "type/sub; a=b; c*0=..." (RFC 2045 §5.1, RFC 2231 §3 continuations). */
+/** RFC 2231 continuation sections read per parameter; any past this many are ignored. */
+const MAX_SECTIONS = 100;
+
 export function parseStructured(value: string | undefined): Structured {
   if (!value) return { value: '', params: {} };
   const parts = splitParams(value);
   const params: Record<string, string> = {};
-  const continued: Record<string, string[]> = {};
+  const continued: Record<string, Map<number, string>> = {};
   for (const p of parts.slice(1)) {
     const eq = p.indexOf('=');
     if (eq <= 0) continue;
     const key = p.slice(0, eq).trim().toLowerCase();
     let val = p.slice(eq + 1).trim();
     if (val.startsWith('"') && val.endsWith('"') && val.length >= 2) val = val.slice(1, -1).replace(/\\(.)/g, '$1');
-    const cont = /^(.+?)\*(\d+)\*?$/.exec(key);
+    const cont = /^(.+?)\*(\d{1,10})\*?$/.exec(key);
     if (cont?.[1] !== undefined) {
-      (continued[cont[1]] ??= [])[Number(cont[2])] = val;
+      // RFC 2231 §3 sections, kept by number and joined in order, gaps and all (so "a" + "*999999999=.exe"
+      // still reads as a.exe); never a sparse array indexed by the number, which would be walked slot by slot.
+      const sections = (continued[cont[1]] ??= new Map());
+      if (sections.size < MAX_SECTIONS) sections.set(Number(cont[2]), val);
       continue;
     }
     if (key.endsWith('*')) {
@@ -89,7 +95,9 @@ export function parseStructured(value: string | undefined): Structured {
     }
     params[key] = decodeHeaderValue(val);
   }
-  for (const [key, list] of Object.entries(continued)) params[key] ??= decode2231(list.join(''));
+  for (const [key, sections] of Object.entries(continued)) {
+    params[key] ??= decode2231([...sections.entries()].sort((a, b) => a[0] - b[0]).map(([, v]) => v).join(''));
+  }
   return { value: (parts[0] ?? '').trim().toLowerCase(), params };
 }
 

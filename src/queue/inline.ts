@@ -58,9 +58,9 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
         opts.log.warn('inline forward failed', { session: envelope.sessionId, err });
         return unavailable(err);
       }
-      const replies = envelope.rcptTo.map((r) => ({ r, reply: result.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply' } }));
+      const replies = envelope.rcptTo.map((r) => ({ r, reply: finalReply(result.recipients.get(r)) }));
       const ok = replies.filter((x) => x.reply.code >= 200 && x.reply.code < 300);
-      const temp = replies.find((x) => x.reply.code < 200 || (x.reply.code >= 300 && x.reply.code < 500));
+      const temp = replies.find((x) => x.reply.code >= 400 && x.reply.code < 500);
       if (!ok.length) return (temp ?? replies[0])?.reply ?? unavailable(new Error('no recipients'));
       if (temp) {
         opts.log.warn('inline forward: a recipient was deferred, asking the client to retry', { session: envelope.sessionId, rcpt: temp.r, reply: temp.reply });
@@ -80,4 +80,16 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
     },
     close: () => sender.close(),
   };
+}
+
+/**
+ * The reply to hand back to our client: only 2xx, 4xx and 5xx are final (RFC 5321 §4.2.1). Anything
+ * else from the next hop (a 1xx, a 3xx after the data) is a broken peer: the client is asked to retry,
+ * never told 250 for mail nobody accepted.
+ */
+function finalReply(reply: NextHopReply | undefined): NextHopReply {
+  if (!reply) return { code: 451, enhanced: '4.4.0', text: 'no reply from the next hop' };
+  const cls = Math.floor(reply.code / 100);
+  if (cls === 2 || cls === 4 || cls === 5) return reply;
+  return { code: 451, enhanced: '4.4.0', text: `unexpected reply from the next hop: ${reply.code} ${reply.text}`.slice(0, 400) };
 }

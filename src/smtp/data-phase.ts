@@ -48,6 +48,12 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   }
   // RFC 5321 §2.3.8: bare CR / LF become CRLF before anything reads, stores or relays the message.
   let raw: Buffer = toCrlf(Buffer.concat(chunks, bytes));
+  if (raw.length > limit) {
+    // bare line breaks made CRLF can double the size: what is kept and relayed stays within the SIZE we offer
+    deps.metrics.rejects.inc({ phase: 'data', symbol: 'SIZE_LIMIT' });
+    logTransaction(deps, state, tx, undefined, raw.length, '552 5.3.4');
+    return { code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size ${limit} (bare line breaks counted as CRLF)` };
+  }
   // RFC 5321 §6.3: counting Received fields catches loops that nothing else would (threshold ≥ 100 advised).
   const hops = countReceived(raw, ctx.snapshot.config.smtp.max_hops);
   if (hops >= ctx.snapshot.config.smtp.max_hops) {

@@ -44,6 +44,10 @@ export async function addRecipient(deps: GatewayDeps, state: SessionState, addre
   const tx = state.tx;
   if (!tx) throw new SmtpError(503, '5.5.1', 'Bad sequence of commands');
   const dsnRequest = readRcptParameters(address, tx.envelope.smtputf8);
+  // The same recipient again (compared without case, as smtp-server does): accepted once, kept once, so the
+  // next hop never gets it twice and it never counts twice against the limits.
+  const again = address.address.toLowerCase();
+  if (tx.envelope.rcptTo.some((r) => r.toLowerCase() === again)) return;
   const config = deps.snapshot().config;
   // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted; beyond our limit, 452.
   if (tx.envelope.rcptTo.length >= config.smtp.max_recipients) {

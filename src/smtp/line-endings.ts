@@ -6,7 +6,6 @@
 // dot-stuffed on the way out.
 const CR = 0x0d;
 const LF = 0x0a;
-const CRLF = Buffer.from('\r\n');
 
 /** True when some CR is not followed by LF or some LF is not preceded by CR. */
 export function hasBareLineBreak(data: Buffer): boolean {
@@ -18,21 +17,31 @@ export function hasBareLineBreak(data: Buffer): boolean {
 /**
  * The data with every bare LF and bare CR replaced by CRLF; the same buffer when there are none.
  * RFC 5321 §2.3.8: CR and LF MUST only be sent together, as the CRLF line terminator.
+ * One output buffer, sized in a first pass: a message of nothing but bare LFs costs two linear
+ * passes, never an object per line.
  */
 export function toCrlf(data: Buffer): Buffer {
   if (!hasBareLineBreak(data)) return data;
-  const out: Buffer[] = [];
-  let seg = 0;
+  let extra = 0;
   for (let i = 0; i < data.length; i++) {
     const b = data[i];
-    if (b === CR && data[i + 1] === LF) {
-      i++;
-      continue;
-    }
-    if (b !== CR && b !== LF) continue;
-    out.push(data.subarray(seg, i), CRLF);
-    seg = i + 1;
+    if (b === CR) {
+      if (data[i + 1] === LF) i++;
+      else extra++;
+    } else if (b === LF) extra++;
   }
-  out.push(data.subarray(seg));
-  return Buffer.concat(out);
+  const out = Buffer.allocUnsafe(data.length + extra);
+  let o = 0;
+  for (let i = 0; i < data.length; i++) {
+    const b = data[i] as number;
+    if (b === CR && data[i + 1] === LF) {
+      out[o++] = CR;
+      out[o++] = LF;
+      i++;
+    } else if (b === CR || b === LF) {
+      out[o++] = CR;
+      out[o++] = LF;
+    } else out[o++] = b;
+  }
+  return out;
 }

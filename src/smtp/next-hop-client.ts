@@ -206,6 +206,9 @@ export class NextHopClient {
       if (this.options.starttls === 'require') throw new NextHopConnectionError(`STARTTLS refused: ${reply.code} ${reply.text}`, reply);
       return;
     }
+    // RFC 3207 §4.2 / §6: anything the server sent after its 220 came in plain text and may have been
+    // injected on the way; it must not be read as the first reply over TLS, so the connection is given up.
+    if (this.reader.hasUnread) throw new NextHopConnectionError('plain-text data after the 220 reply to STARTTLS (response injection?)');
     const plain = this.socket;
     plain.removeAllListeners('data');
     const name = this.options.servername ?? (net.isIP(this.options.host) ? undefined : this.options.host);

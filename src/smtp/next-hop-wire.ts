@@ -15,30 +15,33 @@ export class NextHopConnectionError extends Error {
   }
 }
 
-const CRLF = Buffer.from('\r\n');
+const DOT = 0x2e;
+const LINE_THEN_DOT = Buffer.from('\r\n.');
 
 /**
  * RFC 5321 §4.5.2: a line starting with "." gets one more "."; the data ends with CRLF.CRLF.
  * RFC 5321 §2.3.8: CR and LF only ever go out as CRLF, so a spooled message with bare ones is mended.
+ * The message is copied once when some line starts with "." (into one buffer, never a piece per
+ * line), and not at all otherwise.
  */
 export function dotStuff(input: Buffer): Buffer[] {
   const message = toCrlf(input);
-  const out: Buffer[] = [];
-  let start = 0;
-  let lineStart = 0;
-  while (lineStart < message.length) {
-    if (message[lineStart] === 0x2e) {
-      out.push(message.subarray(start, lineStart), Buffer.from('.'));
-      start = lineStart;
-    }
-    const nl = message.indexOf(CRLF, lineStart);
-    if (nl < 0) break;
-    lineStart = nl + 2;
-  }
-  out.push(message.subarray(start));
   const endsWithCrlf = message.length >= 2 && message[message.length - 2] === 0x0d && message[message.length - 1] === 0x0a;
-  out.push(Buffer.from(endsWithCrlf || message.length === 0 ? '.\r\n' : '\r\n.\r\n'));
-  return out;
+  const end = Buffer.from(endsWithCrlf || message.length === 0 ? '.\r\n' : '\r\n.\r\n');
+  const first = message.indexOf(LINE_THEN_DOT);
+  if (first < 0 && message[0] !== DOT) return [message, end];
+  let dots = message[0] === DOT ? 1 : 0;
+  for (let i = Math.max(first, 0) + 2; i < message.length; i++) if (message[i] === DOT && message[i - 1] === 0x0a && message[i - 2] === 0x0d) dots++;
+  const out = Buffer.allocUnsafe(message.length + dots);
+  let o = 0;
+  let lineStart = true;
+  for (let i = 0; i < message.length; i++) {
+    const b = message[i] as number;
+    if (lineStart && b === DOT) out[o++] = DOT;
+    out[o++] = b;
+    lineStart = b === 0x0a && message[i - 1] === 0x0d;
+  }
+  return [out, end];
 }
 
 /** More continuation lines than this in one reply is a broken or hostile peer. */
@@ -72,6 +75,11 @@ export class ReplyReader {
 
   /** onTimeout: a reply did not come in time, so the connection is given up. */
   constructor(private readonly onTimeout: () => void) {}
+
+  /** Bytes or replies received but not yet read (after STARTTLS's 220 there must be none). */
+  get hasUnread(): boolean {
+    return this.buffer.length > 0 || this.partial.length > 0 || this.queued.length > 0;
+  }
 
   /** Why the connection can no longer be used, once it cannot. */
   get closed(): Error | undefined {

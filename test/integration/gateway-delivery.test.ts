@@ -87,6 +87,11 @@ test('inline mode: the client gets the upstream reply to DATA', async (t) => {
   assert.match(refused.data?.text ?? '', /upstream says no/);
   sink.rule({ stage: 'data', code: 451, text: '4.3.0 try later', times: 1 });
   assert.equal((await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], MSG)).data?.code, 451);
+  // A reply that is not final (354 after the data) is a broken next hop: the client retries, never gets 250.
+  sink.rule({ stage: 'data', code: 354, text: 'not a final reply', times: 1 });
+  const odd = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], MSG);
+  assert.equal(odd.data?.code, 451);
+  assert.match(odd.data?.text ?? '', /^4\.4\.0 unexpected reply from the next hop: 354/);
   assert.equal(sink.messages.length, 1);
 });
 

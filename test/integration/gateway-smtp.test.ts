@@ -121,6 +121,16 @@ test('SIZE above the limit is refused at MAIL and oversize DATA with 552', async
   assert.equal((await wire.command('NOOP')).code, 250);
   assert.equal(gw.transactions().at(-1)?.reply, '552 5.3.4', 'the refusal is logged');
   assert.equal(sink.messages.length, 0);
+  // Bare LFs count as the CRLFs they become: 1,500 bytes sent, 2,244 kept, over the 2,048 offered.
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write('Subject: lf\n\n' + 'x\n'.repeat(742) + 'x\r\n');
+  const lf = await wire.command('.');
+  assert.equal(lf.code, 552);
+  assert.match(lf.text, /^5\.3\.4 .*bare line breaks counted as CRLF/);
+  assert.equal((await wire.command('NOOP')).code, 250, 'the session goes on');
+  assert.equal(sink.messages.length, 0);
 });
 
 test('pipelined commands get replies in order', async (t) => {
@@ -140,8 +150,8 @@ test('pipelined commands get replies in order', async (t) => {
 });
 
 test('recipients per message are limited with 452 4.5.3', async (t) => {
-  const gw = await startGateway(t, { smtp: { max_recipients: 2 } });
-  const { replies } = await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost', 'POSTMASTER@localhost', 'postmaster@LOCALHOST'], 'Subject: x\r\n\r\nx\r\n');
+  const { gw } = await gatewayWithSink(t, { smtp: { max_recipients: 2 } });
+  const { replies } = await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost', 'abuse@localhost', 'third@localhost'], 'Subject: x\r\n\r\nx\r\n');
   const rcptCodes = replies.slice(2, 5).map((r) => r.code);
   assert.deepEqual(rcptCodes, [250, 250, 452]);
   assert.match(replies[4]?.text ?? '', /^4\.5\.3 /);
@@ -186,4 +196,21 @@ test('idle and total session timeouts end the session with 421', async (t) => {
     last = (await busy.wire.command('NOOP').catch(() => ({ code: 0, lines: [], text: '' }))).code;
   }
   assert.equal(last, 421, 'the session time limit ended it');
+});
+
+test('a recipient given twice (in any case) is accepted once and relayed once; it does not use up the limit', async (t) => {
+  const { gw, sink } = await gatewayWithSink(t, { smtp: { max_recipients: 3 } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  for (const r of ['postmaster@localhost', 'POSTMASTER@localhost', 'postmaster@LOCALHOST', 'postmaster@localhost']) {
+    assert.equal((await wire.command(`RCPT TO:<${r}>`)).code, 250, r);
+  }
+  assert.equal((await wire.command('RCPT TO:<abuse@localhost>')).code, 250, 'the limit of 3 counts distinct recipients');
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command('Subject: twice\r\n\r\nbody\r\n.')).code, 250);
+  await sink.waitForMessages(1, 10_000);
+  assert.deepEqual(sink.messages[0]?.rcptTo, ['postmaster@localhost', 'abuse@localhost']);
+  assert.deepEqual(gw.transactions().at(-1)?.rcpts, ['postmaster@localhost', 'abuse@localhost']);
 });

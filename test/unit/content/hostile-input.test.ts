@@ -54,6 +54,8 @@ test('the linear rewrites of the shipped regexes keep their hits', async () => {
   assert.equal(await b64('Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64'), true);
   assert.equal(await b64('Content-Transfer-Encoding: base64\r\nContent-Type: text/plain'), true, 'either order');
   assert.equal(await b64('Content-Type: image/png\r\nContent-Transfer-Encoding: base64'), false);
+  // a 7-bit text part, then a base64 attachment: the fields are in two header blocks (CRLF blank line between)
+  assert.equal(await b64('Content-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64'), false, 'not across parts');
 });
 
 test('HTML comments, scripts and styles are dropped as before, closed or not', () => {

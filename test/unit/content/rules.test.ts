@@ -7,12 +7,14 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { runOffline } from '../../../src/bayes/cli-support.ts';
 import { createContentChecks } from '../../../src/checks/content-checks.ts';
+import { lookalikeHits } from '../../../src/checks/lookalike.ts';
 import { formatExplain } from '../../../src/commands/explain.ts';
 import { ConfigError } from '../../../src/config/load.ts';
-import { withContentSymbols } from '../../../src/content/engine.ts';
+import { uriHost, withContentSymbols } from '../../../src/content/engine.ts';
 import { createLookalikeMatcher } from '../../../src/content/lookalike.ts';
 import { evalMeta, parseMeta } from '../../../src/content/meta-expr.ts';
 import { lookalikeSectionSchema } from '../../../src/content/rules-schema.ts';
+import { parseMail } from '../../../src/mime/parse.ts';
 import { loadRuleset } from '../../../src/scoring/ruleset.ts';
 import { scoreHits } from '../../../src/scoring/scorer.ts';
 
@@ -78,6 +80,33 @@ test('look-alike domains: typo, homoglyph, embedded brand; the brand itself and 
   assert.equal(m.check('paypal.com'), undefined);
   assert.equal(m.check('www.paypal.com'), undefined);
   assert.equal(m.check('wikipedia.org'), undefined);
+});
+
+test('look-alike domains in other scripts: Cyrillic letters, A-labels and accents fold to the brand; reported as the A-label', () => {
+  const m = createLookalikeMatcher(lookalikeSectionSchema.parse({ protected: ['paypal.com'] }));
+  assert.deepEqual(m.check('p\u0430ypal.com'), { domain: 'xn--pypal-4ve.com', brand: 'paypal.com', how: 'homoglyph' });
+  assert.deepEqual(m.check('xn--pypal-4ve.com'), { domain: 'xn--pypal-4ve.com', brand: 'paypal.com', how: 'homoglyph' });
+  assert.equal(m.check('p\u00e0yp\u00e1l.com')?.how, 'homoglyph');
+  // longer than a DNS label can be: no real domain, so no look-alike (and no distance work on it)
+  assert.equal(m.check(`${'a'.repeat(60)}paypal.com`), undefined);
+  assert.equal(m.check(`paypa1${'x'.repeat(70)}.com`), undefined);
+});
+
+test('URL hosts as a browser reads them: a backslash ends the host, userinfo is skipped', () => {
+  assert.equal(uriHost('https://paypa1.com\\.paypal.com/login'), 'paypa1.com');
+  assert.equal(uriHost('http:\\\\evil.example\\path'), 'evil.example');
+  assert.equal(uriHost('https://user@Shop.Example.:8080/x'), 'shop.example');
+  assert.equal(uriHost('www.example.org/a'), 'www.example.org');
+});
+
+test('look-alike check reads IDN From domains, decoded or as A-labels', () => {
+  const m = createLookalikeMatcher(lookalikeSectionSchema.parse({ protected: ['paypal.com'] }));
+  const mail = (from: string) => parseMail(Buffer.from(`From: ${from}\r\nSubject: x\r\n\r\nhi\r\n`));
+  const encoded = `=?utf-8?b?${Buffer.from('PayPal <service@p\u0430ypal.com>').toString('base64')}?=`;
+  for (const from of ['service@xn--pypal-4ve.com', encoded]) {
+    assert.deepEqual(lookalikeHits(mail(from), m), [{ symbol: 'LOOKALIKE_FROM_DOMAIN', options: ['xn--pypal-4ve.com', '~paypal.com', 'homoglyph'] }], from);
+  }
+  assert.deepEqual(lookalikeHits(mail('service@paypal.com'), m), []);
 });
 
 test('shipped rules load; content checks emit each rule kind and meta rules see sibling symbols', async (t) => {

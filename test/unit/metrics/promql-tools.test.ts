@@ -47,7 +47,7 @@ test('grafana/dashboards/spamgate.json: rows, datasource variable, one expressio
 test('grafana/prometheus/alerts.yml: the alerts the runbook expects, each with severity and summary', async () => {
   const text = await readFile(path.join(ROOT, 'grafana/prometheus/alerts.yml'), 'utf8');
   const names = alertExpressions(text).map((e) => e.where.split(' / ')[1]);
-  for (const n of ['SpamgateQueueGrowing', 'SpamgateQueueStuck', 'SpamgateDnsblListDead', 'SpamgateDnsblListErrors', 'SpamgateUpstreamDeliveriesFailing', 'SpamgateRejectRateSpike', 'SpamgateConfigReloadFailed', 'SpamgateRedisDown', 'SpamgateRedisErrors']) {
+  for (const n of ['SpamgateQueueGrowing', 'SpamgateQueueStuck', 'SpamgateQueueCorruptFiles', 'SpamgateDnsblListDead', 'SpamgateDnsblListErrors', 'SpamgateUpstreamDeliveriesFailing', 'SpamgateRejectRateSpike', 'SpamgateConfigReloadFailed', 'SpamgateRedisDown', 'SpamgateRedisErrors']) {
     assert.ok(names.includes(n), n);
   }
   assert.equal((text.match(/severity: /g) ?? []).length, names.length);

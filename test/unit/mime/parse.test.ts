@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { tokenize } from '../../../src/bayes/tokenizer.ts';
 import { htmlToText } from '../../../src/mime/html.ts';
+import { parseStructured } from '../../../src/mime/headers.ts';
 import { parseMail } from '../../../src/mime/parse.ts';
 import { decodeQuotedPrintable } from '../../../src/mime/transfer.ts';
 
@@ -65,4 +66,14 @@ test('HTML: entities decoded, links and image alts kept, comments dropped', () =
   assert.match(h.text, /BUY NOW/);
   assert.equal(h.text.includes('hidden'), false);
   assert.deepEqual(h.links, ['http://i.example/x.png']);
+});
+
+test('RFC 2231 filename sections join in number order, gaps and all, at most 100 of them', () => {
+  assert.deepEqual(parseStructured('attachment; filename*1="ice.e"; filename*0="invo"; filename*2="xe"'), { value: 'attachment', params: { filename: 'invoice.exe' } });
+  assert.equal(parseStructured("attachment; filename*0*=utf-8''r%C3%A9sum; filename*1*=%C3%A9.pdf").params.filename, 'résumé.pdf');
+  // a gap in the numbering does not hide a section (nor walk a sparse array slot by slot, as *999999999 once did)
+  assert.equal(parseStructured('attachment; filename*0="invoice"; filename*999999999=".exe"').params.filename, 'invoice.exe');
+  // at most 100 sections per parameter are read
+  const many = Array.from({ length: 150 }, (_, i) => `name*${i}="${i % 10}"`).join('; ');
+  assert.equal(parseStructured(`inline; ${many}`).params.name?.length, 100);
 });

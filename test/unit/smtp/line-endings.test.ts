@@ -23,3 +23,30 @@ test('dotStuff never sends a bare LF: "<LF>.<CR><LF>" goes out as a stuffed cont
   assert.equal(Buffer.concat(dotStuff(Buffer.from('.a\n.b'))).toString('latin1'), '..a\r\n..b\r\n.\r\n');
   assert.equal(Buffer.concat(dotStuff(Buffer.alloc(0))).toString('latin1'), '.\r\n');
 });
+
+test('toCrlf and dotStuff agree with a plain reference on random data over a, ".", CR and LF', () => {
+  // Reference: regexes over the string form (slow, obviously right).
+  const refCrlf = (x: string): string => x.replace(/\r\n|\r|\n/g, '\r\n');
+  const refStuff = (x: string): string => {
+    const body = refCrlf(x).replace(/(^|\r\n)\./g, '$1..');
+    return body + (body === '' || body.endsWith('\r\n') ? '.\r\n' : '\r\n.\r\n');
+  };
+  let seed = 7;
+  const next = (): number => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  for (let round = 0; round < 2000; round++) {
+    const text = Array.from({ length: next() % 40 }, () => 'a.\r\n'[next() % 4]).join('');
+    const data = Buffer.from(text, 'latin1');
+    assert.equal(toCrlf(data).toString('latin1'), refCrlf(text), JSON.stringify(text));
+    assert.equal(Buffer.concat(dotStuff(data)).toString('latin1'), refStuff(text), JSON.stringify(text));
+  }
+});
+
+test('a message of nothing but bare LFs or dot lines is converted in one buffer (no piece per line)', () => {
+  const lfs = Buffer.alloc(200_000, 0x0a);
+  const fixed = toCrlf(lfs);
+  assert.equal(fixed.length, 400_000);
+  assert.equal(fixed.indexOf('\n\n'), -1);
+  const stuffed = dotStuff(Buffer.from('.\r\n'.repeat(100_000)));
+  assert.equal(stuffed.length, 2, 'the message and the terminator');
+  assert.equal(stuffed[0]?.length, 400_000);
+});
