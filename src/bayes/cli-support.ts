@@ -4,7 +4,8 @@ import type { Writable } from 'node:stream';
 import { missingPaths } from './corpus.ts';
 import { createBayesCheck } from '../checks/bayes.ts';
 import { createContentChecks } from '../checks/content-checks.ts';
-import type { Check, CheckContext, SymbolHit } from '../checks/types.ts';
+import { runChecks } from '../checks/runner.ts';
+import type { Check, SymbolHit } from '../checks/types.ts';
 import { UsageError, type CommandArgs, type CommandIo } from '../commands/types.ts';
 import { loadConfig, SHIPPED_MODELS_DIR, type LoadedConfig } from '../config/load.ts';
 import { withContentSymbols } from '../content/engine.ts';
@@ -46,37 +47,39 @@ export function loadContentRuleset(loaded: LoadedConfig): Ruleset {
   return withContentSymbols(loadRuleset(loaded.rulesDirs));
 }
 
-/** The content checks (Bayes included unless disabled) for offline runs. */
+/**
+ * The content checks for offline runs, as the server would run them: Bayes unless `--no-bayes` or
+ * bayes.enabled is false, and none of checks.disabled.
+ */
 export function offlineChecks(ruleset: Ruleset, env: FilterEnv, withBayes: boolean): Check[] {
-  const checks = createContentChecks({ ruleset, limits: env.limits, ...(withBayes ? { bayes: env.bayes } : {}) });
-  return withBayes && !checks.some((c) => c.name === 'bayes') ? [createBayesCheck({ bayes: env.bayes, limits: env.limits }), ...checks] : checks;
+  const { config } = env.loaded;
+  const bayes = withBayes && config.bayes.enabled;
+  const checks = createContentChecks({ ruleset, limits: env.limits, ...(bayes ? { bayes: env.bayes } : {}) });
+  const all = bayes && !checks.some((c) => c.name === 'bayes') ? [createBayesCheck({ bayes: env.bayes, limits: env.limits }), ...checks] : checks;
+  return all.filter((c) => !config.checks.disabled.includes(c.name));
 }
 
-/** Runs data-phase checks on a raw message, as the gateway would (one shared MessageView). */
+/** Per-check time budget offline: generous (a corpus run is not a live session), but a hang still ends. */
+const OFFLINE_CHECK_TIMEOUT_MS = 60_000;
+
+/** Runs data-phase checks on a raw message, as the gateway would (one shared MessageView, late checks last). */
 export async function runOffline(checks: readonly Check[], raw: Buffer): Promise<{ hits: SymbolHit[]; results: Map<string, unknown> }> {
-  const view = createMessageView(raw);
   const results = new Map<string, unknown>();
-  const hits: SymbolHit[] = [];
-  const ctx: CheckContext = {
-    phase: 'data',
-    session: { id: 'offline', clientIp: '127.0.0.1', clientPort: 0, secure: false, trusted: false, submission: false, localIp: '127.0.0.1', localPort: 0 },
-    envelope: { mailFrom: '', rcptTo: [], smtputf8: false, body8bit: false },
-    message: view,
-    signal: new AbortController().signal,
-    now: Date.now(),
-    log: silentLogger,
-    addHeader: () => undefined,
-    results,
-    hitsSoFar: [],
-  };
-  const all = await Promise.all(checks.map(async (c) => {
-    try {
-      return await c.run(ctx);
-    } catch {
-      return [{ symbol: 'CHECK_ERROR', options: [c.name] }];
-    }
-  }));
-  for (const list of all) hits.push(...list);
+  const hits = await runChecks(
+    checks,
+    {
+      phase: 'data',
+      session: { id: 'offline', clientIp: '127.0.0.1', clientPort: 0, secure: false, trusted: false, submission: false, localIp: '127.0.0.1', localPort: 0 },
+      envelope: { mailFrom: '', rcptTo: [], smtputf8: false, body8bit: false },
+      message: createMessageView(raw),
+      now: Date.now(),
+      log: silentLogger,
+      addHeader: () => undefined,
+      results,
+      hitsSoFar: [],
+    },
+    { defaultTimeoutMs: OFFLINE_CHECK_TIMEOUT_MS, trustedClient: false },
+  );
   return { hits, results };
 }
 

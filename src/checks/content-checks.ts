@@ -1,4 +1,5 @@
-// Factory for the content filter's data-phase checks: Bayes, look-alike domains and content/meta rules.
+// Factory for the content filter's data-phase checks: Bayes, look-alike domains, content rules and
+// (late, over every symbol hit) meta rules.
 import type { Registry } from 'prom-client';
 import type { Bayes } from '../bayes/open-bayes.ts';
 import { compileContentRules } from '../content/engine.ts';
@@ -7,7 +8,7 @@ import { DEFAULT_MIME_LIMITS, type MimeLimits } from '../mime/parse.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { createBayesCheck } from './bayes.ts';
-import { createContentRulesCheck } from './content-rules.ts';
+import { createContentMetaCheck, createContentRulesCheck } from './content-rules.ts';
 import { createLookalikeCheck } from './lookalike.ts';
 import type { Check } from './types.ts';
 
@@ -31,7 +32,8 @@ export function createContentChecks(deps: ContentChecksDeps): Check[] {
   checks.push(createLookalikeCheck({ config: lookalike, limits }));
   const known = new Set([...deps.ruleset.symbols.keys(), ...checks.flatMap((c) => c.symbols)]);
   const engine = compileContentRules(rules, known, deps.ruleset.files);
-  checks.push(createContentRulesCheck({ engine, limits, siblings: [...checks] }));
+  checks.push(createContentRulesCheck({ engine, limits }));
+  if (engine.metas.length > 0) checks.push(createContentMetaCheck({ engine }));
   log.debug('content checks ready', { rules: engine.rules.length, metas: engine.metas.length, bayes: deps.bayes !== undefined });
   return checks;
 }

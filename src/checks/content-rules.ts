@@ -1,15 +1,14 @@
-// Content rules check (data phase): header/body/rawbody/uri/mime rules from rules/*.yaml, then meta rules
-// over everything hit so far, including the Bayes and look-alike symbols of the same message.
+// Content rules checks (data phase): header/body/rawbody/uri/mime rules from rules/*.yaml, and the meta
+// rules, which run late: after every other data-phase check, over all the symbols the message has hit
+// (earlier phases, Bayes, look-alike, DKIM/DMARC and the content rules alike).
 import type { ContentEngine } from '../content/engine.ts';
 import type { MimeLimits } from '../mime/parse.ts';
 import { MEMO_RULES, memoHits, parsedMail } from './content-shared.ts';
-import type { Check, CheckContext, SymbolHit } from './types.ts';
+import type { Check } from './types.ts';
 
 export interface ContentRulesDeps {
   engine: ContentEngine;
   limits: MimeLimits;
-  /** The other content checks' run(): memoised per message, so calling them here computes them once. */
-  siblings?: readonly Check[];
   timeoutMs?: number;
 }
 
@@ -18,23 +17,26 @@ export function createContentRulesCheck(deps: ContentRulesDeps): Check {
     outbound: true,
     name: 'content_rules',
     phase: 'data',
-    symbols: deps.engine.symbols,
+    symbols: deps.engine.rules.map((r) => r.symbol),
     ...(deps.timeoutMs !== undefined ? { timeoutMs: deps.timeoutMs } : {}),
-    async run(ctx) {
+    run(ctx) {
       const view = ctx.message;
       if (!view) return [];
-      const own = await memoHits(view, MEMO_RULES, () => deps.engine.match(parsedMail(view, deps.limits)));
-      if (deps.engine.metas.length === 0) return own;
-      const siblings = await Promise.all((deps.siblings ?? []).map((c) => siblingRun(c, ctx)));
-      return [...own, ...deps.engine.matchMeta([...ctx.hitsSoFar, ...siblings.flat(), ...own])];
+      return memoHits(view, MEMO_RULES, () => deps.engine.match(parsedMail(view, deps.limits)));
     },
   };
 }
 
-async function siblingRun(check: Check, ctx: CheckContext): Promise<SymbolHit[]> {
-  try {
-    return await check.run(ctx);
-  } catch {
-    return [];
-  }
+/** Meta rules: a late check, so ctx.hitsSoFar holds the hits of the whole message (all phases). */
+export function createContentMetaCheck(deps: Pick<ContentRulesDeps, 'engine'>): Check {
+  return {
+    outbound: true,
+    name: 'content_meta',
+    phase: 'data',
+    late: true,
+    symbols: deps.engine.metas.map((m) => m.symbol),
+    run(ctx) {
+      return deps.engine.matchMeta(ctx.hitsSoFar);
+    },
+  };
 }

@@ -1,4 +1,5 @@
 // Runs the checks of one phase concurrently, each under its time budget; a throw or timeout becomes a symbol.
+// Late checks (meta rules) run once the others are done, seeing their hits.
 import type { Logger } from '../util/logger.ts';
 import type { Check, CheckContext, Phase, SymbolHit } from './types.ts';
 
@@ -24,8 +25,12 @@ type ContextBase = Omit<CheckContext, 'signal' | 'log'> & { log: Logger };
 export async function runChecks(checks: readonly Check[], base: ContextBase, opts: RunOptions): Promise<SymbolHit[]> {
   const skipped = (c: Check): boolean => opts.trustedClient && c.skipTrusted !== false && !(opts.authenticated && c.outbound);
   const selected = checks.filter((c) => c.phase === base.phase && !skipped(c));
-  const results = await Promise.all(selected.map((check) => runOne(check, base, opts)));
-  return results.flat();
+  const early = (await Promise.all(selected.filter((c) => !c.late).map((check) => runOne(check, base, opts)))).flat();
+  const late = selected.filter((c) => c.late);
+  if (late.length === 0) return early;
+  const after = { ...base, hitsSoFar: [...base.hitsSoFar, ...early] };
+  const lateHits = (await Promise.all(late.map((check) => runOne(check, after, opts)))).flat();
+  return [...early, ...lateHits];
 }
 
 async function runOne(check: Check, base: ContextBase, opts: RunOptions): Promise<SymbolHit[]> {

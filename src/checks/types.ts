@@ -90,5 +90,10 @@ export interface Check {
   readonly skipTrusted?: boolean;
   /** Also run for authenticated (submission) mail: the outbound spam check (content checks). */
   readonly outbound?: boolean;
+  /**
+   * Runs after the phase's other checks have finished, with their hits added to ctx.hitsSoFar (meta
+   * rules, which combine the symbols of every check).
+   */
+  readonly late?: boolean;
   run(ctx: CheckContext): Promise<SymbolHit[]> | SymbolHit[];
 }

@@ -57,13 +57,15 @@ export const masscheckCommand: Command = {
           }
           n[cls]++;
           const { hits } = await runOffline(checks, msg.raw);
-          const score = scoreHits(hits, ruleset).score;
-          const wrong = cls === 'ham' ? score >= cut : score < cut;
+          const verdict = scoreHits(hits, ruleset);
+          // a symbol weighted reject or tempfail acts whatever the score: caught at every threshold
+          const flagged = (threshold: number): boolean => verdict.hard || verdict.score >= threshold;
+          const wrong = cls === 'ham' ? flagged(cut) : !flagged(cut);
           if (wrong && cls === 'ham') fp++;
           if (wrong && cls === 'spam') fn++;
           for (const l of levels) {
-            if (cls === 'ham' && score >= l.threshold) l.fp++;
-            if (cls === 'spam' && score < l.threshold) l.fn++;
+            if (cls === 'ham' && flagged(l.threshold)) l.fp++;
+            if (cls === 'spam' && !flagged(l.threshold)) l.fn++;
           }
           for (const sym of new Set(hits.map((h) => h.symbol))) {
             const row = rows.get(sym) ?? { ham: 0, spam: 0, fp: 0, fn: 0 };

@@ -8,6 +8,12 @@ export type Action = 'accept' | 'add_header' | 'rewrite_subject' | 'junk' | 'tem
 /** Actions from most to least severe: the first threshold reached decides. */
 const SEVERITY: readonly Exclude<Action, 'accept'>[] = ['reject', 'tempfail', 'junk', 'rewrite_subject', 'add_header'];
 
+/** Orders actions from the strictest: reject first, accept last (negative when `a` is stricter). */
+export function compareSeverity(a: Action, b: Action): number {
+  const rank = (x: Action): number => (x === 'accept' ? SEVERITY.length : SEVERITY.indexOf(x));
+  return rank(a) - rank(b);
+}
+
 export interface ScoredSymbol {
   symbol: string;
   /** Score contributed (0 for hard-policy symbols). */

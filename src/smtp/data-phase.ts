@@ -5,7 +5,7 @@ import type { CheckContext, SymbolHit } from '../checks/types.ts';
 import type { NextHopReply, QueueEnvelope } from '../queue/types.ts';
 import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
 import { thresholdsFor } from '../scoring/ruleset.ts';
-import { scoreHits, type Verdict } from '../scoring/scorer.ts';
+import { compareSeverity, scoreHits, type Verdict } from '../scoring/scorer.ts';
 import type { GatewayDeps, GatewaySnapshot } from './gateway-types.ts';
 import { dsnEnvelopeFields } from './esmtp-params.ts';
 import { toCrlf } from './line-endings.ts';
@@ -132,8 +132,12 @@ function decide(hits: readonly SymbolHit[], tx: Transaction): Decision {
     return { verdict, refuse: verdict.reply ?? ruleset.rejectReply, junkRecipients: [] };
   }
   const junkRecipients = perRcpt.filter((p) => ['junk', 'reject', 'tempfail'].includes(p.verdict.action)).map((p) => p.rcpt);
-  const accepted = perRcpt.find((p) => p.verdict.action !== 'reject' && p.verdict.action !== 'tempfail');
-  return { verdict: accepted?.verdict ?? general, junkRecipients };
+  // One copy goes to every accepted recipient: it is tagged (result header, subject) with the strictest of
+  // their verdicts, whatever the recipients' order, so no recipient's tagging is lost; in full-stack mode
+  // each recipient's own verdict still picks INBOX or Junk (junkRecipients).
+  const accepted = perRcpt.filter((p) => p.verdict.action !== 'reject' && p.verdict.action !== 'tempfail');
+  const strictest = accepted.reduce<(typeof accepted)[number] | undefined>((best, p) => (!best || compareSeverity(p.verdict.action, best.verdict.action) < 0 ? p : best), undefined);
+  return { verdict: strictest?.verdict ?? general, junkRecipients };
 }
 
 function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps: GatewayDeps): string {

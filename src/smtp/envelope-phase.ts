@@ -17,7 +17,7 @@ export async function startTransaction(deps: GatewayDeps, state: SessionState, a
   const { ret, envid, declaredSize, ...flags } = readMailParameters(address);
   const envelope: Envelope = { mailFrom: address.address, rcptTo: [], ...flags, ...(declaredSize !== undefined ? { declaredSize } : {}) };
   const dsn = { ...(ret ? { ret } : {}), ...(envid !== undefined ? { envid } : {}), rcptDsn: {} };
-  const tx: Transaction = { envelope, hits: [], refused: [], results: new Map(), headers: [], startedAt: deps.clock.now(), ruleset: snapshot.ruleset, timings: {}, dsn };
+  const tx: Transaction = { envelope, hits: [], refused: [], results: new Map(), headers: [], startedAt: deps.clock.now(), ruleset: snapshot.ruleset, checks: snapshot.checks, timings: {}, dsn };
   state.tx = tx;
   if (submission && deps.authenticator && address.address !== '' && !deps.authenticator.ownsAddress(state.info.authUser ?? '', address.address)) {
     throw new SmtpError(553, '5.7.1', `Sender address <${address.address}> not owned by user ${state.info.authUser}`);

@@ -9,10 +9,12 @@ import { SmtpError } from './smtp-error.ts';
 
 export async function runPhase(deps: GatewayDeps, state: SessionState, phase: Phase, tx: Transaction, extra: Partial<CheckContext> = {}): Promise<SymbolHit[]> {
   const snapshot = deps.snapshot();
-  const headers = phase === 'connect' || phase === 'helo' ? state.sessionHeaders : tx.headers;
+  const session = phase === 'connect' || phase === 'helo';
+  const headers = session ? state.sessionHeaders : tx.headers;
   const started = performance.now();
+  // session phases run the current checks; a transaction's phases the ones it started with (see Transaction)
   const hits = await runChecks(
-    snapshot.checks,
+    session ? snapshot.checks : tx.checks,
     {
       phase,
       session: state.info,

@@ -1,5 +1,6 @@
 // Per-connection and per-transaction state kept by the gateway between smtp-server callbacks.
 import type { Envelope, SessionInfo, SymbolHit } from '../checks/types.ts';
+import type { Check } from '../checks/types.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
 import type { TransactionDsn } from './esmtp-params.ts';
 
@@ -13,6 +14,8 @@ export interface Transaction {
   startedAt: number;
   /** The rules snapshot taken at MAIL FROM: one transaction is judged by one snapshot. */
   ruleset: Ruleset;
+  /** The checks of that snapshot: a reload mid-transaction changes neither what runs nor how it scores. */
+  checks: readonly Check[];
   timings: Record<string, number>;
   /** RFC 3461 requests: RET/ENVID from MAIL FROM, NOTIFY/ORCPT of each accepted recipient. */
   dsn: TransactionDsn;

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import { hashPassword } from '../../src/mailhost/password.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { run, runPython } from '../helpers/python.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
@@ -33,8 +34,8 @@ function message(marker: string, subject = 'test message'): string {
   return `From: sender@remote.example\r\nTo: postmaster@localhost\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@remote.example>\r\n\r\nHello, ${marker} here.\r\n`;
 }
 
-function maildirFiles(dataDir: string, folder: '' | '.Junk'): string[] {
-  const base = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', folder);
+function maildirFiles(dataDir: string, folder: '' | '.Junk', user = 'postmaster'): string[] {
+  const base = path.join(dataDir, 'mail', 'localhost', user, 'Maildir', folder);
   const out: string[] = [];
   for (const sub of ['new', 'cur']) {
     try {
@@ -143,6 +144,29 @@ test('add_header tags without touching the subject; a per-domain override turns 
   assert.equal(gw.transactions().find((l) => l.action === 'junk')?.decided_by, 'junk >= 6');
 });
 
+test('recipients with different thresholds share one copy tagged with the strictest verdict; each recipient keeps its own folder', async (t) => {
+  const rules = testRules();
+  t.after(() => rmSync(rules, { recursive: true, force: true }));
+  // carol takes everything untagged; postmaster has the defaults (JUNK-MARKER scores 7: junk)
+  writeFileSync(path.join(rules, 'zz-carol.yaml'), 'overrides:\n  carol@localhost: { junk: 100, rewrite_subject: 100, add_header: 100 }\n');
+  const gw = await startGateway(t, {
+    rules_dirs: [SHIPPED_RULES_DIR, rules],
+    users: { 'carol@localhost': { password: await hashPassword('carol-password', { N: 1024, r: 8, p: 1 }) } },
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+  });
+  // carol first: the tagging must not depend on which recipient came first
+  const r = await sendMessage(gw.smtpPort, 'sender@remote.example', ['carol@localhost', 'postmaster@localhost'], message('JUNK-MARKER', 'shared copy'));
+  assert.equal(r.data?.code, 250);
+  const carolInbox = (): string[] => maildirFiles(gw.dataDir, '', 'carol');
+  await waitFor(() => carolInbox().length >= 1 && maildirFiles(gw.dataDir, '.Junk').length >= 1);
+  assert.match(carolInbox()[0] ?? '', /X-Spamgate-Result: junk; score=7;/, 'carol gets it in her INBOX, tagged as the strictest recipient judged it');
+  assert.equal(maildirFiles(gw.dataDir, '.Junk', 'carol').length, 0);
+  assert.match(maildirFiles(gw.dataDir, '.Junk')[0] ?? '', /Subject: \*\*\*SPAM\*\*\* shared copy/);
+  assert.equal(gw.transactions().at(-1)?.action, 'junk');
+});
+
 test('editing a rules file reloads the running gateway: the open session goes on under the new rule, a broken edit keeps it', async (t) => {
   const rules = mkdtempSync(path.join(os.tmpdir(), 'spamgate-live-rules-'));
   t.after(() => rmSync(rules, { recursive: true, force: true }));
@@ -157,9 +181,11 @@ test('editing a rules file reloads the running gateway: the open session goes on
   assert.equal((await wire.command('MAIL FROM:<sender@remote.example>')).code, 250);
   assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
 
-  // mid-transaction the rule becomes a reject: the session stays up; the transaction in flight is scored
-  // with the rules it started under, the next one on the same connection with the new ones
-  writeFileSync(file, rule(20));
+  // mid-transaction the rule becomes a reject and a new rule appears: the session stays up; the transaction
+  // in flight is judged by the rules it started under (the new rule does not even run), the next one on the
+  // same connection by the new ones
+  const added = `  - { symbol: CT_TEST_ADDED, description: rule added live, weight: 0.5, type: body, regex: 'LIVE-MARKER' }\n`;
+  writeFileSync(file, rule(20) + added);
   await waitFor(() => reloads('configuration reloaded') === 1);
   assert.equal((await wire.command('DATA')).code, 354);
   wire.write(message('LIVE-MARKER', 'live one'));
@@ -169,7 +195,10 @@ test('editing a rules file reloads the running gateway: the open session goes on
   assert.equal((await wire.command('DATA')).code, 354);
   wire.write(message('LIVE-MARKER', 'live two'));
   assert.equal((await wire.command('.', 10_000)).code, 554);
-  assert.deepEqual(gw.transactions().map((l) => l.score), [1, 20]);
+  assert.deepEqual(gw.transactions().map((l) => l.score), [1, 20.5]);
+  const symbols = gw.transactions().map((l) => JSON.stringify(l.symbols));
+  assert.doesNotMatch(symbols[0] ?? '', /CT_TEST_ADDED/, 'the transaction in flight ran the checks it started with');
+  assert.match(symbols[1] ?? '', /CT_TEST_ADDED/);
 
   // a broken edit (bad regex) is refused with file and line; the running rules stay in force
   writeFileSync(file, rule(0, '(unclosed'));

@@ -6,10 +6,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { classifyCommand } from '../../../src/commands/classify.ts';
+import { explainCommand } from '../../../src/commands/explain.ts';
 import { forgetCommand } from '../../../src/commands/forget.ts';
 import { masscheckCommand } from '../../../src/commands/masscheck.ts';
 import { trainCommand } from '../../../src/commands/train.ts';
 import type { Command, CommandArgs } from '../../../src/commands/types.ts';
+import { SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
 import { runCommand } from '../../helpers/command-io.ts';
 
 function runCmd(cmd: Command, argv: { flags?: Record<string, string | true>; positional?: string[] }, dataDir: string, configFile: string): Promise<{ code: number; out: string; err: string }> {
@@ -64,4 +66,31 @@ test('train, classify, forget and masscheck end to end', async (t) => {
   assert.deepEqual(report.messages, { ham: 5, spam: 5 });
   const pharma = report.rules.find((r) => r.symbol === 'CT_BODY_PHARMA');
   assert.deepEqual([pharma?.ham, pharma?.spam, pharma?.so], [0, 5, 1]);
+});
+
+test('masscheck and explain judge as the server would: reject weights count as caught, disabled checks and Bayes left out', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'spamgate-cmd-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  mkdirSync(path.join(root, 'rules'));
+  writeFileSync(path.join(root, 'rules', 'zz-local.yaml'), 'content_rules:\n  - { symbol: LOCAL_PHARMACY, description: pharmacy, weight: reject, type: body, regex: "/pharmacy/i" }\n');
+  const config = path.join(root, 'spamgate.yaml');
+  writeFileSync(config, `rules_dirs: [${JSON.stringify(SHIPPED_RULES_DIR)}, ${JSON.stringify(path.join(root, 'rules'))}]\nbayes: { enabled: false }\nchecks: { disabled: [lookalike] }\n`);
+  const data = path.join(root, 'data');
+  for (const cls of ['ham', 'spam']) mkdirSync(path.join(root, cls));
+  for (let i = 0; i < 3; i++) {
+    writeFileSync(path.join(root, 'ham', `${i}.eml`), msg(i, false));
+    // scores nothing but the reject-weighted rule: caught only if hard weights count
+    writeFileSync(path.join(root, 'spam', `${i}.eml`), `From: service@paypa1.com\nSubject: order ${i}\nMessage-ID: <p${i}@x>\nDate: Sun, 22 Nov 2026 00:00:00 +0000\n\nyour pharmacy order ${i}\n`);
+  }
+  const mass = await runCmd(masscheckCommand, { flags: { ham: path.join(root, 'ham'), spam: path.join(root, 'spam'), json: true } }, data, config);
+  const report = JSON.parse(mass.out) as { falseNegatives: number; falsePositives: number; thresholds: { fn: number }[]; rules: { symbol: string }[] };
+  assert.equal(report.falseNegatives, 0);
+  assert.equal(report.falsePositives, 0);
+  assert.ok(report.thresholds.length > 0 && report.thresholds.every((l) => l.fn === 0), JSON.stringify(report.thresholds));
+  const symbols = report.rules.map((r) => r.symbol);
+  assert.ok(symbols.includes('LOCAL_PHARMACY'));
+  assert.deepEqual(symbols.filter((s) => /^(BAYES|LOOKALIKE)_/.test(s)), [], 'bayes.enabled false and checks.disabled apply offline');
+  const explained = await runCmd(explainCommand, { positional: [path.join(root, 'spam', '0.eml')] }, data, config);
+  assert.match(explained.out, /action reject/);
+  assert.doesNotMatch(explained.out, /LOOKALIKE_FROM_DOMAIN|BAYES_/);
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { runOffline } from '../../../src/bayes/cli-support.ts';
+import type { Check } from '../../../src/checks/types.ts';
 import { createContentChecks } from '../../../src/checks/content-checks.ts';
 import { lookalikeHits } from '../../../src/checks/lookalike.ts';
 import { formatExplain } from '../../../src/commands/explain.ts';
@@ -157,4 +158,23 @@ test('a clean message hits none of the spammy content rules', async () => {
   const raw = readFileSync(new URL('../../fixtures/mail/nested-multipart.eml', import.meta.url));
   const { hits } = await runOffline(checks, raw);
   assert.deepEqual(hits.map((h) => h.symbol).sort(), ['CT_MIME_EXECUTABLE', 'CT_RAWBODY_BASE64_TEXT']);
+});
+
+test('meta rules see the symbols of every data-phase check, DKIM/DMARC included (they run last)', async (t) => {
+  const dir = rulesDir(t, {
+    'zz-local.yaml': [
+      'content_rules:',
+      '  - { symbol: LOCAL_VERIFY_WORDS, description: asks to verify, weight: 1, type: body, regex: "/verify your account/i" }',
+      '  - { symbol: LOCAL_VERIFY_UNSIGNED, description: verify request without a DKIM pass, weight: 4, type: meta, expr: "LOCAL_VERIFY_WORDS && !DKIM_PASS" }',
+    ].join('\n'),
+  });
+  const ruleset = withContentSymbols(loadRuleset([SHIPPED, dir]));
+  // stands in for the DKIM/DMARC check: another data-phase check of the same message, run alongside
+  const dkim = (pass: boolean): Check => ({ name: 'dkim_dmarc', phase: 'data', symbols: ['DKIM_PASS'], run: async () => (pass ? [{ symbol: 'DKIM_PASS' }] : []) });
+  const raw = Buffer.from('From: bank@example.org\r\nSubject: hello\r\n\r\nPlease verify your account today.\r\n');
+  const symbols = async (pass: boolean): Promise<string[]> => (await runOffline([dkim(pass), ...createContentChecks({ ruleset })], raw)).hits.map((h) => h.symbol);
+  assert.ok((await symbols(false)).includes('LOCAL_VERIFY_UNSIGNED'));
+  const signed = await symbols(true);
+  assert.ok(signed.includes('DKIM_PASS') && signed.includes('LOCAL_VERIFY_WORDS'));
+  assert.equal(signed.includes('LOCAL_VERIFY_UNSIGNED'), false, 'the DKIM pass of the same message is seen');
 });
