@@ -5,7 +5,7 @@
 //  2. Patterns that engine cannot run (lookaround, backreferences, and in Node 20 the i and u flags) are probed at load on growing
 //     adversarial inputs; one whose match time passes a budget is refused, with the probe that showed it.
 // The probe is a test, not a proof: it catches the usual shapes ((a+)+, (\w+\s?)+, \d+\d+, .*.*) on runs of
-// common characters and of the pattern's own literal characters.
+// common characters, of the pattern's own literal characters, and of a short sample of each repeated group.
 import v8 from 'node:v8';
 
 let fallbackEnabled = false;
@@ -43,6 +43,75 @@ function ownUnits(source: string): string[] {
   return [...new Set(literal)].slice(0, MAX_OWN_UNITS);
 }
 
+/** Repeated groups looked at, and the longest sample searched for each (brute force over a small alphabet). */
+const MAX_GROUPS = 12;
+const MAX_SAMPLE = 3;
+
+/**
+ * Bodies of the pattern's repeated groups: "(…)" followed by +, * or {n,}. Runs of one character cannot
+ * show a repeat of several, such as (?:=[0-9a-f]{2})+(?:=[0-9a-f]{2})+ (cubic on "=41=41…").
+ */
+export function repeatedGroups(source: string): string[] {
+  const bodies: string[] = [];
+  const open: number[] = [];
+  let inClass = false;
+  for (let i = 0; i < source.length && bodies.length < MAX_GROUPS; i++) {
+    const c = source[i];
+    if (c === '\\') {
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      continue;
+    }
+    if (c === '[') inClass = true;
+    else if (c === '(') open.push(i);
+    else if (c === ')') {
+      const start = open.pop();
+      const next = source[i + 1];
+      if (start !== undefined && (next === '+' || next === '*' || next === '{')) {
+        bodies.push(source.slice(start + 1, i).replace(/^\?(?::|<[A-Za-z_$][\w$]*>)/, ''));
+      }
+    }
+  }
+  return bodies;
+}
+
+/** A short string the group body matches whole, from the pattern's own characters and a few common ones. */
+function sampleOf(body: string, flags: string, alphabet: readonly string[]): string | undefined {
+  let whole: RegExp;
+  try {
+    whole = new RegExp(`^(?:${body})$`, flags.replace(/[gy]/g, ''));
+  } catch {
+    return undefined; // a lookbehind or a reference to a group outside the body
+  }
+  let level = [''];
+  for (let len = 1; len <= MAX_SAMPLE; len++) {
+    const next: string[] = [];
+    for (const prefix of level) {
+      for (const c of alphabet) {
+        const candidate = prefix + c;
+        if (whole.test(candidate)) return candidate;
+        next.push(candidate);
+      }
+    }
+    level = next;
+  }
+  return undefined;
+}
+
+/** Multi-character units: one sample per repeated group of the pattern. */
+function groupUnits(re: RegExp): string[] {
+  const alphabet = [...new Set([...ownUnits(re.source), 'a', 'A', '0', ' ', '.', '-', '='])];
+  const out: string[] = [];
+  for (const body of repeatedGroups(re.source)) {
+    const sample = sampleOf(body, re.flags, alphabet);
+    if (sample !== undefined && sample.length > 1 && !out.includes(sample)) out.push(sample);
+  }
+  return out;
+}
+
 function matchMs(re: RegExp, input: string): number {
   const started = performance.now();
   re.test(input);
@@ -69,7 +138,7 @@ export function backtrackingHazard(re: RegExp): string | undefined {
 
 function probe(re: RegExp): string | undefined {
   const subject = new RegExp(re.source, re.flags.replace(/[gy]/g, ''));
-  for (const unit of [...COMMON_UNITS, ...ownUnits(re.source)]) {
+  for (const unit of [...COMMON_UNITS, ...ownUnits(re.source), ...groupUnits(re)]) {
     for (const ending of ENDINGS) {
       for (const size of SIZES) {
         const input = unit.repeat(Math.ceil(size / unit.length)) + ending;

@@ -57,6 +57,8 @@ interface Walk {
   texts: string[];
   htmlTexts: string[];
   htmls: string[];
+  /** Multipart boundaries seen, for reading part headers past maxBytes. */
+  boundaries: Set<string>;
 }
 
 /** Parses a raw message; the result is always usable, whatever the input. */
@@ -69,9 +71,10 @@ export function parseMail(raw: Buffer, limits: MimeLimits = DEFAULT_MIME_LIMITS)
   const subject = headerValue(headers, 'subject') ?? '';
   const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], htmlTags: new Map(), parts: [], raw: binary, rawBody: body, truncated, problems: [] };
   if (truncated) mail.problems.push('truncated');
-  const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [] };
+  const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [], boundaries: new Set() };
   try {
     visit(walk, rawHeaders, body, 0);
+    if (truncated) partsPastLimit(walk, raw, limits.maxBytes);
   } catch (err) {
     mail.problems.push(`parse error: ${(err as Error).message}`);
   }
@@ -99,6 +102,7 @@ function visit(w: Walk, headers: readonly HeaderField[], body: string, depth: nu
 
   if (type.startsWith('multipart/')) {
     const boundary = ct.params.boundary;
+    if (boundary) w.boundaries.add(boundary);
     if (!boundary || depth >= w.limits.maxDepth) {
       w.mail.problems.push(boundary ? 'nesting too deep' : 'multipart without boundary');
       addText(w, body, 'text/plain', undefined, encoding);
@@ -129,6 +133,41 @@ function visit(w: Walk, headers: readonly HeaderField[], body: string, depth: nu
   }
   const isAttachment = part.disposition === 'attachment' || (part.filename !== undefined && !type.startsWith('text/'));
   if (type.startsWith('text/') && !isAttachment) addText(w, body, type, part.charset, encoding);
+}
+
+/** Delimiter lines examined past maxBytes, and the header block read after each. */
+const TAIL_DELIMITERS = 10_000;
+const TAIL_HEADER_BYTES = 8192;
+
+/**
+ * Past maxBytes nothing is decoded, but the parts' header blocks are still read (cheap: a search for the
+ * known boundaries, then a few kilobytes each), so an executable attached after a large image is listed
+ * in `parts` for the MIME rules. Body text there stays unread.
+ */
+function partsPastLimit(w: Walk, raw: Buffer, from: number): void {
+  if (w.boundaries.size === 0) return;
+  let pos = raw.lastIndexOf(0x0a, from) + 1;
+  for (let n = 0; n < TAIL_DELIMITERS && pos < raw.length && w.mail.parts.length < w.limits.maxParts; n++) {
+    const at = raw.indexOf('--', pos, 'latin1');
+    if (at < 0) return;
+    const lineEnd = raw.indexOf(0x0a, at);
+    pos = lineEnd < 0 ? raw.length : lineEnd + 1;
+    if (at > 0 && raw[at - 1] !== 0x0a) continue;
+    const line = raw.subarray(at + 2, lineEnd < 0 ? raw.length : lineEnd).toString('latin1').replace(/[ \t\r]+$/, '');
+    if (!w.boundaries.has(line)) continue; // a close delimiter ("--b--") or content
+    const block = raw.subarray(pos, Math.min(raw.length, pos + TAIL_HEADER_BYTES)).toString('latin1');
+    const { head } = splitHeadBody(block);
+    const headers = parseHeaderBlock(head);
+    const ct = parseStructured(headerValue(headers, 'content-type'));
+    const type = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(ct.value) ? ct.value : 'text/plain';
+    if (type.startsWith('multipart/') && ct.params.boundary) w.boundaries.add(ct.params.boundary);
+    const disp = parseStructured(headerValue(headers, 'content-disposition'));
+    const part: MimePart = { type, encoding: (headerValue(headers, 'content-transfer-encoding') ?? '7bit').trim().toLowerCase(), size: 0, depth: 1 };
+    if (disp.value) part.disposition = disp.value;
+    const filename = disp.params.filename ?? ct.params.name;
+    if (filename) part.filename = decodeHeaderValue(filename);
+    w.mail.parts.push(part);
+  }
 }
 
 function addText(w: Walk, body: string, type: string, charset: string | undefined, encoding: string): void {

@@ -77,3 +77,21 @@ test('RFC 2231 filename sections join in number order, gaps and all, at most 100
   const many = Array.from({ length: 150 }, (_, i) => `name*${i}="${i % 10}"`).join('; ');
   assert.equal(parseStructured(`inline; ${many}`).params.name?.length, 100);
 });
+
+test('past maxBytes the parts are still listed from their headers (an attachment after a large one is seen)', () => {
+  const image = 'iVBORw0KGgo'.repeat(60_000).replace(/(.{76})/g, '$1\r\n');
+  const raw = Buffer.from(
+    'From: a@example.org\r\nSubject: invoice\r\nContent-Type: multipart/mixed; boundary="outer"\r\n\r\n' +
+      `--outer\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n${image}\r\n` +
+      '--not-a-boundary\r\nContent-Type: application/x-fake; name=ignored.exe\r\n\r\nx\r\n' +
+      '--outer\r\nContent-Type: multipart/alternative; boundary=inner\r\n\r\n' +
+      '--inner\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="invoice.exe"\r\n\r\nTVqQAAMAAAAEAAAA\r\n--inner--\r\n' +
+      '--outer--\r\n',
+  );
+  const mail = parseMail(raw);
+  assert.ok(mail.truncated);
+  assert.deepEqual(
+    mail.parts.map((p) => [p.type, p.filename ?? '']),
+    [['multipart/mixed', ''], ['image/png', ''], ['multipart/alternative', ''], ['application/octet-stream', 'invoice.exe']],
+  );
+});
