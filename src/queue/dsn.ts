@@ -70,6 +70,18 @@ const SUBJECTS: Record<NoticeKind, string> = {
 /** Keeps header field values on one line; 7-bit safe unless the notice is a global one (RFC 6532 §3.2). */
 const clean = (s: string, global = false): string => s.replace(/[\r\n]+/g, ' ').replace(global ? /[\x00-\x1f\x7f-\x9f]/g : /[^\x20-\x7e]/g, '?');
 
+/** Octets of a reply kept in a notice: its lines must stay under RFC 5322's 998 (a next hop may refuse longer). */
+const MAX_DIAGNOSTIC_OCTETS = 800;
+
+/** A reply as one line for a notice ("550 5.1.1 text…"), multi-line replies joined, cut to MAX_DIAGNOSTIC_OCTETS. */
+function diagnostic(reply: NextHopReply, global: boolean): string {
+  const line = clean(`${reply.code} ${reply.enhanced ? reply.enhanced + ' ' : ''}${reply.text}`.replace(/\s+/g, ' '), global);
+  if (Buffer.byteLength(line, 'utf8') <= MAX_DIAGNOSTIC_OCTETS) return line;
+  let cut = line.slice(0, MAX_DIAGNOSTIC_OCTETS);
+  while (Buffer.byteLength(cut, 'utf8') > MAX_DIAGNOSTIC_OCTETS - 6) cut = cut.slice(0, -1);
+  return `${cut} [...]`;
+}
+
 /** An address as the RFC 6533 §3 utf-8 type: unitext in a global DSN, else the 7-bit xtext form. */
 const utf8Type = (mailbox: string, global: boolean): string => `utf-8; ${global ? encodeUtf8AddrUnitext(mailbox) : encodeUtf8AddrXtext(mailbox)}`;
 
@@ -122,7 +134,7 @@ export function buildDsn(input: DsnInput): { envelope: QueueEnvelope; message: B
   const date = new Date(input.now).toUTCString().replace('GMT', '+0000');
   const global = needsGlobalDsn(input.envelope, input.recipients);
   const list = input.recipients
-    .map((r) => `  <${clean(r.recipient, global)}>: ${input.kind === 'success' ? `${r.action}, ` : ''}${clean(`${r.reply.code} ${r.reply.enhanced ?? ''} ${r.reply.text}`.replace(/\s+/g, ' '), global)}`)
+    .map((r) => `  <${clean(r.recipient, global)}>: ${input.kind === 'success' ? `${r.action}, ` : ''}${diagnostic(r.reply, global)}`)
     .join('\r\n');
   const { parts: returnParts, returned } = returnedPart(input, boundary, global);
 
@@ -144,7 +156,7 @@ export function buildDsn(input: DsnInput): { envelope: QueueEnvelope; message: B
         `Status: ${statusOf(r)}`,
         ...(r.remoteMta ? [`Remote-MTA: dns; ${clean(r.remoteMta)}`] : []),
         // RFC 6533 §6.2: the smtp diagnostic may carry UTF-8 in a global notice.
-        `Diagnostic-Code: smtp; ${clean(`${r.reply.code} ${r.reply.enhanced ? r.reply.enhanced + ' ' : ''}${r.reply.text}`, global)}`,
+        `Diagnostic-Code: smtp; ${diagnostic(r.reply, global)}`,
         `Last-Attempt-Date: ${date}`,
         ...(r.action === 'delayed' && input.expiresAt ? [`Will-Retry-Until: ${new Date(input.expiresAt).toUTCString().replace('GMT', '+0000')}`] : []),
       ].join('\r\n');

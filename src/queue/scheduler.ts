@@ -10,7 +10,7 @@ import type { DsnRecipient } from './dsn.ts';
 import { createDsnNotices } from './dsn-notices.ts';
 import { createQueueMetrics } from './queue-metrics.ts';
 import type { RecipientOutcome, Router } from './router.ts';
-import { initialState, type DeliveryState } from './spool-format.ts';
+import { ID_PATTERN, initialState, type DeliveryState } from './spool-format.ts';
 import type { Spool, SpoolEntry } from './spool.ts';
 
 export type QueueConfig = Config['queue'];
@@ -261,7 +261,13 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     },
     async remove(id) {
       const e = entries.get(id);
-      if (!e) return false;
+      if (!e) {
+        // A file this instance never loaded (put back from spool/corrupt, say): `queue remove` still removes it.
+        if (!ID_PATTERN.test(id) || !(await spool.has(id))) return false;
+        await spool.remove(id);
+        log.info('message removed', { id, loaded: false });
+        return true;
+      }
       if (e.inFlight) {
         e.removeRequested = true;
         return true;

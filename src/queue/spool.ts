@@ -1,6 +1,6 @@
 // The durable spool: enqueue() resolves only once the message is fsynced and renamed into place
 // (RFC 5321 §6.1), with directory fsyncs of concurrent enqueues batched into one (group commit).
-import { mkdir, open, readdir, rename, rm, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Registry } from 'prom-client';
 import { counter, gauge, histogram } from '../metrics/registry.ts';
@@ -36,6 +36,8 @@ export interface Spool extends MessageSink {
   /** Every committed message with its state (used once at start by the scheduler). */
   load(): Promise<SpoolEntry[]>;
   read(id: string): Promise<{ envelope: QueueEnvelope; message: Buffer }>;
+  /** Whether a committed message file with this id is in the spool. */
+  has(id: string): Promise<boolean>;
   saveState(id: string, state: DeliveryState): Promise<void>;
   remove(id: string): Promise<void>;
   /** Called after each durable enqueue (the scheduler wakes on it). */
@@ -181,6 +183,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       return entries;
     },
     read: (id) => readMessageFile(msgFile(paths, id)),
+    has: (id) => stat(msgFile(paths, id)).then(() => true, () => false),
     async saveState(id, state) {
       const tmp = path.join(paths.tmp, `${id}.${nextId()}.state`);
       await writeDurable(tmp, stateFile(paths, id), [Buffer.from(JSON.stringify(state))], syncStateDir);

@@ -2,7 +2,7 @@
 // a running scheduler (requests through <spool>/control).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +87,12 @@ test('queue remove / flush hand requests to a running instance', async (t) => {
   const removed = await cli(dataDir, 'remove', drop.id);
   assert.match(removed.stdout, /done by running instance/);
   assert.equal(scheduler.size(), 1);
+
+  // a file the running instance never loaded (put back from spool/corrupt after start) is removed too
+  const strayId = '000000001-00009-abcdef';
+  await writeFile(path.join(spool.paths.msg, `${strayId}.msg`), 'SGQ1 4\nnull\n');
+  assert.match((await cli(dataDir, 'remove', strayId)).stdout, /done by running instance/);
+  await assert.rejects(stat(path.join(spool.paths.msg, `${strayId}.msg`)), /ENOENT/);
 
   await sink.up();
   const flushed = await cli(dataDir, 'flush');

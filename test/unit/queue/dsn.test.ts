@@ -181,3 +181,16 @@ test('spool files written before DSN support load, deliver and bounce as before'
   assert.ok(!text.includes(BODY_MARKER), 'headers only, as before');
   assert.deepEqual(bounce?.rcptParams, { 'sender@origin.test': { NOTIFY: 'NEVER' } }, 'RFC 3461 §6.1');
 });
+
+test('a long multi-line reply is cut so every line of the notice stays under 998 octets (RFC 5322 §2.1.1)', () => {
+  const text = Array.from({ length: 20 }, (_, i) => `line ${i} ${'explanation '.repeat(35)}`).join('\r\n');
+  for (const global of [false, true]) {
+    const env = global ? { ...dsnInput().envelope, smtputf8: true, rcptTo: ['jörg@dest.test'] } : dsnInput().envelope;
+    const recipient = global ? 'jörg@dest.test' : 'b@dest.test';
+    const reply = { code: 550, enhanced: '5.7.1', text: global ? text.replace(/explanation/g, 'Erklärung') : text };
+    const dsn = buildDsn(dsnInput({ envelope: env, recipients: [{ recipient, action: 'failed', reply }] })).message;
+    const lines = dsn.toString('latin1').split('\r\n');
+    assert.ok(lines.every((l) => l.length <= 998), `longest line ${Math.max(...lines.map((l) => l.length))} octets`);
+    assert.match(dsn.toString('utf8'), /^Diagnostic-Code: smtp; 550 5\.7\.1 line 0 .* \[\.\.\.\]$/m);
+  }
+});
