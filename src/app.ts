@@ -156,6 +156,8 @@ export class App {
       if (tls) for (const g of this.gateways) g.updateTls(tls);
       // the Redis connection is made once, at start (README: the redis section needs a restart)
       if (!isDeepStrictEqual(previous.config.redis, loaded.config.redis)) this.log.warn('redis settings changed: they apply after a restart; the running connection keeps the old ones');
+      // so is the resolver (its cache and name servers)
+      if (!isDeepStrictEqual(previous.config.dns, loaded.config.dns)) this.log.warn('dns settings changed: they apply after a restart; the running resolver keeps the old ones');
       this.components.onReload?.(loaded);
       this.rulesWatcher?.update(loaded.rulesDirs);
       this.reloads.inc({ result: 'success' });

@@ -97,8 +97,9 @@ async function authenticate(ctx: CheckContext, opts: AuthCheckOptions): Promise<
     const { response } = await evaluateDmarc({
       headerFrom: dkim.headerFrom,
       fromFields: dkim.fromFields,
-      // RFC 7489 §4.2: only an SPF pass counts, for the domain SPF checked.
-      spfDomains: spf?.result === 'pass' && spf.identity === 'mailfrom' ? [spf.domain] : [],
+      // RFC 7489 §4.2: only an SPF pass counts, for the domain SPF checked: the MAIL FROM domain, or for a
+      // null reverse-path the HELO domain (RFC 7208 §2.4: the MAIL FROM identity is then postmaster@HELO).
+      spfDomains: spf?.result === 'pass' ? [spf.domain] : [],
       dkimDomains: dkim.results
         .filter((r) => r.status.result === 'pass' && r.signingDomain)
         .map((r) => ({ domain: r.signingDomain as string, aligned: r.status.aligned ?? false, ...(r.status.underSized !== undefined ? { underSized: r.status.underSized } : {}) })),

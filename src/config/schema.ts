@@ -138,7 +138,7 @@ const dns = z
     servers: z.array(nameServer()).optional(),
     timeout: timer().prefault('2s'),
     retries: z.number().int().min(0).max(5).default(1),
-    cache_size: z.number().int().positive().default(10_000),
+    cache_size: z.number().int().positive().max(1_000_000).default(10_000),
   })
   .prefault({});
 

@@ -22,6 +22,8 @@ export interface ResolverOptions {
   retries?: number;
   /** Cached questions (default 10 000). */
   cacheSize?: number;
+  /** Estimated bytes the cache may hold (default 32 MiB); an answer over 1 MiB is not cached. */
+  cacheBytes?: number;
   /** Upper bound on positive TTLs (default 1 day) and on negative TTLs (default 1 hour). */
   maxTtl?: number;
   maxNegativeTtl?: number;
@@ -41,6 +43,17 @@ interface CacheEntry {
   expires: number;
 }
 
+const DEFAULT_CACHE_BYTES = 32 * 1024 * 1024;
+const MAX_ENTRY_BYTES = 1024 * 1024;
+
+/** Heap an answer takes, roughly: strings at two bytes a character plus per-record overhead. */
+function approxBytes(result: DnsResult<RecordType>): number {
+  if (result.status !== 'ok') return 64;
+  let n = 64;
+  for (const r of result.records) n += 48 + (typeof r === 'string' ? r.length * 2 : r.exchange.length * 2 + 16);
+  return n;
+}
+
 export function createResolver(opts: ResolverOptions = {}): CachingResolver {
   const servers = resolveNameServers(opts.servers);
   const timeoutMs = opts.timeoutMs ?? 2000;
@@ -48,7 +61,13 @@ export function createResolver(opts: ResolverOptions = {}): CachingResolver {
   const maxTtl = opts.maxTtl ?? 86_400;
   const maxNegativeTtl = opts.maxNegativeTtl ?? 3_600;
   const clock = opts.clock ?? systemClock;
-  const cache = new LRUCache<string, CacheEntry>({ max: opts.cacheSize ?? 10_000 });
+  // Bounded by count and by (estimated) bytes: one answer can hold thousands of records.
+  const cache = new LRUCache<string, CacheEntry>({
+    max: opts.cacheSize ?? 10_000,
+    maxSize: opts.cacheBytes ?? DEFAULT_CACHE_BYTES,
+    maxEntrySize: MAX_ENTRY_BYTES,
+    sizeCalculation: (entry, key) => key.length + approxBytes(entry.result),
+  });
   const inflight = new Map<string, Promise<DnsResult<RecordType>>>();
   let next = 0;
 
@@ -65,8 +84,10 @@ export function createResolver(opts: ResolverOptions = {}): CachingResolver {
     const started = clock.now();
     let reason = 'no name server';
     let result: DnsResult<RecordType> | undefined;
+    // One step of the rotation per question; its retries then go to the following servers in turn.
+    const first = next++;
     for (let attempt = 0; attempt < attempts && !result; attempt++) {
-      const server = servers[(next++ + attempt) % servers.length] as NameServer;
+      const server = servers[(first + attempt) % servers.length] as NameServer;
       try {
         const { reply } = await query(server, name, type, timeoutMs);
         const mapped = mapReply(reply, type);

@@ -3,6 +3,7 @@
 import { createSocket } from 'node:dgram';
 import { connect, isIPv6 } from 'node:net';
 import { randomInt } from 'node:crypto';
+import { domainToASCII } from 'node:url';
 import dns2 from 'dns2';
 import type { NameServer } from './servers.ts';
 
@@ -16,6 +17,19 @@ export class TransportError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * The name as it goes on the wire: ASCII. A Unicode name (an SPF macro expanding an SMTPUTF8 local part,
+ * an IDN) becomes its A-labels (RFC 5891); one that has none cannot exist in the DNS ('badname'): dns2
+ * would write each character's low byte and the reply would never match the question.
+ */
+export function wireName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (!/[^\x00-\x7f]/.test(name)) return name;
+  const ascii = domainToASCII(name);
+  if (!ascii) throw new TransportError('badname', `not a DNS name: ${JSON.stringify(name.slice(0, 100))}`);
+  return ascii;
 }
 
 function buildQuery(name: string, type: string): { id: number; buffer: Buffer } {
@@ -113,7 +127,8 @@ export function queryTcp(server: NameServer, name: string, type: string, timeout
 }
 
 /** UDP, then TCP for a truncated answer; the TCP retry gets what is left of the timeout, at least 1/2 of it. */
-export async function query(server: NameServer, name: string, type: string, timeoutMs: number): Promise<{ reply: DnsPacket; tcp: boolean }> {
+export async function query(server: NameServer, rawName: string, type: string, timeoutMs: number): Promise<{ reply: DnsPacket; tcp: boolean }> {
+  const name = wireName(rawName);
   const started = Date.now();
   const reply = await queryUdp(server, name, type, timeoutMs);
   if (!reply.header.tc) return { reply, tcp: false };

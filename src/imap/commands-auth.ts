@@ -10,20 +10,22 @@ const bad = (text: string): Reply => ({ status: 'BAD', text });
 
 async function login(s: Session, user: string, pass: string): Promise<Reply> {
   const { ctx } = s;
-  if (ctx.authBlocked(s.remoteIp, false)) {
+  // The attempt counts against the limits while it is verified: parallel sessions cannot outrun them.
+  if (!(await ctx.throttle.begin(s.remoteIp, user))) {
     ctx.metrics.logins.inc({ result: 'throttled' });
-    return no('[UNAVAILABLE] Too many failed logins from your address; try again later');
+    return no('[UNAVAILABLE] Too many failed logins; try again later');
   }
   let canonical: string | undefined;
   try {
     canonical = await ctx.opts.authenticate(user, pass);
   } catch (err) {
+    ctx.throttle.abandon(s.remoteIp, user); // not the client's failure
     s.log.error('imap authenticate failed', { err });
     ctx.metrics.logins.inc({ result: 'error' });
     return no('[UNAVAILABLE] Authentication is unavailable');
   }
+  ctx.throttle.settle(s.remoteIp, user, canonical !== undefined);
   if (!canonical) {
-    ctx.authBlocked(s.remoteIp, true);
     ctx.metrics.logins.inc({ result: 'failure' });
     s.log.info('imap login failed', { user: user.slice(0, 100) });
     if (++s.authFailures >= 3) {

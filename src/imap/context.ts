@@ -2,6 +2,7 @@
 import type { SecureContext } from 'node:tls';
 import { LRUCache } from 'lru-cache';
 import type { Learner } from '../bayes/learner.ts';
+import { AuthThrottle } from '../limits/auth-throttle.ts';
 import { counter, gauge, type Counter, type Gauge, type Registry } from '../metrics/registry.ts';
 import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
@@ -21,6 +22,8 @@ export interface ImapLimits {
   idleTimeoutMs: number;
   /** Failed logins per client IP within authFailureWindowMs before further attempts are refused. */
   maxAuthFailures: number;
+  /** Failed logins per user name within authFailureWindowMs, from any address. */
+  maxAuthFailuresPerUser: number;
   authFailureWindowMs: number;
   maxConnections: number;
 }
@@ -31,6 +34,7 @@ export const defaultImapLimits: ImapLimits = {
   commandsPerSecond: 200,
   idleTimeoutMs: 30 * 60_000,
   maxAuthFailures: 10,
+  maxAuthFailuresPerUser: 5,
   authFailureWindowMs: 5 * 60_000,
   maxConnections: 500,
 };
@@ -71,8 +75,8 @@ export interface ImapContext {
   envelopes: EnvelopeCache;
   /** Encoded ENVELOPE address lists by raw header value (bounded; see envelope.ts). */
   addresses: AddressMemo;
-  /** Records a failed login; returns true while the IP is over its budget. */
-  authBlocked(ip: string, failed: boolean): boolean;
+  /** Failed logins per address and per user; attempts being verified count (see AuthThrottle). */
+  throttle: AuthThrottle;
   /** Learning runs in the background, one at a time; tests and close() can await it. */
   learnQueue: { idle(): Promise<void>; push(job: () => Promise<void>): void };
 }
@@ -86,7 +90,6 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     logins: counter(r, 'spamgate_imap_logins_total', 'IMAP login attempts by result', ['result']),
     junkLearn: counter(r, 'spamgate_imap_junk_learn_total', 'Messages learned from moves into/out of the Junk folder, by class', ['class']),
   };
-  const failures = new Map<string, { count: number; since: number }>();
   let tail: Promise<void> = Promise.resolve();
   let queued = 0;
   return {
@@ -97,17 +100,11 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + s.body.length + s.bodystructure.length + 64 }),
     envelopes: new EnvelopeCache(128 * 1024 * 1024),
     addresses: new Map(),
-    authBlocked(ip, failed) {
-      const now = opts.clock.now();
-      let f = failures.get(ip);
-      if (!f || now - f.since > limits.authFailureWindowMs) {
-        f = { count: 0, since: now };
-        failures.set(ip, f);
-      }
-      if (failed) f.count++;
-      if (failures.size > 10_000) failures.clear(); // bounded memory under address-spraying
-      return f.count >= limits.maxAuthFailures;
-    },
+    throttle: new AuthThrottle({
+      clock: opts.clock,
+      perIp: { limit: limits.maxAuthFailures, window: limits.authFailureWindowMs },
+      perUser: { limit: limits.maxAuthFailuresPerUser, window: limits.authFailureWindowMs },
+    }),
     learnQueue: {
       idle: () => tail,
       push(job) {

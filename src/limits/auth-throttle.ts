@@ -73,6 +73,12 @@ class Window {
 
 const MAX_WAIT_ROUNDS = 1000;
 
+/**
+ * The per-user key: the name as the user directory reads it (trimmed, lower case), so " Alice@x" or
+ * "alice@x\t" is the same account here as there and cannot start a fresh count.
+ */
+export const userKey = (user: string): string => user.trim().toLowerCase();
+
 export class AuthThrottle {
   private readonly ip: Window;
   private readonly user: Window;
@@ -86,12 +92,12 @@ export class AuthThrottle {
 
   /** True when a login attempt from this address, or for this user, must be refused without checking it. */
   blocked(ip: string, user: string | undefined): boolean {
-    return this.ip.blocked(ip) || (user !== undefined && this.user.blocked(user.toLowerCase()));
+    return this.ip.blocked(ip) || (user !== undefined && this.user.blocked(userKey(user)));
   }
 
   fail(ip: string, user: string | undefined): void {
     this.ip.fail(ip);
-    if (user !== undefined) this.user.fail(user.toLowerCase());
+    if (user !== undefined) this.user.fail(userKey(user));
   }
 
   /**
@@ -100,7 +106,7 @@ export class AuthThrottle {
    * first. Every settle wakes the waiters, so the wait ends with the attempts it waits on.
    */
   async begin(ip: string, user: string | undefined): Promise<boolean> {
-    const u = user?.toLowerCase();
+    const u = user === undefined ? undefined : userKey(user);
     // Each round waits for one outcome; a client that keeps losing the race is refused in the end.
     for (let round = 0; ; round++) {
       if (this.blocked(ip, u) || round >= MAX_WAIT_ROUNDS) return false;
@@ -115,7 +121,7 @@ export class AuthThrottle {
   /** Ends an attempt begun with begin(): a failure is remembered, a success clears the user's failures. */
   settle(ip: string, user: string | undefined, ok: boolean): void {
     this.ip.release(ip);
-    if (user !== undefined) this.user.release(user.toLowerCase());
+    if (user !== undefined) this.user.release(userKey(user));
     if (!ok) this.fail(ip, user);
     else if (user !== undefined) this.succeed(user);
     const waiters = this.waiters;
@@ -123,8 +129,17 @@ export class AuthThrottle {
     for (const wake of waiters) wake();
   }
 
+  /** Ends an attempt begun with begin() that had no outcome (the check itself failed): nothing is counted. */
+  abandon(ip: string, user: string | undefined): void {
+    this.ip.release(ip);
+    if (user !== undefined) this.user.release(userKey(user));
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+
   /** A successful login clears the user's failures (the address keeps its own). */
   succeed(user: string): void {
-    this.user.clear(user.toLowerCase());
+    this.user.clear(userKey(user));
   }
 }

@@ -150,6 +150,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
             commandsPerSecond: i.commands_per_second,
             idleTimeoutMs: i.idle_timeout,
             maxAuthFailures: i.max_auth_failures,
+            maxAuthFailuresPerUser: i.max_auth_failures_per_user,
             authFailureWindowMs: i.auth_failure_window,
             maxConnections: i.max_connections,
           },

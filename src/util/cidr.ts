@@ -32,7 +32,8 @@ export function expandIpv6(addr: string): number[] {
   if (v4?.[1]) {
     const o = v4[1].split('.').map(Number);
     tail.push(((o[0] ?? 0) << 8) | (o[1] ?? 0), ((o[2] ?? 0) << 8) | (o[3] ?? 0));
-    text = text.slice(0, -v4[1].length).replace(/:$/, '') || ':';
+    // "::ffff:" loses the colon before the dotted part; "::" and "64:ff9b::" keep theirs (zero groups follow)
+    text = text.slice(0, -v4[1].length);
     if (text.endsWith(':') && !text.endsWith('::')) text = text.slice(0, -1);
   }
   const [head, rest] = text.split('::') as [string, string | undefined];

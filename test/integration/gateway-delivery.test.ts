@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -187,6 +187,13 @@ test('SIGHUP reload: a bad config is refused and the running one kept; a good on
   const warned = Date.now() + 10_000;
   while (!/redis settings changed/.test(proc.output()) && Date.now() < warned) await new Promise((r) => setTimeout(r, 50));
   assert.match(proc.output(), /redis settings changed: they apply after a restart/);
+  assert.doesNotMatch(proc.output(), /dns settings changed/);
+  // so does a change to the dns section (the resolver and its cache are made once)
+  writeFileSync(file, readFileSync(file, 'utf8').replace('retries: 0', 'retries: 1'));
+  proc.child.kill('SIGHUP');
+  const dnsWarned = Date.now() + 10_000;
+  while (!/dns settings changed/.test(proc.output()) && Date.now() < dnsWarned) await new Promise((r) => setTimeout(r, 50));
+  assert.match(proc.output(), /dns settings changed: they apply after a restart/);
   assert.equal(await send(), 250);
 });
 

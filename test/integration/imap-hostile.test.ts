@@ -301,3 +301,35 @@ test('STARTTLS: a command pipelined behind it in clear text is dropped, not run 
   assert.match(await s.cmd('E', 'STARTTLS'), /^E BAD/m);
   assert.match(await s.cmd('L', `LOGIN ${USER} ${PASS}`), /^L OK/m);
 });
+
+/** One LOGIN on a fresh connection from `from` (an address of 127.0.0.0/8); the tagged reply line. */
+function loginFrom(port: number, from: string, user: string, pass: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ port, host: '127.0.0.1', localAddress: from }, () => sock.write(`L LOGIN "${user}" "${pass}"\r\n`));
+    let text = '';
+    sock.on('error', reject);
+    sock.on('close', () => reject(new Error(`closed before the reply: ${text}`)));
+    sock.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      const m = /^L (OK|NO|BAD)[^\r]*/m.exec(text);
+      if (m) {
+        resolve(m[0]);
+        sock.destroy();
+      }
+    });
+  });
+}
+
+test('login throttling: parallel guesses from one address stop at the limit; one user is limited across addresses, whatever the spelling', GUARD, async (t) => {
+  const h = await startImap(t, { limits: { maxAuthFailures: 10, maxAuthFailuresPerUser: 5 } });
+  // 30 guesses at once from one address: at most 10 passwords are checked
+  const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => loginFrom(h.port, '127.0.0.20', `user${i}@example.org`, 'guess')));
+  assert.equal(burst.filter((r) => /AUTHENTICATIONFAILED/.test(r)).length, 10, burst.join('\n'));
+  assert.equal(burst.filter((r) => /UNAVAILABLE/.test(r)).length, 20);
+  // five wrong passwords for bob, each from another address: bob is locked from everywhere, in any spelling
+  for (let i = 0; i < 5; i++) assert.match(await loginFrom(h.port, `127.0.0.${30 + i}`, 'bob@example.org', `wrong${i}`), /AUTHENTICATIONFAILED/);
+  for (const spelling of ['bob@example.org', ' BOB@example.org', 'bob@example.org\t']) {
+    assert.match(await loginFrom(h.port, '127.0.0.40', spelling, 'builder'), /^L NO \[UNAVAILABLE\]/, JSON.stringify(spelling));
+  }
+  assert.match(await loginFrom(h.port, '127.0.0.41', USER, PASS), /^L OK/, 'other users are not affected');
+});

@@ -18,6 +18,8 @@ export const imapSection = z
     commands_per_second: z.number().int().positive().default(200),
     idle_timeout: timer().prefault('30m'),
     max_auth_failures: z.number().int().positive().default(10),
+    /** Failed logins for one user name (from any address) within auth_failure_window. */
+    max_auth_failures_per_user: z.number().int().positive().default(5),
     auth_failure_window: duration().prefault('5m'),
     max_connections: z.number().int().positive().default(500),
   })

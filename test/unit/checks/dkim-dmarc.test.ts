@@ -70,3 +70,13 @@ test('an aligned SPF pass from the mail phase satisfies DMARC and is reported', 
   assert.deepEqual(symbols(await check.run(ctx)), ['DKIM_NONE', 'DMARC_PASS']);
   assert.match(ctx.headers[0]?.[1] ?? '', /spf=pass smtp\.mailfrom=sender\.test/);
 });
+
+test('a bounce (null sender) counts its SPF pass for the HELO domain (RFC 7208 §2.4): no DMARC reject for unsigned DSNs', async (t) => {
+  const check = await setup(t);
+  // what the mail-phase SPF check records for MAIL FROM:<> after HELO mx.sender.test
+  const spf: SpfOutcome = { result: 'pass', identity: 'helo', domain: 'mx.sender.test', sender: 'postmaster@mx.sender.test', comment: '', receivedSpf: '', authResults: 'spf=pass smtp.helo=mx.sender.test' };
+  const ctx = makeContext('data', { helo: 'mx.sender.test' }, { mailFrom: '' }, { raw: message('MAILER-DAEMON@mx.sender.test'), results: new Map([[SPF_RESULT_KEY, spf]]) });
+  assert.deepEqual(symbols(await check.run(ctx)), ['DKIM_NONE', 'DMARC_PASS']);
+  const failed = makeContext('data', { helo: 'mx.sender.test' }, { mailFrom: '' }, { raw: message('MAILER-DAEMON@mx.sender.test'), results: new Map([[SPF_RESULT_KEY, { ...spf, result: 'fail' }]]) });
+  assert.deepEqual(symbols(await check.run(failed)), ['DKIM_NONE', 'DMARC_FAIL_REJECT']);
+});

@@ -110,6 +110,38 @@ test('a silent server is a temperror after timeout × attempts, counted, not cac
   assert.equal(dns.count('slow.example.test'), 4, 'temperrors are not cached');
 });
 
+test('with the first name server silent, every question is answered by the next one on its retry', async (t) => {
+  const names = ['a.test', 'b.test', 'c.test', 'd.test', 'e.test'];
+  const dead = await startDnsServer(Object.fromEntries(names.map((n) => [n, 'TIMEOUT' as const])));
+  const live = await startDnsServer(Object.fromEntries(names.map((n, i) => [n, [{ A: `192.0.2.${i + 1}` }]])));
+  t.after(async () => {
+    await dead.close();
+    await live.close();
+  });
+  const resolver = createResolver({ servers: [dead.server, live.server], timeoutMs: 150, retries: 1 });
+  for (const [i, n] of names.entries()) assert.deepEqual(await resolver.lookup(n, 'A'), { status: 'ok', records: [`192.0.2.${i + 1}`], ttl: 300 }, n);
+  assert.ok(names.every((n) => dead.count(n) + live.count(n) <= 2), 'at most one retry each');
+});
+
+test('the cache is bounded by bytes too: answers of thousands of records cannot fill the memory', async (t) => {
+  const many = Array.from({ length: 2000 }, (_, i) => ({ A: `10.0.${Math.floor(i / 250)}.${i % 250}` }));
+  const dns = await startDnsServer(Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`h${i}.big.test`, many])));
+  t.after(() => dns.close());
+  const resolver = createResolver({ servers: [dns.server], timeoutMs: 2000, retries: 0, cacheBytes: 1024 * 1024 });
+  for (let i = 0; i < 40; i++) assert.equal((await resolver.lookup(`h${i}.big.test`, 'A')).status, 'ok');
+  assert.ok(resolver.cacheEntries < 40, `kept ${resolver.cacheEntries} of 40 answers in 1 MiB`);
+  assert.ok(resolver.cacheEntries > 0);
+});
+
+test('a Unicode name is asked as its A-labels, at once (it used to go out mangled and time out)', async (t) => {
+  const dns = await startDnsServer({ 'xn--mller-kva.x.test': [{ A: '192.0.2.9' }] });
+  t.after(() => dns.close());
+  const resolver = createResolver({ servers: [dns.server], timeoutMs: 1000, retries: 1 });
+  assert.deepEqual(await resolver.lookup('müller.x.test', 'A'), { status: 'ok', records: ['192.0.2.9'], ttl: 300 });
+  assert.equal(dns.count('xn--mller-kva.x.test'), 1);
+  assert.equal((await resolver.lookup('\u0000\u00ff.x.test', 'A')).status, 'nxdomain', 'no A-label form: cannot exist');
+});
+
 test('SERVFAIL is a temperror', async (t) => {
   const { resolver } = await setup(t);
   const r = await resolver.lookup('broken.example.test', 'A');

@@ -41,3 +41,16 @@ test('the address limit counts every user it tried', async () => {
   assert.equal(await t.begin('198.51.100.7', 'e'), false);
   assert.equal(await t.begin('198.51.100.8', 'e'), true);
 });
+
+test('a user name is counted as the directory reads it: surrounding white space and case make no new count', () => {
+  const t = make(new ManualClock(0));
+  t.fail('192.0.2.1', 'alice@example.org');
+  t.fail('192.0.2.2', '\talice@EXAMPLE.org ');
+  for (const spelling of ['alice@example.org', ' alice@example.org', 'alice@example.org\u000b', '\u00a0Alice@example.org']) {
+    assert.equal(t.blocked('192.0.2.3', spelling), true, JSON.stringify(spelling));
+  }
+  const abandoned = make(new ManualClock(0));
+  void abandoned.begin('192.0.2.1', 'bob');
+  abandoned.abandon('192.0.2.1', 'bob');
+  assert.equal(abandoned.blocked('192.0.2.1', 'bob'), false, 'an attempt without an outcome counts nothing');
+});
