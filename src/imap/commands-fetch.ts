@@ -108,8 +108,8 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
         if (!meta) return undefined;
         let withFlags = atts;
         if (markSeen && !meta.flags.includes('\\Seen')) {
-          meta = { ...meta, flags: [...meta.flags, '\\Seen'] };
-          await store.setFlags(s.user, sel.name, t.uid, meta.flags);
+          // added to the flags as they are now (another session may have changed them since metas were read)
+          meta = { ...meta, flags: (await store.updateFlags(s.user, sel.name, t.uid, { add: ['\\Seen'] })) ?? [...meta.flags, '\\Seen'] };
           if (!atts.some((a) => a.kind === 'FLAGS')) withFlags = [...atts, { kind: 'FLAGS' }];
         }
         const envelope = table ? (table.get(t.uid) ?? fresh?.get(t.uid)) : undefined;

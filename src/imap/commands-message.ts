@@ -8,6 +8,7 @@ import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
 import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
 import { flagKey, type Handler, type Reply, type Session } from './session.ts';
+import type { FlagChange } from '../store/mailbox-store.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
 const no = (text: string): Reply => ({ status: 'NO', text });
@@ -34,23 +35,21 @@ async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   flags = flags.filter((f) => f.toLowerCase() !== '\\recent');
   const metas = await metasNow(s, sel, false);
   const present: Target[] = [];
+  // Applied by the store to the flags as they are at that moment (under the folder lock), so two sessions
+  // adding different flags to the same messages keep both (RFC 3501 §6.4.6 +FLAGS / -FLAGS).
+  const change: FlagChange = m[1] === '+' ? { add: flags } : m[1] === '-' ? { remove: flags } : { replace: [...new Set(flags)] };
+  const kept = new Map<number, readonly string[]>();
   for (const t of targets) {
-    const meta = metas.get(t.uid);
-    if (!meta) continue;
+    if (!metas.has(t.uid)) continue;
     present.push(t);
-    const has = (f: string): boolean => flags.some((x) => x.toLowerCase() === f.toLowerCase());
-    const next =
-      m[1] === '+' ? [...meta.flags, ...flags.filter((f) => !meta.flags.some((x) => x.toLowerCase() === f.toLowerCase()))]
-      : m[1] === '-' ? meta.flags.filter((f) => !has(f))
-      : [...new Set(flags)];
-    if (next.join(' ') !== meta.flags.join(' ')) await s.ctx.opts.store.setFlags(s.user, sel.name, t.uid, next);
+    const now = await s.ctx.opts.store.updateFlags(s.user, sel.name, t.uid, change);
+    if (now) kept.set(t.uid, now);
   }
   // The flags the store kept, not those asked for: flags outside PERMANENTFLAGS are ignored (RFC 3501 §7.1),
   // duplicates and case variants fold into one (§2.3.2), and the FETCH response tells the result (§6.4.6).
-  const after = present.length > 0 ? await metasNow(s, sel, false) : metas;
   let out = '';
   for (const t of present) {
-    const now = after.get(t.uid)?.flags;
+    const now = kept.get(t.uid);
     if (!now) continue;
     sel.flags.set(t.uid, flagKey(now));
     if (!m[2]) out += `* ${t.seq} FETCH (${uid ? `UID ${t.uid} ` : ''}FLAGS (${[...now, ...(sel.recent.has(t.uid) ? ['\\Recent'] : [])].join(' ')}))\r\n`;

@@ -51,6 +51,17 @@ export function flagKey(flags: readonly string[]): string {
 /** Commands during which no untagged EXPUNGE may be sent (RFC 3501 §7.4.1). */
 const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH']);
 
+/** Queued commands (or their bytes) at which the session stops reading, and where it starts again. */
+const PAUSE_FRAMES = 64;
+const RESUME_FRAMES = 8;
+const PAUSE_BYTES = 16 * 1024 * 1024;
+
+function frameBytes(parts: readonly FramePart[]): number {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  return n;
+}
+
 export class Session {
   state: 'notauth' | 'auth' | 'selected' | 'logout' = 'notauth';
   user = '';
@@ -64,6 +75,9 @@ export class Session {
   private stream: Duplex;
   private readonly reader: CommandReader;
   private readonly frames: FramePart[][] = [];
+  /** Bytes of the queued frames (literals included); with frames.length, what pauses reading. */
+  private queuedBytes = 0;
+  private paused = false;
   private busy = false;
   private tokens: number;
   private lastRefill: number;
@@ -153,6 +167,7 @@ export class Session {
     this.stream.off('data', this.onData);
     this.reader.reset();
     this.frames.length = 0;
+    this.queuedBytes = 0;
     const tls = new TLSSocket(this.stream as import('node:net').Socket, { isServer: true, secureContext: ctx });
     tls.on('error', (err) => this.log.debug('imap tls error', { err }));
     tls.on('data', this.onData);
@@ -175,12 +190,19 @@ export class Session {
           resumed = true;
         } else if (ev.kind === 'toolong') {
           this.send(ev.what === 'literal' ? `${ev.tag} NO [TOOBIG] Literal too large\r\n` : `${ev.tag} BAD Command line too long\r\n`);
-        } else if (this.frames.length >= 1000) {
-          return this.close('Too many pipelined commands');
-        } else this.frames.push(ev.parts);
+        } else {
+          this.frames.push(ev.parts);
+          this.queuedBytes += frameBytes(ev.parts);
+        }
       }
       data = EMPTY;
       if (!resumed) break;
+    }
+    // Backpressure, not refusal: a client that pipelines (mbsync sends a UID FETCH per message) is read
+    // no further until the queue has gone down; what one session holds stays bounded.
+    if (!this.paused && (this.frames.length >= PAUSE_FRAMES || this.queuedBytes >= PAUSE_BYTES)) {
+      this.paused = true;
+      this.stream.pause();
     }
     if (!this.busy) void this.drain();
   }
@@ -188,20 +210,30 @@ export class Session {
   private async drain(): Promise<void> {
     this.busy = true;
     try {
-      for (let frame = this.frames.shift(); frame && this.state !== 'logout'; frame = this.frames.shift()) await this.run(frame);
+      for (let frame = this.frames.shift(); frame && this.state !== 'logout'; frame = this.frames.shift()) {
+        this.queuedBytes -= frameBytes(frame);
+        await this.run(frame);
+        if (this.paused && this.frames.length <= RESUME_FRAMES && this.queuedBytes < PAUSE_BYTES / 2) {
+          this.paused = false;
+          this.stream.resume();
+        }
+      }
     } finally {
       this.busy = false;
     }
   }
 
-  private rateLimited(): boolean {
-    const now = this.ctx.opts.clock.now();
+  /** Takes a token of the per-session command rate, waiting for one if need be (a slow-down, never a refusal). */
+  private async rateLimit(): Promise<void> {
     const rate = this.ctx.limits.commandsPerSecond;
-    this.tokens = Math.min(rate * 2, this.tokens + ((now - this.lastRefill) / 1000) * rate);
-    this.lastRefill = now;
-    if (this.tokens < 1) return true;
+    for (let round = 0; round < 100; round++) {
+      const now = this.ctx.opts.clock.now();
+      this.tokens = Math.min(rate * 2, this.tokens + ((now - this.lastRefill) / 1000) * rate);
+      this.lastRefill = now;
+      if (this.tokens >= 1) break;
+      await new Promise((resolve) => setTimeout(resolve, Math.ceil(((1 - this.tokens) / rate) * 1000)));
+    }
     this.tokens--;
-    return false;
   }
 
   /** Runs one command; every failure becomes a tagged reply and the session goes on. */
@@ -226,10 +258,7 @@ export class Session {
         uid = true;
         if (!['FETCH', 'SEARCH', 'STORE', 'COPY', 'MOVE', 'EXPUNGE'].includes(name)) throw new ImapSyntaxError(`UID ${name} is not a command`);
       }
-      if (this.rateLimited()) {
-        this.send(`${tag} NO [LIMIT] Too many commands; slow down\r\n`);
-        return;
-      }
+      await this.rateLimit();
       const handler = this.handlers[name];
       if (!handler) throw new ImapSyntaxError(`unknown command ${name}`);
       if (c.peek() === ' ') c.sp();

@@ -101,7 +101,8 @@ export class Maildrop {
       for (const n of this.retrieved) {
         const meta = this.messages[n - 1];
         if (!meta || this.deleted.has(n) || meta.flags.includes('\\Seen')) continue;
-        await this.store.setFlags(this.user, 'INBOX', meta.uid, [...meta.flags, '\\Seen']).catch(() => undefined);
+        // only \Seen is added, to the flags as they are now: changes made over IMAP meanwhile stay
+        await this.store.updateFlags(this.user, 'INBOX', meta.uid, { add: ['\\Seen'] }).catch(() => undefined);
       }
       if (uids.length) await this.store.expunge(this.user, 'INBOX', uids);
     } catch (err) {

@@ -95,6 +95,8 @@ export interface MailboxStore {
   /** Durable append (tmp → fsync → new/cur); returns the new UID. */
   append(user: string, mailbox: string, raw: Buffer, opts?: { flags?: readonly string[]; internalDate?: number }): Promise<{ uid: number; uidValidity: number }>;
   setFlags(user: string, mailbox: string, uid: number, flags: readonly string[]): Promise<void>;
+  /** Changes flags against their current value under the folder lock; returns the flags kept (undefined: no such message). */
+  updateFlags(user: string, mailbox: string, uid: number, change: FlagChange): Promise<readonly string[] | undefined>;
   expunge(user: string, mailbox: string, uids: readonly number[]): Promise<void>;
   /** Copies messages; returns the UIDs they got in the target, in source order. */
   copy(user: string, from: string, uids: readonly number[], to: string): Promise<{ uidValidity: number; uids: number[] }>;
@@ -112,6 +114,9 @@ export interface MailboxStore {
 }
 
 /** Thrown for a missing or invalid mailbox; protocols map it to NO / -ERR. */
+/** A flag change: some flags added and/or removed, or the whole list replaced (IMAP STORE ±FLAGS / FLAGS). */
+export type FlagChange = { add?: readonly string[]; remove?: readonly string[] } | { replace: readonly string[] };
+
 export class MailboxError extends Error {
   constructor(
     readonly code: 'NONEXISTENT' | 'ALREADYEXISTS' | 'INVALID' | 'NOPERM' | 'OVERQUOTA' | 'INUSE',

@@ -4,7 +4,7 @@
 import { copyFile, link, rename, stat, unlink } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { MailboxError, type MailboxChange } from './mailbox-store.ts';
+import { MailboxError, type FlagChange, type MailboxChange } from './mailbox-store.ts';
 import { FolderCache, type CacheEntry } from './maildir-cache.ts';
 import { FolderIndex, type Entry } from './maildir-index.ts';
 import { appendUidLines, fsyncDir, uniqueKey, writeUidList } from './maildir-files.ts';
@@ -222,6 +222,23 @@ export class MaildirFolder extends FolderIndex {
     const moved = this.setLocation(e, 'cur', info);
     await this.restamp();
     return moved.flags;
+  }
+
+  /**
+   * Adds or removes flags (case-insensitively, RFC 3501 §2.3.2) against the message's flags as they are now,
+   * under the folder lock the caller holds: concurrent sessions changing different flags keep both changes.
+   */
+  async updateFlags(uid: number, change: FlagChange): Promise<readonly string[] | undefined> {
+    const e = this.byUid.get(uid);
+    if (!e) return undefined;
+    const has = (list: readonly string[], f: string): boolean => list.some((x) => x.toLowerCase() === f.toLowerCase());
+    let next: string[];
+    if ('replace' in change) next = [...change.replace];
+    else {
+      next = e.flags.filter((f) => !has(change.remove ?? [], f));
+      for (const f of change.add ?? []) if (!has(next, f)) next.push(f);
+    }
+    return this.setFlags(uid, next);
   }
 
   async expunge(uids: readonly number[]): Promise<number[]> {

@@ -232,6 +232,12 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       emit(user, res.name, [{ kind: 'flags', uid, flags: res.flags }]);
     },
 
+    async updateFlags(user, mailbox, uid, change) {
+      const res = await withFolder(user, mailbox, async (f, name) => ({ flags: await f.updateFlags(uid, change), name }));
+      if (res.flags) emit(user, res.name, [{ kind: 'flags', uid, flags: res.flags }]);
+      return res.flags;
+    },
+
     async expunge(user, mailbox, uids) {
       const res = await withFolder(user, mailbox, async (f, name) => ({ done: await f.expunge(uids), name }));
       if (res.done.length > 0) emit(user, res.name, [{ kind: 'expunge', uids: res.done }]);

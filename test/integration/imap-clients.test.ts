@@ -122,3 +122,27 @@ test('mbsync synchronises a mailbox both ways', async (t) => {
   assert.equal(third.code, 0, third.stderr);
   assert.equal((await h.store.list('alice@example.org', 'INBOX')).length, 2, 'a resync duplicates nothing');
 });
+
+test('mbsync pulls a large mailbox whole: its pipelined UID FETCHes are slowed down, never refused', async (t) => {
+  // a low command rate makes the pipeline outrun it many times over (mbsync sends one UID FETCH per message)
+  const h = await startImap(t, { limits: { commandsPerSecond: 100 } });
+  await h.store.ensureUser('alice@example.org');
+  const total = 600;
+  for (let i = 0; i < total; i++) await h.store.append('alice@example.org', 'INBOX', Buffer.from(sample(`bulk ${i}`)));
+  const local = join(h.root, 'local');
+  await mkdir(local, { recursive: true });
+  const rc = join(h.root, 'mbsyncrc');
+  await writeFile(
+    rc,
+    [
+      'IMAPAccount sg', 'Host 127.0.0.1', `Port ${h.port}`, 'User alice@example.org', 'Pass wonderland', 'SSLType None', 'AuthMechs LOGIN', 'PipelineDepth 1000', '',
+      'IMAPStore remote', 'Account sg', '', 'MaildirStore local', `Path ${local}/`, `Inbox ${local}/INBOX`, 'SubFolders Verbatim', '',
+      'Channel sync', 'Far :remote:', 'Near :local:', 'Patterns INBOX', 'Create Near', 'Sync Pull', `SyncState *`, '',
+    ].join('\n'),
+  );
+  const pulled = await run('mbsync', ['-c', rc, 'sync'], undefined, 120_000);
+  assert.equal(pulled.code, 0, pulled.stderr + pulled.stdout);
+  assert.doesNotMatch(pulled.stderr + pulled.stdout, /error|BYE/i);
+  const files = (await readdir(join(local, 'INBOX', 'new'))).length + (await readdir(join(local, 'INBOX', 'cur'))).length;
+  assert.equal(files, total, 'every message arrived');
+});

@@ -333,3 +333,18 @@ test('login throttling: parallel guesses from one address stop at the limit; one
   }
   assert.match(await loginFrom(h.port, '127.0.0.41', USER, PASS), /^L OK/, 'other users are not affected');
 });
+
+test('two sessions storing different flags on the same messages at once: both changes stay', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  for (let i = 0; i < 300; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`race ${i}`)));
+  const a = await loggedIn(h, t);
+  const b = await loggedIn(h, t);
+  assert.match(await a.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  assert.match(await b.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  const [ra, rb] = await Promise.all([a.cmd('A', 'STORE 1:* +FLAGS.SILENT (\\Seen)'), b.cmd('B', 'STORE 1:* +FLAGS.SILENT (\\Flagged)')]);
+  assert.match(ra, /^A OK/m);
+  assert.match(rb, /^B OK/m);
+  const metas = await h.store.list(USER, 'INBOX');
+  assert.equal(metas.filter((m) => m.flags.includes('\\Seen') && m.flags.includes('\\Flagged')).length, 300);
+});

@@ -176,3 +176,21 @@ test('concurrent appends to one folder get distinct UIDs', async (t) => {
   assert.equal((await again.list(U, 'INBOX')).length, 50);
   assert.equal(await store.usage(U), res.reduce((s, _r, i) => s + msg(i).length, 0));
 });
+
+test('updateFlags applies each change to the flags as they are: concurrent changes to one message all stay', async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  const uids: number[] = [];
+  for (let i = 0; i < 20; i++) uids.push((await store.append(U, 'INBOX', msg(i))).uid);
+  // two "sessions" at once: one adds \Seen, the other \Flagged and a keyword, a third removes \Draft
+  await store.setFlags(U, 'INBOX', uids[0] ?? 0, ['\\Draft']);
+  await Promise.all([
+    ...uids.map((uid) => store.updateFlags(U, 'INBOX', uid, { add: ['\\Seen'] })),
+    ...uids.map((uid) => store.updateFlags(U, 'INBOX', uid, { add: ['\\Flagged', '$Work'] })),
+    store.updateFlags(U, 'INBOX', uids[0] ?? 0, { remove: ['\\draft'] }),
+  ]);
+  for (const m of await store.list(U, 'INBOX')) assert.deepEqual([...m.flags].sort(), ['$Work', '\\Flagged', '\\Seen'], `uid ${m.uid}`);
+  assert.deepEqual(await store.updateFlags(U, 'INBOX', uids[1] ?? 0, { replace: ['\\Answered'] }), ['\\Answered']);
+  assert.equal(await store.updateFlags(U, 'INBOX', 9999, { add: ['\\Seen'] }), undefined, 'no such message');
+});
