@@ -209,6 +209,10 @@ export const mailboxHandlers: Record<string, Handler> = {
     if (s.state === 'selected') await s.sync(true, true);
     s.idleTag = tag;
     s.send('+ idling\r\n'); // RFC 2177 §3
+    // a change that came in during the sync above only marked the mailbox dirty: push it once IDLE is on
+    setImmediate(() => {
+      if (s.sel?.dirty && s.idleTag === tag) s.onMailboxChange();
+    });
     return { status: 'NONE' };
   },
   async CLOSE(s, _t, c) {

@@ -262,6 +262,9 @@ export class Session {
       const handler = this.handlers[name];
       if (!handler) throw new ImapSyntaxError(`unknown command ${name}`);
       if (c.peek() === ' ') c.sp();
+      // UID commands may report expunges (RFC 3501 §7.4.1): reporting them first keeps a UID another session
+      // expunged out of the command, which then just ignores it (§6.4.8) instead of failing
+      if (uid && this.state === 'selected') await this.sync(true, false);
       const reply = await handler(this, tag, c, uid);
       if (reply.status === 'NONE') return;
       if (this.state === 'selected' && reply.status !== 'BAD') await this.sync(uid || !NO_EXPUNGE.has(name), false);

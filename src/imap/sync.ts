@@ -30,6 +30,10 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
       }
     });
     sel.uids = keep;
+  } else if (!allowExpunge && sel.uids.some((u) => !sel.metas.has(u))) {
+    // expunges withheld here (no EXPUNGE during FETCH, STORE, SEARCH: RFC 3501 §7.4.1) are owed at the next
+    // point that allows them; without this the next sync would see nothing new and never send them
+    sel.dirty = true;
   }
   const maxUid = sel.uids[sel.uids.length - 1] ?? 0;
   const fresh = list.filter((m) => m.uid > maxUid);

@@ -40,6 +40,9 @@ export interface Pop3Server {
   close(): Promise<void>;
 }
 
+/** An implicit-TLS client that has not finished its handshake by then is dropped. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
   const limits: Pop3Limits = { ...DEFAULT_POP3_LIMITS, ...opts.limits };
   const sessions = counter(opts.registry, 'spamgate_pop3_sessions_total', 'POP3 connections accepted.');
@@ -65,30 +68,41 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
   const open = new Set<Socket>();
   const perIp = new Map<string, number>();
 
-  const accept = (socket: Socket, secure: boolean): void => {
-    sessions.inc();
+  /** Counts the connection against its address (on the raw socket: before any TLS handshake); false past the limit. */
+  const admit = (socket: Socket): boolean => {
     open.add(socket);
     socket.on('close', () => open.delete(socket));
     const ip = normalizeIp(socket.remoteAddress ?? '');
     const n = (perIp.get(ip) ?? 0) + 1;
     // One address cannot take every slot (sessions may idle 10 minutes, RFC 1939 §3): refused, uncounted.
-    if (n > limits.maxConnectionsPerIp) {
-      socket.on('error', () => undefined);
-      socket.end('-ERR [SYS/TEMP] too many connections from your address\r\n');
-      setTimeout(() => socket.destroy(), 2000).unref();
-      return;
-    }
+    if (n > limits.maxConnectionsPerIp) return false;
     perIp.set(ip, n);
     socket.on('close', () => {
       const left = (perIp.get(ip) ?? 1) - 1;
       if (left > 0) perIp.set(ip, left);
       else perIp.delete(ip);
     });
+    return true;
+  };
+
+  const start = (socket: Socket, secure: boolean): void => {
+    sessions.inc();
+    if (secure) {
+      open.add(socket);
+      socket.on('close', () => open.delete(socket));
+    }
     const id = `pop3-${opts.clock.now().toString(36)}-${(++seq).toString(36)}`;
     new Pop3Session(ctx, socket, secure, id).start();
   };
 
-  const plain: Server = createServer((s) => accept(s, false));
+  const accept = (socket: Socket): void => {
+    if (admit(socket)) return start(socket, false);
+    socket.on('error', () => undefined);
+    socket.end('-ERR [SYS/TEMP] too many connections from your address\r\n');
+    setTimeout(() => socket.destroy(), 2000).unref();
+  };
+
+  const plain: Server = createServer(accept);
   plain.maxConnections = limits.maxConnections;
   let implicit: Server | undefined;
 
@@ -108,7 +122,11 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
     listen: (port, host) => listenOn(plain, port, host),
     async listenTls(port, host) {
       if (!secureContext) throw new Error('pop3: implicit TLS needs tls.cert and tls.key');
-      implicit = createTlsServer({ cert: tlsFiles?.cert, key: tlsFiles?.key }, (s: TLSSocket) => accept(s, true));
+      // the handshake is bounded in time, and the address limit applies from the first byte, not after it
+      implicit = createTlsServer({ cert: tlsFiles?.cert, key: tlsFiles?.key, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (s: TLSSocket) => start(s, true));
+      implicit.on('connection', (raw: Socket) => {
+        if (!admit(raw)) raw.destroy();
+      });
       implicit.maxConnections = limits.maxConnections;
       implicit.on('tlsClientError', (err) => opts.log.debug('pop3 TLS handshake failed', { err }));
       await listenOn(implicit, port, host);

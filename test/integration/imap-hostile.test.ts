@@ -348,3 +348,23 @@ test('two sessions storing different flags on the same messages at once: both ch
   const metas = await h.store.list(USER, 'INBOX');
   assert.equal(metas.filter((m) => m.flags.includes('\\Seen') && m.flags.includes('\\Flagged')).length, 300);
 });
+
+test('an expunge by another session is reported at the next UID command, which then answers OK without the gone UID', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  for (let i = 0; i < 5; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`gone ${i}`)));
+  const a = await loggedIn(h, t);
+  const b = await loggedIn(h, t);
+  assert.match(await a.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  assert.match(await b.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  assert.match(await b.cmd('D', 'STORE 2 +FLAGS.SILENT (\\Deleted)'), /^D OK/m);
+  assert.match(await b.cmd('E', 'EXPUNGE'), /^\* 2 EXPUNGE\r\nE OK/m);
+  // a plain FETCH may not report it (RFC 3501 §7.4.1) ...
+  assert.doesNotMatch(await a.cmd('F', 'FETCH 1:* (UID)'), /EXPUNGE/);
+  // ... the next UID command does, first, and then leaves the UID out instead of failing (§6.4.8)
+  const uidFetch = await a.cmd('U', 'UID FETCH 1:* (FLAGS)');
+  assert.match(uidFetch, /^\* 2 EXPUNGE\r\n/m);
+  assert.match(uidFetch, /^U OK/m);
+  assert.doesNotMatch(uidFetch, /UID 2 /);
+  assert.match(await a.cmd('Q', 'UID SEARCH ALL'), /^\* SEARCH 1 3 4 5\r\nQ OK/m);
+});

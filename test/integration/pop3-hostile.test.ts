@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { test, type TestContext } from 'node:test';
 import { createRegistry } from '../../src/metrics/registry.ts';
@@ -251,4 +252,34 @@ test('one address cannot hold more sessions than its share; a freed slot can be 
     if (!greeting.startsWith('+OK')) await c.closedPromise();
   }
   assert.match(greeting, /^\+OK /);
+});
+
+test('implicit TLS: connections that never start a handshake count against their address at once', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-pop3-hostile-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost', '-days', '1',
+    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
+  const tls = { cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(dir, 'key.pem'), 'utf8') };
+  const f = await startPop3(t, { tls, limits: { maxConnectionsPerIp: 3 } });
+  await f.server.listenTls(0, '127.0.0.1');
+  const port = f.server.tlsAddress()?.port ?? 0;
+  // three silent TCP connections from one address (no ClientHello)
+  const silent = await Promise.all([0, 1, 2].map(() => new Promise<Socket>((resolve, reject) => {
+    const s = netConnect({ port, host: '127.0.0.1', localAddress: '127.0.0.60' }, () => resolve(s));
+    s.on('error', reject);
+  })));
+  t.after(() => silent.forEach((s) => s.destroy()));
+  const greet = (from: string): Promise<string> => new Promise((resolve) => {
+    const raw = netConnect({ port, host: '127.0.0.1', localAddress: from });
+    raw.on('error', () => resolve('refused'));
+    const s = tlsConnect({ socket: raw, rejectUnauthorized: false });
+    s.on('data', (d: Buffer) => {
+      resolve(d.toString('latin1').split('\r\n')[0] ?? '');
+      s.destroy();
+    });
+    s.on('error', () => resolve('refused'));
+    s.on('close', () => resolve('refused'));
+  });
+  assert.equal(await greet('127.0.0.60'), 'refused', 'the fourth from that address is dropped');
+  assert.match(await greet('127.0.0.61'), /^\+OK /, 'another address is served');
 });
