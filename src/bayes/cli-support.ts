@@ -6,6 +6,7 @@ import { createBayesCheck } from '../checks/bayes.ts';
 import { createContentChecks } from '../checks/content-checks.ts';
 import { runChecks } from '../checks/runner.ts';
 import type { Check, SymbolHit } from '../checks/types.ts';
+import { runningServePid } from '../commands/running-serve.ts';
 import { UsageError, type CommandArgs, type CommandIo } from '../commands/types.ts';
 import { loadConfig, SHIPPED_MODELS_DIR, type LoadedConfig } from '../config/load.ts';
 import { withContentSymbols } from '../content/engine.ts';
@@ -24,9 +25,22 @@ export interface FilterEnv {
   bayes: Bayes;
 }
 
-/** Config, MIME bounds and the Bayes filter for a CLI command: the shared (Redis) store when configured. */
-export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODELS_DIR): Promise<FilterEnv> {
+/**
+ * Config, MIME bounds and the Bayes filter for a CLI command: the shared (Redis) store when configured.
+ * `learns`: the command changes the store (train, forget). A running `serve` on the same data directory
+ * holds the in-process store in memory and would overwrite the file on its next save, so that is refused.
+ */
+export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODELS_DIR, opts: { learns?: boolean } = {}): Promise<FilterEnv> {
   const loaded = loadConfig({ ...(args.configFile !== undefined ? { file: args.configFile } : {}), ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}) });
+  if (opts.learns && !loaded.config.redis.use_for.includes('bayes')) {
+    const pid = await runningServePid(loaded.dataDir);
+    if (pid !== undefined) {
+      throw new Error(
+        `spamgate serve (pid ${pid}) runs on ${loaded.dataDir} and holds the Bayes store in memory: its next save would overwrite what this command learns. ` +
+          'Stop it first, or learn by moving mail into or out of the Junk folder, or share the store in Redis (redis.use_for: [bayes]).',
+      );
+    }
+  }
   const limits = mimeLimitsOf(loaded.config.filter);
   const shared = loaded.config.redis.use_for.includes('bayes')
     ? await openSharedStores({ config: loaded.config, clock: systemClock, log: silentLogger, registry: createRegistry(false) })

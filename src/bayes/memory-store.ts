@@ -9,7 +9,12 @@ export interface MemoryStoreOptions {
   /** Save this long after the last change (ms); 0 saves only on flush(). */
   saveDelayMs?: number;
   initial?: ModelData;
+  /** A background save failed (disk full, read-only, permissions): it is retried; this reports it. */
+  onSaveError?: (err: unknown) => void;
 }
+
+/** Retry delay after a failed background save. */
+const SAVE_RETRY_MS = 30_000;
 
 export class MemoryTokenStore implements TokenStore {
   readonly kind = 'memory';
@@ -71,22 +76,28 @@ export class MemoryTokenStore implements TokenStore {
     return this.model;
   }
 
-  private markDirty(): void {
+  private markDirty(delay = Math.max(0, this.opts.saveDelayMs ?? 0)): void {
     this.dirty = true;
     // save_delay 0 saves right after the change (on the next turn of the event loop).
-    const delay = Math.max(0, this.opts.saveDelayMs ?? 0);
     if (this.opts.file === undefined || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.save();
+      try {
+        this.save();
+      } catch (err) {
+        // In a timer a throw would end the process; the learning stays in memory and is saved on a later try.
+        this.opts.onSaveError?.(err);
+        this.markDirty(Math.max(SAVE_RETRY_MS, this.opts.saveDelayMs ?? 0));
+      }
     }, delay);
     this.timer.unref();
   }
 
+  /** Writes the model if it changed; it counts as saved only once the write succeeded. */
   private save(): void {
     if (!this.dirty || this.opts.file === undefined) return;
-    this.dirty = false;
     writeFileAtomic(this.opts.file, serializeModel(this.model));
+    this.dirty = false;
   }
 
   async flush(): Promise<void> {

@@ -13,6 +13,8 @@ export interface ModelData {
   totals: LearnedTotals;
   tokens: Map<string, TokenCounts>;
   digests: Map<string, MessageClass>;
+  /** Token lines of the file that were malformed and skipped (see parseModel). */
+  skipped?: number;
 }
 
 const MAGIC = 'spamgate-bayes 1';
@@ -27,11 +29,15 @@ export function serializeModel(model: ModelData, opts: { minCount?: number; with
   if (opts.withDigests !== false) for (const [d, c] of model.digests) lines.push(`d ${d} ${c === 'spam' ? 's' : 'h'}`);
   const tokens = [...model.tokens].filter(([, c]) => c.spam + c.ham >= minCount && c.spam + c.ham > 0);
   tokens.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-  for (const [t, c] of tokens) lines.push(`${c.spam} ${c.ham} ${t}`);
+  // a token is the rest of its line: one with a line break cannot be written (the tokenizer makes none)
+  for (const [t, c] of tokens) if (!/[\r\n]/.test(t)) lines.push(`${c.spam} ${c.ham} ${t}`);
   return gzipSync(lines.join('\n') + '\n', { level: 9 });
 }
 
-/** Parses a model file; throws with the line number on a malformed line. */
+/**
+ * Parses a model file; throws with the line number when the header or the totals are malformed. A
+ * malformed token line is skipped (counted in `skipped`): one bad token must not make the store unusable.
+ */
 export function parseModel(data: Buffer, file = '(model)'): ModelData {
   let text: string;
   try {
@@ -47,7 +53,10 @@ export function parseModel(data: Buffer, file = '(model)'): ModelData {
     if (line === '') continue;
     if (line.startsWith('totals ')) {
       const [, s, h] = line.split(' ');
-      model.totals = { spam: Number(s), ham: Number(h) };
+      const spam = Number(s);
+      const ham = Number(h);
+      if (!isCount(spam) || !isCount(ham)) throw new Error(`${file}:${i + 1}: malformed totals line`);
+      model.totals = { spam, ham };
       continue;
     }
     if (line.startsWith('d ')) {
@@ -59,11 +68,16 @@ export function parseModel(data: Buffer, file = '(model)'): ModelData {
     const b = line.indexOf(' ', a + 1);
     const spam = Number(line.slice(0, a));
     const ham = Number(line.slice(a + 1, b));
-    if (a <= 0 || b <= a || !Number.isFinite(spam) || !Number.isFinite(ham)) throw new Error(`${file}:${i + 1}: malformed token line`);
+    if (a <= 0 || b <= a || !isCount(spam) || !isCount(ham)) {
+      model.skipped = (model.skipped ?? 0) + 1;
+      continue;
+    }
     model.tokens.set(line.slice(b + 1), { spam, ham });
   }
   return model;
 }
+
+const isCount = (n: number): boolean => Number.isInteger(n) && n >= 0;
 
 export function readModelFile(file: string): ModelData {
   return parseModel(readFileSync(file), file);

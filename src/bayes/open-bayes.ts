@@ -70,7 +70,13 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
       origin = 'shipped-model';
     }
     log.info('bayes store opened', { origin, spam: initial.totals.spam, ham: initial.totals.ham, tokens: initial.tokens.size });
-    store = new MemoryTokenStore({ file, saveDelayMs: cfg.save_delay, initial });
+    if (initial.skipped) log.warn('bayes store had malformed token lines; they were skipped', { file, skipped: initial.skipped });
+    store = new MemoryTokenStore({
+      file,
+      saveDelayMs: cfg.save_delay,
+      initial,
+      onSaveError: (err) => log.error('bayes store could not be saved; learning is kept in memory and saving is retried', { file, err }),
+    });
   }
   warnLowCutoff(cfg, log);
   const classifier = new BayesClassifier(store, {

@@ -218,8 +218,9 @@ function headerTokens(mail: ParsedMail, add: (t: string) => void): void {
   addressTokens(addressValues, add);
   for (const p of mail.parts) {
     add(`mime:${p.type}`);
-    if (p.charset) add(`charset:${p.charset}`);
-    if (p.encoding !== '7bit') add(`encoding:${p.encoding.slice(0, 20)}`);
+    // header parameters arrive RFC 2047-decoded and may hold any character: tokens keep to one printable word
+    if (p.charset) add(`charset:${printableWord(p.charset.slice(0, 40))}`);
+    if (p.encoding !== '7bit') add(`encoding:${printableWord(p.encoding.slice(0, 20))}`);
     const ext = p.filename ? /\.([a-z0-9]{1,8})$/i.exec(p.filename) : null;
     if (ext) add(`filename:.${(ext[1] ?? '').toLowerCase()}`);
   }
@@ -305,4 +306,10 @@ export function tokenFamily(token: string): TokenFamily {
   const prefix = m[1] ?? '';
   if (prefix === 'url') return 'url';
   return BODY_PREFIXES.has(prefix) ? 'body' : 'header';
+}
+
+/** White space and control characters made "_" (a token is written as the rest of one line of the model file). */
+function printableWord(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\s\x00-\x1f\x7f]/g, '_');
 }

@@ -14,7 +14,7 @@ export const forgetCommand: Command = {
   async run(args, io) {
     if (args.positional.length === 0) throw new UsageError('give at least one FILE');
     requirePaths(args.positional);
-    const env = await openFilterEnv(args);
+    const env = await openFilterEnv(args, undefined, { learns: true });
     let forgotten = 0;
     let unknown = 0;
     let failed = 0;

@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { loadFromArgs } from './load-args.ts';
-import { PID_FILE } from './serve.ts';
+import { notServe, PID_FILE } from './running-serve.ts';
 import type { Command } from './types.ts';
 
 export const reloadCommand: Command = {
@@ -42,16 +42,3 @@ refused by the running instance, which keeps its current snapshot and logs why.`
     return 0;
   },
 };
-
-/** Why `pid` is not a running `spamgate serve` (where /proc tells), or undefined. */
-async function notServe(pid: number): Promise<string | undefined> {
-  let cmdline: string;
-  try {
-    cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    // No /proc at all (not Linux): leave the judgement to kill().
-    return code === 'ENOENT' && (await readFile('/proc/self/cmdline', 'utf8').catch(() => undefined)) !== undefined ? 'is not running' : undefined;
-  }
-  return cmdline.split('\0').includes('serve') ? undefined : 'is not spamgate serve';
-}

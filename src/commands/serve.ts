@@ -4,9 +4,8 @@ import path from 'node:path';
 import { App } from '../app.ts';
 import { ConfigError } from '../config/load.ts';
 import { dataDirProblem, loadFromArgs } from './load-args.ts';
+import { PID_FILE } from './running-serve.ts';
 import type { Command } from './types.ts';
-
-export const PID_FILE = 'spamgate.pid';
 
 export const serveCommand: Command = {
   name: 'serve',

@@ -23,7 +23,7 @@ export const trainCommand: Command = {
     if (spam.length === 0 && ham.length === 0) throw new UsageError('give --spam PATH and/or --ham PATH');
     requirePaths([...spam, ...ham]);
     const onError = args.flags.has('on-error');
-    const env = await openFilterEnv(args);
+    const env = await openFilterEnv(args, undefined, { learns: true });
     const counts: Record<LearnOutcome | 'skipped' | 'empty' | 'unreadable', number> = { learned: 0, already: 0, relearned: 0, forgotten: 0, unknown: 0, skipped: 0, empty: 0, unreadable: 0 };
     const jobs: [MessageClass, string[]][] = [['spam', spam], ['ham', ham]];
     let total = 0;

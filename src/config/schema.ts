@@ -135,7 +135,7 @@ const checks = z
 
 const dns = z
   .strictObject({
-    servers: z.array(nameServer()).optional(),
+    servers: z.array(nameServer()).min(1, { message: 'expected at least one name server (leave dns.servers out to use /etc/resolv.conf)' }).optional(),
     timeout: timer().prefault('2s'),
     retries: z.number().int().min(0).max(5).default(1),
     cache_size: z.number().int().positive().max(1_000_000).default(10_000),

@@ -56,11 +56,12 @@ export interface LookalikeMatcher {
 /** Domains repeat across messages: answers are cached (bounded) per matcher, i.e. per rules snapshot. */
 const CACHE_SIZE = 10_000;
 const MAX_DOMAIN = 253;
+const CACHE_BYTES = 8 * 1024 * 1024;
 const MAX_LABEL = 63;
 
 export function createLookalikeMatcher(cfg: LookalikeSection): LookalikeMatcher {
   const brands = cfg.protected.map((b) => ({ domain: b.toLowerCase(), label: brandLabel(b) }));
-  const cache = new LRUCache<string, { match: LookalikeMatch | undefined }>({ max: CACHE_SIZE });
+  const cache = new LRUCache<string, { match: LookalikeMatch | undefined }>({ max: CACHE_SIZE, maxSize: CACHE_BYTES, sizeCalculation: (_v, key) => 64 + key.length * 2 });
   const compute = (domain: string): LookalikeMatch | undefined => {
     // RFC 1035 §2.3.4: no real domain is longer (a longer one is no look-alike, and would cost distance work)
     if (!domain.includes('.') || domain.length > MAX_DOMAIN) return undefined;
@@ -86,6 +87,9 @@ export function createLookalikeMatcher(cfg: LookalikeSection): LookalikeMatcher 
   };
   return {
     check(rawDomain) {
+      // RFC 1035 §2.3.4: no real domain is longer; checked before anything is cached, so a message full of
+      // huge names cannot fill the cache (which lasts as long as the rules snapshot)
+      if (rawDomain.length > MAX_DOMAIN) return undefined;
       const domain = displayDomain(rawDomain);
       let hit = cache.get(domain);
       if (!hit) {

@@ -211,7 +211,7 @@ export const mailboxHandlers: Record<string, Handler> = {
     s.send('+ idling\r\n'); // RFC 2177 §3
     // a change that came in during the sync above only marked the mailbox dirty: push it once IDLE is on
     setImmediate(() => {
-      if (s.sel?.dirty && s.idleTag === tag) s.onMailboxChange();
+      if ((s.sel?.dirty || s.sel?.expungeOwed) && s.idleTag === tag) s.onMailboxChange();
     });
     return { status: 'NONE' };
   },

@@ -26,6 +26,8 @@ export interface Selected {
   metas: Map<number, MessageMeta>;
   listRef: readonly MessageMeta[] | undefined;
   dirty: boolean;
+  /** Expunges seen at a point that could not report them (FETCH, STORE, SEARCH): owed at the next one that can. */
+  expungeOwed?: boolean;
   unwatch: () => void;
 }
 

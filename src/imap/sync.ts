@@ -14,7 +14,7 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
       list = [];
     } else throw err;
   }
-  if (list === sel.listRef && !sel.dirty && !force) return;
+  if (list === sel.listRef && !sel.dirty && !force && !(allowExpunge && sel.expungeOwed)) return;
   sel.dirty = false;
   sel.listRef = list;
   sel.metas = new Map(list.map((m) => [m.uid, m]));
@@ -30,10 +30,11 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
       }
     });
     sel.uids = keep;
+    sel.expungeOwed = false;
   } else if (!allowExpunge && sel.uids.some((u) => !sel.metas.has(u))) {
     // expunges withheld here (no EXPUNGE during FETCH, STORE, SEARCH: RFC 3501 §7.4.1) are owed at the next
     // point that allows them; without this the next sync would see nothing new and never send them
-    sel.dirty = true;
+    sel.expungeOwed = true;
   }
   const maxUid = sel.uids[sel.uids.length - 1] ?? 0;
   const fresh = list.filter((m) => m.uid > maxUid);

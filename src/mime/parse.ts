@@ -146,7 +146,10 @@ const TAIL_HEADER_BYTES = 8192;
  */
 function partsPastLimit(w: Walk, raw: Buffer, from: number): void {
   if (w.boundaries.size === 0) return;
-  let pos = raw.lastIndexOf(0x0a, from) + 1;
+  // Start a header block's length before the cut: a part whose headers the cut split was recorded from half
+  // of them, and one whose delimiter line the cut split was not recorded at all.
+  const back = Math.max(0, from - TAIL_HEADER_BYTES);
+  let pos = back === 0 ? 0 : raw.lastIndexOf(0x0a, back - 1) + 1;
   for (let n = 0; n < TAIL_DELIMITERS && pos < raw.length && w.mail.parts.length < w.limits.maxParts; n++) {
     const at = raw.indexOf('--', pos, 'latin1');
     if (at < 0) return;
@@ -157,6 +160,11 @@ function partsPastLimit(w: Walk, raw: Buffer, from: number): void {
     if (!w.boundaries.has(line)) continue; // a close delimiter ("--b--") or content
     const block = raw.subarray(pos, Math.min(raw.length, pos + TAIL_HEADER_BYTES)).toString('latin1');
     const { head } = splitHeadBody(block);
+    const headEnd = pos + head.length;
+    // before the cut, delimiter and headers whole: visit() has this part already
+    if (lineEnd >= 0 && lineEnd < from && headEnd + 2 <= from) continue;
+    // delimiter before the cut, headers across it: visit() recorded the part from the part of its headers it saw
+    const replaces = lineEnd >= 0 && lineEnd < from && w.mail.parts.length > 1;
     const headers = parseHeaderBlock(head);
     const ct = parseStructured(headerValue(headers, 'content-type'));
     const type = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(ct.value) ? ct.value : 'text/plain';
@@ -166,7 +174,8 @@ function partsPastLimit(w: Walk, raw: Buffer, from: number): void {
     if (disp.value) part.disposition = disp.value;
     const filename = disp.params.filename ?? ct.params.name;
     if (filename) part.filename = decodeHeaderValue(filename);
-    w.mail.parts.push(part);
+    if (replaces) w.mail.parts[w.mail.parts.length - 1] = part;
+    else w.mail.parts.push(part);
   }
 }
 

@@ -37,6 +37,7 @@ export async function transactionCommand(drop: Maildrop, cmd: string, arg: strin
       // RFC 1939 §7: lines is any non-negative number; more lines than the body has returns it whole.
       const lines = cmd === 'TOP' && /^\d+$/.test(args[1] ?? '') ? Number(args[1]) : undefined;
       if (cmd === 'TOP' && (lines === undefined || args.length !== 2)) return reply.badCommand('usage: TOP msg lines');
+      if (cmd === 'RETR' && args.length !== 1) return reply.badCommand('usage: RETR msg');
       if (n === undefined) return reply.err('no such message');
       let raw: Buffer;
       try {
@@ -49,6 +50,7 @@ export async function transactionCommand(drop: Maildrop, cmd: string, arg: strin
       return reply.sendMultiline(`+OK ${drop.get(n)?.size ?? totalLength(parts)} octets`, parts);
     }
     case 'DELE': {
+      if (args.length !== 1) return reply.badCommand('usage: DELE msg');
       const n = msgArg();
       if (n === undefined) return reply.err('no such message');
       drop.delete(n);

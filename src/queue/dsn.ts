@@ -74,13 +74,16 @@ const clean = (s: string, global = false): string => s.replace(/[\r\n]+/g, ' ').
 const MAX_DIAGNOSTIC_OCTETS = 800;
 
 /** A reply as one line for a notice ("550 5.1.1 text…"), multi-line replies joined, cut to MAX_DIAGNOSTIC_OCTETS. */
-function diagnostic(reply: NextHopReply, global: boolean): string {
+function diagnostic(reply: NextHopReply, global: boolean, budget = MAX_DIAGNOSTIC_OCTETS): string {
   const line = clean(`${reply.code} ${reply.enhanced ? reply.enhanced + ' ' : ''}${reply.text}`.replace(/\s+/g, ' '), global);
-  if (Buffer.byteLength(line, 'utf8') <= MAX_DIAGNOSTIC_OCTETS) return line;
-  let cut = line.slice(0, MAX_DIAGNOSTIC_OCTETS);
-  while (Buffer.byteLength(cut, 'utf8') > MAX_DIAGNOSTIC_OCTETS - 6) cut = cut.slice(0, -1);
+  if (Buffer.byteLength(line, 'utf8') <= budget) return line;
+  let cut = line.slice(0, budget);
+  while (cut.length > 0 && Buffer.byteLength(cut, 'utf8') > budget - 6) cut = cut.slice(0, -1);
   return `${cut} [...]`;
 }
+
+/** What is left of a 998-octet line after `prefix`, for the diagnostic (at most MAX_DIAGNOSTIC_OCTETS). */
+const budgetAfter = (prefix: string): number => Math.max(60, Math.min(MAX_DIAGNOSTIC_OCTETS, 990 - Buffer.byteLength(prefix, 'utf8')));
 
 /** An address as the RFC 6533 §3 utf-8 type: unitext in a global DSN, else the 7-bit xtext form. */
 const utf8Type = (mailbox: string, global: boolean): string => `utf-8; ${global ? encodeUtf8AddrUnitext(mailbox) : encodeUtf8AddrXtext(mailbox)}`;
@@ -134,7 +137,10 @@ export function buildDsn(input: DsnInput): { envelope: QueueEnvelope; message: B
   const date = new Date(input.now).toUTCString().replace('GMT', '+0000');
   const global = needsGlobalDsn(input.envelope, input.recipients);
   const list = input.recipients
-    .map((r) => `  <${clean(r.recipient, global)}>: ${input.kind === 'success' ? `${r.action}, ` : ''}${diagnostic(r.reply, global)}`)
+    .map((r) => {
+      const prefix = `  <${clean(r.recipient, global)}>: ${input.kind === 'success' ? `${r.action}, ` : ''}`;
+      return prefix + diagnostic(r.reply, global, budgetAfter(prefix));
+    })
     .join('\r\n');
   const { parts: returnParts, returned } = returnedPart(input, boundary, global);
 

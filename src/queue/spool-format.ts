@@ -115,6 +115,7 @@ function parseJson(bytes: Buffer, file: string): unknown {
 export async function readMessageFile(file: string): Promise<{ envelope: QueueEnvelope; message: Buffer }> {
   const buf = await readFile(file);
   const { jsonStart, jsonLen } = parseHead(buf, file);
+  if (jsonStart + jsonLen + 1 > buf.length) throw new Error(`${file}: damaged envelope (its length ${jsonLen} runs past the end of the file)`);
   const envelope = parseEnvelope(parseJson(buf.subarray(jsonStart, jsonStart + jsonLen), file), file);
   return { envelope, message: buf.subarray(jsonStart + jsonLen + 1) };
 }
@@ -127,6 +128,7 @@ export async function readEnvelopeFile(file: string): Promise<{ envelope: QueueE
     let head = Buffer.alloc(Math.min(fileSize, 8192));
     await fh.read(head, 0, head.length, 0);
     const { jsonStart, jsonLen } = parseHead(head, file);
+    if (jsonStart + jsonLen + 1 > fileSize) throw new Error(`${file}: damaged envelope (its length ${jsonLen} runs past the end of the file)`);
     if (jsonStart + jsonLen > head.length) {
       head = Buffer.alloc(jsonStart + jsonLen);
       await fh.read(head, 0, head.length, 0);

@@ -9,26 +9,34 @@ import { luaScript, type RedisLink } from './connection.ts';
 /**
  * KEYS[1] totals, KEYS[2] digests, KEYS[3..] token hashes; ARGV field (s|h), delta, digest, class.
  * +1 for a digest already learned as this class, or -1 for one not learned as it, changes nothing
- * (two gateways learning one message at once count it once). Counts never go below zero; a token
- * whose counts both reach zero disappears.
+ * (two gateways learning one message at once count it once). +1 for a digest learned as the other
+ * class moves it: the other class's counts are taken off in the same step (two gateways learning one
+ * message as opposite classes at once leave it counted once, as the later one). Counts never go below
+ * zero; a token whose counts both reach zero disappears.
  */
 const UPDATE = luaScript(`
 local field, delta, digest, cls = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local prev = redis.call('HGET', KEYS[2], digest)
 if delta > 0 and prev == cls then return 0 end
 if delta < 0 and prev ~= cls then return 0 end
-for i = 3, #KEYS do
-  if delta > 0 then
-    redis.call('HINCRBY', KEYS[i], field, 1)
-  else
-    local v = tonumber(redis.call('HGET', KEYS[i], field) or '0')
-    if v > 1 then redis.call('HINCRBY', KEYS[i], field, -1) elseif v == 1 then redis.call('HDEL', KEYS[i], field) end
+local function down(f)
+  for i = 3, #KEYS do
+    local v = tonumber(redis.call('HGET', KEYS[i], f) or '0')
+    if v > 1 then redis.call('HINCRBY', KEYS[i], f, -1) elseif v == 1 then redis.call('HDEL', KEYS[i], f) end
   end
+  local t = tonumber(redis.call('HGET', KEYS[1], f) or '0') - 1
+  if t < 0 then t = 0 end
+  redis.call('HSET', KEYS[1], f, t)
 end
-local t = tonumber(redis.call('HGET', KEYS[1], field) or '0') + delta
-if t < 0 then t = 0 end
-redis.call('HSET', KEYS[1], field, t)
-if delta > 0 then redis.call('HSET', KEYS[2], digest, cls) else redis.call('HDEL', KEYS[2], digest) end
+if delta > 0 then
+  if prev then down(prev == 'spam' and 's' or 'h') end
+  for i = 3, #KEYS do redis.call('HINCRBY', KEYS[i], field, 1) end
+  redis.call('HINCRBY', KEYS[1], field, 1)
+  redis.call('HSET', KEYS[2], digest, cls)
+else
+  down(field)
+  redis.call('HDEL', KEYS[2], digest)
+end
 return 1
 `);
 
@@ -47,6 +55,9 @@ return r
 `);
 
 const FIELD: Record<MessageClass, 's' | 'h'> = { spam: 's', ham: 'h' };
+
+/** How long a seeding gateway holds the seeding lock at most (a crashed one lets another try after that). */
+const SEED_LOCK_SECONDS = 600;
 
 function count(v: string | null | undefined): number {
   const n = v ? Number(v) : 0;
@@ -127,28 +138,39 @@ export class RedisTokenStore implements TokenStore {
 
   /**
    * Seeds an empty Redis store from a model (the shipped one, or a gateway's memory store), in pipelined
-   * batches. Returns false and changes nothing when the store already holds data.
+   * batches. Returns false and changes nothing when the store already holds data, or when another gateway
+   * is seeding it (a lock key, so two gateways starting at once seed once). Counts are added, not set:
+   * messages learned by other gateways while the seeding runs keep their counts.
    */
   async importModel(model: ModelData, batch = 1000): Promise<boolean> {
     if (!(await this.isEmpty())) return false;
-    const entries = [...model.tokens];
-    for (let i = 0; i < entries.length; i += batch) {
-      const pipe = this.link.client.pipeline();
-      for (const [token, c] of entries.slice(i, i + batch)) {
-        const fields: Record<string, number> = {};
-        if (c.spam > 0) fields.s = c.spam;
-        if (c.ham > 0) fields.h = c.ham;
-        if (Object.keys(fields).length) pipe.hset(this.tokenKey(token), fields);
+    const lock = `${this.base}seeding`;
+    const taken = await this.link.run('bayes', () => this.link.client.set(lock, String(process.pid), 'EX', SEED_LOCK_SECONDS, 'NX'));
+    if (taken !== 'OK') return false;
+    try {
+      if (!(await this.isEmpty())) return false;
+      const entries = [...model.tokens];
+      for (let i = 0; i < entries.length; i += batch) {
+        const pipe = this.link.client.pipeline();
+        for (const [token, c] of entries.slice(i, i + batch)) {
+          if (c.spam > 0) pipe.hincrby(this.tokenKey(token), 's', c.spam);
+          if (c.ham > 0) pipe.hincrby(this.tokenKey(token), 'h', c.ham);
+        }
+        await this.link.run('bayes', () => pipe.exec());
       }
-      await this.link.run('bayes', () => pipe.exec());
+      const digests = [...model.digests];
+      for (let i = 0; i < digests.length; i += batch) {
+        const pipe = this.link.client.pipeline();
+        // a message a gateway learned meanwhile keeps the class it was learned as
+        for (const [digest, cls] of digests.slice(i, i + batch)) pipe.hsetnx(`${this.base}digests`, digest, cls);
+        await this.link.run('bayes', () => pipe.exec());
+      }
+      // Totals last: a store with totals is a complete one (isEmpty() keys on it).
+      const totals = this.link.client.pipeline().hincrby(`${this.base}totals`, 's', model.totals.spam).hincrby(`${this.base}totals`, 'h', model.totals.ham);
+      await this.link.run('bayes', () => totals.exec());
+      return true;
+    } finally {
+      await this.link.run('bayes', () => this.link.client.del(lock)).catch(() => undefined);
     }
-    const digests = [...model.digests];
-    for (let i = 0; i < digests.length; i += batch) {
-      const chunk = Object.fromEntries(digests.slice(i, i + batch));
-      await this.link.run('bayes', () => this.link.client.hset(`${this.base}digests`, chunk));
-    }
-    // Totals last: a store with totals is a complete one (isEmpty() keys on it).
-    await this.link.run('bayes', () => this.link.client.hset(`${this.base}totals`, { s: model.totals.spam, h: model.totals.ham }));
-    return true;
   }
 }

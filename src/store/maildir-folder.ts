@@ -228,9 +228,10 @@ export class MaildirFolder extends FolderIndex {
    * Adds or removes flags (case-insensitively, RFC 3501 §2.3.2) against the message's flags as they are now,
    * under the folder lock the caller holds: concurrent sessions changing different flags keep both changes.
    */
-  async updateFlags(uid: number, change: FlagChange): Promise<readonly string[] | undefined> {
+  async updateFlags(uid: number, change: FlagChange): Promise<{ flags: readonly string[]; changed: boolean } | undefined> {
     const e = this.byUid.get(uid);
     if (!e) return undefined;
+    const before = e.flags.join(' ');
     const has = (list: readonly string[], f: string): boolean => list.some((x) => x.toLowerCase() === f.toLowerCase());
     let next: string[];
     if ('replace' in change) next = [...change.replace];
@@ -238,7 +239,8 @@ export class MaildirFolder extends FolderIndex {
       next = e.flags.filter((f) => !has(change.remove ?? [], f));
       for (const f of change.add ?? []) if (!has(next, f)) next.push(f);
     }
-    return this.setFlags(uid, next);
+    const flags = await this.setFlags(uid, next);
+    return { flags, changed: flags.join(' ') !== before };
   }
 
   async expunge(uids: readonly number[]): Promise<number[]> {

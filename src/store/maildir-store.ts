@@ -233,9 +233,10 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     },
 
     async updateFlags(user, mailbox, uid, change) {
-      const res = await withFolder(user, mailbox, async (f, name) => ({ flags: await f.updateFlags(uid, change), name }));
-      if (res.flags) emit(user, res.name, [{ kind: 'flags', uid, flags: res.flags }]);
-      return res.flags;
+      const res = await withFolder(user, mailbox, async (f, name) => ({ done: await f.updateFlags(uid, change), name }));
+      // other sessions hear of a change only (a STORE that changes nothing must not make them all re-sync)
+      if (res.done?.changed) emit(user, res.name, [{ kind: 'flags', uid, flags: res.done.flags }]);
+      return res.done?.flags;
     },
 
     async expunge(user, mailbox, uids) {

@@ -52,6 +52,8 @@ test('malformed, unknown, out-of-state and overlong commands get -ERR and the se
   assert.match((await c.cmd('RETR 2')) ?? '', /^-ERR/);
   assert.match((await c.cmd('RETR abc')) ?? '', /^-ERR/);
   assert.match((await c.cmd('TOP 1')) ?? '', /^-ERR/);
+  assert.match((await c.cmd('RETR 1 x')) ?? '', /^-ERR usage: RETR msg/, 'an extra argument is an error, not ignored');
+  assert.match((await c.cmd('DELE 1 1')) ?? '', /^-ERR usage: DELE msg/);
   assert.match((await c.cmd('LIST 1')) ?? '', /^\+OK 1 \d+$/);
   assert.match((await c.cmd('USER bob@example.com')) ?? '', /^-ERR/, 'USER in TRANSACTION');
   assert.equal(await c.cmd('NOOP'), '+OK');

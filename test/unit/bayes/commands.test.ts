@@ -1,6 +1,7 @@
 // The filter's CLI commands run with captured streams: train (files, directory, mbox), classify (text,
 // --json, --explain), forget, masscheck.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -93,4 +94,27 @@ test('masscheck and explain judge as the server would: reject weights count as c
   const explained = await runCmd(explainCommand, { positional: [path.join(root, 'spam', '0.eml')] }, data, config);
   assert.match(explained.out, /action reject/);
   assert.doesNotMatch(explained.out, /LOOKALIKE_FROM_DOMAIN|BAYES_/);
+});
+
+test('train and forget refuse while spamgate serve runs on the data directory with the in-process store', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'spamgate-cmd-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const config = path.join(root, 'spamgate.yaml');
+  writeFileSync(config, 'bayes:\n  use_shipped_model: false\n  save_delay: 0\n');
+  const data = path.join(root, 'data');
+  mkdirSync(data);
+  writeFileSync(path.join(root, 'spam.eml'), msg(1, true));
+  // stands in for a running `spamgate serve` (its command line says serve); its pid goes in the pid file
+  const serve = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', 'serve'], { stdio: 'ignore' });
+  t.after(() => serve.kill('SIGKILL'));
+  writeFileSync(path.join(data, 'spamgate.pid'), `${serve.pid}\n`);
+  // (the CLI prints the error as one line and exits 1)
+  await assert.rejects(runCmd(trainCommand, { flags: { spam: path.join(root, 'spam.eml') } }, data, config), /spamgate serve \(pid \d+\) runs on .* holds the Bayes store in memory/);
+  await assert.rejects(runCmd(forgetCommand, { positional: [path.join(root, 'spam.eml')] }, data, config), /holds the Bayes store in memory/);
+  const classify = await runCmd(classifyCommand, { positional: [path.join(root, 'spam.eml')] }, data, config);
+  assert.equal(classify.code, 0, 'reading the store is fine');
+  // once it has stopped (a stale pid file), training goes ahead
+  serve.kill('SIGKILL');
+  await new Promise((r) => serve.once('exit', r));
+  assert.equal((await runCmd(trainCommand, { flags: { spam: path.join(root, 'spam.eml') } }, data, config)).code, 0);
 });

@@ -96,6 +96,10 @@ test('values: range with what was found, Infinity, enums, hosts, name servers, R
   assert.match(all, /:14: delivery\.upstream\.host: expected an IP address or a host name, found ""/);
   const lines = problems.map((p) => Number(/spamgate\.yaml:(\d+):/.exec(p)?.[1]));
   assert.deepEqual(lines, [...lines].sort((a, b) => a - b), 'problems in file order');
+  // an empty list is an error, not a silent fall-back to /etc/resolv.conf; cache_size is capped
+  const dns = problemsOf(dir, 'dns:\n  servers: []\n  cache_size: 1000000000000\n').join('\n');
+  assert.match(dns, /:2: dns\.servers: expected at least 1 entries, found 0/);
+  assert.match(dns, /:3: dns\.cache_size: expected a number at most 1000000/);
 });
 
 test('timers: longer than Node can arm, or zero where zero means never or at once', (t) => {

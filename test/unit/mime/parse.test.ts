@@ -95,3 +95,16 @@ test('past maxBytes the parts are still listed from their headers (an attachment
     [['multipart/mixed', ''], ['image/png', ''], ['multipart/alternative', ''], ['application/octet-stream', 'invoice.exe']],
   );
 });
+
+test('wherever max_bytes cuts (in a delimiter line, in a part header block, right before a line feed), the next part is listed once, whole', () => {
+  const limits = { maxBytes: 2000, maxParts: 100, maxDepth: 10 };
+  for (let pad = 1700; pad < 2100; pad++) {
+    const raw = Buffer.from(
+      'From: a@b\r\nContent-Type: multipart/mixed; boundary="BB"\r\n\r\n' +
+        '--BB\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n' + 'A'.repeat(pad) + '\r\n' +
+        '--BB\r\nContent-Type: application/octet-stream; name="evil.exe"\r\nContent-Disposition: attachment; filename="evil.exe"\r\n\r\nTVqQ\r\n--BB--\r\n',
+    );
+    const parts = parseMail(raw, limits).parts;
+    assert.deepEqual(parts.map((p) => p.filename ?? p.type), ['multipart/mixed', 'image/png', 'evil.exe'], `cut with pad ${pad}`);
+  }
+});

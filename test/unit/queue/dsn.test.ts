@@ -185,8 +185,9 @@ test('spool files written before DSN support load, deliver and bounce as before'
 test('a long multi-line reply is cut so every line of the notice stays under 998 octets (RFC 5322 §2.1.1)', () => {
   const text = Array.from({ length: 20 }, (_, i) => `line ${i} ${'explanation '.repeat(35)}`).join('\r\n');
   for (const global of [false, true]) {
-    const env = global ? { ...dsnInput().envelope, smtputf8: true, rcptTo: ['jörg@dest.test'] } : dsnInput().envelope;
-    const recipient = global ? 'jörg@dest.test' : 'b@dest.test';
+    const env = global ? { ...dsnInput().envelope, smtputf8: true, rcptTo: ['jörg@dest.test'] } : { ...dsnInput().envelope, rcptTo: [`${'b'.repeat(64)}@${'d'.repeat(60)}.${'e'.repeat(60)}.${'f'.repeat(60)}.test`] };
+    // a long (valid) address takes its share of the line too
+    const recipient = global ? 'jörg@dest.test' : `${'b'.repeat(64)}@${'d'.repeat(60)}.${'e'.repeat(60)}.${'f'.repeat(60)}.test`;
     const reply = { code: 550, enhanced: '5.7.1', text: global ? text.replace(/explanation/g, 'Erklärung') : text };
     const dsn = buildDsn(dsnInput({ envelope: env, recipients: [{ recipient, action: 'failed', reply }] })).message;
     const lines = dsn.toString('latin1').split('\r\n');

@@ -69,6 +69,39 @@ test('importModel seeds an empty store once', async (t) => {
   assert.equal(await store.learnedAs('abc'), 'ham');
 });
 
+test('two gateways learning one message as opposite classes at once count it once, as one class', async (t) => {
+  const redis = await startRedis(t);
+  const a = new RedisTokenStore(await linkTo(t, redis));
+  const b = new RedisTokenStore(await linkTo(t, redis));
+  const m = Buffer.from('Subject: win\r\n\r\nwin money now');
+  await Promise.all([new BayesLearner({ store: a, tokenize: tokensOf }).learn(m, 'spam', 'autolearn'), new BayesLearner({ store: b, tokenize: tokensOf }).learn(m, 'ham', 'junk_folder')]);
+  const totals = await a.totals();
+  assert.equal(totals.spam + totals.ham, 1, JSON.stringify(totals));
+  const money = (await a.getMany(['money']))[0];
+  assert.equal((money?.spam ?? 0) + (money?.ham ?? 0), 1, JSON.stringify(money));
+  await new BayesLearner({ store: a, tokenize: tokensOf }).forget(m, 'manual');
+  assert.deepEqual(await a.totals(), { spam: 0, ham: 0 });
+  assert.deepEqual(await a.getMany(['money']), [undefined], 'nothing left behind');
+});
+
+test('seeding while another gateway learns keeps the learned counts; two seeders seed once', async (t) => {
+  const redis = await startRedis(t);
+  const a = new RedisTokenStore(await linkTo(t, redis));
+  const b = new RedisTokenStore(await linkTo(t, redis));
+  const model = emptyModel();
+  for (let i = 0; i < 20_000; i++) model.tokens.set(`tok${i}`, { spam: 5, ham: 5 });
+  model.tokens.set('money', { spam: 10, ham: 0 });
+  model.totals = { spam: 100, ham: 100 };
+  const seeding = [a.importModel(model, 100), b.importModel(model, 100)];
+  // learn once the seeding has begun writing (bounded wait)
+  for (let i = 0; i < 2000 && (await b.getMany(['tok0']))[0] === undefined; i++) await new Promise((r) => setTimeout(r, 1));
+  assert.equal(await new BayesLearner({ store: b, tokenize: tokensOf }).learn(Buffer.from('Subject: win\r\n\r\nwin money now'), 'spam', 'manual'), 'learned');
+  assert.deepEqual((await Promise.all(seeding)).filter(Boolean).length, 1, 'one of them seeds');
+  assert.deepEqual(await a.totals(), { spam: 101, ham: 100 });
+  assert.deepEqual((await a.getMany(['money', 'tok19999']))[0], { spam: 11, ham: 0 });
+  assert.deepEqual((await a.getMany(['tok19999']))[0], { spam: 5, ham: 5 });
+});
+
 test('redis down: reads skip (nothing learned) or throw per on_error; writes always throw', async (t) => {
   const redis = await startRedis(t);
   const skipLink = await linkTo(t, redis, { on_error: 'skip' });

@@ -193,4 +193,11 @@ test('updateFlags applies each change to the flags as they are: concurrent chang
   for (const m of await store.list(U, 'INBOX')) assert.deepEqual([...m.flags].sort(), ['$Work', '\\Flagged', '\\Seen'], `uid ${m.uid}`);
   assert.deepEqual(await store.updateFlags(U, 'INBOX', uids[1] ?? 0, { replace: ['\\Answered'] }), ['\\Answered']);
   assert.equal(await store.updateFlags(U, 'INBOX', 9999, { add: ['\\Seen'] }), undefined, 'no such message');
+  // other sessions hear of real changes only
+  const heard: string[] = [];
+  t.after(store.watch(U, 'INBOX', (c) => heard.push(c.kind)));
+  await store.updateFlags(U, 'INBOX', uids[2] ?? 0, { add: ['\\Seen'] });
+  assert.deepEqual(heard, [], 'adding a flag it has changes nothing');
+  await store.updateFlags(U, 'INBOX', uids[2] ?? 0, { remove: ['\\Seen'] });
+  assert.deepEqual(heard, ['flags']);
 });
