@@ -158,6 +158,9 @@ export class App {
       if (!isDeepStrictEqual(previous.config.redis, loaded.config.redis)) this.log.warn('redis settings changed: they apply after a restart; the running connection keeps the old ones');
       // so is the resolver (its cache and name servers)
       if (!isDeepStrictEqual(previous.config.dns, loaded.config.dns)) this.log.warn('dns settings changed: they apply after a restart; the running resolver keeps the old ones');
+      // and the listeners with what they were built with
+      const stale = RESTART_ONLY.filter((key) => !isDeepStrictEqual(valueAt(previous.config, key), valueAt(loaded.config, key)));
+      if (stale.length) this.log.warn('settings changed that apply after a restart; the running listeners keep the old ones', { keys: stale });
       this.components.onReload?.(loaded);
       this.rulesWatcher?.update(loaded.rulesDirs);
       this.reloads.inc({ result: 'success' });
@@ -193,6 +196,22 @@ export function buildSnapshot(loaded: LoadedConfig, components: Components): Gat
 
 export function hostnameOf(config: Config): string {
   return config.smtp.hostname ?? os.hostname();
+}
+
+/**
+ * Settings the listeners are built with at start (README: they need a restart). smtp.max_message_size is
+ * enforced per message at once, but the SIZE the listeners advertise changes only with a restart.
+ */
+const RESTART_ONLY = [
+  'smtp.listen', 'smtp.hostname', 'smtp.banner', 'smtp.max_message_size', 'smtp.max_connections', 'smtp.max_connections_per_ip',
+  'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
+  'submission', 'pop3', 'imap', 'http',
+] as const;
+
+function valueAt(config: Config, key: string): unknown {
+  let v: unknown = config;
+  for (const part of key.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[part] : undefined;
+  return v;
 }
 
 function readTls(config: Config): { key: Buffer; cert: Buffer } | undefined {

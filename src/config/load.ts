@@ -1,5 +1,5 @@
 // Loads the YAML config (or the embedded defaults), validates it whole and returns a frozen snapshot.
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configSchema, type Config } from './schema.ts';
@@ -62,6 +62,19 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   return finish(result.data, baseDir, opts, (problems) => problems.map((p) => `(inline config): ${formatPath(p.path)}: ${p.message}`));
 }
 
+/** At most `max` bytes of a file, as UTF-8: a device or a pipe (/dev/zero) cannot make the read unbounded. */
+function readBounded(file: string, max: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(max);
+    let got = 0;
+    for (let n = -1; n !== 0 && got < max; got += n) n = readSync(fd, buf, got, max - got, null);
+    return buf.subarray(0, got).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** The text of a config file, or a ConfigError saying why it cannot be one (missing, a directory, binary, empty). */
 function readConfigText(file: string): string {
   let text: string;
@@ -69,7 +82,7 @@ function readConfigText(file: string): string {
     const st = statSync(file);
     if (st.isDirectory()) throw new ConfigError([`${file}: is a directory; give the path of a YAML file`]);
     if (st.isFile() && st.size > MAX_CONFIG_BYTES) throw new ConfigError([`${file}: is ${st.size} bytes; a config file is at most ${MAX_CONFIG_BYTES}`]);
-    text = readFileSync(file, 'utf8');
+    text = readBounded(file, MAX_CONFIG_BYTES + 1);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const e = err as NodeJS.ErrnoException;

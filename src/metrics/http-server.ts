@@ -1,6 +1,6 @@
 // The HTTP endpoint: /metrics (Prometheus text, OpenMetrics on request), /healthz and /readyz.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../util/logger.ts';
 import { openMetrics, OPENMETRICS_CONTENT_TYPE } from './openmetrics.ts';
@@ -19,11 +19,35 @@ export interface HttpServerOptions {
   log: Logger;
 }
 
+const MAX_CONNECTIONS = 256;
+const PER_IP = 32;
+const IDLE_MS = 5_000;
+
 export function createHttpServer(opts: HttpServerOptions): { listen(port: number, host: string): Promise<AddressInfo>; close(): Promise<void> } {
-  const server = http.createServer((req, res) => void handle(req, res, opts));
+  // Timeouts are checked every second (Node's default is every 30 s), and a connection that sends nothing
+  // is closed after IDLE_MS, so idle sockets cannot hold the slots scrapers and probes need; one address
+  // may hold PER_IP of them.
+  const server = http.createServer({ connectionsCheckingInterval: 1000, keepAliveTimeout: IDLE_MS }, (req, res) => void handle(req, res, opts));
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
-  server.maxConnections = 64;
+  server.maxConnections = MAX_CONNECTIONS;
+  const perIp = new Map<string, number>();
+  server.on('connection', (socket: Socket) => {
+    const ip = socket.remoteAddress ?? '';
+    const n = (perIp.get(ip) ?? 0) + 1;
+    if (n > PER_IP) {
+      socket.destroy();
+      return;
+    }
+    perIp.set(ip, n);
+    socket.once('close', () => {
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left > 0) perIp.set(ip, left);
+      else perIp.delete(ip);
+    });
+    // idle before its first request (or between requests): closed; a request in progress is bounded above
+    socket.setTimeout(IDLE_MS, () => socket.destroy());
+  });
   return {
     listen: (port, host) =>
       new Promise((resolve, reject) => {

@@ -83,7 +83,13 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
 
   const scanDue = (): void => {
     const now = clock.now();
-    for (const e of entries.values()) if (!e.inFlight && !e.queued && e.state.nextAttemptAt <= now) enqueueReady(e);
+    let due = 0;
+    for (const e of entries.values()) {
+      if (e.inFlight || e.state.nextAttemptAt > now) continue;
+      due++;
+      if (!e.queued) enqueueReady(e);
+    }
+    metrics.due.set(due);
   };
 
   const pump = (): void => {

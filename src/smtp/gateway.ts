@@ -37,6 +37,8 @@ export class Gateway {
   private readonly admitted = new WeakMap<AcceptedClient, SymbolHit[]>();
   private readonly submission: boolean;
   private readonly authThrottle: AuthThrottle;
+  /** close() has begun: no new transactions. */
+  private draining = false;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps.snapshot();
@@ -77,7 +79,12 @@ export class Gateway {
           },
           (err: Error) => cb(err),
         ),
-      onMailFrom: (address, session, cb) => void this.guard(session, cb, () => startTransaction(this.deps, this.state(session), address, this.submission)),
+      onMailFrom: (address, session, cb) =>
+        void this.guard(session, cb, async () => {
+          // shutting down: no new transaction (the one under way may finish); 421 also ends the session
+          if (this.draining) throw new SmtpError(421, '4.3.2', 'Service shutting down, try again later');
+          await startTransaction(this.deps, this.state(session), address, this.submission);
+        }),
       onRcptTo: (address, session, cb) => void this.guard(session, cb, () => addRecipient(this.deps, this.state(session), address)),
       onData: (stream, session, cb) => void this.onData(stream, session, cb),
       onClose: (session) => this.onClose(session),
@@ -111,6 +118,14 @@ export class Gateway {
   /** SIGTERM: stop accepting, let sessions finish until the deadline, then cut them with 421. */
   async close(deadlineMs: number): Promise<void> {
     const stopped = this.listener.stopAccepting();
+    this.draining = true;
+    // sessions between transactions end now; those in one finish it (and get 421 at their next MAIL)
+    for (const conn of this.server.connections) {
+      if (this.sessions.get(conn.session.id)?.tx === undefined) {
+        conn.send(421, '4.3.2 Service shutting down, try again later', false);
+        conn.close();
+      }
+    }
     const started = Date.now();
     while (this.listener.connections > 0 && Date.now() - started < deadlineMs) await new Promise((r) => setTimeout(r, 25));
     for (const conn of this.server.connections) conn.send(421, '4.3.2 Service shutting down, try again later', false);

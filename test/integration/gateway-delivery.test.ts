@@ -194,6 +194,13 @@ test('SIGHUP reload: a bad config is refused and the running one kept; a good on
   const dnsWarned = Date.now() + 10_000;
   while (!/dns settings changed/.test(proc.output()) && Date.now() < dnsWarned) await new Promise((r) => setTimeout(r, 50));
   assert.match(proc.output(), /dns settings changed: they apply after a restart/);
+  assert.doesNotMatch(proc.output(), /settings changed that apply after a restart/);
+  // and a listener setting: the warning names the key
+  writeFileSync(file, readFileSync(file, 'utf8').replace('hostname: mx.test.example', 'hostname: mx.test.example, banner: other'));
+  proc.child.kill('SIGHUP');
+  const keysWarned = Date.now() + 10_000;
+  while (!/settings changed that apply after a restart/.test(proc.output()) && Date.now() < keysWarned) await new Promise((r) => setTimeout(r, 50));
+  assert.match(proc.output(), /settings changed that apply after a restart.*"keys":\["smtp\.banner"\]/);
   assert.equal(await send(), 250);
 });
 

@@ -65,18 +65,53 @@ test('draining: /readyz and /healthz answer 503 while sessions finish', async (t
   const gw = await startGateway(t, { log_level: 'warn' });
   const base = `http://127.0.0.1:${gw.httpPort}`;
   assert.equal((await get(`${base}/readyz`)).status, 200);
-  // An open SMTP session keeps the drain going until it ends or the deadline passes.
+  // A session in a transaction keeps the drain going until it ends or the deadline passes; an idle one
+  // is told 421 at once, and the busy one gets 421 at its next MAIL.
   const { wire } = await SmtpWire.open(gw.smtpPort);
+  const { wire: idle } = await SmtpWire.open(gw.smtpPort);
+  assert.equal((await wire.command('EHLO client.test.example')).code, 250);
+  assert.equal((await idle.command('EHLO client.test.example')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
   const stopping = gw.app.stop(3000);
   try {
+    assert.equal((await idle.read()).code, 421, 'between transactions: closed at once');
     const ready = await get(`${base}/readyz`);
     assert.equal(ready.status, 503);
     assert.deepEqual(JSON.parse(ready.body), { ready: false });
     const health = await get(`${base}/healthz`);
     assert.equal(health.status, 503);
     assert.equal((JSON.parse(health.body) as { draining: boolean }).draining, true);
+    assert.equal((await wire.command('DATA')).code, 354);
+    assert.equal((await wire.command('Subject: last\r\n\r\nfinished while draining\r\n.')).code, 250, 'the transaction under way finishes');
+    const next = await wire.command('MAIL FROM:<a@remote.example>');
+    assert.equal(next.code, 421, 'no new transaction once draining');
   } finally {
     wire.close();
+    idle.close();
     await stopping;
   }
+});
+
+test('idle connections cannot lock out scrapes: one address holds at most 32, and silent ones are closed', async (t) => {
+  const gw = await startGateway(t);
+  const port = gw.httpPort ?? 0;
+  const { connect } = await import('node:net');
+  const idle = await Promise.all(Array.from({ length: 40 }, () => new Promise<import('node:net').Socket>((resolve) => {
+    const s = connect({ port, host: '127.0.0.1', localAddress: '127.0.0.3' }, () => resolve(s));
+    s.on('error', () => undefined);
+  })));
+  t.after(() => idle.forEach((s) => s.destroy()));
+  const closed = (): number => idle.filter((s) => s.destroyed || s.readyState === 'closed').length;
+  const until = Date.now() + 3000;
+  while (closed() < 8 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(closed() >= 8, `beyond 32 from one address are closed at once (closed ${closed()})`);
+  // a scrape from elsewhere is served meanwhile
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  assert.equal(res.status, 200);
+  await res.text();
+  // and a connection that sends nothing is closed within seconds, not held for half a minute
+  const later = Date.now() + 9000;
+  while (closed() < 40 && Date.now() < later) await new Promise((r) => setTimeout(r, 100));
+  assert.equal(closed(), 40);
 });

@@ -44,6 +44,8 @@ test('not a config file: missing, a directory, empty, comments only, binary, too
   assert.match(problemsOf(dir, '# only a comment\n\n   \n').join('\n'), /the file is empty/);
   assert.match(problemsOf(dir, Buffer.from([0x6d, 0x6f, 0x64, 0x65, 0x3a, 0x00, 0xff, 0xfe])).join('\n'), /not UTF-8 text/);
   assert.match(problemsOf(dir, `# ${'x'.repeat(5 * 1024 * 1024)}\n`).join('\n'), /a config file is at most/);
+  // a device that never ends is read only as far as the limit
+  assert.throws(() => loadConfig({ file: '/dev/zero' }), (e: unknown) => e instanceof ConfigError && /\/dev\/zero: larger than \d+ bytes/.test(e.message));
   // `{}` on purpose is all defaults.
   writeFileSync(path.join(dir, 'defaults.yaml'), '{}\n');
   assert.equal(loadConfig({ file: path.join(dir, 'defaults.yaml') }).config.mode, 'full-stack');
