@@ -197,12 +197,17 @@ test('hanging up during the UPDATE after QUIT: the maildrop stays locked until i
   assert.match(await active(), / 0$/, 'each session counted down exactly once');
 });
 
-test('STLS: commands pipelined behind it in plaintext are discarded; STLS twice is refused', async (t) => {
+/** A throw-away self-signed certificate for the TLS tests. */
+function selfSigned(t: TestContext): { cert: string; key: string } {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-pop3-hostile-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost', '-days', '1',
     '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-  const tls = { cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(dir, 'key.pem'), 'utf8') };
+  return { cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(dir, 'key.pem'), 'utf8') };
+}
+
+test('STLS: commands pipelined behind it in plaintext are discarded; STLS twice is refused', async (t) => {
+  const tls = selfSigned(t);
   const f = await startPop3(t, { tls, limits: { plaintextNetworks: [] } });
   const c = await open(f.port, t);
   c.sock.write('STLS\r\nUSER alice@example.com\r\n');
@@ -255,11 +260,7 @@ test('one address cannot hold more sessions than its share; a freed slot can be 
 });
 
 test('implicit TLS: connections that never start a handshake count against their address at once', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-pop3-hostile-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost', '-days', '1',
-    '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem')], { stdio: 'ignore' });
-  const tls = { cert: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), key: readFileSync(path.join(dir, 'key.pem'), 'utf8') };
+  const tls = selfSigned(t);
   const f = await startPop3(t, { tls, limits: { maxConnectionsPerIp: 3 } });
   await f.server.listenTls(0, '127.0.0.1');
   const port = f.server.tlsAddress()?.port ?? 0;
