@@ -105,10 +105,15 @@ export function progressBar(out: Writable, enabled: boolean, total: number): { t
     tick(label = '') {
       n++;
       if (!enabled) return;
+      // at most ten redraws a second, also past `total` (an mbox counts as one file but holds many messages)
       const now = Date.now();
-      if (now - last < 100 && n < total) return;
+      if (now - last < 100 && n !== total) return;
       last = now;
       const width = 30;
+      if (n > total) {
+        out.write(`\r${n} messages ${label.slice(-40).padEnd(40)}`);
+        return;
+      }
       const frac = total > 0 ? Math.min(1, n / total) : 0;
       const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
       out.write(`\r[${bar}] ${n}/${total} ${label.slice(-40).padEnd(40)}`);

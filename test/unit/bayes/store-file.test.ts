@@ -1,11 +1,14 @@
 // The in-process store's file: a crafted header cannot make it unreadable, a malformed token line is skipped,
-// malformed totals are an error, and a failed background save neither ends the process nor loses learning.
+// malformed totals are an error, and a failed background save neither ends the process nor loses learning;
+// and the learning commands' progress bar.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
+import { progressBar } from '../../../src/bayes/cli-support.ts';
 import { MemoryTokenStore } from '../../../src/bayes/memory-store.ts';
 import { emptyModel, parseModel, readModelFile, serializeModel } from '../../../src/bayes/model-file.ts';
 import { tokenize } from '../../../src/bayes/tokenizer.ts';
@@ -49,4 +52,19 @@ test('a background save that fails is reported and retried; the learning is not 
   await store.flush();
   assert.deepEqual(readModelFile(path.join(blocker, 'tokens.gz')).tokens.get('viagra'), { spam: 1, ham: 0 });
   await store.close();
+});
+
+test('the progress bar redraws at most ten times a second, also past its total (an mbox file holds many messages)', () => {
+  const written: string[] = [];
+  const out = new Writable({ write: (chunk: Buffer, _enc, cb) => { written.push(chunk.toString()); cb(); } });
+  const bar = progressBar(out, true, 1);
+  for (let i = 0; i < 3000; i++) bar.tick(`box.mbox#${i}`);
+  bar.done();
+  assert.ok(written.length <= 5, `${written.length} writes for 3000 ticks in well under a second`);
+  assert.match(written[0] ?? '', /\[#+\] 1\/1 /);
+  const silent: string[] = [];
+  const off = progressBar(new Writable({ write: (c: Buffer, _e, cb) => { silent.push(c.toString()); cb(); } }), false, 10);
+  off.tick();
+  off.done();
+  assert.deepEqual(silent, [], 'nothing when not on a terminal');
 });
