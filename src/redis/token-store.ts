@@ -1,26 +1,30 @@
 // The Bayes token store in Redis, shared by every gateway: one hash per token (fields s, h), the totals
 // hash and the learned-digest hash. A lookup of any number of tokens is one round trip (one script); a
 // change is one atomic Lua call that also makes relearning idempotent across gateways.
+import { randomUUID } from 'node:crypto';
 import type { MessageClass } from '../bayes/learner.ts';
 import type { ModelData } from '../bayes/model-file.ts';
 import type { LearnedTotals, StoreChange, TokenCounts, TokenStore } from '../bayes/token-store.ts';
 import { luaScript, type RedisLink } from './connection.ts';
 
 /**
- * KEYS[1] totals, KEYS[2] digests, KEYS[3..] token hashes; ARGV field (s|h), delta, digest, class.
- * +1 for a digest already learned as this class, or -1 for one not learned as it, changes nothing
- * (two gateways learning one message at once count it once). +1 for a digest learned as the other
- * class moves it: the other class's counts are taken off in the same step (two gateways learning one
- * message as opposite classes at once leave it counted once, as the later one). Counts never go below
- * zero; a token whose counts both reach zero disappears.
+ * KEYS[1] totals, KEYS[2] digests, KEYS[3] the seeding lock, KEYS[4..] token hashes; ARGV field (s|h),
+ * delta, digest, class. While a gateway seeds the store nothing is learned (returns -1: the caller waits),
+ * so the seed can be written as plain values, the same again if it is retried. +1 for a digest already
+ * learned as this class, or -1 for one not learned as it, changes nothing (two gateways learning one
+ * message at once count it once). +1 for a digest learned as the other class moves it: the other class's
+ * counts are taken off in the same step (two gateways learning one message as opposite classes at once
+ * leave it counted once, as the later one). Counts never go below zero; a token whose counts both reach
+ * zero disappears.
  */
 const UPDATE = luaScript(`
+if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local field, delta, digest, cls = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
 local prev = redis.call('HGET', KEYS[2], digest)
 if delta > 0 and prev == cls then return 0 end
 if delta < 0 and prev ~= cls then return 0 end
 local function down(f)
-  for i = 3, #KEYS do
+  for i = 4, #KEYS do
     local v = tonumber(redis.call('HGET', KEYS[i], f) or '0')
     if v > 1 then redis.call('HINCRBY', KEYS[i], f, -1) elseif v == 1 then redis.call('HDEL', KEYS[i], f) end
   end
@@ -30,7 +34,7 @@ local function down(f)
 end
 if delta > 0 then
   if prev then down(prev == 'spam' and 's' or 'h') end
-  for i = 3, #KEYS do redis.call('HINCRBY', KEYS[i], field, 1) end
+  for i = 4, #KEYS do redis.call('HINCRBY', KEYS[i], field, 1) end
   redis.call('HINCRBY', KEYS[1], field, 1)
   redis.call('HSET', KEYS[2], digest, cls)
 else
@@ -38,6 +42,12 @@ else
   redis.call('HDEL', KEYS[2], digest)
 end
 return 1
+`);
+
+/** KEYS[1] the seeding lock, ARGV[1] its holder: removed only by its holder (another may hold it after expiry). */
+const RELEASE = luaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `);
 
 /**
@@ -58,6 +68,9 @@ const FIELD: Record<MessageClass, 's' | 'h'> = { spam: 's', ham: 'h' };
 
 /** How long a seeding gateway holds the seeding lock at most (a crashed one lets another try after that). */
 const SEED_LOCK_SECONDS = 600;
+/** A learn waits up to SEED_WAIT_ROUNDS × SEED_WAIT_MS for a seeding to end. */
+const SEED_WAIT_ROUNDS = 100;
+const SEED_WAIT_MS = 100;
 
 function count(v: string | null | undefined): number {
   const n = v ? Number(v) : 0;
@@ -116,8 +129,14 @@ export class RedisTokenStore implements TokenStore {
 
   /** Writes never degrade: a learn that did not reach Redis fails, so the caller can say so. */
   async update(change: StoreChange): Promise<void> {
-    const keys = [`${this.base}totals`, `${this.base}digests`, ...change.tokens.map((t) => this.tokenKey(t))];
-    await this.link.run('bayes', () => this.link.eval(UPDATE, keys, [FIELD[change.cls], change.delta, change.digest, change.cls]));
+    const keys = [`${this.base}totals`, `${this.base}digests`, `${this.base}seeding`, ...change.tokens.map((t) => this.tokenKey(t))];
+    // Bounded wait while another gateway seeds the store (seconds, after Redis came back empty).
+    for (let round = 0; round < SEED_WAIT_ROUNDS; round++) {
+      const done = await this.link.run('bayes', () => this.link.eval(UPDATE, keys, [FIELD[change.cls], change.delta, change.digest, change.cls]));
+      if (done !== -1) return;
+      await new Promise((resolve) => setTimeout(resolve, SEED_WAIT_MS));
+    }
+    throw new Error('the shared Bayes store is being seeded by another gateway; nothing learned, try again later');
   }
 
   async learnedAs(digest: string): Promise<MessageClass | undefined> {
@@ -139,13 +158,14 @@ export class RedisTokenStore implements TokenStore {
   /**
    * Seeds an empty Redis store from a model (the shipped one, or a gateway's memory store), in pipelined
    * batches. Returns false and changes nothing when the store already holds data, or when another gateway
-   * is seeding it (a lock key, so two gateways starting at once seed once). Counts are added, not set:
-   * messages learned by other gateways while the seeding runs keep their counts.
+   * is seeding it. The lock key also holds learning back (see UPDATE), so the seed is written as plain
+   * values: a seeding cut short and done again writes the same, never twice the counts.
    */
   async importModel(model: ModelData, batch = 1000): Promise<boolean> {
     if (!(await this.isEmpty())) return false;
     const lock = `${this.base}seeding`;
-    const taken = await this.link.run('bayes', () => this.link.client.set(lock, String(process.pid), 'EX', SEED_LOCK_SECONDS, 'NX'));
+    const holder = `${process.pid}:${randomUUID()}`;
+    const taken = await this.link.run('bayes', () => this.link.client.set(lock, holder, 'EX', SEED_LOCK_SECONDS, 'NX'));
     if (taken !== 'OK') return false;
     try {
       if (!(await this.isEmpty())) return false;
@@ -153,24 +173,24 @@ export class RedisTokenStore implements TokenStore {
       for (let i = 0; i < entries.length; i += batch) {
         const pipe = this.link.client.pipeline();
         for (const [token, c] of entries.slice(i, i + batch)) {
-          if (c.spam > 0) pipe.hincrby(this.tokenKey(token), 's', c.spam);
-          if (c.ham > 0) pipe.hincrby(this.tokenKey(token), 'h', c.ham);
+          const fields: Record<string, number> = {};
+          if (c.spam > 0) fields.s = c.spam;
+          if (c.ham > 0) fields.h = c.ham;
+          if (Object.keys(fields).length) pipe.hset(this.tokenKey(token), fields);
         }
         await this.link.run('bayes', () => pipe.exec());
       }
       const digests = [...model.digests];
       for (let i = 0; i < digests.length; i += batch) {
-        const pipe = this.link.client.pipeline();
-        // a message a gateway learned meanwhile keeps the class it was learned as
-        for (const [digest, cls] of digests.slice(i, i + batch)) pipe.hsetnx(`${this.base}digests`, digest, cls);
-        await this.link.run('bayes', () => pipe.exec());
+        const chunk = Object.fromEntries(digests.slice(i, i + batch));
+        await this.link.run('bayes', () => this.link.client.hset(`${this.base}digests`, chunk));
       }
       // Totals last: a store with totals is a complete one (isEmpty() keys on it).
-      const totals = this.link.client.pipeline().hincrby(`${this.base}totals`, 's', model.totals.spam).hincrby(`${this.base}totals`, 'h', model.totals.ham);
-      await this.link.run('bayes', () => totals.exec());
+      await this.link.run('bayes', () => this.link.client.hset(`${this.base}totals`, { s: model.totals.spam, h: model.totals.ham }));
       return true;
     } finally {
-      await this.link.run('bayes', () => this.link.client.del(lock)).catch(() => undefined);
+      await this.link.run('bayes', () => this.link.eval(RELEASE, [lock], [holder])).catch(() => undefined);
     }
   }
+
 }

@@ -84,6 +84,23 @@ test('two gateways learning one message as opposite classes at once count it onc
   assert.deepEqual(await a.getMany(['money']), [undefined], 'nothing left behind');
 });
 
+test('a seeding cut short (no totals written) and done again writes the same counts, not twice them', async (t) => {
+  const redis = await startRedis(t);
+  const link = await linkTo(t, redis);
+  const store = new RedisTokenStore(link);
+  const model = emptyModel();
+  for (let i = 0; i < 50; i++) model.tokens.set(`tok${i}`, { spam: 5, ham: 1 });
+  model.totals = { spam: 10, ham: 10 };
+  assert.equal(await store.importModel(model, 10), true);
+  // as if the first seeding had died before its last step
+  const totalsKey = (await link.client.keys('*totals*'))[0] ?? '';
+  assert.equal(await link.client.del(totalsKey), 1);
+  assert.equal(await store.isEmpty(), true);
+  assert.equal(await store.importModel(model, 10), true);
+  assert.deepEqual(await store.getMany(['tok0', 'tok49']), [{ spam: 5, ham: 1 }, { spam: 5, ham: 1 }]);
+  assert.deepEqual(await store.totals(), { spam: 10, ham: 10 });
+});
+
 test('seeding while another gateway learns keeps the learned counts; two seeders seed once', async (t) => {
   const redis = await startRedis(t);
   const a = new RedisTokenStore(await linkTo(t, redis));
