@@ -26,6 +26,8 @@ export interface ImapLimits {
   maxAuthFailuresPerUser: number;
   authFailureWindowMs: number;
   maxConnections: number;
+  /** Connections one client address may hold at once. */
+  maxConnectionsPerIp: number;
 }
 
 export const defaultImapLimits: ImapLimits = {
@@ -37,6 +39,7 @@ export const defaultImapLimits: ImapLimits = {
   maxAuthFailuresPerUser: 5,
   authFailureWindowMs: 5 * 60_000,
   maxConnections: 500,
+  maxConnectionsPerIp: 20,
 };
 
 export interface ImapServerOptions {

@@ -19,6 +19,9 @@ export interface ImapServer {
   learningIdle(): Promise<void>;
 }
 
+/** An implicit-TLS client that has not finished its handshake by then is dropped. */
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+
 const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...messageHandlers };
 
 export function createImapServer(opts: ImapServerOptions): ImapServer {
@@ -27,6 +30,7 @@ export function createImapServer(opts: ImapServerOptions): ImapServer {
   const ctx = createContext(opts, secureContext);
   const sessions = new Set<Session>();
   const sockets = new Set<Socket>();
+  const perIp = new Map<string, number>();
 
   const server: Server = createServer((raw) => {
     sockets.add(raw);
@@ -38,12 +42,30 @@ export function createImapServer(opts: ImapServerOptions): ImapServer {
       raw.end('* BYE Too many connections\r\n');
       return;
     }
+    // one address cannot take every slot (sessions may idle 30 minutes, RFC 3501 §5.4)
+    const fromIp = (perIp.get(ip) ?? 0) + 1;
+    if (fromIp > ctx.limits.maxConnectionsPerIp) {
+      if (opts.implicitTls) raw.destroy();
+      else raw.end('* BYE Too many connections from your address\r\n');
+      return;
+    }
+    perIp.set(ip, fromIp);
+    raw.on('close', () => {
+      const left = (perIp.get(ip) ?? 1) - 1;
+      if (left > 0) perIp.set(ip, left);
+      else perIp.delete(ip);
+    });
     ctx.metrics.sessions.inc();
     ctx.metrics.active.inc();
     let stream: Socket | TLSSocket = raw;
     if (opts.implicitTls && secureContext) {
       const tls = new TLSSocket(raw, { isServer: true, secureContext });
       tls.on('error', (err) => opts.log.debug('imap tls error', { err }));
+      // a client that never finishes its handshake does not keep the slot for the whole idle timeout
+      const handshake = setTimeout(() => raw.destroy(), HANDSHAKE_TIMEOUT_MS);
+      handshake.unref();
+      tls.once('secure', () => clearTimeout(handshake));
+      raw.once('close', () => clearTimeout(handshake));
       stream = tls;
     }
     const session = new Session(ctx, stream, ip, opts.implicitTls === true, HANDLERS, randomBytes(6).toString('hex'));

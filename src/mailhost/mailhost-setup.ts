@@ -153,6 +153,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
             maxAuthFailuresPerUser: i.max_auth_failures_per_user,
             authFailureWindowMs: i.auth_failure_window,
             maxConnections: i.max_connections,
+            maxConnectionsPerIp: i.max_connections_per_ip,
           },
           registry: deps.registry,
           log: log.child({ component: 'imap' }),

@@ -368,3 +368,25 @@ test('an expunge by another session is reported at the next UID command, which t
   assert.doesNotMatch(uidFetch, /UID 2 /);
   assert.match(await a.cmd('Q', 'UID SEARCH ALL'), /^\* SEARCH 1 3 4 5\r\nQ OK/m);
 });
+
+test('one address holds at most max_connections_per_ip sessions; others are served', GUARD, async (t) => {
+  const h = await startImap(t, { limits: { maxConnectionsPerIp: 3 } });
+  const greeting = (from: string): Promise<{ sock: Socket; line: string }> => new Promise((resolve, reject) => {
+    const sock = connect({ port: h.port, host: '127.0.0.1', localAddress: from });
+    t.after(() => sock.destroy());
+    sock.once('data', (d: Buffer) => resolve({ sock, line: d.toString('latin1').split('\r\n')[0] ?? '' }));
+    sock.on('error', reject);
+  });
+  const held = [await greeting('127.0.0.70'), await greeting('127.0.0.70'), await greeting('127.0.0.70')];
+  assert.ok(held.every((g) => g.line.startsWith('* OK')));
+  assert.match((await greeting('127.0.0.70')).line, /^\* BYE Too many connections from your address/);
+  assert.match((await greeting('127.0.0.71')).line, /^\* OK/, 'another address is served');
+  // a slot freed is a slot again
+  held[0]?.sock.destroy();
+  let line = '';
+  for (let i = 0; i < 50 && !line.startsWith('* OK'); i++) {
+    await new Promise((r) => setTimeout(r, 20));
+    line = (await greeting('127.0.0.70')).line;
+  }
+  assert.match(line, /^\* OK/);
+});

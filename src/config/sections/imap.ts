@@ -22,5 +22,7 @@ export const imapSection = z
     max_auth_failures_per_user: z.number().int().positive().default(5),
     auth_failure_window: duration().prefault('5m'),
     max_connections: z.number().int().positive().default(500),
+    /** Connections one client address may hold at once (the next get BYE). */
+    max_connections_per_ip: z.number().int().positive().default(20),
   })
   .prefault({});
