@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { authHandlers } from './commands-auth.ts';
 import { mailboxHandlers } from './commands-mailbox.ts';
 import { messageHandlers } from './commands-message.ts';
+import { PerAddressLimit } from '../limits/per-address.ts';
 import { createContext, type ImapServerOptions } from './context.ts';
 import { Session, type Handler } from './session.ts';
 
@@ -30,7 +31,7 @@ export function createImapServer(opts: ImapServerOptions): ImapServer {
   const ctx = createContext(opts, secureContext);
   const sessions = new Set<Session>();
   const sockets = new Set<Socket>();
-  const perIp = new Map<string, number>();
+  const perIp = new PerAddressLimit(ctx.limits.maxConnectionsPerIp);
 
   const server: Server = createServer((raw) => {
     sockets.add(raw);
@@ -43,18 +44,11 @@ export function createImapServer(opts: ImapServerOptions): ImapServer {
       return;
     }
     // one address cannot take every slot (sessions may idle 30 minutes, RFC 3501 §5.4)
-    const fromIp = (perIp.get(ip) ?? 0) + 1;
-    if (fromIp > ctx.limits.maxConnectionsPerIp) {
+    if (!perIp.admit(raw, ip)) {
       if (opts.implicitTls) raw.destroy();
       else raw.end('* BYE Too many connections from your address\r\n');
       return;
     }
-    perIp.set(ip, fromIp);
-    raw.on('close', () => {
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left > 0) perIp.set(ip, left);
-      else perIp.delete(ip);
-    });
     ctx.metrics.sessions.inc();
     ctx.metrics.active.inc();
     let stream: Socket | TLSSocket = raw;

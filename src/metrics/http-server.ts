@@ -2,6 +2,7 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
+import { PerAddressLimit } from '../limits/per-address.ts';
 import type { Logger } from '../util/logger.ts';
 import { openMetrics, OPENMETRICS_CONTENT_TYPE } from './openmetrics.ts';
 
@@ -31,20 +32,12 @@ export function createHttpServer(opts: HttpServerOptions): { listen(port: number
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
   server.maxConnections = MAX_CONNECTIONS;
-  const perIp = new Map<string, number>();
+  const perIp = new PerAddressLimit(PER_IP);
   server.on('connection', (socket: Socket) => {
-    const ip = socket.remoteAddress ?? '';
-    const n = (perIp.get(ip) ?? 0) + 1;
-    if (n > PER_IP) {
+    if (!perIp.admit(socket, socket.remoteAddress ?? '')) {
       socket.destroy();
       return;
     }
-    perIp.set(ip, n);
-    socket.once('close', () => {
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left > 0) perIp.set(ip, left);
-      else perIp.delete(ip);
-    });
     // idle before its first request (or between requests): closed; a request in progress is bounded above
     socket.setTimeout(IDLE_MS, () => socket.destroy());
   });

@@ -8,6 +8,7 @@ import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { AuthThrottle } from '../limits/auth-throttle.ts';
+import { PerAddressLimit } from '../limits/per-address.ts';
 import { DEFAULT_POP3_LIMITS, type Pop3Limits, type Pop3Users, type SessionContext } from './context.ts';
 import { Pop3Session } from './session.ts';
 
@@ -66,23 +67,14 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
   if (secureContext) ctx.secureContext = secureContext;
   if (opts.onLogin) ctx.onLogin = opts.onLogin;
   const open = new Set<Socket>();
-  const perIp = new Map<string, number>();
+  const perIp = new PerAddressLimit(limits.maxConnectionsPerIp);
 
   /** Counts the connection against its address (on the raw socket: before any TLS handshake); false past the limit. */
   const admit = (socket: Socket): boolean => {
     open.add(socket);
     socket.on('close', () => open.delete(socket));
-    const ip = normalizeIp(socket.remoteAddress ?? '');
-    const n = (perIp.get(ip) ?? 0) + 1;
     // One address cannot take every slot (sessions may idle 10 minutes, RFC 1939 §3): refused, uncounted.
-    if (n > limits.maxConnectionsPerIp) return false;
-    perIp.set(ip, n);
-    socket.on('close', () => {
-      const left = (perIp.get(ip) ?? 1) - 1;
-      if (left > 0) perIp.set(ip, left);
-      else perIp.delete(ip);
-    });
-    return true;
+    return perIp.admit(socket, normalizeIp(socket.remoteAddress ?? ''));
   };
 
   const start = (socket: Socket, secure: boolean): void => {
