@@ -21,9 +21,20 @@ const TRACE_FIELD = /^(?:received|return-path|delivered-to|x-spamgate[^:]*|authe
 
 /**
  * Digest of a message for "learned once" bookkeeping: SHA-256 of its header fields other than trace fields
- * (TRACE_FIELD), names lower-cased and lines unfolded, and of its body, line ends as LF.
+ * (TRACE_FIELD), names lower-cased and lines unfolded, and of its body, line ends as LF, without the line
+ * breaks at its end (an mbox keeps a blank line after each message, and a delivery adds a final line
+ * break to a message without one: the same message from a file, an mbox or a mailbox is one).
  */
 export function messageDigest(raw: Buffer): string {
+  return digestOf(raw, true);
+}
+
+/** messageDigest as spamgate computed it before the end of the body was evened out: still looked up. */
+export function messageDigestKeepingEnd(raw: Buffer): string {
+  return digestOf(raw, false);
+}
+
+function digestOf(raw: Buffer, trimEnd: boolean): string {
   const text = raw.toString('latin1');
   const m = /\r?\n\r?\n/.exec(text);
   const headEnd = m ? m.index : text.length;
@@ -43,7 +54,8 @@ export function messageDigest(raw: Buffer): string {
     if (keep) h.update(`\n${name.toLowerCase()}:${line.slice(colon + 1).trim()}`, 'latin1');
   }
   h.update('\n\n');
-  h.update(text.slice(m ? headEnd + m[0].length : headEnd).replace(/\r\n/g, '\n'), 'latin1');
+  const body = text.slice(m ? headEnd + m[0].length : headEnd).replace(/\r\n/g, '\n');
+  h.update(trimEnd ? body.replace(/[\r\n]+$/, '') : body, 'latin1');
   return h.digest('hex').slice(0, 32);
 }
 
@@ -118,13 +130,16 @@ export class BayesLearner implements Learner {
     });
   }
 
-  /** The class a message was learned as, and under which digest (the current one, else the earlier one). */
+  /** The class a message was learned as, and under which digest (the current one, else an earlier one). */
   private async learnedAs(raw: Buffer, digest: string): Promise<{ cls: MessageClass; digest: string } | undefined> {
-    const cls = await this.deps.store.learnedAs(digest);
-    if (cls !== undefined) return { cls, digest };
-    const legacy = rawDigest(raw);
-    const old = legacy === digest ? undefined : await this.deps.store.learnedAs(legacy);
-    return old === undefined ? undefined : { cls: old, digest: legacy };
+    const tried = new Set<string>();
+    for (const d of [digest, messageDigestKeepingEnd(raw), rawDigest(raw)]) {
+      if (tried.has(d)) continue;
+      tried.add(d);
+      const cls = await this.deps.store.learnedAs(d);
+      if (cls !== undefined) return { cls, digest: d };
+    }
+    return undefined;
   }
 
   /** Runs store mutations one at a time so a learn and a forget of one message never interleave. */

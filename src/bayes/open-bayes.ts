@@ -76,6 +76,16 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
       saveDelayMs: cfg.save_delay,
       initial,
       onSaveError: (err) => log.error('bayes store could not be saved; learning is kept in memory and saving is retried', { file, err }),
+      maxTokens: cfg.max_tokens,
+      maxDigests: cfg.max_digests,
+      onExpire: (r) =>
+        log.info('bayes store past its bounds: the tokens learned longest ago and the oldest digests were forgotten', {
+          tokens_forgotten: r.tokensForgotten,
+          ...(r.oldestDayKept !== undefined ? { oldest_day_kept: new Date(r.oldestDayKept * 86_400_000).toISOString().slice(0, 10) } : {}),
+          digests_forgotten: r.digestsForgotten,
+          max_tokens: cfg.max_tokens,
+          max_digests: cfg.max_digests,
+        }),
     });
   }
   warnLowCutoff(cfg, log);

@@ -46,6 +46,10 @@ export const bayesSection = z
       .prefault({}),
     /** Save the memory store this long after the last change (ms). */
     save_delay: z.number().int().min(0).max(MAX_TIMER_MS).default(5000),
+    /** Distinct tokens the memory store keeps; past it, those learned longest ago are forgotten (to 90 %). */
+    max_tokens: z.number().int().min(10_000).max(50_000_000).default(1_000_000),
+    /** Learned-message digests kept (a message learned again counts once); past it, the oldest go (to 90 %). */
+    max_digests: z.number().int().min(1_000).max(50_000_000).default(500_000),
   })
   .prefault({})
   .refine((b) => (b.ham_cutoff ?? DEFAULT_CUTOFFS[b.combine].ham) < (b.spam_cutoff ?? DEFAULT_CUTOFFS[b.combine].spam), {

@@ -97,10 +97,11 @@ test('learn twice counts once; relearn moves the message; forget removes it', as
   assert.equal(await bayes.learner.learn(m, 'spam', 'manual'), 'already');
   assert.deepEqual(await bayes.store.totals(), { spam: 1, ham: 0 });
   const [viagra] = await bayes.store.getMany(['viagra']);
-  assert.deepEqual(viagra, { spam: 1, ham: 0 });
+  assert.deepEqual(viagra && [viagra.spam, viagra.ham], [1, 0]);
   assert.equal(await bayes.learner.learn(m, 'ham', 'junk_folder'), 'relearned');
   assert.deepEqual(await bayes.store.totals(), { spam: 0, ham: 1 });
-  assert.deepEqual((await bayes.store.getMany(['viagra']))[0], { spam: 0, ham: 1 });
+  const [moved] = await bayes.store.getMany(['viagra']);
+  assert.deepEqual(moved && [moved.spam, moved.ham], [0, 1]);
   // a copy tagged by spamgate is the same message
   const tagged = Buffer.concat([Buffer.from('X-Spamgate-Result: accept\r\n'), m]);
   assert.equal(await bayes.learner.learn(tagged, 'ham', 'manual'), 'already');

@@ -3,7 +3,7 @@
 // exactly what was added; a message learned under the earlier raw-bytes digest is still recognised.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BayesLearner, messageDigest, rawDigest, withoutOwnTrace } from '../../../src/bayes/bayes-learner.ts';
+import { BayesLearner, messageDigest, messageDigestKeepingEnd, rawDigest, withoutOwnTrace } from '../../../src/bayes/bayes-learner.ts';
 import { MemoryTokenStore } from '../../../src/bayes/memory-store.ts';
 import { tokenize } from '../../../src/bayes/tokenizer.ts';
 import { parseMail } from '../../../src/mime/parse.ts';
@@ -58,4 +58,20 @@ test('a message learned under the earlier digest is recognised, relearned and fo
   assert.equal(await learner.forget(delivered, 'manual'), 'forgotten');
   assert.deepEqual(await store.totals(), { spam: 0, ham: 0 });
   assert.equal((await store.getMany(['body']))[0], undefined);
+});
+
+test('the same message from a file, from an mbox (blank line before the next From) and as delivered (final line break added) is one', async () => {
+  const noFinalBreak = Buffer.from(original.toString('latin1').replace(/\r\n$/, ''));
+  const inMbox = Buffer.concat([original, Buffer.from('\n')]);
+  assert.equal(messageDigest(inMbox), messageDigest(original));
+  assert.equal(messageDigest(noFinalBreak), messageDigest(original));
+  assert.notEqual(messageDigest(Buffer.concat([original, Buffer.from('more\n')])), messageDigest(original));
+  // learned by the previous version (body end kept as it was): still recognised
+  const store = new MemoryTokenStore();
+  const tok = (raw: Buffer): string[] => tokenize(parseMail(raw));
+  await store.update({ tokens: tok(inMbox), cls: 'spam', delta: 1, digest: messageDigestKeepingEnd(inMbox) });
+  const learner = new BayesLearner({ store, tokenize: tok });
+  assert.equal(await learner.learn(inMbox, 'spam', 'manual'), 'already');
+  assert.equal(await learner.learn(original, 'spam', 'manual'), 'learned', 'the old digest of the mbox copy differed from the file copy');
+  assert.equal(await learner.forget(inMbox, 'manual'), 'forgotten');
 });
