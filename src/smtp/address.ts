@@ -66,6 +66,28 @@ export function parseAddress(input: string): ParsedAddress {
   return result;
 }
 
+// RFC 5321 §4.1.2 atext (RFC 6531 §3.3 adds UTF-8 characters)
+const ATOM = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u0080-\u{10FFFF}]+$/u;
+
+/** The local part is a Dot-string (RFC 5321 §4.1.2): it needs no quoting. */
+export function isDotString(local: string): boolean {
+  return local.split('.').every((atom) => ATOM.test(atom));
+}
+
+/**
+ * The mailbox as spamgate keeps it in the envelope: a quoted local part that needs no quoting loses its
+ * quotes and escapes (`"postmaster"@x`, `"post\master"@x` → `postmaster@x`; RFC 5321 §4.1.2 says it
+ * SHOULD NOT be quoted then, and both name one mailbox), so relay control, recipient verification and
+ * delivery all see the one form. Anything else is returned as given.
+ */
+export function canonicalMailbox(input: string): string {
+  const { address: raw } = stripSourceRoute(input.trim());
+  if (!raw.startsWith('"')) return input;
+  const p = parseAddress(input);
+  if (p.trick !== undefined || !isDotString(p.local) || p.domain === '') return input;
+  return `${p.local}@${p.domain}`;
+}
+
 function bad(raw: string): ParsedAddress {
   return { local: raw, domain: '', literal: false, address: raw, trick: 'bad-syntax' };
 }

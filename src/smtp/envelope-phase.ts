@@ -2,6 +2,7 @@
 // connect/helo/mail checks) and adds each recipient (recipient limit, rcpt checks, DSN requests).
 import type { SMTPServerAddress } from 'smtp-server';
 import type { Envelope } from '../checks/types.ts';
+import { canonicalMailbox } from './address.ts';
 import { readMailParameters, readRcptParameters } from './esmtp-params.ts';
 import type { GatewayDeps } from './gateway-types.ts';
 import { enforce, runPhase } from './phase-runner.ts';
@@ -46,7 +47,8 @@ export async function addRecipient(deps: GatewayDeps, state: SessionState, addre
   const dsnRequest = readRcptParameters(address, tx.envelope.smtputf8);
   // The same recipient again (compared without case, as smtp-server does): accepted once, kept once, so the
   // next hop never gets it twice and it never counts twice against the limits.
-  const again = address.address.toLowerCase();
+  const rcpt = canonicalMailbox(address.address);
+  const again = rcpt.toLowerCase();
   if (tx.envelope.rcptTo.some((r) => r.toLowerCase() === again)) return;
   const config = deps.snapshot().config;
   // RFC 5321 §4.5.3.1.8: at least 100 recipients must be accepted; beyond our limit, 452.
@@ -54,7 +56,6 @@ export async function addRecipient(deps: GatewayDeps, state: SessionState, addre
     deps.metrics.recipients.inc({ result: 'too_many' });
     throw new SmtpError(452, '4.5.3', 'Too many recipients');
   }
-  const rcpt = address.address;
   const hits = await runPhase(deps, state, 'rcpt', tx, { rcpt });
   try {
     enforce(deps, hits, tx, 'rcpt');

@@ -232,6 +232,9 @@ export class Gateway {
     }
     s.info.clientIp = session.remoteAddress;
     s.info.clientPort = session.remotePort;
+    // XCLIENT ADDR (or LOGIN=) hands the session to the forwarded client: smtp-server drops the identity
+    // the proxy authenticated as, and so must we, or the stranger would relay as the proxy's user.
+    if (!session.user) delete s.info.authUser;
     const hostname = session.clientHostname;
     if (hostname && !hostname.startsWith('[')) s.info.clientHostname = hostname;
     if (session.hostNameAppearsAs) s.info.helo = session.hostNameAppearsAs;

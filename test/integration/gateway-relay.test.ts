@@ -1,7 +1,7 @@
 // Relay control, trust (PROXY/XCLIENT), rate limits, pre-greet and STARTTLS+AUTH over real sockets.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
-import { SmtpWire } from '../helpers/smtp-wire.ts';
+import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 
 const UNTRUSTED = { smtp: { trusted_networks: [] as string[] } };
 
@@ -60,6 +60,46 @@ test('relay: local domains accepted from anyone, every routing trick refused wit
   assert.equal(tx.code, 250, 'postmaster is always accepted (RFC 5321 §4.5.1)');
   assert.equal((await rcptCode(gw.smtpPort, 'Postmaster')).code, 250, 'bare <Postmaster> is accepted');
   assert.equal((await rcptCode(gw.smtpPort, 'nobody@local.example')).code, 550, 'unknown local user: 550 5.1.1 at RCPT');
+});
+
+test('a quoted local part that needs no quotes names the same mailbox: accepted and delivered, never bounced', async (t) => {
+  const gw = await startGateway(t, UNTRUSTED);
+  const r = await sendMessage(gw.smtpPort, 'someone@remote.example', ['"postmaster"@localhost', '"post\\master"@localhost'], 'Subject: quoted\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250);
+  const tx = gw.transactions().at(-1);
+  assert.deepEqual(tx?.rcpts, ['postmaster@localhost'], 'kept once, without the quotes');
+  let done: Record<string, unknown> | undefined;
+  for (let i = 0; i < 100 && !done; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    done = gw.logs.find((l) => l.msg === 'message done');
+  }
+  assert.equal(done?.failures, undefined, JSON.stringify(done));
+  // delivered once, to INBOX or Junk by its score
+  const maildir = path.join(gw.dataDir, 'mail', 'localhost', 'postmaster', 'Maildir');
+  const count = (d: string): number => (existsSync(path.join(maildir, d)) ? readdirSync(path.join(maildir, d)).length : 0);
+  const delivered = count('new') + count(path.join('.Junk', 'new'));
+  assert.equal(delivered, 1);
+  // a quoted local part that does need its quotes is not a user here: refused at RCPT, not bounced later
+  assert.equal((await rcptCode(gw.smtpPort, '"post master"@localhost')).code, 550);
+});
+
+test('XCLIENT ADDR hands the session to the forwarded client: the identity the proxy authenticated as does not carry over', async (t) => {
+  const gw = await startGateway(t, { smtp: { trusted_networks: [], xclient_from: ['127.0.0.1/32'] } });
+  const plain = Buffer.from(`\0postmaster@localhost\0${TEST_PASSWORD}`).toString('base64');
+  for (const xclient of ['XCLIENT ADDR=203.0.113.9 NAME=[UNAVAILABLE]', 'XCLIENT LOGIN=']) {
+    const { wire } = await SmtpWire.open(gw.smtpPort);
+    try {
+      await wire.command('EHLO proxy.test.example');
+      assert.equal((await wire.command(`AUTH PLAIN ${plain}`)).code, 235);
+      assert.equal((await wire.command(xclient)).code, 220, xclient);
+      await wire.command('EHLO client.example');
+      assert.equal((await wire.command('MAIL FROM:<postmaster@localhost>')).code, 250);
+      const rcpt = await wire.command('RCPT TO:<victim@remote.example>');
+      assert.equal(rcpt.code, 554, `${xclient}: ${rcpt.code} ${rcpt.text}`);
+    } finally {
+      wire.close();
+    }
+  }
 });
 
 test('relay: trusted networks relay; the local-sender option applies to them', async (t) => {
