@@ -38,13 +38,22 @@ const MAX_452_ROUNDS = 20;
 
 type HostAddresses = { status: 'ok'; addresses: string[] } | { status: 'none' } | { status: 'temp'; reason: string };
 
+/**
+ * 0.0.0.0/8 and :: name no host (RFC 1122 §3.2.1.3, RFC 4291 §2.5.2), yet connecting to them reaches this
+ * machine: an MX that points there (a common way of saying "no mail here") is a host without an address.
+ */
+function isUnspecified(address: string): boolean {
+  const a = address.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
+  return /^0\./.test(a) || /^[0:]+$/.test(a);
+}
+
 async function addressesOf(resolver: Resolver, host: string, family: OutboundConfig['family']): Promise<HostAddresses> {
   const types = family === 'ipv4' ? (['A'] as const) : family === 'ipv6' ? (['AAAA'] as const) : (['A', 'AAAA'] as const);
   const addresses: string[] = [];
   let temp: string | undefined;
   for (const t of types) {
     const r = await resolver.lookup(host, t);
-    if (r.status === 'ok') addresses.push(...r.records.filter((a) => net.isIP(a) !== 0));
+    if (r.status === 'ok') addresses.push(...r.records.filter((a) => net.isIP(a) !== 0 && !isUnspecified(a)));
     else if (r.status === 'temperror') temp = r.reason;
   }
   const unique = [...new Set(addresses)].slice(0, MAX_ADDRESSES_PER_HOST);
@@ -95,16 +104,39 @@ export function createOutbound(opts: OutboundOptions): Outbound {
       let remaining = [...recipients];
       let lastTemp: NextHopReply = { code: 451, enhanced: '4.4.4', text: `no usable mail server for ${domain}` };
       let lastMta: string | undefined;
+      /** The host whose own reply lastTemp is (none for a connection failure or a reply we made up). */
+      let lastReporter: string | undefined;
       let sawAddress = false;
       let sawTempDns = false;
       let tried = 0;
       let loopAt: number | undefined;
+      const hosts = plan.hosts.slice(0, cfg.max_mx_hosts);
+      const lookups = new Map<string, Promise<HostAddresses>>();
+      const addressesOfHost = (name: string): Promise<HostAddresses> => {
+        let p = lookups.get(name);
+        if (!p) lookups.set(name, (p = addressesOf(opts.resolver, name, cfg.family)));
+        return p;
+      };
+      let levelChecked: number | undefined;
       // Bounded: max_mx_hosts hosts, MAX_ADDRESSES_PER_HOST addresses each, MAX_CONNECTION_ATTEMPTS in all.
-      for (const { name: host, priority } of plan.hosts.slice(0, cfg.max_mx_hosts)) {
+      for (const { name: host, priority } of hosts) {
         if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS) break;
-        // RFC 5321 §5.1: hosts at or below our own preference are never used.
+        // RFC 5321 §5.1: hosts at or below our own preference are never used. Whether one of them is this
+        // server by address is known only after a lookup: all hosts of a preference are looked at before any
+        // of them is tried, so the shuffle of equal preferences cannot decide between a delivery and a loop.
+        if (opts.isSelfAddress && levelChecked !== priority) {
+          levelChecked = priority;
+          for (const peer of hosts.filter((h) => h.priority === priority)) {
+            const a = await addressesOfHost(peer.name);
+            if (a.status === 'ok' && a.addresses.some((x) => opts.isSelfAddress?.(x, cfg.port))) {
+              log.warn('MX host is this server: mail loop avoided', { domain, host: peer.name });
+              loopAt = priority;
+              sawAddress = true;
+            }
+          }
+        }
         if (loopAt !== undefined && priority >= loopAt) break;
-        const addrs = await addressesOf(opts.resolver, host, cfg.family);
+        const addrs = await addressesOfHost(host);
         if (addrs.status !== 'ok') {
           if (addrs.status === 'temp') {
             sawTempDns = true;
@@ -113,11 +145,6 @@ export function createOutbound(opts: OutboundOptions): Outbound {
           continue;
         }
         sawAddress = true;
-        if (opts.isSelfAddress && addrs.addresses.some((a) => opts.isSelfAddress?.(a, cfg.port))) {
-          log.warn('MX host is this server: mail loop avoided', { domain, host });
-          loopAt = priority;
-          continue;
-        }
         for (const address of addrs.addresses) {
           if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS) break;
           tried++;
@@ -138,6 +165,8 @@ export function createOutbound(opts: OutboundOptions): Outbound {
                 else {
                   lastTemp = reply;
                   lastMta = host;
+                  // RFC 3464 §2.3.5: Remote-MTA names an MTA that reported the status; a reply we made up names none
+                  lastReporter = reply.local ? undefined : host;
                   (reply.code === 452 ? tooMany : deferred).push(r);
                 }
               }
@@ -150,8 +179,9 @@ export function createOutbound(opts: OutboundOptions): Outbound {
             if (remaining.length) break; // this host answered; try the next host, not its other addresses
           } catch (err) {
             log.debug('MX connection failed', { host, address, err });
-            lastTemp = { code: 451, enhanced: '4.4.1', text: `${host} [${address}]: ${(err as Error).message}` };
+            lastTemp = { code: 451, enhanced: '4.4.1', text: `${host} [${address}]: ${(err as Error).message}`, local: true };
             lastMta = host;
+            lastReporter = undefined;
             remaining = remaining.filter((r) => !results.has(r));
           }
         }
@@ -166,7 +196,12 @@ export function createOutbound(opts: OutboundOptions): Outbound {
         setAll(remaining, { status: 'perm', reply: { code: 550, enhanced: '5.1.2', text: `domain ${domain} has no mail server` }, destination: 'remote' });
         return results;
       }
-      setAll(remaining, { status: 'temp', reply: lastTemp, destination: 'remote', ...(lastMta ? { remoteMta: lastMta } : {}) });
+      if (remaining.length && !sawAddress && !sawTempDns && loopAt === undefined) {
+        // Every MX host is a name that does not exist or has no usable address (as Postfix, the sender hears at once).
+        setAll(remaining, { status: 'perm', reply: { code: 550, enhanced: '5.4.4', text: `no MX host of ${domain} has a usable address` }, destination: 'remote' });
+        return results;
+      }
+      setAll(remaining, { status: 'temp', reply: lastTemp, destination: 'remote', ...(lastReporter ? { remoteMta: lastReporter } : {}) });
       return results;
     },
     close: () => pool.close(),

@@ -37,6 +37,21 @@ export interface TransactionResult {
   dsnPassedOn: boolean;
 }
 
+/**
+ * A reply that is neither the success the command calls for nor a failure (a 252 to RCPT, a 250 to DATA, a
+ * 251 to MAIL; RFC 5321 §4.3.2 lists the codes each command may get): a temporary failure of ours, retried
+ * later, never taken for a delivery.
+ */
+function notAccepted(reply: NextHopReply, command: string): NextHopReply {
+  if (reply.code >= 400 && reply.code < 600) return reply;
+  return { code: 451, enhanced: '4.5.0', text: `unexpected reply to ${command}: ${reply.code} ${reply.text}`.slice(0, 500), local: true };
+}
+
+/** The reply to the end of the data: 2xx delivered it, 4xx/5xx refused it, anything else is unexpected. */
+function finalReply(reply: NextHopReply): NextHopReply {
+  return reply.code >= 200 && reply.code < 300 ? reply : notAccepted(reply, 'the end of data');
+}
+
 export class NextHopClient {
   private socket: net.Socket;
   private readonly reader = new ReplyReader(() => this.destroy());
@@ -73,7 +88,9 @@ export class NextHopClient {
         try {
           await client.startTls();
         } catch (err) {
-          if (options.starttls === 'require') throw err;
+          // With tls_verify a certificate that fails (or a handshake that does) must not lead to the same
+          // message going in clear: the point of verifying is that nobody in between reads it.
+          if (options.starttls === 'require' || options.tlsVerify) throw err;
           // Opportunistic TLS failed (handshake, bad reply): the clear session is gone, start over without TLS.
           client.destroy();
           return await NextHopClient.connect({ ...options, starttls: 'never' });
@@ -124,7 +141,7 @@ export class NextHopClient {
     const rcptLines = rcptTo.map((r) => `RCPT TO:<${r}>${rcptParameters(this.extensions, dsn?.rcptDsn?.[r])}`);
     const { mail, rcpts, data } = await this.envelope(mailLine, rcptLines);
     if (mail.code !== 250) {
-      for (const r of rcptTo) recipients.set(r, mail);
+      for (const r of rcptTo) recipients.set(r, notAccepted(mail, 'MAIL'));
       if (data?.code === 354) await this.abortData();
       await this.reset();
       return result;
@@ -133,7 +150,7 @@ export class NextHopClient {
     rcptTo.forEach((r, i) => {
       const reply = rcpts[i];
       if (reply && (reply.code === 250 || reply.code === 251)) accepted.push(r);
-      else if (reply) recipients.set(r, reply);
+      else if (reply) recipients.set(r, notAccepted(reply, 'RCPT'));
     });
     if (!accepted.length) {
       if (data?.code === 354) await this.abortData();
@@ -142,8 +159,10 @@ export class NextHopClient {
     }
     const dataReply = data ?? (await this.command('DATA'));
     if (dataReply.code !== 354) {
-      for (const r of accepted) recipients.set(r, dataReply);
-      await this.reset();
+      for (const r of accepted) recipients.set(r, notAccepted(dataReply, 'DATA'));
+      // a success code to DATA leaves it unclear whether the server now reads the message: start afresh
+      if (dataReply.code < 400) this.destroy();
+      else await this.reset();
       return result;
     }
     this.socket.write(Buffer.concat(dotStuff(message)));
@@ -152,9 +171,9 @@ export class NextHopClient {
     const dataEndTimeout = 2 * this.options.commandTimeout;
     if (this.options.lmtp) {
       // RFC 2033 §4.2: one reply per recipient that was accepted at RCPT, in order.
-      for (const r of accepted) recipients.set(r, await this.read(dataEndTimeout));
+      for (const r of accepted) recipients.set(r, finalReply(await this.read(dataEndTimeout)));
     } else {
-      const final = await this.read(dataEndTimeout);
+      const final = finalReply(await this.read(dataEndTimeout));
       for (const r of accepted) recipients.set(r, final);
     }
     this.messagesSent++;

@@ -3,7 +3,8 @@
 // and MX loops bounced once (and never a bounce of a bounce); a broken Maildir deferred, not lost;
 // alias lattices expanded once, path tricks refused at RCPT; quota under concurrent deliveries.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { createResolver } from '../../src/dns/dns2-resolver.ts';
 import { expandAddress, MAX_EXPANSION_VISITS } from '../../src/mailhost/aliases.ts';
 import { createLocalDelivery } from '../../src/mailhost/local-delivery.ts';
 import { checkUserName } from '../../src/mailhost/users.ts';
-import { createOutbound } from '../../src/mailhost/outbound.ts';
+import { createOutbound, type OutboundOptions } from '../../src/mailhost/outbound.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { createMaildirStore } from '../../src/store/maildir-store.ts';
 import { silentLogger } from '../../src/util/logger.ts';
@@ -33,6 +34,8 @@ interface RawBehaviour {
   dropInData?: boolean;
   /** Send every reply one byte per write. */
   dribble?: boolean;
+  /** A reply of its own to a command line (upper-cased), or undefined for the usual one. */
+  reply?: (line: string) => string | undefined;
 }
 
 /** A scripted SMTP peer on host:port; counts the messages it took. */
@@ -66,7 +69,11 @@ async function rawSmtp(t: TestContext, b: RawBehaviour, host = '127.0.0.1', port
         if (nl < 0) return;
         const line = buf.slice(0, nl).toUpperCase();
         buf = buf.slice(nl + 2);
-        if (line.startsWith('EHLO')) {
+        const own = b.reply?.(line);
+        if (own !== undefined) {
+          if (own.startsWith('354')) inData = true;
+          send(`${own}\r\n`);
+        } else if (line.startsWith('EHLO')) {
           if (b.stall === 'ehlo') return;
           send(b.ehlo ?? '250 raw.test\r\n');
         } else if (line === 'DATA') {
@@ -87,12 +94,12 @@ async function rawSmtp(t: TestContext, b: RawBehaviour, host = '127.0.0.1', port
   return { port: (server.address() as net.AddressInfo).port, taken: () => taken };
 }
 
-async function outbound(t: TestContext, zones: Zones, port: number, over: Record<string, unknown> = {}) {
+async function outbound(t: TestContext, zones: Zones, port: number, over: Record<string, unknown> = {}, extra: Partial<OutboundOptions> = {}) {
   const dns = await startDnsServer(zones);
   t.after(() => dns.close());
   const resolver = createResolver({ servers: [dns.server], timeoutMs: 500, retries: 0 });
   const config = configSchema.parse({ outbound: { port, connect_timeout: '1s', command_timeout: '1s', starttls: 'never', ...over } }).outbound;
-  const out = createOutbound({ resolver, config, hostname: 'gw.test', log: silentLogger, random: () => 0.5 });
+  const out = createOutbound({ resolver, config, hostname: 'gw.test', log: silentLogger, random: () => 0.5, ...extra });
   t.after(() => out.close());
   return out;
 }
@@ -102,6 +109,66 @@ const TWO_MX: Zones = {
   'bad.dest.test': [{ A: '127.0.0.6' }],
   'good.dest.test': [{ A: '127.0.0.1' }],
 };
+
+test('a success code a command may not get (252 to RCPT, 250 to DATA, 251 to MAIL) is a temporary failure, never a delivery', async (t) => {
+  const zones: Zones = { 'd.test': [{ MX: [10, 'mx.d.test'] }], 'mx.d.test': [{ A: '127.0.0.1' }] };
+  for (const [command, reply] of [['RCPT', '252 2.1.5 cannot verify, will accept'], ['DATA', '250 2.0.0 ok'], ['MAIL', '251 ok']] as const) {
+    const peer = await rawSmtp(t, { reply: (line) => (line.startsWith(command) ? reply : undefined) });
+    const out = await outbound(t, zones, peer.port);
+    const o = (await out.deliver('s@o.test', 'd.test', ['x@d.test'], MSG)).get('x@d.test');
+    assert.equal(o?.status, 'temp', `${command} answered ${reply}: ${JSON.stringify(o)}`);
+    assert.match(o?.reply.text ?? '', new RegExp(`unexpected reply to ${command}: ${reply.slice(0, 3)}`));
+    assert.equal(o?.remoteMta, undefined, 'our own reply names no remote MTA');
+    assert.equal(peer.taken(), 0);
+  }
+});
+
+test('with tls_verify, a certificate that fails verification defers the message: it does not go in clear instead', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-tlsv-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const key = path.join(dir, 'key.pem');
+  const cert = path.join(dir, 'cert.pem');
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=mx.tls.test'], { stdio: 'ignore' });
+  const sink = await startSink({ tls: { key: readFileSync(key), cert: readFileSync(cert) } });
+  t.after(() => sink.close());
+  const zones: Zones = { 'tls.test': [{ MX: [10, 'mx.tls.test'] }], 'mx.tls.test': [{ A: '127.0.0.1' }] };
+  const verifying = await outbound(t, zones, sink.port, { starttls: 'opportunistic', tls_verify: true });
+  const o = (await verifying.deliver('s@o.test', 'tls.test', ['x@tls.test'], MSG)).get('x@tls.test');
+  assert.equal(o?.status, 'temp', JSON.stringify(o));
+  assert.equal(sink.messages.length, 0);
+  // without verification the same server gets it over TLS
+  const plain = await outbound(t, zones, sink.port, { starttls: 'opportunistic', tls_verify: false });
+  assert.equal((await plain.deliver('s@o.test', 'tls.test', ['x@tls.test'], MSG)).get('x@tls.test')?.status, 'delivered');
+  assert.equal(sink.messages[0]?.secure, true);
+});
+
+test('an MX at 0.0.0.0 or :: is a host without an address, and MX hosts that do not exist fail at once (5.4.4), never connected to', async (t) => {
+  const peer = await rawSmtp(t, {}, '127.0.0.1');
+  const zones: Zones = {
+    'zero.test': [{ MX: [10, 'mx.zero.test'] }],
+    'mx.zero.test': [{ A: '0.0.0.0' }, { AAAA: '::' }],
+    'gone.test': [{ MX: [10, 'nx1.gone.test'] }, { MX: [20, 'nx2.gone.test'] }],
+  };
+  const out = await outbound(t, zones, peer.port);
+  for (const domain of ['zero.test', 'gone.test']) {
+    const o = (await out.deliver('s@o.test', domain, [`x@${domain}`], MSG)).get(`x@${domain}`);
+    assert.deepEqual([o?.status, o?.reply.code, o?.reply.enhanced], ['perm', 550, '5.4.4'], `${domain}: ${JSON.stringify(o)}`);
+  }
+  assert.equal(peer.taken(), 0);
+});
+
+test('an MX that is this server by address, with another at the same preference: a loop bounce whatever the shuffle (RFC 5321 §5.1)', async (t) => {
+  const sink = await startSink({ host: '127.0.0.2' });
+  t.after(() => sink.close());
+  const zones: Zones = { 'd.test': [{ MX: [10, 'self.d.test'] }, { MX: [10, 'peer.d.test'] }], 'self.d.test': [{ A: '127.0.0.1' }], 'peer.d.test': [{ A: '127.0.0.2' }] };
+  for (const order of [[0.1, 0.9], [0.9, 0.1]]) {
+    let i = 0;
+    const out = await outbound(t, zones, sink.port, {}, { random: () => order[i++ % 2] ?? 0.5, isSelfAddress: (a) => a === '127.0.0.1' });
+    const o = (await out.deliver('s@o.test', 'd.test', ['x@d.test'], MSG)).get('x@d.test');
+    assert.deepEqual([o?.status, o?.reply.enhanced], ['perm', '5.4.6'], `shuffle ${order.join(',')}: ${JSON.stringify(o)}`);
+  }
+  assert.equal(sink.messages.length, 0);
+});
 
 test('a next hop that greets 554 is passed over for the next MX', async (t) => {
   const sink = await startSink();
