@@ -1,5 +1,5 @@
 // One transaction on a pooled next-hop connection, retried once on a fresh connection when a
-// reused one turns out to have been closed by the peer while idle.
+// reused one turns out to have been closed by the peer while idle (before any of the message went out).
 import { NextHopConnectionError, type NextHopClient, type TransactionResult } from '../smtp/next-hop-client.ts';
 import type { ConnectionPool } from './connection-pool.ts';
 import type { DsnParameters } from './types.ts';
@@ -21,7 +21,8 @@ export async function sendPooled(
         try {
           return await conn.send(from, rcptTo, message, dsn);
         } catch (err) {
-          stale = reused;
+          // a break after the body was written is not an idle close: the server may have the message
+          stale = reused && !conn.bodyWritten;
           throw err;
         }
       });

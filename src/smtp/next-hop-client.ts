@@ -59,6 +59,11 @@ export class NextHopClient {
   maxSize = 0;
   secure = false;
   messagesSent = 0;
+  /**
+   * The last send() wrote a message body: if the connection then broke, the server may have taken it,
+   * and sending it again at once (rather than after the queue's retry delay) only adds a duplicate.
+   */
+  bodyWritten = false;
   readonly createdAt = Date.now();
 
   private constructor(
@@ -112,6 +117,7 @@ export class NextHopClient {
    * Throws NextHopConnectionError when the connection breaks midway.
    */
   async send(from: string, rcptTo: readonly string[], message: Buffer, dsn?: DsnParameters): Promise<TransactionResult> {
+    this.bodyWritten = false;
     const recipients = new Map<string, NextHopReply>();
     const result = { recipients, dsnPassedOn: this.extensions.has('DSN') };
     if (this.maxSize > 0 && message.length > this.maxSize) {
@@ -165,6 +171,7 @@ export class NextHopClient {
       else await this.reset();
       return result;
     }
+    this.bodyWritten = true;
     this.socket.write(Buffer.concat(dotStuff(message)));
     // RFC 5321 §4.5.3.2.6: the reply to the end of data gets twice a command's time (10 minutes by
     // default); giving up earlier risks a duplicate when the server accepts after all.

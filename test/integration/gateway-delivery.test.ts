@@ -91,7 +91,7 @@ test('inline mode: the client gets the upstream reply to DATA', async (t) => {
   sink.rule({ stage: 'data', code: 354, text: 'not a final reply', times: 1 });
   const odd = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], MSG);
   assert.equal(odd.data?.code, 451);
-  assert.match(odd.data?.text ?? '', /^4\.4\.0 unexpected reply from the next hop: 354/);
+  assert.match(odd.data?.text ?? '', /^4\.5\.0 unexpected reply to the end of data: 354/);
   assert.equal(sink.messages.length, 1);
 });
 

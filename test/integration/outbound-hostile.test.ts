@@ -34,13 +34,16 @@ interface RawBehaviour {
   dropInData?: boolean;
   /** Send every reply one byte per write. */
   dribble?: boolean;
+  /** Close the connection without a reply after the data of this message (1 = the first) came in. */
+  dropAfterMessage?: number;
   /** A reply of its own to a command line (upper-cased), or undefined for the usual one. */
   reply?: (line: string) => string | undefined;
 }
 
 /** A scripted SMTP peer on host:port; counts the messages it took. */
-async function rawSmtp(t: TestContext, b: RawBehaviour, host = '127.0.0.1', port = 0): Promise<{ port: number; taken: () => number }> {
+async function rawSmtp(t: TestContext, b: RawBehaviour, host = '127.0.0.1', port = 0): Promise<{ port: number; taken: () => number; received: () => number }> {
   let taken = 0;
+  let received = 0;
   const server = net.createServer((socket) => {
     socket.on('error', () => undefined);
     const send = (text: string): void => {
@@ -60,6 +63,7 @@ async function rawSmtp(t: TestContext, b: RawBehaviour, host = '127.0.0.1', port
           if (end < 0) return;
           buf = buf.slice(end + 5);
           inData = false;
+          if (++received === b.dropAfterMessage) return void socket.destroy();
           if (b.stall === 'data-end') return;
           taken++;
           send('250 2.0.0 taken\r\n');
@@ -91,7 +95,7 @@ async function rawSmtp(t: TestContext, b: RawBehaviour, host = '127.0.0.1', port
     server.listen(port, host, () => resolve());
   });
   t.after(() => new Promise<void>((r) => server.close(() => r())));
-  return { port: (server.address() as net.AddressInfo).port, taken: () => taken };
+  return { port: (server.address() as net.AddressInfo).port, taken: () => taken, received: () => received };
 }
 
 async function outbound(t: TestContext, zones: Zones, port: number, over: Record<string, unknown> = {}, extra: Partial<OutboundOptions> = {}) {
@@ -168,6 +172,15 @@ test('an MX that is this server by address, with another at the same preference:
     assert.deepEqual([o?.status, o?.reply.enhanced], ['perm', '5.4.6'], `shuffle ${order.join(',')}: ${JSON.stringify(o)}`);
   }
   assert.equal(sink.messages.length, 0);
+});
+
+test('a pooled connection that breaks after the message was sent is not retried at once (the server may have it): deferred, sent once', async (t) => {
+  const peer = await rawSmtp(t, { dropAfterMessage: 2 });
+  const out = await outbound(t, { 'd.test': [{ MX: [10, 'mx.d.test'] }], 'mx.d.test': [{ A: '127.0.0.1' }] }, peer.port);
+  assert.equal((await out.deliver('s@o.test', 'd.test', ['x@d.test'], MSG)).get('x@d.test')?.status, 'delivered');
+  // the second message goes over the pooled connection, which breaks after its data
+  assert.equal((await out.deliver('s@o.test', 'd.test', ['x@d.test'], MSG)).get('x@d.test')?.status, 'temp');
+  assert.equal(peer.received(), 2, 'not sent a third time on a fresh connection');
 });
 
 test('a next hop that greets 554 is passed over for the next MX', async (t) => {
