@@ -59,8 +59,7 @@ export function createGreylistCheck(opts: GreylistCheckOptions): Check {
       if (networks.has(ip)) return [];
       const spf = ctx.results.get(SPF_RESULT_KEY) as SpfOutcome | undefined;
       if (spf?.result === 'pass' && spfDomains.size > 0 && domainListed(spf.domain, spfDomains)) return [];
-      const score = scoreHits(ctx.hitsSoFar, ruleset).score;
-      if (score < config.min_score) return [];
+      if (config.min_score !== undefined && scoreHits(ctx.hitsSoFar, ruleset).score < config.min_score) return [];
       const triplet = tripletOf(ip, ctx.envelope.mailFrom, ctx.rcpt ?? '', config.ipv4_prefix, config.ipv6_prefix);
       let decision;
       try {

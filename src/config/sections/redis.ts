@@ -80,8 +80,12 @@ export const greylistSection = z
     whitelist_for: duration().prefault('36d'),
     /** What a successful retry whitelists: the triplet, or the whole client network. */
     auto_whitelist: z.enum(['triplet', 'network']).default('triplet'),
-    /** Greylist only when the score so far (connect..rcpt symbols) is at or above this. */
-    min_score: z.number().default(0),
+    /**
+     * Greylist only when the score so far (connect..rcpt symbols) is at or above this; unset: always. Not
+     * 0 by default: an SPF pass (-1) is the sender's own claim, and a throwaway domain with `+all` made
+     * every first attempt skip greylisting.
+     */
+    min_score: z.number().optional(),
     ipv4_prefix: z.number().int().min(8).max(32).default(24),
     ipv6_prefix: z.number().int().min(16).max(128).default(64),
     /** Client networks never greylisted (trusted networks and authenticated clients always skip). */

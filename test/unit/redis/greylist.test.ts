@@ -109,6 +109,13 @@ test('check: defers the first attempt, skips whitelisted networks, SPF-pass doma
   assert.equal(c.phase, 'rcpt');
 });
 
+test('check: without min_score every first attempt is greylisted, an SPF pass (the sender\'s own claim) included', async (t) => {
+  const c = check(t, new MemoryGreylistStore(new ManualClock(1_700_000_000_000)));
+  const spfPass = new Map<string, unknown>([['spf', { result: 'pass', domain: 'throwaway.example' }]]);
+  const first = await c.run(ctx({ ip: '203.0.113.9', hitsSoFar: [{ symbol: 'SPF_PASS' }], results: spfPass }));
+  assert.equal(first[0]?.symbol, 'GREYLIST_DEFER');
+});
+
 test('check: store failure becomes GREYLIST_UNAVAILABLE (tempfail) or GREYLIST_SKIPPED (skip) within the budget', async (t) => {
   const redis = await startRedis(t);
   const link = await linkTo(t, redis);
