@@ -156,7 +156,7 @@ export function buildChecks(config: Config, ruleset: Ruleset, components: Compon
     ...components.checks(config, ruleset),
   ];
   if (components.rateStore) {
-    checks.push(...createRateLimitChecks({ store: components.rateStore, perIp: config.limits.per_ip, perUser: config.limits.per_user }));
+    checks.push(...createRateLimitChecks({ store: components.rateStore, perIp: config.limits.per_ip, perUser: config.limits.per_user, ipv6Prefix: config.limits.ipv6_prefix }));
   }
   return checks;
 }

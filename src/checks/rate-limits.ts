@@ -1,5 +1,6 @@
 // Per client IP and per authenticated user message/recipient rates, counted in a RateStore. A store that
 // fails (Redis down, redis.on_error tempfail) is RATE_STORE_UNAVAILABLE, never a claimed "limit exceeded".
+import { clientKey } from '../limits/client-key.ts';
 import type { RateStore } from '../limits/rate-store.ts';
 import type { Check, CheckContext, SymbolHit } from './types.ts';
 
@@ -12,6 +13,8 @@ export interface RateLimitOptions {
   store: RateStore;
   perIp: { messages?: RateRule; recipients?: RateRule };
   perUser: { messages?: RateRule; recipients?: RateRule };
+  /** Per-address limits count an IPv6 client as its network of this size (src/limits/client-key.ts). */
+  ipv6Prefix?: number;
 }
 
 export const RATE_SYMBOLS = ['RATE_IP_MESSAGES', 'RATE_IP_RECIPIENTS', 'RATE_USER_MESSAGES', 'RATE_USER_RECIPIENTS', 'RATE_STORE_UNAVAILABLE'] as const;
@@ -50,7 +53,7 @@ function rateCheck(opts: RateLimitOptions, name: string, phase: 'mail' | 'rcpt',
     skipTrusted: false,
     async run(ctx): Promise<SymbolHit[]> {
       const user = ctx.session.authUser;
-      const [scope, who, rule] = user !== undefined ? (['user', user, opts.perUser[counted]] as const) : (['ip', ctx.session.clientIp, opts.perIp[counted]] as const);
+      const [scope, who, rule] = user !== undefined ? (['user', user, opts.perUser[counted]] as const) : (['ip', clientKey(ctx.session.clientIp, opts.ipv6Prefix), opts.perIp[counted]] as const);
       const n = await over(opts.store, `${scope}-${keyTag}:${who}`, rule);
       if (n instanceof StoreFailure) return unavailable(ctx, n, `${scope} ${counted}`);
       return n === undefined ? [] : [{ symbol: `RATE_${scope.toUpperCase()}_${tag}`, options: [who, `${n}>${rule?.limit}`] }];

@@ -68,6 +68,8 @@ const limits = z
         recipients: rate.optional(),
       })
       .prefault({}),
+    /** An IPv6 client counts as its network of this size in the per-address limits (one subnet is one client). */
+    ipv6_prefix: z.number().int().min(32).max(128).default(64),
   })
   .prefault({});
 

@@ -1,6 +1,7 @@
 // Open connections per client address, for the listeners' "one address cannot take every slot" limits
 // (IMAP, POP3, the HTTP endpoint).
 import type { Socket } from 'node:net';
+import { clientKey } from './client-key.ts';
 
 export class PerAddressLimit {
   private readonly open = new Map<string, number>();
@@ -8,7 +9,9 @@ export class PerAddressLimit {
   constructor(private readonly limit: number) {}
 
   /** Counts `socket` against `ip` until it closes; false, and not counted, when `ip` is at the limit. */
-  admit(socket: Socket, ip: string): boolean {
+  admit(socket: Socket, address: string): boolean {
+    // an IPv6 client counts as its /64 (src/limits/client-key.ts)
+    const ip = clientKey(address);
     const n = (this.open.get(ip) ?? 0) + 1;
     if (n > this.limit) return false;
     this.open.set(ip, n);

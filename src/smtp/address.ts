@@ -1,5 +1,6 @@
 // Recipient and sender address analysis for relay control: normalises, and spots routing tricks.
 import { isIP } from 'node:net';
+import { domainToASCII } from 'node:url';
 
 export interface ParsedAddress {
   /** Local part as written (quotes removed). */
@@ -75,17 +76,35 @@ export function isDotString(local: string): boolean {
 }
 
 /**
- * The mailbox as spamgate keeps it in the envelope: a quoted local part that needs no quoting loses its
+ * The mailbox as spamgate keeps it in the envelope, its domain as A-labels. A quoted local part that needs no quoting loses its
  * quotes and escapes (`"postmaster"@x`, `"post\master"@x` → `postmaster@x`; RFC 5321 §4.1.2 says it
  * SHOULD NOT be quoted then, and both name one mailbox), so relay control, recipient verification and
  * delivery all see the one form. Anything else is returned as given.
  */
 export function canonicalMailbox(input: string): string {
   const { address: raw } = stripSourceRoute(input.trim());
-  if (!raw.startsWith('"')) return input;
+  const mailbox = raw.startsWith('"') ? unquoted(input) : input;
+  return withALabels(mailbox);
+}
+
+function unquoted(input: string): string {
   const p = parseAddress(input);
   if (p.trick !== undefined || !isDotString(p.local) || p.domain === '') return input;
   return `${p.local}@${p.domain}`;
+}
+
+/**
+ * The domain as A-labels (RFC 5890 §2.3.2.1): smtp-server hands over `info@xn--bcher-kva.example` as
+ * `info@bücher.example`, while domains in the config, the users and the aliases are ASCII; the two forms
+ * name one domain (RFC 6531 §3.2 lets either travel). The local part is left as it is.
+ */
+function withALabels(mailbox: string): string {
+  const at = mailbox.lastIndexOf('@');
+  const domain = at < 0 ? '' : mailbox.slice(at + 1);
+  // eslint-disable-next-line no-control-regex
+  if (domain === '' || /^[\x00-\x7f]*$/.test(domain) || domain.startsWith('[')) return mailbox;
+  const ascii = domainToASCII(domain);
+  return ascii === '' ? mailbox : `${mailbox.slice(0, at)}@${ascii}`;
 }
 
 function bad(raw: string): ParsedAddress {

@@ -1,6 +1,7 @@
 // Admission at greeting time: the pre-greet test and the connection rate per client address.
 // A refusal here is the greeting itself: 4xx becomes 421 (RFC 5321 §3.8), 5xx 554 (§3.1).
 import type { SymbolHit } from '../checks/types.ts';
+import { clientKey } from '../limits/client-key.ts';
 import { scoreHits } from '../scoring/scorer.ts';
 import type { GatewayDeps } from './gateway-types.ts';
 import type { AcceptedClient, AdmitDecision } from './listener.ts';
@@ -12,8 +13,9 @@ export async function admitClient(deps: GatewayDeps, client: AcceptedClient, sub
   if (client.pregreet !== undefined) hits.push({ symbol: 'PREGREET', options: [client.pregreet.replace(/\r?\n.*/s, '').slice(0, 40)] });
   const rule = config.limits.per_ip.connections;
   if (rule && !submission) {
-    const n = await deps.rateStore.hit(`ip-conn:${client.remoteAddress}`, rule.window);
-    if (n > rule.limit) hits.push({ symbol: 'RATE_IP_CONNECTIONS', options: [client.remoteAddress, `${n}>${rule.limit}`] });
+    const who = clientKey(client.remoteAddress, config.limits.ipv6_prefix);
+    const n = await deps.rateStore.hit(`ip-conn:${who}`, rule.window);
+    if (n > rule.limit) hits.push({ symbol: 'RATE_IP_CONNECTIONS', options: [who, `${n}>${rule.limit}`] });
   }
   const verdict = scoreHits(hits, ruleset);
   if (!verdict.hard) return { decision: undefined, hits };

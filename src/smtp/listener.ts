@@ -2,6 +2,7 @@
 // pre-greet test (postscreen-style), then the socket is handed to the smtp-server session code.
 import { randomBytes } from 'node:crypto';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import { clientKey } from '../limits/client-key.ts';
 import type { CidrSet } from '../util/cidr.ts';
 import { normalizeIp } from '../util/cidr.ts';
 import type { Logger } from '../util/logger.ts';
@@ -107,7 +108,8 @@ export class SmtpListener {
         return this.refuse(socket, '421 4.7.0 PROXY protocol header expected');
       }
     }
-    countedIp = client.remoteAddress;
+    // an IPv6 client counts as its /64: it could take a fresh address for every connection
+    countedIp = clientKey(client.remoteAddress);
     const n = (this.perIp.get(countedIp) ?? 0) + 1;
     this.perIp.set(countedIp, n);
     if (n > this.opts.maxConnectionsPerIp) {

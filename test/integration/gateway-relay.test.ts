@@ -83,6 +83,20 @@ test('a quoted local part that needs no quotes names the same mailbox: accepted 
   assert.equal((await rcptCode(gw.smtpPort, '"post master"@localhost')).code, 550);
 });
 
+test('a local domain written as A-labels in the config receives mail however the client writes it', async (t) => {
+  const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['localhost', 'xn--bcher-kva.example'], aliases: { 'info@xn--bcher-kva.example': 'postmaster@localhost' } });
+  assert.equal((await rcptCode(gw.smtpPort, 'info@xn--bcher-kva.example')).code, 250);
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  try {
+    await wire.command('EHLO client.test.example');
+    assert.equal((await wire.command('MAIL FROM:<someone@remote.example> SMTPUTF8')).code, 250);
+    assert.equal((await wire.command('RCPT TO:<info@bücher.example>')).code, 250);
+    assert.equal((await wire.command('RCPT TO:<nobody@bücher.example>')).code, 550, 'an unknown user of it is refused at RCPT, not relayed');
+  } finally {
+    wire.close();
+  }
+});
+
 test('XCLIENT ADDR hands the session to the forwarded client: the identity the proxy authenticated as does not carry over', async (t) => {
   const gw = await startGateway(t, { smtp: { trusted_networks: [], xclient_from: ['127.0.0.1/32'] } });
   const plain = Buffer.from(`\0postmaster@localhost\0${TEST_PASSWORD}`).toString('base64');
@@ -173,6 +187,30 @@ test('PROXY protocol v1 and v2 from trusted proxies give the real client address
   await d.wire.command('MAIL FROM:<a@localhost>');
   assert.equal((await d.wire.command('RCPT TO:<x@remote.example>')).code, 554, 'no trust gained');
   d.wire.close();
+});
+
+test('rate limits count an IPv6 client as its /64, however the address is written', async (t) => {
+  const gw = await startGateway(t, {
+    smtp: { trusted_networks: [], proxy_protocol_from: ['127.0.0.1/32'] },
+    limits: { per_ip: { messages: { limit: 2, window: '1h' }, connections: { limit: 3, window: '1h' } } },
+  });
+  const mail = async (src: string): Promise<number> => {
+    const wire = await SmtpWire.connect(gw.smtpPort);
+    try {
+      wire.write(`PROXY TCP6 ${src} 2001:db8:ffff::1 40000 25\r\n`);
+      const greeting = await wire.read();
+      if (greeting.code !== 220) return greeting.code;
+      await wire.command('EHLO client.example');
+      return (await wire.command('MAIL FROM:<someone@remote.example>')).code;
+    } finally {
+      wire.close();
+    }
+  };
+  // two messages from one /64, then the third (another address of it, in another spelling) is over
+  assert.deepEqual([await mail('2001:db8:1:1::1'), await mail('2001:db8:1:1::2'), await mail('2001:DB8:1:1:0:0:0:3')], [250, 250, 450]);
+  assert.equal(await mail('2001:db8:1:2::1'), 250, 'another /64 has its own budget');
+  // the connection budget (3) of the first /64 is spent too: 421 at the greeting
+  assert.equal(await mail('2001:db8:1:1::99'), 421);
 });
 
 test('pre-greet: a client talking before the greeting is refused with 554', async (t) => {
