@@ -118,11 +118,13 @@ async function copyOrMove(s: Session, c: Cursor, uid: boolean, move: boolean): P
   if (uids.length === 0) return targets.length === 0 ? ok('Nothing to do') : no('Messages no longer exist');
   const res = await store.copy(s.user, sel.name, uids, dest);
   learnTransfer(s, sel.name, dest, res.uids);
-  const code = `[COPYUID ${res.uidValidity} ${compactSet(uids)} ${compactSet(res.uids)}]`; // RFC 4315 §3
+  if (res.uids.length === 0) return no('Messages no longer exist');
+  // Only the messages copied (another program may have removed some meanwhile), source and target aligned.
+  const code = `[COPYUID ${res.uidValidity} ${compactSet(res.from)} ${compactSet(res.uids)}]`; // RFC 4315 §3
   if (!move) return ok(`${code} ${uid ? 'UID ' : ''}COPY completed`);
   s.send(`* OK ${code} Moved\r\n`); // RFC 6851 §4.3: COPYUID in an untagged OK before the EXPUNGEs
   // RFC 6851 §3.3: the originals go, also when the target is this mailbox (the copies carry the new UIDs).
-  await store.expunge(s.user, sel.name, uids);
+  await store.expunge(s.user, sel.name, res.from);
   return ok(`${uid ? 'UID ' : ''}MOVE completed`);
 }
 

@@ -98,8 +98,11 @@ export interface MailboxStore {
   /** Changes flags against their current value under the folder lock; returns the flags kept (undefined: no such message). */
   updateFlags(user: string, mailbox: string, uid: number, change: FlagChange): Promise<readonly string[] | undefined>;
   expunge(user: string, mailbox: string, uids: readonly number[]): Promise<void>;
-  /** Copies messages; returns the UIDs they got in the target, in source order. */
-  copy(user: string, from: string, uids: readonly number[], to: string): Promise<{ uidValidity: number; uids: number[] }>;
+  /**
+   * Copies messages all or nothing; returns the UIDs copied (`from`: those of `uids` still present, in the given
+   * order) and the UIDs they got in the target (`uids`, aligned with `from`).
+   */
+  copy(user: string, from: string, uids: readonly number[], to: string): Promise<{ uidValidity: number; uids: number[]; from: number[] }>;
   /** Marks messages as no longer recent (the first session that sees them claims them). */
   claimRecent(user: string, mailbox: string): Promise<number[]>;
   /**

@@ -185,13 +185,31 @@ export class MaildirFolder extends FolderIndex {
     const dest = join(this.path, sub, info ? `${key}:${info}` : key);
     try {
       await link(srcFile, dest);
-    } catch {
+    } catch (err) {
+      // The source is gone (renamed or removed by another program): the caller finds it again; copying would fail too.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw err;
       const tmp = join(this.path, 'tmp', key);
       await copyFile(srcFile, tmp);
       await rename(tmp, dest);
     }
     if (cached) this.cache.set(key, { ...cached, date: meta.internalDate });
     return this.adopt(key, sub, info, meta.size, meta.internalDate);
+  }
+
+  /**
+   * Takes back copies added by addCopy (RFC 3501 §6.4.7: a COPY that fails leaves the target unchanged): their
+   * files, index entries and, when a commit had begun, their uid list lines. Best effort; the caller reports the
+   * original failure.
+   */
+  async discard(uids: readonly number[], committed: boolean): Promise<void> {
+    if (uids.length === 0) return;
+    const set = new Set(uids);
+    const files = uids.flatMap((u) => this.fileOf(u) ?? []);
+    this.unsaved = this.unsaved.filter((e) => !set.has(e.uid));
+    this.drop(uids);
+    await Promise.all(files.map((file) => unlink(file).catch(() => undefined)));
+    if (committed) await this.saveUids().catch(() => undefined);
+    await this.restamp().catch(() => undefined);
   }
 
   /** Makes a batch durable: fsync of the touched directories and the uidlist append run together. */

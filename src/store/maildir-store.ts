@@ -79,6 +79,18 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     });
   }
 
+  /**
+   * Runs fn with two folders locked (one lock when they are the same). The locks are taken in path order, and
+   * nothing else holds two folder locks, so two copies in opposite directions cannot deadlock.
+   */
+  async function withPair<T>(user: string, a: string, b: string, fn: (fa: MaildirFolder, fb: MaildirFolder, nameA: string, nameB: string) => Promise<T>): Promise<T> {
+    const md = userMaildir(opts.root, user);
+    const [pa, pb] = [folderPath(md, normalizeMailbox(a)), folderPath(md, normalizeMailbox(b))];
+    if (pa === pb) return withFolder(user, a, (f, name) => fn(f, f, name, name));
+    const [first, second] = pa < pb ? [a, b] : [b, a];
+    return withFolder(user, first, (f1, n1) => withFolder(user, second, (f2, n2) => (pa < pb ? fn(f1, f2, n1, n2) : fn(f2, f1, n2, n1))));
+  }
+
   /** The folder object when it has been loaded before (lock-free readers use its index). */
   function loadedFolder(user: string, mailbox: string): MaildirFolder | undefined {
     const f = folders.get(folderPath(userMaildir(opts.root, user), normalizeMailbox(mailbox)));
@@ -245,23 +257,44 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     },
 
     async copy(user, from, uids, to) {
-      const sources = await withFolder(user, from, async (f) => {
-        await f.resolveDates(uids);
-        await f.cache.ensure();
-        return uids.flatMap((uid) => {
-          const meta = f.get(uid);
-          const key = f.keyOf(uid);
-          return meta ? [{ meta, file: f.filePath(uid), cached: key === undefined ? undefined : f.cache.get(key) }] : [];
-        });
-      });
-      const res = await withFolder(user, to, async (f, name) => {
+      // Both folders stay locked from resolving the source files to the commit: a STORE, EXPUNGE or new/ → cur/
+      // move in another session cannot rename a source file in between (RFC 3501 §6.4.7: all or nothing).
+      const res = await withPair(user, from, to, async (src, dst, fromName, toName) => {
         const out: number[] = [];
-        for (const s of sources) out.push(await f.addCopy(s.file, s.meta, clock.now(), s.cached));
-        await f.commit();
-        return { uidValidity: f.uidValidity, uids: out, name };
+        const copied: number[] = [];
+        const external: MailboxChange[] = [];
+        let committed = false;
+        try {
+          await src.resolveDates(uids);
+          await src.cache.ensure();
+          for (const uid of uids) {
+            // Bounded: a file another program renamed or removed is looked for again after a re-scan, twice at most.
+            for (let attempt = 0; ; attempt++) {
+              const meta = src.get(uid);
+              if (!meta) break; // expunged by another program: nothing to copy (RFC 3501 §6.4.8 ignores such UIDs)
+              const key = src.keyOf(uid);
+              try {
+                out.push(await dst.addCopy(src.filePath(uid), meta, clock.now(), key === undefined ? undefined : src.cache.get(key)));
+                copied.push(uid);
+                break;
+              } catch (err) {
+                if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw err;
+                external.push(...(await src.sync(true)));
+                await src.resolveDates([uid]);
+              }
+            }
+          }
+          committed = true;
+          await dst.commit();
+        } catch (err) {
+          await dst.discard(out, committed);
+          throw err;
+        }
+        return { uidValidity: dst.uidValidity, uids: out, from: copied, fromName, toName, external };
       });
-      if (res.uids.length > 0) emit(user, res.name, [{ kind: 'append', uids: res.uids }]);
-      return { uidValidity: res.uidValidity, uids: res.uids };
+      if (res.external.length > 0) emit(user, res.fromName, res.external);
+      if (res.uids.length > 0) emit(user, res.toName, [{ kind: 'append', uids: res.uids }]);
+      return { uidValidity: res.uidValidity, uids: res.uids, from: res.from };
     },
 
     claimRecent: (user, mailbox) => withFolder(user, mailbox, async (f, name) => claim(user, name, f)),

