@@ -46,6 +46,8 @@ export interface ImapServerOptions {
   store: MailboxStore;
   /** Verifies a password; returns the canonical user name, or undefined. */
   authenticate: (user: string, pass: string) => Promise<string | undefined>;
+  /** Storage quota of a user in bytes (undefined: none), checked by APPEND and COPY; see quota.ts. */
+  quotaOf?: (user: string) => number | undefined;
   /** Called after every successful login (IMAP-before-SMTP). */
   onLogin?: (user: string, clientIp: string) => void;
   learner?: Learner;

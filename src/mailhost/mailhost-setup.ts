@@ -139,6 +139,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         const common = {
           store,
           authenticate: (user: string, pass: string) => directory.authenticate(user, pass),
+          quotaOf: (user: string) => directory.quotaOf(user),
           ...(onLogin ? { onLogin } : {}),
           ...(deps.learner ? { learner: deps.learner } : {}),
           ...(tls ? { tls } : {}),

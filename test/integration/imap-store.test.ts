@@ -50,3 +50,23 @@ for (const verb of ['COPY', 'MOVE'] as const) {
     }
   });
 }
+
+test('APPEND and COPY past the quota get NO [OVERQUOTA] and change nothing; MOVE does not grow usage and is allowed', GUARD, async (t) => {
+  const msg = sample('quota', 'x'.repeat(700)); // ~900 bytes
+  const h = await startImap(t, { quotaOf: (u) => (u === USER ? 2 * msg.length + 100 : undefined) });
+  await h.store.ensureUser(USER);
+  const a = await loggedIn(h, t);
+  const append = (tag: string): Promise<string> => a.send(tag, `${tag} APPEND INBOX {${msg.length}+}\r\n${msg}\r\n`);
+  assert.match(await append('A1'), /^A1 OK \[APPENDUID/m);
+  assert.match(await append('A2'), /^A2 OK \[APPENDUID/m);
+  assert.match(await append('A3'), /^A3 NO \[OVERQUOTA\]/m);
+  assert.equal(await count(h, 'INBOX'), 2);
+  assert.match(await a.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  assert.match(await a.cmd('C', 'COPY 1 Trash'), /^C NO \[OVERQUOTA\]/m);
+  assert.equal(await count(h, 'Trash'), 0);
+  assert.match(await a.cmd('M', 'MOVE 1:* Trash'), /^M OK/m);
+  assert.equal(await count(h, 'Trash'), 2);
+  // Another user without a quota is not limited.
+  const b = await loggedIn(h, t, 'bob@example.org', 'builder');
+  for (let i = 0; i < 4; i++) assert.match(await b.send(`B${i}`, `B${i} APPEND INBOX {${msg.length}+}\r\n${msg}\r\n`), new RegExp(`^B${i} OK`, 'm'));
+});
