@@ -283,6 +283,8 @@ export class Session {
       const code = { NONEXISTENT: 'NONEXISTENT', ALREADYEXISTS: 'ALREADYEXISTS', INVALID: 'CANNOT', NOPERM: 'NOPERM', OVERQUOTA: 'OVERQUOTA', INUSE: 'INUSE' }[err.code];
       return `NO [${code}] ${err.message}`;
     }
+    // A path the file system refuses (a name checks did not foresee, a deep user directory): the client's doing, not ours.
+    if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG') return 'NO [CANNOT] Name too long for the file system';
     this.log.error('imap command failed', { err, command: name });
     return `NO [SERVERBUG] Internal error; see server log (session ${this.id})`;
   }

@@ -76,6 +76,10 @@ export function mailboxAdmin(d: AdminDeps): MailboxAdmin {
     if (!(await exists(user, src))) throw new MailboxError('NONEXISTENT', 'no such mailbox');
     if (await exists(user, dst)) throw new MailboxError('ALREADYEXISTS', 'target mailbox already exists');
     if (dst === src || dst.startsWith(src + '/')) throw new MailboxError('INVALID', 'cannot rename a mailbox into itself');
+    // Every new name is checked before anything moves: a child whose new name is too long would otherwise be left
+    // behind under the old parent, half renamed.
+    const names = src === 'INBOX' ? [] : (await folderNames(user)).filter((n) => n === src || n.startsWith(src + '/'));
+    for (const name of names) normalizeMailbox(dst + name.slice(src.length));
     await admin.create(user, dst);
     if (src === 'INBOX') {
       // RFC 3501 §6.3.5: renaming INBOX moves its messages to the new name and leaves INBOX empty.
@@ -84,7 +88,6 @@ export function mailboxAdmin(d: AdminDeps): MailboxAdmin {
       await d.store.expunge(user, 'INBOX', uids);
       return;
     }
-    const names = (await folderNames(user)).filter((n) => n === src || n.startsWith(src + '/'));
     await rm(folderPath(md, dst), { recursive: true, force: true }); // made only to create the parents
     for (const name of names.sort((a, b) => a.length - b.length)) {
       const path = folderPath(md, name);

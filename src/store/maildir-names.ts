@@ -5,7 +5,8 @@ import { encodeMutf7, decodeMutf7 } from './mutf7.ts';
 
 const MAX_LOCAL = 64;
 const MAX_DOMAIN = 253;
-const MAX_COMPONENT = 200; // encoded bytes of one hierarchy level on disk (NAME_MAX is 255 with the leading dots)
+/** Maildir++ keeps the whole hierarchy in one directory name (".A.B.C"): at most NAME_MAX (255) bytes on Linux. */
+const MAX_DIR_NAME = 255;
 const MAX_NAME = 512;
 const MAX_DEPTH = 16;
 
@@ -42,14 +43,16 @@ export function normalizeMailbox(name: string): string {
   for (const part of parts) {
     if (part === '' || part === '.' || part === '..' || part.trim() !== part) throw invalid(name);
     if (/[\u0000-\u001f\u007f*%\\]/.test(part)) throw invalid(name);
-    if (Buffer.byteLength(encodePart(part)) > MAX_COMPONENT) throw invalid(name);
   }
   if (parts[0]?.toUpperCase() === 'INBOX') parts[0] = 'INBOX';
-  return parts.join('/');
+  const canonical = parts.join('/');
+  // Checked on the whole encoded name, not per level: a deep name whose levels all fit may still not (ENAMETOOLONG).
+  if (canonical !== 'INBOX' && Buffer.byteLength(folderDirName(canonical)) > MAX_DIR_NAME) throw invalid(name, 'mailbox name too long');
+  return canonical;
 }
 
-function invalid(name: string): MailboxError {
-  return new MailboxError('INVALID', `invalid mailbox name ${JSON.stringify(name.slice(0, 80))}`);
+function invalid(name: string, why = 'invalid mailbox name'): MailboxError {
+  return new MailboxError('INVALID', `${why} ${JSON.stringify(name.slice(0, 80))}`);
 }
 
 /** One level on disk: modified UTF-7 with '.' (the Maildir++ separator) shifted too, as Dovecot reads it. */

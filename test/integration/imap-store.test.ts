@@ -70,3 +70,15 @@ test('APPEND and COPY past the quota get NO [OVERQUOTA] and change nothing; MOVE
   const b = await loggedIn(h, t, 'bob@example.org', 'builder');
   for (let i = 0; i < 4; i++) assert.match(await b.send(`B${i}`, `B${i} APPEND INBOX {${msg.length}+}\r\n${msg}\r\n`), new RegExp(`^B${i} OK`, 'm'));
 });
+
+test('CREATE and RENAME to a name too long for one Maildir++ directory get NO [CANNOT], not SERVERBUG', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  const a = await loggedIn(h, t);
+  assert.match(await a.cmd('C1', `CREATE "${'A'.repeat(200)}/${'B'.repeat(200)}"`), /^C1 NO \[CANNOT\]/m);
+  assert.match(await a.cmd('C2', `CREATE "P/child-${'c'.repeat(60)}"`), /^C2 OK/m);
+  assert.match(await a.cmd('R1', `RENAME "P" "${'L'.repeat(200)}"`), /^R1 NO \[CANNOT\]/m);
+  const list = await a.cmd('L1', 'LIST "" "*"');
+  assert.match(list, / P\/child-c+\r\n/);
+  assert.doesNotMatch(list, /AAAA|LLLL/);
+});

@@ -176,6 +176,27 @@ test('names that could escape the root are refused before touching the disk', as
   assert.deepEqual((await readdir(root)).sort(), ['example.org']);
 });
 
+test('a name longer than one directory name allows is refused whole: CREATE leaves no parents, RENAME moves nothing', async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  const isInvalid = (e: unknown): boolean => e instanceof MailboxError && e.code === 'INVALID';
+  await store.ensureUser(U);
+  const md = store.maildirOf(U);
+  const before = (await readdir(md)).sort();
+  // Every level fits in a directory name; the hierarchy, which Maildir++ keeps in one name (".A.B.C"), does not.
+  for (const box of [`${'A'.repeat(200)}/${'B'.repeat(200)}`, Array.from({ length: 12 }, () => 'E'.repeat(30)).join('/'), 'C'.repeat(255), '台'.repeat(100)])
+    await assert.rejects(store.createMailbox(U, box), isInvalid, box.slice(0, 40));
+  assert.deepEqual((await readdir(md)).sort(), before);
+  await store.createMailbox(U, 'D'.repeat(254));
+  await store.createMailbox(U, `P/child-${'c'.repeat(60)}`);
+  await store.append(U, 'P', msg(1));
+  await assert.rejects(store.renameMailbox(U, 'P', 'L'.repeat(200)), isInvalid);
+  const names = (await store.listMailboxes(U)).map((b) => b.name);
+  assert.ok(names.includes('P') && names.includes(`P/child-${'c'.repeat(60)}`), names.join());
+  assert.ok(!names.some((n) => n.startsWith('L')), names.join());
+  assert.equal((await store.status(U, 'P')).messages, 1);
+});
+
 test('modified UTF-7 round trip (RFC 3501 §5.1.3)', () => {
   assert.equal(encodeMutf7('~peter/mail/台北/日本語'), '~peter/mail/&U,BTFw-/&ZeVnLIqe-');
   assert.equal(decodeMutf7('~peter/mail/&U,BTFw-/&ZeVnLIqe-'), '~peter/mail/台北/日本語');
