@@ -1,5 +1,5 @@
 // On-disk formats of one Maildir folder: file names and info flags, dovecot-uidlist and dovecot-keywords (Dovecot-compatible).
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,6 +11,12 @@ export { withDotlock };
 /** Maildir info letters (cr.yp.to/proto/maildir.html) ↔ IMAP system flags. */
 const LETTER_TO_FLAG: Record<string, string> = { D: '\\Draft', F: '\\Flagged', R: '\\Answered', S: '\\Seen', T: '\\Deleted' };
 const FLAG_TO_LETTER: Record<string, string> = { '\\draft': 'D', '\\flagged': 'F', '\\answered': 'R', '\\seen': 'S', '\\deleted': 'T' };
+
+/**
+ * Opening a message file: a symbolic link planted in new/ or cur/ is not followed (ELOOP), so no file outside the
+ * Maildir is served as a message. The scan already leaves out everything that is not a regular file.
+ */
+export const OPEN_MESSAGE = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 export const SYSTEM_FLAGS = ['\\Seen', '\\Answered', '\\Flagged', '\\Deleted', '\\Draft'] as const;
 /** Dovecot maps keywords to the letters a..z through dovecot-keywords. */

@@ -2,6 +2,7 @@
 import { open, stat } from 'node:fs/promises';
 import type { FieldQuery, HeaderField, MessageMeta } from './mailbox-store.ts';
 import type { CacheEntry } from './maildir-cache.ts';
+import { OPEN_MESSAGE } from './maildir-files.ts';
 
 /** Fields kept: everything ENVELOPE needs (RFC 3501 §7.4.2) plus the SEARCH address/subject keys. */
 export const CACHED_FIELDS: ReadonlySet<string> = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
@@ -30,7 +31,7 @@ const HEAD_CHUNK = 32 * 1024;
 
 /** Reads just enough of a message file to hold its header block (whole file when the header is longer than a chunk). */
 export async function readHead(file: string, toCrlf: (b: Buffer) => Buffer): Promise<Buffer> {
-  const fh = await open(file, 'r');
+  const fh = await open(file, OPEN_MESSAGE);
   try {
     const buf = Buffer.allocUnsafe(HEAD_CHUNK);
     const { bytesRead } = await fh.read(buf, 0, HEAD_CHUNK, 0);

@@ -4,7 +4,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MailboxError, type MailboxChange } from './mailbox-store.ts';
-import { flagsFromInfo, keyNumber, readKeywords, readUidList, readUidListStamped, type UidList } from './maildir-files.ts';
+import { flagsFromInfo, keyNumber, OPEN_MESSAGE, readKeywords, readUidList, readUidListStamped, type UidList } from './maildir-files.ts';
 import { readRecentMark } from './maildir-recent.ts';
 import type { MaildirFolder } from './maildir-folder.ts';
 import type { Entry } from './maildir-index.ts';
@@ -63,10 +63,20 @@ function addFiles(out: Listing, names: readonly string[], isNew: boolean): void 
   }
 }
 
+/**
+ * Names of the regular files in a directory: a symbolic link (it could point outside the Maildir), a directory or
+ * anything else planted there is no message. The file type comes with the listing (no stat per file).
+ */
+async function regularFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const d of await readdir(dir, { withFileTypes: true })) if (d.isFile()) out.push(d.name);
+  return out;
+}
+
 export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<MailboxChange[]> {
   const wasLoaded = f.loaded;
   // Directory listings, the cache (first open) and the uid list files are all read concurrently.
-  const listing = Promise.all([readdir(join(f.path, 'new')), readdir(join(f.path, 'cur'))]);
+  const listing = Promise.all([regularFiles(join(f.path, 'new')), regularFiles(join(f.path, 'cur'))]);
   listing.catch(() => undefined);
   if (!wasLoaded) f.cache.retainOnLoad = () => f.liveKeys(); // read on first need, keeping only live keys
   let listStamp: string | undefined;
@@ -256,7 +266,7 @@ function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Fresh, r
 
 /** Size with bare LFs counted as CRLF, for files other tools delivered with Unix line ends; -1 once vanished. */
 async function crlfSize(file: string): Promise<number> {
-  const buf = await readFile(file).catch(() => undefined);
+  const buf = await readFile(file, { flag: OPEN_MESSAGE }).catch(() => undefined);
   if (!buf) return -1;
   let extra = 0;
   for (let i = 0; i < buf.length; i++) if (buf[i] === 10 && (i === 0 || buf[i - 1] !== 13)) extra++;

@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../util/clock.ts';
 import { MailboxError, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
 import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
 import { crlfKnown, toCrlf } from './maildir-crlf.ts';
-import { makeMaildir } from './maildir-files.ts';
+import { makeMaildir, OPEN_MESSAGE } from './maildir-files.ts';
 import { BackgroundJobs } from './maildir-background.ts';
 import { mailboxAdmin } from './maildir-admin.ts';
 import { cachedHeaderFields } from './maildir-headers.ts';
@@ -210,8 +210,8 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
           f = await withFolder(user, mailbox, async (g) => g);
           file = f.filePath(uid);
         }
-        const raw = await readFile(file).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'ENOENT') return undefined;
+        const raw = await readFile(file, { flag: OPEN_MESSAGE }).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT' || err.code === 'ELOOP') return undefined; // ELOOP: a link put in its place
           throw err;
         });
         if (raw) return crlfKnown(file) ? raw : toCrlf(raw);

@@ -2,6 +2,8 @@
 // source files, quota on APPEND / COPY, mailbox names too long for one directory name, entries planted in a folder.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { sample, startImap } from './imap-harness.ts';
 import { loggedIn } from './imap-raw.ts';
 
@@ -81,4 +83,30 @@ test('CREATE and RENAME to a name too long for one Maildir++ directory get NO [C
   const list = await a.cmd('L1', 'LIST "" "*"');
   assert.match(list, / P\/child-c+\r\n/);
   assert.doesNotMatch(list, /AAAA|LLLL/);
+});
+
+test('a symbolic link or a directory planted in cur/ or new/ is no message: never served, and COPY of the rest succeeds', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  await h.store.createMailbox(USER, 'Lab');
+  await h.store.append(USER, 'Lab', Buffer.from(sample('real')));
+  const dir = join(h.store.maildirOf(USER), '.Lab');
+  const secret = join(h.root, 'secret.txt');
+  await writeFile(secret, 'Subject: TOP-SECRET-OUTSIDE-MAILDIR\r\n\r\nx\r\n');
+  await symlink(secret, join(dir, 'cur', '105.e.host:2,S'));
+  await symlink(secret, join(dir, 'new', '106.e.host'));
+  await mkdir(join(dir, 'cur', '104.d.host,W=10'));
+  const a = await loggedIn(h, t);
+  assert.match(await a.cmd('S', 'SELECT Lab'), /^\* 1 EXISTS\r\n/m);
+  const body = await a.cmd('F', 'FETCH 1:* (BODY.PEEK[])');
+  assert.match(body, /^F OK/m);
+  assert.doesNotMatch(body, /TOP-SECRET/);
+  assert.match(await a.cmd('C', 'COPY 1:* Trash'), /^C OK/m);
+  assert.equal(await count(h, 'Trash'), 1);
+  // A message file replaced by a link after it was indexed is not followed either.
+  const [file] = (await readdir(join(dir, 'cur'))).filter((n) => !/^10[45]\./.test(n)); // SELECT moved it to cur/
+  assert.ok(file);
+  await rm(join(dir, 'cur', file));
+  await symlink(secret, join(dir, 'cur', file));
+  assert.doesNotMatch(await a.cmd('G', 'FETCH 1 (BODY.PEEK[])'), /TOP-SECRET/);
 });
