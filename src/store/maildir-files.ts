@@ -28,7 +28,11 @@ export function splitName(file: string): { key: string; info: string } {
   return colon < 0 ? { key: file, info: '' } : { key: file.slice(0, colon), info: file.slice(colon + 1) };
 }
 
-/** Flags from the info part; unknown letters are kept aside so a rewrite preserves them. */
+/**
+ * Flags from the info part. Letters we cannot name (other programs' flags, keyword letters without a
+ * dovecot-keywords line) are kept aside so a rewrite preserves them; anything that is no letter (a second ":2,"
+ * another program appended, punctuation) is not a flag and is dropped, so it never ends up among the letters.
+ */
 export function flagsFromInfo(info: string, keywords: readonly string[]): { flags: string[]; other: string } {
   const flags: string[] = [];
   let other = '';
@@ -39,7 +43,8 @@ export function flagsFromInfo(info: string, keywords: readonly string[]): { flag
     else if (ch >= 'a' && ch <= 'z') {
       const kw = keywords[ch.charCodeAt(0) - 97];
       if (kw !== undefined) flags.push(kw);
-    } else other += ch;
+      else if (!other.includes(ch)) other += ch;
+    } else if (ch >= 'A' && ch <= 'Z' && !other.includes(ch)) other += ch;
   }
   return { flags, other };
 }

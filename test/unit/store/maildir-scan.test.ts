@@ -2,7 +2,7 @@
 // UID order when the list is not sorted, flags and sizes from file names, the cache file's quick and full lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseUidList } from '../../../src/store/maildir-files.ts';
@@ -57,4 +57,22 @@ test('a cold open adopts the uid list in UID order, keeps unknown files after it
   assert.equal(st.uidNext, 22);
   const fields = await store.headerFields?.(U, 'INBOX', [12]);
   assert.deepEqual(fields?.[0], [['subject', 'two']]);
+});
+
+test('info strings other programs wrote: unnamed keyword letters survive a flag change; stray characters are dropped', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'sg-scan-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  const cur = join(store.maildirOf(U), 'cur');
+  const body = 'Subject: planted\r\n\r\nhi\r\n';
+  await writeFile(join(cur, '101.b.host:2,abcz'), body); // keyword letters, no dovecot-keywords
+  await writeFile(join(cur, '107.i.host:2,S:2,F'), body); // a second ":2," appended by some tool
+  await writeFile(join(cur, '108.j.host:2,SX'), body); // a flag letter of another program
+  const metas = await store.list(U, 'INBOX');
+  assert.equal(metas.length, 3);
+  for (const m of metas) await store.updateFlags(U, 'INBOX', m.uid, { add: ['\\Flagged'] });
+  assert.deepEqual((await readdir(cur)).sort(), ['101.b.host:2,Fabcz', '107.i.host:2,FS', '108.j.host:2,FSX']);
+  const flags = (await store.list(U, 'INBOX')).map((m) => [...m.flags].sort().join(' '));
+  assert.deepEqual(flags, ['\\Flagged', '\\Flagged \\Seen', '\\Flagged \\Seen']);
 });
