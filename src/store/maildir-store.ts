@@ -1,5 +1,6 @@
 // MailboxStore over Maildir++ (<root>/<domain>/<local>/Maildir), Dovecot-compatible uidlist/keywords, per-folder mutex.
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { MailboxError, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
 import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
@@ -12,6 +13,7 @@ import { stageMessage } from './maildir-stage.ts';
 import { MaildirFolder } from './maildir-folder.ts';
 import { folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
 import { KeyedMutex } from './mutex.ts';
+import { UIDVALIDITY_FILE, UidValidityMark } from './uidvalidity-mark.ts';
 
 export interface MaildirStoreOptions {
   root: string;
@@ -37,8 +39,8 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
   const folders = new Map<string, MaildirFolder>();
   const mutex = new KeyedMutex();
   const watchers = new Map<string, Set<(c: MailboxChange) => void>>();
-  let lastValidity = 0;
-  const newValidity = (): number => (lastValidity = Math.max(Math.floor(clock.now() / 1000), lastValidity + 1));
+  const validity = new UidValidityMark(join(opts.root, UIDVALIDITY_FILE), clock);
+  const newValidity = (): number => validity.next();
 
   const wkey = (user: string, mailbox: string): string => `${user.toLowerCase()}\u0000${mailbox}`;
   const emit = (user: string, mailbox: string, changes: readonly MailboxChange[]): void => {

@@ -240,3 +240,19 @@ test('updateFlags applies each change to the flags as they are: concurrent chang
   await store.updateFlags(U, 'INBOX', uids[2] ?? 0, { remove: ['\\Seen'] });
   assert.deepEqual(heard, ['flags']);
 });
+
+test('a folder deleted and made again after a restart never gets its old UIDVALIDITY, even when values ran ahead of the clock', async (t) => {
+  const root = await tempRoot(t);
+  const clock = { now: () => Date.UTC(2026, 0, 1) };
+  const first = createMaildirStore({ root, fsync: false, clock });
+  await first.ensureUser(U);
+  for (let i = 0; i < 5; i++) await first.createMailbox(U, `Box${i}`);
+  const old = (await first.status(U, 'Box4')).uidValidity;
+  await first.deleteMailbox(U, 'Box4');
+  await first.settle();
+  // the clock has not moved: a restarted store must still go past every value handed out
+  const restarted = createMaildirStore({ root, fsync: false, clock });
+  await restarted.createMailbox(U, 'Box4');
+  const again = (await restarted.status(U, 'Box4')).uidValidity;
+  assert.ok(again > old, `new ${again} after old ${old}`);
+});
