@@ -55,17 +55,23 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
     }
     if (!seen && firstUnseen < 0) firstUnseen = i;
   }
-  const kw = [...keywords].join(' ');
   const unwatch = store.watch(s.user, name, () => s.onMailboxChange());
-  s.sel = { name, readOnly, uidValidity: box.uidValidity, uids, flags: new ToldFlags(list), recent: new UidSet(box.recent), metas: new Map(), listRef: list, dirty: false, unwatch };
+  s.sel = { name, readOnly, uidValidity: box.uidValidity, uids, flags: new ToldFlags(list), recent: new UidSet(box.recent), metas: new Map(), listRef: list, dirty: false, keywords, unwatch };
   s.state = 'selected';
-  let out = `* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''})\r\n`;
-  out += `* OK [PERMANENTFLAGS (${readOnly ? '' : `\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''} \\*`})] Flags permitted\r\n`;
+  let out = flagsResponses(keywords, readOnly);
   out += `* ${list.length} EXISTS\r\n* ${box.recent.length} RECENT\r\n`;
   if (firstUnseen >= 0) out += `* OK [UNSEEN ${firstUnseen + 1}] First unseen\r\n`;
   out += `* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`;
   s.send(out);
   return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
+}
+
+/** The FLAGS response and PERMANENTFLAGS of a mailbox with these keywords (RFC 3501 §7.2.6, §7.1). */
+export function flagsResponses(keywords: ReadonlySet<string>, readOnly: boolean): string {
+  const kw = [...keywords].join(' ');
+  let out = `* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''})\r\n`;
+  out += `* OK [PERMANENTFLAGS (${readOnly ? '' : `\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''} \\*`})] Flags permitted\r\n`;
+  return out;
 }
 
 async function list(s: Session, c: Cursor, lsub: boolean): Promise<Reply> {

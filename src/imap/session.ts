@@ -26,6 +26,8 @@ export interface Selected {
   metas: Map<number, MessageMeta>;
   listRef: readonly MessageMeta[] | undefined;
   dirty: boolean;
+  /** Keywords named in the last FLAGS response: a STORE that adds another sends FLAGS again (RFC 3501 §7.2.6). */
+  keywords: Set<string>;
   /** Expunges seen at a point that could not report them (FETCH, STORE, SEARCH): owed at the next one that can. */
   expungeOwed?: boolean;
   unwatch: () => void;

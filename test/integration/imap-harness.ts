@@ -53,7 +53,9 @@ export async function startImap(t: { after(fn: () => Promise<void>): void }, ext
   const addr = await server.listen(0, '127.0.0.1');
   t.after(async () => {
     await server.close();
-    await rm(root, { recursive: true, force: true });
+    // background work (new/ → cur/ moves, index writes) must end before the tree goes, or rm races a writer
+    await store.settle();
+    await rm(root, { recursive: true, force: true, maxRetries: 3 });
   });
   return { root, store, server, port: addr.port, learner, registry };
 }

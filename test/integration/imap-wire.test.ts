@@ -85,3 +85,16 @@ test('a foreign Maildir: SELECT, metadata FETCH, cached-field and date SEARCH, f
   assert.doesNotMatch(await a.cmd('NOOP'), /FETCH/, 'told once');
   assert.match(await b.cmd('FETCH 2 (FLAGS)'), /\* 2 FETCH \(FLAGS \(\\Flagged\)\)/);
 });
+
+test('a STORE that adds a keyword new to the mailbox sends FLAGS and PERMANENTFLAGS naming it first, once', async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  await h.store.append(USER, 'INBOX', Buffer.from('Subject: kw\r\n\r\nbody\r\n'), { flags: ['Work'] });
+  const a = await Wire.open(h.port);
+  t.after(() => a.close());
+  await a.cmd(`LOGIN ${USER} wonderland`);
+  assert.match(await a.cmd('SELECT INBOX'), /\* FLAGS \(\\Answered \\Flagged \\Deleted \\Seen \\Draft Work\)\r\n/);
+  const stored = await a.cmd('STORE 1 +FLAGS ($Important)');
+  assert.match(stored, /\* FLAGS \([^)]*Work \$Important\)\r\n\* OK \[PERMANENTFLAGS \([^)]*\$Important \\\*\)\][^\r]*\r\n\* 1 FETCH \(FLAGS \(Work \$Important \\Recent\)\)/);
+  assert.doesNotMatch(await a.cmd('STORE 1 +FLAGS ($Important \\Seen)'), /\* FLAGS/, 'already told');
+});
