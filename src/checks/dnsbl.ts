@@ -2,13 +2,14 @@
 // phase, the MAIL FROM domain in the mail phase; every list of a phase is asked at once under one deadline.
 import type { DnsblEngine, ListResult } from '../dns/dnsbl.ts';
 import type { DnsblList, DnsblSection } from '../dns/dnsbl-rules.ts';
+import type { CheckName } from './names.ts';
 import type { Check, CheckContext, Phase, SymbolHit } from './types.ts';
 import { domainOf, raceSignal } from './dns-common.ts';
 
 /** Key in ctx.results: the TXT reason of the first listing, for the reject reply. */
 export const DNSBL_REASON_KEY = 'dnsbl_reason';
 
-const KINDS: Array<{ kind: DnsblList['kind']; name: string; phase: Phase; temperror: string; subject: (ctx: CheckContext) => string }> = [
+const KINDS: Array<{ kind: DnsblList['kind']; name: CheckName; phase: Phase; temperror: string; subject: (ctx: CheckContext) => string }> = [
   { kind: 'ip', name: 'dnsbl', phase: 'connect', temperror: 'DNSBL_TEMPERROR', subject: (ctx) => ctx.session.clientIp },
   { kind: 'helo', name: 'rhsbl_helo', phase: 'helo', temperror: 'RHSBL_TEMPERROR', subject: (ctx) => (ctx.session.helo ?? '').toLowerCase() },
   { kind: 'from_domain', name: 'rhsbl_from', phase: 'mail', temperror: 'RHSBL_TEMPERROR', subject: (ctx) => domainOf(ctx.envelope.mailFrom) },

@@ -2,6 +2,7 @@
 // fails (Redis down, redis.on_error tempfail) is RATE_STORE_UNAVAILABLE, never a claimed "limit exceeded".
 import { clientKey } from '../limits/client-key.ts';
 import type { RateStore } from '../limits/rate-store.ts';
+import type { CheckName } from './names.ts';
 import type { Check, CheckContext, SymbolHit } from './types.ts';
 
 export interface RateRule {
@@ -44,7 +45,7 @@ function unavailable(ctx: CheckContext, failure: StoreFailure, what: string): Sy
 type Counted = 'messages' | 'recipients';
 
 /** One counter check: per authenticated user when there is one, else per client address. */
-function rateCheck(opts: RateLimitOptions, name: string, phase: 'mail' | 'rcpt', counted: Counted, keyTag: string): Check {
+function rateCheck(opts: RateLimitOptions, name: CheckName, phase: 'mail' | 'rcpt', counted: Counted, keyTag: string): Check {
   const tag = counted.toUpperCase();
   return {
     name,

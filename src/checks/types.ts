@@ -1,5 +1,6 @@
 // The check contract: a check runs in one SMTP phase and returns named symbol hits, never a verdict.
 import type { Logger } from '../util/logger.ts';
+import type { CheckName } from './names.ts';
 
 export type Phase = 'connect' | 'helo' | 'mail' | 'rcpt' | 'data';
 export const PHASES: readonly Phase[] = ['connect', 'helo', 'mail', 'rcpt', 'data'];
@@ -80,7 +81,8 @@ export interface CheckContext {
 }
 
 export interface Check {
-  readonly name: string;
+  /** One of CHECK_NAMES (checks/names.ts): the name checks.disabled and the logs use. */
+  readonly name: CheckName;
   readonly phase: Phase;
   /** Every symbol this check can emit; each must be defined in rules/ or start-up fails. */
   readonly symbols: readonly string[];

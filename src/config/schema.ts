@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { cidrList, domain, duration, host, listen, nameServer, rateRule, size, timer, tlsFiles } from './units.ts';
 import { crossChecks } from './cross-checks.ts';
+import { DISABLEABLE_CHECKS, POLICY_CHECKS } from '../checks/names.ts';
 import { imapSection } from './sections/imap.ts';
 import { bayesSection, filterSection } from './sections/filter.ts';
 import { aliasesSection, mailhostSection, usersSection } from './sections/mailhost.ts';
@@ -128,10 +129,26 @@ const http = z
   })
   .prefault({});
 
+/**
+ * checks.disabled: filtering checks only. Relay control, recipient verification and rate limits are
+ * policy; a config that could turn them off would make an open relay with check-config saying ok.
+ */
+const checkNames = () =>
+  z.array(z.string()).superRefine((names, ctx) => {
+    const allowed = `the checks that can be disabled: ${DISABLEABLE_CHECKS.join(', ')}`;
+    names.forEach((name, i) => {
+      if ((DISABLEABLE_CHECKS as readonly string[]).includes(name)) return;
+      const why = (POLICY_CHECKS as readonly string[]).includes(name)
+        ? `found ${JSON.stringify(name)}, which is not a filter and cannot be disabled (relay control, recipient verification and rate limits always run)`
+        : `found ${JSON.stringify(name)}, which is no check`;
+      ctx.addIssue({ code: 'custom', path: [i], message: `${why}; ${allowed}` });
+    });
+  });
+
 const checks = z
   .strictObject({
     timeout: timer().prefault('5s'),
-    disabled: z.array(z.string()).default([]),
+    disabled: checkNames().default([]),
   })
   .prefault({});
 
