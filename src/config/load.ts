@@ -1,10 +1,11 @@
 // Loads the YAML config (or the embedded defaults), validates it whole and returns a frozen snapshot.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configSchema, type Config } from './schema.ts';
 import { checkConfigFiles, resolveConfigPaths, type FileProblem } from './file-checks.ts';
 import { formatIssues, formatPath, lineOf, parseYamlFile, rootIsMap, type ParsedYaml } from './yaml-errors.ts';
+import { readBounded } from '../util/read-bounded.ts';
 
 /** A config that failed validation: every problem, one per line, each naming file, key and cause. */
 export class ConfigError extends Error {
@@ -41,7 +42,7 @@ export interface LoadOptions {
   checkFiles?: boolean;
 }
 
-/** A config file larger than this is refused before it is read (a real one is a few kilobytes). */
+/** A config or rules file larger than this is refused before it is read (a real one is a few kilobytes). */
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
@@ -62,35 +63,36 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   return finish(result.data, baseDir, opts, (problems) => problems.map((p) => `(inline config): ${formatPath(p.path)}: ${p.message}`));
 }
 
-/** At most `max` bytes of a file, as UTF-8: a device or a pipe (/dev/zero) cannot make the read unbounded. */
-function readBounded(file: string, max: number): string {
-  const fd = openSync(file, 'r');
-  try {
-    const buf = Buffer.alloc(max);
-    let got = 0;
-    for (let n = -1; n !== 0 && got < max; got += n) n = readSync(fd, buf, got, max - got, null);
-    return buf.subarray(0, got).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** The text of a config file, or a ConfigError saying why it cannot be one (missing, a directory, binary, empty). */
-function readConfigText(file: string): string {
+/**
+ * The text of a YAML file spamgate reads (a config or rules file), or a ConfigError saying why it cannot
+ * be one: missing, unreadable, a directory, larger than `max` (checked while reading, so a device such as
+ * /dev/zero is refused too) or binary.
+ */
+export function readYamlText(file: string, what: string, max = MAX_CONFIG_BYTES): string {
   let text: string;
   try {
     const st = statSync(file);
-    if (st.isDirectory()) throw new ConfigError([`${file}: is a directory; give the path of a YAML file`]);
-    if (st.isFile() && st.size > MAX_CONFIG_BYTES) throw new ConfigError([`${file}: is ${st.size} bytes; a config file is at most ${MAX_CONFIG_BYTES}`]);
-    text = readBounded(file, MAX_CONFIG_BYTES + 1);
+    if (st.isDirectory()) throw new ConfigError([`${file}: is a directory; give the path of a YAML ${what}`]);
+    if (st.isFile() && st.size > max) throw new ConfigError([`${file}: is ${st.size} bytes; a ${what} is at most ${max}`]);
+    text = readBounded(file, max + 1).toString('utf8');
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a directory' : e.message;
-    throw new ConfigError([`${file}: cannot read: ${why}`]);
+    throw new ConfigError([`${file}: cannot read ${what}: ${readFailure(err)}`]);
   }
-  if (text.length > MAX_CONFIG_BYTES) throw new ConfigError([`${file}: larger than ${MAX_CONFIG_BYTES} bytes; not a config file`]);
+  if (text.length > max) throw new ConfigError([`${file}: larger than ${max} bytes; not a ${what}`]);
   if (text.includes('\u0000') || text.includes('\ufffd')) throw new ConfigError([`${file}: not UTF-8 text (a binary file?)`]);
+  return text;
+}
+
+/** Why a file could not be read, in words for the common cases. */
+export function readFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a directory' : e.code === 'ENOTDIR' ? 'not a directory' : e.message;
+}
+
+/** The text of a config file, or a ConfigError saying why it cannot be one (see readYamlText; also empty). */
+function readConfigText(file: string): string {
+  const text = readYamlText(file, 'config file');
   // Comments only or nothing: most likely a truncated write; running on the embedded defaults instead
   // of the intended config would be worse than refusing. `{}` says "all defaults" on purpose.
   if (text.split('\n').every((line) => /^\s*(#.*)?$/.test(line))) {

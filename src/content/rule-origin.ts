@@ -1,7 +1,7 @@
 // Where a content rule was defined: "file:line" of a symbol's content_rules entry, for load-time errors
 // found after the sections were merged (a meta expression naming an unknown symbol, a cycle of meta rules).
-import { readFileSync } from 'node:fs';
 import { isMap, isSeq } from 'yaml';
+import { readYamlText } from '../config/load.ts';
 import { lineOf, parseYamlFile } from '../config/yaml-errors.ts';
 
 /**
@@ -13,7 +13,7 @@ export function locateContentRule(files: readonly string[], symbol: string, key 
   for (const file of files) {
     let text: string;
     try {
-      text = readFileSync(file, 'utf8');
+      text = readYamlText(file, 'rules file');
     } catch {
       continue;
     }

@@ -1,8 +1,8 @@
 // Reads rules/*.yaml from the configured directories, validates each section, merges files in order.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
-import { ConfigError } from '../config/load.ts';
+import { ConfigError, readFailure, readYamlText } from '../config/load.ts';
 import { formatIssues, parseYamlFile, rootIsMap } from '../config/yaml-errors.ts';
 
 /** How one top-level key of a rules file is validated and merged across files. */
@@ -31,7 +31,7 @@ export function listRuleFiles(dirs: readonly string[]): string[] {
     try {
       entries = readdirSync(dir);
     } catch (err) {
-      throw new ConfigError([`${dir}: cannot read rules directory: ${(err as Error).message}`]);
+      throw new ConfigError([`${dir}: cannot read rules directory (rules_dirs): ${readFailure(err)}`]);
     }
     for (const name of entries.sort()) if (/\.ya?ml$/.test(name)) files.push(path.join(dir, name));
   }
@@ -44,7 +44,16 @@ export function loadRuleFiles(dirs: readonly string[], sections: SectionMap): Ra
   const problems: string[] = [];
   const merged = new Map<string, unknown>();
   for (const file of files) {
-    const parsed = parseYamlFile(file, readFileSync(file, 'utf8'));
+    // Bounded like a config file: a rules file is parsed whole, and a huge one would stall every reload.
+    let text: string;
+    try {
+      text = readYamlText(file, 'rules file');
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems.push(...err.problems);
+      continue;
+    }
+    const parsed = parseYamlFile(file, text);
     if (parsed.syntaxErrors.length) {
       problems.push(...parsed.syntaxErrors);
       continue;

@@ -37,7 +37,7 @@ function selfSignedPair(dir: string): { cert: string; key: string } {
 
 test('not a config file: missing, a directory, empty, comments only, binary, too large', (t) => {
   const dir = tempDir(t);
-  assert.throws(() => loadConfig({ file: path.join(dir, 'nope.yaml') }), (e: unknown) => e instanceof ConfigError && /nope\.yaml: cannot read: no such file/.test(e.message));
+  assert.throws(() => loadConfig({ file: path.join(dir, 'nope.yaml') }), (e: unknown) => e instanceof ConfigError && /nope\.yaml: cannot read config file: no such file/.test(e.message));
   mkdirSync(path.join(dir, 'conf.d'));
   assert.throws(() => loadConfig({ file: path.join(dir, 'conf.d') }), (e: unknown) => e instanceof ConfigError && /conf\.d: is a directory/.test(e.message));
   assert.match(problemsOf(dir, '').join('\n'), /the file is empty .*write \{\}/);
