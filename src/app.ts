@@ -169,6 +169,8 @@ export class App {
       return { ok: true };
     } catch (err) {
       this.reloads.inc({ result: 'failure' });
+      // a rules directory replaced by a broken one is still watched: fixing it reloads by itself
+      this.rulesWatcher?.update(this.loaded.rulesDirs);
       const error = (err as Error).message;
       this.log.error('reload failed, keeping the running configuration', { error });
       return { ok: false, error };

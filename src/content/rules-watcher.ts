@@ -3,12 +3,15 @@
 // loaded — a reload already done by SIGHUP for the same edit is not repeated. The config file itself still
 // reloads on SIGHUP (it also names certificates and listeners).
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../util/logger.ts';
 
 export interface RulesWatcher {
-  /** Watches these directories instead (after a reload changed rules_dirs). */
+  /**
+   * Watches these directories (call after every reload): re-attaches when the list changed or when a
+   * directory was replaced (`mv rules rules.old && mv rules.new rules`), since a watch follows the inode.
+   */
   update(rulesDirs: readonly string[]): void;
   /** Records the rules files as they are now as loaded (call when a reload reads them, whatever the outcome). */
   noteLoaded(): void;
@@ -47,12 +50,24 @@ export function rulesFingerprint(dirs: readonly string[]): string {
   return h.digest('hex');
 }
 
+/** Which directory a path names now: device and inode, so a replaced directory is told apart. */
+function identity(dir: string): string {
+  try {
+    const st = statSync(dir);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return 'missing';
+  }
+}
+
 export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptions): RulesWatcher {
   const log = opts.log ?? silentLogger;
   const debounceMs = opts.debounceMs ?? 250;
   let dirs = [...rulesDirs];
   let loaded = rulesFingerprint(dirs);
   let watchers: FSWatcher[] = [];
+  /** identity() of each of `dirs` when its watch was attached. */
+  let watched: string[] = [];
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
 
@@ -73,6 +88,7 @@ export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptio
   const start = (): void => {
     for (const w of watchers) w.close();
     watchers = [];
+    watched = dirs.map(identity);
     for (const dir of new Set(dirs.map((d) => path.resolve(d)))) {
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
@@ -91,7 +107,7 @@ export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptio
   return {
     update(next) {
       if (closed) return;
-      const same = next.length === dirs.length && next.every((d, i) => d === dirs[i]);
+      const same = next.length === dirs.length && next.every((d, i) => d === dirs[i] && identity(d) === watched[i]);
       dirs = [...next];
       if (same) return;
       loaded = rulesFingerprint(dirs);

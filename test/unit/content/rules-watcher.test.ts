@@ -1,7 +1,7 @@
 // The rules watcher: an edit to a rules file reloads once after the burst settles; rewriting the same
 // content, files that are not rules, and an edit already reloaded by SIGHUP do not reload again.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -88,6 +88,27 @@ test('update() moves the watch to other directories; close() stops it', async (t
   writeFileSync(path.join(b, 'x.yaml'), 'actions: {}\n');
   await quiet(150);
   assert.equal(c.count(), 1, 'closed');
+});
+
+test('a rules directory replaced by another (mv rules rules.old && mv rules.new rules) is watched again after a reload', async (t) => {
+  const parent = dir(t);
+  const rules = path.join(parent, 'rules');
+  mkdirSync(rules);
+  writeFileSync(path.join(rules, 'x.yaml'), 'symbols: {}\n');
+  const c = counter();
+  const w = watchRules([rules], { onChange: c.onChange, debounceMs: 30 });
+  t.after(() => w.close());
+  mkdirSync(path.join(parent, 'rules.new'));
+  writeFileSync(path.join(parent, 'rules.new', 'x.yaml'), 'actions: {}\n');
+  renameSync(rules, path.join(parent, 'rules.old'));
+  renameSync(path.join(parent, 'rules.new'), rules);
+  // SIGHUP: the reload reads the new directory and tells the watcher (same path)
+  w.noteLoaded();
+  w.update([rules]);
+  const next = c.next();
+  writeFileSync(path.join(rules, 'x.yaml'), 'symbols: { A: 1 }\n');
+  await next;
+  assert.equal(c.count(), 1, 'an edit in the new directory reloads');
 });
 
 test('a missing rules directory is logged, not thrown', () => {
