@@ -159,8 +159,11 @@ export class App {
       // so is the resolver (its cache and name servers)
       if (!isDeepStrictEqual(previous.config.dns, loaded.config.dns)) this.log.warn('dns settings changed: they apply after a restart; the running resolver keeps the old ones');
       // and the listeners with what they were built with
-      const stale = RESTART_ONLY.filter((key) => !isDeepStrictEqual(valueAt(previous.config, key), valueAt(loaded.config, key)));
-      if (stale.length) this.log.warn('settings changed that apply after a restart; the running listeners keep the old ones', { keys: stale });
+      const stale: string[] = RESTART_ONLY.filter((key) => !isDeepStrictEqual(valueAt(previous.config, key), valueAt(loaded.config, key)));
+      // The running data directory is kept (loadConfig above pins it): spool, mailboxes and the Bayes
+      // store are open there. config.data_dir always holds the running one, so compare what the file says.
+      if (loaded.configuredDataDir !== previous.configuredDataDir) stale.unshift('data_dir');
+      if (stale.length) this.log.warn('settings changed that apply after a restart; the running instance keeps the old ones', { keys: stale, data_dir: this.loaded.dataDir });
       this.components.onReload?.(loaded);
       this.rulesWatcher?.update(loaded.rulesDirs);
       this.reloads.inc({ result: 'success' });
@@ -201,13 +204,18 @@ export function hostnameOf(config: Config): string {
 }
 
 /**
- * Settings the listeners are built with at start (README: they need a restart). smtp.max_message_size is
- * enforced per message at once, but the SIZE the listeners advertise changes only with a restart.
+ * Settings read once, at start (README: they need a restart). The listeners are built with the smtp keys
+ * (smtp.max_message_size is enforced per message at once, but the SIZE they advertise changes only with a
+ * restart); openComponents builds the rest: the logger (log_level), the delivery router and scheduler
+ * (mode, delivery, queue, outbound; local_domains decide local or remote there), the user directory
+ * (users, aliases, mailhost, local_domains), the MIME limits and the Bayes store (filter, bayes) and the
+ * in-memory greylist. data_dir is compared apart (see reload).
  */
 const RESTART_ONLY = [
+  'mode', 'log_level', 'local_domains',
   'smtp.listen', 'smtp.hostname', 'smtp.banner', 'smtp.max_message_size', 'smtp.max_connections', 'smtp.max_connections_per_ip',
   'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
-  'submission', 'pop3', 'imap', 'http',
+  'submission', 'pop3', 'imap', 'http', 'delivery', 'queue', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'greylist.max_entries',
 ] as const;
 
 function valueAt(config: Config, key: string): unknown {

@@ -23,6 +23,8 @@ export interface LoadedConfig {
   rulesDirs: string[];
   /** Data directory, absolute. */
   dataDir: string;
+  /** data_dir as the file (or inline config) gives it, absolute, before --data-dir overrides it. */
+  configuredDataDir: string;
 }
 
 /** The rules/ directory shipped with spamgate. */
@@ -117,9 +119,10 @@ function finish(parsed: Config, baseDir: string, opts: LoadOptions, format: (pro
     const problems = checkConfigFiles(config);
     if (problems.length) throw new ConfigError(format(problems));
   }
-  const dataDir = path.resolve(opts.dataDir ?? path.resolve(baseDir, config.data_dir));
+  const configuredDataDir = path.resolve(baseDir, config.data_dir);
+  const dataDir = path.resolve(opts.dataDir ?? configuredDataDir);
   const rulesDirs = (config.rules_dirs ?? [SHIPPED_RULES_DIR]).map((d) => path.resolve(baseDir, d));
-  const loaded: LoadedConfig = { config: deepFreeze({ ...config, data_dir: dataDir }), rulesDirs, dataDir };
+  const loaded: LoadedConfig = { config: deepFreeze({ ...config, data_dir: dataDir }), rulesDirs, dataDir, configuredDataDir };
   if (opts.file !== undefined) loaded.file = path.resolve(opts.file);
   return Object.freeze(loaded);
 }

@@ -1,0 +1,43 @@
+// A reload that changes what is read once at start (data_dir, mode, queue.workers, …) warns naming
+// the keys, and the running instance keeps its data directory.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { App } from '../../../src/app.ts';
+import { loadConfig } from '../../../src/config/load.ts';
+import { createLogger } from '../../../src/util/logger.ts';
+
+test('data_dir, mode, queue.workers and log_level changed on reload: one warning naming them; the data directory stays', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-reload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  // no listener is started and no name is looked up: dns points at a closed port on loopback
+  const base = 'dns: { servers: ["127.0.0.1:9"] }\nbayes: { enabled: false }\nqueue: { fsync: false }\n';
+  writeFileSync(file, `${base}data_dir: one\n`);
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const app = await App.create({ loaded: loadConfig({ file }), log: createLogger('info', sink) });
+  t.after(() => app.stop(1000));
+  assert.equal(app.dataDir, path.join(dir, 'one'));
+
+  writeFileSync(file, `${base.replace('fsync: false', 'fsync: false, workers: 3')}data_dir: two\nmode: front-of\ndelivery: { upstream: { host: 127.0.0.1, port: 9 } }\nlog_level: debug\n`);
+  assert.deepEqual(app.reload(), { ok: true });
+  const warning = logs.find((l) => l.msg === 'settings changed that apply after a restart; the running instance keeps the old ones');
+  assert.ok(warning, JSON.stringify(logs));
+  assert.deepEqual(warning.keys, ['data_dir', 'mode', 'log_level', 'delivery', 'queue']);
+  assert.equal(warning.data_dir, path.join(dir, 'one'));
+  assert.equal(app.dataDir, path.join(dir, 'one'), 'the running data directory is kept');
+
+  // a reload without changes says nothing more
+  logs.length = 0;
+  assert.deepEqual(app.reload(), { ok: true });
+  assert.equal(logs.filter((l) => l.level === 'warn').length, 0, JSON.stringify(logs));
+});
