@@ -1,8 +1,9 @@
 // Reads training corpora: single files, directories (recursively, sorted) and mbox files (streamed, split at
 // "From " lines).
 // A file that cannot be read is reported as an error item, never thrown: one bad file does not stop a run.
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { readBounded } from '../util/read-bounded.ts';
 import { readMbox, type MboxItem } from './mbox-reader.ts';
 
 export type CorpusMessage =
@@ -110,8 +111,13 @@ function* readOneFile(file: string, maxMessageBytes: number): Generator<CorpusMe
     closeSync(fd);
   }
   if (!head.equals(Buffer.from('From '))) {
-    if (size > maxMessageBytes) yield { id: file, error: `${size} bytes, over the ${maxMessageBytes}-byte limit, skipped` };
-    else yield { id: file, raw: readFileSync(file) };
+    if (size > maxMessageBytes) {
+      yield { id: file, error: `${size} bytes, over the ${maxMessageBytes}-byte limit, skipped` };
+      return;
+    }
+    // A device or a pipe has no size: the read itself is bounded (/dev/zero would take all memory).
+    const raw = readBounded(file, maxMessageBytes + 1);
+    yield raw.length > maxMessageBytes ? { id: file, error: `over the ${maxMessageBytes}-byte limit, skipped` } : { id: file, raw };
     return;
   }
   // hold the first message back until a second shows whether this is a one-message file

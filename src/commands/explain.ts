@@ -1,9 +1,10 @@
 // `spamgate explain FILE [--rcpt ADDR] [--no-bayes] [--json]`: every content symbol that hit, its weight,
 // score, options and description, the total and which threshold decided the action.
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { loadContentRuleset, offlineChecks, openFilterEnv, requirePaths, runOffline } from '../bayes/cli-support.ts';
 import type { BayesResult } from '../bayes/classifier.ts';
-import { reason } from '../bayes/corpus.ts';
+import { CORPUS_MESSAGE_MAX_BYTES, reason } from '../bayes/corpus.ts';
+import { readBounded } from '../util/read-bounded.ts';
 import { BAYES_RESULT_KEY } from '../checks/bayes.ts';
 import type { Thresholds } from '../scoring/rules-sections.ts';
 import { thresholdsFor, type Ruleset } from '../scoring/ruleset.ts';
@@ -28,10 +29,12 @@ export const explainCommand: Command = {
     if (statSync(file).isDirectory()) throw new UsageError(`${file} is a directory; give one message file (spamgate classify takes directories)`);
     let raw: Buffer;
     try {
-      raw = readFileSync(file);
+      // bounded like train and classify: a device such as /dev/zero has no size to refuse it by
+      raw = readBounded(file, CORPUS_MESSAGE_MAX_BYTES + 1);
     } catch (err) {
       throw new Error(`${file}: ${reason(err)}`);
     }
+    if (raw.length > CORPUS_MESSAGE_MAX_BYTES) throw new Error(`${file}: over the ${CORPUS_MESSAGE_MAX_BYTES}-byte limit of one message`);
     const rcpt = args.flags.get('rcpt');
     const env = await openFilterEnv(args);
     try {

@@ -133,6 +133,17 @@ test('message commands on a directory, a missing path, /dev/null, binary and a 5
   assert.match(classified.stdout, /"verdict":"(spam|ham|unsure|silent)"/);
 });
 
+test('classify and explain read a device (/dev/zero) only up to the 64 MiB message limit', async (t) => {
+  const data = path.join(tempDir(t), 'data');
+  const classified = await cli(['classify', '/dev/zero', '--data-dir', data]);
+  assert.equal(classified.code, 1, classified.stderr);
+  assert.match(classified.stdout, /\/dev\/zero\t-\terror: over the 67108864-byte limit, skipped/);
+  const explained = await cli(['explain', '/dev/zero', '--data-dir', data]);
+  assert.equal(explained.code, 1);
+  assert.match(explained.stderr, /^spamgate explain: \/dev\/zero: over the 67108864-byte limit of one message\n$/);
+  assertNoStack(explained);
+});
+
 test('reload never signals a process group or a process that is not spamgate serve', async (t) => {
   const dir = tempDir(t);
   const pidFile = path.join(dir, 'spamgate.pid');
