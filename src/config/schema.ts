@@ -16,7 +16,10 @@ const smtp = z
     listen: listen('127.0.0.1', 2525),
     hostname: host().optional(),
     banner: z.string().default('spamgate'),
-    max_message_size: size().prefault(26_214_400),
+    // 0 (or a few bytes) would pass here and then refuse every message; beyond 1g, RAM is the limit.
+    max_message_size: size()
+      .prefault(26_214_400)
+      .refine((n) => n >= 512 && n <= 1024 ** 3, { message: 'expected a size from 512 bytes to 1g' }),
     max_recipients: z.number().int().positive().default(100),
     /** RFC 5321 §6.3: a message with this many Received fields is taken for a loop (554 5.4.6); at least 100 is advised. */
     max_hops: z.number().int().min(10).default(100),
@@ -97,7 +100,8 @@ const queue = z
     retry_initial: timer().prefault('1m'),
     retry_max: timer().prefault('1h'),
     retry_factor: z.number().min(1).default(2),
-    workers: z.number().int().positive().default(20),
+    /** Concurrent deliveries; each holds a connection and a message, so thousands are a typo. */
+    workers: z.number().int().positive().max(1000).default(20),
     scan_interval: timer().prefault('1s'),
     fsync: z.boolean().default(true),
     /** RET=FULL failure notices return the message whole up to this size, else its headers (RFC 3461 §4.3). */

@@ -14,7 +14,10 @@ export const imapSection = z
     max_line: size()
       .prefault('64k')
       .refine((n) => n >= 1024, { message: 'expected at least 1k (RFC 7162 §4 asks clients to allow 8k lines)' }),
-    max_literal: size().prefault('50m'),
+    // An APPEND literal is staged whole; beyond 1g it is a mistake (or an attack), not a message.
+    max_literal: size()
+      .prefault('50m')
+      .refine((n) => n >= 1024 && n <= 1024 ** 3, { message: 'expected a size from 1k to 1g' }),
     commands_per_second: z.number().int().positive().default(200),
     idle_timeout: timer().prefault('30m'),
     max_auth_failures: z.number().int().positive().default(10),

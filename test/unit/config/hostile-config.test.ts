@@ -104,6 +104,15 @@ test('values: range with what was found, Infinity, enums, hosts, name servers, R
   assert.match(dns, /:3: dns\.cache_size: expected a number at most 1000000/);
 });
 
+test('sizes and counts: a message size of 0 or a terabyte, absurd IMAP literals and queue workers', (t) => {
+  const dir = tempDir(t);
+  const all = problemsOf(dir, 'smtp:\n  max_message_size: 0\nimap:\n  max_literal: 2t\nqueue:\n  workers: 1000000\n').join('\n');
+  assert.match(all, /:2: smtp\.max_message_size: expected a size from 512 bytes to 1g, found 0/);
+  assert.match(all, /:4: imap\.max_literal: expected a size/);
+  assert.match(all, /:6: queue\.workers: expected a number at most 1000, found 1000000/);
+  assert.match(problemsOf(dir, 'smtp:\n  max_message_size: 2g\nimap:\n  max_literal: 10\n').join('\n'), /max_message_size: expected a size from 512 bytes to 1g, found "2g"[\s\S]*max_literal: expected a size from 1k to 1g, found 10/);
+});
+
 test('timers: longer than Node can arm, or zero where zero means never or at once', (t) => {
   const dir = tempDir(t);
   const all = problemsOf(dir, 'smtp:\n  idle_timeout: 30d\n  session_timeout: 0\n  greet_delay: 1e30\nqueue:\n  scan_interval: 0s\n').join('\n');
