@@ -20,6 +20,8 @@ export interface SessionInfo {
   /** Reverse DNS name (or XCLIENT NAME) when known. */
   clientHostname?: string;
   helo?: string;
+  /** The client greeted with EHLO (not HELO): the Received field says ESMTP (RFC 3848). */
+  esmtp?: boolean;
   secure: boolean;
   /** Authenticated user name (SMTP AUTH), if any. */
   authUser?: string;

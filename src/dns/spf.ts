@@ -1,5 +1,6 @@
 // SPF (RFC 7208) for one identity: check_host() by mailauth's strict evaluator over the project
 // Resolver, with the Received-SPF field (§9.1) and the Authentication-Results resinfo (RFC 8601 §2.7.2).
+import { domainToASCII } from 'node:url';
 import { spf as mailauthSpf } from 'mailauth/lib/spf/index.js';
 import type { Resolver } from './resolver.ts';
 import { toMailauthResolver } from './mailauth-resolver.ts';
@@ -83,10 +84,26 @@ export function formatAuthResults(result: SpfResult, identity: 'mailfrom' | 'hel
 }
 
 function quoteIfNeeded(value: string): string {
+  const ascii = asciiOnly(value);
   // dot-atom or a quoted-string (RFC 5322 §3.2.3, §3.2.4)
-  return /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&').replace(/[\r\n]/g, ' ')}"`;
+  return /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]+$/.test(ascii) ? ascii : `"${ascii.replace(/["\\]/g, '\\$&').replace(/[\r\n]/g, ' ')}"`;
 }
 
 function escapeComment(text: string): string {
-  return text.replace(/[()\\]/g, '\\$&').replace(/[\r\n]+/g, ' ');
+  return asciiOnly(text).replace(/[()\\]/g, '\\$&').replace(/[\r\n]+/g, ' ');
+}
+
+/**
+ * Our header fields stay ASCII, so a message can go on to a next hop without 8BITMIME or SMTPUTF8: a
+ * Unicode HELO or sender domain is written as A-labels, any other non-ASCII character as "?".
+ */
+function asciiOnly(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  if (/^[\x00-\x7f]*$/.test(value)) return value;
+  const at = value.lastIndexOf('@');
+  const domain = value.slice(at + 1);
+  const aLabels = /^[^\s"()]+$/.test(domain) ? domainToASCII(domain) : '';
+  const withDomain = aLabels !== '' ? `${value.slice(0, at + 1)}${aLabels}` : value;
+  // eslint-disable-next-line no-control-regex
+  return withDomain.replace(/[^\x00-\x7f]/gu, '?');
 }

@@ -48,7 +48,9 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
         ...(opts.returnFullMaxBytes !== undefined ? { returnFullMaxBytes: opts.returnFullMaxBytes } : {}),
       })
     : undefined;
-  const unavailable = (err: unknown): NextHopReply => ({ code: 451, enhanced: '4.4.1', text: `next hop unavailable: ${(err as Error).message}` });
+  // The cause (addresses, ports, the next hop's greeting) is logged with the session id; the client, which is
+  // outside, is not shown how the inside is laid out.
+  const unavailable = (): NextHopReply => ({ code: 451, enhanced: '4.4.1', text: 'next hop unavailable, try again later' });
   return {
     async forward(envelope, message) {
       let result;
@@ -56,12 +58,12 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
         result = await sender.send(envelope.mailFrom, envelope.rcptTo, message, envelope);
       } catch (err) {
         opts.log.warn('inline forward failed', { session: envelope.sessionId, err });
-        return unavailable(err);
+        return unavailable();
       }
       const replies = envelope.rcptTo.map((r) => ({ r, reply: finalReply(result.recipients.get(r)) }));
       const ok = replies.filter((x) => x.reply.code >= 200 && x.reply.code < 300);
       const temp = replies.find((x) => x.reply.code >= 400 && x.reply.code < 500);
-      if (!ok.length) return (temp ?? replies[0])?.reply ?? unavailable(new Error('no recipients'));
+      if (!ok.length) return (temp ?? replies[0])?.reply ?? unavailable();
       if (temp) {
         opts.log.warn('inline forward: a recipient was deferred, asking the client to retry', { session: envelope.sessionId, rcpt: temp.r, reply: temp.reply });
         return temp.reply;

@@ -12,7 +12,7 @@ import { toCrlf } from './line-endings.ts';
 import { createMessageView, headerEnd } from './message-view.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { SmtpError } from './smtp-error.ts';
-import { countReceived, receivedHeader, rewriteSubject, stripHeaders } from './trace-headers.ts';
+import { claimsAuthServId, countReceived, receivedHeader, rewriteSubject, stripHeaders } from './trace-headers.ts';
 
 export interface DataPhaseContext {
   deps: GatewayDeps;
@@ -26,7 +26,7 @@ export interface DataReply {
   text: string;
 }
 
-/** Headers a client must not be able to forge: we strip them before adding our own. */
+/** Headers a client must not be able to forge: we strip them before adding our own (and Authentication-Results in our name). */
 const OWN_HEADERS = new Set(['x-spamgate-result']);
 
 export async function finishData(stream: SMTPServerDataStream, state: SessionState, tx: Transaction, ctx: DataPhaseContext): Promise<DataReply> {
@@ -61,7 +61,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     logTransaction(deps, state, tx, undefined, bytes, '554 5.4.6');
     return { code: 554, enhanced: '5.4.6', text: `Too many hops (${hops} Received header fields): mail loop` };
   }
-  raw = stripHeaders(raw, OWN_HEADERS, headerEnd(raw));
+  raw = stripHeaders(raw, OWN_HEADERS, headerEnd(raw), (name, value) => claimsAuthServId(name, value, deps.hostname));
   const view = createMessageView(raw);
   const dataHits = await ctx.runPhase({ message: view });
   const hits = [...state.sessionHits, ...tx.hits, ...dataHits];
@@ -151,7 +151,8 @@ function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps
     hostname: deps.hostname,
     secure: state.info.secure,
     authenticated: state.info.authUser !== undefined,
-    esmtp: true,
+    esmtp: state.info.esmtp !== false,
+    smtputf8: tx.envelope.smtputf8,
     id: state.info.id,
     date: new Date(deps.clock.now()),
     ...(tx.envelope.rcptTo.length === 1 ? { forRcpt: tx.envelope.rcptTo[0] } : {}),

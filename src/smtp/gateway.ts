@@ -238,6 +238,7 @@ export class Gateway {
     const hostname = session.clientHostname;
     if (hostname && !hostname.startsWith('[')) s.info.clientHostname = hostname;
     if (session.hostNameAppearsAs) s.info.helo = session.hostNameAppearsAs;
+    s.info.esmtp = (session as { openingCommand?: unknown }).openingCommand === 'EHLO';
     s.info.secure = session.secure;
     return s;
   }

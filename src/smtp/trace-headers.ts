@@ -8,6 +8,8 @@ export interface ReceivedInfo {
   secure: boolean;
   authenticated: boolean;
   esmtp: boolean;
+  /** The transaction used SMTPUTF8 (RFC 6531 §4.3: UTF8SMTP in place of ESMTP). */
+  smtputf8?: boolean;
   id: string;
   /** Only for a single recipient, to avoid disclosing Bcc lists. */
   forRcpt?: string;
@@ -16,7 +18,8 @@ export interface ReceivedInfo {
 
 /** RFC 5321 §4.4: "Received: from ... by ... with ... id ... for ...; date". WITH per RFC 3848. */
 export function receivedHeader(r: ReceivedInfo): string {
-  const proto = (r.esmtp ? 'ESMTP' : 'SMTP') + (r.secure ? 'S' : '') + (r.authenticated ? 'A' : '');
+  // RFC 3848 (ESMTP, SMTP with S and A), RFC 6531 §4.3 (UTF8SMTP …)
+  const proto = (r.smtputf8 ? 'UTF8SMTP' : r.esmtp ? 'ESMTP' : 'SMTP') + (r.secure ? 'S' : '') + (r.authenticated ? 'A' : '');
   const ipLiteral = r.clientIp.includes(':') ? `IPv6:${r.clientIp}` : r.clientIp;
   const from = `${clean(r.helo || 'unknown')} (${r.clientHostname && !r.clientHostname.startsWith('[') ? clean(r.clientHostname) + ' ' : ''}[${ipLiteral}])`;
   const forPart = r.forRcpt ? `\r\n\tfor <${clean(r.forRcpt)}>` : '';
@@ -35,26 +38,44 @@ function clean(s: string): string {
   return s.replace(/[^\x21-\x7e]/g, '?').slice(0, 255);
 }
 
-/** Removes header fields (by lower-case name) from the top of a message, e.g. forged X-Spamgate-Result. */
-export function stripHeaders(raw: Buffer, names: ReadonlySet<string>, headerEndOffset: number): Buffer {
+/**
+ * Removes header fields from the top of a message: every field whose lower-case name is in `names` (a
+ * forged X-Spamgate-Result), and every field `drop` says so of, given its name and whole (unfolded) value.
+ */
+export function stripHeaders(raw: Buffer, names: ReadonlySet<string>, headerEndOffset: number, drop?: (name: string, value: string) => boolean): Buffer {
   const head = raw.subarray(0, headerEndOffset).toString('latin1');
   const lines = head.split(/(?<=\n)/);
-  const kept: string[] = [];
-  let dropping = false;
-  let changed = false;
+  // whole fields first (a field and its continuation lines), then the decision per field
+  const fields: { name: string; text: string }[] = [];
   for (const line of lines) {
-    if ((line.startsWith(' ') || line.startsWith('\t')) && kept.length + (dropping ? 1 : 0) > 0) {
-      if (!dropping) kept.push(line);
+    const last = fields[fields.length - 1];
+    if ((line.startsWith(' ') || line.startsWith('\t')) && last) {
+      last.text += line;
       continue;
     }
     const colon = line.indexOf(':');
-    const name = colon > 0 ? line.slice(0, colon).trim().toLowerCase() : '';
-    dropping = names.has(name);
-    if (dropping) changed = true;
-    else kept.push(line);
+    fields.push({ name: colon > 0 ? line.slice(0, colon).trim().toLowerCase() : '', text: line });
+  }
+  let changed = false;
+  const kept: string[] = [];
+  for (const f of fields) {
+    const gone = names.has(f.name) || (drop !== undefined && f.name !== '' && drop(f.name, f.text.slice(f.text.indexOf(':') + 1).replace(/\r?\n[ \t]/g, ' ')));
+    if (gone) changed = true;
+    else kept.push(f.text);
   }
   if (!changed) return raw;
   return Buffer.concat([Buffer.from(kept.join(''), 'latin1'), raw.subarray(headerEndOffset)]);
+}
+
+/**
+ * An Authentication-Results field that claims to come from `authservId` (RFC 8601 §5: a receiver removes
+ * those it did not add before its own checks, or a sender could forge passing results in our name). The
+ * authserv-id is the first token of the value, after any comments; compared without case.
+ */
+export function claimsAuthServId(name: string, value: string, authservId: string): boolean {
+  if (name !== 'authentication-results') return false;
+  const id = value.replace(/\([^()]*\)/g, ' ').trim().split(/[\s;]/, 1)[0] ?? '';
+  return id.toLowerCase() === authservId.toLowerCase();
 }
 
 /** Received fields in the header section, counted up to `stopAt` (RFC 5321 §6.3 loop detection). */
@@ -70,9 +91,20 @@ export function countReceived(raw: Buffer, stopAt: number): number {
 /** Prefixes the Subject (adds one if missing); idempotent when the prefix is already there. */
 export function rewriteSubject(raw: Buffer, prefix: string, headerEndOffset: number): Buffer {
   const head = raw.subarray(0, headerEndOffset).toString('latin1');
-  const m = /^subject:[ \t]*/im.exec(head);
-  if (!m) return Buffer.concat([Buffer.from(`Subject: ${prefix}\r\n`, 'latin1'), raw]);
-  const at = m.index + m[0].length;
-  if (head.slice(at, at + prefix.length) === prefix) return raw;
-  return Buffer.concat([raw.subarray(0, at), Buffer.from(prefix + ' ', 'latin1'), raw.subarray(at)]);
+  // every Subject field (a message may carry two; a reader may show either), each once
+  const re = /^subject:([ \t]*)/gim;
+  let out = '';
+  let last = 0;
+  let found = false;
+  for (let m = re.exec(head); m !== null; m = re.exec(head)) {
+    found = true;
+    const at = m.index + m[0].length;
+    if (head.slice(at, at + prefix.length) === prefix) continue;
+    // a value folded onto the next line: the prefix still follows "Subject: "
+    out += head.slice(last, at) + (m[1] ? '' : ' ') + prefix + ' ';
+    last = at;
+  }
+  if (!found) return Buffer.concat([Buffer.from(`Subject: ${prefix}\r\n`, 'latin1'), raw]);
+  if (last === 0) return raw;
+  return Buffer.concat([Buffer.from(out + head.slice(last), 'latin1'), raw.subarray(headerEndOffset)]);
 }

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { startGateway } from '../helpers/gateway.ts';
 import { run } from '../helpers/python.ts';
 import { startSink } from '../helpers/sink-server.ts';
-import { sendMessage } from '../helpers/smtp-wire.ts';
+import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 import { freePort } from '../helpers/free-port.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
@@ -223,4 +223,26 @@ test('check-config and usage errors exit 2 with a one-line reason', async () => 
   const help = await run(process.execPath, [CLI, 'queue', '--help']);
   assert.equal(help.code, 0);
   assert.match(help.stdout, /usage: spamgate queue/);
+});
+
+test('headers on the way to the upstream: a forged Authentication-Results in our name is gone, and a HELO client is stamped "with SMTP"', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, frontOf(sink.port));
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  try {
+    assert.equal((await wire.command('HELO client.example')).code, 250);
+    assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+    assert.equal((await wire.command('RCPT TO:<user@relay.example>')).code, 250);
+    assert.equal((await wire.command('DATA')).code, 354);
+    const forged = 'Authentication-Results: MX.TEST.EXAMPLE; dkim=pass header.d=paypal.com\r\nAuthentication-Results: other.example; spf=none\r\n';
+    assert.equal((await wire.command(`${forged}${MSG}.`)).code, 250);
+  } finally {
+    wire.close();
+  }
+  await sink.waitForMessages(1);
+  const text = sink.messages[0]?.raw.toString('latin1') ?? '';
+  assert.doesNotMatch(text, /dkim=pass header\.d=paypal\.com/);
+  assert.match(text, /Authentication-Results: other\.example; spf=none/, 'another host\'s results stay');
+  assert.match(text, /by mx\.test\.example \(spamgate\) with SMTP id /);
 });
