@@ -59,7 +59,7 @@ export async function openSharedStores(deps: SharedStoreDeps): Promise<SharedSto
   };
   if (link) stores.link = link;
   if (link && uses.has('rate')) stores.rateStore = new RedisRateStore(link, clock);
-  if (link && uses.has('bayes')) stores.tokenStore = new RedisTokenStore(link);
+  if (link && uses.has('bayes')) stores.tokenStore = new RedisTokenStore(link, Math.round(config.bayes.token_ttl / 1000));
   return stores;
 }
 

@@ -9,7 +9,8 @@ import { luaScript, type RedisLink } from './connection.ts';
 
 /**
  * KEYS[1] totals, KEYS[2] digests, KEYS[3] the seeding lock, KEYS[4..] token hashes; ARGV field (s|h),
- * delta, digest, class. While a gateway seeds the store nothing is learned (returns -1: the caller waits),
+ * delta, digest, class, token ttl (seconds, 0: none). A token learned here expires ttl after it was last
+ * learned; a token of the seed (no expiry set) stays, so the shipped model does not fade on a quiet site. While a gateway seeds the store nothing is learned (returns -1: the caller waits),
  * so the seed can be written as plain values, the same again if it is retried. +1 for a digest already
  * learned as this class, or -1 for one not learned as it, changes nothing (two gateways learning one
  * message at once count it once). +1 for a digest learned as the other class moves it: the other class's
@@ -19,7 +20,7 @@ import { luaScript, type RedisLink } from './connection.ts';
  */
 const UPDATE = luaScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
-local field, delta, digest, cls = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local field, delta, digest, cls, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5]) or 0
 local prev = redis.call('HGET', KEYS[2], digest)
 if delta > 0 and prev == cls then return 0 end
 if delta < 0 and prev ~= cls then return 0 end
@@ -34,7 +35,12 @@ local function down(f)
 end
 if delta > 0 then
   if prev then down(prev == 'spam' and 's' or 'h') end
-  for i = 4, #KEYS do redis.call('HINCRBY', KEYS[i], field, 1) end
+  for i = 4, #KEYS do
+    -- TTL -2: a new token, > 0: one learned here before; -1: a seeded token, kept for ever
+    local expiring = ttl > 0 and redis.call('TTL', KEYS[i]) ~= -1
+    redis.call('HINCRBY', KEYS[i], field, 1)
+    if expiring then redis.call('EXPIRE', KEYS[i], ttl) end
+  end
   redis.call('HINCRBY', KEYS[1], field, 1)
   redis.call('HSET', KEYS[2], digest, cls)
 else
@@ -82,7 +88,11 @@ export class RedisTokenStore implements TokenStore {
   /** Every key shares one hash tag: pipelines and scripts stay in one Cluster slot. */
   private readonly base: string;
 
-  constructor(private readonly link: RedisLink) {
+  constructor(
+    private readonly link: RedisLink,
+    /** Seconds a token learned here lives after it was last learned (bayes.token_ttl); 0: for ever. */
+    private readonly tokenTtlSeconds = 0,
+  ) {
     this.base = `${link.prefix}{bayes}:`;
   }
 
@@ -132,7 +142,7 @@ export class RedisTokenStore implements TokenStore {
     const keys = [`${this.base}totals`, `${this.base}digests`, `${this.base}seeding`, ...change.tokens.map((t) => this.tokenKey(t))];
     // Bounded wait while another gateway seeds the store (seconds, after Redis came back empty).
     for (let round = 0; round < SEED_WAIT_ROUNDS; round++) {
-      const done = await this.link.run('bayes', () => this.link.eval(UPDATE, keys, [FIELD[change.cls], change.delta, change.digest, change.cls]));
+      const done = await this.link.run('bayes', () => this.link.eval(UPDATE, keys, [FIELD[change.cls], change.delta, change.digest, change.cls, this.tokenTtlSeconds]));
       if (done !== -1) return;
       await new Promise((resolve) => setTimeout(resolve, SEED_WAIT_MS));
     }

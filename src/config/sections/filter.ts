@@ -1,7 +1,7 @@
 // Config sections of the content filter: `filter:` (MIME work bounds) and `bayes:` (classifier, store, learning).
 import { z } from 'zod';
 import { DEFAULT_CUTOFFS } from '../../bayes/cutoffs.ts';
-import { MAX_TIMER_MS, size } from '../units.ts';
+import { duration, MAX_TIMER_MS, size } from '../units.ts';
 
 export const filterSection = z
   .strictObject({
@@ -50,6 +50,8 @@ export const bayesSection = z
     max_tokens: z.number().int().min(10_000).max(50_000_000).default(1_000_000),
     /** Learned-message digests kept (a message learned again counts once); past it, the oldest go (to 90 %). */
     max_digests: z.number().int().min(1_000).max(50_000_000).default(500_000),
+    /** Redis store: a token learned on site expires this long after it was last learned (0: never); seeded ones stay. */
+    token_ttl: duration().prefault('180d'),
   })
   .prefault({})
   .refine((b) => (b.ham_cutoff ?? DEFAULT_CUTOFFS[b.combine].ham) < (b.spam_cutoff ?? DEFAULT_CUTOFFS[b.combine].spam), {

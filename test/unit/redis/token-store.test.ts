@@ -138,3 +138,27 @@ test('redis down: reads skip (nothing learned) or throw per on_error; writes alw
   await eventually(() => skipLink.isUp);
   assert.deepEqual(await skip.getMany(['a']), [undefined]);
 });
+
+test('bayes.token_ttl: a token learned here expires that long after it was last learned; a seeded token never does', async (t) => {
+  const redis = await startRedis(t);
+  const link = await linkTo(t, redis);
+  const store = new RedisTokenStore(link, 3600);
+  const seed = emptyModel();
+  seed.tokens.set('seeded', { spam: 3, ham: 1 });
+  seed.totals = { spam: 3, ham: 1 };
+  assert.equal(await store.importModel(seed), true);
+  await store.update({ tokens: ['seeded', 'fresh'], cls: 'spam', delta: 1, digest: 'd1' });
+  const ttl = (token: string): Promise<number> => link.client.ttl(`${link.prefix}{bayes}:t:${token}`);
+  const fresh = await ttl('fresh');
+  assert.ok(fresh > 3500 && fresh <= 3600, `fresh token ttl ${fresh}`);
+  assert.equal(await ttl('seeded'), -1, 'the seed stays');
+  assert.deepEqual(await store.getMany(['seeded']), [{ spam: 4, ham: 1 }]);
+  // learned again later: the clock starts over
+  await link.client.expire(`${link.prefix}{bayes}:t:fresh`, 10);
+  await store.update({ tokens: ['fresh'], cls: 'ham', delta: 1, digest: 'd2' });
+  assert.ok((await ttl('fresh')) > 3500);
+  // without a ttl nothing expires
+  const forever = new RedisTokenStore(link, 0);
+  await forever.update({ tokens: ['kept'], cls: 'spam', delta: 1, digest: 'd3' });
+  assert.equal(await ttl('kept'), -1);
+});
