@@ -196,6 +196,18 @@ export class FolderCache {
     return true;
   }
 
+  /**
+   * Forgets the entries of messages that are gone (expunged, or removed by another program): without it a
+   * download-and-delete mailbox kept an entry per message it ever held, in memory and in the file, until a
+   * restart. Their lines leave the file at the next rewrite, which flush() does once most lines are dead.
+   */
+  forget(keys: readonly string[]): void {
+    for (const key of keys) {
+      this.at.delete(key);
+      this.slots.delete(key);
+    }
+  }
+
   /** Records an entry; written out by flush(). */
   set(key: string, entry: CacheEntry): void {
     const line = JSON.stringify(entry.fields ? [key, entry.date, entry.fields] : [key, entry.date]);

@@ -109,6 +109,13 @@ export class MaildirFolder extends FolderIndex {
     );
   }
 
+  /** Messages leave the index and their header-cache entries with them. */
+  protected override drop(uids: readonly number[]): void {
+    const keys = uids.flatMap((u) => this.keyOf(u) ?? []);
+    super.drop(uids);
+    this.cache.forget(keys);
+  }
+
   /** Internals the scanner needs (kept off the public surface). */
   private hooks(): Parameters<typeof scanFolder>[1] {
     return {

@@ -256,3 +256,21 @@ test('a folder deleted and made again after a restart never gets its old UIDVALI
   const again = (await restarted.status(U, 'Box4')).uidValidity;
   assert.ok(again > old, `new ${again} after old ${old}`);
 });
+
+test('a download-and-delete mailbox does not keep header-cache entries of messages it no longer has', async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  const cacheLines = async (): Promise<number> => (await readFile(join(store.maildirOf(U), 'spamgate.cache'), 'utf8').catch(() => '')).split('\n').length - 1;
+  let most = 0;
+  for (let round = 0; round < 6; round++) {
+    for (let i = 0; i < 150; i++) await store.append(U, 'INBOX', msg(round * 1000 + i));
+    const list = await store.list(U, 'INBOX');
+    await store.headerFields?.(U, 'INBOX', list.map((m) => m.uid));
+    await store.expunge(U, 'INBOX', list.map((m) => m.uid));
+    await store.settle();
+    most = Math.max(most, await cacheLines());
+  }
+  // 900 messages went through; the file is rewritten once most of its lines are of gone messages
+  assert.ok(most <= 2 * 150 + 256 + 1, `the cache file reached ${most} lines`);
+});
