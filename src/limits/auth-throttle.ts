@@ -56,14 +56,22 @@ class Window {
   }
 
   fail(key: string): void {
+    const now = this.clock.now();
     const list = this.recent(key).slice(-(this.rule.limit - 1));
-    list.push(this.clock.now());
+    list.push(now);
     this.failures.delete(key);
     this.failures.set(key, list);
-    for (const k of this.failures.keys()) {
-      if (this.failures.size <= this.maxKeys) break;
+    // The map is in order of last failure: from the front, keys whose last failure left the window are done
+    // with (without this, a burst of guesses from many addresses stayed in memory until the key bound).
+    for (const [k, times] of this.failures) {
+      if (this.failures.size <= this.maxKeys && (times[times.length - 1] ?? 0) > now - this.rule.window) break;
       this.failures.delete(k);
     }
+  }
+
+  /** Keys held (tests). */
+  get size(): number {
+    return this.failures.size;
   }
 
   clear(key: string): void {
@@ -77,7 +85,10 @@ const MAX_WAIT_ROUNDS = 1000;
  * The per-user key: the name as the user directory reads it (trimmed, lower case), so " Alice@x" or
  * "alice@x\t" is the same account here as there and cannot start a fresh count.
  */
-export const userKey = (user: string): string => user.trim().toLowerCase();
+export const userKey = (user: string): string => user.trim().toLowerCase().slice(0, MAX_USER_KEY);
+
+/** Longer names (no address is longer than 254 octets, RFC 5321 §4.5.3.1.3) share a key: a guesser's choice of name cannot make entries large. */
+const MAX_USER_KEY = 320;
 
 export class AuthThrottle {
   private readonly ip: Window;
@@ -136,6 +147,11 @@ export class AuthThrottle {
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
+  }
+
+  /** Addresses and user names with failures held (tests). */
+  get tracked(): { ip: number; user: number } {
+    return { ip: this.ip.size, user: this.user.size };
   }
 
   /** A successful login clears the user's failures (the address keeps its own). */

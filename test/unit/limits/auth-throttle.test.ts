@@ -54,3 +54,13 @@ test('a user name is counted as the directory reads it: surrounding white space 
   abandoned.abandon('192.0.2.1', 'bob');
   assert.equal(abandoned.blocked('192.0.2.1', 'bob'), false, 'an attempt without an outcome counts nothing');
 });
+
+test('failures that left the window are forgotten as new ones come in, not held until the key bound', () => {
+  const clock = new ManualClock(1_000_000);
+  const throttle = new AuthThrottle({ clock, perIp: { limit: 10, window: 60_000 }, perUser: { limit: 5, window: 60_000 } });
+  for (let i = 0; i < 1000; i++) throttle.fail(`192.0.2.${i % 250}.${i}`, `guess${i}@example.org`);
+  assert.deepEqual(throttle.tracked, { ip: 1000, user: 1000 });
+  clock.advance(61_000);
+  throttle.fail('198.51.100.1', 'one@example.org');
+  assert.deepEqual(throttle.tracked, { ip: 1, user: 1 });
+});
