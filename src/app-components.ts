@@ -134,6 +134,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       return fullStack ? mailhost.start() : {};
     },
     onReload: () => {
+      if (fullStack) mailhost.reloadTls();
       const r = mailhost.directory.reload();
       if (!r.ok) deps.log.warn('users/aliases reload failed, keeping the previous ones', { problems: r.problems });
     },

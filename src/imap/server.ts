@@ -18,6 +18,8 @@ export interface ImapServer {
   address(): AddressInfo | undefined;
   /** Resolves once queued Junk-folder learning has run (tests, shutdown). */
   learningIdle(): Promise<void>;
+  /** A renewed certificate: new handshakes (STARTTLS and implicit TLS) use it; sessions under way keep theirs. */
+  updateTls(tls: { cert: Buffer; key: Buffer }): void;
 }
 
 /** An implicit-TLS client that has not finished its handshake by then is dropped. */
@@ -26,7 +28,7 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...messageHandlers };
 
 export function createImapServer(opts: ImapServerOptions): ImapServer {
-  const secureContext = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
+  let secureContext = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
   if (opts.implicitTls && !secureContext) throw new Error('imap: implicit TLS needs tls.cert and tls.key');
   const ctx = createContext(opts, secureContext);
   const sessions = new Set<Session>();
@@ -76,6 +78,12 @@ export function createImapServer(opts: ImapServerOptions): ImapServer {
   server.on('error', (err) => opts.log.error('imap server error', { err }));
 
   return {
+    updateTls(tls) {
+      // only a server that had TLS from the start: turning it on would change what its CAPABILITY says
+      if (!secureContext) return;
+      secureContext = createSecureContext({ cert: tls.cert, key: tls.key });
+      ctx.secureContext = secureContext;
+    },
     listen(port, host = '127.0.0.1') {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -37,6 +37,11 @@ export interface MailHost {
   /** Queue router hook: expands aliases and delivers into Maildir; remote alias targets re-enter the queue. */
   deliverLocal(sink: MessageSink): DeliverLocal;
   start(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
+  /**
+   * Reads the POP3 and IMAP certificate files again (a reload: certificates renewed in place) and gives them
+   * to the servers for new handshakes. A file that cannot be read keeps the running certificate (logged).
+   */
+  reloadTls(): void;
   close(): Promise<void>;
 }
 
@@ -57,6 +62,18 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: config.mailhost.duplicate_window });
   const pbs = config.pop3.pop_before_smtp.enabled ? new PopBeforeSmtp({ clock: deps.clock, ttlMs: config.pop3.pop_before_smtp.ttl }) : undefined;
   const closers: Array<() => Promise<void>> = [];
+  /** Per TLS-capable server: re-reads its certificate files and hands them over. */
+  const tlsReloaders: Array<() => void> = [];
+  const reloadingTls = (what: string, files: { cert?: string; key?: string }, update: (tls: { cert: Buffer; key: Buffer }) => void): void => {
+    tlsReloaders.push(() => {
+      try {
+        const tls = readTlsFiles(files, config.smtp.tls);
+        if (tls) update(tls);
+      } catch (err) {
+        log.warn(`${what} certificate could not be read again; the running one stays`, { err });
+      }
+    });
+  };
 
   const deliverLocal =
     (sink: MessageSink): DeliverLocal =>
@@ -123,6 +140,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
           log: log.child({ component: 'pop3' }),
           clock: deps.clock,
         });
+        if (tls) reloadingTls('pop3', p.tls, (t) => pop3.updateTls(t));
         await pop3.listen(p.listen.port, p.listen.host);
         const addr = pop3.address();
         if (addr) out.pop3 = addr;
@@ -161,12 +179,14 @@ export function openMailHost(deps: MailHostDeps): MailHost {
           clock: deps.clock,
         };
         const imap = createImapServer({ ...common, implicitTls: false });
+        if (tls) reloadingTls('imap', i.tls, (t) => imap.updateTls(t));
         await imap.listen(i.listen.port, i.listen.host);
         const addr = imap.address();
         if (addr) out.imap = addr;
         closers.push(() => imap.close());
         if (i.tls_listen && tls) {
           const imaps = createImapServer({ ...common, implicitTls: true });
+          reloadingTls('imaps', i.tls, (t) => imaps.updateTls(t));
           await imaps.listen(i.tls_listen.port, i.tls_listen.host);
           const a = imaps.address();
           if (a) out.imaps = a;
@@ -174,6 +194,9 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         }
       }
       return out;
+    },
+    reloadTls() {
+      for (const reload of tlsReloaders) reload();
     },
     async close() {
       for (const c of closers.reverse()) await c();

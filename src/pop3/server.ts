@@ -1,6 +1,6 @@
 // POP3 server factory: plain listener (with STLS) and optional implicit-TLS listener over the mailbox store.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createSecureContext, createServer as createTlsServer, type SecureContext, type TLSSocket } from 'node:tls';
+import { createSecureContext, createServer as createTlsServer, Server as TlsServer, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { counter, gauge } from '../metrics/registry.ts';
 import { CidrSet, normalizeIp } from '../util/cidr.ts';
@@ -39,6 +39,8 @@ export interface Pop3Server {
   tlsAddress(): AddressInfo | undefined;
   /** Stops listening and ends open sessions without UPDATE (nothing is deleted). */
   close(): Promise<void>;
+  /** A renewed certificate: new handshakes (STLS and implicit TLS) use it; sessions under way keep theirs. */
+  updateTls(tls: { cert: Buffer; key: Buffer }): void;
 }
 
 /** An implicit-TLS client that has not finished its handshake by then is dropped. */
@@ -122,6 +124,11 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
       implicit.maxConnections = limits.maxConnections;
       implicit.on('tlsClientError', (err) => opts.log.debug('pop3 TLS handshake failed', { err }));
       await listenOn(implicit, port, host);
+    },
+    updateTls(tls) {
+      if (!ctx.secureContext) return;
+      ctx.secureContext = createSecureContext({ cert: tls.cert, key: tls.key });
+      if (implicit instanceof TlsServer) implicit.setSecureContext({ cert: tls.cert, key: tls.key });
     },
     address: () => (plain.listening ? (plain.address() as AddressInfo) : undefined),
     tlsAddress: () => (implicit?.listening ? (implicit.address() as AddressInfo) : undefined),

@@ -1,9 +1,11 @@
 // Relay control, trust (PROXY/XCLIENT), rate limits, pre-greet and STARTTLS+AUTH over real sockets.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
+import tls from 'node:tls';
 import path from 'node:path';
 import { test } from 'node:test';
 import { hashPassword } from '../../src/mailhost/password.ts';
@@ -329,4 +331,41 @@ test('POP-before-SMTP and IMAP-before-SMTP: a mailbox login opens relaying from 
     await runPython(script, [String(protocol === 'pop3' ? gw.pop3Port : gw.imapPort), TEST_PASSWORD]);
     assert.equal((await rcptCode(gw.smtpPort, 'friend@remote.example', 'postmaster@localhost')).code, 250, `relaying after a ${protocol} login`);
   }
+});
+
+test('a reload gives IMAP and POP3 a certificate renewed in place, as it does SMTP', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-renew-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  const issue = (cn: string): void =>
+    void execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', `/CN=${cn}`], { stdio: 'ignore' });
+  issue('first.test');
+  const gw = await startGateway(t, { smtp: { tls: { cert, key } } });
+  const presented = async (port: number, greetingEnd: RegExp, command: string, ready: RegExp): Promise<string> => {
+    const socket = net.connect(port, '127.0.0.1');
+    let text = '';
+    socket.setEncoding('latin1');
+    const until = async (re: RegExp): Promise<void> => {
+      for (let i = 0; i < 200 && !re.test(text); i++) await new Promise((r) => setTimeout(r, 10));
+      if (!re.test(text)) throw new Error(`no ${re} in ${JSON.stringify(text)}`);
+    };
+    socket.on('data', (d: string) => (text += d));
+    await until(greetingEnd);
+    text = '';
+    socket.write(`${command}\r\n`);
+    await until(ready);
+    socket.removeAllListeners('data');
+    const secure = tls.connect({ socket, rejectUnauthorized: false });
+    await once(secure, 'secureConnect');
+    const cn = String(secure.getPeerCertificate().subject?.CN ?? '');
+    secure.destroy();
+    return cn;
+  };
+  const imap = (): Promise<string> => presented(gw.imapPort ?? 0, /^\* OK.*\r\n/, 'a STARTTLS', /a OK.*\r\n/);
+  const pop3 = (): Promise<string> => presented(gw.pop3Port ?? 0, /^\+OK.*\r\n/, 'STLS', /\+OK.*\r\n/);
+  assert.deepEqual([await imap(), await pop3()], ['first.test', 'first.test']);
+  issue('second.test');
+  assert.equal(gw.app.reload().ok, true);
+  assert.deepEqual([await imap(), await pop3()], ['second.test', 'second.test']);
 });
