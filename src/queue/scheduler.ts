@@ -175,6 +175,9 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         r.status = 'failed';
         const last = r.reply ? `${r.reply.code} ${r.reply.text}` : 'no attempt succeeded';
         r.reply = { code: r.reply && r.reply.code >= 400 ? r.reply.code : 451, enhanced: '4.4.7', text: `message expired after ${Math.round(cfg.max_age / 3_600_000)}h in queue; last error: ${last}` };
+        // RFC 3464 §2.3.5: Remote-MTA names the MTA whose reply the Diagnostic-Code is; this one is ours
+        // (the remote's last reply is quoted in its text)
+        delete r.remoteMta;
       }
     }
     const newlyFailed = Object.entries(state.recipients).filter(([, r]) => r.status === 'failed' && !r.reported);

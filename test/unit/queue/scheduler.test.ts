@@ -113,6 +113,9 @@ test('delay warning once after delay_warning, then expiry after max_age bounces 
   assert.match(bounce, /^Action: failed$/m);
   assert.match(bounce, /^Status: 4\.4\.7$/m);
   assert.match(bounce, /expired/);
+  assert.match(warning, /^Remote-MTA: /m, 'the warning quotes the remote\'s own reply');
+  assert.doesNotMatch(bounce, /^Remote-MTA: /m, 'the expiry reply is ours: it names no remote MTA (RFC 3464 §2.3.5)');
+  assert.match(bounce, /last error: 451 (4\.2\.0 )?busy/);
   assert.equal(rig.sink.messages.length, 2, 'one warning, one bounce');
   assert.equal(await metricValue(rig.registry, 'spamgate_bounces_total', { kind: 'delay' }), 1);
   assert.ok(rig.clock.now() - T0 >= 2 * 60 * MIN);
