@@ -29,6 +29,16 @@ export function messageDigest(raw: Buffer): string {
   return digestOf(raw, true);
 }
 
+/**
+ * Where the text ends without the line breaks at its end. A loop, not /[\r\n]+$/: a regex tries that at
+ * every run of line breaks in the body, quadratic in a message of blank lines (seconds for 160 KB).
+ */
+function endWithoutLineBreaks(text: string): number {
+  let end = text.length;
+  while (end > 0 && (text.charCodeAt(end - 1) === 10 || text.charCodeAt(end - 1) === 13)) end--;
+  return end;
+}
+
 /** messageDigest as spamgate computed it before the end of the body was evened out: still looked up. */
 export function messageDigestKeepingEnd(raw: Buffer): string {
   return digestOf(raw, false);
@@ -55,7 +65,7 @@ function digestOf(raw: Buffer, trimEnd: boolean): string {
   }
   h.update('\n\n');
   const body = text.slice(m ? headEnd + m[0].length : headEnd).replace(/\r\n/g, '\n');
-  h.update(trimEnd ? body.replace(/[\r\n]+$/, '') : body, 'latin1');
+  h.update(trimEnd ? body.slice(0, endWithoutLineBreaks(body)) : body, 'latin1');
   return h.digest('hex').slice(0, 32);
 }
 

@@ -5,9 +5,9 @@
 //   <spam> <ham> <day> <token>           one line per token (the token is the rest of the line); day: the
 //                                        day (since 1970) a message with it was last learned, for expiry
 import { readFileSync } from 'node:fs';
-import { promisify } from 'node:util';
 import { writeFileAtomicSync } from '../util/atomic-file.ts';
-import { gunzipSync, gzip, gzipSync } from 'node:zlib';
+import { once } from 'node:events';
+import { createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import type { MessageClass } from './learner.ts';
 import type { LearnedTotals, TokenCounts } from './token-store.ts';
 
@@ -59,7 +59,6 @@ export function serializeModel(model: ModelData, opts: { minCount?: number; with
   return gzipSync(lines.join('\n') + '\n', { level: 9 });
 }
 
-const gzipAsync = promisify(gzip);
 /** Tokens written between two turns of the event loop. */
 const TOKENS_PER_TURN = 50_000;
 
@@ -69,18 +68,37 @@ const TOKENS_PER_TURN = 50_000;
  * slices may be half in the result; the caller saves again after any change made while this ran.
  */
 export async function serializeModelAsync(model: ModelData, today = dayNumber()): Promise<Buffer> {
-  const chunks: string[] = [headLines(model, 2, true).join('\n') + '\n'];
+  // compressed as it is written, slice by slice: the whole text never exists as one string
+  const gz = createGzip({ level: 6 });
+  const out: Buffer[] = [];
+  gz.on('data', (b: Buffer) => out.push(b));
+  const ended = new Promise<void>((resolve, reject) => {
+    gz.once('end', resolve);
+    gz.once('error', reject);
+  });
+  const write = async (text: string): Promise<void> => {
+    if (!gz.write(text)) await once(gz, 'drain');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+  await write(headLines(model, 2, false).join('\n') + '\n');
   let slice: string[] = [];
+  for (const [d, c] of model.digests) {
+    slice.push(`d ${d} ${c === 'spam' ? 's' : 'h'}\n`);
+    if (slice.length >= TOKENS_PER_TURN) {
+      await write(slice.join(''));
+      slice = [];
+    }
+  }
   for (const [t, c] of model.tokens) {
     if (writable(t, c, 1)) slice.push(`${c.spam} ${c.ham} ${c.day ?? today} ${t}\n`);
     if (slice.length >= TOKENS_PER_TURN) {
-      chunks.push(slice.join(''));
+      await write(slice.join(''));
       slice = [];
-      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
-  chunks.push(slice.join(''));
-  return gzipAsync(Buffer.from(chunks.join(''), 'utf8'), { level: 6 });
+  gz.end(slice.join(''));
+  await ended;
+  return Buffer.concat(out);
 }
 
 /**

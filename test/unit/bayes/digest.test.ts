@@ -75,3 +75,12 @@ test('the same message from a file, from an mbox (blank line before the next Fro
   assert.equal(await learner.learn(original, 'spam', 'manual'), 'learned', 'the old digest of the mbox copy differed from the file copy');
   assert.equal(await learner.forget(inMbox, 'manual'), 'forgotten');
 });
+
+test('line breaks are trimmed from the end only: a body of blank lines with text after them keeps them', () => {
+  const head = 'From: a@example.org\r\nSubject: blank\r\n\r\n';
+  const blanks = '\r\n'.repeat(50_000);
+  const textAfter = messageDigest(Buffer.from(`${head}${blanks}x\r\n`));
+  assert.notEqual(textAfter, messageDigest(Buffer.from(`${head}x\r\n`)));
+  assert.equal(messageDigest(Buffer.from(`${head}${blanks}x${blanks}`)), textAfter);
+  assert.equal(messageDigest(Buffer.from(`${head}${blanks}`)), messageDigest(Buffer.from(head)));
+});
