@@ -8,7 +8,7 @@ import { successActionAfterHandOver } from '../queue/dsn-policy.ts';
 import { sendPooled } from '../queue/pooled-send.ts';
 import { outcome, type RecipientOutcome, type RemoteDelivery } from '../queue/router.ts';
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
-import { NextHopClient } from '../smtp/next-hop-client.ts';
+import { NextHopClient, NextHopConnectionError } from '../smtp/next-hop-client.ts';
 import type { Logger } from '../util/logger.ts';
 import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
 
@@ -118,9 +118,11 @@ export function createOutbound(opts: OutboundOptions): Outbound {
         return p;
       };
       let levelChecked: number | undefined;
+      /** A connection broke after the message body went out: no other host is tried in this attempt. */
+      let afterBody = false;
       // Bounded: max_mx_hosts hosts, MAX_ADDRESSES_PER_HOST addresses each, MAX_CONNECTION_ATTEMPTS in all.
       for (const { name: host, priority } of hosts) {
-        if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS) break;
+        if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS || afterBody) break;
         // RFC 5321 §5.1: hosts at or below our own preference are never used. Whether one of them is this
         // server by address is known only after a lookup: all hosts of a preference are looked at before any
         // of them is tried, so the shuffle of equal preferences cannot decide between a delivery and a loop.
@@ -183,6 +185,13 @@ export function createOutbound(opts: OutboundOptions): Outbound {
             lastMta = host;
             lastReporter = undefined;
             remaining = remaining.filter((r) => !results.has(r));
+            if (err instanceof NextHopConnectionError && err.afterBody) {
+              // The whole message went out and the reply never came: the host may have taken it. Another
+              // address or MX now would send it again at once; the queue retries after its delay instead.
+              lastTemp = { code: 451, enhanced: '4.4.2', text: `${host} [${address}]: connection lost after the message was sent (it may have been delivered): ${(err as Error).message}`, local: true };
+              afterBody = true;
+              break;
+            }
           }
         }
       }

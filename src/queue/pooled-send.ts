@@ -23,6 +23,7 @@ export async function sendPooled(
         } catch (err) {
           // a break after the body was written is not an idle close: the server may have the message
           stale = reused && !conn.bodyWritten;
+          if (err instanceof NextHopConnectionError && conn.bodyWritten) err.afterBody = true;
           throw err;
         }
       });

@@ -60,8 +60,11 @@ export class NextHopClient {
   secure = false;
   messagesSent = 0;
   /**
-   * The last send() wrote a message body: if the connection then broke, the server may have taken it,
-   * and sending it again at once (rather than after the queue's retry delay) only adds a duplicate.
+   * The last send() got its whole message body, final dot included, out to the network: if the connection
+   * then broke without a reply, the server may have taken it, and sending it again at once (another address,
+   * another MX, rather than after the queue's retry delay) only adds a duplicate. A break while the body was
+   * still being written (the write failed) is not that case (Postfix draws the same line: "while sending
+   * message body" tries on, "while sending end of data" defers).
    */
   bodyWritten = false;
   readonly createdAt = Date.now();
@@ -171,8 +174,9 @@ export class NextHopClient {
       else await this.reset();
       return result;
     }
-    this.bodyWritten = true;
-    this.socket.write(Buffer.concat(dotStuff(message)));
+    this.socket.write(Buffer.concat(dotStuff(message)), (err) => {
+      if (!err) this.bodyWritten = true;
+    });
     // RFC 5321 §4.5.3.2.6: the reply to the end of data gets twice a command's time (10 minutes by
     // default); giving up earlier risks a duplicate when the server accepts after all.
     const dataEndTimeout = 2 * this.options.commandTimeout;

@@ -6,6 +6,9 @@ import { toCrlf } from './line-endings.ts';
 
 /** The connection failed, timed out or the peer broke the protocol: try elsewhere or later. */
 export class NextHopConnectionError extends Error {
+  /** The message body had gone out when the connection broke: the next hop may have it (set by sendPooled). */
+  afterBody = false;
+
   constructor(
     message: string,
     readonly reply?: NextHopReply,

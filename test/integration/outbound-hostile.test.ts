@@ -183,6 +183,17 @@ test('a pooled connection that breaks after the message was sent is not retried 
   assert.equal(peer.received(), 2, 'not sent a third time on a fresh connection');
 });
 
+test('a connection lost after the whole message went out: deferred (it may have been delivered), not sent to the next MX at once', async (t) => {
+  const primary = await rawSmtp(t, { dropAfterMessage: 1 }, '127.0.0.1');
+  const backup = await rawSmtp(t, {}, '127.0.0.2', primary.port);
+  const zones: Zones = { 'd.test': [{ MX: [10, 'a.d.test'] }, { MX: [20, 'b.d.test'] }], 'a.d.test': [{ A: '127.0.0.1' }], 'b.d.test': [{ A: '127.0.0.2' }] };
+  const out = await outbound(t, zones, primary.port);
+  const o = (await out.deliver('s@o.test', 'd.test', ['x@d.test'], MSG)).get('x@d.test');
+  assert.deepEqual([o?.status, o?.reply.enhanced], ['temp', '4.4.2'], JSON.stringify(o));
+  assert.match(o?.reply.text ?? '', /may have been delivered/);
+  assert.deepEqual([primary.received(), backup.received()], [1, 0], 'sent once');
+});
+
 test('a next hop that greets 554 is passed over for the next MX', async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());
@@ -198,7 +209,9 @@ test('a next hop that drops the connection mid-DATA: the message goes to the nex
   t.after(() => sink.close());
   await rawSmtp(t, { dropInData: true }, '127.0.0.6', sink.port);
   const out = await outbound(t, TWO_MX, sink.port);
-  const res = await out.deliver('s@o.test', 'dest.test', ['x@dest.test'], MSG);
+  // large enough that the drop cuts the body short (a drop once all of it is out defers instead: see below)
+  const big = Buffer.concat([MSG, Buffer.from('x'.repeat(76) + '\r\n')].concat(Array.from({ length: 60_000 }, () => Buffer.from('y'.repeat(76) + '\r\n'))));
+  const res = await out.deliver('s@o.test', 'dest.test', ['x@dest.test'], big);
   assert.equal(res.get('x@dest.test')?.remoteMta, 'good.dest.test');
   assert.equal(sink.messages.length, 1);
   const alone = await rawSmtp(t, { dropInData: true });
