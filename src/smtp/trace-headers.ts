@@ -70,12 +70,43 @@ export function stripHeaders(raw: Buffer, names: ReadonlySet<string>, headerEndO
 /**
  * An Authentication-Results field that claims to come from `authservId` (RFC 8601 §5: a receiver removes
  * those it did not add before its own checks, or a sender could forge passing results in our name). The
- * authserv-id is the first token of the value, after any comments; compared without case.
+ * authserv-id is the first value after any comments (nested too), a token or a quoted-string (§2.2);
+ * compared without case and without a final dot.
  */
 export function claimsAuthServId(name: string, value: string, authservId: string): boolean {
   if (name !== 'authentication-results') return false;
-  const id = value.replace(/\([^()]*\)/g, ' ').trim().split(/[\s;]/, 1)[0] ?? '';
-  return id.toLowerCase() === authservId.toLowerCase();
+  const strip = (id: string): string => id.toLowerCase().replace(/\.$/, '');
+  return strip(authServIdOf(value)) === strip(authservId);
+}
+
+/** The authserv-id of an Authentication-Results value: CFWS skipped (RFC 5322 §3.2.2), quotes removed. */
+function authServIdOf(value: string): string {
+  const n = value.length;
+  let i = 0;
+  // every step moves i forward: bounded by the value's length
+  for (;;) {
+    while (i < n && (value[i] === ' ' || value[i] === '\t' || value[i] === '\r' || value[i] === '\n')) i++;
+    if (value[i] !== '(') break;
+    for (let depth = 0; i < n; i++) {
+      const c = value[i];
+      if (c === '\\') i++;
+      else if (c === '(') depth++;
+      else if (c === ')' && --depth === 0) {
+        i++;
+        break;
+      }
+    }
+  }
+  let id = '';
+  if (value[i] === '"') {
+    for (i++; i < n && value[i] !== '"'; i++) {
+      if (value[i] === '\\') i++;
+      id += value[i] ?? '';
+    }
+    return id;
+  }
+  for (; i < n && !/[\s;(]/.test(value[i] ?? ''); i++) id += value[i];
+  return id;
 }
 
 /** Received fields in the header section, counted up to `stopAt` (RFC 5321 §6.3 loop detection). */

@@ -17,6 +17,8 @@ test('an Authentication-Results field in our name is removed whatever its case, 
       'Authentication-Results:\r\n mx.test.example; dmarc=pass\r\n' +
       'Authentication-Results: mx.upstream.example; spf=fail\r\n' +
       'Authentication-Results: mx.test.example.evil; spf=pass\r\n' +
+      'Authentication-Results: "mx.test.example"; spf=pass\r\n' +
+      'Authentication-Results: (c (nested) c) mx.test.example.; dkim=pass\r\n' +
       'Subject: hi\r\n\r\nbody\r\n',
   );
   const out = stripHeaders(raw, new Set(), headEnd(raw), (name, value) => claimsAuthServId(name, value, 'mx.test.example')).toString();
