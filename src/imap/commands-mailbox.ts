@@ -8,6 +8,7 @@ import { overQuota } from './quota.ts';
 import { decodeMailboxName } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import type { Handler, Reply, Session } from './session.ts';
+import { flagsResponses } from './flags-response.ts';
 import { ToldFlags, UidSet } from './uid-state.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
@@ -64,14 +65,6 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   out += `* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`;
   s.send(out);
   return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
-}
-
-/** The FLAGS response and PERMANENTFLAGS of a mailbox with these keywords (RFC 3501 §7.2.6, §7.1). */
-export function flagsResponses(keywords: ReadonlySet<string>, readOnly: boolean): string {
-  const kw = [...keywords].join(' ');
-  let out = `* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''})\r\n`;
-  out += `* OK [PERMANENTFLAGS (${readOnly ? '' : `\\Answered \\Flagged \\Deleted \\Seen \\Draft${kw ? ' ' + kw : ''} \\*`})] Flags permitted\r\n`;
-  return out;
 }
 
 async function list(s: Session, c: Cursor, lsub: boolean): Promise<Reply> {

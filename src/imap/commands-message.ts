@@ -1,7 +1,8 @@
 // Selected-state message commands: FETCH (commands-fetch.ts), STORE, SEARCH, COPY, MOVE, EXPUNGE and their UID forms (RFC 3501 §6.4, RFC 4315, RFC 6851).
 import { compactSet } from './encode.ts';
 import { fetch } from './commands-fetch.ts';
-import { flagsResponses, mailboxArg } from './commands-mailbox.ts';
+import { mailboxArg } from './commands-mailbox.ts';
+import { flagsResponses, newKeywords } from './flags-response.ts';
 import { learnTransfer } from './junk.ts';
 import { overQuota } from './quota.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
@@ -50,15 +51,7 @@ async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   // duplicates and case variants fold into one (§2.3.2), and the FETCH response tells the result (§6.4.6).
   let out = '';
   // A keyword new to this mailbox: the client learns it is defined before it sees it on a message (RFC 3501 §7.2.6).
-  let newKeyword = false;
-  for (const now of kept.values()) {
-    for (const f of now) {
-      if (f.charCodeAt(0) === 92 /* \ */ || sel.keywords.has(f)) continue;
-      sel.keywords.add(f);
-      newKeyword = true;
-    }
-  }
-  if (newKeyword) out += flagsResponses(sel.keywords, sel.readOnly);
+  if (newKeywords([...kept.values()].map((flags) => ({ flags })), sel.keywords)) out += flagsResponses(sel.keywords, sel.readOnly);
   for (const t of present) {
     const now = kept.get(t.uid);
     if (!now) continue;

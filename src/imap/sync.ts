@@ -1,6 +1,7 @@
 // The sync point of a selected session: mailbox changes by others reach the client as untagged EXPUNGE, EXISTS,
 // RECENT and FETCH FLAGS responses (RFC 3501 §5.2, §7.3.1, §7.4.1); newly seen mail is claimed as \Recent.
 import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
+import { flagsResponses, newKeywords } from './flags-response.ts';
 import { flagKey, type Session } from './session.ts';
 
 export async function syncSelected(s: Session, allowExpunge: boolean, force: boolean): Promise<void> {
@@ -46,14 +47,20 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
     }
     out.push(`* ${sel.uids.length} EXISTS\r\n`, `* ${sel.recent.size} RECENT\r\n`);
   }
+  const fetches: string[] = [];
+  const changed: MessageMeta[] = [...fresh];
   sel.uids.forEach((u, i) => {
     const m = sel.metas.get(u);
     if (!m) return;
     const now = flagKey(m.flags);
     if (sel.flags.get(u) !== now) {
       sel.flags.set(u, now);
-      out.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${[...m.flags, ...(sel.recent.has(u) ? ['\\Recent'] : [])].join(' ')}))\r\n`);
+      changed.push(m);
+      fetches.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${[...m.flags, ...(sel.recent.has(u) ? ['\\Recent'] : [])].join(' ')}))\r\n`);
     }
   });
+  // a keyword another session brought in is named in FLAGS before a message shows it (RFC 3501 §7.2.6)
+  if (newKeywords(changed, sel.keywords)) out.push(flagsResponses(sel.keywords, sel.readOnly));
+  out.push(...fetches);
   if (out.length > 0) await s.sendAsync(out.join(''));
 }

@@ -39,7 +39,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
   const folders = new Map<string, MaildirFolder>();
   const mutex = new KeyedMutex();
   const watchers = new Map<string, Set<(c: MailboxChange) => void>>();
-  const validity = new UidValidityMark(join(opts.root, UIDVALIDITY_FILE), clock);
+  const validity = new UidValidityMark(join(opts.root, UIDVALIDITY_FILE), clock, fsync);
   const newValidity = (): number => validity.next();
 
   const wkey = (user: string, mailbox: string): string => `${user.toLowerCase()}\u0000${mailbox}`;

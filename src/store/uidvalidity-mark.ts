@@ -15,6 +15,8 @@ export class UidValidityMark {
   constructor(
     private readonly file: string,
     private readonly clock: Clock,
+    /** The store's fsync setting: off where the Maildir itself is not synced (tests, queue.fsync false). */
+    private readonly fsync = true,
   ) {}
 
   next(): number {
@@ -22,7 +24,7 @@ export class UidValidityMark {
     const value = Math.max(Math.floor(this.clock.now() / 1000), last + 1);
     this.last = value;
     // Written before the value is used; if it cannot be (read-only disk), the folder cannot be made either.
-    writeFileAtomicSync(this.file, `${value}\n`, { mode: 0o600 });
+    writeFileAtomicSync(this.file, `${value}\n`, { mode: 0o600, fsync: this.fsync });
     return value;
   }
 

@@ -98,3 +98,26 @@ test('a STORE that adds a keyword new to the mailbox sends FLAGS and PERMANENTFL
   assert.match(stored, /\* FLAGS \([^)]*Work \$Important\)\r\n\* OK \[PERMANENTFLAGS \([^)]*\$Important \\\*\)\][^\r]*\r\n\* 1 FETCH \(FLAGS \(Work \$Important \\Recent\)\)/);
   assert.doesNotMatch(await a.cmd('STORE 1 +FLAGS ($Important \\Seen)'), /\* FLAGS/, 'already told');
 });
+
+test('a keyword another session adds is named in FLAGS before the FETCH that shows it', async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  await h.store.append(USER, 'INBOX', Buffer.from('Subject: kw\r\n\r\nbody\r\n'));
+  const a = await Wire.open(h.port);
+  const b = await Wire.open(h.port);
+  t.after(() => {
+    a.close();
+    b.close();
+  });
+  await a.cmd(`LOGIN ${USER} wonderland`);
+  await b.cmd(`LOGIN ${USER} wonderland`);
+  await a.cmd('SELECT INBOX');
+  await b.cmd('SELECT INBOX');
+  await b.cmd('STORE 1 +FLAGS ($Custom)');
+  assert.match(await a.cmd('NOOP'), /\* FLAGS \([^)]*\$Custom\)\r\n\* OK \[PERMANENTFLAGS [^\r]*\r\n\* 1 FETCH \(UID 1 FLAGS \(\$Custom \\Recent\)\)/);
+  // a message that arrives with a new keyword
+  await h.store.append(USER, 'INBOX', Buffer.from('Subject: kw2\r\n\r\nbody\r\n'), { flags: ['Later'] });
+  const arrived = await a.cmd('NOOP');
+  assert.match(arrived, /\* 2 EXISTS\r\n/);
+  assert.match(arrived, /\* FLAGS \([^)]*\$Custom Later\)\r\n/, 'named before any FETCH of the new message can show it');
+});
