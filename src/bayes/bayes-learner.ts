@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Counter } from 'prom-client';
 import type { LearnOutcome, LearnSource, Learner, MessageClass } from './learner.ts';
+import { withoutFinalLineBreaks } from '../util/trim-end.ts';
 import type { TokenStore } from './token-store.ts';
 
 export interface LearnerDeps {
@@ -27,16 +28,6 @@ const TRACE_FIELD = /^(?:received|return-path|delivered-to|x-spamgate[^:]*|authe
  */
 export function messageDigest(raw: Buffer): string {
   return digestOf(raw, true);
-}
-
-/**
- * Where the text ends without the line breaks at its end. A loop, not /[\r\n]+$/: a regex tries that at
- * every run of line breaks in the body, quadratic in a message of blank lines (seconds for 160 KB).
- */
-function endWithoutLineBreaks(text: string): number {
-  let end = text.length;
-  while (end > 0 && (text.charCodeAt(end - 1) === 10 || text.charCodeAt(end - 1) === 13)) end--;
-  return end;
 }
 
 /** messageDigest as spamgate computed it before the end of the body was evened out: still looked up. */
@@ -65,7 +56,7 @@ function digestOf(raw: Buffer, trimEnd: boolean): string {
   }
   h.update('\n\n');
   const body = text.slice(m ? headEnd + m[0].length : headEnd).replace(/\r\n/g, '\n');
-  h.update(trimEnd ? body.slice(0, endWithoutLineBreaks(body)) : body, 'latin1');
+  h.update(trimEnd ? withoutFinalLineBreaks(body) : body, 'latin1');
   return h.digest('hex').slice(0, 32);
 }
 

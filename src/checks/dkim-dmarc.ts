@@ -123,7 +123,7 @@ async function authenticate(ctx: CheckContext, opts: AuthCheckOptions): Promise<
     }
   }
   // RFC 8601 §2.2: authserv-id, then one resinfo per method.
-  ctx.addHeader('Authentication-Results', [opts.hostname, ...ar.map((x) => x.replace(/\s*\r?\n\s*/g, ' '))].join(';\r\n\t'));
+  ctx.addHeader('Authentication-Results', [opts.hostname, ...ar.map((x) => x.replace(/[ \t]*\r?\n[ \t]*/g, ' '))].join(';\r\n\t'));
   return hits;
 }
 

@@ -36,8 +36,9 @@ function parsePart(raw: Buffer, start: number, end: number, defaultType: string 
   let bodyStart: number;
   if (raw[start] === 13 && raw[start + 1] === 10) bodyStart = start + 2;
   else {
-    const idx = raw.indexOf('\r\n\r\n', start);
-    bodyStart = idx < 0 || idx >= end ? end : idx + 4;
+    // searched within the part only: a search to the end of the message for each of 500 parts is quadratic
+    const idx = raw.subarray(start, end).indexOf('\r\n\r\n');
+    bodyStart = idx < 0 ? end : start + idx + 4;
   }
   const headers = parseHeaders(raw.subarray(start, bodyStart).toString('latin1'));
   const ct = headers.find((h) => h.name === 'content-type')?.value ?? defaultType ?? 'text/plain; charset=us-ascii';
@@ -59,14 +60,16 @@ function splitMultipart(raw: Buffer, start: number, end: number, boundary: strin
   let partStart = -1;
   let pos = start;
   for (let guard = 0; guard < MAX_PARTS && pos < end; guard++) {
-    const idx = raw.indexOf(delim, pos);
-    if (idx < 0 || idx >= end) break;
+    const found = raw.subarray(pos, end).indexOf(delim);
+    if (found < 0) break;
+    const idx = pos + found;
     const atLineStart = idx === start || (raw[idx - 1] === 10 && raw[idx - 2] === 13);
     if (!atLineStart) {
       pos = idx + delim.length;
       continue;
     }
-    const lineEnd = raw.indexOf('\r\n', idx);
+    const lineFound = raw.subarray(idx, end).indexOf('\r\n');
+    const lineEnd = lineFound < 0 ? -1 : idx + lineFound;
     const after = idx + delim.length;
     const closing = raw[after] === 45 && raw[after + 1] === 45;
     if (partStart >= 0) out.push([partStart, Math.max(partStart, idx === start ? idx : idx - 2)]);

@@ -1,5 +1,6 @@
 // Bounded MIME walk for the filter: multipart trees, transfer decoding, charsets to UTF-8, HTML to text.
 // Never throws: malformed structure degrades to treating the rest as text and is noted in `problems`.
+import { withoutFinalBlanks } from '../util/trim-end.ts';
 import type { HeaderField } from '../checks/types.ts';
 import { decodeCharset, decodeHeaderValue, headerValue, parseHeaderBlock, parseStructured, splitHeadBody } from './headers.ts';
 import { htmlToText } from './html.ts';
@@ -138,6 +139,8 @@ function visit(w: Walk, headers: readonly HeaderField[], body: string, depth: nu
 /** Delimiter lines examined past maxBytes, and the header block read after each. */
 const TAIL_DELIMITERS = 10_000;
 const TAIL_HEADER_BYTES = 8192;
+/** Spaces and tabs after a delimiter line that are still read as the delimiter (transport padding, RFC 2046 §5.1.1). */
+const MAX_DELIMITER_PADDING = 128;
 
 /**
  * Past maxBytes nothing is decoded, but the parts' header blocks are still read (cheap: a search for the
@@ -156,7 +159,10 @@ function partsPastLimit(w: Walk, raw: Buffer, from: number): void {
     const lineEnd = raw.indexOf(0x0a, at);
     pos = lineEnd < 0 ? raw.length : lineEnd + 1;
     if (at > 0 && raw[at - 1] !== 0x0a) continue;
-    const line = raw.subarray(at + 2, lineEnd < 0 ? raw.length : lineEnd).toString('latin1').replace(/[ \t\r]+$/, '');
+    const stop = lineEnd < 0 ? raw.length : lineEnd;
+    // a boundary is at most 70 characters (RFC 2046 §5.1.1): a longer line is content, not even read as text
+    if (stop - at > 2 + 70 + MAX_DELIMITER_PADDING) continue;
+    const line = withoutFinalBlanks(raw.subarray(at + 2, stop).toString('latin1'));
     if (!w.boundaries.has(line)) continue; // a close delimiter ("--b--") or content
     const block = raw.subarray(pos, Math.min(raw.length, pos + TAIL_HEADER_BYTES)).toString('latin1');
     const { head } = splitHeadBody(block);

@@ -1,6 +1,7 @@
 // Recipient and sender address analysis for relay control: normalises, and spots routing tricks.
 import { isIP } from 'node:net';
 import { domainToASCII } from 'node:url';
+import { withoutFinalDots } from '../util/trim-end.ts';
 
 export interface ParsedAddress {
   /** Local part as written (quotes removed). */
@@ -46,7 +47,7 @@ export function parseAddress(input: string): ParsedAddress {
     local = at === -1 ? raw : raw.slice(0, at);
     domainPart = at === -1 ? '' : raw.slice(at + 1);
   }
-  let domain = domainPart.toLowerCase().replace(/\.+$/, '');
+  let domain = withoutFinalDots(domainPart.toLowerCase());
   let literal = false;
   if (domain.startsWith('[')) {
     literal = true;

@@ -128,8 +128,12 @@ export class ReplyReader {
   }
 
   private onData(chunk: Buffer): void {
-    this.buffer += chunk.toString('latin1');
+    const text = chunk.toString('latin1');
+    this.buffer += text;
     if (this.buffer.length > 1_000_000) return this.fail(new Error('reply too long'));
+    // a line still without its end: only the new text can hold one (searching the whole buffer again on
+    // every chunk was quadratic in a long line)
+    if (!text.includes('\n')) return;
     let nl: number;
     while ((nl = this.buffer.indexOf('\n')) >= 0) {
       const line = this.buffer.slice(0, nl).replace(/\r$/, '');

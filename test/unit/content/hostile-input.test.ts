@@ -8,7 +8,10 @@ import { test } from 'node:test';
 import { runOffline } from '../../../src/bayes/cli-support.ts';
 import { createContentChecks } from '../../../src/checks/content-checks.ts';
 import { withContentSymbols } from '../../../src/content/engine.ts';
+import { parseMime } from '../../../src/imap/mime.ts';
 import { htmlToText } from '../../../src/mime/html.ts';
+import { parseMail } from '../../../src/mime/parse.ts';
+import { parseAddress } from '../../../src/smtp/address.ts';
 import { loadRuleset } from '../../../src/scoring/ruleset.ts';
 
 const SHIPPED = path.resolve(import.meta.dirname, '../../../rules');
@@ -29,6 +32,7 @@ test('hostile messages are judged quickly by the shipped rules', async () => {
     ['capitals', `Subject: ${'A'.repeat(20_000)}a\r\n\r\nx\r\n`],
     ['digits', `From: <${'1'.repeat(300_000)}>\r\n\r\nx\r\n`],
     ['content-type lines', `Subject: x\r\n\r\n${'content-type: text/plain\n'.repeat(20_000)}`],
+    ['one long line of content-type fields', `Subject: x\r\n\r\n${'content-type:text/plain'.repeat(22_000)}\r\n`],
     ['unclosed comments', `Content-Type: text/html\r\n\r\n${'<!--'.repeat(75_000)}`],
     ['unclosed scripts', `Content-Type: text/html\r\n\r\n${'<script>'.repeat(40_000)}${'<style>'.repeat(40_000)}`],
   ];
@@ -62,4 +66,22 @@ test('HTML comments, scripts and styles are dropped as before, closed or not', (
   assert.equal(htmlToText('a<!-- hidden -->b<!-- open').text, 'a b<!-- open');
   assert.equal(htmlToText('x<SCRIPT>bad()</script >y<style>p{}</STYLE>z<script>never closed').text, 'x y z never closed');
   assert.equal(htmlToText('<style>a<script>b</script>c</style>d').text, 'd');
+});
+
+test('hostile MIME is parsed quickly: a long delimiter-like line past the size cut, 499 parts without blank lines, a long run of dots after a domain', () => {
+  const filler = 'hello world\r\n'.repeat(Math.ceil((600 * 1024) / 13));
+  const pastCut = Buffer.from(`Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n${filler}--${' '.repeat(100_000)}x\r\n--b--\r\n`, 'latin1');
+  let started = performance.now();
+  parseMail(pastCut);
+  assert.ok(performance.now() - started < BUDGET_MS, `past the cut: ${(performance.now() - started).toFixed(0)} ms (12 s before)`);
+  let parts = 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n';
+  for (let i = 0; i < 499; i++) parts += '--b\r\nX: y\r\n';
+  const manyParts = Buffer.from(`${parts}--b\r\nX${'\r\na'.repeat(2_000_000)}\r\n`, 'latin1');
+  started = performance.now();
+  const tree = parseMime(manyParts);
+  assert.ok(performance.now() - started < BUDGET_MS, `499 parts: ${(performance.now() - started).toFixed(0)} ms (5 s before)`);
+  assert.equal(tree.children.length, 500);
+  started = performance.now();
+  assert.equal(parseAddress(`a@b${'.'.repeat(16_000)}x`).domain.length, 16_002);
+  assert.ok(performance.now() - started < BUDGET_MS);
 });
