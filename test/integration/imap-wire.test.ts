@@ -43,6 +43,19 @@ class Wire {
   }
 }
 
+/** Two sessions logged in as USER, closed after the test. */
+async function twoSessions(port: number, t: { after(fn: () => void): void }): Promise<[Wire, Wire]> {
+  const a = await Wire.open(port);
+  const b = await Wire.open(port);
+  t.after(() => {
+    a.close();
+    b.close();
+  });
+  await a.cmd(`LOGIN ${USER} wonderland`);
+  await b.cmd(`LOGIN ${USER} wonderland`);
+  return [a, b];
+}
+
 test('a foreign Maildir: SELECT, metadata FETCH, cached-field and date SEARCH, flag changes seen by another session', async (t) => {
   const h = await startImap(t);
   await h.store.ensureUser(USER);
@@ -59,14 +72,7 @@ test('a foreign Maildir: SELECT, metadata FETCH, cached-field and date SEARCH, f
     await utimes(file, date / 1000, date / 1000);
   }
   const crlfSize = text('Quarterly report').replace(/\n/g, '\r\n').length; // Unix line ends count as CRLF
-  const a = await Wire.open(h.port);
-  const b = await Wire.open(h.port);
-  t.after(() => {
-    a.close();
-    b.close();
-  });
-  await a.cmd(`LOGIN ${USER} wonderland`);
-  await b.cmd(`LOGIN ${USER} wonderland`);
+  const [a, b] = await twoSessions(h.port, t);
   const selected = await a.cmd('SELECT INBOX');
   assert.match(selected, /\* 3 EXISTS\r\n\* 2 RECENT\r\n\* OK \[UNSEEN 2\]/);
   assert.match(selected, /UIDNEXT 4\]/);
@@ -103,14 +109,7 @@ test('a keyword another session adds is named in FLAGS before the FETCH that sho
   const h = await startImap(t);
   await h.store.ensureUser(USER);
   await h.store.append(USER, 'INBOX', Buffer.from('Subject: kw\r\n\r\nbody\r\n'));
-  const a = await Wire.open(h.port);
-  const b = await Wire.open(h.port);
-  t.after(() => {
-    a.close();
-    b.close();
-  });
-  await a.cmd(`LOGIN ${USER} wonderland`);
-  await b.cmd(`LOGIN ${USER} wonderland`);
+  const [a, b] = await twoSessions(h.port, t);
   await a.cmd('SELECT INBOX');
   await b.cmd('SELECT INBOX');
   await b.cmd('STORE 1 +FLAGS ($Custom)');
