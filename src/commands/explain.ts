@@ -36,6 +36,8 @@ export const explainCommand: Command = {
     }
     if (raw.length > CORPUS_MESSAGE_MAX_BYTES) throw new Error(`${file}: over the ${CORPUS_MESSAGE_MAX_BYTES}-byte limit of one message`);
     const rcpt = args.flags.get('rcpt');
+    // thresholds are looked up by address or domain: anything else would silently give the defaults
+    if (typeof rcpt === 'string' && !/^(?:[^@\s]+@)?[^@\s.]+(?:\.[^@\s.]+)*$/.test(rcpt)) throw new UsageError(`--rcpt ${JSON.stringify(rcpt)} is neither an address (local@domain) nor a domain`);
     const env = await openFilterEnv(args);
     try {
       const ruleset = loadContentRuleset(env.loaded);

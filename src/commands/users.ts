@@ -26,7 +26,7 @@ export const usersCommand: Command = {
   booleanFlags: ['password-stdin', 'apop', 'no-apop'],
   async run(args, io) {
     const [action, address, extra] = args.positional;
-    if (extra !== undefined) throw new UsageError('too many arguments');
+    if (extra !== undefined || (action === 'list' && address !== undefined)) throw new UsageError('too many arguments');
     const { config, dataDir } = loadFromArgs(args, false);
     const domains = new Set(config.local_domains);
     const isLocal = (d: string): boolean => domains.has(d);

@@ -51,7 +51,7 @@ test('usage: no command, unknown command and options exit 2 with one line; every
   const unknown = await cli(['frobnicate']);
   assert.equal(unknown.code, 2);
   assert.equal(unknown.stderr.trim().split('\n').length, 1);
-  for (const args of [['classify', '--bogus'], ['classify', '-x'], ['queue', 'list', '--config'], ['queue', 'flush', '--wait', 'soon'], ['queue', 'list', '--wait', '5'], ['classify', '--json=1', 'f']]) {
+  for (const args of [['classify', '--bogus'], ['classify', '-x'], ['queue', 'list', '--config'], ['queue', 'flush', '--wait', 'soon'], ['queue', 'list', '--wait', '5'], ['classify', '--json=1', 'f'], ['users', 'list', 'extra'], ['explain', '/dev/null', '--rcpt', 'not an address']]) {
     const r = await cli(args);
     assert.equal(r.code, 2, args.join(' '));
     assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);
