@@ -2,7 +2,9 @@
 import { z } from 'zod';
 
 /** A weight is a score, or hard policy: `reject` / `tempfail` act at once in the phase that hit. */
-export const weightSchema = z.union([z.number(), z.enum(['reject', 'tempfail'])]);
+export const weightSchema = z.union([z.number(), z.enum(['reject', 'tempfail'])], {
+  error: (issue) => `expected a number (the score), reject or tempfail, found ${JSON.stringify(issue.input)}`,
+});
 export type Weight = z.output<typeof weightSchema>;
 
 /** "550 5.7.1 Relay access denied" → code, enhanced status, text. */

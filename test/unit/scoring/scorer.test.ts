@@ -63,7 +63,7 @@ test('later files override earlier ones; bad rules files name file, line and key
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
       assert.match(text, /x\.yaml:\d+: symbols\.lower_case/);
-      assert.match(text, /x\.yaml:4: symbols\.OK\.weight/);
+      assert.match(text, /x\.yaml:4: symbols\.OK\.weight: expected a number \(the score\), reject or tempfail, found "lots"/);
       assert.match(text, /x\.yaml: bogus_section: unknown section/);
       return true;
     },
