@@ -116,6 +116,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     registry: deps.registry,
     hostname: deps.hostname,
     ...(bayes ? { learner: bayes.learner } : {}),
+    ...(deps.loaded.file !== undefined ? { configFile: deps.loaded.file } : {}),
   });
   closers.push(() => mailhost.close());
   const delivery = await openDelivery({ ...deps, resolver, deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink) : undefined });

@@ -48,7 +48,7 @@ and exits 0.`,
 function userDirectoryProblems(loaded: LoadedConfig): string[] {
   const config = { ...loaded.config, mailhost: { ...loaded.config.mailhost, watch_files: false } };
   try {
-    createUserDirectory({ config, dataDir: loaded.dataDir, log: silentLogger }).close();
+    createUserDirectory({ config, dataDir: loaded.dataDir, log: silentLogger, ...(loaded.file !== undefined ? { configFile: loaded.file } : {}) }).close();
     return [];
   } catch (err) {
     return [(err as Error).message];

@@ -33,9 +33,12 @@ export interface UserDirectoryOptions {
   config: DirectoryConfig;
   dataDir: string;
   log: Logger;
+  /** The config file the users and aliases sections came from, named in their problems. */
+  configFile?: string;
 }
 
-export function createUserDirectory({ config, dataDir, log }: UserDirectoryOptions): UserDirectory {
+export function createUserDirectory({ config, dataDir, log, configFile }: UserDirectoryOptions): UserDirectory {
+  const configLabel = configFile ?? '(config)';
   const domains = new Set(config.local_domains.map((d) => d.toLowerCase().replace(/\.$/, '')));
   const isLocalDomain = (d: string): boolean => domains.has(d.toLowerCase().replace(/\.$/, ''));
   const primaryDomain = config.local_domains[0] ?? 'localhost';
@@ -48,7 +51,7 @@ export function createUserDirectory({ config, dataDir, log }: UserDirectoryOptio
     const users = new Map<string, UserRecord>();
     for (const [rawName, entry] of Object.entries(config.users)) {
       const check = checkUserName(rawName, isLocalDomain);
-      if (!check.ok) problems.push(`(config): users.${rawName}: ${check.reason}`);
+      if (!check.ok) problems.push(`${configLabel}: users.${rawName}: ${check.reason}`);
       else users.set(check.name, toRecord(check.name, entry, 'config'));
     }
     const file = readUsersFile(usersFile);
@@ -61,7 +64,7 @@ export function createUserDirectory({ config, dataDir, log }: UserDirectoryOptio
         else users.set(check.name, toRecord(check.name, entry, 'file'));
       }
     }
-    const fromConfig = buildAliasTable(config.aliases, isLocalDomain, '(config)');
+    const fromConfig = buildAliasTable(config.aliases, isLocalDomain, configLabel);
     problems.push(...fromConfig.problems);
     const aliases = new Map(fromConfig.table);
     const fileAliases = readAliasesFile(aliasesFile);

@@ -81,6 +81,7 @@ test('check-config catches what serve refuses: bad keys, TLS files, data dir, us
 
   const cases: [string, string[], RegExp][] = [
     ['bad keys', ['--config', write('bad.yaml', 'http:\n  listen: { host: "no such host!", port: 99999 }\nbogus: 1\n'), '--data-dir', data], /bad\.yaml:2: http\.listen\.host: .*\n.*bad\.yaml:2: http\.listen\.port: .*\n.*bad\.yaml:3: bogus: unknown key/],
+    ['bad alias', ['--config', write('alias.yaml', 'aliases:\n  "not an address": postmaster@localhost\n'), '--data-dir', data], /alias\.yaml: aliases\.not an address: expected local@domain/],
     ['missing TLS', ['--config', write('tls.yaml', 'smtp:\n  tls: { cert: gone.pem, key: gone.key }\n'), '--data-dir', data], /tls\.yaml:2: smtp\.tls\.cert: .*gone\.pem does not exist/],
     ['empty', ['--config', write('empty.yaml', ''), '--data-dir', data], /empty\.yaml: the file is empty/],
     ['directory', ['--config', dir, '--data-dir', data], /is a directory/],
