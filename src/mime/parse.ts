@@ -149,6 +149,9 @@ const MAX_DELIMITER_PADDING = 128;
  */
 function partsPastLimit(w: Walk, raw: Buffer, from: number): void {
   if (w.boundaries.size === 0) return;
+  // mail programs accept boundaries past RFC 2046's 70 characters: the longest one known sets the bound
+  let longest = 0;
+  for (const b of w.boundaries) longest = Math.max(longest, b.length);
   // Start a header block's length before the cut: a part whose headers the cut split was recorded from half
   // of them, and one whose delimiter line the cut split was not recorded at all.
   const back = Math.max(0, from - TAIL_HEADER_BYTES);
@@ -160,8 +163,8 @@ function partsPastLimit(w: Walk, raw: Buffer, from: number): void {
     pos = lineEnd < 0 ? raw.length : lineEnd + 1;
     if (at > 0 && raw[at - 1] !== 0x0a) continue;
     const stop = lineEnd < 0 ? raw.length : lineEnd;
-    // a boundary is at most 70 characters (RFC 2046 §5.1.1): a longer line is content, not even read as text
-    if (stop - at > 2 + 70 + MAX_DELIMITER_PADDING) continue;
+    // a line longer than every known delimiter (and its padding) is content, not even read as text
+    if (stop - at > 2 + longest + MAX_DELIMITER_PADDING) continue;
     const line = withoutFinalBlanks(raw.subarray(at + 2, stop).toString('latin1'));
     if (!w.boundaries.has(line)) continue; // a close delimiter ("--b--") or content
     const block = raw.subarray(pos, Math.min(raw.length, pos + TAIL_HEADER_BYTES)).toString('latin1');

@@ -85,3 +85,15 @@ test('hostile MIME is parsed quickly: a long delimiter-like line past the size c
   assert.equal(parseAddress(`a@b${'.'.repeat(16_000)}x`).domain.length, 16_002);
   assert.ok(performance.now() - started < BUDGET_MS);
 });
+
+test('past the size cut, parts are found also by a boundary longer than RFC 2046 allows (mail programs take them)', () => {
+  const b = 'x'.repeat(250);
+  const filler = `${'A'.repeat(76)}\r\n`.repeat(8000);
+  const raw = Buffer.from(
+    `Content-Type: multipart/mixed; boundary="${b}"\r\n\r\n--${b}\r\nContent-Type: text/plain\r\n\r\nhello\r\n` +
+      `--${b}\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n${filler}` +
+      `--${b}\r\nContent-Type: application/octet-stream; name="invoice.exe"\r\n\r\nTVqQAAMAAAAEAAAA\r\n--${b}--\r\n`,
+    'latin1',
+  );
+  assert.ok(parseMail(raw).parts.some((p) => p.filename === 'invoice.exe'));
+});
