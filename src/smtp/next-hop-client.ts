@@ -60,11 +60,11 @@ export class NextHopClient {
   secure = false;
   messagesSent = 0;
   /**
-   * The last send() got its whole message body, final dot included, out to the network: if the connection
-   * then broke without a reply, the server may have taken it, and sending it again at once (another address,
-   * another MX, rather than after the queue's retry delay) only adds a duplicate. A break while the body was
-   * still being written (the write failed) is not that case (Postfix draws the same line: "while sending
-   * message body" tries on, "while sending end of data" defers).
+   * The last send() handed its whole message body, final dot included, to the kernel: if the connection then
+   * broke without a reply, the server may have taken it, and sending it again at once (another address,
+   * another MX, rather than after the queue's retry delay) only adds a duplicate. A write that failed is not
+   * that case. The kernel taking the data is not the server reading it: a message that fits in the socket
+   * buffers and is dropped partway is deferred too, erring towards no duplicate.
    */
   bodyWritten = false;
   readonly createdAt = Date.now();
