@@ -3,6 +3,7 @@ import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
 import { encodeMutf7 } from '../store/mutf7.ts';
 import { astr, parseDateTime } from './encode.ts';
 import { learnAppend } from './junk.ts';
+import { listEntries } from './list-entries.ts';
 import { compileListPattern } from './list-pattern.ts';
 import { overQuota } from './quota.ts';
 import { decodeMailboxName } from './mailbox-name.ts';
@@ -82,14 +83,25 @@ async function list(s: Session, c: Cursor, lsub: boolean): Promise<Reply> {
   }
   const full = ref === '' || ref.endsWith('/') || pat.startsWith('/') ? ref + pat : `${ref}/${pat}`;
   const re = compileListPattern(full);
-  const boxes = await s.ctx.opts.store.listMailboxes(s.user);
+  const { store } = s.ctx.opts;
   let out = '';
-  for (const b of boxes) {
-    if (!re.test(b.name) || (lsub && !b.subscribed)) continue;
-    const attrs = [b.hasChildren ? '\\HasChildren' : '\\HasNoChildren'];
-    if (b.specialUse) attrs.push(b.specialUse);
-    if (!lsub && b.subscribed) attrs.push('\\Subscribed');
-    out += `* ${cmd} (${lsub ? '' : attrs.join(' ')}) "/" ${wireName(b.name)}\r\n`;
+  if (lsub) {
+    // Subscribed names are listed whether or not the mailbox exists now (RFC 3501 §6.3.6, §6.3.9).
+    for (const e of listEntries(await store.listSubscriptions(s.user), re, full))
+      out += `* LSUB (${e.noselect ? '\\Noselect' : ''}) "/" ${wireName(e.name)}\r\n`;
+  } else {
+    const boxes = new Map((await store.listMailboxes(s.user)).map((b) => [b.name, b]));
+    for (const e of listEntries([...boxes.keys()], re, full)) {
+      const b = boxes.get(e.name);
+      if (!b) {
+        out += `* LIST (\\Noselect \\HasChildren) "/" ${wireName(e.name)}\r\n`;
+        continue;
+      }
+      const attrs = [b.hasChildren ? '\\HasChildren' : '\\HasNoChildren'];
+      if (b.specialUse) attrs.push(b.specialUse);
+      if (b.subscribed) attrs.push('\\Subscribed');
+      out += `* LIST (${attrs.join(' ')}) "/" ${wireName(e.name)}\r\n`;
+    }
   }
   await s.sendAsync(out);
   return ok(`${cmd} completed`);

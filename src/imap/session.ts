@@ -282,7 +282,7 @@ export class Session {
     if (err instanceof ImapSyntaxError) return `BAD ${err.message}`;
     if (err instanceof BadCharset) return 'NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset';
     if (err instanceof MailboxError) {
-      const code = { NONEXISTENT: 'NONEXISTENT', ALREADYEXISTS: 'ALREADYEXISTS', INVALID: 'CANNOT', NOPERM: 'NOPERM', OVERQUOTA: 'OVERQUOTA', INUSE: 'INUSE' }[err.code];
+      const code = { NONEXISTENT: 'NONEXISTENT', ALREADYEXISTS: 'ALREADYEXISTS', INVALID: 'CANNOT', NOPERM: 'NOPERM', OVERQUOTA: 'OVERQUOTA', INUSE: 'INUSE', LIMIT: 'LIMIT' }[err.code];
       return `NO [${code}] ${err.message}`;
     }
     // A path the file system refuses (a name checks did not foresee, a deep user directory): the client's doing, not ours.

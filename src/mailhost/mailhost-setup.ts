@@ -60,7 +60,7 @@ function readTlsFiles(tls: { cert?: string; key?: string }, fallback: { cert?: s
 export function openMailHost(deps: MailHostDeps): MailHost {
   const { config, log } = deps;
   const directory = createUserDirectory({ config, dataDir: deps.dataDir, log: log.child({ component: 'users' }), ...(deps.configFile !== undefined ? { configFile: deps.configFile } : {}) });
-  const store = createMaildirStore({ root: mailRoot(deps.dataDir), fsync: config.queue.fsync, clock: deps.clock });
+  const store = createMaildirStore({ root: mailRoot(deps.dataDir), fsync: config.queue.fsync, clock: deps.clock, maxMailboxes: config.mailhost.max_mailboxes });
   const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: config.mailhost.duplicate_window });
   const pbs = config.pop3.pop_before_smtp.enabled ? new PopBeforeSmtp({ clock: deps.clock, ttlMs: config.pop3.pop_before_smtp.ttl }) : undefined;
   const closers: Array<() => Promise<void>> = [];

@@ -82,6 +82,8 @@ export interface MailboxStore {
   deleteMailbox(user: string, name: string): Promise<void>;
   renameMailbox(user: string, from: string, to: string): Promise<void>;
   setSubscribed(user: string, name: string, subscribed: boolean): Promise<void>;
+  /** Subscribed names, whether or not such a mailbox exists now (RFC 3501 §6.3.6: the server does not drop them). */
+  listSubscriptions(user: string): Promise<string[]>;
   status(user: string, name: string): Promise<MailboxStatus>;
   /** Messages in UID order, including mail delivered since the last call. */
   list(user: string, mailbox: string, opts?: ListOptions): Promise<MessageMeta[]>;
@@ -122,7 +124,7 @@ export type FlagChange = { add?: readonly string[]; remove?: readonly string[] }
 
 export class MailboxError extends Error {
   constructor(
-    readonly code: 'NONEXISTENT' | 'ALREADYEXISTS' | 'INVALID' | 'NOPERM' | 'OVERQUOTA' | 'INUSE',
+    readonly code: 'NONEXISTENT' | 'ALREADYEXISTS' | 'INVALID' | 'NOPERM' | 'OVERQUOTA' | 'INUSE' | 'LIMIT',
     message: string,
   ) {
     super(message);

@@ -22,6 +22,8 @@ export interface AdminDeps {
   forget(path: string): void;
   /** Tells watchers a folder is gone. */
   expunged(user: string, name: string): void;
+  /** Most folders (INBOX included) and most subscriptions one user may have; undefined: no limit. */
+  maxMailboxes?: number;
 }
 
 export interface MailboxAdmin {
@@ -37,18 +39,30 @@ export function mailboxAdmin(d: AdminDeps): MailboxAdmin {
   const readSubscriptions = (user: string): Promise<Set<string>> => readSubs(d.root, user);
   const writeSubscriptions = (user: string, set: ReadonlySet<string>): Promise<void> => writeSubs(d.root, user, set, d.fsync);
 
+  /**
+   * Makes the first `depth` levels of `name` that are missing (RFC 3501 §6.3.3: superior hierarchical names are
+   * created as needed), unless that takes the user past maxMailboxes (NO [LIMIT], RFC 5530 §3).
+   */
+  async function makeLevels(user: string, name: string, depth: number): Promise<void> {
+    const md = userMaildir(d.root, user);
+    const parts = name.split('/');
+    const levels: string[] = [];
+    for (let i = 1; i <= depth; i++) {
+      const level = parts.slice(0, i).join('/');
+      if (level !== 'INBOX' && !(await exists(user, level))) levels.push(level);
+    }
+    if (levels.length === 0) return;
+    if (d.maxMailboxes !== undefined && (await folderNames(user)).length + levels.length > d.maxMailboxes)
+      throw new MailboxError('LIMIT', `at most ${d.maxMailboxes} mailboxes per user`);
+    for (const level of levels) await makeMaildir(folderPath(md, level), true);
+    if (d.fsync) await fsyncDir(md);
+  }
+
   const admin: MailboxAdmin = {
   async create(user: string, mailbox: string): Promise<void> {
     const name = normalizeMailbox(mailbox);
     if (await exists(user, name)) throw new MailboxError('ALREADYEXISTS', 'mailbox already exists');
-    const md = userMaildir(d.root, user);
-    const parts = name.split('/');
-    // RFC 3501 §6.3.3: superior hierarchical names are created as needed.
-    for (let i = 1; i <= parts.length; i++) {
-      const level = parts.slice(0, i).join('/');
-      if (level !== 'INBOX') await makeMaildir(folderPath(md, level), true);
-    }
-    if (d.fsync) await fsyncDir(md);
+    await makeLevels(user, name, name.split('/').length);
   },
 
   async remove(user: string, mailbox: string): Promise<void> {
@@ -80,15 +94,15 @@ export function mailboxAdmin(d: AdminDeps): MailboxAdmin {
     // behind under the old parent, half renamed.
     const names = src === 'INBOX' ? [] : (await folderNames(user)).filter((n) => n === src || n.startsWith(src + '/'));
     for (const name of names) normalizeMailbox(dst + name.slice(src.length));
-    await admin.create(user, dst);
     if (src === 'INBOX') {
+      await admin.create(user, dst);
       // RFC 3501 §6.3.5: renaming INBOX moves its messages to the new name and leaves INBOX empty.
       const uids = (await d.store.list(user, 'INBOX')).map((m) => m.uid);
       await d.store.copy(user, 'INBOX', uids, dst);
       await d.store.expunge(user, 'INBOX', uids);
       return;
     }
-    await rm(folderPath(md, dst), { recursive: true, force: true }); // made only to create the parents
+    await makeLevels(user, dst, dst.split('/').length - 1);
     for (const name of names.sort((a, b) => a.length - b.length)) {
       const path = folderPath(md, name);
       await d.mutex.run(path, async () => {
@@ -110,6 +124,9 @@ export function mailboxAdmin(d: AdminDeps): MailboxAdmin {
   async subscribe(user: string, mailbox: string, subscribed: boolean): Promise<void> {
     const name = normalizeMailbox(mailbox);
     const subs = await readSubscriptions(user);
+    if (subscribed === subs.has(name)) return;
+    if (subscribed && d.maxMailboxes !== undefined && subs.size >= d.maxMailboxes)
+      throw new MailboxError('LIMIT', `at most ${d.maxMailboxes} subscriptions per user`);
     if (subscribed) subs.add(name);
     else subs.delete(name);
     await writeSubscriptions(user, subs);

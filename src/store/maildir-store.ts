@@ -20,6 +20,8 @@ export interface MaildirStoreOptions {
   /** fsync message files and directories on delivery (default true). */
   fsync?: boolean;
   clock?: Clock;
+  /** Most folders (INBOX included) and most subscriptions one user may make (NO [LIMIT]); undefined: no limit. */
+  maxMailboxes?: number;
 }
 
 
@@ -178,6 +180,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     deleteMailbox: (user, mailbox) => admin.remove(user, mailbox),
     renameMailbox: (user, from, to) => admin.rename(user, from, to),
     setSubscribed: (user, mailbox, subscribed) => admin.subscribe(user, mailbox, subscribed),
+    listSubscriptions: async (user) => [...(await readSubscriptions(user))].sort(),
 
     async status(user, mailbox) {
       const subs = await readSubscriptions(user);
@@ -336,6 +339,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     dropFolder: (path) => folders.delete(path),
     forget,
     expunged: (user, name) => emit(user, name, [{ kind: 'expunge', uids: [] }]),
+    ...(opts.maxMailboxes !== undefined ? { maxMailboxes: opts.maxMailboxes } : {}),
   });
   return store;
 }

@@ -32,9 +32,9 @@ export interface Harness {
   registry: Registry;
 }
 
-export async function startImap(t: { after(fn: () => Promise<void>): void }, extra: Partial<ImapServerOptions> = {}): Promise<Harness> {
+export async function startImap(t: { after(fn: () => Promise<void>): void }, extra: Partial<ImapServerOptions> = {}, storeOpts: { maxMailboxes?: number } = {}): Promise<Harness> {
   const root = await mkdtemp(join(tmpdir(), 'sg-imap-'));
-  const store = createMaildirStore({ root, fsync: false });
+  const store = createMaildirStore({ root, fsync: false, ...storeOpts });
   const learner = new RecordingLearner();
   const registry = createRegistry(false);
   const server = createImapServer({

@@ -110,3 +110,52 @@ test('a symbolic link or a directory planted in cur/ or new/ is no message: neve
   await symlink(secret, join(dir, 'cur', file));
   assert.doesNotMatch(await a.cmd('G', 'FETCH 1 (BODY.PEEK[])'), /TOP-SECRET/);
 });
+
+test('LSUB lists subscribed names whether or not they exist, and "%" levels above them as \\Noselect; LIST does the same for a folder whose parent another program never made', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  const c = await loggedIn(h, t);
+  assert.match(await c.cmd('S1', 'SUBSCRIBE Ghost/Child'), /^S1 OK/m);
+  assert.match(await c.cmd('C1', 'CREATE Gone'), /^C1 OK/m);
+  assert.match(await c.cmd('S2', 'SUBSCRIBE Gone'), /^S2 OK/m);
+  assert.match(await c.cmd('D1', 'DELETE Gone'), /^D1 OK/m); // RFC 3501 §6.3.6: the subscription stays
+  assert.match(await c.cmd('S3', 'SUBSCRIBE Gone'), /^S3 OK/m);
+  const all = await c.cmd('L1', 'LSUB "" "*"');
+  assert.match(all, /^\* LSUB \(\) "\/" Ghost\/Child\r$/m);
+  assert.match(all, /^\* LSUB \(\) "\/" Gone\r$/m);
+  assert.match(all, /^\* LSUB \(\) "\/" INBOX\r$/m);
+  assert.doesNotMatch(all, /LSUB \(\\Noselect\) "\/" Ghost\r/, '"*" matches Ghost/Child itself; no extra level');
+  const top = await c.cmd('L2', 'LSUB "" "%"');
+  assert.match(top, /^\* LSUB \(\\Noselect\) "\/" Ghost\r$/m, 'RFC 3501 §6.3.9: the unsubscribed level above, \\Noselect');
+  assert.doesNotMatch(top, /Ghost\/Child/);
+  assert.match(await c.cmd('U1', 'UNSUBSCRIBE Ghost/Child'), /^U1 OK/m);
+  assert.doesNotMatch(await c.cmd('L3', 'LSUB "" "*"'), /Ghost/);
+  // A Maildir++ folder .Orphan.Kid without .Orphan (made by another program).
+  const md = h.store.maildirOf(USER);
+  for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(md, '.Orphan.Kid', sub), { recursive: true });
+  const listed = await c.cmd('L4', 'LIST "" "%"');
+  assert.match(listed, /^\* LIST \(\\Noselect \\HasChildren\) "\/" Orphan\r$/m);
+  assert.doesNotMatch(listed, /Orphan\/Kid/);
+  assert.match(await c.cmd('L5', 'LIST "" "Orphan/%"'), /^\* LIST \(\\HasNoChildren\) "\/" Orphan\/Kid\r$/m);
+  assert.doesNotMatch(await c.cmd('L6', 'LIST "" "*"'), /"\/" Orphan\r/, 'only "%" adds levels');
+});
+
+test('mailboxes and subscriptions are bounded per user: CREATE, RENAME into new levels and SUBSCRIBE past the limit get NO [LIMIT] and make nothing', GUARD, async (t) => {
+  const h = await startImap(t, {}, { maxMailboxes: 10 });
+  await h.store.ensureUser(USER); // INBOX and four default folders
+  const c = await loggedIn(h, t);
+  for (let i = 0; i < 4; i++) assert.match(await c.cmd(`C${i}`, `CREATE Box${i}`), /OK/);
+  assert.match(await c.cmd('D1', 'CREATE Deep/Level'), /^D1 NO \[LIMIT\]/m, 'two new levels would make 11');
+  assert.match(await c.cmd('D2', 'CREATE Box4'), /^D2 OK/m, 'the tenth');
+  assert.match(await c.cmd('D3', 'CREATE Box5'), /^D3 NO \[LIMIT\]/m);
+  assert.match(await c.cmd('R1', 'RENAME Box0 New/Box0'), /^R1 NO \[LIMIT\]/m, 'a new parent level would make 11');
+  assert.match(await c.cmd('R2', 'RENAME Box0 Box0-renamed'), /^R2 OK/m, 'a rename in place adds nothing');
+  assert.match(await c.cmd('R3', 'RENAME Box1 Box4/Inner'), /^R3 OK/m, 'an existing parent adds nothing');
+  const names = (await h.store.listMailboxes(USER)).map((b) => b.name).sort();
+  assert.deepEqual(names, ['Box0-renamed', 'Box2', 'Box3', 'Box4', 'Box4/Inner', 'Drafts', 'INBOX', 'Junk', 'Sent', 'Trash']);
+  // Five subscriptions exist (INBOX and the defaults); five more fit, whether or not the names exist.
+  for (let i = 0; i < 5; i++) assert.match(await c.cmd(`S${i}`, `SUBSCRIBE Later${i}`), /OK/);
+  assert.match(await c.cmd('S5', 'SUBSCRIBE Later5'), /^S5 NO \[LIMIT\]/m);
+  assert.match(await c.cmd('S6', 'SUBSCRIBE Later4'), /^S6 OK/m, 'subscribing again to a subscribed name is no new entry');
+  assert.equal((await h.store.listSubscriptions(USER)).length, 10);
+});

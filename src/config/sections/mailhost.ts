@@ -39,6 +39,8 @@ export const mailhostSection = z
     subaddress_delimiter: z.string().max(1).default('+'),
     max_alias_depth: z.number().int().min(1).max(50).default(10),
     default_quota: size().optional(),
+    /** Folders (INBOX included) and subscriptions one user may make over IMAP: each folder is directories and files on disk. */
+    max_mailboxes: z.number().int().min(10).max(100_000).default(1000),
     /** Watch the users/aliases files and re-read them on change. */
     watch_files: z.boolean().default(true),
     /** One copy per mailbox when aliases lead several recipients of one message to the same user. */
