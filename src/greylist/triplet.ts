@@ -1,6 +1,6 @@
 // The greylisting triplet (RFC 6647): client network (IPv4 /24, IPv6 /64 by default, since big
 // senders retry from another address of the same pool), normalised sender, recipient.
-import { ipToBigInt } from '../util/cidr.ts';
+import { ipToBigInt, ipv4Text, unwrapIpv4 } from '../util/cidr.ts';
 
 export interface Triplet {
   network: string;
@@ -8,18 +8,19 @@ export interface Triplet {
   recipient: string;
 }
 
-/** "203.0.113.7" → "203.0.113.0/24"; "2001:db8::1" → "2001:db8:0:0:0:0:0:0/64"; unparsable: the text itself. */
+/**
+ * "203.0.113.7" → "203.0.113.0/24"; "2001:db8::1" → "2001:db8:0:0:0:0:0:0/64"; an IPv4 host behind NAT64
+ * ("64:ff9b::203.0.113.7") as that IPv4 address; unparsable: the text itself.
+ */
 export function clientNetwork(ip: string, v4Prefix = 24, v6Prefix = 64): string {
-  const parsed = ipToBigInt(ip);
-  if (!parsed) return ip.toLowerCase();
+  const text = ipToBigInt(ip);
+  if (!text) return ip.toLowerCase();
+  const parsed = unwrapIpv4(text);
   const bits = parsed.family === 4 ? 32 : 128;
   const prefix = parsed.family === 4 ? v4Prefix : v6Prefix;
   const shift = BigInt(bits - prefix);
   const net = (parsed.value >> shift) << shift;
-  if (parsed.family === 4) {
-    const octets = [24n, 16n, 8n, 0n].map((s) => Number((net >> s) & 0xffn));
-    return `${octets.join('.')}/${prefix}`;
-  }
+  if (parsed.family === 4) return `${ipv4Text(net)}/${prefix}`;
   const groups: string[] = [];
   for (let i = 7; i >= 0; i--) groups.push(((net >> BigInt(i * 16)) & 0xffffn).toString(16));
   return `${groups.join(':')}/${prefix}`;

@@ -24,6 +24,24 @@ export function ipToBigInt(ip: string): { family: 4 | 6; value: bigint } | undef
   return undefined;
 }
 
+const V4_MAPPED = 0xffffn << 32n; // ::ffff:0:0/96 (RFC 4291 §2.5.5.2)
+const NAT64_WELL_KNOWN = 0x0064ff9bn << 96n; // 64:ff9b::/96 (RFC 6052 §2.1)
+
+/**
+ * An IPv6 address that stands for an IPv4 host, as that IPv4 address: IPv4-mapped in any spelling, and the NAT64
+ * well-known prefix, behind which every IPv4 client of an IPv6-only server appears. Others are returned as they are.
+ */
+export function unwrapIpv4(addr: { family: 4 | 6; value: bigint }): { family: 4 | 6; value: bigint } {
+  if (addr.family === 4) return addr;
+  const prefix = addr.value >> 32n << 32n;
+  return prefix === V4_MAPPED || prefix === NAT64_WELL_KNOWN ? { family: 4, value: addr.value & 0xffffffffn } : addr;
+}
+
+/** "a.b.c.d" of a 32-bit value. */
+export function ipv4Text(value: bigint): string {
+  return [24n, 16n, 8n, 0n].map((s) => Number((value >> s) & 0xffn)).join('.');
+}
+
 /** Expands an IPv6 address to its eight 16-bit groups. */
 export function expandIpv6(addr: string): number[] {
   let text = addr;

@@ -213,6 +213,9 @@ test('rate limits count an IPv6 client as its /64, however the address is writte
   assert.equal(await mail('2001:db8:1:2::1'), 250, 'another /64 has its own budget');
   // the connection budget (3) of the first /64 is spent too: 421 at the greeting
   assert.equal(await mail('2001:db8:1:1::99'), 421);
+  // IPv4 hosts behind NAT64 (64:ff9b::/96) share one /64 but are separate clients: each has its own budget.
+  assert.deepEqual([await mail('64:ff9b::192.0.2.1'), await mail('64:ff9b::c000:201'), await mail('64:ff9b::192.0.2.2')], [250, 250, 250]);
+  assert.equal(await mail('64:ff9b::192.0.2.1'), 450, 'the first host, in either spelling, has spent its budget');
 });
 
 test('pre-greet: a client talking before the greeting is refused with 554', async (t) => {

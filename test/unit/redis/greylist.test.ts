@@ -20,6 +20,8 @@ test('triplet: /24 and /64 networks, normalised sender', () => {
   assert.equal(clientNetwork('203.0.113.77'), '203.0.113.0/24');
   assert.equal(clientNetwork('::ffff:203.0.113.77'), '203.0.113.0/24');
   assert.equal(clientNetwork('2001:db8:1:2:aaaa::1'), '2001:db8:1:2:0:0:0:0/64');
+  assert.equal(clientNetwork('64:ff9b::203.0.113.77'), '203.0.113.0/24', 'an IPv4 host behind NAT64 (RFC 6052 §2.1)');
+  assert.equal(clientNetwork('::ffff:cb00:714d'), '203.0.113.0/24', 'IPv4-mapped, written in hex');
   assert.equal(clientNetwork('10.1.2.3', 16), '10.1.0.0/16');
   assert.equal(normalizeSender(''), '<>');
   assert.equal(normalizeSender('Bounce-12345-77@Lists.Example.org'), 'bounce-#-#@lists.example.org');
