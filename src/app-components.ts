@@ -12,6 +12,7 @@ import { createAutolearner } from './bayes/autolearn.ts';
 import { mimeLimitsOf, openBayes, seedSharedStore, type Bayes } from './bayes/open-bayes.ts';
 import type { BayesResult } from './bayes/classifier.ts';
 import { BAYES_RESULT_KEY } from './checks/bayes.ts';
+import { BAYES_DERIVED_KEY } from './checks/content-rules.ts';
 import { createContentChecks } from './checks/content-checks.ts';
 import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
@@ -129,7 +130,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory)] : []), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...shared.greylistCheck(cfg, ruleset)],
-    ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined) } : {}),
+    ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined, e.results.get(BAYES_DERIVED_KEY) as ReadonlySet<string> | undefined) } : {}),
     startServices: async () => {
       await delivery.start();
       return fullStack ? mailhost.start() : {};

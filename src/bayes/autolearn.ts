@@ -1,5 +1,6 @@
 // Autolearn after scoring: learn messages well past the thresholds, never one where the rules and Bayes
-// disagree (as SpamAssassin's autolearn: the Bayes symbols' own score is left out of the decision).
+// disagree (as SpamAssassin's autolearn: the Bayes symbols' own score is left out of the decision, and so is
+// the score of meta rules built on them, which would otherwise let Bayes confirm itself).
 import type { BayesConfig } from '../config/sections/filter.ts';
 import type { Logger } from '../util/logger.ts';
 import type { BayesResult } from './classifier.ts';
@@ -10,10 +11,18 @@ export interface ScoredLike {
   symbols: readonly { symbol: string; score: number }[];
 }
 
-/** The class to autolearn as, or undefined (with the reason) when the message is not clear enough. */
-export function decideAutolearn(verdict: ScoredLike, bayes: BayesResult | undefined, cfg: BayesConfig['autolearn']): { cls?: MessageClass; reason: string } {
+/**
+ * The class to autolearn as, or undefined (with the reason) when the message is not clear enough. `bayesDerived`:
+ * meta symbols that refer to Bayes symbols, counted with them.
+ */
+export function decideAutolearn(
+  verdict: ScoredLike,
+  bayes: BayesResult | undefined,
+  cfg: BayesConfig['autolearn'],
+  bayesDerived: ReadonlySet<string> = new Set(),
+): { cls?: MessageClass; reason: string } {
   if (!cfg.enabled) return { reason: 'disabled' };
-  const bayesPart = verdict.symbols.filter((s) => s.symbol.startsWith('BAYES_')).reduce((a, s) => a + s.score, 0);
+  const bayesPart = verdict.symbols.filter((s) => s.symbol.startsWith('BAYES_') || bayesDerived.has(s.symbol)).reduce((a, s) => a + s.score, 0);
   const rules = verdict.score - bayesPart;
   const bayesVerdict = bayes?.status === 'scored' ? bayes.verdict : undefined;
   if (rules >= cfg.spam_score) return bayesVerdict === 'ham' ? { reason: 'rules say spam, Bayes says ham' } : { cls: 'spam', reason: `rules score ${rules.toFixed(1)}` };
@@ -23,13 +32,13 @@ export function decideAutolearn(verdict: ScoredLike, bayes: BayesResult | undefi
 
 export interface Autolearner {
   /** Call after scoring an accepted message; learns in the background-safe serial queue of the learner. */
-  maybeLearn(raw: Buffer, verdict: ScoredLike, bayes: BayesResult | undefined): Promise<LearnOutcome | undefined>;
+  maybeLearn(raw: Buffer, verdict: ScoredLike, bayes: BayesResult | undefined, bayesDerived?: ReadonlySet<string>): Promise<LearnOutcome | undefined>;
 }
 
 export function createAutolearner(deps: { learner: Learner; config: BayesConfig; log: Logger }): Autolearner {
   return {
-    async maybeLearn(raw, verdict, bayes) {
-      const d = decideAutolearn(verdict, bayes, deps.config.autolearn);
+    async maybeLearn(raw, verdict, bayes, bayesDerived) {
+      const d = decideAutolearn(verdict, bayes, deps.config.autolearn, bayesDerived);
       if (!d.cls) return undefined;
       try {
         const outcome = await deps.learner.learn(raw, d.cls, 'autolearn');

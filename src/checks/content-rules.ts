@@ -6,6 +6,9 @@ import type { MimeLimits } from '../mime/parse.ts';
 import { MEMO_RULES, memoHits, parsedMail } from './content-shared.ts';
 import type { Check } from './types.ts';
 
+/** Results key: the meta symbols that stand on Bayes (autolearn leaves their score out with Bayes' own). */
+export const BAYES_DERIVED_KEY = 'bayes_derived';
+
 export interface ContentRulesDeps {
   engine: ContentEngine;
   limits: MimeLimits;
@@ -36,6 +39,7 @@ export function createContentMetaCheck(deps: Pick<ContentRulesDeps, 'engine'>): 
     late: true,
     symbols: deps.engine.metas.map((m) => m.symbol),
     run(ctx) {
+      ctx.results.set(BAYES_DERIVED_KEY, deps.engine.bayesDerived);
       return deps.engine.matchMeta(ctx.hitsSoFar);
     },
   };

@@ -26,6 +26,8 @@ export interface ContentEngine {
   metas: readonly CompiledMeta[];
   /** Every symbol the engine can emit. */
   symbols: readonly string[];
+  /** Meta symbols whose expression refers to a BAYES_ symbol, directly or through other meta rules. */
+  bayesDerived: ReadonlySet<string>;
   /** Runs the non-meta rules. */
   match(mail: ParsedMail): SymbolHit[];
   /** Runs meta rules over the symbols hit so far, each after the meta rules it refers to. */
@@ -169,10 +171,14 @@ export function compileContentRules(all: readonly ContentRule[], known: Readonly
   }
   const metas = orderMetas(parsed, (symbol, cycle) => problems.push(`${locateContentRule(files, symbol, 'expr')}: meta rules refer to each other in a cycle: ${cycle.join(' -> ')}`));
   if (problems.length) throw new ConfigError(problems);
+  const bayesDerived = new Set<string>();
+  for (const meta of metas) // dependencies first
+    if ([...metaSymbols(meta.node)].some((s) => s.startsWith('BAYES_') || bayesDerived.has(s))) bayesDerived.add(meta.symbol);
   return {
     rules: compiled,
     metas,
     symbols: [...own],
+    bayesDerived,
     match(mail) {
       const hits: SymbolHit[] = [];
       for (const rule of compiled) {

@@ -252,3 +252,36 @@ print(json.dumps({'moved': typ}))
   const learned = gw.logs.find((l) => l.msg === 'imap junk learning');
   assert.deepEqual([learned?.class, learned?.outcome], ['ham', 'relearned'], 'the delivered copy (trace fields on top) is the autolearned message');
 });
+
+test('autolearn leaves out the score of a meta rule that refers to a Bayes symbol, as it does Bayes own', async (t) => {
+  const rules = testRules();
+  t.after(() => rmSync(rules, { recursive: true, force: true }));
+  writeFileSync(
+    path.join(rules, 'zz-auto.yaml'),
+    [
+      'content_rules:',
+      "  - { symbol: CT_TEST_MARK, description: test marker below the autolearn score, weight: 0.5, type: body, regex: 'META-MARKER' }",
+      "  - { symbol: CT_TEST_ON_BAYES, description: meta over a Bayes symbol, weight: 13, type: meta, expr: 'CT_TEST_MARK && !BAYES_HAM' }",
+      "  - { symbol: CT_TEST_AUTO, description: test marker past the autolearn score, weight: 13, type: body, regex: 'AUTO-MARKER' }",
+      '',
+    ].join('\n'),
+  );
+  const gw = await startGateway(t, {
+    rules_dirs: [SHIPPED_RULES_DIR, rules],
+    bayes: { min_spam: 1_000_000, save_delay: 0, autolearn: { enabled: true, spam_score: 12 } },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+  });
+  // Decisions are made in the order messages are scored: once the second is learned, the first was decided.
+  assert.equal((await sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], message('META-MARKER', 'meta on bayes'))).data?.code, 250);
+  assert.equal((await sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], message('AUTO-MARKER', 'plain rule'))).data?.code, 250);
+  const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  const learned = (text: string): number => Number(/spamgate_bayes_learned_total\{class="spam",source="autolearn"\} (\d+)/.exec(text)?.[1] ?? 0);
+  const deadline = Date.now() + 10_000;
+  while (learned(await metrics()) === 0) {
+    if (Date.now() > deadline) throw new Error('not autolearned');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(learned(await metrics()), 1, 'only the message whose rules alone pass the score');
+});
