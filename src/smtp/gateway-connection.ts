@@ -3,7 +3,7 @@
 // run the configurable pre-greet test, so the connection greets at once.
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import type { CidrSet } from '../util/cidr.ts';
 import { mailHasSmtpUtf8, refusePathEncoding } from './eai-guard.ts';
@@ -15,6 +15,8 @@ export interface GatewayServerOptions extends SMTPServerOptions {
   xclientFrom: CidrSet;
   /** Error replies (4xx/5xx) after which the session is closed with 421. */
   maxBadCommands: number;
+  /** Called when XCLIENT has handed the session to another client, before the next command is read. */
+  onClientChanged?: (session: SMTPServerSession) => void;
 }
 
 class GatewayConnection extends SMTPConnection {
@@ -35,6 +37,14 @@ class GatewayConnection extends SMTPConnection {
     const server = this._server as GatewayServer;
     // XCLIENT ADDR hands the session to the real client, who must not change it again.
     return !this.session.xClient?.has('ADDR') && server.xclientFrom.has(this.realPeer) && this._isSupported(command);
+  }
+
+  /** After XCLIENT the session is the forwarded client's: what it may do (AUTH) is decided again for it. */
+  override handler_XCLIENT(command: Buffer, callback: () => void): void {
+    super.handler_XCLIENT(command, () => {
+      (this._server as GatewayServer).onClientChanged?.(this.session);
+      callback();
+    });
   }
 
   /** RFC 5321 §4.1.2: a Quoted-string local part may hold spaces and "@"; the library parser cannot. */
@@ -83,12 +93,14 @@ class GatewayConnection extends SMTPConnection {
 export class GatewayServer extends SMTPServer {
   readonly xclientFrom: CidrSet;
   readonly maxBadCommands: number;
+  readonly onClientChanged: ((session: SMTPServerSession) => void) | undefined;
 
   constructor(options: GatewayServerOptions) {
-    const { xclientFrom, maxBadCommands, ...smtpOptions } = options;
+    const { xclientFrom, maxBadCommands, onClientChanged, ...smtpOptions } = options;
     super({ ...smtpOptions, useXClient: xclientFrom.size > 0 });
     this.xclientFrom = xclientFrom;
     this.maxBadCommands = maxBadCommands;
+    this.onClientChanged = onClientChanged;
   }
 
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {

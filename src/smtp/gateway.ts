@@ -69,6 +69,7 @@ export class Gateway {
       maxBadCommands: smtp.max_bad_commands,
       ...(deps.tls ? { key: deps.tls.key, cert: deps.tls.cert } : {}),
       onConnect: (session, cb) => this.onConnect(session, cb),
+      onClientChanged: (session) => this.allowAuthFor(session),
       onSecure: (_socket, session, cb) => this.onSecure(session, cb),
       onAuth: (auth, session, cb) =>
         void authenticateSession(this.deps, auth, session, this.authThrottle).then(
@@ -180,9 +181,15 @@ export class Gateway {
     this.sessions.set(session.id, state);
     this.deps.metrics.connections.inc({ listener: this.deps.name, result: 'accepted' });
     this.deps.metrics.connectionsActive.inc({ listener: this.deps.name });
-    // RFC 4954 §4 / house rule: AUTH only over TLS unless the client is on loopback.
-    if (!config.smtp.auth.enabled || (!session.secure && !LOOPBACK.has(session.remoteAddress))) session.disabledCommands = this.baseDisabled('AUTH');
+    this.allowAuthFor(session);
     cb();
+  }
+
+  /** RFC 4954 §4 / house rule: AUTH only over TLS unless the client is on loopback (and then offered in EHLO). */
+  private allowAuthFor(session: SMTPServerSession): void {
+    const { config } = this.deps.snapshot();
+    const allowed = config.smtp.auth.enabled && (session.secure || LOOPBACK.has(session.remoteAddress));
+    session.disabledCommands = allowed ? this.baseDisabled() : this.baseDisabled('AUTH');
   }
 
   /** The server-wide disabled commands plus extra ones: a session list replaces the server's. */

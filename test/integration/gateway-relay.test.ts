@@ -108,7 +108,12 @@ test('XCLIENT ADDR hands the session to the forwarded client: the identity the p
       await wire.command('EHLO proxy.test.example');
       assert.equal((await wire.command(`AUTH PLAIN ${plain}`)).code, 235);
       assert.equal((await wire.command(xclient)).code, 220, xclient);
-      await wire.command('EHLO client.example');
+      const ehlo = await wire.command('EHLO client.example');
+      // The forwarded client is off loopback and without TLS: AUTH is neither offered nor taken (RFC 4954 §4).
+      if (xclient.includes('ADDR')) {
+        assert.ok(!ehlo.lines.some((l) => /^AUTH\b/.test(l.slice(4))), `no AUTH offered: ${ehlo.lines.join('|')}`);
+        assert.ok((await wire.command(`AUTH PLAIN ${plain}`)).code >= 500);
+      }
       assert.equal((await wire.command('MAIL FROM:<postmaster@localhost>')).code, 250);
       const rcpt = await wire.command('RCPT TO:<victim@remote.example>');
       assert.equal(rcpt.code, 554, `${xclient}: ${rcpt.code} ${rcpt.text}`);
