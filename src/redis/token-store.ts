@@ -1,6 +1,6 @@
-// The Bayes token store in Redis, shared by every gateway: one hash per token (fields s, h), the totals
-// hash and the learned-digest hash. A lookup of any number of tokens is one round trip (one script); a
-// change is one atomic Lua call that also makes relearning idempotent across gateways.
+// The Bayes token store in Redis, shared by every gateway: one hash per token (fields s, h), the totals hash,
+// one key per learned-message digest and the seed's digest hash. A lookup of any number of tokens is one round
+// trip (one script); a change is one atomic Lua call that also makes relearning idempotent across gateways.
 import { randomUUID } from 'node:crypto';
 import type { MessageClass } from '../bayes/learner.ts';
 import type { ModelData } from '../bayes/model-file.ts';
@@ -8,24 +8,27 @@ import type { LearnedTotals, StoreChange, TokenCounts, TokenStore } from '../bay
 import { luaScript, type RedisLink } from './connection.ts';
 
 /**
- * KEYS[1] totals, KEYS[2] digests, KEYS[3] the seeding lock, KEYS[4..] token hashes; ARGV field (s|h),
- * delta, digest, class, token ttl (seconds, 0: none). A token learned here expires ttl after it was last
- * learned; a token of the seed (no expiry set) stays, so the shipped model does not fade on a quiet site. While a gateway seeds the store nothing is learned (returns -1: the caller waits),
- * so the seed can be written as plain values, the same again if it is retried. +1 for a digest already
- * learned as this class, or -1 for one not learned as it, changes nothing (two gateways learning one
- * message at once count it once). +1 for a digest learned as the other class moves it: the other class's
- * counts are taken off in the same step (two gateways learning one message as opposite classes at once
- * leave it counted once, as the later one). Counts never go below zero; a token whose counts both reach
- * zero disappears.
+ * KEYS[1] totals, KEYS[2] the seed's digest hash, KEYS[3] the seeding lock, KEYS[4] this message's digest key,
+ * KEYS[5..] token hashes; ARGV field (s|h), delta, digest, class, ttl (seconds, 0: none). A token learned here
+ * expires ttl after it was last learned; a token of the seed (no expiry set) stays, so the shipped model does not
+ * fade on a quiet site. The digest of a message learned here is a key of its own with the same ttl (a hash field
+ * cannot expire before Redis 7.4), so the digests stay bounded like the tokens; the seed's digests stay in the
+ * hash, and one found there is moved to its own key when the message is learned again. While a gateway seeds the
+ * store nothing is learned (returns -1: the caller waits), so the seed can be written as plain values, the same
+ * again if it is retried. +1 for a digest already learned as this class, or -1 for one not learned as it, changes
+ * nothing (two gateways learning one message at once count it once). +1 for a digest learned as the other class
+ * moves it: the other class's counts are taken off in the same step (two gateways learning one message as
+ * opposite classes at once leave it counted once, as the later one). Counts never go below zero; a token whose
+ * counts both reach zero disappears.
  */
 const UPDATE = luaScript(`
 if redis.call('EXISTS', KEYS[3]) == 1 then return -1 end
 local field, delta, digest, cls, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5]) or 0
-local prev = redis.call('HGET', KEYS[2], digest)
+local prev = redis.call('GET', KEYS[4]) or redis.call('HGET', KEYS[2], digest)
 if delta > 0 and prev == cls then return 0 end
 if delta < 0 and prev ~= cls then return 0 end
 local function down(f)
-  for i = 4, #KEYS do
+  for i = 5, #KEYS do
     local v = tonumber(redis.call('HGET', KEYS[i], f) or '0')
     if v > 1 then redis.call('HINCRBY', KEYS[i], f, -1) elseif v == 1 then redis.call('HDEL', KEYS[i], f) end
   end
@@ -35,17 +38,19 @@ local function down(f)
 end
 if delta > 0 then
   if prev then down(prev == 'spam' and 's' or 'h') end
-  for i = 4, #KEYS do
+  for i = 5, #KEYS do
     -- TTL -2: a new token, > 0: one learned here before; -1: a seeded token, kept for ever
     local expiring = ttl > 0 and redis.call('TTL', KEYS[i]) ~= -1
     redis.call('HINCRBY', KEYS[i], field, 1)
     if expiring then redis.call('EXPIRE', KEYS[i], ttl) end
   end
   redis.call('HINCRBY', KEYS[1], field, 1)
-  redis.call('HSET', KEYS[2], digest, cls)
+  redis.call('HDEL', KEYS[2], digest)
+  if ttl > 0 then redis.call('SET', KEYS[4], cls, 'EX', ttl) else redis.call('SET', KEYS[4], cls) end
 else
   down(field)
   redis.call('HDEL', KEYS[2], digest)
+  redis.call('DEL', KEYS[4])
 end
 return 1
 `);
@@ -100,6 +105,10 @@ export class RedisTokenStore implements TokenStore {
     return `${this.base}t:${token}`;
   }
 
+  private digestKey(digest: string): string {
+    return `${this.base}d:${digest}`;
+  }
+
   /** Reads degrade per redis.on_error: `skip` answers "nothing learned" (the classifier stays silent). */
   private async read<T>(op: () => Promise<T>, skipped: () => T): Promise<T> {
     try {
@@ -139,7 +148,7 @@ export class RedisTokenStore implements TokenStore {
 
   /** Writes never degrade: a learn that did not reach Redis fails, so the caller can say so. */
   async update(change: StoreChange): Promise<void> {
-    const keys = [`${this.base}totals`, `${this.base}digests`, `${this.base}seeding`, ...change.tokens.map((t) => this.tokenKey(t))];
+    const keys = [`${this.base}totals`, `${this.base}digests`, `${this.base}seeding`, this.digestKey(change.digest), ...change.tokens.map((t) => this.tokenKey(t))];
     // Bounded wait while another gateway seeds the store (seconds, after Redis came back empty).
     for (let round = 0; round < SEED_WAIT_ROUNDS; round++) {
       const done = await this.link.run('bayes', () => this.link.eval(UPDATE, keys, [FIELD[change.cls], change.delta, change.digest, change.cls, this.tokenTtlSeconds]));
@@ -150,7 +159,9 @@ export class RedisTokenStore implements TokenStore {
   }
 
   async learnedAs(digest: string): Promise<MessageClass | undefined> {
-    const v = await this.link.run('bayes', () => this.link.client.hget(`${this.base}digests`, digest));
+    const v =
+      (await this.link.run('bayes', () => this.link.client.get(this.digestKey(digest)))) ??
+      (await this.link.run('bayes', () => this.link.client.hget(`${this.base}digests`, digest)));
     return v === 'spam' || v === 'ham' ? v : undefined;
   }
 

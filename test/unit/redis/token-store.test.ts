@@ -162,3 +162,38 @@ test('bayes.token_ttl: a token learned here expires that long after it was last 
   await forever.update({ tokens: ['kept'], cls: 'spam', delta: 1, digest: 'd3' });
   assert.equal(await ttl('kept'), -1);
 });
+
+test('bayes.token_ttl: a learned message digest expires with its tokens; a seeded digest stays until the message is learned again', async (t) => {
+  const redis = await startRedis(t);
+  const link = await linkTo(t, redis);
+  const store = new RedisTokenStore(link, 3600);
+  const seed = emptyModel();
+  seed.tokens.set('seeded', { spam: 1, ham: 0 });
+  seed.totals = { spam: 1, ham: 0 };
+  seed.digests.set('seed-digest', 'spam');
+  assert.equal(await store.importModel(seed), true);
+  const key = (digest: string): string => `${link.prefix}{bayes}:d:${digest}`;
+  const hash = `${link.prefix}{bayes}:digests`;
+  await store.update({ tokens: ['fresh'], cls: 'spam', delta: 1, digest: 'd1' });
+  const ttl = await link.client.ttl(key('d1'));
+  assert.ok(ttl > 3500 && ttl <= 3600, `digest ttl ${ttl}`);
+  assert.equal(await link.client.hget(hash, 'd1'), null, 'not in the hash, which cannot expire a field');
+  assert.equal(await store.learnedAs('d1'), 'spam');
+  assert.equal(await link.client.ttl(hash), -1, 'the seed digests stay');
+  assert.equal(await store.learnedAs('seed-digest'), 'spam');
+  // The seed's message relearned as ham: its digest moves to a key of its own, with the ttl.
+  await store.update({ tokens: ['seeded'], cls: 'ham', delta: 1, digest: 'seed-digest' });
+  assert.equal(await link.client.hget(hash, 'seed-digest'), null);
+  assert.equal(await store.learnedAs('seed-digest'), 'ham');
+  assert.deepEqual(await store.getMany(['seeded']), [{ spam: 0, ham: 1 }], 'moved, not counted twice');
+  // Expired (as if ttl had passed): the message is learned again, as a new one.
+  await link.client.del(key('d1'));
+  assert.equal(await store.learnedAs('d1'), undefined);
+  await store.update({ tokens: ['fresh'], cls: 'spam', delta: 1, digest: 'd1' });
+  assert.deepEqual(await store.getMany(['fresh']), [{ spam: 2, ham: 0 }]);
+  // Forgetting removes the key; without a ttl the key does not expire.
+  await store.update({ tokens: ['fresh'], cls: 'spam', delta: -1, digest: 'd1' });
+  assert.equal(await link.client.exists(key('d1')), 0);
+  await new RedisTokenStore(link, 0).update({ tokens: ['kept'], cls: 'spam', delta: 1, digest: 'd3' });
+  assert.equal(await link.client.ttl(key('d3')), -1);
+});
