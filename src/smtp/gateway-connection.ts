@@ -7,6 +7,7 @@ import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
 import type { CidrSet } from '../util/cidr.ts';
 import { mailHasSmtpUtf8, refusePathEncoding } from './eai-guard.ts';
+import { RELEASE_ON_CLOSE, type CountedSocket } from './listener.ts';
 import { hideQuoted, revealQuoted } from './quoted-local.ts';
 import { ENHANCED_PREFIX } from './smtp-error.ts';
 
@@ -37,6 +38,18 @@ class GatewayConnection extends SMTPConnection {
     const server = this._server as GatewayServer;
     // XCLIENT ADDR hands the session to the real client, who must not change it again.
     return !this.session.xClient?.has('ADDR') && server.xclientFrom.has(this.realPeer) && this._isSupported(command);
+  }
+
+  /**
+   * STARTTLS: smtp-server removes every listener of the plain socket before wrapping it, the listener's close
+   * handler too, which would keep the connection counted for ever (after max_connections_per_ip TLS sessions from
+   * one address, or max_connections in all, every client got 421). It is put back.
+   */
+  override upgrade(callback: () => void, secureCallback?: () => void): void {
+    const plain = this._socket as CountedSocket;
+    const onClose = plain[RELEASE_ON_CLOSE];
+    super.upgrade(callback, secureCallback);
+    if (onClose && !plain.listeners('close').includes(onClose)) plain.once('close', onClose);
   }
 
   /** After XCLIENT the session is the forwarded client's: what it may do (AUTH) is decided again for it. */

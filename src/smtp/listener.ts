@@ -18,6 +18,13 @@ export interface AcceptedClient {
   pregreet?: string;
 }
 
+/**
+ * The listener's close handler of a socket (gives back its connection slots). smtp-server's STARTTLS strips every
+ * listener of the plain socket, this one too; the session code puts it back (see GatewayConnection.upgrade).
+ */
+export const RELEASE_ON_CLOSE: unique symbol = Symbol('spamgate.releaseOnClose');
+export type CountedSocket = Socket & { [RELEASE_ON_CLOSE]?: () => void };
+
 /** What the listener asks before handing a client over: undefined to proceed, or a reply to close with. */
 export type AdmitDecision = { refuse: string } | undefined;
 
@@ -78,11 +85,13 @@ export class SmtpListener {
     this.total++;
     this.sockets.add(socket);
     let countedIp: string | undefined;
-    socket.once('close', () => {
+    const onClose = (): void => {
       this.total--;
       this.sockets.delete(socket);
       if (countedIp !== undefined) this.release(countedIp);
-    });
+    };
+    socket.once('close', onClose);
+    (socket as CountedSocket)[RELEASE_ON_CLOSE] = onClose;
     if (this.total > this.opts.maxConnections) {
       return this.refuse(socket, '421 4.3.2 Too many connections, try again later');
     }

@@ -312,6 +312,36 @@ print(json.dumps({'code': code, 'own': own, 'foreign': foreign}))
   writeFileSync(path.join(gw.dataDir, 'marker'), 'x');
 });
 
+test('a session that used STARTTLS gives its connection slots back when it ends', async (t) => {
+  const gw = await startGateway(t, { smtp: { tls: selfSignedCert(), max_connections_per_ip: 2 } });
+  /** A greeting, retried briefly: the server may see the last session's close a moment after the client does. */
+  const open = async (): Promise<{ wire: SmtpWire; code: number }> => {
+    for (let i = 0; ; i++) {
+      const { wire, greeting } = await SmtpWire.open(gw.smtpPort);
+      if (greeting.code === 220 || i === 40) return { wire, code: greeting.code };
+      wire.close();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  for (let i = 0; i < 5; i++) {
+    const { wire, code } = await open();
+    try {
+      assert.equal(code, 220, `TLS session ${i + 1}`);
+      await wire.command('EHLO c.test.example');
+      assert.equal((await wire.command('STARTTLS')).code, 220);
+      await wire.upgrade();
+      assert.equal((await wire.command('EHLO c.test.example')).code, 250);
+      assert.equal((await wire.command('QUIT')).code, 221);
+      assert.ok(await wire.closedByServer());
+    } finally {
+      wire.close();
+    }
+  }
+  const { wire, code } = await open();
+  wire.close();
+  assert.equal(code, 220, 'a plain session after five TLS ones');
+});
+
 test('AUTH is not offered to a non-loopback client without TLS', async (t) => {
   // Listen on a non-loopback-looking address is not possible here; present one with PROXY instead.
   const gw = await startGateway(t, { smtp: { trusted_networks: [], proxy_protocol_from: ['127.0.0.1/32'] } });
