@@ -1,7 +1,7 @@
 // Files a config names (TLS certificates, keys, Redis's CA): relative paths resolved against the config
 // file's directory, then each checked to exist, be a readable regular file, and load as a certificate/key
 // pair or a CA bundle.
-import { X509Certificate } from 'node:crypto';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -65,6 +65,15 @@ function keyPairProblems(at: (string | number)[], files: { cert?: string | undef
     createSecureContext({ cert: cert.data, key: key.data });
   } catch (err) {
     problems.push({ path: at, message: `certificate and key do not load together: ${(err as Error).message}` });
+    return problems;
+  }
+  // OpenSSL keeps an EC certificate and an RSA key (or the reverse) in separate slots without a word: the context
+  // loads and every handshake then fails. The first certificate (the server's own) must belong to the key.
+  try {
+    if (!new X509Certificate(cert.data).checkPrivateKey(createPrivateKey(key.data)))
+      problems.push({ path: at, message: 'the key does not belong to the certificate (the first certificate in the file)' });
+  } catch (err) {
+    problems.push({ path: at, message: `certificate and key cannot be compared: ${(err as Error).message}` });
   }
   return problems;
 }

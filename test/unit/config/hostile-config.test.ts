@@ -135,6 +135,16 @@ test('across sections: front-of needs an upstream, full-stack a domain, TLS list
   assert.equal(loadConfig({ inline: { submission: { enabled: false, listen: { port: 2525 } }, http: { listen: { port: 0 } }, pop3: { listen: { port: 0 } } } }).config.submission.enabled, false);
 });
 
+test('TLS files: a certificate with a key of another type (EC certificate, RSA key) is refused, not loaded into a context that fails every handshake', (t) => {
+  const dir = tempDir(t);
+  const run = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore' });
+  run(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'rsa.key'), '-out', path.join(dir, 'rsa.pem'), '-days', '2', '-subj', '/CN=localhost']);
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', path.join(dir, 'ec.key'), '-out', path.join(dir, 'ec.pem'), '-days', '2', '-subj', '/CN=localhost']);
+  assert.match(problemsOf(dir, 'smtp:\n  tls: { cert: ec.pem, key: rsa.key }\n').join('\n'), /:2: smtp\.tls: the key does not belong to the certificate/);
+  assert.match(problemsOf(dir, 'pop3:\n  tls: { cert: rsa.pem, key: ec.key }\n').join('\n'), /:2: pop3\.tls: the key does not belong to the certificate/);
+  assert.equal(loadConfig({ inline: { smtp: { tls: { cert: path.join(dir, 'ec.pem'), key: path.join(dir, 'ec.key') } } } }).config.smtp.tls.key, path.join(dir, 'ec.key'), 'a matching pair loads');
+});
+
 test('TLS files: missing, a directory, not PEM; relative to the config file; smtp.tls serves POP3 implicit TLS', (t) => {
   const dir = tempDir(t);
   const all = problemsOf(dir, 'smtp:\n  tls:\n    cert: missing.pem\n    key: /\n').join('\n');
