@@ -163,6 +163,9 @@ export class App {
       // The running data directory is kept (loadConfig above pins it): spool, mailboxes and the Bayes
       // store are open there. config.data_dir always holds the running one, so compare what the file says.
       if (loaded.configuredDataDir !== previous.configuredDataDir) stale.unshift('data_dir');
+      // Renewed certificate files reach new handshakes (above); STARTTLS itself is offered or not as at start.
+      const hasTls = (c: Config): boolean => Boolean(c.smtp.tls.cert && c.smtp.tls.key);
+      if (hasTls(previous.config) !== hasTls(loaded.config)) stale.push('smtp.tls');
       if (stale.length) this.log.warn('settings changed that apply after a restart; the running instance keeps the old ones', { keys: stale, data_dir: this.loaded.dataDir });
       this.components.onReload?.(loaded);
       this.rulesWatcher?.update(loaded.rulesDirs);

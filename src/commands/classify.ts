@@ -10,7 +10,7 @@ export const classifyCommand: Command = {
   usage: [
     'usage: spamgate classify FILE... [--explain] [--json] [--config FILE] [--data-dir DIR]',
     '  Prints "path<TAB>probability<TAB>spam|unsure|ham" per message (files, directories, mbox).',
-    '  A file that cannot be read gets "path<TAB>-<TAB>error: reason" and the exit code is 1.',
+    '  A file that cannot be read gets "path<TAB>-<TAB>error: reason" and the exit code is 1; a path that does not exist is a usage error (exit 2) and nothing is classified.',
     '  --explain   add the evidence of header, body and links, and the most deciding tokens',
     '  --json      one JSON object per line instead',
   ].join('\n'),

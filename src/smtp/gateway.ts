@@ -45,7 +45,6 @@ export class Gateway {
     const smtp = config.smtp;
     this.submission = deps.name === 'submission';
     this.authThrottle = deps.authThrottle ?? createSmtpAuthThrottle(deps.clock);
-    const trusted = new CidrSet(smtp.trusted_networks);
     this.server = new GatewayServer({
       name: deps.hostname,
       banner: smtp.banner,
@@ -96,7 +95,8 @@ export class Gateway {
       proxyTimeoutMs: 10_000,
       maxConnections: smtp.max_connections,
       maxConnectionsPerIp: smtp.max_connections_per_ip,
-      greetDelayFor: (ip) => (this.submission || trusted.has(ip) ? 0 : smtp.greet_delay),
+      // the delay itself is read at start (README); who is trusted follows reloads, as relaying does
+      greetDelayFor: (ip) => (this.submission || trustedNetworks(this.deps.snapshot().config).has(ip) ? 0 : smtp.greet_delay),
       admit: (client) => this.admit(client),
       handOver: (socket, client) => this.handOver(socket, client),
       hostname: deps.hostname,

@@ -1,7 +1,9 @@
 // A reload that changes what is read once at start (data_dir, mode, queue.workers, …) warns naming
 // the keys, and the running instance keeps its data directory.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -40,4 +42,44 @@ test('data_dir, mode, queue.workers and log_level changed on reload: one warning
   logs.length = 0;
   assert.deepEqual(app.reload(), { ok: true });
   assert.equal(logs.filter((l) => l.level === 'warn').length, 0, JSON.stringify(logs));
+});
+
+test('a reload that turns SMTP TLS on warns (STARTTLS is offered as at start); trusted_networks reach the pre-greet test at once', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-reload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  const file = path.join(dir, 'spamgate.yaml');
+  const base = [
+    'dns: { servers: ["127.0.0.1:9"] }',
+    'bayes: { enabled: false }',
+    'queue: { fsync: false }',
+    'submission: { enabled: false }',
+    'pop3: { enabled: false }',
+    'imap: { enabled: false }',
+    'http: { enabled: false }',
+  ].join('\n');
+  writeFileSync(file, `${base}\nsmtp: { listen: { host: 127.0.0.1, port: 0 }, greet_delay: 30s, trusted_networks: [] }\n`);
+  const logs: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      cb();
+    },
+  });
+  const app = await App.create({ loaded: loadConfig({ file }), log: createLogger('info', sink) });
+  t.after(() => app.stop(1000));
+  const port = (await app.start()).smtp.port;
+  writeFileSync(file, `${base}\nsmtp: { listen: { host: 127.0.0.1, port: 0 }, greet_delay: 30s, trusted_networks: [127.0.0.0/8], tls: { cert: cert.pem, key: key.pem } }\n`);
+  assert.deepEqual(app.reload(), { ok: true });
+  const warning = logs.find((l) => l.msg === 'settings changed that apply after a restart; the running instance keeps the old ones');
+  assert.deepEqual(warning?.keys, ['smtp.tls'], JSON.stringify(logs));
+  // A client that talks at once: with the delay it would get 554 (pre-greet); trusted now, it is greeted at once.
+  const sock = connect(port, '127.0.0.1');
+  t.after(() => sock.destroy());
+  sock.write('EHLO early.example\r\n');
+  let text = '';
+  sock.on('data', (d: Buffer) => (text += d.toString('latin1')));
+  for (let i = 0; i < 200 && !/^250 /m.test(text) && !/^554 /m.test(text); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(text, /^220 /);
+  assert.match(text, /^250 /m);
 });
