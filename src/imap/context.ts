@@ -65,6 +65,8 @@ export interface ImapServerOptions {
 
 export interface ImapMetrics {
   sessions: Counter<never>;
+  /** Connections closed with BYE before any session: too_many (server-wide), too_many_per_ip. */
+  refused: Counter<'reason'>;
   active: Gauge<never>;
   logins: Counter<'result'>;
   junkLearn: Counter<'class'>;
@@ -91,10 +93,13 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
   const r = opts.registry;
   const metrics: ImapMetrics = {
     sessions: counter(r, 'spamgate_imap_sessions_total', 'IMAP connections accepted'),
+    refused: counter(r, 'spamgate_imap_connections_refused_total', 'IMAP connections refused before a session, by reason (too_many, too_many_per_ip)', ['reason']),
     active: gauge(r, 'spamgate_imap_sessions_active', 'IMAP sessions open now'),
     logins: counter(r, 'spamgate_imap_logins_total', 'IMAP login attempts by result', ['result']),
     junkLearn: counter(r, 'spamgate_imap_junk_learn_total', 'Messages learned from moves into/out of the Junk folder, by class', ['class']),
   };
+  // both series exist from the start, so increase() sees the first refusal
+  for (const reason of ['too_many', 'too_many_per_ip']) metrics.refused.inc({ reason }, 0);
   let tail: Promise<void> = Promise.resolve();
   let queued = 0;
   return {

@@ -42,11 +42,13 @@ export function createImapServer(opts: ImapServerOptions): ImapServer {
     raw.on('error', (err) => opts.log.debug('imap socket error', { err }));
     const ip = (raw.remoteAddress ?? '').replace(/^::ffff:/, '');
     if (sockets.size > ctx.limits.maxConnections) {
+      ctx.metrics.refused.inc({ reason: 'too_many' });
       raw.end('* BYE Too many connections\r\n');
       return;
     }
     // one address cannot take every slot (sessions may idle 30 minutes, RFC 3501 §5.4)
     if (!perIp.admit(raw, ip)) {
+      ctx.metrics.refused.inc({ reason: 'too_many_per_ip' });
       if (opts.implicitTls) raw.destroy();
       else raw.end('* BYE Too many connections from your address\r\n');
       return;

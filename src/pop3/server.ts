@@ -49,6 +49,9 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
   const limits: Pop3Limits = { ...DEFAULT_POP3_LIMITS, ...opts.limits };
   const sessions = counter(opts.registry, 'spamgate_pop3_sessions_total', 'POP3 connections accepted.');
+  const refused = counter(opts.registry, 'spamgate_pop3_connections_refused_total', 'POP3 connections refused before a session, by reason (too_many, too_many_per_ip).', ['reason']);
+  // both series exist from the start, so increase() sees the first refusal
+  for (const reason of ['too_many', 'too_many_per_ip']) refused.inc({ reason }, 0);
   const secureContext: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
   const tlsFiles = opts.tls;
   let seq = 0;
@@ -75,8 +78,10 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
   const admit = (socket: Socket): boolean => {
     open.add(socket);
     socket.on('close', () => open.delete(socket));
-    // One address cannot take every slot (sessions may idle 10 minutes, RFC 1939 §3): refused, uncounted.
-    return perIp.admit(socket, normalizeIp(socket.remoteAddress ?? ''));
+    // One address cannot take every slot (sessions may idle 10 minutes, RFC 1939 §3): refused, not a session.
+    if (perIp.admit(socket, normalizeIp(socket.remoteAddress ?? ''))) return true;
+    refused.inc({ reason: 'too_many_per_ip' });
+    return false;
   };
 
   const start = (socket: Socket, secure: boolean): void => {
@@ -98,6 +103,8 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
 
   const plain: Server = createServer(accept);
   plain.maxConnections = limits.maxConnections;
+  // past maxConnections Node closes the socket itself and says so with 'drop'
+  plain.on('drop', () => refused.inc({ reason: 'too_many' }));
   let implicit: Server | undefined;
 
   const listenOn = (server: Server, port: number, host: string): Promise<void> =>
@@ -122,6 +129,7 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
         if (!admit(raw)) raw.destroy();
       });
       implicit.maxConnections = limits.maxConnections;
+      implicit.on('drop', () => refused.inc({ reason: 'too_many' }));
       implicit.on('tlsClientError', (err) => opts.log.debug('pop3 TLS handshake failed', { err }));
       await listenOn(implicit, port, host);
     },

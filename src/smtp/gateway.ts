@@ -99,12 +99,15 @@ export class Gateway {
       greetDelayFor: (ip) => (this.submission || trustedNetworks(this.deps.snapshot().config).has(ip) ? 0 : smtp.greet_delay),
       admit: (client) => this.admit(client),
       handOver: (socket, client) => this.handOver(socket, client),
+      refused: (result) => deps.metrics.connections.inc({ listener: deps.name, result }),
       hostname: deps.hostname,
       log: deps.log,
     });
   }
 
   listen(port: number, host: string): Promise<AddressInfo> {
+    // the listener's own refusals exist from the start, so increase() sees the first one
+    for (const result of ['too_many', 'too_many_per_ip', 'proxy_error']) this.deps.metrics.connections.inc({ listener: this.deps.name, result }, 0);
     return this.listener.listen(port, host);
   }
 

@@ -25,6 +25,9 @@ export interface AcceptedClient {
 export const RELEASE_ON_CLOSE: unique symbol = Symbol('spamgate.releaseOnClose');
 export type CountedSocket = Socket & { [RELEASE_ON_CLOSE]?: () => void };
 
+/** Why the listener itself refused a connection (before any session): the `result` label of the connections counter. */
+export type ListenerRefusal = 'too_many' | 'too_many_per_ip' | 'proxy_error';
+
 /** What the listener asks before handing a client over: undefined to proceed, or a reply to close with. */
 export type AdmitDecision = { refuse: string } | undefined;
 
@@ -38,6 +41,8 @@ export interface ListenerOptions {
   /** Called after PROXY and the pre-greet test; may refuse (rate limits, pre-greet policy). */
   admit(client: AcceptedClient): Promise<AdmitDecision>;
   handOver(socket: Socket, client: AcceptedClient): void;
+  /** Told of each connection the listener refuses itself (limits, PROXY header), for the metrics. */
+  refused?(reason: ListenerRefusal): void;
   hostname: string;
   log: Logger;
 }
@@ -93,6 +98,7 @@ export class SmtpListener {
     socket.once('close', onClose);
     (socket as CountedSocket)[RELEASE_ON_CLOSE] = onClose;
     if (this.total > this.opts.maxConnections) {
+      this.opts.refused?.('too_many');
       return this.refuse(socket, '421 4.3.2 Too many connections, try again later');
     }
     const client: AcceptedClient = {
@@ -114,6 +120,7 @@ export class SmtpListener {
         }
       } catch (err) {
         this.opts.log.info('bad PROXY header', { peer, err });
+        this.opts.refused?.('proxy_error');
         return this.refuse(socket, '421 4.7.0 PROXY protocol header expected');
       }
     }
@@ -122,6 +129,7 @@ export class SmtpListener {
     const n = (this.perIp.get(countedIp) ?? 0) + 1;
     this.perIp.set(countedIp, n);
     if (n > this.opts.maxConnectionsPerIp) {
+      this.opts.refused?.('too_many_per_ip');
       return this.refuse(socket, `421 4.7.0 Too many connections from ${client.remoteAddress}, try again later`);
     }
     const delay = this.opts.greetDelayFor(client.remoteAddress);
