@@ -25,6 +25,8 @@ import type { Clock } from './util/clock.ts';
 import type { Logger } from './util/logger.ts';
 import { createResolver } from './dns/dns2-resolver.ts';
 import { createDnsChecks } from './checks/dns-checks.ts';
+import type { DnsblEngine } from './dns/dnsbl.ts';
+import { DnsblHealthBook } from './dns/dnsbl-health.ts';
 import type { DnsblSection } from './dns/dnsbl-rules.ts';
 import { openDelivery } from './queue/delivery-setup.ts';
 import { openSharedStores } from './redis/shared-stores.ts';
@@ -49,6 +51,8 @@ export interface Components {
   onVerdict?: (event: VerdictEvent) => void;
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
+  /** The snapshot built with this ruleset now runs (at start, and after a reload that succeeded). */
+  activate(ruleset: Ruleset): void;
   /** Starts protocol servers and delivery; returns what listens where. */
   startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
@@ -69,16 +73,24 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   });
   const shared = await openSharedStores({ config, clock: deps.clock, log: deps.log, registry: deps.registry, dryRun: deps.dryRun === true });
   closers.push(() => shared.close());
-  const dnsChecks = (cfg: Config, ruleset: Ruleset): Check[] =>
-    createDnsChecks({
+  // DNSBL health outlives a snapshot: a reload keeps what is known of unchanged lists (dnsbl-health.ts).
+  const dnsblHealth = new DnsblHealthBook(deps.registry);
+  const dnsblEngines = new WeakMap<Ruleset, DnsblEngine>();
+  const dnsChecks = (cfg: Config, ruleset: Ruleset): Check[] => {
+    const built = createDnsChecks({
       resolver,
       dnsbl: ruleset.section<DnsblSection>('dnsbl') ?? {},
       hostname: deps.hostname,
       localAddresses: [cfg.smtp.listen.host, cfg.submission.listen.host],
       registry: deps.registry,
+      dnsblHealth,
       log: deps.log,
       clock: deps.clock,
-    }).checks;
+    });
+    dnsblEngines.set(ruleset, built.dnsbl);
+    return built.checks;
+  };
+  const activate = (ruleset: Ruleset): void => dnsblEngines.get(ruleset)?.activate();
   const mimeLimits = mimeLimitsOf(config.filter);
   const contentChecks = (ruleset: Ruleset, bayes: Bayes | undefined): Check[] =>
     createContentChecks({ ruleset, ...(bayes ? { bayes } : {}), limits: mimeLimits, registry: deps.registry, log: deps.log.child({ component: 'filter' }) });
@@ -86,6 +98,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     return {
       rateStore: new MemoryRateStore(deps.clock),
       checks: (cfg, ruleset) => [...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, undefined), ...shared.greylistCheck(cfg, ruleset)],
+      activate,
       startServices: async () => ({}),
       queueHealth: async () => ({ ok: true }),
       close: async () => undefined,
@@ -129,6 +142,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(delivery.inline ? { inline: delivery.inline } : {}),
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
+    activate,
     checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory)] : []), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...shared.greylistCheck(cfg, ruleset)],
     ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined, e.results.get(BAYES_DERIVED_KEY) as ReadonlySet<string> | undefined) } : {}),
     startServices: async () => {

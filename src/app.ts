@@ -77,6 +77,7 @@ export class App {
     await mkdir(opts.loaded.dataDir, { recursive: true });
     const components = await openComponents({ loaded: opts.loaded, clock, log, registry, hostname: hostnameOf(config) });
     const snapshot = buildSnapshot(opts.loaded, components);
+    components.activate(snapshot.ruleset);
     const rateStore = components.rateStore ?? new MemoryRateStore(clock);
     return new App(opts.loaded, snapshot, components, registry, clock, log, rateStore);
   }
@@ -153,6 +154,7 @@ export class App {
       const previous = this.loaded;
       this.loaded = loaded;
       this.snapshot = snapshot;
+      this.components.activate(snapshot.ruleset);
       if (tls) for (const g of this.gateways) g.updateTls(tls);
       // the Redis connection is made once, at start (README: the redis section needs a restart)
       if (!isDeepStrictEqual(previous.config.redis, loaded.config.redis)) this.log.warn('redis settings changed: they apply after a restart; the running connection keeps the old ones');

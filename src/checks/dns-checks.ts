@@ -2,6 +2,7 @@
 // factory app.ts calls. The resolver, clock, registry and logger come from app.ts.
 import type { Registry } from 'prom-client';
 import { createDnsblEngine, type DnsblEngine } from '../dns/dnsbl.ts';
+import type { DnsblHealthBook } from '../dns/dnsbl-health.ts';
 import type { DnsblSection } from '../dns/dnsbl-rules.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import type { Clock } from '../util/clock.ts';
@@ -23,6 +24,8 @@ export interface DnsChecksOptions {
   /** Our own addresses (listener addresses); HELO claiming them is forged. */
   localAddresses?: readonly string[];
   registry?: Registry;
+  /** The app's DNSBL health records across reloads (see DnsblEngineOptions.health). */
+  dnsblHealth?: DnsblHealthBook;
   log: Logger;
   clock: Clock;
 }
@@ -34,7 +37,7 @@ export interface DnsChecks {
 }
 
 export function createDnsChecks(opts: DnsChecksOptions): DnsChecks {
-  const dnsbl = createDnsblEngine({ resolver: opts.resolver, lists: opts.dnsbl ?? {}, log: opts.log.child({ component: 'dnsbl' }), clock: opts.clock, ...(opts.registry ? { registry: opts.registry } : {}) });
+  const dnsbl = createDnsblEngine({ resolver: opts.resolver, lists: opts.dnsbl ?? {}, log: opts.log.child({ component: 'dnsbl' }), clock: opts.clock, ...(opts.registry ? { registry: opts.registry } : {}), ...(opts.dnsblHealth ? { health: opts.dnsblHealth } : {}) });
   const registry = opts.registry ? { registry: opts.registry } : {};
   const checks: Check[] = [
     createFcrdnsCheck(opts.resolver),

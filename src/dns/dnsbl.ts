@@ -1,10 +1,11 @@
 // DNSBL / RHSBL lookups (RFC 5782): query names, return-code mapping, list errors, and list health
 // from the §5 test points, re-checked on demand every health_interval (no timers to stop).
 import type { Registry } from 'prom-client';
-import { counter, gauge } from '../metrics/registry.ts';
+import { counter } from '../metrics/registry.ts';
 import { cidrContains, expandIpv6, ipToBigInt, normalizeIp, parseCidr, type Cidr } from '../util/cidr.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import { DnsblHealthBook, type ListHealth } from './dnsbl-health.ts';
 import type { DnsblList } from './dnsbl-rules.ts';
 import type { Resolver } from './resolver.ts';
 
@@ -32,6 +33,11 @@ export interface DnsblEngineOptions {
   resolver: Resolver;
   lists: Record<string, DnsblList>;
   registry?: Registry;
+  /**
+   * The app's health records, shared by the engines of successive snapshots; the engine serves (and the
+   * gauge shows its lists) once activate() is called. Without one the engine keeps its own and serves at once.
+   */
+  health?: DnsblHealthBook;
   log: Logger;
   clock: Clock;
 }
@@ -40,9 +46,8 @@ interface ListState {
   name: string;
   list: DnsblList;
   codes: Array<{ cidr: Cidr; symbol: string }>;
-  up: boolean;
-  checkedAt: number | undefined;
-  pending: Promise<void> | undefined;
+  /** Shared with the engine of the previous snapshot when the list's definition is unchanged. */
+  h: ListHealth;
 }
 
 export interface DnsblEngine {
@@ -53,19 +58,22 @@ export interface DnsblEngine {
   /** Runs (or awaits) the health check of every enabled list now. */
   checkHealth(): Promise<Record<string, boolean>>;
   isUp(listName: string): boolean;
+  /** This engine's snapshot is the running one: spamgate_dnsbl_list_up shows its lists. */
+  activate(): void;
 }
 
 export function createDnsblEngine(opts: DnsblEngineOptions): DnsblEngine {
   const { resolver, log, clock } = opts;
-  const up = opts.registry ? gauge(opts.registry, 'spamgate_dnsbl_list_up', 'DNS block list health from its RFC 5782 test points (1 up, 0 dead)', ['list']) : undefined;
+  const book = opts.health ?? new DnsblHealthBook(opts.registry);
   const lookups = opts.registry ? counter(opts.registry, 'spamgate_dnsbl_lookups_total', 'DNS block list lookups, by list and result', ['list', 'result']) : undefined;
   const states = new Map<string, ListState>();
   for (const [name, list] of Object.entries(opts.lists)) {
     if (!list.enabled) continue;
     const codes = Object.entries(list.codes).map(([k, symbol]) => ({ cidr: parseCidr(k) as Cidr, symbol }));
-    states.set(name, { name, list, codes, up: true, checkedAt: undefined, pending: undefined });
-    up?.set({ list: name }, 1);
+    states.set(name, { name, list, codes, h: book.recordFor(name, list) });
   }
+  const activate = (): void => book.activate(new Map([...states.values()].map((s) => [s.name, s.h])));
+  if (!opts.health) activate();
 
   function queryName(st: ListState, subject: string): string | undefined {
     if (st.list.kind !== 'ip') return /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/i.test(subject) ? `${subject.toLowerCase().replace(/\.$/, '')}.${st.list.zone}` : undefined;
@@ -104,37 +112,40 @@ export function createDnsblEngine(opts: DnsblEngineOptions): DnsblEngine {
     if (listed.status === 'temperror' || clean.status === 'temperror') {
       // A DNS timeout or SERVFAIL says nothing about the list's answers: keep its state (lookups then
       // give *_TEMPERROR, not silence) and probe again soon rather than after a whole health_interval.
-      log.debug('dnsbl health check inconclusive (DNS error); list state kept', { list: st.name, up: st.up });
-      st.checkedAt = clock.now() - st.list.health_interval + Math.min(HEALTH_RETRY_MS, st.list.health_interval);
+      log.debug('dnsbl health check inconclusive (DNS error); list state kept', { list: st.name, up: st.h.up });
+      st.h.checkedAt = clock.now() - st.list.health_interval + Math.min(HEALTH_RETRY_MS, st.list.health_interval);
       return;
     }
     const ok = listed.status === 'listed' && clean.status === 'clean';
-    if (ok !== st.up) log[ok ? 'info' : 'warn'](ok ? 'dnsbl list up' : 'dnsbl list failed its health check; skipped', { list: st.name, listed: listed.status, clean: clean.status });
-    st.up = ok;
-    st.checkedAt = clock.now();
-    up?.set({ list: st.name }, ok ? 1 : 0);
+    if (ok !== st.h.up) log[ok ? 'info' : 'warn'](ok ? 'dnsbl list up' : 'dnsbl list failed its health check; skipped', { list: st.name, listed: listed.status, clean: clean.status });
+    st.h.up = ok;
+    st.h.known = true;
+    st.h.checkedAt = clock.now();
   }
 
   function refresh(st: ListState): Promise<void> {
-    if (!st.pending) st.pending = health(st).finally(() => (st.pending = undefined));
-    return st.pending;
+    const h = st.h;
+    if (!h.pending) h.pending = health(st).finally(() => (h.pending = undefined));
+    return h.pending;
   }
 
   return {
     lists: (kind) => [...states.values()].filter((s) => s.list.kind === kind).map((s) => s.name),
-    isUp: (name) => states.get(name)?.up ?? false,
+    isUp: (name) => states.get(name)?.h.up ?? false,
+    activate,
     async checkHealth() {
       await Promise.all([...states.values()].filter((s) => s.list.health_check).map(refresh));
-      return Object.fromEntries([...states.values()].map((s) => [s.name, s.up]));
+      return Object.fromEntries([...states.values()].map((s) => [s.name, s.h.up]));
     },
     async lookup(listName, subject) {
       const st = states.get(listName);
       if (!st) return { status: 'skipped' };
       if (st.list.health_check) {
-        if (st.checkedAt === undefined) await refresh(st);
-        else if (clock.now() - st.checkedAt >= st.list.health_interval) void refresh(st);
+        const checkedAt = st.h.checkedAt;
+        if (checkedAt === undefined) await refresh(st);
+        else if (clock.now() - checkedAt >= st.list.health_interval) void refresh(st);
       }
-      if (!st.up) {
+      if (!st.h.up) {
         lookups?.inc({ list: listName, result: 'skipped' });
         return { status: 'skipped' };
       }
