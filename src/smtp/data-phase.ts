@@ -42,7 +42,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   const started = performance.now();
   const limit = ctx.snapshot.config.smtp.max_message_size;
   if (stream.sizeExceeded || bytes > limit) {
-    deps.metrics.rejects.inc({ phase: 'data', symbol: 'SIZE_LIMIT' });
+    countRefused(deps, 'SIZE_LIMIT', started);
     logTransaction(deps, state, tx, undefined, bytes, '552 5.3.4');
     return { code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size ${limit}` };
   }
@@ -50,14 +50,14 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   let raw: Buffer = toCrlf(Buffer.concat(chunks, bytes));
   if (raw.length > limit) {
     // bare line breaks made CRLF can double the size: what is kept and relayed stays within the SIZE we offer
-    deps.metrics.rejects.inc({ phase: 'data', symbol: 'SIZE_LIMIT' });
+    countRefused(deps, 'SIZE_LIMIT', started);
     logTransaction(deps, state, tx, undefined, raw.length, '552 5.3.4');
     return { code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size ${limit} (bare line breaks counted as CRLF)` };
   }
   // RFC 5321 §6.3: counting Received fields catches loops that nothing else would (threshold ≥ 100 advised).
   const hops = countReceived(raw, ctx.snapshot.config.smtp.max_hops);
   if (hops >= ctx.snapshot.config.smtp.max_hops) {
-    deps.metrics.rejects.inc({ phase: 'data', symbol: 'HOP_LIMIT' });
+    countRefused(deps, 'HOP_LIMIT', started);
     logTransaction(deps, state, tx, undefined, bytes, '554 5.4.6');
     return { code: 554, enhanced: '5.4.6', text: `Too many hops (${hops} Received header fields): mail loop` };
   }
@@ -105,6 +105,13 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   logTransaction(deps, state, tx, verdict, bytes, `${reply.code} ${reply.enhanced} ${reply.text}`);
   if (reply.code < 300) deps.onVerdict?.({ verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
   return reply;
+}
+
+/** A message refused before the checks (size, hops): a rejected transaction like any other, and a reject by that symbol. */
+function countRefused(deps: GatewayDeps, symbol: string, started: number): void {
+  deps.metrics.transactions.inc({ listener: deps.name, action: 'reject' });
+  deps.metrics.rejects.inc({ phase: 'data', symbol });
+  deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
 }
 
 interface Decision {

@@ -277,6 +277,7 @@ export class Gateway {
       // A client that goes away mid-DATA is not our error: nothing was accepted, nothing is lost.
       if ((err as { code?: unknown }).code === 'ECONNECTION') {
         this.deps.log.info('client disconnected during DATA', { session: session.id });
+        this.deps.metrics.transactions.inc({ listener: this.deps.name, action: 'aborted' });
         return cb(tempFailure('Connection closed during DATA'));
       }
       this.deps.log.error('unexpected error in DATA', { err, session: session.id });
