@@ -18,6 +18,7 @@ import { createSmtpAuthThrottle } from './smtp/smtp-auth.ts';
 import type { GatewaySnapshot } from './smtp/gateway-types.ts';
 import { createGatewayMetrics } from './smtp/gateway-metrics.ts';
 import { systemClock, type Clock } from './util/clock.ts';
+import { CidrSet } from './util/cidr.ts';
 import { createLogger, type Logger } from './util/logger.ts';
 import { buildChecks, CORE_SYMBOLS, openComponents, type Components } from './app-components.ts';
 
@@ -122,6 +123,7 @@ export class App {
         registry: this.registry,
         log: this.log,
         ready: () => !this.draining,
+        allow: new CidrSet(config.http.allow),
         health: () => this.health(),
       });
       listening.http = await this.http.listen(config.http.listen.port, config.http.listen.host);

@@ -130,6 +130,8 @@ const http = z
   .strictObject({
     enabled: z.boolean().default(true),
     listen: listen('127.0.0.1', 9465),
+    /** Client addresses served; any other connection is closed before it takes a slot (default: all). */
+    allow: cidrList().default(['0.0.0.0/0', '::/0']),
   })
   .prefault({});
 

@@ -3,6 +3,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
 import { PerAddressLimit } from '../limits/per-address.ts';
+import { normalizeIp, type CidrSet } from '../util/cidr.ts';
 import type { Logger } from '../util/logger.ts';
 import { openMetrics, OPENMETRICS_CONTENT_TYPE } from './openmetrics.ts';
 
@@ -17,6 +18,8 @@ export interface HttpServerOptions {
   health: () => Promise<HealthReport> | HealthReport;
   /** Readiness: accepting mail now (false while starting or draining). */
   ready: () => boolean;
+  /** Client addresses served (http.allow); others are closed at once, before any connection cap counts them. */
+  allow?: CidrSet;
   log: Logger;
 }
 
@@ -31,13 +34,18 @@ export function createHttpServer(opts: HttpServerOptions): { listen(port: number
   const server = http.createServer({ connectionsCheckingInterval: 1000, keepAliveTimeout: IDLE_MS }, (req, res) => void handle(req, res, opts));
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
-  server.maxConnections = MAX_CONNECTIONS;
+  // The caps are counted here rather than by server.maxConnections, so that a client outside http.allow
+  // is closed before it takes a slot.
   const perIp = new PerAddressLimit(PER_IP);
+  const admitted = new Set<Socket>();
   server.on('connection', (socket: Socket) => {
-    if (!perIp.admit(socket, socket.remoteAddress ?? '')) {
+    const ip = normalizeIp(socket.remoteAddress ?? '');
+    if ((opts.allow && !opts.allow.has(ip)) || admitted.size >= MAX_CONNECTIONS || !perIp.admit(socket, socket.remoteAddress ?? '')) {
       socket.destroy();
       return;
     }
+    admitted.add(socket);
+    socket.once('close', () => admitted.delete(socket));
     // idle before its first request (or between requests): closed; a request in progress is bounded above
     socket.setTimeout(IDLE_MS, () => socket.destroy());
   });

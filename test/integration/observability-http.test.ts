@@ -115,3 +115,24 @@ test('idle connections cannot lock out scrapes: one address holds at most 32, an
   while (closed() < 40 && Date.now() < later) await new Promise((r) => setTimeout(r, 100));
   assert.equal(closed(), 40);
 });
+
+test('http.allow: a client outside the list is closed at once and takes no slot; one inside is served', async (t) => {
+  const gw = await startGateway(t, { http: { allow: ['127.0.0.2/32'] }, log_level: 'warn' });
+  const port = gw.httpPort ?? 0;
+  const { connect } = await import('node:net');
+  /** One GET /metrics from `from`: the status line, or 'closed' if the server closes without answering. */
+  const request = (from: string): Promise<string> =>
+    new Promise((resolve) => {
+      const s = connect({ port, host: '127.0.0.1', localAddress: from }, () => s.write('GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+      t.after(() => s.destroy());
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(got ? (got.split('\r\n')[0] ?? '') : 'closed'));
+    });
+  assert.equal(await request('127.0.0.1'), 'closed');
+  // past the per-address (32) and global caps in number: refused ones hold nothing
+  const refused = await Promise.all(Array.from({ length: 40 }, () => request('127.0.0.1')));
+  assert.deepEqual(new Set(refused), new Set(['closed']));
+  assert.equal(await request('127.0.0.2'), 'HTTP/1.1 200 OK');
+});
