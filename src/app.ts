@@ -51,6 +51,7 @@ export class App {
   private draining = false;
   private readonly reloads;
   private readonly configInfo;
+  private readonly lastFailure;
 
   private constructor(
     loaded: LoadedConfig,
@@ -68,6 +69,8 @@ export class App {
     for (const result of ['success', 'failure']) this.reloads.inc({ result }, 0);
     this.configInfo = gauge(registry, 'spamgate_config_last_reload_success_timestamp_seconds', 'Time of the last successful config load');
     this.configInfo.set(clock.now() / 1000);
+    this.lastFailure = gauge(registry, 'spamgate_config_last_reload_failure_timestamp_seconds', 'Time of the last failed config reload (0: none since start)');
+    this.lastFailure.set(0);
   }
 
   static async create(opts: AppOptions): Promise<App> {
@@ -179,6 +182,7 @@ export class App {
       return { ok: true };
     } catch (err) {
       this.reloads.inc({ result: 'failure' });
+      this.lastFailure.set(this.clock.now() / 1000);
       // a rules directory replaced by a broken one is still watched: fixing it reloads by itself
       this.rulesWatcher?.update(this.loaded.rulesDirs);
       const error = (err as Error).message;

@@ -3,7 +3,8 @@
 // (accepted, refused, relayed by MX to a sink, bounced, delivered locally), AUTH, POP3, IMAP, a failed
 // and a good reload and DNS lookups flow; then promtool checks the exposition, the alert rules and the
 // example config, and every PromQL expression of the Grafana dashboard and of the alert rules is
-// evaluated through Prometheus's HTTP API (/api/v1/query).
+// evaluated through Prometheus's HTTP API (/api/v1/query). promtool also runs the alert rules' unit tests
+// (grafana/prometheus/alerts-test.yml).
 //
 // How expressions are judged (tools in test/helpers/promql-tools.ts):
 //   - each expression, as written (Grafana variables substituted: $__rate_interval → 1m,
@@ -370,4 +371,9 @@ test('observability: /metrics, promtool and Prometheus evaluating the dashboard 
       return missing.length === 0;
     }).catch(() => assert.fail(`expressions without data:\n${missing.join('\n')}`));
   });
+});
+
+test('alert rules: promtool unit tests (grafana/prometheus/alerts-test.yml) on small, plausible inputs', async () => {
+  const tested = await run('promtool', ['test', 'rules', path.join(ROOT, 'grafana/prometheus/alerts-test.yml')], { timeoutMs: 60_000 });
+  assert.equal(tested.code, 0, tested.stdout + tested.stderr);
 });
