@@ -107,7 +107,10 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
   const learned = opts.registry
     ? counter(opts.registry, 'spamgate_bayes_learned_total', 'Messages learned by the Bayes filter, by class and source.', ['class', 'source'])
     : undefined;
-  const learner = new BayesLearner({ store, tokenize: (raw) => tokensOf(parseMail(raw, limits)), ...(learned ? { learned } : {}) });
+  // A learn that reached an empty shared store first would make it look seeded for good (its totals exist): the
+  // seed goes in before the first write.
+  const learnStore = opts.reseed ? seedBeforeWrites(store, opts.reseed) : store;
+  const learner = new BayesLearner({ store: learnStore, tokenize: (raw) => tokensOf(parseMail(raw, limits)), ...(learned ? { learned } : {}) });
   let lastReseed = -Infinity;
   const reseedIfEmpty = (result: BayesResult): void => {
     if (!opts.reseed || result.status !== 'silent' || result.learned.spam + result.learned.ham > 0) return;
@@ -146,12 +149,34 @@ function warnLowCutoff(cfg: BayesConfig, log: Logger): void {
   log.warn(`bayes.spam_cutoff ${cfg.spam_cutoff} is below ${preferred}, the cross-validated default of bayes.combine: ${cfg.combine}; more ham will be called spam${hint}`);
 }
 
+/** The store, whose writes first seed it when it is found empty (seeding checks that in one round trip). */
+function seedBeforeWrites(store: TokenStore, seed: () => Promise<void>): TokenStore {
+  return {
+    kind: store.kind,
+    totals: () => store.totals(),
+    getMany: (tokens) => store.getMany(tokens),
+    update: async (change) => {
+      await seed();
+      return store.update(change);
+    },
+    learnedAs: (digest) => store.learnedAs(digest),
+    flush: () => store.flush(),
+    close: () => store.close(),
+  };
+}
+
 /** Seeds an empty shared store from the shipped model (once, whichever gateway starts first). */
-export async function seedSharedStore(store: { importModel(model: ModelData): Promise<boolean> }, modelsDir: string, cfg: BayesConfig, log: Logger): Promise<void> {
+export async function seedSharedStore(
+  store: { isEmpty(): Promise<boolean>; importModel(model: ModelData): Promise<boolean> },
+  modelsDir: string,
+  cfg: BayesConfig,
+  log: Logger,
+): Promise<void> {
   const model = path.join(modelsDir, SHIPPED_MODEL_FILE);
   if (!cfg.use_shipped_model || !existsSync(model)) return;
   try {
-    if (await store.importModel(readModelFile(model))) log.info('shared bayes store seeded from the shipped model');
+    // the model file is read only when the store is empty (this runs before every learn into it)
+    if ((await store.isEmpty()) && (await store.importModel(readModelFile(model)))) log.info('shared bayes store seeded from the shipped model');
   } catch (err) {
     log.warn('could not seed the shared bayes store (redis down?): classification stays silent until it is reachable', { err });
   }
