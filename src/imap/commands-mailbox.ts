@@ -5,7 +5,7 @@ import { astr, parseDateTime } from './encode.ts';
 import { learnAppend } from './junk.ts';
 import { listEntries } from './list-entries.ts';
 import { compileListPattern } from './list-pattern.ts';
-import { overQuota } from './quota.ts';
+import { addWithinQuota } from './quota.ts';
 import { decodeMailboxName } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import type { Handler, Reply, Session } from './session.ts';
@@ -203,9 +203,9 @@ export const mailboxHandlers: Record<string, Handler> = {
     const { store } = s.ctx.opts;
     const boxes = await store.listMailboxes(s.user);
     if (!boxes.some((b) => b.name === name)) return { status: 'NO', text: '[TRYCREATE] No such mailbox' }; // RFC 3501 §6.3.11
-    const full = await overQuota(s, raw.length);
-    if (full) return full;
-    const res = await store.append(s.user, name, raw, { flags, ...(date !== undefined ? { internalDate: date } : {}) });
+    const added = await addWithinQuota(s, raw.length, () => store.append(s.user, name, raw, { flags, ...(date !== undefined ? { internalDate: date } : {}) }));
+    if ('refused' in added) return added.refused;
+    const res = added.done;
     learnAppend(s, name, raw);
     return ok(`[APPENDUID ${res.uidValidity} ${res.uid}] APPEND completed`); // RFC 4315 §3
   },

@@ -4,7 +4,7 @@ import { fetch } from './commands-fetch.ts';
 import { mailboxArg } from './commands-mailbox.ts';
 import { flagsResponses, newKeywords } from './flags-response.ts';
 import { learnTransfer } from './junk.ts';
-import { overQuota } from './quota.ts';
+import { addWithinQuota } from './quota.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch } from './search.ts';
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
@@ -121,9 +121,10 @@ async function copyOrMove(s: Session, c: Cursor, uid: boolean, move: boolean): P
   const uids = targets.map((t) => t.uid).filter((u) => metas.has(u));
   if (uids.length === 0) return targets.length === 0 ? ok('Nothing to do') : no('Messages no longer exist');
   // A MOVE within the user's mailboxes leaves usage as it was (the originals go), so only COPY is checked.
-  const full = move ? undefined : await overQuota(s, uids.reduce((sum, u) => sum + (metas.get(u)?.size ?? 0), 0));
-  if (full) return full;
-  const res = await store.copy(s.user, sel.name, uids, dest);
+  const copy = (): ReturnType<typeof store.copy> => store.copy(s.user, sel.name, uids, dest);
+  const added = move ? { done: await copy() } : await addWithinQuota(s, uids.reduce((sum, u) => sum + (metas.get(u)?.size ?? 0), 0), copy);
+  if ('refused' in added) return added.refused;
+  const res = added.done;
   learnTransfer(s, sel.name, dest, res.uids);
   if (res.uids.length === 0) return no('Messages no longer exist');
   // Only the messages copied (another program may have removed some meanwhile), source and target aligned.

@@ -5,6 +5,7 @@ import type { Learner } from '../bayes/learner.ts';
 import { AuthThrottle } from '../limits/auth-throttle.ts';
 import { counter, gauge, type Counter, type Gauge, type Registry } from '../metrics/registry.ts';
 import type { MailboxStore } from '../store/mailbox-store.ts';
+import { KeyedMutex } from '../store/mutex.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Summary } from './fetch.ts';
@@ -86,6 +87,8 @@ export interface ImapContext {
   throttle: AuthThrottle;
   /** Learning runs in the background, one at a time; tests and close() can await it. */
   learnQueue: { idle(): Promise<void>; push(job: () => Promise<void>): void };
+  /** Per user: a quota check and the APPEND or COPY it allows run as one step (see quota.ts). */
+  quotaLocks: KeyedMutex;
 }
 
 export function createContext(opts: ImapServerOptions, secureContext: SecureContext | undefined): ImapContext {
@@ -109,6 +112,7 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     ...(secureContext ? { secureContext } : {}),
     summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + s.body.length + s.bodystructure.length + 64 }),
     envelopes: new EnvelopeCache(128 * 1024 * 1024),
+    quotaLocks: new KeyedMutex(),
     addresses: new Map(),
     throttle: new AuthThrottle({
       clock: opts.clock,

@@ -73,6 +73,17 @@ test('APPEND and COPY past the quota get NO [OVERQUOTA] and change nothing; MOVE
   for (let i = 0; i < 4; i++) assert.match(await b.send(`B${i}`, `B${i} APPEND INBOX {${msg.length}+}\r\n${msg}\r\n`), new RegExp(`^B${i} OK`, 'm'));
 });
 
+test('sessions appending at the same moment cannot together pass the quota: the check and the append are one step per user', GUARD, async (t) => {
+  const msg = sample('quota', 'x'.repeat(700));
+  const h = await startImap(t, { quotaOf: (u) => (u === USER ? Math.floor(1.5 * msg.length) : undefined) });
+  await h.store.ensureUser(USER);
+  const sessions = await Promise.all([0, 1, 2, 3].map(() => loggedIn(h, t)));
+  const replies = await Promise.all(sessions.map((c, i) => c.send(`A${i}`, `A${i} APPEND INBOX {${msg.length}+}\r\n${msg}\r\n`)));
+  assert.equal(replies.filter((r) => / OK \[APPENDUID/.test(r)).length, 1, replies.join(''));
+  assert.equal(replies.filter((r) => / NO \[OVERQUOTA\]/.test(r)).length, 3);
+  assert.equal(await count(h, 'INBOX'), 1);
+});
+
 test('CREATE and RENAME to a name too long for one Maildir++ directory get NO [CANNOT], not SERVERBUG', GUARD, async (t) => {
   const h = await startImap(t);
   await h.store.ensureUser(USER);
