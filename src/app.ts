@@ -102,7 +102,7 @@ export class App {
     const common = {
       snapshot: () => this.snapshot,
       rateStore: this.rateStore,
-      authThrottle: createSmtpAuthThrottle(this.clock, { perIp: config.smtp.auth.failures.per_ip, perUser: config.smtp.auth.failures.per_user }),
+      authThrottle: createSmtpAuthThrottle(this.clock, { perIp: config.smtp.auth.failures.per_ip, perUser: config.smtp.auth.failures.per_user }, config.limits.ipv6_prefix),
       clock: this.clock,
       metrics,
       hostname,

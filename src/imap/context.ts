@@ -29,6 +29,8 @@ export interface ImapLimits {
   maxConnections: number;
   /** Connections one client address may hold at once. */
   maxConnectionsPerIp: number;
+  /** The failed-login limit per address counts an IPv6 client as its network of this size (limits.ipv6_prefix). */
+  ipv6Prefix: number;
 }
 
 export const defaultImapLimits: ImapLimits = {
@@ -41,6 +43,7 @@ export const defaultImapLimits: ImapLimits = {
   authFailureWindowMs: 5 * 60_000,
   maxConnections: 500,
   maxConnectionsPerIp: 20,
+  ipv6Prefix: 64,
 };
 
 export interface ImapServerOptions {
@@ -118,6 +121,7 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
       clock: opts.clock,
       perIp: { limit: limits.maxAuthFailures, window: limits.authFailureWindowMs },
       perUser: { limit: limits.maxAuthFailuresPerUser, window: limits.authFailureWindowMs },
+      ipv6Prefix: limits.ipv6Prefix,
     }),
     learnQueue: {
       idle: () => tail,

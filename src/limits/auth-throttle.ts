@@ -1,7 +1,12 @@
 // Failed-login throttling per client address and per user name: sliding windows on an injected clock.
 // Attempts still being verified count against the limit: past it, a new attempt waits for them to
 // settle, so parallel sessions cannot guess past the limit and parallel right passwords still pass.
+// An address counts as its client key (an IPv6 client as its /64, see client-key.ts). A success clears
+// only the failures that address made for that user: the owner's logins do not reset a guesser's budget
+// elsewhere. An address that logged in as a user lately is not held back by that user's block (only by
+// its own address limit), so guesses from elsewhere do not lock the owner out of the devices they use.
 import type { Clock } from '../util/clock.ts';
+import { clientKey, DEFAULT_IPV6_PREFIX } from './client-key.ts';
 
 export interface ThrottleRule {
   limit: number;
@@ -15,11 +20,27 @@ export interface AuthThrottleOptions {
   perUser: ThrottleRule;
   /** Bound on tracked keys; the oldest are forgotten first. */
   maxKeys?: number;
+  /** An IPv6 address counts as its network of this size (limits.ipv6_prefix). */
+  ipv6Prefix?: number;
+  /** ms a success vouches for its address (as that user) against the user's block; 0: never. */
+  knownFor?: number;
+  /** Bound on remembered (user, address) successes; the least recently used are forgotten first. */
+  maxKnown?: number;
+}
+
+/** Defaults of knownFor and maxKnown: 30 days, 100k pairs. */
+export const KNOWN_ADDRESS_TTL = 30 * 86_400_000;
+export const KNOWN_ADDRESS_MAX = 100_000;
+
+/** One failure: when, and from which client key (a success clears its own address's failures only). */
+interface Failure {
+  at: number;
+  from: string;
 }
 
 /** Remembers failure times; a key is blocked while `limit` failures lie within the last `window` ms. */
 class Window {
-  private readonly failures = new Map<string, number[]>();
+  private readonly failures = new Map<string, Failure[]>();
   /** Attempts begun and not yet settled, per key. */
   private readonly pending = new Map<string, number>();
   constructor(
@@ -28,9 +49,9 @@ class Window {
     private readonly maxKeys: number,
   ) {}
 
-  private recent(key: string): number[] {
+  private recent(key: string): Failure[] {
     const now = this.clock.now();
-    const list = (this.failures.get(key) ?? []).filter((t) => t > now - this.rule.window);
+    const list = (this.failures.get(key) ?? []).filter((f) => f.at > now - this.rule.window);
     if (list.length) this.failures.set(key, list);
     else this.failures.delete(key);
     return list;
@@ -55,16 +76,16 @@ class Window {
     else this.pending.delete(key);
   }
 
-  fail(key: string): void {
+  fail(key: string, from: string): void {
     const now = this.clock.now();
     const list = this.recent(key).slice(-(this.rule.limit - 1));
-    list.push(now);
+    list.push({ at: now, from });
     this.failures.delete(key);
     this.failures.set(key, list);
     // The map is in order of last failure: from the front, keys whose last failure left the window are done
     // with (without this, a burst of guesses from many addresses stayed in memory until the key bound).
-    for (const [k, times] of this.failures) {
-      if (this.failures.size <= this.maxKeys && (times[times.length - 1] ?? 0) > now - this.rule.window) break;
+    for (const [k, list] of this.failures) {
+      if (this.failures.size <= this.maxKeys && (list[list.length - 1]?.at ?? 0) > now - this.rule.window) break;
       this.failures.delete(k);
     }
   }
@@ -74,8 +95,54 @@ class Window {
     return this.failures.size;
   }
 
-  clear(key: string): void {
-    this.failures.delete(key);
+  /** Forgets the failures under key that came from `from` (the others stay). */
+  clear(key: string, from: string): void {
+    const list = this.failures.get(key);
+    if (!list) return;
+    const rest = list.filter((f) => f.from !== from);
+    if (rest.length) this.failures.set(key, rest);
+    else this.failures.delete(key);
+  }
+}
+
+/**
+ * (user, address) pairs that logged in lately, least recently used first; bounded so that a flood of
+ * logins cannot grow it without limit (the oldest pairs lose the exemption, nothing else).
+ */
+class KnownAddresses {
+  private readonly seen = new Map<string, number>();
+  constructor(
+    private readonly ttl: number,
+    private readonly max: number,
+    private readonly clock: Clock,
+  ) {}
+
+  private static key(user: string, addr: string): string {
+    return `${user}\u0000${addr}`;
+  }
+
+  remember(user: string, addr: string): void {
+    if (this.ttl <= 0 || this.max <= 0) return;
+    const k = KnownAddresses.key(user, addr);
+    this.seen.delete(k);
+    this.seen.set(k, this.clock.now());
+    for (const oldest of this.seen.keys()) {
+      if (this.seen.size <= this.max) break;
+      this.seen.delete(oldest);
+    }
+  }
+
+  has(user: string, addr: string): boolean {
+    const k = KnownAddresses.key(user, addr);
+    const at = this.seen.get(k);
+    if (at === undefined) return false;
+    if (at > this.clock.now() - this.ttl) return true;
+    this.seen.delete(k);
+    return false;
+  }
+
+  get size(): number {
+    return this.seen.size;
   }
 }
 
@@ -93,22 +160,40 @@ const MAX_USER_KEY = 320;
 export class AuthThrottle {
   private readonly ip: Window;
   private readonly user: Window;
+  private readonly known: KnownAddresses;
+  private readonly ipv6Prefix: number;
   /** Attempts waiting for one in flight to settle; all are woken to look again at each outcome. */
   private waiters: Array<() => void> = [];
   constructor(opts: AuthThrottleOptions) {
     const max = opts.maxKeys ?? 100_000;
     this.ip = new Window(opts.perIp, opts.clock, max);
     this.user = new Window(opts.perUser, opts.clock, max);
+    this.known = new KnownAddresses(opts.knownFor ?? KNOWN_ADDRESS_TTL, opts.maxKnown ?? KNOWN_ADDRESS_MAX, opts.clock);
+    this.ipv6Prefix = opts.ipv6Prefix ?? DEFAULT_IPV6_PREFIX;
+  }
+
+  private addr(ip: string): string {
+    return clientKey(ip, this.ipv6Prefix);
+  }
+
+  /** The user's block applies to this address: it has not logged in as the user lately. */
+  private userLimited(addr: string, u: string): boolean {
+    return !this.known.has(u, addr);
   }
 
   /** True when a login attempt from this address, or for this user, must be refused without checking it. */
   blocked(ip: string, user: string | undefined): boolean {
-    return this.ip.blocked(ip) || (user !== undefined && this.user.blocked(userKey(user)));
+    const a = this.addr(ip);
+    if (this.ip.blocked(a)) return true;
+    if (user === undefined) return false;
+    const u = userKey(user);
+    return this.user.blocked(u) && this.userLimited(a, u);
   }
 
   fail(ip: string, user: string | undefined): void {
-    this.ip.fail(ip);
-    if (user !== undefined) this.user.fail(userKey(user));
+    const a = this.addr(ip);
+    this.ip.fail(a, a);
+    if (user !== undefined) this.user.fail(userKey(user), a);
   }
 
   /**
@@ -117,45 +202,52 @@ export class AuthThrottle {
    * first. Every settle wakes the waiters, so the wait ends with the attempts it waits on.
    */
   async begin(ip: string, user: string | undefined): Promise<boolean> {
+    const a = this.addr(ip);
     const u = user === undefined ? undefined : userKey(user);
     // Each round waits for one outcome; a client that keeps losing the race is refused in the end.
     for (let round = 0; ; round++) {
       if (this.blocked(ip, u) || round >= MAX_WAIT_ROUNDS) return false;
-      if (!this.ip.full(ip) && (u === undefined || !this.user.full(u))) break;
+      if (!this.ip.full(a) && (u === undefined || !this.user.full(u) || !this.userLimited(a, u))) break;
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
-    this.ip.hold(ip);
+    this.ip.hold(a);
     if (u !== undefined) this.user.hold(u);
     return true;
   }
 
-  /** Ends an attempt begun with begin(): a failure is remembered, a success clears the user's failures. */
+  /**
+   * Ends an attempt begun with begin(): a failure is remembered; a success clears the failures this
+   * address made for this user (not those from elsewhere, nor the address's own count) and vouches
+   * for the address as this user's for knownFor.
+   */
   settle(ip: string, user: string | undefined, ok: boolean): void {
-    this.ip.release(ip);
+    const a = this.addr(ip);
+    this.ip.release(a);
     if (user !== undefined) this.user.release(userKey(user));
     if (!ok) this.fail(ip, user);
-    else if (user !== undefined) this.succeed(user);
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
+    else if (user !== undefined) {
+      const u = userKey(user);
+      this.user.clear(u, a);
+      this.known.remember(u, a);
+    }
+    this.wake();
   }
 
   /** Ends an attempt begun with begin() that had no outcome (the check itself failed): nothing is counted. */
   abandon(ip: string, user: string | undefined): void {
-    this.ip.release(ip);
+    this.ip.release(this.addr(ip));
     if (user !== undefined) this.user.release(userKey(user));
+    this.wake();
+  }
+
+  private wake(): void {
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
   }
 
-  /** Addresses and user names with failures held (tests). */
-  get tracked(): { ip: number; user: number } {
-    return { ip: this.ip.size, user: this.user.size };
-  }
-
-  /** A successful login clears the user's failures (the address keeps its own). */
-  succeed(user: string): void {
-    this.user.clear(userKey(user));
+  /** Addresses and user names with failures held, and (user, address) pairs vouched for (tests). */
+  get tracked(): { ip: number; user: number; known: number } {
+    return { ip: this.ip.size, user: this.user.size, known: this.known.size };
   }
 }

@@ -25,6 +25,8 @@ export interface Pop3Limits {
   /** Client networks where plaintext logins without TLS are fine (default loopback only). */
   plaintextNetworks: readonly string[];
   authFailures: { perIp: { limit: number; window: number }; perUser: { limit: number; window: number } };
+  /** The failed-login limit per address counts an IPv6 client as its network of this size (limits.ipv6_prefix). */
+  ipv6Prefix: number;
 }
 
 export const DEFAULT_POP3_LIMITS: Pop3Limits = {
@@ -36,6 +38,7 @@ export const DEFAULT_POP3_LIMITS: Pop3Limits = {
   allowInsecureAuth: false,
   plaintextNetworks: ['127.0.0.0/8', '::1/128'],
   authFailures: { perIp: { limit: 10, window: 900_000 }, perUser: { limit: 5, window: 900_000 } },
+  ipv6Prefix: 64,
 };
 
 export type LoginResult = 'success' | 'failure' | 'throttled' | 'in_use' | 'insecure';

@@ -61,7 +61,7 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
     hostname: opts.hostname,
     limits,
     plaintextOk: new CidrSet(limits.plaintextNetworks),
-    throttle: new AuthThrottle({ clock: opts.clock, perIp: limits.authFailures.perIp, perUser: limits.authFailures.perUser }),
+    throttle: new AuthThrottle({ clock: opts.clock, perIp: limits.authFailures.perIp, perUser: limits.authFailures.perUser, ipv6Prefix: limits.ipv6Prefix }),
     locks: new Map(),
     log: opts.log,
     clock: opts.clock,

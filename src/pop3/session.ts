@@ -249,7 +249,6 @@ export class Pop3Session {
       this.ctx.log.info('pop3 login failed', { session: this.id, ip: this.ip, user: who });
       return this.err('[AUTH] invalid user name or password');
     }
-    this.ctx.throttle.succeed(user);
     let drop: Maildrop | 'in_use';
     try {
       drop = await Maildrop.lockAndOpen(this.ctx.store, this.ctx.locks, user, this.id);

@@ -12,8 +12,9 @@ export const LOOPBACK = new CidrSet(['127.0.0.0/8', '::1/128']);
 /** Failed AUTH attempts allowed per window, per client address and per user name (smtp.auth.failures). */
 export const SMTP_AUTH_FAILURES = { perIp: { limit: 10, window: 900_000 }, perUser: { limit: 5, window: 900_000 } };
 
-export function createSmtpAuthThrottle(clock: Clock, rules: { perIp: ThrottleRule; perUser: ThrottleRule } = SMTP_AUTH_FAILURES): AuthThrottle {
-  return new AuthThrottle({ clock, ...rules });
+/** ipv6Prefix: an IPv6 client counts as its network of this size (limits.ipv6_prefix). */
+export function createSmtpAuthThrottle(clock: Clock, rules: { perIp: ThrottleRule; perUser: ThrottleRule } = SMTP_AUTH_FAILURES, ipv6Prefix?: number): AuthThrottle {
+  return new AuthThrottle({ clock, ...rules, ...(ipv6Prefix === undefined ? {} : { ipv6Prefix }) });
 }
 
 /** Resolves with the canonical user name, or rejects with the SmtpError to reply. */
