@@ -1,11 +1,12 @@
 // IMAP4rev1 server factory: listens (plain+STARTTLS or implicit TLS), enforces connection limits, runs one Session per client.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createSecureContext, TLSSocket } from 'node:tls';
+import { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { authHandlers } from './commands-auth.ts';
 import { mailboxHandlers } from './commands-mailbox.ts';
 import { messageHandlers } from './commands-message.ts';
 import { PerAddressLimit } from '../limits/per-address.ts';
+import { createServerContext } from '../util/tls-server.ts';
 import { createContext, type ImapServerOptions } from './context.ts';
 import { Session, type Handler } from './session.ts';
 
@@ -28,7 +29,7 @@ const HANDSHAKE_TIMEOUT_MS = 10_000;
 const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...messageHandlers };
 
 export function createImapServer(opts: ImapServerOptions): ImapServer {
-  let secureContext = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
+  let secureContext = opts.tls ? createServerContext(opts.tls) : undefined;
   if (opts.implicitTls && !secureContext) throw new Error('imap: implicit TLS needs tls.cert and tls.key');
   const ctx = createContext(opts, secureContext);
   const sessions = new Set<Session>();
@@ -58,7 +59,12 @@ export function createImapServer(opts: ImapServerOptions): ImapServer {
     let stream: Socket | TLSSocket = raw;
     if (opts.implicitTls && secureContext) {
       const tls = new TLSSocket(raw, { isServer: true, secureContext });
-      tls.on('error', (err) => opts.log.debug('imap tls error', { err }));
+      // a failed handshake or a refused renegotiation: the session is over
+      tls.on('error', (err) => {
+        opts.log.debug('imap tls error', { err });
+        tls.destroy();
+        raw.destroy();
+      });
       // a client that never finishes its handshake does not keep the slot for the whole idle timeout
       const handshake = setTimeout(() => raw.destroy(), HANDSHAKE_TIMEOUT_MS);
       handshake.unref();
@@ -83,7 +89,7 @@ export function createImapServer(opts: ImapServerOptions): ImapServer {
     updateTls(tls) {
       // only a server that had TLS from the start: turning it on would change what its CAPABILITY says
       if (!secureContext) return;
-      secureContext = createSecureContext({ cert: tls.cert, key: tls.key });
+      secureContext = createServerContext(tls);
       ctx.secureContext = secureContext;
     },
     listen(port, host = '127.0.0.1') {

@@ -173,7 +173,11 @@ export class Session {
     this.frames.length = 0;
     this.queuedBytes = 0;
     const tls = new TLSSocket(this.stream as import('node:net').Socket, { isServer: true, secureContext: ctx });
-    tls.on('error', (err) => this.log.debug('imap tls error', { err }));
+    // a failed handshake or a refused renegotiation (see util/tls-server.ts): the session is over
+    tls.on('error', (err) => {
+      this.log.debug('imap tls error', { err });
+      tls.destroy();
+    });
     tls.on('data', this.onData);
     this.stream = tls;
     this.secure = true;

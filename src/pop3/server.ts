@@ -1,9 +1,10 @@
 // POP3 server factory: plain listener (with STLS) and optional implicit-TLS listener over the mailbox store.
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createSecureContext, createServer as createTlsServer, Server as TlsServer, type SecureContext, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, Server as TlsServer, type SecureContext, type TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { counter, gauge } from '../metrics/registry.ts';
 import { CidrSet, normalizeIp } from '../util/cidr.ts';
+import { createServerContext, SERVER_TLS_OPTIONS } from '../util/tls-server.ts';
 import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -52,7 +53,7 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
   const refused = counter(opts.registry, 'spamgate_pop3_connections_refused_total', 'POP3 connections refused before a session, by reason (too_many, too_many_per_ip).', ['reason']);
   // both series exist from the start, so increase() sees the first refusal
   for (const reason of ['too_many', 'too_many_per_ip']) refused.inc({ reason }, 0);
-  const secureContext: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
+  const secureContext: SecureContext | undefined = opts.tls ? createServerContext(opts.tls) : undefined;
   const tlsFiles = opts.tls;
   let seq = 0;
   const ctx: SessionContext = {
@@ -124,7 +125,7 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
     async listenTls(port, host) {
       if (!secureContext) throw new Error('pop3: implicit TLS needs tls.cert and tls.key');
       // the handshake is bounded in time, and the address limit applies from the first byte, not after it
-      implicit = createTlsServer({ cert: tlsFiles?.cert, key: tlsFiles?.key, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (s: TLSSocket) => start(s, true));
+      implicit = createTlsServer({ cert: tlsFiles?.cert, key: tlsFiles?.key, ...SERVER_TLS_OPTIONS, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (s: TLSSocket) => start(s, true));
       implicit.on('connection', (raw: Socket) => {
         if (!admit(raw)) raw.destroy();
       });
@@ -135,8 +136,8 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
     },
     updateTls(tls) {
       if (!ctx.secureContext) return;
-      ctx.secureContext = createSecureContext({ cert: tls.cert, key: tls.key });
-      if (implicit instanceof TlsServer) implicit.setSecureContext({ cert: tls.cert, key: tls.key });
+      ctx.secureContext = createServerContext(tls);
+      if (implicit instanceof TlsServer) implicit.setSecureContext({ cert: tls.cert, key: tls.key, ...SERVER_TLS_OPTIONS });
     },
     address: () => (plain.listening ? (plain.address() as AddressInfo) : undefined),
     tlsAddress: () => (implicit?.listening ? (implicit.address() as AddressInfo) : undefined),

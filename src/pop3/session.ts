@@ -53,7 +53,11 @@ export class Pop3Session {
 
   private attach(sock: Socket): void {
     sock.on('data', this.onData);
-    sock.on('error', (err) => this.ctx.log.debug('pop3 socket error', { session: this.id, err }));
+    // an error on a TLS socket (a failed handshake, a refused renegotiation) ends the session as on a plain one
+    sock.on('error', (err) => {
+      this.ctx.log.debug('pop3 socket error', { session: this.id, err });
+      sock.destroy();
+    });
     sock.on('close', () => this.finish());
     // RFC 1939 §3: on autologout the server closes the connection without entering UPDATE and without a response.
     sock.setTimeout(this.ctx.limits.idleTimeoutMs, () => sock.destroy());

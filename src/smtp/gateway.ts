@@ -6,6 +6,7 @@ import type { CheckContext, SymbolHit } from '../checks/types.ts';
 import type { Config } from '../config/schema.ts';
 import type { AuthThrottle } from '../limits/auth-throttle.ts';
 import { CidrSet } from '../util/cidr.ts';
+import { SERVER_TLS_OPTIONS } from '../util/tls-server.ts';
 import { finishData } from './data-phase.ts';
 import type { GatewayDeps } from './gateway-types.ts';
 import { runPhase } from './phase-runner.ts';
@@ -67,6 +68,8 @@ export class Gateway {
       xclientFrom: new CidrSet(smtp.xclient_from),
       maxBadCommands: smtp.max_bad_commands,
       ...(deps.tls ? { key: deps.tls.key, cert: deps.tls.cert } : {}),
+      // smtp-server would accept TLS 1.0 and renegotiation (see util/tls-server.ts)
+      ...SERVER_TLS_OPTIONS,
       onConnect: (session, cb) => this.onConnect(session, cb),
       onClientChanged: (session) => this.allowAuthFor(session),
       onSecure: (_socket, session, cb) => this.onSecure(session, cb),
