@@ -174,6 +174,10 @@ export class Pop3Session {
         if (!this.plaintextAllowed()) return this.refusePlaintext();
         return this.login(pending, (name) => this.ctx.users.authenticate(name, arg));
       case 'APOP': {
+        // The APOP secret is the user's password kept in the clear (users add --apop), and the digest over an
+        // unprotected connection can be replayed against a guess offline: refused where USER/PASS is. RFC 1939
+        // §7 makes APOP optional; the banner keeps its timestamp, which is all a client can key on.
+        if (!this.plaintextAllowed()) return this.refusePlaintext();
         const a = parseApop(arg);
         if (!a) return this.badCommand('usage: APOP name digest');
         return this.login(a.name, async (name) => verifyApop(this.ctx.users, this.timestamp, name, a.digest));

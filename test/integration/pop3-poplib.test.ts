@@ -142,3 +142,25 @@ except poplib.error_proto as e:
   assert.match(metrics, /result="in_use"} 1/);
   assert.match(metrics, /result="success"} 1/);
 });
+
+test('poplib APOP is refused without TLS off the trusted networks, as USER/PASS is (the same reply)', async (t) => {
+  const f = await startPop3(t, { limits: { plaintextNetworks: [] } });
+  const out = await python<{ apop: string; user: string }>(
+    `
+import json, poplib, sys
+def attempt(login):
+    p = poplib.POP3('127.0.0.1', int(sys.argv[1]), timeout=10)
+    try:
+        return login(p).decode()
+    except poplib.error_proto as e:
+        return e.args[0].decode()
+    finally:
+        p.quit()
+print(json.dumps({'apop': attempt(lambda p: p.apop('bob@example.com', 'secret-bob')), 'user': attempt(lambda p: p.user('bob@example.com'))}))
+`,
+    [String(f.port)],
+  );
+  assert.match(out.apop, /^-ERR \[SYS\/PERM\] plaintext authentication disallowed/);
+  assert.equal(out.apop, out.user);
+  assert.deepEqual(f.logins, []);
+});
