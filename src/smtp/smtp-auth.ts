@@ -28,6 +28,12 @@ export async function authenticateSession(deps: GatewayDeps, auth: SMTPServerAut
   const authenticator = deps.authenticator;
   if (!authenticator || typeof auth.password !== 'string') return fail('unavailable', new SmtpError(535, '5.7.8', 'Authentication credentials invalid'));
   const name = auth.username ?? '';
+  // RFC 4616 §2: PLAIN carries an authorization identity to act as; we offer no proxy authorization, so one that
+  // names someone other than the authenticating user is refused (smtp-server would log in as the authcid and
+  // drop it). RFC 4954 §6: 535 5.7.8. An authzid with an empty authcid is the user name (smtp-server's fallback).
+  if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid.toLowerCase() !== auth.authcid.toLowerCase()) {
+    return fail('authzid', new SmtpError(535, '5.7.8', 'Authorization identity not permitted'));
+  }
   // Password guessing: an attempt counts against the limits while it is checked (parallel sessions
   // wait for outcomes instead of outrunning them); a blocked client gets 454 unchecked.
   if (!(await throttle.begin(session.remoteAddress, name))) return fail('throttled', new SmtpError(454, '4.7.0', 'Too many failed authentications, try again later'));
