@@ -11,6 +11,15 @@ import { RELEASE_ON_CLOSE, type CountedSocket } from './listener.ts';
 import { hideQuoted, revealQuoted } from './quoted-local.ts';
 import { ENHANCED_PREFIX } from './smtp-error.ts';
 
+// RFC 4648 §4: groups of four characters, "=" padding only at the end.
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** AUTH mechanisms whose responses smtp-server decodes leniently (it skips what is not base64). */
+const BASE64_MECHANISMS = new Set(['PLAIN', 'LOGIN']);
+
+/** RFC 4954 §4: a response (or initial response) that cannot be BASE64-decoded gets 501 and ends the exchange. */
+const MALFORMED_RESPONSE = '5.5.2 Invalid base64 in authentication response';
+
 export interface GatewayServerOptions extends SMTPServerOptions {
   /** Peers allowed to use XCLIENT (by their real address). */
   xclientFrom: CidrSet;
@@ -50,6 +59,33 @@ class GatewayConnection extends SMTPConnection {
     const onClose = plain[RELEASE_ON_CLOSE];
     super.upgrade(callback, secureCallback);
     if (onClose && !plain.listeners('close').includes(onClose)) plain.once('close', onClose);
+  }
+
+  /**
+   * RFC 4954 §4: an initial response that is not valid base64 is refused with 501 before smtp-server
+   * decodes what it can of it (and checks the garbage as a password: a 535 counted against the limits).
+   * "=" is the empty initial response.
+   */
+  override handler_AUTH(command: Buffer, callback: () => void): void {
+    const [, mechanism = '', initial, ...rest] = command.toString().trim().split(/\s+/);
+    if (initial !== undefined && rest.length === 0 && !this.session.user && BASE64_MECHANISMS.has(mechanism.toUpperCase()) && initial !== '=' && !BASE64.test(initial)) {
+      this.send(501, MALFORMED_RESPONSE);
+      return callback();
+    }
+    super.handler_AUTH(command, callback);
+  }
+
+  /** RFC 4954 §4: the same for a response line to a 334 challenge ("*" cancels, smtp-server answers that). */
+  override _onCommand(command: Buffer, callback?: () => void): void {
+    if (this._nextHandler && this._ready && !this._upgrading) {
+      const line = command.toString().trim();
+      if (line !== '*' && !BASE64.test(line)) {
+        this._nextHandler = false;
+        this.send(501, MALFORMED_RESPONSE);
+        return callback?.();
+      }
+    }
+    super._onCommand(command, callback);
   }
 
   /** After XCLIENT the session is the forwarded client's: what it may do (AUTH) is decided again for it. */

@@ -55,3 +55,16 @@ test('AUTH PLAIN: an authorization identity other than the authenticating user i
     'an authzid naming the user (in any case), none, or only an authzid (the user name) logs in',
   );
 });
+test('AUTH with a response that is not base64 gets 501 and is not counted as a failed login', async (t) => {
+  const gw = await start(t);
+  const replies = await exchanges(gw, [
+    ['AUTH PLAIN not*base64'],
+    ['AUTH PLAIN', '%%%'],
+    ['AUTH LOGIN', 'not base64!'],
+    ['AUTH LOGIN', b64('alice@localhost'), '!!!!'],
+    [`AUTH LOGIN ${b64('alice@localhost')}`, 'YWxpY2UtcHc'], // unpadded
+    ['AUTH LOGIN', b64('alice@localhost'), b64('alice-pw')],
+  ]);
+  for (const r of replies.slice(0, 5)) assert.match(r, /^501 5\.5\.2 /, r);
+  assert.match(replies[5] ?? '', /^235 /, 'five malformed exchanges counted nothing against a limit of 2');
+});
