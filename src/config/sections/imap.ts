@@ -23,7 +23,10 @@ export const imapSection = z
     max_auth_failures: z.number().int().positive().default(10),
     /** Failed logins for one user name (from any address) within auth_failure_window. */
     max_auth_failures_per_user: z.number().int().positive().default(5),
-    auth_failure_window: duration().prefault('5m'),
+    // a window of 0 would forget every failure at once: no throttling at all (as smtp.auth.failures and pop3 refuse)
+    auth_failure_window: duration()
+      .refine((ms) => ms > 0, { message: 'expected a window above zero' })
+      .prefault('5m'),
     max_connections: z.number().int().positive().default(500),
     /** Connections one client address may hold at once (the next get BYE). */
     max_connections_per_ip: z.number().int().positive().default(20),

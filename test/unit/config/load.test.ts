@@ -45,3 +45,10 @@ test('all problems at once, each naming file, line, key path, expected and found
   writeFileSync(file, 'smtp: [unclosed\n');
   assert.throws(() => loadConfig({ file }), /spamgate\.yaml:\d+: /);
 });
+
+test('a failed-login window of zero is refused in every protocol (it would turn the throttle off)', () => {
+  for (const inline of [{ imap: { auth_failure_window: 0 } }, { imap: { auth_failure_window: '0s' } }, { pop3: { auth_failures: { per_user: { limit: 5, window: 0 } } } }, { smtp: { auth: { failures: { per_ip: { limit: 5, window: 0 } } } } }]) {
+    assert.throws(() => loadConfig({ inline }), /window above zero/, JSON.stringify(inline));
+  }
+  assert.equal(loadConfig({ inline: { imap: { auth_failure_window: '1m' } } }).config.imap.auth_failure_window, 60_000);
+});
