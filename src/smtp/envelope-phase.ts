@@ -7,6 +7,7 @@ import { readMailParameters, readRcptParameters } from './esmtp-params.ts';
 import type { GatewayDeps } from './gateway-types.ts';
 import { enforce, runPhase } from './phase-runner.ts';
 import type { SessionState, Transaction } from './session-state.ts';
+import { LOOPBACK } from './smtp-auth.ts';
 import { SmtpError } from './smtp-error.ts';
 
 export async function startTransaction(deps: GatewayDeps, state: SessionState, address: SMTPServerAddress, submission: boolean): Promise<void> {
@@ -14,7 +15,13 @@ export async function startTransaction(deps: GatewayDeps, state: SessionState, a
   if (state.transactions >= snapshot.config.smtp.max_transactions_per_session) {
     throw new SmtpError(421, '4.7.0', 'Too many messages in this session, reconnect');
   }
-  if (submission && state.info.authUser === undefined) throw new SmtpError(530, '5.7.0', 'Authentication required');
+  if (submission && state.info.authUser === undefined) {
+    // RFC 3207 §4: AUTH is not offered off loopback without TLS (RFC 4954 §4), so what the client must do
+    // first is STARTTLS — when we offer it.
+    const needsTls = deps.tls !== undefined && snapshot.config.smtp.auth.enabled && !state.info.secure && !LOOPBACK.has(state.info.clientIp);
+    if (needsTls) throw new SmtpError(530, '5.7.0', 'Must issue a STARTTLS command first');
+    throw new SmtpError(530, '5.7.0', 'Authentication required');
+  }
   const { ret, envid, declaredSize, ...flags } = readMailParameters(address);
   const envelope: Envelope = { mailFrom: address.address, rcptTo: [], ...flags, ...(declaredSize !== undefined ? { declaredSize } : {}) };
   const dsn = { ...(ret ? { ret } : {}), ...(envid !== undefined ? { envid } : {}), rcptDsn: {} };

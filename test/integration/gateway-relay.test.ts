@@ -358,6 +358,24 @@ test('AUTH is not offered to a non-loopback client without TLS', async (t) => {
   wire.close();
 });
 
+test('submission off loopback without TLS: MAIL gets 530 5.7.0 Must issue a STARTTLS command first (RFC 3207 §4)', async (t) => {
+  const gw = await startGateway(t, { smtp: { trusted_networks: [], proxy_protocol_from: ['127.0.0.1/32'], tls: selfSignedCert() } });
+  const wire = await SmtpWire.connect(gw.submissionPort ?? 0);
+  t.after(() => wire.close());
+  wire.write('PROXY TCP4 198.51.100.9 192.0.2.1 40000 587\r\n');
+  assert.equal((await wire.read()).code, 220);
+  await wire.command('EHLO c.test.example');
+  const before = await wire.command('MAIL FROM:<alice@localhost>');
+  assert.equal(before.code, 530);
+  assert.match(before.text, /5\.7\.0 Must issue a STARTTLS command first/);
+  assert.equal((await wire.command('STARTTLS')).code, 220);
+  await wire.upgrade();
+  await wire.command('EHLO c.test.example');
+  const after = await wire.command('MAIL FROM:<alice@localhost>');
+  assert.equal(after.code, 530);
+  assert.match(after.text, /5\.7\.0 .*authentication required/i, 'over TLS, AUTH is what is missing');
+});
+
 test('POP-before-SMTP and IMAP-before-SMTP: a mailbox login opens relaying from that address', async (t) => {
   for (const protocol of ['pop3', 'imap'] as const) {
     const gw = await startGateway(t, { smtp: { trusted_networks: [] }, pop3: { pop_before_smtp: { enabled: true, ttl: '10m' } } });
