@@ -1,26 +1,37 @@
 // Rate counters in Redis, shared by every gateway: the same two-bucket sliding window as MemoryRateStore,
 // one atomic Lua call per hit, each fixed bucket a key that expires by TTL two windows after its last hit.
+// The time is Redis' own (TIME, in the script): gateways whose clocks disagree still share one window.
 import type { RateStore } from '../limits/rate-store.ts';
 import type { Clock } from '../util/clock.ts';
 import { luaScript, type RedisLink } from './connection.ts';
 
 /**
- * KEYS[1] current bucket, KEYS[2] previous bucket; ARGV amount, TTL (ms), elapsed fraction of the window.
- * Returns the weighted count as a string (Lua numbers would be truncated to integers on the way out).
+ * KEYS[1] the counter's key prefix (its hash tag names the Cluster slot; the bucket keys are it plus the
+ * bucket number); ARGV amount, window (ms), now (ms; empty: Redis' TIME). Redis 7 replicates a script's
+ * effects, not the script, so reading TIME before writing is allowed. Returns the weighted count as a
+ * string (Lua numbers would be truncated to integers on the way out).
  */
 const HIT = luaScript(`
-local cur = redis.call('INCRBY', KEYS[1], ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
-return tostring(cur + prev * (1 - tonumber(ARGV[3])))
+local amount, window, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local bucket = math.floor(now / window)
+local key = KEYS[1] .. string.format('%d', bucket)
+local cur = redis.call('INCRBY', key, amount)
+redis.call('PEXPIRE', key, window * 2)
+local prev = tonumber(redis.call('GET', KEYS[1] .. string.format('%d', bucket - 1)) or '0')
+return tostring(cur + prev * (1 - (now % window) / window))
 `);
 
 export class RedisRateStore implements RateStore {
   readonly kind = 'redis';
 
+  /** `clock`: a test's own time line instead of Redis' TIME (production leaves it out). */
   constructor(
     private readonly link: RedisLink,
-    private readonly clock: Clock,
+    private readonly clock?: Clock,
   ) {}
 
   /**
@@ -29,13 +40,11 @@ export class RedisRateStore implements RateStore {
    * rate check reports RATE_STORE_UNAVAILABLE (a deferral that says why) until Redis is back.
    */
   async hit(key: string, windowMs: number, amount = 1): Promise<number> {
-    const now = this.clock.now();
-    const bucket = Math.floor(now / windowMs);
-    const elapsed = (now % windowMs) / windowMs;
+    const now = this.clock ? String(Math.floor(this.clock.now())) : '';
     // One hash tag per counter: both bucket keys live in one Cluster slot.
     const base = `${this.link.prefix}{rate:${windowMs}:${key}}:`;
     try {
-      const raw = await this.link.run('rate', () => this.link.eval(HIT, [base + bucket, base + (bucket - 1)], [amount, windowMs * 2, elapsed.toFixed(6)]));
+      const raw = await this.link.run('rate', () => this.link.eval(HIT, [base], [amount, windowMs, now]));
       return Math.ceil(Number(raw) - 1e-9);
     } catch (err) {
       if (this.link.onError === 'skip') return 0;

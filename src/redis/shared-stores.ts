@@ -7,7 +7,7 @@ import { MemoryGreylistStore, type GreylistStore } from '../greylist/store.ts';
 import type { RateStore } from '../limits/rate-store.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
-import type { Clock } from '../util/clock.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { RedisLink } from './connection.ts';
 import { RedisGreylistStore } from './greylist-store.ts';
@@ -48,7 +48,10 @@ export async function openSharedStores(deps: SharedStoreDeps): Promise<SharedSto
     if (ready) log.info('shared stores in redis', { redis: redactUrl(where), use_for: [...uses] });
     else log.warn('redis not reachable at start; shared stores degrade until it is', { redis: redactUrl(where), on_error: config.redis.on_error });
   }
-  const greylistStore: GreylistStore = link && uses.has('greylist') ? new RedisGreylistStore(link) : new MemoryGreylistStore(clock, config.greylist.max_entries);
+  // Shared stores take their time from Redis (TIME), so gateways with skewed clocks agree; only a test's
+  // own clock (anything but the system clock) replaces it.
+  const testClock = clock === systemClock ? undefined : clock;
+  const greylistStore: GreylistStore = link && uses.has('greylist') ? new RedisGreylistStore(link, testClock ? 'caller' : 'redis') : new MemoryGreylistStore(clock, config.greylist.max_entries);
   const stores: SharedStores = {
     greylistStore,
     greylistCheck: (cfg, ruleset) => (cfg.greylist.enabled ? [createGreylistCheck({ store: greylistStore, config: cfg.greylist, ruleset, onError: cfg.redis.on_error })] : []),
@@ -58,7 +61,7 @@ export async function openSharedStores(deps: SharedStoreDeps): Promise<SharedSto
     },
   };
   if (link) stores.link = link;
-  if (link && uses.has('rate')) stores.rateStore = new RedisRateStore(link, clock);
+  if (link && uses.has('rate')) stores.rateStore = new RedisRateStore(link, testClock);
   if (link && uses.has('bayes')) stores.tokenStore = new RedisTokenStore(link, Math.round(config.bayes.token_ttl / 1000));
   return stores;
 }

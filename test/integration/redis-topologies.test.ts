@@ -90,8 +90,8 @@ test('cluster: token, rate and greylist stores work across slots and nodes', asy
   });
 
   await t.test('greylisting across two links; networks spread over the nodes', async () => {
-    const ga = new RedisGreylistStore(a);
-    const gb = new RedisGreylistStore(b);
+    const ga = new RedisGreylistStore(a, 'caller');
+    const gb = new RedisGreylistStore(b, 'caller');
     const now = 1_700_000_000_000;
     for (let i = 0; i < 20; i++) {
       const triplet = { network: `203.0.${i}.0/24`, sender: 'news@remote.example', recipient: 'postmaster@localhost' };
@@ -111,7 +111,7 @@ test('cluster: token, rate and greylist stores work across slots and nodes', asy
   await t.test('resharding under open links: MOVED is followed, not leaked', async () => {
     const clock = new ManualClock(10 * 3_600_000 + 1000);
     const rate = new RedisRateStore(a, clock);
-    const gl = new RedisGreylistStore(b);
+    const gl = new RedisGreylistStore(b, 'caller');
     const triplet = { network: '198.18.0.0/24', sender: 'x@remote.example', recipient: 'postmaster@localhost' };
     const now = 1_700_000_000_000;
     assert.equal(await rate.hit('ip:moving', 3_600_000), 1);
@@ -166,7 +166,7 @@ test('sentinel: stores work via the sentinels, survive a SIGKILLed master, degra
   const rateS = new RedisRateStore(skip, clock);
   const tokensT = new RedisTokenStore(tempfail);
   const tokensS = new RedisTokenStore(skip);
-  const greylist = new RedisGreylistStore(tempfail);
+  const greylist = new RedisGreylistStore(tempfail, 'caller');
   const triplet = { network: '192.0.2.0/24', sender: 'news@remote.example', recipient: 'postmaster@localhost' };
   const now = 1_700_000_000_000;
   const gwClock = new ManualClock(Date.now());

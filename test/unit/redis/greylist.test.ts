@@ -68,8 +68,8 @@ test('in-process store: defer, early retry, pass, whitelist, expiry, network sco
 test('redis store: the same scenario, shared by two clients', async (t) => {
   const redis = await startRedis(t);
   const clock = new ManualClock(1_700_000_000_000);
-  const a = new RedisGreylistStore(await linkTo(t, redis));
-  const b = new RedisGreylistStore(await linkTo(t, redis));
+  const a = new RedisGreylistStore(await linkTo(t, redis), 'caller');
+  const b = new RedisGreylistStore(await linkTo(t, redis), 'caller');
   const alternating: GreylistStore = { kind: 'alt', close: async () => undefined, check: (tr, now, p) => ((now / MIN) % 2 < 1 ? a : b).check(tr, now, p) };
   await scenario(alternating, clock);
 });
