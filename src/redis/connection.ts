@@ -1,6 +1,7 @@
 // The one ioredis client (standalone, Sentinel or Cluster) every shared store uses. Calls fail fast when
-// Redis is down (no offline queue, per-command timeout, no per-request retries) while ioredis reconnects
-// on its own; each failure is counted in spamgate_redis_errors_total{store}, spamgate_redis_up follows the link.
+// Redis is down (no offline queue, per-command timeout, no per-request retries) or hung (a silent socket is
+// dropped) while ioredis reconnects on its own; each failure is counted in spamgate_redis_errors_total{store},
+// spamgate_redis_up follows the link.
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
@@ -167,12 +168,24 @@ export function redisTlsOptions(tls: RedisTlsConfig | undefined): ConnectionOpti
   };
 }
 
+/** How long a socket with commands in flight may stay silent before it is dropped: 4 × redis.timeout, at least 1 s. */
+export function socketTimeoutOf(timeoutMs: number): number {
+  return Math.max(1000, 4 * timeoutMs);
+}
+
 function createClient(cfg: RedisConfig): RedisClient {
   // a rediss:// URL turns TLS on by itself; redis.tls adds the CA and the rest (and turns it on otherwise)
   const tls = redisTlsOptions(cfg.tls);
   const common: RedisOptions = {
     ...(tls ? { tls } : {}),
     commandTimeout: cfg.timeout,
+    // A hung Redis (stopped, or a host that vanished) keeps the socket open: commandTimeout rejects the
+    // callers, but their commands stay queued on the socket and would all run once Redis resumes. With no
+    // byte read for socketTimeout the socket is dropped instead (its unanswered commands rejected, never
+    // resent), and until a reconnect is ready new calls fail at once (no offline queue).
+    socketTimeout: socketTimeoutOf(cfg.timeout),
+    autoResendUnfulfilledCommands: false,
+    keepAlive: 10_000,
     connectTimeout: cfg.connect_timeout,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,

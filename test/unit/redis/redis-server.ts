@@ -1,5 +1,6 @@
 // Test helper: a real redis-server on a free 127.0.0.1 port with a temp dir, no persistence; can be
-// SIGKILLed and restarted on the same port. Cleanup is registered on the test context.
+// SIGKILLed and restarted on the same port, or paused (SIGSTOP) and resumed. Cleanup is registered on
+// the test context.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -24,6 +25,10 @@ export interface TestRedis {
   kill(): Promise<void>;
   /** Starts it again on the same port (empty: no persistence). */
   restart(): Promise<void>;
+  /** SIGSTOP: the server hangs, its sockets stay open (the kernel still accepts and buffers). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
 }
 
 
@@ -69,6 +74,7 @@ export async function startRedis(t: Cleanup): Promise<TestRedis> {
     try {
       let child = await launch(port, dir);
       t.after(async () => {
+        child.kill('SIGCONT'); // a paused server would not act on SIGTERM
         await stop(child, 'SIGTERM');
         await rm(dir, { recursive: true, force: true });
       });
@@ -80,6 +86,8 @@ export async function startRedis(t: Cleanup): Promise<TestRedis> {
           await stop(child, 'SIGKILL');
           child = await launch(port, dir);
         },
+        pause: () => void child.kill('SIGSTOP'),
+        resume: () => void child.kill('SIGCONT'),
       };
     } catch (err) {
       lastError = err;
