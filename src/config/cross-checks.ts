@@ -18,6 +18,9 @@ export interface CrossCheckInput {
   http: { enabled: boolean; listen: Listen };
   pop3: { enabled: boolean; listen: Listen; tls_listen?: Listen | undefined; tls: TlsPair };
   imap: { enabled: boolean; listen: Listen; tls_listen?: Listen | undefined; tls: TlsPair };
+  checks: { timeout: number };
+  redis: { timeout: number; use_for: readonly string[] };
+  greylist: { enabled: boolean; timeout: number };
 }
 
 interface Listen {
@@ -41,6 +44,29 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
     }
   }
   sharedPorts(config, ctx);
+  redisWithinBudgets(config, ctx);
+}
+
+/**
+ * A Redis call must give up (and the check apply redis.on_error) before the check's own budget runs out:
+ * otherwise a slow Redis makes the check time out, CHECK_TIMEOUT weighs 0, and on_error: tempfail fails
+ * open. The greylist check has greylist.timeout; the rate limits and Bayes have checks.timeout.
+ */
+function redisWithinBudgets(config: CrossCheckInput, ctx: z.core.$RefinementCtx<CrossCheckInput>): void {
+  const uses = new Set(config.redis.use_for);
+  const budgets: [string, number, boolean][] = [
+    ['greylist.timeout', config.greylist.timeout, uses.has('greylist') && config.greylist.enabled],
+    ['checks.timeout', config.checks.timeout, uses.has('rate') || uses.has('bayes')],
+  ];
+  for (const [key, budget, applies] of budgets) {
+    if (applies && config.redis.timeout >= budget) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redis', 'timeout'],
+        message: `must be below ${key} (${budget} ms), or a slow Redis makes the check time out, which lets mail through even with redis.on_error: tempfail`,
+      });
+    }
+  }
 }
 
 /** Two enabled listeners on one fixed port and host would fail at start with EADDRINUSE. */

@@ -145,6 +145,19 @@ test('TLS files: a certificate with a key of another type (EC certificate, RSA k
   assert.equal(loadConfig({ inline: { smtp: { tls: { cert: path.join(dir, 'ec.pem'), key: path.join(dir, 'ec.key') } } } }).config.smtp.tls.key, path.join(dir, 'ec.key'), 'a matching pair loads');
 });
 
+test('across sections: redis.timeout must be below the budget of each check that waits on Redis', (t) => {
+  const dir = tempDir(t);
+  const greylist = problemsOf(dir, 'redis:\n  use_for: [greylist]\n  timeout: 2s\ngreylist:\n  enabled: true\n').join('\n');
+  assert.match(greylist, /:3: redis\.timeout: must be below greylist\.timeout \(1000 ms\), or a slow Redis makes the check time out.*found "2s"/);
+  const rate = problemsOf(dir, 'redis:\n  use_for: [rate]\n  timeout: 5s\n').join('\n');
+  assert.match(rate, /:3: redis\.timeout: must be below checks\.timeout \(5000 ms\)/);
+  assert.match(problemsOf(dir, 'redis:\n  use_for: [bayes]\n  timeout: 1s\nchecks:\n  timeout: 800ms\n').join('\n'), /below checks\.timeout \(800 ms\)/);
+  // Below every budget, or the store not in Redis (or greylisting off): accepted.
+  assert.equal(loadConfig({ inline: { redis: { use_for: ['greylist', 'rate', 'bayes'], timeout: '900ms' }, greylist: { enabled: true } } }).config.redis.timeout, 900);
+  assert.equal(loadConfig({ inline: { redis: { use_for: ['greylist'], timeout: '2s' }, greylist: { enabled: false } } }).config.redis.timeout, 2000);
+  assert.equal(loadConfig({ inline: { redis: { timeout: '10s' } } }).config.redis.timeout, 10_000);
+});
+
 test('TLS files: missing, a directory, not PEM; relative to the config file; smtp.tls serves POP3 implicit TLS', (t) => {
   const dir = tempDir(t);
   const all = problemsOf(dir, 'smtp:\n  tls:\n    cert: missing.pem\n    key: /\n').join('\n');
