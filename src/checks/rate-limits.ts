@@ -29,7 +29,7 @@ async function over(store: RateStore, key: string, rule: RateRule | undefined): 
   if (!rule) return undefined;
   let n: number;
   try {
-    n = await store.hit(key, rule.window);
+    n = await store.hit(key, rule.window, { limit: rule.limit });
   } catch (err) {
     return new StoreFailure(err);
   }

@@ -1,28 +1,34 @@
 // Rate counters in Redis, shared by every gateway: the same two-bucket sliding window as MemoryRateStore,
 // one atomic Lua call per hit, each fixed bucket a key that expires by TTL two windows after its last hit.
 // The time is Redis' own (TIME, in the script): gateways whose clocks disagree still share one window.
-import type { RateStore } from '../limits/rate-store.ts';
+// A hit over the caller's limit is not counted, in the same script.
+import type { HitOptions, RateStore } from '../limits/rate-store.ts';
 import type { Clock } from '../util/clock.ts';
 import { luaScript, type RedisLink } from './connection.ts';
 
 /**
  * KEYS[1] the counter's key prefix (its hash tag names the Cluster slot; the bucket keys are it plus the
- * bucket number); ARGV amount, window (ms), now (ms; empty: Redis' TIME). Redis 7 replicates a script's
- * effects, not the script, so reading TIME before writing is allowed. Returns the weighted count as a
+ * bucket number); ARGV amount, window (ms), now (ms; empty: Redis' TIME), limit (empty: none). Redis 7
+ * replicates a script's effects, not the script, so reading TIME before writing is allowed. The hit is
+ * counted only when the count with it stays within the limit. Returns the weighted count with the hit as a
  * string (Lua numbers would be truncated to integers on the way out).
  */
 const HIT = luaScript(`
-local amount, window, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local amount, window, now, limit = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 if not now then
   local t = redis.call('TIME')
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local bucket = math.floor(now / window)
 local key = KEYS[1] .. string.format('%d', bucket)
-local cur = redis.call('INCRBY', key, amount)
-redis.call('PEXPIRE', key, window * 2)
+local cur = tonumber(redis.call('GET', key) or '0')
 local prev = tonumber(redis.call('GET', KEYS[1] .. string.format('%d', bucket - 1)) or '0')
-return tostring(cur + prev * (1 - (now % window) / window))
+local n = cur + amount + prev * (1 - (now % window) / window)
+if not limit or math.ceil(n - 1e-9) <= limit then
+  redis.call('INCRBY', key, amount)
+  redis.call('PEXPIRE', key, window * 2)
+end
+return tostring(n)
 `);
 
 export class RedisRateStore implements RateStore {
@@ -39,12 +45,14 @@ export class RedisRateStore implements RateStore {
    * `skip` counts nothing (0: never over the limit), `tempfail` throws the RedisUnavailableError so the
    * rate check reports RATE_STORE_UNAVAILABLE (a deferral that says why) until Redis is back.
    */
-  async hit(key: string, windowMs: number, amount = 1): Promise<number> {
+  async hit(key: string, windowMs: number, opts: HitOptions = {}): Promise<number> {
     const now = this.clock ? String(Math.floor(this.clock.now())) : '';
+    const amount = opts.amount ?? 1;
+    const limit = opts.limit === undefined ? '' : String(opts.limit);
     // One hash tag per counter: both bucket keys live in one Cluster slot.
     const base = `${this.link.prefix}{rate:${windowMs}:${key}}:`;
     try {
-      const raw = await this.link.run('rate', () => this.link.eval(HIT, [base], [amount, windowMs, now]));
+      const raw = await this.link.run('rate', () => this.link.eval(HIT, [base], [amount, windowMs, now, limit]));
       return Math.ceil(Number(raw) - 1e-9);
     } catch (err) {
       if (this.link.onError === 'skip') return 0;

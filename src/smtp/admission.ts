@@ -14,7 +14,7 @@ export async function admitClient(deps: GatewayDeps, client: AcceptedClient, sub
   const rule = config.limits.per_ip.connections;
   if (rule && !submission) {
     const who = clientKey(client.remoteAddress, config.limits.ipv6_prefix);
-    const n = await deps.rateStore.hit(`ip-conn:${who}`, rule.window);
+    const n = await deps.rateStore.hit(`ip-conn:${who}`, rule.window, { limit: rule.limit });
     if (n > rule.limit) hits.push({ symbol: 'RATE_IP_CONNECTIONS', options: [who, `${n}>${rule.limit}`] });
   }
   const verdict = scoreHits(hits, ruleset);

@@ -81,7 +81,7 @@ test('cluster: token, rate and greylist stores work across slots and nodes', asy
     const clock = new ManualClock(10 * 3_600_000 + 1000);
     const ra = new RedisRateStore(a, clock);
     const rb = new RedisRateStore(b, clock);
-    assert.deepEqual([await ra.hit('ip:192.0.2.1', 3_600_000), await rb.hit('ip:192.0.2.1', 3_600_000), await ra.hit('ip:192.0.2.1', 3_600_000, 3)], [1, 2, 5]);
+    assert.deepEqual([await ra.hit('ip:192.0.2.1', 3_600_000), await rb.hit('ip:192.0.2.1', 3_600_000), await ra.hit('ip:192.0.2.1', 3_600_000, { amount: 3 })], [1, 2, 5]);
     for (let i = 0; i < 30; i++) await (i % 2 ? ra : rb).hit(`ip:198.51.100.${i}`, 60_000);
     for (let i = 0; i < 30; i++) assert.equal(await (i % 2 ? rb : ra).hit(`ip:198.51.100.${i}`, 60_000), 2);
     const perNode = await keysPerNode(cluster, '{rate:*');

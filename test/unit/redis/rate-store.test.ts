@@ -7,6 +7,7 @@ import { createRegistry } from '../../../src/metrics/registry.ts';
 import { RedisUnavailableError } from '../../../src/redis/connection.ts';
 import { RedisRateStore } from '../../../src/redis/rate-store.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
+import { steadyRetrier } from '../limits/steady-retrier.ts';
 import { eventually, linkTo, startRedis } from './redis-server.ts';
 
 test('counts like MemoryRateStore across bucket boundaries', async (t) => {
@@ -19,8 +20,17 @@ test('counts like MemoryRateStore across bucket boundaries', async (t) => {
   for (const [i, step] of steps.entries()) {
     clock.set(1_000_000 + step);
     const amount = (i % 3) + 1;
-    assert.equal(await shared.hit('ip-msg:192.0.2.1', window, amount), await local.hit('ip-msg:192.0.2.1', window, amount), `step ${step}`);
+    assert.equal(await shared.hit('ip-msg:192.0.2.1', window, { amount }), await local.hit('ip-msg:192.0.2.1', window, { amount }), `step ${step}`);
   }
+});
+
+test('attempts over the limit are not counted, as in MemoryRateStore: a steady retrier gets through again', async (t) => {
+  const redis = await startRedis(t);
+  const clock = new ManualClock(10 * 3_600_000);
+  const seq = await steadyRetrier(new RedisRateStore(await linkTo(t, redis), clock), clock);
+  const localClock = new ManualClock(10 * 3_600_000);
+  assert.deepEqual(seq, await steadyRetrier(new MemoryRateStore(localClock), localClock));
+  assert.ok(seq.slice(4).includes('ok'), seq.join(' '));
 });
 
 test('two clients (two gateways) share one counter; keys expire by TTL', async (t) => {
