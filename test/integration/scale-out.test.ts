@@ -1,12 +1,13 @@
 // Scale-out: two gateway Apps (own data dirs) sharing one real redis-server. A per-IP message limit holds
 // across both, greylisting deferred on one passes on the other after the delay, and a SIGKILLed Redis
-// degrades per redis.on_error within the check budget and recovers when it is back on the same port.
+// degrades per redis.on_error within the check budget and recovers when it is back on the same port; the
+// connection limit then defers with RATE_STORE_UNAVAILABLE like the others.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { RedisRateStore } from '../../src/redis/rate-store.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
-import { sendMessage, type Reply } from '../helpers/smtp-wire.ts';
+import { SmtpWire, sendMessage, type Reply } from '../helpers/smtp-wire.ts';
 import { eventually, startRedis, type TestRedis } from '../unit/redis/redis-server.ts';
 
 const BODY = 'Subject: scale-out\r\n\r\nhello from the load balancer\r\n';
@@ -96,4 +97,25 @@ test('redis SIGKILLed mid-run: tempfail / skip per config within the budget, rec
   assert.match(back.replies[2]?.text ?? '', /Greylisted, please try again later/, 'greylisting works again (fresh redis)');
   const backB = await sendMessage(b.smtpPort, 'z@remote.example', ['postmaster@localhost'], BODY);
   assert.match(backB.replies[2]?.text ?? '', /Greylisted, please try again later/, 'shared with gateway B again');
+});
+
+test('redis down: the connection limit tempfails with RATE_STORE_UNAVAILABLE, as the other limits do', async (t) => {
+  const redis = await startRedis(t);
+  const config = { smtp: { trusted_networks: [] }, limits: { per_ip: { connections: { limit: 50, window: '1h' } } }, redis: redisConfig(redis, { use_for: ['rate'], on_error: 'tempfail' }) };
+  const gws = await pair(t, [config, config]);
+  if (!gws) return;
+  const [a] = gws;
+  const up = await SmtpWire.open(a.smtpPort);
+  assert.equal(up.greeting.code, 220);
+  up.wire.write('QUIT\r\n');
+  await redis.kill();
+  for (let i = 0; i < 3; i++) {
+    const { greeting } = await SmtpWire.open(a.smtpPort);
+    assert.equal(greeting.code, 421);
+    assert.match(greeting.text, /4\.7\.1 Rate limit store unavailable, try again later/, JSON.stringify(greeting));
+  }
+  assert.deepEqual(a.logs.filter((l) => l.level === 'error').map((l) => l.msg), [], 'no error (with a stack) per connection');
+  const rejects = (await a.app.registry.getMetricsAsJSON()).find((m) => m.name === 'spamgate_smtp_rejects_total');
+  const connect = rejects?.values.find((v) => v.labels.phase === 'connect' && v.labels.symbol === 'RATE_STORE_UNAVAILABLE');
+  assert.equal(connect?.value, 3, 'counted as a refusal at connect');
 });
