@@ -74,8 +74,12 @@ export const greylistSection = z
     enabled: z.boolean().default(false),
     /** A retry earlier than this after first sight is deferred again. */
     delay: duration().prefault('5m'),
-    /** A first sight not retried within this is forgotten (the next attempt starts over). */
-    max_wait: duration().prefault('4h'),
+    /**
+     * A first sight not retried within this is forgotten (the next attempt starts over). 2 days, as
+     * postgrey: MTAs space their retries out, and a shorter window kept deferring a slow retrier until it
+     * bounced.
+     */
+    max_wait: duration().prefault('2d'),
     /** How long a passed triplet (or network) stays whitelisted; refreshed on each use. */
     whitelist_for: duration().prefault('36d'),
     /** What a successful retry whitelists: the triplet, or the whole client network. */

@@ -45,10 +45,15 @@ async function scenario(store: GreylistStore, clock: ManualClock): Promise<void>
   assert.deepEqual(await store.check(t1, clock.now(), policy), { status: 'whitelisted' });
   clock.advance(37 * DAY);
   assert.equal((await store.check(t1, clock.now(), policy)).status, 'deferred', 'whitelisting expired after 36 days unused');
+  // A sender whose retry gaps grew past hours still gets through: max_wait is 2 days by default (postgrey's).
+  const slow = tripletOf('198.51.100.50', 'slow@sender.example', 'u@local.example');
+  await store.check(slow, clock.now(), policy);
+  clock.advance(30 * 3_600_000);
+  assert.deepEqual(await store.check(slow, clock.now(), policy), { status: 'passed', waitedMs: 30 * 3_600_000 }, 'retried after 30 hours');
   // A first attempt never retried within max_wait starts over.
   const t2 = tripletOf('198.51.100.1', 'b@sender.example', 'u@local.example');
   await store.check(t2, clock.now(), policy);
-  clock.advance(5 * 3_600_000);
+  clock.advance(2 * DAY + 3_600_000);
   assert.deepEqual(await store.check(t2, clock.now(), policy), { status: 'deferred', retryInMs: 5 * MIN, first: true });
   // Network scope: one passed retry whitelists the whole /24 for any sender and recipient.
   const netPolicy = { ...policy, scope: 'network' as const };
