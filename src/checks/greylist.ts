@@ -1,5 +1,7 @@
 // Greylisting (RFC 6647): a triplet seen for the first time is deferred with 451 4.7.1; a retry after the
 // delay passes and whitelists it. Runs at RCPT, score-aware on the connect..rcpt symbols so far.
+// A late check: it runs once the recipient's other checks are done, and a recipient they already refuse
+// (unknown user, relay denied, a rate limit) leaves no triplet behind to fill the store.
 //
 // Why RCPT and not DATA: checks of one phase run concurrently, so a data-phase greylist check would see
 // exactly the symbols an rcpt-phase one sees (connect, helo, mail, earlier rcpt: DNSBL, FCrDNS, SPF, ...),
@@ -54,7 +56,9 @@ export function createGreylistCheck(opts: GreylistCheckOptions): Check {
     symbols: GREYLIST_SYMBOLS,
     timeoutMs: config.timeout,
     skipTrusted: true,
+    late: true,
     async run(ctx): Promise<SymbolHit[]> {
+      if (ctx.phaseHits && scoreHits(ctx.phaseHits, ruleset).hard) return [];
       const ip = ctx.session.clientIp;
       if (networks.has(ip)) return [];
       const spf = ctx.results.get(SPF_RESULT_KEY) as SpfOutcome | undefined;

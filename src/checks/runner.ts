@@ -28,7 +28,7 @@ export async function runChecks(checks: readonly Check[], base: ContextBase, opt
   const early = (await Promise.all(selected.filter((c) => !c.late).map((check) => runOne(check, base, opts)))).flat();
   const late = selected.filter((c) => c.late);
   if (late.length === 0) return early;
-  const after = { ...base, hitsSoFar: [...base.hitsSoFar, ...early] };
+  const after = { ...base, hitsSoFar: [...base.hitsSoFar, ...early], phaseHits: early };
   const lateHits = (await Promise.all(late.map((check) => runOne(check, after, opts)))).flat();
   return [...early, ...lateHits];
 }

@@ -80,6 +80,8 @@ export interface CheckContext {
   results: Map<string, unknown>;
   /** Symbols emitted so far in this session and transaction (for meta rules). */
   hitsSoFar: readonly SymbolHit[];
+  /** Late checks only: the hits of this phase's other checks (also in hitsSoFar), e.g. this recipient's. */
+  phaseHits?: readonly SymbolHit[];
 }
 
 export interface Check {

@@ -1,13 +1,15 @@
 // Scale-out: two gateway Apps (own data dirs) sharing one real redis-server. A per-IP message limit holds
 // across both, greylisting deferred on one passes on the other after the delay, and a SIGKILLed Redis
 // degrades per redis.on_error within the check budget and recovers when it is back on the same port; the
-// connection limit then defers with RATE_STORE_UNAVAILABLE like the others.
+// connection limit then defers with RATE_STORE_UNAVAILABLE like the others. A refused recipient leaves no
+// greylist triplet in Redis.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { RedisRateStore } from '../../src/redis/rate-store.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { SmtpWire, sendMessage, type Reply } from '../helpers/smtp-wire.ts';
+import { adminClient } from '../helpers/redis-topology.ts';
 import { eventually, startRedis, type TestRedis } from '../unit/redis/redis-server.ts';
 
 const BODY = 'Subject: scale-out\r\n\r\nhello from the load balancer\r\n';
@@ -118,4 +120,21 @@ test('redis down: the connection limit tempfails with RATE_STORE_UNAVAILABLE, as
   const rejects = (await a.app.registry.getMetricsAsJSON()).find((m) => m.name === 'spamgate_smtp_rejects_total');
   const connect = rejects?.values.find((v) => v.labels.phase === 'connect' && v.labels.symbol === 'RATE_STORE_UNAVAILABLE');
   assert.equal(connect?.value, 3, 'counted as a refusal at connect');
+});
+
+test('greylisting leaves no triplet in redis for a recipient already refused (unknown user)', async (t) => {
+  const redis = await startRedis(t);
+  const config = { smtp: { trusted_networks: [] }, redis: redisConfig(redis), greylist: { enabled: true, min_score: -100 } };
+  const gws = await pair(t, [config, config]);
+  if (!gws) return;
+  const [a] = gws;
+  const admin = adminClient(t, redis.port);
+  const unknown = await sendMessage(a.smtpPort, 'probe@remote.example', ['nosuchuser1@localhost', 'nosuchuser2@localhost'], BODY);
+  assert.deepEqual(codes(unknown.replies), [250, 250, 550, 550], JSON.stringify(unknown.replies));
+  assert.deepEqual(await admin.keys('*{gl:*'), [], 'no greylist key for refused recipients');
+  const known = await sendMessage(a.smtpPort, 'probe@remote.example', ['nosuchuser3@localhost', 'postmaster@localhost'], BODY);
+  assert.deepEqual(codes(known.replies), [250, 250, 550, 451], 'the known recipient is still greylisted');
+  const keys = await admin.keys('*{gl:*');
+  assert.equal(keys.length, 1, JSON.stringify(keys));
+  assert.match(keys[0] ?? '', /\|postmaster@localhost$/);
 });
