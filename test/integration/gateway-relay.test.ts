@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import path from 'node:path';
 import { test } from 'node:test';
 import { hashPassword } from '../../src/mailhost/password.ts';
+import { selfSignedCert } from '../helpers/self-signed.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
@@ -257,16 +258,8 @@ test('rate limits: messages per client address per window, and concurrent connec
   for (const w of [a.wire, b.wire, c]) w.close();
 });
 
-function selfSignedCert(): { cert: string; key: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-tls-'));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=mx.test.example'], { stdio: 'ignore' });
-  return { cert, key };
-}
-
 test('STARTTLS then AUTH; AUTH refused without TLS off loopback; submission requires AUTH and sender ownership', async (t) => {
-  const tls = selfSignedCert();
+  const tls = selfSignedCert(t);
   const hash = await hashPassword('s3cret-pass');
   const gw = await startGateway(t, {
     smtp: { trusted_networks: [], tls, xclient_from: [] },
@@ -313,7 +306,7 @@ print(json.dumps({'code': code, 'own': own, 'foreign': foreign}))
 });
 
 test('a session that used STARTTLS gives its connection slots back when it ends', async (t) => {
-  const gw = await startGateway(t, { smtp: { tls: selfSignedCert(), max_connections_per_ip: 2 } });
+  const gw = await startGateway(t, { smtp: { tls: selfSignedCert(t), max_connections_per_ip: 2 } });
   /** A greeting, retried briefly: the server may see the last session's close a moment after the client does. */
   const open = async (): Promise<{ wire: SmtpWire; code: number }> => {
     for (let i = 0; ; i++) {
@@ -359,7 +352,7 @@ test('AUTH is not offered to a non-loopback client without TLS', async (t) => {
 });
 
 test('submission off loopback without TLS: MAIL gets 530 5.7.0 Must issue a STARTTLS command first (RFC 3207 §4)', async (t) => {
-  const gw = await startGateway(t, { smtp: { trusted_networks: [], proxy_protocol_from: ['127.0.0.1/32'], tls: selfSignedCert() } });
+  const gw = await startGateway(t, { smtp: { trusted_networks: [], proxy_protocol_from: ['127.0.0.1/32'], tls: selfSignedCert(t) } });
   const wire = await SmtpWire.connect(gw.submissionPort ?? 0);
   t.after(() => wire.close());
   wire.write('PROXY TCP4 198.51.100.9 192.0.2.1 40000 587\r\n');

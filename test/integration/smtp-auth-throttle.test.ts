@@ -2,25 +2,13 @@
 // STARTTLS and AUTH PLAIN): an IPv6 client is its network, the owner's login does not reset a guesser's
 // budget, and an address the owner logged in from is not locked out by guesses from elsewhere.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { selfSignedCert } from '../helpers/self-signed.ts';
 import { SmtpWire } from '../helpers/smtp-wire.ts';
 
 const PASSWORD = 's3cret-pass';
-
-function selfSignedCert(t: TestContext): { cert: string; key: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-tls-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=mx.test.example'], { stdio: 'ignore' });
-  return { cert, key };
-}
 
 async function start(t: TestContext, failures: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<RunningGateway> {
   return startGateway(t, {

@@ -1,24 +1,12 @@
 // Server TLS over real sockets: a TLS 1.2 client's renegotiation is refused with a no_renegotiation alert (SMTP
 // and IMAP STARTTLS, POP3 STLS), and SMTP's STARTTLS no longer speaks TLS 1.0/1.1 (smtp-server's default).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import tls from 'node:tls';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
-
-function selfSignedCert(t: TestContext): { cert: string; key: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-tls-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const key = path.join(dir, 'key.pem');
-  const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=mx.test.example'], { stdio: 'ignore' });
-  return { cert, key };
-}
+import { selfSignedCert } from '../helpers/self-signed.ts';
 
 interface Upgrade {
   greeting: RegExp;

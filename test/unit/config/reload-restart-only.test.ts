@@ -12,13 +12,8 @@ import { App } from '../../../src/app.ts';
 import { loadConfig } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/util/logger.ts';
 
-test('data_dir, mode, queue.workers and log_level changed on reload: one warning naming them; the data directory stays', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-reload-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'spamgate.yaml');
-  // no listener is started and no name is looked up: dns points at a closed port on loopback
-  const base = 'dns: { servers: ["127.0.0.1:9"] }\nbayes: { enabled: false }\nqueue: { fsync: false }\n';
-  writeFileSync(file, `${base}data_dir: one\n`);
+/** JSON log lines written to `sink`, parsed into `logs`. */
+function logCollector(): { logs: Array<Record<string, unknown>>; sink: Writable } {
   const logs: Array<Record<string, unknown>> = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {
@@ -26,6 +21,17 @@ test('data_dir, mode, queue.workers and log_level changed on reload: one warning
       cb();
     },
   });
+  return { logs, sink };
+}
+
+test('data_dir, mode, queue.workers and log_level changed on reload: one warning naming them; the data directory stays', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-reload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  // no listener is started and no name is looked up: dns points at a closed port on loopback
+  const base = 'dns: { servers: ["127.0.0.1:9"] }\nbayes: { enabled: false }\nqueue: { fsync: false }\n';
+  writeFileSync(file, `${base}data_dir: one\n`);
+  const { logs, sink } = logCollector();
   const app = await App.create({ loaded: loadConfig({ file }), log: createLogger('info', sink) });
   t.after(() => app.stop(1000));
   assert.equal(app.dataDir, path.join(dir, 'one'));
@@ -59,13 +65,7 @@ test('a reload that turns SMTP TLS on warns (STARTTLS is offered as at start); t
     'http: { enabled: false }',
   ].join('\n');
   writeFileSync(file, `${base}\nsmtp: { listen: { host: 127.0.0.1, port: 0 }, greet_delay: 30s, trusted_networks: [] }\n`);
-  const logs: Array<Record<string, unknown>> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
-      cb();
-    },
-  });
+  const { logs, sink } = logCollector();
   const app = await App.create({ loaded: loadConfig({ file }), log: createLogger('info', sink) });
   t.after(() => app.stop(1000));
   const port = (await app.start()).smtp.port;
