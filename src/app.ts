@@ -78,7 +78,7 @@ export class App {
     const config = opts.loaded.config;
     const log = opts.log ?? createLogger(config.log_level);
     const registry = opts.registry ?? createRegistry();
-    await mkdir(opts.loaded.dataDir, { recursive: true });
+    await mkdir(opts.loaded.dataDir, { recursive: true, mode: 0o700 });
     const components = await openComponents({ loaded: opts.loaded, clock, log, registry, hostname: hostnameOf(config) });
     const snapshot = buildSnapshot(opts.loaded, components);
     components.activate(snapshot.ruleset);

@@ -51,7 +51,7 @@ export const usersCommand: Command = {
     }
     if (args.flags.has('apop') && args.flags.has('no-apop')) throw new UsageError('--apop and --no-apop exclude each other');
 
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     return withLock(file, async () => {
       const current: Record<string, UserFileEntry> = { ...readOrFail(file) };
       const existing = current[name];

@@ -1,5 +1,5 @@
 // The user directory: users and aliases from config plus the data-dir files, recipient resolution and password checks.
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import { aliasesSection } from '../config/sections/mailhost.ts';
@@ -8,7 +8,7 @@ import type { Logger } from '../util/logger.ts';
 import { buildAliasTable, expandAddress, splitAddress, type AliasTable, type ExpansionContext } from './aliases.ts';
 import { verifyPassword } from './password.ts';
 import type { Authenticator, RecipientDirectory, RecipientResolution } from './types.ts';
-import { checkUserName, readUsersFile, toRecord, type UserRecord } from './users.ts';
+import { checkUserName, readDirectoryFile, readUsersFile, toRecord, type UserRecord } from './users.ts';
 
 export type DirectoryConfig = Pick<Config, 'local_domains' | 'users' | 'aliases' | 'mailhost'>;
 
@@ -168,13 +168,10 @@ function postmasterTarget(snap: Snapshot, configured: string | undefined, primar
 type AliasesFileResult = { ok: true; entries: Record<string, string | string[]> } | { ok: false; problems: string[] };
 
 function readAliasesFile(file: string): AliasesFileResult {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, entries: {} };
-    return { ok: false, problems: [`${file}: cannot read: ${(err as Error).message}`] };
-  }
+  const read = readDirectoryFile(file, 'aliases file');
+  if (read === undefined) return { ok: true, entries: {} };
+  if (typeof read !== 'string') return { ok: false, problems: read.problems };
+  const text = read;
   const parsed = parseYamlFile(file, text);
   if (parsed.syntaxErrors.length) return { ok: false, problems: parsed.syntaxErrors };
   const result = aliasesSection.safeParse(parsed.value ?? {});

@@ -1,7 +1,8 @@
 // User accounts: name rules (safe as a path component), the users file (YAML, scrypt hashes) and its atomic rewrite.
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { writeFileAtomicSync } from '../util/atomic-file.ts';
+import { ConfigError, readYamlText } from '../config/load.ts';
 import { parseYamlFile, formatIssues } from '../config/yaml-errors.ts';
 import { usersSection, type UserEntryConfig } from '../config/sections/mailhost.ts';
 
@@ -43,15 +44,26 @@ export function toRecord(name: string, entry: UserEntryConfig, source: UserRecor
 
 export type UsersFileResult = { ok: true; entries: Record<string, UserEntryConfig>; exists: boolean } | { ok: false; problems: string[] };
 
+/** A users or aliases file is read whole; this bounds it (about 200,000 users), so a wrong path such as /dev/zero cannot exhaust memory. */
+export const MAX_DIRECTORY_FILE_BYTES = 32 * 1024 * 1024;
+
+/** The text of a users or aliases file, undefined when it does not exist, or the problems that make it unreadable (too large, binary, a directory). */
+export function readDirectoryFile(file: string, what: string): string | { problems: string[] } | undefined {
+  if (!existsSync(file)) return undefined;
+  try {
+    return readYamlText(file, what, MAX_DIRECTORY_FILE_BYTES);
+  } catch (err) {
+    if (err instanceof ConfigError) return { problems: err.problems };
+    throw err;
+  }
+}
+
 /** Reads and validates the users file; a missing file is an empty one. */
 export function readUsersFile(file: string): UsersFileResult {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, entries: {}, exists: false };
-    return { ok: false, problems: [`${file}: cannot read: ${(err as Error).message}`] };
-  }
+  const read = readDirectoryFile(file, 'users file');
+  if (read === undefined) return { ok: true, entries: {}, exists: false };
+  if (typeof read !== 'string') return { ok: false, problems: read.problems };
+  const text = read;
   const parsed = parseYamlFile(file, text);
   if (parsed.syntaxErrors.length) return { ok: false, problems: parsed.syntaxErrors };
   const result = usersSection.safeParse(parsed.value ?? {});

@@ -22,7 +22,7 @@ export function parseRequestName(name: string): ControlRequest | undefined {
 export async function writeControlRequest(paths: SpoolPaths, req: ControlRequest): Promise<string> {
   const name = requestName(req);
   const tmp = path.join(paths.tmp, `control-${process.pid}-${name}`);
-  await writeFile(tmp, `${new Date().toISOString()}\n`);
+  await writeFile(tmp, `${new Date().toISOString()}\n`, { mode: 0o600 });
   const final = path.join(paths.control, name);
   await rename(tmp, final);
   return final;

@@ -86,7 +86,8 @@ function createDirSync(handle: FileHandle): () => Promise<void> {
 
 export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const paths = spoolPaths(opts.dir);
-  for (const sub of SUBDIRS) await mkdir(path.join(opts.dir, sub), { recursive: true });
+  // Mail in transit is readable by spamgate's user alone (directories made here 0700, files 0600).
+  for (const sub of SUBDIRS) await mkdir(path.join(opts.dir, sub), { recursive: true, mode: 0o700 });
   const exclusive = opts.exclusive ?? true;
   if (exclusive) {
     await takeSpoolLock(paths, opts.dir);
@@ -104,7 +105,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const enqueueSeconds = histogram(opts.registry, 'spamgate_queue_enqueue_duration_seconds', 'Time to write, fsync and rename one message into the spool.', [], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
 
   const writeDurable = async (tmp: string, final: string, chunks: Buffer[], dirSync: () => Promise<void>): Promise<void> => {
-    const fh = await open(tmp, 'wx');
+    const fh = await open(tmp, 'wx', 0o600);
     try {
       await writeAll(fh, chunks);
       if (opts.fsync) await fh.sync();

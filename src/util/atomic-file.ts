@@ -18,7 +18,7 @@ const tempName = (file: string): string => path.join(path.dirname(file), `.${pat
 
 export function writeFileAtomicSync(file: string, data: Buffer | string, opts: AtomicWriteOptions = {}): void {
   const dir = path.dirname(file);
-  mkdirSync(dir, { recursive: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tmp = tempName(file);
   const fd = openSync(tmp, 'wx', opts.mode ?? 0o600);
   try {
@@ -37,7 +37,7 @@ export function writeFileAtomicSync(file: string, data: Buffer | string, opts: A
 
 export async function writeFileAtomic(file: string, data: Buffer | string, opts: AtomicWriteOptions = {}): Promise<void> {
   const dir = path.dirname(file);
-  await mkdir(dir, { recursive: true });
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = tempName(file);
   const fh = await open(tmp, 'wx', opts.mode ?? 0o600);
   try {

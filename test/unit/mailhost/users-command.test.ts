@@ -1,6 +1,6 @@
 // `spamgate users`: add/passwd/del/list with --password-stdin; the file holds scrypt hashes only; the directory sees changes.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -8,6 +8,7 @@ import { usersCommand } from '../../../src/commands/users.ts';
 import { UsageError, type CommandArgs } from '../../../src/commands/types.ts';
 import { loadConfig } from '../../../src/config/load.ts';
 import { createUserDirectory } from '../../../src/mailhost/directory.ts';
+import { MAX_DIRECTORY_FILE_BYTES, readDirectoryFile, readUsersFile } from '../../../src/mailhost/users.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
 import { runCommand } from '../../helpers/command-io.ts';
 
@@ -93,4 +94,22 @@ test('the directory watches the users file and picks up a CLI change without rel
   assert.equal((await cli(['add', 'v@example.com', '--password-stdin'], 'watch-password\n')).code, 0);
   await reloaded;
   assert.equal(d.resolve('v@example.com').kind, 'local');
+});
+
+test('a users or aliases file that is too large, binary or a directory is refused by name, without reading it all', async (t) => {
+  const { dir } = setup(t);
+  const huge = path.join(dir, 'huge.yaml');
+  writeFileSync(huge, '');
+  truncateSync(huge, MAX_DIRECTORY_FILE_BYTES + 1);
+  const tooLarge = readUsersFile(huge);
+  assert.equal(tooLarge.ok, false);
+  assert.match(tooLarge.ok ? '' : tooLarge.problems.join('\n'), /huge\.yaml: is \d+ bytes; a users file is at most/);
+  const binary = path.join(dir, 'binary.yaml');
+  writeFileSync(binary, Buffer.from([0x61, 0x3a, 0x00, 0xff]));
+  const bin = readUsersFile(binary);
+  assert.match(bin.ok ? '' : bin.problems.join('\n'), /binary\.yaml: not UTF-8 text/);
+  assert.match(JSON.stringify(readDirectoryFile(dir, 'aliases file')), /is a directory/);
+  assert.equal(readDirectoryFile(path.join(dir, 'missing.yaml'), 'aliases file'), undefined);
+  const missing = readUsersFile(path.join(dir, 'missing.yaml'));
+  assert.deepEqual(missing, { ok: true, entries: {}, exists: false });
 });

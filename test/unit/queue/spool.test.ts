@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -206,4 +206,27 @@ test('a write cut short by a file size limit is refused, not acknowledged trunca
   assert.match(out, /^refused EFBIG/, `child said ${out}`);
   assert.deepEqual(await readdir(path.join(dir, 'msg')), [], 'nothing committed');
   assert.deepEqual(await readdir(path.join(dir, 'tmp')), [], 'the partial temp file is removed');
+});
+
+test('mail in transit is readable by the spool owner alone: files 0600, new directories 0700', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const spool = await open(dir);
+  t.after(() => spool.close());
+  const { id } = await spool.enqueue(envelope(), message('private'));
+  await spool.saveState(id, initialState(envelope()));
+  const modeOf = async (p: string): Promise<number> => (await stat(p)).mode & 0o777;
+  assert.equal(await modeOf(dir), 0o700);
+  let files = 0;
+  for (const sub of await readdir(dir)) {
+    const subDir = path.join(dir, sub);
+    if (!(await stat(subDir)).isDirectory()) continue;
+    assert.equal(await modeOf(subDir), 0o700, `${sub}/`);
+    for (const name of await readdir(subDir)) {
+      const file = path.join(subDir, name);
+      if (!(await stat(file)).isFile()) continue;
+      assert.equal(await modeOf(file), 0o600, `${sub}/${name}`);
+      files++;
+    }
+  }
+  assert.ok(files >= 2, `message and state files checked (${files})`);
 });
