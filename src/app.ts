@@ -2,6 +2,7 @@
 // the whole snapshot (config + rules + checks) or keeps the running one and says why.
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { createDkimSigner, loadDkimKeys } from './dkim/signer.ts';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
@@ -207,7 +208,8 @@ export function buildSnapshot(loaded: LoadedConfig, components: Components): Gat
   const ruleset = withContentSymbols(loadRuleset(loaded.rulesDirs));
   const checks = buildChecks(loaded.config, ruleset, components).filter((c) => !loaded.config.checks.disabled.includes(c.name));
   assertSymbolsDefined(ruleset, [{ owner: 'gateway core', symbols: CORE_SYMBOLS }, ...checks.map((c) => ({ owner: `check ${c.name}`, symbols: c.symbols }))]);
-  return Object.freeze({ config: loaded.config, ruleset, checks });
+  const dkimKeys = loadDkimKeys(loaded.config.dkim);
+  return Object.freeze({ config: loaded.config, ruleset, checks, ...(dkimKeys.length ? { dkim: createDkimSigner(dkimKeys) } : {}) });
 }
 
 export function hostnameOf(config: Config): string {

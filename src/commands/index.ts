@@ -4,6 +4,7 @@ import { reloadCommand } from './reload.ts';
 import { serveCommand } from './serve.ts';
 import { queueCommand } from './queue.ts';
 import { classifyCommand } from './classify.ts';
+import { dkimKeygenCommand } from './dkim-keygen.ts';
 import { explainCommand } from './explain.ts';
 import { forgetCommand } from './forget.ts';
 import { masscheckCommand } from './masscheck.ts';
@@ -11,4 +12,4 @@ import { trainCommand } from './train.ts';
 import type { Command } from './types.ts';
 import { usersCommand } from './users.ts';
 
-export const COMMANDS: Command[] = [serveCommand, checkConfigCommand, reloadCommand, queueCommand, usersCommand, trainCommand, forgetCommand, classifyCommand, explainCommand, masscheckCommand];
+export const COMMANDS: Command[] = [serveCommand, checkConfigCommand, reloadCommand, queueCommand, usersCommand, dkimKeygenCommand, trainCommand, forgetCommand, classifyCommand, explainCommand, masscheckCommand];

@@ -1,10 +1,11 @@
-// Files a config names (TLS certificates, keys, Redis's CA): relative paths resolved against the config
+// Files a config names (TLS certificates, keys, Redis's CA, DKIM signing keys): relative paths resolved against the config
 // file's directory, then each checked to exist, be a readable regular file, and load as a certificate/key
 // pair or a CA bundle.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { parseSigningKey } from '../dkim/signing-key.ts';
 import type { Config } from './schema.ts';
 
 /** One problem with a named file: the key path it came from and what is wrong. */
@@ -25,7 +26,8 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
   const resolve = (file: string | undefined): string | undefined => (file === undefined ? undefined : path.resolve(baseDir, file));
   const redisTls = config.redis.tls;
   const redis = redisTls ? { ...config.redis, tls: { ...redisTls, ca: resolve(redisTls.ca), cert: resolve(redisTls.cert), key: resolve(redisTls.key) } } : config.redis;
-  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis };
+  const dkim = { ...config.dkim, sign: config.dkim.sign.map((k) => ({ ...k, key: path.resolve(baseDir, k.key) })) };
+  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis, dkim };
 }
 
 /** Reads a file the config names; a problem (missing, a directory, unreadable) as a message. */
@@ -49,7 +51,19 @@ export function checkConfigFiles(config: Config): FileProblem[] {
   const problems: FileProblem[] = [];
   for (const name of TLS_SECTIONS) problems.push(...keyPairProblems([name, 'tls'], config[name].tls));
   problems.push(...redisTlsProblems(config));
+  problems.push(...dkimKeyProblems(config));
   return problems;
+}
+
+/** dkim.sign[i].key: a readable PEM private key DKIM can sign with (RSA ≥ 1024 bits or Ed25519). */
+function dkimKeyProblems(config: Config): FileProblem[] {
+  return config.dkim.sign.flatMap((k, i) => {
+    const at = ['dkim', 'sign', i, 'key'];
+    const file = readNamedFile(k.key);
+    if ('error' in file) return [{ path: at, message: file.error }];
+    const parsed = parseSigningKey(file.data);
+    return 'error' in parsed ? [{ path: at, message: `${k.key} is ${parsed.error}` }] : [];
+  });
 }
 
 /** A certificate and key (when both are given) at `at` (e.g. ['smtp', 'tls']): each readable, and loading together. */

@@ -8,6 +8,7 @@ import { bayesSection, filterSection } from './sections/filter.ts';
 import { aliasesSection, mailhostSection, usersSection } from './sections/mailhost.ts';
 import { pop3Section } from './sections/pop3.ts';
 import { greylistSection, redisSection } from './sections/redis.ts';
+import { dkimSection } from './sections/dkim.ts';
 
 const rate = rateRule();
 
@@ -180,6 +181,7 @@ export const configSchema = z
     delivery,
     queue,
     outbound,
+    dkim: dkimSection,
     http,
     checks,
     dns,

@@ -77,6 +77,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     return { code: reply.code, enhanced: reply.enhanced, text: reply.text };
   }
   if (verdict.action === 'rewrite_subject' || verdict.action === 'junk') raw = rewriteSubject(raw, tx.ruleset.subjectPrefix, headerEnd(raw));
+  raw = await signOutgoing(deps, ctx.snapshot, state, tx, raw);
   const message = Buffer.concat([Buffer.from(traceBlock(state, tx, verdict, deps), 'utf8'), raw]);
   const envelope: QueueEnvelope = {
     mailFrom: tx.envelope.mailFrom,
@@ -105,6 +106,25 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   logTransaction(deps, state, tx, verdict, bytes, `${reply.code} ${reply.enhanced} ${reply.text}`);
   if (reply.code < 300) deps.onVerdict?.({ verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
   return reply;
+}
+
+/**
+ * DKIM-signs a message from an authenticated client or a trusted network (RFC 6376 §5) once it is final, below
+ * our own trace block. A signing failure sends the message unsigned (logged, counted): it is never lost for it.
+ */
+async function signOutgoing(deps: GatewayDeps, snapshot: GatewaySnapshot, state: SessionState, tx: Transaction, raw: Buffer): Promise<Buffer> {
+  const signer = snapshot.dkim;
+  if (!signer || (!state.info.trusted && state.info.authUser === undefined)) return raw;
+  const outcome = await signer.sign(raw, deps.clock.now());
+  if (outcome.status === 'not_signed') return raw;
+  deps.metrics.dkimSignatures.inc({ domain: outcome.domain, result: outcome.status });
+  if (outcome.status === 'failed') {
+    tx.dkim = `failed: ${outcome.error}`;
+    deps.log.warn('dkim signing failed, sending unsigned', { session: state.info.id, domain: outcome.domain, error: outcome.error });
+    return raw;
+  }
+  tx.dkim = `${outcome.domain} s=${outcome.selector}`;
+  return Buffer.concat([Buffer.from(outcome.header, 'latin1'), raw]);
 }
 
 /** A message refused before the checks (size, hops): a rejected transaction like any other, and a reject by that symbol. */
@@ -186,6 +206,7 @@ function logTransaction(deps: GatewayDeps, state: SessionState, tx: Transaction,
     decided_by: verdict?.decidedBy ?? 'SIZE_LIMIT',
     symbols: verdict?.symbols.map((s) => ({ s: s.symbol, score: s.weight === 'reject' || s.weight === 'tempfail' ? s.weight : s.score, o: s.options })),
     reply,
+    ...(tx.dkim ? { dkim: tx.dkim } : {}),
     timings_ms: Object.fromEntries(Object.entries(tx.timings).map(([k, v]) => [k, Math.round(v * 10) / 10])),
     total_ms: deps.clock.now() - tx.startedAt,
   });

@@ -14,6 +14,7 @@ export function createGatewayMetrics(registry: Registry) {
     checkSeconds: histogram(registry, 'spamgate_check_duration_seconds', 'Time per check run', ['check', 'outcome']),
     symbols: counter(registry, 'spamgate_symbol_hits_total', 'Symbol hits by symbol family', ['family']),
     authAttempts: counter(registry, 'spamgate_smtp_auth_total', 'SMTP AUTH attempts by result', ['result']),
+    dkimSignatures: counter(registry, 'spamgate_dkim_signatures_total', 'Outgoing messages DKIM-signed, by signing domain and result (signed, failed: sent unsigned)', ['domain', 'result']),
   };
 }
 

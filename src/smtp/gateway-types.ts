@@ -1,6 +1,7 @@
 // The gateway's contracts with the composition root: its dependencies, the reloadable snapshot and
 // the verdict event handed to listeners such as autolearn.
 import type { Check, Envelope, SessionInfo } from '../checks/types.ts';
+import type { DkimSigner } from '../dkim/signer.ts';
 import type { Config } from '../config/schema.ts';
 import type { AuthThrottle } from '../limits/auth-throttle.ts';
 import type { RateStore } from '../limits/rate-store.ts';
@@ -17,6 +18,8 @@ export interface GatewaySnapshot {
   config: Config;
   ruleset: Ruleset;
   checks: readonly Check[];
+  /** Signs mail from authenticated clients and trusted networks (dkim.sign); absent when no key is configured. */
+  dkim?: DkimSigner;
 }
 
 export interface VerdictEvent {

@@ -19,6 +19,8 @@ export interface Transaction {
   timings: Record<string, number>;
   /** RFC 3461 requests: RET/ENVID from MAIL FROM, NOTIFY/ORCPT of each accepted recipient. */
   dsn: TransactionDsn;
+  /** What DKIM signing did with the message, for the log line ("example.com s=sel", "failed: ..."). */
+  dkim?: string;
 }
 
 export interface SessionState {

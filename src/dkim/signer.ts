@@ -1,0 +1,76 @@
+// Signs outgoing mail with DKIM (RFC 6376 §5) through mailauth: the key is chosen by the domain of the one
+// From address (the domain DMARC aligns with, RFC 7489 §3.1), the most specific configured domain first, so
+// a subdomain without a key of its own is signed by its parent. Canonicalization relaxed/relaxed, which
+// survives the header refolding and trailing-space changes relays make. A message without exactly one From
+// address is not signed (RFC 5322 §3.6.2 allows several only with a Sender, and DMARC refuses those).
+import { readFileSync } from 'node:fs';
+import type { DKIMSignOptions } from 'mailauth';
+import { dkimSign } from 'mailauth/lib/dkim/sign.js';
+import addressparser from 'nodemailer/lib/addressparser';
+import type { DkimConfig } from '../config/sections/dkim.ts';
+import { parseHeaders } from '../smtp/message-view.ts';
+import { parseSigningKey, type DkimKeyType } from './signing-key.ts';
+
+export interface DkimKey {
+  domain: string;
+  selector: string;
+  type: DkimKeyType;
+  /** PKCS#8 PEM, as mailauth takes it. */
+  pem: string;
+}
+
+export type SignOutcome =
+  | { status: 'signed'; domain: string; selector: string; header: string }
+  | { status: 'not_signed'; reason: string }
+  | { status: 'failed'; domain: string; error: string };
+
+export interface DkimSigner {
+  readonly domains: readonly string[];
+  /** The DKIM-Signature field (with its CRLF) to put on top of `raw`, or why there is none. Never throws. */
+  sign(raw: Buffer, now?: number): Promise<SignOutcome>;
+}
+
+/** Reads every configured key file (the config load has checked them already); throws naming the file. */
+export function loadDkimKeys(config: DkimConfig): DkimKey[] {
+  return config.sign.map((k) => {
+    const parsed = parseSigningKey(readFileSync(k.key));
+    if ('error' in parsed) throw new Error(`${k.key}: ${parsed.error}`);
+    return { domain: k.domain, selector: k.selector, type: parsed.type, pem: parsed.key.export({ type: 'pkcs8', format: 'pem' }).toString() };
+  });
+}
+
+/** The domain of the message's one From address, or why there is none. */
+export function fromDomainOf(raw: Buffer): { domain: string } | { reason: string } {
+  const fields = parseHeaders(raw).filter((h) => h.name.toLowerCase() === 'from');
+  if (fields.length !== 1) return { reason: fields.length === 0 ? 'no From field' : 'several From fields' };
+  const addresses = addressparser(fields[0]?.value ?? '', { flatten: true });
+  if (addresses.length !== 1) return { reason: 'From names no single address' };
+  const at = addresses[0]?.address.lastIndexOf('@') ?? -1;
+  const domain = at > 0 ? (addresses[0]?.address.slice(at + 1) ?? '') : '';
+  if (!domain) return { reason: 'From address has no domain' };
+  return { domain: domain.toLowerCase().replace(/\.$/, '') };
+}
+
+export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
+  // Longest domain first: mail.example.com's own key wins over example.com's.
+  const ordered = [...keys].sort((a, b) => b.domain.length - a.domain.length);
+  const keyFor = (domain: string): DkimKey | undefined => ordered.find((k) => domain === k.domain || domain.endsWith(`.${k.domain}`));
+  return {
+    domains: ordered.map((k) => k.domain),
+    async sign(raw, now = Date.now()) {
+      const from = fromDomainOf(raw);
+      if ('reason' in from) return { status: 'not_signed', reason: from.reason };
+      const key = keyFor(from.domain);
+      if (!key) return { status: 'not_signed', reason: `no key for ${from.domain}` };
+      try {
+        // mailauth signs what `signatureData` lists (its top-level key fields only satisfy the type); strict: RFC 6376/8301 as written.
+        const signature = { signingDomain: key.domain, selector: key.selector, privateKey: key.pem };
+        const res = await dkimSign(raw, { ...signature, signatureData: [signature], canonicalization: 'relaxed/relaxed', signTime: now, strict: true } as DKIMSignOptions);
+        if (!res.signatures) return { status: 'failed', domain: key.domain, error: res.errors.map((e) => e.err.message).join('; ') || 'no signature made' };
+        return { status: 'signed', domain: key.domain, selector: key.selector, header: res.signatures };
+      } catch (err) {
+        return { status: 'failed', domain: key.domain, error: (err as Error).message };
+      }
+    },
+  };
+}

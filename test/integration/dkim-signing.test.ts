@@ -1,0 +1,201 @@
+// Outgoing DKIM signatures end to end: keys made by `spamgate dkim-keygen`, their TXT records served by the
+// dns2 test server, mail through a running gateway to a sink or a mailbox, and every signature checked by a
+// DKIM verifier that looks the key up in that DNS. Who is signed (trusted networks, authenticated clients),
+// by which key (the From domain or its parent), what is not signed, bad key files, and a reload's new key.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
+import { dkimKeygenCommand } from '../../src/commands/dkim-keygen.ts';
+import { ConfigError, loadConfig } from '../../src/config/load.ts';
+import { toMailauthResolver } from '../../src/dns/mailauth-resolver.ts';
+import { createResolver } from '../../src/dns/dns2-resolver.ts';
+import { runCommand } from '../helpers/command-io.ts';
+import { startDnsServer, type Zones } from '../helpers/dns-server.ts';
+import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
+import { startSink } from '../helpers/sink-server.ts';
+import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-dkim-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Makes a key with the CLI; returns its file and the TXT record it printed (the quoted strings joined). */
+async function keygen(dir: string, domain: string, selector: string, type: 'rsa' | 'ed25519' = 'rsa'): Promise<{ file: string; name: string; record: string }> {
+  const file = path.join(dir, `${selector}.${domain}.pem`);
+  const flags = new Map<string, string | true>([['domain', domain], ['selector', selector], ['out', file], ['type', type]]);
+  const res = await runCommand(dkimKeygenCommand, { flags, positional: [] });
+  assert.equal(res.code, 0, res.err);
+  const line = res.out.split('\n').find((l) => l.includes('._domainkey.')) ?? '';
+  const m = /^(\S+)\. IN TXT \( (.*) \)$/.exec(line);
+  assert.ok(m, `zone line printed: ${res.out}`);
+  const record = [...(m[2] ?? '').matchAll(/"([^"]*)"/g)].map((s) => s[1]).join('');
+  return { file, name: m[1] ?? '', record };
+}
+
+async function verifier(t: TestContext, zones: Zones): Promise<(raw: Buffer) => Promise<Array<{ result: string; domain: string; selector: string }>>> {
+  const dns = await startDnsServer(zones);
+  t.after(() => dns.close());
+  const resolver = toMailauthResolver(createResolver({ servers: [dns.server], timeoutMs: 500, retries: 0 }));
+  return async (raw) => {
+    const res = await dkimVerify(raw, { resolver });
+    return res.results.filter((r) => r.signingDomain).map((r) => ({ result: r.status.result, domain: r.signingDomain ?? '', selector: r.selector ?? '' }));
+  };
+}
+
+/** A front-of gateway relaying to `sinkPort`, signing with `sign`. */
+function frontOfSigning(sinkPort: number, sign: Array<{ domain: string; selector: string; key: string }>): Record<string, unknown> {
+  return { mode: 'front-of', local_domains: ['relay.example'], delivery: { upstream: { host: '127.0.0.1', port: sinkPort } }, queue: { scan_interval: '100ms' }, dkim: { sign } };
+}
+
+const message = (from: string, subject: string): string =>
+  `From: Sender <${from}>\r\nTo: user@relay.example\r\nSubject: ${subject}\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\nMessage-ID: <${subject.replace(/\W/g, '')}@test>\r\n\r\nHello,\r\n\r\nbody text  with trailing space \r\n`;
+
+test('mail from a trusted network is signed by its From domain (or the parent domain), RSA and Ed25519, and verifies', async (t) => {
+  const dir = tempDir(t);
+  const rsa = await keygen(dir, 'relay.example', 's2026');
+  const ed = await keygen(dir, 'ed.example', 'e1', 'ed25519');
+  const verify = await verifier(t, { [rsa.name]: [{ TXT: rsa.record }], [ed.name]: [{ TXT: ed.record }] });
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'relay.example', selector: 's2026', key: rsa.file }, { domain: 'ed.example', selector: 'e1', key: ed.file }]));
+  const cases = [
+    { from: 'a@relay.example', subject: 'rsa', signed: 'relay.example/s2026' },
+    { from: 'b@Sub.Relay.Example', subject: 'parent', signed: 'relay.example/s2026' },
+    { from: 'c@ed.example', subject: 'ed25519', signed: 'ed.example/e1' },
+    { from: 'd@other.example', subject: 'nokey', signed: undefined },
+  ];
+  for (const c of cases) assert.equal((await sendMessage(gw.smtpPort, c.from, ['user@relay.example'], message(c.from, c.subject))).data?.code, 250, c.subject);
+  await sink.waitForMessages(cases.length);
+  for (const c of cases) {
+    const got = sink.messages.find((m) => m.raw.toString('latin1').includes(`Subject: ${c.subject}\r\n`));
+    assert.ok(got, c.subject);
+    const results = await verify(got.raw);
+    if (c.signed === undefined) {
+      assert.deepEqual(results, [], `${c.subject}: not signed`);
+      assert.doesNotMatch(got.raw.toString('latin1'), /^DKIM-Signature:/im);
+      continue;
+    }
+    assert.deepEqual(results.map((r) => `${r.result} ${r.domain}/${r.selector}`), [`pass ${c.signed}`], c.subject);
+  }
+  const logged = gw.transactions().map((l) => l.dkim);
+  assert.deepEqual(logged, ['relay.example s=s2026', 'relay.example s=s2026', 'ed.example s=e1', undefined]);
+  const metrics = await gw.app.registry.metrics();
+  assert.match(metrics, /spamgate_dkim_signatures_total\{domain="relay.example",result="signed"\} 2/);
+  assert.match(metrics, /spamgate_dkim_signatures_total\{domain="ed.example",result="signed"\} 1/);
+});
+
+test('an authenticated client is signed, an untrusted unauthenticated one is not; a message changed after signing fails', async (t) => {
+  const dir = tempDir(t);
+  const key = await keygen(dir, 'mail.example', 'sel');
+  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
+  const gw = await startGateway(t, { local_domains: ['localhost', 'mail.example'], smtp: { trusted_networks: [] }, dkim: { sign: [{ domain: 'mail.example', selector: 'sel', key: key.file }] } });
+  const plain = Buffer.from(`\0postmaster@localhost\0${TEST_PASSWORD}`).toString('base64');
+  for (const auth of [true, false]) {
+    const { wire } = await SmtpWire.open(gw.smtpPort);
+    try {
+      await wire.command('EHLO client.test.example');
+      if (auth) assert.equal((await wire.command(`AUTH PLAIN ${plain}`)).code, 235);
+      assert.equal((await wire.command('MAIL FROM:<postmaster@localhost>')).code, 250);
+      assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+      assert.equal((await wire.command('DATA')).code, 354);
+      wire.write(message('alice@mail.example', auth ? 'authenticated' : 'anonymous'));
+      assert.equal((await wire.command('.', 10_000)).code, 250);
+    } finally {
+      wire.close();
+    }
+  }
+  const files: string[] = [];
+  const walk = (d: string): void => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(path.join(d, e.name));
+      else if (path.basename(d) === 'new' || path.basename(d) === 'cur') files.push(path.join(d, e.name));
+    }
+  };
+  const deadline = Date.now() + 10_000;
+  while (files.length < 2 && Date.now() < deadline) {
+    files.length = 0;
+    walk(path.join(gw.dataDir, 'mail'));
+    if (files.length < 2) await new Promise((r) => setTimeout(r, 50));
+  }
+  const stored = files.map((f) => readFileSync(f));
+  const signed = stored.find((b) => b.includes('Subject: authenticated'));
+  const unsigned = stored.find((b) => b.includes('Subject: anonymous'));
+  assert.ok(signed && unsigned, `both delivered (${files.length} files)`);
+  assert.deepEqual((await verify(signed)).map((r) => `${r.result} ${r.domain}`), ['pass mail.example'], 'the delivered copy (below Return-Path and trace) verifies');
+  assert.deepEqual(await verify(unsigned), []);
+  const tampered = Buffer.from(signed.toString('latin1').replace('Subject: authenticated', 'Subject: authenticated!'), 'latin1');
+  assert.deepEqual((await verify(tampered)).map((r) => r.result), ['fail'], 'the verifier does check the signed fields');
+});
+
+test('a key file that cannot sign is refused by name; one key per domain', async (t) => {
+  const dir = tempDir(t);
+  const { generateKeyPairSync } = await import('node:crypto');
+  const weak = path.join(dir, 'weak.pem');
+  writeFileSync(weak, generateKeyPairSync('rsa', { modulusLength: 768 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const ec = path.join(dir, 'ec.pem');
+  writeFileSync(ec, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const text = path.join(dir, 'text.pem');
+  writeFileSync(text, 'not a key\n');
+  const good = (await keygen(dir, 'example.com', 'ok')).file;
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['short RSA', [{ domain: 'example.com', selector: 's', key: weak }], /dkim\.sign\[0\]\.key: .*weak\.pem is an RSA key of 768 bits; DKIM needs at least 1024 \(RFC 8301/],
+    ['EC key', [{ domain: 'example.com', selector: 's', key: ec }], /dkim\.sign\[0\]\.key: .*ec\.pem is a ec key; DKIM signs with RSA/],
+    ['not a key', [{ domain: 'example.com', selector: 's', key: text }], /dkim\.sign\[0\]\.key: .*text\.pem is not a PEM private key/],
+    ['missing', [{ domain: 'example.com', selector: 's', key: path.join(dir, 'none.pem') }], /dkim\.sign\[0\]\.key: .*none\.pem does not exist/],
+    ['bad selector', [{ domain: 'example.com', selector: '_bad sel', key: good }], /dkim\.sign\[0\]\.selector: expected a DNS label/],
+    ['one-label domain', [{ domain: 'localhost', selector: 's', key: good }], /dkim\.sign\[0\]\.domain: expected a domain of two labels/],
+    ['same domain twice', [{ domain: 'example.com', selector: 'a', key: good }, { domain: 'Example.com.', selector: 'b', key: good }], /dkim\.sign\[1\]\.domain: example\.com has a key already/],
+  ];
+  for (const [label, sign, expected] of cases) {
+    const err = (() => {
+      try {
+        loadConfig({ inline: { dkim: { sign } }, dataDir: dir });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    assert.ok(err instanceof ConfigError, `${label}: refused`);
+    assert.match(err.message, expected, label);
+  }
+  assert.doesNotThrow(() => loadConfig({ inline: { dkim: { sign: [{ domain: 'example.com', selector: 'ok', key: good }] } }, dataDir: dir }));
+  const again = await runCommand(dkimKeygenCommand, { flags: new Map([['domain', 'example.com'], ['selector', 'ok'], ['out', good]]), positional: [] });
+  assert.equal(again.code, 1, 'an existing key file is never overwritten');
+  assert.match(again.err, /exists/);
+});
+
+test('a reload reads the key files again: a replaced key signs at once, a broken one keeps the running key', async (t) => {
+  const dir = tempDir(t);
+  const first = await keygen(dir, 'relay.example', 'cur');
+  const second = await keygen(dir, 'relay.example', 'next');
+  const dns = await startDnsServer({ [first.name]: [{ TXT: first.record }] });
+  t.after(() => dns.close());
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'relay.example', selector: 'cur', key: first.file }]));
+  const send = async (subject: string): Promise<string[]> => {
+    assert.equal((await sendMessage(gw.smtpPort, 'a@relay.example', ['user@relay.example'], message('a@relay.example', subject))).data?.code, 250);
+    await sink.waitForMessages(sink.messages.length + 1);
+    const got = sink.messages.find((m) => m.raw.toString('latin1').includes(`Subject: ${subject}\r\n`));
+    // a new resolver each time: its cache would keep the record published before the key changed
+    const resolver = toMailauthResolver(createResolver({ servers: [dns.server], timeoutMs: 500, retries: 0 }));
+    const res = await dkimVerify(got?.raw ?? Buffer.alloc(0), { resolver });
+    return res.results.map((r) => `${r.status.result} ${r.selector ?? ''}`);
+  };
+  assert.deepEqual(await send('before'), ['pass cur']);
+  // The key is replaced in place and its new public key published under the same selector.
+  writeFileSync(first.file, readFileSync(second.file));
+  dns.set(first.name, [{ TXT: second.record }]);
+  assert.equal(gw.app.reload().ok, true);
+  assert.deepEqual(await send('after'), ['pass cur'], 'signed with the new key (the old one would fail against the new record)');
+  writeFileSync(first.file, 'garbage\n');
+  const failed = gw.app.reload();
+  assert.equal(failed.ok, false);
+  assert.match(failed.ok ? '' : failed.error, /cur\.relay\.example\.pem: not a PEM private key/);
+  assert.deepEqual(await send('still'), ['pass cur'], 'a failed reload keeps signing with the running key');
+});
