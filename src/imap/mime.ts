@@ -157,14 +157,20 @@ export function envelope(p: Pick<MimePart, 'headers'>, memo?: AddressMemo): stri
   return envelopeOf(p.headers.map((h) => [h.name, h.value] as const), memo);
 }
 
-/** Finds the part a section number path ("1.2") names; undefined when it does not exist. */
+/**
+ * Finds the part a section number path ("1.2") names; undefined when it does not exist. RFC 3501 §6.4.5: the
+ * numbers of a message name the parts of its body, and a message whose body is not multipart has only part 1, its
+ * body: part 1 of a top-level message/rfc822 is the whole message it holds (the size BODYSTRUCTURE gives), and
+ * 1.1 the body of that message. Below a part, "n.1" of a part that has no parts is taken as the part itself.
+ */
 export function findPart(root: MimePart, path: readonly number[]): MimePart | undefined {
   let cur: MimePart | undefined = root;
-  for (const n of path) {
+  for (let i = 0; i < path.length; i++) {
     if (!cur) return undefined;
-    if (cur.type === 'message' && cur.message) cur = cur.message;
-    if (cur.type === 'multipart') cur = cur.children[n - 1];
-    else if (n !== 1) return undefined; // RFC 3501 §6.4.5: a non-multipart has only part 1
+    // a message/rfc822 part's own numbers are those of the message it holds; the root is a message already
+    if (i > 0 && cur.type === 'message' && cur.message) cur = cur.message;
+    if (cur.type === 'multipart') cur = cur.children[(path[i] as number) - 1];
+    else if (path[i] !== 1) return undefined;
   }
   return cur;
 }

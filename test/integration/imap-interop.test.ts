@@ -1,0 +1,39 @@
+// IMAP answers a real client builds on, checked byte for byte over a socket: section numbers of BODY[...]
+// (RFC 3501 §6.4.5), ENVELOPE address structures (§7.4.2), BODYSTRUCTURE fields and BODY/TEXT search reach.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startImap } from './imap-harness.ts';
+import { loggedIn } from './imap-raw.ts';
+
+const USER = 'alice@example.org';
+
+const crlf = (s: string): string => s.replace(/\r?\n/g, '\r\n');
+
+test('part 1 of a message whose body is message/rfc822 is the whole message it holds, as BODYSTRUCTURE sizes it', async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  const outer = crlf('From: a@example.net\nSubject: outer\nMIME-Version: 1.0\nContent-Type: message/rfc822\n\n');
+  const innerHead = crlf('From: x@example.com\nSubject: inner\n\n');
+  const innerBody = crlf('inner body\n');
+  await h.store.append(USER, 'INBOX', Buffer.from(outer + innerHead + innerBody));
+  const c = await loggedIn(h, t);
+  await c.cmd('S', 'EXAMINE INBOX');
+  const held = innerHead + innerBody;
+  assert.match(await c.cmd('B', 'FETCH 1 BODYSTRUCTURE'), new RegExp(`\\("message" "rfc822" NIL NIL NIL "7bit" ${held.length} `));
+  const r = await c.cmd('F', 'FETCH 1 (BODY.PEEK[1] BODY.PEEK[1.MIME] BODY.PEEK[1.HEADER] BODY.PEEK[1.TEXT] BODY.PEEK[1.1])');
+  const want =
+    `* 1 FETCH (BODY[1] {${held.length}}\r\n${held} BODY[1.MIME] {${outer.length}}\r\n${outer}` +
+    ` BODY[1.HEADER] {${innerHead.length}}\r\n${innerHead} BODY[1.TEXT] {${innerBody.length}}\r\n${innerBody}` +
+    ` BODY[1.1] {${innerBody.length}}\r\n${innerBody})\r\n`;
+  assert.equal(r.slice(0, r.indexOf('F OK')), want);
+  // inside a multipart, a message/rfc822 part keeps its numbers: 2 is the held message, 2.1 its body
+  const mixed = crlf(
+    'From: a@example.net\nSubject: fwd\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="B"\n\n--B\nContent-Type: text/plain\n\nsee\n--B\nContent-Type: message/rfc822\n\n' +
+      'From: x@example.com\nSubject: inner\n\ninner body\n--B--\n',
+  );
+  await h.store.append(USER, 'INBOX', Buffer.from(mixed));
+  await c.cmd('N', 'NOOP');
+  const m = await c.cmd('G', 'FETCH 2 (BODY.PEEK[2] BODY.PEEK[2.1] BODY.PEEK[2.HEADER])');
+  const part = `${innerHead}inner body`; // the CRLF before a boundary belongs to the boundary (RFC 2046 §5.1.1)
+  assert.ok(m.includes(`BODY[2] {${part.length}}\r\n${part} BODY[2.1] {10}\r\ninner body BODY[2.HEADER] {${innerHead.length}}\r\n${innerHead})`), m);
+});
