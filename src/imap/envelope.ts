@@ -26,13 +26,30 @@ function addressListOf(value: string | undefined, memo: AddressMemo | undefined)
   return encoded;
 }
 
+/** Stand-ins for a part an address lacks: a NIL host name (and mailbox) would read as group syntax. */
+const MISSING_MAILBOX = 'MISSING_MAILBOX';
+const MISSING_DOMAIN = 'MISSING_DOMAIN';
+const BARE_WORD = /^[\x21-\x7e]+$/;
+
 function encodeAddressList(value: string): string {
   const out: string[] = [];
+  const bracketed = /[<"]/.test(value); // '"Name" <>' is a name without an address, "root" a bare local part
+  // RFC 3501 §7.4.2: a NIL host name starts a group, NIL mailbox and host end it; an address ("From: root",
+  // "weird@", "<>") must never take either form, or a client nests the addresses after it into a group.
   const one = (name: string, address: string): void => {
-    const at = address.lastIndexOf('@');
-    const mailbox = at > 0 ? address.slice(0, at) : address;
-    const host = at > 0 ? address.slice(at + 1) : '';
-    out.push(`(${nstr(encodeName(name))} NIL ${nstr(mailbox || undefined)} ${nstr(host || undefined)})`);
+    let personal = name;
+    let addr = address;
+    let adl: string | undefined;
+    if (addr.startsWith('@')) {
+      // obsolete route "<@a,@b:user@host>" (RFC 5322 §4.4): the route is the at-domain-list field
+      const colon = addr.indexOf(':');
+      if (colon > 0) [adl, addr] = [addr.slice(0, colon), addr.slice(colon + 1)];
+    }
+    const at = addr.lastIndexOf('@');
+    let mailbox = at >= 0 ? addr.slice(0, at) : addr;
+    const host = at >= 0 ? addr.slice(at + 1) : '';
+    if (!addr && !bracketed && BARE_WORD.test(personal)) [mailbox, personal] = [personal, '']; // a bare local part
+    out.push(`(${nstr(encodeName(personal))} ${nstr(adl)} ${str(mailbox || MISSING_MAILBOX)} ${str(host || MISSING_DOMAIN)})`);
   };
   for (const a of addressParser(value).slice(0, 1000)) {
     if ('group' in a && Array.isArray(a.group)) {

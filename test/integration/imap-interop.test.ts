@@ -37,3 +37,18 @@ test('part 1 of a message whose body is message/rfc822 is the whole message it h
   const part = `${innerHead}inner body`; // the CRLF before a boundary belongs to the boundary (RFC 2046 §5.1.1)
   assert.ok(m.includes(`BODY[2] {${part.length}}\r\n${part} BODY[2.1] {10}\r\ninner body BODY[2.HEADER] {${innerHead.length}}\r\n${innerHead})`), m);
 });
+
+test('ENVELOPE: an address without a mailbox or domain never takes the NIL host name that marks a group', async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  const head = 'From: root\r\nTo: a@example.com, <>, c@example.com\r\nCc: weird@, Team:;\r\nBcc: "Name" <>, <@relay.example:u@example.com>\r\nSubject: s\r\n';
+  await h.store.append(USER, 'INBOX', Buffer.from(`${head}\r\nbody\r\n`));
+  const c = await loggedIn(h, t);
+  await c.cmd('S', 'EXAMINE INBOX');
+  const r = await c.cmd('F', 'FETCH 1 ENVELOPE');
+  const from = '((NIL NIL "root" "MISSING_DOMAIN"))';
+  const to = '((NIL NIL "a" "example.com")(NIL NIL "MISSING_MAILBOX" "MISSING_DOMAIN")(NIL NIL "c" "example.com"))';
+  const cc = '((NIL NIL "weird" "MISSING_DOMAIN")(NIL NIL "Team" NIL)(NIL NIL NIL NIL))';
+  const bcc = '(("Name" NIL "MISSING_MAILBOX" "MISSING_DOMAIN")(NIL "@relay.example" "u" "example.com"))';
+  assert.ok(r.includes(`* 1 FETCH (ENVELOPE (NIL "s" ${from} ${from} ${from} ${to} ${cc} ${bcc} NIL NIL))\r\n`), r);
+});
