@@ -135,11 +135,19 @@ function disposition(p: MimePart): string {
   return `(${str(kind.trim())} ${paramList(params)})`;
 }
 
+/** RFC 3501 §9 body-fld-lang: one language tag as a string, several (RFC 3282 "en, de") as a list. */
+function language(p: MimePart): string {
+  const tags = (header(p, 'content-language') ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
+  if (tags.length <= 1) return nstr(tags[0]);
+  return '(' + tags.map((x) => str(x)).join(' ') + ')';
+}
+
 /** BODY (extensible=false) or BODYSTRUCTURE (extensible=true), RFC 3501 §7.4.2. */
 export function bodyStructure(raw: Buffer, p: MimePart, extensible: boolean): string {
   if (p.type === 'multipart') {
-    const kids = p.children.length > 0 ? p.children.map((c) => bodyStructure(raw, c, extensible)).join('') : '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)';
-    const ext = extensible ? ` ${paramList(p.params)} ${disposition(p)} ${nstr(header(p, 'content-language'))} ${nstr(header(p, 'content-location'))}` : '';
+    // no parts found: one empty text part, so the multipart still has the one part its syntax needs
+    const kids = p.children.length > 0 ? p.children.map((c) => bodyStructure(raw, c, extensible)).join('') : `("text" "plain" ("CHARSET" "us-ascii") NIL NIL "7bit" 0 0${extensible ? ' NIL NIL NIL NIL' : ''})`;
+    const ext = extensible ? ` ${paramList(p.params)} ${disposition(p)} ${language(p)} ${nstr(header(p, 'content-location'))}` : '';
     return `(${kids} ${str(p.subtype)}${ext})`;
   }
   const size = p.end - p.bodyStart;
@@ -148,7 +156,7 @@ export function bodyStructure(raw: Buffer, p: MimePart, extensible: boolean): st
   if (p.type === 'message' && p.subtype === 'rfc822' && p.message) {
     out += ` ${envelope(p.message)} ${bodyStructure(raw, p.message, extensible)} ${countLines(raw, p.bodyStart, p.end)}`;
   } else if (p.type === 'text') out += ` ${countLines(raw, p.bodyStart, p.end)}`;
-  if (extensible) out += ` ${nstr(header(p, 'content-md5'))} ${disposition(p)} ${nstr(header(p, 'content-language'))} ${nstr(header(p, 'content-location'))}`;
+  if (extensible) out += ` ${nstr(header(p, 'content-md5'))} ${disposition(p)} ${language(p)} ${nstr(header(p, 'content-location'))}`;
   return out + ')';
 }
 

@@ -52,3 +52,18 @@ test('ENVELOPE: an address without a mailbox or domain never takes the NIL host 
   const bcc = '(("Name" NIL "MISSING_MAILBOX" "MISSING_DOMAIN")(NIL "@relay.example" "u" "example.com"))';
   assert.ok(r.includes(`* 1 FETCH (ENVELOPE (NIL "s" ${from} ${from} ${from} ${to} ${cc} ${bcc} NIL NIL))\r\n`), r);
 });
+
+test('BODYSTRUCTURE: several Content-Language tags are a list; a multipart with no parts found keeps its extension fields', async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  const langs = crlf('Subject: l\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Language: en, de\n\nhi\n');
+  const noParts = crlf('Subject: n\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="X"\n\nno boundary here\n');
+  await h.store.append(USER, 'INBOX', Buffer.from(langs));
+  await h.store.append(USER, 'INBOX', Buffer.from(noParts));
+  const c = await loggedIn(h, t);
+  await c.cmd('S', 'EXAMINE INBOX');
+  const r = await c.cmd('F', 'FETCH 1:2 BODYSTRUCTURE');
+  // RFC 3501 §9: body-fld-lang = nstring / "(" string *(SP string) ")"
+  assert.ok(r.includes('* 1 FETCH (BODYSTRUCTURE ("text" "plain" ("CHARSET" "utf-8") NIL NIL "7bit" 4 1 NIL NIL ("en" "de") NIL))\r\n'), r);
+  assert.ok(r.includes('* 2 FETCH (BODYSTRUCTURE (("text" "plain" ("CHARSET" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL) "mixed" ("BOUNDARY" "X") NIL NIL NIL))\r\n'), r);
+});
