@@ -1,9 +1,10 @@
 // SEARCH keys (every RFC 3501 §6.4.4 key, CHARSET US-ASCII/UTF-8): parsing to a tree and matching one message.
-import PostalMime, { decodeWords } from 'postal-mime';
+import { decodeWords } from 'postal-mime';
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { inRanges, parseSearchDate, parseSequenceSet, type SeqRange } from './encode.ts';
 import { parseHeaders } from './mime.ts';
 import { sentDay } from './search-compile.ts';
+import { searchableBody } from './search-text.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 
 export type SearchKey =
@@ -268,8 +269,7 @@ async function bodyOf(m: Candidate, cache: Loaded): Promise<string> {
   if (cache.body !== undefined) return cache.body;
   const raw = m.raw ? await m.raw() : Buffer.alloc(0);
   try {
-    const email = await PostalMime.parse(raw);
-    cache.body = `${email.text ?? ''}\n${email.html ?? ''}`;
+    cache.body = await searchableBody(raw);
   } catch {
     const end = raw.indexOf('\r\n\r\n');
     cache.body = raw.subarray(end < 0 ? raw.length : end + 4).toString('utf8');

@@ -67,3 +67,25 @@ test('BODYSTRUCTURE: several Content-Language tags are a list; a multipart with 
   assert.ok(r.includes('* 1 FETCH (BODYSTRUCTURE ("text" "plain" ("CHARSET" "utf-8") NIL NIL "7bit" 4 1 NIL NIL ("en" "de") NIL))\r\n'), r);
   assert.ok(r.includes('* 2 FETCH (BODYSTRUCTURE (("text" "plain" ("CHARSET" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL) "mixed" ("BOUNDARY" "X") NIL NIL NIL))\r\n'), r);
 });
+
+test('SEARCH BODY and TEXT find words in text attachments and in a forwarded message attached as message/rfc822', async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  const fwd = crlf(
+    'From: a@example.net\nSubject: fwd\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="O"\n\n--O\nContent-Type: text/plain\n\nSee attached.\n' +
+      '--O\nContent-Type: text/plain; name="notes.txt"\nContent-Disposition: attachment; filename="notes.txt"\nContent-Transfer-Encoding: base64\n\n' +
+      Buffer.from('quarterly walrus figures\n').toString('base64') +
+      '\n--O\nContent-Type: message/rfc822\nContent-Disposition: attachment\n\n' +
+      'From: x@example.com\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= pelican\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\nthe fla=\nmingo report\n--O--\n',
+  );
+  await h.store.append(USER, 'INBOX', Buffer.from(crlf('Subject: other\n\nnothing here\n')));
+  await h.store.append(USER, 'INBOX', Buffer.from(fwd));
+  const c = await loggedIn(h, t);
+  await c.cmd('S', 'EXAMINE INBOX');
+  assert.match(await c.cmd('A', 'SEARCH BODY walrus'), /^\* SEARCH 2\r\n/m, 'a text attachment');
+  assert.match(await c.cmd('B', 'SEARCH BODY flamingo'), /^\* SEARCH 2\r\n/m, 'the forwarded message, decoded');
+  assert.match(await c.cmd('C', 'SEARCH TEXT pelican'), /^\* SEARCH 2\r\n/m, "the forwarded message's header");
+  assert.match(await c.cmd('D', 'SEARCH CHARSET UTF-8 TEXT {7+}\r\ngrüße'), /^\* SEARCH 2\r\n/m);
+  assert.match(await c.cmd('E', 'SEARCH BODY "see attached"'), /^\* SEARCH 2\r\n/m);
+  assert.match(await c.cmd('F', 'SEARCH BODY okapi'), /^\* SEARCH\r\n/m);
+});
