@@ -74,11 +74,15 @@ export class Maildrop {
     return `${this.uidValidity}.${this.messages[n - 1]?.uid ?? 0}`;
   }
 
-  async read(n: number): Promise<Buffer> {
+  /**
+   * The message's bytes. Only RETR counts as retrieving it (\Seen at UPDATE): TOP is how clients preview headers,
+   * and marking a message read that way would show it read over IMAP before anyone read it.
+   */
+  async read(n: number, retrieve: boolean): Promise<Buffer> {
     const meta = this.messages[n - 1];
     if (!meta) throw new MailboxError('NONEXISTENT', `no message ${n}`);
     const raw = await this.store.read(this.user, 'INBOX', meta.uid);
-    this.retrieved.add(n);
+    if (retrieve) this.retrieved.add(n);
     return raw;
   }
 

@@ -41,7 +41,7 @@ export async function transactionCommand(drop: Maildrop, cmd: string, arg: strin
       if (n === undefined) return reply.err('no such message');
       let raw: Buffer;
       try {
-        raw = await drop.read(n);
+        raw = await drop.read(n, cmd === 'RETR');
       } catch (err) {
         reply.readFailed(n, err);
         return reply.err('[SYS/TEMP] message cannot be read (removed by another client?)');

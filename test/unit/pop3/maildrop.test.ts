@@ -17,7 +17,7 @@ test('QUIT adds \\Seen to retrieved messages and keeps the flags another session
   await store.ensureUser(U);
   const { uid } = await store.append(U, 'INBOX', Buffer.from('Subject: one\r\n\r\nbody\r\n'));
   const drop = await Maildrop.open(store, U);
-  await drop.read(1);
+  await drop.read(1, true);
   // meanwhile, over IMAP
   await store.updateFlags(U, 'INBOX', uid, { add: ['\\Flagged', '\\Answered'] });
   assert.deepEqual(await drop.update(), { ok: true, removed: 0, left: 1 });
