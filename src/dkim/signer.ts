@@ -22,12 +22,17 @@ export interface DkimKey {
 export type SignOutcome =
   | { status: 'signed'; domain: string; selector: string; header: string }
   | { status: 'not_signed'; reason: string }
+  /** A From address the sender may not sign for (mayUseFrom said no). */
+  | { status: 'not_own_from'; address: string }
   | { status: 'failed'; domain: string; error: string };
 
 export interface DkimSigner {
   readonly domains: readonly string[];
-  /** The DKIM-Signature field (with its CRLF) to put on top of `raw`, or why there is none. Never throws. */
-  sign(raw: Buffer, now?: number): Promise<SignOutcome>;
+  /**
+   * The DKIM-Signature field (with its CRLF) to put on top of `raw`, or why there is none. `mayUseFrom`: whether
+   * the sender may put this From address on a signed message (an authenticated user: one of their own). Never throws.
+   */
+  sign(raw: Buffer, now?: number, mayUseFrom?: (address: string) => boolean): Promise<SignOutcome>;
 }
 
 /** Reads every configured key file (the config load has checked them already); throws naming the file. */
@@ -39,8 +44,8 @@ export function loadDkimKeys(config: DkimConfig): DkimKey[] {
   });
 }
 
-/** The domain of the message's one From address, or why there is none. */
-export function fromDomainOf(raw: Buffer): { domain: string } | { reason: string } {
+/** The message's one From address and its domain, or why there is none. */
+export function fromAddressOf(raw: Buffer): { address: string; domain: string } | { reason: string } {
   const fields = parseHeaders(raw).filter((h) => h.name.toLowerCase() === 'from');
   if (fields.length !== 1) return { reason: fields.length === 0 ? 'no From field' : 'several From fields' };
   const addresses = addressparser(fields[0]?.value ?? '', { flatten: true });
@@ -48,7 +53,7 @@ export function fromDomainOf(raw: Buffer): { domain: string } | { reason: string
   const at = addresses[0]?.address.lastIndexOf('@') ?? -1;
   const domain = at > 0 ? (addresses[0]?.address.slice(at + 1) ?? '') : '';
   if (!domain) return { reason: 'From address has no domain' };
-  return { domain: domain.toLowerCase().replace(/\.$/, '') };
+  return { address: addresses[0]?.address ?? '', domain: domain.toLowerCase().replace(/\.$/, '') };
 }
 
 export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
@@ -57,11 +62,12 @@ export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
   const keyFor = (domain: string): DkimKey | undefined => ordered.find((k) => domain === k.domain || domain.endsWith(`.${k.domain}`));
   return {
     domains: ordered.map((k) => k.domain),
-    async sign(raw, now = Date.now()) {
-      const from = fromDomainOf(raw);
+    async sign(raw, now = Date.now(), mayUseFrom) {
+      const from = fromAddressOf(raw);
       if ('reason' in from) return { status: 'not_signed', reason: from.reason };
       const key = keyFor(from.domain);
       if (!key) return { status: 'not_signed', reason: `no key for ${from.domain}` };
+      if (mayUseFrom && !mayUseFrom(from.address)) return { status: 'not_own_from', address: from.address };
       try {
         // mailauth signs what `signatureData` lists (its top-level key fields only satisfy the type); strict: RFC 6376/8301 as written.
         const signature = { signingDomain: key.domain, selector: key.selector, privateKey: key.pem };

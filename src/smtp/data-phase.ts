@@ -109,14 +109,22 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
 }
 
 /**
- * DKIM-signs a message from an authenticated client or a trusted network (RFC 6376 §5) once it is final, below
- * our own trace block. A signing failure sends the message unsigned (logged, counted): it is never lost for it.
+ * DKIM-signs a message from an authenticated client (when its From is the user's own) or a trusted network
+ * (RFC 6376 §5) once it is final, below our own trace block. A signing failure sends the message unsigned (logged, counted): it is never lost for it.
  */
 async function signOutgoing(deps: GatewayDeps, snapshot: GatewaySnapshot, state: SessionState, tx: Transaction, raw: Buffer): Promise<Buffer> {
   const signer = snapshot.dkim;
   if (!signer || (!state.info.trusted && state.info.authUser === undefined)) return raw;
-  const outcome = await signer.sign(raw, deps.clock.now());
+  // An authenticated user's message is signed only when its From is theirs: the signature vouches for it in our name.
+  const user = state.info.authUser;
+  const authenticator = deps.authenticator;
+  const mayUseFrom = user !== undefined && authenticator ? (address: string): boolean => authenticator.ownsAddress(user, address) : undefined;
+  const outcome = await signer.sign(raw, deps.clock.now(), mayUseFrom);
   if (outcome.status === 'not_signed') return raw;
+  if (outcome.status === 'not_own_from') {
+    tx.dkim = `not signed: From <${outcome.address}> is not ${user ?? 'the user'}'s`;
+    return raw;
+  }
   deps.metrics.dkimSignatures.inc({ domain: outcome.domain, result: outcome.status });
   if (outcome.status === 'failed') {
     tx.dkim = `failed: ${outcome.error}`;

@@ -27,7 +27,8 @@ export async function startTransaction(deps: GatewayDeps, state: SessionState, a
   const dsn = { ...(ret ? { ret } : {}), ...(envid !== undefined ? { envid } : {}), rcptDsn: {} };
   const tx: Transaction = { envelope, hits: [], refused: [], results: new Map(), headers: [], startedAt: deps.clock.now(), ruleset: snapshot.ruleset, checks: snapshot.checks, timings: {}, dsn };
   state.tx = tx;
-  if (submission && deps.authenticator && address.address !== '' && !deps.authenticator.ownsAddress(state.info.authUser ?? '', address.address)) {
+  // An authenticated client sends as one of its own addresses, on either listener (its mail may be DKIM-signed in our name).
+  if (state.info.authUser !== undefined && deps.authenticator && address.address !== '' && !deps.authenticator.ownsAddress(state.info.authUser, address.address)) {
     throw new SmtpError(553, '5.7.1', `Sender address <${address.address}> not owned by user ${state.info.authUser}`);
   }
   // Connect and HELO checks run once per client address / HELO name, before the first MAIL

@@ -89,21 +89,36 @@ test('mail from a trusted network is signed by its From domain (or the parent do
   assert.match(metrics, /spamgate_dkim_signatures_total\{domain="ed.example",result="signed"\} 1/);
 });
 
-test('an authenticated client is signed, an untrusted unauthenticated one is not; a message changed after signing fails', async (t) => {
+test('an authenticated client is signed only for its own From; an untrusted unauthenticated one is not; MAIL FROM must be its own on port 25 too', async (t) => {
   const dir = tempDir(t);
   const key = await keygen(dir, 'mail.example', 'sel');
   const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
-  const gw = await startGateway(t, { local_domains: ['localhost', 'mail.example'], smtp: { trusted_networks: [] }, dkim: { sign: [{ domain: 'mail.example', selector: 'sel', key: key.file }] } });
+  const gw = await startGateway(t, {
+    local_domains: ['localhost', 'mail.example'],
+    aliases: { 'team@mail.example': 'postmaster@localhost', 'other@mail.example': 'someone@elsewhere.example' },
+    smtp: { trusted_networks: [] },
+    dkim: { sign: [{ domain: 'mail.example', selector: 'sel', key: key.file }] },
+  });
   const plain = Buffer.from(`\0postmaster@localhost\0${TEST_PASSWORD}`).toString('base64');
-  for (const auth of [true, false]) {
+  const cases = [
+    { auth: true, from: 'team@mail.example', subject: 'own alias' },
+    { auth: true, from: 'other@mail.example', subject: 'not own' },
+    { auth: false, from: 'team@mail.example', subject: 'anonymous' },
+  ];
+  for (const c of cases) {
     const { wire } = await SmtpWire.open(gw.smtpPort);
     try {
       await wire.command('EHLO client.test.example');
-      if (auth) assert.equal((await wire.command(`AUTH PLAIN ${plain}`)).code, 235);
+      if (c.auth) {
+        assert.equal((await wire.command(`AUTH PLAIN ${plain}`)).code, 235);
+        const foreign = await wire.command('MAIL FROM:<other@mail.example>');
+        assert.equal(foreign.code, 553, `an authenticated client's MAIL FROM is its own on the MX port too: ${foreign.text}`);
+        await wire.command('RSET');
+      }
       assert.equal((await wire.command('MAIL FROM:<postmaster@localhost>')).code, 250);
       assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
       assert.equal((await wire.command('DATA')).code, 354);
-      wire.write(message('alice@mail.example', auth ? 'authenticated' : 'anonymous'));
+      wire.write(message(c.from, c.subject));
       assert.equal((await wire.command('.', 10_000)).code, 250);
     } finally {
       wire.close();
@@ -117,18 +132,22 @@ test('an authenticated client is signed, an untrusted unauthenticated one is not
     }
   };
   const deadline = Date.now() + 10_000;
-  while (files.length < 2 && Date.now() < deadline) {
+  while (files.length < cases.length && Date.now() < deadline) {
     files.length = 0;
     walk(path.join(gw.dataDir, 'mail'));
-    if (files.length < 2) await new Promise((r) => setTimeout(r, 50));
+    if (files.length < cases.length) await new Promise((r) => setTimeout(r, 50));
   }
-  const stored = files.map((f) => readFileSync(f));
-  const signed = stored.find((b) => b.includes('Subject: authenticated'));
-  const unsigned = stored.find((b) => b.includes('Subject: anonymous'));
-  assert.ok(signed && unsigned, `both delivered (${files.length} files)`);
+  const stored = (subject: string): Buffer => {
+    const found = files.map((f) => readFileSync(f)).find((b) => b.includes(`Subject: ${subject}\r\n`));
+    assert.ok(found, `${subject}: delivered (${files.length} files)`);
+    return found;
+  };
+  const signed = stored('own alias');
   assert.deepEqual((await verify(signed)).map((r) => `${r.result} ${r.domain}`), ['pass mail.example'], 'the delivered copy (below Return-Path and trace) verifies');
-  assert.deepEqual(await verify(unsigned), []);
-  const tampered = Buffer.from(signed.toString('latin1').replace('Subject: authenticated', 'Subject: authenticated!'), 'latin1');
+  assert.deepEqual(await verify(stored('not own')), [], "another user's From is not signed for this one");
+  assert.deepEqual(await verify(stored('anonymous')), []);
+  assert.deepEqual(gw.transactions().map((l) => l.dkim), ['mail.example s=sel', "not signed: From <other@mail.example> is not postmaster@localhost's", undefined]);
+  const tampered = Buffer.from(signed.toString('latin1').replace('Subject: own alias', 'Subject: own alias!'), 'latin1');
   assert.deepEqual((await verify(tampered)).map((r) => r.result), ['fail'], 'the verifier does check the signed fields');
 });
 
