@@ -1,6 +1,11 @@
-// Storage quota for IMAP APPEND and COPY: the per-user quota local delivery enforces (mailhost users / default_quota),
-// answered with the OVERQUOTA response code (RFC 5530 §3, RFC 9208 §4.3) instead of growing the mailbox past it.
-import type { Reply, Session } from './session.ts';
+// Storage quota over IMAP: APPEND and COPY within the per-user quota local delivery enforces (mailhost users /
+// default_quota), answered with the OVERQUOTA response code (RFC 5530 §3, RFC 9208 §4.3) instead of growing the
+// mailbox past it; and the QUOTA extension's GETQUOTAROOT / GETQUOTA (RFC 9208), so clients can show the usage.
+import { encodeMutf7 } from '../store/mutf7.ts';
+import { mailboxArg } from './commands-mailbox.ts';
+import { astr } from './encode.ts';
+import type { Cursor } from './parser.ts';
+import type { Handler, Reply, Session } from './session.ts';
 
 /**
  * Runs `add` (an APPEND or a COPY of `bytes`) if it fits the user's quota, else answers NO [OVERQUOTA] without
@@ -17,3 +22,39 @@ export async function addWithinQuota<T>(s: Session, bytes: number, add: () => Pr
     return { done: await add() };
   });
 }
+
+/** The one quota root a user with a quota has: all their mailboxes share it (RFC 9208 §3.2). */
+const ROOT = '""';
+
+/** RFC 9208 §5.1: STORAGE is counted in units of 1024 octets (used rounded up, the limit down). */
+function storageResponse(usage: number, quota: number): string {
+  return `* QUOTA ${ROOT} (STORAGE ${Math.ceil(usage / 1024)} ${Math.floor(quota / 1024)})\r\n`;
+}
+
+/**
+ * GETQUOTAROOT and GETQUOTA (RFC 9208 §4.1.1-2): the user's quota, one root "" over all their mailboxes; a user
+ * without a quota has no root. SETQUOTA is not offered (no QUOTASET capability): quotas are the administrator's.
+ */
+export const quotaHandlers: Record<string, Handler> = {
+  async GETQUOTAROOT(s, _tag, c: Cursor) {
+    if (s.state !== 'auth' && s.state !== 'selected') return { status: 'BAD', text: 'Log in first' };
+    const name = mailboxArg(c);
+    c.end();
+    // RFC 9208 §4.1.2: the mailbox must exist (status() answers NO [NONEXISTENT] otherwise).
+    const st = await s.ctx.opts.store.status(s.user, name);
+    const quota = s.ctx.opts.quotaOf?.(s.user);
+    s.send(`* QUOTAROOT ${astr(encodeMutf7(st.name))}${quota === undefined ? '' : ` ${ROOT}`}\r\n`);
+    if (quota !== undefined) s.send(storageResponse(await s.ctx.opts.store.usage(s.user), quota));
+    return { status: 'OK', text: 'GETQUOTAROOT completed' };
+  },
+  async GETQUOTA(s, _tag, c: Cursor) {
+    if (s.state !== 'auth' && s.state !== 'selected') return { status: 'BAD', text: 'Log in first' };
+    const root = c.astring();
+    c.end();
+    const quota = s.ctx.opts.quotaOf?.(s.user);
+    // RFC 9208 §4.1.1: a quota root that does not exist is answered NO.
+    if (root !== '' || quota === undefined) return { status: 'NO', text: '[NONEXISTENT] No such quota root' };
+    s.send(storageResponse(await s.ctx.opts.store.usage(s.user), quota));
+    return { status: 'OK', text: 'GETQUOTA completed' };
+  },
+};

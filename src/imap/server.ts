@@ -4,6 +4,7 @@ import { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { authHandlers } from './commands-auth.ts';
 import { mailboxHandlers } from './commands-mailbox.ts';
+import { quotaHandlers } from './quota.ts';
 import { messageHandlers } from './commands-message.ts';
 import { PerAddressLimit } from '../limits/per-address.ts';
 import { createServerContext } from '../util/tls-server.ts';
@@ -26,7 +27,7 @@ export interface ImapServer {
 /** An implicit-TLS client that has not finished its handshake by then is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...messageHandlers };
+const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...messageHandlers, ...quotaHandlers };
 
 export function createImapServer(opts: ImapServerOptions): ImapServer {
   let secureContext = opts.tls ? createServerContext(opts.tls) : undefined;

@@ -122,7 +122,7 @@ export class Session {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN'];
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE'];
     if (this.state === 'notauth') {
       if (!this.secure && this.ctx.secureContext) caps.push('STARTTLS');
       caps.push(...(this.authAllowed ? ['AUTH=PLAIN'] : ['LOGINDISABLED']));

@@ -73,6 +73,32 @@ test('APPEND and COPY past the quota get NO [OVERQUOTA] and change nothing; MOVE
   for (let i = 0; i < 4; i++) assert.match(await b.send(`B${i}`, `B${i} APPEND INBOX {${msg.length}+}\r\n${msg}\r\n`), new RegExp(`^B${i} OK`, 'm'));
 });
 
+test('QUOTA (RFC 9208): GETQUOTAROOT and GETQUOTA report the usage in KiB against the limit; a user without a quota has no root', GUARD, async (t) => {
+  const msg = sample('quota', 'x'.repeat(3000));
+  const limit = 10 * 1024 + 512;
+  const h = await startImap(t, { quotaOf: (u) => (u === USER ? limit : undefined) });
+  await h.store.ensureUser(USER);
+  await h.store.ensureUser('bob@example.org');
+  const a = await loggedIn(h, t);
+  assert.match(await a.cmd('C', 'CAPABILITY'), /^\* CAPABILITY .* QUOTA QUOTA=RES-STORAGE/m);
+  const empty = await a.cmd('Q0', 'GETQUOTAROOT INBOX');
+  assert.match(empty, /^\* QUOTAROOT INBOX ""\r\n\* QUOTA "" \(STORAGE 0 10\)\r\nQ0 OK/m);
+  assert.match(await a.send('A1', `A1 APPEND INBOX {${msg.length}+}\r\n${msg}\r\n`), /^A1 OK/m);
+  assert.match(await a.send('A2', `A2 APPEND Trash {${msg.length}+}\r\n${msg}\r\n`), /^A2 OK/m);
+  // Every mailbox shares the one root, and the usage counts them all, rounded up to whole KiB.
+  const used = Math.ceil((2 * msg.length) / 1024);
+  assert.match(await a.cmd('Q1', 'GETQUOTAROOT Trash'), new RegExp(`^\\* QUOTAROOT Trash ""\\r\\n\\* QUOTA "" \\(STORAGE ${used} 10\\)\\r\\nQ1 OK`, 'm'));
+  assert.match(await a.cmd('Q2', 'GETQUOTA ""'), new RegExp(`^\\* QUOTA "" \\(STORAGE ${used} 10\\)\\r\\nQ2 OK`, 'm'));
+  assert.match(await a.cmd('Q3', 'GETQUOTA "other"'), /^Q3 NO \[NONEXISTENT\]/m);
+  assert.match(await a.cmd('Q4', 'GETQUOTAROOT Nowhere'), /^Q4 NO \[NONEXISTENT\]/m);
+  assert.match(await a.cmd('Q5', 'GETQUOTAROOT'), /^Q5 BAD/m, 'a missing argument is a syntax error');
+  assert.match(await a.cmd('Q6', 'SETQUOTA "" (STORAGE 99999)'), /^Q6 BAD/m, 'no QUOTASET: the administrator sets quotas');
+  assert.match(await a.cmd('N', 'NOOP'), /^N OK/m, 'the session goes on');
+  const b = await loggedIn(h, t, 'bob@example.org', 'builder');
+  assert.match(await b.cmd('R', 'GETQUOTAROOT INBOX'), /^\* QUOTAROOT INBOX\r\nR OK/m);
+  assert.match(await b.cmd('G', 'GETQUOTA ""'), /^G NO \[NONEXISTENT\]/m);
+});
+
 test('sessions appending at the same moment cannot together pass the quota: the check and the append are one step per user', GUARD, async (t) => {
   const msg = sample('quota', 'x'.repeat(700));
   const h = await startImap(t, { quotaOf: (u) => (u === USER ? Math.floor(1.5 * msg.length) : undefined) });
