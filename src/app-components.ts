@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { createRateLimitChecks } from './checks/rate-limits.ts';
 import { createRelayCheck } from './checks/relay.ts';
 import { createRecipientCheck } from './checks/recipient.ts';
+import { createUpstreamRecipientCheck, RecipientVerifier, upstreamProbe } from './checks/upstream-recipient.ts';
 import { openMailHost } from './mailhost/mailhost-setup.ts';
 import { RUNNER_SYMBOLS } from './checks/runner.ts';
 import type { Check } from './checks/types.ts';
@@ -136,6 +137,11 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const delivery = await openDelivery({ ...deps, resolver, deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink) : undefined });
   closers.push((d) => delivery.close(d));
   const pbs = mailhost.popBeforeSmtp;
+  // Front-of recipient verification: one verifier (and cache) for the process; the settings need a restart.
+  const verify = config.delivery.verify_recipients;
+  const upstream = config.delivery.upstream;
+  const verifier = !fullStack && verify.enabled && upstream ? new RecipientVerifier(upstreamProbe(upstream, deps.hostname, verify.timeout), verify, deps.registry) : undefined;
+  const verifyChecks = (cfg: Config, ruleset: Ruleset): Check[] => (verifier ? [createUpstreamRecipientCheck(verifier, verify, new Set(cfg.local_domains), ruleset)] : []);
   return {
     rateStore: shared.rateStore ?? new MemoryRateStore(deps.clock),
     sink: delivery.spool,
@@ -143,7 +149,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
-    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory)] : []), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...shared.greylistCheck(cfg, ruleset)],
+    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...shared.greylistCheck(cfg, ruleset)],
     ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined, e.results.get(BAYES_DERIVED_KEY) as ReadonlySet<string> | undefined) } : {}),
     startServices: async () => {
       await delivery.start();

@@ -7,6 +7,7 @@
 const CHECKS = {
   relay: false,
   recipient: false,
+  recipient_upstream: false,
   rate_messages: false,
   rate_recipients: false,
   fcrdns: true,

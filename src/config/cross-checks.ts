@@ -12,7 +12,7 @@ interface TlsPair {
 export interface CrossCheckInput {
   mode: 'full-stack' | 'front-of';
   local_domains: readonly string[];
-  delivery: { upstream?: unknown };
+  delivery: { upstream?: unknown; verify_recipients: { enabled: boolean; timeout: number } };
   smtp: { listen: Listen; tls: TlsPair };
   submission: { enabled: boolean; listen: Listen };
   http: { enabled: boolean; listen: Listen };
@@ -45,6 +45,14 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
   }
   sharedPorts(config, ctx);
   redisWithinBudgets(config, ctx);
+  const verify = config.delivery.verify_recipients;
+  if (verify.enabled && config.mode !== 'front-of') {
+    ctx.addIssue({ code: 'custom', path: ['delivery', 'verify_recipients', 'enabled'], message: 'recipient verification asks the upstream of front-of mode; full-stack mode knows its users itself' });
+  }
+  // A probe that outlives the check's budget ends as CHECK_TIMEOUT (weight 0): on_error: tempfail would not hold.
+  if (verify.enabled && verify.timeout >= config.checks.timeout) {
+    ctx.addIssue({ code: 'custom', path: ['delivery', 'verify_recipients', 'timeout'], message: `must be below checks.timeout (${config.checks.timeout} ms), the budget the probe runs in` });
+  }
 }
 
 /**

@@ -87,10 +87,30 @@ const upstream = z.strictObject({
   starttls: z.boolean().default(false),
 });
 
+/**
+ * Front-of mode: ask the upstream at RCPT whether it takes a local-domain recipient (a probe, cached), so mail
+ * for users it does not know is refused at once instead of accepted and bounced to a forged sender.
+ */
+const verifyRecipients = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** The whole probe (connect, greeting, EHLO, MAIL, RCPT); below checks.timeout (cross-checked). */
+    timeout: timer().prefault('3s'),
+    positive_ttl: timer().prefault('7d'),
+    negative_ttl: timer().prefault('1h'),
+    cache_size: z.number().int().positive().max(1_000_000).default(100_000),
+    /** Probes at once; beyond this a recipient is handled as when the upstream cannot answer (on_error). */
+    max_concurrent: z.number().int().positive().max(1000).default(10),
+    /** The upstream cannot answer (down, slow, 4xx): accept the recipient (the queue keeps the mail) or answer 450. */
+    on_error: z.enum(['accept', 'tempfail']).default('accept'),
+  })
+  .prefault({});
+
 const delivery = z
   .strictObject({
     mode: z.enum(['queue', 'inline']).default('queue'),
     upstream: upstream.optional(),
+    verify_recipients: verifyRecipients,
   })
   .prefault({});
 

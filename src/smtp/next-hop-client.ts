@@ -200,6 +200,18 @@ export class NextHopClient {
     return toSevenBit(message);
   }
 
+  /**
+   * Asks whether the next hop takes `rcpt` without sending anything: MAIL FROM:<> (a probe must not cause mail
+   * back), RCPT, RSET. The RCPT reply is undefined when MAIL was refused (no verdict on the recipient then).
+   */
+  async probeRecipient(rcpt: string, smtputf8: boolean): Promise<{ mail: NextHopReply; rcpt?: NextHopReply }> {
+    const mail = await this.command(`MAIL FROM:<>${smtputf8 ? ' SMTPUTF8' : ''}`);
+    if (mail.code !== 250) return { mail };
+    const reply = await this.command(`RCPT TO:<${rcpt}>`);
+    await this.reset();
+    return { mail, rcpt: reply };
+  }
+
   async quit(): Promise<void> {
     if (!this.usable) return this.destroy();
     try {

@@ -40,7 +40,7 @@ test('a name that is no check is refused with the allowed names', () => {
 test('every filtering check may be disabled; the policy checks are the rest', () => {
   const loaded = loadConfig({ inline: { checks: { disabled: DISABLEABLE_CHECKS } } });
   assert.deepEqual(loaded.config.checks.disabled, DISABLEABLE_CHECKS);
-  assert.deepEqual([...POLICY_CHECKS].sort(), ['rate_messages', 'rate_recipients', 'recipient', 'relay']);
+  assert.deepEqual([...POLICY_CHECKS].sort(), ['rate_messages', 'rate_recipients', 'recipient', 'recipient_upstream', 'relay']);
   assert.equal(DISABLEABLE_CHECKS.length + POLICY_CHECKS.length, CHECK_NAMES.length);
 });
 

@@ -1,0 +1,123 @@
+// Front-of recipient verification (delivery.verify_recipients) end to end: a running gateway asks the sink
+// upstream about each local-domain recipient at RCPT; unknown users are refused with 550 before DATA (no
+// bounce to a forged sender), answers are cached, an upstream that cannot answer follows on_error, and
+// recipients refused by relay control never cost the upstream a probe.
+import assert from 'node:assert/strict';
+import net, { type AddressInfo } from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { loadConfig } from '../../src/config/load.ts';
+import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { startSink, type SinkServer } from '../helpers/sink-server.ts';
+import { SmtpWire } from '../helpers/smtp-wire.ts';
+
+async function gatewayBefore(t: TestContext, verify: Record<string, unknown> = {}): Promise<{ gw: RunningGateway; sink: SinkServer }> {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    local_domains: ['relay.example'],
+    smtp: { trusted_networks: [] },
+    delivery: { upstream: { host: '127.0.0.1', port: sink.port }, verify_recipients: { enabled: true, timeout: '1s', ...verify } },
+    queue: { scan_interval: '100ms' },
+  });
+  return { gw, sink };
+}
+
+/** One session: MAIL, then RCPT for each address; the codes, and the DATA result when any was accepted. */
+async function rcpts(port: number, addresses: string[]): Promise<{ codes: number[]; texts: string[]; data?: number }> {
+  const { wire } = await SmtpWire.open(port);
+  try {
+    await wire.command('EHLO client.test.example');
+    assert.equal((await wire.command('MAIL FROM:<sender@remote.example>')).code, 250);
+    const replies = [];
+    for (const a of addresses) replies.push(await wire.command(`RCPT TO:<${a}>`));
+    const codes = replies.map((r) => r.code);
+    if (!codes.includes(250)) return { codes, texts: replies.map((r) => r.text) };
+    assert.equal((await wire.command('DATA')).code, 354);
+    wire.write('From: sender@remote.example\r\nSubject: verify\r\n\r\nbody\r\n');
+    const data = (await wire.command('.', 10_000)).code;
+    return { codes, texts: replies.map((r) => r.text), data };
+  } finally {
+    wire.close();
+  }
+}
+
+const metric = async (gw: RunningGateway, labels: string): Promise<number> => {
+  const line = (await gw.app.registry.metrics()).split('\n').find((l) => l.startsWith(`spamgate_recipient_verify_total{${labels}}`));
+  return line ? Number(line.split(' ').pop()) : 0;
+};
+
+test('an unknown user at the upstream is refused at RCPT (550), a known one accepted and delivered; answers are cached', async (t) => {
+  const { gw, sink } = await gatewayBefore(t);
+  sink.rule({ stage: 'rcpt', rcpt: 'nobody@relay.example', code: 550, text: '5.1.1 <nobody@relay.example>: no such user' });
+  const first = await rcpts(gw.smtpPort, ['user@relay.example', 'nobody@relay.example']);
+  assert.deepEqual(first.codes, [250, 550]);
+  assert.match(first.texts[1] ?? '', /^5\.1\.1 Recipient address rejected: user unknown/);
+  assert.equal(first.data, 250);
+  await sink.waitForMessages(1);
+  assert.deepEqual(sink.messages[0]?.rcptTo, ['user@relay.example'], 'only the known recipient was queued and delivered');
+  assert.equal(await metric(gw, 'result="accepted",cached="false"'), 1);
+  assert.equal(await metric(gw, 'result="refused",cached="false"'), 1);
+  const connections = sink.connectionCount;
+  const again = await rcpts(gw.smtpPort, ['User@RELAY.example', 'nobody@relay.example']);
+  assert.deepEqual(again.codes, [250, 550]);
+  await sink.waitForMessages(2);
+  assert.equal(sink.connectionCount, connections + 1, 'no probe the second time (the one new connection is the delivery)');
+  assert.equal(await metric(gw, 'result="refused",cached="true"'), 1);
+  const logged = gw.transactions().at(-1);
+  assert.match(JSON.stringify(logged?.refused_rcpts), /nobody@relay\.example/);
+});
+
+test('relay-denied and non-local recipients are never probed; a 4xx or a dead upstream follows on_error', async (t) => {
+  const { gw, sink } = await gatewayBefore(t);
+  sink.rule({ stage: 'rcpt', rcpt: 'busy@relay.example', code: 452, text: '4.2.2 mailbox full' });
+  const before = sink.connectionCount;
+  const denied = await rcpts(gw.smtpPort, ['someone@elsewhere.example']);
+  assert.deepEqual(denied.codes, [554]);
+  assert.equal(sink.connectionCount, before, 'no probe for a recipient relay control refused');
+  // on_error: accept — the recipient is taken (the queue keeps the message, as it would without verification)
+  const busy = await rcpts(gw.smtpPort, ['busy@relay.example']);
+  assert.deepEqual(busy.codes, [250]);
+  assert.ok(gw.logs.some((l) => l.msg === 'recipient verification without an answer' && String(l.reason).includes('mailbox full')));
+  await sink.down();
+  const down = await rcpts(gw.smtpPort, ['new@relay.example']);
+  assert.deepEqual(down.codes, [250], 'upstream down: accepted and queued');
+  assert.equal(await metric(gw, 'result="unknown",cached="false"'), 2);
+});
+
+test('on_error: tempfail answers 450 while the upstream cannot answer; a slow upstream is given up on within the timeout', async (t) => {
+  const { gw, sink } = await gatewayBefore(t, { on_error: 'tempfail', timeout: '500ms' });
+  await sink.down();
+  const started = Date.now();
+  const down = await rcpts(gw.smtpPort, ['user@relay.example']);
+  assert.deepEqual(down.codes, [450]);
+  assert.match(down.texts[0] ?? '', /^4\.1\.1 /);
+  assert.ok(Date.now() - started < 5_000);
+  await sink.up();
+  assert.deepEqual((await rcpts(gw.smtpPort, ['user@relay.example'])).codes, [250], 'a temporary failure is not cached');
+
+  // An upstream that takes the connection and never greets: the probe is abandoned after its timeout.
+  const silent = net.createServer((socket) => socket.on('error', () => undefined));
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+  const hung = await startGateway(t, {
+    mode: 'front-of',
+    local_domains: ['relay.example'],
+    smtp: { trusted_networks: [] },
+    delivery: { upstream: { host: '127.0.0.1', port: (silent.address() as AddressInfo).port }, verify_recipients: { enabled: true, timeout: '500ms', on_error: 'tempfail' } },
+  });
+  const t0 = Date.now();
+  const slow = await rcpts(hung.smtpPort, ['user@relay.example']);
+  const took = Date.now() - t0;
+  assert.deepEqual(slow.codes, [450]);
+  assert.ok(hung.logs.some((l) => l.msg === 'recipient verification without an answer' && /no answer within 500 ms/.test(String(l.reason))), 'given up by the probe timeout, not the check budget');
+  assert.ok(took < 4_000, `answered in ${took} ms`);
+});
+
+test('verify_recipients is refused outside front-of mode and with a timeout at or above checks.timeout', () => {
+  assert.throws(() => loadConfig({ inline: { delivery: { verify_recipients: { enabled: true } } } }), /delivery\.verify_recipients\.enabled: recipient verification asks the upstream of front-of mode/);
+  assert.throws(
+    () => loadConfig({ inline: { mode: 'front-of', delivery: { upstream: { host: '127.0.0.1' }, verify_recipients: { enabled: true, timeout: '5s' } } } }),
+    /delivery\.verify_recipients\.timeout: must be below checks\.timeout/,
+  );
+});
