@@ -28,6 +28,24 @@ export function isHostName(name: string): boolean {
   return name.split('.').every((l) => /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/i.test(l));
 }
 
+/**
+ * The host an address-literal domain names (RFC 5321 §4.1.3: `[192.0.2.1]`, `[IPv6:2001:db8::1]`, the tag in
+ * any case), in one canonical spelling (RFC 5952; an IPv4-mapped address as IPv4), so the loop check sees
+ * every spelling of our own addresses; undefined for a domain name or a malformed literal.
+ */
+export function literalAddress(domain: string): string | undefined {
+  const m = /^\[(ipv6:)?([^\]%]+)\]$/i.exec(domain);
+  const ip = m?.[2];
+  if (!m || ip === undefined) return undefined;
+  if (!m[1]) return net.isIPv4(ip) ? ip : undefined;
+  if (!net.isIPv6(ip)) return undefined;
+  const text = new URL(`http://[${ip}]`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
+  if (!mapped) return text;
+  const [hi, lo] = [parseInt(mapped[1] ?? '0', 16), parseInt(mapped[2] ?? '0', 16)];
+  return [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff].join('.');
+}
+
 /** The loop reply (RFC 3463 X.4.6 routing loop); permanent, as RFC 5321 §5.1 says. */
 export function loopReply(domain: string): NextHopReply {
   return { code: 554, enhanced: '5.4.6', text: `mail for ${domain} loops back to myself` };
@@ -65,6 +83,12 @@ export interface PlanOptions {
 export async function planMxHosts(resolver: Resolver, domain: string, opts: PlanOptions = {}): Promise<DetailedMxPlan> {
   const self = new Set((opts.selfNames ?? []).map(normName));
   const isSelf = (n: string): boolean => self.has(n);
+  // RFC 5321 §2.3.5, §4.1.3: an address literal stands in for a domain name and names the host itself: no MX
+  // lookup (a bracketed name is no DNS name); the caller connects to the address (and checks it is not us).
+  if (domain.startsWith('[')) {
+    if (literalAddress(domain) === undefined) return { kind: 'fail', status: 'perm', reply: { code: 550, enhanced: '5.1.2', text: `bad address literal ${domain}` } };
+    return { kind: 'hosts', hosts: [{ name: domain.toLowerCase(), priority: 0 }], implicit: true };
+  }
   const mx = await resolver.lookup(domain, 'MX');
   // RFC 5321 §5.1: a temporary error MUST be queued and retried; a non-existent domain MUST be reported.
   if (mx.status === 'temperror') return { kind: 'fail', status: 'temp', reply: { code: 451, enhanced: '4.4.3', text: `MX lookup for ${domain} failed: ${mx.reason}` } };

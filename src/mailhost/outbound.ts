@@ -10,7 +10,7 @@ import { outcome, type RecipientOutcome, type RemoteDelivery } from '../queue/ro
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { NextHopClient, NextHopConnectionError } from '../smtp/next-hop-client.ts';
 import type { Logger } from '../util/logger.ts';
-import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
+import { isHostName, literalAddress, loopReply, planMxHosts } from './mx-plan.ts';
 
 export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
 
@@ -48,6 +48,12 @@ function isUnspecified(address: string): boolean {
 }
 
 async function addressesOf(resolver: Resolver, host: string, family: OutboundConfig['family']): Promise<HostAddresses> {
+  // an address literal (RFC 5321 §4.1.3) is its own address, if outbound.family allows it
+  const literal = literalAddress(host);
+  if (literal !== undefined) {
+    const v6 = net.isIPv6(literal);
+    return isUnspecified(literal) || (v6 && family === 'ipv4') || (!v6 && family === 'ipv6') ? { status: 'none' } : { status: 'ok', addresses: [literal] };
+  }
   const types = family === 'ipv4' ? (['A'] as const) : family === 'ipv6' ? (['AAAA'] as const) : (['A', 'AAAA'] as const);
   const addresses: string[] = [];
   let temp: string | undefined;

@@ -9,7 +9,8 @@ import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
 import { startSink } from '../helpers/sink-server.ts';
-import { sendMessage } from '../helpers/smtp-wire.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 
 const ZONES = {
   'remote.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }],
@@ -104,4 +105,44 @@ test('a message with smtp.max_hops Received fields is refused as a loop (RFC 532
   const over = await sendMessage(gw.smtpPort, 'boss@elsewhere.example', ['postmaster@localhost'], `${received(20)}Subject: 20 hops\r\n\r\nbody\r\n`);
   assert.equal(over.data?.code, 554);
   assert.match(over.data?.text ?? '', /5\.4\.6 Too many hops \(20 Received/);
+});
+
+/** The queue's "message done" log line for a queue id, waited for (bounded). */
+async function messageDone(gw: Awaited<ReturnType<typeof startGateway>>, id: string): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 10_000;
+  const find = (): Record<string, unknown> | undefined => gw.logs.find((l) => l.msg === 'message done' && l.id === id);
+  while (!find() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  const done = find();
+  assert.ok(done, `no "message done" for ${id}`);
+  return done;
+}
+
+test('address-literal recipients (RFC 5321 §4.1.3) go to that address, IPv4 and IPv6', async (t) => {
+  const sink6 = await startSink({ host: '::1' });
+  t.after(() => sink6.close());
+  const sink4 = await startSink({ port: sink6.port });
+  t.after(() => sink4.close());
+  const gw = await startGateway(t, { outbound: { port: sink6.port }, queue: { retry_initial: '200ms', scan_interval: '100ms' } }, { zones: ZONES });
+  // a trusted client (127.0.0.1) may relay; the IPv6 literal in its full spelling (smtp-server keeps it in RFC 5952 form)
+  const r = await sendMessage(gw.smtpPort, 'boss@localhost', ['bob@[127.0.0.1]', 'carol@[IPv6:0:0:0:0:0:0:0:1]'], 'Subject: literal\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
+  await sink4.waitForMessages(1, 10_000);
+  await sink6.waitForMessages(1, 10_000);
+  assert.deepEqual(sink4.messages[0]?.rcptTo, ['bob@[127.0.0.1]']);
+  assert.deepEqual(sink6.messages[0]?.rcptTo, ['carol@[IPv6:::1]']);
+  const id = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1] ?? '';
+  assert.deepEqual((await messageDone(gw, id)).recipients, { 'bob@[127.0.0.1]': 'delivered', 'carol@[IPv6:::1]': 'delivered' });
+});
+
+test('an address literal naming this very server is a mail loop, however the address is spelt', async (t) => {
+  const port = await freePort();
+  const gw = await startGateway(t, { smtp: { listen: { host: '127.0.0.1', port } }, outbound: { port }, queue: { retry_initial: '200ms', scan_interval: '100ms' } });
+  const { wire } = await SmtpWire.open(port);
+  t.after(() => wire.close());
+  for (const line of ['EHLO client.test.example', 'MAIL FROM:<>', 'RCPT TO:<loop@[IPv6:::ffff:127.0.0.1]>', 'DATA']) assert.ok((await wire.command(line)).code < 400, line);
+  const data = await wire.command('Subject: loop\r\n\r\nhello\r\n.');
+  assert.equal(data.code, 250, data.text);
+  const id = /queued as (\S+)/.exec(data.text)?.[1] ?? '';
+  const done = await messageDone(gw, id);
+  assert.deepEqual(done.failures, { 'loop@[IPv6:::ffff:127.0.0.1]': '554 5.4.6 mail for [ipv6:::ffff:127.0.0.1] loops back to myself' });
 });
