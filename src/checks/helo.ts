@@ -1,7 +1,7 @@
 // HELO/EHLO checks (RFC 5321 §4.1.1.1, §4.1.3): syntax, not fully qualified, bare IP, a name or address
 // claiming to be us, an address literal that is not the client.
 import { isIP } from 'node:net';
-import { normalizeIp } from '../util/cidr.ts';
+import { ipToBigInt } from '../util/cidr.ts';
 import type { Check, SymbolHit } from './types.ts';
 import { addressLiteral, isDomainSyntax } from './dns-common.ts';
 
@@ -14,9 +14,18 @@ export interface HeloCheckOptions {
   localAddresses: readonly string[];
 }
 
+/**
+ * One key per address, however it is written: RFC 5321 §4.1.3 allows the full and the compressed IPv6 forms
+ * (`[IPv6:0:0:0:0:0:0:0:1]` is `[IPv6:::1]`), and hex digits in either case.
+ */
+function ipKey(ip: string): string {
+  const parsed = ipToBigInt(ip);
+  return parsed ? `${parsed.family}:${parsed.value.toString(16)}` : ip.toLowerCase();
+}
+
 export function createHeloCheck(opts: HeloCheckOptions): Check {
   const ours = new Set(opts.hostnames.map((h) => h.toLowerCase().replace(/\.$/, '')));
-  const ourIps = new Set(opts.localAddresses.map(normalizeIp));
+  const ourIps = new Set(opts.localAddresses.map(ipKey));
   return {
     name: 'helo',
     phase: 'helo',
@@ -24,17 +33,18 @@ export function createHeloCheck(opts: HeloCheckOptions): Check {
     run(ctx) {
       const helo = (ctx.session.helo ?? '').trim();
       const hits: SymbolHit[] = [];
-      const local = new Set([...ourIps, normalizeIp(ctx.session.localIp)]);
+      const local = new Set([...ourIps, ipKey(ctx.session.localIp)]);
       const literal = addressLiteral(helo);
       if (literal !== undefined) {
-        if (local.has(normalizeIp(literal)) && normalizeIp(literal) !== normalizeIp(ctx.session.clientIp)) hits.push({ symbol: 'HELO_FORGED_SELF', options: [helo] });
-        else if (normalizeIp(literal) !== normalizeIp(ctx.session.clientIp)) hits.push({ symbol: 'HELO_LITERAL_MISMATCH', options: [helo, ctx.session.clientIp] });
+        const key = ipKey(literal);
+        if (local.has(key) && key !== ipKey(ctx.session.clientIp)) hits.push({ symbol: 'HELO_FORGED_SELF', options: [helo] });
+        else if (key !== ipKey(ctx.session.clientIp)) hits.push({ symbol: 'HELO_LITERAL_MISMATCH', options: [helo, ctx.session.clientIp] });
         return hits;
       }
       if (isIP(helo)) {
         // RFC 5321 §4.1.3: an address must be written as a literal in brackets.
         hits.push({ symbol: 'HELO_BARE_IP', options: [helo] });
-        if (local.has(normalizeIp(helo))) hits.push({ symbol: 'HELO_FORGED_SELF', options: [helo] });
+        if (local.has(ipKey(helo))) hits.push({ symbol: 'HELO_FORGED_SELF', options: [helo] });
         return hits;
       }
       if (!isDomainSyntax(helo)) return [{ symbol: 'HELO_BAD_SYNTAX', options: [helo.slice(0, 64)] }];

@@ -1,0 +1,31 @@
+// The SMTP listener on ::1: an IPv6 client through the session and the checks, over real sockets.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startGateway } from '../helpers/gateway.ts';
+import { SmtpWire } from '../helpers/smtp-wire.ts';
+
+interface LoggedSymbol {
+  s: string;
+  o?: string[];
+}
+
+test('HELO address literals: [IPv6:…] in its full or compressed spelling is the client ::1; another address is a mismatch', async (t) => {
+  const gw = await startGateway(t, { smtp: { listen: { host: '::1', port: 0 }, trusted_networks: [] } });
+  const symbolsFor = async (helo: string): Promise<string[]> => {
+    const { wire, greeting } = await SmtpWire.open(gw.smtpPort, '::1');
+    t.after(() => wire.close());
+    assert.equal(greeting.code, 220);
+    for (const line of [`EHLO ${helo}`, 'MAIL FROM:<>', 'RCPT TO:<postmaster@localhost>', 'DATA']) assert.ok((await wire.command(line)).code < 400, line);
+    const data = await wire.command('Subject: literal\r\n\r\nhello\r\n.');
+    assert.equal(data.code, 250, data.text);
+    await wire.command('QUIT');
+    const tx = gw.transactions().find((l) => l.helo === helo.toLowerCase());
+    assert.ok(tx, `transaction logged for ${helo}`);
+    return (tx.symbols as LoggedSymbol[]).map((h) => h.s).filter((s) => s.startsWith('HELO_'));
+  };
+  // RFC 5321 §4.1.3: IPv6-full and IPv6-comp name the same address
+  assert.deepEqual(await symbolsFor('[IPv6:::1]'), []);
+  assert.deepEqual(await symbolsFor('[IPv6:0:0:0:0:0:0:0:1]'), []);
+  assert.deepEqual(await symbolsFor('[IPv6:0000:0000:0000:0000:0000:0000:0000:0001]'), []);
+  assert.deepEqual(await symbolsFor('[IPv6:2001:db8::1]'), ['HELO_LITERAL_MISMATCH']);
+});
