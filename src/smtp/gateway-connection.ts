@@ -29,8 +29,17 @@ export interface GatewayServerOptions extends SMTPServerOptions {
   onClientChanged?: (session: SMTPServerSession) => void;
 }
 
+/**
+ * RFC 5321 §4.5.3.1.10: past its recipient limit a server answers 452 and the client goes on with DATA for those
+ * accepted (and sends the rest later), so these replies are no client error. As Postfix's
+ * smtpd_recipient_overshoot_limit, they count against max_bad_commands only past this many in one session.
+ */
+const RECIPIENT_OVERSHOOT_LIMIT = 1000;
+const TOO_MANY_RECIPIENTS = /^4\.5\.3 /;
+
 class GatewayConnection extends SMTPConnection {
   private errorReplies = 0;
+  private recipientOvershoot = 0;
   private readonly realPeer: string;
 
   constructor(server: GatewayServer, socket: Socket | TLSSocket, options: SMTPConnectionOptions) {
@@ -132,6 +141,7 @@ class GatewayConnection extends SMTPConnection {
     const own = typeof data === 'string' && ENHANCED_PREFIX.test(data);
     super.send(code, data, own ? false : context);
     if (code >= 400 && code !== 421 && !this._closing) {
+      if (code === 452 && typeof data === 'string' && TOO_MANY_RECIPIENTS.test(data) && ++this.recipientOvershoot <= RECIPIENT_OVERSHOOT_LIMIT) return;
       this.errorReplies++;
       const limit = (this._server as GatewayServer).maxBadCommands;
       if (this.errorReplies >= limit) super.send(421, `4.7.0 ${this.name} Too many errors, closing connection`, false);

@@ -157,6 +157,27 @@ test('recipients per message are limited with 452 4.5.3', async (t) => {
   assert.match(replies[4]?.text ?? '', /^4\.5\.3 /);
 });
 
+test('past the recipient limit the 452s do not end the session: the accepted recipients get the message (RFC 5321 §4.5.3.1.10)', async (t) => {
+  const { gw, sink } = await gatewayWithSink(t, { smtp: { max_recipients: 3, max_bad_commands: 5 } });
+  // smtplib sends every RCPT, then DATA for the accepted ones, as RFC 5321 §4.5.3.1.10 asks of a client
+  const result = await runPython<{ refused: Record<string, number>; noop: number }>(
+    `
+import smtplib, json, sys
+s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]), local_hostname='client.test.example')
+rcpts = ['u%d@localhost' % i for i in range(12)]
+refused = s.sendmail('sender@remote.example', rcpts, 'Subject: many\\r\\n\\r\\nbody\\r\\n')
+noop = s.noop()[0]
+s.quit()
+print(json.dumps({'refused': {k: v[0] for k, v in refused.items()}, 'noop': noop}))
+`,
+    [String(gw.smtpPort)],
+  );
+  assert.deepEqual(Object.values(result.refused), new Array<number>(9).fill(452));
+  assert.equal(result.noop, 250, 'the session goes on');
+  await sink.waitForMessages(1);
+  assert.deepEqual(sink.messages[0]?.rcptTo, ['u0@localhost', 'u1@localhost', 'u2@localhost']);
+});
+
 test('too many error replies end the session with 421', async (t) => {
   const gw = await startGateway(t, { smtp: { max_bad_commands: 3 } });
   const { wire } = await SmtpWire.open(gw.smtpPort);
