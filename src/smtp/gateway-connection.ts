@@ -37,6 +37,12 @@ export interface GatewayServerOptions extends SMTPServerOptions {
 const RECIPIENT_OVERSHOOT_LIMIT = 1000;
 const TOO_MANY_RECIPIENTS = /^4\.5\.3 /;
 
+/** smtp-server's reply to a verb it does not know. */
+const UNKNOWN_COMMAND = '5.5.2 Error: command not recognized';
+
+/** Anything but blanks after the verb. */
+const hasArgument = (command: Buffer): boolean => /^\S+\s+\S/.test(command.toString());
+
 class GatewayConnection extends SMTPConnection {
   private errorReplies = 0;
   private recipientOvershoot = 0;
@@ -127,6 +133,39 @@ class GatewayConnection extends SMTPConnection {
     const refusal = envelope.mailFrom ? refusePathEncoding(command, envelope.smtpUtf8 === true, 'recipient') : undefined;
     if (!refusal) return super.handler_RCPT(command, callback);
     this.send(refusal.code, `${refusal.enhanced} ${refusal.text}`);
+    callback();
+  }
+
+  /** RFC 5321 §4.1.1.4: "DATA" CRLF takes no argument (smtp-server would start the data on "DATA anything"). */
+  override handler_DATA(command: Buffer, callback: () => void): void {
+    if (hasArgument(command)) return this.refuseSyntax('DATA', callback);
+    super.handler_DATA(command, callback);
+  }
+
+  /** RFC 5321 §4.1.1.5: "RSET" CRLF takes no argument. */
+  override handler_RSET(command: Buffer, callback: () => void): void {
+    if (hasArgument(command)) return this.refuseSyntax('RSET', callback);
+    super.handler_RSET(command, callback);
+  }
+
+  private refuseSyntax(verb: string, callback: () => void): void {
+    this.send(501, `5.5.4 Syntax: ${verb}`);
+    callback();
+  }
+
+  /** smtp-server's jokes (WIZ answers 200) are no SMTP commands: they get the reply of any unknown command (RFC 5321 §4.2.4). */
+  override handler_WIZ(_command: Buffer, callback: () => void): void {
+    this.send(500, UNKNOWN_COMMAND);
+    callback();
+  }
+
+  override handler_SHELL(_command: Buffer, callback: () => void): void {
+    this.send(500, UNKNOWN_COMMAND);
+    callback();
+  }
+
+  override handler_KILL(_command: Buffer, callback: () => void): void {
+    this.send(500, UNKNOWN_COMMAND);
     callback();
   }
 

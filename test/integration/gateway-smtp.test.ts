@@ -42,6 +42,26 @@ test('EHLO advertises the extensions and VRFY/EXPN are disabled', async (t) => {
   assert.equal((await wire.command('QUIT')).code, 221);
 });
 
+test('DATA and RSET take no argument (501 5.5.4); WIZ, SHELL and KILL are unknown commands (500)', async (t) => {
+  const { gw, sink } = await gatewayWithSink(t);
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  const rset = await wire.command('RSET everything');
+  assert.deepEqual([rset.code, rset.text], [501, '5.5.4 Syntax: RSET']);
+  const data = await wire.command('DATA now');
+  assert.deepEqual([data.code, data.text], [501, '5.5.4 Syntax: DATA'], 'no 354: the lines that follow are not taken as the message');
+  for (const verb of ['WIZ secret', 'SHELL', 'KILL']) assert.deepEqual((await wire.command(verb)).code, 500, verb);
+  // the transaction is still open; trailing blanks are no argument
+  assert.equal((await wire.command('DATA ')).code, 354);
+  assert.equal((await wire.command('Subject: x\r\n\r\nbody\r\n.')).code, 250);
+  assert.equal((await wire.command('RSET ')).code, 250);
+  await sink.waitForMessages(1);
+  assert.deepEqual(sink.messages[0]?.rcptTo, ['postmaster@localhost']);
+});
+
 test('python smtplib delivers several transactions on one connection, with RSET between', async (t) => {
   const { gw, sink } = await gatewayWithSink(t);
   const result = await runPython<{ codes: number[] }>(
