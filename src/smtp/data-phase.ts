@@ -178,7 +178,7 @@ function decide(hits: readonly SymbolHit[], tx: Transaction): Decision {
 function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps: GatewayDeps): string {
   const lines: string[] = [];
   lines.push(foldHeader('X-Spamgate-Result', formatResultHeader(verdict, state.info.id)));
-  for (const [name, value] of [...state.sessionHeaders, ...tx.headers]) lines.push(`${name}: ${value}\r\n`);
+  for (const [name, value] of [...state.sessionHeaders.connect, ...state.sessionHeaders.helo, ...tx.headers]) lines.push(`${name}: ${value}\r\n`);
   const received = receivedHeader({
     helo: state.info.helo,
     clientHostname: state.info.clientHostname,

@@ -40,7 +40,11 @@ export async function startTransaction(deps: GatewayDeps, state: SessionState, a
     state.heloCheckedFor = undefined;
   }
   if (state.heloCheckedFor !== (state.info.helo ?? '')) {
-    state.sessionHits.push(...(await runPhase(deps, state, 'helo', tx)));
+    // a new HELO name (EHLO again after RSET): the hits about the old one no longer apply
+    const stale = new Set(state.heloHits ?? []);
+    const fresh = await runPhase(deps, state, 'helo', tx);
+    state.sessionHits = [...state.sessionHits.filter((h) => !stale.has(h)), ...fresh];
+    state.heloHits = fresh;
     state.heloCheckedFor = state.info.helo ?? '';
   }
   enforce(deps, state.sessionHits, tx, 'connect');

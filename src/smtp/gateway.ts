@@ -178,7 +178,7 @@ export class Gateway {
         localPort: session.localPort,
       },
       sessionHits: pre?.hits ?? [],
-      sessionHeaders: [],
+      sessionHeaders: { connect: [], helo: [] },
       transactions: 0,
       openedAt: this.deps.clock.now(),
     };

@@ -10,7 +10,8 @@ import { SmtpError } from './smtp-error.ts';
 export async function runPhase(deps: GatewayDeps, state: SessionState, phase: Phase, tx: Transaction, extra: Partial<CheckContext> = {}): Promise<SymbolHit[]> {
   const snapshot = deps.snapshot();
   const session = phase === 'connect' || phase === 'helo';
-  const headers = session ? state.sessionHeaders : tx.headers;
+  // a session phase run again (new client address or HELO name) replaces the fields it added before
+  const headers: [string, string][] = phase === 'connect' || phase === 'helo' ? (state.sessionHeaders[phase] = []) : tx.headers;
   const started = performance.now();
   // session phases run the current checks; a transaction's phases the ones it started with (see Transaction)
   const hits = await runChecks(

@@ -27,7 +27,10 @@ export interface SessionState {
   info: SessionInfo;
   /** Hits of the connect and helo phases (and the pre-greet test), kept for every transaction. */
   sessionHits: SymbolHit[];
-  sessionHeaders: [string, string][];
+  /** The helo phase's share of sessionHits: replaced when the client names itself anew (EHLO again, XCLIENT). */
+  heloHits?: SymbolHit[];
+  /** Header fields the connect and helo checks added, per phase: a phase run again replaces its own. */
+  sessionHeaders: { connect: [string, string][]; helo: [string, string][] };
   /** Client address and HELO name the connect/helo checks last ran for. */
   connectCheckedFor?: string;
   heloCheckedFor?: string;

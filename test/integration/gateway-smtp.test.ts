@@ -62,6 +62,26 @@ test('DATA and RSET take no argument (501 5.5.4); WIZ, SHELL and KILL are unknow
   assert.deepEqual(sink.messages[0]?.rcptTo, ['postmaster@localhost']);
 });
 
+test('EHLO again with another name: the message carries the helo checks of the name in force, not of an earlier one', async (t) => {
+  const { gw, sink } = await gatewayWithSink(t, { smtp: { trusted_networks: [] } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  // RFC 5321 §4.1.4: EHLO (or HELO) again resets the session; each MAIL runs the helo checks for the name then given
+  for (const helo of ['bad_name!', 'first.test.example']) {
+    assert.equal((await wire.command(`EHLO ${helo}`)).code, 250);
+    assert.equal((await wire.command('MAIL FROM:<>')).code, 250);
+    assert.equal((await wire.command('RSET')).code, 250);
+  }
+  assert.equal((await wire.command('EHLO second.test.example')).code, 250);
+  for (const line of ['MAIL FROM:<>', 'RCPT TO:<postmaster@localhost>', 'DATA']) assert.ok((await wire.command(line)).code < 400, line);
+  assert.equal((await wire.command('Subject: x\r\n\r\nbody\r\n.')).code, 250);
+  await sink.waitForMessages(1);
+  const head = (sink.messages[0]?.raw.toString('latin1') ?? '').split('\r\n\r\n')[0] ?? '';
+  assert.doesNotMatch(head, /HELO_BAD_SYNTAX/, 'the first name\'s syntax error is not held against the second');
+  assert.doesNotMatch(head, /first\.test\.example/, 'nothing about the second name');
+  assert.match(head, /Received: from second\.test\.example /);
+});
+
 test('python smtplib delivers several transactions on one connection, with RSET between', async (t) => {
   const { gw, sink } = await gatewayWithSink(t);
   const result = await runPython<{ codes: number[] }>(
