@@ -161,9 +161,55 @@ export class SmtpListener {
     if (socket.destroyed) return;
     const code = reply.slice(0, 3);
     // The reply is given as the greeting; RFC 5321 §3.1 allows 554 (and 421) instead of 220.
-    socket.end(`${code} ${this.opts.hostname} ${reply.slice(4)}\r\n`);
-    setTimeout(() => socket.destroy(), 2000).unref();
+    const line = `${code} ${this.opts.hostname} ${reply.slice(4)}\r\n`;
+    if (code !== '554') {
+      // 421: the server closes the channel (RFC 5321 §3.8)
+      socket.end(line);
+      setTimeout(() => socket.destroy(), 2000).unref();
+      return;
+    }
+    socket.write(line);
+    awaitQuit(socket, this.opts.hostname);
   }
+}
+
+/** How long, and for how many commands, a client refused with 554 at the greeting is answered before we hang up. */
+export const REFUSED_SESSION_LIMITS = { ms: 10_000, commands: 10, lineBytes: 4096 };
+
+/**
+ * RFC 5321 §3.1: after a 554 greeting the server MUST wait for the client's QUIT before closing, and SHOULD
+ * answer anything else with 503. Bounded: the client gets REFUSED_SESSION_LIMITS.ms and .commands, then the
+ * connection is closed all the same.
+ */
+function awaitQuit(socket: Socket, hostname: string): void {
+  let buffered = '';
+  let answered = 0;
+  const hangUp = (): void => {
+    clearTimeout(timer);
+    socket.off('data', onData);
+    socket.end();
+    setTimeout(() => socket.destroy(), 2000).unref();
+  };
+  const timer = setTimeout(hangUp, REFUSED_SESSION_LIMITS.ms);
+  timer.unref();
+  const onData = (chunk: Buffer): void => {
+    buffered += chunk.toString('latin1');
+    let nl: number;
+    while ((nl = buffered.indexOf('\n')) >= 0) {
+      const command = buffered.slice(0, nl).trim();
+      buffered = buffered.slice(nl + 1);
+      if (/^QUIT$/i.test(command)) {
+        socket.write(`221 2.0.0 ${hostname} closing connection\r\n`);
+        return hangUp();
+      }
+      socket.write('503 5.5.1 Bad sequence of commands: the session was refused, send QUIT\r\n');
+      if (++answered >= REFUSED_SESSION_LIMITS.commands) return hangUp();
+    }
+    if (buffered.length > REFUSED_SESSION_LIMITS.lineBytes) hangUp();
+  };
+  socket.on('data', onData);
+  socket.once('close', () => clearTimeout(timer));
+  socket.resume();
 }
 
 /** Waits `ms` for silence; returns what the client sent before the greeting, if anything (pushed back). */

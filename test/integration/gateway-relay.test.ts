@@ -9,6 +9,7 @@ import tls from 'node:tls';
 import path from 'node:path';
 import { test } from 'node:test';
 import { hashPassword } from '../../src/mailhost/password.ts';
+import { REFUSED_SESSION_LIMITS } from '../../src/smtp/listener.ts';
 import { selfSignedCert } from '../helpers/self-signed.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
@@ -231,12 +232,33 @@ test('pre-greet: a client talking before the greeting is refused with 554', asyn
   const r = await early.read();
   assert.equal(r.code, 554);
   assert.match(r.text, /5\.5\.1/);
+  // RFC 5321 §3.1: after a 554 greeting the server waits for QUIT, answering other commands with 503
+  assert.equal((await early.read()).code, 503, 'the EHLO sent too early');
+  assert.equal((await early.command('MAIL FROM:<a@remote.example>')).code, 503);
+  const bye = await early.command('QUIT');
+  assert.equal(bye.code, 221);
+  assert.ok(await early.closedByServer(), 'closed after QUIT');
   early.close();
   const started = Date.now();
   const { wire, greeting } = await SmtpWire.open(gw.smtpPort);
   assert.equal(greeting.code, 220);
   assert.ok(Date.now() - started >= 250, 'greeting waits for the configured delay');
   wire.close();
+});
+
+test('pre-greet: a refused client that never sends QUIT is still hung up on, after a bounded number of commands', async (t) => {
+  const gw = await startGateway(t, { smtp: { trusted_networks: [], greet_delay: '300ms' } });
+  const early = await SmtpWire.connect(gw.smtpPort);
+  t.after(() => early.close());
+  early.write('EHLO eager.test.example\r\n');
+  assert.equal((await early.read()).code, 554);
+  const codes: number[] = [];
+  for (let i = 0; i < REFUSED_SESSION_LIMITS.commands && !(await early.closedByServer(0)); i++) {
+    codes.push((await early.read()).code);
+    early.write('NOOP\r\n');
+  }
+  assert.deepEqual(codes, new Array<number>(REFUSED_SESSION_LIMITS.commands).fill(503));
+  assert.ok(await early.closedByServer(), 'closed without QUIT');
 });
 
 test('rate limits: messages per client address per window, and concurrent connections per address', async (t) => {
