@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startGateway } from '../helpers/gateway.ts';
+import { startSink } from '../helpers/sink-server.ts';
 import { SmtpWire } from '../helpers/smtp-wire.ts';
 
 interface LoggedSymbol {
@@ -28,4 +29,25 @@ test('HELO address literals: [IPv6:…] in its full or compressed spelling is th
   assert.deepEqual(await symbolsFor('[IPv6:0:0:0:0:0:0:0:1]'), []);
   assert.deepEqual(await symbolsFor('[IPv6:0000:0000:0000:0000:0000:0000:0000:0001]'), []);
   assert.deepEqual(await symbolsFor('[IPv6:2001:db8::1]'), ['HELO_LITERAL_MISMATCH']);
+});
+
+test('outbound: an MX with only an AAAA record (::1) gets the message over IPv6, with the DSN parameters as given', async (t) => {
+  const sink = await startSink({ host: '::1', dsn: true });
+  t.after(() => sink.close());
+  const zones = { 'six.example': [{ MX: [10, 'mx.six.example'] as [number, string] }], 'mx.six.example': [{ AAAA: '::1' }] };
+  const gw = await startGateway(t, { smtp: { listen: { host: '::1', port: 0 } }, outbound: { port: sink.port }, queue: { retry_initial: '200ms', scan_interval: '100ms' } }, { zones });
+  const { wire } = await SmtpWire.open(gw.smtpPort, '::1');
+  t.after(() => wire.close());
+  // a trusted client (::1/128 by default) relays
+  for (const line of ['EHLO [IPv6:::1]', 'MAIL FROM:<boss@localhost> RET=HDRS ENVID=env+2B1', 'RCPT TO:<bob@six.example> NOTIFY=FAILURE ORCPT=rfc822;bob@six.example', 'DATA']) {
+    assert.ok((await wire.command(line)).code < 400, line);
+  }
+  assert.equal((await wire.command('Subject: six\r\n\r\n..leading dot\r\n.')).code, 250);
+  await sink.waitForMessages(1, 10_000);
+  const got = sink.messages[0];
+  assert.deepEqual(got?.rcptTo, ['bob@six.example']);
+  assert.deepEqual([got?.mailParams.RET, got?.mailParams.ENVID], ['HDRS', 'env+1']);
+  assert.deepEqual(got?.rcptParams['bob@six.example'], { NOTIFY: 'FAILURE', ORCPT: 'rfc822;bob@six.example' });
+  assert.match(got?.raw.toString('latin1') ?? '', /Received: from \[ipv6:::1\] \(\[IPv6:::1\]\)\r\n/);
+  assert.match(got?.raw.toString('latin1') ?? '', /\r\n\r\n\.leading dot\r\n$/, 'dot-stuffing undone on the way in, redone on the way out');
 });
