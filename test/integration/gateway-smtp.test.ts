@@ -82,6 +82,20 @@ test('EHLO again with another name: the message carries the helo checks of the n
   assert.match(head, /Received: from second\.test\.example /);
 });
 
+test('a quoted local part may hold dots anywhere (RFC 5321 §4.1.2 Quoted-string); unquoted, ".." stays a syntax error', async (t) => {
+  const { gw } = await gatewayWithSink(t);
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command('MAIL FROM:<"john..doe"@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<u..v@localhost>')).code, 501);
+  assert.equal((await wire.command('RCPT TO:<".first.last."@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command('Subject: q\r\n\r\nhi\r\n.')).code, 250);
+  const tx = gw.transactions().at(-1);
+  assert.deepEqual([tx?.from, tx?.rcpts], ['"john..doe"@remote.example', ['".first.last."@localhost']]);
+});
+
 test('python smtplib delivers several transactions on one connection, with RSET between', async (t) => {
   const { gw, sink } = await gatewayWithSink(t);
   const result = await runPython<{ codes: number[] }>(
