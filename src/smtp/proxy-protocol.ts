@@ -1,6 +1,6 @@
 // PROXY protocol v1 (text) and v2 (binary) header parsing, for spamgate behind HAProxy.
 // Only peers in smtp.proxy_protocol_from are asked for a header; the parser never trusts anyone.
-import type { Socket } from 'node:net';
+import { isIPv4, isIPv6, type Socket } from 'node:net';
 
 export const V2_SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]);
 const V1_MAX = 107; // PROXY protocol spec §2.1: a v1 line is at most 107 bytes including CRLF.
@@ -33,8 +33,9 @@ function parseV1(buf: Buffer): ParseResult {
   const sp = Number(sport);
   const dp = Number(dport);
   if (!/^\d{1,5}$/.test(sport) || !/^\d{1,5}$/.test(dport) || sp > 65535 || dp > 65535) return { done: true, error: 'bad port in PROXY v1 line' };
-  const family = parts[1] === 'TCP4' ? /^\d{1,3}(\.\d{1,3}){3}$/ : /^[0-9a-fA-F:.]+$/;
-  if (!family.test(src) || !family.test(dst)) return { done: true, error: 'bad address in PROXY v1 line' };
+  // PROXY protocol spec §2.1: TCP4 carries two IPv4 addresses, TCP6 two IPv6 addresses (no zone index)
+  const valid = parts[1] === 'TCP4' ? isIPv4 : (a: string): boolean => isIPv6(a) && !a.includes('%');
+  if (!valid(src) || !valid(dst)) return { done: true, error: 'bad address in PROXY v1 line' };
   return { done: true, info: { kind: 'proxied', sourceIp: src, sourcePort: sp, destIp: dst, destPort: dp }, consumed };
 }
 

@@ -51,3 +51,26 @@ test('outbound: an MX with only an AAAA record (::1) gets the message over IPv6,
   assert.match(got?.raw.toString('latin1') ?? '', /Received: from \[ipv6:::1\] \(\[IPv6:::1\]\)\r\n/);
   assert.match(got?.raw.toString('latin1') ?? '', /\r\n\r\n\.leading dot\r\n$/, 'dot-stuffing undone on the way in, redone on the way out');
 });
+
+test('PROXY v1 from a proxy on ::1: TCP6 needs two IPv6 addresses; the client it names is the one checked', async (t) => {
+  const gw = await startGateway(t, { smtp: { listen: { host: '::1', port: 0 }, proxy_protocol_from: ['::1/128'] } });
+  const proxied = async (line: string): Promise<SmtpWire> => {
+    const wire = await SmtpWire.connect(gw.smtpPort, '::1');
+    t.after(() => wire.close());
+    wire.write(`${line}\r\n`);
+    return wire;
+  };
+  // not addresses of the family the line names: refused like any broken header
+  for (const src of ['::::', '1.2.3.4', 'fe80::1%eth0']) {
+    const wire = await proxied(`PROXY TCP6 ${src} ::1 40000 25`);
+    const reply = await wire.read();
+    assert.deepEqual([reply.code, reply.text], [421, 'mx.test.example 4.7.0 PROXY protocol header expected'], src);
+  }
+  const wire = await proxied('PROXY TCP6 2001:DB8:0:0:0:0:0:7 ::1 40000 25');
+  assert.equal((await wire.read()).code, 220);
+  for (const line of ['EHLO [IPv6:2001:db8::7]', 'MAIL FROM:<>', 'RCPT TO:<postmaster@localhost>', 'DATA']) assert.ok((await wire.command(line)).code < 400, line);
+  assert.equal((await wire.command('Subject: proxied\r\n\r\nhello\r\n.')).code, 250);
+  const tx = gw.transactions().at(-1);
+  assert.equal(tx?.client_ip, '2001:db8::7');
+  assert.deepEqual((tx?.symbols as LoggedSymbol[]).filter((h) => h.s.startsWith('HELO_')), [], 'the HELO literal is the proxied client');
+});
