@@ -23,7 +23,7 @@ const MALFORMED_RESPONSE = '5.5.2 Invalid base64 in authentication response';
 export interface GatewayServerOptions extends SMTPServerOptions {
   /** Peers allowed to use XCLIENT (by their real address). */
   xclientFrom: CidrSet;
-  /** Error replies (4xx/5xx) after which the session is closed with 421. */
+  /** Error replies (4xx/5xx) since the last accepted message after which the session is closed with 421. */
   maxBadCommands: number;
   /** Called when XCLIENT has handed the session to another client, before the next command is read. */
   onClientChanged?: (session: SMTPServerSession) => void;
@@ -179,6 +179,9 @@ class GatewayConnection extends SMTPConnection {
     // A reply text that already starts with an enhanced status code (ours) keeps it as written.
     const own = typeof data === 'string' && ENHANCED_PREFIX.test(data);
     super.send(code, data, own ? false : context);
+    // As Postfix's error limit counts "errors without delivering mail": an accepted message starts the count again,
+    // so a long session (a list server whose recipients are greylisted one by one) is not cut off for old errors.
+    if (code === 250 && context === 'DATA_OK') this.errorReplies = 0;
     if (code >= 400 && code !== 421 && !this._closing) {
       if (code === 452 && typeof data === 'string' && TOO_MANY_RECIPIENTS.test(data) && ++this.recipientOvershoot <= RECIPIENT_OVERSHOOT_LIMIT) return;
       this.errorReplies++;

@@ -245,6 +245,29 @@ test('too many error replies end the session with 421', async (t) => {
   assert.ok(await wire.closedByServer());
 });
 
+test('an accepted message starts the error count again; errors without a delivery still end the session', async (t) => {
+  const gw = await startGateway(t, { smtp: { max_bad_commands: 3 } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  const send = async (): Promise<void> => {
+    assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+    assert.equal((await wire.command('RCPT TO:<nobody@localhost>')).code, 550, 'unknown user: an error reply');
+    assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+    assert.equal((await wire.command('DATA')).code, 354);
+    wire.write('Subject: count\r\n\r\nbody\r\n');
+    assert.equal((await wire.command('.', 10_000)).code, 250);
+  };
+  assert.equal((await wire.command('BOGUS1')).code, 500);
+  await send(); // two errors before it, then a delivery
+  assert.equal((await wire.command('BOGUS2')).code, 500);
+  assert.equal((await wire.command('BOGUS3')).code, 500);
+  assert.equal((await wire.command('NOOP')).code, 250, 'two errors since the last message: still talking');
+  assert.equal((await wire.command('BOGUS4')).code, 500);
+  assert.equal((await wire.read()).code, 421);
+  assert.ok(await wire.closedByServer());
+});
+
 test('swaks sends through the gateway', async (t) => {
   const { gw, sink } = await gatewayWithSink(t);
   const r = await run('swaks', ['--server', '127.0.0.1', '--port', String(gw.smtpPort), '--from', 'x@remote.example', '--to', 'postmaster@localhost', '--helo', 'swaks.test.example', '--body', 'hello from swaks']);
