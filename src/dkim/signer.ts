@@ -3,12 +3,15 @@
 // a subdomain without a key of its own is signed by its parent. Canonicalization relaxed/relaxed, which
 // survives the header refolding and trailing-space changes relays make. A message without exactly one From
 // address is not signed (RFC 5322 §3.6.2 allows several only with a Sender, and DMARC refuses those).
+// An 8-bit body is converted to 7-bit MIME before it is signed (RFC 6376 §5.3): a next hop without 8BITMIME
+// would have it converted after signing, and the body hash would no longer match.
 import { readFileSync } from 'node:fs';
 import type { DKIMSignOptions } from 'mailauth';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { DkimConfig } from '../config/sections/dkim.ts';
 import { parseHeaders } from '../smtp/message-view.ts';
+import { toSevenBit } from '../smtp/seven-bit.ts';
 import { parseSigningKey, type DkimKeyType } from './signing-key.ts';
 
 export interface DkimKey {
@@ -20,7 +23,8 @@ export interface DkimKey {
 }
 
 export type SignOutcome =
-  | { status: 'signed'; domain: string; selector: string; header: string }
+  /** `message`: what was signed, to send below `header` (the input, or its 7-bit form when it had 8-bit parts). */
+  | { status: 'signed'; domain: string; selector: string; header: string; message: Buffer }
   | { status: 'not_signed'; reason: string }
   /** A From address the sender may not sign for (mayUseFrom said no). */
   | { status: 'not_own_from'; address: string }
@@ -29,7 +33,7 @@ export type SignOutcome =
 export interface DkimSigner {
   readonly domains: readonly string[];
   /**
-   * The DKIM-Signature field (with its CRLF) to put on top of `raw`, or why there is none. `mayUseFrom`: whether
+   * The DKIM-Signature field (with its CRLF) to put on top of the message it signed (`raw`, or `raw` made 7-bit), or why there is none. `mayUseFrom`: whether
    * the sender may put this From address on a signed message (an authenticated user: one of their own). Never throws.
    */
   sign(raw: Buffer, now?: number, mayUseFrom?: (address: string) => boolean): Promise<SignOutcome>;
@@ -68,12 +72,17 @@ export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
       const key = keyFor(from.domain);
       if (!key) return { status: 'not_signed', reason: `no key for ${from.domain}` };
       if (mayUseFrom && !mayUseFrom(from.address)) return { status: 'not_own_from', address: from.address };
+      // RFC 6376 §5.3: "signers SHOULD convert the message to a suitable MIME content-transfer encoding such as
+      // quoted-printable or base64 ... before signing". Header fields in UTF-8 (SMTPUTF8) cannot be converted: such
+      // a message is signed as it is (it only goes to next hops that take SMTPUTF8, and so 8-bit data).
+      const seven = toSevenBit(raw);
+      const message = 'message' in seven ? seven.message : raw;
       try {
         // mailauth signs what `signatureData` lists (its top-level key fields only satisfy the type); strict: RFC 6376/8301 as written.
         const signature = { signingDomain: key.domain, selector: key.selector, privateKey: key.pem };
-        const res = await dkimSign(raw, { ...signature, signatureData: [signature], canonicalization: 'relaxed/relaxed', signTime: now, strict: true } as DKIMSignOptions);
+        const res = await dkimSign(message, { ...signature, signatureData: [signature], canonicalization: 'relaxed/relaxed', signTime: now, strict: true } as DKIMSignOptions);
         if (!res.signatures) return { status: 'failed', domain: key.domain, error: res.errors.map((e) => e.err.message).join('; ') || 'no signature made' };
-        return { status: 'signed', domain: key.domain, selector: key.selector, header: res.signatures };
+        return { status: 'signed', domain: key.domain, selector: key.selector, header: res.signatures, message };
       } catch (err) {
         return { status: 'failed', domain: key.domain, error: (err as Error).message };
       }

@@ -132,7 +132,7 @@ async function signOutgoing(deps: GatewayDeps, snapshot: GatewaySnapshot, state:
     return raw;
   }
   tx.dkim = `${outcome.domain} s=${outcome.selector}`;
-  return Buffer.concat([Buffer.from(outcome.header, 'latin1'), raw]);
+  return Buffer.concat([Buffer.from(outcome.header, 'latin1'), outcome.message]);
 }
 
 /** A message refused before the checks (size, hops): a rejected transaction like any other, and a reject by that symbol. */

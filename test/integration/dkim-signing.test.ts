@@ -218,3 +218,19 @@ test('a reload reads the key files again: a replaced key signs at once, a broken
   assert.match(failed.ok ? '' : failed.error, /cur\.relay\.example\.pem: not a PEM private key/);
   assert.deepEqual(await send('still'), ['pass cur'], 'a failed reload keeps signing with the running key');
 });
+
+test('an 8-bit message is signed in its 7-bit form (RFC 6376 §5.3), so it verifies after a next hop without 8BITMIME', async (t) => {
+  const dir = tempDir(t);
+  const key = await keygen(dir, 'relay.example', 's7');
+  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
+  const sink = await startSink({ eightBitMime: false, smtputf8: false });
+  t.after(() => sink.close());
+  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'relay.example', selector: 's7', key: key.file }]));
+  const eightBit = message('a@relay.example', 'eight bit').replace('\r\n\r\n', '\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln\r\n');
+  assert.equal((await sendMessage(gw.smtpPort, 'a@relay.example', ['user@relay.example'], Buffer.from(eightBit, 'utf8'))).data?.code, 250);
+  await sink.waitForMessages(1);
+  const got = sink.messages[0]?.raw ?? Buffer.alloc(0);
+  assert.doesNotMatch(got.toString('latin1'), /[\x80-\xff]/, 'sent as 7-bit MIME');
+  assert.match(got.toString('latin1'), /Gr=C3=BC=C3=9Fe aus K=C3=B6ln/);
+  assert.deepEqual((await verify(got)).map((r) => `${r.result} ${r.domain}/${r.selector}`), ['pass relay.example/s7']);
+});
