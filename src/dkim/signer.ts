@@ -12,6 +12,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import type { DkimConfig } from '../config/sections/dkim.ts';
 import { parseHeaders } from '../smtp/message-view.ts';
 import { toSevenBit } from '../smtp/seven-bit.ts';
+import { strictSingleMailbox } from './from-mailbox.ts';
 import { parseSigningKey, type DkimKeyType } from './signing-key.ts';
 
 export interface DkimKey {
@@ -50,13 +51,16 @@ export function loadDkimKeys(config: DkimConfig): DkimKey[] {
 
 /** The message's one From address and its domain, or why there is none. */
 export function fromAddressOf(raw: Buffer): { address: string; domain: string } | { reason: string } {
-  const fields = parseHeaders(raw).filter((h) => h.name.toLowerCase() === 'from');
+  // The whole header section (parseHeaders stops at 256 KiB by default): mailauth signs every From it holds.
+  const fields = parseHeaders(raw, raw.length).filter((h) => h.name.toLowerCase() === 'from');
   if (fields.length !== 1) return { reason: fields.length === 0 ? 'no From field' : 'several From fields' };
   const addresses = addressparser(fields[0]?.value ?? '', { flatten: true });
   if (addresses.length !== 1) return { reason: 'From names no single address' };
   const at = addresses[0]?.address.lastIndexOf('@') ?? -1;
   const domain = at > 0 ? (addresses[0]?.address.slice(at + 1) ?? '') : '';
   if (!domain) return { reason: 'From address has no domain' };
+  // Another reading of a malformed field may find another address in it (`ceo@x <me@x>`): sign none of those.
+  if (strictSingleMailbox(fields[0]?.value ?? '')?.toLowerCase() !== addresses[0]?.address.toLowerCase()) return { reason: 'From is not one plain mailbox (RFC 5322 §3.4)' };
   return { address: addresses[0]?.address ?? '', domain: domain.toLowerCase().replace(/\.$/, '') };
 }
 

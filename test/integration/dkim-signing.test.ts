@@ -234,3 +234,32 @@ test('an 8-bit message is signed in its 7-bit form (RFC 6376 §5.3), so it verif
   assert.match(got.toString('latin1'), /Gr=C3=BC=C3=9Fe aus K=C3=B6ln/);
   assert.deepEqual((await verify(got)).map((r) => `${r.result} ${r.domain}/${r.selector}`), ['pass relay.example/s7']);
 });
+
+test('a From field with more than one reading is not signed, nor a second From past the first 256 KiB of header', async (t) => {
+  const dir = tempDir(t);
+  const key = await keygen(dir, 'relay.example', 'sx');
+  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'relay.example', selector: 'sx', key: key.file }]));
+  const padding = Array.from({ length: 3000 }, (_, i) => `X-Pad-${i}: ${'p'.repeat(90)}\r\n`).join('');
+  const cases = [
+    // nodemailer's parser (and mailauth's) reads a@, other parsers ceo@: the display name may not hold a bare "@"
+    { subject: 'unquoted at', from: 'ceo@relay.example <a@relay.example>', signed: false },
+    { subject: 'unterminated', from: 'ceo@relay.example <a@relay.example', signed: false },
+    { subject: 'trailing text', from: '<a@relay.example> ceo@relay.example', signed: false },
+    { subject: 'far from', from: 'a@relay.example', extra: `${padding}From: ceo@relay.example\r\n`, signed: false },
+    { subject: 'plain', from: '"Ann, Sales" (desk) <a@relay.example>', signed: true },
+    { subject: 'obs phrase', from: 'Dr. A. =?utf-8?q?M=C3=BCller?= <a@relay.example>', signed: true },
+  ];
+  for (const c of cases) {
+    const raw = `From: ${c.from}\r\n${c.extra ?? ''}To: user@relay.example\r\nSubject: ${c.subject}\r\nDate: Sun, 6 Dec 2026 10:00:00 +0000\r\n\r\nHello\r\n`;
+    assert.equal((await sendMessage(gw.smtpPort, 'a@relay.example', ['user@relay.example'], raw)).data?.code, 250, c.subject);
+  }
+  await sink.waitForMessages(cases.length);
+  for (const c of cases) {
+    const got = sink.messages.find((m) => m.raw.includes(`Subject: ${c.subject}\r\n`));
+    assert.ok(got, c.subject);
+    assert.deepEqual((await verify(got.raw)).map((r) => r.result), c.signed ? ['pass'] : [], c.subject);
+  }
+});
