@@ -62,8 +62,27 @@ function dkimKeyProblems(config: Config): FileProblem[] {
     const file = readNamedFile(k.key);
     if ('error' in file) return [{ path: at, message: file.error }];
     const parsed = parseSigningKey(file.data);
-    return 'error' in parsed ? [{ path: at, message: `${k.key} is ${parsed.error}` }] : [];
+    if ('error' in parsed) return [{ path: at, message: `${k.key} is ${parsed.error}` }];
+    const unsafe = unsafeKeyMode(k.key);
+    return unsafe ? [{ path: at, message: unsafe }] : [];
   });
+}
+
+/**
+ * Why a private key file is open to every local user, or undefined: a signing key anyone on the host can read lets
+ * them sign mail in the domain's name (OpenDKIM refuses such files too, RequireSafeKeys). The owner and group
+ * may read it; nobody else may read or write it. Windows has no such mode bits.
+ */
+function unsafeKeyMode(file: string): string | undefined {
+  if (process.platform === 'win32') return undefined;
+  let mode: number;
+  try {
+    mode = statSync(file).mode & 0o777;
+  } catch {
+    return undefined; // it was just read; a file gone since is the key loader's error to report
+  }
+  if ((mode & 0o007) === 0) return undefined;
+  return `${file} is open to other users (mode ${mode.toString(8).padStart(4, '0')}): a signing key must not be; chmod 600 (or 640 for a group the server runs in)`;
 }
 
 /** A certificate and key (when both are given) at `at` (e.g. ['smtp', 'tls']): each readable, and loading together. */

@@ -3,7 +3,7 @@
 // DKIM verifier that looks the key up in that DNS. Who is signed (trusted networks, authenticated clients),
 // by which key (the From domain or its parent), what is not signed, bad key files, and a reload's new key.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -161,11 +161,18 @@ test('a key file that cannot sign is refused by name; one key per domain', async
   const text = path.join(dir, 'text.pem');
   writeFileSync(text, 'not a key\n');
   const good = (await keygen(dir, 'example.com', 'ok')).file;
+  const open = path.join(dir, 'open.pem');
+  writeFileSync(open, readFileSync(good));
+  chmodSync(open, 0o644);
+  const groupOnly = path.join(dir, 'group.pem');
+  writeFileSync(groupOnly, readFileSync(good));
+  chmodSync(groupOnly, 0o640);
   const cases: Array<[string, unknown, RegExp]> = [
     ['short RSA', [{ domain: 'example.com', selector: 's', key: weak }], /dkim\.sign\[0\]\.key: .*weak\.pem is an RSA key of 768 bits; DKIM needs at least 1024 \(RFC 8301/],
     ['EC key', [{ domain: 'example.com', selector: 's', key: ec }], /dkim\.sign\[0\]\.key: .*ec\.pem is a ec key; DKIM signs with RSA/],
     ['not a key', [{ domain: 'example.com', selector: 's', key: text }], /dkim\.sign\[0\]\.key: .*text\.pem is not a PEM private key/],
     ['missing', [{ domain: 'example.com', selector: 's', key: path.join(dir, 'none.pem') }], /dkim\.sign\[0\]\.key: .*none\.pem does not exist/],
+    ['world-readable', [{ domain: 'example.com', selector: 's', key: open }], /dkim\.sign\[0\]\.key: .*open\.pem is open to other users \(mode 0644\): a signing key must not be; chmod 600/],
     ['bad selector', [{ domain: 'example.com', selector: '_bad sel', key: good }], /dkim\.sign\[0\]\.selector: expected a DNS label/],
     ['one-label domain', [{ domain: 'localhost', selector: 's', key: good }], /dkim\.sign\[0\]\.domain: expected a domain of two labels/],
     ['same domain twice', [{ domain: 'example.com', selector: 'a', key: good }, { domain: 'Example.com.', selector: 'b', key: good }], /dkim\.sign\[1\]\.domain: example\.com has a key already/],
@@ -183,6 +190,7 @@ test('a key file that cannot sign is refused by name; one key per domain', async
     assert.match(err.message, expected, label);
   }
   assert.doesNotThrow(() => loadConfig({ inline: { dkim: { sign: [{ domain: 'example.com', selector: 'ok', key: good }] } }, dataDir: dir }));
+  assert.doesNotThrow(() => loadConfig({ inline: { dkim: { sign: [{ domain: 'example.com', selector: 'ok', key: groupOnly }] } }, dataDir: dir }), 'owner and group may read it');
   const again = await runCommand(dkimKeygenCommand, { flags: new Map([['domain', 'example.com'], ['selector', 'ok'], ['out', good]]), positional: [] });
   assert.equal(again.code, 1, 'an existing key file is never overwritten');
   assert.match(again.err, /exists/);
