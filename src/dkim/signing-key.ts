@@ -10,6 +10,10 @@ export const MIN_RSA_BITS = 1024;
 /** The private key in `pem`, or why it cannot sign DKIM. */
 export function parseSigningKey(pem: Buffer | string): { key: KeyObject; type: DkimKeyType } | { error: string } {
   let key: KeyObject;
+  // OpenSSL's own words for a key with a passphrase ("interrupted or cancelled") say nothing useful.
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|^Proc-Type: 4,ENCRYPTED/m.test(pem.toString())) {
+    return { error: 'an encrypted private key (spamgate has no passphrase for it; write it out unencrypted, e.g. openssl pkey -in KEY -out NEW, mode 600)' };
+  }
   try {
     key = createPrivateKey(pem);
   } catch (err) {

@@ -158,6 +158,11 @@ test('a key file that cannot sign is refused by name; one key per domain', async
   writeFileSync(weak, generateKeyPairSync('rsa', { modulusLength: 768 }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
   const ec = path.join(dir, 'ec.pem');
   writeFileSync(ec, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }));
+  const encrypted = path.join(dir, 'encrypted.pem');
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+  writeFileSync(encrypted, rsa.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }), { mode: 0o600 });
+  const legacy = path.join(dir, 'legacy.pem');
+  writeFileSync(legacy, rsa.export({ type: 'pkcs1', format: 'pem', cipher: 'aes-256-cbc', passphrase: 'secret' }), { mode: 0o600 });
   const text = path.join(dir, 'text.pem');
   writeFileSync(text, 'not a key\n');
   const good = (await keygen(dir, 'example.com', 'ok')).file;
@@ -172,6 +177,8 @@ test('a key file that cannot sign is refused by name; one key per domain', async
     ['EC key', [{ domain: 'example.com', selector: 's', key: ec }], /dkim\.sign\[0\]\.key: .*ec\.pem is a ec key; DKIM signs with RSA/],
     ['not a key', [{ domain: 'example.com', selector: 's', key: text }], /dkim\.sign\[0\]\.key: .*text\.pem is not a PEM private key/],
     ['missing', [{ domain: 'example.com', selector: 's', key: path.join(dir, 'none.pem') }], /dkim\.sign\[0\]\.key: .*none\.pem does not exist/],
+    ['encrypted', [{ domain: 'example.com', selector: 's', key: encrypted }], /dkim\.sign\[0\]\.key: .*encrypted\.pem is an encrypted private key \(spamgate has no passphrase/],
+    ['encrypted PKCS#1', [{ domain: 'example.com', selector: 's', key: legacy }], /dkim\.sign\[0\]\.key: .*legacy\.pem is an encrypted private key/],
     ['world-readable', [{ domain: 'example.com', selector: 's', key: open }], /dkim\.sign\[0\]\.key: .*open\.pem is open to other users \(mode 0644\): a signing key must not be; chmod 600/],
     ['bad selector', [{ domain: 'example.com', selector: '_bad sel', key: good }], /dkim\.sign\[0\]\.selector: expected a DNS label/],
     ['one-label domain', [{ domain: 'localhost', selector: 's', key: good }], /dkim\.sign\[0\]\.domain: expected a domain of two labels/],
