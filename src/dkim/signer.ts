@@ -6,6 +6,7 @@
 // An 8-bit body is converted to 7-bit MIME before it is signed (RFC 6376 §5.3): a next hop without 8BITMIME
 // would have it converted after signing, and the body hash would no longer match.
 import { readFileSync } from 'node:fs';
+import { domainToASCII } from 'node:url';
 import type { DKIMSignOptions } from 'mailauth';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import addressparser from 'nodemailer/lib/addressparser';
@@ -61,7 +62,12 @@ export function fromAddressOf(raw: Buffer): { address: string; domain: string } 
   if (!domain) return { reason: 'From address has no domain' };
   // Another reading of a malformed field may find another address in it (`ceo@x <me@x>`): sign none of those.
   if (strictSingleMailbox(fields[0]?.value ?? '')?.toLowerCase() !== addresses[0]?.address.toLowerCase()) return { reason: 'From is not one plain mailbox (RFC 5322 §3.4)' };
-  return { address: addresses[0]?.address ?? '', domain: domain.toLowerCase().replace(/\.$/, '') };
+  // Keys are configured by A-label; an SMTPUTF8 From may name its domain in U-labels (RFC 6531 §3.2, RFC 8616 §4).
+  // (Only then: WHATWG's domainToASCII also percent-decodes, and "relay%2Eexample" is no name for relay.example.)
+  const bare = domain.replace(/\.$/, '').toLowerCase();
+  const ascii = /[^\x00-\x7f]/.test(bare) && !bare.includes('%') ? domainToASCII(bare) : bare;
+  if (!ascii) return { reason: 'From domain is not a valid domain name' };
+  return { address: addresses[0]?.address ?? '', domain: ascii };
 }
 
 export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {

@@ -278,3 +278,26 @@ test('a From field with more than one reading is not signed, nor a second From p
     assert.deepEqual((await verify(got.raw)).map((r) => r.result), c.signed ? ['pass'] : [], c.subject);
   }
 });
+
+test('an internationalized From domain (SMTPUTF8, U-labels) is signed by the key of its A-label form', async (t) => {
+  const dir = tempDir(t);
+  const key = await keygen(dir, 'xn--bcher-kva.example', 'idn');
+  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'xn--bcher-kva.example', selector: 'idn', key: key.file }]));
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  try {
+    await wire.command('EHLO client.test.example');
+    assert.equal((await wire.command('MAIL FROM:<jörg@bücher.example> SMTPUTF8')).code, 250);
+    assert.equal((await wire.command('RCPT TO:<user@relay.example>')).code, 250);
+    assert.equal((await wire.command('DATA')).code, 354);
+    wire.write(Buffer.from(message('jörg@Bücher.example', 'idn'), 'utf8'));
+    assert.equal((await wire.command('.', 10_000)).code, 250);
+  } finally {
+    wire.close();
+  }
+  await sink.waitForMessages(1);
+  assert.deepEqual((await verify(sink.messages[0]?.raw ?? Buffer.alloc(0))).map((r) => `${r.result} ${r.domain}/${r.selector}`), ['pass xn--bcher-kva.example/idn']);
+  assert.deepEqual(gw.transactions().map((l) => l.dkim), ['xn--bcher-kva.example s=idn']);
+});
