@@ -51,10 +51,11 @@ not checked by every receiver yet, so sign with RSA too if you use one.`,
       return 1;
     }
     const record = publicKeyRecord(parsed.key, parsed.type);
+    // The path as a JSON string, which YAML reads as a double-quoted scalar: a ": " or " #" in it would break the entry.
     io.stdout.write(
       `# wrote ${keyFile} (${type === 'rsa' ? `RSA ${modulusLength} bits` : 'Ed25519'})\n` +
         `# publish in DNS:\n${zoneFileLine(entry.selector, entry.domain, record)}\n` +
-        `# then add to the config and reload:\n# dkim:\n#   sign:\n#     - { domain: ${entry.domain}, selector: ${entry.selector}, key: ${keyFile} }\n`,
+        `# then add to the config and reload:\n# dkim:\n#   sign:\n#     - { domain: ${entry.domain}, selector: ${entry.selector}, key: ${JSON.stringify(keyFile)} }\n`,
     );
     return 0;
   },

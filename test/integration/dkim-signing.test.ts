@@ -3,10 +3,11 @@
 // DKIM verifier that looks the key up in that DNS. Who is signed (trusted networks, authenticated clients),
 // by which key (the From domain or its parent), what is not signed, bad key files, and a reload's new key.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
 import { dkimKeygenCommand } from '../../src/commands/dkim-keygen.ts';
 import { ConfigError, loadConfig } from '../../src/config/load.ts';
@@ -300,4 +301,16 @@ test('an internationalized From domain (SMTPUTF8, U-labels) is signed by the key
   await sink.waitForMessages(1);
   assert.deepEqual((await verify(sink.messages[0]?.raw ?? Buffer.alloc(0))).map((r) => `${r.result} ${r.domain}/${r.selector}`), ['pass xn--bcher-kva.example/idn']);
   assert.deepEqual(gw.transactions().map((l) => l.dkim), ['xn--bcher-kva.example s=idn']);
+});
+
+test('dkim-keygen prints a dkim.sign entry that loads as it is, whatever the key file is called', async (t) => {
+  const dir = path.join(tempDir(t), 'keys: dkim #1');
+  mkdirSync(dir);
+  const file = path.join(dir, 'k.pem');
+  const res = await runCommand(dkimKeygenCommand, { flags: new Map([['domain', 'example.com'], ['selector', 's1'], ['out', file], ['type', 'ed25519']]), positional: [] });
+  assert.equal(res.code, 0, res.err);
+  const entry = res.out.split('\n').filter((l) => l.startsWith('# ') && !/^# (wrote|publish|then)/.test(l)).map((l) => l.slice(2)).join('\n');
+  const config = parseYaml(entry) as { dkim: { sign: Array<{ key: string }> } };
+  assert.equal(config.dkim.sign[0]?.key, file);
+  assert.doesNotThrow(() => loadConfig({ inline: config, dataDir: dir }));
 });
