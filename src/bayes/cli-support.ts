@@ -1,5 +1,7 @@
 // Shared plumbing of the filter's CLI commands: config + rules + Bayes from the command's flags,
 // running the content checks on one message outside SMTP, and a terminal progress bar.
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { missingPaths } from './corpus.ts';
 import { createBayesCheck } from '../checks/bayes.ts';
@@ -13,11 +15,12 @@ import { withContentSymbols } from '../content/engine.ts';
 import type { MimeLimits } from '../mime/parse.ts';
 import { loadRuleset, type Ruleset } from '../scoring/ruleset.ts';
 import { createMessageView } from '../smtp/message-view.ts';
-import { mimeLimitsOf, openBayes, seedSharedStore, type Bayes } from './open-bayes.ts';
+import { mimeLimitsOf, openBayes, seedSharedStore, STORE_FILE, type Bayes } from './open-bayes.ts';
 import { openSharedStores } from '../redis/shared-stores.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { systemClock } from '../util/clock.ts';
 import { silentLogger } from '../util/logger.ts';
+import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 
 export interface FilterEnv {
   loaded: LoadedConfig;
@@ -25,14 +28,21 @@ export interface FilterEnv {
   bayes: Bayes;
 }
 
+/** Held by a `spamgate train` or `forget` while it learns into the in-process store of a data directory. */
+export const LEARN_LOCK_FILE = 'bayes/learn.lock';
+
 /**
  * Config, MIME bounds and the Bayes filter for a CLI command: the shared (Redis) store when configured.
  * `learns`: the command changes the store (train, forget). A running `serve` on the same data directory
- * holds the in-process store in memory and would overwrite the file on its next save, so that is refused.
+ * holds the in-process store in memory and would overwrite the file on its next save, so that is refused;
+ * so is a second learning command at once (each would save only its own work over the other's): the first
+ * holds LEARN_LOCK_FILE from before it reads the store until it has saved it (close()).
  */
 export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODELS_DIR, opts: { learns?: boolean } = {}): Promise<FilterEnv> {
   const loaded = loadConfig({ ...(args.configFile !== undefined ? { file: args.configFile } : {}), ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}) });
-  if (opts.learns && !loaded.config.redis.use_for.includes('bayes')) {
+  const inProcess = !loaded.config.redis.use_for.includes('bayes');
+  let lock: string | undefined;
+  if (opts.learns && inProcess) {
     const pid = await runningServePid(loaded.dataDir);
     if (pid !== undefined) {
       throw new Error(
@@ -40,21 +50,38 @@ export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODEL
           'Stop it first, or learn by moving mail into or out of the Junk folder, or share the store in Redis (redis.use_for: [bayes]).',
       );
     }
+    lock = path.join(loaded.dataDir, LEARN_LOCK_FILE);
+    // before the work, not at the save: an unwritable data directory fails here
+    mkdirSync(path.dirname(path.join(loaded.dataDir, STORE_FILE)), { recursive: true });
+    const held = await takePidLock(lock);
+    if (!held.ok) {
+      throw new Error(
+        `another spamgate train or forget (pid ${held.pid}) is learning into ${loaded.dataDir}: wait for it to finish ` +
+          '(two at once would each save only their own work, over the other\'s)',
+      );
+    }
   }
-  const limits = mimeLimitsOf(loaded.config.filter);
-  const shared = loaded.config.redis.use_for.includes('bayes')
-    ? await openSharedStores({ config: loaded.config, clock: systemClock, log: silentLogger, registry: createRegistry(false) })
-    : undefined;
-  if (shared?.tokenStore) await seedSharedStore(shared.tokenStore, modelsDir, loaded.config.bayes, silentLogger);
-  const opened = openBayes({ dataDir: loaded.dataDir, modelsDir, config: loaded.config.bayes, limits, ...(shared?.tokenStore ? { store: shared.tokenStore } : {}) });
-  const bayes: Bayes = {
-    ...opened,
-    close: async () => {
-      await opened.close();
-      await shared?.close();
-    },
-  };
-  return { loaded, limits, bayes };
+  try {
+    const limits = mimeLimitsOf(loaded.config.filter);
+    const shared = !inProcess ? await openSharedStores({ config: loaded.config, clock: systemClock, log: silentLogger, registry: createRegistry(false) }) : undefined;
+    if (shared?.tokenStore) await seedSharedStore(shared.tokenStore, modelsDir, loaded.config.bayes, silentLogger);
+    const opened = openBayes({ dataDir: loaded.dataDir, modelsDir, config: loaded.config.bayes, limits, ...(shared?.tokenStore ? { store: shared.tokenStore } : {}) });
+    const bayes: Bayes = {
+      ...opened,
+      close: async () => {
+        try {
+          await opened.close();
+          await shared?.close();
+        } finally {
+          if (lock !== undefined) await releasePidLock(lock);
+        }
+      },
+    };
+    return { loaded, limits, bayes };
+  } catch (err) {
+    if (lock !== undefined) await releasePidLock(lock);
+    throw err;
+  }
 }
 
 export function loadContentRuleset(loaded: LoadedConfig): Ruleset {

@@ -145,6 +145,37 @@ test('classify and explain read a device (/dev/zero) only up to the 64 MiB messa
   assertNoStack(explained);
 });
 
+test('two trains at once on one data directory: the second is refused, nothing learned is lost', async (t) => {
+  const dir = tempDir(t);
+  const data = path.join(dir, 'data');
+  const config = path.join(dir, 'spamgate.yaml');
+  writeFileSync(config, 'bayes:\n  use_shipped_model: false\n');
+  const corpus = (cls: string, n: number): string => {
+    const d = path.join(dir, cls);
+    mkdirSync(d);
+    for (let i = 0; i < n; i++) writeFileSync(path.join(d, `${i}.eml`), `From: ${cls}${i}@x.example\nSubject: ${cls} ${i}\nMessage-ID: <${cls}${i}@x>\n\n${cls} words number ${i} token${i}\n`);
+    return d;
+  };
+  const spam = corpus('spam', 3000);
+  const ham = corpus('ham', 3000);
+  // each alone takes well over a second: the two overlap
+  const [a, b] = await Promise.all([cli(['train', '--spam', spam, '--config', config, '--data-dir', data]), cli(['train', '--ham', ham, '--config', config, '--data-dir', data])]);
+  const learned = { spam: 0, ham: 0 };
+  for (const [cls, r] of [['spam', a], ['ham', b]] as const) {
+    assertNoStack(r);
+    if (r.code === 0) learned[cls] = 3000;
+    else {
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^spamgate train: another spamgate train or forget \(pid \d+\) is learning into /);
+    }
+  }
+  assert.ok(learned.spam + learned.ham > 0);
+  // the store holds exactly what the successful runs said they learned
+  const again = await cli(['train', '--spam', spam, '--ham', ham, '--config', config, '--data-dir', data]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, new RegExp(`^learned ${6000 - learned.spam - learned.ham}, relearned 0, already known ${learned.spam + learned.ham} `));
+});
+
 test('reload never signals a process group or a process that is not spamgate serve', async (t) => {
   const dir = tempDir(t);
   const pidFile = path.join(dir, 'spamgate.pid');

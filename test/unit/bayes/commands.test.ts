@@ -2,7 +2,7 @@
 // --json, --explain), forget, masscheck.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -117,4 +117,34 @@ test('train and forget refuse while spamgate serve runs on the data directory wi
   serve.kill('SIGKILL');
   await new Promise((r) => serve.once('exit', r));
   assert.equal((await runCmd(trainCommand, { flags: { spam: path.join(root, 'spam.eml') } }, data, config)).code, 0);
+});
+
+test('train and forget refuse while another train or forget learns into the data directory; a dead one\'s lock is taken over', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'spamgate-cmd-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const config = path.join(root, 'spamgate.yaml');
+  writeFileSync(config, 'bayes:\n  use_shipped_model: false\n  save_delay: 0\n');
+  const data = path.join(root, 'data');
+  const spamFile = path.join(root, 'spam.eml');
+  writeFileSync(spamFile, msg(1, true));
+  // stands in for another `spamgate train` (a process of its own): its pid is in the lock
+  const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  t.after(() => other.kill('SIGKILL'));
+  const lock = path.join(data, 'bayes', 'learn.lock');
+  mkdirSync(path.dirname(lock), { recursive: true });
+  writeFileSync(lock, `${other.pid}\n`);
+  // (the CLI prints the error as one line and exits 1)
+  await assert.rejects(runCmd(trainCommand, { flags: { spam: spamFile } }, data, config), /another spamgate train or forget \(pid \d+\) is learning into /);
+  await assert.rejects(runCmd(forgetCommand, { positional: [spamFile] }, data, config), /another spamgate train or forget/);
+  assert.equal((await runCmd(classifyCommand, { positional: [spamFile] }, data, config)).code, 0, 'reading the store is fine');
+  // it died without removing its lock (Ctrl-C, a crash): the lock is stale and taken over
+  other.kill('SIGKILL');
+  await new Promise((r) => other.once('exit', r));
+  const train = await runCmd(trainCommand, { flags: { spam: spamFile } }, data, config);
+  assert.equal(train.code, 0, train.err);
+  assert.match(train.out, /^learned 1, .*store now 1 spam \/ 0 ham\n$/);
+  assert.equal(existsSync(lock), false, 'released once the store is saved');
+  const forget = await runCmd(forgetCommand, { positional: [spamFile] }, data, config);
+  assert.match(forget.out, /forgotten 1, not learned 0; store now 0 spam \/ 0 ham\n$/);
+  assert.equal(existsSync(lock), false);
 });
