@@ -34,7 +34,10 @@ export function reason(err: unknown): string {
 
 /**
  * Files under `p` (a file or a directory, recursively; dot-files and the corpus package's .json sidecars
- * skipped, symbolic links followed), sorted, at most `max`. Unreadable directories go to `problems`.
+ * skipped, symbolic links followed, each directory walked once however many links lead to it), sorted, at
+ * most `max`. A directory with `cur` and `new` subdirectories is a Maildir: its messages are the files in
+ * those two; the files beside them (dovecot-uidlist, spamgate.index, subscriptions…) are not messages and
+ * `tmp` holds deliveries under way. Unreadable directories go to `problems`.
  */
 export function listCorpusFiles(p: string, max = 1_000_000, problems: { id: string; error: string }[] = []): string[] {
   let st;
@@ -47,6 +50,8 @@ export function listCorpusFiles(p: string, max = 1_000_000, problems: { id: stri
   if (!st.isDirectory()) return [p];
   const out: string[] = [];
   const stack = [p];
+  // device and inode of each directory walked: a link back up the tree is not followed round again
+  const seen = new Set<string>([`${st.dev}:${st.ino}`]);
   for (let guard = 0; stack.length > 0 && guard < 100_000 && out.length < max; guard++) {
     const dir = stack.pop() ?? '';
     let entries;
@@ -56,6 +61,7 @@ export function listCorpusFiles(p: string, max = 1_000_000, problems: { id: stri
       problems.push({ id: dir, error: reason(err) });
       continue;
     }
+    const kinds: { full: string; name: string; isDir: boolean; isFile: boolean }[] = [];
     for (const e of entries) {
       if (e.name.startsWith('.') || e.name.endsWith('.json')) continue;
       const full = path.join(dir, e.name);
@@ -70,8 +76,24 @@ export function listCorpusFiles(p: string, max = 1_000_000, problems: { id: stri
           problems.push({ id: full, error: reason(err) });
         }
       }
-      if (isDir) stack.push(full);
-      else if (isFile) out.push(full);
+      kinds.push({ full, name: e.name, isDir, isFile });
+    }
+    const maildir = ['cur', 'new'].every((n) => kinds.some((k) => k.isDir && k.name === n));
+    for (const k of kinds) {
+      if (maildir && (k.isFile || k.name === 'tmp')) continue;
+      if (k.isDir) {
+        let id: string;
+        try {
+          const d = statSync(k.full);
+          id = `${d.dev}:${d.ino}`;
+        } catch (err) {
+          problems.push({ id: k.full, error: reason(err) });
+          continue;
+        }
+        if (seen.has(id)) continue;
+        seen.add(id);
+        stack.push(k.full);
+      } else if (k.isFile) out.push(k.full);
     }
   }
   return out.sort().slice(0, max);

@@ -9,7 +9,8 @@ export const trainCommand: Command = {
   summary: 'teach the Bayes filter spam and ham (files, directories, mbox)',
   usage: [
     'usage: spamgate train --spam PATH[,PATH] --ham PATH[,PATH] [--on-error] [--config FILE] [--data-dir DIR]',
-    '  Learns every message under the paths (files, directories recursively, mbox files).',
+    '  Learns every message under the paths (files, directories recursively, mbox files; in a Maildir the',
+    '  messages in cur/ and new/). Names starting with a dot (Maildir++ subfolders such as .Junk) are skipped.',
     '  A message learned before as the same class counts once; as the other class it is moved.',
     '  Empty files and files that cannot be read are skipped and listed on stderr (exit code 1).',
     '  A progress bar is drawn on stderr when it is a terminal.',

@@ -1,11 +1,12 @@
 // The corpus reader: mbox files streamed message by message (splitting, ">From " unquoting, lines across
-// read boundaries, oversize messages skipped without losing the rest) and single files over the limit.
+// read boundaries, oversize messages skipped without losing the rest), single files over the limit, Maildirs
+// (their messages only) and directory trees with links back up.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { readCorpus } from '../../../src/bayes/corpus.ts';
+import { listCorpusFiles, readCorpus } from '../../../src/bayes/corpus.ts';
 import { readMbox } from '../../../src/bayes/mbox-reader.ts';
 
 function tempDir(t: { after: (fn: () => void) => void }): string {
@@ -74,4 +75,40 @@ test('readCorpus: mbox ids by position, one-message "From " files keep their pat
       ['d.eml', 'Subject: plain'],
     ],
   );
+});
+
+test('a Maildir gives the messages in cur/ and new/, not its index, uid list or tmp/; its subfolders stay apart', (t) => {
+  const dir = tempDir(t);
+  const maildir = path.join(dir, 'Maildir');
+  for (const sub of ['cur', 'new', 'tmp', '.Junk/cur', '.Junk/new', '.Junk/tmp']) mkdirSync(path.join(maildir, sub), { recursive: true });
+  writeFileSync(path.join(maildir, 'cur', '1700000000.M1P1Q1.host,S=20:2,S'), 'Subject: read\n\nbody\n');
+  writeFileSync(path.join(maildir, 'new', '1700000001.M2P1Q2.host,S=20'), 'Subject: new\n\nbody\n');
+  writeFileSync(path.join(maildir, 'tmp', '1700000002.M3P1Q3.host'), 'Subject: half writ');
+  // what spamgate's own store (and Dovecot, Courier) keep beside the messages
+  for (const f of ['dovecot-uidlist', 'dovecot-keywords', 'spamgate.index', 'spamgate.cache', 'spamgate-recent', 'subscriptions']) writeFileSync(path.join(maildir, f), '3 V1700000000 N4\n1 1700000000.M1P1Q1.host\n');
+  writeFileSync(path.join(maildir, '.Junk', 'maildirfolder'), '');
+  writeFileSync(path.join(maildir, '.Junk', 'cur', '1700000003.M4P1Q4.host,S=20:2,S'), 'Subject: junk\n\nbody\n');
+  assert.deepEqual(
+    listCorpusFiles(maildir).map((f) => path.relative(maildir, f)),
+    ['cur/1700000000.M1P1Q1.host,S=20:2,S', 'new/1700000001.M2P1Q2.host,S=20'],
+  );
+  assert.deepEqual(
+    listCorpusFiles(path.join(maildir, '.Junk')).map((f) => path.relative(maildir, f)),
+    ['.Junk/cur/1700000003.M4P1Q4.host,S=20:2,S'],
+  );
+  // a directory of mailboxes: each one's messages
+  assert.equal(listCorpusFiles(dir).length, 2);
+});
+
+test('a symbolic link back up the tree does not list the same messages again and again', (t) => {
+  const dir = tempDir(t);
+  mkdirSync(path.join(dir, 'sub'));
+  writeFileSync(path.join(dir, 'a.eml'), 'Subject: a\n\nbody\n');
+  writeFileSync(path.join(dir, 'sub', 'b.eml'), 'Subject: b\n\nbody\n');
+  symlinkSync('..', path.join(dir, 'sub', 'up'));
+  symlinkSync(path.join(dir, 'sub'), path.join(dir, 'again'));
+  const files = listCorpusFiles(dir).map((f) => path.relative(dir, f));
+  assert.equal(files.length, 2, files.join(' '));
+  assert.deepEqual(new Set(files.map((f) => path.basename(f))), new Set(['a.eml', 'b.eml']));
+  assert.deepEqual([...readCorpus([dir])].map((m) => m.error ?? 'ok'), ['ok', 'ok']);
 });
