@@ -3,7 +3,7 @@
 // other failures exit 1 with a one-line reason (the stack only with SPAMGATE_DEBUG=1).
 import { parseArgs } from './cli/args.ts';
 import { COMMANDS } from './commands/index.ts';
-import { UsageError, type CommandIo } from './commands/types.ts';
+import { UsageError, type Command, type CommandIo } from './commands/types.ts';
 import { ConfigError } from './config/load.ts';
 
 function mainHelp(): string {
@@ -42,6 +42,7 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
     io.stderr.write(`spamgate: unknown command ${JSON.stringify(name)} (see spamgate --help)\n`);
     return 2;
   }
+  running = command;
   try {
     const args = parseArgs(command, rest);
     if (args.flags.has('help')) {
@@ -64,9 +65,18 @@ export async function main(argv: readonly string[], io: CommandIo): Promise<numb
   }
 }
 
-/** The reader of stdout or stderr went away (`spamgate queue list | head`): stop quietly. */
+/** The command being run, once known. */
+let running: Command | undefined;
+
+/**
+ * The reader of stdout or stderr went away (`spamgate queue list | head`): stop quietly, unless the command
+ * changes stored state (forget, train): it goes on without output, and saves, rather than lose its work.
+ */
 function onStreamError(err: NodeJS.ErrnoException): void {
-  if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  if (err.code === 'EPIPE') {
+    if (running?.finishesWithoutReader) return;
+    process.exit(process.exitCode ?? 0);
+  }
   throw err;
 }
 

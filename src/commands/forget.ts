@@ -11,6 +11,7 @@ export const forgetCommand: Command = {
     '  Removes each message (file, directory or mbox) from what the filter has learned and prints',
     '  "path<TAB>forgotten|unknown" (unknown: never learned); unreadable files get "error: reason", exit 1.',
   ].join('\n'),
+  finishesWithoutReader: true,
   async run(args, io) {
     if (args.positional.length === 0) throw new UsageError('give at least one FILE');
     requirePaths(args.positional);

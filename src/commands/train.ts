@@ -16,6 +16,7 @@ export const trainCommand: Command = {
     '  A progress bar is drawn on stderr when it is a terminal.',
     '  --on-error   learn only messages the filter currently gets wrong or is unsure about',
   ].join('\n'),
+  finishesWithoutReader: true,
   valueFlags: ['spam', 'ham'],
   booleanFlags: ['on-error'],
   async run(args, io) {

@@ -37,6 +37,11 @@ export interface Command {
   valueFlags?: readonly string[];
   /** Flags allowed without a value. */
   booleanFlags?: readonly string[];
+  /**
+   * The command changes stored state (train, forget): when the reader of its output goes away (EPIPE) it
+   * runs to the end, so that what it did is saved, instead of the process stopping at once.
+   */
+  finishesWithoutReader?: boolean;
   /** Returns the process exit code. */
   run(args: CommandArgs, io: CommandIo): Promise<number>;
 }

@@ -176,6 +176,30 @@ test('two trains at once on one data directory: the second is refused, nothing l
   assert.match(again.stdout, new RegExp(`^learned ${6000 - learned.spam - learned.ham}, relearned 0, already known ${learned.spam + learned.ham} `));
 });
 
+test('forget whose reader has gone (| head) still forgets every message and saves the store', async (t) => {
+  const dir = tempDir(t);
+  const data = path.join(dir, 'data');
+  const config = path.join(dir, 'spamgate.yaml');
+  writeFileSync(config, 'bayes:\n  use_shipped_model: false\n');
+  const spam = path.join(dir, 'spam');
+  mkdirSync(spam);
+  for (let i = 0; i < 50; i++) writeFileSync(path.join(spam, `${i}.eml`), `From: s${i}@x.example\nSubject: offer ${i}\n\nwin money ${i}\n`);
+  assert.equal((await cli(['train', '--spam', spam, '--config', config, '--data-dir', data])).code, 0);
+  // the reading end is closed before the command writes its first line: every write gets EPIPE
+  const gone = await new Promise<Run>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'forget', spam, '--config', config, '--data-dir', data], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: '', stderr }));
+  });
+  assert.equal(gone.code, 0, gone.stderr);
+  assertNoStack(gone);
+  const after = await cli(['forget', spam, '--config', config, '--data-dir', data]);
+  assert.match(after.stdout, /forgotten 0, not learned 50; store now 0 spam \/ 0 ham\n$/);
+});
+
 test('reload never signals a process group or a process that is not spamgate serve', async (t) => {
   const dir = tempDir(t);
   const pidFile = path.join(dir, 'spamgate.pid');
