@@ -144,8 +144,9 @@ function promptHidden(io: CommandIo, prompt: string): Promise<string> {
   if (!tty.isTTY || typeof tty.setRawMode !== 'function') {
     return Promise.reject(new UsageError('stdin is not a terminal: pass the password with --password-stdin'));
   }
-  io.stderr.write(prompt);
+  // echo off before the prompt shows: a password typed (or pasted) as soon as it appears is never echoed
   tty.setRawMode(true);
+  io.stderr.write(prompt);
   tty.resume();
   return new Promise((resolve, reject) => {
     let text = '';

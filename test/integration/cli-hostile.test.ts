@@ -10,6 +10,7 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { COMMANDS } from '../../src/commands/index.ts';
 import { startGateway } from '../helpers/gateway.ts';
+import { runPython } from '../helpers/python.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
@@ -198,6 +199,43 @@ test('forget whose reader has gone (| head) still forgets every message and save
   assertNoStack(gone);
   const after = await cli(['forget', spam, '--config', config, '--data-dir', data]);
   assert.match(after.stdout, /forgotten 0, not learned 50; store now 0 spam \/ 0 ham\n$/);
+});
+
+/** Runs `spamgate ARGS` on a pseudo-terminal (python3 pty), answering each prompt the moment it shows. */
+const ON_A_TERMINAL = `
+import json, os, pty, select, sys, time
+answer = sys.argv[1].encode() + b'\\r'
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+out, answered, deadline = b'', 0, time.time() + 60
+while time.time() < deadline:
+    if not select.select([fd], [], [], 0.5)[0]:
+        continue
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        break
+    if not data:
+        break
+    out += data
+    if out.count(b': ') > answered:
+        os.write(fd, answer)
+        answered += 1
+print(json.dumps({'out': out.decode('utf-8', 'replace'), 'status': os.waitpid(pid, 0)[1]}))
+`;
+
+test('users add and passwd on a terminal: the password is never echoed, even when typed as the prompt shows', async (t) => {
+  const data = path.join(tempDir(t), 'data');
+  const password = 'typed-at-once-1234';
+  // the echo was turned off only after the prompt was written: an answer that quick was echoed (often, not always)
+  for (let i = 0; i < 5; i++) {
+    const args = [process.execPath, '--import', 'tsx', CLI, 'users', i === 0 ? 'add' : 'passwd', 'carol@localhost', '--data-dir', data];
+    const r = await runPython<{ out: string; status: number }>(ON_A_TERMINAL, [password, ...args], 90_000);
+    assert.equal(r.status, 0, r.out);
+    assert.match(r.out, /^Password: .*Again: .*(added|changed password of) carol@localhost/s);
+    assert.equal(r.out.includes(password), false, `run ${i}: the password was echoed: ${JSON.stringify(r.out)}`);
+  }
 });
 
 test('reload never signals a process group or a process that is not spamgate serve', async (t) => {
