@@ -1,9 +1,10 @@
 // `spamgate users add|passwd|del|list`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
-import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseSize } from '../config/units.ts';
 import { hashPassword } from '../mailhost/password.ts';
 import { checkUserName, readUsersFile, writeUsersFileAtomic, type UserFileEntry } from '../mailhost/users.ts';
+import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { loadFromArgs } from './load-args.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
@@ -95,20 +96,18 @@ function readOrFail(file: string): Record<string, UserFileEntry> {
   return r.entries;
 }
 
-/** One writer at a time: a lock file beside the users file (O_EXCL). */
+/**
+ * One writer at a time: a lock file beside the users file, holding the writer's pid. A lock left by a
+ * command that was interrupted (Ctrl-C while it waited for the password) is taken over.
+ */
 async function withLock(file: string, fn: () => Promise<number>): Promise<number> {
   const lock = `${file}.lock`;
-  let fd: number;
-  try {
-    fd = openSync(lock, 'wx', 0o600);
-  } catch {
-    throw new Error(`${lock} exists: another \`spamgate users\` is running (remove the file if it is stale)`);
-  }
-  closeSync(fd);
+  const held = await takePidLock(lock);
+  if (!held.ok) throw new Error(`another \`spamgate users\` (pid ${held.pid}) is changing ${file}; try again when it is done`);
   try {
     return await fn();
   } finally {
-    unlinkSync(lock);
+    await releasePidLock(lock);
   }
 }
 

@@ -1,6 +1,7 @@
 // `spamgate users`: add/passwd/del/list with --password-stdin; the file holds scrypt hashes only; the directory sees changes.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -112,4 +113,24 @@ test('a users or aliases file that is too large, binary or a directory is refuse
   assert.equal(readDirectoryFile(path.join(dir, 'missing.yaml'), 'aliases file'), undefined);
   const missing = readUsersFile(path.join(dir, 'missing.yaml'));
   assert.deepEqual(missing, { ok: true, entries: {}, exists: false });
+});
+
+test('a lock left by an interrupted users command is taken over; one held by a live one is refused', async (t) => {
+  const { dir, cli } = setup(t);
+  const lock = path.join(dir, 'data', 'users.yaml.lock');
+  mkdirSync(path.dirname(lock), { recursive: true });
+  // what Ctrl-C left while the command waited for the password on stdin: its process is gone
+  writeFileSync(lock, '');
+  const added = await cli(['add', 'alice@example.com', '--password-stdin'], 'first-password\n');
+  assert.equal(added.code, 0, added.err);
+  assert.equal(existsSync(lock), false, 'released');
+  // stands in for another `spamgate users` at work
+  const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  t.after(() => other.kill('SIGKILL'));
+  writeFileSync(lock, `${other.pid}\n`);
+  await assert.rejects(cli(['add', 'bob@example.com', '--password-stdin'], 'bob-password\n'), /another `spamgate users` \(pid \d+\) is changing .*users\.yaml/);
+  other.kill('SIGKILL');
+  await new Promise((r) => other.once('exit', r));
+  assert.equal((await cli(['add', 'bob@example.com', '--password-stdin'], 'bob-password\n')).code, 0);
+  assert.equal(existsSync(lock), false);
 });
