@@ -114,7 +114,7 @@ async function withLock(file: string, fn: () => Promise<number>): Promise<number
 async function readPassword(args: CommandArgs, io: CommandIo): Promise<string> {
   let password: string;
   if (args.flags.has('password-stdin')) {
-    password = (await readAll(io.stdin)).split(/\r?\n/)[0] ?? '';
+    password = (await readFirstLine(io.stdin)).split(/\r?\n/)[0] ?? '';
   } else {
     password = await promptHidden(io, 'Password: ');
     const again = await promptHidden(io, 'Again: ');
@@ -125,14 +125,15 @@ async function readPassword(args: CommandArgs, io: CommandIo): Promise<string> {
   return password;
 }
 
-async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+/** Stdin up to its first line break (a terminal does not wait for Ctrl-D after Enter), at most 64 KiB. */
+async function readFirstLine(stream: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of stream) {
     const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
     chunks.push(b);
     size += b.length;
-    if (size > 65_536) break;
+    if (size > 65_536 || b.includes(0x0a)) break;
   }
   return Buffer.concat(chunks).toString('utf8');
 }

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { usersCommand } from '../../../src/commands/users.ts';
 import { UsageError, type CommandArgs } from '../../../src/commands/types.ts';
@@ -133,4 +134,19 @@ test('a lock left by an interrupted users command is taken over; one held by a l
   await new Promise((r) => other.once('exit', r));
   assert.equal((await cli(['add', 'bob@example.com', '--password-stdin'], 'bob-password\n')).code, 0);
   assert.equal(existsSync(lock), false);
+});
+
+test('--password-stdin takes the first line without waiting for the end of input (a terminal, a pipe kept open)', async (t) => {
+  const { dir, configFile } = setup(t);
+  const stdin = new PassThrough();
+  stdin.write('typed-then-enter\n');
+  t.after(() => stdin.end());
+  const out = new PassThrough();
+  const run = usersCommand.run({ flags: new Map([['password-stdin', true]]), positional: ['add', 'carol@example.com'], configFile }, { stdout: out, stderr: new PassThrough(), stdin, isTty: false });
+  let timer: NodeJS.Timeout | undefined;
+  const waited = new Promise<string>((resolve) => (timer = setTimeout(() => resolve('still waiting for the end of stdin'), 10_000)));
+  const code = await Promise.race([run, waited]);
+  clearTimeout(timer);
+  assert.equal(code, 0);
+  assert.match(readFileSync(path.join(dir, 'data', 'users.yaml'), 'utf8'), /carol@example\.com:\n {2}password: \$scrypt\$/);
 });
