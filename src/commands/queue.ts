@@ -91,6 +91,8 @@ export const queueCommand: Command = {
   async run(args, io) {
     const [sub, id, extra] = args.positional;
     if (!sub || extra !== undefined) throw new UsageError('expected: queue list|show ID|flush [ID]|remove ID');
+    if (!['list', 'show', 'flush', 'remove'].includes(sub)) throw new UsageError(`unknown queue sub-command ${JSON.stringify(sub)}: list, show, flush or remove`);
+    if (sub === 'list' && id !== undefined) throw new UsageError(`queue list takes no message id (queue show ${id})`);
     if ((sub === 'show' || sub === 'remove') && !id) throw new UsageError(`queue ${sub} needs a message id`);
     if (id !== undefined && !ID_PATTERN.test(id)) throw new UsageError(`not a queue id: ${JSON.stringify(id)}`);
     if (sub !== 'flush' && sub !== 'remove' && args.flags.has('wait')) throw new UsageError('--wait applies to flush and remove');
