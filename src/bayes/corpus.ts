@@ -25,6 +25,15 @@ export function missingPaths(paths: readonly string[]): string[] {
   return out;
 }
 
+/**
+ * A message id (a path, "#n" for an mbox) for one line of text output: JSON-quoted when it holds a tab, a
+ * line break or another control character, which would break the line's fields or the line itself.
+ */
+export function displayId(id: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(id) ? JSON.stringify(id) : id;
+}
+
 /** "no such file or directory" rather than "ENOENT: no such file or directory, stat 'x'". */
 export function reason(err: unknown): string {
   const e = err as NodeJS.ErrnoException;

@@ -1,7 +1,7 @@
 // `spamgate classify FILE... [--explain] [--json]`: Bayes probability and verdict per message, one line each.
 import { openFilterEnv, outputGone, requirePaths } from '../bayes/cli-support.ts';
 import type { BayesResult } from '../bayes/classifier.ts';
-import { readCorpus } from '../bayes/corpus.ts';
+import { displayId, readCorpus } from '../bayes/corpus.ts';
 import { UsageError, type Command } from './types.ts';
 
 export const classifyCommand: Command = {
@@ -9,7 +9,8 @@ export const classifyCommand: Command = {
   summary: 'Bayes spam probability and verdict for messages',
   usage: [
     'usage: spamgate classify FILE... [--explain] [--json] [--config FILE] [--data-dir DIR]',
-    '  Prints "path<TAB>probability<TAB>spam|unsure|ham" per message (files, directories, mbox).',
+    '  Prints "path<TAB>probability<TAB>spam|unsure|ham" per message (files, directories, mbox); a path',
+    '  holding a tab, a line break or another control character is printed JSON-quoted.',
     '  A file that cannot be read gets "path<TAB>-<TAB>error: reason" and the exit code is 1; a path that does not exist is a usage error (exit 2) and nothing is classified.',
     '  --explain   add the evidence of header, body and links, and the most deciding tokens',
     '  --json      one JSON object per line instead',
@@ -31,7 +32,7 @@ export const classifyCommand: Command = {
         seen++;
         if (msg.error !== undefined) {
           failed++;
-          io.stdout.write(json ? JSON.stringify({ path: msg.id, probability: null, verdict: 'error', error: msg.error }) + '\n' : `${msg.id}\t-\terror: ${msg.error}\n`);
+          io.stdout.write(json ? JSON.stringify({ path: msg.id, probability: null, verdict: 'error', error: msg.error }) + '\n' : `${displayId(msg.id)}\t-\terror: ${msg.error}\n`);
           continue;
         }
         const r = await env.bayes.classifyRaw(msg.raw);
@@ -63,8 +64,8 @@ function asJson(id: string, r: BayesResult, explain: boolean): Record<string, un
 }
 
 function asText(id: string, r: BayesResult, explain: boolean): string {
-  if (r.status === 'silent') return `${id}\t-\tsilent\n`;
-  let line = `${id}\t${r.probability.toFixed(4)}\t${r.verdict}\n`;
+  if (r.status === 'silent') return `${displayId(id)}\t-\tsilent\n`;
+  let line = `${displayId(id)}\t${r.probability.toFixed(4)}\t${r.verdict}\n`;
   if (!explain) return line;
   line += `    combined by ${r.method}; evidence (clues, chi-square): ${evidenceOf(r).map((g) => `${g.group} ${g.clues} ${g.chi_square.toFixed(4)}`).join(', ')}\n`;
   for (const c of topClues(r, 15)) line += `    ${c.prob.toFixed(4)}  spam=${c.spam} ham=${c.ham}  ${JSON.stringify(c.token)}\n`;

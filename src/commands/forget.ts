@@ -1,6 +1,6 @@
 // `spamgate forget FILE...`: unlearn messages from the Bayes filter, whatever class they were learned as.
 import { openFilterEnv, requirePaths } from '../bayes/cli-support.ts';
-import { readCorpus } from '../bayes/corpus.ts';
+import { displayId, readCorpus } from '../bayes/corpus.ts';
 import { UsageError, type Command } from './types.ts';
 
 export const forgetCommand: Command = {
@@ -10,6 +10,7 @@ export const forgetCommand: Command = {
     'usage: spamgate forget FILE... [--config FILE] [--data-dir DIR]',
     '  Removes each message (file, directory or mbox) from what the filter has learned and prints',
     '  "path<TAB>forgotten|unknown" (unknown: never learned); unreadable files get "error: reason", exit 1.',
+    '  A path holding a tab, a line break or another control character is printed JSON-quoted.',
   ].join('\n'),
   finishesWithoutReader: true,
   async run(args, io) {
@@ -24,13 +25,13 @@ export const forgetCommand: Command = {
       for (const msg of readCorpus(args.positional)) {
         if (msg.error !== undefined) {
           failed++;
-          io.stdout.write(`${msg.id}\terror: ${msg.error}\n`);
+          io.stdout.write(`${displayId(msg.id)}\terror: ${msg.error}\n`);
           continue;
         }
         const outcome = await env.bayes.learner.forget(msg.raw, 'manual');
         if (outcome === 'forgotten') forgotten++;
         else unknown++;
-        io.stdout.write(`${msg.id}\t${outcome}\n`);
+        io.stdout.write(`${displayId(msg.id)}\t${outcome}\n`);
       }
       totals = await env.bayes.store.totals();
     } finally {

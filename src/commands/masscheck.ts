@@ -2,7 +2,7 @@
 // symbol its weight, the hits in ham and spam, the S/O ratio and the false positives / negatives it took
 // part in, then the FP / FN at each of the current action thresholds.
 import { flagList, loadContentRuleset, offlineChecks, openFilterEnv, progressBar, progressWanted, requirePaths, runOffline } from '../bayes/cli-support.ts';
-import { listCorpusFiles, readCorpus } from '../bayes/corpus.ts';
+import { displayId, listCorpusFiles, readCorpus } from '../bayes/corpus.ts';
 import { scoreHits } from '../scoring/scorer.ts';
 import { UsageError, type Command } from './types.ts';
 
@@ -52,7 +52,7 @@ export const masscheckCommand: Command = {
         for (const msg of readCorpus(paths)) {
           bar.tick(msg.id);
           if (msg.error !== undefined) {
-            problems.push(`${msg.id}: ${msg.error}`);
+            problems.push(`${displayId(msg.id)}: ${msg.error}`);
             continue;
           }
           n[cls]++;

@@ -1,6 +1,6 @@
 // `spamgate train --spam PATH --ham PATH [--on-error]`: teach the Bayes filter from files, directories or mboxes.
 import { flagList, openFilterEnv, progressBar, progressWanted, requirePaths } from '../bayes/cli-support.ts';
-import { listCorpusFiles, readCorpus } from '../bayes/corpus.ts';
+import { displayId, listCorpusFiles, readCorpus } from '../bayes/corpus.ts';
 import type { LearnOutcome, MessageClass } from '../bayes/learner.ts';
 import { UsageError, type Command } from './types.ts';
 
@@ -40,12 +40,12 @@ export const trainCommand: Command = {
           bar.tick(msg.id);
           if (msg.error !== undefined) {
             counts.unreadable++;
-            problems.push(`${msg.id}: ${msg.error}`);
+            problems.push(`${displayId(msg.id)}: ${msg.error}`);
             continue;
           }
           if (msg.raw.toString('latin1').trim() === '') {
             counts.empty++;
-            problems.push(`${msg.id}: empty, not learned`);
+            problems.push(`${displayId(msg.id)}: empty, not learned`);
             continue;
           }
           if (onError) {

@@ -168,3 +168,25 @@ test('a corrupt learned store is refused with its path, not a bare zlib error', 
     return true;
   });
 });
+
+test('classify and forget keep one line per message when a file name holds a tab or a line break', async (t) => {
+  const s = setup(t);
+  const { spamDir, hamDir } = corpus(s.root);
+  await s.run(trainCommand, { spam: spamDir, ham: hamDir });
+  const odd = path.join(s.root, 'odd');
+  mkdirSync(odd);
+  writeFileSync(path.join(odd, 'a\tb.eml'), ham(7));
+  writeFileSync(path.join(odd, 'two\nlines.eml'), ham(8));
+  writeFileSync(path.join(odd, 'plain.eml'), ham(9));
+  const cls = await s.run(classifyCommand, {}, [odd]);
+  const lines = cls.out.trimEnd().split('\n');
+  assert.equal(lines.length, 3, cls.out);
+  for (const l of lines) assert.equal(l.split('\t').length, 3, l);
+  assert.deepEqual(
+    lines.map((l) => l.split('\t')[0]),
+    [JSON.stringify(path.join(odd, 'a\tb.eml')), path.join(odd, 'plain.eml'), JSON.stringify(path.join(odd, 'two\nlines.eml'))],
+  );
+  const forget = await s.run(forgetCommand, {}, [odd]);
+  assert.equal(forget.out.trimEnd().split('\n').length, 4, forget.out);
+  assert.ok(forget.out.startsWith(`${JSON.stringify(path.join(odd, 'a\tb.eml'))}\tunknown\n`), forget.out);
+});
