@@ -3,7 +3,7 @@
 // A file that cannot be read is reported as an error item, never thrown: one bad file does not stop a run.
 import { closeSync, fstatSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { readBounded } from '../util/read-bounded.ts';
+import { readBoundedFd } from '../util/read-bounded.ts';
 import { readMbox, type MboxItem } from './mbox-reader.ts';
 
 export type CorpusMessage =
@@ -131,46 +131,60 @@ export function* readCorpus(paths: readonly string[], maxMessageBytes = CORPUS_M
   }
 }
 
+/** Up to `n` bytes from where the file stands (a pipe may give fewer per read). */
+function readHead(fd: number, n: number): Buffer {
+  const head = Buffer.alloc(n);
+  let got = 0;
+  for (let i = 0; i < n && got < n; i++) {
+    const r = readSync(fd, head, got, n - got, null);
+    if (r === 0) break;
+    got += r;
+  }
+  return head.subarray(0, got);
+}
+
+/**
+ * The messages of one file, read through one descriptor from start to end: a pipe (/dev/stdin, a shell's
+ * <(zcat corpus.mbox.gz)) is read once, so the bytes that told an mbox from a message are not lost.
+ */
 function* readOneFile(file: string, maxMessageBytes: number): Generator<CorpusMessage> {
-  const head = Buffer.alloc(5);
   const fd = openSync(file, 'r');
-  let size: number;
   try {
-    readSync(fd, head, 0, 5, 0);
-    size = fstatSync(fd).size;
+    const head = readHead(fd, 5);
+    const st = fstatSync(fd);
+    if (!head.equals(Buffer.from('From '))) {
+      if (st.isFile() && st.size > maxMessageBytes) {
+        yield { id: file, error: `${st.size} bytes, over the ${maxMessageBytes}-byte limit, skipped` };
+        return;
+      }
+      // A device or a pipe has no size: the read itself is bounded (/dev/zero would take all memory).
+      const raw = Buffer.concat([head, readBoundedFd(fd, maxMessageBytes + 1 - head.length)]);
+      yield raw.length > maxMessageBytes ? { id: file, error: `over the ${maxMessageBytes}-byte limit, skipped` } : { id: file, raw };
+      return;
+    }
+    // hold the first message back until a second shows whether this is a one-message file
+    let first: MboxItem | undefined;
+    let many = false;
+    const asMessage = (m: MboxItem, id: string): CorpusMessage => (m.error !== undefined ? { id, error: m.error } : { id, raw: m.raw });
+    try {
+      for (const m of readMbox(fd, maxMessageBytes, undefined, head)) {
+        if (first === undefined) {
+          first = m;
+          continue;
+        }
+        if (!many) {
+          many = true;
+          yield asMessage(first, `${file}#1`);
+        }
+        yield asMessage(m, `${file}#${m.index}`);
+      }
+    } catch (err) {
+      // a read error after the first message: that message still counts, then the error is reported
+      if (first !== undefined && !many) yield asMessage(first, `${file}#1`);
+      throw err;
+    }
+    if (first !== undefined && !many) yield asMessage(first, file);
   } finally {
     closeSync(fd);
   }
-  if (!head.equals(Buffer.from('From '))) {
-    if (size > maxMessageBytes) {
-      yield { id: file, error: `${size} bytes, over the ${maxMessageBytes}-byte limit, skipped` };
-      return;
-    }
-    // A device or a pipe has no size: the read itself is bounded (/dev/zero would take all memory).
-    const raw = readBounded(file, maxMessageBytes + 1);
-    yield raw.length > maxMessageBytes ? { id: file, error: `over the ${maxMessageBytes}-byte limit, skipped` } : { id: file, raw };
-    return;
-  }
-  // hold the first message back until a second shows whether this is a one-message file
-  let first: MboxItem | undefined;
-  let many = false;
-  const asMessage = (m: MboxItem, id: string): CorpusMessage => (m.error !== undefined ? { id, error: m.error } : { id, raw: m.raw });
-  try {
-    for (const m of readMbox(file, maxMessageBytes)) {
-      if (first === undefined) {
-        first = m;
-        continue;
-      }
-      if (!many) {
-        many = true;
-        yield asMessage(first, `${file}#1`);
-      }
-      yield asMessage(m, `${file}#${m.index}`);
-    }
-  } catch (err) {
-    // a read error after the first message: that message still counts, then the error is reported
-    if (first !== undefined && !many) yield asMessage(first, `${file}#1`);
-    throw err;
-  }
-  if (first !== undefined && !many) yield asMessage(first, file);
 }

@@ -23,9 +23,12 @@ function isBlank(line: Buffer): boolean {
  * Messages of the mbox at `file`, split at "From " lines that open the file or follow an empty line (an
  * unescaped "From " inside a paragraph stays body text); one level of ">From " quoting is removed. A
  * message over `maxMessageBytes` is reported as an error item and skipped; the rest of the file goes on.
+ * `file` may be a descriptor the caller opened (and closes), read on from where it stands, after `head`:
+ * bytes already read from it (a pipe cannot be read again).
  */
-export function* readMbox(file: string, maxMessageBytes: number, chunkBytes = 1 << 20): Generator<MboxItem> {
-  const fd = openSync(file, 'r');
+export function* readMbox(file: string | number, maxMessageBytes: number, chunkBytes = 1 << 20, head?: Buffer): Generator<MboxItem> {
+  const fd = typeof file === 'number' ? file : openSync(file, 'r');
+  let pending = head ?? Buffer.alloc(0);
   try {
     // never pooled: a view into it is recognised by its ArrayBuffer
     const chunk = Buffer.allocUnsafeSlow(Math.max(16, chunkBytes));
@@ -95,7 +98,11 @@ export function* readMbox(file: string, maxMessageBytes: number, chunkBytes = 1 
 
     for (;;) {
       flushRun(); // the next read overwrites the chunk
-      const n = readSync(fd, chunk, 0, chunk.length, null);
+      let n: number;
+      if (pending.length > 0) {
+        n = pending.copy(chunk, 0, 0, Math.min(pending.length, chunk.length));
+        pending = pending.subarray(n);
+      } else n = readSync(fd, chunk, 0, chunk.length, null);
       if (n === 0) break;
       let from = 0;
       for (;;) {
@@ -126,6 +133,6 @@ export function* readMbox(file: string, maxMessageBytes: number, chunkBytes = 1 
     if (partialSize > 0 || partialDropped) yield* line(partialDropped ? Buffer.alloc(0) : Buffer.concat(partial), partialDropped);
     yield* finish();
   } finally {
-    closeSync(fd);
+    if (typeof file !== 'number') closeSync(fd);
   }
 }

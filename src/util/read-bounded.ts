@@ -8,18 +8,23 @@ const CHUNK = 64 * 1024;
 export function readBounded(file: string, max: number): Buffer {
   const fd = openSync(file, 'r');
   try {
-    const chunks: Buffer[] = [];
-    let got = 0;
-    // Each pass reads at least one byte or ends the loop; at most max / 1 passes, usually max / CHUNK.
-    while (got < max) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, max - got));
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) break;
-      chunks.push(n === buf.length ? buf : buf.subarray(0, n));
-      got += n;
-    }
-    return Buffer.concat(chunks, got);
+    return readBoundedFd(fd, max);
   } finally {
     closeSync(fd);
   }
+}
+
+/** At most `max` bytes from an open file, from where it stands (a pipe can only be read on, never again). */
+export function readBoundedFd(fd: number, max: number): Buffer {
+  const chunks: Buffer[] = [];
+  let got = 0;
+  // Each pass reads at least one byte or ends the loop; at most max / 1 passes, usually max / CHUNK.
+  while (got < max) {
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK, max - got));
+    const n = readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    chunks.push(n === buf.length ? buf : buf.subarray(0, n));
+    got += n;
+  }
+  return Buffer.concat(chunks, got);
 }

@@ -2,6 +2,8 @@
 // read boundaries, oversize messages skipped without losing the rest), single files over the limit, Maildirs
 // (their messages only) and directory trees with links back up.
 import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -111,4 +113,24 @@ test('a symbolic link back up the tree does not list the same messages again and
   assert.equal(files.length, 2, files.join(' '));
   assert.deepEqual(new Set(files.map((f) => path.basename(f))), new Set(['a.eml', 'b.eml']));
   assert.deepEqual([...readCorpus([dir])].map((m) => m.error ?? 'ok'), ['ok', 'ok']);
+});
+
+test('a pipe (/dev/stdin, a shell\'s <(zcat corpus.mbox.gz)) is read once: a message or an mbox, whole', async (t) => {
+  const dir = tempDir(t);
+  const cases: [string, string, string[]][] = [
+    ['message', 'From: alice@example.org\nSubject: piped\n\nbody\n', ['From: alice@example.org\nSubject: piped\n\nbody\n']],
+    ['mbox', MBOX, EXPECTED],
+  ];
+  for (const [name, text, expected] of cases) {
+    const source = path.join(dir, `${name}.txt`);
+    writeFileSync(source, text);
+    const fifo = path.join(dir, `${name}.fifo`);
+    execFileSync('mkfifo', [fifo]);
+    // another process writes the pipe, as a shell's process substitution does
+    const writer = spawn('sh', ['-c', 'cat "$1" > "$2"', 'sh', source, fifo], { stdio: 'ignore' });
+    const exited = once(writer, 'exit');
+    const items = [...readCorpus([fifo])];
+    await exited;
+    assert.deepEqual(items.map((m) => m.error ?? m.raw.toString('latin1')), expected, name);
+  }
 });
