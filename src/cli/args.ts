@@ -28,7 +28,12 @@ export function parseArgs(command: Command, argv: readonly string[]): CommandArg
     if (valueFlags.has(name)) {
       const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
       if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
-      flags.set(name, value);
+      const before = flags.get(name);
+      if (typeof before === 'string') {
+        // the later one silently replaced the earlier (train --spam A --spam B learned only B)
+        if (!command.repeatableFlags?.includes(name)) throw new UsageError(`--${name} given more than once`);
+        flags.set(name, `${before},${value}`);
+      } else flags.set(name, value);
     } else if (booleanFlags.has(name)) {
       if (eq !== -1) throw new UsageError(`--${name} takes no value`);
       flags.set(name, true);

@@ -22,12 +22,14 @@ export const masscheckCommand: Command = {
   summary: 'replay ham and spam corpora through the content rules and report per-rule hits',
   usage: [
     'usage: spamgate masscheck --ham PATH[,PATH] --spam PATH[,PATH] [--no-bayes] [--json] [--config FILE] [--data-dir DIR]',
+    '  Several paths: comma-separated, or the flag given again (--ham A --ham B).',
     '  Per symbol: weight, hits in ham and spam, S/O (share of hits that were spam), and FP / FN: the',
     '  ham at or above the spam threshold (junk, else reject) and the spam below it that hit the symbol.',
     '  Then the false positives / negatives at each action threshold of rules/ as they are now.',
     '  Use --no-bayes when the Bayes store was trained on the same corpus.',
   ].join('\n'),
   valueFlags: ['ham', 'spam'],
+  repeatableFlags: ['ham', 'spam'],
   booleanFlags: ['no-bayes', 'json'],
   async run(args, io) {
     const ham = flagList(args, 'ham');

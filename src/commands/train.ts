@@ -9,6 +9,7 @@ export const trainCommand: Command = {
   summary: 'teach the Bayes filter spam and ham (files, directories, mbox)',
   usage: [
     'usage: spamgate train --spam PATH[,PATH] --ham PATH[,PATH] [--on-error] [--config FILE] [--data-dir DIR]',
+    '  Several paths: comma-separated, or the flag given again (--spam A --spam B).',
     '  Learns every message under the paths (files, directories recursively, mbox files; in a Maildir the',
     '  messages in cur/ and new/). Names starting with a dot (Maildir++ subfolders such as .Junk) are skipped.',
     '  A message learned before as the same class counts once; as the other class it is moved.',
@@ -18,6 +19,7 @@ export const trainCommand: Command = {
   ].join('\n'),
   finishesWithoutReader: true,
   valueFlags: ['spam', 'ham'],
+  repeatableFlags: ['spam', 'ham'],
   booleanFlags: ['on-error'],
   async run(args, io) {
     const spam = flagList(args, 'spam');

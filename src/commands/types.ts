@@ -35,6 +35,8 @@ export interface Command {
   usage: string;
   /** Flags that take a value (others are booleans). --config and --data-dir are handled by the CLI. */
   valueFlags?: readonly string[];
+  /** Value flags that may be given more than once: their values are joined with ',' (lists of paths). */
+  repeatableFlags?: readonly string[];
   /** Flags allowed without a value. */
   booleanFlags?: readonly string[];
   /**
