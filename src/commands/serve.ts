@@ -17,6 +17,13 @@ Without --config the embedded defaults are used (full-stack mode for the domain 
 SIGHUP (or 'spamgate reload') re-reads the config and rules/; SIGTERM stops accepting, lets
 sessions finish, and exits 0.`,
   async run(args, io) {
+    // SIGHUP's default action ends the process: one that comes while starting (a reload hook, a renewed
+    // certificate) is held and applied once the listeners are up
+    let hupWhileStarting = false;
+    const onEarlyHup = (): void => {
+      hupWhileStarting = true;
+    };
+    process.on('SIGHUP', onEarlyHup);
     const loaded = loadFromArgs(args);
     const dirProblem = dataDirProblem(loaded.dataDir);
     if (dirProblem) throw new ConfigError([`${loaded.file ?? '(embedded defaults)'}: data_dir: ${dirProblem}`]);
@@ -39,10 +46,13 @@ sessions finish, and exits 0.`,
       };
       process.on('SIGTERM', () => void stop('SIGTERM'));
       process.on('SIGINT', () => void stop('SIGINT'));
-      process.on('SIGHUP', () => {
+      const reload = (): void => {
         const r = app.reload();
         if (!r.ok) io.stderr.write(`reload failed, running configuration kept:\n${r.error}\n`);
-      });
+      };
+      process.on('SIGHUP', reload);
+      process.off('SIGHUP', onEarlyHup);
+      if (hupWhileStarting) reload();
     });
   },
 };

@@ -204,6 +204,38 @@ test('SIGHUP reload: a bad config is refused and the running one kept; a good on
   assert.equal(await send(), 250);
 });
 
+test('SIGHUP while serve is starting does not end it: the reload is applied once it listens', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-early-hup-'));
+  const ports = { smtp: await freePort(), http: await freePort(), upstream: sink.port };
+  const file = writeConfig(dir, ports);
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  let hupSent = false;
+  const onData = (d: Buffer): void => {
+    out += d.toString();
+    // logged while the app is being built, before any listener is up (a reload hook run at that moment)
+    if (!hupSent && /"bayes store opened"/.test(out) && !/listening/.test(out)) {
+      hupSent = true;
+      child.kill('SIGHUP');
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const deadline = Date.now() + 20_000;
+  while (!/"configuration reloaded"/.test(out) && child.exitCode === null && child.signalCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(hupSent, out);
+  assert.equal(child.signalCode, null, `serve was ended by the signal: ${out}`);
+  assert.match(out, /http\s+listening/);
+  assert.match(out, /"configuration reloaded"/);
+  assert.equal((await sendMessage(ports.smtp, 'a@remote.example', ['user@relay.example'], MSG)).replies[2]?.code, 250);
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0, out);
+});
+
 test('check-config and usage errors exit 2 with a one-line reason', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-cc-'));
   const good = path.join(dir, 'good.yaml');
