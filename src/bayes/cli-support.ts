@@ -65,7 +65,7 @@ export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODEL
     const limits = mimeLimitsOf(loaded.config.filter);
     const shared = !inProcess ? await openSharedStores({ config: loaded.config, clock: systemClock, log: silentLogger, registry: createRegistry(false) }) : undefined;
     if (shared?.tokenStore) await seedSharedStore(shared.tokenStore, modelsDir, loaded.config.bayes, silentLogger);
-    const opened = openBayes({ dataDir: loaded.dataDir, modelsDir, config: loaded.config.bayes, limits, ...(shared?.tokenStore ? { store: shared.tokenStore } : {}) });
+    const opened = openBayes({ dataDir: loaded.dataDir, modelsDir, config: loaded.config.bayes, limits, readOnly: !opts.learns, ...(shared?.tokenStore ? { store: shared.tokenStore } : {}) });
     const bayes: Bayes = {
       ...opened,
       close: async () => {

@@ -32,6 +32,11 @@ export interface OpenBayesOptions {
    * most once per RESEED_INTERVAL_MS.
    */
   reseed?: () => Promise<void>;
+  /**
+   * Never write the store file (classify, explain, masscheck): a store past this config's bounds is cut in
+   * memory only, so a reading command cannot save an old or cut copy over what serve or a train saved.
+   */
+  readOnly?: boolean;
 }
 
 const RESEED_INTERVAL_MS = 30_000;
@@ -72,7 +77,7 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
     log.info('bayes store opened', { origin, spam: initial.totals.spam, ham: initial.totals.ham, tokens: initial.tokens.size });
     if (initial.skipped) log.warn('bayes store had malformed token lines; they were skipped', { file, skipped: initial.skipped });
     store = new MemoryTokenStore({
-      file,
+      ...(opts.readOnly ? {} : { file }),
       saveDelayMs: cfg.save_delay,
       initial,
       onSaveError: (err) => log.error('bayes store could not be saved; learning is kept in memory and saving is retried', { file, err }),

@@ -2,7 +2,7 @@
 // garbage, a reader that goes away, the progress bar only on a terminal; masscheck FP/FN per threshold and
 // per rule; explain with a recipient's overrides and a silent classifier.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -189,4 +189,27 @@ test('classify and forget keep one line per message when a file name holds a tab
   const forget = await s.run(forgetCommand, {}, [odd]);
   assert.equal(forget.out.trimEnd().split('\n').length, 4, forget.out);
   assert.ok(forget.out.startsWith(`${JSON.stringify(path.join(odd, 'a\tb.eml'))}\tunknown\n`), forget.out);
+});
+
+test('classify, explain and masscheck never write the store, even one past their config\'s max_tokens', async (t) => {
+  const s = setup(t);
+  const many = path.join(s.root, 'many');
+  mkdirSync(many);
+  // 12,000 distinct tokens: past the smallest max_tokens (10,000)
+  for (let i = 0; i < 4; i++) writeFileSync(path.join(many, `${i}.eml`), `Subject: words ${i}\n\n${Array.from({ length: 3000 }, (_, j) => `w${i}x${j}`).join(' ')}\n`);
+  assert.equal((await s.run(trainCommand, { ham: many })).code, 0);
+  const store = path.join(s.root, 'data', 'bayes', 'tokens.gz');
+  const before = readFileSync(store);
+  const small = path.join(s.root, 'small.yaml');
+  writeFileSync(small, `rules_dirs: [${path.resolve(import.meta.dirname, '../../../rules')}]\nbayes:\n  max_tokens: 10000\n  use_shipped_model: false\n  save_delay: 0\n`);
+  const msg = path.join(many, '0.eml');
+  for (const [cmd, flags, positional] of [
+    [classifyCommand, {}, [msg]],
+    [explainCommand, {}, [msg]],
+    [masscheckCommand, { ham: many, spam: msg }, []],
+  ] as const) {
+    const r = await cmd.run({ flags: new Map(Object.entries(flags)), positional: [...positional], dataDir: path.join(s.root, 'data'), configFile: small }, { stdout: new PassThrough(), stderr: new PassThrough(), stdin: new PassThrough(), isTty: false });
+    assert.equal(r, 0, cmd.name);
+    assert.ok(readFileSync(store).equals(before), `${cmd.name} rewrote the store`);
+  }
 });
