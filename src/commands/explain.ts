@@ -3,8 +3,7 @@
 import { statSync } from 'node:fs';
 import { loadContentRuleset, offlineChecks, openFilterEnv, requirePaths, runOffline } from '../bayes/cli-support.ts';
 import type { BayesResult } from '../bayes/classifier.ts';
-import { CORPUS_MESSAGE_MAX_BYTES, reason } from '../bayes/corpus.ts';
-import { readBounded } from '../util/read-bounded.ts';
+import { CORPUS_MESSAGE_MAX_BYTES, readCorpus } from '../bayes/corpus.ts';
 import { BAYES_RESULT_KEY } from '../checks/bayes.ts';
 import type { Thresholds } from '../scoring/rules-sections.ts';
 import { thresholdsFor, type Ruleset } from '../scoring/ruleset.ts';
@@ -27,14 +26,7 @@ export const explainCommand: Command = {
     if (file === undefined || args.positional.length > 1) throw new UsageError('give exactly one FILE');
     requirePaths([file]);
     if (statSync(file).isDirectory()) throw new UsageError(`${file} is a directory; give one message file (spamgate classify takes directories)`);
-    let raw: Buffer;
-    try {
-      // bounded like train and classify: a device such as /dev/zero has no size to refuse it by
-      raw = readBounded(file, CORPUS_MESSAGE_MAX_BYTES + 1);
-    } catch (err) {
-      throw new Error(`${file}: ${reason(err)}`);
-    }
-    if (raw.length > CORPUS_MESSAGE_MAX_BYTES) throw new Error(`${file}: over the ${CORPUS_MESSAGE_MAX_BYTES}-byte limit of one message`);
+    const raw = readOneMessage(file);
     const rcpt = args.flags.get('rcpt');
     // thresholds are looked up by address or domain: anything else would silently give the defaults
     if (typeof rcpt === 'string' && !/^(?:[^@\s]+@)?[^@\s.]+(?:\.[^@\s.]+)*$/.test(rcpt)) throw new UsageError(`--rcpt ${JSON.stringify(rcpt)} is neither an address (local@domain) nor a domain`);
@@ -57,6 +49,26 @@ export const explainCommand: Command = {
     return 0;
   },
 };
+
+/**
+ * The one message in `file`, read as train and classify read it (bounded, so a device such as /dev/zero
+ * is refused; a pipe read once; a "From " line before it dropped). An mbox of several messages is bad
+ * usage: explaining it as one message would judge the whole mailbox as a single mail.
+ */
+function readOneMessage(file: string): Buffer {
+  const items = readCorpus([file]);
+  try {
+    const first = items.next();
+    if (first.done) throw new Error(`${file}: no message found`);
+    if (first.value.error !== undefined) {
+      throw new Error(/over the \d+-byte limit/.test(first.value.error) ? `${file}: over the ${CORPUS_MESSAGE_MAX_BYTES}-byte limit of one message` : `${file}: ${first.value.error}`);
+    }
+    if (!items.next().done) throw new UsageError(`${file} is an mbox of several messages; give one message (spamgate classify takes mbox files)`);
+    return first.value.raw;
+  } finally {
+    items.return(undefined);
+  }
+}
 
 export function formatExplain(file: string, verdict: Verdict, ruleset: Ruleset, thresholds: Thresholds = ruleset.thresholds, bayes?: BayesResult): string {
   const lines = [`${file}`, `  action ${verdict.action} (score ${verdict.score.toFixed(2)}; decided by ${verdict.decidedBy})`];

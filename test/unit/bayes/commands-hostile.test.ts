@@ -213,3 +213,15 @@ test('classify, explain and masscheck never write the store, even one past their
     assert.ok(readFileSync(store).equals(before), `${cmd.name} rewrote the store`);
   }
 });
+
+test('explain takes one message: an mbox of several is bad usage, a one-message mbox file is its message', async (t) => {
+  const s = setup(t);
+  const mbox = path.join(s.root, 'two.mbox');
+  writeFileSync(mbox, `From a@x Thu Jan  1 00:00:00 2024\n${spam(1)}\nFrom b@x Thu Jan  1 00:00:01 2024\n${ham(2)}`);
+  await assert.rejects(s.run(explainCommand, {}, [mbox]), (err: unknown) => err instanceof UsageError && /two\.mbox is an mbox of several messages/.test(err.message));
+  const one = path.join(s.root, 'one.mbox');
+  writeFileSync(one, `From a@x Thu Jan  1 00:00:00 2024\n${spam(1)}`);
+  const r = await s.run(explainCommand, { json: true }, [one]);
+  assert.equal(r.code, 0, r.err);
+  assert.ok((JSON.parse(r.out) as { symbols: { symbol: string }[] }).symbols.some((x) => x.symbol === 'CT_T_PILLS'));
+});
