@@ -46,7 +46,7 @@ export function reason(err: unknown): string {
  * skipped, symbolic links followed, each directory walked once however many links lead to it), sorted, at
  * most `max`. A directory with `cur` and `new` subdirectories is a Maildir: its messages are the files in
  * those two; the files beside them (dovecot-uidlist, spamgate.index, subscriptions…) are not messages and
- * `tmp` holds deliveries under way. Unreadable directories go to `problems`.
+ * `tmp` holds deliveries under way. Unreadable directories go to `problems`, and so does a tree past the bounds.
  */
 export function listCorpusFiles(p: string, max = 1_000_000, problems: { id: string; error: string }[] = []): string[] {
   let st;
@@ -105,6 +105,8 @@ export function listCorpusFiles(p: string, max = 1_000_000, problems: { id: stri
       } else if (k.isFile) out.push(k.full);
     }
   }
+  // bounded, but never silently: a corpus cut short is reported (train and classify exit 1)
+  if (out.length > max || stack.length > 0) problems.push({ id: p, error: `more than ${max} files or 100000 directories: the rest was not read` });
   return out.sort().slice(0, max);
 }
 

@@ -134,3 +134,15 @@ test('a pipe (/dev/stdin, a shell\'s <(zcat corpus.mbox.gz)) is read once: a mes
     assert.deepEqual(items.map((m) => m.error ?? m.raw.toString('latin1')), expected, name);
   }
 });
+
+test('a tree past the listing bounds is reported, not cut short silently', (t) => {
+  const dir = tempDir(t);
+  mkdirSync(path.join(dir, 'sub'));
+  for (const f of ['a.eml', 'b.eml', 'sub/c.eml']) writeFileSync(path.join(dir, f), 'Subject: x\n\nbody\n');
+  const problems: { id: string; error: string }[] = [];
+  assert.equal(listCorpusFiles(dir, 2, problems).length, 2);
+  assert.deepEqual(problems, [{ id: dir, error: 'more than 2 files or 100000 directories: the rest was not read' }]);
+  const whole: { id: string; error: string }[] = [];
+  assert.equal(listCorpusFiles(dir, 3, whole).length, 3);
+  assert.deepEqual(whole, []);
+});
