@@ -27,7 +27,8 @@ export function parseArgs(command: Command, argv: readonly string[]): CommandArg
     const name = arg.slice(2, eq === -1 ? undefined : eq);
     if (valueFlags.has(name)) {
       const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
-      if (value === undefined || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
+      // an empty value (--data-dir "$UNSET") is none: it would name the current directory
+      if (value === undefined || value === '' || (eq === -1 && value.startsWith('--'))) throw new UsageError(`--${name} needs a value`);
       const before = flags.get(name);
       if (typeof before === 'string') {
         // the later one silently replaced the earlier (train --spam A --spam B learned only B)

@@ -1,5 +1,5 @@
 // The CLI's argv parser: a value flag given twice is refused (the later one silently replaced the earlier),
-// except the path lists of train and masscheck, which add up.
+// except the path lists of train and masscheck, which add up; an empty value is no value.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { flagList } from '../../../src/bayes/cli-support.ts';
@@ -28,4 +28,10 @@ test('any other value flag given twice is bad usage, not a silent choice of the 
   }
   // a boolean given twice changes nothing
   assert.equal(parseArgs(classifyCommand, ['--json', '--json', 'f']).flags.get('json'), true);
+});
+
+test('an empty value (--data-dir "$UNSET") is bad usage, not the current directory', () => {
+  for (const argv of [['--data-dir', '', 'f'], ['--data-dir=', 'f'], ['--config', '', 'f']]) {
+    assert.throws(() => parseArgs(classifyCommand, argv), (err: unknown) => err instanceof UsageError && /^--(data-dir|config) needs a value$/.test(err.message), JSON.stringify(argv));
+  }
 });
