@@ -71,13 +71,22 @@ let running: Command | undefined;
 /**
  * The reader of stdout or stderr went away (`spamgate queue list | head`): stop quietly, unless the command
  * changes stored state (forget, train): it goes on without output, and saves, rather than lose its work.
+ * Any other write error (a full disk, `> /dev/full`) is the output's fault, not an internal error: one line
+ * and exit 1.
  */
-function onStreamError(err: NodeJS.ErrnoException): void {
+function onStreamError(this: NodeJS.WriteStream, err: NodeJS.ErrnoException): void {
   if (err.code === 'EPIPE') {
     if (running?.finishesWithoutReader) return;
     process.exit(process.exitCode ?? 0);
   }
-  throw err;
+  if (this !== process.stderr) {
+    try {
+      process.stderr.write(`spamgate${running ? ` ${running.name}` : ''}: cannot write the output: ${err.message}\n`);
+    } catch {
+      // stderr is gone too: the exit code says it
+    }
+  }
+  process.exit(1);
 }
 
 const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, isTty: Boolean(process.stdout.isTTY) };

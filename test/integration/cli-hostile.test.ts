@@ -2,7 +2,7 @@
 // and the HTTP endpoint of a running gateway under wrong methods, odd targets and malformed requests.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -237,6 +237,24 @@ test('users add and passwd on a terminal: the password is never echoed, even whe
     assert.equal(r.status, 0, r.out);
     assert.match(r.out, /^Password: .*Again: .*(added|changed password of) carol@localhost/s);
     assert.equal(r.out.includes(password), false, `run ${i}: the password was echoed: ${JSON.stringify(r.out)}`);
+  }
+});
+
+test('output that cannot be written (> /dev/full) is one line naming the output, exit 1, not an internal error', async (t) => {
+  const dir = tempDir(t);
+  writeFileSync(path.join(dir, 'm.eml'), 'Subject: x\n\nbody\n');
+  for (const args of [['classify', path.join(dir, 'm.eml'), '--data-dir', path.join(dir, 'data')], ['queue', 'list', '--data-dir', path.join(dir, 'data')]]) {
+    const full = openSync('/dev/full', 'w');
+    const r = await new Promise<Run>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', full, 'pipe'], timeout: 120_000 });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      child.on('error', reject);
+      child.on('close', (code) => resolve({ code, stdout: '', stderr }));
+    });
+    closeSync(full);
+    assert.equal(r.code, 1, args[0]);
+    assert.equal(r.stderr, `spamgate ${args[0]}: cannot write the output: ENOSPC: no space left on device, write\n`);
   }
 });
 
