@@ -6,6 +6,7 @@ import { createRelayCheck } from './checks/relay.ts';
 import { createRecipientCheck } from './checks/recipient.ts';
 import { createUpstreamRecipientCheck, RecipientVerifier, upstreamProbe } from './checks/upstream-recipient.ts';
 import { openMailHost } from './mailhost/mailhost-setup.ts';
+import { waitForLearnLock } from './bayes/learn-lock.ts';
 import { RUNNER_SYMBOLS } from './checks/runner.ts';
 import type { Check } from './checks/types.ts';
 import { SHIPPED_MODELS_DIR, type LoadedConfig } from './config/load.ts';
@@ -109,6 +110,8 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const sharedTokens = shared.tokenStore;
   const seedShared = sharedTokens ? (): Promise<void> => seedSharedStore(sharedTokens, SHIPPED_MODELS_DIR, config.bayes, bayesLog) : undefined;
   if (config.bayes.enabled && seedShared) await seedShared();
+  // the in-process store is saved from memory: not while a train or forget learns into the file (or after)
+  if (config.bayes.enabled && !sharedTokens) closers.push(await waitForLearnLock(deps.loaded.dataDir, bayesLog));
   const bayes = config.bayes.enabled
     ? openBayes({
         dataDir: deps.loaded.dataDir,

@@ -1,7 +1,5 @@
 // Shared plumbing of the filter's CLI commands: config + rules + Bayes from the command's flags,
 // running the content checks on one message outside SMTP, and a terminal progress bar.
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
 import type { Writable } from 'node:stream';
 import { missingPaths } from './corpus.ts';
 import { createBayesCheck } from '../checks/bayes.ts';
@@ -15,12 +13,12 @@ import { withContentSymbols } from '../content/engine.ts';
 import type { MimeLimits } from '../mime/parse.ts';
 import { loadRuleset, type Ruleset } from '../scoring/ruleset.ts';
 import { createMessageView } from '../smtp/message-view.ts';
-import { mimeLimitsOf, openBayes, seedSharedStore, STORE_FILE, type Bayes } from './open-bayes.ts';
+import { takeLearnLock } from './learn-lock.ts';
+import { mimeLimitsOf, openBayes, seedSharedStore, type Bayes } from './open-bayes.ts';
 import { openSharedStores } from '../redis/shared-stores.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { systemClock } from '../util/clock.ts';
 import { silentLogger } from '../util/logger.ts';
-import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 
 export interface FilterEnv {
   loaded: LoadedConfig;
@@ -28,20 +26,17 @@ export interface FilterEnv {
   bayes: Bayes;
 }
 
-/** Held by a `spamgate train` or `forget` while it learns into the in-process store of a data directory. */
-export const LEARN_LOCK_FILE = 'bayes/learn.lock';
-
 /**
  * Config, MIME bounds and the Bayes filter for a CLI command: the shared (Redis) store when configured.
  * `learns`: the command changes the store (train, forget). A running `serve` on the same data directory
  * holds the in-process store in memory and would overwrite the file on its next save, so that is refused;
  * so is a second learning command at once (each would save only its own work over the other's): the first
- * holds LEARN_LOCK_FILE from before it reads the store until it has saved it (close()).
+ * holds the learn lock (learn-lock.ts) from before it reads the store until it has saved it (close()).
  */
 export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODELS_DIR, opts: { learns?: boolean } = {}): Promise<FilterEnv> {
   const loaded = loadConfig({ ...(args.configFile !== undefined ? { file: args.configFile } : {}), ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}) });
   const inProcess = !loaded.config.redis.use_for.includes('bayes');
-  let lock: string | undefined;
+  let release: (() => Promise<void>) | undefined;
   if (opts.learns && inProcess) {
     const pid = await runningServePid(loaded.dataDir);
     if (pid !== undefined) {
@@ -50,16 +45,14 @@ export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODEL
           'Stop it first, or learn by moving mail into or out of the Junk folder, or share the store in Redis (redis.use_for: [bayes]).',
       );
     }
-    lock = path.join(loaded.dataDir, LEARN_LOCK_FILE);
-    // before the work, not at the save: an unwritable data directory fails here
-    mkdirSync(path.dirname(path.join(loaded.dataDir, STORE_FILE)), { recursive: true });
-    const held = await takePidLock(lock);
+    const held = await takeLearnLock(loaded.dataDir);
     if (!held.ok) {
       throw new Error(
-        `another spamgate train or forget (pid ${held.pid}) is learning into ${loaded.dataDir}: wait for it to finish ` +
-          '(two at once would each save only their own work, over the other\'s)',
+        `the Bayes store in ${loaded.dataDir} is in use by process ${held.pid} (another spamgate train or forget, or a serve starting): ` +
+          'wait for it to finish (two writers would each save only their own work, over the other\'s)',
       );
     }
+    release = held.release;
   }
   try {
     const limits = mimeLimitsOf(loaded.config.filter);
@@ -73,13 +66,13 @@ export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODEL
           await opened.close();
           await shared?.close();
         } finally {
-          if (lock !== undefined) await releasePidLock(lock);
+          await release?.();
         }
       },
     };
     return { loaded, limits, bayes };
   } catch (err) {
-    if (lock !== undefined) await releasePidLock(lock);
+    await release?.();
     throw err;
   }
 }

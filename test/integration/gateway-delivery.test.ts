@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -234,6 +234,40 @@ test('SIGHUP while serve is starting does not end it: the reload is applied once
   child.kill('SIGTERM');
   const [code] = await once(child, 'exit');
   assert.equal(code, 0, out);
+});
+
+test('serve waits to open the Bayes store while a train learns into it (its saves would overwrite that), then starts', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-learn-lock-'));
+  const ports = { smtp: await freePort(), http: await freePort(), upstream: sink.port };
+  const file = writeConfig(dir, ports);
+  // stands in for a `spamgate train` at work: its pid is in the store's lock
+  const train = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+  t.after(() => train.kill('SIGKILL'));
+  const lock = path.join(dir, 'data', 'bayes', 'learn.lock');
+  mkdirSync(path.dirname(lock), { recursive: true });
+  writeFileSync(lock, `${train.pid}\n`);
+  const child = spawn(process.execPath, [CLI, 'serve', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const until = async (re: RegExp): Promise<void> => {
+    const deadline = Date.now() + 20_000;
+    while (!re.test(out) && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.match(out, re);
+  };
+  await until(/waiting for another process to finish learning into the Bayes store/);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.doesNotMatch(out, /listening/, 'not started while the train holds the store');
+  train.kill('SIGKILL');
+  await until(/http\s+listening/);
+  assert.equal(readFileSync(lock, 'utf8').split('\n')[0], String(child.pid), 'serve holds the store while it runs');
+  child.kill('SIGTERM');
+  const [code] = await once(child, 'exit');
+  assert.equal(code, 0, out);
+  assert.equal(existsSync(lock), false, 'released at exit');
 });
 
 test('check-config and usage errors exit 2 with a one-line reason', async () => {

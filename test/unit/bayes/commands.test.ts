@@ -134,8 +134,8 @@ test('train and forget refuse while another train or forget learns into the data
   mkdirSync(path.dirname(lock), { recursive: true });
   writeFileSync(lock, `${other.pid}\n`);
   // (the CLI prints the error as one line and exits 1)
-  await assert.rejects(runCmd(trainCommand, { flags: { spam: spamFile } }, data, config), /another spamgate train or forget \(pid \d+\) is learning into /);
-  await assert.rejects(runCmd(forgetCommand, { positional: [spamFile] }, data, config), /another spamgate train or forget/);
+  await assert.rejects(runCmd(trainCommand, { flags: { spam: spamFile } }, data, config), /the Bayes store in .* is in use by process \d+ \(another spamgate train or forget/);
+  await assert.rejects(runCmd(forgetCommand, { positional: [spamFile] }, data, config), /is in use by process \d+ \(another spamgate train or forget/);
   assert.equal((await runCmd(classifyCommand, { positional: [spamFile] }, data, config)).code, 0, 'reading the store is fine');
   // it died without removing its lock (Ctrl-C, a crash): the lock is stale and taken over
   other.kill('SIGKILL');
