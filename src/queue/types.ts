@@ -49,6 +49,8 @@ export interface QueueEnvelope {
   verdict?: QueuedVerdict;
   /** The message came in authenticated (submission): relaying to remote recipients is allowed. */
   authUser?: string;
+  /** The SMTP client beside clientIp, for XFORWARD to the upstream; absent in notices spamgate wrote. */
+  client?: { port?: number; name?: string; helo?: string; esmtp?: boolean };
 }
 
 /** The DSN parameters of an envelope (and its SMTPUTF8 flag), as handed to a next hop. */

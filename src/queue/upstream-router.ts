@@ -2,12 +2,13 @@
 // connections; a broken or unreachable upstream makes every recipient temporary (retried).
 import type { Config } from '../config/schema.ts';
 import { NextHopClient, NextHopConnectionError, type TransactionResult } from '../smtp/next-hop-client.ts';
+import { originOf } from '../smtp/next-hop-xforward.ts';
 import { sendPooled } from './pooled-send.ts';
 import type { Logger } from '../util/logger.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { successActionAfterHandOver } from './dsn-policy.ts';
 import { outcome, type RecipientOutcome, type Router } from './router.ts';
-import type { DsnParameters } from './types.ts';
+import type { QueueEnvelope } from './types.ts';
 
 export type UpstreamConfig = NonNullable<Config['delivery']['upstream']>;
 
@@ -25,7 +26,8 @@ export interface UpstreamRouterOptions {
 
 /** Sends one transaction to the upstream, retrying once on a fresh connection if a reused one had gone stale. */
 export interface UpstreamSender {
-  send(from: string, rcptTo: string[], message: Buffer, dsn?: DsnParameters): Promise<TransactionResult>;
+  /** The envelope's DSN parameters go on with the message, and its client with XFORWARD when that is on. */
+  send(from: string, rcptTo: string[], message: Buffer, envelope?: QueueEnvelope): Promise<TransactionResult>;
   readonly label: string;
   readonly lmtp: boolean;
   close(): Promise<void>;
@@ -49,12 +51,13 @@ export function createUpstreamSender(opts: UpstreamRouterOptions): UpstreamSende
       commandTimeout: u.timeout,
       starttls: u.starttls ? 'require' : 'never',
       tlsVerify: opts.tlsVerify ?? false,
+      xforward: u.xforward,
     });
   return {
     label,
     lmtp: u.protocol === 'lmtp',
-    async send(from, rcptTo, message, dsn) {
-      return sendPooled(pool, 'upstream', create, from, rcptTo, message, dsn);
+    async send(from, rcptTo, message, envelope) {
+      return sendPooled(pool, 'upstream', create, from, rcptTo, message, envelope, envelope ? originOf(envelope) : undefined);
     },
     close: () => pool.close(),
   };

@@ -84,6 +84,12 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     rcptTo: [...tx.envelope.rcptTo],
     sessionId: state.info.id,
     clientIp: state.info.clientIp,
+    client: {
+      ...(state.info.clientPort ? { port: state.info.clientPort } : {}),
+      ...(state.info.clientHostname ? { name: state.info.clientHostname } : {}),
+      ...(state.info.helo ? { helo: state.info.helo } : {}),
+      esmtp: state.info.esmtp === true,
+    },
     receivedAt: deps.clock.now(),
     verdict: { action: verdict.action, score: verdict.score, junkRecipients: decision.junkRecipients },
     ...dsnEnvelopeFields(tx.dsn),

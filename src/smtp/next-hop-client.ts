@@ -6,6 +6,7 @@ import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { mailParameters, rcptParameters, smtpUtf8Refusal } from './next-hop-params.ts';
 import { dotStuff, NextHopConnectionError, ReplyReader } from './next-hop-wire.ts';
 import { toSevenBit, type SevenBitResult } from './seven-bit.ts';
+import { xforwardCommands, type ClientOrigin } from './next-hop-xforward.ts';
 
 export { NextHopConnectionError } from './next-hop-wire.ts';
 
@@ -25,6 +26,8 @@ export interface NextHopClientOptions {
   tlsVerify: boolean;
   /** SNI / certificate name; defaults to host when it is a name. */
   servername?: string;
+  /** Send the original client with XFORWARD when the next hop offers it. */
+  xforward?: boolean;
 }
 
 export interface TransactionResult {
@@ -56,6 +59,8 @@ export class NextHopClient {
   private socket: net.Socket;
   private readonly reader = new ReplyReader(() => this.destroy());
   extensions = new Set<string>();
+  /** The attributes the next hop lists after XFORWARD in its EHLO reply. */
+  xforwardAttributes = new Set<string>();
   maxSize = 0;
   secure = false;
   messagesSent = 0;
@@ -119,7 +124,7 @@ export class NextHopClient {
    * One transaction, with the sender's DSN requests when the next hop offers DSN (RFC 3461 §5.2.1).
    * Throws NextHopConnectionError when the connection breaks midway.
    */
-  async send(from: string, rcptTo: readonly string[], message: Buffer, dsn?: DsnParameters): Promise<TransactionResult> {
+  async send(from: string, rcptTo: readonly string[], message: Buffer, dsn?: DsnParameters, origin?: ClientOrigin): Promise<TransactionResult> {
     this.bodyWritten = false;
     const recipients = new Map<string, NextHopReply>();
     const result = { recipients, dsnPassedOn: this.extensions.has('DSN') };
@@ -146,6 +151,7 @@ export class NextHopClient {
       return result;
     }
     message = payload.message;
+    if (origin && this.options.xforward) await this.xforward(origin);
     const mailLine = `MAIL FROM:<${from}>${mailParameters(this.extensions, message, dsn)}`;
     const rcptLines = rcptTo.map((r) => `RCPT TO:<${r}>${rcptParameters(this.extensions, dsn?.rcptDsn?.[r])}`);
     const { mail, rcpts, data } = await this.envelope(mailLine, rcptLines);
@@ -234,11 +240,13 @@ export class NextHopClient {
     if (reply.code !== 250 && !this.options.lmtp) reply = await this.command(`HELO ${this.options.heloName}`);
     if (reply.code !== 250) throw new NextHopConnectionError(`${verb} refused: ${reply.code} ${reply.text}`, reply);
     this.extensions = new Set();
+    this.xforwardAttributes = new Set();
     for (const line of this.reader.lastLines.slice(1)) {
-      const [kw, arg] = line.slice(4).toUpperCase().split(/\s+/);
+      const [kw, arg, ...more] = line.slice(4).toUpperCase().split(/\s+/);
       if (!kw) continue;
       this.extensions.add(kw);
       if (kw === 'SIZE' && arg) this.maxSize = Number(arg) || 0;
+      if (kw === 'XFORWARD') this.xforwardAttributes = new Set([arg ?? '', ...more].filter(Boolean));
     }
   }
 
@@ -286,6 +294,17 @@ export class NextHopClient {
     const data = await this.read();
     if ([mail, ...rcpts, data].some((r) => r.code === 421)) this.destroy();
     return { mail, rcpts, data };
+  }
+
+  /**
+   * XFORWARD before MAIL FROM, one command at a time (it is not among RFC 2920's pipelinable commands).
+   * A refusal only means the next hop records us as the client, as without XFORWARD: the mail goes on.
+   */
+  private async xforward(origin: ClientOrigin): Promise<void> {
+    if (!this.extensions.has('XFORWARD')) return;
+    for (const line of xforwardCommands(this.xforwardAttributes, origin)) {
+      if ((await this.command(line)).code !== 250) return;
+    }
   }
 
   /** A 354 after every recipient failed: end the (empty) data so the session stays usable. */

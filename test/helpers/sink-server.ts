@@ -7,6 +7,7 @@
 //   await sink.waitForMessages(1);  sink.messages[0].raw         // Buffer, byte for byte
 //   await sink.down(); await sink.up();                          // refuse connections, then listen again
 //   await startSink({ dsn: true })                               // offers DSN; messages[i].mailParams / rcptParams
+//   await startSink({ xforward: true })                          // offers XFORWARD; messages[i].xforward
 //   t.after(() => sink.close());
 import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
@@ -25,6 +26,8 @@ export interface SinkMessage {
   mailParams: Record<string, string | true>;
   /** RCPT TO parameters per accepted recipient, e.g. { 'b@y': { NOTIFY: 'SUCCESS', ORCPT: 'rfc822;b@y' } }. */
   rcptParams: Record<string, Record<string, string | true>>;
+  /** XFORWARD attributes as the session held them at the end of the data (offered with `xforward: true`). */
+  xforward: Record<string, string>;
 }
 
 export interface SinkRule {
@@ -52,6 +55,8 @@ export interface SinkOptions {
   smtputf8?: boolean;
   /** Offer 8BITMIME (RFC 6152); on by default, as smtp-server does. */
   eightBitMime?: boolean;
+  /** Offer XFORWARD (to any client); off by default. Attributes persist over a session's transactions. */
+  xforward?: boolean;
 }
 
 export interface SinkServer {
@@ -112,7 +117,8 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
       const record = (accepted: string[]): void => {
         if (!accepted.length) return;
         const rcptParams = Object.fromEntries(session.envelope.rcptTo.filter((a) => accepted.includes(a.address)).map((a) => [a.address, { ...(a.args || {}) }]));
-        messages.push({ mailFrom, rcptTo: accepted, raw, secure: session.secure, helo: session.hostNameAppearsAs, mailParams, rcptParams });
+        const xforward = Object.fromEntries([...session.xForward].filter(([k]) => !k.includes(':')).map(([k, v]) => [k, String(v)]));
+        messages.push({ mailFrom, rcptTo: accepted, raw, secure: session.secure, helo: session.hostNameAppearsAs, mailParams, rcptParams, xforward });
         events.emit('message');
       };
       if (options.lmtp) {
@@ -137,6 +143,7 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
       hideDSN: !options.dsn,
       hideSMTPUTF8: options.smtputf8 === false,
       hide8BITMIME: options.eightBitMime === false,
+      useXForward: options.xforward === true,
       ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
       authOptional: true,
       disabledCommands: ['AUTH'],

@@ -40,7 +40,7 @@ test('inline: the client gets the upstream reply; partial 5xx is bounced, 4xx as
   t.after(() => sink.close());
   const bounced: QueueEnvelope[] = [];
   const bounces: MessageSink = { enqueue: async (env) => (bounced.push(env), { id: 'b1' }) };
-  const fwd = createInlineForwarder({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 2, timeout: 5000, starttls: false }, hostname: 'gw.test', log: silentLogger, bounces });
+  const fwd = createInlineForwarder({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 2, timeout: 5000, starttls: false, xforward: false }, hostname: 'gw.test', log: silentLogger, bounces });
   t.after(() => fwd.close());
 
   const ok = await fwd.forward(envelope(), message('inline1'));

@@ -1,0 +1,52 @@
+// XFORWARD to the upstream (front-of mode): the next hop learns each message's original client, per
+// transaction, on pooled connections; off unless delivery.upstream.xforward is set.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startGateway } from '../helpers/gateway.ts';
+import { startSink } from '../helpers/sink-server.ts';
+import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
+
+const BODY = 'Subject: x\r\n\r\nbody\r\n';
+
+test('delivery.upstream.xforward: each message reaches the upstream with its own client address, HELO and protocol', async (t) => {
+  const sink = await startSink({ xforward: true });
+  t.after(() => sink.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    smtp: { xclient_from: ['127.0.0.1/32'] },
+    delivery: { upstream: { host: '127.0.0.1', port: sink.port, xforward: true } },
+  });
+  const first = await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost'], BODY, 'first.test.example');
+  assert.equal(first.data?.code, 250);
+  await sink.waitForMessages(1);
+  // a client presented by XCLIENT, greeting with HELO (not EHLO)
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO proxy.test.example');
+  assert.equal((await wire.command('XCLIENT ADDR=192.0.2.7 NAME=client.example.net')).code, 220);
+  assert.equal((await wire.command('HELO second+name.test.example')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<b@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command(`${BODY}.`, 10_000)).code, 250);
+  await sink.waitForMessages(2);
+  const [one, two] = sink.messages;
+  assert.equal(one?.xforward.ADDR, '127.0.0.1');
+  assert.equal(one?.xforward.HELO, 'first.test.example');
+  assert.equal(one?.xforward.PROTO, 'ESMTP');
+  assert.equal(one?.xforward.SOURCE, 'REMOTE');
+  assert.equal(two?.xforward.ADDR, '192.0.2.7');
+  assert.equal(two?.xforward.NAME, 'client.example.net');
+  assert.equal(two?.xforward.HELO, 'second+name.test.example', 'xtext-encoded on the wire, decoded by the next hop');
+  assert.equal(two?.xforward.PROTO, 'SMTP');
+  assert.equal(sink.connectionCount, 1, 'both on one pooled connection');
+});
+
+test('without delivery.upstream.xforward nothing is forwarded, even to a next hop that offers XFORWARD', async (t) => {
+  const sink = await startSink({ xforward: true });
+  t.after(() => sink.close());
+  const gw = await startGateway(t, { mode: 'front-of', delivery: { upstream: { host: '127.0.0.1', port: sink.port } } });
+  assert.equal((await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost'], BODY)).data?.code, 250);
+  await sink.waitForMessages(1);
+  assert.deepEqual(sink.messages[0]?.xforward, {});
+});
