@@ -27,6 +27,10 @@ export interface GatewayServerOptions extends SMTPServerOptions {
   maxBadCommands: number;
   /** Called when XCLIENT has handed the session to another client, before the next command is read. */
   onClientChanged?: (session: SMTPServerSession) => void;
+  /** A refused recipient that is not the client's error (a greylisting deferral): not counted against maxBadCommands… */
+  notClientError?: (err: Error) => boolean;
+  /** …up to this many in a session. */
+  maxNotClientErrors?: number;
 }
 
 /**
@@ -46,6 +50,7 @@ const hasArgument = (command: Buffer): boolean => /^\S+\s+\S/.test(command.toStr
 class GatewayConnection extends SMTPConnection {
   private errorReplies = 0;
   private recipientOvershoot = 0;
+  private notClientErrors = 0;
   private readonly realPeer: string;
 
   constructor(server: GatewayServer, socket: Socket | TLSSocket, options: SMTPConnectionOptions) {
@@ -184,8 +189,10 @@ class GatewayConnection extends SMTPConnection {
     if (code === 250 && context === 'DATA_OK') this.errorReplies = 0;
     if (code >= 400 && code !== 421 && !this._closing) {
       if (code === 452 && typeof data === 'string' && TOO_MANY_RECIPIENTS.test(data) && ++this.recipientOvershoot <= RECIPIENT_OVERSHOOT_LIMIT) return;
+      const server = this._server as GatewayServer;
+      if (server.notClientErrorFor.delete(this.session.id) && this.notClientErrors++ < server.maxNotClientErrors) return;
       this.errorReplies++;
-      const limit = (this._server as GatewayServer).maxBadCommands;
+      const limit = server.maxBadCommands;
       if (this.errorReplies >= limit) super.send(421, `4.7.0 ${this.name} Too many errors, closing connection`, false);
     }
   }
@@ -195,13 +202,27 @@ export class GatewayServer extends SMTPServer {
   readonly xclientFrom: CidrSet;
   readonly maxBadCommands: number;
   readonly onClientChanged: ((session: SMTPServerSession) => void) | undefined;
+  readonly maxNotClientErrors: number;
+  /** Sessions whose RCPT refusal about to be sent is not the client's error (set and read in one turn). */
+  readonly notClientErrorFor = new Set<string>();
 
   constructor(options: GatewayServerOptions) {
-    const { xclientFrom, maxBadCommands, onClientChanged, ...smtpOptions } = options;
+    const { xclientFrom, maxBadCommands, onClientChanged, notClientError, maxNotClientErrors, ...smtpOptions } = options;
     super({ ...smtpOptions, useXClient: xclientFrom.size > 0 });
     this.xclientFrom = xclientFrom;
     this.maxBadCommands = maxBadCommands;
     this.onClientChanged = onClientChanged;
+    this.maxNotClientErrors = maxNotClientErrors ?? 0;
+    if (notClientError) {
+      // smtp-server sends the refusal from inside this callback, so the mark is read at once by send()
+      const inner = this.onRcptTo.bind(this);
+      this.onRcptTo = (address, session, callback) =>
+        inner(address, session, (err) => {
+          if (err && notClientError(err)) this.notClientErrorFor.add(session.id);
+          callback(err);
+          this.notClientErrorFor.delete(session.id);
+        });
+    }
   }
 
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {

@@ -67,6 +67,11 @@ export class Gateway {
       logger: false,
       xclientFrom: new CidrSet(smtp.xclient_from),
       maxBadCommands: smtp.max_bad_commands,
+      // A greylisted recipient is the sender's first attempt, not a client error: counted, the deferrals of a
+      // message to more recipients than max_bad_commands ended its session with 421, and each retry got only
+      // that many recipients further.
+      notClientError: (err) => err instanceof SmtpError && err.symbol === 'GREYLIST_DEFER',
+      maxNotClientErrors: smtp.max_recipients,
       ...(deps.tls ? { key: deps.tls.key, cert: deps.tls.cert } : {}),
       // smtp-server would accept TLS 1.0 and renegotiation (see util/tls-server.ts)
       ...SERVER_TLS_OPTIONS,

@@ -44,5 +44,7 @@ export function enforce(deps: GatewayDeps, hits: readonly SymbolHit[], tx: Trans
   const verdict = scoreHits(hits, tx.ruleset);
   if (!verdict.hard) return;
   deps.metrics.rejects.inc({ phase, symbol: verdict.decidedBy });
-  throw SmtpError.fromReply(verdict.reply ?? '451 4.3.0 Try again later');
+  const err = SmtpError.fromReply(verdict.reply ?? '451 4.3.0 Try again later');
+  err.symbol = verdict.decidedBy;
+  throw err;
 }

@@ -2,6 +2,8 @@
 
 export class SmtpError extends Error {
   readonly responseCode: number;
+  /** The hard-policy symbol whose reply this is (set by the phase runner). */
+  symbol?: string;
   constructor(
     readonly code: number,
     readonly enhanced: string,

@@ -1,6 +1,7 @@
 // The SMTP front line over real sockets: dialogue, extensions, limits and byte-exact acceptance.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { ManualClock } from '../../src/util/clock.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { run, runPython } from '../helpers/python.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
@@ -230,6 +231,33 @@ print(json.dumps({'refused': {k: v[0] for k, v in refused.items()}, 'noop': noop
   assert.equal(result.noop, 250, 'the session goes on');
   await sink.waitForMessages(1);
   assert.deepEqual(sink.messages[0]?.rcptTo, ['u0@localhost', 'u1@localhost', 'u2@localhost']);
+});
+
+test('greylisted recipients are not errors: a first attempt to many recipients is not cut with 421, the retry takes them all', async (t) => {
+  // Counted, the deferrals of a message to more recipients than max_bad_commands ended its session with 421:
+  // the recipients after the cut were never seen (no triplet), so each retry got only that many further.
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const clock = new ManualClock(Date.now());
+  const gw = await startGateway(
+    t,
+    { mode: 'front-of', delivery: { upstream: { host: '127.0.0.1', port: sink.port } }, smtp: { trusted_networks: [], max_bad_commands: 3 }, greylist: { enabled: true, delay: '5m', min_score: -100 } },
+    { clock },
+  );
+  const rcpts = ['postmaster@localhost', 'abuse@localhost', 'r3@localhost', 'r4@localhost', 'r5@localhost', 'r6@localhost'];
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  for (const r of rcpts) assert.equal((await wire.command(`RCPT TO:<${r}>`)).code, 451, r);
+  assert.equal((await wire.command('RSET')).code, 250, 'the session goes on');
+  clock.advance(6 * 60_000);
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  for (const r of rcpts) assert.equal((await wire.command(`RCPT TO:<${r}>`)).code, 250, r);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command('Subject: grey\r\n\r\nbody\r\n.')).code, 250);
+  await sink.waitForMessages(1, 10_000);
+  assert.deepEqual(sink.messages[0]?.rcptTo, rcpts);
 });
 
 test('too many error replies end the session with 421', async (t) => {
