@@ -84,14 +84,32 @@ function readOrcpt(orcpt: string, smtputf8: boolean): string {
   const bad = (): SmtpError => new SmtpError(501, '5.5.4', 'Bad ORCPT parameter syntax');
   if (semi <= 0 || orcpt.length > 500 || !ATOM.test(type)) throw bad();
   if (type.toLowerCase() !== 'utf-8') {
-    if (!PRINTABLE_ASCII.test(addr)) throw bad();
-    return orcpt;
+    if (PRINTABLE_ASCII.test(addr)) return orcpt;
+    // A widespread MTA writes a non-ASCII original recipient as rfc822 with its UTF-8 bytes in xtext
+    // ("rfc822;j+C3+B6rg@…", 7-bit on the wire) rather than as RFC 6533's utf-8 type. Refused with 501, the
+    // recipient bounced at that MTA; it is taken as the utf-8 address it names and goes on in RFC 6533 form.
+    const mailbox = type.toLowerCase() === 'rfc822' ? utf8FromXtextBytes(addr) : undefined;
+    if (mailbox === undefined) throw bad();
+    return `utf-8;${mailbox}`;
   }
   // RFC 6531 §3.5: a non-ASCII address in a transaction without SMTPUTF8 gets 553 with X.6.7.
   if (!smtputf8 && !isAscii(addr)) throw new SmtpError(553, '5.6.7', 'Non-ASCII ORCPT address needs SMTPUTF8');
   const mailbox = decodeUtf8Addr(addr, smtputf8);
   if (mailbox === undefined) throw bad();
   return `utf-8;${mailbox}`;
+}
+
+/** An xtext-decoded value (one character per octet) as the UTF-8 mailbox it spells, when it is one and not ASCII. */
+function utf8FromXtextBytes(value: string): string | undefined {
+  if (!/^[\x21-\x7e\x80-\xff]+$/.test(value) || isAscii(value)) return undefined;
+  let mailbox: string;
+  try {
+    mailbox = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return undefined;
+  }
+  // control characters and spaces have no place in a mailbox (C0, DEL and C1)
+  return /[\x00-\x20\x7f-\x9f]/.test(mailbox) ? undefined : mailbox;
 }
 
 /** The envelope fields for a transaction's DSN requests: only what the client gave. */

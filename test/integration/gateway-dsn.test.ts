@@ -347,6 +347,23 @@ test('ORCPT utf-8: xtext form with or without SMTPUTF8, unitext only with it (el
   ]);
 });
 
+test('ORCPT rfc822 with UTF-8 octets in xtext (as a widespread MTA sends it) is accepted and goes on as utf-8', async (t) => {
+  // Refused with 501, the sending MTA bounced the recipient: mail from an SMTPUTF8 sender to a non-ASCII address was lost.
+  const sink = await startSink({ dsn: true });
+  t.after(() => sink.close());
+  const gw = await startGateway(t, { mode: 'front-of', delivery: { upstream: { host: '127.0.0.1', port: sink.port } } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example> SMTPUTF8')).code, 250);
+  const rcpt = await wire.command('RCPT TO:<pøstmaster@localhost> NOTIFY=FAILURE ORCPT=rfc822;p+C3+B8stmaster@localhost');
+  assert.equal(rcpt.code, 250, rcpt.text);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command('Subject: x\r\n\r\nbody\r\n.')).code, 250);
+  await sink.waitForMessages(1);
+  assert.deepEqual(sink.messages[0]?.rcptParams['pøstmaster@localhost'], { NOTIFY: 'FAILURE', ORCPT: 'utf-8;p\\x{F8}stmaster@localhost' });
+});
+
 test('inline mode: a notice for a recipient the next hop refused is counted in spamgate_bounces_total', async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());

@@ -48,6 +48,17 @@ test('RCPT TO: NOTIFY and ORCPT kept, bad ORCPT is 501, an unknown parameter 555
   assert.throws(() => readRcptParameters(address({ XFOO: '1' })), refusedWith(555));
 });
 
+test('ORCPT rfc822 with UTF-8 octets in xtext, as a widespread MTA sends it, is taken as the utf-8 address', () => {
+  // "rfc822;j+C3+B6rg@example.org" on the wire; smtp-server hands over one character per decoded octet
+  const orcpt = 'rfc822;j\xc3\xb6rg@example.org';
+  for (const smtputf8 of [true, false]) assert.deepEqual(readRcptParameters(address({ ORCPT: orcpt }, { orcpt }), smtputf8), { orcpt: 'utf-8;jörg@example.org' });
+  assert.equal(rcptParameters(new Set(['DSN']), { orcpt: 'utf-8;jörg@example.org' }), ' ORCPT=utf-8;j\\x{F6}rg@example.org', 'goes on in the RFC 6533 form');
+  // not UTF-8, a control character, or another address type: still malformed
+  for (const bad of ['rfc822;j\xc3rg@example.org', 'rfc822;j\xc2\x85rg@example.org', 'x-other;j\xc3\xb6rg@example.org']) {
+    assert.throws(() => readRcptParameters(address({ ORCPT: bad }, { orcpt: bad }), true), refusedWith(501), bad);
+  }
+});
+
 test('ORCPT utf-8 type (RFC 6533 §3): xtext form always, unitext with SMTPUTF8, 553 without, 501 when malformed', () => {
   const rcpt = (orcpt: string, smtputf8: boolean) => readRcptParameters(address({ ORCPT: orcpt }, { orcpt }), smtputf8);
   assert.deepEqual(rcpt('utf-8;j\\x{F6}rg\\x{2B}1@example.org', false), { orcpt: 'utf-8;jörg+1@example.org' });
