@@ -312,9 +312,15 @@ export class NextHopClient {
     await this.command('.');
   }
 
+  /**
+   * RSET after a transaction that delivered to nobody. The replies are final by then: a next hop that refuses
+   * the RSET or ends the session (its error limit reached: refused recipients and the pipelined DATA count)
+   * does not make them a connection failure, which deferred recipients it had refused for good. The
+   * connection is dropped instead of going back to the pool.
+   */
   private async reset(): Promise<void> {
-    const r = await this.command('RSET');
-    if (r.code !== 250) throw new NextHopConnectionError(`RSET failed: ${r.code} ${r.text}`, r);
+    const r = await this.command('RSET').catch(() => undefined);
+    if (r?.code !== 250) this.destroy();
   }
 
   private read(timeout = this.options.commandTimeout): Promise<NextHopReply> {
