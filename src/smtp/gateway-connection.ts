@@ -62,8 +62,11 @@ class GatewayConnection extends SMTPConnection {
     this._setListeners(() => this.connectionReady());
   }
 
-  override _proxyCommandAllowed(command: string, option: 'useXClient' | 'useXForward'): boolean {
-    if (option !== 'useXClient') return false;
+  /**
+   * XCLIENT, and XFORWARD (as a before-queue proxy such as Postfix's smtpd_proxy_filter sends it: the original
+   * client for the transaction that follows), from the xclient_from peers only.
+   */
+  override _proxyCommandAllowed(command: string, _option: 'useXClient' | 'useXForward'): boolean {
     const server = this._server as GatewayServer;
     // XCLIENT ADDR hands the session to the real client, who must not change it again.
     return !this.session.xClient?.has('ADDR') && server.xclientFrom.has(this.realPeer) && this._isSupported(command);
@@ -111,6 +114,14 @@ class GatewayConnection extends SMTPConnection {
   /** After XCLIENT the session is the forwarded client's: what it may do (AUTH) is decided again for it. */
   override handler_XCLIENT(command: Buffer, callback: () => void): void {
     super.handler_XCLIENT(command, () => {
+      (this._server as GatewayServer).onClientChanged?.(this.session);
+      callback();
+    });
+  }
+
+  /** The same after XFORWARD ADDR, which hands the transaction to the forwarded client without a new greeting. */
+  override handler_XFORWARD(command: Buffer, callback: () => void): void {
+    super.handler_XFORWARD(command, () => {
       (this._server as GatewayServer).onClientChanged?.(this.session);
       callback();
     });
@@ -208,7 +219,7 @@ export class GatewayServer extends SMTPServer {
 
   constructor(options: GatewayServerOptions) {
     const { xclientFrom, maxBadCommands, onClientChanged, notClientError, maxNotClientErrors, ...smtpOptions } = options;
-    super({ ...smtpOptions, useXClient: xclientFrom.size > 0 });
+    super({ ...smtpOptions, useXClient: xclientFrom.size > 0, useXForward: xclientFrom.size > 0 });
     this.xclientFrom = xclientFrom;
     this.maxBadCommands = maxBadCommands;
     this.onClientChanged = onClientChanged;

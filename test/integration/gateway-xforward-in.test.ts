@@ -1,0 +1,36 @@
+// XFORWARD from a before-queue proxy in front of spamgate: from an smtp.xclient_from peer the forwarded
+// client is the one checked, logged and named in Received; from anyone else the command is not offered.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startGateway } from '../helpers/gateway.ts';
+import { startSink } from '../helpers/sink-server.ts';
+import { SmtpWire } from '../helpers/smtp-wire.ts';
+
+test('XFORWARD from a proxy in smtp.xclient_from: checks, the transaction log and Received name the original client', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, { mode: 'front-of', smtp: { trusted_networks: [], xclient_from: ['127.0.0.1/32'] }, delivery: { upstream: { host: '127.0.0.1', port: sink.port } } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  const ehlo = await wire.command('EHLO proxy.test.example');
+  assert.ok(ehlo.lines.some((l) => /^XFORWARD\b/.test(l.slice(4))), ehlo.lines.join('|'));
+  assert.equal((await wire.command('XFORWARD NAME=client.example.net ADDR=192.0.2.7 PORT=40000 PROTO=ESMTP HELO=orig.example.net SOURCE=REMOTE')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command('Subject: x\r\n\r\nbody\r\n.', 10_000)).code, 250);
+  await sink.waitForMessages(1);
+  assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /Received: from orig\.example\.net \(client\.example\.net \[192\.0\.2\.7\]\)/);
+  const tx = gw.transactions().at(-1);
+  assert.equal(tx?.client_ip, '192.0.2.7');
+  assert.equal(tx?.helo, 'orig.example.net');
+});
+
+test('XFORWARD is neither offered to nor taken from a peer outside smtp.xclient_from', async (t) => {
+  const gw = await startGateway(t, { smtp: { xclient_from: ['192.0.2.0/24'] } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  const ehlo = await wire.command('EHLO client.test.example');
+  assert.ok(!ehlo.lines.some((l) => /^XFORWARD\b/.test(l.slice(4))), ehlo.lines.join('|'));
+  assert.ok((await wire.command('XFORWARD ADDR=192.0.2.7')).code >= 500);
+});
