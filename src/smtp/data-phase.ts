@@ -185,9 +185,12 @@ function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps
   const lines: string[] = [];
   lines.push(foldHeader('X-Spamgate-Result', formatResultHeader(verdict, state.info.id)));
   for (const [name, value] of [...state.sessionHeaders.connect, ...state.sessionHeaders.helo, ...tx.headers]) lines.push(`${name}: ${value}\r\n`);
+  // RFC 5321 §4.4: the TCP-info may carry the client's name; a forward-confirmed one (as other MTAs write it)
+  // when no XCLIENT/XFORWARD NAME gave one.
+  const confirmedName = state.sessionHits.find((h) => h.symbol === 'RDNS_FCRDNS_PASS')?.options?.[0];
   const received = receivedHeader({
     helo: state.info.helo,
-    clientHostname: state.info.clientHostname,
+    clientHostname: state.info.clientHostname ?? confirmedName,
     clientIp: state.info.clientIp,
     hostname: deps.hostname,
     secure: state.info.secure,

@@ -260,6 +260,27 @@ test('greylisted recipients are not errors: a first attempt to many recipients i
   assert.deepEqual(sink.messages[0]?.rcptTo, rcpts);
 });
 
+test('Received names the client by its forward-confirmed reverse DNS name, as other MTAs do; an unconfirmed name is left out', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const zones = { '1.0.0.127.in-addr.arpa': [{ PTR: 'client.example.org' }], 'client.example.org': [{ A: '127.0.0.1' }], '2.0.0.127.in-addr.arpa': [{ PTR: 'liar.example.org' }], 'liar.example.org': [{ A: '192.0.2.1' }] };
+  const gw = await startGateway(t, { mode: 'front-of', delivery: { upstream: { host: '127.0.0.1', port: sink.port } }, smtp: { trusted_networks: [], xclient_from: ['127.0.0.1/32'] } }, { zones });
+  assert.equal((await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost'], 'Subject: x\r\n\r\nx\r\n')).data?.code, 250);
+  await sink.waitForMessages(1);
+  assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /^Received: from client\.test\.example \(client\.example\.org \[127\.0\.0\.1\]\)/m);
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO proxy.test.example');
+  assert.equal((await wire.command('XCLIENT ADDR=127.0.0.2 NAME=[UNAVAILABLE]')).code, 220);
+  await wire.command('EHLO other.test.example');
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command('Subject: y\r\n\r\ny\r\n.', 10_000)).code, 250);
+  await sink.waitForMessages(2);
+  assert.match(sink.messages[1]?.raw.toString('latin1') ?? '', /^Received: from other\.test\.example \(\[127\.0\.0\.2\]\)/m);
+});
+
 test('too many error replies end the session with 421', async (t) => {
   const gw = await startGateway(t, { smtp: { max_bad_commands: 3 } });
   const { wire } = await SmtpWire.open(gw.smtpPort);
