@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { configSchema } from '../../../src/config/schema.ts';
 import { createOutbound } from '../../../src/mailhost/outbound.ts';
 import { createInlineForwarder } from '../../../src/queue/inline.ts';
+import { createUpstreamRouter } from '../../../src/queue/upstream-router.ts';
 import { createFullStackRouter, domainOf, type DeliverLocal } from '../../../src/queue/router.ts';
 import type { MessageSink, QueueEnvelope } from '../../../src/queue/types.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
@@ -63,4 +64,22 @@ test('inline: the client gets the upstream reply; partial 5xx is bounced, 4xx as
   await sink.down();
   const down = await fwd.forward(envelope(), message('inline5'));
   assert.deepEqual([down.code, down.enhanced], [451, '4.4.1']);
+});
+
+test('upstream: recipients put off with 452 after others were taken go in a new transaction at once (RFC 5321 §4.5.3.1.10)', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  // an upstream whose recipient limit is 2: the 3rd and 4th get 452 4.5.3 the first time
+  for (const rcpt of ['c@up.test', 'd@up.test']) sink.rule({ stage: 'rcpt', rcpt, code: 452, text: '4.5.3 Error: too many recipients', times: 1 });
+  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, starttls: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
+  t.after(() => router.close());
+  const rcpts = ['a@up.test', 'b@up.test', 'c@up.test', 'd@up.test'];
+  const res = await router.route({ id: 'q452', envelope: envelope({ rcptTo: rcpts }), recipients: rcpts, message: message('452') });
+  assert.deepEqual(rcpts.map((r) => res.get(r)?.status), ['delivered', 'delivered', 'delivered', 'delivered']);
+  assert.deepEqual(sink.messages.map((m) => m.rcptTo), [['a@up.test', 'b@up.test'], ['c@up.test', 'd@up.test']]);
+  // nobody taken: no second round, the 452 stays temporary for the queue's retry
+  sink.rule({ stage: 'rcpt', code: 452, text: '4.5.3 Error: too many recipients', times: 1 });
+  const none = await router.route({ id: 'q452b', envelope: envelope({ rcptTo: ['e@up.test'] }), recipients: ['e@up.test'], message: message('452b') });
+  assert.equal(none.get('e@up.test')?.status, 'temp');
+  assert.equal(sink.messages.length, 2);
 });
