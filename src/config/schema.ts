@@ -85,7 +85,7 @@ const upstream = z.strictObject({
   max_connections: z.number().int().positive().default(10),
   timeout: timer().prefault(60),
   starttls: z.boolean().default(false),
-  /** Tell the upstream the original client with XFORWARD, when it offers it (Postfix: smtpd_authorized_xforward_hosts). */
+  /** Tell the upstream the original client with XFORWARD, when it offers it (to clients it authorizes for it). */
   xforward: z.boolean().default(false),
 });
 

@@ -34,9 +34,10 @@ export interface GatewayServerOptions extends SMTPServerOptions {
 }
 
 /**
- * RFC 5321 §4.5.3.1.10: past its recipient limit a server answers 452 and the client goes on with DATA for those
- * accepted (and sends the rest later), so these replies are no client error. As Postfix's
- * smtpd_recipient_overshoot_limit, they count against max_bad_commands only past this many in one session.
+ * The recipient limit's reply (RFC 3463 §3.6: 4.5.3, too many recipients). RFC 5321 §4.5.3.1.10: the client
+ * goes on with the recipients it has and sends the rest in a later transaction, so these replies are not the
+ * client's errors: counted as such, a message to max_recipients + max_bad_commands recipients got 421 before its
+ * DATA on every attempt and was never delivered. They are bounded apart (a recipient overshoot limit).
  */
 const RECIPIENT_OVERSHOOT_LIMIT = 1000;
 const TOO_MANY_RECIPIENTS = /^4\.5\.3 /;
@@ -63,7 +64,7 @@ class GatewayConnection extends SMTPConnection {
   }
 
   /**
-   * XCLIENT, and XFORWARD (as a before-queue proxy such as Postfix's smtpd_proxy_filter sends it: the original
+   * XCLIENT, and XFORWARD (as a before-queue content-filter proxy sends it: the original
    * client for the transaction that follows), from the xclient_from peers only.
    */
   override _proxyCommandAllowed(command: string, _option: 'useXClient' | 'useXForward'): boolean {
@@ -195,8 +196,8 @@ class GatewayConnection extends SMTPConnection {
     // A reply text that already starts with an enhanced status code (ours) keeps it as written.
     const own = typeof data === 'string' && ENHANCED_PREFIX.test(data);
     super.send(code, data, own ? false : context);
-    // As Postfix's error limit counts "errors without delivering mail": an accepted message starts the count again,
-    // so a long session (a list server whose recipients are greylisted one by one) is not cut off for old errors.
+    // The limit counts errors made without delivering mail: an accepted message starts the count again, so a long
+    // session (a list server whose recipients are refused now and then) is not cut off for old errors.
     if (code === 250 && context === 'DATA_OK') this.errorReplies = 0;
     if (code >= 400 && code !== 421 && !this._closing) {
       if (code === 452 && typeof data === 'string' && TOO_MANY_RECIPIENTS.test(data) && ++this.recipientOvershoot <= RECIPIENT_OVERSHOOT_LIMIT) return;

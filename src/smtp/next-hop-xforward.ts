@@ -1,4 +1,4 @@
-// XFORWARD (Postfix's extension, https://www.postfix.org/XFORWARD_README.html): the client a message came
+// XFORWARD (https://www.postfix.org/XFORWARD_README.html): the client a message came
 // from, told to a next hop that trusts us with it, so its logs and Received field name that client and not
 // spamgate. Only the attributes the next hop lists after XFORWARD in its EHLO reply are sent.
 import type { QueueEnvelope } from '../queue/types.ts';
@@ -27,7 +27,7 @@ export function originOf(envelope: Pick<QueueEnvelope, 'clientIp' | 'client'>): 
   };
 }
 
-/** Postfix's limit on an XFORWARD command line (its smtp client splits longer ones the same way). */
+/** The command line limit of XFORWARD servers (longer attribute lists are split over several commands). */
 const MAX_LINE = 512;
 
 /** KEY=xtext, the value shortened (never an xtext escape cut in two) so that it fits a line of its own. */
