@@ -84,6 +84,12 @@ const upstream = z.strictObject({
   protocol: z.enum(['smtp', 'lmtp']).default('smtp'),
   max_connections: z.number().int().positive().default(10),
   timeout: timer().prefault(60),
+  /**
+   * RFC 5321 §4.5.3.2.6: the reply to the end of the data gets 10 minutes. Giving up sooner while the upstream
+   * still works on the message (a content filter, a milter: minutes) defers a message it then accepts, and
+   * every retry delivers it again.
+   */
+  data_timeout: timer().prefault('10m'),
   starttls: z.boolean().default(false),
   /** Tell the upstream the original client with XFORWARD, when it offers it (to clients it authorizes for it). */
   xforward: z.boolean().default(false),

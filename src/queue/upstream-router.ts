@@ -49,6 +49,8 @@ export function createUpstreamSender(opts: UpstreamRouterOptions): UpstreamSende
       heloName: opts.hostname,
       connectTimeout: Math.min(u.timeout, 30_000),
       commandTimeout: u.timeout,
+      // RFC 5321 §4.5.3.2.6 (10 minutes by default), never less than twice a command's time
+      dataTimeout: Math.max(u.data_timeout, 2 * u.timeout),
       starttls: u.starttls ? 'require' : 'never',
       tlsVerify: opts.tlsVerify ?? false,
       xforward: u.xforward,

@@ -20,6 +20,8 @@ export interface NextHopClientOptions {
   heloName: string;
   connectTimeout: number;
   commandTimeout: number;
+  /** Wait for the reply to the end of the data (default: twice commandTimeout). */
+  dataTimeout?: number;
   /** 'opportunistic' uses STARTTLS when offered and carries on in clear if the upgrade fails. */
   starttls: 'never' | 'opportunistic' | 'require';
   /** Verify the peer certificate (off by default for MX delivery, as most MTAs do). */
@@ -183,9 +185,9 @@ export class NextHopClient {
     this.socket.write(Buffer.concat(dotStuff(message)), (err) => {
       if (!err) this.bodyWritten = true;
     });
-    // RFC 5321 §4.5.3.2.6: the reply to the end of data gets twice a command's time (10 minutes by
-    // default); giving up earlier risks a duplicate when the server accepts after all.
-    const dataEndTimeout = 2 * this.options.commandTimeout;
+    // RFC 5321 §4.5.3.2.6: the reply to the end of data gets 10 minutes (dataTimeout; by default twice a
+    // command's time, 10 minutes for MX delivery); giving up earlier risks a duplicate when the server accepts after all.
+    const dataEndTimeout = this.options.dataTimeout ?? 2 * this.options.commandTimeout;
     if (this.options.lmtp) {
       // RFC 2033 §4.2: one reply per recipient that was accepted at RCPT, in order.
       for (const r of accepted) recipients.set(r, finalReply(await this.read(dataEndTimeout)));

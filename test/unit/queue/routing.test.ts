@@ -1,5 +1,6 @@
 // Full-stack routing (local function + MX delivery) and inline forwarding (the DATA reply is the upstream's).
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import { configSchema } from '../../../src/config/schema.ts';
 import { createOutbound } from '../../../src/mailhost/outbound.ts';
@@ -41,7 +42,7 @@ test('inline: the client gets the upstream reply; partial 5xx is bounced, 4xx as
   t.after(() => sink.close());
   const bounced: QueueEnvelope[] = [];
   const bounces: MessageSink = { enqueue: async (env) => (bounced.push(env), { id: 'b1' }) };
-  const fwd = createInlineForwarder({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 2, timeout: 5000, starttls: false, xforward: false }, hostname: 'gw.test', log: silentLogger, bounces });
+  const fwd = createInlineForwarder({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, xforward: false }, hostname: 'gw.test', log: silentLogger, bounces });
   t.after(() => fwd.close());
 
   const ok = await fwd.forward(envelope(), message('inline1'));
@@ -71,7 +72,7 @@ test('upstream: recipients put off with 452 after others were taken go in a new 
   t.after(() => sink.close());
   // an upstream whose recipient limit is 2: the 3rd and 4th get 452 4.5.3 the first time
   for (const rcpt of ['c@up.test', 'd@up.test']) sink.rule({ stage: 'rcpt', rcpt, code: 452, text: '4.5.3 Error: too many recipients', times: 1 });
-  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, starttls: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
+  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, data_timeout: 10000, starttls: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
   t.after(() => router.close());
   const rcpts = ['a@up.test', 'b@up.test', 'c@up.test', 'd@up.test'];
   const res = await router.route({ id: 'q452', envelope: envelope({ rcptTo: rcpts }), recipients: rcpts, message: message('452') });
@@ -82,4 +83,47 @@ test('upstream: recipients put off with 452 after others were taken go in a new 
   const none = await router.route({ id: 'q452b', envelope: envelope({ rcptTo: ['e@up.test'] }), recipients: ['e@up.test'], message: message('452b') });
   assert.equal(none.get('e@up.test')?.status, 'temp');
   assert.equal(sink.messages.length, 2);
+});
+
+test('upstream: a slow reply to the end of the data is waited for (delivery.upstream.data_timeout), not taken for a failure and sent again', async (t) => {
+  // An upstream that takes longer than twice the command timeout over the message (a content filter) accepted it
+  // after spamgate had given up: every retry delivered another copy.
+  const sockets = new Set<net.Socket>();
+  let dataEnds = 0;
+  const server = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+    sock.write('220 slow ESMTP\r\n');
+    let buf = '';
+    let inData = false;
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (inData) {
+          if (line !== '.') continue;
+          inData = false;
+          dataEnds++;
+          setTimeout(() => sock.write('250 2.0.0 queued\r\n'), 1500);
+        } else if (/^EHLO/i.test(line)) sock.write('250-slow\r\n250 ENHANCEDSTATUSCODES\r\n');
+        else if (/^(MAIL|RCPT|RSET)/i.test(line)) sock.write('250 2.0.0 ok\r\n');
+        else if (line === 'DATA') {
+          inData = true;
+          sock.write('354 go on\r\n');
+        } else if (line === 'QUIT') sock.end('221 bye\r\n');
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  const router = createUpstreamRouter({ upstream: configSchema.parse({ mode: 'front-of', delivery: { upstream: { host: '127.0.0.1', port, timeout: '500ms' } } }).delivery.upstream!, hostname: 'gw.test', log: silentLogger });
+  t.after(() => router.close());
+  const res = await router.route({ id: 'slow', envelope: envelope({ rcptTo: ['a@up.test'] }), recipients: ['a@up.test'], message: message('slow') });
+  assert.equal(res.get('a@up.test')?.status, 'delivered');
+  assert.equal(dataEnds, 1);
 });
