@@ -2,40 +2,20 @@
 // the RSET (its error limit reached, as real MTAs count refused recipients and the pipelined DATA) has
 // still given its final replies; they stand, and the connection is not reused.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
 import { NextHopClient } from '../../../src/smtp/next-hop-client.ts';
+import { startScriptedSmtp, type ScriptedSmtp } from '../../helpers/scripted-smtp.ts';
 
 /** A pipelining server that refuses every recipient with `rcptReply` and answers RSET with 421, closing. */
-async function strictServer(rcptReply: string, pipelining: boolean): Promise<{ port: number; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.on('error', () => undefined);
-    sock.write('220 strict ESMTP\r\n');
-    let buf = '';
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        if (/^EHLO/i.test(line)) sock.write(pipelining ? '250-strict\r\n250-ENHANCEDSTATUSCODES\r\n250 PIPELINING\r\n' : '250-strict\r\n250 ENHANCEDSTATUSCODES\r\n');
-        else if (/^MAIL/i.test(line)) sock.write('250 2.1.0 Ok\r\n');
-        else if (/^RCPT/i.test(line)) sock.write(`${rcptReply}\r\n`);
-        else if (line === 'DATA') sock.write('554 5.5.1 Error: no valid recipients\r\n');
-        else if (line === 'RSET') sock.end('421 4.7.0 strict Error: too many errors\r\n');
-        else if (line === 'QUIT') sock.end('221 bye\r\n');
-      }
-    });
+function strictServer(rcptReply: string, pipelining: boolean): Promise<ScriptedSmtp> {
+  return startScriptedSmtp('220 strict ESMTP', (line, sock) => {
+    if (/^EHLO/i.test(line)) sock.write(pipelining ? '250-strict\r\n250-ENHANCEDSTATUSCODES\r\n250 PIPELINING\r\n' : '250-strict\r\n250 ENHANCEDSTATUSCODES\r\n');
+    else if (/^MAIL/i.test(line)) sock.write('250 2.1.0 Ok\r\n');
+    else if (/^RCPT/i.test(line)) sock.write(`${rcptReply}\r\n`);
+    else if (line === 'DATA') sock.write('554 5.5.1 Error: no valid recipients\r\n');
+    else if (line === 'RSET') sock.end('421 4.7.0 strict Error: too many errors\r\n');
+    else if (line === 'QUIT') sock.end('221 bye\r\n');
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close() {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
 }
 
 for (const pipelining of [true, false]) {

@@ -1,38 +1,18 @@
 // The next-hop client's STARTTLS: plain text a server (or a man in the middle) sends after the 220 is
 // never read as a reply over TLS (RFC 3207 §4.2, STARTTLS response injection).
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { test } from 'node:test';
 import { NextHopClient } from '../../../src/smtp/next-hop-client.ts';
 import { NextHopConnectionError } from '../../../src/smtp/next-hop-wire.ts';
+import { startScriptedSmtp, type ScriptedSmtp } from '../../helpers/scripted-smtp.ts';
 
 /** A plain-text server that answers STARTTLS with `afterStarttls`, then waits for a TLS handshake that never comes. */
-async function fakeServer(afterStarttls: string): Promise<{ port: number; close(): void }> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((sock) => {
-    sockets.add(sock);
-    sock.on('error', () => undefined);
-    sock.write('220 fake ESMTP\r\n');
-    let buf = '';
-    sock.on('data', (d: Buffer) => {
-      buf += d.toString('latin1');
-      for (let i = buf.indexOf('\r\n'); i >= 0; i = buf.indexOf('\r\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 2);
-        if (/^EHLO/i.test(line)) sock.write('250-fake\r\n250 STARTTLS\r\n');
-        else if (line === 'STARTTLS') sock.write(afterStarttls);
-        else if (line === 'QUIT') sock.end('221 bye\r\n');
-      }
-    });
+function fakeServer(afterStarttls: string): Promise<ScriptedSmtp> {
+  return startScriptedSmtp('220 fake ESMTP', (line, sock) => {
+    if (/^EHLO/i.test(line)) sock.write('250-fake\r\n250 STARTTLS\r\n');
+    else if (line === 'STARTTLS') sock.write(afterStarttls);
+    else if (line === 'QUIT') sock.end('221 bye\r\n');
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    close() {
-      for (const s of sockets) s.destroy();
-      server.close();
-    },
-  };
 }
 
 const connect = (port: number) => NextHopClient.connect({ host: '127.0.0.1', port, heloName: 'gw.test', connectTimeout: 2000, commandTimeout: 2000, starttls: 'require', tlsVerify: false });
