@@ -19,6 +19,12 @@ const DAY = 86_400_000;
 /** 8-bit bytes (UTF-8 read as latin1) or an RFC 2047 encoded word. */
 const NEEDS_DECODING = /[\x80-\xff]|=\?/;
 
+/**
+ * Runs of white space as one space. Unfolding (RFC 5322 §2.2.3) removes only the CRLF, leaving the TAB or spaces
+ * that folded the line: header text and needle are compared with each run of white space as one space.
+ */
+export const squashSpace = (s: string): string => s.replace(/[ \t\r\n]+/g, ' ');
+
 /** Builds the predicate; call only when cachedFieldsSuffice(key) (header keys read `fields`). */
 export function compileSearch(key: SearchKey): Predicate {
   switch (key.k) {
@@ -84,10 +90,12 @@ export function compileSearch(key: SearchKey): Predicate {
     }
     case 'header': {
       const field = key.field;
-      const want = key.value.toLowerCase();
-      // An ASCII needle: one native case-insensitive search per value finds the needle or a value that needs
-      // decoding; the usual miss (a plain value without the needle) costs nothing more.
-      const needle = /^[\x20-\x7e]*$/.test(key.value) ? key.value.replace(/[.*+?^${}()|[\]\\]/g, '\\$&') : undefined;
+      const want = squashSpace(key.value.toLowerCase());
+      // An ASCII needle: one native case-insensitive search per value finds the needle (any run of white space for
+      // each space) or a value that needs decoding; the usual miss (a plain value without the needle) costs nothing more.
+      const needle = /^[\x20-\x7e]*$/.test(key.value)
+        ? want.split(' ').map((w) => w.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('[ \\t\\r\\n]+')
+        : undefined;
       const quick = needle === undefined ? undefined : new RegExp(needle, 'i');
       const candidate = needle === undefined ? undefined : new RegExp(`${needle}|${NEEDS_DECODING.source}`, 'i');
       // Indexed loops: this runs once per message, often before the optimizing compiler has looked at it.
@@ -110,9 +118,9 @@ export function compileSearch(key: SearchKey): Predicate {
 }
 
 /**
- * Text that some cached field value of every message the key can match holds (FieldQuery.mentions): the needle of a
- * header key the whole key requires. None when there is no such key, or when the needle is not printable ASCII
- * without quote and backslash.
+ * Text that some cached field value of every message the key can match holds (FieldQuery.mentions): the longest word
+ * of the needle of a header key the whole key requires (white space in a value may differ: squashSpace). None when
+ * there is no such key, or when the needle is not printable ASCII without quote and backslash.
  */
 export function requiredText(key: SearchKey): string | undefined {
   if (key.k === 'and') {
@@ -122,7 +130,8 @@ export function requiredText(key: SearchKey): string | undefined {
     }
     return undefined;
   }
-  return key.k === 'header' && /^[\x20-\x7e]*$/.test(key.value) && !/["\\]/.test(key.value) ? key.value : undefined;
+  if (key.k !== 'header' || !/^[\x20-\x7e]*$/.test(key.value) || /["\\]/.test(key.value)) return undefined;
+  return key.value.split(' ').reduce((a, b) => (b.length > a.length ? b : a), '');
 }
 
 /** The one header field a key reads, when it reads exactly one (SUBJECT x): the store then hands out only that field. */
@@ -142,8 +151,9 @@ export function soleField(key: SearchKey): string | undefined {
 const cost = (k: SearchKey): number => (k.k === 'header' || (k.k === 'date' && k.sent) ? 2 : k.k === 'and' || k.k === 'or' || k.k === 'not' ? 1 : 0);
 
 /**
- * Case-insensitive substring test on a cached value (latin1 code units of the message bytes). Plain ASCII values
- * are compared as they are; 8-bit text is read as UTF-8 and encoded words are decoded first (RFC 2047).
+ * Case-insensitive substring test on a cached value (latin1 code units of the message bytes), `want` lower case and
+ * squashed (squashSpace). Plain ASCII values are compared as they are; 8-bit text is read as UTF-8 and encoded words
+ * are decoded first (RFC 2047).
  */
 export function headerContains(value: string, want: string): boolean {
   let text = value;
@@ -153,7 +163,7 @@ export function headerContains(value: string, want: string): boolean {
       break;
     }
   if (text.includes('=?')) text = decodeWords(text);
-  return text.toLowerCase().includes(want);
+  return squashSpace(text.toLowerCase()).includes(want);
 }
 
 /** The calendar day written in the Date header, in its own zone (RFC 3501 §6.4.4 disregards time and timezone). */

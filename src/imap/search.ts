@@ -3,7 +3,7 @@ import { decodeWords } from 'postal-mime';
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { inRanges, parseSearchDate, parseSequenceSet, type SeqRange } from './encode.ts';
 import { parseHeaders } from './mime.ts';
-import { sentDay } from './search-compile.ts';
+import { sentDay, squashSpace } from './search-compile.ts';
 import { searchableBody } from './search-text.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 
@@ -235,14 +235,15 @@ export async function matches(key: SearchKey, m: Candidate, cache: Loaded = {}):
       return key.op === 'before' ? day < key.day : key.op === 'on' ? day === key.day : day >= key.day;
     }
     case 'header': {
-      const want = fold(key.value);
-      return (await headersOf(m, cache)).some((h) => h.name === key.field && fold(decoded(h.value)).includes(want));
+      const want = squashSpace(fold(key.value));
+      return (await headersOf(m, cache)).some((h) => h.name === key.field && squashSpace(fold(decoded(h.value))).includes(want));
     }
     case 'body':
       return fold(await bodyOf(m, cache)).includes(fold(key.value));
     case 'text': {
       const want = fold(key.value);
-      if ((await headersOf(m, cache)).some((h) => fold(decodeWords(h.value)).includes(want))) return true;
+      const inHeader = squashSpace(want);
+      if ((await headersOf(m, cache)).some((h) => squashSpace(fold(decodeWords(h.value))).includes(inHeader))) return true;
       return fold(await bodyOf(m, cache)).includes(want);
     }
     default:
