@@ -1,7 +1,8 @@
 // Shared plumbing of the filter's CLI commands: config + rules + Bayes from the command's flags,
 // running the content checks on one message outside SMTP, and a terminal progress bar.
+import { realpathSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import { missingPaths } from './corpus.ts';
+import { displayId, missingPaths } from './corpus.ts';
 import { createBayesCheck } from '../checks/bayes.ts';
 import { createContentChecks } from '../checks/content-checks.ts';
 import { runChecks } from '../checks/runner.ts';
@@ -154,6 +155,34 @@ export function flagList(args: CommandArgs, name: string): string[] {
 export function requirePaths(paths: readonly string[]): void {
   const missing = missingPaths(paths);
   if (missing.length) throw new UsageError(missing.join('; '));
+}
+
+/** The paths of one class given to train, each with the message files listed under it. */
+export type ListedPaths = readonly (readonly [path: string, files: readonly string[]])[];
+
+/**
+ * Refuses a message file both classes would learn (the same path given twice, a file inside the other class's
+ * directory, or links to one file): train would learn it as spam and then move it to ham, quietly. Files are
+ * compared by their real path, so a Maildir++ subfolder (.Junk, not walked from its parent) is not an overlap.
+ */
+export function refuseSharedFiles(spam: ListedPaths, ham: ListedPaths): void {
+  if (!spam.some(([, f]) => f.length > 0) || !ham.some(([, f]) => f.length > 0)) return;
+  const real = (f: string): string => {
+    try {
+      return realpathSync(f);
+    } catch {
+      return f; // gone meanwhile: the read reports it
+    }
+  };
+  const spamFiles = new Map<string, string>();
+  for (const [p, files] of spam) for (const f of files) spamFiles.set(real(f), p);
+  for (const [h, files] of ham)
+    for (const f of files) {
+      const s = spamFiles.get(real(f));
+      if (s === undefined) continue;
+      if (real(s) === real(h)) throw new UsageError(`${displayId(h)} is given as both --spam and --ham`);
+      throw new UsageError(`${displayId(f)} is under both --spam ${displayId(s)} and --ham ${displayId(h)}`);
+    }
 }
 
 /** Progress bars go to stderr: shown when stderr is a terminal, whatever stdout is redirected to. */

@@ -1,5 +1,5 @@
 // `spamgate train --spam PATH --ham PATH [--on-error]`: teach the Bayes filter from files, directories or mboxes.
-import { flagList, openFilterEnv, progressBar, progressWanted, requirePaths } from '../bayes/cli-support.ts';
+import { flagList, openFilterEnv, progressBar, progressWanted, refuseSharedFiles, requirePaths } from '../bayes/cli-support.ts';
 import { displayId, listCorpusFiles, readCorpus } from '../bayes/corpus.ts';
 import type { LearnOutcome, MessageClass } from '../bayes/learner.ts';
 import { UsageError, type Command } from './types.ts';
@@ -13,6 +13,7 @@ export const trainCommand: Command = {
     '  Learns every message under the paths (files, directories recursively, mbox files; in a Maildir the',
     '  messages in cur/ and new/). Names starting with a dot (Maildir++ subfolders such as .Junk) are skipped.',
     '  A message learned before as the same class counts once; as the other class it is moved.',
+    '  A file under both a --spam and a --ham path is refused (exit code 2).',
     '  Empty files and files that cannot be read are skipped and listed on stderr (exit code 1).',
     '  A progress bar is drawn on stderr when it is a terminal.',
     '  --on-error   learn only messages the filter currently gets wrong or is unsure about',
@@ -26,12 +27,16 @@ export const trainCommand: Command = {
     const ham = flagList(args, 'ham');
     if (spam.length === 0 && ham.length === 0) throw new UsageError('give --spam PATH and/or --ham PATH');
     requirePaths([...spam, ...ham]);
+    const listed = (paths: string[]): [string, string[]][] => paths.map((p) => [p, listCorpusFiles(p)]);
+    const spamFiles = listed(spam);
+    const hamFiles = listed(ham);
+    refuseSharedFiles(spamFiles, hamFiles);
     const onError = args.flags.has('on-error');
     const env = await openFilterEnv(args, undefined, { learns: true });
     const counts: Record<LearnOutcome | 'skipped' | 'empty' | 'unreadable', number> = { learned: 0, already: 0, relearned: 0, forgotten: 0, unknown: 0, skipped: 0, empty: 0, unreadable: 0 };
     const jobs: [MessageClass, string[]][] = [['spam', spam], ['ham', ham]];
     let total = 0;
-    for (const [, paths] of jobs) for (const p of paths) total += listCorpusFiles(p).length;
+    for (const [, files] of [...spamFiles, ...hamFiles]) total += files.length;
     const bar = progressBar(io.stderr, progressWanted(io), total);
     const started = performance.now();
     let totals = { spam: 0, ham: 0 };

@@ -323,3 +323,26 @@ test('HTTP: 404 for unknown paths, 405 with Allow, absolute-form, malformed and 
   const code = await new Promise<number | null>((resolve) => promtool.on('close', resolve));
   assert.equal(code, 0, report);
 });
+
+test('train refuses a message given as both spam and ham (the same path, or a file inside the other\'s directory): exit 2, nothing learned', async (t) => {
+  const dir = tempDir(t);
+  const data = path.join(dir, 'data');
+  const config = path.join(dir, 'spamgate.yaml');
+  writeFileSync(config, 'bayes:\n  use_shipped_model: false\n');
+  const corpus = path.join(dir, 'corpus');
+  mkdirSync(path.join(corpus, '.Junk', 'cur'), { recursive: true });
+  writeFileSync(path.join(corpus, 'a.eml'), 'From: a@x.example\nSubject: a\n\nwords\n');
+  writeFileSync(path.join(corpus, '.Junk', 'cur', 'b.eml'), 'From: b@x.example\nSubject: b\n\nother words\n');
+  const same = await cli(['train', '--spam', corpus, '--ham', corpus, '--config', config, '--data-dir', data]);
+  assertNoStack(same);
+  assert.equal(same.code, 2, same.stderr);
+  assert.equal(same.stderr, `spamgate train: ${corpus} is given as both --spam and --ham\n`);
+  const inside = await cli(['train', '--spam', path.join(corpus, 'a.eml'), '--ham', `${corpus}/`, '--config', config, '--data-dir', data]);
+  assert.equal(inside.code, 2, inside.stderr);
+  assert.match(inside.stderr, /^spamgate train: .*a\.eml is under both --spam .*a\.eml and --ham .*corpus\/\n$/);
+  assert.equal(same.stdout + inside.stdout, '');
+  // a Maildir++ subfolder is not walked from its parent: Junk as spam and the rest as ham do not overlap
+  const apart = await cli(['train', '--spam', path.join(corpus, '.Junk'), '--ham', corpus, '--config', config, '--data-dir', data]);
+  assert.equal(apart.code, 0, apart.stderr);
+  assert.match(apart.stdout, /^learned 2, .*store now 1 spam \/ 1 ham\n$/);
+});
