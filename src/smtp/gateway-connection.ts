@@ -1,11 +1,14 @@
-// smtp-server subclasses: spamgate owns the greeting delay, XCLIENT trust by CIDR and the error budget.
+// smtp-server subclasses: spamgate owns the greeting delay, XCLIENT trust by CIDR, the error budget and the
+// deletion of a period starting a data line (RFC 5321 §4.5.2).
 // smtp-server 3.21 waits a fixed 100 ms before its 220 (SMTPConnection.init); our listener has already
 // run the configurable pre-greet test, so the connection greets at once.
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import type { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import type { CidrSet } from '../util/cidr.ts';
+import { DotUnstuffer } from './dot-transparency.ts';
 import { mailHasSmtpUtf8, refusePathEncoding } from './eai-guard.ts';
 import { RELEASE_ON_CLOSE, type CountedSocket } from './listener.ts';
 import { hideQuoted, revealQuoted } from './quoted-local.ts';
@@ -61,6 +64,30 @@ class GatewayConnection extends SMTPConnection {
 
   override init(): void {
     this._setListeners(() => this.connectionReady());
+  }
+
+  /**
+   * RFC 5321 §4.5.2: a period that starts a line with other characters on it is deleted. The data bytes pass
+   * through DotUnstuffer before the parser reads them (smtp-server deletes the period only before a second one).
+   * smtp-server calls _write again itself for bytes it has not read yet (the data after DATA in the same chunk, the
+   * commands after the end of the data), never for data it has read.
+   */
+  override _createParser(): SMTPStream {
+    const parser = super._createParser();
+    const dots = new DotUnstuffer();
+    const startDataMode = parser.startDataMode.bind(parser);
+    parser.startDataMode = (maxBytes) => {
+      dots.reset();
+      return startDataMode(maxBytes);
+    };
+    const write = parser._write.bind(parser);
+    parser._write = (chunk, encoding, next) => {
+      if (!parser._dataMode || parser.isClosed || chunk.length === 0) return write(chunk, encoding, next);
+      const data = dots.feed(chunk);
+      if (data.length === 0) return next(); // a period waiting for the next chunk
+      write(data, encoding, next);
+    };
+    return parser;
   }
 
   /**

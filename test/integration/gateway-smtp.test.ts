@@ -361,3 +361,28 @@ test('a recipient given twice (in any case) is accepted once and relayed once; i
   assert.deepEqual(sink.messages[0]?.rcptTo, ['postmaster@localhost', 'abuse@localhost']);
   assert.deepEqual(gw.transactions().at(-1)?.rcpts, ['postmaster@localhost', 'abuse@localhost']);
 });
+
+test('RFC 5321 §4.5.2: a line starting with a period and other characters loses that period (unstuffed ".x" and stuffed "..x" alike)', async (t) => {
+  const { gw, sink } = await gatewayWithSink(t);
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  const wireData = ['.first line\r\nSubject: dots\r\n\r\n.x sloppy\r\n..y stuffed\r\n...\r\n.\tz\r\nplain .w\r\n', '.\n.bare\r\nend\r\n'];
+  const expected = ['first line\r\nSubject: dots\r\n\r\nx sloppy\r\n.y stuffed\r\n..\r\n\tz\r\nplain .w\r\n', '.\r\nbare\r\nend\r\n'];
+  for (const [i, data] of wireData.entries()) {
+    assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+    assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+    assert.equal((await wire.command('DATA')).code, 354);
+    if (i === 0) wire.write(data);
+    // one byte at a time: a period at the end of a segment is decided with the next one
+    else for (const byte of Buffer.from(data, 'latin1')) wire.write(Buffer.from([byte]));
+    const reply = await wire.command('.');
+    assert.equal(reply.code, 250, reply.text);
+  }
+  await sink.waitForMessages(2);
+  for (const [i, want] of expected.entries()) {
+    const msg = sink.messages[i];
+    assert.ok(msg);
+    assert.equal(originalPart(msg.raw).toString('latin1'), want, `message ${i}`);
+  }
+});
