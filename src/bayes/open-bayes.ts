@@ -6,6 +6,7 @@ import type { BayesConfig } from '../config/sections/filter.ts';
 import { counter } from '../metrics/registry.ts';
 import { DEFAULT_MIME_LIMITS, parseMail, type MimeLimits, type ParsedMail } from '../mime/parse.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
+import { removeDeadTempsSync } from '../util/atomic-file.ts';
 import { BayesLearner, withoutOwnTrace } from './bayes-learner.ts';
 import { BayesClassifier, DEFAULT_CUTOFFS, type BayesResult } from './classifier.ts';
 import { MemoryTokenStore } from './memory-store.ts';
@@ -67,6 +68,11 @@ export function openBayes(opts: OpenBayesOptions): Bayes {
     origin = 'shared';
     log.info('bayes store opened', { origin });
   } else {
+    // Ctrl-C during a save leaves the temp file, the size of the store: a writer opening the store clears those
+    if (!opts.readOnly) {
+      const removed = removeDeadTempsSync(file);
+      if (removed.length) log.info('bayes store: temp files of interrupted saves removed', { files: removed });
+    }
     if (existsSync(file)) {
       initial = readModelFile(file);
       origin = 'data-dir';

@@ -1,10 +1,12 @@
 // Atomic file replacement shared by every component that rewrites a state file: write a temp file
 // in the same directory, fsync it, rename it over the old one, fsync the directory. Readers and a
 // crash see the old or the new file, never half of one. Also the exclusive create of lock files: the
-// content is written aside and link(2)ed into place, so a lock is never seen (or left) empty.
-import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+// content is written aside and link(2)ed into place, so a lock is never seen (or left) empty. A writer
+// killed before its rename (Ctrl-C during a save) leaves its temp file: removeDeadTempsSync clears those.
+import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { link, mkdir, open, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { pidAlive } from './process-identity.ts';
 
 export interface AtomicWriteOptions {
   /** File mode of the new file (default 0600: state files may hold secrets). */
@@ -14,7 +16,41 @@ export interface AtomicWriteOptions {
 }
 
 let counter = 0;
+/** Temp files this process is writing now (named with its pid). */
+const inFlight = new Set<string>();
 const tempName = (file: string): string => path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++counter}.tmp`);
+
+/**
+ * Removes the temp files of `file` (`.NAME.PID.N.tmp`) left by writers that are gone: the pid runs no process,
+ * or it is this process's pid and the file is not one it is writing (an earlier process given the same pid, as a
+ * container's pid 1 is). A live writer's file is left alone. Returns the names removed.
+ */
+export function removeDeadTempsSync(file: string): string[] {
+  const dir = path.dirname(file);
+  const prefix = `.${path.basename(file)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return []; // no directory yet: nothing left in it
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const m = /^(\d+)\.\d+\.tmp$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    const full = path.join(dir, name);
+    if (pid === process.pid ? inFlight.has(full) : pid <= 0 || pidAlive(pid)) continue;
+    try {
+      unlinkSync(full);
+      removed.push(name);
+    } catch {
+      // removed meanwhile (another process cleaning up), or not ours to remove: left as it is
+    }
+  }
+  return removed;
+}
 
 export function writeFileAtomicSync(file: string, data: Buffer | string, opts: AtomicWriteOptions = {}): void {
   const dir = path.dirname(file);
@@ -39,17 +75,22 @@ export async function writeFileAtomic(file: string, data: Buffer | string, opts:
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = tempName(file);
-  const fh = await open(tmp, 'wx', opts.mode ?? 0o600);
+  inFlight.add(tmp);
   try {
-    await fh.writeFile(data);
-    if (opts.fsync !== false) await fh.sync();
-  } catch (err) {
+    const fh = await open(tmp, 'wx', opts.mode ?? 0o600);
+    try {
+      await fh.writeFile(data);
+      if (opts.fsync !== false) await fh.sync();
+    } catch (err) {
+      await fh.close();
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
     await fh.close();
-    await unlink(tmp).catch(() => undefined);
-    throw err;
+    await rename(tmp, file);
+  } finally {
+    inFlight.delete(tmp);
   }
-  await fh.close();
-  await rename(tmp, file);
   if (opts.fsync !== false) await syncDir(dir);
 }
 
@@ -60,7 +101,13 @@ export async function writeFileAtomic(file: string, data: Buffer | string, opts:
  */
 export async function createFileExclusive(file: string, data: string, mode = 0o600): Promise<boolean> {
   const tmp = tempName(file);
-  await writeFile(tmp, data, { mode });
+  inFlight.add(tmp);
+  try {
+    await writeFile(tmp, data, { mode });
+  } catch (err) {
+    inFlight.delete(tmp);
+    throw err;
+  }
   try {
     await link(tmp, file);
     return true;
@@ -69,6 +116,7 @@ export async function createFileExclusive(file: string, data: string, mode = 0o6
     throw err;
   } finally {
     await unlink(tmp).catch(() => undefined);
+    inFlight.delete(tmp);
   }
 }
 

@@ -1,7 +1,8 @@
 // Bayes classifier, learner and store: small learned sets, silence threshold, learn/relearn/forget
 // arithmetic, atomic persistence and the shipped-model fallback.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -190,4 +191,24 @@ test('a spam cutoff below the method default is warned about at start; options g
   assert.match(warnings[1] ?? '', /bayes\.spam_cutoff 0\.5 is below 0\.6, the cross-validated default of bayes\.combine: chi-square; more ham will be called spam$/);
   const c = new BayesClassifier(new MemoryTokenStore(), { combine: undefined, spamCutoff: undefined });
   assert.deepEqual([c.opts.combine, c.opts.spamCutoff], ['evidence', DEFAULT_CUTOFFS.evidence.spam]);
+});
+
+test('opening the store for writing removes temp files of writers that died mid-save (Ctrl-C), not of live ones', async (t) => {
+  const dir = tmp(t);
+  const store = path.join(dir, STORE_FILE);
+  mkdirSync(path.dirname(store), { recursive: true });
+  // a pid that ran and has exited
+  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  const dead = Number(child.stdout);
+  assert.ok(dead > 0);
+  const name = (pid: number, n: number): string => `.${path.basename(store)}.${pid}.${n}.tmp`;
+  const files = [name(dead, 1), name(dead, 7), name(process.ppid, 1), name(process.pid, 3), '.tokens.gz.tmp', `.other.gz.${dead}.1.tmp`, `.tokens.gz.${dead}.x.tmp`];
+  for (const f of files) writeFileSync(path.join(path.dirname(store), f), 'x'.repeat(1000));
+  const bayes = openBayes({ dataDir: dir, config: cfg(), readOnly: true });
+  await bayes.close();
+  assert.equal(readdirSync(path.dirname(store)).length, files.length, 'a reading command leaves them');
+  const writer = openBayes({ dataDir: dir, config: cfg() });
+  await writer.close();
+  // this process's own pid: not a file it is writing, so a leftover of an earlier process with that pid (a container's pid 1)
+  assert.deepEqual(readdirSync(path.dirname(store)).sort(), [name(process.ppid, 1), '.tokens.gz.tmp', `.other.gz.${dead}.1.tmp`, `.tokens.gz.${dead}.x.tmp`].sort());
 });
