@@ -15,6 +15,14 @@ export function str(value: string | Buffer): string {
   return `{${Buffer.byteLength(s)}}\r\n${s}`;
 }
 
+/**
+ * Header text held as latin1 code units of the message bytes, read as UTF-8 (8-bit header text is UTF-8 in
+ * practice, RFC 6532); bytes that are not UTF-8 become U+FFFD, so every string sent is UTF-8. Plain ASCII as is.
+ */
+export function headerText(value: string): string {
+  return /[\x80-\xff]/.test(value) ? Buffer.from(value, 'latin1').toString('utf8') : value;
+}
+
 export function nstr(value: string | undefined | null): string {
   return value === undefined || value === null ? 'NIL' : str(value);
 }

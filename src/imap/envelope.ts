@@ -1,12 +1,11 @@
 // ENVELOPE (RFC 3501 §7.4.2) from header fields, in one pass over them; address lists memoized by raw value.
 import { addressParser } from 'postal-mime';
 import type { HeaderField } from '../store/mailbox-store.ts';
-import { nstr, str } from './encode.ts';
+import { headerText, nstr, str } from './encode.ts';
 
 /** Encoded address lists by raw header value: From/To values repeat across a mailbox (the user's own address above all). */
 export type AddressMemo = Map<string, string>;
 const MEMO_MAX = 20_000;
-const EIGHT_BIT = /[\x80-\xff]/;
 const PRINTABLE = /^[\x20-\x7e]*$/;
 
 function encodeName(name: string): string | undefined {
@@ -18,7 +17,8 @@ function addressListOf(value: string | undefined, memo: AddressMemo | undefined)
   if (!value) return 'NIL';
   const known = memo?.get(value);
   if (known !== undefined) return known;
-  const encoded = encodeAddressList(value);
+  // names and addresses in 8-bit are UTF-8 (as the Subject); encodeName makes a name an encoded word of that text
+  const encoded = encodeAddressList(headerText(value));
   if (memo) {
     if (memo.size >= MEMO_MAX) memo.clear();
     memo.set(value, encoded);
@@ -93,9 +93,9 @@ export function envelopeOf(fields: readonly HeaderField[], memo?: AddressMemo): 
   const fromList = addressListOf(from, memo);
   const senderList = sender ? addressListOf(sender, memo) : fromList;
   const replyToList = replyTo ? addressListOf(replyTo, memo) : fromList;
-  // Subject bytes are read as UTF-8 (8-bit subjects are in practice UTF-8; RFC 6532).
-  const subjectText = subject !== undefined && EIGHT_BIT.test(subject) ? Buffer.from(subject, 'latin1').toString('utf8') : subject;
+  // 8-bit header text is read as UTF-8 (in practice it is; RFC 6532), bytes that are not UTF-8 as U+FFFD.
+  const text = (v: string | undefined): string | undefined => (v === undefined ? v : headerText(v));
   // join() yields one flat string: envelopes are kept (envelope-cache.ts), and a concatenation would keep its pieces.
-  const parts = ['(' + nstr(date), nstr(subjectText), fromList, senderList, replyToList, addressListOf(to, memo), addressListOf(cc, memo), addressListOf(bcc, memo), nstr(inReplyTo), nstr(messageId) + ')'];
+  const parts = ['(' + nstr(text(date)), nstr(text(subject)), fromList, senderList, replyToList, addressListOf(to, memo), addressListOf(cc, memo), addressListOf(bcc, memo), nstr(text(inReplyTo)), nstr(text(messageId)) + ')'];
   return parts.join(' ');
 }

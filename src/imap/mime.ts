@@ -1,5 +1,5 @@
 // MIME tree with byte offsets for FETCH: ENVELOPE, BODY/BODYSTRUCTURE and BODY[section] (RFC 3501 §6.4.5, §7.4.2).
-import { nstr, str } from './encode.ts';
+import { headerText, str as strOf } from './encode.ts';
 import { envelopeOf, type AddressMemo } from './envelope.ts';
 import { splitParams as splitHeaderParams } from '../mime/headers.ts';
 
@@ -22,6 +22,11 @@ export interface MimePart {
   /** The embedded message of a message/rfc822 part. */
   message?: MimePart;
 }
+
+// BODYSTRUCTURE strings come from header fields (latin1 code units of the bytes): 8-bit text is sent as the UTF-8
+// it is, as in ENVELOPE, not re-encoded code unit by code unit (a UTF-8 "é" went out as "Ã©").
+const str = (v: string): string => strOf(headerText(v));
+const nstr = (v: string | undefined): string => (v === undefined ? 'NIL' : str(v));
 
 const MAX_DEPTH = 20;
 const MAX_PARTS = 500;

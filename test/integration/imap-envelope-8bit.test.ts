@@ -1,0 +1,29 @@
+// 8-bit header text in ENVELOPE and BODYSTRUCTURE (RFC 3501 §7.4.2): read as the UTF-8 it is (RFC 6532) and sent
+// as such in a literal (§4.3), never re-encoded a byte at a time; bytes that are not UTF-8 go out as U+FFFD.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startImap } from './imap-harness.ts';
+import { loggedIn } from './imap-raw.ts';
+
+const GUARD = { timeout: 30_000 };
+/** UTF-8 bytes as the latin1 text the raw connection reads them as. */
+const wire = (s: string): string => Buffer.from(s, 'utf8').toString('latin1');
+const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+test('UTF-8 names, subjects and MIME parameters reach the client as UTF-8', GUARD, async (t) => {
+  const h = await startImap(t);
+  const c = await loggedIn(h, t);
+  const msg = Buffer.from(
+    wire('From: "Jörg" <a@b.example>\r\nSubject: café\r\nContent-Type: text/plain; charset=utf-8; name="résumé.txt"\r\n') +
+      'Content-Description: caf\xff\r\n\r\nbody\r\n',
+    'latin1',
+  );
+  const append = Buffer.concat([Buffer.from(`A APPEND INBOX {${msg.length}+}\r\n`), msg, Buffer.from('\r\n')]);
+  assert.match(await c.send('A', append), /^A OK/m);
+  assert.match(await c.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  const reply = await c.cmd('F', 'FETCH 1 (ENVELOPE BODYSTRUCTURE)');
+  const literal = (s: string): string => `{${Buffer.byteLength(s)}}\r\n${wire(s)}`;
+  assert.ok(reply.includes(`ENVELOPE (NIL ${literal('café')} (("=?utf-8?b?${b64('Jörg')}?=" NIL "a" "b.example"))`), reply);
+  assert.ok(reply.includes(`"CHARSET" "utf-8" "NAME" ${literal('résumé.txt')})`), reply);
+  assert.ok(reply.includes(`NIL ${literal('caf\ufffd')} "7bit"`), `not UTF-8: U+FFFD, as in the Subject\n${reply}`);
+});
