@@ -7,6 +7,7 @@
 const DOT = 0x2e;
 const CR = 0x0d;
 const LF = 0x0a;
+const LF_DOT = Buffer.from('\n.');
 
 /** One DATA phase's bytes: `feed` each chunk from the wire in order; `reset` when a new DATA starts. */
 export class DotUnstuffer {
@@ -30,6 +31,14 @@ export class DotUnstuffer {
     if (this.ended) return chunk;
     const data = this.held ? Buffer.concat([this.held, chunk]) : chunk;
     this.held = undefined;
+    if (data.length === 0) return data;
+    // The common chunk: no line in it starts with a period, so nothing is deleted or held (a native search
+    // instead of the byte loop below, which only acts at such a period).
+    if (data.indexOf(LF_DOT) === -1 && !(data[0] === DOT && (this.p1 === -1 || this.p1 === LF))) {
+      this.p2 = data.length >= 2 ? (data[data.length - 2] as number) : this.p1;
+      this.p1 = data[data.length - 1] as number;
+      return data;
+    }
     let out: Buffer | undefined; // allocated at the first deleted period
     let o = 0;
     for (let i = 0; i < data.length; i++) {
