@@ -24,14 +24,18 @@ type VerifyConfig = Config['delivery']['verify_recipients'];
 /** A probe over a fresh connection to the upstream, the whole of it within `timeout`. */
 export function upstreamProbe(upstream: NonNullable<Config['delivery']['upstream']>, heloName: string, timeout: number): RecipientProbe {
   return async (rcpt, smtputf8) => {
-    let client: NextHopClient | undefined;
+    // Past the deadline the probe is abandoned, and so is its connection, wherever it is (connecting, waiting for
+    // the greeting or a reply): left to run on, it went through MAIL, RCPT and RSET and then stayed open, never
+    // quit, a connection at the upstream per abandoned probe and none of them counted by max_concurrent.
+    const abandon = new AbortController();
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<ProbeResult>((resolve) => {
       timer = setTimeout(() => {
-        client?.destroy();
+        abandon.abort();
         resolve({ status: 'unknown', reason: `no answer within ${timeout} ms` });
       }, timeout);
     });
+    let client: NextHopClient | undefined;
     const ask = async (): Promise<ProbeResult> => {
       client = await NextHopClient.connect({
         host: upstream.host,
@@ -42,6 +46,7 @@ export function upstreamProbe(upstream: NonNullable<Config['delivery']['upstream
         commandTimeout: timeout,
         starttls: upstream.starttls ? 'require' : 'never',
         tlsVerify: false,
+        signal: abandon.signal,
       });
       if (smtputf8 && !client.extensions.has('SMTPUTF8')) return { status: 'unknown', reason: 'the upstream does not offer SMTPUTF8' };
       const { mail, rcpt: reply } = await client.probeRecipient(rcpt, smtputf8);

@@ -30,6 +30,11 @@ export interface NextHopClientOptions {
   servername?: string;
   /** Send the original client with XFORWARD when the next hop offers it. */
   xforward?: boolean;
+  /**
+   * Given up on by its caller (a recipient probe past its deadline): the connection is destroyed, while it is
+   * being set up or after, so no later reply carries on a conversation nobody waits for.
+   */
+  signal?: AbortSignal;
 }
 
 export interface TransactionResult {
@@ -88,10 +93,16 @@ export class NextHopClient {
     const socket = net.connect({ host: options.host, port: options.port, ...(options.family ? { family: options.family } : {}) });
     socket.setNoDelay(true);
     const client = new NextHopClient(socket, options);
+    const { signal } = options;
+    if (signal) {
+      if (signal.aborted) client.destroy();
+      else signal.addEventListener('abort', () => client.destroy(), { once: true });
+    }
     try {
       await client.within(options.connectTimeout, 'connect', () => new Promise<void>((resolve, reject) => {
         socket.once('connect', resolve);
         socket.once('error', reject);
+        socket.once('close', () => reject(new Error('connection closed')));
       }));
       // RFC 5321 §4.5.3.2.1: the greeting gets as long as a command (5 minutes by default), since some
       // servers delay it on purpose; only the TCP connect is held to connectTimeout.

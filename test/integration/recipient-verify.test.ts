@@ -121,3 +121,46 @@ test('verify_recipients is refused outside front-of mode and with a timeout at o
     /delivery\.verify_recipients\.timeout: must be below checks\.timeout/,
   );
 });
+
+test('a probe given up at its timeout leaves no connection at the upstream and sends it nothing more', async (t) => {
+  // An upstream that greets and answers EHLO slowly: the connection is still being set up when the probe's
+  // timeout (500 ms) passes. Each command is recorded; every connection still open is counted.
+  const open = new Set<net.Socket>();
+  const commands: string[] = [];
+  const slow = net.createServer((socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+    socket.on('error', () => undefined);
+    const later = (text: string): void => void setTimeout(() => socket.destroyed || socket.write(text), 300);
+    later('220 slow.example ESMTP\r\n');
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      for (let nl = buffered.indexOf('\r\n'); nl >= 0; nl = buffered.indexOf('\r\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        commands.push(line);
+        if (/^EHLO /i.test(line)) later('250-slow.example\r\n250 PIPELINING\r\n');
+        else if (/^QUIT/i.test(line)) socket.end('221 bye\r\n');
+        else socket.write('250 ok\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => {
+    for (const s of open) s.destroy();
+    slow.close(() => resolve());
+  }));
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    local_domains: ['relay.example'],
+    smtp: { trusted_networks: [] },
+    delivery: { upstream: { host: '127.0.0.1', port: (slow.address() as AddressInfo).port }, verify_recipients: { enabled: true, timeout: '500ms', on_error: 'tempfail' } },
+  });
+  const result = await rcpts(gw.smtpPort, ['u1@relay.example', 'u2@relay.example', 'u3@relay.example']);
+  assert.deepEqual(result.codes, [450, 450, 450]);
+  // The EHLO replies come 600 ms after each connection opened; give them time to arrive and be acted on.
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  assert.deepEqual(commands.filter((c) => !/^EHLO /i.test(c)), [], 'no MAIL, RCPT or RSET after the probe was given up');
+  assert.equal(open.size, 0, 'every probe connection is closed');
+});
