@@ -14,7 +14,20 @@ import type { Check, SymbolHit } from './types.ts';
 
 export const UPSTREAM_RECIPIENT_SYMBOLS = ['RCPT_UNKNOWN_UPSTREAM', 'RCPT_VERIFY_TEMPFAIL', 'RCPT_VERIFY_SKIPPED'] as const;
 
-export type ProbeResult = { status: 'accepted' } | { status: 'refused'; reply: string } | { status: 'unknown'; reason: string };
+/** `misconfigured`: the upstream refused the probe itself (relay denied, policy), not the recipient: worth a warning. */
+export type ProbeResult = { status: 'accepted' } | { status: 'refused'; reply: string } | { status: 'unknown'; reason: string; misconfigured?: boolean };
+
+/**
+ * Whether a 5yz to the probe's RCPT is about the recipient: an enhanced code of the address (X.1.x) or mailbox
+ * (X.2.x) class (RFC 3463 §3.2, §3.3), or, without one, 550/551/553 (RFC 5321 §4.2.2). A 550 5.7.1 "relay
+ * access denied" (the upstream does not let spamgate relay), a 5.5.x sequence or syntax error or a 5.3.x system
+ * problem says nothing of the user: refusing every recipient as unknown for it, and caching that, would turn a
+ * configuration mistake at the upstream into "user unknown" for all mail.
+ */
+function aboutRecipient(code: number, enhanced: string | undefined): boolean {
+  if (enhanced) return /^5\.[12]\./.test(enhanced);
+  return code === 550 || code === 551 || code === 553;
+}
 
 /** Asks the next hop about one recipient. */
 export type RecipientProbe = (rcpt: string, smtputf8: boolean) => Promise<ProbeResult>;
@@ -54,7 +67,9 @@ export function upstreamProbe(upstream: NonNullable<Config['delivery']['upstream
       const text = `${reply.code} ${reply.enhanced ? `${reply.enhanced} ` : ''}${reply.text}`.slice(0, 200);
       if (reply.code >= 200 && reply.code < 300) return { status: 'accepted' };
       // RFC 5321 §4.2.1: only a 5yz is a permanent answer; a 4yz (greylisting, a full mailbox) says nothing for good.
-      if (reply.code >= 500 && reply.code < 600) return { status: 'refused', reply: text };
+      if (reply.code >= 500 && reply.code < 600) {
+        return aboutRecipient(reply.code, reply.enhanced) ? { status: 'refused', reply: text } : { status: 'unknown', reason: `the upstream refused the probe, not the recipient: ${text}`, misconfigured: true };
+      }
       return { status: 'unknown', reason: text };
     };
     try {
@@ -127,7 +142,9 @@ export function createUpstreamRecipientCheck(verifier: RecipientVerifier, cfg: V
       const result = await verifier.verify(rcpt.address, ctx.envelope.smtputf8);
       if (result.status === 'accepted') return [];
       if (result.status === 'refused') return [{ symbol: 'RCPT_UNKNOWN_UPSTREAM', options: [rcpt.address, result.reply] }];
-      ctx.log.info('recipient verification without an answer', { rcpt: rcpt.address, reason: result.reason, on_error: cfg.on_error });
+      const fields = { rcpt: rcpt.address, reason: result.reason, on_error: cfg.on_error };
+      if (result.misconfigured) ctx.log.warn('recipient verification without an answer', fields);
+      else ctx.log.info('recipient verification without an answer', fields);
       return [{ symbol: cfg.on_error === 'tempfail' ? 'RCPT_VERIFY_TEMPFAIL' : 'RCPT_VERIFY_SKIPPED', options: [result.reason] }];
     },
   };

@@ -164,3 +164,17 @@ test('a probe given up at its timeout leaves no connection at the upstream and s
   assert.deepEqual(commands.filter((c) => !/^EHLO /i.test(c)), [], 'no MAIL, RCPT or RSET after the probe was given up');
   assert.equal(open.size, 0, 'every probe connection is closed');
 });
+
+test('an upstream that refuses the probe for a reason other than the recipient (550 5.7.1 relay denied) does not make every user unknown', async (t) => {
+  const { gw, sink } = await gatewayBefore(t, { on_error: 'tempfail' });
+  sink.rule({ stage: 'rcpt', code: 550, text: '5.7.1 <user@relay.example>: Relay access denied' });
+  const denied = await rcpts(gw.smtpPort, ['user@relay.example']);
+  assert.deepEqual(denied.codes, [450], 'on_error applies: the upstream said nothing about the user');
+  const warned = gw.logs.find((l) => l.msg === 'recipient verification without an answer' && l.level === 'warn');
+  assert.match(String(warned?.reason), /refused the probe, not the recipient: 550 5\.7\.1 .*Relay access denied/, 'the upstream reply is logged as a warning');
+  assert.equal(await metric(gw, 'result="refused",cached="false"'), 0);
+  // Nothing was cached: once the upstream takes the probe, the same user is accepted; an unknown user still is not.
+  sink.clearRules();
+  sink.rule({ stage: 'rcpt', rcpt: 'nobody@relay.example', code: 550, text: '5.1.1 <nobody@relay.example>: no such user' });
+  assert.deepEqual((await rcpts(gw.smtpPort, ['user@relay.example', 'nobody@relay.example'])).codes, [250, 550]);
+});
