@@ -1,7 +1,7 @@
 // Greylisting (RFC 6647): a triplet seen for the first time is deferred with 451 4.7.1; a retry after the
 // delay passes and whitelists it. Runs at RCPT, score-aware on the connect..rcpt symbols so far.
 // A late check: it runs once the recipient's other checks are done, and a recipient they already refuse
-// (unknown user, relay denied, a rate limit) leaves no triplet behind to fill the store.
+// (unknown user, here or at the upstream, relay denied, a rate limit) leaves no triplet behind to fill the store.
 //
 // Why RCPT and not DATA: checks of one phase run concurrently, so a data-phase greylist check would see
 // exactly the symbols an rcpt-phase one sees (connect, helo, mail, earlier rcpt: DNSBL, FCrDNS, SPF, ...),
@@ -56,7 +56,10 @@ export function createGreylistCheck(opts: GreylistCheckOptions): Check {
     symbols: GREYLIST_SYMBOLS,
     timeoutMs: config.timeout,
     skipTrusted: true,
-    late: true,
+    // After the other late checks too: front-of recipient verification (a late check itself, since it costs the
+    // upstream a probe) may refuse the recipient, and a triplet for a user the upstream does not know only
+    // fills the store (a dictionary attack pushed real first sights out of it before their retry came).
+    late: 'last',
     async run(ctx): Promise<SymbolHit[]> {
       if (ctx.phaseHits && scoreHits(ctx.phaseHits, ruleset).hard) return [];
       const ip = ctx.session.clientIp;

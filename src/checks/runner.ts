@@ -1,5 +1,5 @@
 // Runs the checks of one phase concurrently, each under its time budget; a throw or timeout becomes a symbol.
-// Late checks (meta rules) run once the others are done, seeing their hits.
+// Late checks (meta rules) run once the others are done, seeing their hits; 'last' ones after those.
 import type { Logger } from '../util/logger.ts';
 import type { Check, CheckContext, Phase, SymbolHit } from './types.ts';
 
@@ -26,11 +26,14 @@ export async function runChecks(checks: readonly Check[], base: ContextBase, opt
   const skipped = (c: Check): boolean => opts.trustedClient && c.skipTrusted !== false && !(opts.authenticated && c.outbound);
   const selected = checks.filter((c) => c.phase === base.phase && !skipped(c));
   const early = (await Promise.all(selected.filter((c) => !c.late).map((check) => runOne(check, base, opts)))).flat();
-  const late = selected.filter((c) => c.late);
-  if (late.length === 0) return early;
-  const after = { ...base, hitsSoFar: [...base.hitsSoFar, ...early], phaseHits: early };
-  const lateHits = (await Promise.all(late.map((check) => runOne(check, after, opts)))).flat();
-  return [...early, ...lateHits];
+  let hits = early;
+  for (const stage of [true, 'last'] as const) {
+    const late = selected.filter((c) => c.late === stage);
+    if (late.length === 0) continue;
+    const after = { ...base, hitsSoFar: [...base.hitsSoFar, ...hits], phaseHits: hits };
+    hits = [...hits, ...(await Promise.all(late.map((check) => runOne(check, after, opts)))).flat()];
+  }
+  return hits;
 }
 
 async function runOne(check: Check, base: ContextBase, opts: RunOptions): Promise<SymbolHit[]> {

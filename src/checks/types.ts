@@ -98,8 +98,9 @@ export interface Check {
   readonly outbound?: boolean;
   /**
    * Runs after the phase's other checks have finished, with their hits added to ctx.hitsSoFar (meta
-   * rules, which combine the symbols of every check).
+   * rules, which combine the symbols of every check). 'last': after the other late checks too, seeing
+   * their hits (greylisting, which must not record a triplet for a recipient a late check refuses).
    */
-  readonly late?: boolean;
+  readonly late?: boolean | 'last';
   run(ctx: CheckContext): Promise<SymbolHit[]> | SymbolHit[];
 }

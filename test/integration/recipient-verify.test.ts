@@ -178,3 +178,22 @@ test('an upstream that refuses the probe for a reason other than the recipient (
   sink.rule({ stage: 'rcpt', rcpt: 'nobody@relay.example', code: 550, text: '5.1.1 <nobody@relay.example>: no such user' });
   assert.deepEqual((await rcpts(gw.smtpPort, ['user@relay.example', 'nobody@relay.example'])).codes, [250, 550]);
 });
+
+test('greylisting leaves no triplet for a recipient the upstream refuses: a dictionary attack does not push real triplets out', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    local_domains: ['relay.example'],
+    smtp: { trusted_networks: [] },
+    delivery: { upstream: { host: '127.0.0.1', port: sink.port }, verify_recipients: { enabled: true, timeout: '1s' } },
+    greylist: { enabled: true, delay: '1s', max_entries: 2 },
+  });
+  const unknown = ['nobody1@relay.example', 'nobody2@relay.example', 'nobody3@relay.example'];
+  for (const rcpt of unknown) sink.rule({ stage: 'rcpt', rcpt, code: 550, text: `5.1.1 <${rcpt}>: no such user` });
+  const first = await rcpts(gw.smtpPort, ['user@relay.example', ...unknown]);
+  assert.deepEqual(first.codes, [451, 550, 550, 550], 'the real user greylisted, the unknown ones refused');
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
+  const retry = await rcpts(gw.smtpPort, ['user@relay.example']);
+  assert.deepEqual(retry.codes, [250], 'the retry after the delay passes: its triplet was kept');
+});
