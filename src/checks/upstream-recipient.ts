@@ -139,10 +139,14 @@ export function createUpstreamRecipientCheck(verifier: RecipientVerifier, cfg: V
       if (ctx.phaseHits && scoreHits(ctx.phaseHits, ruleset).hard) return [];
       const rcpt = parseAddress(ctx.rcpt ?? '');
       if (rcpt.trick || rcpt.literal || rcpt.domain === '' || !isLocalDomain(rcpt.domain, localDomains)) return [];
-      const result = await verifier.verify(rcpt.address, ctx.envelope.smtputf8);
+      // The mailbox as the envelope holds it (and delivery will send it), not parseAddress's unquoted local part:
+      // "john doe"@ or "john..doe"@ probed as <john doe@…> is a syntax error at the upstream, a 5xx taken for
+      // an unknown user, and a mailbox it takes was refused.
+      const mailbox = ctx.rcpt ?? rcpt.address;
+      const result = await verifier.verify(mailbox, ctx.envelope.smtputf8);
       if (result.status === 'accepted') return [];
-      if (result.status === 'refused') return [{ symbol: 'RCPT_UNKNOWN_UPSTREAM', options: [rcpt.address, result.reply] }];
-      const fields = { rcpt: rcpt.address, reason: result.reason, on_error: cfg.on_error };
+      if (result.status === 'refused') return [{ symbol: 'RCPT_UNKNOWN_UPSTREAM', options: [mailbox, result.reply] }];
+      const fields = { rcpt: mailbox, reason: result.reason, on_error: cfg.on_error };
       if (result.misconfigured) ctx.log.warn('recipient verification without an answer', fields);
       else ctx.log.info('recipient verification without an answer', fields);
       return [{ symbol: cfg.on_error === 'tempfail' ? 'RCPT_VERIFY_TEMPFAIL' : 'RCPT_VERIFY_SKIPPED', options: [result.reason] }];

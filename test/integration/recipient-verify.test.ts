@@ -197,3 +197,40 @@ test('greylisting leaves no triplet for a recipient the upstream refuses: a dict
   const retry = await rcpts(gw.smtpPort, ['user@relay.example']);
   assert.deepEqual(retry.codes, [250], 'the retry after the delay passes: its triplet was kept');
 });
+
+test('a quoted local part is probed as the envelope holds it, quotes and all', async (t) => {
+  // An upstream that takes "john doe"@relay.example and refuses anything that is not a valid path with 501 5.1.3.
+  const rcptLines: string[] = [];
+  const strict = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    socket.write('220 strict.example ESMTP\r\n');
+    let buffered = '';
+    socket.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('latin1');
+      for (let nl = buffered.indexOf('\r\n'); nl >= 0; nl = buffered.indexOf('\r\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        if (/^EHLO /i.test(line)) socket.write('250-strict.example\r\n250 8BITMIME\r\n');
+        else if (/^QUIT/i.test(line)) socket.end('221 bye\r\n');
+        else if (/^RCPT /i.test(line)) {
+          rcptLines.push(line);
+          socket.write(line === 'RCPT TO:<"john doe"@relay.example>' ? '250 2.1.5 ok\r\n' : '501 5.1.3 Bad recipient address syntax\r\n');
+        } else socket.write('250 ok\r\n');
+      }
+    });
+  });
+  await new Promise<void>((resolve) => strict.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => strict.close(() => resolve())));
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    local_domains: ['relay.example'],
+    smtp: { trusted_networks: [] },
+    delivery: { upstream: { host: '127.0.0.1', port: (strict.address() as AddressInfo).port }, verify_recipients: { enabled: true, timeout: '1s' } },
+  });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<"john doe"@relay.example>')).code, 250);
+  assert.deepEqual(rcptLines, ['RCPT TO:<"john doe"@relay.example>']);
+});
