@@ -147,9 +147,16 @@ class GatewayConnection extends SMTPConnection {
     });
   }
 
-  /** The same after XFORWARD ADDR, which hands the transaction to the forwarded client without a new greeting. */
+  /**
+   * The same after XFORWARD ADDR, which hands the transaction to the forwarded client without a new greeting.
+   * HELO=[UNAVAILABLE] (the original client gave none, or the proxy does not know it) says nothing of the
+   * session's own greeting: smtp-server took it for an empty HELO name, and every MAIL after it got
+   * "503 send HELO/EHLO first" until the session ended at max_bad_commands. The name known before is kept.
+   */
   override handler_XFORWARD(command: Buffer, callback: () => void): void {
+    const helo = this.hostNameAppearsAs;
     super.handler_XFORWARD(command, () => {
+      if (!this.hostNameAppearsAs && helo) this.hostNameAppearsAs = this.session.hostNameAppearsAs = helo;
       (this._server as GatewayServer).onClientChanged?.(this.session);
       callback();
     });

@@ -34,3 +34,19 @@ test('XFORWARD is neither offered to nor taken from a peer outside smtp.xclient_
   assert.ok(!ehlo.lines.some((l) => /^XFORWARD\b/.test(l.slice(4))), ehlo.lines.join('|'));
   assert.ok((await wire.command('XFORWARD ADDR=192.0.2.7')).code >= 500);
 });
+
+test('XFORWARD HELO=[UNAVAILABLE] (the original client gave no HELO) does not undo the session\'s EHLO: MAIL goes on', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, { mode: 'front-of', smtp: { trusted_networks: [], xclient_from: ['127.0.0.1/32'] }, delivery: { upstream: { host: '127.0.0.1', port: sink.port } } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO proxy.test.example');
+  assert.equal((await wire.command('XFORWARD NAME=[UNAVAILABLE] ADDR=192.0.2.7 PORT=40000 PROTO=SMTP HELO=[UNAVAILABLE] SOURCE=REMOTE')).code, 250);
+  const mail = await wire.command('MAIL FROM:<a@remote.example>');
+  assert.equal(mail.code, 250, mail.text);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command('Subject: x\r\n\r\nbody\r\n.', 10_000)).code, 250);
+  assert.equal(gw.transactions().at(-1)?.client_ip, '192.0.2.7');
+});
