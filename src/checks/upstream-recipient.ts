@@ -143,7 +143,10 @@ export function createUpstreamRecipientCheck(verifier: RecipientVerifier, cfg: V
       // "john doe"@ or "john..doe"@ probed as <john doe@…> is a syntax error at the upstream, a 5xx taken for
       // an unknown user, and a mailbox it takes was refused.
       const mailbox = ctx.rcpt ?? rcpt.address;
-      const result = await verifier.verify(mailbox, ctx.envelope.smtputf8);
+      // SMTPUTF8 only for a mailbox that needs it (RFC 6531 §3.4): an ASCII recipient of an SMTPUTF8 session is
+      // delivered to an upstream without the extension when the rest of the message is ASCII too, so it can be
+      // asked about as well (it went unverified, as an upstream that cannot answer).
+      const result = await verifier.verify(mailbox, ctx.envelope.smtputf8 && /[^\x00-\x7f]/.test(mailbox));
       if (result.status === 'accepted') return [];
       if (result.status === 'refused') return [{ symbol: 'RCPT_UNKNOWN_UPSTREAM', options: [mailbox, result.reply] }];
       const fields = { rcpt: mailbox, reason: result.reason, on_error: cfg.on_error };

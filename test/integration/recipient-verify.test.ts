@@ -234,3 +234,22 @@ test('a quoted local part is probed as the envelope holds it, quotes and all', a
   assert.equal((await wire.command('RCPT TO:<"john doe"@relay.example>')).code, 250);
   assert.deepEqual(rcptLines, ['RCPT TO:<"john doe"@relay.example>']);
 });
+
+test('an ASCII recipient of an SMTPUTF8 transaction is verified at an upstream without SMTPUTF8; a non-ASCII one is not', async (t) => {
+  const sink = await startSink({ smtputf8: false });
+  t.after(() => sink.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    local_domains: ['relay.example'],
+    smtp: { trusted_networks: [] },
+    delivery: { upstream: { host: '127.0.0.1', port: sink.port }, verify_recipients: { enabled: true, timeout: '1s', on_error: 'tempfail' } },
+  });
+  sink.rule({ stage: 'rcpt', rcpt: 'nobody@relay.example', code: 550, text: '5.1.1 <nobody@relay.example>: no such user' });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command('MAIL FROM:<sender@remote.example> SMTPUTF8')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<user@relay.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<nobody@relay.example>')).code, 550);
+  assert.equal((await wire.command('RCPT TO:<jörg@relay.example>')).code, 450, 'the upstream cannot be asked about a non-ASCII mailbox');
+});
