@@ -56,6 +56,13 @@ class GatewayConnection extends SMTPConnection {
   private recipientOvershoot = 0;
   private notClientErrors = 0;
   private readonly realPeer: string;
+  /**
+   * XFORWARD attributes name the client of the next transaction only: at its end (RSET, the end of the data, a
+   * new EHLO) the proxy is the client again, as a next hop that takes XFORWARD handles them. These are the
+   * proxy's own while forwarded ones apply, and the HELO name XFORWARD left (restored only if still in force).
+   */
+  private beforeXforward: { addr: string; port: number; name: string | false; helo: string | false; forwardedHelo: string | false } | undefined;
+  private applyingXforward = false;
 
   constructor(server: GatewayServer, socket: Socket | TLSSocket, options: SMTPConnectionOptions) {
     super(server, socket, options);
@@ -155,11 +162,36 @@ class GatewayConnection extends SMTPConnection {
    */
   override handler_XFORWARD(command: Buffer, callback: () => void): void {
     const helo = this.hostNameAppearsAs;
+    const proxy = this.beforeXforward ?? { addr: this.remoteAddress, port: this.remotePort, name: this.clientHostname, helo, forwardedHelo: false };
+    this.applyingXforward = true;
     super.handler_XFORWARD(command, () => {
+      this.applyingXforward = false;
       if (!this.hostNameAppearsAs && helo) this.hostNameAppearsAs = this.session.hostNameAppearsAs = helo;
+      // smtp-server records what it applied; a refused XFORWARD applied nothing
+      if (this._xForward.size > 0) this.beforeXforward = { ...proxy, forwardedHelo: this.hostNameAppearsAs };
       (this._server as GatewayServer).onClientChanged?.(this.session);
       callback();
     });
+  }
+
+  /**
+   * The end of a transaction (RSET, the end of the data, EHLO) ends what XFORWARD said of its client: a later
+   * transaction without XFORWARD, or with ADDR=[UNAVAILABLE] (mail the proxy's own host submitted), is the
+   * proxy's. It stayed the forwarded client's: a trusted proxy's local mail after an outside client's message
+   * was checked as that client's and refused relaying. Not when XFORWARD itself resets the session.
+   */
+  override _resetSession(): void {
+    const proxy = this.beforeXforward;
+    if (proxy && !this.applyingXforward) {
+      this.beforeXforward = undefined;
+      this.remoteAddress = proxy.addr;
+      this.remotePort = proxy.port;
+      this.clientHostname = proxy.name;
+      // a HELO name given since (EHLO) or cleared (STARTTLS) stays as it is
+      if (this.hostNameAppearsAs === proxy.forwardedHelo) this.hostNameAppearsAs = proxy.helo;
+      this._xForward = new Map();
+    }
+    super._resetSession();
   }
 
   /** RFC 5321 §4.1.2: a Quoted-string local part may hold spaces and "@"; the library parser cannot. */

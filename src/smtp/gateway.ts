@@ -247,6 +247,8 @@ export class Gateway {
     // XCLIENT may have changed the client's address or name since connect: trust follows the new address.
     if (s.info.clientIp !== session.remoteAddress) {
       s.info.trusted = trustedNetworks(this.deps.snapshot().config).has(session.remoteAddress);
+      // the name was the other address's (a forwarded client's, for the proxy again after XFORWARD)
+      delete s.info.clientHostname;
     }
     s.info.clientIp = session.remoteAddress;
     s.info.clientPort = session.remotePort;

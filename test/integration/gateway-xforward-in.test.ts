@@ -50,3 +50,38 @@ test('XFORWARD HELO=[UNAVAILABLE] (the original client gave no HELO) does not un
   assert.equal((await wire.command('Subject: x\r\n\r\nbody\r\n.', 10_000)).code, 250);
   assert.equal(gw.transactions().at(-1)?.client_ip, '192.0.2.7');
 });
+
+test('XFORWARD names the client of one transaction: the next one, without XFORWARD or with ADDR=[UNAVAILABLE], is the proxy\'s', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  // The proxy is trusted (may relay); the forwarded client is not.
+  const gw = await startGateway(t, { mode: 'front-of', smtp: { trusted_networks: ['127.0.0.0/8'], xclient_from: ['127.0.0.1/32'] }, delivery: { upstream: { host: '127.0.0.1', port: sink.port } } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO proxy.test.example');
+  const relay = async (): Promise<number> => {
+    assert.equal((await wire.command('MAIL FROM:<a@localhost>')).code, 250);
+    const code = (await wire.command('RCPT TO:<x@elsewhere.example>')).code;
+    assert.equal((await wire.command('RSET')).code, 250);
+    return code;
+  };
+  assert.equal((await wire.command('XFORWARD NAME=client.example.net ADDR=192.0.2.7 HELO=orig.example.net')).code, 250);
+  assert.equal(await relay(), 554, 'the forwarded outside client may not relay');
+  assert.equal(await relay(), 250, 'the next transaction is the trusted proxy\'s again');
+  assert.equal((await wire.command('XFORWARD ADDR=192.0.2.7')).code, 250);
+  assert.equal(await relay(), 554);
+  assert.equal((await wire.command('XFORWARD NAME=[UNAVAILABLE] ADDR=[UNAVAILABLE] HELO=[UNAVAILABLE] SOURCE=LOCAL')).code, 250);
+  assert.equal(await relay(), 250, 'ADDR=[UNAVAILABLE]: mail of the proxy\'s own host');
+  // Delivered after an XFORWARD transaction, a message from the proxy itself is written as the proxy's in Received.
+  assert.equal((await wire.command('XFORWARD NAME=client.example.net ADDR=192.0.2.7 HELO=orig.example.net')).code, 250);
+  assert.equal(await relay(), 554);
+  assert.equal((await wire.command('MAIL FROM:<a@localhost>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command('Subject: x\r\n\r\nbody\r\n.', 10_000)).code, 250);
+  await sink.waitForMessages(1);
+  const received = /^Received: from [^\r\n]*/m.exec(sink.messages[0]?.raw.toString('latin1') ?? '')?.[0] ?? '';
+  assert.match(received, /^Received: from proxy\.test\.example \(.*\[127\.0\.0\.1\]\)/, received);
+  assert.doesNotMatch(received, /client\.example\.net|orig\.example\.net/);
+  assert.equal(gw.transactions().at(-1)?.client_ip, '127.0.0.1');
+});
