@@ -131,9 +131,10 @@ export class Gateway {
   async close(deadlineMs: number): Promise<void> {
     const stopped = this.listener.stopAccepting();
     this.draining = true;
-    // sessions between transactions end now; those in one finish it (and get 421 at their next MAIL)
+    // sessions between transactions end now; those in one finish it (and get 421 at their next MAIL). A session
+    // whose client said RSET (smtp-server empties the envelope) is between transactions too.
     for (const conn of this.server.connections) {
-      if (this.sessions.get(conn.session.id)?.tx === undefined) {
+      if (this.sessions.get(conn.session.id)?.tx === undefined || !conn.session.envelope.mailFrom) {
         conn.send(421, '4.3.2 Service shutting down, try again later', false);
         conn.close();
       }

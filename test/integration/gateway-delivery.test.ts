@@ -270,6 +270,28 @@ test('serve waits to open the Bayes store while a train learns into it (its save
   assert.equal(existsSync(lock), false, 'released at exit');
 });
 
+test('SIGTERM ends at once a session whose client reset its transaction (RSET), not at the drain deadline', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-rset-'));
+  const ports = { smtp: await freePort(), http: await freePort(), upstream: sink.port };
+  const proc = await startProcess(writeConfig(dir, ports));
+  t.after(() => proc.child.kill('SIGKILL'));
+  const { wire } = await SmtpWire.open(ports.smtp);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RSET')).code, 250);
+  const sent = Date.now();
+  proc.child.kill('SIGTERM');
+  const bye = await wire.read(9_000);
+  assert.equal(bye.code, 421);
+  // The drain deadline is 10 s; a session still taken for one in a transaction would hear 421 only then.
+  assert.ok(Date.now() - sent < 5_000, `421 after ${Date.now() - sent} ms`);
+  const [code] = await once(proc.child, 'exit');
+  assert.equal(code, 0, proc.output());
+});
+
 test('check-config and usage errors exit 2 with a one-line reason', async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-cc-'));
   const good = path.join(dir, 'good.yaml');
