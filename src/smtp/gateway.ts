@@ -1,7 +1,7 @@
 // The SMTP front line: wires smtp-server callbacks to the phase pipeline (checks → symbols → verdict),
 // relay control, limits and the hand-off to the spool or the next hop. One instance per listener.
 import type { AddressInfo, Socket } from 'node:net';
-import type { SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { CheckContext, SymbolHit } from '../checks/types.ts';
 import type { Config } from '../config/schema.ts';
 import type { AuthThrottle } from '../limits/auth-throttle.ts';
@@ -27,6 +27,16 @@ function trustedNetworks(config: Config): CidrSet {
     trustedSets.set(config, set);
   }
   return set;
+}
+
+/**
+ * RFC 5321 §4.1.1.11 and §2.2.2: a client that greeted with HELO asked for no service extensions, so MAIL and RCPT
+ * parameters (SIZE, BODY, SMTPUTF8, RET, NOTIFY, ...) are not recognized in its session: 555.
+ */
+function refuseParametersAfterHelo(session: SMTPServerSession, address: SMTPServerAddress): void {
+  if (session.openingCommand === 'HELO' && address.args && Object.keys(address.args).length > 0) {
+    throw new SmtpError(555, '5.5.4', 'MAIL FROM/RCPT TO parameters are not recognized after HELO (greet with EHLO)');
+  }
 }
 
 export class Gateway {
@@ -91,9 +101,14 @@ export class Gateway {
         void this.guard(session, cb, async () => {
           // shutting down: no new transaction (the one under way may finish); 421 also ends the session
           if (this.draining) throw new SmtpError(421, '4.3.2', 'Service shutting down, try again later');
+          refuseParametersAfterHelo(session, address);
           await startTransaction(this.deps, this.state(session), address, this.submission);
         }),
-      onRcptTo: (address, session, cb) => void this.guard(session, cb, () => addRecipient(this.deps, this.state(session), address)),
+      onRcptTo: (address, session, cb) =>
+        void this.guard(session, cb, () => {
+          refuseParametersAfterHelo(session, address);
+          return addRecipient(this.deps, this.state(session), address);
+        }),
       onData: (stream, session, cb) => void this.onData(stream, session, cb),
       onClose: (session) => this.onClose(session),
     });

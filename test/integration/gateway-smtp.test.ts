@@ -281,6 +281,26 @@ test('Received names the client by its forward-confirmed reverse DNS name, as ot
   assert.match(sink.messages[1]?.raw.toString('latin1') ?? '', /^Received: from other\.test\.example \(\[127\.0\.0\.2\]\)/m);
 });
 
+test('after HELO, MAIL and RCPT parameters are not recognized (555); after EHLO they are', async (t) => {
+  const { gw, sink } = await gatewayWithSink(t);
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  assert.equal((await wire.command('HELO client.test.example')).code, 250);
+  const mail = await wire.command('MAIL FROM:<a@remote.example> BODY=8BITMIME');
+  assert.equal(mail.code, 555);
+  assert.match(mail.text, /^5\.5\.4 /);
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250, 'the session goes on; a plain MAIL is fine');
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost> NOTIFY=NEVER')).code, 555);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write('Subject: helo\r\n\r\nbody\r\n');
+  assert.equal((await wire.command('.', 10_000)).code, 250);
+  assert.equal((await wire.command('EHLO client.test.example')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example> BODY=8BITMIME')).code, 250, 'after EHLO the extension is there');
+  await sink.waitForMessages(1);
+  assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /with SMTP id/, 'Received says plain SMTP');
+});
+
 test('too many error replies end the session with 421', async (t) => {
   const gw = await startGateway(t, { smtp: { max_bad_commands: 3 } });
   const { wire } = await SmtpWire.open(gw.smtpPort);
