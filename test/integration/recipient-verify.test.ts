@@ -10,16 +10,22 @@ import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { SmtpWire } from '../helpers/smtp-wire.ts';
 
-async function gatewayBefore(t: TestContext, verify: Record<string, unknown> = {}): Promise<{ gw: RunningGateway; sink: SinkServer }> {
-  const sink = await startSink();
-  t.after(() => sink.close());
-  const gw = await startGateway(t, {
+/** A front-of gateway that trusts no network and verifies recipients at the upstream on `port` (1 s probes unless `verify` says otherwise). */
+function verifyingConfig(port: number, verify: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
     mode: 'front-of',
     local_domains: ['relay.example'],
     smtp: { trusted_networks: [] },
-    delivery: { upstream: { host: '127.0.0.1', port: sink.port }, verify_recipients: { enabled: true, timeout: '1s', ...verify } },
+    delivery: { upstream: { host: '127.0.0.1', port }, verify_recipients: { enabled: true, timeout: '1s', ...verify } },
     queue: { scan_interval: '100ms' },
-  });
+    ...extra,
+  };
+}
+
+async function gatewayBefore(t: TestContext, verify: Record<string, unknown> = {}): Promise<{ gw: RunningGateway; sink: SinkServer }> {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, verifyingConfig(sink.port, verify));
   return { gw, sink };
 }
 
@@ -100,12 +106,7 @@ test('on_error: tempfail answers 450 while the upstream cannot answer; a slow up
   const silent = net.createServer((socket) => socket.on('error', () => undefined));
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => silent.close(() => resolve())));
-  const hung = await startGateway(t, {
-    mode: 'front-of',
-    local_domains: ['relay.example'],
-    smtp: { trusted_networks: [] },
-    delivery: { upstream: { host: '127.0.0.1', port: (silent.address() as AddressInfo).port }, verify_recipients: { enabled: true, timeout: '500ms', on_error: 'tempfail' } },
-  });
+  const hung = await startGateway(t, verifyingConfig((silent.address() as AddressInfo).port, { timeout: '500ms', on_error: 'tempfail' }));
   const t0 = Date.now();
   const slow = await rcpts(hung.smtpPort, ['user@relay.example']);
   const took = Date.now() - t0;
@@ -151,12 +152,7 @@ test('a probe given up at its timeout leaves no connection at the upstream and s
     for (const s of open) s.destroy();
     slow.close(() => resolve());
   }));
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    local_domains: ['relay.example'],
-    smtp: { trusted_networks: [] },
-    delivery: { upstream: { host: '127.0.0.1', port: (slow.address() as AddressInfo).port }, verify_recipients: { enabled: true, timeout: '500ms', on_error: 'tempfail' } },
-  });
+  const gw = await startGateway(t, verifyingConfig((slow.address() as AddressInfo).port, { timeout: '500ms', on_error: 'tempfail' }));
   const result = await rcpts(gw.smtpPort, ['u1@relay.example', 'u2@relay.example', 'u3@relay.example']);
   assert.deepEqual(result.codes, [450, 450, 450]);
   // The EHLO replies come 600 ms after each connection opened; give them time to arrive and be acted on.
@@ -182,13 +178,7 @@ test('an upstream that refuses the probe for a reason other than the recipient (
 test('greylisting leaves no triplet for a recipient the upstream refuses: a dictionary attack does not push real triplets out', async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    local_domains: ['relay.example'],
-    smtp: { trusted_networks: [] },
-    delivery: { upstream: { host: '127.0.0.1', port: sink.port }, verify_recipients: { enabled: true, timeout: '1s' } },
-    greylist: { enabled: true, delay: '1s', max_entries: 2 },
-  });
+  const gw = await startGateway(t, verifyingConfig(sink.port, {}, { greylist: { enabled: true, delay: '1s', max_entries: 2 } }));
   const unknown = ['nobody1@relay.example', 'nobody2@relay.example', 'nobody3@relay.example'];
   for (const rcpt of unknown) sink.rule({ stage: 'rcpt', rcpt, code: 550, text: `5.1.1 <${rcpt}>: no such user` });
   const first = await rcpts(gw.smtpPort, ['user@relay.example', ...unknown]);
@@ -221,12 +211,7 @@ test('a quoted local part is probed as the envelope holds it, quotes and all', a
   });
   await new Promise<void>((resolve) => strict.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise<void>((resolve) => strict.close(() => resolve())));
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    local_domains: ['relay.example'],
-    smtp: { trusted_networks: [] },
-    delivery: { upstream: { host: '127.0.0.1', port: (strict.address() as AddressInfo).port }, verify_recipients: { enabled: true, timeout: '1s' } },
-  });
+  const gw = await startGateway(t, verifyingConfig((strict.address() as AddressInfo).port));
   const { wire } = await SmtpWire.open(gw.smtpPort);
   t.after(() => wire.close());
   await wire.command('EHLO client.test.example');
@@ -238,12 +223,7 @@ test('a quoted local part is probed as the envelope holds it, quotes and all', a
 test('an ASCII recipient of an SMTPUTF8 transaction is verified at an upstream without SMTPUTF8; a non-ASCII one is not', async (t) => {
   const sink = await startSink({ smtputf8: false });
   t.after(() => sink.close());
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    local_domains: ['relay.example'],
-    smtp: { trusted_networks: [] },
-    delivery: { upstream: { host: '127.0.0.1', port: sink.port }, verify_recipients: { enabled: true, timeout: '1s', on_error: 'tempfail' } },
-  });
+  const gw = await startGateway(t, verifyingConfig(sink.port, { on_error: 'tempfail' }));
   sink.rule({ stage: 'rcpt', rcpt: 'nobody@relay.example', code: 550, text: '5.1.1 <nobody@relay.example>: no such user' });
   const { wire } = await SmtpWire.open(gw.smtpPort);
   t.after(() => wire.close());
