@@ -148,11 +148,17 @@ test('classify and explain read a device (/dev/zero) only up to the 64 MiB messa
   assertNoStack(explained);
 });
 
-test('two trains at once on one data directory: the second is refused, nothing learned is lost', async (t) => {
+/** A temp directory with a data directory and a config whose Bayes store starts empty (no shipped model). */
+function emptyBayesDirs(t: TestContext): { dir: string; data: string; config: string } {
   const dir = tempDir(t);
   const data = path.join(dir, 'data');
   const config = path.join(dir, 'spamgate.yaml');
   writeFileSync(config, 'bayes:\n  use_shipped_model: false\n');
+  return { dir, data, config };
+}
+
+test('two trains at once on one data directory: the second is refused, nothing learned is lost', async (t) => {
+  const { dir, data, config } = emptyBayesDirs(t);
   const corpus = (cls: string, n: number): string => {
     const d = path.join(dir, cls);
     mkdirSync(d);
@@ -180,10 +186,7 @@ test('two trains at once on one data directory: the second is refused, nothing l
 });
 
 test('forget whose reader has gone (| head) still forgets every message and saves the store', async (t) => {
-  const dir = tempDir(t);
-  const data = path.join(dir, 'data');
-  const config = path.join(dir, 'spamgate.yaml');
-  writeFileSync(config, 'bayes:\n  use_shipped_model: false\n');
+  const { dir, data, config } = emptyBayesDirs(t);
   const spam = path.join(dir, 'spam');
   mkdirSync(spam);
   for (let i = 0; i < 50; i++) writeFileSync(path.join(spam, `${i}.eml`), `From: s${i}@x.example\nSubject: offer ${i}\n\nwin money ${i}\n`);
@@ -325,10 +328,7 @@ test('HTTP: 404 for unknown paths, 405 with Allow, absolute-form, malformed and 
 });
 
 test('train refuses a message given as both spam and ham (the same path, or a file inside the other\'s directory): exit 2, nothing learned', async (t) => {
-  const dir = tempDir(t);
-  const data = path.join(dir, 'data');
-  const config = path.join(dir, 'spamgate.yaml');
-  writeFileSync(config, 'bayes:\n  use_shipped_model: false\n');
+  const { dir, data, config } = emptyBayesDirs(t);
   const corpus = path.join(dir, 'corpus');
   mkdirSync(path.join(corpus, '.Junk', 'cur'), { recursive: true });
   writeFileSync(path.join(corpus, 'a.eml'), 'From: a@x.example\nSubject: a\n\nwords\n');

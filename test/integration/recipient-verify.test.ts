@@ -3,10 +3,11 @@
 // bounce to a forged sender), answers are cached, an upstream that cannot answer follows on_error, and
 // recipients refused by relay control never cost the upstream a probe.
 import assert from 'node:assert/strict';
-import net, { type AddressInfo } from 'node:net';
+import type net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { startScriptedSmtp } from '../helpers/scripted-smtp.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { SmtpWire } from '../helpers/smtp-wire.ts';
 
@@ -103,10 +104,9 @@ test('on_error: tempfail answers 450 while the upstream cannot answer; a slow up
   assert.deepEqual((await rcpts(gw.smtpPort, ['user@relay.example'])).codes, [250], 'a temporary failure is not cached');
 
   // An upstream that takes the connection and never greets: the probe is abandoned after its timeout.
-  const silent = net.createServer((socket) => socket.on('error', () => undefined));
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => silent.close(() => resolve())));
-  const hung = await startGateway(t, verifyingConfig((silent.address() as AddressInfo).port, { timeout: '500ms', on_error: 'tempfail' }));
+  const silent = await startScriptedSmtp(() => undefined, () => undefined);
+  t.after(() => silent.close());
+  const hung = await startGateway(t, verifyingConfig(silent.port, { timeout: '500ms', on_error: 'tempfail' }));
   const t0 = Date.now();
   const slow = await rcpts(hung.smtpPort, ['user@relay.example']);
   const took = Date.now() - t0;
@@ -126,39 +126,25 @@ test('verify_recipients is refused outside front-of mode and with a timeout at o
 test('a probe given up at its timeout leaves no connection at the upstream and sends it nothing more', async (t) => {
   // An upstream that greets and answers EHLO slowly: the connection is still being set up when the probe's
   // timeout (500 ms) passes. Each command is recorded; every connection still open is counted.
-  const open = new Set<net.Socket>();
   const commands: string[] = [];
-  const slow = net.createServer((socket) => {
-    open.add(socket);
-    socket.on('close', () => open.delete(socket));
-    socket.on('error', () => undefined);
-    const later = (text: string): void => void setTimeout(() => socket.destroyed || socket.write(text), 300);
-    later('220 slow.example ESMTP\r\n');
-    let buffered = '';
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('latin1');
-      for (let nl = buffered.indexOf('\r\n'); nl >= 0; nl = buffered.indexOf('\r\n')) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 2);
-        commands.push(line);
-        if (/^EHLO /i.test(line)) later('250-slow.example\r\n250 PIPELINING\r\n');
-        else if (/^QUIT/i.test(line)) socket.end('221 bye\r\n');
-        else socket.write('250 ok\r\n');
-      }
-    });
-  });
-  await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => {
-    for (const s of open) s.destroy();
-    slow.close(() => resolve());
-  }));
-  const gw = await startGateway(t, verifyingConfig((slow.address() as AddressInfo).port, { timeout: '500ms', on_error: 'tempfail' }));
+  const later = (socket: net.Socket, text: string): void => void setTimeout(() => socket.destroyed || socket.write(text), 300);
+  const slow = await startScriptedSmtp(
+    (socket) => later(socket, '220 slow.example ESMTP\r\n'),
+    (line, socket) => {
+      commands.push(line);
+      if (/^EHLO /i.test(line)) later(socket, '250-slow.example\r\n250 PIPELINING\r\n');
+      else if (/^QUIT/i.test(line)) socket.end('221 bye\r\n');
+      else socket.write('250 ok\r\n');
+    },
+  );
+  t.after(() => slow.close());
+  const gw = await startGateway(t, verifyingConfig(slow.port, { timeout: '500ms', on_error: 'tempfail' }));
   const result = await rcpts(gw.smtpPort, ['u1@relay.example', 'u2@relay.example', 'u3@relay.example']);
   assert.deepEqual(result.codes, [450, 450, 450]);
   // The EHLO replies come 600 ms after each connection opened; give them time to arrive and be acted on.
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   assert.deepEqual(commands.filter((c) => !/^EHLO /i.test(c)), [], 'no MAIL, RCPT or RSET after the probe was given up');
-  assert.equal(open.size, 0, 'every probe connection is closed');
+  assert.equal(slow.open, 0, 'every probe connection is closed');
 });
 
 test('an upstream that refuses the probe for a reason other than the recipient (550 5.7.1 relay denied) does not make every user unknown', async (t) => {
@@ -191,27 +177,16 @@ test('greylisting leaves no triplet for a recipient the upstream refuses: a dict
 test('a quoted local part is probed as the envelope holds it, quotes and all', async (t) => {
   // An upstream that takes "john doe"@relay.example and refuses anything that is not a valid path with 501 5.1.3.
   const rcptLines: string[] = [];
-  const strict = net.createServer((socket) => {
-    socket.on('error', () => undefined);
-    socket.write('220 strict.example ESMTP\r\n');
-    let buffered = '';
-    socket.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString('latin1');
-      for (let nl = buffered.indexOf('\r\n'); nl >= 0; nl = buffered.indexOf('\r\n')) {
-        const line = buffered.slice(0, nl);
-        buffered = buffered.slice(nl + 2);
-        if (/^EHLO /i.test(line)) socket.write('250-strict.example\r\n250 8BITMIME\r\n');
-        else if (/^QUIT/i.test(line)) socket.end('221 bye\r\n');
-        else if (/^RCPT /i.test(line)) {
-          rcptLines.push(line);
-          socket.write(line === 'RCPT TO:<"john doe"@relay.example>' ? '250 2.1.5 ok\r\n' : '501 5.1.3 Bad recipient address syntax\r\n');
-        } else socket.write('250 ok\r\n');
-      }
-    });
+  const strict = await startScriptedSmtp('220 strict.example ESMTP', (line, socket) => {
+    if (/^EHLO /i.test(line)) socket.write('250-strict.example\r\n250 8BITMIME\r\n');
+    else if (/^QUIT/i.test(line)) socket.end('221 bye\r\n');
+    else if (/^RCPT /i.test(line)) {
+      rcptLines.push(line);
+      socket.write(line === 'RCPT TO:<"john doe"@relay.example>' ? '250 2.1.5 ok\r\n' : '501 5.1.3 Bad recipient address syntax\r\n');
+    } else socket.write('250 ok\r\n');
   });
-  await new Promise<void>((resolve) => strict.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => strict.close(() => resolve())));
-  const gw = await startGateway(t, verifyingConfig((strict.address() as AddressInfo).port));
+  t.after(() => strict.close());
+  const gw = await startGateway(t, verifyingConfig(strict.port));
   const { wire } = await SmtpWire.open(gw.smtpPort);
   t.after(() => wire.close());
   await wire.command('EHLO client.test.example');
