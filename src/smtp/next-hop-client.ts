@@ -28,6 +28,8 @@ export interface NextHopClientOptions {
   tlsVerify: boolean;
   /** SNI / certificate name; defaults to host when it is a name. */
   servername?: string;
+  /** Certificates trusted when verifying, in place of the system's roots (PEM); the system's when absent. */
+  tlsCa?: Buffer;
   /** Send the original client with XFORWARD when the next hop offers it. */
   xforward?: boolean;
   /**
@@ -275,7 +277,12 @@ export class NextHopClient {
     const plain = this.socket;
     plain.removeAllListeners('data');
     const name = this.options.servername ?? (net.isIP(this.options.host) ? undefined : this.options.host);
-    const secure = tls.connect({ socket: plain, rejectUnauthorized: this.options.tlsVerify, ...(name ? { servername: name } : {}) });
+    const secure = tls.connect({
+      socket: plain,
+      rejectUnauthorized: this.options.tlsVerify,
+      ...(name ? { servername: name } : {}),
+      ...(this.options.tlsCa ? { ca: this.options.tlsCa } : {}),
+    });
     this.socket = secure;
     this.reader.attach(secure);
     await this.within(this.options.connectTimeout, 'TLS handshake', () => new Promise<void>((resolve, reject) => {
