@@ -7,6 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { Config } from '../config/schema.ts';
 import { counter, type Registry } from '../metrics/registry.ts';
 import { NextHopClient } from '../smtp/next-hop-client.ts';
+import { upstreamTlsOptions } from '../queue/upstream-tls.ts';
 import { isLocalDomain, parseAddress } from '../smtp/address.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
 import { scoreHits } from '../scoring/scorer.ts';
@@ -36,6 +37,7 @@ type VerifyConfig = Config['delivery']['verify_recipients'];
 
 /** A probe over a fresh connection to the upstream, the whole of it within `timeout`. */
 export function upstreamProbe(upstream: NonNullable<Config['delivery']['upstream']>, heloName: string, timeout: number): RecipientProbe {
+  const tls = upstreamTlsOptions(upstream);
   return async (rcpt, smtputf8) => {
     // Past the deadline the probe is abandoned, and so is its connection, wherever it is (connecting, waiting for
     // the greeting or a reply): left to run on, it went through MAIL, RCPT and RSET and then stayed open, never
@@ -57,8 +59,7 @@ export function upstreamProbe(upstream: NonNullable<Config['delivery']['upstream
         heloName,
         connectTimeout: timeout,
         commandTimeout: timeout,
-        starttls: upstream.starttls ? 'require' : 'never',
-        tlsVerify: false,
+        ...tls,
         signal: abandon.signal,
       });
       if (smtputf8 && !client.extensions.has('SMTPUTF8')) return { status: 'unknown', reason: 'the upstream does not offer SMTPUTF8' };

@@ -1,4 +1,4 @@
-// Files a config names (TLS certificates, keys, Redis's CA, DKIM signing keys): relative paths resolved against the config
+// Files a config names (TLS certificates, keys, Redis's and the upstream's CA, DKIM signing keys): relative paths resolved against the config
 // file's directory, then each checked to exist, be a readable regular file, and load as a certificate/key
 // pair or a CA bundle.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -27,7 +27,9 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
   const redisTls = config.redis.tls;
   const redis = redisTls ? { ...config.redis, tls: { ...redisTls, ca: resolve(redisTls.ca), cert: resolve(redisTls.cert), key: resolve(redisTls.key) } } : config.redis;
   const dkim = { ...config.dkim, sign: config.dkim.sign.map((k) => ({ ...k, key: path.resolve(baseDir, k.key) })) };
-  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis, dkim };
+  const upstream = config.delivery.upstream;
+  const delivery = upstream?.tls_ca !== undefined ? { ...config.delivery, upstream: { ...upstream, tls_ca: path.resolve(baseDir, upstream.tls_ca) } } : config.delivery;
+  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis, dkim, delivery };
 }
 
 /** Reads a file the config names; a problem (missing, a directory, unreadable) as a message. */
@@ -52,6 +54,8 @@ export function checkConfigFiles(config: Config): FileProblem[] {
   for (const name of TLS_SECTIONS) problems.push(...keyPairProblems([name, 'tls'], config[name].tls));
   problems.push(...redisTlsProblems(config));
   problems.push(...dkimKeyProblems(config));
+  const upstreamCa = config.delivery.upstream?.tls_ca;
+  if (upstreamCa !== undefined) problems.push(...caBundleProblems(['delivery', 'upstream', 'tls_ca'], upstreamCa));
   return problems;
 }
 
@@ -130,19 +134,20 @@ function caBundleProblem(data: Buffer): string | undefined {
   return undefined;
 }
 
+/** A CA bundle file at `at`: readable, and PEM certificates that all parse. */
+function caBundleProblems(at: (string | number)[], file: string): FileProblem[] {
+  const ca = readNamedFile(file);
+  if ('error' in ca) return [{ path: at, message: ca.error }];
+  const problem = caBundleProblem(ca.data);
+  return problem ? [{ path: at, message: `${file} ${problem}` }] : [];
+}
+
 /** redis.tls: the CA bundle must load as certificates, a client certificate and key together. */
 function redisTlsProblems(config: Config): FileProblem[] {
   const tls = config.redis.tls;
   if (!tls) return [];
   const problems: FileProblem[] = [];
-  if (tls.ca !== undefined) {
-    const ca = readNamedFile(tls.ca);
-    if ('error' in ca) problems.push({ path: ['redis', 'tls', 'ca'], message: ca.error });
-    else {
-      const problem = caBundleProblem(ca.data);
-      if (problem) problems.push({ path: ['redis', 'tls', 'ca'], message: `${tls.ca} ${problem}` });
-    }
-  }
+  if (tls.ca !== undefined) problems.push(...caBundleProblems(['redis', 'tls', 'ca'], tls.ca));
   problems.push(...keyPairProblems(['redis', 'tls'], tls));
   return problems;
 }

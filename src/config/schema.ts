@@ -91,8 +91,25 @@ const upstream = z.strictObject({
    */
   data_timeout: timer().prefault('10m'),
   starttls: z.boolean().default(false),
+  /**
+   * Verify the upstream's certificate (with starttls): against tls_ca, or the system's roots without it, for the
+   * name tls_server_name, or host. A certificate that does not verify fails the connection: mail stays queued.
+   */
+  tls_verify: z.boolean().default(false),
+  /** PEM bundle of the CA(s) that issue the upstream's certificate (a private CA), in place of the system's roots. */
+  tls_ca: z.string().min(1).optional(),
+  /** Name the certificate must carry (and SNI) when host is an address or an internal alias. */
+  tls_server_name: host().optional(),
   /** Tell the upstream the original client with XFORWARD, when it offers it (to clients it authorizes for it). */
   xforward: z.boolean().default(false),
+}).superRefine((u, ctx) => {
+  // Certificate settings without STARTTLS would be silently unused: the admin believes the hop is verified.
+  for (const key of ['tls_verify', 'tls_ca', 'tls_server_name'] as const) {
+    if (u[key] !== undefined && u[key] !== false && !u.starttls) ctx.addIssue({ code: 'custom', path: [key], message: 'takes effect only with starttls: true' });
+  }
+  if (!u.tls_verify && (u.tls_ca !== undefined || u.tls_server_name !== undefined)) {
+    ctx.addIssue({ code: 'custom', path: [u.tls_ca !== undefined ? 'tls_ca' : 'tls_server_name'], message: 'is used to verify the certificate: set tls_verify: true as well' });
+  }
 });
 
 /**

@@ -49,7 +49,7 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
   if (config.mode === 'front-of') {
     const upstream = config.delivery.upstream;
     if (!upstream) throw new Error(`${deps.loaded.file ?? '(config)'}: delivery.upstream: front-of mode needs an upstream host`);
-    const opts = { upstream, hostname: deps.hostname, log, tlsVerify: false };
+    const opts = { upstream, hostname: deps.hostname, log };
     router = createUpstreamRouter(opts);
     if (config.delivery.mode === 'inline') {
       inline = createInlineForwarder({ ...opts, bounces: spool, clock: deps.clock, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size });

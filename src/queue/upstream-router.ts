@@ -4,6 +4,7 @@ import type { Config } from '../config/schema.ts';
 import { NextHopClient, NextHopConnectionError, type TransactionResult } from '../smtp/next-hop-client.ts';
 import { originOf } from '../smtp/next-hop-xforward.ts';
 import { sendPooled } from './pooled-send.ts';
+import { upstreamTlsOptions } from './upstream-tls.ts';
 import type { Logger } from '../util/logger.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { successActionAfterHandOver } from './dsn-policy.ts';
@@ -17,8 +18,6 @@ export interface UpstreamRouterOptions {
   /** Name for EHLO/LHLO. */
   hostname: string;
   log: Logger;
-  /** Verify the upstream's certificate when STARTTLS is on (default false). */
-  tlsVerify?: boolean;
   /** Idle pooled connections are closed after this many ms (default 30 s). */
   idleTimeout?: number;
   maxMessagesPerConnection?: number;
@@ -41,6 +40,7 @@ export function createUpstreamSender(opts: UpstreamRouterOptions): UpstreamSende
     maxMessagesPerConnection: opts.maxMessagesPerConnection ?? 1000,
   });
   const label = `${u.host}:${u.port}`;
+  const tls = upstreamTlsOptions(u);
   const create = (): Promise<NextHopClient> =>
     NextHopClient.connect({
       host: u.host,
@@ -51,8 +51,7 @@ export function createUpstreamSender(opts: UpstreamRouterOptions): UpstreamSende
       commandTimeout: u.timeout,
       // RFC 5321 §4.5.3.2.6 (10 minutes by default), never less than twice a command's time
       dataTimeout: Math.max(u.data_timeout, 2 * u.timeout),
-      starttls: u.starttls ? 'require' : 'never',
-      tlsVerify: opts.tlsVerify ?? false,
+      ...tls,
       xforward: u.xforward,
     });
   return {

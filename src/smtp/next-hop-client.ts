@@ -280,6 +280,9 @@ export class NextHopClient {
     const secure = tls.connect({
       socket: plain,
       rejectUnauthorized: this.options.tlsVerify,
+      // the certificate is checked for servername, or host (an address: its IP subjectAltName); without host
+      // Node checks a wrapped socket's certificate for "localhost"
+      host: this.options.host,
       ...(name ? { servername: name } : {}),
       ...(this.options.tlsCa ? { ca: this.options.tlsCa } : {}),
     });

@@ -71,7 +71,7 @@ test('queue remove / flush hand requests to a running instance', async (t) => {
   await sink.down();
   const registry = createRegistry(false);
   const spool = await openSpool({ dir: path.join(dataDir, 'spool'), fsync: true, clock: systemClock, registry, log: silentLogger });
-  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, data_timeout: 10000, starttls: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
+  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
   const scheduler = createScheduler({ spool, router, config: queueConfig({ scan_interval: '100ms', retry_initial: '1h' }), clock: systemClock, registry, log: silentLogger, hostname: 'gw.test' });
   await scheduler.start();
   t.after(async () => {

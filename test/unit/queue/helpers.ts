@@ -54,7 +54,7 @@ export async function queueRig(t: TestContext, opts: { queue?: Record<string, un
   // Set-up that must happen before the scheduler starts (files already in the spool, sink rules).
   await opts.beforeOpen?.(path.join(dir, 'spool'), sink);
   const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: true, clock, registry, log: silentLogger });
-  const upstream = { host: sink.host, port: sink.port, protocol: opts.sink?.lmtp ? ('lmtp' as const) : ('smtp' as const), max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, xforward: false };
+  const upstream = { host: sink.host, port: sink.port, protocol: opts.sink?.lmtp ? ('lmtp' as const) : ('smtp' as const), max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false };
   const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log: silentLogger });
   // Tests that inject faults see the scheduler through a wrapper; they get the real spool back.
   const scheduler = createScheduler({ spool: opts.wrapSpool?.(spool) ?? spool, router, config: queueConfig(opts.queue), clock, registry, log: silentLogger, hostname: 'gw.test' });

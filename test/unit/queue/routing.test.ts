@@ -42,7 +42,7 @@ test('inline: the client gets the upstream reply; partial 5xx is bounced, 4xx as
   t.after(() => sink.close());
   const bounced: QueueEnvelope[] = [];
   const bounces: MessageSink = { enqueue: async (env) => (bounced.push(env), { id: 'b1' }) };
-  const fwd = createInlineForwarder({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, xforward: false }, hostname: 'gw.test', log: silentLogger, bounces });
+  const fwd = createInlineForwarder({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false }, hostname: 'gw.test', log: silentLogger, bounces });
   t.after(() => fwd.close());
 
   const ok = await fwd.forward(envelope(), message('inline1'));
@@ -72,7 +72,7 @@ test('upstream: recipients put off with 452 after others were taken go in a new 
   t.after(() => sink.close());
   // an upstream whose recipient limit is 2: the 3rd and 4th get 452 4.5.3 the first time
   for (const rcpt of ['c@up.test', 'd@up.test']) sink.rule({ stage: 'rcpt', rcpt, code: 452, text: '4.5.3 Error: too many recipients', times: 1 });
-  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, data_timeout: 10000, starttls: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
+  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
   t.after(() => router.close());
   const rcpts = ['a@up.test', 'b@up.test', 'c@up.test', 'd@up.test'];
   const res = await router.route({ id: 'q452', envelope: envelope({ rcptTo: rcpts }), recipients: rcpts, message: message('452') });
