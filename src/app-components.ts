@@ -1,5 +1,7 @@
 // Opens the long-lived components (spool, delivery, mail host, protocol servers, filter, DNS) and
 // builds the check list for a rules snapshot. app.ts owns their life cycle.
+import { createNoticeSigner } from './dkim/notice-signer.ts';
+import type { DkimSigner } from './dkim/signer.ts';
 import type { AddressInfo } from 'node:net';
 import { createRateLimitChecks } from './checks/rate-limits.ts';
 import { createRelayCheck } from './checks/relay.ts';
@@ -53,8 +55,8 @@ export interface Components {
   onVerdict?: (event: VerdictEvent) => void;
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
-  /** The snapshot built with this ruleset now runs (at start, and after a reload that succeeded). */
-  activate(ruleset: Ruleset): void;
+  /** The snapshot built with this ruleset (and DKIM keys) now runs (at start, and after a reload that succeeded). */
+  activate(snapshot: { ruleset: Ruleset; dkim?: DkimSigner }): void;
   /** Starts protocol servers and delivery; returns what listens where. */
   startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
@@ -92,7 +94,12 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     dnsblEngines.set(ruleset, built.dnsbl);
     return built.checks;
   };
-  const activate = (ruleset: Ruleset): void => dnsblEngines.get(ruleset)?.activate();
+  // the running snapshot's DKIM keys, for the delivery notices the queue writes (reloaded keys apply at once)
+  let dkim: DkimSigner | undefined;
+  const activate = (snapshot: { ruleset: Ruleset; dkim?: DkimSigner }): void => {
+    dkim = snapshot.dkim;
+    dnsblEngines.get(snapshot.ruleset)?.activate();
+  };
   const mimeLimits = mimeLimitsOf(config.filter);
   const contentChecks = (ruleset: Ruleset, bayes: Bayes | undefined): Check[] =>
     createContentChecks({ ruleset, ...(bayes ? { bayes } : {}), limits: mimeLimits, registry: deps.registry, log: deps.log.child({ component: 'filter' }) });
@@ -137,7 +144,8 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(deps.loaded.file !== undefined ? { configFile: deps.loaded.file } : {}),
   });
   closers.push(() => mailhost.close());
-  const delivery = await openDelivery({ ...deps, resolver, deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink) : undefined });
+  const signNotice = createNoticeSigner(() => dkim, deps.registry, deps.log.child({ component: 'queue' }), deps.clock);
+  const delivery = await openDelivery({ ...deps, resolver, signNotice, deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink) : undefined });
   closers.push((d) => delivery.close(d));
   const pbs = mailhost.popBeforeSmtp;
   // Front-of recipient verification: one verifier (and cache) for the process; the settings need a restart.

@@ -82,7 +82,7 @@ export class App {
     await mkdir(opts.loaded.dataDir, { recursive: true, mode: 0o700 });
     const components = await openComponents({ loaded: opts.loaded, clock, log, registry, hostname: hostnameOf(config) });
     const snapshot = buildSnapshot(opts.loaded, components);
-    components.activate(snapshot.ruleset);
+    components.activate(snapshot);
     const rateStore = components.rateStore ?? new MemoryRateStore(clock);
     return new App(opts.loaded, snapshot, components, registry, clock, log, rateStore);
   }
@@ -160,7 +160,7 @@ export class App {
       const previous = this.loaded;
       this.loaded = loaded;
       this.snapshot = snapshot;
-      this.components.activate(snapshot.ruleset);
+      this.components.activate(snapshot);
       if (tls) for (const g of this.gateways) g.updateTls(tls);
       // the Redis connection is made once, at start (README: the redis section needs a restart)
       if (!isDeepStrictEqual(previous.config.redis, loaded.config.redis)) this.log.warn('redis settings changed: they apply after a restart; the running connection keeps the old ones');

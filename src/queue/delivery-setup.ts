@@ -1,5 +1,6 @@
 // Builds the delivery side from config: spool, scheduler and the router for the mode
 // (front-of: everything to the upstream; full-stack: local mailboxes and MX delivery).
+import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import { createOutbound } from '../mailhost/outbound.ts';
@@ -23,6 +24,8 @@ export interface DeliverySetupDeps {
   resolver: Resolver;
   /** Local mailbox delivery (full-stack), given the spool for re-queued alias targets; without it local mail waits in the queue. */
   deliverLocal: ((sink: MessageSink) => DeliverLocal) | undefined;
+  /** DKIM-signs the delivery notices spamgate writes. */
+  signNotice?: NoticeSigner;
 }
 
 export interface Delivery {
@@ -52,7 +55,7 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
     const opts = { upstream, hostname: deps.hostname, log };
     router = createUpstreamRouter(opts);
     if (config.delivery.mode === 'inline') {
-      inline = createInlineForwarder({ ...opts, bounces: spool, clock: deps.clock, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size });
+      inline = createInlineForwarder({ ...opts, ...(deps.signNotice ? { signNotice: deps.signNotice } : {}), bounces: spool, clock: deps.clock, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size });
       closers.push(() => inline?.close() ?? Promise.resolve());
     }
   } else {
@@ -72,7 +75,7 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
       outbound,
     });
   }
-  const scheduler = createScheduler({ spool, router, config: config.queue, clock: deps.clock, registry: deps.registry, log, hostname: deps.hostname });
+  const scheduler = createScheduler({ spool, router, config: config.queue, clock: deps.clock, registry: deps.registry, log, hostname: deps.hostname, ...(deps.signNotice ? { signNotice: deps.signNotice } : {}) });
   return {
     spool,
     ...(inline ? { inline } : {}),

@@ -2,6 +2,7 @@
 // wants this kind of notice (RFC 3461 §4.1), never writes to the null reverse path, queues the
 // RFC 3464 report like any other message and counts it (spamgate_bounces_total), whoever sends it.
 import type { Registry } from 'prom-client';
+import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { Logger } from '../util/logger.ts';
 import { buildDsn, type DsnRecipient } from './dsn.ts';
 import { wantsNotice, type NoticeKind } from './dsn-policy.ts';
@@ -19,6 +20,8 @@ export interface DsnNoticeOptions {
   registry: Registry;
   /** queue.return_full_max_size: RET=FULL returns the message whole up to this size. */
   returnFullMaxBytes?: number;
+  /** DKIM-signs each notice before it is queued (dkim.sign has a key for the hostname's domain). */
+  sign?: NoticeSigner;
 }
 
 export interface NoticeRequest {
@@ -58,7 +61,8 @@ export function createDsnNotices(opts: DsnNoticeOptions): DsnNotices {
         ...(request.expiresAt !== undefined ? { expiresAt: request.expiresAt } : {}),
         ...(opts.returnFullMaxBytes !== undefined ? { returnFullMaxBytes: opts.returnFullMaxBytes } : {}),
       });
-      const { id } = await opts.sink.enqueue(dsn.envelope, dsn.message);
+      const message = opts.sign ? await opts.sign(dsn.message) : dsn.message;
+      const { id } = await opts.sink.enqueue(dsn.envelope, message);
       bounces.inc({ kind });
       const what = kind === 'failure' ? 'bounce queued' : kind === 'delay' ? 'delay warning queued' : 'success notice queued';
       opts.log.info(what, { id: request.queueId, dsn: id, to: envelope.mailFrom, recipients: recipients.map((r) => r.recipient) });

@@ -1,5 +1,6 @@
 // Inline mode: nothing is queued; the client's DATA reply is the upstream's reply, so a message is
 // accepted only once the next hop has accepted it. Notices the sender asked for are queued.
+import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import { Registry } from 'prom-client';
 import type { Logger } from '../util/logger.ts';
 import { createDsnNotices } from './dsn-notices.ts';
@@ -18,6 +19,8 @@ export interface InlineForwarderOptions extends UpstreamRouterOptions {
   registry?: Registry;
   /** queue.return_full_max_size for RET=FULL failure notices. */
   returnFullMaxBytes?: number;
+  /** DKIM-signs the notices it queues. */
+  signNotice?: NoticeSigner;
   clock?: { now(): number };
   log: Logger;
 }
@@ -46,6 +49,7 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
         log: opts.log,
         registry: opts.registry ?? new Registry(),
         ...(opts.returnFullMaxBytes !== undefined ? { returnFullMaxBytes: opts.returnFullMaxBytes } : {}),
+        ...(opts.signNotice ? { sign: opts.signNotice } : {}),
       })
     : undefined;
   // The cause (addresses, ports, the next hop's greeting) is logged with the session id; the client, which is

@@ -1,6 +1,7 @@
 // The delivery scheduler: workers take due messages from the spool, route their pending recipients,
 // retry 4xx with exponential backoff, fail 5xx per recipient, expire, warn, bounce, report success
 // where the sender asked (RFC 3461 NOTIFY), and remove.
+import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../util/clock.ts';
@@ -24,6 +25,8 @@ export interface SchedulerOptions {
   log: Logger;
   /** This MTA's name, for DSNs. */
   hostname: string;
+  /** DKIM-signs the DSNs it queues. */
+  signNotice?: NoticeSigner;
 }
 
 export interface Scheduler {
@@ -115,7 +118,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     }
   };
 
-  const notices = createDsnNotices({ sink: spool, hostname: opts.hostname, clock, log, registry: opts.registry, returnFullMaxBytes: cfg.return_full_max_size });
+  const notices = createDsnNotices({ sink: spool, hostname: opts.hostname, clock, log, registry: opts.registry, returnFullMaxBytes: cfg.return_full_max_size, ...(opts.signNotice ? { sign: opts.signNotice } : {}) });
   /** Queues a notice; false when the spool would not take it (disk full…): the caller keeps what it owes. */
   const sendDsn = async (entry: Entry, kind: 'failure' | 'delay' | 'success', recipients: DsnRecipient[], message: Buffer): Promise<boolean> => {
     try {

@@ -1,4 +1,5 @@
 // The gateway's Prometheus metrics: connections, transactions by action, rejects, bytes, timings.
+import { dkimSignatureCounter } from '../dkim/notice-signer.ts';
 import { counter, gauge, histogram, type Counter, type Registry } from '../metrics/registry.ts';
 
 export function createGatewayMetrics(registry: Registry) {
@@ -14,7 +15,7 @@ export function createGatewayMetrics(registry: Registry) {
     checkSeconds: histogram(registry, 'spamgate_check_duration_seconds', 'Time per check run', ['check', 'outcome']),
     symbols: counter(registry, 'spamgate_symbol_hits_total', 'Symbol hits by symbol family', ['family']),
     authAttempts: counter(registry, 'spamgate_smtp_auth_total', 'SMTP AUTH attempts by result', ['result']),
-    dkimSignatures: counter(registry, 'spamgate_dkim_signatures_total', 'Outgoing messages DKIM-signed, by signing domain and result (signed, failed: sent unsigned)', ['domain', 'result']),
+    dkimSignatures: dkimSignatureCounter(registry),
   };
 }
 

@@ -314,3 +314,24 @@ test('dkim-keygen prints a dkim.sign entry that loads as it is, whatever the key
   assert.equal(config.dkim.sign[0]?.key, file);
   assert.doesNotThrow(() => loadConfig({ inline: config, dataDir: dir }));
 });
+
+test('a delivery status notice spamgate writes is signed by the key of its hostname domain (MAILER-DAEMON@mx.test.example)', async (t) => {
+  const dir = tempDir(t);
+  const key = await keygen(dir, 'test.example', 'dsn1');
+  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
+  const sink = await startSink();
+  t.after(() => sink.close());
+  sink.rule({ stage: 'rcpt', rcpt: 'gone@relay.example', code: 550, text: '5.1.1 no such user' });
+  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'test.example', selector: 'dsn1', key: key.file }]));
+  const sent = await sendMessage(gw.smtpPort, 'writer@relay.example', ['gone@relay.example'], message('writer@relay.example', 'tobounce'));
+  assert.equal(sent.data?.code, 250);
+  await sink.waitForMessages(1);
+  const bounce = sink.messages[0];
+  assert.ok(bounce);
+  assert.equal(bounce.mailFrom, '', 'a notice, from the null reverse path');
+  assert.deepEqual(bounce.rcptTo, ['writer@relay.example']);
+  assert.match(bounce.raw.toString('latin1'), /^From: Mail Delivery System <MAILER-DAEMON@mx\.test\.example>\r$/m);
+  assert.deepEqual(await verify(bounce.raw), [{ result: 'pass', domain: 'test.example', selector: 'dsn1' }]);
+  const metrics = await gw.app.registry.metrics();
+  assert.match(metrics, /spamgate_dkim_signatures_total\{domain="test\.example",result="signed"\} 1/);
+});
