@@ -33,6 +33,7 @@ export interface AppOptions {
 export interface Listening {
   smtp: AddressInfo;
   submission?: AddressInfo;
+  submissions?: AddressInfo;
   http?: AddressInfo;
   pop3?: AddressInfo;
   pop3s?: AddressInfo;
@@ -120,6 +121,12 @@ export class App {
       const sub = new Gateway({ ...common, name: 'submission', log: this.log.child({ listener: 'submission' }) });
       this.gateways.push(sub);
       listening.submission = await sub.listen(config.submission.listen.port, config.submission.listen.host);
+      const implicit = config.submission.tls_listen;
+      if (implicit && tls) {
+        const subs = new Gateway({ ...common, name: 'submissions', log: this.log.child({ listener: 'submissions' }) });
+        this.gateways.push(subs);
+        listening.submissions = await subs.listen(implicit.port, implicit.host);
+      }
     }
     Object.assign(listening, await this.components.startServices());
     if (config.http.enabled) {

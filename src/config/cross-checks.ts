@@ -14,7 +14,7 @@ export interface CrossCheckInput {
   local_domains: readonly string[];
   delivery: { upstream?: unknown; verify_recipients: { enabled: boolean; timeout: number } };
   smtp: { listen: Listen; tls: TlsPair };
-  submission: { enabled: boolean; listen: Listen };
+  submission: { enabled: boolean; listen: Listen; tls_listen?: Listen | undefined };
   http: { enabled: boolean; listen: Listen };
   pop3: { enabled: boolean; listen: Listen; tls_listen?: Listen | undefined; tls: TlsPair };
   imap: { enabled: boolean; listen: Listen; tls_listen?: Listen | undefined; tls: TlsPair };
@@ -42,6 +42,9 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
     if (section.enabled && section.tls_listen !== undefined && !hasCert) {
       ctx.addIssue({ code: 'custom', path: [name, 'tls_listen'], message: `an implicit-TLS listener needs ${name}.tls.cert and ${name}.tls.key (or smtp.tls)` });
     }
+  }
+  if (config.submission.enabled && config.submission.tls_listen !== undefined && config.smtp.tls.cert === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['submission', 'tls_listen'], message: 'an implicit-TLS listener needs smtp.tls.cert and smtp.tls.key' });
   }
   sharedPorts(config, ctx);
   redisWithinBudgets(config, ctx);
@@ -82,6 +85,7 @@ function sharedPorts(config: CrossCheckInput, ctx: z.core.$RefinementCtx<CrossCh
   const listeners: [string[], Listen | undefined][] = [
     [['smtp', 'listen'], config.smtp.listen],
     [['submission', 'listen'], config.submission.enabled ? config.submission.listen : undefined],
+    [['submission', 'tls_listen'], config.submission.enabled ? config.submission.tls_listen : undefined],
     [['http', 'listen'], config.http.enabled ? config.http.listen : undefined],
     [['pop3', 'listen'], config.pop3.enabled ? config.pop3.listen : undefined],
     [['pop3', 'tls_listen'], config.pop3.enabled ? config.pop3.tls_listen : undefined],

@@ -1,6 +1,6 @@
 // The whole configuration schema: every key, its type and its embedded default (full-stack, localhost).
 import { z } from 'zod';
-import { cidrList, domain, duration, host, listen, nameServer, rateRule, size, timer, tlsFiles } from './units.ts';
+import { cidrList, domain, duration, host, listen, nameServer, rateRule, size, timer, tlsFiles, tlsListen } from './units.ts';
 import { crossChecks } from './cross-checks.ts';
 import { DISABLEABLE_CHECKS, POLICY_CHECKS } from '../checks/names.ts';
 import { imapSection } from './sections/imap.ts';
@@ -55,6 +55,8 @@ const submission = z
   .strictObject({
     enabled: z.boolean().default(true),
     listen: listen('127.0.0.1', 2587),
+    /** RFC 8314 §3.3: submission over implicit TLS (port 465 in production), with smtp.tls's certificate. */
+    tls_listen: tlsListen(),
   })
   .prefault({});
 

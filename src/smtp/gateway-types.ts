@@ -32,7 +32,8 @@ export interface VerdictEvent {
 }
 
 export interface GatewayDeps {
-  name: 'smtp' | 'submission';
+  /** The listener: MX (smtp), submission with STARTTLS, or submission over implicit TLS (submissions, RFC 8314). */
+  name: 'smtp' | 'submission' | 'submissions';
   snapshot: () => GatewaySnapshot;
   sink?: MessageSink;
   inline?: InlineForwarder;

@@ -54,7 +54,9 @@ export class Gateway {
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps.snapshot();
     const smtp = config.smtp;
-    this.submission = deps.name === 'submission';
+    this.submission = deps.name !== 'smtp';
+    // RFC 8314 §3.3: on the implicit-TLS submission port the TLS handshake comes first, and the greeting over it
+    const implicitTls = deps.name === 'submissions';
     this.authThrottle = deps.authThrottle ?? createSmtpAuthThrottle(deps.clock);
     this.server = new GatewayServer({
       name: deps.hostname,
@@ -83,6 +85,8 @@ export class Gateway {
       notClientError: (err) => err instanceof SmtpError && err.symbol === 'GREYLIST_DEFER',
       maxNotClientErrors: smtp.max_recipients,
       ...(deps.tls ? { key: deps.tls.key, cert: deps.tls.cert } : {}),
+      // a socket the listener hands over is made TLS by smtp-server before anything else is said on it
+      ...(implicitTls ? { secure: true, needsUpgrade: true } : {}),
       // smtp-server would accept TLS 1.0 and renegotiation (see util/tls-server.ts)
       ...SERVER_TLS_OPTIONS,
       onConnect: (session, cb) => this.onConnect(session, cb),

@@ -16,6 +16,8 @@ export interface RunningGateway {
   app: App;
   smtpPort: number;
   submissionPort?: number;
+  /** The implicit-TLS submission listener, when submission.tls_listen is set. */
+  submissionsPort?: number;
   httpPort?: number;
   pop3Port?: number;
   imapPort?: number;
@@ -89,7 +91,7 @@ export async function startGateway(t: TestContext, config: Json = {}, opts: Gate
     logs,
     transactions: () => logs.filter((l) => l.msg === 'transaction'),
   };
-  const optional = { submissionPort: port(listening.submission), httpPort: port(listening.http), pop3Port: port(listening.pop3), imapPort: port(listening.imap) };
+  const optional = { submissionPort: port(listening.submission), submissionsPort: port(listening.submissions), httpPort: port(listening.http), pop3Port: port(listening.pop3), imapPort: port(listening.imap) };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (running as unknown as Json)[k] = v;
   return running;
 }

@@ -1,0 +1,85 @@
+// Submission over implicit TLS (submission.tls_listen, RFC 8314 §3.3): the TLS handshake comes first and the
+// greeting over it; python's smtplib.SMTP_SSL logs in and sends to a local mailbox; AUTH stays required; a
+// client that speaks plain SMTP to the port is dropped without harm; the listener needs a certificate.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { test } from 'node:test';
+import { loadConfig } from '../../src/config/load.ts';
+import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
+import { runPython } from '../helpers/python.ts';
+import { selfSignedCert } from '../helpers/self-signed.ts';
+
+function inbox(gw: RunningGateway): string[] {
+  const base = path.join(gw.dataDir, 'mail', 'localhost', 'postmaster', 'Maildir');
+  const out: string[] = [];
+  for (const sub of ['new', 'cur']) {
+    try {
+      for (const f of readdirSync(path.join(base, sub))) out.push(readFileSync(path.join(base, sub, f), 'utf8'));
+    } catch {
+      // not delivered yet
+    }
+  }
+  return out;
+}
+
+test('smtplib.SMTP_SSL: TLS first, no STARTTLS offered, AUTH required, then login and delivery', async (t) => {
+  const gw = await startGateway(t, { smtp: { tls: selfSignedCert(t) }, submission: { tls_listen: { host: '127.0.0.1', port: 0 } } });
+  assert.ok(gw.submissionsPort, 'the implicit-TLS listener is up');
+  const result = await runPython<{ starttls: boolean; auth: boolean; cipher: string; unauth: number; login: number; sent: unknown }>(
+    `
+import json, smtplib, ssl, sys
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = smtplib.SMTP_SSL('127.0.0.1', int(sys.argv[1]), context=ctx, timeout=10)
+s.ehlo('client.test.example')
+out = {'starttls': s.has_extn('starttls'), 'auth': s.has_extn('auth'), 'cipher': s.sock.version()}
+out['unauth'] = s.docmd('MAIL', 'FROM:<postmaster@localhost>')[0]
+s.rset()
+out['login'] = s.login('postmaster@localhost', sys.argv[2])[0]
+out['sent'] = s.sendmail('postmaster@localhost', ['postmaster@localhost'], 'From: postmaster@localhost\\r\\nTo: postmaster@localhost\\r\\nSubject: over implicit TLS\\r\\n\\r\\nhello\\r\\n')
+s.quit()
+print(json.dumps(out))
+`,
+    [String(gw.submissionsPort), TEST_PASSWORD],
+  );
+  assert.equal(result.starttls, false, 'no STARTTLS inside TLS');
+  assert.equal(result.auth, true);
+  assert.match(result.cipher, /^TLSv1\.[23]$/);
+  assert.equal(result.unauth, 530, 'submission: authentication required first');
+  assert.equal(result.login, 235);
+  assert.deepEqual(result.sent, {}, 'the recipient was accepted');
+  const deadline = Date.now() + 10_000;
+  while (!inbox(gw).some((m) => m.includes('Subject: over implicit TLS')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const delivered = inbox(gw).find((m) => m.includes('Subject: over implicit TLS'));
+  assert.ok(delivered, 'delivered to the mailbox');
+  assert.match(delivered, /with ESMTPSA/, 'Received says authenticated and over TLS (RFC 3848)');
+});
+
+test('a client that talks plain SMTP to the implicit-TLS port is dropped; the listener goes on serving', async (t) => {
+  const gw = await startGateway(t, { smtp: { tls: selfSignedCert(t) }, submission: { tls_listen: { host: '127.0.0.1', port: 0 } } });
+  const plain = net.connect(gw.submissionsPort ?? 0, '127.0.0.1');
+  const received: Buffer[] = [];
+  plain.on('data', (d: Buffer) => received.push(d));
+  plain.write('EHLO client.test.example\r\n');
+  await new Promise<void>((resolve) => plain.once('close', () => resolve()));
+  assert.doesNotMatch(Buffer.concat(received).toString('latin1'), /^220 /, 'no greeting in clear');
+  const again = await runPython<{ code: number }>(
+    `
+import json, smtplib, ssl, sys
+ctx = ssl._create_unverified_context()
+s = smtplib.SMTP_SSL('127.0.0.1', int(sys.argv[1]), context=ctx, timeout=10)
+print(json.dumps({'code': s.ehlo('client.test.example')[0]}))
+s.quit()
+`,
+    [String(gw.submissionsPort)],
+  );
+  assert.equal(again.code, 250);
+});
+
+test('submission.tls_listen needs smtp.tls, and a port of its own', () => {
+  assert.throws(() => loadConfig({ inline: { submission: { tls_listen: { port: 465 } } } }), /submission\.tls_listen: an implicit-TLS listener needs smtp\.tls\.cert and smtp\.tls\.key/);
+  assert.throws(() => loadConfig({ inline: { submission: { listen: { port: 465 }, tls_listen: { port: 465 } } }, checkFiles: false }), /submission\.tls_listen\.port: port 465 is already used by submission\.listen/);
+});
