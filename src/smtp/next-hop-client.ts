@@ -4,11 +4,17 @@ import net from 'node:net';
 import tls from 'node:tls';
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { mailParameters, rcptParameters, smtpUtf8Refusal } from './next-hop-params.ts';
-import { dotStuff, NextHopConnectionError, ReplyReader } from './next-hop-wire.ts';
+import { dotStuff, NextHopConnectionError, ReplyReader, type TlsFailure } from './next-hop-wire.ts';
 import { toSevenBit, type SevenBitResult } from './seven-bit.ts';
 import { xforwardCommands, type ClientOrigin } from './next-hop-xforward.ts';
 
-export { NextHopConnectionError } from './next-hop-wire.ts';
+export { NextHopConnectionError, type TlsFailure } from './next-hop-wire.ts';
+
+function tlsError(message: string, failure: TlsFailure, reply?: NextHopReply): NextHopConnectionError {
+  const err = new NextHopConnectionError(message, reply);
+  err.tlsFailure = failure;
+  return err;
+}
 
 export interface NextHopClientOptions {
   host: string;
@@ -30,6 +36,8 @@ export interface NextHopClientOptions {
   servername?: string;
   /** Certificates trusted when verifying, in place of the system's roots (PEM); the system's when absent. */
   tlsCa?: Buffer;
+  /** Replaces node's certificate name check (e.g. MTA-STS: a DNS-ID subjectAltName only, RFC 8461 §4.2). */
+  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
   /** Send the original client with XFORWARD when the next hop offers it. */
   xforward?: boolean;
   /**
@@ -72,6 +80,12 @@ export class NextHopClient {
   xforwardAttributes = new Set<string>();
   maxSize = 0;
   secure = false;
+  /**
+   * After STARTTLS: the certificate chains to a trusted root and carries the expected name (node checks both
+   * even when it does not reject a failure), and what failed if not. Lets a caller report a failure it lets pass.
+   */
+  tlsAuthorized = false;
+  tlsAuthorizationError: string | undefined;
   messagesSent = 0;
   /**
    * The last send() handed its whole message body, final dot included, to the kernel: if the connection then
@@ -123,7 +137,7 @@ export class NextHopClient {
           client.destroy();
           return await NextHopClient.connect({ ...options, starttls: 'never' });
         }
-      } else if (options.starttls === 'require') throw new NextHopConnectionError('STARTTLS required but not offered');
+      } else if (options.starttls === 'require') throw tlsError('STARTTLS required but not offered', 'not_offered');
       return client;
     } catch (err) {
       client.destroy();
@@ -268,7 +282,7 @@ export class NextHopClient {
   private async startTls(): Promise<void> {
     const reply = await this.command('STARTTLS');
     if (reply.code !== 220) {
-      if (this.options.starttls === 'require') throw new NextHopConnectionError(`STARTTLS refused: ${reply.code} ${reply.text}`, reply);
+      if (this.options.starttls === 'require') throw tlsError(`STARTTLS refused: ${reply.code} ${reply.text}`, 'refused', reply);
       return;
     }
     // RFC 3207 §4.2 / §6: anything the server sent after its 220 came in plain text and may have been
@@ -285,14 +299,21 @@ export class NextHopClient {
       host: this.options.host,
       ...(name ? { servername: name } : {}),
       ...(this.options.tlsCa ? { ca: this.options.tlsCa } : {}),
+      ...(this.options.checkServerIdentity ? { checkServerIdentity: this.options.checkServerIdentity } : {}),
     });
     this.socket = secure;
     this.reader.attach(secure);
     await this.within(this.options.connectTimeout, 'TLS handshake', () => new Promise<void>((resolve, reject) => {
       secure.once('secureConnect', resolve);
-      secure.once('error', reject);
+      secure.once('error', (err: Error) => {
+        // node sets authorizationError before it ends a handshake whose certificate failed verification
+        const certificate = secure.authorizationError !== undefined && secure.authorizationError !== null;
+        reject(tlsError(certificate ? `certificate not valid${name ? ` for ${name}` : ''}: ${err.message}` : `TLS handshake failed: ${err.message}`, certificate ? 'certificate' : 'handshake'));
+      });
     }));
     this.secure = true;
+    this.tlsAuthorized = secure.authorized;
+    this.tlsAuthorizationError = secure.authorized ? undefined : String(secure.authorizationError ?? 'not verified');
     // RFC 3207 §4.2: forget what was learnt before TLS and say hello again.
     await this.hello();
   }

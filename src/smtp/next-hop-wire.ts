@@ -4,10 +4,15 @@ import type net from 'node:net';
 import type { NextHopReply } from '../queue/types.ts';
 import { toCrlf } from './line-endings.ts';
 
+/** Why TLS failed where it was required or verified: no STARTTLS offered, STARTTLS refused, certificate, handshake. */
+export type TlsFailure = 'not_offered' | 'refused' | 'certificate' | 'handshake';
+
 /** The connection failed, timed out or the peer broke the protocol: try elsewhere or later. */
 export class NextHopConnectionError extends Error {
   /** The message body had gone out when the connection broke: the next hop may have it (set by sendPooled). */
   afterBody = false;
+  /** Set when TLS that was required (or verified) failed, so a caller can tell this from a plain connection failure. */
+  tlsFailure?: TlsFailure;
 
   constructor(
     message: string,
