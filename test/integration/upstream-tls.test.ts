@@ -10,10 +10,11 @@ import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { selfSignedCert } from '../helpers/self-signed.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { SmtpWire } from '../helpers/smtp-wire.ts';
-import { testCa } from '../helpers/test-ca.ts';
+import { makeTestCa } from '../helpers/test-ca.ts';
 
-async function tlsSink(t: TestContext, pair: { cert: string; key: string }): Promise<SinkServer> {
-  const sink = await startSink({ tls: { cert: readFileSync(pair.cert), key: readFileSync(pair.key) } });
+async function tlsSink(t: TestContext, pair: { cert: string | Buffer; key: string | Buffer }): Promise<SinkServer> {
+  const read = (f: string | Buffer): Buffer => (typeof f === 'string' ? readFileSync(f) : f);
+  const sink = await startSink({ tls: { cert: read(pair.cert), key: read(pair.key) } });
   t.after(() => sink.close());
   return sink;
 }
@@ -55,8 +56,8 @@ async function deferral(gw: RunningGateway, pattern: RegExp): Promise<Record<str
 }
 
 test('an upstream certificate from the configured CA for tls_server_name: delivered over TLS', async (t) => {
-  const ca = testCa(t);
-  const sink = await tlsSink(t, ca.issue('upstream.test.example'));
+  const ca = makeTestCa(t);
+  const sink = await tlsSink(t, ca.issue(['upstream.test.example'], { loopback: true }));
   const gw = await startGateway(t, frontOf(sink.port, { tls_ca: ca.caFile, tls_server_name: 'upstream.test.example' }));
   assert.deepEqual(await send(gw), { rcpt: 250, data: 250 });
   await sink.waitForMessages(1);
@@ -64,14 +65,14 @@ test('an upstream certificate from the configured CA for tls_server_name: delive
 });
 
 test('a self-signed certificate, one for another name, or an upstream without STARTTLS: nothing is delivered, the mail stays queued', async (t) => {
-  const ca = testCa(t);
+  const ca = makeTestCa(t);
   const impostor = await tlsSink(t, selfSignedCert(t, 'upstream.test.example'));
   const gw = await startGateway(t, frontOf(impostor.port, { tls_ca: ca.caFile, tls_server_name: 'upstream.test.example' }));
   assert.deepEqual(await send(gw), { rcpt: 250, data: 250 });
   await deferral(gw, /certificate/i);
   assert.equal(impostor.messages.length, 0, 'nothing handed to an upstream whose certificate no trusted CA issued');
 
-  const otherName = await tlsSink(t, ca.issue('other.test.example'));
+  const otherName = await tlsSink(t, ca.issue(['other.test.example'], { loopback: true }));
   const gw2 = await startGateway(t, frontOf(otherName.port, { tls_ca: ca.caFile, tls_server_name: 'upstream.test.example' }));
   assert.deepEqual(await send(gw2), { rcpt: 250, data: 250 });
   await deferral(gw2, /altnames|upstream\.test\.example/i);
@@ -86,8 +87,8 @@ test('a self-signed certificate, one for another name, or an upstream without ST
 });
 
 test('without tls_server_name the certificate must be valid for the host (here its address); tls_verify off takes any', async (t) => {
-  const ca = testCa(t);
-  const sink = await tlsSink(t, ca.issue('upstream.test.example')); // its certificate also names IP 127.0.0.1
+  const ca = makeTestCa(t);
+  const sink = await tlsSink(t, ca.issue(['upstream.test.example'], { loopback: true })); // its certificate also names IP 127.0.0.1
   const gw = await startGateway(t, frontOf(sink.port, { tls_ca: ca.caFile }));
   assert.deepEqual(await send(gw), { rcpt: 250, data: 250 });
   await sink.waitForMessages(1);
@@ -101,7 +102,7 @@ test('without tls_server_name the certificate must be valid for the host (here i
 });
 
 test('recipient probes verify the upstream as deliveries do: an impostor is never asked (on_error applies)', async (t) => {
-  const ca = testCa(t);
+  const ca = makeTestCa(t);
   const impostor = await tlsSink(t, selfSignedCert(t, 'upstream.test.example'));
   impostor.rule({ stage: 'rcpt', rcpt: 'nobody@relay.example', code: 550, text: '5.1.1 no such user' });
   const gw = await startGateway(
@@ -117,7 +118,7 @@ test('TLS settings that would be silently unused, and a CA file that is not one,
   assert.throws(() => loadConfig({ inline: upstream({ tls_verify: true }) }), /delivery\.upstream\.tls_verify: takes effect only with starttls: true/);
   assert.throws(() => loadConfig({ inline: upstream({ starttls: true, tls_ca: '/etc/ssl/ca.pem' }) }), /delivery\.upstream\.tls_ca: is used to verify the certificate: set tls_verify: true as well/);
   assert.throws(() => loadConfig({ inline: upstream({ starttls: true, tls_verify: true, tls_ca: '/nonexistent/ca.pem' }) }), /delivery\.upstream\.tls_ca: \/nonexistent\/ca\.pem does not exist/);
-  const ca = testCa(t);
+  const ca = makeTestCa(t);
   const notCa = path.join(path.dirname(ca.caFile), 'not-a-ca.pem');
   writeFileSync(notCa, 'hello\n');
   assert.throws(() => loadConfig({ inline: upstream({ starttls: true, tls_verify: true, tls_ca: notCa }) }), /delivery\.upstream\.tls_ca: .*not-a-ca\.pem holds no PEM certificate/);

@@ -1,0 +1,152 @@
+// The MTA-STS policy cache (RFC 8461 §3.3, §5.1): policies by domain until their max_age runs out,
+// persisted in the data directory (atomic write, mode 0600) so a restart keeps enforcing what it
+// learnt. Bounded in domains; an unreadable file is logged and the cache starts empty.
+import { z } from 'zod';
+import { readBounded } from '../util/read-bounded.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { MAX_AGE_LIMIT, type StsPolicy } from './mta-sts-policy.ts';
+
+export interface CachedPolicy extends StsPolicy {
+  /** Epoch ms of the fetch; max_age counts from here. */
+  fetchedAt: number;
+  /** Epoch ms after which the policy no longer applies (RFC 8461 §3.2 max_age, capped). */
+  expiresAt: number;
+}
+
+export interface PolicyCacheOptions {
+  /** The state file; memory only without one. */
+  file?: string;
+  maxEntries: number;
+  clock: Clock;
+  log: Logger;
+}
+
+export interface PolicyCache {
+  /** The policy of a domain while it has not expired. */
+  get(domain: string): CachedPolicy | undefined;
+  set(domain: string, policy: StsPolicy): CachedPolicy;
+  readonly size: number;
+  /** Waits for pending writes of the state file. */
+  flush(): Promise<void>;
+}
+
+const FILE_VERSION = 1;
+/** Bytes a state file of the largest cache takes, with room: more is not a file we wrote. */
+const bytesPerEntry = 4096;
+
+const entrySchema = z.object({
+  id: z.string().min(1).max(64),
+  mode: z.enum(['enforce', 'testing', 'none']),
+  mx: z.array(z.string().min(1).max(255)).max(100),
+  maxAge: z.number().int().min(0).max(MAX_AGE_LIMIT),
+  fetchedAt: z.number().int().min(0),
+  expiresAt: z.number().int().min(0),
+});
+const fileSchema = z.object({ version: z.literal(FILE_VERSION), policies: z.record(z.string(), z.unknown()) });
+
+export function createPolicyCache(opts: PolicyCacheOptions): PolicyCache {
+  const entries = new Map<string, CachedPolicy>();
+  const log = opts.log;
+  let writing: Promise<void> | undefined;
+  let dirty = false;
+
+  const load = (file: string): void => {
+    let text: string;
+    try {
+      const max = opts.maxEntries * bytesPerEntry + 1024;
+      const buf = readBounded(file, max + 1);
+      if (buf.length > max) throw new Error(`larger than ${max} bytes`);
+      text = buf.toString('utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      log.warn('MTA-STS policy cache unreadable: starting empty', { file, err });
+      return;
+    }
+    let parsed: z.infer<typeof fileSchema>;
+    try {
+      parsed = fileSchema.parse(JSON.parse(text));
+    } catch (err) {
+      log.warn('MTA-STS policy cache corrupt: starting empty', { file, err: err instanceof z.ZodError ? z.prettifyError(err) : err });
+      return;
+    }
+    const now = opts.clock.now();
+    let dropped = 0;
+    for (const [domain, value] of Object.entries(parsed.policies)) {
+      const e = entrySchema.safeParse(value);
+      // a clock set back or a hand-edited file: no entry outlives a max_age from now
+      const expiresAt = e.success ? Math.min(e.data.expiresAt, e.data.fetchedAt + e.data.maxAge * 1000, now + MAX_AGE_LIMIT * 1000) : 0;
+      if (!e.success || expiresAt <= now || entries.size >= opts.maxEntries) {
+        dropped++;
+        continue;
+      }
+      entries.set(domain.toLowerCase(), { ...e.data, expiresAt });
+    }
+    if (dropped) log.info('MTA-STS policy cache: expired or invalid entries dropped', { file, dropped, kept: entries.size });
+  };
+
+  const save = (): void => {
+    const file = opts.file;
+    if (!file) return;
+    dirty = true;
+    if (writing) return;
+    writing = (async () => {
+      while (dirty) {
+        dirty = false;
+        const body = JSON.stringify({ version: FILE_VERSION, policies: Object.fromEntries(entries) });
+        try {
+          await writeFileAtomic(file, body, { mode: 0o600 });
+        } catch (err) {
+          log.warn('MTA-STS policy cache not saved', { file, err });
+        }
+      }
+    })().finally(() => {
+      writing = undefined;
+    });
+  };
+
+  /** Room for one more: expired entries go first, then `none` policies, then those expiring soonest. */
+  const makeRoom = (): void => {
+    const now = opts.clock.now();
+    for (const [d, p] of entries) if (p.expiresAt <= now) entries.delete(d);
+    while (entries.size >= opts.maxEntries) {
+      let victim: [string, CachedPolicy] | undefined;
+      for (const e of entries) {
+        const rank = (p: CachedPolicy): [number, number] => [p.mode === 'none' ? 0 : 1, p.expiresAt];
+        if (!victim) victim = e;
+        else {
+          const [a, b] = [rank(e[1]), rank(victim[1])];
+          if (a[0] < b[0] || (a[0] === b[0] && a[1] < b[1])) victim = e;
+        }
+      }
+      if (!victim) break;
+      entries.delete(victim[0]);
+    }
+  };
+
+  if (opts.file) load(opts.file);
+
+  return {
+    get(domain) {
+      const p = entries.get(domain);
+      return p && p.expiresAt > opts.clock.now() ? p : undefined;
+    },
+    set(domain, policy) {
+      const fetchedAt = opts.clock.now();
+      // RFC 8461 §3.2: max_age is at most 31557600 s; the policy applies that long from the fetch
+      const entry: CachedPolicy = { ...policy, fetchedAt, expiresAt: fetchedAt + Math.min(policy.maxAge, MAX_AGE_LIMIT) * 1000 };
+      entries.delete(domain);
+      makeRoom();
+      entries.set(domain, entry);
+      save();
+      return entry;
+    },
+    get size() {
+      return entries.size;
+    },
+    flush: async () => {
+      while (writing) await writing;
+    },
+  };
+}
