@@ -171,6 +171,16 @@ const outbound = z
     max_messages_per_connection: z.number().int().positive().default(100),
     max_mx_hosts: z.number().int().positive().default(5),
     helo_name: host().optional(),
+    /** MTA-STS (RFC 8461): recipient domains' published policies are fetched, cached and applied. */
+    mta_sts: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** The whole policy fetch (address look-up, HTTPS, body); RFC 8461 §3.3 suggests 60 s. */
+        timeout: timer().prefault('60s'),
+        /** Domains whose policies are kept (in memory and in the data directory). */
+        cache_size: z.number().int().positive().max(1_000_000).default(10_000),
+      })
+      .prefault({}),
   })
   .prefault({});
 

@@ -1,15 +1,22 @@
 // Outbound MX delivery: the MX plan (mx-plan.ts) through the injected Resolver, hosts in preference
-// order, next host on connection failure or 4xx, pooled SMTP connections, every try bounded.
+// order, next host on connection failure or 4xx, pooled SMTP connections, every try bounded; the
+// recipient domain's MTA-STS policy (mta-sts.ts) decides which hosts qualify and whether TLS is verified.
 import net from 'node:net';
+import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../dns/resolver.ts';
+import type { Registry } from '../metrics/registry.ts';
 import { ConnectionPool } from '../queue/connection-pool.ts';
 import { successActionAfterHandOver } from '../queue/dsn-policy.ts';
 import { sendPooled } from '../queue/pooled-send.ts';
 import { outcome, type RecipientOutcome, type RemoteDelivery } from '../queue/router.ts';
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { NextHopClient, NextHopConnectionError } from '../smtp/next-hop-client.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import type { CachedPolicy } from './mta-sts-cache.ts';
+import { dnsIdCheck } from './mta-sts-policy.ts';
+import { createMtaSts, mxMatches } from './mta-sts.ts';
 import { isHostName, literalAddress, loopReply, planMxHosts } from './mx-plan.ts';
 
 export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
@@ -28,7 +35,19 @@ export interface OutboundOptions {
   selfNames?: readonly string[];
   /** True when address:port reaches this very server (RFC 5321 §5.1: "names or addresses by which it might be known"). */
   isSelfAddress?: (address: string, port: number) => boolean;
+  /** The data directory: the MTA-STS policy cache is kept there (in memory only without it). */
+  dataDir?: string;
+  registry?: Registry;
+  clock?: Clock;
+  /**
+   * MTA-STS seams for tests (no config key): the port policy hosts are reached on (443) and the CA trusted for
+   * policy hosts and MX certificates under a policy (the system's roots).
+   */
+  mtaSts?: { policyPort?: number; ca?: Buffer };
 }
+
+/** The file of the MTA-STS policy cache in the data directory. */
+export const MTA_STS_CACHE_FILE = 'mta-sts-policies.json';
 
 /** Addresses used of one MX host, and connection attempts per delivery (RFC 5321 §5.1 allows a configurable limit; at least two). */
 export const MAX_ADDRESSES_PER_HOST = 4;
@@ -82,18 +101,43 @@ export function createOutbound(opts: OutboundOptions): Outbound {
     maxMessagesPerConnection: cfg.max_messages_per_connection,
   });
   const log = opts.log.child({ component: 'outbound' });
+  const sts = cfg.mta_sts.enabled
+    ? createMtaSts({
+        resolver: opts.resolver,
+        family: cfg.family,
+        timeoutMs: cfg.mta_sts.timeout,
+        cacheSize: cfg.mta_sts.cache_size,
+        ...(opts.dataDir ? { file: path.join(opts.dataDir, MTA_STS_CACHE_FILE) } : {}),
+        clock: opts.clock ?? systemClock,
+        log,
+        ...(opts.registry ? { registry: opts.registry } : {}),
+        ...(opts.mtaSts?.policyPort ? { policyPort: opts.mtaSts.policyPort } : {}),
+        ...(opts.mtaSts?.ca ? { ca: opts.mtaSts.ca } : {}),
+      })
+    : undefined;
 
-  const connector = (host: string, address: string) => (): Promise<NextHopClient> =>
-    NextHopClient.connect({
+  /** An MX connection; under an MTA-STS policy (enforce or testing) with the policy's TLS checks. */
+  const connector = (host: string, address: string, domain: string, policy: CachedPolicy | undefined) => async (): Promise<NextHopClient> => {
+    // RFC 8461 §4.2, §5: enforce needs STARTTLS and a certificate valid (DNS-ID) for the MX host name
+    const enforce = policy?.mode === 'enforce';
+    const client = await NextHopClient.connect({
       host: address,
       port: cfg.port,
       heloName: helo,
       connectTimeout: cfg.connect_timeout,
       commandTimeout: cfg.command_timeout,
-      starttls: cfg.starttls,
-      tlsVerify: cfg.tls_verify,
+      starttls: enforce ? 'require' : cfg.starttls,
+      tlsVerify: enforce || cfg.tls_verify,
       ...(isHostName(host) ? { servername: host } : {}),
+      ...(policy ? { checkServerIdentity: dnsIdCheck(host), ...(opts.mtaSts?.ca ? { tlsCa: opts.mtaSts.ca } : {}) } : {}),
     });
+    if (policy && sts) {
+      // testing: what enforce would have refused is reported, the mail goes as before (RFC 8461 §5)
+      const result = !client.secure ? 'starttls' : client.tlsAuthorized ? 'ok' : 'certificate';
+      sts.report(domain, policy, host, result, client.tlsAuthorizationError);
+    }
+    return client;
+  };
 
   return {
     poolSize: (key) => pool.size(key),
@@ -107,6 +151,13 @@ export function createOutbound(opts: OutboundOptions): Outbound {
         setAll(recipients, { status: plan.status, reply: plan.reply, destination: 'remote' });
         return results;
       }
+      // RFC 8461 §5.1: every attempt asks DNS for the policy id again, so a deferral under enforce sees an updated policy
+      const found = sts && !domain.startsWith('[') ? await sts.policyFor(domain) : undefined;
+      const policy = found && found.mode !== 'none' ? found : undefined;
+      const stsKey = policy ? `|mta-sts-${policy.mode}` : '';
+      /** Why MTA-STS (enforce) kept the message from a host; the reply when no host got to answer. */
+      let stsReply: NextHopReply | undefined;
+      const stsRefused = (why: string): NextHopReply => ({ code: 451, enhanced: '4.7.5', text: `MTA-STS policy of ${domain} (enforce): ${why}`, local: true });
       let remaining = [...recipients];
       let lastTemp: NextHopReply = { code: 451, enhanced: '4.4.4', text: `no usable mail server for ${domain}` };
       let lastMta: string | undefined;
@@ -144,6 +195,14 @@ export function createOutbound(opts: OutboundOptions): Outbound {
           }
         }
         if (loopAt !== undefined && priority >= loopAt) break;
+        if (policy && sts && !mxMatches(host, policy)) {
+          sts.report(domain, policy, host, 'mx_mismatch');
+          // RFC 8461 §4.1, §5: in enforce mode a host that fails MX matching MUST NOT get the message
+          if (policy.mode === 'enforce') {
+            stsReply = stsRefused(`MX host ${host} does not match the policy's mx patterns`);
+            continue;
+          }
+        }
         const addrs = await addressesOfHost(host);
         if (addrs.status !== 'ok') {
           if (addrs.status === 'temp') {
@@ -156,12 +215,12 @@ export function createOutbound(opts: OutboundOptions): Outbound {
         for (const address of addrs.addresses) {
           if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS) break;
           tried++;
-          const key = `${host}|${address}:${cfg.port}`;
+          const key = `${host}|${address}:${cfg.port}${stsKey}`;
           try {
             let batch = remaining;
             const deferred: string[] = [];
             for (let round = 0; batch.length && round < MAX_452_ROUNDS; round++) {
-              const tx = await sendPooled(pool, key, connector(host, address), from, batch, message, dsn);
+              const tx = await sendPooled(pool, key, connector(host, address, domain, policy), from, batch, message, dsn);
               const tooMany: string[] = [];
               let tookSome = false;
               for (const r of batch) {
@@ -190,6 +249,11 @@ export function createOutbound(opts: OutboundOptions): Outbound {
             lastTemp = { code: 451, enhanced: '4.4.1', text: `${host} [${address}]: ${(err as Error).message}`, local: true };
             lastMta = host;
             lastReporter = undefined;
+            if (policy && sts && err instanceof NextHopConnectionError && err.tlsFailure) {
+              sts.report(domain, policy, host, err.tlsFailure === 'certificate' ? 'certificate' : err.tlsFailure === 'handshake' ? 'tls' : 'starttls', err.message);
+              // RFC 8461 §5: enforce: no delivery without STARTTLS and a valid certificate, never in clear instead
+              if (policy.mode === 'enforce') stsReply = stsRefused(`${host} [${address}]: ${err.message}`);
+            }
             remaining = remaining.filter((r) => !results.has(r));
             if (err instanceof NextHopConnectionError && err.afterBody) {
               // The whole message went out and the reply never came: the host may have taken it. Another
@@ -200,6 +264,11 @@ export function createOutbound(opts: OutboundOptions): Outbound {
             }
           }
         }
+      }
+      if (remaining.length && stsReply && !lastReporter) {
+        // RFC 8461 §5.1: an enforce failure is temporary: the message stays queued and each retry looks for a new policy
+        setAll(remaining, { status: 'temp', reply: stsReply, destination: 'remote' });
+        return results;
       }
       if (remaining.length && loopAt !== undefined && lastMta === undefined && !sawTempDns) {
         // RFC 5321 §5.1: no MX better than ourselves is left: the message MUST be returned.
@@ -219,6 +288,9 @@ export function createOutbound(opts: OutboundOptions): Outbound {
       setAll(remaining, { status: 'temp', reply: lastTemp, destination: 'remote', ...(lastReporter ? { remoteMta: lastReporter } : {}) });
       return results;
     },
-    close: () => pool.close(),
+    close: async () => {
+      await pool.close();
+      await sts?.close();
+    },
   };
 }

@@ -67,6 +67,10 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
       log,
       selfNames: config.smtp.hostname ? [config.smtp.hostname] : [],
       isSelfAddress: selfAddressCheck([config.smtp.listen, ...(config.submission.enabled ? [config.submission.listen] : [])]),
+      // the MTA-STS policy cache lives in the data directory, so a restart keeps enforcing what it learnt
+      dataDir: deps.loaded.dataDir,
+      registry: deps.registry,
+      clock: deps.clock,
     });
     closers.push(() => outbound.close());
     router = createFullStackRouter({
