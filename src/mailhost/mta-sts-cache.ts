@@ -3,7 +3,7 @@
 // learnt. Bounded in domains; an unreadable file is logged and the cache starts empty.
 import { z } from 'zod';
 import { readBounded } from '../util/read-bounded.ts';
-import { writeFileAtomic } from '../util/atomic-file.ts';
+import { removeDeadTempsSync, writeFileAtomic } from '../util/atomic-file.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { MAX_AGE_LIMIT, type StsPolicy } from './mta-sts-policy.ts';
@@ -53,6 +53,7 @@ export function createPolicyCache(opts: PolicyCacheOptions): PolicyCache {
   let dirty = false;
 
   const load = (file: string): void => {
+    removeDeadTempsSync(file); // a save cut short by a crash leaves its temp file
     let text: string;
     try {
       const max = opts.maxEntries * bytesPerEntry + 1024;

@@ -16,7 +16,9 @@ import { createOutbound, MTA_STS_CACHE_FILE, type OutboundOptions } from '../../
 import { createRegistry, type Registry } from '../../src/metrics/registry.ts';
 import { createLogger } from '../../src/util/logger.ts';
 import { startDnsServer, type Zones } from '../helpers/dns-server.ts';
+import { startGateway } from '../helpers/gateway.ts';
 import { selfSignedCert } from '../helpers/self-signed.ts';
+import { sendMessage } from '../helpers/smtp-wire.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { makeTestCa, type TestCa } from '../helpers/test-ca.ts';
 
@@ -331,4 +333,23 @@ test('mta_sts.enabled: false: no TXT look-up, delivery as before', async (t) => 
   assert.equal((await w.deliver()).status, 'delivered');
   assert.equal(w.dns.count('_mta-sts.sts.test', 'TXT'), 0);
   assert.equal(w.host.requests, 0);
+});
+
+test('the running app looks policies up through its own resolver and delivers when none can be fetched', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const zones: Zones = {
+    'remote.example': [{ MX: [10, 'mx.remote.example'] }],
+    'mx.remote.example': [{ A: '127.0.0.1' }],
+    // names only the test DNS server knows: a policy id, and a policy host with no HTTPS server on port 443
+    '_mta-sts.remote.example': [{ TXT: 'v=STSv1; id=gw1' }],
+    'mta-sts.remote.example': [{ A: '127.0.0.1' }],
+  };
+  const gw = await startGateway(t, { outbound: { port: sink.port, mta_sts: { timeout: '2s' } }, queue: { retry_initial: '200ms', scan_interval: '100ms' } }, { zones });
+  const r = await sendMessage(gw.smtpPort, 'boss@localhost', ['bob@remote.example'], 'Subject: sts\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
+  await sink.waitForMessages(1, 20_000);
+  const failed = gw.logs.find((l) => l.msg === 'MTA-STS policy fetch failed');
+  assert.equal(failed?.domain, 'remote.example', 'the TXT record was found through spamgate\'s resolver');
+  assert.equal(failed?.id, 'gw1');
 });
