@@ -163,6 +163,14 @@ function getPolicyFile(host: string, address: string, opts: FetchOptions, signal
   });
 }
 
+/**
+ * A max_age over the RFC 8461 §3.2 maximum (mailauth refuses the policy then) is taken as the maximum: the
+ * domain asked for a long enforcement, and dropping its policy for that would give it none.
+ */
+function capMaxAge(text: string): string {
+  return text.replace(/^([ \t]*max_age[ \t]*:[ \t]*)([0-9]{9,})([ \t]*)$/gim, (line: string, head: string, digits: string, tail: string) => (Number(digits) > MAX_AGE_LIMIT ? `${head}${MAX_AGE_LIMIT}${tail}` : line));
+}
+
 /** RFC 8461 §3.3: fetches and parses the policy of `domain` (a policyDomain name) for TXT id `id`. */
 export async function fetchPolicy(domain: string, id: string, opts: FetchOptions): Promise<FetchResult> {
   const host = `mta-sts.${domain}`;
@@ -184,7 +192,7 @@ export async function fetchPolicy(domain: string, id: string, opts: FetchOptions
     if (!body) throw last ?? new FetchError('connect', `${host}: no address answered`);
     let parsed: ReturnType<typeof parsePolicy>;
     try {
-      parsed = parsePolicy(body.toString('utf8'));
+      parsed = parsePolicy(capMaxAge(body.toString('utf8')));
     } catch (err) {
       throw new FetchError('invalid_policy', `policy of ${host}: ${(err as Error).message}`);
     }
