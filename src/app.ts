@@ -2,6 +2,7 @@
 // the whole snapshot (config + rules + checks) or keeps the running one and says why.
 import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { exportSigningDomains } from './dkim/notice-signer.ts';
 import { createDkimSigner, loadDkimKeys } from './dkim/signer.ts';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
@@ -83,6 +84,7 @@ export class App {
     await mkdir(opts.loaded.dataDir, { recursive: true, mode: 0o700 });
     const components = await openComponents({ loaded: opts.loaded, clock, log, registry, hostname: hostnameOf(config) });
     const snapshot = buildSnapshot(opts.loaded, components);
+    exportSigningDomains(registry, snapshot.dkim?.domains ?? []);
     components.activate(snapshot);
     const rateStore = components.rateStore ?? new MemoryRateStore(clock);
     return new App(opts.loaded, snapshot, components, registry, clock, log, rateStore);
@@ -162,6 +164,7 @@ export class App {
     try {
       const loaded = this.loaded.file ? loadConfig({ file: this.loaded.file, dataDir: this.loaded.dataDir }) : this.loaded;
       const snapshot = buildSnapshot(loaded, this.components);
+      exportSigningDomains(this.registry, snapshot.dkim?.domains ?? []);
       // Everything that can fail is read before anything is swapped: a failed reload changes nothing.
       const tls = readTls(snapshot.config);
       const previous = this.loaded;

@@ -13,6 +13,12 @@ export function dkimSignatureCounter(registry: Registry) {
   return counter(registry, 'spamgate_dkim_signatures_total', 'Outgoing messages DKIM-signed (delivery notices included), by signing domain and result (signed, failed: sent unsigned)', ['domain', 'result']);
 }
 
+/** Each signing domain's series, exported at 0 from the start (and after a reload adds a key), so rates and alerts over them have data. */
+export function exportSigningDomains(registry: Registry, domains: readonly string[]): void {
+  const signatures = dkimSignatureCounter(registry);
+  for (const domain of domains) for (const result of ['signed', 'failed']) signatures.inc({ domain, result }, 0);
+}
+
 export function createNoticeSigner(current: () => DkimSigner | undefined, registry: Registry, log: Logger, clock: { now(): number }): NoticeSigner {
   const signatures = dkimSignatureCounter(registry);
   return async (notice) => {

@@ -58,6 +58,8 @@ export function createMtaSts(opts: MtaStsOptions): MtaSts {
   const checks = opts.registry
     ? counter(opts.registry, 'spamgate_mta_sts_mx_checks_total', 'MX hosts checked against an MTA-STS policy, by mode (enforce: failures defer; testing: only reported) and result (ok, mx_mismatch, starttls: not offered or refused, tls: handshake failed, certificate).', ['mode', 'result'] as const)
     : undefined;
+  // every mode and result is exported from the start (at 0), so rates and alerts over them have a series to work on
+  for (const mode of ['enforce', 'testing']) for (const result of ['ok', 'mx_mismatch', 'starttls', 'tls', 'certificate']) checks?.inc({ mode, result }, 0);
   /** Fetches under way (one per domain and id) and recent failures (domain → id and until when). */
   const inFlight = new Map<string, Promise<FetchResult>>();
   const failed = new Map<string, { id: string; until: number }>();

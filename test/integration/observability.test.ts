@@ -18,6 +18,7 @@
 // wait (readiness, first scrape, data) is bounded polling.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -205,6 +206,9 @@ async function startRig(t: TestContext): Promise<Rig> {
   const rulesDir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-obs-rules-'));
   t.after(() => rm(rulesDir, { recursive: true, force: true }));
   await writeFile(path.join(rulesDir, 'zz-test-list.yaml'), LIST_RULES);
+  // A DKIM key for example.org, so the signing series (and their alert) have data: the trusted local delivery is signed.
+  const dkimKey = path.join(rulesDir, 'dkim.pem');
+  await writeFile(dkimKey, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   // Rate limits in a real Redis, so the Redis panels and alerts have series to evaluate.
   const redis = await startRedis(t);
   const gw = await startGateway(
@@ -216,6 +220,7 @@ async function startRig(t: TestContext): Promise<Rig> {
       queue: { fsync: false, scan_interval: '200ms' },
       checks: { timeout: '2s' },
       redis: { port: redis.port, use_for: ['rate'] },
+      dkim: { sign: [{ domain: 'example.org', selector: 'obs', key: dkimKey }] },
       log_level: 'warn',
     },
     { zones: ZONES },
