@@ -231,14 +231,14 @@ export function hostnameOf(config: Config): string {
  * (smtp.max_message_size is enforced per message at once, but the SIZE they advertise changes only with a
  * restart); openComponents builds the rest: the logger (log_level), the delivery router and scheduler
  * (mode, delivery, queue, outbound; local_domains decide local or remote there), the user directory
- * (users, aliases, mailhost, local_domains), the MIME limits and the Bayes store (filter, bayes) and the
+ * (users, aliases, mailhost, local_domains), SRS (its secrets are read at start), the MIME limits and the Bayes store (filter, bayes) and the
  * in-memory greylist. data_dir is compared apart (see reload).
  */
 const RESTART_ONLY = [
   'mode', 'log_level', 'local_domains',
   'smtp.listen', 'smtp.hostname', 'smtp.banner', 'smtp.max_message_size', 'smtp.max_connections', 'smtp.max_connections_per_ip',
   'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
-  'submission', 'pop3', 'imap', 'http', 'delivery', 'queue', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'greylist.max_entries',
+  'submission', 'pop3', 'imap', 'http', 'delivery', 'queue', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries',
 ] as const;
 
 function valueAt(config: Config, key: string): unknown {

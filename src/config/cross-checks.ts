@@ -21,6 +21,7 @@ export interface CrossCheckInput {
   checks: { timeout: number };
   redis: { timeout: number; use_for: readonly string[] };
   greylist: { enabled: boolean; timeout: number };
+  srs: { enabled: boolean; domain?: string | undefined };
 }
 
 interface Listen {
@@ -45,6 +46,11 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
   }
   if (config.submission.enabled && config.submission.tls_listen !== undefined && config.smtp.tls.cert === undefined) {
     ctx.addIssue({ code: 'custom', path: ['submission', 'tls_listen'], message: 'an implicit-TLS listener needs smtp.tls.cert and smtp.tls.key' });
+  }
+  // Bounces to SRS addresses must reach us and pass relay control: the SRS domain is one of ours.
+  const srsDomain = config.srs.domain;
+  if (config.mode === 'full-stack' && config.srs.enabled && srsDomain !== undefined && !config.local_domains.includes(srsDomain)) {
+    ctx.addIssue({ code: 'custom', path: ['srs', 'domain'], message: `${srsDomain} is not in local_domains: bounces to SRS addresses must be mail for a domain spamgate receives` });
   }
   sharedPorts(config, ctx);
   redisWithinBudgets(config, ctx);

@@ -9,6 +9,7 @@ import { aliasesSection, mailhostSection, usersSection } from './sections/mailho
 import { pop3Section } from './sections/pop3.ts';
 import { greylistSection, redisSection } from './sections/redis.ts';
 import { dkimSection } from './sections/dkim.ts';
+import { srsSection } from './sections/srs.ts';
 
 const rate = rateRule();
 
@@ -247,6 +248,7 @@ export const configSchema = z
     users: usersSection,
     aliases: aliasesSection,
     mailhost: mailhostSection,
+    srs: srsSection,
     pop3: pop3Section,
     imap: imapSection,
     redis: redisSection,

@@ -18,6 +18,7 @@ import type { Logger } from '../util/logger.ts';
 import { createUserDirectory, type UserDirectory } from './directory.ts';
 import { createLocalDelivery, hasDeliveredTo, replyForDelivery, withDeliveredTo } from './local-delivery.ts';
 import { PopBeforeSmtp } from './pop-before-smtp.ts';
+import { openSrs, type Srs } from './srs-setup.ts';
 
 export interface MailHostDeps {
   config: Config;
@@ -36,6 +37,8 @@ export interface MailHost {
   directory: UserDirectory;
   store: MailboxStore;
   popBeforeSmtp?: PopBeforeSmtp;
+  /** Sender rewriting for alias forwards and the SRS addresses bounces come back to (full-stack mode, srs.enabled). */
+  srs?: Srs;
   /** Queue router hook: expands aliases and delivers into Maildir; remote alias targets re-enter the queue. */
   deliverLocal(sink: MessageSink): DeliverLocal;
   start(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
@@ -57,11 +60,29 @@ function readTlsFiles(tls: { cert?: string; key?: string }, fallback: { cert?: s
   return cert && key ? { cert: readFileSync(cert), key: readFileSync(key) } : undefined;
 }
 
+/**
+ * A recipient at the SRS domain (a bounce of a forwarded copy): a new queue entry to the address it stands for,
+ * the envelope sender kept (`<>` for a bounce), like a remote alias member. Checked at RCPT; checked again here
+ * at the time of acceptance, for mail that did not pass RCPT (our own notices about a forwarded copy).
+ */
+async function returnToSender(sink: MessageSink, srs: Srs, envelope: QueueEnvelope, recipient: string, raw: Buffer, now: number): Promise<LocalDeliveryOutcome> {
+  const r = srs.reverse(recipient, envelope.mailFrom, envelope.receivedAt);
+  if (r.kind !== 'ok') return { status: 'perm', reply: { code: 550, enhanced: '5.1.1', text: `${recipient}: invalid SRS address (${r.reason})` } };
+  const back: QueueEnvelope = { ...envelope, rcptTo: [r.address], receivedAt: now };
+  delete back.verdict;
+  delete back.rcptDsn;
+  const inherited = inheritedRequest(envelope, recipient, 1);
+  if (inherited) back.rcptDsn = { [r.address]: inherited };
+  await sink.enqueue(back, raw);
+  return { status: 'ok', successAction: null };
+}
+
 export function openMailHost(deps: MailHostDeps): MailHost {
   const { config, log } = deps;
   const directory = createUserDirectory({ config, dataDir: deps.dataDir, log: log.child({ component: 'users' }), ...(deps.configFile !== undefined ? { configFile: deps.configFile } : {}) });
   const store = createMaildirStore({ root: mailRoot(deps.dataDir), fsync: config.queue.fsync, clock: deps.clock, maxMailboxes: config.mailhost.max_mailboxes });
   const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: config.mailhost.duplicate_window });
+  const srs = config.mode === 'full-stack' ? openSrs({ config, dataDir: deps.dataDir, clock: deps.clock, log, registry: deps.registry }) : undefined;
   const pbs = config.pop3.pop_before_smtp.enabled ? new PopBeforeSmtp({ clock: deps.clock, ttlMs: config.pop3.pop_before_smtp.ttl }) : undefined;
   const closers: Array<() => Promise<void>> = [];
   /** Per TLS-capable server: re-reads its certificate files and hands them over. */
@@ -80,6 +101,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   const deliverLocal =
     (sink: MessageSink): DeliverLocal =>
     async (envelope, recipient, raw, queueId): Promise<LocalDeliveryOutcome> => {
+      if (srs?.handles(recipient)) return returnToSender(sink, srs, envelope, recipient, raw, deps.clock.now());
       const resolution = directory.resolve(recipient.includes('@') ? recipient : `${recipient}@${config.local_domains[0] ?? 'localhost'}`);
       if (resolution.kind === 'unknown') return { status: 'perm', reply: { code: 550, enhanced: '5.1.1', text: `${recipient}: user unknown` } };
       if (resolution.kind === 'loop') return { status: 'perm', reply: { code: 550, enhanced: '5.4.6', text: `${recipient}: alias loop (${resolution.detail})` } };
@@ -99,7 +121,9 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       const targets = resolution.mailboxes.length + resolution.remote.length;
       if (resolution.remote.length > 0 && worst.status !== 'temp') {
         // Alias members outside our domains: a new queue entry, so each gets its own retries and bounces.
-        const forwarded: QueueEnvelope = { ...envelope, rcptTo: resolution.remote, receivedAt: deps.clock.now() };
+        // SRS: the copy goes out from our IP, so its sender is rewritten into our domain (SPF) and bounces come back here.
+        const mailFrom = srs ? srs.forwardSender(envelope.mailFrom, recipient) : envelope.mailFrom;
+        const forwarded: QueueEnvelope = { ...envelope, mailFrom, rcptTo: resolution.remote, receivedAt: deps.clock.now() };
         delete forwarded.verdict;
         // RFC 3461 §5.2.7: ENVID and RET go along; the members inherit the alias's NOTIFY and ORCPT.
         delete forwarded.rcptDsn;
@@ -116,6 +140,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
     directory,
     store,
     ...(pbs ? { popBeforeSmtp: pbs } : {}),
+    ...(srs ? { srs } : {}),
     deliverLocal,
     async start() {
       const out: Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>> = {};
