@@ -3,12 +3,12 @@
 // RCPT, SRS1 for another forwarder's SRS0, null and local senders kept, the secret file made once and reused.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { srsReverse } from '../../src/mailhost/srs.ts';
+import { srsReverse, srsTimestamp } from '../../src/mailhost/srs.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
@@ -173,4 +173,19 @@ test("spamgate's own failure notice for a forwarded copy goes to the SRS address
   const until = Date.now() + 10_000;
   while (!viaSrs() && Date.now() < until) await new Promise((res) => setTimeout(res, 50));
   assert.ok(viaSrs(), JSON.stringify(gw.logs.filter((l) => l.msg === 'message done').map((l) => l.recipients)));
+});
+
+test('srs.secret_file: the first secret signs, every one verifies (rotation); none is made in the data dir', async (t) => {
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-srs-'));
+  t.after(() => rm(dataDir, { recursive: true, force: true }));
+  writeFileSync(path.join(dataDir, 'rotated.secret'), 'the-new-secret-0123456789\nthe-old-secret-0123456789\n', { mode: 0o600 });
+  const { gw, sink } = await setup(t, { dataDir, srs: { secret_file: 'rotated.secret' } });
+  const stampNow = srsTimestamp(Date.now());
+  const address = (secret: string, local: string): string =>
+    `SRS0=${createHmac('sha1', secret).update(`${stampNow}gmail.example${local}`.toLowerCase()).digest('base64').slice(0, 4)}=${stampNow}=gmail.example=${local}@localhost`;
+  const srsFrom = await forwardedSender(gw, sink, 'erin@gmail.example', 'rotation');
+  assert.equal(srsFrom, address('the-new-secret-0123456789', 'erin'), 'signed with the first line');
+  assert.equal((await rcptReply(gw.smtpPort, '', address('the-old-secret-0123456789', 'frank'))).code, 250, 'an address of the old secret still comes back');
+  assert.equal((await rcptReply(gw.smtpPort, '', address('a-secret-never-configured', 'frank'))).code, 550);
+  assert.equal(existsSync(path.join(dataDir, 'srs.secret')), false);
 });
