@@ -19,12 +19,15 @@ const mx = (name: string) => ({ [name]: [{ MX: [10, `mx.${name}`] as [number, st
 const ZONES = { ...mx('remote.example'), ...mx('gmail.example'), ...mx('forwarder1.example') };
 const ALIASES = { 'team@localhost': ['postmaster@localhost', 'carol@remote.example'] };
 
-async function setup(t: test.TestContext, opts: { clock?: { now(): number }; dataDir?: string; srs?: Record<string, unknown> } = {}): Promise<{ gw: RunningGateway; sink: SinkServer }> {
+async function setup(
+  t: test.TestContext,
+  opts: { clock?: { now(): number }; dataDir?: string; srs?: Record<string, unknown>; aliases?: Record<string, string | string[]> } = {},
+): Promise<{ gw: RunningGateway; sink: SinkServer }> {
   const sink = await startSink();
   t.after(() => sink.close());
   const gw = await startGateway(
     t,
-    { aliases: ALIASES, outbound: { port: sink.port }, ...(opts.srs ? { srs: opts.srs } : {}) },
+    { aliases: { ...ALIASES, ...opts.aliases }, outbound: { port: sink.port }, ...(opts.srs ? { srs: opts.srs } : {}) },
     { zones: ZONES, ...(opts.clock ? { clock: opts.clock } : {}), ...(opts.dataDir ? { dataDir: opts.dataDir } : {}) },
   );
   return { gw, sink };
@@ -110,7 +113,8 @@ test('an SRS address older than srs.max_age gets 550 5.1.1 (clock moved on)', as
 });
 
 test("another forwarder's SRS0 sender becomes SRS1, and a bounce to it goes back to that forwarder's SRS0 address", async (t) => {
-  const { gw, sink } = await setup(t);
+  // A catch-all on the SRS domain takes unknown users, but not SRS addresses that fail their check.
+  const { gw, sink } = await setup(t, { aliases: { '@localhost': 'postmaster@localhost' } });
   const theirs = 'SRS0=AbCd=ZZ=orig.example=bob@forwarder1.example';
   const srsFrom = await forwardedSender(gw, sink, theirs, 'second hop');
   assert.match(srsFrom, /^SRS1=[^=]{4}=forwarder1\.example==AbCd=ZZ=orig\.example=bob@localhost$/);
@@ -123,6 +127,8 @@ test("another forwarder's SRS0 sender becomes SRS1, and a bounce to it goes back
   assert.equal(returned?.mailFrom, '');
   const bad = await rcptReply(gw.smtpPort, '', srsFrom.replace(/^SRS1=[^=]{4}=/, 'SRS1=ZZZZ='));
   assert.equal(bad.code, 550);
+  assert.equal((await rcptReply(gw.smtpPort, '', 'SRS0=junk@localhost')).code, 550, 'malformed');
+  assert.equal((await rcptReply(gw.smtpPort, '', 'nobody@localhost')).code, 250, 'the catch-all still works for the rest');
 });
 
 test('the null sender and senders in local domains are forwarded as they are; srs.enabled: false keeps every sender', async (t) => {
