@@ -1,4 +1,4 @@
-// Files a config names (TLS certificates, keys, Redis's and the upstream's CA, DKIM signing keys): relative paths resolved against the config
+// Files a config names (TLS certificates, keys, Redis's and the upstream's CA, DKIM signing keys, SRS secrets): relative paths resolved against the config
 // file's directory, then each checked to exist, be a readable regular file, and load as a certificate/key
 // pair or a CA bundle.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseSigningKey } from '../dkim/signing-key.ts';
+import { readSrsSecretsFile } from '../mailhost/srs-secret.ts';
 import type { Config } from './schema.ts';
 
 /** One problem with a named file: the key path it came from and what is wrong. */
@@ -27,9 +28,11 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
   const redisTls = config.redis.tls;
   const redis = redisTls ? { ...config.redis, tls: { ...redisTls, ca: resolve(redisTls.ca), cert: resolve(redisTls.cert), key: resolve(redisTls.key) } } : config.redis;
   const dkim = { ...config.dkim, sign: config.dkim.sign.map((k) => ({ ...k, key: path.resolve(baseDir, k.key) })) };
+  const srsFile = config.srs.secret_file;
+  const srs = srsFile !== undefined ? { ...config.srs, secret_file: path.resolve(baseDir, srsFile) } : config.srs;
   const upstream = config.delivery.upstream;
   const delivery = upstream?.tls_ca !== undefined ? { ...config.delivery, upstream: { ...upstream, tls_ca: path.resolve(baseDir, upstream.tls_ca) } } : config.delivery;
-  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis, dkim, delivery };
+  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis, dkim, delivery, srs };
 }
 
 /** Reads a file the config names; a problem (missing, a directory, unreadable) as a message. */
@@ -56,6 +59,12 @@ export function checkConfigFiles(config: Config): FileProblem[] {
   problems.push(...dkimKeyProblems(config));
   const upstreamCa = config.delivery.upstream?.tls_ca;
   if (upstreamCa !== undefined) problems.push(...caBundleProblems(['delivery', 'upstream', 'tls_ca'], upstreamCa));
+  // The SRS secrets a site names (a postsrsd.secret kept from Postfix); the default one is made at first start.
+  const srsFile = config.srs.secret_file;
+  if (config.mode === 'full-stack' && config.srs.enabled && srsFile !== undefined) {
+    const read = readSrsSecretsFile(srsFile);
+    if ('error' in read) problems.push({ path: ['srs', 'secret_file'], message: read.error });
+  }
   return problems;
 }
 

@@ -1,8 +1,9 @@
 // The SRS secrets file, in postsrsd's format: one secret a line, the first signs new addresses, every line
 // verifies returning ones (rotation: put a new line first). Without srs.secret_file, `srs.secret` in the data
-// directory is made at first start (32 random bytes, base64; mode 0600) and kept across restarts.
+// directory is made at first start (32 random bytes, base64; mode 0600) and kept across restarts; a named file
+// is checked with the other files the config names (check-config says what is wrong with it).
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 
 export const DEFAULT_SECRET_FILE = 'srs.secret';
@@ -44,30 +45,41 @@ function createSecretFile(file: string): void {
   }
 }
 
+/** Reads a secrets file: its secrets, or why it cannot be used (missing, open to other users, no secret in it). */
+export function readSrsSecretsFile(file: string): { secrets: string[] } | { error: string } {
+  let mode: number;
+  let text: string;
+  try {
+    mode = statSync(file).mode;
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { error: `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
+  }
+  if (process.platform !== 'win32' && (mode & 0o007) !== 0) {
+    return { error: `${file} is open to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): whoever reads it can make addresses spamgate forwards to; chmod 600` };
+  }
+  const secrets = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
+  if (secrets.length === 0) return { error: `${file} holds no secret (one a line)` };
+  return { secrets };
+}
+
 /**
- * Reads (or, for the default file, makes) the secrets. Throws with the file named when it is missing (a named
- * file is never made: a wrong path must not silently void every address out there), open to other users, or
- * holds no usable secret.
+ * Reads (or, for the default file, makes) the secrets. `secretFile` is srs.secret_file, absolute (config
+ * paths are resolved against the config file's directory); a relative one is taken in the data dir. Throws
+ * with the file named when it is missing (a named file is never made: a wrong path must not silently void
+ * every address out there), open to other users, or holds no secret.
  */
 export function loadSrsSecrets(dataDir: string, secretFile: string | undefined): SrsSecrets {
   const file = path.resolve(dataDir, secretFile ?? DEFAULT_SECRET_FILE);
   let created = false;
-  let mode: number;
-  try {
-    mode = statSync(file).mode;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || secretFile !== undefined) throw new Error(`srs.secret_file: ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  if (secretFile === undefined && !existsSync(file)) {
     createSecretFile(file);
     created = true;
-    mode = statSync(file).mode;
   }
-  if (process.platform !== 'win32' && (mode & 0o007) !== 0) {
-    throw new Error(`srs.secret_file: ${file} is open to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): whoever reads it can make addresses spamgate forwards; chmod 600`);
-  }
-  const secrets = readFileSync(file, 'utf8')
-    .split(/\r?\n/)
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
-  if (secrets.length === 0) throw new Error(`srs.secret_file: ${file} holds no secret (one a line)`);
-  return { file, secrets, created, weak: secrets.filter((s) => s.length < WEAK_SECRET_LENGTH).length };
+  const read = readSrsSecretsFile(file);
+  if ('error' in read) throw new Error(`srs.secret_file: ${read.error}`);
+  return { file, secrets: read.secrets, created, weak: read.secrets.filter((s) => s.length < WEAK_SECRET_LENGTH).length };
 }

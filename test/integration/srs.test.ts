@@ -185,7 +185,7 @@ test('srs.secret_file: the first secret signs, every one verifies (rotation); no
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-srs-'));
   t.after(() => rm(dataDir, { recursive: true, force: true }));
   writeFileSync(path.join(dataDir, 'rotated.secret'), 'the-new-secret-0123456789\nthe-old-secret-0123456789\n', { mode: 0o600 });
-  const { gw, sink } = await setup(t, { dataDir, srs: { secret_file: 'rotated.secret' } });
+  const { gw, sink } = await setup(t, { dataDir, srs: { secret_file: path.join(dataDir, 'rotated.secret') } });
   const stampNow = srsTimestamp(Date.now());
   const address = (secret: string, local: string): string =>
     `SRS0=${createHmac('sha1', secret).update(`${stampNow}gmail.example${local}`.toLowerCase()).digest('base64').slice(0, 4)}=${stampNow}=gmail.example=${local}@localhost`;

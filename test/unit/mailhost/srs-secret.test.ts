@@ -1,7 +1,7 @@
 // The SRS secrets file (made once, 0600; a named file never made; postsrsd's one-a-line format) and the srs
 // config section (defaults, whole days, the domain one of local_domains).
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -27,7 +27,7 @@ test('without srs.secret_file, srs.secret is made in the data dir (32 random byt
   assert.notEqual(loadSrsSecrets(tmp(), undefined).secrets[0], first.secrets[0], 'each site its own secret');
 });
 
-test('a named secrets file: one secret a line (first signs), relative to the data dir; missing, open to others or empty fails', () => {
+test('a named secrets file: one secret a line (first signs); missing, open to others or empty fails', () => {
   const dir = tmp();
   assert.throws(() => loadSrsSecrets(dir, 'postsrsd.secret'), /srs\.secret_file: .*postsrsd\.secret cannot be read \(ENOENT\)/);
   assert.equal(existsSync(path.join(dir, 'postsrsd.secret')), false, 'a named file is never made');
@@ -54,4 +54,19 @@ test('config: srs defaults, max_age in whole days, srs.domain one of local_domai
   }
   assert.equal(loadConfig({ inline: { srs: { max_age: '7d' } } }).config.srs.max_age, 7 * 86_400_000);
   assert.throws(() => loadConfig({ inline: { srs: { secret: 'inline' } } }), /srs: Unrecognized key: "secret"/);
+});
+
+test('config: a named srs.secret_file is relative to the config file and checked with the other files (check-config)', () => {
+  const dir = tmp();
+  const file = path.join(dir, 'spamgate.yaml');
+  writeFileSync(file, 'local_domains: [example.org]\nsrs:\n  secret_file: keys/postsrsd.secret\n');
+  assert.throws(() => loadConfig({ file }), /spamgate\.yaml:3: srs\.secret_file: .*keys\/postsrsd\.secret cannot be read \(ENOENT\)/);
+  mkdirSync(path.join(dir, 'keys'));
+  writeFileSync(path.join(dir, 'keys', 'postsrsd.secret'), 'a-secret-of-some-length\n', { mode: 0o644 });
+  assert.throws(() => loadConfig({ file }), /srs\.secret_file: .* is open to other users/);
+  chmodSync(path.join(dir, 'keys', 'postsrsd.secret'), 0o600);
+  assert.equal(loadConfig({ file }).config.srs.secret_file, path.join(dir, 'keys', 'postsrsd.secret'));
+  // Not used with SRS off: not checked.
+  writeFileSync(file, 'local_domains: [example.org]\nsrs:\n  enabled: false\n  secret_file: nowhere.secret\n');
+  loadConfig({ file });
 });
