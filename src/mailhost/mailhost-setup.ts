@@ -39,7 +39,10 @@ export interface MailHost {
   popBeforeSmtp?: PopBeforeSmtp;
   /** Sender rewriting for alias forwards and the SRS addresses bounces come back to (full-stack mode, srs.enabled). */
   srs?: Srs;
-  /** Queue router hook: expands aliases and delivers into Maildir; remote alias targets re-enter the queue. */
+  /**
+   * Queue router hook: expands aliases and delivers into Maildir; remote alias targets re-enter the queue (with an
+   * SRS sender), and so does mail to an SRS address, to the sender it stands for.
+   */
   deliverLocal(sink: MessageSink): DeliverLocal;
   start(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
   /**

@@ -28,7 +28,7 @@ export interface Srs {
 }
 
 export interface SrsDeps {
-  config: Pick<Config, 'srs' | 'local_domains'>;
+  config: Pick<Config, 'srs' | 'local_domains' | 'queue'>;
   dataDir: string;
   clock: Clock;
   log: Logger;
@@ -53,6 +53,10 @@ export function openSrs(deps: SrsDeps): Srs | undefined {
   const reverses = counter(deps.registry, 'spamgate_srs_reverse_total', 'Recipients at the SRS domain checked at RCPT, by result (srs0, srs1 accepted; malformed, bad_hash, expired, not_bounce refused)', ['result']);
   const log = deps.log.child({ component: 'srs' });
   log.info(created ? 'SRS secret made' : 'SRS secrets read', { file, secrets: secrets.length, domain, max_age_days: maxAgeDays });
+  // spamgate's own failure notice for a forwarded copy comes up to queue.max_age later, through the SRS address.
+  if (cfg.max_age < deps.config.queue.max_age) {
+    log.warn('srs.max_age is shorter than queue.max_age: a failure notice for a forwarded copy that spamgate gives up on late finds its SRS address expired and is lost', { srs_max_age_days: maxAgeDays, queue_max_age_days: deps.config.queue.max_age / DAY_MS });
+  }
   if (weak > 0) log.warn(`SRS secrets shorter than ${WEAK_SECRET_LENGTH} characters can be guessed from the addresses they sign; put a longer one first`, { file, weak });
 
   const decide = (address: string, mailFrom: string, nowMs: number): SrsRecipient => {

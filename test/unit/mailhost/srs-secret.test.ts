@@ -1,14 +1,22 @@
 // The SRS secrets file (made once, 0600; a named file never made; postsrsd's one-a-line format) and the srs
 // config section (defaults, whole days, the domain one of local_domains).
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import { loadConfig } from '../../../src/config/load.ts';
 import { loadSrsSecrets } from '../../../src/mailhost/srs-secret.ts';
 
-const tmp = (): string => mkdtempSync(path.join(os.tmpdir(), 'spamgate-srs-secret-'));
+const dirs: string[] = [];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+const tmp = (): string => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'spamgate-srs-secret-'));
+  dirs.push(d);
+  return d;
+};
 
 test('without srs.secret_file, srs.secret is made in the data dir (32 random bytes, 0600) and read as it is afterwards', () => {
   const dir = tmp();
