@@ -319,18 +319,26 @@ export class Session {
     if (this.state === 'selected') this.state = 'auth';
   }
 
-  /** Called from IDLE: sends changes as they happen. */
+  /** Called by the store's watch on every change of the selected mailbox: marks it dirty, and while idling reports at once. */
   onMailboxChange(): void {
     if (!this.sel) return;
     this.sel.dirty = true;
-    if (this.idleTag !== undefined && !this.busy) {
-      this.busy = true;
-      void this.sync(true, false)
-        .catch((err: unknown) => this.log.warn('imap idle sync failed', { err }))
-        .finally(() => {
-          this.busy = false;
-          if (this.frames.length > 0) void this.drain();
-        });
+    if (this.idleTag !== undefined && !this.busy) void this.idleSync();
+  }
+
+  /**
+   * Sends changes while idling (RFC 2177 §3). A change heard while a report is being made only marks the mailbox
+   * dirty (the report may have listed the mailbox before it): another round follows, or it would wait for the next.
+   */
+  private async idleSync(): Promise<void> {
+    this.busy = true;
+    try {
+      while (this.idleTag !== undefined && this.sel?.dirty === true) await this.sync(true, false);
+    } catch (err) {
+      this.log.warn('imap idle sync failed', { err });
+    } finally {
+      this.busy = false;
+      if (this.frames.length > 0) void this.drain();
     }
   }
 
