@@ -8,6 +8,7 @@ import { compileListPattern } from './list-pattern.ts';
 import { addWithinQuota } from './quota.ts';
 import { decodeMailboxName } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
+import { listSelected, SelectedGone } from './selection.ts';
 import type { Handler, Reply, Session } from './session.ts';
 import { flagsResponses } from './flags-response.ts';
 import { ToldFlags, UidSet } from './uid-state.ts';
@@ -143,6 +144,9 @@ export const mailboxHandlers: Record<string, Handler> = {
     const to = mailboxArg(c);
     c.end();
     await s.ctx.opts.store.renameMailbox(s.user, from, to);
+    // as DELETE does: the session's own mailbox renamed away leaves it unselected (INBOX stays, emptied, §6.3.5)
+    const sel = s.sel?.name;
+    if (sel !== undefined && from !== 'INBOX' && (sel === from || sel.startsWith(from + '/'))) s.deselect();
     return ok('RENAME completed');
   },
   async SUBSCRIBE(s, _t, c) {
@@ -236,7 +240,12 @@ export const mailboxHandlers: Record<string, Handler> = {
     const sel = s.sel;
     if (sel && !sel.readOnly) {
       // RFC 3501 §6.4.2: silently expunge \Deleted messages; no untagged EXPUNGE.
-      const doomed = (await s.ctx.opts.store.list(s.user, sel.name, { dates: false })).filter((m) => m.flags.includes('\\Deleted')).map((m) => m.uid);
+      // a mailbox deleted or replaced meanwhile (SelectedGone) has nothing of this session's left to expunge
+      const list = await listSelected(s, sel, false).catch((err: unknown) => {
+        if (err instanceof SelectedGone) return [];
+        throw err;
+      });
+      const doomed = list.filter((m) => m.flags.includes('\\Deleted')).map((m) => m.uid);
       if (doomed.length > 0) await s.ctx.opts.store.expunge(s.user, sel.name, doomed);
     }
     s.deselect();

@@ -1,6 +1,6 @@
 // The selected mailbox as commands see it: sequence sets and UID sets resolved against the session's view, and the
 // store's current metadata by UID (RFC 3501 §6.4.8, RFC 2180 §4.1).
-import type { MessageMeta } from '../store/mailbox-store.ts';
+import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
 import { inRanges, parseSequenceSet } from './encode.ts';
 import { ImapSyntaxError } from './parser.ts';
 import type { Reply, Selected, Session } from './session.ts';
@@ -35,6 +35,28 @@ export function resolve(sel: Selected, text: string, uid: boolean): Target[] {
   return out;
 }
 
+/**
+ * The selected mailbox is no more: deleted, renamed away, or replaced by another of the same name (a new
+ * UIDVALIDITY). Its UIDs cannot name the messages found under the name now (RFC 3501 §2.3.1.1), nor can its view
+ * go on: the session says BYE (as Dovecot does).
+ */
+export class SelectedGone extends Error {
+  constructor() {
+    super('the selected mailbox was deleted or replaced');
+    this.name = 'SelectedGone';
+  }
+}
+
+/** The selected mailbox's messages now, in UID order; SelectedGone once it is not the mailbox the session selected. */
+export async function listSelected(s: Session, sel: Selected, dates: boolean): Promise<readonly MessageMeta[]> {
+  try {
+    return await s.ctx.opts.store.list(s.user, sel.name, { dates, uidValidity: sel.uidValidity });
+  } catch (err) {
+    if (err instanceof MailboxError && err.code === 'NONEXISTENT') throw new SelectedGone();
+    throw err;
+  }
+}
+
 const mapCache = new WeakMap<readonly MessageMeta[], Map<number, MessageMeta>>();
 
 /**
@@ -42,7 +64,7 @@ const mapCache = new WeakMap<readonly MessageMeta[], Map<number, MessageMeta>>()
  * the caller reads internalDate (the store may otherwise leave it unread, see ListOptions).
  */
 export async function metasNow(s: Session, sel: Selected, dates: boolean): Promise<Map<number, MessageMeta>> {
-  const list = await s.ctx.opts.store.list(s.user, sel.name, { dates });
+  const list = await listSelected(s, sel, dates);
   let map = mapCache.get(list);
   if (!map) mapCache.set(list, (map = new Map(list.map((m) => [m.uid, m]))));
   return map;

@@ -7,6 +7,7 @@ import type { ImapContext } from './context.ts';
 import { ImapSyntaxError, Cursor } from './parser.ts';
 import { CommandReader, type FramePart } from './reader.ts';
 import { BadCharset } from './search.ts';
+import { SelectedGone } from './selection.ts';
 import { syncSelected } from './sync.ts';
 import type { ToldFlags, UidSet } from './uid-state.ts';
 
@@ -275,11 +276,31 @@ export class Session {
       if (uid && this.state === 'selected') await this.sync(true, false);
       const reply = await handler(this, tag, c, uid);
       if (reply.status === 'NONE') return;
-      if (this.state === 'selected' && reply.status !== 'BAD') await this.sync(uid || !NO_EXPUNGE.has(name), false);
-      this.send(`${tag} ${reply.status} ${reply.text}\r\n`);
+      const done = `${tag} ${reply.status} ${reply.text}\r\n`;
+      try {
+        if (this.state === 'selected' && reply.status !== 'BAD') await this.sync(uid || !NO_EXPUNGE.has(name), false);
+      } catch (err) {
+        // the command itself was carried out: its completion follows the BYE (as LOGOUT's does)
+        if (this.selectedGone(err, done)) return;
+        throw err;
+      }
+      this.send(done);
     } catch (err) {
-      this.send(`${tag} ${this.errorReply(err, name)}\r\n`);
+      if (!this.selectedGone(err, `${tag} NO [NONEXISTENT] Selected mailbox was deleted or replaced\r\n`)) this.send(`${tag} ${this.errorReply(err, name)}\r\n`);
     }
+  }
+
+  /**
+   * The selected mailbox was deleted or replaced (see SelectedGone): BYE, as its view cannot go on, then the
+   * completion of the command under way, if any. False (nothing sent) for any other error.
+   */
+  private selectedGone(err: unknown, completion?: string): boolean {
+    if (!(err instanceof SelectedGone)) return false;
+    this.log.info('imap selected mailbox gone', { mailbox: this.sel?.name });
+    this.send(`* BYE Selected mailbox was deleted or replaced; please log in again\r\n${completion ?? ''}`);
+    this.deselect();
+    this.close();
+    return true;
   }
 
   errorReply(err: unknown, name: string): string {
@@ -303,7 +324,12 @@ export class Session {
       this.send(`${tag} BAD Expected DONE\r\n`);
       return;
     }
-    if (this.state === 'selected') await this.sync(true, false);
+    try {
+      if (this.state === 'selected') await this.sync(true, false);
+    } catch (err) {
+      if (!this.selectedGone(err, `${tag} OK IDLE terminated\r\n`)) this.send(`${tag} ${this.errorReply(err, 'IDLE')}\r\n`);
+      return;
+    }
     this.send(`${tag} OK IDLE terminated\r\n`);
   }
 
@@ -335,7 +361,7 @@ export class Session {
     try {
       while (this.idleTag !== undefined && this.sel?.dirty === true) await this.sync(true, false);
     } catch (err) {
-      this.log.warn('imap idle sync failed', { err });
+      if (!this.selectedGone(err)) this.log.warn('imap idle sync failed', { err });
     } finally {
       this.busy = false;
       if (this.frames.length > 0) void this.drain();

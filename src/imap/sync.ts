@@ -1,20 +1,14 @@
 // The sync point of a selected session: mailbox changes by others reach the client as untagged EXPUNGE, EXISTS,
 // RECENT and FETCH FLAGS responses (RFC 3501 §5.2, §7.3.1, §7.4.1); newly seen mail is claimed as \Recent.
-import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
+import type { MessageMeta } from '../store/mailbox-store.ts';
 import { flagsResponses, newKeywords } from './flags-response.ts';
+import { listSelected } from './selection.ts';
 import { flagKey, type Session } from './session.ts';
 
 export async function syncSelected(s: Session, allowExpunge: boolean, force: boolean): Promise<void> {
   const sel = s.sel;
   if (!sel) return;
-  let list: readonly MessageMeta[];
-  try {
-    list = await s.ctx.opts.store.list(s.user, sel.name, { dates: false });
-  } catch (err) {
-    if (err instanceof MailboxError && err.code === 'NONEXISTENT') {
-      list = [];
-    } else throw err;
-  }
+  const list = await listSelected(s, sel, false);
   if (list === sel.listRef && !sel.dirty && !force && !(allowExpunge && sel.expungeOwed)) return;
   sel.dirty = false;
   sel.listRef = list;

@@ -26,6 +26,11 @@ export interface ListOptions {
    * flag sync, STORE). The same metas gain their dates when a later list() reads them. Default true.
    */
   dates?: boolean;
+  /**
+   * The UIDVALIDITY the caller holds (a selected IMAP mailbox): a mailbox that now has another one (deleted and made
+   * again, or renamed away and another made under the name) is refused with NONEXISTENT, as a missing one is.
+   */
+  uidValidity?: number;
 }
 
 /** A mailbox as SELECT/EXAMINE finds it (MailboxStore.open). */

@@ -119,6 +119,7 @@ export function mailboxAdmin(d: AdminDeps): MailboxAdmin {
         changed = true;
       }
     if (changed) await writeSubscriptions(user, subs);
+    for (const n of names) d.expunged(user, n); // sessions that had a renamed folder selected (IDLE) hear of it
   },
 
   async subscribe(user: string, mailbox: string, subscribed: boolean): Promise<void> {

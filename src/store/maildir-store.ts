@@ -202,7 +202,11 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       });
     },
 
-    list: (user, mailbox, o) => withFolder(user, mailbox, async (f) => (o?.dates === false ? f : await dated(f)).list()),
+    list: (user, mailbox, o) =>
+      withFolder(user, mailbox, async (f) => {
+        if (o?.uidValidity !== undefined && f.uidValidity !== o.uidValidity) throw new MailboxError('NONEXISTENT', 'mailbox was replaced (new UIDVALIDITY)');
+        return (o?.dates === false ? f : await dated(f)).list();
+      }),
 
     meta: (user, mailbox, uid) => withFolder(user, mailbox, async (f) => (await dated(f, [uid])).get(uid)),
 

@@ -30,3 +30,59 @@ test('IDLE: a change made while the session is reporting an earlier one is repor
   assert.match(told, /^\* 2 EXISTS\r\n/m);
   assert.match(await a.send('I', 'DONE\r\n'), /^I OK/m);
 });
+
+test('the selected mailbox deleted and made again by another session: BYE, never the new messages under the old UIDs', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  await h.store.createMailbox(USER, 'Box');
+  for (let i = 0; i < 3; i++) await h.store.append(USER, 'Box', Buffer.from(sample(`old ${i}`)));
+  const [byUid, bySeq, idling, b] = [await loggedIn(h, t), await loggedIn(h, t), await loggedIn(h, t), await loggedIn(h, t)];
+  assert.match(await byUid.cmd('S', 'SELECT Box'), /UIDVALIDITY/);
+  assert.match(await bySeq.cmd('S', 'SELECT Box'), /^S OK/m);
+  assert.match(await idling.cmd('S', 'EXAMINE Box'), /^S OK/m);
+  idling.write('I IDLE\r\n');
+  await idling.until((s) => s.includes('+ idling\r\n'));
+  assert.match(await b.cmd('D', 'DELETE Box'), /^D OK/m);
+  // RFC 3501 §2.3.1.1: a UID names one message for good under one UIDVALIDITY; the session's cannot go on
+  assert.match(await idling.until((s) => s.includes('* BYE')), /^\* BYE /m);
+  assert.match(await b.cmd('C', 'CREATE Box'), /^C OK/m);
+  for (let i = 0; i < 2; i++) await h.store.append(USER, 'Box', Buffer.from(sample(`new ${i}`)));
+  for (const [c, line] of [[byUid, 'UID FETCH 1:* (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])'], [bySeq, 'FETCH 1:2 (UID BODY.PEEK[HEADER.FIELDS (SUBJECT)])']] as const) {
+    c.write(`F ${line}\r\n`);
+    const text = await c.until((s) => s.includes('* BYE'));
+    assert.doesNotMatch(text, /Subject: new/, line);
+    assert.doesNotMatch(text, /^F OK/m, line);
+  }
+});
+
+test('the selected mailbox renamed by another session: BYE at the next sync point, and at once while idling', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  await h.store.createMailbox(USER, 'Box');
+  await h.store.append(USER, 'Box', Buffer.from(sample('one')));
+  const [a, idling, b] = [await loggedIn(h, t), await loggedIn(h, t), await loggedIn(h, t)];
+  assert.match(await a.cmd('S', 'SELECT Box'), /^S OK/m);
+  assert.match(await idling.cmd('S', 'SELECT Box'), /^S OK/m);
+  idling.write('I IDLE\r\n');
+  await idling.until((s) => s.includes('+ idling\r\n'));
+  assert.match(await b.cmd('R', 'RENAME Box Other'), /^R OK/m);
+  assert.match(await idling.until((s) => s.includes('* BYE')), /^\* BYE /m);
+  a.write('N NOOP\r\n');
+  const text = await a.until((s) => s.includes('* BYE'));
+  assert.doesNotMatch(text, /EXPUNGE/, 'the message was not expunged: it lives on in Other');
+});
+
+test('a session that renames its own selected mailbox gets its OK and is left unselected, as after DELETE', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  await h.store.createMailbox(USER, 'Box');
+  await h.store.append(USER, 'Box', Buffer.from(sample('one')));
+  const a = await loggedIn(h, t);
+  assert.match(await a.cmd('S', 'SELECT Box'), /^S OK/m);
+  const renamed = await a.cmd('R', 'RENAME Box Other');
+  assert.match(renamed, /^R OK/m);
+  assert.doesNotMatch(renamed, /^\* (BYE|1 EXPUNGE)/m);
+  assert.match(await a.cmd('F', 'FETCH 1 FLAGS'), /^F BAD/m);
+  assert.match(await a.cmd('N', 'NOOP'), /^N OK/m);
+  assert.match(await a.cmd('T', 'STATUS Other (MESSAGES)'), /MESSAGES 1\)/);
+});
