@@ -225,7 +225,7 @@ export const mailboxHandlers: Record<string, Handler> = {
     const e = needAuth(s);
     if (e) return e;
     if (s.state === 'selected') await s.sync(true, true);
-    s.idleTag = tag;
+    s.startIdle(tag);
     s.send('+ idling\r\n'); // RFC 2177 §3
     // a change that came in during the sync above only marked the mailbox dirty: push it once IDLE is on
     setImmediate(() => {

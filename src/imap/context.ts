@@ -21,6 +21,11 @@ export interface ImapLimits {
   commandsPerSecond: number;
   /** Inactivity before "* BYE" (RFC 3501 §5.4: at least 30 minutes). */
   idleTimeoutMs: number;
+  /**
+   * How often an IDLE session looks at its folder on disk: mail other programs deliver into the Maildir or remove
+   * from it tell the server nothing (Dovecot's mailbox_idle_check_interval, also 30 s).
+   */
+  idlePollMs: number;
   /** Failed logins per client IP within authFailureWindowMs before further attempts are refused. */
   maxAuthFailures: number;
   /** Failed logins per user name within authFailureWindowMs, from any address. */
@@ -38,6 +43,7 @@ export const defaultImapLimits: ImapLimits = {
   maxLiteralBytes: 50 * 1024 * 1024,
   commandsPerSecond: 200,
   idleTimeoutMs: 30 * 60_000,
+  idlePollMs: 30_000,
   maxAuthFailures: 10,
   maxAuthFailuresPerUser: 5,
   authFailureWindowMs: 5 * 60_000,

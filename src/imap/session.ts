@@ -72,7 +72,9 @@ export class Session {
   user = '';
   sel: Selected | undefined;
   secure: boolean;
+  /** The tag of the IDLE under way (see startIdle). */
   idleTag: string | undefined;
+  private idlePoll: NodeJS.Timeout | undefined;
   authFailures = 0;
   /** The next line answers a "+" continuation (AUTHENTICATE without SASL-IR). */
   continuation: ((parts: FramePart[]) => Promise<void>) | undefined;
@@ -318,7 +320,7 @@ export class Session {
 
   private async idleInput(parts: FramePart[]): Promise<void> {
     const tag = this.idleTag ?? '*';
-    this.idleTag = undefined;
+    this.stopIdle();
     const line = typeof parts[0] === 'string' ? parts[0].trim().toUpperCase() : '';
     if (line !== 'DONE') {
       this.send(`${tag} BAD Expected DONE\r\n`);
@@ -345,6 +347,22 @@ export class Session {
     if (this.state === 'selected') this.state = 'auth';
   }
 
+  /** IDLE (RFC 2177): changes are reported as they happen until DONE; the folder is looked at now and then, too. */
+  startIdle(tag: string): void {
+    this.idleTag = tag;
+    // listing the folder finds what changed on disk (the store then tells its watchers); unchanged, it costs two stats
+    if (this.state !== 'selected') return;
+    this.idlePoll = setInterval(() => {
+      if (!this.busy) void this.idleSync();
+    }, this.ctx.limits.idlePollMs).unref();
+  }
+
+  private stopIdle(): void {
+    this.idleTag = undefined;
+    clearInterval(this.idlePoll);
+    this.idlePoll = undefined;
+  }
+
   /** Called by the store's watch on every change of the selected mailbox: marks it dirty, and while idling reports at once. */
   onMailboxChange(): void {
     if (!this.sel) return;
@@ -359,7 +377,8 @@ export class Session {
   private async idleSync(): Promise<void> {
     this.busy = true;
     try {
-      while (this.idleTag !== undefined && this.sel?.dirty === true) await this.sync(true, false);
+      do await this.sync(true, false);
+      while (this.idleTag !== undefined && this.sel?.dirty === true);
     } catch (err) {
       if (!this.selectedGone(err)) this.log.warn('imap idle sync failed', { err });
     } finally {
@@ -369,6 +388,7 @@ export class Session {
   }
 
   ended(): void {
+    this.stopIdle();
     this.deselect();
     this.state = 'logout';
   }

@@ -2,6 +2,9 @@
 // reaches the others at the points RFC 3501 §5.2, §7.4.1 and RFC 2177 allow, with sequence numbers and UIDs intact.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { sample, startImap } from './imap-harness.ts';
 import { loggedIn } from './imap-raw.ts';
 
@@ -85,4 +88,27 @@ test('a session that renames its own selected mailbox gets its OK and is left un
   assert.match(await a.cmd('F', 'FETCH 1 FLAGS'), /^F BAD/m);
   assert.match(await a.cmd('N', 'NOOP'), /^N OK/m);
   assert.match(await a.cmd('T', 'STATUS Other (MESSAGES)'), /MESSAGES 1\)/);
+});
+
+test('IDLE: mail another program delivers into the Maildir, or removes from it, is reported while idling', GUARD, async (t) => {
+  const h = await startImap(t, { limits: { idlePollMs: 50 } });
+  await h.store.ensureUser(USER);
+  for (let i = 0; i < 2; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`m${i}`)));
+  const a = await loggedIn(h, t);
+  assert.match(await a.cmd('S', 'SELECT INBOX'), /^\* 2 EXISTS/m);
+  a.write('I IDLE\r\n');
+  await a.until((s) => s.includes('+ idling\r\n'));
+  // no store call tells the server: only looking at the folder does (Dovecot: mailbox_idle_check_interval)
+  const md = h.store.maildirOf(USER);
+  await h.store.settle(); // no re-scan of the store's own is pending that would find the change by chance
+  await writeFile(join(md, 'new', '1700000000.M1P1.elsewhere'), sample('dropped in'));
+  await a.until((s) => s.includes('* 3 EXISTS\r\n'));
+  const cur = await readdir(join(md, 'cur'));
+  const first = cur.find((f) => readFileSync(join(md, 'cur', f), 'latin1').includes('Subject: m0'));
+  assert.ok(first);
+  await h.store.settle();
+  await rm(join(md, 'cur', first));
+  await a.until((s) => s.includes('* 1 EXPUNGE\r\n'));
+  assert.match(await a.send('I', 'DONE\r\n'), /^I OK/m);
+  assert.match(await a.cmd('F', 'FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])'), /^\* 1 FETCH .*\r\nSubject: m1\r\n[^]*Subject: dropped in/m);
 });
