@@ -35,6 +35,8 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
   const fresh = list.filter((m) => m.uid > maxUid);
   if (fresh.length > 0) {
     if (!sel.readOnly) for (const u of await s.ctx.opts.store.claimRecent(s.user, sel.name)) sel.recent.add(u);
+    // EXAMINE claims nothing, yet is the first told of mail no session has claimed (RFC 3501 §2.3.2), as at EXAMINE
+    else for (const m of fresh) if (m.recent) sel.recent.add(m.uid);
     for (const m of fresh) {
       sel.uids.push(m.uid);
       sel.flags.set(m.uid, flagKey(m.flags));

@@ -112,3 +112,22 @@ test('IDLE: mail another program delivers into the Maildir, or removes from it, 
   assert.match(await a.send('I', 'DONE\r\n'), /^I OK/m);
   assert.match(await a.cmd('F', 'FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT)])'), /^\* 1 FETCH .*\r\nSubject: m1\r\n[^]*Subject: dropped in/m);
 });
+
+test('EXAMINE: mail that arrives while examining is \\Recent there until a read-write session claims it (RFC 3501 §2.3.2)', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  await h.store.append(USER, 'INBOX', Buffer.from(sample('before')));
+  const [ex, rw] = [await loggedIn(h, t), await loggedIn(h, t)];
+  assert.match(await ex.cmd('S', 'EXAMINE INBOX'), /^\* 1 RECENT/m);
+  await h.store.append(USER, 'INBOX', Buffer.from(sample('while examining')));
+  // the examining session is the first told of it, and nobody has claimed it
+  assert.match(await ex.cmd('N', 'NOOP'), /^\* 2 EXISTS\r\n\* 2 RECENT\r\n/m);
+  assert.match(await ex.cmd('F', 'FETCH 2 FLAGS'), /^\* 2 FETCH \(FLAGS \(\\Recent\)\)/m);
+  assert.match(await ex.cmd('R', 'SEARCH RECENT'), /^\* SEARCH 1 2\r\n/m);
+  // a read-write session still gets both (EXAMINE claims nothing), and then mail after that is its own
+  assert.match(await rw.cmd('S', 'SELECT INBOX'), /^\* 2 RECENT/m);
+  await h.store.append(USER, 'INBOX', Buffer.from(sample('after select')));
+  assert.match(await rw.cmd('N', 'NOOP'), /^\* 3 EXISTS\r\n\* 3 RECENT\r\n/m);
+  assert.match(await ex.cmd('N', 'NOOP'), /^\* 3 EXISTS\r\n/m);
+  assert.match(await ex.cmd('G', 'FETCH 3 FLAGS'), /^\* 3 FETCH \(FLAGS \(\)\)/m);
+});
