@@ -24,6 +24,8 @@ export interface Selected {
   flags: ToldFlags;
   /** UIDs that are \Recent in this session. */
   recent: UidSet;
+  /** UIDs this session claimed as \Recent before it saw them (delivered between its list and its claim): recent once seen. */
+  recentAhead?: Set<number>;
   metas: Map<number, MessageMeta>;
   listRef: readonly MessageMeta[] | undefined;
   dirty: boolean;

@@ -34,13 +34,22 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
   const maxUid = sel.uids[sel.uids.length - 1] ?? 0;
   const fresh = list.filter((m) => m.uid > maxUid);
   if (fresh.length > 0) {
-    if (!sel.readOnly) for (const u of await s.ctx.opts.store.claimRecent(s.user, sel.name)) sel.recent.add(u);
+    const top = (fresh[fresh.length - 1] as MessageMeta).uid;
+    // RECENT counts messages of the view (RFC 3501 §7.3.2): one the claim took that this list does not show yet
+    // waits until it is seen (and is forgotten if it is expunged first)
+    if (!sel.readOnly)
+      for (const u of await s.ctx.opts.store.claimRecent(s.user, sel.name)) {
+        if (u <= top) sel.recent.add(u);
+        else (sel.recentAhead ??= new Set()).add(u);
+      }
     // EXAMINE claims nothing, yet is the first told of mail no session has claimed (RFC 3501 §2.3.2), as at EXAMINE
     else for (const m of fresh) if (m.recent) sel.recent.add(m.uid);
     for (const m of fresh) {
+      if (sel.recentAhead?.delete(m.uid)) sel.recent.add(m.uid);
       sel.uids.push(m.uid);
       sel.flags.set(m.uid, flagKey(m.flags));
     }
+    if (sel.recentAhead) for (const u of sel.recentAhead) if (u <= top) sel.recentAhead.delete(u);
     out.push(`* ${sel.uids.length} EXISTS\r\n`, `* ${sel.recent.size} RECENT\r\n`);
   }
   const fetches: string[] = [];

@@ -131,3 +131,35 @@ test('EXAMINE: mail that arrives while examining is \\Recent there until a read-
   assert.match(await ex.cmd('N', 'NOOP'), /^\* 3 EXISTS\r\n/m);
   assert.match(await ex.cmd('G', 'FETCH 3 FLAGS'), /^\* 3 FETCH \(FLAGS \(\)\)/m);
 });
+
+test('RECENT counts the \\Recent messages of the session\'s view, also when one was claimed before it was seen and then expunged', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  await h.store.createMailbox(USER, 'Box');
+  await h.store.append(USER, 'Box', Buffer.from(sample('copied in')));
+  await h.store.append(USER, 'INBOX', Buffer.from(sample('first')));
+  const a = await loggedIn(h, t);
+  assert.match(await a.cmd('S', 'SELECT INBOX'), /^\* 1 RECENT/m);
+  // While the idling session reports UID 2 (its list taken, its \Recent claim waiting for the folder), UID 3 comes
+  // in: the claim takes it too, before the session has seen it. Then UID 3 is expunged.
+  let expunged!: Promise<void>;
+  const thirdIn = new Promise<void>((resolve) => {
+    const unwatch = h.store.watch(USER, 'INBOX', (change) => {
+      if (change.kind !== 'append') return;
+      if (change.uids.includes(2)) void h.store.copy(USER, 'Box', [1], 'INBOX');
+      if (!change.uids.includes(3)) return;
+      expunged = h.store.expunge(USER, 'INBOX', [3]);
+      resolve();
+    });
+    t.after(unwatch);
+  });
+  a.write('I IDLE\r\n');
+  await a.until((s) => s.includes('+ idling\r\n'));
+  await h.store.append(USER, 'INBOX', Buffer.from(sample('second')));
+  await thirdIn;
+  await expunged;
+  assert.doesNotMatch(await a.send('I', 'DONE\r\n'), /^\* [3-9] RECENT/m, 'never more recent messages than the view holds');
+  await h.store.append(USER, 'INBOX', Buffer.from(sample('third')));
+  assert.match(await a.cmd('N', 'NOOP'), /^\* 3 EXISTS\r\n\* 3 RECENT\r\n/m);
+  assert.match(await a.cmd('R', 'SEARCH RECENT'), /^\* SEARCH 1 2 3\r\n/m);
+});
