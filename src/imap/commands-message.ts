@@ -50,16 +50,36 @@ async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   // The flags the store kept, not those asked for: flags outside PERMANENTFLAGS are ignored (RFC 3501 §7.1),
   // duplicates and case variants fold into one (§2.3.2), and the FETCH response tells the result (§6.4.6).
   let out = '';
+  // most messages share a few flag combinations: the expected result is worked out once per combination told
+  const expectedOf = new Map<string | undefined, string>();
+  const expected = (told: string | undefined): string => {
+    let key = expectedOf.get(told);
+    if (key === undefined) expectedOf.set(told, (key = flagKey(applyChange(told, change))));
+    return key;
+  };
   // A keyword new to this mailbox: the client learns it is defined before it sees it on a message (RFC 3501 §7.2.6).
   if (newKeywords([...kept.values()].map((flags) => ({ flags })), sel.keywords)) out += flagsResponses(sel.keywords, sel.readOnly);
   for (const t of present) {
     const now = kept.get(t.uid);
     if (!now) continue;
-    sel.flags.set(t.uid, flagKey(now));
-    if (!m[2]) out += `* ${t.seq} FETCH (${uid ? `UID ${t.uid} ` : ''}FLAGS (${[...now, ...(sel.recent.has(t.uid) ? ['\\Recent'] : [])].join(' ')}))\r\n`;
+    const key = flagKey(now);
+    // .SILENT: the client takes the flags it was told, with its change applied; a result that differs holds a
+    // change by another session it has not been told of, and is told all the same (RFC 3501 §7.4.2; so does Dovecot)
+    const tell = !m[2] || key !== expected(sel.flags.get(t.uid));
+    sel.flags.set(t.uid, key);
+    if (tell) out += `* ${t.seq} FETCH (${uid ? `UID ${t.uid} ` : ''}FLAGS (${[...now, ...(sel.recent.has(t.uid) ? ['\\Recent'] : [])].join(' ')}))\r\n`;
   }
   await s.sendAsync(out);
   return ok(`${uid ? 'UID ' : ''}STORE completed`);
+}
+
+/** The flags a client expects after a STORE: those it was told (a flagKey), changed as asked (case-insensitively). */
+function applyChange(told: string | undefined, change: FlagChange): string[] {
+  if ('replace' in change) return [...new Set(change.replace)];
+  const has = (list: readonly string[], f: string): boolean => list.some((x) => x.toLowerCase() === f.toLowerCase());
+  const next = (told ? told.split(' ') : []).filter((f) => !has(change.remove ?? [], f));
+  for (const f of change.add ?? []) if (!has(next, f)) next.push(f);
+  return next;
 }
 
 async function search(s: Session, c: Cursor, uid: boolean): Promise<Reply> {

@@ -163,3 +163,20 @@ test('RECENT counts the \\Recent messages of the session\'s view, also when one 
   assert.match(await a.cmd('N', 'NOOP'), /^\* 3 EXISTS\r\n\* 3 RECENT\r\n/m);
   assert.match(await a.cmd('R', 'SEARCH RECENT'), /^\* SEARCH 1 2 3\r\n/m);
 });
+
+test('STORE .SILENT does not swallow another session\'s change to the same message: it is told as a FETCH', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  for (let i = 0; i < 3; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`m${i}`)));
+  const [a, b] = [await loggedIn(h, t), await loggedIn(h, t)];
+  assert.match(await a.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  assert.match(await b.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  assert.match(await b.cmd('B', 'STORE 1:2 +FLAGS.SILENT (\\Flagged)'), /^B OK/m);
+  // A was not told of \Flagged; its own silent change must not mark the result as told (RFC 3501 §7.4.2)
+  const told = (await a.cmd('A', 'STORE 1 +FLAGS.SILENT (\\Seen)')) + (await a.cmd('C', 'STORE 2 -FLAGS.SILENT (\\Seen)')) + (await a.cmd('N', 'NOOP'));
+  assert.match(told, /^\* 1 FETCH \((UID 1 )?FLAGS \(\\Flagged \\Seen \\Recent\)\)/m);
+  assert.match(told, /^\* 2 FETCH \((UID 2 )?FLAGS \(\\Flagged \\Recent\)\)/m);
+  // what the client knows already is not repeated
+  const quiet = (await a.cmd('D', 'STORE 3 +FLAGS.SILENT (\\Answered)')) + (await a.cmd('E', 'STORE 1 -FLAGS.SILENT (\\Seen)')) + (await a.cmd('O', 'NOOP'));
+  assert.doesNotMatch(quiet, /FETCH/);
+});
