@@ -46,6 +46,8 @@ export class MaildirFolder extends FolderIndex {
   moving = false;
   verifying = false;
   uidlistStamp: string | undefined;
+  /** Changes by other programs that a re-scan within an operation found (see rescan): the store announces them. */
+  readonly found: MailboxChange[] = [];
   private unsaved: Entry[] = [];
 
   constructor(
@@ -95,6 +97,28 @@ export class MaildirFolder extends FolderIndex {
     if (!this.stampRacy && force) await this.saveSnapshot();
     else if (this.stampRacy || this.snapshotAt !== this.snapshotKey()) this.needsVerify = true;
     return wasLoaded ? changes : [];
+  }
+
+  /**
+   * Looks at every file again, whatever the stamps say: an operation found a file gone that the index still had
+   * (another program removed or renamed it within one timestamp tick of an earlier change, or just now). What it
+   * finds goes to `found`.
+   */
+  async rescan(): Promise<void> {
+    this.stampRacy = true; // the stamps missed a change: not to be trusted for this look
+    this.found.push(...(await this.sync(true)));
+  }
+
+  /** Runs a change of one message's file; when the file is gone, once more after a re-scan (twice at most). */
+  private async retrying<T>(fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw err;
+        await this.rescan();
+      }
+    }
   }
 
   private snapshotKey(): string {
@@ -237,13 +261,17 @@ export class MaildirFolder extends FolderIndex {
     }
   }
 
-  async setFlags(uid: number, flags: readonly string[]): Promise<readonly string[]> {
+  /** Sets a message's flags (renaming its file); NONEXISTENT for a message that is gone. */
+  setFlags(uid: number, flags: readonly string[]): Promise<readonly string[]> {
+    return this.retrying(() => this.setFlagsOnce(uid, flags));
+  }
+
+  private async setFlagsOnce(uid: number, flags: readonly string[]): Promise<readonly string[]> {
     const e = this.byUid.get(uid);
-    const from = this.filePath(uid);
-    if (!e) return [];
+    if (!e) throw new MailboxError('NONEXISTENT', `no message with UID ${uid}`);
     const info = await this.infoFor(flags, e.other);
     if (info === e.info && e.sub === 'cur') return e.flags;
-    await rename(from, join(this.path, 'cur', `${e.key}:${info}`));
+    await rename(this.fileName(e), join(this.path, 'cur', `${e.key}:${info}`));
     const moved = this.setLocation(e, 'cur', info);
     await this.restamp();
     return moved.flags;
@@ -253,7 +281,12 @@ export class MaildirFolder extends FolderIndex {
    * Adds or removes flags (case-insensitively, RFC 3501 §2.3.2) against the message's flags as they are now,
    * under the folder lock the caller holds: concurrent sessions changing different flags keep both changes.
    */
-  async updateFlags(uid: number, change: FlagChange): Promise<{ flags: readonly string[]; changed: boolean } | undefined> {
+  updateFlags(uid: number, change: FlagChange): Promise<{ flags: readonly string[]; changed: boolean } | undefined> {
+    // after a re-scan the change applies to the flags as the file has them now (another program may have set some)
+    return this.retrying(() => this.updateFlagsOnce(uid, change));
+  }
+
+  private async updateFlagsOnce(uid: number, change: FlagChange): Promise<{ flags: readonly string[]; changed: boolean } | undefined> {
     const e = this.byUid.get(uid);
     if (!e) return undefined;
     const before = e.flags.join(' ');
@@ -264,7 +297,7 @@ export class MaildirFolder extends FolderIndex {
       next = e.flags.filter((f) => !has(change.remove ?? [], f));
       for (const f of change.add ?? []) if (!has(next, f)) next.push(f);
     }
-    const flags = await this.setFlags(uid, next);
+    const flags = await this.setFlagsOnce(uid, next);
     return { flags, changed: flags.join(' ') !== before };
   }
 

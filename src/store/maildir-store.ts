@@ -78,6 +78,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       try {
         return await fn(f, name);
       } finally {
+        if (f.found.length > 0) emit(user, name, f.found.splice(0));
         if (f.needsVerify) jobs.verify(user, name, f);
       }
     });
@@ -268,10 +269,9 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     async copy(user, from, uids, to) {
       // Both folders stay locked from resolving the source files to the commit: a STORE, EXPUNGE or new/ → cur/
       // move in another session cannot rename a source file in between (RFC 3501 §6.4.7: all or nothing).
-      const res = await withPair(user, from, to, async (src, dst, fromName, toName) => {
+      const res = await withPair(user, from, to, async (src, dst, _fromName, toName) => {
         const out: number[] = [];
         const copied: number[] = [];
-        const external: MailboxChange[] = [];
         let committed = false;
         try {
           await src.resolveDates(uids);
@@ -288,7 +288,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
                 break;
               } catch (err) {
                 if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 2) throw err;
-                external.push(...(await src.sync(true)));
+                await src.rescan(); // what it finds is announced when the folder is let go
                 await src.resolveDates([uid]);
               }
             }
@@ -299,9 +299,8 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
           await dst.discard(out, committed);
           throw err;
         }
-        return { uidValidity: dst.uidValidity, uids: out, from: copied, fromName, toName, external };
+        return { uidValidity: dst.uidValidity, uids: out, from: copied, toName };
       });
-      if (res.external.length > 0) emit(user, res.fromName, res.external);
       if (res.uids.length > 0) emit(user, res.toName, [{ kind: 'append', uids: res.uids }]);
       return { uidValidity: res.uidValidity, uids: res.uids, from: res.from };
     },

@@ -2,7 +2,7 @@
 // reaches the others at the points RFC 3501 §5.2, §7.4.1 and RFC 2177 allow, with sequence numbers and UIDs intact.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sample, startImap } from './imap-harness.ts';
@@ -179,4 +179,52 @@ test('STORE .SILENT does not swallow another session\'s change to the same messa
   // what the client knows already is not repeated
   const quiet = (await a.cmd('D', 'STORE 3 +FLAGS.SILENT (\\Answered)')) + (await a.cmd('E', 'STORE 1 -FLAGS.SILENT (\\Seen)')) + (await a.cmd('O', 'NOOP'));
   assert.doesNotMatch(quiet, /FETCH/);
+});
+
+test('STORE, FETCH and COPY of messages another program removed or renamed while the folder looked unchanged: no server error', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  for (let i = 1; i <= 3; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`m${i}`)));
+  const a = await loggedIn(h, t);
+  assert.match(await a.cmd('S', 'SELECT INBOX'), /^\* 3 EXISTS/m);
+  await h.store.settle();
+  const md = h.store.maildirOf(USER);
+  const cur = join(md, 'cur');
+  const fileOf = (subject: string): string => {
+    const f = readdirSync(cur).find((name) => readFileSync(join(cur, name), 'latin1').includes(`Subject: ${subject}\r\n`));
+    assert.ok(f !== undefined, subject);
+    return f;
+  };
+  // The folder's timestamps set to a whole second in the past, and seen so by the server; after each change by
+  // "another program" they are set back, as when both changes fall in one timestamp tick of a coarse file system.
+  const stamp = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  const keepStamp = (): void => {
+    utimesSync(join(md, 'new'), stamp, stamp);
+    utimesSync(cur, stamp, stamp);
+  };
+  keepStamp();
+  assert.match(await a.cmd('N', 'NOOP'), /^N OK/m);
+  rmSync(join(cur, fileOf('m2')));
+  const m3 = fileOf('m3');
+  renameSync(join(cur, m3), join(cur, m3.replace(/:2,.*$/, ':2,D'))); // \Draft set elsewhere
+  keepStamp();
+  const store = await a.cmd('T', 'STORE 2:3 +FLAGS (\\Flagged)');
+  assert.doesNotMatch(store, /SERVERBUG/);
+  assert.match(store, /^\* 3 FETCH \(FLAGS \(\\Draft \\Flagged/m, 'the change lands on the renamed file, keeping its flags');
+  const noop = await a.cmd('O', 'NOOP');
+  assert.match(noop, /^\* 2 EXPUNGE\r\n/m);
+  // FETCH that sets \Seen on a file gone the same way
+  rmSync(join(cur, fileOf('m1')));
+  keepStamp();
+  const fetch = await a.cmd('F', 'FETCH 1 BODY[]');
+  assert.doesNotMatch(fetch, /SERVERBUG/);
+  assert.match(fetch, /^F NO /m);
+  assert.match(await a.cmd('P', 'NOOP'), /^\* 1 EXPUNGE\r\n/m);
+  // COPY of a file gone the same way
+  rmSync(join(cur, fileOf('m3')));
+  keepStamp();
+  const copy = await a.cmd('C', 'COPY 1 Trash');
+  assert.doesNotMatch(copy, /SERVERBUG/);
+  assert.match(copy, /^C NO /m);
+  assert.match(copy + (await a.cmd('Q', 'NOOP')), /^\* 1 EXPUNGE\r\n/m, 'COPY may tell the expunge itself (RFC 3501 §7.4.1)');
 });
