@@ -217,7 +217,12 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       let file = f.fileOf(uid);
       for (let attempt = 0; attempt < 3; attempt++) {
         if (file === undefined) {
-          f = await withFolder(user, mailbox, async (g) => g);
+          // after a miss the stamps are not trusted: another program may have removed or renamed the file within
+          // one timestamp tick; what the re-scan finds reaches the watching sessions
+          f = await withFolder(user, mailbox, async (g) => {
+            if (attempt > 0) await g.rescan();
+            return g;
+          });
           file = f.filePath(uid);
         }
         const raw = await readFile(file, { flag: OPEN_MESSAGE }).catch((err: NodeJS.ErrnoException) => {

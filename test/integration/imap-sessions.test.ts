@@ -228,3 +228,29 @@ test('STORE, FETCH and COPY of messages another program removed or renamed while
   assert.match(copy, /^C NO /m);
   assert.match(copy + (await a.cmd('Q', 'NOOP')), /^\* 1 EXPUNGE\r\n/m, 'COPY may tell the expunge itself (RFC 3501 §7.4.1)');
 });
+
+test('FETCH BODY.PEEK[] of a message another program removed while the folder looked unchanged: NO, then the expunge is told', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  for (let i = 1; i <= 2; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`m${i}`)));
+  const a = await loggedIn(h, t);
+  assert.match(await a.cmd('S', 'SELECT INBOX'), /^\* 2 EXISTS/m);
+  await h.store.settle();
+  const md = h.store.maildirOf(USER);
+  const cur = join(md, 'cur');
+  const stamp = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  const keepStamp = (): void => {
+    utimesSync(join(md, 'new'), stamp, stamp);
+    utimesSync(cur, stamp, stamp);
+  };
+  keepStamp();
+  assert.match(await a.cmd('N', 'NOOP'), /^N OK/m);
+  const file = readdirSync(cur).find((name) => readFileSync(join(cur, name), 'latin1').includes('Subject: m2\r\n'));
+  assert.ok(file !== undefined);
+  rmSync(join(cur, file));
+  keepStamp();
+  const fetch = await a.cmd('F', 'FETCH 2 BODY.PEEK[]');
+  assert.match(fetch, /^F NO /m);
+  // the read found the file gone: the folder was looked at again, and the session hears of it at the next point
+  assert.match(await a.cmd('O', 'NOOP'), /^\* 2 EXPUNGE\r\n/m);
+});
