@@ -302,6 +302,7 @@ export class Session {
     if (!(err instanceof SelectedGone)) return false;
     this.log.info('imap selected mailbox gone', { mailbox: this.sel?.name });
     this.send(`* BYE Selected mailbox was deleted or replaced; please log in again\r\n${completion ?? ''}`);
+    this.stopIdle();
     this.deselect();
     this.close();
     return true;
