@@ -3,6 +3,7 @@
 // failure when the sender asked with RET=FULL, the whole message (RFC 3461 §4.3). The notice about
 // an SMTPUTF8 message is an RFC 6533 one: message/global-delivery-status, message/global(-headers).
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { encodeUtf8AddrUnitext, encodeUtf8AddrXtext, isAscii } from '../smtp/utf8-addr.ts';
 import { dsnRequestOf, type NoticeKind } from './dsn-policy.ts';
 import type { NextHopReply, QueueEnvelope } from './types.ts';
@@ -80,6 +81,12 @@ function diagnostic(reply: NextHopReply, global: boolean, budget = MAX_DIAGNOSTI
   let cut = line.slice(0, budget);
   while (cut.length > 0 && Buffer.byteLength(cut, 'utf8') > budget - 6) cut = cut.slice(0, -1);
   return `${cut} [...]`;
+}
+
+/** An MTA name for Remote-MTA (RFC 3464 §2.3.5, type dns): a host name, or an address in its RFC 5321 literal form. */
+function mtaName(name: string): string {
+  const family = isIP(name);
+  return family === 4 ? `[${name}]` : family === 6 ? `[IPv6:${name}]` : clean(name);
 }
 
 /** What is left of a 998-octet line after `prefix`, for the diagnostic (at most MAX_DIAGNOSTIC_OCTETS). */
@@ -160,9 +167,11 @@ export function buildDsn(input: DsnInput): { envelope: QueueEnvelope; message: B
         `Final-Recipient: ${finalRecipient(r.recipient, global)}`,
         `Action: ${r.action}`,
         `Status: ${statusOf(r)}`,
-        ...(r.remoteMta ? [`Remote-MTA: dns; ${clean(r.remoteMta)}`] : []),
-        // RFC 6533 §6.2: the smtp diagnostic may carry UTF-8 in a global notice.
-        `Diagnostic-Code: smtp; ${diagnostic(r.reply, global)}`,
+        ...(r.remoteMta ? [`Remote-MTA: dns; ${mtaName(r.remoteMta)}`] : []),
+        // RFC 3464 §2.3.6: an smtp Diagnostic-Code is the reply the remote MTA gave; one spamgate made itself (no
+        // remote MTA: a connection failure, expiry, local delivery) has a type of its own, as other MTAs do.
+        // RFC 6533 §6.2: the diagnostic may carry UTF-8 in a global notice.
+        `Diagnostic-Code: ${r.remoteMta ? 'smtp' : 'X-Spamgate'}; ${diagnostic(r.reply, global)}`,
         `Last-Attempt-Date: ${date}`,
         ...(r.action === 'delayed' && input.expiresAt ? [`Will-Retry-Until: ${new Date(input.expiresAt).toUTCString().replace('GMT', '+0000')}`] : []),
       ].join('\r\n');

@@ -76,11 +76,11 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
       if (failed.length) {
         opts.log.warn('inline forward: some recipients refused by the next hop', { session: envelope.sessionId, refused: failed.map((f) => `${f.r}: ${f.reply.code} ${f.reply.text}`) });
         const perm = failed.filter((f) => f.reply.code >= 500);
-        await notices?.send({ kind: 'failure', queueId: envelope.sessionId, envelope, recipients: perm.map((f) => ({ recipient: f.r, action: 'failed', reply: f.reply, remoteMta: sender.label })), original: message });
+        await notices?.send({ kind: 'failure', queueId: envelope.sessionId, envelope, recipients: perm.map((f) => ({ recipient: f.r, action: 'failed', reply: f.reply, remoteMta: sender.host })), original: message });
       }
       const successAction = successActionAfterHandOver(result.dsnPassedOn, sender.lmtp);
       if (successAction) {
-        await notices?.send({ kind: 'success', queueId: envelope.sessionId, envelope, recipients: ok.map((x) => ({ recipient: x.r, action: successAction, reply: x.reply, remoteMta: sender.label })), original: message });
+        await notices?.send({ kind: 'success', queueId: envelope.sessionId, envelope, recipients: ok.map((x) => ({ recipient: x.r, action: successAction, reply: x.reply, remoteMta: sender.host })), original: message });
       }
       return (ok[0] as { reply: NextHopReply }).reply;
     },

@@ -28,6 +28,8 @@ export interface UpstreamSender {
   /** The envelope's DSN parameters go on with the message, and its client with XFORWARD when that is on. */
   send(from: string, rcptTo: string[], message: Buffer, envelope?: QueueEnvelope): Promise<TransactionResult>;
   readonly label: string;
+  /** The upstream's name as delivery notices give it (Remote-MTA): its host, without the port. */
+  readonly host: string;
   readonly lmtp: boolean;
   close(): Promise<void>;
 }
@@ -56,6 +58,7 @@ export function createUpstreamSender(opts: UpstreamRouterOptions): UpstreamSende
     });
   return {
     label,
+    host: u.host,
     lmtp: u.protocol === 'lmtp',
     async send(from, rcptTo, message, envelope) {
       return sendPooled(pool, 'upstream', create, from, rcptTo, message, envelope, envelope ? originOf(envelope) : undefined);
@@ -81,7 +84,7 @@ export function createUpstreamRouter(opts: UpstreamRouterOptions): Router {
           let tookSome = false;
           for (const r of batch) {
             const reply = tx.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply for this recipient' };
-            const o = outcome(reply, 'upstream', sender.label, successAction);
+            const o = outcome(reply, 'upstream', sender.host, successAction);
             results.set(r, o);
             if (o.status === 'delivered') tookSome = true;
             // an LMTP 452 may be the recipient's own reply to the data (RFC 2033 §4.2), not the recipient limit
@@ -97,7 +100,7 @@ export function createUpstreamRouter(opts: UpstreamRouterOptions): Router {
         const reply = err instanceof NextHopConnectionError && err.reply && err.reply.code >= 400 && err.reply.code < 500 ? err.reply : { code: 451, enhanced: '4.4.1', text };
         // A connection-level failure is never permanent: the upstream may come back (RFC 5321 §4.5.4.1). The
         // recipients of earlier rounds keep their outcome.
-        for (const r of batch) results.set(r, { status: 'temp', reply, destination: 'upstream', remoteMta: sender.label });
+        for (const r of batch) results.set(r, { status: 'temp', reply, destination: 'upstream', remoteMta: sender.host });
       }
       return results;
     },

@@ -192,6 +192,21 @@ test('a long multi-line reply is cut so every line of the notice stays under 998
     const dsn = buildDsn(dsnInput({ envelope: env, recipients: [{ recipient, action: 'failed', reply }] })).message;
     const lines = dsn.toString('latin1').split('\r\n');
     assert.ok(lines.every((l) => l.length <= 998), `longest line ${Math.max(...lines.map((l) => l.length))} octets`);
-    assert.match(dsn.toString('utf8'), /^Diagnostic-Code: smtp; 550 5\.7\.1 line 0 .* \[\.\.\.\]$/m);
+    assert.match(dsn.toString('utf8'), /^Diagnostic-Code: X-Spamgate; 550 5\.7\.1 line 0 .* \[\.\.\.\]$/m);
+  }
+});
+
+test('Diagnostic-Code is of type smtp only for the reply of a remote MTA (RFC 3464 §2.3.6), and Remote-MTA names an address as a literal', () => {
+  const reply = { code: 550, enhanced: '5.1.1', text: 'no such user' };
+  const cases = [
+    { remoteMta: 'mx.dest.test', mta: /^Remote-MTA: dns; mx\.dest\.test\r\nDiagnostic-Code: smtp; 550 5\.1\.1 no such user$/m },
+    { remoteMta: '127.0.0.1', mta: /^Remote-MTA: dns; \[127\.0\.0\.1\]\r\nDiagnostic-Code: smtp; /m },
+    { remoteMta: '2001:db8::25', mta: /^Remote-MTA: dns; \[IPv6:2001:db8::25\]\r\nDiagnostic-Code: smtp; /m },
+    { remoteMta: undefined, mta: /^Status: 5\.1\.1\r\nDiagnostic-Code: X-Spamgate; 550 5\.1\.1 no such user$/m },
+  ];
+  for (const c of cases) {
+    const recipient = { recipient: 'rcpt@dest.test', action: 'failed' as const, reply, ...(c.remoteMta ? { remoteMta: c.remoteMta } : {}) };
+    const text = buildDsn(dsnInput({ recipients: [recipient] })).message.toString('utf8');
+    assert.match(text, c.mta, c.remoteMta ?? 'local');
   }
 });
