@@ -138,7 +138,11 @@ async function readFirstLine(stream: NodeJS.ReadableStream): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Reads one line from the terminal with echo off (raw mode); Ctrl-C cancels. */
+/**
+ * Reads one line from the terminal with echo off (raw mode), with the line editing a terminal gives a password
+ * prompt: Backspace removes a character, Ctrl-U the whole line; Ctrl-C cancels, and so does Ctrl-D on an empty
+ * line (end of input). Other control characters are not taken into the password (Tab is).
+ */
 function promptHidden(io: CommandIo, prompt: string): Promise<string> {
   const tty = io.stdin as NodeJS.ReadStream;
   if (!tty.isTTY || typeof tty.setRawMode !== 'function') {
@@ -162,8 +166,10 @@ function promptHidden(io: CommandIo, prompt: string): Promise<string> {
       for (const ch of d.toString('utf8')) {
         if (ch === '\r' || ch === '\n') return done();
         if (ch === '\u0003') return done(new UsageError('cancelled'));
+        if (ch === '\u0004' && text === '') return done(new UsageError('cancelled (end of input)'));
         if (ch === '\u007f' || ch === '\b') text = text.slice(0, -1);
-        else text += ch;
+        else if (ch === '\u0015') text = '';
+        else if (ch === '\t' || (ch >= ' ' && ch !== '\u007f')) text += ch;
       }
     };
     tty.on('data', onData);

@@ -2,13 +2,15 @@
 // and the HTTP endpoint of a running gateway under wrong methods, odd targets and malformed requests.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { COMMANDS } from '../../src/commands/index.ts';
+import { verifyPassword } from '../../src/mailhost/password.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
 
@@ -241,6 +243,20 @@ test('users add and passwd on a terminal: the password is never echoed, even whe
     assert.match(r.out, /^Password: .*Again: .*(added|changed password of) carol@localhost/s);
     assert.equal(r.out.includes(password), false, `run ${i}: the password was echoed: ${JSON.stringify(r.out)}`);
   }
+});
+
+test('the terminal password prompt edits as a terminal does: Ctrl-U clears the line, control characters are not taken, Ctrl-D on an empty line cancels', async (t) => {
+  const data = path.join(tempDir(t), 'data');
+  const typed = 'mistyped\u0015right-password-9\u0001';
+  const args = [process.execPath, '--import', 'tsx', CLI, 'users', 'add', 'dave@localhost', '--data-dir', data];
+  const added = await runPython<{ out: string; status: number }>(ON_A_TERMINAL, [typed, ...args], 90_000);
+  assert.equal(added.status, 0, added.out);
+  const users = parseYaml(readFileSync(path.join(data, 'users.yaml'), 'utf8')) as { users?: Record<string, { password?: string }> } & Record<string, { password?: string }>;
+  const hash = (users.users ?? users)['dave@localhost']?.password;
+  assert.equal(await verifyPassword('right-password-9', hash), true, 'the password is what was left after Ctrl-U, without the Ctrl-A');
+  const eof = await runPython<{ out: string; status: number }>(ON_A_TERMINAL, ['\u0004', ...args.slice(0, 5), 'passwd', 'dave@localhost', '--data-dir', data], 90_000);
+  assert.notEqual(eof.status, 0, eof.out);
+  assert.match(eof.out, /cancelled \(end of input\)/);
 });
 
 test('output that cannot be written (> /dev/full) is one line naming the output, exit 1, not an internal error', async (t) => {
