@@ -51,6 +51,9 @@ export function openSrs(deps: SrsDeps): Srs | undefined {
   const locals = new Set(deps.config.local_domains);
   const forwards = counter(deps.registry, 'spamgate_srs_forward_total', 'Senders of copies forwarded by aliases to other domains, by SRS result (srs0, srs1 rewritten; null_sender, local_sender, too_long, unsupported kept)', ['result']);
   const reverses = counter(deps.registry, 'spamgate_srs_reverse_total', 'Recipients at the SRS domain checked at RCPT, by result (srs0, srs1 accepted; malformed, bad_hash, expired, not_bounce refused)', ['result']);
+  // every result is exported from the start (at 0), so the dashboard's rates have a series before the first forward
+  for (const result of ['srs0', 'srs1', 'null_sender', 'local_sender', 'too_long', 'unsupported']) forwards.inc({ result }, 0);
+  for (const result of ['srs0', 'srs1', 'malformed', 'bad_hash', 'expired', 'not_bounce']) reverses.inc({ result }, 0);
   const log = deps.log.child({ component: 'srs' });
   log.info(created ? 'SRS secret made' : 'SRS secrets read', { file, secrets: secrets.length, domain, max_age_days: maxAgeDays });
   // spamgate's own failure notice for a forwarded copy comes up to queue.max_age later, through the SRS address.
