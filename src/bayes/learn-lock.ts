@@ -12,7 +12,8 @@ export const LEARN_LOCK_FILE = 'bayes/learn.lock';
 /** Takes the lock, or says which live process holds it. Creates bayes/ (an unwritable data directory fails here). */
 export async function takeLearnLock(dataDir: string): Promise<{ ok: true; release: () => Promise<void> } | { ok: false; pid: number }> {
   const file = path.join(dataDir, LEARN_LOCK_FILE);
-  mkdirSync(path.dirname(file), { recursive: true });
+  // the store's directory holds words of the users' mail: the server's own, like the spool (0700)
+  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
   const r = await takePidLock(file);
   return r.ok ? { ok: true, release: () => releasePidLock(file) } : r;
 }

@@ -195,7 +195,8 @@ export class MemoryTokenStore implements TokenStore {
     if (file === undefined || this.changes === this.savedAt) return;
     const startedAt = this.changes;
     const run = (async () => {
-      await writeFileAtomic(file, await serializeModelAsync(this.model, this.today()), { mode: 0o644 });
+      // 0600 (the default): the store holds words of the mail learned, for the server's user alone
+      await writeFileAtomic(file, await serializeModelAsync(this.model, this.today()));
       this.savedAt = startedAt;
     })();
     this.saving = run;

@@ -2,7 +2,7 @@
 // --json, --explain), forget, masscheck.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -38,6 +38,9 @@ test('train, classify, forget and masscheck end to end', async (t) => {
   const train = await runCmd(trainCommand, { flags: { spam: path.join(root, 'spam.mbox'), ham: path.join(root, 'ham') } }, data, config);
   assert.equal(train.code, 0);
   assert.match(train.out, /learned 10, relearned 0, already known 0 .*store now 5 spam \/ 5 ham/);
+  // the store holds words of the mail learned: its directory and files are the server's own
+  assert.equal(statSync(path.join(data, 'bayes')).mode & 0o777, 0o700, 'bayes/ is 0700');
+  for (const f of readdirSync(path.join(data, 'bayes'))) assert.equal(statSync(path.join(data, 'bayes', f)).mode & 0o077, 0, `${f} is not open to others`);
   const again = await runCmd(trainCommand, { flags: { ham: path.join(root, 'ham') } }, data, config);
   assert.match(again.out, /learned 0, relearned 0, already known 5/);
 
