@@ -3,6 +3,7 @@
 // smtp-server has already decoded xtext, refused duplicates and checked RET and NOTIFY values (501).
 import type { SMTPServerAddress } from 'smtp-server';
 import type { DsnParameters, NotifyKeyword, RecipientDsnRequest } from '../queue/types.ts';
+import { xtextEncode } from './next-hop-params.ts';
 import { SmtpError } from './smtp-error.ts';
 import { decodeUtf8Addr, isAscii } from './utf8-addr.ts';
 
@@ -46,8 +47,9 @@ export function readMailParameters(address: SMTPServerAddress): MailParameters {
   if (args.SIZE !== undefined) out.declaredSize = Number(args.SIZE);
   if (typeof args.RET === 'string') out.ret = args.RET.toUpperCase() === 'FULL' ? 'FULL' : 'HDRS';
   if (typeof args.ENVID === 'string') {
-    // RFC 3461 §4.4: printable US-ASCII, at most 100 characters.
-    if (args.ENVID.length > 100 || !PRINTABLE_ASCII.test(args.ENVID)) throw new SmtpError(501, '5.5.4', 'Bad ENVID parameter syntax');
+    // RFC 3461 §4.4: printable US-ASCII, and the parameter value (xtext, as it goes on to the next hop; smtp-server
+    // has decoded it) at most 100 characters: checked on the decoded text, 100 "=" were taken and went on as 300.
+    if (!PRINTABLE_ASCII.test(args.ENVID) || xtextEncode(args.ENVID).length > 100) throw new SmtpError(501, '5.5.4', 'Bad ENVID parameter syntax');
     out.envid = args.ENVID;
   }
   return out;

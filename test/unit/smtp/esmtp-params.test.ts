@@ -33,6 +33,9 @@ test('MAIL FROM: RET and ENVID kept, a bad ENVID is 501, an unknown parameter 55
   assert.deepEqual(readMailParameters(address({ RET: 'hdrs', ENVID: 'abc', SIZE: '10', BODY: '8BITMIME' })), { smtputf8: false, body8bit: true, declaredSize: 10, ret: 'HDRS', envid: 'abc' });
   assert.deepEqual(readMailParameters(address({ AUTH: '<>', SMTPUTF8: true })), { smtputf8: true, body8bit: false });
   assert.throws(() => readMailParameters(address({ ENVID: 'x'.repeat(101) })), refusedWith(501));
+  // the limit is on the xtext value that goes on to the next hop: "=" is "+3D" there
+  assert.equal(readMailParameters(address({ ENVID: `${'='.repeat(33)}x` })).envid, `${'='.repeat(33)}x`);
+  assert.throws(() => readMailParameters(address({ ENVID: '='.repeat(34) })), refusedWith(501));
   assert.throws(() => readMailParameters(address({ ENVID: 'caf\xe9' })), refusedWith(501));
   assert.throws(() => readMailParameters(address({ XFOO: '1' })), refusedWith(555));
   assert.throws(() => readMailParameters(address({ REQUIRETLS: true })), refusedWith(555), 'REQUIRETLS is not offered');
