@@ -23,6 +23,10 @@ export async function startTransaction(deps: GatewayDeps, state: SessionState, a
     throw new SmtpError(530, '5.7.0', 'Authentication required');
   }
   const { ret, envid, declaredSize, ...flags } = readMailParameters(address);
+  // RFC 1870 §6.1: a declared size over the limit is refused at MAIL. smtp-server checks the limit it was started
+  // with (what EHLO advertises); a reload may have lowered it since, and the message would only be refused after DATA.
+  const limit = snapshot.config.smtp.max_message_size;
+  if (declaredSize !== undefined && declaredSize > limit) throw new SmtpError(552, '5.3.4', `Message size exceeds fixed maximum message size ${limit}`);
   const envelope: Envelope = { mailFrom: address.address, rcptTo: [], ...flags, ...(declaredSize !== undefined ? { declaredSize } : {}) };
   const dsn = { ...(ret ? { ret } : {}), ...(envid !== undefined ? { envid } : {}), rcptDsn: {} };
   const tx: Transaction = { envelope, hits: [], refused: [], results: new Map(), headers: [], startedAt: deps.clock.now(), ruleset: snapshot.ruleset, checks: snapshot.checks, timings: {}, dsn };

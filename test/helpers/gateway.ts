@@ -1,10 +1,11 @@
 // Test harness: a real spamgate App on 127.0.0.1 with every port 0, a temp data dir and captured logs.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
+import { stringify as stringifyYaml } from 'yaml';
 import { App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Clock } from '../../src/util/clock.ts';
@@ -51,6 +52,8 @@ async function testPasswordHash(): Promise<string> {
 export interface GatewayTestOptions {
   clock?: Clock;
   dataDir?: string;
+  /** Write the config to this file and load it from there (reload() then reads the file again). */
+  configFile?: string;
   /** Zones for the loopback DNS server every gateway under test resolves with (default: empty). */
   zones?: Zones;
 }
@@ -69,7 +72,12 @@ export async function startGateway(t: TestContext, config: Json = {}, opts: Gate
     dns: { servers: [dns.server], timeout: '500ms', retries: 0 },
     log_level: 'info',
   };
-  const loaded = loadConfig({ inline: merge(base, config), dataDir });
+  let loaded;
+  if (opts.configFile !== undefined) {
+    // from a file, so that a test can edit it and reload
+    await writeFile(opts.configFile, stringifyYaml(merge(base, config)));
+    loaded = loadConfig({ file: opts.configFile, dataDir });
+  } else loaded = loadConfig({ inline: merge(base, config), dataDir });
   const logs: Json[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

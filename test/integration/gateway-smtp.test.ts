@@ -1,5 +1,8 @@
 // The SMTP front line over real sockets: dialogue, extensions, limits and byte-exact acceptance.
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { ManualClock } from '../../src/util/clock.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
@@ -405,4 +408,20 @@ test('RFC 5321 §4.5.2: a line starting with a period and other characters loses
     assert.ok(msg);
     assert.equal(originalPart(msg.raw).toString('latin1'), want, `message ${i}`);
   }
+});
+
+test('a reload that lowers smtp.max_message_size refuses a larger declared SIZE at MAIL (RFC 1870 §6.1), not after the data', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-size-reload-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const configFile = path.join(dir, 'spamgate.yaml');
+  const gw = await startGateway(t, { smtp: { max_message_size: 100_000 } }, { configFile });
+  await writeFile(configFile, (await readFile(configFile, 'utf8')).replace('max_message_size: 100000', 'max_message_size: 5000'));
+  assert.equal(gw.app.reload().ok, true);
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  const refused = await wire.command('MAIL FROM:<a@remote.example> SIZE=50000');
+  assert.equal(refused.code, 552, refused.text);
+  assert.match(refused.text, /5\.3\.4 .*5000/);
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example> SIZE=4000')).code, 250, 'within the new limit');
 });
