@@ -5,7 +5,7 @@ import type { SMTPServerAddress } from 'smtp-server';
 import type { DsnParameters, NotifyKeyword, RecipientDsnRequest } from '../queue/types.ts';
 import { xtextEncode } from './next-hop-params.ts';
 import { SmtpError } from './smtp-error.ts';
-import { decodeUtf8Addr, isAscii } from './utf8-addr.ts';
+import { decodeUtf8Addr, encodeUtf8AddrXtext, isAscii } from './utf8-addr.ts';
 
 /** What MAIL FROM said besides the address. */
 export interface MailParameters {
@@ -70,7 +70,7 @@ export function readRcptParameters(address: SMTPServerAddress, smtputf8 = false)
     request.notify = [...new Set(keywords)];
   }
   const orcpt = address.dsn?.orcpt;
-  if (orcpt !== undefined) request.orcpt = readOrcpt(orcpt, smtputf8);
+  if (orcpt !== undefined) request.orcpt = withinOrcptLimit(readOrcpt(orcpt, smtputf8));
   return request.notify || request.orcpt !== undefined ? request : undefined;
 }
 
@@ -99,6 +99,19 @@ function readOrcpt(orcpt: string, smtputf8: boolean): string {
   const mailbox = decodeUtf8Addr(addr, smtputf8);
   if (mailbox === undefined) throw bad();
   return `utf-8;${mailbox}`;
+}
+
+/**
+ * RFC 3461 §4.2: the ORCPT value at most 500 characters, as it goes on to the next hop (xtext, or RFC 6533's
+ * utf-8-addr-xtext); the decoded text was checked before, and "=" or non-ASCII octets triple in length on the way.
+ */
+function withinOrcptLimit(orcpt: string): string {
+  const semi = orcpt.indexOf(';');
+  const type = orcpt.slice(0, semi);
+  const addr = orcpt.slice(semi + 1);
+  const encoded = type.toLowerCase() === 'utf-8' ? encodeUtf8AddrXtext(addr) : xtextEncode(addr);
+  if (type.length + 1 + encoded.length > 500) throw new SmtpError(501, '5.5.4', 'Bad ORCPT parameter syntax');
+  return orcpt;
 }
 
 /** An xtext-decoded value (one character per octet) as the UTF-8 mailbox it spells, when it is one and not ASCII. */

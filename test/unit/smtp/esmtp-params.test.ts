@@ -48,6 +48,11 @@ test('RCPT TO: NOTIFY and ORCPT kept, bad ORCPT is 501, an unknown parameter 555
   for (const orcpt of ['rfc822', ';b@y', 'rfc 822;b@y', `rfc822;${'b'.repeat(500)}`, 'rfc822;b\xe9@y']) {
     assert.throws(() => readRcptParameters(address({ ORCPT: orcpt }, { orcpt })), refusedWith(501), orcpt);
   }
+  // the limit is on the value as it goes on (xtext): "=" is "+3D" there
+  const fits = `rfc822;${'='.repeat(163)}@y`;
+  assert.equal(readRcptParameters(address({ ORCPT: fits }, { orcpt: fits }))?.orcpt, fits);
+  const over = `rfc822;${'='.repeat(164)}@y`;
+  assert.throws(() => readRcptParameters(address({ ORCPT: over }, { orcpt: over })), refusedWith(501), 'encoded past 500');
   assert.throws(() => readRcptParameters(address({ XFOO: '1' })), refusedWith(555));
 });
 
