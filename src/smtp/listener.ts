@@ -147,8 +147,10 @@ export class SmtpListener {
     }
     if (socket.destroyed) return;
     if (decision) return this.refuse(socket, decision.refuse);
+    // The session code reads the socket from here on (smtp-server pipes it into its parser, or on the implicit-TLS
+    // port hands it to TLS): resuming it here as well made the bytes a PROXY header or the pre-greet test pushed
+    // back flow out to nobody once TLS had taken the socket over (the ClientHello behind a PROXY header was lost).
     this.opts.handOver(socket, client);
-    socket.resume();
   }
 
   private release(ip: string): void {

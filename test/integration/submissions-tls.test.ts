@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
+import tls from 'node:tls';
 import { loadConfig } from '../../src/config/load.ts';
 import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
@@ -77,6 +78,37 @@ s.quit()
     [String(gw.submissionsPort)],
   );
   assert.equal(again.code, 250);
+});
+
+test('behind a PROXY protocol proxy: the header, then the TLS handshake and the greeting; the session is the proxied client\'s', { timeout: 30_000 }, async (t) => {
+  const gw = await startGateway(t, { smtp: { tls: selfSignedCert(t), proxy_protocol_from: ['127.0.0.1/32'] }, submission: { tls_listen: { host: '127.0.0.1', port: 0 } } });
+  const raw = net.connect(gw.submissionsPort ?? 0, '127.0.0.1');
+  t.after(() => raw.destroy());
+  await new Promise<void>((resolve) => raw.once('connect', () => resolve()));
+  // the proxy's header and the client's ClientHello right behind it, as HAProxy sends them
+  raw.write('PROXY TCP4 192.0.2.50 192.0.2.1 40000 465\r\n');
+  const secure = tls.connect({ socket: raw, rejectUnauthorized: false });
+  let text = '';
+  const lines = (re: RegExp): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (!re.test(text)) return;
+        secure.off('data', onData);
+        resolve();
+      };
+      const onData = (d: Buffer): void => {
+        text += d.toString('latin1');
+        check();
+      };
+      secure.on('data', onData);
+      secure.once('error', reject);
+      check();
+    });
+  await lines(/^220 /m);
+  secure.write('EHLO client.test.example\r\n');
+  await lines(/^250 /m);
+  assert.match(text, /\[192\.0\.2\.50\]/, 'the session is the proxied client\'s');
+  secure.end('QUIT\r\n');
 });
 
 test('submission.tls_listen needs smtp.tls, and a port of its own', () => {
