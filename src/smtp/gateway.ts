@@ -1,12 +1,13 @@
 // The SMTP front line: wires smtp-server callbacks to the phase pipeline (checks → symbols → verdict),
 // relay control, limits and the hand-off to the spool or the next hop. One instance per listener.
 import type { AddressInfo, Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
 import type { SMTPServerAddress, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { CheckContext, SymbolHit } from '../checks/types.ts';
 import type { Config } from '../config/schema.ts';
 import type { AuthThrottle } from '../limits/auth-throttle.ts';
 import { CidrSet } from '../util/cidr.ts';
-import { SERVER_TLS_OPTIONS } from '../util/tls-server.ts';
+import { createServerContext, SERVER_TLS_OPTIONS } from '../util/tls-server.ts';
 import { finishData } from './data-phase.ts';
 import type { GatewayDeps } from './gateway-types.ts';
 import { runPhase } from './phase-runner.ts';
@@ -50,6 +51,8 @@ export class Gateway {
   private readonly authThrottle: AuthThrottle;
   /** close() has begun: no new transactions. */
   private draining = false;
+  /** The implicit-TLS port's context for the listener's refusals (follows certificate reloads). */
+  private refusalContext: SecureContext | undefined;
 
   constructor(private readonly deps: GatewayDeps) {
     const { config } = deps.snapshot();
@@ -57,6 +60,7 @@ export class Gateway {
     this.submission = deps.name !== 'smtp';
     // RFC 8314 §3.3: on the implicit-TLS submission port the TLS handshake comes first, and the greeting over it
     const implicitTls = deps.name === 'submissions';
+    if (implicitTls && deps.tls) this.refusalContext = createServerContext(deps.tls);
     this.authThrottle = deps.authThrottle ?? createSmtpAuthThrottle(deps.clock);
     this.server = new GatewayServer({
       name: deps.hostname,
@@ -129,6 +133,7 @@ export class Gateway {
       refused: (result) => deps.metrics.connections.inc({ listener: deps.name, result }),
       hostname: deps.hostname,
       log: deps.log,
+      ...(implicitTls ? { implicitTls: () => this.refusalContext } : {}),
     });
   }
 
@@ -167,6 +172,7 @@ export class Gateway {
 
   updateTls(tls: { key: Buffer; cert: Buffer }): void {
     this.server.updateSecureContext({ key: tls.key, cert: tls.cert });
+    if (this.refusalContext) this.refusalContext = createServerContext(tls);
   }
 
   private async admit(client: AcceptedClient): Promise<AdmitDecision> {

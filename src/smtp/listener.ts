@@ -2,6 +2,7 @@
 // pre-greet test (postscreen-style), then the socket is handed to the smtp-server session code.
 import { randomBytes } from 'node:crypto';
 import net, { type AddressInfo, type Socket } from 'node:net';
+import tls from 'node:tls';
 import { clientKey } from '../limits/client-key.ts';
 import type { CidrSet } from '../util/cidr.ts';
 import { normalizeIp } from '../util/cidr.ts';
@@ -45,6 +46,11 @@ export interface ListenerOptions {
   refused?(reason: ListenerRefusal): void;
   hostname: string;
   log: Logger;
+  /**
+   * The implicit-TLS port (RFC 8314 §3.3): the server context its refusals are said under. Everything on that port
+   * is said over TLS, a refusal too: a reply in clear reached the client inside its handshake, as a TLS error.
+   */
+  implicitTls?: () => tls.SecureContext | undefined;
 }
 
 export class SmtpListener {
@@ -161,6 +167,31 @@ export class SmtpListener {
 
   private refuse(socket: Socket, reply: string): void {
     if (socket.destroyed) return;
+    const context = this.opts.implicitTls?.();
+    if (context) {
+      // The handshake first, then the reply; bounded as a 554 session is (a client that never completes it).
+      const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
+      const drop = (): void => {
+        secure.destroy();
+        socket.destroy();
+      };
+      const deadline = setTimeout(drop, REFUSED_SESSION_LIMITS.ms);
+      deadline.unref();
+      secure.once('secure', () => {
+        clearTimeout(deadline); // the reply's own bounds apply from here
+        this.refuseOn(secure, reply);
+      });
+      secure.on('error', drop);
+      secure.once('close', () => {
+        clearTimeout(deadline);
+        socket.destroy();
+      });
+      return;
+    }
+    this.refuseOn(socket, reply);
+  }
+
+  private refuseOn(socket: Socket, reply: string): void {
     const code = reply.slice(0, 3);
     // The reply is given as the greeting; RFC 5321 §3.1 allows 554 (and 421) instead of 220.
     const line = `${code} ${this.opts.hostname} ${reply.slice(4)}\r\n`;

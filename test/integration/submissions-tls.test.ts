@@ -111,6 +111,32 @@ test('behind a PROXY protocol proxy: the header, then the TLS handshake and the 
   secure.end('QUIT\r\n');
 });
 
+/** Everything a TLS client hears on the implicit-TLS port until the connection ends (or the TLS error it gets). */
+function hearOverTls(port: number): Promise<{ text: string; error?: string }> {
+  return new Promise((resolve) => {
+    const s = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+    let text = '';
+    s.on('data', (d: Buffer) => {
+      text += d.toString('latin1');
+      if (/^220 /m.test(text)) s.end('QUIT\r\n');
+    });
+    s.once('error', (err) => resolve({ text, error: err.message }));
+    s.once('close', () => resolve({ text }));
+  });
+}
+
+test('a client the listener refuses (connection limit) hears the 421 over TLS, not in clear inside the handshake', { timeout: 30_000 }, async (t) => {
+  const gw = await startGateway(t, { smtp: { tls: selfSignedCert(t), max_connections_per_ip: 1 }, submission: { tls_listen: { host: '127.0.0.1', port: 0 } } });
+  const port = gw.submissionsPort ?? 0;
+  // the first connection takes the one place this address has
+  const first = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false });
+  t.after(() => first.destroy());
+  await new Promise<void>((resolve) => first.once('data', () => resolve()));
+  const refused = await hearOverTls(port);
+  assert.equal(refused.error, undefined, `TLS failed: ${refused.error ?? ''}`);
+  assert.match(refused.text, /^421 \S+ 4\.7\.0 Too many connections/m);
+});
+
 test('submission.tls_listen needs smtp.tls, and a port of its own', () => {
   assert.throws(() => loadConfig({ inline: { submission: { tls_listen: { port: 465 } } } }), /submission\.tls_listen: an implicit-TLS listener needs smtp\.tls\.cert and smtp\.tls\.key/);
   assert.throws(() => loadConfig({ inline: { submission: { listen: { port: 465 }, tls_listen: { port: 465 } } }, checkFiles: false }), /submission\.tls_listen\.port: port 465 is already used by submission\.listen/);
