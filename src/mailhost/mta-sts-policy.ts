@@ -168,7 +168,8 @@ function getPolicyFile(host: string, address: string, opts: FetchOptions, signal
  * domain asked for a long enforcement, and dropping its policy for that would give it none.
  */
 function capMaxAge(text: string): string {
-  return text.replace(/^([ \t]*max_age[ \t]*:[ \t]*)([0-9]{9,})([ \t]*)$/gim, (line: string, head: string, digits: string, tail: string) => (Number(digits) > MAX_AGE_LIMIT ? `${head}${MAX_AGE_LIMIT}${tail}` : line));
+  // every digit count: the maximum itself has 8 digits, so two years (63072000) is over it too
+  return text.replace(/^([ \t]*max_age[ \t]*:[ \t]*)([0-9]+)([ \t]*)$/gim, (line: string, head: string, digits: string, tail: string) => (Number(digits) > MAX_AGE_LIMIT ? `${head}${MAX_AGE_LIMIT}${tail}` : line));
 }
 
 /** RFC 8461 §3.3: fetches and parses the policy of `domain` (a policyDomain name) for TXT id `id`. */

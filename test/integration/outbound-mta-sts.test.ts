@@ -328,14 +328,17 @@ test('the policy cache is persisted (0600) and survives a restart; a corrupt fil
   assert.ok(w.logs.some((l) => l.msg === 'MTA-STS policy cache corrupt: starting empty'));
 });
 
-test('a max_age over a year is taken as a year (RFC 8461 §3.2 maximum), not as an invalid policy', async (t) => {
-  const w = await world(t, { policy: policyText('enforce', ['mx.sts.test'], 999_999_999) });
-  const out = w.make();
-  assert.equal((await w.deliver(out)).status, 'delivered');
-  await out.close();
-  const saved = JSON.parse(readFileSync(path.join(w.dataDir, MTA_STS_CACHE_FILE), 'utf8')) as { policies: Record<string, { maxAge: number; mode: string }> };
-  assert.deepEqual([saved.policies[DOMAIN]?.mode, saved.policies[DOMAIN]?.maxAge], ['enforce', 31_557_600]);
-});
+// two years (8 digits, as many as the maximum itself), a year and a second, and a 9-digit value
+for (const maxAge of [63_072_000, 31_557_601, 999_999_999]) {
+  test(`a max_age over a year (${maxAge}) is taken as a year (RFC 8461 §3.2 maximum), not as an invalid policy`, async (t) => {
+    const w = await world(t, { policy: policyText('enforce', ['mx.sts.test'], maxAge) });
+    const out = w.make();
+    assert.equal((await w.deliver(out)).status, 'delivered');
+    await out.close();
+    const saved = JSON.parse(readFileSync(path.join(w.dataDir, MTA_STS_CACHE_FILE), 'utf8')) as { policies: Record<string, { maxAge: number; mode: string }> };
+    assert.deepEqual([saved.policies[DOMAIN]?.mode, saved.policies[DOMAIN]?.maxAge], ['enforce', 31_557_600]);
+  });
+}
 
 test('mta_sts.enabled: false: no TXT look-up, delivery as before', async (t) => {
   const w = await world(t, { policy: policyText('enforce', ['mx.elsewhere.example']), mtaSts: { enabled: false } });
