@@ -135,6 +135,15 @@ test('a client the listener refuses (connection limit) hears the 421 over TLS, n
   const refused = await hearOverTls(port);
   assert.equal(refused.error, undefined, `TLS failed: ${refused.error ?? ''}`);
   assert.match(refused.text, /^421 \S+ 4\.7\.0 Too many connections/m);
+  // the refused connection gave its place back, and so does the first one when it leaves
+  await new Promise<void>((resolve) => {
+    first.once('close', () => resolve());
+    first.destroy();
+  });
+  let next = await hearOverTls(port);
+  // the listener may not have seen the first one leave yet: it is told by the close of the socket
+  for (let i = 0; i < 50 && /^421 /m.test(next.text); i++) next = await hearOverTls(port);
+  assert.match(next.text, /^220 /m);
 });
 
 test('submission.tls_listen needs smtp.tls, and a port of its own', () => {
