@@ -57,6 +57,8 @@ export class SmtpListener {
   private readonly server: net.Server;
   private readonly perIp = new Map<string, number>();
   private total = 0;
+  /** Refusals being said over TLS (implicit-TLS port) at the moment. */
+  private tlsRefusals = 0;
   private readonly sockets = new Set<Socket>();
 
   constructor(private readonly opts: ListenerOptions) {
@@ -169,12 +171,20 @@ export class SmtpListener {
     if (socket.destroyed) return;
     const context = this.opts.implicitTls?.();
     if (context) {
+      // Each costs a handshake: a flood of refused clients must not buy unbounded work, so past a few at once
+      // the connection is only closed (still nothing in clear inside the client's handshake).
+      if (this.tlsRefusals >= MAX_TLS_REFUSALS) {
+        socket.destroy();
+        return;
+      }
+      this.tlsRefusals++;
       // The handshake first, then the reply; bounded as a 554 session is (a client that never completes it).
       const secure = new tls.TLSSocket(socket, { isServer: true, secureContext: context });
       const drop = (): void => {
         secure.destroy();
         socket.destroy();
       };
+      socket.once('close', () => this.tlsRefusals--);
       const deadline = setTimeout(drop, REFUSED_SESSION_LIMITS.ms);
       deadline.unref();
       secure.once('secure', () => {
@@ -205,6 +215,9 @@ export class SmtpListener {
     awaitQuit(socket, this.opts.hostname);
   }
 }
+
+/** Refusals said over TLS at once on the implicit-TLS port; past it a refused connection is just closed. */
+export const MAX_TLS_REFUSALS = 32;
 
 /** How long, and for how many commands, a client refused with 554 at the greeting is answered before we hang up. */
 export const REFUSED_SESSION_LIMITS = { ms: 10_000, commands: 10, lineBytes: 4096 };
