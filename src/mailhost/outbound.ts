@@ -133,8 +133,10 @@ export function createOutbound(opts: OutboundOptions): Outbound {
     });
     if (policy && sts) {
       // testing: what enforce would have refused is reported, the mail goes as before (RFC 8461 §5)
-      const result = !client.secure ? 'starttls' : client.tlsAuthorized ? 'ok' : 'certificate';
-      sts.report(domain, policy, host, result, client.tlsAuthorizationError);
+      // a plain session after a failed handshake (opportunistic TLS started over in clear) is a TLS failure
+      const fallback = client.tlsFallback?.failure;
+      const result = client.secure ? (client.tlsAuthorized ? 'ok' : 'certificate') : fallback === 'handshake' ? 'tls' : fallback === 'certificate' ? 'certificate' : 'starttls';
+      sts.report(domain, policy, host, result, client.secure ? client.tlsAuthorizationError : client.tlsFallback?.message);
     }
     return client;
   };

@@ -86,6 +86,8 @@ export class NextHopClient {
    */
   tlsAuthorized = false;
   tlsAuthorizationError: string | undefined;
+  /** A plain session that opportunistic TLS fell back to: what failed on the connection before it. */
+  tlsFallback: { failure: TlsFailure; message: string } | undefined;
   messagesSent = 0;
   /**
    * The last send() handed its whole message body, final dot included, to the kernel: if the connection then
@@ -135,7 +137,9 @@ export class NextHopClient {
           if (options.starttls === 'require' || options.tlsVerify) throw err;
           // Opportunistic TLS failed (handshake, bad reply): the clear session is gone, start over without TLS.
           client.destroy();
-          return await NextHopClient.connect({ ...options, starttls: 'never' });
+          const plain = await NextHopClient.connect({ ...options, starttls: 'never' });
+          if (err instanceof NextHopConnectionError && err.tlsFailure) plain.tlsFallback = { failure: err.tlsFailure, message: err.message };
+          return plain;
         }
       } else if (options.starttls === 'require') throw tlsError('STARTTLS required but not offered', 'not_offered');
       return client;

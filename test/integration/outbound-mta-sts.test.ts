@@ -16,6 +16,7 @@ import { createOutbound, MTA_STS_CACHE_FILE, type OutboundOptions } from '../../
 import { createRegistry, type Registry } from '../../src/metrics/registry.ts';
 import { createLogger } from '../../src/util/logger.ts';
 import { startDnsServer, type Zones } from '../helpers/dns-server.ts';
+import { startScriptedSmtp } from '../helpers/scripted-smtp.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { selfSignedCert } from '../helpers/self-signed.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
@@ -96,7 +97,7 @@ interface World {
   metric(name: string, labels: Record<string, string>): Promise<number>;
 }
 
-async function world(t: TestContext, opts: { sinkTls?: SinkTls; policy?: string; txtId?: string; mtaSts?: Json } = {}): Promise<World> {
+async function world(t: TestContext, opts: { sinkTls?: SinkTls; policy?: string; txtId?: string; mtaSts?: Json; mxPort?: number } = {}): Promise<World> {
   const ca = makeTestCa(t);
   const host = await startPolicyHost(t, ca.issue(['mta-sts.sts.test']), opts.policy ?? policyText('enforce'));
   const tlsFiles = sinkCert(t, ca, opts.sinkTls ?? 'valid');
@@ -124,7 +125,7 @@ async function world(t: TestContext, opts: { sinkTls?: SinkTls; policy?: string;
     }),
   );
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-sts-'));
-  const config = configSchema.parse({ outbound: { port: sink.port, connect_timeout: '2s', command_timeout: '5s', mta_sts: { timeout: '2s', ...opts.mtaSts } } }).outbound;
+  const config = configSchema.parse({ outbound: { port: opts.mxPort ?? sink.port, connect_timeout: '2s', command_timeout: '5s', mta_sts: { timeout: '2s', ...opts.mtaSts } } }).outbound;
   const make = (extra: Partial<OutboundOptions> = {}): ReturnType<typeof createOutbound> => {
     const resolver = createResolver({ servers: [dns.server], timeoutMs: 500, retries: 0 });
     const out = createOutbound({ resolver, config, hostname: 'gw.test', log, random: () => 0.5, dataDir, registry, mtaSts: { policyPort: host.port, ca: ca.ca }, ...extra });
@@ -216,6 +217,45 @@ test('testing mode with a certificate that would fail: delivered over TLS, count
   assert.equal(r.status, 'delivered', r.text);
   assert.equal(w.sink.messages[0]?.secure, true);
   assert.equal(await w.metric('spamgate_mta_sts_mx_checks_total', { mode: 'testing', result: 'certificate' }), 1);
+});
+
+test('testing mode with an MX whose TLS handshake fails: delivered in clear as before, counted and logged as a TLS failure (not as no STARTTLS)', async (t) => {
+  // offers STARTTLS, answers 220 to it and then speaks no TLS; a plain session (no STARTTLS) takes the message
+  const state = new WeakMap<object, 'data' | 'tls'>();
+  let delivered = 0;
+  const mx = await startScriptedSmtp('220 mx.sts.test ESMTP', (line, sock) => {
+    if (state.get(sock) === 'tls') return;
+    if (state.get(sock) === 'data') {
+      if (line === '.') {
+        state.delete(sock);
+        delivered++;
+        sock.write('250 2.0.0 queued\r\n');
+      }
+      return;
+    }
+    const verb = line.slice(0, 4).toUpperCase();
+    if (verb === 'EHLO') sock.write('250-mx.sts.test\r\n250-STARTTLS\r\n250 8BITMIME\r\n');
+    else if (verb === 'STAR') {
+      state.set(sock, 'tls');
+      sock.write('220 2.0.0 go ahead\r\n');
+      // the client's hello is answered with text
+      sock.once('data', () => sock.write('this is not a TLS server hello\r\n'));
+    } else if (verb === 'DATA') {
+      state.set(sock, 'data');
+      sock.write('354 go on\r\n');
+    } else if (verb === 'QUIT') sock.end('221 bye\r\n');
+    else sock.write('250 2.0.0 ok\r\n');
+  });
+  t.after(() => mx.close());
+  const w = await world(t, { policy: policyText('testing'), mxPort: mx.port });
+  const r = await w.deliver();
+  assert.equal(r.status, 'delivered', r.text);
+  assert.equal(delivered, 1);
+  assert.equal(await w.metric('spamgate_mta_sts_mx_checks_total', { mode: 'testing', result: 'tls' }), 1);
+  assert.equal(await w.metric('spamgate_mta_sts_mx_checks_total', { mode: 'testing', result: 'starttls' }), 0);
+  const warned = w.logs.filter((l) => l.msg === 'MTA-STS testing: this delivery would fail under enforce');
+  assert.deepEqual(warned.map((l) => l.result), ['tls']);
+  assert.match(String(warned[0]?.detail), /TLS handshake failed/);
 });
 
 test('a pooled connection opened without a policy is not reused for a domain whose policy enforces TLS', async (t) => {
