@@ -2,10 +2,13 @@
 import { basename } from 'node:path';
 import { sizeFromKey, splitName } from './maildir-files.ts';
 
-/** Files we wrote carry S= (file size) equal to W= (CRLF size): no bare LF to convert. */
-export function crlfKnown(file: string): boolean {
+/**
+ * Files we wrote carry S= (file size) equal to W= (CRLF size): no bare LF to convert, as long as the file still has
+ * that size (`length`, what was read): a file rewritten since it was named is scanned.
+ */
+export function crlfKnown(file: string, length: number): boolean {
   const { w, s } = sizeFromKey(splitName(basename(file)).key);
-  return w !== undefined && w === s;
+  return w !== undefined && w === s && s === length;
 }
 
 /** Normalises bare LF line ends to CRLF (messages other tools wrote with Unix line ends). */

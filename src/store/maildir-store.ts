@@ -1,11 +1,11 @@
 // MailboxStore over Maildir++ (<root>/<domain>/<local>/Maildir), Dovecot-compatible uidlist/keywords, per-folder mutex.
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { MailboxError, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
 import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
-import { crlfKnown, toCrlf } from './maildir-crlf.ts';
-import { makeMaildir, OPEN_MESSAGE } from './maildir-files.ts';
+import { toCrlf } from './maildir-crlf.ts';
+import { readMessageFile, SYNC_READ_MAX } from './maildir-read.ts';
+import { makeMaildir } from './maildir-files.ts';
 import { BackgroundJobs } from './maildir-background.ts';
 import { mailboxAdmin } from './maildir-admin.ts';
 import { cachedHeaderFields } from './maildir-headers.ts';
@@ -22,6 +22,8 @@ export interface MaildirStoreOptions {
   clock?: Clock;
   /** Most folders (INBOX included) and most subscriptions one user may make (NO [LIMIT]); undefined: no limit. */
   maxMailboxes?: number;
+  /** Message files up to this many bytes are read synchronously (maildir-read.ts; default 64 KiB); 0: all in the thread pool. */
+  syncReadMax?: number;
 }
 
 
@@ -38,6 +40,7 @@ export interface MaildirStore extends MailboxStore {
 export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
   const fsync = opts.fsync ?? true;
   const clock = opts.clock ?? systemClock;
+  const syncReadMax = opts.syncReadMax ?? SYNC_READ_MAX;
   const folders = new Map<string, MaildirFolder>();
   const mutex = new KeyedMutex();
   const watchers = new Map<string, Set<(c: MailboxChange) => void>>();
@@ -225,11 +228,8 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
           });
           file = f.filePath(uid);
         }
-        const raw = await readFile(file, { flag: OPEN_MESSAGE }).catch((err: NodeJS.ErrnoException) => {
-          if (err.code === 'ENOENT' || err.code === 'ELOOP') return undefined; // ELOOP: a link put in its place
-          throw err;
-        });
-        if (raw) return crlfKnown(file) ? raw : toCrlf(raw);
+        const raw = await readMessageFile(file, syncReadMax);
+        if (raw) return raw;
         const moved = f.fileOf(uid);
         file = moved !== file ? moved : undefined;
       }
