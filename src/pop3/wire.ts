@@ -5,12 +5,13 @@ const DOT = 0x2e;
 const CRLF = Buffer.from('\r\n');
 const DOT_BUF = Buffer.from('.');
 const TERMINATOR = Buffer.from('.\r\n');
+const EMPTY = Buffer.alloc(0);
 
 export type LineEvent = { kind: 'line'; text: string } | { kind: 'overlong' };
 
 /** Splits the byte stream into lines (CRLF or bare LF); a line over `maxLength` octets is reported once and skipped. */
 export class LineSplitter {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   private skipping = false;
   constructor(private readonly maxLength: number) {}
 
@@ -24,7 +25,7 @@ export class LineSplitter {
         if (data.length > this.maxLength) {
           if (!this.skipping) events.push({ kind: 'overlong' });
           this.skipping = true;
-          data = Buffer.alloc(0);
+          data = EMPTY;
         }
         break;
       }
@@ -37,13 +38,14 @@ export class LineSplitter {
       }
       data = data.subarray(nl + 1);
     }
-    this.buf = Buffer.from(data);
+    // a copy, so a partial line does not keep the whole chunk alive; none for the usual empty rest
+    this.buf = data.length ? Buffer.from(data) : EMPTY;
     return events;
   }
 
   /** Drops buffered input (RFC 2595 §4: nothing sent before the TLS handshake may be used after it). */
   reset(): void {
-    this.buf = Buffer.alloc(0);
+    this.buf = EMPTY;
     this.skipping = false;
   }
 }
