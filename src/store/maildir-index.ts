@@ -1,7 +1,6 @@
 // In-memory index of one Maildir folder: UID order, uid → file (key, new/cur, info), metadata and keyword letters.
 // One object per message: the entry is the MessageMeta handed out (lists are copies of the entry array), and a
 // flag change replaces the entry, so a list handed out keeps the flags it was taken with.
-import { join } from 'node:path';
 import { MailboxError, type MessageMeta } from './mailbox-store.ts';
 import { flagsFromInfo, infoFromFlags, MAX_KEYWORDS, writeKeywords } from './maildir-files.ts';
 
@@ -68,8 +67,9 @@ export class FolderIndex {
     return this.byUid.get(uid)?.key;
   }
 
+  /** Concatenated, not path.join-ed: the folder path is normalised and a key or info never holds a '/'. */
   protected fileName(e: Entry): string {
-    return join(this.path, e.sub, e.info ? `${e.key}:${e.info}` : e.key);
+    return e.info ? `${this.path}/${e.sub}/${e.key}:${e.info}` : `${this.path}/${e.sub}/${e.key}`;
   }
 
   protected async infoFor(flags: readonly string[], other = ''): Promise<string> {
