@@ -77,6 +77,31 @@ for (const [mode, syncMax] of MODES) {
   });
 }
 
+test('one turn of the event loop reads at most 16 files or 512 KiB synchronously; the rest go to the thread pool until the next turn', async (t) => {
+  const dir = await tempDir(t);
+  const small = Buffer.from('Subject: s\r\n\r\nx\r\n');
+  const big = Buffer.alloc(64 * 1024, 'y');
+  for (let i = 0; i < 20; i++) await writeFile(join(dir, `s${i},S=${small.length},W=${small.length}`), small);
+  for (let i = 0; i < 10; i++) await writeFile(join(dir, `b${i},S=${big.length},W=${big.length}`), big);
+  const turn = (names: string[]): (Buffer | undefined | Promise<Buffer | undefined>)[] => names.map((n) => readMessageFile(join(dir, n)));
+  const sync = (got: unknown[]): boolean[] => got.map((g) => !(g instanceof Promise));
+  await new Promise((r) => setImmediate(r));
+  const smalls = turn(Array.from({ length: 20 }, (_, i) => `s${i},S=${small.length},W=${small.length}`));
+  assert.deepEqual(sync(smalls), [...Array(16).fill(true), ...Array(4).fill(false)]);
+  for (const g of await Promise.all(smalls)) assert.ok(g?.equals(small));
+  await new Promise((r) => setImmediate(r));
+  const bigs = turn(Array.from({ length: 10 }, (_, i) => `b${i},S=${big.length},W=${big.length}`));
+  assert.deepEqual(sync(bigs), [...Array(8).fill(true), false, false]);
+  for (const g of await Promise.all(bigs)) assert.ok(g?.equals(big));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(sync(turn([`s0,S=${small.length},W=${small.length}`]))[0], true, 'a new turn has its budget back');
+  // syncReadMax 0: nothing synchronous, not even the open
+  await new Promise((r) => setImmediate(r));
+  const none = readMessageFile(join(dir, `s0,S=${small.length},W=${small.length}`), 0);
+  assert.ok(none instanceof Promise);
+  assert.ok((await none)?.equals(small));
+});
+
 test('store.read: a message file rewritten with another size after it was indexed is served as it is now, in CRLF', async (t) => {
   const root = await tempDir(t);
   for (const syncReadMax of [undefined, 0]) {
