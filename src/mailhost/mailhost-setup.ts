@@ -83,7 +83,7 @@ async function returnToSender(sink: MessageSink, srs: Srs, envelope: QueueEnvelo
 export function openMailHost(deps: MailHostDeps): MailHost {
   const { config, log } = deps;
   const directory = createUserDirectory({ config, dataDir: deps.dataDir, log: log.child({ component: 'users' }), ...(deps.configFile !== undefined ? { configFile: deps.configFile } : {}) });
-  const store = createMaildirStore({ root: mailRoot(deps.dataDir), fsync: config.queue.fsync, clock: deps.clock, maxMailboxes: config.mailhost.max_mailboxes });
+  const store = createMaildirStore({ root: mailRoot(deps.dataDir), fsync: config.queue.fsync, clock: deps.clock, maxMailboxes: config.mailhost.max_mailboxes, syncReadMax: config.mailhost.sync_read_max });
   const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: config.mailhost.duplicate_window });
   const srs = config.mode === 'full-stack' ? openSrs({ config, dataDir: deps.dataDir, clock: deps.clock, log, registry: deps.registry }) : undefined;
   const pbs = config.pop3.pop_before_smtp.enabled ? new PopBeforeSmtp({ clock: deps.clock, ttlMs: config.pop3.pop_before_smtp.ttl }) : undefined;

@@ -45,6 +45,12 @@ export const mailhostSection = z
     watch_files: z.boolean().default(true),
     /** One copy per mailbox when aliases lead several recipients of one message to the same user. */
     duplicate_window: duration().prefault('1h'),
+    /**
+     * Message files up to this size are read with blocking calls (a few µs from the page cache, bounded per turn
+     * of the event loop); bigger ones in the thread pool. 0: every read in the thread pool, for a Maildir on a
+     * network filesystem, where one blocking read could hold up every session.
+     */
+    sync_read_max: size().refine((n) => n <= 1024 * 1024, { message: 'at most 1m' }).prefault('64k'),
   })
   .prefault({});
 

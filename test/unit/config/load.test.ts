@@ -52,3 +52,9 @@ test('a failed-login window of zero is refused in every protocol (it would turn 
   }
   assert.equal(loadConfig({ inline: { imap: { auth_failure_window: '1m' } } }).config.imap.auth_failure_window, 60_000);
 });
+
+test('mailhost.sync_read_max: 64k by default, 0 allowed (a Maildir on a network filesystem), at most 1m', () => {
+  assert.equal(loadConfig({ inline: {} }).config.mailhost.sync_read_max, 65536);
+  assert.equal(loadConfig({ inline: { mailhost: { sync_read_max: 0 } } }).config.mailhost.sync_read_max, 0);
+  assert.throws(() => loadConfig({ inline: { mailhost: { sync_read_max: '2m' } } }), /mailhost\.sync_read_max: at most 1m/);
+});
