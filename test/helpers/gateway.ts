@@ -89,7 +89,8 @@ export async function startGateway(t: TestContext, config: Json = {}, opts: Gate
   const listening = await app.start();
   t.after(async () => {
     await app.stop(500);
-    if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true });
+    // a delivery still finishing after the stop deadline may add a file while the tree is removed (ENOTEMPTY): retried
+    if (!opts.dataDir) await rm(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   });
   const port = (a?: AddressInfo): number | undefined => a?.port;
   const running: RunningGateway = {
