@@ -2,12 +2,13 @@
 // score, a per-domain override, Junk-folder learning through IMAP changing what `spamgate classify` says,
 // and a rules file edited under a running gateway reloading without dropping the open session.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { hashPassword } from '../../src/mailhost/password.ts';
+import { maildirMessages } from '../helpers/maildir.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { run, runPython } from '../helpers/python.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
@@ -34,18 +35,7 @@ function message(marker: string, subject = 'test message'): string {
   return `From: sender@remote.example\r\nTo: postmaster@localhost\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@remote.example>\r\n\r\nHello, ${marker} here.\r\n`;
 }
 
-function maildirFiles(dataDir: string, folder: '' | '.Junk', user = 'postmaster'): string[] {
-  const base = path.join(dataDir, 'mail', 'localhost', user, 'Maildir', folder);
-  const out: string[] = [];
-  for (const sub of ['new', 'cur']) {
-    try {
-      for (const f of readdirSync(path.join(base, sub))) out.push(readFileSync(path.join(base, sub, f), 'utf8'));
-    } catch {
-      // folder not created yet
-    }
-  }
-  return out;
-}
+const maildirFiles = (dataDir: string, folder: '' | '.Junk', user = 'postmaster'): string[] => maildirMessages(dataDir, folder, user);
 
 async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

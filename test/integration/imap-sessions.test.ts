@@ -1,6 +1,6 @@
 // Several IMAP sessions on one mailbox over real sockets: what one session, local delivery or another program changes
 // reaches the others at the points RFC 3501 §5.2, §7.4.1 and RFC 2177 allow, with sequence numbers and UIDs intact.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, renameSync, rmSync, utimesSync } from 'node:fs';
 import { readdir, rm, writeFile } from 'node:fs/promises';
@@ -10,6 +10,35 @@ import { loggedIn } from './imap-raw.ts';
 
 const USER = 'alice@example.org';
 const GUARD = { timeout: 30_000 };
+
+/**
+ * A session with INBOX selected over `count` messages (subjects m1..mN) and the folder's timestamps frozen a minute in
+ * the past: `keepStamp()` sets them back after a change "another program" makes, as when both land in one timestamp
+ * tick of a coarse file system; `fileOf(subject)` names a message's file in cur/.
+ */
+async function frozenInbox(t: TestContext, count: number) {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  for (let i = 1; i <= count; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`m${i}`)));
+  const a = await loggedIn(h, t);
+  assert.match(await a.cmd('S', 'SELECT INBOX'), new RegExp(`^\\* ${count} EXISTS`, 'm'));
+  await h.store.settle();
+  const md = h.store.maildirOf(USER);
+  const cur = join(md, 'cur');
+  const fileOf = (subject: string): string => {
+    const f = readdirSync(cur).find((name) => readFileSync(join(cur, name), 'latin1').includes(`Subject: ${subject}\r\n`));
+    assert.ok(f !== undefined, subject);
+    return f;
+  };
+  const stamp = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+  const keepStamp = (): void => {
+    utimesSync(join(md, 'new'), stamp, stamp);
+    utimesSync(cur, stamp, stamp);
+  };
+  keepStamp();
+  assert.match(await a.cmd('N', 'NOOP'), /^N OK/m);
+  return { a, cur, fileOf, keepStamp };
+}
 
 test('IDLE: a change made while the session is reporting an earlier one is reported too, without waiting for another', GUARD, async (t) => {
   const h = await startImap(t);
@@ -182,28 +211,7 @@ test('STORE .SILENT does not swallow another session\'s change to the same messa
 });
 
 test('STORE, FETCH and COPY of messages another program removed or renamed while the folder looked unchanged: no server error', GUARD, async (t) => {
-  const h = await startImap(t);
-  await h.store.ensureUser(USER);
-  for (let i = 1; i <= 3; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`m${i}`)));
-  const a = await loggedIn(h, t);
-  assert.match(await a.cmd('S', 'SELECT INBOX'), /^\* 3 EXISTS/m);
-  await h.store.settle();
-  const md = h.store.maildirOf(USER);
-  const cur = join(md, 'cur');
-  const fileOf = (subject: string): string => {
-    const f = readdirSync(cur).find((name) => readFileSync(join(cur, name), 'latin1').includes(`Subject: ${subject}\r\n`));
-    assert.ok(f !== undefined, subject);
-    return f;
-  };
-  // The folder's timestamps set to a whole second in the past, and seen so by the server; after each change by
-  // "another program" they are set back, as when both changes fall in one timestamp tick of a coarse file system.
-  const stamp = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
-  const keepStamp = (): void => {
-    utimesSync(join(md, 'new'), stamp, stamp);
-    utimesSync(cur, stamp, stamp);
-  };
-  keepStamp();
-  assert.match(await a.cmd('N', 'NOOP'), /^N OK/m);
+  const { a, cur, fileOf, keepStamp } = await frozenInbox(t, 3);
   rmSync(join(cur, fileOf('m2')));
   const m3 = fileOf('m3');
   renameSync(join(cur, m3), join(cur, m3.replace(/:2,.*$/, ':2,D'))); // \Draft set elsewhere
@@ -230,23 +238,8 @@ test('STORE, FETCH and COPY of messages another program removed or renamed while
 });
 
 test('FETCH BODY.PEEK[] of a message another program removed while the folder looked unchanged: NO, then the expunge is told', GUARD, async (t) => {
-  const h = await startImap(t);
-  await h.store.ensureUser(USER);
-  for (let i = 1; i <= 2; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`m${i}`)));
-  const a = await loggedIn(h, t);
-  assert.match(await a.cmd('S', 'SELECT INBOX'), /^\* 2 EXISTS/m);
-  await h.store.settle();
-  const md = h.store.maildirOf(USER);
-  const cur = join(md, 'cur');
-  const stamp = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
-  const keepStamp = (): void => {
-    utimesSync(join(md, 'new'), stamp, stamp);
-    utimesSync(cur, stamp, stamp);
-  };
-  keepStamp();
-  assert.match(await a.cmd('N', 'NOOP'), /^N OK/m);
-  const file = readdirSync(cur).find((name) => readFileSync(join(cur, name), 'latin1').includes('Subject: m2\r\n'));
-  assert.ok(file !== undefined);
+  const { a, cur, fileOf, keepStamp } = await frozenInbox(t, 2);
+  const file = fileOf('m2');
   rmSync(join(cur, file));
   keepStamp();
   const fetch = await a.cmd('F', 'FETCH 2 BODY.PEEK[]');

@@ -2,28 +2,16 @@
 // greeting over it; python's smtplib.SMTP_SSL logs in and sends to a local mailbox; AUTH stays required; a
 // client that speaks plain SMTP to the port is dropped without harm; the listener needs a certificate.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { test } from 'node:test';
 import tls from 'node:tls';
 import { loadConfig } from '../../src/config/load.ts';
+import { maildirMessages } from '../helpers/maildir.ts';
 import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
 import { selfSignedCert } from '../helpers/self-signed.ts';
 
-function inbox(gw: RunningGateway): string[] {
-  const base = path.join(gw.dataDir, 'mail', 'localhost', 'postmaster', 'Maildir');
-  const out: string[] = [];
-  for (const sub of ['new', 'cur']) {
-    try {
-      for (const f of readdirSync(path.join(base, sub))) out.push(readFileSync(path.join(base, sub, f), 'utf8'));
-    } catch {
-      // not delivered yet
-    }
-  }
-  return out;
-}
+const inbox = (gw: RunningGateway): string[] => maildirMessages(gw.dataDir);
 
 test('smtplib.SMTP_SSL: TLS first, no STARTTLS offered, AUTH required, then login and delivery', async (t) => {
   const gw = await startGateway(t, { smtp: { tls: selfSignedCert(t) }, submission: { tls_listen: { host: '127.0.0.1', port: 0 } } });
