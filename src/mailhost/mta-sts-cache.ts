@@ -36,10 +36,16 @@ const FILE_VERSION = 1;
 /** Bytes a state file of the largest cache takes, with room: more is not a file we wrote. */
 const bytesPerEntry = 4096;
 
+/**
+ * What a cached policy may hold, at load as when it is cached: what a fetch can produce (a TXT string's id, the mx
+ * lines a 64 KiB policy file has room for), so a restart never drops a policy it was enforcing.
+ */
+const MAX_ID = 1024;
+const MAX_MX = 10_000;
 const entrySchema = z.object({
-  id: z.string().min(1).max(64),
+  id: z.string().min(1).max(MAX_ID),
   mode: z.enum(['enforce', 'testing', 'none']),
-  mx: z.array(z.string().min(1).max(255)).max(100),
+  mx: z.array(z.string().min(1).max(255)).max(MAX_MX),
   maxAge: z.number().int().min(0).max(MAX_AGE_LIMIT),
   fetchedAt: z.number().int().min(0),
   expiresAt: z.number().int().min(0),
@@ -135,8 +141,10 @@ export function createPolicyCache(opts: PolicyCacheOptions): PolicyCache {
     },
     set(domain, policy) {
       const fetchedAt = opts.clock.now();
-      // RFC 8461 §3.2: max_age is at most 31557600 s; the policy applies that long from the fetch
-      const entry: CachedPolicy = { ...policy, fetchedAt, expiresAt: fetchedAt + Math.min(policy.maxAge, MAX_AGE_LIMIT) * 1000 };
+      // RFC 8461 §3.2: max_age is at most 31557600 s; the policy applies that long from the fetch. An empty mx
+      // pattern matches no host: left out, as the load would refuse the entry for it.
+      const mx = policy.mx.filter((m) => m.length > 0 && m.length <= 255).slice(0, MAX_MX);
+      const entry: CachedPolicy = { ...policy, mx, fetchedAt, expiresAt: fetchedAt + Math.min(policy.maxAge, MAX_AGE_LIMIT) * 1000 };
       entries.delete(domain);
       makeRoom();
       entries.set(domain, entry);

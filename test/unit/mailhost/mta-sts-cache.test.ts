@@ -82,3 +82,17 @@ test('a corrupt, foreign or oversized file is logged and the cache starts empty'
     assert.ok(logs.some((l) => /^MTA-STS policy cache (corrupt|unreadable): starting empty$/.test(String(l.msg))), name);
   }
 });
+
+test('whatever a fetch can cache survives a restart: a long id, many mx patterns, an empty mx line (left out)', async () => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'spamgate-sts-unit-')), 'sts.json');
+  const a = rig(file);
+  const mx = [...Array.from({ length: 150 }, (_, i) => `mx${i}.example.test`), ''];
+  a.cache.set('big.test', { id: 'i'.repeat(100), mode: 'enforce', mx, maxAge: 86400 });
+  assert.equal(a.cache.get('big.test')?.mx.length, 150, 'the empty pattern matches nothing and is left out');
+  await a.cache.flush();
+  const b = createPolicyCache({ file, maxEntries: 100, clock: new ManualClock(T0 + 1000), log: createLogger('silent') });
+  const kept = b.get('big.test');
+  assert.equal(kept?.mode, 'enforce', 'still enforced after the restart');
+  assert.equal(kept?.mx.length, 150);
+  assert.equal(kept?.id, 'i'.repeat(100));
+});
