@@ -138,3 +138,18 @@ test('submission.tls_listen needs smtp.tls, and a port of its own', () => {
   assert.throws(() => loadConfig({ inline: { submission: { tls_listen: { port: 465 } } } }), /submission\.tls_listen: an implicit-TLS listener needs smtp\.tls\.cert and smtp\.tls\.key/);
   assert.throws(() => loadConfig({ inline: { submission: { listen: { port: 465 }, tls_listen: { port: 465 } } }, checkFiles: false }), /submission\.tls_listen\.port: port 465 is already used by submission\.listen/);
 });
+
+test('shutting down: a client still in its TLS handshake on the implicit-TLS port gets no 421 in clear, only the close', async (t) => {
+  const gw = await startGateway(t, { smtp: { tls: selfSignedCert(t) }, submission: { tls_listen: { host: '127.0.0.1', port: 0 } } });
+  const silent = net.connect(gw.submissionsPort ?? 0, '127.0.0.1');
+  const received: Buffer[] = [];
+  silent.on('data', (d: Buffer) => received.push(d));
+  const closed = new Promise<void>((resolve) => silent.once('close', () => resolve()));
+  await new Promise<void>((resolve) => silent.once('connect', () => resolve()));
+  // the listener hands the connection over at once (no greet delay on submission); smtp-server then waits for a
+  // ClientHello that never comes
+  await new Promise((r) => setTimeout(r, 200));
+  await gw.app.stop(300);
+  await closed;
+  assert.equal(Buffer.concat(received).toString('latin1'), '', 'nothing written in clear on a TLS port');
+});
