@@ -16,7 +16,7 @@ import { createResolver } from '../../src/dns/dns2-resolver.ts';
 import { runCommand } from '../helpers/command-io.ts';
 import { startDnsServer, type Zones } from '../helpers/dns-server.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
-import { startSink } from '../helpers/sink-server.ts';
+import { startSink, type SinkOptions } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 
 function tempDir(t: TestContext): string {
@@ -51,6 +51,16 @@ async function verifier(t: TestContext, zones: Zones): Promise<(raw: Buffer) => 
 /** A front-of gateway relaying to `sinkPort`, signing with `sign`. */
 function frontOfSigning(sinkPort: number, sign: Array<{ domain: string; selector: string; key: string }>): Record<string, unknown> {
   return { mode: 'front-of', local_domains: ['relay.example'], delivery: { upstream: { host: '127.0.0.1', port: sinkPort } }, queue: { scan_interval: '100ms' }, dkim: { sign } };
+}
+
+/** One key made by the CLI and published in the test DNS, a sink upstream (`sinkOptions`), and a front-of gateway signing with that key. */
+async function oneKeyRig(t: TestContext, domain: string, selector: string, sinkOptions: SinkOptions = {}) {
+  const key = await keygen(tempDir(t), domain, selector);
+  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
+  const sink = await startSink(sinkOptions);
+  t.after(() => sink.close());
+  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain, selector, key: key.file }]));
+  return { verify, sink, gw };
 }
 
 const message = (from: string, subject: string): string =>
@@ -236,12 +246,7 @@ test('a reload reads the key files again: a replaced key signs at once, a broken
 });
 
 test('an 8-bit message is signed in its 7-bit form (RFC 6376 §5.3), so it verifies after a next hop without 8BITMIME', async (t) => {
-  const dir = tempDir(t);
-  const key = await keygen(dir, 'relay.example', 's7');
-  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
-  const sink = await startSink({ eightBitMime: false, smtputf8: false });
-  t.after(() => sink.close());
-  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'relay.example', selector: 's7', key: key.file }]));
+  const { verify, sink, gw } = await oneKeyRig(t, 'relay.example', 's7', { eightBitMime: false, smtputf8: false });
   const eightBit = message('a@relay.example', 'eight bit').replace('\r\n\r\n', '\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln\r\n');
   assert.equal((await sendMessage(gw.smtpPort, 'a@relay.example', ['user@relay.example'], Buffer.from(eightBit, 'utf8'))).data?.code, 250);
   await sink.waitForMessages(1);
@@ -252,12 +257,7 @@ test('an 8-bit message is signed in its 7-bit form (RFC 6376 §5.3), so it verif
 });
 
 test('a From field with more than one reading is not signed, nor a second From past the first 256 KiB of header', async (t) => {
-  const dir = tempDir(t);
-  const key = await keygen(dir, 'relay.example', 'sx');
-  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
-  const sink = await startSink();
-  t.after(() => sink.close());
-  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'relay.example', selector: 'sx', key: key.file }]));
+  const { verify, sink, gw } = await oneKeyRig(t, 'relay.example', 'sx');
   const padding = Array.from({ length: 3000 }, (_, i) => `X-Pad-${i}: ${'p'.repeat(90)}\r\n`).join('');
   const cases = [
     // nodemailer's parser (and mailauth's) reads a@, other parsers ceo@: the display name may not hold a bare "@"
@@ -281,12 +281,7 @@ test('a From field with more than one reading is not signed, nor a second From p
 });
 
 test('an internationalized From domain (SMTPUTF8, U-labels) is signed by the key of its A-label form', async (t) => {
-  const dir = tempDir(t);
-  const key = await keygen(dir, 'xn--bcher-kva.example', 'idn');
-  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
-  const sink = await startSink();
-  t.after(() => sink.close());
-  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'xn--bcher-kva.example', selector: 'idn', key: key.file }]));
+  const { verify, sink, gw } = await oneKeyRig(t, 'xn--bcher-kva.example', 'idn');
   const { wire } = await SmtpWire.open(gw.smtpPort);
   try {
     await wire.command('EHLO client.test.example');
@@ -316,13 +311,8 @@ test('dkim-keygen prints a dkim.sign entry that loads as it is, whatever the key
 });
 
 test('a delivery status notice spamgate writes is signed by the key of its hostname domain (MAILER-DAEMON@mx.test.example)', async (t) => {
-  const dir = tempDir(t);
-  const key = await keygen(dir, 'test.example', 'dsn1');
-  const verify = await verifier(t, { [key.name]: [{ TXT: key.record }] });
-  const sink = await startSink();
-  t.after(() => sink.close());
+  const { verify, sink, gw } = await oneKeyRig(t, 'test.example', 'dsn1');
   sink.rule({ stage: 'rcpt', rcpt: 'gone@relay.example', code: 550, text: '5.1.1 no such user' });
-  const gw = await startGateway(t, frontOfSigning(sink.port, [{ domain: 'test.example', selector: 'dsn1', key: key.file }]));
   const sent = await sendMessage(gw.smtpPort, 'writer@relay.example', ['gone@relay.example'], message('writer@relay.example', 'tobounce'));
   assert.equal(sent.data?.code, 250);
   await sink.waitForMessages(1);
