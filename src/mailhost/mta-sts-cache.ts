@@ -13,6 +13,8 @@ export interface CachedPolicy extends StsPolicy {
   fetchedAt: number;
   /** Epoch ms after which the policy no longer applies (RFC 8461 §3.2 max_age, capped). */
   expiresAt: number;
+  /** Epoch ms of the last delivery to the domain that looked the policy up (to the hour); the refresher's guide. */
+  usedAt?: number;
 }
 
 export interface PolicyCacheOptions {
@@ -26,13 +28,23 @@ export interface PolicyCacheOptions {
 export interface PolicyCache {
   /** The policy of a domain while it has not expired. */
   get(domain: string): CachedPolicy | undefined;
+  /** Stores a fetched policy; the domain's last use is kept. */
   set(domain: string, policy: StsPolicy): CachedPolicy;
+  /** Notes a delivery's use of the domain's policy (saved at most once an hour per domain). */
+  markUsed(domain: string): void;
+  /**
+   * Domains whose policies were fetched `olderThanMs` ago or more and used within `usedWithinMs`, unexpired, the
+   * soonest to expire first, at most `limit`.
+   */
+  dueForRefresh(olderThanMs: number, usedWithinMs: number, limit: number): string[];
   readonly size: number;
   /** Waits for pending writes of the state file. */
   flush(): Promise<void>;
 }
 
 const FILE_VERSION = 1;
+/** A use is written down only when the last one noted is older than this (a busy domain is no write per message). */
+const USE_RESOLUTION_MS = 3600 * 1000;
 /** Bytes a state file of the largest cache takes, with room: more is not a file we wrote. */
 const bytesPerEntry = 4096;
 
@@ -49,6 +61,7 @@ const entrySchema = z.object({
   maxAge: z.number().int().min(0).max(MAX_AGE_LIMIT),
   fetchedAt: z.number().int().min(0),
   expiresAt: z.number().int().min(0),
+  usedAt: z.number().int().min(0).optional(),
 });
 const fileSchema = z.object({ version: z.literal(FILE_VERSION), policies: z.record(z.string(), z.unknown()) });
 
@@ -144,12 +157,32 @@ export function createPolicyCache(opts: PolicyCacheOptions): PolicyCache {
       // RFC 8461 §3.2: max_age is at most 31557600 s; the policy applies that long from the fetch. An empty mx
       // pattern matches no host: left out, as the load would refuse the entry for it.
       const mx = policy.mx.filter((m) => m.length > 0 && m.length <= 255).slice(0, MAX_MX);
-      const entry: CachedPolicy = { ...policy, mx, fetchedAt, expiresAt: fetchedAt + Math.min(policy.maxAge, MAX_AGE_LIMIT) * 1000 };
+      const usedAt = entries.get(domain)?.usedAt;
+      const entry: CachedPolicy = { ...policy, mx, fetchedAt, expiresAt: fetchedAt + Math.min(policy.maxAge, MAX_AGE_LIMIT) * 1000, ...(usedAt !== undefined ? { usedAt } : {}) };
       entries.delete(domain);
       makeRoom();
       entries.set(domain, entry);
       save();
       return entry;
+    },
+    markUsed(domain) {
+      const p = entries.get(domain);
+      const now = opts.clock.now();
+      if (!p || (p.usedAt !== undefined && now - p.usedAt < USE_RESOLUTION_MS && now >= p.usedAt)) return;
+      p.usedAt = now;
+      save();
+    },
+    dueForRefresh(olderThanMs, usedWithinMs, limit) {
+      const now = opts.clock.now();
+      const due: [string, CachedPolicy][] = [];
+      for (const e of entries) {
+        const p = e[1];
+        if (p.expiresAt > now && now - p.fetchedAt >= olderThanMs && p.usedAt !== undefined && now - p.usedAt <= usedWithinMs) due.push(e);
+      }
+      return due
+        .sort((a, b) => a[1].expiresAt - b[1].expiresAt)
+        .slice(0, limit)
+        .map(([d]) => d);
     },
     get size() {
       return entries.size;

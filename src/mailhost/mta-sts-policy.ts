@@ -82,6 +82,8 @@ export interface FetchOptions {
   port?: number;
   /** Trusted roots (PEM) in place of the system's; tests pass their CA. */
   ca?: Buffer;
+  /** Aborts the fetch early (shutdown), as a timeout does. */
+  signal?: AbortSignal;
 }
 
 class FetchError extends Error {
@@ -175,7 +177,7 @@ function capMaxAge(text: string): string {
 /** RFC 8461 §3.3: fetches and parses the policy of `domain` (a policyDomain name) for TXT id `id`. */
 export async function fetchPolicy(domain: string, id: string, opts: FetchOptions): Promise<FetchResult> {
   const host = `mta-sts.${domain}`;
-  const signal = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), opts.signal]) : AbortSignal.timeout(opts.timeoutMs);
   try {
     const addresses = await policyHostAddresses(opts.resolver, host, opts.family);
     let body: Buffer | undefined;

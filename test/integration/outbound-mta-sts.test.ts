@@ -14,6 +14,8 @@ import { configSchema } from '../../src/config/schema.ts';
 import { createResolver } from '../../src/dns/dns2-resolver.ts';
 import { createOutbound, MTA_STS_CACHE_FILE, type OutboundOptions } from '../../src/mailhost/outbound.ts';
 import { createRegistry, type Registry } from '../../src/metrics/registry.ts';
+import { createMtaSts, type MtaSts } from '../../src/mailhost/mta-sts.ts';
+import { ManualClock } from '../../src/util/clock.ts';
 import { createLogger } from '../../src/util/logger.ts';
 import { startDnsServer, type Zones } from '../helpers/dns-server.ts';
 import { startScriptedSmtp } from '../helpers/scripted-smtp.ts';
@@ -404,4 +406,81 @@ test('the running app looks policies up through its own resolver and delivers wh
   const failed = gw.logs.find((l) => l.msg === 'MTA-STS policy fetch failed');
   assert.equal(failed?.domain, 'remote.example', 'the TXT record was found through spamgate\'s resolver');
   assert.equal(failed?.id, 'gw1');
+});
+
+test('the background refresh keeps the policies of domains mail went to fresh past their max_age, and stops 30 days after the last use', async (t) => {
+  const day = 24 * 3600 * 1000;
+  const w = await world(t, { policy: policyText('enforce', ['mx.sts.test'], 2 * 86400) });
+  const clock = new ManualClock(Date.now());
+  const file = path.join(w.dataDir, 'refresh-policies.json');
+  const make = (refreshSweepMs = 0): MtaSts => {
+    const sts = createMtaSts({ resolver: createResolver({ servers: [w.dns.server], timeoutMs: 500, retries: 0 }), family: 'any', timeoutMs: 2000, cacheSize: 100, file, clock, log: createLogger('error'), registry: w.registry, policyPort: w.host.port, ca: w.ca.ca, refreshSweepMs });
+    t.after(() => sts.close());
+    return sts;
+  };
+  const sts = make();
+  assert.equal((await sts.policyFor(DOMAIN))?.mode, 'enforce', 'a delivery looks the policy up');
+  assert.equal(await sts.refreshDue(), 0, 'fetched just now: nothing due');
+  assert.equal(w.host.requests, 1);
+  // a day later the policy host serves a new MX list under the same id: the refresh fetches it without a delivery
+  w.host.body = policyText('enforce', ['mx2.sts.test'], 2 * 86400);
+  clock.advance(day + 1000);
+  assert.equal(await sts.refreshDue(), 1);
+  assert.equal(w.host.requests, 2);
+  assert.deepEqual(sts.cache.get(DOMAIN)?.mx, ['mx2.sts.test']);
+  assert.equal(await w.metric('spamgate_mta_sts_refresh_total', { result: 'fetched' }), 1);
+  assert.equal(await w.metric('spamgate_mta_sts_policy_total', { result: 'fetched' }), 1, 'refreshes are not counted as delivery look-ups');
+  // a restart keeps the time of the last use: the refresh goes on
+  await sts.close();
+  const restarted = make();
+  // ten days without mail to the domain: the two-day policy is still there, refreshed once a day
+  for (let i = 0; i < 10; i++) {
+    clock.advance(day + 1000);
+    assert.equal(await restarted.refreshDue(), 1, `day ${i + 2}`);
+  }
+  assert.equal(w.host.requests, 12);
+  assert.equal(restarted.cache.get(DOMAIN)?.mode, 'enforce', 'alive ten days after the last use, with a max_age of two');
+  // a refresh that fails keeps the cached policy, counted
+  const servedBody = w.host.body;
+  w.host.handler = (_req, res) => void res.writeHead(500).end();
+  clock.advance(day + 1000);
+  assert.equal(await restarted.refreshDue(), 1);
+  assert.equal(await w.metric('spamgate_mta_sts_refresh_total', { result: 'cached_fallback' }), 1);
+  assert.equal(restarted.cache.get(DOMAIN)?.mode, 'enforce');
+  delete w.host.handler;
+  w.host.body = servedBody;
+  // the next sweep, an hour later, fetches it (a failed fetch is retried after 5 minutes)
+  clock.advance(3600 * 1000);
+  assert.equal(await restarted.refreshDue(), 1);
+  assert.equal(await w.metric('spamgate_mta_sts_refresh_total', { result: 'fetched' }), 12);
+  // past 30 days after the last use, no more refreshes: the policy lives out its max_age and goes
+  let fetched = w.host.requests;
+  for (let i = 0; i < 25; i++) {
+    clock.advance(day + 1000);
+    await restarted.refreshDue();
+  }
+  assert.ok(w.host.requests > fetched, 'refreshed while within 30 days of the use');
+  fetched = w.host.requests;
+  for (let i = 0; i < 3; i++) {
+    clock.advance(day + 1000);
+    assert.equal(await restarted.refreshDue(), 0);
+  }
+  assert.equal(w.host.requests, fetched);
+  assert.equal(restarted.cache.get(DOMAIN), undefined, 'expired two days after the last refresh');
+});
+
+test('the background refresh runs on its own timer and stops at close', async (t) => {
+  const w = await world(t, { policy: policyText('enforce', ['mx.sts.test'], 2 * 86400) });
+  const clock = new ManualClock(Date.now());
+  const sts = createMtaSts({ resolver: createResolver({ servers: [w.dns.server], timeoutMs: 500, retries: 0 }), family: 'any', timeoutMs: 2000, cacheSize: 100, clock, log: createLogger('error'), policyPort: w.host.port, ca: w.ca.ca, refreshSweepMs: 20 });
+  t.after(() => sts.close());
+  await sts.policyFor(DOMAIN);
+  clock.advance(25 * 3600 * 1000);
+  const deadline = Date.now() + 5000;
+  while (w.host.requests < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(w.host.requests, 2, 'refreshed by the timer, once: fetched again a moment ago');
+  await sts.close();
+  clock.advance(25 * 3600 * 1000);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(w.host.requests, 2, 'no refresh after close');
 });
