@@ -231,7 +231,7 @@ export function hostnameOf(config: Config): string {
  * (smtp.max_message_size is enforced per message at once, but the SIZE they advertise changes only with a
  * restart); openComponents builds the rest: the logger (log_level), the delivery router and scheduler
  * (mode, delivery, queue, outbound; local_domains decide local or remote there), the user directory
- * (users, aliases, mailhost, local_domains), SRS (srs: its secrets are read at start), the MIME limits and the
+ * (users, aliases, mailhost, local_domains), SRS (srs; its secrets file is read again on reload), the MIME limits and the
  * Bayes store (filter, bayes) and the in-memory greylist. data_dir is compared apart (see reload).
  */
 const RESTART_ONLY = [

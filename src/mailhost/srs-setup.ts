@@ -25,6 +25,11 @@ export interface Srs {
   checkRecipient(address: string, mailFrom: string): SrsRecipient;
   /** At delivery: the same rules at the time the message was accepted (a queued bounce does not expire in the queue). */
   reverse(address: string, mailFrom: string, acceptedAtMs: number): SrsRecipient;
+  /**
+   * Reads the secrets file again (SIGHUP: a secret added for rotation, an old one dropped); a file that cannot
+   * be read or holds none keeps the running secrets, logged.
+   */
+  reloadSecrets(): void;
 }
 
 export interface SrsDeps {
@@ -45,8 +50,10 @@ export function openSrs(deps: SrsDeps): Srs | undefined {
   const cfg = deps.config.srs;
   if (!cfg.enabled) return undefined;
   const domain = cfg.domain ?? deps.config.local_domains[0] ?? 'localhost';
-  const { file, secrets, created, weak } = loadSrsSecrets(deps.dataDir, cfg.secret_file);
-  const signing = secrets[0] ?? '';
+  const loaded = loadSrsSecrets(deps.dataDir, cfg.secret_file);
+  const { file, created } = loaded;
+  let secrets = loaded.secrets;
+  let signing = secrets[0] ?? '';
   const maxAgeDays = Math.floor(cfg.max_age / DAY_MS);
   const locals = new Set(deps.config.local_domains);
   const forwards = counter(deps.registry, 'spamgate_srs_forward_total', 'Senders of copies forwarded by aliases to other domains, by SRS result (srs0, srs1 rewritten; null_sender, local_sender, too_long, unsupported kept)', ['result']);
@@ -60,7 +67,10 @@ export function openSrs(deps: SrsDeps): Srs | undefined {
   if (cfg.max_age < deps.config.queue.max_age) {
     log.warn('srs.max_age is shorter than queue.max_age: a failure notice for a forwarded copy that spamgate gives up on late finds its SRS address expired and is lost', { srs_max_age_days: maxAgeDays, queue_max_age_days: deps.config.queue.max_age / DAY_MS });
   }
-  if (weak > 0) log.warn(`SRS secrets shorter than ${WEAK_SECRET_LENGTH} characters can be guessed from the addresses they sign; put a longer one first`, { file, weak });
+  const warnWeak = (weak: number): void => {
+    if (weak > 0) log.warn(`SRS secrets shorter than ${WEAK_SECRET_LENGTH} characters can be guessed from the addresses they sign; put a longer one first`, { file, weak });
+  };
+  warnWeak(loaded.weak);
 
   const decide = (address: string, mailFrom: string, nowMs: number): SrsRecipient => {
     const r = srsReverse(split(address).local, { secrets, maxAgeDays, nowMs });
@@ -96,5 +106,20 @@ export function openSrs(deps: SrsDeps): Srs | undefined {
       return r;
     },
     reverse: (address, mailFrom, acceptedAtMs) => decide(address, mailFrom, acceptedAtMs),
+    reloadSecrets() {
+      let next: ReturnType<typeof loadSrsSecrets>;
+      try {
+        // the file named at start (srs.secret_file itself needs a restart); it exists by now, so nothing is made
+        next = loadSrsSecrets(deps.dataDir, file);
+      } catch (err) {
+        log.error('SRS secrets not reloaded, keeping the running ones', { file, error: (err as Error).message });
+        return;
+      }
+      if (next.secrets.join('\n') === secrets.join('\n')) return;
+      secrets = next.secrets;
+      signing = secrets[0] ?? '';
+      log.info('SRS secrets reloaded', { file, secrets: secrets.length });
+      warnWeak(next.weak);
+    },
   };
 }

@@ -3,7 +3,7 @@
 // RCPT, SRS1 for another forwarder's SRS0, null and local senders kept, the secret file made once and reused.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -194,4 +194,21 @@ test('srs.secret_file: the first secret signs, every one verifies (rotation); no
   assert.equal((await rcptReply(gw.smtpPort, '', address('the-old-secret-0123456789', 'frank'))).code, 250, 'an address of the old secret still comes back');
   assert.equal((await rcptReply(gw.smtpPort, '', address('a-secret-never-configured', 'frank'))).code, 550);
   assert.equal(existsSync(path.join(dataDir, 'srs.secret')), false);
+
+  // a reload (SIGHUP) reads the file again: a third secret put first signs, the oldest dropped no longer verifies
+  writeFileSync(path.join(dataDir, 'rotated.secret'), 'the-third-secret-012345678\nthe-new-secret-0123456789\n', { mode: 0o600 });
+  assert.equal(gw.app.reload().ok, true);
+  assert.ok(gw.logs.some((l) => l.msg === 'SRS secrets reloaded' && l.secrets === 2));
+  assert.equal(await forwardedSender(gw, sink, 'erin@gmail.example', 'rotation 2'), address('the-third-secret-012345678', 'erin'));
+  assert.equal((await rcptReply(gw.smtpPort, '', address('the-new-secret-0123456789', 'frank'))).code, 250);
+  assert.equal((await rcptReply(gw.smtpPort, '', address('the-old-secret-0123456789', 'frank'))).code, 550, 'a dropped secret');
+  // a file broken meanwhile (open to other users, then empty) keeps the running secrets, logged with the file
+  for (const [body, mode] of [['the-fourth-secret-01234567\n', 0o644], ['', 0o600]] as const) {
+    writeFileSync(path.join(dataDir, 'rotated.secret'), body, { mode });
+    chmodSync(path.join(dataDir, 'rotated.secret'), mode);
+    assert.equal(gw.app.reload().ok, true, 'the rest of the reload goes on');
+    assert.equal((await rcptReply(gw.smtpPort, '', address('the-third-secret-012345678', 'frank'))).code, 250);
+  }
+  assert.equal(gw.logs.filter((l) => l.msg === 'SRS secrets not reloaded, keeping the running ones' && String(l.error).includes('rotated.secret')).length, 2);
+  assert.equal(await forwardedSender(gw, sink, 'erin@gmail.example', 'rotation 3'), address('the-third-secret-012345678', 'erin'));
 });
