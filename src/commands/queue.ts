@@ -1,29 +1,39 @@
-// `spamgate queue list|show|flush|remove`: works on the spool directory, with or without a running
-// instance. With one running (live pid in <spool>/lock), flush and remove are handed to it as
-// request files in <spool>/control that its scheduler applies on the next scan (queue.scan_interval)
-// and deletes, so a message in flight is never pulled from under a delivery; otherwise the files
-// are changed directly.
+// `spamgate queue list|show|flush|remove|hold|release`: works on the spool directory, with or without a
+// running instance. With one running (live pid in <spool>/lock), flush, remove, hold and release are
+// handed to it as request files in <spool>/control that its scheduler applies on the next scan
+// (queue.scan_interval) and deletes, so a message in flight is never pulled from under a delivery;
+// otherwise the files are changed directly.
 import { readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { text as readAll } from 'node:stream/consumers';
 import path from 'node:path';
 import { loadFromArgs } from './load-args.ts';
-import { writeControlRequest, type ControlRequest } from '../queue/control.ts';
+import { writeControlRequest, type ControlRequest, type MessageOp } from '../queue/control.ts';
 import { runningPid } from '../queue/spool-lock.ts';
-import { ID_PATTERN, idTime, listIds, msgFile, readEnvelopeFile, readMessageFile, readStateFile, spoolPaths, stateFile, type SpoolPaths } from '../queue/spool-format.ts';
+import { ID_PATTERN, idTime, initialState, listIds, msgFile, readEnvelopeFile, readMessageFile, readStateFile, spoolPaths, stateFile, type DeliveryState, type SpoolPaths } from '../queue/spool-format.ts';
 import { spoolDir } from '../queue/spool.ts';
 import { headerSection } from '../queue/dsn.ts';
 import type { QueueEnvelope } from '../queue/types.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
-const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID] [--wait SECONDS] | remove ID [--wait SECONDS]  [--config FILE] [--data-dir DIR]
+const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID...] | remove ID... | hold ID... | release ID...
+       [--wait SECONDS] [--config FILE] [--data-dir DIR]
 
   list     one line per message: id, age, size, sender, recipients (pending/total), attempts,
-           next attempt, last error (--json: one JSON object per line)
+           next attempt ("held" when on hold), last error (--json: one JSON object per line)
   show     envelope, per-recipient state and the message headers
-  flush    retry every message (or one) now
-  remove   delete a message without bouncing it
+  flush    retry every message (or those named) now; messages on hold stay on hold
+  remove   delete messages without bouncing them
+  hold     keep messages from delivery (no attempts, delay warnings or expiry) until released
+  release  take messages off hold: tried at once; one older than queue.max_age that still
+           cannot be delivered then is returned to its sender
 
-With a running instance, flush and remove are requests it applies within queue.scan_interval;
-the command waits up to --wait seconds (default 10) for it to confirm.`;
+ID... may be "-": the ids are read from standard input, one a line (e.g. picked from list --json).
+With a running instance, flush, remove, hold and release are requests it applies within
+queue.scan_interval; the command waits up to --wait seconds (default 10) for it to confirm.`;
+
+const MESSAGE_OPS: readonly string[] = ['remove', 'hold', 'release'] satisfies MessageOp[];
+/** Ids read from standard input at most (one a line). */
+const MAX_STDIN_IDS = 100_000;
 
 function age(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -49,7 +59,8 @@ async function summary(paths: SpoolPaths, id: string, now: number) {
     ...base(id, envelope, size, now),
     pending: rcpts.filter((r) => r.status === 'pending').length,
     attempts: state?.attempts ?? 0,
-    nextAttempt: state && state.nextAttemptAt > 0 ? new Date(state.nextAttemptAt).toISOString() : 'now',
+    held: state?.held === true,
+    nextAttempt: state?.held ? 'held' : state && state.nextAttemptAt > 0 ? new Date(state.nextAttemptAt).toISOString() : 'now',
     lastError: state?.lastError ?? '',
   };
 }
@@ -63,14 +74,37 @@ async function waitGone(file: string, seconds: number): Promise<boolean> {
   return false;
 }
 
-async function request(paths: SpoolPaths, req: ControlRequest, args: CommandArgs, io: CommandIo, pid: number): Promise<number> {
-  const file = await writeControlRequest(paths, req);
-  if (await waitGone(file, waitSeconds(args))) {
-    io.stdout.write(`${req.op}${req.id ? ` ${req.id}` : ''}: done by running instance (pid ${pid})\n`);
-    return 0;
+/** Hands requests to the running instance, then waits (one deadline for all) until it has applied them. */
+async function request(paths: SpoolPaths, reqs: readonly ControlRequest[], args: CommandArgs, io: CommandIo, pid: number): Promise<number> {
+  const files: Array<[ControlRequest, string]> = [];
+  for (const req of reqs) files.push([req, await writeControlRequest(paths, req)]);
+  const deadline = Date.now() + waitSeconds(args) * 1000;
+  let code = 0;
+  for (const [req, file] of files) {
+    if (await waitGone(file, Math.max(0, (deadline - Date.now()) / 1000))) {
+      io.stdout.write(`${req.op}${req.id ? ` ${req.id}` : ''}: done by running instance (pid ${pid})\n`);
+      continue;
+    }
+    io.stderr.write(`spamgate: request left in ${path.relative(process.cwd(), file)}; pid ${pid} has not picked it up yet\n`);
+    code = 1;
   }
-  io.stderr.write(`spamgate: request left in ${path.relative(process.cwd(), file)}; pid ${pid} has not picked it up yet\n`);
-  return 1;
+  return code;
+}
+
+/** Writes a state file as the server does (temp file, then rename; 0600). */
+async function writeState(paths: SpoolPaths, id: string, state: DeliveryState): Promise<void> {
+  const tmp = path.join(paths.tmp, `cli-${process.pid}-${id}.state`);
+  await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
+  await rename(tmp, stateFile(paths, id));
+}
+
+/** The ids named, or read from standard input for "-" (one a line). */
+async function idsOf(named: readonly string[], io: CommandIo): Promise<string[]> {
+  if (!named.includes('-')) return [...named];
+  if (named.length > 1) throw new UsageError('"-" (ids from standard input) goes alone');
+  const lines = (await readAll(io.stdin)).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  if (lines.length > MAX_STDIN_IDS) throw new UsageError(`more than ${MAX_STDIN_IDS} ids on standard input`);
+  return lines;
 }
 
 /** --wait SECONDS: a number from 0 to 3600 (default 10). */
@@ -84,27 +118,37 @@ function waitSeconds(args: CommandArgs): number {
 
 export const queueCommand: Command = {
   name: 'queue',
-  summary: 'list, show, flush or remove queued messages',
+  summary: 'list, show, flush, remove, hold or release queued messages',
   usage: USAGE,
   valueFlags: ['wait'],
   booleanFlags: ['json'],
   async run(args, io) {
-    const [sub, id, extra] = args.positional;
-    if (!sub || extra !== undefined) throw new UsageError('expected: queue list|show ID|flush [ID]|remove ID');
-    if (!['list', 'show', 'flush', 'remove'].includes(sub)) throw new UsageError(`unknown queue sub-command ${JSON.stringify(sub)}: list, show, flush or remove`);
-    if (sub === 'list' && id !== undefined) throw new UsageError(`queue list takes no message id (queue show ${id})`);
-    if ((sub === 'show' || sub === 'remove') && !id) throw new UsageError(`queue ${sub} needs a message id`);
-    if (id !== undefined && !ID_PATTERN.test(id)) throw new UsageError(`not a queue id: ${JSON.stringify(id)}`);
-    if (sub !== 'flush' && sub !== 'remove' && args.flags.has('wait')) throw new UsageError('--wait applies to flush and remove');
+    const [sub, ...named] = args.positional;
+    if (!sub) throw new UsageError('expected: queue list|show ID|flush [ID...]|remove ID...|hold ID...|release ID...');
+    if (!['list', 'show', 'flush', ...MESSAGE_OPS].includes(sub)) throw new UsageError(`unknown queue sub-command ${JSON.stringify(sub)}: list, show, flush, remove, hold or release`);
+    if (sub === 'list' && named.length) throw new UsageError(`queue list takes no message id (queue show ${named[0] ?? ''})`);
+    if (sub === 'show' && named.length !== 1) throw new UsageError('queue show needs one message id');
+    if (MESSAGE_OPS.includes(sub) && !named.length) throw new UsageError(`queue ${sub} needs a message id (or "-" to read ids from standard input)`);
+    if ((sub === 'list' || sub === 'show') && args.flags.has('wait')) throw new UsageError('--wait applies to flush, remove, hold and release');
     waitSeconds(args);
+    const ids = await idsOf(named, io);
+    for (const m of ids) if (!ID_PATTERN.test(m)) throw new UsageError(`not a queue id: ${JSON.stringify(m)}`);
+    if (MESSAGE_OPS.includes(sub) && !ids.length) throw new UsageError('no message id on standard input');
     const loaded = loadFromArgs(args, false);
     const paths = spoolPaths(spoolDir(loaded.dataDir));
     const now = Date.now();
     const exists = async (m: string): Promise<boolean> => Boolean(await stat(msgFile(paths, m)).catch(() => undefined));
-    if (id !== undefined && sub !== 'list' && !(await exists(id))) {
-      io.stderr.write(`spamgate: no message ${id} in ${paths.root}\n`);
-      return 1;
+    const present: string[] = [];
+    let missing = 0;
+    for (const m of ids) {
+      if (await exists(m)) present.push(m);
+      else {
+        io.stderr.write(`spamgate: no message ${m} in ${paths.root}\n`);
+        missing++;
+      }
     }
+    if (ids.length && !present.length) return 1;
+    const id = present[0];
     switch (sub) {
       case 'list': {
         const ids = await listIds(paths);
@@ -136,28 +180,45 @@ export const queueCommand: Command = {
         return 0;
       }
       case 'flush':
-      case 'remove': {
-        const req: ControlRequest = sub === 'flush' ? (id ? { op: 'flush', id } : { op: 'flush' }) : { op: 'remove', id: id as string };
+      case 'remove':
+      case 'hold':
+      case 'release': {
+        const op = sub;
+        const reqs: ControlRequest[] = op === 'flush' ? (present.length ? present.map((m) => ({ op, id: m })) : [{ op }]) : present.map((m) => ({ op, id: m }));
         const pid = await runningPid(paths);
-        if (pid !== undefined) return request(paths, req, args, io, pid);
-        if (req.op === 'remove') {
-          await unlink(msgFile(paths, req.id)).catch(() => undefined);
-          await unlink(stateFile(paths, req.id)).catch(() => undefined);
-          io.stdout.write(`removed ${req.id}\n`);
-          return 0;
+        if (pid !== undefined) return (await request(paths, reqs, args, io, pid)) || (missing ? 1 : 0);
+        if (op === 'remove') {
+          for (const m of present) {
+            await unlink(msgFile(paths, m)).catch(() => undefined);
+            await unlink(stateFile(paths, m)).catch(() => undefined);
+            io.stdout.write(`removed ${m}\n`);
+          }
+          return missing ? 1 : 0;
         }
-        // Stopped: make the chosen messages due at the next start.
-        const targets = req.id ? [req.id] : await listIds(paths);
+        if (op === 'hold' || op === 'release') {
+          for (const m of present) {
+            // no state yet (never tried) or a damaged one (it starts over anyway): from the envelope
+            const state = (await readStateFile(stateFile(paths, m)).catch(() => undefined)) ?? initialState((await readEnvelopeFile(msgFile(paths, m))).envelope);
+            if (op === 'hold') state.held = true;
+            else {
+              delete state.held;
+              state.nextAttemptAt = 0;
+            }
+            await writeState(paths, m, state);
+            io.stdout.write(`${op === 'hold' ? 'on hold' : 'released'}: ${m} (no running instance: applies at the next start)\n`);
+          }
+          return missing ? 1 : 0;
+        }
+        // Stopped: make the chosen messages due at the next start (those on hold stay on hold).
+        const targets = present.length ? present : await listIds(paths);
         for (const m of targets) {
           // a damaged state starts over (due at once) anyway
           const state = await readStateFile(stateFile(paths, m)).catch(() => undefined);
-          if (!state || state.nextAttemptAt === 0) continue;
-          const tmp = path.join(paths.tmp, `flush-${process.pid}-${m}.state`);
-          await writeFile(tmp, JSON.stringify({ ...state, nextAttemptAt: 0 }));
-          await rename(tmp, stateFile(paths, m));
+          if (!state || state.nextAttemptAt === 0 || state.held) continue;
+          await writeState(paths, m, { ...state, nextAttemptAt: 0 });
         }
         io.stdout.write(`flush: ${targets.length} message(s) due at next start (no running instance)\n`);
-        return 0;
+        return missing ? 1 : 0;
       }
       default:
         throw new UsageError(`unknown queue sub-command: ${sub}`);

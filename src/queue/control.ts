@@ -1,21 +1,24 @@
 // Requests from `spamgate queue` to a running instance: files in <spool>/control that the
-// scheduler picks up on its next scan (flush, flush-ID, remove-ID) and deletes once done.
+// scheduler picks up on its next scan (flush, flush-ID, remove-ID, hold-ID, release-ID) and deletes once done.
 import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../util/logger.ts';
 import { ID_PATTERN, type SpoolPaths } from './spool-format.ts';
 
-export type ControlRequest = { op: 'flush'; id?: string } | { op: 'remove'; id: string };
+/** Operations on one message by id. */
+export type MessageOp = 'remove' | 'hold' | 'release';
+export type ControlRequest = { op: 'flush'; id?: string } | { op: MessageOp; id: string };
 
 export function requestName(req: ControlRequest): string {
-  return req.op === 'flush' ? (req.id ? `flush-${req.id}` : 'flush') : `remove-${req.id}`;
+  return req.id ? `${req.op}-${req.id}` : req.op;
 }
 
 export function parseRequestName(name: string): ControlRequest | undefined {
   if (name === 'flush') return { op: 'flush' };
-  const m = /^(flush|remove)-(.+)$/.exec(name);
-  if (!m || !m[2] || !ID_PATTERN.test(m[2])) return undefined;
-  return m[1] === 'flush' ? { op: 'flush', id: m[2] } : { op: 'remove', id: m[2] };
+  const m = /^(flush|remove|hold|release)-(.+)$/.exec(name);
+  const [, op, id] = m ?? [];
+  if (!op || !id || !ID_PATTERN.test(id)) return undefined;
+  return op === 'flush' ? { op, id } : { op: op as MessageOp, id };
 }
 
 /** Writes a request atomically (tmp + rename) and returns its path; the instance deletes it when done. */
@@ -31,6 +34,8 @@ export async function writeControlRequest(paths: SpoolPaths, req: ControlRequest
 export interface ControlHandlers {
   flush(id?: string): void;
   remove(id: string): Promise<boolean>;
+  hold(id: string): Promise<boolean>;
+  release(id: string): Promise<boolean>;
 }
 
 export async function processControlRequests(paths: SpoolPaths, handlers: ControlHandlers, log: Logger): Promise<number> {
@@ -39,7 +44,7 @@ export async function processControlRequests(paths: SpoolPaths, handlers: Contro
     const req = parseRequestName(name);
     if (!req) log.warn('unknown queue control request ignored', { name });
     else if (req.op === 'flush') handlers.flush(req.id);
-    else await handlers.remove(req.id);
+    else await handlers[req.op](req.id);
     if (req) log.info('queue control request', { request: name });
     await unlink(path.join(paths.control, name)).catch(() => undefined);
   }

@@ -8,7 +8,8 @@ export function createQueueMetrics(registry: Registry) {
   for (const result of ['delivered', 'deferred', 'failed']) for (const destination of ['upstream', 'local', 'remote']) attempts.inc({ result, destination }, 0);
   return {
     depth: gauge(registry, 'spamgate_queue_depth', 'Messages in the delivery queue.'),
-    oldest: gauge(registry, 'spamgate_queue_oldest_age_seconds', 'Age of the oldest queued message.'),
+    oldest: gauge(registry, 'spamgate_queue_oldest_age_seconds', 'Age of the oldest queued message not on hold.'),
+    held: gauge(registry, 'spamgate_queue_held', 'Queued messages on hold (spamgate queue hold): not delivered until released.'),
     due: gauge(registry, 'spamgate_queue_due', 'Queued messages whose next attempt time has come (not in flight); counted at each scan.'),
     attempts,
     bounces: counter(registry, 'spamgate_bounces_total', 'Delivery status notifications queued, by kind (failure, delay, success).', ['kind'] as const),

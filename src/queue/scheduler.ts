@@ -40,6 +40,10 @@ export interface Scheduler {
   flush(id?: string): void;
   /** Removes a message; one in flight is removed when its attempt ends. */
   remove(id: string): Promise<boolean>;
+  /** Puts a message on hold: not tried (nor warned about or expired) until released; one in flight finishes its attempt. */
+  hold(id: string): Promise<boolean>;
+  /** Takes a message off hold: due at once. */
+  release(id: string): Promise<boolean>;
   /** Messages in the queue. */
   size(): number;
 }
@@ -67,9 +71,15 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
 
   const updateGauges = (): void => {
     metrics.depth.set(entries.size);
+    // a message on hold waits for a person, not for delivery: it is counted apart and does not age the queue
     let oldest = Infinity;
-    for (const e of entries.values()) oldest = Math.min(oldest, e.envelope.receivedAt);
-    metrics.oldest.set(entries.size ? Math.max(0, (clock.now() - oldest) / 1000) : 0);
+    let held = 0;
+    for (const e of entries.values()) {
+      if (e.state.held) held++;
+      else oldest = Math.min(oldest, e.envelope.receivedAt);
+    }
+    metrics.held.set(held);
+    metrics.oldest.set(oldest === Infinity ? 0 : Math.max(0, (clock.now() - oldest) / 1000));
   };
 
   const add = (e: SpoolEntry): void => {
@@ -79,7 +89,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   };
 
   const enqueueReady = (entry: Entry): void => {
-    if (entry.queued || entry.inFlight) return;
+    if (entry.queued || entry.inFlight || entry.state.held) return;
     entry.queued = true;
     ready.push(entry.id);
   };
@@ -88,7 +98,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     const now = clock.now();
     let due = 0;
     for (const e of entries.values()) {
-      if (e.inFlight || e.state.nextAttemptAt > now) continue;
+      if (e.inFlight || e.state.held || e.state.nextAttemptAt > now) continue;
       due++;
       if (!e.queued) enqueueReady(e);
     }
@@ -102,6 +112,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       const entry = entries.get(id);
       if (!entry) continue;
       entry.queued = false;
+      if (entry.state.held) continue;
       entry.inFlight = true;
       const p: Promise<void> = attempt(entry)
         .catch((err: unknown) => {
@@ -112,11 +123,22 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
         .finally(() => {
           entry.inFlight = false;
           inflight.delete(p);
+          // put on hold during the attempt: an attempt that ended without saving its state must not lose the hold
+          if (entry.state.held && entries.has(entry.id)) void saveHold(entry);
           pump();
         });
       inflight.add(p);
     }
   };
+
+  const saveHold = (entry: Entry): Promise<boolean> =>
+    spool.saveState(entry.id, entry.state).then(
+      () => true,
+      (err: unknown) => {
+        log.error('queue hold/release not saved: it lasts until a restart', { id: entry.id, err });
+        return false;
+      },
+    );
 
   const notices = createDsnNotices({ sink: spool, hostname: opts.hostname, clock, log, registry: opts.registry, returnFullMaxBytes: cfg.return_full_max_size, ...(opts.signNotice ? { sign: opts.signNotice } : {}) });
   /** Queues a notice; false when the spool would not take it (disk full…): the caller keeps what it owes. */
@@ -214,7 +236,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     timer = undefined;
     if (!running) return;
     try {
-      await processControlRequests(spool.paths, { flush: (id) => api.flush(id), remove: (id) => api.remove(id) }, log);
+      await processControlRequests(spool.paths, { flush: (id) => api.flush(id), remove: (id) => api.remove(id), hold: (id) => api.hold(id), release: (id) => api.release(id) }, log);
     } catch (err) {
       log.warn('queue control requests failed', { err });
     }
@@ -265,7 +287,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     },
     flush(id) {
       for (const e of entries.values()) {
-        if (id !== undefined && e.id !== id) continue;
+        if ((id !== undefined && e.id !== id) || e.state.held) continue; // a flush does not release
         e.state.nextAttemptAt = 0;
         enqueueReady(e);
       }
@@ -290,6 +312,35 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       await spool.remove(id);
       updateGauges();
       log.info('message removed', { id });
+      return true;
+    },
+    async hold(id) {
+      const e = entries.get(id);
+      if (!e) return false;
+      if (!e.state.held) {
+        e.state.held = true;
+        const i = ready.indexOf(id);
+        if (i >= 0) ready.splice(i, 1);
+        e.queued = false;
+        // in flight: the attempt saves its state when it ends (hold included)
+        if (!e.inFlight) await saveHold(e);
+        log.info('message put on hold', { id, in_flight: e.inFlight });
+      }
+      updateGauges();
+      return true;
+    },
+    async release(id) {
+      const e = entries.get(id);
+      if (!e) return false;
+      if (e.state.held) {
+        delete e.state.held;
+        e.state.nextAttemptAt = 0;
+        if (!e.inFlight) await saveHold(e);
+        log.info('message released from hold', { id });
+      }
+      enqueueReady(e);
+      pump();
+      updateGauges();
       return true;
     },
     size: () => entries.size,

@@ -42,6 +42,8 @@ export interface DeliveryState {
   lastAttemptAt?: number;
   lastError?: string;
   delayWarned: boolean;
+  /** Put on hold by `spamgate queue hold`: not tried, warned about or expired until released. */
+  held?: boolean;
   recipients: Record<string, RecipientState>;
 }
 

@@ -32,6 +32,7 @@ const stateSchema = z.looseObject({
   lastAttemptAt: z.number().finite().optional(),
   lastError: z.string().optional(),
   delayWarned: z.boolean(),
+  held: z.boolean().optional(),
   recipients: z.record(
     z.string(),
     z.looseObject({

@@ -54,13 +54,13 @@ test('usage: no command, unknown command and options exit 2 with one line; every
   const unknown = await cli(['frobnicate']);
   assert.equal(unknown.code, 2);
   assert.equal(unknown.stderr.trim().split('\n').length, 1);
-  for (const args of [['classify', '--bogus'], ['classify', '-x'], ['queue', 'list', '--config'], ['queue', 'flush', '--wait', 'soon'], ['queue', 'list', '--wait', '5'], ['classify', '--json=1', 'f'], ['users', 'list', 'extra'], ['explain', '/dev/null', '--rcpt', 'not an address'], ['queue', 'hold', '0mxc1jr2p-00cwm-feba23'], ['queue', 'list', '0mxc1jr2p-00cwm-feba23']]) {
+  for (const args of [['classify', '--bogus'], ['classify', '-x'], ['queue', 'list', '--config'], ['queue', 'flush', '--wait', 'soon'], ['queue', 'list', '--wait', '5'], ['classify', '--json=1', 'f'], ['users', 'list', 'extra'], ['explain', '/dev/null', '--rcpt', 'not an address'], ['queue', 'park', '0mxc1jr2p-00cwm-feba23'], ['queue', 'list', '0mxc1jr2p-00cwm-feba23']]) {
     const r = await cli(args);
     assert.equal(r.code, 2, args.join(' '));
     assert.equal(r.stderr.trim().split('\n').length, 1, `${args.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, new RegExp(`^spamgate ${args[0]}: `));
     // a sub-command queue does not have, or an id list does not take, is named as such
-    if (args[0] === 'queue' && /^[0-9a-z]{9}-/.test(args[2] ?? '')) assert.match(r.stderr, /unknown queue sub-command "hold"|queue list takes no message id/);
+    if (args[0] === 'queue' && /^[0-9a-z]{9}-/.test(args[2] ?? '')) assert.match(r.stderr, /unknown queue sub-command "park"|queue list takes no message id/);
   }
   const helps = await Promise.all(COMMANDS.map(async (c) => ({ name: c.name, run: await cli([c.name, '--help', '--config', '/nonexistent.yaml']) })));
   for (const { name, run } of helps) {

@@ -1,7 +1,7 @@
-// `spamgate queue list|show|remove|flush` as a real process, against a stopped spool and against
+// `spamgate queue list|show|remove|flush|hold|release` as a real process, against a stopped spool and against
 // a running scheduler (requests through <spool>/control).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -103,4 +103,87 @@ test('queue remove / flush hand requests to a running instance', async (t) => {
   assert.match(sink.messages[0]?.raw.toString() ?? '', /Subject: keep/);
   assert.equal(sink.messages.length, 1, 'the removed message was never sent');
   assert.ok(keep.id);
+});
+
+/** The CLI with ids on standard input ("-"). */
+function cliStdin(dataDir: string, input: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'queue', ...args, '--data-dir', dataDir], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input);
+  });
+}
+
+test('queue hold / release: a held message is not delivered, flushed or counted as aging until released (running and stopped)', async (t) => {
+  const dataDir = await tempDir(t);
+  const sink = await startSink();
+  t.after(() => sink.close());
+  await sink.down();
+  const registry = createRegistry(false);
+  const spoolDir = path.join(dataDir, 'spool');
+  // stopped: a message never tried (no state file yet) is put on hold from its envelope
+  const offline = await openSpool({ dir: spoolDir, fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger });
+  const parked = await offline.enqueue(envelope({ receivedAt: Date.now() - 7_200_000 }), message('parked'));
+  await offline.close();
+  assert.match((await cli(dataDir, 'hold', parked.id)).stdout, new RegExp(`on hold: ${parked.id} \\(no running instance`));
+  const offlineState = await readStateFile(stateFile(offline.paths, parked.id));
+  assert.equal(offlineState?.held, true);
+  assert.deepEqual(Object.keys(offlineState?.recipients ?? {}), ['rcpt@dest.test']);
+  assert.match((await cli(dataDir, 'list')).stdout.split('\n').find((l) => l.startsWith(parked.id)) ?? '', /\theld\t/);
+  assert.equal((JSON.parse((await cli(dataDir, 'list', '--json')).stdout.trim()) as { held: boolean }).held, true);
+  assert.match((await cli(dataDir, 'flush')).stdout, /due at next start/);
+  assert.equal((await readStateFile(stateFile(offline.paths, parked.id)))?.held, true, 'a flush does not release');
+
+  const spool = await openSpool({ dir: spoolDir, fsync: true, clock: systemClock, registry, log: silentLogger });
+  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
+  const scheduler = createScheduler({ spool, router, config: queueConfig({ scan_interval: '100ms', retry_initial: '1h' }), clock: systemClock, registry, log: silentLogger, hostname: 'gw.test' });
+  await scheduler.start();
+  t.after(async () => {
+    await scheduler.stop(1000);
+    await router.close();
+    await spool.close();
+  });
+  const a = await spool.enqueue(envelope({ receivedAt: Date.now() }), message('first'));
+  const b = await spool.enqueue(envelope({ receivedAt: Date.now() }), message('second'));
+  await scheduler.runDue();
+  assert.equal(scheduler.size(), 3, 'upstream down: two deferred, one on hold since before the start');
+  const gauge = async (name: string): Promise<number> => (await registry.getSingleMetric(name)?.get())?.values[0]?.value ?? -1;
+  assert.equal(await gauge('spamgate_queue_held'), 1);
+  assert.ok((await gauge('spamgate_queue_oldest_age_seconds')) < 600, 'the two-hour-old message on hold does not age the queue');
+
+  // running: ids on standard input
+  const held = await cliStdin(dataDir, `${a.id}\n\n${b.id}\n`, 'hold', '-');
+  assert.equal(held.code, 0, held.stderr);
+  assert.equal(held.stdout.match(/^hold .*: done by running instance/gm)?.length, 2);
+  assert.equal((await readStateFile(stateFile(spool.paths, a.id)))?.held, true, 'the hold is saved');
+  assert.equal(await gauge('spamgate_queue_held'), 3);
+
+  await sink.up();
+  assert.match((await cli(dataDir, 'flush')).stdout, /done by running instance/);
+  await scheduler.runDue();
+  await new Promise((r) => setTimeout(r, 300));
+  await scheduler.runDue();
+  assert.equal(sink.messages.length, 0, 'nothing on hold is delivered, flush or not');
+  assert.equal(scheduler.size(), 3);
+
+  assert.match((await cli(dataDir, 'release', a.id, parked.id)).stdout, /release .*: done by running instance[\s\S]*release .*: done/);
+  await sink.waitForMessages(2);
+  await scheduler.runDue();
+  assert.deepEqual(sink.messages.map((m) => /Subject: (\w+)/.exec(m.raw.toString())?.[1]).sort(), ['first', 'parked']);
+  assert.equal(scheduler.size(), 1, 'the other one stays on hold');
+  assert.equal(await gauge('spamgate_queue_held'), 1);
+
+  // unknown ids: named on stderr, exit 1; the known one is still handled
+  const mixed = await cli(dataDir, 'remove', b.id, '000000001-00009-abcdef').catch((e: { code: number; stdout: string; stderr: string }) => e);
+  assert.equal((mixed as { code?: number }).code, 1);
+  assert.match((mixed as { stderr: string }).stderr, /no message 000000001-00009-abcdef/);
+  assert.equal(scheduler.size(), 0, 'a message on hold can be removed');
+  const bad = await cliStdin(dataDir, 'not an id\n', 'hold', '-');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /not a queue id: "not an id"/);
 });
