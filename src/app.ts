@@ -11,6 +11,8 @@ import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
 import { createHttpServer } from './metrics/http-server.ts';
+import { watchFreeSpace } from './queue/free-space.ts';
+import { spoolDir } from './queue/spool.ts';
 import { counter, createRegistry, gauge, type Registry } from './metrics/registry.ts';
 import { assertSymbolsDefined, loadRuleset } from './scoring/ruleset.ts';
 import { withContentSymbols } from './content/engine.ts';
@@ -103,7 +105,10 @@ export class App {
     const hostname = hostnameOf(config);
     const metrics = createGatewayMetrics(this.registry);
     const tls = readTls(config);
+    // queue.min_free is read per MAIL from the running snapshot, so a reload changes it at once
+    const freeSpace = await watchFreeSpace({ dir: spoolDir(this.loaded.dataDir), registry: this.registry, log: this.log.child({ component: 'queue' }), minFree: () => this.snapshot.config.queue.min_free });
     const common = {
+      freeSpace,
       snapshot: () => this.snapshot,
       rateStore: this.rateStore,
       authThrottle: createSmtpAuthThrottle(this.clock, { perIp: config.smtp.auth.failures.per_ip, perUser: config.smtp.auth.failures.per_user }, config.limits.ipv6_prefix),

@@ -155,6 +155,11 @@ const queue = z
     fsync: z.boolean().default(true),
     /** RET=FULL failure notices return the message whole up to this size, else its headers (RFC 3461 §4.3). */
     return_full_max_size: size().prefault(10 * 1024 * 1024),
+    /**
+     * Free space kept on the spool's file system (Postfix's queue_minfree): MAIL gets 452 4.3.1 when less than this
+     * plus 1.5 × the message's SIZE (or smtp.max_message_size) is free. 0 turns the check off.
+     */
+    min_free: size().prefault(100 * 1024 * 1024),
   })
   .prefault({});
 

@@ -104,18 +104,26 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   const corruptFiles = gauge(opts.registry, 'spamgate_queue_corrupt_files', 'Damaged message files moved to spool/corrupt (never delivered until a person acts).');
   const enqueueSeconds = histogram(opts.registry, 'spamgate_queue_enqueue_duration_seconds', 'Time to write, fsync and rename one message into the spool.', [], [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1]);
 
+  /**
+   * Until the rename, any failure (a full disk at write, fsync, close or rename) removes the temp file and
+   * throws the first error: nothing half-written stays behind, and the caller acknowledges nothing.
+   */
   const writeDurable = async (tmp: string, final: string, chunks: Buffer[], dirSync: () => Promise<void>): Promise<void> => {
     const fh = await open(tmp, 'wx', 0o600);
+    let failure: { err: unknown } | undefined;
     try {
       await writeAll(fh, chunks);
       if (opts.fsync) await fh.sync();
     } catch (err) {
-      await fh.close();
-      await unlink(tmp).catch(() => undefined);
-      throw err;
+      failure = { err };
     }
-    await fh.close();
-    await rename(tmp, final);
+    // close(2) can report a deferred write error (ENOSPC, EDQUOT on network file systems)
+    await fh.close().catch((err: unknown) => void (failure ??= { err }));
+    if (!failure) await rename(tmp, final).catch((err: unknown) => void (failure = { err }));
+    if (failure) {
+      await unlink(tmp).catch(() => undefined);
+      throw failure.err;
+    }
     if (opts.fsync) await dirSync();
   };
 

@@ -2,7 +2,7 @@
 // headers, then hand over — durably to the spool or through to the next hop — before replying.
 import type { SMTPServerDataStream } from 'smtp-server';
 import type { CheckContext, SymbolHit } from '../checks/types.ts';
-import type { NextHopReply, QueueEnvelope } from '../queue/types.ts';
+import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts';
 import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
 import { thresholdsFor } from '../scoring/ruleset.ts';
 import { compareSeverity, scoreHits, type Verdict } from '../scoring/scorer.ts';
@@ -11,7 +11,7 @@ import { dsnEnvelopeFields } from './esmtp-params.ts';
 import { toCrlf } from './line-endings.ts';
 import { createMessageView, headerEnd } from './message-view.ts';
 import type { SessionState, Transaction } from './session-state.ts';
-import { SmtpError } from './smtp-error.ts';
+import { insufficientStorage, SmtpError } from './smtp-error.ts';
 import { claimsAuthServId, countReceived, receivedHeader, rewriteSubject, stripHeaders } from './trace-headers.ts';
 
 export interface DataPhaseContext {
@@ -102,8 +102,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     const next: NextHopReply = await deps.inline.forward(envelope, message);
     reply = { code: next.code, enhanced: next.enhanced ?? (next.code < 300 ? '2.0.0' : next.code < 500 ? '4.0.0' : '5.0.0'), text: next.text };
   } else if (deps.sink) {
-    const { id } = await deps.sink.enqueue(envelope, message);
-    reply = { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${id}` };
+    reply = await enqueue(deps, deps.sink, state, envelope, message);
   } else {
     reply = { code: 451, enhanced: '4.3.0', text: 'No delivery configured, try again later' };
   }
@@ -112,6 +111,27 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   logTransaction(deps, state, tx, verdict, bytes, `${reply.code} ${reply.enhanced} ${reply.text}`);
   if (reply.code < 300) deps.onVerdict?.({ verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
   return reply;
+}
+
+/** File system errors that mean "no room now" (the spool's disk or the user's disk quota is full). */
+const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
+
+/**
+ * Durably into the spool; a spool out of space (the spool removes what it wrote) answers 452 4.3.1 (RFC 5321 §4.2.3,
+ * RFC 3463 §3.4) so the client keeps the message and tries again. Other errors go on to the generic 451.
+ */
+async function enqueue(deps: GatewayDeps, sink: MessageSink, state: SessionState, envelope: QueueEnvelope, message: Buffer): Promise<DataReply> {
+  try {
+    const { id } = await sink.enqueue(envelope, message);
+    return { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${id}` };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined || !NO_SPACE.has(code)) throw err;
+    deps.metrics.insufficientStorage.inc({ phase: 'data' });
+    deps.log.error('spool out of space, message refused with 452', { session: state.info.id, size: message.length, code });
+    const reply = insufficientStorage();
+    return { code: reply.code, enhanced: reply.enhanced, text: reply.text };
+  }
 }
 
 /**

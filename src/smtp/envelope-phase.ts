@@ -2,13 +2,14 @@
 // connect/helo/mail checks) and adds each recipient (recipient limit, rcpt checks, DSN requests).
 import type { SMTPServerAddress } from 'smtp-server';
 import type { Envelope } from '../checks/types.ts';
+import { spaceNeeded } from '../queue/free-space.ts';
 import { canonicalMailbox } from './address.ts';
 import { readMailParameters, readRcptParameters } from './esmtp-params.ts';
 import type { GatewayDeps } from './gateway-types.ts';
 import { enforce, runPhase } from './phase-runner.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { LOOPBACK } from './smtp-auth.ts';
-import { SmtpError } from './smtp-error.ts';
+import { insufficientStorage, SmtpError } from './smtp-error.ts';
 
 export async function startTransaction(deps: GatewayDeps, state: SessionState, address: SMTPServerAddress, submission: boolean): Promise<void> {
   const snapshot = deps.snapshot();
@@ -27,6 +28,7 @@ export async function startTransaction(deps: GatewayDeps, state: SessionState, a
   // with (what EHLO advertises); a reload may have lowered it since, and the message would only be refused after DATA.
   const limit = snapshot.config.smtp.max_message_size;
   if (declaredSize !== undefined && declaredSize > limit) throw new SmtpError(552, '5.3.4', `Message size exceeds fixed maximum message size ${limit}`);
+  refuseWithoutSpace(deps, declaredSize, limit);
   const envelope: Envelope = { mailFrom: address.address, rcptTo: [], ...flags, ...(declaredSize !== undefined ? { declaredSize } : {}) };
   const dsn = { ...(ret ? { ret } : {}), ...(envid !== undefined ? { envid } : {}), rcptDsn: {} };
   const tx: Transaction = { envelope, hits: [], refused: [], results: new Map(), headers: [], startedAt: deps.clock.now(), ruleset: snapshot.ruleset, checks: snapshot.checks, timings: {}, dsn };
@@ -55,6 +57,22 @@ export async function startTransaction(deps: GatewayDeps, state: SessionState, a
   const hits = await runPhase(deps, state, 'mail', tx);
   enforce(deps, hits, tx, 'mail');
   tx.hits.push(...hits);
+}
+
+/**
+ * RFC 1870 §6.1 and RFC 5321 §4.2.3: a message that does not fit the space available now gets 452 (RFC 3463 §3.4:
+ * 4.3.1, mail system full); the session goes on. Answered from the cached reading: MAIL never waits for statfs.
+ */
+function refuseWithoutSpace(deps: GatewayDeps, declaredSize: number | undefined, maxMessageSize: number): void {
+  const config = deps.snapshot().config;
+  // inline delivery keeps nothing in the spool: the next hop's reply is the client's
+  if (config.delivery.mode === 'inline' && deps.inline) return;
+  const needed = spaceNeeded(config.queue.min_free, declaredSize, maxMessageSize);
+  const free = deps.freeSpace?.freeBytes();
+  if (needed === 0 || free === undefined || free >= needed) return;
+  deps.metrics.insufficientStorage.inc({ phase: 'mail' });
+  deps.log.warn('MAIL refused: too little free space in the spool', { free, needed, ...(declaredSize !== undefined ? { size: declaredSize } : {}) });
+  throw insufficientStorage();
 }
 
 export async function addRecipient(deps: GatewayDeps, state: SessionState, address: SMTPServerAddress): Promise<void> {

@@ -3,6 +3,9 @@ import { dkimSignatureCounter } from '../dkim/notice-signer.ts';
 import { counter, gauge, histogram, type Counter, type Registry } from '../metrics/registry.ts';
 
 export function createGatewayMetrics(registry: Registry) {
+  const insufficientStorage = counter(registry, 'spamgate_smtp_insufficient_storage_total', "Commands answered 452 4.3.1 for want of spool space: MAIL with less than queue.min_free plus 1.5 times the message size free, DATA whose spool write ran out of space", ['phase']);
+  // both series from the start, so increase() sees the first refusal
+  for (const phase of ['mail', 'data']) insufficientStorage.inc({ phase }, 0);
   return {
     connectionsActive: gauge(registry, 'spamgate_smtp_connections_active', 'SMTP connections open now', ['listener']),
     connections: counter(registry, 'spamgate_smtp_connections_total', 'SMTP connections by outcome at greeting: accepted, refused by the listener (too_many, too_many_per_ip, proxy_error) or by admission (the deciding symbol, lower case)', ['listener', 'result']),
@@ -16,6 +19,7 @@ export function createGatewayMetrics(registry: Registry) {
     symbols: counter(registry, 'spamgate_symbol_hits_total', 'Symbol hits by symbol family', ['family']),
     authAttempts: counter(registry, 'spamgate_smtp_auth_total', 'SMTP AUTH attempts by result', ['result']),
     dkimSignatures: dkimSignatureCounter(registry),
+    insufficientStorage,
   };
 }
 

@@ -6,6 +6,7 @@ import type { Config } from '../config/schema.ts';
 import type { AuthThrottle } from '../limits/auth-throttle.ts';
 import type { RateStore } from '../limits/rate-store.ts';
 import type { Authenticator } from '../mailhost/types.ts';
+import type { FreeSpace } from '../queue/free-space.ts';
 import type { InlineForwarder, MessageSink } from '../queue/types.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
 import type { Verdict } from '../scoring/scorer.ts';
@@ -36,6 +37,8 @@ export interface GatewayDeps {
   name: 'smtp' | 'submission' | 'submissions';
   snapshot: () => GatewaySnapshot;
   sink?: MessageSink;
+  /** Free space on the spool's file system, checked at MAIL against queue.min_free (absent: not checked). */
+  freeSpace?: FreeSpace;
   inline?: InlineForwarder;
   authenticator?: Authenticator;
   rateStore: RateStore;

@@ -31,3 +31,6 @@ export class SmtpError extends Error {
 export const ENHANCED_PREFIX = /^[245]\.\d{1,3}\.\d{1,3} /;
 
 export const tempFailure = (text = 'Local error in processing, try again later'): SmtpError => new SmtpError(451, '4.3.0', text);
+
+/** RFC 5321 §4.2.3 452, RFC 3463 §3.4 4.3.1: no room for the message now; the client tries again later. */
+export const insufficientStorage = (): SmtpError => new SmtpError(452, '4.3.1', 'Insufficient system storage');
