@@ -317,6 +317,12 @@ export class Session {
     }
     // A path the file system refuses (a name checks did not foresee, a deep user directory): the client's doing, not ours.
     if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG') return 'NO [CANNOT] Name too long for the file system';
+    // RFC 9208 §4.3 / RFC 5530 §3: a full disk is told as over quota (as Dovecot does), so the client keeps the message.
+    const code = (err as NodeJS.ErrnoException | undefined)?.code;
+    if (code === 'ENOSPC' || code === 'EDQUOT') {
+      this.log.warn('imap command failed: no space left', { command: name, code });
+      return 'NO [OVERQUOTA] Not enough disk space';
+    }
     this.log.error('imap command failed', { err, command: name });
     return `NO [SERVERBUG] Internal error; see server log (session ${this.id})`;
   }

@@ -32,8 +32,8 @@ export type LocalDeliveryResult =
   | { kind: 'no-such-user'; user: string }
   /** This message already passed through this recipient (Delivered-To present): 554 5.4.6. */
   | { kind: 'loop'; user: string }
-  /** Store trouble: 451 4.3.0, retried by the queue. */
-  | { kind: 'failed'; user: string; reason: string };
+  /** Store trouble: 451 4.3.0 (452 4.3.1 when the disk is full), retried by the queue. */
+  | { kind: 'failed'; user: string; reason: string; noSpace?: boolean };
 
 export interface LocalDeliveryDirectory {
   lookup(user: string): { name: string } | undefined;
@@ -66,6 +66,8 @@ export function replyForDelivery(result: LocalDeliveryResult): { code: number; e
     case 'loop':
       return { code: 554, enhanced: '5.4.6', text: 'mail loop detected (Delivered-To)' };
     case 'failed':
+      // RFC 3463 §3.4: 4.3.1, mail system full
+      if (result.noSpace) return { code: 452, enhanced: '4.3.1', text: 'insufficient system storage for the mailbox, try again later' };
       return { code: 451, enhanced: '4.3.0', text: 'local delivery failed, try again later' };
   }
 }
@@ -149,7 +151,8 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
           return count({ kind: 'over-quota', user, usage: -1, quota: directory.quotaOf(user) ?? -1 });
         }
         log.error('local delivery failed', { user, err });
-        return count({ kind: 'failed', user, reason: (err as Error).message });
+        const code = (err as NodeJS.ErrnoException).code;
+        return count({ kind: 'failed', user, reason: (err as Error).message, ...(code === 'ENOSPC' || code === 'EDQUOT' ? { noSpace: true } : {}) });
       } finally {
         if (!stored && dupKey !== undefined && seen.get(dupKey) === mine) seen.delete(dupKey);
         settle(stored);

@@ -1,5 +1,5 @@
 // Stage one of delivery: the message written to tmp/ under a unique Maildir name and made durable, outside any lock.
-import { open } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HeaderField } from './mailbox-store.ts';
 import { uniqueKey } from './maildir-files.ts';
@@ -21,11 +21,17 @@ export async function stageMessage(dir: string, fsync: boolean, raw: Buffer, fla
   const tmp = join(dir, 'tmp', key);
   const fh = await open(tmp, 'wx', 0o600);
   try {
-    await fh.writeFile(raw);
-    if (internalDate !== undefined) await fh.utimes(internalDate / 1000, internalDate / 1000);
-    if (fsync) await fh.sync();
-  } finally {
-    await fh.close();
+    try {
+      await fh.writeFile(raw);
+      if (internalDate !== undefined) await fh.utimes(internalDate / 1000, internalDate / 1000);
+      if (fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } catch (err) {
+    // A write cut short (disk full) leaves no partial file in tmp/ holding space until the 36-hour sweep.
+    await unlink(tmp).catch(() => undefined);
+    throw err;
   }
   return { key, tmp, size: raw.length, date: internalDate ?? now, fields: extractFields(raw), flags };
 }

@@ -1,18 +1,22 @@
 // Never lose mail when the disk fills: the queue.min_free guard at MAIL (real statfs, reloadable), and a real
 // spamgate process whose data directory is a tiny tmpfs (in a mount namespace of its own) filled with mail: the
-// message that does not fit gets 452 4.3.1 and leaves nothing behind, and what was acknowledged is delivered.
+// message that does not fit gets 452 4.3.1 (SMTP) or NO [OVERQUOTA] (IMAP APPEND) and leaves nothing behind, and
+// what was acknowledged is kept and delivered.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { hashPassword } from '../../src/mailhost/password.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { SmtpWire, type Reply } from '../helpers/smtp-wire.ts';
+import { Raw } from './imap-raw.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
 
@@ -202,4 +206,117 @@ queue: { min_free: 0, retry_initial: 200ms, retry_max: 400ms, scan_interval: 100
   assert.equal(retry.code, 250, `${retry.text}\n${gw.output}`);
   await sink.waitForMessages(acked.length + 1, 60_000);
   assert.equal((await wire.command('QUIT')).code, 221);
+});
+
+test('full-stack, a full Maildir file system: IMAP APPEND gets NO [OVERQUOTA] Not enough disk space and leaves no partial file; a local delivery that does not fit is deferred, then delivered once space returns', async (t: TestContext) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-diskfull-imap-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dataDir = path.join(dir, 'data');
+  await mkdir(dataDir);
+  const why = canMountTmpfs(dataDir);
+  if (why) return t.skip(why);
+  const imapPort = await freePort();
+  const smtpPort = await freePort();
+  const configFile = path.join(dir, 'spamgate.yaml');
+  const hash = await hashPassword('a-long-password', { N: 1024, r: 8, p: 1 });
+  await writeFile(
+    configFile,
+    `mode: full-stack
+local_domains: [localhost]
+users: { "u@localhost": { password: "${hash}" } }
+data_dir: ${dataDir}
+smtp: { listen: { port: ${smtpPort} }, hostname: mx.test.example }
+submission: { enabled: false }
+http: { listen: { port: ${await freePort()} } }
+pop3: { enabled: false }
+imap: { listen: { port: ${imapPort} } }
+bayes: { enabled: false }
+log_level: error
+dns: { servers: ["127.0.0.1:9"], timeout: 100ms, retries: 0 }
+queue: { min_free: 0, retry_initial: 200ms, retry_max: 400ms, scan_interval: 100ms }
+`,
+  );
+  const gw = new TinyDiskGateway(dataDir, configFile);
+  t.after(() => gw.stop());
+  await gw.start('2m');
+
+  const sock = connect(imapPort, '127.0.0.1');
+  await once(sock, 'connect');
+  t.after(() => sock.destroy());
+  const imap = Raw.wrap(sock);
+  await imap.until((s) => s.includes('\r\n'));
+  assert.match(await imap.cmd('L', 'LOGIN u@localhost a-long-password'), /^L OK/m);
+  // 300 KiB messages until one does not fit
+  const message = (n: number): string => `Subject: append-${n}\r\n\r\n${`line ${n} `.padEnd(78, 'y')}\r\n`.repeat(3900);
+  let stored = 0;
+  let refusal = '';
+  for (let n = 0; n < 20 && !refusal; n++) {
+    const body = message(n);
+    imap.write(`A${n} APPEND INBOX {${Buffer.byteLength(body)}}\r\n`);
+    await imap.until((s) => /\r\n\+ |^\+ |A\d+ (NO|BAD)/.test(s));
+    const reply = await imap.send(`A${n}`, `${body}\r\n`);
+    if (/^A\d+ OK/m.test(reply)) stored++;
+    else refusal = /A\d+ (NO|BAD)[^\r]*/.exec(reply)?.[0] ?? reply;
+  }
+  t.diagnostic(`stored ${stored}, then: ${refusal}`);
+  assert.ok(stored >= 2, `some messages fit before: ${stored}`);
+  assert.match(refusal, /^A\d+ NO \[OVERQUOTA\] Not enough disk space$/);
+  // the session goes on, and what was stored is there
+  assert.match(await imap.cmd('S', 'SELECT INBOX'), new RegExp(`^\\* ${stored} EXISTS`, 'm'));
+  const maildir = gw.inside(path.join(dataDir, 'mail', 'localhost', 'u', 'Maildir'));
+  assert.ok(existsSync(maildir), `the user's Maildir is visible at ${maildir}`);
+  assert.deepEqual(readdirSync(path.join(maildir, 'tmp')), [], 'no partial message file in tmp/');
+
+  // Room for the index writes of STORE and EXPUNGE (with the disk quite full those get NO [OVERQUOTA] too), then
+  // for the spool's copy of a message but not for its mailbox copy: that local delivery runs out of space and must
+  // be deferred, never dropped.
+  const freeBytes = async (): Promise<number> => {
+    const st = await statfs(gw.inside(dataDir));
+    return st.bavail * st.bsize;
+  };
+  for (let n = 1; n <= 2; n++) assert.match(await imap.cmd(`D${n}`, `STORE ${n} +FLAGS.SILENT (\\Deleted)`), new RegExp(`^D${n} OK`, 'm'));
+  assert.match(await imap.cmd('D3', 'EXPUNGE'), /^D3 OK/m);
+  let small = 0;
+  for (let n = 0; n < 400 && (await freeBytes()) > 96 * 1024; n++, small++) {
+    const body = `Subject: small-${n}\r\n\r\n${'z'.repeat(4000)}\r\n`;
+    imap.write(`B${n} APPEND INBOX {${body.length}}\r\n`);
+    await imap.until((s) => /\r\n\+ |^\+ |B\d+ (NO|BAD)/.test(s));
+    assert.match(await imap.send(`B${n}`, `${body}\r\n`), /^B\d+ OK/m);
+  }
+  const expungeFirst = async (tag: string): Promise<void> => {
+    assert.match(await imap.cmd(`${tag}1`, 'STORE 1 +FLAGS.SILENT (\\Deleted)'), new RegExp(`^${tag}1 OK`, 'm'));
+    assert.match(await imap.cmd(`${tag}2`, 'EXPUNGE'), new RegExp(`^${tag}2 OK`, 'm'));
+  };
+  await expungeFirst('E');
+  // more than half of what is free: the spool's copy fits, the mailbox copy beside it does not
+  const mailBody = `${'local delivery after the disk filled '.padEnd(78, 'w')}\r\n`.repeat(Math.ceil((0.6 * (await freeBytes())) / 80));
+  const { wire } = await SmtpWire.open(smtpPort);
+  t.after(() => wire.close());
+  assert.equal((await wire.command('EHLO client.test.example')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<u@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write(`From: a@remote.example\r\nTo: u@localhost\r\nSubject: after-full\r\n\r\n${mailBody}`);
+  const accepted = await wire.command('.', 30_000);
+  assert.equal(accepted.code, 250, accepted.text);
+  const spoolMsgs = gw.inside(path.join(dataDir, 'spool', 'msg'));
+  const deadline = Date.now() + 30_000;
+  while (!/local delivery failed[^\n]*ENOSPC/.test(gw.output) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  t.diagnostic(`small messages ${small}, ${await freeBytes()} bytes free; deferred: ${/local delivery failed/.test(gw.output)}`);
+  assert.match(gw.output, /local delivery failed[^\n]*ENOSPC/, 'the mailbox copy did not fit');
+  assert.equal(readdirSync(spoolMsgs).length, 1, 'the message stays queued');
+  // deferred as the disk being full (RFC 3463 §3.4), which the queue's state and `spamgate queue list` show
+  const stateDir = gw.inside(path.join(dataDir, 'spool', 'state'));
+  const lastError = (): string => readdirSync(stateDir).map((f) => readFileSync(path.join(stateDir, f), 'utf8')).join('');
+  while (!lastError().includes('"lastError"') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  assert.match(lastError(), /"lastError":"452 4\.3\.1 insufficient system storage/);
+  assert.deepEqual(readdirSync(path.join(maildir, 'tmp')), [], 'no partial message file in tmp/');
+
+  // space returns: the next attempt delivers it, and the spool lets it go
+  await expungeFirst('F');
+  const inInbox = (): boolean =>
+    ['new', 'cur'].some((sub) => readdirSync(path.join(maildir, sub)).some((f) => readFileSync(path.join(maildir, sub, f), 'latin1').includes('Subject: after-full\r\n')));
+  while (!(inInbox() && readdirSync(spoolMsgs).length === 0) && Date.now() < deadline + 30_000) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(inInbox(), `delivered to the INBOX once space returned\n${gw.output}`);
+  assert.equal(readdirSync(spoolMsgs).length, 0, 'and removed from the spool');
 });
