@@ -98,15 +98,18 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   };
   if (state.info.authUser !== undefined) envelope.authUser = state.info.authUser;
   let reply: DataReply;
+  // a refusal is the next hop's, or the spool's when it ran out of space
+  let refused = 'next_hop_refused';
   if (ctx.snapshot.config.delivery.mode === 'inline' && deps.inline) {
     const next: NextHopReply = await deps.inline.forward(envelope, message);
     reply = { code: next.code, enhanced: next.enhanced ?? (next.code < 300 ? '2.0.0' : next.code < 500 ? '4.0.0' : '5.0.0'), text: next.text };
   } else if (deps.sink) {
     reply = await enqueue(deps, deps.sink, state, envelope, message);
+    refused = 'no_space';
   } else {
     reply = { code: 451, enhanced: '4.3.0', text: 'No delivery configured, try again later' };
   }
-  deps.metrics.transactions.inc({ listener: deps.name, action: reply.code < 300 ? verdict.action : 'next_hop_refused' });
+  deps.metrics.transactions.inc({ listener: deps.name, action: reply.code < 300 ? verdict.action : refused });
   deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
   logTransaction(deps, state, tx, verdict, bytes, `${reply.code} ${reply.enhanced} ${reply.text}`);
   if (reply.code < 300) deps.onVerdict?.({ verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });

@@ -9,7 +9,7 @@ export function createGatewayMetrics(registry: Registry) {
   return {
     connectionsActive: gauge(registry, 'spamgate_smtp_connections_active', 'SMTP connections open now', ['listener']),
     connections: counter(registry, 'spamgate_smtp_connections_total', 'SMTP connections by outcome at greeting: accepted, refused by the listener (too_many, too_many_per_ip, proxy_error) or by admission (the deciding symbol, lower case)', ['listener', 'result']),
-    transactions: counter(registry, 'spamgate_smtp_transactions_total', 'SMTP transactions that reached DATA, by action (the verdict, reject for size and hop limits, next_hop_refused, aborted when the client left mid-DATA)', ['listener', 'action']),
+    transactions: counter(registry, 'spamgate_smtp_transactions_total', 'SMTP transactions that reached DATA, by action (the verdict, reject for size and hop limits, next_hop_refused, no_space when the spool ran out of space, aborted when the client left mid-DATA)', ['listener', 'action']),
     rejects: rejectsBy(counter(registry, 'spamgate_smtp_rejects_total', 'Refusals by phase, the symbol that decided (SCORE for a score threshold) and its family', ['phase', 'family', 'symbol'])),
     recipients: counter(registry, 'spamgate_smtp_recipients_total', 'RCPT commands by result', ['result']),
     bytes: counter(registry, 'spamgate_smtp_received_bytes_total', 'Message bytes received in DATA'),

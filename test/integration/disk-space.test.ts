@@ -179,6 +179,7 @@ queue: { min_free: 0, retry_initial: 200ms, retry_max: 400ms, scan_interval: 100
   assert.equal((await wire.command('RSET')).code, 250);
   assert.equal((await wire.command('NOOP')).code, 250);
   assert.equal(await metric(httpPort, 'spamgate_smtp_insufficient_storage_total{phase="data"}'), 1);
+  assert.equal(await metric(httpPort, 'spamgate_smtp_transactions_total{listener="smtp",action="no_space"}'), 1);
   // nothing half-written is left in the spool (seen through the process's own mount namespace)
   const spool = gw.inside(path.join(dataDir, 'spool'));
   assert.ok(existsSync(spool), `the process's spool is visible at ${spool}`);
