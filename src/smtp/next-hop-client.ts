@@ -1,9 +1,11 @@
-// A small SMTP/LMTP client for handing mail to a next hop: EHLO/LHLO, opportunistic STARTTLS,
-// one transaction at a time on a reusable connection, and a reply per recipient.
+// A small SMTP/LMTP client for handing mail to a next hop: EHLO/LHLO, opportunistic STARTTLS or implicit TLS
+// (RFC 8314), SMTP AUTH for a relay host (next-hop-auth.ts), one transaction at a time on a reusable
+// connection, and a reply per recipient.
 import net from 'node:net';
 import tls from 'node:tls';
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { mailParameters, rcptParameters, smtpUtf8Refusal } from './next-hop-params.ts';
+import { authenticate, authMechanismsOf, isLoopbackAddress, authError, type NextHopAuth } from './next-hop-auth.ts';
 import { dotStuff, NextHopConnectionError, ReplyReader, type TlsFailure } from './next-hop-wire.ts';
 import { toSevenBit, type SevenBitResult } from './seven-bit.ts';
 import { xforwardCommands, type ClientOrigin } from './next-hop-xforward.ts';
@@ -14,6 +16,30 @@ function tlsError(message: string, failure: TlsFailure, reply?: NextHopReply): N
   const err = new NextHopConnectionError(message, reply);
   err.tlsFailure = failure;
   return err;
+}
+
+/** The certificate name: servername, or host when it is a name. */
+const certName = (o: NextHopClientOptions): string | undefined => o.servername ?? (net.isIP(o.host) ? undefined : o.host);
+
+/** What STARTTLS and implicit TLS share: verification, the name checked and sent (SNI), the CA. */
+function tlsOptions(o: NextHopClientOptions): tls.ConnectionOptions {
+  const name = certName(o);
+  return {
+    rejectUnauthorized: o.tlsVerify,
+    // the certificate is checked for servername, or host (an address: its IP subjectAltName); without host
+    // Node checks a wrapped socket's certificate for "localhost"
+    host: o.host,
+    ...(name ? { servername: name } : {}),
+    ...(o.tlsCa ? { ca: o.tlsCa } : {}),
+    ...(o.checkServerIdentity ? { checkServerIdentity: o.checkServerIdentity } : {}),
+  };
+}
+
+/** A failed handshake as a TLS failure: the certificate (node sets authorizationError before it ends such a handshake) or the handshake. */
+function handshakeError(secure: tls.TLSSocket, err: Error, o: NextHopClientOptions): NextHopConnectionError {
+  const name = certName(o);
+  const certificate = secure.authorizationError !== undefined && secure.authorizationError !== null;
+  return tlsError(certificate ? `certificate not valid${name ? ` for ${name}` : ''}: ${err.message}` : `TLS handshake failed: ${err.message}`, certificate ? 'certificate' : 'handshake');
 }
 
 export interface NextHopClientOptions {
@@ -40,6 +66,10 @@ export interface NextHopClientOptions {
   checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
   /** Send the original client with XFORWARD when the next hop offers it. */
   xforward?: boolean;
+  /** RFC 8314 §3.3: TLS from the first byte (port 465), with tlsVerify, servername and tlsCa as for STARTTLS; starttls is then moot. */
+  implicitTls?: boolean;
+  /** Log in (RFC 4954) after TLS is up; on a connection in clear only to a loopback address. */
+  auth?: NextHopAuth;
   /**
    * Given up on by its caller (a recipient probe past its deadline): the connection is destroyed, while it is
    * being set up or after, so no later reply carries on a conversation nobody waits for.
@@ -78,6 +108,8 @@ export class NextHopClient {
   extensions = new Set<string>();
   /** The attributes the next hop lists after XFORWARD in its EHLO reply. */
   xforwardAttributes = new Set<string>();
+  /** The SASL mechanisms the next hop lists after AUTH in its EHLO reply. */
+  authMechanisms = new Set<string>();
   maxSize = 0;
   secure = false;
   /**
@@ -108,7 +140,10 @@ export class NextHopClient {
   }
 
   static async connect(options: NextHopClientOptions): Promise<NextHopClient> {
-    const socket = net.connect({ host: options.host, port: options.port, ...(options.family ? { family: options.family } : {}) });
+    const family = options.family ? { family: options.family } : {};
+    const socket = options.implicitTls
+      ? tls.connect({ port: options.port, ...family, ...tlsOptions(options) })
+      : net.connect({ host: options.host, port: options.port, ...family });
     socket.setNoDelay(true);
     const client = new NextHopClient(socket, options);
     const { signal } = options;
@@ -118,17 +153,22 @@ export class NextHopClient {
     }
     try {
       await client.within(options.connectTimeout, 'connect', () => new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve);
-        socket.once('error', reject);
+        const implicit = socket instanceof tls.TLSSocket;
+        // with implicit TLS, an error before the TCP connection is up is a connection failure, not a TLS one
+        let tcpUp = false;
+        socket.once('connect', () => void (tcpUp = true));
+        socket.once(implicit ? 'secureConnect' : 'connect', resolve);
+        socket.once('error', (err: Error) => reject(implicit && tcpUp ? handshakeError(socket, err, options) : err));
         socket.once('close', () => reject(new Error('connection closed')));
       }));
+      if (socket instanceof tls.TLSSocket) client.tlsUp(socket);
       // RFC 5321 §4.5.3.2.1: the greeting gets as long as a command (5 minutes by default), since some
       // servers delay it on purpose; only the TCP connect is held to connectTimeout.
       const greeting = await client.read();
       // RFC 5321 §3.1: a 554 (or any non-220) greeting means no service here.
       if (greeting.code !== 220) throw new NextHopConnectionError(`greeting ${greeting.code} ${greeting.text}`, greeting);
       await client.hello();
-      if (options.starttls !== 'never' && client.extensions.has('STARTTLS')) {
+      if (options.starttls !== 'never' && !options.implicitTls && client.extensions.has('STARTTLS')) {
         try {
           await client.startTls();
         } catch (err) {
@@ -141,7 +181,8 @@ export class NextHopClient {
           if (err instanceof NextHopConnectionError && err.tlsFailure) plain.tlsFallback = { failure: err.tlsFailure, message: err.message };
           return plain;
         }
-      } else if (options.starttls === 'require') throw tlsError('STARTTLS required but not offered', 'not_offered');
+      } else if (options.starttls === 'require' && !options.implicitTls) throw tlsError('STARTTLS required but not offered', 'not_offered');
+      if (options.auth) await client.login(options.auth);
       return client;
     } catch (err) {
       client.destroy();
@@ -274,12 +315,15 @@ export class NextHopClient {
     if (reply.code !== 250) throw new NextHopConnectionError(`${verb} refused: ${reply.code} ${reply.text}`, reply);
     this.extensions = new Set();
     this.xforwardAttributes = new Set();
+    this.authMechanisms = new Set();
     for (const line of this.reader.lastLines.slice(1)) {
       const [kw, arg, ...more] = line.slice(4).toUpperCase().split(/\s+/);
       if (!kw) continue;
       this.extensions.add(kw);
       if (kw === 'SIZE' && arg) this.maxSize = Number(arg) || 0;
       if (kw === 'XFORWARD') this.xforwardAttributes = new Set([arg ?? '', ...more].filter(Boolean));
+      const mechanisms = authMechanismsOf(kw, [arg ?? '', ...more].filter(Boolean));
+      if (mechanisms) for (const m of mechanisms) this.authMechanisms.add(m);
     }
   }
 
@@ -294,32 +338,34 @@ export class NextHopClient {
     if (this.reader.hasUnread) throw new NextHopConnectionError('plain-text data after the 220 reply to STARTTLS (response injection?)');
     const plain = this.socket;
     plain.removeAllListeners('data');
-    const name = this.options.servername ?? (net.isIP(this.options.host) ? undefined : this.options.host);
-    const secure = tls.connect({
-      socket: plain,
-      rejectUnauthorized: this.options.tlsVerify,
-      // the certificate is checked for servername, or host (an address: its IP subjectAltName); without host
-      // Node checks a wrapped socket's certificate for "localhost"
-      host: this.options.host,
-      ...(name ? { servername: name } : {}),
-      ...(this.options.tlsCa ? { ca: this.options.tlsCa } : {}),
-      ...(this.options.checkServerIdentity ? { checkServerIdentity: this.options.checkServerIdentity } : {}),
-    });
+    const secure = tls.connect({ socket: plain, ...tlsOptions(this.options) });
     this.socket = secure;
     this.reader.attach(secure);
     await this.within(this.options.connectTimeout, 'TLS handshake', () => new Promise<void>((resolve, reject) => {
       secure.once('secureConnect', resolve);
-      secure.once('error', (err: Error) => {
-        // node sets authorizationError before it ends a handshake whose certificate failed verification
-        const certificate = secure.authorizationError !== undefined && secure.authorizationError !== null;
-        reject(tlsError(certificate ? `certificate not valid${name ? ` for ${name}` : ''}: ${err.message}` : `TLS handshake failed: ${err.message}`, certificate ? 'certificate' : 'handshake'));
-      });
+      secure.once('error', (err: Error) => reject(handshakeError(secure, err, this.options)));
     }));
+    this.tlsUp(secure);
+    // RFC 3207 §4.2: forget what was learnt before TLS and say hello again.
+    await this.hello();
+  }
+
+  /** Records a finished handshake (after STARTTLS, or at connect with implicit TLS). */
+  private tlsUp(secure: tls.TLSSocket): void {
     this.secure = true;
     this.tlsAuthorized = secure.authorized;
     this.tlsAuthorizationError = secure.authorized ? undefined : String(secure.authorizationError ?? 'not verified');
-    // RFC 3207 §4.2: forget what was learnt before TLS and say hello again.
-    await this.hello();
+  }
+
+  /**
+   * RFC 4954 §4 and §14: credentials go only over TLS; in clear only to an address of this machine, whatever
+   * the caller asked (a relay whose STARTTLS was skipped or failed gets no password).
+   */
+  private async login(auth: NextHopAuth): Promise<void> {
+    if (!this.secure && !isLoopbackAddress(this.socket.remoteAddress)) {
+      throw authError(`the connection to ${this.options.host}:${this.options.port} is not encrypted: the password is not sent in clear`);
+    }
+    await authenticate((line) => this.command(line), this.authMechanisms, auth);
   }
 
   /**

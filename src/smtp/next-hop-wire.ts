@@ -13,6 +13,8 @@ export class NextHopConnectionError extends Error {
   afterBody = false;
   /** Set when TLS that was required (or verified) failed, so a caller can tell this from a plain connection failure. */
   tlsFailure?: TlsFailure;
+  /** Set when SMTP AUTH failed (refused, or impossible: no mechanism, no encryption): the server answered, it did not break. */
+  authFailure = false;
 
   constructor(
     message: string,
