@@ -22,6 +22,7 @@ export interface CrossCheckInput {
   redis: { timeout: number; use_for: readonly string[] };
   greylist: { enabled: boolean; timeout: number };
   srs: { enabled: boolean; domain?: string | undefined };
+  outbound: { relay?: unknown };
 }
 
 interface Listen {
@@ -51,6 +52,10 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
   const srsDomain = config.srs.domain;
   if (config.mode === 'full-stack' && config.srs.enabled && srsDomain !== undefined && !config.local_domains.includes(srsDomain)) {
     ctx.addIssue({ code: 'custom', path: ['srs', 'domain'], message: `${srsDomain} is not in local_domains: bounces to SRS addresses must be mail for a domain spamgate receives` });
+  }
+  // Front-of mode hands everything to delivery.upstream: a relay there would be silently unused.
+  if (config.mode === 'front-of' && config.outbound.relay !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['outbound', 'relay'], message: 'front-of mode hands all mail to delivery.upstream; outbound.relay is for full-stack mode' });
   }
   sharedPorts(config, ctx);
   redisWithinBudgets(config, ctx);

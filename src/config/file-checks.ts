@@ -1,4 +1,5 @@
-// Files a config names (TLS certificates, keys, Redis's and the upstream's CA, DKIM signing keys, SRS secrets): relative paths resolved against the config
+// Files a config names (TLS certificates, keys, Redis's, the upstream's and the relay's CA, DKIM signing keys, SRS
+// secrets, the relay's password): relative paths resolved against the config
 // file's directory, then each checked to exist, be a readable regular file, and load as a certificate/key
 // pair or a CA bundle.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
@@ -6,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { parseSigningKey } from '../dkim/signing-key.ts';
+import { readRelayPassword } from '../mailhost/relay-password.ts';
 import { readSrsSecretsFile } from '../mailhost/srs-secret.ts';
 import type { Config } from './schema.ts';
 
@@ -32,7 +34,18 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
   const srs = srsFile !== undefined ? { ...config.srs, secret_file: path.resolve(baseDir, srsFile) } : config.srs;
   const upstream = config.delivery.upstream;
   const delivery = upstream?.tls_ca !== undefined ? { ...config.delivery, upstream: { ...upstream, tls_ca: path.resolve(baseDir, upstream.tls_ca) } } : config.delivery;
-  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis, dkim, delivery, srs };
+  const relay = config.outbound.relay;
+  const outbound = relay
+    ? {
+        ...config.outbound,
+        relay: {
+          ...relay,
+          ...(relay.tls_ca !== undefined ? { tls_ca: path.resolve(baseDir, relay.tls_ca) } : {}),
+          ...(relay.auth ? { auth: { ...relay.auth, password_file: path.resolve(baseDir, relay.auth.password_file) } } : {}),
+        },
+      }
+    : config.outbound;
+  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis, dkim, delivery, srs, outbound };
 }
 
 /** Reads a file the config names; a problem (missing, a directory, unreadable) as a message. */
@@ -59,6 +72,12 @@ export function checkConfigFiles(config: Config): FileProblem[] {
   problems.push(...dkimKeyProblems(config));
   const upstreamCa = config.delivery.upstream?.tls_ca;
   if (upstreamCa !== undefined) problems.push(...caBundleProblems(['delivery', 'upstream', 'tls_ca'], upstreamCa));
+  const relay = config.mode === 'full-stack' ? config.outbound.relay : undefined;
+  if (relay?.tls_ca !== undefined) problems.push(...caBundleProblems(['outbound', 'relay', 'tls_ca'], relay.tls_ca));
+  if (relay?.auth) {
+    const read = readRelayPassword(relay.auth.password_file);
+    if ('error' in read) problems.push({ path: ['outbound', 'relay', 'auth', 'password_file'], message: read.error });
+  }
   // The SRS secrets a site names (a postsrsd.secret kept from Postfix); the default one is made at first start.
   const srsFile = config.srs.secret_file;
   if (config.mode === 'full-stack' && config.srs.enabled && srsFile !== undefined) {

@@ -10,6 +10,7 @@ import { pop3Section } from './sections/pop3.ts';
 import { greylistSection, redisSection } from './sections/redis.ts';
 import { dkimSection } from './sections/dkim.ts';
 import { srsSection } from './sections/srs.ts';
+import { relaySection } from './sections/relay.ts';
 
 const rate = rateRule();
 
@@ -187,6 +188,23 @@ const outbound = z
         cache_size: z.number().int().positive().max(1_000_000).default(10_000),
       })
       .prefault({}),
+    /** All remote mail to this relay host (with SMTP AUTH) instead of the MX hosts: no MX lookup, no MTA-STS. */
+    relay: relaySection.optional(),
+  })
+  .superRefine((o, ctx) => {
+    if (!o.relay) return;
+    // MX-only settings changed from their defaults would be silently unused once every message goes to the relay.
+    const mxOnly: [string[], boolean, string][] = [
+      [['port'], o.port !== 25, 'relay.port'],
+      [['starttls'], o.starttls !== 'opportunistic', 'relay.tls'],
+      [['tls_verify'], o.tls_verify, 'relay.tls_verify'],
+      [['max_mx_hosts'], o.max_mx_hosts !== 5, ''],
+      [['mta_sts', 'timeout'], o.mta_sts.timeout !== 60_000, ''],
+      [['mta_sts', 'cache_size'], o.mta_sts.cache_size !== 10_000, ''],
+    ];
+    for (const [at, changed, instead] of mxOnly) {
+      if (changed) ctx.addIssue({ code: 'custom', path: at, message: `applies to MX delivery only, and with outbound.relay all remote mail goes to the relay${instead ? `: set outbound.${instead}` : ''}` });
+    }
   })
   .prefault({});
 

@@ -1,15 +1,13 @@
 // Outbound MX delivery: the MX plan (mx-plan.ts) through the injected Resolver, hosts in preference
 // order, next host on connection failure or 4xx, pooled SMTP connections, every try bounded; the
 // recipient domain's MTA-STS policy (mta-sts.ts) decides which hosts qualify and whether TLS is verified.
-import net from 'node:net';
+// With outbound.relay, relay.ts delivers instead: everything to the relay host.
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import type { Registry } from '../metrics/registry.ts';
 import { ConnectionPool } from '../queue/connection-pool.ts';
-import { successActionAfterHandOver } from '../queue/dsn-policy.ts';
-import { sendPooled } from '../queue/pooled-send.ts';
-import { outcome, type RecipientOutcome, type RemoteDelivery } from '../queue/router.ts';
+import { type RecipientOutcome, type RemoteDelivery } from '../queue/router.ts';
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { NextHopClient, NextHopConnectionError } from '../smtp/next-hop-client.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
@@ -17,9 +15,12 @@ import type { Logger } from '../util/logger.ts';
 import type { CachedPolicy } from './mta-sts-cache.ts';
 import { dnsIdCheck } from './mta-sts-policy.ts';
 import { createMtaSts, mxMatches } from './mta-sts.ts';
-import { isHostName, literalAddress, loopReply, planMxHosts } from './mx-plan.ts';
+import { addressesOf, transactWithHost, type HostAddresses } from './host-delivery.ts';
+import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
+import { createRelayDelivery } from './relay.ts';
 
 export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
+export { MAX_ADDRESSES_PER_HOST } from './host-delivery.ts';
 
 export type OutboundConfig = Config['outbound'];
 
@@ -49,42 +50,8 @@ export interface OutboundOptions {
 /** The file of the MTA-STS policy cache in the data directory. */
 export const MTA_STS_CACHE_FILE = 'mta-sts-policies.json';
 
-/** Addresses used of one MX host, and connection attempts per delivery (RFC 5321 §5.1 allows a configurable limit; at least two). */
-export const MAX_ADDRESSES_PER_HOST = 4;
+/** Connection attempts per delivery (RFC 5321 §5.1 allows a configurable limit; at least two). */
 export const MAX_CONNECTION_ATTEMPTS = 10;
-/** Further transactions on one connection for recipients a host put off with 452 after taking others (RFC 5321 §4.5.3.1.10). */
-const MAX_452_ROUNDS = 20;
-
-type HostAddresses = { status: 'ok'; addresses: string[] } | { status: 'none' } | { status: 'temp'; reason: string };
-
-/**
- * 0.0.0.0/8 and :: name no host (RFC 1122 §3.2.1.3, RFC 4291 §2.5.2), yet connecting to them reaches this
- * machine: an MX that points there (a common way of saying "no mail here") is a host without an address.
- */
-function isUnspecified(address: string): boolean {
-  const a = address.toLowerCase().replace(/^::ffff:(?=\d+\.)/, '');
-  return /^0\./.test(a) || /^[0:]+$/.test(a);
-}
-
-async function addressesOf(resolver: Resolver, host: string, family: OutboundConfig['family']): Promise<HostAddresses> {
-  // an address literal (RFC 5321 §4.1.3) is its own address, if outbound.family allows it
-  const literal = literalAddress(host);
-  if (literal !== undefined) {
-    const v6 = net.isIPv6(literal);
-    return isUnspecified(literal) || (v6 && family === 'ipv4') || (!v6 && family === 'ipv6') ? { status: 'none' } : { status: 'ok', addresses: [literal] };
-  }
-  const types = family === 'ipv4' ? (['A'] as const) : family === 'ipv6' ? (['AAAA'] as const) : (['A', 'AAAA'] as const);
-  const addresses: string[] = [];
-  let temp: string | undefined;
-  for (const t of types) {
-    const r = await resolver.lookup(host, t);
-    if (r.status === 'ok') addresses.push(...r.records.filter((a) => net.isIP(a) !== 0 && !isUnspecified(a)));
-    else if (r.status === 'temperror') temp = r.reason;
-  }
-  const unique = [...new Set(addresses)].slice(0, MAX_ADDRESSES_PER_HOST);
-  if (unique.length) return { status: 'ok', addresses: unique };
-  return temp ? { status: 'temp', reason: temp } : { status: 'none' };
-}
 
 export interface Outbound extends RemoteDelivery {
   /** Open connections to one host:port (tests check reuse). */
@@ -94,6 +61,8 @@ export interface Outbound extends RemoteDelivery {
 export function createOutbound(opts: OutboundOptions): Outbound {
   const cfg = opts.config;
   const helo = cfg.helo_name ?? opts.hostname;
+  // outbound.relay: all remote mail to one relay host, no MX lookup and no MTA-STS (relay.ts)
+  if (cfg.relay) return createRelayDelivery({ resolver: opts.resolver, config: cfg, relay: cfg.relay, heloName: helo, log: opts.log.child({ component: 'outbound' }), ...(opts.registry ? { registry: opts.registry } : {}) });
   const selfNames = [opts.hostname, helo, ...(opts.selfNames ?? [])];
   const pool = new ConnectionPool<NextHopClient>({
     maxPerKey: cfg.max_connections_per_destination,
@@ -219,32 +188,15 @@ export function createOutbound(opts: OutboundOptions): Outbound {
           tried++;
           const key = `${host}|${address}:${cfg.port}${stsKey}`;
           try {
-            let batch = remaining;
-            const deferred: string[] = [];
-            for (let round = 0; batch.length && round < MAX_452_ROUNDS; round++) {
-              const tx = await sendPooled(pool, key, connector(host, address, domain, policy), from, batch, message, dsn);
-              const tooMany: string[] = [];
-              let tookSome = false;
-              for (const r of batch) {
-                const reply = tx.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply for this recipient' };
-                const o = outcome(reply, 'remote', host, successActionAfterHandOver(tx.dsnPassedOn, false));
-                if (o.status === 'delivered') tookSome = true;
-                // Temporary at this host: the next MX may take it (RFC 5321 §5.1).
-                if (o.status !== 'temp') results.set(r, o);
-                else {
-                  lastTemp = reply;
-                  lastMta = host;
-                  // RFC 3464 §2.3.5: Remote-MTA names an MTA that reported the status; a reply we made up names none
-                  lastReporter = reply.local ? undefined : host;
-                  (reply.code === 452 ? tooMany : deferred).push(r);
-                }
-              }
-              // RFC 5321 §4.5.3.1.10: 452 after others were taken is a recipient limit: send the rest in a new transaction.
-              batch = tookSome ? tooMany : [];
-              if (!tookSome) deferred.push(...tooMany);
+            // a temporary reply at this host: the next MX may take the recipient (RFC 5321 §5.1)
+            const round = await transactWithHost({ pool, key, connect: connector(host, address, domain, policy), host, from, recipients: remaining, message, dsn, results });
+            if (round.lastTemp) {
+              lastTemp = round.lastTemp;
+              lastMta = host;
+              // RFC 3464 §2.3.5: Remote-MTA names an MTA that reported the status; a reply we made up names none
+              lastReporter = round.lastTemp.local ? undefined : host;
             }
-            deferred.push(...batch);
-            remaining = deferred;
+            remaining = round.deferred;
             if (remaining.length) break; // this host answered; try the next host, not its other addresses
           } catch (err) {
             log.debug('MX connection failed', { host, address, err });

@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { Clock } from '../../src/util/clock.ts';
 import { createLogger } from '../../src/util/logger.ts';
 import { hashPassword } from '../../src/mailhost/password.ts';
-import { startDnsServer, type Zones } from './dns-server.ts';
+import { startDnsServer, type TestDnsServer, type Zones } from './dns-server.ts';
 
 export interface RunningGateway {
   app: App;
@@ -23,6 +23,8 @@ export interface RunningGateway {
   pop3Port?: number;
   imapPort?: number;
   dataDir: string;
+  /** The loopback DNS server the gateway resolves with (its query log shows what was looked up). */
+  dns: TestDnsServer;
   /** Every JSON log line so far. */
   logs: Array<Record<string, unknown>>;
   /** Log lines with msg === 'transaction'. */
@@ -97,6 +99,7 @@ export async function startGateway(t: TestContext, config: Json = {}, opts: Gate
     app,
     smtpPort: listening.smtp.port,
     dataDir,
+    dns,
     logs,
     transactions: () => logs.filter((l) => l.msg === 'transaction'),
   };

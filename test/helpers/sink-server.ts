@@ -8,10 +8,12 @@
 //   await sink.down(); await sink.up();                          // refuse connections, then listen again
 //   await startSink({ dsn: true })                               // offers DSN; messages[i].mailParams / rcptParams
 //   await startSink({ xforward: true })                          // offers XFORWARD; messages[i].xforward
+//   await startSink({ tls, auth: { username: 'u', password: 'p' } }) // requires AUTH (PLAIN, LOGIN); sink.logins
+//   await startSink({ tls, implicitTls: true })                  // TLS from the first byte (465 style)
 //   t.after(() => sink.close());
 import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
-import { SMTPServer, type SMTPServerDataResult, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
+import { SMTPServer, type SMTPServerAuthentication, type SMTPServerDataResult, type SMTPServerDataStream, type SMTPServerSession } from 'smtp-server';
 
 export interface SinkMessage {
   mailFrom: string;
@@ -28,6 +30,17 @@ export interface SinkMessage {
   rcptParams: Record<string, Record<string, string | true>>;
   /** XFORWARD attributes as the session held them at the end of the data (offered with `xforward: true`). */
   xforward: Record<string, string>;
+  /** The user the session logged in as (with `auth`). */
+  user?: string;
+}
+
+/** One AUTH attempt the sink saw: mechanism, credentials, whether TLS was up and whether it was taken. */
+export interface SinkLogin {
+  method: string;
+  username: string;
+  password: string;
+  secure: boolean;
+  ok: boolean;
 }
 
 export interface SinkRule {
@@ -57,6 +70,13 @@ export interface SinkOptions {
   eightBitMime?: boolean;
   /** Offer XFORWARD (to any client); off by default. Attributes persist over a session's transactions. */
   xforward?: boolean;
+  /**
+   * Require AUTH with these credentials before MAIL (530 otherwise); mechanisms PLAIN and LOGIN unless given.
+   * Without tls, AUTH is offered and taken in clear (so a test sees a client that would send a password so).
+   */
+  auth?: { username: string; password: string; methods?: string[] };
+  /** Implicit TLS (RFC 8314): the handshake first, then the greeting; needs tls. */
+  implicitTls?: boolean;
 }
 
 export interface SinkServer {
@@ -66,6 +86,8 @@ export interface SinkServer {
   readonly messages: SinkMessage[];
   /** Connections accepted so far (to check connection reuse). */
   readonly connectionCount: number;
+  /** Every AUTH attempt (with `auth`). */
+  readonly logins: SinkLogin[];
   rule(rule: SinkRule): void;
   clearRules(): void;
   /** Resolves once at least n messages have been accepted. */
@@ -91,6 +113,7 @@ class ReplyError extends Error {
 
 export async function startSink(options: SinkOptions = {}): Promise<SinkServer> {
   const messages: SinkMessage[] = [];
+  const logins: SinkLogin[] = [];
   const rules: SinkRule[] = [];
   const events = new EventEmitter();
   let connectionCount = 0;
@@ -118,7 +141,8 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
         if (!accepted.length) return;
         const rcptParams = Object.fromEntries(session.envelope.rcptTo.filter((a) => accepted.includes(a.address)).map((a) => [a.address, { ...(a.args || {}) }]));
         const xforward = Object.fromEntries([...session.xForward].filter(([k]) => !k.includes(':')).map(([k, v]) => [k, String(v)]));
-        messages.push({ mailFrom, rcptTo: accepted, raw, secure: session.secure, helo: session.hostNameAppearsAs, mailParams, rcptParams, xforward });
+        const user = typeof session.user === 'string' ? { user: session.user } : {};
+        messages.push({ mailFrom, rcptTo: accepted, raw, secure: session.secure, helo: session.hostNameAppearsAs, mailParams, rcptParams, xforward, ...user });
         events.emit('message');
       };
       if (options.lmtp) {
@@ -138,15 +162,27 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
   const build = (): SMTPServer =>
     new SMTPServer({
       lmtp: options.lmtp ?? false,
-      secure: false,
-      hideSTARTTLS: options.tls === undefined,
+      secure: options.implicitTls === true,
+      hideSTARTTLS: options.tls === undefined || options.implicitTls === true,
       hideDSN: !options.dsn,
       hideSMTPUTF8: options.smtputf8 === false,
       hide8BITMIME: options.eightBitMime === false,
       useXForward: options.xforward === true,
       ...(options.tls ? { key: options.tls.key, cert: options.tls.cert } : {}),
-      authOptional: true,
-      disabledCommands: ['AUTH'],
+      authOptional: options.auth === undefined,
+      ...(options.auth
+        ? {
+            authMethods: options.auth.methods ?? ['PLAIN', 'LOGIN'],
+            allowInsecureAuth: true,
+            onAuth: (a: SMTPServerAuthentication, session: SMTPServerSession, cb: (err: Error | null | undefined, response?: { user: string }) => void) => {
+              const want = options.auth;
+              const ok = want !== undefined && a.username === want.username && a.password === want.password;
+              logins.push({ method: a.method, username: a.username ?? '', password: a.password ?? '', secure: session.secure, ok });
+              if (ok) cb(null, { user: a.username ?? '' });
+              else cb(new ReplyError('5.7.8 Authentication credentials invalid', 535));
+            },
+          }
+        : { disabledCommands: ['AUTH'] }),
       logger: false,
       closeTimeout: 1,
       size: 50 * 1024 * 1024,
@@ -207,6 +243,7 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
       return port;
     },
     messages,
+    logins,
     get connectionCount() {
       return connectionCount;
     },

@@ -1,0 +1,152 @@
+// Outbound delivery through a relay host (outbound.relay) over real sockets: a sink that requires AUTH over
+// STARTTLS with a certificate from a throwaway CA, or over implicit TLS; no MX or MTA-STS lookup for relayed
+// mail; a refused login, a relay without STARTTLS and a certificate that does not verify all defer the
+// message with nothing sent (no password in clear, no message), and a 5xx from the relay bounces.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { startSink, type SinkOptions, type SinkServer } from '../helpers/sink-server.ts';
+import { sendMessage } from '../helpers/smtp-wire.ts';
+import { makeTestCa, type TestCa } from '../helpers/test-ca.ts';
+
+const RELAY = 'smtp.relay.example';
+const USER = 'gateway@relay.example';
+const PASSWORD = 'relay-secret-Zq9';
+// remote.example has an MX (on loopback): relayed mail must neither look it up nor go there
+const ZONES = {
+  [RELAY]: [{ A: '127.0.0.1' }],
+  'remote.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }],
+  'mx.remote.example': [{ A: '127.0.0.1' }],
+};
+const FAST_QUEUE = { retry_initial: '200ms', retry_max: '400ms', scan_interval: '100ms' };
+
+function passwordFile(t: TestContext, password: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-relay-'));
+  const file = path.join(dir, 'relay.password');
+  writeFileSync(file, `${password}\n`, { mode: 0o600 });
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return file;
+}
+
+async function until<T>(what: string, find: () => T | undefined, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = find();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+interface Setup {
+  gw: RunningGateway;
+  sink: SinkServer;
+  ca: TestCa;
+  file: string;
+}
+
+/** A sink on loopback with a certificate for the relay's name from a test CA, and a gateway relaying to it. */
+async function setup(t: TestContext, o: { sink?: SinkOptions; relay?: Record<string, unknown>; password?: string; ca?: TestCa } = {}): Promise<Setup> {
+  const ca = makeTestCa(t);
+  const issuer = o.ca ?? ca;
+  const sink = await startSink({ tls: issuer.issue([RELAY]), auth: { username: USER, password: PASSWORD }, ...o.sink });
+  t.after(() => sink.close());
+  const file = passwordFile(t, o.password ?? PASSWORD);
+  const relay = { host: RELAY, port: sink.port, tls_ca: ca.caFile, auth: { username: USER, password_file: file }, ...o.relay };
+  const gw = await startGateway(t, { outbound: { relay }, queue: FAST_QUEUE }, { zones: ZONES });
+  return { gw, sink, ca, file };
+}
+
+const queueId = (text: string | undefined): string => /queued as (\S+)/.exec(text ?? '')?.[1] ?? '';
+
+/** The first "message deferred" line of a queue id. */
+const deferred = (gw: RunningGateway, id: string) => until(`deferral of ${id}`, () => gw.logs.find((l) => l.msg === 'message deferred' && l.id === id));
+
+function noMxNoMtaSts(gw: RunningGateway): void {
+  assert.equal(gw.dns.count('remote.example', 'MX'), 0, 'no MX lookup for relayed mail');
+  assert.equal(gw.dns.count('_mta-sts.remote.example', 'TXT'), 0, 'no MTA-STS lookup for relayed mail');
+}
+
+test('relay over STARTTLS with AUTH PLAIN: remote mail goes to the relay, local mail stays, a 5xx from the relay bounces naming it', async (t) => {
+  const { gw, sink } = await setup(t);
+  sink.rule({ stage: 'rcpt', rcpt: 'nobody@remote.example', code: 550, text: '5.1.1 no such user here' });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example', 'nobody@remote.example', 'postmaster@localhost'], 'Subject: via the relay\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
+  await sink.waitForMessages(1, 10_000);
+  const got = sink.messages[0];
+  assert.deepEqual(got?.rcptTo, ['bob@remote.example']);
+  assert.equal(got?.mailFrom, 'postmaster@localhost');
+  assert.equal(got?.secure, true, 'the message went over TLS');
+  assert.equal(got?.user, USER, 'the relay saw the login');
+  assert.deepEqual(sink.logins.map((l) => ({ method: l.method, username: l.username, password: l.password, secure: l.secure, ok: l.ok })), [{ method: 'PLAIN', username: USER, password: PASSWORD, secure: true, ok: true }]);
+  const id = queueId(r.data?.text);
+  const done = await until('message done', () => gw.logs.find((l) => l.msg === 'message done' && l.id === id));
+  assert.deepEqual(done.recipients, { 'bob@remote.example': 'delivered', 'nobody@remote.example': 'failed', 'postmaster@localhost': 'delivered' });
+  noMxNoMtaSts(gw);
+  assert.ok(gw.dns.count(RELAY, 'A') >= 1, 'the relay host was looked up through the project resolver');
+  // the bounce for nobody@ comes back to the local sender and names the relay as the reporting MTA
+  const inbox = path.join(gw.dataDir, 'mail', 'localhost', 'postmaster', 'Maildir');
+  const files = (): string[] => ['new', 'cur'].flatMap((d) => readdirSync(path.join(inbox, d)).map((f) => path.join(inbox, d, f)));
+  const bounce = await until('the bounce', () => files().map((f) => readFileSync(f, 'latin1')).find((m) => m.includes('Final-Recipient: rfc822; nobody@remote.example')));
+  assert.match(bounce, /Remote-MTA: dns; smtp\.relay\.example/);
+  assert.match(bounce, /Diagnostic-Code: smtp; 550 5\.1\.1 no such user here/);
+  assert.ok(files().some((f) => readFileSync(f, 'latin1').includes('Subject: via the relay')), 'the local recipient got its copy');
+  assert.ok(gw.logs.some((l) => l.msg === 'relayed' && l.relay === `${RELAY}:${sink.port}`), 'the log names the relay as the next hop');
+  assert.ok(!JSON.stringify(gw.logs).includes(PASSWORD), 'the password is never logged');
+});
+
+test('a wrong password defers (535 in the log), nothing is sent; mended, the next retry delivers', async (t) => {
+  const { gw, sink, file } = await setup(t, { password: 'not-the-password' });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: wrong password\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250);
+  const id = queueId(r.data?.text);
+  const d = await deferred(gw, id);
+  assert.match(String(d.error), /451 4\.7\.0 relay smtp\.relay\.example \[127\.0\.0\.1\]: authentication \(PLAIN\) refused: 535 5\.7\.8 Authentication credentials invalid/);
+  assert.equal(sink.messages.length, 0, 'nothing sent');
+  assert.ok(sink.logins.length >= 1 && sink.logins.every((l) => !l.ok && l.secure), 'the login went over TLS and was refused');
+  assert.equal(gw.logs.find((l) => l.msg === 'message done' && l.id === id), undefined, 'not bounced');
+  const logText = JSON.stringify(gw.logs);
+  assert.ok(!logText.includes('not-the-password') && !logText.includes(Buffer.from('not-the-password').toString('base64')), 'credentials never logged');
+  // the password file is read for each new connection: the mended password is used at the next retry
+  writeFileSync(file, `${PASSWORD}\n`, { mode: 0o600 });
+  await sink.waitForMessages(1, 10_000);
+  const done = await until('message done', () => gw.logs.find((l) => l.msg === 'message done' && l.id === id));
+  assert.deepEqual(done.recipients, { 'bob@remote.example': 'delivered' });
+  assert.ok(Number(done.attempts) >= 2);
+  noMxNoMtaSts(gw);
+});
+
+test('a relay that offers no STARTTLS gets no password and no message: deferred', async (t) => {
+  // the sink offers AUTH in clear and would take it: the client must not send it
+  const { gw, sink } = await setup(t, { sink: { tls: undefined } });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: no tls\r\n\r\nhello\r\n');
+  const d = await deferred(gw, queueId(r.data?.text));
+  assert.match(String(d.error), /451 4\.7\.5 relay smtp\.relay\.example \[127\.0\.0\.1\]: STARTTLS required but not offered/);
+  assert.deepEqual(sink.logins, [], 'no AUTH in clear');
+  assert.equal(sink.messages.length, 0);
+  noMxNoMtaSts(gw);
+});
+
+test('a relay certificate that does not verify (another CA): deferred, nothing sent', async (t) => {
+  const other = makeTestCa(t);
+  const { gw, sink } = await setup(t, { ca: other });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: bad cert\r\n\r\nhello\r\n');
+  const d = await deferred(gw, queueId(r.data?.text));
+  assert.match(String(d.error), /451 4\.7\.5 relay smtp\.relay\.example \[127\.0\.0\.1\]: certificate not valid for smtp\.relay\.example/);
+  assert.deepEqual(sink.logins, []);
+  assert.equal(sink.messages.length, 0);
+});
+
+test('implicit TLS (RFC 8314) on a second relay, AUTH LOGIN when PLAIN is not offered', async (t) => {
+  const { gw, sink } = await setup(t, { sink: { implicitTls: true, auth: { username: USER, password: PASSWORD, methods: ['LOGIN'] } }, relay: { tls: 'implicit' } });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['carol@remote.example'], 'Subject: implicit\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250);
+  await sink.waitForMessages(1, 10_000);
+  assert.equal(sink.messages[0]?.secure, true);
+  assert.equal(sink.messages[0]?.user, USER);
+  assert.deepEqual(sink.logins.map((l) => [l.method, l.ok, l.secure]), [['LOGIN', true, true]]);
+  noMxNoMtaSts(gw);
+});
