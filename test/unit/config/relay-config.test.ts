@@ -1,7 +1,7 @@
 // outbound.relay at load: ports by TLS mode, the password file checked like other secret files (named with
 // its key), and settings refused that would send the password in clear or go silently unused.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -74,4 +74,20 @@ test('settings a relay leaves unused are refused: certificate keys without TLS, 
   assert.match(mx.join('\n'), /outbound\.mta_sts\.timeout: applies to MX delivery only/);
   const frontOf = problems(dir, 'mode: front-of\ndelivery: { upstream: { host: 127.0.0.1 } }\noutbound:\n  relay: { host: relay.example }\n');
   assert.match(frontOf.join('\n'), /outbound\.relay: front-of mode hands all mail to delivery\.upstream/);
+});
+
+test("the README's relay examples load (587 with STARTTLS, 465 with implicit TLS)", (t) => {
+  const readme = readFileSync(path.resolve(import.meta.dirname, '../../../README.md'), 'utf8');
+  const examples = [...readme.matchAll(/^```yaml\n(# spamgate\.yaml: [\s\S]*?)^```$/gm)].map((m) => m[1] ?? '').filter((e) => e.includes('relay:'));
+  assert.equal(examples.length, 2);
+  const dir = scratch(t);
+  const file = path.join(dir, 'spamgate.yaml');
+  const loaded = examples.map((text) => {
+    writeFileSync(file, text);
+    return loadConfig({ file }).config.outbound.relay;
+  });
+  assert.deepEqual(loaded.map((r) => [r?.port, r?.tls, r?.tls_verify, r?.auth?.username]), [
+    [587, 'starttls', true, 'mail@example.org'],
+    [465, 'implicit', true, 'mail@example.org'],
+  ]);
 });
