@@ -44,6 +44,8 @@ export function createRelayDelivery(opts: RelayDeliveryOptions) {
   // the CA file was checked when the config loaded; read once here
   const tlsCa = relay.tls_ca !== undefined ? readFileSync(relay.tls_ca) : undefined;
   const where = `${relay.host}:${relay.port}`;
+  // apart from MX connections, and from another relay setting's (a connection is logged in as one user)
+  const poolKey = `${RELAY_POOL_PREFIX}${relay.host}|${relay.tls}|${relay.auth?.username ?? ''}`;
 
   const connect = (address: string) => async (): Promise<NextHopClient> => {
     let auth: { username: string; password: string } | undefined;
@@ -92,7 +94,7 @@ export function createRelayDelivery(opts: RelayDeliveryOptions) {
       for (const address of addrs.status === 'ok' ? addrs.addresses : []) {
         if (!remaining.length) break;
         try {
-          const round = await transactWithHost({ pool, key: `${RELAY_POOL_PREFIX}${relay.host}|${address}:${relay.port}`, connect: connect(address), host: relay.host, from, recipients: remaining, message, dsn, results });
+          const round = await transactWithHost({ pool, key: `${poolKey}|${address}:${relay.port}`, connect: connect(address), host: relay.host, from, recipients: remaining, message, dsn, results });
           if (round.lastTemp) {
             lastTemp = round.lastTemp;
             // RFC 3464 §2.3.5: Remote-MTA names an MTA that reported the status; a reply we made up names none

@@ -150,3 +150,27 @@ test('implicit TLS (RFC 8314) on a second relay, AUTH LOGIN when PLAIN is not of
   assert.deepEqual(sink.logins.map((l) => [l.method, l.ok, l.secure]), [['LOGIN', true, true]]);
   noMxNoMtaSts(gw);
 });
+
+test('tls: none with auth: the password goes in clear only to a loopback address, whatever the name resolves to', async (t) => {
+  // on loopback: taken in clear
+  const local = await setup(t, { sink: { tls: undefined }, relay: { host: '127.0.0.1', tls: 'none', tls_ca: undefined } });
+  const r = await sendMessage(local.gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: loopback\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250);
+  await local.sink.waitForMessages(1, 10_000);
+  assert.deepEqual(local.sink.logins.map((l) => [l.method, l.ok, l.secure]), [['PLAIN', true, false]]);
+});
+
+test('tls: none with auth to "localhost" that resolves to a non-loopback address: no password sent, deferred', async (t) => {
+  const external = Object.values(os.networkInterfaces()).flat().find((a) => a && !a.internal && a.family === 'IPv4')?.address;
+  if (!external) return t.skip('no non-loopback IPv4 address on this machine');
+  const sink = await startSink({ host: external, auth: { username: USER, password: PASSWORD } });
+  t.after(() => sink.close());
+  const file = passwordFile(t, PASSWORD);
+  const relay = { host: 'localhost', port: sink.port, tls: 'none', auth: { username: USER, password_file: file } };
+  const gw = await startGateway(t, { outbound: { relay }, queue: FAST_QUEUE }, { zones: { ...ZONES, localhost: [{ A: external }] } });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: not loopback\r\n\r\nhello\r\n');
+  const d = await deferred(gw, queueId(r.data?.text));
+  assert.match(String(d.error), /451 4\.7\.0 relay localhost \[[\d.]+\]: the connection to [\d.]+:\d+ is not encrypted: the password is not sent in clear/);
+  assert.deepEqual(sink.logins, []);
+  assert.equal(sink.messages.length, 0);
+});
