@@ -22,7 +22,7 @@ export interface CrossCheckInput {
   redis: { timeout: number; use_for: readonly string[] };
   greylist: { enabled: boolean; timeout: number };
   srs: { enabled: boolean; domain?: string | undefined };
-  outbound: { relay?: unknown };
+  outbound: { relay?: unknown; routes?: Record<string, unknown> | undefined };
 }
 
 interface Listen {
@@ -54,8 +54,16 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
     ctx.addIssue({ code: 'custom', path: ['srs', 'domain'], message: `${srsDomain} is not in local_domains: bounces to SRS addresses must be mail for a domain spamgate receives` });
   }
   // Front-of mode hands everything to delivery.upstream: a relay there would be silently unused.
-  if (config.mode === 'front-of' && config.outbound.relay !== undefined) {
-    ctx.addIssue({ code: 'custom', path: ['outbound', 'relay'], message: 'front-of mode hands all mail to delivery.upstream; outbound.relay is for full-stack mode' });
+  for (const key of ['relay', 'routes'] as const) {
+    if (config.mode === 'front-of' && config.outbound[key] !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['outbound', key], message: `front-of mode hands all mail to delivery.upstream; outbound.${key} is for full-stack mode` });
+    }
+  }
+  // A route for a local domain would never be used: mail for it is delivered here.
+  for (const domain of Object.keys(config.outbound.routes ?? {})) {
+    if (config.mode === 'full-stack' && config.local_domains.includes(domain)) {
+      ctx.addIssue({ code: 'custom', path: ['outbound', 'routes', domain], message: `${domain} is in local_domains: its mail is delivered here, never through a route` });
+    }
   }
   sharedPorts(config, ctx);
   redisWithinBudgets(config, ctx);

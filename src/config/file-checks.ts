@@ -10,6 +10,7 @@ import { parseSigningKey } from '../dkim/signing-key.ts';
 import { readRelayPassword } from '../mailhost/relay-password.ts';
 import { readSrsSecretsFile } from '../mailhost/srs-secret.ts';
 import type { Config } from './schema.ts';
+import type { RelayConfig } from './sections/relay.ts';
 
 /** One problem with a named file: the key path it came from and what is wrong. */
 export interface FileProblem {
@@ -34,17 +35,17 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
   const srs = srsFile !== undefined ? { ...config.srs, secret_file: path.resolve(baseDir, srsFile) } : config.srs;
   const upstream = config.delivery.upstream;
   const delivery = upstream?.tls_ca !== undefined ? { ...config.delivery, upstream: { ...upstream, tls_ca: path.resolve(baseDir, upstream.tls_ca) } } : config.delivery;
-  const relay = config.outbound.relay;
-  const outbound = relay
-    ? {
-        ...config.outbound,
-        relay: {
-          ...relay,
-          ...(relay.tls_ca !== undefined ? { tls_ca: path.resolve(baseDir, relay.tls_ca) } : {}),
-          ...(relay.auth ? { auth: { ...relay.auth, password_file: path.resolve(baseDir, relay.auth.password_file) } } : {}),
-        },
-      }
-    : config.outbound;
+  const withRelayFiles = (relay: RelayConfig): RelayConfig => ({
+    ...relay,
+    ...(relay.tls_ca !== undefined ? { tls_ca: path.resolve(baseDir, relay.tls_ca) } : {}),
+    ...(relay.auth ? { auth: { ...relay.auth, password_file: path.resolve(baseDir, relay.auth.password_file) } } : {}),
+  });
+  const { relay, routes } = config.outbound;
+  const outbound = {
+    ...config.outbound,
+    ...(relay ? { relay: withRelayFiles(relay) } : {}),
+    ...(routes ? { routes: Object.fromEntries(Object.entries(routes).map(([d, r]) => [d, withRelayFiles(r)])) } : {}),
+  };
   return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis, dkim, delivery, srs, outbound };
 }
 
@@ -72,17 +73,27 @@ export function checkConfigFiles(config: Config): FileProblem[] {
   problems.push(...dkimKeyProblems(config));
   const upstreamCa = config.delivery.upstream?.tls_ca;
   if (upstreamCa !== undefined) problems.push(...caBundleProblems(['delivery', 'upstream', 'tls_ca'], upstreamCa));
-  const relay = config.mode === 'full-stack' ? config.outbound.relay : undefined;
-  if (relay?.tls_ca !== undefined) problems.push(...caBundleProblems(['outbound', 'relay', 'tls_ca'], relay.tls_ca));
-  if (relay?.auth) {
-    const read = readRelayPassword(relay.auth.password_file);
-    if ('error' in read) problems.push({ path: ['outbound', 'relay', 'auth', 'password_file'], message: read.error });
+  if (config.mode === 'full-stack') {
+    const { relay, routes } = config.outbound;
+    if (relay) problems.push(...relayFileProblems(['outbound', 'relay'], relay));
+    for (const [domain, route] of Object.entries(routes ?? {})) problems.push(...relayFileProblems(['outbound', 'routes', domain], route));
   }
   // The SRS secrets a site names (a postsrsd.secret kept from Postfix); the default one is made at first start.
   const srsFile = config.srs.secret_file;
   if (config.mode === 'full-stack' && config.srs.enabled && srsFile !== undefined) {
     const read = readSrsSecretsFile(srsFile);
     if ('error' in read) problems.push({ path: ['srs', 'secret_file'], message: read.error });
+  }
+  return problems;
+}
+
+/** A relay's (outbound.relay, outbound.routes.<domain>) CA bundle and password file. */
+function relayFileProblems(at: string[], relay: RelayConfig): FileProblem[] {
+  const problems: FileProblem[] = [];
+  if (relay.tls_ca !== undefined) problems.push(...caBundleProblems([...at, 'tls_ca'], relay.tls_ca));
+  if (relay.auth) {
+    const read = readRelayPassword(relay.auth.password_file);
+    if ('error' in read) problems.push({ path: [...at, 'auth', 'password_file'], message: read.error });
   }
   return problems;
 }

@@ -190,6 +190,8 @@ const outbound = z
       .prefault({}),
     /** All remote mail to this relay host (with SMTP AUTH) instead of the MX hosts: no MX lookup, no MTA-STS. */
     relay: relaySection.optional(),
+    /** Mail for these recipient domains to their own relay host (settings as relay's), before relay and MX. */
+    routes: z.record(domain(), relaySection).optional(),
   })
   .superRefine((o, ctx) => {
     if (!o.relay) return;

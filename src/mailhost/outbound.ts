@@ -1,7 +1,7 @@
 // Outbound MX delivery: the MX plan (mx-plan.ts) through the injected Resolver, hosts in preference
 // order, next host on connection failure or 4xx, pooled SMTP connections, every try bounded; the
 // recipient domain's MTA-STS policy (mta-sts.ts) decides which hosts qualify and whether TLS is verified.
-// With outbound.relay, relay.ts delivers instead: everything to the relay host.
+// With outbound.relay (or a domain of outbound.routes), relay.ts delivers instead, to the relay host.
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../dns/resolver.ts';
@@ -17,6 +17,7 @@ import { dnsIdCheck } from './mta-sts-policy.ts';
 import { createMtaSts, mxMatches } from './mta-sts.ts';
 import { addressesOf, transactWithHost, type HostAddresses } from './host-delivery.ts';
 import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
+import type { RelayConfig } from '../config/sections/relay.ts';
 import { createRelayDelivery } from './relay.ts';
 
 export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
@@ -58,11 +59,33 @@ export interface Outbound extends RemoteDelivery {
   poolSize(key: string): number;
 }
 
+/**
+ * Remote delivery by recipient domain: a domain of outbound.routes to its own relay host, any other to
+ * outbound.relay when set, else to the domain's MX hosts. Relayed mail has no MX lookup and no MTA-STS (relay.ts).
+ */
 export function createOutbound(opts: OutboundOptions): Outbound {
   const cfg = opts.config;
   const helo = cfg.helo_name ?? opts.hostname;
-  // outbound.relay: all remote mail to one relay host, no MX lookup and no MTA-STS (relay.ts)
-  if (cfg.relay) return createRelayDelivery({ resolver: opts.resolver, config: cfg, relay: cfg.relay, heloName: helo, log: opts.log.child({ component: 'outbound' }), ...(opts.registry ? { registry: opts.registry } : {}) });
+  const log = opts.log.child({ component: 'outbound' });
+  const relayed = (relay: RelayConfig, route?: string): Outbound =>
+    createRelayDelivery({ resolver: opts.resolver, config: cfg, relay, heloName: helo, log: route ? log.child({ route }) : log, ...(opts.registry ? { registry: opts.registry } : {}) });
+  const routes = new Map(Object.entries(cfg.routes ?? {}).map(([domain, relay]) => [domain, relayed(relay, domain)]));
+  const fallback = cfg.relay ? relayed(cfg.relay) : createMxDelivery(opts);
+  if (!routes.size) return fallback;
+  const all = [...routes.values(), fallback];
+  return {
+    poolSize: (key) => all.reduce((n, d) => n + d.poolSize(key), 0),
+    deliver: (from, domain, recipients, message, dsn) => (routes.get(domain.toLowerCase()) ?? fallback).deliver(from, domain, recipients, message, dsn),
+    close: async () => {
+      for (const d of all) await d.close();
+    },
+  };
+}
+
+/** Delivery to the recipient domain's MX hosts. */
+function createMxDelivery(opts: OutboundOptions): Outbound {
+  const cfg = opts.config;
+  const helo = cfg.helo_name ?? opts.hostname;
   const selfNames = [opts.hostname, helo, ...(opts.selfNames ?? [])];
   const pool = new ConnectionPool<NextHopClient>({
     maxPerKey: cfg.max_connections_per_destination,

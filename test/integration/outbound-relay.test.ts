@@ -1,7 +1,8 @@
 // Outbound delivery through a relay host (outbound.relay) over real sockets: a sink that requires AUTH over
 // STARTTLS with a certificate from a throwaway CA, or over implicit TLS; no MX or MTA-STS lookup for relayed
 // mail; a refused login, a relay without STARTTLS and a certificate that does not verify all defer the
-// message with nothing sent (no password in clear, no message), and a 5xx from the relay bounces.
+// message with nothing sent (no password in clear, no message), and a 5xx from the relay bounces;
+// outbound.routes sends one domain to its own host, beside the relay or MX delivery.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -49,14 +50,24 @@ interface Setup {
 }
 
 /** A sink on loopback with a certificate for the relay's name from a test CA, and a gateway relaying to it. */
-async function setup(t: TestContext, o: { sink?: SinkOptions; relay?: Record<string, unknown>; password?: string; ca?: TestCa } = {}): Promise<Setup> {
+/** With `routes`, the sink that outbound.routes sends partner.example to (plain, on loopback). */
+const routeSinks = new WeakMap<TestContext, SinkServer>();
+
+async function setup(t: TestContext, o: { sink?: SinkOptions; relay?: Record<string, unknown>; password?: string; ca?: TestCa; routes?: boolean } = {}): Promise<Setup> {
   const ca = makeTestCa(t);
   const issuer = o.ca ?? ca;
   const sink = await startSink({ tls: issuer.issue([RELAY]), auth: { username: USER, password: PASSWORD }, ...o.sink });
   t.after(() => sink.close());
   const file = passwordFile(t, o.password ?? PASSWORD);
   const relay = { host: RELAY, port: sink.port, tls_ca: ca.caFile, auth: { username: USER, password_file: file }, ...o.relay };
-  const gw = await startGateway(t, { outbound: { relay }, queue: FAST_QUEUE }, { zones: ZONES });
+  let routes: Record<string, unknown> | undefined;
+  if (o.routes) {
+    const partner = await startSink();
+    t.after(() => partner.close());
+    routeSinks.set(t, partner);
+    routes = { 'partner.example': { host: '127.0.0.1', port: partner.port, tls: 'none' } };
+  }
+  const gw = await startGateway(t, { outbound: { relay, ...(routes ? { routes } : {}) }, queue: FAST_QUEUE }, { zones: ZONES });
   return { gw, sink, ca, file };
 }
 
@@ -173,4 +184,34 @@ test('tls: none with auth to "localhost" that resolves to a non-loopback address
   assert.match(String(d.error), /451 4\.7\.0 relay localhost \[[\d.]+\]: the connection to [\d.]+:\d+ is not encrypted: the password is not sent in clear/);
   assert.deepEqual(sink.logins, []);
   assert.equal(sink.messages.length, 0);
+});
+
+test('outbound.routes: a domain to its own host (no MX lookup), the others through the relay', async (t) => {
+  const { gw, sink } = await setup(t, { routes: true });
+  const partner = routeSinks.get(t);
+  assert.ok(partner);
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example', 'ann@partner.example'], 'Subject: routes\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250);
+  await sink.waitForMessages(1, 10_000);
+  await partner.waitForMessages(1, 10_000);
+  assert.deepEqual(sink.messages.map((m) => m.rcptTo), [['bob@remote.example']]);
+  assert.deepEqual(partner.messages.map((m) => m.rcptTo), [['ann@partner.example']]);
+  assert.equal(gw.dns.count('partner.example', 'MX'), 0);
+  noMxNoMtaSts(gw);
+});
+
+test('outbound.routes without a relay: the routed domain to its host, any other by MX', async (t) => {
+  const mx = await startSink();
+  t.after(() => mx.close());
+  const partner = await startSink();
+  t.after(() => partner.close());
+  const gw = await startGateway(t, { outbound: { port: mx.port, routes: { 'partner.example': { host: '127.0.0.1', port: partner.port, tls: 'none' } } }, queue: FAST_QUEUE }, { zones: ZONES });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example', 'ann@partner.example'], 'Subject: routes and mx\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250);
+  await mx.waitForMessages(1, 10_000);
+  await partner.waitForMessages(1, 10_000);
+  assert.deepEqual(mx.messages.map((m) => m.rcptTo), [['bob@remote.example']]);
+  assert.deepEqual(partner.messages.map((m) => m.rcptTo), [['ann@partner.example']]);
+  assert.ok(gw.dns.count('remote.example', 'MX') >= 1, 'the other domain went by MX');
+  assert.equal(gw.dns.count('partner.example', 'MX'), 0, 'the routed domain had no MX lookup');
 });

@@ -76,18 +76,35 @@ test('settings a relay leaves unused are refused: certificate keys without TLS, 
   assert.match(frontOf.join('\n'), /outbound\.relay: front-of mode hands all mail to delivery\.upstream/);
 });
 
-test("the README's relay examples load (587 with STARTTLS, 465 with implicit TLS)", (t) => {
+test("the README's relay examples load (587 with STARTTLS, 465 with implicit TLS, a route on 25)", (t) => {
   const readme = readFileSync(path.resolve(import.meta.dirname, '../../../README.md'), 'utf8');
-  const examples = [...readme.matchAll(/^```yaml\n(# spamgate\.yaml: [\s\S]*?)^```$/gm)].map((m) => m[1] ?? '').filter((e) => e.includes('relay:'));
-  assert.equal(examples.length, 2);
+  const examples = [...readme.matchAll(/^```yaml\n(# spamgate\.yaml: [\s\S]*?)^```$/gm)].map((m) => m[1] ?? '').filter((e) => e.includes('relay:') || e.includes('routes:'));
+  assert.equal(examples.length, 3);
   const dir = scratch(t);
   const file = path.join(dir, 'spamgate.yaml');
   const loaded = examples.map((text) => {
     writeFileSync(file, text);
-    return loadConfig({ file }).config.outbound.relay;
+    const { relay, routes } = loadConfig({ file }).config.outbound;
+    return relay ?? routes?.['partner.example'];
   });
   assert.deepEqual(loaded.map((r) => [r?.port, r?.tls, r?.tls_verify, r?.auth?.username]), [
     [587, 'starttls', true, 'mail@example.org'],
     [465, 'implicit', true, 'mail@example.org'],
+    [25, 'starttls', true, undefined],
   ]);
+});
+
+test('outbound.routes: domains lower-cased, each checked as a relay; a local domain or front-of mode is refused', (t) => {
+  const dir = scratch(t);
+  const file = path.join(dir, 'spamgate.yaml');
+  writeFileSync(file, 'outbound:\n  routes:\n    Partner.Example:\n      host: mx.partner.example\n      port: 25\n      auth: { username: me, password_file: relay.password }\n');
+  const route = loadConfig({ file }).config.outbound.routes?.['partner.example'];
+  assert.equal(route?.port, 25);
+  assert.equal(route?.tls, 'starttls');
+  assert.equal(route?.auth?.password_file, path.join(dir, 'relay.password'));
+  chmodSync(path.join(dir, 'relay.password'), 0o604);
+  assert.match(problems(dir, 'outbound:\n  routes:\n    partner.example: { host: mx.partner.example, auth: { username: me, password_file: relay.password } }\n').join('\n'), /outbound\.routes\.partner\.example\.auth\.password_file: .*is open to other users \(mode 0604\)/);
+  assert.match(problems(dir, 'outbound:\n  routes:\n    partner.example: { host: mx.partner.example, tls: none, auth: { username: me, password_file: relay.password } }\n').join('\n'), /outbound\.routes\.partner\.example\.auth: would send the password in clear/);
+  assert.match(problems(dir, 'local_domains: [example.org]\noutbound:\n  routes:\n    example.org: { host: mx.partner.example }\n').join('\n'), /outbound\.routes\.example\.org: example\.org is in local_domains/);
+  assert.match(problems(dir, 'mode: front-of\ndelivery: { upstream: { host: 127.0.0.1 } }\noutbound:\n  routes:\n    partner.example: { host: mx.partner.example }\n').join('\n'), /outbound\.routes: front-of mode hands all mail to delivery\.upstream/);
 });
