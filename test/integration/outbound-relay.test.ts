@@ -53,7 +53,7 @@ interface Setup {
 /** With `routes`, the sink that outbound.routes sends partner.example to (plain, on loopback). */
 const routeSinks = new WeakMap<TestContext, SinkServer>();
 
-async function setup(t: TestContext, o: { sink?: SinkOptions; relay?: Record<string, unknown>; password?: string; ca?: TestCa; routes?: boolean } = {}): Promise<Setup> {
+async function setup(t: TestContext, o: { sink?: SinkOptions; relay?: Record<string, unknown>; password?: string; ca?: TestCa; routes?: boolean; queue?: Record<string, unknown> } = {}): Promise<Setup> {
   const ca = makeTestCa(t);
   const issuer = o.ca ?? ca;
   const sink = await startSink({ tls: issuer.issue([RELAY]), auth: { username: USER, password: PASSWORD }, ...o.sink });
@@ -67,7 +67,7 @@ async function setup(t: TestContext, o: { sink?: SinkOptions; relay?: Record<str
     routeSinks.set(t, partner);
     routes = { 'partner.example': { host: '127.0.0.1', port: partner.port, tls: 'none' } };
   }
-  const gw = await startGateway(t, { outbound: { relay, ...(routes ? { routes } : {}) }, queue: FAST_QUEUE }, { zones: ZONES });
+  const gw = await startGateway(t, { outbound: { relay, ...(routes ? { routes } : {}) }, queue: { ...FAST_QUEUE, ...o.queue } }, { zones: ZONES });
   return { gw, sink, ca, file };
 }
 
@@ -99,18 +99,23 @@ test('relay over STARTTLS with AUTH PLAIN: remote mail goes to the relay, local 
   noMxNoMtaSts(gw);
   assert.ok(gw.dns.count(RELAY, 'A') >= 1, 'the relay host was looked up through the project resolver');
   // the bounce for nobody@ comes back to the local sender and names the relay as the reporting MTA
-  const inbox = path.join(gw.dataDir, 'mail', 'localhost', 'postmaster', 'Maildir');
-  const files = (): string[] => ['new', 'cur'].flatMap((d) => readdirSync(path.join(inbox, d)).map((f) => path.join(inbox, d, f)));
-  const bounce = await until('the bounce', () => files().map((f) => readFileSync(f, 'latin1')).find((m) => m.includes('Final-Recipient: rfc822; nobody@remote.example')));
+  const bounce = await until('the bounce', () => localMail(gw).find((m) => m.includes('Final-Recipient: rfc822; nobody@remote.example')));
   assert.match(bounce, /Remote-MTA: dns; smtp\.relay\.example/);
   assert.match(bounce, /Diagnostic-Code: smtp; 550 5\.1\.1 no such user here/);
-  assert.ok(files().some((f) => readFileSync(f, 'latin1').includes('Subject: via the relay')), 'the local recipient got its copy');
+  assert.ok(localMail(gw).some((m) => m.includes('Subject: via the relay')), 'the local recipient got its copy');
   assert.ok(gw.logs.some((l) => l.msg === 'relayed' && l.relay === `${RELAY}:${sink.port}`), 'the log names the relay as the next hop');
   assert.ok(!JSON.stringify(gw.logs).includes(PASSWORD), 'the password is never logged');
 });
 
-test('a wrong password defers (535 in the log), nothing is sent; mended, the next retry delivers', async (t) => {
-  const { gw, sink, file } = await setup(t, { password: 'not-the-password' });
+/** The messages in postmaster@localhost's Maildir (local deliveries and notices to the local sender). */
+function localMail(gw: RunningGateway): string[] {
+  const inbox = path.join(gw.dataDir, 'mail', 'localhost', 'postmaster', 'Maildir');
+  return ['new', 'cur'].flatMap((d) => readdirSync(path.join(inbox, d)).map((f) => readFileSync(path.join(inbox, d, f), 'latin1')));
+}
+
+test('a wrong password defers (535 in the log and the delay notice), nothing is sent; mended, the next retry delivers', async (t) => {
+  // delay_warning 1ms: the notice goes out at the first deferral, before the password is mended
+  const { gw, sink, file } = await setup(t, { password: 'not-the-password', queue: { delay_warning: '1ms' } });
   const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: wrong password\r\n\r\nhello\r\n');
   assert.equal(r.data?.code, 250);
   const id = queueId(r.data?.text);
@@ -119,6 +124,12 @@ test('a wrong password defers (535 in the log), nothing is sent; mended, the nex
   assert.equal(sink.messages.length, 0, 'nothing sent');
   assert.ok(sink.logins.length >= 1 && sink.logins.every((l) => !l.ok && l.secure), 'the login went over TLS and was refused');
   assert.equal(gw.logs.find((l) => l.msg === 'message done' && l.id === id), undefined, 'not bounced');
+  const notice = await until('the delay notice', () => localMail(gw).find((m) => m.includes('Action: delayed')));
+  assert.match(notice, /Status: 4\.7\.0/);
+  assert.match(notice, /Diagnostic-Code: X-Spamgate; 451 4\.7\.0 relay smtp\.relay\.example \[127\.0\.0\.1\]: authentication \(PLAIN\) refused: 535 5\.7\.8 Authentication credentials invalid/);
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  assert.match(metrics, /^spamgate_relay_connections_total\{result="auth_failed"\} [1-9]/m);
+  assert.match(metrics, /^spamgate_relay_connections_total\{result="ok"\} 0$/m);
   const logText = JSON.stringify(gw.logs);
   assert.ok(!logText.includes('not-the-password') && !logText.includes(Buffer.from('not-the-password').toString('base64')), 'credentials never logged');
   // the password file is read for each new connection: the mended password is used at the next retry
