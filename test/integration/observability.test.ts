@@ -216,7 +216,8 @@ async function startRig(t: TestContext): Promise<Rig> {
     {
       rules_dirs: [SHIPPED_RULES_DIR, rulesDir],
       smtp: { xclient_from: ['127.0.0.1/32'] },
-      outbound: { port: sink.port, starttls: 'never', connect_timeout: '2s', command_timeout: '5s' },
+      // a route to the sink (as a relay host) besides MX delivery, so the relay series have data
+      outbound: { port: sink.port, starttls: 'never', connect_timeout: '2s', command_timeout: '5s', routes: { 'routed.example': { host: '127.0.0.1', port: sink.port, tls: 'none' } } },
       queue: { fsync: false, scan_interval: '200ms' },
       checks: { timeout: '2s' },
       redis: { port: redis.port, use_for: ['rate'] },
@@ -239,6 +240,9 @@ async function sendTraffic(t: TestContext, gw: RunningGateway, rulesDir: string)
   // Relay by MX to the sink: one recipient accepted, one refused (→ failed attempt and a bounce).
   const relayed = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['user@remote.example', 'refused@remote.example'], MSG('postmaster@localhost', 'relayed'));
   assert.equal(relayed.data?.code, 250, JSON.stringify(relayed.replies));
+  // Through the route (the relay path): delivered to the sink as the relay host.
+  const routed = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['user@routed.example'], MSG('postmaster@localhost', 'routed'));
+  assert.equal(routed.data?.code, 250, JSON.stringify(routed.replies));
   // Untrusted clients (XCLIENT): clean and accepted (SPF, DKIM, DMARC, Bayes run), relay denied, DNSBL listed, DNSBL error.
   assert.deepEqual(await xclientSession(t, gw.smtpPort, CLEAN, 'alice@pass.example', 'postmaster@localhost'), [250, 250, 250]);
   assert.deepEqual(await xclientSession(t, gw.smtpPort, CLEAN, 'alice@pass.example', 'bob@elsewhere.example'), [250, 554]);
@@ -302,7 +306,8 @@ test('observability: /metrics, promtool and Prometheus evaluating the dashboard 
       /spamgate_dnsbl_lookups_total\{list="testbl",result="error"\} 1\b/,
       /spamgate_bayes_classifications_total\{verdict="[a-z]+"\} [1-9]/,
       /spamgate_bayes_learned_total\{class="spam",source="junk_folder"\} 1\b/,
-      /spamgate_delivery_attempts_total\{result="delivered",destination="remote"\} 1\b/,
+      /spamgate_delivery_attempts_total\{result="delivered",destination="remote"\} 2\b/, // by MX and through the route
+      /spamgate_relay_connections_total\{result="ok"\} 1\b/,
       /spamgate_delivery_attempts_total\{result="delivered",destination="local"\} [1-9]/,
       /spamgate_pop3_logins_total\{result="success"\} 1\b/,
       /spamgate_pop3_logins_total\{result="failure"\} 1\b/,
