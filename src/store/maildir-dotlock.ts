@@ -3,14 +3,17 @@
 // crash) is broken at once instead of stalling every delivery to the folder until it ages out.
 import { hostname } from 'node:os';
 import { readFile, stat, unlink } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { createFileExclusive, createFileExclusiveSync } from '../util/atomic-file.ts';
 import { pidAlive } from '../util/process-identity.ts';
+import { MailboxError } from './mailbox-store.ts';
 import { KeyedMutex } from './mutex.ts';
 
 /** A lock older than this is stale whatever it holds (Dovecot's default). */
 const STALE_AGE_MS = 120_000;
-const ATTEMPTS = 200;
 const RETRY_MS = 10;
+/** An optional lock's live holder is waited for this long. */
+const OPTIONAL_WAIT_MS = 2000;
 
 const host = hostname();
 /**
@@ -48,19 +51,41 @@ const tryCreate = (lock: string): Promise<boolean> => createFileExclusive(lock, 
 /** tryCreate without awaits, for callers that take the lock uncontended in one synchronous step. */
 export const tryCreateSync = (lock: string): boolean => createFileExclusiveSync(lock, lockContent());
 
+export interface DotlockOptions {
+  /**
+   * fn never runs without the lock: after waitMs for a live holder the call fails (MailboxError INUSE, RFC 5530)
+   * rather than going ahead. For dovecot-uidlist.lock, which hands out UIDs: two writers in it at once could give
+   * two messages one UID (RFC 3501 §2.3.1.1).
+   */
+  required?: boolean;
+  /** How long a live holder is waited for (default about 2 s). */
+  waitMs?: number;
+}
+
+/** A required lock waits this long for a live holder (Dovecot waits until the lock is stale and breaks it). */
+export const REQUIRED_WAIT_MS = 30_000;
+
 /**
- * Runs fn holding the dotlock. A live holder is waited for (about 2 s); after that fn runs anyway, as
- * before: a lock that outlives that is more likely left over than held.
+ * Runs fn holding the dotlock. A lock whose owner is gone is broken at once, one older than STALE_AGE_MS whoever
+ * holds it. A live holder is waited for (about 2 s); after that fn runs anyway unless the lock is `required`:
+ * for an optional lock, one that outlives that is more likely left over than held.
  */
-export function withDotlock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
+export function withDotlock<T>(lock: string, fn: () => Promise<T>, opts: DotlockOptions = {}): Promise<T> {
+  const waitMs = opts.waitMs ?? (opts.required ? REQUIRED_WAIT_MS : OPTIONAL_WAIT_MS);
   return local.run(lock, async () => {
     let got = false;
-    for (let attempt = 0; attempt < ATTEMPTS && !got; attempt++) {
-      got = await tryCreate(lock).catch(() => false);
-      if (got) break;
+    const until = Date.now() + waitMs;
+    for (;;) {
+      // a required lock that cannot be made at all (folder gone, no permission) fails at once
+      got = await tryCreate(lock).catch((err: unknown) => {
+        if (opts.required) throw err;
+        return false;
+      });
+      if (got || Date.now() >= until) break;
       if (await isStale(lock)) await unlink(lock).catch(() => undefined);
       else await new Promise<void>((r) => setTimeout(r, RETRY_MS));
     }
+    if (!got && opts.required) throw new MailboxError('INUSE', `${basename(lock)} is held by another process; try again later`);
     try {
       return await fn();
     } finally {

@@ -124,3 +124,23 @@ test('claiming \\Recent after a crash that left its lock is not held up', async 
   assert.equal(await claimRecentMark(dir, 7, 9), 5);
   assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
 });
+
+test('a required lock never runs fn without the lock: a live holder past the wait is INUSE', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'dovecot-uidlist.lock');
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' });
+  t.after(() => void child.kill('SIGKILL'));
+  await writeFile(lock, `${child.pid}:${hostname()}`);
+  let ran = false;
+  const started = Date.now();
+  await assert.rejects(
+    withDotlock(lock, async () => (ran = true), { required: true, waitMs: 300 }),
+    (err: Error & { code?: string }) => err.code === 'INUSE',
+  );
+  assert.ok(Date.now() - started >= 250, 'waited for the live holder');
+  assert.equal(ran, false);
+  assert.equal(await readFile(lock, 'utf8'), `${child.pid}:${hostname()}`, "the holder's lock is left alone");
+  // once the holder lets go, the lock is taken
+  await unlink(lock);
+  assert.equal(await withDotlock(lock, async () => 'in', { required: true, waitMs: 300 }), 'in');
+});
