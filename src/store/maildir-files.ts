@@ -1,5 +1,5 @@
 // On-disk formats of one Maildir folder: file names and info flags, dovecot-uidlist and dovecot-keywords (Dovecot-compatible).
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -107,7 +107,15 @@ export async function readUidList(dir: string): Promise<UidList | undefined> {
 }
 
 /**
- * The uid list with its stamp (`${ino}:${size}`) taken from the same open file before reading it: the stamp never
+ * What tells one version of dovecot-uidlist from another: inode (a rewrite renames a new file in), size (an append)
+ * and mtime (a rewrite of the same size into a reused inode), as Dovecot compares them before re-reading the list.
+ */
+export function uidListStamp(st: BigIntStats): string {
+  return `${st.ino}:${st.size}:${st.mtimeNs}`;
+}
+
+/**
+ * The uid list with its stamp (uidListStamp) taken from the same open file before reading it: the stamp never
  * claims more than was read (a later append or rewrite shows as a changed stamp). Undefined when there is no file.
  * Synchronous: open, fstat, one read and close cost less than their thread-pool round trips, which would queue
  * behind the directory listings of the same first open.
@@ -122,7 +130,7 @@ export function readUidListStamped(dir: string): { list: UidList | undefined; st
   try {
     const st = fstatSync(fd, { bigint: true });
     const text = readFileSync(fd, 'utf8');
-    return { list: parseUidList(text), stamp: `${st.ino}:${st.size}` };
+    return { list: parseUidList(text), stamp: uidListStamp(st) };
   } catch {
     return undefined;
   } finally {
@@ -179,33 +187,6 @@ export function parseUidList(text: string): UidList | undefined {
 
 /** 10^i: parseInt read all of the sp characters before " :" when 10^(sp-1) <= uid < 10^sp (no leading zero, no sign). */
 const POW10 = Array.from({ length: 17 }, (_, i) => 10 ** i);
-
-/** Writes the uid list atomically (tmp + rename) under Dovecot's dotlock so neither side sees a torn file. */
-export async function writeUidList(dir: string, list: UidList, fsync: boolean): Promise<void> {
-  const lines = [`3 V${list.uidValidity} N${list.nextUid}\n`];
-  for (let i = 0; i < list.uids.length; i++) lines.push(`${list.uids[i]} :${list.keys[i]}\n`);
-  const body = lines.join('');
-  const lock = join(dir, 'dovecot-uidlist.lock');
-  await withDotlock(lock, async () => {
-    await writeFileAtomic(join(dir, 'dovecot-uidlist'), body, fsync);
-  });
-}
-
-/** Adds "<uid> :<key>" lines (one write, one fdatasync); readers take nextuid as max(N, highest uid + 1). Returns the list's new stamp. */
-export async function appendUidLines(dir: string, lines: [number, string][], fsync: boolean): Promise<string> {
-  const body = lines.map(([uid, key]) => `${uid} :${key}\n`).join('');
-  return withDotlock(join(dir, 'dovecot-uidlist.lock'), async () => {
-    const fh = await open(join(dir, 'dovecot-uidlist'), 'a', 0o600);
-    try {
-      await fh.writeFile(body);
-      if (fsync) await fh.datasync();
-      const st = await fh.stat({ bigint: true });
-      return `${st.ino}:${st.size}`;
-    } finally {
-      await fh.close();
-    }
-  });
-}
 
 export async function readKeywords(dir: string): Promise<string[]> {
   const out: string[] = [];

@@ -1,18 +1,19 @@
 // One Maildir folder kept in step with disk: sync by directory stamps (first open from spamgate.index when it still
 // matches), group-committed appends, flags, expunge, \Recent claims (maildir-recent.ts) without renaming on the
 // command path. Mutations run under the store's per-folder mutex; reads of the index and message files need no lock.
-import { copyFile, link, rename, stat, unlink } from 'node:fs/promises';
+import { copyFile, link, rename, unlink } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MailboxError, type FlagChange, type MailboxChange } from './mailbox-store.ts';
 import { FolderCache, type CacheEntry } from './maildir-cache.ts';
 import { FolderIndex, type Entry } from './maildir-index.ts';
-import { appendUidLines, fsyncDir, uniqueKey, writeUidList } from './maildir-files.ts';
+import { fsyncDir, uniqueKey } from './maildir-files.ts';
 import type { Staged } from './maildir-stage.ts';
 import { loadSnapshot, writeSnapshot } from './maildir-snapshot.ts';
 import { claimRecentMark } from './maildir-recent.ts';
 import { resolveDates } from './maildir-dates.ts';
 import { scanFolder } from './maildir-scan.ts';
+import { assignUids, type Fresh } from './maildir-uidlist.ts';
 
 /**
  * A directory whose mtime is this close to when we looked may still change within the same timestamp tick ("racy
@@ -46,6 +47,10 @@ export class MaildirFolder extends FolderIndex {
   moving = false;
   verifying = false;
   uidlistStamp: string | undefined;
+  /** Lines another writer added to the uid list that the index has not taken in yet (maildir-uidlist.ts). */
+  unindexed = new Map<string, number>();
+  /** The uid list holds files the index lacks: the next sync re-scans whatever the directory stamps say. */
+  private rescanDue = false;
   /** Changes by other programs that a re-scan within an operation found (see rescan): the store announces them. */
   readonly found: MailboxChange[] = [];
   private unsaved: Entry[] = [];
@@ -69,7 +74,7 @@ export class MaildirFolder extends FolderIndex {
     const stamp = await this.stamp().catch(() => {
       throw new MailboxError('NONEXISTENT', 'no such mailbox');
     });
-    if (this.loaded && stamp.text === this.dirStamp && !force) {
+    if (this.loaded && stamp.text === this.dirStamp && !force && !this.rescanDue) {
       if (this.stampRacy || this.snapshotAt !== this.snapshotKey()) this.needsVerify = true;
       return [];
     }
@@ -80,13 +85,14 @@ export class MaildirFolder extends FolderIndex {
       this.loaded = true;
       return [];
     }
-    if (force && this.loaded && stamp.text === this.dirStamp && !this.stampRacy) {
+    if (force && this.loaded && stamp.text === this.dirStamp && !this.stampRacy && !this.rescanDue) {
       // Confirmed already (the stamp was not racy when taken and has not moved): only the snapshot is due.
       this.needsVerify = false;
       await this.saveSnapshot();
       return [];
     }
     this.needsVerify = false;
+    this.rescanDue = false;
     const wasLoaded = this.loaded;
     const changes = await scanFolder(this, this.hooks());
     this.loaded = true;
@@ -126,7 +132,8 @@ export class MaildirFolder extends FolderIndex {
   }
 
   private async saveSnapshot(): Promise<void> {
-    if (this.uidlistStamp === undefined || this.snapshotAt === this.snapshotKey()) return;
+    // not while the uid list holds files the index lacks (its stamp is then one no file has)
+    if (this.uidlistStamp === undefined || this.unindexed.size > 0 || this.snapshotAt === this.snapshotKey()) return;
     await writeSnapshot(this.path, { uidValidity: this.uidValidity, nextUid: this.nextUid, dirStamp: this.dirStamp, uidlistStamp: this.uidlistStamp }, this.entries).then(
       () => (this.snapshotAt = this.snapshotKey()),
       () => undefined,
@@ -149,7 +156,7 @@ export class MaildirFolder extends FolderIndex {
       setLocation: (e, sub, info) => this.setLocation(e, sub, info),
       insertAll: (batch) => this.insertAll(batch),
       drop: (uids) => this.drop(uids),
-      saveUids: () => this.saveUids(),
+      writeList: (fresh, rewrite) => this.writeList(fresh, rewrite),
     };
   }
 
@@ -180,7 +187,7 @@ export class MaildirFolder extends FolderIndex {
 
   /** Renames a batch of staged messages into new/ (cur/ with flags), then one fsync per directory and one uidlist append. */
   async commitStaged(batch: readonly Staged[]): Promise<(number | Error)[]> {
-    const out: (number | Error)[] = [];
+    const out: (Entry | Error)[] = [];
     const placed: { i: number; s: Staged; sub: 'new' | 'cur'; info: string }[] = [];
     for (let i = 0; i < batch.length; i++) {
       const s = batch[i] as Staged;
@@ -203,13 +210,17 @@ export class MaildirFolder extends FolderIndex {
     try {
       await this.commit(new Set(placed.map((p) => p.sub)));
     } catch (err) {
-      for (const p of placed) if (typeof out[p.i] === 'number') out[p.i] = err as Error;
+      for (const p of placed) if (!(out[p.i] instanceof Error)) out[p.i] = err as Error;
     }
-    return out;
+    // numbered by the commit, under the uid list's lock: the UID answered is the one stored
+    return out.map((r) => (r instanceof Error ? r : r.uid));
   }
 
-  /** Hard-links another folder's message file in (copying when links fail), keeping its flags; commit() makes it durable. */
-  async addCopy(srcFile: string, meta: { size: number; internalDate: number; flags: readonly string[] }, now: number, cached: CacheEntry | undefined): Promise<number> {
+  /**
+   * Hard-links another folder's message file in (copying when links fail), keeping its flags; commit() numbers it
+   * (the entry's uid is 0 until then) and makes it durable.
+   */
+  async addCopy(srcFile: string, meta: { size: number; internalDate: number; flags: readonly string[] }, now: number, cached: CacheEntry | undefined): Promise<Entry> {
     const key = uniqueKey(now, meta.size);
     const info = meta.flags.length > 0 ? await this.infoFor(meta.flags) : '';
     const sub = info ? 'cur' : 'new';
@@ -229,17 +240,18 @@ export class MaildirFolder extends FolderIndex {
 
   /**
    * Takes back copies added by addCopy (RFC 3501 §6.4.7: a COPY that fails leaves the target unchanged): their
-   * files, index entries and, when a commit had begun, their uid list lines. Best effort; the caller reports the
-   * original failure.
+   * files and, when the commit had numbered them, their index entries and uid list lines. Best effort; the caller
+   * reports the original failure.
    */
-  async discard(uids: readonly number[], committed: boolean): Promise<void> {
-    if (uids.length === 0) return;
-    const set = new Set(uids);
-    const files = uids.flatMap((u) => this.fileOf(u) ?? []);
-    this.unsaved = this.unsaved.filter((e) => !set.has(e.uid));
-    this.drop(uids);
+  async discard(added: readonly Entry[]): Promise<void> {
+    if (added.length === 0) return;
+    const set = new Set(added);
+    this.unsaved = this.unsaved.filter((e) => !set.has(e));
+    const files = added.map((e) => this.fileName(e));
+    const listed = added.filter((e) => e.uid > 0 && this.byUid.get(e.uid) === e).map((e) => e.uid);
+    this.drop(listed);
     await Promise.all(files.map((file) => unlink(file).catch(() => undefined)));
-    if (committed) await this.saveUids().catch(() => undefined);
+    if (listed.length > 0) await this.saveUids().catch(() => undefined);
     await this.restamp().catch(() => undefined);
   }
 
@@ -249,10 +261,12 @@ export class MaildirFolder extends FolderIndex {
     this.unsaved = [];
     const work: Promise<unknown>[] = [];
     if (this.fsync) for (const d of dirs) work.push(fsyncDir(join(this.path, d)));
-    if (fresh.length > 0) {
-      if (this.uidlistStamp === undefined) work.push(this.saveUids());
-      else work.push(appendUidLines(this.path, fresh.map((e) => [e.uid, e.key]), this.fsync).then((st) => (this.uidlistStamp = st)));
-    }
+    if (fresh.length > 0)
+      work.push(
+        this.writeList(fresh, this.uidlistStamp === undefined).then(() => {
+          this.insertAll(fresh);
+        }),
+      );
     try {
       await Promise.all(work);
     } finally {
@@ -357,20 +371,25 @@ export class MaildirFolder extends FolderIndex {
     await this.restamp();
   }
 
-  private adopt(key: string, sub: 'new' | 'cur', info: string, size: number, internalDate: number): number {
-    const uid = this.nextUid++;
+  /** A file placed in the folder, to be numbered and indexed by the next commit(). */
+  private adopt(key: string, sub: 'new' | 'cur', info: string, size: number, internalDate: number): Entry {
     const { flags, other } = this.parseInfo(info);
-    const e: Entry = { uid, size, internalDate, flags, recent: true, key, sub, info, other };
-    this.insert(e);
+    const e: Entry = { uid: 0, size, internalDate, flags, recent: true, key, sub, info, other };
     this.unsaved.push(e);
-    return uid;
+    return e;
   }
 
-  private async saveUids(): Promise<void> {
-    const [uids, keys] = [this.entries.map((e) => e.uid), this.entries.map((e) => e.key)];
-    await writeUidList(this.path, { uidValidity: this.uidValidity, nextUid: this.nextUid, uids, keys }, this.fsync);
-    this.unsaved = [];
-    const st = await stat(join(this.path, 'dovecot-uidlist'), { bigint: true }).catch(() => undefined);
-    this.uidlistStamp = st ? `${st.ino}:${st.size}` : undefined;
+  /**
+   * Numbers `fresh` (in place) and writes the uid list, under its lock and in step with other writers
+   * (maildir-uidlist.ts); when that finds files of theirs the index lacks, the next sync re-scans.
+   */
+  private async writeList(fresh: Fresh[], rewrite: boolean): Promise<void> {
+    const foreign = await assignUids(this, { indexed: () => this.entries, fresh, rewrite, fsync: this.fsync });
+    if (foreign) this.rescanDue = true;
+  }
+
+  /** The list rewritten from the index (expunged lines go). */
+  private saveUids(): Promise<void> {
+    return this.writeList([], true);
   }
 }

@@ -4,10 +4,11 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MailboxError, type MailboxChange } from './mailbox-store.ts';
-import { flagsFromInfo, keyNumber, OPEN_MESSAGE, readKeywords, readUidList, readUidListStamped, type UidList } from './maildir-files.ts';
+import { flagsFromInfo, keyNumber, OPEN_MESSAGE, readKeywords, readUidList, readUidListStamped, uidListStamp, type UidList } from './maildir-files.ts';
 import { readRecentMark } from './maildir-recent.ts';
 import type { MaildirFolder } from './maildir-folder.ts';
 import type { Entry } from './maildir-index.ts';
+import type { Fresh } from './maildir-uidlist.ts';
 
 export interface ScanHooks {
   entries(): readonly Entry[];
@@ -17,7 +18,8 @@ export interface ScanHooks {
   /** Takes the batch over (it may become the index itself). */
   insertAll(batch: Entry[]): void;
   drop(uids: readonly number[]): void;
-  saveUids(): Promise<void>;
+  /** Numbers the fresh files that have no UID (in place) and writes the uid list, under its lock (maildir-uidlist.ts). */
+  writeList(fresh: Fresh[], rewrite: boolean): Promise<void>;
 }
 
 const PARALLEL = 256;
@@ -75,26 +77,32 @@ async function regularFiles(dir: string): Promise<string[]> {
 
 export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<MailboxChange[]> {
   const wasLoaded = f.loaded;
-  // Directory listings, the cache (first open) and the uid list files are all read concurrently.
-  const listing = Promise.all([regularFiles(join(f.path, 'new')), regularFiles(join(f.path, 'cur'))]);
-  listing.catch(() => undefined);
   if (!wasLoaded) f.cache.retainOnLoad = () => f.liveKeys(); // read on first need, keeping only live keys
   let listStamp: string | undefined;
   let list: UidList | undefined;
   let keywords: string[] | undefined;
   let mark: Awaited<ReturnType<typeof readRecentMark>> = undefined;
+  // The uid list is read before the directories are listed: writers (we, Dovecot) put a file in place before they
+  // list it, so every line read names a file the listing sees, and none is left out and later numbered again.
+  // The other small files are read concurrently with the listings.
+  let small: Promise<[string[], Awaited<ReturnType<typeof readRecentMark>>]> | undefined;
   if (!wasLoaded) {
+    small = Promise.all([readKeywords(f.path), readRecentMark(f.path)]);
     // First open: the stamp comes from the same open file as the text (no separate stat round trip).
-    const small = Promise.all([readKeywords(f.path), readRecentMark(f.path)]);
     const stamped = readUidListStamped(f.path);
     [listStamp, list] = [stamped?.stamp, stamped?.list];
-    [keywords, mark] = await small;
   } else {
     const st = await stat(join(f.path, 'dovecot-uidlist'), { bigint: true }).catch(() => undefined);
-    listStamp = st ? `${st.ino}:${st.size}` : undefined;
-    // Another program (Dovecot) rewrote the list: adopt the UIDs it assigned.
+    listStamp = st ? uidListStamp(st) : undefined;
+    // Another program (Dovecot, a second spamgate) changed the list: adopt the UIDs it assigned.
     if (listStamp !== f.uidlistStamp) [list, keywords] = await Promise.all([readUidList(f.path), readKeywords(f.path)]);
   }
+  const listRead = !wasLoaded || listStamp !== f.uidlistStamp;
+  // what was read holds every line another writer added before (lines of files still to come are read under the lock)
+  if (listRead) f.unindexed.clear();
+  const listing = Promise.all([regularFiles(join(f.path, 'new')), regularFiles(join(f.path, 'cur'))]);
+  listing.catch(() => undefined);
+  if (small) [keywords, mark] = await small;
   let adopted: UidList | undefined;
   if (keywords) {
     h.keywords(keywords);
@@ -157,11 +165,35 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
     const res = await Promise.all(chunk.map((i) => crlfSize(fileOf(i))));
     chunk.forEach((i, k) => (sizes[i] = res[k] as number));
   }
-  const { added, renumbered } = insertFresh(f, h, files, { order, uidAt, sizes }, wasLoaded);
-  if (renumbered) uidsChanged = true;
+  // Files without a UID (or with one the index gives another file) are numbered under the uid list's lock, in step
+  // with what other writers listed meanwhile; the list is rewritten when lines must go (expunged files, stale lines on
+  // a first open, renumbered files) or it is not one we can append to (none, unreadable, another UIDVALIDITY).
+  const fresh: Fresh[] = [];
+  const freshAt: number[] = [];
+  let numbering = false;
+  let listedOnDisk = 0;
+  const clash = h.byUid.size > 0; // a first open cannot clash: the uid list's UIDs are distinct
+  for (let j = 0; j < order.length; j++) {
+    const i = order[j] as number;
+    if ((sizes[i] as number) < 0) continue;
+    let uid = uidAt[i] as number;
+    if (uid === Infinity) uid = 0;
+    else if (clash && h.byUid.has(uid)) {
+      uid = 0;
+      uidsChanged = true;
+    } else listedOnDisk++;
+    if (uid === 0) numbering = true;
+    fresh.push({ key: keys[i] as string, uid });
+    freshAt.push(i);
+  }
+  const rewrite = uidsChanged || (!wasLoaded && knownKeys !== listedOnDisk) || listStamp === undefined || (listRead && adopted === undefined);
+  f.uidlistStamp = listStamp;
+  if (numbering || rewrite) {
+    await h.writeList(fresh, rewrite);
+    for (let k = 0; k < fresh.length; k++) uidAt[freshAt[k] as number] = (fresh[k] as Fresh).uid;
+  }
+  const added = insertFresh(f, h, files, { order, uidAt, sizes }, wasLoaded);
   if (added.length > 0) changes.push({ kind: 'append', uids: added });
-  if (uidsChanged || (!wasLoaded && knownKeys !== h.entries().length) || listStamp === undefined) await h.saveUids();
-  else f.uidlistStamp = listStamp;
   return changes;
 }
 
@@ -207,7 +239,7 @@ function orderFresh(files: Listing, taken: Uint8Array, adopted: UidList | undefi
   return { order, uidAt, knownKeys };
 }
 
-interface Fresh {
+interface Found {
   order: readonly number[];
   uidAt: Float64Array;
   /** -1: the file vanished. */
@@ -215,10 +247,10 @@ interface Fresh {
 }
 
 /**
- * Indexes the new files in order (a plain loop, kept out of the async scan so it optimizes); added: their UIDs when
- * `report` (a rescan); renumbered: some got a new UID.
+ * Indexes the new files in order, every one numbered by now (a plain loop, kept out of the async scan so it
+ * optimizes); returns their UIDs when `report` (a rescan).
  */
-function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Fresh, report: boolean): { added: number[]; renumbered: boolean } {
+function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Found, report: boolean): number[] {
   const { keys, infos, inNew } = files;
   const kws = h.keywords();
   // Most messages share a handful of info strings: their flags are parsed once, into one frozen list each (and the
@@ -227,12 +259,9 @@ function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Fresh, r
   let parsed: { info: string; flags: string[]; other: string } | undefined;
   const added: number[] = [];
   const batch: Entry[] = [];
-  let renumbered = false;
   // A rescan with the cache already read takes known dates from it; the rest stay unknown until asked for.
   const cache = f.cache.loaded ? f.cache : undefined;
   const { order, sizes, uidAt } = x;
-  const byUid = h.byUid;
-  const clash = byUid.size > 0; // a first open cannot clash: the uid list's UIDs are distinct
   const recentFrom = f.recentFrom;
   let next = f.nextUid;
   for (let j = 0; j < order.length; j++) {
@@ -240,11 +269,8 @@ function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Fresh, r
     const key = keys[i] as string;
     const size = sizes[i] as number;
     if (size < 0) continue;
-    let uid = uidAt[i] as number;
-    if (uid === Infinity || (clash && byUid.has(uid))) {
-      uid = next++;
-      renumbered = true;
-    } else if (uid >= next) next = uid + 1;
+    const uid = uidAt[i] as number;
+    if (uid >= next) next = uid + 1;
     const info = infos[i] as string;
     if (parsed?.info !== info) {
       parsed = byInfo.get(info);
@@ -261,7 +287,7 @@ function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Fresh, r
   f.nextUid = next;
   // UIDs within the batch are distinct (the uid list's are, and new ones are above them): one insert at the end.
   h.insertAll(batch);
-  return { added, renumbered };
+  return added;
 }
 
 /** Size with bare LFs counted as CRLF, for files other tools delivered with Unix line ends; -1 once vanished. */

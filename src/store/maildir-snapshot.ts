@@ -5,7 +5,7 @@
 // a torn or foreign file is ignored, and the Dovecot files stay the source of truth (so it is never fsynced).
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { flagsFromInfo, readKeywords, writeFileAtomic } from './maildir-files.ts';
+import { flagsFromInfo, readKeywords, uidListStamp, writeFileAtomic } from './maildir-files.ts';
 import type { MaildirFolder } from './maildir-folder.ts';
 import type { Entry } from './maildir-index.ts';
 import { readRecentMark } from './maildir-recent.ts';
@@ -20,7 +20,7 @@ export interface SnapshotHead {
   nextUid: number;
   /** `${newMtimeNs}/${curMtimeNs}` when taken. */
   dirStamp: string;
-  /** `${ino}:${size}` of dovecot-uidlist when taken. */
+  /** uidListStamp of dovecot-uidlist when taken (a list changed since, by anyone, means a full scan). */
   uidlistStamp: string;
 }
 
@@ -92,7 +92,7 @@ function wellFormed(v: unknown): v is Body {
 /** First open of a folder whose spamgate.index matches its stamps: fills the index; false means a full scan is due. */
 export async function loadSnapshot(f: MaildirFolder, h: Pick<ScanHooks, 'keywords' | 'insertAll'>, dirStamp: string): Promise<boolean> {
   const st = await stat(join(f.path, 'dovecot-uidlist'), { bigint: true }).catch(() => undefined);
-  const listStamp = st ? `${st.ino}:${st.size}` : undefined;
+  const listStamp = st ? uidListStamp(st) : undefined;
   const [snap, keywords, mark] = await Promise.all([readBody(f.path, dirStamp, listStamp), readKeywords(f.path), readRecentMark(f.path)]);
   if (!snap || listStamp === undefined) return false;
   f.uidValidity = snap.uidValidity;

@@ -11,6 +11,7 @@ import { mailboxAdmin } from './maildir-admin.ts';
 import { cachedHeaderFields } from './maildir-headers.ts';
 import { stageMessage } from './maildir-stage.ts';
 import { MaildirFolder } from './maildir-folder.ts';
+import type { Entry } from './maildir-index.ts';
 import { folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
 import { KeyedMutex } from './mutex.ts';
 import { UIDVALIDITY_FILE, UidValidityMark } from './uidvalidity-mark.ts';
@@ -292,9 +293,8 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       // Both folders stay locked from resolving the source files to the commit: a STORE, EXPUNGE or new/ → cur/
       // move in another session cannot rename a source file in between (RFC 3501 §6.4.7: all or nothing).
       const res = await withPair(user, from, to, async (src, dst, _fromName, toName) => {
-        const out: number[] = [];
+        const added: Entry[] = [];
         const copied: number[] = [];
-        let committed = false;
         try {
           await src.resolveDates(uids);
           await src.cache.ensure();
@@ -305,7 +305,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
               if (!meta) break; // expunged by another program: nothing to copy (RFC 3501 §6.4.8 ignores such UIDs)
               const key = src.keyOf(uid);
               try {
-                out.push(await dst.addCopy(src.filePath(uid), meta, clock.now(), key === undefined ? undefined : src.cache.get(key)));
+                added.push(await dst.addCopy(src.filePath(uid), meta, clock.now(), key === undefined ? undefined : src.cache.get(key)));
                 copied.push(uid);
                 break;
               } catch (err) {
@@ -315,13 +315,13 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
               }
             }
           }
-          committed = true;
           await dst.commit();
         } catch (err) {
-          await dst.discard(out, committed);
+          await dst.discard(added);
           throw err;
         }
-        return { uidValidity: dst.uidValidity, uids: out, from: copied, toName };
+        // numbered by the commit, under the uid list's lock: COPYUID answers the UIDs stored (RFC 4315 §3)
+        return { uidValidity: dst.uidValidity, uids: added.map((e) => e.uid), from: copied, toName };
       });
       if (res.uids.length > 0) emit(user, res.toName, [{ kind: 'append', uids: res.uids }]);
       return { uidValidity: res.uidValidity, uids: res.uids, from: res.from };

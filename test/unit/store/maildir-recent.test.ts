@@ -2,6 +2,7 @@
 // the idle-time new/ → cur/ mover, the lazily parsed folder cache, racy stamps re-checked off the command path, spamgate.index.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { appendFile, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -93,10 +94,15 @@ test('a fresh store opens from spamgate.index while the stamps match, and re-sca
   assert.match(await readFile(join(md, 'spamgate.index'), 'latin1'), /^SGINDEX2 /);
   const row = (m: { uid: number; size: number; internalDate: number; flags: readonly string[] }): unknown[] => [m.uid, m.size, m.internalDate, [...m.flags].sort().join(' ')];
   const expected = (await a.list(U, 'INBOX')).map(row);
-  // Proof that the snapshot, not a scan, is used: an in-place edit of the uid list (same inode and size) goes unseen.
+  // Proof that the snapshot, not a scan, is used: an in-place edit of the uid list that keeps its inode, size and
+  // mtime (set back to the nanosecond by touch -r) goes unseen.
   const uidlist = join(md, 'dovecot-uidlist');
   const original = await readFile(uidlist, 'latin1');
+  const times = join(root, 'uidlist-times');
+  await writeFile(times, '');
+  execFileSync('touch', ['-r', uidlist, times]);
   await writeFile(uidlist, original.replace(/^1 :/m, '7 :'), 'latin1');
+  execFileSync('touch', ['-r', times, uidlist]);
   const b = createMaildirStore({ root, fsync: false });
   const opened = await b.list(U, 'INBOX');
   assert.deepEqual(opened.map(row), expected);

@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { appendFile, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseUidList } from '../../../src/store/maildir-files.ts';
@@ -118,4 +118,48 @@ test('appends, COPYs and a third process re-reading the folder: distinct UIDs, a
     startWriter(root, 'INBOX', 'r', 4000, 'read'),
   ]);
   await checkFolder(root, 'INBOX', { 'seed-0': 1, ...a, ...b });
+});
+
+test('UIDs are handed out under the lock: what another writer listed meanwhile is kept, and a file it numbered keeps its UID', { timeout: 30_000 }, async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.list(U, 'INBOX');
+  const md = store.maildirOf(U);
+  const before = new Set(await readdir(join(md, 'new')));
+  // Another program holds dovecot-uidlist.lock (a live process on this host) while our append is on its way.
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 20000)'], { stdio: 'ignore' });
+  t.after(() => void holder.kill('SIGKILL'));
+  await writeFile(join(md, 'dovecot-uidlist.lock'), `${holder.pid}:${hostname()}`);
+  const appended = store.append(U, 'INBOX', Buffer.from('Subject: ours\r\n\r\nx\r\n'));
+  let ours: string | undefined;
+  for (let i = 0; i < 500 && ours === undefined; i++) {
+    ours = (await readdir(join(md, 'new'))).find((f) => !before.has(f)); // in place, waiting for its UID
+    if (ours === undefined) await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(ours, 'our file is placed before the lock is taken');
+  // Meanwhile the other writer (as Dovecot's sync would) numbers our file and delivers one of its own.
+  const theirs = '1700000000.M1P1.other.host,S=22,W=22';
+  await writeFile(join(md, 'new', theirs), 'Subject: theirs\r\n\r\nx\r\n');
+  await appendFile(join(md, 'dovecot-uidlist'), `4 :${ours}\n5 :${theirs}\n`);
+  await unlink(join(md, 'dovecot-uidlist.lock'));
+  assert.equal((await appended).uid, 4, 'the UID the other writer gave our file');
+  const next = await store.append(U, 'INBOX', Buffer.from('Subject: after\r\n\r\nx\r\n'));
+  assert.equal(next.uid, 6, 'above every UID in the list');
+  await store.settle();
+  const answered = { 'seed-0': 1, ours: 4, theirs: 5, after: 6 };
+  await checkFolder(root, 'INBOX', answered);
+});
+
+test('a folder snapshot is not used once the uid list changed in place (same inode and size): no stale next UID', async (t) => {
+  const root = await tempRoot(t);
+  const a = createMaildirStore({ root, fsync: false });
+  await a.append(U, 'INBOX', Buffer.from('Subject: two\r\n\r\nx\r\n'));
+  await a.settle(); // writes spamgate.index
+  const md = a.maildirOf(U);
+  const uidlist = join(md, 'dovecot-uidlist');
+  await writeFile(uidlist, (await readFile(uidlist, 'latin1')).replace(/ N\d\n/, ' N9\n'), 'latin1'); // same length
+  const b = createMaildirStore({ root, fsync: false });
+  assert.equal((await b.status(U, 'INBOX')).uidNext, 9);
+  assert.equal((await b.append(U, 'INBOX', Buffer.from('Subject: three\r\n\r\nx\r\n'))).uid, 9);
+  await b.settle();
 });
