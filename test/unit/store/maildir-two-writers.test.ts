@@ -4,96 +4,14 @@
 // RFC 3501 §2.3.1.1: UIDs strictly ascending, never reused within one UIDVALIDITY.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { appendFile, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { parseUidList } from '../../../src/store/maildir-files.ts';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
+import { checkFolder, runTogether, startWriter } from '../../helpers/maildir-writers.ts';
 
 const U = 'dana@example.org';
-const WRITER = join(import.meta.dirname, '..', '..', 'helpers', 'maildir-writer.ts');
-
-interface Writer {
-  child: ChildProcess;
-  ready: Promise<void>;
-  result: Promise<Record<string, number>>;
-}
-
-function startWriter(root: string, folder: string, name: string, count: number, mode: 'append' | 'copy' | 'read'): Writer {
-  const child = spawn(process.execPath, ['--import', 'tsx', WRITER, root, U, folder, name, String(count), mode], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
-  let readyDone: () => void = () => undefined;
-  const ready = new Promise<void>((r) => (readyDone = r));
-  const result = new Promise<Record<string, number>>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: no result within 60 s`)), 60_000);
-    lines.on('line', (line) => {
-      if (line === 'ready') return readyDone();
-      clearTimeout(timer);
-      resolve(JSON.parse(line) as Record<string, number>);
-    });
-    child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`${name} exited with ${code}`))));
-  });
-  result.catch(() => readyDone());
-  return { child, ready, result };
-}
-
-/** Runs the writers together (started at one signal) and returns what each reported. */
-async function runTogether(writers: Writer[]): Promise<Record<string, number>[]> {
-  try {
-    await Promise.all(writers.map((w) => w.ready));
-    for (const w of writers) w.child.stdin?.write('go\n');
-    return await Promise.all(writers.map((w) => w.result));
-  } finally {
-    for (const w of writers) if (w.child.exitCode === null) w.child.kill('SIGKILL');
-  }
-}
-
-/** Checks the folder on disk and through two fresh stores against the UIDs the writers were answered. */
-async function checkFolder(root: string, folder: string, answered: Record<string, number>): Promise<void> {
-  const seed = createMaildirStore({ root, fsync: false });
-  const dir = folder === 'INBOX' ? seed.maildirOf(U) : join(seed.maildirOf(U), `.${folder}`);
-  const text = await readFile(join(dir, 'dovecot-uidlist'), 'utf8');
-  const lines = text.split('\n').slice(1).filter((l) => l !== '');
-  const listed = new Map<string, number>();
-  let last = 0;
-  for (const line of lines) {
-    const m = /^(\d+) :([^:]+)/.exec(line);
-    assert.ok(m?.[1] && m[2], `uid list line ${JSON.stringify(line)}`);
-    const uid = Number(m[1]);
-    assert.ok(uid > last, `uid list not ascending: ${uid} after ${last}`);
-    last = uid;
-    assert.ok(!listed.has(m[2]), `${m[2]} listed twice`);
-    listed.set(m[2], uid);
-  }
-  const list = parseUidList(text);
-  assert.ok(list);
-  assert.ok(list.nextUid > last, `next UID ${list.nextUid} not above ${last}`);
-  const files = [...(await readdir(join(dir, 'new'))), ...(await readdir(join(dir, 'cur')))].map((f) => f.split(':')[0] as string);
-  const expected = Object.keys(answered).length;
-  assert.equal(files.length, expected, 'one file per message');
-  for (const key of files) assert.ok(listed.has(key), `file ${key} has no UID in the list`);
-
-  const seen: [number, string][][] = [];
-  for (let round = 0; round < 2; round++) {
-    const store = createMaildirStore({ root, fsync: false }); // a restart each round
-    const box = await store.open(U, folder, { claimRecent: false });
-    const pairs: [number, string][] = [];
-    for (const m of box.messages) {
-      const raw = (await store.read(U, folder, m.uid)).toString('latin1');
-      pairs.push([m.uid, /^Subject: (\S+)/m.exec(raw)?.[1] ?? '?']);
-    }
-    assert.equal(new Set(pairs.map((p) => p[0])).size, expected, 'distinct UIDs');
-    assert.equal(new Set(pairs.map((p) => p[1])).size, expected, 'each message once');
-    const wrong = pairs.filter(([uid, subject]) => uid !== answered[subject]).map(([uid, subject]) => `${subject} stored under ${uid}, answered ${answered[subject]}`);
-    assert.deepEqual(wrong.slice(0, 3), [], `${wrong.length} of ${expected} messages not under the UID answered`);
-    assert.ok(box.uidNext > Math.max(...pairs.map((p) => p[0])), 'UIDNEXT above every UID');
-    seen.push(pairs);
-    await store.settle();
-  }
-  assert.deepEqual(seen[1], seen[0], 'UIDs stable across a restart');
-}
 
 async function tempRoot(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const root = await mkdtemp(join(tmpdir(), 'sg-two-writers-'));
@@ -106,18 +24,18 @@ async function tempRoot(t: { after(fn: () => Promise<void>): void }): Promise<st
 
 test('two processes appending to one folder at once: distinct, ascending UIDs, as answered', { timeout: 120_000 }, async (t) => {
   const root = await tempRoot(t);
-  const [a, b] = await runTogether([startWriter(root, 'INBOX', 'a', 150, 'append'), startWriter(root, 'INBOX', 'b', 150, 'append')]);
-  await checkFolder(root, 'INBOX', { 'seed-0': 1, ...a, ...b });
+  const [a, b] = await runTogether([startWriter(root, U, 'INBOX', 'a', 150, 'append'), startWriter(root, U, 'INBOX', 'b', 150, 'append')]);
+  await checkFolder(root, U, 'INBOX', { 'seed-0': 1, ...a, ...b });
 });
 
 test('appends, COPYs and a third process re-reading the folder: distinct UIDs, as answered', { timeout: 120_000 }, async (t) => {
   const root = await tempRoot(t);
   const [a, b] = await runTogether([
-    startWriter(root, 'INBOX', 'a', 100, 'append'),
-    startWriter(root, 'INBOX', 'c', 100, 'copy'),
-    startWriter(root, 'INBOX', 'r', 4000, 'read'),
+    startWriter(root, U, 'INBOX', 'a', 100, 'append'),
+    startWriter(root, U, 'INBOX', 'c', 100, 'copy'),
+    startWriter(root, U, 'INBOX', 'r', 4000, 'read'),
   ]);
-  await checkFolder(root, 'INBOX', { 'seed-0': 1, ...a, ...b });
+  await checkFolder(root, U, 'INBOX', { 'seed-0': 1, ...a, ...b });
 });
 
 test('UIDs are handed out under the lock: what another writer listed meanwhile is kept, and a file it numbered keeps its UID', { timeout: 30_000 }, async (t) => {
@@ -147,7 +65,7 @@ test('UIDs are handed out under the lock: what another writer listed meanwhile i
   assert.equal(next.uid, 6, 'above every UID in the list');
   await store.settle();
   const answered = { 'seed-0': 1, ours: 4, theirs: 5, after: 6 };
-  await checkFolder(root, 'INBOX', answered);
+  await checkFolder(root, U, 'INBOX', answered);
 });
 
 test('a folder snapshot is not used once the uid list changed in place (same inode and size): no stale next UID', async (t) => {
