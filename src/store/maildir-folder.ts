@@ -210,7 +210,16 @@ export class MaildirFolder extends FolderIndex {
     try {
       await this.commit(new Set(placed.map((p) => p.sub)));
     } catch (err) {
-      for (const p of placed) if (!(out[p.i] instanceof Error)) out[p.i] = err as Error;
+      // RFC 3501 §6.3.11: an APPEND that fails leaves the mailbox as it was; files the commit did not number and
+      // index (the uid list's lock not had, a failed write) go again, or a later scan would bring them in
+      const unlisted: string[] = [];
+      for (const p of placed) {
+        const r = out[p.i];
+        if (r === undefined || r instanceof Error) continue;
+        if (this.byUid.get(r.uid) !== r) unlisted.push(this.fileName(r));
+        out[p.i] = err as Error;
+      }
+      await Promise.all(unlisted.map((file) => unlink(file).catch(() => undefined)));
     }
     // numbered by the commit, under the uid list's lock: the UID answered is the one stored
     return out.map((r) => (r instanceof Error ? r : r.uid));

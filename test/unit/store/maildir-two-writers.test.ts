@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
@@ -80,4 +80,25 @@ test('a folder snapshot is not used once the uid list changed in place (same ino
   assert.equal((await b.status(U, 'INBOX')).uidNext, 9);
   assert.equal((await b.append(U, 'INBOX', Buffer.from('Subject: three\r\n\r\nx\r\n'))).uid, 9);
   await b.settle();
+});
+
+test('an APPEND that gets no UID (the uid list cannot be written) leaves no file behind (RFC 3501 §6.3.11)', async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.list(U, 'INBOX');
+  const md = store.maildirOf(U);
+  const files = async (): Promise<string[]> => [...(await readdir(join(md, 'new'))), ...(await readdir(join(md, 'cur')))].sort();
+  const before = await files();
+  const uidlist = join(md, 'dovecot-uidlist');
+  const saved = await readFile(uidlist);
+  await rm(uidlist);
+  await mkdir(uidlist); // not a file: opening it for the append fails
+  await assert.rejects(store.append(U, 'INBOX', Buffer.from('Subject: lost\r\n\r\nx\r\n')));
+  assert.deepEqual(await files(), before);
+  await rm(uidlist, { recursive: true });
+  await writeFile(uidlist, saved);
+  const fresh = createMaildirStore({ root, fsync: false });
+  assert.equal((await fresh.append(U, 'INBOX', Buffer.from('Subject: kept\r\n\r\nx\r\n'))).uid, 2);
+  await fresh.settle();
+  await store.settle().catch(() => undefined);
 });
