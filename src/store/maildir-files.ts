@@ -115,12 +115,13 @@ export function uidListStamp(st: BigIntStats): string {
 }
 
 /**
- * The uid list with its stamp (uidListStamp) taken from the same open file before reading it: the stamp never
+ * The uid list's text with its stamp (uidListStamp) taken from the same open file before reading it: the stamp never
  * claims more than was read (a later append or rewrite shows as a changed stamp). Undefined when there is no file.
  * Synchronous: open, fstat, one read and close cost less than their thread-pool round trips, which would queue
- * behind the directory listings of the same first open.
+ * behind the directory listings of the same first open. Parsing is left to the caller (parseUidList), so it can
+ * overlap with work started after the read.
  */
-export function readUidListStamped(dir: string): { list: UidList | undefined; stamp: string } | undefined {
+export function readUidListText(dir: string): { text: string; stamp: string } | undefined {
   let fd: number;
   try {
     fd = openSync(join(dir, 'dovecot-uidlist'), 'r');
@@ -129,8 +130,7 @@ export function readUidListStamped(dir: string): { list: UidList | undefined; st
   }
   try {
     const st = fstatSync(fd, { bigint: true });
-    const text = readFileSync(fd, 'utf8');
-    return { list: parseUidList(text), stamp: uidListStamp(st) };
+    return { text: readFileSync(fd, 'utf8'), stamp: uidListStamp(st) };
   } catch {
     return undefined;
   } finally {

@@ -4,7 +4,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MailboxError, type MailboxChange } from './mailbox-store.ts';
-import { flagsFromInfo, keyNumber, OPEN_MESSAGE, readKeywords, readUidList, readUidListStamped, uidListStamp, type UidList } from './maildir-files.ts';
+import { flagsFromInfo, keyNumber, OPEN_MESSAGE, readKeywords, parseUidList, readUidList, readUidListText, uidListStamp, type UidList } from './maildir-files.ts';
 import { readRecentMark } from './maildir-recent.ts';
 import type { MaildirFolder } from './maildir-folder.ts';
 import type { Entry } from './maildir-index.ts';
@@ -86,11 +86,13 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
   // list it, so every line read names a file the listing sees, and none is left out and later numbered again.
   // The other small files are read concurrently with the listings.
   let small: Promise<[string[], Awaited<ReturnType<typeof readRecentMark>>]> | undefined;
+  let firstText: string | undefined;
   if (!wasLoaded) {
     small = Promise.all([readKeywords(f.path), readRecentMark(f.path)]);
-    // First open: the stamp comes from the same open file as the text (no separate stat round trip).
-    const stamped = readUidListStamped(f.path);
-    [listStamp, list] = [stamped?.stamp, stamped?.list];
+    // First open: the stamp comes from the same open file as the text (no separate stat round trip); the text is
+    // parsed once the listings are on their way.
+    const read = readUidListText(f.path);
+    [listStamp, firstText] = [read?.stamp, read?.text];
   } else {
     const st = await stat(join(f.path, 'dovecot-uidlist'), { bigint: true }).catch(() => undefined);
     listStamp = st ? uidListStamp(st) : undefined;
@@ -102,6 +104,7 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
   if (listRead) f.unindexed.clear();
   const listing = Promise.all([regularFiles(join(f.path, 'new')), regularFiles(join(f.path, 'cur'))]);
   listing.catch(() => undefined);
+  if (firstText !== undefined) list = parseUidList(firstText);
   if (small) [keywords, mark] = await small;
   let adopted: UidList | undefined;
   if (keywords) {
