@@ -173,6 +173,24 @@ test('implicit TLS (RFC 8314) on a second relay, AUTH LOGIN when PLAIN is not of
   noMxNoMtaSts(gw);
 });
 
+test('implicit TLS to a relay whose certificate does not verify (another CA), or that speaks plain SMTP on the port: deferred, no password, nothing sent', async (t) => {
+  const other = makeTestCa(t);
+  const { gw, sink } = await setup(t, { ca: other, sink: { implicitTls: true }, relay: { tls: 'implicit' } });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: implicit bad cert\r\n\r\nhello\r\n');
+  const d = await deferred(gw, queueId(r.data?.text));
+  assert.match(String(d.error), /^451 4\.7\.5 relay smtp\.relay\.example \[127\.0\.0\.1\]: .*certificate/);
+  assert.deepEqual(sink.logins, []);
+  assert.equal(sink.messages.length, 0);
+
+  // a relay answering in clear on the implicit-TLS port: the handshake fails, nothing goes in clear
+  const plain = await setup(t, { sink: { tls: undefined }, relay: { tls: 'implicit' } });
+  const r2 = await sendMessage(plain.gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: implicit to plain\r\n\r\nhello\r\n');
+  const d2 = await deferred(plain.gw, queueId(r2.data?.text));
+  assert.match(String(d2.error), /^4\d\d /);
+  assert.deepEqual(plain.sink.logins, []);
+  assert.equal(plain.sink.messages.length, 0);
+});
+
 test('tls: none with auth: the password goes in clear only to a loopback address, whatever the name resolves to', async (t) => {
   // on loopback: taken in clear
   const local = await setup(t, { sink: { tls: undefined }, relay: { host: '127.0.0.1', tls: 'none', tls_ca: undefined } });
