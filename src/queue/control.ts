@@ -27,6 +27,12 @@ export async function writeControlRequest(paths: SpoolPaths, req: ControlRequest
   const tmp = path.join(paths.tmp, `control-${process.pid}-${name}`);
   await writeFile(tmp, `${new Date().toISOString()}\n`, { mode: 0o600 });
   const final = path.join(paths.control, name);
+  // hold and release of one message undo each other, and the instance applies what waits in directory order:
+  // a pending opposite request is withdrawn, so the later command is the one that stands
+  if (req.op === 'hold' || req.op === 'release') {
+    const opposite = requestName({ op: req.op === 'hold' ? 'release' : 'hold', id: req.id });
+    await unlink(path.join(paths.control, opposite)).catch(() => undefined);
+  }
   await rename(tmp, final);
   return final;
 }
