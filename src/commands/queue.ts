@@ -2,13 +2,14 @@
 // running instance. With one running (live pid in <spool>/lock), flush, remove, hold and release are
 // handed to it as request files in <spool>/control that its scheduler applies on the next scan
 // (queue.scan_interval) and deletes, so a message in flight is never pulled from under a delivery;
-// otherwise the files are changed directly.
+// otherwise the files are changed directly, under the spool's lock (an instance does not start meanwhile).
 import { readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { text as readAll } from 'node:stream/consumers';
 import path from 'node:path';
 import { loadFromArgs } from './load-args.ts';
 import { writeControlRequest, type ControlRequest, type MessageOp } from '../queue/control.ts';
 import { runningPid } from '../queue/spool-lock.ts';
+import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { ID_PATTERN, idTime, initialState, listIds, msgFile, readEnvelopeFile, readMessageFile, readStateFile, spoolPaths, stateFile, type DeliveryState, type SpoolPaths } from '../queue/spool-format.ts';
 import { spoolDir } from '../queue/spool.ts';
 import { headerSection } from '../queue/dsn.ts';
@@ -187,41 +188,58 @@ export const queueCommand: Command = {
         const reqs: ControlRequest[] = op === 'flush' ? (present.length ? present.map((m) => ({ op, id: m })) : [{ op }]) : present.map((m) => ({ op, id: m }));
         const pid = await runningPid(paths);
         if (pid !== undefined) return (await request(paths, reqs, args, io, pid)) || (missing ? 1 : 0);
-        if (op === 'remove') {
-          for (const m of present) {
-            await unlink(msgFile(paths, m)).catch(() => undefined);
-            await unlink(stateFile(paths, m)).catch(() => undefined);
-            io.stdout.write(`removed ${m}\n`);
-          }
-          return missing ? 1 : 0;
+        // No instance: the files are changed here, holding the spool's lock, so an instance that starts meanwhile
+        // neither loads a state about to change nor has its own state overwritten by a stale one (it refuses to
+        // start until this is done); one that took the lock first gets the requests instead.
+        const lock = await takePidLock(paths.lock).catch((err: NodeJS.ErrnoException) => {
+          if (err.code === 'ENOENT') return undefined; // no spool yet: nothing queued
+          throw err;
+        });
+        if (lock && !lock.ok) return (await request(paths, reqs, args, io, lock.pid)) || (missing ? 1 : 0);
+        try {
+          return (await changeStopped(paths, op, present, io)) || (missing ? 1 : 0);
+        } finally {
+          if (lock) await releasePidLock(paths.lock);
         }
-        if (op === 'hold' || op === 'release') {
-          for (const m of present) {
-            // no state yet (never tried) or a damaged one (it starts over anyway): from the envelope
-            const state = (await readStateFile(stateFile(paths, m)).catch(() => undefined)) ?? initialState((await readEnvelopeFile(msgFile(paths, m))).envelope);
-            if (op === 'hold') state.held = true;
-            else {
-              delete state.held;
-              state.nextAttemptAt = 0;
-            }
-            await writeState(paths, m, state);
-            io.stdout.write(`${op === 'hold' ? 'on hold' : 'released'}: ${m} (no running instance: applies at the next start)\n`);
-          }
-          return missing ? 1 : 0;
-        }
-        // Stopped: make the chosen messages due at the next start (those on hold stay on hold).
-        const targets = present.length ? present : await listIds(paths);
-        for (const m of targets) {
-          // a damaged state starts over (due at once) anyway
-          const state = await readStateFile(stateFile(paths, m)).catch(() => undefined);
-          if (!state || state.nextAttemptAt === 0 || state.held) continue;
-          await writeState(paths, m, { ...state, nextAttemptAt: 0 });
-        }
-        io.stdout.write(`flush: ${targets.length} message(s) due at next start (no running instance)\n`);
-        return missing ? 1 : 0;
       }
       default:
         throw new UsageError(`unknown queue sub-command: ${sub}`);
     }
   },
 };
+
+/** flush, remove, hold or release with no instance running (the caller holds the spool's lock); the exit code. */
+async function changeStopped(paths: SpoolPaths, op: 'flush' | MessageOp, present: readonly string[], io: CommandIo): Promise<number> {
+  if (op === 'remove') {
+    for (const m of present) {
+      await unlink(msgFile(paths, m)).catch(() => undefined);
+      await unlink(stateFile(paths, m)).catch(() => undefined);
+      io.stdout.write(`removed ${m}\n`);
+    }
+    return 0;
+  }
+  if (op === 'hold' || op === 'release') {
+    for (const m of present) {
+      // no state yet (never tried) or a damaged one (it starts over anyway): from the envelope
+      const state = (await readStateFile(stateFile(paths, m)).catch(() => undefined)) ?? initialState((await readEnvelopeFile(msgFile(paths, m))).envelope);
+      if (op === 'hold') state.held = true;
+      else {
+        delete state.held;
+        state.nextAttemptAt = 0;
+      }
+      await writeState(paths, m, state);
+      io.stdout.write(`${op === 'hold' ? 'on hold' : 'released'}: ${m} (no running instance: applies at the next start)\n`);
+    }
+    return 0;
+  }
+  // Stopped: make the chosen messages due at the next start (those on hold stay on hold).
+  const targets = present.length ? present : await listIds(paths);
+  for (const m of targets) {
+    // a damaged state starts over (due at once) anyway
+    const state = await readStateFile(stateFile(paths, m)).catch(() => undefined);
+    if (!state || state.nextAttemptAt === 0 || state.held) continue;
+    await writeState(paths, m, { ...state, nextAttemptAt: 0 });
+  }
+  io.stdout.write(`flush: ${targets.length} message(s) due at next start (no running instance)\n`);
+  return 0;
+}

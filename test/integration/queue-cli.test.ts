@@ -2,7 +2,7 @@
 // a running scheduler (requests through <spool>/control).
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { stat, writeFile } from 'node:fs/promises';
+import { stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { createRegistry } from '../../src/metrics/registry.ts';
 import { createScheduler } from '../../src/queue/scheduler.ts';
 import { initialState, readStateFile, stateFile } from '../../src/queue/spool-format.ts';
 import { openSpool } from '../../src/queue/spool.ts';
+import { runningPid } from '../../src/queue/spool-lock.ts';
 import { createUpstreamRouter } from '../../src/queue/upstream-router.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
@@ -186,4 +187,39 @@ test('queue hold / release: a held message is not delivered, flushed or counted 
   const bad = await cliStdin(dataDir, 'not an id\n', 'hold', '-');
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /not a queue id: "not an id"/);
+});
+
+test('queue hold on a stopped spool keeps an instance from starting until the state is written (no hold lost, no stale state over a running queue)', async (t) => {
+  const dataDir = await tempDir(t);
+  const spoolDir = path.join(dataDir, 'spool');
+  const spool = await openSpool({ dir: spoolDir, fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger });
+  const m = await spool.enqueue(envelope({ receivedAt: Date.now() }), message('parked'));
+  const st = initialState(envelope());
+  st.attempts = 1;
+  await spool.saveState(m.id, st);
+  await spool.close();
+  // the command is stopped in the middle, reading the state file (a FIFO until the test writes it)
+  const file = stateFile(spool.paths, m.id);
+  await unlink(file);
+  await run('mkfifo', [file]);
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'queue', 'hold', m.id, '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  t.after(() => child.kill());
+  // wait until the command has taken the spool (at most 15 s), then an instance starting meanwhile must not load it
+  for (let i = 0; i < 150 && (await runningPid(spool.paths)) !== child.pid; i++) await new Promise((r) => setTimeout(r, 100));
+  const starting = await openSpool({ dir: spoolDir, fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger }).then(
+    async (s) => {
+      await s.close();
+      return 'opened';
+    },
+    (err: Error) => err.message,
+  );
+  await writeFile(file, JSON.stringify(st));
+  assert.equal(await exited, 0, out);
+  assert.match(starting, /in use by process/, 'an instance does not load the spool while the command changes it');
+  assert.equal((await readStateFile(file))?.held, true);
+  assert.equal(await runningPid(spool.paths), undefined, 'the command lets go of the spool');
 });
