@@ -36,6 +36,13 @@ export function authError(message: string, reply?: NextHopReply): NextHopConnect
 
 const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
 
+/** `text` with each secret (longest first, so a base64 form goes whole) replaced by "[redacted]". */
+function withoutSecrets(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const s of [...secrets].filter((x) => x !== '').sort((a, b) => b.length - a.length)) out = out.split(s).join('[redacted]');
+  return out;
+}
+
 /**
  * Authenticates with `command` (one line out, its reply back). RFC 4954 §4: the initial response goes with
  * the AUTH command (PLAIN); a challenge the client cannot answer is cancelled with "*". Throws an authError
@@ -49,9 +56,10 @@ export async function authenticate(command: (line: string) => Promise<NextHopRep
     throw authError(`the server offers no AUTH mechanism spamgate speaks (${CLIENT_AUTH_MECHANISMS.join(', ')})${others}`);
   }
   let reply: NextHopReply;
+  // RFC 4616 §2: message = [authzid] NUL authcid NUL passwd (no authzid: act as the user logged in)
+  const plainMessage = b64(`\u0000${auth.username}\u0000${auth.password}`);
   if (mechanism === 'PLAIN') {
-    // RFC 4616 §2: message = [authzid] NUL authcid NUL passwd (no authzid: act as the user logged in)
-    reply = await command(`AUTH PLAIN ${b64(`\u0000${auth.username}\u0000${auth.password}`)}`);
+    reply = await command(`AUTH PLAIN ${plainMessage}`);
   } else {
     reply = await command('AUTH LOGIN');
     if (reply.code === 334) reply = await command(b64(auth.username));
@@ -60,6 +68,9 @@ export async function authenticate(command: (line: string) => Promise<NextHopRep
   // a further challenge has no answer here: RFC 4954 §4 cancels the exchange with "*" (the server then says 501)
   if (reply.code === 334) reply = await command('*');
   if (reply.code !== 235) {
-    throw authError(`authentication (${mechanism}) refused: ${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${reply.text}`.slice(0, 600), reply);
+    // a server may quote the line it refuses: the password, as sent or plain, goes no further (log, DSN, queue show)
+    const text = withoutSecrets(reply.text, [plainMessage, b64(auth.password), auth.password]);
+    const told: NextHopReply = { ...reply, text };
+    throw authError(`authentication (${mechanism}) refused: ${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${text}`.slice(0, 600), told);
   }
 }

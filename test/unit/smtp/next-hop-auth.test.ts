@@ -61,3 +61,19 @@ test('EHLO AUTH lines, standard and pre-standard; loopback names and addresses',
   for (const h of ['localhost', 'LOCALHOST', '127.0.0.1', '::1', '[::1]']) assert.ok(isLoopbackHost(h), h);
   for (const h of ['smtp.provider.example', '192.0.2.1', 'localhost.example.com']) assert.ok(!isLoopbackHost(h), h);
 });
+
+test('a refusal that echoes what was sent (the credentials, plain or base64) does not carry them on into the error', async () => {
+  const plainLine = b64(`\u0000${creds.username}\u0000${creds.password}`);
+  const s = scripted([{ code: 500, enhanced: '5.5.1', text: `Command unrecognized: "AUTH PLAIN ${plainLine}" (${creds.password})` }]);
+  const err = await authenticate(s.command, new Set(['PLAIN']), creds).then(() => undefined, (e: unknown) => e);
+  assert.ok(err instanceof NextHopConnectionError && err.authFailure);
+  for (const secret of [plainLine, creds.password]) {
+    assert.ok(!err.message.includes(secret), err.message);
+    assert.ok(!(err.reply?.text ?? '').includes(secret), err.reply?.text);
+  }
+  assert.match(err.message, /500 5\.5\.1 Command unrecognized/);
+  const login = scripted([{ code: 334, text: 'VXNlcm5hbWU6' }, { code: 334, text: 'UGFzc3dvcmQ6' }, { code: 535, enhanced: '5.7.8', text: `bad password ${b64(creds.password)}` }]);
+  const err2 = await authenticate(login.command, new Set(['LOGIN']), creds).then(() => undefined, (e: unknown) => e);
+  assert.ok(err2 instanceof NextHopConnectionError);
+  assert.ok(!err2.message.includes(b64(creds.password)) && !(err2.reply?.text ?? '').includes(b64(creds.password)), err2.message);
+});
