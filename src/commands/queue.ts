@@ -4,7 +4,6 @@
 // (queue.scan_interval) and deletes, so a message in flight is never pulled from under a delivery;
 // otherwise the files are changed directly, under the spool's lock (an instance does not start meanwhile).
 import { readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { text as readAll } from 'node:stream/consumers';
 import path from 'node:path';
 import { loadFromArgs } from './load-args.ts';
 import { writeControlRequest, type ControlRequest, type MessageOp } from '../queue/control.ts';
@@ -35,6 +34,8 @@ queue.scan_interval; the command waits up to --wait seconds (default 10) for it 
 const MESSAGE_OPS: readonly string[] = ['remove', 'hold', 'release'] satisfies MessageOp[];
 /** Ids read from standard input at most (one a line). */
 const MAX_STDIN_IDS = 100_000;
+/** Bytes read from standard input at most: that many ids with room for spaces and CRLF. */
+const MAX_STDIN_BYTES = MAX_STDIN_IDS * 40;
 
 function age(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -99,11 +100,24 @@ async function writeState(paths: SpoolPaths, id: string, state: DeliveryState): 
   await rename(tmp, stateFile(paths, id));
 }
 
+/** Standard input as text, refused once it passes `max` bytes (read no further). */
+async function readCapped(stream: NodeJS.ReadableStream, max: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    size += b.length;
+    if (size > max) throw new UsageError(`more than ${max} bytes on standard input: expected queue ids, one a line (at most ${MAX_STDIN_IDS})`);
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
 /** The ids named, or read from standard input for "-" (one a line). */
 async function idsOf(named: readonly string[], io: CommandIo): Promise<string[]> {
   if (!named.includes('-')) return [...named];
   if (named.length > 1) throw new UsageError('"-" (ids from standard input) goes alone');
-  const lines = (await readAll(io.stdin)).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
+  const lines = (await readCapped(io.stdin, MAX_STDIN_BYTES)).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
   if (lines.length > MAX_STDIN_IDS) throw new UsageError(`more than ${MAX_STDIN_IDS} ids on standard input`);
   return lines;
 }
@@ -133,7 +147,7 @@ export const queueCommand: Command = {
     if ((sub === 'list' || sub === 'show') && args.flags.has('wait')) throw new UsageError('--wait applies to flush, remove, hold and release');
     waitSeconds(args);
     const ids = await idsOf(named, io);
-    for (const m of ids) if (!ID_PATTERN.test(m)) throw new UsageError(`not a queue id: ${JSON.stringify(m)}`);
+    for (const m of ids) if (!ID_PATTERN.test(m)) throw new UsageError(`not a queue id: ${JSON.stringify(m.length > 64 ? `${m.slice(0, 64)}…` : m)}`);
     if (MESSAGE_OPS.includes(sub) && !ids.length) throw new UsageError('no message id on standard input');
     const loaded = loadFromArgs(args, false);
     const paths = spoolPaths(spoolDir(loaded.dataDir));

@@ -116,6 +116,8 @@ function cliStdin(dataDir: string, input: string, ...args: string[]): Promise<{ 
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
+    // a command that stops reading early (too much input) closes the pipe: not the test's failure
+    child.stdin.on('error', () => undefined);
     child.stdin.end(input);
   });
 }
@@ -222,4 +224,16 @@ test('queue hold on a stopped spool keeps an instance from starting until the st
   assert.match(starting, /in use by process/, 'an instance does not load the spool while the command changes it');
   assert.equal((await readStateFile(file))?.held, true);
   assert.equal(await runningPid(spool.paths), undefined, 'the command lets go of the spool');
+});
+
+test('ids from standard input are bounded: a flood is refused early, and a bad id is quoted short', async (t) => {
+  const dataDir = await tempDir(t);
+  const flood = await cliStdin(dataDir, `${'x'.repeat(8 * 1024 * 1024)}\n`, 'hold', '-');
+  assert.equal(flood.code, 2);
+  assert.ok(flood.stderr.length < 2000, `stderr of ${flood.stderr.length} bytes`);
+  assert.match(flood.stderr, /standard input/);
+  const long = await cliStdin(dataDir, `${'y'.repeat(10_000)}\n`, 'release', '-');
+  assert.equal(long.code, 2);
+  assert.ok(long.stderr.length < 2000, `stderr of ${long.stderr.length} bytes`);
+  assert.match(long.stderr, /not a queue id: "yyyy/);
 });
