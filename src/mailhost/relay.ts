@@ -3,6 +3,7 @@
 // lookup and no MTA-STS: the relay is the trusted next hop, its certificate checked by tls_verify. The relay's
 // 5xx to a recipient is final, its 4xx a retry, as for MX delivery; a refused login defers every recipient
 // (a wrong password must not bounce mail: it is mended and the queue delivers), as Postfix does.
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import { readFileSync } from 'node:fs';
 import type { RelayConfig } from '../config/sections/relay.ts';
@@ -13,6 +14,7 @@ import { ConnectionPool } from '../queue/connection-pool.ts';
 import type { RecipientOutcome } from '../queue/router.ts';
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { NextHopClient, NextHopConnectionError } from '../smtp/next-hop-client.ts';
+import { authError } from '../smtp/next-hop-auth.ts';
 import type { Logger } from '../util/logger.ts';
 import { addressesOf, transactWithHost, type HostAddresses } from './host-delivery.ts';
 import { readRelayPassword } from './relay-password.ts';
@@ -28,6 +30,13 @@ export interface RelayDeliveryOptions {
 
 /** Results of relay connections: ok, or why none carried mail. */
 const RESULTS = ['ok', 'auth_failed', 'tls_failed', 'failed'] as const;
+
+/**
+ * A login the relay refused for good (5xx) is not tried again with the same password for this long (as Postfix's
+ * smtp_sasl_auth_cache): each queued message would otherwise log in and fail at each retry, and providers lock
+ * an account that does so. A changed password file is tried at once; a temporary refusal (454) is not held.
+ */
+export const AUTH_REFUSAL_HOLD_MS = 10 * 60 * 1000;
 
 /** Pool keys of relay connections start so, apart from any MX connection's. */
 export const RELAY_POOL_PREFIX = 'relay|';
@@ -47,6 +56,10 @@ export function createRelayDelivery(opts: RelayDeliveryOptions) {
   // apart from MX connections, and from another relay setting's (a connection is logged in as one user)
   const poolKey = `${RELAY_POOL_PREFIX}${relay.host}|${relay.tls}|${relay.auth?.username ?? ''}`;
 
+  /** The last permanent login refusal: a digest of the password refused (never the password), until when, the error. */
+  let refused: { digest: string; until: number; message: string; reply?: NextHopReply } | undefined;
+  const digestOf = (password: string): string => createHash('sha256').update(password).digest('hex');
+
   const connect = (address: string) => async (): Promise<NextHopClient> => {
     let auth: { username: string; password: string } | undefined;
     if (relay.auth) {
@@ -54,6 +67,9 @@ export function createRelayDelivery(opts: RelayDeliveryOptions) {
       const read = readRelayPassword(relay.auth.password_file);
       if ('error' in read) throw new NextHopConnectionError(`relay password: ${read.error}`);
       auth = { username: relay.auth.username, password: read.password };
+      if (refused && refused.until > Date.now() && refused.digest === digestOf(read.password)) {
+        throw authError(`${refused.message} (this password is tried again at ${new Date(refused.until).toISOString()}, or when its file changes)`, refused.reply);
+      }
     }
     try {
       const client = await NextHopClient.connect({
@@ -71,10 +87,14 @@ export function createRelayDelivery(opts: RelayDeliveryOptions) {
         ...(auth ? { auth } : {}),
       });
       connections?.inc({ result: 'ok' });
+      refused = undefined;
       return client;
     } catch (err) {
       const e = err instanceof NextHopConnectionError ? err : undefined;
       connections?.inc({ result: e?.authFailure ? 'auth_failed' : e?.tlsFailure ? 'tls_failed' : 'failed' });
+      if (auth && e?.authFailure && e.reply && e.reply.code >= 500) {
+        refused = { digest: digestOf(auth.password), until: Date.now() + AUTH_REFUSAL_HOLD_MS, message: e.message, reply: e.reply };
+      }
       throw err;
     }
   };

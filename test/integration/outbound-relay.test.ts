@@ -141,6 +141,22 @@ test('a wrong password defers (535 in the log and the delay notice), nothing is 
   noMxNoMtaSts(gw);
 });
 
+test('a login refused for good is not tried again with the same password at each retry (the account is not hammered); a changed password is tried at once', async (t) => {
+  const { gw, sink, file } = await setup(t, { password: 'not-the-password' });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: hammer\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250);
+  const id = queueId(r.data?.text);
+  await deferred(gw, id);
+  const logins = sink.logins.length;
+  // retries every 200-400 ms: several more attempts, each deferred with the relay's refusal, no new login
+  await until('three deferrals', () => (gw.logs.filter((l) => l.msg === 'message deferred' && l.id === id).length >= 3 ? true : undefined));
+  const last = gw.logs.filter((l) => l.msg === 'message deferred' && l.id === id).at(-1);
+  assert.match(String(last?.error), /authentication \(PLAIN\) refused: 535 5\.7\.8/);
+  assert.equal(sink.logins.length, logins, 'the same refused password is not sent again');
+  writeFileSync(file, `${PASSWORD}\n`, { mode: 0o600 });
+  await sink.waitForMessages(1, 10_000);
+});
+
 test('a relay that offers no STARTTLS gets no password and no message: deferred', async (t) => {
   // the sink offers AUTH in clear and would take it: the client must not send it
   const { gw, sink } = await setup(t, { sink: { tls: undefined } });
