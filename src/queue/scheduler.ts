@@ -53,6 +53,8 @@ interface Entry extends SpoolEntry {
   inFlight: boolean;
   queued: boolean;
   removeRequested: boolean;
+  /** The last save of a hold or release (they are written one after another, never beside an attempt). */
+  holdSaved?: Promise<boolean>;
 }
 
 export function retryDelay(cfg: QueueConfig, attempts: number): number {
@@ -131,14 +133,23 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     }
   };
 
-  const saveHold = (entry: Entry): Promise<boolean> =>
-    spool.saveState(entry.id, entry.state).then(
-      () => true,
-      (err: unknown) => {
-        log.error('queue hold/release not saved: it lasts until a restart', { id: entry.id, err });
-        return false;
-      },
-    );
+  /**
+   * Saves a hold or release after the one before it, with the state as it is then: a release saved while the save
+   * of a hold is under way lands last, and a stale copy never lands over the state of a later attempt.
+   */
+  const saveHold = (entry: Entry): Promise<boolean> => {
+    const saved = (entry.holdSaved ?? Promise.resolve(true))
+      .then(() => spool.saveState(entry.id, entry.state))
+      .then(
+        () => true,
+        (err: unknown) => {
+          log.error('queue hold/release not saved: it lasts until a restart', { id: entry.id, err });
+          return false;
+        },
+      );
+    entry.holdSaved = saved;
+    return saved;
+  };
 
   const notices = createDsnNotices({ sink: spool, hostname: opts.hostname, clock, log, registry: opts.registry, returnFullMaxBytes: cfg.return_full_max_size, ...(opts.signNotice ? { sign: opts.signNotice } : {}) });
   /** Queues a notice; false when the spool would not take it (disk full…): the caller keeps what it owes. */
@@ -153,6 +164,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   };
 
   const attempt = async (entry: Entry): Promise<void> => {
+    // a hold or release still being written would otherwise land over this attempt's state
+    if (entry.holdSaved) await entry.holdSaved;
     const { id, envelope, state } = entry;
     let message: Buffer;
     try {

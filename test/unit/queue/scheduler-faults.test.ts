@@ -3,6 +3,7 @@
 // forgotten until the next restart.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { readStateFile, stateFile } from '../../../src/queue/spool-format.ts';
 import type { Spool } from '../../../src/queue/spool.ts';
 import { envelope, message, queueRig } from './helpers.ts';
 
@@ -62,4 +63,47 @@ test('a message file that is gone is dropped', async (t) => {
   await rig.scheduler.runDue();
   assert.equal(rig.scheduler.size(), 0);
   assert.equal(rig.sink.messages.length, 0);
+});
+
+test('a hold during an attempt, then a release while the hold is still being saved: the release is what stays on disk', async (t) => {
+  const gate = <T = void>() => {
+    let open!: (v: T) => void;
+    const p = new Promise<T>((r) => (open = r));
+    return { p, open };
+  };
+  const reading = gate();
+  const slowSave = gate();
+  let saves = 0;
+  let started!: () => void;
+  const inFlight = new Promise<void>((r) => (started = r));
+  const rig = await queueRig(t, {
+    wrapSpool: (spool): Spool => ({
+      ...spool,
+      read: async (id) => {
+        started();
+        await reading.p;
+        return spool.read(id);
+      },
+      // the state as handed over (the spool serializes it at once), written after the fsync's delay
+      saveState: async (id, state) => {
+        const copy = structuredClone(state);
+        if (++saves === 2) await slowSave.p; // the save of the hold that follows the attempt
+        return spool.saveState(id, copy);
+      },
+    }),
+  });
+  await rig.sink.down();
+  const { id } = await rig.spool.enqueue(envelope(), message('held-then-released'));
+  await inFlight;
+  assert.equal(await rig.scheduler.hold(id), true);
+  reading.open();
+  // the attempt defers (sink down) and saves its state; then the hold is saved again, slowly
+  for (let i = 0; i < 200 && saves < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(saves, 2);
+  const released = rig.scheduler.release(id);
+  await new Promise((r) => setTimeout(r, 50));
+  slowSave.open();
+  assert.equal(await released, true);
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await readStateFile(stateFile(rig.spool.paths, id)))?.held, undefined, 'released: no hold left on disk for the next start');
 });
