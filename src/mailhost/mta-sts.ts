@@ -25,6 +25,8 @@ export const FETCH_RETRY_MS = 5 * 60 * 1000;
 export const REFRESH_SWEEP_MS = 3600 * 1000;
 export const REFRESH_PER_SWEEP = 200;
 export const REFRESH_USED_WITHIN_MS = 30 * 24 * 3600 * 1000;
+/** A domain whose background refresh failed is left this long, so domains failing for days cannot take every sweep. */
+export const REFRESH_RETRY_MS = 6 * 3600 * 1000;
 
 export interface MtaStsOptions {
   resolver: Resolver;
@@ -41,6 +43,8 @@ export interface MtaStsOptions {
   ca?: Buffer;
   /** How often the background refresh looks (REFRESH_SWEEP_MS); 0 turns it off (tests call refreshDue). */
   refreshSweepMs?: number;
+  /** Domains refreshed per sweep at most (REFRESH_PER_SWEEP; tests lower it). */
+  refreshPerSweep?: number;
 }
 
 export interface MtaSts {
@@ -144,12 +148,21 @@ export function createMtaSts(opts: MtaStsOptions): MtaSts {
   };
 
   let sweeping: Promise<number> | undefined;
+  /** When each domain's background refresh was last tried (bounded by the cache size). */
+  const refreshTried = new Map<string, number>();
+  const perSweep = opts.refreshPerSweep ?? REFRESH_PER_SWEEP;
   const refreshDue = (): Promise<number> => {
     sweeping ??= (async () => {
       let n = 0;
-      // RFC 8461 §5.1: cached policies SHOULD be refreshed before they expire (a daily check)
-      for (const domain of cache.dueForRefresh(REFRESH_INTERVAL_MS, REFRESH_USED_WITHIN_MS, REFRESH_PER_SWEEP)) {
-        if (closing.signal.aborted) break;
+      const now = opts.clock.now();
+      if (refreshTried.size > opts.cacheSize) refreshTried.clear();
+      // RFC 8461 §5.1: cached policies SHOULD be refreshed before they expire (a daily check). A refresh that
+      // worked is not due again for a day; one that failed waits REFRESH_RETRY_MS, so the others get their turn.
+      for (const domain of cache.dueForRefresh(REFRESH_INTERVAL_MS, REFRESH_USED_WITHIN_MS, opts.cacheSize)) {
+        if (closing.signal.aborted || n >= perSweep) break;
+        const tried = refreshTried.get(domain);
+        if (tried !== undefined && now - tried < REFRESH_RETRY_MS && now >= tried) continue;
+        refreshTried.set(domain, now);
         await resolve(domain, (result) => refreshes?.inc({ result }));
         n++;
       }

@@ -449,8 +449,10 @@ test('the background refresh keeps the policies of domains mail went to fresh pa
   assert.equal(restarted.cache.get(DOMAIN)?.mode, 'enforce');
   delete w.host.handler;
   w.host.body = servedBody;
-  // the next sweep, an hour later, fetches it (a failed fetch is retried after 5 minutes)
+  // a failed refresh is tried again 6 hours later (not at the next hourly sweep: others get their turn)
   clock.advance(3600 * 1000);
+  assert.equal(await restarted.refreshDue(), 0);
+  clock.advance(5 * 3600 * 1000);
   assert.equal(await restarted.refreshDue(), 1);
   assert.equal(await w.metric('spamgate_mta_sts_refresh_total', { result: 'fetched' }), 12);
   // past 30 days after the last use, no more refreshes: the policy lives out its max_age and goes
@@ -483,4 +485,26 @@ test('the background refresh runs on its own timer and stops at close', async (t
   clock.advance(25 * 3600 * 1000);
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(w.host.requests, 2, 'no refresh after close');
+});
+
+test('a domain whose background refresh keeps failing does not take every sweep: the others get their turn', async (t) => {
+  const w = await world(t);
+  w.dns.set('_mta-sts.broken.test', [{ TXT: 'v=STSv1; id=7' }]);
+  w.dns.set('mta-sts.broken.test', [{ A: '127.0.0.1' }]); // the policy host's certificate is not for this name: every fetch fails
+  const now = Date.now();
+  const day = 24 * 3600 * 1000;
+  const entry = (expiresIn: number) => ({ id: '7', mode: 'enforce', mx: ['mx.sts.test'], maxAge: 604800, fetchedAt: now - day - 1000, expiresAt: now + expiresIn, usedAt: now - 3600 * 1000 });
+  const file = path.join(w.dataDir, 'starve-policies.json');
+  // broken.test expires first, so it is the first due every time
+  writeFileSync(file, JSON.stringify({ version: 1, policies: { 'broken.test': entry(2 * day), [DOMAIN]: { ...entry(5 * day), id: '1' } } }), { mode: 0o600 });
+  const clock = new ManualClock(now);
+  const sts = createMtaSts({ resolver: createResolver({ servers: [w.dns.server], timeoutMs: 500, retries: 0 }), family: 'any', timeoutMs: 2000, cacheSize: 100, file, clock, log: createLogger('error'), registry: w.registry, policyPort: w.host.port, ca: w.ca.ca, refreshSweepMs: 0, refreshPerSweep: 1 });
+  t.after(() => sts.close());
+  assert.equal(await sts.refreshDue(), 1);
+  assert.equal(await w.metric('spamgate_mta_sts_fetch_failures_total', { reason: 'certificate' }), 1, 'broken.test tried first, and failed');
+  assert.equal(w.host.requests, 0);
+  clock.advance(3600 * 1000);
+  assert.equal(await sts.refreshDue(), 1);
+  assert.equal(w.host.requests, 1, 'the next sweep refreshed sts.test instead of trying broken.test again');
+  assert.equal(sts.cache.get('broken.test')?.mode, 'enforce', 'the failing domain keeps its cached policy');
 });
