@@ -3,7 +3,7 @@
 // handed to it as request files in <spool>/control that its scheduler applies on the next scan
 // (queue.scan_interval) and deletes, so a message in flight is never pulled from under a delivery;
 // otherwise the files are changed directly, under the spool's lock (an instance does not start meanwhile).
-import { readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { loadFromArgs } from './load-args.ts';
 import { writeControlRequest, type ControlRequest, type MessageOp } from '../queue/control.ts';
@@ -96,8 +96,22 @@ async function request(paths: SpoolPaths, reqs: readonly ControlRequest[], args:
 /** Writes a state file as the server does (temp file, then rename; 0600). */
 async function writeState(paths: SpoolPaths, id: string, state: DeliveryState): Promise<void> {
   const tmp = path.join(paths.tmp, `cli-${process.pid}-${id}.state`);
-  await writeFile(tmp, JSON.stringify(state), { mode: 0o600 });
+  // durable before and after the rename, as the server's own saves: after a power loss the state is the old or
+  // the new one, never an empty file (which would start the message over: a duplicate delivery)
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(state));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
   await rename(tmp, stateFile(paths, id));
+  const dir = await open(paths.state, 'r');
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
 }
 
 /** Standard input as text, refused once it passes `max` bytes (read no further). */
