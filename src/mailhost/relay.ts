@@ -48,6 +48,11 @@ export function createRelayDelivery(opts: RelayDeliveryOptions) {
     idleTimeout: cfg.idle_timeout,
     maxMessagesPerConnection: cfg.max_messages_per_connection,
   });
+  // RFC 4954 §4, §14: the password is protected by TLS only if the peer is the relay; allowed (a private relay
+  // with a certificate of its own), but said at start
+  if (relay.auth && relay.tls !== 'none' && !relay.tls_verify) {
+    log.warn('outbound relay: tls_verify is off, so the relay password goes to whoever answers for the relay host', { relay: `${relay.host}:${relay.port}` });
+  }
   const connections = opts.registry ? counter(opts.registry, 'spamgate_relay_connections_total', 'Connections opened to the outbound relay host, by result', ['result']) : undefined;
   for (const result of RESULTS) connections?.inc({ result }, 0);
   // the CA file was checked when the config loaded; read once here

@@ -207,6 +207,16 @@ test('implicit TLS to a relay whose certificate does not verify (another CA), or
   assert.equal(plain.sink.messages.length, 0);
 });
 
+test('auth with tls_verify: false is allowed (any certificate is taken) but warned about at start', async (t) => {
+  const other = makeTestCa(t);
+  const { gw, sink } = await setup(t, { ca: other, relay: { tls_verify: false, tls_ca: undefined } });
+  assert.ok(gw.logs.some((l) => l.msg === 'outbound relay: tls_verify is off, so the relay password goes to whoever answers for the relay host' && l.level === 'warn'));
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: unverified\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250);
+  await sink.waitForMessages(1, 10_000);
+  assert.equal(sink.messages[0]?.secure, true);
+});
+
 test('tls: none with auth: the password goes in clear only to a loopback address, whatever the name resolves to', async (t) => {
   // on loopback: taken in clear
   const local = await setup(t, { sink: { tls: undefined }, relay: { host: '127.0.0.1', tls: 'none', tls_ca: undefined } });
