@@ -1,4 +1,5 @@
 // The whole configuration schema: every key, its type and its embedded default (full-stack, localhost).
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { cidrList, domain, duration, host, listen, nameServer, rateRule, size, timer, tlsFiles, tlsListen } from './units.ts';
 import { crossChecks } from './cross-checks.ts';
@@ -178,6 +179,12 @@ const outbound = z
     max_messages_per_connection: z.number().int().positive().default(100),
     max_mx_hosts: z.number().int().positive().default(5),
     helo_name: host().optional(),
+    /**
+     * The local addresses outbound connections leave from (Postfix's smtp_bind_address / _address6): on a host with
+     * several, the one whose PTR and SPF the world knows. Unset: the system's choice.
+     */
+    source_address: z.string().refine((a) => isIPv4(a), { message: 'expected an IPv4 address of this host' }).optional(),
+    source_address_v6: z.string().refine((a) => isIPv6(a), { message: 'expected an IPv6 address of this host' }).optional(),
     /** MTA-STS (RFC 8461): recipient domains' published policies are fetched, cached and applied. */
     mta_sts: z
       .strictObject({

@@ -2,6 +2,7 @@
 // Resolver, or an address literal; outbound.family applies) and the transactions with one host, with the
 // further rounds a recipient limit (452) calls for.
 import net from 'node:net';
+import os from 'node:os';
 import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import type { ConnectionPool } from '../queue/connection-pool.ts';
@@ -93,4 +94,23 @@ export async function transactWithHost(h: HostTransactions): Promise<{ deferred:
   }
   deferred.push(...batch);
   return { deferred, ...(lastTemp ? { lastTemp } : {}) };
+}
+
+type SourceAddresses = Pick<Config['outbound'], 'source_address' | 'source_address_v6'>;
+
+/** outbound.source_address (or _v6) for a connection to `address`; none set for its family: the system's choice. */
+export function sourceAddressFor(cfg: SourceAddresses, address: string): { localAddress?: string } {
+  const local = net.isIPv6(address) ? cfg.source_address_v6 : cfg.source_address;
+  return local ? { localAddress: local } : {};
+}
+
+/**
+ * Source addresses no interface of this host has now (a typo, an address not yet brought up): every connection from
+ * one fails (EADDRNOTAVAIL) and the mail waits in the queue, so it is said at start. Not refused: an address may come
+ * up after spamgate (a failover address, a container's network set up late).
+ */
+export function foreignSourceAddresses(cfg: SourceAddresses): string[] {
+  const local = new Set(Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((i) => i.address.toLowerCase())));
+  // all of 127/8 is this host's (the loopback interface lists only 127.0.0.1)
+  return [cfg.source_address, cfg.source_address_v6].filter((a): a is string => a !== undefined && !local.has(a.toLowerCase()) && !a.startsWith('127.'));
 }

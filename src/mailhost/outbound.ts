@@ -15,7 +15,7 @@ import type { Logger } from '../util/logger.ts';
 import type { CachedPolicy } from './mta-sts-cache.ts';
 import { dnsIdCheck } from './mta-sts-policy.ts';
 import { createMtaSts, mxMatches } from './mta-sts.ts';
-import { addressesOf, transactWithHost, type HostAddresses } from './host-delivery.ts';
+import { addressesOf, foreignSourceAddresses, sourceAddressFor, transactWithHost, type HostAddresses } from './host-delivery.ts';
 import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
 import type { RelayConfig } from '../config/sections/relay.ts';
 import { createRelayDelivery } from './relay.ts';
@@ -67,6 +67,8 @@ export function createOutbound(opts: OutboundOptions): Outbound {
   const cfg = opts.config;
   const helo = cfg.helo_name ?? opts.hostname;
   const log = opts.log.child({ component: 'outbound' });
+  const foreign = foreignSourceAddresses(cfg);
+  if (foreign.length) log.warn('outbound source address not on any interface of this host: connections from it fail and mail waits in the queue until it is', { addresses: foreign });
   const relayed = (relay: RelayConfig, route?: string): Outbound =>
     createRelayDelivery({ resolver: opts.resolver, config: cfg, relay, heloName: helo, log: route ? log.child({ route }) : log, ...(opts.registry ? { registry: opts.registry } : {}) });
   const routes = new Map(Object.entries(cfg.routes ?? {}).map(([domain, relay]) => [domain, relayed(relay, domain)]));
@@ -120,6 +122,7 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
       commandTimeout: cfg.command_timeout,
       starttls: enforce ? 'require' : cfg.starttls,
       tlsVerify: enforce || cfg.tls_verify,
+      ...sourceAddressFor(cfg, address),
       ...(isHostName(host) ? { servername: host } : {}),
       ...(policy ? { checkServerIdentity: dnsIdCheck(host), ...(opts.mtaSts?.ca ? { tlsCa: opts.mtaSts.ca } : {}) } : {}),
     });

@@ -16,7 +16,7 @@ import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { NextHopClient, NextHopConnectionError } from '../smtp/next-hop-client.ts';
 import { authError } from '../smtp/next-hop-auth.ts';
 import type { Logger } from '../util/logger.ts';
-import { addressesOf, transactWithHost, type HostAddresses } from './host-delivery.ts';
+import { addressesOf, sourceAddressFor, transactWithHost, type HostAddresses } from './host-delivery.ts';
 import { readRelayPassword } from './relay-password.ts';
 
 export interface RelayDeliveryOptions {
@@ -86,6 +86,7 @@ export function createRelayDelivery(opts: RelayDeliveryOptions) {
         starttls: relay.tls === 'starttls' ? 'require' : 'never',
         implicitTls: relay.tls === 'implicit',
         tlsVerify: relay.tls_verify,
+        ...sourceAddressFor(cfg, address),
         // the certificate names the relay host (or tls_server_name), not the address it was reached at
         ...(relay.tls_server_name !== undefined ? { servername: relay.tls_server_name } : net.isIP(relay.host) ? {} : { servername: relay.host }),
         ...(tlsCa ? { tlsCa } : {}),

@@ -47,6 +47,8 @@ export interface NextHopClientOptions {
   port: number;
   /** 4 or 6 to force an address family when host is a name; 0 = any. */
   family?: 0 | 4 | 6;
+  /** The local address to connect from (of the family of the address connected to). */
+  localAddress?: string;
   lmtp?: boolean;
   /** Name sent in EHLO/LHLO. */
   heloName: string;
@@ -140,7 +142,7 @@ export class NextHopClient {
   }
 
   static async connect(options: NextHopClientOptions): Promise<NextHopClient> {
-    const family = options.family ? { family: options.family } : {};
+    const family = { ...(options.family ? { family: options.family } : {}), ...(options.localAddress ? { localAddress: options.localAddress } : {}) };
     const socket = options.implicitTls
       ? tls.connect({ port: options.port, ...family, ...tlsOptions(options) })
       : net.connect({ host: options.host, port: options.port, ...family });

@@ -32,6 +32,8 @@ export interface SinkMessage {
   xforward: Record<string, string>;
   /** The user the session logged in as (with `auth`). */
   user?: string;
+  /** The address the client connected from. */
+  remoteAddress: string;
 }
 
 /** One AUTH attempt the sink saw: mechanism, credentials, whether TLS was up and whether it was taken. */
@@ -142,7 +144,7 @@ export async function startSink(options: SinkOptions = {}): Promise<SinkServer> 
         const rcptParams = Object.fromEntries(session.envelope.rcptTo.filter((a) => accepted.includes(a.address)).map((a) => [a.address, { ...(a.args || {}) }]));
         const xforward = Object.fromEntries([...session.xForward].filter(([k]) => !k.includes(':')).map(([k, v]) => [k, String(v)]));
         const user = typeof session.user === 'string' ? { user: session.user } : {};
-        messages.push({ mailFrom, rcptTo: accepted, raw, secure: session.secure, helo: session.hostNameAppearsAs, mailParams, rcptParams, xforward, ...user });
+        messages.push({ mailFrom, rcptTo: accepted, raw, secure: session.secure, helo: session.hostNameAppearsAs, mailParams, rcptParams, xforward, ...user, remoteAddress: session.remoteAddress.replace(/^::ffff:/, '') });
         events.emit('message');
       };
       if (options.lmtp) {

@@ -135,6 +135,45 @@ test('address-literal recipients (RFC 5321 §4.1.3) go to that address, IPv4 and
   assert.deepEqual((await messageDone(gw, id)).recipients, { 'bob@[127.0.0.1]': 'delivered', 'carol@[IPv6:::1]': 'delivered' });
 });
 
+test('outbound.source_address / source_address_v6: MX and routed connections leave from the configured address of their family', async (t) => {
+  const sink6 = await startSink({ host: '::1' });
+  t.after(() => sink6.close());
+  const sink4 = await startSink({ port: sink6.port });
+  t.after(() => sink4.close());
+  const routed = await startSink();
+  t.after(() => routed.close());
+  // 127.0.0.2 is this host's too (all of 127/8 is loopback), but never the system's choice for 127.0.0.1
+  const gw = await startGateway(
+    t,
+    { outbound: { port: sink6.port, source_address: '127.0.0.2', source_address_v6: '::1', routes: { 'routed.example': { host: '127.0.0.1', port: routed.port, tls: 'none' } } }, queue: { retry_initial: '200ms', scan_interval: '100ms' } },
+    { zones: ZONES },
+  );
+  assert.ok(!gw.logs.some((l) => String(l.msg).startsWith('outbound source address not on any interface')), 'both addresses are this host\'s');
+  const r = await sendMessage(gw.smtpPort, 'boss@localhost', ['bob@remote.example', 'carol@[IPv6:::1]', 'dave@routed.example'], 'Subject: source\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
+  await sink4.waitForMessages(1, 10_000);
+  await sink6.waitForMessages(1, 10_000);
+  await routed.waitForMessages(1, 10_000);
+  assert.equal(sink4.messages[0]?.remoteAddress, '127.0.0.2', 'the MX connection (IPv4) from source_address');
+  assert.equal(sink6.messages[0]?.remoteAddress, '::1', 'the IPv6 connection from source_address_v6');
+  assert.equal(routed.messages[0]?.remoteAddress, '127.0.0.2', 'a route (the relay path) from source_address too');
+});
+
+test('an outbound source address this host does not have: warned at start, mail deferred (EADDRNOTAVAIL), never lost', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, { outbound: { port: sink.port, source_address: '192.0.2.77', connect_timeout: '2s' }, queue: { retry_initial: '1h', scan_interval: '100ms' } }, { zones: ZONES });
+  assert.ok(gw.logs.some((l) => l.msg === 'outbound source address not on any interface of this host: connections from it fail and mail waits in the queue until it is' && JSON.stringify(l.addresses) === '["192.0.2.77"]'));
+  const r = await sendMessage(gw.smtpPort, 'boss@localhost', ['bob@remote.example'], 'Subject: no source\r\n\r\nhello\r\n');
+  assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
+  const id = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1] ?? '';
+  const deadline = Date.now() + 10_000;
+  const deferred = (): Record<string, unknown> | undefined => gw.logs.find((l) => l.msg === 'message deferred' && l.id === id);
+  while (!deferred() && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  assert.match(String(deferred()?.error), /EADDRNOTAVAIL|address not available/i);
+  assert.equal(sink.messages.length, 0);
+});
+
 test('an address literal naming this very server is a mail loop, however the address is spelt', async (t) => {
   const port = await freePort();
   const gw = await startGateway(t, { smtp: { listen: { host: '127.0.0.1', port } }, outbound: { port }, queue: { retry_initial: '200ms', scan_interval: '100ms' } });
