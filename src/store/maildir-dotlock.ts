@@ -2,14 +2,14 @@
 // as Dovecot's file-dotlock.c writes and reads them, so a lock left by a process that died (SIGKILL,
 // crash) is broken at once instead of stalling every delivery to the folder until it ages out.
 import { hostname } from 'node:os';
-import { readFile, stat, unlink } from 'node:fs/promises';
+import { readFile, stat, unlink, utimes } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createFileExclusive, createFileExclusiveSync } from '../util/atomic-file.ts';
 import { pidAlive } from '../util/process-identity.ts';
 import { MailboxError } from './mailbox-store.ts';
 import { KeyedMutex } from './mutex.ts';
 
-/** A lock older than this is stale whatever it holds (Dovecot's default). */
+/** A lock untouched this long is stale unless its owner is a live process on this host (Dovecot's default). */
 const STALE_AGE_MS = 120_000;
 const RETRY_MS = 10;
 /** An optional lock's live holder is waited for this long. */
@@ -36,15 +36,27 @@ export function parseLockOwner(text: string): LockOwner | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? { pid, host: m[2] } : undefined;
 }
 
-/** True when the lock at `lock` can be broken: its owner on this host is gone, or it is too old. */
+/**
+ * True when the lock at `lock` can be broken: its owner on this host is gone, or (an owner we cannot check: another
+ * host, none written) it has not been touched for STALE_AGE_MS. A live owner on this host keeps its lock however
+ * old it is, as Dovecot's dotlocks have it: a slow writer is still a writer, and breaking its lock makes two.
+ */
 async function isStale(lock: string): Promise<boolean> {
   const st = await stat(lock).catch(() => undefined);
   if (!st) return false;
-  if (Date.now() - st.mtimeMs > STALE_AGE_MS) return true;
   const owner = parseLockOwner(await readFile(lock, 'utf8').catch(() => ''));
-  if (!owner || owner.host !== host) return false;
-  return owner.pid === process.pid || !pidAlive(owner.pid);
+  if (owner && owner.host === host) return owner.pid === process.pid || !pidAlive(owner.pid);
+  return Date.now() - st.mtimeMs > STALE_AGE_MS;
 }
+
+/** How often a holder touches its lock (well within STALE_AGE_MS), so a long hold is not taken for a left-over one. */
+const TOUCH_MS = STALE_AGE_MS / 4;
+
+/**
+ * True while the lock file is still the one we made: it holds our owner (holders of ours take turns, so no other
+ * lock of ours can be there). An inode would not tell: a lock removed and made anew often gets the one just freed.
+ */
+const stillOurs = (lock: string): Promise<boolean> => readFile(lock, 'utf8').then((text) => text === lockContent(), () => false);
 
 const tryCreate = (lock: string): Promise<boolean> => createFileExclusive(lock, lockContent());
 
@@ -60,15 +72,18 @@ export interface DotlockOptions {
   required?: boolean;
   /** How long a live holder is waited for (default about 2 s). */
   waitMs?: number;
+  /** How often the holder touches the lock while fn runs (default TOUCH_MS; tests make it short). */
+  touchMs?: number;
 }
 
 /** A required lock waits this long for a live holder (Dovecot waits until the lock is stale and breaks it). */
 export const REQUIRED_WAIT_MS = 30_000;
 
 /**
- * Runs fn holding the dotlock. A lock whose owner is gone is broken at once, one older than STALE_AGE_MS whoever
- * holds it. A live holder is waited for (about 2 s); after that fn runs anyway unless the lock is `required`:
- * for an optional lock, one that outlives that is more likely left over than held.
+ * Runs fn holding the dotlock, touching it every TOUCH_MS. A lock whose owner on this host is gone is broken at
+ * once, one with an owner we cannot check once untouched for STALE_AGE_MS. A live holder is waited for (about 2 s);
+ * after that fn runs anyway unless the lock is `required`: for an optional lock, one that outlives that is more
+ * likely left over than held.
  */
 export function withDotlock<T>(lock: string, fn: () => Promise<T>, opts: DotlockOptions = {}): Promise<T> {
   const waitMs = opts.waitMs ?? (opts.required ? REQUIRED_WAIT_MS : OPTIONAL_WAIT_MS);
@@ -86,10 +101,21 @@ export function withDotlock<T>(lock: string, fn: () => Promise<T>, opts: Dotlock
       else await new Promise<void>((r) => setTimeout(r, RETRY_MS));
     }
     if (!got && opts.required) throw new MailboxError('INUSE', `${basename(lock)} is held by another process; try again later`);
+    // A lock that replaced ours (another writer broke it) is neither touched nor removed by us.
+    const touch = got
+      ? setInterval(() => {
+          void stillOurs(lock).then((ours) => {
+            const t = new Date();
+            return ours ? utimes(lock, t, t).catch(() => undefined) : undefined;
+          });
+        }, opts.touchMs ?? TOUCH_MS)
+      : undefined;
+    touch?.unref();
     try {
       return await fn();
     } finally {
-      if (got) await unlink(lock).catch(() => undefined);
+      if (touch) clearInterval(touch);
+      if (got && (await stillOurs(lock))) await unlink(lock).catch(() => undefined);
     }
   });
 }

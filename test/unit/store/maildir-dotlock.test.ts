@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseLockOwner, tryCreateSync, withDotlock } from '../../../src/store/maildir-dotlock.ts';
@@ -143,4 +143,54 @@ test('a required lock never runs fn without the lock: a live holder past the wai
   // once the holder lets go, the lock is taken
   await unlink(lock);
   assert.equal(await withDotlock(lock, async () => 'in', { required: true, waitMs: 300 }), 'in');
+});
+
+test('an old lock whose holder on this host is alive is not broken: a slow writer keeps it', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'dovecot-uidlist.lock');
+  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)'], { stdio: 'ignore' });
+  t.after(() => void child.kill('SIGKILL'));
+  await writeFile(lock, `${child.pid}:${hostname()}`);
+  const old = (Date.now() - 10 * 60_000) / 1000; // well past the 120 s age limit
+  await utimes(lock, old, old);
+  let ran = false;
+  await assert.rejects(
+    withDotlock(lock, async () => (ran = true), { required: true, waitMs: 300 }),
+    (err: Error & { code?: string }) => err.code === 'INUSE',
+  );
+  assert.equal(ran, false, 'two writers in the uid list at once');
+  assert.equal(await readFile(lock, 'utf8'), `${child.pid}:${hostname()}`);
+});
+
+test('a holder whose lock was broken and taken by another does not remove the new holder\'s lock', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'dovecot-uidlist.lock');
+  const theirs = `4242:not-${hostname()}`;
+  await withDotlock(
+    lock,
+    async () => {
+      // another writer judged our lock stale, broke it and took its own
+      await unlink(lock);
+      await writeFile(lock, theirs);
+    },
+    { required: true },
+  );
+  assert.equal(await readFile(lock, 'utf8').catch(() => 'gone'), theirs);
+});
+
+test('a holder keeps its lock fresh while it works, so others do not judge it stale by age', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'dovecot-uidlist.lock');
+  const old = (Date.now() - 10 * 60_000) / 1000;
+  let mtime = 0;
+  await withDotlock(
+    lock,
+    async () => {
+      await utimes(lock, old, old); // as if the work had taken ten minutes
+      await new Promise((r) => setTimeout(r, 1300));
+      mtime = (await stat(lock)).mtimeMs;
+    },
+    { required: true, touchMs: 500 },
+  );
+  assert.ok(Date.now() - mtime < 5000, `lock last touched ${Math.round((Date.now() - mtime) / 1000)} s ago`);
 });
