@@ -23,6 +23,10 @@ import { assignUids, type Fresh } from './maildir-uidlist.ts';
 const RACY_FINE_MS = 100;
 const RACY_COARSE_MS = 2000;
 const PARALLEL = 64;
+/** How long a scan waits for a live holder of the uid list's lock before it leaves unnumbered files for later. */
+const SCAN_WAIT_MS = 1000;
+/** Errors writing the uid list that a scan outlives (numbering waits for the next sync). */
+const DEFERRABLE = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOSPC', 'EDQUOT']);
 
 export class MaildirFolder extends FolderIndex {
   loaded = false;
@@ -51,6 +55,8 @@ export class MaildirFolder extends FolderIndex {
   unindexed = new Map<string, number>();
   /** The uid list holds files the index lacks: the next sync re-scans whatever the directory stamps say. */
   private rescanDue = false;
+  /** A scan could not rewrite the uid list (its lock busy): the next one does. */
+  rewriteDue = false;
   /** Changes by other programs that a re-scan within an operation found (see rescan): the store announces them. */
   readonly found: MailboxChange[] = [];
   private unsaved: Entry[] = [];
@@ -156,7 +162,7 @@ export class MaildirFolder extends FolderIndex {
       setLocation: (e, sub, info) => this.setLocation(e, sub, info),
       insertAll: (batch) => this.insertAll(batch),
       drop: (uids) => this.drop(uids),
-      writeList: (fresh, rewrite) => this.writeList(fresh, rewrite),
+      numberFound: (fresh, rewrite) => this.numberFound(fresh, rewrite),
     };
   }
 
@@ -395,6 +401,27 @@ export class MaildirFolder extends FolderIndex {
   private async writeList(fresh: Fresh[], rewrite: boolean): Promise<void> {
     const foreign = await assignUids(this, { indexed: () => this.entries, fresh, rewrite, fsync: this.fsync });
     if (foreign) this.rescanDue = true;
+  }
+
+  /**
+   * writeList for a scan, which reads the folder for a session (a POP3 login, SELECT, STATUS) or before a commit:
+   * when the lock stays busy past SCAN_WAIT_MS, or the list cannot be written (a read-only folder, a full disk),
+   * false, and the scan leaves the files it could not number out until the next sync, instead of holding the
+   * session up for REQUIRED_WAIT_MS and failing it.
+   */
+  private async numberFound(fresh: Fresh[], rewrite: boolean): Promise<boolean> {
+    try {
+      await assignUids(this, { indexed: () => this.entries, fresh, rewrite: rewrite || this.rewriteDue, fsync: this.fsync, waitMs: SCAN_WAIT_MS });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (!(err instanceof MailboxError ? code === 'INUSE' : code !== undefined && DEFERRABLE.has(code))) throw err;
+      this.rescanDue = true;
+      this.rewriteDue ||= rewrite;
+      return false;
+    }
+    this.rewriteDue = false;
+    if (this.unindexed.size > 0) this.rescanDue = true;
+    return true;
   }
 
   /** The list rewritten from the index (expunged lines go). */

@@ -18,8 +18,11 @@ export interface ScanHooks {
   /** Takes the batch over (it may become the index itself). */
   insertAll(batch: Entry[]): void;
   drop(uids: readonly number[]): void;
-  /** Numbers the fresh files that have no UID (in place) and writes the uid list, under its lock (maildir-uidlist.ts). */
-  writeList(fresh: Fresh[], rewrite: boolean): Promise<void>;
+  /**
+   * Numbers the fresh files that have no UID (in place) and writes the uid list, under its lock (maildir-uidlist.ts);
+   * false when the lock stayed busy (or the list is not writable): nothing was numbered.
+   */
+  numberFound(fresh: Fresh[], rewrite: boolean): Promise<boolean>;
 }
 
 const PARALLEL = 256;
@@ -173,6 +176,8 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
   // a first open, renumbered files) or it is not one we can append to (none, unreadable, another UIDVALIDITY).
   const fresh: Fresh[] = [];
   const freshAt: number[] = [];
+  /** Positions in fresh of the files to be numbered. */
+  const unnumbered: number[] = [];
   let numbering = false;
   let listedOnDisk = 0;
   const clash = h.byUid.size > 0; // a first open cannot clash: the uid list's UIDs are distinct
@@ -185,15 +190,23 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
       uid = 0;
       uidsChanged = true;
     } else listedOnDisk++;
-    if (uid === 0) numbering = true;
+    if (uid === 0) {
+      numbering = true;
+      unnumbered.push(fresh.length);
+    }
     fresh.push({ key: keys[i] as string, uid });
     freshAt.push(i);
   }
-  const rewrite = uidsChanged || (!wasLoaded && knownKeys !== listedOnDisk) || listStamp === undefined || (listRead && adopted === undefined);
+  const rewrite = uidsChanged || f.rewriteDue || (!wasLoaded && knownKeys !== listedOnDisk) || listStamp === undefined || (listRead && adopted === undefined);
   f.uidlistStamp = listStamp;
   if (numbering || rewrite) {
-    await h.writeList(fresh, rewrite);
-    for (let k = 0; k < fresh.length; k++) uidAt[freshAt[k] as number] = (fresh[k] as Fresh).uid;
+    if (await h.numberFound(fresh, rewrite)) for (let k = 0; k < fresh.length; k++) uidAt[freshAt[k] as number] = (fresh[k] as Fresh).uid;
+    else {
+      // Not numbered (the lock busy): those files stay out of the index (a UID a clash took from one is not given
+      // to it), and the next sync re-reads the list, where their writer may have listed them meanwhile.
+      for (const k of unnumbered) sizes[freshAt[k] as number] = -1;
+      if (listStamp !== undefined) f.uidlistStamp = `${listStamp}+unread`;
+    }
   }
   const added = insertFresh(f, h, files, { order, uidAt, sizes }, wasLoaded);
   if (added.length > 0) changes.push({ kind: 'append', uids: added });

@@ -36,6 +36,8 @@ export interface ListWrite {
   /** Rewrite the whole list (expunged lines go, a first list is made); otherwise the new lines are appended. */
   rewrite: boolean;
   fsync: boolean;
+  /** How long a live holder of the lock is waited for (default: the required lock's REQUIRED_WAIT_MS). */
+  waitMs?: number;
 }
 
 /**
@@ -77,7 +79,7 @@ export function assignUids(o: ListOwner, w: ListWrite): Promise<boolean> {
         await fh?.close();
       }
     },
-    { required: true },
+    { required: true, ...(w.waitMs === undefined ? {} : { waitMs: w.waitMs }) },
   );
 }
 

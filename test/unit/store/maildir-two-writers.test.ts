@@ -102,3 +102,28 @@ test('an APPEND that gets no UID (the uid list cannot be written) leaves no file
   await fresh.settle();
   await store.settle().catch(() => undefined);
 });
+
+test('reading a folder while another process holds the uid list lock is not held up: files still unnumbered wait for it', { timeout: 60_000 }, async (t) => {
+  const root = await tempRoot(t);
+  const loaded = createMaildirStore({ root, fsync: false });
+  await loaded.list(U, 'INBOX');
+  const md = loaded.maildirOf(U);
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 50000)'], { stdio: 'ignore' });
+  t.after(() => void holder.kill('SIGKILL'));
+  await writeFile(join(md, 'dovecot-uidlist.lock'), `${holder.pid}:${hostname()}`);
+  // a file another program put in place and has not numbered yet (an MDA that keeps no uid list, or one mid-delivery)
+  const dropped = '1700000001.M1P1.mda.host,S=22,W=22';
+  await writeFile(join(md, 'new', dropped), 'Subject: dropped\r\n\r\nx\r\n');
+  const fresh = createMaildirStore({ root, fsync: false }); // a POP3 login after a restart: first open
+  for (const [who, store] of [['first open', fresh], ['loaded', loaded]] as const) {
+    const started = Date.now();
+    const msgs = await store.list(U, 'INBOX');
+    assert.ok(Date.now() - started < 5000, `${who}: the listing waited ${Date.now() - started} ms for the lock`);
+    assert.deepEqual(msgs.map((m) => m.uid), [1], `${who}: the numbered message is there, the unnumbered one not yet`);
+  }
+  await unlink(join(md, 'dovecot-uidlist.lock'));
+  for (const store of [fresh, loaded]) assert.deepEqual((await store.list(U, 'INBOX')).map((m) => m.uid), [1, 2], 'numbered once the lock is free');
+  await fresh.settle();
+  await loaded.settle();
+  await checkFolder(root, U, 'INBOX', { 'seed-0': 1, dropped: 2 });
+});
