@@ -404,10 +404,10 @@ export class MaildirFolder extends FolderIndex {
   }
 
   /**
-   * writeList for a scan, which reads the folder for a session (a POP3 login, SELECT, STATUS) or before a commit:
-   * when the lock stays busy past SCAN_WAIT_MS, or the list cannot be written (a read-only folder, a full disk),
-   * false, and the scan leaves the files it could not number out until the next sync, instead of holding the
-   * session up for REQUIRED_WAIT_MS and failing it.
+   * writeList for a scan, which reads the folder for a session (a POP3 login, SELECT, STATUS) or before a commit, and
+   * for the rewrite after an expunge. When the lock stays busy past SCAN_WAIT_MS, or the list cannot be written (a
+   * read-only folder, a full disk): false, and the scan leaves the files it could not number out until the next
+   * sync, instead of holding the session up for REQUIRED_WAIT_MS and failing it.
    */
   private async numberFound(fresh: Fresh[], rewrite: boolean): Promise<boolean> {
     try {
@@ -424,8 +424,11 @@ export class MaildirFolder extends FolderIndex {
     return true;
   }
 
-  /** The list rewritten from the index (expunged lines go). */
-  private saveUids(): Promise<void> {
-    return this.writeList([], true);
+  /**
+   * The list rewritten from the index (expunged lines go). Their files are gone already, which is what other readers
+   * go by: with the lock busy the rewrite waits for the next sync rather than holding up (and failing) the EXPUNGE.
+   */
+  private async saveUids(): Promise<void> {
+    await this.numberFound([], true);
   }
 }

@@ -127,3 +127,21 @@ test('reading a folder while another process holds the uid list lock is not held
   await loaded.settle();
   await checkFolder(root, U, 'INBOX', { 'seed-0': 1, dropped: 2 });
 });
+
+test('an EXPUNGE while another process holds the uid list lock removes the messages at once; their lines go later', { timeout: 60_000 }, async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.append(U, 'INBOX', Buffer.from('Subject: two\r\n\r\nx\r\n'));
+  const md = store.maildirOf(U);
+  const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 50000)'], { stdio: 'ignore' });
+  t.after(() => void holder.kill('SIGKILL'));
+  await writeFile(join(md, 'dovecot-uidlist.lock'), `${holder.pid}:${hostname()}`);
+  const started = Date.now();
+  await store.expunge(U, 'INBOX', [1]);
+  assert.ok(Date.now() - started < 5000, `EXPUNGE waited ${Date.now() - started} ms for the lock`);
+  assert.deepEqual((await store.list(U, 'INBOX')).map((m) => m.uid), [2]);
+  await unlink(join(md, 'dovecot-uidlist.lock'));
+  assert.deepEqual((await store.list(U, 'INBOX')).map((m) => m.uid), [2]);
+  await store.settle();
+  await checkFolder(root, U, 'INBOX', { two: 2 });
+});
