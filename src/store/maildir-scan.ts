@@ -8,7 +8,7 @@ import { flagsFromInfo, keyNumber, OPEN_MESSAGE, readKeywords, parseUidList, rea
 import { readRecentMark } from './maildir-recent.ts';
 import type { MaildirFolder } from './maildir-folder.ts';
 import type { Entry } from './maildir-index.ts';
-import type { Fresh } from './maildir-uidlist.ts';
+import { listLacks, type Fresh } from './maildir-uidlist.ts';
 
 export interface ScanHooks {
   entries(): readonly Entry[];
@@ -197,7 +197,9 @@ export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<Mailbo
     fresh.push({ key: keys[i] as string, uid });
     freshAt.push(i);
   }
-  const rewrite = uidsChanged || f.rewriteDue || (!wasLoaded && knownKeys !== listedOnDisk) || listStamp === undefined || (listRead && adopted === undefined);
+  // a list read anew that lacks lines of indexed messages (cut short by a person) is made whole from the index
+  const lacking = wasLoaded && adopted !== undefined && listRead && listLacks(adopted, h.entries());
+  const rewrite = uidsChanged || lacking || f.rewriteDue || (!wasLoaded && knownKeys !== listedOnDisk) || listStamp === undefined || (listRead && adopted === undefined);
   f.uidlistStamp = listStamp;
   if (numbering || rewrite) {
     if (await h.numberFound(fresh, rewrite)) for (let k = 0; k < fresh.length; k++) uidAt[freshAt[k] as number] = (fresh[k] as Fresh).uid;

@@ -100,7 +100,22 @@ function merge(o: ListOwner, list: UidList | undefined, w: ListWrite): { theirs:
   if (list.uidValidity !== o.uidValidity) return { theirs: new Map(), rewrite: true };
   for (let j = list.uids.length - 1; j >= 0 && (list.uids[j] as number) >= known; j--) theirs.set(list.keys[j] as string, list.uids[j] as number);
   o.nextUid = Math.max(o.nextUid, list.nextUid);
-  return { theirs, rewrite: w.rewrite };
+  return { theirs, rewrite: w.rewrite || listLacks(list, w.indexed()) };
+}
+
+/**
+ * True when the list (same UIDVALIDITY) lacks the line of a message the index holds: it was cut short or rewritten
+ * from a partial view (a person, a tool). Appending to it would leave those messages to be numbered again by the
+ * next reader, under new UIDs; a rewrite from the index keeps theirs. Both are in UID order: one pass, no allocation.
+ */
+export function listLacks(list: UidList, indexed: readonly Fresh[]): boolean {
+  const { uids, keys } = list;
+  let j = 0;
+  for (const e of indexed) {
+    while (j < uids.length && (uids[j] as number) < e.uid) j++;
+    if (j >= uids.length || uids[j] !== e.uid || keys[j] !== e.key) return true;
+  }
+  return false;
 }
 
 /** Gives each fresh file without a UID the other writer's UID for it, or the next one; returns those that need a line. */

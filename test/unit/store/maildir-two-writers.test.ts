@@ -145,3 +145,18 @@ test('an EXPUNGE while another process holds the uid list lock removes the messa
   await store.settle();
   await checkFolder(root, U, 'INBOX', { two: 2 });
 });
+
+test('a uid list cut short by a person while the folder is open is made whole again: the messages keep their UIDs across a restart', async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  for (const s of ['two', 'three']) await store.append(U, 'INBOX', Buffer.from(`Subject: ${s}\r\n\r\nx\r\n`));
+  await store.list(U, 'INBOX');
+  const uidlist = join(store.maildirOf(U), 'dovecot-uidlist');
+  const text = await readFile(uidlist, 'utf8');
+  await writeFile(uidlist, text.slice(0, text.indexOf('\n') + 1)); // the header alone
+  // the next change makes the store look again (a new delivery)
+  assert.equal((await store.append(U, 'INBOX', Buffer.from('Subject: four\r\n\r\nx\r\n'))).uid, 4);
+  assert.deepEqual((await store.list(U, 'INBOX')).map((m) => m.uid), [1, 2, 3, 4]);
+  await store.settle();
+  await checkFolder(root, U, 'INBOX', { 'seed-0': 1, two: 2, three: 3, four: 4 });
+});
