@@ -283,7 +283,11 @@ export class MaildirFolder extends FolderIndex {
         }),
       );
     try {
-      await Promise.all(work);
+      // every part ends before a failure is reported: a caller that takes its files back on failure must not find
+      // the uid list write still running (it would list and index files the caller has just removed)
+      const results = await Promise.allSettled(work);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
     } finally {
       await this.cache.flush();
       await this.restamp();
