@@ -145,7 +145,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   });
   closers.push(() => mailhost.close());
   const signNotice = createNoticeSigner(() => dkim, deps.registry, deps.log.child({ component: 'queue' }), deps.clock);
-  const delivery = await openDelivery({ ...deps, resolver, signNotice, deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink) : undefined });
+  const delivery = await openDelivery({ ...deps, resolver, signNotice, deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink, signNotice) : undefined });
   closers.push((d) => delivery.close(d));
   const pbs = mailhost.popBeforeSmtp;
   // Front-of recipient verification: one verifier (and cache) for the process; the settings need a restart.

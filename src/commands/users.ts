@@ -1,30 +1,37 @@
-// `spamgate users add|passwd|del|list`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
+// `spamgate users add|passwd|del|list|vacation`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseSize } from '../config/units.ts';
 import { hashPassword } from '../mailhost/password.ts';
+import { forgetVacationReplies } from '../mailhost/vacation-store.ts';
 import { checkUserName, readUsersFile, writeUsersFileAtomic, type UserFileEntry } from '../mailhost/users.ts';
 import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { loadFromArgs } from './load-args.ts';
+import { VACATION_FLAGS, vacationFromArgs } from './users-vacation.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
 const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--quota SIZE]
        spamgate users passwd ADDRESS [--password-stdin] [--apop | --no-apop]
        spamgate users del ADDRESS
        spamgate users list
+       spamgate users vacation ADDRESS --message-file FILE [--subject TEXT] [--until YYYY-MM-DD] [--days N]
+       spamgate users vacation ADDRESS --off
        (each also takes --config FILE and --data-dir DIR)
 
 Users are full addresses (local@domain, domain in local_domains); names are lower-cased.
 The password is read from the terminal with echo off, or with --password-stdin from the first line of stdin.
 Only an scrypt hash is stored. --apop also stores the password reversibly as the APOP secret (RFC 1939 §7);
-only ask for it if a client needs APOP. Users defined in the config's users: section are listed but not changed here.`;
+only ask for it if a client needs APOP. Users defined in the config's users: section are listed but not changed here.
+vacation sets an out-of-office reply (RFC 3834): the text of FILE (UTF-8, at most 16 KiB), the subject (at most
+200 characters; default "Auto: " and the original subject), sent until the end of --until (UTC), at most once per
+sender every --days days (default 7). --off ends it. A running instance reads the change at once.`;
 
 export const usersCommand: Command = {
   name: 'users',
   summary: 'add, change, remove or list mail users (the users file in the data dir)',
   usage: USAGE,
-  valueFlags: ['quota'],
-  booleanFlags: ['password-stdin', 'apop', 'no-apop'],
+  valueFlags: ['quota', ...VACATION_FLAGS],
+  booleanFlags: ['password-stdin', 'apop', 'no-apop', 'off'],
   async run(args, io) {
     const [action, address, extra] = args.positional;
     if (extra !== undefined || (action === 'list' && address !== undefined)) throw new UsageError('too many arguments');
@@ -41,7 +48,7 @@ export const usersCommand: Command = {
       io.stdout.write(rows.sort().join('') || '(no users)\n');
       return 0;
     }
-    if (action !== 'add' && action !== 'passwd' && action !== 'del') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, del or list`);
+    if (action !== 'add' && action !== 'passwd' && action !== 'del' && action !== 'vacation') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, del, list or vacation`);
     if (address === undefined) throw new UsageError(`users ${action} needs an ADDRESS`);
     const check = checkUserName(address, isLocal);
     if (!check.ok) throw new UsageError(check.reason);
@@ -51,6 +58,10 @@ export const usersCommand: Command = {
       return 1;
     }
     if (args.flags.has('apop') && args.flags.has('no-apop')) throw new UsageError('--apop and --no-apop exclude each other');
+    const misplaced = [...VACATION_FLAGS, 'off'].filter((f) => args.flags.has(f));
+    if (action !== 'vacation' && misplaced.length) throw new UsageError(`--${misplaced[0] ?? ''} is only for users vacation`);
+    // checked before the lock is taken: bad usage exits 2 whatever the file holds
+    const vacation = action === 'vacation' ? vacationFromArgs(args, Date.now()) : undefined;
 
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     return withLock(file, async () => {
@@ -63,10 +74,23 @@ export const usersCommand: Command = {
         io.stdout.write(`deleted ${name} (the mailbox is kept)\n`);
         return 0;
       }
+      if (vacation !== undefined) {
+        if (!existing) return fail(io, `no such user ${name}`);
+        const next: UserFileEntry = { ...existing };
+        if (vacation === 'off') delete next.vacation;
+        else next.vacation = vacation;
+        current[name] = next;
+        writeUsersFileAtomic(file, current);
+        // a new vacation (or none) starts with no memory of whom the last one answered
+        forgetVacationReplies(dataDir, name);
+        io.stdout.write(vacation === 'off' ? `vacation reply of ${name} off\n` : `vacation reply of ${name} on${vacation.until ? ` until ${vacation.until}` : ''}, once per sender every ${vacation.days} days\n`);
+        return 0;
+      }
       if (action === 'add' && existing) return fail(io, `${name} already exists; use passwd`);
       if (action === 'passwd' && !existing) return fail(io, `no such user ${name}`);
       const password = await readPassword(args, io);
       const entry: UserFileEntry = { password: await hashPassword(password) };
+      if (existing?.vacation !== undefined) entry.vacation = existing.vacation;
       const apop = args.flags.has('apop') || (existing?.apop_secret !== undefined && !args.flags.has('no-apop'));
       if (apop) entry.apop_secret = password;
       const quotaFlag = args.flags.get('quota');

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Learner } from '../bayes/learner.ts';
+import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { Config } from '../config/schema.ts';
 import { createImapServer } from '../imap/server.ts';
 import type { Registry } from '../metrics/registry.ts';
@@ -19,6 +20,7 @@ import { createUserDirectory, type UserDirectory } from './directory.ts';
 import { createLocalDelivery, hasDeliveredTo, replyForDelivery, withDeliveredTo } from './local-delivery.ts';
 import { PopBeforeSmtp } from './pop-before-smtp.ts';
 import { openSrs, type Srs } from './srs-setup.ts';
+import { createVacation } from './vacation-setup.ts';
 
 export interface MailHostDeps {
   config: Config;
@@ -41,9 +43,10 @@ export interface MailHost {
   srs?: Srs;
   /**
    * Queue router hook: expands aliases and delivers into Maildir; remote alias targets re-enter the queue (with an
-   * SRS sender), and so does mail to an SRS address, to the sender it stands for.
+   * SRS sender), and so does mail to an SRS address, to the sender it stands for. Out-of-office replies go
+   * to `sink` too, signed by `sign`.
    */
-  deliverLocal(sink: MessageSink): DeliverLocal;
+  deliverLocal(sink: MessageSink, sign?: NoticeSigner): DeliverLocal;
   start(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
   /**
    * Reads the POP3 and IMAP certificate files again (a reload: certificates renewed in place) and gives them
@@ -86,6 +89,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   const store = createMaildirStore({ root: mailRoot(deps.dataDir), fsync: config.queue.fsync, clock: deps.clock, maxMailboxes: config.mailhost.max_mailboxes, syncReadMax: config.mailhost.sync_read_max });
   const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: config.mailhost.duplicate_window });
   const srs = config.mode === 'full-stack' ? openSrs({ config, dataDir: deps.dataDir, clock: deps.clock, log, registry: deps.registry }) : undefined;
+  const vacation = createVacation({ directory, dataDir: deps.dataDir, fsync: config.queue.fsync, clock: deps.clock, log, registry: deps.registry });
   const pbs = config.pop3.pop_before_smtp.enabled ? new PopBeforeSmtp({ clock: deps.clock, ttlMs: config.pop3.pop_before_smtp.ttl }) : undefined;
   const closers: Array<() => Promise<void>> = [];
   /** Per TLS-capable server: re-reads its certificate files and hands them over. */
@@ -102,7 +106,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   };
 
   const deliverLocal =
-    (sink: MessageSink): DeliverLocal =>
+    (sink: MessageSink, sign?: NoticeSigner): DeliverLocal =>
     async (envelope, recipient, raw, queueId): Promise<LocalDeliveryOutcome> => {
       if (srs?.handles(recipient)) return returnToSender(sink, srs, envelope, recipient, raw, deps.clock.now());
       const resolution = directory.resolve(recipient.includes('@') ? recipient : `${recipient}@${config.local_domains[0] ?? 'localhost'}`);
@@ -115,6 +119,11 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       let worst: LocalDeliveryOutcome = { status: 'ok' };
       for (const mailbox of resolution.mailboxes) {
         const result = await local.deliverLocal({ mailFrom: envelope.mailFrom, recipient, mailbox, raw, junk, deliveryId: queueId });
+        // RFC 3834 §2: only a copy stored in INBOX (not Junk, not a duplicate) may be answered
+        if (result.kind === 'delivered' && result.folder === 'INBOX') {
+          const verdictAction = envelope.verdict?.action;
+          await vacation.afterDelivery(sink, sign, { user: result.user, mailFrom: envelope.mailFrom, raw, queueId, ...(verdictAction !== undefined ? { verdictAction } : {}) });
+        }
         if (result.kind === 'delivered' || result.kind === 'duplicate') continue;
         const reply = replyForDelivery(result);
         const outcome: LocalDeliveryOutcome = reply.code >= 500 ? { status: 'perm', reply } : { status: 'temp', reply };

@@ -4,7 +4,7 @@ import { stringify } from 'yaml';
 import { writeFileAtomicSync } from '../util/atomic-file.ts';
 import { ConfigError, readYamlText } from '../config/load.ts';
 import { parseYamlFile, formatIssues } from '../config/yaml-errors.ts';
-import { usersSection, type UserEntryConfig } from '../config/sections/mailhost.ts';
+import { usersSection, type UserEntryConfig, type VacationConfig } from '../config/sections/mailhost.ts';
 
 export interface UserRecord {
   /** Canonical name: the full address, lower-cased (local parts are compared case-insensitively). */
@@ -14,6 +14,8 @@ export interface UserRecord {
   apopSecret?: string;
   /** Bytes; undefined means the default quota (if any). */
   quota?: number;
+  /** Out-of-office reply, when one is set. */
+  vacation?: VacationConfig;
   source: 'config' | 'file';
 }
 
@@ -39,6 +41,7 @@ export function toRecord(name: string, entry: UserEntryConfig, source: UserRecor
   const rec: UserRecord = { name, passwordHash: entry.password, source };
   if (entry.apop_secret !== undefined) rec.apopSecret = entry.apop_secret;
   if (entry.quota !== undefined) rec.quota = entry.quota;
+  if (entry.vacation !== undefined) rec.vacation = entry.vacation;
   return rec;
 }
 
@@ -76,6 +79,7 @@ export interface UserFileEntry {
   password: string;
   apop_secret?: string;
   quota?: number;
+  vacation?: VacationConfig;
 }
 
 /**

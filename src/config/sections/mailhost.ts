@@ -14,11 +14,43 @@ export const userAddress = () =>
 /** The `$scrypt$N$r$p$salt$hash` format written by `spamgate users`. */
 export const SCRYPT_HASH_RE = /^\$scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$/;
 
+/** Bounds of an out-of-office reply (`spamgate users vacation`). */
+export const VACATION_SUBJECT_MAX_CHARS = 200;
+export const VACATION_MESSAGE_MAX_BYTES = 16 * 1024;
+export const VACATION_MAX_DAYS = 365;
+
+/** YYYY-MM-DD naming a real calendar day (2026-02-30 is refused). */
+export function isCalendarDate(s: string): boolean {
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(s)) return false;
+  const d = new Date(`${s}T00:00:00Z`);
+  return !Number.isNaN(d.getTime()) && d.toISOString().slice(0, 10) === s;
+}
+
+/** An out-of-office reply (RFC 3834): subject (default "Auto: " + the original's), text, last day (UTC), one reply per sender per `days`. */
+export const vacationEntry = z.strictObject({
+  subject: z
+    .string()
+    .min(1)
+    .max(VACATION_SUBJECT_MAX_CHARS, `at most ${VACATION_SUBJECT_MAX_CHARS} characters`)
+    .refine((s) => !/[\x00-\x1f\x7f]/.test(s), 'no control characters or line breaks')
+    .optional(),
+  message: z
+    .string()
+    .min(1)
+    .refine((s) => Buffer.byteLength(s, 'utf8') <= VACATION_MESSAGE_MAX_BYTES, `at most ${VACATION_MESSAGE_MAX_BYTES} bytes`)
+    .refine((s) => !s.includes('\0'), 'no NUL characters'),
+  /** Last day replies are sent (UTC, inclusive). */
+  until: z.string().refine(isCalendarDate, 'expected a date YYYY-MM-DD').optional(),
+  days: z.number().int().min(1).max(VACATION_MAX_DAYS).default(7),
+});
+
 export const userEntry = z.strictObject({
   password: z.string().regex(SCRYPT_HASH_RE, 'expected an scrypt hash ($scrypt$N$r$p$salt$hash) made by `spamgate users`, never a plaintext password'),
   /** Stored reversibly, only for users who asked for APOP (RFC 1939 §7). */
   apop_secret: z.string().min(1).optional(),
   quota: size().optional(),
+  /** Out-of-office auto-reply, written by `spamgate users vacation`. */
+  vacation: vacationEntry.optional(),
 });
 
 export const usersSection = z.record(z.string(), userEntry).default({});
@@ -54,5 +86,6 @@ export const mailhostSection = z
   })
   .prefault({});
 
+export type VacationConfig = z.output<typeof vacationEntry>;
 export type UserEntryConfig = z.output<typeof userEntry>;
 export type MailhostConfig = z.output<typeof mailhostSection>;
