@@ -1,7 +1,7 @@
 // Out-of-office replies end to end over real sockets: a user's vacation set with `spamgate users vacation`, a
 // remote sender's message answered once (from <>, RFC 3834 headers) at the sender's MX (the sink); no reply again
 // within `days`, none to automatic, list, bulk, null-sender or Bcc'd mail, none after --off or past --until
-// (clock moved on); CLI errors exit 2 with one line.
+// (clock moved on); the reply DKIM-signed with the user's domain key; CLI errors exit 2 with one line.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { dkimKeygenCommand } from '../../src/commands/dkim-keygen.ts';
 import { usersCommand } from '../../src/commands/users.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { runCommand } from '../helpers/command-io.ts';
@@ -19,7 +20,7 @@ const DAY = 86_400_000;
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const mx = (name: string) => ({ [name]: [{ MX: [10, `mx.${name}`] as [number, string] }], [`mx.${name}`]: [{ A: '127.0.0.1' }] });
 const ZONES = { ...mx('remote.example'), ...mx('other.example') };
-const ALICE = 'alice@localhost';
+const ALICE = 'alice@corp.example';
 
 function tempDir(t: TestContext): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-vacation-'));
@@ -35,12 +36,12 @@ interface Setup {
 }
 
 /** A gateway whose config is a file (so `spamgate users` can work on its data dir), alice added, all remote MX the sink. */
-async function setup(t: TestContext, clock?: { now(): number }): Promise<Setup> {
+async function setup(t: TestContext, clock?: { now(): number }, config: Record<string, unknown> = {}): Promise<Setup> {
   const dir = tempDir(t);
   const sink = await startSink();
   t.after(() => sink.close());
   const configFile = path.join(dir, 'spamgate.yaml');
-  const gw = await startGateway(t, { outbound: { port: sink.port }, mailhost: { watch_files: false } }, { zones: ZONES, configFile, ...(clock ? { clock } : {}) });
+  const gw = await startGateway(t, { local_domains: ['localhost', 'corp.example'], outbound: { port: sink.port }, mailhost: { watch_files: false }, ...config }, { zones: ZONES, configFile, ...(clock ? { clock } : {}) });
   const users = async (argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> => {
     const flags = new Map<string, string | true>();
     const positional: string[] = [];
@@ -85,7 +86,11 @@ async function send(gw: RunningGateway, from: string, headers: string, rcpts: st
 }
 
 test('one reply from <> with the RFC 3834 headers reaches the sender; none again within days; none to automatic, list, bulk, null-sender or Bcc mail', async (t) => {
-  const s = await setup(t);
+  // a DKIM key for the users' domain: the reply is signed like spamgate's notices
+  const keyDir = tempDir(t);
+  const keyFile = path.join(keyDir, 'vac.corp.example.pem');
+  assert.equal((await runCommand(dkimKeygenCommand, { flags: new Map([['domain', 'corp.example'], ['selector', 'vac'], ['out', keyFile]]), positional: [] })).code, 0);
+  const s = await setup(t, undefined, { dkim: { sign: [{ domain: 'corp.example', selector: 'vac', key: keyFile }] } });
   await setVacation(s, ['--days', '3']);
   const first = await send(s.gw, 'bob@remote.example', `To: Alice <${ALICE}>\r\n`);
   assert.equal(first.msg, 'vacation reply queued');
@@ -96,13 +101,14 @@ test('one reply from <> with the RFC 3834 headers reaches the sender; none again
   assert.deepEqual(reply.rcptTo, ['bob@remote.example']);
   const text = reply.raw.toString('utf8');
   const head = text.slice(0, text.indexOf('\r\n\r\n'));
-  assert.match(head, /^From: <alice@localhost>$/m);
+  assert.match(head, /^DKIM-Signature: .*\bd=corp\.example;/m, 'signed with the key of the user\'s domain');
+  assert.match(head, /^From: <alice@corp\.example>$/m);
   assert.match(head, /^To: <bob@remote\.example>$/m);
   assert.match(head, /^Subject: Auto: Meeting$/m);
   assert.match(head, /^Auto-Submitted: auto-replied$/m);
   assert.match(head, /^In-Reply-To: <m\d+\.\d+@remote\.example>$/m);
   assert.match(head, /^References: <m\d+\.\d+@remote\.example>$/m);
-  assert.match(head, /^Message-ID: <vacation\.[0-9a-f]+@localhost>$/m);
+  assert.match(head, /^Message-ID: <vacation\.[0-9a-f]+@corp\.example>$/m);
   assert.match(head, /^Date: /m);
   assert.match(head, /^Content-Type: text\/plain; charset=utf-8$/m);
   assert.match(text, /I am away until Monday\.\r\n=C3=80 bient=C3=B4t\./);
