@@ -24,7 +24,9 @@ Only an scrypt hash is stored. --apop also stores the password reversibly as the
 only ask for it if a client needs APOP. Users defined in the config's users: section are listed but not changed here.
 vacation sets an out-of-office reply (RFC 3834): the text of FILE (UTF-8, at most 16 KiB), the subject (at most
 200 characters; default "Auto: " and the original subject), sent until the end of --until (UTC), at most once per
-sender every --days days (default 7). --off ends it. A running instance reads the change at once.`;
+sender every --days days (default 7). --off ends it. A running instance reads the change at once.
+list prints one line a user: address, apop or -, quota in bytes or -, file or config, and the vacation (on, on until
+YYYY-MM-DD, ended YYYY-MM-DD, or -).`;
 
 export const usersCommand: Command = {
   name: 'users',
@@ -43,8 +45,9 @@ export const usersCommand: Command = {
     if (action === 'list') {
       const current = readOrFail(file);
       const rows: string[] = [];
-      for (const [name, u] of Object.entries(config.users)) rows.push(row(name.toLowerCase(), u.apop_secret !== undefined, u.quota, 'config'));
-      for (const [name, u] of Object.entries(current)) if (!(name in config.users)) rows.push(row(name, u.apop_secret !== undefined, u.quota, 'file'));
+      const today = new Date().toISOString().slice(0, 10);
+      for (const [name, u] of Object.entries(config.users)) rows.push(row(name.toLowerCase(), u.apop_secret !== undefined, u.quota, 'config', vacationState(u.vacation?.until, u.vacation !== undefined, today)));
+      for (const [name, u] of Object.entries(current)) if (!(name in config.users)) rows.push(row(name, u.apop_secret !== undefined, u.quota, 'file', vacationState(u.vacation?.until, u.vacation !== undefined, today)));
       io.stdout.write(rows.sort().join('') || '(no users)\n');
       return 0;
     }
@@ -105,8 +108,15 @@ export const usersCommand: Command = {
   },
 };
 
-function row(name: string, apop: boolean, quota: number | undefined, source: string): string {
-  return `${name}\t${apop ? 'apop' : '-'}\t${quota ?? '-'}\t${source}\n`;
+function row(name: string, apop: boolean, quota: number | undefined, source: string, vacation: string): string {
+  return `${name}\t${apop ? 'apop' : '-'}\t${quota ?? '-'}\t${source}\t${vacation}\n`;
+}
+
+/** The vacation column of `users list`: on, on until its last day, ended (its last day passed), or -. */
+function vacationState(until: string | undefined, set: boolean, today: string): string {
+  if (!set) return '-';
+  if (until === undefined) return 'on';
+  return until < today ? `ended ${until}` : `on until ${until}`;
 }
 
 function fail(io: CommandIo, text: string): number {

@@ -45,7 +45,7 @@ test('add, list, passwd, del with --password-stdin; only scrypt hashes on disk; 
   assert.match(text, /apop_secret: bob-password/, 'APOP secret only for the user who asked');
   assert.equal(statSync(file).mode & 0o777, 0o600);
   const list = await cli(['list']);
-  assert.equal(list.out, 'alice@example.com\t-\t-\tfile\nbob@example.com\tapop\t10485760\tfile\n');
+  assert.equal(list.out, 'alice@example.com\t-\t-\tfile\t-\nbob@example.com\tapop\t10485760\tfile\t-\n');
 
   const { config, dataDir } = loadConfig({ file: configFile });
   const d = createUserDirectory({ config, dataDir, log: silentLogger });
@@ -149,4 +149,25 @@ test('--password-stdin takes the first line without waiting for the end of input
   clearTimeout(timer);
   assert.equal(code, 0);
   assert.match(readFileSync(path.join(dir, 'data', 'users.yaml'), 'utf8'), /carol@example\.com:\n {2}password: \$scrypt\$/);
+});
+
+test('list shows the vacation of each user: on, on until its last day, ended, or -', async (t) => {
+  const { dir, cli } = setup(t);
+  assert.equal((await cli(['add', 'a@example.com', '--password-stdin'], 'first-password\n')).code, 0);
+  const file = path.join(dir, 'data', 'users.yaml');
+  const hash = /password: (\S+)/.exec(readFileSync(file, 'utf8'))?.[1] ?? '';
+  const entry = (vacation: string): string => `  password: ${hash}\n${vacation}`;
+  writeFileSync(
+    file,
+    [
+      `a@example.com:\n${entry('')}`,
+      `b@example.com:\n${entry('  vacation: { message: away }\n')}`,
+      `c@example.com:\n${entry('  vacation: { message: away, until: 2000-01-01 }\n')}`,
+      `d@example.com:\n${entry('  vacation: { message: away, until: 2999-12-31 }\n')}`,
+    ].join(''),
+    { mode: 0o600 },
+  );
+  const list = await cli(['list']);
+  assert.equal(list.code, 0, list.err);
+  assert.deepEqual(list.out.trimEnd().split('\n').map((l) => l.split('\t')[4]), ['-', 'on', 'ended 2000-01-01', 'on until 2999-12-31']);
 });
