@@ -13,6 +13,7 @@ import { COMMANDS } from '../../src/commands/index.ts';
 import { verifyPassword } from '../../src/mailhost/password.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
+import { runCli } from '../helpers/cli-process.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 
@@ -24,15 +25,7 @@ interface Run {
 
 /** Runs `spamgate ARGS` to completion; `detached` puts it in its own process group. */
 function cli(args: readonly string[], opts: { detached?: boolean } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, detached: opts.detached === true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli(args, opts);
 }
 
 function tempDir(t: TestContext): string {

@@ -3,8 +3,6 @@
 // got 250 has reached the upstream (front-of, queued or inline) or the Maildir (full-stack) at least
 // once, without a further restart. Duplicates are allowed and reported.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +11,7 @@ import { hashPassword } from '../../src/mailhost/password.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { freePort } from '../helpers/free-port.ts';
+import { ServeProcess } from '../helpers/serve-process.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
 /** Kill points, ms after each start: mid-session, mid-delivery, mid-retry, whatever they meet. */
@@ -22,29 +21,15 @@ const MAX_MESSAGES = 150;
 
 
 class Instance {
-  child: ChildProcess | undefined;
-  private out = '';
+  private readonly proc = new ServeProcess();
   constructor(private readonly configFile: string) {}
 
-  async start(): Promise<void> {
-    this.out = '';
-    const child = spawn(process.execPath, [CLI, 'serve', '--config', this.configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
-    // Generous: a start takes about 2 s, but CI runs two heavy test files at once on two cores.
-    const deadline = Date.now() + 60_000;
-    while (!/http\s+listening/.test(this.out)) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`spamgate did not start: ${this.out}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+  start(): Promise<void> {
+    return this.proc.start(process.execPath, [CLI, 'serve', '--config', this.configFile]);
   }
 
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGKILL');
-    await once(child, 'exit');
+  kill(): Promise<void> {
+    return this.proc.kill();
   }
 }
 

@@ -3,7 +3,7 @@
 // message that does not fit gets 452 4.3.1 (SMTP) or NO [OVERQUOTA] (IMAP APPEND) and leaves nothing behind, and
 // what was acknowledged is kept and delivered.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, statfs, writeFile } from 'node:fs/promises';
@@ -17,6 +17,7 @@ import { startGateway } from '../helpers/gateway.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { SmtpWire, type Reply } from '../helpers/smtp-wire.ts';
 import { Raw } from './imap-raw.ts';
+import { ServeProcess } from '../helpers/serve-process.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
 
@@ -88,41 +89,29 @@ function canMountTmpfs(dir: string): string | undefined {
 }
 
 class TinyDiskGateway {
-  private out = '';
-  child: ChildProcess | undefined;
+  private readonly proc = new ServeProcess();
   constructor(
     private readonly dataDir: string,
     private readonly configFile: string,
   ) {}
 
   /** spamgate in a mount namespace whose data directory is a tmpfs of this size (the network namespace is the host's). */
-  async start(size: string): Promise<void> {
+  start(size: string): Promise<void> {
     const script = `mount -t tmpfs -o size=${size},mode=0700 none '${this.dataDir}' && exec '${process.execPath}' '${CLI}' serve --config '${this.configFile}'`;
-    const child = spawn('unshare', ['-rm', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
-    const deadline = Date.now() + 60_000;
-    while (!/http\s+listening/.test(this.out)) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`spamgate did not start: ${this.out}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    return this.proc.start('unshare', ['-rm', 'sh', '-c', script]);
   }
 
   /** A path inside the process's view of the file system (its mount namespace). */
   inside(p: string): string {
-    return path.join(`/proc/${this.child?.pid ?? 0}/root`, p);
+    return path.join(`/proc/${this.proc.child?.pid ?? 0}/root`, p);
   }
 
   get output(): string {
-    return this.out;
+    return this.proc.output;
   }
 
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGKILL');
-    await once(child, 'exit');
+  stop(): Promise<void> {
+    return this.proc.kill();
   }
 }
 

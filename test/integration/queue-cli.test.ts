@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createRegistry } from '../../src/metrics/registry.ts';
@@ -15,12 +15,28 @@ import { runningPid } from '../../src/queue/spool-lock.ts';
 import { createUpstreamRouter } from '../../src/queue/upstream-router.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
-import { startSink } from '../helpers/sink-server.ts';
+import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { envelope, message, queueConfig, tempDir } from '../unit/queue/helpers.ts';
+import { runCli, type CliRun } from '../helpers/cli-process.ts';
 
 const run = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const cli = (dataDir: string, ...args: string[]) => run(process.execPath, ['--import', 'tsx', CLI, 'queue', ...args, '--data-dir', dataDir], { timeout: 30_000 });
+
+/** A running instance's queue in this process (spool lock held, control requests served): upstream the sink, retries an hour apart. */
+async function runningQueue(t: TestContext, dataDir: string, sink: SinkServer) {
+  const registry = createRegistry(false);
+  const spool = await openSpool({ dir: path.join(dataDir, 'spool'), fsync: true, clock: systemClock, registry, log: silentLogger });
+  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
+  const scheduler = createScheduler({ spool, router, config: queueConfig({ scan_interval: '100ms', retry_initial: '1h' }), clock: systemClock, registry, log: silentLogger, hostname: 'gw.test' });
+  await scheduler.start();
+  t.after(async () => {
+    await scheduler.stop(1000);
+    await router.close();
+    await spool.close();
+  });
+  return { spool, scheduler, registry };
+}
 
 test('queue list / show / remove / flush on a stopped instance', async (t) => {
   const dataDir = await tempDir(t);
@@ -70,16 +86,7 @@ test('queue remove / flush hand requests to a running instance', async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());
   await sink.down();
-  const registry = createRegistry(false);
-  const spool = await openSpool({ dir: path.join(dataDir, 'spool'), fsync: true, clock: systemClock, registry, log: silentLogger });
-  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
-  const scheduler = createScheduler({ spool, router, config: queueConfig({ scan_interval: '100ms', retry_initial: '1h' }), clock: systemClock, registry, log: silentLogger, hostname: 'gw.test' });
-  await scheduler.start();
-  t.after(async () => {
-    await scheduler.stop(1000);
-    await router.close();
-    await spool.close();
-  });
+  const { spool, scheduler } = await runningQueue(t, dataDir, sink);
   const keep = await spool.enqueue(envelope({ receivedAt: Date.now() }), message('keep'));
   const drop = await spool.enqueue(envelope({ receivedAt: Date.now() }), message('drop'));
   await scheduler.runDue();
@@ -107,19 +114,8 @@ test('queue remove / flush hand requests to a running instance', async (t) => {
 });
 
 /** The CLI with ids on standard input ("-"). */
-function cliStdin(dataDir: string, input: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'queue', ...args, '--data-dir', dataDir], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    // a command that stops reading early (too much input) closes the pipe: not the test's failure
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
+function cliStdin(dataDir: string, input: string, ...args: string[]): Promise<CliRun> {
+  return runCli(['queue', ...args, '--data-dir', dataDir], { stdin: input, timeoutMs: 30_000 });
 }
 
 test('queue hold / release: a held message is not delivered, flushed or counted as aging until released (running and stopped)', async (t) => {
@@ -127,7 +123,6 @@ test('queue hold / release: a held message is not delivered, flushed or counted 
   const sink = await startSink();
   t.after(() => sink.close());
   await sink.down();
-  const registry = createRegistry(false);
   const spoolDir = path.join(dataDir, 'spool');
   // stopped: a message never tried (no state file yet) is put on hold from its envelope
   const offline = await openSpool({ dir: spoolDir, fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger });
@@ -142,15 +137,7 @@ test('queue hold / release: a held message is not delivered, flushed or counted 
   assert.match((await cli(dataDir, 'flush')).stdout, /due at next start/);
   assert.equal((await readStateFile(stateFile(offline.paths, parked.id)))?.held, true, 'a flush does not release');
 
-  const spool = await openSpool({ dir: spoolDir, fsync: true, clock: systemClock, registry, log: silentLogger });
-  const router = createUpstreamRouter({ upstream: { host: sink.host, port: sink.port, protocol: 'smtp', max_connections: 1, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false }, hostname: 'gw.test', log: silentLogger });
-  const scheduler = createScheduler({ spool, router, config: queueConfig({ scan_interval: '100ms', retry_initial: '1h' }), clock: systemClock, registry, log: silentLogger, hostname: 'gw.test' });
-  await scheduler.start();
-  t.after(async () => {
-    await scheduler.stop(1000);
-    await router.close();
-    await spool.close();
-  });
+  const { spool, scheduler, registry } = await runningQueue(t, dataDir, sink);
   const a = await spool.enqueue(envelope({ receivedAt: Date.now() }), message('first'));
   const b = await spool.enqueue(envelope({ receivedAt: Date.now() }), message('second'));
   await scheduler.runDue();

@@ -3,21 +3,19 @@
 // within `days`, none to automatic, list, bulk, null-sender or Bcc'd mail, none after --off or past --until
 // (clock moved on); the reply DKIM-signed with the user's domain key; CLI errors exit 2 with one line.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { dkimKeygenCommand } from '../../src/commands/dkim-keygen.ts';
 import { usersCommand } from '../../src/commands/users.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { runCommand } from '../helpers/command-io.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
+import { runCli } from '../helpers/cli-process.ts';
 
 const DAY = 86_400_000;
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 const mx = (name: string) => ({ [name]: [{ MX: [10, `mx.${name}`] as [number, string] }], [`mx.${name}`]: [{ A: '127.0.0.1' }] });
 const ZONES = { ...mx('remote.example'), ...mx('other.example') };
 const ALICE = 'alice@corp.example';
@@ -163,17 +161,7 @@ test('after --off no reply; past --until (clock moved on) no reply; a configured
   assert.equal(s.sink.messages.length, 1);
 });
 
-function cli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: readonly string[]) => runCli(args);
 
 test('users vacation: a message file too big, a bad date, a past date exit 2 with one clear line', async (t) => {
   const dir = tempDir(t);
