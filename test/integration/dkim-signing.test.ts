@@ -14,6 +14,7 @@ import { ConfigError, loadConfig } from '../../src/config/load.ts';
 import { toMailauthResolver } from '../../src/dns/mailauth-resolver.ts';
 import { createResolver } from '../../src/dns/dns2-resolver.ts';
 import { runCommand } from '../helpers/command-io.ts';
+import { keygen, verifierAt, type DkimVerifier } from '../helpers/dkim-keys.ts';
 import { startDnsServer, type Zones } from '../helpers/dns-server.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { startSink, type SinkOptions } from '../helpers/sink-server.ts';
@@ -25,27 +26,11 @@ function tempDir(t: TestContext): string {
   return dir;
 }
 
-/** Makes a key with the CLI; returns its file and the TXT record it printed (the quoted strings joined). */
-async function keygen(dir: string, domain: string, selector: string, type: 'rsa' | 'ed25519' = 'rsa'): Promise<{ file: string; name: string; record: string }> {
-  const file = path.join(dir, `${selector}.${domain}.pem`);
-  const flags = new Map<string, string | true>([['domain', domain], ['selector', selector], ['out', file], ['type', type]]);
-  const res = await runCommand(dkimKeygenCommand, { flags, positional: [] });
-  assert.equal(res.code, 0, res.err);
-  const line = res.out.split('\n').find((l) => l.includes('._domainkey.')) ?? '';
-  const m = /^(\S+)\. IN TXT \( (.*) \)$/.exec(line);
-  assert.ok(m, `zone line printed: ${res.out}`);
-  const record = [...(m[2] ?? '').matchAll(/"([^"]*)"/g)].map((s) => s[1]).join('');
-  return { file, name: m[1] ?? '', record };
-}
 
-async function verifier(t: TestContext, zones: Zones): Promise<(raw: Buffer) => Promise<Array<{ result: string; domain: string; selector: string }>>> {
+async function verifier(t: TestContext, zones: Zones): Promise<DkimVerifier> {
   const dns = await startDnsServer(zones);
   t.after(() => dns.close());
-  const resolver = toMailauthResolver(createResolver({ servers: [dns.server], timeoutMs: 500, retries: 0 }));
-  return async (raw) => {
-    const res = await dkimVerify(raw, { resolver });
-    return res.results.filter((r) => r.signingDomain).map((r) => ({ result: r.status.result, domain: r.signingDomain ?? '', selector: r.selector ?? '' }));
-  };
+  return verifierAt(dns.server);
 }
 
 /** A front-of gateway relaying to `sinkPort`, signing with `sign`. */

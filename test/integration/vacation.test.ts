@@ -7,13 +7,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { dkimKeygenCommand } from '../../src/commands/dkim-keygen.ts';
 import { usersCommand } from '../../src/commands/users.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { runCommand } from '../helpers/command-io.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { runCli } from '../helpers/cli-process.ts';
+import { keygen, verifierAt } from '../helpers/dkim-keys.ts';
 
 const DAY = 86_400_000;
 const mx = (name: string) => ({ [name]: [{ MX: [10, `mx.${name}`] as [number, string] }], [`mx.${name}`]: [{ A: '127.0.0.1' }] });
@@ -85,10 +85,9 @@ async function send(gw: RunningGateway, from: string, headers: string, rcpts: st
 
 test('one reply from <> with the RFC 3834 headers reaches the sender; none again within days; none to automatic, list, bulk, null-sender or Bcc mail', async (t) => {
   // a DKIM key for the users' domain: the reply is signed like spamgate's notices
-  const keyDir = tempDir(t);
-  const keyFile = path.join(keyDir, 'vac.corp.example.pem');
-  assert.equal((await runCommand(dkimKeygenCommand, { flags: new Map([['domain', 'corp.example'], ['selector', 'vac'], ['out', keyFile]]), positional: [] })).code, 0);
-  const s = await setup(t, undefined, { dkim: { sign: [{ domain: 'corp.example', selector: 'vac', key: keyFile }] } });
+  const key = await keygen(tempDir(t), 'corp.example', 'vac');
+  const s = await setup(t, undefined, { dkim: { sign: [{ domain: 'corp.example', selector: 'vac', key: key.file }] } });
+  s.gw.dns.set(key.name, [{ TXT: key.record }]);
   await setVacation(s, ['--days', '3']);
   const first = await send(s.gw, 'bob@remote.example', `To: Alice <${ALICE}>\r\n`);
   assert.equal(first.msg, 'vacation reply queued');
@@ -100,6 +99,7 @@ test('one reply from <> with the RFC 3834 headers reaches the sender; none again
   const text = reply.raw.toString('utf8');
   const head = text.slice(0, text.indexOf('\r\n\r\n'));
   assert.match(head, /^DKIM-Signature: .*\bd=corp\.example;/m, 'signed with the key of the user\'s domain');
+  assert.deepEqual((await verifierAt(s.gw.dns.server)(reply.raw)).map((r) => `${r.result} ${r.domain}/${r.selector}`), ['pass corp.example/vac'], 'and it verifies');
   assert.match(head, /^From: <alice@corp\.example>$/m);
   assert.match(head, /^To: <bob@remote\.example>$/m);
   assert.match(head, /^Subject: Auto: Meeting$/m);
