@@ -88,6 +88,15 @@ function canMountTmpfs(dir: string): string | undefined {
   return undefined;
 }
 
+/** A temporary directory with an empty data/ in it for a tmpfs, or why no tmpfs can be mounted here (the test skips). */
+async function tmpfsPlace(t: TestContext, prefix: string): Promise<{ dir: string; dataDir: string } | string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const dataDir = path.join(dir, 'data');
+  await mkdir(dataDir);
+  return canMountTmpfs(dataDir) ?? { dir, dataDir };
+}
+
 class TinyDiskGateway {
   private readonly proc = new ServeProcess();
   constructor(
@@ -116,12 +125,9 @@ class TinyDiskGateway {
 }
 
 test('a full spool file system: the message that does not fit gets 452 4.3.1 and leaves nothing behind; every acknowledged message is delivered once space returns', async (t: TestContext) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-diskfull-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const dataDir = path.join(dir, 'data');
-  await mkdir(dataDir);
-  const why = canMountTmpfs(dataDir);
-  if (why) return t.skip(why);
+  const place = await tmpfsPlace(t, 'spamgate-diskfull-');
+  if (typeof place === 'string') return t.skip(place);
+  const { dir, dataDir } = place;
 
   const sink = await startSink();
   t.after(() => sink.close());
@@ -208,12 +214,9 @@ queue: { min_free: 0, retry_initial: 200ms, retry_max: 400ms, scan_interval: 100
 });
 
 test('full-stack, a full Maildir file system: IMAP APPEND gets NO [OVERQUOTA] Not enough disk space and leaves no partial file; a local delivery that does not fit is deferred, then delivered once space returns', async (t: TestContext) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-diskfull-imap-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const dataDir = path.join(dir, 'data');
-  await mkdir(dataDir);
-  const why = canMountTmpfs(dataDir);
-  if (why) return t.skip(why);
+  const place = await tmpfsPlace(t, 'spamgate-diskfull-imap-');
+  if (typeof place === 'string') return t.skip(place);
+  const { dir, dataDir } = place;
   const imapPort = await freePort();
   const smtpPort = await freePort();
   const configFile = path.join(dir, 'spamgate.yaml');
