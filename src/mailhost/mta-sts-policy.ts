@@ -70,7 +70,7 @@ export function dnsIdCheck(name: string): (hostname: string, cert: PeerCertifica
   };
 }
 
-export type FetchFailure = 'dns' | 'no_address' | 'connect' | 'certificate' | 'http_status' | 'too_large' | 'timeout' | 'invalid_policy';
+export type FetchFailure = 'dns' | 'no_address' | 'connect' | 'certificate' | 'http_status' | 'content_type' | 'too_large' | 'timeout' | 'invalid_policy';
 export type FetchResult = { status: 'ok'; policy: StsPolicy } | { status: 'error'; failure: FetchFailure; reason: string };
 
 export interface FetchOptions {
@@ -138,6 +138,10 @@ function getPolicyFile(host: string, address: string, opts: FetchOptions, signal
       (res) => {
         // RFC 8461 §3.3: only 200 is a policy; redirects MUST NOT be followed (none is: anything else fails).
         if (res.statusCode !== 200) return fail(new FetchError('http_status', `HTTP ${res.statusCode ?? '?'} from ${host}`));
+        // RFC 8461 §3.2: the policy's media type MUST be text/plain, and senders SHOULD check it, so that a web
+        // server where users may put files (HTML, images) at any path cannot be made to serve a policy.
+        const mediaType = (res.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+        if (mediaType !== 'text/plain') return fail(new FetchError('content_type', `policy of ${host} is served as ${JSON.stringify(res.headers['content-type'] ?? 'no Content-Type').slice(0, 80)}, not text/plain`));
         if (Number(res.headers['content-length']) > MAX_POLICY_BYTES) return fail(new FetchError('too_large', `policy of ${host} is over ${MAX_POLICY_BYTES} bytes`));
         const chunks: Buffer[] = [];
         let size = 0;

@@ -70,7 +70,7 @@ export function createMtaSts(opts: MtaStsOptions): MtaSts {
     ? counter(opts.registry, 'spamgate_mta_sts_policy_total', 'MTA-STS policy look-ups for outbound delivery by result (no_policy, invalid_record, dns_failed, fetch_failed, fetched, cached, cached_fallback).', ['result'] as const)
     : undefined;
   const failures = opts.registry
-    ? counter(opts.registry, 'spamgate_mta_sts_fetch_failures_total', 'MTA-STS policy fetches that failed, by reason (dns, no_address, connect, certificate, http_status, too_large, timeout, invalid_policy).', ['reason'] as const)
+    ? counter(opts.registry, 'spamgate_mta_sts_fetch_failures_total', 'MTA-STS policy fetches that failed, by reason (dns, no_address, connect, certificate, http_status, content_type: not text/plain, too_large, timeout, invalid_policy).', ['reason'] as const)
     : undefined;
   const checks = opts.registry
     ? counter(opts.registry, 'spamgate_mta_sts_mx_checks_total', 'MX hosts checked against an MTA-STS policy, by mode (enforce: failures defer; testing: only reported) and result (ok, mx_mismatch, starttls: not offered or refused, tls: handshake failed, certificate).', ['mode', 'result'] as const)

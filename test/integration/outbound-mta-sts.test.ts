@@ -321,6 +321,8 @@ for (const [what, failure, setUp] of [
     res.write('version: STSv1\r\n');
   })],
   ['a policy host that never answers', 'timeout', (h: PolicyHost) => void (h.handler = () => undefined)],
+  ['a policy served as HTML', 'content_type', (h: PolicyHost) => void (h.handler = (_req, res) => void res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(policyText('enforce', ['mx.elsewhere.example'])))],
+  ['a policy served with no Content-Type', 'content_type', (h: PolicyHost) => void (h.handler = (_req, res) => void res.writeHead(200).end(policyText('enforce', ['mx.elsewhere.example'])))],
   ['a redirect', 'http_status', (h: PolicyHost) => void (h.handler = (_req, res) => void res.writeHead(301, { location: 'https://mta-sts.sts.test/other.txt' }).end())],
 ] as const) {
   test(`${what}: no policy (failure ${failure} counted), delivered as without MTA-STS`, async (t) => {
