@@ -37,17 +37,48 @@ export function parseLockOwner(text: string): LockOwner | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? { pid, host: m[2] } : undefined;
 }
 
+/** What a lock file was when it was judged: breaking it is only right while it is still that file. */
+export interface LockSnapshot {
+  ino: bigint;
+  ctimeNs: bigint;
+  mtimeNs: bigint;
+  content: string;
+}
+
+async function snapshotOf(lock: string): Promise<LockSnapshot | undefined> {
+  const st = await stat(lock, { bigint: true }).catch(() => undefined);
+  if (!st) return undefined;
+  const content = await readFile(lock, 'utf8').catch(() => undefined);
+  return content === undefined ? undefined : { ino: st.ino, ctimeNs: st.ctimeNs, mtimeNs: st.mtimeNs, content };
+}
+
 /**
- * True when the lock at `lock` can be broken: its owner on this host is gone, or (an owner we cannot check: another
- * host, none written) it has not been touched for STALE_AGE_MS. A live owner on this host keeps its lock however
- * old it is, as Dovecot's dotlocks have it: a slow writer is still a writer, and breaking its lock makes two.
+ * The lock at `lock` as it is now when it can be broken, else undefined: its owner on this host is gone, or (an owner
+ * we cannot check: another host, none written) it has not been touched for STALE_AGE_MS. A live owner on this host
+ * keeps its lock however old it is, as Dovecot's dotlocks have it: a slow writer is still a writer, and breaking its
+ * lock makes two.
  */
-async function isStale(lock: string): Promise<boolean> {
-  const st = await stat(lock).catch(() => undefined);
-  if (!st) return false;
-  const owner = parseLockOwner(await readFile(lock, 'utf8').catch(() => ''));
-  if (owner && owner.host === host) return owner.pid === process.pid || !pidAlive(owner.pid);
-  return Date.now() - st.mtimeMs > STALE_AGE_MS;
+export async function staleLock(lock: string, now = Date.now()): Promise<LockSnapshot | undefined> {
+  const snap = await snapshotOf(lock);
+  if (!snap) return undefined;
+  const owner = parseLockOwner(snap.content);
+  if (owner && owner.host === host) return owner.pid === process.pid || !pidAlive(owner.pid) ? snap : undefined;
+  return now - Number(snap.mtimeNs / 1_000_000n) > STALE_AGE_MS ? snap : undefined;
+}
+
+/**
+ * Removes the stale lock judged as `judged`, unless it has changed since: another waiter that judged it too may
+ * have broken it already and made a lock of its own in its place (often on the same inode), which must stay. The
+ * file is looked at again right before the unlink, as Dovecot does, so the window left is that of two system calls
+ * rather than that of the whole judgement (reads, a process check). True when it was removed.
+ */
+export async function breakStaleLock(lock: string, judged: LockSnapshot): Promise<boolean> {
+  const now = await snapshotOf(lock);
+  if (!now || now.ino !== judged.ino || now.ctimeNs !== judged.ctimeNs || now.mtimeNs !== judged.mtimeNs || now.content !== judged.content) return false;
+  return unlink(lock).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** How often a holder touches its lock (well within STALE_AGE_MS), so a long hold is not taken for a left-over one. */
@@ -105,8 +136,8 @@ export function withDotlock<T>(lock: string, fn: () => Promise<T>, opts: Dotlock
         return false;
       });
       if (got || Date.now() >= until) break;
-      if (await isStale(lock)) await unlink(lock).catch(() => undefined);
-      else await new Promise<void>((r) => setTimeout(r, RETRY_MS));
+      const stale = await staleLock(lock);
+      if (!stale || !(await breakStaleLock(lock, stale))) await new Promise<void>((r) => setTimeout(r, RETRY_MS));
     }
     if (!got && opts.required) throw new MailboxError('INUSE', `${basename(lock)} is held by another process; try again later`);
     // A lock that replaced ours (another writer broke it) is neither touched nor removed by us.

@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseLockOwner, tryCreateSync, withDotlock } from '../../../src/store/maildir-dotlock.ts';
+import { breakStaleLock, parseLockOwner, staleLock, tryCreateSync, withDotlock } from '../../../src/store/maildir-dotlock.ts';
 import { claimRecentMark } from '../../../src/store/maildir-recent.ts';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
 
@@ -42,6 +42,39 @@ test('a lock left by a dead process on this host is broken at once, and held whi
   assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
   assert.equal(inside, `${process.pid}:${hostname()}`);
   await assert.rejects(stat(lock), /ENOENT/, 'released');
+});
+
+test('a stale lock is broken only while it is still the file judged: another waiter\'s new lock in its place stays', async (t) => {
+  const dir = await tempDir(t);
+  const lock = join(dir, 'dovecot-uidlist.lock');
+  const dead = `${await deadPid()}:${hostname()}`;
+  await writeFile(lock, dead);
+  // two waiters judge the same dead lock
+  const judgedByA = await staleLock(lock);
+  const judgedByB = await staleLock(lock);
+  assert.ok(judgedByA && judgedByB, 'a dead owner on this host is stale');
+  // A breaks it and makes its own (a live process's lock, here ours)
+  assert.equal(await breakStaleLock(lock, judgedByA), true);
+  assert.equal(tryCreateSync(lock), true);
+  // B, acting on its old judgement, must not remove A's lock
+  assert.equal(await breakStaleLock(lock, judgedByB), false);
+  assert.equal(await readFile(lock, 'utf8'), `${process.pid}:${hostname()}`);
+  await unlink(lock);
+  // the same content made anew (often the same inode) is another file too, and a lock touched since is alive
+  await writeFile(lock, dead);
+  const judged = await staleLock(lock);
+  assert.ok(judged);
+  await unlink(lock);
+  await new Promise((r) => setTimeout(r, 5));
+  await writeFile(lock, dead);
+  assert.equal(await breakStaleLock(lock, judged), false, 'a lock made again since the judgement');
+  const again = await staleLock(lock);
+  assert.ok(again);
+  const later = new Date(Date.now() + 1000);
+  await utimes(lock, later, later);
+  assert.equal(await breakStaleLock(lock, again), false, 'a lock touched since the judgement');
+  assert.equal(await breakStaleLock(lock, (await staleLock(lock)) ?? again), true, 'unchanged since judged: broken');
+  await assert.rejects(stat(lock), /ENOENT/);
 });
 
 test('our own pid in a lock we do not hold is a previous incarnation (same pid after restart): stale', async (t) => {
