@@ -64,6 +64,16 @@ export function createRelayDelivery(opts: RelayDeliveryOptions) {
   /** The last permanent login refusal: a digest of the password refused (never the password), until when, the error. */
   let refused: { digest: string; until: number; message: string; reply?: NextHopReply } | undefined;
   const digestOf = (password: string): string => createHash('sha256').update(password).digest('hex');
+  /**
+   * A part of the pool key naming the password now in the file (a digest, never the password): connections logged
+   * in with a password since changed are not used again, so a rotated password is in use from the next message
+   * (the old connections idle out) rather than after `idle_timeout` or `max_messages_per_connection`.
+   */
+  const credentialTag = (): string => {
+    if (!relay.auth) return '';
+    const read = readRelayPassword(relay.auth.password_file);
+    return 'error' in read ? 'unreadable' : digestOf(read.password).slice(0, 16);
+  };
 
   const connect = (address: string) => async (): Promise<NextHopClient> => {
     let auth: { username: string; password: string } | undefined;
@@ -117,10 +127,11 @@ export function createRelayDelivery(opts: RelayDeliveryOptions) {
           : { code: 451, enhanced: '4.4.4', text: `relay ${relay.host} has no usable address`, local: true };
       let reporter: string | undefined;
       let remaining = [...recipients];
+      const credential = credentialTag();
       for (const address of addrs.status === 'ok' ? addrs.addresses : []) {
         if (!remaining.length) break;
         try {
-          const round = await transactWithHost({ pool, key: `${poolKey}|${address}:${relay.port}`, connect: connect(address), host: relay.host, from, recipients: remaining, message, dsn, results });
+          const round = await transactWithHost({ pool, key: `${poolKey}|${credential}|${address}:${relay.port}`, connect: connect(address), host: relay.host, from, recipients: remaining, message, dsn, results });
           if (round.lastTemp) {
             lastTemp = round.lastTemp;
             // RFC 3464 §2.3.5: Remote-MTA names an MTA that reported the status; a reply we made up names none

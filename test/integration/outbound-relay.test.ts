@@ -157,6 +157,23 @@ test('a login refused for good is not tried again with the same password at each
   await sink.waitForMessages(1, 10_000);
 });
 
+test('a rotated relay password is used from the next message: connections logged in with the old one are not reused', async (t) => {
+  const accepted = { username: USER, password: PASSWORD };
+  const { gw, sink, file } = await setup(t, { sink: { auth: accepted } });
+  const first = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example'], 'Subject: before the rotation\r\n\r\nhello\r\n');
+  assert.equal(first.data?.code, 250);
+  await sink.waitForMessages(1, 10_000);
+  assert.deepEqual(sink.logins.map((l) => [l.password, l.ok]), [[PASSWORD, true]]);
+  // the provider and the administrator rotate the password; the first connection is still open in the pool
+  accepted.password = 'rotated-password';
+  writeFileSync(file, 'rotated-password\n', { mode: 0o600 });
+  const second = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['carol@remote.example'], 'Subject: after the rotation\r\n\r\nhello\r\n');
+  assert.equal(second.data?.code, 250);
+  await sink.waitForMessages(2, 10_000);
+  assert.deepEqual(sink.logins.map((l) => [l.password, l.ok]), [[PASSWORD, true], ['rotated-password', true]], 'a new connection logged in with the new password');
+  assert.deepEqual(sink.messages[1]?.rcptTo, ['carol@remote.example']);
+});
+
 test('a relay that offers no STARTTLS gets no password and no message: deferred', async (t) => {
   // the sink offers AUTH in clear and would take it: the client must not send it
   const { gw, sink } = await setup(t, { sink: { tls: undefined } });
