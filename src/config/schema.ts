@@ -1,7 +1,7 @@
 // The whole configuration schema: every key, its type and its embedded default (full-stack, localhost).
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { cidrList, domain, duration, host, listen, nameServer, rateRule, size, timer, tlsFiles, tlsListen } from './units.ts';
+import { cidrList, domain, domainOrSubdomains, duration, host, listen, nameServer, rateRule, size, timer, tlsFiles, tlsListen } from './units.ts';
 import { crossChecks } from './cross-checks.ts';
 import { DISABLEABLE_CHECKS, POLICY_CHECKS } from '../checks/names.ts';
 import { imapSection } from './sections/imap.ts';
@@ -198,7 +198,7 @@ const outbound = z
     /** All remote mail to this relay host (with SMTP AUTH) instead of the MX hosts: no MX lookup, no MTA-STS. */
     relay: relaySection.optional(),
     /** Mail for these recipient domains to their own relay host (settings as relay's), before relay and MX. */
-    routes: z.record(domain(), relaySection).optional(),
+    routes: z.record(domainOrSubdomains(), relaySection).optional(),
   })
   .superRefine((o, ctx) => {
     if (!o.relay) return;

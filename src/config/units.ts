@@ -86,10 +86,19 @@ export const nameServer = () =>
   z.string().refine((s) => parseNameServer(s) !== undefined, { message: 'expected a name server as "ip", "ip:port" or "[ipv6]:port"' });
 
 /** A domain name, lower-cased, without trailing dot. */
+const DOMAIN_NAME = /^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/;
+
 export const domain = () =>
   z
     .string()
-    .regex(/^(?=.{1,253}\.?$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62}))*\.?$/, 'expected a domain name')
+    .regex(DOMAIN_NAME, 'expected a domain name')
+    .transform((d) => d.toLowerCase().replace(/\.$/, ''));
+
+/** A domain name, or `.domain` for every subdomain of it (as Postfix's transport_maps write it). */
+export const domainOrSubdomains = () =>
+  z
+    .string()
+    .refine((d) => DOMAIN_NAME.test(d.replace(/^\./, '')), 'expected a domain name, or .domain for its subdomains')
     .transform((d) => d.toLowerCase().replace(/\.$/, ''));
 
 /** A PEM certificate and key pair; both or neither. `section` names it in the error ("imap.tls"). */

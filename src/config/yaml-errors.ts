@@ -144,6 +144,9 @@ function describeIssue(issue: z.core.$ZodIssue, found: unknown): string {
       const what = unit ? `${words} ${String(bound)}${unit}` : `a number ${words} ${String(bound)}`;
       return `expected ${what}, ${unit ? `found ${Array.isArray(found) || typeof found === 'string' ? found.length : shown(found)}` : foundText}`;
     }
+    case 'invalid_key':
+      // a key of a map (a domain of outbound.routes, …): what is wrong with the key itself, not "Invalid key in record"
+      return issue.issues.map((i) => i.message).join('; ') || issue.message;
     case 'invalid_value':
       return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, ${foundText}`;
     default:

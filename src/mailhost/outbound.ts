@@ -19,6 +19,7 @@ import { addressesOf, foreignSourceAddresses, sourceAddressFor, transactWithHost
 import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
 import type { RelayConfig } from '../config/sections/relay.ts';
 import { createRelayDelivery } from './relay.ts';
+import { matchRoute } from './route-match.ts';
 
 export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
 export { MAX_ADDRESSES_PER_HOST } from './host-delivery.ts';
@@ -60,7 +61,7 @@ export interface Outbound extends RemoteDelivery {
 }
 
 /**
- * Remote delivery by recipient domain: a domain of outbound.routes to its own relay host, any other to
+ * Remote delivery by recipient domain: a domain of outbound.routes (or a subdomain of a `.domain` entry) to its own relay host, any other to
  * outbound.relay when set, else to the domain's MX hosts. Relayed mail has no MX lookup and no MTA-STS (relay.ts).
  */
 export function createOutbound(opts: OutboundOptions): Outbound {
@@ -77,7 +78,7 @@ export function createOutbound(opts: OutboundOptions): Outbound {
   const all = [...routes.values(), fallback];
   return {
     poolSize: (key) => all.reduce((n, d) => n + d.poolSize(key), 0),
-    deliver: (from, domain, recipients, message, dsn) => (routes.get(domain.toLowerCase()) ?? fallback).deliver(from, domain, recipients, message, dsn),
+    deliver: (from, domain, recipients, message, dsn) => (matchRoute(routes, domain) ?? fallback).deliver(from, domain, recipients, message, dsn),
     close: async () => {
       for (const d of all) await d.close();
     },

@@ -272,18 +272,24 @@ test('outbound.routes: a domain to its own host (no MX lookup), the others throu
   noMxNoMtaSts(gw);
 });
 
-test('outbound.routes without a relay: the routed domain to its host, any other by MX', async (t) => {
+test('outbound.routes without a relay: the routed domain to its host, a .domain entry\'s subdomains to theirs, any other by MX', async (t) => {
   const mx = await startSink();
   t.after(() => mx.close());
   const partner = await startSink();
   t.after(() => partner.close());
-  const gw = await startGateway(t, { outbound: { port: mx.port, routes: { 'partner.example': { host: '127.0.0.1', port: partner.port, tls: 'none' } } }, queue: FAST_QUEUE }, { zones: ZONES });
-  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example', 'ann@partner.example'], 'Subject: routes and mx\r\n\r\nhello\r\n');
+  const branches = await startSink();
+  t.after(() => branches.close());
+  const routes = { 'partner.example': { host: '127.0.0.1', port: partner.port, tls: 'none' }, '.branch.example': { host: '127.0.0.1', port: branches.port, tls: 'none' } };
+  const gw = await startGateway(t, { outbound: { port: mx.port, routes }, queue: FAST_QUEUE }, { zones: ZONES });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example', 'ann@partner.example', 'eve@paris.branch.example'], 'Subject: routes and mx\r\n\r\nhello\r\n');
   assert.equal(r.data?.code, 250);
   await mx.waitForMessages(1, 10_000);
   await partner.waitForMessages(1, 10_000);
+  await branches.waitForMessages(1, 10_000);
   assert.deepEqual(mx.messages.map((m) => m.rcptTo), [['bob@remote.example']]);
   assert.deepEqual(partner.messages.map((m) => m.rcptTo), [['ann@partner.example']]);
+  assert.deepEqual(branches.messages.map((m) => m.rcptTo), [['eve@paris.branch.example']]);
   assert.ok(gw.dns.count('remote.example', 'MX') >= 1, 'the other domain went by MX');
   assert.equal(gw.dns.count('partner.example', 'MX'), 0, 'the routed domain had no MX lookup');
+  assert.equal(gw.dns.count('paris.branch.example', 'MX'), 0, 'nor the subdomain routed by .branch.example');
 });

@@ -105,6 +105,9 @@ test('outbound.routes: domains lower-cased, each checked as a relay; a local dom
   chmodSync(path.join(dir, 'relay.password'), 0o604);
   assert.match(problems(dir, 'outbound:\n  routes:\n    partner.example: { host: mx.partner.example, auth: { username: me, password_file: relay.password } }\n').join('\n'), /outbound\.routes\.partner\.example\.auth\.password_file: .*is open to other users \(mode 0604\)/);
   assert.match(problems(dir, 'outbound:\n  routes:\n    partner.example: { host: mx.partner.example, tls: none, auth: { username: me, password_file: relay.password } }\n').join('\n'), /outbound\.routes\.partner\.example\.auth: would send the password in clear/);
+  writeFileSync(file, 'outbound:\n  routes:\n    .EU.Partner.Example: { host: mx.partner.example }\n');
+  assert.deepEqual(Object.keys(loadConfig({ file }).config.outbound.routes ?? {}), ['.eu.partner.example'], 'a .domain entry for subdomains');
+  assert.match(problems(dir, 'outbound:\n  routes:\n    ..partner.example: { host: mx.partner.example }\n').join('\n'), /outbound\.routes\.\.\.partner\.example: expected a domain name, or \.domain for its subdomains/);
   assert.match(problems(dir, 'local_domains: [example.org]\noutbound:\n  routes:\n    example.org: { host: mx.partner.example }\n').join('\n'), /outbound\.routes\.example\.org: example\.org is in local_domains/);
   assert.match(problems(dir, 'mode: front-of\ndelivery: { upstream: { host: 127.0.0.1 } }\noutbound:\n  routes:\n    partner.example: { host: mx.partner.example }\n').join('\n'), /outbound\.routes: front-of mode hands all mail to delivery\.upstream/);
 });
