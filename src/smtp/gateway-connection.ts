@@ -44,6 +44,12 @@ export interface GatewayServerOptions extends SMTPServerOptions {
  */
 const RECIPIENT_OVERSHOOT_LIMIT = 1000;
 const TOO_MANY_RECIPIENTS = /^4\.5\.3 /;
+/**
+ * 452 4.3.1 (RFC 3463 §3.4, mail system full: queue.min_free at MAIL, a spool write out of space): this host's
+ * state, not the client's error. A client with several messages tries each in the same session; counted, the
+ * session ended with "Too many errors" as if the client had misbehaved. Bounded with the greylist deferrals.
+ */
+const INSUFFICIENT_STORAGE = /^4\.3\.1 /;
 
 /** smtp-server's reply to a verb it does not know. */
 const UNKNOWN_COMMAND = '5.5.2 Error: command not recognized';
@@ -268,7 +274,8 @@ class GatewayConnection extends SMTPConnection {
     if (code >= 400 && code !== 421 && !this._closing) {
       if (code === 452 && typeof data === 'string' && TOO_MANY_RECIPIENTS.test(data) && ++this.recipientOvershoot <= RECIPIENT_OVERSHOOT_LIMIT) return;
       const server = this._server as GatewayServer;
-      if (server.notClientErrorFor.delete(this.session.id) && this.notClientErrors++ < server.maxNotClientErrors) return;
+      const ours = server.notClientErrorFor.delete(this.session.id) || (code === 452 && typeof data === 'string' && INSUFFICIENT_STORAGE.test(data));
+      if (ours && this.notClientErrors++ < server.maxNotClientErrors) return;
       this.errorReplies++;
       const limit = server.maxBadCommands;
       if (this.errorReplies >= limit) super.send(421, `4.7.0 ${this.name} Too many errors, closing connection`, false);

@@ -46,14 +46,14 @@ async function transaction(wire: SmtpWire, subject: string, body: string): Promi
   return wire.command('.', 30_000);
 }
 
-test('queue.min_free above the free space: every MAIL gets 452 4.3.1, the session goes on, and a reload that lowers it lets mail through', async (t) => {
+test('queue.min_free above the free space: every MAIL gets 452 4.3.1, the session goes on (not counted as the client\'s errors), and a reload that lowers it lets mail through', async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());
   const dir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-minfree-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const configFile = path.join(dir, 'spamgate.yaml');
   // a petabyte: more than any disk this runs on has free
-  const gw = await startGateway(t, { mode: 'front-of', local_domains: ['relay.example'], delivery: { upstream: { host: '127.0.0.1', port: sink.port } }, queue: { min_free: '1048576g' } }, { configFile });
+  const gw = await startGateway(t, { mode: 'front-of', local_domains: ['relay.example'], delivery: { upstream: { host: '127.0.0.1', port: sink.port } }, queue: { min_free: '1048576g' }, smtp: { max_bad_commands: 3 } }, { configFile });
   assert.ok(gw.httpPort);
   const free = await metric(gw.httpPort, 'spamgate_queue_free_bytes');
   assert.ok(free !== undefined && free > 0, `free bytes exported: ${free}`);
@@ -62,7 +62,8 @@ test('queue.min_free above the free space: every MAIL gets 452 4.3.1, the sessio
   const { wire } = await SmtpWire.open(gw.smtpPort);
   t.after(() => wire.close());
   assert.equal((await wire.command('EHLO client.test.example')).code, 250);
-  for (const mail of ['MAIL FROM:<a@remote.example>', 'MAIL FROM:<a@remote.example> SIZE=100']) {
+  // a client with several messages tries each: more refusals than max_bad_commands, and no 421 "Too many errors"
+  for (const mail of ['MAIL FROM:<a@remote.example>', 'MAIL FROM:<a@remote.example> SIZE=100', 'MAIL FROM:<b@remote.example>', 'MAIL FROM:<c@remote.example>']) {
     const refused = await wire.command(mail);
     assert.equal(refused.code, 452, refused.text);
     assert.match(refused.text, /^4\.3\.1 Insufficient system storage/);
@@ -70,7 +71,7 @@ test('queue.min_free above the free space: every MAIL gets 452 4.3.1, the sessio
   assert.equal((await wire.command('RCPT TO:<user@relay.example>')).code, 503, 'no transaction was opened');
   assert.equal((await wire.command('RSET')).code, 250);
   assert.equal((await wire.command('NOOP')).code, 250);
-  assert.equal(await metric(gw.httpPort, 'spamgate_smtp_insufficient_storage_total{phase="mail"}'), 2);
+  assert.equal(await metric(gw.httpPort, 'spamgate_smtp_insufficient_storage_total{phase="mail"}'), 4);
 
   await writeFile(configFile, (await readFile(configFile, 'utf8')).replace('min_free: 1048576g', 'min_free: 1m'));
   assert.equal(gw.app.reload().ok, true);
