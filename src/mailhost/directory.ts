@@ -135,6 +135,9 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
       const ok = await verifyPassword(password, rec?.passwordHash);
       return ok && rec ? rec.name : undefined;
     },
+    userNamed(user: string): string | undefined {
+      return snap.users.get(user.trim().toLowerCase())?.name;
+    },
     ownsAddress(user: string, address: string): boolean {
       const name = user.trim().toLowerCase();
       if (!snap.users.has(name)) return false;

@@ -18,6 +18,8 @@ export interface RecipientDirectory {
 export interface Authenticator {
   /** Verifies a password (scrypt); returns the canonical user name or undefined. */
   authenticate(user: string, password: string): Promise<string | undefined>;
+  /** The canonical name of an existing user, with no password: a login a trusted proxy vouches for (XCLIENT LOGIN). */
+  userNamed(user: string): string | undefined;
   /** Addresses the user may use as MAIL FROM on submission. */
   ownsAddress(user: string, address: string): boolean;
 }

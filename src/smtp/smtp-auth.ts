@@ -23,6 +23,15 @@ export async function authenticateSession(deps: GatewayDeps, auth: SMTPServerAut
     deps.metrics.authAttempts.inc({ result });
     throw error;
   };
+  // XCLIENT LOGIN= (Postfix's XCLIENT, as nginx's mail proxy sends it after logging the user in itself): smtp-server
+  // runs XCLIENT only for the xclient_from peers, so the proxy vouches for the login and no password crosses this
+  // link. The name must be a user of this host; the session is then that user's (sender ownership, relay rights).
+  if (auth.method === 'XCLIENT') {
+    const user = deps.authenticator?.userNamed(auth.username ?? '');
+    if (user === undefined) return fail('xclient_unknown', new SmtpError(550, '5.7.8', 'XCLIENT LOGIN names no user of this host'));
+    deps.metrics.authAttempts.inc({ result: 'xclient' });
+    return user;
+  }
   // RFC 4954 §4: a server should refuse plaintext mechanisms without a protected channel.
   if (!session.secure && !LOOPBACK.has(session.remoteAddress)) fail('insecure', new SmtpError(538, '5.7.11', 'Encryption required for requested authentication mechanism'));
   const authenticator = deps.authenticator;

@@ -125,6 +125,35 @@ test('XCLIENT ADDR hands the session to the forwarded client: the identity the p
   }
 });
 
+test('XCLIENT LOGIN from a trusted proxy (as nginx\'s mail proxy sends it): the session is that user\'s; a name that is no user is refused', async (t) => {
+  const gw = await startGateway(t, { smtp: { trusted_networks: [], xclient_from: ['127.0.0.1/32'] } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  try {
+    await wire.command('EHLO proxy.test.example');
+    assert.equal((await wire.command('XCLIENT ADDR=203.0.113.9 LOGIN=Postmaster@localhost')).code, 220);
+    await wire.command('EHLO client.example');
+    // the user's own address relays (RFC 4954 §6: an authenticated client may submit to any domain); another's is refused
+    assert.equal((await wire.command('MAIL FROM:<someone.else@remote.example>')).code, 553);
+    assert.equal((await wire.command('MAIL FROM:<postmaster@localhost>')).code, 250);
+    const rcpt = await wire.command('RCPT TO:<friend@remote.example>');
+    assert.equal(rcpt.code, 250, `${rcpt.code} ${rcpt.text}`);
+  } finally {
+    wire.close();
+  }
+  const { wire: other } = await SmtpWire.open(gw.smtpPort);
+  try {
+    await other.command('EHLO proxy.test.example');
+    const refused = await other.command('XCLIENT ADDR=203.0.113.9 LOGIN=nobody@localhost');
+    assert.equal(refused.code, 550, refused.text);
+    assert.match(refused.text, /5\.7\.8 XCLIENT LOGIN names no user of this host/);
+  } finally {
+    other.close();
+  }
+  const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+  assert.match(metrics, /^spamgate_smtp_auth_total\{result="xclient"\} 1$/m);
+  assert.match(metrics, /^spamgate_smtp_auth_total\{result="xclient_unknown"\} 1$/m);
+});
+
 test('relay: trusted networks relay; the local-sender option applies to them', async (t) => {
   const gw = await startGateway(t, { smtp: { relay_requires_local_sender: true } });
   assert.equal((await rcptCode(gw.smtpPort, 'someone@remote.example', 'me@localhost')).code, 250);
