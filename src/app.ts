@@ -10,8 +10,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { loadConfig, type LoadedConfig } from './config/load.ts';
 import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
-import { createHttpServer } from './metrics/http-server.ts';
-import { watchFreeSpace } from './queue/free-space.ts';
+import { createHttpServer, type Readiness } from './metrics/http-server.ts';
+import { watchFreeSpace, type FreeSpace } from './queue/free-space.ts';
 import { spoolDir } from './queue/spool.ts';
 import { counter, createRegistry, gauge, type Registry } from './metrics/registry.ts';
 import { assertSymbolsDefined, loadRuleset } from './scoring/ruleset.ts';
@@ -140,7 +140,7 @@ export class App {
       this.http = createHttpServer({
         registry: this.registry,
         log: this.log,
-        ready: () => !this.draining,
+        ready: () => this.readiness(freeSpace),
         allow: new CidrSet(config.http.allow),
         health: () => this.health(),
       });
@@ -150,6 +150,22 @@ export class App {
     // A change to the rules files reloads as SIGHUP does; a broken edit keeps the running snapshot.
     this.rulesWatcher = watchRules(this.loaded.rulesDirs, { onChange: () => this.reload(), log: this.log.child({ component: 'rules' }) });
     return listening;
+  }
+
+  /**
+   * Readiness for a load balancer: not while draining, nor while the spool's free space is under queue.min_free
+   * (every MAIL would get 452 4.3.1: another instance should take the mail). Liveness (/healthz) is not affected.
+   */
+  private async readiness(freeSpace: FreeSpace): Promise<Readiness> {
+    const reasons: string[] = [];
+    if (this.draining) reasons.push('draining');
+    const { queue, delivery } = this.snapshot.config;
+    if (queue.min_free > 0 && !(delivery.mode === 'inline' && this.components.inline)) {
+      await freeSpace.refresh();
+      const free = freeSpace.freeBytes();
+      if (free !== undefined && free < queue.min_free) reasons.push('spool_space');
+    }
+    return { ready: reasons.length === 0, reasons };
   }
 
   private async health(): Promise<{ ok: boolean; [k: string]: unknown }> {

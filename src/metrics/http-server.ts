@@ -12,12 +12,18 @@ export interface HealthReport {
   [component: string]: unknown;
 }
 
+export interface Readiness {
+  ready: boolean;
+  /** What keeps the instance from taking mail (empty when ready). */
+  reasons: string[];
+}
+
 export interface HttpServerOptions {
   registry: Registry;
   /** Liveness: listeners and queue state; ok=false answers 503. */
   health: () => Promise<HealthReport> | HealthReport;
-  /** Readiness: accepting mail now (false while starting or draining). */
-  ready: () => boolean;
+  /** Readiness: whether mail can be taken now, and if not why (draining, no spool space). */
+  ready: () => Promise<Readiness> | Readiness;
   /** Client addresses served (http.allow); others are closed at once, before any connection cap counts them. */
   allow?: CidrSet;
   log: Logger;
@@ -80,8 +86,8 @@ const ROUTES: Record<string, Route> = {
     send(res, report.ok ? 200 : 503, 'application/json', JSON.stringify(report) + '\n');
   },
   '/readyz': async (_req, res, opts) => {
-    const ready = opts.ready();
-    send(res, ready ? 200 : 503, 'application/json', JSON.stringify({ ready }) + '\n');
+    const r = await opts.ready();
+    send(res, r.ready ? 200 : 503, 'application/json', JSON.stringify(r.ready ? { ready: true } : r) + '\n');
   },
 };
 

@@ -58,6 +58,13 @@ test('queue.min_free above the free space: every MAIL gets 452 4.3.1, the sessio
   const free = await metric(gw.httpPort, 'spamgate_queue_free_bytes');
   assert.ok(free !== undefined && free > 0, `free bytes exported: ${free}`);
   assert.equal(await metric(gw.httpPort, 'spamgate_queue_min_free_bytes'), 1048576 * 1024 ** 3);
+  // a load balancer sends the mail elsewhere: not ready, but alive
+  const probe = async (p: string): Promise<{ status: number; body: unknown }> => {
+    const res = await fetch(`http://127.0.0.1:${gw.httpPort}${p}`);
+    return { status: res.status, body: await res.json() };
+  };
+  assert.deepEqual(await probe('/readyz'), { status: 503, body: { ready: false, reasons: ['spool_space'] } });
+  assert.equal((await probe('/healthz')).status, 200);
 
   const { wire } = await SmtpWire.open(gw.smtpPort);
   t.after(() => wire.close());
@@ -75,6 +82,7 @@ test('queue.min_free above the free space: every MAIL gets 452 4.3.1, the sessio
 
   await writeFile(configFile, (await readFile(configFile, 'utf8')).replace('min_free: 1048576g', 'min_free: 1m'));
   assert.equal(gw.app.reload().ok, true);
+  assert.deepEqual(await probe('/readyz'), { status: 200, body: { ready: true } });
   const accepted = await transaction(wire, 'after-reload', 'now there is room\r\n');
   assert.equal(accepted.code, 250, accepted.text);
   await sink.waitForMessages(1);

@@ -78,7 +78,7 @@ test('draining: /readyz and /healthz answer 503 while sessions finish', async (t
     assert.equal((await idle.read()).code, 421, 'between transactions: closed at once');
     const ready = await get(`${base}/readyz`);
     assert.equal(ready.status, 503);
-    assert.deepEqual(JSON.parse(ready.body), { ready: false });
+    assert.deepEqual(JSON.parse(ready.body), { ready: false, reasons: ['draining'] });
     const health = await get(`${base}/healthz`);
     assert.equal(health.status, 503);
     assert.equal((JSON.parse(health.body) as { draining: boolean }).draining, true);
