@@ -4,7 +4,9 @@
 // survives the header refolding and trailing-space changes relays make. A message without exactly one From
 // address is not signed (RFC 5322 §3.6.2 allows several only with a Sender, and DMARC refuses those).
 // An 8-bit body is converted to 7-bit MIME before it is signed (RFC 6376 §5.3): a next hop without 8BITMIME
-// would have it converted after signing, and the body hash would no longer match.
+// would have it converted after signing, and the body hash would no longer match. From, Subject, Reply-To and
+// other fields a forger would add are oversigned (RFC 6376 §8.15, oversign.ts).
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { domainToASCII } from 'node:url';
 import type { DKIMSignOptions } from 'mailauth';
@@ -14,6 +16,7 @@ import type { DkimConfig } from '../config/sections/dkim.ts';
 import { parseHeaders } from '../smtp/message-view.ts';
 import { toSevenBit } from '../smtp/seven-bit.ts';
 import { strictSingleMailbox } from './from-mailbox.ts';
+import { oversign } from './oversign.ts';
 import { parseSigningKey, type DkimKeyType } from './signing-key.ts';
 
 export interface DkimKey {
@@ -74,6 +77,8 @@ export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
   // Longest domain first: mail.example.com's own key wins over example.com's.
   const ordered = [...keys].sort((a, b) => b.domain.length - a.domain.length);
   const keyFor = (domain: string): DkimKey | undefined => ordered.find((k) => domain === k.domain || domain.endsWith(`.${k.domain}`));
+  // parsed once, not per message: the oversigned header hash is signed with it again (oversign.ts)
+  const keyObjects = new Map(ordered.map((k) => [k, createPrivateKey(k.pem)]));
   return {
     domains: ordered.map((k) => k.domain),
     async sign(raw, now = Date.now(), mayUseFrom) {
@@ -92,7 +97,7 @@ export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
         const signature = { signingDomain: key.domain, selector: key.selector, privateKey: key.pem };
         const res = await dkimSign(message, { ...signature, signatureData: [signature], canonicalization: 'relaxed/relaxed', signTime: now, strict: true } as DKIMSignOptions);
         if (!res.signatures) return { status: 'failed', domain: key.domain, error: res.errors.map((e) => e.err.message).join('; ') || 'no signature made' };
-        return { status: 'signed', domain: key.domain, selector: key.selector, header: res.signatures, message };
+        return { status: 'signed', domain: key.domain, selector: key.selector, header: oversign(message, res.signatures, keyObjects.get(key) ?? key.pem, key.type), message };
       } catch (err) {
         return { status: 'failed', domain: key.domain, error: (err as Error).message };
       }
