@@ -15,6 +15,14 @@ import { relaySection } from './sections/relay.ts';
 
 const rate = rateRule();
 
+/** Printable text on one line (it goes into a report and a mail header). */
+const oneLine = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => /^[\x20-\x7e]+$/.test(s), { message: 'expected printable ASCII on one line' });
+
 const smtp = z
   .strictObject({
     listen: listen('127.0.0.1', 2525),
@@ -195,6 +203,23 @@ const outbound = z
         cache_size: z.number().int().positive().max(1_000_000).default(10_000),
       })
       .prefault({}),
+    /**
+     * SMTP TLS Reporting (RFC 8460): TLS sessions of MX delivery counted per recipient domain and UTC day, and a daily
+     * report sent to each domain that publishes a TLSRPT record. Off by default: reports are mail (and HTTPS posts)
+     * about every domain mail goes to, and RFC 8460 §5.3 has receivers ignore mailed reports without a DKIM signature
+     * of the submitter's domain, so it is turned on with a DKIM key for that domain in place.
+     */
+    tls_reports: z
+      .strictObject({
+        enabled: z.boolean().default(false),
+        /** RFC 8460 §4.4 organization-name (default: the submitter). */
+        organization_name: oneLine(200).optional(),
+        /** RFC 8460 §4.4 contact-info: an address or URI (default: postmaster@ the submitter). */
+        contact_info: oneLine(200).optional(),
+        /** The reporting domain (TLS-Report-Submitter, the From domain; default: the host name). */
+        submitter: domain().optional(),
+      })
+      .prefault({}),
     /** All remote mail to this relay host (with SMTP AUTH) instead of the MX hosts: no MX lookup, no MTA-STS. */
     relay: relaySection.optional(),
     /** Mail for these recipient domains to their own relay host (settings as relay's), before relay and MX. */
@@ -210,6 +235,7 @@ const outbound = z
       [['max_mx_hosts'], o.max_mx_hosts !== 5, ''],
       [['mta_sts', 'timeout'], o.mta_sts.timeout !== 60_000, ''],
       [['mta_sts', 'cache_size'], o.mta_sts.cache_size !== 10_000, ''],
+      [['tls_reports', 'enabled'], o.tls_reports.enabled, ''],
     ];
     for (const [at, changed, instead] of mxOnly) {
       if (changed) ctx.addIssue({ code: 'custom', path: at, message: `applies to MX delivery only, and with outbound.relay all remote mail goes to the relay${instead ? `: set outbound.${instead}` : ''}` });

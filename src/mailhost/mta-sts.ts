@@ -10,6 +10,7 @@ import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { createPolicyCache, type CachedPolicy, type PolicyCache } from './mta-sts-cache.ts';
 import { discoverPolicyId, fetchPolicy, policyDomain, type FetchResult } from './mta-sts-policy.ts';
+import { policyFetchResult, reportPolicyOf, type TlsSessionRecorder } from './tlsrpt-session.ts';
 
 export type PolicyResult = 'no_policy' | 'invalid_record' | 'dns_failed' | 'fetch_failed' | 'fetched' | 'cached' | 'cached_fallback';
 export type MxCheckResult = 'ok' | 'mx_mismatch' | 'starttls' | 'tls' | 'certificate';
@@ -45,6 +46,8 @@ export interface MtaStsOptions {
   refreshSweepMs?: number;
   /** Domains refreshed per sweep at most (REFRESH_PER_SWEEP; tests lower it). */
   refreshPerSweep?: number;
+  /** Policy fetches that failed are counted for TLS reports (RFC 8460 §4.3.2.2) here. */
+  tlsReports?: TlsSessionRecorder;
 }
 
 export interface MtaSts {
@@ -104,7 +107,7 @@ export function createMtaSts(opts: MtaStsOptions): MtaSts {
   };
 
   /** The policy of `domain` now (a policyDomain name), each look-up's result counted by `count`. */
-  const resolve = async (domain: string, count: (result: PolicyResult) => void): Promise<CachedPolicy | undefined> => {
+  const resolve = async (domain: string, count: (result: PolicyResult) => void, delivering = false): Promise<CachedPolicy | undefined> => {
     const now = opts.clock.now();
     const cached = cache.get(domain);
     const disc = await discoverPolicyId(opts.resolver, domain);
@@ -139,6 +142,15 @@ export function createMtaSts(opts: MtaStsOptions): MtaSts {
       return entry;
     }
     failures?.inc({ reason: r.failure });
+    // RFC 8460 §4.3.2.2: a policy that could not be fetched or did not validate for a delivery is reported (under the
+    // cached policy, if any); a background refresh is no session
+    if (delivering) opts.tlsReports?.record({
+      domain,
+      policy: cached && cached.mode !== 'none' ? reportPolicyOf(cached) : { type: 'sts', lines: [], mx: [] },
+      at: now,
+      ok: false,
+      failure: { resultType: policyFetchResult(r.failure), reasonCode: r.failure },
+    });
     if (failed.size >= opts.cacheSize) failed.clear();
     failed.set(domain, { id: disc.id, until: now + FETCH_RETRY_MS });
     log.warn('MTA-STS policy fetch failed', { domain, id: disc.id, reason: r.reason, cached_policy: cached?.mode ?? null });
@@ -184,7 +196,7 @@ export function createMtaSts(opts: MtaStsOptions): MtaSts {
     async policyFor(recipientDomain) {
       const domain = policyDomain(recipientDomain);
       if (!domain) return undefined;
-      const policy = await resolve(domain, (result) => lookups?.inc({ result }));
+      const policy = await resolve(domain, (result) => lookups?.inc({ result }), true);
       if (policy) cache.markUsed(domain);
       return policy;
     },

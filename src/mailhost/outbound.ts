@@ -20,6 +20,8 @@ import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
 import type { RelayConfig } from '../config/sections/relay.ts';
 import { createRelayDelivery } from './relay.ts';
 import { matchRoute } from './route-match.ts';
+import { connectionFailure, isTlsReport, reportPolicyOf, sessionFailure, type TlsSessionRecorder } from './tlsrpt-session.ts';
+import type { FailureDetail } from './tlsrpt-store.ts';
 
 export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
 export { MAX_ADDRESSES_PER_HOST } from './host-delivery.ts';
@@ -47,6 +49,8 @@ export interface OutboundOptions {
    * policy hosts and MX certificates under a policy (the system's roots).
    */
   mtaSts?: { policyPort?: number; ca?: Buffer };
+  /** Where TLS sessions of MX delivery are counted for TLS reports (RFC 8460); none without outbound.tls_reports. */
+  tlsReports?: TlsSessionRecorder;
 }
 
 /** The file of the MTA-STS policy cache in the data directory. */
@@ -108,11 +112,20 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
         ...(opts.registry ? { registry: opts.registry } : {}),
         ...(opts.mtaSts?.policyPort ? { policyPort: opts.mtaSts.policyPort } : {}),
         ...(opts.mtaSts?.ca ? { ca: opts.mtaSts.ca } : {}),
+        ...(opts.tlsReports ? { tlsReports: opts.tlsReports } : {}),
       })
     : undefined;
+  const clock = opts.clock ?? systemClock;
+  /** Counts one session for the TLS report of `domain` (success without `failure`). */
+  const recordSession = (recorder: TlsSessionRecorder | undefined, domain: string, policy: CachedPolicy | undefined, failure: FailureDetail | undefined): void => {
+    if (!recorder) return;
+    const at = clock.now();
+    const reportPolicy = reportPolicyOf(policy);
+    recorder.record(failure ? { domain, policy: reportPolicy, at, ok: false, failure } : { domain, policy: reportPolicy, at, ok: true });
+  };
 
   /** An MX connection; under an MTA-STS policy (enforce or testing) with the policy's TLS checks. */
-  const connector = (host: string, address: string, domain: string, policy: CachedPolicy | undefined) => async (): Promise<NextHopClient> => {
+  const connector = (host: string, address: string, domain: string, policy: CachedPolicy | undefined, recorder: TlsSessionRecorder | undefined, mismatch: boolean) => async (): Promise<NextHopClient> => {
     // RFC 8461 §4.2, §5: enforce needs STARTTLS and a certificate valid (DNS-ID) for the MX host name
     const enforce = policy?.mode === 'enforce';
     const client = await NextHopClient.connect({
@@ -134,6 +147,13 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
       const result = client.secure ? (client.tlsAuthorized ? 'ok' : 'certificate') : fallback === 'handshake' ? 'tls' : fallback === 'certificate' ? 'certificate' : 'starttls';
       sts.report(domain, policy, host, result, client.secure ? client.tlsAuthorizationError : client.tlsFallback?.message);
     }
+    // RFC 8460 §4.3: every session to the MX is counted, a success or its failure; an MX outside the policy
+    // (testing mode: still used) is a validation failure whatever its TLS; no STARTTLS tried is no TLS session
+    if (recorder && (enforce || cfg.starttls !== 'never')) {
+      const where = { host, address };
+      const failure = mismatch ? { resultType: 'validation-failure' as const, ...(client.localAddress ? { sendingMtaIp: client.localAddress } : {}), receivingMxHostname: host, receivingIp: address } : sessionFailure(client, where, reportPolicyOf(policy));
+      recordSession(recorder, domain, policy, failure);
+    }
     return client;
   };
 
@@ -149,8 +169,12 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
         setAll(recipients, { status: plan.status, reply: plan.reply, destination: 'remote' });
         return results;
       }
+      // RFC 8460 §5.3: a TLS report is delivered despite any TLS-related failure (no MTA-STS holds it back) and its
+      // sessions are not counted in the next report (nor is any message carrying TLS-Report-Domain)
+      const tlsReport = dsn?.tlsReport === true;
+      const recorder = tlsReport || !opts.tlsReports || isTlsReport(message) ? undefined : opts.tlsReports;
       // RFC 8461 §5.1: every attempt asks DNS for the policy id again, so a deferral under enforce sees an updated policy
-      const found = sts && !domain.startsWith('[') ? await sts.policyFor(domain) : undefined;
+      const found = sts && !domain.startsWith('[') && !tlsReport ? await sts.policyFor(domain) : undefined;
       const policy = found && found.mode !== 'none' ? found : undefined;
       const stsKey = policy ? `|mta-sts-${policy.mode}` : '';
       /** Why MTA-STS (enforce) kept the message from a host; the reply when no host got to answer. */
@@ -193,11 +217,14 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
           }
         }
         if (loopAt !== undefined && priority >= loopAt) break;
-        if (policy && sts && !mxMatches(host, policy)) {
+        const mismatch = policy !== undefined && sts !== undefined && !mxMatches(host, policy);
+        if (policy && sts && mismatch) {
           sts.report(domain, policy, host, 'mx_mismatch');
           // RFC 8461 §4.1, §5: in enforce mode a host that fails MX matching MUST NOT get the message
           if (policy.mode === 'enforce') {
             stsReply = stsRefused(`MX host ${host} does not match the policy's mx patterns`);
+            // RFC 8460 §4.3.1: the session that could not be had is a validation failure of this MX
+            recordSession(recorder, domain, policy, { resultType: 'validation-failure', receivingMxHostname: host });
             continue;
           }
         }
@@ -216,7 +243,7 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
           const key = `${host}|${address}:${cfg.port}${stsKey}`;
           try {
             // a temporary reply at this host: the next MX may take the recipient (RFC 5321 §5.1)
-            const round = await transactWithHost({ pool, key, connect: connector(host, address, domain, policy), host, from, recipients: remaining, message, dsn, results });
+            const round = await transactWithHost({ pool, key, connect: connector(host, address, domain, policy, recorder, mismatch), host, from, recipients: remaining, message, dsn, results });
             if (round.lastTemp) {
               lastTemp = round.lastTemp;
               lastMta = host;
@@ -230,6 +257,10 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
             lastTemp = { code: 451, enhanced: '4.4.1', text: `${host} [${address}]: ${(err as Error).message}`, local: true };
             lastMta = host;
             lastReporter = undefined;
+            if (err instanceof NextHopConnectionError) {
+              const failure = connectionFailure(err, { host, address });
+              if (failure) recordSession(recorder, domain, policy, failure);
+            }
             if (policy && sts && err instanceof NextHopConnectionError && err.tlsFailure) {
               sts.report(domain, policy, host, err.tlsFailure === 'certificate' ? 'certificate' : err.tlsFailure === 'handshake' ? 'tls' : 'starttls', err.message);
               // RFC 8461 §5: enforce: no delivery without STARTTLS and a valid certificate, never in clear instead

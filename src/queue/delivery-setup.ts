@@ -5,6 +5,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import { createOutbound } from '../mailhost/outbound.ts';
 import { selfAddressCheck } from '../mailhost/self-address.ts';
+import { openTlsReports } from '../mailhost/tlsrpt-setup.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
@@ -60,6 +61,8 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
     }
   } else {
     const localDomains = new Set(config.local_domains);
+    // TLS reports (RFC 8460): sessions counted by outbound, reports queued on the spool like any message
+    const tlsReports = openTlsReports({ config, dataDir: deps.loaded.dataDir, hostname: deps.hostname, resolver: deps.resolver, sink: spool, ...(deps.signNotice ? { sign: deps.signNotice } : {}), clock: deps.clock, log: deps.log, registry: deps.registry });
     const outbound = createOutbound({
       resolver: deps.resolver,
       config: config.outbound,
@@ -71,8 +74,10 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
       dataDir: deps.loaded.dataDir,
       registry: deps.registry,
       clock: deps.clock,
+      ...(tlsReports ? { tlsReports } : {}),
     });
     closers.push(() => outbound.close());
+    if (tlsReports) closers.push(() => tlsReports.close());
     router = createFullStackRouter({
       deliverLocal: deps.deliverLocal?.(spool) ?? waitForMailHost,
       isLocal: (rcpt) => localDomains.has(domainOf(rcpt)) || !rcpt.includes('@'),

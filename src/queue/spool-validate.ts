@@ -21,6 +21,7 @@ const envelopeSchema = z.looseObject({
   smtputf8: z.boolean().optional(),
   verdict: z.looseObject({ action: z.string(), score: z.number(), junkRecipients: z.array(z.string()).optional() }).optional(),
   authUser: z.string().optional(),
+  tlsReport: z.boolean().optional(),
   client: z.looseObject({ port: z.number().optional(), name: z.string().optional(), helo: z.string().optional(), esmtp: z.boolean().optional() }).optional(),
 });
 

@@ -51,10 +51,15 @@ export interface QueueEnvelope {
   authUser?: string;
   /** The SMTP client beside clientIp, for XFORWARD to the upstream; absent in notices spamgate wrote. */
   client?: { port?: number; name?: string; helo?: string; esmtp?: boolean };
+  /**
+   * A TLS report spamgate wrote (RFC 8460 §5.3): its sessions are not counted in TLS reports and MTA-STS does not hold
+   * it back ("MUST deliver reports despite any TLS-related failures"). Set only by spamgate, never from SMTP.
+   */
+  tlsReport?: boolean;
 }
 
 /** The DSN parameters of an envelope (and its SMTPUTF8 flag), as handed to a next hop. */
-export type DsnParameters = Pick<QueueEnvelope, 'ret' | 'envid' | 'rcptDsn' | 'smtputf8'>;
+export type DsnParameters = Pick<QueueEnvelope, 'ret' | 'envid' | 'rcptDsn' | 'smtputf8' | 'tlsReport'>;
 
 /** The gateway's view of the spool: the one call it needs before replying 250. */
 export interface MessageSink {

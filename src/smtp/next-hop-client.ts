@@ -39,7 +39,16 @@ function tlsOptions(o: NextHopClientOptions): tls.ConnectionOptions {
 function handshakeError(secure: tls.TLSSocket, err: Error, o: NextHopClientOptions): NextHopConnectionError {
   const name = certName(o);
   const certificate = secure.authorizationError !== undefined && secure.authorizationError !== null;
-  return tlsError(certificate ? `certificate not valid${name ? ` for ${name}` : ''}: ${err.message}` : `TLS handshake failed: ${err.message}`, certificate ? 'certificate' : 'handshake');
+  const e = tlsError(certificate ? `certificate not valid${name ? ` for ${name}` : ''}: ${err.message}` : `TLS handshake failed: ${err.message}`, certificate ? 'certificate' : 'handshake');
+  const code = errorCode(secure.authorizationError) ?? errorCode(err);
+  if (certificate && code) e.tlsCode = code;
+  return e;
+}
+
+/** The `code` of an error node gives (a string), if any. */
+function errorCode(err: unknown): string | undefined {
+  const code = err && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' ? code : undefined;
 }
 
 export interface NextHopClientOptions {
@@ -120,8 +129,10 @@ export class NextHopClient {
    */
   tlsAuthorized = false;
   tlsAuthorizationError: string | undefined;
+  /** node's code for tlsAuthorizationError (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, …). */
+  tlsAuthorizationCode: string | undefined;
   /** A plain session that opportunistic TLS fell back to: what failed on the connection before it. */
-  tlsFallback: { failure: TlsFailure; message: string } | undefined;
+  tlsFallback: { failure: TlsFailure; message: string; code?: string } | undefined;
   messagesSent = 0;
   /**
    * The last send() handed its whole message body, final dot included, to the kernel: if the connection then
@@ -180,16 +191,24 @@ export class NextHopClient {
           // Opportunistic TLS failed (handshake, bad reply): the clear session is gone, start over without TLS.
           client.destroy();
           const plain = await NextHopClient.connect({ ...options, starttls: 'never' });
-          if (err instanceof NextHopConnectionError && err.tlsFailure) plain.tlsFallback = { failure: err.tlsFailure, message: err.message };
+          if (err instanceof NextHopConnectionError && err.tlsFailure) plain.tlsFallback = { failure: err.tlsFailure, message: err.message, ...(err.tlsCode ? { code: err.tlsCode } : {}) };
           return plain;
         }
       } else if (options.starttls === 'require' && !options.implicitTls) throw tlsError('STARTTLS required but not offered', 'not_offered');
       if (options.auth) await client.login(options.auth);
       return client;
     } catch (err) {
+      const localAddress = socket.localAddress;
       client.destroy();
-      throw err instanceof NextHopConnectionError ? err : new NextHopConnectionError(`${options.host}:${options.port}: ${(err as Error).message}`);
+      const e = err instanceof NextHopConnectionError ? err : new NextHopConnectionError(`${options.host}:${options.port}: ${(err as Error).message}`);
+      if (localAddress && e.localAddress === undefined) e.localAddress = localAddress;
+      throw e;
     }
+  }
+
+  /** The local address the connection leaves from (for TLS reports, RFC 8460 §4.4 sending-mta-ip). */
+  get localAddress(): string | undefined {
+    return this.socket.localAddress;
   }
 
   get usable(): boolean {
@@ -357,6 +376,7 @@ export class NextHopClient {
     this.secure = true;
     this.tlsAuthorized = secure.authorized;
     this.tlsAuthorizationError = secure.authorized ? undefined : String(secure.authorizationError ?? 'not verified');
+    this.tlsAuthorizationCode = secure.authorized ? undefined : errorCode(secure.authorizationError);
   }
 
   /**

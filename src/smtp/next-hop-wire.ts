@@ -13,6 +13,10 @@ export class NextHopConnectionError extends Error {
   afterBody = false;
   /** Set when TLS that was required (or verified) failed, so a caller can tell this from a plain connection failure. */
   tlsFailure?: TlsFailure;
+  /** With tlsFailure 'certificate': node's code for what was wrong (CERT_HAS_EXPIRED, ERR_TLS_CERT_ALTNAME_INVALID, …). */
+  tlsCode?: string;
+  /** The local address the connection left from, when it got that far (for TLS reports, RFC 8460 §4.4). */
+  localAddress?: string;
   /** Set when SMTP AUTH failed (refused, or impossible: no mechanism, no encryption): the server answered, it did not break. */
   authFailure = false;
 
