@@ -45,8 +45,12 @@ function handshakeError(secure: tls.TLSSocket, err: Error, o: NextHopClientOptio
   return e;
 }
 
-/** The `code` of an error node gives (a string), if any. */
+/**
+ * The code of a TLS verification failure: node's authorizationError is the code as a string (CERT_HAS_EXPIRED,
+ * ERR_TLS_CERT_ALTNAME_INVALID, …), or a message when the error had none; an Error's `code` otherwise.
+ */
 function errorCode(err: unknown): string | undefined {
+  if (typeof err === 'string') return /^[A-Z0-9_]{3,64}$/.test(err) ? err : undefined;
   const code = err && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;
 }
@@ -174,6 +178,7 @@ export class NextHopClient {
         socket.once('error', (err: Error) => reject(implicit && tcpUp ? handshakeError(socket, err, options) : err));
         socket.once('close', () => reject(new Error('connection closed')));
       }));
+      client.connectedFrom = socket.localAddress;
       if (socket instanceof tls.TLSSocket) client.tlsUp(socket);
       // RFC 5321 §4.5.3.2.1: the greeting gets as long as a command (5 minutes by default), since some
       // servers delay it on purpose; only the TCP connect is held to connectTimeout.
@@ -198,7 +203,7 @@ export class NextHopClient {
       if (options.auth) await client.login(options.auth);
       return client;
     } catch (err) {
-      const localAddress = socket.localAddress;
+      const localAddress = client.localAddress;
       client.destroy();
       const e = err instanceof NextHopConnectionError ? err : new NextHopConnectionError(`${options.host}:${options.port}: ${(err as Error).message}`);
       if (localAddress && e.localAddress === undefined) e.localAddress = localAddress;
@@ -206,9 +211,12 @@ export class NextHopClient {
     }
   }
 
+  /** The local address the connection left from, noted once connected (a destroyed socket no longer says). */
+  private connectedFrom: string | undefined;
+
   /** The local address the connection leaves from (for TLS reports, RFC 8460 §4.4 sending-mta-ip). */
   get localAddress(): string | undefined {
-    return this.socket.localAddress;
+    return this.socket.localAddress ?? this.connectedFrom;
   }
 
   get usable(): boolean {
