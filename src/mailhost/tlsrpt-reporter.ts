@@ -35,7 +35,7 @@ export interface TlsReporterOptions {
   random?: () => number;
   /** The longest delay after 00:00 UTC before a day's reports go (MAX_DELAY_MS). */
   maxDelayMs?: number;
-  /** How often the timer looks for a day to report (SWEEP_MS); 0 turns it off (tests call sendDue). */
+  /** How often the timer started by start() looks for a day to report (SWEEP_MS); 0: no timer (tests call sendDue). */
   sweepMs?: number;
   /** https: rua: the whole POST (HTTPS_TIMEOUT_MS) and the roots trusted (the system's; tests pass their CA). */
   httpsTimeoutMs?: number;
@@ -43,6 +43,8 @@ export interface TlsReporterOptions {
 }
 
 export interface TlsReporter extends TlsSessionRecorder {
+  /** Looks for reports due at once (a restart after the delay sends them), then on the timer. */
+  start(): void;
   /** Sends the reports of every ended day whose delay has passed; resolves to the number of domains handled. */
   sendDue(): Promise<number>;
   close(): Promise<void>;
@@ -151,11 +153,18 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
   };
 
   const sweep = opts.sweepMs ?? SWEEP_MS;
-  const timer = sweep > 0 ? setInterval(() => void sendDue(), sweep) : undefined;
-  timer?.unref();
+  let timer: NodeJS.Timeout | undefined;
 
   return {
     record: (e) => opts.store.record(e),
+    start() {
+      if (closed || timer) return;
+      void sendDue();
+      if (sweep > 0) {
+        timer = setInterval(() => void sendDue(), sweep);
+        timer.unref();
+      }
+    },
     sendDue,
     close: async () => {
       closed = true;

@@ -49,6 +49,8 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
   const spool = await openSpool({ dir: spoolDir(deps.loaded.dataDir), fsync: config.queue.fsync, clock: deps.clock, registry: deps.registry, log });
   let router: Router;
   let inline: ClosableInlineForwarder | undefined;
+  /** Started with the scheduler: what waits to be started once the queue runs. */
+  const starters: Array<() => void> = [];
   const closers: Array<() => Promise<void>> = [];
   if (config.mode === 'front-of') {
     const upstream = config.delivery.upstream;
@@ -77,7 +79,10 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
       ...(tlsReports ? { tlsReports } : {}),
     });
     closers.push(() => outbound.close());
-    if (tlsReports) closers.push(() => tlsReports.close());
+    if (tlsReports) {
+      starters.push(() => tlsReports.start());
+      closers.push(() => tlsReports.close());
+    }
     router = createFullStackRouter({
       deliverLocal: deps.deliverLocal?.(spool) ?? waitForMailHost,
       isLocal: (rcpt) => localDomains.has(domainOf(rcpt)) || !rcpt.includes('@'),
@@ -88,7 +93,10 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
   return {
     spool,
     ...(inline ? { inline } : {}),
-    start: () => scheduler.start(),
+    start: async () => {
+      await scheduler.start();
+      for (const start of starters) start();
+    },
     flush: (id) => scheduler.flush(id),
     health: async () => ({ ok: true, depth: scheduler.size() }),
     close: async (deadlineMs) => {

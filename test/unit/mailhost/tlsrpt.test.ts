@@ -1,0 +1,113 @@
+// TLS reporting parts on their own: the TLSRPT record parser (RFC 8460 §3), result types of certificate codes,
+// the counters' bounds and state file (0600, corrupt file), the report's file name (§5.1), the config section.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { configSchema } from '../../../src/config/schema.ts';
+import { parseTlsRptRecord } from '../../../src/mailhost/tlsrpt-record.ts';
+import { buildReport } from '../../../src/mailhost/tlsrpt-report.ts';
+import { certificateResult, policyFetchResult } from '../../../src/mailhost/tlsrpt-session.ts';
+import { createTlsReportStore, type SessionEvent } from '../../../src/mailhost/tlsrpt-store.ts';
+import { ManualClock } from '../../../src/util/clock.ts';
+import { createLogger } from '../../../src/util/logger.ts';
+
+const T0 = Date.parse('2026-03-10T10:00:00Z');
+
+test('TLSRPT records that parse (RFC 8460 §3): several URIs, spaces, a trailing ";", unknown fields ignored', () => {
+  const ok = (r: string) => {
+    const p = parseTlsRptRecord(r);
+    assert.ok(typeof p !== 'string', `${r}: ${String(p)}`);
+    return p.rua.map((u) => (u.kind === 'mailto' ? `mailto:${u.address}` : u.url.href));
+  };
+  assert.deepEqual(ok('v=TLSRPTv1; rua=mailto:tls@Example.COM'), ['mailto:tls@example.com']);
+  assert.deepEqual(ok('v=TLSRPTv1;rua=mailto:a@x.test, https://r.x.test/tlsrpt ;'), ['mailto:a@x.test', 'https://r.x.test/tlsrpt']);
+  assert.deepEqual(ok('v=TLSRPTv1 ; ext_1=foo; rua=mailto:a%2Bb@x.test'), ['mailto:a+b@x.test']);
+  assert.deepEqual(ok('v=TLSRPTv1; rua=mailto:a@x.test,ftp://x.test/r'), ['mailto:a@x.test'], 'an unknown scheme is left out');
+});
+
+test('TLSRPT records that do not parse', () => {
+  for (const r of [
+    'v=tlsrptv1; rua=mailto:a@x.test', // %s: case-sensitive
+    'v=TLSRPTv1',
+    'v=TLSRPTv1; rua=',
+    'v=TLSRPTv1; rua=mailto:a@x.test; rua=mailto:b@x.test',
+    'v=TLSRPTv1; rua=mailto:a@x.test,,mailto:b@x.test',
+    'v=TLSRPTv1; rua=https://user:pw@x.test/',
+    'v=TLSRPTv1; rua=mailto:@x.test',
+    'v=TLSRPTv1; rua=mailto:a@x.test; bad field',
+    'v=TLSRPTv1; rua=mailto:a@x.test; =x',
+    'rua=mailto:a@x.test',
+  ]) {
+    assert.equal(typeof parseTlsRptRecord(r), 'string', r);
+  }
+});
+
+test('result types (RFC 8460 §4.3) of node certificate codes and policy fetch failures', () => {
+  assert.equal(certificateResult('ERR_TLS_CERT_ALTNAME_INVALID'), 'certificate-host-mismatch');
+  assert.equal(certificateResult('CERT_HAS_EXPIRED'), 'certificate-expired');
+  for (const c of ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY']) assert.equal(certificateResult(c), 'certificate-not-trusted', c);
+  assert.equal(certificateResult('CERT_NOT_YET_VALID'), 'validation-failure');
+  assert.equal(certificateResult(undefined), 'validation-failure');
+  assert.equal(policyFetchResult('certificate'), 'sts-webpki-invalid');
+  assert.equal(policyFetchResult('invalid_policy'), 'sts-policy-invalid');
+  assert.equal(policyFetchResult('timeout'), 'sts-policy-fetch-error');
+});
+
+function rig(file?: string) {
+  const clock = new ManualClock(T0);
+  const logs: Array<Record<string, unknown>> = [];
+  const log = createLogger('debug', new Writable({ write: (c: Buffer, _e, cb) => void (logs.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }));
+  const store = createTlsReportStore({ ...(file ? { file } : {}), clock, log, saveEveryMs: 0, limits: { domainsPerDay: 2, policiesPerDomain: 1, detailsPerPolicy: 2 } });
+  return { clock, logs, store };
+}
+
+const fail = (domain: string, mx: string, at = T0): SessionEvent => ({ domain, policy: { type: 'no-policy-found' }, at, ok: false, failure: { resultType: 'starttls-not-supported', receivingMxHostname: mx } });
+
+test('bounded: domains a day, policies a domain, failure rows a policy (failures past it still in the total)', () => {
+  const { store } = rig();
+  for (const mx of ['a', 'b', 'c', 'a']) store.record(fail('one.test', mx));
+  store.record({ domain: 'one.test', policy: { type: 'sts', lines: [], mx: [] }, at: T0, ok: true });
+  store.record(fail('two.test', 'a'));
+  store.record(fail('three.test', 'a'));
+  const day = store.domainsOf('2026-03-10');
+  assert.deepEqual([...day.keys()], ['one.test', 'two.test']);
+  const [one] = day.get('one.test') ?? [];
+  assert.equal(day.get('one.test')?.length, 1, 'the second policy is not kept');
+  assert.equal(one?.failure, 4);
+  assert.deepEqual(one?.details.map((d) => `${d.receivingMxHostname ?? ''}:${d.count}`), ['a:2', 'b:1']);
+});
+
+test('days by UTC date; the state file is 0600 and read back; a corrupt one starts empty, logged', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-tlsrpt-unit-'));
+  const file = path.join(dir, 'tls-reports.json');
+  const a = rig(file);
+  a.store.record(fail('one.test', 'a', Date.parse('2026-03-10T23:59:59.999Z')));
+  a.store.record(fail('one.test', 'a', Date.parse('2026-03-11T00:00:00Z')));
+  await a.store.close();
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  const b = rig(file);
+  assert.deepEqual(b.store.days(), ['2026-03-10', '2026-03-11']);
+  assert.equal(b.store.domainsOf('2026-03-11').get('one.test')?.[0]?.failure, 1);
+  writeFileSync(file, readFileSync(file, 'utf8').replace('starttls-not-supported', 'made-up-result'));
+  const c = rig(file);
+  assert.deepEqual(c.store.days(), []);
+  assert.ok(c.logs.some((l) => l.msg === 'TLS report counters unreadable: starting empty'));
+});
+
+test('the report file name (RFC 8460 §5.1) and date range', () => {
+  const r = buildReport({ organizationName: 'O', contactInfo: 'c', submitter: 'mx.gw.test', policyDomain: 'x.test', day: '2026-03-10', reportId: 'id!1' }, []);
+  assert.equal(r.filename, 'mx.gw.test!x.test!1773100800!1773187199!id%211.json.gz');
+  assert.equal(Date.parse('2026-03-10T00:00:00Z') / 1000, 1773100800);
+});
+
+test('outbound.tls_reports config: off by default; one-line text; not with a relay', () => {
+  assert.equal(configSchema.parse({}).outbound.tls_reports.enabled, false);
+  assert.equal(configSchema.safeParse({ outbound: { tls_reports: { enabled: true, organization_name: 'A\nB' } } }).success, false);
+  assert.equal(configSchema.safeParse({ outbound: { tls_reports: { submitter: 'not a domain' } } }).success, false);
+  const relayed = configSchema.safeParse({ outbound: { relay: { host: 'relay.test' }, tls_reports: { enabled: true } } });
+  assert.equal(relayed.success, false);
+  assert.match(JSON.stringify(relayed.error?.issues), /tls_reports/);
+});
