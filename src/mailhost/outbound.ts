@@ -20,7 +20,7 @@ import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
 import type { RelayConfig } from '../config/sections/relay.ts';
 import { createRelayDelivery } from './relay.ts';
 import { matchRoute } from './route-match.ts';
-import { connectionFailure, isTlsReport, reportPolicyOf, sessionFailure, type TlsSessionRecorder } from './tlsrpt-session.ts';
+import { connectionFailure, isTlsReport, mismatchFailure, reportPolicyOf, sessionEvent, sessionFailure, type TlsSessionRecorder } from './tlsrpt-session.ts';
 import type { FailureDetail } from './tlsrpt-store.ts';
 
 export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
@@ -117,12 +117,8 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
     : undefined;
   const clock = opts.clock ?? systemClock;
   /** Counts one session for the TLS report of `domain` (success without `failure`). */
-  const recordSession = (recorder: TlsSessionRecorder | undefined, domain: string, policy: CachedPolicy | undefined, failure: FailureDetail | undefined): void => {
-    if (!recorder) return;
-    const at = clock.now();
-    const reportPolicy = reportPolicyOf(policy);
-    recorder.record(failure ? { domain, policy: reportPolicy, at, ok: false, failure } : { domain, policy: reportPolicy, at, ok: true });
-  };
+  const recordSession = (recorder: TlsSessionRecorder | undefined, domain: string, policy: CachedPolicy | undefined, failure: FailureDetail | undefined): void =>
+    recorder?.record(sessionEvent(domain, policy, clock.now(), failure));
 
   /** An MX connection; under an MTA-STS policy (enforce or testing) with the policy's TLS checks. */
   const connector = (host: string, address: string, domain: string, policy: CachedPolicy | undefined, recorder: TlsSessionRecorder | undefined, mismatch: boolean) => async (): Promise<NextHopClient> => {
@@ -151,8 +147,7 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
     // (testing mode: still used) is a validation failure whatever its TLS; no STARTTLS tried is no TLS session
     if (recorder && (enforce || cfg.starttls !== 'never')) {
       const where = { host, address };
-      const failure = mismatch ? { resultType: 'validation-failure' as const, ...(client.localAddress ? { sendingMtaIp: client.localAddress } : {}), receivingMxHostname: host, receivingIp: address } : sessionFailure(client, where, reportPolicyOf(policy));
-      recordSession(recorder, domain, policy, failure);
+      recordSession(recorder, domain, policy, mismatch ? mismatchFailure(client, where) : sessionFailure(client, where, reportPolicyOf(policy)));
     }
     return client;
   };

@@ -61,6 +61,17 @@ export function sessionFailure(client: NextHopClient, w: Where, policy: ReportPo
   return { resultType: fallback.failure === 'handshake' ? 'validation-failure' : 'starttls-not-supported', ...at };
 }
 
+/** RFC 8461 §4.1 under a testing policy: a session with an MX outside the policy fails validation whatever its TLS. */
+export function mismatchFailure(client: NextHopClient, w: Where): FailureDetail {
+  return { resultType: 'validation-failure', ...hosts(w, client.localAddress) };
+}
+
+/** The event of one session to `domain` under `policy` (none: no-policy-found): a success without `failure`. */
+export function sessionEvent(domain: string, policy: CachedPolicy | undefined, at: number, failure: FailureDetail | undefined): SessionEvent {
+  const reportPolicy = reportPolicyOf(policy);
+  return failure ? { domain, policy: reportPolicy, at, ok: false, failure } : { domain, policy: reportPolicy, at, ok: true };
+}
+
 /** The failure of a connection that TLS ended (required STARTTLS missing, certificate or handshake failed). */
 export function connectionFailure(err: NextHopConnectionError, w: Where): FailureDetail | undefined {
   if (!err.tlsFailure) return undefined;
