@@ -13,7 +13,7 @@ import { NextHopClient, NextHopConnectionError } from '../smtp/next-hop-client.t
 import { systemClock, type Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { CachedPolicy } from './mta-sts-cache.ts';
-import { dnsIdCheck } from './mta-sts-policy.ts';
+import { dnsIdCheck, policyDomain } from './mta-sts-policy.ts';
 import { createMtaSts, mxMatches } from './mta-sts.ts';
 import { addressesOf, foreignSourceAddresses, sourceAddressFor, transactWithHost, type HostAddresses } from './host-delivery.ts';
 import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
@@ -89,6 +89,20 @@ export function createOutbound(opts: OutboundOptions): Outbound {
   };
 }
 
+/** One MX connection to make: the host and address, the recipient domain's policy, and how the session is counted. */
+interface ConnectTo {
+  host: string;
+  address: string;
+  domain: string;
+  policy: CachedPolicy | undefined;
+  /** Where the session is counted for TLS reports (none for a report itself). */
+  recorder: TlsSessionRecorder | undefined;
+  /** The host is outside the (testing) policy's mx patterns. */
+  mismatch: boolean;
+  /** The message is a TLS report of spamgate's (RFC 8460 §5.3). */
+  tlsReport: boolean;
+}
+
 /** Delivery to the recipient domain's MX hosts. */
 function createMxDelivery(opts: OutboundOptions): Outbound {
   const cfg = opts.config;
@@ -117,11 +131,15 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
     : undefined;
   const clock = opts.clock ?? systemClock;
   /** Counts one session for the TLS report of `domain` (success without `failure`). */
-  const recordSession = (recorder: TlsSessionRecorder | undefined, domain: string, policy: CachedPolicy | undefined, failure: FailureDetail | undefined): void =>
-    recorder?.record(sessionEvent(domain, policy, clock.now(), failure));
+  const recordSession = (recorder: TlsSessionRecorder | undefined, domain: string, policy: CachedPolicy | undefined, failure: FailureDetail | undefined): void => {
+    // reported by policy domain (A-labels, lower case); an address literal has none
+    const name = recorder ? policyDomain(domain) : undefined;
+    if (recorder && name) recorder.record(sessionEvent(name, policy, clock.now(), failure));
+  };
 
   /** An MX connection; under an MTA-STS policy (enforce or testing) with the policy's TLS checks. */
-  const connector = (host: string, address: string, domain: string, policy: CachedPolicy | undefined, recorder: TlsSessionRecorder | undefined, mismatch: boolean) => async (): Promise<NextHopClient> => {
+  const connector = (c: ConnectTo) => async (): Promise<NextHopClient> => {
+    const { host, address, domain, policy, recorder, mismatch } = c;
     // RFC 8461 §4.2, §5: enforce needs STARTTLS and a certificate valid (DNS-ID) for the MX host name
     const enforce = policy?.mode === 'enforce';
     const client = await NextHopClient.connect({
@@ -130,8 +148,9 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
       heloName: helo,
       connectTimeout: cfg.connect_timeout,
       commandTimeout: cfg.command_timeout,
-      starttls: enforce ? 'require' : cfg.starttls,
-      tlsVerify: enforce || cfg.tls_verify,
+      // RFC 8460 §5.3: a TLS report MUST be delivered despite any TLS-related failure: STARTTLS when offered, in clear if not
+      starttls: enforce ? 'require' : c.tlsReport && cfg.starttls !== 'never' ? 'opportunistic' : cfg.starttls,
+      tlsVerify: enforce || (cfg.tls_verify && !c.tlsReport),
       ...sourceAddressFor(cfg, address),
       ...(isHostName(host) ? { servername: host } : {}),
       ...(policy ? { checkServerIdentity: dnsIdCheck(host), ...(opts.mtaSts?.ca ? { tlsCa: opts.mtaSts.ca } : {}) } : {}),
@@ -171,7 +190,8 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
       // RFC 8461 §5.1: every attempt asks DNS for the policy id again, so a deferral under enforce sees an updated policy
       const found = sts && !domain.startsWith('[') && !tlsReport ? await sts.policyFor(domain) : undefined;
       const policy = found && found.mode !== 'none' ? found : undefined;
-      const stsKey = policy ? `|mta-sts-${policy.mode}` : '';
+      // connections of a report that may go without verified TLS are never pooled with those of other mail
+      const stsKey = `${policy ? `|mta-sts-${policy.mode}` : ''}${tlsReport && (cfg.tls_verify || cfg.starttls === 'require') ? '|tlsrpt' : ''}`;
       /** Why MTA-STS (enforce) kept the message from a host; the reply when no host got to answer. */
       let stsReply: NextHopReply | undefined;
       const stsRefused = (why: string): NextHopReply => ({ code: 451, enhanced: '4.7.5', text: `MTA-STS policy of ${domain} (enforce): ${why}`, local: true });
@@ -238,7 +258,7 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
           const key = `${host}|${address}:${cfg.port}${stsKey}`;
           try {
             // a temporary reply at this host: the next MX may take the recipient (RFC 5321 §5.1)
-            const round = await transactWithHost({ pool, key, connect: connector(host, address, domain, policy, recorder, mismatch), host, from, recipients: remaining, message, dsn, results });
+            const round = await transactWithHost({ pool, key, connect: connector({ host, address, domain, policy, recorder, mismatch, tlsReport }), host, from, recipients: remaining, message, dsn, results });
             if (round.lastTemp) {
               lastTemp = round.lastTemp;
               lastMta = host;

@@ -34,7 +34,7 @@ const T0 = Date.parse('2026-03-10T10:00:00Z');
 const REPORT_DAY = '2026-03-10';
 const RUA = 'tlsrpt@reports.test';
 const MESSAGE = Buffer.from('From: alice@gw.test\r\nTo: bob@sts.test\r\nSubject: hello\r\n\r\nhello\r\n');
-const policyText = (mode: string): string => `version: STSv1\r\nmode: ${mode}\r\nmx: mx.sts.test\r\nmax_age: 86400\r\n`;
+const policyText = (mode: string, mx = 'mx.sts.test'): string => `version: STSv1\r\nmode: ${mode}\r\nmx: ${mx}\r\nmax_age: 86400\r\n`;
 
 interface World {
   ca: TestCa;
@@ -76,6 +76,10 @@ interface WorldOptions {
   reportVia?: 'tls' | 'plain' | 'wrong-name';
   /** The reporter's randomness (the delay after midnight; 0 when absent). */
   random?: () => number;
+  /** The policy's mx pattern (mx.sts.test). */
+  policyMx?: string;
+  /** outbound settings over the test's. */
+  outbound?: Json;
 }
 
 async function world(t: TestContext, opts: WorldOptions = {}): Promise<World> {
@@ -87,7 +91,7 @@ async function world(t: TestContext, opts: WorldOptions = {}): Promise<World> {
     'wrong-name': await startSink({ tls: ca.issue(['other.example']) }),
   };
   for (const s of Object.values(sinks)) t.after(() => s.close());
-  const policyPort = await startPolicyHost(t, ca.issue(['mta-sts.sts.test']), () => policyText(opts.policy ?? 'testing'));
+  const policyPort = await startPolicyHost(t, ca.issue(['mta-sts.sts.test']), () => policyText(opts.policy ?? 'testing', opts.policyMx));
   const zones: Zones = {
     'sts.test': [{ MX: [10, 'mx.sts.test'] }],
     'mx.sts.test': [{ A: '127.0.0.1' }],
@@ -120,7 +124,7 @@ async function world(t: TestContext, opts: WorldOptions = {}): Promise<World> {
   const outboundFor = (kind: keyof World['sinks']): ReturnType<typeof createOutbound> => {
     let out = outbounds.get(kind);
     if (!out) {
-      const config = configSchema.parse({ outbound: { port: sinks[kind].port, connect_timeout: '2s', command_timeout: '5s', mta_sts: { timeout: '2s' } } }).outbound;
+      const config = configSchema.parse({ outbound: { port: sinks[kind].port, connect_timeout: '2s', command_timeout: '5s', mta_sts: { timeout: '2s' }, ...opts.outbound } }).outbound;
       out = createOutbound({ resolver, config, hostname: 'gw.test', log, random: () => 0.5, dataDir: path.join(dataDir, kind), registry, clock, mtaSts: { policyPort, ca: ca.ca }, tlsReports: { record: (e) => current.record(e) } });
       outbounds.set(kind, out);
       t.after(() => out?.close());
@@ -391,4 +395,30 @@ test('an MTA-STS policy that does not parse: reported as sts-policy-invalid, the
     },
     { policy: { 'policy-type': 'no-policy-found', 'policy-domain': 'sts.test' }, summary: { 'total-successful-session-count': 1, 'total-failure-session-count': 0 } },
   ]);
+});
+
+test('MTA-STS testing policy, an MX outside its mx patterns: each session there is a validation-failure', async (t) => {
+  const w = await world(t, { tlsrpt: `v=TLSRPTv1; rua=mailto:${RUA}`, policy: 'testing', policyMx: '*.elsewhere.test' });
+  assert.match(await w.deliver('tls'), /^delivered/, 'testing: delivered as before');
+  w.clock.set(NEXT_DAY);
+  await w.reporter.sendDue();
+  const mail = w.sinks.tls.messages.find((m) => m.rcptTo.includes(RUA));
+  assert.ok(mail);
+  const [p] = policiesOf((await reportMail(mail.raw)).json);
+  assert.deepEqual((p?.policy as Json)['mx-host'], ['*.elsewhere.test']);
+  assert.deepEqual(p?.summary, { 'total-successful-session-count': 0, 'total-failure-session-count': 1 });
+  assert.deepEqual(p?.['failure-details'], [{ 'result-type': 'validation-failure', 'sending-mta-ip': '127.0.0.1', 'receiving-mx-hostname': 'mx.sts.test', 'receiving-ip': '127.0.0.1', 'failed-session-count': 1 }]);
+});
+
+test('with starttls: require and tls_verify, a report still goes to an MX without STARTTLS (RFC 8460 §5.3); other mail does not', async (t) => {
+  const w = await world(t, { tlsrpt: 'v=TLSRPTv1; rua=mailto:tlsrpt@sts.test', reportVia: 'plain', outbound: { starttls: 'require', tls_verify: true } });
+  assert.match(await w.deliver('plain'), /^temp .*STARTTLS required but not offered/);
+  w.clock.set(NEXT_DAY);
+  assert.equal(await w.reporter.sendDue(), 1);
+  const mail = w.sinks.plain.messages.find((m) => m.rcptTo.includes('tlsrpt@sts.test'));
+  assert.ok(mail, 'the report was delivered in clear');
+  const [p] = policiesOf((await reportMail(mail.raw)).json);
+  assert.deepEqual(p?.summary, { 'total-successful-session-count': 0, 'total-failure-session-count': 1 });
+  assert.match(await w.deliver('plain'), /^temp .*STARTTLS required but not offered/, 'other mail is still held to starttls: require');
+  assert.equal(w.sinks.plain.messages.length, 1);
 });
