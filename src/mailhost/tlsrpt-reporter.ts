@@ -51,7 +51,7 @@ export interface TlsReporter extends TlsSessionRecorder {
 }
 
 const DAY_MS = 86_400_000;
-/** RFC 8460 §4.1 asks reporters to spread their deliveries after midnight: up to four hours. */
+/** RFC 8460 §4.1: a report covers a UTC day and goes some time after it, so reporters do not all send at 00:00: up to four hours. */
 export const MAX_DELAY_MS = 4 * 3600 * 1000;
 export const SWEEP_MS = 5 * 60 * 1000;
 export const HTTPS_TIMEOUT_MS = 30_000;

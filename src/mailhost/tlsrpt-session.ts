@@ -11,11 +11,17 @@ export interface TlsSessionRecorder {
   record(e: SessionEvent): void;
 }
 
-/** RFC 8460 §4.4: the policy of a report; an MTA-STS policy as its lines (RFC 8461 §3.2 form) and mx patterns. */
+/** mx patterns of a policy carried into a report: a policy file of 64 KiB may list thousands, and each day keeps them per domain. */
+export const MAX_REPORT_MX = 20;
+
+/**
+ * RFC 8460 §4.4: the policy of a report; an MTA-STS policy as its lines (rebuilt in the RFC 8461 §3.2 form from the
+ * cached policy) and mx patterns (the first MAX_REPORT_MX).
+ */
 export function reportPolicyOf(policy: CachedPolicy | undefined): ReportPolicy {
   if (!policy || policy.mode === 'none') return { type: 'no-policy-found' };
-  const lines = ['version: STSv1', `mode: ${policy.mode}`, ...policy.mx.map((m) => `mx: ${m}`), `max_age: ${policy.maxAge}`];
-  return { type: 'sts', lines, mx: [...policy.mx] };
+  const mx = policy.mx.slice(0, MAX_REPORT_MX);
+  return { type: 'sts', lines: ['version: STSv1', `mode: ${policy.mode}`, ...mx.map((m) => `mx: ${m}`), `max_age: ${policy.maxAge}`], mx };
 }
 
 /** RFC 8460 §4.3.1: a certificate failure by node's verification code. */

@@ -80,7 +80,8 @@ const detailSchema = z.strictObject({
   reasonCode: z.string().min(1).max(64).optional(),
   count: z.number().int().min(1),
 });
-const policySchema = z.union([z.strictObject({ type: z.literal('sts'), lines: z.array(z.string().max(1024)).max(10_000), mx: z.array(text).max(10_000) }), z.strictObject({ type: z.literal('no-policy-found') })]);
+/** A policy as outbound records it: its mx patterns are capped (MAX_REPORT_MX, tlsrpt-session.ts), so 30 lines hold any. */
+const policySchema = z.union([z.strictObject({ type: z.literal('sts'), lines: z.array(z.string().max(300)).max(30), mx: z.array(text).max(30) }), z.strictObject({ type: z.literal('no-policy-found') })]);
 const countsSchema = z.strictObject({ policy: policySchema, success: z.number().int().min(0), failure: z.number().int().min(0), details: z.array(detailSchema) });
 const fileSchema = z.strictObject({
   version: z.literal(FILE_VERSION),
@@ -110,7 +111,8 @@ export function createTlsReportStore(opts: StoreOptions): TlsReportStore {
     removeDeadTempsSync(file);
     let parsed: z.infer<typeof fileSchema>;
     try {
-      const max = MAX_DAYS * limits.domainsPerDay * limits.policiesPerDomain * (2048 + limits.detailsPerPolicy * 512) + 1024;
+      // full days: every domain with its policies (at most 30 lines and 30 mx patterns of 300 bytes) and detail rows
+      const max = MAX_DAYS * limits.domainsPerDay * limits.policiesPerDomain * (18_000 + limits.detailsPerPolicy * 400) + 1024;
       const buf = readBounded(file, max + 1);
       if (buf.length > max) throw new Error(`larger than ${max} bytes`);
       parsed = fileSchema.parse(JSON.parse(buf.toString('utf8')));
