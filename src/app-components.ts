@@ -33,6 +33,8 @@ import type { DnsblEngine } from './dns/dnsbl.ts';
 import { DnsblHealthBook } from './dns/dnsbl-health.ts';
 import type { DnsblSection } from './dns/dnsbl-rules.ts';
 import { openDelivery } from './queue/delivery-setup.ts';
+import { quarantineDir } from './config/sections/quarantine.ts';
+import { openQuarantine, type QuarantineSink } from './quarantine/store.ts';
 import { openSharedStores } from './redis/shared-stores.ts';
 
 export interface ComponentDeps {
@@ -48,6 +50,7 @@ export interface ComponentDeps {
 export interface Components {
   sink?: MessageSink;
   inline?: InlineForwarder;
+  quarantine?: QuarantineSink;
   authenticator?: Authenticator;
   rateStore?: RateStore;
   /** POP-before-SMTP: addresses that recently logged in may relay. */
@@ -145,7 +148,24 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   });
   closers.push(() => mailhost.close());
   const signNotice = createNoticeSigner(() => dkim, deps.registry, deps.log.child({ component: 'queue' }), deps.clock);
-  const delivery = await openDelivery({ ...deps, resolver, signNotice, deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink, signNotice) : undefined });
+  const quarantine = await openQuarantine({
+    dir: quarantineDir(deps.loaded.dataDir, config.quarantine),
+    maxAgeMs: config.quarantine.max_age,
+    maxSize: config.quarantine.max_size,
+    fsync: config.queue.fsync,
+    clock: deps.clock,
+    registry: deps.registry,
+    log: deps.log.child({ component: 'quarantine' }),
+    ...(bayes ? { learner: bayes.learner } : {}),
+  });
+  closers.push(async () => quarantine.close());
+  const delivery = await openDelivery({
+    ...deps,
+    resolver,
+    signNotice,
+    deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink, signNotice) : undefined,
+    quarantine: (spool) => ({ release: (id, learn) => quarantine.release(id, spool, learn), remove: (id) => quarantine.remove(id) }),
+  });
   closers.push((d) => delivery.close(d));
   const pbs = mailhost.popBeforeSmtp;
   // Front-of recipient verification: one verifier (and cache) for the process; the settings need a restart.
@@ -156,6 +176,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   return {
     rateStore: shared.rateStore ?? new MemoryRateStore(deps.clock),
     sink: delivery.spool,
+    quarantine,
     ...(delivery.inline ? { inline: delivery.inline } : {}),
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
@@ -164,6 +185,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined, e.results.get(BAYES_DERIVED_KEY) as ReadonlySet<string> | undefined) } : {}),
     startServices: async () => {
       await delivery.start();
+      quarantine.start();
       return fullStack ? mailhost.start() : {};
     },
     onReload: () => {

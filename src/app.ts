@@ -117,6 +117,7 @@ export class App {
       hostname,
       ...(this.components.sink ? { sink: this.components.sink } : {}),
       ...(this.components.inline ? { inline: this.components.inline } : {}),
+      ...(this.components.quarantine ? { quarantine: this.components.quarantine } : {}),
       ...(this.components.authenticator ? { authenticator: this.components.authenticator } : {}),
       ...(this.components.onVerdict ? { onVerdict: this.components.onVerdict } : {}),
       ...(tls ? { tls } : {}),
@@ -251,7 +252,7 @@ export function hostnameOf(config: Config): string {
  * Settings read once, at start (README: they need a restart). The listeners are built with the smtp keys
  * (smtp.max_message_size is enforced per message at once, but the SIZE they advertise changes only with a
  * restart); openComponents builds the rest: the logger (log_level), the delivery router and scheduler
- * (mode, delivery, queue, outbound; local_domains decide local or remote there), the user directory
+ * (mode, delivery, queue, quarantine, outbound; local_domains decide local or remote there), the user directory
  * (users, aliases, mailhost, local_domains), SRS (srs; its secrets file is read again on reload), the MIME limits and the
  * Bayes store (filter, bayes) and the in-memory greylist. data_dir is compared apart (see reload).
  */
@@ -259,7 +260,7 @@ const RESTART_ONLY = [
   'mode', 'log_level', 'local_domains',
   'smtp.listen', 'smtp.hostname', 'smtp.banner', 'smtp.max_message_size', 'smtp.max_connections', 'smtp.max_connections_per_ip',
   'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
-  'submission', 'pop3', 'imap', 'http', 'delivery', 'queue', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries',
+  'submission', 'pop3', 'imap', 'http', 'delivery', 'queue', 'quarantine', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries',
 ] as const;
 
 function valueAt(config: Config, key: string): unknown {

@@ -81,7 +81,7 @@ export function formatExplain(file: string, verdict: Verdict, ruleset: Ruleset, 
     if (def) lines.push(`          ${def.description}`);
   }
   if (bayes?.status === 'silent') lines.push(`  Bayes silent: ${bayes.reason}`);
-  const th = (['reject', 'tempfail', 'junk', 'rewrite_subject', 'add_header'] as const).filter((k) => thresholds[k] !== undefined).map((k) => `${k} >= ${thresholds[k]}`);
+  const th = (['reject', 'tempfail', 'quarantine', 'junk', 'rewrite_subject', 'add_header'] as const).filter((k) => thresholds[k] !== undefined).map((k) => `${k} >= ${thresholds[k]}`);
   lines.push(`  thresholds: ${th.join(', ') || '(none)'}`);
   return lines.join('\n') + '\n';
 }

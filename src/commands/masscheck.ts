@@ -15,7 +15,7 @@ interface Row {
   fn: number;
 }
 
-const ACTIONS = ['reject', 'tempfail', 'junk', 'rewrite_subject', 'add_header'] as const;
+const ACTIONS = ['reject', 'tempfail', 'quarantine', 'junk', 'rewrite_subject', 'add_header'] as const;
 
 export const masscheckCommand: Command = {
   name: 'masscheck',
@@ -24,7 +24,7 @@ export const masscheckCommand: Command = {
     'usage: spamgate masscheck --ham PATH[,PATH] --spam PATH[,PATH] [--no-bayes] [--json] [--config FILE] [--data-dir DIR]',
     '  Several paths: comma-separated, or the flag given again (--ham A --ham B).',
     '  Per symbol: weight, hits in ham and spam, S/O (share of hits that were spam), and FP / FN: the',
-    '  ham at or above the spam threshold (junk, else reject) and the spam below it that hit the symbol.',
+    '  ham at or above the spam threshold (junk, else quarantine, else reject) and the spam below it that hit the symbol.',
     '  Then the false positives / negatives at each action threshold of rules/ as they are now.',
     '  Use --no-bayes when the Bayes store was trained on the same corpus.',
   ].join('\n'),
@@ -40,7 +40,7 @@ export const masscheckCommand: Command = {
     const ruleset = loadContentRuleset(env.loaded);
     const checks = offlineChecks(ruleset, env, !args.flags.has('no-bayes'));
     const t = ruleset.thresholds;
-    const cut = t.junk ?? t.reject ?? Infinity;
+    const cut = t.junk ?? t.quarantine ?? t.reject ?? Infinity;
     const levels = ACTIONS.flatMap((a) => (t[a] === undefined ? [] : [{ action: a, threshold: t[a], fp: 0, fn: 0 }]));
     const rows = new Map<string, Row>();
     const n = { ham: 0, spam: 0 };

@@ -12,6 +12,7 @@ import { greylistSection, redisSection } from './sections/redis.ts';
 import { dkimSection } from './sections/dkim.ts';
 import { srsSection } from './sections/srs.ts';
 import { relaySection } from './sections/relay.ts';
+import { quarantineSection } from './sections/quarantine.ts';
 
 const rate = rateRule();
 
@@ -296,6 +297,7 @@ export const configSchema = z
     limits,
     delivery,
     queue,
+    quarantine: quarantineSection,
     outbound,
     dkim: dkimSection,
     http,

@@ -60,7 +60,7 @@ const SYSTEM_LOCAL =
 const BULK_PRECEDENCE = new Set(['bulk', 'list', 'junk']);
 
 /** Verdicts that mark a message as spam even when it was delivered to INBOX. */
-const SPAM_ACTIONS = new Set(['rewrite_subject', 'junk', 'reject', 'tempfail']);
+const SPAM_ACTIONS = new Set(['rewrite_subject', 'junk', 'quarantine', 'reject', 'tempfail']);
 
 function localPart(address: string): string {
   const at = address.lastIndexOf('@');

@@ -1,5 +1,6 @@
-// Requests from `spamgate queue` to a running instance: files in <spool>/control that the
-// scheduler picks up on its next scan (flush, flush-ID, remove-ID, hold-ID, release-ID) and deletes once done.
+// Requests from `spamgate queue` and `spamgate quarantine` to a running instance: files in <spool>/control that
+// the scheduler picks up on its next scan (flush, flush-ID, remove-ID, hold-ID, release-ID; qrelease-ID,
+// qrelease_learn-ID, qdelete-ID for the quarantine) and deletes once done.
 import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../util/logger.ts';
@@ -7,7 +8,15 @@ import { ID_PATTERN, type SpoolPaths } from './spool-format.ts';
 
 /** Operations on one message by id. */
 export type MessageOp = 'remove' | 'hold' | 'release';
-export type ControlRequest = { op: 'flush'; id?: string } | { op: MessageOp; id: string };
+/** Operations on one quarantined message: release (and learn it as ham), or delete. */
+export type QuarantineOp = 'qrelease' | 'qrelease_learn' | 'qdelete';
+export type ControlRequest = { op: 'flush'; id?: string } | { op: MessageOp | QuarantineOp; id: string };
+
+/** What the running instance does with the quarantine's requests. */
+export interface QuarantineControl {
+  release(id: string, learn: boolean): Promise<boolean>;
+  remove(id: string): Promise<boolean>;
+}
 
 export function requestName(req: ControlRequest): string {
   return req.id ? `${req.op}-${req.id}` : req.op;
@@ -15,10 +24,10 @@ export function requestName(req: ControlRequest): string {
 
 export function parseRequestName(name: string): ControlRequest | undefined {
   if (name === 'flush') return { op: 'flush' };
-  const m = /^(flush|remove|hold|release)-(.+)$/.exec(name);
+  const m = /^(flush|remove|hold|release|qrelease|qrelease_learn|qdelete)-(.+)$/.exec(name);
   const [, op, id] = m ?? [];
   if (!op || !id || !ID_PATTERN.test(id)) return undefined;
-  return op === 'flush' ? { op, id } : { op: op as MessageOp, id };
+  return op === 'flush' ? { op, id } : { op: op as MessageOp | QuarantineOp, id };
 }
 
 /** Writes a request atomically (tmp + rename) and returns its path; the instance deletes it when done. */
@@ -42,6 +51,16 @@ export interface ControlHandlers {
   remove(id: string): Promise<boolean>;
   hold(id: string): Promise<boolean>;
   release(id: string): Promise<boolean>;
+  /** Absent where no quarantine runs (its requests are then dropped with a warning). */
+  quarantine?: QuarantineControl;
+}
+
+async function apply(req: ControlRequest, handlers: ControlHandlers, log: Logger): Promise<void> {
+  if (req.op === 'flush') return handlers.flush(req.id);
+  if (req.op === 'remove' || req.op === 'hold' || req.op === 'release') return void (await handlers[req.op](req.id));
+  if (!handlers.quarantine) return log.warn('quarantine control request ignored: no quarantine here', { request: requestName(req) });
+  if (req.op === 'qdelete') await handlers.quarantine.remove(req.id);
+  else await handlers.quarantine.release(req.id, req.op === 'qrelease_learn');
 }
 
 export async function processControlRequests(paths: SpoolPaths, handlers: ControlHandlers, log: Logger): Promise<number> {
@@ -49,8 +68,7 @@ export async function processControlRequests(paths: SpoolPaths, handlers: Contro
   for (const name of names) {
     const req = parseRequestName(name);
     if (!req) log.warn('unknown queue control request ignored', { name });
-    else if (req.op === 'flush') handlers.flush(req.id);
-    else await handlers[req.op](req.id);
+    else await apply(req, handlers, log);
     if (req) log.info('queue control request', { request: name });
     await unlink(path.join(paths.control, name)).catch(() => undefined);
   }

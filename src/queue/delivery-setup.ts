@@ -9,6 +9,7 @@ import { openTlsReports } from '../mailhost/tlsrpt-setup.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import type { QuarantineControl } from './control.ts';
 import { createInlineForwarder, type ClosableInlineForwarder } from './inline.ts';
 import { createFullStackRouter, domainOf, type DeliverLocal, type Router } from './router.ts';
 import { createScheduler } from './scheduler.ts';
@@ -27,6 +28,8 @@ export interface DeliverySetupDeps {
   deliverLocal: ((sink: MessageSink) => DeliverLocal) | undefined;
   /** DKIM-signs the delivery notices spamgate writes. */
   signNotice?: NoticeSigner;
+  /** The quarantine's release and delete, given the spool released messages go into. */
+  quarantine?: (spool: Spool) => QuarantineControl;
 }
 
 export interface Delivery {
@@ -89,7 +92,7 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
       outbound,
     });
   }
-  const scheduler = createScheduler({ spool, router, config: config.queue, clock: deps.clock, registry: deps.registry, log, hostname: deps.hostname, ...(deps.signNotice ? { signNotice: deps.signNotice } : {}) });
+  const scheduler = createScheduler({ spool, router, config: config.queue, clock: deps.clock, registry: deps.registry, log, hostname: deps.hostname, ...(deps.signNotice ? { signNotice: deps.signNotice } : {}), ...(deps.quarantine ? { quarantine: deps.quarantine(spool) } : {}) });
   return {
     spool,
     ...(inline ? { inline } : {}),

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
-import { processControlRequests } from './control.ts';
+import { processControlRequests, type QuarantineControl } from './control.ts';
 import type { DsnRecipient } from './dsn.ts';
 import { createDsnNotices } from './dsn-notices.ts';
 import { createQueueMetrics } from './queue-metrics.ts';
@@ -27,6 +27,8 @@ export interface SchedulerOptions {
   hostname: string;
   /** DKIM-signs the DSNs it queues. */
   signNotice?: NoticeSigner;
+  /** Applies `spamgate quarantine release|delete` requests (they come through the same control directory). */
+  quarantine?: QuarantineControl;
 }
 
 export interface Scheduler {
@@ -249,7 +251,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     timer = undefined;
     if (!running) return;
     try {
-      await processControlRequests(spool.paths, { flush: (id) => api.flush(id), remove: (id) => api.remove(id), hold: (id) => api.hold(id), release: (id) => api.release(id) }, log);
+      const handlers = { flush: (id?: string) => api.flush(id), remove: (id: string) => api.remove(id), hold: (id: string) => api.hold(id), release: (id: string) => api.release(id) };
+      await processControlRequests(spool.paths, { ...handlers, ...(opts.quarantine ? { quarantine: opts.quarantine } : {}) }, log);
     } catch (err) {
       log.warn('queue control requests failed', { err });
     }

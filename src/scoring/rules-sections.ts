@@ -27,6 +27,8 @@ export const symbolsSectionSchema = z.record(z.string().regex(/^[A-Z][A-Z0-9_]*$
 export const thresholdsSchema = z.strictObject({
   reject: z.number().optional(),
   tempfail: z.number().optional(),
+  /** Accepted, kept out of the mailboxes in <data_dir>/quarantine until released (off when absent). */
+  quarantine: z.number().optional(),
   junk: z.number().optional(),
   rewrite_subject: z.number().optional(),
   add_header: z.number().optional(),

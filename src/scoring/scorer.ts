@@ -3,10 +3,10 @@ import type { SymbolHit } from '../checks/types.ts';
 import type { Thresholds } from './rules-sections.ts';
 import type { Ruleset } from './ruleset.ts';
 
-export type Action = 'accept' | 'add_header' | 'rewrite_subject' | 'junk' | 'tempfail' | 'reject';
+export type Action = 'accept' | 'add_header' | 'rewrite_subject' | 'junk' | 'quarantine' | 'tempfail' | 'reject';
 
 /** Actions from most to least severe: the first threshold reached decides. */
-const SEVERITY: readonly Exclude<Action, 'accept'>[] = ['reject', 'tempfail', 'junk', 'rewrite_subject', 'add_header'];
+const SEVERITY: readonly Exclude<Action, 'accept'>[] = ['reject', 'tempfail', 'quarantine', 'junk', 'rewrite_subject', 'add_header'];
 
 /** Orders actions from the strictest: reject first, accept last (negative when `a` is stricter). */
 export function compareSeverity(a: Action, b: Action): number {

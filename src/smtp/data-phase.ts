@@ -1,15 +1,16 @@
 // End of DATA: read the message (bounded), run data checks, judge per recipient, add the result
-// headers, then hand over — durably to the spool or through to the next hop — before replying.
+// headers, then hand over — durably to the quarantine, the spool or through to the next hop — before replying.
 import type { SMTPServerDataStream } from 'smtp-server';
-import type { CheckContext, SymbolHit } from '../checks/types.ts';
-import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts';
+import type { CheckContext, MessageView, SymbolHit } from '../checks/types.ts';
+import type { NextHopReply, QueueEnvelope, QueuedVerdict } from '../queue/types.ts';
+import type { QuarantineEnvelope } from '../quarantine/format.ts';
 import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
-import { thresholdsFor } from '../scoring/ruleset.ts';
-import { compareSeverity, scoreHits, type Verdict } from '../scoring/scorer.ts';
+import type { Verdict } from '../scoring/scorer.ts';
 import type { GatewayDeps, GatewaySnapshot } from './gateway-types.ts';
 import { dsnEnvelopeFields } from './esmtp-params.ts';
 import { toCrlf } from './line-endings.ts';
 import { createMessageView, headerEnd } from './message-view.ts';
+import { decide, type Decision } from './recipient-verdicts.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { insufficientStorage, SmtpError } from './smtp-error.ts';
 import { claimsAuthServId, countReceived, receivedHeader, rewriteSubject, stripHeaders } from './trace-headers.ts';
@@ -27,7 +28,7 @@ export interface DataReply {
 }
 
 /** Headers a client must not be able to forge: we strip them before adding our own (and Authentication-Results in our name). */
-const OWN_HEADERS = new Set(['x-spamgate-result']);
+const OWN_HEADERS = new Set(['x-spamgate-result', 'x-spamgate-released']);
 
 export async function finishData(stream: SMTPServerDataStream, state: SessionState, tx: Transaction, ctx: DataPhaseContext): Promise<DataReply> {
   const { deps } = ctx;
@@ -76,12 +77,57 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     logTransaction(deps, state, tx, verdict, bytes, reply.toString());
     return { code: reply.code, enhanced: reply.enhanced, text: reply.text };
   }
-  if (verdict.action === 'rewrite_subject' || verdict.action === 'junk') raw = rewriteSubject(raw, tx.ruleset.subjectPrefix, headerEnd(raw));
-  raw = await signOutgoing(deps, ctx.snapshot, state, tx, raw);
-  const message = Buffer.concat([Buffer.from(traceBlock(state, tx, verdict, deps), 'utf8'), raw]);
+  // The quarantined recipients' copy is stored first: when that fails nothing has gone anywhere yet.
+  let quarantineId: string | undefined;
+  if (decision.quarantine) {
+    const stored = await storeQuarantined(deps, ctx.snapshot, state, tx, raw, view, decision.quarantine);
+    if (!('id' in stored)) {
+      deps.metrics.transactions.inc({ listener: deps.name, action: 'no_space' });
+      logTransaction(deps, state, tx, decision.quarantine.verdict, bytes, `${stored.code} ${stored.enhanced} ${stored.text}`);
+      return stored;
+    }
+    quarantineId = stored.id;
+  }
+  let reply: DataReply;
+  // a refusal is the next hop's, or the spool's when it ran out of space
+  let refused = 'next_hop_refused';
+  let action: string = verdict.action;
+  if (decision.deliverTo.length === 0 && decision.quarantine && quarantineId !== undefined) {
+    // Every recipient's copy is quarantined, durably: acknowledged as queued (RFC 5321 §4.1.1.4, §6.1).
+    reply = { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${quarantineId}` };
+    action = 'quarantine';
+  } else {
+    if (verdict.action === 'rewrite_subject' || verdict.action === 'junk') raw = rewriteSubject(raw, tx.ruleset.subjectPrefix, headerEnd(raw));
+    raw = await signOutgoing(deps, ctx.snapshot, state, tx, raw);
+    const message = Buffer.concat([Buffer.from(traceBlock(state, tx, verdict, deps), 'utf8'), raw]);
+    const envelope = envelopeOf(deps, state, tx, decision.deliverTo, { action: verdict.action, score: verdict.score, junkRecipients: decision.junkRecipients });
+    if (ctx.snapshot.config.delivery.mode === 'inline' && deps.inline) {
+      const next: NextHopReply = await deps.inline.forward(envelope, message);
+      reply = { code: next.code, enhanced: next.enhanced ?? (next.code < 300 ? '2.0.0' : next.code < 500 ? '4.0.0' : '5.0.0'), text: next.text };
+    } else if (deps.sink) {
+      const sink = deps.sink;
+      reply = await durably(deps, state, message.length, async () => `Ok: queued as ${(await sink.enqueue(envelope, message)).id}`);
+      refused = 'no_space';
+    } else {
+      reply = { code: 451, enhanced: '4.3.0', text: 'No delivery configured, try again later' };
+    }
+    // the quarantined copy of a transaction the client was not told is done would come again: a duplicate
+    if (reply.code >= 300 && quarantineId !== undefined) await deps.quarantine?.withdraw(quarantineId);
+  }
+  deps.metrics.transactions.inc({ listener: deps.name, action: reply.code < 300 ? action : refused });
+  deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
+  logTransaction(deps, state, tx, verdict, bytes, `${reply.code} ${reply.enhanced} ${reply.text}`, decision.quarantine && quarantineId !== undefined ? { rcpts: decision.quarantine.recipients, id: quarantineId } : undefined);
+  if (reply.code < 300) deps.onVerdict?.({ verdict: action === 'quarantine' && decision.quarantine ? decision.quarantine.verdict : verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
+  return reply;
+}
+
+/** The spool's envelope for these recipients of the transaction (their DSN requests only). */
+function envelopeOf(deps: GatewayDeps, state: SessionState, tx: Transaction, rcptTo: readonly string[], verdict: QueuedVerdict): QueueEnvelope {
+  const dsn = dsnEnvelopeFields(tx.dsn);
+  if (dsn.rcptDsn) dsn.rcptDsn = Object.fromEntries(Object.entries(dsn.rcptDsn).filter(([r]) => rcptTo.includes(r)));
   const envelope: QueueEnvelope = {
     mailFrom: tx.envelope.mailFrom,
-    rcptTo: [...tx.envelope.rcptTo],
+    rcptTo: [...rcptTo],
     sessionId: state.info.id,
     clientIp: state.info.clientIp,
     client: {
@@ -91,47 +137,57 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
       esmtp: state.info.esmtp === true,
     },
     receivedAt: deps.clock.now(),
-    verdict: { action: verdict.action, score: verdict.score, junkRecipients: decision.junkRecipients },
-    ...dsnEnvelopeFields(tx.dsn),
+    verdict,
+    ...dsn,
     // RFC 6531 §3.4: an SMTPUTF8 message stays one on the way on (and its notices are RFC 6533 ones).
     ...(tx.envelope.smtputf8 ? { smtputf8: true } : {}),
   };
   if (state.info.authUser !== undefined) envelope.authUser = state.info.authUser;
-  let reply: DataReply;
-  // a refusal is the next hop's, or the spool's when it ran out of space
-  let refused = 'next_hop_refused';
-  if (ctx.snapshot.config.delivery.mode === 'inline' && deps.inline) {
-    const next: NextHopReply = await deps.inline.forward(envelope, message);
-    reply = { code: next.code, enhanced: next.enhanced ?? (next.code < 300 ? '2.0.0' : next.code < 500 ? '4.0.0' : '5.0.0'), text: next.text };
-  } else if (deps.sink) {
-    reply = await enqueue(deps, deps.sink, state, envelope, message);
-    refused = 'no_space';
-  } else {
-    reply = { code: 451, enhanced: '4.3.0', text: 'No delivery configured, try again later' };
-  }
-  deps.metrics.transactions.inc({ listener: deps.name, action: reply.code < 300 ? verdict.action : refused });
-  deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
-  logTransaction(deps, state, tx, verdict, bytes, `${reply.code} ${reply.enhanced} ${reply.text}`);
-  if (reply.code < 300) deps.onVerdict?.({ verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
-  return reply;
+  return envelope;
+}
+
+/**
+ * The quarantined recipients' copy: not subject-tagged (a released message reaches the inbox as it came), with
+ * the result header of their verdict, and the metadata `spamgate quarantine list|show` print.
+ */
+async function storeQuarantined(deps: GatewayDeps, snapshot: GatewaySnapshot, state: SessionState, tx: Transaction, raw: Buffer, view: MessageView, q: NonNullable<Decision['quarantine']>): Promise<{ id: string } | DataReply> {
+  const quarantine = deps.quarantine;
+  if (!quarantine) return { code: 451, enhanced: '4.3.0', text: 'Quarantine not available, try again later' };
+  const signed = await signOutgoing(deps, snapshot, state, tx, raw);
+  const message = Buffer.concat([Buffer.from(traceBlock(state, tx, q.verdict, deps), 'utf8'), signed]);
+  const subject = view.header('subject');
+  const envelope: QuarantineEnvelope = {
+    ...envelopeOf(deps, state, tx, q.recipients, { action: 'quarantine', score: q.verdict.score }),
+    quarantine: {
+      score: q.verdict.score,
+      decidedBy: q.verdict.decidedBy,
+      symbols: q.verdict.symbols,
+      ...(subject !== undefined ? { subject: subject.replace(/[\x00-\x1f\x7f]/g, ' ').trim().slice(0, 200) } : {}),
+    },
+  };
+  let id = '';
+  const reply = await durably(deps, state, message.length, async () => {
+    id = await quarantine.store(envelope, message);
+    return `Ok: quarantined as ${id}`;
+  });
+  return reply.code < 300 ? { id } : reply;
 }
 
 /** File system errors that mean "no room now" (the spool's disk or the user's disk quota is full). */
 const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
- * Durably into the spool; a spool out of space (the spool removes what it wrote) answers 452 4.3.1 (RFC 5321 §4.2.3,
- * RFC 3463 §3.4) so the client keeps the message and tries again. Other errors go on to the generic 451.
+ * Durably into the spool or the quarantine; one out of space (it removes what it wrote) answers 452 4.3.1 (RFC 5321
+ * §4.2.3, RFC 3463 §3.4) so the client keeps the message and tries again. Other errors go on to the generic 451.
  */
-async function enqueue(deps: GatewayDeps, sink: MessageSink, state: SessionState, envelope: QueueEnvelope, message: Buffer): Promise<DataReply> {
+async function durably(deps: GatewayDeps, state: SessionState, size: number, write: () => Promise<string>): Promise<DataReply> {
   try {
-    const { id } = await sink.enqueue(envelope, message);
-    return { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${id}` };
+    return { code: 250, enhanced: '2.0.0', text: await write() };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === undefined || !NO_SPACE.has(code)) throw err;
     deps.metrics.insufficientStorage.inc({ phase: 'data' });
-    deps.log.error('spool out of space, message refused with 452', { session: state.info.id, size: message.length, code });
+    deps.log.error('spool out of space, message refused with 452', { session: state.info.id, size, code });
     const reply = insufficientStorage();
     return { code: reply.code, enhanced: reply.enhanced, text: reply.text };
   }
@@ -171,39 +227,6 @@ function countRefused(deps: GatewayDeps, symbol: string, started: number): void 
   deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
 }
 
-interface Decision {
-  verdict: Verdict;
-  /** Reply when the whole message is refused. */
-  refuse?: string;
-  junkRecipients: string[];
-}
-
-/**
- * Judges per recipient (thresholds may be overridden per domain or address). The message is refused
- * only when every recipient's verdict refuses it; otherwise a recipient whose verdict refused or said
- * junk gets the copy in Junk.
- */
-function decide(hits: readonly SymbolHit[], tx: Transaction): Decision {
-  const ruleset = tx.ruleset;
-  const general = scoreHits(hits, ruleset);
-  const rcpts = tx.envelope.rcptTo;
-  const hasOverrides = Object.keys(ruleset.overrides).length > 0;
-  const perRcpt = rcpts.map((r) => ({ rcpt: r, verdict: hasOverrides ? scoreHits(hits, ruleset, thresholdsFor(ruleset, r)) : general }));
-  const refusing = perRcpt.filter((p) => p.verdict.action === 'reject' || p.verdict.action === 'tempfail');
-  if (perRcpt.length > 0 && refusing.length === perRcpt.length) {
-    const strictest = refusing.find((p) => p.verdict.action === 'tempfail') ?? refusing[0];
-    const verdict = strictest?.verdict ?? general;
-    return { verdict, refuse: verdict.reply ?? ruleset.rejectReply, junkRecipients: [] };
-  }
-  const junkRecipients = perRcpt.filter((p) => ['junk', 'reject', 'tempfail'].includes(p.verdict.action)).map((p) => p.rcpt);
-  // One copy goes to every accepted recipient: it is tagged (result header, subject) with the strictest of
-  // their verdicts, whatever the recipients' order, so no recipient's tagging is lost; in full-stack mode
-  // each recipient's own verdict still picks INBOX or Junk (junkRecipients).
-  const accepted = perRcpt.filter((p) => p.verdict.action !== 'reject' && p.verdict.action !== 'tempfail');
-  const strictest = accepted.reduce<(typeof accepted)[number] | undefined>((best, p) => (!best || compareSeverity(p.verdict.action, best.verdict.action) < 0 ? p : best), undefined);
-  return { verdict: strictest?.verdict ?? general, junkRecipients };
-}
-
 function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps: GatewayDeps): string {
   const lines: string[] = [];
   lines.push(foldHeader('X-Spamgate-Result', formatResultHeader(verdict, state.info.id)));
@@ -229,7 +252,7 @@ function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps
 }
 
 /** One JSON line per transaction (ARCHITECTURE convention 7). */
-function logTransaction(deps: GatewayDeps, state: SessionState, tx: Transaction, verdict: Verdict | undefined, size: number, reply: string): void {
+function logTransaction(deps: GatewayDeps, state: SessionState, tx: Transaction, verdict: Verdict | undefined, size: number, reply: string, quarantined?: { rcpts: string[]; id: string }): void {
   deps.log.info('transaction', {
     session: state.info.id,
     listener: deps.name,
@@ -247,6 +270,7 @@ function logTransaction(deps: GatewayDeps, state: SessionState, tx: Transaction,
     symbols: verdict?.symbols.map((s) => ({ s: s.symbol, score: s.weight === 'reject' || s.weight === 'tempfail' ? s.weight : s.score, o: s.options })),
     reply,
     ...(tx.dkim ? { dkim: tx.dkim } : {}),
+    ...(quarantined ? { quarantined: quarantined.rcpts, quarantine_id: quarantined.id } : {}),
     timings_ms: Object.fromEntries(Object.entries(tx.timings).map(([k, v]) => [k, Math.round(v * 10) / 10])),
     total_ms: deps.clock.now() - tx.startedAt,
   });

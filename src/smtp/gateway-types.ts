@@ -8,6 +8,7 @@ import type { RateStore } from '../limits/rate-store.ts';
 import type { Authenticator } from '../mailhost/types.ts';
 import type { FreeSpace } from '../queue/free-space.ts';
 import type { InlineForwarder, MessageSink } from '../queue/types.ts';
+import type { QuarantineSink } from '../quarantine/store.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
 import type { Verdict } from '../scoring/scorer.ts';
 import type { Clock } from '../util/clock.ts';
@@ -40,6 +41,8 @@ export interface GatewayDeps {
   /** Free space on the spool's file system, checked at MAIL against queue.min_free (absent: not checked). */
   freeSpace?: FreeSpace;
   inline?: InlineForwarder;
+  /** Where the copy for recipients whose verdict is quarantine goes (durably, before the 250). */
+  quarantine?: QuarantineSink;
   authenticator?: Authenticator;
   rateStore: RateStore;
   /** Failed AUTH attempts, shared by the SMTP and submission listeners (one budget per address and user). */

@@ -1,0 +1,30 @@
+// Config section `quarantine:` — where messages past a recipient's `quarantine` threshold are kept and for how long.
+import path from 'node:path';
+import { z } from 'zod';
+import { duration, size } from '../units.ts';
+
+export const quarantineSection = z
+  .strictObject({
+    /** Directory of the quarantined messages, relative to data_dir (and inside it). */
+    dir: z
+      .string()
+      .min(1)
+      .default('quarantine')
+      .refine((d) => !path.isAbsolute(d) && !path.normalize(d).split(/[\\/]/).includes('..') && path.normalize(d) !== '.', {
+        message: 'expected a directory inside data_dir (a relative path without ..)',
+      }),
+    /** A message older than this is deleted by the sweep (at start and periodically). */
+    max_age: duration()
+      .prefault('30d')
+      .refine((ms) => ms >= 1000, { message: 'expected a duration of at least 1s' }),
+    /** Total bytes kept at most; past it the oldest messages are deleted first. 0: no bound. */
+    max_size: size().prefault(1024 ** 3),
+  })
+  .prefault({});
+
+export type QuarantineConfig = z.output<typeof quarantineSection>;
+
+/** The quarantine directory of a data directory. */
+export function quarantineDir(dataDir: string, config: QuarantineConfig): string {
+  return path.join(dataDir, config.dir);
+}

@@ -1,0 +1,167 @@
+// The running instance's quarantine: stores a message durably (fsync + rename) before the gateway answers 250,
+// releases and deletes on request, and sweeps out what passed quarantine.max_age or makes it pass max_size.
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Learner } from '../bayes/learner.ts';
+import type { Registry } from '../metrics/registry.ts';
+import { createIdGenerator, encodeHeader, idTime } from '../queue/spool-format.ts';
+import type { MessageSink } from '../queue/types.ts';
+import { removeDeadTempsSync, writeFileAtomic } from '../util/atomic-file.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { isQuarantineId, listQuarantineIds, quarantineFile, type QuarantineEnvelope } from './format.ts';
+import { createQuarantineMetrics } from './metrics.ts';
+import { releaseQuarantined } from './release.ts';
+
+/** What the gateway needs: store before the 250, withdraw when the rest of the transaction failed after all. */
+export interface QuarantineSink {
+  /** Resolves with the quarantine id once the message is durable (fsync of file and directory, rename). */
+  store(envelope: QuarantineEnvelope, message: Buffer): Promise<string>;
+  /** Removes a message stored for a transaction that was not acknowledged in the end (not counted as deleted). */
+  withdraw(id: string): Promise<void>;
+}
+
+export interface Quarantine extends QuarantineSink {
+  readonly dir: string;
+  release(id: string, sink: MessageSink, learn: boolean): Promise<boolean>;
+  remove(id: string): Promise<boolean>;
+  /** Deletes messages past max_age, then the oldest while the total passes max_size. */
+  sweep(): Promise<void>;
+  /** Sweeps now and then periodically. */
+  start(): void;
+  close(): void;
+}
+
+export interface QuarantineOptions {
+  dir: string;
+  maxAgeMs: number;
+  /** Total bytes kept at most; 0: no bound. */
+  maxSize: number;
+  fsync: boolean;
+  clock: Clock;
+  registry: Registry;
+  log: Logger;
+  /** Learns a message released with --learn as ham (absent: Bayes is off). */
+  learner?: Learner;
+}
+
+/** How often the sweep runs: a quarter of max_age, from 1 s to 1 h. */
+export const sweepInterval = (maxAgeMs: number): number => Math.min(3_600_000, Math.max(1000, Math.floor(maxAgeMs / 4)));
+
+export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantine> {
+  const { dir, log } = opts;
+  // Quarantined mail is readable by spamgate's user alone (0700 directory, 0600 files).
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // temp files of writes a crash interrupted (never acknowledged): .ID.msg.PID.N.tmp
+  for (const name of await readdir(dir)) {
+    const m = /^\.(.+\.msg)\.\d+\.\d+\.tmp$/.exec(name);
+    if (m?.[1]) removeDeadTempsSync(path.join(dir, m[1]));
+  }
+  const metrics = createQuarantineMetrics(opts.registry);
+  /** id → bytes on disk, oldest first (ids sort by time). */
+  const index = new Map<string, number>();
+  for (const id of await listQuarantineIds(dir)) {
+    const st = await stat(quarantineFile(dir, id)).catch(() => undefined);
+    if (st) index.set(id, st.size);
+  }
+  const nextId = createIdGenerator(() => opts.clock.now());
+  const gauges = (): void => {
+    metrics.messages.set(index.size);
+    metrics.bytes.set([...index.values()].reduce((a, b) => a + b, 0));
+  };
+  gauges();
+  const drop = async (id: string): Promise<boolean> => {
+    const gone = await unlink(quarantineFile(dir, id)).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return false;
+        throw err;
+      },
+    );
+    index.delete(id);
+    gauges();
+    return gone;
+  };
+  let timer: NodeJS.Timeout | undefined;
+  let sweeping: Promise<void> | undefined;
+
+  const sweepOnce = async (): Promise<void> => {
+    const now = opts.clock.now();
+    for (const id of [...index.keys()]) {
+      if (now - idTime(id) < opts.maxAgeMs) break; // oldest first: the rest are younger
+      if (await drop(id)) metrics.total.inc({ result: 'expired' });
+      log.info('quarantined message expired', { id, max_age_ms: opts.maxAgeMs });
+    }
+    if (opts.maxSize <= 0) return;
+    let total = [...index.values()].reduce((a, b) => a + b, 0);
+    for (const [id, size] of [...index]) {
+      if (total <= opts.maxSize) break;
+      if (await drop(id)) metrics.total.inc({ result: 'expired' });
+      total -= size;
+      log.warn('quarantine over max_size: oldest message deleted', { id, size, total, max_size: opts.maxSize });
+    }
+  };
+
+  const q: Quarantine = {
+    dir,
+    async store(envelope, message) {
+      const id = nextId();
+      const data = Buffer.concat([encodeHeader(envelope), message]);
+      await writeFileAtomic(quarantineFile(dir, id), data, { mode: 0o600, fsync: opts.fsync });
+      index.set(id, data.length);
+      metrics.total.inc({ result: 'stored' });
+      gauges();
+      log.info('message quarantined', { id, session: envelope.sessionId, rcpts: envelope.rcptTo, score: envelope.quarantine.score });
+      if (opts.maxSize > 0 && [...index.values()].reduce((a, b) => a + b, 0) > opts.maxSize) void q.sweep();
+      return id;
+    },
+    async withdraw(id) {
+      await drop(id);
+      log.info('quarantined message withdrawn: its transaction was not acknowledged', { id });
+    },
+    async release(id, sink, learn) {
+      if (!isQuarantineId(id)) return false;
+      let released;
+      try {
+        released = await releaseQuarantined(dir, id, sink, opts.clock.now());
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        log.error('quarantine release failed', { id, err });
+        return false;
+      }
+      index.delete(id);
+      metrics.total.inc({ result: 'released' });
+      gauges();
+      log.info('quarantined message released', { id, queue_id: released.queueId, rcpts: released.recipients, learn });
+      if (learn) {
+        if (!opts.learner) log.warn('quarantine release --learn: Bayes is off, nothing learned', { id });
+        else log.info('released message learned as ham', { id, outcome: await opts.learner.learn(released.message, 'ham', 'manual') });
+      }
+      return true;
+    },
+    async remove(id) {
+      if (!isQuarantineId(id) || !(await drop(id))) return false;
+      metrics.total.inc({ result: 'deleted' });
+      log.info('quarantined message deleted', { id });
+      return true;
+    },
+    sweep() {
+      // one sweep at a time: a second caller shares the one under way
+      sweeping ??= sweepOnce()
+        .catch((err: unknown) => log.error('quarantine sweep failed', { err }))
+        .finally(() => (sweeping = undefined));
+      return sweeping;
+    },
+    start() {
+      void q.sweep();
+      timer = setInterval(() => void q.sweep(), sweepInterval(opts.maxAgeMs));
+      timer.unref();
+    },
+    close() {
+      if (timer) clearInterval(timer);
+      timer = undefined;
+    },
+  };
+  return q;
+}
