@@ -3,6 +3,7 @@ import { checkConfigCommand } from './check-config.ts';
 import { reloadCommand } from './reload.ts';
 import { serveCommand } from './serve.ts';
 import { queueCommand } from './queue.ts';
+import { quarantineCommand } from './quarantine.ts';
 import { classifyCommand } from './classify.ts';
 import { dkimKeygenCommand } from './dkim-keygen.ts';
 import { explainCommand } from './explain.ts';
@@ -12,4 +13,4 @@ import { trainCommand } from './train.ts';
 import type { Command } from './types.ts';
 import { usersCommand } from './users.ts';
 
-export const COMMANDS: Command[] = [serveCommand, checkConfigCommand, reloadCommand, queueCommand, usersCommand, dkimKeygenCommand, trainCommand, forgetCommand, classifyCommand, explainCommand, masscheckCommand];
+export const COMMANDS: Command[] = [serveCommand, checkConfigCommand, reloadCommand, queueCommand, quarantineCommand, usersCommand, dkimKeygenCommand, trainCommand, forgetCommand, classifyCommand, explainCommand, masscheckCommand];

@@ -6,14 +6,15 @@
 import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { loadFromArgs } from './load-args.ts';
-import { writeControlRequest, type ControlRequest, type MessageOp } from '../queue/control.ts';
+import type { ControlRequest, MessageOp } from '../queue/control.ts';
+import { age, idsOf, request, waitSeconds } from './control-client.ts';
 import { runningPid } from '../queue/spool-lock.ts';
 import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { ID_PATTERN, idTime, initialState, listIds, msgFile, readEnvelopeFile, readMessageFile, readStateFile, spoolPaths, stateFile, type DeliveryState, type SpoolPaths } from '../queue/spool-format.ts';
 import { spoolDir } from '../queue/spool.ts';
 import { headerSection } from '../queue/dsn.ts';
 import type { QueueEnvelope } from '../queue/types.ts';
-import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
+import { UsageError, type Command, type CommandIo } from './types.ts';
 
 const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID...] | remove ID... | hold ID... | release ID...
        [--wait SECONDS] [--config FILE] [--data-dir DIR]
@@ -32,18 +33,6 @@ With a running instance, flush, remove, hold and release are requests it applies
 queue.scan_interval; the command waits up to --wait seconds (default 10) for it to confirm.`;
 
 const MESSAGE_OPS: readonly string[] = ['remove', 'hold', 'release'] satisfies MessageOp[];
-/** Ids read from standard input at most (one a line). */
-const MAX_STDIN_IDS = 100_000;
-/** Bytes read from standard input at most: that many ids with room for spaces and CRLF. */
-const MAX_STDIN_BYTES = MAX_STDIN_IDS * 40;
-
-function age(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172_800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86400)}d`;
-}
 
 function base(id: string, envelope: QueueEnvelope, size: number, now: number) {
   return { id, age: age(now - (envelope.receivedAt || idTime(id))), size, from: envelope.mailFrom || '<>', recipients: envelope.rcptTo };
@@ -67,32 +56,6 @@ async function summary(paths: SpoolPaths, id: string, now: number) {
   };
 }
 
-async function waitGone(file: string, seconds: number): Promise<boolean> {
-  // Bounded poll: 10 checks a second for at most `seconds`.
-  for (let i = 0; i < seconds * 10; i++) {
-    if (!(await stat(file).catch(() => undefined))) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
-}
-
-/** Hands requests to the running instance, then waits (one deadline for all) until it has applied them. */
-async function request(paths: SpoolPaths, reqs: readonly ControlRequest[], args: CommandArgs, io: CommandIo, pid: number): Promise<number> {
-  const files: Array<[ControlRequest, string]> = [];
-  for (const req of reqs) files.push([req, await writeControlRequest(paths, req)]);
-  const deadline = Date.now() + waitSeconds(args) * 1000;
-  let code = 0;
-  for (const [req, file] of files) {
-    if (await waitGone(file, Math.max(0, (deadline - Date.now()) / 1000))) {
-      io.stdout.write(`${req.op}${req.id ? ` ${req.id}` : ''}: done by running instance (pid ${pid})\n`);
-      continue;
-    }
-    io.stderr.write(`spamgate: request left in ${path.relative(process.cwd(), file)}; pid ${pid} has not picked it up yet\n`);
-    code = 1;
-  }
-  return code;
-}
-
 /** Writes a state file as the server does (temp file, then rename; 0600). */
 async function writeState(paths: SpoolPaths, id: string, state: DeliveryState): Promise<void> {
   const tmp = path.join(paths.tmp, `cli-${process.pid}-${id}.state`);
@@ -112,37 +75,6 @@ async function writeState(paths: SpoolPaths, id: string, state: DeliveryState): 
   } finally {
     await dir.close();
   }
-}
-
-/** Standard input as text, refused once it passes `max` bytes (read no further). */
-async function readCapped(stream: NodeJS.ReadableStream, max: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream) {
-    const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    size += b.length;
-    if (size > max) throw new UsageError(`more than ${max} bytes on standard input: expected queue ids, one a line (at most ${MAX_STDIN_IDS})`);
-    chunks.push(b);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** The ids named, or read from standard input for "-" (one a line). */
-async function idsOf(named: readonly string[], io: CommandIo): Promise<string[]> {
-  if (!named.includes('-')) return [...named];
-  if (named.length > 1) throw new UsageError('"-" (ids from standard input) goes alone');
-  const lines = (await readCapped(io.stdin, MAX_STDIN_BYTES)).split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== '');
-  if (lines.length > MAX_STDIN_IDS) throw new UsageError(`more than ${MAX_STDIN_IDS} ids on standard input`);
-  return lines;
-}
-
-/** --wait SECONDS: a number from 0 to 3600 (default 10). */
-function waitSeconds(args: CommandArgs): number {
-  const text = args.flags.get('wait');
-  if (typeof text !== 'string') return 10;
-  const n = Number(text);
-  if (text.trim() === '' || !Number.isFinite(n) || n < 0 || n > 3600) throw new UsageError(`--wait: expected seconds from 0 to 3600, found ${JSON.stringify(text)}`);
-  return n;
 }
 
 export const queueCommand: Command = {

@@ -1,0 +1,164 @@
+// The quarantine end to end over SMTP with a real upstream (the sink): a message past a recipient's quarantine
+// threshold is answered 250 and kept back, listed and shown by `spamgate quarantine` (a real process), released
+// to the upstream with the instance running, deleted; one recipient quarantined beside one delivered (per-domain
+// override); expiry by quarantine.max_age; ids that are no quarantine id refused.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import { runCli } from '../helpers/cli-process.ts';
+import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { startSink, type SinkServer } from '../helpers/sink-server.ts';
+import { sendMessage } from '../helpers/smtp-wire.ts';
+
+/** The DNS checks, off so that only the test's rule scores (test senders' domains do not resolve). */
+const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
+
+/** quarantine at 10 (other.example: 1000), and a Subject rule worth 12: past quarantine, short of reject (15). */
+export function quarantineRules(t: TestContext): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    path.join(dir, 'zz-quarantine.yaml'),
+    `actions:
+  quarantine: 10
+overrides:
+  other.example: { quarantine: 1000 }
+content_rules:
+  - { symbol: CT_TEST_QUARANTINE, description: test marker for quarantine, weight: 12, type: header, header: Subject, regex: 'QUARANTINE-ME' }
+`,
+  );
+  return dir;
+}
+
+export const msg = (subject: string, to = 'user@relay.example'): string =>
+  `From: a@remote.example\r\nTo: ${to}\r\nSubject: ${subject}\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@remote.example>\r\n\r\nbody of ${subject}\r\n`;
+
+async function gateway(t: TestContext, sink: SinkServer, extra: Record<string, unknown> = {}): Promise<RunningGateway> {
+  return startGateway(t, {
+    mode: 'front-of',
+    local_domains: ['relay.example', 'other.example'],
+    delivery: { upstream: { host: '127.0.0.1', port: sink.port } },
+    queue: { retry_initial: '200ms', retry_max: '400ms', scan_interval: '100ms' },
+    rules_dirs: [SHIPPED_RULES_DIR, quarantineRules(t)],
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+    ...extra,
+  });
+}
+
+const cli = (dataDir: string, ...args: string[]) => runCli(['quarantine', ...args, '--data-dir', dataDir], { timeoutMs: 60_000 });
+const subjects = (sink: SinkServer): string[] => sink.messages.map((m) => /^Subject: (.*)$/m.exec(m.raw.toString('latin1'))?.[1] ?? '?');
+const queuedId = (text: string): string => /queued as (\S+)/.exec(text)?.[1] ?? '';
+
+async function metric(gw: RunningGateway, name: string, labels = ''): Promise<number | undefined> {
+  const text = await gw.app.registry.metrics();
+  const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
+  return line === undefined ? undefined : Number(line.split(' ')[1]);
+}
+
+test('past the quarantine threshold: 250, kept from the upstream, listed, shown, released with the instance running', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await gateway(t, sink);
+  const r = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], msg('QUARANTINE-ME now'));
+  assert.equal(r.data?.code, 250);
+  const id = queuedId(r.data?.text ?? '');
+  assert.ok(existsSync(path.join(gw.dataDir, 'quarantine', `${id}.msg`)), 'stored before the 250');
+  // a clean message sent after it arrives alone: the quarantined one went nowhere
+  assert.equal((await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], msg('clean one'))).data?.code, 250);
+  await sink.waitForMessages(1);
+  assert.deepEqual(subjects(sink), ['clean one']);
+  const tx = gw.transactions().find((l) => l.action === 'quarantine');
+  assert.deepEqual(tx?.quarantined, ['user@relay.example']);
+
+  const list = await cli(gw.dataDir, 'list');
+  assert.equal(list.code, 0, list.stderr);
+  const row = list.stdout.split('\n').find((l) => l.startsWith(id)) ?? '';
+  // the rule's 12 and the small scores of the shipped rules this test message hits: past 10, short of 15
+  assert.match(row, /\ta@remote\.example\tuser@relay\.example\t1[0-4](\.\d+)?\tQUARANTINE-ME now$/);
+  const json = JSON.parse((await cli(gw.dataDir, 'list', '--json')).stdout.trim()) as { id: string; score: number; recipients: string[] };
+  assert.deepEqual([json.id, json.recipients], [id, ['user@relay.example']]);
+  assert.ok(json.score >= 10 && json.score < 15);
+
+  const show = await cli(gw.dataDir, 'show', id);
+  assert.match(show.stdout, /"symbol": "CT_TEST_QUARANTINE"/);
+  assert.match(show.stdout, /"clientIp": "127\.0\.0\.1"/);
+  assert.match(show.stdout, /"helo": "client\.test\.example"/);
+  assert.match(show.stdout, /^X-Spamgate-Result: quarantine; score=1[0-4]/m);
+  assert.doesNotMatch(show.stdout, /body of/);
+  assert.match((await cli(gw.dataDir, 'show', id, '--raw')).stdout, /body of QUARANTINE-ME now\r\n$/);
+
+  const released = await cli(gw.dataDir, 'release', id);
+  assert.equal(released.code, 0, released.stderr);
+  assert.match(released.stdout, /done by running instance/);
+  await sink.waitForMessages(2);
+  const got = sink.messages[1];
+  assert.deepEqual(got?.rcptTo, ['user@relay.example']);
+  const text = got?.raw.toString('latin1') ?? '';
+  assert.match(text, new RegExp(`^X-Spamgate-Released: .+; id=${id}\\r\\n`));
+  assert.match(text, /^Subject: QUARANTINE-ME now$/m, 'released as it came, subject untagged');
+  assert.ok(!existsSync(path.join(gw.dataDir, 'quarantine', `${id}.msg`)));
+  assert.equal(await metric(gw, 'spamgate_quarantine_total', '{result="stored"}'), 1);
+  assert.equal(await metric(gw, 'spamgate_quarantine_total', '{result="released"}'), 1);
+  assert.equal(await metric(gw, 'spamgate_quarantine_messages'), 0);
+});
+
+test('mixed recipients: the one whose override keeps it out of quarantine gets the message, the other has it quarantined; delete', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await gateway(t, sink);
+  const r = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example', 'boss@other.example'], msg('QUARANTINE-ME mixed'));
+  assert.equal(r.data?.code, 250);
+  await sink.waitForMessages(1);
+  assert.deepEqual(sink.messages[0]?.rcptTo, ['boss@other.example']);
+  const list = (await cli(gw.dataDir, 'list', '--json')).stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; recipients: string[] });
+  assert.equal(list.length, 1);
+  assert.deepEqual(list[0]?.recipients, ['user@relay.example']);
+  const id = list[0]?.id ?? '';
+  assert.equal(await metric(gw, 'spamgate_quarantine_messages'), 1);
+  assert.ok(((await metric(gw, 'spamgate_quarantine_bytes')) ?? 0) > 0);
+
+  const deleted = await cli(gw.dataDir, 'delete', id);
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.match(deleted.stdout, /done by running instance/);
+  assert.ok(!existsSync(path.join(gw.dataDir, 'quarantine', `${id}.msg`)));
+  assert.equal(await metric(gw, 'spamgate_quarantine_total', '{result="deleted"}'), 1);
+  assert.match((await cli(gw.dataDir, 'list')).stdout, /^0 message\(s\)$/m);
+  // gone: a second delete says so and fails
+  const again = await cli(gw.dataDir, 'delete', id);
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /no message/);
+});
+
+test('quarantine.max_age: the sweep deletes what is older, counted as expired', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await gateway(t, sink, { quarantine: { max_age: '1s' } });
+  const r = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], msg('QUARANTINE-ME old'));
+  assert.equal(r.data?.code, 250);
+  const file = path.join(gw.dataDir, 'quarantine', `${queuedId(r.data?.text ?? '')}.msg`);
+  assert.ok(existsSync(file));
+  const deadline = Date.now() + 10_000;
+  while (existsSync(file) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 100));
+  assert.ok(!existsSync(file), 'expired within 10 s');
+  assert.equal(await metric(gw, 'spamgate_quarantine_total', '{result="expired"}'), 1);
+  assert.ok(gw.logs.some((l) => l.msg === 'quarantined message expired'));
+});
+
+test('ids that are no quarantine id are refused before the file system sees them', async (t) => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-qcli-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  for (const args of [['release', '../../etc/passwd'], ['show', '/etc/passwd'], ['delete', '000000001-00001-aaaaaa/../x'], ['delete', '-']]) {
+    const r = await runCli(['quarantine', ...args, '--data-dir', dataDir], { stdin: 'not-an-id\n' });
+    assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, /not a quarantine id/);
+  }
+  const unknown = await runCli(['quarantine', 'show', '000000001-00001-aaaaaa', '--data-dir', dataDir]);
+  assert.equal(unknown.code, 1);
+  assert.match(unknown.stderr, /no message 000000001-00001-aaaaaa/);
+  assert.equal((await runCli(['quarantine', 'list', '--raw', '--data-dir', dataDir])).code, 2);
+});
