@@ -66,7 +66,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   const view = createMessageView(raw);
   const dataHits = await ctx.runPhase({ message: view });
   const hits = [...state.sessionHits, ...tx.hits, ...dataHits];
-  const decision = decide(hits, tx);
+  const decision = decide(hits, tx.ruleset, tx.envelope.rcptTo);
   const verdict = decision.verdict;
   deps.metrics.score.observe(verdict.score);
   if (decision.refuse) {

@@ -1,9 +1,8 @@
 // Judges one message per recipient (thresholds may be overridden per domain or address) and splits the
 // recipients: refused as a whole, quarantined, delivered to Junk, delivered.
 import type { SymbolHit } from '../checks/types.ts';
-import { thresholdsFor } from '../scoring/ruleset.ts';
+import { thresholdsFor, type Ruleset } from '../scoring/ruleset.ts';
 import { compareSeverity, scoreHits, type Verdict } from '../scoring/scorer.ts';
-import type { Transaction } from './session-state.ts';
 
 export interface Decision {
   /** The verdict of the delivered copy (the strictest among its recipients), or of the refusal. */
@@ -26,10 +25,8 @@ const refuses = (v: Verdict): boolean => v.action === 'reject' || v.action === '
  * reached too (it is never treated more gently than a recipient at the quarantine score); any other recipient
  * whose verdict refused or said junk gets the copy in Junk.
  */
-export function decide(hits: readonly SymbolHit[], tx: Transaction): Decision {
-  const ruleset = tx.ruleset;
+export function decide(hits: readonly SymbolHit[], ruleset: Ruleset, rcpts: readonly string[]): Decision {
   const general = scoreHits(hits, ruleset);
-  const rcpts = tx.envelope.rcptTo;
   const hasOverrides = Object.keys(ruleset.overrides).length > 0;
   const perRcpt = rcpts.map((r) => {
     const thresholds = hasOverrides ? thresholdsFor(ruleset, r) : ruleset.thresholds;

@@ -1,0 +1,59 @@
+// The quarantine's settings: defaults, and errors that name file, line and key — in the config (quarantine:)
+// and in rules files (the quarantine threshold of actions: and overrides:).
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { ConfigError, loadConfig, SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
+import { quarantineDir } from '../../../src/config/sections/quarantine.ts';
+import { loadRuleset, thresholdsFor } from '../../../src/scoring/ruleset.ts';
+
+function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-qconfig-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function problemsOf(load: () => unknown): string {
+  try {
+    load();
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
+    return err.problems.join('\n');
+  }
+  assert.fail('accepted');
+}
+
+test('defaults: <data_dir>/quarantine, 30 days, 1 GiB; the shipped rules set no quarantine threshold', () => {
+  const { config, dataDir } = loadConfig({ inline: {}, dataDir: '/var/lib/spamgate' });
+  assert.deepEqual(config.quarantine, { dir: 'quarantine', max_age: 30 * 86_400_000, max_size: 1024 ** 3 });
+  assert.equal(quarantineDir(dataDir, config.quarantine), '/var/lib/spamgate/quarantine');
+  assert.equal(loadRuleset([SHIPPED_RULES_DIR]).thresholds.quarantine, undefined, 'default behaviour unchanged');
+});
+
+test('bad quarantine settings name file, line and key', (t) => {
+  const file = path.join(tempDir(t), 'spamgate.yaml');
+  writeFileSync(file, 'quarantine:\n  dir: ../elsewhere\n  max_age: soon\n  max_size: lots\n  keep: forever\n');
+  const problems = problemsOf(() => loadConfig({ file }));
+  const at = file.replace(/[.]/g, '\\.');
+  assert.match(problems, new RegExp(`${at}:2: quarantine\\.dir: expected a directory inside data_dir`));
+  assert.match(problems, new RegExp(`${at}:3: quarantine\\.max_age: expected a duration`));
+  assert.match(problems, new RegExp(`${at}:4: quarantine\\.max_size: expected a size`));
+  assert.match(problems, new RegExp(`${at}:5: quarantine\\.keep: unknown key`));
+  assert.match(problemsOf(() => loadConfig({ inline: { quarantine: { dir: '/tmp/q' } } })), /quarantine\.dir: expected a directory inside data_dir/);
+  assert.match(problemsOf(() => loadConfig({ inline: { quarantine: { max_age: '0s' } } })), /quarantine\.max_age: expected a duration of at least 1s/);
+});
+
+test('rules: a quarantine threshold in actions: and overrides:, a bad one named with file, line and key', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(path.join(dir, 'local.yaml'), 'actions:\n  quarantine: 9\noverrides:\n  vip.example: { quarantine: 100 }\n');
+  const ruleset = loadRuleset([SHIPPED_RULES_DIR, dir]);
+  assert.equal(thresholdsFor(ruleset, 'a@example.org').quarantine, 9);
+  assert.equal(thresholdsFor(ruleset, 'a@vip.example').quarantine, 100);
+  writeFileSync(path.join(dir, 'local.yaml'), 'actions:\n  quarantine: high\noverrides:\n  vip.example: { quarantine: [] }\n');
+  const problems = problemsOf(() => loadRuleset([SHIPPED_RULES_DIR, dir]));
+  const at = path.join(dir, 'local.yaml').replace(/[.]/g, '\\.');
+  assert.match(problems, new RegExp(`${at}:2: actions\\.quarantine: `));
+  assert.match(problems, new RegExp(`${at}:4: overrides\\.vip\\.example\\.quarantine: `));
+});

@@ -1,0 +1,50 @@
+// Per-recipient verdicts with a quarantine threshold: who is refused, quarantined, put in Junk, delivered.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { loadRuleset, type Ruleset } from '../../../src/scoring/ruleset.ts';
+import { decide } from '../../../src/smtp/recipient-verdicts.ts';
+
+function ruleset(t: TestContext, yaml: string): Ruleset {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-verdicts-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(path.join(dir, 'a.yaml'), `symbols:\n  S: { weight: 1, description: one point a hit }\n${yaml}`);
+  return loadRuleset([dir]);
+}
+
+/** `score` points: one hit of S with that factor. */
+const hits = (score: number) => [{ symbol: 'S', factor: score }];
+
+test('no quarantine threshold: as before (refused by all, else Junk for the refusing ones)', (t) => {
+  const rs = ruleset(t, 'actions: { reject: 15, junk: 6 }\noverrides:\n  vip.example: { reject: 100 }\n');
+  assert.ok(decide(hits(20), rs, ['a@x.example']).refuse);
+  const d = decide(hits(20), rs, ['a@x.example', 'b@vip.example']);
+  assert.equal(d.quarantine, undefined);
+  assert.deepEqual(d.deliverTo, ['a@x.example', 'b@vip.example']);
+  assert.deepEqual(d.junkRecipients, ['a@x.example', 'b@vip.example']);
+});
+
+test('quarantine: every recipient quarantined, nothing delivered; the verdict says quarantine', (t) => {
+  const rs = ruleset(t, 'actions: { reject: 15, quarantine: 10, junk: 6 }\n');
+  const d = decide(hits(12), rs, ['a@x.example', 'b@x.example']);
+  assert.equal(d.refuse, undefined);
+  assert.deepEqual(d.deliverTo, []);
+  assert.deepEqual(d.quarantine?.recipients, ['a@x.example', 'b@x.example']);
+  assert.equal(d.quarantine?.verdict.action, 'quarantine');
+  assert.equal(d.quarantine?.verdict.decidedBy, 'quarantine >= 10');
+  // below it: junk as before; past reject: refused as before
+  assert.equal(decide(hits(8), rs, ['a@x.example']).quarantine, undefined);
+  assert.ok(decide(hits(16), rs, ['a@x.example']).refuse);
+});
+
+test('mixed: the recipient past its quarantine threshold is quarantined, one over reject too; the rest delivered', (t) => {
+  const rs = ruleset(t, 'actions: { reject: 15, quarantine: 10, junk: 6 }\noverrides:\n  open.example: { reject: 100, quarantine: 100, junk: 100 }\n  strict.example: { reject: 11 }\n  oldstyle.example: { quarantine: 1000 }\n');
+  const d = decide(hits(12), rs, ['a@x.example', 'b@open.example', 'c@strict.example', 'd@oldstyle.example']);
+  assert.equal(d.refuse, undefined);
+  assert.deepEqual(d.quarantine?.recipients, ['a@x.example', 'c@strict.example']);
+  assert.deepEqual(d.deliverTo, ['b@open.example', 'd@oldstyle.example']);
+  assert.deepEqual(d.junkRecipients, ['d@oldstyle.example']);
+  assert.equal(d.verdict.action, 'junk', 'the delivered copy is tagged with the strictest verdict among its recipients');
+});
