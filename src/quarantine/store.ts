@@ -1,7 +1,6 @@
 // The running instance's quarantine: stores a message durably (fsync + rename) before the gateway answers 250,
 // releases and deletes on request, and sweeps out what passed quarantine.max_age or makes it pass max_size.
-import { readdir, stat, unlink } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Learner } from '../bayes/learner.ts';
 import type { Registry } from '../metrics/registry.ts';
@@ -90,15 +89,17 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
     const now = opts.clock.now();
     for (const id of [...index.keys()]) {
       if (now - idTime(id) < opts.maxAgeMs) break; // oldest first: the rest are younger
-      if (await drop(id)) metrics.total.inc({ result: 'expired' });
+      if (!(await drop(id))) continue; // released or deleted meanwhile
+      metrics.total.inc({ result: 'expired' });
       log.info('quarantined message expired', { id, max_age_ms: opts.maxAgeMs });
     }
     if (opts.maxSize <= 0) return;
     let total = [...index.values()].reduce((a, b) => a + b, 0);
     for (const [id, size] of [...index]) {
       if (total <= opts.maxSize) break;
-      if (await drop(id)) metrics.total.inc({ result: 'expired' });
       total -= size;
+      if (!(await drop(id))) continue;
+      metrics.total.inc({ result: 'expired' });
       log.warn('quarantine over max_size: oldest message deleted', { id, size, total, max_size: opts.maxSize });
     }
   };

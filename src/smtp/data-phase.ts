@@ -101,18 +101,26 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     raw = await signOutgoing(deps, ctx.snapshot, state, tx, raw);
     const message = Buffer.concat([Buffer.from(traceBlock(state, tx, verdict, deps), 'utf8'), raw]);
     const envelope = envelopeOf(deps, state, tx, decision.deliverTo, { action: verdict.action, score: verdict.score, junkRecipients: decision.junkRecipients });
-    if (ctx.snapshot.config.delivery.mode === 'inline' && deps.inline) {
-      const next: NextHopReply = await deps.inline.forward(envelope, message);
-      reply = { code: next.code, enhanced: next.enhanced ?? (next.code < 300 ? '2.0.0' : next.code < 500 ? '4.0.0' : '5.0.0'), text: next.text };
-    } else if (deps.sink) {
-      const sink = deps.sink;
-      reply = await durably(deps, state, message.length, async () => `Ok: queued as ${(await sink.enqueue(envelope, message)).id}`);
-      refused = 'no_space';
-    } else {
-      reply = { code: 451, enhanced: '4.3.0', text: 'No delivery configured, try again later' };
+    // the quarantined copy of a transaction the client is not told is done would come again: a duplicate
+    const withdraw = async (): Promise<void> => {
+      if (quarantineId !== undefined) await deps.quarantine?.withdraw(quarantineId);
+    };
+    try {
+      if (ctx.snapshot.config.delivery.mode === 'inline' && deps.inline) {
+        const next: NextHopReply = await deps.inline.forward(envelope, message);
+        reply = { code: next.code, enhanced: next.enhanced ?? (next.code < 300 ? '2.0.0' : next.code < 500 ? '4.0.0' : '5.0.0'), text: next.text };
+      } else if (deps.sink) {
+        const sink = deps.sink;
+        reply = await durably(deps, state, message.length, 'spool', async () => `Ok: queued as ${(await sink.enqueue(envelope, message)).id}`);
+        refused = 'no_space';
+      } else {
+        reply = { code: 451, enhanced: '4.3.0', text: 'No delivery configured, try again later' };
+      }
+    } catch (err) {
+      await withdraw();
+      throw err;
     }
-    // the quarantined copy of a transaction the client was not told is done would come again: a duplicate
-    if (reply.code >= 300 && quarantineId !== undefined) await deps.quarantine?.withdraw(quarantineId);
+    if (reply.code >= 300) await withdraw();
   }
   deps.metrics.transactions.inc({ listener: deps.name, action: reply.code < 300 ? action : refused });
   deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
@@ -166,7 +174,7 @@ async function storeQuarantined(deps: GatewayDeps, snapshot: GatewaySnapshot, st
     },
   };
   let id = '';
-  const reply = await durably(deps, state, message.length, async () => {
+  const reply = await durably(deps, state, message.length, 'spool', async () => {
     id = await quarantine.store(envelope, message);
     return `Ok: quarantined as ${id}`;
   });
@@ -180,14 +188,14 @@ const NO_SPACE = new Set(['ENOSPC', 'EDQUOT']);
  * Durably into the spool or the quarantine; one out of space (it removes what it wrote) answers 452 4.3.1 (RFC 5321
  * §4.2.3, RFC 3463 §3.4) so the client keeps the message and tries again. Other errors go on to the generic 451.
  */
-async function durably(deps: GatewayDeps, state: SessionState, size: number, write: () => Promise<string>): Promise<DataReply> {
+async function durably(deps: GatewayDeps, state: SessionState, size: number, where: 'spool' | 'quarantine', write: () => Promise<string>): Promise<DataReply> {
   try {
     return { code: 250, enhanced: '2.0.0', text: await write() };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === undefined || !NO_SPACE.has(code)) throw err;
     deps.metrics.insufficientStorage.inc({ phase: 'data' });
-    deps.log.error('spool out of space, message refused with 452', { session: state.info.id, size, code });
+    deps.log.error('out of space, message refused with 452', { session: state.info.id, size, code, where });
     const reply = insufficientStorage();
     return { code: reply.code, enhanced: reply.enhanced, text: reply.text };
   }
