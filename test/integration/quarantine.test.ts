@@ -1,9 +1,10 @@
 // The quarantine end to end over SMTP with a real upstream (the sink): a message past a recipient's quarantine
 // threshold is answered 250 and kept back, listed and shown by `spamgate quarantine` (a real process), released
 // to the upstream with the instance running, deleted; one recipient quarantined beside one delivered (per-domain
-// override); expiry by quarantine.max_age; ids that are no quarantine id refused.
+// override); expiry by quarantine.max_age; ids that are no quarantine id refused; release --learn teaching the
+// running instance's Bayes filter.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -139,4 +140,23 @@ test('ids that are no quarantine id are refused before the file system sees them
   assert.equal(unknown.code, 1);
   assert.match(unknown.stderr, /no message 000000001-00001-aaaaaa/);
   assert.equal((await runCli(['quarantine', 'list', '--raw', '--data-dir', dataDir])).code, 2);
+});
+
+test('release --learn with the instance running: its own Bayes filter learns the message as ham', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  // Bayes on may add up to 5 points: reject out of reach, so the message is quarantined whatever Bayes says
+  const lenient = mkdtempSync(path.join(os.tmpdir(), 'spamgate-rules-'));
+  t.after(() => rmSync(lenient, { recursive: true, force: true }));
+  writeFileSync(path.join(lenient, 'zzz.yaml'), 'actions: { reject: 100 }\n');
+  const gw = await gateway(t, sink, { bayes: { save_delay: 0, autolearn: { enabled: false } }, rules_dirs: [SHIPPED_RULES_DIR, quarantineRules(t), lenient] });
+  const r = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], msg('QUARANTINE-ME zorblaxian quintessorium flimmerbast'));
+  assert.equal(r.data?.code, 250, JSON.stringify(gw.transactions().at(-1)));
+  const id = queuedId(r.data?.text ?? '');
+  const released = await cli(gw.dataDir, 'release', id, '--learn');
+  assert.equal(released.code, 0, released.stderr);
+  await sink.waitForMessages(1);
+  const learned = gw.logs.find((l) => l.msg === 'released message learned as ham');
+  assert.equal(learned?.outcome, 'learned');
+  assert.equal(await metric(gw, 'spamgate_bayes_learned_total', '{class="ham",source="manual"}'), 1);
 });
