@@ -1,0 +1,142 @@
+// Sieve executor (RFC 5228 §2.10): runs a compiled script against one message and gives the actions to take,
+// with the implicit keep (§2.10.2) unless an action cancelled it, `stop`, imap4flags' internal flags
+// (RFC 5232 §3) and bounds on steps, actions and redirects. Takes no action itself.
+import { addFlags, normalizeFlags, removeFlags } from './flags.ts';
+import { anyMatches } from './match.ts';
+import { addressPart, type SieveMessage } from './message.ts';
+import type { CompiledScript, SieveCommand, SieveTest } from './script.ts';
+
+export type SieveAction =
+  /** File into the user's default place (INBOX, or Junk for a message the filter judged junk). */
+  | { kind: 'keep'; implicit: boolean; flags: string[] }
+  | { kind: 'fileinto'; folder: string; flags: string[] }
+  | { kind: 'redirect'; address: string }
+  | { kind: 'discard' };
+
+export type SieveOutcome = { ok: true; actions: SieveAction[] } | { ok: false; error: string; line: number };
+
+export interface SieveLimits {
+  /** Commands, tests and single comparisons one run may make. */
+  maxSteps: number;
+  /** Actions (keep, fileinto, redirect, discard) one run may take. */
+  maxActions: number;
+  /** Redirects one run may make (a guard against a script that forwards mail in bulk or in loops). */
+  maxRedirects: number;
+}
+
+export const DEFAULT_LIMITS: SieveLimits = { maxSteps: 10_000, maxActions: 32, maxRedirects: 4 };
+
+class SieveRuntimeError extends Error {
+  constructor(
+    message: string,
+    readonly line: number,
+  ) {
+    super(message);
+  }
+}
+
+export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: SieveLimits = DEFAULT_LIMITS): SieveOutcome {
+  let steps = 0;
+  let line = 0;
+  let flags: string[] = [];
+  let implicitKeep = true;
+  let redirects = 0;
+  const actions: SieveAction[] = [];
+  const step = (): void => {
+    if (++steps > limits.maxSteps) throw new SieveRuntimeError(`more than ${limits.maxSteps} steps`, line);
+  };
+  const act = (a: SieveAction): void => {
+    // RFC 5228 §2.10.3: the same mailbox or address once, however often the script asks
+    const same = actions.find((b) => b.kind === a.kind && (a.kind === 'fileinto' ? b.kind === 'fileinto' && b.folder === a.folder : a.kind === 'redirect' ? b.kind === 'redirect' && b.address.toLowerCase() === a.address.toLowerCase() : true));
+    if (same) return;
+    if (actions.length >= limits.maxActions) throw new SieveRuntimeError(`more than ${limits.maxActions} actions`, line);
+    if (a.kind === 'redirect' && ++redirects > limits.maxRedirects) throw new SieveRuntimeError(`more than ${limits.maxRedirects} redirects`, line);
+    actions.push(a);
+  };
+
+  const test = (t: SieveTest): boolean => {
+    step();
+    switch (t.kind) {
+      case 'true':
+        return true;
+      case 'false':
+        return false;
+      case 'not':
+        return !test(t.test);
+      case 'allof':
+        return t.tests.every(test);
+      case 'anyof':
+        return t.tests.some(test);
+      case 'size':
+        // RFC 5228 §5.9: strictly over or under
+        return t.over ? msg.size > t.limit : msg.size < t.limit;
+      case 'exists':
+        return t.headers.every((h) => msg.header(h).length > 0);
+      case 'header':
+        return anyMatches(t.headers.flatMap((h) => msg.header(h)), t.keys, t.match, t.comparator, step);
+      case 'address':
+        return anyMatches(t.headers.flatMap((h) => msg.addresses(h)).map((a) => addressPart(a, t.part)), t.keys, t.match, t.comparator, step);
+      case 'envelope': {
+        // RFC 5228 §5.4: the null reverse path is the empty string, compared as such
+        const values = t.fields.map((f) => (f === 'from' ? msg.envelope.from : msg.envelope.to)).map((a) => (a === '' ? '' : addressPart(a, t.part)));
+        return anyMatches(values, t.keys, t.match, t.comparator, step);
+      }
+      case 'hasflag':
+        return anyMatches(flags, t.keys, t.match, t.comparator, step);
+    }
+  };
+
+  /** False when `stop` ended the script. */
+  const run = (commands: readonly SieveCommand[]): boolean => {
+    for (const c of commands) {
+      line = c.line;
+      step();
+      switch (c.kind) {
+        case 'if': {
+          const branch = c.branches.find((b) => b.test === undefined || test(b.test));
+          if (branch && !run(branch.body)) return false;
+          break;
+        }
+        case 'stop':
+          return false;
+        case 'keep':
+          act({ kind: 'keep', implicit: false, flags: c.flags ? normalizeFlags(c.flags) : flags });
+          break;
+        case 'discard':
+          // RFC 5228 §4.4: discard cancels the implicit keep, nothing else
+          implicitKeep = false;
+          act({ kind: 'discard' });
+          break;
+        case 'fileinto':
+          act({ kind: 'fileinto', folder: c.folder, flags: c.flags ? normalizeFlags(c.flags) : flags });
+          // RFC 3894 §3: with :copy the implicit keep stays
+          if (!c.copy) implicitKeep = false;
+          break;
+        case 'redirect':
+          act({ kind: 'redirect', address: c.address });
+          if (!c.copy) implicitKeep = false;
+          break;
+        case 'setflag':
+          flags = normalizeFlags(c.flags);
+          break;
+        case 'addflag':
+          flags = addFlags(flags, c.flags);
+          break;
+        case 'removeflag':
+          flags = removeFlags(flags, c.flags);
+          break;
+      }
+    }
+    return true;
+  };
+
+  try {
+    run(script.commands);
+    // RFC 5228 §2.10.2: the implicit keep, unless an action cancelled it; an explicit keep stands for it
+    if (implicitKeep && !actions.some((a) => a.kind === 'keep')) actions.push({ kind: 'keep', implicit: true, flags });
+    return { ok: true, actions };
+  } catch (err) {
+    if (err instanceof SieveRuntimeError) return { ok: false, error: err.message, line: err.line };
+    throw err;
+  }
+}

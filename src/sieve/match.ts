@@ -1,0 +1,70 @@
+// Sieve match types and comparators (RFC 5228 §2.7, RFC 4790 §9.2–§9.3): :is, :contains and :matches (with
+// "*", "?" and "\" escapes) under i;octet or i;ascii-casemap.
+import type { Comparator, MatchType } from './script.ts';
+
+/** i;ascii-casemap folds a–z only (RFC 4790 §9.2): no Unicode case folding. */
+function fold(s: string, comparator: Comparator): string {
+  return comparator === 'i;octet' ? s : s.replace(/[a-z]+/g, (m) => m.toUpperCase());
+}
+
+/** One value against one key; `key` as the script gives it (":matches" wildcards not yet read). */
+export function matches(value: string, key: string, match: MatchType, comparator: Comparator): boolean {
+  const v = fold(value, comparator);
+  if (match === 'is') return v === fold(key, comparator);
+  if (match === 'contains') return v.includes(fold(key, comparator));
+  return wildcard([...v], globOf(fold(key, comparator)));
+}
+
+type GlobItem = { kind: 'star' } | { kind: 'any' } | { kind: 'char'; char: string };
+
+/** RFC 5228 §2.7.1: "*" any run, "?" one character, "\" makes the next character literal. */
+function globOf(key: string): GlobItem[] {
+  const out: GlobItem[] = [];
+  const chars = [...key];
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars[i] ?? '';
+    if (c === '\\' && i + 1 < chars.length) out.push({ kind: 'char', char: chars[++i] ?? '' });
+    else if (c === '*') {
+      if (out[out.length - 1]?.kind !== 'star') out.push({ kind: 'star' });
+    } else if (c === '?') out.push({ kind: 'any' });
+    else out.push({ kind: 'char', char: c });
+  }
+  return out;
+}
+
+/**
+ * Greedy match with backtracking to the last star only: O(value × pattern) at worst, never exponential
+ * (a hostile "*a*a*a*…b" against a long header costs a product, not a power).
+ */
+function wildcard(value: readonly string[], glob: readonly GlobItem[]): boolean {
+  let v = 0;
+  let g = 0;
+  let starG = -1;
+  let starV = 0;
+  while (v < value.length) {
+    const item = glob[g];
+    if (item && item.kind === 'star') {
+      starG = g++;
+      starV = v;
+    } else if (item && (item.kind === 'any' || item.char === value[v])) {
+      v++;
+      g++;
+    } else if (starG >= 0) {
+      g = starG + 1;
+      v = ++starV;
+    } else return false;
+  }
+  while (glob[g]?.kind === 'star') g++;
+  return g === glob.length;
+}
+
+/** True when any value matches any key (RFC 5228 §2.7.1: lists are tried each against each). */
+export function anyMatches(values: readonly string[], keys: readonly string[], match: MatchType, comparator: Comparator, step: () => void): boolean {
+  for (const value of values) {
+    for (const key of keys) {
+      step();
+      if (matches(value, key, match, comparator)) return true;
+    }
+  }
+  return false;
+}

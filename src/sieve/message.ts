@@ -1,0 +1,62 @@
+// What a Sieve script sees of a message: header values RFC 2047-decoded (RFC 5228 §2.7.2), the addresses of
+// address header fields, the size and the SMTP envelope (RFC 5228 §5.4).
+import addressparser from 'nodemailer/lib/addressparser';
+import { decodeHeaderValue, parseHeaderBlock, splitHeadBody } from '../mime/headers.ts';
+
+export interface SieveMessage {
+  /** Every value of the field (lower-cased name), decoded, in order. */
+  header(name: string): string[];
+  /** The addresses in every field of that name; none for fields that hold no addresses (RFC 5228 §5.1). */
+  addresses(name: string): string[];
+  /** Octets. */
+  size: number;
+  /** The envelope sender ('' for the null reverse path) and the recipient being delivered to. */
+  envelope: { from: string; to: string };
+}
+
+/** RFC 5228 §5.1: the address test is restricted to fields that hold addresses. */
+const ADDRESS_FIELDS = new Set([
+  'from', 'to', 'cc', 'bcc', 'sender', 'reply-to', 'resent-from', 'resent-to', 'resent-cc', 'resent-bcc', 'resent-sender', 'resent-reply-to',
+  'return-path', 'delivered-to', 'x-original-to', 'envelope-to', 'errors-to', 'disposition-notification-to', 'mail-followup-to', 'mail-reply-to',
+]);
+/** The header section read: its first 64 KiB; fields past 500 are not seen. */
+const MAX_HEAD_BYTES = 65_536;
+/** Addresses taken from one field. */
+const MAX_ADDRESSES = 500;
+
+export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }): SieveMessage {
+  let fields: Map<string, string[]> | undefined;
+  const raws = (): Map<string, string[]> => {
+    if (fields) return fields;
+    fields = new Map();
+    const { head } = splitHeadBody(raw.subarray(0, MAX_HEAD_BYTES).toString('utf8'));
+    for (const f of parseHeaderBlock(head)) {
+      const name = f.name.toLowerCase();
+      const list = fields.get(name) ?? [];
+      list.push(f.value);
+      fields.set(name, list);
+    }
+    return fields;
+  };
+  return {
+    header: (name) => (raws().get(name) ?? []).map(decodeHeaderValue),
+    addresses: (name) => {
+      if (!ADDRESS_FIELDS.has(name)) return [];
+      const out: string[] = [];
+      for (const value of raws().get(name) ?? []) {
+        for (const a of addressparser(value, { flatten: true }).slice(0, MAX_ADDRESSES)) if (a.address) out.push(a.address);
+      }
+      return out;
+    },
+    size: raw.length,
+    envelope,
+  };
+}
+
+/** The part of an address an address or envelope test compares (RFC 5228 §2.7.4); the domain is after the last '@'. */
+export function addressPart(address: string, part: 'all' | 'localpart' | 'domain'): string {
+  if (part === 'all') return address;
+  const at = address.lastIndexOf('@');
+  if (part === 'localpart') return at < 0 ? address : address.slice(0, at);
+  return at < 0 ? '' : address.slice(at + 1);
+}

@@ -1,0 +1,220 @@
+// Sieve validator (RFC 5228 §2.6, §3–§5): turns the syntax tree into a compiled script, or lists every problem
+// with its line and column: unknown commands, tests and tags, wrong arguments, extensions used without require.
+import { normalizeMailbox } from '../store/maildir-names.ts';
+import type { SieveProblem } from './errors.ts';
+import { ADDRESS_PART_TAGS, MATCH_TAGS, readArguments, stringsOf, type ArgumentSpec, type ReadArguments } from './arguments.ts';
+import type { SieveCommandNode, SieveTestNode } from './parser.ts';
+import { SUPPORTED_EXTENSIONS, type AddressPart, type Comparator, type CompiledScript, type Match, type MatchType, type SieveCommand, type SieveTest } from './script.ts';
+
+/** RFC 5228 §2.7.3: these two comparators are always there; requiring them is allowed. */
+const BUILTIN_COMPARATORS: readonly Comparator[] = ['i;octet', 'i;ascii-casemap'];
+/** RFC 5322 §3.6.8 field-name: printable ASCII but ':'. */
+const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+/** A mailbox for redirect: local@domain, no spaces, brackets or commas (RFC 5228 §4.2: syntax checked). */
+const REDIRECT_ADDRESS = /^[^\s<>()",;:\\@]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+
+const COPY_TAG = { copy: { group: 'copy', extension: 'copy' } } as const;
+const FLAGS_TAG = { flags: { group: 'flags', extension: 'imap4flags', takesStrings: true } } as const;
+
+export function validateSieve(nodes: readonly SieveCommandNode[]): { script: CompiledScript; problems: SieveProblem[] } {
+  const problems: SieveProblem[] = [];
+  const required = new Set<string>();
+  const extensions: string[] = [];
+  const at = (n: { line: number; col: number }, message: string): void => {
+    problems.push({ line: n.line, col: n.col, message });
+  };
+  const needs = (n: { line: number; col: number }, what: string, extension: string): void => {
+    // RFC 5228 §3.2: an extension used without being required is an error
+    if (!required.has(extension)) at(n, `${what} needs require "${extension}"`);
+  };
+  const args = (what: string, n: SieveCommandNode | SieveTestNode, spec: ArgumentSpec): ReadArguments => readArguments(what, n, spec, required, problems);
+
+  const matchOf = (a: ReadArguments): Match => {
+    const c = a.tags.get('comparator');
+    let comparator: Comparator = 'i;ascii-casemap';
+    if (c) {
+      const name = (c.values ?? [])[0] ?? '';
+      if ((c.values ?? []).length !== 1) at(c, ':comparator takes one comparator name');
+      else if (!BUILTIN_COMPARATORS.includes(name as Comparator)) at(c, `unknown comparator "${name}" (i;octet and i;ascii-casemap are supported)`);
+      else comparator = name as Comparator;
+    }
+    return { comparator, match: (a.tags.get('match')?.name ?? 'is') as MatchType };
+  };
+  const headerNames = (n: SieveTestNode, names: string[]): string[] => {
+    // RFC 5228 §5: header names must be valid field names
+    for (const h of names) if (!FIELD_NAME.test(h)) at(n, `invalid header name ${JSON.stringify(h)}`);
+    return names.map((h) => h.toLowerCase());
+  };
+  const noTests = (n: SieveCommandNode | SieveTestNode, what: string): void => {
+    if (n.tests.length) at(n.tests[0] ?? n, `${what} takes no test`);
+  };
+
+  const test = (n: SieveTestNode): SieveTest => {
+    const fail = (message: string): SieveTest => {
+      at(n, message);
+      return { kind: 'false' };
+    };
+    switch (n.name) {
+      case 'address': {
+        noTests(n, 'address');
+        const a = args('address', n, { tags: { ...MATCH_TAGS, ...ADDRESS_PART_TAGS }, positional: ['strings', 'strings'] });
+        return { kind: 'address', ...matchOf(a), part: (a.tags.get('part')?.name ?? 'all') as AddressPart, headers: headerNames(n, stringsOf(a.positional[0])), keys: stringsOf(a.positional[1]) };
+      }
+      case 'envelope': {
+        needs(n, 'envelope', 'envelope');
+        noTests(n, 'envelope');
+        const a = args('envelope', n, { tags: { ...MATCH_TAGS, ...ADDRESS_PART_TAGS }, positional: ['strings', 'strings'] });
+        const fields: Array<'from' | 'to'> = [];
+        for (const f of stringsOf(a.positional[0]).map((s) => s.toLowerCase())) {
+          if (f === 'from' || f === 'to') fields.push(f);
+          else at(n, `unsupported envelope part ${JSON.stringify(f)} ("from" and "to" are supported)`);
+        }
+        return { kind: 'envelope', ...matchOf(a), part: (a.tags.get('part')?.name ?? 'all') as AddressPart, fields, keys: stringsOf(a.positional[1]) };
+      }
+      case 'header': {
+        noTests(n, 'header');
+        const a = args('header', n, { tags: MATCH_TAGS, positional: ['strings', 'strings'] });
+        return { kind: 'header', ...matchOf(a), headers: headerNames(n, stringsOf(a.positional[0])), keys: stringsOf(a.positional[1]) };
+      }
+      case 'hasflag': {
+        needs(n, 'hasflag', 'imap4flags');
+        noTests(n, 'hasflag');
+        const a = args('hasflag', n, { tags: MATCH_TAGS, positional: ['strings'] });
+        return { kind: 'hasflag', ...matchOf(a), keys: stringsOf(a.positional[0]) };
+      }
+      case 'exists': {
+        noTests(n, 'exists');
+        const a = args('exists', n, { tags: {}, positional: ['strings'] });
+        return { kind: 'exists', headers: headerNames(n, stringsOf(a.positional[0])) };
+      }
+      case 'size': {
+        noTests(n, 'size');
+        const a = args('size', n, { tags: { over: { group: 'size' }, under: { group: 'size' } }, positional: ['number'] });
+        const which = a.tags.get('size')?.name;
+        if (which === undefined) at(n, 'size needs :over or :under');
+        const limit = a.positional[0];
+        return { kind: 'size', over: which !== 'under', limit: limit?.kind === 'number' ? limit.value : 0 };
+      }
+      case 'allof':
+      case 'anyof': {
+        args(n.name, n, { tags: {}, positional: [] });
+        if (!n.tests.length) return fail(`${n.name} needs a list of tests`);
+        return { kind: n.name, tests: n.tests.map(test) };
+      }
+      case 'not': {
+        args('not', n, { tags: {}, positional: [] });
+        if (n.tests.length !== 1) return fail('not takes exactly one test');
+        return { kind: 'not', test: test(n.tests[0] as SieveTestNode) };
+      }
+      case 'true':
+      case 'false':
+        args(n.name, n, { tags: {}, positional: [] });
+        noTests(n, n.name);
+        return { kind: n.name };
+      default:
+        return fail(`unknown test "${n.name}"`);
+    }
+  };
+
+  const flagsOf = (a: ReadArguments): { flags?: string[] } => {
+    const f = a.tags.get('flags');
+    return f ? { flags: f.values ?? [] } : {};
+  };
+
+  const block = (list: readonly SieveCommandNode[], top: boolean): SieveCommand[] => {
+    const out: SieveCommand[] = [];
+    let seenOther = false;
+    for (const n of list) {
+      const line = n.line;
+      const blockCommand = n.name === 'if' || n.name === 'elsif' || n.name === 'else';
+      if (blockCommand && !n.block) at(n, `${n.name} needs a block { … }`);
+      if (!blockCommand && n.block) at(n, `${n.name} takes no block`);
+      if (n.name !== 'if' && n.name !== 'elsif' && n.name !== 'else') noTests(n, n.name);
+      if (n.name !== 'require') seenOther = true;
+      switch (n.name) {
+        case 'require': {
+          // RFC 5228 §3.2: require only at the start of the script, before any other command
+          if (!top || seenOther) at(n, 'require must come before any other command, at the top of the script');
+          const a = args('require', n, { tags: {}, positional: ['strings'] });
+          for (const ext of stringsOf(a.positional[0])) {
+            const name = ext.toLowerCase();
+            const comparator = name.startsWith('comparator-') && BUILTIN_COMPARATORS.includes(name.slice('comparator-'.length) as Comparator);
+            // RFC 5228 §3.2: an extension this implementation does not support is an error
+            if (!SUPPORTED_EXTENSIONS.includes(name) && !comparator) at(a.positional[0] ?? n, `unsupported extension "${ext}" (supported: ${SUPPORTED_EXTENSIONS.join(', ')})`);
+            else if (!required.has(name)) {
+              required.add(name);
+              extensions.push(name);
+            }
+          }
+          break;
+        }
+        case 'if': {
+          args('if', n, { tags: {}, positional: [] });
+          if (n.tests.length !== 1) at(n, 'if takes exactly one test');
+          const t = n.tests[0];
+          out.push({ kind: 'if', branches: [{ ...(t ? { test: test(t) } : {}), body: block(n.block ?? [], false) }], line });
+          break;
+        }
+        case 'elsif':
+        case 'else': {
+          const prev = out[out.length - 1];
+          const open = prev?.kind === 'if' && prev.branches[prev.branches.length - 1]?.test !== undefined;
+          if (!open) at(n, `${n.name} must follow if or elsif`);
+          args(n.name, n, { tags: {}, positional: [] });
+          if (n.name === 'elsif' && n.tests.length !== 1) at(n, 'elsif takes exactly one test');
+          if (n.name === 'else' && n.tests.length) at(n, 'else takes no test');
+          const t = n.name === 'elsif' ? n.tests[0] : undefined;
+          const branch = { ...(t ? { test: test(t) } : {}), body: block(n.block ?? [], false) };
+          if (open && prev?.kind === 'if') prev.branches.push(n.name === 'elsif' && !t ? { test: { kind: 'false' }, body: branch.body } : branch);
+          break;
+        }
+        case 'stop':
+        case 'discard':
+          args(n.name, n, { tags: {}, positional: [] });
+          out.push({ kind: n.name, line });
+          break;
+        case 'keep': {
+          const a = args('keep', n, { tags: FLAGS_TAG, positional: [] });
+          out.push({ kind: 'keep', ...flagsOf(a), line });
+          break;
+        }
+        case 'redirect': {
+          const a = args('redirect', n, { tags: COPY_TAG, positional: ['string'] });
+          const address = stringsOf(a.positional[0])[0] ?? '';
+          // RFC 5228 §4.2: the address must be syntactically valid
+          if (a.positional[0] && !REDIRECT_ADDRESS.test(address)) at(a.positional[0], `redirect: invalid address ${JSON.stringify(address)}`);
+          out.push({ kind: 'redirect', address, copy: a.tags.has('copy'), line });
+          break;
+        }
+        case 'fileinto': {
+          needs(n, 'fileinto', 'fileinto');
+          const a = args('fileinto', n, { tags: { ...COPY_TAG, ...FLAGS_TAG }, positional: ['string'] });
+          let folder = stringsOf(a.positional[0])[0] ?? '';
+          if (a.positional[0]) {
+            try {
+              folder = normalizeMailbox(folder);
+            } catch (err) {
+              at(a.positional[0], `fileinto: ${(err as Error).message}`);
+            }
+          }
+          out.push({ kind: 'fileinto', folder, copy: a.tags.has('copy'), ...flagsOf(a), line });
+          break;
+        }
+        case 'setflag':
+        case 'addflag':
+        case 'removeflag': {
+          needs(n, n.name, 'imap4flags');
+          const a = args(n.name, n, { tags: {}, positional: ['strings'] });
+          out.push({ kind: n.name, flags: stringsOf(a.positional[0]), line });
+          break;
+        }
+        default:
+          at(n, `unknown command "${n.name}"`);
+      }
+    }
+    return out;
+  };
+
+  const commands = block(nodes, true);
+  return { script: { extensions, commands }, problems: problems.sort((a, b) => a.line - b.line || a.col - b.col) };
+}
