@@ -1,4 +1,4 @@
-// `spamgate users add|passwd|del|list|vacation`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
+// `spamgate users add|passwd|del|list|vacation|sieve`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseSize } from '../config/units.ts';
@@ -7,6 +7,7 @@ import { forgetVacationReplies } from '../mailhost/vacation-store.ts';
 import { checkUserName, readUsersFile, writeUsersFileAtomic, type UserFileEntry } from '../mailhost/users.ts';
 import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { loadFromArgs } from './load-args.ts';
+import { runUsersSieve, SIEVE_USAGE } from './users-sieve.ts';
 import { VACATION_FLAGS, vacationFromArgs } from './users-vacation.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
@@ -16,6 +17,7 @@ const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--
        spamgate users list
        spamgate users vacation ADDRESS --message-file FILE [--subject TEXT] [--until YYYY-MM-DD] [--days N]
        spamgate users vacation ADDRESS --off
+${SIEVE_USAGE}
        (each also takes --config FILE and --data-dir DIR)
 
 Users are full addresses (local@domain, domain in local_domains); names are lower-cased.
@@ -25,6 +27,8 @@ only ask for it if a client needs APOP. Users defined in the config's users: sec
 vacation sets an out-of-office reply (RFC 3834): the text of FILE (UTF-8, at most 16 KiB), the subject (at most
 200 characters; default "Auto: " and the original subject), sent until the end of --until (UTC), at most once per
 sender every --days days (default 7). --off ends it. A running instance reads the change at once.
+sieve sets a user's Sieve filter (RFC 5228; stored beside their Maildir as sieve/active.sieve), compiled first:
+a script with errors is refused, each problem printed as FILE:line:col. check only compiles FILE (exit 1 on errors).
 list prints one line a user: address, apop or -, quota in bytes or -, file or config, and the vacation (on, on until
 YYYY-MM-DD, ended YYYY-MM-DD, or -).`;
 
@@ -36,6 +40,7 @@ export const usersCommand: Command = {
   booleanFlags: ['password-stdin', 'apop', 'no-apop', 'off'],
   async run(args, io) {
     const [action, address, extra] = args.positional;
+    if (action === 'sieve') return runUsersSieve(args.positional.slice(1), args, io);
     if (extra !== undefined || (action === 'list' && address !== undefined)) throw new UsageError('too many arguments');
     const { config, dataDir } = loadFromArgs(args, false);
     const domains = new Set(config.local_domains);
@@ -51,7 +56,7 @@ export const usersCommand: Command = {
       io.stdout.write(rows.sort().join('') || '(no users)\n');
       return 0;
     }
-    if (action !== 'add' && action !== 'passwd' && action !== 'del' && action !== 'vacation') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, del, list or vacation`);
+    if (action !== 'add' && action !== 'passwd' && action !== 'del' && action !== 'vacation') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, del, list, vacation or sieve`);
     if (address === undefined) throw new UsageError(`users ${action} needs an ADDRESS`);
     const check = checkUserName(address, isLocal);
     if (!check.ok) throw new UsageError(check.reason);

@@ -1,4 +1,5 @@
-// Final delivery into a local mailbox: Return-Path and Delivered-To on top, INBOX or Junk, quota, one copy per mailbox.
+// Final delivery into a local mailbox: Return-Path and Delivered-To on top, INBOX or Junk (or the folder a Sieve
+// script chose, made if missing), quota, one copy per mailbox.
 import { LRUCache } from 'lru-cache';
 import type { Registry } from 'prom-client';
 import { counter } from '../metrics/registry.ts';
@@ -16,6 +17,10 @@ export interface LocalDeliveryRequest {
   raw: Buffer;
   /** Verdict routing: true files the message in Junk. */
   junk: boolean;
+  /** A folder a Sieve script chose (fileinto): overrides the verdict routing; made if missing. */
+  folder?: string;
+  /** Flags the stored copy gets (Sieve imap4flags). */
+  flags?: readonly string[];
   /**
    * The queue/transaction id. Deliveries with the same id to the same mailbox (many-to-one aliases,
    * `sales@` and `info@` both → alice) are stored once; later ones return `duplicate`.
@@ -24,7 +29,7 @@ export interface LocalDeliveryRequest {
 }
 
 export type LocalDeliveryResult =
-  | { kind: 'delivered'; user: string; folder: 'INBOX' | 'Junk'; uid: number }
+  | { kind: 'delivered'; user: string; folder: string; uid: number }
   | { kind: 'duplicate'; user: string }
   /** Caller replies 452 4.2.2 (temporary: the user may make room). */
   | { kind: 'over-quota'; user: string; usage: number; quota: number }
@@ -32,6 +37,8 @@ export type LocalDeliveryResult =
   | { kind: 'no-such-user'; user: string }
   /** This message already passed through this recipient (Delivered-To present): 554 5.4.6. */
   | { kind: 'loop'; user: string }
+  /** The folder a script chose cannot be made (an invalid name, too many folders): the caller keeps the message instead. */
+  | { kind: 'bad-folder'; user: string; folder: string; reason: string }
   /** Store trouble: 451 4.3.0 (452 4.3.1 when the disk is full), retried by the queue. */
   | { kind: 'failed'; user: string; reason: string; noSpace?: boolean };
 
@@ -65,6 +72,8 @@ export function replyForDelivery(result: LocalDeliveryResult): { code: number; e
       return { code: 550, enhanced: '5.1.1', text: 'no such user' };
     case 'loop':
       return { code: 554, enhanced: '5.4.6', text: 'mail loop detected (Delivered-To)' };
+    case 'bad-folder':
+      return { code: 451, enhanced: '4.3.0', text: 'local delivery failed, try again later' };
     case 'failed':
       // RFC 3463 §3.4: 4.3.1, mail system full
       if (result.noSpace) return { code: 452, enhanced: '4.3.1', text: 'insufficient system storage for the mailbox, try again later' };
@@ -74,7 +83,12 @@ export function replyForDelivery(result: LocalDeliveryResult): { code: number; e
 
 export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
   const { store, directory, log } = opts;
-  const deliveries = counter(opts.registry, 'spamgate_local_deliveries_total', 'Local deliveries by result (delivered_inbox, delivered_junk, duplicate, over_quota, no_such_user, loop, failed).', ['result']);
+  const deliveries = counter(
+    opts.registry,
+    'spamgate_local_deliveries_total',
+    'Local deliveries by result (delivered_inbox, delivered_junk, delivered_folder: another folder a Sieve script chose; duplicate, over_quota, no_such_user, loop, bad_folder, failed).',
+    ['result'],
+  );
   const bytes = counter(opts.registry, 'spamgate_local_delivery_bytes_total', 'Bytes stored by local delivery.');
   // Per delivery id and mailbox: resolves true once that copy is stored, false if storing it failed.
   const seen = new LRUCache<string, Promise<boolean>>({ max: 50_000, ttl: opts.duplicateWindowMs ?? 3_600_000 });
@@ -84,7 +98,7 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
   const perUser = new KeyedMutex();
 
   /** Quota check and append; a mailbox removed since it was set up is set up again (once). */
-  const storeCopy = async (user: string, folder: 'INBOX' | 'Junk', message: Buffer): Promise<{ uid: number } | { usage: number; quota: number }> => {
+  const storeCopy = async (user: string, folder: string, message: Buffer, flags: readonly string[], chosen: boolean): Promise<{ uid: number } | { usage: number; quota: number }> => {
     // Bounded: a second pass only when a mailbox we had set up has gone (ENOENT) and was set up again.
     for (let pass = 0; ; pass++) {
       const fresh = !ensured.has(user);
@@ -98,8 +112,19 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
         if (usage + message.length > quota) return { usage, quota };
       }
       try {
-        return { uid: (await store.append(user, folder, message)).uid };
+        return { uid: (await store.append(user, folder, message, flags.length ? { flags } : undefined)).uid };
       } catch (err) {
+        // A folder a script files into is made when missing, as Dovecot's lda_mailbox_autocreate does (and
+        // subscribed, so that mail clients show it); bounded by mailhost.max_mailboxes (MailboxError LIMIT).
+        if (chosen && pass === 0 && err instanceof MailboxError && err.code === 'NONEXISTENT') {
+          await store.ensureUser(user);
+          await store.createMailbox(user, folder).catch((e: unknown) => {
+            if (!(e instanceof MailboxError && e.code === 'ALREADYEXISTS')) throw e;
+          });
+          // subscribing is a courtesy: a full subscription list does not stop the delivery
+          await store.setSubscribed(user, folder, true).catch(() => undefined);
+          continue;
+        }
         // The Maildir was removed or broken after we set it up, or the user deleted the folder (Junk,
         // over IMAP): set it up again next time (or now, once).
         ensured.delete(user);
@@ -110,7 +135,7 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
   };
 
   const count = (r: LocalDeliveryResult): LocalDeliveryResult => {
-    const label = r.kind === 'delivered' ? `delivered_${r.folder.toLowerCase()}` : r.kind.replace(/-/g, '_');
+    const label = r.kind === 'delivered' ? (r.folder === 'INBOX' || r.folder === 'Junk' ? `delivered_${r.folder.toLowerCase()}` : 'delivered_folder') : r.kind.replace(/-/g, '_');
     deliveries.inc({ result: label });
     return r;
   };
@@ -122,7 +147,8 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       const user = rec.name;
       const recipient = req.recipient.trim().replace(/^<(.*)>$/, '$1');
       if (hasDeliveredTo(req.raw, recipient)) return count({ kind: 'loop', user });
-      const dupKey = req.deliveryId === undefined ? undefined : `${req.deliveryId}\0${user}`;
+      // a copy a script filed into a folder of its choice is one copy per folder
+      const dupKey = req.deliveryId === undefined ? undefined : `${req.deliveryId}\0${user}${req.folder === undefined ? '' : `\0${req.folder}`}`;
       // A copy of the same delivery still being stored is waited for: only a stored one makes this one
       // a duplicate (were it taken as done at once, a failure of the first would leave this recipient
       // marked delivered). Bounded: each round waits for one earlier copy.
@@ -138,8 +164,8 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       let stored = false;
       const message = withTraceHeaders(req.raw, req.mailFrom, recipient);
       try {
-        const folder = req.junk ? 'Junk' : 'INBOX';
-        const put = await perUser.run(user, () => storeCopy(user, folder, message));
+        const folder = req.folder ?? (req.junk ? 'Junk' : 'INBOX');
+        const put = await perUser.run(user, () => storeCopy(user, folder, message, req.flags ?? [], req.folder !== undefined));
         if ('quota' in put) return count({ kind: 'over-quota', user, usage: put.usage, quota: put.quota });
         const uid = put.uid;
         stored = true;
@@ -149,6 +175,9 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       } catch (err) {
         if (err instanceof MailboxError && err.code === 'OVERQUOTA') {
           return count({ kind: 'over-quota', user, usage: -1, quota: directory.quotaOf(user) ?? -1 });
+        }
+        if (req.folder !== undefined && err instanceof MailboxError && (err.code === 'INVALID' || err.code === 'LIMIT' || err.code === 'NOPERM' || err.code === 'NONEXISTENT')) {
+          return count({ kind: 'bad-folder', user, folder: req.folder, reason: err.message });
         }
         log.error('local delivery failed', { user, err });
         const code = (err as NodeJS.ErrnoException).code;

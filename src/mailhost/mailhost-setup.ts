@@ -1,8 +1,7 @@
 // Builds the full-stack mail host from config: user directory, Maildir store, local delivery (with
-// alias expansion and verdict routing), POP3 and IMAP servers, and POP/IMAP-before-SMTP.
+// alias expansion, users' Sieve scripts and verdict routing), POP3 and IMAP servers, and POP/IMAP-before-SMTP.
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import type { Learner } from '../bayes/learner.ts';
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { Config } from '../config/schema.ts';
@@ -17,7 +16,11 @@ import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { createUserDirectory, type UserDirectory } from './directory.ts';
-import { createLocalDelivery, hasDeliveredTo, replyForDelivery, withDeliveredTo } from './local-delivery.ts';
+import { mailRoot } from './mail-root.ts';
+import { createLocalDelivery, hasDeliveredTo, withDeliveredTo } from './local-delivery.ts';
+import { createMailboxDelivery } from './mailbox-delivery.ts';
+import { createSieveFiltering } from './sieve-delivery.ts';
+import { createSieveScripts } from './sieve-scripts.ts';
 import { PopBeforeSmtp } from './pop-before-smtp.ts';
 import { openSrs, type Srs } from './srs-setup.ts';
 import { createVacation } from './vacation-setup.ts';
@@ -56,9 +59,7 @@ export interface MailHost {
   close(): Promise<void>;
 }
 
-export function mailRoot(dataDir: string): string {
-  return path.join(dataDir, 'mail');
-}
+export { mailRoot };
 
 function readTlsFiles(tls: { cert?: string; key?: string }, fallback: { cert?: string; key?: string }): { cert: Buffer; key: Buffer } | undefined {
   const cert = tls.cert ?? fallback.cert;
@@ -90,6 +91,17 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: config.mailhost.duplicate_window });
   const srs = config.mode === 'full-stack' ? openSrs({ config, dataDir: deps.dataDir, clock: deps.clock, log, registry: deps.registry }) : undefined;
   const vacation = createVacation({ directory, dataDir: deps.dataDir, fsync: config.queue.fsync, clock: deps.clock, log, registry: deps.registry });
+  const sieve = createSieveFiltering(createSieveScripts(deps.dataDir), deps.registry, log.child({ component: 'sieve' }));
+  const mailboxDelivery = createMailboxDelivery({
+    local,
+    sieve,
+    vacation,
+    lookup: (user) => directory.lookup(user),
+    srs,
+    clock: deps.clock,
+    log: log.child({ component: 'delivery' }),
+    duplicateWindowMs: config.mailhost.duplicate_window,
+  });
   const pbs = config.pop3.pop_before_smtp.enabled ? new PopBeforeSmtp({ clock: deps.clock, ttlMs: config.pop3.pop_before_smtp.ttl }) : undefined;
   const closers: Array<() => Promise<void>> = [];
   /** Per TLS-capable server: re-reads its certificate files and hands them over. */
@@ -118,17 +130,9 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       const junk = envelope.verdict?.junkRecipients?.includes(recipient) ?? false;
       let worst: LocalDeliveryOutcome = { status: 'ok' };
       for (const mailbox of resolution.mailboxes) {
-        const result = await local.deliverLocal({ mailFrom: envelope.mailFrom, recipient, mailbox, raw, junk, deliveryId: queueId });
-        // RFC 3834 §2: only a copy stored in INBOX (not Junk, not a duplicate) may be answered
-        if (result.kind === 'delivered' && result.folder === 'INBOX') {
-          const verdictAction = envelope.verdict?.action;
-          await vacation.afterDelivery(sink, sign, { user: result.user, mailFrom: envelope.mailFrom, raw, queueId, ...(verdictAction !== undefined ? { verdictAction } : {}) });
-        }
-        if (result.kind === 'delivered' || result.kind === 'duplicate') continue;
-        const reply = replyForDelivery(result);
-        const outcome: LocalDeliveryOutcome = reply.code >= 500 ? { status: 'perm', reply } : { status: 'temp', reply };
+        const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk });
         // A temporary failure of one mailbox retries the recipient (delivered mailboxes are deduplicated).
-        if (outcome.status === 'temp' || worst.status === 'ok') worst = outcome;
+        if (outcome.status === 'temp' || (outcome.status === 'perm' && worst.status === 'ok')) worst = outcome;
       }
       const targets = resolution.mailboxes.length + resolution.remote.length;
       if (resolution.remote.length > 0 && worst.status !== 'temp') {

@@ -1,0 +1,89 @@
+// Delivery of one message to one local user: the user's Sieve script (if any) decides the copies and redirects;
+// each copy is stored through local delivery (quota, duplicates, Delivered-To loops apply to every copy), a
+// folder that cannot be made falls back to the implicit keep, the out-of-office reply follows a copy kept
+// outside Junk, and each redirect is queued like an alias forward (SRS sender, Delivered-To marking the hop).
+import { LRUCache } from 'lru-cache';
+import type { NoticeSigner } from '../dkim/notice-signer.ts';
+import type { LocalDeliveryOutcome } from '../queue/router.ts';
+import type { MessageSink, QueueEnvelope } from '../queue/types.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { replyForDelivery, withDeliveredTo, type LocalDelivery } from './local-delivery.ts';
+import type { PlannedCopy, SieveFiltering } from './sieve-delivery.ts';
+import type { Srs } from './srs-setup.ts';
+import type { Vacation } from './vacation-setup.ts';
+
+export interface MailboxDeliveryDeps {
+  local: LocalDelivery;
+  sieve: SieveFiltering;
+  vacation: Vacation;
+  lookup: (user: string) => { name: string } | undefined;
+  srs: Srs | undefined;
+  clock: Clock;
+  log: Logger;
+  /** How long a redirect is remembered, so a retried delivery does not send it again (ms). */
+  duplicateWindowMs: number;
+}
+
+export interface MailboxDelivery {
+  deliver(sink: MessageSink, sign: NoticeSigner | undefined, m: { envelope: QueueEnvelope; recipient: string; mailbox: string; raw: Buffer; queueId: string; junk: boolean }): Promise<LocalDeliveryOutcome>;
+}
+
+export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDelivery {
+  const redirected = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs });
+  return {
+    async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk }) {
+      const user = deps.lookup(mailbox)?.name ?? mailbox;
+      const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId });
+      const copies: PlannedCopy[] = [...plan.copies];
+      let worst: LocalDeliveryOutcome = { status: 'ok' };
+      let answerable = false;
+      // bounded: the planned copies, and at most one implicit keep added for those that failed
+      for (let i = 0; i < copies.length; i++) {
+        const copy = copies[i] as PlannedCopy;
+        const result = await deps.local.deliverLocal({
+          mailFrom: envelope.mailFrom,
+          recipient,
+          mailbox,
+          raw,
+          junk,
+          deliveryId: queueId,
+          ...(copy.folder !== undefined ? { folder: copy.folder } : {}),
+          ...(copy.flags.length ? { flags: copy.flags } : {}),
+        });
+        if (result.kind === 'bad-folder') {
+          deps.sieve.actionFailed(result.user, queueId, `fileinto ${JSON.stringify(result.folder)}: ${result.reason}`);
+          // RFC 5228 §2.10.6: an action that cannot be done leaves the message kept
+          if (!copies.some((c) => c.folder === undefined)) copies.push({ flags: [] });
+          continue;
+        }
+        // RFC 3834 §2: a copy stored in Junk, or a duplicate, is not answered
+        if (result.kind === 'delivered' && result.folder !== 'Junk') answerable = true;
+        if (result.kind === 'delivered' || result.kind === 'duplicate') continue;
+        const reply = replyForDelivery(result);
+        const outcome: LocalDeliveryOutcome = reply.code >= 500 ? { status: 'perm', reply } : { status: 'temp', reply };
+        if (outcome.status === 'temp' || worst.status === 'ok') worst = outcome;
+      }
+      if (answerable) {
+        const verdictAction = envelope.verdict?.action;
+        await deps.vacation.afterDelivery(sink, sign, { user, mailFrom: envelope.mailFrom, raw, queueId, ...(verdictAction !== undefined ? { verdictAction } : {}) });
+      }
+      // a copy to be retried: redirects wait for that retry (remembered, so they go once)
+      if (worst.status === 'temp') return worst;
+      for (const address of plan.redirects) {
+        const key = `${queueId}\0${user}\0${address.toLowerCase()}`;
+        if (redirected.has(key)) continue;
+        // RFC 5228 §4.2: the envelope sender stays (rewritten by SRS as for alias forwards); Delivered-To of the
+        // recipient goes on, so the copy is known as a loop if it comes back
+        const mailFrom = deps.srs ? deps.srs.forwardSender(envelope.mailFrom, recipient) : envelope.mailFrom;
+        const forwarded: QueueEnvelope = { ...envelope, mailFrom, rcptTo: [address], receivedAt: deps.clock.now() };
+        delete forwarded.verdict;
+        delete forwarded.rcptDsn;
+        const { id } = await sink.enqueue(forwarded, withDeliveredTo(raw, recipient));
+        redirected.set(key, true);
+        deps.log.info('sieve redirect queued', { id: queueId, redirect: id, user, to: address });
+      }
+      return worst;
+    },
+  };
+}
