@@ -11,7 +11,7 @@ const BUILTIN_COMPARATORS: readonly Comparator[] = ['i;octet', 'i;ascii-casemap'
 /** RFC 5322 §3.6.8 field-name: printable ASCII but ':'. */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 /** A mailbox for redirect: local@domain, no spaces, brackets or commas (RFC 5228 §4.2: syntax checked). */
-const REDIRECT_ADDRESS = /^[^\s<>()",;:\\@]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$/;
+const REDIRECT_ADDRESS = /^[^\s<>()",;:\\@]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
 const COPY_TAG = { copy: { group: 'copy', extension: 'copy' } } as const;
 const FLAGS_TAG = { flags: { group: 'flags', extension: 'imap4flags', takesStrings: true } } as const;

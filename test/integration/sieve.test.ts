@@ -188,25 +188,27 @@ test('users sieve: set refuses a bad script with FILE:line:col and exit 1; check
   writeFileSync(config, `data_dir: ${path.join(dir, 'data')}\nlocal_domains: [example.com]\n`);
   const bad = path.join(dir, 'bad.sieve');
   writeFileSync(bad, 'require ["fileinto", "nosuch"];\nif header :is "subject" "x" {\n  fileinto "A"\n}\n');
-  const good = path.join(dir, 'good.sieve');
-  writeFileSync(good, 'require "fileinto";\nfileinto "A";\n');
   assert.equal((await runCli(['users', 'add', 'a@example.com', '--password-stdin', '--config', config], { stdin: 'a-password\n' })).code, 0);
-  const check = await runCli(['users', 'sieve', 'check', bad, '--config', config]);
+  // independent runs side by side (each is a process start)
+  const [check, refused, unknownExt, badName] = await Promise.all([
+    runCli(['users', 'sieve', 'check', bad, '--config', config]),
+    runCli(['users', 'sieve', 'a@example.com', 'set', bad, '--config', config]),
+    runCli(['users', 'sieve', 'check', '-', '--config', config], { stdin: 'require ["fileinto", "nosuch"];\n' }),
+    runCli(['users', 'sieve', '../a@example.com', 'show', '--config', config]),
+  ]);
   assert.equal(check.code, 1);
   assert.equal(check.stderr, `${bad}:4:1: expected ";" or "{" after command "fileinto", found "}"\n`);
-  const refused = await runCli(['users', 'sieve', 'a@example.com', 'set', bad, '--config', config]);
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /:4:1: expected ";"/);
+  assert.equal(unknownExt.code, 1);
+  assert.equal(unknownExt.stderr, '-:1:9: unsupported extension "nosuch" (supported: fileinto, envelope, copy, imap4flags)\n');
+  assert.equal(badName.code, 2);
+  assert.match(badName.stderr, /invalid user name/);
   assert.equal((await runCli(['users', 'sieve', 'a@example.com', 'show', '--config', config])).code, 1, 'nothing was set');
   const set = await runCli(['users', 'sieve', 'a@example.com', 'set', '-', '--config', config], { stdin: 'require "fileinto";\nfileinto "A";\n' });
   assert.equal(set.code, 0, set.stderr);
   const shown = await runCli(['users', 'sieve', 'a@example.com', 'show', '--config', config]);
   assert.equal(shown.stdout, 'require "fileinto";\nfileinto "A";\n');
-  const unknownExt = await runCli(['users', 'sieve', 'check', '-', '--config', config], { stdin: 'require ["fileinto", "nosuch"];\n' });
-  assert.equal(unknownExt.stderr, '-:1:9: unsupported extension "nosuch" (supported: fileinto, envelope, copy, imap4flags)\n');
-  const badName = await runCli(['users', 'sieve', '../a@example.com', 'show', '--config', config]);
-  assert.equal(badName.code, 2);
-  assert.match(badName.stderr, /invalid user name/);
   assert.equal((await runCli(['users', 'sieve', 'a@example.com', 'remove', '--config', config])).code, 0);
   assert.equal((await runCli(['users', 'sieve', 'a@example.com', 'remove', '--config', config])).code, 1);
 });

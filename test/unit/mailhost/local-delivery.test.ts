@@ -92,3 +92,23 @@ test('POP-before-SMTP: an address may relay for ttl after a login, then not', ()
   assert.equal(pbs.size, 2, 'bounded');
   assert.equal(pbs.allows('192.0.2.4'), true);
 });
+
+test('a folder chosen by a Sieve script: made and subscribed if missing, flags stored, one copy per folder and delivery id, quota applies; an invalid name is bad-folder', async (t) => {
+  const { store, ld, registry } = setup(t, { 'alice@example.com': 1000 });
+  const base = { mailFrom: 's@example.org', recipient: 'alice@example.com', mailbox: 'alice@example.com', raw: RAW, junk: true, deliveryId: 'q1' };
+  const filed = await ld.deliverLocal({ ...base, folder: 'Lists/IETF', flags: ['\\Seen', '$Work'] });
+  assert.deepEqual(filed.kind === 'delivered' ? filed.folder : filed, 'Lists/IETF', 'the chosen folder wins over the junk routing');
+  const [meta] = await store.list('alice@example.com', 'Lists/IETF');
+  assert.deepEqual([...(meta?.flags ?? [])].sort(), ['$Work', '\\Seen']);
+  assert.ok((await store.listSubscriptions('alice@example.com')).includes('Lists/IETF'));
+  assert.equal((await ld.deliverLocal({ ...base, folder: 'Lists/IETF' })).kind, 'duplicate', 'the same folder twice for one delivery id is one copy');
+  assert.equal((await ld.deliverLocal(base)).kind, 'delivered', 'the default place is another copy');
+  assert.equal((await store.list('alice@example.com', 'Junk')).length, 1);
+  const bad = await ld.deliverLocal({ ...base, folder: 'a/../b' });
+  assert.equal(bad.kind, 'bad-folder');
+  // quota counts every copy: 2 × ~90 bytes stored, the limit 1000
+  const big = Buffer.concat([RAW, Buffer.alloc(900, 0x61)]);
+  assert.equal((await ld.deliverLocal({ ...base, raw: big, folder: 'Other', deliveryId: 'q2' })).kind, 'over-quota');
+  assert.match(await registry.getSingleMetricAsString('spamgate_local_deliveries_total'), /result="delivered_folder"} 1/);
+  assert.match(await registry.getSingleMetricAsString('spamgate_local_deliveries_total'), /result="bad_folder"} 1/);
+});
