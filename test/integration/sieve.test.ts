@@ -35,8 +35,9 @@ interface Setup {
   configFile: string;
   /** `spamgate users sieve alice@corp.example set` with this script. */
   setScript: (text: string) => Promise<{ code: number; out: string; err: string }>;
+  users: (argv: string[], stdin?: string) => Promise<{ code: number; out: string; err: string }>;
   /** Sends one message to alice; resolves when the queue is done with it. */
-  send: (subject: string, body?: string) => Promise<void>;
+  send: (subject: string, body?: string, from?: string) => Promise<void>;
   metrics: () => Promise<string>;
 }
 
@@ -63,7 +64,15 @@ async function setup(t: TestContext, config: Record<string, unknown> = {}): Prom
     { zones: ZONES, configFile },
   );
   const users = async (argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> => {
-    const r = await runCommand(usersCommand, { flags: argv.includes('--password-stdin') ? new Map([['password-stdin', true]]) : new Map(), positional: argv.filter((a) => !a.startsWith('--')), configFile, dataDir: gw.dataDir }, stdin);
+    const flags = new Map<string, string | true>();
+    const positional: string[] = [];
+    for (let i = 0; i < argv.length; i++) {
+      const a = argv[i] ?? '';
+      if (a === '--message-file') flags.set('message-file', argv[++i] ?? '');
+      else if (a.startsWith('--')) flags.set(a.slice(2), true);
+      else positional.push(a);
+    }
+    const r = await runCommand(usersCommand, { flags, positional, configFile, dataDir: gw.dataDir }, stdin);
     gw.app.reload();
     return r;
   };
@@ -74,14 +83,15 @@ async function setup(t: TestContext, config: Record<string, unknown> = {}): Prom
     sink,
     dir,
     configFile,
+    users,
     setScript: async (text) => {
       const file = path.join(dir, `script${++seq}.sieve`);
       writeFileSync(file, text);
       return users(['sieve', ALICE, 'set', file]);
     },
-    send: async (subject, body = 'hello alice') => {
+    send: async (subject, body = 'hello alice', from = 'bob@remote.example') => {
       const before = gw.logs.length;
-      const r = await sendMessage(gw.smtpPort, 'bob@remote.example', [ALICE], `From: Bob <bob@remote.example>\r\nTo: ${ALICE}\r\nSubject: ${subject}\r\nMessage-ID: <${++seq}.${Date.now()}@remote.example>\r\n\r\n${body}\r\n`);
+      const r = await sendMessage(gw.smtpPort, from, [ALICE], `From: <${from}>\r\nTo: ${ALICE}\r\nSubject: ${subject}\r\nMessage-ID: <${++seq}.${Date.now()}@remote.example>\r\n\r\n${body}\r\n`);
       assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
       const queueId = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1];
       for (let i = 0; i < 400; i++) {
@@ -152,6 +162,24 @@ test('spam verdicts: a script that only keeps leaves junk in Junk; the verdict h
   assert.deepEqual(inbox(s, '.Junk').map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim()), ['***SPAM*** plain junk']);
   assert.deepEqual(inbox(s, '.Quarantine').map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim()), ['***SPAM*** junk to quarantine']);
   assert.deepEqual(inbox(s).map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim()).sort(), ['***SPAM*** junk for review', 'clean quarantine']);
+});
+
+test('out-of-office replies go on: for a copy filed into a folder, not for a discarded or only redirected message', async (t) => {
+  const s = await setup(t);
+  const away = path.join(s.dir, 'away.txt');
+  writeFileSync(away, 'Away.\n');
+  assert.equal((await s.users(['vacation', ALICE, '--message-file', away])).code, 0);
+  const script = 'require "fileinto";\nif header :contains "subject" "filed" { fileinto "Filed"; }\nelsif header :contains "subject" "drop" { discard; }\nelsif header :contains "subject" "away" { redirect "dave@remote.example"; }\n';
+  assert.equal((await s.setScript(script)).code, 0);
+  await s.send('filed', 'hello', 'bob@remote.example');
+  await s.send('drop', 'hello', 'carol@remote.example');
+  await s.send('away', 'hello', 'erin@remote.example');
+  // the reply is decided during delivery, before the queue logs the message done (send waited for that)
+  assert.deepEqual(s.gw.logs.filter((l) => l.msg === 'vacation reply queued').map((l) => l.to), ['bob@remote.example']);
+  await s.sink.waitForMessages(2, 20_000);
+  assert.deepEqual(s.sink.messages.map((m) => m.rcptTo.join(',')).sort(), ['bob@remote.example', 'dave@remote.example'], 'the reply to bob and the redirect to dave; no reply to carol or erin');
+  assert.equal(inbox(s, '.Filed').length, 1);
+  assert.equal(inbox(s).length, 0);
 });
 
 test('a script that fails at run time, one that does not compile and a folder that cannot be made: the message is kept in INBOX, logged and counted', async (t) => {
