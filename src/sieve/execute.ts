@@ -1,10 +1,12 @@
 // Sieve executor (RFC 5228 §2.10): runs a compiled script against one message and gives the actions to take,
 // with the implicit keep (§2.10.2) unless an action cancelled it, `stop`, imap4flags' internal flags
-// (RFC 5232 §3) and bounds on steps, actions and redirects. Takes no action itself.
+// (RFC 5232 §3), variables (RFC 5229) and bounds on steps, actions and redirects. Takes no action itself.
+import { normalizeMailbox } from '../store/maildir-names.ts';
 import { addFlags, normalizeFlags, removeFlags } from './flags.ts';
-import { anyMatches } from './match.ts';
+import { anyMatches, matchVariables } from './match.ts';
 import { addressPart, type SieveMessage } from './message.ts';
-import type { CompiledScript, SieveCommand, SieveTest } from './script.ts';
+import { isRedirectAddress, type CompiledScript, type Match, type SieveCommand, type SieveTest } from './script.ts';
+import { applyModifiers, MAX_VARIABLES, Variables } from './variables.ts';
 
 export type SieveAction =
   /** File into the user's default place (INBOX, or Junk for a message the filter judged junk). */
@@ -42,6 +44,13 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
   let implicitKeep = true;
   let redirects = 0;
   const actions: SieveAction[] = [];
+  const vars = script.extensions.includes('variables') ? new Variables() : undefined;
+  /** A string as the script means it now: variables expanded (RFC 5229 §3), when the script uses them. */
+  const x = (s: string): string => (vars ? vars.expand(s) : s);
+  const xs = (list: readonly string[]): string[] => list.map(x);
+  /** Matches, leaving the match variables of a successful :matches (RFC 5229 §3.2). */
+  const holds = (values: readonly string[], keys: readonly string[], m: Match): boolean =>
+    anyMatches(values, xs(keys), m.match, m.comparator, step, vars && m.match === 'matches' ? (v, k) => vars.setMatched(matchVariables(v, k, m.comparator)) : undefined);
   const step = (): void => {
     if (++steps > limits.maxSteps) throw new SieveRuntimeError(`more than ${limits.maxSteps} steps`, line);
   };
@@ -71,19 +80,35 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
         // RFC 5228 §5.9: strictly over or under
         return t.over ? msg.size > t.limit : msg.size < t.limit;
       case 'exists':
-        return t.headers.every((h) => msg.header(h).length > 0);
+        return xs(t.headers).every((h) => msg.header(h.toLowerCase()).length > 0);
       case 'header':
-        return anyMatches(t.headers.flatMap((h) => msg.header(h)), t.keys, t.match, t.comparator, step);
+        return holds(xs(t.headers).flatMap((h) => msg.header(h.toLowerCase())), t.keys, t);
       case 'address':
-        return anyMatches(t.headers.flatMap((h) => msg.addresses(h)).map((a) => addressPart(a, t.part)), t.keys, t.match, t.comparator, step);
+        return holds(xs(t.headers).flatMap((h) => msg.addresses(h.toLowerCase())).map((a) => addressPart(a, t.part)), t.keys, t);
       case 'envelope': {
         // RFC 5228 §5.4: the null reverse path is the empty string, compared as such
         const values = t.fields.map((f) => (f === 'from' ? msg.envelope.from : msg.envelope.to)).map((a) => (a === '' ? '' : addressPart(a, t.part)));
-        return anyMatches(values, t.keys, t.match, t.comparator, step);
+        return holds(values, t.keys, t);
       }
       case 'hasflag':
-        return anyMatches(flags, t.keys, t.match, t.comparator, step);
+        return holds(flags, t.keys, t);
+      case 'string':
+        return holds(xs(t.sources), t.keys, t);
     }
+  };
+
+  /** A folder or address only known at run time is checked here: a bad one is a run-time error (RFC 5228 §2.10.6). */
+  const folderOf = (folder: string): string => {
+    try {
+      return normalizeMailbox(x(folder));
+    } catch (err) {
+      throw new SieveRuntimeError(`fileinto: ${(err as Error).message}`, line);
+    }
+  };
+  const addressOf = (address: string): string => {
+    const a = x(address);
+    if (!isRedirectAddress(a)) throw new SieveRuntimeError(`redirect: invalid address ${JSON.stringify(a.slice(0, 100))}`, line);
+    return a;
   };
 
   /** False when `stop` ended the script. */
@@ -100,7 +125,7 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
         case 'stop':
           return false;
         case 'keep':
-          act({ kind: 'keep', implicit: false, flags: c.flags ? normalizeFlags(c.flags) : flags });
+          act({ kind: 'keep', implicit: false, flags: c.flags ? normalizeFlags(xs(c.flags)) : flags });
           break;
         case 'discard':
           // RFC 5228 §4.4: discard cancels the implicit keep, nothing else
@@ -108,22 +133,25 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
           act({ kind: 'discard' });
           break;
         case 'fileinto':
-          act({ kind: 'fileinto', folder: c.folder, flags: c.flags ? normalizeFlags(c.flags) : flags });
+          act({ kind: 'fileinto', folder: folderOf(c.folder), flags: c.flags ? normalizeFlags(xs(c.flags)) : flags });
           // RFC 3894 §3: with :copy the implicit keep stays
           if (!c.copy) implicitKeep = false;
           break;
         case 'redirect':
-          act({ kind: 'redirect', address: c.address });
+          act({ kind: 'redirect', address: addressOf(c.address) });
           if (!c.copy) implicitKeep = false;
           break;
         case 'setflag':
-          flags = normalizeFlags(c.flags);
+          flags = normalizeFlags(xs(c.flags));
           break;
         case 'addflag':
-          flags = addFlags(flags, c.flags);
+          flags = addFlags(flags, xs(c.flags));
           break;
         case 'removeflag':
-          flags = removeFlags(flags, c.flags);
+          flags = removeFlags(flags, xs(c.flags));
+          break;
+        case 'set':
+          if (!vars?.set(c.name, applyModifiers(x(c.value), c.modifiers))) throw new SieveRuntimeError(`more than ${MAX_VARIABLES} variables`, line);
           break;
       }
     }

@@ -1,6 +1,7 @@
 // Sieve match types and comparators (RFC 5228 §2.7, RFC 4790 §9.2–§9.3): :is, :contains and :matches (with
-// "*", "?" and "\" escapes) under i;octet or i;ascii-casemap.
+// "*", "?" and "\" escapes) under i;octet or i;ascii-casemap, and the match variables of a :matches (RFC 5229).
 import type { Comparator, MatchType } from './script.ts';
+import { captures } from './variables.ts';
 
 /** i;ascii-casemap folds a–z only (RFC 4790 §9.2): no Unicode case folding. */
 function fold(s: string, comparator: Comparator): string {
@@ -15,18 +16,17 @@ export function matches(value: string, key: string, match: MatchType, comparator
   return wildcard([...v], globOf(fold(key, comparator)));
 }
 
-type GlobItem = { kind: 'star' } | { kind: 'any' } | { kind: 'char'; char: string };
+export type GlobItem = { kind: 'star' } | { kind: 'any' } | { kind: 'char'; char: string };
 
 /** RFC 5228 §2.7.1: "*" any run, "?" one character, "\" makes the next character literal. */
-function globOf(key: string): GlobItem[] {
+export function globOf(key: string): GlobItem[] {
   const out: GlobItem[] = [];
   const chars = [...key];
   for (let i = 0; i < chars.length; i++) {
     const c = chars[i] ?? '';
     if (c === '\\' && i + 1 < chars.length) out.push({ kind: 'char', char: chars[++i] ?? '' });
-    else if (c === '*') {
-      if (out[out.length - 1]?.kind !== 'star') out.push({ kind: 'star' });
-    } else if (c === '?') out.push({ kind: 'any' });
+    else if (c === '*') out.push({ kind: 'star' });
+    else if (c === '?') out.push({ kind: 'any' });
     else out.push({ kind: 'char', char: c });
   }
   return out;
@@ -58,12 +58,31 @@ function wildcard(value: readonly string[], glob: readonly GlobItem[]): boolean 
   return g === glob.length;
 }
 
-/** True when any value matches any key (RFC 5228 §2.7.1: lists are tried each against each). */
-export function anyMatches(values: readonly string[], keys: readonly string[], match: MatchType, comparator: Comparator, step: () => void): boolean {
+/** The match variables of a value that matches `key` (RFC 5229 §3.2): the value, then each wildcard's text. */
+export function matchVariables(value: string, key: string, comparator: Comparator): string[] {
+  const same = (a: string, b: string): boolean => fold(a, comparator) === fold(b, comparator);
+  return [value, ...(captures([...value], globOf(key), same) ?? [])];
+}
+
+/**
+ * True when any value matches any key (RFC 5228 §2.7.1: lists are tried each against each); `matched` hears of
+ * the first value and key that do.
+ */
+export function anyMatches(
+  values: readonly string[],
+  keys: readonly string[],
+  match: MatchType,
+  comparator: Comparator,
+  step: () => void,
+  matched?: (value: string, key: string) => void,
+): boolean {
   for (const value of values) {
     for (const key of keys) {
       step();
-      if (matches(value, key, match, comparator)) return true;
+      if (matches(value, key, match, comparator)) {
+        matched?.(value, key);
+        return true;
+      }
     }
   }
   return false;

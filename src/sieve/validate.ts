@@ -4,17 +4,25 @@ import { normalizeMailbox } from '../store/maildir-names.ts';
 import type { SieveProblem } from './errors.ts';
 import { ADDRESS_PART_TAGS, MATCH_TAGS, readArguments, stringsOf, type ArgumentSpec, type ReadArguments } from './arguments.ts';
 import type { SieveCommandNode, SieveTestNode } from './parser.ts';
-import { SUPPORTED_EXTENSIONS, type AddressPart, type Comparator, type CompiledScript, type Match, type MatchType, type SieveCommand, type SieveTest } from './script.ts';
+import { VARIABLE_NAME, type Modifier } from './variables.ts';
+import { isRedirectAddress, SUPPORTED_EXTENSIONS, type AddressPart, type Comparator, type CompiledScript, type Match, type MatchType, type SieveCommand, type SieveTest } from './script.ts';
 
 /** RFC 5228 §2.7.3: these two comparators are always there; requiring them is allowed. */
 const BUILTIN_COMPARATORS: readonly Comparator[] = ['i;octet', 'i;ascii-casemap'];
 /** RFC 5322 §3.6.8 field-name: printable ASCII but ':'. */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
-/** A mailbox for redirect: local@domain, no spaces, brackets or commas (RFC 5228 §4.2: syntax checked). */
-const REDIRECT_ADDRESS = /^[^\s<>()",;:\\@]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
 const COPY_TAG = { copy: { group: 'copy', extension: 'copy' } } as const;
 const FLAGS_TAG = { flags: { group: 'flags', extension: 'imap4flags', takesStrings: true } } as const;
+/** RFC 5229 §4.1: modifiers of the same precedence exclude each other. */
+const SET_TAGS = {
+  lower: { group: 'case' },
+  upper: { group: 'case' },
+  lowerfirst: { group: 'first' },
+  upperfirst: { group: 'first' },
+  quotewildcard: { group: 'quote' },
+  length: { group: 'length' },
+} as const;
 
 export function validateSieve(nodes: readonly SieveCommandNode[]): { script: CompiledScript; problems: SieveProblem[] } {
   const problems: SieveProblem[] = [];
@@ -27,6 +35,8 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
     // RFC 5228 §3.2: an extension used without being required is an error
     if (!required.has(extension)) at(n, `${what} needs require "${extension}"`);
   };
+  /** With "variables", a string holding "${" is only known at run time (checked there). */
+  const dynamic = (text: string): boolean => required.has('variables') && text.includes('${');
   const args = (what: string, n: SieveCommandNode | SieveTestNode, spec: ArgumentSpec): ReadArguments => readArguments(what, n, spec, required, problems);
 
   const matchOf = (a: ReadArguments): Match => {
@@ -42,7 +52,7 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
   };
   const headerNames = (n: SieveTestNode, names: string[]): string[] => {
     // RFC 5228 §5: header names must be valid field names
-    for (const h of names) if (!FIELD_NAME.test(h)) at(n, `invalid header name ${JSON.stringify(h)}`);
+    for (const h of names) if (!FIELD_NAME.test(h) && !dynamic(h)) at(n, `invalid header name ${JSON.stringify(h)}`);
     return names.map((h) => h.toLowerCase());
   };
   const noTests = (n: SieveCommandNode | SieveTestNode, what: string): void => {
@@ -81,6 +91,12 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
         noTests(n, 'hasflag');
         const a = args('hasflag', n, { tags: MATCH_TAGS, positional: ['strings'] });
         return { kind: 'hasflag', ...matchOf(a), keys: stringsOf(a.positional[0]) };
+      }
+      case 'string': {
+        needs(n, 'string', 'variables');
+        noTests(n, 'string');
+        const a = args('string', n, { tags: MATCH_TAGS, positional: ['strings', 'strings'] });
+        return { kind: 'string', ...matchOf(a), sources: stringsOf(a.positional[0]), keys: stringsOf(a.positional[1]) };
       }
       case 'exists': {
         noTests(n, 'exists');
@@ -182,7 +198,7 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
           const a = args('redirect', n, { tags: COPY_TAG, positional: ['string'] });
           const address = stringsOf(a.positional[0])[0] ?? '';
           // RFC 5228 §4.2: the address must be syntactically valid
-          if (a.positional[0] && !REDIRECT_ADDRESS.test(address)) at(a.positional[0], `redirect: invalid address ${JSON.stringify(address)}`);
+          if (a.positional[0] && !isRedirectAddress(address) && !dynamic(address)) at(a.positional[0], `redirect: invalid address ${JSON.stringify(address)}`);
           out.push({ kind: 'redirect', address, copy: a.tags.has('copy'), line });
           break;
         }
@@ -190,7 +206,7 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
           needs(n, 'fileinto', 'fileinto');
           const a = args('fileinto', n, { tags: { ...COPY_TAG, ...FLAGS_TAG }, positional: ['string'] });
           let folder = stringsOf(a.positional[0])[0] ?? '';
-          if (a.positional[0]) {
+          if (a.positional[0] && !dynamic(folder)) {
             try {
               folder = normalizeMailbox(folder);
             } catch (err) {
@@ -206,6 +222,16 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
           needs(n, n.name, 'imap4flags');
           const a = args(n.name, n, { tags: {}, positional: ['strings'] });
           out.push({ kind: n.name, flags: stringsOf(a.positional[0]), line });
+          break;
+        }
+        case 'set': {
+          needs(n, 'set', 'variables');
+          const a = args('set', n, { tags: SET_TAGS, positional: ['string', 'string'] });
+          const name = stringsOf(a.positional[0])[0] ?? '';
+          // RFC 5229 §4: the name is a constant identifier
+          if (a.positional[0] && !VARIABLE_NAME.test(name)) at(a.positional[0], `set: invalid variable name ${JSON.stringify(name)}`);
+          const modifiers = [...a.tags.values()].map((t) => t.name as Modifier);
+          out.push({ kind: 'set', name, value: stringsOf(a.positional[1])[0] ?? '', modifiers, line });
           break;
         }
         default:

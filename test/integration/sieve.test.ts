@@ -1,8 +1,9 @@
 // Users' Sieve filters end to end over real sockets: a script set with `spamgate users sieve` files mail into a
 // folder it makes (seen in the Maildir and over IMAP), with flags; redirect reaches the remote MX (the sink) with
 // the hop marked; the filter's Junk routing stays the implicit keep and a script can read the verdict header;
-// a script that fails at run time, one that does not compile and a folder that cannot be made all deliver
-// to INBOX, logged and counted; the CLI refuses a bad script with line:col and exit 1.
+// out-of-office replies go on; a script that fails at run time (too many redirects, a folder name taken from
+// the message that is not valid), one that does not compile and a folder that cannot be made all deliver to
+// INBOX, logged and counted; the CLI refuses a bad script with line:col and exit 1.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import os from 'node:os';
@@ -192,22 +193,28 @@ test('a script that fails at run time, one that does not compile and a folder th
   assert.equal(s.sink.messages.length, 0, 'no redirect of a failed script goes out');
   assert.ok(s.gw.logs.some((l) => l.msg === 'sieve script failed; message kept' && l.kind === 'runtime' && /more than 4 redirects/.test(String(l.reason))));
 
+  // fileinto a name known only at run time (variables), not a valid mailbox name
+  assert.equal((await s.setScript('require ["fileinto", "variables"];\nif header :matches "subject" "file under *" { fileinto "${1}"; }\n')).code, 0);
+  await s.send('file under ../etc');
+  assert.equal(inbox(s).length, 2);
+  assert.ok(s.gw.logs.some((l) => l.msg === 'sieve script failed; message kept' && l.kind === 'runtime' && /line 2: fileinto: invalid mailbox name "\.\.\/etc"/.test(String(l.reason))));
+
   // written by hand past `set`: does not compile at delivery
   writeFileSync(path.join(s.gw.dataDir, 'mail', 'corp.example', 'alice', 'sieve', 'active.sieve'), 'fileinto "x";\n');
   await s.send('compile');
-  assert.equal(inbox(s).length, 2);
+  assert.equal(inbox(s).length, 3);
   assert.ok(s.gw.logs.some((l) => l.msg === 'sieve script failed; message kept' && l.kind === 'compile' && /1:1: fileinto needs require "fileinto"/.test(String(l.reason))));
 
   // max_mailboxes 10: INBOX and 4 default folders, 5 made here, the sixth cannot be
   const six = 'require "fileinto";\n' + Array.from({ length: 6 }, (_, i) => `fileinto "F${i}";`).join('\n');
   assert.equal((await s.setScript(six)).code, 0);
   await s.send('limit');
-  assert.equal(inbox(s).length, 3, 'kept in INBOX as well, for the folder that could not be made');
+  assert.equal(inbox(s).length, 4, 'kept in INBOX as well, for the folder that could not be made');
   assert.equal(inbox(s, '.F4').length, 1);
   assert.equal(inbox(s, '.F5').length, 0);
   assert.ok(s.gw.logs.some((l) => l.msg === 'sieve action failed; message kept' && /fileinto "F5"/.test(String(l.reason))));
   const metrics = await s.metrics();
-  for (const kind of ['runtime', 'compile', 'action']) assert.match(metrics, new RegExp(`^spamgate_sieve_errors_total\\{kind="${kind}"\\} 1$`, 'm'));
+  for (const [kind, n] of [['runtime', 2], ['compile', 1], ['action', 1]] as const) assert.match(metrics, new RegExp(`^spamgate_sieve_errors_total\\{kind="${kind}"\\} ${n}$`, 'm'));
 });
 
 test('users sieve: set refuses a bad script with FILE:line:col and exit 1; check prints the same; show and remove', async (t) => {
@@ -229,7 +236,7 @@ test('users sieve: set refuses a bad script with FILE:line:col and exit 1; check
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /:4:1: expected ";"/);
   assert.equal(unknownExt.code, 1);
-  assert.equal(unknownExt.stderr, '-:1:9: unsupported extension "nosuch" (supported: fileinto, envelope, copy, imap4flags)\n');
+  assert.equal(unknownExt.stderr, '-:1:9: unsupported extension "nosuch" (supported: fileinto, envelope, copy, imap4flags, variables)\n');
   assert.equal(badName.code, 2);
   assert.match(badName.stderr, /invalid user name/);
   assert.equal((await runCli(['users', 'sieve', 'a@example.com', 'show', '--config', config])).code, 1, 'nothing was set');
