@@ -51,8 +51,9 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
   /** Matches, leaving the match variables of a successful :matches (RFC 5229 §3.2). */
   const holds = (values: readonly string[], keys: readonly string[], m: Match): boolean =>
     anyMatches(values, xs(keys), m.match, m.comparator, step, vars && m.match === 'matches' ? (v, k) => vars.setMatched(matchVariables(v, k, m.comparator)) : undefined);
-  const step = (): void => {
-    if (++steps > limits.maxSteps) throw new SieveRuntimeError(`more than ${limits.maxSteps} steps`, line);
+  const step = (cost = 1): void => {
+    steps += cost;
+    if (steps > limits.maxSteps) throw new SieveRuntimeError(`more than ${limits.maxSteps} steps`, line);
   };
   const act = (a: SieveAction): void => {
     // RFC 5228 §2.10.3: the same mailbox or address once, however often the script asks

@@ -16,6 +16,9 @@ export function matches(value: string, key: string, match: MatchType, comparator
   return wildcard([...v], globOf(fold(key, comparator)));
 }
 
+/** Character comparisons one step stands for. */
+const COST_UNIT = 10_000;
+
 export type GlobItem = { kind: 'star' } | { kind: 'any' } | { kind: 'char'; char: string };
 
 /** RFC 5228 §2.7.1: "*" any run, "?" one character, "\" makes the next character literal. */
@@ -73,12 +76,13 @@ export function anyMatches(
   keys: readonly string[],
   match: MatchType,
   comparator: Comparator,
-  step: () => void,
+  step: (cost?: number) => void,
   matched?: (value: string, key: string) => void,
 ): boolean {
   for (const value of values) {
     for (const key of keys) {
-      step();
+      // a comparison of long strings costs more steps: :matches up to value × key, the others the value's length
+      step(1 + Math.floor((match === 'matches' ? value.length * key.length : value.length) / COST_UNIT));
       if (matches(value, key, match, comparator)) {
         matched?.(value, key);
         return true;

@@ -38,14 +38,24 @@ export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }
     }
     return fields;
   };
+  // decoded once per field name, however many tests look at it
+  const decoded = new Map<string, string[]>();
+  const parsed = new Map<string, string[]>();
   return {
-    header: (name) => (raws().get(name) ?? []).map(decodeHeaderValue),
+    header: (name) => {
+      let values = decoded.get(name);
+      if (!values) decoded.set(name, (values = (raws().get(name) ?? []).map(decodeHeaderValue)));
+      return values;
+    },
     addresses: (name) => {
       if (!ADDRESS_FIELDS.has(name)) return [];
+      const known = parsed.get(name);
+      if (known) return known;
       const out: string[] = [];
       for (const value of raws().get(name) ?? []) {
         for (const a of addressparser(value, { flatten: true }).slice(0, MAX_ADDRESSES)) if (a.address) out.push(a.address);
       }
+      parsed.set(name, out);
       return out;
     },
     size: raw.length,

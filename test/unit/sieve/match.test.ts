@@ -106,3 +106,16 @@ test('a hostile :matches pattern against a long value stays fast (no exponential
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   assert.ok(ms < 2000, `took ${ms} ms`);
 });
+
+test('long comparisons cost steps by their size: a script cannot spend unbounded time on one long header', () => {
+  const subject = 'x'.repeat(60_000);
+  const raw = Buffer.from(`Subject: ${subject}\r\n\r\nbody\r\n`);
+  const key = '*' + 'x?'.repeat(2000) + 'y*';
+  const r = compileSieve(`if header :matches "subject" ["${key}", "${key}", "${key}", "${key}", "${key}", "${key}"] { keep; }`);
+  assert.ok(r.ok);
+  const started = process.hrtime.bigint();
+  const out = executeSieve(r.script, sieveMessage(raw, { from: '', to: 'a@b.example' }));
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  assert.deepEqual(out.ok ? 'ran to the end' : out.error, 'more than 10000 steps');
+  assert.ok(ms < 5000, `took ${ms} ms`);
+});
