@@ -43,7 +43,7 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
     const c = a.tags.get('comparator');
     let comparator: Comparator = 'i;ascii-casemap';
     if (c) {
-      const name = (c.values ?? [])[0] ?? '';
+      const name = ((c.values ?? [])[0] ?? '').toLowerCase();
       if ((c.values ?? []).length !== 1) at(c, ':comparator takes one comparator name');
       else if (!BUILTIN_COMPARATORS.includes(name as Comparator)) at(c, `unknown comparator "${name}" (i;octet and i;ascii-casemap are supported)`);
       else comparator = name as Comparator;

@@ -60,6 +60,7 @@ test('comparators: i;ascii-casemap folds ASCII letters only, i;octet folds nothi
   assert.equal(matches('Make MONEY fast', 'make*FAST', 'matches', 'i;ascii-casemap'), true);
   assert.ok(holds('header :is "subject" "GRÜßE AUS KÖLN AND CAFÉ"') === false);
   assert.ok(holds('header :comparator "i;octet" :contains "subject" "Köln"'));
+  assert.ok(holds('header :comparator "I;OCTET" :contains "subject" "Köln"'), 'comparator names are case-insensitive');
   assert.ok(!holds('header :comparator "i;octet" :contains "subject" "köln"'));
 });
 
