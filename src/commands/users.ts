@@ -27,8 +27,9 @@ only ask for it if a client needs APOP. Users defined in the config's users: sec
 vacation sets an out-of-office reply (RFC 3834): the text of FILE (UTF-8, at most 16 KiB), the subject (at most
 200 characters; default "Auto: " and the original subject), sent until the end of --until (UTC), at most once per
 sender every --days days (default 7). --off ends it. A running instance reads the change at once.
-sieve sets a user's Sieve filter (RFC 5228; stored beside their Maildir as sieve/active.sieve), compiled first:
-a script with errors is refused, each problem printed as FILE:line:col. check only compiles FILE (exit 1 on errors).
+sieve sets a user's Sieve filter (RFC 5228; stored beside their Maildir as sieve/active.sieve; also for users of the
+config's users: section), compiled first: a script with errors is refused, each problem printed as FILE:line:col.
+check only compiles FILE (exit 1 on errors).
 list prints one line a user: address, apop or -, quota in bytes or -, file or config, and the vacation (on, on until
 YYYY-MM-DD, ended YYYY-MM-DD, or -).`;
 

@@ -59,7 +59,13 @@ export function createSieveFiltering(scripts: SieveScripts, registry: Registry, 
       if (loaded.kind === 'none') return IMPLICIT_KEEP;
       if (loaded.kind === 'unreadable') return failed('read', user, queueId, loaded.reason);
       if (!loaded.ok) return failed('compile', user, queueId, loaded.problems.slice(0, 3).map(formatProblem).join('; '));
-      const outcome = executeSieve(loaded.script, sieveMessage(raw, { from: mailFrom, to: recipient }));
+      let outcome;
+      try {
+        outcome = executeSieve(loaded.script, sieveMessage(raw, { from: mailFrom, to: recipient }));
+      } catch (err) {
+        // not expected (the executor reports its own errors), but a script never costs the message
+        return failed('runtime', user, queueId, `internal error: ${(err as Error).message}`);
+      }
       if (!outcome.ok) return failed('runtime', user, queueId, `line ${outcome.line}: ${outcome.error}`);
       const plan: SievePlan = { copies: [], redirects: [], filtered: true };
       for (const a of outcome.actions) {
