@@ -35,7 +35,7 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
     async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk }) {
       const user = deps.lookup(mailbox)?.name ?? mailbox;
       const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId });
-      const copies: PlannedCopy[] = [...plan.copies];
+      const copies = oneCopyPerFolder(plan.copies, junk ? 'Junk' : 'INBOX');
       let worst: LocalDeliveryOutcome = { status: 'ok' };
       let answerable = false;
       // bounded: the planned copies, and at most one implicit keep added for those that failed
@@ -86,4 +86,16 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
       return worst;
     },
   };
+}
+
+/**
+ * RFC 5228 §2.10.3: one copy per mailbox: a fileinto of the folder the keep goes to anyway (INBOX, or Junk for
+ * junk) is that keep, with the flags of both.
+ */
+function oneCopyPerFolder(copies: readonly PlannedCopy[], defaultFolder: string): PlannedCopy[] {
+  const keep = copies.find((c) => c.folder === undefined);
+  if (!keep) return [...copies];
+  const same = copies.filter((c) => c.folder === defaultFolder);
+  const flags = [...new Set([...keep.flags, ...same.flatMap((c) => c.flags)])];
+  return copies.filter((c) => c.folder !== defaultFolder).map((c) => (c === keep ? { flags } : c));
 }

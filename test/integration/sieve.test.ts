@@ -153,16 +153,17 @@ test('redirect: the message reaches the remote address through the queue, envelo
   assert.match(await s.metrics(), /^spamgate_sieve_actions_total\{action="redirect"\} 1$/m);
 });
 
-test('spam verdicts: a script that only keeps leaves junk in Junk; the verdict header can be tested; an explicit fileinto wins', async (t) => {
+test('spam verdicts: a script that only keeps leaves junk in Junk; the verdict header can be tested; an explicit fileinto wins; keep and fileinto of the same folder are one copy', async (t) => {
   const s = await setup(t);
-  assert.equal((await s.setScript('require "fileinto";\nif header :matches "X-Spamgate-Result" "junk;*" {\n  if header :contains "subject" "review" { fileinto "INBOX"; stop; }\n  if header :contains "subject" "quarantine" { fileinto "Quarantine"; }\n}\n')).code, 0);
+  assert.equal((await s.setScript('require "fileinto";\nif header :matches "X-Spamgate-Result" "junk;*" {\n  if header :contains "subject" "review" { fileinto "INBOX"; stop; }\n  if header :contains "subject" "quarantine" { fileinto "Quarantine"; }\n}\nif header :contains "subject" "twice" { fileinto "INBOX"; keep; }\n')).code, 0);
   await s.send('plain junk', 'JUNK-MARKER');
   await s.send('junk for review', 'JUNK-MARKER');
   await s.send('junk to quarantine', 'JUNK-MARKER');
   await s.send('clean quarantine', 'nothing');
+  await s.send('clean twice', 'nothing');
   assert.deepEqual(inbox(s, '.Junk').map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim()), ['***SPAM*** plain junk']);
   assert.deepEqual(inbox(s, '.Quarantine').map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim()), ['***SPAM*** junk to quarantine']);
-  assert.deepEqual(inbox(s).map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim()).sort(), ['***SPAM*** junk for review', 'clean quarantine']);
+  assert.deepEqual(inbox(s).map((m) => /^Subject: (.*)$/m.exec(m)?.[1]?.trim()).sort(), ['***SPAM*** junk for review', 'clean quarantine', 'clean twice'], 'fileinto "INBOX" beside keep is one copy (RFC 5228 §2.10.3)');
 });
 
 test('out-of-office replies go on: for a copy filed into a folder, not for a discarded or only redirected message', async (t) => {
