@@ -18,6 +18,11 @@ export interface MessageMeta {
    * two; flags never change in place (a flag change makes a new meta).
    */
   recent: boolean;
+  /**
+   * Mod-sequence of the message's last change (RFC 7162 §3.1: append, flag change), >= 1; absent: the store keeps
+   * none (IMAP answers NOMODSEQ). It may rise in place when another process's record of the same change is read.
+   */
+  modseq?: number;
 }
 
 export interface ListOptions {
@@ -41,6 +46,8 @@ export interface OpenedMailbox {
   uidNext: number;
   /** The UIDs claimed as \Recent for this session, or (without claiming) those recent now. */
   recent: number[];
+  /** HIGHESTMODSEQ (RFC 7162 §3.1); absent: the store keeps no mod-sequences. */
+  highestModseq?: number;
 }
 
 /** Narrows MailboxStore.headerFields for a search. */
@@ -69,7 +76,16 @@ export interface MailboxStatus extends MailboxInfo {
   messages: number;
   unseen: number;
   recent: number;
+  /** HIGHESTMODSEQ (RFC 7162 §3.1.7); absent: the store keeps no mod-sequences. */
+  highestModseq?: number;
 }
+
+/** What a conditional flag change did (MailboxStore.storeFlags). */
+export type FlagOutcome =
+  | { kind: 'done'; flags: readonly string[]; changed: boolean; modseq?: number }
+  /** Changed since the UNCHANGEDSINCE given (RFC 7162 §3.1.3): left as it was. */
+  | { kind: 'modified' }
+  | { kind: 'gone' };
 
 /** A cached header field: lower-cased name, unfolded trimmed value with the message bytes as latin1 code units. */
 export type HeaderField = readonly [name: string, value: string];
@@ -104,6 +120,11 @@ export interface MailboxStore {
   setFlags(user: string, mailbox: string, uid: number, flags: readonly string[]): Promise<void>;
   /** Changes flags against their current value under the folder lock; returns the flags kept (undefined: no such message). */
   updateFlags(user: string, mailbox: string, uid: number, change: FlagChange): Promise<readonly string[] | undefined>;
+  /**
+   * updateFlags with its outcome told apart, and (unchangedSince) only when the message's mod-sequence is not above
+   * that value, checked and changed as one step against every process on the mailbox (RFC 7162 §3.1.3).
+   */
+  storeFlags(user: string, mailbox: string, uid: number, change: FlagChange, opts?: { unchangedSince?: number }): Promise<FlagOutcome>;
   expunge(user: string, mailbox: string, uids: readonly number[]): Promise<void>;
   /**
    * Copies messages all or nothing; returns the UIDs copied (`from`: those of `uids` still present, in the given

@@ -1,13 +1,15 @@
 // One Maildir folder kept in step with disk: sync by directory stamps (first open from spamgate.index when it still
 // matches), group-committed appends, flags, expunge, \Recent claims (maildir-recent.ts) without renaming on the
-// command path. Mutations run under the store's per-folder mutex; reads of the index and message files need no lock.
+// command path, and a mod-sequence for every change (maildir-modseq.ts). Mutations run under the store's per-folder mutex; reads of the index and message files need no lock.
 import { copyFile, link, rename, unlink } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { MailboxError, type FlagChange, type MailboxChange } from './mailbox-store.ts';
 import { FolderCache, type CacheEntry } from './maildir-cache.ts';
 import { FolderIndex, type Entry } from './maildir-index.ts';
-import { fsyncDir, uniqueKey } from './maildir-files.ts';
+import { fsyncDir, uniqueKey, withDotlock } from './maildir-files.ts';
+import { infoLetters, ModseqLog } from './maildir-modseq.ts';
+import { reconcileModseqs, type ModseqFolder } from './maildir-modseq-reconcile.ts';
 import type { Staged } from './maildir-stage.ts';
 import { loadSnapshot, writeSnapshot } from './maildir-snapshot.ts';
 import { claimRecentMark } from './maildir-recent.ts';
@@ -60,6 +62,11 @@ export class MaildirFolder extends FolderIndex {
   /** Changes by other programs that a re-scan within an operation found (see rescan): the store announces them. */
   readonly found: MailboxChange[] = [];
   private unsaved: Entry[] = [];
+  /** Expunged messages whose mod-sequence is not recorded yet (the lock was busy). */
+  private readonly owedExpunges: number[] = [];
+  /** Mod-sequences (RFC 7162 §3.1), shared with other processes through spamgate-modseq. */
+  readonly modseqs: ModseqLog;
+  private readonly lockFile: string;
 
   constructor(
     path: string,
@@ -68,6 +75,25 @@ export class MaildirFolder extends FolderIndex {
   ) {
     super(path, fsync);
     this.cache = new FolderCache(path);
+    this.modseqs = new ModseqLog(path, fsync);
+    this.lockFile = join(path, 'dovecot-uidlist.lock');
+  }
+
+  /** HIGHESTMODSEQ (RFC 7162 §3.1.2): at least 1, so a client can always name it. */
+  get highestModseq(): number {
+    return Math.max(1, this.modseqs.highest);
+  }
+
+  /**
+   * Mod-sequences from the log for what a sync found, and for expunges not recorded yet; changes the log lacks get
+   * new ones (maildir-modseq-reconcile.ts). With the lock busy, the next sync looks again.
+   */
+  private async reconcile(gone: readonly number[]): Promise<void> {
+    const view: ModseqFolder = { path: this.path, uidValidity: this.uidValidity, modseqs: this.modseqs, entries: () => this.entries };
+    const owed = this.owedExpunges.splice(0);
+    if (await reconcileModseqs(view, [...gone, ...owed], SCAN_WAIT_MS)) return;
+    this.owedExpunges.push(...gone, ...owed);
+    this.rescanDue = true;
   }
 
   /**
@@ -89,6 +115,7 @@ export class MaildirFolder extends FolderIndex {
       this.snapshotAt = this.snapshotKey();
       this.stampRacy = false;
       this.loaded = true;
+      await this.reconcile([]);
       return [];
     }
     if (force && this.loaded && stamp.text === this.dirStamp && !this.stampRacy && !this.rescanDue) {
@@ -102,6 +129,7 @@ export class MaildirFolder extends FolderIndex {
     const wasLoaded = this.loaded;
     const changes = await scanFolder(this, this.hooks());
     this.loaded = true;
+    await this.reconcile(changes.flatMap((c) => (c.kind === 'expunge' ? c.uids : [])));
     this.dirStamp = stamp.text;
     this.stampRacy = lookedAt < stamp.racyUntil;
     this.racyUntil = stamp.racyUntil;
@@ -295,31 +323,50 @@ export class MaildirFolder extends FolderIndex {
   }
 
   /** Sets a message's flags (renaming its file); NONEXISTENT for a message that is gone. */
-  setFlags(uid: number, flags: readonly string[]): Promise<readonly string[]> {
-    return this.retrying(() => this.setFlagsOnce(uid, flags));
+  async setFlags(uid: number, flags: readonly string[]): Promise<readonly string[]> {
+    const done = await this.retrying(() => this.setFlagsOnce(uid, flags, undefined));
+    if (done === 'modified') throw new Error('unconditional flag change refused'); // not without unchangedSince
+    return done.flags;
   }
 
-  private async setFlagsOnce(uid: number, flags: readonly string[]): Promise<readonly string[]> {
+  /**
+   * The rename and its mod-sequence as one step under dovecot-uidlist.lock; with `unchangedSince`, only when the
+   * message's mod-sequence (ours, or one another process recorded) is not above it (RFC 7162 §3.1.3).
+   */
+  private async setFlagsOnce(uid: number, flags: readonly string[], unchangedSince: number | undefined): Promise<Entry | 'modified'> {
     const e = this.byUid.get(uid);
     if (!e) throw new MailboxError('NONEXISTENT', `no message with UID ${uid}`);
     const info = await this.infoFor(flags, e.other);
-    if (info === e.info && e.sub === 'cur') return e.flags;
-    await rename(this.fileName(e), join(this.path, 'cur', `${e.key}:${info}`));
-    const moved = this.setLocation(e, 'cur', info);
-    await this.restamp();
-    return moved.flags;
+    if (unchangedSince === undefined && info === e.info && e.sub === 'cur') return e;
+    const res = await withDotlock(
+      this.lockFile,
+      async (): Promise<Entry | 'modified'> => {
+        this.modseqs.refresh(this.uidValidity);
+        if (unchangedSince !== undefined && Math.max(e.modseq, this.modseqs.modseqOf(uid)) > unchangedSince) return 'modified';
+        if (info === e.info && e.sub === 'cur') return e;
+        await rename(this.fileName(e), join(this.path, 'cur', `${e.key}:${info}`));
+        const moved = this.setLocation(e, 'cur', info);
+        const letters = infoLetters(info);
+        // RFC 7162 §3.1: a flag change gets a new mod-sequence; new/ → cur/ alone changes no flag
+        if (letters !== infoLetters(e.info)) moved.modseq = await this.modseqs.record([{ uid, letters }], this.uidValidity);
+        return moved;
+      },
+      { required: true },
+    );
+    if (res !== 'modified' && res !== e) await this.restamp();
+    return res;
   }
 
   /**
    * Adds or removes flags (case-insensitively, RFC 3501 §2.3.2) against the message's flags as they are now,
    * under the folder lock the caller holds: concurrent sessions changing different flags keep both changes.
    */
-  updateFlags(uid: number, change: FlagChange): Promise<{ flags: readonly string[]; changed: boolean } | undefined> {
+  updateFlags(uid: number, change: FlagChange, unchangedSince?: number): Promise<{ flags: readonly string[]; changed: boolean; modseq: number } | 'modified' | undefined> {
     // after a re-scan the change applies to the flags as the file has them now (another program may have set some)
-    return this.retrying(() => this.updateFlagsOnce(uid, change));
+    return this.retrying(() => this.updateFlagsOnce(uid, change, unchangedSince));
   }
 
-  private async updateFlagsOnce(uid: number, change: FlagChange): Promise<{ flags: readonly string[]; changed: boolean } | undefined> {
+  private async updateFlagsOnce(uid: number, change: FlagChange, unchangedSince: number | undefined): Promise<{ flags: readonly string[]; changed: boolean; modseq: number } | 'modified' | undefined> {
     const e = this.byUid.get(uid);
     if (!e) return undefined;
     const before = e.flags.join(' ');
@@ -330,8 +377,9 @@ export class MaildirFolder extends FolderIndex {
       next = e.flags.filter((f) => !has(change.remove ?? [], f));
       for (const f of change.add ?? []) if (!has(next, f)) next.push(f);
     }
-    const flags = await this.setFlagsOnce(uid, next);
-    return { flags, changed: flags.join(' ') !== before };
+    const done = await this.setFlagsOnce(uid, next, unchangedSince);
+    if (done === 'modified') return done;
+    return { flags: done.flags, changed: done.flags.join(' ') !== before, modseq: done.modseq };
   }
 
   async expunge(uids: readonly number[]): Promise<number[]> {
@@ -346,6 +394,12 @@ export class MaildirFolder extends FolderIndex {
       );
     this.drop(todo);
     if (todo.length > 0) await this.saveUids();
+    // RFC 7162 §3.1: an expunge is a change too, and HIGHESTMODSEQ rises; as with the uid list's lines, a lock held
+    // elsewhere past SCAN_WAIT_MS does not hold the EXPUNGE up: the next sync records it
+    if (todo.length > 0) {
+      this.owedExpunges.push(...todo);
+      await this.reconcile([]);
+    }
     await this.restamp();
     return todo;
   }
@@ -393,7 +447,7 @@ export class MaildirFolder extends FolderIndex {
   /** A file placed in the folder, to be numbered and indexed by the next commit(). */
   private adopt(key: string, sub: 'new' | 'cur', info: string, size: number, internalDate: number): Entry {
     const { flags, other } = this.parseInfo(info);
-    const e: Entry = { uid: 0, size, internalDate, flags, recent: true, key, sub, info, other };
+    const e: Entry = { uid: 0, size, internalDate, flags, recent: true, key, sub, info, other, modseq: 0 };
     this.unsaved.push(e);
     return e;
   }
@@ -402,8 +456,13 @@ export class MaildirFolder extends FolderIndex {
    * Numbers `fresh` (in place) and writes the uid list, under its lock and in step with other writers
    * (maildir-uidlist.ts); when that finds files of theirs the index lacks, the next sync re-scans.
    */
-  private async writeList(fresh: Fresh[], rewrite: boolean): Promise<void> {
-    const foreign = await assignUids(this, { indexed: () => this.entries, fresh, rewrite, fsync: this.fsync });
+  private async writeList(fresh: Entry[], rewrite: boolean): Promise<void> {
+    // RFC 7162 §3.1: new messages get a mod-sequence, numbered under the lock that numbers their UIDs
+    const underLock = async (): Promise<void> => {
+      const modseq = await this.modseqs.record(fresh.map((e) => ({ uid: e.uid, letters: infoLetters(e.info) })), this.uidValidity);
+      for (const e of fresh) e.modseq = modseq;
+    };
+    const foreign = await assignUids(this, { indexed: () => this.entries, fresh, rewrite, fsync: this.fsync, underLock });
     if (foreign) this.rescanDue = true;
   }
 

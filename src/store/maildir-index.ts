@@ -12,6 +12,8 @@ export interface Entry extends MessageMeta {
   info: string;
   /** Info letters that are no flag we know, kept for rewrites. */
   other: string;
+  /** RFC 7162 mod-sequence (maildir-modseq.ts); 0 until the folder's log has been read for it. */
+  modseq: number;
 }
 
 export class FolderIndex {
@@ -107,7 +109,7 @@ export class FolderIndex {
   protected setLocation(e: Entry, sub: 'new' | 'cur', info: string): Entry {
     const { flags, other } = this.parseInfo(info);
     const cur = this.byUid.get(e.uid) ?? e;
-    const next: Entry = { uid: cur.uid, size: cur.size, internalDate: cur.internalDate, flags, recent: cur.recent, key: cur.key, sub, info, other };
+    const next: Entry = { uid: cur.uid, size: cur.size, internalDate: cur.internalDate, flags, recent: cur.recent, key: cur.key, sub, info, other, modseq: cur.modseq };
     this.byUid.set(next.uid, next);
     const at = this.indexOf(next.uid);
     if (at >= 0) this.entries[at] = next;

@@ -299,7 +299,7 @@ function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Found, r
     }
     const sub = inNew[i] ? 'new' : 'cur';
     const date = cache?.dateOf(key) ?? NaN;
-    batch.push({ uid, size, internalDate: date, flags: parsed.flags, recent: sub === 'new' && uid >= recentFrom, key, sub, info: parsed.info, other: parsed.other });
+    batch.push({ uid, size, internalDate: date, flags: parsed.flags, recent: sub === 'new' && uid >= recentFrom, key, sub, info: parsed.info, other: parsed.other, modseq: 0 });
     if (report) added.push(uid); // a first open announces nothing
   }
   f.nextUid = next;

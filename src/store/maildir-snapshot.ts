@@ -113,7 +113,7 @@ export async function loadSnapshot(f: MaildirFolder, h: Pick<ScanHooks, 'keyword
     const uid = uids[i] as number;
     const sub = subs.charCodeAt(i) === 110 /* n */ ? 'new' : 'cur';
     const recent = sub === 'new' && uid >= f.recentFrom;
-    batch.push({ uid, size: sizes[i] as number, internalDate: dates[i] ?? NaN, flags: parsed.flags, recent, key: keys[i] as string, sub, info: parsed.info, other: parsed.other });
+    batch.push({ uid, size: sizes[i] as number, internalDate: dates[i] ?? NaN, flags: parsed.flags, recent, key: keys[i] as string, sub, info: parsed.info, other: parsed.other, modseq: 0 });
   }
   h.insertAll(batch);
   f.cache.retainOnLoad = () => f.liveKeys(); // the cache itself is read on first need

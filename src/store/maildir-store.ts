@@ -220,6 +220,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
           messages: list.length,
           unseen: list.filter((m) => !m.flags.includes('\\Seen')).length,
           recent: list.filter((m) => m.recent).length,
+          highestModseq: f.highestModseq,
         };
       });
     },
@@ -278,10 +279,18 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     },
 
     async updateFlags(user, mailbox, uid, change) {
-      const res = await withFolder(user, mailbox, async (f, name) => ({ done: await f.updateFlags(uid, change), name }));
+      const res = await store.storeFlags(user, mailbox, uid, change);
+      return res.kind === 'done' ? res.flags : undefined;
+    },
+
+    async storeFlags(user, mailbox, uid, change, o) {
+      const res = await withFolder(user, mailbox, async (f, name) => ({ done: await f.updateFlags(uid, change, o?.unchangedSince), name }));
+      const done = res.done;
+      if (done === undefined) return { kind: 'gone' };
+      if (done === 'modified') return { kind: 'modified' };
       // other sessions hear of a change only (a STORE that changes nothing must not make them all re-sync)
-      if (res.done?.changed) emit(user, res.name, [{ kind: 'flags', uid, flags: res.done.flags }]);
-      return res.done?.flags;
+      if (done.changed) emit(user, res.name, [{ kind: 'flags', uid, flags: done.flags }]);
+      return { kind: 'done', flags: done.flags, changed: done.changed, modseq: done.modseq };
     },
 
     async expunge(user, mailbox, uids) {
@@ -334,7 +343,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
         const claimed = o.claimRecent ? await claim(user, name, f) : undefined;
         const messages = f.list();
         const recent = claimed ?? messages.filter((m) => m.recent).map((m) => m.uid);
-        return { messages, uidValidity: f.uidValidity, uidNext: f.nextUid, recent };
+        return { messages, uidValidity: f.uidValidity, uidNext: f.nextUid, recent, highestModseq: f.highestModseq };
       }),
 
     settle: () => jobs.settle(),

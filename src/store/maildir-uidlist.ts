@@ -38,6 +38,8 @@ export interface ListWrite {
   fsync: boolean;
   /** How long a live holder of the lock is waited for (default: the required lock's REQUIRED_WAIT_MS). */
   waitMs?: number;
+  /** Runs once the list is written, before the lock is let go (the folder records the mod-sequences of `fresh`). */
+  underLock?: () => Promise<void>;
 }
 
 /**
@@ -74,6 +76,7 @@ export function assignUids(o: ListOwner, w: ListWrite): Promise<boolean> {
         }
         o.unindexed = theirs;
         o.uidlistStamp = theirs.size > 0 ? `${written}+unread` : written;
+        await w.underLock?.();
         return theirs.size > 0;
       } finally {
         await fh?.close();

@@ -1,0 +1,194 @@
+// Per-message mod-sequences of one Maildir folder (RFC 7162 §3.1, CONDSTORE), kept in spamgate-modseq beside
+// dovecot-uidlist: an append-only log of "<uid> <modseq> :<flag letters>" lines ("<uid> <modseq> -" for an expunge)
+// under a "SGMODSEQ1 V<uidvalidity> H<highest>" header. Lines are appended only under dovecot-uidlist.lock (the lock
+// that already serialises UIDs between processes), after reading what other writers appended: so every process
+// hands out mod-sequences above all others', and HIGHESTMODSEQ only rises. The flag letters a line records let a
+// process tell a flag change it has not numbered (another program renamed the file) from one already numbered.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './maildir-files.ts';
+
+export const MODSEQ_FILE = 'spamgate-modseq';
+const MAGIC = 'SGMODSEQ1';
+/** Mod-sequences stay exact as JS numbers far beyond any count of changes; past this the log is refused as foreign. */
+const MAX_MODSEQ = Number.MAX_SAFE_INTEGER;
+
+/** The info letters of a Maildir name ("2,FS" → "FS"): what a mod-sequence is about. new/ → cur/ ('' → '2,') is no change. */
+export function infoLetters(info: string): string {
+  return info.startsWith('2,') ? info.slice(2) : '';
+}
+
+/** One message's state as recorded: its mod-sequence and the info letters it was given for. */
+interface Known {
+  modseq: number;
+  letters: string;
+}
+
+export interface ModseqChange {
+  uid: number;
+  /** Info letters after the change; undefined: the message was expunged. */
+  letters: string | undefined;
+}
+
+export class ModseqLog {
+  /** HIGHESTMODSEQ: at least every message's mod-sequence, and raised by every change (RFC 7162 §3.1). */
+  highest = 0;
+  private readonly known = new Map<number, Known>();
+  private readonly file: string;
+  /** Inode and bytes of the file taken in so far (complete lines only). */
+  private ino = -1n;
+  private offset = 0;
+  private lines = 0;
+  private validity = 0;
+
+  constructor(
+    dir: string,
+    private readonly fsync: boolean,
+  ) {
+    this.file = join(dir, MODSEQ_FILE);
+  }
+
+  /** The mod-sequence recorded for a message when it was recorded with these letters; undefined otherwise. */
+  matching(uid: number, letters: string): number | undefined {
+    const k = this.known.get(uid);
+    return k && k.letters === letters ? k.modseq : undefined;
+  }
+
+  /** The latest mod-sequence recorded for a message (0: none). */
+  modseqOf(uid: number): number {
+    return this.known.get(uid)?.modseq ?? 0;
+  }
+
+  /**
+   * Takes in what was appended since the last look (all of it after a rewrite: another inode), without the lock:
+   * writers append whole lines in one write, and a partial last line waits for the next look. Synchronous: a few
+   * syscalls, cheaper than thread-pool round trips on the command path.
+   */
+  refresh(uidValidity: number): void {
+    let fd: number;
+    try {
+      fd = openSync(this.file, 'r');
+    } catch {
+      this.reset();
+      return;
+    }
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      if (st.ino !== this.ino || Number(st.size) < this.offset) {
+        this.reset();
+        this.ino = st.ino;
+      }
+      const size = Number(st.size);
+      if (size === this.offset) return;
+      const buf = Buffer.alloc(size - this.offset);
+      let got = 0;
+      while (got < buf.length) {
+        const n = readSync(fd, buf, got, buf.length - got, this.offset + got);
+        if (n === 0) break;
+        got += n;
+      }
+      const end = buf.lastIndexOf(10, got - 1);
+      if (end < 0) return;
+      this.take(buf.toString('latin1', 0, end), uidValidity);
+      this.offset += end + 1;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Forgets the per-message lines (a new file, another UIDVALIDITY); HIGHESTMODSEQ never goes down. */
+  private reset(): void {
+    this.known.clear();
+    this.ino = -1n;
+    this.offset = 0;
+    this.lines = 0;
+    this.validity = 0; // until a header names it: a file without one is foreign, and is rewritten at the next record
+  }
+
+  private take(text: string, uidValidity: number): void {
+    for (const line of text.split('\n')) {
+      if (line.startsWith(MAGIC)) {
+        const v = /(?:^| )V(\d{1,10})(?: |$)/.exec(line);
+        const h = /(?:^| )H(\d{1,16})(?: |$)/.exec(line);
+        this.validity = v?.[1] ? Number(v[1]) : 0;
+        if (h?.[1] && Number(h[1]) <= MAX_MODSEQ) this.highest = Math.max(this.highest, Number(h[1]));
+        continue;
+      }
+      if (this.validity !== uidValidity) continue; // lines of another UIDVALIDITY name other messages
+      const m = /^(\d{1,10}) (\d{1,16}) (?::([A-Za-z]*)|-)$/.exec(line);
+      if (!m?.[1] || !m[2]) continue;
+      const uid = Number(m[1]);
+      const modseq = Number(m[2]);
+      if (modseq > MAX_MODSEQ) continue;
+      this.lines++;
+      if (modseq > this.highest) this.highest = modseq;
+      const prev = this.known.get(uid);
+      if (prev && prev.modseq > modseq) continue; // out of order (a torn rewrite): the later change stands
+      if (m[3] === undefined) this.known.delete(uid);
+      else this.known.set(uid, { modseq, letters: m[3] });
+    }
+  }
+
+  /**
+   * Records changes under one new mod-sequence and returns it. The caller holds dovecot-uidlist.lock: what other
+   * writers appended is read first, so the new value is above every one handed out (RFC 7162 §3.1: HIGHESTMODSEQ
+   * strictly increases with every change). A missing, foreign or long file is rewritten whole (tmp + rename).
+   */
+  async record(changes: readonly ModseqChange[], uidValidity: number): Promise<number> {
+    this.refresh(uidValidity);
+    if (this.highest >= MAX_MODSEQ) throw new Error('mod-sequence space exhausted');
+    // above 1, which an empty folder reports (maildir-folder.ts highestModseq), so the first change raises it too
+    const modseq = Math.max(this.highest, 1) + 1;
+    this.highest = modseq;
+    let body = '';
+    for (const c of changes) {
+      if (c.letters === undefined) {
+        this.known.delete(c.uid);
+        body += `${c.uid} ${modseq} -\n`;
+      } else {
+        this.known.set(c.uid, { modseq, letters: c.letters });
+        body += `${c.uid} ${modseq} :${c.letters}\n`;
+      }
+    }
+    this.lines += changes.length;
+    if (this.ino < 0n || this.validity !== uidValidity || this.lines > 2 * this.known.size + 1024) await this.rewrite(uidValidity);
+    else await this.append(body);
+    return modseq;
+  }
+
+  private async append(body: string): Promise<void> {
+    const fh = await open(this.file, 'a');
+    try {
+      await fh.write(body);
+      if (this.fsync) await fh.datasync();
+      const st = await fh.stat({ bigint: true });
+      // only our own lines since the last look (we hold the lock): all of the file is taken in
+      if (st.ino === this.ino) this.offset = Number(st.size);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** The whole log anew from what is known: the header keeps HIGHESTMODSEQ, expunged messages' lines go. */
+  private async rewrite(uidValidity: number): Promise<void> {
+    const parts = [`${MAGIC} V${uidValidity} H${this.highest}\n`];
+    const uids = [...this.known.keys()].sort((a, b) => a - b);
+    for (const uid of uids) {
+      const k = this.known.get(uid) as Known;
+      parts.push(`${uid} ${k.modseq} :${k.letters}\n`);
+    }
+    const body = parts.join('');
+    await writeFileAtomic(this.file, body, this.fsync);
+    this.validity = uidValidity;
+    this.lines = uids.length;
+    const fh = await open(this.file, 'r');
+    try {
+      const st = await fh.stat({ bigint: true });
+      this.ino = st.ino;
+      this.offset = Number(st.size);
+    } finally {
+      await fh.close();
+    }
+  }
+}
