@@ -75,7 +75,7 @@ export class MaildirFolder extends FolderIndex {
   ) {
     super(path, fsync);
     this.cache = new FolderCache(path);
-    this.modseqs = new ModseqLog(path, fsync);
+    this.modseqs = new ModseqLog(path, fsync, () => this.entries);
     this.lockFile = join(path, 'dovecot-uidlist.lock');
   }
 

@@ -41,10 +41,16 @@ export class ModseqLog {
   private offset = 0;
   private lines = 0;
   private validity = 0;
+  /** The header line as read (a file rewritten in place under the same inode no longer starts with it). */
+  private head = '';
+  /** The file ends in a part of a line (a torn write): the next record rewrites it rather than append to it. */
+  private partial = false;
 
   constructor(
     dir: string,
     private readonly fsync: boolean,
+    /** The folder's messages as its index holds them: a rewrite keeps theirs that the file lost (torn, replaced). */
+    private readonly indexed: () => Iterable<{ uid: number; modseq: number; info: string }> = () => [],
   ) {
     this.file = join(dir, MODSEQ_FILE);
   }
@@ -75,11 +81,11 @@ export class ModseqLog {
     }
     try {
       const st = fstatSync(fd, { bigint: true });
-      if (st.ino !== this.ino || Number(st.size) < this.offset) {
+      const size = Number(st.size);
+      if (st.ino !== this.ino || size < this.offset || (size > this.offset && !this.startsWithHead(fd))) {
         this.reset();
         this.ino = st.ino;
       }
-      const size = Number(st.size);
       if (size === this.offset) return;
       const buf = Buffer.alloc(size - this.offset);
       let got = 0;
@@ -88,13 +94,23 @@ export class ModseqLog {
         if (n === 0) break;
         got += n;
       }
-      const end = buf.lastIndexOf(10, got - 1);
+      const end = got > 0 ? buf.lastIndexOf(10, got - 1) : -1;
+      this.partial = end + 1 < got;
       if (end < 0) return;
-      this.take(buf.toString('latin1', 0, end), uidValidity);
+      const text = buf.toString('latin1', 0, end);
+      if (this.offset === 0) this.head = text.slice(0, text.indexOf('\n') + 1 || text.length);
+      this.take(text, uidValidity);
       this.offset += end + 1;
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** The file still starts with the header line read before (else someone rewrote it in place). */
+  private startsWithHead(fd: number): boolean {
+    if (this.head === '') return this.offset === 0;
+    const buf = Buffer.alloc(this.head.length);
+    return readSync(fd, buf, 0, buf.length, 0) === buf.length && buf.toString('latin1') === this.head;
   }
 
   /** Forgets the per-message lines (a new file, another UIDVALIDITY); HIGHESTMODSEQ never goes down. */
@@ -103,6 +119,8 @@ export class ModseqLog {
     this.ino = -1n;
     this.offset = 0;
     this.lines = 0;
+    this.head = '';
+    this.partial = false;
     this.validity = 0; // until a header names it: a file without one is foreign, and is rewritten at the next record
   }
 
@@ -152,7 +170,7 @@ export class ModseqLog {
       }
     }
     this.lines += changes.length;
-    if (this.ino < 0n || this.validity !== uidValidity || this.lines > 2 * this.known.size + 1024) await this.rewrite(uidValidity);
+    if (this.ino < 0n || this.partial || this.validity !== uidValidity || this.lines > 2 * this.known.size + 1024) await this.rewrite(uidValidity);
     else await this.append(body);
     return modseq;
   }
@@ -172,6 +190,7 @@ export class ModseqLog {
 
   /** The whole log anew from what is known: the header keeps HIGHESTMODSEQ, expunged messages' lines go. */
   private async rewrite(uidValidity: number): Promise<void> {
+    for (const e of this.indexed()) if (e.modseq > 0 && !this.known.has(e.uid)) this.known.set(e.uid, { modseq: e.modseq, letters: infoLetters(e.info) });
     const parts = [`${MAGIC} V${uidValidity} H${this.highest}\n`];
     const uids = [...this.known.keys()].sort((a, b) => a - b);
     for (const uid of uids) {
@@ -182,6 +201,8 @@ export class ModseqLog {
     await writeFileAtomic(this.file, body, this.fsync);
     this.validity = uidValidity;
     this.lines = uids.length;
+    this.head = parts[0] as string;
+    this.partial = false;
     const fh = await open(this.file, 'r');
     try {
       const st = await fh.stat({ bigint: true });

@@ -1,0 +1,72 @@
+// Mod-sequences of the Maildir store (RFC 7162 §3.1) with two stores on one Maildir, as two processes would be:
+// every change gets a value above all before it whoever made it, both agree on each message's, and UNCHANGEDSINCE
+// sees the other's changes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createMaildirStore } from '../../../src/store/maildir-store.ts';
+
+const U = 'alice@example.org';
+const msg = (s: string): Buffer => Buffer.from(`Subject: ${s}\r\n\r\nx\r\n`);
+
+async function root(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sg-modseq-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+test('two stores on one Maildir hand out rising mod-sequences and agree on each message', async (t) => {
+  const dir = await root(t);
+  const a = createMaildirStore({ root: dir, fsync: false });
+  const b = createMaildirStore({ root: dir, fsync: false });
+  t.after(async () => {
+    await a.settle();
+    await b.settle();
+  });
+  await a.ensureUser(U);
+  const seen: number[] = [(await a.status(U, 'INBOX')).highestModseq ?? 0];
+  const step = async (label: string, fn: () => Promise<unknown>, who: typeof a): Promise<void> => {
+    await fn();
+    const h = (await who.status(U, 'INBOX')).highestModseq ?? 0;
+    assert.ok(h > (seen[seen.length - 1] as number), `${label}: ${h} after ${seen.join(',')}`);
+    seen.push(h);
+  };
+  await step('append in A', () => a.append(U, 'INBOX', msg('one')), a);
+  await step('append in B', () => b.append(U, 'INBOX', msg('two')), b);
+  await step('flags in A', () => a.updateFlags(U, 'INBOX', 2, { add: ['\\Seen'] }), a);
+  await step('flags in B', () => b.updateFlags(U, 'INBOX', 1, { add: ['\\Flagged'] }), b);
+  await step('expunge in A', () => a.expunge(U, 'INBOX', [1]), a);
+  const inA = (await a.list(U, 'INBOX')).map((m) => [m.uid, m.modseq]);
+  const inB = (await b.list(U, 'INBOX')).map((m) => [m.uid, m.modseq]);
+  assert.deepEqual(inA, inB);
+  assert.equal((await b.status(U, 'INBOX')).highestModseq, seen[seen.length - 1]);
+  // UNCHANGEDSINCE in B sees the change A made after B last looked
+  const m2 = inA[0]?.[1] as number;
+  await a.updateFlags(U, 'INBOX', 2, { add: ['$Work'] });
+  assert.deepEqual(await b.storeFlags(U, 'INBOX', 2, { add: ['\\Answered'] }, { unchangedSince: m2 }), { kind: 'modified' });
+  const now = (await b.status(U, 'INBOX')).highestModseq as number;
+  const done = await b.storeFlags(U, 'INBOX', 2, { add: ['\\Answered'] }, { unchangedSince: now });
+  assert.ok(done.kind === 'done' && done.changed && (done.modseq ?? 0) > now);
+});
+
+test('a log that is missing, torn or foreign is rebuilt, and HIGHESTMODSEQ does not go down in a running store', async (t) => {
+  const dir = await root(t);
+  const a = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => a.settle());
+  await a.ensureUser(U);
+  await a.append(U, 'INBOX', msg('one'));
+  await a.append(U, 'INBOX', msg('two'));
+  const log = join(a.maildirOf(U), 'spamgate-modseq');
+  const before = (await a.status(U, 'INBOX')).highestModseq as number;
+  await writeFile(log, 'garbage\n12 x :S\n1 99999999999999999 :S');
+  await a.updateFlags(U, 'INBOX', 1, { add: ['\\Seen'] });
+  const after = (await a.status(U, 'INBOX')).highestModseq as number;
+  assert.ok(after > before);
+  assert.match(await readFile(log, 'utf8'), /^SGMODSEQ1 V\d+ H\d+\n/, 'rewritten with a header');
+  const fresh = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => fresh.settle());
+  assert.equal((await fresh.status(U, 'INBOX')).highestModseq, after);
+  assert.deepEqual((await fresh.list(U, 'INBOX')).map((m) => m.modseq), (await a.list(U, 'INBOX')).map((m) => m.modseq));
+});
