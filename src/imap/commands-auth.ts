@@ -1,4 +1,5 @@
 // Any-state and not-authenticated commands: CAPABILITY, NOOP, LOGOUT, STARTTLS, LOGIN, AUTHENTICATE PLAIN, ID, ENABLE, NAMESPACE.
+import { enableCondstore } from './condstore.ts';
 import { str } from './encode.ts';
 import type { Cursor } from './parser.ts';
 import type { FramePart } from './reader.ts';
@@ -123,11 +124,15 @@ export const authHandlers: Record<string, Handler> = {
   async ENABLE(s, _tag, c: Cursor) {
     if (s.state === 'notauth') return bad('Log in first');
     if (c.atEnd()) return bad('ENABLE needs a capability'); // RFC 5161 §3.1: 1*(SP capability)
+    const enabled = new Set<string>();
     for (let i = 0; i < 100 && !c.atEnd(); i++) {
-      c.atom();
+      const cap = c.atom().toUpperCase();
+      if (cap === 'CONDSTORE') enabled.add(cap); // RFC 7162 §3.1: a CONDSTORE enabling command
       if (!c.atEnd()) c.sp();
     }
-    s.send('* ENABLED\r\n'); // RFC 5161 §3.1: nothing we know needs enabling
+    c.end();
+    if (enabled.has('CONDSTORE')) await enableCondstore(s);
+    s.send(`* ENABLED${[...enabled].map((x) => ' ' + x).join('')}\r\n`); // RFC 5161 §3.1: those newly or already on, unknown ones left out
     return ok('ENABLE completed');
   },
   async NAMESPACE(s, _tag, c) {

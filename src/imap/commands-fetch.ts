@@ -5,6 +5,7 @@ import type { MessageMeta } from '../store/mailbox-store.ts';
 import type { EnvelopeTable } from './envelope-cache.ts';
 import { envelopeOf } from './envelope.ts';
 import { fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
+import { enableCondstore, fetchModifiers, type FetchModifiers } from './condstore.ts';
 import type { Cursor } from './parser.ts';
 import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
 import { flagKey, type Reply, type Selected, type Session } from './session.ts';
@@ -21,11 +22,24 @@ const WRITE_CHARS = 64 * 1024;
 export async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const sel = selected(s);
   if (isReply(sel)) return sel;
-  const targets = resolve(sel, c.listChars(), uid);
+  let targets = resolve(sel, c.listChars(), uid);
   c.sp();
   let atts: FetchAtt[] = parseFetchAtts(c);
+  let mods: FetchModifiers = {};
+  if (c.peek() === ' ') {
+    c.sp();
+    mods = fetchModifiers(c);
+  }
   c.end();
   if (uid && !atts.some((a) => a.kind === 'UID')) atts = [{ kind: 'UID' }, ...atts]; // RFC 3501 §6.4.8
+  const { changedSince } = mods;
+  if (changedSince !== undefined || atts.some((a) => a.kind === 'MODSEQ')) await enableCondstore(s); // RFC 7162 §3.1
+  if (changedSince !== undefined) {
+    // RFC 7162 §3.1.4.1: only messages changed since, and CHANGEDSINCE implies MODSEQ
+    if (!atts.some((a) => a.kind === 'MODSEQ')) atts = [...atts, { kind: 'MODSEQ' }];
+    const metas = await metasNow(s, sel, false);
+    targets = targets.filter((t) => (metas.get(t.uid)?.modseq ?? 0) > changedSince);
+  }
   const fromFields = needsEnvelope(atts) && s.ctx.opts.store.headerFields !== undefined;
   const missing = metadataOnly(atts) && (fromFields || !needsEnvelope(atts)) ? await fetchMetadata(s, sel, targets, atts) : await fetchMessages(s, sel, targets, atts, fromFields);
   // RFC 2180 §4.1.2: messages expunged by another session are left out of the response.
@@ -109,8 +123,11 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
         let withFlags = atts;
         if (markSeen && !meta.flags.includes('\\Seen')) {
           // added to the flags as they are now (another session may have changed them since metas were read)
-          meta = { ...meta, flags: (await store.updateFlags(s.user, sel.name, t.uid, { add: ['\\Seen'] })) ?? [...meta.flags, '\\Seen'] };
+          const set = await store.storeFlags(s.user, sel.name, t.uid, { add: ['\\Seen'] });
+          meta = set.kind === 'done' ? { ...meta, flags: set.flags, ...(set.modseq !== undefined ? { modseq: set.modseq } : {}) } : { ...meta, flags: [...meta.flags, '\\Seen'] };
           if (!atts.some((a) => a.kind === 'FLAGS')) withFlags = [...atts, { kind: 'FLAGS' }];
+          // RFC 7162 §3.1: once CONDSTORE is on, a FETCH that sets \Seen tells UID and MODSEQ with the flags
+          if (s.condstore) for (const kind of ['UID', 'MODSEQ'] as const) if (!withFlags.some((a) => a.kind === kind)) withFlags = [...withFlags, { kind }];
         }
         const envelope = table ? (table.get(t.uid) ?? fresh?.get(t.uid)) : undefined;
         if (table && envelope === undefined) return undefined;

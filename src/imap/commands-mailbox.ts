@@ -11,6 +11,7 @@ import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { listSelected, SelectedGone } from './selection.ts';
 import type { Handler, Reply, Session } from './session.ts';
 import { flagsResponses } from './flags-response.ts';
+import { enableCondstore } from './condstore.ts';
 import { ToldFlags, UidSet } from './uid-state.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
@@ -32,9 +33,24 @@ function needSelected(s: Session): Reply | undefined {
   return s.state === 'selected' && s.sel ? undefined : bad('Select a mailbox first');
 }
 
+/** SELECT/EXAMINE parameters (RFC 4466 §2.1): CONDSTORE (RFC 7162 §3.1.8) is the one known; others are BAD. */
+function selectParams(c: Cursor): { condstore: boolean } {
+  let condstore = false;
+  if (c.peek() !== ' ') return { condstore };
+  c.sp();
+  c.list(() => {
+    const name = c.atom().toUpperCase();
+    if (name !== 'CONDSTORE') throw new ImapSyntaxError(`unknown SELECT parameter ${name}`);
+    condstore = true;
+  });
+  return { condstore };
+}
+
 async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> {
   const name = mailboxArg(c);
+  const params = selectParams(c);
   c.end();
+  if (params.condstore) s.condstore = true; // RFC 7162 §3.1.8: a CONDSTORE enabling command
   s.deselect(); // RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
   const { store } = s.ctx.opts;
   // Claim first (RFC 3501 §2.3.2), then list (one store step): the list then already carries the claimed state, so
@@ -65,6 +81,8 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   out += `* ${list.length} EXISTS\r\n* ${box.recent.length} RECENT\r\n`;
   if (firstUnseen >= 0) out += `* OK [UNSEEN ${firstUnseen + 1}] First unseen\r\n`;
   out += `* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`;
+  // RFC 7162 §3.1.2.1: a CONDSTORE server tells HIGHESTMODSEQ (or NOMODSEQ) on every successful SELECT/EXAMINE
+  out += box.highestModseq === undefined ? '* OK [NOMODSEQ] No mod-sequences here\r\n' : `* OK [HIGHESTMODSEQ ${box.highestModseq}] Highest\r\n`;
   s.send(out);
   return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
 }
@@ -177,6 +195,11 @@ export const mailboxHandlers: Record<string, Handler> = {
     c.end();
     const st = await s.ctx.opts.store.status(s.user, name);
     const values: Record<string, number> = { MESSAGES: st.messages, RECENT: st.recent, UIDNEXT: st.uidNext, UIDVALIDITY: st.uidValidity, UNSEEN: st.unseen };
+    // RFC 7162 §3.1.7 (a store without mod-sequences answers 0, as NOMODSEQ mailboxes do); a CONDSTORE enabling command
+    if (items.includes('HIGHESTMODSEQ')) {
+      values.HIGHESTMODSEQ = st.highestModseq ?? 0;
+      await enableCondstore(s);
+    }
     const parts = items.map((i) => {
       const v = values[i];
       if (v === undefined) throw new ImapSyntaxError(`unknown status item ${i}`);

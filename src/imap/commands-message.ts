@@ -1,12 +1,13 @@
 // Selected-state message commands: FETCH (commands-fetch.ts), STORE, SEARCH, COPY, MOVE, EXPUNGE and their UID forms (RFC 3501 §6.4, RFC 4315, RFC 6851).
 import { compactSet } from './encode.ts';
+import { enableCondstore, modseqItem, storeModifiers } from './condstore.ts';
 import { fetch } from './commands-fetch.ts';
 import { mailboxArg } from './commands-mailbox.ts';
 import { flagsResponses, newKeywords } from './flags-response.ts';
 import { learnTransfer } from './junk.ts';
 import { addWithinQuota } from './quota.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch } from './search.ts';
+import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch, usesModseq } from './search.ts';
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
 import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
 import { flagKey, type Handler, type Reply, type Session } from './session.ts';
@@ -21,6 +22,9 @@ async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   if (isReply(sel)) return sel;
   const targets = resolve(sel, c.listChars(), uid);
   c.sp();
+  // RFC 7162 §3.1.3: STORE set (UNCHANGEDSINCE n) item value
+  const cond = c.peek() === '(' ? storeModifiers(c) : undefined;
+  if (cond) c.sp();
   const item = c.atom().toUpperCase();
   const m = /^([+-]?)FLAGS(\.SILENT)?$/.exec(item);
   if (!m) throw new ImapSyntaxError(`unknown STORE item ${item}`);
@@ -35,17 +39,26 @@ async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   c.end();
   if (sel.readOnly) return no('[READ-ONLY] Mailbox is read-only');
   flags = flags.filter((f) => f.toLowerCase() !== '\\recent');
+  if (cond) await enableCondstore(s); // RFC 7162 §3.1
   const metas = await metasNow(s, sel, false);
   const present: Target[] = [];
   // Applied by the store to the flags as they are at that moment (under the folder lock), so two sessions
   // adding different flags to the same messages keep both (RFC 3501 §6.4.6 +FLAGS / -FLAGS).
   const change: FlagChange = m[1] === '+' ? { add: flags } : m[1] === '-' ? { remove: flags } : { replace: [...new Set(flags)] };
   const kept = new Map<number, readonly string[]>();
+  const modseqs = new Map<number, number | undefined>();
+  const changed = new Set<number>();
+  /** RFC 7162 §3.1.3: messages changed since UNCHANGEDSINCE, left alone (sequence numbers, or UIDs for UID STORE). */
+  const modified: number[] = [];
   for (const t of targets) {
     if (!metas.has(t.uid)) continue;
+    const res = await s.ctx.opts.store.storeFlags(s.user, sel.name, t.uid, change, cond);
+    if (res.kind === 'modified') modified.push(uid ? t.uid : t.seq);
+    if (res.kind !== 'done') continue;
     present.push(t);
-    const now = await s.ctx.opts.store.updateFlags(s.user, sel.name, t.uid, change);
-    if (now) kept.set(t.uid, now);
+    kept.set(t.uid, res.flags);
+    modseqs.set(t.uid, res.modseq);
+    if (res.changed) changed.add(t.uid);
   }
   // The flags the store kept, not those asked for: flags outside PERMANENTFLAGS are ignored (RFC 3501 §7.1),
   // duplicates and case variants fold into one (§2.3.2), and the FETCH response tells the result (§6.4.6).
@@ -67,9 +80,13 @@ async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
     // change by another session it has not been told of, and is told all the same (RFC 3501 §7.4.2; so does Dovecot)
     const tell = !m[2] || key !== expected(sel.flags.get(t.uid));
     sel.flags.set(t.uid, key);
-    if (tell) out += `* ${t.seq} FETCH (${uid ? `UID ${t.uid} ` : ''}FLAGS (${[...now, ...(sel.recent.has(t.uid) ? ['\\Recent'] : [])].join(' ')}))\r\n`;
+    // RFC 7162 §3.1: once CONDSTORE is on, every untagged FETCH carries UID and MODSEQ, a silent STORE's too
+    const ms = modseqItem(s, modseqs.get(t.uid));
+    if (tell) out += `* ${t.seq} FETCH (${uid || s.condstore ? `UID ${t.uid} ` : ''}FLAGS (${[...now, ...(sel.recent.has(t.uid) ? ['\\Recent'] : [])].join(' ')})${ms})\r\n`;
+    else if (s.condstore && changed.has(t.uid)) out += `* ${t.seq} FETCH (UID ${t.uid}${ms})\r\n`;
   }
   await s.sendAsync(out);
+  if (modified.length > 0) return ok(`[MODIFIED ${compactSet(modified)}] Conditional STORE failed`); // RFC 7162 §3.1.3
   return ok(`${uid ? 'UID ' : ''}STORE completed`);
 }
 
@@ -86,8 +103,16 @@ async function search(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const sel = selected(s);
   if (isReply(sel)) return sel;
   const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0 });
+  const withModseq = usesModseq(key);
+  if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const done = async (hits: readonly number[]): Promise<Reply> => {
-    await s.sendAsync(`* SEARCH${hits.length ? ' ' + hits.join(' ') : ''}\r\n`);
+    // RFC 7162 §3.1.6: with a MODSEQ criterion, a non-empty result ends with the highest mod-sequence of its messages
+    let top = 0;
+    if (withModseq && hits.length > 0) {
+      const metas = await metasNow(s, sel, false);
+      for (const h of hits) top = Math.max(top, metas.get(uid ? h : (sel.uids[h - 1] ?? 0))?.modseq ?? 0);
+    }
+    await s.sendAsync(`* SEARCH${hits.length ? ' ' + hits.join(' ') : ''}${top > 0 ? ` (MODSEQ ${top})` : ''}\r\n`);
     return ok(`${uid ? 'UID ' : ''}SEARCH completed`);
   };
   // ALL is the session's view as it stands (RFC 3501 §7.4.1: messages expunged elsewhere stay until announced).

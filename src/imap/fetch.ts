@@ -7,7 +7,7 @@ import { ImapSyntaxError, type Cursor } from './parser.ts';
 export type SectionSpec = '' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
 
 export type FetchAtt =
-  | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' }
+  | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' | 'MODSEQ' }
   | { kind: 'SECTION'; peek: boolean; path: number[]; spec: SectionSpec; fields: string[]; partial?: [number, number] };
 
 const MACROS: Record<string, FetchAtt['kind'][]> = {
@@ -15,7 +15,7 @@ const MACROS: Record<string, FetchAtt['kind'][]> = {
   FAST: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE'],
   FULL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY'],
 };
-const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT']);
+const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT', 'MODSEQ']);
 
 export function parseFetchAtts(c: Cursor): FetchAtt[] {
   const out: FetchAtt[] = [];
@@ -70,7 +70,7 @@ function parseAtt(c: Cursor): FetchAtt {
 }
 
 /** Attributes answered from metadata and cached header fields alone; the FETCH fast path serves only these. */
-const META_KINDS: ReadonlySet<FetchAtt['kind']> = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE']);
+const META_KINDS: ReadonlySet<FetchAtt['kind']> = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'MODSEQ']);
 export function metadataOnly(atts: readonly FetchAtt[]): boolean {
   return atts.every((a) => META_KINDS.has(a.kind));
 }
@@ -128,6 +128,8 @@ export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: bool
       return 'RFC822.SIZE ' + meta.size;
     case 'ENVELOPE':
       return envelope === undefined ? undefined : 'ENVELOPE ' + envelope;
+    case 'MODSEQ':
+      return 'MODSEQ (' + (meta.modseq ?? 0) + ')'; // RFC 7162 §3.1.4.2 (only asked for when the store keeps them)
     default:
       return undefined;
   }

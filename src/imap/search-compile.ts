@@ -61,6 +61,10 @@ export function compileSearch(key: SearchKey): Predicate {
       const r = key.ranges;
       return (m) => inRanges(r, m.meta.uid);
     }
+    case 'modseq': {
+      const n = key.n;
+      return (m) => (m.meta.modseq ?? 0) >= n;
+    }
     case 'not': {
       const inner = compileSearch(key.key);
       return (m) => !inner(m);

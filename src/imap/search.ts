@@ -6,6 +6,7 @@ import { parseHeaders } from './mime.ts';
 import { sentDay, squashSpace } from './search-compile.ts';
 import { searchableBody } from './search-text.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
+import { modseqArg } from './condstore.ts';
 
 export type SearchKey =
   | { k: 'all' }
@@ -18,6 +19,8 @@ export type SearchKey =
   | { k: 'date'; op: 'before' | 'on' | 'since'; sent: boolean; day: number }
   | { k: 'size'; op: 'larger' | 'smaller'; n: number }
   | { k: 'seq' | 'uid'; ranges: SeqRange[] }
+  /** RFC 7162 §3.1.5: mod-sequence at least n. */
+  | { k: 'modseq'; n: number }
   | { k: 'not'; key: SearchKey }
   | { k: 'or'; a: SearchKey; b: SearchKey }
   | { k: 'and'; keys: SearchKey[] };
@@ -114,6 +117,18 @@ function parseKey(c: Cursor, ctx: SearchContext, depth: number, budget: { keys: 
     case 'NOT':
       c.sp();
       return { k: 'not', key: parseKey(c, ctx, depth + 1, budget) };
+    case 'MODSEQ': {
+      // RFC 7162 §3.1.5: MODSEQ [entry-name entry-type-req] mod-sequence-valzer. The store keeps one mod-sequence
+      // per message, which the entry (one flag's) is compared against, as the RFC allows.
+      c.sp();
+      if (c.peek() === '"') {
+        if (!/^\/flags\/\\?[!#-'*+\--Z^-z|~]+$/i.test(c.quoted())) throw new ImapSyntaxError('bad MODSEQ entry name');
+        c.sp();
+        if (!['PRIV', 'SHARED', 'ALL'].includes(c.atom().toUpperCase())) throw new ImapSyntaxError('bad MODSEQ entry type');
+        c.sp();
+      }
+      return { k: 'modseq', n: modseqArg(c, true) };
+    }
     case 'OR': {
       c.sp();
       const a = parseKey(c, ctx, depth + 1, budget);
@@ -140,6 +155,22 @@ export function needsText(key: SearchKey): boolean {
       return needsText(key.a) || needsText(key.b);
     case 'and':
       return key.keys.some(needsText);
+    default:
+      return false;
+  }
+}
+
+/** True when the key holds a MODSEQ criterion (RFC 7162 §3.1.5: the result then tells the highest mod-sequence). */
+export function usesModseq(key: SearchKey): boolean {
+  switch (key.k) {
+    case 'modseq':
+      return true;
+    case 'not':
+      return usesModseq(key.key);
+    case 'or':
+      return usesModseq(key.a) || usesModseq(key.b);
+    case 'and':
+      return key.keys.some(usesModseq);
     default:
       return false;
   }
@@ -217,6 +248,8 @@ export async function matches(key: SearchKey, m: Candidate, cache: Loaded = {}):
       return inRanges(key.ranges, m.seq);
     case 'uid':
       return inRanges(key.ranges, m.meta.uid);
+    case 'modseq':
+      return (m.meta.modseq ?? 0) >= key.n;
     case 'not':
       return !(await matches(key.key, m, cache));
     case 'or':

@@ -78,6 +78,8 @@ export class Session {
   idleTag: string | undefined;
   private idlePoll: NodeJS.Timeout | undefined;
   authFailures = 0;
+  /** A CONDSTORE enabling command was issued (RFC 7162 §3.1): untagged FETCH responses carry UID and MODSEQ. */
+  condstore = false;
   /** The next line answers a "+" continuation (AUTHENTICATE without SASL-IR). */
   continuation: ((parts: FramePart[]) => Promise<void>) | undefined;
   readonly log: Logger;
@@ -127,7 +129,7 @@ export class Session {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE'];
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE'];
     if (this.state === 'notauth') {
       if (!this.secure && this.ctx.secureContext) caps.push('STARTTLS');
       caps.push(...(this.authAllowed ? ['AUTH=PLAIN'] : ['LOGINDISABLED']));

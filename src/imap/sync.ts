@@ -2,6 +2,7 @@
 // RECENT and FETCH FLAGS responses (RFC 3501 §5.2, §7.3.1, §7.4.1); newly seen mail is claimed as \Recent.
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { flagsResponses, newKeywords } from './flags-response.ts';
+import { modseqItem } from './condstore.ts';
 import { listSelected } from './selection.ts';
 import { flagKey, type Session } from './session.ts';
 
@@ -61,7 +62,8 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
     if (sel.flags.get(u) !== now) {
       sel.flags.set(u, now);
       changed.push(m);
-      fetches.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${[...m.flags, ...(sel.recent.has(u) ? ['\\Recent'] : [])].join(' ')}))\r\n`);
+      // RFC 7162 §3.1: with CONDSTORE on, a change by an external agent is told with its MODSEQ too
+      fetches.push(`* ${i + 1} FETCH (UID ${u} FLAGS (${[...m.flags, ...(sel.recent.has(u) ? ['\\Recent'] : [])].join(' ')})${modseqItem(s, m.modseq)})\r\n`);
     }
   });
   // a keyword another session brought in is named in FLAGS before a message shows it (RFC 3501 §7.2.6)
