@@ -123,8 +123,8 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
         let withFlags = atts;
         if (markSeen && !meta.flags.includes('\\Seen')) {
           // added to the flags as they are now (another session may have changed them since metas were read)
-          const set = await store.storeFlags(s.user, sel.name, t.uid, { add: ['\\Seen'] });
-          meta = set.kind === 'done' ? { ...meta, flags: set.flags, ...(set.modseq !== undefined ? { modseq: set.modseq } : {}) } : { ...meta, flags: [...meta.flags, '\\Seen'] };
+          const [set] = await store.storeFlags(s.user, sel.name, [t.uid], { add: ['\\Seen'] });
+          meta = set?.kind === 'done' ? { ...meta, flags: set.flags, ...(set.modseq !== undefined ? { modseq: set.modseq } : {}) } : { ...meta, flags: [...meta.flags, '\\Seen'] };
           if (!atts.some((a) => a.kind === 'FLAGS')) withFlags = [...atts, { kind: 'FLAGS' }];
           // RFC 7162 §3.1: once CONDSTORE is on, a FETCH that sets \Seen tells UID and MODSEQ with the flags
           if (s.condstore) for (const kind of ['UID', 'MODSEQ'] as const) if (!withFlags.some((a) => a.kind === kind)) withFlags = [...withFlags, { kind }];

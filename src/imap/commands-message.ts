@@ -50,11 +50,14 @@ async function storeCmd(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const changed = new Set<number>();
   /** RFC 7162 §3.1.3: messages changed since UNCHANGEDSINCE, left alone (sequence numbers, or UIDs for UID STORE). */
   const modified: number[] = [];
-  for (const t of targets) {
-    if (!metas.has(t.uid)) continue;
-    const res = await s.ctx.opts.store.storeFlags(s.user, sel.name, t.uid, change, cond);
-    if (res.kind === 'modified') modified.push(uid ? t.uid : t.seq);
-    if (res.kind !== 'done') continue;
+  const live = targets.filter((t) => metas.has(t.uid));
+  // one store call for the whole set: the store changes them a batch at a time under one lock (RFC 7162 §3.1)
+  const results = await s.ctx.opts.store.storeFlags(s.user, sel.name, live.map((t) => t.uid), change, cond);
+  for (let i = 0; i < live.length; i++) {
+    const t = live[i] as Target;
+    const res = results[i];
+    if (res?.kind === 'modified') modified.push(uid ? t.uid : t.seq);
+    if (res?.kind !== 'done') continue;
     present.push(t);
     kept.set(t.uid, res.flags);
     modseqs.set(t.uid, res.modseq);

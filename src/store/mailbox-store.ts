@@ -121,10 +121,11 @@ export interface MailboxStore {
   /** Changes flags against their current value under the folder lock; returns the flags kept (undefined: no such message). */
   updateFlags(user: string, mailbox: string, uid: number, change: FlagChange): Promise<readonly string[] | undefined>;
   /**
-   * updateFlags with its outcome told apart, and (unchangedSince) only when the message's mod-sequence is not above
-   * that value, checked and changed as one step against every process on the mailbox (RFC 7162 §3.1.3).
+   * updateFlags for many messages at once (a STORE), outcomes aligned with `uids`; with unchangedSince, each message
+   * only when its mod-sequence is not above that value, checked and changed as one step against every process on
+   * the mailbox (RFC 7162 §3.1.3).
    */
-  storeFlags(user: string, mailbox: string, uid: number, change: FlagChange, opts?: { unchangedSince?: number }): Promise<FlagOutcome>;
+  storeFlags(user: string, mailbox: string, uids: readonly number[], change: FlagChange, opts?: { unchangedSince?: number }): Promise<FlagOutcome[]>;
   expunge(user: string, mailbox: string, uids: readonly number[]): Promise<void>;
   /**
    * Copies messages all or nothing; returns the UIDs copied (`from`: those of `uids` still present, in the given

@@ -4,7 +4,7 @@
 // that already serialises UIDs between processes), after reading what other writers appended: so every process
 // hands out mod-sequences above all others', and HIGHESTMODSEQ only rises. The flag letters a line records let a
 // process tell a flag change it has not numbered (another program renamed the file) from one already numbered.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from './maildir-files.ts';
@@ -176,6 +176,18 @@ export class ModseqLog {
   }
 
   private async append(body: string): Promise<void> {
+    if (!this.fsync) {
+      // a few syscalls done at once cost less than their thread-pool round trips (every append and STORE comes here)
+      const fd = openSync(this.file, 'a');
+      try {
+        writeSync(fd, body);
+        const st = fstatSync(fd, { bigint: true });
+        if (st.ino === this.ino) this.offset = Number(st.size);
+      } finally {
+        closeSync(fd);
+      }
+      return;
+    }
     const fh = await open(this.file, 'a');
     try {
       await fh.write(body);

@@ -1,7 +1,7 @@
 // MailboxStore over Maildir++ (<root>/<domain>/<local>/Maildir), Dovecot-compatible uidlist/keywords, per-folder mutex.
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../util/clock.ts';
-import { MailboxError, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
+import { MailboxError, type FlagOutcome, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
 import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
 import { toCrlf } from './maildir-crlf.ts';
 import { readMessageFile, SYNC_READ_MAX } from './maildir-read.ts';
@@ -279,18 +279,22 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     },
 
     async updateFlags(user, mailbox, uid, change) {
-      const res = await store.storeFlags(user, mailbox, uid, change);
-      return res.kind === 'done' ? res.flags : undefined;
+      const [res] = await store.storeFlags(user, mailbox, [uid], change);
+      return res?.kind === 'done' ? res.flags : undefined;
     },
 
-    async storeFlags(user, mailbox, uid, change, o) {
-      const res = await withFolder(user, mailbox, async (f, name) => ({ done: await f.updateFlags(uid, change, o?.unchangedSince), name }));
-      const done = res.done;
-      if (done === undefined) return { kind: 'gone' };
-      if (done === 'modified') return { kind: 'modified' };
+    async storeFlags(user, mailbox, uids, change, o) {
+      const res = await withFolder(user, mailbox, async (f, name) => ({ done: await f.updateFlags(uids, change, o?.unchangedSince), name }));
       // other sessions hear of a change only (a STORE that changes nothing must not make them all re-sync)
-      if (done.changed) emit(user, res.name, [{ kind: 'flags', uid, flags: done.flags }]);
-      return { kind: 'done', flags: done.flags, changed: done.changed, modseq: done.modseq };
+      const changes: MailboxChange[] = [];
+      const out = res.done.map((done, i): FlagOutcome => {
+        if (done === undefined) return { kind: 'gone' };
+        if (done === 'modified') return { kind: 'modified' };
+        if (done.changed) changes.push({ kind: 'flags', uid: uids[i] as number, flags: done.flags });
+        return { kind: 'done', flags: done.flags, changed: done.changed, modseq: done.modseq };
+      });
+      if (changes.length > 0) emit(user, res.name, changes);
+      return out;
     },
 
     async expunge(user, mailbox, uids) {

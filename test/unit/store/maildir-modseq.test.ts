@@ -45,10 +45,28 @@ test('two stores on one Maildir hand out rising mod-sequences and agree on each 
   // UNCHANGEDSINCE in B sees the change A made after B last looked
   const m2 = inA[0]?.[1] as number;
   await a.updateFlags(U, 'INBOX', 2, { add: ['$Work'] });
-  assert.deepEqual(await b.storeFlags(U, 'INBOX', 2, { add: ['\\Answered'] }, { unchangedSince: m2 }), { kind: 'modified' });
+  assert.deepEqual(await b.storeFlags(U, 'INBOX', [2], { add: ['\\Answered'] }, { unchangedSince: m2 }), [{ kind: 'modified' }]);
   const now = (await b.status(U, 'INBOX')).highestModseq as number;
-  const done = await b.storeFlags(U, 'INBOX', 2, { add: ['\\Answered'] }, { unchangedSince: now });
-  assert.ok(done.kind === 'done' && done.changed && (done.modseq ?? 0) > now);
+  const [done] = await b.storeFlags(U, 'INBOX', [2, 7], { add: ['\\Answered'] }, { unchangedSince: now });
+  assert.ok(done?.kind === 'done' && done.changed && (done.modseq ?? 0) > now);
+});
+
+test('one STORE over more messages than a lock batch: every message changed, each batch under its own rising mod-sequence', async (t) => {
+  const dir = await root(t);
+  const a = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => a.settle());
+  await a.ensureUser(U);
+  await Promise.all(Array.from({ length: 300 }, (_, i) => a.append(U, 'INBOX', msg(`m${i}`))));
+  const before = (await a.status(U, 'INBOX')).highestModseq as number;
+  const uids = (await a.list(U, 'INBOX')).map((m) => m.uid);
+  const res = await a.storeFlags(U, 'INBOX', [...uids, 9999], { add: ['\\Seen'] });
+  assert.equal(res.length, 301);
+  assert.deepEqual(res[300], { kind: 'gone' });
+  const values = res.slice(0, 300).map((r) => (r.kind === 'done' && r.changed ? r.modseq : -1));
+  assert.ok(values.every((v) => v !== undefined && v > before), 'all changed, above what was before');
+  assert.equal(new Set(values).size, 2, 'two batches, two values');
+  assert.equal((await a.status(U, 'INBOX')).highestModseq, Math.max(...(values as number[])));
+  assert.ok((await a.list(U, 'INBOX')).every((m) => m.flags.includes('\\Seen')));
 });
 
 test('a log that is missing, torn or foreign is rebuilt, and HIGHESTMODSEQ does not go down in a running store', async (t) => {
