@@ -127,11 +127,12 @@ export const authHandlers: Record<string, Handler> = {
     const enabled = new Set<string>();
     for (let i = 0; i < 100 && !c.atEnd(); i++) {
       const cap = c.atom().toUpperCase();
-      if (cap === 'CONDSTORE') enabled.add(cap); // RFC 7162 §3.1: a CONDSTORE enabling command
+      if (cap === 'CONDSTORE' || cap === 'QRESYNC') enabled.add(cap); // RFC 7162 §3.1, §3.2.3
       if (!c.atEnd()) c.sp();
     }
     c.end();
-    if (enabled.has('CONDSTORE')) await enableCondstore(s);
+    if (enabled.has('QRESYNC')) s.qresync = true; // RFC 7162 §3.2.3: implies CONDSTORE
+    if (enabled.size > 0) await enableCondstore(s);
     s.send(`* ENABLED${[...enabled].map((x) => ' ' + x).join('')}\r\n`); // RFC 5161 §3.1: those newly or already on, unknown ones left out
     return ok('ENABLE completed');
   },

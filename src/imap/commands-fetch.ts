@@ -6,6 +6,9 @@ import type { EnvelopeTable } from './envelope-cache.ts';
 import { envelopeOf } from './envelope.ts';
 import { fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
 import { enableCondstore, fetchModifiers, type FetchModifiers } from './condstore.ts';
+import { parseSequenceSet } from './encode.ts';
+import { ImapSyntaxError } from './parser.ts';
+import { missingUids } from './qresync.ts';
 import type { Cursor } from './parser.ts';
 import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
 import { flagKey, type Reply, type Selected, type Session } from './session.ts';
@@ -22,7 +25,8 @@ const WRITE_CHARS = 64 * 1024;
 export async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const sel = selected(s);
   if (isReply(sel)) return sel;
-  let targets = resolve(sel, c.listChars(), uid);
+  const setText = c.listChars();
+  let targets = resolve(sel, setText, uid);
   c.sp();
   let atts: FetchAtt[] = parseFetchAtts(c);
   let mods: FetchModifiers = {};
@@ -33,7 +37,15 @@ export async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply>
   c.end();
   if (uid && !atts.some((a) => a.kind === 'UID')) atts = [{ kind: 'UID' }, ...atts]; // RFC 3501 §6.4.8
   const { changedSince } = mods;
+  // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is on; otherwise BAD
+  if (mods.vanished && (!uid || changedSince === undefined || !s.qresync)) throw new ImapSyntaxError('VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled');
   if (changedSince !== undefined || atts.some((a) => a.kind === 'MODSEQ')) await enableCondstore(s); // RFC 7162 §3.1
+  if (mods.vanished) {
+    // the UIDs of the set gone from the session's view (a superset of those expunged since: see qresync.ts)
+    const top = sel.uids[sel.uids.length - 1] ?? 0;
+    const gone = missingUids(sel.uids, parseSequenceSet(setText, top), sel.uidNext - 1);
+    if (gone !== '') s.send(`* VANISHED (EARLIER) ${gone}\r\n`);
+  }
   if (changedSince !== undefined) {
     // RFC 7162 §3.1.4.1: only messages changed since, and CHANGEDSINCE implies MODSEQ
     if (!atts.some((a) => a.kind === 'MODSEQ')) atts = [...atts, { kind: 'MODSEQ' }];

@@ -12,6 +12,7 @@ import { listSelected, SelectedGone } from './selection.ts';
 import type { Handler, Reply, Session } from './session.ts';
 import { flagsResponses } from './flags-response.ts';
 import { enableCondstore } from './condstore.ts';
+import { parseQresyncParam, qresyncResponses, type QresyncParam } from './qresync.ts';
 import { ToldFlags, UidSet } from './uid-state.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
@@ -33,24 +34,34 @@ function needSelected(s: Session): Reply | undefined {
   return s.state === 'selected' && s.sel ? undefined : bad('Select a mailbox first');
 }
 
-/** SELECT/EXAMINE parameters (RFC 4466 §2.1): CONDSTORE (RFC 7162 §3.1.8) is the one known; others are BAD. */
-function selectParams(c: Cursor): { condstore: boolean } {
+/**
+ * SELECT/EXAMINE parameters (RFC 4466 §2.1): CONDSTORE (RFC 7162 §3.1.8) and, once enabled, QRESYNC (§3.2.5);
+ * others, or one given twice, are BAD.
+ */
+function selectParams(s: Session, c: Cursor): { condstore: boolean; qresync?: QresyncParam } {
   let condstore = false;
+  let qresync: QresyncParam | undefined;
   if (c.peek() !== ' ') return { condstore };
   c.sp();
   c.list(() => {
     const name = c.atom().toUpperCase();
-    if (name !== 'CONDSTORE') throw new ImapSyntaxError(`unknown SELECT parameter ${name}`);
-    condstore = true;
+    if (name === 'CONDSTORE' && !condstore) condstore = true;
+    else if (name === 'QRESYNC' && !qresync) {
+      if (!s.qresync) throw new ImapSyntaxError('QRESYNC is not enabled'); // RFC 7162 §3.2.5: BAD
+      c.sp();
+      qresync = parseQresyncParam(c);
+    } else throw new ImapSyntaxError(`unknown or repeated SELECT parameter ${name}`);
   });
-  return { condstore };
+  return { condstore, ...(qresync ? { qresync } : {}) };
 }
 
 async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> {
   const name = mailboxArg(c);
-  const params = selectParams(c);
+  const params = selectParams(s, c);
   c.end();
   if (params.condstore) s.condstore = true; // RFC 7162 §3.1.8: a CONDSTORE enabling command
+  // RFC 7162 §3.2.11: with QRESYNC on, the client learns where the old mailbox's responses end
+  if (s.qresync && s.sel) s.send('* OK [CLOSED] Previous mailbox closed\r\n');
   s.deselect(); // RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
   const { store } = s.ctx.opts;
   // Claim first (RFC 3501 §2.3.2), then list (one store step): the list then already carries the claimed state, so
@@ -75,7 +86,7 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
     if (!seen && firstUnseen < 0) firstUnseen = i;
   }
   const unwatch = store.watch(s.user, name, () => s.onMailboxChange());
-  s.sel = { name, readOnly, uidValidity: box.uidValidity, uids, flags: new ToldFlags(list), recent: new UidSet(box.recent), metas: new Map(), listRef: list, dirty: false, keywords, unwatch };
+  s.sel = { name, readOnly, uidValidity: box.uidValidity, uids, uidNext: box.uidNext, flags: new ToldFlags(list), recent: new UidSet(box.recent), metas: new Map(), listRef: list, dirty: false, keywords, unwatch };
   s.state = 'selected';
   let out = flagsResponses(keywords, readOnly);
   out += `* ${list.length} EXISTS\r\n* ${box.recent.length} RECENT\r\n`;
@@ -83,6 +94,8 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   out += `* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`;
   // RFC 7162 §3.1.2.1: a CONDSTORE server tells HIGHESTMODSEQ (or NOMODSEQ) on every successful SELECT/EXAMINE
   out += box.highestModseq === undefined ? '* OK [NOMODSEQ] No mod-sequences here\r\n' : `* OK [HIGHESTMODSEQ ${box.highestModseq}] Highest\r\n`;
+  // RFC 7162 §3.2.5.1: what changed since the client's state, when its UIDVALIDITY is still the mailbox's
+  if (params.qresync?.uidValidity === box.uidValidity) out += qresyncResponses(params.qresync, list, box.uidNext, (u) => s.sel?.recent.has(u) === true);
   s.send(out);
   return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
 }

@@ -23,19 +23,24 @@ export function modseqArg(c: Cursor, allowZero: boolean): number {
 export interface FetchModifiers {
   /** RFC 7162 §3.1.4.1: only messages whose mod-sequence is above this. */
   changedSince?: number;
+  /** RFC 7162 §3.2.6: also tell the UIDs of the set that are gone (UID FETCH with CHANGEDSINCE, QRESYNC on). */
+  vanished?: boolean;
 }
 
 /** Reads "(" modifier *(SP modifier) ")" after a FETCH's attributes; each modifier once, unknown ones are BAD. */
 export function fetchModifiers(c: Cursor): FetchModifiers {
   const out: FetchModifiers = {};
+  let any = false;
   c.list(() => {
     const name = c.atom().toUpperCase();
-    if (name !== 'CHANGEDSINCE') throw new ImapSyntaxError(`unknown FETCH modifier ${name}`);
-    if (out.changedSince !== undefined) throw new ImapSyntaxError('CHANGEDSINCE given twice');
-    c.sp();
-    out.changedSince = modseqArg(c, false);
+    any = true;
+    if (name === 'VANISHED' && !out.vanished) out.vanished = true;
+    else if (name === 'CHANGEDSINCE' && out.changedSince === undefined) {
+      c.sp();
+      out.changedSince = modseqArg(c, false);
+    } else throw new ImapSyntaxError(`unknown or repeated FETCH modifier ${name}`);
   });
-  if (out.changedSince === undefined) throw new ImapSyntaxError('empty FETCH modifier list');
+  if (!any) throw new ImapSyntaxError('empty FETCH modifier list');
   return out;
 }
 

@@ -20,6 +20,8 @@ export interface Selected {
   uidValidity: number;
   /** The session's view: seq n ↔ uids[n-1]. Expunges by others stay until announced. */
   uids: number[];
+  /** Above every UID the view has held: UIDs below it that the view lacks are gone (RFC 7162 §3.2.6 VANISHED). */
+  uidNext: number;
   /** Flags last told to the client (flagKey strings). */
   flags: ToldFlags;
   /** UIDs that are \Recent in this session. */
@@ -80,6 +82,8 @@ export class Session {
   authFailures = 0;
   /** A CONDSTORE enabling command was issued (RFC 7162 §3.1): untagged FETCH responses carry UID and MODSEQ. */
   condstore = false;
+  /** ENABLE QRESYNC was issued (RFC 7162 §3.2.3): expunges are told as VANISHED, SELECT takes (QRESYNC …). */
+  qresync = false;
   /** The next line answers a "+" continuation (AUTHENTICATE without SASL-IR). */
   continuation: ((parts: FramePart[]) => Promise<void>) | undefined;
   readonly log: Logger;
@@ -129,7 +133,7 @@ export class Session {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE'];
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE', 'QRESYNC'];
     if (this.state === 'notauth') {
       if (!this.secure && this.ctx.secureContext) caps.push('STARTTLS');
       caps.push(...(this.authAllowed ? ['AUTH=PLAIN'] : ['LOGINDISABLED']));

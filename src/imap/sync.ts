@@ -3,6 +3,7 @@
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { flagsResponses, newKeywords } from './flags-response.ts';
 import { modseqItem } from './condstore.ts';
+import { vanished } from './qresync.ts';
 import { listSelected } from './selection.ts';
 import { flagKey, type Session } from './session.ts';
 
@@ -17,14 +18,18 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
   const out: string[] = [];
   if (allowExpunge && sel.uids.some((u) => !sel.metas.has(u))) {
     const keep: number[] = [];
+    const gone: number[] = [];
     sel.uids.forEach((u) => {
       if (sel.metas.has(u)) keep.push(u);
       else {
-        out.push(`* ${keep.length + 1} EXPUNGE\r\n`);
+        // RFC 7162 §3.2.10: once QRESYNC is on, VANISHED (UIDs) replaces EXPUNGE
+        if (s.qresync) gone.push(u);
+        else out.push(`* ${keep.length + 1} EXPUNGE\r\n`);
         sel.flags.delete(u);
         sel.recent.delete(u);
       }
     });
+    if (gone.length > 0) out.push(vanished(gone));
     sel.uids = keep;
     sel.expungeOwed = false;
   } else if (!allowExpunge && sel.uids.some((u) => !sel.metas.has(u))) {
@@ -45,6 +50,7 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
       }
     // EXAMINE claims nothing, yet is the first told of mail no session has claimed (RFC 3501 §2.3.2), as at EXAMINE
     else for (const m of fresh) if (m.recent) sel.recent.add(m.uid);
+    sel.uidNext = Math.max(sel.uidNext, top + 1);
     for (const m of fresh) {
       if (sel.recentAhead?.delete(m.uid)) sel.recent.add(m.uid);
       sel.uids.push(m.uid);

@@ -1,0 +1,95 @@
+// QRESYNC (RFC 7162 §3.2) over real sockets: ENABLE QRESYNC, SELECT (QRESYNC (…)) telling VANISHED (EARLIER) and
+// the flag changes since the client's mod-sequence, VANISHED in place of EXPUNGE, CLOSED on a second SELECT,
+// UID FETCH (CHANGEDSINCE n VANISHED), and BAD for QRESYNC forms used out of turn or malformed.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sample, startImap, type Harness } from './imap-harness.ts';
+import { loggedIn } from './imap-raw.ts';
+
+const USER = 'alice@example.org';
+
+async function withMessages(t: Parameters<typeof startImap>[0], n: number): Promise<Harness> {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  for (let i = 1; i <= n; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`m${i}`)));
+  return h;
+}
+
+const num = (re: RegExp, text: string): number => {
+  const m = re.exec(text);
+  assert.ok(m?.[1], `${re} in ${text}`);
+  return Number(m[1]);
+};
+
+test('SELECT (QRESYNC (uidvalidity modseq)) tells what vanished and what changed since, in one round trip', async (t) => {
+  const h = await withMessages(t, 5);
+  const a = await loggedIn(h, t);
+  const sel = await a.cmd('a1', 'SELECT INBOX (CONDSTORE)');
+  const validity = num(/UIDVALIDITY (\d+)/, sel);
+  const known = num(/HIGHESTMODSEQ (\d+)/, sel);
+  await a.cmd('a2', 'LOGOUT');
+  // meanwhile another client: a flag change, two expunges, a new message
+  const b = await loggedIn(h, t);
+  await b.cmd('b1', 'SELECT INBOX');
+  await b.cmd('b2', 'STORE 1 +FLAGS (\\Flagged)');
+  await b.cmd('b3', 'STORE 2,4 +FLAGS (\\Deleted)');
+  await b.cmd('b4', 'EXPUNGE');
+  await b.send('b5', `b5 APPEND INBOX {${sample('m6').length}+}\r\n${sample('m6')}\r\n`);
+
+  const c = await loggedIn(h, t);
+  assert.match(await c.cmd('c0', `SELECT INBOX (QRESYNC (${validity} ${known}))`), /^c0 BAD/m, 'not enabled yet');
+  assert.match(await c.cmd('c1', 'ENABLE QRESYNC'), /^\* ENABLED QRESYNC\r$/m);
+  const r = await c.cmd('c2', `SELECT INBOX (QRESYNC (${validity} ${known}))`);
+  assert.match(r, /^\* VANISHED \(EARLIER\) 2,4\r$/m);
+  assert.match(r, /^\* 1 FETCH \(UID 1 FLAGS \(\\Flagged\) MODSEQ \(\d+\)\)\r$/m);
+  assert.match(r, /^\* 4 FETCH \(UID 6 FLAGS \((?:\\Recent)?\) MODSEQ \(\d+\)\)\r$/m, 'the new message too (changed since)');
+  assert.equal((r.match(/FETCH \(/g) ?? []).length, 2, r);
+  // known-uids narrows both
+  const narrow = await c.cmd('c3', `EXAMINE INBOX (QRESYNC (${validity} ${known} 1:3))`);
+  assert.match(narrow, /^\* OK \[CLOSED\]/m, 'the previous mailbox closed first');
+  assert.match(narrow, /^\* VANISHED \(EARLIER\) 2\r$/m);
+  assert.equal((narrow.match(/FETCH \(/g) ?? []).length, 1, narrow);
+  // another UIDVALIDITY: a plain SELECT
+  const other = await c.cmd('c4', `SELECT INBOX (QRESYNC (${validity + 1} ${known}))`);
+  assert.doesNotMatch(other, /VANISHED|FETCH \(/);
+});
+
+test('with QRESYNC on, expunges are told as VANISHED; UID FETCH (CHANGEDSINCE n VANISHED) tells the UIDs gone', async (t) => {
+  const h = await withMessages(t, 4);
+  const a = await loggedIn(h, t);
+  await a.cmd('a1', 'ENABLE QRESYNC');
+  const h0 = num(/HIGHESTMODSEQ (\d+)/, await a.cmd('a2', 'SELECT INBOX'));
+  await a.cmd('a3', 'STORE 2:3 +FLAGS.SILENT (\\Deleted)');
+  const ex = await a.cmd('a4', 'EXPUNGE');
+  assert.match(ex, /^\* VANISHED 2:3\r$/m);
+  assert.doesNotMatch(ex, /EXPUNGE\r\n/);
+  assert.match(await a.cmd('a5', 'UID STORE 4 +FLAGS (\\Seen)'), /^a5 OK/m);
+  const f = await a.cmd('a6', `UID FETCH 1:4 (FLAGS) (CHANGEDSINCE ${h0} VANISHED)`);
+  assert.match(f, /^\* VANISHED \(EARLIER\) 2:3\r$/m);
+  assert.match(f, /^\* 2 FETCH \(UID 4 FLAGS \(\\Seen(?: \\Recent)?\) MODSEQ \(\d+\)\)\r$/m);
+  assert.equal((f.match(/FETCH \(/g) ?? []).length, 1);
+});
+
+test('QRESYNC forms out of turn or malformed are BAD and the session goes on', async (t) => {
+  const h = await withMessages(t, 1);
+  const a = await loggedIn(h, t);
+  await a.cmd('a0', 'SELECT INBOX');
+  assert.match(await a.cmd('a1', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)'), /^a1 BAD/m, 'QRESYNC not enabled');
+  await a.cmd('a2', 'ENABLE QRESYNC');
+  const bad = [
+    'FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)',
+    'UID FETCH 1:* (FLAGS) (VANISHED)',
+    'UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED VANISHED)',
+    'SELECT INBOX (QRESYNC)',
+    'SELECT INBOX (QRESYNC ())',
+    'SELECT INBOX (QRESYNC (0 5))',
+    'SELECT INBOX (QRESYNC (1 0))',
+    'SELECT INBOX (QRESYNC (1 5 x))',
+    'SELECT INBOX (QRESYNC (1 5 1:* (1:2)))',
+    'SELECT INBOX (QRESYNC (1 5) QRESYNC (1 5))',
+    'SELECT INBOX (QRESYNC (1 9223372036854775808))',
+  ];
+  for (const [i, line] of bad.entries()) assert.match(await a.cmd(`x${i}`, line), new RegExp(`^x${i} BAD`, 'm'), line);
+  assert.match(await a.cmd('y', 'SELECT INBOX (QRESYNC (1 5 1:* (1:2 1:2)))'), /^y OK/m);
+  assert.match(await a.cmd('z', 'NOOP'), /^z OK/m);
+});
