@@ -1,7 +1,7 @@
 // FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8). Metadata-only requests (UID, FLAGS, INTERNALDATE, RFC822.SIZE and
 // ENVELOPE from the store's cached header fields) become one string per line, written in large pieces; requests
 // that need the message text load and parse messages a few at a time.
-import type { MessageMeta } from '../store/mailbox-store.ts';
+import type { FlagOutcome, MessageMeta } from '../store/mailbox-store.ts';
 import type { EnvelopeTable } from './envelope-cache.ts';
 import { envelopeOf } from './envelope.ts';
 import { fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
@@ -128,15 +128,19 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
   let missing = false;
   for (const batch of batches(targets, metas, wantRaw || wantParse)) {
     const fresh = table ? await envelopesFor(s, sel, table, batch) : undefined;
+    // \Seen added to the batch's unseen messages in one store call, to the flags as they are now (another session
+    // may have changed them since metas were read)
+    const unseen = markSeen ? batch.filter((t) => metas.get(t.uid)?.flags.includes('\\Seen') === false).map((t) => t.uid) : [];
+    const seen = new Map<number, FlagOutcome>();
+    if (unseen.length > 0) (await store.storeFlags(s.user, sel.name, unseen, { add: ['\\Seen'] })).forEach((r, i) => seen.set(unseen[i] as number, r));
     const loaded = await Promise.all(
       batch.map(async (t): Promise<Loaded | undefined> => {
         let meta = metas.get(t.uid);
         if (!meta) return undefined;
         let withFlags = atts;
-        if (markSeen && !meta.flags.includes('\\Seen')) {
-          // added to the flags as they are now (another session may have changed them since metas were read)
-          const [set] = await store.storeFlags(s.user, sel.name, [t.uid], { add: ['\\Seen'] });
-          meta = set?.kind === 'done' ? { ...meta, flags: set.flags, ...(set.modseq !== undefined ? { modseq: set.modseq } : {}) } : { ...meta, flags: [...meta.flags, '\\Seen'] };
+        const set = seen.get(t.uid);
+        if (set) {
+          meta = set.kind === 'done' ? { ...meta, flags: set.flags, ...(set.modseq !== undefined ? { modseq: set.modseq } : {}) } : { ...meta, flags: [...meta.flags, '\\Seen'] };
           if (!atts.some((a) => a.kind === 'FLAGS')) withFlags = [...atts, { kind: 'FLAGS' }];
           // RFC 7162 §3.1: once CONDSTORE is on, a FETCH that sets \Seen tells UID and MODSEQ with the flags
           if (s.condstore) for (const kind of ['UID', 'MODSEQ'] as const) if (!withFlags.some((a) => a.kind === kind)) withFlags = [...withFlags, { kind }];

@@ -1,6 +1,7 @@
 // One Maildir folder kept in step with disk: sync by directory stamps (first open from spamgate.index when it still
 // matches), group-committed appends, flags, expunge, \Recent claims (maildir-recent.ts) without renaming on the
-// command path, and a mod-sequence for every change (maildir-modseq.ts). Mutations run under the store's per-folder mutex; reads of the index and message files need no lock.
+// command path, and a mod-sequence for every change (maildir-modseq.ts). Mutations run under the store's per-folder
+// mutex; reads of the index and message files need no lock.
 import { copyFile, link, rename, unlink } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';

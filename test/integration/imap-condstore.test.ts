@@ -31,7 +31,7 @@ async function statusHighest(c: Raw, tag: string): Promise<number> {
 /** MODSEQ per UID from untagged FETCH responses. */
 function modseqs(text: string): Map<number, number> {
   const out = new Map<number, number>();
-  for (const m of text.matchAll(/\* \d+ FETCH \([^\r]*?UID (\d+)[^\r]*?MODSEQ \((\d+)\)/g)) out.set(Number(m[1]), Number(m[2]));
+  for (const m of text.matchAll(/\bUID (\d+)[^\r]*?MODSEQ \((\d+)\)/g)) out.set(Number(m[1]), Number(m[2]));
   return out;
 }
 
@@ -202,4 +202,17 @@ test('malformed CONDSTORE modifiers and values are answered BAD and the session 
   assert.match(await c.cmd('y', 'FETCH 1 (FLAGS) (CHANGEDSINCE 9223372036854775807)'), /^y OK/m);
   assert.match(await c.cmd('z', 'NOOP'), /^z OK/m);
   assert.match(await c.cmd('z2', 'FETCH 1 (MODSEQ)'), /^\* 1 FETCH \(MODSEQ \(\d+\)\)\r$/m);
+});
+
+test('a FETCH that sets \\Seen raises the mod-sequence and, once CONDSTORE is on, tells UID and MODSEQ with the flags', async (t) => {
+  const h = await withMessages(t, 3);
+  const c = await loggedIn(h, t);
+  const h0 = highest(await c.cmd('a', 'SELECT INBOX (CONDSTORE)'));
+  const r = await c.cmd('b', 'FETCH 1:2 BODY[HEADER.FIELDS (SUBJECT)]');
+  const told = modseqs(r);
+  assert.equal(told.size, 2, r);
+  assert.ok([...told.values()].every((m) => m > h0));
+  assert.match(r, /^\* 1 FETCH \(BODY\[HEADER\.FIELDS \(SUBJECT\)\] \{\d+\}\r\nSubject: m1\r\n\r\n FLAGS \(\\Seen(?: \\Recent)?\) UID 1 MODSEQ \(\d+\)\)\r$/m);
+  assert.equal(await statusHighest(c, 'c'), Math.max(...told.values()));
+  assert.equal((await c.cmd('d', `FETCH 1:* (FLAGS) (CHANGEDSINCE ${h0})`)).match(/FETCH \(/g)?.length, 2);
 });
