@@ -3,7 +3,7 @@
 // by renaming the Maildir file from outside, ENABLE, and malformed modifiers answered BAD with the session going on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, rename } from 'node:fs/promises';
+import { readdir, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createImapServer } from '../../src/imap/server.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
@@ -172,6 +172,18 @@ test('a flag change made by renaming the Maildir file from outside gets a new mo
   assert.ok(Number(m[3]) > h0 && Number(m[3]) > (before.get(Number(m[2])) ?? 0));
   assert.equal(await statusHighest(c, 'e'), Number(m[3]));
   assert.equal((await c.cmd('f', `FETCH 1:* (UID) (CHANGEDSINCE ${h0})`)).match(/FETCH \(/g)?.length, 1);
+});
+
+test('a message another program removes from the Maildir raises HIGHESTMODSEQ once the folder is looked at again', async (t) => {
+  const h = await withMessages(t, 2);
+  const c = await loggedIn(h, t);
+  const h0 = highest(await c.cmd('a', 'SELECT INBOX (CONDSTORE)'));
+  await h.store.settle();
+  const md = h.store.maildirOf(USER);
+  const sub = (await readdir(join(md, 'cur'))).length > 0 ? 'cur' : 'new';
+  await unlink(join(md, sub, (await readdir(join(md, sub)))[0] as string));
+  assert.match(await c.cmd('b', 'NOOP'), /^\* \d EXPUNGE\r$/m);
+  assert.ok((await statusHighest(c, 'c')) > h0);
 });
 
 test('malformed CONDSTORE modifiers and values are answered BAD and the session goes on', async (t) => {
