@@ -157,12 +157,12 @@ export class App {
    * Readiness for a load balancer: not while draining, nor while the spool's free space is under queue.min_free
    * (every MAIL would get 452 4.3.1: another instance should take the mail). Liveness (/healthz) is not affected.
    */
-  private async readiness(freeSpace: FreeSpace): Promise<Readiness> {
+  private readiness(freeSpace: FreeSpace): Readiness {
     const reasons: string[] = [];
     if (this.draining) reasons.push('draining');
     const { queue, delivery } = this.snapshot.config;
     if (queue.min_free > 0 && !(delivery.mode === 'inline' && this.components.inline)) {
-      await freeSpace.refresh();
+      // the reading MAIL uses (at most about a second old, refreshed in the background): a probe waits for no I/O
       const free = freeSpace.freeBytes();
       if (free !== undefined && free < queue.min_free) reasons.push('spool_space');
     }
