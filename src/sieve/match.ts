@@ -63,8 +63,8 @@ function wildcard(value: readonly string[], glob: readonly GlobItem[]): boolean 
 
 /** The match variables of a value that matches `key` (RFC 5229 §3.2): the value, then each wildcard's text. */
 export function matchVariables(value: string, key: string, comparator: Comparator): string[] {
-  const same = (a: string, b: string): boolean => fold(a, comparator) === fold(b, comparator);
-  return [value, ...(captures([...value], globOf(key), same) ?? [])];
+  // folded once here, not per table cell (the table may have millions): folding keeps every character's place
+  return [value, ...(captures([...value], [...fold(value, comparator)], globOf(fold(key, comparator))) ?? [])];
 }
 
 /**

@@ -57,10 +57,11 @@ export function applyModifiers(value: string, modifiers: readonly Modifier[]): s
 
 /**
  * The wildcard texts of a value known to match `glob` (RFC 5229 §3.2: each "*" and "?" in order, earlier
- * ones as short as possible): a table of which suffixes of the pattern match which suffixes of the value,
+ * ones as short as possible), taken from `value` as written; `folded` (the value as the comparator sees it,
+ * character for character) is what the already folded `glob` is compared with: a table of which suffixes of the pattern match which suffixes of the value,
  * then one pass from the left. Undefined when the table would be too big.
  */
-export function captures(value: readonly string[], glob: readonly GlobItem[], same: (a: string, b: string) => boolean): string[] | undefined {
+export function captures(value: readonly string[], folded: readonly string[], glob: readonly GlobItem[]): string[] | undefined {
   const G = glob.length;
   const V = value.length;
   if ((G + 1) * (V + 1) > MAX_CAPTURE_CELLS) return undefined;
@@ -73,7 +74,7 @@ export function captures(value: readonly string[], glob: readonly GlobItem[], sa
     for (let v = V; v >= 0; v--) {
       let m = false;
       if (item.kind === 'star') m = ok[(g + 1) * width + v] === 1 || (v < V && ok[g * width + v + 1] === 1);
-      else if (v < V && (item.kind === 'any' || same(item.char, value[v] ?? ''))) m = ok[(g + 1) * width + v + 1] === 1;
+      else if (v < V && (item.kind === 'any' || item.char === folded[v])) m = ok[(g + 1) * width + v + 1] === 1;
       ok[g * width + v] = m ? 1 : 0;
     }
   }
