@@ -11,7 +11,7 @@ import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { listSelected, SelectedGone } from './selection.ts';
 import type { Handler, Reply, Session } from './session.ts';
 import { flagsResponses } from './flags-response.ts';
-import { enableCondstore } from './condstore.ts';
+import { enableCondstore, expungeModseqCode } from './condstore.ts';
 import { parseQresyncParam, qresyncResponses, type QresyncParam } from './qresync.ts';
 import { ToldFlags, UidSet } from './uid-state.ts';
 
@@ -283,6 +283,10 @@ export const mailboxHandlers: Record<string, Handler> = {
       });
       const doomed = list.filter((m) => m.flags.includes('\\Deleted')).map((m) => m.uid);
       if (doomed.length > 0) await s.ctx.opts.store.expunge(s.user, sel.name, doomed);
+      // RFC 7162 §3.2.8: with QRESYNC on, the value the expunges left (none for a mailbox gone meanwhile)
+      const code = await expungeModseqCode(s, sel.name);
+      s.deselect();
+      return ok(`${code}CLOSE completed`);
     }
     s.deselect();
     return ok('CLOSE completed');

@@ -1,6 +1,6 @@
 // Selected-state message commands: FETCH (commands-fetch.ts), STORE, SEARCH, COPY, MOVE, EXPUNGE and their UID forms (RFC 3501 §6.4, RFC 4315, RFC 6851).
 import { compactSet } from './encode.ts';
-import { enableCondstore, modseqItem, storeModifiers } from './condstore.ts';
+import { enableCondstore, expungeModseqCode, modseqItem, storeModifiers } from './condstore.ts';
 import { fetch } from './commands-fetch.ts';
 import { mailboxArg } from './commands-mailbox.ts';
 import { flagsResponses, newKeywords } from './flags-response.ts';
@@ -193,7 +193,7 @@ async function expunge(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const metas = await metasNow(s, sel, false);
   const doomed = [...metas.values()].filter((m) => m.flags.includes('\\Deleted') && (!only || only.has(m.uid))).map((m) => m.uid);
   if (doomed.length > 0) await s.ctx.opts.store.expunge(s.user, sel.name, doomed);
-  return ok(`${uid ? 'UID ' : ''}EXPUNGE completed`);
+  return ok(`${await expungeModseqCode(s, sel.name)}${uid ? 'UID ' : ''}EXPUNGE completed`);
 }
 
 export const messageHandlers: Record<string, Handler> = {

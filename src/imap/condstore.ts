@@ -71,6 +71,18 @@ export async function enableCondstore(s: Session): Promise<void> {
   s.send(st.highestModseq === undefined ? '* OK [NOMODSEQ] No mod-sequences here\r\n' : `* OK [HIGHESTMODSEQ ${st.highestModseq}] Highest\r\n`);
 }
 
+/**
+ * "[HIGHESTMODSEQ n] " for the tagged OK of EXPUNGE, UID EXPUNGE and CLOSE once QRESYNC is on (RFC 7162 §3.2.7,
+ * §3.2.8): VANISHED carries no mod-sequence, so this is how the client learns the value its expunges raised.
+ * '' otherwise, or for a mailbox without mod-sequences (or gone).
+ */
+export async function expungeModseqCode(s: Session, mailbox: string): Promise<string> {
+  if (!s.qresync) return '';
+  // the expunge is done: a mailbox removed meanwhile costs only the code, not the command's OK
+  const st = await s.ctx.opts.store.status(s.user, mailbox).catch(() => undefined);
+  return st?.highestModseq === undefined ? '' : `[HIGHESTMODSEQ ${st.highestModseq}] `;
+}
+
 /** " MODSEQ (n)" for an untagged FETCH once CONDSTORE is on (RFC 7162 §3.1); '' otherwise or without one. */
 export function modseqItem(s: Session, modseq: number | undefined): string {
   return s.condstore && modseq !== undefined ? ` MODSEQ (${modseq})` : '';

@@ -93,3 +93,23 @@ test('QRESYNC forms out of turn or malformed are BAD and the session goes on', a
   assert.match(await a.cmd('y', 'SELECT INBOX (QRESYNC (1 5 1:* (1:2 1:2)))'), /^y OK/m);
   assert.match(await a.cmd('z', 'NOOP'), /^z OK/m);
 });
+
+test('with QRESYNC on, EXPUNGE, UID EXPUNGE and CLOSE tell the new HIGHESTMODSEQ in their tagged OK (RFC 7162 §3.2.7, §3.2.8)', async (t) => {
+  const h = await withMessages(t, 4);
+  const a = await loggedIn(h, t);
+  await a.cmd('a1', 'ENABLE QRESYNC');
+  const h0 = num(/HIGHESTMODSEQ (\d+)/, await a.cmd('a2', 'SELECT INBOX'));
+  await a.cmd('a3', 'STORE 1:3 +FLAGS.SILENT (\\Deleted)');
+  const h1 = num(/^a4 OK \[HIGHESTMODSEQ (\d+)\]/m, await a.cmd('a4', 'UID EXPUNGE 1'));
+  assert.ok(h1 > h0, `${h1} > ${h0}`);
+  const h2 = num(/^a5 OK \[HIGHESTMODSEQ (\d+)\]/m, await a.cmd('a5', 'EXPUNGE'));
+  assert.ok(h2 > h1, `${h2} > ${h1}`);
+  await a.cmd('a6', 'STORE 1 +FLAGS.SILENT (\\Deleted)');
+  const h3 = num(/^a7 OK \[HIGHESTMODSEQ (\d+)\]/m, await a.cmd('a7', 'CLOSE'));
+  assert.ok(h3 > h2, `${h3} > ${h2}`);
+  assert.equal(num(/HIGHESTMODSEQ (\d+)\)/, await a.cmd('a8', 'STATUS INBOX (HIGHESTMODSEQ)')), h3);
+  // without QRESYNC the tagged OK stays as it was
+  const b = await loggedIn(h, t);
+  await b.cmd('b1', 'SELECT INBOX');
+  assert.match(await b.cmd('b2', 'EXPUNGE'), /^b2 OK EXPUNGE completed/m);
+});
