@@ -23,7 +23,17 @@ export class Variables {
   /** Replaces every ${name} and ${N} (unknown ones become ''); namespaced names (with '.') stay as written. */
   expand(s: string): string {
     if (!s.includes('${')) return s;
-    const out = s.replace(REFERENCE, (_, name: string) => (/^[0-9]/.test(name) ? (this.matched[Number(name)] ?? '') : (this.named.get(name.toLowerCase()) ?? '')));
+    // built up to the bound and no further: a script's references to a long value would otherwise build
+    // megabytes only to cut them (RFC 5229 §6)
+    let out = '';
+    let from = 0;
+    for (const m of s.matchAll(REFERENCE)) {
+      const name = m[1] ?? '';
+      out += s.slice(from, m.index) + (/^[0-9]/.test(name) ? (this.matched[Number(name)] ?? '') : (this.named.get(name.toLowerCase()) ?? ''));
+      from = m.index + m[0].length;
+      if (out.length >= MAX_VALUE_CHARS) return out.slice(0, MAX_VALUE_CHARS);
+    }
+    out += s.slice(from);
     return out.length > MAX_VALUE_CHARS ? out.slice(0, MAX_VALUE_CHARS) : out;
   }
 

@@ -7,7 +7,7 @@ import { compileSieve } from '../../../src/sieve/compile.ts';
 import { formatProblem } from '../../../src/sieve/errors.ts';
 import { executeSieve, type SieveOutcome } from '../../../src/sieve/execute.ts';
 import { sieveMessage } from '../../../src/sieve/message.ts';
-import { applyModifiers } from '../../../src/sieve/variables.ts';
+import { applyModifiers, MAX_VALUE_CHARS, Variables } from '../../../src/sieve/variables.ts';
 
 const RAW = Buffer.from('From: Ann <ann@lists.example.org>\r\nList-Id: <acme-users@lists.example.org>\r\nSubject: [acme-users] [fwd] version 1.0 is out\r\n\r\nbody\r\n');
 
@@ -88,4 +88,17 @@ test('match variables of long :matches cost time in line with the steps they are
 test('match variables under i;ascii-casemap and i;octet: captured as written, compared as the comparator says', () => {
   assert.deepEqual(folders('if header :matches :comparator "i;octet" "Subject" "[ACME-*]*" { fileinto "no"; } if header :matches :comparator "i;octet" "Subject" "[acme-*]*" { fileinto "${1}"; }'), ['users']);
   assert.deepEqual(folders('if header :matches "Subject" "*VERSION ?.? IS*" { fileinto "${2}${3}"; }'), ['10']);
+});
+
+test('expansion stops at the value bound: a string of many references to a long variable never builds more than it keeps', () => {
+  const v = new Variables();
+  v.set('a', 'x'.repeat(MAX_VALUE_CHARS));
+  v.setMatched(['m'.repeat(MAX_VALUE_CHARS)]);
+  // a 64 KiB script holds some 16 000 such references (64 MB built, then cut); a million would pass V8's longest string
+  assert.equal(v.expand('${a}'.repeat(1_000_000)), 'x'.repeat(MAX_VALUE_CHARS));
+  assert.equal(v.expand('<' + '${0}'.repeat(1_000_000)), '<' + 'm'.repeat(MAX_VALUE_CHARS - 1));
+  // short results are as before: text, references, unknown names and namespaced ones
+  assert.equal(v.expand('1${${nope}${env.x}${z}'), '1${${env.x}');
+  v.set('b', 'B');
+  assert.equal(v.expand('[${b}][${B}][${unknown}]${'), '[B][B][]${');
 });
