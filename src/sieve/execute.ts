@@ -49,8 +49,9 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
   const x = (s: string): string => (vars ? vars.expand(s) : s);
   const xs = (list: readonly string[]): string[] => list.map(x);
   /** Matches, leaving the match variables of a successful :matches (RFC 5229 §3.2). */
-  const holds = (values: readonly string[], keys: readonly string[], m: Match): boolean =>
-    anyMatches(values, xs(keys), m.match, m.comparator, step, vars && m.match === 'matches' ? (v, k) => vars.setMatched(matchVariables(v, k, m.comparator)) : undefined);
+  const holdsExpanded = (values: readonly string[], keys: readonly string[], m: Match): boolean =>
+    anyMatches(values, keys, m.match, m.comparator, step, vars && m.match === 'matches' ? (v, k) => vars.setMatched(matchVariables(v, k, m.comparator)) : undefined);
+  const holds = (values: readonly string[], keys: readonly string[], m: Match): boolean => holdsExpanded(values, xs(keys), m);
   const step = (cost = 1): void => {
     steps += cost;
     if (steps > limits.maxSteps) throw new SieveRuntimeError(`more than ${limits.maxSteps} steps`, line);
@@ -92,7 +93,8 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
         return holds(values, t.keys, t);
       }
       case 'hasflag':
-        return holds(flags, t.keys, t);
+        // RFC 5232 §4: each key is a space-separated list of flags ("b A" is ["b", "A"]); empty ones name none
+        return holdsExpanded(flags, xs(t.keys).flatMap((k) => k.split(' ')).filter((k) => k !== ''), t);
       case 'string':
         return holds(xs(t.sources), t.keys, t);
     }

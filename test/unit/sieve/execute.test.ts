@@ -78,3 +78,11 @@ test('runtime bounds: redirects, actions and steps; passing one is an error the 
   const r3 = run(many.repeat(3), { maxSteps: 2000, maxActions: 32, maxRedirects: 4 });
   assert.equal(r3.ok ? '' : r3.error, 'more than 2000 steps');
 });
+
+test('hasflag: each string of the flag list is a space-separated list of flags, as the internal variable is (RFC 5232 §4 examples)', () => {
+  // "hasflag :is "b A"" is "hasflag ["b", "A"]": true when the flags are "A B"
+  assert.deepEqual(actions('setflag "A B"; if hasflag :is "b A" { fileinto "string"; } if hasflag ["b", "A"] { fileinto "list"; }'), ['fileinto string [A B]', 'fileinto list [A B]']);
+  assert.deepEqual(actions('setflag "NonJunk gnus-forward $Forwarded"; if hasflag :contains "junk forward" { fileinto "contains"; } if hasflag :contains "label other" { fileinto "wrong"; }'), ['fileinto contains [NonJunk gnus-forward $Forwarded]']);
+  // an empty string names no flag
+  assert.deepEqual(actions('setflag ""; if hasflag "" { fileinto "wrong"; } if hasflag :contains " " { fileinto "wrong2"; }'), ['implicit keep']);
+});
