@@ -16,7 +16,7 @@ export interface QresyncParam {
 }
 
 /** UID sets the client may send: '*' is the largest UID there can be (RFC 3501 §9), as they may name any. */
-const ANY_UID = 4294967295;
+export const ANY_UID = 4294967295;
 
 /** "(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")" (RFC 7162 §3.2.5). */
 export function parseQresyncParam(c: Cursor): QresyncParam {

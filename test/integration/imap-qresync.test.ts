@@ -113,3 +113,20 @@ test('with QRESYNC on, EXPUNGE, UID EXPUNGE and CLOSE tell the new HIGHESTMODSEQ
   await b.cmd('b1', 'SELECT INBOX');
   assert.match(await b.cmd('b2', 'EXPUNGE'), /^b2 OK EXPUNGE completed/m);
 });
+
+test('UID FETCH 1:* (CHANGEDSINCE n VANISHED) tells the UIDs gone at the end of the mailbox too ("*" is not the last UID left)', async (t) => {
+  const h = await withMessages(t, 4);
+  const a = await loggedIn(h, t);
+  await a.cmd('a1', 'ENABLE QRESYNC');
+  const h0 = num(/HIGHESTMODSEQ (\d+)/, await a.cmd('a2', 'SELECT INBOX'));
+  await a.cmd('a3', 'UID STORE 3:4 +FLAGS.SILENT (\\Deleted)');
+  await a.cmd('a4', 'EXPUNGE');
+  await a.cmd('a5', 'LOGOUT');
+  // a client that knew UIDs 1:4 at h0 comes back: the two last messages are gone
+  const b = await loggedIn(h, t);
+  await b.cmd('b1', 'ENABLE QRESYNC');
+  await b.cmd('b2', 'SELECT INBOX');
+  assert.match(await b.cmd('b3', `UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${h0} VANISHED)`), /^\* VANISHED \(EARLIER\) 3:4\r$/m);
+  assert.match(await b.cmd('b4', `UID FETCH 2:* (FLAGS) (CHANGEDSINCE ${h0} VANISHED)`), /^\* VANISHED \(EARLIER\) 3:4\r$/m);
+  assert.doesNotMatch(await b.cmd('b5', `UID FETCH 1:2 (FLAGS) (CHANGEDSINCE ${h0} VANISHED)`), /VANISHED/);
+});
