@@ -86,10 +86,10 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
       case 'header':
         return holds(xs(t.headers).flatMap((h) => msg.header(h.toLowerCase())), t.keys, t);
       case 'address':
-        return holds(xs(t.headers).flatMap((h) => msg.addresses(h.toLowerCase())).map((a) => addressPart(a, t.part)), t.keys, t);
+        return holds(xs(t.headers).flatMap((h) => msg.addresses(h.toLowerCase())).flatMap((a) => addressPart(a, t.part) ?? []), t.keys, t);
       case 'envelope': {
         // RFC 5228 §5.4: the null reverse path is the empty string, compared as such
-        const values = t.fields.map((f) => (f === 'from' ? msg.envelope.from : msg.envelope.to)).map((a) => (a === '' ? '' : addressPart(a, t.part)));
+        const values = t.fields.map((f) => (f === 'from' ? msg.envelope.from : msg.envelope.to)).flatMap((a) => (a === '' ? '' : (addressPart(a, t.part) ?? [])));
         return holds(values, t.keys, t);
       }
       case 'hasflag':

@@ -63,10 +63,14 @@ export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }
   };
 }
 
-/** The part of an address an address or envelope test compares (RFC 5228 §2.7.4); the domain is after the last '@'. */
-export function addressPart(address: string, part: 'all' | 'localpart' | 'domain'): string {
+/**
+ * The part of an address an address or envelope test compares (RFC 5228 §2.7.4); the domain is after the last '@'.
+ * Undefined for :localpart or :domain of an address without both (§2.7.4: an address that is not syntactically
+ * valid is not matched by them).
+ */
+export function addressPart(address: string, part: 'all' | 'localpart' | 'domain'): string | undefined {
   if (part === 'all') return address;
   const at = address.lastIndexOf('@');
-  if (part === 'localpart') return at < 0 ? address : address.slice(0, at);
-  return at < 0 ? '' : address.slice(at + 1);
+  if (at <= 0 || at === address.length - 1) return undefined;
+  return part === 'localpart' ? address.slice(0, at) : address.slice(at + 1);
 }

@@ -120,3 +120,16 @@ test('long comparisons cost steps by their size: a script cannot spend unbounded
   assert.deepEqual(out.ok ? 'ran to the end' : out.error, 'more than 10000 steps');
   assert.ok(ms < 5000, `took ${ms} ms`);
 });
+
+test('address parts of an address that is not valid are not matched by :localpart or :domain (RFC 5228 §2.7.4); :all still sees it', () => {
+  const raw = Buffer.from('From: bob@\r\nTo: @corp.example\r\nCc: <carol>\r\nSubject: x\r\n\r\nbody\r\n');
+  const env = { from: 'sender@remote.example', to: 'alice@corp.example' };
+  assert.ok(!holds('address :localpart :is "from" "bob"', env, raw));
+  assert.ok(!holds('address :domain :is "from" ""', env, raw));
+  assert.ok(!holds('address :domain :is "to" "corp.example"', env, raw));
+  assert.ok(!holds('address :localpart :is "to" ""', env, raw));
+  assert.ok(!holds('address :localpart :contains ["from", "to", "cc"] ""', env, raw));
+  assert.ok(holds('address :all :is "from" "bob@"', env, raw));
+  // the envelope's null sender stays the empty string whatever the part (§5.4)
+  assert.ok(holds('envelope :domain :is "from" ""', { from: '', to: 'alice@corp.example' }));
+});
