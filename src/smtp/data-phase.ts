@@ -174,7 +174,7 @@ async function storeQuarantined(deps: GatewayDeps, snapshot: GatewaySnapshot, st
     },
   };
   let id = '';
-  const reply = await durably(deps, state, message.length, 'spool', async () => {
+  const reply = await durably(deps, state, message.length, 'quarantine', async () => {
     id = await quarantine.store(envelope, message);
     return `Ok: quarantined as ${id}`;
   });

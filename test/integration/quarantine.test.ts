@@ -160,3 +160,18 @@ test('release --learn with the instance running: its own Bayes filter learns the
   assert.equal(learned?.outcome, 'learned');
   assert.equal(await metric(gw, 'spamgate_bayes_learned_total', '{class="ham",source="manual"}'), 1);
 });
+
+test('the quarantine out of space: 452 4.3.1, and the log line says the quarantine ran out, not the spool', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await gateway(t, sink);
+  const q = gw.app.components.quarantine;
+  assert.ok(q);
+  q.store = async () => {
+    throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+  };
+  const r = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], msg('QUARANTINE-ME full'));
+  assert.equal(r.data?.code, 452);
+  const line = gw.logs.find((l) => l.msg === 'out of space, message refused with 452');
+  assert.equal(line?.where, 'quarantine');
+});
