@@ -1,6 +1,6 @@
 // The aggregate TLS report of one policy domain and UTC day (RFC 8460 §4.4, JSON), gzipped (§5.1), and the
 // file name it goes by (§5.1: submitter!policy-domain!begin!end!unique-id.json.gz).
-import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { PolicyCounts } from './tlsrpt-store.ts';
 
@@ -12,7 +12,7 @@ export interface ReportMeta {
   policyDomain: string;
   /** The UTC day reported (YYYY-MM-DD). */
   day: string;
-  /** Unique per report (default a random UUID). */
+  /** Unique per report (default: reportIdOf the submitter, policy domain and day). */
   reportId?: string;
 }
 
@@ -29,12 +29,22 @@ export interface BuiltReport {
 /** RFC 8460 §5.1: in a file name, a URI or a domain, characters outside the filename's token set go as %XX. */
 const token = (s: string): string => s.replace(/[^A-Za-z0-9.-]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 
+/**
+ * The report-id of a policy domain's report of a day: the same whenever it is built (UUID-shaped, from a SHA-256 of
+ * submitter, domain and day), so a report sent again after a restart that lost the note of its sending carries the
+ * Report-ID of the first, by which the receiver tells and ignores the duplicate (RFC 8460 §5.3).
+ */
+export function reportIdOf(submitter: string, policyDomain: string, day: string): string {
+  const h = createHash('sha256').update(`tlsrpt\0${submitter.toLowerCase()}\0${policyDomain.toLowerCase()}\0${day}`).digest('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
 export function buildReport(meta: ReportMeta, counts: readonly PolicyCounts[]): BuiltReport {
   const begin = Date.parse(`${meta.day}T00:00:00Z`);
   const beginSeconds = Math.floor(begin / 1000);
   // RFC 8460 §4.1: a report SHOULD cover a full day, 0000-2400 UTC
   const endSeconds = beginSeconds + 86_400 - 1;
-  const reportId = meta.reportId ?? randomUUID();
+  const reportId = meta.reportId ?? reportIdOf(meta.submitter, meta.policyDomain, meta.day);
   const report = {
     'organization-name': meta.organizationName,
     // RFC 8460 §4.4: date-time per RFC 3339

@@ -1,7 +1,7 @@
 // TLS reporting parts on their own: the TLSRPT record parser (RFC 8460 §3), result types of certificate codes,
 // the counters' bounds and state file (0600, corrupt file), the report's file name (§5.1), the config section.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,6 +9,9 @@ import { test } from 'node:test';
 import { configSchema } from '../../../src/config/schema.ts';
 import { parseTlsRptRecord } from '../../../src/mailhost/tlsrpt-record.ts';
 import { buildReport } from '../../../src/mailhost/tlsrpt-report.ts';
+import { createTlsReporter } from '../../../src/mailhost/tlsrpt-reporter.ts';
+import type { Resolver } from '../../../src/dns/resolver.ts';
+import type { QueueEnvelope } from '../../../src/queue/types.ts';
 import { certificateResult, policyFetchResult } from '../../../src/mailhost/tlsrpt-session.ts';
 import { createTlsReportStore, type SessionEvent } from '../../../src/mailhost/tlsrpt-store.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
@@ -110,4 +113,33 @@ test('outbound.tls_reports config: off by default; one-line text; not with a rel
   const relayed = configSchema.safeParse({ outbound: { relay: { host: 'relay.test' }, tls_reports: { enabled: true } } });
   assert.equal(relayed.success, false);
   assert.match(JSON.stringify(relayed.error?.issues), /tls_reports/);
+});
+
+test('a report sent again after a crash before the counters were saved has the same Report-ID (RFC 8460 §5.3: duplicates can be told)', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-tlsrpt-unit-'));
+  const file = path.join(dir, 'tls-reports.json');
+  const a = rig(file);
+  a.store.record(fail('one.test', 'a'));
+  await a.store.flush();
+  const saved = path.join(dir, 'saved.json');
+  copyFileSync(file, saved);
+  const resolver: Resolver = {
+    lookup: async (name, type) => (name === '_smtp._tls.one.test' && type === 'TXT' ? { status: 'ok', records: ['v=TLSRPTv1; rua=mailto:tls@one.test'] as never[], ttl: 60 } : { status: 'nxdomain', ttl: 60 }),
+  };
+  const subjects: string[] = [];
+  const sink = { enqueue: async (_e: QueueEnvelope, m: Buffer) => (subjects.push(/^Subject: ([^]*?)\r\n(?! )/m.exec(m.toString('latin1'))?.[1] ?? ''), { id: String(subjects.length) }) };
+  const send = async (store: ReturnType<typeof rig>['store'], clock: ManualClock) => {
+    const reporter = createTlsReporter({ store, settings: { organizationName: 'O', contactInfo: 'c', submitter: 'gw.test' }, resolver, sink, clock, log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })), random: () => 0, sweepMs: 0 });
+    clock.set(Date.parse('2026-03-11T01:00:00Z'));
+    assert.equal(await reporter.sendDue(), 1);
+  };
+  await send(a.store, a.clock);
+  // killed before the counters' file said the report went: the next start finds the day's counts again
+  copyFileSync(saved, file);
+  const b = rig(file);
+  await send(b.store, b.clock);
+  assert.equal(subjects.length, 2);
+  const id = (s: string) => /Report-ID: <([^>]+)>/.exec(s)?.[1];
+  assert.ok(id(subjects[0] ?? ''));
+  assert.equal(id(subjects[1] ?? ''), id(subjects[0] ?? ''));
 });
