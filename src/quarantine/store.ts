@@ -60,14 +60,24 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
   const metrics = createQuarantineMetrics(opts.registry);
   /** id → bytes on disk, oldest first (ids sort by time). */
   const index = new Map<string, number>();
+  /** The sum of index's sizes, kept as it changes: a sweep deleting many of many messages stays linear. */
+  let totalBytes = 0;
+  const indexSet = (id: string, size: number): void => {
+    totalBytes += size - (index.get(id) ?? 0);
+    index.set(id, size);
+  };
+  const indexDelete = (id: string): void => {
+    totalBytes -= index.get(id) ?? 0;
+    index.delete(id);
+  };
   for (const id of await listQuarantineIds(dir)) {
     const st = await stat(quarantineFile(dir, id)).catch(() => undefined);
-    if (st) index.set(id, st.size);
+    if (st) indexSet(id, st.size);
   }
   const nextId = createIdGenerator(() => opts.clock.now());
   const gauges = (): void => {
     metrics.messages.set(index.size);
-    metrics.bytes.set([...index.values()].reduce((a, b) => a + b, 0));
+    metrics.bytes.set(totalBytes);
   };
   gauges();
   const drop = async (id: string): Promise<boolean> => {
@@ -78,7 +88,7 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
         throw err;
       },
     );
-    index.delete(id);
+    indexDelete(id);
     gauges();
     return gone;
   };
@@ -94,13 +104,11 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
       log.info('quarantined message expired', { id, max_age_ms: opts.maxAgeMs });
     }
     if (opts.maxSize <= 0) return;
-    let total = [...index.values()].reduce((a, b) => a + b, 0);
     for (const [id, size] of [...index]) {
-      if (total <= opts.maxSize) break;
-      total -= size;
+      if (totalBytes <= opts.maxSize) break;
       if (!(await drop(id))) continue;
       metrics.total.inc({ result: 'expired' });
-      log.warn('quarantine over max_size: oldest message deleted', { id, size, total, max_size: opts.maxSize });
+      log.warn('quarantine over max_size: oldest message deleted', { id, size, total: totalBytes, max_size: opts.maxSize });
     }
   };
 
@@ -110,11 +118,11 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
       const id = nextId();
       const data = Buffer.concat([encodeHeader(envelope), message]);
       await writeFileAtomic(quarantineFile(dir, id), data, { mode: 0o600, fsync: opts.fsync });
-      index.set(id, data.length);
+      indexSet(id, data.length);
       metrics.total.inc({ result: 'stored' });
       gauges();
       log.info('message quarantined', { id, session: envelope.sessionId, rcpts: envelope.rcptTo, score: envelope.quarantine.score });
-      if (opts.maxSize > 0 && [...index.values()].reduce((a, b) => a + b, 0) > opts.maxSize) void q.sweep();
+      if (opts.maxSize > 0 && totalBytes > opts.maxSize) void q.sweep();
       return id;
     },
     async withdraw(id) {
@@ -131,7 +139,7 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
         log.error('quarantine release failed', { id, err });
         return false;
       }
-      index.delete(id);
+      indexDelete(id);
       metrics.total.inc({ result: 'released' });
       gauges();
       log.info('quarantined message released', { id, queue_id: released.queueId, rcpts: released.recipients, learn });
