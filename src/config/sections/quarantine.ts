@@ -3,6 +3,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { duration, size } from '../units.ts';
 
+/** data_dir's directories of the spool, the mail store and the vacation replies (spoolDir, mailRoot, vacationDir). */
+const RESERVED = ['spool', 'mail', 'vacation'];
+
 export const quarantineSection = z
   .strictObject({
     /** Directory of the quarantined messages, relative to data_dir (and inside it). */
@@ -12,6 +15,11 @@ export const quarantineSection = z
       .default('quarantine')
       .refine((d) => !path.isAbsolute(d) && !path.normalize(d).split(/[\\/]/).includes('..') && path.normalize(d) !== '.', {
         message: 'expected a directory inside data_dir (a relative path without ..)',
+      })
+      // the spool loads its msg/ files (the quarantine's file format) and empties tmp/ at start, the mail store and
+      // vacation hold users' files: a quarantine there would deliver, lose or mix in what it keeps
+      .refine((d) => !RESERVED.includes(path.normalize(d).split(/[\\/]/)[0] ?? ''), {
+        message: `expected a directory of its own: not spool, mail or vacation, nor inside them (spamgate's other data there)`,
       }),
     /** A message older than this is deleted by the sweep (at start and periodically). */
     max_age: duration()

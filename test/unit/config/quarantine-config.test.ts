@@ -57,3 +57,12 @@ test('rules: a quarantine threshold in actions: and overrides:, a bad one named 
   assert.match(problems, new RegExp(`${at}:2: actions\\.quarantine: `));
   assert.match(problems, new RegExp(`${at}:4: overrides\\.vip\\.example\\.quarantine: `));
 });
+
+test('quarantine.dir may not be, or be inside, the spool, the mail store or the vacation directory', () => {
+  // spool/msg: quarantined files (the spool's file format) would be loaded and delivered, and the max_size sweep
+  // would delete queued mail; spool/tmp is emptied at start: acknowledged quarantined mail would be lost
+  for (const dir of ['spool', 'spool/msg', './spool/tmp', 'mail/user', 'vacation', 'x/../spool/msg']) {
+    assert.match(problemsOf(() => loadConfig({ inline: { quarantine: { dir } } })), /quarantine\.dir: .*spool, mail or vacation/, dir);
+  }
+  for (const dir of ['quarantine', 'q/spool', 'spooled', 'mailq']) assert.equal(loadConfig({ inline: { quarantine: { dir } } }).config.quarantine.dir, dir);
+});
