@@ -25,7 +25,7 @@ export interface Quarantine extends QuarantineSink {
   readonly dir: string;
   release(id: string, sink: MessageSink, learn: boolean): Promise<boolean>;
   remove(id: string): Promise<boolean>;
-  /** Deletes messages past max_age, then the oldest while the total passes max_size. */
+  /** Deletes messages past max_age, then the oldest while the total passes max_size (never the last one left). */
   sweep(): Promise<void>;
   /** Sweeps now and then periodically. */
   start(): void;
@@ -105,7 +105,9 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
     }
     if (opts.maxSize <= 0) return;
     for (const [id, size] of [...index]) {
-      if (totalBytes <= opts.maxSize) break;
+      // the newest message stays even when it alone passes max_size: it was acknowledged with 250 a moment ago, and
+      // deleting it (after every older one) would empty the quarantine for one large message no one got to see
+      if (totalBytes <= opts.maxSize || index.size <= 1) break;
       if (!(await drop(id))) continue;
       metrics.total.inc({ result: 'expired' });
       log.warn('quarantine over max_size: oldest message deleted', { id, size, total: totalBytes, max_size: opts.maxSize });

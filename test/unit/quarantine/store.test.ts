@@ -124,3 +124,17 @@ test('a sweep expiring many of many messages costs in proportion to them (the by
   t.diagnostic(`sweep ${Math.round(sweeping)} ms of CPU, opening ${Math.round(opening)} ms`);
   assert.ok(sweeping < 3 * opening + 500, `sweep ${Math.round(sweeping)} ms of CPU, opening ${Math.round(opening)} ms`);
 });
+
+test('a message larger than max_size on its own: the one just acknowledged is kept (the others go), not deleted with them', async (t) => {
+  const dir = path.join(await tempDir(t), 'quarantine');
+  const clock = new ManualClock(T0);
+  const q = await openQuarantine({ dir, maxAgeMs: DAY, maxSize: 500, fsync: false, clock, registry: createRegistry(false), log: silentLogger });
+  const body = 'x'.repeat(1000) + '\r\n';
+  const first = await q.store(qEnvelope(), message('first', body));
+  await q.sweep();
+  assert.deepEqual(await readdir(dir), [`${first}.msg`], 'the newest stays, over max_size by itself');
+  clock.advance(1000);
+  const second = await q.store(qEnvelope(), message('second', body));
+  await q.sweep();
+  assert.deepEqual(await readdir(dir), [`${second}.msg`], 'an older one makes room for it');
+});
