@@ -29,14 +29,23 @@ async function waitGone(file: string, seconds: number): Promise<boolean> {
   return false;
 }
 
-/** Hands requests to the running instance, then waits (one deadline for all) until it has applied them. */
-export async function request(paths: SpoolPaths, reqs: readonly ControlRequest[], args: CommandArgs, io: CommandIo, pid: number): Promise<number> {
+/**
+ * Hands requests to the running instance, then waits (one deadline for all) until it has applied them. `failed`,
+ * when given, says of a request the instance has picked up why it did not have its effect (undefined: it did).
+ */
+export async function request(paths: SpoolPaths, reqs: readonly ControlRequest[], args: CommandArgs, io: CommandIo, pid: number, failed?: (req: ControlRequest) => Promise<string | undefined>): Promise<number> {
   const files: Array<[ControlRequest, string]> = [];
   for (const req of reqs) files.push([req, await writeControlRequest(paths, req)]);
   const deadline = Date.now() + waitSeconds(args) * 1000;
   let code = 0;
   for (const [req, file] of files) {
     if (await waitGone(file, Math.max(0, (deadline - Date.now()) / 1000))) {
+      const why = await failed?.(req);
+      if (why !== undefined) {
+        io.stderr.write(`spamgate: ${req.op}${req.id ? ` ${req.id}` : ''}: not done by running instance (pid ${pid}): ${why}\n`);
+        code = 1;
+        continue;
+      }
       io.stdout.write(`${req.op}${req.id ? ` ${req.id}` : ''}: done by running instance (pid ${pid})\n`);
       continue;
     }

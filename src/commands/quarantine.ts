@@ -81,14 +81,17 @@ export const quarantineCommand: Command = {
     const op: QuarantineOp = sub === 'delete' ? 'qdelete' : learn ? 'qrelease_learn' : 'qrelease';
     const reqs: ControlRequest[] = present.map((id) => ({ op, id }));
     const paths = spoolPaths(spoolDir(loaded.dataDir));
+    // the instance takes the file away once it has released or deleted the message; still there, it could not (its log says why)
+    const stillThere = async (req: ControlRequest): Promise<string | undefined> =>
+      req.id !== undefined && (await stat(quarantineFile(dir, req.id)).catch(() => undefined)) ? `${req.id} is still in the quarantine (see its log)` : undefined;
     const pid = await runningPid(paths);
-    if (pid !== undefined) return (await request(paths, reqs, args, io, pid)) || (missing ? 1 : 0);
+    if (pid !== undefined) return (await request(paths, reqs, args, io, pid, stillThere)) || (missing ? 1 : 0);
     // No instance: done here holding the spool's lock, so one that starts meanwhile neither loads a half-made
     // change nor runs beside this (it refuses to start until this is done); one that took the lock first gets
     // the requests instead.
     await mkdir(paths.root, { recursive: true, mode: 0o700 });
     const lock = await takePidLock(paths.lock);
-    if (!lock.ok) return (await request(paths, reqs, args, io, lock.pid)) || (missing ? 1 : 0);
+    if (!lock.ok) return (await request(paths, reqs, args, io, lock.pid, stillThere)) || (missing ? 1 : 0);
     let released: Buffer[] = [];
     try {
       if (sub === 'delete') await deleteStopped(dir, present, io);

@@ -175,3 +175,23 @@ test('the quarantine out of space: 452 4.3.1, and the log line says the quaranti
   const line = gw.logs.find((l) => l.msg === 'out of space, message refused with 452');
   assert.equal(line?.where, 'quarantine');
 });
+
+test('a release the running instance could not do is not reported as done: the message is still in quarantine, exit 1', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await gateway(t, sink);
+  const r = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], msg('QUARANTINE-ME stuck'));
+  assert.equal(r.data?.code, 250);
+  const id = queuedId(r.data?.text ?? '');
+  const spool = gw.app.components.sink;
+  assert.ok(spool);
+  spool.enqueue = async () => {
+    throw new Error('EIO: i/o error, write');
+  };
+  const released = await cli(gw.dataDir, 'release', id);
+  assert.equal(released.code, 1, released.stdout);
+  assert.match(released.stderr, new RegExp(`${id}.*still in the quarantine`));
+  assert.doesNotMatch(released.stdout, /done by running instance/);
+  assert.ok(existsSync(path.join(gw.dataDir, 'quarantine', `${id}.msg`)));
+  assert.ok(gw.logs.some((l) => l.msg === 'quarantine release failed'));
+});
