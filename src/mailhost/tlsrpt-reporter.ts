@@ -27,6 +27,7 @@ export interface TlsReporterOptions {
   resolver: Resolver;
   /** Where mailto: reports are queued (the spool: retried and delivered like any message). */
   sink: MessageSink;
+  /** DKIM-signs a report by mail (RFC 8460 §5.3); one it leaves unsigned, or with no signer, is not sent by mail. */
   sign?: NoticeSigner;
   clock: Clock;
   log: Logger;
@@ -84,8 +85,13 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
     const { settings } = opts;
     const mail = buildReportMail({ report: built, policyDomain: domain, submitter: settings.submitter, organizationName: settings.organizationName, from: `tlsrpt-noreply@${settings.submitter}`, to: uri.address, nowMs: opts.clock.now() });
     try {
-      // RFC 8460 §5.3: reports sent by mail MUST carry a valid DKIM signature of the reporting domain (with a key for it)
+      // RFC 8460 §5.3: reports sent by mail MUST carry a valid DKIM signature of the reporting domain, and receivers
+      // ignore one that lacks it: without a key for the submitter's domain (the From domain) none is sent by mail
       const message = opts.sign ? await opts.sign(mail.message) : mail.message;
+      if (!/^DKIM-Signature:/i.test(message.subarray(0, 16).toString('latin1'))) {
+        log.warn('TLS report not sent by mail: no DKIM key signs for the submitter (dkim.sign)', { domain, to: uri.address, submitter: settings.submitter });
+        return false;
+      }
       const { id } = await opts.sink.enqueue(mail.envelope, message);
       log.info('TLS report queued', { domain, to: uri.address, id, report_id: built.reportId });
       return true;

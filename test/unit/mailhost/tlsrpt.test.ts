@@ -14,6 +14,7 @@ import type { Resolver } from '../../../src/dns/resolver.ts';
 import type { QueueEnvelope } from '../../../src/queue/types.ts';
 import { certificateResult, policyFetchResult } from '../../../src/mailhost/tlsrpt-session.ts';
 import { createTlsReportStore, type SessionEvent } from '../../../src/mailhost/tlsrpt-store.ts';
+import { createRegistry } from '../../../src/metrics/registry.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
 import { createLogger } from '../../../src/util/logger.ts';
 
@@ -66,6 +67,9 @@ function rig(file?: string) {
   const store = createTlsReportStore({ ...(file ? { file } : {}), clock, log, saveEveryMs: 0, limits: { domainsPerDay: 2, policiesPerDomain: 1, detailsPerPolicy: 2 } });
   return { clock, logs, store };
 }
+
+/** A stand-in for the DKIM notice signer with a key for the submitter's domain. */
+const fakeSign = async (m: Buffer): Promise<Buffer> => Buffer.concat([Buffer.from('DKIM-Signature: v=1; a=rsa-sha256; d=gw.test; s=t; b=x\r\n'), m]);
 
 const fail = (domain: string, mx: string, at = T0): SessionEvent => ({ domain, policy: { type: 'no-policy-found' }, at, ok: false, failure: { resultType: 'starttls-not-supported', receivingMxHostname: mx } });
 
@@ -129,7 +133,7 @@ test('a report sent again after a crash before the counters were saved has the s
   const subjects: string[] = [];
   const sink = { enqueue: async (_e: QueueEnvelope, m: Buffer) => (subjects.push(/^Subject: ([^]*?)\r\n(?! )/m.exec(m.toString('latin1'))?.[1] ?? ''), { id: String(subjects.length) }) };
   const send = async (store: ReturnType<typeof rig>['store'], clock: ManualClock) => {
-    const reporter = createTlsReporter({ store, settings: { organizationName: 'O', contactInfo: 'c', submitter: 'gw.test' }, resolver, sink, clock, log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })), random: () => 0, sweepMs: 0 });
+    const reporter = createTlsReporter({ store, settings: { organizationName: 'O', contactInfo: 'c', submitter: 'gw.test' }, resolver, sink, sign: fakeSign, clock, log: createLogger('error', new Writable({ write: (_c, _e, cb) => cb() })), random: () => 0, sweepMs: 0 });
     clock.set(Date.parse('2026-03-11T01:00:00Z'));
     assert.equal(await reporter.sendDue(), 1);
   };
@@ -142,4 +146,24 @@ test('a report sent again after a crash before the counters were saved has the s
   const id = (s: string) => /Report-ID: <([^>]+)>/.exec(s)?.[1];
   assert.ok(id(subjects[0] ?? ''));
   assert.equal(id(subjects[1] ?? ''), id(subjects[0] ?? ''));
+});
+
+test('a report by mail that no DKIM key signs is not sent (RFC 8460 §5.3: it MUST be signed by the reporting domain, and is ignored unsigned)', async () => {
+  const a = rig();
+  a.store.record(fail('one.test', 'a'));
+  const resolver: Resolver = {
+    lookup: async (name, type) => (name === '_smtp._tls.one.test' && type === 'TXT' ? { status: 'ok', records: ['v=TLSRPTv1; rua=mailto:tls@one.test'] as never[], ttl: 60 } : { status: 'nxdomain', ttl: 60 }),
+  };
+  const queued: Buffer[] = [];
+  const sink = { enqueue: async (_e: QueueEnvelope, m: Buffer) => (queued.push(m), { id: 'q' }) };
+  const logs: Array<Record<string, unknown>> = [];
+  const log = createLogger('debug', new Writable({ write: (c: Buffer, _e, cb) => void (logs.push(JSON.parse(c.toString()) as Record<string, unknown>), cb()) }));
+  const registry = createRegistry(false);
+  // the notice signer with no key for the submitter's domain: the message back as it was
+  const reporter = createTlsReporter({ store: a.store, settings: { organizationName: 'O', contactInfo: 'c', submitter: 'gw.test' }, resolver, sink, sign: async (m) => m, clock: a.clock, log, registry, random: () => 0, sweepMs: 0 });
+  a.clock.set(Date.parse('2026-03-11T01:00:00Z'));
+  assert.equal(await reporter.sendDue(), 1);
+  assert.equal(queued.length, 0);
+  assert.match((await registry.metrics()).toString(), /^spamgate_tls_reports_total\{result="failed"\} 1$/m);
+  assert.ok(logs.some((l) => /no DKIM key/.test(String(l.msg)) && l.submitter === 'gw.test'));
 });
