@@ -13,6 +13,8 @@ export interface PostOptions {
   /** Trusted roots (PEM) in place of the system's; tests pass their CA. */
   ca?: Buffer;
   userAgent?: string;
+  /** Ends the exchange early (the reporter closing at shutdown). */
+  signal?: AbortSignal;
 }
 
 const MAX_RESPONSE_BYTES = 64 * 1024;
@@ -29,7 +31,8 @@ async function addressOf(resolver: Resolver, host: string): Promise<string> {
 }
 
 export async function postReport(url: URL, gzip: Buffer, opts: PostOptions): Promise<PostResult> {
-  const signal = AbortSignal.timeout(opts.timeoutMs);
+  const timeout = AbortSignal.timeout(opts.timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
   try {
     const address = await addressOf(opts.resolver, url.hostname);
     const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -65,6 +68,7 @@ export async function postReport(url: URL, gzip: Buffer, opts: PostOptions): Pro
     // RFC 8460 §5.4: the receiver answers a successful delivery with a 2xx (typically 200 or 201); anything else failed
     return code >= 200 && code < 300 ? { status: 'ok', code } : { status: 'error', reason: `HTTP ${code} from ${url.host}` };
   } catch (err) {
-    return { status: 'error', reason: signal.aborted ? `no answer from ${url.host} in time` : (err as Error).message };
+    const reason = opts.signal?.aborted ? `stopped before ${url.host} answered` : timeout.aborted ? `no answer from ${url.host} in time` : (err as Error).message;
+    return { status: 'error', reason };
   }
 }

@@ -73,11 +73,13 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
   const lookupTries = new Map<string, number>();
   let sending: Promise<number> | undefined;
   let closed = false;
+  /** Aborted by close(): a POST under way ends then instead of holding the shutdown up to its timeout. */
+  const closing = new AbortController();
 
   /** Delivers one report to one rua; true when it was taken (queued, or accepted by the HTTPS server). */
   const deliverTo = async (uri: ReportUri, domain: string, built: ReturnType<typeof buildReport>): Promise<boolean> => {
     if (uri.kind === 'https') {
-      const r = await postReport(uri.url, built.gzip, { resolver: opts.resolver, timeoutMs: opts.httpsTimeoutMs ?? HTTPS_TIMEOUT_MS, ...(opts.ca ? { ca: opts.ca } : {}) });
+      const r = await postReport(uri.url, built.gzip, { resolver: opts.resolver, timeoutMs: opts.httpsTimeoutMs ?? HTTPS_TIMEOUT_MS, signal: closing.signal, ...(opts.ca ? { ca: opts.ca } : {}) });
       if (r.status === 'ok') return true;
       log.warn('TLS report not accepted by the https rua', { domain, rua: uri.url.origin, reason: r.reason });
       return false;
@@ -123,7 +125,9 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
     const built = buildReport({ organizationName: s.organizationName, contactInfo: s.contactInfo, submitter: s.submitter, policyDomain: domain, day }, counts);
     // RFC 8460 §3: each rua MAY be tried; the report counts as delivered once one of them has taken it
     let taken = false;
-    for (const uri of found.rua) if (await deliverTo(uri, domain, built)) taken = true;
+    for (const uri of found.rua) if (!closed && (await deliverTo(uri, domain, built))) taken = true;
+    // cut short by close() before any rua took it: kept for the next start (same report-id)
+    if (!taken && closed) return false;
     reports?.inc({ result: taken ? 'sent' : 'failed' });
     return true;
   };
@@ -174,6 +178,7 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
     sendDue,
     close: async () => {
       closed = true;
+      closing.abort();
       if (timer) clearInterval(timer);
       await sending;
       await opts.store.close();

@@ -15,6 +15,7 @@ import { gunzipSync } from 'node:zlib';
 import PostalMime from 'postal-mime';
 import { configSchema } from '../../src/config/schema.ts';
 import { createResolver } from '../../src/dns/dns2-resolver.ts';
+import type { Resolver } from '../../src/dns/resolver.ts';
 import { createOutbound } from '../../src/mailhost/outbound.ts';
 import { createTlsReporter, type TlsReporter } from '../../src/mailhost/tlsrpt-reporter.ts';
 import { TLS_REPORTS_FILE } from '../../src/mailhost/tlsrpt-setup.ts';
@@ -423,4 +424,42 @@ test('with starttls: require and tls_verify, a report still goes to an MX withou
   assert.deepEqual(p?.summary, { 'total-successful-session-count': 0, 'total-failure-session-count': 1 });
   assert.match(await w.deliver('plain'), /^temp .*STARTTLS required but not offered/, 'other mail is still held to starttls: require');
   assert.equal(w.sinks.plain.messages.length, 1);
+});
+
+test('closing the reporter (shutdown) does not wait out an https rua that does not answer', async (t) => {
+  const ca = makeTestCa(t);
+  const sockets = new Set<Socket>();
+  let posted!: () => void;
+  const gotPost = new Promise<void>((r) => (posted = r));
+  // takes the POST and never answers
+  const server = https.createServer(ca.issue(['rua.test']), () => posted());
+  server.on('connection', (s: Socket) => void sockets.add(s).size);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const clock = new ManualClock(T0);
+  const log = createLogger('error', new Writable({ write: (_c, _e, cb) => cb() }));
+  const store = createTlsReportStore({ clock, log, saveEveryMs: 0 });
+  store.record({ domain: 'sts.test', policy: { type: 'no-policy-found' }, at: T0, ok: true });
+  const resolver = {
+    lookup: async (name: string, type: string) =>
+      name === '_smtp._tls.sts.test' && type === 'TXT'
+        ? { status: 'ok' as const, records: [`v=TLSRPTv1; rua=https://rua.test:${port}/r`], ttl: 60 }
+        : name === 'rua.test' && type === 'A'
+          ? { status: 'ok' as const, records: ['127.0.0.1'], ttl: 60 }
+          : { status: 'nxdomain' as const, ttl: 60 },
+  } as unknown as Resolver;
+  const sink: MessageSink = { enqueue: async () => ({ id: 'q' }) };
+  const reporter = createTlsReporter({ store, settings: { organizationName: 'O', contactInfo: 'c', submitter: 'gw.test' }, resolver, sink, clock, log, random: () => 0, sweepMs: 0, ca: ca.ca, httpsTimeoutMs: 20_000 });
+  clock.set(T0 + 86_400_000);
+  const sending = reporter.sendDue();
+  await gotPost;
+  const started = Date.now();
+  await reporter.close();
+  assert.ok(Date.now() - started < 5000, `close took ${Date.now() - started} ms`);
+  await sending;
+  assert.equal(store.domainsOf('2026-03-10').size, 1, 'the report cut short is kept for the next start');
 });
