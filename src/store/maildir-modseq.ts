@@ -14,6 +14,13 @@ const MAGIC = 'SGMODSEQ1';
 /** Mod-sequences stay exact as JS numbers far beyond any count of changes; past this the log is refused as foreign. */
 const MAX_MODSEQ = Number.MAX_SAFE_INTEGER;
 
+/**
+ * Where a new log starts: a thousand per millisecond since 1970 (about 1.8e15 now, under MAX_MODSEQ until the year
+ * 2255). A log counts up by one a change, so an earlier log's values stay below it unless that folder saw more than a
+ * thousand changes per millisecond of its life.
+ */
+export const modseqFloor = (): number => Date.now() * 1000;
+
 /** The info letters of a Maildir name ("2,FS" → "FS"): what a mod-sequence is about. new/ → cur/ ('' → '2,') is no change. */
 export function infoLetters(info: string): string {
   return info.startsWith('2,') ? info.slice(2) : '';
@@ -155,6 +162,10 @@ export class ModseqLog {
    */
   async record(changes: readonly ModseqChange[], uidValidity: number): Promise<number> {
     this.refresh(uidValidity);
+    // A log new to this UIDVALIDITY (none yet, deleted, foreign) may stand in for one whose values clients hold: the
+    // numbering starts above any earlier log's, so HIGHESTMODSEQ never goes down for them (RFC 7162 §3.1.1) and every
+    // message renumbered here counts as changed since whatever they saw.
+    if (this.validity !== uidValidity) this.highest = Math.max(this.highest, modseqFloor());
     if (this.highest >= MAX_MODSEQ) throw new Error('mod-sequence space exhausted');
     // above 1, which an empty folder reports (maildir-folder.ts highestModseq), so the first change raises it too
     const modseq = Math.max(this.highest, 1) + 1;

@@ -88,3 +88,21 @@ test('a log that is missing, torn or foreign is rebuilt, and HIGHESTMODSEQ does 
   assert.equal((await fresh.status(U, 'INBOX')).highestModseq, after);
   assert.deepEqual((await fresh.list(U, 'INBOX')).map((m) => m.modseq), (await a.list(U, 'INBOX')).map((m) => m.modseq));
 });
+
+test('a log deleted while no process runs: the rebuilt one starts above every value clients saw, each message counted as changed', async (t) => {
+  const dir = await root(t);
+  const a = createMaildirStore({ root: dir, fsync: false });
+  await a.ensureUser(U);
+  for (const s of ['one', 'two', 'three']) await a.append(U, 'INBOX', msg(s));
+  for (let i = 0; i < 5; i++) await a.updateFlags(U, 'INBOX', 1, i % 2 ? { remove: ['\\Flagged'] } : { add: ['\\Flagged'] });
+  const seen = (await a.status(U, 'INBOX')).highestModseq as number;
+  await a.settle();
+  await rm(join(a.maildirOf(U), 'spamgate-modseq'));
+  const fresh = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => fresh.settle());
+  const now = (await fresh.status(U, 'INBOX')).highestModseq as number;
+  assert.ok(now > seen, `HIGHESTMODSEQ ${now} after the rebuild, ${seen} before`);
+  const modseqs = (await fresh.list(U, 'INBOX')).map((m) => m.modseq);
+  assert.equal(modseqs.length, 3);
+  assert.ok(modseqs.every((m) => (m ?? 0) > seen), `every message changed since ${seen}: ${modseqs.join(' ')}`);
+});
