@@ -1,12 +1,10 @@
 // TLS report counters (RFC 8460 §4): per UTC day, recipient policy domain and policy, the successful TLS sessions
 // and the failed ones by result type and hosts; bounded (domains a day, policies a domain, detail rows a policy)
-// and saved in the data directory (atomic write, mode 0600) at most once a minute and at close, so a restart keeps
-// the day. An unreadable file is logged and the counters start empty.
+// and kept in the shared day store (report-days.ts: saved atomically, mode 0600, so a restart keeps the day).
 import { z } from 'zod';
-import { removeDeadTempsSync, writeFileAtomic } from '../util/atomic-file.ts';
-import { readBounded } from '../util/read-bounded.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import { createDayStore, MAX_DAYS, utcDay, type DayStore } from './report-days.ts';
 
 /** RFC 8460 §4.3 result types spamgate reports (no DANE: tlsa-invalid, dnssec-invalid, dane-required are not produced). */
 export const RESULT_TYPES = [
@@ -50,26 +48,12 @@ export interface StoreLimits {
 }
 
 export const DEFAULT_LIMITS: StoreLimits = { domainsPerDay: 10_000, policiesPerDomain: 4, detailsPerPolicy: 50 };
-/** Days kept at most (today, yesterday waiting for its report, one more whose reports were not all sent). */
-const MAX_DAYS = 3;
-const SAVE_EVERY_MS = 60_000;
-const FILE_VERSION = 1;
 
-export interface TlsReportStore {
+export interface TlsReportStore extends Omit<DayStore<PolicyCounts[]>, 'entry'> {
   record(e: SessionEvent): void;
-  /** Days with data, oldest first (YYYY-MM-DD). */
-  days(): string[];
-  /** The domains of a day and their policies' counts. */
-  domainsOf(day: string): Map<string, PolicyCounts[]>;
-  /** Forgets a domain's counts of a day (its report went, or will not). */
-  drop(day: string, domain: string): void;
-  /** Writes the counters now if they changed; resolves when written. */
-  flush(): Promise<void>;
-  close(): Promise<void>;
 }
 
-/** The UTC day (YYYY-MM-DD) of an instant. */
-export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+export { utcDay };
 
 const text = z.string().min(1).max(255);
 const detailSchema = z.strictObject({
@@ -83,10 +67,6 @@ const detailSchema = z.strictObject({
 /** A policy as outbound records it: its mx patterns are capped (MAX_REPORT_MX, tlsrpt-session.ts), so 30 lines hold any. */
 const policySchema = z.union([z.strictObject({ type: z.literal('sts'), lines: z.array(z.string().max(300)).max(30), mx: z.array(text).max(30) }), z.strictObject({ type: z.literal('no-policy-found') })]);
 const countsSchema = z.strictObject({ policy: policySchema, success: z.number().int().min(0), failure: z.number().int().min(0), details: z.array(detailSchema) });
-const fileSchema = z.strictObject({
-  version: z.literal(FILE_VERSION),
-  days: z.record(z.string().regex(/^\d{4}-\d{2}-\d{2}$/), z.record(z.string().min(1).max(253), z.array(countsSchema))),
-});
 
 const policyKey = (p: ReportPolicy): string => JSON.stringify(p);
 const detailKey = (d: FailureDetail): string => [d.resultType, d.sendingMtaIp, d.receivingMxHostname, d.receivingIp, d.reasonCode].join('|');
@@ -97,76 +77,28 @@ export interface StoreOptions {
   limits?: Partial<StoreLimits>;
   clock: Clock;
   log: Logger;
-  /** How often changed counters are written (SAVE_EVERY_MS); 0: only at flush and close. */
+  /** How often changed counters are written (every minute); 0: only at flush and close. */
   saveEveryMs?: number;
 }
 
 export function createTlsReportStore(opts: StoreOptions): TlsReportStore {
   const limits = { ...DEFAULT_LIMITS, ...opts.limits };
-  const days = new Map<string, Map<string, PolicyCounts[]>>();
-  let dirty = false;
-  let writing: Promise<void> | undefined;
-
-  const load = (file: string): void => {
-    removeDeadTempsSync(file);
-    let parsed: z.infer<typeof fileSchema>;
-    try {
-      // full days: every domain with its policies (at most 30 lines and 30 mx patterns of 300 bytes) and detail rows
-      const max = MAX_DAYS * limits.domainsPerDay * limits.policiesPerDomain * (18_000 + limits.detailsPerPolicy * 400) + 1024;
-      const buf = readBounded(file, max + 1);
-      if (buf.length > max) throw new Error(`larger than ${max} bytes`);
-      parsed = fileSchema.parse(JSON.parse(buf.toString('utf8')));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      opts.log.warn('TLS report counters unreadable: starting empty', { file, err: err instanceof z.ZodError ? z.prettifyError(err) : err });
-      return;
-    }
-    for (const day of Object.keys(parsed.days).sort().slice(-MAX_DAYS)) {
-      const domains = new Map<string, PolicyCounts[]>();
-      for (const [domain, list] of Object.entries(parsed.days[day] ?? {})) {
-        if (domains.size >= limits.domainsPerDay) break;
-        domains.set(domain, list.slice(0, limits.policiesPerDomain).map((c) => ({ ...c, details: c.details.slice(0, limits.detailsPerPolicy) })));
-      }
-      days.set(day, domains);
-    }
-  };
-
-  const write = (): Promise<void> => {
-    const file = opts.file;
-    if (!file || !dirty) return writing ?? Promise.resolve();
-    writing ??= (async () => {
-      while (dirty) {
-        dirty = false;
-        const body = JSON.stringify({ version: FILE_VERSION, days: Object.fromEntries([...days].map(([d, m]) => [d, Object.fromEntries(m)])) });
-        try {
-          await writeFileAtomic(file, body, { mode: 0o600 });
-        } catch (err) {
-          opts.log.warn('TLS report counters not saved', { file, err });
-        }
-      }
-    })().finally(() => (writing = undefined));
-    return writing;
-  };
-
-  if (opts.file) load(opts.file);
-  const every = opts.saveEveryMs ?? SAVE_EVERY_MS;
-  const timer = opts.file && every > 0 ? setInterval(() => void write(), every) : undefined;
-  timer?.unref();
+  const store = createDayStore<PolicyCounts[]>({
+    ...(opts.file ? { file: opts.file } : {}),
+    entrySchema: z.array(countsSchema),
+    trim: (list) => list.slice(0, limits.policiesPerDomain).map((c) => ({ ...c, details: c.details.slice(0, limits.detailsPerPolicy) })),
+    domainsPerDay: limits.domainsPerDay,
+    // full days: every domain with its policies (at most 30 lines and 30 mx patterns of 300 bytes) and detail rows
+    maxFileBytes: MAX_DAYS * limits.domainsPerDay * limits.policiesPerDomain * (18_000 + limits.detailsPerPolicy * 400) + 1024,
+    what: 'TLS report counters',
+    clock: opts.clock,
+    log: opts.log,
+    ...(opts.saveEveryMs !== undefined ? { saveEveryMs: opts.saveEveryMs } : {}),
+  });
 
   const countsFor = (e: SessionEvent): PolicyCounts | undefined => {
-    const day = utcDay(e.at);
-    let domains = days.get(day);
-    if (!domains) {
-      domains = new Map();
-      days.set(day, domains);
-      for (const old of [...days.keys()].sort().slice(0, Math.max(0, days.size - MAX_DAYS))) days.delete(old);
-    }
-    let list = domains.get(e.domain);
-    if (!list) {
-      if (domains.size >= limits.domainsPerDay) return undefined;
-      list = [];
-      domains.set(e.domain, list);
-    }
+    const list = store.entry(e.at, e.domain, () => []);
+    if (!list) return undefined;
     const key = policyKey(e.policy);
     let counts = list.find((c) => policyKey(c.policy) === key);
     if (!counts) {
@@ -181,7 +113,6 @@ export function createTlsReportStore(opts: StoreOptions): TlsReportStore {
     record(e) {
       const counts = countsFor(e);
       if (!counts) return;
-      dirty = true;
       if (e.ok) {
         counts.success++;
         return;
@@ -193,18 +124,10 @@ export function createTlsReportStore(opts: StoreOptions): TlsReportStore {
       // past the bound, a failure is in the summary's total only
       else if (counts.details.length < limits.detailsPerPolicy) counts.details.push({ ...e.failure, count: 1 });
     },
-    days: () => [...days.keys()].sort(),
-    domainsOf: (day) => days.get(day) ?? new Map(),
-    drop(day, domain) {
-      const domains = days.get(day);
-      if (!domains?.delete(domain)) return;
-      if (!domains.size) days.delete(day);
-      dirty = true;
-    },
-    flush: () => write(),
-    close: async () => {
-      if (timer) clearInterval(timer);
-      await write();
-    },
+    days: () => store.days(),
+    domainsOf: (day) => store.domainsOf(day),
+    drop: (day, domain) => store.drop(day, domain),
+    flush: () => store.flush(),
+    close: () => store.close(),
   };
 }
