@@ -24,7 +24,8 @@ import type { Authenticator } from './mailhost/types.ts';
 import type { Registry } from './metrics/registry.ts';
 import type { InlineForwarder, MessageSink } from './queue/types.ts';
 import type { Ruleset } from './scoring/ruleset.ts';
-import type { VerdictEvent } from './smtp/gateway-types.ts';
+import type { FinalActionEvent, VerdictEvent } from './smtp/gateway-types.ts';
+import { openDmarcReports } from './mailhost/dmarc-setup.ts';
 import type { Clock } from './util/clock.ts';
 import type { Logger } from './util/logger.ts';
 import { createResolver } from './dns/dns2-resolver.ts';
@@ -56,6 +57,8 @@ export interface Components {
   /** POP-before-SMTP: addresses that recently logged in may relay. */
   isRecentlyAuthenticated?: (ip: string) => boolean;
   onVerdict?: (event: VerdictEvent) => void;
+  /** Each message's final action after DATA (DMARC aggregate reports). */
+  onFinal?: (event: FinalActionEvent) => void;
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
   /** The snapshot built with this ruleset (and DKIM keys) now runs (at start, and after a reload that succeeded). */
@@ -167,6 +170,9 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     quarantine: (spool) => ({ release: (id, learn) => quarantine.release(id, spool, learn), remove: (id) => quarantine.remove(id) }),
   });
   closers.push((d) => delivery.close(d));
+  // DMARC aggregate reports (RFC 7489 §7.2): counted per received message, queued on the spool daily
+  const dmarcReports = openDmarcReports({ config, dataDir: deps.loaded.dataDir, hostname: deps.hostname, resolver, sink: delivery.spool, sign: signNotice, clock: deps.clock, log: deps.log, registry: deps.registry });
+  if (dmarcReports) closers.push(() => dmarcReports.close());
   const pbs = mailhost.popBeforeSmtp;
   // Front-of recipient verification: one verifier (and cache) for the process; the settings need a restart.
   const verify = config.delivery.verify_recipients;
@@ -182,9 +188,12 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
     checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...shared.greylistCheck(cfg, ruleset)],
+    // mail received from the world only: not submissions, authenticated or trusted-network relaying (our own mail)
+    ...(dmarcReports ? { onFinal: (e: FinalActionEvent) => void (e.session.submission || e.session.authUser || e.session.trusted ? undefined : dmarcReports.observe({ action: e.action, clientIp: e.session.clientIp, mailFrom: e.envelope.mailFrom, message: e.message, results: e.results })) } : {}),
     ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined, e.results.get(BAYES_DERIVED_KEY) as ReadonlySet<string> | undefined) } : {}),
     startServices: async () => {
       await delivery.start();
+      dmarcReports?.start();
       quarantine.start();
       return fullStack ? mailhost.start() : {};
     },

@@ -120,6 +120,7 @@ export class App {
       ...(this.components.quarantine ? { quarantine: this.components.quarantine } : {}),
       ...(this.components.authenticator ? { authenticator: this.components.authenticator } : {}),
       ...(this.components.onVerdict ? { onVerdict: this.components.onVerdict } : {}),
+      ...(this.components.onFinal ? { onFinal: this.components.onFinal } : {}),
       ...(tls ? { tls } : {}),
     };
     const smtp = new Gateway({ ...common, name: 'smtp', log: this.log.child({ listener: 'smtp' }) });

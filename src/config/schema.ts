@@ -1,7 +1,7 @@
 // The whole configuration schema: every key, its type and its embedded default (full-stack, localhost).
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
-import { cidrList, domain, domainOrSubdomains, duration, host, listen, nameServer, rateRule, size, timer, tlsFiles, tlsListen } from './units.ts';
+import { cidrList, domain, domainOrSubdomains, duration, host, listen, nameServer, oneLine, rateRule, size, timer, tlsFiles, tlsListen } from './units.ts';
 import { crossChecks } from './cross-checks.ts';
 import { DISABLEABLE_CHECKS, POLICY_CHECKS } from '../checks/names.ts';
 import { imapSection } from './sections/imap.ts';
@@ -13,16 +13,9 @@ import { dkimSection } from './sections/dkim.ts';
 import { srsSection } from './sections/srs.ts';
 import { relaySection } from './sections/relay.ts';
 import { quarantineSection } from './sections/quarantine.ts';
+import { dmarcReportsSection } from './sections/dmarc-reports.ts';
 
 const rate = rateRule();
-
-/** Printable text on one line (it goes into a report and a mail header). */
-const oneLine = (max: number) =>
-  z
-    .string()
-    .min(1)
-    .max(max)
-    .refine((s) => /^[\x20-\x7e]+$/.test(s), { message: 'expected printable ASCII on one line' });
 
 const smtp = z
   .strictObject({
@@ -300,6 +293,7 @@ export const configSchema = z
     quarantine: quarantineSection,
     outbound,
     dkim: dkimSection,
+    dmarc_reports: dmarcReportsSection,
     http,
     checks,
     dns,

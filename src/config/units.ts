@@ -117,3 +117,11 @@ export const rateRule = () =>
     limit: z.number().int().positive(),
     window: duration().refine((ms) => ms > 0, { message: 'expected a window above zero' }),
   });
+
+/** Printable text on one line (it goes into a report and a mail header). */
+export const oneLine = (max: number) =>
+  z
+    .string()
+    .min(1)
+    .max(max)
+    .refine((s) => /^[\x20-\x7e]+$/.test(s), { message: 'expected printable ASCII on one line' });

@@ -20,7 +20,7 @@ const EXT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 const EXT_VALUE = /^[\x21-\x3a\x3c\x3e-\x7e]+$/;
 
 /** A mailto: URI naming one address (RFC 6068; hfields such as ?subject= are not used), or undefined. */
-function mailtoAddress(uri: string): string | undefined {
+export function mailtoAddress(uri: string): string | undefined {
   const rest = uri.slice('mailto:'.length).split('?')[0] ?? '';
   let address: string;
   try {

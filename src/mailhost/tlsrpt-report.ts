@@ -27,7 +27,7 @@ export interface BuiltReport {
 }
 
 /** RFC 8460 §5.1: in a file name, a URI or a domain, characters outside the filename's token set go as %XX. */
-const token = (s: string): string => s.replace(/[^A-Za-z0-9.-]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
+export const token = (s: string): string => s.replace(/[^A-Za-z0-9.-]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 
 /**
  * The report-id of a policy domain's report of a day: the same whenever it is built (UUID-shaped, from a SHA-256 of

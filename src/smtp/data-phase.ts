@@ -5,7 +5,7 @@ import type { CheckContext, MessageView, SymbolHit } from '../checks/types.ts';
 import type { NextHopReply, QueueEnvelope, QueuedVerdict } from '../queue/types.ts';
 import type { QuarantineEnvelope } from '../quarantine/format.ts';
 import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
-import type { Verdict } from '../scoring/scorer.ts';
+import type { Action, Verdict } from '../scoring/scorer.ts';
 import type { GatewayDeps, GatewaySnapshot } from './gateway-types.ts';
 import { dsnEnvelopeFields } from './esmtp-params.ts';
 import { toCrlf } from './line-endings.ts';
@@ -75,6 +75,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     deps.metrics.rejects.inc({ phase: 'data', symbol: verdict.hard ? verdict.decidedBy : 'SCORE' });
     deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
     logTransaction(deps, state, tx, verdict, bytes, reply.toString());
+    if (verdict.action === 'reject') deps.onFinal?.({ action: 'reject', message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
     return { code: reply.code, enhanced: reply.enhanced, text: reply.text };
   }
   // The quarantined recipients' copy is stored first: when that fails nothing has gone anywhere yet.
@@ -91,7 +92,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   let reply: DataReply;
   // a refusal is the next hop's, or the spool's when it ran out of space
   let refused = 'next_hop_refused';
-  let action: string = verdict.action;
+  let action: Action = verdict.action;
   if (decision.deliverTo.length === 0 && decision.quarantine && quarantineId !== undefined) {
     // Every recipient's copy is quarantined, durably: acknowledged as queued (RFC 5321 §4.1.1.4, §6.1).
     reply = { code: 250, enhanced: '2.0.0', text: `Ok: queued as ${quarantineId}` };
@@ -125,6 +126,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   deps.metrics.transactions.inc({ listener: deps.name, action: reply.code < 300 ? action : refused });
   deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
   logTransaction(deps, state, tx, verdict, bytes, `${reply.code} ${reply.enhanced} ${reply.text}`, decision.quarantine && quarantineId !== undefined ? { rcpts: decision.quarantine.recipients, id: quarantineId } : undefined);
+  if (reply.code < 300) deps.onFinal?.({ action, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
   if (reply.code < 300) deps.onVerdict?.({ verdict: action === 'quarantine' && decision.quarantine ? decision.quarantine.verdict : verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
   return reply;
 }

@@ -10,7 +10,7 @@ import type { FreeSpace } from '../queue/free-space.ts';
 import type { InlineForwarder, MessageSink } from '../queue/types.ts';
 import type { QuarantineSink } from '../quarantine/store.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
-import type { Verdict } from '../scoring/scorer.ts';
+import type { Action, Verdict } from '../scoring/scorer.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
@@ -30,6 +30,15 @@ export interface VerdictEvent {
   session: Readonly<SessionInfo>;
   envelope: Readonly<Envelope>;
   /** Results the checks left (e.g. the Bayes probability for autolearn). */
+  results: ReadonlyMap<string, unknown>;
+}
+
+/** A transaction's final action after DATA (a refusal or a delivery), for DMARC aggregate reports. */
+export interface FinalActionEvent {
+  action: Action;
+  message: Buffer;
+  session: Readonly<SessionInfo>;
+  envelope: Readonly<Envelope>;
   results: ReadonlyMap<string, unknown>;
 }
 
@@ -54,4 +63,6 @@ export interface GatewayDeps {
   tls?: { key: Buffer; cert: Buffer };
   /** Called after each accepted message's verdict (autolearn, statistics). */
   onVerdict?: (event: VerdictEvent) => void;
+  /** Called with the action taken on each message after DATA: rejected, or accepted (not for tempfails). */
+  onFinal?: (event: FinalActionEvent) => void;
 }

@@ -1,0 +1,98 @@
+// DMARC aggregate report counters (RFC 7489 §7.2): per UTC day and DMARC policy domain, the policy published and
+// rows of messages grouped by source IP, disposition, aligned results, identifiers and authentication results,
+// with counts. Bounded (domains a day, rows a domain: a message past the row bound is not in a row, only in the
+// domain's `dropped`, logged once and stated in the report's <error>) and kept in the shared day store
+// (report-days.ts: saved atomically with mode 0600, so a restart keeps the day).
+import { z } from 'zod';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { createDayStore, MAX_DAYS, type DayStore } from './report-days.ts';
+
+const policy = z.enum(['none', 'quarantine', 'reject']);
+const text = z.string().max(255);
+const rowSchema = z.strictObject({
+  sourceIp: text.min(1),
+  disposition: policy,
+  dkim: z.enum(['pass', 'fail']),
+  spf: z.enum(['pass', 'fail']),
+  headerFrom: text.min(1),
+  envelopeFrom: text,
+  dkimAuth: z.array(z.strictObject({ domain: text.min(1), selector: text.optional(), result: z.enum(['none', 'pass', 'fail', 'policy', 'neutral', 'temperror', 'permerror']) })).max(5),
+  spfAuth: z.strictObject({ domain: text.min(1), scope: z.enum(['mfrom', 'helo']), result: z.enum(['none', 'neutral', 'pass', 'fail', 'softfail', 'temperror', 'permerror']) }).optional(),
+  count: z.number().int().min(1),
+});
+const entrySchema = z.strictObject({
+  policy: z.strictObject({
+    /** The domain whose record was applied (policy_published/domain), its organizational domain and the record text. */
+    domain: text.min(1),
+    orgDomain: text.min(1),
+    record: z.string().max(2048),
+    p: policy,
+    sp: policy,
+    adkim: z.enum(['r', 's']),
+    aspf: z.enum(['r', 's']),
+    pct: z.number().int().min(0).max(100),
+  }),
+  rows: z.array(rowSchema),
+  dropped: z.number().int().min(0),
+});
+
+export type DmarcRow = z.infer<typeof rowSchema>;
+export type DmarcPolicyData = z.infer<typeof entrySchema>['policy'];
+export type DmarcDomainData = z.infer<typeof entrySchema>;
+/** One message as the report counts it, at `at` (epoch ms). */
+export interface DmarcObservation {
+  at: number;
+  policy: DmarcPolicyData;
+  row: Omit<DmarcRow, 'count'>;
+}
+
+export interface DmarcStoreLimits {
+  domainsPerDay: number;
+  rowsPerDomain: number;
+}
+export const DEFAULT_DMARC_LIMITS: DmarcStoreLimits = { domainsPerDay: 10_000, rowsPerDomain: 200 };
+
+export interface DmarcReportStore extends Omit<DayStore<DmarcDomainData>, 'entry'> {
+  record(o: DmarcObservation): void;
+}
+
+const rowKey = (r: Omit<DmarcRow, 'count'>): string => JSON.stringify([r.sourceIp, r.disposition, r.dkim, r.spf, r.headerFrom, r.envelopeFrom, r.dkimAuth, r.spfAuth ?? null]);
+
+export interface DmarcStoreOptions {
+  file?: string;
+  limits?: Partial<DmarcStoreLimits>;
+  clock: Clock;
+  log: Logger;
+  saveEveryMs?: number;
+}
+
+export function createDmarcReportStore(opts: DmarcStoreOptions): DmarcReportStore {
+  const limits = { ...DEFAULT_DMARC_LIMITS, ...opts.limits };
+  const store = createDayStore<DmarcDomainData>({
+    ...(opts.file ? { file: opts.file } : {}),
+    entrySchema,
+    trim: (e) => ({ ...e, rows: e.rows.slice(0, limits.rowsPerDomain) }),
+    domainsPerDay: limits.domainsPerDay,
+    // a row of at most 5 signatures and a dozen names of 255 bytes; the record of 2 KiB once a domain
+    maxFileBytes: MAX_DAYS * limits.domainsPerDay * (4096 + limits.rowsPerDomain * 5000) + 1024,
+    what: 'DMARC report counters',
+    clock: opts.clock,
+    log: opts.log,
+    ...(opts.saveEveryMs !== undefined ? { saveEveryMs: opts.saveEveryMs } : {}),
+  });
+  return {
+    ...store,
+    record(o) {
+      const entry = store.entry(o.at, o.policy.domain, () => ({ policy: o.policy, rows: [], dropped: 0 }));
+      if (!entry) return;
+      // the latest record seen is the one reported (and whose rua the report goes to)
+      entry.policy = o.policy;
+      const key = rowKey(o.row);
+      const row = entry.rows.find((r) => rowKey(r) === key);
+      if (row) row.count++;
+      else if (entry.rows.length < limits.rowsPerDomain) entry.rows.push({ ...o.row, count: 1 });
+      else if (entry.dropped++ === 0) opts.log.warn('DMARC report rows full: further messages of this domain and day are not reported in rows', { domain: o.policy.domain, rows: limits.rowsPerDomain });
+    },
+  };
+}
