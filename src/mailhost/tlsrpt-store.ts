@@ -110,6 +110,7 @@ export function createTlsReportStore(opts: StoreOptions): TlsReportStore {
   };
 
   return {
+    ...store,
     record(e) {
       const counts = countsFor(e);
       if (!counts) return;
@@ -124,10 +125,5 @@ export function createTlsReportStore(opts: StoreOptions): TlsReportStore {
       // past the bound, a failure is in the summary's total only
       else if (counts.details.length < limits.detailsPerPolicy) counts.details.push({ ...e.failure, count: 1 });
     },
-    days: () => store.days(),
-    domainsOf: (day) => store.domainsOf(day),
-    drop: (day, domain) => store.drop(day, domain),
-    flush: () => store.flush(),
-    close: () => store.close(),
   };
 }
