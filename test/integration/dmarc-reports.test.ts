@@ -156,3 +156,35 @@ test('an external rua gets the report only with its authorisation record (RFC 74
   const r = await reportOf(sink.messages[0] as SinkMessage);
   assert.match(r.xml, /<policy_published><domain>auth\.example<\/domain>/);
 });
+
+test('front-of mode: the report goes to delivery.upstream, which relays it out', async (t) => {
+  const dir = tempDir(t);
+  const dataDir = path.join(dir, 'data');
+  const upstream = await startSink();
+  t.after(() => upstream.close());
+  const zones = {
+    ...domain('sender.example', 'ip4:127.0.0.1 -all'),
+    '_dmarc.sender.example': [{ TXT: 'v=DMARC1; p=none; rua=mailto:dmarc@sender.example' }],
+  };
+  const config = {
+    mode: 'front-of',
+    local_domains: ['relay.example'],
+    delivery: { upstream: { host: '127.0.0.1', port: upstream.port } },
+    smtp: { trusted_networks: [] },
+    dmarc_reports: { enabled: true },
+  };
+  const clock = new ManualClock(Date.parse('2026-05-04T12:00:00Z'));
+  const first = await startGateway(t, config, { zones, clock, dataDir });
+  assert.equal((await sendMessage(first.smtpPort, 'a@sender.example', ['user@relay.example'], message('a@sender.example', 'hello'))).data?.code, 250);
+  await upstream.waitForMessages(1);
+  await first.app.stop(2000);
+  clock.set(Date.parse('2026-05-05T06:00:00Z'));
+  await startGateway(t, config, { zones, clock, dataDir });
+  await upstream.waitForMessages(2, 10_000);
+  const report = upstream.messages[1] as SinkMessage;
+  assert.deepEqual(report.rcptTo, ['dmarc@sender.example']);
+  assert.equal(report.mailFrom, '');
+  const r = await reportOf(report);
+  assert.equal(r.from, 'dmarc-noreply@mx.test.example');
+  assert.deepEqual(recordsOf(r.xml).map((x) => /<count>(\d+)<\/count><policy_evaluated><disposition>(\w+)<\/disposition><dkim>(\w+)<\/dkim><spf>(\w+)<\/spf>/.exec(x)?.slice(1)), [['1', 'none', 'fail', 'pass']]);
+});
