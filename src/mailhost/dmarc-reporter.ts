@@ -3,12 +3,7 @@
 // DKIM-signed like spamgate's notices, to every mailto: rua of the record seen that day: a rua outside the domain's
 // organization only when it consents (§7.1), and only within its "!" size limit. Counted in
 // spamgate_dmarc_reports_total{result}; a failure never stops the others.
-import type { NoticeSigner } from '../dkim/notice-signer.ts';
-import type { Resolver } from '../dns/resolver.ts';
-import { counter, type Registry } from '../metrics/registry.ts';
-import type { MessageSink } from '../queue/types.ts';
-import type { Clock } from '../util/clock.ts';
-import type { Logger } from '../util/logger.ts';
+import { counter } from '../metrics/registry.ts';
 import { checkDestination } from './dmarc-destination.ts';
 import { buildDmarcMail } from './dmarc-mail.ts';
 import { isReportMail, observeDmarc, type FinalEvent } from './dmarc-observe.ts';
@@ -16,7 +11,8 @@ import { parseDmarcRecord, type ReportAddress } from './dmarc-record.ts';
 import { buildDmarcReport, type BuiltDmarcReport } from './dmarc-report.ts';
 import type { DmarcDomainData, DmarcReportStore } from './dmarc-store.ts';
 import { queueReport } from './report-mail.ts';
-import { createDailyReports, type DailyReports } from './report-schedule.ts';
+import type { ReportSenderDeps } from './report-deps.ts';
+import { createDailyReports, type DailyReports, type DailyTiming } from './report-schedule.ts';
 
 export interface DmarcReportSettings {
   orgName: string;
@@ -25,18 +21,9 @@ export interface DmarcReportSettings {
   submitter: string;
 }
 
-export interface DmarcReporterOptions {
+export interface DmarcReporterOptions extends ReportSenderDeps, DailyTiming {
   store: DmarcReportStore;
   settings: DmarcReportSettings;
-  resolver: Resolver;
-  sink: MessageSink;
-  sign?: NoticeSigner;
-  clock: Clock;
-  log: Logger;
-  registry?: Registry;
-  random?: () => number;
-  maxDelayMs?: number;
-  sweepMs?: number;
 }
 
 export interface DmarcReporter extends DailyReports {
@@ -96,16 +83,12 @@ export function createDmarcReporter(opts: DmarcReporterOptions): DmarcReporter {
   };
 
   const daily = createDailyReports<DmarcDomainData>({
-    store: opts.store,
+    ...opts,
     report: reportDomain,
     failed: (day, domain, err) => {
       reports?.inc({ result: 'failed' });
       log.error('DMARC report failed', { domain, day, err });
     },
-    clock: opts.clock,
-    ...(opts.random ? { random: opts.random } : {}),
-    ...(opts.maxDelayMs !== undefined ? { maxDelayMs: opts.maxDelayMs } : {}),
-    ...(opts.sweepMs !== undefined ? { sweepMs: opts.sweepMs } : {}),
   });
 
   return {

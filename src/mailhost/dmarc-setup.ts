@@ -3,30 +3,14 @@
 // turned off. In both modes reports are queued on the spool: full-stack delivers them by MX, front-of hands them
 // to delivery.upstream like all its mail (the inner MTA relays them out).
 import path from 'node:path';
-import type { Config } from '../config/schema.ts';
-import type { NoticeSigner } from '../dkim/notice-signer.ts';
-import type { Resolver } from '../dns/resolver.ts';
-import type { Registry } from '../metrics/registry.ts';
-import type { MessageSink } from '../queue/types.ts';
-import type { Clock } from '../util/clock.ts';
-import type { Logger } from '../util/logger.ts';
+import type { ReportSetupDeps } from './report-deps.ts';
 import { createDmarcReporter, type DmarcReporter } from './dmarc-reporter.ts';
 import { createDmarcReportStore } from './dmarc-store.ts';
 
 /** The file of the day's DMARC report counters in the data directory. */
 export const DMARC_REPORTS_FILE = 'dmarc-reports.json';
 
-export interface DmarcReportsDeps {
-  config: Config;
-  dataDir: string;
-  hostname: string;
-  resolver: Resolver;
-  sink: MessageSink;
-  sign?: NoticeSigner;
-  clock: Clock;
-  log: Logger;
-  registry: Registry;
-}
+export type DmarcReportsDeps = ReportSetupDeps;
 
 export function openDmarcReports(deps: DmarcReportsDeps): DmarcReporter | undefined {
   const cfg = deps.config.dmarc_reports;
@@ -35,13 +19,8 @@ export function openDmarcReports(deps: DmarcReportsDeps): DmarcReporter | undefi
   const log = deps.log.child({ component: 'dmarc-reports' });
   const store = createDmarcReportStore({ file: path.join(deps.dataDir, DMARC_REPORTS_FILE), clock: deps.clock, log });
   return createDmarcReporter({
+    ...deps,
     store,
     settings: { submitter, orgName: cfg.org_name ?? submitter, email: cfg.email ?? `dmarc-noreply@${submitter}` },
-    resolver: deps.resolver,
-    sink: deps.sink,
-    ...(deps.sign ? { sign: deps.sign } : {}),
-    clock: deps.clock,
-    log: deps.log,
-    registry: deps.registry,
   });
 }

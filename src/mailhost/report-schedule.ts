@@ -10,7 +10,17 @@ const DAY_MS = 86_400_000;
 export const MAX_DELAY_MS = 4 * 3600 * 1000;
 export const SWEEP_MS = 5 * 60 * 1000;
 
-export interface DailyReportOptions<T> {
+/** When reports go: tests pass a fixed randomness, no delay or no timer. */
+export interface DailyTiming {
+  /** Randomness for the delay after midnight. */
+  random?: () => number;
+  /** The longest delay after 00:00 UTC before a day's reports go (MAX_DELAY_MS). */
+  maxDelayMs?: number;
+  /** How often the timer started by start() looks for a day to report (SWEEP_MS); 0: no timer (tests call sendDue). */
+  sweepMs?: number;
+}
+
+export interface DailyReportOptions<T> extends DailyTiming {
   store: Pick<DayStore<T>, 'days' | 'domainsOf' | 'drop' | 'flush' | 'close'>;
   /**
    * One domain's report of `day`; resolves false when it should be tried again on a later sweep. `closing` is
@@ -21,11 +31,6 @@ export interface DailyReportOptions<T> {
   /** A report that threw (counted and logged by the caller); the domain is dropped. */
   failed(day: string, domain: string, err: unknown): void;
   clock: Clock;
-  /** Randomness for the delay after midnight (tests pass a fixed one). */
-  random?: () => number;
-  maxDelayMs?: number;
-  /** How often the timer started by start() looks for a day to report (SWEEP_MS); 0: no timer (tests call sendDue). */
-  sweepMs?: number;
 }
 
 export interface DailyReports {

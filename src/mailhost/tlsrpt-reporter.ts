@@ -1,13 +1,8 @@
 // Daily TLS reports (RFC 8460): records TLS sessions of outbound delivery in the store, and once a UTC day has
 // ended (plus a random delay, §4.1), for each policy domain with data looks up its TLSRPT record, builds the
 // report and delivers it to every rua: mailto: queued on the normal outbound path (DKIM-signed like spamgate's
-// notices), https: POSTed. Counted in spamgate_tls_reports_total{result}; a failure never stops the others.
-import type { NoticeSigner } from '../dkim/notice-signer.ts';
-import type { Resolver } from '../dns/resolver.ts';
-import { counter, type Registry } from '../metrics/registry.ts';
-import type { MessageSink } from '../queue/types.ts';
-import type { Clock } from '../util/clock.ts';
-import type { Logger } from '../util/logger.ts';
+// notices; RFC 8460 §5.3: one no key signs is not sent by mail), https: POSTed. Counted in spamgate_tls_reports_total{result}; a failure never stops the others.
+import { counter } from '../metrics/registry.ts';
 import { queueReport } from './report-mail.ts';
 import { buildReportMail } from './tlsrpt-mail.ts';
 import { postReport } from './tlsrpt-post.ts';
@@ -15,7 +10,8 @@ import { lookupTlsRpt, type ReportUri } from './tlsrpt-record.ts';
 import { buildReport } from './tlsrpt-report.ts';
 import type { TlsSessionRecorder } from './tlsrpt-session.ts';
 import type { PolicyCounts, TlsReportStore } from './tlsrpt-store.ts';
-import { createDailyReports, type DailyReports } from './report-schedule.ts';
+import type { ReportSenderDeps } from './report-deps.ts';
+import { createDailyReports, type DailyReports, type DailyTiming } from './report-schedule.ts';
 
 export interface TlsReportSettings {
   organizationName: string;
@@ -23,23 +19,10 @@ export interface TlsReportSettings {
   submitter: string;
 }
 
-export interface TlsReporterOptions {
+/** RFC 8460 §4.1: a report covers a UTC day and goes some time after it (DailyTiming: up to four hours by default). */
+export interface TlsReporterOptions extends ReportSenderDeps, DailyTiming {
   store: TlsReportStore;
   settings: TlsReportSettings;
-  resolver: Resolver;
-  /** Where mailto: reports are queued (the spool: retried and delivered like any message). */
-  sink: MessageSink;
-  /** DKIM-signs a report by mail (RFC 8460 §5.3); one it leaves unsigned, or with no signer, is not sent by mail. */
-  sign?: NoticeSigner;
-  clock: Clock;
-  log: Logger;
-  registry?: Registry;
-  /** Randomness for the delay after midnight (tests pass a fixed one). */
-  random?: () => number;
-  /** The longest delay after 00:00 UTC before a day's reports go (RFC 8460 §4.1; report-schedule.ts MAX_DELAY_MS). */
-  maxDelayMs?: number;
-  /** How often the timer started by start() looks for a day to report (report-schedule.ts SWEEP_MS); 0: no timer (tests call sendDue). */
-  sweepMs?: number;
   /** https: rua: the whole POST (HTTPS_TIMEOUT_MS) and the roots trusted (the system's; tests pass their CA). */
   httpsTimeoutMs?: number;
   ca?: Buffer;
@@ -116,16 +99,12 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
   };
 
   const daily = createDailyReports<PolicyCounts[]>({
-    store: opts.store,
+    ...opts,
     report: reportDomain,
     failed: (day, domain, err) => {
       reports?.inc({ result: 'failed' });
       log.error('TLS report failed', { domain, day, err });
     },
-    clock: opts.clock,
-    ...(opts.random ? { random: opts.random } : {}),
-    ...(opts.maxDelayMs !== undefined ? { maxDelayMs: opts.maxDelayMs } : {}),
-    ...(opts.sweepMs !== undefined ? { sweepMs: opts.sweepMs } : {}),
   });
 
   return { record: (e) => opts.store.record(e), ...daily };

@@ -2,30 +2,14 @@
 // outbound.tls_reports' organization name, contact and submitter (the host name by default). None when turned
 // off, or when remote mail goes to a relay (no MX sessions to report on).
 import path from 'node:path';
-import type { Config } from '../config/schema.ts';
-import type { NoticeSigner } from '../dkim/notice-signer.ts';
-import type { Resolver } from '../dns/resolver.ts';
-import type { Registry } from '../metrics/registry.ts';
-import type { MessageSink } from '../queue/types.ts';
-import type { Clock } from '../util/clock.ts';
-import type { Logger } from '../util/logger.ts';
+import type { ReportSetupDeps } from './report-deps.ts';
 import { createTlsReporter, type TlsReporter } from './tlsrpt-reporter.ts';
 import { createTlsReportStore } from './tlsrpt-store.ts';
 
 /** The file of the day's TLS report counters in the data directory. */
 export const TLS_REPORTS_FILE = 'tls-reports.json';
 
-export interface TlsReportsDeps {
-  config: Config;
-  dataDir: string;
-  hostname: string;
-  resolver: Resolver;
-  sink: MessageSink;
-  sign?: NoticeSigner;
-  clock: Clock;
-  log: Logger;
-  registry: Registry;
-}
+export type TlsReportsDeps = ReportSetupDeps;
 
 export function openTlsReports(deps: TlsReportsDeps): TlsReporter | undefined {
   const cfg = deps.config.outbound.tls_reports;
@@ -34,13 +18,8 @@ export function openTlsReports(deps: TlsReportsDeps): TlsReporter | undefined {
   const log = deps.log.child({ component: 'tlsrpt' });
   const store = createTlsReportStore({ file: path.join(deps.dataDir, TLS_REPORTS_FILE), clock: deps.clock, log });
   return createTlsReporter({
+    ...deps,
     store,
     settings: { submitter, organizationName: cfg.organization_name ?? submitter, contactInfo: cfg.contact_info ?? `postmaster@${submitter}` },
-    resolver: deps.resolver,
-    sink: deps.sink,
-    ...(deps.sign ? { sign: deps.sign } : {}),
-    clock: deps.clock,
-    log: deps.log,
-    registry: deps.registry,
   });
 }
