@@ -96,8 +96,13 @@ export function createDmarcReporter(opts: DmarcReporterOptions): DmarcReporter {
     observe(e) {
       // the loop guard: reports (ours or anyone's) are not reported on
       if (isReportMail(e.message, settings.email)) return;
-      const o = observeDmarc({ ...e, at: opts.clock.now() });
-      if (o) opts.store.record(o);
+      // called after the reply is decided: a bug here must not turn an accepted message into an error
+      try {
+        const o = observeDmarc({ ...e, at: opts.clock.now() });
+        if (o) opts.store.record(o);
+      } catch (err) {
+        log.error('DMARC report counting failed', { err });
+      }
     },
   };
 }
