@@ -1,10 +1,9 @@
 // The DMARC aggregate report of one policy domain and UTC day as XML (RFC 7489 §7.2.1, Appendix C schema:
 // feedback/report_metadata, policy_published, record*), gzipped, and the file name it goes by (§7.2.1.1:
 // submitter!policy-domain!begin!end.xml.gz).
-import { randomUUID } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import type { DmarcDomainData, DmarcRow } from './dmarc-store.ts';
-import { token } from './tlsrpt-report.ts';
+import { reportIdOf, token } from './tlsrpt-report.ts';
 
 export interface DmarcReportMeta {
   orgName: string;
@@ -13,6 +12,7 @@ export interface DmarcReportMeta {
   submitter: string;
   /** The UTC day reported (YYYY-MM-DD). */
   day: string;
+  /** Default: the same for the same submitter, domain and day, so a report sent again after a crash can be told a copy. */
   reportId?: string;
 }
 
@@ -49,7 +49,7 @@ function recordXml(r: DmarcRow): string {
 export function buildDmarcReport(meta: DmarcReportMeta, domain: string, data: DmarcDomainData): BuiltDmarcReport {
   const beginSeconds = Math.floor(Date.parse(`${meta.day}T00:00:00Z`) / 1000);
   const endSeconds = beginSeconds + 86_400 - 1;
-  const reportId = meta.reportId ?? randomUUID();
+  const reportId = meta.reportId ?? reportIdOf(meta.submitter, domain, meta.day, 'dmarc');
   const p = data.policy;
   const xml = [
     '<?xml version="1.0" encoding="UTF-8"?>',

@@ -34,8 +34,8 @@ export const token = (s: string): string => s.replace(/[^A-Za-z0-9.-]/g, (c) => 
  * submitter, domain and day), so a report sent again after a restart that lost the note of its sending carries the
  * Report-ID of the first, by which the receiver tells and ignores the duplicate (RFC 8460 §5.3).
  */
-export function reportIdOf(submitter: string, policyDomain: string, day: string): string {
-  const h = createHash('sha256').update(`tlsrpt\0${submitter.toLowerCase()}\0${policyDomain.toLowerCase()}\0${day}`).digest('hex');
+export function reportIdOf(submitter: string, policyDomain: string, day: string, kind: 'tlsrpt' | 'dmarc' = 'tlsrpt'): string {
+  const h = createHash('sha256').update(`${kind}\0${submitter.toLowerCase()}\0${policyDomain.toLowerCase()}\0${day}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 

@@ -95,6 +95,17 @@ test('the XML report (RFC 7489 Appendix C): values escaped, an <error> for dropp
   assert.match(r.xml, /<auth_results><dkim><domain>one\.test<\/domain><selector>s<\/selector><result>pass<\/result><\/dkim><spf><domain>one\.test<\/domain><scope>mfrom<\/scope><result>softfail<\/result><\/spf><\/auth_results>/);
 });
 
+test('the report id is the same whenever one domain\'s report of one day is built (a copy sent again after a crash can be told), and differs by day and domain', () => {
+  const o = seen('one.test', '192.0.2.1');
+  const data = { policy: o.policy, rows: [{ ...o.row, count: 1 }], dropped: 0 };
+  const meta = { orgName: 'Org', email: 'r@us.test', submitter: 'mx.us.test', day: '2026-03-10' };
+  const id = buildDmarcReport(meta, 'one.test', data).reportId;
+  assert.equal(buildDmarcReport(meta, 'one.test', data).reportId, id);
+  assert.notEqual(buildDmarcReport({ ...meta, day: '2026-03-11' }, 'one.test', data).reportId, id);
+  assert.notEqual(buildDmarcReport(meta, 'two.test', data).reportId, id);
+  assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+});
+
 test('external destinations (RFC 7489 §7.1): inside the organization without a look-up, outside only with v=DMARC1 at <domain>._report._dmarc.<rua-domain>', async () => {
   const resolver = createZoneResolver({
     'a.test._report._dmarc.rua.test': [{ TXT: 'v=DMARC1' }],
