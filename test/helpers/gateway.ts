@@ -3,15 +3,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { stringify as stringifyYaml } from 'yaml';
 import { App } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { Clock } from '../../src/util/clock.ts';
-import { createLogger } from '../../src/util/logger.ts';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { startDnsServer, type TestDnsServer, type Zones } from './dns-server.ts';
+import { capturingLogger } from './capture-logs.ts';
 
 export interface RunningGateway {
   app: App;
@@ -80,14 +79,8 @@ export async function startGateway(t: TestContext, config: Json = {}, opts: Gate
     await writeFile(opts.configFile, stringifyYaml(merge(base, config)));
     loaded = loadConfig({ file: opts.configFile, dataDir });
   } else loaded = loadConfig({ inline: merge(base, config), dataDir });
-  const logs: Json[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Json);
-      cb();
-    },
-  });
-  const app = await App.create({ loaded, log: createLogger(loaded.config.log_level, sink), ...(opts.clock ? { clock: opts.clock } : {}) });
+  const { log, logs } = capturingLogger(loaded.config.log_level);
+  const app = await App.create({ loaded, log, ...(opts.clock ? { clock: opts.clock } : {}) });
   const listening = await app.start();
   t.after(async () => {
     await app.stop(500);

@@ -2,9 +2,8 @@
 // and the HTTP endpoint of a running gateway under wrong methods, odd targets and malformed requests.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -28,11 +27,7 @@ function cli(args: readonly string[], opts: { detached?: boolean } = {}): Promis
   return runCli(args, opts);
 }
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-cli-hostile-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-cli-hostile-');
 
 /** No stack trace: no "    at fn (file:line)" frames and no Node error banner. */
 function assertNoStack(r: Run): void {
@@ -224,6 +219,7 @@ while time.time() < deadline:
         answered += 1
 print(json.dumps({'out': out.decode('utf-8', 'replace'), 'status': os.waitpid(pid, 0)[1]}))
 `;
+import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 
 test('users add and passwd on a terminal: the password is never echoed, even when typed as the prompt shows', async (t) => {
   const data = path.join(tempDir(t), 'data');

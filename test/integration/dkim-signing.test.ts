@@ -3,8 +3,7 @@
 // DKIM verifier that looks the key up in that DNS. Who is signed (trusted networks, authenticated clients),
 // by which key (the From domain or its parent), what is not signed, bad key files, and a reload's new key.
 import assert from 'node:assert/strict';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { parse as parseYaml } from 'yaml';
@@ -19,12 +18,9 @@ import { startDnsServer, type Zones } from '../helpers/dns-server.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { startSink, type SinkOptions } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
+import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-dkim-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-dkim-');
 
 
 async function verifier(t: TestContext, zones: Zones): Promise<DkimVerifier> {

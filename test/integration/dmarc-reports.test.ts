@@ -3,8 +3,7 @@
 // the next UTC day the gzipped XML report is queued to the rua and delivered to its MX (the sink); an external
 // rua needs its authorisation record (§7.1), a record without rua gets nothing.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import os from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -15,6 +14,7 @@ import { keygen } from '../helpers/dkim-keys.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { startSink, type SinkMessage } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
+import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 
 /** A domain whose SPF record is `rule` and, with `mx`, whose MX is the sink (at 127.0.0.1). */
 const domain = (name: string, rule: string, mx = false) => ({
@@ -22,11 +22,7 @@ const domain = (name: string, rule: string, mx = false) => ({
   ...(mx ? { [`mx.${name}`]: [{ A: '127.0.0.1' }] } : {}),
 });
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-dmarcrpt-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-dmarcrpt-');
 
 const message = (from: string, subject: string): string => `From: <${from}>\r\nTo: <postmaster@localhost>\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/\W/g, '')}@x>\r\nDate: Mon, 04 May 2026 12:00:00 +0000\r\n\r\nhello\r\n`;
 

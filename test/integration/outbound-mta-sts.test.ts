@@ -8,7 +8,6 @@ import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { test, type TestContext } from 'node:test';
 import { configSchema } from '../../src/config/schema.ts';
 import { createResolver } from '../../src/dns/dns2-resolver.ts';
@@ -24,6 +23,7 @@ import { selfSignedCert } from '../helpers/self-signed.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { makeTestCa, type TestCa } from '../helpers/test-ca.ts';
+import { capturingLogger } from '../helpers/capture-logs.ts';
 
 type Json = Record<string, unknown>;
 const DOMAIN = 'sts.test';
@@ -116,16 +116,7 @@ async function world(t: TestContext, opts: { sinkTls?: SinkTls; policy?: string;
   const dns = await startDnsServer(zones, { defaultTtl: 0, negativeTtl: 0 });
   t.after(() => dns.close());
   const registry = createRegistry(false);
-  const logs: Json[] = [];
-  const log = createLogger(
-    'debug',
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Json);
-        cb();
-      },
-    }),
-  );
+  const { log, logs } = capturingLogger('debug');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-sts-'));
   const config = configSchema.parse({ outbound: { port: opts.mxPort ?? sink.port, connect_timeout: '2s', command_timeout: '5s', mta_sts: { timeout: '2s', ...opts.mtaSts } } }).outbound;
   const make = (extra: Partial<OutboundOptions> = {}): ReturnType<typeof createOutbound> => {

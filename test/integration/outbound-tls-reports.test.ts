@@ -28,6 +28,7 @@ import { createLogger } from '../../src/util/logger.ts';
 import { startDnsServer, type TestDnsServer, type Zones } from '../helpers/dns-server.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { makeTestCa, type TestCa } from '../helpers/test-ca.ts';
+import { capturingLogger } from '../helpers/capture-logs.ts';
 
 type Json = Record<string, unknown>;
 /** 10:00 UTC on the reported day. */
@@ -105,16 +106,7 @@ async function world(t: TestContext, opts: WorldOptions = {}): Promise<World> {
   const dns = await startDnsServer(zones, { defaultTtl: 0, negativeTtl: 0 });
   t.after(() => dns.close());
   const registry = createRegistry(false);
-  const logs: Json[] = [];
-  const log = createLogger(
-    'debug',
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line) logs.push(JSON.parse(line) as Json);
-        cb();
-      },
-    }),
-  );
+  const { log, logs } = capturingLogger('debug');
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-tlsrpt-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const resolver = createResolver({ servers: [dns.server], timeoutMs: 500, retries: 0 });

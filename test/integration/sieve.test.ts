@@ -5,8 +5,7 @@
 // the message that is not valid), one that does not compile and a folder that cannot be made all deliver to
 // INBOX, logged and counted; the CLI refuses a bad script with line:col and exit 1.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { usersCommand } from '../../src/commands/users.ts';
@@ -18,16 +17,13 @@ import { maildirMessages } from '../helpers/maildir.ts';
 import { runPython } from '../helpers/python.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
+import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 
 const ALICE = 'alice@corp.example';
 const ZONES = { 'remote.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }], 'mx.remote.example': [{ A: '127.0.0.1' }] };
 const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-sieve-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-sieve-');
 
 interface Setup {
   gw: RunningGateway;

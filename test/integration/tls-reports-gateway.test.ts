@@ -2,8 +2,6 @@
 // domain whose MX offers no STARTTLS is counted; after a restart on the next UTC day the report is queued on the
 // spool, DKIM-signed with the key of the submitter's domain and delivered from <> to the rua's MX (the sink).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { gunzipSync } from 'node:zlib';
@@ -13,14 +11,11 @@ import { keygen, verifierAt } from '../helpers/dkim-keys.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
+import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 
 const mx = (name: string) => ({ [name]: [{ MX: [10, `mx.${name}`] as [number, string] }], [`mx.${name}`]: [{ A: '127.0.0.1' }] });
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-tlsrpt-gw-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-tlsrpt-gw-');
 
 test('a running gateway counts its MX sessions and, the next day after a restart, queues a DKIM-signed report to the rua', async (t) => {
   const dir = tempDir(t);

@@ -3,8 +3,7 @@
 // within `days`, none to automatic, list, bulk, null-sender or Bcc'd mail, none after --off or past --until
 // (clock moved on); the reply DKIM-signed with the user's domain key; CLI errors exit 2 with one line.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { usersCommand } from '../../src/commands/users.ts';
@@ -14,17 +13,14 @@ import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { runCli } from '../helpers/cli-process.ts';
 import { keygen, verifierAt } from '../helpers/dkim-keys.ts';
+import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 
 const DAY = 86_400_000;
 const mx = (name: string) => ({ [name]: [{ MX: [10, `mx.${name}`] as [number, string] }], [`mx.${name}`]: [{ A: '127.0.0.1' }] });
 const ZONES = { ...mx('remote.example'), ...mx('other.example') };
 const ALICE = 'alice@corp.example';
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-vacation-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-vacation-');
 
 interface Setup {
   gw: RunningGateway;

@@ -2,17 +2,13 @@
 // path and the problem; nothing throws anything but a ConfigError.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { ConfigError, loadConfig } from '../../../src/config/load.ts';
+import { tempDir as makeTempDir } from '../../helpers/temp-dir.ts';
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-hostile-cfg-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-hostile-cfg-');
 
 /** Writes `text` as dir/name and returns the problems loading it reports (fails if it loads). */
 function problemsOf(dir: string, text: string | Buffer, name = 'spamgate.yaml'): string[] {

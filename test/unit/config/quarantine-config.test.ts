@@ -1,19 +1,15 @@
 // The quarantine's settings: defaults, and errors that name file, line and key — in the config (quarantine:)
 // and in rules files (the quarantine threshold of actions: and overrides:).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { ConfigError, loadConfig, SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
 import { quarantineDir } from '../../../src/config/sections/quarantine.ts';
 import { loadRuleset, thresholdsFor } from '../../../src/scoring/ruleset.ts';
+import { tempDir as makeTempDir } from '../../helpers/temp-dir.ts';
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-qconfig-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-qconfig-');
 
 function problemsOf(load: () => unknown): string {
   try {

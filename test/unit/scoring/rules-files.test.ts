@@ -2,19 +2,15 @@
 // directory or a device, a rules directory that is missing; each a ConfigError, and a big file is
 // parsed in linear time.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { ConfigError, loadConfig, SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
 import { readUsersFile } from '../../../src/mailhost/users.ts';
 import { loadRuleset } from '../../../src/scoring/ruleset.ts';
+import { tempDir as makeTempDir } from '../../helpers/temp-dir.ts';
 
-function tempDir(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-rules-files-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-rules-files-');
 
 function problemsOf(dirs: string[]): string {
   try {
