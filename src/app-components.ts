@@ -64,7 +64,7 @@ export interface Components {
   /** The snapshot built with this ruleset (and DKIM keys) now runs (at start, and after a reload that succeeded). */
   activate(snapshot: { ruleset: Ruleset; dkim?: DkimSigner }): void;
   /** Starts protocol servers and delivery; returns what listens where. */
-  startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
+  startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
   onReload?(loaded: LoadedConfig): void;
   close(deadlineMs: number): Promise<void>;

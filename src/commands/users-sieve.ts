@@ -1,9 +1,11 @@
 // `spamgate users sieve`: a user's Sieve filter from the command line: set (compiled first, a bad script refused
-// with each problem at line:col), show, remove, and check (a file, no user needed).
+// with each problem at line:col; kept as the script "spamgate-cli" and made active, as ManageSieve sees it), show
+// (the active script), remove (deactivates), and check (a file, no user needed).
 import { isUtf8 } from 'node:buffer';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { removeSieveScript, sieveScriptFile, writeSieveScript } from '../mailhost/sieve-scripts.ts';
+import { sieveScriptFile } from '../mailhost/sieve-scripts.ts';
+import { createSieveStore } from '../mailhost/sieve-store.ts';
 import { checkUserName, readUsersFile } from '../mailhost/users.ts';
 import { compileSieve, MAX_SCRIPT_BYTES } from '../sieve/compile.ts';
 import { formatProblem } from '../sieve/errors.ts';
@@ -39,6 +41,16 @@ async function readScript(file: string, io: CommandIo): Promise<string> {
   if (bytes.length > MAX_SCRIPT_BYTES) throw new UsageError(`${name} is larger than ${MAX_SCRIPT_BYTES} bytes`);
   if (!isUtf8(bytes)) throw new UsageError(`${name} is not UTF-8 text`);
   return bytes.toString('utf8');
+}
+
+/** The name `set` stores its script under (RFC 5804 LISTSCRIPTS shows it). */
+export const CLI_SCRIPT = 'spamgate-cli';
+
+/** Deactivates the user's script (stored scripts stay, for ManageSieve); false when none was active. */
+function removeActive(dataDir: string, user: string): boolean {
+  if (!existsSync(sieveScriptFile(dataDir, user))) return false;
+  createSieveStore(dataDir).setActive(user, '');
+  return true;
 }
 
 /** Compiles; on problems prints each as FILE:line:col: message and returns false. */
@@ -84,8 +96,10 @@ export async function runUsersSieve(rest: readonly string[], args: CommandArgs, 
         io.stderr.write(`the Sieve script of ${name} is unchanged\n`);
         return 1;
       }
-      const written = writeSieveScript(dataDir, name, text);
-      io.stdout.write(`Sieve script of ${name} set (${written})\n`);
+      const store = createSieveStore(dataDir);
+      store.put(name, CLI_SCRIPT, text);
+      store.setActive(name, CLI_SCRIPT);
+      io.stdout.write(`Sieve script of ${name} set (${sieveScriptFile(dataDir, name)}, named ${CLI_SCRIPT})\n`);
       return 0;
     }
     case 'show': {
@@ -101,7 +115,7 @@ export async function runUsersSieve(rest: readonly string[], args: CommandArgs, 
       return 0;
     }
     case 'remove':
-      if (!removeSieveScript(dataDir, name)) {
+      if (!removeActive(dataDir, name)) {
         io.stderr.write(`${name} has no Sieve script\n`);
         return 1;
       }

@@ -18,6 +18,7 @@ export interface CrossCheckInput {
   http: { enabled: boolean; listen: Listen };
   pop3: { enabled: boolean; listen: Listen; tls_listen?: Listen | undefined; tls: TlsPair };
   imap: { enabled: boolean; listen: Listen; tls_listen?: Listen | undefined; tls: TlsPair };
+  managesieve: { enabled: boolean; listen: Listen };
   checks: { timeout: number };
   redis: { timeout: number; use_for: readonly string[] };
   greylist: { enabled: boolean; timeout: number };
@@ -33,6 +34,10 @@ interface Listen {
 export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<CrossCheckInput>): void {
   if (config.mode === 'front-of' && config.delivery.upstream === undefined) {
     ctx.addIssue({ code: 'custom', path: ['delivery', 'upstream'], message: 'front-of mode needs delivery.upstream (host, port) to hand mail to' });
+  }
+  // the scripts ManageSieve manages are run by local delivery, which front-of mode does not do
+  if (config.mode === 'front-of' && config.managesieve.enabled) {
+    ctx.addIssue({ code: 'custom', path: ['managesieve', 'enabled'], message: 'ManageSieve manages the Sieve scripts of local delivery: full-stack mode only' });
   }
   if (config.mode === 'full-stack' && config.local_domains.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['local_domains'], message: 'full-stack mode needs at least one local domain' });
@@ -110,6 +115,7 @@ function sharedPorts(config: CrossCheckInput, ctx: z.core.$RefinementCtx<CrossCh
     [['pop3', 'tls_listen'], config.pop3.enabled ? config.pop3.tls_listen : undefined],
     [['imap', 'listen'], config.imap.enabled ? config.imap.listen : undefined],
     [['imap', 'tls_listen'], config.imap.enabled ? config.imap.tls_listen : undefined],
+    [['managesieve', 'listen'], config.managesieve.enabled ? config.managesieve.listen : undefined],
   ];
   const seen: { host: string; port: number; key: string }[] = [];
   for (const [keyPath, l] of listeners) {

@@ -18,8 +18,8 @@ export interface FileProblem {
   message: string;
 }
 
-type TlsSection = 'smtp' | 'pop3' | 'imap';
-const TLS_SECTIONS: readonly TlsSection[] = ['smtp', 'pop3', 'imap'];
+type TlsSection = 'smtp' | 'pop3' | 'imap' | 'managesieve';
+const TLS_SECTIONS: readonly TlsSection[] = ['smtp', 'pop3', 'imap', 'managesieve'];
 
 /** The config with TLS file paths made absolute against `baseDir` (the config file's directory). */
 export function resolveConfigPaths(config: Config, baseDir: string): Config {
@@ -46,7 +46,7 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
     ...(relay ? { relay: withRelayFiles(relay) } : {}),
     ...(routes ? { routes: Object.fromEntries(Object.entries(routes).map(([d, r]) => [d, withRelayFiles(r)])) } : {}),
   };
-  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), redis, dkim, delivery, srs, outbound };
+  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), managesieve: withTls(config.managesieve), redis, dkim, delivery, srs, outbound };
 }
 
 /** Reads a file the config names; a problem (missing, a directory, unreadable) as a message. */

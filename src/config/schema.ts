@@ -7,6 +7,7 @@ import { DISABLEABLE_CHECKS, POLICY_CHECKS } from '../checks/names.ts';
 import { imapSection } from './sections/imap.ts';
 import { bayesSection, filterSection } from './sections/filter.ts';
 import { aliasesSection, mailhostSection, usersSection } from './sections/mailhost.ts';
+import { managesieveSection } from './sections/managesieve.ts';
 import { pop3Section } from './sections/pop3.ts';
 import { greylistSection, redisSection } from './sections/redis.ts';
 import { dkimSection } from './sections/dkim.ts';
@@ -305,6 +306,7 @@ export const configSchema = z
     srs: srsSection,
     pop3: pop3Section,
     imap: imapSection,
+    managesieve: managesieveSection,
     redis: redisSection,
     greylist: greylistSection,
   })

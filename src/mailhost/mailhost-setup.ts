@@ -1,5 +1,5 @@
 // Builds the full-stack mail host from config: user directory, Maildir store, local delivery (with
-// alias expansion, users' Sieve scripts and verdict routing), POP3 and IMAP servers, and POP/IMAP-before-SMTP.
+// alias expansion, users' Sieve scripts and verdict routing), POP3, IMAP and ManageSieve servers, and POP/IMAP-before-SMTP.
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Learner } from '../bayes/learner.ts';
@@ -7,6 +7,7 @@ import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { Config } from '../config/schema.ts';
 import { createImapServer } from '../imap/server.ts';
 import type { Registry } from '../metrics/registry.ts';
+import { startManageSieve } from '../managesieve/setup.ts';
 import { createPop3Server } from '../pop3/server.ts';
 import { inheritedRequest } from '../queue/dsn-policy.ts';
 import type { DeliverLocal, LocalDeliveryOutcome } from '../queue/router.ts';
@@ -50,7 +51,7 @@ export interface MailHost {
    * to `sink` too, signed by `sign`.
    */
   deliverLocal(sink: MessageSink, sign?: NoticeSigner): DeliverLocal;
-  start(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>>>;
+  start(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   /**
    * Reads the POP3 and IMAP certificate files again (a reload: certificates renewed in place) and gives them
    * to the servers for new handshakes. A file that cannot be read keeps the running certificate (logged).
@@ -159,7 +160,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
     ...(srs ? { srs } : {}),
     deliverLocal,
     async start() {
-      const out: Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps', AddressInfo>> = {};
+      const out: Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>> = {};
       const onLogin = pbs ? (_user: string, ip: string): void => pbs.record(ip) : undefined;
       if (config.pop3.enabled) {
         const p = config.pop3;
@@ -237,6 +238,15 @@ export function openMailHost(deps: MailHostDeps): MailHost {
           if (a) out.imaps = a;
           closers.push(() => imaps.close());
         }
+      }
+      if (config.managesieve.enabled) {
+        const tls = readTlsFiles(config.managesieve.tls, config.smtp.tls);
+        const authenticate = (user: string, pass: string): Promise<string | undefined> => directory.authenticate(user, pass);
+        const sieveServer = await startManageSieve({ config, dataDir: deps.dataDir, authenticate, tls, registry: deps.registry, log: log.child({ component: 'managesieve' }), clock: deps.clock });
+        if (tls) reloadingTls('managesieve', config.managesieve.tls, (t) => sieveServer.updateTls(t));
+        const addr = sieveServer.address();
+        if (addr) out.managesieve = addr;
+        closers.push(() => sieveServer.close());
       }
       return out;
     },
