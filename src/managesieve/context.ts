@@ -18,6 +18,8 @@ export interface ManageSieveLimits {
   maxCommandsBeforeAuth: number;
   /** Commands refused as malformed in one session (then BYE). */
   maxBadCommands: number;
+  /** Client networks where a password may travel without TLS (the house rule: loopback only). */
+  plaintextNetworks: readonly string[];
   authFailures: { perIp: { limit: number; window: number }; perUser: { limit: number; window: number } };
   ipv6Prefix: number;
 }
@@ -31,6 +33,7 @@ export const DEFAULT_MANAGESIEVE_LIMITS: ManageSieveLimits = {
   maxLine: 8192,
   maxCommandsBeforeAuth: 30,
   maxBadCommands: 20,
+  plaintextNetworks: ['127.0.0.0/8', '::1/128'],
   authFailures: { perIp: { limit: 10, window: 900_000 }, perUser: { limit: 5, window: 900_000 } },
   ipv6Prefix: 64,
 };

@@ -21,7 +21,7 @@ export function strings(args: readonly Token[], n: number): string[] | undefined
 /** RFC 5804 §2.6: a script that does not compile is refused with the problems, each at line:col. */
 function compileProblems(text: string): string | undefined {
   const r = compileSieve(text);
-  return r.ok ? undefined : r.problems.slice(0, 5).map(formatProblem).join('\r\n');
+  return r.ok ? undefined : r.problems.slice(0, 5).map(formatProblem).join('; ');
 }
 
 export function scriptCommand(store: SieveStore, user: string, limits: ManageSieveLimits, cmd: string, args: readonly Token[]): Reply {
@@ -42,12 +42,12 @@ export function scriptCommand(store: SieveStore, user: string, limits: ManageSie
   switch (cmd) {
     case 'HAVESPACE': {
       const [name, size] = args;
-      if (args.length !== 2 || name?.kind !== 'string' || size?.kind !== 'atom' || !/^\d{1,10}$/.test(size.value)) return no('usage: HAVESPACE "name" size');
+      if (args.length !== 2 || name?.kind !== 'string' || size?.kind !== 'atom' || !/^\d{1,10}$/.test(size.value)) return no('usage: HAVESPACE name size');
       return badName(name.value) ?? overQuota(name.value, Number(size.value)) ?? ok();
     }
     case 'PUTSCRIPT': {
       const a = strings(args, 2);
-      if (!a) return no('usage: PUTSCRIPT "name" {size+} script');
+      if (!a) return no('usage: PUTSCRIPT name {size+} script');
       const [name, text] = a as [string, string];
       const refused = badName(name) ?? overQuota(name, Buffer.byteLength(text, 'utf8'));
       if (refused) return refused;
@@ -71,7 +71,7 @@ export function scriptCommand(store: SieveStore, user: string, limits: ManageSie
     }
     case 'SETACTIVE': {
       const a = strings(args, 1);
-      if (!a) return no('usage: SETACTIVE "name"');
+      if (!a) return no('usage: SETACTIVE name');
       const name = a[0] ?? '';
       if (name !== '') {
         const bad = badName(name);
@@ -81,7 +81,7 @@ export function scriptCommand(store: SieveStore, user: string, limits: ManageSie
     }
     case 'GETSCRIPT': {
       const a = strings(args, 1);
-      if (!a) return no('usage: GETSCRIPT "name"');
+      if (!a) return no('usage: GETSCRIPT name');
       const name = a[0] ?? '';
       const bad = badName(name);
       if (bad) return bad;
@@ -91,7 +91,7 @@ export function scriptCommand(store: SieveStore, user: string, limits: ManageSie
     }
     case 'DELETESCRIPT': {
       const a = strings(args, 1);
-      if (!a) return no('usage: DELETESCRIPT "name"');
+      if (!a) return no('usage: DELETESCRIPT name');
       const name = a[0] ?? '';
       const bad = badName(name);
       if (bad) return bad;
@@ -102,7 +102,7 @@ export function scriptCommand(store: SieveStore, user: string, limits: ManageSie
     }
     case 'RENAMESCRIPT': {
       const a = strings(args, 2);
-      if (!a) return no('usage: RENAMESCRIPT "old" "new"');
+      if (!a) return no('usage: RENAMESCRIPT old new');
       const [from, to] = a as [string, string];
       const bad = badName(from, to);
       if (bad) return bad;

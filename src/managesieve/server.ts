@@ -42,7 +42,7 @@ export function createManageSieveServer(opts: ManageSieveServerOptions): ManageS
     store: opts.store,
     authenticate: opts.authenticate,
     limits,
-    plaintextOk: new CidrSet(['127.0.0.0/8', '::1/128']),
+    plaintextOk: new CidrSet(limits.plaintextNetworks),
     throttle: new AuthThrottle({ clock: opts.clock, perIp: limits.authFailures.perIp, perUser: limits.authFailures.perUser, ipv6Prefix: limits.ipv6Prefix }),
     log: opts.log,
     logins,

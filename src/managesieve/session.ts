@@ -123,7 +123,7 @@ export class ManageSieveSession {
       case 'NOOP': {
         // RFC 5804 §2.13: a string argument comes back in a TAG response code
         const tag = strings(args, 1);
-        if (args.length && !tag) return this.refuse('usage: NOOP ["tag"]');
+        if (args.length && !tag) return this.refuse('usage: NOOP [tag]');
         return this.send(tag ? `OK (TAG ${JSON.stringify(tag[0])}) "done"` : ok('done'));
       }
       case 'STARTTLS':
@@ -162,7 +162,7 @@ export class ManageSieveSession {
   private async authenticate(args: readonly Token[]): Promise<void> {
     if (this.user !== undefined) return this.refuse('already logged in');
     const mech = args[0];
-    if (mech?.kind !== 'string' || args.length > 2 || (args[1] && args[1].kind !== 'string')) return this.refuse('usage: AUTHENTICATE "PLAIN" ["initial response"]');
+    if (mech?.kind !== 'string' || args.length > 2 || (args[1] && args[1].kind !== 'string')) return this.refuse('usage: AUTHENTICATE PLAIN [initial response]');
     if (mech.value.toUpperCase() !== 'PLAIN') return this.refuse('unsupported SASL mechanism (PLAIN only)');
     if (!this.plaintextAllowed()) {
       this.record('insecure');

@@ -21,6 +21,7 @@ export interface RunningGateway {
   httpPort?: number;
   pop3Port?: number;
   imapPort?: number;
+  managesievePort?: number;
   dataDir: string;
   /** The loopback DNS server the gateway resolves with (its query log shows what was looked up). */
   dns: TestDnsServer;
@@ -96,7 +97,7 @@ export async function startGateway(t: TestContext, config: Json = {}, opts: Gate
     logs,
     transactions: () => logs.filter((l) => l.msg === 'transaction'),
   };
-  const optional = { submissionPort: port(listening.submission), submissionsPort: port(listening.submissions), httpPort: port(listening.http), pop3Port: port(listening.pop3), imapPort: port(listening.imap) };
+  const optional = { submissionPort: port(listening.submission), submissionsPort: port(listening.submissions), httpPort: port(listening.http), pop3Port: port(listening.pop3), imapPort: port(listening.imap), managesievePort: port(listening.managesieve) };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (running as unknown as Json)[k] = v;
   return running;
 }
