@@ -179,3 +179,22 @@ test('users sieve set stores "spamgate-cli" and activates it; ManageSieve sees i
 test('config: managesieve in front-of mode is refused naming the key', () => {
   assert.throws(() => loadConfig({ inline: { mode: 'front-of', delivery: { upstream: { host: '127.0.0.1', port: 25 } }, managesieve: { enabled: true } } }), /managesieve\.enabled/);
 });
+
+test('bounds: commands before login and the idle timeout end the session with BYE', async (t) => {
+  const server = createManageSieveServer({
+    store: createSieveStore('/nonexistent'),
+    authenticate: async () => undefined,
+    limits: { maxCommandsBeforeAuth: 3, idleTimeoutMs: 300 },
+    registry: createRegistry(),
+    log: createLogger('error'),
+    clock: systemClock,
+  });
+  await server.listen(0, '127.0.0.1');
+  t.after(() => server.close());
+  const port = server.address()?.port ?? 0;
+  const { client } = await SieveClient.open(port, t);
+  for (let i = 0; i < 3; i++) assert.match(await client.cmd('NOOP'), /^OK/);
+  assert.match(await client.cmd('NOOP'), /^BYE "too many commands before login"/);
+  const idle = (await SieveClient.open(port, t)).client;
+  assert.match(await idle.response(), /^BYE "idle for too long"/);
+});
