@@ -5,7 +5,7 @@ import { isUtf8 } from 'node:buffer';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { sieveScriptFile } from '../mailhost/sieve-scripts.ts';
-import { createSieveStore } from '../mailhost/sieve-store.ts';
+import { CLI_SCRIPT, createSieveStore } from '../mailhost/sieve-store.ts';
 import { checkUserName, readUsersFile } from '../mailhost/users.ts';
 import { compileSieve, MAX_SCRIPT_BYTES } from '../sieve/compile.ts';
 import { formatProblem } from '../sieve/errors.ts';
@@ -42,9 +42,6 @@ async function readScript(file: string, io: CommandIo): Promise<string> {
   if (!isUtf8(bytes)) throw new UsageError(`${name} is not UTF-8 text`);
   return bytes.toString('utf8');
 }
-
-/** The name `set` stores its script under (RFC 5804 LISTSCRIPTS shows it). */
-export const CLI_SCRIPT = 'spamgate-cli';
 
 /** Deactivates the user's script (stored scripts stay, for ManageSieve); false when none was active. */
 function removeActive(dataDir: string, user: string): boolean {

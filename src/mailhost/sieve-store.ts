@@ -7,6 +7,9 @@ import { writeFileAtomicSync } from '../util/atomic-file.ts';
 import { userHome } from './mail-root.ts';
 import { sieveScriptFile } from './sieve-scripts.ts';
 
+/** The name `spamgate users sieve set` stores its script under, and a script set before names existed is adopted as. */
+export const CLI_SCRIPT = 'spamgate-cli';
+
 /** Octets of a name: its hex form plus ".sieve" stays within the 255 of a file name. */
 export const MAX_NAME_OCTETS = 120;
 
@@ -39,6 +42,11 @@ export interface SieveStore {
   remove(user: string, name: string): StoreResult;
   rename(user: string, from: string, to: string): StoreResult;
   activeName(user: string): string | undefined;
+  /**
+   * A script set before named scripts existed (active.sieve with no active.name): kept as `name` and marked
+   * active, so LISTSCRIPTS shows what delivery runs. Does nothing otherwise.
+   */
+  adoptUnnamed(user: string, name: string): void;
 }
 
 const enoent = (err: unknown): boolean => (err as NodeJS.ErrnoException).code === 'ENOENT';
@@ -72,6 +80,13 @@ export function createSieveStore(dataDir: string): SieveStore {
 
   return {
     activeName,
+    adoptUnnamed(user, name) {
+      if (read(marker(user)) !== undefined) return;
+      const text = read(sieveScriptFile(dataDir, user));
+      if (text === undefined || exists(user, name)) return;
+      write(fileOf(user, name), text);
+      write(marker(user), name);
+    },
     list(user) {
       let files: string[];
       try {

@@ -24,6 +24,15 @@ function compileProblems(text: string): string | undefined {
   return r.ok ? undefined : r.problems.slice(0, 5).map(formatProblem).join('; ');
 }
 
+/** The one script name argument of a command, checked (RFC 5804 §1.6); the refusal otherwise. */
+function oneName(args: readonly Token[], cmd: string): string | { reply: Reply } {
+  const a = strings(args, 1);
+  if (!a) return { reply: no(`usage: ${cmd} name`) };
+  const name = a[0] ?? '';
+  const c = checkScriptName(name);
+  return c.ok ? name : { reply: no(c.reason) };
+}
+
 export function scriptCommand(store: SieveStore, user: string, limits: ManageSieveLimits, cmd: string, args: readonly Token[]): Reply {
   const badName = (...names: string[]): Reply | undefined => {
     for (const n of names) {
@@ -80,21 +89,15 @@ export function scriptCommand(store: SieveStore, user: string, limits: ManageSie
       return store.setActive(user, name) === 'ok' ? ok() : no('no such script', 'NONEXISTENT');
     }
     case 'GETSCRIPT': {
-      const a = strings(args, 1);
-      if (!a) return no('usage: GETSCRIPT name');
-      const name = a[0] ?? '';
-      const bad = badName(name);
-      if (bad) return bad;
+      const name = oneName(args, cmd);
+      if (typeof name !== 'string') return name.reply;
       const text = store.get(user, name);
       // RFC 5804 §2.9: the script is sent as a literal
       return text === undefined ? no('no such script', 'NONEXISTENT') : `{${Buffer.byteLength(text, 'utf8')}}\r\n${text}\r\n${ok()}`;
     }
     case 'DELETESCRIPT': {
-      const a = strings(args, 1);
-      if (!a) return no('usage: DELETESCRIPT name');
-      const name = a[0] ?? '';
-      const bad = badName(name);
-      if (bad) return bad;
+      const name = oneName(args, cmd);
+      if (typeof name !== 'string') return name.reply;
       const r = store.remove(user, name);
       // RFC 5804 §2.10: the active script MUST NOT be deleted
       if (r === 'active') return no('the active script cannot be deleted; deactivate it first', 'ACTIVE');

@@ -8,6 +8,7 @@ import type { SieveStore } from '../mailhost/sieve-store.ts';
 import { counter, type Registry } from '../metrics/registry.ts';
 import { CidrSet, normalizeIp } from '../util/cidr.ts';
 import type { Clock } from '../util/clock.ts';
+import { listenOn } from '../util/listen.ts';
 import type { Logger } from '../util/logger.ts';
 import { createServerContext } from '../util/tls-server.ts';
 import { DEFAULT_MANAGESIEVE_LIMITS, type ManageSieveLimits, type SessionContext } from './context.ts';
@@ -68,14 +69,7 @@ export function createManageSieveServer(opts: ManageSieveServerOptions): ManageS
   server.maxConnections = limits.maxConnections;
 
   return {
-    listen: (port, host) =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      }),
+    listen: (port, host) => listenOn(server, port, host),
     address: () => (server.listening ? (server.address() as AddressInfo) : undefined),
     updateTls(tls) {
       if (ctx.secureContext) ctx.secureContext = createServerContext(tls);

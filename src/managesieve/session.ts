@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { readPlainResponse } from '../pop3/sasl-plain.ts';
 import { whenDrained, writeLine } from '../pop3/output.ts';
+import { CLI_SCRIPT } from '../mailhost/sieve-store.ts';
 import { normalizeIp } from '../util/cidr.ts';
 import { capabilityLines } from './capabilities.ts';
 import type { LoginResult, SessionContext } from './context.ts';
@@ -210,6 +211,7 @@ export class ManageSieveSession {
     }
     this.user = user;
     this.record('success');
+    this.ctx.store.adoptUnnamed(user, CLI_SCRIPT);
     this.ctx.log.info('managesieve login', { session: this.id, ip: this.ip, user, tls: this.secure });
     this.send(ok('logged in'));
   }

@@ -4,7 +4,7 @@
 // the active script, DELETESCRIPT of the active one refused, RENAMESCRIPT, HAVESPACE past the quotas, malformed
 // commands answered with NO while the session goes on, STARTTLS with a test CA, the CLI's script in LISTSCRIPTS.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { usersCommand } from '../../src/commands/users.ts';
@@ -174,6 +174,13 @@ test('users sieve set stores "spamgate-cli" and activates it; ManageSieve sees i
   assert.equal(readFileSync(path.join(gw.dataDir, 'mail/localhost/postmaster/sieve/active.sieve'), 'utf8'), 'keep;\n');
   assert.equal((await run(['sieve', USER, 'remove'])).code, 0);
   assert.equal(await c.cmd('LISTSCRIPTS'), '"spamgate-cli"\r\nOK\r\n');
+  // a script written before named scripts (active.sieve alone) is adopted as spamgate-cli at login
+  const sieveDir = path.join(gw.dataDir, 'mail/localhost/postmaster/sieve');
+  rmSync(path.join(sieveDir, 'scripts'), { recursive: true });
+  writeFileSync(path.join(sieveDir, 'active.sieve'), 'discard;\n');
+  const again = await login(t, gw);
+  assert.equal(await again.cmd('LISTSCRIPTS'), '"spamgate-cli" ACTIVE\r\nOK\r\n');
+  assert.equal(await again.cmd('GETSCRIPT "spamgate-cli"'), '{9}\r\ndiscard;\n\r\nOK\r\n');
 });
 
 test('config: managesieve in front-of mode is refused naming the key', () => {
