@@ -14,7 +14,6 @@ export const CLI_SCRIPT = 'spamgate-cli';
 export const MAX_NAME_OCTETS = 120;
 
 /** RFC 5804 §1.6: no control characters (C0, DEL, C1), no line or paragraph separators, not empty. */
-// eslint-disable-next-line no-control-regex
 const FORBIDDEN = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 export function checkScriptName(name: string): { ok: true } | { ok: false; reason: string } {
