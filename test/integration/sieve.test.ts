@@ -8,16 +8,15 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { usersCommand } from '../../src/commands/users.ts';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { runCli } from '../helpers/cli-process.ts';
-import { runCommand } from '../helpers/command-io.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
 import { runPython } from '../helpers/python.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
+import { usersCliFor } from '../helpers/users-cli.ts';
 
 const ALICE = 'alice@corp.example';
 const ZONES = { 'remote.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }], 'mx.remote.example': [{ A: '127.0.0.1' }] };
@@ -60,19 +59,7 @@ async function setup(t: TestContext, config: Record<string, unknown> = {}): Prom
     },
     { zones: ZONES, configFile },
   );
-  const users = async (argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> => {
-    const flags = new Map<string, string | true>();
-    const positional: string[] = [];
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i] ?? '';
-      if (a === '--message-file') flags.set('message-file', argv[++i] ?? '');
-      else if (a.startsWith('--')) flags.set(a.slice(2), true);
-      else positional.push(a);
-    }
-    const r = await runCommand(usersCommand, { flags, positional, configFile, dataDir: gw.dataDir }, stdin);
-    gw.app.reload();
-    return r;
-  };
+  const users = usersCliFor(gw, configFile);
   assert.equal((await users(['add', ALICE, '--password-stdin'], 'alice-password\n')).code, 0);
   let seq = 0;
   return {

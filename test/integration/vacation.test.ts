@@ -6,14 +6,13 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { usersCommand } from '../../src/commands/users.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
-import { runCommand } from '../helpers/command-io.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { runCli } from '../helpers/cli-process.ts';
 import { keygen, verifierAt } from '../helpers/dkim-keys.ts';
 import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
+import { usersCliFor } from '../helpers/users-cli.ts';
 
 const DAY = 86_400_000;
 const mx = (name: string) => ({ [name]: [{ MX: [10, `mx.${name}`] as [number, string] }], [`mx.${name}`]: [{ A: '127.0.0.1' }] });
@@ -36,20 +35,7 @@ async function setup(t: TestContext, clock?: { now(): number }, config: Record<s
   t.after(() => sink.close());
   const configFile = path.join(dir, 'spamgate.yaml');
   const gw = await startGateway(t, { local_domains: ['localhost', 'corp.example'], outbound: { port: sink.port }, mailhost: { watch_files: false }, ...config }, { zones: ZONES, configFile, ...(clock ? { clock } : {}) });
-  const users = async (argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> => {
-    const flags = new Map<string, string | true>();
-    const positional: string[] = [];
-    for (let i = 0; i < argv.length; i++) {
-      const a = argv[i] ?? '';
-      if (['--message-file', '--subject', '--until', '--days'].includes(a)) flags.set(a.slice(2), argv[++i] ?? '');
-      else if (a.startsWith('--')) flags.set(a.slice(2), true);
-      else positional.push(a);
-    }
-    const r = await runCommand(usersCommand, { flags, positional, configFile, dataDir: gw.dataDir }, stdin);
-    // what a running instance does when the users file changes (here without the file watcher: at once)
-    gw.app.reload();
-    return r;
-  };
+  const users = usersCliFor(gw, configFile, ['--message-file', '--subject', '--until', '--days']);
   assert.equal((await users(['add', ALICE, '--password-stdin'], 'alice-password\n')).code, 0);
   return { gw, sink, dir, users };
 }
