@@ -26,6 +26,9 @@ export class CommandReader {
   /** The rest of the command is dropped up to its end (an overlong line, a bad literal). */
   private failed: { reason: string; tooBig?: boolean } | undefined;
   private discardingLine = false;
+  /** Octets of the command so far, lines and literals: bounded by one script and one line, so many literals, each
+   * within the bound, cannot pile up in memory. */
+  private size = 0;
 
   constructor(private readonly limits: ReaderLimits) {}
 
@@ -35,6 +38,7 @@ export class CommandReader {
     this.literal = undefined;
     this.failed = undefined;
     this.discardingLine = false;
+    this.size = 0;
   }
 
   push(chunk: Buffer): ReadEvent[] {
@@ -84,6 +88,7 @@ export class CommandReader {
     const tokens = this.tokens;
     this.tokens = [];
     this.failed = undefined;
+    this.size = 0;
     if (failed) return { kind: 'bad', ...failed };
     return { kind: 'command', tokens };
   }
@@ -101,6 +106,12 @@ export class CommandReader {
     const size = Number(lit[1]);
     const tooBig = size > this.limits.maxLiteral;
     if (tooBig && !this.failed) this.failed = { reason: `literal larger than ${this.limits.maxLiteral} octets`, tooBig: true };
+    this.size += text.length + size;
+    const maxCommand = this.limits.maxLiteral + this.limits.maxLine;
+    if (this.size > maxCommand && !this.failed) {
+      this.failed = { reason: `command larger than ${maxCommand} octets` };
+      this.tokens = [];
+    }
     if (lit[2] === '+') {
       this.literal = { left: size, parts: [], skip: this.failed !== undefined };
       return undefined;

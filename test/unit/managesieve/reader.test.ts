@@ -46,3 +46,14 @@ test('server strings: quoted when they can be, a literal otherwise', () => {
   assert.equal(wireString('a"b'), '{3}\r\na"b');
   assert.equal(wireString('é\r\n'), '{4}\r\né\r\n');
 });
+
+test('a command of many literals, each within the bound, is refused past one script and one line in all, its literals not kept', () => {
+  const r = reader();
+  const events = [];
+  for (let i = 0; i < 1000; i++) events.push(...r.push(Buffer.from(`${i === 0 ? 'NOOP ' : ' '}{16+}\r\n${'z'.repeat(16)}`)));
+  events.push(...r.push(Buffer.from('\r\nNOOP\r\n')));
+  assert.deepEqual(events, [
+    { kind: 'bad', reason: 'command larger than 80 octets' },
+    { kind: 'command', tokens: [{ kind: 'atom', value: 'NOOP' }] },
+  ]);
+});
