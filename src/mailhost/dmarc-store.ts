@@ -57,6 +57,21 @@ export interface DmarcReportStore extends Omit<DayStore<DmarcDomainData>, 'entry
   record(o: DmarcObservation): void;
 }
 
+/** Names as the file keeps them (`text`): a longer one (a MAIL FROM domain, a forged DKIM d= or s=) would make the
+ * whole file unreadable at the next start, every domain's day lost. */
+const MAX_TEXT = 255;
+const clip = (s: string): string => s.slice(0, MAX_TEXT);
+function clipRow(r: Omit<DmarcRow, 'count'>): Omit<DmarcRow, 'count'> {
+  return {
+    ...r,
+    sourceIp: clip(r.sourceIp),
+    headerFrom: clip(r.headerFrom),
+    envelopeFrom: clip(r.envelopeFrom),
+    dkimAuth: r.dkimAuth.slice(0, 5).map((d) => ({ ...d, domain: clip(d.domain), ...(d.selector !== undefined ? { selector: clip(d.selector) } : {}) })),
+    ...(r.spfAuth ? { spfAuth: { ...r.spfAuth, domain: clip(r.spfAuth.domain) } } : {}),
+  };
+}
+
 const rowKey = (r: Omit<DmarcRow, 'count'>): string => JSON.stringify([r.sourceIp, r.disposition, r.dkim, r.spf, r.headerFrom, r.envelopeFrom, r.dkimAuth, r.spfAuth ?? null]);
 
 export interface DmarcStoreOptions {
@@ -84,14 +99,17 @@ export function createDmarcReportStore(opts: DmarcStoreOptions): DmarcReportStor
   return {
     ...store,
     record(o) {
-      const entry = store.entry(o.at, o.policy.domain, () => ({ policy: o.policy, rows: [], dropped: 0 }));
+      if (o.policy.domain.length > 253 || o.policy.orgDomain.length > MAX_TEXT) return;
+      const policy = { ...o.policy, record: o.policy.record.slice(0, 2048) };
+      const r = clipRow(o.row);
+      const entry = store.entry(o.at, policy.domain, () => ({ policy, rows: [], dropped: 0 }));
       if (!entry) return;
       // the latest record seen is the one reported (and whose rua the report goes to)
-      entry.policy = o.policy;
-      const key = rowKey(o.row);
+      entry.policy = policy;
+      const key = rowKey(r);
       const row = entry.rows.find((r) => rowKey(r) === key);
       if (row) row.count++;
-      else if (entry.rows.length < limits.rowsPerDomain) entry.rows.push({ ...o.row, count: 1 });
+      else if (entry.rows.length < limits.rowsPerDomain) entry.rows.push({ ...r, count: 1 });
       else if (entry.dropped++ === 0) opts.log.warn('DMARC report rows full: further messages of this domain and day are not reported in rows', { domain: o.policy.domain, rows: limits.rowsPerDomain });
     },
   };

@@ -84,6 +84,23 @@ test('bounded: domains a day and rows a domain (past them dropped, counted and l
   await again.close();
 });
 
+test('a row with names past the 255 the counters file allows (a long MAIL FROM domain, a forged DKIM d= and s=) is cut to fit: the day survives a restart', async () => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'spamgate-dmarc-store-')), 'dmarc-reports.json');
+  const { store } = rig(file);
+  store.record(seen('one.test', '192.0.2.1'));
+  const long = `${'a'.repeat(63)}.`.repeat(5) + 'test';
+  const o = seen('two.test', '192.0.2.2');
+  store.record({ ...o, row: { ...o.row, envelopeFrom: long, dkimAuth: [{ domain: long, selector: long, result: 'permerror' }], spfAuth: { domain: long, scope: 'mfrom', result: 'none' } } });
+  await store.close();
+  const again = rig(file).store;
+  const day = again.domainsOf('2026-03-10');
+  assert.deepEqual([...day.keys()], ['one.test', 'two.test']);
+  const row = day.get('two.test')?.rows[0];
+  assert.equal(row?.envelopeFrom, long.slice(0, 255));
+  assert.equal(row?.dkimAuth[0]?.selector, long.slice(0, 255));
+  await again.close();
+});
+
 test('the XML report (RFC 7489 Appendix C): values escaped, an <error> for dropped rows, the §7.2.1.1 file name', () => {
   const o = seen('one.test', '2001:db8::1');
   const r = buildDmarcReport({ orgName: 'A & B <Org>', email: 'r@us.test', submitter: 'mx.us.test', day: '2026-03-10', reportId: 'id-1' }, 'one.test', { policy: o.policy, rows: [{ ...o.row, count: 3 }], dropped: 4 });
