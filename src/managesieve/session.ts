@@ -8,7 +8,7 @@ import { CLI_SCRIPT } from '../mailhost/sieve-store.ts';
 import { normalizeIp } from '../util/cidr.ts';
 import { capabilityLines } from './capabilities.ts';
 import type { LoginResult, SessionContext } from './context.ts';
-import { CommandReader, type ReadEvent, type Token } from './reader.ts';
+import { CommandReader, wireString, type ReadEvent, type Token } from './reader.ts';
 import { no, ok, scriptCommand, strings } from './script-commands.ts';
 
 export class ManageSieveSession {
@@ -125,7 +125,7 @@ export class ManageSieveSession {
         // RFC 5804 §2.13: a string argument comes back in a TAG response code
         const tag = strings(args, 1);
         if (args.length && !tag) return this.refuse('usage: NOOP [tag]');
-        return this.send(tag ? `OK (TAG ${JSON.stringify(tag[0])}) "done"` : ok('done'));
+        return this.send(tag ? `OK (TAG ${wireString(tag[0] ?? '')}) "done"` : ok('done'));
       }
       case 'STARTTLS':
         return this.starttls();

@@ -161,6 +161,16 @@ test('off the plaintext networks without TLS: no SASL mechanism offered and AUTH
   assert.equal(asked, false, 'the password was never checked');
 });
 
+test('NOOP tag (RFC 5804 §2.13) comes back as a ManageSieve string: a tab as is, CRLF in a literal, never JSON escapes', async (t) => {
+  const server = createManageSieveServer({ store: createSieveStore('/nonexistent'), authenticate: async () => undefined, registry: createRegistry(), log: createLogger('error'), clock: systemClock });
+  await server.listen(0, '127.0.0.1');
+  t.after(() => server.close());
+  const { client } = await SieveClient.open(server.address()?.port ?? 0, t);
+  assert.equal(await client.cmd('NOOP "a\tb"'), 'OK (TAG "a\tb") "done"\r\n');
+  client.write('NOOP {4+}\r\nx\r\ny\r\n');
+  assert.equal(await client.response(/"done"\r\n$/), 'OK (TAG {4}\r\nx\r\ny) "done"\r\n');
+});
+
 test('users sieve set stores "spamgate-cli" and activates it; ManageSieve sees it; remove deactivates', async (t) => {
   const gw = await gateway(t);
   const configFile = path.join(gw.dataDir, 'cli.yaml');
