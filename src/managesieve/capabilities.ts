@@ -9,6 +9,8 @@ export function capabilityLines(opts: { starttls: boolean; saslPlain: boolean })
     `"SASL" "${opts.saslPlain ? 'PLAIN' : ''}"`,
     `"SIEVE" "${SUPPORTED_EXTENSIONS.join(' ')}"`,
     ...(opts.starttls ? ['"STARTTLS"'] : []),
+    // RFC 5804 §2.14.1: UNAUTHENTICATE is supported, so advertised
+    '"UNAUTHENTICATE"',
     `"MAXREDIRECTS" "${DEFAULT_LIMITS.maxRedirects}"`,
     '"VERSION" "1.0"',
   ];
