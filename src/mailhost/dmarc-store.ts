@@ -1,12 +1,12 @@
 // DMARC aggregate report counters (RFC 7489 §7.2): per UTC day and DMARC policy domain, the policy published and
 // rows of messages grouped by source IP, disposition, aligned results, identifiers and authentication results,
-// with counts. Bounded (domains a day, rows a domain: a message past the row bound is not in a row, only in the
+// with counts. Bounded (domains a day, rows a domain, rows a day: a message past a row bound is not in a row, only in the
 // domain's `dropped`, logged once and stated in the report's <error>) and kept in the shared day store
 // (report-days.ts: saved atomically with mode 0600, so a restart keeps the day).
 import { z } from 'zod';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
-import { createDayStore, MAX_DAYS, type DayStore } from './report-days.ts';
+import { createDayStore, MAX_DAYS, utcDay, type DayStore } from './report-days.ts';
 
 const policy = z.enum(['none', 'quarantine', 'reject']);
 const text = z.string().max(255);
@@ -50,8 +50,10 @@ export interface DmarcObservation {
 export interface DmarcStoreLimits {
   domainsPerDay: number;
   rowsPerDomain: number;
+  /** Rows of all domains of one day: domainsPerDay × rowsPerDomain alone would let rows of forged names reach gigabytes. */
+  rowsPerDay: number;
 }
-export const DEFAULT_DMARC_LIMITS: DmarcStoreLimits = { domainsPerDay: 10_000, rowsPerDomain: 200 };
+export const DEFAULT_DMARC_LIMITS: DmarcStoreLimits = { domainsPerDay: 10_000, rowsPerDomain: 200, rowsPerDay: 100_000 };
 
 export interface DmarcReportStore extends Omit<DayStore<DmarcDomainData>, 'entry'> {
   record(o: DmarcObservation): void;
@@ -90,12 +92,24 @@ export function createDmarcReportStore(opts: DmarcStoreOptions): DmarcReportStor
     trim: (e) => ({ ...e, rows: e.rows.slice(0, limits.rowsPerDomain) }),
     domainsPerDay: limits.domainsPerDay,
     // a row of at most 5 signatures and a dozen names of 255 bytes; the record of 2 KiB once a domain
-    maxFileBytes: MAX_DAYS * limits.domainsPerDay * (4096 + limits.rowsPerDomain * 5000) + 1024,
+    maxFileBytes: MAX_DAYS * (limits.domainsPerDay * 4096 + Math.min(limits.rowsPerDay, limits.domainsPerDay * limits.rowsPerDomain) * 5000) + 1024,
     what: 'DMARC report counters',
     clock: opts.clock,
     log: opts.log,
     ...(opts.saveEveryMs !== undefined ? { saveEveryMs: opts.saveEveryMs } : {}),
   });
+  /** Rows of each day in the store, counted from it when a day is first touched (it may come from the file). */
+  const rowsOfDay = new Map<string, number>();
+  const dayRows = (day: string): number => {
+    let n = rowsOfDay.get(day);
+    if (n === undefined) {
+      n = 0;
+      for (const e of store.domainsOf(day).values()) n += e.rows.length;
+      for (const d of rowsOfDay.keys()) if (!store.days().includes(d)) rowsOfDay.delete(d);
+      rowsOfDay.set(day, n);
+    }
+    return n;
+  };
   return {
     ...store,
     record(o) {
@@ -108,9 +122,14 @@ export function createDmarcReportStore(opts: DmarcStoreOptions): DmarcReportStor
       entry.policy = policy;
       const key = rowKey(r);
       const row = entry.rows.find((r) => rowKey(r) === key);
+      const day = utcDay(o.at);
       if (row) row.count++;
-      else if (entry.rows.length < limits.rowsPerDomain) entry.rows.push({ ...r, count: 1 });
-      else if (entry.dropped++ === 0) opts.log.warn('DMARC report rows full: further messages of this domain and day are not reported in rows', { domain: o.policy.domain, rows: limits.rowsPerDomain });
+      else if (entry.rows.length < limits.rowsPerDomain && dayRows(day) < limits.rowsPerDay) {
+        entry.rows.push({ ...r, count: 1 });
+        rowsOfDay.set(day, dayRows(day) + 1);
+      } else if (entry.dropped++ === 0) {
+        opts.log.warn('DMARC report rows full: further messages of this domain and day are not reported in rows', { domain: o.policy.domain, rows: limits.rowsPerDomain, rowsPerDay: limits.rowsPerDay });
+      }
     },
   };
 }

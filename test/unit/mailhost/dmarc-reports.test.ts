@@ -84,6 +84,18 @@ test('bounded: domains a day and rows a domain (past them dropped, counted and l
   await again.close();
 });
 
+test('rows of all domains of a day are bounded too (rowsPerDay): domains a day times rows a domain is no bound on memory', async () => {
+  const clock = new ManualClock(T0);
+  const store = createDmarcReportStore({ clock, log: createLogger('error'), saveEveryMs: 0, limits: { domainsPerDay: 100, rowsPerDomain: 100, rowsPerDay: 5 } });
+  for (let d = 0; d < 4; d++) for (let i = 1; i <= 3; i++) store.record(seen(`d${d}.test`, `192.0.2.${i}`));
+  const day = store.domainsOf('2026-03-10');
+  assert.equal([...day.values()].reduce((n, e) => n + e.rows.length, 0), 5);
+  assert.equal([...day.values()].reduce((n, e) => n + e.dropped, 0), 7);
+  store.record(seen('d0.test', '192.0.2.1'));
+  assert.equal(day.get('d0.test')?.rows[0]?.count, 2, 'an existing row is still counted');
+  await store.close();
+});
+
 test('a row with names past the 255 the counters file allows (a long MAIL FROM domain, a forged DKIM d= and s=) is cut to fit: the day survives a restart', async () => {
   const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'spamgate-dmarc-store-')), 'dmarc-reports.json');
   const { store } = rig(file);
