@@ -140,57 +140,28 @@ function parseKey(c: Cursor, ctx: SearchContext, depth: number, budget: { keys: 
   }
 }
 
-/** True when matching needs the message text. */
-export function needsText(key: SearchKey): boolean {
+/** True when some leaf of the key (below NOT, OR and AND) is one `leaf` picks. */
+function someLeaf(key: SearchKey, leaf: (k: SearchKey) => boolean): boolean {
   switch (key.k) {
-    case 'header':
-    case 'body':
-    case 'text':
-      return true;
-    case 'date':
-      return key.sent;
     case 'not':
-      return needsText(key.key);
+      return someLeaf(key.key, leaf);
     case 'or':
-      return needsText(key.a) || needsText(key.b);
+      return someLeaf(key.a, leaf) || someLeaf(key.b, leaf);
     case 'and':
-      return key.keys.some(needsText);
+      return key.keys.some((k) => someLeaf(k, leaf));
     default:
-      return false;
+      return leaf(key);
   }
 }
+
+/** True when matching needs the message text. */
+export const needsText = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'header' || k.k === 'body' || k.k === 'text' || (k.k === 'date' && k.sent));
 
 /** True when the key holds a MODSEQ criterion (RFC 7162 §3.1.5: the result then tells the highest mod-sequence). */
-export function usesModseq(key: SearchKey): boolean {
-  switch (key.k) {
-    case 'modseq':
-      return true;
-    case 'not':
-      return usesModseq(key.key);
-    case 'or':
-      return usesModseq(key.a) || usesModseq(key.b);
-    case 'and':
-      return key.keys.some(usesModseq);
-    default:
-      return false;
-  }
-}
+export const usesModseq = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'modseq');
 
 /** True when matching reads INTERNALDATE (BEFORE, ON, SINCE; the SENT* keys read the Date header instead). */
-export function needsInternalDate(key: SearchKey): boolean {
-  switch (key.k) {
-    case 'date':
-      return !key.sent;
-    case 'not':
-      return needsInternalDate(key.key);
-    case 'or':
-      return needsInternalDate(key.a) || needsInternalDate(key.b);
-    case 'and':
-      return key.keys.some(needsInternalDate);
-    default:
-      return false;
-  }
-}
+export const needsInternalDate = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'date' && !k.sent);
 
 /** Header fields the store caches (see MailboxStore.headerFields); keys on other fields need the message. */
 const CACHED = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
