@@ -12,6 +12,7 @@ import { run } from '../helpers/python.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 import { freePort } from '../helpers/free-port.ts';
+import { ServeProcess } from '../helpers/serve-process.ts';
 
 const CLI = path.resolve(import.meta.dirname, '../../src/spamgate.mjs');
 const MSG = 'From: a@remote.example\r\nTo: user@relay.example\r\nSubject: hello\r\n\r\nbody line\r\n';
@@ -96,17 +97,13 @@ test('inline mode: the client gets the upstream reply to DATA', async (t) => {
 });
 
 
+/** `spamgate serve` as a child process, waited for as every process test waits (up to 60 s on a loaded machine). */
 async function startProcess(configFile: string): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
-  const deadline = Date.now() + 20_000;
-  while (!/http\s+listening/.test(out)) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`spamgate did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return { child, output: () => out };
+  const proc = new ServeProcess();
+  await proc.start(process.execPath, [CLI, 'serve', '--config', configFile]);
+  const child = proc.child;
+  assert.ok(child);
+  return { child, output: () => proc.output };
 }
 
 function writeConfig(dir: string, ports: { smtp: number; http: number; upstream: number }, extra = ''): string {
