@@ -2,6 +2,8 @@
 // builds the check list for a rules snapshot. app.ts owns their life cycle.
 import { createNoticeSigner } from './dkim/notice-signer.ts';
 import type { DkimSigner } from './dkim/signer.ts';
+import type { ArcSealer } from './dkim/arc-sealer.ts';
+import { createForwardSealer } from './mailhost/arc-forward.ts';
 import type { AddressInfo } from 'node:net';
 import { createRateLimitChecks } from './checks/rate-limits.ts';
 import { createRelayCheck } from './checks/relay.ts';
@@ -62,7 +64,7 @@ export interface Components {
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
   /** The snapshot built with this ruleset (and DKIM keys) now runs (at start, and after a reload that succeeded). */
-  activate(snapshot: { ruleset: Ruleset; dkim?: DkimSigner }): void;
+  activate(snapshot: { ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer }): void;
   /** Starts protocol servers and delivery; returns what listens where. */
   startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
@@ -96,14 +98,18 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       dnsblHealth,
       log: deps.log,
       clock: deps.clock,
+      trustedSealers: cfg.arc.trusted_sealers,
     });
     dnsblEngines.set(ruleset, built.dnsbl);
     return built.checks;
   };
   // the running snapshot's DKIM keys, for the delivery notices the queue writes (reloaded keys apply at once)
   let dkim: DkimSigner | undefined;
-  const activate = (snapshot: { ruleset: Ruleset; dkim?: DkimSigner }): void => {
+  // and its ARC sealer, for the copies the mail host forwards
+  let arcSealer: ArcSealer | undefined;
+  const activate = (snapshot: { ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer }): void => {
     dkim = snapshot.dkim;
+    arcSealer = snapshot.arc;
     dnsblEngines.get(snapshot.ruleset)?.activate();
   };
   const mimeLimits = mimeLimitsOf(config.filter);
@@ -151,6 +157,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   });
   closers.push(() => mailhost.close());
   const signNotice = createNoticeSigner(() => dkim, deps.registry, deps.log.child({ component: 'queue' }), deps.clock);
+  const sealForward = fullStack ? createForwardSealer(() => arcSealer, deps.registry, deps.log.child({ component: 'arc' }), deps.clock) : undefined;
   const quarantine = await openQuarantine({
     dir: quarantineDir(deps.loaded.dataDir, config.quarantine),
     maxAgeMs: config.quarantine.max_age,
@@ -166,7 +173,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...deps,
     resolver,
     signNotice,
-    deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink, signNotice) : undefined,
+    deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink, signNotice, sealForward) : undefined,
     quarantine: (spool) => ({ release: (id, learn) => quarantine.release(id, spool, learn), remove: (id) => quarantine.remove(id) }),
   });
   closers.push((d) => delivery.close(d));

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { exportSigningDomains } from './dkim/notice-signer.ts';
 import { createDkimSigner, loadDkimKeys } from './dkim/signer.ts';
+import { createArcSealer } from './dkim/arc-sealer.ts';
 import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
@@ -243,7 +244,16 @@ export function buildSnapshot(loaded: LoadedConfig, components: Components): Gat
   const checks = buildChecks(loaded.config, ruleset, components).filter((c) => !loaded.config.checks.disabled.includes(c.name));
   assertSymbolsDefined(ruleset, [{ owner: 'gateway core', symbols: CORE_SYMBOLS }, ...checks.map((c) => ({ owner: `check ${c.name}`, symbols: c.symbols }))]);
   const dkimKeys = loadDkimKeys(loaded.config.dkim);
-  return Object.freeze({ config: loaded.config, ruleset, checks, ...(dkimKeys.length ? { dkim: createDkimSigner(dkimKeys) } : {}) });
+  const { arc } = loaded.config;
+  // front-of mode forwards nothing itself: the upstream trusts our Authentication-Results (README, ARC)
+  const sealing = arc.seal && loaded.config.mode === 'full-stack' && dkimKeys.length > 0;
+  return Object.freeze({
+    config: loaded.config,
+    ruleset,
+    checks,
+    ...(dkimKeys.length ? { dkim: createDkimSigner(dkimKeys) } : {}),
+    ...(sealing ? { arc: createArcSealer(dkimKeys, arc.seal_domain) } : {}),
+  });
 }
 
 export function hostnameOf(config: Config): string {

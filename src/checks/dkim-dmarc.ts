@@ -1,6 +1,7 @@
 // Data-phase message authentication by mailauth over the project Resolver: DKIM (RFC 6376), ARC
 // (RFC 8617) and DMARC (RFC 7489, using the SPF result of the mail phase); one Authentication-Results
-// field (RFC 8601) with every method, SPF included.
+// field (RFC 8601) with every method, SPF included. A DMARC failure on a message whose newest ARC seal is by a trusted
+// sealer vouching for the From domain is ARC_TRUSTED_OVERRIDE instead of DMARC_FAIL_* (arc-override.ts).
 import type { ARCData, ARCResult, DKIMVerifyResult } from 'mailauth';
 import { arc } from 'mailauth/lib/arc/index.js';
 import { dkimVerify } from 'mailauth/lib/dkim/verify.js';
@@ -10,15 +11,21 @@ import type { Resolver } from '../dns/resolver.ts';
 import { counter, type Counter, type Registry } from '../metrics/registry.ts';
 import type { SpfOutcome } from '../dns/spf.ts';
 import type { Check, CheckContext, SymbolHit } from './types.ts';
+import type { ReceiptAuth } from '../queue/types.ts';
+import { trustedArcOverride, type ArcOverride } from './arc-override.ts';
 import { raceSignal } from './dns-common.ts';
 import { SPF_RESULT_KEY } from './spf.ts';
 
 export const DKIM_SYMBOLS = ['DKIM_PASS', 'DKIM_FAIL', 'DKIM_NONE', 'DKIM_TEMPERROR', 'DKIM_PERMERROR'];
 export const DMARC_SYMBOLS = ['DMARC_PASS', 'DMARC_FAIL_REJECT', 'DMARC_FAIL_QUARANTINE', 'DMARC_FAIL_NONE', 'DMARC_NONE', 'DMARC_TEMPERROR', 'DMARC_PERMERROR'];
-export const ARC_SYMBOLS = ['ARC_PASS', 'ARC_FAIL', 'ARC_NONE', 'ARC_TEMPERROR'];
+export const ARC_SYMBOLS = ['ARC_PASS', 'ARC_FAIL', 'ARC_NONE', 'ARC_TEMPERROR', 'ARC_TRUSTED_OVERRIDE'];
 /** Keys in ctx.results. */
 export const DKIM_RESULT_KEY = 'dkim';
 export const DMARC_RESULT_KEY = 'dmarc';
+/** ReceiptAuth: the Authentication-Results written and the ARC chain status, kept with the queued message. */
+export const RECEIPT_AUTH_KEY = 'receipt_auth';
+/** ArcOverride: a DMARC failure a trusted ARC sealer overrode (for the aggregate report's PolicyOverrideReason). */
+export const ARC_OVERRIDE_KEY = 'arc_override';
 
 export interface AuthCheckOptions {
   resolver: Resolver;
@@ -28,11 +35,14 @@ export interface AuthCheckOptions {
   minBitLength?: number;
   /** Counts spamgate_dkim_results_total{result} and spamgate_dmarc_results_total{result}. */
   registry?: Registry;
+  /** arc.trusted_sealers: sealer domains whose ARC results override a DMARC failure. */
+  trustedSealers?: readonly string[];
 }
 
 interface AuthMetrics {
   dkim: Counter<'result'>;
   dmarc: Counter<'result'>;
+  overrides: Counter<'method'>;
 }
 
 /** Bounded label values: mailauth's statuses outside these count as the symbol they map to. */
@@ -45,6 +55,11 @@ function countResults(metrics: AuthMetrics | undefined, hits: readonly SymbolHit
     // One count per signature (a hit carries the signing domains as options), one for an unsigned message.
     if (dkim) metrics.dkim.inc({ result: dkim }, h.symbol === 'DKIM_NONE' ? 1 : Math.max(1, h.options?.length ?? 1));
     else if (h.symbol.startsWith('DMARC_')) metrics.dmarc.inc({ result: h.symbol.startsWith('DMARC_FAIL_') ? 'fail' : h.symbol.slice(6).toLowerCase() });
+    else if (h.symbol === 'ARC_TRUSTED_OVERRIDE') {
+      // still a DMARC failure, whose policy was not applied
+      metrics.dmarc.inc({ result: 'fail' });
+      metrics.overrides.inc({ method: h.options?.[2]?.replace(/^method=/, '') ?? 'dmarc' });
+    }
   }
 }
 
@@ -115,7 +130,12 @@ async function authenticate(ctx: CheckContext, opts: AuthCheckOptions): Promise<
       else if (result === 'fail') {
         // RFC 7489 §6.6.4: the policy to apply is the effective p=/sp= of the organizational domain.
         const policy = response.policy === 'reject' ? 'REJECT' : response.policy === 'quarantine' ? 'QUARANTINE' : 'NONE';
-        hits.push({ symbol: `DMARC_FAIL_${policy}`, options: [from, `p=${response.policy}`] });
+        // RFC 7489 §10.1 / RFC 8617 §7.2: a trusted sealer's results may override the policy (local policy)
+        const override: ArcOverride | undefined = trustedArcOverride(arcResult, from, opts.trustedSealers ?? []);
+        if (override) {
+          ctx.results.set(ARC_OVERRIDE_KEY, override);
+          hits.push({ symbol: 'ARC_TRUSTED_OVERRIDE', options: [from, `sealer=${override.sealer}`, `method=${override.method}`, `p=${response.policy}`] });
+        } else hits.push({ symbol: `DMARC_FAIL_${policy}`, options: [from, `p=${response.policy}`] });
       } else if (result === 'temperror' || result === 'temperr') hits.push({ symbol: 'DMARC_TEMPERROR', options: [from] });
       else if (result === 'permerror') hits.push({ symbol: 'DMARC_PERMERROR', options: [from] });
       else hits.push({ symbol: 'DMARC_NONE', options: [from] });
@@ -123,7 +143,12 @@ async function authenticate(ctx: CheckContext, opts: AuthCheckOptions): Promise<
     }
   }
   // RFC 8601 §2.2: authserv-id, then one resinfo per method.
-  ctx.addHeader('Authentication-Results', [opts.hostname, ...ar.map((x) => x.replace(/[ \t]*\r?\n[ \t]*/g, ' '))].join(';\r\n\t'));
+  const authResults = [opts.hostname, ...ar.map((x) => x.replace(/[ \t]*\r?\n[ \t]*/g, ' '))].join(';\r\n\t');
+  ctx.addHeader('Authentication-Results', authResults);
+  // RFC 8617 §4.1.1: the AAR of a set we add when forwarding is what we found here; §4.4: the chain status at receipt
+  const arcStatus = arcResult?.status.result;
+  const receipt: ReceiptAuth = { results: authResults, arc: arcStatus === 'pass' ? 'pass' : arcStatus === undefined || arcStatus === 'none' ? 'none' : 'fail' };
+  ctx.results.set(RECEIPT_AUTH_KEY, receipt);
   return hits;
 }
 
@@ -132,8 +157,10 @@ export function createAuthCheck(opts: AuthCheckOptions): Check {
     ? {
         dkim: counter(opts.registry, 'spamgate_dkim_results_total', 'DKIM verification results (RFC 6376), one per signature or one per unsigned message', ['result']),
         dmarc: counter(opts.registry, 'spamgate_dmarc_results_total', 'DMARC evaluation results (RFC 7489) of messages with a From domain', ['result']),
+        overrides: counter(opts.registry, 'spamgate_arc_trusted_overrides_total', 'DMARC failures whose policy was not applied because a trusted ARC sealer vouched for the From domain, by what passed in its results (dmarc, dkim, spf)', ['method']),
       }
     : undefined;
+  for (const method of ['dmarc', 'dkim', 'spf']) metrics?.overrides.inc({ method }, 0);
   return {
     name: 'dkim_dmarc',
     phase: 'data',

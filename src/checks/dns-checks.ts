@@ -28,6 +28,8 @@ export interface DnsChecksOptions {
   dnsblHealth?: DnsblHealthBook;
   log: Logger;
   clock: Clock;
+  /** arc.trusted_sealers (see arc-override.ts). */
+  trustedSealers?: readonly string[];
 }
 
 export interface DnsChecks {
@@ -45,7 +47,7 @@ export function createDnsChecks(opts: DnsChecksOptions): DnsChecks {
     ...createSpfChecks({ resolver: opts.resolver, hostname: opts.hostname, ...registry }),
     createSenderDomainCheck(opts.resolver),
     ...createDnsblChecks(dnsbl, opts.dnsbl ?? {}),
-    createAuthCheck({ resolver: opts.resolver, hostname: opts.hostname, ...registry }),
+    createAuthCheck({ resolver: opts.resolver, hostname: opts.hostname, ...registry, ...(opts.trustedSealers ? { trustedSealers: opts.trustedSealers } : {}) }),
   ];
   return { checks, dnsbl };
 }

@@ -24,6 +24,8 @@ export interface CrossCheckInput {
   greylist: { enabled: boolean; timeout: number };
   srs: { enabled: boolean; domain?: string | undefined };
   outbound: { relay?: unknown; routes?: Record<string, unknown> | undefined };
+  dkim: { sign: ReadonlyArray<{ domain: string }> };
+  arc: { seal: boolean; seal_domain?: string | undefined };
 }
 
 interface Listen {
@@ -52,6 +54,14 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
   }
   if (config.submission.enabled && config.submission.tls_listen !== undefined && config.smtp.tls.cert === undefined) {
     ctx.addIssue({ code: 'custom', path: ['submission', 'tls_listen'], message: 'an implicit-TLS listener needs smtp.tls.cert and smtp.tls.key' });
+  }
+  // ARC seals are made with a DKIM key (RFC 8617 §4.1.3): a named sealing domain must have one.
+  const sealDomain = config.arc.seal_domain;
+  if (sealDomain !== undefined && !config.dkim.sign.some((k) => k.domain === sealDomain)) {
+    ctx.addIssue({ code: 'custom', path: ['arc', 'seal_domain'], message: `${sealDomain} has no key in dkim.sign: ARC seals are made with a DKIM signing key` });
+  }
+  if (config.arc.seal && config.dkim.sign.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['arc', 'seal'], message: 'ARC sealing needs a key in dkim.sign (the forwarding domain\'s, or arc.seal_domain\'s)' });
   }
   // Bounces to SRS addresses must reach us and pass relay control: the SRS domain is one of ours.
   const srsDomain = config.srs.domain;

@@ -10,6 +10,7 @@ import { aliasesSection, mailhostSection, usersSection } from './sections/mailho
 import { managesieveSection } from './sections/managesieve.ts';
 import { pop3Section } from './sections/pop3.ts';
 import { greylistSection, redisSection } from './sections/redis.ts';
+import { arcSection } from './sections/arc.ts';
 import { dkimSection } from './sections/dkim.ts';
 import { srsSection } from './sections/srs.ts';
 import { relaySection } from './sections/relay.ts';
@@ -294,6 +295,7 @@ export const configSchema = z
     quarantine: quarantineSection,
     outbound,
     dkim: dkimSection,
+    arc: arcSection,
     dmarc_reports: dmarcReportsSection,
     http,
     checks,

@@ -5,7 +5,8 @@
 import type { DKIMVerifyResult, DMARCResult } from 'mailauth';
 import type { Action } from '../scoring/scorer.ts';
 import type { SpfOutcome } from '../dns/spf.ts';
-import { DKIM_RESULT_KEY, DMARC_RESULT_KEY } from '../checks/dkim-dmarc.ts';
+import type { ArcOverride } from '../checks/arc-override.ts';
+import { ARC_OVERRIDE_KEY, DKIM_RESULT_KEY, DMARC_RESULT_KEY } from '../checks/dkim-dmarc.ts';
 import { SPF_RESULT_KEY } from '../checks/spf.ts';
 import { parseDmarcRecord, type Policy } from './dmarc-record.ts';
 import type { DmarcObservation, DmarcRow } from './dmarc-store.ts';
@@ -62,6 +63,8 @@ export function observeDmarc(e: FinalEvent): DmarcObservation | undefined {
   const policyDomain = (dmarc.policyDomain ?? dmarc.domain).toLowerCase();
   const signatures = ((e.results.get(DKIM_RESULT_KEY) as DKIMVerifyResult['results'] | undefined) ?? []).filter((r) => r.signingDomain && r.status.result !== 'none');
   const spf = e.results.get(SPF_RESULT_KEY) as SpfOutcome | undefined;
+  // an override is one only when the disposition is not the policy (a message rejected on its score anyway is not)
+  const override = result === 'fail' && disposition !== dmarc.policy ? (e.results.get(ARC_OVERRIDE_KEY) as ArcOverride | undefined) : undefined;
   const row: Omit<DmarcRow, 'count'> = {
     sourceIp: e.clientIp,
     disposition,
@@ -75,6 +78,8 @@ export function observeDmarc(e: FinalEvent): DmarcObservation | undefined {
       return { domain: (r.signingDomain ?? '').toLowerCase(), ...(r.selector ? { selector: r.selector } : {}), result: (DKIM_RESULTS as readonly string[]).includes(res) ? (res as DkimResult) : 'permerror' };
     }),
     ...(spf?.domain ? { spfAuth: { domain: spf.domain.toLowerCase(), scope: spf.identity === 'helo' ? 'helo' : 'mfrom', result: spf.result } } : {}),
+    // RFC 7489 §7.2 / Appendix C: a policy not applied says why; a trusted ARC sealer is a trusted forwarder
+    ...(override ? { reason: { type: 'trusted_forwarder' as const, comment: `arc=pass i=${override.instance} sealer=${override.sealer} ${override.method}=pass` } } : {}),
   };
   return { at: e.at, policy: { domain: policyDomain, orgDomain: dmarc.domain.toLowerCase(), record: dmarc.rr.slice(0, 2048), ...record.policy }, row };
 }

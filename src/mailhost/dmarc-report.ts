@@ -34,7 +34,8 @@ function recordXml(r: DmarcRow): string {
     '<row>',
     el('source_ip', r.sourceIp),
     el('count', r.count),
-    `<policy_evaluated>${el('disposition', r.disposition)}${el('dkim', r.dkim)}${el('spf', r.spf)}</policy_evaluated>`,
+    // Appendix C PolicyEvaluatedType: disposition, dkim, spf, then reason (PolicyOverrideReason: type, comment)
+    `<policy_evaluated>${el('disposition', r.disposition)}${el('dkim', r.dkim)}${el('spf', r.spf)}${r.reason ? `<reason>${el('type', r.reason.type)}${r.reason.comment !== undefined ? el('comment', r.reason.comment) : ''}</reason>` : ''}</policy_evaluated>`,
     '</row>',
     `<identifiers>${el('envelope_from', r.envelopeFrom)}${el('header_from', r.headerFrom)}</identifiers>`,
     '<auth_results>',

@@ -19,6 +19,8 @@ const rowSchema = z.strictObject({
   envelopeFrom: text,
   dkimAuth: z.array(z.strictObject({ domain: text.min(1), selector: text.optional(), result: z.enum(['none', 'pass', 'fail', 'policy', 'neutral', 'temperror', 'permerror']) })).max(5),
   spfAuth: z.strictObject({ domain: text.min(1), scope: z.enum(['mfrom', 'helo']), result: z.enum(['none', 'neutral', 'pass', 'fail', 'softfail', 'temperror', 'permerror']) }).optional(),
+  /** RFC 7489 Appendix C policy_evaluated/reason: why the policy published was not applied (PolicyOverrideReason). */
+  reason: z.strictObject({ type: z.enum(['forwarded', 'sampled_out', 'trusted_forwarder', 'mailing_list', 'local_policy', 'other']), comment: text.optional() }).optional(),
   count: z.number().int().min(1),
 });
 const entrySchema = z.strictObject({
@@ -71,10 +73,11 @@ function clipRow(r: Omit<DmarcRow, 'count'>): Omit<DmarcRow, 'count'> {
     envelopeFrom: clip(r.envelopeFrom),
     dkimAuth: r.dkimAuth.slice(0, 5).map((d) => ({ ...d, domain: clip(d.domain), ...(d.selector !== undefined ? { selector: clip(d.selector) } : {}) })),
     ...(r.spfAuth ? { spfAuth: { ...r.spfAuth, domain: clip(r.spfAuth.domain) } } : {}),
+    ...(r.reason ? { reason: { type: r.reason.type, ...(r.reason.comment !== undefined ? { comment: clip(r.reason.comment) } : {}) } } : {}),
   };
 }
 
-const rowKey = (r: Omit<DmarcRow, 'count'>): string => JSON.stringify([r.sourceIp, r.disposition, r.dkim, r.spf, r.headerFrom, r.envelopeFrom, r.dkimAuth, r.spfAuth ?? null]);
+const rowKey = (r: Omit<DmarcRow, 'count'>): string => JSON.stringify([r.sourceIp, r.disposition, r.dkim, r.spf, r.headerFrom, r.envelopeFrom, r.dkimAuth, r.spfAuth ?? null, r.reason ?? null]);
 
 export interface DmarcStoreOptions {
   file?: string;

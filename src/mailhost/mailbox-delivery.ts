@@ -4,6 +4,7 @@
 // outside Junk, and each redirect is queued like an alias forward (SRS sender, Delivered-To marking the hop).
 import { LRUCache } from 'lru-cache';
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
+import type { ForwardSealer } from './arc-forward.ts';
 import type { LocalDeliveryOutcome } from '../queue/router.ts';
 import type { MessageSink, QueueEnvelope } from '../queue/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -26,13 +27,14 @@ export interface MailboxDeliveryDeps {
 }
 
 export interface MailboxDelivery {
-  deliver(sink: MessageSink, sign: NoticeSigner | undefined, m: { envelope: QueueEnvelope; recipient: string; mailbox: string; raw: Buffer; queueId: string; junk: boolean }): Promise<LocalDeliveryOutcome>;
+  /** `seal`: ARC-seals each redirected copy (arc.seal). */
+  deliver(sink: MessageSink, sign: NoticeSigner | undefined, m: { envelope: QueueEnvelope; recipient: string; mailbox: string; raw: Buffer; queueId: string; junk: boolean; seal?: ForwardSealer }): Promise<LocalDeliveryOutcome>;
 }
 
 export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDelivery {
   const redirected = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs });
   return {
-    async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk }) {
+    async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal }) {
       const user = deps.lookup(mailbox)?.name ?? mailbox;
       const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId });
       const copies = oneCopyPerFolder(plan.copies, junk ? 'Junk' : 'INBOX');
@@ -79,7 +81,10 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         const forwarded: QueueEnvelope = { ...envelope, mailFrom, rcptTo: [address], receivedAt: deps.clock.now() };
         delete forwarded.verdict;
         delete forwarded.rcptDsn;
-        const { id } = await sink.enqueue(forwarded, withDeliveredTo(raw, recipient));
+        delete forwarded.auth;
+        // RFC 8617 §5.1: sealed by the redirecting address's domain, on top of this hop's Delivered-To
+        const copy = withDeliveredTo(raw, recipient);
+        const { id } = await sink.enqueue(forwarded, seal ? await seal(copy, envelope, recipient) : copy);
         redirected.set(key, true);
         deps.log.info('sieve redirect queued', { id: queueId, redirect: id, user, to: address });
       }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Learner } from '../bayes/learner.ts';
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
+import type { ForwardSealer } from './arc-forward.ts';
 import type { Config } from '../config/schema.ts';
 import { createImapServer } from '../imap/server.ts';
 import type { Registry } from '../metrics/registry.ts';
@@ -50,7 +51,7 @@ export interface MailHost {
    * SRS sender), and so does mail to an SRS address, to the sender it stands for. Out-of-office replies go
    * to `sink` too, signed by `sign`.
    */
-  deliverLocal(sink: MessageSink, sign?: NoticeSigner): DeliverLocal;
+  deliverLocal(sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer): DeliverLocal;
   start(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   /**
    * Reads the POP3 and IMAP certificate files again (a reload: certificates renewed in place) and gives them
@@ -119,7 +120,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   };
 
   const deliverLocal =
-    (sink: MessageSink, sign?: NoticeSigner): DeliverLocal =>
+    (sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer): DeliverLocal =>
     async (envelope, recipient, raw, queueId): Promise<LocalDeliveryOutcome> => {
       if (srs?.handles(recipient)) return returnToSender(sink, srs, envelope, recipient, raw, deps.clock.now());
       const resolution = directory.resolve(recipient.includes('@') ? recipient : `${recipient}@${config.local_domains[0] ?? 'localhost'}`);
@@ -131,7 +132,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       const junk = envelope.verdict?.junkRecipients?.includes(recipient) ?? false;
       let worst: LocalDeliveryOutcome = { status: 'ok' };
       for (const mailbox of resolution.mailboxes) {
-        const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk });
+        const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, ...(seal ? { seal } : {}) });
         // A temporary failure of one mailbox retries the recipient (delivered mailboxes are deduplicated).
         if (outcome.status === 'temp' || (outcome.status === 'perm' && worst.status === 'ok')) worst = outcome;
       }
@@ -142,11 +143,15 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         const mailFrom = srs ? srs.forwardSender(envelope.mailFrom, recipient) : envelope.mailFrom;
         const forwarded: QueueEnvelope = { ...envelope, mailFrom, rcptTo: resolution.remote, receivedAt: deps.clock.now() };
         delete forwarded.verdict;
+        // its ARC set (when sealing) holds these results; the copy is no message we received
+        delete forwarded.auth;
         // RFC 3461 §5.2.7: ENVID and RET go along; the members inherit the alias's NOTIFY and ORCPT.
         delete forwarded.rcptDsn;
         const inherited = inheritedRequest(envelope, recipient, targets);
         if (inherited) forwarded.rcptDsn = Object.fromEntries(resolution.remote.map((r) => [r, inherited]));
-        await sink.enqueue(forwarded, withDeliveredTo(raw, recipient));
+        // RFC 8617 §5.1: the ARC set goes on top, over the Delivered-To of this hop
+        const copy = withDeliveredTo(raw, recipient);
+        await sink.enqueue(forwarded, seal ? await seal(copy, envelope, recipient) : copy);
       }
       if (worst.status !== 'ok') return worst;
       // A success notice says "expanded" for several targets (§5.2.7.3); for one remote target its own delivery reports.

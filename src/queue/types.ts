@@ -56,6 +56,16 @@ export interface QueueEnvelope {
    * it back ("MUST deliver reports despite any TLS-related failures"). Set only by spamgate, never from SMTP.
    */
   tlsReport?: boolean;
+  /**
+   * What spamgate's checks found at receipt (mail from outside only): the Authentication-Results value it wrote
+   * (authserv-id first) and the ARC chain status (RFC 8617 §4.4), for the ARC set of a forwarded copy (arc-forward.ts).
+   */
+  auth?: ReceiptAuth;
+}
+
+export interface ReceiptAuth {
+  results: string;
+  arc: 'none' | 'pass' | 'fail';
 }
 
 /** The DSN parameters of an envelope (and its SMTPUTF8 flag), as handed to a next hop. */

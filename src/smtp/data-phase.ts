@@ -2,7 +2,8 @@
 // headers, then hand over — durably to the quarantine, the spool or through to the next hop — before replying.
 import type { SMTPServerDataStream } from 'smtp-server';
 import type { CheckContext, MessageView, SymbolHit } from '../checks/types.ts';
-import type { NextHopReply, QueueEnvelope, QueuedVerdict } from '../queue/types.ts';
+import { RECEIPT_AUTH_KEY } from '../checks/dkim-dmarc.ts';
+import type { NextHopReply, QueueEnvelope, QueuedVerdict, ReceiptAuth } from '../queue/types.ts';
 import type { QuarantineEnvelope } from '../quarantine/format.ts';
 import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
 import type { Action, Verdict } from '../scoring/scorer.ts';
@@ -153,6 +154,9 @@ function envelopeOf(deps: GatewayDeps, state: SessionState, tx: Transaction, rcp
     ...(tx.envelope.smtputf8 ? { smtputf8: true } : {}),
   };
   if (state.info.authUser !== undefined) envelope.authUser = state.info.authUser;
+  // kept for the ARC set of a copy forwarded later (RFC 8617 §4.1.1: the AAR holds the results of our receipt)
+  const auth = tx.results.get(RECEIPT_AUTH_KEY) as ReceiptAuth | undefined;
+  if (auth) envelope.auth = auth;
   return envelope;
 }
 

@@ -12,6 +12,7 @@ import type { QuarantineSink } from '../quarantine/store.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
 import type { Action, Verdict } from '../scoring/scorer.ts';
 import type { Clock } from '../util/clock.ts';
+import type { ArcSealer } from '../dkim/arc-sealer.ts';
 import type { Logger } from '../util/logger.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
 
@@ -22,6 +23,8 @@ export interface GatewaySnapshot {
   checks: readonly Check[];
   /** Signs mail from authenticated clients and trusted networks (dkim.sign); absent when no key is configured. */
   dkim?: DkimSigner;
+  /** Seals copies forwarded to other domains (arc.seal, full-stack mode, with dkim.sign keys); absent when off. */
+  arc?: ArcSealer;
 }
 
 export interface VerdictEvent {
