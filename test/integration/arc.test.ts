@@ -1,7 +1,8 @@
 // ARC (RFC 8617) end to end over real sockets: an alias forward to another domain leaves with an ARC set sealed by
 // the forwarding domain's DKIM key (i=1 cv=none, its AAR holding the SPF pass spamgate saw), on top of a valid chain
 // as i=2 cv=pass, on a broken chain as cv=fail, not at all with arc.seal off; a DMARC p=reject failure on a message
-// sealed by a trusted sealer (arc.trusted_sealers) is accepted and reported as a trusted_forwarder override.
+// sealed by a trusted sealer (arc.trusted_sealers) is accepted and reported as a trusted_forwarder override; a Sieve
+// redirect is sealed like an alias forward.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -16,6 +17,7 @@ import { keygen } from '../helpers/dkim-keys.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { startSink, type SinkMessage, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
+import { writeSieveScript } from '../../src/mailhost/sieve-scripts.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 
 interface Keys {
@@ -172,4 +174,20 @@ test('DMARC p=reject failure sealed by lists.example: accepted when it is a trus
     ['none', { type: 'trusted_forwarder', comment: 'arc=pass i=1 sealer=lists.example dmarc=pass' }],
     ['reject', undefined],
   ]);
+});
+
+test('a Sieve redirect is sealed too, by arc.seal_domain when the user\'s own domain has no key', async (t) => {
+  const k = await makeKeys(t);
+  const { gw, sink } = await setup(t, k, { seal: true, seal_domain: 'fwd.example' });
+  writeSieveScript(gw.dataDir, 'postmaster@localhost', 'redirect "dave@remote.example";\n');
+  const before = sink.messages.length;
+  const r = await sendMessage(gw.smtpPort, 'alice@sender.example', ['postmaster@localhost'], message('alice@sender.example', 'redirected'));
+  assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
+  await sink.waitForMessages(before + 1, 20_000);
+  const copy = sink.messages.slice(before).find((m) => m.rcptTo.includes('dave@remote.example'));
+  assert.ok(copy, 'the redirect reached dave');
+  const set = arcSet(copy.raw, 1);
+  assert.match(set['arc-seal'] ?? '', /\bd=fwd\.example\b/);
+  assert.match(set['arc-authentication-results'] ?? '', /spf=pass [^;]*sender\.example/);
+  assert.deepEqual(await validate(gw, copy.raw), { result: 'pass', i: 1 });
 });

@@ -158,3 +158,21 @@ test('dmarc_reports config: off by default, in both modes; a bad address or a mu
     assert.equal(r.success, false, JSON.stringify(bad));
   }
 });
+
+test('a row of a policy override (a trusted ARC sealer): its own row, kept across a reopen, written as policy_evaluated/reason (Appendix C)', async () => {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'spamgate-dmarc-store-')), 'dmarc-reports.json');
+  const { store } = rig(file);
+  const o = seen('one.test', '192.0.2.1');
+  const reason = { type: 'trusted_forwarder' as const, comment: 'arc=pass i=1 sealer=lists.example dmarc=pass' };
+  store.record(o);
+  store.record({ ...o, row: { ...o.row, reason } });
+  store.record({ ...o, row: { ...o.row, reason } });
+  await store.close();
+  const again = rig(file).store;
+  const data = again.domainsOf('2026-03-10').get('one.test');
+  assert.deepEqual(data?.rows.map((r) => [r.count, r.reason]), [[1, undefined], [2, reason]]);
+  await again.close();
+  assert.ok(data);
+  const xml = buildDmarcReport({ orgName: 'Org', email: 'r@us.test', submitter: 'mx.us.test', day: '2026-03-10' }, 'one.test', data).xml;
+  assert.match(xml, /<count>2<\/count><policy_evaluated><disposition>none<\/disposition><dkim>pass<\/dkim><spf>fail<\/spf><reason><type>trusted_forwarder<\/type><comment>arc=pass i=1 sealer=lists\.example dmarc=pass<\/comment><\/reason><\/policy_evaluated>/);
+});
