@@ -22,7 +22,7 @@ const envelopeSchema = z.looseObject({
   verdict: z.looseObject({ action: z.string(), score: z.number(), junkRecipients: z.array(z.string()).optional() }).optional(),
   authUser: z.string().optional(),
   tlsReport: z.boolean().optional(),
-  auth: z.looseObject({ results: z.string().max(65_536), arc: z.enum(['none', 'pass', 'fail']) }).optional(),
+  auth: z.looseObject({ results: z.string(), arc: z.enum(['none', 'pass', 'fail']) }).optional(),
   client: z.looseObject({ port: z.number().optional(), name: z.string().optional(), helo: z.string().optional(), esmtp: z.boolean().optional() }).optional(),
 });
 

@@ -28,6 +28,9 @@ export interface DataReply {
   text: string;
 }
 
+/** Authentication-Results longer than this are not kept for an ARC seal (the copy goes unsealed: `no_results`). */
+const MAX_KEPT_AUTH_RESULTS = 16 * 1024;
+
 /** Headers a client must not be able to forge: we strip them before adding our own (and Authentication-Results in our name). */
 const OWN_HEADERS = new Set(['x-spamgate-result', 'x-spamgate-released']);
 
@@ -155,8 +158,9 @@ function envelopeOf(deps: GatewayDeps, state: SessionState, tx: Transaction, rcp
   };
   if (state.info.authUser !== undefined) envelope.authUser = state.info.authUser;
   // kept for the ARC set of a copy forwarded later (RFC 8617 §4.1.1: the AAR holds the results of our receipt)
+  // (bounded: a message with hundreds of DKIM signatures has results no seal should copy)
   const auth = tx.results.get(RECEIPT_AUTH_KEY) as ReceiptAuth | undefined;
-  if (auth) envelope.auth = auth;
+  if (auth && auth.results.length <= MAX_KEPT_AUTH_RESULTS) envelope.auth = auth;
   return envelope;
 }
 
