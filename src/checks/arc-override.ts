@@ -1,4 +1,4 @@
-// Trusted ARC sealers (RFC 8617 §7.2, RFC 7489 §10.1 local policy): when DMARC fails on a message whose ARC chain
+// Trusted ARC sealers (RFC 8617 §7.2, RFC 7489 §6.7 local policy): when DMARC fails on a message whose ARC chain
 // validated (cv=pass at our receipt) and whose newest ARC-Seal was made by a sealer the operator trusts, that
 // sealer's ARC-Authentication-Results are taken as what the message was before it forwarded it: a DMARC pass for
 // the From domain there, or a DKIM or SPF pass aligned with it, overrides the DMARC failure (reported as

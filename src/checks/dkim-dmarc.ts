@@ -130,7 +130,7 @@ async function authenticate(ctx: CheckContext, opts: AuthCheckOptions): Promise<
       else if (result === 'fail') {
         // RFC 7489 §6.6.4: the policy to apply is the effective p=/sp= of the organizational domain.
         const policy = response.policy === 'reject' ? 'REJECT' : response.policy === 'quarantine' ? 'QUARANTINE' : 'NONE';
-        // RFC 7489 §10.1 / RFC 8617 §7.2: a trusted sealer's results may override the policy (local policy)
+        // RFC 7489 §6.7 / RFC 8617 §7.2: a trusted sealer's results may override the policy (local policy)
         const override: ArcOverride | undefined = trustedArcOverride(arcResult, from, opts.trustedSealers ?? []);
         if (override) {
           ctx.results.set(ARC_OVERRIDE_KEY, override);

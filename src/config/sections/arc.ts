@@ -1,6 +1,6 @@
 // Config section `arc:` (RFC 8617): ARC sealing of the copies spamgate forwards to other domains (alias forwards and
 // Sieve redirects, full-stack mode) with the DKIM keys of `dkim.sign`, and the ARC sealers whose word spamgate takes
-// when DMARC fails on a message they forwarded (RFC 7489 §10.1 local policy, reported as trusted_forwarder).
+// when DMARC fails on a message they forwarded (RFC 7489 §6.7 local policy, reported as trusted_forwarder).
 import { z } from 'zod';
 import { domain } from '../units.ts';
 
