@@ -23,7 +23,7 @@ export interface CrossCheckInput {
   redis: { timeout: number; use_for: readonly string[] };
   greylist: { enabled: boolean; timeout: number };
   srs: { enabled: boolean; domain?: string | undefined };
-  outbound: { relay?: unknown; routes?: Record<string, unknown> | undefined };
+  outbound: { relay?: unknown; routes?: Record<string, unknown> | undefined; tls_reports: { enabled: boolean } };
   dkim: { sign: ReadonlyArray<{ domain: string }> };
   arc: { seal: boolean; seal_domain?: string | undefined };
 }
@@ -73,6 +73,10 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
     if (config.mode === 'front-of' && config.outbound[key] !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['outbound', key], message: `front-of mode hands all mail to delivery.upstream; outbound.${key} is for full-stack mode` });
     }
+  }
+  // TLS reports count the TLS sessions of MX delivery, which front-of mode does not do: the key would be silently unused.
+  if (config.mode === 'front-of' && config.outbound.tls_reports.enabled) {
+    ctx.addIssue({ code: 'custom', path: ['outbound', 'tls_reports', 'enabled'], message: 'front-of mode hands all mail to delivery.upstream and makes no TLS sessions of its own to report on; outbound.tls_reports.enabled is for full-stack mode' });
   }
   // A route for a local domain would never be used: mail for it is delivered here.
   for (const domain of Object.keys(config.outbound.routes ?? {})) {

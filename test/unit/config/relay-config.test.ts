@@ -111,3 +111,11 @@ test('outbound.routes: domains lower-cased, each checked as a relay; a local dom
   assert.match(problems(dir, 'local_domains: [example.org]\noutbound:\n  routes:\n    example.org: { host: mx.partner.example }\n').join('\n'), /outbound\.routes\.example\.org: example\.org is in local_domains/);
   assert.match(problems(dir, 'mode: front-of\ndelivery: { upstream: { host: 127.0.0.1 } }\noutbound:\n  routes:\n    partner.example: { host: mx.partner.example }\n').join('\n'), /outbound\.routes: front-of mode hands all mail to delivery\.upstream/);
 });
+
+test('outbound.tls_reports.enabled in front-of mode is refused, naming the key; in full-stack mode it loads', (t) => {
+  const dir = scratch(t);
+  const frontOf = problems(dir, 'mode: front-of\ndelivery: { upstream: { host: 127.0.0.1 } }\noutbound:\n  tls_reports: { enabled: true }\n');
+  assert.match(frontOf.join('\n'), /outbound\.tls_reports\.enabled: front-of mode .*is for full-stack mode/);
+  assert.deepEqual(problems(dir, 'mode: front-of\ndelivery: { upstream: { host: 127.0.0.1 } }\noutbound:\n  tls_reports: { enabled: false }\n'), []);
+  assert.deepEqual(problems(dir, 'mode: full-stack\nlocal_domains: [a.example]\noutbound:\n  tls_reports: { enabled: true }\n'), []);
+});
