@@ -1,9 +1,13 @@
 // Daily DMARC aggregate reports (RFC 7489 §7.2): records each received message of a domain with a DMARC record in
 // the store, and once a UTC day has ended (plus a random delay) builds each policy domain's report and queues it,
 // DKIM-signed like spamgate's notices, to every mailto: rua of the record seen that day: a rua outside the domain's
-// organization only when it consents (§7.1), and only within its "!" size limit. Counted in
-// spamgate_dmarc_reports_total{result}; a failure never stops the others.
+// organization only when it consents (§7.1), and only within its "!" size limit. A rua whose consent look-up
+// failed for now (DNS temperror) or whose report could not be queued is tried again, alone, with the backoff of
+// report-retry.ts (up to 24 hours). Counted in spamgate_dmarc_reports_total{result}; a failure never stops the others.
 import { counter } from '../metrics/registry.ts';
+import { deliverAll, waiting, type Attempt, type DeliveryRound } from './report-deliveries.ts';
+import type { DayJournal } from './report-journal.ts';
+import { DEFAULT_RETRY, type RetryPolicy } from './report-retry.ts';
 import { checkDestination } from './dmarc-destination.ts';
 import { buildDmarcMail } from './dmarc-mail.ts';
 import { isReportMail, observeDmarc, type FinalEvent } from './dmarc-observe.ts';
@@ -24,6 +28,10 @@ export interface DmarcReportSettings {
 export interface DmarcReporterOptions extends ReportSenderDeps, DailyTiming {
   store: DmarcReportStore;
   settings: DmarcReportSettings;
+  /** When a rua that failed for now is tried again (DEFAULT_RETRY: six attempts within 24 hours). */
+  retry?: RetryPolicy;
+  /** Where the round's journal goes (report-schedule.ts); memory only without. */
+  journal?: { dir: string; prefix: string };
 }
 
 export interface DmarcReporter extends DailyReports {
@@ -31,52 +39,62 @@ export interface DmarcReporter extends DailyReports {
   observe(e: Omit<FinalEvent, 'at'>): void;
 }
 
-export const DMARC_REPORT_RESULTS = ['sent', 'no_rua', 'external_unverified', 'failed'] as const;
+export const DMARC_REPORT_RESULTS = ['sent', 'no_rua', 'external_unverified', 'failed', 'retry', 'given_up'] as const;
 type ReportResult = (typeof DMARC_REPORT_RESULTS)[number];
-type Delivery = 'queued' | 'unverified' | 'failed';
 
 export function createDmarcReporter(opts: DmarcReporterOptions): DmarcReporter {
   const log = opts.log.child({ component: 'dmarc-reports' });
   const reports = opts.registry
-    ? counter(opts.registry, 'spamgate_dmarc_reports_total', 'Daily DMARC aggregate reports (RFC 7489) of From domains, by result (sent: queued to at least one rua; no_rua: no mailto: rua; external_unverified: every rua outside the domain without its consent record; failed: none queued)', ['result'] as const)
+    ? counter(opts.registry, 'spamgate_dmarc_reports_total', 'Daily DMARC aggregate reports (RFC 7489) of From domains, by result (sent: queued to at least one rua; no_rua: no mailto: rua; external_unverified: every rua outside the domain without its consent record; failed: none queued; retry: a rua failed for now, tried again later; given_up: none queued, attempts spent)', ['result'] as const)
     : undefined;
   for (const result of DMARC_REPORT_RESULTS) reports?.inc({ result }, 0);
   const { settings } = opts;
 
-  const deliverTo = async (rua: ReportAddress, domain: string, orgDomain: string, built: BuiltDmarcReport): Promise<Delivery> => {
+  const deliverTo = async (rua: ReportAddress, domain: string, orgDomain: string, built: BuiltDmarcReport): Promise<Attempt> => {
     const ruaDomain = rua.address.slice(rua.address.lastIndexOf('@') + 1);
     const consent = await checkDestination(opts.resolver, domain, orgDomain, ruaDomain);
     if (consent === 'unauthorized' || consent === 'temperror') {
+      // RFC 7489 §7.1: nothing goes to an external rua before its record is seen; a look-up that failed for now is made again later
       log.info('DMARC report not sent to an external rua without its authorisation record', { domain, to: rua.address, check: consent });
-      return consent === 'unauthorized' ? 'unverified' : 'failed';
+      return consent === 'unauthorized' ? 'unverified' : 'retry';
     }
     const mail = buildDmarcMail({ report: built, policyDomain: domain, submitter: settings.submitter, orgName: settings.orgName, from: settings.email, to: rua.address, nowMs: opts.clock.now() });
     // RFC 7489 §6.2: a report larger than the URI's size limit MUST NOT be sent there
     if (rua.maxBytes !== undefined && mail.message.length > rua.maxBytes) {
       log.warn('DMARC report larger than the rua size limit: not sent there', { domain, to: rua.address, bytes: mail.message.length, limit: rua.maxBytes });
-      return 'failed';
+      return 'never';
     }
     try {
       const id = await queueReport(opts.sink, opts.sign, mail.envelope, mail.message);
       log.info('DMARC report queued', { domain, to: rua.address, id, report_id: built.reportId });
-      return 'queued';
+      return 'sent';
     } catch (err) {
       log.warn('DMARC report not queued', { domain, to: rua.address, err });
-      return 'failed';
+      return 'retry';
     }
   };
 
-  const reportDomain = async (day: string, domain: string, data: DmarcDomainData): Promise<boolean> => {
+  const reportDomain = async (day: string, domain: string, data: DmarcDomainData, closing: AbortSignal, journal: DayJournal): Promise<boolean> => {
+    const round: DeliveryRound = { domain, journal, policy: opts.retry ?? DEFAULT_RETRY, now: () => opts.clock.now(), closing };
+    if (waiting(round)) return false;
     const record = parseDmarcRecord(data.policy.record);
     const rua = typeof record === 'string' ? [] : record.rua;
     let result: ReportResult;
     if (!rua.length) result = 'no_rua';
     else {
       const built = buildDmarcReport({ orgName: settings.orgName, email: settings.email, submitter: settings.submitter, day }, domain, data);
-      if (data.dropped) log.warn('DMARC report incomplete: rows were full', { domain, day, dropped: data.dropped });
-      const outcomes: Delivery[] = [];
-      for (const r of rua) outcomes.push(await deliverTo(r, domain, data.policy.orgDomain, built));
-      result = outcomes.includes('queued') ? 'sent' : outcomes.every((o) => o === 'unverified') ? 'external_unverified' : 'failed';
+      if (data.dropped && !journal.destinations(domain).size) log.warn('DMARC report incomplete: rows were full', { domain, day, dropped: data.dropped });
+      // each rua on its own: one that took the report (or refused it for good) is not tried again
+      const o = await deliverAll(
+        round,
+        rua.map((r) => ({ key: `mailto:${r.address}`, send: () => deliverTo(r, domain, data.policy.orgDomain, built) })),
+      );
+      if (o.pending) {
+        if (o.retried) reports?.inc({ result: 'retry' });
+        return false;
+      }
+      if (o.givenUp && !o.sent) log.warn('DMARC report given up: no rua took it within the retries', { domain, day });
+      result = o.sent ? 'sent' : o.allUnverified ? 'external_unverified' : o.givenUp ? 'given_up' : 'failed';
     }
     reports?.inc({ result });
     return true;

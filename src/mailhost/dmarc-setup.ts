@@ -21,6 +21,8 @@ export function openDmarcReports(deps: DmarcReportsDeps): DmarcReporter | undefi
   return createDmarcReporter({
     ...deps,
     store,
+    // the round's journal (report-journal.ts) beside the counters: dmarc-reports.<day>.journal
+    journal: { dir: deps.dataDir, prefix: 'dmarc-reports.' },
     settings: { submitter, orgName: cfg.org_name ?? submitter, email: cfg.email ?? `dmarc-noreply@${submitter}` },
   });
 }

@@ -42,8 +42,8 @@ export interface DayStore<T> {
   domainsOf(day: string): Map<string, T>;
   /** Forgets a domain's entry of a day (its report went, or will not). */
   drop(day: string, domain: string): void;
-  /** Writes the counters now if they changed; resolves when written. */
-  flush(): Promise<void>;
+  /** Writes the counters now if they changed; resolves when written: true when the file holds them (or there is none). */
+  flush(): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -54,6 +54,8 @@ export function createDayStore<T>(opts: DayStoreOptions<T>): DayStore<T> {
     days: z.record(z.string().regex(/^\d{4}-\d{2}-\d{2}$/), z.record(z.string().min(1).max(253), opts.entrySchema)),
   });
   let dirty = false;
+  /** The last write failed: the file holds older counters. */
+  let stale = false;
   let writing: Promise<void> | undefined;
 
   const load = (file: string): void => {
@@ -87,7 +89,9 @@ export function createDayStore<T>(opts: DayStoreOptions<T>): DayStore<T> {
         const body = JSON.stringify({ version: FILE_VERSION, days: Object.fromEntries([...days].map(([d, m]) => [d, Object.fromEntries(m)])) });
         try {
           await writeFileAtomic(file, body, { mode: 0o600 });
+          stale = false;
         } catch (err) {
+          stale = true;
           opts.log.warn(`${opts.what} not saved`, { file, err });
         }
       }
@@ -126,7 +130,10 @@ export function createDayStore<T>(opts: DayStoreOptions<T>): DayStore<T> {
       if (!domains.size) days.delete(day);
       dirty = true;
     },
-    flush: () => write(),
+    flush: async () => {
+      await write();
+      return !stale;
+    },
     close: async () => {
       if (timer) clearInterval(timer);
       await write();

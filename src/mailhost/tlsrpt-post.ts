@@ -1,11 +1,20 @@
 // A TLS report POSTed to an https: rua (RFC 8460 §5.4): the gzipped report as application/tlsrpt+gzip, the host's
 // address from the project Resolver, its certificate verified for the host name, no redirects followed, the
-// whole exchange within a timeout and the response body read to a bound. Every failure is a result, never a throw.
+// whole exchange within a timeout and the response body read to a bound. Every failure is a result, never a throw,
+// and says whether trying again later may help (`retry`): see retryableStatus.
 import https from 'node:https';
 import net from 'node:net';
 import type { Resolver } from '../dns/resolver.ts';
 
-export type PostResult = { status: 'ok'; code: number } | { status: 'error'; reason: string };
+export type PostResult = { status: 'ok'; code: number } | { status: 'error'; reason: string; retry: boolean };
+
+/**
+ * Whether a POST answered with `code` may succeed later: a 5xx (the server's trouble), 408 (timeout) and 429 (too
+ * many requests) may; any other 4xx says the request itself is refused (not found, forbidden, too large, type not
+ * taken) and the same report will be refused again; a 3xx is a redirect, which is not followed (§5.4), so it too
+ * answers the same way every time.
+ */
+export const retryableStatus = (code: number): boolean => code >= 500 || code === 408 || code === 429 || code === 0;
 
 export interface PostOptions {
   resolver: Resolver;
@@ -66,9 +75,10 @@ export async function postReport(url: URL, gzip: Buffer, opts: PostOptions): Pro
       req.end(gzip);
     });
     // RFC 8460 §5.4: the receiver answers a successful delivery with a 2xx (typically 200 or 201); anything else failed
-    return code >= 200 && code < 300 ? { status: 'ok', code } : { status: 'error', reason: `HTTP ${code} from ${url.host}` };
+    return code >= 200 && code < 300 ? { status: 'ok', code } : { status: 'error', reason: `HTTP ${code} from ${url.host}`, retry: retryableStatus(code) };
   } catch (err) {
     const reason = opts.signal?.aborted ? `stopped before ${url.host} answered` : timeout.aborted ? `no answer from ${url.host} in time` : (err as Error).message;
-    return { status: 'error', reason };
+    // no answer (refused, reset, timed out, no address, a certificate not trusted): worth another try
+    return { status: 'error', reason, retry: true };
   }
 }

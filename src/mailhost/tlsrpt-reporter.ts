@@ -1,8 +1,13 @@
 // Daily TLS reports (RFC 8460): records TLS sessions of outbound delivery in the store, and once a UTC day has
 // ended (plus a random delay, §4.1), for each policy domain with data looks up its TLSRPT record, builds the
 // report and delivers it to every rua: mailto: queued on the normal outbound path (DKIM-signed like spamgate's
-// notices; RFC 8460 §5.3: one no key signs is not sent by mail), https: POSTed. Counted in spamgate_tls_reports_total{result}; a failure never stops the others.
+// notices; RFC 8460 §5.3: one no key signs is not sent by mail), https: POSTed. A rua that failed for now (no
+// answer, a 5xx) is tried again with backoff for up to 24 hours (RFC 8460 §5.5; report-deliveries.ts), one that refused for
+// good (another 4xx) is not. Counted in spamgate_tls_reports_total{result}; a failure never stops the others.
 import { counter } from '../metrics/registry.ts';
+import { deliverAll, waiting, type Attempt, type DeliveryRound } from './report-deliveries.ts';
+import type { DayJournal } from './report-journal.ts';
+import { DEFAULT_RETRY, type RetryPolicy } from './report-retry.ts';
 import { queueReport } from './report-mail.ts';
 import { buildReportMail } from './tlsrpt-mail.ts';
 import { postReport } from './tlsrpt-post.ts';
@@ -26,6 +31,10 @@ export interface TlsReporterOptions extends ReportSenderDeps, DailyTiming {
   /** https: rua: the whole POST (HTTPS_TIMEOUT_MS) and the roots trusted (the system's; tests pass their CA). */
   httpsTimeoutMs?: number;
   ca?: Buffer;
+  /** When a rua that failed for now is tried again (DEFAULT_RETRY: six attempts within 24 hours). */
+  retry?: RetryPolicy;
+  /** Where the round's journal goes (report-schedule.ts); memory only without. */
+  journal?: { dir: string; prefix: string };
 }
 
 export interface TlsReporter extends TlsSessionRecorder, DailyReports {}
@@ -33,23 +42,23 @@ export interface TlsReporter extends TlsSessionRecorder, DailyReports {}
 export const HTTPS_TIMEOUT_MS = 30_000;
 /** A domain whose TLSRPT look-up failed (temperror) is tried this many sweeps before its report is given up. */
 const MAX_LOOKUP_TRIES = 6;
-export const REPORT_RESULTS = ['sent', 'no_policy_record', 'failed'] as const;
+export const REPORT_RESULTS = ['sent', 'no_policy_record', 'failed', 'retry', 'given_up'] as const;
 
 export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
   const log = opts.log.child({ component: 'tlsrpt' });
   const reports = opts.registry
-    ? counter(opts.registry, 'spamgate_tls_reports_total', 'Daily TLS reports (RFC 8460) of recipient domains, by result (sent: taken by at least one rua; no_policy_record: no usable TLSRPT record, none sent; failed: no rua took it)', ['result'] as const)
+    ? counter(opts.registry, 'spamgate_tls_reports_total', 'Daily TLS reports (RFC 8460) of recipient domains, by result (sent: taken by at least one rua; no_policy_record: no usable TLSRPT record, none sent; failed: no rua took it; retry: a rua failed for now, tried again later; given_up: no rua took it, attempts spent)', ['result'] as const)
     : undefined;
   for (const result of REPORT_RESULTS) reports?.inc({ result }, 0);
   const lookupTries = new Map<string, number>();
 
-  /** Delivers one report to one rua; true when it was taken (queued, or accepted by the HTTPS server). */
-  const deliverTo = async (uri: ReportUri, domain: string, built: ReturnType<typeof buildReport>, closing: AbortSignal): Promise<boolean> => {
+  /** Delivers one report to one rua: sent when it was taken (queued, or accepted by the HTTPS server). */
+  const deliverTo = async (uri: ReportUri, domain: string, built: ReturnType<typeof buildReport>, closing: AbortSignal): Promise<Attempt> => {
     if (uri.kind === 'https') {
       const r = await postReport(uri.url, built.gzip, { resolver: opts.resolver, timeoutMs: opts.httpsTimeoutMs ?? HTTPS_TIMEOUT_MS, signal: closing, ...(opts.ca ? { ca: opts.ca } : {}) });
-      if (r.status === 'ok') return true;
-      log.warn('TLS report not accepted by the https rua', { domain, rua: uri.url.origin, reason: r.reason });
-      return false;
+      if (r.status === 'ok') return 'sent';
+      log.warn('TLS report not accepted by the https rua', { domain, rua: uri.url.origin, reason: r.reason, retry: r.retry });
+      return r.retry ? 'retry' : 'never';
     }
     const { settings } = opts;
     const mail = buildReportMail({ report: built, policyDomain: domain, submitter: settings.submitter, organizationName: settings.organizationName, from: `tlsrpt-noreply@${settings.submitter}`, to: uri.address, nowMs: opts.clock.now() });
@@ -59,18 +68,21 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
       const id = await queueReport(opts.sink, opts.sign, mail.envelope, mail.message, { requireSigned: true });
       if (id === undefined) {
         log.warn('TLS report not sent by mail: no DKIM key signs for the submitter (dkim.sign)', { domain, to: uri.address, submitter: settings.submitter });
-        return false;
+        return 'never';
       }
       log.info('TLS report queued', { domain, to: uri.address, id, report_id: built.reportId });
-      return true;
+      return 'sent';
     } catch (err) {
       log.warn('TLS report not queued', { domain, to: uri.address, err });
-      return false;
+      return 'retry';
     }
   };
 
   /** One domain's report of `day`; false when it should be tried again on a later sweep. */
-  const reportDomain = async (day: string, domain: string, counts: readonly PolicyCounts[], closing: AbortSignal): Promise<boolean> => {
+  const reportDomain = async (day: string, domain: string, counts: readonly PolicyCounts[], closing: AbortSignal, journal: DayJournal): Promise<boolean> => {
+    const round: DeliveryRound = { domain, journal, policy: opts.retry ?? DEFAULT_RETRY, now: () => opts.clock.now(), closing };
+    // every rua still to be tried waits for its next attempt: not even looked up again before then
+    if (waiting(round)) return false;
     const found = await lookupTlsRpt(opts.resolver, domain);
     if (found.status === 'temperror') {
       const tries = (lookupTries.get(`${day}|${domain}`) ?? 0) + 1;
@@ -89,12 +101,16 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
     }
     const s = opts.settings;
     const built = buildReport({ organizationName: s.organizationName, contactInfo: s.contactInfo, submitter: s.submitter, policyDomain: domain, day }, counts);
-    // RFC 8460 §3: each rua MAY be tried; the report counts as delivered once one of them has taken it
-    let taken = false;
-    for (const uri of found.rua) if (!closing.aborted && (await deliverTo(uri, domain, built, closing))) taken = true;
-    // cut short by close() (which ends a POST under way) before any rua took it: kept for the next start (same report-id)
-    if (!taken && closing.aborted) return false;
-    reports?.inc({ result: taken ? 'sent' : 'failed' });
+    // RFC 8460 §3: the report goes to each rua; one that failed for now is tried again, the others are not
+    // (their outcome is journaled); cut short by close(): kept for the next start (same report-id)
+    const destinations = found.rua.map((uri) => ({ key: uri.kind === 'https' ? uri.url.href : `mailto:${uri.address}`, send: () => deliverTo(uri, domain, built, closing) }));
+    const o = await deliverAll(round, destinations);
+    if (o.pending) {
+      if (o.retried) reports?.inc({ result: 'retry' });
+      return false;
+    }
+    if (o.givenUp && !o.sent) log.warn('TLS report given up: no rua took it within the retries', { domain, day });
+    reports?.inc({ result: o.sent ? 'sent' : o.givenUp ? 'given_up' : 'failed' });
     return true;
   };
 

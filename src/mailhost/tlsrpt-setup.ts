@@ -20,6 +20,8 @@ export function openTlsReports(deps: TlsReportsDeps): TlsReporter | undefined {
   return createTlsReporter({
     ...deps,
     store,
+    // the round's journal (report-journal.ts) beside the counters: tls-reports.<day>.journal
+    journal: { dir: deps.dataDir, prefix: 'tls-reports.' },
     settings: { submitter, organizationName: cfg.organization_name ?? submitter, contactInfo: cfg.contact_info ?? `postmaster@${submitter}` },
   });
 }

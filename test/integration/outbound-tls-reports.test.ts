@@ -310,7 +310,7 @@ test('an https rua: the gzipped report is POSTed as application/tlsrpt+gzip to a
   assert.equal(w.sinks.tls.messages.length, 1, 'no mail besides the delivered message');
 });
 
-test('an https rua that refuses the report, or whose certificate is not trusted: counted as failed', async (t) => {
+test('an https rua that answers 500, or whose certificate is not trusted: failed for now, the report kept to be retried', async (t) => {
   const w = await world(t);
   const refusing = await startReportServer(t, w.ca.issue(['a.reports.test']));
   refusing.status = 500;
@@ -323,8 +323,10 @@ test('an https rua that refuses the report, or whose certificate is not trusted:
   await w.reporter.sendDue();
   assert.equal(refusing.posts.length, 1, 'the refusing server got the POST');
   assert.equal(untrusted.posts.length, 0, 'nothing sent to a server whose certificate is not trusted');
-  assert.equal(await w.metric('spamgate_tls_reports_total', { result: 'failed' }), 1);
+  assert.equal(await w.metric('spamgate_tls_reports_total', { result: 'retry' }), 1);
+  assert.equal(await w.metric('spamgate_tls_reports_total', { result: 'failed' }), 0);
   assert.equal(await w.metric('spamgate_tls_reports_total', { result: 'sent' }), 0);
+  assert.deepEqual(w.days(), ['2026-03-10'], 'the day is kept for the retry');
 });
 
 for (const [what, records] of [
