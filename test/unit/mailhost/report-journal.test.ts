@@ -1,0 +1,52 @@
+// The pieces of report retries on their own: the backoff (attempts and the 24-hour window, RFC 8460 §5.5) and the
+// round journal (read back after a restart, a torn last line skipped, 0600, removed, bounded by a rewrite).
+import assert from 'node:assert/strict';
+import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { MAX_JOURNAL_BYTES, openDayJournal } from '../../../src/mailhost/report-journal.ts';
+import { DEFAULT_RETRY, nextAttempt } from '../../../src/mailhost/report-retry.ts';
+import { createLogger } from '../../../src/util/logger.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
+
+const log = createLogger('error', new Writable({ write: (_c, _e, cb) => cb() }));
+const MIN = 60_000;
+
+test('backoff: 15 min, 1 h, 3 h, 6 h, 12 h after the failures; given up after the sixth attempt or past 24 hours', () => {
+  assert.equal(nextAttempt(DEFAULT_RETRY, { tries: 1, firstAt: 0, lastAt: 0 }, 14 * MIN), 'wait');
+  assert.equal(nextAttempt(DEFAULT_RETRY, { tries: 1, firstAt: 0, lastAt: 0 }, 15 * MIN), 'due');
+  assert.equal(nextAttempt(DEFAULT_RETRY, { tries: 2, firstAt: 0, lastAt: 15 * MIN }, 74 * MIN), 'wait');
+  assert.equal(nextAttempt(DEFAULT_RETRY, { tries: 5, firstAt: 0, lastAt: 600 * MIN }, 1320 * MIN), 'due');
+  assert.equal(nextAttempt(DEFAULT_RETRY, { tries: 6, firstAt: 0, lastAt: 1320 * MIN }, 5000 * MIN), 'give_up');
+  // the next attempt would start more than 24 hours after the first
+  assert.equal(nextAttempt(DEFAULT_RETRY, { tries: 5, firstAt: 0, lastAt: 800 * MIN }, 2000 * MIN), 'give_up');
+});
+
+test('the journal is read back after a restart (a torn last line skipped), mode 0600, and removed with its round', async (t) => {
+  const file = path.join(tempDir(t, 'spamgate-journal-'), 'tls-reports.2026-03-10.journal');
+  const j = openDayJournal(file, log);
+  await j.mark('a.test', 'https://r.test/x', { s: 'sent' });
+  await j.mark('b.test', 'mailto:r@b.test', { s: 'failed', tries: 2, firstAt: 1, lastAt: 2 });
+  await j.finish('a.test');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  appendFileSync(file, '{"d":"c.test","done":tr');
+  const again = openDayJournal(file, log);
+  assert.equal(again.isDone('a.test'), true);
+  assert.equal(again.isDone('c.test'), false, 'the torn line is not taken');
+  assert.deepEqual(again.destinations('b.test').get('mailto:r@b.test'), { s: 'failed', tries: 2, firstAt: 1, lastAt: 2 });
+  await again.remove();
+  assert.equal(existsSync(file), false);
+});
+
+test('the journal stays within its bound: past it, rewritten from its state', async (t) => {
+  const file = path.join(tempDir(t, 'spamgate-journal-'), 'dmarc-reports.2026-03-10.journal');
+  const j = openDayJournal(file, log);
+  const key = `mailto:${'x'.repeat(4000)}@r.test`;
+  // one destination failing over and over: lines pile up, the state stays one line
+  for (let i = 1; i <= Math.ceil(MAX_JOURNAL_BYTES / 4000) + 10; i++) await j.mark('d.test', key, { s: 'failed', tries: (i % 5) + 1, firstAt: 0, lastAt: i });
+  assert.ok(statSync(file).size <= MAX_JOURNAL_BYTES, `${statSync(file).size} bytes`);
+  assert.ok(readFileSync(file, 'utf8').split('\n').length < 2100);
+  const last = openDayJournal(file, log).destinations('d.test').get(key);
+  assert.equal(last?.s, 'failed');
+});
