@@ -4,7 +4,9 @@
 // report whose §7.1 consent look-up got SERVFAIL goes once the record answers; of two DMARC ruas only the one whose
 // report could not be queued is tried again; and a round stopped after its first domain sends only the rest.
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
@@ -204,6 +206,34 @@ test('a round stopped after its first domain (no save of the store): the next st
   await next.reporter.close();
   await crashed.reporter.close();
   await round;
+});
+
+test('a round whose process is SIGKILLed after its first domain: the next start sends only the remaining domain', async (t) => {
+  const r = await rig(t);
+  let hangB = true;
+  const rua = await startRua(t, r.ca, 0, (p) => (p === '/b' && hangB ? 'hang' : 201));
+  r.dns.set('_smtp._tls.a.test', [{ TXT: `v=TLSRPTv1; rua=https://rua.test:${rua.port}/a` }]);
+  r.dns.set('_smtp._tls.b.test', [{ TXT: `v=TLSRPTv1; rua=https://rua.test:${rua.port}/b` }]);
+  const before = tlsReporter(r);
+  before.record('a.test');
+  before.record('b.test');
+  await before.reporter.close();
+  const caFile = path.join(r.dataDir, 'ca.pem');
+  writeFileSync(caFile, r.ca.ca);
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, '../helpers/tlsrpt-round-child.ts'), r.dataDir, r.dns.server, caFile, String(DAY2)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  // a.test's report went; b.test's POST hangs: the process is killed there, nothing of its own shutdown runs
+  await rua.hung;
+  child.kill('SIGKILL');
+  await once(child, 'exit');
+  hangB = false;
+  r.clock.set(DAY2);
+  const next = tlsReporter(r);
+  t.after(() => next.reporter.close());
+  await next.reporter.sendDue();
+  assert.deepEqual(rua.posts.map((p) => p.path), ['/a', '/b', '/b'], 'a.test not sent again, b.test sent');
+  assert.equal(new Set(rua.posts.map((p) => p.reportId)).size, 2);
+  assert.deepEqual(r.journals(), []);
 });
 
 const observation = (domain: string, rua: string): DmarcObservation => ({
