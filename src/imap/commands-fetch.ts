@@ -8,7 +8,7 @@ import { fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsPar
 import { enableCondstore, fetchModifiers, type FetchModifiers } from './condstore.ts';
 import { parseSequenceSet } from './encode.ts';
 import { ImapSyntaxError } from './parser.ts';
-import { ANY_UID, missingUids } from './qresync.ts';
+import { ANY_UID, vanishedSet } from './qresync.ts';
 import type { Cursor } from './parser.ts';
 import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
 import { flagKey, type Reply, type Selected, type Session } from './session.ts';
@@ -40,11 +40,12 @@ export async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply>
   // RFC 7162 §3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE, once QRESYNC is on; otherwise BAD
   if (mods.vanished && (!uid || changedSince === undefined || !s.qresync)) throw new ImapSyntaxError('VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC enabled');
   if (changedSince !== undefined || atts.some((a) => a.kind === 'MODSEQ')) await enableCondstore(s); // RFC 7162 §3.1
-  if (mods.vanished) {
-    // the UIDs of the set gone from the session's view (a superset of those expunged since: see qresync.ts); "*" is
-    // read as any UID (missingUids stops below UIDNEXT), not the last one left: "1:*" asks about the messages expunged
-    // from the end of the mailbox too
-    const gone = missingUids(sel.uids, parseSequenceSet(setText, ANY_UID), sel.uidNext - 1);
+  if (mods.vanished && changedSince !== undefined) {
+    // the UIDs of the set gone from the session's view and expunged since CHANGEDSINCE (every one gone where the
+    // store's history does not reach back: see qresync.ts); "*" is read as any UID (the set stops below UIDNEXT),
+    // not the last one left: "1:*" asks about the messages expunged from the end of the mailbox too
+    const history = await s.ctx.opts.store.expungedSince?.(s.user, sel.name, changedSince);
+    const gone = vanishedSet(sel.uids, parseSequenceSet(setText, ANY_UID), sel.uidNext - 1, history);
     if (gone !== '') s.send(`* VANISHED (EARLIER) ${gone}\r\n`);
   }
   if (changedSince !== undefined) {

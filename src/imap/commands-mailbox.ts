@@ -66,7 +66,8 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   const { store } = s.ctx.opts;
   // Claim first (RFC 3501 §2.3.2), then list (one store step): the list then already carries the claimed state, so
   // the sync point after this command finds nothing to redo.
-  const box = await store.open(s.user, name, { claimRecent: !readOnly });
+  const qresync = params.qresync;
+  const box = await store.open(s.user, name, { claimRecent: !readOnly, ...(qresync ? { expungedSince: qresync.modseq } : {}) });
   const list = box.messages;
   // One pass: the session's view, keywords in use, the first unseen message. The flags told are the list's own.
   const uids = new Array<number>(list.length);
@@ -95,7 +96,7 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   // RFC 7162 §3.1.2.1: a CONDSTORE server tells HIGHESTMODSEQ (or NOMODSEQ) on every successful SELECT/EXAMINE
   out += box.highestModseq === undefined ? '* OK [NOMODSEQ] No mod-sequences here\r\n' : `* OK [HIGHESTMODSEQ ${box.highestModseq}] Highest\r\n`;
   // RFC 7162 §3.2.5.1: what changed since the client's state, when its UIDVALIDITY is still the mailbox's
-  if (params.qresync?.uidValidity === box.uidValidity) out += qresyncResponses(params.qresync, list, box.uidNext, (u) => s.sel?.recent.has(u) === true);
+  if (params.qresync?.uidValidity === box.uidValidity) out += qresyncResponses(params.qresync, list, box.uidNext, (u) => s.sel?.recent.has(u) === true, box.vanished);
   s.send(out);
   return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
 }

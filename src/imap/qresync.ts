@@ -1,7 +1,8 @@
 // QRESYNC (RFC 7162 §3.2): the SELECT/EXAMINE (QRESYNC (…)) parameter and the VANISHED (EARLIER) sets it and
-// UID FETCH (… VANISHED) answer with. No expunge history is kept: the UIDs told are those of the range asked about
-// (below UIDNEXT) that no message has now, a superset of those expunged since the client's mod-sequence, which
-// the client ignores where it knew of no such message.
+// UID FETCH (… VANISHED) answer with. Where the store's expunge history reaches back to the client's mod-sequence,
+// the UIDs told are those expunged since; where it does not (a log started or trimmed later), those of the range
+// asked about (below UIDNEXT) that no message has now: a superset, which the client ignores where it knew of no
+// such message (§3.2.5.1 allows it).
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { compactSet, inRanges, parseSequenceSet, type SeqRange } from './encode.ts';
 import { modseqArg } from './condstore.ts';
@@ -71,12 +72,29 @@ export function missingUids(present: readonly number[], ranges: readonly SeqRang
 }
 
 /**
+ * The VANISHED (EARLIER) set (RFC 7162 §3.2.5.1, §3.2.6): the UIDs of `history` (the store's expunged-since list,
+ * sorted) in the ranges, at most `top`, that `present` (sorted) lacks; without a history, every UID there it lacks.
+ */
+export function vanishedSet(present: readonly number[], ranges: readonly SeqRange[] | undefined, top: number, history: readonly number[] | undefined): string {
+  if (!history) return missingUids(present, ranges, top);
+  const out: number[] = [];
+  let j = 0;
+  for (const uid of history) {
+    if (uid > top) break;
+    while (j < present.length && (present[j] as number) < uid) j++;
+    if (present[j] === uid || (ranges && !inRanges(ranges, uid))) continue;
+    if (out[out.length - 1] !== uid) out.push(uid);
+  }
+  return compactSet(out);
+}
+
+/**
  * What SELECT/EXAMINE (QRESYNC …) tells after the usual responses when the UIDVALIDITY is the client's
  * (RFC 7162 §3.2.5.1): VANISHED (EARLIER) for messages gone, then FETCH (UID FLAGS MODSEQ) for those changed since.
  */
-export function qresyncResponses(p: QresyncParam, list: readonly MessageMeta[], uidNext: number, recent: (uid: number) => boolean): string {
+export function qresyncResponses(p: QresyncParam, list: readonly MessageMeta[], uidNext: number, recent: (uid: number) => boolean, history?: readonly number[]): string {
   const uids = list.map((m) => m.uid);
-  const gone = missingUids(uids, p.known, uidNext - 1);
+  const gone = vanishedSet(uids, p.known, uidNext - 1, history);
   let out = gone === '' ? '' : `* VANISHED (EARLIER) ${gone}\r\n`;
   for (let i = 0; i < list.length; i++) {
     const m = list[i] as MessageMeta;

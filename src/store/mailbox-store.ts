@@ -48,6 +48,11 @@ export interface OpenedMailbox {
   recent: number[];
   /** HIGHESTMODSEQ (RFC 7162 §3.1); absent: the store keeps no mod-sequences. */
   highestModseq?: number;
+  /**
+   * With `expungedSince` asked: the UIDs expunged since that mod-sequence and not in `messages` (sorted); absent when
+   * the store's expunge history does not reach back that far (the caller tells every UID it lacks instead).
+   */
+  vanished?: number[];
 }
 
 /** Narrows MailboxStore.headerFields for a search. */
@@ -138,7 +143,12 @@ export interface MailboxStore {
    * SELECT (claimRecent) or EXAMINE in one step: \Recent claimed first (RFC 3501 §2.3.2), then the messages listed,
    * so the list already carries the claimed state; mail arriving meanwhile stays recent for another session.
    */
-  open(user: string, mailbox: string, opts: { claimRecent: boolean }): Promise<OpenedMailbox>;
+  open(user: string, mailbox: string, opts: { claimRecent: boolean; expungedSince?: number }): Promise<OpenedMailbox>;
+  /**
+   * Optional (QRESYNC, RFC 7162 §3.2.6): the UIDs expunged since a mod-sequence, with those gone and not yet
+   * numbered (sorted, possibly some the caller has not been told of); undefined when the history does not reach back.
+   */
+  expungedSince?(user: string, mailbox: string, modseq: number): Promise<number[] | undefined>;
   /** Bytes used by the user's mail, for quota. */
   usage(user: string): Promise<number>;
   /** Change notifications (delivery, other sessions) for IDLE and concurrent sessions. */

@@ -103,6 +103,12 @@ export class MaildirFolder extends FolderIndex {
     return Math.max(1, this.modseqs.highest);
   }
 
+  /** QRESYNC's expunge history for this folder (ModseqLog.expungedSince); undefined where it does not reach back. */
+  expungedSince(modseq: number): number[] | undefined {
+    this.modseqs.refresh(this.uidValidity);
+    return this.modseqs.expungedSince(modseq, (uid) => this.byUid.has(uid));
+  }
+
   /**
    * Mod-sequences from the log for what a sync found, and for expunges not recorded yet; changes the log lacks get
    * new ones (maildir-modseq-reconcile.ts). With the lock busy, the next sync looks again.

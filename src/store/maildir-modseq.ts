@@ -4,6 +4,8 @@
 // that already serialises UIDs between processes), after reading what other writers appended: so every process
 // hands out mod-sequences above all others', and HIGHESTMODSEQ only rises. The flag letters a line records let a
 // process tell a flag change it has not numbered (another program renamed the file) from one already numbered.
+// Expunge lines are kept (the newest EXPUNGE_HISTORY of them) as QRESYNC's expunge history: "E<from>" in the header
+// says the log holds every expunge numbered above that value, so VANISHED (EARLIER) can tell just those.
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +15,8 @@ export const MODSEQ_FILE = 'spamgate-modseq';
 const MAGIC = 'SGMODSEQ1';
 /** Mod-sequences stay exact as JS numbers far beyond any count of changes; past this the log is refused as foreign. */
 const MAX_MODSEQ = Number.MAX_SAFE_INTEGER;
+/** Expunges remembered for QRESYNC; a client whose state is older than the oldest one kept gets the superset. */
+export const EXPUNGE_HISTORY = 20_000;
 
 /**
  * Where a new log starts: a thousand per millisecond since 1970 (about 1.8e15 now, under MAX_MODSEQ until the year
@@ -42,6 +46,10 @@ export class ModseqLog {
   /** HIGHESTMODSEQ: at least every message's mod-sequence, and raised by every change (RFC 7162 §3.1). */
   highest = 0;
   private readonly known = new Map<number, Known>();
+  /** Expunged UIDs and the mod-sequence of their expunge, oldest first (insertion order). */
+  private readonly expunged = new Map<number, number>();
+  /** Every expunge numbered above this is in `expunged` (0 with no log: nothing is known). */
+  private historyFrom = Infinity;
   private readonly file: string;
   /** Inode and bytes of the file taken in so far (complete lines only). */
   private ino = -1n;
@@ -66,6 +74,19 @@ export class ModseqLog {
   matching(uid: number, letters: string): number | undefined {
     const k = this.known.get(uid);
     return k && k.letters === letters ? k.modseq : undefined;
+  }
+
+  /**
+   * RFC 7162 §3.2.5.1 / §3.2.6: the UIDs that may have vanished since `modseq`: those whose expunge was numbered
+   * above it, and those `present` no longer holds whose expunge is not numbered yet (another program deleted the
+   * file; the next sync records it). Undefined when the history does not reach back to `modseq`. Sorted.
+   */
+  expungedSince(modseq: number, present: (uid: number) => boolean): number[] | undefined {
+    if (modseq < this.historyFrom) return undefined;
+    const out: number[] = [];
+    for (const [uid, at] of this.expunged) if (at > modseq) out.push(uid);
+    for (const uid of this.known.keys()) if (!present(uid)) out.push(uid);
+    return out.sort((a, b) => a - b);
   }
 
   /** The latest mod-sequence recorded for a message (0: none). */
@@ -123,6 +144,8 @@ export class ModseqLog {
   /** Forgets the per-message lines (a new file, another UIDVALIDITY); HIGHESTMODSEQ never goes down. */
   private reset(): void {
     this.known.clear();
+    this.expunged.clear();
+    this.historyFrom = Infinity;
     this.ino = -1n;
     this.offset = 0;
     this.lines = 0;
@@ -136,8 +159,12 @@ export class ModseqLog {
       if (line.startsWith(MAGIC)) {
         const v = /(?:^| )V(\d{1,10})(?: |$)/.exec(line);
         const h = /(?:^| )H(\d{1,16})(?: |$)/.exec(line);
+        const e = /(?:^| )E(\d{1,16})(?: |$)/.exec(line);
         this.validity = v?.[1] ? Number(v[1]) : 0;
-        if (h?.[1] && Number(h[1]) <= MAX_MODSEQ) this.highest = Math.max(this.highest, Number(h[1]));
+        const head = h?.[1] && Number(h[1]) <= MAX_MODSEQ ? Number(h[1]) : 0;
+        this.highest = Math.max(this.highest, head);
+        // a log written before the history was kept: expunges from its header on are in it
+        this.historyFrom = e?.[1] && Number(e[1]) <= head ? Number(e[1]) : head;
         continue;
       }
       if (this.validity !== uidValidity) continue; // lines of another UIDVALIDITY name other messages
@@ -150,8 +177,20 @@ export class ModseqLog {
       if (modseq > this.highest) this.highest = modseq;
       const prev = this.known.get(uid);
       if (prev && prev.modseq > modseq) continue; // out of order (a torn rewrite): the later change stands
-      if (m[3] === undefined) this.known.delete(uid);
+      if (m[3] === undefined) this.noteExpunge(uid, modseq);
       else this.known.set(uid, { modseq, letters: m[3] });
+    }
+  }
+
+  /** Forgets a message and remembers its expunge; past EXPUNGE_HISTORY the oldest goes and the history starts later. */
+  private noteExpunge(uid: number, modseq: number): void {
+    this.known.delete(uid);
+    this.expunged.delete(uid);
+    this.expunged.set(uid, modseq);
+    while (this.expunged.size > EXPUNGE_HISTORY) {
+      const [oldest, at] = this.expunged.entries().next().value as [number, number];
+      this.expunged.delete(oldest);
+      this.historyFrom = Math.max(this.historyFrom, at);
     }
   }
 
@@ -165,7 +204,12 @@ export class ModseqLog {
     // A log new to this UIDVALIDITY (none yet, deleted, foreign) may stand in for one whose values clients hold: the
     // numbering starts above any earlier log's, so HIGHESTMODSEQ never goes down for them (RFC 7162 §3.1.1) and every
     // message renumbered here counts as changed since whatever they saw.
-    if (this.validity !== uidValidity) this.highest = Math.max(this.highest, modseqFloor());
+    if (this.validity !== uidValidity) {
+      this.highest = Math.max(this.highest, modseqFloor());
+      // expunges before this log are not in it
+      this.expunged.clear();
+      this.historyFrom = this.highest;
+    }
     if (this.highest >= MAX_MODSEQ) throw new Error('mod-sequence space exhausted');
     // above 1, which an empty folder reports (maildir-folder.ts highestModseq), so the first change raises it too
     const modseq = Math.max(this.highest, 1) + 1;
@@ -173,7 +217,7 @@ export class ModseqLog {
     let body = '';
     for (const c of changes) {
       if (c.letters === undefined) {
-        this.known.delete(c.uid);
+        this.noteExpunge(c.uid, modseq);
         body += `${c.uid} ${modseq} -\n`;
       } else {
         this.known.set(c.uid, { modseq, letters: c.letters });
@@ -181,7 +225,7 @@ export class ModseqLog {
       }
     }
     this.lines += changes.length;
-    if (this.ino < 0n || this.partial || this.validity !== uidValidity || this.lines > 2 * this.known.size + 1024) await this.rewrite(uidValidity);
+    if (this.ino < 0n || this.partial || this.validity !== uidValidity || this.lines > 2 * (this.known.size + this.expunged.size) + 1024) await this.rewrite(uidValidity);
     else await this.append(body);
     return modseq;
   }
@@ -211,19 +255,21 @@ export class ModseqLog {
     }
   }
 
-  /** The whole log anew from what is known: the header keeps HIGHESTMODSEQ, expunged messages' lines go. */
+  /** The whole log anew from what is known: the header keeps HIGHESTMODSEQ and where the expunge history starts. */
   private async rewrite(uidValidity: number): Promise<void> {
     for (const e of this.indexed()) if (e.modseq > 0 && !this.known.has(e.uid)) this.known.set(e.uid, { modseq: e.modseq, letters: infoLetters(e.info) });
-    const parts = [`${MAGIC} V${uidValidity} H${this.highest}\n`];
+    if (!Number.isFinite(this.historyFrom)) this.historyFrom = this.highest;
+    const parts = [`${MAGIC} V${uidValidity} H${this.highest} E${this.historyFrom}\n`];
     const uids = [...this.known.keys()].sort((a, b) => a - b);
     for (const uid of uids) {
       const k = this.known.get(uid) as Known;
       parts.push(`${uid} ${k.modseq} :${k.letters}\n`);
     }
+    for (const [uid, at] of this.expunged) parts.push(`${uid} ${at} -\n`);
     const body = parts.join('');
     await writeFileAtomic(this.file, body, this.fsync);
     this.validity = uidValidity;
-    this.lines = uids.length;
+    this.lines = uids.length + this.expunged.size;
     this.head = parts[0] as string;
     this.partial = false;
     const fh = await open(this.file, 'r');

@@ -347,8 +347,11 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
         const claimed = o.claimRecent ? await claim(user, name, f) : undefined;
         const messages = f.list();
         const recent = claimed ?? messages.filter((m) => m.recent).map((m) => m.uid);
-        return { messages, uidValidity: f.uidValidity, uidNext: f.nextUid, recent, highestModseq: f.highestModseq };
+        const vanished = o.expungedSince === undefined ? undefined : f.expungedSince(o.expungedSince);
+        return { messages, uidValidity: f.uidValidity, uidNext: f.nextUid, recent, highestModseq: f.highestModseq, ...(vanished ? { vanished } : {}) };
       }),
+
+    expungedSince: (user, mailbox, modseq) => withFolder(user, mailbox, async (f) => f.expungedSince(modseq)),
 
     settle: () => jobs.settle(),
 

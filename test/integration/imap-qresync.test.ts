@@ -5,6 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sample, startImap, type Harness } from './imap-harness.ts';
 import { loggedIn } from './imap-raw.ts';
+import { readdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 
 const USER = 'alice@example.org';
 
@@ -13,6 +15,16 @@ async function withMessages(t: Parameters<typeof startImap>[0], n: number): Prom
   await h.store.ensureUser(USER);
   for (let i = 1; i <= n; i++) await h.store.append(USER, 'INBOX', Buffer.from(sample(`m${i}`)));
   return h;
+}
+
+/** Deletes the message file whose Subject is `subject` behind the store's back, as another program would. */
+async function removeFileOf(maildir: string, subject: string): Promise<void> {
+  for (const sub of ['new', 'cur']) {
+    for (const f of await readdir(join(maildir, sub))) {
+      if ((await readFile(join(maildir, sub, f), 'latin1')).includes(`Subject: ${subject}\r\n`)) return unlink(join(maildir, sub, f));
+    }
+  }
+  assert.fail(`no message ${subject}`);
 }
 
 const num = (re: RegExp, text: string): number => {
@@ -129,4 +141,28 @@ test('UID FETCH 1:* (CHANGEDSINCE n VANISHED) tells the UIDs gone at the end of 
   assert.match(await b.cmd('b3', `UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${h0} VANISHED)`), /^\* VANISHED \(EARLIER\) 3:4\r$/m);
   assert.match(await b.cmd('b4', `UID FETCH 2:* (FLAGS) (CHANGEDSINCE ${h0} VANISHED)`), /^\* VANISHED \(EARLIER\) 3:4\r$/m);
   assert.doesNotMatch(await b.cmd('b5', `UID FETCH 1:2 (FLAGS) (CHANGEDSINCE ${h0} VANISHED)`), /VANISHED/);
+});
+
+test('VANISHED (EARLIER) tells only the UIDs expunged since the client\'s mod-sequence, not older gaps (expunge history)', async (t) => {
+  const h = await withMessages(t, 8);
+  const a = await loggedIn(h, t);
+  await a.cmd('a1', 'ENABLE QRESYNC');
+  const sel = await a.cmd('a2', 'SELECT INBOX');
+  const validity = num(/UIDVALIDITY (\d+)/, sel);
+  // gaps the client already knows of: 2 and 3 expunged before its state
+  await a.cmd('a3', 'UID STORE 2:3 +FLAGS.SILENT (\\Deleted)');
+  const known = num(/HIGHESTMODSEQ (\d+)/, await a.cmd('a4', 'EXPUNGE'));
+  // then 6 expunged by this client, and 7's file deleted by another program (no IMAP session sees it go)
+  await a.cmd('a5', 'UID STORE 6 +FLAGS.SILENT (\\Deleted)');
+  await a.cmd('a6', 'EXPUNGE');
+  await a.cmd('a7', 'LOGOUT');
+  await h.store.settle();
+  await removeFileOf(h.store.maildirOf(USER), 'm7');
+  const b = await loggedIn(h, t);
+  await b.cmd('b1', 'ENABLE QRESYNC');
+  const r = await b.cmd('b2', `SELECT INBOX (QRESYNC (${validity} ${known}))`);
+  assert.match(r, /^\* VANISHED \(EARLIER\) 6:7\r$/m, r);
+  assert.match(await b.cmd('b3', `UID FETCH 1:* (FLAGS) (CHANGEDSINCE ${known} VANISHED)`), /^\* VANISHED \(EARLIER\) 6:7\r$/m);
+  // a state older than the history (mod-sequence 1): every UID the mailbox lacks, as before
+  assert.match(await b.cmd('b4', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)'), /^\* VANISHED \(EARLIER\) 2:3,6:7\r$/m);
 });

@@ -82,7 +82,7 @@ test('a log that is missing, torn or foreign is rebuilt, and HIGHESTMODSEQ does 
   await a.updateFlags(U, 'INBOX', 1, { add: ['\\Seen'] });
   const after = (await a.status(U, 'INBOX')).highestModseq as number;
   assert.ok(after > before);
-  assert.match(await readFile(log, 'utf8'), /^SGMODSEQ1 V\d+ H\d+\n/, 'rewritten with a header');
+  assert.match(await readFile(log, 'utf8'), /^SGMODSEQ1 V\d+ H\d+ E\d+\n/, 'rewritten with a header');
   const fresh = createMaildirStore({ root: dir, fsync: false });
   t.after(() => fresh.settle());
   assert.equal((await fresh.status(U, 'INBOX')).highestModseq, after);
@@ -105,4 +105,55 @@ test('a log deleted while no process runs: the rebuilt one starts above every va
   const modseqs = (await fresh.list(U, 'INBOX')).map((m) => m.modseq);
   assert.equal(modseqs.length, 3);
   assert.ok(modseqs.every((m) => (m ?? 0) > seen), `every message changed since ${seen}: ${modseqs.join(' ')}`);
+});
+
+test('expunge history: the UIDs expunged since a mod-sequence, seen by another process, kept over a rewrite; older states get none', async (t) => {
+  const dir = await root(t);
+  const a = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => a.settle());
+  await a.ensureUser(U);
+  for (let i = 1; i <= 6; i++) await a.append(U, 'INBOX', msg(`m${i}`));
+  const h0 = (await a.status(U, 'INBOX')).highestModseq as number;
+  await a.expunge(U, 'INBOX', [2]);
+  const h1 = (await a.status(U, 'INBOX')).highestModseq as number;
+  await a.expunge(U, 'INBOX', [4, 5]);
+  assert.deepEqual(await a.expungedSince?.(U, 'INBOX', h0), [2, 4, 5]);
+  assert.deepEqual(await a.expungedSince?.(U, 'INBOX', h1), [4, 5]);
+  assert.equal(await a.expungedSince?.(U, 'INBOX', h0 - 100), undefined, 'before the log began: no history');
+  // another process reads the same history from the log
+  const b = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => b.settle());
+  assert.deepEqual(await b.expungedSince?.(U, 'INBOX', h1), [4, 5]);
+  const opened = await b.open(U, 'INBOX', { claimRecent: false, expungedSince: h1 });
+  assert.deepEqual(opened.vanished, [4, 5]);
+  // a rewrite (the log made anew, as after a torn line) keeps the history and says where it starts
+  const log = join(a.maildirOf(U), 'spamgate-modseq');
+  await writeFile(log, `${await readFile(log, 'utf8')}3 12`);
+  await a.updateFlags(U, 'INBOX', 1, { add: ['\\Seen'] });
+  const text = await readFile(log, 'utf8');
+  assert.match(text, /^SGMODSEQ1 V\d+ H\d+ E\d+\n/);
+  assert.match(text, /^4 \d+ -$/m);
+  const c = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => c.settle());
+  assert.deepEqual(await c.expungedSince?.(U, 'INBOX', h1), [4, 5]);
+});
+
+test('a log from before the expunge history (no E in its header): history from its H on', async (t) => {
+  const dir = await root(t);
+  const a = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => a.settle());
+  await a.ensureUser(U);
+  for (let i = 1; i <= 3; i++) await a.append(U, 'INBOX', msg(`m${i}`));
+  const log = join(a.maildirOf(U), 'spamgate-modseq');
+  const text = await readFile(log, 'utf8');
+  const head = /^SGMODSEQ1 V(\d+) H(\d+)/.exec(text);
+  assert.ok(head?.[1] && head[2]);
+  const lines = text.split('\n').slice(1).join('\n');
+  await writeFile(log, `SGMODSEQ1 V${head[1]} H${head[2]}\n${lines}`);
+  const b = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => b.settle());
+  const h = (await b.status(U, 'INBOX')).highestModseq as number;
+  await b.expunge(U, 'INBOX', [3]);
+  assert.deepEqual(await b.expungedSince?.(U, 'INBOX', h), [3]);
+  assert.equal(await b.expungedSince?.(U, 'INBOX', Number(head[2]) - 1), undefined);
 });
