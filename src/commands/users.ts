@@ -1,8 +1,10 @@
 // `spamgate users add|passwd|del|list|vacation|sieve`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseSize } from '../config/units.ts';
 import { hashPassword } from '../mailhost/password.ts';
+import { sieveScriptFile } from '../mailhost/sieve-scripts.ts';
+import { createSieveStore } from '../mailhost/sieve-store.ts';
 import { forgetVacationReplies } from '../mailhost/vacation-store.ts';
 import { checkUserName, readUsersFile, writeUsersFileAtomic, type UserFileEntry } from '../mailhost/users.ts';
 import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
@@ -30,8 +32,9 @@ sender every --days days (default 7). --off ends it. A running instance reads th
 sieve sets a user's Sieve filter (RFC 5228; stored beside their Maildir as sieve/active.sieve; also for users of the
 config's users: section), compiled first: a script with errors is refused, each problem printed as FILE:line:col.
 check only compiles FILE (exit 1 on errors).
-list prints one line a user: address, apop or -, quota in bytes or -, file or config, and the vacation (on, on until
-YYYY-MM-DD, ended YYYY-MM-DD, or -).`;
+list prints one line a user: address, apop or -, quota in bytes or -, file or config, the vacation (on, on until
+YYYY-MM-DD, ended YYYY-MM-DD, or -) and the active Sieve script (its name, "(unnamed)" for one set before scripts had
+names, or -).`;
 
 export const usersCommand: Command = {
   name: 'users',
@@ -52,8 +55,9 @@ export const usersCommand: Command = {
       const current = readOrFail(file);
       const rows: string[] = [];
       const today = new Date().toISOString().slice(0, 10);
-      for (const [name, u] of Object.entries(config.users)) rows.push(row(name.toLowerCase(), u.apop_secret !== undefined, u.quota, 'config', vacationState(u.vacation?.until, u.vacation !== undefined, today)));
-      for (const [name, u] of Object.entries(current)) if (!(name in config.users)) rows.push(row(name, u.apop_secret !== undefined, u.quota, 'file', vacationState(u.vacation?.until, u.vacation !== undefined, today)));
+      const sieve = activeSieveOf(dataDir);
+      for (const [name, u] of Object.entries(config.users)) rows.push(row(name.toLowerCase(), u.apop_secret !== undefined, u.quota, 'config', vacationState(u.vacation?.until, u.vacation !== undefined, today), sieve(name.toLowerCase())));
+      for (const [name, u] of Object.entries(current)) if (!(name in config.users)) rows.push(row(name, u.apop_secret !== undefined, u.quota, 'file', vacationState(u.vacation?.until, u.vacation !== undefined, today), sieve(name)));
       io.stdout.write(rows.sort().join('') || '(no users)\n');
       return 0;
     }
@@ -114,8 +118,21 @@ export const usersCommand: Command = {
   },
 };
 
-function row(name: string, apop: boolean, quota: number | undefined, source: string, vacation: string): string {
-  return `${name}\t${apop ? 'apop' : '-'}\t${quota ?? '-'}\t${source}\t${vacation}\n`;
+function row(name: string, apop: boolean, quota: number | undefined, source: string, vacation: string, sieve: string): string {
+  return `${name}\t${apop ? 'apop' : '-'}\t${quota ?? '-'}\t${source}\t${vacation}\t${sieve}\n`;
+}
+
+/** The Sieve column of `users list`: the active script's name, "(unnamed)" when delivery runs one set before names existed, or -. */
+function activeSieveOf(dataDir: string): (user: string) => string {
+  const store = createSieveStore(dataDir);
+  return (user) => {
+    try {
+      if (!existsSync(sieveScriptFile(dataDir, user))) return '-';
+      return store.activeName(user) ?? '(unnamed)';
+    } catch {
+      return '-'; // a name no path can be made of has no script
+    }
+  };
 }
 
 /** The vacation column of `users list`: on, on until its last day, ended (its last day passed), or -. */

@@ -45,7 +45,7 @@ test('add, list, passwd, del with --password-stdin; only scrypt hashes on disk; 
   assert.match(text, /apop_secret: bob-password/, 'APOP secret only for the user who asked');
   assert.equal(statSync(file).mode & 0o777, 0o600);
   const list = await cli(['list']);
-  assert.equal(list.out, 'alice@example.com\t-\t-\tfile\t-\nbob@example.com\tapop\t10485760\tfile\t-\n');
+  assert.equal(list.out, 'alice@example.com\t-\t-\tfile\t-\t-\nbob@example.com\tapop\t10485760\tfile\t-\t-\n');
 
   const { config, dataDir } = loadConfig({ file: configFile });
   const d = createUserDirectory({ config, dataDir, log: silentLogger });
@@ -170,4 +170,19 @@ test('list shows the vacation of each user: on, on until its last day, ended, or
   const list = await cli(['list']);
   assert.equal(list.code, 0, list.err);
   assert.deepEqual(list.out.trimEnd().split('\n').map((l) => l.split('\t')[4]), ['-', 'on', 'ended 2000-01-01', 'on until 2999-12-31']);
+});
+
+test('list shows the active Sieve script of each user: its name, (unnamed) for one set before names, or -', async (t) => {
+  const { dir, cli } = setup(t);
+  for (const u of ['alice', 'bob', 'carol']) assert.equal((await cli(['add', `${u}@example.com`, '--password-stdin'], 'some-password\n')).code, 0);
+  const script = path.join(dir, 's.sieve');
+  writeFileSync(script, 'keep;\n');
+  assert.equal((await cli(['sieve', 'alice@example.com', 'set', script])).code, 0);
+  // a script delivery runs with no name beside it (set by an older spamgate)
+  const bobSieve = path.join(dir, 'data', 'mail', 'example.com', 'bob', 'sieve');
+  mkdirSync(bobSieve, { recursive: true });
+  writeFileSync(path.join(bobSieve, 'active.sieve'), 'keep;\n');
+  const list = await cli(['list']);
+  assert.equal(list.code, 0, list.err);
+  assert.deepEqual(list.out.trimEnd().split('\n').map((l) => l.split('\t')[5]), ['spamgate-cli', '(unnamed)', '-']);
 });
