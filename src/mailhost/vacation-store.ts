@@ -1,6 +1,8 @@
 // Who each user's out-of-office reply went to, and when (RFC 3834 §2: no more than one reply per sender within
 // a period): one JSON file per user in <data_dir>/vacation/, rewritten atomically, at most MAX_SENDERS entries
-// (the oldest dropped first). `spamgate users vacation` removes a user's file when it sets or ends a vacation.
+// (the oldest dropped first). The administrator's reply keys an entry by the sender, a Sieve vacation action by
+// sender and handle (RFC 5230 §4.2); each entry keeps its own period. `spamgate users vacation` removes a
+// user's file when it sets or ends a vacation.
 import { readFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
@@ -31,11 +33,18 @@ export interface VacationStore {
   /**
    * True (and the reply recorded, durably) when `sender` had no reply from `user` within `days`; false when it
    * had one. Recorded before the reply is queued: a crash in between loses one reply, never sends two.
+   * `handle` tells apart the replies of different Sieve vacation actions (absent: the administrator's reply).
    */
-  claim(user: string, sender: string, days: number, nowMs: number): Promise<boolean>;
+  claim(user: string, sender: string, days: number, nowMs: number, handle?: string): Promise<boolean>;
 }
 
-async function readEntries(file: string): Promise<Map<string, number>> {
+/** When the reply went, and for how many days it holds (absent in files written before entries had their own period). */
+interface Entry {
+  at: number;
+  days?: number;
+}
+
+async function readEntries(file: string): Promise<Map<string, Entry>> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -50,9 +59,12 @@ async function readEntries(file: string): Promise<Map<string, number>> {
   } catch {
     return new Map(); // a damaged file: start again (at worst one more reply per sender)
   }
-  const out = new Map<string, number>();
+  const out = new Map<string, Entry>();
   if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) {
-    for (const [k, v] of Object.entries(parsed)) if (typeof v === 'number' && Number.isFinite(v)) out.set(k, v);
+    for (const [k, v] of Object.entries(parsed)) {
+      if (typeof v === 'number' && Number.isFinite(v)) out.set(k, { at: v });
+      else if (Array.isArray(v) && typeof v[0] === 'number' && Number.isFinite(v[0]) && typeof v[1] === 'number' && Number.isFinite(v[1])) out.set(k, { at: v[0], days: v[1] });
+    }
   }
   return out;
 }
@@ -60,19 +72,21 @@ async function readEntries(file: string): Promise<Map<string, number>> {
 export function createVacationStore(dataDir: string, fsync: boolean): VacationStore {
   const perUser = new KeyedMutex();
   return {
-    claim(user, sender, days, nowMs) {
+    claim(user, sender, days, nowMs, handle) {
       return perUser.run(user, async () => {
         const file = vacationFile(dataDir, user);
         const entries = await readEntries(file);
-        const key = sender.toLowerCase();
+        // NUL cannot be in an address: a Sieve entry never reads as the administrator's
+        const key = handle === undefined ? sender.toLowerCase() : `${sender.toLowerCase()}\0${handle}`;
+        const live = (e: Entry): boolean => nowMs - e.at < (e.days ?? days) * DAY_MS && e.at <= nowMs;
         const last = entries.get(key);
-        if (last !== undefined && nowMs - last < days * DAY_MS && last <= nowMs) return false;
+        if (last !== undefined && nowMs - last.at < days * DAY_MS && last.at <= nowMs) return false;
         entries.delete(key);
-        entries.set(key, nowMs);
+        entries.set(key, { at: nowMs, days });
         // expired entries go; then the oldest, down to the bound
-        const kept = [...entries].filter(([, at]) => nowMs - at < days * DAY_MS && at <= nowMs).sort((a, b) => a[1] - b[1]);
+        const kept = [...entries].filter(([, e]) => live(e)).sort((a, b) => a[1].at - b[1].at);
         const bounded = kept.slice(Math.max(0, kept.length - MAX_SENDERS));
-        await writeFileAtomic(file, JSON.stringify(Object.fromEntries(bounded)), { mode: 0o600, fsync });
+        await writeFileAtomic(file, JSON.stringify(Object.fromEntries(bounded.map(([k, e]) => [k, e.days === undefined ? e.at : [e.at, e.days]]))), { mode: 0o600, fsync });
         return true;
       });
     },

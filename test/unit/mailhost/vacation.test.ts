@@ -92,12 +92,27 @@ test('one reply per sender per period, persisted; entries bounded per user, the 
   const full = Object.fromEntries(Array.from({ length: MAX_SENDERS }, (_, i) => [`s${i}@x.example`, t0 + i]));
   writeFileSync(file, JSON.stringify(full));
   assert.equal(await store.claim('dave@example.com', 'new@x.example', 7, t0 + DAY), true);
-  const kept = JSON.parse(readFileSync(file, 'utf8')) as Record<string, number>;
+  const kept = JSON.parse(readFileSync(file, 'utf8')) as Record<string, number | number[]>;
   assert.equal(Object.keys(kept).length, MAX_SENDERS);
   assert.equal(kept['s0@x.example'], undefined, 'the oldest dropped');
-  assert.equal(kept['new@x.example'], t0 + DAY);
+  assert.deepEqual(kept['new@x.example'], [t0 + DAY, 7], 'the time and its own period');
+  assert.equal(kept['s1@x.example'], t0 + 1, 'entries of an older file are kept as they were');
   writeFileSync(file, '{broken');
   assert.equal(await store.claim('dave@example.com', 's5@x.example', 7, t0 + DAY), true, 'a damaged file starts again');
+});
+
+test('Sieve vacation handles: one reply per sender per handle, apart from the administrator reply; each entry keeps its own period', async (t) => {
+  const dir = tempDir(t);
+  const store = createVacationStore(dir, false);
+  const t0 = Date.parse('2026-06-01T00:00:00Z');
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 30, t0, 'away'), true);
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 30, t0 + DAY, 'away'), false, 'same handle within :days');
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 30, t0 + DAY, 'other'), true, 'another handle replies');
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 7, t0 + DAY), true, 'the administrator reply is apart');
+  // a claim with a short period must not forget a long-period entry
+  assert.equal(await store.claim('alice@example.com', 'carol@remote.example', 1, t0 + 10 * DAY), true);
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 30, t0 + 10 * DAY, 'away'), false, 'the 30-day entry outlived a 1-day claim');
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 30, t0 + 30 * DAY, 'away'), true, 'its period is over');
 });
 
 test('users vacation writes the users file (read back by the same schema), passwd keeps it, --off removes it and the memory', async (t) => {
