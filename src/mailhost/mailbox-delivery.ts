@@ -1,7 +1,8 @@
 // Delivery of one message to one local user: the user's Sieve script (if any) decides the copies and redirects;
 // each copy is stored through local delivery (quota, duplicates, Delivered-To loops apply to every copy), a
 // folder that cannot be made falls back to the implicit keep, the out-of-office reply follows a copy kept
-// outside Junk, and each redirect is queued like an alias forward (SRS sender, Delivered-To marking the hop).
+// outside Junk (a Sieve vacation action replaces it), each redirect is queued like an alias forward (SRS sender,
+// Delivered-To marking the hop), and a Sieve reject fails the delivery so the sender gets a notice (sieve-reject).
 import { LRUCache } from 'lru-cache';
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { ForwardSealer } from './arc-forward.ts';
@@ -11,6 +12,7 @@ import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { replyForDelivery, withDeliveredTo, type LocalDelivery } from './local-delivery.ts';
 import type { PlannedCopy, SieveFiltering } from './sieve-delivery.ts';
+import { decideReject } from './sieve-reject.ts';
 import type { Srs } from './srs-setup.ts';
 import type { Vacation } from './vacation-setup.ts';
 
@@ -37,6 +39,15 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
     async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal }) {
       const user = deps.lookup(mailbox)?.name ?? mailbox;
       const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId });
+      if (plan.reject) {
+        const decision = decideReject(envelope, junk, plan.reject.reason);
+        if (decision.kind === 'dropped') {
+          deps.log.info('sieve reject: message dropped without a notice', { id: queueId, user, from: envelope.mailFrom, why: decision.why });
+          return { status: 'ok' };
+        }
+        deps.log.info('sieve reject: the sender is sent a notice', { id: queueId, user, from: envelope.mailFrom });
+        return decision.outcome;
+      }
       const copies = oneCopyPerFolder(plan.copies, junk ? 'Junk' : 'INBOX');
       let worst: LocalDeliveryOutcome = { status: 'ok' };
       let answerable = false;
@@ -66,10 +77,12 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         const outcome: LocalDeliveryOutcome = reply.code >= 500 ? { status: 'perm', reply } : { status: 'temp', reply };
         if (outcome.status === 'temp' || worst.status === 'ok') worst = outcome;
       }
-      if (answerable) {
-        const verdictAction = envelope.verdict?.action;
-        await deps.vacation.afterDelivery(sink, sign, { user, mailFrom: envelope.mailFrom, raw, queueId, ...(verdictAction !== undefined ? { verdictAction } : {}) });
-      }
+      const verdictAction = envelope.verdict?.action;
+      const delivered = { user, mailFrom: envelope.mailFrom, raw, queueId, ...(junk ? { verdictAction: 'junk' } : verdictAction !== undefined ? { verdictAction } : {}) };
+      // a Sieve vacation action stands in for the administrator's reply for this message (RFC 5230 §4.6 rules apply
+      // to both); it does not need a copy in INBOX, as the script decides what becomes of the message
+      if (plan.vacation) await deps.vacation.sieveReply(sink, sign, delivered, plan.vacation);
+      else if (answerable) await deps.vacation.afterDelivery(sink, sign, delivered);
       // a copy to be retried: redirects wait for that retry (remembered, so they go once)
       if (worst.status === 'temp') return worst;
       for (const address of plan.redirects) {

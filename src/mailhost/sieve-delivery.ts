@@ -1,9 +1,9 @@
 // Sieve filtering at local delivery: runs the user's script on a message and says where its copies go (folders
-// with flags) and which addresses get it redirected. A script that is missing leaves the implicit keep; one that
+// with flags), which addresses get it redirected, whether it is rejected and what vacation reply it asks for. A script that is missing leaves the implicit keep; one that
 // cannot be read, does not compile or fails while running also does (RFC 5228 §2.10.6), logged and counted.
 // Counted in spamgate_sieve_actions_total{action} and spamgate_sieve_errors_total{kind}.
 import { counter, type Registry } from '../metrics/registry.ts';
-import { executeSieve, type SieveAction } from '../sieve/execute.ts';
+import { executeSieve, type SieveAction, type VacationAction } from '../sieve/execute.ts';
 import { formatProblem } from '../sieve/errors.ts';
 import { sieveMessage } from '../sieve/message.ts';
 import type { Logger } from '../util/logger.ts';
@@ -20,9 +20,13 @@ export interface SievePlan {
   redirects: string[];
   /** True when a script ran (and so the copies and redirects are its choice). */
   filtered: boolean;
+  /** reject/ereject (RFC 5429): not delivered, the sender told why; then there are no copies or redirects. */
+  reject?: { reason: string; extended: boolean };
+  /** A vacation action (RFC 5230): it replaces the administrator's out-of-office reply for this message. */
+  vacation?: VacationAction;
 }
 
-export const SIEVE_ACTIONS = ['keep', 'implicit_keep', 'fileinto', 'redirect', 'discard'] as const;
+export const SIEVE_ACTIONS = ['keep', 'implicit_keep', 'fileinto', 'redirect', 'discard', 'reject', 'vacation'] as const;
 /** read: the file could not be read; compile: it does not compile (written by hand); runtime: a bound was passed; action: a fileinto could not be done. */
 export const SIEVE_ERRORS = ['read', 'compile', 'runtime', 'action'] as const;
 export type SieveErrorKind = (typeof SIEVE_ERRORS)[number];
@@ -73,6 +77,8 @@ export function createSieveFiltering(scripts: SieveScripts, registry: Registry, 
         if (a.kind === 'keep') plan.copies.push({ flags: a.flags });
         else if (a.kind === 'fileinto') plan.copies.push({ folder: a.folder, flags: a.flags });
         else if (a.kind === 'redirect') plan.redirects.push(a.address);
+        else if (a.kind === 'reject') plan.reject = { reason: a.reason, extended: a.extended };
+        else if (a.kind === 'vacation') plan.vacation = a;
       }
       log.info('sieve script run', { id: queueId, user, actions: outcome.actions.map(describe) });
       return plan;
@@ -91,5 +97,6 @@ function labelOf(a: SieveAction): (typeof SIEVE_ACTIONS)[number] {
 function describe(a: SieveAction): string {
   if (a.kind === 'fileinto') return `fileinto ${a.folder}`;
   if (a.kind === 'redirect') return `redirect ${a.address}`;
+  if (a.kind === 'vacation') return `vacation :days ${a.days}`;
   return labelOf(a);
 }

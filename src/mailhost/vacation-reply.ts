@@ -7,12 +7,17 @@ import type { VacationConfig } from '../config/sections/mailhost.ts';
 import { decodeHeaderValue, headerValue } from '../mime/headers.ts';
 import { encodeQuotedPrintable } from '../mime/transfer.ts';
 import type { QueueEnvelope } from '../queue/types.ts';
+import { fromAddress } from '../sieve/vacation-args.ts';
 import { isAscii } from '../smtp/utf8-addr.ts';
 
 export interface VacationReplyInput {
   setting: VacationConfig;
-  /** The user: the From of the reply. */
+  /** The user: the From of the reply (unless `from` is given). */
   user: string;
+  /** A Sieve vacation's :from (already checked to be one of the user's addresses), as written ("Name <a@b>" or a@b). */
+  from?: string;
+  /** RFC 5230 §4.4: the message is a MIME entity (its own Content-Type and headers, then the body). */
+  mime?: boolean;
   /** The envelope sender of the original: the reply's only recipient. */
   to: string;
   /** Header fields of the original. */
@@ -55,8 +60,29 @@ export function replySubject(setting: VacationConfig, fields: readonly HeaderFie
   return `Auto: ${original}`.trim();
 }
 
+/** A From field of a :from value: its address, and its display name (RFC 2047-encoded when not ASCII) if any. */
+function fromField(value: string): string {
+  const address = fromAddress(value);
+  const at = value.lastIndexOf('<');
+  const name = at > 0 ? oneLine(value.slice(0, at)).replace(/^"(.*)"$/, '$1').replace(/["\\]/g, '') : '';
+  if (name === '') return `<${address}>`;
+  return /[^\x20-\x7e]/.test(name) ? `${encodeHeaderText(name)} <${address}>` : `"${name}" <${address}>`;
+}
+
+/** RFC 5230 §4.4: a :mime reason split into its MIME header lines and body; undefined when it has no header block. */
+function mimeEntity(reason: string): { head: string[]; body: string } | undefined {
+  const text = reason.replace(/\r?\n/g, '\r\n');
+  const end = text.indexOf('\r\n\r\n');
+  if (end < 0) return undefined;
+  const head = text.slice(0, end).split('\r\n');
+  // only Content-* fields (and their folded lines) are taken from the script: it cannot set From, To or Subject
+  if (!head.every((l) => /^content-[a-z0-9-]+:/i.test(l) || /^[ \t]\S/.test(l))) return undefined;
+  return { head, body: text.slice(end + 4).replace(/(?:\r\n)?$/, '\r\n') };
+}
+
 export function buildVacationReply(input: VacationReplyInput): { envelope: QueueEnvelope; message: Buffer } {
   const domain = input.user.slice(input.user.lastIndexOf('@') + 1);
+  const entity = input.mime ? mimeEntity(input.setting.message) : undefined;
   const date = new Date(input.nowMs).toUTCString().replace('GMT', '+0000');
   const [messageId] = msgIds(headerValue(input.fields, 'message-id'), 1);
   // RFC 3834 §3.1.4 / RFC 5322 §3.6.4: the parent's References (its last ids, bounded) and its Message-ID.
@@ -64,7 +90,7 @@ export function buildVacationReply(input: VacationReplyInput): { envelope: Queue
   const body = input.setting.message.replace(/\r?\n/g, '\r\n').replace(/(?:\r\n)?$/, '\r\n');
   const ascii = isAscii(body) && !/^.{999}/m.test(body);
   const head = [
-    `From: <${input.user}>`,
+    `From: ${input.from !== undefined ? fromField(input.from) : `<${input.user}>`}`,
     // RFC 3834 §3.1.3: to the envelope sender, where a reply about delivery belongs
     `To: <${oneLine(input.to)}>`,
     `Subject: ${encodeHeaderText(replySubject(input.setting, input.fields))}`,
@@ -74,10 +100,9 @@ export function buildVacationReply(input: VacationReplyInput): { envelope: Queue
     // RFC 3834 §5.1: the mark that stops other responders from answering this reply
     'Auto-Submitted: auto-replied',
     'MIME-Version: 1.0',
-    'Content-Type: text/plain; charset=utf-8',
-    `Content-Transfer-Encoding: ${ascii ? '7bit' : 'quoted-printable'}`,
+    ...(entity ? entity.head : ['Content-Type: text/plain; charset=utf-8', `Content-Transfer-Encoding: ${ascii ? '7bit' : 'quoted-printable'}`]),
   ].join('\r\n');
-  const text = ascii ? body : encodeQuotedPrintable(Buffer.from(body, 'utf8').toString('latin1'));
+  const text = entity ? entity.body : ascii ? body : encodeQuotedPrintable(Buffer.from(body, 'utf8').toString('latin1'));
   // RFC 3834 §3.3: from the null reverse path, so that no bounce or further reply comes back; no notices asked.
   const envelope: QueueEnvelope = {
     mailFrom: '',

@@ -60,7 +60,12 @@ const SYSTEM_LOCAL =
 const BULK_PRECEDENCE = new Set(['bulk', 'list', 'junk']);
 
 /** Verdicts that mark a message as spam even when it was delivered to INBOX. */
-const SPAM_ACTIONS = new Set(['rewrite_subject', 'junk', 'quarantine', 'reject', 'tempfail']);
+export const SPAM_ACTIONS: ReadonlySet<string> = new Set(['rewrite_subject', 'junk', 'quarantine', 'reject', 'tempfail']);
+
+/** True for a sender that is a program or role mailbox (mailer-daemon, postmaster, list and bounce addresses). */
+export function isSystemSender(address: string): boolean {
+  return SYSTEM_LOCAL.test(localPart(address));
+}
 
 function localPart(address: string): string {
   const at = address.lastIndexOf('@');
@@ -93,7 +98,7 @@ export function decideVacation(input: VacationInput): VacationDecision {
   const precedence = headerValue(fields, 'precedence');
   if (precedence !== undefined && BULK_PRECEDENCE.has(precedence.trim().toLowerCase())) return no('bulk_precedence');
   if (input.mailFrom.toLowerCase() === input.user || input.isUsersAddress(input.mailFrom)) return no('own_address');
-  if (SYSTEM_LOCAL.test(localPart(input.mailFrom))) return no('system_sender');
+  if (isSystemSender(input.mailFrom)) return no('system_sender');
   // RFC 3834 §2: a reply only when the user is named in To or Cc, not for Bcc or mail that reached them by a list.
   if (!toAndCcAddresses(fields).some((a) => a.toLowerCase() === input.user || input.isUsersAddress(a))) return no('not_in_to_cc');
   return { kind: 'reply' };

@@ -10,6 +10,8 @@ export interface TagSpec {
   extension?: string;
   /** The tag takes a string list after it (:comparator "i;octet", :flags ["\\Seen"]). */
   takesStrings?: boolean;
+  /** The tag takes a number after it (vacation's :days). */
+  takesNumber?: boolean;
 }
 
 export type Positional = 'strings' | 'string' | 'number';
@@ -21,7 +23,7 @@ export interface ArgumentSpec {
 
 export interface ReadArguments {
   /** By group: the tag given and its string list, if it takes one. */
-  tags: Map<string, { name: string; values?: string[]; line: number; col: number }>;
+  tags: Map<string, { name: string; values?: string[]; number?: number; line: number; col: number }>;
   /** Positional arguments as read, undefined where one was missing (the problem recorded). */
   positional: Array<SieveArgument | undefined>;
 }
@@ -30,6 +32,9 @@ export const MATCH_TAGS: Readonly<Record<string, TagSpec>> = {
   is: { group: 'match' },
   contains: { group: 'match' },
   matches: { group: 'match' },
+  // RFC 5231 §4: each takes the relation as a string
+  value: { group: 'match', extension: 'relational', takesStrings: true },
+  count: { group: 'match', extension: 'relational', takesStrings: true },
   comparator: { group: 'comparator', takesStrings: true },
 };
 
@@ -65,6 +70,7 @@ export function readArguments(
     if (t.extension && !required.has(t.extension)) problems.push({ line: a.line, col: a.col, message: `":${a.name}" needs require "${t.extension}"` });
     if (tags.has(t.group)) problems.push({ line: a.line, col: a.col, message: `":${a.name}" conflicts with ":${tags.get(t.group)?.name ?? ''}" given before` });
     let values: string[] | undefined;
+    let number: number | undefined;
     if (t.takesStrings) {
       const v = args[i + 1];
       if (v?.kind !== 'strings') problems.push({ line: a.line, col: a.col, message: `":${a.name}" needs a string argument` });
@@ -72,8 +78,15 @@ export function readArguments(
         values = v.values;
         i++;
       }
+    } else if (t.takesNumber) {
+      const v = args[i + 1];
+      if (v?.kind !== 'number') problems.push({ line: a.line, col: a.col, message: `":${a.name}" needs a number` });
+      else {
+        number = v.value;
+        i++;
+      }
     }
-    if (!tags.has(t.group)) tags.set(t.group, { name: a.name, ...(values ? { values } : {}), line: a.line, col: a.col });
+    if (!tags.has(t.group)) tags.set(t.group, { name: a.name, ...(values ? { values } : {}), ...(number !== undefined ? { number } : {}), line: a.line, col: a.col });
   }
   const positional: ReadArguments['positional'] = [];
   spec.positional.forEach((want, k) => {

@@ -1,11 +1,13 @@
 // Sieve executor (RFC 5228 §2.10): runs a compiled script against one message and gives the actions to take,
 // with the implicit keep (§2.10.2) unless an action cancelled it, `stop`, imap4flags' internal flags
-// (RFC 5232 §3), variables (RFC 5229) and bounds on steps, actions and redirects. Takes no action itself.
+// (RFC 5232 §3), variables (RFC 5229), body (RFC 5173), reject (RFC 5429), vacation (RFC 5230) and bounds on
+// steps (bytes of body scanned count too), actions and redirects. Takes no action itself.
 import { normalizeMailbox } from '../store/maildir-names.ts';
 import { addFlags, normalizeFlags, removeFlags } from './flags.ts';
 import { anyMatches, matchVariables } from './match.ts';
 import { addressPart, type SieveMessage } from './message.ts';
 import { isRedirectAddress, type CompiledScript, type Match, type SieveCommand, type SieveTest } from './script.ts';
+import { fromAddress } from './vacation-args.ts';
 import { applyModifiers, MAX_VARIABLES, Variables } from './variables.ts';
 
 export type SieveAction =
@@ -13,7 +15,29 @@ export type SieveAction =
   | { kind: 'keep'; implicit: boolean; flags: string[] }
   | { kind: 'fileinto'; folder: string; flags: string[] }
   | { kind: 'redirect'; address: string }
-  | { kind: 'discard' };
+  | { kind: 'discard' }
+  /** Not delivered; the sender is told why (RFC 5429 §2.1). */
+  | { kind: 'reject'; reason: string; extended: boolean }
+  | VacationAction;
+
+/** A vacation reply to send (RFC 5230 §4), variables expanded; the delivery decides whether it may go (§4.5, §4.6). */
+export interface VacationAction {
+  kind: 'vacation';
+  /** Within [MIN_VACATION_DAYS, MAX_VACATION_DAYS]. */
+  days: number;
+  subject?: string;
+  from?: string;
+  addresses: string[];
+  mime: boolean;
+  handle?: string;
+  reason: string;
+}
+
+/** RFC 5230 §4.1: sites may bound :days; a value outside is taken as the nearest bound. */
+export const MIN_VACATION_DAYS = 1;
+export const MAX_VACATION_DAYS = 365;
+/** RFC 5230 §4.1: the default :days. */
+export const DEFAULT_VACATION_DAYS = 7;
 
 export type SieveOutcome = { ok: true; actions: SieveAction[] } | { ok: false; error: string; line: number };
 
@@ -25,6 +49,9 @@ export interface SieveLimits {
   /** Redirects one run may make (a guard against a script that forwards mail in bulk or in loops). */
   maxRedirects: number;
 }
+
+/** Bytes of body decoded that cost one step (the same unit as a comparison's characters). */
+const BODY_BYTES_PER_STEP = 10_000;
 
 export const DEFAULT_LIMITS: SieveLimits = { maxSteps: 10_000, maxActions: 32, maxRedirects: 4 };
 
@@ -50,16 +77,28 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
   const xs = (list: readonly string[]): string[] => list.map(x);
   /** Matches, leaving the match variables of a successful :matches (RFC 5229 §3.2). */
   const holdsExpanded = (values: readonly string[], keys: readonly string[], m: Match): boolean =>
-    anyMatches(values, keys, m.match, m.comparator, step, vars && m.match === 'matches' ? (v, k) => vars.setMatched(matchVariables(v, k, m.comparator)) : undefined);
+    anyMatches(values, keys, m, step, vars && m.match === 'matches' ? (v, k) => vars.setMatched(matchVariables(v, k, m.comparator)) : undefined);
   const holds = (values: readonly string[], keys: readonly string[], m: Match): boolean => holdsExpanded(values, xs(keys), m);
   const step = (cost = 1): void => {
     steps += cost;
     if (steps > limits.maxSteps) throw new SieveRuntimeError(`more than ${limits.maxSteps} steps`, line);
   };
   const act = (a: SieveAction): void => {
+    // RFC 5429 §2.1, §2.2: reject and ereject exclude keep, fileinto, redirect, vacation and another reject; RFC 5230
+    // §4.7: one vacation per run. Found at run time: an error, so the message is kept (RFC 5228 §2.10.6)
+    const clash = (b: SieveAction): boolean =>
+      a.kind === 'reject' ? b.kind === 'reject' || b.kind === 'keep' || b.kind === 'fileinto' || b.kind === 'redirect' || b.kind === 'vacation' : b.kind === 'reject' && (a.kind === 'keep' || a.kind === 'fileinto' || a.kind === 'redirect' || a.kind === 'vacation');
+    const other = actions.find(clash);
+    if (other) throw new SieveRuntimeError(`${a.kind} cannot be combined with ${other.kind} (RFC 5429)`, line);
+    if (a.kind === 'vacation' && actions.some((b) => b.kind === 'vacation')) throw new SieveRuntimeError('vacation more than once', line);
     // RFC 5228 §2.10.3: the same mailbox or address once, however often the script asks
     const same = actions.find((b) => b.kind === a.kind && (a.kind === 'fileinto' ? b.kind === 'fileinto' && b.folder === a.folder : a.kind === 'redirect' ? b.kind === 'redirect' && b.address.toLowerCase() === a.address.toLowerCase() : true));
-    if (same) return;
+    if (same) {
+      // one copy of a mailbox, with the flags of every keep or fileinto of it merged: a later :flags adds to the
+      // earlier ones rather than being lost (RFC 5232 leaves the choice; a union loses no flag a user asked for)
+      if ((same.kind === 'keep' || same.kind === 'fileinto') && (a.kind === 'keep' || a.kind === 'fileinto')) same.flags = normalizeFlags([...same.flags, ...a.flags]);
+      return;
+    }
     if (actions.length >= limits.maxActions) throw new SieveRuntimeError(`more than ${limits.maxActions} actions`, line);
     if (a.kind === 'redirect' && ++redirects > limits.maxRedirects) throw new SieveRuntimeError(`more than ${limits.maxRedirects} redirects`, line);
     actions.push(a);
@@ -92,12 +131,29 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
         const values = t.fields.map((f) => (f === 'from' ? msg.envelope.from : msg.envelope.to)).flatMap((a) => (a === '' ? '' : (addressPart(a, t.part) ?? [])));
         return holds(values, t.keys, t);
       }
-      case 'hasflag':
+      case 'hasflag': {
+        // RFC 5232 §5: the flags of the named variables, or the internal variable when none is named
+        const have = t.variables.length ? normalizeFlags(t.variables.map(flagsVar)) : flags;
         // RFC 5232 §4: each key is a space-separated list of flags ("b A" is ["b", "A"]); empty ones name none
-        return holdsExpanded(flags, xs(t.keys).flatMap((k) => k.split(' ')).filter((k) => k !== ''), t);
+        return holdsExpanded(have, xs(t.keys).flatMap((k) => k.split(' ')).filter((k) => k !== ''), t);
+      }
       case 'string':
-        return holds(xs(t.sources), t.keys, t);
+        // RFC 5229 §5: with :count, empty strings are not counted
+        return holds(t.match === 'count' ? xs(t.sources).filter((v) => v !== '') : xs(t.sources), t.keys, t);
+      case 'body': {
+        const { values, scanned } = msg.body(t.transform);
+        // RFC 5173 §6: the body is costly to read; the bytes decoded count toward the step bound
+        step(Math.floor(scanned / BODY_BYTES_PER_STEP));
+        return holds(values, t.keys, t);
+      }
     }
+  };
+  /** The flags a variable holds (RFC 5232 §3: a space-separated list). */
+  const flagsVar = (name: string): string => (vars ? vars.get(name) : '');
+  /** Sets the internal variable or the named one. */
+  const setFlags = (variable: string | undefined, next: (current: string[]) => string[]): void => {
+    if (variable === undefined) flags = next(flags);
+    else if (!vars?.set(variable, next(normalizeFlags([flagsVar(variable)])).join(' '))) throw new SieveRuntimeError(`more than ${MAX_VARIABLES} variables`, line);
   };
 
   /** A folder or address only known at run time is checked here: a bad one is a run-time error (RFC 5228 §2.10.6). */
@@ -145,14 +201,36 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
           if (!c.copy) implicitKeep = false;
           break;
         case 'setflag':
-          flags = normalizeFlags(xs(c.flags));
+          setFlags(c.variable, () => normalizeFlags(xs(c.flags)));
           break;
         case 'addflag':
-          flags = addFlags(flags, xs(c.flags));
+          setFlags(c.variable, (current) => addFlags(current, xs(c.flags)));
           break;
         case 'removeflag':
-          flags = removeFlags(flags, xs(c.flags));
+          setFlags(c.variable, (current) => removeFlags(current, xs(c.flags)));
           break;
+        case 'reject':
+          // RFC 5429 §2.1: reject cancels the implicit keep
+          act({ kind: 'reject', reason: x(c.reason), extended: c.extended });
+          implicitKeep = false;
+          break;
+        case 'vacation': {
+          const from = c.from !== undefined ? x(c.from) : undefined;
+          // RFC 5230 §4.5: a :from that is not a valid address is an error
+          if (from !== undefined && !isRedirectAddress(fromAddress(from))) throw new SieveRuntimeError(`vacation :from: invalid address ${JSON.stringify(from.slice(0, 100))}`, line);
+          const days = Math.min(MAX_VACATION_DAYS, Math.max(MIN_VACATION_DAYS, c.days ?? DEFAULT_VACATION_DAYS));
+          act({
+            kind: 'vacation',
+            days,
+            ...(c.subject !== undefined ? { subject: x(c.subject) } : {}),
+            ...(from !== undefined ? { from } : {}),
+            addresses: xs(c.addresses),
+            mime: c.mime,
+            ...(c.handle !== undefined ? { handle: x(c.handle) } : {}),
+            reason: x(c.reason),
+          });
+          break;
+        }
         case 'set':
           if (!vars?.set(c.name, applyModifiers(x(c.value), c.modifiers))) throw new SieveRuntimeError(`more than ${MAX_VARIABLES} variables`, line);
           break;

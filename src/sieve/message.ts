@@ -1,7 +1,9 @@
 // What a Sieve script sees of a message: header values RFC 2047-decoded (RFC 5228 §2.7.2), the addresses of
-// address header fields, the size and the SMTP envelope (RFC 5228 §5.4).
+// address header fields, the size, the SMTP envelope (RFC 5228 §5.4) and the body for the body test (RFC 5173).
 import addressparser from 'nodemailer/lib/addressparser';
 import { decodeHeaderValue, parseHeaderBlock, splitHeadBody } from '../mime/headers.ts';
+import { bodyValues, type BodyValues } from './body.ts';
+import type { BodyTransform } from './script.ts';
 
 export interface SieveMessage {
   /** Every value of the field (lower-cased name), decoded, in order. */
@@ -12,6 +14,8 @@ export interface SieveMessage {
   size: number;
   /** The envelope sender ('' for the null reverse path) and the recipient being delivered to. */
   envelope: { from: string; to: string };
+  /** What a body test compares (RFC 5173 §5), decoded once per transform. */
+  body(transform: BodyTransform): BodyValues;
 }
 
 /** RFC 5228 §5.1: the address test is restricted to fields that hold addresses. */
@@ -41,7 +45,17 @@ export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }
   // decoded once per field name, however many tests look at it
   const decoded = new Map<string, string[]>();
   const parsed = new Map<string, string[]>();
+  const bodies = new Map<string, BodyValues>();
   return {
+    body: (transform) => {
+      const key = JSON.stringify(transform);
+      const known = bodies.get(key);
+      // decoded once: a second test of the same transform costs only its comparisons
+      if (known) return { values: known.values, scanned: 0 };
+      const got = bodyValues(raw, transform);
+      bodies.set(key, got);
+      return got;
+    },
     header: (name) => {
       let values = decoded.get(name);
       if (!values) decoded.set(name, (values = (raws().get(name) ?? []).map(decodeHeaderValue)));

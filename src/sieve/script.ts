@@ -2,20 +2,31 @@
 // the executor runs them (plain data, so a compiled script can be cached and compared).
 import type { Modifier } from './variables.ts';
 
-export type Comparator = 'i;octet' | 'i;ascii-casemap';
-export type MatchType = 'is' | 'contains' | 'matches';
+export type Comparator = 'i;octet' | 'i;ascii-casemap' | 'i;ascii-numeric';
+/** :value and :count come with the relational extension (RFC 5231 §4). */
+export type MatchType = 'is' | 'contains' | 'matches' | 'value' | 'count';
 export type AddressPart = 'all' | 'localpart' | 'domain';
+/** RFC 5231 §5: the relations of :value and :count. */
+export type Relation = 'gt' | 'ge' | 'lt' | 'le' | 'eq' | 'ne';
+export const RELATIONS: readonly Relation[] = ['gt', 'ge', 'lt', 'le', 'eq', 'ne'];
 
 export interface Match {
   comparator: Comparator;
   match: MatchType;
+  /** For :value and :count. */
+  relation?: Relation;
 }
+
+/** What of the body a body test compares (RFC 5173 §5): the undecoded body, the decoded text parts, or parts of the given types. */
+export type BodyTransform = { kind: 'raw' } | { kind: 'text' } | { kind: 'content'; types: string[] };
 
 export type SieveTest =
   | ({ kind: 'address'; part: AddressPart; headers: string[]; keys: string[] } & Match)
   | ({ kind: 'envelope'; part: AddressPart; fields: Array<'from' | 'to'>; keys: string[] } & Match)
   | ({ kind: 'header'; headers: string[]; keys: string[] } & Match)
-  | ({ kind: 'hasflag'; keys: string[] } & Match)
+  /** `variables` names the variables holding the flags (RFC 5232 §4); empty for the internal one. */
+  | ({ kind: 'hasflag'; variables: string[]; keys: string[] } & Match)
+  | ({ kind: 'body'; transform: BodyTransform; keys: string[] } & Match)
   | ({ kind: 'string'; sources: string[]; keys: string[] } & Match)
   | { kind: 'exists'; headers: string[] }
   | { kind: 'size'; over: boolean; limit: number }
@@ -30,8 +41,23 @@ export type SieveCommand =
   | { kind: 'discard'; line: number }
   | { kind: 'redirect'; address: string; copy: boolean; line: number }
   | { kind: 'fileinto'; folder: string; copy: boolean; flags?: string[]; line: number }
-  | { kind: 'setflag' | 'addflag' | 'removeflag'; flags: string[]; line: number }
+  /** `variable`: the variable the flags are kept in (RFC 5232 §3), absent for the internal one. */
+  | { kind: 'setflag' | 'addflag' | 'removeflag'; variable?: string; flags: string[]; line: number }
+  /** RFC 5429: `ereject` (extended) may be refused in the protocol; here both end as a non-delivery notice. */
+  | { kind: 'reject'; extended: boolean; reason: string; line: number }
+  | ({ kind: 'vacation'; line: number } & VacationArgs)
   | { kind: 'set'; name: string; value: string; modifiers: Modifier[]; line: number };
+
+/** The arguments of a vacation action (RFC 5230 §4), as written (strings may hold variables). */
+export interface VacationArgs {
+  days?: number;
+  subject?: string;
+  from?: string;
+  addresses: string[];
+  mime: boolean;
+  handle?: string;
+  reason: string;
+}
 
 export interface CompiledScript {
   /** The extensions the script requires (RFC 5228 §3.2). */
@@ -40,7 +66,19 @@ export interface CompiledScript {
 }
 
 /** Extensions spamgate implements: anything else in `require` is an error (RFC 5228 §3.2). */
-export const SUPPORTED_EXTENSIONS: readonly string[] = ['fileinto', 'envelope', 'copy', 'imap4flags', 'variables'];
+export const SUPPORTED_EXTENSIONS: readonly string[] = [
+  'fileinto',
+  'envelope',
+  'copy',
+  'imap4flags',
+  'variables',
+  'body',
+  'relational',
+  'comparator-i;ascii-numeric',
+  'reject',
+  'ereject',
+  'vacation',
+];
 
 /** A mailbox for redirect: local@domain, no spaces, brackets or commas (RFC 5228 §4.2: syntax checked). */
 const REDIRECT_ADDRESS = /^[^\s<>()",;:\\@]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;

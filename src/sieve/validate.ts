@@ -5,10 +5,15 @@ import type { SieveProblem } from './errors.ts';
 import { ADDRESS_PART_TAGS, MATCH_TAGS, readArguments, stringsOf, type ArgumentSpec, type ReadArguments } from './arguments.ts';
 import type { SieveCommandNode, SieveTestNode } from './parser.ts';
 import { VARIABLE_NAME, type Modifier } from './variables.ts';
-import { isRedirectAddress, SUPPORTED_EXTENSIONS, type AddressPart, type Comparator, type CompiledScript, type Match, type MatchType, type SieveCommand, type SieveTest } from './script.ts';
+import { isRedirectAddress, RELATIONS, SUPPORTED_EXTENSIONS, type AddressPart, type BodyTransform, type Comparator, type CompiledScript, type Match, type MatchType, type Relation, type SieveCommand, type SieveTest } from './script.ts';
+import { readVacation } from './vacation-args.ts';
 
 /** RFC 5228 §2.7.3: these two comparators are always there; requiring them is allowed. */
 const BUILTIN_COMPARATORS: readonly Comparator[] = ['i;octet', 'i;ascii-casemap'];
+/** Comparators that must be named in require ("comparator-i;ascii-numeric", RFC 5228 §2.7.3). */
+const EXTRA_COMPARATORS: readonly Comparator[] = ['i;ascii-numeric'];
+/** RFC 5173 §5: the body transforms, one at most. */
+const BODY_TAGS = { raw: { group: 'transform' }, text: { group: 'transform' }, content: { group: 'transform', takesStrings: true } } as const;
 /** RFC 5322 §3.6.8 field-name: printable ASCII but ':'. */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 
@@ -43,12 +48,43 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
     const c = a.tags.get('comparator');
     let comparator: Comparator = 'i;ascii-casemap';
     if (c) {
-      const name = ((c.values ?? [])[0] ?? '').toLowerCase();
+      const name = ((c.values ?? [])[0] ?? '').toLowerCase() as Comparator;
       if ((c.values ?? []).length !== 1) at(c, ':comparator takes one comparator name');
-      else if (!BUILTIN_COMPARATORS.includes(name as Comparator)) at(c, `unknown comparator "${name}" (i;octet and i;ascii-casemap are supported)`);
-      else comparator = name as Comparator;
+      else if (!BUILTIN_COMPARATORS.includes(name) && !EXTRA_COMPARATORS.includes(name)) at(c, `unknown comparator "${name}" (i;octet, i;ascii-casemap and i;ascii-numeric are supported)`);
+      else {
+        // RFC 5228 §2.7.3: a comparator other than the two built in is used only when required
+        if (EXTRA_COMPARATORS.includes(name) && !required.has(`comparator-${name}`)) at(c, `comparator "${name}" needs require "comparator-${name}"`);
+        comparator = name;
+      }
     }
-    return { comparator, match: (a.tags.get('match')?.name ?? 'is') as MatchType };
+    const m = a.tags.get('match');
+    const match = (m?.name ?? 'is') as MatchType;
+    // RFC 4790 §9.1: i;ascii-numeric has equality and ordering, no substring match (RFC 5228 §2.7.3: an error)
+    if (comparator === 'i;ascii-numeric' && (match === 'contains' || match === 'matches')) at(m ?? a.tags.get('comparator') ?? { line: 1, col: 1 }, `:${match} cannot be used with the i;ascii-numeric comparator`);
+    if (m && (match === 'value' || match === 'count')) {
+      const relation = ((m.values ?? [])[0] ?? '').toLowerCase() as Relation;
+      // RFC 5231 §5: the relation is one of gt, ge, lt, le, eq, ne; anything else is an error
+      if ((m.values ?? []).length !== 1 || !RELATIONS.includes(relation)) at(m, `:${match} needs one relation of ${RELATIONS.map((r) => `"${r}"`).join(', ')}`);
+      return { comparator, match, relation: RELATIONS.includes(relation) ? relation : 'eq' };
+    }
+    return { comparator, match };
+  };
+  /** RFC 5232 §3, §5: the optional variable list of hasflag and the flag commands needs "variables"; names are identifiers. */
+  const flagVariables = (n: SieveCommandNode | SieveTestNode, names: readonly string[]): string[] => {
+    needs(n, `${n.name} with a variable name`, 'variables');
+    for (const v of names) if (!VARIABLE_NAME.test(v)) at(n, `${n.name}: invalid variable name ${JSON.stringify(v)}`);
+    return names.map((v) => v.toLowerCase());
+  };
+  /** Positional arguments given (tags and their values left out): hasflag and the flag commands take an optional first one. */
+  const positionalCount = (n: SieveCommandNode | SieveTestNode): number => {
+    let count = 0;
+    for (let i = 0; i < n.args.length; i++) {
+      const arg = n.args[i];
+      if (arg?.kind === 'tag') {
+        if ((arg.name === 'comparator' || arg.name === 'value' || arg.name === 'count') && n.args[i + 1]?.kind === 'strings') i++;
+      } else count++;
+    }
+    return count;
   };
   const headerNames = (n: SieveTestNode, names: string[]): string[] => {
     // RFC 5228 §5: header names must be valid field names
@@ -89,8 +125,26 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
       case 'hasflag': {
         needs(n, 'hasflag', 'imap4flags');
         noTests(n, 'hasflag');
-        const a = args('hasflag', n, { tags: MATCH_TAGS, positional: ['strings'] });
-        return { kind: 'hasflag', ...matchOf(a), keys: stringsOf(a.positional[0]) };
+        // RFC 5232 §5: hasflag [MATCH-TYPE] [COMPARATOR] [<variable-list>] <list-of-flags>
+        const withVariables = positionalCount(n) >= 2;
+        const a = args('hasflag', n, { tags: MATCH_TAGS, positional: withVariables ? ['strings', 'strings'] : ['strings'] });
+        const variables = withVariables ? flagVariables(n, stringsOf(a.positional[0])) : [];
+        return { kind: 'hasflag', ...matchOf(a), variables, keys: stringsOf(a.positional[withVariables ? 1 : 0]) };
+      }
+      case 'body': {
+        needs(n, 'body', 'body');
+        noTests(n, 'body');
+        const a = args('body', n, { tags: { ...MATCH_TAGS, ...BODY_TAGS }, positional: ['strings'] });
+        const t = a.tags.get('transform');
+        let transform: BodyTransform = { kind: 'text' };
+        if (t?.name === 'raw') transform = { kind: 'raw' };
+        else if (t?.name === 'content') {
+          const types = (t.values ?? []).map((v) => v.toLowerCase());
+          // RFC 5173 §5.2: a type is "", a main type or type/subtype (no parameters)
+          for (const v of types) if (!/^(?:[a-z0-9!#$&^_.+-]+(?:\/[a-z0-9!#$&^_.+-]+)?)?$/.test(v)) at(t, `body :content: invalid media type ${JSON.stringify(v)}`);
+          transform = { kind: 'content', types };
+        }
+        return { kind: 'body', ...matchOf(a), transform, keys: stringsOf(a.positional[0]) };
       }
       case 'string': {
         needs(n, 'string', 'variables');
@@ -220,8 +274,23 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
         case 'addflag':
         case 'removeflag': {
           needs(n, n.name, 'imap4flags');
-          const a = args(n.name, n, { tags: {}, positional: ['strings'] });
-          out.push({ kind: n.name, flags: stringsOf(a.positional[0]), line });
+          // RFC 5232 §3: setflag/addflag/removeflag [<variablename: string>] <list-of-flags: string-list>
+          const withVariable = positionalCount(n) >= 2;
+          const a = args(n.name, n, { tags: {}, positional: withVariable ? ['string', 'strings'] : ['strings'] });
+          const variable = withVariable ? flagVariables(n, stringsOf(a.positional[0]))[0] : undefined;
+          out.push({ kind: n.name, ...(variable !== undefined ? { variable } : {}), flags: stringsOf(a.positional[withVariable ? 1 : 0]), line });
+          break;
+        }
+        case 'reject':
+        case 'ereject': {
+          needs(n, n.name, n.name);
+          const a = args(n.name, n, { tags: {}, positional: ['string'] });
+          out.push({ kind: 'reject', extended: n.name === 'ereject', reason: stringsOf(a.positional[0])[0] ?? '', line });
+          break;
+        }
+        case 'vacation': {
+          needs(n, 'vacation', 'vacation');
+          out.push({ kind: 'vacation', ...readVacation(n, required, problems, dynamic), line });
           break;
         }
         case 'set': {

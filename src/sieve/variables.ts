@@ -37,6 +37,11 @@ export class Variables {
     return out.length > MAX_VALUE_CHARS ? out.slice(0, MAX_VALUE_CHARS) : out;
   }
 
+  /** The value of a named variable, '' when it was never set. */
+  get(name: string): string {
+    return this.named.get(name.toLowerCase()) ?? '';
+  }
+
   /** False when the script already has MAX_VARIABLES and this is a new one. */
   set(name: string, value: string): boolean {
     const key = name.toLowerCase();

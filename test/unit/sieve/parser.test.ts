@@ -108,7 +108,7 @@ test('syntax errors name the line and column', () => {
 
 test('validation: unknown require, extensions used without require, unknown commands/tests/tags, misplaced require and else', () => {
   // RFC 5228 §3.2: an unsupported extension in require is an error
-  assert.deepEqual(problems('require ["fileinto", "vacation"];\nkeep;'), ['1:9: unsupported extension "vacation" (supported: fileinto, envelope, copy, imap4flags, variables)']);
+  assert.deepEqual(problems('require ["fileinto", "notify"];\nkeep;'), ['1:9: unsupported extension "notify" (supported: fileinto, envelope, copy, imap4flags, variables, body, relational, comparator-i;ascii-numeric, reject, ereject, vacation)']);
   // RFC 5228 §3.2: an extension used without require is an error
   assert.deepEqual(problems('fileinto "Junk";'), ['1:1: fileinto needs require "fileinto"']);
   assert.deepEqual(problems('if envelope :is "from" "a@b" { keep; }'), ['1:4: envelope needs require "envelope"']);
@@ -118,7 +118,8 @@ test('validation: unknown require, extensions used without require, unknown comm
   assert.deepEqual(problems('keep;\nrequire "fileinto";'), ['2:1: require must come before any other command, at the top of the script']);
   assert.deepEqual(problems('else { keep; }'), ['1:1: else must follow if or elsif']);
   assert.deepEqual(problems('if header :is :contains "a" "b" { keep; }'), ['1:15: ":contains" conflicts with ":is" given before']);
-  assert.deepEqual(problems('if header :comparator "i;ascii-numeric" "a" "b" { keep; }'), ['1:11: unknown comparator "i;ascii-numeric" (i;octet and i;ascii-casemap are supported)']);
+  assert.deepEqual(problems('if header :comparator "i;ascii-numeric" "a" "b" { keep; }'), ['1:11: comparator "i;ascii-numeric" needs require "comparator-i;ascii-numeric"']);
+  assert.deepEqual(problems('if header :comparator "i;unicode-casemap" "a" "b" { keep; }'), ['1:11: unknown comparator "i;unicode-casemap" (i;octet, i;ascii-casemap and i;ascii-numeric are supported)']);
   assert.deepEqual(problems('if header "a" { keep; }'), ['1:4: header: argument 2 should be a string or string list']);
   assert.deepEqual(problems('if size 10 { keep; }'), ['1:4: size needs :over or :under']);
   assert.deepEqual(problems('redirect "not an address";'), ['1:10: redirect: invalid address "not an address"']);

@@ -1,0 +1,82 @@
+// What the Sieve body test (RFC 5173) compares: the body as it came (:raw), the decoded text of the text
+// parts (:text, HTML turned into text), or the decoded content of the parts of the named media types
+// (:content). A bounded MIME walk with the project's decoders; reports the bytes it decoded (the cost).
+import { htmlToText } from '../mime/html.ts';
+import { decodeCharset, headerValue, parseHeaderBlock, parseStructured, splitHeadBody } from '../mime/headers.ts';
+import { splitMultipart } from '../mime/parse.ts';
+import { decodeTransfer } from '../mime/transfer.ts';
+import type { HeaderField } from '../checks/types.ts';
+import type { BodyTransform } from './script.ts';
+
+/** Bytes of the message the body test reads; past this the rest of the body is not seen. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+/** Parts visited and nesting followed. */
+const MAX_PARTS = 100;
+const MAX_DEPTH = 10;
+
+export interface BodyValues {
+  values: string[];
+  /** Bytes read and decoded to make `values`. */
+  scanned: number;
+}
+
+interface Leaf {
+  /** Lower-cased type/subtype. */
+  type: string;
+  /** Decoded content (charset to UTF-8). */
+  content: string;
+  /** Transfer-encoded size. */
+  size: number;
+}
+
+/** RFC 5173 §5.2: "" matches every type, "text" a main type, "text/plain" one type. */
+function typeMatches(type: string, wanted: readonly string[]): boolean {
+  const main = type.slice(0, type.indexOf('/'));
+  return wanted.some((w) => w === '' || w === type || (!w.includes('/') && w === main));
+}
+
+function leaves(headers: readonly HeaderField[], body: string, depth: number, out: Leaf[]): void {
+  if (out.length >= MAX_PARTS) return;
+  const ct = parseStructured(headerValue(headers, 'content-type'));
+  // RFC 2045 §5.2: no (or an unreadable) Content-Type is text/plain
+  const type = /^[a-z0-9!#$&^_.+-]+\/[a-z0-9!#$&^_.+-]+$/.test(ct.value) ? ct.value : 'text/plain';
+  const encoding = (headerValue(headers, 'content-transfer-encoding') ?? '7bit').trim().toLowerCase();
+  if (type.startsWith('multipart/') && ct.params.boundary && depth < MAX_DEPTH) {
+    // RFC 5173 §5.2: the children of a multipart are visited; its own prologue and epilogue are not compared
+    for (const child of splitMultipart(body, ct.params.boundary) ?? []) {
+      const bare = /^\r?\n/.test(child);
+      const { head, body: childBody } = splitHeadBody(child);
+      leaves(bare ? [] : parseHeaderBlock(head), bare ? child.replace(/^\r?\n/, '') : childBody, depth + 1, out);
+    }
+    return;
+  }
+  if (type === 'message/rfc822' && depth < MAX_DEPTH) {
+    // RFC 5173 §5.2: a nested message's body parts are visited like the top level's
+    const inner = decodeTransfer(body, encoding).toString('latin1');
+    const { head, body: innerBody } = splitHeadBody(inner);
+    leaves(parseHeaderBlock(head), innerBody, depth + 1, out);
+    return;
+  }
+  let content: string;
+  try {
+    content = decodeCharset(decodeTransfer(body, encoding), ct.params.charset?.toLowerCase());
+  } catch {
+    content = body;
+  }
+  out.push({ type, content, size: body.length });
+}
+
+/** The values a body test with `transform` compares, from the raw message (read up to MAX_BODY_BYTES). */
+export function bodyValues(raw: Buffer, transform: BodyTransform): BodyValues {
+  const binary = raw.subarray(0, MAX_BODY_BYTES).toString('latin1');
+  const { head, body } = splitHeadBody(binary);
+  // RFC 5173 §5.1: :raw is the body undecoded (read as UTF-8, as the rest of the script sees text)
+  if (transform.kind === 'raw') return { values: [Buffer.from(body, 'latin1').toString('utf8')], scanned: body.length };
+  const parts: Leaf[] = [];
+  leaves(parseHeaderBlock(head), body, 0, parts);
+  const scanned = parts.reduce((n, p) => n + p.size, 0);
+  if (transform.kind === 'content') return { values: parts.filter((p) => typeMatches(p.type, transform.types)).map((p) => p.content), scanned };
+  // RFC 5173 §5.3: :text is the text parts; HTML is turned into text (the RFC allows it)
+  const values = parts.filter((p) => p.type.startsWith('text/')).map((p) => (p.type === 'text/html' ? htmlToText(p.content).text : p.content));
+  return { values, scanned };
+}
