@@ -129,7 +129,8 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
       case 'envelope': {
         // RFC 5228 §5.4: the null reverse path is the empty string, compared as such
         const values = t.fields.map((f) => (f === 'from' ? msg.envelope.from : msg.envelope.to)).flatMap((a) => (a === '' ? '' : (addressPart(a, t.part) ?? [])));
-        return holds(values, t.keys, t);
+        // RFC 5231 §4.2: :count counts addresses, and the null reverse path is none
+        return holds(t.match === 'count' ? values.filter((v) => v !== '') : values, t.keys, t);
       }
       case 'hasflag': {
         // RFC 5232 §5: the flags of the named variables, or the internal variable when none is named

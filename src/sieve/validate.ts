@@ -5,13 +5,10 @@ import type { SieveProblem } from './errors.ts';
 import { ADDRESS_PART_TAGS, MATCH_TAGS, readArguments, stringsOf, type ArgumentSpec, type ReadArguments } from './arguments.ts';
 import type { SieveCommandNode, SieveTestNode } from './parser.ts';
 import { VARIABLE_NAME, type Modifier } from './variables.ts';
-import { isRedirectAddress, RELATIONS, SUPPORTED_EXTENSIONS, type AddressPart, type BodyTransform, type Comparator, type CompiledScript, type Match, type MatchType, type Relation, type SieveCommand, type SieveTest } from './script.ts';
+import { isRedirectAddress, SUPPORTED_EXTENSIONS, type AddressPart, type BodyTransform, type Comparator, type CompiledScript, type Match, type SieveCommand, type SieveTest } from './script.ts';
+import { BUILTIN_COMPARATORS, readMatch } from './match-args.ts';
 import { readVacation } from './vacation-args.ts';
 
-/** RFC 5228 §2.7.3: these two comparators are always there; requiring them is allowed. */
-const BUILTIN_COMPARATORS: readonly Comparator[] = ['i;octet', 'i;ascii-casemap'];
-/** Comparators that must be named in require ("comparator-i;ascii-numeric", RFC 5228 §2.7.3). */
-const EXTRA_COMPARATORS: readonly Comparator[] = ['i;ascii-numeric'];
 /** RFC 5173 §5: the body transforms, one at most. */
 const BODY_TAGS = { raw: { group: 'transform' }, text: { group: 'transform' }, content: { group: 'transform', takesStrings: true } } as const;
 /** RFC 5322 §3.6.8 field-name: printable ASCII but ':'. */
@@ -44,31 +41,7 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
   const dynamic = (text: string): boolean => required.has('variables') && text.includes('${');
   const args = (what: string, n: SieveCommandNode | SieveTestNode, spec: ArgumentSpec): ReadArguments => readArguments(what, n, spec, required, problems);
 
-  const matchOf = (a: ReadArguments): Match => {
-    const c = a.tags.get('comparator');
-    let comparator: Comparator = 'i;ascii-casemap';
-    if (c) {
-      const name = ((c.values ?? [])[0] ?? '').toLowerCase() as Comparator;
-      if ((c.values ?? []).length !== 1) at(c, ':comparator takes one comparator name');
-      else if (!BUILTIN_COMPARATORS.includes(name) && !EXTRA_COMPARATORS.includes(name)) at(c, `unknown comparator "${name}" (i;octet, i;ascii-casemap and i;ascii-numeric are supported)`);
-      else {
-        // RFC 5228 §2.7.3: a comparator other than the two built in is used only when required
-        if (EXTRA_COMPARATORS.includes(name) && !required.has(`comparator-${name}`)) at(c, `comparator "${name}" needs require "comparator-${name}"`);
-        comparator = name;
-      }
-    }
-    const m = a.tags.get('match');
-    const match = (m?.name ?? 'is') as MatchType;
-    // RFC 4790 §9.1: i;ascii-numeric has equality and ordering, no substring match (RFC 5228 §2.7.3: an error)
-    if (comparator === 'i;ascii-numeric' && (match === 'contains' || match === 'matches')) at(m ?? a.tags.get('comparator') ?? { line: 1, col: 1 }, `:${match} cannot be used with the i;ascii-numeric comparator`);
-    if (m && (match === 'value' || match === 'count')) {
-      const relation = ((m.values ?? [])[0] ?? '').toLowerCase() as Relation;
-      // RFC 5231 §5: the relation is one of gt, ge, lt, le, eq, ne; anything else is an error
-      if ((m.values ?? []).length !== 1 || !RELATIONS.includes(relation)) at(m, `:${match} needs one relation of ${RELATIONS.map((r) => `"${r}"`).join(', ')}`);
-      return { comparator, match, relation: RELATIONS.includes(relation) ? relation : 'eq' };
-    }
-    return { comparator, match };
-  };
+  const matchOf = (a: ReadArguments): Match => readMatch(a, required, problems);
   /** RFC 5232 §3, §5: the optional variable list of hasflag and the flag commands needs "variables"; names are identifiers. */
   const flagVariables = (n: SieveCommandNode | SieveTestNode, names: readonly string[]): string[] => {
     needs(n, `${n.name} with a variable name`, 'variables');

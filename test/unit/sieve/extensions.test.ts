@@ -90,6 +90,8 @@ test('relational :count counts values: addresses, header fields, envelope, strin
   assert.ok(holds('header :count "eq" :comparator "i;ascii-numeric" "x-missing" "0"'));
   assert.ok(holds('envelope :count "eq" :comparator "i;ascii-numeric" "to" "1"'));
   assert.ok(holds('string :count "eq" :comparator "i;ascii-numeric" ["a", "", "b"] "2"'));
+  const nullSender = run('if envelope :count "eq" :comparator "i;ascii-numeric" "from" "0" { fileinto "none"; }', PLAIN, '');
+  assert.ok(nullSender.ok && nullSender.actions.some((a) => a.kind === 'fileinto'), 'the null reverse path is no address');
 });
 
 test('relational and numeric comparator: validation (require, relation names, no substring match with i;ascii-numeric)', () => {
