@@ -3,7 +3,7 @@
 // non-delivery notice (a DSN from the null sender, as for any failed delivery, honouring NOTIFY); or, when a
 // notice would only add to the harm, the message is dropped without one: mail the filter judged spam (the
 // sender is most likely forged: backscatter), the null sender and mailer-daemon or other system senders
-// (RFC 5429 §2.1: never a notice to a notice, RFC 3834 §2 likewise).
+// (RFC 5321 §4.5.5 and RFC 3834 §2: never a notice to a notice).
 import type { LocalDeliveryOutcome } from '../queue/router.ts';
 import type { QueueEnvelope } from '../queue/types.ts';
 import { isSystemSender, SPAM_ACTIONS } from './vacation-rules.ts';

@@ -88,7 +88,7 @@ export function createVacation(deps: VacationDeps): Vacation {
         log.info('vacation reply suppressed', { id: d.queueId, user: d.user, from: d.mailFrom, reason: 'already_replied', days: setting.days, via });
         return;
       }
-      // RFC 5230 §4.5: a :from that is not one of the user's addresses is not used (no replies in others' names)
+      // RFC 5230 §4.3: a :from that is not one of the user's addresses is not used (no replies in others' names)
       const from = sieve?.from !== undefined && deps.directory.ownsAddress(d.user, fromAddress(sieve.from)) ? sieve.from : undefined;
       const built = buildVacationReply({ setting, user: d.user, to: d.mailFrom, fields, nowMs, queueId: d.queueId, ...(from !== undefined ? { from } : {}), ...(sieve?.mime ? { mime: true } : {}) });
       const message = sign ? await sign(built.message) : built.message;

@@ -84,8 +84,8 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
     if (steps > limits.maxSteps) throw new SieveRuntimeError(`more than ${limits.maxSteps} steps`, line);
   };
   const act = (a: SieveAction): void => {
-    // RFC 5429 §2.1, §2.2: reject and ereject exclude keep, fileinto, redirect, vacation and another reject; RFC 5230
-    // §4.7: one vacation per run. Found at run time: an error, so the message is kept (RFC 5228 §2.10.6)
+    // RFC 5429 §2: reject and ereject exclude keep, fileinto, redirect, vacation and another reject; and one
+    // vacation per run here. Found at run time: an error, so the message is kept (RFC 5228 §2.10.6)
     const clash = (b: SieveAction): boolean =>
       a.kind === 'reject' ? b.kind === 'reject' || b.kind === 'keep' || b.kind === 'fileinto' || b.kind === 'redirect' || b.kind === 'vacation' : b.kind === 'reject' && (a.kind === 'keep' || a.kind === 'fileinto' || a.kind === 'redirect' || a.kind === 'vacation');
     const other = actions.find(clash);
@@ -217,7 +217,7 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
           break;
         case 'vacation': {
           const from = c.from !== undefined ? x(c.from) : undefined;
-          // RFC 5230 §4.5: a :from that is not a valid address is an error
+          // RFC 5230 §4.3: a :from that is not a valid address is an error
           if (from !== undefined && !isRedirectAddress(fromAddress(from))) throw new SieveRuntimeError(`vacation :from: invalid address ${JSON.stringify(from.slice(0, 100))}`, line);
           const days = Math.min(MAX_VACATION_DAYS, Math.max(MIN_VACATION_DAYS, c.days ?? DEFAULT_VACATION_DAYS));
           act({

@@ -32,7 +32,7 @@ export function readVacation(n: SieveCommandNode, required: ReadonlySet<string>,
   const from = one('from');
   const handle = one('handle');
   const days = a.tags.get('days')?.number;
-  // RFC 5230 §4.5: :from must be a valid address (checked here when it holds no variable)
+  // RFC 5230 §4.3: :from must be a valid address (checked here when it holds no variable)
   const fromTag = a.tags.get('from');
   if (from !== undefined && fromTag && !dynamic(from) && !isRedirectAddress(fromAddress(from))) problems.push({ line: fromTag.line, col: fromTag.col, message: `vacation :from: invalid address ${JSON.stringify(from)}` });
   return {
