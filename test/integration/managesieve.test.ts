@@ -76,6 +76,9 @@ test('PUTSCRIPT ({n+} and {n}), a bad script at line:col, SETACTIVE, and a messa
   const refused = await c.cmd(`PUTSCRIPT "bad" ${literal(bad)}`);
   assert.match(refused, /^NO "3:3: /, 'the problem at line:col (RFC 5804 §2.6)');
   assert.match(await c.cmd(`CHECKSCRIPT ${literal(bad)}`), /^NO "3:3: /);
+  // every extension the SIEVE capability lists compiles (RFC 5804 §1.7)
+  const extensions = 'require ["body", "relational", "comparator-i;ascii-numeric", "vacation", "ereject"];\nif body :count "gt" :comparator "i;ascii-numeric" "5" { ereject "too many parts"; }\nelse { vacation :days 3 "away"; }\n';
+  assert.match(await c.cmd(`CHECKSCRIPT ${literal(extensions)}`), /^OK/);
   const good = 'require "fileinto";\nif header :contains "subject" "report" {\n  fileinto "Reports";\n}\n';
   assert.match(await c.cmd(`PUTSCRIPT "filing" ${literal(good)}`), /^OK/);
   // a synchronizing literal: the server invites the octets first
