@@ -23,9 +23,16 @@ export interface CrossCheckInput {
   redis: { timeout: number; use_for: readonly string[] };
   greylist: { enabled: boolean; timeout: number };
   srs: { enabled: boolean; domain?: string | undefined };
-  outbound: { relay?: unknown; routes?: Record<string, unknown> | undefined; tls_reports: { enabled: boolean } };
+  outbound: { relay?: unknown; routes?: Record<string, unknown> | undefined; tls_reports: { enabled: boolean }; dane: 'off' | 'on' };
   dkim: { sign: ReadonlyArray<{ domain: string }> };
   arc: { seal: boolean; seal_domain?: string | undefined };
+  dns: { servers?: readonly string[] | undefined };
+}
+
+/** A dns.servers entry ("ip", "ip:port", "[ipv6]:port") naming a loopback address. */
+export function isLoopbackEntry(entry: string): boolean {
+  const host = entry.trim().replace(/^\[([^\]]+)\](?::\d+)?$/, '$1').replace(/^([^:]+):\d+$/, '$1');
+  return isIPv4(host) ? host.startsWith('127.') : host === '::1';
 }
 
 interface Listen {
@@ -82,6 +89,14 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
   for (const domain of Object.keys(config.outbound.routes ?? {})) {
     if (config.mode === 'full-stack' && config.local_domains.includes(domain)) {
       ctx.addIssue({ code: 'custom', path: ['outbound', 'routes', domain], message: `${domain} is in local_domains: its mail is delivered here, never through a route` });
+    }
+  }
+  // RFC 7672 §2.1.3 (stub resolvers): the AD bit is trusted only from a validating resolver reached over a
+  // path nobody can tamper with; spamgate asks it without TSIG or DoT, so it must be on this host.
+  if (config.outbound.dane === 'on') {
+    const remote = (config.dns.servers ?? []).filter((entry) => !isLoopbackEntry(entry));
+    if (remote.length) {
+      ctx.addIssue({ code: 'custom', path: ['outbound', 'dane'], message: `DANE trusts the AD bit of dns.servers, which must then be a DNSSEC-validating resolver on this host (127.0.0.1, ::1); found ${remote.join(', ')}` });
     }
   }
   sharedPorts(config, ctx);

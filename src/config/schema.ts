@@ -200,6 +200,12 @@ const outbound = z
       })
       .prefault({}),
     /**
+     * DANE for MX delivery (RFC 7672), as Postfix's smtp_tls_security_level = dane: TLSA records of MX hosts whose
+     * DNS answers the resolver authenticated (AD bit) require TLS with a matching certificate. Off by default: it
+     * trusts the AD bit of the configured name servers, so they must be a DNSSEC-validating resolver on this host.
+     */
+    dane: z.enum(['off', 'on']).default('off'),
+    /**
      * SMTP TLS Reporting (RFC 8460): TLS sessions of MX delivery counted per recipient domain and UTC day, and a daily
      * report sent to each domain that publishes a TLSRPT record. Off by default: reports are mail (and HTTPS posts)
      * about every domain mail goes to, and RFC 8460 §5.3 has receivers ignore mailed reports without a DKIM signature
@@ -231,6 +237,7 @@ const outbound = z
       [['max_mx_hosts'], o.max_mx_hosts !== 5, ''],
       [['mta_sts', 'timeout'], o.mta_sts.timeout !== 60_000, ''],
       [['mta_sts', 'cache_size'], o.mta_sts.cache_size !== 10_000, ''],
+      [['dane'], o.dane !== 'off', ''],
       [['tls_reports', 'enabled'], o.tls_reports.enabled, ''],
     ];
     for (const [at, changed, instead] of mxOnly) {

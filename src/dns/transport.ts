@@ -32,11 +32,32 @@ export function wireName(name: string): string {
   return ascii;
 }
 
-function buildQuery(name: string, type: string): { id: number; buffer: Buffer } {
+/** Types dns2 has no name for, asked by number (their rdata is kept raw and decoded by the caller). */
+const EXTRA_TYPES: Record<string, number> = { TLSA: 52 };
+
+/** The numeric code of a record type name. */
+export function typeCode(type: string): number | undefined {
+  return (Packet.TYPE as Record<string, number>)[type] ?? EXTRA_TYPES[type];
+}
+
+/** The header bits dns2's typings leave out (RFC 4035 §3.2: AD and CD). */
+export type DnssecHeader = dns2.Packet.Header & { ad?: number; cd?: number };
+
+/** Options of one question. */
+export interface QueryFlags {
+  /**
+   * RFC 6840 §5.7: AD set in a query asks a validating resolver to report, in the AD bit of its answer, whether
+   * the data was authenticated (DANE, RFC 7672 §2.1); no EDNS DO bit is needed for that.
+   */
+  ad?: boolean;
+}
+
+function buildQuery(name: string, type: string, flags: QueryFlags = {}): { id: number; buffer: Buffer } {
   const packet = new Packet();
   packet.header.id = randomInt(0, 65536);
   packet.header.rd = 1;
-  const code = (Packet.TYPE as Record<string, number>)[type];
+  if (flags.ad) (packet.header as DnssecHeader).ad = 1;
+  const code = typeCode(type);
   if (code === undefined) throw new TransportError('badname', `unsupported record type ${type}`);
   packet.questions.push({ name, type: code, class: Packet.CLASS.IN } as dns2.Packet.Question);
   try {
@@ -54,12 +75,12 @@ function matches(reply: DnsPacket, id: number, name: string, type: string): bool
     reply.header.qr === 1 &&
     q !== undefined &&
     q.name.toLowerCase().replace(/\.$/, '') === name.toLowerCase().replace(/\.$/, '') &&
-    Packet.typeName(q.type) === type
+    q.type === typeCode(type)
   );
 }
 
-export function queryUdp(server: NameServer, name: string, type: string, timeoutMs: number): Promise<DnsPacket> {
-  const { id, buffer } = buildQuery(name, type);
+export function queryUdp(server: NameServer, name: string, type: string, timeoutMs: number, flags: QueryFlags = {}): Promise<DnsPacket> {
+  const { id, buffer } = buildQuery(name, type, flags);
   const socket = createSocket(isIPv6(server.host) ? 'udp6' : 'udp4');
   return new Promise<DnsPacket>((resolve, reject) => {
     let done = false;
@@ -89,8 +110,8 @@ export function queryUdp(server: NameServer, name: string, type: string, timeout
   });
 }
 
-export function queryTcp(server: NameServer, name: string, type: string, timeoutMs: number): Promise<DnsPacket> {
-  const { id, buffer } = buildQuery(name, type);
+export function queryTcp(server: NameServer, name: string, type: string, timeoutMs: number, flags: QueryFlags = {}): Promise<DnsPacket> {
+  const { id, buffer } = buildQuery(name, type, flags);
   return new Promise<DnsPacket>((resolve, reject) => {
     const socket = connect({ host: server.host, port: server.port });
     let done = false;
@@ -127,11 +148,11 @@ export function queryTcp(server: NameServer, name: string, type: string, timeout
 }
 
 /** UDP, then TCP for a truncated answer; the TCP retry gets what is left of the timeout, at least 1/2 of it. */
-export async function query(server: NameServer, rawName: string, type: string, timeoutMs: number): Promise<{ reply: DnsPacket; tcp: boolean }> {
+export async function query(server: NameServer, rawName: string, type: string, timeoutMs: number, flags: QueryFlags = {}): Promise<{ reply: DnsPacket; tcp: boolean }> {
   const name = wireName(rawName);
   const started = Date.now();
-  const reply = await queryUdp(server, name, type, timeoutMs);
+  const reply = await queryUdp(server, name, type, timeoutMs, flags);
   if (!reply.header.tc) return { reply, tcp: false };
   const left = Math.max(timeoutMs - (Date.now() - started), Math.ceil(timeoutMs / 2));
-  return { reply: await queryTcp(server, name, type, left), tcp: true };
+  return { reply: await queryTcp(server, name, type, left, flags), tcp: true };
 }

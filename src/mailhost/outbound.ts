@@ -1,6 +1,7 @@
 // Outbound MX delivery: the MX plan (mx-plan.ts) through the injected Resolver, hosts in preference
 // order, next host on connection failure or 4xx, pooled SMTP connections, every try bounded; the
-// recipient domain's MTA-STS policy (mta-sts.ts) decides which hosts qualify and whether TLS is verified.
+// recipient domain's MTA-STS policy (mta-sts.ts) decides which hosts qualify and whether TLS is verified;
+// with outbound.dane, an MX host with secure, usable TLSA records (dane-policy.ts) gets TLS matched against them.
 // With outbound.relay (or a domain of outbound.routes), relay.ts delivers instead, to the relay host.
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
@@ -20,8 +21,11 @@ import { isHostName, loopReply, planMxHosts } from './mx-plan.ts';
 import type { RelayConfig } from '../config/sections/relay.ts';
 import { createRelayDelivery } from './relay.ts';
 import { matchRoute } from './route-match.ts';
-import { connectionFailure, isTlsReport, mismatchFailure, reportPolicyOf, sessionEvent, sessionFailure, type TlsSessionRecorder } from './tlsrpt-session.ts';
-import type { FailureDetail } from './tlsrpt-store.ts';
+import { connectionFailure, daneConnectionFailure, dnssecFailure, isTlsReport, mismatchFailure, reportEvent, reportPolicyOf, sessionFailure, type TlsSessionRecorder } from './tlsrpt-session.ts';
+import type { FailureDetail, ReportPolicy } from './tlsrpt-store.ts';
+import type { SecureDns } from '../dns/secure-dns.ts';
+import { daneDelivery, type DaneDomain, type DaneHost } from './dane-policy.ts';
+import { daneCounter, danePeerCheck } from './dane-connect.ts';
 
 export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
 export { MAX_ADDRESSES_PER_HOST } from './host-delivery.ts';
@@ -51,6 +55,8 @@ export interface OutboundOptions {
   mtaSts?: { policyPort?: number; ca?: Buffer };
   /** Where TLS sessions of MX delivery are counted for TLS reports (RFC 8460); none without outbound.tls_reports. */
   tlsReports?: TlsSessionRecorder;
+  /** DNSSEC-aware look-ups (AD bit) of the validating resolver; needed with outbound.dane: on. */
+  secureDns?: SecureDns;
 }
 
 /** The file of the MTA-STS policy cache in the data directory. */
@@ -101,7 +107,12 @@ interface ConnectTo {
   mismatch: boolean;
   /** The message is a TLS report of spamgate's (RFC 8460 §5.3). */
   tlsReport: boolean;
+  /** The host's usable TLSA records (DANE, RFC 7672): TLS required and the certificate matched against them. */
+  dane: Extract<DaneHost, { kind: 'dane' }> | undefined;
 }
+
+type DaneOf = Extract<DaneHost, { kind: 'dane' }>;
+const tlsaPolicy = (d: DaneOf | undefined): ReportPolicy => ({ type: 'tlsa', lines: d?.present ?? [] });
 
 /** Delivery to the recipient domain's MX hosts. */
 function createMxDelivery(opts: OutboundOptions): Outbound {
@@ -130,16 +141,39 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
       })
     : undefined;
   const clock = opts.clock ?? systemClock;
-  /** Counts one session for the TLS report of `domain` (success without `failure`). */
-  const recordSession = (recorder: TlsSessionRecorder | undefined, domain: string, policy: CachedPolicy | undefined, failure: FailureDetail | undefined): void => {
+  if (cfg.dane === 'on' && !opts.secureDns) throw new Error('outbound.dane: on needs DNSSEC-aware look-ups (secureDns)');
+  const daneCount = daneCounter(opts.registry);
+  /** Counts one session for the TLS report of `domain` (success without `failure`), under an MTA-STS policy or a TLSA RRset. */
+  const recordSession = (recorder: TlsSessionRecorder | undefined, domain: string, policy: CachedPolicy | ReportPolicy | undefined, failure: FailureDetail | undefined): void => {
     // reported by policy domain (A-labels, lower case); an address literal has none
     const name = recorder ? policyDomain(domain) : undefined;
-    if (recorder && name) recorder.record(sessionEvent(name, policy, clock.now(), failure));
+    const reportPolicy = policy && 'type' in policy ? policy : reportPolicyOf(policy);
+    if (recorder && name) recorder.record(reportEvent(name, reportPolicy, clock.now(), failure));
   };
 
   /** An MX connection; under an MTA-STS policy (enforce or testing) with the policy's TLS checks. */
   const connector = (c: ConnectTo) => async (): Promise<NextHopClient> => {
     const { host, address, domain, policy, recorder, mismatch } = c;
+    if (c.dane) {
+      // RFC 7672 §2.2: secure, usable TLSA records: STARTTLS is required (never in clear, whatever outbound.starttls
+      // says) and the certificate must match them (§3); PKIX roots and node's name check play no part
+      const client = await NextHopClient.connect({
+        host: address,
+        port: cfg.port,
+        heloName: helo,
+        connectTimeout: cfg.connect_timeout,
+        commandTimeout: cfg.command_timeout,
+        starttls: 'require',
+        tlsVerify: false,
+        ...sourceAddressFor(cfg, address),
+        ...(isHostName(host) ? { servername: host } : {}),
+        peerCheck: danePeerCheck(c.dane, () => clock.now()),
+      });
+      daneCount('verified');
+      log.debug('DANE: certificate matches the TLSA records', { domain, host, address });
+      recordSession(recorder, domain, tlsaPolicy(c.dane), undefined);
+      return client;
+    }
     // RFC 8461 §4.2, §5: enforce needs STARTTLS and a certificate valid (DNS-ID) for the MX host name
     const enforce = policy?.mode === 'enforce';
     const client = await NextHopClient.connect({
@@ -190,6 +224,19 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
       // RFC 8461 §5.1: every attempt asks DNS for the policy id again, so a deferral under enforce sees an updated policy
       const found = sts && !domain.startsWith('[') && !tlsReport ? await sts.policyFor(domain) : undefined;
       const policy = found && found.mode !== 'none' ? found : undefined;
+      // RFC 7672 §2.2.1: DANE applies only when the MX RRset (or, without MX, the domain's address RRset) is secure
+      const dane = opts.secureDns && cfg.dane === 'on' && !domain.startsWith('[') && !tlsReport ? daneDelivery(opts.secureDns, cfg.port) : undefined;
+      const daneDomain: DaneDomain | undefined = dane ? await dane.domain(domain, plan.implicit) : undefined;
+      if (daneDomain?.kind === 'defer') {
+        // RFC 7672 §2.1.1: a bogus or indeterminate answer is no "insecure" one: retried later, never sent without DANE
+        daneCount('lookup_failed');
+        log.warn('DANE: DNSSEC look-up failed, message deferred', { domain, reason: daneDomain.reason });
+        setAll(recipients, { status: 'temp', reply: { code: 451, enhanced: '4.4.3', text: `DANE: ${daneDomain.reason}`, local: true }, destination: 'remote' });
+        return results;
+      }
+      if (daneDomain?.kind === 'insecure') daneCount('mx_insecure');
+      /** Why DANE kept the message from a host (TLSA look-up failed, certificate did not match, no STARTTLS). */
+      let daneReply: NextHopReply | undefined;
       // connections of a report that may go without verified TLS are never pooled with those of other mail
       const stsKey = `${policy ? `|mta-sts-${policy.mode}` : ''}${tlsReport && (cfg.tls_verify || cfg.starttls === 'require') ? '|tlsrpt' : ''}`;
       /** Why MTA-STS (enforce) kept the message from a host; the reply when no host got to answer. */
@@ -232,14 +279,27 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
           }
         }
         if (loopAt !== undefined && priority >= loopAt) break;
-        const mismatch = policy !== undefined && sts !== undefined && !mxMatches(host, policy);
-        if (policy && sts && mismatch) {
-          sts.report(domain, policy, host, 'mx_mismatch');
+        const daneHost = daneDomain?.kind === 'secure' && dane ? await dane.host(host) : undefined;
+        if (daneHost?.kind === 'defer') {
+          // RFC 7672 §2.2.3: the TLSA RRset of this host could not be had: not this host now, never without DANE
+          daneCount('lookup_failed');
+          log.warn('DANE: TLSA look-up failed, MX host skipped', { domain, host, reason: daneHost.reason });
+          daneReply = { code: 451, enhanced: '4.7.5', text: `DANE: ${daneHost.reason}`, local: true };
+          recordSession(recorder, domain, tlsaPolicy(undefined), dnssecFailure(host));
+          continue;
+        }
+        if (daneHost?.kind === 'none') daneCount(daneHost.why);
+        const daneOf = daneHost?.kind === 'dane' ? daneHost : undefined;
+        // RFC 8461 §2: a DNSSEC-validated, usable TLSA RRset takes precedence over the MTA-STS policy for this host
+        const hostPolicy = daneOf ? undefined : policy;
+        const mismatch = hostPolicy !== undefined && sts !== undefined && !mxMatches(host, hostPolicy);
+        if (hostPolicy && sts && mismatch) {
+          sts.report(domain, hostPolicy, host, 'mx_mismatch');
           // RFC 8461 §4.1, §5: in enforce mode a host that fails MX matching MUST NOT get the message
-          if (policy.mode === 'enforce') {
+          if (hostPolicy.mode === 'enforce') {
             stsReply = stsRefused(`MX host ${host} does not match the policy's mx patterns`);
             // RFC 8460 §4.3.1: the session that could not be had is a validation failure of this MX
-            recordSession(recorder, domain, policy, { resultType: 'validation-failure', receivingMxHostname: host });
+            recordSession(recorder, domain, hostPolicy, { resultType: 'validation-failure', receivingMxHostname: host });
             continue;
           }
         }
@@ -255,10 +315,10 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
         for (const address of addrs.addresses) {
           if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS) break;
           tried++;
-          const key = `${host}|${address}:${cfg.port}${stsKey}`;
+          const key = `${host}|${address}:${cfg.port}${daneOf ? '|dane' : stsKey}`;
           try {
             // a temporary reply at this host: the next MX may take the recipient (RFC 5321 §5.1)
-            const round = await transactWithHost({ pool, key, connect: connector({ host, address, domain, policy, recorder, mismatch, tlsReport }), host, from, recipients: remaining, message, dsn, results });
+            const round = await transactWithHost({ pool, key, connect: connector({ host, address, domain, policy: hostPolicy, recorder, mismatch, tlsReport, dane: daneOf }), host, from, recipients: remaining, message, dsn, results });
             if (round.lastTemp) {
               lastTemp = round.lastTemp;
               lastMta = host;
@@ -273,13 +333,20 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
             lastMta = host;
             lastReporter = undefined;
             if (err instanceof NextHopConnectionError) {
-              const failure = connectionFailure(err, { host, address });
-              if (failure) recordSession(recorder, domain, policy, failure);
+              const failure = daneOf ? daneConnectionFailure(err, { host, address }) : connectionFailure(err, { host, address });
+              if (failure) recordSession(recorder, domain, daneOf ? tlsaPolicy(daneOf) : hostPolicy, failure);
             }
-            if (policy && sts && err instanceof NextHopConnectionError && err.tlsFailure) {
-              sts.report(domain, policy, host, err.tlsFailure === 'certificate' ? 'certificate' : err.tlsFailure === 'handshake' ? 'tls' : 'starttls', err.message);
+            if (daneOf && err instanceof NextHopConnectionError && err.tlsFailure) {
+              // RFC 7672 §2.2, §3: no matching certificate or no STARTTLS: this host does not get the message, in
+              // clear or otherwise; the next MX may, else the message stays queued
+              daneCount(err.tlsFailure === 'certificate' ? 'tlsa_mismatch' : err.tlsFailure === 'handshake' ? 'tls_failed' : 'no_starttls');
+              log.warn('DANE: MX host failed TLSA authentication, deferred', { domain, host, address, reason: err.message });
+              daneReply = { code: 451, enhanced: '4.7.5', text: `DANE: ${host} [${address}]: ${err.message}`, local: true };
+            }
+            if (hostPolicy && sts && err instanceof NextHopConnectionError && err.tlsFailure) {
+              sts.report(domain, hostPolicy, host, err.tlsFailure === 'certificate' ? 'certificate' : err.tlsFailure === 'handshake' ? 'tls' : 'starttls', err.message);
               // RFC 8461 §5: enforce: no delivery without STARTTLS and a valid certificate, never in clear instead
-              if (policy.mode === 'enforce') stsReply = stsRefused(`${host} [${address}]: ${err.message}`);
+              if (hostPolicy.mode === 'enforce') stsReply = stsRefused(`${host} [${address}]: ${err.message}`);
             }
             remaining = remaining.filter((r) => !results.has(r));
             if (err instanceof NextHopConnectionError && err.afterBody) {
@@ -292,9 +359,11 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
           }
         }
       }
-      if (remaining.length && stsReply && !lastReporter) {
-        // RFC 8461 §5.1: an enforce failure is temporary: the message stays queued and each retry looks for a new policy
-        setAll(remaining, { status: 'temp', reply: stsReply, destination: 'remote' });
+      const refused = daneReply ?? stsReply;
+      if (remaining.length && refused && !lastReporter) {
+        // RFC 8461 §5.1: an enforce failure is temporary: the message stays queued and each retry looks for a new policy;
+        // so is a DANE failure (RFC 7672 §2.2): each retry looks the TLSA records up again
+        setAll(remaining, { status: 'temp', reply: refused, destination: 'remote' });
         return results;
       }
       if (remaining.length && loopAt !== undefined && lastMta === undefined && !sawTempDns) {

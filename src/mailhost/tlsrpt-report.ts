@@ -54,7 +54,7 @@ export function buildReport(meta: ReportMeta, counts: readonly PolicyCounts[]): 
     policies: counts.map((c) => ({
       policy: {
         'policy-type': c.policy.type,
-        ...(c.policy.type === 'sts' ? { 'policy-string': c.policy.lines } : {}),
+        ...(c.policy.type !== 'no-policy-found' ? { 'policy-string': c.policy.lines } : {}),
         'policy-domain': meta.policyDomain,
         ...(c.policy.type === 'sts' ? { 'mx-host': c.policy.mx } : {}),
       },

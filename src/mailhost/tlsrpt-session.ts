@@ -67,6 +67,22 @@ export function sessionFailure(client: NextHopClient, w: Where, policy: ReportPo
   return { resultType: fallback.failure === 'handshake' ? 'validation-failure' : 'starttls-not-supported', ...at };
 }
 
+/**
+ * RFC 8460 §4.3.2.1: a DANE session that failed: a certificate no TLSA record matches is tlsa-invalid, no STARTTLS
+ * (or a refusal of it) starttls-not-supported, a failed handshake validation-failure.
+ */
+export function daneConnectionFailure(err: NextHopConnectionError, w: Where): FailureDetail | undefined {
+  if (!err.tlsFailure) return undefined;
+  const at = hosts(w, err.localAddress);
+  if (err.tlsFailure === 'certificate') return { resultType: 'tlsa-invalid', ...at };
+  return { resultType: err.tlsFailure === 'handshake' ? 'validation-failure' : 'starttls-not-supported', ...at };
+}
+
+/** RFC 8460 §4.3.2.1: the TLSA look-up of an MX host failed (bogus or no answer): dnssec-invalid, no session. */
+export function dnssecFailure(host: string): FailureDetail {
+  return { resultType: 'dnssec-invalid', receivingMxHostname: host };
+}
+
 /** RFC 8461 §4.1 under a testing policy: a session with an MX outside the policy fails validation whatever its TLS. */
 export function mismatchFailure(client: NextHopClient, w: Where): FailureDetail {
   return { resultType: 'validation-failure', ...hosts(w, client.localAddress) };
@@ -74,7 +90,11 @@ export function mismatchFailure(client: NextHopClient, w: Where): FailureDetail 
 
 /** The event of one session to `domain` under `policy` (none: no-policy-found): a success without `failure`. */
 export function sessionEvent(domain: string, policy: CachedPolicy | undefined, at: number, failure: FailureDetail | undefined): SessionEvent {
-  const reportPolicy = reportPolicyOf(policy);
+  return reportEvent(domain, reportPolicyOf(policy), at, failure);
+}
+
+/** The event of one session under a report policy (a TLSA RRset under DANE): a success without `failure`. */
+export function reportEvent(domain: string, reportPolicy: ReportPolicy, at: number, failure: FailureDetail | undefined): SessionEvent {
   return failure ? { domain, policy: reportPolicy, at, ok: false, failure } : { domain, policy: reportPolicy, at, ok: true };
 }
 

@@ -6,7 +6,11 @@ import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { createDayStore, MAX_DAYS, utcDay, type DayStore } from './report-days.ts';
 
-/** RFC 8460 §4.3 result types spamgate reports (no DANE: tlsa-invalid, dnssec-invalid, dane-required are not produced). */
+/**
+ * RFC 8460 §4.3 result types spamgate reports. DANE (outbound.dane): tlsa-invalid (no TLSA record matches the
+ * certificate) and dnssec-invalid (the TLSA or secure address look-up failed); dane-required is not produced, as
+ * spamgate has no setting that requires DANE of a domain.
+ */
 export const RESULT_TYPES = [
   'starttls-not-supported',
   'certificate-host-mismatch',
@@ -16,11 +20,13 @@ export const RESULT_TYPES = [
   'sts-policy-fetch-error',
   'sts-policy-invalid',
   'sts-webpki-invalid',
+  'tlsa-invalid',
+  'dnssec-invalid',
 ] as const;
 export type ResultType = (typeof RESULT_TYPES)[number];
 
-/** RFC 8460 §4.4 policy: an MTA-STS policy (its lines and mx patterns) or none found. */
-export type ReportPolicy = { type: 'sts'; lines: string[]; mx: string[] } | { type: 'no-policy-found' };
+/** RFC 8460 §4.4 policy: an MTA-STS policy (its lines and mx patterns), a TLSA RRset (its records), or none found. */
+export type ReportPolicy = { type: 'sts'; lines: string[]; mx: string[] } | { type: 'tlsa'; lines: string[] } | { type: 'no-policy-found' };
 
 export interface FailureDetail {
   resultType: ResultType;
@@ -65,7 +71,12 @@ const detailSchema = z.strictObject({
   count: z.number().int().min(1),
 });
 /** A policy as outbound records it: its mx patterns are capped (MAX_REPORT_MX, tlsrpt-session.ts), so 30 lines hold any. */
-const policySchema = z.union([z.strictObject({ type: z.literal('sts'), lines: z.array(z.string().max(300)).max(30), mx: z.array(text).max(30) }), z.strictObject({ type: z.literal('no-policy-found') })]);
+const policySchema = z.union([
+  z.strictObject({ type: z.literal('sts'), lines: z.array(z.string().max(300)).max(30), mx: z.array(text).max(30) }),
+  // a TLSA RRset as outbound records it: at most MAX_TLSA_RECORDS (16) records, each cut to 160 hex digits
+  z.strictObject({ type: z.literal('tlsa'), lines: z.array(z.string().max(300)).max(30) }),
+  z.strictObject({ type: z.literal('no-policy-found') }),
+]);
 const countsSchema = z.strictObject({ policy: policySchema, success: z.number().int().min(0), failure: z.number().int().min(0), details: z.array(detailSchema) });
 
 const policyKey = (p: ReportPolicy): string => JSON.stringify(p);

@@ -5,6 +5,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import { createOutbound } from '../mailhost/outbound.ts';
 import { selfAddressCheck } from '../mailhost/self-address.ts';
+import { openDane } from '../mailhost/dane-setup.ts';
 import { openTlsReports } from '../mailhost/tlsrpt-setup.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { Clock } from '../util/clock.ts';
@@ -68,8 +69,11 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
     const localDomains = new Set(config.local_domains);
     // TLS reports (RFC 8460): sessions counted by outbound, reports queued on the spool like any message
     const tlsReports = openTlsReports({ config, dataDir: deps.loaded.dataDir, hostname: deps.hostname, resolver: deps.resolver, sink: spool, ...(deps.signNotice ? { sign: deps.signNotice } : {}), clock: deps.clock, log: deps.log, registry: deps.registry });
+    // DANE (outbound.dane): DNSSEC-aware look-ups of the validating resolver, beside the caching resolver
+    const secureDns = openDane(config, log);
     const outbound = createOutbound({
       resolver: deps.resolver,
+      ...(secureDns ? { secureDns } : {}),
       config: config.outbound,
       hostname: deps.hostname,
       log,

@@ -12,6 +12,9 @@ import { xforwardCommands, type ClientOrigin } from './next-hop-xforward.ts';
 
 export { NextHopConnectionError, type TlsFailure } from './next-hop-wire.ts';
 
+/** The tlsCode of a connection the caller's peerCheck refused. */
+export const PEER_CHECK_FAILED = 'PEER_CHECK_FAILED';
+
 function tlsError(message: string, failure: TlsFailure, reply?: NextHopReply): NextHopConnectionError {
   const err = new NextHopConnectionError(message, reply);
   err.tlsFailure = failure;
@@ -79,6 +82,12 @@ export interface NextHopClientOptions {
   tlsCa?: Buffer;
   /** Replaces node's certificate name check (e.g. MTA-STS: a DNS-ID subjectAltName only, RFC 8461 §4.2). */
   checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
+  /**
+   * Judges the peer after the handshake, whatever node's verification said (DANE, RFC 7672 §3: certificates are
+   * matched against TLSA records, not PKIX roots): an error ends the connection as a certificate failure before
+   * anything is sent over TLS.
+   */
+  peerCheck?: (secure: tls.TLSSocket) => Error | undefined;
   /** Send the original client with XFORWARD when the next hop offers it. */
   xforward?: boolean;
   /** RFC 8314 §3.3: TLS from the first byte (port 465), with tlsVerify, servername and tlsCa as for STARTTLS; starttls is then moot. */
@@ -179,7 +188,10 @@ export class NextHopClient {
         socket.once('close', () => reject(new Error('connection closed')));
       }));
       client.connectedFrom = socket.localAddress;
-      if (socket instanceof tls.TLSSocket) client.tlsUp(socket);
+      if (socket instanceof tls.TLSSocket) {
+        client.tlsUp(socket);
+        client.checkPeer(socket);
+      }
       // RFC 5321 §4.5.3.2.1: the greeting gets as long as a command (5 minutes by default), since some
       // servers delay it on purpose; only the TCP connect is held to connectTimeout.
       const greeting = await client.read();
@@ -375,8 +387,18 @@ export class NextHopClient {
       secure.once('error', (err: Error) => reject(handshakeError(secure, err, this.options)));
     }));
     this.tlsUp(secure);
+    this.checkPeer(secure);
     // RFC 3207 §4.2: forget what was learnt before TLS and say hello again.
     await this.hello();
+  }
+
+  /** The caller's peerCheck: a refusal is a certificate failure (its code PEER_CHECK_FAILED), and nothing is sent. */
+  private checkPeer(secure: tls.TLSSocket): void {
+    const refused = this.options.peerCheck?.(secure);
+    if (!refused) return;
+    const e = tlsError(refused.message, 'certificate');
+    e.tlsCode = PEER_CHECK_FAILED;
+    throw e;
   }
 
   /** Records a finished handshake (after STARTTLS, or at connect with implicit TLS). */
