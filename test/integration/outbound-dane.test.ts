@@ -239,3 +239,20 @@ test('config: dane on with a name server not on this host, or with a relay, is r
   assert.equal(configSchema.safeParse({ outbound: { dane: 'on', relay: { host: 'smtp.example' } } }).success, false);
   assert.equal(configSchema.parse({}).outbound.dane, 'off');
 });
+
+test('an MX host name that is a secure CNAME: TLSA at the expanded name first (RFC 7672 §2.2.3)', async (t) => {
+  const files = selfSigned(t, 'mx1.dane.test');
+  const w = await world(t, [files], (port) => ({
+    [DOMAIN]: { records: [{ MX: [10, 'mx1.dane.test'] }] },
+    'mx1.dane.test': { records: [{ CNAME: 'real.hosting.test' }] },
+    'real.hosting.test': { records: [{ A: '127.0.0.1' }] },
+    [`_${port}._tcp.real.hosting.test`]: { records: [{ TLSA: tlsa(3, 1, 1, Buffer.alloc(32, 9)) }] },
+    [`_${port}._tcp.mx1.dane.test`]: { records: [{ TLSA: tlsa(3, 1, 1, spkiSha256(files.cert)) }] },
+  }));
+  const r = await w.deliver();
+  // the expanded name's records (which match nothing) are the ones used: the MX name's are never asked for
+  assert.equal(r.status, 'temp', r.text);
+  assert.match(r.text, /no TLSA record matches/);
+  assert.ok(w.dns.log.some((q) => q.type === 'TLSA' && q.name === `_${w.port}._tcp.real.hosting.test`));
+  assert.ok(!w.dns.log.some((q) => q.type === 'TLSA' && q.name === `_${w.port}._tcp.mx1.dane.test`));
+});

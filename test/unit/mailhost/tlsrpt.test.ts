@@ -167,3 +167,24 @@ test('a report by mail that no DKIM key signs is not sent (RFC 8460 §5.3: it MU
   assert.match((await registry.metrics()).toString(), /^spamgate_tls_reports_total\{result="failed"\} 1$/m);
   assert.ok(logs.some((l) => /no DKIM key/.test(String(l.msg)) && l.submitter === 'gw.test'));
 });
+
+test('DANE sessions (RFC 8460 §4.3, §4.4): a tlsa policy with its records, tlsa-invalid and dnssec-invalid rows, kept in the state file and reported', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-tlsrpt-dane-'));
+  const file = path.join(dir, 'tls-reports.json');
+  const a = rig(file);
+  const policy = { type: 'tlsa' as const, lines: [`3 1 1 ${'ab'.repeat(32)}`] };
+  a.store.record({ domain: 'dane.test', policy, at: T0, ok: true });
+  a.store.record({ domain: 'dane.test', policy, at: T0, ok: false, failure: { resultType: 'tlsa-invalid', receivingMxHostname: 'mx1.dane.test', receivingIp: '192.0.2.1' } });
+  a.store.record({ domain: 'dane.test', policy, at: T0, ok: false, failure: { resultType: 'dnssec-invalid', receivingMxHostname: 'mx2.dane.test' } });
+  await a.store.close();
+  const b = rig(file);
+  const counts = b.store.domainsOf('2026-03-10').get('dane.test') ?? [];
+  assert.equal(counts.length, 1, 'read back from the state file');
+  const report = JSON.parse(buildReport({ organizationName: 'O', contactInfo: 'c', submitter: 'gw.test', policyDomain: 'dane.test', day: '2026-03-10' }, counts).json) as {
+    policies: Array<{ policy: Record<string, unknown>; summary: Record<string, number>; 'failure-details': Array<Record<string, unknown>> }>;
+  };
+  const p = report.policies[0];
+  assert.deepEqual(p?.policy, { 'policy-type': 'tlsa', 'policy-string': policy.lines, 'policy-domain': 'dane.test' });
+  assert.deepEqual(p?.summary, { 'total-successful-session-count': 1, 'total-failure-session-count': 2 });
+  assert.deepEqual(p?.['failure-details'].map((d) => d['result-type']), ['tlsa-invalid', 'dnssec-invalid']);
+});
