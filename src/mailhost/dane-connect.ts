@@ -2,6 +2,7 @@
 // usable TLSA records (dane-match.ts) as the next-hop client's peerCheck; the outbound_dane_total counter of
 // what DANE did for each MX host or connection.
 import type { TLSSocket, DetailedPeerCertificate } from 'node:tls';
+import type { NextHopClientOptions } from '../smtp/next-hop-client.ts';
 import type { Registry } from '../metrics/registry.ts';
 import { counter } from '../metrics/registry.ts';
 import { matchChain, MAX_CHAIN_DEPTH } from './dane-match.ts';
@@ -26,6 +27,15 @@ export function danePeerCheck(policy: Extract<DaneHost, { kind: 'dane' }>, now: 
     const m = matchChain({ chain: presentedChain(secure), records: policy.records, names: policy.names, now: now() });
     return m.ok ? undefined : new Error(`DANE: ${m.reason}`);
   };
+}
+
+/**
+ * The client options of a connection to an MX host with usable TLSA records. RFC 7672 §2.2: STARTTLS is required
+ * (never in clear, whatever outbound.starttls says) and the certificate must match the records (§3); PKIX roots and
+ * node's name check play no part (tlsVerify off, the records decide in peerCheck).
+ */
+export function daneClientOptions(base: Omit<NextHopClientOptions, 'starttls' | 'tlsVerify'>, policy: Extract<DaneHost, { kind: 'dane' }>, now: () => number): NextHopClientOptions {
+  return { ...base, starttls: 'require', tlsVerify: false, peerCheck: danePeerCheck(policy, now) };
 }
 
 /** Results of outbound_dane_total: verified, failures, and why a host went without DANE. */

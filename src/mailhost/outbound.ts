@@ -25,7 +25,7 @@ import { connectionFailure, daneConnectionFailure, dnssecFailure, isTlsReport, m
 import type { FailureDetail, ReportPolicy } from './tlsrpt-store.ts';
 import type { SecureDns } from '../dns/secure-dns.ts';
 import { daneDelivery, type DaneDomain, type DaneHost } from './dane-policy.ts';
-import { daneCounter, danePeerCheck } from './dane-connect.ts';
+import { daneClientOptions, daneCounter } from './dane-connect.ts';
 
 export { orderMx, planMx, type MxPlan } from './mx-plan.ts';
 export { MAX_ADDRESSES_PER_HOST } from './host-delivery.ts';
@@ -154,21 +154,17 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
   /** An MX connection; under an MTA-STS policy (enforce or testing) with the policy's TLS checks. */
   const connector = (c: ConnectTo) => async (): Promise<NextHopClient> => {
     const { host, address, domain, policy, recorder, mismatch } = c;
+    const base = {
+      host: address,
+      port: cfg.port,
+      heloName: helo,
+      connectTimeout: cfg.connect_timeout,
+      commandTimeout: cfg.command_timeout,
+      ...sourceAddressFor(cfg, address),
+      ...(isHostName(host) ? { servername: host } : {}),
+    };
     if (c.dane) {
-      // RFC 7672 §2.2: secure, usable TLSA records: STARTTLS is required (never in clear, whatever outbound.starttls
-      // says) and the certificate must match them (§3); PKIX roots and node's name check play no part
-      const client = await NextHopClient.connect({
-        host: address,
-        port: cfg.port,
-        heloName: helo,
-        connectTimeout: cfg.connect_timeout,
-        commandTimeout: cfg.command_timeout,
-        starttls: 'require',
-        tlsVerify: false,
-        ...sourceAddressFor(cfg, address),
-        ...(isHostName(host) ? { servername: host } : {}),
-        peerCheck: danePeerCheck(c.dane, () => clock.now()),
-      });
+      const client = await NextHopClient.connect(daneClientOptions(base, c.dane, () => clock.now()));
       daneCount('verified');
       log.debug('DANE: certificate matches the TLSA records', { domain, host, address });
       recordSession(recorder, domain, tlsaPolicy(c.dane), undefined);
@@ -177,16 +173,10 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
     // RFC 8461 §4.2, §5: enforce needs STARTTLS and a certificate valid (DNS-ID) for the MX host name
     const enforce = policy?.mode === 'enforce';
     const client = await NextHopClient.connect({
-      host: address,
-      port: cfg.port,
-      heloName: helo,
-      connectTimeout: cfg.connect_timeout,
-      commandTimeout: cfg.command_timeout,
+      ...base,
       // RFC 8460 §5.3: a TLS report MUST be delivered despite any TLS-related failure: STARTTLS when offered, in clear if not
       starttls: enforce ? 'require' : c.tlsReport && cfg.starttls !== 'never' ? 'opportunistic' : cfg.starttls,
       tlsVerify: enforce || (cfg.tls_verify && !c.tlsReport),
-      ...sourceAddressFor(cfg, address),
-      ...(isHostName(host) ? { servername: host } : {}),
       ...(policy ? { checkServerIdentity: dnsIdCheck(host), ...(opts.mtaSts?.ca ? { tlsCa: opts.mtaSts.ca } : {}) } : {}),
     });
     if (policy && sts) {
