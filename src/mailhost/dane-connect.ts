@@ -34,8 +34,9 @@ export function danePeerCheck(policy: Extract<DaneHost, { kind: 'dane' }>, now: 
  * (never in clear, whatever outbound.starttls says) and the certificate must match the records (§3); PKIX roots and
  * node's name check play no part (tlsVerify off, the records decide in peerCheck).
  */
-export function daneClientOptions(base: Omit<NextHopClientOptions, 'starttls' | 'tlsVerify'>, policy: Extract<DaneHost, { kind: 'dane' }>, now: () => number): NextHopClientOptions {
-  return { ...base, starttls: 'require', tlsVerify: false, peerCheck: danePeerCheck(policy, now) };
+export function daneClientOptions(base: Omit<NextHopClientOptions, 'starttls' | 'tlsVerify' | 'servername'>, policy: Extract<DaneHost, { kind: 'dane' }>, now: () => number): NextHopClientOptions {
+  // RFC 7672 §8.1: SNI carries the TLSA base domain, so a server with several certificates shows the one the records name
+  return { ...base, servername: policy.base, starttls: 'require', tlsVerify: false, peerCheck: danePeerCheck(policy, now) };
 }
 
 /** Results of outbound_dane_total: verified, failures, and why a host went without DANE. */

@@ -21,6 +21,8 @@ export type DaneHost =
       records: TlsaRecord[];
       /** RFC 7672 §3.2.2 reference identifiers: the MX host name, and the CNAME-expanded TLSA base domain. */
       names: string[];
+      /** The TLSA base domain: the name the records were found under (RFC 7672 §8.1: sent as SNI). */
+      base: string;
       /** The TLSA RRset in presentation form (TLS reports, RFC 8460 §4.4 policy-string). */
       present: string[];
     }
@@ -80,7 +82,7 @@ export function daneDelivery(dns: SecureDns, port: number): DaneDelivery {
       const usable = records.filter(isUsable);
       if (!usable.length) return { kind: 'none', why: 'tlsa_unusable' };
       const names = [...new Set([host, base, addr.owner])];
-      return { kind: 'dane', records: usable, names, present: usable.map((r) => presentTlsa(r)) };
+      return { kind: 'dane', records: usable, names, base, present: usable.map((r) => presentTlsa(r)) };
     }
     return { kind: 'none', why: 'no_tlsa' };
   };
