@@ -24,8 +24,10 @@ async function timed(raw: string): Promise<{ ms: number; symbols: Set<string> }>
   return { ms: performance.now() - started, symbols: new Set(hits.map((h) => h.symbol)) };
 }
 
-// Each took from 10 s to many minutes before; a loaded two-core machine stays far below this.
-const BUDGET_MS = 3000;
+// A hang guard, not a speed figure (the benchmarks under test/bench measure speed): each input took from 10 s to
+// many minutes before its fix and takes well under a second now (the slowest, 300,000 digits, about 0.6 s on a
+// quiet two-core machine and 4 s with the machine loaded fourteen-fold).
+const BUDGET_MS = 10_000;
 
 test('hostile messages are judged quickly by the shipped rules', async () => {
   const cases: [string, string][] = [
