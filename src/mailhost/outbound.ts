@@ -3,6 +3,7 @@
 // recipient domain's MTA-STS policy (mta-sts.ts) decides which hosts qualify and whether TLS is verified;
 // with outbound.dane, an MX host with secure, usable TLSA records (dane-policy.ts) gets TLS matched against them.
 // With outbound.relay (or a domain of outbound.routes), relay.ts delivers instead, to the relay host.
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { Resolver } from '../dns/resolver.ts';
@@ -273,7 +274,7 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
         if (daneHost?.kind === 'defer') {
           // RFC 7672 §2.2.3: the TLSA RRset of this host could not be had: not this host now, never without DANE
           daneCount('lookup_failed');
-          log.warn('DANE: TLSA look-up failed, MX host skipped', { domain, host, reason: daneHost.reason });
+          log.warn('DANE: look-up failed, MX host skipped', { domain, host, reason: daneHost.reason });
           daneReply = { code: 451, enhanced: '4.7.5', text: `DANE: ${daneHost.reason}`, local: true };
           recordSession(recorder, domain, tlsaPolicy(undefined), dnssecFailure(host));
           continue;
@@ -305,7 +306,8 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
         for (const address of addrs.addresses) {
           if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS) break;
           tried++;
-          const key = `${host}|${address}:${cfg.port}${daneOf ? '|dane' : stsKey}`;
+          // a DANE connection is reused only under the TLSA records its certificate was matched against
+          const key = `${host}|${address}:${cfg.port}${daneOf ? `|dane:${daneKey(daneOf)}` : stsKey}`;
           try {
             // a temporary reply at this host: the next MX may take the recipient (RFC 5321 §5.1)
             const round = await transactWithHost({ pool, key, connect: connector({ host, address, domain, policy: hostPolicy, recorder, mismatch, tlsReport, dane: daneOf }), host, from, recipients: remaining, message, dsn, results });
@@ -379,4 +381,9 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
       await sts?.close();
     },
   };
+}
+
+/** The TLSA records and reference names a DANE connection was verified under, as a pool key part. */
+function daneKey(policy: Extract<DaneHost, { kind: 'dane' }>): string {
+  return createHash('sha256').update(`${policy.present.join('\n')}|${policy.names.join(',')}`).digest('base64url').slice(0, 22);
 }

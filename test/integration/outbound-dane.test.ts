@@ -256,3 +256,15 @@ test('an MX host name that is a secure CNAME: TLSA at the expanded name first (R
   assert.ok(w.dns.log.some((q) => q.type === 'TLSA' && q.name === `_${w.port}._tcp.real.hosting.test`));
   assert.ok(!w.dns.log.some((q) => q.type === 'TLSA' && q.name === `_${w.port}._tcp.mx1.dane.test`));
 });
+
+test('a pooled DANE connection is not reused once the TLSA records changed: the next message is matched anew and deferred', async (t) => {
+  const files = selfSigned(t, 'mx1.dane.test');
+  const w = await world(t, [files], (port) => mxZones(port, { records: [{ TLSA: tlsa(3, 1, 1, spkiSha256(files.cert)) }] }));
+  assert.equal((await w.deliver()).status, 'delivered');
+  // the domain's TLSA now names another key: the connection verified under the old records must not carry mail
+  w.dns.set(`_${w.port}._tcp.mx1.dane.test`, { records: [{ TLSA: tlsa(3, 1, 1, Buffer.alloc(32, 7)) }] });
+  const r = await w.deliver();
+  assert.equal(r.status, 'temp', r.text);
+  assert.match(r.text, /^451 4\.7\.5 DANE: .*no TLSA record matches/);
+  assert.equal(w.sinks[0]?.messages.length, 1, 'the second message went nowhere');
+});
