@@ -22,7 +22,8 @@ const envelopeSchema = z.looseObject({
   verdict: z.looseObject({ action: z.string(), score: z.number(), junkRecipients: z.array(z.string()).optional() }).optional(),
   authUser: z.string().optional(),
   tlsReport: z.boolean().optional(),
-  auth: z.looseObject({ results: z.string(), arc: z.enum(['none', 'pass', 'fail']) }).optional(),
+  // only for the ARC seal of a forwarded copy: a damaged one is dropped (the copy goes unsealed), never the message
+  auth: z.looseObject({ results: z.string(), arc: z.enum(['none', 'pass', 'fail']) }).optional().catch(undefined),
   client: z.looseObject({ port: z.number().optional(), name: z.string().optional(), helo: z.string().optional(), esmtp: z.boolean().optional() }).optional(),
 });
 
@@ -58,7 +59,9 @@ function firstIssue(error: z.ZodError): string {
 export function parseEnvelope(json: unknown, file: string): QueueEnvelope {
   const r = envelopeSchema.safeParse(json);
   if (!r.success) throw new Error(`${file}: damaged envelope (${firstIssue(r.error)})`);
-  return r.data as QueueEnvelope;
+  const envelope = r.data as QueueEnvelope;
+  if (envelope.auth === undefined) delete envelope.auth;
+  return envelope;
 }
 
 /** A state file's content checked for shape, or an Error that names the first field that is wrong. */
