@@ -15,7 +15,11 @@ export const MAX_TLSA_RECORDS = 16;
 export type NoDane = 'mx_insecure' | 'host_insecure' | 'no_tlsa' | 'tlsa_insecure' | 'tlsa_unusable' | 'no_address';
 
 export type DaneHost =
-  | { kind: 'none'; why: NoDane }
+  /**
+   * `encrypt`: a secure TLSA RRset whose records are all unusable still says the host does TLS: STARTTLS is required
+   * (never in clear), unauthenticated by DANE (RFC 7672 §2.2; Postfix's dane level falls back to "encrypt" so).
+   */
+  | { kind: 'none'; why: NoDane; encrypt?: true }
   | {
       kind: 'dane';
       records: TlsaRecord[];
@@ -80,7 +84,7 @@ export function daneDelivery(dns: SecureDns, port: number): DaneDelivery {
       // RFC 7671 §4.1 (and RFC 6698 §4.1): malformed and unknown records are unusable, and only usable ones count;
       // RFC 7672 §3.1.3: PKIX-TA(0) and PKIX-EE(1) are unusable for SMTP
       const usable = records.filter(isUsable);
-      if (!usable.length) return { kind: 'none', why: 'tlsa_unusable' };
+      if (!usable.length) return { kind: 'none', why: 'tlsa_unusable', encrypt: true };
       const names = [...new Set([host, base, addr.owner])];
       return { kind: 'dane', records: usable, names, base, present: usable.map((r) => presentTlsa(r)) };
     }

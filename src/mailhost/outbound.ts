@@ -110,6 +110,8 @@ interface ConnectTo {
   tlsReport: boolean;
   /** The host's usable TLSA records (DANE, RFC 7672): TLS required and the certificate matched against them. */
   dane: Extract<DaneHost, { kind: 'dane' }> | undefined;
+  /** The host's secure TLSA records are all unusable: STARTTLS required, not authenticated by DANE (RFC 7672 §2.2). */
+  encrypt: boolean;
 }
 
 type DaneOf = Extract<DaneHost, { kind: 'dane' }>;
@@ -176,7 +178,7 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
     const client = await NextHopClient.connect({
       ...base,
       // RFC 8460 §5.3: a TLS report MUST be delivered despite any TLS-related failure: STARTTLS when offered, in clear if not
-      starttls: enforce ? 'require' : c.tlsReport && cfg.starttls !== 'never' ? 'opportunistic' : cfg.starttls,
+      starttls: enforce || c.encrypt ? 'require' : c.tlsReport && cfg.starttls !== 'never' ? 'opportunistic' : cfg.starttls,
       tlsVerify: enforce || (cfg.tls_verify && !c.tlsReport),
       ...(policy ? { checkServerIdentity: dnsIdCheck(host), ...(opts.mtaSts?.ca ? { tlsCa: opts.mtaSts.ca } : {}) } : {}),
     });
@@ -281,6 +283,7 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
         }
         if (daneHost?.kind === 'none') daneCount(daneHost.why);
         const daneOf = daneHost?.kind === 'dane' ? daneHost : undefined;
+        const encrypt = daneHost?.kind === 'none' && daneHost.encrypt === true;
         // RFC 8461 §2: a DNSSEC-validated, usable TLSA RRset takes precedence over the MTA-STS policy for this host
         const hostPolicy = daneOf ? undefined : policy;
         const mismatch = hostPolicy !== undefined && sts !== undefined && !mxMatches(host, hostPolicy);
@@ -307,10 +310,10 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
           if (!remaining.length || tried >= MAX_CONNECTION_ATTEMPTS) break;
           tried++;
           // a DANE connection is reused only under the TLSA records its certificate was matched against
-          const key = `${host}|${address}:${cfg.port}${daneOf ? `|dane:${daneKey(daneOf)}` : stsKey}`;
+          const key = `${host}|${address}:${cfg.port}${daneOf ? `|dane:${daneKey(daneOf)}` : `${stsKey}${encrypt ? '|encrypt' : ''}`}`;
           try {
             // a temporary reply at this host: the next MX may take the recipient (RFC 5321 §5.1)
-            const round = await transactWithHost({ pool, key, connect: connector({ host, address, domain, policy: hostPolicy, recorder, mismatch, tlsReport, dane: daneOf }), host, from, recipients: remaining, message, dsn, results });
+            const round = await transactWithHost({ pool, key, connect: connector({ host, address, domain, policy: hostPolicy, recorder, mismatch, tlsReport, dane: daneOf, encrypt }), host, from, recipients: remaining, message, dsn, results });
             if (round.lastTemp) {
               lastTemp = round.lastTemp;
               lastMta = host;
@@ -333,6 +336,11 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
               // clear or otherwise; the next MX may, else the message stays queued
               daneCount(err.tlsFailure === 'certificate' ? 'tlsa_mismatch' : err.tlsFailure === 'handshake' ? 'tls_failed' : 'no_starttls');
               log.warn('DANE: MX host failed TLSA authentication, deferred', { domain, host, address, reason: err.message });
+              daneReply = { code: 451, enhanced: '4.7.5', text: `DANE: ${host} [${address}]: ${err.message}`, local: true };
+            }
+            if (encrypt && err instanceof NextHopConnectionError && err.tlsFailure) {
+              // RFC 7672 §2.2: TLSA records, even unusable ones, mean TLS: no STARTTLS or no handshake, no delivery here
+              log.warn('DANE: MX host with unusable TLSA records failed TLS, deferred', { domain, host, address, reason: err.message });
               daneReply = { code: 451, enhanced: '4.7.5', text: `DANE: ${host} [${address}]: ${err.message}`, local: true };
             }
             if (hostPolicy && sts && err instanceof NextHopConnectionError && err.tlsFailure) {

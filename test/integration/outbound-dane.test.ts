@@ -187,11 +187,20 @@ test('secure MX, TLSA look-up SERVFAIL (bogus): deferred without connecting, dns
   assert.equal(await w.metric('spamgate_outbound_dane_total', { result: 'lookup_failed' }), 1);
 });
 
-test('only unusable TLSA records (PKIX-EE, malformed): opportunistic, delivered', async (t) => {
+test('only unusable TLSA records (PKIX-EE, malformed): TLS without matching, delivered', async (t) => {
   const files = selfSigned(t, 'mx1.dane.test');
   const w = await world(t, [files], (port) => mxZones(port, { records: [{ TLSA: tlsa(1, 1, 1, Buffer.alloc(32, 9)) }, { TLSA: tlsa(3, 1, 1, Buffer.alloc(5)) }] }));
   const r = await w.deliver();
   assert.equal(r.status, 'delivered', r.text);
+  assert.equal(await w.metric('spamgate_outbound_dane_total', { result: 'tlsa_unusable' }), 1);
+});
+
+test('only unusable TLSA records, the server offers no STARTTLS: deferred, nothing sent in clear (RFC 7672 §2.2: TLS still required)', async (t) => {
+  const w = await world(t, [undefined], (port) => mxZones(port, { records: [{ TLSA: tlsa(1, 1, 1, Buffer.alloc(32, 9)) }] }));
+  const r = await w.deliver();
+  assert.equal(r.status, 'temp', r.text);
+  assert.match(r.text, /STARTTLS required but not offered/);
+  assert.equal(w.sinks[0]?.messages.length, 0);
   assert.equal(await w.metric('spamgate_outbound_dane_total', { result: 'tlsa_unusable' }), 1);
 });
 
