@@ -1,13 +1,20 @@
 // DANE discovery for one delivery (RFC 7672 §2.2): is the recipient domain's MX RRset (or, without MX, its own
 // address RRset) DNSSEC-secure, and for each MX host whose addresses are secure, what its TLSA RRset at
-// _<port>._tcp.<host> says: usable records (TLS required and the certificate must match them), none or only
-// unusable ones (no DANE: the delivery goes on as without it), or a failed look-up (defer that host).
-// The questions of one delivery are bounded (MAX_DANE_QUERIES).
+// _<port>._tcp.<host> says: usable records (TLS required and the certificate must match them), none (no DANE: the
+// delivery goes on as without it), only unusable ones (TLS required, nothing matched), or a failed look-up (defer).
+// The questions of one delivery are bounded (daneBudget: by outbound.max_mx_hosts, at most MAX_DANE_HOSTS hosts).
 import type { SecureAnswer, SecureDns } from '../dns/secure-dns.ts';
 import { isUsable, parseTlsa, presentTlsa, type TlsaRecord } from '../dns/tlsa.ts';
 
-/** DNS questions one delivery may ask for DANE (MX, addresses and TLSA of max_mx_hosts hosts fit). */
+/** DNS questions one delivery may ask for DANE at least (MX, addresses and TLSA of the default 5 MX hosts fit). */
 export const MAX_DANE_QUERIES = 24;
+/** The most questions one MX host can take: A, AAAA, TLSA at the CNAME-expanded name and at the MX name. */
+const QUESTIONS_PER_HOST = 4;
+/** Hosts whose questions the budget grows with outbound.max_mx_hosts for, at most (so at most 65 questions). */
+export const MAX_DANE_HOSTS = 16;
+
+/** The question budget of one delivery to up to `maxHosts` MX hosts (outbound.max_mx_hosts). */
+export const daneBudget = (maxHosts: number): number => Math.max(MAX_DANE_QUERIES, 1 + QUESTIONS_PER_HOST * Math.min(maxHosts, MAX_DANE_HOSTS));
 /** TLSA records looked at per RRset; the rest of an oversized answer is ignored. */
 export const MAX_TLSA_RECORDS = 16;
 
@@ -44,11 +51,15 @@ export interface DaneDelivery {
 
 const tlsaName = (port: number, base: string): string => `_${port}._tcp.${base}`;
 
-/** A fresh state for one delivery: the budget of questions and what was learnt of each host. */
-export function daneDelivery(dns: SecureDns, port: number): DaneDelivery {
+/**
+ * A fresh state for one delivery: the budget of questions and what was learnt of each host. `maxHosts`: the MX
+ * hosts the delivery may look at (outbound.max_mx_hosts): each gets its questions, however many it needs.
+ */
+export function daneDelivery(dns: SecureDns, port: number, maxHosts = 5): DaneDelivery {
+  const budget = daneBudget(maxHosts);
   let asked = 0;
   const ask = async (name: string, type: 'MX' | 'A' | 'AAAA' | 'TLSA'): Promise<SecureAnswer> => {
-    if (asked >= MAX_DANE_QUERIES) return { status: 'temperror', reason: `more than ${MAX_DANE_QUERIES} DANE look-ups for one message` };
+    if (asked >= budget) return { status: 'temperror', reason: `more than ${budget} DANE look-ups for one message` };
     asked++;
     return dns.lookup(name, type);
   };

@@ -218,7 +218,7 @@ function createMxDelivery(opts: OutboundOptions): Outbound {
       const found = sts && !domain.startsWith('[') && !tlsReport ? await sts.policyFor(domain) : undefined;
       const policy = found && found.mode !== 'none' ? found : undefined;
       // RFC 7672 §2.2.1: DANE applies only when the MX RRset (or, without MX, the domain's address RRset) is secure
-      const dane = opts.secureDns && cfg.dane === 'on' && !domain.startsWith('[') && !tlsReport ? daneDelivery(opts.secureDns, cfg.port) : undefined;
+      const dane = opts.secureDns && cfg.dane === 'on' && !domain.startsWith('[') && !tlsReport ? daneDelivery(opts.secureDns, cfg.port, cfg.max_mx_hosts) : undefined;
       const daneDomain: DaneDomain | undefined = dane ? await dane.domain(domain, plan.implicit) : undefined;
       if (daneDomain?.kind === 'defer') {
         // RFC 7672 §2.1.1: a bogus or indeterminate answer is no "insecure" one: retried later, never sent without DANE

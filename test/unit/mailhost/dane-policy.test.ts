@@ -51,3 +51,22 @@ test('look-ups per delivery are bounded: past MAX_DANE_QUERIES a host is deferre
   await d.host('mx0.dane.test');
   assert.equal(dns.asked.length, MAX_DANE_QUERIES);
 });
+
+test('the bound on look-ups follows outbound.max_mx_hosts: every host of a larger plan gets its look-ups, even the costliest', async () => {
+  // the costliest host: no A, AAAA through a CNAME, no TLSA at the expanded name, TLSA at the MX name (4 questions)
+  const dns = scripted((name, type) => {
+    if (type === 'MX') return ok(name, true);
+    if (type === 'A') return { status: 'nodata', secure: true };
+    if (type === 'AAAA') return ok(`cdn.${name}`, true);
+    return name.startsWith('_25._tcp.cdn.') ? { status: 'nodata', secure: true } : ok(name, true, TLSA);
+  });
+  const hosts = 8;
+  const d = daneDelivery(dns, 25, hosts);
+  assert.deepEqual(await d.domain('dane.test', false), { kind: 'secure' });
+  const kinds: string[] = [];
+  for (let i = 0; i < hosts; i++) kinds.push((await d.host(`mx${i}.dane.test`)).kind);
+  assert.deepEqual(kinds, Array(hosts).fill('dane'));
+  assert.equal(dns.asked.length, 1 + 4 * hosts);
+  // and still bounded: a host past the plan's size finds the budget spent
+  assert.equal((await d.host('extra.dane.test')).kind, 'defer');
+});
