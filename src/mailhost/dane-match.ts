@@ -90,6 +90,9 @@ function walkToAnchor(certs: readonly X509Certificate[], anchors: readonly TlsaR
     const issuer = certs.find((c) => !used.has(c) && current.checkIssued(c) && signedBy(current, c.publicKey));
     if (!issuer) return { ok: false, reason: 'no TLSA record matches the certificate or a trust anchor of its chain' };
     if (anchors.some((r) => matchesRecord(issuer, r))) return { ok: true };
+    // RFC 5280 §6.1.4 (k), as RFC 7672 §3.1.2 checks the chain below the anchor: an intermediate must be a CA, else
+    // the holder of any end-entity certificate of the anchor's could issue one for the MX host
+    if (!issuer.ca) return { ok: false, reason: `certificate ${issuer.subject.replace(/\n/g, ', ')} issued another but is no CA (DANE-TA)` };
     used.add(issuer);
     current = issuer;
   }

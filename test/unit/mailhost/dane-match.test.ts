@@ -1,7 +1,11 @@
 // DANE certificate matching (RFC 7672 §3) on chains made by openssl: DANE-EE ignores names and dates (§3.1.1),
 // DANE-TA needs a matching anchor that signs down to the leaf, dates below it and the MX name on the leaf (§3.2.2).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { matchChain } from '../../../src/mailhost/dane-match.ts';
 import type { TlsaRecord } from '../../../src/dns/tlsa.ts';
@@ -45,4 +49,35 @@ test('DANE-TA: the CA in the chain, or its bare key (2 1 0) outside it; the leaf
   // a CA that did not sign the leaf matches no anchor of its chain, even when presented
   const stranger = makeTestCa(t);
   assert.equal(matchChain({ chain: [der(leaf), der(stranger.ca)], records: [rec(2, 0, 1, sha('sha256', der(stranger.ca)))], names: ['mx.dane.test'], now }).ok, false);
+});
+
+test('DANE-TA: a certificate between the leaf and the anchor must be a CA; an end-entity certificate of the anchor cannot issue', (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-dane-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const ssl = (args: string[]): void => void execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const issue = (name: string, issuer: string, ext: string[]): Buffer => {
+    writeFileSync(path.join(dir, `${name}.ext`), `${ext.join('\n')}\n`);
+    ssl(['req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${name}`]);
+    ssl(['x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.pem`, '-CAkey', `${issuer}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`]);
+    return readFileSync(path.join(dir, `${name}.pem`));
+  };
+  ssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=anchor CA', '-addext', 'basicConstraints=critical,CA:TRUE']);
+  const ca = readFileSync(path.join(dir, 'ca.pem'));
+  // anyone may get an end-entity certificate (CA:FALSE, no key usage extension) from the CA a TLSA record names
+  const mine = issue('mine', 'ca', ['basicConstraints=CA:FALSE', 'subjectAltName=DNS:attacker.example']);
+  // and sign with its key a certificate for the victim's MX host
+  const forged = issue('forged', 'mine', ['basicConstraints=CA:FALSE', 'subjectAltName=DNS:mx.dane.test']);
+  const now = Date.now();
+  const names = ['mx.dane.test'];
+  for (const r of [rec(2, 0, 1, sha('sha256', der(ca))), rec(2, 1, 0, spki(ca))]) {
+    const m = matchChain({ chain: [der(forged), der(mine), der(ca)], records: [r], names, now });
+    assert.equal(m.ok, false, `${r.selector} ${r.matchingType}: a chain through an end-entity certificate`);
+  }
+  // an intermediate that is a CA is fine, and so is the anchor's own leaf for the name
+  const sub = issue('sub', 'ca', ['basicConstraints=critical,CA:TRUE']);
+  const viaSub = issue('viasub', 'sub', ['basicConstraints=CA:FALSE', 'subjectAltName=DNS:mx.dane.test']);
+  assert.deepEqual(matchChain({ chain: [der(viaSub), der(sub), der(ca)], records: [rec(2, 0, 1, sha('sha256', der(ca)))], names, now: Date.now() }), { ok: true, usage: 2 });
+  const real = issue('real', 'ca', ['basicConstraints=CA:FALSE', 'subjectAltName=DNS:mx.dane.test']);
+  assert.equal(matchChain({ chain: [der(real), der(ca)], records: [rec(2, 1, 0, spki(ca))], names, now: Date.now() }).ok, true);
 });
