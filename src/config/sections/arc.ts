@@ -14,7 +14,8 @@ export const arcSection = z
     /** The dkim.sign domain whose key seals every forward (cross-checked). Default: the key of the forwarding address's domain. */
     seal_domain: domain().optional(),
     /** Sealer domains (d= of the newest ARC-Seal, or a parent of it) whose authentication results override a DMARC failure. */
-    trusted_sealers: z.array(domain()).default([]),
+    // a bare top-level name would trust every sealer under it (anyone can register one there and seal anything)
+    trusted_sealers: z.array(domain().refine((d) => d.includes('.'), 'a sealer domain has two labels at least: a top-level name would trust every sealer under it')).default([]),
   })
   .prefault({});
 

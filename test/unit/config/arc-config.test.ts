@@ -21,3 +21,12 @@ test('arc.seal needs a dkim.sign key; arc.seal_domain must be a dkim.sign domain
   assert.notDeepEqual(issues({ arc: { trusted: ['x.example'] } }), []);
   assert.notDeepEqual(issues({ arc: { trusted_sealers: ['not a domain'] } }), []);
 });
+
+test('arc.trusted_sealers refuses a bare top-level name: it would trust every sealer under it', () => {
+  for (const tld of ['com', 'Org.', 'example']) {
+    const r = configSchema.safeParse({ arc: { trusted_sealers: ['lists.example', tld] } });
+    assert.equal(r.success, false, tld);
+    assert.match(r.success ? '' : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('\n'), /^arc\.trusted_sealers\.1: /m);
+  }
+  assert.equal(configSchema.safeParse({ arc: { trusted_sealers: ['google.com', 'lists.example.org'] } }).success, true);
+});
