@@ -13,12 +13,21 @@ export const MAX_CHAIN_DEPTH = 10;
 
 /** The association data of a certificate for a selector and matching type (RFC 6698 §2.1.2, §2.1.3). */
 export function associationData(cert: X509Certificate, selector: number, matchingType: number): Buffer | undefined {
-  const subject = selector === 0 ? cert.raw : selector === 1 ? cert.publicKey.export({ type: 'spki', format: 'der' }) : undefined;
+  const subject = selector === 0 ? cert.raw : selector === 1 ? spkiOf(cert) : undefined;
   if (!subject) return undefined;
   if (matchingType === 0) return subject;
   if (matchingType === 1) return createHash('sha256').update(subject).digest();
   if (matchingType === 2) return createHash('sha512').update(subject).digest();
   return undefined;
+}
+
+/** The DER SubjectPublicKeyInfo, or undefined for a key node cannot decode (an unknown algorithm: it throws). */
+function spkiOf(cert: X509Certificate): Buffer | undefined {
+  try {
+    return cert.publicKey.export({ type: 'spki', format: 'der' });
+  } catch {
+    return undefined;
+  }
 }
 
 const matchesRecord = (cert: X509Certificate, r: TlsaRecord): boolean => {
@@ -36,9 +45,9 @@ function bareKey(r: TlsaRecord): KeyObject | undefined {
   }
 }
 
-const signedBy = (cert: X509Certificate, issuer: KeyObject): boolean => {
+const signedBy = (cert: X509Certificate, issuer: KeyObject | X509Certificate): boolean => {
   try {
-    return cert.verify(issuer);
+    return cert.verify(issuer instanceof X509Certificate ? issuer.publicKey : issuer);
   } catch {
     return false;
   }
@@ -87,7 +96,7 @@ function walkToAnchor(certs: readonly X509Certificate[], anchors: readonly TlsaR
     // RFC 7672 §3.1.2: the certificates below the trust anchor are checked as in PKIX, their dates included
     if (!inDate(current, now)) return { ok: false, reason: `certificate ${current.subject.replace(/\n/g, ', ')} is expired or not yet valid (DANE-TA)` };
     if (keys.some((k) => signedBy(current, k))) return { ok: true };
-    const issuer = certs.find((c) => !used.has(c) && current.checkIssued(c) && signedBy(current, c.publicKey));
+    const issuer = certs.find((c) => !used.has(c) && current.checkIssued(c) && signedBy(current, c));
     if (!issuer) return { ok: false, reason: 'no TLSA record matches the certificate or a trust anchor of its chain' };
     if (anchors.some((r) => matchesRecord(issuer, r))) return { ok: true };
     // RFC 5280 §6.1.4 (k), as RFC 7672 §3.1.2 checks the chain below the anchor: an intermediate must be a CA, else

@@ -81,3 +81,22 @@ test('DANE-TA: a certificate between the leaf and the anchor must be a CA; an en
   const real = issue('real', 'ca', ['basicConstraints=CA:FALSE', 'subjectAltName=DNS:mx.dane.test']);
   assert.equal(matchChain({ chain: [der(real), der(ca)], records: [rec(2, 1, 0, spki(ca))], names, now: Date.now() }).ok, true);
 });
+
+test('a certificate whose public key node cannot decode is no match, never a throw (the session is a TLSA failure, not a broken connection)', (t) => {
+  const ca = makeTestCa(t);
+  const leaf = der(ca.issue(['mx.dane.test']).cert);
+  // the SubjectPublicKeyInfo algorithm made an unknown OID (ecPublicKey 1.2.840.10045.2.1 -> .2.9)
+  const oid = Buffer.from('06072a8648ce3d0201', 'hex');
+  const at = leaf.indexOf(oid);
+  assert.ok(at > 0);
+  const odd = Buffer.from(leaf);
+  odd[at + 8] = 0x09;
+  assert.throws(() => new X509Certificate(odd).publicKey);
+  const now = Date.now();
+  for (const records of [[rec(3, 1, 1, Buffer.alloc(32))], [rec(2, 1, 1, sha('sha256', spki(ca.ca)))], [rec(2, 1, 0, spki(ca.ca))]]) {
+    const m = matchChain({ chain: [odd, der(ca.ca)], records, names: ['mx.dane.test'], now });
+    assert.equal(m.ok, false);
+  }
+  // an intermediate with such a key, above a leaf it is said to have signed
+  assert.equal(matchChain({ chain: [leaf, odd], records: [rec(2, 0, 1, Buffer.alloc(32))], names: ['mx.dane.test'], now }).ok, false);
+});
