@@ -49,6 +49,8 @@ export function openDayJournal(file: string | undefined, log: Logger): DayJourna
   const domains = new Map<string, DomainProgress>();
   let bytes = 0;
   let durable = file !== undefined;
+  /** The file ends in a line a crash cut short: the next line must not be glued onto it. */
+  let torn = false;
 
   const progress = (domain: string): DomainProgress => {
     let p = domains.get(domain);
@@ -74,6 +76,7 @@ export function openDayJournal(file: string | undefined, log: Logger): DayJourna
       removeDeadTempsSync(file);
       const buf = readBounded(file, MAX_JOURNAL_BYTES + 1);
       bytes = buf.length;
+      torn = buf.length > 0 && buf[buf.length - 1] !== 0x0a;
       for (const text of buf.toString('utf8').split('\n')) {
         if (!text) continue;
         try {
@@ -101,19 +104,25 @@ export function openDayJournal(file: string | undefined, log: Logger): DayJourna
         }
         await writeFileAtomic(file, all, { mode: 0o600 });
         bytes = all.length;
+        torn = false;
         return;
       }
       await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
       const fh = await open(file, 'a', 0o600);
+      // after a torn last line, a newline first: the fragment stays a line of its own (skipped), this one is whole
+      const out = torn ? `\n${text}` : text;
       try {
-        await fh.appendFile(text);
+        await fh.appendFile(out);
         // the line is on disk before the round goes on: a crash after it never redoes what it records
         await fh.sync();
       } finally {
         await fh.close();
       }
-      bytes += text.length;
+      bytes += out.length;
+      torn = false;
     } catch (err) {
+      // a write that failed part way may have left a fragment: the next line starts on a line of its own
+      torn = true;
       log.warn('report journal not written: a crash now may resend a report', { file, err });
     }
   };

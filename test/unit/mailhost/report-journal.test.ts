@@ -50,3 +50,19 @@ test('the journal stays within its bound: past it, rewritten from its state', as
   const last = openDayJournal(file, log).destinations('d.test').get(key);
   assert.equal(last?.s, 'failed');
 });
+
+test('a line appended after a torn last line (a crash mid-write) is read back after the next restart', async (t) => {
+  const file = path.join(tempDir(t, 'spamgate-journal-'), 'tls-reports.2026-03-11.journal');
+  const j = openDayJournal(file, log);
+  await j.mark('a.test', 'https://r.test/x', { s: 'sent' });
+  appendFileSync(file, '{"d":"b.test","u":"mailto:r@b.te');
+  // the restart after the crash sends b.test's report and journals it
+  const second = openDayJournal(file, log);
+  await second.mark('b.test', 'mailto:r@b.test', { s: 'sent' });
+  await second.finish('c.test');
+  // a later restart must not send it again
+  const third = openDayJournal(file, log);
+  assert.deepEqual(third.destinations('a.test').get('https://r.test/x'), { s: 'sent' });
+  assert.deepEqual(third.destinations('b.test').get('mailto:r@b.test'), { s: 'sent' }, 'the line written after the torn one is lost');
+  assert.equal(third.isDone('c.test'), true);
+});
