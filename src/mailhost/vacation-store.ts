@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
+import { VACATION_MAX_DAYS } from '../config/sections/mailhost.ts';
 import { KeyedMutex } from '../store/mutex.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 
@@ -78,7 +79,10 @@ export function createVacationStore(dataDir: string, fsync: boolean): VacationSt
         const entries = await readEntries(file);
         // NUL cannot be in an address: a Sieve entry never reads as the administrator's
         const key = handle === undefined ? sender.toLowerCase() : `${sender.toLowerCase()}\0${handle}`;
-        const live = (e: Entry): boolean => nowMs - e.at < (e.days ?? days) * DAY_MS && e.at <= nowMs;
+        // an entry of an older file (no period of its own) is an administrator reply: its period is the one an
+        // administrator claim gives; a Sieve claim does not know it, so keeps it for the longest one
+        const legacyDays = handle === undefined ? days : VACATION_MAX_DAYS;
+        const live = (e: Entry): boolean => nowMs - e.at < (e.days ?? legacyDays) * DAY_MS && e.at <= nowMs;
         const last = entries.get(key);
         if (last !== undefined && nowMs - last.at < days * DAY_MS && last.at <= nowMs) return false;
         entries.delete(key);

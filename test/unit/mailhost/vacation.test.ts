@@ -146,3 +146,14 @@ test('users vacation writes the users file (read back by the same schema), passw
   assert.equal(read()?.vacation, undefined);
   assert.equal(existsSync(memory), false, 'whom the last vacation answered is forgotten');
 });
+
+test('a store file from before entries had their own period: a short Sieve :days claim does not forget the administrator replies in it', async (t) => {
+  const dir = tempDir(t);
+  const t0 = Date.parse('2026-06-01T00:00:00Z');
+  // written by the earlier store: sender → time, all administrator replies (period: the user's vacation days, 14)
+  mkdirSync(path.dirname(vacationFile(dir, 'alice@example.com')), { recursive: true });
+  writeFileSync(vacationFile(dir, 'alice@example.com'), JSON.stringify({ 'bob@remote.example': t0 }));
+  const store = createVacationStore(dir, false);
+  assert.equal(await store.claim('alice@example.com', 'carol@remote.example', 1, t0 + 2 * DAY, 'h:short'), true);
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 14, t0 + 3 * DAY), false, 'bob had the administrator reply 3 days ago');
+});
