@@ -7,7 +7,7 @@ import { LRUCache } from 'lru-cache';
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { ForwardSealer } from './arc-forward.ts';
 import type { LocalDeliveryOutcome } from '../queue/router.ts';
-import type { MessageSink, QueueEnvelope } from '../queue/types.ts';
+import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { replyForDelivery, withDeliveredTo, type LocalDelivery } from './local-delivery.ts';
@@ -28,9 +28,12 @@ export interface MailboxDeliveryDeps {
   duplicateWindowMs: number;
 }
 
+/** `sieveReject`: the failure is the user's Sieve reject (the caller decides whether the sender hears of it). */
+export type MailboxOutcome = LocalDeliveryOutcome | { status: 'perm'; reply: NextHopReply; sieveReject: true };
+
 export interface MailboxDelivery {
   /** `seal`: ARC-seals each redirected copy (arc.seal). */
-  deliver(sink: MessageSink, sign: NoticeSigner | undefined, m: { envelope: QueueEnvelope; recipient: string; mailbox: string; raw: Buffer; queueId: string; junk: boolean; seal?: ForwardSealer }): Promise<LocalDeliveryOutcome>;
+  deliver(sink: MessageSink, sign: NoticeSigner | undefined, m: { envelope: QueueEnvelope; recipient: string; mailbox: string; raw: Buffer; queueId: string; junk: boolean; seal?: ForwardSealer }): Promise<MailboxOutcome>;
 }
 
 export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDelivery {
@@ -45,8 +48,9 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
           deps.log.info('sieve reject: message dropped without a notice', { id: queueId, user, from: envelope.mailFrom, why: decision.why });
           return { status: 'ok' };
         }
-        deps.log.info('sieve reject: the sender is sent a notice', { id: queueId, user, from: envelope.mailFrom });
-        return decision.outcome;
+        if (decision.outcome.status !== 'perm') return decision.outcome;
+        deps.log.info('sieve reject: the delivery to the user fails with the reason', { id: queueId, user, from: envelope.mailFrom });
+        return { ...decision.outcome, sieveReject: true };
       }
       const copies = oneCopyPerFolder(plan.copies, junk ? 'Junk' : 'INBOX');
       let worst: LocalDeliveryOutcome = { status: 'ok' };

@@ -131,10 +131,23 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       if (hasDeliveredTo(raw, recipient)) return { status: 'perm', reply: { code: 554, enhanced: '5.4.6', text: `${recipient}: mail forwarding loop (Delivered-To)` } };
       const junk = envelope.verdict?.junkRecipients?.includes(recipient) ?? false;
       let worst: LocalDeliveryOutcome = { status: 'ok' };
+      let reached = resolution.remote.length > 0;
+      let rejected: LocalDeliveryOutcome | undefined;
       for (const mailbox of resolution.mailboxes) {
         const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, ...(seal ? { seal } : {}) });
+        if ('sieveReject' in outcome) {
+          rejected ??= { status: 'perm', reply: outcome.reply };
+          continue;
+        }
+        if (outcome.status === 'ok') reached = true;
         // A temporary failure of one mailbox retries the recipient (delivered mailboxes are deduplicated).
         if (outcome.status === 'temp' || (outcome.status === 'perm' && worst.status === 'ok')) worst = outcome;
+      }
+      // A Sieve reject fails the recipient only when no other target of it has the message: a notice saying the
+      // alias failed while another member got it would be false (RFC 3461 §5.2.7.3: an expanded alias is delivered)
+      if (rejected && worst.status === 'ok') {
+        if (reached) log.info('sieve reject of one alias member: no notice, the alias reached its other members', { id: queueId, recipient });
+        else worst = rejected;
       }
       const targets = resolution.mailboxes.length + resolution.remote.length;
       if (resolution.remote.length > 0 && worst.status !== 'temp') {

@@ -29,7 +29,7 @@ interface Setup {
   send: (from: string, head: string, body: string) => Promise<string>;
 }
 
-async function setup(t: TestContext): Promise<Setup> {
+async function setup(t: TestContext, extra: Record<string, unknown> = {}): Promise<Setup> {
   const dir = makeTempDir(t, 'spamgate-sieve-ext-');
   const sink = await startSink();
   t.after(() => sink.close());
@@ -39,7 +39,7 @@ async function setup(t: TestContext): Promise<Setup> {
   const configFile = path.join(dir, 'spamgate.yaml');
   const gw = await startGateway(
     t,
-    { local_domains: ['localhost', 'corp.example'], outbound: { port: sink.port }, mailhost: { watch_files: false }, rules_dirs: [SHIPPED_RULES_DIR, rules], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS } },
+    { local_domains: ['localhost', 'corp.example'], outbound: { port: sink.port }, mailhost: { watch_files: false }, rules_dirs: [SHIPPED_RULES_DIR, rules], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS }, ...extra },
     { zones: ZONES, configFile },
   );
   const users = usersCliFor(gw, configFile, ['--message-file', '--subject', '--until', '--days']);
@@ -95,6 +95,26 @@ test('reject: the sender gets a notice from <> with the reason, nothing is store
   assert.match(text, /^Subject: special offer\r$/m, 'the original headers come back');
   assert.equal(inbox(s).length, 0, 'nothing stored, not even the spam');
   assert.equal(inbox(s, '.Junk').length, 0);
+});
+
+test('reject by one member of an alias that also reached another: no failure notice for the alias, the other member has the message', async (t) => {
+  const s = await setup(t, { aliases: { 'team@corp.example': [ALICE, 'bob@corp.example'] } });
+  assert.equal((await s.users(['add', 'bob@corp.example', '--password-stdin'], 'bob-password\n')).code, 0);
+  await s.setScript('require "reject";\nif header :contains "subject" "offer" { reject "Alice takes no offers by mail."; }\n');
+  const before = s.gw.logs.length;
+  const r = await sendMessage(s.gw.smtpPort, 'carol@remote.example', ['team@corp.example'], 'From: <carol@remote.example>\r\nTo: team@corp.example\r\nSubject: offer\r\nMessage-ID: <team.1@remote.example>\r\n\r\nfor the team\r\n');
+  assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
+  const id = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1] ?? '';
+  let done: Record<string, unknown> | undefined;
+  for (let i = 0; i < 400 && !done; i++) {
+    done = s.gw.logs.slice(before).find((l) => l.id === id && l.msg === 'message done');
+    if (!done) await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  assert.ok(done, 'message done');
+  assert.equal(maildirMessages(s.gw.dataDir, '', 'bob', 'corp.example').length, 1, 'bob has it');
+  assert.equal(inbox(s).length, 0, 'alice does not');
+  assert.equal(logsOf(s, id, 'bounce queued').length, 0, 'no notice saying team@ failed: it was delivered to bob');
+  assert.equal(done.failures, undefined);
 });
 
 test('vacation: one reply per sender within :days, from <> with the :subject; none to list mail or the null sender; it replaces the administrator reply', async (t) => {
