@@ -20,3 +20,10 @@ test('no notice: spam verdicts, Junk, the null sender, mailer-daemon and other s
   assert.deepEqual(decideReject(envelope(''), false, 'x'), { kind: 'dropped', why: 'null_sender' });
   for (const from of ['MAILER-DAEMON@remote.example', 'postmaster@remote.example', 'list-bounces@remote.example']) assert.deepEqual(decideReject(envelope(from), false, 'x'), { kind: 'dropped', why: 'system_sender' });
 });
+
+test('no notice to a sender SPF said is forged (spf=fail at receipt): backscatter; other SPF results still get one', () => {
+  const withSpf = (result: string): QueueEnvelope => ({ ...envelope('bob@remote.example', 'no_action'), auth: { results: `mx.corp.example;\r\n\tdkim=none;\r\n\tspf=${result} smtp.mailfrom=remote.example;\r\n\tdmarc=none header.from=remote.example`, arc: 'none' } });
+  assert.deepEqual(decideReject(withSpf('fail'), false, 'x'), { kind: 'dropped', why: 'forged_sender' });
+  for (const result of ['pass', 'softfail', 'neutral', 'none', 'temperror']) assert.equal(decideReject(withSpf(result), false, 'x').kind, 'notice', result);
+  assert.equal(decideReject(envelope('bob@remote.example'), false, 'x').kind, 'notice', 'no receipt results (a local sender)');
+});
