@@ -51,6 +51,9 @@ function msgIds(value: string | undefined, max: number): string[] {
   return ids.slice(-max);
 }
 
+/** RFC 5321 §2.3.8: every line break of a text (CRLF, bare CR, bare LF) as CRLF, nothing bare left to sign or relay. */
+const crlf = (s: string): string => s.replace(/\r\n|\r|\n/g, '\r\n');
+
 const oneLine = (s: string): string => s.replace(/[\r\n\t]+/g, ' ').replace(/[\x00-\x1f\x7f]/g, '').trim();
 
 /** RFC 3834 §3.1.5: the configured subject, else "Auto: " and the original's (decoded, then encoded again). */
@@ -71,7 +74,7 @@ function fromField(value: string): string {
 
 /** RFC 5230 §4.4: a :mime reason split into its MIME header lines and body; undefined when it has no header block. */
 function mimeEntity(reason: string): { head: string[]; body: string } | undefined {
-  const text = reason.replace(/\r?\n/g, '\r\n');
+  const text = crlf(reason);
   const end = text.indexOf('\r\n\r\n');
   if (end < 0) return undefined;
   const head = text.slice(0, end).split('\r\n');
@@ -87,7 +90,7 @@ export function buildVacationReply(input: VacationReplyInput): { envelope: Queue
   const [messageId] = msgIds(headerValue(input.fields, 'message-id'), 1);
   // RFC 3834 §3.1.4 / RFC 5322 §3.6.4: the parent's References (its last ids, bounded) and its Message-ID.
   const references = messageId ? [...msgIds(headerValue(input.fields, 'references'), 10).filter((id) => id !== messageId), messageId] : [];
-  const body = input.setting.message.replace(/\r?\n/g, '\r\n').replace(/(?:\r\n)?$/, '\r\n');
+  const body = crlf(input.setting.message).replace(/(?:\r\n)?$/, '\r\n');
   const ascii = isAscii(body) && !/^.{999}/m.test(body);
   const head = [
     `From: ${input.from !== undefined ? fromField(input.from) : `<${input.user}>`}`,

@@ -157,3 +157,14 @@ test('a store file from before entries had their own period: a short Sieve :days
   assert.equal(await store.claim('alice@example.com', 'carol@remote.example', 1, t0 + 2 * DAY, 'h:short'), true);
   assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 14, t0 + 3 * DAY), false, 'bob had the administrator reply 3 days ago');
 });
+
+test('the reply has no bare CR or LF (a reason may hold them, e.g. from a decoded header in a variable); a :mime head cannot gain a field through one', async () => {
+  const { hasBareLineBreak } = await import('../../../src/smtp/line-endings.ts');
+  const original = fields('Subject: hi\r\nMessage-ID: <m1@remote.example>');
+  const plain = buildVacationReply({ setting: { message: 'Your mail about hi\rBcc: x@evil.example\nwas read', days: 7 }, user: 'alice@example.com', to: 'bob@remote.example', fields: original, nowMs: 0, queueId: 'q' });
+  assert.equal(hasBareLineBreak(plain.message), false, JSON.stringify(plain.message.toString()));
+  const mime = buildVacationReply({ setting: { message: 'Content-Type: text/plain\rX-Injected: 1\r\n\r\nbody\r', days: 7 }, user: 'alice@example.com', to: 'bob@remote.example', fields: original, nowMs: 0, queueId: 'q', mime: true });
+  assert.equal(hasBareLineBreak(mime.message), false, JSON.stringify(mime.message.toString()));
+  const head = mime.message.toString().split('\r\n\r\n')[0] ?? '';
+  assert.doesNotMatch(head, /^X-Injected:/m, 'no field added to the head');
+});
