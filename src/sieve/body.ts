@@ -66,17 +66,33 @@ function leaves(headers: readonly HeaderField[], body: string, depth: number, ou
   out.push({ type, content, size: body.length });
 }
 
-/** The values a body test with `transform` compares, from the raw message (read up to MAX_BODY_BYTES). */
-export function bodyValues(raw: Buffer, transform: BodyTransform): BodyValues {
-  const binary = raw.subarray(0, MAX_BODY_BYTES).toString('latin1');
-  const { head, body } = splitHeadBody(binary);
-  // RFC 5173 §5.1: :raw is the body undecoded (read as UTF-8, as the rest of the script sees text)
-  if (transform.kind === 'raw') return { values: [Buffer.from(body, 'latin1').toString('utf8')], scanned: body.length };
+/** The body as it came (its first MAX_BODY_BYTES), one character a byte. */
+export function rawBody(message: Buffer): string {
+  return splitHeadBody(message.subarray(0, MAX_BODY_BYTES).toString('latin1')).body;
+}
+
+/** The decoded parts of a message (its first MAX_BODY_BYTES) and the bytes decoded to get them: one walk serves every transform. */
+export interface BodyParts {
+  leaves: Leaf[];
+  /** Transfer-encoded bytes of the leaves. */
+  scanned: number;
+}
+
+export function bodyParts(message: Buffer): BodyParts {
+  const { head, body } = splitHeadBody(message.subarray(0, MAX_BODY_BYTES).toString('latin1'));
   const parts: Leaf[] = [];
   leaves(parseHeaderBlock(head), body, 0, parts);
-  const scanned = parts.reduce((n, p) => n + p.size, 0);
-  if (transform.kind === 'content') return { values: parts.filter((p) => typeMatches(p.type, transform.types)).map((p) => p.content), scanned };
+  return { leaves: parts, scanned: parts.reduce((n, p) => n + p.size, 0) };
+}
+
+/** RFC 5173 §5.1: :raw is the body undecoded (read as UTF-8, as the rest of the script sees text). */
+export function rawValues(body: string): string[] {
+  return [Buffer.from(body, 'latin1').toString('utf8')];
+}
+
+/** The values a :text or :content body test compares, from the message's parts. */
+export function decodedValues(parts: BodyParts, transform: Exclude<BodyTransform, { kind: 'raw' }>): string[] {
+  if (transform.kind === 'content') return parts.leaves.filter((p) => typeMatches(p.type, transform.types)).map((p) => p.content);
   // RFC 5173 §5.3: :text is the text parts; HTML is turned into text (the RFC allows it)
-  const values = parts.filter((p) => p.type.startsWith('text/')).map((p) => (p.type === 'text/html' ? htmlToText(p.content).text : p.content));
-  return { values, scanned };
+  return parts.leaves.filter((p) => p.type.startsWith('text/')).map((p) => (p.type === 'text/html' ? htmlToText(p.content).text : p.content));
 }

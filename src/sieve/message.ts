@@ -2,7 +2,7 @@
 // address header fields, the size, the SMTP envelope (RFC 5228 §5.4) and the body for the body test (RFC 5173).
 import addressparser from 'nodemailer/lib/addressparser';
 import { decodeHeaderValue, parseHeaderBlock, splitHeadBody } from '../mime/headers.ts';
-import { bodyValues, type BodyValues } from './body.ts';
+import { bodyParts, decodedValues, rawBody, rawValues, type BodyParts, type BodyValues } from './body.ts';
 import type { BodyTransform } from './script.ts';
 
 export interface SieveMessage {
@@ -45,16 +45,27 @@ export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }
   // decoded once per field name, however many tests look at it
   const decoded = new Map<string, string[]>();
   const parsed = new Map<string, string[]>();
-  const bodies = new Map<string, BodyValues>();
+  const bodies = new Map<string, string[]>();
+  let parts: BodyParts | undefined;
   return {
     body: (transform) => {
       const key = JSON.stringify(transform);
       const known = bodies.get(key);
       // decoded once: a second test of the same transform costs only its comparisons
-      if (known) return { values: known.values, scanned: 0 };
-      const got = bodyValues(raw, transform);
-      bodies.set(key, got);
-      return got;
+      if (known) return { values: known, scanned: 0 };
+      if (transform.kind === 'raw') {
+        const body = rawBody(raw);
+        const values = rawValues(body);
+        bodies.set(key, values);
+        return { values, scanned: body.length };
+      }
+      // one MIME walk serves every :text and :content test (their type lists differ, the parts do not): its
+      // bytes are paid by the first
+      const first = parts === undefined;
+      parts ??= bodyParts(raw);
+      const values = decodedValues(parts, transform);
+      bodies.set(key, values);
+      return { values, scanned: first ? parts.scanned : 0 };
     },
     header: (name) => {
       let values = decoded.get(name);
