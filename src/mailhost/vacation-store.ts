@@ -70,6 +70,23 @@ async function readEntries(file: string): Promise<Map<string, Entry>> {
   return out;
 }
 
+/**
+ * The newest entries (the list is oldest first) whose file is at most MAX_FILE_BYTES: a larger one would not be
+ * read back, and every reply would be forgotten (long senders or Sieve handles of 4,096 characters reach it).
+ */
+function withinBytes(entries: Array<[string, number | number[]]>): Array<[string, number | number[]]> {
+  let bytes = 2;
+  let from = entries.length;
+  while (from > 0) {
+    const [k, v] = entries[from - 1] as [string, number | number[]];
+    const size = Buffer.byteLength(JSON.stringify(k), 'utf8') + JSON.stringify(v).length + 2;
+    if (bytes + size > MAX_FILE_BYTES) break;
+    bytes += size;
+    from--;
+  }
+  return entries.slice(from);
+}
+
 export function createVacationStore(dataDir: string, fsync: boolean): VacationStore {
   const perUser = new KeyedMutex();
   return {
@@ -89,8 +106,8 @@ export function createVacationStore(dataDir: string, fsync: boolean): VacationSt
         entries.set(key, { at: nowMs, days });
         // expired entries go; then the oldest, down to the bound
         const kept = [...entries].filter(([, e]) => live(e)).sort((a, b) => a[1].at - b[1].at);
-        const bounded = kept.slice(Math.max(0, kept.length - MAX_SENDERS));
-        await writeFileAtomic(file, JSON.stringify(Object.fromEntries(bounded.map(([k, e]) => [k, e.days === undefined ? e.at : [e.at, e.days]]))), { mode: 0o600, fsync });
+        const bounded = withinBytes(kept.slice(Math.max(0, kept.length - MAX_SENDERS)).map(([k, e]): [string, number | number[]] => [k, e.days === undefined ? e.at : [e.at, e.days]]));
+        await writeFileAtomic(file, JSON.stringify(Object.fromEntries(bounded)), { mode: 0o600, fsync });
         return true;
       });
     },

@@ -1,7 +1,7 @@
 // Out-of-office rules, reply and memory: RFC 3834 §2 cases decided from headers, RFC 2047 subjects, References,
 // one reply per sender per period persisted in the data dir and bounded per user; the users command.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -167,4 +167,19 @@ test('the reply has no bare CR or LF (a reason may hold them, e.g. from a decode
   assert.equal(hasBareLineBreak(mime.message), false, JSON.stringify(mime.message.toString()));
   const head = mime.message.toString().split('\r\n\r\n')[0] ?? '';
   assert.doesNotMatch(head, /^X-Injected:/m, 'no field added to the head');
+});
+
+test('the store never writes a file larger than it reads back: past the byte bound the oldest entries go, the others are remembered', async (t) => {
+  const dir = tempDir(t);
+  const t0 = Date.parse('2026-06-01T00:00:00Z');
+  const file = vacationFile(dir, 'alice@example.com');
+  mkdirSync(path.dirname(file), { recursive: true });
+  // long handles (a Sieve :handle may hold a 4,096-character variable): 1,000 entries of ~4 kB, just under 4 MiB
+  const handle = (i: number): string => `h:${String(i).padStart(4, '0')}${'x'.repeat(4090)}`;
+  // (the store's handle is the caller's: vacationHandle gives h:<:handle>)
+  writeFileSync(file, JSON.stringify(Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`s${i}@remote.example\0${handle(i)}`, [t0 + i, 30]]))));
+  const store = createVacationStore(dir, false);
+  assert.ok(statSync(file).size < 4 * 1024 * 1024);
+  for (let i = 0; i < 30; i++) assert.equal(await store.claim('alice@example.com', `n${i}@remote.example`, 30, t0 + DAY, handle(5000 + i)), true);
+  assert.equal(await store.claim('alice@example.com', 's900@remote.example', 30, t0 + 2 * DAY, handle(900)), false, 'a recent entry is still remembered');
 });
