@@ -4,11 +4,11 @@
 // sender and handle (RFC 5230 §4.2); each entry keeps its own period. `spamgate users vacation` removes a
 // user's file when it sets or ends a vacation.
 import { readFile } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { VACATION_MAX_DAYS } from '../config/sections/mailhost.ts';
 import { KeyedMutex } from '../store/mutex.ts';
-import { writeFileAtomic } from '../util/atomic-file.ts';
+import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic-file.ts';
 
 /** Senders remembered per user; past this the oldest replies are forgotten. */
 export const MAX_SENDERS = 10_000;
@@ -25,9 +25,22 @@ export function vacationFile(dataDir: string, user: string): string {
   return path.join(vacationDir(dataDir), `${user}.json`);
 }
 
-/** Forgets whom a user's reply went to (a new vacation starts afresh). */
+/**
+ * Forgets whom the administrator's reply of a user went to (a new vacation starts afresh); the replies of the
+ * user's Sieve vacation actions (keys with a handle) are theirs and stay. A file that cannot be read goes.
+ */
 export function forgetVacationReplies(dataDir: string, user: string): void {
-  rmSync(vacationFile(dataDir, user), { force: true });
+  const file = vacationFile(dataDir, user);
+  let kept: Array<[string, unknown]> = [];
+  try {
+    const text = readFileSync(file, 'utf8');
+    const parsed: unknown = text.length > MAX_FILE_BYTES ? undefined : JSON.parse(text);
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) kept = Object.entries(parsed).filter(([k]) => k.includes('\0'));
+  } catch {
+    // missing or damaged: nothing to keep
+  }
+  if (kept.length) writeFileAtomicSync(file, JSON.stringify(Object.fromEntries(kept)), { mode: 0o600 });
+  else rmSync(file, { force: true });
 }
 
 export interface VacationStore {

@@ -11,7 +11,7 @@ import { readUsersFile } from '../../../src/mailhost/users.ts';
 import { decodeHeaderValue } from '../../../src/mime/headers.ts';
 import { buildVacationReply, encodeHeaderText } from '../../../src/mailhost/vacation-reply.ts';
 import { decideVacation, headerFieldsOf } from '../../../src/mailhost/vacation-rules.ts';
-import { createVacationStore, MAX_SENDERS, vacationFile } from '../../../src/mailhost/vacation-store.ts';
+import { createVacationStore, forgetVacationReplies, MAX_SENDERS, vacationFile } from '../../../src/mailhost/vacation-store.ts';
 import { runCommand } from '../../helpers/command-io.ts';
 
 const DAY = 86_400_000;
@@ -182,4 +182,16 @@ test('the store never writes a file larger than it reads back: past the byte bou
   assert.ok(statSync(file).size < 4 * 1024 * 1024);
   for (let i = 0; i < 30; i++) assert.equal(await store.claim('alice@example.com', `n${i}@remote.example`, 30, t0 + DAY, handle(5000 + i)), true);
   assert.equal(await store.claim('alice@example.com', 's900@remote.example', 30, t0 + 2 * DAY, handle(900)), false, 'a recent entry is still remembered');
+});
+
+test('setting or ending the administrator vacation forgets its replies, not those of the user\'s Sieve vacation actions', async (t) => {
+  const dir = tempDir(t);
+  const t0 = Date.parse('2026-06-01T00:00:00Z');
+  const store = createVacationStore(dir, false);
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 7, t0), true);
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 30, t0, 'h:june'), true);
+  forgetVacationReplies(dir, 'alice@example.com');
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 7, t0 + DAY), true, 'the new administrator reply starts afresh');
+  assert.equal(await store.claim('alice@example.com', 'bob@remote.example', 30, t0 + DAY, 'h:june'), false, 'the Sieve reply is still remembered');
+  forgetVacationReplies(dir, 'nobody@example.com');
 });
