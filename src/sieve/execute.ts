@@ -6,7 +6,7 @@ import { normalizeMailbox } from '../store/maildir-names.ts';
 import { addFlags, normalizeFlags, removeFlags } from './flags.ts';
 import { anyMatches, matchVariables } from './match.ts';
 import { addressPart, type SieveMessage } from './message.ts';
-import { isRedirectAddress, type CompiledScript, type Match, type SieveCommand, type SieveTest } from './script.ts';
+import { isRedirectAddress, type CompiledScript, type Match, type SieveCommand, type SieveTest, type VacationArgs } from './script.ts';
 import { fromAddress } from './vacation-args.ts';
 import { applyModifiers, MAX_VARIABLES, Variables } from './variables.ts';
 
@@ -21,16 +21,10 @@ export type SieveAction =
   | VacationAction;
 
 /** A vacation reply to send (RFC 5230 §4), variables expanded; the delivery decides whether it may go (§4.5, §4.6). */
-export interface VacationAction {
+export interface VacationAction extends Omit<VacationArgs, 'days'> {
   kind: 'vacation';
   /** Within [MIN_VACATION_DAYS, MAX_VACATION_DAYS]. */
   days: number;
-  subject?: string;
-  from?: string;
-  addresses: string[];
-  mime: boolean;
-  handle?: string;
-  reason: string;
 }
 
 /** RFC 5230 §4.1: sites may bound :days; a value outside is taken as the nearest bound. */

@@ -14,6 +14,7 @@ import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 import { usersCliFor } from '../helpers/users-cli.ts';
+import { messageDone } from '../helpers/await-log.ts';
 
 const ALICE = 'alice@corp.example';
 const ZONES = { 'remote.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }], 'mx.remote.example': [{ A: '127.0.0.1' }] };
@@ -61,11 +62,8 @@ async function setup(t: TestContext, extra: Record<string, unknown> = {}): Promi
       const r = await sendMessage(gw.smtpPort, from, [ALICE], `${head}Message-ID: <${++seq}.${Date.now()}@remote.example>\r\n\r\n${body}\r\n`);
       assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
       const queueId = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1] ?? '';
-      for (let i = 0; i < 400; i++) {
-        if (gw.logs.slice(before).some((l) => l.id === queueId && l.msg === 'message done')) return queueId;
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      throw new Error(`message ${queueId} not done`);
+      await messageDone(gw, before, queueId);
+      return queueId;
     },
   };
 }
@@ -105,12 +103,7 @@ test('reject by one member of an alias that also reached another: no failure not
   const r = await sendMessage(s.gw.smtpPort, 'carol@remote.example', ['team@corp.example'], 'From: <carol@remote.example>\r\nTo: team@corp.example\r\nSubject: offer\r\nMessage-ID: <team.1@remote.example>\r\n\r\nfor the team\r\n');
   assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
   const id = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1] ?? '';
-  let done: Record<string, unknown> | undefined;
-  for (let i = 0; i < 400 && !done; i++) {
-    done = s.gw.logs.slice(before).find((l) => l.id === id && l.msg === 'message done');
-    if (!done) await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  assert.ok(done, 'message done');
+  const done = await messageDone(s.gw, before, id);
   assert.equal(maildirMessages(s.gw.dataDir, '', 'bob', 'corp.example').length, 1, 'bob has it');
   assert.equal(inbox(s).length, 0, 'alice does not');
   assert.equal(logsOf(s, id, 'bounce queued').length, 0, 'no notice saying team@ failed: it was delivered to bob');

@@ -16,6 +16,7 @@ import { runPython } from '../helpers/python.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
+import { messageDone } from '../helpers/await-log.ts';
 import { usersCliFor } from '../helpers/users-cli.ts';
 
 const ALICE = 'alice@corp.example';
@@ -77,12 +78,7 @@ async function setup(t: TestContext, config: Record<string, unknown> = {}): Prom
       const before = gw.logs.length;
       const r = await sendMessage(gw.smtpPort, from, [ALICE], `From: <${from}>\r\nTo: ${ALICE}\r\nSubject: ${subject}\r\nMessage-ID: <${++seq}.${Date.now()}@remote.example>\r\n\r\n${body}\r\n`);
       assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
-      const queueId = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1];
-      for (let i = 0; i < 400; i++) {
-        if (gw.logs.slice(before).some((l) => l.id === queueId && l.msg === 'message done')) return;
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-      throw new Error(`message ${queueId ?? '?'} not done`);
+      await messageDone(gw, before, /queued as (\S+)/.exec(r.data?.text ?? '')?.[1] ?? '?');
     },
     metrics: async () => (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text(),
   };

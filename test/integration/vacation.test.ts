@@ -13,6 +13,7 @@ import { runCli } from '../helpers/cli-process.ts';
 import { keygen, verifierAt } from '../helpers/dkim-keys.ts';
 import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 import { usersCliFor } from '../helpers/users-cli.ts';
+import { awaitLog } from '../helpers/await-log.ts';
 
 const DAY = 86_400_000;
 const mx = (name: string) => ({ [name]: [{ MX: [10, `mx.${name}`] as [number, string] }], [`mx.${name}`]: [{ A: '127.0.0.1' }] });
@@ -57,12 +58,7 @@ async function send(gw: RunningGateway, from: string, headers: string, rcpts: st
   const queueId = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1];
   assert.ok(queueId, r.data?.text);
   // the vacation decision is made during the local delivery, so before the queue says the message is done
-  for (let i = 0; i < 400; i++) {
-    const line = gw.logs.slice(before).find((l) => l.id === queueId && (l.msg === 'vacation reply queued' || l.msg === 'vacation reply suppressed' || l.msg === 'message done'));
-    if (line) return line;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error('no vacation decision logged');
+  return awaitLog(gw, before, (l) => l.id === queueId && (l.msg === 'vacation reply queued' || l.msg === 'vacation reply suppressed' || l.msg === 'message done'), 'a vacation decision');
 }
 
 test('one reply from <> with the RFC 3834 headers reaches the sender; none again within days; none to automatic, list, bulk, null-sender or Bcc mail', async (t) => {
