@@ -8,7 +8,8 @@ import { query, TransportError, typeCode, type DnsPacket, type DnssecHeader } fr
 
 const { Packet } = dns2;
 
-export type SecureType = 'MX' | 'A' | 'AAAA' | 'TLSA';
+/** NS only for the start-up probe of the root (dane-setup.ts). */
+export type SecureType = 'MX' | 'A' | 'AAAA' | 'TLSA' | 'NS';
 
 export type SecureAnswer =
   | {

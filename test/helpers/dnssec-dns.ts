@@ -32,7 +32,7 @@ export interface DnssecDns {
 
 type Header = dns2.Packet.Header & { ad?: number };
 const norm = (n: string): string => n.toLowerCase().replace(/\.$/, '');
-const TYPES: Record<string, number> = { A: 1, CNAME: 5, MX: 15, TXT: 16, AAAA: 28, TLSA: 52 };
+const TYPES: Record<string, number> = { A: 1, NS: 2, CNAME: 5, MX: 15, TXT: 16, AAAA: 28, TLSA: 52 };
 const typeOf = (code: number): string => Object.entries(TYPES).find(([, c]) => c === code)?.[0] ?? `TYPE${code}`;
 
 function resource(owner: string, r: DnssecRecord): dns2.Packet.Resource {
