@@ -1,16 +1,16 @@
 // The durable spool: reopen finds what was enqueued, tmp leftovers are cleaned, state is atomic,
 // a message whose enqueue() resolved survives kill -9 of the process, and a short write is never acknowledged.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createRegistry } from '../../../src/metrics/registry.ts';
-import { ID_PATTERN, initialState } from '../../../src/queue/spool-format.ts';
+import { ID_PATTERN, initialState, spoolPaths } from '../../../src/queue/spool-format.ts';
 import { openSpool, writeAll } from '../../../src/queue/spool.ts';
-import { ManualClock } from '../../../src/util/clock.ts';
+import { ManualClock, systemClock } from '../../../src/util/clock.ts';
 import { processIdentity } from '../../../src/util/process-identity.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
 import { envelope, message, T0, tempDir } from './helpers.ts';
@@ -144,6 +144,32 @@ test('of several processes opening one spool at the same instant, exactly one ge
   for (const c of children) c.stdin.end();
   await Promise.all(children.map((c) => (c.exitCode === null ? once(c, 'exit') : undefined)));
   assert.deepEqual([...said].sort(), ['busy', 'busy', 'busy', 'open'], said.join(','));
+});
+
+/** A child holding the spool's lock for `ms` as the command `as` would; resolves once it holds it. */
+async function lockHolder(t: TestContext, dir: string, ms: number, as: 'queue' | 'serve'): Promise<ChildProcess> {
+  await mkdir(dir, { recursive: true });
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./hold-spool-lock-child.ts', import.meta.url)), spoolPaths(dir).lock, String(ms), as], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  for await (const chunk of child.stdout) {
+    out += String(chunk);
+    if (out.includes('\n')) break;
+  }
+  assert.equal(out.trim(), 'held');
+  return child;
+}
+
+test('a spool held for a moment by `spamgate queue` on a stopped instance: the opening waits for it; one held by a serve is in use at once', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  await lockHolder(t, dir, 1500, 'queue');
+  const spool = await openSpool({ dir, fsync: false, clock: systemClock, registry: createRegistry(false), log: silentLogger });
+  await spool.close();
+  const other = path.join(await tempDir(t), 'spool');
+  await lockHolder(t, other, 20_000, 'serve');
+  const started = Date.now();
+  await assert.rejects(openSpool({ dir: other, fsync: false, clock: systemClock, registry: createRegistry(false), log: silentLogger }), /spool .* is in use by process \d+/);
+  assert.ok(Date.now() - started < 10_000, 'no wait for another serve');
 });
 
 test('kill -9 right after enqueue resolved: the message is there after restart', async (t) => {
