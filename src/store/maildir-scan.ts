@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { MailboxError, type MailboxChange } from './mailbox-store.ts';
 import { flagsFromInfo, keyNumber, OPEN_MESSAGE, readKeywords, parseUidList, readUidList, readUidListText, uidListStamp, type UidList } from './maildir-files.ts';
 import { readRecentMark } from './maildir-recent.ts';
-import type { MaildirFolder } from './maildir-folder.ts';
+import type { SyncedFolder } from './maildir-folder-sync.ts';
 import type { Entry } from './maildir-index.ts';
 import { listLacks, type Fresh } from './maildir-uidlist.ts';
 
@@ -78,7 +78,7 @@ async function regularFiles(dir: string): Promise<string[]> {
   return out;
 }
 
-export async function scanFolder(f: MaildirFolder, h: ScanHooks): Promise<MailboxChange[]> {
+export async function scanFolder(f: SyncedFolder, h: ScanHooks): Promise<MailboxChange[]> {
   const wasLoaded = f.loaded;
   if (!wasLoaded) f.cache.retainOnLoad = () => f.liveKeys(); // read on first need, keeping only live keys
   let listStamp: string | undefined;
@@ -268,7 +268,7 @@ interface Found {
  * Indexes the new files in order, every one numbered by now (a plain loop, kept out of the async scan so it
  * optimizes); returns their UIDs when `report` (a rescan).
  */
-function insertFresh(f: MaildirFolder, h: ScanHooks, files: Listing, x: Found, report: boolean): number[] {
+function insertFresh(f: SyncedFolder, h: ScanHooks, files: Listing, x: Found, report: boolean): number[] {
   const { keys, infos, inNew } = files;
   const kws = h.keywords();
   // Most messages share a handful of info strings: their flags are parsed once, into one frozen list each (and the

@@ -6,7 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { flagsFromInfo, readKeywords, uidListStamp, writeFileAtomic } from './maildir-files.ts';
-import type { MaildirFolder } from './maildir-folder.ts';
+import type { SyncedFolder } from './maildir-folder-sync.ts';
 import type { Entry } from './maildir-index.ts';
 import { readRecentMark } from './maildir-recent.ts';
 import type { ScanHooks } from './maildir-scan.ts';
@@ -90,7 +90,7 @@ function wellFormed(v: unknown): v is Body {
 }
 
 /** First open of a folder whose spamgate.index matches its stamps: fills the index; false means a full scan is due. */
-export async function loadSnapshot(f: MaildirFolder, h: Pick<ScanHooks, 'keywords' | 'insertAll'>, dirStamp: string): Promise<boolean> {
+export async function loadSnapshot(f: SyncedFolder, h: Pick<ScanHooks, 'keywords' | 'insertAll'>, dirStamp: string): Promise<boolean> {
   const st = await stat(join(f.path, 'dovecot-uidlist'), { bigint: true }).catch(() => undefined);
   const listStamp = st ? uidListStamp(st) : undefined;
   const [snap, keywords, mark] = await Promise.all([readBody(f.path, dirStamp, listStamp), readKeywords(f.path), readRecentMark(f.path)]);
