@@ -1,5 +1,6 @@
 // Daily report counters shared by TLS reports (RFC 8460) and DMARC aggregate reports (RFC 7489 §7.2): one entry per
-// UTC day and reported domain, at most `domainsPerDay` domains a day and MAX_DAYS days, saved in the data directory
+// UTC day and reported domain, at most `domainsPerDay` domains a day and MAX_DAYS days (a day leaves once its domains
+// are all done; only past MAX_DAYS is one with reports still to send evicted, oldest first, logged), saved in the data directory
 // (atomic write, mode 0600) at most once per `saveEveryMs` and at close, so a restart keeps the day. An unreadable
 // file is logged and the counters start empty; the entry's own bounds are the caller's (its schema and `trim`).
 import { z } from 'zod';
@@ -8,8 +9,13 @@ import { readBounded } from '../util/read-bounded.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 
-/** Days kept at most (today, yesterday waiting for its report, one more whose reports were not all sent). */
-export const MAX_DAYS = 3;
+/**
+ * Days kept at most. A day is held only while some domain's report of it is not done (its round not yet run, or a
+ * destination's retry pending): normally today, yesterday and the day before (retries run up to 24 hours past its
+ * round). After downtime the days saved before it are still to be reported when a new day starts: they stay, up to
+ * this cap; past it (rounds not finishing for days) the oldest day is evicted, its reports lost, with a warning.
+ */
+export const MAX_DAYS = 5;
 const SAVE_EVERY_MS = 60_000;
 const FILE_VERSION = 1;
 
@@ -111,7 +117,12 @@ export function createDayStore<T>(opts: DayStoreOptions<T>): DayStore<T> {
       if (!domains) {
         domains = new Map();
         days.set(day, domains);
-        for (const old of [...days.keys()].sort().slice(0, Math.max(0, days.size - MAX_DAYS))) days.delete(old);
+        // every day held has a report still to send (a day goes once its domains are done): evicted only past the cap
+        for (const old of [...days.keys()].sort().slice(0, Math.max(0, days.size - MAX_DAYS))) {
+          opts.log.warn(`${opts.what}: a day with reports not yet sent evicted (more than ${MAX_DAYS} days held): its reports are not sent`, { day: old, domains: days.get(old)?.size ?? 0 });
+          days.delete(old);
+          dirty = true;
+        }
       }
       let entry = domains.get(domain);
       if (entry === undefined) {

@@ -94,7 +94,7 @@ async function rig(t: TestContext): Promise<Rig> {
 }
 
 /** A TLS reporter over the rig's files (as at a start of spamgate); its store holds `record`ed sessions. */
-function tlsReporter(r: Rig, opts: { httpsTimeoutMs?: number } = {}): { reporter: TlsReporter; record(domain: string): void; flush(): Promise<boolean> } {
+function tlsReporter(r: Rig, opts: { httpsTimeoutMs?: number } = {}): { reporter: TlsReporter; record(domain: string, at?: number): void; flush(): Promise<boolean> } {
   const { log } = capturingLogger('debug');
   const store = createTlsReportStore({ file: path.join(r.dataDir, 'tls-reports.json'), clock: r.clock, log, saveEveryMs: 0 });
   const sink: MessageSink = { enqueue: async () => ({ id: 'q' }) };
@@ -112,7 +112,7 @@ function tlsReporter(r: Rig, opts: { httpsTimeoutMs?: number } = {}): { reporter
     httpsTimeoutMs: opts.httpsTimeoutMs ?? 3000,
     journal: { dir: r.dataDir, prefix: 'tls-reports.' },
   });
-  return { reporter, record: (domain) => store.record({ domain, policy: { type: 'no-policy-found' }, at: T0, ok: true }), flush: () => store.flush() };
+  return { reporter, record: (domain, at = T0) => store.record({ domain, policy: { type: 'no-policy-found' }, at, ok: true }), flush: () => store.flush() };
 }
 
 test('an https rua that refuses the connection: the report arrives once, after the retry, across a restart of the reporter', async (t) => {
@@ -234,6 +234,33 @@ test('a round whose process is SIGKILLed after its first domain: the next start 
   assert.deepEqual(rua.posts.map((p) => p.path), ['/a', '/b', '/b'], 'a.test not sent again, b.test sent');
   assert.equal(new Set(rua.posts.map((p) => p.reportId)).size, 2);
   assert.deepEqual(r.journals(), []);
+});
+
+test('after days of downtime, the first session of a new day does not evict a day whose retry is pending', async (t) => {
+  const r = await rig(t);
+  let busy = true;
+  const rua = await startRua(t, r.ca, 0, () => (busy ? 503 : 201));
+  r.dns.set('_smtp._tls.a.test', [{ TXT: `v=TLSRPTv1; rua=https://rua.test:${rua.port}/r` }]);
+  const first = tlsReporter(r);
+  first.record('a.test');
+  r.clock.set(DAY2);
+  await first.reporter.sendDue();
+  assert.equal(rua.posts.length, 1, "2026-03-10's report failed for now: its retry is pending");
+  // sessions of the next two days (their rounds not run yet), then spamgate is down until 2026-03-14
+  first.record('a.test', DAY2 + 3600_000);
+  first.record('a.test', DAY2 + 86_400_000 + 3600_000);
+  await first.reporter.close();
+  busy = false;
+  const second = tlsReporter(r);
+  t.after(() => second.reporter.close());
+  const back = Date.parse('2026-03-14T06:00:00Z');
+  r.clock.set(back);
+  // the first TLS session of the new day comes before the round
+  second.record('a.test', back);
+  await second.reporter.sendDue();
+  const days = new Set(rua.posts.slice(1).map((p) => p.reportId));
+  assert.equal(days.size, 3, `the reports of 03-10 (retried), 03-11 and 03-12 all go: ${rua.posts.length} POSTs`);
+  assert.equal(rua.posts.filter((p) => p.reportId === rua.posts[0]?.reportId).length, 2, "03-10's report is among them");
 });
 
 const observation = (domain: string, rua: string): DmarcObservation => ({
