@@ -6,7 +6,7 @@
 // report-retry.ts (up to 24 hours). Counted in spamgate_dmarc_reports_total{result}; a failure never stops the others.
 import { counter } from '../metrics/registry.ts';
 import { deliverAll, waiting, type Attempt, type DeliveryRound } from './report-deliveries.ts';
-import type { DayJournal } from './report-journal.ts';
+import { MAX_DESTINATIONS, type DayJournal } from './report-journal.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './report-retry.ts';
 import { checkDestination } from './dmarc-destination.ts';
 import { buildDmarcMail } from './dmarc-mail.ts';
@@ -89,6 +89,7 @@ export function createDmarcReporter(opts: DmarcReporterOptions): DmarcReporter {
         round,
         rua.map((r) => ({ key: `mailto:${r.address}`, send: () => deliverTo(r, domain, data.policy.orgDomain, built) })),
       );
+      if (o.skipped) log.warn(`DMARC report not sent to ruas past the bound of ${MAX_DESTINATIONS} a domain and day`, { domain, day, skipped: o.skipped });
       if (o.pending) {
         if (o.retried) reports?.inc({ result: 'retry' });
         return false;

@@ -1,7 +1,8 @@
 // One domain's report to each of its destinations (rua URIs), shared by TLS reports and DMARC aggregate reports:
 // a destination that took the report, or refused it for good, is not tried again; one that failed for now is tried
 // again on the backoff of report-retry.ts until it takes the report or its attempts or window are spent; each
-// outcome is in the round's journal before the next destination, so only the failed ones are ever retried.
+// outcome is in the round's journal before the next destination, so only the failed ones are ever retried. A
+// destination the journal has no room for (MAX_DESTINATIONS) is not sent to: never sent without being journaled.
 import type { DayJournal } from './report-journal.ts';
 import { nextAttempt, type RetryPolicy } from './report-retry.ts';
 
@@ -34,6 +35,8 @@ export interface DeliveryOutcome {
   givenUp: boolean;
   /** Every destination is an external rua without consent. */
   allUnverified: boolean;
+  /** Destinations not sent to: past MAX_DESTINATIONS of the domain's journal (a record that changed many times). */
+  skipped: number;
 }
 
 /** True while the domain's destinations are known and every unfinished one still waits for its next attempt. */
@@ -44,9 +47,13 @@ export function waiting(r: DeliveryRound): boolean {
 }
 
 export async function deliverAll(r: DeliveryRound, destinations: readonly Destination[]): Promise<DeliveryOutcome> {
-  const out: DeliveryOutcome = { sent: false, pending: false, retried: false, givenUp: false, allUnverified: false };
+  const out: DeliveryOutcome = { sent: false, pending: false, retried: false, givenUp: false, allUnverified: false, skipped: 0 };
   for (const dest of destinations) {
     const before = r.journal.destinations(r.domain).get(dest.key);
+    if (!before && !r.journal.hasRoom(r.domain, dest.key)) {
+      out.skipped++;
+      continue;
+    }
     if (before && before.s !== 'failed') {
       if (before.s === 'sent') out.sent = true;
       continue;

@@ -12,7 +12,11 @@ import type { Logger } from '../util/logger.ts';
 import type { Failures } from './report-retry.ts';
 
 export const MAX_JOURNAL_BYTES = 8 * 1024 * 1024;
-/** Destinations a domain's report has at most (the rua URIs a record gives, a few more for a record that changed). */
+/**
+ * Destinations a domain's report has at most (the rua URIs a record gives, a few more for a record that changed). A
+ * destination past it is not sent to at all (hasRoom): one sent but not journaled would be sent again at each retry
+ * round and after a restart.
+ */
 export const MAX_DESTINATIONS = 16;
 
 /** Where a report stands at one destination. */
@@ -32,6 +36,8 @@ export interface DayJournal {
   /** The domain's report was finished this round (sent, given up, or nothing to send). */
   isDone(domain: string): boolean;
   destinations(domain: string): ReadonlyMap<string, DestState>;
+  /** True when where the report stands at `dest` can be kept: known already, or the domain has fewer than MAX_DESTINATIONS. */
+  hasRoom(domain: string, dest: string): boolean;
   /** Records (durably, when the journal has a file) where the report stands at a destination. */
   mark(domain: string, dest: string, state: DestState): Promise<void>;
   finish(domain: string): Promise<void>;
@@ -57,12 +63,21 @@ export function openDayJournal(file: string | undefined, log: Logger): DayJourna
     if (!p) domains.set(domain, (p = { done: false, dests: new Map() }));
     return p;
   };
-  const apply = (l: Line): void => {
+  const hasRoom = (domain: string, dest: string): boolean => {
+    const dests = domains.get(domain)?.dests;
+    return !dests || dests.has(dest) || dests.size < MAX_DESTINATIONS;
+  };
+  /** Takes a line into the state; false for a destination past the bound (not kept, so not written either). */
+  const apply = (l: Line): boolean => {
     const p = progress(l.d);
     if ('done' in l) {
       p.done = true;
       p.dests.clear();
-    } else if (p.dests.has(l.u) || p.dests.size < MAX_DESTINATIONS) p.dests.set(l.u, l.s === 'failed' ? { s: 'failed', tries: l.tries, firstAt: l.firstAt, lastAt: l.lastAt } : { s: l.s });
+      return true;
+    }
+    if (!hasRoom(l.d, l.u)) return false;
+    p.dests.set(l.u, l.s === 'failed' ? { s: 'failed', tries: l.tries, firstAt: l.firstAt, lastAt: l.lastAt } : { s: l.s });
+    return true;
   };
   const lineOf = (l: Line): string => `${JSON.stringify(l)}\n`;
   const stateLines = (): string =>
@@ -91,8 +106,7 @@ export function openDayJournal(file: string | undefined, log: Logger): DayJourna
   }
 
   const append = async (l: Line): Promise<void> => {
-    apply(l);
-    if (!file || !durable) return;
+    if (!apply(l) || !file || !durable) return;
     const text = lineOf(l);
     try {
       if (bytes + text.length > MAX_JOURNAL_BYTES) {
@@ -130,6 +144,7 @@ export function openDayJournal(file: string | undefined, log: Logger): DayJourna
   return {
     isDone: (domain) => domains.get(domain)?.done ?? false,
     destinations: (domain) => domains.get(domain)?.dests ?? new Map(),
+    hasRoom,
     mark: (d, u, state) => append({ d, u, ...state }),
     finish: (d) => append({ d, done: true }),
     remove: async () => {

@@ -6,7 +6,7 @@
 // good (another 4xx) is not. Counted in spamgate_tls_reports_total{result}; a failure never stops the others.
 import { counter } from '../metrics/registry.ts';
 import { deliverAll, waiting, type Attempt, type DeliveryRound } from './report-deliveries.ts';
-import type { DayJournal } from './report-journal.ts';
+import { MAX_DESTINATIONS, type DayJournal } from './report-journal.ts';
 import { DEFAULT_RETRY, type RetryPolicy } from './report-retry.ts';
 import { queueReport } from './report-mail.ts';
 import { buildReportMail } from './tlsrpt-mail.ts';
@@ -105,6 +105,7 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
     // (their outcome is journaled); cut short by close(): kept for the next start (same report-id)
     const destinations = found.rua.map((uri) => ({ key: uri.kind === 'https' ? uri.url.href : `mailto:${uri.address}`, send: () => deliverTo(uri, domain, built, closing) }));
     const o = await deliverAll(round, destinations);
+    if (o.skipped) log.warn(`TLS report not sent to ruas past the bound of ${MAX_DESTINATIONS} a domain and day (the record changed)`, { domain, day, skipped: o.skipped });
     if (o.pending) {
       if (o.retried) reports?.inc({ result: 'retry' });
       return false;

@@ -5,7 +5,8 @@ import { appendFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { MAX_JOURNAL_BYTES, openDayJournal } from '../../../src/mailhost/report-journal.ts';
+import { deliverAll, type Attempt } from '../../../src/mailhost/report-deliveries.ts';
+import { MAX_DESTINATIONS, MAX_JOURNAL_BYTES, openDayJournal } from '../../../src/mailhost/report-journal.ts';
 import { DEFAULT_RETRY, nextAttempt } from '../../../src/mailhost/report-retry.ts';
 import { createLogger } from '../../../src/util/logger.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';
@@ -65,4 +66,26 @@ test('a line appended after a torn last line (a crash mid-write) is read back af
   assert.deepEqual(third.destinations('a.test').get('https://r.test/x'), { s: 'sent' });
   assert.deepEqual(third.destinations('b.test').get('mailto:r@b.test'), { s: 'sent' }, 'the line written after the torn one is lost');
   assert.equal(third.isDone('c.test'), true);
+});
+
+test('destinations past MAX_DESTINATIONS are not sent at all (never sent unjournaled), also after a restart', async (t) => {
+  const file = path.join(tempDir(t, 'spamgate-journal-'), 'tls-reports.2026-03-12.journal');
+  const calls: string[] = [];
+  const dests = Array.from({ length: MAX_DESTINATIONS + 4 }, (_, i) => ({
+    key: `https://r${i}.test/`,
+    // the first destination fails for now (the report stays pending), the others take it
+    send: async (): Promise<Attempt> => (calls.push(`r${i}`), i === 0 ? 'retry' : 'sent'),
+  }));
+  let now = 0;
+  const round = (journal: ReturnType<typeof openDayJournal>) => ({ domain: 'a.test', journal, policy: DEFAULT_RETRY, now: () => now, closing: new AbortController().signal });
+  const first = await deliverAll(round(openDayJournal(file, log)), dests);
+  assert.equal(first.pending, true);
+  assert.equal(calls.length, MAX_DESTINATIONS, 'only the destinations the journal can hold are sent to');
+  assert.equal(first.skipped, 4);
+  // a restart, then the retry of the first destination: nothing else is sent again
+  now = 15 * MIN;
+  calls.length = 0;
+  const again = await deliverAll(round(openDayJournal(file, log)), dests);
+  assert.deepEqual(calls, ['r0']);
+  assert.equal(again.skipped, 4);
 });
