@@ -20,14 +20,17 @@ export const MAX_JOURNAL_BYTES = 8 * 1024 * 1024;
 export const MAX_DESTINATIONS = 16;
 
 /** Where a report stands at one destination. */
-/** never: refused for good (a 4xx, too large, no key to sign); unverified: an external DMARC rua without consent (RFC 7489 §7.1). */
-export type DestState = { s: 'sent' } | { s: 'never' } | { s: 'unverified' } | { s: 'given_up' } | ({ s: 'failed' } & Failures);
+/**
+ * never: refused for good (a 4xx, too large, no key to sign); unverified: an external DMARC rua without consent (RFC
+ * 7489 §7.1); found: a step before the destinations that went through after failing (the TLSRPT record look-up).
+ */
+export type DestState = { s: 'sent' } | { s: 'never' } | { s: 'unverified' } | { s: 'given_up' } | { s: 'found' } | ({ s: 'failed' } & Failures);
 
 /** A domain, or a rua URI as its key (a URI of 2048 characters, longer once normalised). */
 const name = z.string().min(1).max(8192);
 const lineSchema = z.union([
   z.strictObject({ d: name, done: z.literal(true) }),
-  z.strictObject({ d: name, u: name, s: z.enum(['sent', 'never', 'unverified', 'given_up']) }),
+  z.strictObject({ d: name, u: name, s: z.enum(['sent', 'never', 'unverified', 'given_up', 'found']) }),
   z.strictObject({ d: name, u: name, s: z.literal('failed'), tries: z.number().int().min(1).max(1000), firstAt: z.number().int(), lastAt: z.number().int() }),
 ]);
 type Line = z.infer<typeof lineSchema>;

@@ -3,11 +3,13 @@
 // report and delivers it to every rua: mailto: queued on the normal outbound path (DKIM-signed like spamgate's
 // notices; RFC 8460 §5.3: one no key signs is not sent by mail), https: POSTed. A rua that failed for now (no
 // answer, a 5xx) is tried again with backoff for up to 24 hours (RFC 8460 §5.5; report-deliveries.ts), one that refused for
-// good (another 4xx) is not. Counted in spamgate_tls_reports_total{result}; a failure never stops the others.
+// good (another 4xx) is not. A TLSRPT look-up that failed for now (DNS temperror) is made again on the same backoff,
+// kept in the round's journal like a rua (so a restart neither resets nor hastens it). Counted in
+// spamgate_tls_reports_total{result}; a failure never stops the others.
 import { counter } from '../metrics/registry.ts';
 import { deliverAll, waiting, type Attempt, type DeliveryRound } from './report-deliveries.ts';
 import { MAX_DESTINATIONS, type DayJournal } from './report-journal.ts';
-import { DEFAULT_RETRY, type RetryPolicy } from './report-retry.ts';
+import { DEFAULT_RETRY, nextAttempt, type RetryPolicy } from './report-retry.ts';
 import { queueReport } from './report-mail.ts';
 import { buildReportMail } from './tlsrpt-mail.ts';
 import { postReport } from './tlsrpt-post.ts';
@@ -40,17 +42,16 @@ export interface TlsReporterOptions extends ReportSenderDeps, DailyTiming {
 export interface TlsReporter extends TlsSessionRecorder, DailyReports {}
 
 export const HTTPS_TIMEOUT_MS = 30_000;
-/** A domain whose TLSRPT look-up failed (temperror) is tried this many sweeps before its report is given up. */
-const MAX_LOOKUP_TRIES = 6;
+/** The journal key of a domain's TLSRPT record look-up (not a URI, so never a rua's key). */
+const lookupKey = (domain: string): string => `dns:_smtp._tls.${domain}`;
 export const REPORT_RESULTS = ['sent', 'no_policy_record', 'failed', 'retry', 'given_up'] as const;
 
 export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
   const log = opts.log.child({ component: 'tlsrpt' });
   const reports = opts.registry
-    ? counter(opts.registry, 'spamgate_tls_reports_total', 'Daily TLS reports (RFC 8460) of recipient domains, by result (sent: taken by at least one rua; no_policy_record: no usable TLSRPT record, none sent; failed: no rua took it; retry: a rua failed for now, tried again later; given_up: no rua took it, attempts spent)', ['result'] as const)
+    ? counter(opts.registry, 'spamgate_tls_reports_total', 'Daily TLS reports (RFC 8460) of recipient domains, by result (sent: taken by at least one rua; no_policy_record: no usable TLSRPT record, none sent; failed: no rua took it; retry: a rua or the TLSRPT look-up failed for now, tried again later; given_up: no rua took it, or the look-up kept failing, attempts spent)', ['result'] as const)
     : undefined;
   for (const result of REPORT_RESULTS) reports?.inc({ result }, 0);
-  const lookupTries = new Map<string, number>();
 
   /** Delivers one report to one rua: sent when it was taken (queued, or accepted by the HTTPS server). */
   const deliverTo = async (uri: ReportUri, domain: string, built: ReturnType<typeof buildReport>, closing: AbortSignal): Promise<Attempt> => {
@@ -83,16 +84,25 @@ export function createTlsReporter(opts: TlsReporterOptions): TlsReporter {
     const round: DeliveryRound = { domain, journal, policy: opts.retry ?? DEFAULT_RETRY, now: () => opts.clock.now(), closing };
     // every rua still to be tried waits for its next attempt: not even looked up again before then
     if (waiting(round)) return false;
+    const key = lookupKey(domain);
+    const before = journal.destinations(domain).get(key);
     const found = await lookupTlsRpt(opts.resolver, domain);
     if (found.status === 'temperror') {
-      const tries = (lookupTries.get(`${day}|${domain}`) ?? 0) + 1;
-      lookupTries.set(`${day}|${domain}`, tries);
-      if (tries < MAX_LOOKUP_TRIES) return false;
-      reports?.inc({ result: 'failed' });
-      log.warn('TLS report given up: the TLSRPT record could not be looked up', { domain, day, reason: found.reason });
+      // RFC 8460 §5.5: tried again with backoff like a delivery, the failures journaled (a restart keeps them)
+      if (closing.aborted) return false;
+      const now = opts.clock.now();
+      const failures = before?.s === 'failed' ? { tries: before.tries + 1, firstAt: before.firstAt, lastAt: now } : { tries: 1, firstAt: now, lastAt: now };
+      if (journal.hasRoom(domain, key) && nextAttempt(round.policy, failures, now) !== 'give_up') {
+        await journal.mark(domain, key, { s: 'failed', ...failures });
+        reports?.inc({ result: 'retry' });
+        return false;
+      }
+      reports?.inc({ result: 'given_up' });
+      log.warn('TLS report given up: the TLSRPT record could not be looked up within the retries', { domain, day, reason: found.reason, tries: failures.tries });
       return true;
     }
-    lookupTries.delete(`${day}|${domain}`);
+    // the look-up went through after failing: it no longer holds the report's retries back (waiting())
+    if (before?.s === 'failed') await journal.mark(domain, key, { s: 'found' });
     if (found.status !== 'found') {
       // RFC 8460 §3: without exactly one valid record the domain does not implement TLSRPT: nothing is sent
       reports?.inc({ result: 'no_policy_record' });

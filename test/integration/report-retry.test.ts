@@ -263,6 +263,49 @@ test('after days of downtime, the first session of a new day does not evict a da
   assert.equal(rua.posts.filter((p) => p.reportId === rua.posts[0]?.reportId).length, 2, "03-10's report is among them");
 });
 
+test('a TLSRPT look-up that fails for now follows the retry schedule across restarts: looked up again after 15 min, then the report goes', async (t) => {
+  const r = await rig(t);
+  const rua = await startRua(t, r.ca, 0, () => 201);
+  r.dns.set('_smtp._tls.a.test', 'SERVFAIL');
+  const first = tlsReporter(r);
+  first.record('a.test');
+  r.clock.set(DAY2);
+  await first.reporter.sendDue();
+  assert.equal(await r.metric('spamgate_tls_reports_total', 'retry'), 1, 'the look-up failed for now: to be retried');
+  await first.reporter.close();
+  // a restart 5 minutes later keeps the wait: no look-up before 15 minutes
+  const second = tlsReporter(r);
+  t.after(() => second.reporter.close());
+  r.clock.set(DAY2 + 5 * MIN);
+  await second.reporter.sendDue();
+  assert.equal(r.dns.count('_smtp._tls.a.test', 'TXT'), 1, 'not looked up again before its wait');
+  r.dns.set('_smtp._tls.a.test', [{ TXT: `v=TLSRPTv1; rua=https://rua.test:${rua.port}/r` }]);
+  r.clock.set(DAY2 + 15 * MIN);
+  await second.reporter.sendDue();
+  r.clock.set(DAY2 + 3 * 3600_000);
+  await second.reporter.sendDue();
+  assert.equal(rua.posts.length, 1);
+  assert.equal(await r.metric('spamgate_tls_reports_total', 'sent'), 1);
+  assert.deepEqual(r.journals(), []);
+});
+
+test('a TLSRPT look-up that always fails, with a restart every hour: six look-ups within 24 hours, then given up', async (t) => {
+  const r = await rig(t);
+  r.dns.set('_smtp._tls.a.test', 'SERVFAIL');
+  const first = tlsReporter(r);
+  first.record('a.test');
+  await first.reporter.close();
+  for (let h = 0; h <= 30; h++) {
+    r.clock.set(DAY2 + h * 3600_000);
+    const { reporter } = tlsReporter(r);
+    await reporter.sendDue();
+    await reporter.close();
+  }
+  assert.equal(r.dns.count('_smtp._tls.a.test', 'TXT'), 6, 'bounded attempts, kept across restarts');
+  assert.equal(await r.metric('spamgate_tls_reports_total', 'given_up'), 1);
+  assert.deepEqual(r.journals(), []);
+});
+
 const observation = (domain: string, rua: string): DmarcObservation => ({
   at: T0,
   policy: { domain, orgDomain: domain, record: `v=DMARC1; p=none; rua=${rua}`, p: 'none', sp: 'none', adkim: 'r', aspf: 'r', pct: 100 },
