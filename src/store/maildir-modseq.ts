@@ -163,8 +163,11 @@ export class ModseqLog {
         this.validity = v?.[1] ? Number(v[1]) : 0;
         const head = h?.[1] && Number(h[1]) <= MAX_MODSEQ ? Number(h[1]) : 0;
         this.highest = Math.max(this.highest, head);
-        // a log written before the history was kept: expunges from its header on are in it
-        this.historyFrom = e?.[1] && Number(e[1]) <= head ? Number(e[1]) : head;
+        // a log written before the history was kept: expunges from its header on are in it. A header of another
+        // UIDVALIDITY (its lines are skipped) or without H vouches for none: no history (RFC 7162 §3.2.5.1: a UID
+        // expunged since the client's state is never left out)
+        if (this.validity !== uidValidity || head === 0) this.historyFrom = Infinity;
+        else this.historyFrom = e?.[1] && Number(e[1]) <= head ? Number(e[1]) : head;
         continue;
       }
       if (this.validity !== uidValidity) continue; // lines of another UIDVALIDITY name other messages

@@ -157,3 +157,25 @@ test('a log from before the expunge history (no E in its header): history from i
   assert.deepEqual(await b.expungedSince?.(U, 'INBOX', h), [3]);
   assert.equal(await b.expungedSince?.(U, 'INBOX', Number(head[2]) - 1), undefined);
 });
+
+test('a log of another UIDVALIDITY (a foreign file put in place) vouches for no expunge history until it is rebuilt', async (t) => {
+  const dir = await root(t);
+  const a = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => a.settle());
+  await a.ensureUser(U);
+  for (let i = 1; i <= 4; i++) await a.append(U, 'INBOX', msg(`m${i}`));
+  const h0 = (await a.status(U, 'INBOX')).highestModseq as number;
+  await a.expunge(U, 'INBOX', [2]);
+  assert.deepEqual(await a.expungedSince?.(U, 'INBOX', h0), [2]);
+  const { uidValidity } = await a.status(U, 'INBOX');
+  // another folder's log copied over this one: its lines name other messages, its E says nothing about ours
+  await writeFile(join(a.maildirOf(U), 'spamgate-modseq'), `SGMODSEQ1 V${uidValidity + 1} H${h0 + 50} E${h0 - 10}\n9 ${h0 + 40} -\n`);
+  const told = await a.expungedSince?.(U, 'INBOX', h0);
+  assert.ok(told === undefined || told.includes(2), `UID 2, expunged after ${h0}, is not omitted: ${JSON.stringify(told)}`);
+  const opened = await a.open(U, 'INBOX', { claimRecent: false, expungedSince: h0 });
+  assert.ok(opened.vanished === undefined || opened.vanished.includes(2), JSON.stringify(opened.vanished));
+  // a header without H (torn or foreign) vouches for nothing either
+  await writeFile(join(a.maildirOf(U), 'spamgate-modseq'), `SGMODSEQ1 V${uidValidity}\n`);
+  const bare = await a.expungedSince?.(U, 'INBOX', h0);
+  assert.ok(bare === undefined || bare.includes(2), JSON.stringify(bare));
+});
