@@ -21,9 +21,12 @@ export class MaildirFolder extends FlaggingFolder {
   lastUse = 0;
   moving = false;
 
-  /** HIGHESTMODSEQ (RFC 7162 §3.1.2): at least 1, so a client can always name it. */
+  /**
+   * HIGHESTMODSEQ (RFC 7162 §3.1.2): at least 1, so a client can always name it; below the expunge of a message the
+   * index still holds (ModseqLog.highestFor).
+   */
   get highestModseq(): number {
-    return Math.max(1, this.modseqs.highest);
+    return Math.max(1, this.modseqs.highestFor((uid) => this.byUid.has(uid)));
   }
 
   /** QRESYNC's expunge history for this folder (ModseqLog.expungedSince); undefined where it does not reach back. */

@@ -89,6 +89,18 @@ export class ModseqLog {
     return out.sort((a, b) => a - b);
   }
 
+  /**
+   * HIGHESTMODSEQ as a view still holding the messages `present` holds may tell it: below the expunge of any of them
+   * (another process expunged it after the view's scan; the view tells the expunge later). A client keeping a
+   * value at or above that expunge would never hear of it in VANISHED (EARLIER) (RFC 7162 §3.2.5.1; RFC 5162
+   * errata 1810: a HIGHESTMODSEQ told while an expunge is withheld is below the expunge's mod-sequence).
+   */
+  highestFor(present: (uid: number) => boolean): number {
+    let top = this.highest;
+    for (const [uid, at] of this.expunged) if (at <= top && present(uid) && !((this.known.get(uid)?.modseq ?? 0) > at)) top = at - 1;
+    return top;
+  }
+
   /** The latest mod-sequence recorded for a message (0: none). */
   modseqOf(uid: number): number {
     return this.known.get(uid)?.modseq ?? 0;

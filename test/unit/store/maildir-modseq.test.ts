@@ -179,3 +179,25 @@ test('a log of another UIDVALIDITY (a foreign file put in place) vouches for no 
   const bare = await a.expungedSince?.(U, 'INBOX', h0);
   assert.ok(bare === undefined || bare.includes(2), JSON.stringify(bare));
 });
+
+test('HIGHESTMODSEQ stays below the expunge of a message the listing still shows (another process expunged it after the scan)', async (t) => {
+  const dir = await root(t);
+  const a = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => a.settle());
+  await a.ensureUser(U);
+  for (let i = 1; i <= 3; i++) await a.append(U, 'INBOX', msg(`m${i}`));
+  const h0 = (await a.status(U, 'INBOX')).highestModseq as number;
+  const box = a.maildirOf(U);
+  // another process's expunge of UID 2: its log line lands after this store's scan, its unlink shows later
+  await writeFile(join(box, 'spamgate-modseq'), `${await readFile(join(box, 'spamgate-modseq'), 'utf8')}2 ${h0 + 1} -\n`);
+  const first = await a.open(U, 'INBOX', { claimRecent: false, expungedSince: h0 });
+  assert.ok(first.messages.some((m) => m.uid === 2), 'UID 2 still listed');
+  const told = first.highestModseq as number;
+  // the file goes; a client that kept the HIGHESTMODSEQ told with UID 2 listed comes back with it
+  const { readdir, unlink } = await import('node:fs/promises');
+  for (const sub of ['new', 'cur'])
+    for (const f of await readdir(join(box, sub))) if ((await readFile(join(box, sub, f), 'latin1')).includes('Subject: m2\r\n')) await unlink(join(box, sub, f));
+  const again = await a.open(U, 'INBOX', { claimRecent: false, expungedSince: told });
+  assert.ok(!again.messages.some((m) => m.uid === 2));
+  assert.ok(again.vanished === undefined || again.vanished.includes(2), `UID 2 told as vanished since ${told}: ${JSON.stringify(again.vanished)}`);
+});
