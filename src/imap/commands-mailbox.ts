@@ -87,7 +87,7 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
     if (!seen && firstUnseen < 0) firstUnseen = i;
   }
   const unwatch = store.watch(s.user, name, () => s.onMailboxChange());
-  s.sel = { name, readOnly, uidValidity: box.uidValidity, uids, uidNext: box.uidNext, flags: new ToldFlags(list), recent: new UidSet(box.recent), metas: new Map(), listRef: list, dirty: false, keywords, unwatch };
+  s.sel = { name, readOnly, uidValidity: box.uidValidity, uids, uidNext: box.uidNext, flags: new ToldFlags(list), recent: new UidSet(box.recent), metas: new Map(), listRef: list, dirty: false, keywords, unwatch, ...(box.highestModseq === undefined ? {} : { selectModseq: box.highestModseq }) };
   s.state = 'selected';
   let out = flagsResponses(keywords, readOnly);
   out += `* ${list.length} EXISTS\r\n* ${box.recent.length} RECENT\r\n`;

@@ -1,6 +1,7 @@
 // CONDSTORE (RFC 7162 §3.1) pieces the commands share: mod-sequence values on the wire, the command modifiers
 // (CHANGEDSINCE, UNCHANGEDSINCE) and turning CONDSTORE on for a session (§3.1: the "CONDSTORE enabling commands").
 import { ImapSyntaxError, type Cursor } from './parser.ts';
+import { metasNow } from './selection.ts';
 import type { Session } from './session.ts';
 
 /** RFC 7162 §7: mod-sequence-value is 1 to 2^63-1; mod-sequence-valzer also allows 0. */
@@ -68,7 +69,15 @@ export async function enableCondstore(s: Session): Promise<void> {
   const sel = s.sel;
   if (!sel) return;
   const st = await s.ctx.opts.store.status(s.user, sel.name);
-  s.send(st.highestModseq === undefined ? '* OK [NOMODSEQ] No mod-sequences here\r\n' : `* OK [HIGHESTMODSEQ ${st.highestModseq}] Highest\r\n`);
+  let told = st.highestModseq;
+  // RFC 7162 §3.2.5.1 (RFC 5162 errata 1810): with an expunge owed to the view (a FETCH, STORE or SEARCH may not tell
+  // it), a value above it would let a client that keeps it never hear of that UID in VANISHED (EARLIER): the one
+  // told at SELECT stays below every expunge the view has not seen
+  if (told !== undefined && sel.selectModseq !== undefined && told > sel.selectModseq) {
+    const now = await metasNow(s, sel, false);
+    if (sel.uids.some((u) => !now.has(u))) told = sel.selectModseq;
+  }
+  s.send(told === undefined ? '* OK [NOMODSEQ] No mod-sequences here\r\n' : `* OK [HIGHESTMODSEQ ${told}] Highest\r\n`);
 }
 
 /**

@@ -35,6 +35,8 @@ export interface Selected {
   keywords: Set<string>;
   /** Expunges seen at a point that could not report them (FETCH, STORE, SEARCH): owed at the next one that can. */
   expungeOwed?: boolean;
+  /** HIGHESTMODSEQ told at SELECT/EXAMINE: below every expunge the view may still owe (condstore.ts). */
+  selectModseq?: number;
   unwatch: () => void;
 }
 

@@ -166,3 +166,23 @@ test('VANISHED (EARLIER) tells only the UIDs expunged since the client\'s mod-se
   // a state older than the history (mod-sequence 1): every UID the mailbox lacks, as before
   assert.match(await b.cmd('b4', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)'), /^\* VANISHED \(EARLIER\) 2:3,6:7\r$/m);
 });
+
+test('HIGHESTMODSEQ told while an expunge is owed to the session (first CONDSTORE use in a FETCH) is not one that hides the expunge from VANISHED (EARLIER)', async (t) => {
+  const h = await withMessages(t, 3);
+  const a = await loggedIn(h, t);
+  const sel = await a.cmd('a1', 'SELECT INBOX');
+  const validity = num(/UIDVALIDITY (\d+)/, sel);
+  const b = await loggedIn(h, t);
+  await b.cmd('b1', 'SELECT INBOX');
+  await b.cmd('b2', 'UID STORE 2 +FLAGS.SILENT (\\Deleted)');
+  await b.cmd('b3', 'EXPUNGE');
+  // FETCH may not tell the expunge (RFC 3501 §7.4.1); its CHANGEDSINCE enables CONDSTORE, which tells HIGHESTMODSEQ
+  const f = await a.cmd('a2', 'FETCH 1 (FLAGS) (CHANGEDSINCE 1)');
+  assert.doesNotMatch(f, /EXPUNGE|VANISHED/, f);
+  const told = num(/HIGHESTMODSEQ (\d+)/, f);
+  await a.cmd('a3', 'LOGOUT');
+  const c = await loggedIn(h, t);
+  await c.cmd('c1', 'ENABLE QRESYNC');
+  const r = await c.cmd('c2', `SELECT INBOX (QRESYNC (${validity} ${told}))`);
+  assert.match(r, /^\* VANISHED \(EARLIER\) 2\r$/m, r);
+});
