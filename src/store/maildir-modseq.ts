@@ -221,9 +221,11 @@ export class ModseqLog {
     // message renumbered here counts as changed since whatever they saw.
     if (this.validity !== uidValidity) {
       this.highest = Math.max(this.highest, modseqFloor());
-      // expunges before this log are not in it
+      // expunges before this log are not in it, nor messages removed while there was none (never numbered): the
+      // history starts at this change, so every state told before gets the superset (the floor may be below the
+      // values told: a clock stepped back)
       this.expunged.clear();
-      this.historyFrom = this.highest;
+      this.historyFrom = Math.max(this.highest, 1) + 1;
     }
     if (this.highest >= MAX_MODSEQ) throw new Error('mod-sequence space exhausted');
     // above 1, which an empty folder reports (maildir-folder.ts highestModseq), so the first change raises it too

@@ -201,3 +201,28 @@ test('HIGHESTMODSEQ stays below the expunge of a message the listing still shows
   assert.ok(!again.messages.some((m) => m.uid === 2));
   assert.ok(again.vanished === undefined || again.vanished.includes(2), `UID 2 told as vanished since ${told}: ${JSON.stringify(again.vanished)}`);
 });
+
+test('a log deleted under a running store, then a message removed by another program: states told before the rebuild get no history, even with the clock stepped back', async (t) => {
+  const dir = await root(t);
+  const a = createMaildirStore({ root: dir, fsync: false });
+  t.after(() => a.settle());
+  await a.ensureUser(U);
+  for (let i = 1; i <= 3; i++) await a.append(U, 'INBOX', msg(`m${i}`));
+  const told = (await a.status(U, 'INBOX')).highestModseq as number;
+  const box = a.maildirOf(U);
+  const { readdir, unlink } = await import('node:fs/promises');
+  await unlink(join(box, 'spamgate-modseq'));
+  for (const sub of ['new', 'cur'])
+    for (const f of await readdir(join(box, sub))) if ((await readFile(join(box, sub, f), 'latin1')).includes('Subject: m2\r\n')) await unlink(join(box, sub, f));
+  // the clock an hour back (an NTP step): the rebuilt log's floor is below the values told
+  const now = Date.now;
+  Date.now = () => now() - 3_600_000;
+  try {
+    await a.status(U, 'INBOX');
+  } finally {
+    Date.now = now;
+  }
+  const opened = await a.open(U, 'INBOX', { claimRecent: false, expungedSince: told });
+  assert.ok(!opened.messages.some((m) => m.uid === 2));
+  assert.ok(opened.vanished === undefined || opened.vanished.includes(2), `UID 2 not left out: ${JSON.stringify(opened.vanished)}`);
+});
