@@ -20,7 +20,7 @@ export function openDane(config: Pick<Config, 'outbound' | 'dns'>, log: Logger):
     if (result === 'validating') log.info('outbound.dane: the resolver validates (AD bit on the root NS RRset)');
     else if (result === 'not_validating') log.warn('outbound.dane: the resolver does not validate (no AD bit on the root NS RRset): every domain will look insecure and DANE will never apply; use a DNSSEC-validating resolver', { servers: servers.map((s) => s.host) });
     else log.warn('outbound.dane: the resolver did not answer the DNSSEC probe (the root NS RRset); DANE applies only where its answers carry the AD bit', { servers: servers.map((s) => s.host) });
-  });
+  }).catch(() => undefined); // a start-up remark: nothing of it may end the process
   return dns;
 }
 
