@@ -1,130 +1,20 @@
 // A small SMTP/LMTP client for handing mail to a next hop: EHLO/LHLO, opportunistic STARTTLS or implicit TLS
-// (RFC 8314), SMTP AUTH for a relay host (next-hop-auth.ts), one transaction at a time on a reusable
-// connection, and a reply per recipient.
+// (RFC 8314; options and failures in next-hop-tls.ts), SMTP AUTH for a relay host (next-hop-auth.ts), one
+// transaction at a time on a reusable connection (what may be sent: next-hop-payload.ts), and a reply per recipient.
 import net from 'node:net';
 import tls from 'node:tls';
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
-import { mailParameters, rcptParameters, smtpUtf8Refusal } from './next-hop-params.ts';
+import { mailParameters, rcptParameters } from './next-hop-params.ts';
 import { authenticate, authMechanismsOf, isLoopbackAddress, authError, type NextHopAuth } from './next-hop-auth.ts';
+import type { NextHopClientOptions, TransactionResult } from './next-hop-options.ts';
+import { finalReply, notAccepted, payloadFor } from './next-hop-payload.ts';
+import { errorCode, handshakeError, PEER_CHECK_FAILED, tlsError, tlsOptions } from './next-hop-tls.ts';
 import { dotStuff, NextHopConnectionError, ReplyReader, type TlsFailure } from './next-hop-wire.ts';
-import { toSevenBit, type SevenBitResult } from './seven-bit.ts';
 import { xforwardCommands, type ClientOrigin } from './next-hop-xforward.ts';
 
 export { NextHopConnectionError, type TlsFailure } from './next-hop-wire.ts';
-
-/** The tlsCode of a connection the caller's peerCheck refused. */
-export const PEER_CHECK_FAILED = 'PEER_CHECK_FAILED';
-
-function tlsError(message: string, failure: TlsFailure, reply?: NextHopReply): NextHopConnectionError {
-  const err = new NextHopConnectionError(message, reply);
-  err.tlsFailure = failure;
-  return err;
-}
-
-/** The certificate name: servername, or host when it is a name. */
-const certName = (o: NextHopClientOptions): string | undefined => o.servername ?? (net.isIP(o.host) ? undefined : o.host);
-
-/** What STARTTLS and implicit TLS share: verification, the name checked and sent (SNI), the CA. */
-function tlsOptions(o: NextHopClientOptions): tls.ConnectionOptions {
-  const name = certName(o);
-  return {
-    rejectUnauthorized: o.tlsVerify,
-    // the certificate is checked for servername, or host (an address: its IP subjectAltName); without host
-    // Node checks a wrapped socket's certificate for "localhost"
-    host: o.host,
-    ...(name ? { servername: name } : {}),
-    ...(o.tlsCa ? { ca: o.tlsCa } : {}),
-    ...(o.checkServerIdentity ? { checkServerIdentity: o.checkServerIdentity } : {}),
-  };
-}
-
-/** A failed handshake as a TLS failure: the certificate (node sets authorizationError before it ends such a handshake) or the handshake. */
-function handshakeError(secure: tls.TLSSocket, err: Error, o: NextHopClientOptions): NextHopConnectionError {
-  const name = certName(o);
-  const certificate = secure.authorizationError !== undefined && secure.authorizationError !== null;
-  const e = tlsError(certificate ? `certificate not valid${name ? ` for ${name}` : ''}: ${err.message}` : `TLS handshake failed: ${err.message}`, certificate ? 'certificate' : 'handshake');
-  const code = errorCode(secure.authorizationError) ?? errorCode(err);
-  if (certificate && code) e.tlsCode = code;
-  return e;
-}
-
-/**
- * The code of a TLS verification failure: node's authorizationError is the code as a string (CERT_HAS_EXPIRED,
- * ERR_TLS_CERT_ALTNAME_INVALID, …), or a message when the error had none; an Error's `code` otherwise.
- */
-function errorCode(err: unknown): string | undefined {
-  if (typeof err === 'string') return /^[A-Z0-9_]{3,64}$/.test(err) ? err : undefined;
-  const code = err && typeof err === 'object' ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' ? code : undefined;
-}
-
-export interface NextHopClientOptions {
-  host: string;
-  port: number;
-  /** 4 or 6 to force an address family when host is a name; 0 = any. */
-  family?: 0 | 4 | 6;
-  /** The local address to connect from (of the family of the address connected to). */
-  localAddress?: string;
-  lmtp?: boolean;
-  /** Name sent in EHLO/LHLO. */
-  heloName: string;
-  connectTimeout: number;
-  commandTimeout: number;
-  /** Wait for the reply to the end of the data (default: twice commandTimeout). */
-  dataTimeout?: number;
-  /** 'opportunistic' uses STARTTLS when offered and carries on in clear if the upgrade fails. */
-  starttls: 'never' | 'opportunistic' | 'require';
-  /** Verify the peer certificate (off by default for MX delivery, as most MTAs do). */
-  tlsVerify: boolean;
-  /** SNI / certificate name; defaults to host when it is a name. */
-  servername?: string;
-  /** Certificates trusted when verifying, in place of the system's roots (PEM); the system's when absent. */
-  tlsCa?: Buffer;
-  /** Replaces node's certificate name check (e.g. MTA-STS: a DNS-ID subjectAltName only, RFC 8461 §4.2). */
-  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
-  /**
-   * Judges the peer after the handshake, whatever node's verification said (DANE, RFC 7672 §3: certificates are
-   * matched against TLSA records, not PKIX roots): an error ends the connection as a certificate failure before
-   * anything is sent over TLS.
-   */
-  peerCheck?: (secure: tls.TLSSocket) => Error | undefined;
-  /** Send the original client with XFORWARD when the next hop offers it. */
-  xforward?: boolean;
-  /** RFC 8314 §3.3: TLS from the first byte (port 465), with tlsVerify, servername and tlsCa as for STARTTLS; starttls is then moot. */
-  implicitTls?: boolean;
-  /** Log in (RFC 4954) after TLS is up; on a connection in clear only to a loopback address. */
-  auth?: NextHopAuth;
-  /**
-   * Given up on by its caller (a recipient probe past its deadline): the connection is destroyed, while it is
-   * being set up or after, so no later reply carries on a conversation nobody waits for.
-   */
-  signal?: AbortSignal;
-}
-
-export interface TransactionResult {
-  /** Final reply per recipient: its RCPT failure, or the data reply (LMTP: its own, RFC 2033 §4.2). */
-  recipients: Map<string, NextHopReply>;
-  /**
-   * The next hop offers DSN, so the sender's DSN requests went with the message and success notices
-   * are its business now (RFC 3461 §5.2.1); otherwise they are ours to send (§5.2.2, §5.2.3).
-   */
-  dsnPassedOn: boolean;
-}
-
-/**
- * A reply that is neither the success the command calls for nor a failure (a 252 to RCPT, a 250 to DATA, a
- * 251 to MAIL; RFC 5321 §4.3.2 lists the codes each command may get): a temporary failure of ours, retried
- * later, never taken for a delivery.
- */
-function notAccepted(reply: NextHopReply, command: string): NextHopReply {
-  if (reply.code >= 400 && reply.code < 600) return reply;
-  return { code: 451, enhanced: '4.5.0', text: `unexpected reply to ${command}: ${reply.code} ${reply.text}`.slice(0, 500), local: true };
-}
-
-/** The reply to the end of the data: 2xx delivered it, 4xx/5xx refused it, anything else is unexpected. */
-function finalReply(reply: NextHopReply): NextHopReply {
-  return reply.code >= 200 && reply.code < 300 ? reply : notAccepted(reply, 'the end of data');
-}
+export type { NextHopClientOptions, TransactionResult } from './next-hop-options.ts';
+export { PEER_CHECK_FAILED } from './next-hop-tls.ts';
 
 export class NextHopClient {
   private socket: net.Socket;
@@ -243,26 +133,9 @@ export class NextHopClient {
     this.bodyWritten = false;
     const recipients = new Map<string, NextHopReply>();
     const result = { recipients, dsnPassedOn: this.extensions.has('DSN') };
-    if (this.maxSize > 0 && message.length > this.maxSize) {
-      // RFC 1870 §6: do not send what the server said it will not take.
-      for (const r of rcptTo) recipients.set(r, { code: 552, enhanced: '5.3.4', text: `message size ${message.length} exceeds server limit ${this.maxSize}`, local: true });
-      return result;
-    }
-    const utf8Refusal = dsn?.smtputf8 && !this.extensions.has('SMTPUTF8') ? smtpUtf8Refusal(from, rcptTo, message) : undefined;
-    if (utf8Refusal) {
-      // RFC 6531 §3.2: a message that needs SMTPUTF8 is not sent to a server that does not offer it;
-      // spamgate does not downgrade, so it fails (and the sender gets a notice).
-      for (const r of rcptTo) recipients.set(r, { ...utf8Refusal, local: true });
-      return result;
-    }
-    const payload = this.sevenBitIfNeeded(message, dsn);
-    if ('refused' in payload) {
-      for (const r of rcptTo) recipients.set(r, { code: 554, enhanced: '5.6.3', text: `the next hop does not offer 8BITMIME and the message cannot be converted: ${payload.refused}`, local: true });
-      return result;
-    }
-    if (payload.message !== message && this.maxSize > 0 && payload.message.length > this.maxSize) {
-      // quoted-printable grows a message: the converted copy must fit the SIZE limit too (RFC 1870 §6)
-      for (const r of rcptTo) recipients.set(r, { code: 552, enhanced: '5.3.4', text: `message size ${payload.message.length} after conversion to 7 bits exceeds server limit ${this.maxSize}`, local: true });
+    const payload = payloadFor(this.extensions, this.maxSize, from, rcptTo, message, dsn);
+    if ('refusal' in payload) {
+      for (const r of rcptTo) recipients.set(r, { ...payload.refusal });
       return result;
     }
     message = payload.message;
@@ -310,15 +183,6 @@ export class NextHopClient {
     }
     this.messagesSent++;
     return result;
-  }
-
-  /**
-   * RFC 6152 §3: 8-bit data goes only to a next hop that offers 8BITMIME (or takes the message with
-   * SMTPUTF8, which implies it, RFC 6531 §3.1); otherwise it is converted to 7-bit MIME first.
-   */
-  private sevenBitIfNeeded(message: Buffer, dsn: DsnParameters | undefined): SevenBitResult {
-    if (this.extensions.has('8BITMIME') || (dsn?.smtputf8 && this.extensions.has('SMTPUTF8'))) return { message };
-    return toSevenBit(message);
   }
 
   /**
