@@ -101,7 +101,8 @@ async function rawSmtp(t: TestContext, b: RawBehaviour, host = '127.0.0.1', port
 async function outbound(t: TestContext, zones: Zones, port: number, over: Record<string, unknown> = {}, extra: Partial<OutboundOptions> = {}) {
   const dns = await startDnsServer(zones);
   t.after(() => dns.close());
-  const resolver = createResolver({ servers: [dns.server], timeoutMs: 500, retries: 0 });
+  // generous where no test waits on them: a loaded machine answers late, not never
+  const resolver = createResolver({ servers: [dns.server], timeoutMs: 2000, retries: 0 });
   const config = configSchema.parse({ outbound: { port, connect_timeout: '1s', command_timeout: '1s', starttls: 'never', ...over } }).outbound;
   const out = createOutbound({ resolver, config, hostname: 'gw.test', log: silentLogger, random: () => 0.5, ...extra });
   t.after(() => out.close());
@@ -208,7 +209,8 @@ test('a next hop that drops the connection mid-DATA: the message goes to the nex
   const sink = await startSink();
   t.after(() => sink.close());
   await rawSmtp(t, { dropInData: true }, '127.0.0.6', sink.port);
-  const out = await outbound(t, TWO_MX, sink.port);
+  // 40 MiB to the second MX within the command timeout even on a loaded machine (1 s made it defer there)
+  const out = await outbound(t, TWO_MX, sink.port, { command_timeout: '20s' });
   // larger than the socket buffers on both ends (loopback: up to 4 MiB sending, 32 MiB receiving), so the
   // drop cuts the writing short; a body the kernel took whole defers instead (see below)
   const big = Buffer.concat([MSG, Buffer.alloc(40 * 1024 * 1024, 'y'.repeat(76) + '\r\n')]);
