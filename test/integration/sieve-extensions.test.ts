@@ -4,21 +4,16 @@
 // sender, and stands in for the administrator's out-of-office reply; body matches a base64 and a
 // quoted-printable part; relational :count and :value with i;ascii-numeric.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
-import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import type { RunningGateway } from '../helpers/gateway.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
-import { startSink, type SinkServer } from '../helpers/sink-server.ts';
+import type { SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
-import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
-import { usersCliFor } from '../helpers/users-cli.ts';
 import { messageDone } from '../helpers/await-log.ts';
+import { ALICE, startSieveMailhost } from '../helpers/sieve-mailhost.ts';
 
-const ALICE = 'alice@corp.example';
-const ZONES = { 'remote.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }], 'mx.remote.example': [{ A: '127.0.0.1' }] };
-const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
 
 interface Setup {
   gw: RunningGateway;
@@ -31,20 +26,7 @@ interface Setup {
 }
 
 async function setup(t: TestContext, extra: Record<string, unknown> = {}): Promise<Setup> {
-  const dir = makeTempDir(t, 'spamgate-sieve-ext-');
-  const sink = await startSink();
-  t.after(() => sink.close());
-  const rules = path.join(dir, 'rules');
-  mkdirSync(rules);
-  writeFileSync(path.join(rules, 'zz-test.yaml'), `content_rules:\n  - { symbol: CT_TEST_JUNK, description: test marker for junk, weight: 7, type: body, regex: 'JUNK-MARKER' }\n`);
-  const configFile = path.join(dir, 'spamgate.yaml');
-  const gw = await startGateway(
-    t,
-    { local_domains: ['localhost', 'corp.example'], outbound: { port: sink.port }, mailhost: { watch_files: false }, rules_dirs: [SHIPPED_RULES_DIR, rules], bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS }, ...extra },
-    { zones: ZONES, configFile },
-  );
-  const users = usersCliFor(gw, configFile, ['--message-file', '--subject', '--until', '--days']);
-  assert.equal((await users(['add', ALICE, '--password-stdin'], 'alice-password\n')).code, 0);
+  const { gw, sink, dir, users } = await startSieveMailhost(t, 'spamgate-sieve-ext-', extra, ['--message-file', '--subject', '--until', '--days']);
   let seq = 0;
   return {
     gw,

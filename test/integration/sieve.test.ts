@@ -5,23 +5,19 @@
 // the message that is not valid), one that does not compile and a folder that cannot be made all deliver to
 // INBOX, logged and counted; the CLI refuses a bad script with line:col and exit 1.
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { runCli } from '../helpers/cli-process.ts';
-import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import type { RunningGateway } from '../helpers/gateway.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
 import { runPython } from '../helpers/python.ts';
-import { startSink, type SinkServer } from '../helpers/sink-server.ts';
+import type { SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { tempDir as makeTempDir } from '../helpers/temp-dir.ts';
 import { messageDone } from '../helpers/await-log.ts';
-import { usersCliFor } from '../helpers/users-cli.ts';
+import { ALICE, startSieveMailhost } from '../helpers/sieve-mailhost.ts';
 
-const ALICE = 'alice@corp.example';
-const ZONES = { 'remote.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }], 'mx.remote.example': [{ A: '127.0.0.1' }] };
-const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
 
 const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-sieve-');
 
@@ -39,29 +35,7 @@ interface Setup {
 }
 
 async function setup(t: TestContext, config: Record<string, unknown> = {}): Promise<Setup> {
-  const dir = tempDir(t);
-  const sink = await startSink();
-  t.after(() => sink.close());
-  const rules = path.join(dir, 'rules');
-  mkdirSync(rules);
-  writeFileSync(path.join(rules, 'zz-test.yaml'), `content_rules:\n  - { symbol: CT_TEST_JUNK, description: test marker for junk, weight: 7, type: body, regex: 'JUNK-MARKER' }\n`);
-  const configFile = path.join(dir, 'spamgate.yaml');
-  const gw = await startGateway(
-    t,
-    {
-      local_domains: ['localhost', 'corp.example'],
-      outbound: { port: sink.port },
-      mailhost: { watch_files: false },
-      rules_dirs: [SHIPPED_RULES_DIR, rules],
-      bayes: { enabled: false },
-      smtp: { trusted_networks: [] },
-      checks: { disabled: DNS_CHECKS },
-      ...config,
-    },
-    { zones: ZONES, configFile },
-  );
-  const users = usersCliFor(gw, configFile);
-  assert.equal((await users(['add', ALICE, '--password-stdin'], 'alice-password\n')).code, 0);
+  const { gw, sink, dir, configFile, users } = await startSieveMailhost(t, 'spamgate-sieve-', config);
   let seq = 0;
   return {
     gw,
