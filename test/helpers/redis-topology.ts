@@ -155,8 +155,8 @@ export async function startCluster(t: Cleanup, masters = 3): Promise<TestCluster
     15_000,
   );
   const ids = await Promise.all(admins.map(async (a) => String(await a.call('CLUSTER', 'MYID'))));
-  const ownerOf = async (slot: number): Promise<number> => {
-    const slots = (await admins[0]?.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, string]]>;
+  const ownerOf = async (slot: number, admin = admins[0]): Promise<number> => {
+    const slots = (await admin?.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number, string]]>;
     const hit = slots.find(([a, b]) => slot >= a && slot <= b);
     return ids.indexOf(hit?.[2][2] ?? '');
   };
@@ -176,6 +176,16 @@ export async function startCluster(t: Cleanup, masters = 3): Promise<TestCluster
       const keys = (await src.call('CLUSTER', 'GETKEYSINSLOT', slot, 1000)) as string[];
       if (keys.length) await src.call('MIGRATE', '127.0.0.1', nodes[to]?.port ?? 0, '', 0, 5000, 'KEYS', ...keys);
       for (const a of admins) await a.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to] ?? '');
+      // every node must name the new owner before clients are sent there (a node still gossiping the old view
+      // sends a client back and forth until it gives up on redirections)
+      await waitFor(
+        `slot ${slot} owned by node ${to} in every node's view`,
+        async () => {
+          for (const a of admins) if ((await ownerOf(slot, a)) !== to) return false;
+          return true;
+        },
+        10_000,
+      );
       return nodes[to]?.port ?? -1;
     },
   };
