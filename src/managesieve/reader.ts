@@ -123,6 +123,9 @@ export class CommandReader {
   }
 }
 
+/** RFC 5804 §4: `quoted = <"> *1024QUOTED-CHAR <">`; longer strings must be sent as literals. */
+export const MAX_QUOTED_CHARS = 1024;
+
 /** Atoms and quoted strings of one line (RFC 5804 §4: quoted strings escape only \\ and \"). */
 export function tokenize(text: string): Token[] | string {
   const out: Token[] = [];
@@ -135,11 +138,14 @@ export function tokenize(text: string): Token[] | string {
     }
     if (c === '"') {
       let value = '';
+      let chars = 0;
       i++;
       for (;;) {
         const d = text[i];
         if (d === undefined) return 'unterminated quoted string';
         if (d === '"') break;
+        // a character, escaped or not, counts once; a surrogate pair (one UTF-8 character) too
+        if (!(d >= '\udc00' && d <= '\udfff') && ++chars > MAX_QUOTED_CHARS) return `quoted string longer than ${MAX_QUOTED_CHARS} characters: send it as a literal`;
         if (d === '\\') {
           const e = text[i + 1];
           if (e !== '\\' && e !== '"') return 'bad escape in quoted string';

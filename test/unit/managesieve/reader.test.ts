@@ -15,6 +15,12 @@ test('atoms and quoted strings with escapes; unterminated and bad escapes refuse
   assert.equal(tokenize('X "a\\nb"'), 'bad escape in quoted string');
 });
 
+test('a quoted string holds at most 1,024 characters (RFC 5804 §4), counted as characters, escapes once', () => {
+  assert.deepEqual(tokenize(`X "${'é'.repeat(1024)}"`), [{ kind: 'atom', value: 'X' }, { kind: 'string', value: 'é'.repeat(1024) }]);
+  assert.deepEqual(tokenize(`X "${'\u{1F600}'.repeat(1023)}\\""`), [{ kind: 'atom', value: 'X' }, { kind: 'string', value: `${'\u{1F600}'.repeat(1023)}"` }]);
+  assert.match(String(tokenize(`X "${'a'.repeat(1025)}"`)), /longer than 1024 characters/);
+});
+
 test('a {n+} literal split over chunks, then a {n} literal invited by a continuation', () => {
   const r = reader();
   assert.deepEqual(r.push(Buffer.from('PUTSCRIPT "s" {5+}\r\nke')), []);
