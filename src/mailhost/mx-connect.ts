@@ -79,7 +79,7 @@ export function mxConnector(ctx: MxConnectContext): (c: ConnectTo) => () => Prom
     if (c.dane) {
       const client = await NextHopClient.connect(daneClientOptions(base, c.dane, () => clock.now()));
       daneCount('verified');
-      log.debug('DANE: certificate matches the TLSA records', { domain, host, address });
+      log.info('DANE: verified TLS connection, the certificate matches the TLSA records', { domain, host, address });
       recordSession(recorder, domain, tlsaPolicy(c.dane), undefined);
       return client;
     }
