@@ -47,6 +47,20 @@ test('stored durably with private modes; expired by max_age on the clock, counte
   assert.equal(await value(registry, 'spamgate_quarantine_bytes'), 0);
 });
 
+test('a copy withdrawn (its transaction failed after the store) is gone and counted withdrawn, not left as stored', async (t) => {
+  const dir = path.join(await tempDir(t), 'quarantine');
+  const registry = createRegistry(false);
+  const q = await openQuarantine({ dir, maxAgeMs: 30 * DAY, maxSize: 0, fsync: false, clock: new ManualClock(T0), registry, log: silentLogger });
+  const kept = await q.store(qEnvelope(), message('kept'));
+  const withdrawn = await q.store(qEnvelope(), message('refused by the next hop'));
+  await q.withdraw(withdrawn);
+  await q.withdraw(withdrawn); // twice (a retry of the failure path): counted once
+  assert.deepEqual(await readdir(dir), [`${kept}.msg`]);
+  assert.equal(await value(registry, 'spamgate_quarantine_total', '{result="stored"}'), 2);
+  assert.equal(await value(registry, 'spamgate_quarantine_total', '{result="withdrawn"}'), 1);
+  assert.equal(await value(registry, 'spamgate_quarantine_messages'), 1);
+});
+
 test('past max_size the oldest go first; a restart finds what is there and clears temp files of dead writers', async (t) => {
   const dir = path.join(await tempDir(t), 'quarantine');
   const clock = new ManualClock(T0);
