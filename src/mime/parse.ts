@@ -213,10 +213,24 @@ function addText(w: Walk, body: string, type: string, charset: string | undefine
  * the last part. Returns undefined when no delimiter occurs.
  */
 export function splitMultipart(body: string, boundary: string): string[] | undefined {
+  return readMultipart(body, boundary)?.parts;
+}
+
+/** A multipart body's parts with its preamble (before the first delimiter) and epilogue (after the close delimiter). */
+export interface MultipartBody {
+  parts: string[];
+  preamble: string;
+  /** Empty when the close delimiter is missing. */
+  epilogue: string;
+}
+
+/** As splitMultipart, keeping the preamble and epilogue (RFC 2046 §5.1.1: the CRLF before a delimiter belongs to it). */
+export function readMultipart(body: string, boundary: string): MultipartBody | undefined {
   const delim = '--' + boundary;
   const parts: string[] = [];
   let line = delimiterLine(body, delim, 0);
   if (line === undefined) return undefined;
+  const preamble = body.slice(0, Math.max(0, line.start - (body.charCodeAt(line.start - 2) === 13 ? 2 : 1)));
   for (let guard = 0; guard < 10_000 && !line.close && line.end < body.length; guard++) {
     const start = line.end + 1;
     const next = delimiterLine(body, delim, start);
@@ -230,7 +244,7 @@ export function splitMultipart(body: string, boundary: string): string[] | undef
     parts.push(body.slice(start, Math.max(start, end)));
     line = next;
   }
-  return parts;
+  return { parts, preamble, epilogue: line.close ? body.slice(line.end + 1) : '' };
 }
 
 /** The next delimiter line at or after `from`: where it starts, the index of its line end, and whether it closes. */

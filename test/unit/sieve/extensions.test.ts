@@ -124,6 +124,56 @@ test('body :content picks parts by type ("" all, main type, type/subtype); :raw 
   assert.deepEqual(problems('require "body";\nif body :content "text/plain; charset=x" :contains "x" { keep; }'), ['2:9: body :content: invalid media type "text/plain; charset=x"']);
 });
 
+const FORWARD = Buffer.from(
+  [
+    'From: carol@corp.example',
+    'To: alice@corp.example',
+    'Subject: Fwd: digest',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="outer"',
+    '',
+    'This is the outer preamble.',
+    '--outer',
+    'Content-Type: text/plain',
+    '',
+    'see the forwarded message',
+    '--outer',
+    'Content-Type: message/rfc822',
+    '',
+    'From: mallory@phish.example',
+    'Subject: Verify your account',
+    'Content-Type: text/plain',
+    '',
+    'inner body words',
+    '--outer',
+    'Content-Type: multipart/digest; boundary="dig"',
+    '',
+    '--dig',
+    '',
+    'From: list@lists.example',
+    'Subject: digest item one',
+    '',
+    'digest body words',
+    '--dig--',
+    '--outer--',
+    'The outer epilogue.',
+    '',
+  ].join('\r\n'),
+);
+
+test('body :content "message/rfc822" compares the nested header, "multipart" the preamble and epilogue (RFC 5173 §5.2)', () => {
+  assert.ok(holds('body :content "message/rfc822" :contains "mallory@phish.example"', FORWARD), 'the nested message header');
+  assert.ok(!holds('body :content "message/rfc822" :contains "inner body words"', FORWARD), 'not the nested body');
+  assert.ok(holds('body :content "text/plain" :contains "inner body words"', FORWARD), 'the nested body parts by their own type');
+  assert.ok(holds('body :content "multipart" :is "This is the outer preamble."', FORWARD), 'the preamble, as one string');
+  assert.ok(holds('body :content "multipart/mixed" :contains "outer epilogue"', FORWARD), 'the epilogue');
+  assert.ok(!holds('body :content "multipart" :contains "see the forwarded"', FORWARD), 'not the children');
+  assert.ok(holds('body :content "message/rfc822" :contains "digest item one"', FORWARD), 'a digest part without Content-Type is message/rfc822 (RFC 2046 §5.1.5)');
+  assert.ok(!holds('body :text :contains "mallory"', FORWARD), ':text sees no header');
+  assert.ok(!holds('body :text :contains "outer preamble"', FORWARD), ':text sees no preamble');
+  assert.ok(holds('body :text :contains "digest body words"', FORWARD));
+});
+
 test('body: the bytes decoded count toward the step bound', () => {
   const big = Buffer.from(`From: a@b.example\r\nSubject: big\r\n\r\n${'x'.repeat(900_000)}\r\n`);
   const r = compileSieve('require "body";\nif body :contains "needle" { discard; }');
