@@ -10,7 +10,7 @@ import type { QueueEnvelope } from '../queue/types.ts';
 export interface QuarantinedSymbol {
   symbol: string;
   score: number;
-  weight: number | 'reject' | 'tempfail';
+  weight: number | 'reject' | 'tempfail' | 'quarantine';
   options: string[];
 }
 
@@ -31,7 +31,7 @@ export interface QuarantineEnvelope extends QueueEnvelope {
 const infoSchema = z.looseObject({
   score: z.number(),
   decidedBy: z.string(),
-  symbols: z.array(z.looseObject({ symbol: z.string(), score: z.number(), weight: z.union([z.number(), z.enum(['reject', 'tempfail'])]), options: z.array(z.string()) })),
+  symbols: z.array(z.looseObject({ symbol: z.string(), score: z.number(), weight: z.union([z.number(), z.enum(['reject', 'tempfail', 'quarantine'])]), options: z.array(z.string()) })),
   subject: z.string().optional(),
 });
 

@@ -1,9 +1,12 @@
 // Rule-file sections owned by the scoring core: symbol definitions, action thresholds, overrides.
 import { z } from 'zod';
 
-/** A weight is a score, or hard policy: `reject` / `tempfail` act at once in the phase that hit. */
-export const weightSchema = z.union([z.number(), z.enum(['reject', 'tempfail'])], {
-  error: (issue) => `expected a number (the score), reject or tempfail, found ${JSON.stringify(issue.input)}`,
+/**
+ * A weight is a score, or hard policy: `reject` / `tempfail` act at once in the phase that hit; `quarantine`
+ * quarantines the message at the end of DATA whatever the score and thresholds (unless a reject/tempfail hit too).
+ */
+export const weightSchema = z.union([z.number(), z.enum(['reject', 'tempfail', 'quarantine'])], {
+  error: (issue) => `expected a number (the score), reject, tempfail or quarantine, found ${JSON.stringify(issue.input)}`,
 });
 export type Weight = z.output<typeof weightSchema>;
 
@@ -15,7 +18,7 @@ export const replySchema = z
 export const symbolDefSchema = z.strictObject({
   weight: weightSchema,
   description: z.string().min(1),
-  /** Reply used when this symbol decides a reject/tempfail. */
+  /** Reply used when this symbol decides a reject/tempfail; `{options}` stands for the hit's options (e.g. a virus name). */
   reply: replySchema.optional(),
   /** Family for metrics labels (defaults to the symbol's prefix before the first _). */
   group: z.string().optional(),

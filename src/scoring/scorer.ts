@@ -1,6 +1,6 @@
 // Turns symbol hits into a verdict: score = Σ weight × factor, action from thresholds or hard policy.
 import type { SymbolHit } from '../checks/types.ts';
-import type { Thresholds } from './rules-sections.ts';
+import type { Thresholds, Weight } from './rules-sections.ts';
 import type { Ruleset } from './ruleset.ts';
 
 export type Action = 'accept' | 'add_header' | 'rewrite_subject' | 'junk' | 'quarantine' | 'tempfail' | 'reject';
@@ -18,7 +18,7 @@ export interface ScoredSymbol {
   symbol: string;
   /** Score contributed (0 for hard-policy symbols). */
   score: number;
-  weight: number | 'reject' | 'tempfail';
+  weight: Weight;
   options: string[];
 }
 
@@ -39,6 +39,8 @@ export function scoreHits(hits: readonly SymbolHit[], ruleset: Ruleset, threshol
   const merged = mergeHits(hits);
   let total = 0;
   let hard: { action: 'reject' | 'tempfail'; symbol: string; reply?: string } | undefined;
+  // a symbol weighing `quarantine` (policy, e.g. VIRUS_FOUND for an administrator who keeps viruses): its name
+  let quarantineBy: string | undefined;
   const symbols: ScoredSymbol[] = [];
   for (const hit of merged) {
     const def = ruleset.symbols.get(hit.symbol);
@@ -48,6 +50,8 @@ export function scoreHits(hits: readonly SymbolHit[], ruleset: Ruleset, threshol
     if (typeof weight === 'number') {
       score = round(weight * factor);
       total += score;
+    } else if (weight === 'quarantine') {
+      quarantineBy ??= hit.symbol;
     } else if (!hard || (hard.action === 'tempfail' && weight === 'reject')) {
       hard = { action: weight, symbol: hit.symbol, ...(def?.reply ? { reply: expandReply(def.reply, hit.options ?? []) } : {}) };
     }
@@ -58,6 +62,8 @@ export function scoreHits(hits: readonly SymbolHit[], ruleset: Ruleset, threshol
     const reply = hard.reply ?? (hard.action === 'reject' ? ruleset.rejectReply : ruleset.tempfailReply);
     return { action: hard.action, score: total, symbols, decidedBy: hard.symbol, reply, hard: true };
   }
+  // policy before score: not hard (nothing is refused in the phase that hit), decided at the end of DATA
+  if (quarantineBy !== undefined) return { action: 'quarantine', score: total, symbols, decidedBy: quarantineBy };
   for (const action of SEVERITY) {
     const limit = thresholds[action];
     if (limit !== undefined && total >= limit) {
