@@ -39,6 +39,7 @@ import { openDelivery } from './queue/delivery-setup.ts';
 import { quarantineDir } from './config/sections/quarantine.ts';
 import { openQuarantine, type QuarantineSink } from './quarantine/store.ts';
 import { openSharedStores } from './redis/shared-stores.ts';
+import { createAntivirus } from './antivirus/setup.ts';
 
 export interface ComponentDeps {
   loaded: LoadedConfig;
@@ -112,13 +113,14 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     arcSealer = snapshot.arc;
     dnsblEngines.get(snapshot.ruleset)?.activate();
   };
+  const antivirus = createAntivirus({ registry: deps.registry, log: deps.log.child({ component: 'antivirus' }) });
   const mimeLimits = mimeLimitsOf(config.filter);
   const contentChecks = (ruleset: Ruleset, bayes: Bayes | undefined): Check[] =>
     createContentChecks({ ruleset, ...(bayes ? { bayes } : {}), limits: mimeLimits, registry: deps.registry, log: deps.log.child({ component: 'filter' }) });
   if (deps.dryRun) {
     return {
       rateStore: new MemoryRateStore(deps.clock),
-      checks: (cfg, ruleset) => [...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, undefined), ...shared.greylistCheck(cfg, ruleset)],
+      checks: (cfg, ruleset) => [...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, undefined), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
       activate,
       startServices: async () => ({}),
       queueHealth: async () => ({ ok: true }),
@@ -194,7 +196,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
-    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...shared.greylistCheck(cfg, ruleset)],
+    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
     // mail received from the world only: not submissions, authenticated or trusted-network relaying (our own mail)
     ...(dmarcReports ? { onFinal: (e: FinalActionEvent) => void (e.session.submission || e.session.authUser || e.session.trusted ? undefined : dmarcReports.observe({ action: e.action, clientIp: e.session.clientIp, mailFrom: e.envelope.mailFrom, message: e.message, results: e.results })) } : {}),
     ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined, e.results.get(BAYES_DERIVED_KEY) as ReadonlySet<string> | undefined) } : {}),
@@ -202,6 +204,8 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       await delivery.start();
       dmarcReports?.start();
       quarantine.start();
+      // not awaited: a clamd that does not answer is logged, and start goes on (it may come up later)
+      void antivirus.probe(config.antivirus);
       return fullStack ? mailhost.start() : {};
     },
     onReload: () => {

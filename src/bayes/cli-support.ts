@@ -18,6 +18,7 @@ import { takeLearnLock } from './learn-lock.ts';
 import { mimeLimitsOf, openBayes, seedSharedStore, type Bayes } from './open-bayes.ts';
 import { openSharedStores } from '../redis/shared-stores.ts';
 import { createRegistry } from '../metrics/registry.ts';
+import { createAntivirus } from '../antivirus/setup.ts';
 import { systemClock } from '../util/clock.ts';
 import { silentLogger } from '../util/logger.ts';
 
@@ -86,11 +87,13 @@ export function loadContentRuleset(loaded: LoadedConfig): Ruleset {
  * The content checks for offline runs, as the server would run them: Bayes unless `--no-bayes` or
  * bayes.enabled is false, and none of checks.disabled.
  */
-export function offlineChecks(ruleset: Ruleset, env: FilterEnv, withBayes: boolean): Check[] {
+export function offlineChecks(ruleset: Ruleset, env: FilterEnv, withBayes: boolean, opts: { antivirus?: boolean } = {}): Check[] {
   const { config } = env.loaded;
   const bayes = withBayes && config.bayes.enabled;
   const checks = createContentChecks({ ruleset, limits: env.limits, ...(bayes ? { bayes: env.bayes } : {}) });
-  const all = bayes && !checks.some((c) => c.name === 'bayes') ? [createBayesCheck({ bayes: env.bayes, limits: env.limits }), ...checks] : checks;
+  const withBayesCheck = bayes && !checks.some((c) => c.name === 'bayes') ? [createBayesCheck({ bayes: env.bayes, limits: env.limits }), ...checks] : checks;
+  // explain asks clamd too when antivirus.enabled (VIRUS_FOUND and the virus name); masscheck over a corpus does not
+  const all = opts.antivirus ? [...withBayesCheck, ...createAntivirus({ registry: createRegistry(false), log: silentLogger }).checks(config.antivirus)] : withBayesCheck;
   return all.filter((c) => !config.checks.disabled.includes(c.name));
 }
 

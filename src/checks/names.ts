@@ -24,6 +24,7 @@ const CHECKS = {
   lookalike: true,
   content_rules: true,
   content_meta: true,
+  antivirus: true,
 } as const satisfies Record<string, boolean>;
 
 export type CheckName = keyof typeof CHECKS;

@@ -15,7 +15,8 @@ export const explainCommand: Command = {
   summary: 'show every content symbol a message hits and what decided the action',
   usage: [
     'usage: spamgate explain FILE [--rcpt ADDRESS] [--no-bayes] [--json] [--config FILE] [--data-dir DIR]',
-    '  Runs the content checks (Bayes, look-alike, content rules) on the message and scores it.',
+    '  Runs the content checks (Bayes, look-alike, content rules) on the message and scores it;',
+    '  with antivirus.enabled, clamd scans it too (VIRUS_FOUND names the virus).',
     '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address)',
     '  --no-bayes  leave the Bayes classifier out',
   ].join('\n'),
@@ -33,7 +34,7 @@ export const explainCommand: Command = {
     const env = await openFilterEnv(args);
     try {
       const ruleset = loadContentRuleset(env.loaded);
-      const checks = offlineChecks(ruleset, env, !args.flags.has('no-bayes'));
+      const checks = offlineChecks(ruleset, env, !args.flags.has('no-bayes'), { antivirus: true });
       const { hits, results } = await runOffline(checks, raw);
       const t = typeof rcpt === 'string' ? thresholdsFor(ruleset, rcpt) : ruleset.thresholds;
       const verdict = scoreHits(hits, ruleset, t);

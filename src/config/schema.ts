@@ -16,6 +16,7 @@ import { srsSection } from './sections/srs.ts';
 import { relaySection } from './sections/relay.ts';
 import { quarantineSection } from './sections/quarantine.ts';
 import { dmarcReportsSection } from './sections/dmarc-reports.ts';
+import { antivirusSection } from './sections/antivirus.ts';
 
 const rate = rateRule();
 
@@ -308,6 +309,7 @@ export const configSchema = z
     checks,
     dns,
     filter: filterSection,
+    antivirus: antivirusSection,
     bayes: bayesSection,
     users: usersSection,
     aliases: aliasesSection,

@@ -1,0 +1,107 @@
+// Test helper: a real clamd (ClamAV daemon) on a unix socket (and a TCP port on request) in a temp dir, with a
+// signature database of its own: an .hdb MD5 signature of TEST_VIRUS (found also as a base64 attachment: clamd
+// decodes MIME) and an .ndb body signature of TEST_BODY_MARKER. Ready once it answers PING; stop() and start() take
+// it down and up again on the same socket. No clamd installed fails the test with the package to install.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { clamdPing } from '../../src/antivirus/clamd-client.ts';
+import { parseClamdAddress, type ClamdAddress } from '../../src/antivirus/clamd-protocol.ts';
+import { freePort } from './free-port.ts';
+
+export const CLAMD = '/usr/sbin/clamd';
+
+/** The test "virus": a file whose MD5 and size the .hdb signature names. */
+export const TEST_VIRUS = Buffer.from('spamgate antivirus test payload: not a virus, but signed as one in the test database\n'.repeat(4), 'latin1');
+/** What clamd calls it (signatures from a local database are UNOFFICIAL). */
+export const TEST_VIRUS_NAME = 'Spamgate.Test.Signature.UNOFFICIAL';
+/** A string the .ndb body signature finds anywhere in a message. */
+export const TEST_BODY_MARKER = 'SPAMGATE-TEST-BODY-SIGNATURE-7f3a9c';
+export const TEST_BODY_NAME = 'Spamgate.Test.Body.UNOFFICIAL';
+
+/** How long clamd may take to load its (tiny) database and answer PING. */
+const READY_DEADLINE_MS = 60_000;
+
+export interface Cleanup {
+  after(fn: () => unknown): void;
+}
+
+export interface TestClamd {
+  /** "unix:/tmp/…/clamd.sock", for antivirus.clamd. */
+  unix: string;
+  /** "127.0.0.1:PORT" when started with tcp: true. */
+  tcp?: string;
+  /** SIGTERM and wait for the exit: the socket is gone. */
+  stop(): Promise<void>;
+  /** Starts it again with the same config, resolved once it answers PING. */
+  start(): Promise<void>;
+}
+
+export async function startClamd(t: Cleanup, opts: { tcp?: boolean } = {}): Promise<TestClamd> {
+  if (!existsSync(CLAMD)) throw new Error(`${CLAMD} not found: install the clamav-daemon package (apt-get install -y --no-install-recommends clamav-daemon; .ci/run does)`);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-clamd-'));
+  const db = path.join(dir, 'db');
+  mkdirSync(db);
+  const md5 = createHash('md5').update(TEST_VIRUS).digest('hex');
+  writeFileSync(path.join(db, 'spamgate-test.hdb'), `${md5}:${TEST_VIRUS.length}:Spamgate.Test.Signature\n`);
+  writeFileSync(path.join(db, 'spamgate-test.ndb'), `Spamgate.Test.Body:0:*:${Buffer.from(TEST_BODY_MARKER, 'latin1').toString('hex')}\n`);
+  const socket = path.join(dir, 'clamd.sock');
+  const port = opts.tcp ? await freePort() : undefined;
+  const conf = path.join(dir, 'clamd.conf');
+  writeFileSync(
+    conf,
+    [
+      `LocalSocket ${socket}`,
+      ...(port !== undefined ? [`TCPSocket ${port}`, 'TCPAddr 127.0.0.1'] : []),
+      `DatabaseDirectory ${db}`,
+      'Foreground yes',
+      `LogFile ${path.join(dir, 'clamd.log')}`,
+      `PidFile ${path.join(dir, 'clamd.pid')}`,
+      '',
+    ].join('\n'),
+  );
+  const address = parseClamdAddress(`unix:${socket}`) as ClamdAddress;
+  let child: ChildProcess | undefined;
+  let output = '';
+
+  const start = async (): Promise<void> => {
+    output = '';
+    const proc = spawn(CLAMD, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    proc.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+    proc.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+    const exited = new Promise<number | null>((resolve) => proc.once('exit', (code) => resolve(code)));
+    const deadline = Date.now() + READY_DEADLINE_MS;
+    for (;;) {
+      const early = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 100))]);
+      if (early !== 'running') throw new Error(`clamd exited (${String(early)}) before answering PING: ${output}`);
+      if ((await clamdPing(address, AbortSignal.timeout(1000))).ok) return;
+      if (Date.now() > deadline) {
+        proc.kill('SIGKILL');
+        throw new Error(`clamd did not answer PING within ${READY_DEADLINE_MS} ms: ${output}`);
+      }
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    const proc = child;
+    child = undefined;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGTERM');
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
+    await gone;
+    clearTimeout(timer);
+    // clamd removes its socket on a clean exit; one left by SIGKILL must not look like a listening clamd
+    rmSync(socket, { force: true });
+  };
+
+  t.after(async () => {
+    await stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await start();
+  return { unix: `unix:${socket}`, ...(port !== undefined ? { tcp: `127.0.0.1:${port}` } : {}), stop, start };
+}
