@@ -25,7 +25,7 @@ export function parseClamdAddress(text: string): ClamdAddress | { error: string 
     if (p.includes('\0')) return { error: 'the socket path contains a NUL byte' };
     return { kind: 'unix', path: p };
   }
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s);
+  const m = /^(?:\[([^\]]*)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s);
   if (!m) return { error: `expected "host:port" (e.g. "127.0.0.1:3310") or "unix:/path/to/clamd.sock", found ${JSON.stringify(text)}` };
   const host = m[1] ?? m[2] ?? '';
   const port = Number(m[3]);
