@@ -46,6 +46,23 @@ test('hard policy wins over scores and reject over tempfail', () => {
   assert.equal(scoreHits([{ symbol: 'SOFT' }], rs).action, 'tempfail');
 });
 
+test('a quarantine weight decides quarantine whatever the score or overrides; reject/tempfail symbols still win; {options} in a reply', () => {
+  const rs = loadRuleset([
+    rulesDir({
+      'a.yaml': BASE,
+      'b.yaml': 'symbols:\n  KEEP: { weight: quarantine, description: keep }\n  NAMED: { weight: reject, reply: "554 5.7.1 Found: {options}", description: named }\n',
+    }),
+  ]);
+  const low = scoreHits([{ symbol: 'KEEP', options: ['Eicar'] }, { symbol: 'A', factor: -2 }], rs);
+  assert.deepEqual([low.action, low.decidedBy, low.hard, low.reply], ['quarantine', 'KEEP', undefined, undefined]);
+  assert.equal(scoreHits([{ symbol: 'KEEP' }, { symbol: 'A', factor: 5 }], rs).action, 'quarantine', 'over the reject threshold too');
+  assert.equal(scoreHits([{ symbol: 'KEEP' }], rs, thresholdsFor(rs, 'x@lenient.example')).action, 'quarantine');
+  assert.equal(scoreHits([{ symbol: 'KEEP' }, { symbol: 'SOFT' }], rs).action, 'tempfail');
+  const named = scoreHits([{ symbol: 'KEEP' }, { symbol: 'NAMED', options: ['Win.Test.EICAR_HDB-1'] }], rs);
+  assert.deepEqual([named.action, named.reply], ['reject', '554 5.7.1 Found: Win.Test.EICAR_HDB-1']);
+  assert.match(formatResultHeader(low, 'sid'), /^quarantine; score=-8; id=sid; KEEP\(quarantine\)\[Eicar\] A\(-8\)$/);
+});
+
 test('per-domain overrides of thresholds', () => {
   const rs = loadRuleset([rulesDir({ 'a.yaml': BASE })]);
   const hits = [{ symbol: 'A', factor: 3 }];
@@ -63,7 +80,7 @@ test('later files override earlier ones; bad rules files name file, line and key
       assert.ok(err instanceof ConfigError);
       const text = err.problems.join('\n');
       assert.match(text, /x\.yaml:\d+: symbols\.lower_case/);
-      assert.match(text, /x\.yaml:4: symbols\.OK\.weight: expected a number \(the score\), reject or tempfail, found "lots"/);
+      assert.match(text, /x\.yaml:4: symbols\.OK\.weight: expected a number \(the score\), reject, tempfail or quarantine, found "lots"/);
       assert.match(text, /x\.yaml: bogus_section: unknown section/);
       return true;
     },
