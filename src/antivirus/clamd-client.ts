@@ -33,8 +33,11 @@ export function clamdExchange(address: ClamdAddress, command: Buffer, payload: I
       if (received.length > MAX_REPLY) finish({ ok: false, error: `reply longer than ${MAX_REPLY} bytes` });
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      // clamd may answer (a size limit) and close while we still send: its reply, once complete, wins
-      finish({ ok: false, error: `${err.code ?? err.message} while ${phase} (${formatClamdAddress(address)})` });
+      // clamd answers a stream over its StreamMaxLength at once and closes: our next write fails before its reply
+      // is read, when the reply did not arrive between two frames (send() looks for it before each)
+      const closedEarly = phase === 'sending' && (err.code === 'EPIPE' || err.code === 'ECONNRESET');
+      const why = closedEarly ? `clamd closed the connection while the message was sent (${err.code}; over its StreamMaxLength?)` : `${err.code ?? err.message} while ${phase}`;
+      finish({ ok: false, error: `${why} (${formatClamdAddress(address)})` });
     });
     socket.on('end', () => {
       // a reply without its NUL, then the end: what there is, when it is a whole line
@@ -45,17 +48,14 @@ export function clamdExchange(address: ClamdAddress, command: Buffer, payload: I
       phase = 'sending';
       void send();
     });
-    const drained = (): Promise<void> =>
-      new Promise<void>((r) => {
-        socket.once('drain', r);
-        socket.once('close', r);
-      });
+    // one frame at a time, each written before the next is made (the message is never copied whole), giving clamd's
+    // reply its turn between frames: a reply before the end (an ERROR) stops the sending
+    const written = (frame: Buffer): Promise<void> => new Promise<void>((r) => socket.write(frame, () => r()));
     const send = async (): Promise<void> => {
-      // frames are made one at a time from the generator: the message is never copied whole
-      if (!socket.write(command)) await drained();
+      await written(command);
       for (const frame of payload) {
-        if (settled) return;
-        if (!socket.write(frame)) await drained();
+        if (settled || received.length > 0) return;
+        await written(frame);
       }
       if (!settled) phase = 'reading';
     };

@@ -1,7 +1,7 @@
 // Test helper: a real clamd (ClamAV daemon) on a unix socket (and a TCP port on request) in a temp dir, with a
 // signature database of its own: an .hdb MD5 signature of TEST_VIRUS (found also as a base64 attachment: clamd
 // decodes MIME) and an .ndb body signature of TEST_BODY_MARKER. Ready once it answers PING; stop() and start() take
-// it down and up again on the same socket. No clamd installed fails the test with the package to install.
+// it down and up again on the same socket; streamMaxLength lowers clamd's INSTREAM limit. No clamd installed fails the test with the package to install.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,7 +39,7 @@ export interface TestClamd {
   start(): Promise<void>;
 }
 
-export async function startClamd(t: Cleanup, opts: { tcp?: boolean } = {}): Promise<TestClamd> {
+export async function startClamd(t: Cleanup, opts: { tcp?: boolean; streamMaxLength?: string } = {}): Promise<TestClamd> {
   if (!existsSync(CLAMD)) throw new Error(`${CLAMD} not found: install the clamav-daemon package (apt-get install -y --no-install-recommends clamav-daemon; .ci/run does)`);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-clamd-'));
   const db = path.join(dir, 'db');
@@ -57,6 +57,7 @@ export async function startClamd(t: Cleanup, opts: { tcp?: boolean } = {}): Prom
       ...(port !== undefined ? [`TCPSocket ${port}`, 'TCPAddr 127.0.0.1'] : []),
       `DatabaseDirectory ${db}`,
       'Foreground yes',
+      ...(opts.streamMaxLength !== undefined ? [`StreamMaxLength ${opts.streamMaxLength}`] : []),
       `LogFile ${path.join(dir, 'clamd.log')}`,
       `PidFile ${path.join(dir, 'clamd.pid')}`,
       '',

@@ -3,7 +3,8 @@
 // nothing in the mailbox; an authenticated submission too), clean mail delivered; clamd down: 451, then accepted
 // once it is back (on_error tempfail) or accepted with AV_ERROR (on_error accept); a message over max_size accepted
 // unscanned (AV_SKIPPED_SIZE); a clamd that never answers or answers nonsense (the one fake: a socket server) → 451
-// within the timeout; VIRUS_FOUND weighing quarantine → kept in the quarantine; the start-up PING warning;
+// within the timeout, one clamd connection at a time with max_concurrent 1; clamd's own size limit; scan_outbound
+// false; VIRUS_FOUND weighing quarantine → kept in the quarantine; the start-up PING warning;
 // `spamgate explain` naming the virus; the metrics.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -177,13 +178,48 @@ test('a message over antivirus.max_size is accepted unscanned with AV_SKIPPED_SI
   assert.equal(await metric(gw, 'spamgate_antivirus_scans_total{result="virus"}'), 0);
 });
 
+test("a message over clamd's StreamMaxLength (antivirus.max_size set above it): clamd's size limit ERROR is a failed scan, 451", async (t) => {
+  const clamd = await startClamd(t, { streamMaxLength: '100K' });
+  const sink = await startedSink(t);
+  const gw = await frontOf(t, sink, { clamd: clamd.unix, max_size: '1m' });
+  const r = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], infected('big', 'user@relay.example', 'padding line\r\n'.repeat(20_000)));
+  assert.equal(r.data?.code, 451, r.data?.text);
+  // clamd's reply, or (when it closed before the reply was read) the closed connection; deferred either way
+  assert.match(JSON.stringify(gw.transactions().at(-1)?.symbols), /AV_UNAVAILABLE.*(INSTREAM size limit exceeded|over its StreamMaxLength)/);
+  // clamd is fine after it: a small virus is still found
+  const small = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], infected());
+  assert.equal(small.data?.code, 554, small.data?.text);
+});
+
+test('antivirus.scan_outbound false: an authenticated submission is not scanned; inbound mail still is', async (t) => {
+  const clamd = await startClamd(t);
+  const gw = await startGateway(t, { bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS }, antivirus: { enabled: true, clamd: clamd.unix, scan_outbound: false } });
+  const { wire } = await SmtpWire.open(gw.submissionPort ?? 0);
+  t.after(() => wire.close());
+  await wire.command('EHLO client.test.example');
+  assert.equal((await wire.command(`AUTH PLAIN ${Buffer.from(`\0postmaster@localhost\0${TEST_PASSWORD}`).toString('base64')}`)).code, 235);
+  await wire.command('MAIL FROM:<postmaster@localhost>');
+  await wire.command('RCPT TO:<friend@remote.example>');
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write(infected('out', 'friend@remote.example'));
+  assert.equal((await wire.command('.', 15_000)).code, 250);
+  const inbound = await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost'], infected('in', 'postmaster@localhost'));
+  assert.equal(inbound.data?.code, 554, inbound.data?.text);
+});
+
 test('a clamd that never answers, or answers nonsense: 451 within antivirus.timeout', async (t) => {
   // the one fake: a hung or garbled clamd cannot be made of the real one
   const sockets = new Set<net.Socket>();
+  // INSTREAM connections open at once (a PING probe's are not counted), and the most seen
+  const scans = { open: 0, most: 0 };
   const hung = net.createServer((s) => {
     sockets.add(s);
     s.on('error', () => undefined);
-    s.resume();
+    s.once('data', (first: Buffer) => {
+      if (!first.toString('latin1').startsWith('zINSTREAM')) return;
+      scans.most = Math.max(scans.most, ++scans.open);
+      s.once('close', () => scans.open--);
+    });
   });
   const garbled = net.createServer((s) => {
     s.on('error', () => undefined);
@@ -204,6 +240,16 @@ test('a clamd that never answers, or answers nonsense: 451 within antivirus.time
   assert.ok(took >= 1000 && took < 4000, `answered after ${took} ms`);
   const tx = gw.transactions().at(-1);
   assert.match(JSON.stringify(tx?.symbols), /AV_UNAVAILABLE.*timed out while reading/);
+
+  // max_concurrent 1: of three messages at once, one scan holds the hung connection, the others wait for the slot
+  // (within their own timeout: each is answered 451 about 1 s after it came, never later)
+  scans.most = 0;
+  const one = await frontOf(t, sink, { clamd: `127.0.0.1:${(hung.address() as net.AddressInfo).port}`, timeout: '1s', max_concurrent: 1 });
+  const t0 = Date.now();
+  const all = await Promise.all(['first', 'second', 'third'].map((s) => sendMessage(one.smtpPort, 'a@remote.example', ['user@relay.example'], clean(s))));
+  assert.deepEqual(all.map((b) => b.data?.code), [451, 451, 451]);
+  assert.ok(Date.now() - t0 < 4000, `all answered within the budget (${Date.now() - t0} ms)`);
+  assert.equal(scans.most, 1, 'one connection to clamd at a time');
 
   const gw2 = await frontOf(t, sink, { clamd: `127.0.0.1:${(garbled.address() as net.AddressInfo).port}`, timeout: '1s' });
   const g = await sendMessage(gw2.smtpPort, 'a@remote.example', ['user@relay.example'], clean('to a garbled clamd'));
