@@ -1,5 +1,6 @@
 // Runs the checks of one phase concurrently, each under its time budget; a throw or timeout becomes a symbol.
-// Late checks (meta rules) run once the others are done, seeing their hits; 'last' ones after those.
+// Late checks (meta rules) run once the others are done, seeing their hits; 'first' ones before the other
+// late checks, 'last' ones after them all.
 import type { Logger } from '../util/logger.ts';
 import type { Check, CheckContext, Phase, SymbolHit } from './types.ts';
 
@@ -27,7 +28,7 @@ export async function runChecks(checks: readonly Check[], base: ContextBase, opt
   const selected = checks.filter((c) => c.phase === base.phase && !skipped(c));
   const early = (await Promise.all(selected.filter((c) => !c.late).map((check) => runOne(check, base, opts)))).flat();
   let hits = early;
-  for (const stage of [true, 'last'] as const) {
+  for (const stage of ['first', true, 'last'] as const) {
     const late = selected.filter((c) => c.late === stage);
     if (late.length === 0) continue;
     const after = { ...base, hitsSoFar: [...base.hitsSoFar, ...hits], phaseHits: hits };

@@ -100,7 +100,9 @@ export interface Check {
    * Runs after the phase's other checks have finished, with their hits added to ctx.hitsSoFar (meta
    * rules, which combine the symbols of every check). 'last': after the other late checks too, seeing
    * their hits (greylisting, which must not record a triplet for a recipient a late check refuses).
+   * 'first': after the phase's early checks but before the other late checks, which see its hits (allow
+   * and deny lists: they read the SPF/DKIM/DMARC results, and meta rules combine their symbols).
    */
-  readonly late?: boolean | 'last';
+  readonly late?: boolean | 'first' | 'last';
   run(ctx: CheckContext): Promise<SymbolHit[]> | SymbolHit[];
 }

@@ -3,13 +3,27 @@ import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { z } from 'zod';
 import { ConfigError, readFailure, readYamlText } from '../config/load.ts';
-import { formatIssues, parseYamlFile, rootIsMap } from '../config/yaml-errors.ts';
+import { formatIssues, parseYamlFile, rootIsMap, type ParsedYaml } from '../config/yaml-errors.ts';
 
 /** How one top-level key of a rules file is validated and merged across files. */
 export interface RulesSection<T> {
   schema: z.ZodType<T>;
   /** Combine the value so far (undefined at first) with the next file's value. */
   merge(prev: T | undefined, next: T): T;
+  /**
+   * Completes one file's validated value with what depends on where it was written (files named relative to
+   * the rules file, as the `lists` section's list files): problems are "file:line: ..." lines; `reads` are the
+   * files it read, watched for changes like the rules files themselves.
+   */
+  resolve?(value: T, source: RulesSource): { value: T; problems: string[]; reads: string[] };
+}
+
+/** The rules file a section's value came from. */
+export interface RulesSource {
+  file: string;
+  parsed: ParsedYaml;
+  /** The section's key in the file. */
+  key: string;
 }
 
 export const mergeRecords = <V>(prev: Record<string, V> | undefined, next: Record<string, V>): Record<string, V> => ({ ...prev, ...next });
@@ -22,6 +36,8 @@ export type SectionMap = Record<string, RulesSection<unknown>>;
 export interface RawRules {
   sections: Map<string, unknown>;
   files: string[];
+  /** Other files the sections read (list files): watched for changes with the rules files. */
+  reads: string[];
 }
 
 export function listRuleFiles(dirs: readonly string[]): string[] {
@@ -43,6 +59,7 @@ export function loadRuleFiles(dirs: readonly string[], sections: SectionMap): Ra
   const files = listRuleFiles(dirs);
   const problems: string[] = [];
   const merged = new Map<string, unknown>();
+  const reads: string[] = [];
   for (const file of files) {
     // Bounded like a config file: a rules file is parsed whole, and a huge one would stall every reload.
     let text: string;
@@ -74,9 +91,19 @@ export function loadRuleFiles(dirs: readonly string[], sections: SectionMap): Ra
         problems.push(...formatIssues(parsed, result.error.issues, [key]));
         continue;
       }
-      merged.set(key, section.merge(merged.get(key), result.data));
+      let data = result.data;
+      if (section.resolve) {
+        const resolved = section.resolve(data, { file, parsed, key });
+        reads.push(...resolved.reads);
+        if (resolved.problems.length) {
+          problems.push(...resolved.problems);
+          continue;
+        }
+        data = resolved.value;
+      }
+      merged.set(key, section.merge(merged.get(key), data));
     }
   }
   if (problems.length) throw new ConfigError(problems);
-  return { sections: merged, files };
+  return { sections: merged, files, reads: [...new Set(reads)] };
 }

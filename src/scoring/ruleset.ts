@@ -15,6 +15,8 @@ export interface Ruleset {
   /** A module's own validated section (e.g. 'dnsbl', 'content_rules'). */
   section<T>(key: string): T | undefined;
   files: readonly string[];
+  /** Other files the rules read (list files), watched with the rules files. */
+  reads: readonly string[];
 }
 
 interface ActionsSection extends Thresholds {
@@ -40,6 +42,7 @@ export function loadRuleset(dirs: readonly string[]): Ruleset {
     overrides,
     section: <T>(key: string) => raw.sections.get(key) as T | undefined,
     files: raw.files,
+    reads: raw.reads,
   });
 }
 
