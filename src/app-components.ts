@@ -20,6 +20,7 @@ import type { BayesResult } from './bayes/classifier.ts';
 import { BAYES_RESULT_KEY } from './checks/bayes.ts';
 import { BAYES_DERIVED_KEY } from './checks/content-rules.ts';
 import { createContentChecks } from './checks/content-checks.ts';
+import { createListChecks } from './checks/lists.ts';
 import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
 import type { Authenticator } from './mailhost/types.ts';
@@ -231,6 +232,7 @@ export function buildChecks(config: Config, ruleset: Ruleset, components: Compon
       ...(components.isRecentlyAuthenticated ? { isRecentlyAuthenticated: components.isRecentlyAuthenticated } : {}),
     }),
     ...components.checks(config, ruleset),
+    ...createListChecks(ruleset),
   ];
   if (components.rateStore) {
     checks.push(...createRateLimitChecks({ store: components.rateStore, perIp: config.limits.per_ip, perUser: config.limits.per_user, ipv6Prefix: config.limits.ipv6_prefix }));

@@ -17,6 +17,7 @@ import { spoolDir } from './queue/spool.ts';
 import { counter, createRegistry, gauge, type Registry } from './metrics/registry.ts';
 import { assertSymbolsDefined, loadRuleset } from './scoring/ruleset.ts';
 import { withContentSymbols } from './content/engine.ts';
+import { withListSymbols } from './lists/compile.ts';
 import { watchRules, type RulesWatcher } from './content/rules-watcher.ts';
 import { Gateway } from './smtp/gateway.ts';
 import { createSmtpAuthThrottle } from './smtp/smtp-auth.ts';
@@ -152,7 +153,7 @@ export class App {
     }
     this.listening = listening;
     // A change to the rules files reloads as SIGHUP does; a broken edit keeps the running snapshot.
-    this.rulesWatcher = watchRules(this.loaded.rulesDirs, { onChange: () => this.reload(), log: this.log.child({ component: 'rules' }) });
+    this.rulesWatcher = watchRules(this.loaded.rulesDirs, { onChange: () => this.reload(), log: this.log.child({ component: 'rules' }), files: this.snapshot.ruleset.reads });
     return listening;
   }
 
@@ -211,7 +212,7 @@ export class App {
       if (hasTls(previous.config) !== hasTls(loaded.config)) stale.push('smtp.tls');
       if (stale.length) this.log.warn('settings changed that apply after a restart; the running instance keeps the old ones', { keys: stale, data_dir: this.loaded.dataDir });
       this.components.onReload?.(loaded);
-      this.rulesWatcher?.update(loaded.rulesDirs);
+      this.rulesWatcher?.update(loaded.rulesDirs, snapshot.ruleset.reads);
       this.reloads.inc({ result: 'success' });
       this.configInfo.set(this.clock.now() / 1000);
       this.log.info('configuration reloaded', { file: loaded.file, rules: snapshot.ruleset.files.length });
@@ -219,8 +220,8 @@ export class App {
     } catch (err) {
       this.reloads.inc({ result: 'failure' });
       this.lastFailure.set(this.clock.now() / 1000);
-      // a rules directory replaced by a broken one is still watched: fixing it reloads by itself
-      this.rulesWatcher?.update(this.loaded.rulesDirs);
+      // a rules directory replaced by a broken one is still watched, as are the running rules' list files: fixing it reloads by itself
+      this.rulesWatcher?.update(this.loaded.rulesDirs, this.snapshot.ruleset.reads);
       const error = (err as Error).message;
       this.log.error('reload failed, keeping the running configuration', { error });
       return { ok: false, error };
@@ -239,8 +240,8 @@ export class App {
 }
 
 export function buildSnapshot(loaded: LoadedConfig, components: Components): GatewaySnapshot {
-  // Content rules carry their own weights and descriptions: merged into the symbol table.
-  const ruleset = withContentSymbols(loadRuleset(loaded.rulesDirs));
+  // Content rules and lists carry their own weights and descriptions: merged into the symbol table.
+  const ruleset = withListSymbols(withContentSymbols(loadRuleset(loaded.rulesDirs)));
   const checks = buildChecks(loaded.config, ruleset, components).filter((c) => !loaded.config.checks.disabled.includes(c.name));
   assertSymbolsDefined(ruleset, [{ owner: 'gateway core', symbols: CORE_SYMBOLS }, ...checks.map((c) => ({ owner: `check ${c.name}`, symbols: c.symbols }))]);
   const dkimKeys = loadDkimKeys(loaded.config.dkim);

@@ -11,6 +11,8 @@ import { runningServePid } from '../commands/running-serve.ts';
 import { UsageError, type CommandArgs, type CommandIo } from '../commands/types.ts';
 import { loadConfig, SHIPPED_MODELS_DIR, type LoadedConfig } from '../config/load.ts';
 import { withContentSymbols } from '../content/engine.ts';
+import { createListChecks } from '../checks/lists.ts';
+import { withListSymbols } from '../lists/compile.ts';
 import type { MimeLimits } from '../mime/parse.ts';
 import { loadRuleset, type Ruleset } from '../scoring/ruleset.ts';
 import { createMessageView } from '../smtp/message-view.ts';
@@ -80,7 +82,7 @@ export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODEL
 }
 
 export function loadContentRuleset(loaded: LoadedConfig): Ruleset {
-  return withContentSymbols(loadRuleset(loaded.rulesDirs));
+  return withListSymbols(withContentSymbols(loadRuleset(loaded.rulesDirs)));
 }
 
 /**
@@ -92,8 +94,11 @@ export function offlineChecks(ruleset: Ruleset, env: FilterEnv, withBayes: boole
   const bayes = withBayes && config.bayes.enabled;
   const checks = createContentChecks({ ruleset, limits: env.limits, ...(bayes ? { bayes: env.bayes } : {}) });
   const withBayesCheck = bayes && !checks.some((c) => c.name === 'bayes') ? [createBayesCheck({ bayes: env.bayes, limits: env.limits }), ...checks] : checks;
+  // and the data-phase lists: offline there is no client, envelope or SPF/DKIM result, so only header From
+  // lists without `authenticated` can hit
+  const lists = createListChecks(ruleset).filter((c) => c.phase === 'data');
   // explain asks clamd too when antivirus.enabled (VIRUS_FOUND and the virus name); masscheck over a corpus does not
-  const all = opts.antivirus ? [...withBayesCheck, ...createAntivirus({ registry: createRegistry(false), log: silentLogger }).checks(config.antivirus)] : withBayesCheck;
+  const all = [...withBayesCheck, ...lists, ...(opts.antivirus ? createAntivirus({ registry: createRegistry(false), log: silentLogger }).checks(config.antivirus) : [])];
   return all.filter((c) => !config.checks.disabled.includes(c.name));
 }
 

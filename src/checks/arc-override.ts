@@ -27,7 +27,7 @@ const within = (name: string, base: string): boolean => name === base || name.en
  * shorter having two labels at least (so that no bare TLD aligns). Siblings under one organizational domain do not
  * align here: stricter than DMARC, which only makes fewer overrides.
  */
-function aligned(a: string, b: string): boolean {
+export function aligned(a: string, b: string): boolean {
   const [short, long] = a.length <= b.length ? [a, b] : [b, a];
   return short.includes('.') && within(long, short);
 }

@@ -25,6 +25,7 @@ const CHECKS = {
   content_rules: true,
   content_meta: true,
   antivirus: true,
+  lists: true,
 } as const satisfies Record<string, boolean>;
 
 export type CheckName = keyof typeof CHECKS;

@@ -1,7 +1,8 @@
 // Hot reload on change: watches the rules directories and calls onChange once their *.yaml files have been
 // quiet for a moment (editors save in bursts: temp file, rename, chmod) and differ from what was last
-// loaded — a reload already done by SIGHUP for the same edit is not repeated. The config file itself still
-// reloads on SIGHUP (it also names certificates and listeners).
+// loaded — a reload already done by SIGHUP for the same edit is not repeated. Files the rules read (list files
+// of the `lists:` section) are watched the same way. The config file itself still reloads on SIGHUP (it also
+// names certificates and listeners).
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +13,7 @@ export interface RulesWatcher {
    * Watches these directories (call after every reload): re-attaches when the list changed or when a
    * directory was replaced (`mv rules rules.old && mv rules.new rules`), since a watch follows the inode.
    */
-  update(rulesDirs: readonly string[]): void;
+  update(rulesDirs: readonly string[], files?: readonly string[]): void;
   /** Records the rules files as they are now as loaded (call when a reload reads them, whatever the outcome). */
   noteLoaded(): void;
   close(): void;
@@ -23,13 +24,23 @@ export interface RulesWatcherOptions {
   /** Quiet time after the last event before onChange runs (ms). */
   debounceMs?: number;
   log?: Logger;
+  /** Other files the rules read (Ruleset.reads): a change to one reloads too. */
+  files?: readonly string[];
 }
 
 const RULE_FILE = /\.ya?ml$/;
 
-/** Digest of the names and contents of the rules files in `dirs` (unreadable entries count by name). */
-export function rulesFingerprint(dirs: readonly string[]): string {
+/** Digest of the names and contents of the rules files in `dirs` and of `files` (unreadable entries count by name). */
+export function rulesFingerprint(dirs: readonly string[], files: readonly string[] = []): string {
   const h = createHash('sha256');
+  for (const file of files) {
+    h.update(`\0${file}\0`);
+    try {
+      h.update(readFileSync(file));
+    } catch {
+      h.update('\0unreadable\0');
+    }
+  }
   for (const dir of dirs) {
     let names: string[];
     try {
@@ -64,7 +75,8 @@ export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptio
   const log = opts.log ?? silentLogger;
   const debounceMs = opts.debounceMs ?? 250;
   let dirs = [...rulesDirs];
-  let loaded = rulesFingerprint(dirs);
+  let files = [...(opts.files ?? [])];
+  let loaded = rulesFingerprint(dirs, files);
   let watchers: FSWatcher[] = [];
   /** identity() of each of `dirs` when its watch was attached. */
   let watched: string[] = [];
@@ -74,7 +86,7 @@ export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptio
   const settle = (): void => {
     timer = undefined;
     if (closed) return;
-    const now = rulesFingerprint(dirs);
+    const now = rulesFingerprint(dirs, files);
     if (now === loaded) return;
     loaded = now;
     opts.onChange();
@@ -85,15 +97,20 @@ export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptio
     timer = setTimeout(settle, debounceMs);
     timer.unref();
   };
+  /** Every directory watched: the rules directories, then those of the other files. */
+  const targets = (): string[] => [...dirs, ...files.map((f) => path.dirname(f))];
   const start = (): void => {
     for (const w of watchers) w.close();
     watchers = [];
-    watched = dirs.map(identity);
-    for (const dir of new Set(dirs.map((d) => path.resolve(d)))) {
+    watched = targets().map(identity);
+    const rulesDirs = new Set(dirs.map((d) => path.resolve(d)));
+    for (const dir of new Set(targets().map((d) => path.resolve(d)))) {
+      // a file is watched through its directory: an editor saving by rename replaces the file's inode
+      const names = new Set(files.filter((f) => path.resolve(path.dirname(f)) === dir).map((f) => path.basename(f)));
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
           // some platforms do not say which file changed: take it as a change
-          if (name === null || RULE_FILE.test(String(name))) changed();
+          if (name === null || (rulesDirs.has(dir) && RULE_FILE.test(String(name))) || names.has(String(name))) changed();
         });
         w.on('error', (err) => log.warn('rules watcher stopped; changes in this directory need SIGHUP', { dir, error: err.message }));
         watchers.push(w);
@@ -105,16 +122,19 @@ export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptio
 
   start();
   return {
-    update(next) {
+    update(next, nextFiles = files) {
       if (closed) return;
-      const same = next.length === dirs.length && next.every((d, i) => d === dirs[i] && identity(d) === watched[i]);
+      const before = targets();
+      const sameFiles = nextFiles.length === files.length && nextFiles.every((f, i) => f === files[i]);
+      const same = sameFiles && next.length === dirs.length && next.every((d, i) => d === dirs[i]) && before.every((d, i) => identity(d) === watched[i]);
       dirs = [...next];
+      files = [...nextFiles];
       if (same) return;
-      loaded = rulesFingerprint(dirs);
+      loaded = rulesFingerprint(dirs, files);
       start();
     },
     noteLoaded() {
-      loaded = rulesFingerprint(dirs);
+      loaded = rulesFingerprint(dirs, files);
     },
     close() {
       closed = true;

@@ -4,6 +4,8 @@ import type { SectionMap } from './rules-loader.ts';
 import { concatLists, mergeObjects, mergeRecords } from './rules-loader.ts';
 import { actionsSectionSchema, overridesSectionSchema, symbolsSectionSchema } from './rules-sections.ts';
 import { dnsblSectionSchema } from '../dns/dnsbl-rules.ts';
+import { resolveListsSection } from '../lists/compile.ts';
+import { listsSectionSchema } from '../lists/list-schema.ts';
 
 import { contentRulesSectionSchema, lookalikeSectionSchema } from '../content/rules-schema.ts';
 
@@ -14,4 +16,5 @@ export const RULES_SECTIONS: SectionMap = {
   dnsbl: { schema: dnsblSectionSchema, merge: mergeRecords } as SectionMap[string],
   content_rules: { schema: contentRulesSectionSchema, merge: concatLists } as SectionMap[string],
   lookalike: { schema: lookalikeSectionSchema, merge: mergeObjects } as SectionMap[string],
+  lists: { schema: listsSectionSchema, merge: mergeRecords, resolve: resolveListsSection } as SectionMap[string],
 };

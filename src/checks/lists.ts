@@ -1,0 +1,83 @@
+// Allow and deny lists (the `lists:` rules section): one check per SMTP phase that has lists, matching the
+// client address, its host name, the HELO name, the envelope sender, each recipient or the header From against
+// each list, late ('first'), so the SPF/DKIM/DMARC results an `authenticated` list needs are in and meta rules see
+// its symbols. A hit's options name the entry (and list file:line) and the method that authenticated it.
+import { strictSingleMailbox } from '../dkim/from-mailbox.ts';
+import { authenticatedBy } from '../lists/authenticated.ts';
+import { rulesetLists, type CompiledList } from '../lists/compile.ts';
+import { asciiName, type EntryOrigin } from '../lists/entries.ts';
+import type { ListType } from '../lists/list-schema.ts';
+import type { Ruleset } from '../scoring/ruleset.ts';
+import { FCRDNS_RESULT_KEY } from './fcrdns.ts';
+import { PHASES, type Check, type CheckContext, type SymbolHit } from './types.ts';
+
+/** The values a list of `type` is matched against in this phase (none: nothing to match). */
+function subjects(type: ListType, ctx: CheckContext): string[] {
+  switch (type) {
+    case 'ip':
+      return [ctx.session.clientIp];
+    case 'client_hostname': {
+      // the name a trusted proxy gave (XCLIENT/XFORWARD NAME), else the forward-confirmed one: a bare PTR is the
+      // network owner's claim and could name anyone
+      const confirmed = ctx.results.get(FCRDNS_RESULT_KEY);
+      return [ctx.session.clientHostname, typeof confirmed === 'string' ? confirmed : undefined].filter((n): n is string => n !== undefined && n !== '');
+    }
+    case 'helo':
+      return ctx.session.helo ? [ctx.session.helo] : [];
+    case 'envelope_from':
+      return ctx.envelope.mailFrom ? [ctx.envelope.mailFrom] : [];
+    case 'rcpt':
+      return ctx.rcpt ? [ctx.rcpt] : [];
+    case 'from': {
+      const value = ctx.message?.header('from');
+      const mailbox = value === undefined ? undefined : strictSingleMailbox(value);
+      return mailbox ? [mailbox] : [];
+    }
+  }
+}
+
+function match(list: CompiledList, subject: string): EntryOrigin | undefined {
+  if (list.type === 'ip') return list.entries.matchIp(subject);
+  if (list.type === 'helo' || list.type === 'client_hostname') return list.entries.matchHost(subject);
+  return list.entries.matchAddress(subject);
+}
+
+/** The list's hit for this transaction, if an entry matches (and the sender is authenticated as it asks). */
+export function matchList(list: CompiledList, ctx: CheckContext): SymbolHit | undefined {
+  for (const subject of subjects(list.type, ctx)) {
+    const entry = match(list, subject);
+    if (!entry) continue;
+    const options = [entry.text, ...(entry.at !== undefined ? [entry.at] : [])];
+    if (list.authenticated === undefined) return { symbol: list.symbol, options };
+    const domain = asciiName(subject.slice(subject.lastIndexOf('@') + 1));
+    const method = domain === undefined ? undefined : authenticatedBy(list.authenticated, domain, ctx.results);
+    // a listed sender that is not authenticated (forged, or its domain publishes nothing) gets nothing
+    if (method !== undefined) return { symbol: list.symbol, options: [...options, method] };
+  }
+  return undefined;
+}
+
+/** One check per phase with lists, over the lists of one rules snapshot. */
+export function createListChecks(ruleset: Ruleset): Check[] {
+  const lists = rulesetLists(ruleset);
+  const checks: Check[] = [];
+  for (const phase of PHASES) {
+    const mine = lists.filter((l) => l.phase === phase);
+    if (mine.length === 0) continue;
+    checks.push({
+      name: 'lists',
+      phase,
+      symbols: mine.map((l) => l.symbol),
+      late: 'first',
+      run(ctx) {
+        const hits: SymbolHit[] = [];
+        for (const list of mine) {
+          const hit = matchList(list, ctx);
+          if (hit) hits.push(hit);
+        }
+        return hits;
+      },
+    });
+  }
+  return checks;
+}
