@@ -1,0 +1,146 @@
+// The lists check: what each list type matches in its phase, `authenticated` read from the SPF/DKIM/DMARC
+// results the earlier checks of the transaction left, and the 'first' late stage between the early checks
+// (which it sees) and the meta rules (which see it).
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { createListChecks } from '../../../src/checks/lists.ts';
+import type { CheckName } from '../../../src/checks/names.ts';
+import { runChecks } from '../../../src/checks/runner.ts';
+import type { Check, CheckContext, Phase, SymbolHit } from '../../../src/checks/types.ts';
+import { DKIM_RESULT_KEY, DMARC_RESULT_KEY } from '../../../src/checks/dkim-dmarc.ts';
+import { FCRDNS_RESULT_KEY } from '../../../src/checks/fcrdns.ts';
+import { SPF_RESULT_KEY } from '../../../src/checks/spf.ts';
+import { withListSymbols } from '../../../src/lists/compile.ts';
+import { loadRuleset, type Ruleset } from '../../../src/scoring/ruleset.ts';
+import { createMessageView } from '../../../src/smtp/message-view.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
+
+const RULES = `lists:
+  LIST_NET: { type: ip, weight: reject, description: net, entries: [203.0.113.0/24, "2001:db8::/32"] }
+  LIST_HOST: { type: client_hostname, weight: 2, description: host, entries: [.dyn.example] }
+  LIST_HELO: { type: helo, weight: 1, description: helo, entries: [bad.example, "[192.0.2.9]"] }
+  LIST_SENDER: { type: envelope_from, weight: reject, description: sender, entries: [spam@bulk.example] }
+  LIST_SPF: { type: envelope_from, authenticated: spf, weight: -20, description: partner by spf, entries: [partner.example] }
+  LIST_DKIM: { type: from, authenticated: dkim, weight: -10, description: from by dkim, entries: [.partner.example, partner.example] }
+  LIST_DMARC: { type: from, authenticated: dmarc, weight: -10, description: from by dmarc, entries: [partner.example] }
+  LIST_ANY: { type: envelope_from, authenticated: any, weight: -1, description: any, entries: [partner.example] }
+  LIST_FROM: { type: from, weight: 3, description: from, entries: [boss@corp.example] }
+  LIST_RCPT: { type: rcpt, weight: -50, description: abuse desk, entries: [abuse@localhost] }
+`;
+
+function ruleset(t: TestContext): Ruleset {
+  const dir = tempDir(t, 'spamgate-lists-check-');
+  writeFileSync(path.join(dir, 'lists.yaml'), RULES);
+  return withListSymbols(loadRuleset([dir]));
+}
+
+interface Ctx {
+  phase: Phase;
+  ip?: string;
+  helo?: string;
+  hostname?: string;
+  mailFrom?: string;
+  rcpt?: string;
+  from?: string;
+  results?: Array<[string, unknown]>;
+}
+
+async function run(checks: readonly Check[], c: Ctx): Promise<SymbolHit[]> {
+  const raw = Buffer.from(`From: ${c.from ?? '<nobody@nowhere.example>'}\r\nSubject: x\r\n\r\nbody\r\n`);
+  return runChecks(
+    checks,
+    {
+      phase: c.phase,
+      session: { id: 's', clientIp: c.ip ?? '192.0.2.1', clientPort: 1, secure: false, trusted: false, submission: false, localIp: '127.0.0.1', localPort: 25, ...(c.helo ? { helo: c.helo } : {}), ...(c.hostname ? { clientHostname: c.hostname } : {}) },
+      envelope: { mailFrom: c.mailFrom ?? '', rcptTo: [], smtputf8: false, body8bit: false },
+      ...(c.rcpt ? { rcpt: c.rcpt } : {}),
+      ...(c.phase === 'data' ? { message: createMessageView(raw) } : {}),
+      now: 0,
+      log: silentLogger,
+      addHeader: () => undefined,
+      results: new Map(c.results ?? []),
+      hitsSoFar: [],
+    },
+    { defaultTimeoutMs: 1000, trustedClient: false },
+  );
+}
+
+const show = (hits: readonly SymbolHit[]): string[] => hits.map((h) => `${h.symbol}[${(h.options ?? []).join(',')}]`).sort();
+const spf = (result: string, domain: string, identity = 'mailfrom'): [string, unknown] => [SPF_RESULT_KEY, { result, domain, identity }];
+const dkim = (...sigs: Array<[string, string]>): [string, unknown] => [DKIM_RESULT_KEY, sigs.map(([d, result]) => ({ signingDomain: d, status: { result } }))];
+const dmarc = (result: string, from: string): [string, unknown] => [DMARC_RESULT_KEY, { domain: from, status: { result, header: { from } } }];
+
+test('one check per phase with lists, each late (first), every list symbol defined', (t) => {
+  const rs = ruleset(t);
+  const checks = createListChecks(rs);
+  assert.deepEqual(checks.map((c) => [c.phase, c.late, c.symbols.join(' ')]), [
+    ['connect', 'first', 'LIST_NET LIST_HOST'],
+    ['helo', 'first', 'LIST_HELO'],
+    ['mail', 'first', 'LIST_SENDER LIST_SPF'],
+    ['rcpt', 'first', 'LIST_RCPT'],
+    ['data', 'first', 'LIST_DKIM LIST_DMARC LIST_ANY LIST_FROM'],
+  ]);
+  for (const c of checks) for (const s of c.symbols) assert.ok(rs.symbols.has(s), s);
+});
+
+test('connect, helo, mail and rcpt subjects', async (t) => {
+  const checks = createListChecks(ruleset(t));
+  assert.deepEqual(show(await run(checks, { phase: 'connect', ip: '203.0.113.9' })), ['LIST_NET[203.0.113.0/24]']);
+  assert.deepEqual(show(await run(checks, { phase: 'connect', ip: '2001:db8::25' })), ['LIST_NET[2001:db8::/32]']);
+  assert.deepEqual(show(await run(checks, { phase: 'connect', ip: '198.51.100.1' })), []);
+  // the host name: a trusted proxy's NAME, or the forward-confirmed name the fcrdns check found
+  assert.deepEqual(show(await run(checks, { phase: 'connect', hostname: 'h1.dyn.example' })), ['LIST_HOST[.dyn.example]']);
+  assert.deepEqual(show(await run(checks, { phase: 'connect', results: [[FCRDNS_RESULT_KEY, 'h2.DYN.example']] })), ['LIST_HOST[.dyn.example]']);
+  assert.deepEqual(show(await run(checks, { phase: 'helo', helo: 'BAD.example' })), ['LIST_HELO[bad.example]']);
+  assert.deepEqual(show(await run(checks, { phase: 'helo', helo: '[192.0.2.9]' })), ['LIST_HELO[[192.0.2.9]]']);
+  assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: 'Spam@Bulk.example' })), ['LIST_SENDER[spam@bulk.example]']);
+  assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: '' })), [], 'the null sender matches no address');
+  assert.deepEqual(show(await run(checks, { phase: 'rcpt', rcpt: 'ABUSE@localhost' })), ['LIST_RCPT[abuse@localhost]']);
+  assert.deepEqual(show(await run(checks, { phase: 'rcpt', rcpt: 'postmaster@localhost' })), []);
+});
+
+test('authenticated: spf needs an SPF pass for the MAIL FROM domain itself, not the HELO identity nor another domain', async (t) => {
+  const checks = createListChecks(ruleset(t));
+  const from = 'news@partner.example';
+  assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: from, results: [spf('pass', 'partner.example')] })), ['LIST_SPF[partner.example,spf]']);
+  for (const r of [spf('softfail', 'partner.example'), spf('none', 'partner.example'), spf('pass', 'partner.example', 'helo'), spf('pass', 'evil.example')]) {
+    assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: from, results: [r] })), [], JSON.stringify(r));
+  }
+  assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: from })), [], 'no SPF result at all');
+});
+
+test('authenticated: dkim and dmarc for the header From, aligned; any takes the first that passes', async (t) => {
+  const checks = createListChecks(ruleset(t));
+  const data = (from: string, results: Array<[string, unknown]>, mailFrom = 'bounce@partner.example'): Promise<SymbolHit[]> => run(checks, { phase: 'data', from, mailFrom, results });
+  assert.deepEqual(show(await data('Partner <ceo@partner.example>', [dkim(['partner.example', 'pass'])])), ['LIST_ANY[partner.example,dkim]', 'LIST_DKIM[partner.example,dkim]']);
+  assert.deepEqual(show(await data('ceo@mail.partner.example', [dkim(['partner.example', 'pass'])])), ['LIST_ANY[partner.example,dkim]', 'LIST_DKIM[.partner.example,dkim]'], 'a parent domain signature aligns');
+  assert.deepEqual(show(await data('ceo@partner.example', [dkim(['evil.example', 'pass'], ['partner.example', 'fail'])])), [], 'an unaligned pass or an aligned fail is nothing');
+  assert.deepEqual(show(await data('ceo@partner.example', [dmarc('pass', 'partner.example')], 'x@elsewhere.example')), ['LIST_DMARC[partner.example,dmarc]']);
+  assert.deepEqual(show(await data('ceo@partner.example', [dmarc('fail', 'partner.example')], 'x@elsewhere.example')), []);
+  assert.deepEqual(show(await data('ceo@partner.example', [spf('pass', 'partner.example')])), ['LIST_ANY[partner.example,spf]']);
+  // a From with two mailboxes has no single reading: nothing matches
+  assert.deepEqual(show(await data('ceo@partner.example, x@y.example', [dkim(['partner.example', 'pass'])])), ['LIST_ANY[partner.example,dkim]']);
+  assert.deepEqual(show(await data('<boss@corp.example>', [])), ['LIST_FROM[boss@corp.example]']);
+});
+
+test("a list check runs after the phase's early checks (seeing SPF's result) and before meta rules, which see its hit", async (t) => {
+  const checks = createListChecks(ruleset(t));
+  const spfLike: Check = {
+    name: 'spf' as CheckName,
+    phase: 'mail',
+    symbols: ['SPF_PASS'],
+    async run(ctx: CheckContext) {
+      await new Promise((r) => setTimeout(r, 20));
+      ctx.results.set(SPF_RESULT_KEY, { result: 'pass', domain: 'partner.example', identity: 'mailfrom' });
+      return [{ symbol: 'SPF_PASS' }];
+    },
+  };
+  let metaSaw: string[] = [];
+  const metaLike: Check = { name: 'content_meta' as CheckName, phase: 'mail', symbols: [], late: true, run: (ctx) => ((metaSaw = ctx.hitsSoFar.map((h) => h.symbol)), []) };
+  const hits = await run([metaLike, ...checks, spfLike], { phase: 'mail', mailFrom: 'a@partner.example' });
+  assert.deepEqual(hits.map((h) => h.symbol), ['SPF_PASS', 'LIST_SPF']);
+  assert.deepEqual(metaSaw.sort(), ['LIST_SPF', 'SPF_PASS']);
+});
