@@ -118,3 +118,35 @@ test('a missing rules directory is logged, not thrown', () => {
   w.close();
   assert.equal(warnings.length, 1);
 });
+
+test('files the rules read (list files) are watched too: in a subdirectory, saved by rename; other files there are not', async (t) => {
+  const d = dir(t);
+  mkdirSync(path.join(d, 'lists'));
+  const list = path.join(d, 'lists', 'partners.txt');
+  writeFileSync(path.join(d, 'lists.yaml'), 'lists: {}\n');
+  writeFileSync(list, 'partner.example\n');
+  const c = counter();
+  const w = watchRules([d], { onChange: c.onChange, debounceMs: 50, files: [list] });
+  t.after(() => w.close());
+
+  let next = c.next();
+  writeFileSync(path.join(d, 'lists', '.partners.txt.tmp'), 'partner.example\nother.example\n');
+  renameSync(path.join(d, 'lists', '.partners.txt.tmp'), list);
+  await next;
+  assert.equal(c.count(), 1);
+
+  writeFileSync(path.join(d, 'lists', 'unrelated.txt'), 'x\n');
+  await quiet(200);
+  assert.equal(c.count(), 1, 'a file the rules do not read: no reload');
+
+  // a reload that no longer reads the file stops watching it
+  w.update([d], []);
+  writeFileSync(list, 'changed.example\n');
+  await quiet(200);
+  assert.equal(c.count(), 1);
+  next = c.next();
+  w.update([d], [list]);
+  writeFileSync(list, 'changed again.example\n');
+  await next;
+  assert.equal(c.count(), 2);
+});
