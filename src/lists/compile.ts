@@ -3,6 +3,7 @@
 // the ruleset's symbol table, as content rules do.
 import path from 'node:path';
 import type { Phase } from '../checks/types.ts';
+import { ConfigError } from '../config/load.ts';
 import { formatIssues, lineOf, type ParsedYaml } from '../config/yaml-errors.ts';
 import type { RulesSource } from '../scoring/rules-loader.ts';
 import type { SymbolDef } from '../scoring/rules-sections.ts';
@@ -19,6 +20,8 @@ export interface CompiledList {
   authenticated?: AuthMethod;
   def: SymbolDef;
   entries: EntrySet;
+  /** "rules-file:line" of the list's key, for problems found after the files are merged. */
+  origin: string;
 }
 
 /** The section's value after loading: symbol → list (a later definition replaces the earlier). */
@@ -78,6 +81,7 @@ export function compileList(symbol: string, def: ListDef, source: RulesSource): 
     ...(def.authenticated !== undefined ? { authenticated: def.authenticated } : {}),
     def: symbolDef,
     entries,
+    origin: at(source.parsed, [source.key, symbol]),
   };
   return { list, problems, reads };
 }
@@ -106,11 +110,16 @@ export function rulesetLists(ruleset: Ruleset): CompiledList[] {
   return Object.values(ruleset.section<ListsSection>('lists') ?? {});
 }
 
-/** The ruleset with the lists' symbols added (symbols: entries win, as for content rules). */
+/**
+ * The ruleset with the lists' symbols added. A list is its symbol's one definition: a list named like a symbol
+ * defined elsewhere (symbols:, a content rule) would mix its hits with another check's, so that is refused.
+ */
 export function withListSymbols(ruleset: Ruleset): Ruleset {
   const lists = rulesetLists(ruleset);
   if (lists.length === 0) return ruleset;
-  const symbols = new Map<string, SymbolDef>(lists.map((l) => [l.symbol, l.def]));
-  for (const [k, v] of ruleset.symbols) symbols.set(k, v);
+  const clashes = lists.filter((l) => ruleset.symbols.has(l.symbol));
+  if (clashes.length) throw new ConfigError(clashes.map((l) => `${l.origin}: lists.${l.symbol}: ${l.symbol} is also defined in symbols: or content_rules:; give the list a name of its own`));
+  const symbols = new Map<string, SymbolDef>(ruleset.symbols);
+  for (const l of lists) symbols.set(l.symbol, l.def);
   return Object.freeze({ ...ruleset, symbols, section: ruleset.section });
 }

@@ -147,3 +147,9 @@ test('a list file is bounded: a huge file or a binary one is refused, not read i
   assert.match(text, /bin\.txt: not UTF-8 text/);
   assert.match(text, /\/dev\/zero: larger than \d+ bytes; not a list file/);
 });
+
+test('a list named like a symbol defined elsewhere is refused, naming where the list is', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(path.join(dir, 'local.yaml'), 'symbols:\n  LIST_DUP: { weight: 1, description: plain symbol }\nlists:\n  LIST_DUP: { type: ip, weight: 2, description: list, entries: [192.0.2.1] }\n');
+  assert.throws(() => withListSymbols(loadRuleset([dir])), (e: unknown) => e instanceof ConfigError && e.message.includes(`${path.join(dir, 'local.yaml')}:4: lists.LIST_DUP: LIST_DUP is also defined`));
+});
