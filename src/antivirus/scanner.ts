@@ -37,9 +37,18 @@ export class VirusScanner {
       return { result: 'skipped', size: message.length, maxSize: this.settings.maxSize };
     }
     const started = performance.now();
-    const timeout = AbortSignal.timeout(this.settings.timeoutMs);
-    const deadline = signal ? AbortSignal.any([timeout, signal]) : timeout;
-    const outcome = await this.scanInSlot(message, deadline);
+    // Not AbortSignal.timeout(): AbortSignal.any() holds its sources weakly, and nothing else would hold that one once
+    // V8 has optimised this function, so a garbage collection took the timeout away (the check's budget ended the
+    // scan instead, later). The timer holds the controller, and is cleared with the scan.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), this.settings.timeoutMs);
+    const deadline = signal ? AbortSignal.any([timeout.signal, signal]) : timeout.signal;
+    let outcome: ScanOutcome;
+    try {
+      outcome = await this.scanInSlot(message, deadline);
+    } finally {
+      clearTimeout(timer);
+    }
     this.metrics.scans.inc({ result: outcome.result });
     this.metrics.seconds.observe((performance.now() - started) / 1000);
     return outcome;
