@@ -8,7 +8,8 @@ import type { LearnOutcome, Learner, MessageClass } from './learner.ts';
 
 export interface ScoredLike {
   score: number;
-  symbols: readonly { symbol: string; score: number }[];
+  /** weight: a number, or a policy (`quarantine`) that decides whatever the score. */
+  symbols: readonly { symbol: string; score: number; weight?: number | string }[];
 }
 
 /**
@@ -26,6 +27,9 @@ export function decideAutolearn(
   const rules = verdict.score - bayesPart;
   const bayesVerdict = bayes?.status === 'scored' ? bayes.verdict : undefined;
   if (rules >= cfg.spam_score) return bayesVerdict === 'ham' ? { reason: 'rules say spam, Bayes says ham' } : { cls: 'spam', reason: `rules score ${rules.toFixed(1)}` };
+  // a message a policy weight kept (VIRUS_FOUND: quarantine) was judged by that symbol, not its score: a virus from
+  // a real mailbox passes SPF, DKIM and DMARC, and must not teach Bayes that its words are ham
+  if (rules <= cfg.ham_score && verdict.symbols.some((s) => typeof s.weight === 'string')) return { reason: 'kept by a policy weight' };
   if (rules <= cfg.ham_score) return bayesVerdict === 'spam' ? { reason: 'rules say ham, Bayes says spam' } : { cls: 'ham', reason: `rules score ${rules.toFixed(1)}` };
   return { reason: 'between autolearn scores' };
 }

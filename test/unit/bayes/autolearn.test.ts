@@ -1,11 +1,17 @@
 // Autolearn decisions: only well past the scores, never when rules and Bayes disagree.
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
 import { decideAutolearn } from '../../../src/bayes/autolearn.ts';
 import type { BayesResult } from '../../../src/bayes/classifier.ts';
+import { SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
 import { bayesSection } from '../../../src/config/sections/filter.ts';
 import { compileContentRules } from '../../../src/content/engine.ts';
 import { contentRuleSchema } from '../../../src/content/rules-schema.ts';
+import { loadRuleset } from '../../../src/scoring/ruleset.ts';
+import { scoreHits } from '../../../src/scoring/scorer.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
 
 const cfg = bayesSection.parse({}).autolearn;
 const bayes = (verdict: 'spam' | 'ham' | 'unsure'): BayesResult => ({ status: 'scored', probability: verdict === 'spam' ? 0.99 : verdict === 'ham' ? 0.01 : 0.5, verdict, clues: [], tokens: 10, method: 'evidence', groups: [] });
@@ -27,4 +33,18 @@ test('meta rules on Bayes symbols, directly or through other meta rules, count w
   const verdict = { score: 14, symbols: [{ symbol: 'M_THROUGH', score: 13 }, { symbol: 'M_NOT', score: 1 }] };
   assert.equal(decideAutolearn(verdict, bayes('spam'), cfg).cls, 'spam', 'without the set, the meta counts as a rule');
   assert.equal(decideAutolearn(verdict, bayes('spam'), cfg, engine.bayesDerived).cls, undefined);
+});
+
+test('a message a quarantine weight kept (VIRUS_FOUND: quarantine) is never learned as ham, whatever its low score', (t) => {
+  const dir = tempDir(t, 'spamgate-autolearn-rules-');
+  writeFileSync(path.join(dir, 'local.yaml'), 'symbols:\n  VIRUS_FOUND: { weight: quarantine, description: kept }\n');
+  const ruleset = loadRuleset([SHIPPED_RULES_DIR, dir]);
+  // a virus sent from a real (compromised) mailbox: SPF, DKIM and DMARC pass
+  const passing = [{ symbol: 'SPF_PASS' }, { symbol: 'DKIM_PASS' }, { symbol: 'DMARC_PASS' }];
+  const virus = scoreHits([{ symbol: 'VIRUS_FOUND', options: ['Win.Trojan.Agent'] }, ...passing], ruleset);
+  assert.deepEqual([virus.action, virus.score], ['quarantine', -3]);
+  assert.equal(decideAutolearn(virus, bayes('unsure'), cfg).cls, undefined);
+  assert.equal(decideAutolearn(virus, undefined, cfg).cls, undefined);
+  // the same message without the virus is ham as before
+  assert.equal(decideAutolearn(scoreHits(passing, ruleset), bayes('unsure'), cfg).cls, 'ham');
 });
