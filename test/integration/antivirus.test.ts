@@ -4,7 +4,7 @@
 // once it is back (on_error tempfail) or accepted with AV_ERROR (on_error accept); a message over max_size accepted
 // unscanned (AV_SKIPPED_SIZE); a clamd that never answers or answers nonsense (the one fake: a socket server) → 451
 // within the timeout, one clamd connection at a time with max_concurrent 1; clamd's own size limit; scan_outbound
-// false; VIRUS_FOUND weighing quarantine → kept in the quarantine; the start-up PING warning;
+// false; VIRUS_FOUND weighing quarantine → kept in the quarantine; the start-up PING warning; a reload of the settings;
 // `spamgate explain` naming the virus; the metrics.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { awaitLog, messageDone } from '../helpers/await-log.ts';
 import { startClamd, TEST_VIRUS, TEST_VIRUS_NAME } from '../helpers/clamd.ts';
@@ -301,4 +302,78 @@ test('spamgate explain shows VIRUS_FOUND with the virus name when antivirus is e
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /action reject .*decided by VIRUS_FOUND/);
   assert.match(r.stdout, /VIRUS_FOUND \(weight reject\) \[Spamgate\.Test\.Signature\.UNOFFICIAL\]/);
+});
+
+test('reload: antivirus settings apply to the next transaction (on_error, clamd, enabled); the scanner and its slots are kept while they stay the same', async (t) => {
+  const clamd = await startClamd(t);
+  // a hung clamd: reads, never answers; counts the INSTREAM connections open at once
+  const sockets = new Set<net.Socket>();
+  const scans = { open: 0, most: 0 };
+  const hung = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.once('data', (first: Buffer) => {
+      if (!first.toString('latin1').startsWith('zINSTREAM')) return;
+      scans.most = Math.max(scans.most, ++scans.open);
+      s.once('close', () => scans.open--);
+    });
+  });
+  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    hung.close();
+  });
+  const hungAt = `127.0.0.1:${(hung.address() as net.AddressInfo).port}`;
+  const sink = await startedSink(t);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-avreload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const configFile = path.join(dir, 'spamgate.yaml');
+  const gw = await startGateway(
+    t,
+    {
+      mode: 'front-of',
+      local_domains: ['relay.example'],
+      delivery: { upstream: { host: '127.0.0.1', port: sink.port } },
+      bayes: { enabled: false },
+      smtp: { trusted_networks: [] },
+      checks: { disabled: DNS_CHECKS },
+      antivirus: { enabled: true, clamd: hungAt, timeout: '1500ms', max_concurrent: 1 },
+    },
+    { configFile },
+  );
+  const edit = (antivirus: Json): void => {
+    const config = parseYaml(readFileSync(configFile, 'utf8')) as Json;
+    config.antivirus = { ...(config.antivirus as Json), ...antivirus };
+    writeFileSync(configFile, stringifyYaml(config));
+    const r = gw.app.reload();
+    assert.equal(r.ok, true, r.ok ? '' : r.error);
+  };
+  const send = (subject: string, body = clean(subject)) => sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], body);
+
+  // a scan holds the one slot when on_error changes; the message after the reload waits for that same slot
+  const first = send('before the reload');
+  await new Promise<void>((r) => {
+    const wait = (): void => void (scans.open > 0 ? r() : setTimeout(wait, 10));
+    wait();
+  });
+  edit({ on_error: 'accept' });
+  const second = send('after the reload');
+  assert.equal((await first).data?.code, 451, 'on_error tempfail when it began');
+  const after = await second;
+  assert.equal(after.data?.code, 250, after.data?.text);
+  assert.equal(scans.most, 1, 'one clamd connection at a time across the reload: the same scanner and slots');
+  await sink.waitForMessages(1);
+  assert.match(resultHeader(sink.messages[0]?.raw ?? ''), /AV_ERROR\(0\)\[(timed out while|no scanner slot free)/);
+
+  // pointed at the real clamd: the virus is refused
+  edit({ clamd: clamd.unix, on_error: 'tempfail' });
+  assert.equal((await send('virus', infected())).data?.code, 554);
+  // off: the virus is not scanned (and so accepted)
+  edit({ enabled: false });
+  const off = await send('virus unscanned', infected('virus unscanned'));
+  assert.equal(off.data?.code, 250, off.data?.text);
+  // a failed reload keeps antivirus off
+  writeFileSync(configFile, `${readFileSync(configFile, 'utf8')}\nantivirus_typo: 1\n`);
+  assert.equal(gw.app.reload().ok, false);
+  assert.equal((await send('still unscanned', infected('still unscanned'))).data?.code, 250);
 });
