@@ -1,4 +1,4 @@
-// Per-recipient verdicts with a quarantine threshold: who is refused, quarantined, put in Junk, delivered.
+// Per-recipient verdicts with a quarantine threshold or weight: who is refused, quarantined, put in Junk, delivered.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -47,4 +47,20 @@ test('mixed: the recipient past its quarantine threshold is quarantined, one ove
   assert.deepEqual(d.deliverTo, ['b@open.example', 'd@oldstyle.example']);
   assert.deepEqual(d.junkRecipients, ['d@oldstyle.example']);
   assert.equal(d.verdict.action, 'junk', 'the delivered copy is tagged with the strictest verdict among its recipients');
+});
+
+test('a quarantine weight (VIRUS_FOUND: quarantine) quarantines every recipient whatever its overrides; a hard symbol still refuses', (t) => {
+  const rs = ruleset(t, '  VIRUS_FOUND: { weight: quarantine, description: kept }\n  AV_UNAVAILABLE: { weight: tempfail, description: deferred }\nactions: { reject: 15, quarantine: 10, junk: 6 }\noverrides:\n  open.example: { reject: 100, quarantine: 100, junk: 100 }\n  strict.example: { reject: 1 }\n');
+  const rcpts = ['a@x.example', 'b@open.example', 'c@strict.example'];
+  for (const score of [-5, 3, 12, 20]) {
+    const d = decide([{ symbol: 'VIRUS_FOUND', options: ['Eicar'] }, ...hits(score)], rs, rcpts);
+    assert.equal(d.refuse, undefined, `score ${score}`);
+    assert.deepEqual(d.deliverTo, [], `score ${score}: nothing delivered`);
+    assert.deepEqual(d.quarantine?.recipients, rcpts, `score ${score}`);
+    assert.equal(d.quarantine?.verdict.decidedBy, 'VIRUS_FOUND');
+    assert.equal(d.quarantine?.verdict.reply, undefined);
+  }
+  const deferred = decide([{ symbol: 'VIRUS_FOUND' }, { symbol: 'AV_UNAVAILABLE' }], rs, rcpts);
+  assert.equal(deferred.refuse, '451 4.7.1 Message deferred, try again later');
+  assert.equal(deferred.quarantine, undefined);
 });
