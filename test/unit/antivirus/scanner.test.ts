@@ -1,5 +1,5 @@
 // The virus scanner against sockets of the test's own (no clamd): its own timeout holds in optimised code after a
-// garbage collection.
+// garbage collection; replies split across packets, with spaces and colons in the name, too long or missing.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
@@ -57,4 +57,33 @@ test('antivirus.timeout holds in optimised code after a garbage collection (a hu
   assert.notEqual(outcomes, 'hung', 'every scan ended by its own timeout');
   assert.ok(outcomes !== 'hung' && outcomes.every((o) => o.result === 'error' && /timed out while reading/.test(o.reason)), JSON.stringify(outcomes));
   assert.ok(Date.now() - started < 2000, `took ${Date.now() - started} ms`);
+});
+
+test('clamd replies read whole: split across packets, names with spaces and colons, cut at MAX_REPLY, closed without one', async (t) => {
+  /** Answers once the INSTREAM's zero-length chunk came, by the given writes (a pause between each). */
+  const answering = (parts: string[], end = true) =>
+    fakeClamd(t, (s) => {
+      let seen = Buffer.alloc(0);
+      s.on('data', (d: Buffer) => {
+        seen = Buffer.concat([seen, d]);
+        if (!seen.subarray(-4).equals(Buffer.alloc(4))) return;
+        void (async () => {
+          for (const part of parts) {
+            s.write(part);
+            await new Promise((r) => setTimeout(r, 30));
+          }
+          if (end) s.end();
+        })();
+      });
+    });
+  const scan = async (parts: string[], end = true) => scannerAt(await answering(parts, end), 2000).scan(MESSAGE);
+  assert.deepEqual(await scan(['stream: Win.Te', 'st.Split-1 FO', 'UND', '\0']), { result: 'virus', name: 'Win.Test.Split-1' });
+  assert.deepEqual(await scan(['stream: Doc.Macro:Agent Variant 7 FOUND\0']), { result: 'virus', name: 'Doc.Macro:Agent Variant 7' });
+  assert.deepEqual(await scan(['stream: ', 'OK\0']), { result: 'clean' });
+  assert.deepEqual(await scan(["stream: Can't allocate memory ERROR\0"]), { result: 'error', reason: "Can't allocate memory" });
+  // an OK cut short is no OK
+  assert.equal((await scan(['stream: O'])).result, 'error');
+  assert.equal((await scan([])).result, 'error');
+  const long = await scan(['x'.repeat(3000), 'y'.repeat(3000)], false);
+  assert.deepEqual(long, { result: 'error', reason: 'reply longer than 4096 bytes' });
 });
