@@ -30,6 +30,11 @@ export class VirusScanner {
     this.limiter = new Limiter(settings.maxConcurrent);
   }
 
+  /** No scan under way or waiting for a slot. */
+  get idle(): boolean {
+    return this.limiter.inUse === 0;
+  }
+
   /** Scans one message; `signal` (the check's budget) may end it sooner than the timeout. */
   async scan(message: Buffer, signal?: AbortSignal): Promise<ScanOutcome> {
     if (message.length > this.settings.maxSize) {

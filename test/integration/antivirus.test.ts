@@ -4,7 +4,7 @@
 // once it is back (on_error tempfail) or accepted with AV_ERROR (on_error accept); a message over max_size accepted
 // unscanned (AV_SKIPPED_SIZE); a clamd that never answers or answers nonsense (the one fake: a socket server) → 451
 // within the timeout, one clamd connection at a time with max_concurrent 1; clamd's own size limit; scan_outbound
-// false; VIRUS_FOUND weighing quarantine → kept in the quarantine; the start-up PING warning; a reload of the settings;
+// false; VIRUS_FOUND weighing quarantine → kept in the quarantine; the start-up PING warning; a reload of the settings (a failed one too);
 // `spamgate explain` naming the virus; the metrics.
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -376,4 +376,54 @@ test('reload: antivirus settings apply to the next transaction (on_error, clamd,
   writeFileSync(configFile, `${readFileSync(configFile, 'utf8')}\nantivirus_typo: 1\n`);
   assert.equal(gw.app.reload().ok, false);
   assert.equal((await send('still unscanned', infected('still unscanned'))).data?.code, 250);
+});
+
+test('a reload that fails after changing the antivirus settings leaves the running scanner and its slots to the next one', async (t) => {
+  const sockets = new Set<net.Socket>();
+  const scans = { open: 0, most: 0 };
+  const hung = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.once('data', (first: Buffer) => {
+      if (!first.toString('latin1').startsWith('zINSTREAM')) return;
+      scans.most = Math.max(scans.most, ++scans.open);
+      s.once('close', () => scans.open--);
+    });
+  });
+  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    hung.close();
+  });
+  const sink = await startedSink(t);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-avreload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const configFile = path.join(dir, 'spamgate.yaml');
+  const antivirus = { enabled: true, clamd: `127.0.0.1:${(hung.address() as net.AddressInfo).port}`, timeout: '1500ms', max_concurrent: 1 };
+  const gw = await startGateway(
+    t,
+    { mode: 'front-of', local_domains: ['relay.example'], delivery: { upstream: { host: '127.0.0.1', port: sink.port } }, bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS }, antivirus },
+    { configFile },
+  );
+  const running = readFileSync(configFile, 'utf8');
+  const send = (subject: string) => sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], clean(subject));
+  const first = send('holds the slot');
+  await new Promise<void>((r) => {
+    const wait = (): void => void (scans.open > 0 ? r() : setTimeout(wait, 10));
+    wait();
+  });
+  // more slots, but rules without the antivirus symbols: the reload fails once the checks are built
+  const empty = mkdtempSync(path.join(dir, 'rules-'));
+  const broken = parseYaml(running) as Json;
+  broken.antivirus = { ...antivirus, max_concurrent: 4 };
+  broken.rules_dirs = [empty];
+  writeFileSync(configFile, stringifyYaml(broken));
+  assert.equal(gw.app.reload().ok, false);
+  // back to the running settings: the same slots, so the next message waits for the one the first holds
+  writeFileSync(configFile, running);
+  assert.equal(gw.app.reload().ok, true);
+  const second = send('waits for the slot');
+  assert.equal((await first).data?.code, 451);
+  assert.equal((await second).data?.code, 451);
+  assert.equal(scans.most, 1, 'one clamd connection at a time');
 });
