@@ -2,6 +2,7 @@
 // slots and are scanned by clamd (one connection each), all within one timeout; counted and timed. Never throws.
 import { clamdScan } from './clamd-client.ts';
 import type { ClamdAddress } from './clamd-protocol.ts';
+import { startDeadline } from '../util/deadline.ts';
 import { Limiter } from './limiter.ts';
 import type { AntivirusMetrics } from './metrics.ts';
 
@@ -42,17 +43,12 @@ export class VirusScanner {
       return { result: 'skipped', size: message.length, maxSize: this.settings.maxSize };
     }
     const started = performance.now();
-    // Not AbortSignal.timeout(): AbortSignal.any() holds its sources weakly, and nothing else would hold that one once
-    // V8 has optimised this function, so a garbage collection took the timeout away (the check's budget ended the
-    // scan instead, later). The timer holds the controller, and is cleared with the scan.
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.settings.timeoutMs);
-    const deadline = signal ? AbortSignal.any([timeout.signal, signal]) : timeout.signal;
+    const deadline = startDeadline(this.settings.timeoutMs, signal);
     let outcome: ScanOutcome;
     try {
-      outcome = await this.scanInSlot(message, deadline);
+      outcome = await this.scanInSlot(message, deadline.signal);
     } finally {
-      clearTimeout(timer);
+      deadline.clear();
     }
     this.metrics.scans.inc({ result: outcome.result });
     this.metrics.seconds.observe((performance.now() - started) / 1000);

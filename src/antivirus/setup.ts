@@ -10,6 +10,7 @@ import { clamdPing } from './clamd-client.ts';
 import { formatClamdAddress, parseClamdAddress, type ClamdAddress } from './clamd-protocol.ts';
 import { createAntivirusMetrics, type AntivirusMetrics } from './metrics.ts';
 import { VirusScanner } from './scanner.ts';
+import { startDeadline } from '../util/deadline.ts';
 
 /** Scanners kept for settings seen in reloads (each a few objects). */
 const MAX_KEPT_SCANNERS = 4;
@@ -56,7 +57,8 @@ export function createAntivirus(deps: { registry: Registry; log: Logger }): Anti
     probe: async (config) => {
       if (!config.enabled) return;
       const address = addressOf(config);
-      const r = await clamdPing(address, AbortSignal.timeout(Math.min(PROBE_TIMEOUT_MS, config.timeout)));
+      const deadline = startDeadline(Math.min(PROBE_TIMEOUT_MS, config.timeout));
+      const r = await clamdPing(address, deadline.signal).finally(() => deadline.clear());
       if (r.ok) deps.log.info('clamd answers', { clamd: formatClamdAddress(address) });
       else {
         deps.log.warn(`clamd at ${formatClamdAddress(address)} does not answer PING: mail is ${config.on_error === 'tempfail' ? 'deferred (451)' : 'accepted unscanned'} until it does`, { clamd: formatClamdAddress(address), error: r.error });

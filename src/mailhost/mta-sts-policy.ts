@@ -9,6 +9,7 @@ import { domainToASCII } from 'node:url';
 import { parsePolicy, resolvePolicy } from 'mailauth/lib/mta-sts.js';
 import { toMailauthResolver } from '../dns/mailauth-resolver.ts';
 import type { Resolver } from '../dns/resolver.ts';
+import { startDeadline } from '../util/deadline.ts';
 
 export type StsMode = 'enforce' | 'testing' | 'none';
 
@@ -181,7 +182,8 @@ function capMaxAge(text: string): string {
 /** RFC 8461 §3.3: fetches and parses the policy of `domain` (a policyDomain name) for TXT id `id`. */
 export async function fetchPolicy(domain: string, id: string, opts: FetchOptions): Promise<FetchResult> {
   const host = `mta-sts.${domain}`;
-  const signal = opts.signal ? AbortSignal.any([AbortSignal.timeout(opts.timeoutMs), opts.signal]) : AbortSignal.timeout(opts.timeoutMs);
+  const deadline = startDeadline(opts.timeoutMs, opts.signal);
+  const signal = deadline.signal;
   try {
     const addresses = await policyHostAddresses(opts.resolver, host, opts.family);
     let body: Buffer | undefined;
@@ -208,5 +210,7 @@ export async function fetchPolicy(domain: string, id: string, opts: FetchOptions
   } catch (err) {
     if (err instanceof FetchError) return { status: 'error', failure: err.failure, reason: err.message };
     return { status: 'error', failure: 'connect', reason: (err as Error).message };
+  } finally {
+    deadline.clear();
   }
 }

@@ -5,6 +5,7 @@
 import https from 'node:https';
 import net from 'node:net';
 import type { Resolver } from '../dns/resolver.ts';
+import { startDeadline } from '../util/deadline.ts';
 
 export type PostResult = { status: 'ok'; code: number } | { status: 'error'; reason: string; retry: boolean };
 
@@ -40,8 +41,8 @@ async function addressOf(resolver: Resolver, host: string): Promise<string> {
 }
 
 export async function postReport(url: URL, gzip: Buffer, opts: PostOptions): Promise<PostResult> {
-  const timeout = AbortSignal.timeout(opts.timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([timeout, opts.signal]) : timeout;
+  const deadline = startDeadline(opts.timeoutMs, opts.signal);
+  const signal = deadline.signal;
   try {
     const address = await addressOf(opts.resolver, url.hostname);
     const host = url.hostname.replace(/^\[|\]$/g, '');
@@ -77,8 +78,10 @@ export async function postReport(url: URL, gzip: Buffer, opts: PostOptions): Pro
     // RFC 8460 §5.4: the receiver answers a successful delivery with a 2xx (typically 200 or 201); anything else failed
     return code >= 200 && code < 300 ? { status: 'ok', code } : { status: 'error', reason: `HTTP ${code} from ${url.host}`, retry: retryableStatus(code) };
   } catch (err) {
-    const reason = opts.signal?.aborted ? `stopped before ${url.host} answered` : timeout.aborted ? `no answer from ${url.host} in time` : (err as Error).message;
+    const reason = opts.signal?.aborted ? `stopped before ${url.host} answered` : deadline.expired ? `no answer from ${url.host} in time` : (err as Error).message;
     // no answer (refused, reset, timed out, no address, a certificate not trusted): worth another try
     return { status: 'error', reason, retry: true };
+  } finally {
+    deadline.clear();
   }
 }

@@ -243,7 +243,10 @@ test('a clamd that never answers, or answers nonsense: 451 within antivirus.time
   assert.match(JSON.stringify(tx?.symbols), /AV_UNAVAILABLE.*timed out while reading/);
 
   // max_concurrent 1: of three messages at once, one scan holds the hung connection, the others wait for the slot
-  // (within their own timeout: each is answered 451 about 1 s after it came, never later)
+  // (within their own timeout: each is answered 451 about 1 s after it came, never later). The first gateway's
+  // abandoned connection is closed on this side a moment after its 451: counted from there
+  for (const until = Date.now() + 5000; scans.open > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(scans.open, 0, 'the timed-out scan closed its connection to clamd');
   scans.most = 0;
   const one = await frontOf(t, sink, { clamd: `127.0.0.1:${(hung.address() as net.AddressInfo).port}`, timeout: '1s', max_concurrent: 1 });
   const t0 = Date.now();
