@@ -95,7 +95,8 @@ function mergeHits(hits: readonly SymbolHit[]): SymbolHit[] {
 function expandReply(reply: string, options: readonly string[]): string {
   if (!reply.includes('{options}')) return reply;
   const text = options.map((o) => o.replace(/[^\x20-\x7e]/g, '?')).join(', ').slice(0, 300);
-  return reply.replace('{options}', text);
+  // a function, so that $& or $' in an option (a virus name, a TXT reason) is written as it is, not as a pattern
+  return reply.replace('{options}', () => text);
 }
 
 const round = (n: number): number => Math.round(n * 100) / 100;

@@ -60,6 +60,8 @@ test('a quarantine weight decides quarantine whatever the score or overrides; re
   assert.equal(scoreHits([{ symbol: 'KEEP' }, { symbol: 'SOFT' }], rs).action, 'tempfail');
   const named = scoreHits([{ symbol: 'KEEP' }, { symbol: 'NAMED', options: ['Win.Test.EICAR_HDB-1'] }], rs);
   assert.deepEqual([named.action, named.reply], ['reject', '554 5.7.1 Found: Win.Test.EICAR_HDB-1']);
+  const dollar = scoreHits([{ symbol: 'NAMED', options: ["a$&b$'c"] }], rs);
+  assert.equal(dollar.reply, "554 5.7.1 Found: a$&b$'c", 'an option is written as it is, not read as a replacement pattern');
   assert.match(formatResultHeader(low, 'sid'), /^quarantine; score=-8; id=sid; KEEP\(quarantine\)\[Eicar\] A\(-8\)$/);
 });
 
