@@ -18,7 +18,10 @@ export const antivirusSection = z
         if ('error' in a) ctx.addIssue({ code: 'custom', message: a.error });
       }),
     /** The whole scan of one message: waiting for a slot, connecting, sending, clamd's reply. */
-    timeout: timer().prefault('30s'),
+    // at most 5 minutes: the client waits 10 for the reply to its final dot (RFC 5321 §4.5.3.2.6), other checks run too
+    timeout: timer()
+      .prefault('30s')
+      .refine((ms) => ms >= 100 && ms <= 300_000, { message: 'expected a duration from 100ms to 5m (a client waits 10 minutes for the reply to its final dot, RFC 5321 §4.5.3.2.6)' }),
     /** Messages larger than this are not scanned (AV_SKIPPED_SIZE); above clamd's StreamMaxLength it would refuse them. */
     max_size: size()
       .prefault(CLAMD_STREAM_MAX)

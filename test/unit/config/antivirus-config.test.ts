@@ -40,6 +40,8 @@ test('bad antivirus settings name file, line and key', (t) => {
   assert.match(problems, new RegExp(`${at}:8: antivirus\\.scanner: unknown key`));
   assert.match(problemsOf(() => loadConfig({ inline: { antivirus: { clamd: 'unix:clamd.sock' } } })), /antivirus\.clamd: expected an absolute socket path/);
   assert.match(problemsOf(() => loadConfig({ inline: { antivirus: { clamd: '127.0.0.1:99999' } } })), /antivirus\.clamd: expected a port from 1 to 65535/);
+  assert.match(problemsOf(() => loadConfig({ inline: { antivirus: { timeout: '10m' } } })), /antivirus\.timeout: expected a duration from 100ms to 5m/);
+  assert.equal(loadConfig({ inline: { antivirus: { timeout: '5m' } } }).config.antivirus.timeout, 300_000);
 });
 
 test('the shipped rules define every antivirus symbol; a symbol may weigh quarantine', (t) => {
