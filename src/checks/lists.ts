@@ -8,6 +8,7 @@ import { rulesetLists, type CompiledList } from '../lists/compile.ts';
 import { asciiName, type EntryOrigin } from '../lists/entries.ts';
 import type { ListType } from '../lists/list-schema.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
+import { canonicalMailbox } from '../smtp/address.ts';
 import { FCRDNS_RESULT_KEY } from './fcrdns.ts';
 import { PHASES, type Check, type CheckContext, type SymbolHit } from './types.ts';
 
@@ -39,7 +40,8 @@ function subjects(type: ListType, ctx: CheckContext): string[] {
 function match(list: CompiledList, subject: string): EntryOrigin | undefined {
   if (list.type === 'ip') return list.entries.matchIp(subject);
   if (list.type === 'helo' || list.type === 'client_hostname') return list.entries.matchHost(subject);
-  return list.entries.matchAddress(subject);
+  // "spam"@bulk.example is spam@bulk.example (RFC 5321 §4.1.2): the quotes must not hide a listed mailbox
+  return list.entries.matchAddress(canonicalMailbox(subject));
 }
 
 /** The list's hit for this transaction, if an entry matches (and the sender is authenticated as it asks). */

@@ -168,6 +168,8 @@ test('a denied envelope sender is refused at MAIL, with the list file line in th
   const out = await transaction(wire, 'SPAM@bulk.example', message('<spam@bulk.example>', 'hello'));
   assert.equal(out.mail.code, 550, JSON.stringify(out));
   assert.equal(out.mail.text, '5.7.1 Sender refused');
+  // the same mailbox with a quoted local part (RFC 5321 §4.1.2)
+  assert.equal((await wire.command('MAIL FROM:<"spam"@bulk.example>')).code, 550);
   const ok = await transaction(wire, 'ham@bulk.example', message('<ham@bulk.example>', 'hello'));
   assert.equal(ok.data?.code, 250, 'another address of the same domain is not listed');
   assert.equal(sink.messages.length, 1);

@@ -144,3 +144,12 @@ test("a list check runs after the phase's early checks (seeing SPF's result) and
   assert.deepEqual(hits.map((h) => h.symbol), ['SPF_PASS', 'LIST_SPF']);
   assert.deepEqual(metaSaw.sort(), ['LIST_SPF', 'SPF_PASS']);
 });
+
+test('a quoted local part that needs no quoting names the same mailbox: it matches the mailbox entry', async (t) => {
+  const checks = createListChecks(ruleset(t));
+  // RFC 5321 §4.1.2: "spam"@bulk.example and spam@bulk.example are one mailbox; rcpt addresses are already unquoted
+  assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: '"spam"@bulk.example' })), ['LIST_SENDER[spam@bulk.example]']);
+  assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: '"sp\\am"@bulk.example' })), ['LIST_SENDER[spam@bulk.example]']);
+  assert.deepEqual(show(await run(checks, { phase: 'data', from: 'Boss <"boss"@corp.example>' })), ['LIST_FROM[boss@corp.example]']);
+  assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: '"spam x"@bulk.example' })), [], 'a local part that needs its quotes is another mailbox');
+});
