@@ -232,7 +232,7 @@ export function buildChecks(config: Config, ruleset: Ruleset, components: Compon
       ...(components.isRecentlyAuthenticated ? { isRecentlyAuthenticated: components.isRecentlyAuthenticated } : {}),
     }),
     ...components.checks(config, ruleset),
-    ...createListChecks(ruleset),
+    ...createListChecks(ruleset, { subaddressDelimiter: config.mailhost.subaddress_delimiter }),
   ];
   if (components.rateStore) {
     checks.push(...createRateLimitChecks({ store: components.rateStore, perIp: config.limits.per_ip, perUser: config.limits.per_user, ipv6Prefix: config.limits.ipv6_prefix }));

@@ -96,7 +96,7 @@ export function offlineChecks(ruleset: Ruleset, env: FilterEnv, withBayes: boole
   const withBayesCheck = bayes && !checks.some((c) => c.name === 'bayes') ? [createBayesCheck({ bayes: env.bayes, limits: env.limits }), ...checks] : checks;
   // and the data-phase lists: offline there is no client, envelope or SPF/DKIM result, so only header From
   // lists without `authenticated` can hit
-  const lists = createListChecks(ruleset).filter((c) => c.phase === 'data');
+  const lists = createListChecks(ruleset, { subaddressDelimiter: config.mailhost.subaddress_delimiter }).filter((c) => c.phase === 'data');
   // explain asks clamd too when antivirus.enabled (VIRUS_FOUND and the virus name); masscheck over a corpus does not
   const all = [...withBayesCheck, ...lists, ...(opts.antivirus ? createAntivirus({ registry: createRegistry(false), log: silentLogger }).checks(config.antivirus) : [])];
   return all.filter((c) => !config.checks.disabled.includes(c.name));

@@ -37,17 +37,23 @@ function subjects(type: ListType, ctx: CheckContext): string[] {
   }
 }
 
-function match(list: CompiledList, subject: string): EntryOrigin | undefined {
+/** How addresses are read: the sub-address delimiter (mailhost.subaddress_delimiter; '' for none). */
+export interface ListMatchOptions {
+  subaddressDelimiter?: string;
+}
+
+function match(list: CompiledList, subject: string, opts: ListMatchOptions): EntryOrigin | undefined {
   if (list.type === 'ip') return list.entries.matchIp(subject);
   if (list.type === 'helo' || list.type === 'client_hostname') return list.entries.matchHost(subject);
-  // "spam"@bulk.example is spam@bulk.example (RFC 5321 §4.1.2): the quotes must not hide a listed mailbox
-  return list.entries.matchAddress(canonicalMailbox(subject));
+  // "spam"@bulk.example is spam@bulk.example (RFC 5321 §4.1.2): the quotes must not hide a listed mailbox; nor may
+  // a sub-address tag (closed+x@ is delivered to closed@)
+  return list.entries.matchAddress(canonicalMailbox(subject), opts.subaddressDelimiter);
 }
 
 /** The list's hit for this transaction, if an entry matches (and the sender is authenticated as it asks). */
-export function matchList(list: CompiledList, ctx: CheckContext): SymbolHit | undefined {
+export function matchList(list: CompiledList, ctx: CheckContext, opts: ListMatchOptions = {}): SymbolHit | undefined {
   for (const subject of subjects(list.type, ctx)) {
-    const entry = match(list, subject);
+    const entry = match(list, subject, opts);
     if (!entry) continue;
     const options = [entry.text, ...(entry.at !== undefined ? [entry.at] : [])];
     if (list.authenticated === undefined) return { symbol: list.symbol, options };
@@ -60,7 +66,7 @@ export function matchList(list: CompiledList, ctx: CheckContext): SymbolHit | un
 }
 
 /** One check per phase with lists, over the lists of one rules snapshot. */
-export function createListChecks(ruleset: Ruleset): Check[] {
+export function createListChecks(ruleset: Ruleset, opts: ListMatchOptions = {}): Check[] {
   const lists = rulesetLists(ruleset);
   const checks: Check[] = [];
   for (const phase of PHASES) {
@@ -74,7 +80,7 @@ export function createListChecks(ruleset: Ruleset): Check[] {
       run(ctx) {
         const hits: SymbolHit[] = [];
         for (const list of mine) {
-          const hit = matchList(list, ctx);
+          const hit = matchList(list, ctx, opts);
           if (hit) hits.push(hit);
         }
         return hits;

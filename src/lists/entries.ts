@@ -138,12 +138,20 @@ export class EntrySet {
     return undefined;
   }
 
-  /** The entry matching a mail address: the address, its domain, or ".parent" of its domain. */
-  matchAddress(address: string): EntryOrigin | undefined {
+  /**
+   * The entry matching a mail address: the address, the address without its sub-address tag (user+tag@ → user@,
+   * with `delimiter`, as the mail host delivers it), its domain, or ".parent" of its domain.
+   */
+  matchAddress(address: string, delimiter = ''): EntryOrigin | undefined {
     const at = address.lastIndexOf('@');
     if (at <= 0) return undefined;
     const domain = asciiName(address.slice(at + 1));
     if (!domain) return undefined;
-    return this.mailboxes.get(`${address.slice(0, at).toLowerCase()}@${domain}`) ?? this.matchHost(domain);
+    const local = address.slice(0, at).toLowerCase();
+    const exact = this.mailboxes.get(`${local}@${domain}`);
+    if (exact) return exact;
+    const tag = delimiter === '' ? -1 : local.indexOf(delimiter.toLowerCase());
+    const base = tag > 0 ? this.mailboxes.get(`${local.slice(0, tag)}@${domain}`) : undefined;
+    return base ?? this.matchHost(domain);
   }
 }

@@ -225,6 +225,9 @@ test('a rcpt list refuses the listed recipient at its RCPT; the others of the tr
   assert.equal(out.rcpt?.[1]?.code, 250);
   assert.equal(out.data?.code, 250);
   assert.deepEqual(sink.messages.map((m) => m.rcptTo), [[RCPT]]);
+  // a sub-address of the closed mailbox (delivered to it) is the closed mailbox too
+  const tagged = await transaction(wire, 'news@partner.example', message('<news@partner.example>', 'hello'), ['closed+tag@localhost', RCPT]);
+  assert.equal(tagged.rcpt?.[0]?.code, 550, JSON.stringify(tagged));
 });
 
 test('a list file edited under the running gateway takes effect in the open session; a broken edit keeps the old list', async (t) => {

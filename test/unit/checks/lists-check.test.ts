@@ -153,3 +153,14 @@ test('a quoted local part that needs no quoting names the same mailbox: it match
   assert.deepEqual(show(await run(checks, { phase: 'data', from: 'Boss <"boss"@corp.example>' })), ['LIST_FROM[boss@corp.example]']);
   assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: '"spam x"@bulk.example' })), [], 'a local part that needs its quotes is another mailbox');
 });
+
+test('a sub-address (user+tag@) matches the entry of its mailbox, as the mail host delivers it there', async (t) => {
+  const rs = ruleset(t);
+  const checks = createListChecks(rs, { subaddressDelimiter: '+' });
+  assert.deepEqual(show(await run(checks, { phase: 'rcpt', rcpt: 'abuse+reports@localhost' })), ['LIST_RCPT[abuse@localhost]']);
+  assert.deepEqual(show(await run(checks, { phase: 'mail', mailFrom: 'spam+1@bulk.example' })), ['LIST_SENDER[spam@bulk.example]']);
+  assert.deepEqual(show(await run(checks, { phase: 'data', from: '<boss+x@corp.example>' })), ['LIST_FROM[boss@corp.example]']);
+  assert.deepEqual(show(await run(checks, { phase: 'rcpt', rcpt: '+reports@localhost' })), [], 'no mailbox before the tag');
+  // sub-addressing turned off (mailhost.subaddress_delimiter: ""): user+tag is a mailbox of its own
+  assert.deepEqual(show(await run(createListChecks(rs, { subaddressDelimiter: '' }), { phase: 'rcpt', rcpt: 'abuse+reports@localhost' })), []);
+});
