@@ -2,19 +2,42 @@
 // client address, its host name, the HELO name, the envelope sender, each recipient or the header From against
 // each list, late ('first'), so the SPF/DKIM/DMARC results an `authenticated` list needs are in and meta rules see
 // its symbols. A hit's options name the entry (and list file:line) and the method that authenticated it.
+import addressparser from 'nodemailer/lib/addressparser';
 import { strictSingleMailbox } from '../dkim/from-mailbox.ts';
 import { authenticatedBy } from '../lists/authenticated.ts';
 import { rulesetLists, type CompiledList } from '../lists/compile.ts';
 import { asciiName, type EntryOrigin } from '../lists/entries.ts';
-import type { ListType } from '../lists/list-schema.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
 import { canonicalMailbox } from '../smtp/address.ts';
 import { FCRDNS_RESULT_KEY } from './fcrdns.ts';
 import { PHASES, type Check, type CheckContext, type SymbolHit } from './types.ts';
 
-/** The values a list of `type` is matched against in this phase (none: nothing to match). */
-function subjects(type: ListType, ctx: CheckContext): string[] {
-  switch (type) {
+/** An allowance (a negative weight) is given only on one reading of the sender; anything else judges every reading. */
+const allows = (list: CompiledList): boolean => typeof list.def.weight === 'number' && list.def.weight < 0;
+
+/**
+ * The header From addresses a list judges. An allow list takes the one mailbox of the one From field (RFC 5322
+ * §3.6: exactly one), or nothing: with two fields, or two mailboxes, a reader may be shown the other one. A deny
+ * list takes every address of every From field, so that adding a field or a mailbox does not hide a listed one.
+ */
+function fromAddresses(list: CompiledList, ctx: CheckContext): string[] {
+  const fields = (ctx.message?.headers ?? []).filter((h) => h.name.toLowerCase() === 'from');
+  if (allows(list)) {
+    const mailbox = fields.length === 1 ? strictSingleMailbox(fields[0]?.value ?? '') : undefined;
+    return mailbox ? [mailbox] : [];
+  }
+  const found = new Set<string>();
+  for (const f of fields) {
+    const strict = strictSingleMailbox(f.value);
+    if (strict) found.add(strict);
+    for (const a of addressparser(f.value, { flatten: true })) if (a.address) found.add(a.address);
+  }
+  return [...found];
+}
+
+/** The values a list is matched against in this phase (none: nothing to match). */
+function subjects(list: CompiledList, ctx: CheckContext): string[] {
+  switch (list.type) {
     case 'ip':
       return [ctx.session.clientIp];
     case 'client_hostname': {
@@ -29,11 +52,8 @@ function subjects(type: ListType, ctx: CheckContext): string[] {
       return ctx.envelope.mailFrom ? [ctx.envelope.mailFrom] : [];
     case 'rcpt':
       return ctx.rcpt ? [ctx.rcpt] : [];
-    case 'from': {
-      const value = ctx.message?.header('from');
-      const mailbox = value === undefined ? undefined : strictSingleMailbox(value);
-      return mailbox ? [mailbox] : [];
-    }
+    case 'from':
+      return fromAddresses(list, ctx);
   }
 }
 
@@ -52,7 +72,7 @@ function match(list: CompiledList, subject: string, opts: ListMatchOptions): Ent
 
 /** The list's hit for this transaction, if an entry matches (and the sender is authenticated as it asks). */
 export function matchList(list: CompiledList, ctx: CheckContext, opts: ListMatchOptions = {}): SymbolHit | undefined {
-  for (const subject of subjects(list.type, ctx)) {
+  for (const subject of subjects(list, ctx)) {
     const entry = match(list, subject, opts);
     if (!entry) continue;
     const options = [entry.text, ...(entry.at !== undefined ? [entry.at] : [])];

@@ -45,11 +45,13 @@ interface Ctx {
   mailFrom?: string;
   rcpt?: string;
   from?: string;
+  /** The From field(s) as written, instead of one built from `from`. */
+  fromFields?: string;
   results?: Array<[string, unknown]>;
 }
 
 async function run(checks: readonly Check[], c: Ctx): Promise<SymbolHit[]> {
-  const raw = Buffer.from(`From: ${c.from ?? '<nobody@nowhere.example>'}\r\nSubject: x\r\n\r\nbody\r\n`);
+  const raw = Buffer.from(`${c.fromFields ?? `From: ${c.from ?? '<nobody@nowhere.example>'}\r\n`}Subject: x\r\n\r\nbody\r\n`);
   return runChecks(
     checks,
     {
@@ -163,4 +165,18 @@ test('a sub-address (user+tag@) matches the entry of its mailbox, as the mail ho
   assert.deepEqual(show(await run(checks, { phase: 'rcpt', rcpt: '+reports@localhost' })), [], 'no mailbox before the tag');
   // sub-addressing turned off (mailhost.subaddress_delimiter: ""): user+tag is a mailbox of its own
   assert.deepEqual(show(await run(createListChecks(rs, { subaddressDelimiter: '' }), { phase: 'rcpt', rcpt: 'abuse+reports@localhost' })), []);
+});
+
+test('a deny from list sees every address of every From field; an allow list only a single From with one mailbox', async (t) => {
+  const checks = createListChecks(ruleset(t));
+  const data = (fromFields: string, results: Array<[string, unknown]> = []): Promise<SymbolHit[]> => run(checks, { phase: 'data', fromFields, results });
+  // LIST_FROM (weight 3) is not an allowance: a second mailbox or a second From field must not hide the listed one
+  assert.deepEqual(show(await data('From: a@b.example, Boss <boss@corp.example>\r\n')), ['LIST_FROM[boss@corp.example]']);
+  assert.deepEqual(show(await data('From: <a@b.example>\r\nFrom: <boss@corp.example>\r\n')), ['LIST_FROM[boss@corp.example]']);
+  assert.deepEqual(show(await data('From: undisclosed: boss@corp.example;\r\n')), ['LIST_FROM[boss@corp.example]'], 'in a group');
+  // an allowance needs one reading: with two From fields a reader may be shown the other one
+  const pass = [dkim(['partner.example', 'pass'])];
+  assert.deepEqual(show(await data('From: <ceo@partner.example>\r\n', pass)), ['LIST_DKIM[partner.example,dkim]']);
+  assert.deepEqual(show(await data('From: <ceo@partner.example>\r\nFrom: <ceo@bank.example>\r\n', pass)), []);
+  assert.deepEqual(show(await data('From: <ceo@partner.example>, <ceo@bank.example>\r\n', pass)), []);
 });
