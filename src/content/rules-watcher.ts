@@ -4,7 +4,7 @@
 // of the `lists:` section) are watched the same way. The config file itself still reloads on SIGHUP (it also
 // names certificates and listeners).
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { silentLogger, type Logger } from '../util/logger.ts';
 
@@ -71,6 +71,16 @@ function identity(dir: string): string {
   }
 }
 
+/** The file a symbolic link `file` (or one of its directories) leads to, when it is another. */
+function linkTarget(file: string): string[] {
+  try {
+    const real = realpathSync(file);
+    return real === path.resolve(file) ? [] : [real];
+  } catch {
+    return [];
+  }
+}
+
 export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptions): RulesWatcher {
   const log = opts.log ?? silentLogger;
   const debounceMs = opts.debounceMs ?? 250;
@@ -97,16 +107,22 @@ export function watchRules(rulesDirs: readonly string[], opts: RulesWatcherOptio
     timer = setTimeout(settle, debounceMs);
     timer.unref();
   };
+  /**
+   * The other files as named and, for a symbolic link, the file it leads to: a watch on the link's directory
+   * does not see the target edited (a list file kept elsewhere and linked into the rules directory).
+   */
+  const followed = (): string[] => [...new Set(files.flatMap((f) => [f, ...linkTarget(f)]))];
   /** Every directory watched: the rules directories, then those of the other files. */
-  const targets = (): string[] => [...dirs, ...files.map((f) => path.dirname(f))];
+  const targets = (): string[] => [...dirs, ...followed().map((f) => path.dirname(f))];
   const start = (): void => {
     for (const w of watchers) w.close();
     watchers = [];
     watched = targets().map(identity);
     const rulesDirs = new Set(dirs.map((d) => path.resolve(d)));
+    const others = followed();
     for (const dir of new Set(targets().map((d) => path.resolve(d)))) {
       // a file is watched through its directory: an editor saving by rename replaces the file's inode
-      const names = new Set(files.filter((f) => path.resolve(path.dirname(f)) === dir).map((f) => path.basename(f)));
+      const names = new Set(others.filter((f) => path.resolve(path.dirname(f)) === dir).map((f) => path.basename(f)));
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
           // some platforms do not say which file changed: take it as a change

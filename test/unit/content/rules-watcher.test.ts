@@ -1,7 +1,7 @@
 // The rules watcher: an edit to a rules file reloads once after the burst settles; rewriting the same
 // content, files that are not rules, and an edit already reloaded by SIGHUP do not reload again.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -147,6 +147,31 @@ test('files the rules read (list files) are watched too: in a subdirectory, save
   next = c.next();
   w.update([d], [list]);
   writeFileSync(list, 'changed again.example\n');
+  await next;
+  assert.equal(c.count(), 2);
+});
+
+test('a list file that is a symbolic link: an edit of the file it points to reloads', async (t) => {
+  const d = dir(t);
+  const shared = dir(t);
+  mkdirSync(path.join(d, 'lists'));
+  const target = path.join(shared, 'partners.txt');
+  writeFileSync(target, 'partner.example\n');
+  const list = path.join(d, 'lists', 'partners.txt');
+  symlinkSync(target, list);
+  writeFileSync(path.join(d, 'lists.yaml'), 'lists: {}\n');
+  const c = counter();
+  const w = watchRules([d], { onChange: c.onChange, debounceMs: 50, files: [list] });
+  t.after(() => w.close());
+
+  let next = c.next();
+  writeFileSync(target, 'partner.example\nother.example\n');
+  await next;
+  assert.equal(c.count(), 1);
+  // saved by rename in the target's directory, as editors and config management do
+  next = c.next();
+  writeFileSync(path.join(shared, '.partners.txt.tmp'), 'third.example\n');
+  renameSync(path.join(shared, '.partners.txt.tmp'), target);
   await next;
   assert.equal(c.count(), 2);
 });
