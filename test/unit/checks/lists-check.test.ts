@@ -11,6 +11,9 @@ import { runChecks } from '../../../src/checks/runner.ts';
 import type { Check, CheckContext, Phase, SymbolHit } from '../../../src/checks/types.ts';
 import { DKIM_RESULT_KEY, DMARC_RESULT_KEY } from '../../../src/checks/dkim-dmarc.ts';
 import { FCRDNS_RESULT_KEY } from '../../../src/checks/fcrdns.ts';
+import { createGreylistCheck } from '../../../src/checks/greylist.ts';
+import { greylistSection } from '../../../src/config/sections/redis.ts';
+import type { GreylistStore } from '../../../src/greylist/store.ts';
 import { SPF_RESULT_KEY } from '../../../src/checks/spf.ts';
 import { withListSymbols } from '../../../src/lists/compile.ts';
 import { loadRuleset, type Ruleset } from '../../../src/scoring/ruleset.ts';
@@ -179,4 +182,37 @@ test('a deny from list sees every address of every From field; an allow list onl
   assert.deepEqual(show(await data('From: <ceo@partner.example>\r\n', pass)), ['LIST_DKIM[partner.example,dkim]']);
   assert.deepEqual(show(await data('From: <ceo@partner.example>\r\nFrom: <ceo@bank.example>\r\n', pass)), []);
   assert.deepEqual(show(await data('From: <ceo@partner.example>, <ceo@bank.example>\r\n', pass)), []);
+});
+
+test('at RCPT greylisting (late, last) sees the rcpt lists: a refused recipient leaves no triplet, an allowed one is not greylisted below min_score', async (t) => {
+  const dir = tempDir(t, 'spamgate-lists-greylist-');
+  writeFileSync(
+    path.join(dir, 'lists.yaml'),
+    `symbols:
+  GREYLIST_DEFER: { weight: tempfail, description: d }
+  GREYLIST_PASS: { weight: 0, description: p }
+  GREYLIST_UNAVAILABLE: { weight: tempfail, description: u }
+  GREYLIST_SKIPPED: { weight: 0, description: s }
+lists:
+  LIST_CLOSED: { type: rcpt, weight: reject, description: closed, entries: [closed@localhost] }
+  LIST_WELCOME: { type: rcpt, weight: -10, description: welcome, entries: [abuse@localhost] }
+`,
+  );
+  const rs = withListSymbols(loadRuleset([dir]));
+  const seen: string[] = [];
+  const store: GreylistStore = {
+    kind: 'test',
+    check: async (triplet) => {
+      seen.push(triplet.recipient);
+      return { status: 'deferred', retryInMs: 1000, first: true };
+    },
+    close: async () => undefined,
+  };
+  const greylist = createGreylistCheck({ store, config: greylistSection.parse({ enabled: true, min_score: 0 }), ruleset: rs, onError: 'tempfail' });
+  const checks = [greylist, ...createListChecks(rs)];
+  assert.deepEqual(show(await run(checks, { phase: 'rcpt', mailFrom: 'a@b.example', rcpt: 'closed@localhost' })), ['LIST_CLOSED[closed@localhost]']);
+  assert.deepEqual(show(await run(checks, { phase: 'rcpt', mailFrom: 'a@b.example', rcpt: 'abuse@localhost' })), ['LIST_WELCOME[abuse@localhost]']);
+  assert.deepEqual(seen, [], 'no triplet recorded for either');
+  assert.deepEqual(show(await run(checks, { phase: 'rcpt', mailFrom: 'a@b.example', rcpt: 'other@localhost' })), ['GREYLIST_DEFER[192.0.2.0/24,first attempt,retry in 1s]']);
+  assert.deepEqual(seen, ['other@localhost']);
 });
