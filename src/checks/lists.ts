@@ -76,11 +76,13 @@ export function matchList(list: CompiledList, ctx: CheckContext, opts: ListMatch
     const entry = match(list, subject, opts);
     if (!entry) continue;
     const options = [entry.text, ...(entry.at !== undefined ? [entry.at] : [])];
-    if (list.authenticated === undefined) return { symbol: list.symbol, options };
+    // the client is told the entry (its network, its address), not where the administrator keeps the list
+    const replyOptions = [entry.text];
+    if (list.authenticated === undefined) return { symbol: list.symbol, options, replyOptions };
     const domain = asciiName(subject.slice(subject.lastIndexOf('@') + 1));
     const method = domain === undefined ? undefined : authenticatedBy(list.authenticated, domain, ctx.results);
     // a listed sender that is not authenticated (forged, or its domain publishes nothing) gets nothing
-    if (method !== undefined) return { symbol: list.symbol, options: [...options, method] };
+    if (method !== undefined) return { symbol: list.symbol, options: [...options, method], replyOptions };
   }
   return undefined;
 }

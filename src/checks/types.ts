@@ -10,6 +10,8 @@ export interface SymbolHit {
   symbol: string;
   factor?: number;
   options?: string[];
+  /** What `{options}` in the symbol's reply stands for, when not every option is for the client (default: options). */
+  replyOptions?: string[];
 }
 
 /** What is known about the client; addresses are as presented by PROXY/XCLIENT when trusted. */

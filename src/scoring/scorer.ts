@@ -53,7 +53,7 @@ export function scoreHits(hits: readonly SymbolHit[], ruleset: Ruleset, threshol
     } else if (weight === 'quarantine') {
       quarantineBy ??= hit.symbol;
     } else if (!hard || (hard.action === 'tempfail' && weight === 'reject')) {
-      hard = { action: weight, symbol: hit.symbol, ...(def?.reply ? { reply: expandReply(def.reply, hit.options ?? []) } : {}) };
+      hard = { action: weight, symbol: hit.symbol, ...(def?.reply ? { reply: expandReply(def.reply, hit.replyOptions ?? hit.options ?? []) } : {}) };
     }
     symbols.push({ symbol: hit.symbol, score, weight, options: hit.options ?? [] });
   }

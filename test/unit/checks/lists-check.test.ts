@@ -17,6 +17,7 @@ import type { GreylistStore } from '../../../src/greylist/store.ts';
 import { SPF_RESULT_KEY } from '../../../src/checks/spf.ts';
 import { withListSymbols } from '../../../src/lists/compile.ts';
 import { loadRuleset, type Ruleset } from '../../../src/scoring/ruleset.ts';
+import { scoreHits } from '../../../src/scoring/scorer.ts';
 import { createMessageView } from '../../../src/smtp/message-view.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';
@@ -215,4 +216,16 @@ lists:
   assert.deepEqual(seen, [], 'no triplet recorded for either');
   assert.deepEqual(show(await run(checks, { phase: 'rcpt', mailFrom: 'a@b.example', rcpt: 'other@localhost' })), ['GREYLIST_DEFER[192.0.2.0/24,first attempt,retry in 1s]']);
   assert.deepEqual(seen, ['other@localhost']);
+});
+
+test('{options} in a list reply names the entry that matched, not the list file and line (those are for the logs)', async (t) => {
+  const dir = tempDir(t, 'spamgate-lists-reply-');
+  writeFileSync(path.join(dir, 'nets.txt'), '# refused\n203.0.113.0/24\n');
+  writeFileSync(path.join(dir, 'lists.yaml'), `lists:\n  LIST_NETS: { type: ip, weight: reject, reply: "554 5.7.1 Refused ({options})", description: nets, file: nets.txt }\n`);
+  const rs = withListSymbols(loadRuleset([dir]));
+  const hits = await run(createListChecks(rs), { phase: 'connect', ip: '203.0.113.9' });
+  assert.deepEqual(show(hits), ['LIST_NETS[203.0.113.0/24,nets.txt:2]'], 'the hit names the file line');
+  const verdict = scoreHits(hits, rs);
+  assert.equal(verdict.reply, '554 5.7.1 Refused (203.0.113.0/24)');
+  assert.deepEqual(verdict.symbols[0]?.options, ['203.0.113.0/24', 'nets.txt:2'], 'the verdict (log line, header) keeps it');
 });
