@@ -14,6 +14,8 @@ type Results = ReadonlyMap<string, unknown>;
 interface DmarcLike {
   domain?: string;
   status?: { result?: string; header?: { from?: string } };
+  /** The identifiers that aligned: SPF's domain, DKIM's domain and the bytes of body its signature left unsigned (l=). */
+  alignment?: { spf?: { result?: string | false }; dkim?: { result?: string | false; underSized?: number } };
 }
 
 /** Same name, or one under the other (relaxed alignment without the public suffix list, see arc-override.ts). */
@@ -25,15 +27,19 @@ function spfPass(results: Results, domain: string): boolean {
   return spf?.result === 'pass' && spf.identity === 'mailfrom' && sameOrg(spf.domain.toLowerCase(), domain);
 }
 
+// RFC 6376 §8.2: a signature with l= leaves the bytes after that length unsigned, and anyone holding one such
+// message of the domain may append to it (a text, a MIME part): it vouches for no message it could be part of.
 function dkimPass(results: Results, domain: string): boolean {
   const dkim = results.get(DKIM_RESULT_KEY) as DKIMVerifyResult['results'] | undefined;
-  return (dkim ?? []).some((r) => r.status.result === 'pass' && r.signingDomain !== undefined && sameOrg(r.signingDomain.toLowerCase(), domain));
+  return (dkim ?? []).some((r) => r.status.result === 'pass' && !r.status.underSized && r.signingDomain !== undefined && sameOrg(r.signingDomain.toLowerCase(), domain));
 }
 
 function dmarcPass(results: Results, domain: string): boolean {
   const dmarc = results.get(DMARC_RESULT_KEY) as DmarcLike | undefined;
   const from = (dmarc?.status?.header?.from ?? dmarc?.domain ?? '').toLowerCase();
-  return dmarc?.status?.result === 'pass' && from !== '' && sameOrg(from, domain);
+  // a DMARC pass that rests on such a signature alone (SPF not aligned) is worth no more than the signature
+  const partial = !dmarc?.alignment?.spf?.result && Boolean(dmarc?.alignment?.dkim?.underSized);
+  return dmarc?.status?.result === 'pass' && !partial && from !== '' && sameOrg(from, domain);
 }
 
 const METHODS = { spf: spfPass, dkim: dkimPass, dmarc: dmarcPass } as const;

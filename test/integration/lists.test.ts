@@ -213,6 +213,14 @@ test('a from list authenticated by DKIM: a signed From outweighs the content rul
   assert.match(lastResult(sink), /LIST_TEST_SIGNED\(-30\)\[signer\.example,dkim\]/);
   const forged = await transaction(wire, 'bounce@elsewhere.example', message('Signer <ceo@signer.example>', 'SPAMMY-MARKER unsigned'));
   assert.equal(forged.data?.code, 554, JSON.stringify(forged));
+  // a signature covering only the start of the body (l=), the rest appended by anyone: DKIM passes, the list does not
+  const innocent = message('Signer <ceo@signer.example>', 'hello');
+  const short = { ...key, maxBodyLength: 7 };
+  const partial = await dkimSign(innocent, { ...short, canonicalization: 'relaxed/relaxed', signatureData: [short] } as Parameters<typeof dkimSign>[1]);
+  assert.deepEqual(partial.errors, []);
+  const appended = await transaction(wire, 'bounce@elsewhere.example', `${partial.signatures}${innocent}SPAMMY-MARKER appended\r\n`);
+  assert.equal(appended.data?.code, 554, JSON.stringify(appended));
+  assert.match(JSON.stringify(gw.transactions().at(-1)?.symbols), /DKIM_PASS/);
   assert.equal(sink.messages.length, 1);
 });
 

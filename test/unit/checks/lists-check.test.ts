@@ -229,3 +229,18 @@ test('{options} in a list reply names the entry that matched, not the list file 
   assert.equal(verdict.reply, '554 5.7.1 Refused (203.0.113.0/24)');
   assert.deepEqual(verdict.symbols[0]?.options, ['203.0.113.0/24', 'nets.txt:2'], 'the verdict (log line, header) keeps it');
 });
+
+test('a DKIM signature that leaves part of the body unsigned (l=) authenticates nothing: anyone may append to it', async (t) => {
+  const checks = createListChecks(ruleset(t));
+  const data = (results: Array<[string, unknown]>): Promise<SymbolHit[]> => run(checks, { phase: 'data', from: '<ceo@partner.example>', mailFrom: 'x@elsewhere.example', results });
+  const partial: [string, unknown] = [DKIM_RESULT_KEY, [{ signingDomain: 'partner.example', status: { result: 'pass', underSized: 120 } }]];
+  assert.deepEqual(show(await data([partial])), []);
+  // DMARC passed through that signature alone: no more than the signature
+  const viaPartial: [string, unknown] = [DMARC_RESULT_KEY, { domain: 'partner.example', status: { result: 'pass', header: { from: 'partner.example' } }, alignment: { spf: {}, dkim: { result: 'partner.example', underSized: 120 } } }];
+  assert.deepEqual(show(await data([partial, viaPartial])), []);
+  // a whole-body signature does; so does DMARC aligned by SPF whatever the signature
+  const whole: [string, unknown] = [DKIM_RESULT_KEY, [{ signingDomain: 'partner.example', status: { result: 'pass' } }]];
+  assert.deepEqual(show(await data([whole])), ['LIST_DKIM[partner.example,dkim]']);
+  const viaSpf: [string, unknown] = [DMARC_RESULT_KEY, { domain: 'partner.example', status: { result: 'pass', header: { from: 'partner.example' } }, alignment: { spf: { result: 'partner.example' }, dkim: { result: 'partner.example', underSized: 120 } } }];
+  assert.deepEqual(show(await data([partial, viaSpf])), ['LIST_DMARC[partner.example,dmarc]']);
+});
