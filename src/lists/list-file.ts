@@ -1,5 +1,6 @@
 // Reads a list file: one entry per line, "#" starts a comment (whole line or after the entry), blank lines
 // ignored. Bounded in bytes, line length and entries; every problem is reported as "file:line: ...".
+import { statSync } from 'node:fs';
 import { readFailure } from '../config/load.ts';
 import { readBounded } from '../util/read-bounded.ts';
 import type { EntrySet } from './entries.ts';
@@ -19,6 +20,8 @@ const MAX_PROBLEMS = 20;
 export function readListFile(file: string, shown: string, set: EntrySet): string[] {
   let buf: Buffer;
   try {
+    // a pipe would block the (synchronous) load until someone writes to it, a device never ends: files only
+    if (!statSync(file).isFile()) return [`${file}: not a regular file; not a list file`];
     buf = readBounded(file, MAX_LIST_FILE_BYTES + 1);
   } catch (err) {
     return [`${file}: cannot read list file: ${readFailure(err)}`];
