@@ -6,6 +6,8 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, realpathSync, statSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
+import { MAX_LIST_FILE_BYTES } from '../lists/list-file.ts';
+import { readBounded } from '../util/read-bounded.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 
 export interface RulesWatcher {
@@ -36,7 +38,11 @@ export function rulesFingerprint(dirs: readonly string[], files: readonly string
   for (const file of files) {
     h.update(`\0${file}\0`);
     try {
-      h.update(readFileSync(file));
+      // as the loader reads them: a pipe would block, a device never end, and past the bound a file is refused
+      // anyway (its size still counts)
+      const st = statSync(file);
+      if (st.isFile()) h.update(`${st.size}\0`).update(readBounded(file, MAX_LIST_FILE_BYTES + 1));
+      else h.update('\0not a file\0');
     } catch {
       h.update('\0unreadable\0');
     }

@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync, renameSync, symlinkSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { watchRules } from '../../../src/content/rules-watcher.ts';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { rulesFingerprint, watchRules } from '../../../src/content/rules-watcher.ts';
 import type { Logger } from '../../../src/util/logger.ts';
 
 function dir(t: { after: (fn: () => void) => void }): string {
@@ -174,4 +175,22 @@ test('a list file that is a symbolic link: an edit of the file it points to relo
   renameSync(path.join(shared, '.partners.txt.tmp'), target);
   await next;
   assert.equal(c.count(), 2);
+});
+
+test('a list file replaced by a named pipe or a device is not read to fingerprint it (it would block or never end)', (t) => {
+  const d = dir(t);
+  const pipe = path.join(d, 'pipe.txt');
+  execFileSync('mkfifo', [pipe]);
+  const module = new URL('../../../src/content/rules-watcher.ts', import.meta.url).href;
+  const script = `import(${JSON.stringify(module)}).then((m) => { m.rulesFingerprint([], [${JSON.stringify(pipe)}, '/dev/zero']); console.log('done'); })`;
+  // in a process of its own: opening a pipe no one writes to blocks the thread that opens it
+  const run = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { timeout: 20_000, encoding: 'utf8' });
+  assert.equal(run.signal, null, 'finished, not killed at the deadline');
+  assert.equal(run.stdout.trim(), 'done', run.stderr);
+  // a regular file still counts by its content
+  const list = path.join(d, 'list.txt');
+  writeFileSync(list, 'a.example\n');
+  const before = rulesFingerprint([], [list]);
+  writeFileSync(list, 'b.example\n');
+  assert.notEqual(rulesFingerprint([], [list]), before);
 });
