@@ -260,6 +260,20 @@ test('a list file edited under the running gateway takes effect in the open sess
   assert.equal((await wire.command('QUIT')).code, 221);
 });
 
+test('a transaction under way keeps the lists it started with when a list file changes; the next one has the new', async (t) => {
+  const { gw, rules } = await start(t);
+  const wire = await client(t, gw, PARTNER_IP);
+  assert.equal((await wire.command('MAIL FROM:<news@partner.example>')).code, 250);
+  const mark = gw.logs.length;
+  // the rcpt list now closes the recipient this transaction is about to name
+  writeFileSync(path.join(rules, 'lists.yaml'), RULES.replace('entries: [closed@localhost]', `entries: [closed@localhost, ${RCPT}]`));
+  await awaitLog(gw, mark, (l) => l.msg === 'configuration reloaded', 'reload after the rules changed');
+  assert.equal((await wire.command(`RCPT TO:<${RCPT}>`)).code, 250, 'this transaction: the lists it started with');
+  assert.equal((await wire.command('RSET')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<news@partner.example>')).code, 250);
+  assert.equal((await wire.command(`RCPT TO:<${RCPT}>`)).code, 550, 'the next one: the new lists');
+});
+
 test('spamgate explain shows a from list symbol with the entry and its list file line', async (t) => {
   const dir = tempDir(t, 'spamgate-lists-explain-');
   const rules = path.join(dir, 'rules');
