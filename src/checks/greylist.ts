@@ -15,7 +15,7 @@ import type { Ruleset } from '../scoring/ruleset.ts';
 import { scoreHits } from '../scoring/scorer.ts';
 import { CidrSet } from '../util/cidr.ts';
 import { SPF_RESULT_KEY } from './spf.ts';
-import type { Check, SymbolHit } from './types.ts';
+import { hitsFor, type Check, type SymbolHit } from './types.ts';
 
 export const GREYLIST_SYMBOLS = ['GREYLIST_DEFER', 'GREYLIST_PASS', 'GREYLIST_UNAVAILABLE', 'GREYLIST_SKIPPED'] as const;
 
@@ -66,7 +66,8 @@ export function createGreylistCheck(opts: GreylistCheckOptions): Check {
       if (networks.has(ip)) return [];
       const spf = ctx.results.get(SPF_RESULT_KEY) as SpfOutcome | undefined;
       if (spf?.result === 'pass' && spfDomains.size > 0 && domainListed(spf.domain, spfDomains)) return [];
-      if (config.min_score !== undefined && scoreHits(ctx.hitsSoFar, ruleset).score < config.min_score) return [];
+      // (not counting what is about another recipient of the transaction: an allowlisted one named first)
+      if (config.min_score !== undefined && scoreHits(hitsFor(ctx.hitsSoFar, ctx.rcpt), ruleset).score < config.min_score) return [];
       const triplet = tripletOf(ip, ctx.envelope.mailFrom, ctx.rcpt ?? '', config.ipv4_prefix, config.ipv6_prefix);
       let decision;
       try {

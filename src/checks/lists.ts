@@ -72,6 +72,13 @@ function match(list: CompiledList, subject: string, opts: ListMatchOptions): Ent
 
 /** The list's hit for this transaction, if an entry matches (and the sender is authenticated as it asks). */
 export function matchList(list: CompiledList, ctx: CheckContext, opts: ListMatchOptions = {}): SymbolHit | undefined {
+  const hit = matchEntry(list, ctx, opts);
+  // a recipient's entry is about that recipient: its weight must not judge the others named beside it (an attacker
+  // adding the allowlisted abuse@ to a transaction would lower the score of every recipient of the message)
+  return hit && list.type === 'rcpt' && ctx.rcpt !== undefined ? { ...hit, rcpt: ctx.rcpt } : hit;
+}
+
+function matchEntry(list: CompiledList, ctx: CheckContext, opts: ListMatchOptions): SymbolHit | undefined {
   for (const subject of subjects(list, ctx)) {
     const entry = match(list, subject, opts);
     if (!entry) continue;

@@ -12,6 +12,13 @@ export interface SymbolHit {
   options?: string[];
   /** What `{options}` in the symbol's reply stands for, when not every option is for the client (default: options). */
   replyOptions?: string[];
+  /** A hit about this one recipient (a rcpt list's): it counts in that recipient's verdict, not in the others'. */
+  rcpt?: string;
+}
+
+/** The hits that count for `rcpt`: all but those about another recipient. */
+export function hitsFor(hits: readonly SymbolHit[], rcpt: string | undefined): SymbolHit[] {
+  return hits.filter((h) => h.rcpt === undefined || h.rcpt === rcpt);
 }
 
 /** What is known about the client; addresses are as presented by PROXY/XCLIENT when trusted. */

@@ -1,6 +1,6 @@
 // Judges one message per recipient (thresholds may be overridden per domain or address) and splits the
 // recipients: refused as a whole, quarantined, delivered to Junk, delivered.
-import type { SymbolHit } from '../checks/types.ts';
+import { hitsFor, type SymbolHit } from '../checks/types.ts';
 import { thresholdsFor, type Ruleset } from '../scoring/ruleset.ts';
 import { compareSeverity, scoreHits, type Verdict } from '../scoring/scorer.ts';
 
@@ -26,11 +26,13 @@ const refuses = (v: Verdict): boolean => v.action === 'reject' || v.action === '
  * whose verdict refused or said junk gets the copy in Junk.
  */
 export function decide(hits: readonly SymbolHit[], ruleset: Ruleset, rcpts: readonly string[]): Decision {
-  const general = scoreHits(hits, ruleset);
+  // hits about one recipient (a rcpt list's) count in that recipient's verdict only
+  const perRecipientHits = hits.some((h) => h.rcpt !== undefined);
+  const general = scoreHits(perRecipientHits ? hitsFor(hits, undefined) : hits, ruleset);
   const hasOverrides = Object.keys(ruleset.overrides).length > 0;
   const perRcpt = rcpts.map((r) => {
     const thresholds = hasOverrides ? thresholdsFor(ruleset, r) : ruleset.thresholds;
-    return { rcpt: r, verdict: hasOverrides ? scoreHits(hits, ruleset, thresholds) : general, quarantineAt: thresholds.quarantine };
+    return { rcpt: r, verdict: hasOverrides || perRecipientHits ? scoreHits(hitsFor(hits, r), ruleset, thresholds) : general, quarantineAt: thresholds.quarantine };
   });
   const refusing = perRcpt.filter((p) => refuses(p.verdict));
   if (perRcpt.length > 0 && refusing.length === perRcpt.length) {

@@ -52,6 +52,7 @@ interface Ctx {
   /** The From field(s) as written, instead of one built from `from`. */
   fromFields?: string;
   results?: Array<[string, unknown]>;
+  hitsSoFar?: SymbolHit[];
 }
 
 async function run(checks: readonly Check[], c: Ctx): Promise<SymbolHit[]> {
@@ -68,7 +69,7 @@ async function run(checks: readonly Check[], c: Ctx): Promise<SymbolHit[]> {
       log: silentLogger,
       addHeader: () => undefined,
       results: new Map(c.results ?? []),
-      hitsSoFar: [],
+      hitsSoFar: c.hitsSoFar ?? [],
     },
     { defaultTimeoutMs: 1000, trustedClient: false },
   );
@@ -216,6 +217,11 @@ lists:
   assert.deepEqual(seen, [], 'no triplet recorded for either');
   assert.deepEqual(show(await run(checks, { phase: 'rcpt', mailFrom: 'a@b.example', rcpt: 'other@localhost' })), ['GREYLIST_DEFER[192.0.2.0/24,first attempt,retry in 1s]']);
   assert.deepEqual(seen, ['other@localhost']);
+  // a recipient after the allowed one in the same transaction does not get its allowance
+  const [welcome] = await run(checks, { phase: 'rcpt', mailFrom: 'a@b.example', rcpt: 'abuse@localhost' });
+  assert.equal(welcome?.rcpt, 'abuse@localhost', 'the hit is about that recipient');
+  assert.deepEqual(show(await run(checks, { phase: 'rcpt', mailFrom: 'a@b.example', rcpt: 'next@localhost', hitsSoFar: [welcome as SymbolHit] })), ['GREYLIST_DEFER[192.0.2.0/24,first attempt,retry in 1s]']);
+  assert.deepEqual(seen, ['other@localhost', 'next@localhost']);
 });
 
 test('{options} in a list reply names the entry that matched, not the list file and line (those are for the logs)', async (t) => {

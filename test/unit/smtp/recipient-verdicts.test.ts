@@ -64,3 +64,19 @@ test('a quarantine weight (VIRUS_FOUND: quarantine) quarantines every recipient 
   assert.equal(deferred.refuse, '451 4.7.1 Message deferred, try again later');
   assert.equal(deferred.quarantine, undefined);
 });
+
+test("a hit about one recipient (a rcpt list's allowance) counts in that recipient's verdict only, not in the others'", (t) => {
+  // no overrides: the per-recipient hit alone makes the verdicts differ
+  const rs = ruleset(t, '  LIST_ABUSE_DESK: { weight: -30, description: our abuse desk takes everything }\nactions: { reject: 15, junk: 6 }\n');
+  const spam = [...hits(20), { symbol: 'LIST_ABUSE_DESK', rcpt: 'abuse@x.example' }];
+  // the allowlisted recipient alone: taken
+  const alone = decide(spam, rs, ['abuse@x.example']);
+  assert.equal(alone.refuse, undefined);
+  assert.equal(alone.verdict.action, 'accept');
+  // another recipient named beside it does not get its allowance: its own verdict (here, Junk)
+  const both = decide(spam, rs, ['abuse@x.example', 'b@x.example']);
+  assert.deepEqual(both.deliverTo, ['abuse@x.example', 'b@x.example']);
+  assert.deepEqual(both.junkRecipients, ['b@x.example']);
+  // and a message to the others alone is refused as it always was
+  assert.ok(decide(hits(20), rs, ['b@x.example']).refuse);
+});
