@@ -238,7 +238,9 @@ test('a clamd that never answers, or answers nonsense: 451 within antivirus.time
   const r = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], clean('to a hung clamd'));
   const took = Date.now() - started;
   assert.equal(r.data?.code, 451, r.data?.text);
-  assert.ok(took >= 1000 && took < 4000, `answered after ${took} ms`);
+  // answered by the scan's own timeout: 451 with its reason (the check's budget, 2 s later, would give CHECK_TIMEOUT
+  // and a 250); the upper bound only catches a hang, it is no speed measurement
+  assert.ok(took >= 1000 && took < 10_000, `answered after ${took} ms`);
   const tx = gw.transactions().at(-1);
   assert.match(JSON.stringify(tx?.symbols), /AV_UNAVAILABLE.*timed out while reading/);
 
@@ -252,7 +254,9 @@ test('a clamd that never answers, or answers nonsense: 451 within antivirus.time
   const t0 = Date.now();
   const all = await Promise.all(['first', 'second', 'third'].map((s) => sendMessage(one.smtpPort, 'a@remote.example', ['user@relay.example'], clean(s))));
   assert.deepEqual(all.map((b) => b.data?.code), [451, 451, 451]);
-  assert.ok(Date.now() - t0 < 4000, `all answered within the budget (${Date.now() - t0} ms)`);
+  const unavailable = one.transactions().filter((tx) => JSON.stringify(tx.symbols).includes('AV_UNAVAILABLE'));
+  assert.equal(unavailable.length, 3, 'each deferred by its own scan timeout, none by the check budget');
+  assert.ok(Date.now() - t0 < 10_000, `all answered, none hung (${Date.now() - t0} ms)`);
   assert.equal(scans.most, 1, 'one connection to clamd at a time');
 
   const gw2 = await frontOf(t, sink, { clamd: `127.0.0.1:${(garbled.address() as net.AddressInfo).port}`, timeout: '1s' });
