@@ -13,7 +13,8 @@ export interface CacheEntry {
 }
 
 const FILE = 'spamgate.cache';
-const MAGIC = 'SGCACHE1';
+/** SGCACHE2: lines hold References too; an SGCACHE1 file (without them) is ignored and rewritten, as a lost cache. */
+const MAGIC = 'SGCACHE2';
 
 /** An entry recorded at run time (or a line the quick path does not take): the JSON line when it carries fields. */
 interface Slot {

@@ -4,8 +4,25 @@ import type { FieldQuery, HeaderField, MessageMeta } from './mailbox-store.ts';
 import type { CacheEntry } from './maildir-cache.ts';
 import { OPEN_MESSAGE } from './maildir-files.ts';
 
-/** Fields kept: everything ENVELOPE needs (RFC 3501 §7.4.2) plus the SEARCH address/subject keys. */
-export const CACHED_FIELDS: ReadonlySet<string> = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
+/**
+ * Fields kept: everything ENVELOPE needs (RFC 3501 §7.4.2), the SEARCH address/subject keys, and References for
+ * THREAD=REFERENCES (RFC 5256 §4). References is kept trimmed (see trimReferences), so SEARCH reads it from the file.
+ */
+export const CACHED_FIELDS: ReadonlySet<string> = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id', 'references']);
+
+/** Message IDs of References kept: the first (the thread's root) and the last ones (the nearest ancestors). */
+const KEPT_REFERENCES = 16;
+
+/**
+ * References as its message IDs, space-separated: the first and the last KEPT_REFERENCES - 1 of them. A long thread
+ * carries hundreds, which would swell every cache line; RFC 5256 §4 reckons with References lines truncated by
+ * mail programs (and RFC 5322 §3.6.4 clients trim them the same way), so threading needs no more.
+ */
+export function trimReferences(value: string): string {
+  const ids = value.match(/<[^<>]*>/g) ?? [];
+  if (ids.length <= KEPT_REFERENCES) return ids.join(' ');
+  return [ids[0], ...ids.slice(ids.length - KEPT_REFERENCES + 1)].join(' ');
+}
 
 /** End of the header block in a CRLF message: offset just past the blank line (or the end). */
 export function headerEnd(raw: Buffer): number {
@@ -22,7 +39,9 @@ export function extractFields(raw: Buffer): HeaderField[] {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
     const name = line.slice(0, colon).trim().toLowerCase();
-    if (CACHED_FIELDS.has(name)) out.push([name, line.slice(colon + 1).replace(/\r\n/g, '').trim()]);
+    if (!CACHED_FIELDS.has(name)) continue;
+    const value = line.slice(colon + 1).replace(/\r\n/g, '').trim();
+    out.push([name, name === 'references' ? trimReferences(value) : value]);
   }
   return out;
 }

@@ -37,7 +37,7 @@ test('a cold open adopts the uid list in UID order, keeps unknown files after it
   // Not in UID order; the second file is listed twice (its later UID wins).
   await writeFile(join(md, 'dovecot-uidlist'), '3 V77 N20\n9 :1700000003.M3P1.h,W=30\n4 :1700000001.M1P1.h,S=10,W=12\n5 :1700000002.M2P1.h,S=20,W=22\n12 :1700000002.M2P1.h,S=20,W=22\n');
   await mkdir(join(md, 'tmp'), { recursive: true });
-  const cache = ['SGCACHE1', '["1700000001.M1P1.h,S=10,W=12",1000]', '["1700000002.M2P1.h,S=20,W=22",2000,[["subject","two"]]]', '["torn'].join('\n');
+  const cache = ['SGCACHE2', '["1700000001.M1P1.h,S=10,W=12",1000]', '["1700000002.M2P1.h,S=20,W=22",2000,[["subject","two"]]]', '["torn'].join('\n');
   await writeFile(join(md, 'spamgate.cache'), cache);
   const store = createMaildirStore({ root, fsync: false });
   const list = await store.list(U, 'INBOX');
