@@ -1,0 +1,105 @@
+// Base subject extraction (RFC 5256 §2.1) and the per-message SORT/THREAD keys (sent date, first mailbox, message IDs).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { asciiFold, baseSubject, compareText } from '../../../src/imap/base-subject.ts';
+import { firstMailbox, messageIds, messageKeys, parseSentDate } from '../../../src/imap/message-keys.ts';
+import type { MessageMeta } from '../../../src/store/mailbox-store.ts';
+
+const base = (s: string): string => baseSubject(s).text;
+
+test('base subject: Re/Fw/Fwd leaders, blobs, (fwd) trailers and [fwd: ] wrappers, in a loop', () => {
+  const cases: [string, string][] = [
+    ['hello', 'hello'],
+    ['Re: hello', 'hello'],
+    ['RE: re: Re:hello', 'hello'],
+    ['Fwd: hello', 'hello'],
+    ['FW: hello', 'hello'],
+    ['fwd : hello', 'hello'],
+    ['Re[2]: hello', 'hello'],
+    ['Re [2]: hello', 'hello'],
+    ['[list] hello', 'hello'],
+    ['[list] Re: [list] Re: hello', 'hello'],
+    ['[a][b] Re: hello', 'hello'],
+    ['hello (fwd)', 'hello'],
+    ['hello (FWD) (fwd)  ', 'hello'],
+    ['[Fwd: hello]', 'hello'],
+    ['[fwd: Re: [list] hello (fwd)]', 'hello'],
+    ['Re: [Fwd: Re: hello]', 'hello'],
+    ['  \t hello \t  world  ', 'hello world'],
+    ['Re: ', ''],
+    ['', ''],
+    // step 4: a blob is only removed when something is left
+    ['[only a blob]', '[only a blob]'],
+    ['Re: [only a blob]', '[only a blob]'],
+    ['[a] [b]', '[b]'],
+    // not leaders: no colon, or a word that only begins with "re"
+    ['Re hello', 'Re hello'],
+    ['Report: x', 'Report: x'],
+    ['Regarding', 'Regarding'],
+    ['[unclosed Re: x', '[unclosed Re: x'],
+    // a trailing "(fwd)" inside a wrapper, and a wrapper without its bracket
+    ['[fwd: x', '[fwd: x'],
+  ];
+  for (const [subject, want] of cases) assert.equal(base(subject), want, JSON.stringify(subject));
+});
+
+test('base subject: encoded words and 8-bit UTF-8 are decoded before stripping (RFC 5256 §2.1 step 1)', () => {
+  assert.equal(base('=?utf-8?q?Re=3A_caf=C3=A9?='), 'café');
+  assert.equal(base('Re: =?iso-8859-1?q?caf=E9?= =?utf-8?b?w6k=?='), 'caféé');
+  assert.equal(base(Buffer.from('Re: Grüße', 'utf8').toString('latin1')), 'Grüße');
+  assert.equal(base('=?bogus?x?garbage?='), '=?bogus?x?garbage?=');
+});
+
+test('base subject: reply or forward is told (RFC 5256 §4 REFERENCES step 5)', () => {
+  assert.equal(baseSubject('hello').replyOrForward, false);
+  assert.equal(baseSubject('[list] hello').replyOrForward, false);
+  assert.equal(baseSubject('  hello').replyOrForward, false);
+  assert.equal(baseSubject('Re: hello').replyOrForward, true);
+  assert.equal(baseSubject('hello (fwd)').replyOrForward, true);
+  assert.equal(baseSubject('[Fwd: hello]').replyOrForward, true);
+});
+
+test('base subject: a hostile subject costs linear time', () => {
+  const long = 'Re: '.repeat(50_000) + '[fwd: '.repeat(20_000) + 'x' + ']'.repeat(20_000) + ' (fwd)'.repeat(20_000);
+  const t0 = performance.now();
+  assert.equal(base(long), 'x');
+  assert.equal(base('['.repeat(100_000)), '['.repeat(100_000));
+  assert.equal(base('[a'.repeat(50_000)), '[a'.repeat(50_000));
+  assert.ok(performance.now() - t0 < 2000, 'took too long');
+});
+
+test('collation: i;ascii-casemap folds ASCII only; strings compare by code point', () => {
+  assert.equal(asciiFold('HeLLo ÉCOLE'), 'hello École');
+  assert.equal(asciiFold('ABC'), 'abc');
+  assert.ok(compareText('a', 'b') < 0);
+  assert.ok(compareText('ab', 'a') > 0);
+  assert.ok(compareText('\u{1F600}', '\uFFFD') > 0, 'an astral character sorts above U+FFFD, as in UTF-8');
+});
+
+test('sent date: RFC 5322 dates, obsolete zones and years, garbage is NaN', () => {
+  assert.equal(parseSentDate('Mon, 7 Feb 1994 21:52:25 -0800'), Date.UTC(1994, 1, 8, 5, 52, 25));
+  assert.equal(parseSentDate('7 Feb 1994 21:52 GMT'), Date.UTC(1994, 1, 7, 21, 52));
+  assert.equal(parseSentDate('Tue, 8 Feb 94 01:00:00 EST'), Date.UTC(1994, 1, 8, 6, 0));
+  assert.equal(parseSentDate('8 Feb 04 01:00:00'), Date.UTC(2004, 1, 8, 1, 0), 'no zone: UTC (RFC 5256 §2.2)');
+  for (const bad of ['', 'yesterday', '1', '32 Feb 2020 10:00:00', '7 Foo 1994 10:00:00', '7 Feb 1994 25:00:00', '\u0000\u00ff']) assert.ok(Number.isNaN(parseSentDate(bad)), bad);
+});
+
+test('first mailbox and message IDs: lenient, never throwing', () => {
+  assert.equal(firstMailbox('Bob <Bob.Smith@Example.org>, carol@x.y'), 'bob.smith');
+  assert.equal(firstMailbox('team: Dave <dave@x.y>;'), 'dave');
+  assert.equal(firstMailbox('root'), 'root');
+  assert.equal(firstMailbox(''), '');
+  assert.equal(firstMailbox(undefined), '');
+  assert.equal(firstMailbox('<<<@@>>>,,;:"'), firstMailbox('<<<@@>>>,,;:"'));
+  assert.deepEqual(messageIds(' <a@b> junk <c@d>\t<bad> <@x> <y@> <e@f>'), ['a@b', 'c@d', 'e@f']);
+  const meta: MessageMeta = { uid: 9, size: 100, internalDate: 1000, flags: [], recent: false };
+  const k = messageKeys(3, meta, [['date', 'not a date'], ['subject', 'Re: Hi'], ['in-reply-to', '<p@x> <q@x>'], ['message-id', 'garbage']], { from: true });
+  assert.equal(k.sent, 1000, 'an unparsable Date falls back to INTERNALDATE (RFC 5256 §2.2)');
+  assert.equal(k.subject, 'hi');
+  assert.equal(k.replyOrForward, true);
+  assert.deepEqual(k.references, ['p@x'], 'the first In-Reply-To ID when there is no References');
+  assert.equal(k.messageId, undefined);
+  assert.equal(k.from, '');
+  const r = messageKeys(1, meta, [['references', '<a@x> <b@x>'], ['in-reply-to', '<c@x>']], {});
+  assert.deepEqual(r.references, ['a@x', 'b@x']);
+});
