@@ -7,10 +7,10 @@ import { flagsResponses, newKeywords } from './flags-response.ts';
 import { learnTransfer } from './junk.ts';
 import { addWithinQuota } from './quota.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch, usesModseq } from './search.ts';
+import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch, usesModseq, type SearchKey } from './search.ts';
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
 import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
-import { flagKey, type Handler, type Reply, type Session } from './session.ts';
+import { flagKey, type Handler, type Reply, type Selected, type Session } from './session.ts';
 import type { FlagChange } from '../store/mailbox-store.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
@@ -108,18 +108,26 @@ async function search(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0 });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
-  const done = async (hits: readonly number[]): Promise<Reply> => {
-    // RFC 7162 §3.1.6: with a MODSEQ criterion, a non-empty result ends with the highest mod-sequence of its messages
-    let top = 0;
-    if (withModseq && hits.length > 0) {
-      const metas = await metasNow(s, sel, false);
-      for (const h of hits) top = Math.max(top, metas.get(uid ? h : (sel.uids[h - 1] ?? 0))?.modseq ?? 0);
-    }
-    await s.sendAsync(`* SEARCH${hits.length ? ' ' + hits.join(' ') : ''}${top > 0 ? ` (MODSEQ ${top})` : ''}\r\n`);
-    return ok(`${uid ? 'UID ' : ''}SEARCH completed`);
-  };
+  const seqs = await searchSeqs(s, sel, key);
+  const hits = uid ? seqs.map((n) => sel.uids[n - 1] ?? 0) : seqs;
+  const top = withModseq ? await highestModseq(s, sel, seqs) : 0;
+  await s.sendAsync(`* SEARCH${hits.length ? ' ' + hits.join(' ') : ''}${top > 0 ? ` (MODSEQ ${top})` : ''}\r\n`);
+  return ok(`${uid ? 'UID ' : ''}SEARCH completed`);
+}
+
+/** RFC 7162 §3.1.5: with a MODSEQ criterion, a non-empty result ends with the highest mod-sequence of its messages (0: none). */
+export async function highestModseq(s: Session, sel: Selected, seqs: readonly number[]): Promise<number> {
+  let top = 0;
+  if (seqs.length === 0) return top;
+  const metas = await metasNow(s, sel, false);
+  for (const n of seqs) top = Math.max(top, metas.get(sel.uids[n - 1] ?? 0)?.modseq ?? 0);
+  return top;
+}
+
+/** The sequence numbers of the messages of the session's view that match the key, ascending (SEARCH, SORT, THREAD). */
+export async function searchSeqs(s: Session, sel: Selected, key: SearchKey): Promise<number[]> {
   // ALL is the session's view as it stands (RFC 3501 §7.4.1: messages expunged elsewhere stay until announced).
-  if (key.k === 'all') return done(uid ? sel.uids : sel.uids.map((_, i) => i + 1));
+  if (key.k === 'all') return sel.uids.map((_, i) => i + 1);
   const metas = await metasNow(s, sel, needsInternalDate(key));
   const text = needsText(key);
   const { store } = s.ctx.opts;
@@ -140,19 +148,19 @@ async function search(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
         if (fields && (!f || (query.mentions !== undefined && f.length === 0))) continue; // expunged, or ruled out by the store
         const meta = metas.get(u);
         if (!meta) continue;
-        if (test({ seq: from + j + 1, meta, recent: sel.recent.has(u), fields: f })) hits.push(uid ? u : from + j + 1);
+        if (test({ seq: from + j + 1, meta, recent: sel.recent.has(u), fields: f })) hits.push(from + j + 1);
       }
     }
-    return done(hits);
+    return hits;
   }
   for (let i = 0; i < sel.uids.length; i++) {
     const u = sel.uids[i] ?? 0;
     const meta = metas.get(u);
     if (!meta) continue;
     const cand = { seq: i + 1, meta: sel.recent.has(u) === meta.recent ? meta : { ...meta, recent: sel.recent.has(u) }, raw: () => store.read(s.user, sel.name, u) };
-    if (await matches(key, cand)) hits.push(uid ? u : i + 1);
+    if (await matches(key, cand)) hits.push(i + 1);
   }
-  return done(hits);
+  return hits;
 }
 
 async function copyOrMove(s: Session, c: Cursor, uid: boolean, move: boolean): Promise<Reply> {

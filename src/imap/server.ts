@@ -6,6 +6,7 @@ import { authHandlers } from './commands-auth.ts';
 import { mailboxHandlers } from './commands-mailbox.ts';
 import { quotaHandlers } from './quota.ts';
 import { messageHandlers } from './commands-message.ts';
+import { sortHandlers } from './commands-sort.ts';
 import { PerAddressLimit } from '../limits/per-address.ts';
 import { createServerContext } from '../util/tls-server.ts';
 import { createContext, type ImapServerOptions } from './context.ts';
@@ -27,7 +28,7 @@ export interface ImapServer {
 /** An implicit-TLS client that has not finished its handshake by then is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...messageHandlers, ...quotaHandlers };
+const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...messageHandlers, ...sortHandlers, ...quotaHandlers };
 
 export function createImapServer(opts: ImapServerOptions): ImapServer {
   let secureContext = opts.tls ? createServerContext(opts.tls) : undefined;

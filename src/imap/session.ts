@@ -59,8 +59,8 @@ export function flagKey(flags: readonly string[]): string {
   return key;
 }
 
-/** Commands during which no untagged EXPUNGE may be sent (RFC 3501 §7.4.1). */
-const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH']);
+/** Commands during which no untagged EXPUNGE may be sent (RFC 3501 §7.4.1; SORT and THREAD answer with sequence numbers too, RFC 5256). */
+const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH', 'SORT', 'THREAD']);
 
 /** Queued commands (or their bytes) at which the session stops reading, and where it starts again. */
 const PAUSE_FRAMES = 64;
@@ -136,6 +136,8 @@ export class Session {
 
   capabilities(): string {
     const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE', 'QRESYNC'];
+    // RFC 5256: only after login (as Dovecot), where they can be used; LOGIN's OK tells the list anew
+    if (this.state !== 'notauth') caps.push('SORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
     if (this.state === 'notauth') {
       if (!this.secure && this.ctx.secureContext) caps.push('STARTTLS');
       caps.push(...(this.authAllowed ? ['AUTH=PLAIN'] : ['LOGINDISABLED']));
@@ -277,7 +279,7 @@ export class Session {
         c.sp();
         name = c.atom().toUpperCase();
         uid = true;
-        if (!['FETCH', 'SEARCH', 'STORE', 'COPY', 'MOVE', 'EXPUNGE'].includes(name)) throw new ImapSyntaxError(`UID ${name} is not a command`);
+        if (!['FETCH', 'SEARCH', 'STORE', 'COPY', 'MOVE', 'EXPUNGE', 'SORT', 'THREAD'].includes(name)) throw new ImapSyntaxError(`UID ${name} is not a command`);
       }
       await this.rateLimit();
       const handler = this.handlers[name];

@@ -1,0 +1,104 @@
+// SORT, THREAD and their UID forms (RFC 5256): the search keys go through SEARCH's matcher, then the matching
+// messages' keys are taken from the store's cached header fields (no message file is opened on a cache hit) and
+// ordered (sort.ts) or threaded (thread.ts).
+import { enableCondstore } from './condstore.ts';
+import { highestModseq, searchSeqs } from './commands-message.ts';
+import { messageKeys, type KeyNeeds, type MessageKeys } from './message-keys.ts';
+import { ImapSyntaxError, type Cursor } from './parser.ts';
+import { BadCharset, parseSearch, usesModseq, type SearchKey } from './search.ts';
+import { isReply, metasNow, selected } from './selection.ts';
+import { parseSortCriteria, sortMessages, sortNeeds } from './sort.ts';
+import type { Handler, Reply, Selected, Session } from './session.ts';
+import type { HeaderField } from '../store/mailbox-store.ts';
+import { formatThreads, orderedSubject, referencesThreads, THREAD_ALGORITHMS, type ThreadAlgorithm } from './thread.ts';
+
+/** Messages whose cached header fields are asked for at once. */
+const FIELDS_SLICE = 2048;
+/** Response text handed to the socket at once. */
+const WRITE_CHARS = 64 * 1024;
+
+/** charset SP search-key *(SP search-key): the charset is required (RFC 5256 §5); SEARCH's two are supported. */
+function charsetAndKeys(c: Cursor, sel: Selected): SearchKey {
+  c.sp();
+  const charset = c.astring().toUpperCase();
+  // a missing charset ("SORT (DATE) ALL") is a syntax error: the search keys must follow it
+  if (c.atEnd()) throw new ImapSyntaxError('expected charset and search keys');
+  c.sp();
+  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0 });
+  if (charset !== 'UTF-8' && charset !== 'US-ASCII') throw new BadCharset(charset); // RFC 5256 §3: NO [BADCHARSET]
+  return key;
+}
+
+/** The keys of the messages with these sequence numbers (messages expunged meanwhile are left out, as SEARCH does). */
+async function keysOf(s: Session, sel: Selected, seqs: readonly number[], needs: KeyNeeds): Promise<MessageKeys[]> {
+  const metas = await metasNow(s, sel, true);
+  const { store } = s.ctx.opts;
+  const out: MessageKeys[] = [];
+  for (let i = 0; i < seqs.length; i += FIELDS_SLICE) {
+    const slice = seqs.slice(i, i + FIELDS_SLICE);
+    const uids = slice.map((n) => sel.uids[n - 1] ?? 0);
+    const fields = store.headerFields ? await store.headerFields(s.user, sel.name, uids) : await Promise.all(uids.map((u) => readFields(s, sel, u)));
+    for (let j = 0; j < slice.length; j++) {
+      const meta = metas.get(uids[j] ?? 0);
+      if (meta) out.push(messageKeys(slice[j] as number, meta, fields[j] ?? [], needs));
+    }
+  }
+  return out;
+}
+
+/** A store without a header cache: the header block read from the message (fields as latin1 code units, as cached). */
+async function readFields(s: Session, sel: Selected, uid: number): Promise<HeaderField[] | undefined> {
+  const raw = await s.ctx.opts.store.read(s.user, sel.name, uid).catch(() => undefined);
+  if (!raw) return undefined;
+  const end = raw.indexOf('\r\n\r\n');
+  const out: HeaderField[] = [];
+  for (const line of raw.subarray(0, end < 0 ? raw.length : end).toString('latin1').split(/\r?\n(?![ \t])/)) {
+    const colon = line.indexOf(':');
+    if (colon > 0) out.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).replace(/\r?\n/g, '').trim()]);
+  }
+  return out;
+}
+
+async function sort(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
+  const sel = selected(s);
+  if (isReply(sel)) return sel;
+  const criteria = parseSortCriteria(c);
+  const key = charsetAndKeys(c, sel);
+  const withModseq = usesModseq(key);
+  if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
+  const seqs = await searchSeqs(s, sel, key);
+  const sorted = sortMessages(await keysOf(s, sel, seqs, sortNeeds(criteria)), criteria);
+  // RFC 7162 §3.1.5 (and §7's sort-data): with a MODSEQ criterion, the highest mod-sequence of the result
+  const top = withModseq ? await highestModseq(s, sel, seqs) : 0;
+  let out = '* SORT';
+  for (const m of sorted) {
+    out += ` ${uid ? m.uid : m.seq}`;
+    if (out.length >= WRITE_CHARS) {
+      await s.sendAsync(out);
+      out = '';
+    }
+  }
+  await s.sendAsync(`${out}${top > 0 ? ` (MODSEQ ${top})` : ''}\r\n`);
+  return { status: 'OK', text: `${uid ? 'UID ' : ''}SORT completed` };
+}
+
+async function thread(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
+  const sel = selected(s);
+  if (isReply(sel)) return sel;
+  const name = c.atom().toUpperCase();
+  const algorithm = THREAD_ALGORITHMS.find((a): a is ThreadAlgorithm => a === name);
+  if (algorithm === undefined) throw new ImapSyntaxError(`unknown THREAD algorithm ${name}`); // RFC 5256 §5: BAD
+  const key = charsetAndKeys(c, sel);
+  if (usesModseq(key)) await enableCondstore(s); // RFC 7162 §3.1
+  const messages = await keysOf(s, sel, await searchSeqs(s, sel, key), {});
+  const roots = algorithm === 'REFERENCES' ? referencesThreads(messages) : orderedSubject(messages);
+  const threads = formatThreads(roots, uid ? (m) => m.uid : (m) => m.seq);
+  for (let i = 0; i < threads.length; i += WRITE_CHARS) await s.sendAsync(`${i === 0 ? '* THREAD' + (threads ? ' ' : '') : ''}${threads.slice(i, i + WRITE_CHARS)}`);
+  await s.sendAsync(threads ? '\r\n' : '* THREAD\r\n');
+  return { status: 'OK', text: `${uid ? 'UID ' : ''}THREAD completed` };
+}
+
+export const sortHandlers: Record<string, Handler> = {
+  SORT: (s, _t, c, uid) => sort(s, c, uid),
+  THREAD: (s, _t, c, uid) => thread(s, c, uid),
+};
