@@ -3,11 +3,11 @@
 // ordered (sort.ts) or threaded (thread.ts).
 import { enableCondstore } from './condstore.ts';
 import { highestModseq, searchSeqs } from './commands-message.ts';
-import { messageKeys, type KeyNeeds, type MessageKeys } from './message-keys.ts';
+import { headerKeys, messageKeys, type HeaderKeys, type MessageKeys } from './message-keys.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { BadCharset, parseSearch, usesModseq, type SearchKey } from './search.ts';
 import { isReply, metasNow, selected } from './selection.ts';
-import { parseSortCriteria, sortMessages, sortNeeds } from './sort.ts';
+import { parseSortCriteria, sortMessages } from './sort.ts';
 import type { Handler, Reply, Selected, Session } from './session.ts';
 import type { HeaderField } from '../store/mailbox-store.ts';
 import { formatThreads, orderedSubject, referencesThreads, THREAD_ALGORITHMS, type ThreadAlgorithm } from './thread.ts';
@@ -29,18 +29,35 @@ function charsetAndKeys(c: Cursor, sel: Selected): SearchKey {
   return key;
 }
 
-/** The keys of the messages with these sequence numbers (messages expunged meanwhile are left out, as SEARCH does). */
-async function keysOf(s: Session, sel: Selected, seqs: readonly number[], needs: KeyNeeds): Promise<MessageKeys[]> {
+/**
+ * The keys of the messages with these sequence numbers (messages expunged meanwhile are left out, as SEARCH does):
+ * from the context's cache by UID, else from the store's cached header fields (and then kept).
+ */
+async function keysOf(s: Session, sel: Selected, seqs: readonly number[]): Promise<MessageKeys[]> {
   const metas = await metasNow(s, sel, true);
+  const table = s.ctx.sortKeys.table(s.user, sel.name, sel.uidValidity);
   const { store } = s.ctx.opts;
   const out: MessageKeys[] = [];
   for (let i = 0; i < seqs.length; i += FIELDS_SLICE) {
     const slice = seqs.slice(i, i + FIELDS_SLICE);
-    const uids = slice.map((n) => sel.uids[n - 1] ?? 0);
-    const fields = store.headerFields ? await store.headerFields(s.user, sel.name, uids) : await Promise.all(uids.map((u) => readFields(s, sel, u)));
-    for (let j = 0; j < slice.length; j++) {
-      const meta = metas.get(uids[j] ?? 0);
-      if (meta) out.push(messageKeys(slice[j] as number, meta, fields[j] ?? [], needs));
+    const misses: number[] = [];
+    for (const n of slice) if (table.get(sel.uids[n - 1] ?? 0) === undefined) misses.push(sel.uids[n - 1] ?? 0);
+    const fresh = new Map<number, HeaderKeys>();
+    if (misses.length > 0) {
+      const fields = store.headerFields ? await store.headerFields(s.user, sel.name, misses) : await Promise.all(misses.map((u) => readFields(s, sel, u)));
+      for (let j = 0; j < misses.length; j++) {
+        const f = fields[j];
+        if (f === undefined) continue; // expunged meanwhile
+        const keys = headerKeys(f);
+        table.set(misses[j] as number, keys);
+        fresh.set(misses[j] as number, keys);
+      }
+    }
+    for (const n of slice) {
+      const u = sel.uids[n - 1] ?? 0;
+      const meta = metas.get(u);
+      const keys = table.get(u) ?? fresh.get(u);
+      if (meta && keys) out.push(messageKeys(n, meta, keys));
     }
   }
   return out;
@@ -67,7 +84,7 @@ async function sort(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
-  const sorted = sortMessages(await keysOf(s, sel, seqs, sortNeeds(criteria)), criteria);
+  const sorted = sortMessages(await keysOf(s, sel, seqs), criteria);
   // RFC 7162 §3.1.5 (and §7's sort-data): with a MODSEQ criterion, the highest mod-sequence of the result
   const top = withModseq ? await highestModseq(s, sel, seqs) : 0;
   let out = '* SORT';
@@ -90,7 +107,7 @@ async function thread(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   if (algorithm === undefined) throw new ImapSyntaxError(`unknown THREAD algorithm ${name}`); // RFC 5256 §5: BAD
   const key = charsetAndKeys(c, sel);
   if (usesModseq(key)) await enableCondstore(s); // RFC 7162 §3.1
-  const messages = await keysOf(s, sel, await searchSeqs(s, sel, key), {});
+  const messages = await keysOf(s, sel, await searchSeqs(s, sel, key));
   const roots = algorithm === 'REFERENCES' ? referencesThreads(messages) : orderedSubject(messages);
   const threads = formatThreads(roots, uid ? (m) => m.uid : (m) => m.seq);
   for (let i = 0; i < threads.length; i += WRITE_CHARS) await s.sendAsync(`${i === 0 ? '* THREAD' + (threads ? ' ' : '') : ''}${threads.slice(i, i + WRITE_CHARS)}`);

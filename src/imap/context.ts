@@ -9,7 +9,8 @@ import { KeyedMutex } from '../store/mutex.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { Summary } from './fetch.ts';
-import { EnvelopeCache } from './envelope-cache.ts';
+import { EnvelopeCache, UidCache } from './envelope-cache.ts';
+import { headerKeysSize, type HeaderKeys } from './message-keys.ts';
 import type { AddressMemo } from './envelope.ts';
 
 export interface ImapLimits {
@@ -90,6 +91,8 @@ export interface ImapContext {
   summaries: LRUCache<string, Summary>;
   /** ENVELOPE strings built from the store's cached header fields, by mailbox and UID. */
   envelopes: EnvelopeCache;
+  /** SORT and THREAD keys from the store's cached header fields, by mailbox and UID (message-keys.ts). */
+  sortKeys: UidCache<HeaderKeys>;
   /** Encoded ENVELOPE address lists by raw header value (bounded; see envelope.ts). */
   addresses: AddressMemo;
   /** Failed logins per address and per user; attempts being verified count (see AuthThrottle). */
@@ -121,6 +124,7 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     ...(secureContext ? { secureContext } : {}),
     summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + s.body.length + s.bodystructure.length + 64 }),
     envelopes: new EnvelopeCache(128 * 1024 * 1024),
+    sortKeys: new UidCache<HeaderKeys>(64 * 1024 * 1024, headerKeysSize),
     quotaLocks: new KeyedMutex(),
     addresses: new Map(),
     throttle: new AuthThrottle({

@@ -1,25 +1,30 @@
-// ENVELOPE strings kept per mailbox (user, name, UIDVALIDITY) by UID: the text under one UID never changes, so an
-// entry never goes stale. A lookup is one integer-keyed map read, with no key string built per message. Bounded by
-// total size; whole mailboxes are dropped, least recently used first.
-export class EnvelopeCache {
+// Values derived from a message's header text, kept per mailbox (user, name, UIDVALIDITY) by UID: the text under one
+// UID never changes, so an entry never goes stale. ENVELOPE strings (FETCH) and SORT/THREAD keys each have a cache.
+// A lookup is one integer-keyed map read, with no key string built per message. Bounded by total size; whole
+// mailboxes are dropped, least recently used first.
+export class UidCache<V> {
   /** Insertion order is use order: a table is re-inserted whenever it is used. */
-  private readonly tables = new Map<string, EnvelopeTable>();
+  private readonly tables = new Map<string, UidTable<V>>();
   size = 0;
 
-  constructor(readonly maxSize: number) {}
+  /** `sizeOf`: what an entry counts against maxSize (about its bytes). */
+  constructor(
+    readonly maxSize: number,
+    readonly sizeOf: (value: V) => number,
+  ) {}
 
   /** The table of one mailbox, marked most recently used. */
-  table(user: string, mailbox: string, uidValidity: number): EnvelopeTable {
+  table(user: string, mailbox: string, uidValidity: number): UidTable<V> {
     const key = `${user}\u0000${mailbox}\u0000${uidValidity}`;
     let t = this.tables.get(key);
     if (t) this.tables.delete(key);
-    else t = new EnvelopeTable(this);
+    else t = new UidTable<V>(this);
     this.tables.set(key, t);
     return t;
   }
 
   /** Makes room for `need` more, dropping other tables than `keep` (oldest first); false when there is none. */
-  room(need: number, keep: EnvelopeTable): boolean {
+  room(need: number, keep: UidTable<V>): boolean {
     for (const [key, t] of this.tables) {
       if (this.size + need <= this.maxSize) break;
       if (t === keep) continue;
@@ -30,25 +35,33 @@ export class EnvelopeCache {
   }
 }
 
-/** Per-entry overhead counted besides the string's length. */
+/** Per-entry overhead counted besides the value's own size. */
 const ENTRY_OVERHEAD = 32;
 
-export class EnvelopeTable {
-  private readonly byUid = new Map<number, string>();
+export class UidTable<V> {
+  private readonly byUid = new Map<number, V>();
   size = 0;
 
-  constructor(private readonly cache: EnvelopeCache) {}
+  constructor(private readonly cache: UidCache<V>) {}
 
-  get(uid: number): string | undefined {
+  get(uid: number): V | undefined {
     return this.byUid.get(uid);
   }
 
-  /** Keeps an envelope when the cache has room for it (the caller uses the value either way). */
-  set(uid: number, envelope: string): void {
-    const need = envelope.length + ENTRY_OVERHEAD;
+  /** Keeps a value when the cache has room for it (the caller uses the value either way). */
+  set(uid: number, value: V): void {
+    const need = this.cache.sizeOf(value) + ENTRY_OVERHEAD;
     if (this.byUid.has(uid) || !this.cache.room(need, this)) return;
-    this.byUid.set(uid, envelope);
+    this.byUid.set(uid, value);
     this.size += need;
     this.cache.size += need;
   }
 }
+
+/** ENVELOPE strings (commands-fetch.ts). */
+export class EnvelopeCache extends UidCache<string> {
+  constructor(maxSize: number) {
+    super(maxSize, (envelope) => envelope.length);
+  }
+}
+export type EnvelopeTable = UidTable<string>;

@@ -5,14 +5,10 @@ import { addressParser } from 'postal-mime';
 import type { HeaderField, MessageMeta } from '../store/mailbox-store.ts';
 import { asciiFold, baseSubject } from './base-subject.ts';
 
-export interface MessageKeys {
-  seq: number;
-  uid: number;
-  /** RFC 5256 §2.2 sent date (ms): the Date header's time, or INTERNALDATE when it is missing or unparsable. */
-  sent: number;
-  /** INTERNALDATE (ms), for ARRIVAL. */
-  arrival: number;
-  size: number;
+/** What the header fields give (never changes for a UID: kept by the session context's sortKeys cache). */
+export interface HeaderKeys {
+  /** The Date header's time (ms); NaN when it is missing or unparsable. */
+  date: number;
   /** Base subject folded by i;ascii-casemap (RFC 5256 §2.1, §3). */
   subject: string;
   replyOrForward: boolean;
@@ -23,14 +19,17 @@ export interface MessageKeys {
   /** The Message-ID (between the brackets), when valid. */
   messageId: string | undefined;
   /** RFC 5256 §4 REFERENCES step 1: the References IDs, or the first In-Reply-To ID. */
-  references: string[];
+  references: readonly string[];
 }
 
-/** What a caller needs: address parsing is the costly part and is left out unless asked for. */
-export interface KeyNeeds {
-  from?: boolean;
-  to?: boolean;
-  cc?: boolean;
+export interface MessageKeys extends HeaderKeys {
+  seq: number;
+  uid: number;
+  /** RFC 5256 §2.2 sent date (ms): the Date header's time, or INTERNALDATE when it is missing or unparsable. */
+  sent: number;
+  /** INTERNALDATE (ms), for ARRIVAL. */
+  arrival: number;
+  size: number;
 }
 
 /** References kept per message (the cache keeps the first and last ones already; see maildir-headers.ts). */
@@ -41,27 +40,47 @@ const first = (fields: readonly HeaderField[], name: string): string | undefined
   return undefined;
 };
 
-export function messageKeys(seq: number, meta: MessageMeta, fields: readonly HeaderField[], needs: KeyNeeds): MessageKeys {
+export function headerKeys(fields: readonly HeaderField[]): HeaderKeys {
   const date = first(fields, 'date');
-  const sent = date === undefined ? NaN : parseSentDate(date);
   const subject = baseSubject(first(fields, 'subject') ?? '');
   const refs = messageIds(first(fields, 'references') ?? '');
-  // "If a message does not contain a References header line, or the References header line does not contain any
-  // valid Message IDs, then use the first (if any) valid Message ID found in the In-Reply-To header line"
-  const references = refs.length > 0 ? refs.slice(-MAX_REFERENCES) : messageIds(first(fields, 'in-reply-to') ?? '').slice(0, 1);
   return {
-    seq,
-    uid: meta.uid,
-    sent: Number.isNaN(sent) ? meta.internalDate : sent,
-    arrival: meta.internalDate,
-    size: meta.size,
+    date: date === undefined ? NaN : parseSentDate(date),
     subject: asciiFold(subject.text),
     replyOrForward: subject.replyOrForward,
-    from: needs.from ? firstMailbox(first(fields, 'from')) : '',
-    to: needs.to ? firstMailbox(first(fields, 'to')) : '',
-    cc: needs.cc ? firstMailbox(first(fields, 'cc')) : '',
+    from: firstMailbox(first(fields, 'from')),
+    to: firstMailbox(first(fields, 'to')),
+    cc: firstMailbox(first(fields, 'cc')),
     messageId: messageIds(first(fields, 'message-id') ?? '')[0],
-    references,
+    // "If a message does not contain a References header line, or the References header line does not contain any
+    // valid Message IDs, then use the first (if any) valid Message ID found in the In-Reply-To header line"
+    references: refs.length > 0 ? refs.slice(-MAX_REFERENCES) : messageIds(first(fields, 'in-reply-to') ?? '').slice(0, 1),
+  };
+}
+
+/** What a HeaderKeys entry counts against the cache's size (about its bytes). */
+export function headerKeysSize(k: HeaderKeys): number {
+  let n = 64 + k.subject.length + k.from.length + k.to.length + k.cc.length + (k.messageId?.length ?? 0);
+  for (const r of k.references) n += r.length + 16;
+  return n;
+}
+
+export function messageKeys(seq: number, meta: MessageMeta, keys: HeaderKeys): MessageKeys {
+  // a literal of one shape (a spread was several times slower over a big mailbox)
+  return {
+    date: keys.date,
+    subject: keys.subject,
+    replyOrForward: keys.replyOrForward,
+    from: keys.from,
+    to: keys.to,
+    cc: keys.cc,
+    messageId: keys.messageId,
+    references: keys.references,
+    seq,
+    uid: meta.uid,
+    sent: Number.isNaN(keys.date) ? meta.internalDate : keys.date, // RFC 5256 §2.2
+    arrival: meta.internalDate,
+    size: meta.size,
   };
 }
 

@@ -1,6 +1,6 @@
 // SORT criteria (RFC 5256 §3): parsing "(REVERSE DATE SUBJECT …)" and ordering messages by them.
 import { compareText } from './base-subject.ts';
-import type { KeyNeeds, MessageKeys } from './message-keys.ts';
+import type { MessageKeys } from './message-keys.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 
 export type SortKey = 'ARRIVAL' | 'CC' | 'DATE' | 'FROM' | 'SIZE' | 'SUBJECT' | 'TO';
@@ -30,12 +30,6 @@ export function parseSortCriteria(c: Cursor): SortCriterion[] {
   });
   if (out.length === 0) throw new ImapSyntaxError('empty SORT criteria');
   return out;
-}
-
-/** The address keys the criteria read (the others come with every MessageKeys). */
-export function sortNeeds(criteria: readonly SortCriterion[]): KeyNeeds {
-  const has = (k: SortKey): boolean => criteria.some((x) => x.key === k);
-  return { from: has('FROM'), to: has('TO'), cc: has('CC') };
 }
 
 function compareBy(key: SortKey, a: MessageKeys, b: MessageKeys): number {

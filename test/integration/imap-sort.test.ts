@@ -111,6 +111,14 @@ test('SORT and UID SORT: every key, REVERSE, several keys, ties, Date fallback, 
   const top = /\(MODSEQ (\d+)\)/.exec(search)?.[1];
   assert.ok(top, search);
   assert.equal(await sortOf(c, 'SORT (REVERSE DATE) UTF-8 MODSEQ 1'), `5 1 4 3 2 (MODSEQ ${top})`);
+  // keys are kept by UID: after an expunge the sequence numbers are today's, and a new message takes its place
+  assert.match(await c.cmd('d', 'STORE 1 +FLAGS.SILENT (\\Deleted)'), /^d OK/m);
+  assert.match(await c.cmd('d2', 'EXPUNGE'), /^\* 1 EXPUNGE\r$/m);
+  assert.equal(await sortOf(c, 'SORT (SUBJECT) UTF-8 ALL'), '3 1 4 2');
+  const add = 'Subject: Re: Aardvark\r\nFrom: ann@x.org\r\n\r\nhi\r\n';
+  assert.match(await c.cmd('a', `APPEND INBOX {${add.length}+}\r\n${add}`), /^a OK/m);
+  assert.equal(await sortOf(c, 'SORT (SUBJECT) UTF-8 ALL'), '5 3 1 4 2');
+  assert.equal(await sortOf(c, 'UID SORT (FROM) UTF-8 ALL'), '6 3 7 5 4');
 });
 
 test('SORT: BADCHARSET, malformed commands get BAD and the session goes on; capabilities after login', GUARD, async (t) => {

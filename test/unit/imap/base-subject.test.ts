@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { asciiFold, baseSubject, compareText } from '../../../src/imap/base-subject.ts';
-import { firstMailbox, messageIds, messageKeys, parseSentDate } from '../../../src/imap/message-keys.ts';
+import { firstMailbox, headerKeys, messageIds, messageKeys, parseSentDate } from '../../../src/imap/message-keys.ts';
 import type { MessageMeta } from '../../../src/store/mailbox-store.ts';
 
 const base = (s: string): string => baseSubject(s).text;
@@ -93,13 +93,13 @@ test('first mailbox and message IDs: lenient, never throwing', () => {
   assert.equal(firstMailbox('<<<@@>>>,,;:"'), firstMailbox('<<<@@>>>,,;:"'));
   assert.deepEqual(messageIds(' <a@b> junk <c@d>\t<bad> <@x> <y@> <e@f>'), ['a@b', 'c@d', 'e@f']);
   const meta: MessageMeta = { uid: 9, size: 100, internalDate: 1000, flags: [], recent: false };
-  const k = messageKeys(3, meta, [['date', 'not a date'], ['subject', 'Re: Hi'], ['in-reply-to', '<p@x> <q@x>'], ['message-id', 'garbage']], { from: true });
+  const k = messageKeys(3, meta, headerKeys([['date', 'not a date'], ['subject', 'Re: Hi'], ['in-reply-to', '<p@x> <q@x>'], ['message-id', 'garbage']]));
   assert.equal(k.sent, 1000, 'an unparsable Date falls back to INTERNALDATE (RFC 5256 §2.2)');
   assert.equal(k.subject, 'hi');
   assert.equal(k.replyOrForward, true);
   assert.deepEqual(k.references, ['p@x'], 'the first In-Reply-To ID when there is no References');
   assert.equal(k.messageId, undefined);
   assert.equal(k.from, '');
-  const r = messageKeys(1, meta, [['references', '<a@x> <b@x>'], ['in-reply-to', '<c@x>']], {});
+  const r = messageKeys(1, meta, headerKeys([['references', '<a@x> <b@x>'], ['in-reply-to', '<c@x>']]));
   assert.deepEqual(r.references, ['a@x', 'b@x']);
 });

@@ -24,6 +24,7 @@ function msgs(specs: Spec[]): MessageKeys[] {
       seq: i + 1,
       uid: (i + 1) * 10,
       sent: s.date ?? i + 1,
+      date: s.date ?? i + 1,
       arrival: s.arrival ?? 0,
       size: s.size ?? 0,
       subject: asciiFold(b.text),
