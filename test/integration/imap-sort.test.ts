@@ -179,6 +179,34 @@ test('THREAD REFERENCES and ORDEREDSUBJECT on a crafted set, and UID THREAD', GU
   assert.match(await c.cmd('e', 'THREAD REFERENCES UTF-8 SUBJECT nothing-like-this'), /^\* THREAD\r$/m);
 });
 
+test('garbled Date, References, Subject and addresses (a spam folder) never fail SORT or THREAD', GUARD, async (t) => {
+  const h = await setup(t);
+  const junk = [
+    'Date: Mon, 99 Foo 99999 99:99:99 +9999\r\nSubject: =?utf-8?b?!!!?= Re: [[[[\r\nFrom: \"\"\"<<<@@@\r\nReferences: <<<>>> <a@b',
+    `Subject: ${'Re: [x] '.repeat(8000)}(fwd)\r\nReferences: ${Array.from({ length: 5000 }, (_, i) => `<r${i}@x>`).join(' ')}\r\nMessage-ID: <r4999@x>`,
+    'Subject: \xff\xfe\x00\x01 [fwd: ]\r\nTo: ,,,;;;:::\r\nCc: undisclosed-recipients:;\r\nIn-Reply-To: garbage\r\nMessage-ID: <r0@x>',
+    'Date:\r\nMessage-ID: <r0@x>\r\nReferences: <r0@x> <r0@x>',
+    'X-Nothing: at all',
+    'Subject: =?x-unknown?q?=FF=FE?= =?utf-8?q?=E2=82?=\r\nFrom: =?utf-8?b?////?= <\xc3\x28@x>\r\nDate: 1 Jan 1 00:00:00 -0000',
+  ];
+  for (const head of junk) await h.store.append(USER, 'Junk', Buffer.from(`${head}\r\n\r\nbody\r\n`, 'latin1'), { internalDate: day('2024-05-01') });
+  const c = await loggedIn(h, t);
+  assert.match(await c.cmd('x', 'SELECT Junk'), /^x OK/m);
+  const all = /^\* SORT( \d+){6}\r$/m;
+  for (const key of ['ARRIVAL', 'CC', 'DATE', 'FROM', 'SIZE', 'SUBJECT', 'TO', 'REVERSE SUBJECT FROM DATE']) {
+    const res = await c.cmd('s', `SORT (${key}) UTF-8 ALL`);
+    assert.match(res, all, res);
+    assert.match(res, /^s OK/m);
+  }
+  for (const alg of ['REFERENCES', 'ORDEREDSUBJECT']) {
+    const res = await c.cmd('t', `THREAD ${alg} UTF-8 ALL`);
+    assert.match(res, /^t OK/m, res);
+    const list = untagged(res, 'THREAD');
+    assert.deepEqual([...list.matchAll(/\d+/g)].map((m) => Number(m[0])).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6], list);
+  }
+  assert.equal(await sortOf(c, 'SORT (DATE) UTF-8 SUBJECT fwd'), '2 3', 'no Date (and one empty): the same internal date, by sequence');
+});
+
 test('python3 imaplib: sort() and thread()', GUARD, async (t) => {
   const h = await setup(t);
   const script = String.raw`
