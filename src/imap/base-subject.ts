@@ -6,7 +6,7 @@ import { decodeWords } from 'postal-mime';
 export interface BaseSubject {
   /** The base subject, as written (case kept). */
   text: string;
-  /** A subj-refwd leader, a "(fwd)" trailer or a "[fwd: …]" wrapper was removed (RFC 5256 §4 REFERENCES step 5). */
+  /** A subj-refwd leader, a "(fwd)" trailer or a "[fwd: …]" wrapper was removed (RFC 5256 §3 REFERENCES step 5). */
   replyOrForward: boolean;
 }
 
@@ -105,9 +105,12 @@ export function baseSubject(value: string): BaseSubject {
   }
 }
 
-/** i;ascii-casemap (RFC 4790 §9.2), the default collation of SORT and THREAD (RFC 5256 §3): ASCII letters folded. */
+/**
+ * i;ascii-casemap (RFC 4790 §9.2): "a" to "z" read as "A" to "Z", other characters as they are. Upper case, as the
+ * RFC says: folding to lower case would sort "[", "\\", "]", "^", "_" and "`" before the letters instead of after.
+ */
 export function asciiFold(text: string): string {
-  return /[A-Z]/.test(text) ? text.replace(/[A-Z]+/g, (m) => m.toLowerCase()) : text;
+  return /[a-z]/.test(text) ? text.replace(/[a-z]+/g, (m) => m.toUpperCase()) : text;
 }
 
 /** Compares strings by code point, as octets of UTF-8 compare (UTF-16 code unit order puts U+E000-U+FFFF above astral characters). */

@@ -104,7 +104,7 @@ async function thread(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   if (isReply(sel)) return sel;
   const name = c.atom().toUpperCase();
   const algorithm = THREAD_ALGORITHMS.find((a): a is ThreadAlgorithm => a === name);
-  if (algorithm === undefined) throw new ImapSyntaxError(`unknown THREAD algorithm ${name}`); // RFC 5256 §5: BAD
+  if (algorithm === undefined) throw new ImapSyntaxError(`unknown THREAD algorithm ${name}`); // RFC 5256 §3: BAD
   const key = charsetAndKeys(c, sel);
   if (usesModseq(key)) await enableCondstore(s); // RFC 7162 §3.1
   const messages = await keysOf(s, sel, await searchSeqs(s, sel, key));

@@ -1,4 +1,4 @@
-// What SORT and THREAD compare of one message (RFC 5256 §2.2, §3, §4), taken from the store's cached header fields:
+// What SORT and THREAD compare of one message (RFC 5256 §2.1, §2.2, §3), taken from the store's cached header fields:
 // the sent date, the base subject, the first From/To/Cc mailbox, the Message-ID and the references. Garbled fields
 // (normal in a spam folder) give empty or missing values, never an error.
 import { addressParser } from 'postal-mime';
@@ -18,7 +18,7 @@ export interface HeaderKeys {
   cc: string;
   /** The Message-ID (between the brackets), when valid. */
   messageId: string | undefined;
-  /** RFC 5256 §4 REFERENCES step 1: the References IDs, or the first In-Reply-To ID. */
+  /** RFC 5256 §3 REFERENCES step 1: the References IDs, or the first In-Reply-To ID. */
   references: readonly string[];
 }
 

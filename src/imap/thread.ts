@@ -1,4 +1,4 @@
-// THREAD algorithms (RFC 5256 §4): ORDEREDSUBJECT and REFERENCES build a tree of containers, which is written as the
+// THREAD algorithms (RFC 5256 §3): ORDEREDSUBJECT and REFERENCES build a tree of containers, which is written as the
 // nested thread-list of the THREAD response. Every walk is a loop with its own stack: a crafted References chain of
 // any depth cannot exhaust the call stack, and links that would make a loop are never made.
 import { compareText } from './base-subject.ts';
@@ -29,7 +29,7 @@ function unlink(child: Container): void {
   child.parent = undefined;
 }
 
-/** RFC 5256 §4 step 1.A: "before making message A the parent of B, make sure that A is not a descendent of B". */
+/** RFC 5256 §3 REFERENCES step 1.A: "before making message A the parent of B, make sure that A is not a descendent of B". */
 function wouldLoop(parent: Container, child: Container): boolean {
   if (parent === child) return true;
   if (child.children.length === 0) return false; // nothing below the child
@@ -37,7 +37,7 @@ function wouldLoop(parent: Container, child: Container): boolean {
   return false;
 }
 
-/** The message a container sorts by: its own, or (a dummy) its first child's (RFC 5256 §4 steps 4 and 6). */
+/** The message a container sorts by: its own, or (a dummy) its first child's (RFC 5256 §3 REFERENCES steps 4 and 6). */
 function sortMessage(c: Container): MessageKeys | undefined {
   let cur: Container | undefined = c;
   for (let i = 0; cur && !cur.msg && i < 1000; i++) cur = cur.children[0];
@@ -63,7 +63,7 @@ function bottomUp(roots: readonly Container[]): Container[] {
   return pre.reverse();
 }
 
-/** ORDEREDSUBJECT (RFC 5256 §4): threads of one base subject each, the first message (by date) the parent of the rest. */
+/** ORDEREDSUBJECT (RFC 5256 §3): threads of one base subject each, the first message (by date) the parent of the rest. */
 export function orderedSubject(messages: readonly MessageKeys[]): Container[] {
   const sorted = [...messages].sort((a, b) => compareText(a.subject, b.subject) || a.sent - b.sent || a.seq - b.seq);
   const roots: Container[] = [];
@@ -75,7 +75,7 @@ export function orderedSubject(messages: readonly MessageKeys[]): Container[] {
   return roots.sort(byDate);
 }
 
-/** REFERENCES (RFC 5256 §4): threads from References/In-Reply-To, then joined by base subject. */
+/** REFERENCES (RFC 5256 §3): threads from References/In-Reply-To, then joined by base subject. */
 export function referencesThreads(messages: readonly MessageKeys[]): Container[] {
   const all: Container[] = [];
   const byId = new Map<string, Container>();
@@ -181,7 +181,7 @@ export function referencesThreads(messages: readonly MessageKeys[]): Container[]
 }
 
 /**
- * The THREAD response's thread-lists (RFC 5256 §5): "(a b c)" for a chain, "(a (b)(c))" where a message has several
+ * The THREAD response's thread-lists (RFC 5256 §4, syntax §5): "(a b c)" for a chain, "(a (b)(c))" where a message has several
  * children, "((a)(b))" for a dummy at the top; ids are `id(msg)` (sequence numbers or UIDs).
  */
 export function formatThreads(roots: readonly Container[], id: (m: MessageKeys) => number): string {

@@ -6,7 +6,7 @@ import { OPEN_MESSAGE } from './maildir-files.ts';
 
 /**
  * Fields kept: everything ENVELOPE needs (RFC 3501 §7.4.2), the SEARCH address/subject keys, and References for
- * THREAD=REFERENCES (RFC 5256 §4). References is kept trimmed (see trimReferences), so SEARCH reads it from the file.
+ * THREAD=REFERENCES (RFC 5256 §3). References is kept trimmed (see trimReferences), so SEARCH reads it from the file.
  */
 export const CACHED_FIELDS: ReadonlySet<string> = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id', 'references']);
 
@@ -15,7 +15,7 @@ const KEPT_REFERENCES = 16;
 
 /**
  * References as its message IDs, space-separated: the first and the last KEPT_REFERENCES - 1 of them. A long thread
- * carries hundreds, which would swell every cache line; RFC 5256 §4 reckons with References lines truncated by
+ * carries hundreds, which would swell every cache line; RFC 5256 §3 (REFERENCES step 1.A) reckons with References lines truncated by
  * mail programs (and RFC 5322 §3.6.4 clients trim them the same way), so threading needs no more.
  */
 export function trimReferences(value: string): string {

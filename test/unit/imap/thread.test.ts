@@ -1,4 +1,4 @@
-// THREAD algorithms (RFC 5256 §4) and the thread-list format, on crafted message sets; SORT criteria order.
+// THREAD algorithms (RFC 5256 §3) and the thread-list format, on crafted message sets; SORT criteria order.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { baseSubject, asciiFold } from '../../../src/imap/base-subject.ts';
