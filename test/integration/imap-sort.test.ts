@@ -3,7 +3,11 @@
 // commands; then python3's imaplib sort() and thread() against the same server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { run, startImap, type Harness } from './imap-harness.ts';
+import { createImapServer } from '../../src/imap/server.ts';
+import { createRegistry } from '../../src/metrics/registry.ts';
+import { systemClock } from '../../src/util/clock.ts';
+import { silentLogger } from '../../src/util/logger.ts';
+import { run, startImap, USERS, type Harness } from './imap-harness.ts';
 import { loggedIn, Raw } from './imap-raw.ts';
 
 const GUARD = { timeout: 60_000 };
@@ -205,6 +209,46 @@ test('garbled Date, References, Subject and addresses (a spam folder) never fail
     assert.deepEqual([...list.matchAll(/\d+/g)].map((m) => Number(m[0])).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6], list);
   }
   assert.equal(await sortOf(c, 'SORT (DATE) UTF-8 SUBJECT fwd'), '2 3', 'no Date (and one empty): the same internal date, by sequence');
+});
+
+test('SORT and THREAD send no EXPUNGE (RFC 3501 §7.4.1): an expunge by another session waits for NOOP', GUARD, async (t) => {
+  const h = await setup(t);
+  const a = await loggedIn(h, t);
+  const b = await loggedIn(h, t);
+  assert.match(await a.cmd('x', 'SELECT INBOX'), /^x OK/m);
+  assert.match(await b.cmd('x', 'SELECT INBOX'), /^x OK/m);
+  assert.match(await b.cmd('d', 'STORE 2 +FLAGS.SILENT (\\Deleted)'), /^d OK/m);
+  assert.match(await b.cmd('e', 'EXPUNGE'), /^\* 2 EXPUNGE\r$/m);
+  const sorted = await a.cmd('s', 'SORT (DATE) UTF-8 ALL');
+  assert.doesNotMatch(sorted, /EXPUNGE/);
+  assert.match(sorted, /^\* SORT 3 1 4 5\r$/m, 'the expunged message is left out; the numbers are the view the client has');
+  const threaded = await a.cmd('t', 'THREAD ORDEREDSUBJECT UTF-8 ALL');
+  assert.doesNotMatch(threaded, /EXPUNGE/);
+  assert.match(await a.cmd('n', 'NOOP'), /^\* 2 EXPUNGE\r$/m);
+  assert.equal(await sortOf(a, 'SORT (DATE) UTF-8 ALL'), '2 1 3 4');
+});
+
+test('a store without a header cache: SORT and THREAD read the header blocks', GUARD, async (t) => {
+  const h = await setup(t);
+  const store = new Proxy(h.store, { get: (target, key, receiver) => (key === 'headerFields' ? undefined : Reflect.get(target, key, receiver)) });
+  const server = createImapServer({
+    store,
+    authenticate: async (user, pass) => (USERS[user] === pass ? user : undefined),
+    hostname: 'imap.test',
+    registry: createRegistry(false),
+    log: silentLogger,
+    clock: systemClock,
+  });
+  const { port } = await server.listen(0, '127.0.0.1');
+  t.after(() => server.close());
+  const c = await loggedIn({ ...h, server, port }, t);
+  assert.match(await c.cmd('x', 'SELECT INBOX'), /^x OK/m);
+  assert.equal(await sortOf(c, 'SORT (SUBJECT) UTF-8 ALL'), '1 4 2 5 3');
+  assert.equal(await sortOf(c, 'SORT (DATE) UTF-8 ALL'), '2 3 1 4 5');
+  assert.equal(await sortOf(c, 'SORT (FROM) UTF-8 ALL'), '5 2 4 3 1');
+  assert.match(await c.cmd('y', 'SELECT Lists'), /^y OK/m);
+  const res = await c.cmd('t', 'THREAD REFERENCES UTF-8 ALL');
+  assert.equal(untagged(res, 'THREAD'), '(1 (2 3)(4))((5)(6))((7 8)(11))(10 9)', 'a folded References line too');
 });
 
 test('python3 imaplib: sort() and thread()', GUARD, async (t) => {
