@@ -113,6 +113,32 @@ export function asciiFold(text: string): string {
   return /[a-z]/.test(text) ? text.replace(/[a-z]+/g, (m) => m.toUpperCase()) : text;
 }
 
+/** Digraphs whose simple titlecase (RFC 5051 step 1) differs from their upper case: DŽ Dž dž → Dž, and so on. */
+const DIGRAPH_TITLE: Record<string, string> = {
+  '\u01c4': '\u01c5', '\u01c6': '\u01c5', '\u01c7': '\u01c8', '\u01c9': '\u01c8', '\u01ca': '\u01cb', '\u01cc': '\u01cb', '\u01f1': '\u01f2', '\u01f3': '\u01f2',
+};
+
+/**
+ * i;unicode-casemap (RFC 5051 §2): each character's simple titlecase mapping, then NFKD; compared by code point
+ * (compareText). RFC 5256 §1: SORT and THREAD "MUST collate strings in accordance with the requirements of
+ * I18NLEVEL=1" (RFC 5255 §4.1: this collation). On ASCII it is i;ascii-casemap. A character whose upper case is
+ * more than one character (ß, ligatures) has no simple mapping and stays as it is before NFKD.
+ */
+export function unicodeFold(text: string): string {
+  if (/^[\x00-\x7f]*$/.test(text)) return asciiFold(text);
+  let out = '';
+  for (const ch of text) {
+    const title = DIGRAPH_TITLE[ch];
+    if (title !== undefined) {
+      out += title;
+      continue;
+    }
+    const upper = ch.toUpperCase();
+    out += upper.length === 1 || (upper.length === 2 && upper.codePointAt(0) !== upper.charCodeAt(0)) ? upper : ch; // one code point
+  }
+  return out.normalize('NFKD');
+}
+
 /** Compares strings by code point, as octets of UTF-8 compare (UTF-16 code unit order puts U+E000-U+FFFF above astral characters). */
 export function compareText(a: string, b: string): number {
   if (a === b) return 0;

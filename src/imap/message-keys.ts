@@ -3,13 +3,13 @@
 // (normal in a spam folder) give empty or missing values, never an error.
 import { addressParser } from 'postal-mime';
 import type { HeaderField, MessageMeta } from '../store/mailbox-store.ts';
-import { asciiFold, baseSubject } from './base-subject.ts';
+import { asciiFold, baseSubject, unicodeFold } from './base-subject.ts';
 
 /** What the header fields give (never changes for a UID: kept by the session context's sortKeys cache). */
 export interface HeaderKeys {
   /** The Date header's time (ms); NaN when it is missing or unparsable. */
   date: number;
-  /** Base subject folded by i;ascii-casemap (RFC 5256 §2.1, §3). */
+  /** Base subject folded by i;unicode-casemap (RFC 5256 §1, §2.1; see unicodeFold). */
   subject: string;
   replyOrForward: boolean;
   /** addr-mailbox of the first address, folded (RFC 5256 §3 FROM/TO/CC); empty when there is none. */
@@ -46,7 +46,7 @@ export function headerKeys(fields: readonly HeaderField[]): HeaderKeys {
   const refs = messageIds(first(fields, 'references') ?? '');
   return {
     date: date === undefined ? NaN : parseSentDate(date),
-    subject: asciiFold(subject.text),
+    subject: unicodeFold(subject.text),
     replyOrForward: subject.replyOrForward,
     from: firstMailbox(first(fields, 'from')),
     to: firstMailbox(first(fields, 'to')),

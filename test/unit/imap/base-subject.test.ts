@@ -1,7 +1,7 @@
 // Base subject extraction (RFC 5256 §2.1) and the per-message SORT/THREAD keys (sent date, first mailbox, message IDs).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { asciiFold, baseSubject, compareText } from '../../../src/imap/base-subject.ts';
+import { asciiFold, baseSubject, compareText, unicodeFold } from '../../../src/imap/base-subject.ts';
 import { firstMailbox, headerKeys, messageIds, messageKeys, parseSentDate } from '../../../src/imap/message-keys.ts';
 import type { MessageMeta } from '../../../src/store/mailbox-store.ts';
 
@@ -103,4 +103,15 @@ test('first mailbox and message IDs: lenient, never throwing', () => {
   assert.equal(k.from, '');
   const r = messageKeys(1, meta, headerKeys([['references', '<a@x> <b@x>'], ['in-reply-to', '<c@x>']]));
   assert.deepEqual(r.references, ['a@x', 'b@x']);
+});
+
+test('subjects collate by i;unicode-casemap (RFC 5051; RFC 5256 §1 requires I18NLEVEL=1), which is i;ascii-casemap on ASCII', () => {
+  assert.equal(unicodeFold('Hello_[x]'), asciiFold('Hello_[x]'));
+  assert.equal(unicodeFold('école'), unicodeFold('ÉCOLE'));
+  assert.ok(compareText(unicodeFold('Ecoles'), unicodeFold('école')) < 0 && compareText(unicodeFold('école'), unicodeFold('fa')) < 0, 'é among the e words (after them, as its accent decomposes), not after z');
+  assert.equal(unicodeFold('ǆ'), unicodeFold('Ǆ'), 'digraphs fold to their titlecase');
+  assert.equal(unicodeFold('ﬁle'), 'fiLE', 'a ligature has no simple titlecase: it only decomposes');
+  assert.equal(unicodeFold('straße'), 'STRAßE', 'ß has no simple upper case');
+  assert.equal(unicodeFold('Σίσυφος'), unicodeFold('ΣΊΣΥΦΟΣ'));
+  assert.equal(unicodeFold('𐐨𐐯'), unicodeFold('𐐀𐐇'), 'astral letters (Deseret) fold too');
 });
