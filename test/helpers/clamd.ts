@@ -2,9 +2,11 @@
 // signature database of its own: an .hdb MD5 signature of TEST_VIRUS (found also as a base64 attachment: clamd
 // decodes MIME) and an .ndb body signature of TEST_BODY_MARKER. Ready once it answers PING; stop() and start() take
 // it down and up again on the same socket; streamMaxLength lowers clamd's INSTREAM limit. No clamd installed fails the test with the package to install.
+// startHungClamd: the one fake, a "clamd" that reads and never answers.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { clamdPing } from '../../src/antivirus/clamd-client.ts';
@@ -105,4 +107,39 @@ export async function startClamd(t: Cleanup, opts: { tcp?: boolean; streamMaxLen
   });
   await start();
   return { unix: `unix:${socket}`, ...(port !== undefined ? { tcp: `127.0.0.1:${port}` } : {}), stop, start };
+}
+
+/** A hung "clamd" (the one fake: the real one cannot be made to hang): reads, never answers. */
+export interface HungClamd {
+  /** "127.0.0.1:PORT", for antivirus.clamd. */
+  address: string;
+  /** INSTREAM connections open now, and the most seen at once (a PING probe's are not counted); reset `most` at will. */
+  scans: { open: number; most: number };
+  /** Resolves once a scan holds a connection. */
+  scanning(): Promise<void>;
+}
+
+export async function startHungClamd(t: Cleanup): Promise<HungClamd> {
+  const sockets = new Set<net.Socket>();
+  const scans = { open: 0, most: 0 };
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => undefined);
+    s.once('data', (first: Buffer) => {
+      if (!first.toString('latin1').startsWith('zINSTREAM')) return;
+      scans.most = Math.max(scans.most, ++scans.open);
+      s.once('close', () => scans.open--);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  const scanning = (): Promise<void> =>
+    new Promise<void>((r) => {
+      const wait = (): void => void (scans.open > 0 ? r() : setTimeout(wait, 10));
+      wait();
+    });
+  return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, scans, scanning };
 }

@@ -15,7 +15,7 @@ import { test, type TestContext } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { awaitLog, messageDone } from '../helpers/await-log.ts';
-import { startClamd, TEST_VIRUS, TEST_VIRUS_NAME } from '../helpers/clamd.ts';
+import { startClamd, startHungClamd, TEST_VIRUS, TEST_VIRUS_NAME } from '../helpers/clamd.ts';
 import { runCli } from '../helpers/cli-process.ts';
 import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
@@ -210,30 +210,16 @@ test('antivirus.scan_outbound false: an authenticated submission is not scanned;
 
 test('a clamd that never answers, or answers nonsense: 451 within antivirus.timeout', async (t) => {
   // the one fake: a hung or garbled clamd cannot be made of the real one
-  const sockets = new Set<net.Socket>();
-  // INSTREAM connections open at once (a PING probe's are not counted), and the most seen
-  const scans = { open: 0, most: 0 };
-  const hung = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.once('data', (first: Buffer) => {
-      if (!first.toString('latin1').startsWith('zINSTREAM')) return;
-      scans.most = Math.max(scans.most, ++scans.open);
-      s.once('close', () => scans.open--);
-    });
-  });
+  const hung = await startHungClamd(t);
+  const { scans } = hung;
   const garbled = net.createServer((s) => {
     s.on('error', () => undefined);
     s.once('data', () => s.end('stream: what?\0'));
   });
-  for (const server of [hung, garbled]) await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    hung.close();
-    garbled.close();
-  });
+  await new Promise<void>((r) => garbled.listen(0, '127.0.0.1', r));
+  t.after(() => garbled.close());
   const sink = await startedSink(t);
-  const gw = await frontOf(t, sink, { clamd: `127.0.0.1:${(hung.address() as net.AddressInfo).port}`, timeout: '1s' });
+  const gw = await frontOf(t, sink, { clamd: hung.address, timeout: '1s' });
   const started = Date.now();
   const r = await sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], clean('to a hung clamd'));
   const took = Date.now() - started;
@@ -250,7 +236,7 @@ test('a clamd that never answers, or answers nonsense: 451 within antivirus.time
   for (const until = Date.now() + 5000; scans.open > 0 && Date.now() < until; ) await new Promise((r) => setTimeout(r, 20));
   assert.equal(scans.open, 0, 'the timed-out scan closed its connection to clamd');
   scans.most = 0;
-  const one = await frontOf(t, sink, { clamd: `127.0.0.1:${(hung.address() as net.AddressInfo).port}`, timeout: '1s', max_concurrent: 1 });
+  const one = await frontOf(t, sink, { clamd: hung.address, timeout: '1s', max_concurrent: 1 });
   const t0 = Date.now();
   const all = await Promise.all(['first', 'second', 'third'].map((s) => sendMessage(one.smtpPort, 'a@remote.example', ['user@relay.example'], clean(s))));
   assert.deepEqual(all.map((b) => b.data?.code), [451, 451, 451]);
@@ -314,23 +300,9 @@ test('spamgate explain shows VIRUS_FOUND with the virus name when antivirus is e
 test('reload: antivirus settings apply to the next transaction (on_error, clamd, enabled); the scanner and its slots are kept while they stay the same', async (t) => {
   const clamd = await startClamd(t);
   // a hung clamd: reads, never answers; counts the INSTREAM connections open at once
-  const sockets = new Set<net.Socket>();
-  const scans = { open: 0, most: 0 };
-  const hung = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.once('data', (first: Buffer) => {
-      if (!first.toString('latin1').startsWith('zINSTREAM')) return;
-      scans.most = Math.max(scans.most, ++scans.open);
-      s.once('close', () => scans.open--);
-    });
-  });
-  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    hung.close();
-  });
-  const hungAt = `127.0.0.1:${(hung.address() as net.AddressInfo).port}`;
+  const hung = await startHungClamd(t);
+  const { scans } = hung;
+  const hungAt = hung.address;
   const sink = await startedSink(t);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-avreload-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -359,10 +331,7 @@ test('reload: antivirus settings apply to the next transaction (on_error, clamd,
 
   // a scan holds the one slot when on_error changes; the message after the reload waits for that same slot
   const first = send('before the reload');
-  await new Promise<void>((r) => {
-    const wait = (): void => void (scans.open > 0 ? r() : setTimeout(wait, 10));
-    wait();
-  });
+  await hung.scanning();
   edit({ on_error: 'accept' });
   const second = send('after the reload');
   assert.equal((await first).data?.code, 451, 'on_error tempfail when it began');
@@ -386,27 +355,14 @@ test('reload: antivirus settings apply to the next transaction (on_error, clamd,
 });
 
 test('a reload that fails after changing the antivirus settings leaves the running scanner and its slots to the next one', async (t) => {
-  const sockets = new Set<net.Socket>();
-  const scans = { open: 0, most: 0 };
-  const hung = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => undefined);
-    s.once('data', (first: Buffer) => {
-      if (!first.toString('latin1').startsWith('zINSTREAM')) return;
-      scans.most = Math.max(scans.most, ++scans.open);
-      s.once('close', () => scans.open--);
-    });
-  });
-  await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r));
-  t.after(() => {
-    for (const s of sockets) s.destroy();
-    hung.close();
-  });
+  // a hung clamd: reads, never answers; counts the INSTREAM connections open at once
+  const hung = await startHungClamd(t);
+  const { scans } = hung;
   const sink = await startedSink(t);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-avreload-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const configFile = path.join(dir, 'spamgate.yaml');
-  const antivirus = { enabled: true, clamd: `127.0.0.1:${(hung.address() as net.AddressInfo).port}`, timeout: '1500ms', max_concurrent: 1 };
+  const antivirus = { enabled: true, clamd: hung.address, timeout: '1500ms', max_concurrent: 1 };
   const gw = await startGateway(
     t,
     { mode: 'front-of', local_domains: ['relay.example'], delivery: { upstream: { host: '127.0.0.1', port: sink.port } }, bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS }, antivirus },
@@ -415,10 +371,7 @@ test('a reload that fails after changing the antivirus settings leaves the runni
   const running = readFileSync(configFile, 'utf8');
   const send = (subject: string) => sendMessage(gw.smtpPort, 'a@remote.example', ['user@relay.example'], clean(subject));
   const first = send('holds the slot');
-  await new Promise<void>((r) => {
-    const wait = (): void => void (scans.open > 0 ? r() : setTimeout(wait, 10));
-    wait();
-  });
+  await hung.scanning();
   // more slots, but rules without the antivirus symbols: the reload fails once the checks are built
   const empty = mkdtempSync(path.join(dir, 'rules-'));
   const broken = parseYaml(running) as Json;
