@@ -5,19 +5,10 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ANTIVIRUS_SYMBOLS } from '../../../src/checks/antivirus.ts';
-import { ConfigError, loadConfig, SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
+import { loadConfig, SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
 import { loadRuleset } from '../../../src/scoring/ruleset.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';
-
-function problemsOf(load: () => unknown): string {
-  try {
-    load();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
-    return err.problems.join('\n');
-  }
-  assert.fail('accepted');
-}
+import { configProblems as problemsOf } from '../../helpers/config-errors.ts';
 
 test('defaults: off, 127.0.0.1:3310, 30 s, 25 MiB, 10 at once, outbound scanned, tempfail on error', () => {
   const { config } = loadConfig({ inline: {} });

@@ -4,22 +4,13 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { ConfigError, loadConfig, SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
+import { loadConfig, SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
 import { quarantineDir } from '../../../src/config/sections/quarantine.ts';
 import { loadRuleset, thresholdsFor } from '../../../src/scoring/ruleset.ts';
 import { tempDir as makeTempDir } from '../../helpers/temp-dir.ts';
+import { configProblems as problemsOf } from '../../helpers/config-errors.ts';
 
 const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-qconfig-');
-
-function problemsOf(load: () => unknown): string {
-  try {
-    load();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
-    return err.problems.join('\n');
-  }
-  assert.fail('accepted');
-}
 
 test('defaults: <data_dir>/quarantine, 30 days, 1 GiB; the shipped rules set no quarantine threshold', () => {
   const { config, dataDir } = loadConfig({ inline: {}, dataDir: '/var/lib/spamgate' });

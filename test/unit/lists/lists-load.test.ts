@@ -11,18 +11,9 @@ import { rulesetLists, withListSymbols } from '../../../src/lists/compile.ts';
 import { loadRuleset } from '../../../src/scoring/ruleset.ts';
 import { runCli } from '../../helpers/cli-process.ts';
 import { tempDir as makeTempDir } from '../../helpers/temp-dir.ts';
+import { rulesProblems as problemsOf } from '../../helpers/config-errors.ts';
 
 const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-lists-');
-
-function problemsOf(dirs: string[]): string {
-  try {
-    loadRuleset(dirs);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
-    return err.message;
-  }
-  assert.fail('the rules were accepted');
-}
 
 test('the shipped rules define no list: default behaviour is unchanged', () => {
   assert.deepEqual(rulesetLists(loadRuleset([SHIPPED_RULES_DIR])), []);

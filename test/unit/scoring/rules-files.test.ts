@@ -9,18 +9,9 @@ import { ConfigError, loadConfig, SHIPPED_RULES_DIR } from '../../../src/config/
 import { readUsersFile } from '../../../src/mailhost/users.ts';
 import { loadRuleset } from '../../../src/scoring/ruleset.ts';
 import { tempDir as makeTempDir } from '../../helpers/temp-dir.ts';
+import { rulesProblems as problemsOf } from '../../helpers/config-errors.ts';
 
 const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-rules-files-');
-
-function problemsOf(dirs: string[]): string {
-  try {
-    loadRuleset(dirs);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `a ConfigError, not ${String(err)}`);
-    return err.message;
-  }
-  assert.fail('the rules were accepted');
-}
 
 test('a key given twice is refused with file, line and key, in rules, config and users files', (t) => {
   const dir = tempDir(t);
