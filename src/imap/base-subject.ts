@@ -56,14 +56,6 @@ function refwdEnd(t: string, at: number, end: number): number {
   return i < end && t.charCodeAt(i) === 0x3a ? i + 1 : -1;
 }
 
-/** End of a subj-leader ((*subj-blob subj-refwd) / WSP) starting at `at`, or -1. */
-function leaderEnd(t: string, at: number, end: number): number {
-  if (at < end && t.charCodeAt(at) === SPACE) return at + 1;
-  let i = at;
-  for (let blob = blobEnd(t, i, end); blob >= 0; blob = blobEnd(t, i, end)) i = blob;
-  return refwdEnd(t, i, end);
-}
-
 /** RFC 5256 §2.1: "All servers and disconnected clients MUST use exactly this algorithm to determine the base subject." */
 export function baseSubject(value: string): BaseSubject {
   const t = normalize(value);
@@ -81,15 +73,28 @@ export function baseSubject(value: string): BaseSubject {
     }
     // (3)-(5) leaders, and a blob when something is left after it, until neither matches
     for (;;) {
-      const lead = leaderEnd(t, start, end);
+      if (start < end && t.charCodeAt(start) === SPACE) {
+        start++;
+        continue;
+      }
+      // a run of blobs, then (3) a subj-refwd removes them all; without one, (4) removes them one by one (each leaving
+      // a non-empty rest, the last only when text follows it) and (3) fails again at each: so all go at once here,
+      // or the run would be scanned again for each of its blobs (quadratic in a subject of many "[a] ")
+      let last = start;
+      let after = start;
+      for (let blob = blobEnd(t, after, end); blob >= 0; blob = blobEnd(t, after, end)) {
+        last = after;
+        after = blob;
+      }
+      const lead = refwdEnd(t, after, end);
       if (lead >= 0) {
-        if (t.charCodeAt(start) !== SPACE) replyOrForward = true;
+        replyOrForward = true;
         start = lead;
         continue;
       }
-      const blob = blobEnd(t, start, end);
-      if (blob >= 0 && blob < end) {
-        start = blob;
+      const next = after < end ? after : last;
+      if (next > start) {
+        start = next;
         continue;
       }
       break;

@@ -68,6 +68,16 @@ test('base subject: a hostile subject costs linear time', () => {
   assert.ok(performance.now() - t0 < 2000, 'took too long');
 });
 
+test('base subject: a run of blobs without a Re: after it costs linear time (each blob removed once, not rescanned)', () => {
+  const t0 = performance.now();
+  assert.equal(base('[a] '.repeat(50_000) + 'x'), 'x');
+  assert.equal(base('[a] '.repeat(50_000) + '[b]'), '[b]');
+  assert.equal(base('[a] [b] Re: [c] x'), 'x');
+  assert.equal(base('[a] [b] [c]'), '[c]');
+  assert.equal(base('[a] [b] re [x] x'), 're [x] x');
+  assert.ok(performance.now() - t0 < 2000, 'took too long');
+});
+
 test('collation: i;ascii-casemap folds ASCII only; strings compare by code point', () => {
   assert.equal(asciiFold('HeLLo école'), 'HELLO éCOLE');
   assert.equal(asciiFold('ABC'), 'ABC');
