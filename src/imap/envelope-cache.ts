@@ -30,6 +30,7 @@ export class UidCache<V> {
       if (t === keep) continue;
       this.tables.delete(key);
       this.size -= t.size;
+      t.dropped = true;
     }
     return this.size + need <= this.maxSize;
   }
@@ -41,6 +42,11 @@ const ENTRY_OVERHEAD = 32;
 export class UidTable<V> {
   private readonly byUid = new Map<number, V>();
   size = 0;
+  /**
+   * Dropped from the cache (room()) while a command may still hold it: it keeps nothing more, else what it kept would
+   * count against the cache's size for good (no table left to drop) and it would drop live tables to make room.
+   */
+  dropped = false;
 
   constructor(private readonly cache: UidCache<V>) {}
 
@@ -51,7 +57,7 @@ export class UidTable<V> {
   /** Keeps a value when the cache has room for it (the caller uses the value either way). */
   set(uid: number, value: V): void {
     const need = this.cache.sizeOf(value) + ENTRY_OVERHEAD;
-    if (this.byUid.has(uid) || !this.cache.room(need, this)) return;
+    if (this.dropped || this.byUid.has(uid) || !this.cache.room(need, this)) return;
     this.byUid.set(uid, value);
     this.size += need;
     this.cache.size += need;
