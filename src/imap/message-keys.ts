@@ -136,6 +136,10 @@ export function parseSentDate(value: string): number {
     const n = Number(zone.slice(1));
     offsetMinutes = (zone[0] === '-' ? -1 : 1) * (Math.floor(n / 100) * 60 + (n % 100));
   } else if (zone !== undefined) offsetMinutes = (ZONES[zone.toLowerCase()] ?? 0) * 60;
-  const t = Date.UTC(year, month, day, hour, minute, second) - offsetMinutes * 60_000;
+  // not Date.UTC, which reads years 0-99 as 1900-1999 (a four-digit "0050" is the year 50)
+  const d = new Date(0);
+  d.setUTCFullYear(year, month, day);
+  d.setUTCHours(hour, minute, second);
+  const t = d.getTime() - offsetMinutes * 60_000;
   return Number.isFinite(t) ? t : NaN;
 }

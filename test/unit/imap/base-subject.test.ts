@@ -95,6 +95,18 @@ test('sent date: RFC 5322 dates, obsolete zones and years, garbage is NaN', () =
   for (const bad of ['', 'yesterday', '1', '32 Feb 2020 10:00:00', '7 Foo 1994 10:00:00', '7 Feb 1994 25:00:00', '\u0000\u00ff']) assert.ok(Number.isNaN(parseSentDate(bad)), bad);
 });
 
+test('sent date: a four-digit year below 100 is that year, not 1900 plus it (Date.UTC reads 0-99 as 19xx)', () => {
+  const year = (y: number): number => {
+    const d = new Date(0);
+    d.setUTCFullYear(y, 0, 1);
+    return d.getTime();
+  };
+  assert.equal(parseSentDate('Mon, 1 Jan 0050 00:00:00 +0000'), year(50));
+  assert.equal(parseSentDate('1 Jan 0001 00:00 +0000'), year(1));
+  assert.ok(parseSentDate('1 Jan 0030 00:00 +0000') < parseSentDate('1 Jan 1920 00:00 +0000'), 'year 30 before 1920');
+  assert.equal(parseSentDate('1 Jan 50 00:00 +0000'), Date.UTC(1950, 0, 1), 'two digits: RFC 5322 §4.3');
+});
+
 test('first mailbox and message IDs: lenient, never throwing', () => {
   assert.equal(firstMailbox('Bob <Bob.Smith@Example.org>, carol@x.y'), 'BOB.SMITH');
   assert.equal(firstMailbox('team: Dave <dave@x.y>;'), 'DAVE');
