@@ -2,7 +2,7 @@
 // UID order when the list is not sorted, flags and sizes from file names, the cache file's quick and full lines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseUidList } from '../../../src/store/maildir-files.ts';
@@ -75,4 +75,29 @@ test('info strings other programs wrote: unnamed keyword letters survive a flag 
   assert.deepEqual((await readdir(cur)).sort(), ['101.b.host:2,Fabcz', '107.i.host:2,FS', '108.j.host:2,FSX']);
   const flags = (await store.list(U, 'INBOX')).map((m) => [...m.flags].sort().join(' '));
   assert.deepEqual(flags, ['\\Flagged', '\\Flagged \\Seen', '\\Flagged \\Seen']);
+});
+
+test('an SGCACHE1 cache file (lines without References) is read as lost: References come from the message, trimmed, and the file is rewritten', async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'sg-scan-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const seed = createMaildirStore({ root, fsync: false });
+  await seed.ensureUser(U);
+  const md = seed.maildirOf(U);
+  const refs = Array.from({ length: 40 }, (_, i) => `<r${i}@x>`);
+  const name = '1700000001.M1P1.h,W=90';
+  await writeFile(join(md, 'cur', `${name}:2,S`), `Subject: old\r\nReferences: ${refs.slice(0, 20).join('\r\n ')}\r\n ${refs.slice(20).join(' ')}\r\n\r\nhi\r\n`);
+  await writeFile(join(md, 'dovecot-uidlist'), `3 V5 N2\n1 :${name}\n`);
+  await mkdir(join(md, 'tmp'), { recursive: true });
+  await writeFile(join(md, 'spamgate.cache'), `SGCACHE1\n["${name}",1000,[["subject","stale"]]]\n`);
+  const store = createMaildirStore({ root, fsync: false });
+  const [fields] = (await store.headerFields?.(U, 'INBOX', [1])) ?? [];
+  assert.deepEqual(fields, [
+    ['subject', 'old'],
+    ['references', [refs[0], ...refs.slice(25)].join(' ')],
+  ]);
+  await store.list(U, 'INBOX');
+  const again = createMaildirStore({ root, fsync: false });
+  assert.deepEqual((await again.headerFields?.(U, 'INBOX', [1]))?.[0], fields);
+  const text = await readFile(join(md, 'spamgate.cache'), 'utf8');
+  assert.ok(text.startsWith('SGCACHE2\n'), text.slice(0, 40));
 });
