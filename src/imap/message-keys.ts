@@ -40,21 +40,28 @@ const first = (fields: readonly HeaderField[], name: string): string | undefined
   return undefined;
 };
 
+/**
+ * A string of its own: a slice or match of a field value is kept by V8 as a view into the whole value, so a short key
+ * cut from a huge header field would hold all of it in the cache while counting only its own length.
+ */
+const own = (text: string): string => (text.length < 13 ? text : (' ' + text).slice(1));
+
 export function headerKeys(fields: readonly HeaderField[]): HeaderKeys {
   const date = first(fields, 'date');
   const subject = baseSubject(first(fields, 'subject') ?? '');
   const refs = messageIds(first(fields, 'references') ?? '');
+  const messageId = messageIds(first(fields, 'message-id') ?? '')[0];
   return {
     date: date === undefined ? NaN : parseSentDate(date),
-    subject: unicodeFold(subject.text),
+    subject: own(unicodeFold(subject.text)),
     replyOrForward: subject.replyOrForward,
-    from: firstMailbox(first(fields, 'from')),
-    to: firstMailbox(first(fields, 'to')),
-    cc: firstMailbox(first(fields, 'cc')),
-    messageId: messageIds(first(fields, 'message-id') ?? '')[0],
+    from: own(firstMailbox(first(fields, 'from'))),
+    to: own(firstMailbox(first(fields, 'to'))),
+    cc: own(firstMailbox(first(fields, 'cc'))),
+    messageId: messageId === undefined ? undefined : own(messageId),
     // "If a message does not contain a References header line, or the References header line does not contain any
     // valid Message IDs, then use the first (if any) valid Message ID found in the In-Reply-To header line"
-    references: refs.length > 0 ? refs.slice(-MAX_REFERENCES) : messageIds(first(fields, 'in-reply-to') ?? '').slice(0, 1),
+    references: (refs.length > 0 ? refs.slice(-MAX_REFERENCES) : messageIds(first(fields, 'in-reply-to') ?? '').slice(0, 1)).map(own),
   };
 }
 

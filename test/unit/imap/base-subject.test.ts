@@ -2,8 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { asciiFold, baseSubject, compareText, unicodeFold } from '../../../src/imap/base-subject.ts';
-import { firstMailbox, headerKeys, messageIds, messageKeys, parseSentDate } from '../../../src/imap/message-keys.ts';
+import { firstMailbox, headerKeys, headerKeysSize, messageIds, messageKeys, parseSentDate, type HeaderKeys } from '../../../src/imap/message-keys.ts';
 import type { MessageMeta } from '../../../src/store/mailbox-store.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 const base = (s: string): string => baseSubject(s).text;
 
@@ -136,4 +138,29 @@ test('subjects collate by i;unicode-casemap (RFC 5051; RFC 5256 §1 requires I18
   assert.equal(unicodeFold('straße'), 'STRAßE', 'ß has no simple upper case');
   assert.equal(unicodeFold('Σίσυφος'), unicodeFold('ΣΊΣΥΦΟΣ'));
   assert.equal(unicodeFold('𐐨𐐯'), unicodeFold('𐐀𐐇'), 'astral letters (Deseret) fold too');
+});
+
+test('keys cut from huge header fields do not hold the fields in memory (the key cache counts only the keys)', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const kept: HeaderKeys[] = [];
+  let counted = 0;
+  for (let i = 0; i < 100; i++) {
+    const big = 'A'.repeat(1_000_000) + i;
+    const k = headerKeys([
+      ['subject', `[${big}] HELLO WORLD 12345 ${i}`],
+      ['message-id', `<abcdefghijklmnop${i}@x> ${big}`],
+      ['references', `<qrstuvwxyzabcdef${i}@x> ${big}`],
+      ['from', `${big} <ABCDEFGHIJKLMNOPQ${i}@x>`],
+    ]);
+    counted += headerKeysSize(k);
+    kept.push(k);
+  }
+  gc();
+  const grown = process.memoryUsage().heapUsed - before;
+  assert.equal(kept[7]?.subject, 'HELLO WORLD 12345 7');
+  assert.equal(kept[7]?.messageId, 'abcdefghijklmnop7@x');
+  assert.ok(grown < 20_000_000, `100 keys counted as ${counted} bytes hold ${grown} bytes`);
 });
