@@ -91,12 +91,19 @@ export function messageKeys(seq: number, meta: MessageMeta, keys: HeaderKeys): M
   };
 }
 
+/**
+ * A msg-id has no folding white space, so it fits on a line (RFC 5322 §2.1.1: 998 characters); a longer one is not
+ * valid. It matters: THREAD keys its table by message ID, and V8 hashes strings above 16,383 characters by their
+ * length alone, so thousands of junk IDs of one length would make each lookup compare them all.
+ */
+const MAX_ID = 998;
+
 /** Message IDs in a field (msg-id, RFC 5322 §3.6.4), leniently: "<left@right>", without the brackets; others skipped. */
 export function messageIds(value: string): string[] {
   const out: string[] = [];
   for (const m of value.matchAll(/<([^<>\s]*)>/g)) {
     const id = m[1] ?? '';
-    if (id.indexOf('@') > 0 && id.indexOf('@') < id.length - 1) out.push(id);
+    if (id.indexOf('@') > 0 && id.indexOf('@') < id.length - 1 && id.length <= MAX_ID) out.push(id);
   }
   return out;
 }

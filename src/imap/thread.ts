@@ -1,6 +1,7 @@
 // THREAD algorithms (RFC 5256 §3): ORDEREDSUBJECT and REFERENCES build a tree of containers, which is written as the
 // nested thread-list of the THREAD response. Every walk is a loop with its own stack: a crafted References chain of
 // any depth cannot exhaust the call stack, and links that would make a loop are never made.
+import { createHash } from 'node:crypto';
 import { compareText } from './base-subject.ts';
 import type { MessageKeys } from './message-keys.ts';
 
@@ -133,7 +134,12 @@ export function referencesThreads(messages: readonly MessageKeys[]): Container[]
   for (const c of roots) if (!c.msg) c.children.sort(byDate);
   roots.sort(byDate);
   // (5) threads of the same base subject gathered
-  const subjectOf = (c: Container): string => (c.msg ?? c.children[0]?.msg)?.subject ?? '';
+  // a long subject is keyed by its digest: V8 hashes strings above 16,383 characters by their length alone, so
+  // thousands of junk subjects of one length would make each lookup compare them all (seconds of a blocked server)
+  const subjectOf = (c: Container): string => {
+    const subject = (c.msg ?? c.children[0]?.msg)?.subject ?? '';
+    return subject.length <= 4096 ? subject : `\u0000${createHash('sha256').update(subject).digest('base64')}`;
+  };
   const table = new Map<string, Container>();
   for (const c of roots) {
     const subject = subjectOf(c);

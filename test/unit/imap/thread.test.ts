@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { baseSubject, asciiFold } from '../../../src/imap/base-subject.ts';
-import type { MessageKeys } from '../../../src/imap/message-keys.ts';
+import { headerKeys, messageKeys, type MessageKeys } from '../../../src/imap/message-keys.ts';
 import { Cursor } from '../../../src/imap/parser.ts';
 import { parseSortCriteria, sortMessages } from '../../../src/imap/sort.ts';
 import { formatThreads, orderedSubject, referencesThreads } from '../../../src/imap/thread.ts';
@@ -103,6 +103,26 @@ test('REFERENCES: a chain and a tree thousands deep neither overflow the stack n
   const text = refs(comb);
   assert.equal(text.split('(').length, text.split(')').length);
   assert.ok(performance.now() - t0 < 10_000);
+});
+
+test('REFERENCES: long Message-IDs and base subjects of one length (V8 hashes such strings by length alone) cost no quadratic time', () => {
+  const n = 1500;
+  const long = 'x'.repeat(20_000);
+  const set = Array.from({ length: n }, (_, i) => {
+    const tail = String(i).padStart(5, '0');
+    const keys = headerKeys([
+      ['message-id', `<${long}${tail}@x>`],
+      ['subject', `${long}${tail}`],
+    ]);
+    return messageKeys(i + 1, { uid: i + 1, size: 1, internalDate: i, flags: [], modseq: 1, recent: false } as never, keys);
+  });
+  const t0 = performance.now();
+  const out = formatThreads(referencesThreads(set), (m) => m.seq);
+  assert.ok(performance.now() - t0 < 3000, `took ${Math.round(performance.now() - t0)} ms`);
+  assert.ok(out === Array.from({ length: n }, (_, i) => `(${i + 1})`).join(''), out.slice(0, 80));
+  // a long subject still gathers its threads (step 5)
+  const two = [0, 1].map((i) => messageKeys(i + 1, { uid: i + 1, size: 1, internalDate: i, flags: [], modseq: 1, recent: false } as never, headerKeys([['subject', long]])));
+  assert.equal(formatThreads(referencesThreads(two), (m) => m.seq), '((1)(2))');
 });
 
 test('ORDEREDSUBJECT: threads by base subject, the first by date at the top, the rest its children', () => {
