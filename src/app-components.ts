@@ -41,6 +41,9 @@ import { quarantineDir } from './config/sections/quarantine.ts';
 import { openQuarantine, type QuarantineSink } from './quarantine/store.ts';
 import { openSharedStores } from './redis/shared-stores.ts';
 import { createAntivirus } from './antivirus/setup.ts';
+import { createFuzzyCheck } from './checks/fuzzy.ts';
+import { openFuzzy } from './fuzzy/open-fuzzy.ts';
+import { withFuzzyLearning } from './fuzzy/learner.ts';
 
 export interface ComponentDeps {
   loaded: LoadedConfig;
@@ -146,6 +149,13 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       })
     : undefined;
   if (bayes) closers.push(() => bayes.close());
+  // fuzzy digests of reported spam: learned from the Junk folder and quarantine release too
+  const fuzzy = config.fuzzy.enabled ? openFuzzy({ config: config.fuzzy, limits: mimeLimits, clock: deps.clock, dataDir: deps.loaded.dataDir, registry: deps.registry, ...(shared.fuzzyStore ? { store: shared.fuzzyStore } : {}) }) : undefined;
+  if (fuzzy) closers.push(() => fuzzy.close());
+  const fuzzyChecks = (cfg: Config): Check[] => (fuzzy && cfg.fuzzy.enabled ? [createFuzzyCheck({ fuzzy, limits: mimeLimits })] : []);
+  const fuzzyLog = deps.log.child({ component: 'fuzzy' });
+  // what users report (Junk folder moves, quarantine release --learn) teaches Bayes and the fuzzy store
+  const reportLearner = fuzzy ? withFuzzyLearning(bayes?.learner, fuzzy, (err) => fuzzyLog.warn('fuzzy learning failed', { error: err.message })) : bayes?.learner;
   const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }) }) : undefined;
   const fullStack = config.mode === 'full-stack';
   const mailhost = openMailHost({
@@ -155,7 +165,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     log: deps.log,
     registry: deps.registry,
     hostname: deps.hostname,
-    ...(bayes ? { learner: bayes.learner } : {}),
+    ...(reportLearner ? { learner: reportLearner } : {}),
     ...(deps.loaded.file !== undefined ? { configFile: deps.loaded.file } : {}),
   });
   closers.push(() => mailhost.close());
@@ -169,7 +179,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     clock: deps.clock,
     registry: deps.registry,
     log: deps.log.child({ component: 'quarantine' }),
-    ...(bayes ? { learner: bayes.learner } : {}),
+    ...(reportLearner ? { learner: reportLearner } : {}),
   });
   closers.push(async () => quarantine.close());
   const delivery = await openDelivery({
@@ -197,7 +207,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
-    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
+    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...fuzzyChecks(cfg), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
     // mail received from the world only: not submissions, authenticated or trusted-network relaying (our own mail)
     ...(dmarcReports ? { onFinal: (e: FinalActionEvent) => void (e.session.submission || e.session.authUser || e.session.trusted ? undefined : dmarcReports.observe({ action: e.action, clientIp: e.session.clientIp, mailFrom: e.envelope.mailFrom, message: e.message, results: e.results })) } : {}),
     ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined, e.results.get(BAYES_DERIVED_KEY) as ReadonlySet<string> | undefined) } : {}),

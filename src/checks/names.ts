@@ -26,6 +26,7 @@ const CHECKS = {
   content_meta: true,
   antivirus: true,
   lists: true,
+  fuzzy: true,
 } as const satisfies Record<string, boolean>;
 
 export type CheckName = keyof typeof CHECKS;

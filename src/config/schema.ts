@@ -10,6 +10,7 @@ import { aliasesSection, mailhostSection, usersSection } from './sections/mailho
 import { managesieveSection } from './sections/managesieve.ts';
 import { pop3Section } from './sections/pop3.ts';
 import { greylistSection, redisSection } from './sections/redis.ts';
+import { fuzzySection } from './sections/fuzzy.ts';
 import { arcSection } from './sections/arc.ts';
 import { dkimSection } from './sections/dkim.ts';
 import { srsSection } from './sections/srs.ts';
@@ -320,6 +321,7 @@ export const configSchema = z
     managesieve: managesieveSection,
     redis: redisSection,
     greylist: greylistSection,
+    fuzzy: fuzzySection,
   })
   .superRefine(crossChecks);
 

@@ -13,6 +13,7 @@ import { RedisLink } from './connection.ts';
 import { RedisGreylistStore } from './greylist-store.ts';
 import { RedisRateStore } from './rate-store.ts';
 import { RedisTokenStore } from './token-store.ts';
+import { RedisFuzzyStore } from './fuzzy-store.ts';
 
 export interface SharedStoreDeps {
   config: Config;
@@ -28,6 +29,8 @@ export interface SharedStores {
   rateStore?: RateStore;
   /** Set when redis.use_for has 'bayes'; otherwise the Bayes filter keeps its own store. */
   tokenStore?: RedisTokenStore; // a TokenStore (src/bayes/token-store.ts), plus importModel()
+  /** Set when redis.use_for has 'fuzzy'; otherwise the fuzzy filter keeps its own file. */
+  fuzzyStore?: RedisFuzzyStore;
   /** Always set: Redis when use_for has 'greylist', else in-process. */
   greylistStore: GreylistStore;
   /** The link, when any store is in Redis (health, tests). */
@@ -63,6 +66,7 @@ export async function openSharedStores(deps: SharedStoreDeps): Promise<SharedSto
   if (link) stores.link = link;
   if (link && uses.has('rate')) stores.rateStore = new RedisRateStore(link, testClock);
   if (link && uses.has('bayes')) stores.tokenStore = new RedisTokenStore(link, Math.round(config.bayes.token_ttl / 1000));
+  if (link && uses.has('fuzzy')) stores.fuzzyStore = new RedisFuzzyStore(link, clock, config.fuzzy.ttl, config.fuzzy.max_entries);
   return stores;
 }
 

@@ -1,0 +1,25 @@
+// A Learner (src/bayes/learner.ts) that also teaches the fuzzy store: spam reported by hand (the Junk
+// folder, train) adds the message's digests, ham (moved out of Junk, quarantine release --learn) removes
+// what it matches. Autolearning keeps the Bayes learner alone: a score is no report.
+import type { LearnOutcome, Learner } from '../bayes/learner.ts';
+import type { FuzzyFilter } from './open-fuzzy.ts';
+
+export function withFuzzyLearning(bayes: Learner | undefined, fuzzy: FuzzyFilter, onError: (err: Error) => void): Learner {
+  const teach = async (raw: Buffer, spam: boolean): Promise<void> => {
+    try {
+      await (spam ? fuzzy.addSpam(raw) : fuzzy.remove(raw));
+    } catch (err) {
+      onError(err as Error);
+    }
+  };
+  return {
+    async learn(raw, cls, source) {
+      if (source !== 'autolearn') await teach(raw, cls === 'spam');
+      // Bayes off: the fuzzy store learned; 'learned' says so
+      return bayes ? bayes.learn(raw, cls, source) : 'learned';
+    },
+    async forget(raw, source): Promise<LearnOutcome> {
+      return bayes ? bayes.forget(raw, source) : 'unknown';
+    },
+  };
+}

@@ -1,0 +1,197 @@
+// In-process fuzzy store: entries (slots, time added, hit count) with an index from (slot, value) to
+// entry ids, so a look-up reads only the entries sharing a slot. Bounded by maxEntries (the oldest go
+// first), entries expire after ttlMs, and the whole store is saved atomically to one JSON file by save()
+// (the owner calls it after a batch of changes) and close().
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic-file.ts';
+import type { Clock } from '../util/clock.ts';
+import { FUZZY_SLOTS, type FuzzyDigest } from './digest.ts';
+import type { FuzzyMatch, FuzzyStats, FuzzyStore } from './store.ts';
+
+interface Entry {
+  id: string;
+  slots: number[];
+  added: number;
+  hits: number;
+}
+
+export interface MemoryFuzzyOptions {
+  clock: Clock;
+  ttlMs: number;
+  maxEntries: number;
+  /** Saved here (JSON) on change and close; none: memory only. */
+  file?: string;
+  /** Never write the file (read-only CLI use). */
+  readOnly?: boolean;
+}
+
+const key = (slot: number, value: number): string => `${slot}:${value}`;
+
+export class MemoryFuzzyStore implements FuzzyStore {
+  /** Insertion order is age order: the first entry is the oldest. */
+  private readonly entries = new Map<string, Entry>();
+  private readonly index = new Map<string, Set<string>>();
+  private dirty = false;
+
+  constructor(private readonly opts: MemoryFuzzyOptions) {
+    if (opts.file) this.load(opts.file);
+  }
+
+  async add(digest: FuzzyDigest): Promise<'added' | 'exists'> {
+    const now = this.opts.clock.now();
+    const existing = this.entries.get(digest.id);
+    if (existing && now - existing.added < this.opts.ttlMs) {
+      // refreshed: moved to the young end
+      this.entries.delete(digest.id);
+      existing.added = now;
+      this.entries.set(digest.id, existing);
+      await this.changed();
+      return 'exists';
+    }
+    if (existing) this.drop(existing);
+    this.insert({ id: digest.id, slots: [...digest.slots], added: now, hits: 0 });
+    while (this.entries.size > this.opts.maxEntries) {
+      const oldest = this.entries.values().next().value;
+      if (!oldest) break;
+      this.drop(oldest);
+    }
+    await this.changed();
+    return 'added';
+  }
+
+  async remove(digest: FuzzyDigest, threshold: number): Promise<number> {
+    let removed = 0;
+    const exact = this.entries.get(digest.id);
+    if (exact) {
+      this.drop(exact);
+      removed++;
+    }
+    for (const [id, same] of this.candidates(digest)) {
+      const e = this.entries.get(id);
+      if (e && same / FUZZY_SLOTS >= threshold) {
+        this.drop(e);
+        removed++;
+      }
+    }
+    if (removed > 0) await this.changed();
+    return removed;
+  }
+
+  async lookup(digest: FuzzyDigest, threshold: number): Promise<FuzzyMatch | undefined> {
+    const now = this.opts.clock.now();
+    let best: { entry: Entry; same: number } | undefined;
+    for (const [id, same] of this.candidates(digest)) {
+      const e = this.entries.get(id);
+      if (!e) continue;
+      if (now - e.added >= this.opts.ttlMs) {
+        this.drop(e);
+        this.dirty = true;
+        continue;
+      }
+      if (same / FUZZY_SLOTS >= threshold && (!best || same > best.same)) best = { entry: e, same };
+    }
+    if (!best) return undefined;
+    best.entry.hits++;
+    this.dirty = true;
+    return { id: best.entry.id, similarity: best.same / FUZZY_SLOTS };
+  }
+
+  async stats(): Promise<FuzzyStats> {
+    this.expire();
+    return { entries: this.entries.size };
+  }
+
+  /** Entries live now (tests, stats). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  async save(): Promise<void> {
+    if (!this.opts.file || this.opts.readOnly || !this.dirty) return;
+    this.dirty = false;
+    await writeFileAtomic(this.opts.file, this.serialize());
+  }
+
+  async close(): Promise<void> {
+    await this.save();
+  }
+
+  /** Entry id → slots equal to the digest's, from the index. */
+  private candidates(digest: FuzzyDigest): Map<string, number> {
+    const counts = new Map<string, number>();
+    digest.slots.forEach((v, slot) => {
+      for (const id of this.index.get(key(slot, v)) ?? []) counts.set(id, (counts.get(id) ?? 0) + 1);
+    });
+    return counts;
+  }
+
+  private insert(e: Entry): void {
+    this.entries.set(e.id, e);
+    e.slots.forEach((v, slot) => {
+      const k = key(slot, v);
+      let set = this.index.get(k);
+      if (!set) this.index.set(k, (set = new Set()));
+      set.add(e.id);
+    });
+  }
+
+  private drop(e: Entry): void {
+    this.entries.delete(e.id);
+    e.slots.forEach((v, slot) => {
+      const k = key(slot, v);
+      const set = this.index.get(k);
+      set?.delete(e.id);
+      if (set?.size === 0) this.index.delete(k);
+    });
+  }
+
+  private expire(): void {
+    const now = this.opts.clock.now();
+    // age order: stop at the first live entry (a refresh moves an entry to the young end)
+    for (const e of this.entries.values()) {
+      if (now - e.added < this.opts.ttlMs) break;
+      this.drop(e);
+      this.dirty = true;
+    }
+  }
+
+  /** Marks the store changed; the owner saves (save() after a batch, close()). */
+  private async changed(): Promise<void> {
+    this.dirty = true;
+  }
+
+  private serialize(): string {
+    this.expire();
+    return JSON.stringify({ version: 1, entries: [...this.entries.values()] });
+  }
+
+  private load(file: string): void {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    const data = JSON.parse(text) as { entries?: unknown };
+    if (!Array.isArray(data.entries)) throw new Error(`${file}: not a fuzzy store (no entries)`);
+    for (const raw of data.entries as unknown[]) {
+      const e = raw as Partial<Entry>;
+      if (typeof e.id !== 'string' || !Array.isArray(e.slots) || e.slots.length !== FUZZY_SLOTS || typeof e.added !== 'number') continue;
+      this.insert({ id: e.id, slots: e.slots.map((n) => Number(n) >>> 0), added: e.added, hits: typeof e.hits === 'number' ? e.hits : 0 });
+    }
+    this.expire();
+    while (this.entries.size > this.opts.maxEntries) {
+      const oldest = this.entries.values().next().value;
+      if (!oldest) break;
+      this.drop(oldest);
+    }
+  }
+
+  /** Synchronous save for process exit paths. */
+  saveSync(): void {
+    if (!this.opts.file || this.opts.readOnly || !this.dirty) return;
+    this.dirty = false;
+    writeFileAtomicSync(this.opts.file, this.serialize());
+  }
+}

@@ -1,0 +1,87 @@
+// The fuzzy filter as the gateway and the CLI use it: digests of a message (digest.ts) against a store
+// (memory-store.ts or redis-store.ts), with the threshold from config and the metrics counted.
+import path from 'node:path';
+import type { FuzzyConfig } from '../config/sections/fuzzy.ts';
+import type { Registry } from '../metrics/registry.ts';
+import { counter, gauge } from '../metrics/registry.ts';
+import { parseMail, type MimeLimits, type ParsedMail } from '../mime/parse.ts';
+import type { Clock } from '../util/clock.ts';
+import { mailDigests } from './digest.ts';
+import { MemoryFuzzyStore } from './memory-store.ts';
+import type { FuzzyMatch, FuzzyStats, FuzzyStore } from './store.ts';
+
+export const FUZZY_FILE = 'fuzzy.json';
+
+/** What learning one message did: digests added (or refreshed), or entries removed; 'no-digest' when too short. */
+export type FuzzyLearnOutcome = { kind: 'added'; digests: number } | { kind: 'removed'; entries: number } | { kind: 'no-digest' };
+
+export interface FuzzyFilter {
+  check(mail: ParsedMail): Promise<FuzzyMatch | undefined>;
+  /** Adds a reported spam's digests. */
+  addSpam(raw: Buffer): Promise<FuzzyLearnOutcome>;
+  /** Removes what the message matches (reported as ham, or deleted by the administrator). */
+  remove(raw: Buffer): Promise<FuzzyLearnOutcome>;
+  stats(): Promise<FuzzyStats>;
+  close(): Promise<void>;
+}
+
+export interface FuzzyDeps {
+  config: FuzzyConfig;
+  limits: MimeLimits;
+  clock: Clock;
+  /** In-process store's directory (data_dir). */
+  dataDir: string;
+  /** A shared store (Redis) in place of the in-process one. */
+  store?: FuzzyStore;
+  registry?: Registry;
+  readOnly?: boolean;
+}
+
+export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
+  const { config } = deps;
+  const memory = deps.store ? undefined : new MemoryFuzzyStore({ clock: deps.clock, ttlMs: config.ttl, maxEntries: config.max_entries, file: path.join(deps.dataDir, FUZZY_FILE), ...(deps.readOnly ? { readOnly: true } : {}) });
+  const store: FuzzyStore = deps.store ?? (memory as MemoryFuzzyStore);
+  const lookups = deps.registry ? counter(deps.registry, 'spamgate_fuzzy_lookups_total', 'Fuzzy store look-ups of messages with a digest, by result', ['result'] as const) : undefined;
+  const learned = deps.registry ? counter(deps.registry, 'spamgate_fuzzy_learned_total', 'Messages learned into the fuzzy store (added) or out of it (removed)', ['op'] as const) : undefined;
+  const entriesGauge = deps.registry ? gauge(deps.registry, 'spamgate_fuzzy_entries', 'Digests in the fuzzy store') : undefined;
+  // set after each change (a shared store's count: by stats(), the other gateways change it too)
+  const refresh = async (): Promise<void> => {
+    if (entriesGauge) entriesGauge.set(memory ? memory.size : (await store.stats()).entries);
+  };
+  if (memory) void refresh();
+  const digestsOf = (raw: Buffer) => mailDigests(parseMail(raw, deps.limits), config.min_words);
+  return {
+    async check(mail) {
+      const digests = mailDigests(mail, config.min_words);
+      if (digests.length === 0) return undefined;
+      let best: FuzzyMatch | undefined;
+      for (const d of digests) {
+        const m = await store.lookup(d, config.threshold);
+        if (m && (!best || m.similarity > best.similarity)) best = m;
+      }
+      lookups?.inc({ result: best ? 'hit' : 'miss' });
+      return best;
+    },
+    async addSpam(raw) {
+      const digests = digestsOf(raw);
+      if (digests.length === 0) return { kind: 'no-digest' };
+      for (const d of digests) await store.add(d);
+      await memory?.save();
+      learned?.inc({ op: 'added' });
+      await refresh();
+      return { kind: 'added', digests: digests.length };
+    },
+    async remove(raw) {
+      const digests = digestsOf(raw);
+      if (digests.length === 0) return { kind: 'no-digest' };
+      let entries = 0;
+      for (const d of digests) entries += await store.remove(d, config.threshold);
+      await memory?.save();
+      if (entries > 0) learned?.inc({ op: 'removed' });
+      await refresh();
+      return { kind: 'removed', entries };
+    },
+    stats: () => store.stats(),
+    close: () => store.close(),
+  };
+}
