@@ -8,9 +8,10 @@ import { classifyCommand } from './classify.ts';
 import { dkimKeygenCommand } from './dkim-keygen.ts';
 import { explainCommand } from './explain.ts';
 import { forgetCommand } from './forget.ts';
+import { fuzzyCommand } from './fuzzy.ts';
 import { masscheckCommand } from './masscheck.ts';
 import { trainCommand } from './train.ts';
 import type { Command } from './types.ts';
 import { usersCommand } from './users.ts';
 
-export const COMMANDS: Command[] = [serveCommand, checkConfigCommand, reloadCommand, queueCommand, quarantineCommand, usersCommand, dkimKeygenCommand, trainCommand, forgetCommand, classifyCommand, explainCommand, masscheckCommand];
+export const COMMANDS: Command[] = [serveCommand, checkConfigCommand, reloadCommand, queueCommand, quarantineCommand, usersCommand, dkimKeygenCommand, trainCommand, forgetCommand, fuzzyCommand, classifyCommand, explainCommand, masscheckCommand];

@@ -2,6 +2,8 @@
 import { flagList, openFilterEnv, progressBar, progressWanted, refuseSharedFiles, requirePaths } from '../bayes/cli-support.ts';
 import { displayId, listCorpusFiles, readCorpus } from '../bayes/corpus.ts';
 import type { LearnOutcome, MessageClass } from '../bayes/learner.ts';
+import { openFuzzyForCli } from '../fuzzy/cli-support.ts';
+import type { FuzzyFilter } from '../fuzzy/open-fuzzy.ts';
 import { UsageError, type Command } from './types.ts';
 
 export const trainCommand: Command = {
@@ -17,11 +19,12 @@ export const trainCommand: Command = {
     '  Empty files and files that cannot be read are skipped and listed on stderr (exit code 1).',
     '  A progress bar is drawn on stderr when it is a terminal.',
     '  --on-error   learn only messages the filter currently gets wrong or is unsure about',
+    '  --no-fuzzy   do not add the --spam messages to the fuzzy store (added by default when fuzzy.enabled)',
   ].join('\n'),
   finishesWithoutReader: true,
   valueFlags: ['spam', 'ham'],
   repeatableFlags: ['spam', 'ham'],
-  booleanFlags: ['on-error'],
+  booleanFlags: ['on-error', 'no-fuzzy'],
   async run(args, io) {
     const spam = flagList(args, 'spam');
     const ham = flagList(args, 'ham');
@@ -33,6 +36,15 @@ export const trainCommand: Command = {
     refuseSharedFiles(spamFiles, hamFiles);
     const onError = args.flags.has('on-error');
     const env = await openFilterEnv(args, undefined, { learns: true });
+    // reported spam is also a fuzzy digest, so its near-copies hit FUZZY_SPAM (src/fuzzy/)
+    let fuzzy: FuzzyFilter | undefined;
+    try {
+      fuzzy = spam.length > 0 && env.loaded.config.fuzzy.enabled && !args.flags.has('no-fuzzy') ? await openFuzzyForCli(env.loaded, { learns: true }) : undefined;
+    } catch (err) {
+      await env.bayes.close();
+      throw err;
+    }
+    let fuzzyAdded = 0;
     const counts: Record<LearnOutcome | 'skipped' | 'empty' | 'unreadable', number> = { learned: 0, already: 0, relearned: 0, forgotten: 0, unknown: 0, skipped: 0, empty: 0, unreadable: 0 };
     const jobs: [MessageClass, string[]][] = [['spam', spam], ['ham', ham]];
     let total = 0;
@@ -63,19 +75,25 @@ export const trainCommand: Command = {
             }
           }
           counts[await env.bayes.learner.learn(msg.raw, cls, 'manual')]++;
+          if (cls === 'spam' && fuzzy && (await fuzzy.addSpam(msg.raw)).kind === 'added') fuzzyAdded++;
         }
       }
       totals = await env.bayes.store.totals();
     } finally {
       bar.done();
-      await env.bayes.close();
+      try {
+        await fuzzy?.close();
+      } finally {
+        await env.bayes.close();
+      }
     }
     for (const p of problems) io.stderr.write(`train: ${p}\n`);
     const secs = (performance.now() - started) / 1000;
     const notLearned = counts.empty + counts.unreadable ? `, not learned (empty or unreadable) ${counts.empty + counts.unreadable}` : '';
     io.stdout.write(
       `learned ${counts.learned}, relearned ${counts.relearned}, already known ${counts.already}` +
-        `${onError ? `, skipped (already right) ${counts.skipped}` : ''}${notLearned} in ${secs.toFixed(1)}s; store now ${totals.spam} spam / ${totals.ham} ham\n`,
+        `${onError ? `, skipped (already right) ${counts.skipped}` : ''}${notLearned} in ${secs.toFixed(1)}s; store now ${totals.spam} spam / ${totals.ham} ham` +
+        `${fuzzy ? `; fuzzy digests of ${fuzzyAdded} spam` : ''}\n`,
     );
     return counts.unreadable ? 1 : 0;
   },

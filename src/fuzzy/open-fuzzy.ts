@@ -35,6 +35,8 @@ export interface FuzzyDeps {
   store?: FuzzyStore;
   registry?: Registry;
   readOnly?: boolean;
+  /** Save the in-process store after each learned message (serve: default); false: at close() only (a CLI batch). */
+  saveEach?: boolean;
 }
 
 export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
@@ -66,7 +68,7 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
       const digests = digestsOf(raw);
       if (digests.length === 0) return { kind: 'no-digest' };
       for (const d of digests) await store.add(d);
-      await memory?.save();
+      if (deps.saveEach !== false) await memory?.save();
       learned?.inc({ op: 'added' });
       await refresh();
       return { kind: 'added', digests: digests.length };
@@ -76,7 +78,7 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
       if (digests.length === 0) return { kind: 'no-digest' };
       let entries = 0;
       for (const d of digests) entries += await store.remove(d, config.threshold);
-      await memory?.save();
+      if (deps.saveEach !== false) await memory?.save();
       if (entries > 0) learned?.inc({ op: 'removed' });
       await refresh();
       return { kind: 'removed', entries };
