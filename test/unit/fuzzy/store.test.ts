@@ -1,0 +1,110 @@
+// Fuzzy stores (src/fuzzy/memory-store.ts, src/redis/fuzzy-store.ts): add / remove / look-up at the
+// threshold, TTL expiry on an injected clock, eviction of the oldest past max_entries, the in-process
+// store's file across a reopen, and one Redis store shared by two clients (two gateways).
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { textDigest, type FuzzyDigest } from '../../../src/fuzzy/digest.ts';
+import { MemoryFuzzyStore } from '../../../src/fuzzy/memory-store.ts';
+import type { FuzzyStore } from '../../../src/fuzzy/store.ts';
+import { RedisFuzzyStore } from '../../../src/redis/fuzzy-store.ts';
+import { ManualClock } from '../../../src/util/clock.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
+import { linkTo, startRedis } from '../redis/redis-server.ts';
+import { CAMPAIGN, nearCopy, UNRELATED } from './fixtures.ts';
+
+const DAY = 86_400_000;
+const d = (text: string): FuzzyDigest => {
+  const r = textDigest(text, 32);
+  assert.ok(r);
+  return r;
+};
+/** Distinct long texts (for eviction): each its own vocabulary. */
+const distinct = (i: number): string => Array.from({ length: 40 }, (_, w) => `w${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}${String.fromCharCode(97 + w % 26)}${String.fromCharCode(97 + Math.floor(w / 26))}`).join(' ');
+
+type Make = (t: test.TestContext, clock: ManualClock, opts: { ttlMs: number; maxEntries: number }) => Promise<FuzzyStore>;
+
+const kinds: [string, Make][] = [
+  ['memory', async (_t, clock, o) => new MemoryFuzzyStore({ clock, ...o })],
+  ['redis', async (t, clock, o) => new RedisFuzzyStore(await linkTo(t, await startRedis(t)), clock, o.ttlMs, o.maxEntries)],
+];
+
+for (const [kind, make] of kinds) {
+  test(`${kind}: a near-copy matches at the threshold, an unrelated text does not; remove takes it out`, async (t) => {
+    const clock = new ManualClock(1_000_000);
+    const store = await make(t, clock, { ttlMs: 90 * DAY, maxEntries: 100 });
+    assert.equal(await store.lookup(d(nearCopy(1)), 0.7), undefined, 'empty store');
+    assert.equal(await store.add(d(CAMPAIGN)), 'added');
+    assert.equal(await store.add(d(CAMPAIGN)), 'exists');
+    const hit = await store.lookup(d(nearCopy(1)), 0.7);
+    assert.equal(hit?.id, d(CAMPAIGN).id);
+    assert.ok(hit && hit.similarity >= 0.7 && hit.similarity < 1);
+    assert.equal((await store.lookup(d(CAMPAIGN), 0.7))?.similarity, 1);
+    assert.equal(await store.lookup(d(UNRELATED), 0.7), undefined);
+    // the threshold is honoured: nothing below it, whatever the store holds
+    assert.equal(await store.lookup(d(nearCopy(1)), 1), undefined);
+    assert.equal((await store.stats()).entries, 1);
+    // a near-copy reported as ham removes the original it matches
+    assert.equal(await store.remove(d(nearCopy(2)), 0.7), 1);
+    assert.equal(await store.lookup(d(CAMPAIGN), 0.7), undefined);
+    assert.equal((await store.stats()).entries, 0);
+    await store.close();
+  });
+
+  test(`${kind}: entries expire after the TTL`, async (t) => {
+    const clock = new ManualClock(5_000_000);
+    const store = await make(t, clock, { ttlMs: 10 * DAY, maxEntries: 100 });
+    await store.add(d(CAMPAIGN));
+    clock.advance(9 * DAY);
+    assert.ok(await store.lookup(d(CAMPAIGN), 0.7));
+    clock.advance(2 * DAY);
+    assert.equal(await store.lookup(d(CAMPAIGN), 0.7), undefined);
+    assert.equal((await store.stats()).entries, 0);
+    await store.close();
+  });
+
+  test(`${kind}: past max_entries the oldest go first`, async (t) => {
+    const clock = new ManualClock(7_000_000);
+    const store = await make(t, clock, { ttlMs: 90 * DAY, maxEntries: 3 });
+    for (let i = 0; i < 5; i++) {
+      clock.advance(1000);
+      await store.add(d(distinct(i)));
+    }
+    assert.equal((await store.stats()).entries, 3);
+    assert.equal(await store.lookup(d(distinct(0)), 0.7), undefined);
+    assert.equal(await store.lookup(d(distinct(1)), 0.7), undefined);
+    for (const i of [2, 3, 4]) assert.ok(await store.lookup(d(distinct(i)), 0.7), `entry ${i}`);
+    await store.close();
+  });
+}
+
+test('memory: the store is saved atomically and read back on reopen (entries, times, TTL)', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'fuzzy.json');
+  const clock = new ManualClock(1_000_000);
+  const a = new MemoryFuzzyStore({ clock, ttlMs: 10 * DAY, maxEntries: 100, file });
+  await a.add(d(CAMPAIGN));
+  await a.close();
+  assert.ok(existsSync(file));
+  const b = new MemoryFuzzyStore({ clock, ttlMs: 10 * DAY, maxEntries: 100, file });
+  assert.equal((await b.lookup(d(nearCopy(3)), 0.7))?.id, d(CAMPAIGN).id);
+  clock.advance(11 * DAY);
+  const c = new MemoryFuzzyStore({ clock, ttlMs: 10 * DAY, maxEntries: 100, file });
+  assert.equal(c.size, 0, 'expired while closed');
+  const ro = new MemoryFuzzyStore({ clock, ttlMs: 90 * DAY, maxEntries: 100, file, readOnly: true });
+  await ro.add(d(UNRELATED));
+  await ro.close();
+  assert.equal(new MemoryFuzzyStore({ clock, ttlMs: 90 * DAY, maxEntries: 100, file }).size, 1, 'read-only never writes');
+});
+
+test('redis: two clients (two gateways) share the entries', async (t) => {
+  const redis = await startRedis(t);
+  const clock = new ManualClock(1_000_000);
+  const a = new RedisFuzzyStore(await linkTo(t, redis), clock, 90 * DAY, 100);
+  const b = new RedisFuzzyStore(await linkTo(t, redis), clock, 90 * DAY, 100);
+  await a.add(d(CAMPAIGN));
+  assert.equal((await b.lookup(d(nearCopy(4)), 0.7))?.id, d(CAMPAIGN).id);
+  assert.equal(await b.remove(d(CAMPAIGN), 0.7), 1);
+  assert.equal(await a.lookup(d(nearCopy(4)), 0.7), undefined);
+});
