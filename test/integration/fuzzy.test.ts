@@ -1,0 +1,135 @@
+// The fuzzy store end to end: spam reported with `spamgate fuzzy add` (a real process) makes a near-copy
+// sent over SMTP hit FUZZY_SPAM in X-Spamgate-Result while an unrelated message does not, and `fuzzy del`
+// takes it back; a Junk-folder move over IMAP (python3 imaplib) reports the next near-copy, a move out
+// of Junk takes it back; with redis.use_for: [fuzzy] two gateways share what the CLI reported.
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { stringify as stringifyYaml } from 'yaml';
+import { runCli } from '../helpers/cli-process.ts';
+import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
+import { maildirMessages } from '../helpers/maildir.ts';
+import { runPython } from '../helpers/python.ts';
+import { sendMessage } from '../helpers/smtp-wire.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
+import { startRedis } from '../unit/redis/redis-server.ts';
+import { CAMPAIGN, nearCopy, UNRELATED } from '../unit/fuzzy/fixtures.ts';
+
+/** Only the fuzzy check scores: no DNS checks (test domains do not resolve), no Bayes; 127.0.0.1 not trusted. */
+const CONFIG = {
+  bayes: { enabled: false },
+  smtp: { trusted_networks: [] },
+  checks: { disabled: ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'] },
+};
+
+let counter = 0;
+function mail(body: string, subject: string): string {
+  const wrapped = body.replace(/(.{1,70})(\s|$)/g, '$1\r\n');
+  return `From: sender@remote.example\r\nTo: postmaster@localhost\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <fz${++counter}@remote.example>\r\n\r\n${wrapped}`;
+}
+
+function writeMessage(t: TestContext, body: string, subject: string): string {
+  const file = path.join(tempDir(t), 'msg.eml');
+  writeFileSync(file, mail(body, subject));
+  return file;
+}
+
+async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not in time`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Sends one message and returns its X-Spamgate-Result as delivered (INBOX or Junk). */
+async function resultOf(gw: RunningGateway, body: string, subject: string): Promise<string> {
+  const r = await sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], mail(body, subject));
+  assert.equal(r.data?.code, 250, r.data?.text);
+  let found: string | undefined;
+  await waitFor(() => {
+    found = [...maildirMessages(gw.dataDir, ''), ...maildirMessages(gw.dataDir, '.Junk')].find((m) => new RegExp(`^Subject: (?:\\S+ )?${subject}\r?$`, 'm').test(m));
+    return found !== undefined;
+  }, `delivery of ${subject} (${gw.transactions().map((l) => JSON.stringify(l)).join('; ')})`);
+  const header = /X-Spamgate-Result: ([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)/.exec(found ?? '');
+  assert.ok(header, 'X-Spamgate-Result');
+  return header[1] ?? '';
+}
+
+const metrics = async (gw: RunningGateway): Promise<string> => (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
+
+test('spamgate fuzzy add: a near-copy over SMTP hits FUZZY_SPAM, an unrelated message does not; fuzzy del takes it back', async (t) => {
+  const dataDir = tempDir(t);
+  const add = await runCli(['fuzzy', 'add', writeMessage(t, CAMPAIGN, 'reported'), '--data-dir', dataDir]);
+  assert.equal(add.code, 0, add.stderr);
+  assert.match(add.stdout, /\tadded 1\n/);
+  assert.match(add.stdout, /store now 1 digests/);
+  const short = await runCli(['fuzzy', 'add', writeMessage(t, 'Lunch at noon tomorrow?', 'short'), '--data-dir', dataDir]);
+  assert.match(short.stdout, /\tno-digest\n/);
+
+  const gw = await startGateway(t, CONFIG, { dataDir });
+  const hit = await resultOf(gw, nearCopy(7), 'near copy');
+  assert.match(hit, /FUZZY_SPAM\(\d+(\.\d+)?\)\[(0\.\d\d|1\.00),[0-9a-f]{16}\]/);
+  assert.doesNotMatch(await resultOf(gw, UNRELATED, 'unrelated'), /FUZZY/);
+  assert.doesNotMatch(await resultOf(gw, 'Lunch at noon tomorrow?', 'short one'), /FUZZY/);
+  const m = await metrics(gw);
+  assert.match(m, /spamgate_fuzzy_lookups_total\{result="hit"\} 1\b/);
+  assert.match(m, /spamgate_fuzzy_lookups_total\{result="miss"\} 1\b/);
+  assert.match(m, /spamgate_fuzzy_entries 1\b/);
+  await gw.app.stop(500);
+
+  // the in-process store is the gateway's: taken back while it is stopped
+  const del = await runCli(['fuzzy', 'del', writeMessage(t, nearCopy(8), 'taken back'), '--data-dir', dataDir]);
+  assert.equal(del.code, 0, del.stderr);
+  assert.match(del.stdout, /\tremoved 1\n/);
+  assert.match((await runCli(['fuzzy', 'stats', '--data-dir', dataDir])).stdout, /^store now 0 digests\n$/);
+  const again = await startGateway(t, CONFIG, { dataDir });
+  assert.doesNotMatch(await resultOf(again, nearCopy(9), 'after del'), /FUZZY/);
+});
+
+test('a message moved into Junk over IMAP is reported: the next near-copy hits; moved out, it no longer does', async (t) => {
+  const gw = await startGateway(t, CONFIG);
+  assert.doesNotMatch(await resultOf(gw, CAMPAIGN, 'first copy'), /FUZZY/);
+  const move = (from: string, to: string) =>
+    runPython<{ moved: string }>(
+      `
+import imaplib, json, sys
+m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+m.login('postmaster@localhost', sys.argv[2])
+m.select(sys.argv[3])
+typ, data = m.uid('SEARCH', None, 'ALL')
+uid = data[0].split()[0].decode()
+typ, _ = m.uid('MOVE', uid, sys.argv[4])
+m.logout()
+print(json.dumps({'moved': typ}))
+`,
+      [String(gw.imapPort), TEST_PASSWORD, from, to],
+    );
+  assert.equal((await move('INBOX', 'Junk')).moved, 'OK');
+  await waitFor(async () => /spamgate_fuzzy_learned_total\{op="added"\} 1\b/.test(await metrics(gw)), 'the Junk move learned');
+  assert.match(await resultOf(gw, nearCopy(3), 'second copy'), /FUZZY_SPAM\(/);
+  // the second copy was delivered into Junk (FUZZY_SPAM weighs 8); the lowest UID there is the reported first copy
+  assert.equal((await move('Junk', 'INBOX')).moved, 'OK');
+  await waitFor(async () => /spamgate_fuzzy_learned_total\{op="removed"\} 1\b/.test(await metrics(gw)), 'the move out of Junk learned');
+  assert.doesNotMatch(await resultOf(gw, nearCopy(4), 'third copy'), /FUZZY/);
+});
+
+test('redis.use_for: [fuzzy]: two gateways share what spamgate fuzzy add reported, and fuzzy del takes it back from both', async (t) => {
+  const redis = await startRedis(t);
+  const shared = { redis: { port: redis.port, timeout: '500ms', connect_timeout: '2s', use_for: ['fuzzy'] } };
+  const configFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'spamgate-fz-')), 'spamgate.yaml');
+  writeFileSync(configFile, stringifyYaml(shared));
+  const a = await startGateway(t, { ...CONFIG, ...shared });
+  const b = await startGateway(t, { ...CONFIG, ...shared });
+  // the CLI learns into Redis while both gateways run (nothing in memory to overwrite)
+  const add = await runCli(['fuzzy', 'add', writeMessage(t, CAMPAIGN, 'reported'), '--config', configFile, '--data-dir', tempDir(t)]);
+  assert.equal(add.code, 0, add.stderr);
+  assert.match(await resultOf(a, nearCopy(1), 'copy to a'), /FUZZY_SPAM\(/);
+  assert.match(await resultOf(b, nearCopy(2), 'copy to b'), /FUZZY_SPAM\(/);
+  const del = await runCli(['fuzzy', 'del', writeMessage(t, CAMPAIGN, 'taken back'), '--config', configFile, '--data-dir', tempDir(t)]);
+  assert.match(del.stdout, /\tremoved 1\n/);
+  assert.doesNotMatch(await resultOf(a, nearCopy(5), 'later copy to a'), /FUZZY/);
+  assert.doesNotMatch(await resultOf(b, nearCopy(6), 'later copy to b'), /FUZZY/);
+});
