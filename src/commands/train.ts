@@ -92,9 +92,10 @@ export const trainCommand: Command = {
     const notLearned = counts.empty + counts.unreadable ? `, not learned (empty or unreadable) ${counts.empty + counts.unreadable}` : '';
     io.stdout.write(
       `learned ${counts.learned}, relearned ${counts.relearned}, already known ${counts.already}` +
-        `${onError ? `, skipped (already right) ${counts.skipped}` : ''}${notLearned} in ${secs.toFixed(1)}s; store now ${totals.spam} spam / ${totals.ham} ham` +
-        `${fuzzy ? `; fuzzy digests of ${fuzzyAdded} spam` : ''}\n`,
+        `${onError ? `, skipped (already right) ${counts.skipped}` : ''}${notLearned} in ${secs.toFixed(1)}s; store now ${totals.spam} spam / ${totals.ham} ham\n`,
     );
+    // on its own line, and only when there is something to say: the line above is what scripts read
+    if (fuzzyAdded > 0) io.stdout.write(`fuzzy store: digests of ${fuzzyAdded} spam added (--no-fuzzy: none)\n`);
     return counts.unreadable ? 1 : 0;
   },
 };

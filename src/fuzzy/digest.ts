@@ -2,6 +2,8 @@
 // of at least minWords words becomes a fixed number of min-hashes over its word 3-gram shingles, so two
 // near-copies (a changed greeting, a few words inserted, other tracking numbers) share most slots and
 // similarity = the fraction of equal slots. Numbers and the variable parts of URLs are dropped first.
+// An attachment's digest is exact: its slots all derive from the SHA-256 of its decoded bytes, so it
+// matches only itself (similarity 1) and lives in the same store and index as the text digests.
 import { createHash } from 'node:crypto';
 import type { ParsedMail } from '../mime/parse.ts';
 
@@ -15,6 +17,8 @@ export const MAX_WORDS = 5000;
 const MAX_CHARS = 256 * 1024;
 
 export interface FuzzyDigest {
+  /** A text's min-hashes, or an attachment's exact hash spread over the slots. */
+  kind: 'text' | 'attachment';
   /** Short id: hex of a hash of the slots. */
   id: string;
   /** FUZZY_SLOTS unsigned 32-bit min-hashes. */
@@ -68,13 +72,31 @@ export function textDigest(text: string, minWords: number): FuzzyDigest | undefi
       if (v < (slots[s] ?? 0xffffffff)) slots[s] = v;
     }
   }
-  return { id: digestId(slots), slots };
+  return { kind: 'text', id: digestId(slots), slots };
 }
 
 export function digestId(slots: readonly number[]): string {
   const h = createHash('sha256');
   for (const s of slots) h.update(s.toString(16).padStart(8, '0'));
   return h.digest('hex').slice(0, 16);
+}
+
+/** The exact digest of an attachment's decoded bytes, from their SHA-256 (hex). */
+export function attachmentDigest(sha256: string): FuzzyDigest {
+  const words = Array.from({ length: 8 }, (_, i) => Number.parseInt(sha256.slice(i * 8, i * 8 + 8), 16) >>> 0);
+  // every slot differs from any text's by its own seed; all 32 must agree, so only the same bytes match
+  const slots = Array.from({ length: FUZZY_SLOTS }, (_, s) => fmix32(((words[s % 8] ?? 0) ^ (SEEDS[s] ?? 0) ^ 0x5bd1e995) >>> 0));
+  return { kind: 'attachment', id: sha256.slice(0, 16), slots };
+}
+
+/** Exact digests of the attachments of at least minBytes decoded bytes (once each). */
+export function attachmentDigests(mail: ParsedMail, minBytes: number): FuzzyDigest[] {
+  const out: FuzzyDigest[] = [];
+  for (const a of mail.attachments) {
+    if (a.size < minBytes || out.some((o) => o.id === a.sha256.slice(0, 16))) continue;
+    out.push(attachmentDigest(a.sha256));
+  }
+  return out;
 }
 
 /** Fraction of equal slots of two digests. */

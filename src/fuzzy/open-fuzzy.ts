@@ -6,7 +6,7 @@ import type { Registry } from '../metrics/registry.ts';
 import { counter, gauge } from '../metrics/registry.ts';
 import { parseMail, type MimeLimits, type ParsedMail } from '../mime/parse.ts';
 import type { Clock } from '../util/clock.ts';
-import { mailDigests } from './digest.ts';
+import { attachmentDigests, mailDigests, type FuzzyDigest } from './digest.ts';
 import { MemoryFuzzyStore } from './memory-store.ts';
 import type { FuzzyMatch, FuzzyStats, FuzzyStore } from './store.ts';
 
@@ -15,8 +15,15 @@ export const FUZZY_FILE = 'fuzzy.json';
 /** What learning one message did: digests added (or refreshed), or entries removed; 'no-digest' when too short. */
 export type FuzzyLearnOutcome = { kind: 'added'; digests: number } | { kind: 'removed'; entries: number } | { kind: 'no-digest' };
 
+/** The best match of the message's texts, and of its attachments (exact). */
+export interface FuzzyCheckResult {
+  text?: FuzzyMatch;
+  attachment?: FuzzyMatch;
+}
+
 export interface FuzzyFilter {
-  check(mail: ParsedMail): Promise<FuzzyMatch | undefined>;
+  /** undefined: the message has no digest (nothing looked up). */
+  check(mail: ParsedMail): Promise<FuzzyCheckResult | undefined>;
   /** Adds a reported spam's digests. */
   addSpam(raw: Buffer): Promise<FuzzyLearnOutcome>;
   /** Removes what the message matches (reported as ham, or deleted by the administrator). */
@@ -51,18 +58,22 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
     if (entriesGauge) entriesGauge.set(memory ? memory.size : (await store.stats()).entries);
   };
   if (memory) void refresh();
-  const digestsOf = (raw: Buffer) => mailDigests(parseMail(raw, deps.limits), config.min_words);
+  const allDigests = (mail: ParsedMail): FuzzyDigest[] => [...mailDigests(mail, config.min_words), ...attachmentDigests(mail, config.min_attachment_size)];
+  const digestsOf = (raw: Buffer): FuzzyDigest[] => allDigests(parseMail(raw, deps.limits));
+  // an attachment's digest matches only itself: all of its slots
+  const thresholdOf = (d: FuzzyDigest): number => (d.kind === 'attachment' ? 1 : config.threshold);
   return {
     async check(mail) {
-      const digests = mailDigests(mail, config.min_words);
+      const digests = allDigests(mail);
       if (digests.length === 0) return undefined;
-      let best: FuzzyMatch | undefined;
+      const result: FuzzyCheckResult = {};
       for (const d of digests) {
-        const m = await store.lookup(d, config.threshold);
-        if (m && (!best || m.similarity > best.similarity)) best = m;
+        const m = await store.lookup(d, thresholdOf(d));
+        const best = result[d.kind];
+        if (m && (!best || m.similarity > best.similarity)) result[d.kind] = m;
       }
-      lookups?.inc({ result: best ? 'hit' : 'miss' });
-      return best;
+      lookups?.inc({ result: result.text || result.attachment ? 'hit' : 'miss' });
+      return result;
     },
     async addSpam(raw) {
       const digests = digestsOf(raw);
@@ -77,7 +88,7 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
       const digests = digestsOf(raw);
       if (digests.length === 0) return { kind: 'no-digest' };
       let entries = 0;
-      for (const d of digests) entries += await store.remove(d, config.threshold);
+      for (const d of digests) entries += await store.remove(d, thresholdOf(d));
       if (deps.saveEach !== false) await memory?.save();
       if (entries > 0) learned?.inc({ op: 'removed' });
       await refresh();

@@ -1,5 +1,6 @@
 // Bounded MIME walk for the filter: multipart trees, transfer decoding, charsets to UTF-8, HTML to text.
 // Never throws: malformed structure degrades to treating the rest as text and is noted in `problems`.
+import { createHash } from 'node:crypto';
 import { withoutFinalBlanks } from '../util/trim-end.ts';
 import type { HeaderField } from '../checks/types.ts';
 import { decodeCharset, decodeHeaderValue, headerValue, parseHeaderBlock, parseStructured, splitHeadBody } from './headers.ts';
@@ -50,6 +51,13 @@ export interface ParsedMail {
   rawBody: string;
   truncated: boolean;
   problems: string[];
+  /** SHA-256 (hex) and decoded size of each attachment (non-text or disposition attachment), read whole before maxBytes. */
+  attachments: AttachmentHash[];
+}
+
+export interface AttachmentHash {
+  sha256: string;
+  size: number;
 }
 
 interface Walk {
@@ -70,7 +78,7 @@ export function parseMail(raw: Buffer, limits: MimeLimits = DEFAULT_MIME_LIMITS)
   const rawHeaders = parseHeaderBlock(head);
   const headers = rawHeaders.map((h) => ({ name: h.name, value: decodeHeaderValue(fixEightBit(h.value)) }));
   const subject = headerValue(headers, 'subject') ?? '';
-  const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], htmlTags: new Map(), parts: [], raw: binary, rawBody: body, truncated, problems: [] };
+  const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], htmlTags: new Map(), parts: [], raw: binary, rawBody: body, truncated, problems: [], attachments: [] };
   if (truncated) mail.problems.push('truncated');
   const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [], boundaries: new Set() };
   try {
@@ -134,6 +142,17 @@ function visit(w: Walk, headers: readonly HeaderField[], body: string, depth: nu
   }
   const isAttachment = part.disposition === 'attachment' || (part.filename !== undefined && !type.startsWith('text/'));
   if (type.startsWith('text/') && !isAttachment) addText(w, body, type, part.charset, encoding);
+  // a part the cut may have shortened is not hashed: its digest would not be the attachment's
+  else if (!w.mail.truncated) hashAttachment(w, body, encoding);
+}
+
+function hashAttachment(w: Walk, body: string, encoding: string): void {
+  try {
+    const bytes = decodeTransfer(body, encoding);
+    w.mail.attachments.push({ sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length });
+  } catch {
+    // undecodable: no digest
+  }
 }
 
 /** Delimiter lines examined past maxBytes, and the header block read after each. */

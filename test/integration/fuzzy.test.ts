@@ -15,7 +15,7 @@ import { runPython } from '../helpers/python.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { startRedis } from '../unit/redis/redis-server.ts';
-import { CAMPAIGN, nearCopy, UNRELATED } from '../unit/fuzzy/fixtures.ts';
+import { CAMPAIGN, nearCopy, payload, UNRELATED, withAttachment } from '../unit/fuzzy/fixtures.ts';
 
 /** Only the fuzzy check scores: no DNS checks (test domains do not resolve), no Bayes; 127.0.0.1 not trusted. */
 const CONFIG = {
@@ -44,9 +44,9 @@ async function waitFor(cond: () => boolean | Promise<boolean>, what: string, ms 
   }
 }
 
-/** Sends one message and returns its X-Spamgate-Result as delivered (INBOX or Junk). */
-async function resultOf(gw: RunningGateway, body: string, subject: string): Promise<string> {
-  const r = await sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], mail(body, subject));
+/** Sends one message (a body, or a whole raw message) and returns its X-Spamgate-Result as delivered (INBOX or Junk). */
+async function resultOf(gw: RunningGateway, body: string | Buffer, subject: string): Promise<string> {
+  const r = await sendMessage(gw.smtpPort, 'sender@remote.example', ['postmaster@localhost'], typeof body === 'string' ? mail(body, subject) : body);
   assert.equal(r.data?.code, 250, r.data?.text);
   let found: string | undefined;
   await waitFor(() => {
@@ -132,4 +132,28 @@ test('redis.use_for: [fuzzy]: two gateways share what spamgate fuzzy add reporte
   assert.match(del.stdout, /\tremoved 1\n/);
   assert.doesNotMatch(await resultOf(a, nearCopy(5), 'later copy to a'), /FUZZY/);
   assert.doesNotMatch(await resultOf(b, nearCopy(6), 'later copy to b'), /FUZZY/);
+});
+
+test('spamgate train --spam reports to the fuzzy store too, unless --no-fuzzy', async (t) => {
+  const file = writeMessage(t, CAMPAIGN, 'trained');
+  const withFuzzy = tempDir(t);
+  const trained = await runCli(['train', '--spam', file, '--data-dir', withFuzzy]);
+  assert.equal(trained.code, 0, trained.stderr);
+  assert.match(trained.stdout, /\nfuzzy store: digests of 1 spam added/);
+  assert.match((await runCli(['fuzzy', 'stats', '--data-dir', withFuzzy])).stdout, /store now 1 digests/);
+  const without = tempDir(t);
+  assert.equal((await runCli(['train', '--spam', file, '--no-fuzzy', '--data-dir', without])).code, 0);
+  assert.match((await runCli(['fuzzy', 'stats', '--data-dir', without])).stdout, /store now 0 digests/);
+});
+
+test('an attachment reported with fuzzy add: the same bytes under another text hit FUZZY_ATTACHMENT, other bytes do not', async (t) => {
+  const dataDir = tempDir(t);
+  const file = path.join(tempDir(t), 'invoice.eml');
+  writeFileSync(file, withAttachment('Please see the attached invoice.', payload(11)));
+  const add = await runCli(['fuzzy', 'add', file, '--data-dir', dataDir]);
+  assert.equal(add.code, 0, add.stderr);
+  assert.match(add.stdout, /\tadded 1\n/);
+  const gw = await startGateway(t, CONFIG, { dataDir });
+  assert.match(await resultOf(gw, withAttachment('Your parcel notice is attached.', payload(11), 'parcel'), 'parcel'), /FUZZY_ATTACHMENT\(6\)\[[0-9a-f]{16}\]/);
+  assert.doesNotMatch(await resultOf(gw, withAttachment('Your parcel notice is attached.', payload(12), 'other parcel'), 'other parcel'), /FUZZY/);
 });

@@ -1,7 +1,7 @@
 // Config section `fuzzy:`: the store of reported spam's fuzzy digests (src/fuzzy/). On by default: the
 // check is silent while the store is empty, so nothing changes until spam is reported.
 import { z } from 'zod';
-import { duration } from '../units.ts';
+import { duration, size } from '../units.ts';
 
 export const fuzzySection = z
   .strictObject({
@@ -14,6 +14,8 @@ export const fuzzySection = z
     max_entries: z.number().int().positive().default(100_000),
     /** Texts with fewer words give no digest (short common messages would match each other). */
     min_words: z.number().int().min(3).default(32),
+    /** Attachments smaller than this (decoded) give no exact digest (FUZZY_ATTACHMENT). */
+    min_attachment_size: size().prefault('1k'),
   })
   .prefault({});
 

@@ -5,9 +5,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { test } from 'node:test';
-import { mailDigests, similarity, textDigest, normalizedWords, FUZZY_SLOTS } from '../../../src/fuzzy/digest.ts';
+import { attachmentDigests, mailDigests, similarity, textDigest, normalizedWords, FUZZY_SLOTS } from '../../../src/fuzzy/digest.ts';
 import { parseMail } from '../../../src/mime/parse.ts';
-import { CAMPAIGN, message, nearCopy, UNRELATED } from './fixtures.ts';
+import { CAMPAIGN, message, nearCopy, payload, UNRELATED, withAttachment } from './fixtures.ts';
 
 const digest = (text: string) => {
   const d = textDigest(text, 32);
@@ -75,4 +75,16 @@ test('garbled MIME never throws', () => {
     'Content-Type: text/plain; charset=no-such-charset\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ=\r\n' + CAMPAIGN,
   ];
   for (const g of garbled) assert.doesNotThrow(() => mailDigests(parseMail(Buffer.from(g, 'latin1')), 32));
+});
+
+test('an attachment digest is exact: the same bytes under other text match fully, other bytes not at all, small ones give none', () => {
+  const [a] = attachmentDigests(parseMail(withAttachment('Please see the attached invoice.', payload(1))), 1024);
+  const [b] = attachmentDigests(parseMail(withAttachment('Your parcel notice is attached, kind regards.', payload(1), 'parcel')), 1024);
+  const [c] = attachmentDigests(parseMail(withAttachment('Please see the attached invoice.', payload(2))), 1024);
+  assert.ok(a && b && c);
+  assert.equal(a.kind, 'attachment');
+  assert.equal(similarity(a, b), 1);
+  assert.ok(similarity(a, c) < 0.1);
+  assert.ok(similarity(a, digest(CAMPAIGN)) < 0.1);
+  assert.deepEqual(attachmentDigests(parseMail(withAttachment('tiny', payload(3, 100))), 1024), []);
 });

@@ -29,3 +29,25 @@ export const UNRELATED =
 export function message(body: string, subject = 'offer', extraHeaders = ''): Buffer {
   return Buffer.from(`From: sender@example.net\r\nTo: user@example.com\r\nSubject: ${subject}\r\n${extraHeaders}\r\n${body.replace(/(.{1,70})(\s|$)/g, '$1\r\n')}`);
 }
+
+/** A message with a short text and one base64 attachment of these bytes. */
+export function withAttachment(text: string, bytes: Buffer, subject = 'invoice'): Buffer {
+  const b64 = bytes.toString('base64').replace(/(.{76})/g, '$1\r\n');
+  return Buffer.from(
+    `From: sender@remote.example\r\nTo: postmaster@localhost\r\nSubject: ${subject}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n` +
+      `--b1\r\nContent-Type: text/plain\r\n\r\n${text}\r\n--b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="invoice.zip"\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n--b1--\r\n`,
+  );
+}
+
+/** Deterministic bytes (an attachment's content). */
+export function payload(seed: number, length = 4096): Buffer {
+  const out = Buffer.alloc(length);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    out[i] = x & 0xff;
+  }
+  return out;
+}
