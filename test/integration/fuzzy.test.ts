@@ -15,7 +15,7 @@ import { runPython } from '../helpers/python.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { startRedis } from '../unit/redis/redis-server.ts';
-import { CAMPAIGN, nearCopy, payload, UNRELATED, withAttachment } from '../unit/fuzzy/fixtures.ts';
+import { CAMPAIGN, HALF_COPY, nearCopy, payload, UNRELATED, withAttachment } from '../unit/fuzzy/fixtures.ts';
 
 /** Only the fuzzy check scores: no DNS checks (test domains do not resolve), no Bayes; 127.0.0.1 not trusted. */
 const CONFIG = {
@@ -73,10 +73,12 @@ test('spamgate fuzzy add: a near-copy over SMTP hits FUZZY_SPAM, an unrelated me
   const hit = await resultOf(gw, nearCopy(7), 'near copy');
   assert.match(hit, /FUZZY_SPAM\(\d+(\.\d+)?\)\[(0\.\d\d|1\.00),[0-9a-f]{16}\]/);
   assert.doesNotMatch(await resultOf(gw, UNRELATED, 'unrelated'), /FUZZY/);
+  // half of it (about 0.4 of the slots): under fuzzy.threshold, no hit
+  assert.doesNotMatch(await resultOf(gw, HALF_COPY, 'half copy'), /FUZZY/);
   assert.doesNotMatch(await resultOf(gw, 'Lunch at noon tomorrow?', 'short one'), /FUZZY/);
   const m = await metrics(gw);
   assert.match(m, /spamgate_fuzzy_lookups_total\{result="hit"\} 1\b/);
-  assert.match(m, /spamgate_fuzzy_lookups_total\{result="miss"\} 1\b/);
+  assert.match(m, /spamgate_fuzzy_lookups_total\{result="miss"\} 2\b/);
   assert.match(m, /spamgate_fuzzy_entries 1\b/);
   await gw.app.stop(500);
 

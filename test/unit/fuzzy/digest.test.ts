@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { attachmentDigests, mailDigests, similarity, textDigest, normalizedWords, FUZZY_SLOTS } from '../../../src/fuzzy/digest.ts';
 import { parseMail } from '../../../src/mime/parse.ts';
-import { CAMPAIGN, message, nearCopy, payload, UNRELATED, withAttachment } from './fixtures.ts';
+import { CAMPAIGN, HALF_COPY, message, nearCopy, payload, UNRELATED, withAttachment } from './fixtures.ts';
 
 const digest = (text: string) => {
   const d = textDigest(text, 32);
@@ -34,8 +34,10 @@ test('numbers and the variable parts of URLs are not words', () => {
   assert.deepEqual(normalizedWords('Ref 12345: see https://Host.example/a/b?x=99 or mail Bob@Mail.example'), ['ref', 'see', 'host', 'example', 'or', 'mail', 'mail', 'example']);
 });
 
-test('unrelated texts of the same length are far apart', () => {
+test('unrelated texts of the same length are far apart; half a copy is between', () => {
   assert.ok(similarity(digest(CAMPAIGN), digest(UNRELATED)) < 0.2);
+  const half = similarity(digest(CAMPAIGN), digest(HALF_COPY));
+  assert.ok(half > 0.2 && half < 0.6, `half copy ${half}`);
 });
 
 test('two different hams of the SpamAssassin corpus are far apart', () => {

@@ -51,3 +51,6 @@ export function payload(seed: number, length = 4096): Buffer {
   }
   return out;
 }
+
+/** Half the campaign, half the unrelated text: shares some slots with the campaign, well under 0.7. */
+export const HALF_COPY = [...CAMPAIGN.split(' ').slice(0, 50), ...UNRELATED.split(' ').slice(50)].join(' ');
