@@ -4,6 +4,8 @@
 // are done here, under the spool's lock, a release going into the spool for the next start to deliver.
 import { mkdir, stat, unlink } from 'node:fs/promises';
 import { openFilterEnv } from '../bayes/cli-support.ts';
+import { openFuzzyForCli } from '../fuzzy/cli-support.ts';
+import type { LoadedConfig } from '../config/load.ts';
 import { quarantineDir } from '../config/sections/quarantine.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { isQuarantineId, quarantineFile } from '../quarantine/format.ts';
@@ -27,7 +29,7 @@ const USAGE = `usage: spamgate quarantine list [--json] | show ID [--raw] | rele
   show     the metadata (envelope, client, HELO, score, symbols with scores) and the message headers;
            --raw: the whole message as stored
   release  into the delivery queue, past the filter, to the quarantined recipients, with an
-           X-Spamgate-Released header; --learn also teaches the Bayes filter the message as ham
+           X-Spamgate-Released header; --learn also teaches the Bayes filter the message as ham (and takes it out of the fuzzy store)
   delete   remove messages from the quarantine
 
 ID... may be "-": the ids are read from standard input, one a line (e.g. picked from list --json).
@@ -101,6 +103,7 @@ export const quarantineCommand: Command = {
     }
     if (learn && !loaded.config.bayes.enabled) io.stderr.write('spamgate: bayes is off (bayes.enabled: false): nothing learned\n');
     else if (learn) await learnHam(args, released, io);
+    if (learn && loaded.config.fuzzy.enabled) await unreport(loaded, released, io);
     return missing ? 1 : 0;
   },
 };
@@ -126,6 +129,19 @@ async function releaseStopped(dir: string, paths: SpoolPaths, present: readonly 
     await spool.close();
   }
   return out;
+}
+
+/** --learn with no instance running: what the released messages match is taken out of the fuzzy store. */
+async function unreport(loaded: LoadedConfig, messages: readonly Buffer[], io: CommandIo): Promise<void> {
+  const fuzzy = await openFuzzyForCli(loaded, { learns: true });
+  try {
+    for (const m of messages) {
+      const outcome = await fuzzy.remove(m);
+      if (outcome.kind === 'removed' && outcome.entries > 0) io.stdout.write(`fuzzy store: removed ${outcome.entries}\n`);
+    }
+  } finally {
+    await fuzzy.close();
+  }
 }
 
 /** --learn with no instance running: the messages released, learned as ham as `spamgate train --ham` would. */
