@@ -1,14 +1,19 @@
 // The fuzzy store end to end: spam reported with `spamgate fuzzy add` (a real process) makes a near-copy
 // sent over SMTP hit FUZZY_SPAM in X-Spamgate-Result while an unrelated message does not, and `fuzzy del`
 // takes it back; a Junk-folder move over IMAP (python3 imaplib) reports the next near-copy, a move out
-// of Junk takes it back; with redis.use_for: [fuzzy] two gateways share what the CLI reported.
+// of Junk takes it back; with redis.use_for: [fuzzy] two gateways share what the CLI reported; a front-of
+// `spamgate serve` passes the verdict to its upstream and refuses an in-process CLI writer while it runs.
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { stringify as stringifyYaml } from 'yaml';
+import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { runCli } from '../helpers/cli-process.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { ServeProcess } from '../helpers/serve-process.ts';
+import { startSink } from '../helpers/sink-server.ts';
 import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
 import { runPython } from '../helpers/python.ts';
@@ -158,4 +163,46 @@ test('an attachment reported with fuzzy add: the same bytes under another text h
   const gw = await startGateway(t, CONFIG, { dataDir });
   assert.match(await resultOf(gw, withAttachment('Your parcel notice is attached.', payload(11), 'parcel'), 'parcel'), /FUZZY_ATTACHMENT\(6\)\[[0-9a-f]{16}\]/);
   assert.doesNotMatch(await resultOf(gw, withAttachment('Your parcel notice is attached.', payload(12), 'other parcel'), 'other parcel'), /FUZZY/);
+});
+
+test('front-of spamgate serve: a reported near-copy reaches the sink with FUZZY_SPAM; fuzzy add is refused while it runs', async (t) => {
+  const dir = tempDir(t);
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const dataDir = path.join(dir, 'data');
+  const smtpPort = await freePort();
+  const config = path.join(dir, 'spamgate.yaml');
+  writeFileSync(
+    config,
+    stringifyYaml({
+      mode: 'front-of',
+      local_domains: ['relay.example'],
+      data_dir: dataDir,
+      rules_dirs: [SHIPPED_RULES_DIR],
+      delivery: { upstream: { host: '127.0.0.1', port: sink.port } },
+      smtp: { listen: { port: smtpPort }, hostname: 'mx.test.example', trusted_networks: [] },
+      submission: { enabled: false },
+      http: { listen: { port: await freePort() } },
+      pop3: { enabled: false },
+      imap: { enabled: false },
+      dns: { servers: ['127.0.0.1:9'], timeout: '100ms', retries: 0 },
+      checks: CONFIG.checks,
+      bayes: { enabled: false },
+      log_level: 'warn',
+    }),
+  );
+  const reported = writeMessage(t, CAMPAIGN, 'reported');
+  assert.equal((await runCli(['fuzzy', 'add', reported, '--config', config])).code, 0);
+  const serve = new ServeProcess();
+  t.after(() => serve.kill());
+  await serve.start(process.execPath, ['--import', 'tsx', path.resolve(import.meta.dirname, '../../src/cli.ts'), 'serve', '--config', config]);
+  const sent = await sendMessage(smtpPort, 'sender@remote.example', ['user@relay.example'], mail(nearCopy(12), 'to the sink'));
+  assert.equal(sent.data?.code, 250, sent.data?.text);
+  await sink.waitForMessages(1);
+  assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /^X-Spamgate-Result: .*(\r\n[ \t].*)*FUZZY_SPAM\(/m);
+  // the running instance holds the in-process store in memory: a CLI writer would be overwritten
+  const refused = await runCli(['fuzzy', 'add', reported, '--config', config]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /spamgate serve \(pid \d+\) runs on .* holds the fuzzy store in memory/);
+  assert.equal((await runCli(['fuzzy', 'stats', '--config', config])).code, 0, 'reading is fine');
 });
