@@ -35,7 +35,6 @@ export async function openFuzzyForCli(loaded: LoadedConfig, opts: { learns: bool
     limits: mimeLimitsOf(config.filter),
     clock: systemClock,
     dataDir: loaded.dataDir,
-    saveEach: false,
     ...(shared?.fuzzyStore ? { store: shared.fuzzyStore } : {}),
     ...(opts.learns ? {} : { readOnly: true }),
   });

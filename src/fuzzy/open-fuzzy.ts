@@ -42,8 +42,11 @@ export interface FuzzyDeps {
   store?: FuzzyStore;
   registry?: Registry;
   readOnly?: boolean;
-  /** Save the in-process store after each learned message (serve: default); false: at close() only (a CLI batch). */
-  saveEach?: boolean;
+  /**
+   * The in-process store is saved this long after a learned message (serve: 1 s, so a burst of Junk moves is
+   * one write of the file, not one each); undefined: at close() only (a CLI batch).
+   */
+  saveDelayMs?: number;
 }
 
 export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
@@ -59,6 +62,16 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
   };
   if (memory) void refresh();
   const allDigests = (mail: ParsedMail): FuzzyDigest[] => [...mailDigests(mail, config.min_words), ...attachmentDigests(mail, config.min_attachment_size)];
+  let saveTimer: NodeJS.Timeout | undefined;
+  let saving: Promise<void> = Promise.resolve();
+  const saveSoon = (): void => {
+    if (!memory || deps.saveDelayMs === undefined || saveTimer) return;
+    saveTimer = setTimeout(() => {
+      saveTimer = undefined;
+      saving = saving.then(() => memory.save()).catch(() => undefined);
+    }, deps.saveDelayMs);
+    saveTimer.unref();
+  };
   const digestsOf = (raw: Buffer): FuzzyDigest[] => allDigests(parseMail(raw, deps.limits));
   // an attachment's digest matches only itself: all of its slots
   const thresholdOf = (d: FuzzyDigest): number => (d.kind === 'attachment' ? 1 : config.threshold);
@@ -79,7 +92,7 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
       const digests = digestsOf(raw);
       if (digests.length === 0) return { kind: 'no-digest' };
       for (const d of digests) await store.add(d);
-      if (deps.saveEach !== false) await memory?.save();
+      saveSoon();
       learned?.inc({ op: 'added' });
       await refresh();
       return { kind: 'added', digests: digests.length };
@@ -89,12 +102,17 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
       if (digests.length === 0) return { kind: 'no-digest' };
       let entries = 0;
       for (const d of digests) entries += await store.remove(d, thresholdOf(d));
-      if (deps.saveEach !== false) await memory?.save();
+      saveSoon();
       if (entries > 0) learned?.inc({ op: 'removed' });
       await refresh();
       return { kind: 'removed', entries };
     },
     stats: () => store.stats(),
-    close: () => store.close(),
+    close: async () => {
+      clearTimeout(saveTimer);
+      saveTimer = undefined;
+      await saving;
+      await store.close();
+    },
   };
 }
