@@ -60,7 +60,7 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
   const refresh = async (): Promise<void> => {
     if (entriesGauge) entriesGauge.set(memory ? memory.size : (await store.stats()).entries);
   };
-  if (memory) void refresh();
+  void refresh().catch(() => undefined);
   const allDigests = (mail: ParsedMail): FuzzyDigest[] => [...mailDigests(mail, config.min_words), ...attachmentDigests(mail, config.min_attachment_size)];
   let saveTimer: NodeJS.Timeout | undefined;
   let saving: Promise<void> = Promise.resolve();
