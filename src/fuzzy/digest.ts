@@ -89,10 +89,14 @@ export function attachmentDigest(sha256: string): FuzzyDigest {
   return { kind: 'attachment', id: sha256.slice(0, 16), slots };
 }
 
-/** Exact digests of the attachments of at least minBytes decoded bytes (once each). */
+/** Attachments digested per message at most (each is a look-up; the MIME limits bound the parts). */
+export const MAX_ATTACHMENT_DIGESTS = 10;
+
+/** Exact digests of the first MAX_ATTACHMENT_DIGESTS attachments of at least minBytes decoded bytes (once each). */
 export function attachmentDigests(mail: ParsedMail, minBytes: number): FuzzyDigest[] {
   const out: FuzzyDigest[] = [];
   for (const a of mail.attachments) {
+    if (out.length >= MAX_ATTACHMENT_DIGESTS) break;
     if (a.size < minBytes || out.some((o) => o.id === a.sha256.slice(0, 16))) continue;
     out.push(attachmentDigest(a.sha256));
   }
