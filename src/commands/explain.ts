@@ -8,6 +8,9 @@ import { BAYES_RESULT_KEY } from '../checks/bayes.ts';
 import type { Thresholds } from '../scoring/rules-sections.ts';
 import { thresholdsFor, type Ruleset } from '../scoring/ruleset.ts';
 import { scoreHits, type Verdict } from '../scoring/scorer.ts';
+import { createFuzzyCheck } from '../checks/fuzzy.ts';
+import { openFuzzyForCli } from '../fuzzy/cli-support.ts';
+import type { FuzzyFilter } from '../fuzzy/open-fuzzy.ts';
 import { UsageError, type Command } from './types.ts';
 
 export const explainCommand: Command = {
@@ -16,7 +19,8 @@ export const explainCommand: Command = {
   usage: [
     'usage: spamgate explain FILE [--rcpt ADDRESS] [--no-bayes] [--json] [--config FILE] [--data-dir DIR]',
     '  Runs the content checks (Bayes, look-alike, content rules) on the message and scores it;',
-    '  with antivirus.enabled, clamd scans it too (VIRUS_FOUND names the virus).',
+    '  with antivirus.enabled, clamd scans it too (VIRUS_FOUND names the virus); with fuzzy.enabled, the',
+    '  fuzzy store of reported spam is looked up (FUZZY_SPAM, FUZZY_ATTACHMENT).',
     '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address)',
     '  --no-bayes  leave the Bayes classifier out',
   ].join('\n'),
@@ -32,9 +36,13 @@ export const explainCommand: Command = {
     // thresholds are looked up by address or domain: anything else would silently give the defaults
     if (typeof rcpt === 'string' && !/^(?:[^@\s]+@)?[^@\s.]+(?:\.[^@\s.]+)*$/.test(rcpt)) throw new UsageError(`--rcpt ${JSON.stringify(rcpt)} is neither an address (local@domain) nor a domain`);
     const env = await openFilterEnv(args);
+    let fuzzy: FuzzyFilter | undefined;
     try {
       const ruleset = loadContentRuleset(env.loaded);
-      const checks = offlineChecks(ruleset, env, !args.flags.has('no-bayes'), { antivirus: true });
+      // the reported spam too, read only: what the gateway would find (not in masscheck, whose corpus may be the reports)
+      const { config } = env.loaded;
+      fuzzy = config.fuzzy.enabled && !config.checks.disabled.includes('fuzzy') ? await openFuzzyForCli(env.loaded, { learns: false }) : undefined;
+      const checks = [...offlineChecks(ruleset, env, !args.flags.has('no-bayes'), { antivirus: true }), ...(fuzzy ? [createFuzzyCheck({ fuzzy, limits: env.limits })] : [])];
       const { hits, results } = await runOffline(checks, raw);
       const t = typeof rcpt === 'string' ? thresholdsFor(ruleset, rcpt) : ruleset.thresholds;
       const verdict = scoreHits(hits, ruleset, t);
@@ -45,6 +53,7 @@ export const explainCommand: Command = {
           : formatExplain(file, verdict, ruleset, t, bayes),
       );
     } finally {
+      await fuzzy?.close();
       await env.bayes.close();
     }
     return 0;

@@ -74,6 +74,10 @@ test('spamgate fuzzy add: a near-copy over SMTP hits FUZZY_SPAM, an unrelated me
   const short = await runCli(['fuzzy', 'add', writeMessage(t, 'Lunch at noon tomorrow?', 'short'), '--data-dir', dataDir]);
   assert.match(short.stdout, /\tno-digest\n/);
 
+  // explain looks the store up as the gateway would
+  const explained = await runCli(['explain', writeMessage(t, nearCopy(7), 'explained'), '--data-dir', dataDir]);
+  assert.match(explained.stdout, /FUZZY_SPAM \(weight 8\) \[0\.\d\d, [0-9a-f]{16}\]/);
+
   const gw = await startGateway(t, CONFIG, { dataDir });
   const hit = await resultOf(gw, nearCopy(7), 'near copy');
   assert.match(hit, /FUZZY_SPAM\(\d+(\.\d+)?\)\[(0\.\d\d|1\.00),[0-9a-f]{16}\]/);
