@@ -173,7 +173,13 @@ export class MemoryFuzzyStore implements FuzzyStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    const data = JSON.parse(text) as { entries?: unknown };
+    let data: { entries?: unknown };
+    try {
+      data = JSON.parse(text) as { entries?: unknown };
+    } catch (err) {
+      // refused, not emptied: the next save would lose every report
+      throw new Error(`${file}: not a fuzzy store (${(err as Error).message}); move it aside to start empty`);
+    }
     if (!Array.isArray(data.entries)) throw new Error(`${file}: not a fuzzy store (no entries)`);
     for (const raw of data.entries as unknown[]) {
       const e = raw as Partial<Entry>;

@@ -2,7 +2,7 @@
 // threshold, TTL expiry on an injected clock, eviction of the oldest past max_entries, the in-process
 // store's file across a reopen, and one Redis store shared by two clients (two gateways).
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { textDigest, type FuzzyDigest } from '../../../src/fuzzy/digest.ts';
@@ -107,4 +107,10 @@ test('redis: two clients (two gateways) share the entries', async (t) => {
   assert.equal((await b.lookup(d(nearCopy(4)), 0.7))?.id, d(CAMPAIGN).id);
   assert.equal(await b.remove(d(CAMPAIGN), 0.7), 1);
   assert.equal(await a.lookup(d(nearCopy(4)), 0.7), undefined);
+});
+
+test('memory: a damaged file is refused naming it, never emptied', (t) => {
+  const file = path.join(tempDir(t), 'fuzzy.json');
+  writeFileSync(file, '{"entries": [');
+  assert.throws(() => new MemoryFuzzyStore({ clock: new ManualClock(0), ttlMs: DAY, maxEntries: 10, file }), (err: Error) => err.message.startsWith(`${file}: not a fuzzy store`));
 });
