@@ -92,12 +92,16 @@ export function attachmentDigest(sha256: string): FuzzyDigest {
 /** Attachments digested per message at most (each is a look-up; the MIME limits bound the parts). */
 export const MAX_ATTACHMENT_DIGESTS = 10;
 
-/** Exact digests of the first MAX_ATTACHMENT_DIGESTS attachments of at least minBytes decoded bytes (once each). */
+/**
+ * Exact digests of the first MAX_ATTACHMENT_DIGESTS attachments of at least minBytes decoded bytes (once each).
+ * Inline parts (signature logos, images of the HTML) give none: a reported spam's logo would hit every
+ * wanted message carrying the same logo.
+ */
 export function attachmentDigests(mail: ParsedMail, minBytes: number): FuzzyDigest[] {
   const out: FuzzyDigest[] = [];
   for (const a of mail.attachments) {
     if (out.length >= MAX_ATTACHMENT_DIGESTS) break;
-    if (a.size < minBytes || out.some((o) => o.id === a.sha256.slice(0, 16))) continue;
+    if (a.inline || a.size < minBytes || out.some((o) => o.id === a.sha256.slice(0, 16))) continue;
     out.push(attachmentDigest(a.sha256));
   }
   return out;

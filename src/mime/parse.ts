@@ -58,6 +58,11 @@ export interface ParsedMail {
 export interface AttachmentHash {
   sha256: string;
   size: number;
+  /**
+   * Shown in the body rather than attached: a Content-ID (referenced by the HTML), disposition inline, or an
+   * image without disposition attachment. Signature logos are such parts, the same in much wanted mail.
+   */
+  inline: boolean;
 }
 
 interface Walk {
@@ -143,13 +148,16 @@ function visit(w: Walk, headers: readonly HeaderField[], body: string, depth: nu
   const isAttachment = part.disposition === 'attachment' || (part.filename !== undefined && !type.startsWith('text/'));
   if (type.startsWith('text/') && !isAttachment) addText(w, body, type, part.charset, encoding);
   // a part the cut may have shortened is not hashed: its digest would not be the attachment's
-  else if (!w.mail.truncated) hashAttachment(w, body, encoding);
+  else if (!w.mail.truncated) {
+    const inline = part.disposition === 'inline' || headerValue(headers, 'content-id') !== undefined || (type.startsWith('image/') && part.disposition !== 'attachment');
+    hashAttachment(w, body, encoding, inline);
+  }
 }
 
-function hashAttachment(w: Walk, body: string, encoding: string): void {
+function hashAttachment(w: Walk, body: string, encoding: string, inline: boolean): void {
   try {
     const bytes = decodeTransfer(body, encoding);
-    w.mail.attachments.push({ sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length });
+    w.mail.attachments.push({ sha256: createHash('sha256').update(bytes).digest('hex'), size: bytes.length, inline });
   } catch {
     // undecodable: no digest
   }

@@ -90,3 +90,22 @@ test('an attachment digest is exact: the same bytes under other text match fully
   assert.ok(similarity(a, digest(CAMPAIGN)) < 0.1);
   assert.deepEqual(attachmentDigests(parseMail(withAttachment('tiny', payload(3, 100))), 1024), []);
 });
+
+test('inline images (a signature logo: Content-ID, inline, or an image without disposition attachment) give no attachment digest', () => {
+  const logo = payload(7, 8000).toString('base64').replace(/(.{76})/g, '$1\r\n');
+  const related = (partHeaders: string): Buffer =>
+    Buffer.from(
+      `From: sender@remote.example\r\nTo: postmaster@localhost\r\nSubject: hello\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="b1"\r\n\r\n` +
+        `--b1\r\nContent-Type: text/html\r\n\r\n<p>Hi</p><img src="cid:logo@x">\r\n--b1\r\n${partHeaders}Content-Transfer-Encoding: base64\r\n\r\n${logo}\r\n--b1--\r\n`,
+    );
+  for (const headers of [
+    'Content-Type: image/png; name="image001.png"\r\nContent-ID: <logo@x>\r\n',
+    'Content-Type: image/png\r\nContent-Disposition: inline; filename="logo.png"\r\n',
+    'Content-Type: image/png; name="logo.png"\r\n',
+    'Content-Type: image/png\r\n',
+  ]) {
+    assert.deepEqual(attachmentDigests(parseMail(related(headers)), 1024), [], headers);
+  }
+  // an image sent as an attachment still gives one
+  assert.equal(attachmentDigests(parseMail(related('Content-Type: image/png\r\nContent-Disposition: attachment; filename="scan.png"\r\n')), 1024).length, 1);
+});
