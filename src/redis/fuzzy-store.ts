@@ -1,6 +1,7 @@
 // The fuzzy store in Redis, shared by every gateway: one hash per digest ({fz}:e:<id>: slots, time added,
 // hits) expiring after the TTL, one set per (slot, value) of the digest ids holding it ({fz}:i:<slot>:<v>),
-// and a sorted set of ids by time added ({fz}:all) for the count and eviction past max_entries. Every key
+// and a sorted set of ids by time added ({fz}:all) for the count and eviction past max_entries (an evicted
+// id leaves its index sets too). Every key
 // carries the {fz} hash tag, so a Cluster keeps them in one slot and pipelines stay valid. An index set
 // may name an expired digest: a look-up checks the hash exists and its time added is within the TTL.
 import { FUZZY_SLOTS, type FuzzyDigest } from '../fuzzy/digest.ts';
@@ -43,9 +44,18 @@ export class RedisFuzzyStore implements FuzzyStore {
       const existed = Number(replies[0]?.[1] ?? 0) === 1;
       const count = Number(replies[replies.length - 1]?.[1] ?? 0);
       if (count > this.maxEntries) {
-        // the oldest go: their hashes (the index sets forget them as they expire)
+        // the oldest go: their hashes and their ids in the index sets (each new report extends the sets' TTL,
+        // so ids left there would pile up for as long as reports come)
         const popped = (await c.zpopmin(all, count - this.maxEntries)).filter((_, i) => i % 2 === 0);
-        if (popped.length > 0) await c.del(...popped.map(this.entryKey));
+        if (popped.length > 0) {
+          const g = c.multi();
+          for (const id of popped) g.hget(this.entryKey(id), 's');
+          const slotsOf = ((await g.exec()) ?? []).map((r) => (typeof r[1] === 'string' ? r[1].split(',').map(Number) : undefined));
+          const d = c.multi();
+          popped.forEach((id, i) => slotsOf[i]?.forEach((v, slot) => d.srem(this.indexKey(slot, v), id)));
+          d.del(...popped.map(this.entryKey));
+          await d.exec();
+        }
       }
       return existed ? 'exists' : 'added';
     });

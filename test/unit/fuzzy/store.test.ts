@@ -114,3 +114,18 @@ test('memory: a damaged file is refused naming it, never emptied', (t) => {
   writeFileSync(file, '{"entries": [');
   assert.throws(() => new MemoryFuzzyStore({ clock: new ManualClock(0), ttlMs: DAY, maxEntries: 10, file }), (err: Error) => err.message.startsWith(`${file}: not a fuzzy store`));
 });
+
+test('redis: entries evicted past max_entries leave no ids in the index sets (they would grow with every report for the whole TTL)', async (t) => {
+  const link = await linkTo(t, await startRedis(t));
+  const clock = new ManualClock(7_000_000);
+  const store = new RedisFuzzyStore(link, clock, 90 * DAY, 3);
+  for (let i = 0; i < 12; i++) {
+    clock.advance(1000);
+    await store.add(d(distinct(i)));
+  }
+  const keys = await link.client.keys(`${link.prefix}{fz}:i:*`);
+  let ids = 0;
+  for (const k of keys) ids += await link.client.scard(k);
+  assert.ok(ids <= 3 * 32, `${ids} ids in ${keys.length} index sets for 3 entries`);
+  for (const i of [9, 10, 11]) assert.ok(await store.lookup(d(distinct(i)), 0.7), `entry ${i}`);
+});
