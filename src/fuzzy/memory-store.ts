@@ -109,7 +109,13 @@ export class MemoryFuzzyStore implements FuzzyStore {
   async save(): Promise<void> {
     if (!this.opts.file || this.opts.readOnly || !this.dirty) return;
     this.dirty = false;
-    await writeFileAtomic(this.opts.file, this.serialize());
+    try {
+      await writeFileAtomic(this.opts.file, this.serialize());
+    } catch (err) {
+      // still to be written: the next save (or close) tries again
+      this.dirty = true;
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
@@ -198,6 +204,11 @@ export class MemoryFuzzyStore implements FuzzyStore {
   saveSync(): void {
     if (!this.opts.file || this.opts.readOnly || !this.dirty) return;
     this.dirty = false;
-    writeFileAtomicSync(this.opts.file, this.serialize());
+    try {
+      writeFileAtomicSync(this.opts.file, this.serialize());
+    } catch (err) {
+      this.dirty = true;
+      throw err;
+    }
   }
 }

@@ -2,7 +2,7 @@
 // threshold, TTL expiry on an injected clock, eviction of the oldest past max_entries, the in-process
 // store's file across a reopen, and one Redis store shared by two clients (two gateways).
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { textDigest, type FuzzyDigest } from '../../../src/fuzzy/digest.ts';
@@ -128,4 +128,20 @@ test('redis: entries evicted past max_entries leave no ids in the index sets (th
   for (const k of keys) ids += await link.client.scard(k);
   assert.ok(ids <= 3 * 32, `${ids} ids in ${keys.length} index sets for 3 entries`);
   for (const i of [9, 10, 11]) assert.ok(await store.lookup(d(distinct(i)), 0.7), `entry ${i}`);
+});
+
+test('memory: a save that fails (disk full, directory gone) keeps the changes for the next save, close() writes them', async (t) => {
+  const dir = path.join(tempDir(t), 'data');
+  mkdirSync(dir);
+  const file = path.join(dir, 'fuzzy.json');
+  const clock = new ManualClock(1_000_000);
+  const a = new MemoryFuzzyStore({ clock, ttlMs: 10 * DAY, maxEntries: 100, file });
+  await a.add(d(CAMPAIGN));
+  rmSync(dir, { recursive: true });
+  writeFileSync(dir, 'not a directory');
+  await assert.rejects(a.save());
+  rmSync(dir);
+  mkdirSync(dir);
+  await a.close();
+  assert.equal(new MemoryFuzzyStore({ clock, ttlMs: 10 * DAY, maxEntries: 100, file }).size, 1, 'the report survives the failed save');
 });
