@@ -91,7 +91,16 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
     async addSpam(raw) {
       const digests = digestsOf(raw);
       if (digests.length === 0) return { kind: 'no-digest' };
-      for (const d of digests) await store.add(d);
+      for (const d of digests) {
+        // a near-copy of a live entry is already caught by it: another entry would only be one more for every
+        // look-up of the campaign to read (thousands of reported copies made each look-up take 0.5 s); the
+        // same digest again is refreshed
+        if (d.kind === 'text') {
+          const known = await store.lookup(d, config.threshold);
+          if (known && known.id !== d.id) continue;
+        }
+        await store.add(d);
+      }
       saveSoon();
       learned?.inc({ op: 'added' });
       await refresh();

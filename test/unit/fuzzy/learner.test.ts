@@ -10,7 +10,7 @@ import { openFuzzy, type FuzzyFilter } from '../../../src/fuzzy/open-fuzzy.ts';
 import { parseMail } from '../../../src/mime/parse.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';
-import { CAMPAIGN, message, nearCopy } from './fixtures.ts';
+import { CAMPAIGN, message, nearCopy, UNRELATED } from './fixtures.ts';
 
 class RecordingLearner implements Learner {
   readonly seen: string[] = [];
@@ -56,4 +56,18 @@ test('a failing fuzzy store is reported and Bayes still learns', async () => {
   assert.equal(await learner.learn(message(CAMPAIGN), 'spam', 'junk_folder'), 'learned');
   assert.deepEqual(errors, ['store down']);
   assert.deepEqual(bayes.seen, ['spam/junk_folder']);
+});
+
+test('reported near-copies of a digest already stored add no entries of their own (each would be read by every look-up of the campaign)', async (t) => {
+  const fuzzy = openFuzzy({ config: fuzzySection.parse({}), limits: { maxBytes: 512 * 1024, maxParts: 100, maxDepth: 10 }, clock: new ManualClock(1_000_000), dataDir: tempDir(t) });
+  await fuzzy.addSpam(message(CAMPAIGN));
+  // other greetings in letters (numbers are dropped before digesting): 40 distinct near-copies
+  const name = (i: number): string => String.fromCharCode(97 + (i % 26), 97 + Math.floor(i / 26) % 26, 107);
+  for (let i = 1; i <= 40; i++) await fuzzy.addSpam(message(nearCopy(i).replace('Hello', `Hello ${name(i)}`)));
+  assert.equal((await fuzzy.stats()).entries, 1);
+  assert.equal(await matches(fuzzy, nearCopy(77)), true);
+  // a report of a text not yet covered still adds
+  await fuzzy.addSpam(message(UNRELATED));
+  assert.equal((await fuzzy.stats()).entries, 2);
+  await fuzzy.close();
 });
