@@ -3,7 +3,7 @@
 // first), entries expire after ttlMs, and the whole store is saved atomically to one JSON file by save()
 // (the owner calls it after a batch of changes) and close().
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic, writeFileAtomicSync } from '../util/atomic-file.ts';
+import { removeDeadTempsSync, writeFileAtomic, writeFileAtomicSync } from '../util/atomic-file.ts';
 import type { Clock } from '../util/clock.ts';
 import { FUZZY_SLOTS, type FuzzyDigest } from './digest.ts';
 import type { FuzzyMatch, FuzzyStats, FuzzyStore } from './store.ts';
@@ -172,6 +172,8 @@ export class MemoryFuzzyStore implements FuzzyStore {
   }
 
   private load(file: string): void {
+    // a save cut short (process killed before its rename) leaves its temp file, as large as the store
+    if (!this.opts.readOnly) removeDeadTempsSync(file);
     let text: string;
     try {
       text = readFileSync(file, 'utf8');

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { textDigest, type FuzzyDigest } from '../../../src/fuzzy/digest.ts';
 import { MemoryFuzzyStore } from '../../../src/fuzzy/memory-store.ts';
@@ -144,4 +145,16 @@ test('memory: a save that fails (disk full, directory gone) keeps the changes fo
   mkdirSync(dir);
   await a.close();
   assert.equal(new MemoryFuzzyStore({ clock, ttlMs: 10 * DAY, maxEntries: 100, file }).size, 1, 'the report survives the failed save');
+});
+
+test('memory: the temp file of a save cut short (process killed) is removed when the store is opened', (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'fuzzy.json');
+  const child = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+  const dead = Number(child.stdout);
+  assert.ok(dead > 0);
+  const temp = path.join(dir, `.fuzzy.json.${dead}.1.tmp`);
+  writeFileSync(temp, '{"version":1,"entr');
+  new MemoryFuzzyStore({ clock: new ManualClock(1), ttlMs: DAY, maxEntries: 10, file });
+  assert.equal(existsSync(temp), false);
 });
