@@ -48,10 +48,17 @@ function fnv1a(text: string): number {
   return h >>> 0;
 }
 
+/**
+ * A run of address characters and, when an @ and a domain follow, that domain. Every run is consumed whole
+ * whether or not it is an address: a pattern for the address alone was tried again at each dot of a long run
+ * without an @ (256 KiB of "a.a.a." took a minute of the event loop).
+ */
+const ADDRESS_OR_RUN = /[\w.+-]+(?:@([\w-]+(?:\.[\w-]+)+))?/g;
+
 /** Lower-cased words of letters only: URLs keep their host, numbers and tokens of digits go. */
 export function normalizedWords(text: string): string[] {
   const bounded = text.length > MAX_CHARS ? text.slice(0, MAX_CHARS) : text;
-  const withoutUrls = bounded.replace(/\b(?:https?|ftp):\/\/([^\s/?#<>"']+)[^\s<>"']*/gi, ' $1 ').replace(/\b[\w.+-]+@([\w-]+(?:\.[\w-]+)+)/g, ' $1 ');
+  const withoutUrls = bounded.replace(/\b(?:https?|ftp):\/\/([^\s/?#<>"']+)[^\s<>"']*/gi, ' $1 ').replace(ADDRESS_OR_RUN, (run, host: string | undefined) => (host ? ` ${host} ` : run));
   const words: string[] = [];
   for (const m of withoutUrls.toLowerCase().matchAll(/[\p{L}\p{M}]+/gu)) {
     words.push(m[0]);

@@ -109,3 +109,11 @@ test('inline images (a signature logo: Content-ID, inline, or an image without d
   // an image sent as an attachment still gives one
   assert.equal(attachmentDigests(parseMail(related('Content-Type: image/png\r\nContent-Disposition: attachment; filename="scan.png"\r\n')), 1024).length, 1);
 });
+
+test('a long run of dotted words without an @ is read in linear time (the address pattern was retried at each dot)', () => {
+  const started = Date.now();
+  assert.deepEqual(normalizedWords('a.'.repeat(40_000)).length, 5000);
+  assert.ok(Date.now() - started < 1000, `${Date.now() - started} ms`);
+  // addresses still keep their domain only
+  assert.deepEqual(normalizedWords('Write to john.smith+x@mail.example.org or -jane@ex.net, a.b@nohost now'), ['write', 'to', 'mail', 'example', 'org', 'or', 'ex', 'net', 'a', 'b', 'nohost', 'now']);
+});
