@@ -25,12 +25,14 @@ export interface MemoryFuzzyOptions {
   readOnly?: boolean;
 }
 
-const key = (slot: number, value: number): string => `${slot}:${value}`;
-
 export class MemoryFuzzyStore implements FuzzyStore {
   /** Insertion order is age order: the first entry is the oldest. */
   private readonly entries = new Map<string, Entry>();
-  private readonly index = new Map<string, Set<string>>();
+  /**
+   * Per slot, value → the id holding it, or a Set when several do (most values are one entry's: a Set and a
+   * "slot:value" string key each took 800 MB of heap for 100,000 entries).
+   */
+  private readonly index: Map<number, string | Set<string>>[] = Array.from({ length: FUZZY_SLOTS }, () => new Map());
   private dirty = false;
 
   constructor(private readonly opts: MemoryFuzzyOptions) {
@@ -126,7 +128,9 @@ export class MemoryFuzzyStore implements FuzzyStore {
   private candidates(digest: FuzzyDigest): Map<string, number> {
     const counts = new Map<string, number>();
     digest.slots.forEach((v, slot) => {
-      for (const id of this.index.get(key(slot, v)) ?? []) counts.set(id, (counts.get(id) ?? 0) + 1);
+      const held = this.index[slot]?.get(v);
+      if (held === undefined) return;
+      for (const id of typeof held === 'string' ? [held] : held) counts.set(id, (counts.get(id) ?? 0) + 1);
     });
     return counts;
   }
@@ -134,20 +138,29 @@ export class MemoryFuzzyStore implements FuzzyStore {
   private insert(e: Entry): void {
     this.entries.set(e.id, e);
     e.slots.forEach((v, slot) => {
-      const k = key(slot, v);
-      let set = this.index.get(k);
-      if (!set) this.index.set(k, (set = new Set()));
-      set.add(e.id);
+      const m = this.index[slot];
+      const held = m?.get(v);
+      if (!m) return;
+      if (held === undefined) m.set(v, e.id);
+      else if (typeof held === 'string') {
+        if (held !== e.id) m.set(v, new Set([held, e.id]));
+      } else held.add(e.id);
     });
   }
 
   private drop(e: Entry): void {
     this.entries.delete(e.id);
     e.slots.forEach((v, slot) => {
-      const k = key(slot, v);
-      const set = this.index.get(k);
-      set?.delete(e.id);
-      if (set?.size === 0) this.index.delete(k);
+      const m = this.index[slot];
+      const held = m?.get(v);
+      if (!m || held === undefined) return;
+      if (typeof held === 'string') {
+        if (held === e.id) m.delete(v);
+        return;
+      }
+      held.delete(e.id);
+      if (held.size === 1) m.set(v, held.values().next().value as string);
+      else if (held.size === 0) m.delete(v);
     });
   }
 

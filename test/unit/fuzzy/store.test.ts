@@ -6,7 +6,9 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { textDigest, type FuzzyDigest } from '../../../src/fuzzy/digest.ts';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { digestId, textDigest, type FuzzyDigest } from '../../../src/fuzzy/digest.ts';
 import { MemoryFuzzyStore } from '../../../src/fuzzy/memory-store.ts';
 import type { FuzzyStore } from '../../../src/fuzzy/store.ts';
 import { RedisFuzzyStore } from '../../../src/redis/fuzzy-store.ts';
@@ -157,4 +159,22 @@ test('memory: the temp file of a save cut short (process killed) is removed when
   writeFileSync(temp, '{"version":1,"entr');
   new MemoryFuzzyStore({ clock: new ManualClock(1), ttlMs: DAY, maxEntries: 10, file });
   assert.equal(existsSync(temp), false);
+});
+
+test('memory: the index stays small: 20,000 unrelated entries take well under 60 MB of heap', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const store = new MemoryFuzzyStore({ clock: new ManualClock(1), ttlMs: DAY, maxEntries: 20_000 });
+  let x = 12345;
+  const next = (): number => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < 20_000; i++) {
+    const slots = Array.from({ length: 32 }, next);
+    await store.add({ kind: 'text', id: digestId(slots), slots });
+  }
+  gc();
+  const mb = (process.memoryUsage().heapUsed - before) / 1048576;
+  assert.equal(store.size, 20_000);
+  assert.ok(mb < 60, `${mb.toFixed(0)} MB`);
 });
