@@ -56,6 +56,9 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
   const lookups = deps.registry ? counter(deps.registry, 'spamgate_fuzzy_lookups_total', 'Fuzzy store look-ups of messages with a digest, by result', ['result'] as const) : undefined;
   const learned = deps.registry ? counter(deps.registry, 'spamgate_fuzzy_learned_total', 'Messages learned into the fuzzy store (added) or out of it (removed)', ['op'] as const) : undefined;
   const entriesGauge = deps.registry ? gauge(deps.registry, 'spamgate_fuzzy_entries', 'Digests in the fuzzy store') : undefined;
+  // every series from the start, so that rate() and increase() see the first look-up and report
+  for (const result of ['hit', 'miss']) lookups?.inc({ result }, 0);
+  for (const op of ['added', 'removed']) learned?.inc({ op }, 0);
   // set after each change (a shared store's count: by stats(), the other gateways change it too)
   const refresh = async (): Promise<void> => {
     if (entriesGauge) entriesGauge.set(memory ? memory.size : (await store.stats()).entries);
