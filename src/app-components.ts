@@ -150,7 +150,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     : undefined;
   if (bayes) closers.push(() => bayes.close());
   // fuzzy digests of reported spam: learned from the Junk folder and quarantine release too
-  const fuzzy = config.fuzzy.enabled ? openFuzzy({ config: config.fuzzy, limits: mimeLimits, clock: deps.clock, dataDir: deps.loaded.dataDir, registry: deps.registry, saveDelayMs: 1000, ...(shared.fuzzyStore ? { store: shared.fuzzyStore } : {}) }) : undefined;
+  const fuzzy = config.fuzzy.enabled ? openFuzzy({ config: config.fuzzy, limits: mimeLimits, clock: deps.clock, dataDir: deps.loaded.dataDir, registry: deps.registry, saveDelayMs: 1000, log: deps.log, ...(shared.fuzzyStore ? { store: shared.fuzzyStore } : {}) }) : undefined;
   if (fuzzy) closers.push(() => fuzzy.close());
   const fuzzyChecks = (cfg: Config): Check[] => (fuzzy && cfg.fuzzy.enabled ? [createFuzzyCheck({ fuzzy, limits: mimeLimits })] : []);
   const fuzzyLog = deps.log.child({ component: 'fuzzy' });

@@ -9,6 +9,7 @@ import type { Clock } from '../util/clock.ts';
 import { attachmentDigests, mailDigests, type FuzzyDigest } from './digest.ts';
 import { MemoryFuzzyStore } from './memory-store.ts';
 import type { FuzzyMatch, FuzzyStats, FuzzyStore } from './store.ts';
+import type { Logger } from '../util/logger.ts';
 
 export const FUZZY_FILE = 'fuzzy.json';
 
@@ -47,6 +48,8 @@ export interface FuzzyDeps {
    * one write of the file, not one each); undefined: at close() only (a CLI batch).
    */
   saveDelayMs?: number;
+  /** Where a failed delayed save is reported (the reports stay in memory and are saved again at close). */
+  log?: Logger;
 }
 
 export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
@@ -71,7 +74,7 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
     if (!memory || deps.saveDelayMs === undefined || saveTimer) return;
     saveTimer = setTimeout(() => {
       saveTimer = undefined;
-      saving = saving.then(() => memory.save()).catch(() => undefined);
+      saving = saving.then(() => memory.save()).catch((err: unknown) => deps.log?.warn('fuzzy store not saved; tried again at the next report and at stop', { file: path.join(deps.dataDir, FUZZY_FILE), err }));
     }, deps.saveDelayMs);
     saveTimer.unref();
   };
