@@ -69,7 +69,7 @@ export interface Components {
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
   /** The snapshot built with this ruleset (and DKIM keys) now runs (at start, and after a reload that succeeded). */
-  activate(snapshot: { ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer }): void;
+  activate(snapshot: { config: Config; ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer }): void;
   /** Starts protocol servers and delivery; returns what listens where. */
   startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
@@ -112,7 +112,10 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   let dkim: DkimSigner | undefined;
   // and its ARC sealer, for the copies the mail host forwards
   let arcSealer: ArcSealer | undefined;
-  const activate = (snapshot: { ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer }): void => {
+  // and whether the fuzzy store is still wanted: `fuzzy.enabled: false` by reload stops its check and its learning at once
+  let fuzzyWanted = config.fuzzy.enabled;
+  const activate = (snapshot: { config: Config; ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer }): void => {
+    fuzzyWanted = snapshot.config.fuzzy.enabled;
     dkim = snapshot.dkim;
     arcSealer = snapshot.arc;
     dnsblEngines.get(snapshot.ruleset)?.activate();
@@ -155,7 +158,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const fuzzyChecks = (cfg: Config): Check[] => (fuzzy && cfg.fuzzy.enabled ? [createFuzzyCheck({ fuzzy, limits: mimeLimits })] : []);
   const fuzzyLog = deps.log.child({ component: 'fuzzy' });
   // what users report (Junk folder moves, quarantine release --learn) teaches Bayes and the fuzzy store
-  const reportLearner = fuzzy ? withFuzzyLearning(bayes?.learner, fuzzy, (err) => fuzzyLog.warn('fuzzy learning failed', { error: err.message })) : bayes?.learner;
+  const reportLearner = fuzzy ? withFuzzyLearning(bayes?.learner, fuzzy, () => fuzzyWanted, (err) => fuzzyLog.warn('fuzzy learning failed', { error: err.message })) : bayes?.learner;
   const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }) }) : undefined;
   const fullStack = config.mode === 'full-stack';
   const mailhost = openMailHost({

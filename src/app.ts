@@ -60,6 +60,8 @@ export class App {
   private readonly reloads;
   private readonly configInfo;
   private readonly lastFailure;
+  /** The configuration the running instance started with (what restart-only settings still follow). */
+  private readonly started: Config;
 
   private constructor(
     loaded: LoadedConfig,
@@ -71,6 +73,7 @@ export class App {
     private readonly rateStore: RateStore,
   ) {
     this.loaded = loaded;
+    this.started = loaded.config;
     this.snapshot = snapshot;
     this.reloads = counter(registry, 'spamgate_config_reloads_total', 'Config and rules reloads by result', ['result']);
     // Both series exist from the start, so increase() sees the first failure after a restart.
@@ -203,7 +206,7 @@ export class App {
       // so is the resolver (its cache and name servers)
       if (!isDeepStrictEqual(previous.config.dns, loaded.config.dns)) this.log.warn('dns settings changed: they apply after a restart; the running resolver keeps the old ones');
       // and the listeners with what they were built with
-      const stale: string[] = RESTART_ONLY.filter((key) => !isDeepStrictEqual(valueAt(previous.config, key), valueAt(loaded.config, key)));
+      const stale: string[] = RESTART_ONLY.filter((key) => !isDeepStrictEqual(valueAt(previous.config, key), valueAt(loaded.config, key)) && !appliesLive(key, this.started, loaded.config));
       // The running data directory is kept (loadConfig above pins it): spool, mailboxes and the Bayes
       // store are open there. config.data_dir always holds the running one, so compare what the file says.
       if (loaded.configuredDataDir !== previous.configuredDataDir) stale.unshift('data_dir');
@@ -275,6 +278,18 @@ const RESTART_ONLY = [
   'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
   'submission', 'pop3', 'imap', 'managesieve', 'http', 'delivery', 'queue', 'quarantine', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries', 'fuzzy',
 ] as const;
+
+/**
+ * A change under a restart-only key that the running instance applies anyway: `fuzzy.enabled` switched off
+ * (the check and the learning stop at once; the store stays open) or on again when the store was opened at
+ * start. Turning on a store that was off at start, or changing its other settings, needs the restart.
+ */
+function appliesLive(key: string, started: Config, next: Config): boolean {
+  if (key !== 'fuzzy') return false;
+  const { enabled: openedAtStart, ...atStart } = started.fuzzy;
+  const { enabled: wanted, ...now } = next.fuzzy;
+  return isDeepStrictEqual(atStart, now) && (!wanted || openedAtStart);
+}
 
 function valueAt(config: Config, key: string): unknown {
   let v: unknown = config;

@@ -1,7 +1,7 @@
 // Allow/deny list entries: parsing one entry by the list's kind (CIDR block, host name, mail address) and
 // the compiled set that answers "which entry matches this subject" in time independent of the list's size.
 import { domainToASCII } from 'node:url';
-import { ipToBigInt, ipv4Text, parseCidr, unwrapIpv4 } from '../util/cidr.ts';
+import { ipText, ipToBigInt, parseCidr, unwrapIpv4 } from '../util/cidr.ts';
 
 /** What a list's entries are: addresses/CIDR blocks, host names, or mail addresses and domains. */
 export type EntryKind = 'ip' | 'host' | 'address';
@@ -30,10 +30,18 @@ export function asciiName(text: string): string | undefined {
   return ascii.split('.').every((l) => LABEL.test(l)) ? ascii : undefined;
 }
 
-/** An address literal as a HELO name may be: "[192.0.2.1]", "[IPv6:2001:db8::1]" (RFC 5321 §4.1.3). */
+/**
+ * An address literal as a HELO name may be ("[192.0.2.1]", "[IPv6:2001:db8::1]", RFC 5321 §4.1.3) in one
+ * canonical spelling, so that "[IPv6:2001:DB8:0::1]" is the same entry as "[IPv6:2001:db8::1]" and an
+ * IPv4-mapped IPv6 literal the same as its IPv4 one; undefined when the text is not an address literal.
+ */
 function addressLiteral(text: string): string | undefined {
+  // an IPv6 literal without its "IPv6:" tag is taken too: a deny entry must not be dodged by a malformed HELO
   const m = /^\[(?:ipv6:)?([0-9a-f:.]+)\]$/i.exec(text);
-  return m?.[1] && ipToBigInt(m[1]) ? `[${text.slice(1, -1).toLowerCase()}]` : undefined;
+  const addr = m?.[1] ? ipToBigInt(m[1]) : undefined;
+  if (!addr) return undefined;
+  const host = unwrapIpv4(addr);
+  return host.family === 4 ? `[${ipText(host)}]` : `[ipv6:${ipText(host)}]`;
 }
 
 /** Parses one entry for a list of `kind`: the entry, or a message saying what was expected. */
@@ -71,11 +79,7 @@ export function parseEntry(kind: EntryKind, raw: string): Parsed | { error: stri
 }
 
 function networkText(family: 4 | 6, network: bigint, bits: number): string {
-  if (family === 4) return `${ipv4Text(network)}/${bits}`;
-  const groups: string[] = [];
-  for (let i = 7; i >= 0; i--) groups.push(Number((network >> BigInt(i * 16)) & 0xffffn).toString(16));
-  // the URL serializer writes an IPv6 address in its canonical short form (RFC 5952)
-  return `${new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1)}/${bits}`;
+  return `${ipText({ family, value: network })}/${bits}`;
 }
 
 /** A compiled list: exact sets and prefix maps, so a lookup costs the same for ten entries or a million. */

@@ -42,6 +42,15 @@ export function ipv4Text(value: bigint): string {
   return [24n, 16n, 8n, 0n].map((s) => Number((value >> s) & 0xffn)).join('.');
 }
 
+/** The canonical text of an address: dotted IPv4, or IPv6 in its short form (RFC 5952 §4). */
+export function ipText(addr: { family: 4 | 6; value: bigint }): string {
+  if (addr.family === 4) return ipv4Text(addr.value);
+  const groups: string[] = [];
+  for (let i = 7; i >= 0; i--) groups.push(Number((addr.value >> BigInt(i * 16)) & 0xffffn).toString(16));
+  // the URL serializer writes an IPv6 address in its canonical short form
+  return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
+}
+
 /** Expands an IPv6 address to its eight 16-bit groups. */
 export function expandIpv6(addr: string): number[] {
   let text = addr;

@@ -4,11 +4,11 @@
 // of Junk takes it back; with redis.use_for: [fuzzy] two gateways share what the CLI reported; a front-of
 // `spamgate serve` passes the verdict to its upstream and refuses an in-process CLI writer while it runs.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { stringify as stringifyYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { runCli } from '../helpers/cli-process.ts';
 import { freePort } from '../helpers/free-port.ts';
@@ -209,4 +209,28 @@ test('front-of spamgate serve: a reported near-copy reaches the sink with FUZZY_
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /spamgate serve \(pid \d+\) runs on .* holds the fuzzy store in memory/);
   assert.equal((await runCli(['fuzzy', 'stats', '--config', config])).code, 0, 'reading is fine');
+});
+
+test('fuzzy.enabled switched off by reload stops the check at once, without a restart warning; on again, it hits; other fuzzy settings wait for a restart', async (t) => {
+  const dataDir = tempDir(t);
+  assert.equal((await runCli(['fuzzy', 'add', writeMessage(t, CAMPAIGN, 'reported'), '--data-dir', dataDir])).code, 0);
+  const configFile = path.join(tempDir(t), 'spamgate.yaml');
+  const gw = await startGateway(t, CONFIG, { dataDir, configFile });
+  const edit = (fuzzy: Record<string, unknown>): void => {
+    const config = parseYaml(readFileSync(configFile, 'utf8')) as Record<string, unknown>;
+    config.fuzzy = fuzzy;
+    writeFileSync(configFile, stringifyYaml(config));
+    const r = gw.app.reload();
+    assert.equal(r.ok, true, r.ok ? '' : r.error);
+  };
+  const restartWarnings = (): string[] => gw.logs.filter((l) => /apply after a restart/.test(String(l.msg))).map((l) => JSON.stringify(l.keys));
+  assert.match(await resultOf(gw, nearCopy(1), 'before'), /FUZZY_SPAM/);
+  edit({ enabled: false });
+  assert.doesNotMatch(await resultOf(gw, nearCopy(2), 'switched off'), /FUZZY/);
+  assert.deepEqual(restartWarnings(), [], 'switching off applies at once: no restart warning');
+  edit({ enabled: true });
+  assert.match(await resultOf(gw, nearCopy(3), 'on again'), /FUZZY_SPAM/);
+  assert.deepEqual(restartWarnings(), []);
+  edit({ enabled: true, threshold: 0.9 });
+  assert.deepEqual(restartWarnings(), ['["fuzzy"]'], 'another fuzzy setting needs the restart, and the warning says so');
 });

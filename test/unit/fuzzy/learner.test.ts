@@ -28,7 +28,7 @@ const matches = async (fuzzy: FuzzyFilter, body: string): Promise<boolean> => (a
 test('spam reported adds, ham reported removes, autolearn leaves the fuzzy store alone; Bayes learns each', async (t) => {
   const fuzzy = openFuzzy({ config: fuzzySection.parse({}), limits: { maxBytes: 512 * 1024, maxParts: 100, maxDepth: 10 }, clock: new ManualClock(1_000_000), dataDir: tempDir(t) });
   const bayes = new RecordingLearner();
-  const learner = withFuzzyLearning(bayes, fuzzy, (err) => assert.fail(err));
+  const learner = withFuzzyLearning(bayes, fuzzy, () => true, (err) => assert.fail(err));
   await learner.learn(message(CAMPAIGN), 'spam', 'autolearn');
   assert.equal(await matches(fuzzy, nearCopy(1)), false, 'autolearn is no report');
   await learner.learn(message(CAMPAIGN), 'spam', 'junk_folder');
@@ -37,9 +37,22 @@ test('spam reported adds, ham reported removes, autolearn leaves the fuzzy store
   assert.equal(await matches(fuzzy, nearCopy(4)), false);
   assert.deepEqual(bayes.seen, ['spam/autolearn', 'spam/junk_folder', 'ham/manual']);
   // Bayes off: the fuzzy store alone learns
-  const alone = withFuzzyLearning(undefined, fuzzy, (err) => assert.fail(err));
+  const alone = withFuzzyLearning(undefined, fuzzy, () => true, (err) => assert.fail(err));
   assert.equal(await alone.learn(message(CAMPAIGN), 'spam', 'junk_folder'), 'learned');
   assert.equal(await matches(fuzzy, nearCopy(5)), true);
+});
+
+test('while the running configuration has the store switched off, reports teach Bayes only', async (t) => {
+  const fuzzy = openFuzzy({ config: fuzzySection.parse({}), limits: { maxBytes: 512 * 1024, maxParts: 100, maxDepth: 10 }, clock: new ManualClock(1_000_000), dataDir: tempDir(t) });
+  const bayes = new RecordingLearner();
+  let enabled = false;
+  const learner = withFuzzyLearning(bayes, fuzzy, () => enabled, (err) => assert.fail(err));
+  await learner.learn(message(CAMPAIGN), 'spam', 'junk_folder');
+  assert.equal((await fuzzy.stats()).entries, 0, 'switched off: nothing stored');
+  assert.deepEqual(bayes.seen, ['spam/junk_folder']);
+  enabled = true;
+  await learner.learn(message(CAMPAIGN), 'spam', 'junk_folder');
+  assert.equal(await matches(fuzzy, nearCopy(1)), true, 'switched on again: stored');
 });
 
 test('a failing fuzzy store is reported and Bayes still learns', async () => {
@@ -52,7 +65,7 @@ test('a failing fuzzy store is reported and Bayes still learns', async () => {
   };
   const bayes = new RecordingLearner();
   const errors: string[] = [];
-  const learner = withFuzzyLearning(bayes, broken, (err) => errors.push(err.message));
+  const learner = withFuzzyLearning(bayes, broken, () => true, (err) => errors.push(err.message));
   assert.equal(await learner.learn(message(CAMPAIGN), 'spam', 'junk_folder'), 'learned');
   assert.deepEqual(errors, ['store down']);
   assert.deepEqual(bayes.seen, ['spam/junk_folder']);

@@ -73,3 +73,15 @@ test('a repeated entry counts once per occurrence but keeps its first origin', (
   assert.equal(s.add('A@example.org', 'one.txt:9'), undefined);
   assert.equal(s.matchAddress('a@example.org')?.at, 'one.txt:1');
 });
+
+test('address literals match in any spelling of the same address (RFC 5321 §4.1.3), the entry named as written', () => {
+  const s = set('host', ['[IPv6:2001:db8::1]', '[192.0.2.7]']);
+  for (const helo of ['[IPv6:2001:DB8:0::1]', '[ipv6:2001:0db8:0000:0000:0000:0000:0000:0001]', '[2001:db8::1]']) {
+    assert.equal(s.matchHost(helo)?.text, '[IPv6:2001:db8::1]', helo);
+  }
+  assert.equal(s.matchHost('[IPv6:::ffff:192.0.2.7]')?.text, '[192.0.2.7]');
+  assert.equal(s.matchHost('[IPv6:2001:db8::2]'), undefined);
+  assert.equal(s.matchHost('[192.0.2.8]'), undefined);
+  // an entry spelled long matches the short HELO too
+  assert.equal(set('host', ['[IPv6:2001:DB8:0:0::1]']).matchHost('[IPv6:2001:db8::1]')?.text, '[IPv6:2001:DB8:0:0::1]');
+});
