@@ -79,7 +79,7 @@ export class MemoryFuzzyStore implements FuzzyStore {
     return removed;
   }
 
-  async lookup(digest: FuzzyDigest, threshold: number): Promise<FuzzyMatch | undefined> {
+  async lookup(digest: FuzzyDigest, threshold: number, countHit: boolean): Promise<FuzzyMatch | undefined> {
     const now = this.opts.clock.now();
     let best: { entry: Entry; same: number } | undefined;
     for (const [id, same] of this.candidates(digest)) {
@@ -93,8 +93,10 @@ export class MemoryFuzzyStore implements FuzzyStore {
       if (same / FUZZY_SLOTS >= threshold && (!best || same > best.same)) best = { entry: e, same };
     }
     if (!best) return undefined;
-    best.entry.hits++;
-    this.dirty = true;
+    if (countHit) {
+      best.entry.hits++;
+      this.dirty = true;
+    }
     return { id: best.entry.id, similarity: best.same / FUZZY_SLOTS };
   }
 

@@ -87,7 +87,7 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
       if (digests.length === 0) return undefined;
       const result: FuzzyCheckResult = {};
       for (const d of digests) {
-        const m = await store.lookup(d, thresholdOf(d));
+        const m = await store.lookup(d, thresholdOf(d), !deps.readOnly);
         const best = result[d.kind];
         if (m && (!best || m.similarity > best.similarity)) result[d.kind] = m;
       }
@@ -102,7 +102,7 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
         // look-up of the campaign to read (thousands of reported copies made each look-up take 0.5 s); the
         // same digest again is refreshed
         if (d.kind === 'text') {
-          const known = await store.lookup(d, config.threshold);
+          const known = await store.lookup(d, config.threshold, false);
           if (known && known.id !== d.id) continue;
         }
         await store.add(d);

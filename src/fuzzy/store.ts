@@ -17,8 +17,11 @@ export interface FuzzyStore {
   add(digest: FuzzyDigest): Promise<'added' | 'exists'>;
   /** Removes the entries this digest matches at `threshold` or more (a near-copy reported as ham removes the original). */
   remove(digest: FuzzyDigest, threshold: number): Promise<number>;
-  /** The best live entry with at least `threshold` equal slots; counts a hit on it. */
-  lookup(digest: FuzzyDigest, threshold: number): Promise<FuzzyMatch | undefined>;
+  /**
+   * The best live entry with at least `threshold` equal slots; counts a hit on it when `countHit` (a message
+   * scored by the gateway; not `explain` looking on, nor a report checking for an entry it would repeat).
+   */
+  lookup(digest: FuzzyDigest, threshold: number, countHit: boolean): Promise<FuzzyMatch | undefined>;
   stats(): Promise<FuzzyStats>;
   close(): Promise<void>;
 }

@@ -83,10 +83,10 @@ export class RedisFuzzyStore implements FuzzyStore {
     });
   }
 
-  async lookup(digest: FuzzyDigest, threshold: number): Promise<FuzzyMatch | undefined> {
+  async lookup(digest: FuzzyDigest, threshold: number, countHit: boolean): Promise<FuzzyMatch | undefined> {
     return this.link.run('fuzzy', async (c) => {
       const best = (await this.matches(c, digest, threshold))[0];
-      if (best) await c.hincrby(this.entryKey(best.id), 'h', 1);
+      if (best && countHit) await c.hincrby(this.entryKey(best.id), 'h', 1);
       return best;
     });
   }

@@ -2,7 +2,7 @@
 // threshold, TTL expiry on an injected clock, eviction of the oldest past max_entries, the in-process
 // store's file across a reopen, and one Redis store shared by two clients (two gateways).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -37,20 +37,20 @@ for (const [kind, make] of kinds) {
   test(`${kind}: a near-copy matches at the threshold, an unrelated text does not; remove takes it out`, async (t) => {
     const clock = new ManualClock(1_000_000);
     const store = await make(t, clock, { ttlMs: 90 * DAY, maxEntries: 100 });
-    assert.equal(await store.lookup(d(nearCopy(1)), 0.7), undefined, 'empty store');
+    assert.equal(await store.lookup(d(nearCopy(1)), 0.7, true), undefined, 'empty store');
     assert.equal(await store.add(d(CAMPAIGN)), 'added');
     assert.equal(await store.add(d(CAMPAIGN)), 'exists');
-    const hit = await store.lookup(d(nearCopy(1)), 0.7);
+    const hit = await store.lookup(d(nearCopy(1)), 0.7, true);
     assert.equal(hit?.id, d(CAMPAIGN).id);
     assert.ok(hit && hit.similarity >= 0.7 && hit.similarity < 1);
-    assert.equal((await store.lookup(d(CAMPAIGN), 0.7))?.similarity, 1);
-    assert.equal(await store.lookup(d(UNRELATED), 0.7), undefined);
+    assert.equal((await store.lookup(d(CAMPAIGN), 0.7, true))?.similarity, 1);
+    assert.equal(await store.lookup(d(UNRELATED), 0.7, true), undefined);
     // the threshold is honoured: nothing below it, whatever the store holds
-    assert.equal(await store.lookup(d(nearCopy(1)), 1), undefined);
+    assert.equal(await store.lookup(d(nearCopy(1)), 1, true), undefined);
     assert.equal((await store.stats()).entries, 1);
     // a near-copy reported as ham removes the original it matches
     assert.equal(await store.remove(d(nearCopy(2)), 0.7), 1);
-    assert.equal(await store.lookup(d(CAMPAIGN), 0.7), undefined);
+    assert.equal(await store.lookup(d(CAMPAIGN), 0.7, true), undefined);
     assert.equal((await store.stats()).entries, 0);
     await store.close();
   });
@@ -60,9 +60,9 @@ for (const [kind, make] of kinds) {
     const store = await make(t, clock, { ttlMs: 10 * DAY, maxEntries: 100 });
     await store.add(d(CAMPAIGN));
     clock.advance(9 * DAY);
-    assert.ok(await store.lookup(d(CAMPAIGN), 0.7));
+    assert.ok(await store.lookup(d(CAMPAIGN), 0.7, true));
     clock.advance(2 * DAY);
-    assert.equal(await store.lookup(d(CAMPAIGN), 0.7), undefined);
+    assert.equal(await store.lookup(d(CAMPAIGN), 0.7, true), undefined);
     assert.equal((await store.stats()).entries, 0);
     await store.close();
   });
@@ -75,9 +75,9 @@ for (const [kind, make] of kinds) {
       await store.add(d(distinct(i)));
     }
     assert.equal((await store.stats()).entries, 3);
-    assert.equal(await store.lookup(d(distinct(0)), 0.7), undefined);
-    assert.equal(await store.lookup(d(distinct(1)), 0.7), undefined);
-    for (const i of [2, 3, 4]) assert.ok(await store.lookup(d(distinct(i)), 0.7), `entry ${i}`);
+    assert.equal(await store.lookup(d(distinct(0)), 0.7, true), undefined);
+    assert.equal(await store.lookup(d(distinct(1)), 0.7, true), undefined);
+    for (const i of [2, 3, 4]) assert.ok(await store.lookup(d(distinct(i)), 0.7, true), `entry ${i}`);
     await store.close();
   });
 }
@@ -91,7 +91,7 @@ test('memory: the store is saved atomically and read back on reopen (entries, ti
   await a.close();
   assert.ok(existsSync(file));
   const b = new MemoryFuzzyStore({ clock, ttlMs: 10 * DAY, maxEntries: 100, file });
-  assert.equal((await b.lookup(d(nearCopy(3)), 0.7))?.id, d(CAMPAIGN).id);
+  assert.equal((await b.lookup(d(nearCopy(3)), 0.7, true))?.id, d(CAMPAIGN).id);
   clock.advance(11 * DAY);
   const c = new MemoryFuzzyStore({ clock, ttlMs: 10 * DAY, maxEntries: 100, file });
   assert.equal(c.size, 0, 'expired while closed');
@@ -107,9 +107,9 @@ test('redis: two clients (two gateways) share the entries', async (t) => {
   const a = new RedisFuzzyStore(await linkTo(t, redis), clock, 90 * DAY, 100);
   const b = new RedisFuzzyStore(await linkTo(t, redis), clock, 90 * DAY, 100);
   await a.add(d(CAMPAIGN));
-  assert.equal((await b.lookup(d(nearCopy(4)), 0.7))?.id, d(CAMPAIGN).id);
+  assert.equal((await b.lookup(d(nearCopy(4)), 0.7, true))?.id, d(CAMPAIGN).id);
   assert.equal(await b.remove(d(CAMPAIGN), 0.7), 1);
-  assert.equal(await a.lookup(d(nearCopy(4)), 0.7), undefined);
+  assert.equal(await a.lookup(d(nearCopy(4)), 0.7, true), undefined);
 });
 
 test('memory: a damaged file is refused naming it, never emptied', (t) => {
@@ -130,7 +130,7 @@ test('redis: entries evicted past max_entries leave no ids in the index sets (th
   let ids = 0;
   for (const k of keys) ids += await link.client.scard(k);
   assert.ok(ids <= 3 * 32, `${ids} ids in ${keys.length} index sets for 3 entries`);
-  for (const i of [9, 10, 11]) assert.ok(await store.lookup(d(distinct(i)), 0.7), `entry ${i}`);
+  for (const i of [9, 10, 11]) assert.ok(await store.lookup(d(distinct(i)), 0.7, true), `entry ${i}`);
 });
 
 test('memory: a save that fails (disk full, directory gone) keeps the changes for the next save, close() writes them', async (t) => {
@@ -177,4 +177,27 @@ test('memory: the index stays small: 20,000 unrelated entries take well under 60
   const mb = (process.memoryUsage().heapUsed - before) / 1048576;
   assert.equal(store.size, 20_000);
   assert.ok(mb < 60, `${mb.toFixed(0)} MB`);
+});
+
+test('a look-up counts a hit only when asked (a scored message), not for explain or a report checking for a near-copy', async (t) => {
+  const id = d(CAMPAIGN).id;
+  // in-process: the hit count is what the saved file holds
+  const file = path.join(tempDir(t), 'fuzzy.json');
+  const memory = new MemoryFuzzyStore({ clock: new ManualClock(1_000_000), ttlMs: DAY, maxEntries: 10, file });
+  await memory.add(d(CAMPAIGN));
+  assert.ok(await memory.lookup(d(nearCopy(1)), 0.7, false));
+  await memory.save();
+  const hitsSaved = (): unknown => (JSON.parse(readFileSync(file, 'utf8')) as { entries: { id: string; hits: number }[] }).entries.find((e) => e.id === id)?.hits;
+  assert.equal(hitsSaved(), 0);
+  assert.ok(await memory.lookup(d(nearCopy(2)), 0.7, true));
+  await memory.save();
+  assert.equal(hitsSaved(), 1);
+  // Redis: the entry's `h` field
+  const link = await linkTo(t, await startRedis(t));
+  const redis = new RedisFuzzyStore(link, new ManualClock(1_000_000), DAY, 10);
+  await redis.add(d(CAMPAIGN));
+  assert.ok(await redis.lookup(d(nearCopy(1)), 0.7, false));
+  assert.equal(await link.client.hget(`test:{fz}:e:${id}`, 'h'), '0');
+  assert.ok(await redis.lookup(d(nearCopy(2)), 0.7, true));
+  assert.equal(await link.client.hget(`test:{fz}:e:${id}`, 'h'), '1');
 });
