@@ -6,7 +6,7 @@ import { aliasesSection } from '../config/sections/mailhost.ts';
 import { formatIssues, parseYamlFile } from '../config/yaml-errors.ts';
 import type { Logger } from '../util/logger.ts';
 import { buildAliasTable, expandAddress, splitAddress, type AliasTable, type ExpansionContext } from './aliases.ts';
-import { verifyPassword } from './password.ts';
+import { verifiedPasswords } from './auth-cache.ts';
 import type { Authenticator, RecipientDirectory, RecipientResolution } from './types.ts';
 import { checkUserName, readDirectoryFile, readUsersFile, toRecord, type UserRecord } from './users.ts';
 
@@ -45,6 +45,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
   const mh = config.mailhost;
   const usersFile = path.resolve(dataDir, mh.users_file);
   const aliasesFile = path.resolve(dataDir, mh.aliases_file);
+  const passwords = verifiedPasswords(mh.auth_cache_ttl);
 
   const load = (): { snapshot: Snapshot; problems: string[] } => {
     const problems: string[] = [];
@@ -132,7 +133,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
     async authenticate(user: string, password: string): Promise<string | undefined> {
       const name = user.trim().toLowerCase();
       const rec = snap.users.get(name);
-      const ok = await verifyPassword(password, rec?.passwordHash);
+      const ok = await passwords.verify(password, rec?.passwordHash);
       return ok && rec ? rec.name : undefined;
     },
     userNamed(user: string): string | undefined {

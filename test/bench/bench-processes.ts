@@ -19,8 +19,8 @@ export interface LoadResult {
   p99: number;
 }
 
-export function spawnTsx(script: string, args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+export function spawnTsx(script: string, args: string[], env: NodeJS.ProcessEnv = process.env): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', script, ...args], { stdio: ['pipe', 'pipe', 'inherit'], env });
 }
 
 /** Waits until the child's stdout (from now on) matches, bounded by timeoutMs and by the child's exit. */

@@ -1,5 +1,6 @@
-// Benchmark: local deliveries/s into Maildir, and POP3 RETR of a 10,000-message mailbox (spamgate, and Dovecot if
-// installed); each server runs in its own process, apart from the benchmark's client.
+// Benchmark: local deliveries/s into Maildir, POP3 RETR of a 10,000-message mailbox (spamgate, and Dovecot if
+// installed), and POP3 logins/s with the authentication cache on and off; each server runs in its own process,
+// apart from the benchmark's client.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -19,6 +20,8 @@ import { spawnTsx, waitOutput } from './bench-processes.ts';
 const USER = 'bench@example.com';
 const PASSWORD = 'bench-password';
 const MESSAGES = Number(process.env.POP3_BENCH_MESSAGES ?? 10_000);
+/** Sequential logins measured with the authentication cache on and off. */
+const LOGINS = 200;
 
 function sampleMessage(i: number): Buffer {
   const body = Array.from({ length: 60 }, (_, l) => `Line ${l} of message ${i}: the quick brown fox jumps over the lazy dog.`).join('\r\n');
@@ -48,6 +51,24 @@ async function retrAll(port: number): Promise<{ count: number; bytes: number; se
   } finally {
     c.destroy();
   }
+}
+
+/** Logins per second: `n` connections one after another, each USER, PASS (the user's real scrypt hash) and QUIT. */
+async function logins(port: number, n: number): Promise<number> {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const c = await RawPop3.connect(port);
+    try {
+      await c.line();
+      await c.cmd(`USER ${USER}`);
+      const login = await c.cmd(`PASS ${PASSWORD}`);
+      if (!login?.startsWith('+OK')) throw new Error(`login failed: ${login}`);
+      await c.cmd('QUIT');
+    } finally {
+      c.destroy();
+    }
+  }
+  return n / (Number(process.hrtime.bigint() - start) / 1e9);
 }
 
 function report(label: string, r: { count: number; bytes: number; seconds: number }): void {
@@ -141,9 +162,20 @@ export async function run(): Promise<void> {
       const port = Number((await waitOutput(server, /listening (\d+)/, 30_000))[1]);
       report('spamgate POP3 RETR all (run 1)', await retrAll(port));
       report('spamgate POP3 RETR all (run 2)', await retrAll(port));
+      console.log(`spamgate POP3 logins (auth cache on, the default): ${(await logins(port, LOGINS)).toFixed(0)}/s`);
     } finally {
       const exited = new Promise((r) => server.once('exit', r));
       server.kill('SIGTERM');
+      await exited;
+    }
+    // the reference in the same run: every login derives its scrypt key
+    const uncached = spawnTsx(path.join(import.meta.dirname, 'pop3-server.ts'), [mailRoot, dataDir, USER, PASSWORD], { ...process.env, AUTH_CACHE_TTL: '0' });
+    try {
+      const port = Number((await waitOutput(uncached, /listening (\d+)/, 30_000))[1]);
+      console.log(`spamgate POP3 logins (auth cache off, mailhost.auth_cache_ttl: 0): ${(await logins(port, LOGINS)).toFixed(0)}/s`);
+    } finally {
+      const exited = new Promise((r) => uncached.once('exit', r));
+      uncached.kill('SIGTERM');
       await exited;
     }
 

@@ -83,6 +83,8 @@ export const mailhostSection = z
      * network filesystem, where one blocking read could hold up every session.
      */
     sync_read_max: size().refine((n) => n <= 1024 * 1024, { message: 'at most 1m' }).prefault('64k'),
+    /** A password verified for IMAP, POP3, ManageSieve or SMTP AUTH is accepted again without scrypt this long; 0: never. */
+    auth_cache_ttl: duration().refine((ms) => ms <= 24 * 3_600_000, { message: 'at most 24h' }).prefault('5m'),
   })
   .prefault({});
 
