@@ -157,6 +157,31 @@ test('spamgate train --spam reports to the fuzzy store too, unless --no-fuzzy', 
   assert.match((await runCli(['fuzzy', 'stats', '--data-dir', without])).stdout, /store now 0 digests/);
 });
 
+test('spamgate forget takes a forgotten message out of the fuzzy store too, unless --no-fuzzy; a message never learned is left there', async (t) => {
+  const file = writeMessage(t, CAMPAIGN, 'trained');
+  const stats = async (dir: string): Promise<string> => (await runCli(['fuzzy', 'stats', '--data-dir', dir])).stdout;
+  const dir = tempDir(t);
+  assert.equal((await runCli(['train', '--spam', file, '--data-dir', dir])).code, 0);
+  assert.match(await stats(dir), /store now 1 digests/);
+  const forgot = await runCli(['forget', file, '--data-dir', dir]);
+  assert.equal(forgot.code, 0, forgot.stderr);
+  assert.match(forgot.stdout, /\tforgotten\n/);
+  assert.match(forgot.stdout, /\nfuzzy store: 1 digests removed/);
+  assert.match(await stats(dir), /store now 0 digests/);
+  // --no-fuzzy: Bayes forgets, the store keeps it
+  const kept = tempDir(t);
+  assert.equal((await runCli(['train', '--spam', file, '--data-dir', kept])).code, 0);
+  const bayesOnly = await runCli(['forget', file, '--no-fuzzy', '--data-dir', kept]);
+  assert.match(bayesOnly.stdout, /\tforgotten\n/);
+  assert.doesNotMatch(bayesOnly.stdout, /fuzzy store/);
+  assert.match(await stats(kept), /store now 1 digests/);
+  // reported with fuzzy add only (Bayes never learned it): forget says unknown and leaves it (fuzzy del does that)
+  const reported = tempDir(t);
+  assert.equal((await runCli(['fuzzy', 'add', file, '--data-dir', reported])).code, 0);
+  assert.match((await runCli(['forget', file, '--data-dir', reported])).stdout, /\tunknown\n/);
+  assert.match(await stats(reported), /store now 1 digests/);
+});
+
 test('an attachment reported with fuzzy add: the same bytes under another text hit FUZZY_ATTACHMENT, other bytes do not', async (t) => {
   const dataDir = tempDir(t);
   const file = path.join(tempDir(t), 'invoice.eml');
