@@ -1,5 +1,7 @@
 // Opens the long-lived components (spool, delivery, mail host, protocol servers, filter, DNS) and
 // builds the check list for a rules snapshot. app.ts owns their life cycle.
+import { batvCounter, createBatv, type Batv } from './batv/batv.ts';
+import { createBatvCheck } from './checks/batv.ts';
 import { createNoticeSigner } from './dkim/notice-signer.ts';
 import type { DkimSigner } from './dkim/signer.ts';
 import type { ArcSealer } from './dkim/arc-sealer.ts';
@@ -25,7 +27,7 @@ import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
 import type { Authenticator } from './mailhost/types.ts';
 import type { Registry } from './metrics/registry.ts';
-import type { InlineForwarder, MessageSink } from './queue/types.ts';
+import type { HandOffSender, InlineForwarder, MessageSink } from './queue/types.ts';
 import type { Ruleset } from './scoring/ruleset.ts';
 import type { FinalActionEvent, VerdictEvent } from './smtp/gateway-types.ts';
 import { openDmarcReports } from './mailhost/dmarc-setup.ts';
@@ -69,7 +71,9 @@ export interface Components {
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
   /** The snapshot built with this ruleset (and DKIM keys) now runs (at start, and after a reload that succeeded). */
-  activate(snapshot: { config: Config; ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer }): void;
+  activate(snapshot: { config: Config; ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer; batv?: Batv }): void;
+  /** BATV for a config (its key file read now), undefined when off; throws when the keys cannot be read. */
+  openBatv(config: Config): Batv | undefined;
   /** Starts protocol servers and delivery; returns what listens where. */
   startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
@@ -114,8 +118,14 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   let arcSealer: ArcSealer | undefined;
   // and whether the fuzzy store is still wanted: `fuzzy.enabled: false` by reload stops its check and its learning at once
   let fuzzyWanted = config.fuzzy.enabled;
-  const activate = (snapshot: { config: Config; ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer }): void => {
+  // and its BATV keys, for the senders of our own mail handed on to other domains (reloaded keys apply at once)
+  let batv: Batv | undefined;
+  const batvResults = batvCounter(deps.registry);
+  const openBatv = (cfg: Config): Batv | undefined => createBatv(cfg, { clock: deps.clock, results: batvResults });
+  const handOffSender: HandOffSender = (envelope) => (envelope.outgoing && batv ? batv.outgoingSender(envelope.mailFrom) : envelope.mailFrom);
+  const activate = (snapshot: { config: Config; ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer; batv?: Batv }): void => {
     fuzzyWanted = snapshot.config.fuzzy.enabled;
+    batv = snapshot.batv;
     dkim = snapshot.dkim;
     arcSealer = snapshot.arc;
     dnsblEngines.get(snapshot.ruleset)?.activate();
@@ -129,6 +139,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       rateStore: new MemoryRateStore(deps.clock),
       checks: (cfg, ruleset) => [...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, undefined), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
       activate,
+      openBatv,
       startServices: async () => ({}),
       queueHealth: async () => ({ ok: true }),
       close: async () => undefined,
@@ -189,6 +200,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...deps,
     resolver,
     signNotice,
+    handOffSender,
     deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink, signNotice, sealForward) : undefined,
     quarantine: (spool) => ({ release: (id, learn) => quarantine.release(id, spool, learn), remove: (id) => quarantine.remove(id) }),
   });
@@ -210,6 +222,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
+    openBatv,
     checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...fuzzyChecks(cfg), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
     // mail received from the world only: not submissions, authenticated or trusted-network relaying (our own mail)
     ...(dmarcReports ? { onFinal: (e: FinalActionEvent) => void (e.session.submission || e.session.authUser || e.session.trusted ? undefined : dmarcReports.observe({ action: e.action, clientIp: e.session.clientIp, mailFrom: e.envelope.mailFrom, message: e.message, results: e.results })) } : {}),
@@ -236,7 +249,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
 }
 
 /** The checks of one snapshot: core policy first, then what components contribute. */
-export function buildChecks(config: Config, ruleset: Ruleset, components: Components): Check[] {
+export function buildChecks(config: Config, ruleset: Ruleset, components: Components, batv?: Batv): Check[] {
   const localDomains = new Set(config.local_domains);
   const checks: Check[] = [
     createRelayCheck({
@@ -245,6 +258,7 @@ export function buildChecks(config: Config, ruleset: Ruleset, components: Compon
       ...(components.isRecentlyAuthenticated ? { isRecentlyAuthenticated: components.isRecentlyAuthenticated } : {}),
     }),
     ...components.checks(config, ruleset),
+    ...(batv ? [createBatvCheck(batv)] : []),
     ...createListChecks(ruleset, { subaddressDelimiter: config.mailhost.subaddress_delimiter }),
   ];
   if (components.rateStore) {

@@ -245,7 +245,9 @@ export class App {
 export function buildSnapshot(loaded: LoadedConfig, components: Components): GatewaySnapshot {
   // Content rules and lists carry their own weights and descriptions: merged into the symbol table.
   const ruleset = withListSymbols(withContentSymbols(loadRuleset(loaded.rulesDirs)));
-  const checks = buildChecks(loaded.config, ruleset, components).filter((c) => !loaded.config.checks.disabled.includes(c.name));
+  // BATV keys are read before anything is swapped: a key file gone wrong fails the reload (or the start)
+  const batv = components.openBatv(loaded.config);
+  const checks = buildChecks(loaded.config, ruleset, components, batv).filter((c) => !loaded.config.checks.disabled.includes(c.name));
   assertSymbolsDefined(ruleset, [{ owner: 'gateway core', symbols: CORE_SYMBOLS }, ...checks.map((c) => ({ owner: `check ${c.name}`, symbols: c.symbols }))]);
   const dkimKeys = loadDkimKeys(loaded.config.dkim);
   const { arc } = loaded.config;
@@ -257,6 +259,7 @@ export function buildSnapshot(loaded: LoadedConfig, components: Components): Gat
     checks,
     ...(dkimKeys.length ? { dkim: createDkimSigner(dkimKeys) } : {}),
     ...(sealing ? { arc: createArcSealer(dkimKeys, arc.seal_domain) } : {}),
+    ...(batv ? { batv } : {}),
   });
 }
 

@@ -76,6 +76,8 @@ export interface CheckContext {
   envelope: Readonly<Envelope>;
   /** In the rcpt phase: the recipient being checked. */
   rcpt?: string;
+  /** In the rcpt phase: the recipient as the client wrote it, when spamgate took a BATV tag off it (rcpt is the plain address). */
+  rcptAsGiven?: string;
   /** In the data phase: the message. */
   message?: MessageView;
   /** Aborted when the check's time budget runs out. */

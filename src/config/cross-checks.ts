@@ -23,6 +23,7 @@ export interface CrossCheckInput {
   redis: { timeout: number; use_for: readonly string[] };
   greylist: { enabled: boolean; timeout: number };
   srs: { enabled: boolean; domain?: string | undefined };
+  batv: { enabled: boolean; domains?: readonly string[] | undefined };
   outbound: { relay?: unknown; routes?: Record<string, unknown> | undefined; tls_reports: { enabled: boolean }; dane: 'off' | 'on' };
   dkim: { sign: ReadonlyArray<{ domain: string }> };
   arc: { seal: boolean; seal_domain?: string | undefined };
@@ -69,6 +70,12 @@ export function crossChecks(config: CrossCheckInput, ctx: z.core.$RefinementCtx<
   }
   if (config.arc.seal && config.dkim.sign.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['arc', 'seal'], message: 'ARC sealing needs a key in dkim.sign (the forwarding domain\'s, or arc.seal_domain\'s)' });
+  }
+  // Bounces to signed senders come back to the signed domain: it must be one spamgate receives mail for.
+  if (config.batv.enabled) {
+    config.batv.domains?.forEach((d, i) => {
+      if (!config.local_domains.includes(d)) ctx.addIssue({ code: 'custom', path: ['batv', 'domains', i], message: `${d} is not in local_domains: bounces to its signed senders must come back to spamgate to be checked and have their tag removed` });
+    });
   }
   // Bounces to SRS addresses must reach us and pass relay control: the SRS domain is one of ours.
   const srsDomain = config.srs.domain;

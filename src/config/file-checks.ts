@@ -1,11 +1,12 @@
 // Files a config names (TLS certificates, keys, Redis's, the upstream's and the relay's CA, DKIM signing keys, SRS
-// secrets, the relay's password): relative paths resolved against the config
+// secrets, BATV keys, the relay's password): relative paths resolved against the config
 // file's directory, then each checked to exist, be a readable regular file, and load as a certificate/key
 // pair or a CA bundle.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
+import { readBatvKeyFile } from '../batv/batv-keys.ts';
 import { parseSigningKey } from '../dkim/signing-key.ts';
 import { readRelayPassword } from '../mailhost/relay-password.ts';
 import { readSrsSecretsFile } from '../mailhost/srs-secret.ts';
@@ -33,6 +34,8 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
   const dkim = { ...config.dkim, sign: config.dkim.sign.map((k) => ({ ...k, key: path.resolve(baseDir, k.key) })) };
   const srsFile = config.srs.secret_file;
   const srs = srsFile !== undefined ? { ...config.srs, secret_file: path.resolve(baseDir, srsFile) } : config.srs;
+  const batvFile = config.batv.key_file;
+  const batv = batvFile !== undefined ? { ...config.batv, key_file: path.resolve(baseDir, batvFile) } : config.batv;
   const upstream = config.delivery.upstream;
   const delivery = upstream?.tls_ca !== undefined ? { ...config.delivery, upstream: { ...upstream, tls_ca: path.resolve(baseDir, upstream.tls_ca) } } : config.delivery;
   const withRelayFiles = (relay: RelayConfig): RelayConfig => ({
@@ -46,7 +49,7 @@ export function resolveConfigPaths(config: Config, baseDir: string): Config {
     ...(relay ? { relay: withRelayFiles(relay) } : {}),
     ...(routes ? { routes: Object.fromEntries(Object.entries(routes).map(([d, r]) => [d, withRelayFiles(r)])) } : {}),
   };
-  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), managesieve: withTls(config.managesieve), redis, dkim, delivery, srs, outbound };
+  return { ...config, smtp: withTls(config.smtp), pop3: withTls(config.pop3), imap: withTls(config.imap), managesieve: withTls(config.managesieve), redis, dkim, delivery, srs, batv, outbound };
 }
 
 /** Reads a file the config names; a problem (missing, a directory, unreadable) as a message. */
@@ -83,6 +86,12 @@ export function checkConfigFiles(config: Config): FileProblem[] {
   if (config.mode === 'full-stack' && config.srs.enabled && srsFile !== undefined) {
     const read = readSrsSecretsFile(srsFile);
     if ('error' in read) problems.push({ path: ['srs', 'secret_file'], message: read.error });
+  }
+  // BATV keys: read again at every start and reload, so a file that went wrong fails here, naming the line.
+  const batvFile = config.batv.key_file;
+  if (config.batv.enabled && batvFile !== undefined) {
+    const read = readBatvKeyFile(batvFile);
+    if ('error' in read) problems.push({ path: ['batv', 'key_file'], message: read.error });
   }
   return problems;
 }

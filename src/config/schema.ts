@@ -14,6 +14,7 @@ import { fuzzySection } from './sections/fuzzy.ts';
 import { arcSection } from './sections/arc.ts';
 import { dkimSection } from './sections/dkim.ts';
 import { srsSection } from './sections/srs.ts';
+import { batvSection } from './sections/batv.ts';
 import { relaySection } from './sections/relay.ts';
 import { quarantineSection } from './sections/quarantine.ts';
 import { dmarcReportsSection } from './sections/dmarc-reports.ts';
@@ -316,6 +317,7 @@ export const configSchema = z
     aliases: aliasesSection,
     mailhost: mailhostSection,
     srs: srsSection,
+    batv: batvSection,
     pop3: pop3Section,
     imap: imapSection,
     managesieve: managesieveSection,

@@ -15,7 +15,7 @@ import { createInlineForwarder, type ClosableInlineForwarder } from './inline.ts
 import { createFullStackRouter, domainOf, type DeliverLocal, type Router } from './router.ts';
 import { createScheduler } from './scheduler.ts';
 import { openSpool, spoolDir, type Spool } from './spool.ts';
-import type { MessageSink } from './types.ts';
+import type { HandOffSender, MessageSink } from './types.ts';
 import { createUpstreamRouter } from './upstream-router.ts';
 
 export interface DeliverySetupDeps {
@@ -29,6 +29,8 @@ export interface DeliverySetupDeps {
   deliverLocal: ((sink: MessageSink) => DeliverLocal) | undefined;
   /** DKIM-signs the delivery notices spamgate writes. */
   signNotice?: NoticeSigner;
+  /** The sender our own mail is handed on to other domains with (BATV). */
+  handOffSender?: HandOffSender;
   /** The quarantine's release and delete, given the spool released messages go into. */
   quarantine?: (spool: Spool) => QuarantineControl;
 }
@@ -59,7 +61,8 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
   if (config.mode === 'front-of') {
     const upstream = config.delivery.upstream;
     if (!upstream) throw new Error(`${deps.loaded.file ?? '(config)'}: delivery.upstream: front-of mode needs an upstream host`);
-    const opts = { upstream, hostname: deps.hostname, log };
+    const localDomains = new Set(config.local_domains);
+    const opts = { upstream, hostname: deps.hostname, log, ...(deps.handOffSender ? { handOffSender: deps.handOffSender, isLocal: (rcpt: string) => localDomains.has(domainOf(rcpt)) } : {}) };
     router = createUpstreamRouter(opts);
     if (config.delivery.mode === 'inline') {
       inline = createInlineForwarder({ ...opts, ...(deps.signNotice ? { signNotice: deps.signNotice } : {}), bounces: spool, clock: deps.clock, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size });
@@ -94,6 +97,7 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
       deliverLocal: deps.deliverLocal?.(spool) ?? waitForMailHost,
       isLocal: (rcpt) => localDomains.has(domainOf(rcpt)) || !rcpt.includes('@'),
       outbound,
+      ...(deps.handOffSender ? { handOffSender: deps.handOffSender } : {}),
     });
   }
   const scheduler = createScheduler({ spool, router, config: config.queue, clock: deps.clock, registry: deps.registry, log, hostname: deps.hostname, ...(deps.signNotice ? { signNotice: deps.signNotice } : {}), ...(deps.quarantine ? { quarantine: deps.quarantine(spool) } : {}) });

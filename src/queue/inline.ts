@@ -59,7 +59,11 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
     async forward(envelope, message) {
       let result;
       try {
-        result = await sender.send(envelope.mailFrom, envelope.rcptTo, message, envelope);
+        // one transaction, whose reply is the client's: signed (BATV) only when no recipient is one of ours
+        const isLocal = opts.isLocal;
+        const allRemote = !isLocal || envelope.rcptTo.every((r) => !isLocal(r));
+        const from = allRemote && opts.handOffSender ? opts.handOffSender(envelope) : envelope.mailFrom;
+        result = await sender.send(from, envelope.rcptTo, message, envelope);
       } catch (err) {
         opts.log.warn('inline forward failed', { session: envelope.sessionId, err });
         return unavailable();

@@ -2,7 +2,7 @@
 // and gets one outcome per recipient. Full-stack mode splits local from remote recipients here.
 import type { SuccessAction } from './dsn-policy.ts';
 import { forEachLimit } from './map-limit.ts';
-import type { DsnParameters, NextHopReply, QueueEnvelope } from './types.ts';
+import type { DsnParameters, HandOffSender, NextHopReply, QueueEnvelope } from './types.ts';
 
 export type Destination = 'upstream' | 'local' | 'remote';
 
@@ -65,6 +65,8 @@ export interface FullStackRouterOptions {
   /** True when the recipient's domain is one of ours. */
   isLocal: (recipient: string) => boolean;
   outbound: RemoteDelivery;
+  /** The sender remote copies go out with (BATV); local deliveries keep the envelope's. */
+  handOffSender?: HandOffSender;
 }
 
 export function domainOf(address: string): string {
@@ -104,9 +106,11 @@ export function createFullStackRouter(opts: FullStackRouterOptions): Router {
           results.set(rcpt, { status: 'temp', reply: { code: 451, enhanced: '4.3.0', text: `local delivery error: ${(err as Error).message}` }, destination: 'local' });
         }
       };
+      // signed once per attempt, at the time of sending (a tag's days count from then), for every remote domain
+      const from = remote.size && opts.handOffSender ? opts.handOffSender(job.envelope) : job.envelope.mailFrom;
       const deliverDomain = async ([domain, rcpts]: [string, string[]]): Promise<void> => {
         try {
-          for (const [r, o] of await opts.outbound.deliver(job.envelope.mailFrom, domain, rcpts, job.message, job.envelope)) results.set(r, o);
+          for (const [r, o] of await opts.outbound.deliver(from, domain, rcpts, job.message, job.envelope)) results.set(r, o);
         } catch (err) {
           for (const r of rcpts) results.set(r, { status: 'temp', reply: { code: 451, enhanced: '4.4.0', text: `remote delivery error: ${(err as Error).message}` }, destination: 'remote' });
         }

@@ -21,6 +21,7 @@ const envelopeSchema = z.looseObject({
   smtputf8: z.boolean().optional(),
   verdict: z.looseObject({ action: z.string(), score: z.number(), junkRecipients: z.array(z.string()).optional() }).optional(),
   authUser: z.string().optional(),
+  outgoing: z.boolean().optional(),
   tlsReport: z.boolean().optional(),
   // only for the ARC seal of a forwarded copy: a damaged one is dropped (the copy goes unsealed), never the message
   auth: z.looseObject({ results: z.string(), arc: z.enum(['none', 'pass', 'fail']) }).optional().catch(undefined),

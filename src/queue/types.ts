@@ -49,6 +49,11 @@ export interface QueueEnvelope {
   verdict?: QueuedVerdict;
   /** The message came in authenticated (submission): relaying to remote recipients is allowed. */
   authUser?: string;
+  /**
+   * The message came from an authenticated client or a trusted network: our own mail, whose sender is BATV-signed
+   * when handed on to another domain (batv.enabled). Absent in spool files written before BATV and in notices.
+   */
+  outgoing?: boolean;
   /** The SMTP client beside clientIp, for XFORWARD to the upstream; absent in notices spamgate wrote. */
   client?: { port?: number; name?: string; helo?: string; esmtp?: boolean };
   /**
@@ -85,6 +90,12 @@ export interface NextHopReply {
   /** Said by spamgate's client about the next hop (e.g. a size or extension it lacks), not by the next hop. */
   local?: true;
 }
+
+/**
+ * The envelope sender for handing a message on to another domain (or, in front-of mode, to the upstream for
+ * one): the BATV-signed sender for our own outgoing mail (src/batv/batv.ts), else the envelope's own.
+ */
+export type HandOffSender = (envelope: QueueEnvelope) => string;
 
 /** Inline delivery: the client's DATA reply is the next hop's reply. */
 export interface InlineForwarder {

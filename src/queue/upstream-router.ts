@@ -8,8 +8,8 @@ import { upstreamTlsOptions } from './upstream-tls.ts';
 import type { Logger } from '../util/logger.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { successActionAfterHandOver } from './dsn-policy.ts';
-import { outcome, type RecipientOutcome, type Router } from './router.ts';
-import type { QueueEnvelope } from './types.ts';
+import { outcome, type DeliveryJob, type RecipientOutcome, type Router } from './router.ts';
+import type { HandOffSender, QueueEnvelope } from './types.ts';
 
 export type UpstreamConfig = NonNullable<Config['delivery']['upstream']>;
 
@@ -21,6 +21,24 @@ export interface UpstreamRouterOptions {
   /** Idle pooled connections are closed after this many ms (default 30 s). */
   idleTimeout?: number;
   maxMessagesPerConnection?: number;
+  /** The sender mail for other domains is handed on with (BATV); recipients for which isLocal holds keep the envelope's. */
+  handOffSender?: HandOffSender;
+  isLocal?: (rcpt: string) => boolean;
+}
+
+/**
+ * The recipients of one hand-off grouped by the sender they go with: with a signed sender (BATV), the recipients
+ * of our own domains apart with the envelope's (the upstream delivers those itself, and replies to the sender it
+ * sees must find a user there), the others with the signed one.
+ */
+export function groupBySender(opts: Pick<UpstreamRouterOptions, 'handOffSender' | 'isLocal'>, envelope: QueueEnvelope, recipients: string[]): Array<[string, string[]]> {
+  const isLocal = opts.isLocal ?? ((): boolean => false);
+  const local = recipients.filter((r) => isLocal(r));
+  const remote = recipients.filter((r) => !isLocal(r));
+  // signed only when some recipient is another domain's (counted once per hand-off)
+  const signed = remote.length && opts.handOffSender ? opts.handOffSender(envelope) : envelope.mailFrom;
+  if (signed === envelope.mailFrom) return [[signed, recipients]];
+  return ([[envelope.mailFrom, local], [signed, remote]] as Array<[string, string[]]>).filter(([, rcpts]) => rcpts.length > 0);
 }
 
 /** Sends one transaction to the upstream, retrying once on a fresh connection if a reused one had gone stale. */
@@ -75,10 +93,18 @@ export function createUpstreamRouter(opts: UpstreamRouterOptions): Router {
   return {
     async route(job) {
       const results = new Map<string, RecipientOutcome>();
-      let batch = job.recipients;
+      for (const [from, recipients] of groupBySender(opts, job.envelope, job.recipients)) await handOver(job, from, recipients, results);
+      return results;
+    },
+    close: () => sender.close(),
+  };
+
+  async function handOver(job: DeliveryJob, from: string, recipients: string[], results: Map<string, RecipientOutcome>): Promise<void> {
+    {
+      let batch = recipients;
       try {
         for (let round = 0; batch.length && round < MAX_452_ROUNDS; round++) {
-          const tx = await sender.send(job.envelope.mailFrom, batch, job.message, job.envelope);
+          const tx = await sender.send(from, batch, job.message, job.envelope);
           const successAction = successActionAfterHandOver(tx.dsnPassedOn, sender.lmtp);
           const tooMany: string[] = [];
           let tookSome = false;
@@ -102,8 +128,6 @@ export function createUpstreamRouter(opts: UpstreamRouterOptions): Router {
         // recipients of earlier rounds keep their outcome.
         for (const r of batch) results.set(r, { status: 'temp', reply, destination: 'upstream', remoteMta: sender.host });
       }
-      return results;
-    },
-    close: () => sender.close(),
-  };
+    }
+  }
 }

@@ -157,6 +157,8 @@ function envelopeOf(deps: GatewayDeps, state: SessionState, tx: Transaction, rcp
     ...(tx.envelope.smtputf8 ? { smtputf8: true } : {}),
   };
   if (state.info.authUser !== undefined) envelope.authUser = state.info.authUser;
+  // our own mail going out (as for DKIM signing): its sender gets a BATV tag when it is handed on (batv.ts)
+  if (state.info.authUser !== undefined || state.info.trusted) envelope.outgoing = true;
   // kept for the ARC set of a copy forwarded later (RFC 8617 §4.1.1: the AAR holds the results of our receipt)
   // (bounded: a message with hundreds of DKIM signatures has results no seal should copy)
   const auth = tx.results.get(RECEIPT_AUTH_KEY) as ReceiptAuth | undefined;

@@ -81,7 +81,11 @@ export async function addRecipient(deps: GatewayDeps, state: SessionState, addre
   const dsnRequest = readRcptParameters(address, tx.envelope.smtputf8);
   // The same recipient again (compared without case, as smtp-server does): accepted once, kept once, so the
   // next hop never gets it twice and it never counts twice against the limits.
-  const rcpt = canonicalMailbox(address.address);
+  // draft-levine-smtp-batv-01 §4.2: a tagged recipient at a signed domain is the plain address from here on
+  // (checks, the envelope, delivery); the BATV check judges the tag of a bounce from rcptAsGiven.
+  const asGiven = canonicalMailbox(address.address);
+  const tagged = deps.snapshot().batv?.readRecipient(asGiven);
+  const rcpt = tagged?.kind === 'tagged' ? tagged.address : asGiven;
   const again = rcpt.toLowerCase();
   if (tx.envelope.rcptTo.some((r) => r.toLowerCase() === again)) return;
   const config = deps.snapshot().config;
@@ -90,7 +94,7 @@ export async function addRecipient(deps: GatewayDeps, state: SessionState, addre
     deps.metrics.recipients.inc({ result: 'too_many' });
     throw new SmtpError(452, '4.5.3', 'Too many recipients');
   }
-  const hits = await runPhase(deps, state, 'rcpt', tx, { rcpt });
+  const hits = await runPhase(deps, state, 'rcpt', tx, { rcpt, ...(rcpt !== asGiven ? { rcptAsGiven: asGiven } : {}) });
   try {
     enforce(deps, hits, tx, 'rcpt');
   } catch (err) {

@@ -1,5 +1,6 @@
 // The gateway's contracts with the composition root: its dependencies, the reloadable snapshot and
 // the verdict event handed to listeners such as autolearn.
+import type { Batv } from '../batv/batv.ts';
 import type { Check, Envelope, SessionInfo } from '../checks/types.ts';
 import type { DkimSigner } from '../dkim/signer.ts';
 import type { Config } from '../config/schema.ts';
@@ -25,6 +26,8 @@ export interface GatewaySnapshot {
   dkim?: DkimSigner;
   /** Seals copies forwarded to other domains (arc.seal, full-stack mode, with dkim.sign keys); absent when off. */
   arc?: ArcSealer;
+  /** BATV (batv.enabled): reads the tags of recipients at RCPT; absent when off. */
+  batv?: Batv;
 }
 
 export interface VerdictEvent {
