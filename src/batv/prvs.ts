@@ -82,9 +82,16 @@ export function checkPrvs(parsed: Extract<PrvsParse, { kind: 'tagged' }>, keys: 
   const { address } = parsed;
   const key = keys.find((k) => k.id === parsed.key);
   if (!key) return { kind: 'invalid', reason: 'unknown_key', address };
-  const expected = Buffer.from(prvsHash(key, parsed.day, address), 'latin1');
   const given = Buffer.from(parsed.hash, 'latin1');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { kind: 'invalid', reason: 'bad_hash', address };
+  // The address as it came back, and in lower case: some MTAs change the case of the whole bounce address, and
+  // local parts are nearly always signed in lower case. Both are compared (at most two HMACs), in constant time.
+  const lower = address.toLowerCase();
+  let match = false;
+  for (const candidate of lower === address ? [address] : [address, lower]) {
+    const expected = Buffer.from(prvsHash(key, parsed.day, candidate), 'latin1');
+    if (given.length === expected.length && timingSafeEqual(given, expected)) match = true;
+  }
+  if (!match) return { kind: 'invalid', reason: 'bad_hash', address };
   const left = (((parsed.day - dayNumber(nowMs)) % 1000) + 1000) % 1000;
   if (left > validityDays) return { kind: 'invalid', reason: 'expired', address };
   return { kind: 'valid', address };

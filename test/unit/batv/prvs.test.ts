@@ -35,6 +35,8 @@ test('checkPrvs: a fresh tag is valid and gives the plain address; the hash comp
   const upper = signed.replace(/^prvs=(\d{4})([0-9a-f]{6})/, (_m, kd: string, h: string) => `PRVS=${kd}${h.toUpperCase()}`);
   assert.notEqual(upper, signed);
   assert.equal(checkPrvs(tagged(upper), [KEY], NOW, 7).kind, 'valid');
+  // an MTA that upper-cases the whole address: a local part signed in lower case still passes
+  assert.equal(checkPrvs(tagged(signed.toUpperCase()), [KEY], NOW, 7).kind, 'valid');
 });
 
 test('checkPrvs: key rotation: a tag of the old key passes while it is listed, fails (unknown_key) once dropped', () => {
