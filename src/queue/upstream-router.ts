@@ -99,35 +99,34 @@ export function createUpstreamRouter(opts: UpstreamRouterOptions): Router {
     close: () => sender.close(),
   };
 
+  /** One sender's recipients to the upstream, with further transactions for those it put off with 452. */
   async function handOver(job: DeliveryJob, from: string, recipients: string[], results: Map<string, RecipientOutcome>): Promise<void> {
-    {
-      let batch = recipients;
-      try {
-        for (let round = 0; batch.length && round < MAX_452_ROUNDS; round++) {
-          const tx = await sender.send(from, batch, job.message, job.envelope);
-          const successAction = successActionAfterHandOver(tx.dsnPassedOn, sender.lmtp);
-          const tooMany: string[] = [];
-          let tookSome = false;
-          for (const r of batch) {
-            const reply = tx.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply for this recipient' };
-            const o = outcome(reply, 'upstream', sender.host, successAction);
-            results.set(r, o);
-            if (o.status === 'delivered') tookSome = true;
-            // an LMTP 452 may be the recipient's own reply to the data (RFC 2033 §4.2), not the recipient limit
-            else if (o.status === 'temp' && reply.code === 452 && !reply.local && (!sender.lmtp || reply.enhanced === '4.5.3')) tooMany.push(r);
-          }
-          // RFC 5321 §4.5.3.1.10: 452 after others were taken is the upstream's recipient limit: the rest go in a
-          // new transaction now, not after the queue's retry delay (a limit of 10 made 25 recipients take 3 attempts).
-          batch = tookSome ? tooMany : [];
+    let batch = recipients;
+    try {
+      for (let round = 0; batch.length && round < MAX_452_ROUNDS; round++) {
+        const tx = await sender.send(from, batch, job.message, job.envelope);
+        const successAction = successActionAfterHandOver(tx.dsnPassedOn, sender.lmtp);
+        const tooMany: string[] = [];
+        let tookSome = false;
+        for (const r of batch) {
+          const reply = tx.recipients.get(r) ?? { code: 451, enhanced: '4.4.0', text: 'no reply for this recipient' };
+          const o = outcome(reply, 'upstream', sender.host, successAction);
+          results.set(r, o);
+          if (o.status === 'delivered') tookSome = true;
+          // an LMTP 452 may be the recipient's own reply to the data (RFC 2033 §4.2), not the recipient limit
+          else if (o.status === 'temp' && reply.code === 452 && !reply.local && (!sender.lmtp || reply.enhanced === '4.5.3')) tooMany.push(r);
         }
-      } catch (err) {
-        const text = `upstream ${sender.label} unavailable: ${(err as Error).message}`;
-        opts.log.warn('upstream delivery failed', { id: job.id, err });
-        const reply = err instanceof NextHopConnectionError && err.reply && err.reply.code >= 400 && err.reply.code < 500 ? err.reply : { code: 451, enhanced: '4.4.1', text };
-        // A connection-level failure is never permanent: the upstream may come back (RFC 5321 §4.5.4.1). The
-        // recipients of earlier rounds keep their outcome.
-        for (const r of batch) results.set(r, { status: 'temp', reply, destination: 'upstream', remoteMta: sender.host });
+        // RFC 5321 §4.5.3.1.10: 452 after others were taken is the upstream's recipient limit: the rest go in a
+        // new transaction now, not after the queue's retry delay (a limit of 10 made 25 recipients take 3 attempts).
+        batch = tookSome ? tooMany : [];
       }
+    } catch (err) {
+      const text = `upstream ${sender.label} unavailable: ${(err as Error).message}`;
+      opts.log.warn('upstream delivery failed', { id: job.id, err });
+      const reply = err instanceof NextHopConnectionError && err.reply && err.reply.code >= 400 && err.reply.code < 500 ? err.reply : { code: 451, enhanced: '4.4.1', text };
+      // A connection-level failure is never permanent: the upstream may come back (RFC 5321 §4.5.4.1). The
+      // recipients of earlier rounds keep their outcome.
+      for (const r of batch) results.set(r, { status: 'temp', reply, destination: 'upstream', remoteMta: sender.host });
     }
   }
 }

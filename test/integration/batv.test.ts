@@ -4,6 +4,10 @@
 // a rotated-out key still passes while listed; front-of mode signs only the transaction for other domains.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { prvsSign } from '../../src/batv/prvs.ts';
 import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
@@ -200,4 +204,45 @@ test('the null sender and senders of domains not signed are handed on as they ar
   }
   await upstream.waitForMessages(3, 20_000);
   assert.deepEqual(upstream.messages.map((m) => m.mailFrom).sort(), ['', 'SRS0=AbCd=ZZ=orig.example=bob@example.org', 'alice@example.net']);
+});
+
+test('key rotation through batv.key_file and reload: the new key signs, the old one still validates; a broken file keeps the running keys', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-batv-keys-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const keyFile = path.join(dir, 'batv.keys');
+  writeFileSync(keyFile, `${OLD.id} ${OLD.secret}\n`, { mode: 0o600 });
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(
+    t,
+    { smtp: { trusted_networks: [] }, outbound: { port: sink.port }, batv: { enabled: true, key_file: 'batv.keys' } },
+    { zones: ZONES, configFile: path.join(dir, 'spamgate.yaml') },
+  );
+  assert.ok(gw.submissionPort);
+  assert.equal(await submit(gw.submissionPort, ['carol@remote.example'], 'Subject: before\r\n\r\nx\r\n'), 250);
+  await sink.waitForMessages(1, 20_000);
+  const before = sink.messages[0]?.mailFrom ?? '';
+  assert.match(before, /^prvs=0\d{3}[0-9a-f]{6}=postmaster@localhost$/);
+
+  // a new key first, the old one kept for the tags out there
+  writeFileSync(keyFile, `# rotated\n${CURRENT.id} ${CURRENT.secret}\n${OLD.id} ${OLD.secret}\n`);
+  assert.equal(gw.app.reload().ok, true);
+  assert.equal(await submit(gw.submissionPort, ['carol@remote.example'], 'Subject: after\r\n\r\nx\r\n'), 250);
+  await sink.waitForMessages(2, 20_000);
+  assert.match(sink.messages[1]?.mailFrom ?? '', /^prvs=1\d{3}[0-9a-f]{6}=postmaster@localhost$/);
+  assert.equal((await rcptReply(gw.smtpPort, '', before)).code, 250, 'a tag of the old key still passes');
+
+  // a key file others can read fails the reload; the running keys stay
+  chmodSync(keyFile, 0o644);
+  const failed = gw.app.reload();
+  assert.equal(failed.ok, false);
+  assert.match(failed.ok ? '' : failed.error, /batv\.key_file.*open to other users/);
+  assert.equal((await rcptReply(gw.smtpPort, '', before)).code, 250);
+  chmodSync(keyFile, 0o600);
+  // the old key dropped: its tags are refused
+  writeFileSync(keyFile, `${CURRENT.id} ${CURRENT.secret}\n`);
+  assert.equal(gw.app.reload().ok, true);
+  const dropped = await rcptReply(gw.smtpPort, '', before);
+  assert.equal(dropped.code, 550);
+  assert.match(dropped.text, /\(unknown_key\)/);
 });
