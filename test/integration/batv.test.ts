@@ -246,3 +246,22 @@ test('key rotation through batv.key_file and reload: the new key signs, the old 
   assert.equal(dropped.code, 550);
   assert.match(dropped.text, /\(unknown_key\)/);
 });
+
+test('with SRS: an alias forward of outside mail goes out with its SRS sender, untagged; a user\'s own mail forwarded by the alias gets the tag', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const zones = { ...ZONES, 'gmail.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }] };
+  const gw = await startGateway(
+    t,
+    { smtp: { trusted_networks: [] }, outbound: { port: sink.port }, aliases: { 'team@localhost': ['carol@remote.example'] }, batv: { enabled: true, keys: [CURRENT] } },
+    { zones },
+  );
+  const outside = await sendMessage(gw.smtpPort, 'alice@gmail.example', ['team@localhost'], 'Subject: from outside\r\n\r\nhi team\r\n');
+  assert.equal(outside.data?.code, 250, JSON.stringify(outside.replies));
+  await sink.waitForMessages(1, 20_000);
+  assert.match(sink.messages[0]?.mailFrom ?? '', /^SRS0=[^=]{4}=[A-Z2-7]{2}=gmail\.example=alice@localhost$/, 'SRS, and no tag on it');
+  assert.ok(gw.submissionPort);
+  assert.equal(await submit(gw.submissionPort, ['team@localhost'], 'Subject: from a user\r\n\r\nhi team\r\n'), 250);
+  await sink.waitForMessages(2, 20_000);
+  assert.match(sink.messages[1]?.mailFrom ?? '', /^prvs=1\d{3}[0-9a-f]{6}=postmaster@localhost$/);
+});
