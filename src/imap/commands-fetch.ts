@@ -6,11 +6,10 @@ import type { EnvelopeTable } from './envelope-cache.ts';
 import { envelopeOf } from './envelope.ts';
 import { fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
 import { enableCondstore, fetchModifiers, type FetchModifiers } from './condstore.ts';
-import { parseSequenceSet } from './encode.ts';
 import { ImapSyntaxError } from './parser.ts';
 import { ANY_UID, vanishedSet } from './qresync.ts';
 import type { Cursor } from './parser.ts';
-import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
+import { isReply, metasNow, resolve, selected, setRanges, type Target } from './selection.ts';
 import { flagKey, type Reply, type Selected, type Session } from './session.ts';
 
 /** Messages loaded at once when the text is needed. */
@@ -45,7 +44,7 @@ export async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply>
     // store's history does not reach back: see qresync.ts); "*" is read as any UID (the set stops below UIDNEXT),
     // not the last one left: "1:*" asks about the messages expunged from the end of the mailbox too
     const history = await s.ctx.opts.store.expungedSince?.(s.user, sel.name, changedSince);
-    const gone = vanishedSet(sel.uids, parseSequenceSet(setText, ANY_UID), sel.uidNext - 1, history);
+    const gone = vanishedSet(sel.uids, setRanges(sel, setText, ANY_UID), sel.uidNext - 1, history);
     if (gone !== '') s.send(`* VANISHED (EARLIER) ${gone}\r\n`);
   }
   if (changedSince !== undefined) {

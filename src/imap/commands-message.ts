@@ -9,7 +9,8 @@ import { addWithinQuota } from './quota.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch, usesModseq, type SearchKey } from './search.ts';
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
-import { isReply, metasNow, resolve, selected, type Target } from './selection.ts';
+import { isReply, metasNow, resolve, savedRanges, selected, type Target } from './selection.ts';
+import { asksSave, esearchLine, modseqPart, parseReturn, savedPart, sendsEsearch, type ReturnOptions } from './search-return.ts';
 import { flagKey, type Handler, type Reply, type Selected, type Session } from './session.ts';
 import type { FlagChange } from '../store/mailbox-store.ts';
 
@@ -102,17 +103,56 @@ function applyChange(told: string | undefined, change: FlagChange): string[] {
   return next;
 }
 
-async function search(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
+async function search(s: Session, tag: string, c: Cursor, uid: boolean): Promise<Reply> {
   const sel = selected(s);
   if (isReply(sel)) return sel;
-  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0 });
+  return keepingSaved(sel, c, () => searchIn(s, sel, tag, c, uid));
+}
+
+/**
+ * Runs a SEARCH or SORT; when it asks for SAVE and fails (NO or BAD), "$" is left empty (RFC 5182 §2.1), so a
+ * pipelined "FETCH $" cannot act on the result of an older search.
+ */
+export async function keepingSaved(sel: Selected, c: Cursor, run: () => Promise<Reply>): Promise<Reply> {
+  const saving = asksSave(c.rest());
+  try {
+    const reply = await run();
+    if (saving && reply.status !== 'OK') sel.saved = [];
+    return reply;
+  } catch (err) {
+    if (saving) sel.saved = [];
+    throw err;
+  }
+}
+
+async function searchIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: boolean): Promise<Reply> {
+  const opts = parseReturn(c);
+  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel) });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
-  const hits = uid ? seqs.map((n) => sel.uids[n - 1] ?? 0) : seqs;
+  const uidOf = (n: number): number => sel.uids[n - 1] ?? 0;
+  const hits = uid ? seqs.map(uidOf) : seqs;
+  if (opts) {
+    await sendResult(s, sel, tag, uid, opts, seqs, withModseq);
+    return ok(`${uid ? 'UID ' : ''}SEARCH completed${opts.has('SAVE') ? ', result saved' : ''}`);
+  }
   const top = withModseq ? await highestModseq(s, sel, seqs) : 0;
   await s.sendAsync(`* SEARCH${hits.length ? ' ' + hits.join(' ') : ''}${top > 0 ? ` (MODSEQ ${top})` : ''}\r\n`);
   return ok(`${uid ? 'UID ' : ''}SEARCH completed`);
+}
+
+/**
+ * The result of a SEARCH or SORT with RETURN: saved for "$" (RFC 5182 §2.1) and told in one ESEARCH response
+ * (RFC 4731 §3.1, RFC 5267 §3.1), unless SAVE is all that was asked. `seqs` are in result order.
+ */
+export async function sendResult(s: Session, sel: Selected, tag: string, uid: boolean, opts: ReturnOptions, seqs: readonly number[], withModseq: boolean): Promise<void> {
+  const uidOf = (n: number): number => sel.uids[n - 1] ?? 0;
+  if (opts.has('SAVE')) sel.saved = savedPart(opts, seqs).map(uidOf).sort((a, b) => a - b);
+  if (!sendsEsearch(opts)) return;
+  // RFC 4731 §3.2: with a MODSEQ criterion, the highest mod-sequence of the messages the response names
+  const top = withModseq ? await highestModseq(s, sel, modseqPart(opts, seqs)) : 0;
+  await s.sendAsync(esearchLine(tag, uid, opts, uid ? seqs.map(uidOf) : seqs, top));
 }
 
 /** RFC 7162 §3.1.5: with a MODSEQ criterion, a non-empty result ends with the highest mod-sequence of its messages (0: none). */
@@ -207,7 +247,7 @@ async function expunge(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
 export const messageHandlers: Record<string, Handler> = {
   FETCH: (s, _t, c, uid) => fetch(s, c, uid),
   STORE: (s, _t, c, uid) => storeCmd(s, c, uid),
-  SEARCH: (s, _t, c, uid) => search(s, c, uid),
+  SEARCH: (s, tag, c, uid) => search(s, tag, c, uid),
   COPY: (s, _t, c, uid) => copyOrMove(s, c, uid, false),
   MOVE: (s, _t, c, uid) => copyOrMove(s, c, uid, true),
   EXPUNGE: (s, _t, c, uid) => expunge(s, c, uid),

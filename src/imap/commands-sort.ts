@@ -2,11 +2,12 @@
 // messages' keys are taken from the store's cached header fields (no message file is opened on a cache hit) and
 // ordered (sort.ts) or threaded (thread.ts).
 import { enableCondstore } from './condstore.ts';
-import { highestModseq, searchSeqs } from './commands-message.ts';
+import { highestModseq, keepingSaved, searchSeqs, sendResult } from './commands-message.ts';
+import { parseReturn } from './search-return.ts';
 import { headerKeys, messageKeys, type HeaderKeys, type MessageKeys } from './message-keys.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { BadCharset, parseSearch, usesModseq, type SearchKey } from './search.ts';
-import { isReply, metasNow, selected } from './selection.ts';
+import { isReply, metasNow, savedRanges, selected } from './selection.ts';
 import { parseSortCriteria, sortMessages } from './sort.ts';
 import type { Handler, Reply, Selected, Session } from './session.ts';
 import type { HeaderField } from '../store/mailbox-store.ts';
@@ -24,7 +25,7 @@ function charsetAndKeys(c: Cursor, sel: Selected): SearchKey {
   // a missing charset ("SORT (DATE) ALL") is a syntax error: the search keys must follow it
   if (c.atEnd()) throw new ImapSyntaxError('expected charset and search keys');
   c.sp();
-  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0 });
+  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel) });
   if (charset !== 'UTF-8' && charset !== 'US-ASCII') throw new BadCharset(charset); // RFC 5256 §3: NO [BADCHARSET]
   return key;
 }
@@ -76,15 +77,26 @@ async function readFields(s: Session, sel: Selected, uid: number): Promise<Heade
   return out;
 }
 
-async function sort(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
+async function sort(s: Session, tag: string, c: Cursor, uid: boolean): Promise<Reply> {
   const sel = selected(s);
   if (isReply(sel)) return sel;
+  return keepingSaved(sel, c, () => sortIn(s, sel, tag, c, uid));
+}
+
+async function sortIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: boolean): Promise<Reply> {
+  // RFC 5267 §3.1 (ESORT): SORT RETURN (…) criteria charset keys
+  const opts = parseReturn(c);
   const criteria = parseSortCriteria(c);
   const key = charsetAndKeys(c, sel);
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
   const sorted = sortMessages(await keysOf(s, sel, seqs), criteria);
+  if (opts) {
+    // MIN and MAX are the first and last in sort order, ALL keeps the order (RFC 5267 §3.1)
+    await sendResult(s, sel, tag, uid, opts, sorted.map((m) => m.seq), withModseq);
+    return { status: 'OK', text: `${uid ? 'UID ' : ''}SORT completed` };
+  }
   // RFC 7162 §3.1.5 (and §7's sort-data): with a MODSEQ criterion, the highest mod-sequence of the result
   const top = withModseq ? await highestModseq(s, sel, seqs) : 0;
   let out = '* SORT';
@@ -116,6 +128,6 @@ async function thread(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
 }
 
 export const sortHandlers: Record<string, Handler> = {
-  SORT: (s, _t, c, uid) => sort(s, c, uid),
+  SORT: (s, tag, c, uid) => sort(s, tag, c, uid),
   THREAD: (s, _t, c, uid) => thread(s, c, uid),
 };

@@ -38,6 +38,14 @@ export interface SearchContext {
   /** Largest sequence number and UID, for '*'. */
   maxSeq: number;
   maxUid: number;
+  /** The search result variable "$" as UID ranges (RFC 5182 §2.1); absent or empty: no message. */
+  saved?: SeqRange[];
+}
+
+/** "$" as a search key, alone or after UID (RFC 5182 §3: seq-last-command stands alone, "$,1" is BAD). */
+function savedKey(c: Cursor, ctx: SearchContext): SearchKey {
+  if (c.listChars() !== '$') throw new ImapSyntaxError('"$" must stand alone');
+  return { k: 'uid', ranges: ctx.saved ?? [] };
 }
 
 /** Parses "[CHARSET x] key *(SP key)" up to the end of the command. */
@@ -72,6 +80,7 @@ function parseKey(c: Cursor, ctx: SearchContext, depth: number, budget: { keys: 
     if (keys.length === 0) throw new ImapSyntaxError('empty search list');
     return { k: 'and', keys };
   }
+  if (c.peek() === '$') return savedKey(c, ctx);
   if (/^[\d*]/.test(c.peek())) return { k: 'seq', ranges: parseSequenceSet(c.listChars(), ctx.maxSeq) };
   const word = c.atom().toUpperCase();
   const arg = (): string => {
@@ -113,6 +122,7 @@ function parseKey(c: Cursor, ctx: SearchContext, depth: number, budget: { keys: 
       return { k: 'size', op: word === 'LARGER' ? 'larger' : 'smaller', n: c.number() };
     case 'UID':
       c.sp();
+      if (c.peek() === '$') return savedKey(c, ctx);
       return { k: 'uid', ranges: parseSequenceSet(c.listChars(), ctx.maxUid) };
     case 'NOT':
       c.sp();

@@ -1,7 +1,7 @@
 // The selected mailbox as commands see it: sequence sets and UID sets resolved against the session's view, and the
 // store's current metadata by UID (RFC 3501 §6.4.8, RFC 2180 §4.1).
 import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
-import { inRanges, parseSequenceSet } from './encode.ts';
+import { inRanges, parseSequenceSet, type SeqRange } from './encode.ts';
 import { ImapSyntaxError } from './parser.ts';
 import type { Reply, Selected, Session } from './session.ts';
 
@@ -17,9 +17,36 @@ export function selected(s: Session): Selected | Reply {
 }
 export const isReply = (x: Selected | Reply): x is Reply => 'status' in x;
 
-/** Resolves a sequence set or UID set against the session's view (RFC 3501 §6.4.8 for UID ranges with '*'). */
+/** The search result variable as UID ranges (RFC 5182 §2.1: "$" stands for the messages the last SAVE kept). */
+export function savedRanges(sel: Selected): SeqRange[] {
+  const out: SeqRange[] = [];
+  for (const u of sel.saved ?? []) {
+    const last = out[out.length - 1];
+    if (last && u === last[1] + 1) last[1] = u;
+    else out.push([u, u]);
+  }
+  return out;
+}
+
+/** A client's sequence set, or "$", as ranges: UIDs for "$" (whichever the command), else as written. */
+export function setRanges(sel: Selected, text: string, star: number): SeqRange[] {
+  return text === '$' ? savedRanges(sel) : parseSequenceSet(text, star);
+}
+
+/**
+ * Resolves a sequence set or UID set against the session's view (RFC 3501 §6.4.8 for UID ranges with '*'). "$" is
+ * the saved search result for the UID and the sequence-number forms alike (RFC 5182 §2.1), those of its messages
+ * still in the view; it stands alone ("1,$" is BAD, RFC 5182 §3 seq-last-command).
+ */
 export function resolve(sel: Selected, text: string, uid: boolean): Target[] {
   const out: Target[] = [];
+  if (text === '$') {
+    const saved = new Set(sel.saved ?? []);
+    sel.uids.forEach((u, i) => {
+      if (saved.has(u)) out.push({ seq: i + 1, uid: u });
+    });
+    return out;
+  }
   if (uid) {
     const ranges = parseSequenceSet(text, sel.uids[sel.uids.length - 1] ?? 0);
     sel.uids.forEach((u, i) => {

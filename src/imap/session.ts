@@ -37,6 +37,12 @@ export interface Selected {
   expungeOwed?: boolean;
   /** HIGHESTMODSEQ told at SELECT/EXAMINE: below every expunge the view may still owe (condstore.ts). */
   selectModseq?: number;
+  /**
+   * The search result variable "$" (RFC 5182 §2.1) as UIDs, ascending; empty until a SEARCH or SORT with RETURN
+   * (SAVE). It lives with the selection, so SELECT, EXAMINE, CLOSE and UNSELECT start it empty again; expunged
+   * messages drop out as their UIDs leave the view.
+   */
+  saved?: readonly number[];
   unwatch: () => void;
 }
 
@@ -135,9 +141,9 @@ export class Session {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE', 'QRESYNC'];
+    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES'];
     // RFC 5256: only after login (as Dovecot), where they can be used; LOGIN's OK tells the list anew
-    if (this.state !== 'notauth') caps.push('SORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
+    if (this.state !== 'notauth') caps.push('SORT', 'ESORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES');
     if (this.state === 'notauth') {
       if (!this.secure && this.ctx.secureContext) caps.push('STARTTLS');
       caps.push(...(this.authAllowed ? ['AUTH=PLAIN'] : ['LOGINDISABLED']));
