@@ -1,17 +1,15 @@
-// Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, LIST, LSUB, STATUS, APPEND, IDLE, CHECK, CLOSE, UNSELECT, LOGOUT.
+// Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, STATUS, APPEND, IDLE, CHECK, CLOSE, UNSELECT, LOGOUT (LIST and LSUB: commands-list.ts).
 import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
-import { encodeMutf7 } from '../store/mutf7.ts';
-import { astr, parseDateTime } from './encode.ts';
+import { parseDateTime } from './encode.ts';
 import { learnAppend } from './junk.ts';
-import { listEntries } from './list-entries.ts';
-import { compileListPattern } from './list-pattern.ts';
 import { addWithinQuota } from './quota.ts';
 import { decodeMailboxName } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { listSelected, SelectedGone } from './selection.ts';
 import type { Handler, Reply, Session } from './session.ts';
 import { flagsResponses } from './flags-response.ts';
-import { enableCondstore, expungeModseqCode } from './condstore.ts';
+import { expungeModseqCode } from './condstore.ts';
+import { parseStatusItems, statusLine } from './status-items.ts';
 import { parseQresyncParam, qresyncResponses, type QresyncParam } from './qresync.ts';
 import { ToldFlags, UidSet } from './uid-state.ts';
 
@@ -24,8 +22,6 @@ export function mailboxArg(c: Cursor): string {
   if (name === undefined) throw new MailboxError('INVALID', 'mailbox name is not valid modified UTF-7');
   return /^inbox(\/|$)/i.test(name) ? 'INBOX' + name.slice(5) : name;
 }
-
-const wireName = (name: string): string => astr(encodeMutf7(name));
 
 function needAuth(s: Session): Reply | undefined {
   return s.state === 'auth' || s.state === 'selected' ? undefined : bad('Log in first');
@@ -101,45 +97,6 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   return ok(`[${readOnly ? 'READ-ONLY' : 'READ-WRITE'}] ${readOnly ? 'EXAMINE' : 'SELECT'} completed`);
 }
 
-async function list(s: Session, c: Cursor, lsub: boolean): Promise<Reply> {
-  // A reference or pattern that is not modified UTF-7 is matched as it stands (it then names no mailbox).
-  const refWire = c.listMailbox();
-  const ref = decodeMailboxName(refWire) ?? refWire;
-  c.sp();
-  const patWire = c.listMailbox();
-  const pat = decodeMailboxName(patWire) ?? patWire;
-  c.end();
-  const cmd = lsub ? 'LSUB' : 'LIST';
-  if (pat === '') {
-    s.send(`* ${cmd} (\\Noselect) "/" ""\r\n`); // RFC 3501 §6.3.8: delimiter and root
-    return ok(`${cmd} completed`);
-  }
-  const full = ref === '' || ref.endsWith('/') || pat.startsWith('/') ? ref + pat : `${ref}/${pat}`;
-  const re = compileListPattern(full);
-  const { store } = s.ctx.opts;
-  let out = '';
-  if (lsub) {
-    // Subscribed names are listed whether or not the mailbox exists now (RFC 3501 §6.3.6, §6.3.9).
-    for (const e of listEntries(await store.listSubscriptions(s.user), re, full))
-      out += `* LSUB (${e.noselect ? '\\Noselect' : ''}) "/" ${wireName(e.name)}\r\n`;
-  } else {
-    const boxes = new Map((await store.listMailboxes(s.user)).map((b) => [b.name, b]));
-    for (const e of listEntries([...boxes.keys()], re, full)) {
-      const b = boxes.get(e.name);
-      if (!b) {
-        out += `* LIST (\\Noselect \\HasChildren) "/" ${wireName(e.name)}\r\n`;
-        continue;
-      }
-      const attrs = [b.hasChildren ? '\\HasChildren' : '\\HasNoChildren'];
-      if (b.specialUse) attrs.push(b.specialUse);
-      if (b.subscribed) attrs.push('\\Subscribed');
-      out += `* LIST (${attrs.join(' ')}) "/" ${wireName(e.name)}\r\n`;
-    }
-  }
-  await s.sendAsync(out);
-  return ok(`${cmd} completed`);
-}
-
 export const mailboxHandlers: Record<string, Handler> = {
   async LOGOUT(s, tag, c) {
     c.end(); // RFC 3501 §9: commands without arguments take none
@@ -197,29 +154,14 @@ export const mailboxHandlers: Record<string, Handler> = {
     await s.ctx.opts.store.setSubscribed(s.user, name, false);
     return ok('UNSUBSCRIBE completed');
   },
-  LIST: async (s, _t, c) => needAuth(s) ?? list(s, c, false),
-  LSUB: async (s, _t, c) => needAuth(s) ?? list(s, c, true),
   async STATUS(s, _t, c) {
     const e = needAuth(s);
     if (e) return e;
     const name = mailboxArg(c);
     c.sp();
-    const items: string[] = [];
-    c.list(() => items.push(c.atom().toUpperCase()));
+    const items = parseStatusItems(c, false);
     c.end();
-    const st = await s.ctx.opts.store.status(s.user, name);
-    const values: Record<string, number> = { MESSAGES: st.messages, RECENT: st.recent, UIDNEXT: st.uidNext, UIDVALIDITY: st.uidValidity, UNSEEN: st.unseen };
-    // RFC 7162 §3.1.7 (a store without mod-sequences answers 0, as NOMODSEQ mailboxes do); a CONDSTORE enabling command
-    if (items.includes('HIGHESTMODSEQ')) {
-      values.HIGHESTMODSEQ = st.highestModseq ?? 0;
-      await enableCondstore(s);
-    }
-    const parts = items.map((i) => {
-      const v = values[i];
-      if (v === undefined) throw new ImapSyntaxError(`unknown status item ${i}`);
-      return `${i} ${v}`;
-    });
-    s.send(`* STATUS ${wireName(st.name)} (${parts.join(' ')})\r\n`);
+    s.send(await statusLine(s, name, items));
     return ok('STATUS completed');
   },
   async APPEND(s, _t, c) {

@@ -81,6 +81,8 @@ export interface MailboxStatus extends MailboxInfo {
   messages: number;
   unseen: number;
   recent: number;
+  /** Octets of all its messages (RFC 8438 STATUS SIZE). */
+  size: number;
   /** HIGHESTMODSEQ (RFC 7162 §3.1.7); absent: the store keeps no mod-sequences. */
   highestModseq?: number;
 }

@@ -220,6 +220,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
           messages: list.length,
           unseen: list.filter((m) => !m.flags.includes('\\Seen')).length,
           recent: list.filter((m) => m.recent).length,
+          size: list.reduce((sum, m) => sum + m.size, 0),
           highestModseq: f.highestModseq,
         };
       });

@@ -1,0 +1,84 @@
+// LIST and LSUB (RFC 3501 §6.3.8-9) with LIST-EXTENDED (RFC 5258), SPECIAL-USE selection (RFC 6154) and
+// LIST-STATUS (RFC 5819): the arguments parsed (list-command.ts), the mailboxes chosen (list-select.ts), the replies.
+import { encodeMutf7 } from '../store/mutf7.ts';
+import { astr, str } from './encode.ts';
+import { listEntries } from './list-entries.ts';
+import { compileListPattern } from './list-pattern.ts';
+import { parseListCommand } from './list-command.ts';
+import { fullPattern, listLines, type ListLine } from './list-select.ts';
+import { decodeMailboxName } from './mailbox-name.ts';
+import type { Cursor } from './parser.ts';
+import type { Handler, Reply, Session } from './session.ts';
+import { statusLine, type StatusItem } from './status-items.ts';
+
+const wireName = (name: string): string => astr(encodeMutf7(name));
+/** RFC 3501 §6.3.8: an empty pattern asks for the hierarchy delimiter and root. */
+const DELIMITER = '* LIST (\\Noselect) "/" ""\r\n';
+
+function needAuth(s: Session): Reply | undefined {
+  return s.state === 'auth' || s.state === 'selected' ? undefined : { status: 'BAD', text: 'Log in first' };
+}
+
+/** "* LIST (attrs) "/" name" with RFC 5258 §3.5's CHILDINFO extended data when there is some. */
+function listReply(l: ListLine): string {
+  const ext = l.childInfo ? ` ("CHILDINFO" (${l.childInfo.map((o) => str(o)).join(' ')}))` : '';
+  return `* LIST (${l.attrs.join(' ')}) "/" ${wireName(l.name)}${ext}\r\n`;
+}
+
+async function list(s: Session, c: Cursor): Promise<Reply> {
+  const cmd = parseListCommand(c);
+  const patterns = cmd.patterns.filter((p) => p !== '').map((p) => fullPattern(cmd.ref, p));
+  let out = cmd.patterns.includes('') ? DELIMITER : '';
+  if (patterns.length > 0) {
+    const { store } = s.ctx.opts;
+    const subs = cmd.subscribed ? await store.listSubscriptions(s.user) : [];
+    const lines = listLines(await store.listMailboxes(s.user), subs, patterns, cmd);
+    for (const l of lines) {
+      out += listReply(l);
+      // RFC 5819 §2: a STATUS after the LIST of each mailbox that can be selected (none for \NoSelect, \NonExistent)
+      if (cmd.status && l.selectable) out += await statusOf(s, l.name, cmd.status);
+      if (out.length >= 64 * 1024) {
+        await s.sendAsync(out);
+        out = '';
+      }
+    }
+  }
+  await s.sendAsync(out);
+  return { status: 'OK', text: 'LIST completed' };
+}
+
+/** A mailbox deleted since it was listed has no status to tell: it is left out (RFC 5819 §2 allows). */
+async function statusOf(s: Session, name: string, items: readonly StatusItem[]): Promise<string> {
+  try {
+    return await statusLine(s, name, items);
+  } catch (err) {
+    s.log.debug('imap list-status skipped a mailbox', { mailbox: name, err });
+    return '';
+  }
+}
+
+async function lsub(s: Session, c: Cursor): Promise<Reply> {
+  // A reference or pattern that is not modified UTF-7 is matched as it stands (it then names no mailbox).
+  const refWire = c.listMailbox();
+  const ref = decodeMailboxName(refWire) ?? refWire;
+  c.sp();
+  const patWire = c.listMailbox();
+  const pat = decodeMailboxName(patWire) ?? patWire;
+  c.end();
+  if (pat === '') {
+    s.send('* LSUB (\\Noselect) "/" ""\r\n');
+    return { status: 'OK', text: 'LSUB completed' };
+  }
+  const full = fullPattern(ref, pat);
+  let out = '';
+  // Subscribed names are listed whether or not the mailbox exists now (RFC 3501 §6.3.6, §6.3.9).
+  for (const e of listEntries(await s.ctx.opts.store.listSubscriptions(s.user), compileListPattern(full), full))
+    out += `* LSUB (${e.noselect ? '\\Noselect' : ''}) "/" ${wireName(e.name)}\r\n`;
+  await s.sendAsync(out);
+  return { status: 'OK', text: 'LSUB completed' };
+}
+
+export const listHandlers: Record<string, Handler> = {
+  LIST: async (s, _t, c) => needAuth(s) ?? list(s, c),
+  LSUB: async (s, _t, c) => needAuth(s) ?? lsub(s, c),
+};

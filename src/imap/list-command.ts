@@ -1,0 +1,76 @@
+// The arguments of LIST (RFC 3501 §6.3.8) with LIST-EXTENDED's selection options, pattern lists and return options
+// (RFC 5258 §3, §6), RFC 6154's SPECIAL-USE options and LIST-STATUS's RETURN (STATUS (…)) (RFC 5819 §2).
+import { decodeMailboxName } from './mailbox-name.ts';
+import { ImapSyntaxError, type Cursor } from './parser.ts';
+import { parseStatusItems, type StatusItem } from './status-items.ts';
+
+/** Patterns one LIST may carry: each is matched against every mailbox name, so their number bounds the work. */
+export const MAX_PATTERNS = 100;
+
+export interface ListCommand {
+  /** Selection options (RFC 5258 §3.1; SPECIAL-USE: RFC 6154 §3). REMOTE is accepted: there are no remote mailboxes. */
+  subscribed: boolean;
+  specialUse: boolean;
+  recursiveMatch: boolean;
+  ref: string;
+  /** At least one; as sent, decoded from modified UTF-7 where they are valid (matched as they stand otherwise). */
+  patterns: string[];
+  /** RETURN (STATUS (…)) items (RFC 5819); undefined when not asked. */
+  status?: StatusItem[];
+}
+
+/** A reference or pattern that is not modified UTF-7 is matched as it stands (it then names no mailbox). */
+function pattern(c: Cursor): string {
+  const wire = c.listMailbox();
+  return decodeMailboxName(wire) ?? wire;
+}
+
+/**
+ * list-select-opts (RFC 5258 §6): empty, or base options (SUBSCRIBED, SPECIAL-USE) with RECURSIVEMATCH and REMOTE,
+ * or REMOTE alone. RECURSIVEMATCH without a base option, and unknown options, are BAD (RFC 5258 §3).
+ */
+function selectOptions(c: Cursor, out: ListCommand): void {
+  c.list(() => {
+    const name = c.atom().toUpperCase();
+    if (name === 'SUBSCRIBED') out.subscribed = true;
+    else if (name === 'SPECIAL-USE') out.specialUse = true;
+    else if (name === 'RECURSIVEMATCH') out.recursiveMatch = true;
+    else if (name !== 'REMOTE') throw new ImapSyntaxError(`unknown LIST selection option ${name}`);
+  });
+  if (out.recursiveMatch && !out.subscribed && !out.specialUse) throw new ImapSyntaxError('RECURSIVEMATCH needs another selection option');
+  c.sp();
+}
+
+/**
+ * list-return-opts (RFC 5258 §6): SUBSCRIBED, CHILDREN (RFC 5258 §4), SPECIAL-USE (RFC 6154 §2) and STATUS (RFC 5819);
+ * the attributes they ask for are sent with every LIST reply anyway, which the RFCs allow. Unknown ones are BAD.
+ */
+function returnOptions(c: Cursor, out: ListCommand): void {
+  c.sp();
+  if (c.atom().toUpperCase() !== 'RETURN') throw new ImapSyntaxError('expected RETURN');
+  c.sp();
+  c.list(() => {
+    const name = c.atom().toUpperCase();
+    if (name === 'STATUS' && out.status === undefined) {
+      c.sp();
+      out.status = parseStatusItems(c, true);
+    } else if (!['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE'].includes(name)) throw new ImapSyntaxError(`unknown or repeated LIST return option ${name}`);
+  });
+}
+
+export function parseListCommand(c: Cursor): ListCommand {
+  const out: ListCommand = { subscribed: false, specialUse: false, recursiveMatch: false, ref: '', patterns: [] };
+  if (c.peek() === '(') selectOptions(c, out);
+  out.ref = pattern(c);
+  c.sp();
+  if (c.peek() === '(') {
+    c.list(() => {
+      if (out.patterns.length >= MAX_PATTERNS) throw new ImapSyntaxError(`more than ${MAX_PATTERNS} patterns`);
+      out.patterns.push(pattern(c));
+    });
+    if (out.patterns.length === 0) throw new ImapSyntaxError('expected a mailbox pattern'); // RFC 5258 §6 patterns
+  } else out.patterns.push(pattern(c));
+  if (!c.atEnd()) returnOptions(c, out);
+  c.end();
+  return out;
+}

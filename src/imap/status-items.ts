@@ -1,0 +1,52 @@
+// STATUS data items (RFC 3501 §6.3.10, RFC 7162 §3.1.7 HIGHESTMODSEQ, RFC 8438 SIZE): parsing the list a client asks
+// for and building the "* STATUS" response, shared by the STATUS command and LIST's RETURN (STATUS …) (RFC 5819).
+import type { MailboxStatus } from '../store/mailbox-store.ts';
+import { encodeMutf7 } from '../store/mutf7.ts';
+import { enableCondstore } from './condstore.ts';
+import { astr } from './encode.ts';
+import { ImapSyntaxError, type Cursor } from './parser.ts';
+import type { Session } from './session.ts';
+
+const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE'] as const;
+export type StatusItem = (typeof ITEMS)[number];
+
+/** "(" status-att *(SP status-att) ")": an unknown item is BAD; `atLeastOne` for LIST-STATUS (RFC 5819 §5 ABNF). */
+export function parseStatusItems(c: Cursor, atLeastOne: boolean): StatusItem[] {
+  const out: StatusItem[] = [];
+  c.list(() => {
+    const name = c.atom().toUpperCase();
+    const item = ITEMS.find((i) => i === name);
+    if (item === undefined) throw new ImapSyntaxError(`unknown status item ${name}`);
+    if (!out.includes(item)) out.push(item);
+  });
+  if (atLeastOne && out.length === 0) throw new ImapSyntaxError('expected status items');
+  return out;
+}
+
+function value(st: MailboxStatus, item: StatusItem): number {
+  switch (item) {
+    case 'MESSAGES':
+      return st.messages;
+    case 'RECENT':
+      return st.recent;
+    case 'UIDNEXT':
+      return st.uidNext;
+    case 'UIDVALIDITY':
+      return st.uidValidity;
+    case 'UNSEEN':
+      return st.unseen;
+    // RFC 7162 §3.1.7 (a store without mod-sequences answers 0, as NOMODSEQ mailboxes do)
+    case 'HIGHESTMODSEQ':
+      return st.highestModseq ?? 0;
+    // RFC 8438 §2: the total size of the mailbox in octets (number64)
+    case 'SIZE':
+      return st.size;
+  }
+}
+
+/** The "* STATUS" line for a mailbox; asking for HIGHESTMODSEQ is a CONDSTORE enabling command (RFC 7162 §3.1). */
+export async function statusLine(s: Session, name: string, items: readonly StatusItem[]): Promise<string> {
+  const st = await s.ctx.opts.store.status(s.user, name);
+  if (items.includes('HIGHESTMODSEQ')) await enableCondstore(s);
+  return `* STATUS ${astr(encodeMutf7(st.name))} (${items.map((i) => `${i} ${value(st, i)}`).join(' ')})\r\n`;
+}
