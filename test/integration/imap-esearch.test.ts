@@ -4,6 +4,7 @@
 // commands get BAD and the session goes on; then python3's imaplib.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { ImapFlow } from 'imapflow';
 import { run, startImap, type Harness } from './imap-harness.ts';
 import { loggedIn, type Raw } from './imap-raw.ts';
 
@@ -226,4 +227,14 @@ print('ok')
   const res = await run('python3', ['-', String(h.port)], script);
   assert.equal(res.code, 0, res.stderr + res.stdout);
   assert.equal(res.stdout.trim(), 'ok');
+});
+
+test('imapflow: search() with return options reads the ESEARCH reply', GUARD, async (t) => {
+  const h = await setup(t);
+  const client = new ImapFlow({ host: '127.0.0.1', port: h.port, secure: false, auth: { user: USER, pass: 'wonderland' }, logger: false, disableAutoIdle: true });
+  await client.connect();
+  t.after(() => client.logout().catch(() => undefined));
+  await client.mailboxOpen('INBOX');
+  const res = await client.search({ flagged: true }, { uid: true, returnOptions: ['MIN', 'MAX', 'COUNT', 'ALL'] });
+  assert.deepEqual(JSON.parse(JSON.stringify(res)), { min: 3, max: 6, count: 3, all: '3,5:6' });
 });

@@ -4,6 +4,7 @@
 // commands get BAD and the session goes on; then python3's imaplib.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { ImapFlow } from 'imapflow';
 import { run, startImap, type Harness } from './imap-harness.ts';
 import { loggedIn, type Raw } from './imap-raw.ts';
 
@@ -167,4 +168,17 @@ print('ok')
   const res = await run('python3', ['-', String(h.port)], script);
   assert.equal(res.code, 0, res.stderr + res.stdout);
   assert.equal(res.stdout.trim(), 'ok');
+});
+
+test('imapflow: list() with a status query takes the STATUS replies of LIST-STATUS', GUARD, async (t) => {
+  const { h } = await setup(t);
+  const client = new ImapFlow({ host: '127.0.0.1', port: h.port, secure: false, auth: { user: USER, pass: 'wonderland' }, logger: false, disableAutoIdle: true });
+  await client.connect();
+  t.after(() => client.logout().catch(() => undefined));
+  const boxes = await client.list({ statusQuery: { messages: true, unseen: true } });
+  const inbox = boxes.find((b) => b.path === 'INBOX');
+  assert.deepEqual({ messages: inbox?.status?.messages, unseen: inbox?.status?.unseen }, { messages: 2, unseen: 1 });
+  assert.equal(boxes.find((b) => b.path === 'Junk')?.specialUse, '\\Junk');
+  assert.equal(boxes.find((b) => b.path === 'Fruit/Banana')?.status?.messages, 0);
+  assert.equal(boxes.find((b) => b.path === 'Gone'), undefined, 'a subscription without a mailbox is not listed');
 });
