@@ -26,8 +26,9 @@ function pattern(c: Cursor): string {
 }
 
 /**
- * list-select-opts (RFC 5258 §6): empty, or base options (SUBSCRIBED, SPECIAL-USE) with RECURSIVEMATCH and REMOTE,
- * or REMOTE alone. RECURSIVEMATCH without a base option, and unknown options, are BAD (RFC 5258 §3).
+ * list-select-opts (RFC 5258 §6): empty, or the base option SUBSCRIBED with RECURSIVEMATCH and the independent
+ * options, or independent options alone: REMOTE, and SPECIAL-USE (RFC 6154 §6). RECURSIVEMATCH without a base
+ * option, and unknown options, are BAD (RFC 5258 §3.1).
  */
 function selectOptions(c: Cursor, out: ListCommand): void {
   c.list(() => {
@@ -37,7 +38,7 @@ function selectOptions(c: Cursor, out: ListCommand): void {
     else if (name === 'RECURSIVEMATCH') out.recursiveMatch = true;
     else if (name !== 'REMOTE') throw new ImapSyntaxError(`unknown LIST selection option ${name}`);
   });
-  if (out.recursiveMatch && !out.subscribed && !out.specialUse) throw new ImapSyntaxError('RECURSIVEMATCH needs another selection option');
+  if (out.recursiveMatch && !out.subscribed) throw new ImapSyntaxError('RECURSIVEMATCH needs SUBSCRIBED');
   c.sp();
 }
 

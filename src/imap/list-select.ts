@@ -56,13 +56,14 @@ function plainList(boxes: ReadonlyMap<string, MailboxInfo>, patterns: readonly s
 }
 
 /**
- * The mailboxes matching a pattern that meet the selection options; with RECURSIVEMATCH also those with a
- * descendant that does, whether or not that descendant matches a pattern, with CHILDINFO naming the options
+ * The mailboxes matching a pattern that meet the selection options; with RECURSIVEMATCH (which needs SUBSCRIBED)
+ * also those with a descendant that meets them, whether or not that descendant matches a pattern, with CHILDINFO
  * (RFC 5258 §3.5). Subscribed names that are no mailbox are told with \NonExistent (RFC 5258 §3.1).
  */
 function selectedList(boxes: ReadonlyMap<string, MailboxInfo>, subs: ReadonlySet<string>, patterns: readonly string[], sel: ListSelection): ListLine[] {
   const meets = (name: string): boolean => (!sel.subscribed || subs.has(name)) && (!sel.specialUse || boxes.get(name)?.specialUse !== undefined);
-  const criteria = [...(sel.subscribed ? ['SUBSCRIBED'] : []), ...(sel.specialUse ? ['SPECIAL-USE'] : [])];
+  // RFC 5258 §3.5: CHILDINFO names the base selection options a descendant meets; SUBSCRIBED is the only one here
+  const criteria = ['SUBSCRIBED'];
   const names = [...boxes.keys()];
   if (sel.subscribed) for (const n of subs) if (!boxes.has(n)) names.push(n);
   const parents = new Set<string>();

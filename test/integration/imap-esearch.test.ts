@@ -95,7 +95,7 @@ test('ESEARCH with MODSEQ: the highest mod-sequence of the messages named (RFC 4
 
 test('ESEARCH and ESORT: malformed RETURN gets BAD and the session goes on', GUARD, async (t) => {
   const { c } = await selected(t);
-  for (const bad of ['SEARCH RETURN (BOGUS) ALL', 'SEARCH RETURN MIN ALL', 'SEARCH RETURN (MIN ALL', 'SEARCH RETURN (MIN)', 'SEARCH RETURN (MIN) ', 'SEARCH RETURN', 'SORT RETURN (COUNT) UTF-8 ALL', 'SORT RETURN (FOO) (DATE) UTF-8 ALL', 'UID SEARCH RETURN (SAVE) UID 1,$', 'SEARCH $:3', 'FETCH $,1 (UID)', 'FETCH $$ (UID)']) {
+  for (const bad of ['SEARCH RETURN (BOGUS) ALL', 'SEARCH CHARSET UTF-8 RETURN (MIN) ALL', 'SEARCH RETURN ("MIN") ALL', 'SEARCH RETURN (MIN (x)) ALL', 'SEARCH RETURN MIN ALL', 'SEARCH RETURN (MIN ALL', 'SEARCH RETURN (MIN)', 'SEARCH RETURN (MIN) ', 'SEARCH RETURN', 'SORT RETURN (COUNT) UTF-8 ALL', 'SORT RETURN (FOO) (DATE) UTF-8 ALL', 'UID SEARCH RETURN (SAVE) UID 1,$', 'SEARCH $:3', 'FETCH $,1 (UID)', 'FETCH $$ (UID)']) {
     const res = await c.cmd('x', bad);
     assert.match(res, /^x BAD /m, `${bad}: ${res}`);
     assert.doesNotMatch(res, /ESEARCH/, bad);

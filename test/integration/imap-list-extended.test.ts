@@ -116,6 +116,14 @@ test('LIST-EXTENDED and STATUS: malformed commands get BAD and the session goes 
     'LIST (RECURSIVEMATCH) "" *',
     'LIST (REMOTE RECURSIVEMATCH) "" *',
     'LIST (BOGUS) "" *',
+    'LIST (SPECIAL-USE RECURSIVEMATCH) "" *',
+    'LIST ("SUBSCRIBED") "" *',
+    'LIST (SUBSCRIBED (x)) "" *',
+    'LIST "" * RETURN (CHILDREN (x))',
+    'LIST "" ((INBOX))',
+    'LIST () (INBOX) *',
+    'LIST (SUBSCRIBED) ""',
+    'LIST "" * RETURNS (CHILDREN)',
     'LIST (SUBSCRIBED "" *',
     'LIST (SUBSCRIBED)"" *',
     'LIST "" ()',
@@ -140,6 +148,8 @@ test('LIST-EXTENDED and STATUS: malformed commands get BAD and the session goes 
   }
   assert.deepEqual(await ok(c, 'LIST "" Trash'), [TRASH]);
   assert.match(await c.cmd('n', 'LIST (SUBSCRIBED) "" *'), /^n OK/m);
+  assert.match(await c.cmd('n', 'LIST (SUBSCRIBED REMOTE RECURSIVEMATCH) "" * RETURN ()'), /^n OK/m);
+  assert.match(await c.cmd('n', 'LIST (SPECIAL-USE SUBSCRIBED RECURSIVEMATCH) "" *'), /^n OK/m);
 });
 
 test('python3 imaplib: LIST with selection and return options, LIST-STATUS and STATUS SIZE', GUARD, async (t) => {
