@@ -10,7 +10,7 @@ import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch, usesModseq, type SearchKey } from './search.ts';
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
 import { isReply, metasNow, resolve, savedRanges, selected, type Target } from './selection.ts';
-import { asksSave, esearchLine, modseqPart, parseReturn, savedPart, sendsEsearch, type ReturnOptions } from './search-return.ts';
+import { asksSave, esearchLine, parseReturn, savedPart, sendsEsearch, type ReturnOptions } from './search-return.ts';
 import { flagKey, type Handler, type Reply, type Selected, type Session } from './session.ts';
 import type { FlagChange } from '../store/mailbox-store.ts';
 
@@ -151,7 +151,7 @@ export async function sendResult(s: Session, sel: Selected, tag: string, uid: bo
   if (opts.has('SAVE')) sel.saved = savedPart(opts, seqs).map(uidOf).sort((a, b) => a - b);
   if (!sendsEsearch(opts)) return;
   // RFC 4731 §3.2: with a MODSEQ criterion, the highest mod-sequence of the messages the response names
-  const top = withModseq ? await highestModseq(s, sel, modseqPart(opts, seqs)) : 0;
+  const top = withModseq ? await highestModseq(s, sel, savedPart(opts, seqs)) : 0;
   await s.sendAsync(esearchLine(tag, uid, opts, uid ? seqs.map(uidOf) : seqs, top));
 }
 

@@ -33,8 +33,9 @@ export function parseReturn(c: Cursor): ReturnOptions | undefined {
 }
 
 /**
- * The messages SAVE keeps (RFC 5182 §2.1): with MIN and/or MAX and neither ALL nor COUNT, only those; otherwise the
- * whole result. `hits` are in result order (ascending for SEARCH, sort order for SORT).
+ * The messages SAVE keeps (RFC 5182 §2.1), and those whose mod-sequences the MODSEQ item covers (RFC 4731 §3.2):
+ * with MIN and/or MAX and neither ALL nor COUNT, only those; otherwise the whole result. `hits` are in result order
+ * (ascending for SEARCH, sort order for SORT).
  */
 export function savedPart<T>(opts: ReturnOptions, hits: readonly T[]): T[] {
   if (opts.has('ALL') || opts.has('COUNT') || !(opts.has('MIN') || opts.has('MAX'))) return [...hits];
@@ -46,15 +47,6 @@ export function savedPart<T>(opts: ReturnOptions, hits: readonly T[]): T[] {
 
 /** Whether an ESEARCH response is sent: not when SAVE is the only option (RFC 5182 §2.1). */
 export const sendsEsearch = (opts: ReturnOptions): boolean => [...opts].some((o) => o !== 'SAVE');
-
-/**
- * The messages whose mod-sequences the MODSEQ item covers (RFC 4731 §3.2): MIN and MAX alone cover the messages
- * they name, ALL or COUNT every match.
- */
-export function modseqPart<T>(opts: ReturnOptions, hits: readonly T[]): T[] {
-  const reduced = savedPart(opts, hits);
-  return opts.has('MIN') || opts.has('MAX') ? reduced : [...hits];
-}
 
 /**
  * "* ESEARCH (TAG "t") [UID] [MIN n] [MAX n] [ALL set] COUNT n [MODSEQ n]" (RFC 4731 §3.1): MIN, MAX and ALL are
