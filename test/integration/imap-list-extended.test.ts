@@ -112,6 +112,8 @@ test('LIST-STATUS: a STATUS after each selectable mailbox, none for \\NonExisten
 test('LIST-EXTENDED and STATUS: malformed commands get BAD and the session goes on', GUARD, async (t) => {
   const { c } = await setup(t);
   const many = `(${Array.from({ length: 101 }, (_, i) => `p${i}`).join(' ')})`;
+  // matching costs name length × pattern length per mailbox: a list of long patterns is refused as a whole
+  const long = `(${Array.from({ length: 3 }, () => `${'*a'.repeat(124)}*b`).join(' ')})`;
   for (const bad of [
     'LIST (RECURSIVEMATCH) "" *',
     'LIST (REMOTE RECURSIVEMATCH) "" *',
@@ -130,6 +132,8 @@ test('LIST-EXTENDED and STATUS: malformed commands get BAD and the session goes 
     'LIST "" (INBOX',
     'LIST "" (INBOX)Trash',
     `LIST "" ${many}`,
+    `LIST "" ${long}`,
+    `LIST ${'x'.repeat(300)} (a b)`,
     'LIST "" * RETURN (BOGUS)',
     'LIST "" * RETURN',
     'LIST "" * RETURN STATUS',
@@ -147,6 +151,8 @@ test('LIST-EXTENDED and STATUS: malformed commands get BAD and the session goes 
     assert.doesNotMatch(res, /^\* (LIST|STATUS)/m, bad);
   }
   assert.deepEqual(await ok(c, 'LIST "" Trash'), [TRASH]);
+  assert.deepEqual(await ok(c, `LIST "" (${Array.from({ length: 99 }, (_, i) => `p${i}`).join(' ')} Trash)`), [TRASH], '100 patterns');
+  assert.deepEqual(await ok(c, `LIST "" ${'*a'.repeat(124)}*b`), [], 'one long pattern as before');
   assert.match(await c.cmd('n', 'LIST (SUBSCRIBED) "" *'), /^n OK/m);
   assert.match(await c.cmd('n', 'LIST (SUBSCRIBED REMOTE RECURSIVEMATCH) "" * RETURN ()'), /^n OK/m);
   assert.match(await c.cmd('n', 'LIST (SPECIAL-USE SUBSCRIBED RECURSIVEMATCH) "" *'), /^n OK/m);
