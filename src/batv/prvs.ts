@@ -36,7 +36,7 @@ function split(address: string): { local: string; domain: string } | undefined {
   return { local: address.slice(0, at), domain: address.slice(at + 1) };
 }
 
-/** The address hashed: domain in lower case (domains are case-insensitive, RFC 5321 §2.4), local part as written. */
+/** The address hashed: domain in lower case (domains are case-insensitive, RFC 5321 §2.4), local part as given. */
 function canonical(address: string): string {
   const parts = split(address);
   return parts ? `${parts.local}@${parts.domain.toLowerCase()}` : address;
@@ -48,12 +48,16 @@ export function prvsHash(key: PrvsKey, day: number, address: string): string {
   return createHmac('sha1', key.secret).update(`${key.id}${ddd}${canonical(address)}`, 'utf8').digest('hex').slice(0, 6);
 }
 
-/** draft-levine-smtp-batv-01 §4.1: prvs=KDDDSSSSSS=local@domain, expiring validityDays after nowMs. */
+/**
+ * draft-levine-smtp-batv-01 §4.1: prvs=KDDDSSSSSS=local@domain, expiring validityDays after nowMs. The address
+ * keeps its case but is hashed in lower case: the check tries the address as it comes back and in lower case, so
+ * a bounce from an MTA that changed the case (all upper, all lower) of a sender written with capitals passes.
+ */
 export function prvsSign(address: string, key: PrvsKey, nowMs: number, validityDays: number): string {
   const parts = split(address);
   if (!parts) return address;
   const day = (dayNumber(nowMs) + validityDays) % 1000;
-  return `prvs=${key.id}${String(day).padStart(3, '0')}${prvsHash(key, day, address)}=${parts.local}@${parts.domain}`;
+  return `prvs=${key.id}${String(day).padStart(3, '0')}${prvsHash(key, day, address.toLowerCase())}=${parts.local}@${parts.domain}`;
 }
 
 /** Whether the local part of `address` is a prvs= one (well formed or not). */
@@ -83,8 +87,8 @@ export function checkPrvs(parsed: Extract<PrvsParse, { kind: 'tagged' }>, keys: 
   const key = keys.find((k) => k.id === parsed.key);
   if (!key) return { kind: 'invalid', reason: 'unknown_key', address };
   const given = Buffer.from(parsed.hash, 'latin1');
-  // The address as it came back, and in lower case: some MTAs change the case of the whole bounce address, and
-  // local parts are nearly always signed in lower case. Both are compared (at most two HMACs), in constant time.
+  // The address as it came back (tags Exim signed over a local part with capitals), and in lower case (ours are
+  // signed so: some MTAs change the case of the whole bounce address). At most two HMACs, in constant time.
   const lower = address.toLowerCase();
   let match = false;
   for (const candidate of lower === address ? [address] : [address, lower]) {

@@ -265,3 +265,28 @@ test('with SRS: an alias forward of outside mail goes out with its SRS sender, u
   await sink.waitForMessages(2, 20_000);
   assert.match(sink.messages[1]?.mailFrom ?? '', /^prvs=1\d{3}[0-9a-f]{6}=postmaster@localhost$/);
 });
+
+test('a sender written with capitals: a bounce that comes back with the address in another case (all upper, all lower) still passes', async (t) => {
+  const { gw, sink } = await fullStack(t);
+  assert.ok(gw.submissionPort);
+  const { wire } = await SmtpWire.open(gw.submissionPort);
+  try {
+    await wire.command('EHLO client.test.example');
+    const auth = Buffer.from(`\0postmaster@localhost\0${TEST_PASSWORD}`).toString('base64');
+    assert.equal((await wire.command(`AUTH PLAIN ${auth}`)).code, 235);
+    assert.equal((await wire.command('MAIL FROM:<PostMaster@localhost>')).code, 250);
+    assert.equal((await wire.command('RCPT TO:<carol@remote.example>')).code, 250);
+    assert.equal((await wire.command('DATA')).code, 354);
+    wire.write('From: PostMaster@localhost\r\nSubject: caps\r\n\r\nhi\r\n');
+    assert.equal((await wire.command('.', 10_000)).code, 250);
+  } finally {
+    wire.close();
+  }
+  await sink.waitForMessages(1, 20_000);
+  const signed = sink.messages[0]?.mailFrom ?? '';
+  assert.match(signed, /^prvs=1\d{3}[0-9a-f]{6}=PostMaster@localhost$/, 'the sender keeps its case');
+  for (const back of [signed, signed.toUpperCase(), signed.toLowerCase()]) {
+    const reply = await rcptReply(gw.smtpPort, '', back);
+    assert.equal(reply.code, 250, `${back}: ${reply.code} ${reply.text}`);
+  }
+});

@@ -24,8 +24,13 @@ function tagged(address: string) {
 test('prvsSign: prvs=KDDDSSSSSS=local@domain, DDD the expiry day mod 1000, SSSSSS the HMAC-SHA1 over K, DDD and the address', () => {
   const ddd = String((Math.floor(NOW / DAY) + 7) % 1000).padStart(3, '0');
   const signed = prvsSign('Alice@Example.ORG', KEY, NOW, 7);
-  // the domain is hashed in lower case; local part and domain keep their case in the address
-  assert.equal(signed, `prvs=3${ddd}${expected(KEY, ddd, 'Alice@example.org')}=Alice@Example.ORG`);
+  // the address is hashed in lower case (a bounce may come back in any case); local part and domain keep their case
+  assert.equal(signed, `prvs=3${ddd}${expected(KEY, ddd, 'alice@example.org')}=Alice@Example.ORG`);
+  // an MTA that upper-cases or lower-cases the whole bounce address: still ours
+  for (const back of [signed, signed.toUpperCase(), signed.toLowerCase()]) assert.equal(checkPrvs(tagged(back), [KEY], NOW, 7).kind, 'valid', back);
+  // a tag signed over the local part as written (Exim's ${prvs} with a sender with capitals) passes as it comes back
+  const exim = `prvs=3${ddd}${expected(KEY, ddd, 'Alice@example.org')}=Alice@example.org`;
+  assert.equal(checkPrvs(tagged(exim), [KEY], NOW, 7).kind, 'valid');
   assert.match(signed, /^prvs=3\d{3}[0-9a-f]{6}=Alice@Example\.ORG$/);
 });
 
