@@ -4,6 +4,7 @@
 // BATV_INVALID, no tag BATV_UNSIGNED_BOUNCE (weights in rules/batv.yaml). Mail with a sender is not judged:
 // replies to an envelope sender are delivered, the tag removed.
 import type { Batv } from '../batv/batv.ts';
+import { isSrsLocalPart } from '../mailhost/srs.ts';
 import { parseAddress } from '../smtp/address.ts';
 import type { Check, SymbolHit } from './types.ts';
 
@@ -30,6 +31,9 @@ export function createBatvCheck(batv: Batv): Check {
       }
       // RFC 5321 §4.5.1: postmaster takes mail from anyone, null sender included; it is never a tagged sender.
       if (rcpt.local.toLowerCase() === 'postmaster') return [];
+      // An SRS address (the sender of a forward) is never tagged: a bounce to it carries the SRS hash and age,
+      // which the SRS rules (recipient check) judge; it is no unsigned BATV bounce.
+      if (isSrsLocalPart(rcpt.local)) return [];
       batv.count('unsigned');
       return batv.unsignedBounces === 'score' ? [{ symbol: 'BATV_UNSIGNED_BOUNCE' }] : [];
     },

@@ -290,3 +290,24 @@ test('a sender written with capitals: a bounce that comes back with the address 
     assert.equal(reply.code, 250, `${back}: ${reply.code} ${reply.text}`);
   }
 });
+
+test('with SRS: a bounce (MAIL FROM:<>) to an SRS address of a forward is judged by the SRS rules, not scored as an unsigned BATV bounce', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const zones = { ...ZONES, 'gmail.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }] };
+  const gw = await startGateway(
+    t,
+    { smtp: { trusted_networks: [] }, outbound: { port: sink.port }, aliases: { 'team@localhost': ['carol@remote.example'] }, batv: { enabled: true, keys: [CURRENT] } },
+    { zones },
+  );
+  const outside = await sendMessage(gw.smtpPort, 'alice@gmail.example', ['team@localhost'], 'Subject: from outside\r\n\r\nhi team\r\n');
+  assert.equal(outside.data?.code, 250, JSON.stringify(outside.replies));
+  await sink.waitForMessages(1, 20_000);
+  const srs = sink.messages[0]?.mailFrom ?? '';
+  assert.match(srs, /^SRS0=/);
+  // carol's server bounces the forwarded copy to its SRS sender: a genuine bounce, SRS-checked
+  const bounce = await sendMessage(gw.smtpPort, '', [srs], 'Subject: Undelivered Mail\r\n\r\ncarol is gone\r\n');
+  assert.equal(bounce.data?.code, 250, JSON.stringify(bounce.replies));
+  assert.doesNotMatch(JSON.stringify(gw.transactions().at(-1)?.symbols), /BATV/);
+  assert.equal(await metric(gw, 'unsigned'), 0, 'an SRS bounce is no unsigned BATV bounce');
+});
