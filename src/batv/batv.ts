@@ -58,6 +58,21 @@ export function loadBatvKeys(cfg: Config['batv']): PrvsKey[] {
   return read.keys;
 }
 
+/**
+ * The recipient from RCPT on (checks, envelope, delivery): a tagged address at a signed domain is the plain one
+ * (its tag judged by the check), as is a well-formed tag at another of our domains, or at any of them with BATV
+ * off: not judged (no key is there to judge it by), only removed, so that bounces and replies to the tags still
+ * out there after BATV was turned off, or a domain taken out of batv.domains, reach the user during their days.
+ */
+export function plainRecipient(batv: Batv | undefined, address: string, localDomains: readonly string[]): string {
+  const read = batv?.readRecipient(address);
+  if (read?.kind === 'tagged') return read.address;
+  if (read?.kind === 'malformed' || !isPrvsAddress(address)) return address;
+  if (!localDomains.includes(domainOf(address).domain)) return address;
+  const parsed = parsePrvs(address);
+  return parsed.kind === 'tagged' ? parsed.address : address;
+}
+
 /** Undefined when batv is off. */
 export function createBatv(config: Pick<Config, 'batv' | 'local_domains'>, deps: BatvDeps): Batv | undefined {
   const cfg = config.batv;

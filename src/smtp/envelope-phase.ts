@@ -1,6 +1,7 @@
 // MAIL FROM and RCPT TO for one session: opens the transaction (limits, submission sender rules,
 // connect/helo/mail checks) and adds each recipient (recipient limit, rcpt checks, DSN requests).
 import type { SMTPServerAddress } from 'smtp-server';
+import { plainRecipient } from '../batv/batv.ts';
 import type { Envelope } from '../checks/types.ts';
 import { spaceNeeded } from '../queue/free-space.ts';
 import { canonicalMailbox } from './address.ts';
@@ -81,11 +82,10 @@ export async function addRecipient(deps: GatewayDeps, state: SessionState, addre
   const dsnRequest = readRcptParameters(address, tx.envelope.smtputf8);
   // The same recipient again (compared without case, as smtp-server does): accepted once, kept once, so the
   // next hop never gets it twice and it never counts twice against the limits.
-  // draft-levine-smtp-batv-01 §4.2: a tagged recipient at a signed domain is the plain address from here on
+  // draft-levine-smtp-batv-01 §4.2: a tagged recipient at our domains is the plain address from here on
   // (checks, the envelope, delivery); the BATV check judges the tag of a bounce from rcptAsGiven.
   const asGiven = canonicalMailbox(address.address);
-  const tagged = deps.snapshot().batv?.readRecipient(asGiven);
-  const rcpt = tagged?.kind === 'tagged' ? tagged.address : asGiven;
+  const rcpt = plainRecipient(deps.snapshot().batv, asGiven, deps.snapshot().config.local_domains);
   const again = rcpt.toLowerCase();
   if (tx.envelope.rcptTo.some((r) => r.toLowerCase() === again)) return;
   const config = deps.snapshot().config;

@@ -311,3 +311,33 @@ test('with SRS: a bounce (MAIL FROM:<>) to an SRS address of a forward is judged
   assert.doesNotMatch(JSON.stringify(gw.transactions().at(-1)?.symbols), /BATV/);
   assert.equal(await metric(gw, 'unsigned'), 0, 'an SRS bounce is no unsigned BATV bounce');
 });
+
+test('BATV turned off, or a domain taken out of batv.domains: bounces to the tags still out there reach the plain address', async (t) => {
+  // off (by reload, say): a tag written while it was on comes back within its days; the user is there
+  const off = await startGateway(t, { smtp: { trusted_networks: [] }, aliases: { 'alice@localhost': 'postmaster@localhost' }, batv: { enabled: false } });
+  const tag = prvsSign('alice@localhost', CURRENT, Date.now() - DAY, 7);
+  const bounce = await sendMessage(off.smtpPort, '', [tag], 'Subject: Undelivered Mail\r\n\r\nbob is gone\r\n');
+  assert.equal(bounce.data?.code, 250, JSON.stringify(bounce.replies));
+  assert.deepEqual(off.transactions().at(-1)?.rcpts, ['alice@localhost']);
+  const reply = await sendMessage(off.smtpPort, 'dave@remote.example', [tag.replace(/^prvs=(\d{4})([0-9a-f]{6})/, (_m, kd: string, h: string) => `PRVS=${kd}${h.toUpperCase()}`)], 'Subject: re\r\n\r\nthanks\r\n');
+  assert.equal(reply.data?.code, 250, JSON.stringify(reply.replies));
+  assert.deepEqual(off.transactions().at(-1)?.rcpts, ['alice@localhost']);
+  // a prvs= local part that is no tag is an address like any other (here unknown)
+  assert.equal((await rcptReply(off.smtpPort, '', 'prvs=junk@localhost')).code, 550);
+
+  // example.net no longer signed: its tags are handed on untagged, not judged
+  const upstream = await startSink();
+  t.after(() => upstream.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    local_domains: ['example.org', 'example.net'],
+    smtp: { trusted_networks: [] },
+    delivery: { upstream: { host: '127.0.0.1', port: upstream.port } },
+    batv: { enabled: true, keys: [CURRENT], domains: ['example.org'] },
+  });
+  const net = await sendMessage(gw.smtpPort, '', [prvsSign('bob@example.net', CURRENT, Date.now(), 7)], 'Subject: Undelivered\r\n\r\nx\r\n');
+  assert.equal(net.data?.code, 250, JSON.stringify(net.replies));
+  await upstream.waitForMessages(1, 20_000);
+  assert.deepEqual(upstream.messages[0]?.rcptTo, ['bob@example.net']);
+  assert.doesNotMatch(JSON.stringify(gw.transactions().at(-1)?.symbols), /BATV/);
+});

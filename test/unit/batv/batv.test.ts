@@ -2,7 +2,8 @@
 // tagged ones, local parts too long for a tag), how recipients are read, and the counter starting at zero.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { batvCounter, createBatv } from '../../../src/batv/batv.ts';
+import { batvCounter, createBatv, plainRecipient } from '../../../src/batv/batv.ts';
+import { prvsSign } from '../../../src/batv/prvs.ts';
 import { configSchema } from '../../../src/config/schema.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 
@@ -58,4 +59,18 @@ test('readRecipient: tagged addresses at signed domains read and checked; others
 test('createBatv: undefined when off', () => {
   const config = configSchema.parse({});
   assert.equal(createBatv(config, { clock: { now: () => NOW }, results: batvCounter(createRegistry(false)) }), undefined);
+});
+
+test('plainRecipient: tags removed at signed domains (judged by the check) and, unjudged, at our other domains or with BATV off', () => {
+  const { b } = make({ domains: ['example.org'] });
+  const locals = ['example.org', 'example.net'];
+  const key = { id: 9, secret: SECRET };
+  const org = prvsSign('alice@example.org', key, NOW, 7);
+  assert.equal(plainRecipient(b, org, locals), 'alice@example.org', 'an unknown key: the check refuses a bounce, the address is plain');
+  assert.equal(plainRecipient(b, prvsSign('bob@example.net', key, NOW, 7), locals), 'bob@example.net');
+  assert.equal(plainRecipient(undefined, org, locals), 'alice@example.org', 'BATV off');
+  for (const kept of ['prvs=junk@example.org', 'prvs=junk@example.net', prvsSign('carol@remote.example', key, NOW, 7), 'alice@example.org']) {
+    assert.equal(plainRecipient(b, kept, locals), kept, kept);
+    assert.equal(plainRecipient(undefined, kept, locals), kept, kept);
+  }
 });
