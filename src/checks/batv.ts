@@ -21,13 +21,15 @@ export function createBatvCheck(batv: Batv): Check {
       const rcpt = parseAddress(given);
       if (rcpt.trick || rcpt.literal || rcpt.domain === '' || !batv.signs(rcpt.domain)) return [];
       const r = batv.readRecipient(rcpt.address);
+      // about this recipient only: its score must not judge a genuine bounce to a tag beside it (lists.ts does so too)
+      const about = ctx.rcpt !== undefined ? { rcpt: ctx.rcpt } : {};
       if (r.kind === 'tagged' && r.check.kind === 'valid') {
         batv.count('valid');
         return [];
       }
       if (r.kind === 'tagged' || r.kind === 'malformed') {
         batv.count('invalid');
-        return [{ symbol: 'BATV_INVALID', options: [r.kind === 'tagged' && r.check.kind === 'invalid' ? r.check.reason : 'malformed'] }];
+        return [{ symbol: 'BATV_INVALID', options: [r.kind === 'tagged' && r.check.kind === 'invalid' ? r.check.reason : 'malformed'], ...about }];
       }
       // RFC 5321 §4.5.1: postmaster takes mail from anyone, null sender included; it is never a tagged sender.
       if (rcpt.local.toLowerCase() === 'postmaster') return [];
@@ -35,7 +37,7 @@ export function createBatvCheck(batv: Batv): Check {
       // which the SRS rules (recipient check) judge; it is no unsigned BATV bounce.
       if (isSrsLocalPart(rcpt.local)) return [];
       batv.count('unsigned');
-      return batv.unsignedBounces === 'score' ? [{ symbol: 'BATV_UNSIGNED_BOUNCE' }] : [];
+      return batv.unsignedBounces === 'score' ? [{ symbol: 'BATV_UNSIGNED_BOUNCE', ...about }] : [];
     },
   };
 }

@@ -4,12 +4,13 @@
 // a rotated-out key still passes while listed; front-of mode signs only the transaction for other domains.
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { prvsSign } from '../../src/batv/prvs.ts';
+import { hashPassword } from '../../src/mailhost/password.ts';
 import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
@@ -340,4 +341,29 @@ test('BATV turned off, or a domain taken out of batv.domains: bounces to the tag
   await upstream.waitForMessages(1, 20_000);
   assert.deepEqual(upstream.messages[0]?.rcptTo, ['bob@example.net']);
   assert.doesNotMatch(JSON.stringify(gw.transactions().at(-1)?.symbols), /BATV/);
+});
+
+test('an unsigned bounce scores only its own recipient: a genuine bounce to a tag beside it in the transaction is not sent to Junk', async (t) => {
+  const password = await hashPassword('batv-test-pass', { N: 1024, r: 8, p: 1 });
+  const gw = await startGateway(t, {
+    smtp: { trusted_networks: [] },
+    users: { 'alice@localhost': { password }, 'bob@localhost': { password } },
+    batv: { enabled: true, keys: [CURRENT] },
+  });
+  // no Date or Message-ID: 4.5 points of its own; BATV_UNSIGNED_BOUNCE (3) takes bob's copy past junk (6)
+  const r = await sendMessage(gw.smtpPort, '', [prvsSign('alice@localhost', CURRENT, Date.now(), 7), 'bob@localhost'], 'Subject: Undelivered Mail\r\n\r\ngone\r\n');
+  assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
+  let done: Record<string, unknown> | undefined;
+  for (let i = 0; i < 200 && !done; i++) {
+    await new Promise((res) => setTimeout(res, 50));
+    done = gw.logs.find((l) => l.msg === 'message done');
+  }
+  assert.ok(done, 'delivered');
+  const count = (user: string, dir: string): number => {
+    const d = path.join(gw.dataDir, 'mail', 'localhost', user, 'Maildir', dir);
+    return existsSync(d) ? readdirSync(d).length : 0;
+  };
+  assert.equal(count('bob', path.join('.Junk', 'new')), 1, 'the unsigned bounce to bob: Junk');
+  assert.equal(count('alice', 'new'), 1, 'the bounce to alice\'s tag: INBOX');
+  assert.equal(count('alice', path.join('.Junk', 'new')), 0);
 });
