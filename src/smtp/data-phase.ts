@@ -1,7 +1,7 @@
 // End of DATA: read the message (bounded), run data checks, judge per recipient, add the result
 // headers, then hand over — durably to the quarantine, the spool or through to the next hop — before replying.
 import type { SMTPServerDataStream } from 'smtp-server';
-import type { CheckContext, MessageView, SymbolHit } from '../checks/types.ts';
+import type { MessageView } from '../checks/types.ts';
 import { RECEIPT_AUTH_KEY } from '../checks/dkim-dmarc.ts';
 import type { NextHopReply, QueueEnvelope, QueuedVerdict, ReceiptAuth } from '../queue/types.ts';
 import type { QuarantineEnvelope } from '../quarantine/format.ts';
@@ -9,30 +9,17 @@ import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
 import type { Action, Verdict } from '../scoring/scorer.ts';
 import type { GatewayDeps, GatewaySnapshot } from './gateway-types.ts';
 import { dsnEnvelopeFields } from './esmtp-params.ts';
-import { toCrlf } from './line-endings.ts';
-import { createMessageView, headerEnd } from './message-view.ts';
-import { decide, type Decision } from './recipient-verdicts.ts';
+import { headerEnd } from './message-view.ts';
+import type { Decision } from './recipient-verdicts.ts';
 import type { SessionState, Transaction } from './session-state.ts';
-import { insufficientStorage, SmtpError } from './smtp-error.ts';
-import { claimsAuthServId, countReceived, receivedHeader, rewriteSubject, stripHeaders } from './trace-headers.ts';
+import { insufficientStorage } from './smtp-error.ts';
+import { receivedHeader, rewriteSubject } from './trace-headers.ts';
+import { judgeMessage, logTransaction, type DataPhaseContext, type DataReply } from './data-judge.ts';
 
-export interface DataPhaseContext {
-  deps: GatewayDeps;
-  snapshot: GatewaySnapshot;
-  runPhase(extra: Partial<CheckContext>): Promise<SymbolHit[]>;
-}
-
-export interface DataReply {
-  code: number;
-  enhanced: string;
-  text: string;
-}
+export type { DataPhaseContext, DataReply } from './data-judge.ts';
 
 /** Authentication-Results longer than this are not kept for an ARC seal (the copy goes unsealed: `no_results`). */
 const MAX_KEPT_AUTH_RESULTS = 16 * 1024;
-
-/** Headers a client must not be able to forge: we strip them before adding our own (and Authentication-Results in our name). */
-const OWN_HEADERS = new Set(['x-spamgate-result', 'x-spamgate-released']);
 
 export async function finishData(stream: SMTPServerDataStream, state: SessionState, tx: Transaction, ctx: DataPhaseContext): Promise<DataReply> {
   const { deps } = ctx;
@@ -43,45 +30,11 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     // smtp-server stops counting past the limit but keeps reading; we keep nothing past it.
     if (!stream.sizeExceeded) chunks.push(chunk);
   }
-  deps.metrics.bytes.inc(bytes);
-  const started = performance.now();
-  const limit = ctx.snapshot.config.smtp.max_message_size;
-  if (stream.sizeExceeded || bytes > limit) {
-    countRefused(deps, 'SIZE_LIMIT', started);
-    logTransaction(deps, state, tx, undefined, bytes, '552 5.3.4');
-    return { code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size ${limit}` };
-  }
-  // RFC 5321 §2.3.8: bare CR / LF become CRLF before anything reads, stores or relays the message.
-  let raw: Buffer = toCrlf(Buffer.concat(chunks, bytes));
-  if (raw.length > limit) {
-    // bare line breaks made CRLF can double the size: what is kept and relayed stays within the SIZE we offer
-    countRefused(deps, 'SIZE_LIMIT', started);
-    logTransaction(deps, state, tx, undefined, raw.length, '552 5.3.4');
-    return { code: 552, enhanced: '5.3.4', text: `Message size exceeds fixed maximum message size ${limit} (bare line breaks counted as CRLF)` };
-  }
-  // RFC 5321 §6.3: counting Received fields catches loops that nothing else would (threshold ≥ 100 advised).
-  const hops = countReceived(raw, ctx.snapshot.config.smtp.max_hops);
-  if (hops >= ctx.snapshot.config.smtp.max_hops) {
-    countRefused(deps, 'HOP_LIMIT', started);
-    logTransaction(deps, state, tx, undefined, bytes, '554 5.4.6');
-    return { code: 554, enhanced: '5.4.6', text: `Too many hops (${hops} Received header fields): mail loop` };
-  }
-  raw = stripHeaders(raw, OWN_HEADERS, headerEnd(raw), (name, value) => claimsAuthServId(name, value, deps.hostname));
-  const view = createMessageView(raw);
-  const dataHits = await ctx.runPhase({ message: view });
-  const hits = [...state.sessionHits, ...tx.hits, ...dataHits];
-  const decision = decide(hits, tx.ruleset, tx.envelope.rcptTo);
+  const judged = await judgeMessage(Buffer.concat(chunks), bytes, stream.sizeExceeded, state, tx, ctx);
+  if (judged.kind === 'refused') return judged.reply;
+  const { view, decision, started } = judged;
+  let raw = judged.raw;
   const verdict = decision.verdict;
-  deps.metrics.score.observe(verdict.score);
-  if (decision.refuse) {
-    const reply = SmtpError.fromReply(decision.refuse);
-    deps.metrics.transactions.inc({ listener: deps.name, action: verdict.action });
-    deps.metrics.rejects.inc({ phase: 'data', symbol: verdict.hard ? verdict.decidedBy : 'SCORE' });
-    deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
-    logTransaction(deps, state, tx, verdict, bytes, reply.toString());
-    if (verdict.action === 'reject') deps.onFinal?.({ action: 'reject', message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
-    return { code: reply.code, enhanced: reply.enhanced, text: reply.text };
-  }
   // The quarantined recipients' copy is stored first: when that fails nothing has gone anywhere yet.
   let quarantineId: string | undefined;
   if (decision.quarantine) {
@@ -240,13 +193,6 @@ async function signOutgoing(deps: GatewayDeps, snapshot: GatewaySnapshot, state:
   return Buffer.concat([Buffer.from(outcome.header, 'latin1'), outcome.message]);
 }
 
-/** A message refused before the checks (size, hops): a rejected transaction like any other, and a reject by that symbol. */
-function countRefused(deps: GatewayDeps, symbol: string, started: number): void {
-  deps.metrics.transactions.inc({ listener: deps.name, action: 'reject' });
-  deps.metrics.rejects.inc({ phase: 'data', symbol });
-  deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
-}
-
 function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps: GatewayDeps): string {
   const lines: string[] = [];
   lines.push(foldHeader('X-Spamgate-Result', formatResultHeader(verdict, state.info.id)));
@@ -269,29 +215,4 @@ function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps
   });
   lines.push(`Received: ${received}\r\n`);
   return lines.join('');
-}
-
-/** One JSON line per transaction (ARCHITECTURE convention 7). */
-function logTransaction(deps: GatewayDeps, state: SessionState, tx: Transaction, verdict: Verdict | undefined, size: number, reply: string, quarantined?: { rcpts: string[]; id: string }): void {
-  deps.log.info('transaction', {
-    session: state.info.id,
-    listener: deps.name,
-    client_ip: state.info.clientIp,
-    client_name: state.info.clientHostname,
-    helo: state.info.helo,
-    auth_user: state.info.authUser,
-    from: tx.envelope.mailFrom,
-    rcpts: tx.envelope.rcptTo,
-    refused_rcpts: tx.refused,
-    size,
-    action: verdict?.action ?? 'reject',
-    score: verdict?.score,
-    decided_by: verdict?.decidedBy ?? 'SIZE_LIMIT',
-    symbols: verdict?.symbols.map((s) => ({ s: s.symbol, score: typeof s.weight === 'number' ? s.score : s.weight, o: s.options })),
-    reply,
-    ...(tx.dkim ? { dkim: tx.dkim } : {}),
-    ...(quarantined ? { quarantined: quarantined.rcpts, quarantine_id: quarantined.id } : {}),
-    timings_ms: Object.fromEntries(Object.entries(tx.timings).map(([k, v]) => [k, Math.round(v * 10) / 10])),
-    total_ms: deps.clock.now() - tx.startedAt,
-  });
 }

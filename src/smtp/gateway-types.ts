@@ -49,8 +49,8 @@ export interface FinalActionEvent {
 }
 
 export interface GatewayDeps {
-  /** The listener: MX (smtp), submission with STARTTLS, or submission over implicit TLS (submissions, RFC 8314). */
-  name: 'smtp' | 'submission' | 'submissions';
+  /** The listener: MX (smtp), submission with STARTTLS, submission over implicit TLS (submissions, RFC 8314), or the milter. */
+  name: 'smtp' | 'submission' | 'submissions' | 'milter';
   snapshot: () => GatewaySnapshot;
   sink?: MessageSink;
   /** Free space on the spool's file system, checked at MAIL against queue.min_free (absent: not checked). */

@@ -21,7 +21,7 @@ import { SmtpError, tempFailure } from './smtp-error.ts';
 
 /** Trusted networks compiled once per config snapshot (not per connection). */
 const trustedSets = new WeakMap<Config, CidrSet>();
-function trustedNetworks(config: Config): CidrSet {
+export function trustedNetworks(config: Config): CidrSet {
   let set = trustedSets.get(config);
   if (!set) {
     set = new CidrSet(config.smtp.trusted_networks);
