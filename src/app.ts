@@ -20,6 +20,7 @@ import { withContentSymbols } from './content/engine.ts';
 import { withListSymbols } from './lists/compile.ts';
 import { watchRules, type RulesWatcher } from './content/rules-watcher.ts';
 import { Gateway } from './smtp/gateway.ts';
+import { MilterServer } from './milter/server.ts';
 import { createSmtpAuthThrottle } from './smtp/smtp-auth.ts';
 import type { GatewaySnapshot } from './smtp/gateway-types.ts';
 import { createGatewayMetrics } from './smtp/gateway-metrics.ts';
@@ -45,6 +46,8 @@ export interface Listening {
   imap?: AddressInfo;
   imaps?: AddressInfo;
   managesieve?: AddressInfo;
+  /** The milter listener (for a unix socket: its path as the address, port 0). */
+  milter?: AddressInfo;
 }
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
@@ -53,6 +56,7 @@ export class App {
   private snapshot: GatewaySnapshot;
   private loaded: LoadedConfig;
   private gateways: Gateway[] = [];
+  private milter?: MilterServer;
   private http?: ReturnType<typeof createHttpServer>;
   private listening?: Listening;
   private rulesWatcher?: RulesWatcher;
@@ -143,6 +147,12 @@ export class App {
         listening.submissions = await subs.listen(implicit.port, implicit.host);
       }
     }
+    if (config.milter.enabled) {
+      // the MTA delivers, holds and authenticates: no spool, next hop, quarantine store or user directory here
+      const { sink: _s, inline: _i, quarantine: _q, authenticator: _a, freeSpace: _f, ...milterDeps } = common;
+      this.milter = new MilterServer({ deps: { ...milterDeps, name: 'milter', log: this.log.child({ listener: 'milter' }) }, config: () => this.snapshot.config.milter });
+      listening.milter = await this.milter.listen();
+    }
     Object.assign(listening, await this.components.startServices());
     if (config.http.enabled) {
       this.http = createHttpServer({
@@ -181,7 +191,7 @@ export class App {
     return {
       ok: !this.draining && queue.ok,
       listeners: Object.fromEntries(Object.entries(this.listening ?? {}).map(([k, v]) => [k, `${(v as AddressInfo).address}:${(v as AddressInfo).port}`])),
-      sessions: this.gateways.reduce((n, g) => n + g.activeSessions, 0),
+      sessions: this.gateways.reduce((n, g) => n + g.activeSessions, 0) + (this.milter?.connections ?? 0),
       queue,
       draining: this.draining,
     };
@@ -235,7 +245,7 @@ export class App {
   async stop(deadlineMs = 10_000): Promise<void> {
     this.draining = true;
     this.rulesWatcher?.close();
-    await Promise.all(this.gateways.map((g) => g.close(deadlineMs)));
+    await Promise.all([...this.gateways.map((g) => g.close(deadlineMs)), this.milter?.close()]);
     await this.components.close(deadlineMs);
     await this.http?.close();
     await this.rateStore.close?.();
@@ -279,7 +289,7 @@ const RESTART_ONLY = [
   'mode', 'log_level', 'local_domains',
   'smtp.listen', 'smtp.hostname', 'smtp.banner', 'smtp.max_message_size', 'smtp.max_connections', 'smtp.max_connections_per_ip',
   'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
-  'submission', 'pop3', 'imap', 'managesieve', 'http', 'delivery', 'queue', 'quarantine', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries', 'fuzzy',
+  'submission', 'pop3', 'imap', 'managesieve', 'http', 'delivery', 'queue', 'quarantine', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries', 'fuzzy', 'milter.enabled', 'milter.listen',
 ] as const;
 
 /**

@@ -19,6 +19,7 @@ import { relaySection } from './sections/relay.ts';
 import { quarantineSection } from './sections/quarantine.ts';
 import { dmarcReportsSection } from './sections/dmarc-reports.ts';
 import { antivirusSection } from './sections/antivirus.ts';
+import { milterSection } from './sections/milter.ts';
 
 const rate = rateRule();
 
@@ -324,6 +325,7 @@ export const configSchema = z
     redis: redisSection,
     greylist: greylistSection,
     fuzzy: fuzzySection,
+    milter: milterSection,
   })
   .superRefine(crossChecks);
 

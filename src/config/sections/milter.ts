@@ -1,0 +1,28 @@
+// Config section `milter:` — spamgate as a milter for Postfix or Sendmail (smtpd_milters), off by default.
+import { z } from 'zod';
+import { parseMilterListen } from '../../milter/listen-address.ts';
+import { timer } from '../units.ts';
+
+export const milterSection = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    /** "host:port" (TCP) or "unix:/path" (a unix socket). */
+    listen: z
+      .string()
+      .default('127.0.0.1:11332')
+      .superRefine((s, ctx) => {
+        const a = parseMilterListen(s);
+        if ('error' in a) ctx.addIssue({ code: 'custom', message: a.error });
+      }),
+    /** MTA connections at once; more are closed at once (the MTA applies its milter_default_action). */
+    max_connections: z.number().int().positive().max(100_000).default(200),
+    /** Longest wait for the MTA's next packet; a connection idle longer is closed. */
+    timeout: timer()
+      .prefault('5m')
+      .refine((ms) => ms >= 1000 && ms <= 3_600_000, { message: 'expected a duration from 1s to 1h' }),
+    /** The junk action: tag the message (subject prefix, X-Spamgate-Result) or hold it in the MTA's quarantine. */
+    junk: z.enum(['tag', 'hold']).default('tag'),
+  })
+  .prefault({});
+
+export type MilterConfig = z.output<typeof milterSection>;

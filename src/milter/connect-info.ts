@@ -1,0 +1,46 @@
+// Reads the milter's CONNECT, MAIL and RCPT packets: the client (host name, family, port, address) and an
+// envelope address with its ESMTP parameters, as the SMTP gateway's envelope code takes them.
+import type { SMTPServerAddress } from 'smtp-server';
+import { splitCStrings } from './protocol.ts';
+
+export interface MilterClient {
+  /** The name the MTA found for the client ("unknown" or "[addr]" when none): absent then. */
+  hostname?: string;
+  family: 'inet' | 'inet6' | 'local' | 'unknown';
+  port: number;
+  address: string;
+}
+
+/** SMFIC_CONNECT: hostname NUL, family byte ('4', '6', 'L', 'U'), then (not for 'U') a 2-byte port and the address NUL. */
+export function parseConnect(data: Buffer): MilterClient | undefined {
+  const nul = data.indexOf(0);
+  if (nul < 0 || nul + 1 >= data.length) return undefined;
+  const name = data.subarray(0, nul).toString('latin1');
+  const hostname = name && name !== 'unknown' && !name.startsWith('[') ? name : undefined;
+  const fam = String.fromCharCode(data[nul + 1] ?? 0);
+  const withName = (c: MilterClient): MilterClient => (hostname ? { ...c, hostname } : c);
+  if (fam === 'U') return withName({ family: 'unknown', port: 0, address: '' });
+  if (!['4', '6', 'L'].includes(fam) || nul + 4 > data.length) return undefined;
+  const port = data.readUInt16BE(nul + 2);
+  const address = (splitCStrings(data.subarray(nul + 4))[0] ?? '').replace(/^IPv6:/i, '');
+  return withName({ family: fam === '4' ? 'inet' : fam === '6' ? 'inet6' : 'local', port, address });
+}
+
+/** Keywords the gateway's envelope code knows at MAIL; others (the MTA's business) are not passed on. */
+const MAIL_KEYWORDS = new Set(['SIZE', 'BODY', 'SMTPUTF8', 'RET', 'ENVID']);
+
+/** SMFIC_MAIL / SMFIC_RCPT: "<address>" then "KEY=value" arguments, each NUL-terminated. */
+export function parseEnvelopeAddress(data: Buffer, mail: boolean): SMTPServerAddress | undefined {
+  const [first, ...rest] = splitCStrings(data);
+  if (first === undefined) return undefined;
+  const address = first.trim().replace(/^<(.*)>$/s, '$1');
+  if (/[\x00-\x1f<>]/.test(address) || address.length > 512) return undefined;
+  if (!mail) return { address, args: false };
+  const args: Record<string, string | true> = {};
+  for (const arg of rest) {
+    const eq = arg.indexOf('=');
+    const key = (eq < 0 ? arg : arg.slice(0, eq)).toUpperCase();
+    if (MAIL_KEYWORDS.has(key)) args[key] = eq < 0 ? true : arg.slice(eq + 1);
+  }
+  return { address, args: Object.keys(args).length ? (args as SMTPServerAddress['args']) : false };
+}

@@ -1,0 +1,125 @@
+// The milter listener: accepts MTA connections (TCP or a unix socket), bounded in number, each with an idle
+// timeout; frames packets, runs them one at a time through a MilterSession and writes its replies. A malformed
+// packet, an oversize length or an unknown command closes that connection only.
+import { rm } from 'node:fs/promises';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import type { MilterConfig } from '../config/sections/milter.ts';
+import type { GatewayDeps } from '../smtp/gateway-types.ts';
+import { parseMilterListen } from './listen-address.ts';
+import { PacketError, PacketReader, type MilterPacket } from './packet-reader.ts';
+import { MilterSession } from './session.ts';
+
+/** The longest packet taken: a body chunk is at most 64 KiB; a header field (Postfix: header_size_limit) less than this. */
+export const MAX_PACKET = 1024 * 1024;
+
+export interface MilterServerOptions {
+  deps: GatewayDeps;
+  config: () => MilterConfig;
+  /** How often SMFIR_PROGRESS is sent while a message is judged (default 10 s). */
+  progressMs?: number;
+}
+
+export class MilterServer {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<Socket>();
+  private unixPath: string | undefined;
+
+  constructor(private readonly opts: MilterServerOptions) {
+    this.server = net.createServer((socket) => this.accept(socket));
+    this.server.on('error', (err) => opts.deps.log.error('milter listener error', { err }));
+  }
+
+  /** Listens on milter.listen; the address (for a unix socket: its path, port 0). */
+  async listen(): Promise<AddressInfo> {
+    const where = parseMilterListen(this.opts.config().listen);
+    if ('error' in where) throw new Error(`milter.listen: ${where.error}`);
+    if (where.kind === 'unix') {
+      // a socket file left by a process that is gone would refuse the bind
+      await rm(where.path, { force: true });
+      this.unixPath = where.path;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      const done = (): void => {
+        this.server.off('error', reject);
+        resolve();
+      };
+      if (where.kind === 'unix') this.server.listen(where.path, done);
+      else this.server.listen(where.port, where.host, done);
+    });
+    const a = this.server.address();
+    return typeof a === 'string' || a === null ? { address: a ?? '', family: 'unix', port: 0 } : a;
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    if (this.unixPath) await rm(this.unixPath, { force: true });
+  }
+
+  private accept(socket: Socket): void {
+    const { deps } = this.opts;
+    const config = this.opts.config();
+    if (this.sockets.size >= config.max_connections) {
+      deps.metrics.connections.inc({ listener: 'milter', result: 'too_many' });
+      deps.log.warn('milter connection refused: too many connections', { max: config.max_connections });
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    const reader = new PacketReader(MAX_PACKET);
+    const session = new MilterSession({ deps, config: this.opts.config, write: (b) => void (socket.writable && socket.write(b)), progressMs: this.opts.progressMs ?? 10_000 });
+    let queue: MilterPacket[] = [];
+    let busy = false;
+    let closed = false;
+    const end = (why: string, level: 'debug' | 'warn'): void => {
+      if (closed) return;
+      closed = true;
+      deps.log[level]('milter connection closed', { reason: why, peer: socket.remoteAddress ?? 'unix' });
+      socket.end();
+      socket.destroySoon();
+    };
+    const run = async (): Promise<void> => {
+      if (busy) return;
+      busy = true;
+      // the MTA waits for each reply, so few packets queue; those that do are run in order
+      while (queue.length && !closed) {
+        const p = queue.shift() as MilterPacket;
+        const step = await session.handle(p);
+        if ('close' in step) end(step.close, step.close === 'quit' ? 'debug' : 'warn');
+        else for (const b of step.send) if (socket.writable) socket.write(b);
+      }
+      busy = false;
+      socket.resume();
+    };
+    socket.setTimeout(config.timeout, () => end('idle timeout', 'warn'));
+    socket.on('data', (bytes: Buffer) => {
+      if (closed) return;
+      try {
+        queue.push(...reader.push(bytes));
+      } catch (err) {
+        if (!(err instanceof PacketError)) throw err;
+        queue = [];
+        end(`protocol error: ${err.message}`, 'warn');
+        return;
+      }
+      // an MTA waits for each reply; one that does not is read no further while a step runs (bounded memory)
+      if (busy) socket.pause();
+      run().catch((err: unknown) => {
+        deps.log.error('unexpected error in milter connection', { err });
+        end('internal error', 'warn');
+      });
+    });
+    socket.on('error', (err) => deps.log.debug('milter socket error', { err }));
+    socket.on('close', () => {
+      closed = true;
+      this.sockets.delete(socket);
+      session.close();
+    });
+  }
+}

@@ -1,0 +1,263 @@
+// One milter connection's conversation: option negotiation, macros, and each SMTP step the MTA reports run
+// through the gateway's own pipeline (connect/helo/mail checks at MAIL, rcpt checks per recipient, the data
+// checks and the decision at end of body), answered with continue, a reply code, or the end-of-body changes.
+import { randomBytes } from 'node:crypto';
+import type { SessionInfo } from '../checks/types.ts';
+import type { MilterConfig } from '../config/sections/milter.ts';
+import { admitClient } from '../smtp/admission.ts';
+import { judgeMessage, logTransaction } from '../smtp/data-judge.ts';
+import { addRecipient, startTransaction } from '../smtp/envelope-phase.ts';
+import { trustedNetworks } from '../smtp/gateway.ts';
+import type { GatewayDeps } from '../smtp/gateway-types.ts';
+import { runPhase } from '../smtp/phase-runner.ts';
+import type { SessionState } from '../smtp/session-state.ts';
+import { SmtpError } from '../smtp/smtp-error.ts';
+import { parseConnect, parseEnvelopeAddress } from './connect-info.ts';
+import { MessageBuffer } from './message-buffer.ts';
+import type { MilterPacket } from './packet-reader.ts';
+import { Cmd, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
+import { endOfBody } from './verdict-actions.ts';
+
+/** What the connection does after a packet: send these (maybe none), or close. */
+export type Step = { send: Buffer[] } | { close: string };
+
+export interface MilterSessionOptions {
+  deps: GatewayDeps;
+  config: () => MilterConfig;
+  /** Sends a packet at once (SMFIR_PROGRESS while a long scan runs). */
+  write: (b: Buffer) => void;
+  progressMs: number;
+}
+
+const CONTINUE = (): Step => ({ send: [packet(Reply.CONTINUE)] });
+
+export class MilterSession {
+  private negotiated = false;
+  private leadingSpace = false;
+  private readonly macros = new Map<string, string>();
+  private state: SessionState | undefined;
+  private message: MessageBuffer | undefined;
+  /** The transaction was refused at MAIL or for its size: later steps of it are answered the same way. */
+  private refusedWith: Buffer | undefined;
+
+  constructor(private readonly opts: MilterSessionOptions) {}
+
+  async handle(p: MilterPacket): Promise<Step> {
+    if (p.cmd !== Cmd.OPTNEG && !this.negotiated) return { close: 'command before option negotiation' };
+    switch (p.cmd) {
+      case Cmd.OPTNEG:
+        return this.optneg(p.data);
+      case Cmd.MACRO:
+        this.macro(p.data);
+        return { send: [] };
+      case Cmd.CONNECT:
+        return this.connect(p.data);
+      case Cmd.HELO:
+        if (this.state) this.state.info.helo = splitCStrings(p.data)[0]?.slice(0, 255) ?? '';
+        return CONTINUE();
+      case Cmd.MAIL:
+        return this.mail(p.data);
+      case Cmd.RCPT:
+        return this.rcpt(p.data);
+      case Cmd.DATA:
+      case Cmd.EOH:
+      case Cmd.UNKNOWN:
+        return this.refusedWith ? { send: [this.refusedWith] } : CONTINUE();
+      case Cmd.HEADER: {
+        const [name = '', value = ''] = splitCStrings(p.data);
+        this.message?.addHeader(name, value);
+        return this.sizeCheck();
+      }
+      case Cmd.BODY:
+        this.message?.addBody(p.data);
+        return this.sizeCheck();
+      case Cmd.BODYEOB:
+        if (p.data.length) this.message?.addBody(p.data);
+        return this.endOfMessage();
+      case Cmd.ABORT:
+        this.endTransaction();
+        return { send: [] };
+      case Cmd.QUIT_NC:
+        // the MTA reuses this connection for its next client: a new session from CONNECT on
+        this.close();
+        this.macros.clear();
+        return { send: [] };
+      case Cmd.QUIT:
+        return { close: 'quit' };
+      default:
+        return { close: `unknown command 0x${p.cmd.charCodeAt(0).toString(16)}` };
+    }
+  }
+
+  /** The connection went away (or the session ended): nothing is left open. */
+  close(): void {
+    this.endTransaction();
+    if (this.state) this.opts.deps.metrics.connectionsActive.dec({ listener: 'milter' });
+    this.state = undefined;
+  }
+
+  private optneg(data: Buffer): Step {
+    if (data.length < 12) return { close: 'short option negotiation' };
+    const version = data.readUInt32BE(0);
+    if (version < 2) return { close: `milter protocol version ${version} is not supported` };
+    const actions = data.readUInt32BE(4) & WANTED_ACTIONS;
+    const protocol = data.readUInt32BE(8) & WANTED_PROTOCOL;
+    this.negotiated = true;
+    this.leadingSpace = (protocol & Proto.HDR_LEADSPC) !== 0;
+    return { send: [optnegReply(actions, protocol)] };
+  }
+
+  /** SMFIC_MACRO: the step's letter, then name/value pairs; "{name}" and "name" are one macro. */
+  private macro(data: Buffer): void {
+    const parts = splitCStrings(data.subarray(1));
+    for (let i = 0; i + 1 < parts.length && this.macros.size < 200; i += 2) {
+      this.macros.set((parts[i] ?? '').replace(/^\{(.*)\}$/, '$1'), (parts[i + 1] ?? '').slice(0, 1024));
+    }
+  }
+
+  private async connect(data: Buffer): Promise<Step> {
+    const client = parseConnect(data);
+    if (!client) return { close: 'malformed CONNECT' };
+    this.close();
+    const { deps } = this.opts;
+    const config = deps.snapshot().config;
+    // a local (unix socket, pipe) or unknown client is the MTA's own: taken as loopback
+    const ip = this.macros.get('client_addr') || (client.family === 'inet' || client.family === 'inet6' ? client.address : '127.0.0.1');
+    const hostname = client.hostname ?? nameOf(this.macros.get('client_name'));
+    const info: SessionInfo = {
+      id: randomBytes(8).toString('hex'),
+      clientIp: ip,
+      clientPort: client.port,
+      secure: false,
+      trusted: trustedNetworks(config).has(ip),
+      submission: false,
+      localIp: this.macros.get('daemon_addr') ?? '127.0.0.1',
+      localPort: Number(this.macros.get('daemon_port') ?? 25) || 25,
+      esmtp: true,
+      ...(hostname ? { clientHostname: hostname } : {}),
+    };
+    this.state = { info, sessionHits: [], sessionHeaders: { connect: [], helo: [] }, transactions: 0, openedAt: deps.clock.now() };
+    deps.metrics.connections.inc({ listener: 'milter', result: 'accepted' });
+    deps.metrics.connectionsActive.inc({ listener: 'milter' });
+    const admitted = await this.guard(async () => {
+      const { decision, hits } = await admitClient(deps, { id: info.id, remoteAddress: ip, remotePort: client.port, localAddress: info.localIp, localPort: info.localPort }, false);
+      if (decision) throw SmtpError.fromReply(decision.refuse);
+      this.state?.sessionHits.push(...hits);
+    });
+    return admitted;
+  }
+
+  private async mail(data: Buffer): Promise<Step> {
+    const state = this.state;
+    if (!state) return { close: 'MAIL before CONNECT' };
+    const address = parseEnvelopeAddress(data, true);
+    if (!address) return { close: 'malformed MAIL' };
+    this.endTransaction();
+    // the MTA's own knowledge of the client, from the macros of this step and the ones before
+    const user = this.macros.get('auth_authen');
+    if (user) state.info.authUser = user.slice(0, 255);
+    else delete state.info.authUser;
+    state.info.secure = Boolean(this.macros.get('tls_version'));
+    const limit = this.opts.deps.snapshot().config.smtp.max_message_size;
+    this.message = new MessageBuffer(limit, this.leadingSpace);
+    const step = await this.guard(() => startTransaction(this.opts.deps, state, address, false));
+    if ('send' in step && step.send[0]?.[4] === Reply.REPLYCODE.charCodeAt(0)) this.refusedWith = step.send[0];
+    return step;
+  }
+
+  private async rcpt(data: Buffer): Promise<Step> {
+    const state = this.state;
+    if (!state) return { close: 'RCPT before CONNECT' };
+    if (this.refusedWith) return { send: [this.refusedWith] };
+    const address = parseEnvelopeAddress(data, false);
+    if (!address) return { close: 'malformed RCPT' };
+    return this.guard(() => addRecipient(this.opts.deps, state, address));
+  }
+
+  /** Past the size limit the message is refused at once (552), without waiting for the rest. */
+  private async sizeCheck(): Promise<Step> {
+    if (this.refusedWith) return { send: [this.refusedWith] };
+    const m = this.message;
+    const state = this.state;
+    if (!m?.exceeded || !state?.tx) return CONTINUE();
+    const judged = await judgeMessage(Buffer.alloc(0), m.bytes, true, state, state.tx, this.dataContext(state));
+    this.refusedWith = judged.kind === 'refused' ? replyCode(judged.reply.code, judged.reply.enhanced, judged.reply.text) : packet(Reply.TEMPFAIL);
+    return { send: [this.refusedWith] };
+  }
+
+  private async endOfMessage(): Promise<Step> {
+    const state = this.state;
+    const tx = state?.tx;
+    const m = this.message;
+    if (this.refusedWith) {
+      const refused = this.refusedWith;
+      this.endTransaction();
+      return { send: [refused] };
+    }
+    if (!state || !tx || !m) return { send: [packet(Reply.TEMPFAIL)] };
+    const { deps } = this.opts;
+    // a long scan keeps the MTA waiting: SMFIR_PROGRESS restarts its timer
+    const progress = setInterval(() => this.opts.write(packet(Reply.PROGRESS)), this.opts.progressMs);
+    try {
+      return await this.guard(async () => {
+        const judged = await judgeMessage(m.raw(), m.bytes, m.exceeded, state, tx, this.dataContext(state));
+        if (judged.kind === 'refused') return { send: [replyCode(judged.reply.code, judged.reply.enhanced, judged.reply.text)] };
+        const { decision } = judged;
+        const out = endOfBody({
+          decision,
+          headers: m.headers,
+          added: [...state.sessionHeaders.connect, ...state.sessionHeaders.helo, ...tx.headers],
+          sessionId: state.info.id,
+          hostname: deps.hostname,
+          subjectPrefix: tx.ruleset.subjectPrefix,
+          junk: this.opts.config().junk,
+          leadingSpace: this.leadingSpace,
+        });
+        deps.metrics.transactions.inc({ listener: 'milter', action: out.action });
+        deps.metrics.processing.observe({ listener: 'milter' }, (performance.now() - judged.started) / 1000);
+        const verdict = out.action === 'quarantine' && decision.quarantine ? decision.quarantine.verdict : decision.verdict;
+        logTransaction(deps, state, tx, verdict, m.bytes, out.reply);
+        const event = { message: judged.raw, session: state.info, envelope: tx.envelope, results: tx.results };
+        deps.onFinal?.({ action: out.action, ...event });
+        deps.onVerdict?.({ verdict, ...event });
+        return { send: out.packets };
+      });
+    } finally {
+      clearInterval(progress);
+      state.transactions++;
+      this.endTransaction();
+    }
+  }
+
+  private dataContext(state: SessionState) {
+    const deps = this.opts.deps;
+    const tx = state.tx;
+    return {
+      deps,
+      snapshot: deps.snapshot(),
+      runPhase: (extra: Parameters<typeof runPhase>[4]) => (tx ? runPhase(deps, state, 'data', tx, extra) : Promise.resolve([])),
+    };
+  }
+
+  private endTransaction(): void {
+    if (this.state) this.state.tx = undefined;
+    this.message = undefined;
+    this.refusedWith = undefined;
+  }
+
+  /** Runs a step: an SmtpError is its reply code; an unexpected throw is 451 4.3.0 with the session logged. */
+  private async guard(fn: () => Promise<void | Step>): Promise<Step> {
+    try {
+      return (await fn()) ?? CONTINUE();
+    } catch (err) {
+      if (err instanceof SmtpError) return { send: [replyCode(err.code, err.enhanced, err.text)] };
+      this.opts.deps.log.error('unexpected error in milter step', { err, session: this.state?.info.id });
+      return { send: [replyCode(451, '4.3.0', `Local error in processing, try again later (session ${this.state?.info.id ?? '-'})`)] };
+    }
+  }
+}
+
+/** A client name from a macro: none when the MTA found none ("unknown", "[addr]"). */
+function nameOf(name: string | undefined): string | undefined {
+  return name && name !== 'unknown' && !name.startsWith('[') ? name : undefined;
+}

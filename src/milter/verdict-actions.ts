@@ -1,0 +1,78 @@
+// Turns a judged message into the milter's end-of-body answer: the header changes (forged own fields deleted,
+// X-Spamgate-Result and the checks' fields inserted at the top, Subject tagged) and the final step: continue,
+// or the MTA's quarantine (Postfix: the hold queue) when spamgate would have quarantined the message.
+import { formatResultHeader } from '../scoring/explain.ts';
+import type { Action, Verdict } from '../scoring/scorer.ts';
+import { isForgedOwnHeader } from '../smtp/data-judge.ts';
+import type { Decision } from '../smtp/recipient-verdicts.ts';
+import type { HeaderField } from './message-buffer.ts';
+import { changeHeader, insertHeader, packet, quarantine, Reply } from './protocol.ts';
+
+export interface EndOfBody {
+  /** Packets to send, in order; the last one is the final reply. */
+  packets: Buffer[];
+  /** The action taken, for metrics and the log line. */
+  action: Action;
+  /** What the log line records as the reply. */
+  reply: string;
+}
+
+export interface EndOfBodyInput {
+  decision: Decision;
+  headers: readonly HeaderField[];
+  /** Fields the checks added (session's, then the transaction's), in order. */
+  added: readonly [string, string][];
+  sessionId: string;
+  hostname: string;
+  subjectPrefix: string;
+  /** milter.junk: tag the message (subject, header) or hold it as quarantine does. */
+  junk: 'tag' | 'hold';
+  /** Negotiated SMFIP_HDR_LEADSPC: values we send carry their leading space. */
+  leadingSpace: boolean;
+}
+
+/** A header value folded at spaces for the milter (lines joined by LF and a tab, as MTAs take them). */
+export function foldValue(name: string, value: string): string {
+  const lines: string[] = [];
+  let line = '';
+  let width = name.length + 2;
+  for (const word of value.split(' ')) {
+    if (line && width + 1 + word.length > 78) {
+      lines.push(line);
+      line = word;
+      width = 8 + word.length;
+    } else {
+      line = line ? `${line} ${word}` : word;
+      width += (line === word ? 0 : 1) + word.length;
+    }
+  }
+  lines.push(line);
+  return lines.join('\n\t');
+}
+
+export function endOfBody(input: EndOfBodyInput): EndOfBody {
+  const { decision } = input;
+  const out: Buffer[] = [];
+  const lead = (v: string): string => (input.leadingSpace ? ` ${v}` : v);
+  // forged fields go from the last to the first, so no deletion moves the index of another
+  for (const h of [...input.headers].reverse()) {
+    if (isForgedOwnHeader(h.name, h.value, input.hostname)) out.push(changeHeader(h.index, h.name, ''));
+  }
+  const hold = decision.quarantine !== undefined || (decision.verdict.action === 'junk' && input.junk === 'hold');
+  const verdict: Verdict = decision.quarantine?.verdict ?? decision.verdict;
+  const action: Action = hold ? 'quarantine' : verdict.action;
+  if (!hold && (verdict.action === 'rewrite_subject' || verdict.action === 'junk')) out.push(...tagSubject(input.headers, input.subjectPrefix, lead));
+  const fields: [string, string][] = [['X-Spamgate-Result', formatResultHeader(verdict, input.sessionId)], ...input.added];
+  // each inserted at the top: the last first, so they read in order
+  for (const [name, value] of fields.reverse()) out.push(insertHeader(0, name, lead(foldValue(name, value))));
+  if (hold) out.push(quarantine(`spamgate ${input.sessionId}: ${verdict.decidedBy}, score ${verdict.score}`));
+  out.push(packet(Reply.CONTINUE));
+  return { packets: out, action, reply: hold ? 'milter: held (quarantine)' : 'milter: continue' };
+}
+
+/** Every Subject field gets the prefix once (a message without one gets a Subject of the prefix). */
+function tagSubject(headers: readonly HeaderField[], prefix: string, lead: (v: string) => string): Buffer[] {
+  const subjects = headers.filter((h) => h.name.toLowerCase() === 'subject');
+  if (subjects.length === 0) return [insertHeader(0, 'Subject', lead(prefix))];
+  return subjects.filter((h) => !h.value.startsWith(prefix)).map((h) => changeHeader(h.index, h.name, lead(`${prefix} ${h.value}`)));
+}

@@ -1,0 +1,218 @@
+// The milter over a real socket with a milter client playing the MTA: option negotiation, the pipeline's
+// verdicts as milter replies (reply codes, header changes, quarantine), per-recipient refusals, macros
+// (authenticated senders), size limits, abort and connection reuse, and malformed input closing one connection.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { connectData, cstr, encode, MilterClient, replyStrings, type MilterReply } from '../helpers/milter-client.ts';
+
+const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
+
+function testRules(t: TestContext): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    path.join(dir, 'zz-test.yaml'),
+    `content_rules:
+  - { symbol: CT_TEST_REJECT, description: test marker for reject, weight: 20, type: body, regex: 'REJECT-MARKER' }
+  - { symbol: CT_TEST_TAG, description: test marker for subject rewrite, weight: 5.2, type: body, regex: 'TAG-MARKER' }
+  - { symbol: CT_TEST_HOLD, description: test marker for quarantine, weight: quarantine, type: body, regex: 'HOLD-MARKER' }
+  - { symbol: CT_TEST_DEFER, description: test marker for tempfail, weight: tempfail, type: body, regex: 'DEFER-MARKER' }
+`,
+  );
+  return dir;
+}
+
+async function startMilter(t: TestContext, extra: Record<string, unknown> = {}): Promise<RunningGateway & { milterPort: number }> {
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
+    local_domains: ['example.test'],
+    rules_dirs: [SHIPPED_RULES_DIR, testRules(t)],
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+    milter: { enabled: true, listen: '127.0.0.1:0' },
+    ...extra,
+  });
+  assert.ok(gw.milterPort, 'the milter listens');
+  return gw as RunningGateway & { milterPort: number };
+}
+
+/** A negotiated client through CONNECT and HELO. */
+async function session(t: TestContext, port: number, client = '203.0.113.5'): Promise<MilterClient> {
+  const m = await MilterClient.connect(port);
+  t.after(() => m.close());
+  await m.negotiate();
+  m.macro('C', { j: 'mta.example.test', '{daemon_name}': 'smtpd' });
+  assert.equal((await m.step('C', connectData('mail.remote.example', client, 40000)))[0]?.cmd, 'c');
+  assert.equal((await m.step('H', cstr('mail.remote.example')))[0]?.cmd, 'c');
+  return m;
+}
+
+function headers(subject = 'hello', extra: [string, string][] = []): [string, string][] {
+  return [['From', ' sender@remote.example'], ['To', ' user@example.test'], ['Subject', ` ${subject}`], ['Date', ' Sun, 22 Nov 2026 00:00:00 +0000'], ['Message-ID', ` <${Math.random().toString(36).slice(2)}@remote.example>`], ...extra];
+}
+
+async function transaction(m: MilterClient, body: string, opts: { rcpts?: string[]; subject?: string; extra?: [string, string][] } = {}): Promise<MilterReply[]> {
+  m.macro('M', { i: 'ABC123' });
+  assert.equal((await m.step('M', cstr('<sender@remote.example>', 'SIZE=100')))[0]?.cmd, 'c');
+  for (const r of opts.rcpts ?? ['user@example.test']) assert.equal((await m.step('R', cstr(`<${r}>`)))[0]?.cmd, 'c');
+  return m.message(headers(opts.subject, opts.extra), body);
+}
+
+const replyText = (r: MilterReply | undefined): string => (r && r.cmd === 'y' ? replyStrings(r)[0] ?? '' : `(${r?.cmd})`);
+
+test('option negotiation: spamgate asks for header changes and quarantine, skips UNKNOWN and DATA, wants headers as written', async (t) => {
+  const gw = await startMilter(t);
+  const m = await MilterClient.connect(gw.milterPort);
+  t.after(() => m.close());
+  const all = await m.negotiate(0x1ff, 0x1fffff);
+  assert.equal(all.version, 6);
+  assert.equal(all.actions, 0x01 | 0x10 | 0x20);
+  assert.equal(all.protocol, 0x100 | 0x200 | 0x100000);
+  // an MTA that offers less is asked for no more than it offers
+  const m2 = await MilterClient.connect(gw.milterPort);
+  t.after(() => m2.close());
+  const few = await m2.negotiate(0x01, 0);
+  assert.deepEqual([few.actions, few.protocol], [0x01, 0]);
+});
+
+test('a clean message: continue at each step, X-Spamgate-Result inserted at the top, one transaction logged for the milter', async (t) => {
+  const gw = await startMilter(t);
+  const m = await session(t, gw.milterPort);
+  const eob = await transaction(m, 'Hello, nothing special here.\r\n');
+  assert.equal(eob.at(-1)?.cmd, 'c');
+  const ins = eob.find((r) => r.cmd === 'i');
+  assert.ok(ins, 'a header is inserted');
+  assert.equal(ins.data.readUInt32BE(0), 0);
+  const [name, value] = replyStrings(ins);
+  assert.equal(name, 'X-Spamgate-Result');
+  assert.match(value ?? '', /^ accept; score=[-\d.]+; id=[0-9a-f]+/);
+  const tx = gw.transactions().at(-1);
+  assert.equal(tx?.listener, 'milter');
+  assert.equal(tx?.client_ip, '203.0.113.5');
+  assert.equal(tx?.client_name, 'mail.remote.example');
+  assert.equal(tx?.helo, 'mail.remote.example');
+  assert.equal(tx?.from, 'sender@remote.example');
+  assert.deepEqual(tx?.rcpts, ['user@example.test']);
+});
+
+test('verdicts: spam gets the 554 reply code, tempfail 451, a tagged message its Subject changed, quarantine the MTA hold', async (t) => {
+  const gw = await startMilter(t);
+  const m = await session(t, gw.milterPort);
+  const spam = await transaction(m, 'Hello, REJECT-MARKER here.\r\n');
+  assert.match(replyText(spam.at(-1)), /^554 5\.7\.1 /);
+  const deferred = await transaction(m, 'Hello, DEFER-MARKER here.\r\n');
+  assert.match(replyText(deferred.at(-1)), /^451 4\.7\.1 /);
+  const tagged = await transaction(m, 'Hello, TAG-MARKER here.\r\n', { subject: 'tag me' });
+  const chg = tagged.find((r) => r.cmd === 'm');
+  assert.ok(chg, 'the Subject is changed');
+  assert.equal(chg.data.readUInt32BE(0), 1);
+  assert.deepEqual(replyStrings(chg), ['Subject', ' ***SPAM*** tag me']);
+  assert.equal(tagged.at(-1)?.cmd, 'c');
+  const held = await transaction(m, 'Hello, HOLD-MARKER here.\r\n');
+  const q = held.find((r) => r.cmd === 'q');
+  assert.ok(q, 'the message goes to the MTA quarantine');
+  assert.match(replyStrings(q)[0] ?? '', /CT_TEST_HOLD/);
+  assert.match(replyStrings(held.find((r) => r.cmd === 'i') as MilterReply)[1] ?? '', /^ quarantine;/);
+  assert.equal(held.at(-1)?.cmd, 'c');
+  const actions = gw.transactions().map((l) => l.action);
+  assert.deepEqual(actions, ['reject', 'tempfail', 'rewrite_subject', 'quarantine']);
+});
+
+test('a forged X-Spamgate-Result is deleted; the checks read the message without it', async (t) => {
+  const gw = await startMilter(t);
+  const m = await session(t, gw.milterPort);
+  const eob = await transaction(m, 'plain\r\n', { extra: [['X-Spamgate-Result', ' accept; score=-100'], ['X-Spamgate-Result', ' accept; score=-50']] });
+  const deletes = eob.filter((r) => r.cmd === 'm');
+  assert.deepEqual(deletes.map((r) => [r.data.readUInt32BE(0), ...replyStrings(r)]), [[2, 'X-Spamgate-Result', ''], [1, 'X-Spamgate-Result', '']]);
+});
+
+test('per recipient: relaying to another domain is refused at RCPT, the local recipient continues; {auth_authen} makes the sender authenticated', async (t) => {
+  const gw = await startMilter(t);
+  const m = await session(t, gw.milterPort);
+  m.macro('M', { i: 'Q1' });
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  const [refused] = await m.step('R', cstr('<someone@elsewhere.example>'));
+  assert.match(replyText(refused), /^5\d\d 5\.7\.\d /);
+  assert.equal((await m.step('R', cstr('<user@example.test>')))[0]?.cmd, 'c');
+  const eob = await m.message(headers(), 'hi\r\n');
+  assert.equal(eob.at(-1)?.cmd, 'c');
+  assert.deepEqual(gw.transactions().at(-1)?.rcpts, ['user@example.test']);
+  // an authenticated client may relay
+  m.macro('M', { i: 'Q2', '{auth_authen}': 'alice', '{auth_type}': 'PLAIN' });
+  assert.equal((await m.step('M', cstr('<alice@example.test>')))[0]?.cmd, 'c');
+  assert.equal((await m.step('R', cstr('<someone@elsewhere.example>')))[0]?.cmd, 'c');
+  assert.equal((await m.message(headers(), 'hi\r\n')).at(-1)?.cmd, 'c');
+  assert.equal(gw.transactions().at(-1)?.auth_user, 'alice');
+});
+
+test('a message past smtp.max_message_size is refused with 552 as soon as it is, without the rest', async (t) => {
+  const gw = await startMilter(t, { smtp: { trusted_networks: [], max_message_size: 1024 } });
+  const m = await session(t, gw.milterPort);
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  assert.equal((await m.step('R', cstr('<user@example.test>')))[0]?.cmd, 'c');
+  await m.step('L', cstr('Subject', ' big'));
+  await m.step('N');
+  const [r] = await m.step('B', Buffer.alloc(2000, 'a'));
+  assert.match(replyText(r), /^552 5\.3\.4 /);
+  assert.equal(gw.transactions().at(-1)?.decided_by, 'SIZE_LIMIT');
+});
+
+test('ABORT ends the transaction and the next one runs; QUIT_NC keeps the connection for a new session', async (t) => {
+  const gw = await startMilter(t);
+  const m = await session(t, gw.milterPort);
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  assert.equal((await m.step('R', cstr('<user@example.test>')))[0]?.cmd, 'c');
+  m.send('A');
+  assert.equal((await transaction(m, 'after abort\r\n')).at(-1)?.cmd, 'c');
+  const firstId = gw.transactions().at(-1)?.session;
+  m.send('K');
+  assert.equal((await m.step('C', connectData('other.remote.example', '198.51.100.7', 1234)))[0]?.cmd, 'c');
+  assert.equal((await transaction(m, 'second session\r\n')).at(-1)?.cmd, 'c');
+  const last = gw.transactions().at(-1);
+  assert.equal(last?.client_ip, '198.51.100.7');
+  assert.notEqual(last?.session, firstId);
+  m.send('Q');
+  await m.closedPromise;
+});
+
+test('malformed input closes that connection only: oversize length, zero length, unknown command, a step before negotiation', async (t) => {
+  const gw = await startMilter(t);
+  const attempts: Array<(m: MilterClient) => void> = [
+    (m) => m.raw(Buffer.from([0xff, 0xff, 0xff, 0xff, 0x42])),
+    (m) => m.raw(Buffer.from([0, 0, 0, 0])),
+    (m) => m.send('Z', cstr('what')),
+    (m) => m.send('C', connectData('x', '192.0.2.1', 1)),
+  ];
+  for (const [i, attempt] of attempts.entries()) {
+    const m = await MilterClient.connect(gw.milterPort);
+    t.after(() => m.close());
+    if (i !== 3) await m.negotiate();
+    attempt(m);
+    assert.equal(await m.read(), undefined, `attempt ${i} closes the connection`);
+  }
+  // a truncated CONNECT too
+  const m = await MilterClient.connect(gw.milterPort);
+  t.after(() => m.close());
+  await m.negotiate();
+  m.raw(encode('C', Buffer.from('host-without-nul')));
+  assert.equal(await m.read(), undefined);
+  // and the process serves the next MTA connection as before
+  const ok = await session(t, gw.milterPort);
+  assert.equal((await transaction(ok, 'still here\r\n')).at(-1)?.cmd, 'c');
+});
+
+test('milter.max_connections bounds the connections at once', async (t) => {
+  const gw = await startMilter(t, { milter: { enabled: true, listen: '127.0.0.1:0', max_connections: 1 } });
+  const first = await session(t, gw.milterPort);
+  const second = await MilterClient.connect(gw.milterPort);
+  t.after(() => second.close());
+  await second.closedPromise;
+  assert.equal((await transaction(first, 'the first one works\r\n')).at(-1)?.cmd, 'c');
+});
