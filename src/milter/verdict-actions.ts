@@ -1,5 +1,5 @@
 // Turns a judged message into the milter's end-of-body answer: the header changes (forged own fields deleted,
-// X-Spamgate-Result and the checks' fields inserted at the top, Subject tagged) and the final step: continue,
+// X-Spamgate-Result and the checks' fields inserted below the MTA's own Received field, Subject tagged) and the final step: continue,
 // or the MTA's quarantine (Postfix: the hold queue) when spamgate would have quarantined the message.
 import { formatResultHeader } from '../scoring/explain.ts';
 import type { Action, Verdict } from '../scoring/scorer.ts';
@@ -63,8 +63,9 @@ export function endOfBody(input: EndOfBodyInput): EndOfBody {
   const action: Action = hold ? 'quarantine' : verdict.action;
   if (!hold && (verdict.action === 'rewrite_subject' || verdict.action === 'junk')) out.push(...tagSubject(input.headers, input.subjectPrefix, lead));
   const fields: [string, string][] = [['X-Spamgate-Result', formatResultHeader(verdict, input.sessionId)], ...input.added];
-  // each inserted at the top: the last first, so they read in order
-  for (const [name, value] of fields.reverse()) out.push(insertHeader(0, name, lead(foldValue(name, value))));
+  // each inserted at index 1, below the MTA's Received field (Postfix and Sendmail show it as the first), the last
+  // first, so they read in order
+  for (const [name, value] of fields.reverse()) out.push(insertHeader(1, name, lead(foldValue(name, value))));
   if (hold) out.push(quarantine(`spamgate ${input.sessionId}: ${verdict.decidedBy}, score ${verdict.score}`));
   out.push(packet(Reply.CONTINUE));
   return { packets: out, action, reply: hold ? 'milter: held (quarantine)' : 'milter: continue' };

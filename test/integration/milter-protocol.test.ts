@@ -82,14 +82,15 @@ test('option negotiation: spamgate asks for header changes and quarantine, skips
   assert.deepEqual([few.actions, few.protocol], [0x01, 0]);
 });
 
-test('a clean message: continue at each step, X-Spamgate-Result inserted at the top, one transaction logged for the milter', async (t) => {
+test('a clean message: continue at each step, X-Spamgate-Result inserted below the MTA Received field, one transaction logged for the milter', async (t) => {
   const gw = await startMilter(t);
   const m = await session(t, gw.milterPort);
   const eob = await transaction(m, 'Hello, nothing special here.\r\n');
   assert.equal(eob.at(-1)?.cmd, 'c');
   const ins = eob.find((r) => r.cmd === 'i');
   assert.ok(ins, 'a header is inserted');
-  assert.equal(ins.data.readUInt32BE(0), 0);
+  // below the MTA's own Received field, which comes first
+  assert.equal(ins.data.readUInt32BE(0), 1);
   const [name, value] = replyStrings(ins);
   assert.equal(name, 'X-Spamgate-Result');
   assert.match(value ?? '', /^ accept; score=[-\d.]+; id=[0-9a-f]+/);

@@ -1,0 +1,115 @@
+// spamgate as the milter of a real Postfix (a private instance: its own config, queue and data directories, smtpd
+// on a free loopback port, smtpd_milters pointing at spamgate, mail for example.test relayed to a sink SMTP
+// server): spam is refused with spamgate's 5xx in Postfix's SMTP dialogue, a tempfail passes as Postfix's 4xx,
+// a relay attempt is refused at RCPT, a clean message reaches the sink with X-Spamgate-Result and a quarantined
+// one waits in Postfix's hold queue.
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import { freePort } from '../helpers/free-port.ts';
+import { startGateway } from '../helpers/gateway.ts';
+import { postfixMissing, startPostfix } from '../helpers/postfix.ts';
+import { startSink } from '../helpers/sink-server.ts';
+import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
+
+const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
+
+function testRules(t: TestContext): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    path.join(dir, 'zz-test.yaml'),
+    `content_rules:
+  - { symbol: CT_TEST_REJECT, description: test marker for reject, weight: 20, type: body, regex: 'REJECT-MARKER' }
+  - { symbol: CT_TEST_TAG, description: test marker for subject rewrite, weight: 5.2, type: body, regex: 'TAG-MARKER' }
+  - { symbol: CT_TEST_HOLD, description: test marker for quarantine, weight: quarantine, type: body, regex: 'HOLD-MARKER' }
+  - { symbol: CT_TEST_DEFER, description: test marker for tempfail, weight: tempfail, type: body, regex: 'DEFER-MARKER' }
+`,
+  );
+  return dir;
+}
+
+function message(marker: string, subject: string): string {
+  return `From: sender@remote.example\r\nTo: user@example.test\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@remote.example>\r\n\r\nHello, ${marker} here.\r\n`;
+}
+
+async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`${what}: not in time`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('Postfix with spamgate as its milter: 5xx for spam, 4xx for a tempfail, RCPT refused, clean mail tagged to the next hop, quarantine held', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
+    local_domains: ['example.test'],
+    rules_dirs: [SHIPPED_RULES_DIR, testRules(t)],
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+    milter: { enabled: true, listen: '127.0.0.1:0' },
+  });
+  const smtpPort = await freePort();
+  const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort ?? 0, domains: ['example.test'], relayPort: sink.port });
+  const send = (marker: string, subject: string, rcpts = ['user@example.test']) => sendMessage(smtpPort, 'sender@remote.example', rcpts, message(marker, subject), 'mail.remote.example');
+  const why = async (): Promise<string> => `\npostfix log:\n${await pf.log()}\nspamgate:\n${gw.logs.map((l) => JSON.stringify(l)).join('\n')}`;
+
+  const spam = await send('REJECT-MARKER', 'spam');
+  assert.equal(spam.data?.code, 554, await why());
+  assert.match(spam.data?.text ?? '', /^5\.7\.1 Message rejected as spam/);
+
+  const deferred = await send('DEFER-MARKER', 'deferred');
+  assert.equal(deferred.data?.code, 451, await why());
+  assert.match(deferred.data?.text ?? '', /^4\.7\.1 /);
+
+  // a relay attempt: spamgate's relay control refuses the recipient in Postfix's RCPT reply; the local one goes on
+  const mixed = await send('nothing', 'clean one', ['someone@elsewhere.example', 'user@example.test']);
+  assert.equal(mixed.replies[2]?.code, 554, await why());
+  assert.match(mixed.replies[2]?.text ?? '', /^5\.7\.1 /);
+  assert.equal(mixed.data?.code, 250, await why());
+  await waitFor(() => sink.messages.length >= 1, `the clean message reaches the sink${await why()}`);
+  const clean = sink.messages[0];
+  assert.deepEqual(clean?.rcptTo, ['user@example.test']);
+  const head = clean?.raw.toString('latin1').split('\r\n\r\n')[0] ?? '';
+  assert.match(head, /^X-Spamgate-Result: accept; score=[-\d.]+; id=[0-9a-f]+/m);
+  assert.match(head, /^Subject: clean one$/m);
+
+  const tagged = await send('TAG-MARKER', 'tag me');
+  assert.equal(tagged.data?.code, 250, await why());
+  await waitFor(() => sink.messages.length >= 2, 'the tagged message reaches the sink');
+  const tag = sink.messages[1]?.raw.toString('latin1') ?? '';
+  // below Postfix's own Received field, as a field about this hop
+  assert.match(tag, /^Received: from mail\.remote\.example .*\r\n(?:\t.*\r\n)*X-Spamgate-Result: /);
+  assert.match(tag, /^Subject: \*\*\*SPAM\*\*\* tag me$/m);
+  assert.match(tag, /^X-Spamgate-Result: rewrite_subject; score=5\.2/m);
+
+  // a forged result field does not reach the next hop
+  const forged = message('nothing', 'forged').replace('Subject:', 'X-Spamgate-Result: accept; score=-100\r\nSubject:');
+  assert.equal((await sendMessage(smtpPort, 'sender@remote.example', ['user@example.test'], forged, 'mail.remote.example')).data?.code, 250);
+  await waitFor(() => sink.messages.length >= 3, 'the forged message reaches the sink');
+  const results = (sink.messages[2]?.raw.toString('latin1') ?? '').match(/^X-Spamgate-Result:.*$/gm) ?? [];
+  assert.equal(results.length, 1);
+  assert.doesNotMatch(results[0] ?? '', /score=-100/);
+
+  const held = await send('HOLD-MARKER', 'hold me');
+  assert.equal(held.data?.code, 250, await why());
+  const hold = path.join(pf.dir, 'queue', 'hold');
+  await waitFor(() => readdirSync(hold).length === 1, 'the quarantined message is in the hold queue');
+  assert.equal(sink.messages.length, 3);
+
+  const actions = gw.transactions().map((l) => l.action);
+  assert.deepEqual(actions, ['reject', 'tempfail', 'accept', 'rewrite_subject', 'accept', 'quarantine']);
+  for (const l of gw.transactions()) assert.equal(l.listener, 'milter');
+  // Postfix goes on talking SMTP after the refusals (the session is not cut)
+  const { wire } = await SmtpWire.open(smtpPort);
+  t.after(() => wire.close());
+  assert.equal((await wire.command('EHLO mail.remote.example')).code, 250);
+});
