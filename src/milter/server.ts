@@ -15,8 +15,6 @@ export const MAX_PACKET = 1024 * 1024;
 export interface MilterServerOptions {
   deps: GatewayDeps;
   config: () => MilterConfig;
-  /** How often SMFIR_PROGRESS is sent while a message is judged (default 10 s). */
-  progressMs?: number;
 }
 
 export class MilterServer {
@@ -73,7 +71,7 @@ export class MilterServer {
     }
     this.sockets.add(socket);
     const reader = new PacketReader(MAX_PACKET);
-    const session = new MilterSession({ deps, config: this.opts.config, write: (b) => void (socket.writable && socket.write(b)), progressMs: this.opts.progressMs ?? 10_000 });
+    const session = new MilterSession({ deps, config: this.opts.config, write: (b) => void (socket.writable && socket.write(b)) });
     let queue: MilterPacket[] = [];
     let busy = false;
     let closed = false;

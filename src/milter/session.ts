@@ -26,7 +26,6 @@ export interface MilterSessionOptions {
   config: () => MilterConfig;
   /** Sends a packet at once (SMFIR_PROGRESS while a long scan runs). */
   write: (b: Buffer) => void;
-  progressMs: number;
 }
 
 const CONTINUE = (): Step => ({ send: [packet(Reply.CONTINUE)] });
@@ -34,7 +33,8 @@ const CONTINUE = (): Step => ({ send: [packet(Reply.CONTINUE)] });
 export class MilterSession {
   private negotiated = false;
   private leadingSpace = false;
-  private readonly macros = new Map<string, string>();
+  /** Macros per step letter: a step's new macros replace what the MTA said at that step before. */
+  private readonly macros = new StepMacros();
   private state: SessionState | undefined;
   private message: MessageBuffer | undefined;
   /** The transaction was refused at MAIL or for its size: later steps of it are answered the same way. */
@@ -109,10 +109,13 @@ export class MilterSession {
 
   /** SMFIC_MACRO: the step's letter, then name/value pairs; "{name}" and "name" are one macro. */
   private macro(data: Buffer): void {
+    if (data.length === 0) return;
+    const step = new Map<string, string>();
     const parts = splitCStrings(data.subarray(1));
-    for (let i = 0; i + 1 < parts.length && this.macros.size < 200; i += 2) {
-      this.macros.set((parts[i] ?? '').replace(/^\{(.*)\}$/, '$1'), (parts[i + 1] ?? '').slice(0, 1024));
+    for (let i = 0; i + 1 < parts.length && step.size < 100; i += 2) {
+      step.set((parts[i] ?? '').replace(/^\{(.*)\}$/, '$1'), (parts[i + 1] ?? '').slice(0, 1024));
     }
+    this.macros.set(String.fromCharCode(data[0] ?? 0), step);
   }
 
   private async connect(data: Buffer): Promise<Step> {
@@ -197,7 +200,7 @@ export class MilterSession {
     if (!state || !tx || !m) return { send: [packet(Reply.TEMPFAIL)] };
     const { deps } = this.opts;
     // a long scan keeps the MTA waiting: SMFIR_PROGRESS restarts its timer
-    const progress = setInterval(() => this.opts.write(packet(Reply.PROGRESS)), this.opts.progressMs);
+    const progress = setInterval(() => this.opts.write(packet(Reply.PROGRESS)), this.opts.config().progress);
     try {
       return await this.guard(async () => {
         const judged = await judgeMessage(m.raw(), m.bytes, m.exceeded, state, tx, this.dataContext(state));
@@ -254,6 +257,29 @@ export class MilterSession {
       this.opts.deps.log.error('unexpected error in milter step', { err, session: this.state?.info.id });
       return { send: [replyCode(451, '4.3.0', `Local error in processing, try again later (session ${this.state?.info.id ?? '-'})`)] };
     }
+  }
+}
+
+/** The macros the MTA sent, by step; a name is looked up in the latest step that has it. */
+class StepMacros {
+  private readonly steps = new Map<string, Map<string, string>>();
+
+  set(step: string, macros: Map<string, string>): void {
+    // re-inserted, so the newest step is looked at first (at most one entry per step letter)
+    this.steps.delete(step);
+    if (this.steps.size < 32) this.steps.set(step, macros);
+  }
+
+  get(name: string): string | undefined {
+    for (const m of [...this.steps.values()].reverse()) {
+      const v = m.get(name);
+      if (v !== undefined) return v;
+    }
+    return undefined;
+  }
+
+  clear(): void {
+    this.steps.clear();
   }
 }
 

@@ -58,9 +58,10 @@ export class MilterClient {
     socket.on('error', () => undefined);
   }
 
-  static connect(port: number): Promise<MilterClient> {
+  /** A port on 127.0.0.1, or a unix socket's path. */
+  static connect(where: number | string): Promise<MilterClient> {
     return new Promise((resolve, reject) => {
-      const s = net.connect(port, '127.0.0.1', () => resolve(new MilterClient(s)));
+      const s = typeof where === 'number' ? net.connect(where, '127.0.0.1', () => resolve(new MilterClient(s))) : net.connect(where, () => resolve(new MilterClient(s)));
       s.once('error', reject);
     });
   }

@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import { startHungClamd } from '../helpers/clamd.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { connectData, cstr, encode, MilterClient, replyStrings, type MilterReply } from '../helpers/milter-client.ts';
 
@@ -39,7 +40,8 @@ async function startMilter(t: TestContext, extra: Record<string, unknown> = {}):
     milter: { enabled: true, listen: '127.0.0.1:0' },
     ...extra,
   });
-  assert.ok(gw.milterPort, 'the milter listens');
+  const unix = String((extra.milter as { listen?: string } | undefined)?.listen ?? '').startsWith('unix:');
+  if (!unix) assert.ok(gw.milterPort, 'the milter listens');
   return gw as RunningGateway & { milterPort: number };
 }
 
@@ -151,6 +153,22 @@ test('per recipient: relaying to another domain is refused at RCPT, the local re
   assert.equal((await m.step('R', cstr('<someone@elsewhere.example>')))[0]?.cmd, 'c');
   assert.equal((await m.message(headers(), 'hi\r\n')).at(-1)?.cmd, 'c');
   assert.equal(gw.transactions().at(-1)?.auth_user, 'alice');
+  // the next MAIL's macros say no more of it: not authenticated
+  m.macro('M', { i: 'Q3' });
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  assert.match(replyText((await m.step('R', cstr('<someone@elsewhere.example>')))[0]), /^5\d\d 5\.7\.\d /);
+});
+
+test('milter.listen on a unix socket', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-sock-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = path.join(dir, 'milter.sock');
+  writeFileSync(sock, 'stale');
+  await startMilter(t, { milter: { enabled: true, listen: `unix:${sock}` } });
+  const m = await MilterClient.connect(sock);
+  t.after(() => m.close());
+  assert.equal((await m.negotiate()).version, 6);
+  assert.equal((await m.step('C', connectData('mail.remote.example', '203.0.113.5', 1)))[0]?.cmd, 'c');
 });
 
 test('a message past smtp.max_message_size is refused with 552 as soon as it is, without the rest', async (t) => {
@@ -216,4 +234,17 @@ test('milter.max_connections bounds the connections at once', async (t) => {
   t.after(() => second.close());
   await second.closedPromise;
   assert.equal((await transaction(first, 'the first one works\r\n')).at(-1)?.cmd, 'c');
+});
+
+test('a slow scan: SMFIR_PROGRESS every milter.progress until the verdict (here clamd hangs: 451)', async (t) => {
+  const clamd = await startHungClamd(t);
+  const gw = await startMilter(t, {
+    antivirus: { enabled: true, clamd: clamd.address, timeout: '1500ms' },
+    milter: { enabled: true, listen: '127.0.0.1:0', progress: '200ms' },
+  });
+  const m = await session(t, gw.milterPort);
+  const eob = await transaction(m, 'scan me slowly\r\n');
+  const progress = eob.filter((r) => r.cmd === 'p').length;
+  assert.ok(progress >= 4, `progress packets: ${progress}`);
+  assert.match(replyText(eob.at(-1)), /^451 4\.7\.1 /);
 });

@@ -20,6 +20,10 @@ export const milterSection = z
     timeout: timer()
       .prefault('5m')
       .refine((ms) => ms >= 1000 && ms <= 3_600_000, { message: 'expected a duration from 1s to 1h' }),
+    /** How often SMFIR_PROGRESS tells the MTA a message is still being judged (keep it under milter_content_timeout). */
+    progress: timer()
+      .prefault('10s')
+      .refine((ms) => ms >= 100 && ms <= 300_000, { message: 'expected a duration from 100ms to 5m' }),
     /** The junk action: tag the message (subject prefix, X-Spamgate-Result) or hold it in the MTA's quarantine. */
     junk: z.enum(['tag', 'hold']).default('tag'),
   })
