@@ -198,7 +198,7 @@ export class MilterSession {
       return { send: [refused] };
     }
     if (!state || !tx || !m) return { send: [packet(Reply.TEMPFAIL)] };
-    const { deps } = this.opts;
+    const deps = this.txDeps();
     // a long scan keeps the MTA waiting: SMFIR_PROGRESS restarts its timer
     const progress = setInterval(() => this.opts.write(packet(Reply.PROGRESS)), this.opts.config().progress);
     try {
@@ -232,8 +232,15 @@ export class MilterSession {
     }
   }
 
-  private dataContext(state: SessionState) {
+  /** The gateway's dependencies for this transaction: its log lines name the MTA's queue id (macro i) when known. */
+  private txDeps(): GatewayDeps {
+    const id = this.macros.get('i');
     const deps = this.opts.deps;
+    return id ? { ...deps, log: deps.log.child({ mta_queue_id: id.slice(0, 64) }) } : deps;
+  }
+
+  private dataContext(state: SessionState) {
+    const deps = this.txDeps();
     const tx = state.tx;
     return {
       deps,

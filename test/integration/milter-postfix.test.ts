@@ -108,6 +108,10 @@ test('Postfix with spamgate as its milter: 5xx for spam, 4xx for a tempfail, RCP
   const actions = gw.transactions().map((l) => l.action);
   assert.deepEqual(actions, ['reject', 'tempfail', 'accept', 'rewrite_subject', 'accept', 'quarantine']);
   for (const l of gw.transactions()) assert.equal(l.listener, 'milter');
+  // each names Postfix's queue id, as Postfix's log does
+  const queueId = String(gw.transactions()[2]?.mta_queue_id);
+  assert.match(queueId, /^[0-9A-F]{6,}$/);
+  assert.ok((await pf.log()).includes(`${queueId}: `), 'the same id is in the Postfix log');
   // Postfix goes on talking SMTP after the refusals (the session is not cut)
   const { wire } = await SmtpWire.open(smtpPort);
   t.after(() => wire.close());

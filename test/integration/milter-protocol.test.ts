@@ -103,6 +103,8 @@ test('a clean message: continue at each step, X-Spamgate-Result inserted below t
   assert.equal(tx?.helo, 'mail.remote.example');
   assert.equal(tx?.from, 'sender@remote.example');
   assert.deepEqual(tx?.rcpts, ['user@example.test']);
+  // the MTA's queue id (macro i) ties the line to the MTA's own log
+  assert.equal(tx?.mta_queue_id, 'ABC123');
 });
 
 test('verdicts: spam gets the 554 reply code, tempfail 451, a tagged message its Subject changed, quarantine the MTA hold', async (t) => {
