@@ -13,6 +13,7 @@ import { runPhase } from '../smtp/phase-runner.ts';
 import type { SessionState } from '../smtp/session-state.ts';
 import { SmtpError } from '../smtp/smtp-error.ts';
 import { parseConnect, parseEnvelopeAddress } from './connect-info.ts';
+import { StepMacros } from './macros.ts';
 import { MessageBuffer } from './message-buffer.ts';
 import type { MilterPacket } from './packet-reader.ts';
 import { Cmd, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
@@ -264,29 +265,6 @@ export class MilterSession {
       this.opts.deps.log.error('unexpected error in milter step', { err, session: this.state?.info.id });
       return { send: [replyCode(451, '4.3.0', `Local error in processing, try again later (session ${this.state?.info.id ?? '-'})`)] };
     }
-  }
-}
-
-/** The macros the MTA sent, by step; a name is looked up in the latest step that has it. */
-class StepMacros {
-  private readonly steps = new Map<string, Map<string, string>>();
-
-  set(step: string, macros: Map<string, string>): void {
-    // re-inserted, so the newest step is looked at first (at most one entry per step letter)
-    this.steps.delete(step);
-    if (this.steps.size < 32) this.steps.set(step, macros);
-  }
-
-  get(name: string): string | undefined {
-    for (const m of [...this.steps.values()].reverse()) {
-      const v = m.get(name);
-      if (v !== undefined) return v;
-    }
-    return undefined;
-  }
-
-  clear(): void {
-    this.steps.clear();
   }
 }
 

@@ -128,6 +128,11 @@ test('verdicts: spam gets the 554 reply code, tempfail 451, a tagged message its
   assert.equal(held.at(-1)?.cmd, 'c');
   const actions = gw.transactions().map((l) => l.action);
   assert.deepEqual(actions, ['reject', 'tempfail', 'rewrite_subject', 'quarantine']);
+  // the gateway's metrics, with the milter as listener
+  const metrics = await gw.app.registry.metrics();
+  for (const action of ['reject', 'tempfail', 'rewrite_subject', 'quarantine']) assert.match(metrics, new RegExp(`^spamgate_smtp_transactions_total\\{listener="milter",action="${action}"\\} 1$`, 'm'));
+  assert.match(metrics, /^spamgate_smtp_connections_total\{listener="milter",result="accepted"\} 1$/m);
+  assert.match(metrics, /^spamgate_smtp_rejects_total\{phase="data",family="SCORE",symbol="SCORE"\} 1$/m);
 });
 
 test('a forged X-Spamgate-Result is deleted; the checks read the message without it', async (t) => {
@@ -250,3 +255,21 @@ test('a slow scan: SMFIR_PROGRESS every milter.progress until the verdict (here 
   assert.ok(progress >= 4, `progress packets: ${progress}`);
   assert.match(replyText(eob.at(-1)), /^451 4\.7\.1 /);
 });
+
+test('a connection silent for milter.timeout is closed', async (t) => {
+  const gw = await startMilter(t, { milter: { enabled: true, listen: '127.0.0.1:0', timeout: '1s' } });
+  const m = await session(t, gw.milterPort);
+  const started = Date.now();
+  await m.closedPromise;
+  const waited = Date.now() - started;
+  assert.ok(waited >= 900 && waited < 5000, `closed after ${waited} ms`);
+  await waitForLog(gw, 'idle timeout');
+});
+
+async function waitForLog(gw: RunningGateway, reason: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!gw.logs.some((l) => l.msg === 'milter connection closed' && l.reason === reason)) {
+    if (Date.now() > deadline) throw new Error(`no log line for ${reason}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
