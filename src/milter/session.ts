@@ -2,6 +2,7 @@
 // through the gateway's own pipeline (connect/helo/mail checks at MAIL, rcpt checks per recipient, the data
 // checks and the decision at end of body), answered with continue, a reply code, or the end-of-body changes.
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import type { SessionInfo } from '../checks/types.ts';
 import type { MilterConfig } from '../config/sections/milter.ts';
 import { admitClient } from '../smtp/admission.ts';
@@ -126,7 +127,11 @@ export class MilterSession {
     const { deps } = this.opts;
     const config = deps.snapshot().config;
     // a local (unix socket, pipe) or unknown client is the MTA's own: taken as loopback
-    const ip = this.macros.get('client_addr') || (client.family === 'inet' || client.family === 'inet6' ? client.address : '127.0.0.1');
+    const network = client.family === 'inet' || client.family === 'inet6';
+    // a network client whose address is no IP address is not taken for a local one (it would be trusted)
+    if (network && !isIP(client.address)) return { close: 'malformed CONNECT address' };
+    const fromMacro = (this.macros.get('client_addr') ?? '').replace(/^IPv6:/i, '');
+    const ip = isIP(fromMacro) ? fromMacro : network ? client.address : '127.0.0.1';
     const hostname = client.hostname ?? nameOf(this.macros.get('client_name'));
     const info: SessionInfo = {
       id: randomBytes(8).toString('hex'),

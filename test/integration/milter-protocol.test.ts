@@ -229,6 +229,12 @@ test('malformed input closes that connection only: oversize length, zero length,
   await m.negotiate();
   m.raw(encode('C', Buffer.from('host-without-nul')));
   assert.equal(await m.read(), undefined);
+  // a network client whose address is no IP address (it is not taken for a local, trusted one)
+  const bad = await MilterClient.connect(gw.milterPort);
+  t.after(() => bad.close());
+  await bad.negotiate();
+  bad.send('C', connectData('x', 'not-an-address', 1));
+  assert.equal(await bad.read(), undefined);
   // and the process serves the next MTA connection as before
   const ok = await session(t, gw.milterPort);
   assert.equal((await transaction(ok, 'still here\r\n')).at(-1)?.cmd, 'c');
