@@ -106,13 +106,13 @@ export async function startPostfix(t: TestContext, o: PostfixOptions): Promise<R
   await writeFile(path.join(dir, 'maillog'), '');
   await chmod(path.join(dir, 'maillog'), 0o644);
   const postfix = (...args: string[]) => run(POSTFIX, ['-c', conf, ...args], { timeout: 30_000 });
-  // creates the queue directories with their owners (postfix, postdrop) and modes
-  await postfix('set-permissions');
-  await postfix('start');
   t.after(async () => {
     await postfix('stop').catch(() => undefined);
     await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   });
+  // creates the queue directories with their owners (postfix, postdrop) and modes
+  await postfix('set-permissions');
+  await postfix('start');
   await waitForPort(o.smtpPort);
   return { dir, log: () => readFile(path.join(dir, 'maillog'), 'utf8').catch(() => '') };
 }
