@@ -3,7 +3,7 @@
 // key is rotated by putting a new line with another number first and dropping the old one after batv.max_age.
 // Blank lines and lines starting with # are skipped. A file others may read is refused (whoever reads it can
 // make tags that pass), as are short secrets, repeated key numbers and a file without a key.
-import { readFileSync, statSync } from 'node:fs';
+import { readSecretFile } from '../util/secret-file.ts';
 import type { PrvsKey } from './prvs.ts';
 
 /** HMAC-SHA1 tags cut to 24 bits are only as good as the secret: shorter ones are refused. */
@@ -24,17 +24,9 @@ export function keyProblems(keys: readonly PrvsKey[]): string[] {
 
 /** Reads a key file: its keys in order (the first signs), or what is wrong with it. */
 export function readBatvKeyFile(file: string): { keys: PrvsKey[] } | { error: string } {
-  let mode: number;
-  let text: string;
-  try {
-    mode = statSync(file).mode;
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    return { error: `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
-  }
-  if (process.platform !== 'win32' && (mode & 0o007) !== 0) {
-    return { error: `${file} is open to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): whoever reads it can make bounce tags that pass; chmod 600` };
-  }
+  const read = readSecretFile(file, { maxBytes: 64 * 1024, exposure: 'can make bounce tags that pass' });
+  if ('error' in read) return read;
+  const { text } = read;
   const keys: PrvsKey[] = [];
   const lines = text.split(/\r?\n/);
   for (const [i, raw] of lines.entries()) {

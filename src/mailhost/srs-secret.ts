@@ -3,8 +3,9 @@
 // directory is made at first start (32 random bytes, base64; mode 0600) and kept across restarts; a named file
 // is checked with the other files the config names (check-config says what is wrong with it).
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { readSecretFile } from '../util/secret-file.ts';
 
 export const DEFAULT_SECRET_FILE = 'srs.secret';
 /** Shorter secrets are warned about (postsrsd takes any, so a migrated file must still work). */
@@ -47,17 +48,9 @@ function createSecretFile(file: string): void {
 
 /** Reads a secrets file: its secrets, or why it cannot be used (missing, open to other users, no secret in it). */
 export function readSrsSecretsFile(file: string): { secrets: string[] } | { error: string } {
-  let mode: number;
-  let text: string;
-  try {
-    mode = statSync(file).mode;
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    return { error: `${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})` };
-  }
-  if (process.platform !== 'win32' && (mode & 0o007) !== 0) {
-    return { error: `${file} is open to other users (mode ${(mode & 0o777).toString(8).padStart(4, '0')}): whoever reads it can make addresses spamgate forwards to; chmod 600` };
-  }
+  const read = readSecretFile(file, { maxBytes: 64 * 1024, exposure: 'can make addresses spamgate forwards to' });
+  if ('error' in read) return read;
+  const { text } = read;
   const secrets = text
     .split(/\r?\n/)
     .map((l) => l.trim())

@@ -37,7 +37,7 @@ test('without srs.secret_file, srs.secret is made in the data dir (32 random byt
 
 test('a named secrets file: one secret a line (first signs); missing, open to others or empty fails', () => {
   const dir = tmp();
-  assert.throws(() => loadSrsSecrets(dir, 'postsrsd.secret'), /srs\.secret_file: .*postsrsd\.secret cannot be read \(ENOENT\)/);
+  assert.throws(() => loadSrsSecrets(dir, 'postsrsd.secret'), /srs\.secret_file: .*postsrsd\.secret does not exist/);
   assert.equal(existsSync(path.join(dir, 'postsrsd.secret')), false, 'a named file is never made');
   writeFileSync(path.join(dir, 'postsrsd.secret'), 'the-new-secret-0123456789\r\n\nthe-old-secret-0123456789\nshort\n', { mode: 0o600 });
   const got = loadSrsSecrets(dir, 'postsrsd.secret');
@@ -68,7 +68,7 @@ test('config: a named srs.secret_file is relative to the config file and checked
   const dir = tmp();
   const file = path.join(dir, 'spamgate.yaml');
   writeFileSync(file, 'local_domains: [example.org]\nsrs:\n  secret_file: keys/postsrsd.secret\n');
-  assert.throws(() => loadConfig({ file }), /spamgate\.yaml:3: srs\.secret_file: .*keys\/postsrsd\.secret cannot be read \(ENOENT\)/);
+  assert.throws(() => loadConfig({ file }), /spamgate\.yaml:3: srs\.secret_file: .*keys\/postsrsd\.secret does not exist/);
   mkdirSync(path.join(dir, 'keys'));
   writeFileSync(path.join(dir, 'keys', 'postsrsd.secret'), 'a-secret-of-some-length\n', { mode: 0o644 });
   assert.throws(() => loadConfig({ file }), /srs\.secret_file: .* is open to other users/);
