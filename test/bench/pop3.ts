@@ -29,13 +29,18 @@ function sampleMessage(i: number): Buffer {
 }
 
 /** Logs in and RETRs every message one at a time (no pipelining), as a fetching client does. */
+/** Reads the greeting and logs in with USER and PASS. */
+async function logIn(c: RawPop3): Promise<void> {
+  await c.line();
+  await c.cmd(`USER ${USER}`);
+  const login = await c.cmd(`PASS ${PASSWORD}`);
+  if (!login?.startsWith('+OK')) throw new Error(`login failed: ${login}`);
+}
+
 async function retrAll(port: number): Promise<{ count: number; bytes: number; seconds: number }> {
   const c = await RawPop3.connect(port);
   try {
-    await c.line();
-    await c.cmd(`USER ${USER}`);
-    const login = await c.cmd(`PASS ${PASSWORD}`);
-    if (!login?.startsWith('+OK')) throw new Error(`login failed: ${login}`);
+    await logIn(c);
     const stat = (await c.cmd('STAT')) ?? '';
     const count = Number(stat.split(' ')[1]);
     const start = process.hrtime.bigint();
@@ -59,10 +64,7 @@ async function logins(port: number, n: number): Promise<number> {
   for (let i = 0; i < n; i++) {
     const c = await RawPop3.connect(port);
     try {
-      await c.line();
-      await c.cmd(`USER ${USER}`);
-      const login = await c.cmd(`PASS ${PASSWORD}`);
-      if (!login?.startsWith('+OK')) throw new Error(`login failed: ${login}`);
+      await logIn(c);
       await c.cmd('QUIT');
     } finally {
       c.destroy();
