@@ -8,7 +8,7 @@ import { chmodSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { prvsSign } from '../../src/batv/prvs.ts';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
@@ -248,7 +248,8 @@ test('key rotation through batv.key_file and reload: the new key signs, the old 
   assert.match(dropped.text, /\(unknown_key\)/);
 });
 
-test('with SRS: an alias forward of outside mail goes out with its SRS sender, untagged; a user\'s own mail forwarded by the alias gets the tag', async (t) => {
+/** A full-stack gateway with BATV and an alias team@localhost forwarding to carol@remote.example, and outside mail to team forwarded (SRS) to the sink. */
+async function aliasForwardSent(t: TestContext): Promise<{ gw: RunningGateway; sink: SinkServer }> {
   const sink = await startSink();
   t.after(() => sink.close());
   const zones = { ...ZONES, 'gmail.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }] };
@@ -260,6 +261,11 @@ test('with SRS: an alias forward of outside mail goes out with its SRS sender, u
   const outside = await sendMessage(gw.smtpPort, 'alice@gmail.example', ['team@localhost'], 'Subject: from outside\r\n\r\nhi team\r\n');
   assert.equal(outside.data?.code, 250, JSON.stringify(outside.replies));
   await sink.waitForMessages(1, 20_000);
+  return { gw, sink };
+}
+
+test('with SRS: an alias forward of outside mail goes out with its SRS sender, untagged; a user\'s own mail forwarded by the alias gets the tag', async (t) => {
+  const { gw, sink } = await aliasForwardSent(t);
   assert.match(sink.messages[0]?.mailFrom ?? '', /^SRS0=[^=]{4}=[A-Z2-7]{2}=gmail\.example=alice@localhost$/, 'SRS, and no tag on it');
   assert.ok(gw.submissionPort);
   assert.equal(await submit(gw.submissionPort, ['team@localhost'], 'Subject: from a user\r\n\r\nhi team\r\n'), 250);
@@ -293,17 +299,7 @@ test('a sender written with capitals: a bounce that comes back with the address 
 });
 
 test('with SRS: a bounce (MAIL FROM:<>) to an SRS address of a forward is judged by the SRS rules, not scored as an unsigned BATV bounce', async (t) => {
-  const sink = await startSink();
-  t.after(() => sink.close());
-  const zones = { ...ZONES, 'gmail.example': [{ MX: [10, 'mx.remote.example'] as [number, string] }] };
-  const gw = await startGateway(
-    t,
-    { smtp: { trusted_networks: [] }, outbound: { port: sink.port }, aliases: { 'team@localhost': ['carol@remote.example'] }, batv: { enabled: true, keys: [CURRENT] } },
-    { zones },
-  );
-  const outside = await sendMessage(gw.smtpPort, 'alice@gmail.example', ['team@localhost'], 'Subject: from outside\r\n\r\nhi team\r\n');
-  assert.equal(outside.data?.code, 250, JSON.stringify(outside.replies));
-  await sink.waitForMessages(1, 20_000);
+  const { gw, sink } = await aliasForwardSent(t);
   const srs = sink.messages[0]?.mailFrom ?? '';
   assert.match(srs, /^SRS0=/);
   // carol's server bounces the forwarded copy to its SRS sender: a genuine bounce, SRS-checked
