@@ -1,5 +1,6 @@
 // LIST and LSUB (RFC 3501 §6.3.8-9) with LIST-EXTENDED (RFC 5258), SPECIAL-USE selection (RFC 6154) and
 // LIST-STATUS (RFC 5819): the arguments parsed (list-command.ts), the mailboxes chosen (list-select.ts), the replies.
+import { MailboxError } from '../store/mailbox-store.ts';
 import { encodeMutf7 } from '../store/mutf7.ts';
 import { astr, str } from './encode.ts';
 import { listEntries } from './list-entries.ts';
@@ -34,9 +35,11 @@ async function list(s: Session, c: Cursor): Promise<Reply> {
     const subs = cmd.subscribed ? await store.listSubscriptions(s.user) : [];
     const lines = listLines(await store.listMailboxes(s.user), subs, patterns, cmd);
     for (const l of lines) {
-      out += listReply(l);
-      // RFC 5819 §2: a STATUS after the LIST of each mailbox that can be selected (none for \NoSelect, \NonExistent)
-      if (cmd.status && l.selectable) out += await statusOf(s, l.name, cmd.status);
+      // RFC 5819 §2: a STATUS after the LIST of each mailbox that can be selected (none for \NoSelect, \NonExistent);
+      // it is looked up first, as a mailbox that cannot be selected by then is told \NoSelect in its LIST response
+      const st = cmd.status && l.selectable ? await statusOf(s, l.name, cmd.status) : undefined;
+      out += listReply(st === NOSELECT ? { ...l, attrs: ['\\Noselect', ...l.attrs] } : l);
+      if (typeof st === 'string') out += st;
       if (out.length >= 64 * 1024) {
         await s.sendAsync(out);
         out = '';
@@ -47,13 +50,19 @@ async function list(s: Session, c: Cursor): Promise<Reply> {
   return { status: 'OK', text: 'LIST completed' };
 }
 
-/** A mailbox deleted since it was listed has no status to tell: it is left out (RFC 5819 §2 allows). */
-async function statusOf(s: Session, name: string, items: readonly StatusItem[]): Promise<string> {
+/** A mailbox listed as selectable that cannot be selected now (deleted, or out of reach, since it was listed). */
+const NOSELECT = Symbol('noselect');
+
+/**
+ * The STATUS line of a listed mailbox. RFC 5819 §2: one that cannot be selected now (deleted since it was listed)
+ * gets no STATUS and \NoSelect in its LIST response (NOSELECT); on any other failure the STATUS is left out.
+ */
+async function statusOf(s: Session, name: string, items: readonly StatusItem[]): Promise<string | typeof NOSELECT | undefined> {
   try {
     return await statusLine(s, name, items);
   } catch (err) {
     s.log.debug('imap list-status skipped a mailbox', { mailbox: name, err });
-    return '';
+    return err instanceof MailboxError && (err.code === 'NONEXISTENT' || err.code === 'NOPERM') ? NOSELECT : undefined;
   }
 }
 

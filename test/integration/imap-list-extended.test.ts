@@ -109,6 +109,22 @@ test('LIST-STATUS: a STATUS after each selectable mailbox, none for \\NonExisten
   assert.match(inbox[1] ?? '', /^\* STATUS INBOX \(HIGHESTMODSEQ [1-9]\d* RECENT \d+ UIDVALIDITY \d+\)$/);
 });
 
+test('LIST-STATUS: a mailbox deleted between the LIST and its STATUS is told \\Noselect, without a STATUS', GUARD, async (t) => {
+  const { h, c } = await setup(t);
+  // another session deletes Archive just after this LIST has read the mailbox names
+  const listMailboxes = h.store.listMailboxes.bind(h.store);
+  h.store.listMailboxes = async (user) => {
+    const boxes = await listMailboxes(user);
+    if (boxes.some((b) => b.name === 'Archive')) await h.store.deleteMailbox(user, 'Archive');
+    return boxes;
+  };
+  const res = await ok(c, 'LIST "" (Archive Trash) RETURN (STATUS (MESSAGES))');
+  // RFC 5819 §2: the STATUS MUST NOT be returned and the LIST response MUST include \NoSelect
+  assert.deepEqual(res, ['* LIST (\\Noselect \\HasNoChildren \\Archive) "/" Archive', TRASH, '* STATUS Trash (MESSAGES 0)']);
+  h.store.listMailboxes = listMailboxes;
+  assert.deepEqual(await ok(c, 'LIST "" (Archive Trash) RETURN (STATUS (MESSAGES))'), [TRASH, '* STATUS Trash (MESSAGES 0)']);
+});
+
 test('LIST-EXTENDED and STATUS: malformed commands get BAD and the session goes on', GUARD, async (t) => {
   const { c } = await setup(t);
   const many = `(${Array.from({ length: 101 }, (_, i) => `p${i}`).join(' ')})`;
