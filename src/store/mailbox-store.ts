@@ -77,7 +77,11 @@ export interface MailboxInfo {
   hasChildren: boolean;
 }
 
-export interface MailboxStatus extends MailboxInfo {
+/**
+ * A mailbox's counters (STATUS). Not its subscription or children: those take the list of every mailbox, and LIST's
+ * RETURN (STATUS …) asks a status of each mailbox it lists (RFC 5819), which would make it quadratic.
+ */
+export interface MailboxStatus extends Omit<MailboxInfo, 'subscribed' | 'hasChildren'> {
   messages: number;
   unseen: number;
   recent: number;

@@ -205,8 +205,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     listSubscriptions: async (user) => [...(await readSubscriptions(user))].sort(),
 
     async status(user, mailbox) {
-      const subs = await readSubscriptions(user);
-      const names = await folderNames(user);
+      // the folder alone: no listing of the user's folders (see MailboxStatus)
       return withFolder(user, mailbox, async (f, name): Promise<MailboxStatus> => {
         const list = f.list();
         const special = SPECIAL[name];
@@ -215,8 +214,6 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
           uidValidity: f.uidValidity,
           uidNext: f.nextUid,
           ...(special ? { specialUse: special } : {}),
-          subscribed: subs.has(name),
-          hasChildren: names.some((n) => n.startsWith(name + '/')),
           messages: list.length,
           unseen: list.filter((m) => !m.flags.includes('\\Seen')).length,
           recent: list.filter((m) => m.recent).length,

@@ -1,7 +1,9 @@
 // Maildir store on a temp dir: delivery, UIDs across reopen, flags, expunge, copy, rename with hierarchy, name validation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
@@ -144,7 +146,7 @@ test('create, rename with hierarchy, subscriptions, delete', async (t) => {
   assert.ok(!names.some((n) => n.startsWith('Projects')));
   assert.deepEqual(await store.read(U, 'Archive/Old/2024/Q1', uid), msg(1));
   assert.equal((await store.status(U, 'Archive/Old/2024/Q1')).uidValidity, validity);
-  assert.equal((await store.status(U, 'Archive/Old/2024')).subscribed, true);
+  assert.ok((await store.listSubscriptions(U)).includes('Archive/Old/2024'));
   await assert.rejects(store.deleteMailbox(U, 'Archive/Old'), (e: unknown) => e instanceof MailboxError && e.code === 'INUSE');
   await assert.rejects(store.deleteMailbox(U, 'INBOX'), (e: unknown) => e instanceof MailboxError && e.code === 'NOPERM');
   await store.deleteMailbox(U, 'Archive/Old/2024/Q1');
@@ -273,4 +275,31 @@ test('a download-and-delete mailbox does not keep header-cache entries of messag
   }
   // 900 messages went through; the file is rewritten once most of its lines are of gone messages
   assert.ok(most <= 2 * 150 + 256 + 1, `the cache file reached ${most} lines`);
+});
+
+test('status reads its folder only, not the list of every mailbox (LIST-STATUS asks one per mailbox listed)', async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  for (let i = 0; i < 20; i++) await store.createMailbox(U, `Box${i}`);
+  await store.append(U, 'Box3', msg(1));
+  const md = store.maildirOf(U);
+  const real = fs.promises.readdir;
+  let listings = 0;
+  // every readdir of the user's Maildir (where the folders are listed) is counted
+  const counting = ((path: fs.PathLike, ...rest: unknown[]) => {
+    if (String(path) === md) listings++;
+    return (real as (...a: unknown[]) => unknown)(path, ...rest);
+  }) as typeof real;
+  fs.promises.readdir = counting;
+  syncBuiltinESMExports();
+  t.after(() => {
+    fs.promises.readdir = real;
+    syncBuiltinESMExports();
+  });
+  await store.status(U, 'Box0'); // the folders are loaded once
+  listings = 0;
+  for (let i = 0; i < 20; i++) await store.status(U, `Box${i}`);
+  assert.equal((await store.status(U, 'Box3')).messages, 1);
+  assert.equal(listings, 0);
 });
