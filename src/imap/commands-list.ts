@@ -37,7 +37,7 @@ async function list(s: Session, c: Cursor): Promise<Reply> {
     for (const l of lines) {
       // RFC 5819 §2: a STATUS after the LIST of each mailbox that can be selected (none for \NoSelect, \NonExistent);
       // it is looked up first, as a mailbox that cannot be selected by then is told \NoSelect in its LIST response
-      const st = cmd.status && l.selectable ? await statusOf(s, l.name, cmd.status) : undefined;
+      const st = cmd.status && l.status ? await statusOf(s, l.name, cmd.status) : undefined;
       out += listReply(st === NOSELECT ? { ...l, attrs: ['\\Noselect', ...l.attrs] } : l);
       if (typeof st === 'string') out += st;
       if (out.length >= 64 * 1024) {

@@ -16,8 +16,11 @@ export interface ListLine {
   attrs: string[];
   /** Selection options some descendant meets (RFC 5258 §3.5 CHILDINFO), with RECURSIVEMATCH only. */
   childInfo?: string[];
-  /** An existing, selectable mailbox: LIST-STATUS tells its STATUS (RFC 5819 §2). */
-  selectable: boolean;
+  /**
+   * LIST-STATUS tells its STATUS (RFC 5819 §2: each selectable mailbox that matches the patterns and the selection
+   * options): an existing mailbox, not one listed only for a descendant RECURSIVEMATCH found.
+   */
+  status: boolean;
 }
 
 /** The pattern a reference and a mailbox pattern make (RFC 3501 §6.3.8: the reference names a level). */
@@ -49,7 +52,7 @@ function plainList(boxes: ReadonlyMap<string, MailboxInfo>, patterns: readonly s
       if (seen.has(e.name)) continue;
       seen.add(e.name);
       const b = boxes.get(e.name);
-      out.push(b ? { name: e.name, attrs: boxAttrs(b), selectable: true } : { name: e.name, attrs: ['\\Noselect', '\\HasChildren'], selectable: false });
+      out.push(b ? { name: e.name, attrs: boxAttrs(b), status: true } : { name: e.name, attrs: ['\\Noselect', '\\HasChildren'], status: false });
     }
   }
   return out;
@@ -85,7 +88,7 @@ function selectedList(boxes: ReadonlyMap<string, MailboxInfo>, subs: ReadonlySet
       if (subs.has(name)) attrs.push('\\Subscribed');
       if (above.has(name)) attrs.push('\\HasChildren');
     }
-    out.push({ name, attrs, selectable: b !== undefined, ...(child ? { childInfo: criteria } : {}) });
+    out.push({ name, attrs, status: b !== undefined && self, ...(child ? { childInfo: criteria } : {}) });
   }
   return out;
 }

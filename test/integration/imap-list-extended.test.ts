@@ -109,6 +109,20 @@ test('LIST-STATUS: a STATUS after each selectable mailbox, none for \\NonExisten
   assert.match(inbox[1] ?? '', /^\* STATUS INBOX \(HIGHESTMODSEQ [1-9]\d* RECENT \d+ UIDVALIDITY \d+\)$/);
 });
 
+test('LIST-STATUS: no STATUS for a mailbox listed only for a descendant RECURSIVEMATCH found', GUARD, async (t) => {
+  const { c } = await setup(t);
+  // RFC 5819 §2: a STATUS for each selectable mailbox matching the pattern and the selection options; Fruit is not
+  // subscribed, it is listed only for its subscribed child (as Dovecot, no STATUS)
+  const fruit = '* LIST (\\HasChildren) "/" Fruit ("CHILDINFO" ("SUBSCRIBED"))';
+  assert.deepEqual(await ok(c, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" Fr% RETURN (STATUS (MESSAGES))'), [fruit]);
+  assert.deepEqual(await ok(c, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" Fruit/* RETURN (STATUS (MESSAGES))'), [BANANA, '* STATUS Fruit/Banana (MESSAGES 0)']);
+  await ok(c, 'SUBSCRIBE Fruit');
+  assert.deepEqual(await ok(c, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" Fr% RETURN (STATUS (MESSAGES))'), [
+    '* LIST (\\HasChildren \\Subscribed) "/" Fruit ("CHILDINFO" ("SUBSCRIBED"))',
+    '* STATUS Fruit (MESSAGES 0)',
+  ]);
+});
+
 test('LIST-STATUS: a mailbox deleted between the LIST and its STATUS is told \\Noselect, without a STATUS', GUARD, async (t) => {
   const { h, c } = await setup(t);
   // another session deletes Archive just after this LIST has read the mailbox names

@@ -8,7 +8,7 @@ const box = (name: string, extra: Partial<MailboxInfo> = {}): MailboxInfo => ({ 
 const BOXES = [box('INBOX', { subscribed: true }), box('a', { hasChildren: true }), box('a/b', { hasChildren: true }), box('a/b/c', { subscribed: true }), box('Junk', { specialUse: '\\Junk' })];
 const SUBS = ['INBOX', 'a/b/c', 'x/y'];
 const plain = { subscribed: false, specialUse: false, recursiveMatch: false };
-const show = (lines: ReturnType<typeof listLines>): string[] => lines.map((l) => `${l.name} (${l.attrs.join(' ')})${l.childInfo ? ` ${l.childInfo.join(' ')}` : ''}${l.selectable ? '' : ' -'}`);
+const show = (lines: ReturnType<typeof listLines>): string[] => lines.map((l) => `${l.name} (${l.attrs.join(' ')})${l.childInfo ? ` ${l.childInfo.join(' ')}` : ''}${l.status ? '' : ' -'}`);
 
 test('no selection option: every pattern, each mailbox once, "%" levels above as \\Noselect', () => {
   assert.deepEqual(show(listLines(BOXES, [], ['a/%', 'a/*', 'INBOX'], plain)), ['a/b (\\HasChildren)', 'a/b/c (\\HasNoChildren \\Subscribed)', 'INBOX (\\HasNoChildren \\Subscribed)']);
@@ -22,8 +22,8 @@ test('SUBSCRIBED: subscribed names only, \\NonExistent for those that are no mai
 
 test('RECURSIVEMATCH: levels with a subscribed descendant, with CHILDINFO, existing or not', () => {
   const sel = { ...plain, subscribed: true, recursiveMatch: true };
-  assert.deepEqual(show(listLines(BOXES, SUBS, ['%'], sel)), ['INBOX (\\HasNoChildren \\Subscribed)', 'a (\\HasChildren) SUBSCRIBED', 'x (\\NonExistent) SUBSCRIBED -']);
-  assert.deepEqual(show(listLines(BOXES, SUBS, ['a/*'], sel)), ['a/b (\\HasChildren) SUBSCRIBED', 'a/b/c (\\HasNoChildren \\Subscribed)']);
+  assert.deepEqual(show(listLines(BOXES, SUBS, ['%'], sel)), ['INBOX (\\HasNoChildren \\Subscribed)', 'a (\\HasChildren) SUBSCRIBED -', 'x (\\NonExistent) SUBSCRIBED -']);
+  assert.deepEqual(show(listLines(BOXES, SUBS, ['a/*'], sel)), ['a/b (\\HasChildren) SUBSCRIBED -', 'a/b/c (\\HasNoChildren \\Subscribed)']);
 });
 
 test('SPECIAL-USE: only mailboxes with a special-use attribute; with SUBSCRIBED both must hold', () => {
