@@ -39,9 +39,11 @@ export function parseReturn(c: Cursor): ReturnOptions | undefined {
  */
 export function savedPart<T>(opts: ReturnOptions, hits: readonly T[]): T[] {
   if (opts.has('ALL') || opts.has('COUNT') || !(opts.has('MIN') || opts.has('MAX'))) return [...hits];
+  if (hits.length === 0) return [];
   const out: T[] = [];
-  if (opts.has('MIN') && hits.length > 0) out.push(hits[0] as T);
-  if (opts.has('MAX') && hits.length > 1) out.push(hits[hits.length - 1] as T);
+  if (opts.has('MIN')) out.push(hits[0] as T);
+  // one message is MIN and MAX at once: kept once
+  if (opts.has('MAX') && !(opts.has('MIN') && hits.length === 1)) out.push(hits[hits.length - 1] as T);
   return out;
 }
 

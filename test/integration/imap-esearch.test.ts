@@ -143,6 +143,12 @@ test('SEARCHRES: SAVE with MIN and MAX keeps those; with ALL or COUNT everything
   assert.deepEqual(await fetched(c, '$'), [2, 5]);
   assert.deepEqual(await ok(c, 'r4', 'SEARCH RETURN (SAVE MIN COUNT) FLAGGED'), ['* ESEARCH (TAG "r4") MIN 2 COUNT 3']);
   assert.deepEqual(await fetched(c, '$'), [2, 4, 5]);
+  // one match is the MAX too (and MODSEQ covers it)
+  assert.deepEqual(await ok(c, 'r8', 'SEARCH RETURN (SAVE MAX) SUBJECT fig'), ['* ESEARCH (TAG "r8") MAX 4']);
+  assert.deepEqual(await fetched(c, '$'), [4]);
+  assert.match((await ok(c, 'r9', 'UID SEARCH RETURN (MAX) MODSEQ 1 SUBJECT fig')).at(-1) ?? '', /^\* ESEARCH \(TAG "r9"\) UID MAX 5 MODSEQ [1-9]\d*$/);
+  assert.deepEqual(await ok(c, 'r10', 'SORT RETURN (SAVE MAX) (SUBJECT) UTF-8 SUBJECT apple'), ['* ESEARCH (TAG "r10") MAX 3']);
+  assert.deepEqual(await fetched(c, '$'), [3]);
   await ok(c, 'r5', 'SEARCH RETURN (SAVE MIN) KEYWORD none');
   assert.deepEqual(await fetched(c, '$'), []);
   // SORT: MIN is the first in sort order (apple, message 3); the saved set is a set, fetched in mailbox order

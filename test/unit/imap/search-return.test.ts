@@ -24,6 +24,8 @@ test('SAVE keeps MIN and/or MAX alone, else everything; SAVE alone sends no ESEA
   assert.deepEqual(kept('RETURN (SAVE MIN COUNT)'), hits);
   assert.deepEqual(kept('RETURN (SAVE)'), hits);
   assert.deepEqual(savedPart(new Set(['MIN', 'MAX'] as const), [5]), [5], 'one message is MIN and MAX at once');
+  assert.deepEqual(savedPart(new Set(['SAVE', 'MAX'] as const), [5]), [5], 'one message is the MAX');
+  assert.deepEqual(savedPart(new Set(['SAVE', 'MIN', 'MAX'] as const), []), []);
   assert.equal(sendsEsearch(new Set(['SAVE'] as const)), false);
   assert.equal(sendsEsearch(new Set(['SAVE', 'COUNT'] as const)), true);
 });
