@@ -5,9 +5,9 @@ import { encodeMutf7 } from '../store/mutf7.ts';
 import { astr, str } from './encode.ts';
 import { listEntries } from './list-entries.ts';
 import { compileListPattern } from './list-pattern.ts';
-import { parseListCommand } from './list-command.ts';
+import { needAuth } from './commands-mailbox.ts';
+import { parseListCommand, pattern } from './list-command.ts';
 import { fullPattern, listLines, type ListLine } from './list-select.ts';
-import { decodeMailboxName } from './mailbox-name.ts';
 import type { Cursor } from './parser.ts';
 import type { Handler, Reply, Session } from './session.ts';
 import { statusLine, type StatusItem } from './status-items.ts';
@@ -15,10 +15,6 @@ import { statusLine, type StatusItem } from './status-items.ts';
 const wireName = (name: string): string => astr(encodeMutf7(name));
 /** RFC 3501 §6.3.8: an empty pattern asks for the hierarchy delimiter and root. */
 const DELIMITER = '* LIST (\\Noselect) "/" ""\r\n';
-
-function needAuth(s: Session): Reply | undefined {
-  return s.state === 'auth' || s.state === 'selected' ? undefined : { status: 'BAD', text: 'Log in first' };
-}
 
 /** "* LIST (attrs) "/" name" with RFC 5258 §3.5's CHILDINFO extended data when there is some. */
 function listReply(l: ListLine): string {
@@ -67,12 +63,9 @@ async function statusOf(s: Session, name: string, items: readonly StatusItem[]):
 }
 
 async function lsub(s: Session, c: Cursor): Promise<Reply> {
-  // A reference or pattern that is not modified UTF-7 is matched as it stands (it then names no mailbox).
-  const refWire = c.listMailbox();
-  const ref = decodeMailboxName(refWire) ?? refWire;
+  const ref = pattern(c);
   c.sp();
-  const patWire = c.listMailbox();
-  const pat = decodeMailboxName(patWire) ?? patWire;
+  const pat = pattern(c);
   c.end();
   if (pat === '') {
     s.send('* LSUB (\\Noselect) "/" ""\r\n');

@@ -23,7 +23,8 @@ export function mailboxArg(c: Cursor): string {
   return /^inbox(\/|$)/i.test(name) ? 'INBOX' + name.slice(5) : name;
 }
 
-function needAuth(s: Session): Reply | undefined {
+/** BAD unless logged in (authenticated or selected state). */
+export function needAuth(s: Session): Reply | undefined {
   return s.state === 'auth' || s.state === 'selected' ? undefined : bad('Log in first');
 }
 function needSelected(s: Session): Reply | undefined {

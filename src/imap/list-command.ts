@@ -26,8 +26,8 @@ export interface ListCommand {
   status?: StatusItem[];
 }
 
-/** A reference or pattern that is not modified UTF-7 is matched as it stands (it then names no mailbox). */
-function pattern(c: Cursor): string {
+/** A reference or pattern; one that is not modified UTF-7 is matched as it stands (it then names no mailbox). */
+export function pattern(c: Cursor): string {
   const wire = c.listMailbox();
   return decodeMailboxName(wire) ?? wire;
 }
