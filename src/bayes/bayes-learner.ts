@@ -122,12 +122,17 @@ export class BayesLearner implements Learner {
     });
   }
 
-  forget(raw: Buffer, _source: LearnSource): Promise<LearnOutcome> {
+  async forget(raw: Buffer, _source: LearnSource): Promise<LearnOutcome> {
+    return (await this.forgetClass(raw)) === undefined ? 'unknown' : 'forgotten';
+  }
+
+  /** Unlearns a message: the class it had been learned as, undefined when it was not learned. */
+  forgetClass(raw: Buffer): Promise<MessageClass | undefined> {
     return this.serial(async () => {
       const known = await this.learnedAs(raw, messageDigest(raw));
-      if (known === undefined) return 'unknown';
+      if (known === undefined) return undefined;
       await this.deps.store.update({ tokens: this.deps.tokenize(withoutOwnTrace(raw)), cls: known.cls, delta: -1, digest: known.digest });
-      return 'forgotten';
+      return known.cls;
     });
   }
 

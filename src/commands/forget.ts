@@ -1,5 +1,5 @@
 // `spamgate forget FILE...`: unlearn messages from the Bayes filter, whatever class they were learned as, and
-// take what they match out of the fuzzy store, undoing what `train --spam` added there.
+// take what those learned as spam match out of the fuzzy store, undoing what `train --spam` added there.
 import { openFilterEnv, requirePaths } from '../bayes/cli-support.ts';
 import { displayId, readCorpus } from '../bayes/corpus.ts';
 import { openFuzzyForCli } from '../fuzzy/cli-support.ts';
@@ -14,8 +14,8 @@ export const forgetCommand: Command = {
     '  Removes each message (file, directory or mbox) from what the filter has learned and prints',
     '  "path<TAB>forgotten|unknown" (unknown: never learned); unreadable files get "error: reason", exit 1.',
     '  A path holding a tab, a line break or another control character is printed JSON-quoted.',
-    '  A forgotten message is also taken out of the fuzzy store (what train --spam put there) unless',
-    '  --no-fuzzy or fuzzy.enabled: false.',
+    '  A forgotten message learned as spam is also taken out of the fuzzy store (what train --spam put',
+    '  there) unless --no-fuzzy or fuzzy.enabled: false.',
   ].join('\n'),
   booleanFlags: ['no-fuzzy'],
   finishesWithoutReader: true,
@@ -42,12 +42,15 @@ export const forgetCommand: Command = {
           io.stdout.write(`${displayId(msg.id)}\terror: ${msg.error}\n`);
           continue;
         }
-        const outcome = await env.bayes.learner.forget(msg.raw, 'manual');
-        if (outcome === 'forgotten') {
-          forgotten++;
+        const cls = await env.bayes.learner.forgetClass(msg.raw);
+        const outcome = cls === undefined ? 'unknown' : 'forgotten';
+        if (cls !== undefined) forgotten++;
+        else unknown++;
+        // only what was learned as spam went into the fuzzy store: forgetting a ham message removes nothing there
+        if (cls === 'spam') {
           const taken = await fuzzy?.remove(msg.raw);
           if (taken?.kind === 'removed') fuzzyRemoved += taken.entries;
-        } else unknown++;
+        }
         io.stdout.write(`${displayId(msg.id)}\t${outcome}\n`);
       }
       totals = await env.bayes.store.totals();

@@ -182,6 +182,18 @@ test('spamgate forget takes a forgotten message out of the fuzzy store too, unle
   assert.match(await stats(reported), /store now 1 digests/);
 });
 
+test('spamgate forget of a message Bayes learned as ham leaves the fuzzy store alone: only spam was put there', async (t) => {
+  const file = writeMessage(t, CAMPAIGN, 'ham by mistake');
+  const dir = tempDir(t);
+  assert.equal((await runCli(['fuzzy', 'add', file, '--data-dir', dir])).code, 0);
+  assert.equal((await runCli(['train', '--ham', file, '--data-dir', dir])).code, 0);
+  const forgot = await runCli(['forget', file, '--data-dir', dir]);
+  assert.equal(forgot.code, 0, forgot.stderr);
+  assert.match(forgot.stdout, /\tforgotten\n/);
+  assert.doesNotMatch(forgot.stdout, /fuzzy store/);
+  assert.match((await runCli(['fuzzy', 'stats', '--data-dir', dir])).stdout, /store now 1 digests/);
+});
+
 test('an attachment reported with fuzzy add: the same bytes under another text hit FUZZY_ATTACHMENT, other bytes do not', async (t) => {
   const dataDir = tempDir(t);
   const file = path.join(tempDir(t), 'invoice.eml');
