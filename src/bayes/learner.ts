@@ -9,7 +9,7 @@ export type LearnOutcome =
   | 'already'
   /** Was learned as the other class: moved to this one. */
   | 'relearned'
-  /** forget(): removed; or nothing to remove. */
+  /** forget(): removed; or nothing to remove (learn(): no store took the message). */
   | 'forgotten'
   | 'unknown';
 

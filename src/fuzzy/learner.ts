@@ -17,8 +17,9 @@ export function withFuzzyLearning(bayes: Learner | undefined, fuzzy: FuzzyFilter
   return {
     async learn(raw, cls, source) {
       if (source !== 'autolearn') await teach(raw, cls === 'spam');
-      // Bayes off: the fuzzy store learned; 'learned' says so
-      return bayes ? bayes.learn(raw, cls, source) : 'learned';
+      if (bayes) return bayes.learn(raw, cls, source);
+      // Bayes off: the fuzzy store learned, 'learned' says so; unless it is switched off too (nothing learned)
+      return source !== 'autolearn' && enabled() ? 'learned' : 'unknown';
     },
     async forget(raw, source): Promise<LearnOutcome> {
       return bayes ? bayes.forget(raw, source) : 'unknown';

@@ -55,6 +55,13 @@ test('while the running configuration has the store switched off, reports teach 
   assert.equal(await matches(fuzzy, nearCopy(1)), true, 'switched on again: stored');
 });
 
+test('Bayes off and the store switched off by reload: a report is learned by nothing, and says so', async (t) => {
+  const fuzzy = openFuzzy({ config: fuzzySection.parse({}), limits: { maxBytes: 512 * 1024, maxParts: 100, maxDepth: 10 }, clock: new ManualClock(1_000_000), dataDir: tempDir(t) });
+  const learner = withFuzzyLearning(undefined, fuzzy, () => false, (err) => assert.fail(err));
+  assert.equal(await learner.learn(message(CAMPAIGN), 'spam', 'junk_folder'), 'unknown');
+  assert.equal((await fuzzy.stats()).entries, 0);
+});
+
 test('a failing fuzzy store is reported and Bayes still learns', async () => {
   const broken: FuzzyFilter = {
     check: async () => undefined,
