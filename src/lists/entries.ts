@@ -33,7 +33,7 @@ export function asciiName(text: string): string | undefined {
 /**
  * An address literal as a HELO name may be ("[192.0.2.1]", "[IPv6:2001:db8::1]", RFC 5321 §4.1.3) in one
  * canonical spelling, so that "[IPv6:2001:DB8:0::1]" is the same entry as "[IPv6:2001:db8::1]" and an
- * IPv4-mapped IPv6 literal the same as its IPv4 one; undefined when the text is not an address literal.
+ * IPv4-mapped or NAT64 (64:ff9b::/96) IPv6 literal the same as its IPv4 one; undefined when the text is not an address literal.
  */
 function addressLiteral(text: string): string | undefined {
   // an IPv6 literal without its "IPv6:" tag is taken too: a deny entry must not be dodged by a malformed HELO

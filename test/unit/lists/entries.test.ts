@@ -80,6 +80,8 @@ test('address literals match in any spelling of the same address (RFC 5321 §4.1
     assert.equal(s.matchHost(helo)?.text, '[IPv6:2001:db8::1]', helo);
   }
   assert.equal(s.matchHost('[IPv6:::ffff:192.0.2.7]')?.text, '[192.0.2.7]');
+  assert.equal(s.matchHost('[IPv6:64:ff9b::c000:207]')?.text, '[192.0.2.7]', 'NAT64, as the README says');
+  assert.equal(set('host', ['[IPv6:::1]']).matchHost('[::1]')?.text, '[IPv6:::1]');
   assert.equal(s.matchHost('[IPv6:2001:db8::2]'), undefined);
   assert.equal(s.matchHost('[192.0.2.8]'), undefined);
   // an entry spelled long matches the short HELO too
