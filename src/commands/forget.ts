@@ -2,7 +2,7 @@
 // take what those learned as spam match out of the fuzzy store, undoing what `train --spam` added there.
 import { openFilterEnv, requirePaths } from '../bayes/cli-support.ts';
 import { displayId, readCorpus } from '../bayes/corpus.ts';
-import { openFuzzyForCli } from '../fuzzy/cli-support.ts';
+import { bayesShared, openFuzzyForCli } from '../fuzzy/cli-support.ts';
 import type { FuzzyFilter } from '../fuzzy/open-fuzzy.ts';
 import { UsageError, type Command } from './types.ts';
 
@@ -25,7 +25,7 @@ export const forgetCommand: Command = {
     const env = await openFilterEnv(args, undefined, { learns: true });
     let fuzzy: FuzzyFilter | undefined;
     try {
-      fuzzy = env.loaded.config.fuzzy.enabled && !args.flags.has('no-fuzzy') ? await openFuzzyForCli(env.loaded, { learns: true }) : undefined;
+      fuzzy = env.loaded.config.fuzzy.enabled && !args.flags.has('no-fuzzy') ? await openFuzzyForCli(env.loaded, { learns: true, lock: bayesShared(env.loaded) }) : undefined;
     } catch (err) {
       await env.bayes.close();
       throw err;

@@ -133,7 +133,7 @@ async function releaseStopped(dir: string, paths: SpoolPaths, present: readonly 
 
 /** --learn with no instance running: what the released messages match is taken out of the fuzzy store. */
 async function unreport(loaded: LoadedConfig, messages: readonly Buffer[], io: CommandIo): Promise<void> {
-  const fuzzy = await openFuzzyForCli(loaded, { learns: true });
+  const fuzzy = await openFuzzyForCli(loaded, { learns: true, lock: true });
   try {
     for (const m of messages) {
       const outcome = await fuzzy.remove(m);

@@ -2,7 +2,7 @@
 import { flagList, openFilterEnv, progressBar, progressWanted, refuseSharedFiles, requirePaths } from '../bayes/cli-support.ts';
 import { displayId, listCorpusFiles, readCorpus } from '../bayes/corpus.ts';
 import type { LearnOutcome, MessageClass } from '../bayes/learner.ts';
-import { openFuzzyForCli } from '../fuzzy/cli-support.ts';
+import { bayesShared, openFuzzyForCli } from '../fuzzy/cli-support.ts';
 import type { FuzzyFilter } from '../fuzzy/open-fuzzy.ts';
 import { UsageError, type Command } from './types.ts';
 
@@ -39,7 +39,7 @@ export const trainCommand: Command = {
     // reported spam is also a fuzzy digest, so its near-copies hit FUZZY_SPAM (src/fuzzy/)
     let fuzzy: FuzzyFilter | undefined;
     try {
-      fuzzy = spam.length > 0 && env.loaded.config.fuzzy.enabled && !args.flags.has('no-fuzzy') ? await openFuzzyForCli(env.loaded, { learns: true }) : undefined;
+      fuzzy = spam.length > 0 && env.loaded.config.fuzzy.enabled && !args.flags.has('no-fuzzy') ? await openFuzzyForCli(env.loaded, { learns: true, lock: bayesShared(env.loaded) }) : undefined;
     } catch (err) {
       await env.bayes.close();
       throw err;

@@ -3,6 +3,7 @@
 // directory (it holds the store in memory and its next save would overwrite the command's work), as train is.
 import { runningServePid } from '../commands/running-serve.ts';
 import type { LoadedConfig } from '../config/load.ts';
+import { takeLearnLock } from '../bayes/learn-lock.ts';
 import { mimeLimitsOf } from '../bayes/open-bayes.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { openSharedStores } from '../redis/shared-stores.ts';
@@ -25,27 +26,49 @@ export async function refuseWhileServing(loaded: LoadedConfig): Promise<void> {
   }
 }
 
-/** Opens the fuzzy filter of a loaded config for a CLI command; `learns`: the command changes the store. */
-export async function openFuzzyForCli(loaded: LoadedConfig, opts: { learns: boolean }): Promise<FuzzyFilter> {
+/**
+ * Opens the fuzzy filter of a loaded config for a CLI command; `learns`: the command changes the store.
+ * `lock`: the command holds no learn lock of its own (its Bayes store is in Redis, or it opened none), so the
+ * in-process store's file takes it here, until close(): two writers would each save only their own work.
+ */
+export async function openFuzzyForCli(loaded: LoadedConfig, opts: { learns: boolean; lock?: boolean }): Promise<FuzzyFilter> {
   if (opts.learns) await refuseWhileServing(loaded);
-  const { config } = loaded;
-  const shared = fuzzyInProcess(loaded) ? undefined : await openSharedStores({ config, clock: systemClock, log: silentLogger, registry: createRegistry(false) });
-  const fuzzy = openFuzzy({
-    config: config.fuzzy,
-    limits: mimeLimitsOf(config.filter),
-    clock: systemClock,
-    dataDir: loaded.dataDir,
-    ...(shared?.fuzzyStore ? { store: shared.fuzzyStore } : {}),
-    ...(opts.learns ? {} : { readOnly: true }),
-  });
-  return {
-    ...fuzzy,
-    close: async () => {
-      try {
-        await fuzzy.close();
-      } finally {
-        await shared?.close();
-      }
-    },
-  };
+  let release: (() => Promise<void>) | undefined;
+  if (opts.learns && opts.lock && fuzzyInProcess(loaded)) {
+    const held = await takeLearnLock(loaded.dataDir);
+    if (!held.ok) throw new Error(`the stores in ${loaded.dataDir} are in use by process ${held.pid} (a spamgate train, forget or fuzzy): wait for it to finish`);
+    release = held.release;
+  }
+  try {
+    const { config } = loaded;
+    const shared = fuzzyInProcess(loaded) ? undefined : await openSharedStores({ config, clock: systemClock, log: silentLogger, registry: createRegistry(false) });
+    const fuzzy = openFuzzy({
+      config: config.fuzzy,
+      limits: mimeLimitsOf(config.filter),
+      clock: systemClock,
+      dataDir: loaded.dataDir,
+      ...(shared?.fuzzyStore ? { store: shared.fuzzyStore } : {}),
+      ...(opts.learns ? {} : { readOnly: true }),
+    });
+    return {
+      ...fuzzy,
+      close: async () => {
+        try {
+          await fuzzy.close();
+        } finally {
+          try {
+            await shared?.close();
+          } finally {
+            await release?.();
+          }
+        }
+      },
+    };
+  } catch (err) {
+    await release?.();
+    throw err;
+  }
 }
+
+/** True when a learning command's Bayes store is in Redis: openFilterEnv took no learn lock for it. */
+export const bayesShared = (loaded: LoadedConfig): boolean => loaded.config.redis.use_for.includes('bayes');

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { takeLearnLock } from '../../src/bayes/learn-lock.ts';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { runCli } from '../helpers/cli-process.ts';
 import { freePort } from '../helpers/free-port.ts';
@@ -191,6 +192,29 @@ test('spamgate forget of a message Bayes learned as ham leaves the fuzzy store a
   assert.equal(forgot.code, 0, forgot.stderr);
   assert.match(forgot.stdout, /\tforgotten\n/);
   assert.doesNotMatch(forgot.stdout, /fuzzy store/);
+  assert.match((await runCli(['fuzzy', 'stats', '--data-dir', dir])).stdout, /store now 1 digests/);
+});
+
+test('with the Bayes store in Redis, train and forget still take the lock of the in-process fuzzy store: a second writer is refused, not overwritten', async (t) => {
+  const redis = await startRedis(t);
+  const configFile = path.join(tempDir(t), 'spamgate.yaml');
+  writeFileSync(configFile, stringifyYaml({ redis: { port: redis.port, timeout: '500ms', connect_timeout: '2s', use_for: ['bayes'] } }));
+  const dir = tempDir(t);
+  const file = writeMessage(t, CAMPAIGN, 'trained');
+  const trained = await runCli(['train', '--spam', file, '--config', configFile, '--data-dir', dir]);
+  assert.equal(trained.code, 0, trained.stderr);
+  // another writer of fuzzy.json (a spamgate fuzzy add) holds the lock
+  const held = await takeLearnLock(dir);
+  assert.ok(held.ok);
+  try {
+    for (const args of [['forget', file], ['train', '--spam', writeMessage(t, UNRELATED, 'other')]]) {
+      const r = await runCli([...args, '--config', configFile, '--data-dir', dir]);
+      assert.equal(r.code, 1, `${args[0]}: ${r.stdout}`);
+      assert.match(r.stderr, new RegExp(`in use by process ${process.pid}`), args[0]);
+    }
+  } finally {
+    await held.release();
+  }
   assert.match((await runCli(['fuzzy', 'stats', '--data-dir', dir])).stdout, /store now 1 digests/);
 });
 
