@@ -15,7 +15,8 @@ export const forgetCommand: Command = {
     '  "path<TAB>forgotten|unknown" (unknown: never learned); unreadable files get "error: reason", exit 1.',
     '  A path holding a tab, a line break or another control character is printed JSON-quoted.',
     '  A forgotten message learned as spam is also taken out of the fuzzy store (what train --spam put',
-    '  there) unless --no-fuzzy or fuzzy.enabled: false.',
+    '  there) unless --no-fuzzy or fuzzy.enabled: false; when that fails (the store in Redis unreachable) the',
+    '  message is named on stderr, exit 1.',
   ].join('\n'),
   booleanFlags: ['no-fuzzy'],
   finishesWithoutReader: true,
@@ -47,11 +48,18 @@ export const forgetCommand: Command = {
         if (cls !== undefined) forgotten++;
         else unknown++;
         // only what was learned as spam went into the fuzzy store: forgetting a ham message removes nothing there
-        if (cls === 'spam') {
-          const taken = await fuzzy?.remove(msg.raw);
-          if (taken?.kind === 'removed') fuzzyRemoved += taken.entries;
-        }
+        // Bayes has forgotten it whatever the fuzzy store does: its line is written, and a failure there names the
+        // message, as forgetting it again finds it unknown and leaves the fuzzy store alone
         io.stdout.write(`${displayId(msg.id)}\t${outcome}\n`);
+        if (cls === 'spam' && fuzzy) {
+          try {
+            const taken = await fuzzy.remove(msg.raw);
+            if (taken.kind === 'removed') fuzzyRemoved += taken.entries;
+          } catch (err) {
+            failed++;
+            io.stderr.write(`forget: ${displayId(msg.id)}: forgotten by Bayes but not taken out of the fuzzy store (${(err as Error).message}); spamgate fuzzy del takes it out\n`);
+          }
+        }
       }
       totals = await env.bayes.store.totals();
     } finally {

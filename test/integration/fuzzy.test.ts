@@ -218,6 +218,19 @@ test('with the Bayes store in Redis, train and forget still take the lock of the
   assert.match((await runCli(['fuzzy', 'stats', '--data-dir', dir])).stdout, /store now 1 digests/);
 });
 
+test('spamgate forget with the fuzzy store unreachable: each message is still reported, the one Bayes forgot named as left in the fuzzy store, exit 1', async (t) => {
+  const configFile = path.join(tempDir(t), 'spamgate.yaml');
+  writeFileSync(configFile, stringifyYaml({ redis: { port: await freePort(), timeout: '500ms', connect_timeout: '1s', use_for: ['fuzzy'] } }));
+  const dir = tempDir(t);
+  const file = writeMessage(t, CAMPAIGN, 'trained');
+  assert.equal((await runCli(['train', '--spam', file, '--no-fuzzy', '--config', configFile, '--data-dir', dir])).code, 0);
+  const r = await runCli(['forget', file, '--config', configFile, '--data-dir', dir]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout, /\tforgotten\n/, 'Bayes forgot it: the line says so');
+  assert.match(r.stdout, /^forgotten 1, not learned 0; /m);
+  assert.match(r.stderr, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}.*not taken out of the fuzzy store.*spamgate fuzzy del`));
+});
+
 test('an attachment reported with fuzzy add: the same bytes under another text hit FUZZY_ATTACHMENT, other bytes do not', async (t) => {
   const dataDir = tempDir(t);
   const file = path.join(tempDir(t), 'invoice.eml');
