@@ -5,7 +5,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { ConfigError, loadConfig } from '../../../src/config/load.ts';
+import { loadConfig } from '../../../src/config/load.ts';
+import { configFileProblems } from '../../helpers/config-errors.ts';
 
 const SECRET = 'a-batv-secret-of-32-characters!!';
 
@@ -15,17 +16,7 @@ function scratch(t: TestContext): string {
   return dir;
 }
 
-function problems(dir: string, yaml: string): string[] {
-  const file = path.join(dir, 'spamgate.yaml');
-  writeFileSync(file, yaml);
-  try {
-    loadConfig({ file });
-    return [];
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-}
+const problems = configFileProblems;
 
 test('batv: off by default; inline keys with the defaults (7 days, local_domains, unsigned bounces scored)', (t) => {
   const dir = scratch(t);

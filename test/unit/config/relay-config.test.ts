@@ -5,7 +5,8 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { ConfigError, loadConfig } from '../../../src/config/load.ts';
+import { loadConfig } from '../../../src/config/load.ts';
+import { configFileProblems } from '../../helpers/config-errors.ts';
 
 function scratch(t: TestContext): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-relay-cfg-'));
@@ -14,18 +15,7 @@ function scratch(t: TestContext): string {
   return dir;
 }
 
-/** The problems of a config file with this YAML, or [] when it loads. */
-function problems(dir: string, yaml: string): string[] {
-  const file = path.join(dir, 'spamgate.yaml');
-  writeFileSync(file, yaml);
-  try {
-    loadConfig({ file });
-    return [];
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-}
+const problems = configFileProblems;
 
 test('outbound.relay: port 587 for starttls, 465 for implicit; tls_verify on; the password file resolved against the config', (t) => {
   const dir = scratch(t);
