@@ -97,9 +97,10 @@ export function splitCStrings(data: Buffer): string[] {
   return out;
 }
 
-export function optnegReply(actions: number, protocol: number): Buffer {
+/** SMFIC_OPTNEG's answer: the version spoken (never above the MTA's), the actions and protocol flags wanted. */
+export function optnegReply(version: number, actions: number, protocol: number): Buffer {
   const data = Buffer.alloc(12);
-  data.writeUInt32BE(MILTER_VERSION, 0);
+  data.writeUInt32BE(version, 0);
   data.writeUInt32BE(actions, 4);
   data.writeUInt32BE(protocol, 8);
   return packet(Reply.OPTNEG, data);

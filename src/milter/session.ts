@@ -17,7 +17,7 @@ import { parseConnect, parseEnvelopeAddress } from './connect-info.ts';
 import { StepMacros } from './macros.ts';
 import { MessageBuffer } from './message-buffer.ts';
 import type { MilterPacket } from './packet-reader.ts';
-import { Cmd, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
+import { Cmd, MILTER_VERSION, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
 import { endOfBody } from './verdict-actions.ts';
 
 /** What the connection does after a packet: send these (maybe none), or close. */
@@ -106,7 +106,8 @@ export class MilterSession {
     const protocol = data.readUInt32BE(8) & WANTED_PROTOCOL;
     this.negotiated = true;
     this.leadingSpace = (protocol & Proto.HDR_LEADSPC) !== 0;
-    return { send: [optnegReply(actions, protocol)] };
+    // the MTA's own version when it is older: Postfix drops a milter that answers with a version above its own
+    return { send: [optnegReply(Math.min(version, MILTER_VERSION), actions, protocol)] };
   }
 
   /** SMFIC_MACRO: the step's letter, then name/value pairs; "{name}" and "name" are one macro. */

@@ -279,3 +279,12 @@ async function waitForLog(gw: RunningGateway, reason: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+test('an MTA speaking an older protocol version gets that version back (Postfix refuses a milter whose version is above its own)', async (t) => {
+  const gw = await startMilter(t);
+  for (const version of [2, 4, 6]) {
+    const m = await MilterClient.connect(gw.milterPort);
+    t.after(() => m.close());
+    assert.equal((await m.negotiate(0x3f, 0x7f, version)).version, version);
+  }
+});
