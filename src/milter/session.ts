@@ -35,6 +35,8 @@ const CONTINUE = (): Step => ({ send: [packet(Reply.CONTINUE)] });
 export class MilterSession {
   private negotiated = false;
   private leadingSpace = false;
+  /** The actions (SMFIF_*) the MTA granted at negotiation. */
+  private actions = 0;
   /** Macros per step letter: a step's new macros replace what the MTA said at that step before. */
   private readonly macros = new StepMacros();
   private state: SessionState | undefined;
@@ -105,6 +107,7 @@ export class MilterSession {
     const actions = data.readUInt32BE(4) & WANTED_ACTIONS;
     const protocol = data.readUInt32BE(8) & WANTED_PROTOCOL;
     this.negotiated = true;
+    this.actions = actions;
     this.leadingSpace = (protocol & Proto.HDR_LEADSPC) !== 0;
     // the MTA's own version when it is older: Postfix drops a milter that answers with a version above its own
     return { send: [optnegReply(Math.min(version, MILTER_VERSION), actions, protocol)] };
@@ -222,11 +225,19 @@ export class MilterSession {
           subjectPrefix: tx.ruleset.subjectPrefix,
           junk: this.opts.config().junk,
           leadingSpace: this.leadingSpace,
+          actions: this.actions,
         });
         deps.metrics.transactions.inc({ listener: 'milter', action: out.action });
         deps.metrics.processing.observe({ listener: 'milter' }, (performance.now() - judged.started) / 1000);
-        const verdict = out.action === 'quarantine' && decision.quarantine ? decision.quarantine.verdict : decision.verdict;
+        const judgedVerdict = decision.quarantine && out.action !== 'tempfail' ? decision.quarantine.verdict : decision.verdict;
+        // the log line says what was done (a quarantine the MTA cannot hold is a tempfail)
+        const verdict = out.action === judgedVerdict.action ? judgedVerdict : { ...judgedVerdict, action: out.action };
         logTransaction(deps, state, tx, verdict, m.bytes, out.reply);
+        if (out.action === 'tempfail') {
+          // the MTA did not grant SMFIF_QUARANTINE: the message comes again, judged then
+          deps.log.warn('milter: the MTA did not grant quarantine; a message to quarantine is refused for now', { session: state.info.id });
+          return { send: out.packets };
+        }
         const event = { message: judged.raw, session: state.info, envelope: tx.envelope, results: tx.results };
         deps.onFinal?.({ action: out.action, ...event });
         deps.onVerdict?.({ verdict, ...event });

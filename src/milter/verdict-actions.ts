@@ -6,7 +6,7 @@ import type { Action, Verdict } from '../scoring/scorer.ts';
 import { isForgedOwnHeader } from '../smtp/data-judge.ts';
 import type { Decision } from '../smtp/recipient-verdicts.ts';
 import type { HeaderField } from './message-buffer.ts';
-import { changeHeader, insertHeader, packet, quarantine, Reply } from './protocol.ts';
+import { Action as Granted, changeHeader, insertHeader, packet, quarantine, Reply, replyCode } from './protocol.ts';
 
 export interface EndOfBody {
   /** Packets to send, in order; the last one is the final reply. */
@@ -29,7 +29,12 @@ export interface EndOfBodyInput {
   junk: 'tag' | 'hold';
   /** Negotiated SMFIP_HDR_LEADSPC: values we send carry their leading space. */
   leadingSpace: boolean;
+  /** The actions the MTA granted (SMFIF_*): no other change is asked of it. */
+  actions: number;
 }
+
+/** What a hold becomes when the MTA did not grant SMFIF_QUARANTINE: the message is neither delivered nor lost. */
+export const NO_QUARANTINE_REPLY = { code: 451, enhanced: '4.7.1', text: 'Message held for review, try again later' } as const;
 
 /** A header value folded at spaces for the milter (lines joined by LF and a tab, as MTAs take them). */
 export function foldValue(name: string, value: string): string {
@@ -52,17 +57,24 @@ export function foldValue(name: string, value: string): string {
 
 export function endOfBody(input: EndOfBodyInput): EndOfBody {
   const { decision } = input;
+  const can = (a: number): boolean => (input.actions & a) !== 0;
+  const canQuarantine = can(Granted.QUARANTINE);
+  // a message to quarantine that the MTA cannot hold is refused for now (451); the junk hold falls back to tagging
+  if (decision.quarantine && !canQuarantine) {
+    const r = NO_QUARANTINE_REPLY;
+    return { packets: [replyCode(r.code, r.enhanced, r.text)], action: 'tempfail', reply: `${r.code} ${r.enhanced} ${r.text}` };
+  }
   const out: Buffer[] = [];
   const lead = (v: string): string => (input.leadingSpace ? ` ${v}` : v);
   // forged fields go from the last to the first, so no deletion moves the index of another
-  for (const h of [...input.headers].reverse()) {
+  for (const h of can(Granted.CHGHDRS) ? [...input.headers].reverse() : []) {
     if (isForgedOwnHeader(h.name, h.value, input.hostname)) out.push(changeHeader(h.index, h.name, ''));
   }
-  const hold = decision.quarantine !== undefined || (decision.verdict.action === 'junk' && input.junk === 'hold');
+  const hold = decision.quarantine !== undefined || (decision.verdict.action === 'junk' && input.junk === 'hold' && canQuarantine);
   const verdict: Verdict = decision.quarantine?.verdict ?? decision.verdict;
   const action: Action = hold ? 'quarantine' : verdict.action;
-  if (!hold && (verdict.action === 'rewrite_subject' || verdict.action === 'junk')) out.push(...tagSubject(input.headers, input.subjectPrefix, lead));
-  const fields: [string, string][] = [['X-Spamgate-Result', formatResultHeader(verdict, input.sessionId)], ...input.added];
+  if (!hold && (verdict.action === 'rewrite_subject' || verdict.action === 'junk')) out.push(...tagSubject(input.headers, input.subjectPrefix, lead, can(Granted.CHGHDRS), can(Granted.ADDHDRS)));
+  const fields: [string, string][] = can(Granted.ADDHDRS) ? [['X-Spamgate-Result', formatResultHeader(verdict, input.sessionId)], ...input.added] : [];
   // each inserted at index 1, below the MTA's Received field (Postfix and Sendmail show it as the first), the last
   // first, so they read in order
   for (const [name, value] of fields.reverse()) out.push(insertHeader(1, name, lead(foldValue(name, value))));
@@ -72,8 +84,9 @@ export function endOfBody(input: EndOfBodyInput): EndOfBody {
 }
 
 /** Every Subject field gets the prefix once (a message without one gets a Subject of the prefix). */
-function tagSubject(headers: readonly HeaderField[], prefix: string, lead: (v: string) => string): Buffer[] {
+function tagSubject(headers: readonly HeaderField[], prefix: string, lead: (v: string) => string, change: boolean, add: boolean): Buffer[] {
   const subjects = headers.filter((h) => h.name.toLowerCase() === 'subject');
-  if (subjects.length === 0) return [insertHeader(0, 'Subject', lead(prefix))];
+  if (subjects.length === 0) return add ? [insertHeader(0, 'Subject', lead(prefix))] : [];
+  if (!change) return [];
   return subjects.filter((h) => !h.value.startsWith(prefix)).map((h) => changeHeader(h.index, h.name, lead(`${prefix} ${h.value}`)));
 }

@@ -288,3 +288,19 @@ test('an MTA speaking an older protocol version gets that version back (Postfix 
     assert.equal((await m.negotiate(0x3f, 0x7f, version)).version, version);
   }
 });
+
+test('only the actions the MTA granted are used: no header changes without ADDHDRS/CHGHDRS, no quarantine without QUARANTINE (451 instead)', async (t) => {
+  const gw = await startMilter(t);
+  const m = await MilterClient.connect(gw.milterPort);
+  t.after(() => m.close());
+  assert.equal((await m.negotiate(0, 0x1fffff)).actions, 0);
+  m.macro('C', { j: 'mta.example.test' });
+  assert.equal((await m.step('C', connectData('mail.remote.example', '203.0.113.5', 40000)))[0]?.cmd, 'c');
+  assert.equal((await m.step('H', cstr('mail.remote.example')))[0]?.cmd, 'c');
+  const tagged = await transaction(m, 'Hello, TAG-MARKER here.\r\n', { subject: 'tag me', extra: [['X-Spamgate-Result', ' accept; forged']] });
+  assert.deepEqual(tagged.map((r) => r.cmd), ['c']);
+  const held = await transaction(m, 'Hello, HOLD-MARKER here.\r\n');
+  assert.deepEqual(held.map((r) => r.cmd), ['y']);
+  assert.match(replyText(held[0]), /^451 4\.7\.1 /);
+  assert.equal(gw.transactions().at(-1)?.action, 'tempfail');
+});
