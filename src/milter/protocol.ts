@@ -106,10 +106,18 @@ export function optnegReply(version: number, actions: number, protocol: number):
   return packet(Reply.OPTNEG, data);
 }
 
-/** SMFIR_REPLYCODE: "550 5.7.1 text" (one line; no control characters; "%" doubled, as Sendmail reads it as a format). */
+/**
+ * SMFIR_REPLYCODE: "550 5.7.1 text" (one line; no control characters; "%" doubled, as Sendmail reads it as a
+ * format). Postfix takes only a 4xx or 5xx code followed by an enhanced code of the same class (anything else
+ * disables the milter for the session): another code is 451, an enhanced code of another class is given the code's.
+ */
 export function replyCode(code: number, enhanced: string, text: string): Buffer {
-  const clean = text.replace(/[\x00-\x1f\x7f]/g, ' ').replace(/%/g, '%%').slice(0, 400);
-  return packet(Reply.REPLYCODE, cstrings(`${code} ${enhanced} ${clean}`));
+  const valid = Number.isInteger(code) && code >= 400 && code < 600;
+  const c = valid ? code : 451;
+  const cls = String(c)[0] ?? '4';
+  const detail = valid ? /^[245]\.(\d{1,3}\.\d{1,3})$/.exec(enhanced)?.[1] : '3.0';
+  const clean = text.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 400).replace(/%/g, '%%');
+  return packet(Reply.REPLYCODE, cstrings(`${c} ${cls}.${detail ?? '0.0'} ${clean}`));
 }
 
 export function addHeader(name: string, value: string): Buffer {
