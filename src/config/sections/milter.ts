@@ -16,10 +16,13 @@ export const milterSection = z
       }),
     /** MTA connections at once; more are closed at once (the MTA applies its milter_default_action). */
     max_connections: z.number().int().positive().max(100_000).default(200),
-    /** Longest wait for the MTA's next packet; a connection idle longer is closed. */
+    /**
+     * Longest wait for the MTA's next packet; a connection idle longer is closed. The MTA is silent while its
+     * client sends the message and between the client's commands, so libmilter's 7210s is the default.
+     */
     timeout: timer()
-      .prefault('5m')
-      .refine((ms) => ms >= 1000 && ms <= 3_600_000, { message: 'expected a duration from 1s to 1h' }),
+      .prefault('7210s')
+      .refine((ms) => ms >= 1000 && ms <= 86_400_000, { message: 'expected a duration from 1s to 24h' }),
     /** How often SMFIR_PROGRESS tells the MTA a message is still being judged (keep it under milter_content_timeout). */
     progress: timer()
       .prefault('10s')
