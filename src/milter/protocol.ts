@@ -65,8 +65,11 @@ export const Proto = {
   HDR_LEADSPC: 0x100000,
 } as const;
 
-/** What spamgate asks for: adding and changing headers (result, subject) and the MTA's quarantine (hold). */
-export const WANTED_ACTIONS = Action.ADDHDRS | Action.CHGHDRS | Action.QUARANTINE;
+/**
+ * What spamgate asks for: adding and changing headers (result, subject), the MTA's quarantine (hold), and
+ * replacing a recipient (a BATV-tagged recipient at our domains by its plain address).
+ */
+export const WANTED_ACTIONS = Action.ADDHDRS | Action.CHGHDRS | Action.QUARANTINE | Action.ADDRCPT | Action.DELRCPT;
 /** Steps spamgate has no use for (the MTA skips them when it can), and headers as written. */
 export const WANTED_PROTOCOL = Proto.NOUNKNOWN | Proto.NODATA | Proto.HDR_LEADSPC;
 
@@ -140,4 +143,13 @@ export function changeHeader(index: number, name: string, value: string): Buffer
 
 export function quarantine(reason: string): Buffer {
   return packet(Reply.QUARANTINE, cstrings(reason.replace(/[\x00-\x1f\x7f]/g, ' ').slice(0, 200)));
+}
+
+/** SMFIR_DELRCPT: the recipient as the MTA reported it (Postfix compares it with the RCPT TO address). */
+export function deleteRecipient(address: string): Buffer {
+  return packet(Reply.DELRCPT, cstrings(address));
+}
+
+export function addRecipient(address: string): Buffer {
+  return packet(Reply.ADDRCPT, cstrings(`<${address}>`));
 }

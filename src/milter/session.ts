@@ -3,8 +3,10 @@
 // checks and the decision at end of body), answered with continue, a reply code, or the end-of-body changes.
 import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
+import { plainRecipient } from '../batv/batv.ts';
 import type { SessionInfo } from '../checks/types.ts';
 import type { MilterConfig } from '../config/sections/milter.ts';
+import { canonicalMailbox } from '../smtp/address.ts';
 import { admitClient } from '../smtp/admission.ts';
 import { judgeMessage, logTransaction } from '../smtp/data-judge.ts';
 import { addRecipient, startTransaction } from '../smtp/envelope-phase.ts';
@@ -18,7 +20,7 @@ import { StepMacros } from './macros.ts';
 import { MessageBuffer } from './message-buffer.ts';
 import type { MilterPacket } from './packet-reader.ts';
 import { Cmd, MILTER_VERSION, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
-import { endOfBody } from './verdict-actions.ts';
+import { endOfBody, type RecipientReplacement } from './verdict-actions.ts';
 
 /** What the connection does after a packet: send these (maybe none), or close. */
 export type Step = { send: Buffer[] } | { close: string };
@@ -43,6 +45,8 @@ export class MilterSession {
   private message: MessageBuffer | undefined;
   /** The transaction was refused at MAIL or for its size: later steps of it are answered the same way. */
   private refusedWith: Buffer | undefined;
+  /** This transaction's recipients taken as another address than the MTA has (a BATV tag removed). */
+  private replaced: RecipientReplacement[] = [];
 
   constructor(private readonly opts: MilterSessionOptions) {}
 
@@ -184,7 +188,14 @@ export class MilterSession {
     if (this.refusedWith) return { send: [this.refusedWith] };
     const address = parseEnvelopeAddress(data, false);
     if (!address) return { close: 'malformed RCPT' };
-    return this.guard(() => addRecipient(this.opts.deps, state, address));
+    return this.guard(async () => {
+      await addRecipient(this.opts.deps, state, address);
+      // a BATV tag at our domains is the plain address from here on (as addRecipient takes it): the MTA is told at the end
+      const given = canonicalMailbox(address.address);
+      const snapshot = this.opts.deps.snapshot();
+      const plain = plainRecipient(snapshot.batv, given, snapshot.config.local_domains);
+      if (plain !== given && this.replaced.length < snapshot.config.smtp.max_recipients) this.replaced.push({ given: splitCStrings(data)[0] ?? `<${address.address}>`, plain });
+    });
   }
 
   /** Past the size limit the message is refused at once (552), without waiting for the rest. */
@@ -226,6 +237,7 @@ export class MilterSession {
           junk: this.opts.config().junk,
           leadingSpace: this.leadingSpace,
           actions: this.actions,
+          replacedRecipients: this.replaced,
         });
         deps.metrics.transactions.inc({ listener: 'milter', action: out.action });
         deps.metrics.processing.observe({ listener: 'milter' }, (performance.now() - judged.started) / 1000);
@@ -271,6 +283,7 @@ export class MilterSession {
     if (this.state) this.state.tx = undefined;
     this.message = undefined;
     this.refusedWith = undefined;
+    this.replaced = [];
   }
 
   /** Runs a step: an SmtpError is its reply code; an unexpected throw is 451 4.3.0 with the session logged. */

@@ -6,7 +6,7 @@ import type { Action, Verdict } from '../scoring/scorer.ts';
 import { isForgedOwnHeader } from '../smtp/data-judge.ts';
 import type { Decision } from '../smtp/recipient-verdicts.ts';
 import type { HeaderField } from './message-buffer.ts';
-import { Action as Granted, changeHeader, insertHeader, packet, quarantine, Reply, replyCode } from './protocol.ts';
+import { Action as Granted, addRecipient, changeHeader, deleteRecipient, insertHeader, packet, quarantine, Reply, replyCode } from './protocol.ts';
 
 export interface EndOfBody {
   /** Packets to send, in order; the last one is the final reply. */
@@ -31,6 +31,14 @@ export interface EndOfBodyInput {
   leadingSpace: boolean;
   /** The actions the MTA granted (SMFIF_*): no other change is asked of it. */
   actions: number;
+  /** Recipients the MTA has as given (a BATV tag at our domains) that spamgate took as their plain address. */
+  replacedRecipients: readonly RecipientReplacement[];
+}
+
+export interface RecipientReplacement {
+  /** As the MTA reported it in RCPT. */
+  given: string;
+  plain: string;
 }
 
 /** What a hold becomes when the MTA did not grant SMFIF_QUARANTINE: the message is neither delivered nor lost. */
@@ -78,6 +86,10 @@ export function endOfBody(input: EndOfBodyInput): EndOfBody {
   // each inserted at index 1, below the MTA's Received field (Postfix and Sendmail show it as the first), the last
   // first, so they read in order
   for (const [name, value] of fields.reverse()) out.push(insertHeader(1, name, lead(foldValue(name, value))));
+  // the MTA delivers (or holds) to the plain address, as the SMTP gateway would have
+  if (can(Granted.DELRCPT) && can(Granted.ADDRCPT)) {
+    for (const r of input.replacedRecipients) out.push(deleteRecipient(r.given), addRecipient(r.plain));
+  }
   if (hold) out.push(quarantine(`spamgate ${input.sessionId}: ${verdict.decidedBy}, score ${verdict.score}`));
   out.push(packet(Reply.CONTINUE));
   return { packets: out, action, reply: hold ? 'milter: held (quarantine)' : 'milter: continue' };

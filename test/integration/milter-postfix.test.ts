@@ -117,3 +117,24 @@ test('Postfix with spamgate as its milter: 5xx for spam, 4xx for a tempfail, RCP
   t.after(() => wire.close());
   assert.equal((await wire.command('EHLO mail.remote.example')).code, 250);
 });
+
+test('Postfix with spamgate as its milter: a reply to a BATV-tagged address at our domain reaches the next hop at the plain address', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
+    local_domains: ['example.test'],
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+    milter: { enabled: true, listen: '127.0.0.1:0' },
+  });
+  const smtpPort = await freePort();
+  const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort ?? 0, domains: ['example.test'], relayPort: sink.port });
+  const why = async (): Promise<string> => `\npostfix log:\n${await pf.log()}\nspamgate:\n${gw.logs.map((l) => JSON.stringify(l)).join('\n')}`;
+  const sent = await sendMessage(smtpPort, 'sender@remote.example', ['prvs=1000000000=user@example.test', 'other@example.test'], message('nothing', 're: your mail'), 'mail.remote.example');
+  assert.equal(sent.data?.code, 250, await why());
+  await waitFor(() => sink.messages.length >= 1, `the message reaches the sink${await why()}`);
+  assert.deepEqual([...(sink.messages[0]?.rcptTo ?? [])].sort(), ['other@example.test', 'user@example.test'], await why());
+});

@@ -75,7 +75,7 @@ test('option negotiation: spamgate asks for header changes and quarantine, skips
   t.after(() => m.close());
   const all = await m.negotiate(0x1ff, 0x1fffff);
   assert.equal(all.version, 6);
-  assert.equal(all.actions, 0x01 | 0x10 | 0x20);
+  assert.equal(all.actions, 0x01 | 0x10 | 0x20 | 0x04 | 0x08);
   assert.equal(all.protocol, 0x100 | 0x200 | 0x100000);
   // an MTA that offers less is asked for no more than it offers
   const m2 = await MilterClient.connect(gw.milterPort);
@@ -303,4 +303,27 @@ test('only the actions the MTA granted are used: no header changes without ADDHD
   assert.deepEqual(held.map((r) => r.cmd), ['y']);
   assert.match(replyText(held[0]), /^451 4\.7\.1 /);
   assert.equal(gw.transactions().at(-1)?.action, 'tempfail');
+});
+
+test('a recipient with a BATV tag at our domains: the MTA is told to deliver to the plain address (DELRCPT of the tag, ADDRCPT of the plain one)', async (t) => {
+  const gw = await startMilter(t);
+  const m = await session(t, gw.milterPort);
+  const tagged = 'prvs=1000000000=user@example.test';
+  const eob = await transaction(m, 'Thanks for your mail.\r\n', { rcpts: [tagged, 'other@example.test'] });
+  assert.equal(eob.at(-1)?.cmd, 'c');
+  assert.deepEqual(eob.filter((r) => r.cmd === '-' || r.cmd === '+').map((r) => [r.cmd, replyStrings(r)[0]]), [
+    ['-', `<${tagged}>`],
+    ['+', '<user@example.test>'],
+  ]);
+  assert.deepEqual(gw.transactions().at(-1)?.rcpts, ['user@example.test', 'other@example.test']);
+  // the next transaction has no replacement left over
+  const next = await transaction(m, 'Another one.\r\n');
+  assert.ok(!next.some((r) => r.cmd === '-' || r.cmd === '+'));
+  // an MTA that does not grant recipient changes is not asked for them
+  const few = await MilterClient.connect(gw.milterPort);
+  t.after(() => few.close());
+  await few.negotiate(0x01 | 0x10 | 0x20, 0x1fffff);
+  assert.equal((await few.step('C', connectData('mail.remote.example', '203.0.113.5', 40000)))[0]?.cmd, 'c');
+  const kept = await transaction(few, 'Thanks.\r\n', { rcpts: [tagged] });
+  assert.ok(!kept.some((r) => r.cmd === '-' || r.cmd === '+'));
 });
