@@ -42,6 +42,8 @@ export class MilterSession {
   /** Macros per step letter: a step's new macros replace what the MTA said at that step before. */
   private readonly macros = new StepMacros();
   private state: SessionState | undefined;
+  /** The session was admitted: counted among the active connections until it ends. */
+  private active = false;
   private message: MessageBuffer | undefined;
   /** The transaction was refused at MAIL or for its size: later steps of it are answered the same way. */
   private refusedWith: Buffer | undefined;
@@ -100,7 +102,8 @@ export class MilterSession {
   /** The connection went away (or the session ended): nothing is left open. */
   close(): void {
     this.endTransaction();
-    if (this.state) this.opts.deps.metrics.connectionsActive.dec({ listener: 'milter' });
+    if (this.active) this.opts.deps.metrics.connectionsActive.dec({ listener: 'milter' });
+    this.active = false;
     this.state = undefined;
   }
 
@@ -154,14 +157,15 @@ export class MilterSession {
       ...(hostname ? { clientHostname: hostname } : {}),
     };
     this.state = { info, sessionHits: [], sessionHeaders: { connect: [], helo: [] }, transactions: 0, openedAt: deps.clock.now() };
-    deps.metrics.connections.inc({ listener: 'milter', result: 'accepted' });
-    deps.metrics.connectionsActive.inc({ listener: 'milter' });
-    const admitted = await this.guard(async () => {
+    return this.guard(async () => {
+      // as on the SMTP listener: a refused client is counted by the refusing symbol only (admitClient counts it)
       const { decision, hits } = await admitClient(deps, { id: info.id, remoteAddress: ip, remotePort: client.port, localAddress: info.localIp, localPort: info.localPort }, false);
       if (decision) throw SmtpError.fromReply(decision.refuse);
       this.state?.sessionHits.push(...hits);
+      deps.metrics.connections.inc({ listener: 'milter', result: 'accepted' });
+      deps.metrics.connectionsActive.inc({ listener: 'milter' });
+      this.active = true;
     });
-    return admitted;
   }
 
   private async mail(data: Buffer): Promise<Step> {

@@ -327,3 +327,17 @@ test('a recipient with a BATV tag at our domains: the MTA is told to deliver to 
   const kept = await transaction(few, 'Thanks.\r\n', { rcpts: [tagged] });
   assert.ok(!kept.some((r) => r.cmd === '-' || r.cmd === '+'));
 });
+
+test('a client refused at CONNECT (limits.per_ip.connections) is counted as on the SMTP listener: by the refusing symbol, not also as accepted', async (t) => {
+  const gw = await startMilter(t, { limits: { per_ip: { connections: { limit: 1, window: '1h' } } } });
+  await session(t, gw.milterPort);
+  const m = await MilterClient.connect(gw.milterPort);
+  t.after(() => m.close());
+  await m.negotiate();
+  const [r] = await m.step('C', connectData('mail.remote.example', '203.0.113.5', 40001));
+  assert.match(replyText(r), /^421 4\.7\.0 /);
+  const metrics = await gw.app.registry.metrics();
+  assert.match(metrics, /^spamgate_smtp_connections_total\{listener="milter",result="accepted"\} 1$/m);
+  assert.match(metrics, /^spamgate_smtp_connections_total\{listener="milter",result="rate_ip_connections"\} 1$/m);
+  assert.match(metrics, /^spamgate_smtp_connections_active\{listener="milter"\} 1$/m);
+});
