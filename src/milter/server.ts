@@ -1,7 +1,7 @@
 // The milter listener: accepts MTA connections (TCP or a unix socket), bounded in number, each with an idle
 // timeout; frames packets, runs them one at a time through a MilterSession and writes its replies. A malformed
 // packet, an oversize length or an unknown command closes that connection only.
-import { rm } from 'node:fs/promises';
+import { lstat, rm } from 'node:fs/promises';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { MilterConfig } from '../config/sections/milter.ts';
 import type { GatewayDeps } from '../smtp/gateway-types.ts';
@@ -11,6 +11,17 @@ import { MilterSession } from './session.ts';
 
 /** The longest packet taken: a body chunk is at most 64 KiB; a header field (Postfix: header_size_limit) less than this. */
 export const MAX_PACKET = 1024 * 1024;
+
+/**
+ * A socket file left by a process that is gone would refuse the bind: it is removed. Anything else at the path
+ * (a mistyped milter.listen naming a file) is not ours to remove: an error.
+ */
+export async function removeStaleSocket(file: string): Promise<void> {
+  const there = await lstat(file).catch(() => undefined);
+  if (!there) return;
+  if (!there.isSocket()) throw new Error(`milter.listen: ${file} exists and is not a socket`);
+  await rm(file, { force: true });
+}
 
 export interface MilterServerOptions {
   deps: GatewayDeps;
@@ -32,8 +43,7 @@ export class MilterServer {
     const where = parseMilterListen(this.opts.config().listen);
     if ('error' in where) throw new Error(`milter.listen: ${where.error}`);
     if (where.kind === 'unix') {
-      // a socket file left by a process that is gone would refuse the bind
-      await rm(where.path, { force: true });
+      await removeStaleSocket(where.path);
       this.unixPath = where.path;
     }
     await new Promise<void>((resolve, reject) => {

@@ -2,7 +2,8 @@
 // verdicts as milter replies (reply codes, header changes, quarantine), per-recipient refusals, macros
 // (authenticated senders), size limits, abort and connection reuse, and malformed input closing one connection.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -170,7 +171,9 @@ test('milter.listen on a unix socket', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-sock-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const sock = path.join(dir, 'milter.sock');
-  writeFileSync(sock, 'stale');
+  // a socket left by a process that is gone is replaced
+  execFileSync('python3', ['-c', 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', sock]);
+  assert.ok(lstatSync(sock).isSocket());
   await startMilter(t, { milter: { enabled: true, listen: `unix:${sock}` } });
   const m = await MilterClient.connect(sock);
   t.after(() => m.close());
