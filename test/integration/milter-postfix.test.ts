@@ -138,3 +138,31 @@ test('Postfix with spamgate as its milter: a reply to a BATV-tagged address at o
   await waitFor(() => sink.messages.length >= 1, `the message reaches the sink${await why()}`);
   assert.deepEqual([...(sink.messages[0]?.rcptTo ?? [])].sort(), ['other@example.test', 'user@example.test'], await why());
 });
+
+test('Postfix with spamgate as its milter: a folded Subject is tagged with its folding kept, a folded header is read whole by the checks', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const rules = testRules(t);
+  writeFileSync(path.join(rules, 'zz-folded.yaml'), `content_rules:\n  - { symbol: CT_TEST_FOLDED, description: a folded header read whole, weight: 5.2, type: header, header: X-Folded, regex: 'first part\\s+second part' }\n`);
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
+    local_domains: ['example.test'],
+    rules_dirs: [SHIPPED_RULES_DIR, rules],
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+    milter: { enabled: true, listen: '127.0.0.1:0' },
+  });
+  const smtpPort = await freePort();
+  const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort ?? 0, domains: ['example.test'], relayPort: sink.port });
+  const why = async (): Promise<string> => `\npostfix log:\n${await pf.log()}\nspamgate:\n${gw.logs.map((l) => JSON.stringify(l)).join('\n')}`;
+  const raw = message('nothing', 'a long subject\r\n\tfolded onto a second line').replace('Date:', 'X-Folded: first part\r\n second part\r\nDate:');
+  const sent = await sendMessage(smtpPort, 'sender@remote.example', ['user@example.test'], raw, 'mail.remote.example');
+  assert.equal(sent.data?.code, 250, await why());
+  await waitFor(() => sink.messages.length >= 1, `the message reaches the sink${await why()}`);
+  const out = sink.messages[0]?.raw.toString('latin1') ?? '';
+  assert.match(out, /^Subject: \*\*\*SPAM\*\*\* a long subject\r\n\tfolded onto a second line\r\n/m, await why());
+  assert.match(out, /^X-Folded: first part\r\n second part\r\n/m);
+  assert.match(JSON.stringify(gw.transactions().at(-1)?.symbols), /CT_TEST_FOLDED/);
+});
