@@ -6,7 +6,7 @@ import type { Action, Verdict } from '../scoring/scorer.ts';
 import { isForgedOwnHeader } from '../smtp/data-judge.ts';
 import type { Decision } from '../smtp/recipient-verdicts.ts';
 import type { HeaderField } from './message-buffer.ts';
-import { Action as Granted, addRecipient, changeHeader, deleteRecipient, insertHeader, packet, quarantine, Reply, replyCode } from './protocol.ts';
+import { Action as Granted, addHeader, addRecipient, changeHeader, deleteRecipient, insertHeader, packet, quarantine, Reply, replyCode } from './protocol.ts';
 
 export interface EndOfBody {
   /** Packets to send, in order; the last one is the final reply. */
@@ -95,10 +95,11 @@ export function endOfBody(input: EndOfBodyInput): EndOfBody {
   return { packets: out, action, reply: hold ? 'milter: held (quarantine)' : 'milter: continue' };
 }
 
-/** Every Subject field gets the prefix once (a message without one gets a Subject of the prefix). */
+/** Every Subject field gets the prefix once (a message without one gets a Subject of the prefix, appended). */
 function tagSubject(headers: readonly HeaderField[], prefix: string, lead: (v: string) => string, change: boolean, add: boolean): Buffer[] {
   const subjects = headers.filter((h) => h.name.toLowerCase() === 'subject');
-  if (subjects.length === 0) return add ? [insertHeader(0, 'Subject', lead(prefix))] : [];
+  // appended: a field at the top would sit above the MTA's trace fields (RFC 5321 §4.4)
+  if (subjects.length === 0) return add ? [addHeader('Subject', lead(prefix))] : [];
   if (!change) return [];
   return subjects.filter((h) => !h.value.startsWith(prefix)).map((h) => changeHeader(h.index, h.name, lead(`${prefix} ${h.value}`)));
 }

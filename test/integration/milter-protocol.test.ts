@@ -344,3 +344,16 @@ test('a client refused at CONNECT (limits.per_ip.connections) is counted as on t
   assert.match(metrics, /^spamgate_smtp_connections_total\{listener="milter",result="rate_ip_connections"\} 1$/m);
   assert.match(metrics, /^spamgate_smtp_connections_active\{listener="milter"\} 1$/m);
 });
+
+test('a tagged message without a Subject gets one appended (SMFIR_ADDHEADER), never above the MTA trace fields', async (t) => {
+  const gw = await startMilter(t);
+  const m = await session(t, gw.milterPort);
+  m.macro('M', { i: 'ABC124' });
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  assert.equal((await m.step('R', cstr('<user@example.test>')))[0]?.cmd, 'c');
+  const eob = await m.message([['Received', ' from mail.remote.example by mta.example.test'], ['From', ' sender@remote.example'], ['To', ' user@example.test']], 'Hello, TAG-MARKER here.\r\n');
+  assert.ok(!eob.some((r) => r.cmd === 'i' && replyStrings(r)[0] === 'Subject' && r.data.readUInt32BE(0) === 0), 'no Subject inserted at the top');
+  const add = eob.find((r) => r.cmd === 'h');
+  assert.ok(add, 'a Subject is added');
+  assert.deepEqual(replyStrings(add), ['Subject', ' ***SPAM***']);
+});
