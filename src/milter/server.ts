@@ -23,6 +23,9 @@ export async function removeStaleSocket(file: string): Promise<void> {
   await rm(file, { force: true });
 }
 
+/** An MTA sends its option negotiation as soon as it connects: a connection silent longer is no MTA. */
+export const NEGOTIATION_TIMEOUT = 10_000;
+
 export interface MilterServerOptions {
   deps: GatewayDeps;
   config: () => MilterConfig;
@@ -99,13 +102,18 @@ export class MilterServer {
       while (queue.length && !closed) {
         const p = queue.shift() as MilterPacket;
         const step = await session.handle(p);
+        if (!negotiated && 'send' in step) {
+          negotiated = true;
+          socket.setTimeout(config.timeout);
+        }
         if ('close' in step) end(step.close, step.close === 'quit' ? 'debug' : 'warn');
         else for (const b of step.send) if (socket.writable) socket.write(b);
       }
       busy = false;
       socket.resume();
     };
-    socket.setTimeout(config.timeout, () => end('idle timeout', 'warn'));
+    let negotiated = false;
+    socket.setTimeout(Math.min(config.timeout, NEGOTIATION_TIMEOUT), () => end(negotiated ? 'idle timeout' : 'no option negotiation', 'warn'));
     socket.on('data', (bytes: Buffer) => {
       if (closed) return;
       try {

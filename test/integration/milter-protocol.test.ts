@@ -357,3 +357,14 @@ test('a tagged message without a Subject gets one appended (SMFIR_ADDHEADER), ne
   assert.ok(add, 'a Subject is added');
   assert.deepEqual(replyStrings(add), ['Subject', ' ***SPAM***']);
 });
+
+test('a connection that never negotiates is closed after 10s, whatever milter.timeout (an MTA negotiates at once)', { timeout: 30_000 }, async (t) => {
+  const gw = await startMilter(t);
+  const m = await MilterClient.connect(gw.milterPort);
+  t.after(() => m.close());
+  const started = Date.now();
+  await m.closedPromise;
+  const waited = Date.now() - started;
+  assert.ok(waited >= 9000 && waited < 15_000, `closed after ${waited} ms`);
+  await waitForLog(gw, 'no option negotiation');
+});
