@@ -26,6 +26,8 @@ export interface PostfixOptions {
   relayPort: number;
   /** milter_default_action: what Postfix does when the milter is unreachable (tempfail by default). */
   defaultAction?: string;
+  /** milter_protocol: the milter protocol version Postfix speaks (6 by default). */
+  milterProtocol?: number;
 }
 
 export interface RunningPostfix {
@@ -93,7 +95,7 @@ export async function startPostfix(t: TestContext, o: PostfixOptions): Promise<R
     'smtpd_banner = $myhostname ESMTP',
     `smtpd_milters = inet:127.0.0.1:${o.milterPort}`,
     `milter_default_action = ${o.defaultAction ?? 'tempfail'}`,
-    'milter_protocol = 6',
+    `milter_protocol = ${o.milterProtocol ?? 6}`,
     // a message for a test lingers neither in the queue nor in the retry schedule
     'maximal_queue_lifetime = 1h',
     'queue_run_delay = 1s',

@@ -166,3 +166,28 @@ test('Postfix with spamgate as its milter: a folded Subject is tagged with its f
   assert.match(out, /^X-Folded: first part\r\n second part\r\n/m);
   assert.match(JSON.stringify(gw.transactions().at(-1)?.symbols), /CT_TEST_FOLDED/);
 });
+
+test('Postfix speaking milter protocol 2 (milter_protocol = 2): spamgate answers with version 2 and filters', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
+    local_domains: ['example.test'],
+    rules_dirs: [SHIPPED_RULES_DIR, testRules(t)],
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+    milter: { enabled: true, listen: '127.0.0.1:0' },
+  });
+  const smtpPort = await freePort();
+  const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort ?? 0, domains: ['example.test'], relayPort: sink.port, milterProtocol: 2 });
+  const why = async (): Promise<string> => `\npostfix log:\n${await pf.log()}\nspamgate:\n${gw.logs.map((l) => JSON.stringify(l)).join('\n')}`;
+  const spam = await sendMessage(smtpPort, 'sender@remote.example', ['user@example.test'], message('REJECT-MARKER', 'spam'), 'mail.remote.example');
+  assert.equal(spam.data?.code, 554, await why());
+  const clean = await sendMessage(smtpPort, 'sender@remote.example', ['user@example.test'], message('nothing', 'clean'), 'mail.remote.example');
+  assert.equal(clean.data?.code, 250, await why());
+  await waitFor(() => sink.messages.length >= 1, `the clean message reaches the sink${await why()}`);
+  assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /^X-Spamgate-Result: accept;/m);
+  assert.doesNotMatch(await pf.log(), /protocol version .* conflict/);
+});
