@@ -63,6 +63,14 @@ export function foldValue(name: string, value: string): string {
   return lines.join('\n\t');
 }
 
+/**
+ * A field value as the MTA takes it: line breaks are LF only (the MTA writes its own CRLF; a CR would stay in the
+ * line). A value its writer folded (Authentication-Results) keeps that folding; another is folded at spaces.
+ */
+export function milterValue(name: string, value: string): string {
+  return /[\r\n]/.test(value) ? value.replace(/\r\n|\r/g, '\n') : foldValue(name, value);
+}
+
 export function endOfBody(input: EndOfBodyInput): EndOfBody {
   const { decision } = input;
   const can = (a: number): boolean => (input.actions & a) !== 0;
@@ -85,7 +93,7 @@ export function endOfBody(input: EndOfBodyInput): EndOfBody {
   const fields: [string, string][] = can(Granted.ADDHDRS) ? [['X-Spamgate-Result', formatResultHeader(verdict, input.sessionId)], ...input.added] : [];
   // each inserted at index 1, below the MTA's Received field (Postfix and Sendmail show it as the first), the last
   // first, so they read in order
-  for (const [name, value] of fields.reverse()) out.push(insertHeader(1, name, lead(foldValue(name, value))));
+  for (const [name, value] of fields.reverse()) out.push(insertHeader(1, name, lead(milterValue(name, value))));
   // the MTA delivers (or holds) to the plain address, as the SMTP gateway would have
   if (can(Granted.DELRCPT) && can(Granted.ADDRCPT)) {
     for (const r of input.replacedRecipients) out.push(deleteRecipient(r.given), addRecipient(r.plain));

@@ -368,3 +368,15 @@ test('a connection that never negotiates is closed after 10s, whatever milter.ti
   assert.ok(waited >= 9000 && waited < 15_000, `closed after ${waited} ms`);
   await waitForLog(gw, 'no option negotiation');
 });
+
+test('a field the checks wrote folded (Authentication-Results) goes to the MTA with LF line breaks, no CR (the MTA would keep it in the line)', async (t) => {
+  const gw = await startMilter(t, { checks: { disabled: DNS_CHECKS.filter((c) => c !== 'dkim_dmarc') } });
+  const m = await session(t, gw.milterPort);
+  const eob = await transaction(m, 'Hello there.\r\n');
+  const ar = eob.find((r) => r.cmd === 'i' && replyStrings(r)[0] === 'Authentication-Results');
+  assert.ok(ar, `Authentication-Results inserted: ${eob.map((r) => r.cmd).join(',')}`);
+  const value = replyStrings(ar)[1] ?? '';
+  assert.match(value, /\n/, 'folded');
+  assert.doesNotMatch(value, /\r/);
+  for (const r of eob.filter((x) => x.cmd === 'i' || x.cmd === 'm' || x.cmd === 'h')) assert.doesNotMatch(replyStrings(r)[1] ?? '', /\r/);
+});
