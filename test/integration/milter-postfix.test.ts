@@ -4,33 +4,15 @@
 // a relay attempt is refused at RCPT, a clean message reaches the sink with X-Spamgate-Result and a quarantined
 // one waits in Postfix's hold queue.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { freePort } from '../helpers/free-port.ts';
-import { startGateway } from '../helpers/gateway.ts';
+import { DNS_CHECKS, milterTestRules, startMilterGateway } from '../helpers/milter-gateway.ts';
 import { postfixMissing, startPostfix } from '../helpers/postfix.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
-
-const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
-
-function testRules(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-rules-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    path.join(dir, 'zz-test.yaml'),
-    `content_rules:
-  - { symbol: CT_TEST_REJECT, description: test marker for reject, weight: 20, type: body, regex: 'REJECT-MARKER' }
-  - { symbol: CT_TEST_TAG, description: test marker for subject rewrite, weight: 5.2, type: body, regex: 'TAG-MARKER' }
-  - { symbol: CT_TEST_HOLD, description: test marker for quarantine, weight: quarantine, type: body, regex: 'HOLD-MARKER' }
-  - { symbol: CT_TEST_DEFER, description: test marker for tempfail, weight: tempfail, type: body, regex: 'DEFER-MARKER' }
-`,
-  );
-  return dir;
-}
 
 function message(marker: string, subject: string): string {
   return `From: sender@remote.example\r\nTo: user@example.test\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@remote.example>\r\n\r\nHello, ${marker} here.\r\n`;
@@ -47,16 +29,7 @@ async function waitFor(cond: () => boolean, what: string, ms = 20_000): Promise<
 test('Postfix with spamgate as its milter: 5xx for spam, 4xx for a tempfail, RCPT refused, clean mail tagged to the next hop, quarantine held', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    rules_dirs: [SHIPPED_RULES_DIR, testRules(t)],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS },
-    milter: { enabled: true, listen: '127.0.0.1:0' },
-  });
+  const gw = await startMilterGateway(t);
   const smtpPort = await freePort();
   const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort ?? 0, domains: ['example.test'], relayPort: sink.port });
   const send = (marker: string, subject: string, rcpts = ['user@example.test']) => sendMessage(smtpPort, 'sender@remote.example', rcpts, message(marker, subject), 'mail.remote.example');
@@ -121,15 +94,7 @@ test('Postfix with spamgate as its milter: 5xx for spam, 4xx for a tempfail, RCP
 test('Postfix with spamgate as its milter: a reply to a BATV-tagged address at our domain reaches the next hop at the plain address', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS },
-    milter: { enabled: true, listen: '127.0.0.1:0' },
-  });
+  const gw = await startMilterGateway(t);
   const smtpPort = await freePort();
   const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort ?? 0, domains: ['example.test'], relayPort: sink.port });
   const why = async (): Promise<string> => `\npostfix log:\n${await pf.log()}\nspamgate:\n${gw.logs.map((l) => JSON.stringify(l)).join('\n')}`;
@@ -142,18 +107,9 @@ test('Postfix with spamgate as its milter: a reply to a BATV-tagged address at o
 test('Postfix with spamgate as its milter: a folded Subject is tagged with its folding kept, a folded header is read whole by the checks, spamgate\'s folded fields arrive with CRLF only', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());
-  const rules = testRules(t);
+  const rules = milterTestRules(t);
   writeFileSync(path.join(rules, 'zz-folded.yaml'), `content_rules:\n  - { symbol: CT_TEST_FOLDED, description: a folded header read whole, weight: 5.2, type: header, header: X-Folded, regex: 'first part\\s+second part' }\n`);
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    rules_dirs: [SHIPPED_RULES_DIR, rules],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS.filter((c) => c !== 'dkim_dmarc') },
-    milter: { enabled: true, listen: '127.0.0.1:0' },
-  });
+  const gw = await startMilterGateway(t, { rules_dirs: [SHIPPED_RULES_DIR, rules], checks: { disabled: DNS_CHECKS.filter((c) => c !== 'dkim_dmarc') } });
   const smtpPort = await freePort();
   const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort ?? 0, domains: ['example.test'], relayPort: sink.port });
   const why = async (): Promise<string> => `\npostfix log:\n${await pf.log()}\nspamgate:\n${gw.logs.map((l) => JSON.stringify(l)).join('\n')}`;
@@ -173,16 +129,7 @@ test('Postfix with spamgate as its milter: a folded Subject is tagged with its f
 test('Postfix speaking milter protocol 2 (milter_protocol = 2): spamgate answers with version 2 and filters', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    rules_dirs: [SHIPPED_RULES_DIR, testRules(t)],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS },
-    milter: { enabled: true, listen: '127.0.0.1:0' },
-  });
+  const gw = await startMilterGateway(t);
   const smtpPort = await freePort();
   const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort ?? 0, domains: ['example.test'], relayPort: sink.port, milterProtocol: 2 });
   const why = async (): Promise<string> => `\npostfix log:\n${await pf.log()}\nspamgate:\n${gw.logs.map((l) => JSON.stringify(l)).join('\n')}`;

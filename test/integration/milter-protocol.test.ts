@@ -3,48 +3,16 @@
 // (authenticated senders), size limits, abort and connection reuse, and malformed input closing one connection.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { startHungClamd } from '../helpers/clamd.ts';
-import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { type RunningGateway } from '../helpers/gateway.ts';
+import { DNS_CHECKS, startMilterGateway } from '../helpers/milter-gateway.ts';
 import { connectData, cstr, encode, MilterClient, replyStrings, type MilterReply } from '../helpers/milter-client.ts';
 
-const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
-
-function testRules(t: TestContext): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-rules-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    path.join(dir, 'zz-test.yaml'),
-    `content_rules:
-  - { symbol: CT_TEST_REJECT, description: test marker for reject, weight: 20, type: body, regex: 'REJECT-MARKER' }
-  - { symbol: CT_TEST_TAG, description: test marker for subject rewrite, weight: 5.2, type: body, regex: 'TAG-MARKER' }
-  - { symbol: CT_TEST_HOLD, description: test marker for quarantine, weight: quarantine, type: body, regex: 'HOLD-MARKER' }
-  - { symbol: CT_TEST_DEFER, description: test marker for tempfail, weight: tempfail, type: body, regex: 'DEFER-MARKER' }
-`,
-  );
-  return dir;
-}
-
-async function startMilter(t: TestContext, extra: Record<string, unknown> = {}): Promise<RunningGateway & { milterPort: number }> {
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    rules_dirs: [SHIPPED_RULES_DIR, testRules(t)],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS },
-    milter: { enabled: true, listen: '127.0.0.1:0' },
-    ...extra,
-  });
-  const unix = String((extra.milter as { listen?: string } | undefined)?.listen ?? '').startsWith('unix:');
-  if (!unix) assert.ok(gw.milterPort, 'the milter listens');
-  return gw as RunningGateway & { milterPort: number };
-}
+const startMilter = startMilterGateway;
 
 /** A negotiated client through CONNECT and HELO. */
 async function session(t: TestContext, port: number, client = '203.0.113.5'): Promise<MilterClient> {
