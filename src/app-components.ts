@@ -46,6 +46,10 @@ import { createAntivirus } from './antivirus/setup.ts';
 import { createFuzzyCheck } from './checks/fuzzy.ts';
 import { openFuzzy } from './fuzzy/open-fuzzy.ts';
 import { withFuzzyLearning } from './fuzzy/learner.ts';
+import { createReputationCheck } from './checks/reputation.ts';
+import { withReputationLearning } from './reputation/learner.ts';
+import { openReputation } from './reputation/open-reputation.ts';
+import { verdictLearner } from './reputation/verdict-learning.ts';
 
 export interface ComponentDeps {
   loaded: LoadedConfig;
@@ -125,6 +129,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const handOffSender: HandOffSender = (envelope) => (envelope.outgoing && batv ? batv.outgoingSender(envelope.mailFrom) : envelope.mailFrom);
   const activate = (snapshot: { config: Config; ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer; batv?: Batv }): void => {
     fuzzyWanted = snapshot.config.fuzzy.enabled;
+    reputationChecked = !snapshot.config.checks.disabled.includes('reputation');
     batv = snapshot.batv;
     dkim = snapshot.dkim;
     arcSealer = snapshot.arc;
@@ -169,7 +174,17 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const fuzzyChecks = (cfg: Config): Check[] => (fuzzy && cfg.fuzzy.enabled ? [createFuzzyCheck({ fuzzy, limits: mimeLimits })] : []);
   const fuzzyLog = deps.log.child({ component: 'fuzzy' });
   // what users report (Junk folder moves, quarantine release --learn) teaches Bayes and the fuzzy store
-  const reportLearner = fuzzy ? withFuzzyLearning(bayes?.learner, fuzzy, () => fuzzyWanted, (err) => fuzzyLog.warn('fuzzy learning failed', { error: err.message })) : bayes?.learner;
+  const fuzzyReports = fuzzy ? withFuzzyLearning(bayes?.learner, fuzzy, () => fuzzyWanted, (err) => fuzzyLog.warn('fuzzy learning failed', { error: err.message })) : bayes?.learner;
+  // sender reputation: learned from every judged message's score, and from the same reports
+  const reputationLog = deps.log.child({ component: 'reputation' });
+  const reputation = config.reputation.enabled
+    ? openReputation({ config: config.reputation, clock: deps.clock, dataDir: deps.loaded.dataDir, registry: deps.registry, saveDelayMs: 1000, log: reputationLog, ...(shared.reputationStore ? { store: shared.reputationStore } : {}) })
+    : undefined;
+  if (reputation) closers.push(() => reputation.close());
+  let reputationChecked = true;
+  const reputationChecks = (cfg: Config): Check[] => (reputation ? [createReputationCheck({ reputation, config: cfg.reputation })] : []);
+  const reportLearner = reputation ? withReputationLearning(fuzzyReports, reputation, () => reputationChecked, (err) => reputationLog.warn('reputation report not learned', { error: err.message })) : fuzzyReports;
+  const learnReputation = reputation ? verdictLearner(reputation, () => reputationChecked, reputationLog) : undefined;
   const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }) }) : undefined;
   const fullStack = config.mode === 'full-stack';
   const mailhost = openMailHost({
@@ -223,10 +238,25 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
     openBatv,
-    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...fuzzyChecks(cfg), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
-    // mail received from the world only: not submissions, authenticated or trusted-network relaying (our own mail)
-    ...(dmarcReports ? { onFinal: (e: FinalActionEvent) => void (e.session.submission || e.session.authUser || e.session.trusted ? undefined : dmarcReports.observe({ action: e.action, clientIp: e.session.clientIp, mailFrom: e.envelope.mailFrom, message: e.message, results: e.results })) } : {}),
-    ...(autolearner ? { onVerdict: (e: VerdictEvent) => void autolearner.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined, e.results.get(BAYES_DERIVED_KEY) as ReadonlySet<string> | undefined) } : {}),
+    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...fuzzyChecks(cfg), ...reputationChecks(cfg), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
+    ...(dmarcReports || learnReputation
+      ? {
+          onFinal: (e: FinalActionEvent) => {
+            // a refusal after DATA: its score is learned here (accepted mail by onVerdict)
+            if (learnReputation && e.action === 'reject' && e.verdict) learnReputation(e.verdict, e.results);
+            // mail received from the world only: not submissions, authenticated or trusted-network relaying (our own mail)
+            if (dmarcReports && !(e.session.submission || e.session.authUser || e.session.trusted)) dmarcReports.observe({ action: e.action, clientIp: e.session.clientIp, mailFrom: e.envelope.mailFrom, message: e.message, results: e.results });
+          },
+        }
+      : {}),
+    ...(autolearner || learnReputation
+      ? {
+          onVerdict: (e: VerdictEvent) => {
+            learnReputation?.(e.verdict, e.results);
+            void autolearner?.maybeLearn(e.message, e.verdict, e.results.get(BAYES_RESULT_KEY) as BayesResult | undefined, e.results.get(BAYES_DERIVED_KEY) as ReadonlySet<string> | undefined);
+          },
+        }
+      : {}),
     startServices: async () => {
       await delivery.start();
       dmarcReports?.start();

@@ -289,7 +289,7 @@ const RESTART_ONLY = [
   'mode', 'log_level', 'local_domains',
   'smtp.listen', 'smtp.hostname', 'smtp.banner', 'smtp.max_message_size', 'smtp.max_connections', 'smtp.max_connections_per_ip',
   'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
-  'submission', 'pop3', 'imap', 'managesieve', 'http', 'delivery', 'queue', 'quarantine', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries', 'fuzzy', 'milter.enabled', 'milter.listen',
+  'submission', 'pop3', 'imap', 'managesieve', 'http', 'delivery', 'queue', 'quarantine', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries', 'fuzzy', 'reputation.enabled', 'reputation.half_life', 'reputation.max_entries', 'milter.enabled', 'milter.listen',
 ] as const;
 
 /**

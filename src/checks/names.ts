@@ -27,6 +27,7 @@ const CHECKS = {
   antivirus: true,
   lists: true,
   fuzzy: true,
+  reputation: true,
   batv: true,
 } as const satisfies Record<string, boolean>;
 

@@ -11,6 +11,7 @@ import { managesieveSection } from './sections/managesieve.ts';
 import { pop3Section } from './sections/pop3.ts';
 import { greylistSection, redisSection } from './sections/redis.ts';
 import { fuzzySection } from './sections/fuzzy.ts';
+import { reputationSection } from './sections/reputation.ts';
 import { arcSection } from './sections/arc.ts';
 import { dkimSection } from './sections/dkim.ts';
 import { srsSection } from './sections/srs.ts';
@@ -325,6 +326,7 @@ export const configSchema = z
     redis: redisSection,
     greylist: greylistSection,
     fuzzy: fuzzySection,
+    reputation: reputationSection,
     milter: milterSection,
   })
   .superRefine(crossChecks);

@@ -14,6 +14,7 @@ import { RedisGreylistStore } from './greylist-store.ts';
 import { RedisRateStore } from './rate-store.ts';
 import { RedisTokenStore } from './token-store.ts';
 import { RedisFuzzyStore } from './fuzzy-store.ts';
+import { RedisReputationStore } from './reputation-store.ts';
 
 export interface SharedStoreDeps {
   config: Config;
@@ -31,6 +32,8 @@ export interface SharedStores {
   tokenStore?: RedisTokenStore; // a TokenStore (src/bayes/token-store.ts), plus importModel()
   /** Set when redis.use_for has 'fuzzy'; otherwise the fuzzy filter keeps its own file. */
   fuzzyStore?: RedisFuzzyStore;
+  /** Set when redis.use_for has 'reputation'; otherwise sender reputation keeps its own file. */
+  reputationStore?: RedisReputationStore;
   /** Always set: Redis when use_for has 'greylist', else in-process. */
   greylistStore: GreylistStore;
   /** The link, when any store is in Redis (health, tests). */
@@ -67,6 +70,7 @@ export async function openSharedStores(deps: SharedStoreDeps): Promise<SharedSto
   if (link && uses.has('rate')) stores.rateStore = new RedisRateStore(link, testClock);
   if (link && uses.has('bayes')) stores.tokenStore = new RedisTokenStore(link, Math.round(config.bayes.token_ttl / 1000));
   if (link && uses.has('fuzzy')) stores.fuzzyStore = new RedisFuzzyStore(link, clock, config.fuzzy.ttl, config.fuzzy.max_entries);
+  if (link && uses.has('reputation')) stores.reputationStore = new RedisReputationStore(link, config.reputation.half_life);
   return stores;
 }
 

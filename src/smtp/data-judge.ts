@@ -23,7 +23,7 @@ export interface DataReply {
 }
 
 /** Headers a client must not be able to forge: we strip them before adding our own (and Authentication-Results in our name). */
-export const OWN_HEADERS: ReadonlySet<string> = new Set(['x-spamgate-result', 'x-spamgate-released']);
+export const OWN_HEADERS: ReadonlySet<string> = new Set(['x-spamgate-result', 'x-spamgate-released', 'x-spamgate-reputation']);
 
 /** A header field of the message that claims to be ours (stripped before the checks read it). */
 export function isForgedOwnHeader(name: string, value: string, hostname: string): boolean {
@@ -72,7 +72,7 @@ export async function judgeMessage(received: Buffer, bytes: number, sizeExceeded
     deps.metrics.rejects.inc({ phase: 'data', symbol: verdict.hard ? verdict.decidedBy : 'SCORE' });
     deps.metrics.processing.observe({ listener: deps.name }, (performance.now() - started) / 1000);
     logTransaction(deps, state, tx, verdict, bytes, reply.toString());
-    if (verdict.action === 'reject') deps.onFinal?.({ action: 'reject', message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
+    if (verdict.action === 'reject') deps.onFinal?.({ action: 'reject', verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
     return { kind: 'refused', reply: { code: reply.code, enhanced: reply.enhanced, text: reply.text } };
   }
   return { kind: 'judged', raw, view, decision, started };

@@ -42,6 +42,8 @@ export interface VerdictEvent {
 /** A transaction's final action after DATA (a refusal or a delivery), for DMARC aggregate reports. */
 export interface FinalActionEvent {
   action: Action;
+  /** A refusal's verdict (its score, for sender reputation). */
+  verdict?: Verdict;
   message: Buffer;
   session: Readonly<SessionInfo>;
   envelope: Readonly<Envelope>;

@@ -23,7 +23,7 @@ const redisTls = z
 export type RedisTlsConfig = z.output<typeof redisTls>;
 
 /** The stores that can move from in-process memory to Redis. */
-export const SHARED_STORES = ['rate', 'bayes', 'greylist', 'fuzzy'] as const;
+export const SHARED_STORES = ['rate', 'bayes', 'greylist', 'fuzzy', 'reputation'] as const;
 export type SharedStoreName = (typeof SHARED_STORES)[number];
 
 /** A URL ioredis can connect to: redis: or rediss: with a host, and a numeric db path if any. */

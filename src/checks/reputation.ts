@@ -1,0 +1,46 @@
+// Sender reputation check (data phase, late: it reads the SPF and DKIM results): REPUTATION_IP_BAD/GOOD
+// for the client network, REPUTATION_DOMAIN_BAD/GOOD for the authenticated sender domain, from the
+// decaying average of their past scores (src/reputation/). factor = distance past the threshold × the
+// confidence the message count gives; options: the key, the average and the count. Silent without
+// history (fewer than reputation.min_count messages). Not run for trusted or authenticated clients
+// (skipTrusted), so neither their mail nor our own is learned. The keys are left in ctx.results for
+// learning after the verdict, and on the message in X-Spamgate-Reputation for a later user report.
+import type { ReputationConfig } from '../config/sections/reputation.ts';
+import { formatKeysHeader, keysOf, REPUTATION_HEADER, type ReputationKey } from '../reputation/keys.ts';
+import type { Reputation } from '../reputation/open-reputation.ts';
+import type { Check, SymbolHit } from './types.ts';
+
+export const REPUTATION_SYMBOLS = ['REPUTATION_IP_BAD', 'REPUTATION_IP_GOOD', 'REPUTATION_DOMAIN_BAD', 'REPUTATION_DOMAIN_GOOD'] as const;
+export const REPUTATION_KEYS_RESULT = 'reputation.keys';
+
+/** The keys the check found for this transaction (none when it did not run). */
+export const reputationKeysOf = (results: ReadonlyMap<string, unknown>): ReputationKey[] => (results.get(REPUTATION_KEYS_RESULT) as ReputationKey[] | undefined) ?? [];
+
+export function createReputationCheck(deps: { reputation: Reputation; config: ReputationConfig }): Check {
+  return {
+    name: 'reputation',
+    phase: 'data',
+    late: true,
+    symbols: REPUTATION_SYMBOLS,
+    async run(ctx) {
+      const keys = keysOf({ clientIp: ctx.session.clientIp, mailFrom: ctx.envelope.mailFrom, from: ctx.message?.header('from'), results: ctx.results }, deps.config);
+      if (keys.length === 0) return [];
+      ctx.results.set(REPUTATION_KEYS_RESULT, keys);
+      ctx.addHeader(REPUTATION_HEADER, formatKeysHeader(keys));
+      let judged;
+      try {
+        judged = await deps.reputation.lookup(keys, deps.config, true);
+      } catch (err) {
+        ctx.log.warn('reputation store unavailable', { error: (err as Error).message });
+        return [];
+      }
+      const hits: SymbolHit[] = [];
+      for (const { key, judgement: j } of judged) {
+        if (!j || (j.kind !== 'bad' && j.kind !== 'good') || j.factor <= 0) continue;
+        const symbol = `REPUTATION_${key.kind === 'ip' ? 'IP' : 'DOMAIN'}_${j.kind === 'bad' ? 'BAD' : 'GOOD'}`;
+        hits.push({ symbol, factor: j.factor, options: [key.value, `avg=${j.average.toFixed(2)}`, `n=${j.count.toFixed(1)}`] });
+      }
+      return hits;
+    },
+  };
+}

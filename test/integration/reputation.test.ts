@@ -1,0 +1,68 @@
+// Sender reputation end to end over SMTP (XCLIENT-presented clients, a sink as the next hop): a network that
+// sent spam gets REPUTATION_IP_BAD on its next message, another network does not; an SPF-authenticated
+// domain with a good history gets REPUTATION_DOMAIN_GOOD and the same domain forged from elsewhere does not;
+// messages refused at DATA count; the in-process store survives a restart; no feedback loop.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { test } from 'node:test';
+import { GOOD_IP, learned, metrics, send, SPAM_IP, startRepGateway } from './reputation-harness.ts';
+
+test('a network that sent spam gets REPUTATION_IP_BAD on its next message; another network does not', async (t) => {
+  const s = await startRepGateway(t);
+  for (let i = 0; i < 3; i++) {
+    const r = await send(t, s, SPAM_IP, `bulk${i}@spam.example`, 'Buy now REP-SPAM-MARKER');
+    assert.doesNotMatch(r.result, /REPUTATION/, 'no history yet: silent');
+    assert.match(r.raw, /^X-Spamgate-Reputation: ip=198\.51\.100\.0\/24$/m);
+  }
+  await learned(s.gw, 3);
+  // a plain message from the same /24 is marked by the network's history
+  const next = await send(t, s, '198.51.100.99', 'other@elsewhere.example', 'hello there');
+  assert.match(next.result, /REPUTATION_IP_BAD\(\d+(\.\d+)?\)\[198\.51\.100\.0\/24,avg=12\.50,n=3\.0\]/);
+  const other = await send(t, s, '203.0.113.5', 'other@elsewhere.example', 'hello there');
+  assert.doesNotMatch(other.result, /REPUTATION/);
+  const m = await metrics(s.gw);
+  assert.match(m, /spamgate_reputation_lookups_total\{key="ip",result="bad"\} 1\b/);
+  assert.match(m, /spamgate_reputation_lookups_total\{key="ip",result="unknown"\} 2\b/);
+  assert.match(m, /spamgate_reputation_lookups_total\{key="ip",result="silent"\} 2\b/);
+  assert.match(m, /spamgate_reputation_lookups_total\{key="domain",result="good"\} 0\b/);
+  assert.match(m, /spamgate_reputation_entries 2\b/);
+});
+
+test('an SPF-authenticated domain with a good history gets REPUTATION_DOMAIN_GOOD; forged from elsewhere it does not', async (t) => {
+  const s = await startRepGateway(t);
+  for (let i = 0; i < 4; i++) {
+    const r = await send(t, s, GOOD_IP, 'news@good.example', 'monthly newsletter');
+    assert.match(r.raw, /^X-Spamgate-Reputation: ip=192\.0\.2\.0\/24; domain=good\.example$/m);
+  }
+  await learned(s.gw, 4);
+  const ok = await send(t, s, '192.0.2.20', 'news@good.example', 'monthly newsletter');
+  assert.match(ok.result, /REPUTATION_DOMAIN_GOOD\(-\d+(\.\d+)?\)\[good\.example,avg=-?\d+\.\d\d,n=4\.0\]/);
+  // forged: SPF fails, the domain is no key (and the forger's network has no history)
+  const forged = await send(t, s, '203.0.113.5', 'news@good.example', 'monthly newsletter');
+  assert.doesNotMatch(forged.result, /REPUTATION_DOMAIN/);
+  assert.match(forged.raw, /^X-Spamgate-Reputation: ip=203\.0\.113\.0\/24$/m);
+  // a forged X-Spamgate-Reputation from the client is stripped: ours alone names the keys
+  assert.doesNotMatch(forged.raw, /domain=good\.example/);
+});
+
+test('refused at DATA counts; the in-process store survives a restart; the symbols do not feed on themselves', async (t) => {
+  const s = await startRepGateway(t);
+  for (let i = 0; i < 3; i++) assert.equal((await send(t, s, SPAM_IP, 'x@spam.example', 'REP-REJECT-MARKER')).data.code, 554);
+  await learned(s.gw, 3);
+  // each scored 22.5: the marker (20), SPF_NONE and FROM_DOMAIN_NXDOMAIN (spam.example is in no zone)
+  const score = Number(s.gw.transactions().at(-1)?.score);
+  assert.equal(score, 22.5);
+  const dataDir = s.gw.dataDir;
+  // hits REPUTATION_IP_BAD; the score learned is without it
+  assert.equal((await send(t, s, SPAM_IP, 'x@spam.example', 'REP-REJECT-MARKER')).data.code, 554);
+  await learned(s.gw, 4);
+  await s.gw.app.stop(500);
+  const saved = JSON.parse(readFileSync(path.join(dataDir, 'reputation.json'), 'utf8')) as { entries: Array<[string, number, number, number]> };
+  const rec = saved.entries.find((e) => e[0] === 'ip:198.51.100.0/24');
+  assert.ok(rec);
+  assert.ok(Math.abs(rec[1] / rec[2] - score) < 1e-9, `the average ${rec[1] / rec[2]} is of the scores without the reputation symbols (${score})`);
+  const again = await startRepGateway(t, {}, { dataDir }, s.sink);
+  const r = await send(t, again, '198.51.100.50', 'y@elsewhere.example', 'hello');
+  assert.match(r.result, /REPUTATION_IP_BAD\([\d.]+\)\[198\.51\.100\.0\/24,avg=22\.50,n=4\.0\]/);
+});
