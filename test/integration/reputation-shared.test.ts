@@ -1,0 +1,72 @@
+// Sender reputation shared and reported: with redis.use_for: [reputation] (a real redis-server) what one
+// gateway learned marks the network's next message at the other; in full-stack mode a message moved into
+// the Junk folder over IMAP (python3 imaplib) pushes its sender's network to spam at once.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
+import { maildirMessages } from '../helpers/maildir.ts';
+import { runPython } from '../helpers/python.ts';
+import { sendMessage } from '../helpers/smtp-wire.ts';
+import { linkTo, startRedis } from '../unit/redis/redis-server.ts';
+import { learned, metrics, send, SPAM_IP, startRepGateway } from './reputation-harness.ts';
+
+test('redis.use_for: [reputation]: what gateway A learned marks the next message at gateway B', async (t) => {
+  const redis = await startRedis(t);
+  const shared = { redis: { port: redis.port, timeout: '500ms', connect_timeout: '2s', use_for: ['reputation'] } };
+  const a = await startRepGateway(t, shared);
+  const b = await startRepGateway(t, shared, {}, a.sink);
+  for (let i = 0; i < 3; i++) await send(t, a, SPAM_IP, 'x@spam.example', 'REP-SPAM-MARKER');
+  await learned(a.gw, 3);
+  const r = await send(t, b, '198.51.100.200', 'y@elsewhere.example', 'hello');
+  assert.match(r.result, /REPUTATION_IP_BAD\([\d.]+\)\[198\.51\.100\.0\/24,avg=12\.50,n=3\.0\]/);
+  // the record is one hash in Redis with a TTL
+  const link = await linkTo(t, redis);
+  const keys = await link.run('bench', (c) => c.keys('*{rep}*'));
+  assert.deepEqual(keys.map((k) => k.replace(/^.*\{rep\}:/, '')).sort(), ['ip:198.51.100.0/24']);
+  assert.ok((await link.run('bench', (c) => c.pttl(keys[0] ?? ''))) > 0);
+  // and after B learned too, A sees four
+  await learned(b.gw, 1);
+  const again = await send(t, a, '198.51.100.201', 'y@elsewhere.example', 'hello');
+  assert.match(again.result, /REPUTATION_IP_BAD\([\d.]+\)\[198\.51\.100\.0\/24,avg=[\d.]+,n=4\.0\]/);
+});
+
+async function waitFor(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not in time`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('a message moved into Junk over IMAP pushes its network to spam: the next message from it hits REPUTATION_IP_BAD', async (t) => {
+  // 127.0.0.1 is not trusted here: its network 127.0.0.0/24 is the key
+  const gw = await startGateway(t, { bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'] } });
+  const mail = (subject: string): string => `From: a@remote.example\r\nTo: postmaster@localhost\r\nSubject: ${subject}\r\nMessage-ID: <${subject.replace(/ /g, '')}@remote.example>\r\n\r\nhello\r\n`;
+  const delivered = async (subject: string): Promise<string> => {
+    assert.equal((await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost'], mail(subject))).data?.code, 250);
+    let found: string | undefined;
+    await waitFor(() => (found = [...maildirMessages(gw.dataDir, ''), ...maildirMessages(gw.dataDir, '.Junk')].find((m) => m.includes(`Subject: ${subject}`))) !== undefined, subject);
+    return found ?? '';
+  };
+  const first = await delivered('first one');
+  assert.match(first, /^X-Spamgate-Reputation: ip=127\.0\.0\.0\/24\r?$/m);
+  assert.doesNotMatch(first, /REPUTATION_IP/);
+  const moved = await runPython<{ moved: string }>(
+    `
+import imaplib, json, sys
+m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+m.login('postmaster@localhost', sys.argv[2])
+m.select('INBOX')
+typ, data = m.uid('SEARCH', None, 'ALL')
+typ, _ = m.uid('MOVE', data[0].split()[0].decode(), 'Junk')
+m.logout()
+print(json.dumps({'moved': typ}))
+`,
+    [String(gw.imapPort), TEST_PASSWORD],
+  );
+  assert.equal(moved.moved, 'OK');
+  await waitFor(async () => /spamgate_reputation_learned_total\{source="report_spam"\} 1\b/.test(await metrics(gw)), 'the Junk move reported');
+  const next = await delivered('second one');
+  // one message (score about 0) and one report worth five of a fully bad score: (0 + 50) / 6
+  assert.match(next, /REPUTATION_IP_BAD\([\d.]+\)\[127\.0\.0\.0\/24,avg=8\.\d\d,n=6\.0\]/);
+});
