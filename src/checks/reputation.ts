@@ -7,7 +7,8 @@
 // learning after the verdict, and on the message in X-Spamgate-Reputation for a later user report.
 import type { ReputationConfig } from '../config/sections/reputation.ts';
 import { formatKeysHeader, keysOf, REPUTATION_HEADER, type ReputationKey } from '../reputation/keys.ts';
-import type { Reputation } from '../reputation/open-reputation.ts';
+import { recordedKeys } from '../reputation/learner.ts';
+import type { KeyJudgement, Reputation } from '../reputation/open-reputation.ts';
 import type { Check, SymbolHit } from './types.ts';
 
 export const REPUTATION_SYMBOLS = ['REPUTATION_IP_BAD', 'REPUTATION_IP_GOOD', 'REPUTATION_DOMAIN_BAD', 'REPUTATION_DOMAIN_GOOD'] as const;
@@ -34,13 +35,34 @@ export function createReputationCheck(deps: { reputation: Reputation; config: Re
         ctx.log.warn('reputation store unavailable', { error: (err as Error).message });
         return [];
       }
-      const hits: SymbolHit[] = [];
-      for (const { key, judgement: j } of judged) {
-        if (!j || (j.kind !== 'bad' && j.kind !== 'good') || j.factor <= 0) continue;
-        const symbol = `REPUTATION_${key.kind === 'ip' ? 'IP' : 'DOMAIN'}_${j.kind === 'bad' ? 'BAD' : 'GOOD'}`;
-        hits.push({ symbol, factor: j.factor, options: [key.value, `avg=${j.average.toFixed(2)}`, `n=${j.count.toFixed(1)}`] });
-      }
-      return hits;
+      return hitsOf(judged);
+    },
+  };
+}
+
+/** The symbols the judgements call for: bad or good histories, with the key, average and count. */
+export function hitsOf(judged: readonly KeyJudgement[]): SymbolHit[] {
+  const hits: SymbolHit[] = [];
+  for (const { key, judgement: j } of judged) {
+    if (!j || (j.kind !== 'bad' && j.kind !== 'good') || j.factor <= 0) continue;
+    const symbol = `REPUTATION_${key.kind === 'ip' ? 'IP' : 'DOMAIN'}_${j.kind === 'bad' ? 'BAD' : 'GOOD'}`;
+    hits.push({ symbol, factor: j.factor, options: [key.value, `avg=${j.average.toFixed(2)}`, `n=${j.count.toFixed(1)}`] });
+  }
+  return hits;
+}
+
+/**
+ * `spamgate explain`'s view (no SMTP session): the keys the message carries in the X-Spamgate-Reputation
+ * spamgate recorded at DATA, judged as of now; nothing is learned and nothing counted.
+ */
+export function createRecordedReputationCheck(deps: { reputation: Reputation; config: ReputationConfig }): Check {
+  return {
+    name: 'reputation',
+    phase: 'data',
+    symbols: REPUTATION_SYMBOLS,
+    async run(ctx) {
+      const keys = ctx.message ? recordedKeys(ctx.message.raw) : [];
+      return keys.length === 0 ? [] : hitsOf(await deps.reputation.lookup(keys, deps.config, false));
     },
   };
 }

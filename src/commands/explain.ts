@@ -11,6 +11,9 @@ import { scoreHits, type Verdict } from '../scoring/scorer.ts';
 import { createFuzzyCheck } from '../checks/fuzzy.ts';
 import { openFuzzyForCli } from '../fuzzy/cli-support.ts';
 import type { FuzzyFilter } from '../fuzzy/open-fuzzy.ts';
+import { createRecordedReputationCheck } from '../checks/reputation.ts';
+import { openReputationForCli } from '../reputation/cli-support.ts';
+import type { Reputation } from '../reputation/open-reputation.ts';
 import { UsageError, type Command } from './types.ts';
 
 export const explainCommand: Command = {
@@ -20,7 +23,8 @@ export const explainCommand: Command = {
     'usage: spamgate explain FILE [--rcpt ADDRESS] [--no-bayes] [--json] [--config FILE] [--data-dir DIR]',
     '  Runs the content checks (Bayes, look-alike, content rules) on the message and scores it;',
     '  with antivirus.enabled, clamd scans it too (VIRUS_FOUND names the virus); with fuzzy.enabled, the',
-    '  fuzzy store of reported spam is looked up (FUZZY_SPAM, FUZZY_ATTACHMENT).',
+    '  fuzzy store of reported spam is looked up (FUZZY_SPAM, FUZZY_ATTACHMENT); with reputation.enabled, the',
+    '  sender reputation of the keys spamgate recorded on a delivered message (REPUTATION_*).',
     '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address)',
     '  --no-bayes  leave the Bayes classifier out',
   ].join('\n'),
@@ -37,12 +41,18 @@ export const explainCommand: Command = {
     if (typeof rcpt === 'string' && !/^(?:[^@\s]+@)?[^@\s.]+(?:\.[^@\s.]+)*$/.test(rcpt)) throw new UsageError(`--rcpt ${JSON.stringify(rcpt)} is neither an address (local@domain) nor a domain`);
     const env = await openFilterEnv(args);
     let fuzzy: FuzzyFilter | undefined;
+    let reputation: Reputation | undefined;
     try {
       const ruleset = loadContentRuleset(env.loaded);
       // the reported spam too, read only: what the gateway would find (not in masscheck, whose corpus may be the reports)
       const { config } = env.loaded;
       fuzzy = config.fuzzy.enabled && !config.checks.disabled.includes('fuzzy') ? await openFuzzyForCli(env.loaded, { learns: false }) : undefined;
-      const checks = [...offlineChecks(ruleset, env, !args.flags.has('no-bayes'), { antivirus: true }), ...(fuzzy ? [createFuzzyCheck({ fuzzy, limits: env.limits })] : [])];
+      reputation = config.reputation.enabled && !config.checks.disabled.includes('reputation') ? await openReputationForCli(env.loaded, { writes: false }) : undefined;
+      const checks = [
+        ...offlineChecks(ruleset, env, !args.flags.has('no-bayes'), { antivirus: true }),
+        ...(fuzzy ? [createFuzzyCheck({ fuzzy, limits: env.limits })] : []),
+        ...(reputation ? [createRecordedReputationCheck({ reputation, config: config.reputation })] : []),
+      ];
       const { hits, results } = await runOffline(checks, raw);
       const t = typeof rcpt === 'string' ? thresholdsFor(ruleset, rcpt) : ruleset.thresholds;
       const verdict = scoreHits(hits, ruleset, t);
@@ -54,6 +64,7 @@ export const explainCommand: Command = {
       );
     } finally {
       await fuzzy?.close();
+      await reputation?.close();
       await env.bayes.close();
     }
     return 0;

@@ -9,9 +9,10 @@ import { dkimKeygenCommand } from './dkim-keygen.ts';
 import { explainCommand } from './explain.ts';
 import { forgetCommand } from './forget.ts';
 import { fuzzyCommand } from './fuzzy.ts';
+import { reputationCommand } from './reputation.ts';
 import { masscheckCommand } from './masscheck.ts';
 import { trainCommand } from './train.ts';
 import type { Command } from './types.ts';
 import { usersCommand } from './users.ts';
 
-export const COMMANDS: Command[] = [serveCommand, checkConfigCommand, reloadCommand, queueCommand, quarantineCommand, usersCommand, dkimKeygenCommand, trainCommand, forgetCommand, fuzzyCommand, classifyCommand, explainCommand, masscheckCommand];
+export const COMMANDS: Command[] = [serveCommand, checkConfigCommand, reloadCommand, queueCommand, quarantineCommand, usersCommand, dkimKeygenCommand, trainCommand, forgetCommand, fuzzyCommand, reputationCommand, classifyCommand, explainCommand, masscheckCommand];

@@ -56,7 +56,7 @@ export async function startRepGateway(t: TestContext, over: Record<string, unkno
 let seq = 0;
 
 /** One message from `addr` (XCLIENT) with MAIL FROM `from`; returns the DATA reply and the delivered X-Spamgate-Result. */
-export async function send(t: TestContext, s: Setup, addr: string, from: string, body: string): Promise<{ data: Reply; result: string; raw: string }> {
+export async function send(t: TestContext, s: Setup, addr: string, from: string, body: string): Promise<{ data: Reply; result: string; raw: string; message: string }> {
   const { wire, greeting } = await SmtpWire.open(s.gw.smtpPort);
   t.after(() => wire.close());
   assert.equal(greeting.code, 220);
@@ -71,11 +71,11 @@ export async function send(t: TestContext, s: Setup, addr: string, from: string,
   wire.write(`From: <${from}>\r\nTo: <${RCPT}>\r\nSubject: rep ${++seq}\r\nDate: Thu, 01 Jan 2026 10:00:00 +0000\r\nMessage-ID: <rep${seq}.${Date.now()}@test>\r\n\r\n${body}\r\n`);
   const data = await wire.command('.', 10_000);
   await wire.command('QUIT');
-  if (data.code !== 250) return { data, result: '', raw: '' };
+  if (data.code !== 250) return { data, result: '', raw: '', message: '' };
   assert.equal(s.sink.messages.length, before + 1);
   const raw = s.sink.messages.at(-1)?.raw.toString('latin1') ?? '';
   const head = raw.slice(0, raw.indexOf('\r\n\r\n')).replace(/\r\n[ \t]+/g, ' ');
-  return { data, result: /^X-Spamgate-Result: (.*)$/im.exec(head)?.[1] ?? '', raw: head };
+  return { data, result: /^X-Spamgate-Result: (.*)$/im.exec(head)?.[1] ?? '', raw: head, message: raw };
 }
 
 export const metrics = async (gw: RunningGateway): Promise<string> => (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();

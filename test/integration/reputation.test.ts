@@ -1,11 +1,14 @@
 // Sender reputation end to end over SMTP (XCLIENT-presented clients, a sink as the next hop): a network that
 // sent spam gets REPUTATION_IP_BAD on its next message, another network does not; an SPF-authenticated
 // domain with a good history gets REPUTATION_DOMAIN_GOOD and the same domain forged from elsewhere does not;
-// messages refused at DATA count; the in-process store survives a restart; no feedback loop.
+// messages refused at DATA count; the in-process store survives a restart; no feedback loop; `spamgate
+// explain` and `spamgate reputation show|reset` read it.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { runCli } from '../helpers/cli-process.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import { GOOD_IP, learned, metrics, send, SPAM_IP, startRepGateway } from './reputation-harness.ts';
 
 test('a network that sent spam gets REPUTATION_IP_BAD on its next message; another network does not', async (t) => {
@@ -65,4 +68,18 @@ test('refused at DATA counts; the in-process store survives a restart; the symbo
   const again = await startRepGateway(t, {}, { dataDir }, s.sink);
   const r = await send(t, again, '198.51.100.50', 'y@elsewhere.example', 'hello');
   assert.match(r.result, /REPUTATION_IP_BAD\([\d.]+\)\[198\.51\.100\.0\/24,avg=22\.50,n=4\.0\]/);
+  await again.gw.app.stop(500);
+
+  // the CLI (the plain message, 2.5, was learned too): explain judges the keys the delivered message records; show and reset a key
+  const file = path.join(tempDir(t), 'delivered.eml');
+  writeFileSync(file, r.message);
+  const explained = await runCli(['explain', file, '--data-dir', dataDir]);
+  assert.match(explained.stdout, /REPUTATION_IP_BAD \(weight 3\) \[198\.51\.100\.0\/24, avg=18\.50, n=5\.0\]/, explained.stderr);
+  const show = await runCli(['reputation', 'show', '198.51.100.1', '--data-dir', dataDir]);
+  assert.equal(show.code, 0, show.stderr);
+  assert.match(show.stdout, /^ip:198\.51\.100\.0\/24\taverage 18\.50, count 5\.0: bad \(REPUTATION_IP_BAD, factor [\d.]+\)\n$/);
+  assert.equal((await runCli(['reputation', 'reset', 'ip:198.51.100.0/24', '--data-dir', dataDir])).code, 0);
+  assert.match((await runCli(['reputation', 'show', 'ip:198.51.100.0/24', '--data-dir', dataDir])).stdout, /\tno history\n$/);
+  assert.equal((await runCli(['reputation', 'reset', 'domain:never.example', '--data-dir', dataDir])).code, 1);
+  assert.equal((await runCli(['reputation', 'show', 'ip:nonsense', '--data-dir', dataDir])).code, 2);
 });
