@@ -1,8 +1,10 @@
 // The reputation store in Redis, shared by every gateway: one hash per key ({rep}:<kind>:<value>: s = sum,
 // c = count, t = as of) updated by a Lua script that decays it to now and adds the observation in one step,
-// expiring eight half-lives after its last update (by then under 1/256 of its weight is left).
+// expiring eight half-lives after its last update (by then under 1/256 of its weight is left), and a sorted
+// set of ids by last update ({rep}:all) for the count. Every key carries the {rep} hash tag (one Cluster slot).
 import type { ReputationRecord } from '../reputation/math.ts';
 import type { ReputationStore } from '../reputation/store.ts';
+import type { Clock } from '../util/clock.ts';
 import { luaScript, type RedisLink } from './connection.ts';
 
 const OBSERVE = luaScript(`
@@ -20,6 +22,8 @@ s = s + tonumber(ARGV[2]) * tonumber(ARGV[3])
 c = c + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 's', tostring(s), 'c', tostring(c), 't', tostring(t))
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('ZADD', KEYS[2], now, ARGV[6])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
 return {tostring(s), tostring(c), tostring(t)}
 `);
 
@@ -28,12 +32,19 @@ export class RedisReputationStore implements ReputationStore {
 
   constructor(
     private readonly link: RedisLink,
+    private readonly clock: Clock,
     private readonly halfLifeMs: number,
   ) {
     this.base = `${link.prefix}{rep}:`;
   }
 
   private key = (id: string): string => this.base + id;
+  private get all(): string {
+    return `${this.base}all`;
+  }
+  private get ttlMs(): number {
+    return Math.round(this.halfLifeMs * 8);
+  }
 
   async get(id: string): Promise<ReputationRecord | undefined> {
     const h = await this.link.run('reputation', (c) => c.hgetall(this.key(id)));
@@ -42,27 +53,22 @@ export class RedisReputationStore implements ReputationStore {
   }
 
   async observe(id: string, score: number, weight: number, now: number): Promise<ReputationRecord> {
-    const r = await this.link.run('reputation', () => this.link.eval(OBSERVE, [this.key(id)], [now, score, weight, this.halfLifeMs, Math.round(this.halfLifeMs * 8)]));
+    const r = await this.link.run('reputation', () => this.link.eval(OBSERVE, [this.key(id), this.all], [now, score, weight, this.halfLifeMs, this.ttlMs, id]));
     const [s, c, t] = Array.isArray(r) ? r.map(Number) : [];
     return { sum: s ?? 0, count: c ?? 0, at: t ?? now };
   }
 
   async reset(id: string): Promise<boolean> {
-    return (await this.link.run('reputation', (c) => c.del(this.key(id)))) > 0;
+    return this.link.run('reputation', async (c) => {
+      const replies = (await c.multi().del(this.key(id)).zrem(this.all, id).exec()) ?? [];
+      return Number(replies[0]?.[1] ?? 0) > 0;
+    });
   }
 
   async size(): Promise<number> {
-    // SCAN of the store's keys, bounded (100 rounds of 1,000): the owner asks at most once a minute
     return this.link.run('reputation', async (c) => {
-      let cursor = '0';
-      let n = 0;
-      let rounds = 0;
-      do {
-        const [next, keys] = await c.scan(cursor, 'MATCH', `${this.base}*`, 'COUNT', 1000);
-        cursor = next;
-        n += keys.length;
-      } while (cursor !== '0' && ++rounds < 100);
-      return n;
+      const replies = (await c.multi().zremrangebyscore(this.all, '-inf', this.clock.now() - this.ttlMs).zcard(this.all).exec()) ?? [];
+      return Number(replies[1]?.[1] ?? 0);
     });
   }
 

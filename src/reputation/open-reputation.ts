@@ -55,7 +55,7 @@ export function openReputation(deps: ReputationDeps): Reputation {
   const entries = deps.registry ? gauge(deps.registry, 'spamgate_reputation_entries', 'Keys (client networks, sender domains) in the reputation store') : undefined;
   for (const key of KEY_KINDS) for (const result of LOOKUP_RESULTS) lookups?.inc({ key, result }, 0);
   for (const source of LEARN_SOURCES) learned?.inc({ source }, 0);
-  // a shared store is counted by SCAN: at most once a minute
+  // a shared store is counted at most once a minute (the other gateways change it too)
   let counted = -Infinity;
   const refresh = async (force = false): Promise<void> => {
     if (!entries) return;
@@ -82,7 +82,7 @@ export function openReputation(deps: ReputationDeps): Reputation {
     for (const k of keys) await store.observe(keyId(k), score, weight, now);
     learned?.inc({ source });
     saveSoon();
-    await refresh();
+    await refresh().catch(() => undefined);
   };
   return {
     async lookup(keys, settings, count) {

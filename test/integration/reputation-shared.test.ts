@@ -7,6 +7,8 @@ import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
 import { runPython } from '../helpers/python.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
+import { RedisReputationStore } from '../../src/redis/reputation-store.ts';
+import { systemClock } from '../../src/util/clock.ts';
 import { linkTo, startRedis } from '../unit/redis/redis-server.ts';
 import { learned, metrics, send, SPAM_IP, startRepGateway } from './reputation-harness.ts';
 
@@ -20,15 +22,23 @@ test('redis.use_for: [reputation]: what gateway A learned marks the next message
   const r = await send(t, b, '198.51.100.200', 'y@elsewhere.example', 'hello');
   assert.match(r.result, /REPUTATION_IP_BAD\([\d.]+\)\[198\.51\.100\.0\/24,avg=12\.50,n=3\.0\]/);
   // the record is one hash in Redis with a TTL
-  const link = await linkTo(t, redis);
+  const link = await linkTo(t, redis, { key_prefix: 'spamgate:' });
   const keys = await link.run('bench', (c) => c.keys('*{rep}*'));
-  assert.deepEqual(keys.map((k) => k.replace(/^.*\{rep\}:/, '')).sort(), ['ip:198.51.100.0/24']);
-  assert.ok((await link.run('bench', (c) => c.pttl(keys[0] ?? ''))) > 0);
+  const ids = keys.filter((k) => !k.endsWith('{rep}:all')).map((k) => k.replace(/^.*\{rep\}:/, ''));
+  assert.deepEqual(ids, ['ip:198.51.100.0/24']);
+  assert.ok((await link.run('bench', (c) => c.pttl(keys.find((k) => k.endsWith('/24')) ?? ''))) > 0);
+  assert.equal(await new RedisReputationStore(link, systemClock, DAY).size(), 1);
   // and after B learned too, A sees four
   await learned(b.gw, 1);
   const again = await send(t, a, '198.51.100.201', 'y@elsewhere.example', 'hello');
   assert.match(again.result, /REPUTATION_IP_BAD\([\d.]+\)\[198\.51\.100\.0\/24,avg=[\d.]+,n=4\.0\]/);
+  // a reset (spamgate reputation reset) forgets it for both
+  await learned(a.gw, 4);
+  assert.equal(await new RedisReputationStore(link, systemClock, DAY).reset('ip:198.51.100.0/24'), true);
+  assert.doesNotMatch((await send(t, b, '198.51.100.202', 'y@elsewhere.example', 'hello')).result, /REPUTATION/);
 });
+
+const DAY = 86_400_000;
 
 async function waitFor(cond: () => boolean | Promise<boolean>, what: string): Promise<void> {
   const deadline = Date.now() + 15_000;
