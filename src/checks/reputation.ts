@@ -4,9 +4,10 @@
 // confidence the message count gives; options: the key, the average and the count. Silent without
 // history (fewer than reputation.min_count messages). Not run for trusted or authenticated clients
 // (skipTrusted), so neither their mail nor our own is learned. The keys are left in ctx.results for
-// learning after the verdict, and on the message in X-Spamgate-Reputation for a later user report.
+// learning after the verdict; the SMTP listener writes them on the message it accepts (X-Spamgate-Reputation,
+// data-phase.ts) for a later user report (a milter's MTA keeps the mail: no report comes back to us).
 import type { ReputationConfig } from '../config/sections/reputation.ts';
-import { formatKeysHeader, keysOf, REPUTATION_HEADER, type ReputationKey } from '../reputation/keys.ts';
+import { keysOf, type ReputationKey } from '../reputation/keys.ts';
 import { recordedKeys } from '../reputation/learner.ts';
 import type { KeyJudgement, Reputation } from '../reputation/open-reputation.ts';
 import type { Check, SymbolHit } from './types.ts';
@@ -27,7 +28,6 @@ export function createReputationCheck(deps: { reputation: Reputation; config: Re
       const keys = keysOf({ clientIp: ctx.session.clientIp, mailFrom: ctx.envelope.mailFrom, from: ctx.message?.header('from'), results: ctx.results }, deps.config);
       if (keys.length === 0) return [];
       ctx.results.set(REPUTATION_KEYS_RESULT, keys);
-      ctx.addHeader(REPUTATION_HEADER, formatKeysHeader(keys));
       let judged;
       try {
         judged = await deps.reputation.lookup(keys, deps.config, true);
