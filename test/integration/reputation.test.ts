@@ -2,11 +2,12 @@
 // sent spam gets REPUTATION_IP_BAD on its next message, another network does not; an SPF-authenticated
 // domain with a good history gets REPUTATION_DOMAIN_GOOD and the same domain forged from elsewhere does not;
 // messages refused at DATA count; the in-process store survives a restart; no feedback loop; `spamgate
-// explain` and `spamgate reputation show|reset` read it.
+// explain` and `spamgate reputation show|reset` read it; history decays with the (injected) clock.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { ManualClock } from '../../src/util/clock.ts';
 import { runCli } from '../helpers/cli-process.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { GOOD_IP, learned, metrics, send, SPAM_IP, startRepGateway } from './reputation-harness.ts';
@@ -82,4 +83,18 @@ test('refused at DATA counts; the in-process store survives a restart; the symbo
   assert.match((await runCli(['reputation', 'show', 'ip:198.51.100.0/24', '--data-dir', dataDir])).stdout, /\tno history\n$/);
   assert.equal((await runCli(['reputation', 'reset', 'domain:never.example', '--data-dir', dataDir])).code, 1);
   assert.equal((await runCli(['reputation', 'show', 'ip:nonsense', '--data-dir', dataDir])).code, 2);
+});
+
+test('history decays with the gateway clock: after three half-lives a spam network is silent again', async (t) => {
+  const clock = new ManualClock(Date.now());
+  const s = await startRepGateway(t, {}, { clock });
+  for (let i = 0; i < 4; i++) await send(t, s, SPAM_IP, 'x@spam.example', 'REP-SPAM-MARKER');
+  await learned(s.gw, 4);
+  assert.match((await send(t, s, SPAM_IP, 'y@elsewhere.example', 'hello')).result, /REPUTATION_IP_BAD\(/);
+  await learned(s.gw, 5);
+  // five messages, 90 days (three half-lives of 30d) later: 5 / 8 of a message, under min_count
+  clock.advance(90 * 86_400_000);
+  const later = await send(t, s, SPAM_IP, 'y@elsewhere.example', 'hello');
+  assert.doesNotMatch(later.result, /REPUTATION/);
+  assert.match(await metrics(s.gw), /spamgate_reputation_lookups_total\{key="ip",result="silent"\} 3\b/);
 });
