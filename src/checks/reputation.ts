@@ -6,6 +6,8 @@
 // (skipTrusted), so neither their mail nor our own is learned. The keys are left in ctx.results for
 // learning after the verdict; the SMTP listener writes them on the message it accepts (X-Spamgate-Reputation,
 // data-phase.ts) for a later user report (a milter's MTA keeps the mail: no report comes back to us).
+// Why not the IP key at connect: its symbols only add to a score, and scores act after DATA; here one
+// look-up per message serves both keys, and nothing is refused before DATA on history alone.
 import type { ReputationConfig } from '../config/sections/reputation.ts';
 import { keysOf, type ReputationKey } from '../reputation/keys.ts';
 import { recordedKeys } from '../reputation/learner.ts';
