@@ -31,6 +31,9 @@ test('a network that sent spam gets REPUTATION_IP_BAD on its next message; anoth
   assert.match(m, /spamgate_reputation_lookups_total\{key="ip",result="silent"\} 2\b/);
   assert.match(m, /spamgate_reputation_lookups_total\{key="domain",result="good"\} 0\b/);
   assert.match(m, /spamgate_reputation_entries 2\b/);
+  // an IPv6 client: its /64
+  const v6 = await send(t, s, '2001:db8:1:2::25', 'other@elsewhere.example', 'hello there');
+  assert.match(v6.raw, /^X-Spamgate-Reputation: ip=2001:db8:1:2::\/64$/m);
 });
 
 test('an SPF-authenticated domain with a good history gets REPUTATION_DOMAIN_GOOD; forged from elsewhere it does not', async (t) => {
