@@ -49,6 +49,7 @@ import { withFuzzyLearning } from './fuzzy/learner.ts';
 import { createReputationCheck } from './checks/reputation.ts';
 import { withReputationLearning } from './reputation/learner.ts';
 import { openReputation } from './reputation/open-reputation.ts';
+import { loadReputationSeal } from './reputation/seal.ts';
 import { verdictLearner } from './reputation/verdict-learning.ts';
 
 export interface ComponentDeps {
@@ -181,9 +182,10 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ? openReputation({ config: config.reputation, clock: deps.clock, dataDir: deps.loaded.dataDir, registry: deps.registry, saveDelayMs: 1000, log: reputationLog, ...(shared.reputationStore ? { store: shared.reputationStore } : {}) })
     : undefined;
   if (reputation) closers.push(() => reputation.close());
+  const reputationSeal = reputation ? loadReputationSeal(deps.loaded.dataDir) : undefined;
   let reputationChecked = true;
-  const reputationChecks = (cfg: Config): Check[] => (reputation ? [createReputationCheck({ reputation, config: cfg.reputation })] : []);
-  const reportLearner = reputation ? withReputationLearning(fuzzyReports, reputation, () => reputationChecked, (err) => reputationLog.warn('reputation report not learned', { error: err.message })) : fuzzyReports;
+  const reputationChecks = (cfg: Config): Check[] => (reputation && reputationSeal ? [createReputationCheck({ reputation, config: cfg.reputation, seal: reputationSeal })] : []);
+  const reportLearner = reputation && reputationSeal ? withReputationLearning(fuzzyReports, reputation, reputationSeal, () => reputationChecked, (err) => reputationLog.warn('reputation report not learned', { error: err.message })) : fuzzyReports;
   const learnReputation = reputation ? verdictLearner(reputation, () => reputationChecked, reputationLog) : undefined;
   const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }) }) : undefined;
   const fullStack = config.mode === 'full-stack';

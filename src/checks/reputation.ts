@@ -12,15 +12,24 @@ import type { ReputationConfig } from '../config/sections/reputation.ts';
 import { keysOf, type ReputationKey } from '../reputation/keys.ts';
 import { recordedKeys } from '../reputation/learner.ts';
 import type { KeyJudgement, Reputation } from '../reputation/open-reputation.ts';
+import type { ReputationSeal } from '../reputation/seal.ts';
 import type { Check, SymbolHit } from './types.ts';
 
 export const REPUTATION_SYMBOLS = ['REPUTATION_IP_BAD', 'REPUTATION_IP_GOOD', 'REPUTATION_DOMAIN_BAD', 'REPUTATION_DOMAIN_GOOD'] as const;
 export const REPUTATION_KEYS_RESULT = 'reputation.keys';
+/** The sealed X-Spamgate-Reputation value for the message (seal.ts). */
+export const REPUTATION_HEADER_RESULT = 'reputation.header';
 
 /** The keys the check found for this transaction (none when it did not run). */
 export const reputationKeysOf = (results: ReadonlyMap<string, unknown>): ReputationKey[] => (results.get(REPUTATION_KEYS_RESULT) as ReputationKey[] | undefined) ?? [];
 
-export function createReputationCheck(deps: { reputation: Reputation; config: ReputationConfig }): Check {
+/** The sealed X-Spamgate-Reputation value the check left for the message (none when it did not run). */
+export const reputationHeaderOf = (results: ReadonlyMap<string, unknown>): string | undefined => {
+  const v = results.get(REPUTATION_HEADER_RESULT);
+  return typeof v === 'string' ? v : undefined;
+};
+
+export function createReputationCheck(deps: { reputation: Reputation; config: ReputationConfig; seal: ReputationSeal }): Check {
   return {
     name: 'reputation',
     phase: 'data',
@@ -30,6 +39,7 @@ export function createReputationCheck(deps: { reputation: Reputation; config: Re
       const keys = keysOf({ clientIp: ctx.session.clientIp, mailFrom: ctx.envelope.mailFrom, from: ctx.message?.header('from'), results: ctx.results }, deps.config);
       if (keys.length === 0) return [];
       ctx.results.set(REPUTATION_KEYS_RESULT, keys);
+      ctx.results.set(REPUTATION_HEADER_RESULT, deps.seal.write(keys));
       let judged;
       try {
         judged = await deps.reputation.lookup(keys, deps.config, true);

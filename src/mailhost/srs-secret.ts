@@ -2,10 +2,9 @@
 // verifies returning ones (rotation: put a new line first). Without srs.secret_file, `srs.secret` in the data
 // directory is made at first start (32 random bytes, base64; mode 0600) and kept across restarts; a named file
 // is checked with the other files the config names (check-config says what is wrong with it).
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, linkSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { readSecretFile } from '../util/secret-file.ts';
+import { createSecretFile, readSecretFile } from '../util/secret-file.ts';
 
 export const DEFAULT_SECRET_FILE = 'srs.secret';
 /** Shorter secrets are warned about (postsrsd takes any, so a migrated file must still work). */
@@ -19,31 +18,6 @@ export interface SrsSecrets {
   created: boolean;
   /** Secrets shorter than WEAK_SECRET_LENGTH characters. */
   weak: number;
-}
-
-/** Writes a new secrets file without ever leaving a partial one under its name (link fails if one appeared meanwhile). */
-function createSecretFile(file: string): void {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o600);
-  try {
-    writeSync(fd, `${randomBytes(32).toString('base64')}\n`);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    linkSync(tmp, file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-  } finally {
-    unlinkSync(tmp);
-  }
-  const dir = openSync(path.dirname(file), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
 }
 
 /** Reads a secrets file: its secrets, or why it cannot be used (missing, open to other users, no secret in it). */

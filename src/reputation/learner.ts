@@ -2,27 +2,42 @@
 // into the Junk folder, quarantine release --learn) pushes its sender's keys toward spam, one moved out of
 // Junk or released as ham toward ham, each report counting reputation.report_weight messages. The keys are
 // those spamgate recorded on the message at DATA (X-Spamgate-Reputation, a forged one being stripped
-// there); a message without them (trusted or authenticated sender, reputation off) teaches nothing.
+// there) under its seal (seal.ts: a header a user wrote into a message of their own, by IMAP APPEND,
+// teaches nothing); a message without them (trusted or authenticated sender, reputation off) teaches
+// nothing, and copies of one delivered message (its seal's nonce) count once for each class.
 // Autolearning is no report: the verdict already taught reputation its score.
-import type { LearnOutcome, Learner } from '../bayes/learner.ts';
+import { LRUCache } from 'lru-cache';
+import type { LearnOutcome, Learner, MessageClass } from '../bayes/learner.ts';
 import { headerValue, parseHeaderBlock, splitHeadBody } from '../mime/headers.ts';
 import { parseKeysHeader, REPUTATION_HEADER, type ReputationKey } from './keys.ts';
 import type { Reputation } from './open-reputation.ts';
+import type { ReputationSeal } from './seal.ts';
 
-/** The keys spamgate recorded on a delivered message (the first such header: ours, above the client's). */
-export function recordedKeys(raw: Buffer): ReputationKey[] {
+/** The X-Spamgate-Reputation value on a message (the first such header: ours, above the client's). */
+function recordedValue(raw: Buffer): string | undefined {
   const { head } = splitHeadBody(raw.subarray(0, 64 * 1024).toString('latin1'));
-  const value = headerValue(parseHeaderBlock(head), REPUTATION_HEADER.toLowerCase());
+  return headerValue(parseHeaderBlock(head), REPUTATION_HEADER.toLowerCase());
+}
+
+/** The keys a delivered message records, unverified (`spamgate explain`: read only). */
+export function recordedKeys(raw: Buffer): ReputationKey[] {
+  const value = recordedValue(raw);
   return value === undefined ? [] : parseKeysHeader(value);
 }
 
-export function withReputationLearning(inner: Learner | undefined, reputation: Reputation, enabled: () => boolean, onError: (err: Error) => void): Learner {
-  const teach = async (raw: Buffer, spam: boolean): Promise<boolean> => {
+/** Delivered messages remembered as reported (by the seal's nonce), so copies of one count once. */
+const REMEMBERED_REPORTS = 10_000;
+
+export function withReputationLearning(inner: Learner | undefined, reputation: Reputation, seal: ReputationSeal, enabled: () => boolean, onError: (err: Error) => void): Learner {
+  const reported = new LRUCache<string, MessageClass>({ max: REMEMBERED_REPORTS });
+  const teach = async (raw: Buffer, cls: MessageClass): Promise<boolean> => {
     if (!enabled()) return false;
-    const keys = recordedKeys(raw);
-    if (keys.length === 0) return false;
+    const value = recordedValue(raw);
+    const sealed = value === undefined ? undefined : seal.read(value);
+    if (!sealed || reported.get(sealed.nonce) === cls) return false;
+    reported.set(sealed.nonce, cls);
     try {
-      await reputation.report(keys, spam);
+      await reputation.report(sealed.keys, cls === 'spam');
       return true;
     } catch (err) {
       onError(err as Error);
@@ -33,7 +48,7 @@ export function withReputationLearning(inner: Learner | undefined, reputation: R
     async learn(raw, cls, source) {
       const outcome = inner ? await inner.learn(raw, cls, source) : undefined;
       // the same report again (Bayes knew it as this class) counts once
-      const taught = source !== 'autolearn' && outcome !== 'already' && (await teach(raw, cls === 'spam'));
+      const taught = source !== 'autolearn' && outcome !== 'already' && (await teach(raw, cls));
       return outcome ?? (taught ? 'learned' : 'unknown');
     },
     async forget(raw, source): Promise<LearnOutcome> {

@@ -1,7 +1,7 @@
 // End of DATA: read the message (bounded), run data checks, judge per recipient, add the result
 // headers, then hand over — durably to the quarantine, the spool or through to the next hop — before replying.
-import { reputationKeysOf } from '../checks/reputation.ts';
-import { formatKeysHeader, REPUTATION_HEADER } from '../reputation/keys.ts';
+import { reputationHeaderOf } from '../checks/reputation.ts';
+import { REPUTATION_HEADER } from '../reputation/keys.ts';
 import type { SMTPServerDataStream } from 'smtp-server';
 import type { MessageView } from '../checks/types.ts';
 import { RECEIPT_AUTH_KEY } from '../checks/dkim-dmarc.ts';
@@ -198,9 +198,9 @@ async function signOutgoing(deps: GatewayDeps, snapshot: GatewaySnapshot, state:
 function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps: GatewayDeps): string {
   const lines: string[] = [];
   lines.push(foldHeader('X-Spamgate-Result', formatResultHeader(verdict, state.info.id)));
-  // the sender reputation keys, for a report of the message (a Junk move, a quarantine release) to find them
-  const keys = reputationKeysOf(tx.results);
-  if (keys.length > 0) lines.push(`${REPUTATION_HEADER}: ${formatKeysHeader(keys)}\r\n`);
+  // the sender reputation keys, sealed, for a report of the message (a Junk move, a quarantine release) to find them
+  const sealedKeys = reputationHeaderOf(tx.results);
+  if (sealedKeys !== undefined) lines.push(foldHeader(REPUTATION_HEADER, sealedKeys));
   for (const [name, value] of [...state.sessionHeaders.connect, ...state.sessionHeaders.helo, ...tx.headers]) lines.push(`${name}: ${value}\r\n`);
   // RFC 5321 §4.4: the TCP-info may carry the client's name; a forward-confirmed one (as other MTAs write it)
   // when no XCLIENT/XFORWARD NAME gave one.

@@ -1,7 +1,10 @@
-// Reading a file that holds secrets (the relay password, SRS secrets, BATV keys): a regular file only (a
-// named pipe or a device would block the read, a directory is a wrong path), small (a secret file is a few
-// lines), and readable by its owner and group alone, since whoever reads it can act as this host.
-import { readFileSync, statSync } from 'node:fs';
+// Secret files (the relay password, SRS secrets, BATV keys, the reputation seal): read as a regular file only
+// (a named pipe or a device would block the read, a directory is a wrong path), small (a secret file is a few
+// lines), and readable by its owner and group alone, since whoever reads it can act as this host; made once
+// (32 random bytes, base64, mode 0600) without ever leaving a partial one under its name.
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, linkSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
 
 export interface SecretFileRules {
   /** Larger than this is not such a file: a wrong path. */
@@ -26,5 +29,30 @@ export function readSecretFile(file: string, rules: SecretFileRules): { text: st
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'does not exist' : e.code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read (${e.code ?? e.message})`;
     return { error: `${file} ${why}` };
+  }
+}
+
+/** Writes a new secrets file without ever leaving a partial one under its name (link fails if one appeared meanwhile). */
+export function createSecretFile(file: string): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    writeSync(fd, `${randomBytes(32).toString('base64')}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    linkSync(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  } finally {
+    unlinkSync(tmp);
+  }
+  const dir = openSync(path.dirname(file), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
   }
 }

@@ -59,7 +59,7 @@ test('a message moved into Junk over IMAP pushes its network to spam: the next m
     return found ?? '';
   };
   const first = await delivered('first one');
-  assert.match(first, /^X-Spamgate-Reputation: ip=127\.0\.0\.0\/24\r?$/m);
+  assert.match(first, /^X-Spamgate-Reputation: ip=127\.0\.0\.0\/24;\s+seal=[\w-]{12}\.[\w-]{24}\r?$/m);
   assert.doesNotMatch(first, /REPUTATION_IP/);
   const moved = await runPython<{ moved: string }>(
     `
@@ -79,4 +79,33 @@ print(json.dumps({'moved': typ}))
   const next = await delivered('second one');
   // one message (score about 0) and one report worth five of a fully bad score: (0 + 50) / 6
   assert.match(next, /REPUTATION_IP_BAD\([\d.]+\)\[127\.0\.0\.0\/24,avg=8\.\d\d,n=6\.0\]/);
+});
+
+test('a user cannot report a sender spamgate never recorded: an X-Spamgate-Reputation of their own (IMAP APPEND into Junk) teaches nothing, nor do copies of a delivered one', async (t) => {
+  const gw = await startGateway(t, { bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'] } });
+  assert.equal((await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost'], 'From: a@remote.example\r\nTo: postmaster@localhost\r\nSubject: genuine\r\nMessage-ID: <genuine@remote.example>\r\n\r\nhello\r\n')).data?.code, 250);
+  let genuine: string | undefined;
+  await waitFor(() => (genuine = maildirMessages(gw.dataDir, '').find((m) => m.includes('Subject: genuine'))) !== undefined, 'delivery');
+  const recorded = (/^X-Spamgate-Reputation: .*(?:\r?\n[ \t].*)*/m.exec(genuine ?? '')?.[0] ?? '').replace(/\r?\n[ \t]+/g, ' ');
+  assert.notEqual(recorded, '');
+  const out = await runPython<{ appended: string[] }>(
+    `
+import imaplib, json, sys
+m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+m.login('postmaster@localhost', sys.argv[2])
+res = []
+for i, head in enumerate(['X-Spamgate-Reputation: ip=203.0.113.0/24; domain=victim.example', sys.argv[3].strip(), sys.argv[3].strip()]):
+    msg = (head + '\\r\\nFrom: x@victim.example\\r\\nSubject: appended %d\\r\\n\\r\\nbody %d\\r\\n' % (i, i)).encode()
+    typ, _ = m.append('Junk', None, None, msg)
+    res.append(typ)
+m.logout()
+print(json.dumps({'appended': res}))
+`,
+    [String(gw.imapPort), TEST_PASSWORD, recorded],
+  );
+  assert.deepEqual(out.appended, ['OK', 'OK', 'OK']);
+  // the two copies of the delivered message's header: one report; the forged one: none
+  await waitFor(async () => /spamgate_reputation_learned_total\{source="report_spam"\} 1\b/.test(await metrics(gw)), 'the genuine copy reported');
+  await new Promise((r) => setTimeout(r, 500));
+  assert.match(await metrics(gw), /spamgate_reputation_learned_total\{source="report_spam"\} 1\b/);
 });

@@ -11,6 +11,7 @@ import { REPUTATION_KEYS_RESULT } from '../../../src/checks/reputation.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import type { ReputationKey } from '../../../src/reputation/keys.ts';
 import { recordedKeys, withReputationLearning } from '../../../src/reputation/learner.ts';
+import { sealWith } from '../../../src/reputation/seal.ts';
 import { MemoryReputationStore } from '../../../src/reputation/memory-store.ts';
 import { openReputation, REPUTATION_FILE } from '../../../src/reputation/open-reputation.ts';
 import { scoreWithoutReputation, verdictLearner } from '../../../src/reputation/verdict-learning.ts';
@@ -101,20 +102,43 @@ test('no feedback loop: the score learned leaves the reputation symbols out', as
   assert.equal((await rep.record(NET))?.count, 20);
 });
 
-test('reports read the keys spamgate recorded on the message; autolearning and a repeated report do not count', async (t) => {
+test('reports read the keys spamgate recorded and sealed on the message; autolearning and a repeated report do not count', async (t) => {
   const rep = openReputation({ config, clock: new ManualClock(0), dataDir: tempDir(t) });
   t.after(() => rep.close());
-  const raw = Buffer.from('X-Spamgate-Reputation: ip=198.51.100.0/24;\r\n domain=good.example\r\nX-Spamgate-Reputation: ip=10.0.0.0/24\r\nSubject: x\r\n\r\nbody\r\n');
+  const seal = sealWith('test secret');
+  const sealed = seal.write([NET, { kind: 'domain', value: 'good.example' }]);
+  const folded = sealed.replace('; domain=', ';\r\n domain=');
+  const raw = Buffer.from(`X-Spamgate-Reputation: ${folded}\r\nX-Spamgate-Reputation: ip=10.0.0.0/24\r\nSubject: x\r\n\r\nbody\r\n`);
   assert.deepEqual(recordedKeys(raw), [NET, { kind: 'domain', value: 'good.example' }]);
   const outcomes: string[] = ['learned', 'already'];
   const bayes: Learner = { learn: async () => outcomes.shift() as 'learned', forget: async () => 'unknown' };
-  const learner = withReputationLearning(bayes, rep, () => true, (err) => assert.fail(err));
+  const learner = withReputationLearning(bayes, rep, seal, () => true, (err) => assert.fail(err));
   await learner.learn(raw, 'spam', 'junk_folder');
   await learner.learn(raw, 'spam', 'junk_folder'); // Bayes: already
   await learner.learn(raw, 'spam', 'autolearn');
   assert.equal((await rep.record(NET))?.count, config.report_weight);
   assert.equal((await rep.record({ kind: 'domain', value: 'good.example' }))?.count, config.report_weight);
   // no recorded keys (a trusted sender's message): nothing
-  const alone = withReputationLearning(undefined, rep, () => true, (err) => assert.fail(err));
+  const alone = withReputationLearning(undefined, rep, seal, () => true, (err) => assert.fail(err));
   assert.equal(await alone.learn(Buffer.from('Subject: y\r\n\r\nz\r\n'), 'ham', 'junk_folder'), 'unknown');
+});
+
+test('a report of a header spamgate did not seal (written by the user, edited, from another host) or of a copy already reported teaches nothing', async (t) => {
+  const rep = openReputation({ config, clock: new ManualClock(0), dataDir: tempDir(t) });
+  t.after(() => rep.close());
+  const seal = sealWith('test secret');
+  const learner = withReputationLearning(undefined, rep, seal, () => true, (err) => assert.fail(err));
+  const msg = (value: string, body: string): Buffer => Buffer.from(`X-Spamgate-Reputation: ${value}\r\nSubject: x\r\n\r\n${body}\r\n`);
+  const victim = { kind: 'domain', value: 'victim.example' } as const;
+  assert.equal(await learner.learn(msg('domain=victim.example', 'a'), 'spam', 'junk_folder'), 'unknown');
+  const genuine = seal.write([NET]);
+  assert.equal(await learner.learn(msg(genuine.replace('ip=198.51.100.0/24', 'domain=victim.example'), 'b'), 'spam', 'junk_folder'), 'unknown');
+  assert.equal(await learner.learn(msg(sealWith('another host').write([victim]), 'c'), 'spam', 'junk_folder'), 'unknown');
+  assert.equal(await rep.record(victim), undefined);
+  // the genuine one counts once however many copies (with other bodies) are reported; a move back out counts as ham
+  assert.equal(await learner.learn(msg(genuine, 'd'), 'spam', 'junk_folder'), 'learned');
+  assert.equal(await learner.learn(msg(genuine, 'e'), 'spam', 'junk_folder'), 'unknown');
+  assert.equal((await rep.record(NET))?.count, config.report_weight);
+  assert.equal(await learner.learn(msg(genuine, 'd'), 'ham', 'junk_folder'), 'learned');
+  assert.equal((await rep.record(NET))?.count, 2 * config.report_weight);
 });
