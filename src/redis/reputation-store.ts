@@ -16,8 +16,8 @@ if now > t then
   local f = math.pow(2, -(now - t) / tonumber(ARGV[4]))
   s = s * f
   c = c * f
-  t = now
 end
+t = now
 s = s + tonumber(ARGV[2]) * tonumber(ARGV[3])
 c = c + tonumber(ARGV[3])
 redis.call('HSET', KEYS[1], 's', tostring(s), 'c', tostring(c), 't', tostring(t))

@@ -22,10 +22,13 @@ export function decayFactor(ageMs: number, halfLifeMs: number): number {
   return ageMs <= 0 ? 1 : Math.pow(2, -ageMs / halfLifeMs);
 }
 
-/** The record as of `now`. */
+/**
+ * The record as of `now`. One stamped later than now (learned while the clock was ahead, then put right) is
+ * taken as of now, not grown: kept at its future stamp it would not decay until the clock got there again.
+ */
 export function decayed(rec: ReputationRecord, now: number, halfLifeMs: number): ReputationRecord {
   const f = decayFactor(now - rec.at, halfLifeMs);
-  return { sum: rec.sum * f, count: rec.count * f, at: Math.max(now, rec.at) };
+  return { sum: rec.sum * f, count: rec.count * f, at: now };
 }
 
 /** The record with one more observation of `score` counting `weight` messages. */

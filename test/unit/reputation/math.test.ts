@@ -52,3 +52,15 @@ test('a report stands for a fully bad or fully good average', () => {
   assert.equal(reportScore(true, S), 10);
   assert.equal(reportScore(false, S), -3);
 });
+
+test('a record stamped in the future (the clock was once ahead) is re-dated to now and decays from there', () => {
+  const YEAR = 365 * DAY;
+  // learned while the clock said next year, then the clock was put right
+  let r = observe({ sum: 1200, count: 100, at: YEAR }, 12, 1, 0, HALF);
+  assert.equal(r.at, 0);
+  // one half-life of real time later, half the weight is gone
+  assert.equal(decayed(r, HALF, HALF).count, 101 / 2);
+  r = { sum: 1200, count: 100, at: YEAR };
+  assert.equal(judge(r, 3 * HALF, HALF, S).count, 100);
+  assert.equal(decayed(r, 0, HALF).at, 0);
+});

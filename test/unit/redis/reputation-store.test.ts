@@ -1,0 +1,24 @@
+// The reputation store in Redis (a real redis-server): a record stamped in the future (a gateway whose
+// clock was ahead) is re-dated at the next observation and decays from then on, as in the in-process store.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { RedisReputationStore } from '../../../src/redis/reputation-store.ts';
+import { ManualClock } from '../../../src/util/clock.ts';
+import { linkTo, startRedis } from './redis-server.ts';
+
+const DAY = 86_400_000;
+const HALF = 30 * DAY;
+const T0 = 1_700_000_000_000;
+
+test('a record stamped in the future is re-dated to now by the next observation, and decays from there', async (t) => {
+  const redis = await startRedis(t);
+  const link = await linkTo(t, redis);
+  const store = new RedisReputationStore(link, new ManualClock(T0), HALF);
+  // learned by a gateway a year ahead
+  for (let i = 0; i < 10; i++) await store.observe('ip:198.51.100.0/24', 12, 1, T0 + 365 * DAY);
+  const rec = await store.observe('ip:198.51.100.0/24', 12, 1, T0);
+  assert.equal(rec.at, T0);
+  const again = await store.observe('ip:198.51.100.0/24', 0, 1, T0 + HALF);
+  assert.equal(again.count, 11 / 2 + 1);
+  assert.equal(again.at, T0 + HALF);
+});
