@@ -17,7 +17,7 @@ test('a network that sent spam gets REPUTATION_IP_BAD on its next message; anoth
   for (let i = 0; i < 3; i++) {
     const r = await send(t, s, SPAM_IP, `bulk${i}@spam.example`, 'Buy now REP-SPAM-MARKER');
     assert.doesNotMatch(r.result, /REPUTATION/, 'no history yet: silent');
-    assert.match(r.raw, /^X-Spamgate-Reputation: ip=198\.51\.100\.0\/24$/m);
+    assert.match(r.raw, /^X-Spamgate-Reputation: ip=198\.51\.100\.0\/24; seal=[\w-]+\.[\w-]+$/m);
   }
   await learned(s.gw, 3);
   // a plain message from the same /24 is marked by the network's history
@@ -33,14 +33,14 @@ test('a network that sent spam gets REPUTATION_IP_BAD on its next message; anoth
   assert.match(m, /spamgate_reputation_entries 2\b/);
   // an IPv6 client: its /64
   const v6 = await send(t, s, '2001:db8:1:2::25', 'other@elsewhere.example', 'hello there');
-  assert.match(v6.raw, /^X-Spamgate-Reputation: ip=2001:db8:1:2::\/64$/m);
+  assert.match(v6.raw, /^X-Spamgate-Reputation: ip=2001:db8:1:2::\/64; seal=[\w-]+\.[\w-]+$/m);
 });
 
 test('an SPF-authenticated domain with a good history gets REPUTATION_DOMAIN_GOOD; forged from elsewhere it does not', async (t) => {
   const s = await startRepGateway(t);
   for (let i = 0; i < 4; i++) {
     const r = await send(t, s, GOOD_IP, 'news@good.example', 'monthly newsletter');
-    assert.match(r.raw, /^X-Spamgate-Reputation: ip=192\.0\.2\.0\/24; domain=good\.example$/m);
+    assert.match(r.raw, /^X-Spamgate-Reputation: ip=192\.0\.2\.0\/24; domain=good\.example; seal=[\w-]+\.[\w-]+$/m);
   }
   await learned(s.gw, 4);
   const ok = await send(t, s, '192.0.2.20', 'news@good.example', 'monthly newsletter');
@@ -48,7 +48,7 @@ test('an SPF-authenticated domain with a good history gets REPUTATION_DOMAIN_GOO
   // forged: SPF fails, the domain is no key (and the forger's network has no history)
   const forged = await send(t, s, '203.0.113.5', 'news@good.example', 'monthly newsletter');
   assert.doesNotMatch(forged.result, /REPUTATION_DOMAIN/);
-  assert.match(forged.raw, /^X-Spamgate-Reputation: ip=203\.0\.113\.0\/24$/m);
+  assert.match(forged.raw, /^X-Spamgate-Reputation: ip=203\.0\.113\.0\/24; seal=[\w-]+\.[\w-]+$/m);
   // a forged X-Spamgate-Reputation from the client is stripped: ours alone names the keys
   assert.doesNotMatch(forged.raw, /domain=good\.example/);
 });
