@@ -78,7 +78,7 @@ test('refused at DATA counts; the in-process store survives a restart; the symbo
   const file = path.join(tempDir(t), 'delivered.eml');
   writeFileSync(file, r.message);
   const explained = await runCli(['explain', file, '--data-dir', dataDir]);
-  assert.match(explained.stdout, /REPUTATION_IP_BAD \(weight 3\) \[198\.51\.100\.0\/24, avg=18\.50, n=5\.0\]/, explained.stderr);
+  assert.match(explained.stdout, /REPUTATION_IP_BAD \(weight 2\) \[198\.51\.100\.0\/24, avg=18\.50, n=5\.0\]/, explained.stderr);
   const show = await runCli(['reputation', 'show', '198.51.100.1', '--data-dir', dataDir]);
   assert.equal(show.code, 0, show.stderr);
   assert.match(show.stdout, /^ip:198\.51\.100\.0\/24\taverage 18\.50, count 5\.0: bad \(REPUTATION_IP_BAD, factor [\d.]+\)\n$/);
