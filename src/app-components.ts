@@ -46,7 +46,7 @@ import { createAntivirus } from './antivirus/setup.ts';
 import { createFuzzyCheck } from './checks/fuzzy.ts';
 import { openFuzzy } from './fuzzy/open-fuzzy.ts';
 import { withFuzzyLearning } from './fuzzy/learner.ts';
-import { createReputationCheck } from './checks/reputation.ts';
+import { createReputationCheck, REPUTATION_SYMBOLS } from './checks/reputation.ts';
 import { withReputationLearning } from './reputation/learner.ts';
 import { openReputation } from './reputation/open-reputation.ts';
 import { loadReputationSeal } from './reputation/seal.ts';
@@ -187,7 +187,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const reputationChecks = (cfg: Config): Check[] => (reputation && reputationSeal ? [createReputationCheck({ reputation, config: cfg.reputation, seal: reputationSeal })] : []);
   const reportLearner = reputation && reputationSeal ? withReputationLearning(fuzzyReports, reputation, reputationSeal, () => reputationChecked, (err) => reputationLog.warn('reputation report not learned', { error: err.message })) : fuzzyReports;
   const learnReputation = reputation ? verdictLearner(reputation, () => reputationChecked, reputationLog) : undefined;
-  const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }) }) : undefined;
+  const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }), leftOut: new Set(REPUTATION_SYMBOLS) }) : undefined;
   const fullStack = config.mode === 'full-stack';
   const mailhost = openMailHost({
     config,

@@ -101,3 +101,20 @@ test('history decays with the gateway clock: after three half-lives a spam netwo
   assert.doesNotMatch(later.result, /REPUTATION/);
   assert.match(await metrics(s.gw), /spamgate_reputation_lookups_total\{key="ip",result="silent"\} 3\b/);
 });
+
+test('reputation does not decide Bayes autolearning: mail a bad history alone lifts past autolearn.spam_score is not learned as spam', async (t) => {
+  // each message scores 12.5 on its own (the marker, SPF_NONE, FROM_DOMAIN_NXDOMAIN): under spam_score 13,
+  // over it with REPUTATION_IP_BAD once the network has a history; Bayes would then learn what reputation said
+  const s = await startRepGateway(t, { bayes: { enabled: true, autolearn: { spam_score: 13, ham_score: -2 } } });
+  let tagged = 0;
+  for (let i = 0; i < 25; i++) {
+    const r = await send(t, s, SPAM_IP, `x${i}@spam.example`, `REP-SPAM-MARKER number ${i} of a run`);
+    assert.equal(r.data.code, 250, `message ${i}: ${r.data.lines.join('|')}`);
+    if (/REPUTATION_IP_BAD/.test(r.result)) tagged++;
+  }
+  await learned(s.gw, 25);
+  assert.ok(tagged > 10, `${tagged}`);
+  await new Promise((r) => setTimeout(r, 300));
+  const m = /spamgate_bayes_learned_total\{class="spam",source="autolearn"\} (\d+)/.exec(await metrics(s.gw));
+  assert.equal(Number(m?.[1] ?? 0), 0);
+});

@@ -48,3 +48,12 @@ test('a message a quarantine weight kept (VIRUS_FOUND: quarantine) is never lear
   // the same message without the virus is ham as before
   assert.equal(decideAutolearn(scoreHits(passing, ruleset), bayes('unsure'), cfg).cls, 'ham');
 });
+
+test('symbols left out (sender reputation) decide no autolearning: a known-good sender\'s bonus does not make its spam ham', () => {
+  const left = new Set(['REPUTATION_DOMAIN_GOOD', 'REPUTATION_IP_GOOD', 'REPUTATION_IP_BAD']);
+  // content 0.5, a good domain and network −2.9: the total is under ham_score (−2), the message is not
+  const spamFromGoodDomain = { score: -2.4, symbols: [{ symbol: 'CT_X', score: 0.5 }, { symbol: 'REPUTATION_DOMAIN_GOOD', score: -1.9 }, { symbol: 'REPUTATION_IP_GOOD', score: -1 }] };
+  assert.equal(decideAutolearn(spamFromGoodDomain, bayes('unsure'), cfg).cls, 'ham');
+  assert.equal(decideAutolearn(spamFromGoodDomain, bayes('unsure'), cfg, new Set(), left).cls, undefined);
+  assert.equal(decideAutolearn({ score: 13, symbols: [{ symbol: 'CT_X', score: 11 }, { symbol: 'REPUTATION_IP_BAD', score: 2 }] }, bayes('unsure'), cfg, new Set(), left).cls, undefined);
+});
