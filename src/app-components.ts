@@ -176,10 +176,12 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const fuzzyLog = deps.log.child({ component: 'fuzzy' });
   // what users report (Junk folder moves, quarantine release --learn) teaches Bayes and the fuzzy store
   const fuzzyReports = fuzzy ? withFuzzyLearning(bayes?.learner, fuzzy, () => fuzzyWanted, (err) => fuzzyLog.warn('fuzzy learning failed', { error: err.message })) : bayes?.learner;
-  // sender reputation: learned from every judged message's score, and from the same reports
+  // sender reputation: learned from every judged message's score, and from the same reports. Every message
+  // changes it and a save writes the whole map (up to max_entries keys, megabytes): at most once a minute
+  // (a crash loses that minute), and at stop.
   const reputationLog = deps.log.child({ component: 'reputation' });
   const reputation = config.reputation.enabled
-    ? openReputation({ config: config.reputation, clock: deps.clock, dataDir: deps.loaded.dataDir, registry: deps.registry, saveDelayMs: 1000, log: reputationLog, ...(shared.reputationStore ? { store: shared.reputationStore } : {}) })
+    ? openReputation({ config: config.reputation, clock: deps.clock, dataDir: deps.loaded.dataDir, registry: deps.registry, saveDelayMs: REPUTATION_SAVE_MS, log: reputationLog, ...(shared.reputationStore ? { store: shared.reputationStore } : {}) })
     : undefined;
   if (reputation) closers.push(() => reputation.close());
   const reputationSeal = reputation ? loadReputationSeal(deps.loaded.dataDir) : undefined;
@@ -298,6 +300,9 @@ export function buildChecks(config: Config, ruleset: Ruleset, components: Compon
   }
   return checks;
 }
+
+/** The in-process reputation store is saved this long after a change (at most once in this time). */
+const REPUTATION_SAVE_MS = 60_000;
 
 /** Symbols defined for the runner and listener themselves (checked at start). */
 export const CORE_SYMBOLS = [...RUNNER_SYMBOLS, 'PREGREET', 'RATE_IP_CONNECTIONS'];

@@ -4,7 +4,7 @@
 // messages refused at DATA count; the in-process store survives a restart; no feedback loop; `spamgate
 // explain` and `spamgate reputation show|reset` read it; history decays with the (injected) clock.
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ManualClock } from '../../src/util/clock.ts';
@@ -117,4 +117,15 @@ test('reputation does not decide Bayes autolearning: mail a bad history alone li
   await new Promise((r) => setTimeout(r, 300));
   const m = /spamgate_bayes_learned_total\{class="spam",source="autolearn"\} (\d+)/.exec(await metrics(s.gw));
   assert.equal(Number(m?.[1] ?? 0), 0);
+});
+
+test('the in-process store is written at most once a minute while mail keeps coming (it is the whole map, up to max_entries keys), and at stop', async (t) => {
+  const s = await startRepGateway(t);
+  const file = path.join(s.gw.dataDir, 'reputation.json');
+  await send(t, s, SPAM_IP, 'x@spam.example', 'hello');
+  await learned(s.gw, 1);
+  await new Promise((r) => setTimeout(r, 1800));
+  assert.equal(existsSync(file), false, 'written within two seconds of a change');
+  await s.gw.app.stop(500);
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).entries.length, 1);
 });
