@@ -89,18 +89,19 @@ export class MemoryReputationStore implements ReputationStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw err;
     }
-    let data: { entries?: unknown };
+    let data: unknown;
     try {
-      data = JSON.parse(text) as { entries?: unknown };
+      data = JSON.parse(text);
     } catch (err) {
       // refused, not emptied: the next save would lose the history
       throw new Error(`${file}: not a reputation store (${(err as Error).message}); move it aside to start empty`);
     }
-    if (!Array.isArray(data.entries)) throw new Error(`${file}: not a reputation store (no entries)`);
-    for (const e of data.entries as unknown[]) {
+    const entries = typeof data === 'object' && data !== null && 'entries' in data ? data.entries : undefined;
+    if (!Array.isArray(entries)) throw new Error(`${file}: not a reputation store (no entries); move it aside to start empty`);
+    for (const e of entries as unknown[]) {
       if (!Array.isArray(e) || e.length !== 4) continue;
       const [id, sum, count, at] = e as unknown[];
-      if (typeof id !== 'string' || typeof sum !== 'number' || typeof count !== 'number' || typeof at !== 'number' || !Number.isFinite(sum + count + at)) continue;
+      if (typeof id !== 'string' || typeof sum !== 'number' || typeof count !== 'number' || typeof at !== 'number' || !Number.isFinite(sum + count + at) || count <= 0) continue;
       this.lru.set(id, { sum, count, at });
     }
   }

@@ -142,3 +142,16 @@ test('a report of a header spamgate did not seal (written by the user, edited, f
   assert.equal(await learner.learn(msg(genuine, 'd'), 'ham', 'junk_folder'), 'learned');
   assert.equal((await rep.record(NET))?.count, 2 * config.report_weight);
 });
+
+test('a damaged file that is JSON but no store (null, a list, a string) is refused with its name; records with a count of zero or less are left out', async (t) => {
+  const file = path.join(tempDir(t), REPUTATION_FILE);
+  for (const text of ['null', '[]', '"x"', '7']) {
+    writeFileSync(file, text);
+    assert.throws(() => new MemoryReputationStore({ halfLifeMs: DAY, maxEntries: 10, file, now: () => 0 }), (err: Error) => err.message.includes(file) && /not a reputation store/.test(err.message), text);
+  }
+  writeFileSync(file, JSON.stringify({ version: 1, entries: [['ip:a', 10, -3, 0], ['ip:b', 10, 0, 0], ['ip:c', 12, 1, 0]] }));
+  const s = new MemoryReputationStore({ halfLifeMs: DAY, maxEntries: 10, file, now: () => 0 });
+  assert.equal(await s.get('ip:a'), undefined);
+  assert.equal(await s.get('ip:b'), undefined);
+  assert.deepEqual(await s.get('ip:c'), { sum: 12, count: 1, at: 0 });
+});
