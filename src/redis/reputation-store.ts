@@ -1,7 +1,10 @@
 // The reputation store in Redis, shared by every gateway: one hash per key ({rep}:<kind>:<value>: s = sum,
 // c = count, t = as of) updated by a Lua script that decays it to now and adds the observation in one step,
 // expiring eight half-lives after its last update (by then under 1/256 of its weight is left), and a sorted
-// set of ids by last update ({rep}:all) for the count. Every key carries the {rep} hash tag (one Cluster slot).
+// set of ids by last update ({rep}:all) for the count and the bound: past reputation.max_entries keys the
+// least recently updated go, record and all, as from the in-process LRU (a spammer walking through IPv6
+// /64s would otherwise add a key a message, each kept eight half-lives). Every key carries the {rep} hash
+// tag (one Cluster slot: the script may delete the records it names from the set).
 import type { ReputationRecord } from '../reputation/math.ts';
 import type { ReputationStore } from '../reputation/store.ts';
 import type { Clock } from '../util/clock.ts';
@@ -24,6 +27,16 @@ redis.call('HSET', KEYS[1], 's', tostring(s), 'c', tostring(c), 't', tostring(t)
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('ZADD', KEYS[2], now, ARGV[6])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[5]))
+local max = tonumber(ARGV[7])
+if max > 0 then
+  local over = redis.call('ZCARD', KEYS[2]) - max
+  if over > 0 then
+    for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
+      redis.call('DEL', ARGV[8] .. id)
+    end
+    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+  end
+end
 return {tostring(s), tostring(c), tostring(t)}
 `);
 
@@ -34,6 +47,8 @@ export class RedisReputationStore implements ReputationStore {
     private readonly link: RedisLink,
     private readonly clock: Clock,
     private readonly halfLifeMs: number,
+    /** Keys kept (0: no bound but their expiry). */
+    private readonly maxEntries = 0,
   ) {
     this.base = `${link.prefix}{rep}:`;
   }
@@ -53,7 +68,7 @@ export class RedisReputationStore implements ReputationStore {
   }
 
   async observe(id: string, score: number, weight: number, now: number): Promise<ReputationRecord> {
-    const r = await this.link.run('reputation', () => this.link.eval(OBSERVE, [this.key(id), this.all], [now, score, weight, this.halfLifeMs, this.ttlMs, id]));
+    const r = await this.link.run('reputation', () => this.link.eval(OBSERVE, [this.key(id), this.all], [now, score, weight, this.halfLifeMs, this.ttlMs, id, this.maxEntries, this.base]));
     const [s, c, t] = Array.isArray(r) ? r.map(Number) : [];
     return { sum: s ?? 0, count: c ?? 0, at: t ?? now };
   }

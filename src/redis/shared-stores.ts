@@ -70,7 +70,7 @@ export async function openSharedStores(deps: SharedStoreDeps): Promise<SharedSto
   if (link && uses.has('rate')) stores.rateStore = new RedisRateStore(link, testClock);
   if (link && uses.has('bayes')) stores.tokenStore = new RedisTokenStore(link, Math.round(config.bayes.token_ttl / 1000));
   if (link && uses.has('fuzzy')) stores.fuzzyStore = new RedisFuzzyStore(link, clock, config.fuzzy.ttl, config.fuzzy.max_entries);
-  if (link && uses.has('reputation')) stores.reputationStore = new RedisReputationStore(link, clock, config.reputation.half_life);
+  if (link && uses.has('reputation')) stores.reputationStore = new RedisReputationStore(link, clock, config.reputation.half_life, config.reputation.max_entries);
   return stores;
 }
 

@@ -22,3 +22,17 @@ test('a record stamped in the future is re-dated to now by the next observation,
   assert.equal(again.count, 11 / 2 + 1);
   assert.equal(again.at, T0 + HALF);
 });
+
+test('Redis keeps at most reputation.max_entries keys: past it the least recently updated go, record and all', async (t) => {
+  const redis = await startRedis(t);
+  const link = await linkTo(t, redis);
+  const store = new RedisReputationStore(link, new ManualClock(T0), HALF, 3);
+  // a spammer walking through IPv6 /64s: one key each, kept eight half-lives without a bound
+  for (let i = 0; i < 6; i++) await store.observe(`ip:2001:db8:0:${i}::/64`, 10, 1, T0 + i);
+  assert.equal(await store.size(), 3);
+  assert.equal(await store.get('ip:2001:db8:0:0::/64'), undefined);
+  assert.equal(await store.get('ip:2001:db8:0:2::/64'), undefined);
+  assert.deepEqual(await store.get('ip:2001:db8:0:5::/64'), { sum: 10, count: 1, at: T0 + 5 });
+  const hashes = await link.run('bench', (c) => c.keys('*{rep}:ip:*'));
+  assert.equal(hashes.length, 3);
+});
