@@ -9,7 +9,7 @@ export const reputationSection = z
     enabled: z.boolean().default(true),
     /** Past scores lose half their weight in this time. */
     half_life: duration().prefault('30d'),
-    /** In-process store: keys kept (the least recently used dropped first). */
+    /** Keys kept: the least recently used dropped first (in-process), the least recently updated (Redis). */
     max_entries: z.number().int().positive().default(100_000),
     /** The client network of an IPv4 address (prefix length). */
     ipv4_prefix: z.number().int().min(8).max(32).default(24),
