@@ -131,6 +131,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const activate = (snapshot: { config: Config; ruleset: Ruleset; dkim?: DkimSigner; arc?: ArcSealer; batv?: Batv }): void => {
     fuzzyWanted = snapshot.config.fuzzy.enabled;
     reputationChecked = !snapshot.config.checks.disabled.includes('reputation');
+    reputationSettings = snapshot.config.reputation;
     batv = snapshot.batv;
     dkim = snapshot.dkim;
     arcSealer = snapshot.arc;
@@ -186,8 +187,9 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   if (reputation) closers.push(() => reputation.close());
   const reputationSeal = reputation ? loadReputationSeal(deps.loaded.dataDir) : undefined;
   let reputationChecked = true;
+  let reputationSettings = config.reputation;
   const reputationChecks = (cfg: Config): Check[] => (reputation && reputationSeal ? [createReputationCheck({ reputation, config: cfg.reputation, seal: reputationSeal })] : []);
-  const reportLearner = reputation && reputationSeal ? withReputationLearning(fuzzyReports, reputation, reputationSeal, () => reputationChecked, (err) => reputationLog.warn('reputation report not learned', { error: err.message })) : fuzzyReports;
+  const reportLearner = reputation && reputationSeal ? withReputationLearning(fuzzyReports, { reputation, seal: reputationSeal, enabled: () => reputationChecked, settings: () => reputationSettings, onError: (err) => reputationLog.warn('reputation report not learned', { error: err.message }) }) : fuzzyReports;
   const learnReputation = reputation ? verdictLearner(reputation, () => reputationChecked, reputationLog) : undefined;
   const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }), leftOut: new Set(REPUTATION_SYMBOLS) }) : undefined;
   const fullStack = config.mode === 'full-stack';

@@ -10,7 +10,7 @@ import { LRUCache } from 'lru-cache';
 import type { LearnOutcome, Learner, MessageClass } from '../bayes/learner.ts';
 import { headerValue, parseHeaderBlock, splitHeadBody } from '../mime/headers.ts';
 import { parseKeysHeader, REPUTATION_HEADER, type ReputationKey } from './keys.ts';
-import type { Reputation } from './open-reputation.ts';
+import type { ReportSettings, Reputation } from './open-reputation.ts';
 import type { ReputationSeal } from './seal.ts';
 
 /** The X-Spamgate-Reputation value on a message (the first such header: ours, above the client's). */
@@ -28,7 +28,18 @@ export function recordedKeys(raw: Buffer): ReputationKey[] {
 /** Delivered messages remembered as reported (by the seal's nonce), so copies of one count once. */
 const REMEMBERED_REPORTS = 10_000;
 
-export function withReputationLearning(inner: Learner | undefined, reputation: Reputation, seal: ReputationSeal, enabled: () => boolean, onError: (err: Error) => void): Learner {
+export interface ReputationLearning {
+  reputation: Reputation;
+  seal: ReputationSeal;
+  /** Whether reports teach reputation now (the check is not disabled). */
+  enabled: () => boolean;
+  /** The running settings (a reload's report_weight and scores apply at once). */
+  settings: () => ReportSettings;
+  onError: (err: Error) => void;
+}
+
+export function withReputationLearning(inner: Learner | undefined, deps: ReputationLearning): Learner {
+  const { reputation, seal, enabled, onError } = deps;
   const reported = new LRUCache<string, MessageClass>({ max: REMEMBERED_REPORTS });
   const teach = async (raw: Buffer, cls: MessageClass): Promise<boolean> => {
     if (!enabled()) return false;
@@ -37,7 +48,7 @@ export function withReputationLearning(inner: Learner | undefined, reputation: R
     if (!sealed || reported.get(sealed.nonce) === cls) return false;
     reported.set(sealed.nonce, cls);
     try {
-      await reputation.report(sealed.keys, cls === 'spam');
+      await reputation.report(sealed.keys, cls === 'spam', deps.settings());
       return true;
     } catch (err) {
       onError(err as Error);

@@ -15,6 +15,8 @@ export const REPUTATION_FILE = 'reputation.json';
 export const LOOKUP_RESULTS = ['bad', 'good', 'neutral', 'silent', 'unknown'] as const;
 export const LEARN_SOURCES = ['verdict', 'report_spam', 'report_ham'] as const;
 
+export type ReportSettings = Pick<ReputationConfig, 'report_weight' | 'bad_score' | 'good_score' | 'spread'>;
+
 export interface KeyJudgement {
   key: ReputationKey;
   judgement: ReputationJudgement | undefined;
@@ -25,8 +27,8 @@ export interface Reputation {
   lookup(keys: readonly ReputationKey[], settings: JudgeSettings, count: boolean): Promise<KeyJudgement[]>;
   /** A judged message's final score (without the reputation symbols) joins each key's history. */
   learn(keys: readonly ReputationKey[], score: number): Promise<void>;
-  /** A user report: the keys' history moves toward spam or ham, as report_weight messages. */
-  report(keys: readonly ReputationKey[], spam: boolean): Promise<void>;
+  /** A user report: the keys' history moves toward spam or ham, as report_weight messages (the running settings). */
+  report(keys: readonly ReputationKey[], spam: boolean, settings: ReportSettings): Promise<void>;
   record(key: ReputationKey): Promise<ReputationRecord | undefined>;
   reset(key: ReputationKey): Promise<boolean>;
   close(): Promise<void>;
@@ -97,7 +99,7 @@ export function openReputation(deps: ReputationDeps): Reputation {
       return out;
     },
     learn: (keys, score) => add(keys, score, 1, 'verdict'),
-    report: (keys, spam) => add(keys, reportScore(spam, config), config.report_weight, spam ? 'report_spam' : 'report_ham'),
+    report: (keys, spam, settings) => add(keys, reportScore(spam, settings), settings.report_weight, spam ? 'report_spam' : 'report_ham'),
     record: (key) => store.get(keyId(key)),
     async reset(key) {
       const had = await store.reset(keyId(key));

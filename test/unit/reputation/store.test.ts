@@ -70,7 +70,7 @@ test('a report counts report_weight messages of a fully bad (or good) score; met
   const rep = openReputation({ config, clock: new ManualClock(0), dataDir: tempDir(t), registry });
   t.after(() => rep.close());
   await rep.learn([NET], 0);
-  await rep.report([NET], true);
+  await rep.report([NET], true, config);
   const [j] = await rep.lookup([NET], config, true);
   // (0 + 5 × 10) / 6
   assert.equal(j?.judgement?.kind, 'bad');
@@ -112,14 +112,14 @@ test('reports read the keys spamgate recorded and sealed on the message; autolea
   assert.deepEqual(recordedKeys(raw), [NET, { kind: 'domain', value: 'good.example' }]);
   const outcomes: string[] = ['learned', 'already'];
   const bayes: Learner = { learn: async () => outcomes.shift() as 'learned', forget: async () => 'unknown' };
-  const learner = withReputationLearning(bayes, rep, seal, () => true, (err) => assert.fail(err));
+  const learner = withReputationLearning(bayes, { reputation: rep, seal, enabled: () => true, settings: () => config, onError: (err) => assert.fail(err) });
   await learner.learn(raw, 'spam', 'junk_folder');
   await learner.learn(raw, 'spam', 'junk_folder'); // Bayes: already
   await learner.learn(raw, 'spam', 'autolearn');
   assert.equal((await rep.record(NET))?.count, config.report_weight);
   assert.equal((await rep.record({ kind: 'domain', value: 'good.example' }))?.count, config.report_weight);
   // no recorded keys (a trusted sender's message): nothing
-  const alone = withReputationLearning(undefined, rep, seal, () => true, (err) => assert.fail(err));
+  const alone = withReputationLearning(undefined, { reputation: rep, seal, enabled: () => true, settings: () => config, onError: (err) => assert.fail(err) });
   assert.equal(await alone.learn(Buffer.from('Subject: y\r\n\r\nz\r\n'), 'ham', 'junk_folder'), 'unknown');
 });
 
@@ -127,7 +127,7 @@ test('a report of a header spamgate did not seal (written by the user, edited, f
   const rep = openReputation({ config, clock: new ManualClock(0), dataDir: tempDir(t) });
   t.after(() => rep.close());
   const seal = sealWith('test secret');
-  const learner = withReputationLearning(undefined, rep, seal, () => true, (err) => assert.fail(err));
+  const learner = withReputationLearning(undefined, { reputation: rep, seal, enabled: () => true, settings: () => config, onError: (err) => assert.fail(err) });
   const msg = (value: string, body: string): Buffer => Buffer.from(`X-Spamgate-Reputation: ${value}\r\nSubject: x\r\n\r\n${body}\r\n`);
   const victim = { kind: 'domain', value: 'victim.example' } as const;
   assert.equal(await learner.learn(msg('domain=victim.example', 'a'), 'spam', 'junk_folder'), 'unknown');
@@ -154,4 +154,16 @@ test('a damaged file that is JSON but no store (null, a list, a string) is refus
   assert.equal(await s.get('ip:a'), undefined);
   assert.equal(await s.get('ip:b'), undefined);
   assert.deepEqual(await s.get('ip:c'), { sum: 12, count: 1, at: 0 });
+});
+
+test('a report counts by the running settings: report_weight changed by a reload applies at once', async (t) => {
+  const rep = openReputation({ config, clock: new ManualClock(0), dataDir: tempDir(t) });
+  t.after(() => rep.close());
+  const seal = sealWith('test secret');
+  let running = config;
+  const learner = withReputationLearning(undefined, { reputation: rep, seal, enabled: () => true, settings: () => running, onError: (err) => assert.fail(err) });
+  running = { ...config, report_weight: 2, bad_score: 8 };
+  await learner.learn(Buffer.from(`X-Spamgate-Reputation: ${seal.write([NET])}\r\n\r\nx\r\n`), 'spam', 'junk_folder');
+  const rec = await rep.record(NET);
+  assert.deepEqual(rec && { count: rec.count, average: rec.sum / rec.count }, { count: 2, average: 8 + config.spread });
 });
