@@ -11,10 +11,14 @@ import type { Clock } from '../util/clock.ts';
 import { luaScript, type RedisLink } from './connection.ts';
 
 const OBSERVE = luaScript(`
+local now = tonumber(ARGV[1])
 local s = tonumber(redis.call('HGET', KEYS[1], 's') or '0')
 local c = tonumber(redis.call('HGET', KEYS[1], 'c') or '0')
 local t = tonumber(redis.call('HGET', KEYS[1], 't') or ARGV[1])
-local now = tonumber(ARGV[1])
+-- a record that is no number (nil, nan, inf) or counts nothing starts afresh
+if not s or not c or not t or s ~= s or c ~= c or t ~= t or c <= 0 or s == math.huge or s == -math.huge or c == math.huge then
+  s, c, t = 0, 0, now
+end
 if now > t then
   local f = math.pow(2, -(now - t) / tonumber(ARGV[4]))
   s = s * f
@@ -64,7 +68,9 @@ export class RedisReputationStore implements ReputationStore {
   async get(id: string): Promise<ReputationRecord | undefined> {
     const h = await this.link.run('reputation', (c) => c.hgetall(this.key(id)));
     if (h.s === undefined || h.c === undefined || h.t === undefined) return undefined;
-    return { sum: Number(h.s), count: Number(h.c), at: Number(h.t) };
+    const rec = { sum: Number(h.s), count: Number(h.c), at: Number(h.t) };
+    // no number (edited by hand, another writer): no history; the next observation starts it afresh
+    return Number.isFinite(rec.sum + rec.count + rec.at) && rec.count > 0 ? rec : undefined;
   }
 
   async observe(id: string, score: number, weight: number, now: number): Promise<ReputationRecord> {

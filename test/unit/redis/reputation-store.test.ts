@@ -36,3 +36,13 @@ test('Redis keeps at most reputation.max_entries keys: past it the least recentl
   const hashes = await link.run('bench', (c) => c.keys('*{rep}:ip:*'));
   assert.equal(hashes.length, 3);
 });
+
+test('a record that is no number (edited by hand, another writer) is taken as no history, and the next observation starts it afresh', async (t) => {
+  const redis = await startRedis(t);
+  const link = await linkTo(t, redis);
+  const store = new RedisReputationStore(link, new ManualClock(T0), HALF);
+  await link.run('bench', (c) => c.hset(`${link.prefix}{rep}:ip:192.0.2.0/24`, 's', 'nan', 'c', 'x', 't', String(T0)));
+  assert.equal(await store.get('ip:192.0.2.0/24'), undefined);
+  assert.deepEqual(await store.observe('ip:192.0.2.0/24', 10, 1, T0), { sum: 10, count: 1, at: T0 });
+  assert.deepEqual(await store.get('ip:192.0.2.0/24'), { sum: 10, count: 1, at: T0 });
+});
