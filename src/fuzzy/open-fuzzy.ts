@@ -10,6 +10,7 @@ import { attachmentDigests, mailDigests, type FuzzyDigest } from './digest.ts';
 import { MemoryFuzzyStore } from './memory-store.ts';
 import type { FuzzyMatch, FuzzyStats, FuzzyStore } from './store.ts';
 import type { Logger } from '../util/logger.ts';
+import { delayedSave } from '../util/delayed-save.ts';
 
 export const FUZZY_FILE = 'fuzzy.json';
 
@@ -68,16 +69,10 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
   };
   void refresh().catch(() => undefined);
   const allDigests = (mail: ParsedMail): FuzzyDigest[] => [...mailDigests(mail, config.min_words), ...attachmentDigests(mail, config.min_attachment_size)];
-  let saveTimer: NodeJS.Timeout | undefined;
-  let saving: Promise<void> = Promise.resolve();
-  const saveSoon = (): void => {
-    if (!memory || deps.saveDelayMs === undefined || saveTimer) return;
-    saveTimer = setTimeout(() => {
-      saveTimer = undefined;
-      saving = saving.then(() => memory.save()).catch((err: unknown) => deps.log?.warn('fuzzy store not saved; tried again at the next report and at stop', { file: path.join(deps.dataDir, FUZZY_FILE), err }));
-    }, deps.saveDelayMs);
-    saveTimer.unref();
-  };
+  const saver = delayedSave(async () => memory?.save(), memory ? deps.saveDelayMs : undefined, (err) =>
+    deps.log?.warn('fuzzy store not saved; tried again at the next report and at stop', { file: path.join(deps.dataDir, FUZZY_FILE), err }),
+  );
+  const saveSoon = (): void => saver.soon();
   const digestsOf = (raw: Buffer): FuzzyDigest[] => allDigests(parseMail(raw, deps.limits));
   // an attachment's digest matches only itself: all of its slots
   const thresholdOf = (d: FuzzyDigest): number => (d.kind === 'attachment' ? 1 : config.threshold);
@@ -124,9 +119,7 @@ export function openFuzzy(deps: FuzzyDeps): FuzzyFilter {
     },
     stats: () => store.stats(),
     close: async () => {
-      clearTimeout(saveTimer);
-      saveTimer = undefined;
-      await saving;
+      await saver.stop();
       await store.close();
     },
   };

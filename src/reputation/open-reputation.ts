@@ -10,6 +10,7 @@ import { KEY_KINDS, keyId, type ReputationKey } from './keys.ts';
 import { judge, reportScore, type JudgeSettings, type ReputationJudgement, type ReputationRecord } from './math.ts';
 import { MemoryReputationStore } from './memory-store.ts';
 import type { ReputationStore } from './store.ts';
+import { delayedSave } from '../util/delayed-save.ts';
 
 export const REPUTATION_FILE = 'reputation.json';
 export const LOOKUP_RESULTS = ['bad', 'good', 'neutral', 'silent', 'unknown'] as const;
@@ -68,16 +69,10 @@ export function openReputation(deps: ReputationDeps): Reputation {
     entries.set(await store.size());
   };
   void refresh(true).catch(() => undefined);
-  let saveTimer: NodeJS.Timeout | undefined;
-  let saving: Promise<void> = Promise.resolve();
-  const saveSoon = (): void => {
-    if (!memory || deps.saveDelayMs === undefined || saveTimer) return;
-    saveTimer = setTimeout(() => {
-      saveTimer = undefined;
-      saving = saving.then(() => memory.save()).catch((err: unknown) => deps.log?.warn('reputation store not saved; tried again later and at stop', { file, err }));
-    }, deps.saveDelayMs);
-    saveTimer.unref();
-  };
+  const saver = delayedSave(async () => memory?.save(), memory ? deps.saveDelayMs : undefined, (err) =>
+    deps.log?.warn('reputation store not saved; tried again later and at stop', { file, err }),
+  );
+  const saveSoon = (): void => saver.soon();
   const add = async (keys: readonly ReputationKey[], score: number, weight: number, source: (typeof LEARN_SOURCES)[number]): Promise<void> => {
     if (keys.length === 0 || deps.readOnly) return;
     const now = clock.now();
@@ -108,9 +103,7 @@ export function openReputation(deps: ReputationDeps): Reputation {
       return had;
     },
     async close() {
-      clearTimeout(saveTimer);
-      saveTimer = undefined;
-      await saving;
+      await saver.stop();
       await store.close();
     },
   };
