@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
@@ -20,6 +19,7 @@ import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { SmtpWire, type Reply } from '../helpers/smtp-wire.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { xclientSession } from '../helpers/xclient.ts';
 
 const PARTNER_IP = '192.0.2.10';
 const FORGER_IP = '192.0.2.66';
@@ -105,16 +105,7 @@ async function start(t: TestContext): Promise<Setup> {
 }
 
 /** A session handed to `addr` by XCLIENT (Postfix style: EHLO, XCLIENT, 220, EHLO again). */
-async function client(t: TestContext, gw: RunningGateway, addr: string): Promise<SmtpWire> {
-  const { wire, greeting } = await SmtpWire.open(gw.smtpPort);
-  t.after(() => wire.close());
-  assert.equal(greeting.code, 220);
-  await wire.command('EHLO proxy.test');
-  const handed = await wire.command(`XCLIENT ADDR=${net.isIPv6(addr) ? `IPV6:${addr}` : addr} NAME=[UNAVAILABLE]`);
-  assert.equal(handed.code, 220, handed.lines.join('|'));
-  assert.equal((await wire.command('EHLO client.test.example')).code, 250);
-  return wire;
-}
+const client = (t: TestContext, gw: RunningGateway, addr: string): Promise<SmtpWire> => xclientSession(t, gw.smtpPort, addr);
 
 interface Outcome {
   mail: Reply;

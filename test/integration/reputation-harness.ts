@@ -3,15 +3,15 @@
 // good.example, clients presented by XCLIENT from loopback, and helpers to send and read the result.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import type { Zones } from '../helpers/dns-server.ts';
 import { startGateway, type GatewayTestOptions, type RunningGateway } from '../helpers/gateway.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
-import { SmtpWire, type Reply } from '../helpers/smtp-wire.ts';
+import type { Reply } from '../helpers/smtp-wire.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
+import { xclientSession } from '../helpers/xclient.ts';
 
 export const RCPT = 'postmaster@localhost';
 export const GOOD_IP = '192.0.2.10';
@@ -57,13 +57,7 @@ let seq = 0;
 
 /** One message from `addr` (XCLIENT) with MAIL FROM `from`; returns the DATA reply and the delivered X-Spamgate-Result. */
 export async function send(t: TestContext, s: Setup, addr: string, from: string, body: string): Promise<{ data: Reply; result: string; raw: string; message: string }> {
-  const { wire, greeting } = await SmtpWire.open(s.gw.smtpPort);
-  t.after(() => wire.close());
-  assert.equal(greeting.code, 220);
-  await wire.command('EHLO proxy.test');
-  const handed = await wire.command(`XCLIENT ADDR=${net.isIPv6(addr) ? `IPV6:${addr}` : addr} NAME=[UNAVAILABLE]`);
-  assert.equal(handed.code, 220, handed.lines.join('|'));
-  assert.equal((await wire.command('EHLO client.test.example')).code, 250);
+  const wire = await xclientSession(t, s.gw.smtpPort, addr);
   assert.equal((await wire.command(`MAIL FROM:<${from}>`)).code, 250);
   assert.equal((await wire.command(`RCPT TO:<${RCPT}>`)).code, 250);
   assert.equal((await wire.command('DATA')).code, 354);
