@@ -3,7 +3,8 @@
 // first), entries expire after ttlMs, and the whole store is saved atomically to one JSON file by save()
 // (the owner calls it after a batch of changes) and close().
 import { readFileSync } from 'node:fs';
-import { removeDeadTempsSync, writeFileAtomic, writeFileAtomicSync } from '../util/atomic-file.ts';
+import { removeDeadTempsSync, writeFileAtomicSync } from '../util/atomic-file.ts';
+import { SavedInMemory } from '../util/saved-in-memory.ts';
 import type { Clock } from '../util/clock.ts';
 import { FUZZY_SLOTS, type FuzzyDigest } from './digest.ts';
 import type { FuzzyMatch, FuzzyStats, FuzzyStore } from './store.ts';
@@ -25,7 +26,7 @@ export interface MemoryFuzzyOptions {
   readOnly?: boolean;
 }
 
-export class MemoryFuzzyStore implements FuzzyStore {
+export class MemoryFuzzyStore extends SavedInMemory implements FuzzyStore {
   /** Insertion order is age order: the first entry is the oldest. */
   private readonly entries = new Map<string, Entry>();
   /**
@@ -33,9 +34,9 @@ export class MemoryFuzzyStore implements FuzzyStore {
    * "slot:value" string key each took 800 MB of heap for 100,000 entries).
    */
   private readonly index: Map<number, string | Set<string>>[] = Array.from({ length: FUZZY_SLOTS }, () => new Map());
-  private dirty = false;
 
   constructor(private readonly opts: MemoryFuzzyOptions) {
+    super(opts);
     if (opts.file) this.load(opts.file);
   }
 
@@ -110,22 +111,6 @@ export class MemoryFuzzyStore implements FuzzyStore {
     return this.entries.size;
   }
 
-  async save(): Promise<void> {
-    if (!this.opts.file || this.opts.readOnly || !this.dirty) return;
-    this.dirty = false;
-    try {
-      await writeFileAtomic(this.opts.file, this.serialize());
-    } catch (err) {
-      // still to be written: the next save (or close) tries again
-      this.dirty = true;
-      throw err;
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.save();
-  }
-
   /** Entry id → slots equal to the digest's, from the index. */
   private candidates(digest: FuzzyDigest): Map<string, number> {
     const counts = new Map<string, number>();
@@ -181,7 +166,7 @@ export class MemoryFuzzyStore implements FuzzyStore {
     this.dirty = true;
   }
 
-  private serialize(): string {
+  protected serialize(): string {
     this.expire();
     return JSON.stringify({ version: 1, entries: [...this.entries.values()] });
   }

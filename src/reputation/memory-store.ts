@@ -3,7 +3,8 @@
 // changes) and close(). A record decayed to under a thousandth of a message is dropped at save.
 import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
-import { removeDeadTempsSync, writeFileAtomic } from '../util/atomic-file.ts';
+import { removeDeadTempsSync } from '../util/atomic-file.ts';
+import { SavedInMemory } from '../util/saved-in-memory.ts';
 import { decayed, observe, type ReputationRecord } from './math.ts';
 import type { ReputationStore } from './store.ts';
 
@@ -19,11 +20,11 @@ export interface MemoryReputationOptions {
 
 const FORGOTTEN = 0.001;
 
-export class MemoryReputationStore implements ReputationStore {
+export class MemoryReputationStore extends SavedInMemory implements ReputationStore {
   private readonly lru: LRUCache<string, ReputationRecord>;
-  private dirty = false;
 
   constructor(private readonly opts: MemoryReputationOptions) {
+    super(opts);
     this.lru = new LRUCache({ max: opts.maxEntries });
     if (opts.file) this.load(opts.file);
   }
@@ -54,22 +55,7 @@ export class MemoryReputationStore implements ReputationStore {
     return this.dirty;
   }
 
-  async save(): Promise<void> {
-    if (!this.opts.file || this.opts.readOnly || !this.dirty) return;
-    this.dirty = false;
-    try {
-      await writeFileAtomic(this.opts.file, this.serialize());
-    } catch (err) {
-      this.dirty = true;
-      throw err;
-    }
-  }
-
-  async close(): Promise<void> {
-    await this.save();
-  }
-
-  private serialize(): string {
+  protected serialize(): string {
     const now = this.opts.now();
     // least recently used first, so a load re-inserting in order keeps the LRU order
     const entries: Array<[string, number, number, number]> = [];
