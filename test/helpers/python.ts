@@ -37,3 +37,24 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
     child.stdin.end(opts.input ?? '');
   });
 }
+
+/**
+ * Moves the message with the lowest UID of folder `from` into `to` over IMAP as a mail client does (python3's
+ * imaplib, UID MOVE), logged in as `user`; the MOVE's status ('OK' when moved).
+ */
+export async function imapMoveFirst(port: number, user: string, password: string, from: string, to: string): Promise<string> {
+  const r = await runPython<{ moved: string }>(
+    `
+import imaplib, json, sys
+m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
+m.login(sys.argv[2], sys.argv[3])
+m.select(sys.argv[4])
+typ, data = m.uid('SEARCH', None, 'ALL')
+typ, _ = m.uid('MOVE', data[0].split()[0].decode(), sys.argv[5])
+m.logout()
+print(json.dumps({'moved': typ}))
+`,
+    [String(port), user, password, from, to],
+  );
+  return r.moved;
+}

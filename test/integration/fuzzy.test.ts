@@ -17,7 +17,7 @@ import { ServeProcess } from '../helpers/serve-process.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
-import { runPython } from '../helpers/python.ts';
+import { imapMoveFirst } from '../helpers/python.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { startRedis } from '../unit/redis/redis-server.ts';
@@ -104,21 +104,7 @@ test('spamgate fuzzy add: a near-copy over SMTP hits FUZZY_SPAM, an unrelated me
 test('a message moved into Junk over IMAP is reported: the next near-copy hits; moved out, it no longer does', async (t) => {
   const gw = await startGateway(t, CONFIG);
   assert.doesNotMatch(await resultOf(gw, CAMPAIGN, 'first copy'), /FUZZY/);
-  const move = (from: string, to: string) =>
-    runPython<{ moved: string }>(
-      `
-import imaplib, json, sys
-m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-m.login('postmaster@localhost', sys.argv[2])
-m.select(sys.argv[3])
-typ, data = m.uid('SEARCH', None, 'ALL')
-uid = data[0].split()[0].decode()
-typ, _ = m.uid('MOVE', uid, sys.argv[4])
-m.logout()
-print(json.dumps({'moved': typ}))
-`,
-      [String(gw.imapPort), TEST_PASSWORD, from, to],
-    );
+  const move = async (from: string, to: string) => ({ moved: await imapMoveFirst(gw.imapPort ?? 0, 'postmaster@localhost', TEST_PASSWORD, from, to) });
   assert.equal((await move('INBOX', 'Junk')).moved, 'OK');
   await waitFor(async () => /spamgate_fuzzy_learned_total\{op="added"\} 1\b/.test(await metrics(gw)), 'the Junk move learned');
   assert.match(await resultOf(gw, nearCopy(3), 'second copy'), /FUZZY_SPAM\(/);

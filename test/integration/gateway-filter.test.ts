@@ -10,7 +10,7 @@ import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
-import { run, runPython } from '../helpers/python.ts';
+import { imapMoveFirst, run } from '../helpers/python.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 
 /** The DNS checks, off where a test wants the score of its own rules alone (test senders' domains do not resolve). */
@@ -86,21 +86,7 @@ test('moving a message into Junk with imaplib trains it as spam: classify says s
   };
   const before = await classify();
   assert.ok(Number.isFinite(before), 'classify prints a probability');
-  const moved = await runPython<{ moved: string }>(
-    `
-import imaplib, json, sys
-m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-m.login('postmaster@localhost', sys.argv[2])
-m.select('INBOX')
-typ, data = m.uid('SEARCH', None, 'ALL')
-uid = data[0].split()[0].decode()
-typ, _ = m.uid('MOVE', uid, 'Junk')
-m.logout()
-print(json.dumps({'moved': typ}))
-`,
-    [String(gw.imapPort), TEST_PASSWORD],
-  );
-  assert.equal(moved.moved, 'OK');
+  assert.equal(await imapMoveFirst(gw.imapPort ?? 0, 'postmaster@localhost', TEST_PASSWORD, 'INBOX', 'Junk'), 'OK');
   const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
   const deadline = Date.now() + 15_000;
   while (!/spamgate_bayes_learned_total\{class="spam",source="junk_folder"\} 1/.test(await metrics())) {
@@ -224,20 +210,7 @@ test('a message autolearned as spam and then moved out of Junk over IMAP is rele
     if (Date.now() > deadline) throw new Error('not autolearned');
     await new Promise((r) => setTimeout(r, 100));
   }
-  const moved = await runPython<{ moved: string }>(
-    `
-import imaplib, json, sys
-m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-m.login('postmaster@localhost', sys.argv[2])
-m.select('Junk')
-typ, data = m.uid('SEARCH', None, 'ALL')
-typ, _ = m.uid('MOVE', data[0].split()[0].decode(), 'INBOX')
-m.logout()
-print(json.dumps({'moved': typ}))
-`,
-    [String(gw.imapPort), TEST_PASSWORD],
-  );
-  assert.equal(moved.moved, 'OK');
+  assert.equal(await imapMoveFirst(gw.imapPort ?? 0, 'postmaster@localhost', TEST_PASSWORD, 'Junk', 'INBOX'), 'OK');
   await waitFor(() => gw.logs.some((l) => l.msg === 'imap junk learning'));
   const learned = gw.logs.find((l) => l.msg === 'imap junk learning');
   assert.deepEqual([learned?.class, learned?.outcome], ['ham', 'relearned'], 'the delivered copy (trace fields on top) is the autolearned message');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
-import { runPython } from '../helpers/python.ts';
+import { imapMoveFirst, runPython } from '../helpers/python.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { RedisReputationStore } from '../../src/redis/reputation-store.ts';
 import { systemClock } from '../../src/util/clock.ts';
@@ -61,20 +61,7 @@ test('a message moved into Junk over IMAP pushes its network to spam: the next m
   const first = await delivered('first one');
   assert.match(first, /^X-Spamgate-Reputation: ip=127\.0\.0\.0\/24;\s+seal=[\w-]{12}\.[\w-]{24}\r?$/m);
   assert.doesNotMatch(first, /REPUTATION_IP/);
-  const moved = await runPython<{ moved: string }>(
-    `
-import imaplib, json, sys
-m = imaplib.IMAP4('127.0.0.1', int(sys.argv[1]))
-m.login('postmaster@localhost', sys.argv[2])
-m.select('INBOX')
-typ, data = m.uid('SEARCH', None, 'ALL')
-typ, _ = m.uid('MOVE', data[0].split()[0].decode(), 'Junk')
-m.logout()
-print(json.dumps({'moved': typ}))
-`,
-    [String(gw.imapPort), TEST_PASSWORD],
-  );
-  assert.equal(moved.moved, 'OK');
+  assert.equal(await imapMoveFirst(gw.imapPort ?? 0, 'postmaster@localhost', TEST_PASSWORD, 'INBOX', 'Junk'), 'OK');
   await waitFor(async () => /spamgate_reputation_learned_total\{source="report_spam"\} 1\b/.test(await metrics(gw)), 'the Junk move reported');
   const next = await delivered('second one');
   // one message (score about 0) and one report worth five of a fully bad score: (0 + 50) / 6
