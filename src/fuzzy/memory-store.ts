@@ -2,8 +2,7 @@
 // entry ids, so a look-up reads only the entries sharing a slot. Bounded by maxEntries (the oldest go
 // first), entries expire after ttlMs, and the whole store is saved atomically to one JSON file by save()
 // (the owner calls it after a batch of changes) and close().
-import { readFileSync } from 'node:fs';
-import { removeDeadTempsSync, writeFileAtomicSync } from '../util/atomic-file.ts';
+import { writeFileAtomicSync } from '../util/atomic-file.ts';
 import { SavedInMemory } from '../util/saved-in-memory.ts';
 import type { Clock } from '../util/clock.ts';
 import { FUZZY_SLOTS, type FuzzyDigest } from './digest.ts';
@@ -172,24 +171,9 @@ export class MemoryFuzzyStore extends SavedInMemory implements FuzzyStore {
   }
 
   private load(file: string): void {
-    // a save cut short (process killed before its rename) leaves its temp file, as large as the store
-    if (!this.opts.readOnly) removeDeadTempsSync(file);
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    let data: { entries?: unknown };
-    try {
-      data = JSON.parse(text) as { entries?: unknown };
-    } catch (err) {
-      // refused, not emptied: the next save would lose every report
-      throw new Error(`${file}: not a fuzzy store (${(err as Error).message}); move it aside to start empty`);
-    }
-    if (!Array.isArray(data.entries)) throw new Error(`${file}: not a fuzzy store (no entries)`);
-    for (const raw of data.entries as unknown[]) {
+    const entries = this.readSavedEntries(file, 'fuzzy');
+    if (!entries) return;
+    for (const raw of entries) {
       const e = raw as Partial<Entry>;
       if (typeof e.id !== 'string' || !Array.isArray(e.slots) || e.slots.length !== FUZZY_SLOTS || typeof e.added !== 'number') continue;
       this.insert({ id: e.id, slots: e.slots.map((n) => Number(n) >>> 0), added: e.added, hits: typeof e.hits === 'number' ? e.hits : 0 });

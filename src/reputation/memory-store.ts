@@ -1,9 +1,7 @@
 // In-process reputation store: an LRU of at most maxEntries records (the least recently used dropped),
 // saved atomically to one JSON file in the data directory by save() (the owner calls it after a batch of
 // changes) and close(). A record decayed to under a thousandth of a message is dropped at save.
-import { readFileSync } from 'node:fs';
 import { LRUCache } from 'lru-cache';
-import { removeDeadTempsSync } from '../util/atomic-file.ts';
 import { SavedInMemory } from '../util/saved-in-memory.ts';
 import { decayed, observe, type ReputationRecord } from './math.ts';
 import type { ReputationStore } from './store.ts';
@@ -67,24 +65,9 @@ export class MemoryReputationStore extends SavedInMemory implements ReputationSt
   }
 
   private load(file: string): void {
-    if (!this.opts.readOnly) removeDeadTempsSync(file);
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    let data: unknown;
-    try {
-      data = JSON.parse(text);
-    } catch (err) {
-      // refused, not emptied: the next save would lose the history
-      throw new Error(`${file}: not a reputation store (${(err as Error).message}); move it aside to start empty`);
-    }
-    const entries = typeof data === 'object' && data !== null && 'entries' in data ? data.entries : undefined;
-    if (!Array.isArray(entries)) throw new Error(`${file}: not a reputation store (no entries); move it aside to start empty`);
-    for (const e of entries as unknown[]) {
+    const entries = this.readSavedEntries(file, 'reputation');
+    if (!entries) return;
+    for (const e of entries) {
       if (!Array.isArray(e) || e.length !== 4) continue;
       const [id, sum, count, at] = e as unknown[];
       if (typeof id !== 'string' || typeof sum !== 'number' || typeof count !== 'number' || typeof at !== 'number' || !Number.isFinite(sum + count + at) || count <= 0) continue;

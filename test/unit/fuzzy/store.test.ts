@@ -114,8 +114,10 @@ test('redis: two clients (two gateways) share the entries', async (t) => {
 
 test('memory: a damaged file is refused naming it, never emptied', (t) => {
   const file = path.join(tempDir(t), 'fuzzy.json');
-  writeFileSync(file, '{"entries": [');
-  assert.throws(() => new MemoryFuzzyStore({ clock: new ManualClock(0), ttlMs: DAY, maxEntries: 10, file }), (err: Error) => err.message.startsWith(`${file}: not a fuzzy store`));
+  for (const text of ['{"entries": [', 'null', '[]', '{"entries": 3}']) {
+    writeFileSync(file, text);
+    assert.throws(() => new MemoryFuzzyStore({ clock: new ManualClock(0), ttlMs: DAY, maxEntries: 10, file }), (err: Error) => err.message.startsWith(`${file}: not a fuzzy store`), text);
+  }
 });
 
 test('redis: entries evicted past max_entries leave no ids in the index sets (they would grow with every report for the whole TTL)', async (t) => {
