@@ -5,7 +5,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImapFlow } from 'imapflow';
-import { run, startImap, type Harness } from './imap-harness.ts';
+import { expectPythonOk, startImap, type Harness } from './imap-harness.ts';
 import { loggedIn, type Raw } from './imap-raw.ts';
 
 const GUARD = { timeout: 60_000 };
@@ -230,9 +230,7 @@ typ, data = M.noop(); assert typ == 'OK'
 M.logout()
 print('ok')
 `;
-  const res = await run('python3', ['-', String(h.port)], script);
-  assert.equal(res.code, 0, res.stderr + res.stdout);
-  assert.equal(res.stdout.trim(), 'ok');
+  await expectPythonOk(h.port, script);
 });
 
 test('imapflow: search() with return options reads the ESEARCH reply', GUARD, async (t) => {

@@ -1,4 +1,5 @@
 // Test harness for IMAP integration tests: temp Maildir store, in-test users, a recording Learner, server on 127.0.0.1:0.
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -69,6 +70,13 @@ export function run(cmd: string, args: string[], input?: string, timeoutMs = 30_
     });
     if (input !== undefined) child.stdin?.end(input);
   });
+}
+
+/** Runs a python3 imaplib script given the server's port as argv[1]; it must exit 0 having printed "ok". */
+export async function expectPythonOk(port: number, script: string): Promise<void> {
+  const res = await run('python3', ['-', String(port)], script);
+  assert.equal(res.code, 0, res.stderr + res.stdout);
+  assert.equal(res.stdout.trim(), 'ok');
 }
 
 export const sample = (subject: string, body = 'Hello there.'): string =>

@@ -5,7 +5,7 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImapFlow } from 'imapflow';
-import { run, startImap, type Harness } from './imap-harness.ts';
+import { expectPythonOk, startImap, type Harness } from './imap-harness.ts';
 import { loggedIn, type Raw } from './imap-raw.ts';
 
 const GUARD = { timeout: 60_000 };
@@ -211,9 +211,7 @@ typ, data = M.list('""', 'Trash'); assert typ == 'OK' and data == [b'(\\HasNoChi
 M.logout()
 print('ok')
 `;
-  const res = await run('python3', ['-', String(h.port)], script);
-  assert.equal(res.code, 0, res.stderr + res.stdout);
-  assert.equal(res.stdout.trim(), 'ok');
+  await expectPythonOk(h.port, script);
 });
 
 test('imapflow: list() with a status query takes the STATUS replies of LIST-STATUS', GUARD, async (t) => {

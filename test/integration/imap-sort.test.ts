@@ -7,7 +7,7 @@ import { createImapServer } from '../../src/imap/server.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
-import { run, startImap, USERS, type Harness } from './imap-harness.ts';
+import { expectPythonOk, startImap, USERS, type Harness } from './imap-harness.ts';
 import { loggedIn, Raw } from './imap-raw.ts';
 
 const GUARD = { timeout: 60_000 };
@@ -275,7 +275,5 @@ typ, data = M.noop(); assert typ == 'OK'
 M.logout()
 print('ok')
 `;
-  const res = await run('python3', ['-', String(h.port)], script);
-  assert.equal(res.code, 0, res.stderr + res.stdout);
-  assert.equal(res.stdout.trim(), 'ok');
+  await expectPythonOk(h.port, script);
 });
