@@ -39,9 +39,10 @@ export interface DkimSigner {
   readonly domains: readonly string[];
   /**
    * The DKIM-Signature field (with its CRLF) to put on top of the message it signed (`raw`, or `raw` made 7-bit), or why there is none. `mayUseFrom`: whether
-   * the sender may put this From address on a signed message (an authenticated user: one of their own). Never throws.
+   * the sender may put this From address on a signed message (an authenticated user: one of their own). `asIs`:
+   * sign `raw` unconverted (a milter cannot change the body it signs: the MTA delivers it as it is). Never throws.
    */
-  sign(raw: Buffer, now?: number, mayUseFrom?: (address: string) => boolean): Promise<SignOutcome>;
+  sign(raw: Buffer, now?: number, mayUseFrom?: (address: string) => boolean, options?: { asIs?: boolean }): Promise<SignOutcome>;
 }
 
 /** Reads every configured key file (the config load has checked them already); throws naming the file. */
@@ -81,7 +82,7 @@ export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
   const keyObjects = new Map(ordered.map((k) => [k, createPrivateKey(k.pem)]));
   return {
     domains: ordered.map((k) => k.domain),
-    async sign(raw, now = Date.now(), mayUseFrom) {
+    async sign(raw, now = Date.now(), mayUseFrom, options) {
       const from = fromAddressOf(raw);
       if ('reason' in from) return { status: 'not_signed', reason: from.reason };
       const key = keyFor(from.domain);
@@ -90,7 +91,7 @@ export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
       // RFC 6376 §5.3: "signers SHOULD convert the message to a suitable MIME content-transfer encoding such as
       // quoted-printable or base64 ... before signing". Header fields in UTF-8 (SMTPUTF8) cannot be converted: such
       // a message is signed as it is (it only goes to next hops that take SMTPUTF8, and so 8-bit data).
-      const seven = toSevenBit(raw);
+      const seven = options?.asIs ? { message: raw } : toSevenBit(raw);
       const message = 'message' in seven ? seven.message : raw;
       try {
         // mailauth signs what `signatureData` lists (its top-level key fields only satisfy the type); strict: RFC 6376/8301 as written.

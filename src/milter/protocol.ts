@@ -37,6 +37,7 @@ export const Reply = {
   REJECT: 'r',
   TEMPFAIL: 't',
   REPLYCODE: 'y',
+  CHGFROM: 'e',
   OPTNEG: 'O',
 } as const;
 
@@ -48,6 +49,8 @@ export const Action = {
   DELRCPT: 0x08,
   CHGHDRS: 0x10,
   QUARANTINE: 0x20,
+  /** Change the envelope sender (milter protocol 6). */
+  CHGFROM: 0x40,
 } as const;
 
 /** Protocol flags (SMFIP_*): steps the milter does not want, and how headers are sent. */
@@ -66,10 +69,11 @@ export const Proto = {
 } as const;
 
 /**
- * What spamgate asks for: adding and changing headers (result, subject), the MTA's quarantine (hold), and
- * replacing a recipient (a BATV-tagged recipient at our domains by its plain address).
+ * What spamgate asks for: adding and changing headers (result, subject, DKIM-Signature), the MTA's quarantine
+ * (hold), replacing a recipient (a BATV-tagged recipient at our domains by its plain address) and the envelope
+ * sender (the BATV tag of our own outgoing mail).
  */
-export const WANTED_ACTIONS = Action.ADDHDRS | Action.CHGHDRS | Action.QUARANTINE | Action.ADDRCPT | Action.DELRCPT;
+export const WANTED_ACTIONS = Action.ADDHDRS | Action.CHGHDRS | Action.QUARANTINE | Action.ADDRCPT | Action.DELRCPT | Action.CHGFROM;
 /** Steps spamgate has no use for (the MTA skips them when it can), and headers as written. */
 export const WANTED_PROTOCOL = Proto.NOUNKNOWN | Proto.NODATA | Proto.HDR_LEADSPC;
 
@@ -152,4 +156,9 @@ export function deleteRecipient(address: string): Buffer {
 
 export function addRecipient(address: string): Buffer {
   return packet(Reply.ADDRCPT, cstrings(`<${address}>`));
+}
+
+/** SMFIR_CHGFROM: the new envelope sender, without ESMTP parameters (the MTA keeps the ones it has). */
+export function changeFrom(address: string): Buffer {
+  return packet(Reply.CHGFROM, cstrings(`<${address}>`));
 }

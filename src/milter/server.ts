@@ -35,6 +35,8 @@ export class MilterServer {
   private readonly server: net.Server;
   private readonly sockets = new Set<Socket>();
   private unixPath: string | undefined;
+  /** Warnings already logged once (warnOnce keys). */
+  private readonly warned = new Set<string>();
 
   constructor(private readonly opts: MilterServerOptions) {
     this.server = net.createServer((socket) => this.accept(socket));
@@ -84,7 +86,12 @@ export class MilterServer {
     }
     this.sockets.add(socket);
     const reader = new PacketReader(MAX_PACKET);
-    const session = new MilterSession({ deps, config: this.opts.config, write: (b) => void (socket.writable && socket.write(b)) });
+    const warnOnce = (key: string, message: string): void => {
+      if (this.warned.has(key)) return;
+      this.warned.add(key);
+      deps.log.warn(message);
+    };
+    const session = new MilterSession({ deps, config: this.opts.config, write: (b) => void (socket.writable && socket.write(b)), warnOnce });
     let queue: MilterPacket[] = [];
     let busy = false;
     let closed = false;

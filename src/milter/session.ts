@@ -18,6 +18,7 @@ import { SmtpError } from '../smtp/smtp-error.ts';
 import { parseConnect, parseEnvelopeAddress } from './connect-info.ts';
 import { StepMacros } from './macros.ts';
 import { MessageBuffer } from './message-buffer.ts';
+import { outboundPackets } from './outbound.ts';
 import type { MilterPacket } from './packet-reader.ts';
 import { Cmd, MILTER_VERSION, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
 import { endOfBody, type RecipientReplacement } from './verdict-actions.ts';
@@ -30,9 +31,13 @@ export interface MilterSessionOptions {
   config: () => MilterConfig;
   /** Sends a packet at once (SMFIR_PROGRESS while a long scan runs). */
   write: (b: Buffer) => void;
+  /** Logs a warning the first time `key` is seen on the listener (an action the MTA did not grant). */
+  warnOnce?: (key: string, message: string) => void;
 }
 
 const CONTINUE = (): Step => ({ send: [packet(Reply.CONTINUE)] });
+/** The end-of-body packets that close the answer (the hold, the final reply): other changes go before them. */
+const FINAL_EOB = new Set<string>([Reply.QUARANTINE, Reply.CONTINUE]);
 
 export class MilterSession {
   private negotiated = false;
@@ -243,6 +248,12 @@ export class MilterSession {
           actions: this.actions,
           replacedRecipients: this.replaced,
         });
+        if (out.action !== 'tempfail') {
+          // our own outgoing mail: signed as delivered (after our header changes), so after them, before the final reply
+          const changes = out.packets.filter((p) => !FINAL_EOB.has(String.fromCharCode(p[4] ?? 0)));
+          const outbound = await outboundPackets({ deps, state, tx, raw: m.raw(), changes, actions: this.actions, leadingSpace: this.leadingSpace, sign: this.opts.config().sign, warnOnce: this.opts.warnOnce ?? ((_k, msg) => deps.log.warn(msg)) });
+          out.packets.splice(changes.length, 0, ...outbound);
+        }
         deps.metrics.transactions.inc({ listener: 'milter', action: out.action });
         deps.metrics.processing.observe({ listener: 'milter' }, (performance.now() - judged.started) / 1000);
         const judgedVerdict = decision.quarantine && out.action !== 'tempfail' ? decision.quarantine.verdict : decision.verdict;

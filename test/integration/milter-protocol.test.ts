@@ -38,13 +38,13 @@ async function transaction(m: MilterClient, body: string, opts: { rcpts?: string
 
 const replyText = (r: MilterReply | undefined): string => (r && r.cmd === 'y' ? replyStrings(r)[0] ?? '' : `(${r?.cmd})`);
 
-test('option negotiation: spamgate asks for header changes and quarantine, skips UNKNOWN and DATA, wants headers as written', async (t) => {
+test('option negotiation: spamgate asks for header changes, quarantine, recipient and sender changes, skips UNKNOWN and DATA, wants headers as written', async (t) => {
   const gw = await startMilter(t);
   const m = await MilterClient.connect(gw.milterPort);
   t.after(() => m.close());
   const all = await m.negotiate(0x1ff, 0x1fffff);
   assert.equal(all.version, 6);
-  assert.equal(all.actions, 0x01 | 0x10 | 0x20 | 0x04 | 0x08);
+  assert.equal(all.actions, 0x01 | 0x10 | 0x20 | 0x04 | 0x08 | 0x40);
   assert.equal(all.protocol, 0x100 | 0x200 | 0x100000);
   // an MTA that offers less is asked for no more than it offers
   const m2 = await MilterClient.connect(gw.milterPort);

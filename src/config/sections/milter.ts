@@ -29,6 +29,8 @@ export const milterSection = z
       .refine((ms) => ms >= 100 && ms <= 300_000, { message: 'expected a duration from 100ms to 5m' }),
     /** The junk action: tag the message (subject prefix, X-Spamgate-Result) or hold it in the MTA's quarantine. */
     junk: z.enum(['tag', 'hold']).default('tag'),
+    /** DKIM-sign our own outgoing mail (authenticated or trusted-network senders) with the dkim.sign keys; false leaves it to the MTA's signer. */
+    sign: z.boolean().default(true),
   })
   .prefault({});
 
