@@ -2,17 +2,21 @@
 // on a free loopback port, smtpd_milters pointing at spamgate, mail for example.test relayed to a sink SMTP
 // server): spam is refused with spamgate's 5xx in Postfix's SMTP dialogue, a tempfail passes as Postfix's 4xx,
 // a relay attempt is refused at RCPT, a clean message reaches the sink with X-Spamgate-Result and a quarantined
-// one waits in Postfix's hold queue.
+// one waits in Postfix's hold queue; mail from Postfix's trusted network leaves DKIM-signed (verified against the
+// test DNS) with a BATV-tagged envelope sender.
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import { keygen, verifierAt } from '../helpers/dkim-keys.ts';
+import { startDnsServer } from '../helpers/dns-server.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { DNS_CHECKS, milterTestRules, startMilterGateway } from '../helpers/milter-gateway.ts';
 import { postfixMissing, startPostfix } from '../helpers/postfix.ts';
 import { startSink } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 function message(marker: string, subject: string): string {
   return `From: sender@remote.example\r\nTo: user@example.test\r\nSubject: ${subject}\r\nDate: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@remote.example>\r\n\r\nHello, ${marker} here.\r\n`;
@@ -140,4 +144,43 @@ test('Postfix speaking milter protocol 2 (milter_protocol = 2): spamgate answers
   await waitFor(() => sink.messages.length >= 1, `the clean message reaches the sink${await why()}`);
   assert.match(sink.messages[0]?.raw.toString('latin1') ?? '', /^X-Spamgate-Result: accept;/m);
   assert.doesNotMatch(await pf.log(), /protocol version .* conflict/);
+});
+
+test('Postfix with spamgate as its milter: mail from a trusted network leaves DKIM-signed (it verifies at the next hop) with a BATV-tagged envelope sender, an 8-bit body too', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const key = await keygen(tempDir(t, 'spamgate-milter-postfix-'), 'example.test', 'pf1');
+  const dns = await startDnsServer({ [key.name]: [{ TXT: key.record }] });
+  t.after(() => dns.close());
+  const verify = verifierAt(dns.server);
+  const gw = await startMilterGateway(t, {
+    smtp: { trusted_networks: ['127.0.0.0/8'] },
+    dkim: { sign: [{ domain: 'example.test', selector: 'pf1', key: key.file }] },
+    batv: { enabled: true, keys: [{ id: 3, secret: 'postfix-batv-secret-0123456789' }] },
+  });
+  const smtpPort = await freePort();
+  const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort ?? 0, domains: ['example.test', 'remote.example'], relayPort: sink.port });
+  const why = async (): Promise<string> => `\npostfix log:\n${await pf.log()}\nspamgate:\n${gw.logs.map((l) => JSON.stringify(l)).join('\n')}`;
+  const out = (subject: string, body: string): string =>
+    `From: Alice <alice@example.test>\r\nTo: bob@remote.example\r\nSubject: ${subject}\r\n\tfolded\r\nDate: Mon, 7 Dec 2026 09:00:00 +0000\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@example.test>\r\n\r\n${body}`;
+  // (a trusted client's mail skips the content checks, so no Subject tag here: milter-sign.test.ts has one signed)
+  for (const [subject, body] of [['plain', 'Hello Bob,\r\n\r\nsee you  at noon. \r\n'], ['eight bit', 'Gr\xfc\xdfe, Bob\r\n']] as const) {
+    const sent = await sendMessage(smtpPort, 'alice@example.test', ['bob@remote.example'], out(subject, body), 'client.example.test');
+    assert.equal(sent.data?.code, 250, await why());
+  }
+  await waitFor(() => sink.messages.length >= 2, `both messages reach the sink${await why()}`);
+  for (const got of sink.messages) {
+    const raw = got.raw.toString('latin1');
+    assert.match(raw, /^DKIM-Signature: v=1; a=rsa-sha256; c=relaxed\/relaxed; d=example\.test;/, await why());
+    assert.deepEqual(await verify(got.raw), [{ result: 'pass', domain: 'example.test', selector: 'pf1' }], raw);
+    // draft-levine-smtp-batv-01 §4.1: prvs=K DDD SSSSSS=local@domain, key number 3
+    assert.match(got.mailFrom, /^prvs=3\d{3}[0-9a-f]{6}=alice@example\.test$/);
+    // signed over our own header changes: X-Spamgate-Result below Postfix's Received field, the signature above both
+    assert.match(raw, /\r\nReceived: from client\.example\.test .*\r\n(?:\t.*\r\n)*X-Spamgate-Result: accept;/);
+  }
+  // a message to one of our domains goes on with the plain sender (and signed)
+  assert.equal((await sendMessage(smtpPort, 'alice@example.test', ['user@example.test'], out('local', 'Hi.\r\n'), 'client.example.test')).data?.code, 250);
+  await waitFor(() => sink.messages.length >= 3, 'the local message reaches the sink');
+  assert.equal(sink.messages[2]?.mailFrom, 'alice@example.test');
+  assert.equal((await verify(sink.messages[2]?.raw ?? Buffer.alloc(0)))[0]?.result, 'pass');
 });
