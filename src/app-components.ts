@@ -41,6 +41,8 @@ import type { DnsblSection } from './dns/dnsbl-rules.ts';
 import { openDelivery } from './queue/delivery-setup.ts';
 import { quarantineDir } from './config/sections/quarantine.ts';
 import { openQuarantine, type QuarantineSink } from './quarantine/store.ts';
+import { openQuarantineDigest, type QuarantineDigest } from './quarantine/digest-setup.ts';
+import type { HttpRoute } from './quarantine/link-routes.ts';
 import { openSharedStores } from './redis/shared-stores.ts';
 import { createAntivirus } from './antivirus/setup.ts';
 import { createFuzzyCheck } from './checks/fuzzy.ts';
@@ -83,6 +85,8 @@ export interface Components {
   startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
   onReload?(loaded: LoadedConfig): void;
+  /** Routes components add to the HTTP listener (the quarantine digest's links). */
+  httpRoutes?: Record<string, HttpRoute>;
   close(deadlineMs: number): Promise<void>;
 }
 
@@ -217,15 +221,19 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(reportLearner ? { learner: reportLearner } : {}),
   });
   closers.push(async () => quarantine.close());
+  let digest: QuarantineDigest | undefined;
   const delivery = await openDelivery({
     ...deps,
     resolver,
     signNotice,
     handOffSender,
     deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink, signNotice, sealForward) : undefined,
-    quarantine: (spool) => ({ release: (id, learn) => quarantine.release(id, spool, learn), remove: (id) => quarantine.remove(id) }),
+    quarantine: (spool) => ({ release: (id, learn) => quarantine.release(id, spool, learn), remove: (id) => quarantine.remove(id), digest: async (force) => digest?.runner.run(force) }),
   });
   closers.push((d) => delivery.close(d));
+  // quarantine digests to local recipients, queued on the spool, with their links on the HTTP listener
+  digest = await openQuarantineDigest({ loaded: deps.loaded, quarantine, sink: delivery.spool, sign: signNotice, hostname: deps.hostname, clock: deps.clock, registry: deps.registry, log: deps.log });
+  if (digest) closers.push(() => digest?.runner.close() ?? Promise.resolve());
   // DMARC aggregate reports (RFC 7489 §7.2): counted per received message, queued on the spool daily
   const dmarcReports = openDmarcReports({ config, dataDir: deps.loaded.dataDir, hostname: deps.hostname, resolver, sink: delivery.spool, sign: signNotice, clock: deps.clock, log: deps.log, registry: deps.registry });
   if (dmarcReports) closers.push(() => dmarcReports.close());
@@ -239,6 +247,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     rateStore: shared.rateStore ?? new MemoryRateStore(deps.clock),
     sink: delivery.spool,
     quarantine,
+    ...(digest ? { httpRoutes: digest.routes } : {}),
     ...(delivery.inline ? { inline: delivery.inline } : {}),
     authenticator: mailhost.directory,
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
@@ -267,6 +276,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       await delivery.start();
       dmarcReports?.start();
       quarantine.start();
+      digest?.runner.start();
       // not awaited: a clamd that does not answer is logged, and start goes on (it may come up later)
       void antivirus.probe(config.antivirus);
       return fullStack ? mailhost.start() : {};

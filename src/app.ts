@@ -160,6 +160,7 @@ export class App {
         log: this.log,
         ready: () => this.readiness(freeSpace),
         allow: new CidrSet(config.http.allow),
+        ...(this.components.httpRoutes ? { routes: this.components.httpRoutes } : {}),
         health: () => this.health(),
       });
       listening.http = await this.http.listen(config.http.listen.port, config.http.listen.host);

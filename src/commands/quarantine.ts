@@ -20,10 +20,11 @@ import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { idsOf, request, waitSeconds } from './control-client.ts';
 import { loadFromArgs } from './load-args.ts';
 import { listQuarantine, showQuarantined } from './quarantine-view.ts';
+import { quarantineDigest } from './quarantine-digest.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
 const USAGE = `usage: spamgate quarantine list [--json] | show ID [--raw] | release ID... [--learn] | delete ID...
-       [--wait SECONDS] [--config FILE] [--data-dir DIR]
+       | digest [--now] [--dry-run]   [--wait SECONDS] [--config FILE] [--data-dir DIR]
 
   list     one line per message: id, age, sender, recipients, score, subject (--json: one JSON object per line)
   show     the metadata (envelope, client, HELO, score, symbols with scores) and the message headers;
@@ -31,18 +32,23 @@ const USAGE = `usage: spamgate quarantine list [--json] | show ID [--raw] | rele
   release  into the delivery queue, past the filter, to the quarantined recipients, with an
            X-Spamgate-Released header; --learn also teaches the Bayes filter the message as ham (and takes it out of the fuzzy store)
   delete   remove messages from the quarantine
+  digest   a round of quarantine digests (quarantine.digest) to the local recipients with messages held since
+           their last one: when due, or at once with --now; --dry-run prints them instead, changing nothing
 
 ID... may be "-": the ids are read from standard input, one a line (e.g. picked from list --json).
 With a running instance, release and delete are requests it applies within queue.scan_interval;
 the command waits up to --wait seconds (default 10) for it to confirm.`;
 
-const SUBS = ['list', 'show', 'release', 'delete'] as const;
+const SUBS = ['list', 'show', 'release', 'delete', 'digest'] as const;
 type Sub = (typeof SUBS)[number];
 
 function checkUsage(sub: string | undefined, named: readonly string[], args: CommandArgs): Sub {
-  if (!sub) throw new UsageError('expected: quarantine list|show ID|release ID...|delete ID...');
-  if (!(SUBS as readonly string[]).includes(sub)) throw new UsageError(`unknown quarantine sub-command ${JSON.stringify(sub)}: list, show, release or delete`);
+  if (!sub) throw new UsageError('expected: quarantine list|show ID|release ID...|delete ID...|digest');
+  if (!(SUBS as readonly string[]).includes(sub)) throw new UsageError(`unknown quarantine sub-command ${JSON.stringify(sub)}: list, show, release, delete or digest`);
   const s = sub as Sub;
+  if ((args.flags.has('now') || args.flags.has('dry-run')) && s !== 'digest') throw new UsageError('--now and --dry-run apply to digest');
+  if (s === 'digest' && named.length) throw new UsageError('quarantine digest takes no message id');
+  if (s === 'digest' && args.flags.has('dry-run') && args.flags.has('wait')) throw new UsageError('--wait applies to a digest round a running instance does, not to --dry-run');
   if (s === 'list' && named.length) throw new UsageError(`quarantine list takes no message id (quarantine show ${named[0] ?? ''})`);
   if (s === 'show' && named.length !== 1) throw new UsageError('quarantine show needs one message id');
   if ((s === 'release' || s === 'delete') && !named.length) throw new UsageError(`quarantine ${s} needs a message id (or "-" to read ids from standard input)`);
@@ -59,11 +65,12 @@ export const quarantineCommand: Command = {
   summary: 'list, show, release or delete quarantined messages',
   usage: USAGE,
   valueFlags: ['wait'],
-  booleanFlags: ['json', 'raw', 'learn'],
+  booleanFlags: ['json', 'raw', 'learn', 'now', 'dry-run'],
   finishesWithoutReader: true,
   async run(args, io) {
     const [first, ...named] = args.positional;
     const sub = checkUsage(first, named, args);
+    if (sub === 'digest') return quarantineDigest(loadFromArgs(args, false), args, io);
     const ids = await idsOf(named, io);
     // an id becomes a file name: anything but the id form is refused before the file system sees it
     for (const m of ids) if (!isQuarantineId(m)) throw new UsageError(`not a quarantine id: ${JSON.stringify(m.length > 64 ? `${m.slice(0, 64)}…` : m)}`);

@@ -1,4 +1,5 @@
-// The HTTP endpoint: /metrics (Prometheus text, OpenMetrics on request), /healthz and /readyz.
+// The HTTP endpoint: /metrics (Prometheus text, OpenMetrics on request), /healthz and /readyz; components may add
+// routes that answer GET and POST themselves (the quarantine digest's links).
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Registry } from 'prom-client';
@@ -26,6 +27,8 @@ export interface HttpServerOptions {
   ready: () => Promise<Readiness> | Readiness;
   /** Client addresses served (http.allow); others are closed at once, before any connection cap counts them. */
   allow?: CidrSet;
+  /** Further paths, answering GET and POST (others get 405); the handler writes the whole response. */
+  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void>>;
   log: Logger;
 }
 
@@ -106,6 +109,11 @@ export function targetPath(target: string): string {
 async function handle(req: IncomingMessage, res: ServerResponse, opts: HttpServerOptions): Promise<void> {
   const url = targetPath(req.url ?? '/');
   try {
+    const extra = opts.routes && Object.hasOwn(opts.routes, url) ? opts.routes[url] : undefined;
+    if (extra) {
+      if (req.method !== 'GET' && req.method !== 'POST') return send(res, 405, 'text/plain', 'method not allowed\n', { allow: 'GET, POST' });
+      return await extra(req, res);
+    }
     const route = Object.hasOwn(ROUTES, url) ? ROUTES[url] : undefined;
     if (!route) return send(res, 404, 'text/plain', 'not found\n');
     // RFC 9110 §15.5.6: a 405 names the methods the resource does allow.

@@ -11,7 +11,7 @@ import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { isQuarantineId, listQuarantineIds, quarantineFile, type QuarantineEnvelope } from './format.ts';
 import { createQuarantineMetrics } from './metrics.ts';
-import { releaseQuarantined } from './release.ts';
+import { deleteQuarantinedFor, NotHeldError, releaseQuarantined } from './release.ts';
 
 /** What the gateway needs: store before the 250, withdraw when the rest of the transaction failed after all. */
 export interface QuarantineSink {
@@ -25,6 +25,15 @@ export interface Quarantine extends QuarantineSink {
   readonly dir: string;
   release(id: string, sink: MessageSink, learn: boolean): Promise<boolean>;
   remove(id: string): Promise<boolean>;
+  /** Releases the copy of one recipient (a digest link); the others stay held. */
+  releaseFor(id: string, recipient: string, sink: MessageSink, learn: boolean): Promise<RecipientOutcome>;
+  /** Deletes the copy of one recipient; the others stay held. */
+  removeFor(id: string, recipient: string): Promise<RecipientOutcome>;
+  /**
+   * A time before which every stored id is on disk: the time of the oldest store still being written, else now.
+   * A digest round lists ids older than this, so none it skips is older than what it covered.
+   */
+  settledBefore(): number;
   /** Deletes messages past max_age, then the oldest while the total passes max_size (never the last one left). */
   sweep(): Promise<void>;
   /** Sweeps now and then periodically. */
@@ -44,6 +53,9 @@ export interface QuarantineOptions {
   /** Learns a message released with --learn as ham (absent: Bayes is off). */
   learner?: Learner;
 }
+
+/** What became of one recipient's copy: done, not (or no longer) held for them, or a failure (logged). */
+export type RecipientOutcome = 'done' | 'not_held' | 'failed';
 
 /** How often the sweep runs: a quarter of max_age, from 1 s to 1 h. */
 export const sweepInterval = (maxAgeMs: number): number => Math.min(3_600_000, Math.max(1000, Math.floor(maxAgeMs / 4)));
@@ -92,6 +104,28 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
     gauges();
     return gone;
   };
+  /** Ids being stored now (generated, not yet renamed into place). */
+  const writing = new Set<string>();
+  /** Per id, the operation under way: release and delete of one message never interleave (both rewrite its file). */
+  const busy = new Map<string, Promise<unknown>>();
+  const serial = <T>(id: string, op: () => Promise<T>): Promise<T> => {
+    const next = (busy.get(id) ?? Promise.resolve()).then(op, op);
+    const tail = next.catch(() => undefined);
+    busy.set(id, tail);
+    void tail.then(() => {
+      if (busy.get(id) === tail) busy.delete(id);
+    });
+    return next;
+  };
+  /** After a recipient's copy went: the file's new size, or gone. */
+  const afterPartial = async (id: string, remaining: readonly string[]): Promise<void> => {
+    if (!remaining.length) indexDelete(id);
+    else {
+      const st = await stat(quarantineFile(dir, id)).catch(() => undefined);
+      if (st) indexSet(id, st.size);
+    }
+    gauges();
+  };
   let timer: NodeJS.Timeout | undefined;
   let sweeping: Promise<void> | undefined;
 
@@ -118,9 +152,14 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
     dir,
     async store(envelope, message) {
       const id = nextId();
+      writing.add(id);
       const data = Buffer.concat([encodeHeader(envelope), message]);
-      await writeFileAtomic(quarantineFile(dir, id), data, { mode: 0o600, fsync: opts.fsync });
-      indexSet(id, data.length);
+      try {
+        await writeFileAtomic(quarantineFile(dir, id), data, { mode: 0o600, fsync: opts.fsync });
+        indexSet(id, data.length);
+      } finally {
+        writing.delete(id);
+      }
       metrics.total.inc({ result: 'stored' });
       gauges();
       log.info('message quarantined', { id, session: envelope.sessionId, rcpts: envelope.rcptTo, score: envelope.quarantine.score });
@@ -136,7 +175,7 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
       if (!isQuarantineId(id)) return false;
       let released;
       try {
-        released = await releaseQuarantined(dir, id, sink, opts.clock.now());
+        released = await serial(id, () => releaseQuarantined(dir, id, sink, opts.clock.now(), { fsync: opts.fsync }));
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
         log.error('quarantine release failed', { id, err });
@@ -152,8 +191,45 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
       }
       return true;
     },
+    async releaseFor(id, recipient, sink, learn) {
+      if (!isQuarantineId(id)) return 'not_held';
+      let released;
+      try {
+        released = await serial(id, () => releaseQuarantined(dir, id, sink, opts.clock.now(), { only: [recipient], fsync: opts.fsync }));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' || err instanceof NotHeldError) return 'not_held';
+        log.error('quarantine release failed', { id, recipient, err });
+        return 'failed';
+      }
+      await afterPartial(id, released.remaining);
+      metrics.total.inc({ result: 'released' });
+      log.info('quarantined message released for one recipient', { id, queue_id: released.queueId, rcpts: released.recipients, still_held: released.remaining.length, learn });
+      if (learn && opts.learner) log.info('released message learned as ham', { id, outcome: await opts.learner.learn(released.message, 'ham', 'manual') });
+      return 'done';
+    },
+    async removeFor(id, recipient) {
+      if (!isQuarantineId(id)) return 'not_held';
+      let r;
+      try {
+        r = await serial(id, () => deleteQuarantinedFor(dir, id, [recipient], opts.fsync));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'not_held';
+        log.error('quarantine delete failed', { id, recipient, err });
+        return 'failed';
+      }
+      if (!r.removed.length) return 'not_held';
+      await afterPartial(id, r.remaining);
+      metrics.total.inc({ result: 'deleted' });
+      log.info('quarantined message deleted for one recipient', { id, rcpts: r.removed, still_held: r.remaining.length });
+      return 'done';
+    },
+    settledBefore() {
+      let t = opts.clock.now();
+      for (const id of writing) t = Math.min(t, idTime(id));
+      return t;
+    },
     async remove(id) {
-      if (!isQuarantineId(id) || !(await drop(id))) return false;
+      if (!isQuarantineId(id) || !(await serial(id, () => drop(id)))) return false;
       metrics.total.inc({ result: 'deleted' });
       log.info('quarantined message deleted', { id });
       return true;

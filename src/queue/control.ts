@@ -1,6 +1,6 @@
 // Requests from `spamgate queue` and `spamgate quarantine` to a running instance: files in <spool>/control that
 // the scheduler picks up on its next scan (flush, flush-ID, remove-ID, hold-ID, release-ID; qrelease-ID,
-// qrelease_learn-ID, qdelete-ID for the quarantine) and deletes once done.
+// qrelease_learn-ID, qdelete-ID for the quarantine; qdigest, qdigest_now for its digests) and deletes once done.
 import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../util/logger.ts';
@@ -10,12 +10,16 @@ import { ID_PATTERN, type SpoolPaths } from './spool-format.ts';
 export type MessageOp = 'remove' | 'hold' | 'release';
 /** Operations on one quarantined message: release (and learn it as ham), or delete. */
 export type QuarantineOp = 'qrelease' | 'qrelease_learn' | 'qdelete';
-export type ControlRequest = { op: 'flush'; id?: string } | { op: MessageOp | QuarantineOp; id: string };
+/** A digest round: when due, or at once. */
+export type DigestOp = 'qdigest' | 'qdigest_now';
+export type ControlRequest = { op: 'flush'; id?: string } | { op: MessageOp | QuarantineOp; id: string } | { op: DigestOp; id?: undefined };
 
 /** What the running instance does with the quarantine's requests. */
 export interface QuarantineControl {
   release(id: string, learn: boolean): Promise<boolean>;
   remove(id: string): Promise<boolean>;
+  /** A digest round (absent: digests are off). */
+  digest?(force: boolean): Promise<unknown>;
 }
 
 export function requestName(req: ControlRequest): string {
@@ -24,6 +28,7 @@ export function requestName(req: ControlRequest): string {
 
 export function parseRequestName(name: string): ControlRequest | undefined {
   if (name === 'flush') return { op: 'flush' };
+  if (name === 'qdigest' || name === 'qdigest_now') return { op: name };
   const m = /^(flush|remove|hold|release|qrelease|qrelease_learn|qdelete)-(.+)$/.exec(name);
   const [, op, id] = m ?? [];
   if (!op || !id || !ID_PATTERN.test(id)) return undefined;
@@ -59,6 +64,11 @@ async function apply(req: ControlRequest, handlers: ControlHandlers, log: Logger
   if (req.op === 'flush') return handlers.flush(req.id);
   if (req.op === 'remove' || req.op === 'hold' || req.op === 'release') return void (await handlers[req.op](req.id));
   if (!handlers.quarantine) return log.warn('quarantine control request ignored: no quarantine here', { request: requestName(req) });
+  if (req.op === 'qdigest' || req.op === 'qdigest_now') {
+    if (!handlers.quarantine.digest) return log.warn('quarantine digest request ignored: quarantine.digest.enabled is false', { request: requestName(req) });
+    return void (await handlers.quarantine.digest(req.op === 'qdigest_now'));
+  }
+  if (req.id === undefined) return;
   if (req.op === 'qdelete') await handlers.quarantine.remove(req.id);
   else await handlers.quarantine.release(req.id, req.op === 'qrelease_learn');
 }

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { duration, size } from '../units.ts';
+import { digestSection } from './quarantine-digest.ts';
 
 /** data_dir's directories of the spool, the mail store and the vacation replies (spoolDir, mailRoot, vacationDir). */
 const RESERVED = ['spool', 'mail', 'vacation'];
@@ -27,6 +28,8 @@ export const quarantineSection = z
       .refine((ms) => ms >= 1000, { message: 'expected a duration of at least 1s' }),
     /** Total bytes kept at most; past it the oldest messages are deleted first. 0: no bound. */
     max_size: size().prefault(1024 ** 3),
+    /** Periodic digests to the recipients of what is held for them, with release links. */
+    digest: digestSection,
   })
   .prefault({});
 

@@ -14,7 +14,12 @@ const tempDir = (t: TestContext): string => makeTempDir(t, 'spamgate-qconfig-');
 
 test('defaults: <data_dir>/quarantine, 30 days, 1 GiB; the shipped rules set no quarantine threshold', () => {
   const { config, dataDir } = loadConfig({ inline: {}, dataDir: '/var/lib/spamgate' });
-  assert.deepEqual(config.quarantine, { dir: 'quarantine', max_age: 30 * 86_400_000, max_size: 1024 ** 3 });
+  assert.deepEqual(config.quarantine, {
+    dir: 'quarantine',
+    max_age: 30 * 86_400_000,
+    max_size: 1024 ** 3,
+    digest: { enabled: false, at: '07:00', interval: 86_400_000, max_items: 50, link_lifetime: 7 * 86_400_000, learn_on_release: false },
+  });
   assert.equal(quarantineDir(dataDir, config.quarantine), '/var/lib/spamgate/quarantine');
   assert.equal(loadRuleset([SHIPPED_RULES_DIR]).thresholds.quarantine, undefined, 'default behaviour unchanged');
 });
@@ -52,4 +57,16 @@ test('quarantine.dir may not be, or be inside, the spool, the mail store or the 
     assert.match(problemsOf(() => loadConfig({ inline: { quarantine: { dir } } })), /quarantine\.dir: .*spool, mail or vacation/, dir);
   }
   for (const dir of ['quarantine', 'q/spool', 'spooled', 'mailq']) assert.equal(loadConfig({ inline: { quarantine: { dir } } }).config.quarantine.dir, dir);
+});
+
+test('bad digest settings name file, line and key', (t) => {
+  const file = path.join(tempDir(t), 'spamgate.yaml');
+  writeFileSync(file, 'quarantine:\n  digest:\n    at: "7am"\n    interval: 30s\n    base_url: https://gw.example.com/quarantine\n    from: nobody\n    max_items: 0\n');
+  const problems = problemsOf(() => loadConfig({ file }));
+  const at = file.replace(/[.]/g, '\\.');
+  assert.match(problems, new RegExp(`${at}:3: quarantine\\.digest\\.at: expected a local time of day`));
+  assert.match(problems, new RegExp(`${at}:4: quarantine\\.digest\\.interval: expected a duration from 1m to 24h`));
+  assert.match(problems, new RegExp(`${at}:5: quarantine\\.digest\\.base_url: expected http\\(s\\)://host`));
+  assert.match(problems, new RegExp(`${at}:6: quarantine\\.digest\\.from: expected an address`));
+  assert.match(problems, new RegExp(`${at}:7: quarantine\\.digest\\.max_items`));
 });

@@ -1,0 +1,212 @@
+// Digest rounds: for each recipient in local_domains with messages quarantined since their last digest, one digest
+// (digest-compose.ts) queued on the spool like the other notices (signed by the notice signer, from the null
+// reverse path so it never bounces), then the recipient's coverage saved (digest-state.ts). A recipient outside
+// local_domains gets none: digests never leave for the world. Rounds run when the schedule says (digest-schedule.ts)
+// or at once (`spamgate quarantine digest --now`).
+import type { NoticeSigner } from '../dkim/notice-signer.ts';
+import type { DigestConfig } from '../config/sections/quarantine-digest.ts';
+import { reportEnvelope } from '../mailhost/report-mail.ts';
+import type { Registry } from '../metrics/registry.ts';
+import { idTime } from '../queue/spool-format.ts';
+import type { MessageSink } from '../queue/types.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Logger } from '../util/logger.ts';
+import { composeDigest, digestText, type DigestInput, type DigestItem } from './digest-compose.ts';
+import { createDigestMetrics } from './digest-metrics.ts';
+import { roundDue } from './digest-schedule.ts';
+import { loadDigestState, saveDigestState, type DigestState } from './digest-state.ts';
+import { listQuarantineIds, quarantineFile, readQuarantinedHead } from './format.ts';
+import type { LinkTokens } from './link-token.ts';
+
+export interface DigestRunnerOptions {
+  dir: string;
+  stateFile: string;
+  config: DigestConfig;
+  maxAgeMs: number;
+  localDomains: readonly string[];
+  hostname: string;
+  sink: MessageSink;
+  sign?: NoticeSigner;
+  /** Signs the links; absent (or no base_url): digests without links. */
+  tokens?: LinkTokens;
+  /** Messages quarantined before this time are all on disk (Quarantine.settledBefore; the clock's now without one). */
+  settledBefore?: () => number;
+  clock: Clock;
+  registry: Registry;
+  log: Logger;
+  fsync: boolean;
+}
+
+export interface DigestSent {
+  recipient: string;
+  listed: number;
+  more: number;
+  queueId: string;
+}
+
+export interface DigestRound {
+  sent: DigestSent[];
+  failed: string[];
+  notLocal: string[];
+}
+
+export interface DigestRunner {
+  /** Runs a round (only when due, unless forced); undefined when none was due. */
+  run(force: boolean): Promise<DigestRound | undefined>;
+  /** The digests a round would send now (their text part), without queueing or saving anything. */
+  preview(): Promise<Array<{ recipient: string; text: string }>>;
+  /** Marks the first start, then checks for a due round every minute. */
+  start(): void;
+  close(): Promise<void>;
+}
+
+/** Recipients whose coverage is saved in between, so a crash late in a long round resends little. */
+const SAVE_EVERY = 50;
+const CHECK_MS = 60_000;
+
+interface Pending {
+  address: string;
+  items: Array<Omit<DigestItem, 'links'>>;
+}
+
+export async function createDigestRunner(opts: DigestRunnerOptions): Promise<DigestRunner> {
+  const { config, log } = opts;
+  const state: DigestState = await loadDigestState(opts.stateFile);
+  const metrics = createDigestMetrics(opts.registry);
+  const local = new Set(opts.localDomains.map((d) => d.toLowerCase()));
+  const from = config.from ?? `postmaster@${opts.hostname}`;
+  const baseUrl = config.base_url?.replace(/\/+$/, '');
+
+  /** Per recipient (lower case), what was quarantined for them in [covered, cutoff); and who is not ours. */
+  const collect = async (cutoff: number): Promise<{ pending: Map<string, Pending>; notLocal: Set<string> }> => {
+    const pending = new Map<string, Pending>();
+    const notLocal = new Set<string>();
+    for (const id of await listQuarantineIds(opts.dir)) {
+      const t = idTime(id);
+      if (t >= cutoff) break; // ids sort by time
+      const head = await readQuarantinedHead(quarantineFile(opts.dir, id)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOENT') log.warn('quarantined message unreadable, left out of the digests', { id, error: err.message });
+        return undefined;
+      });
+      if (!head) continue;
+      const { envelope } = head;
+      for (const address of envelope.rcptTo) {
+        const key = address.toLowerCase();
+        if (t < (state.covered[key] ?? 0)) continue;
+        const at = key.lastIndexOf('@');
+        if (at < 1 || !local.has(key.slice(at + 1))) {
+          notLocal.add(key);
+          continue;
+        }
+        let p = pending.get(key);
+        if (!p) pending.set(key, (p = { address, items: [] }));
+        const symbols = [...envelope.quarantine.symbols].filter((s) => s.score > 0).sort((a, b) => b.score - a.score).slice(0, 5).map((s) => s.symbol);
+        p.items.push({ id, receivedAt: envelope.receivedAt || t, sender: envelope.mailFrom, subject: envelope.quarantine.subject ?? '', score: envelope.quarantine.score, symbols });
+      }
+    }
+    return { pending, notLocal };
+  };
+
+  const digestOf = (p: Pending, now: number): DigestInput => {
+    const newest = [...p.items].reverse();
+    const shown = newest.slice(0, config.max_items);
+    const expires = now + config.link_lifetime;
+    const link = (action: string, token: string): string => `${baseUrl ?? ''}/quarantine/${action}?t=${token}`;
+    const items: DigestItem[] = shown.map((item) => {
+      if (!baseUrl || !opts.tokens) return item;
+      const token = opts.tokens.sign({ id: item.id, recipient: p.address, expires });
+      return { ...item, links: { release: link('release', token), delete: link('delete', token) } };
+    });
+    return { from, to: p.address, hostname: opts.hostname, now, items, more: newest.length - shown.length, maxAgeMs: opts.maxAgeMs };
+  };
+
+  const save = (): Promise<void> => saveDigestState(opts.stateFile, state, opts.clock.now() - opts.maxAgeMs, opts.fsync);
+
+  const round = async (): Promise<DigestRound> => {
+    const now = opts.clock.now();
+    // taken before listing: a message being stored now is older than the cutoff only once it is on disk
+    const cutoff = Math.min(now, opts.settledBefore?.() ?? now);
+    const { pending, notLocal } = await collect(cutoff);
+    const out: DigestRound = { sent: [], failed: [], notLocal: [...notLocal] };
+    // counted once per round that found new messages for them; their coverage moves on as for anyone's
+    if (notLocal.size) metrics.digests.inc({ result: 'not_local' }, notLocal.size);
+    for (const key of notLocal) state.covered[key] = cutoff;
+    if (notLocal.size) log.info('quarantine digest: recipients outside local_domains get none', { recipients: [...notLocal].slice(0, 20), count: notLocal.size });
+    let unsaved = 0;
+    for (const [key, p] of pending) {
+      try {
+        const input = digestOf(p, now);
+        const message = composeDigest(input);
+        const listed = input.items.length;
+        const more = input.more;
+        const signed = opts.sign ? await opts.sign(message) : message;
+        const ascii = /^[\x20-\x7e]*$/.test(p.address);
+        const { id: queueId } = await opts.sink.enqueue(reportEnvelope(p.address, `qdigest-${now.toString(36)}`, now, ascii ? {} : { smtputf8: true }), signed);
+        state.covered[key] = cutoff;
+        metrics.digests.inc({ result: 'sent' });
+        out.sent.push({ recipient: p.address, listed, more, queueId });
+        log.info('quarantine digest queued', { to: p.address, queue_id: queueId, listed, more });
+        if (++unsaved >= SAVE_EVERY) {
+          await save();
+          unsaved = 0;
+        }
+      } catch (err) {
+        // coverage not moved: the next round lists these messages again
+        metrics.digests.inc({ result: 'failed' });
+        out.failed.push(p.address);
+        log.error('quarantine digest could not be queued', { to: p.address, err });
+      }
+    }
+    state.lastRound = now;
+    await save();
+    return out;
+  };
+
+  let running: Promise<DigestRound | undefined> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+  let firstSave: Promise<void> | undefined;
+  const run = (force: boolean): Promise<DigestRound | undefined> => {
+    const go = async (): Promise<DigestRound | undefined> => {
+      if (closed) return undefined;
+      if (!force && !roundDue(state.lastRound, opts.clock.now(), config.at, config.interval)) return undefined;
+      return round();
+    };
+    // one round at a time: a forced one asked for during a round runs after it
+    const next = (running ?? Promise.resolve(undefined)).catch(() => undefined).then(go);
+    running = next.finally(() => {
+      if (running === next) running = undefined;
+    });
+    return next;
+  };
+  const tick = (): void => {
+    run(false).catch((err: unknown) => log.error('quarantine digest round failed', { err }));
+  };
+
+  return {
+    run,
+    async preview() {
+      const now = opts.clock.now();
+      const { pending } = await collect(Math.min(now, opts.settledBefore?.() ?? now));
+      return [...pending.values()].map((p) => ({ recipient: p.address, text: digestText(digestOf(p, now)) }));
+    },
+    start() {
+      if (closed || timer) return;
+      // the first start with digests on: the first round is the next slot (not everything at once, now)
+      if (state.lastRound === undefined) {
+        state.lastRound = opts.clock.now();
+        firstSave = save().catch((err: unknown) => log.error('quarantine digest state not saved', { err }));
+      }
+      tick();
+      timer = setInterval(tick, Math.min(CHECK_MS, config.interval));
+      timer.unref();
+    },
+    async close() {
+      closed = true;
+      if (timer) clearInterval(timer);
+      timer = undefined;
+      await firstSave;
+      await running?.catch(() => undefined);
+    },
+  };
+}

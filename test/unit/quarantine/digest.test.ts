@@ -1,0 +1,136 @@
+// Digest rounds on a real quarantine directory with a recording sink and a manual clock: one digest per local
+// recipient with what is new for them, newest first and at most max_items; nobody outside local_domains; coverage
+// saved so a new runner (a restart) sends nothing again, and a lost save (a crash after the enqueue) sends one
+// duplicate at most; the schedule; a partial release and delete keep the other recipients held.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import PostalMime from 'postal-mime';
+import { digestSection } from '../../../src/config/sections/quarantine-digest.ts';
+import { createRegistry } from '../../../src/metrics/registry.ts';
+import { createDigestRunner } from '../../../src/quarantine/digest.ts';
+import { latestSlot, nextSlot, roundDue } from '../../../src/quarantine/digest-schedule.ts';
+import { readQuarantined, type QuarantineEnvelope } from '../../../src/quarantine/format.ts';
+import { createLinkTokens } from '../../../src/quarantine/link-token.ts';
+import { openQuarantine, type Quarantine } from '../../../src/quarantine/store.ts';
+import type { MessageSink, QueueEnvelope } from '../../../src/queue/types.ts';
+import { ManualClock } from '../../../src/util/clock.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { envelope, message, T0, tempDir } from '../queue/helpers.ts';
+
+const MIN = 60_000;
+
+function recorder(): MessageSink & { sent: Array<{ envelope: QueueEnvelope; message: Buffer }> } {
+  const sent: Array<{ envelope: QueueEnvelope; message: Buffer }> = [];
+  return { sent, enqueue: async (e, m) => (sent.push({ envelope: e, message: m }), { id: `q${sent.length}` }) };
+}
+
+const qEnv = (rcptTo: string[], subject: string): QuarantineEnvelope => ({
+  ...envelope({ rcptTo, mailFrom: 'spammer@remote.example' }),
+  quarantine: { score: 12, decidedBy: 'quarantine >= 10', symbols: [{ symbol: 'CT_LOW', score: 1, weight: 1, options: [] }, { symbol: 'CT_HIGH', score: 11, weight: 11, options: [] }], subject },
+});
+
+async function rig(t: TestContext, over: Record<string, unknown> = {}) {
+  const dir = await tempDir(t);
+  const clock = new ManualClock(T0);
+  const registry = createRegistry(false);
+  const q = await openQuarantine({ dir: path.join(dir, 'quarantine'), maxAgeMs: 30 * 86_400_000, maxSize: 0, fsync: false, clock, registry, log: silentLogger });
+  const config = digestSection.parse({ enabled: true, base_url: 'https://gw.example:9465', ...over });
+  const tokens = createLinkTokens(randomBytes(32));
+  const stateFile = path.join(dir, 'quarantine-digest.json');
+  const runner = (sink: MessageSink) =>
+    createDigestRunner({ dir: q.dir, stateFile, config, maxAgeMs: 30 * 86_400_000, localDomains: ['corp.example'], hostname: 'mx.example', sink, tokens, settledBefore: () => q.settledBefore(), clock, registry, log: silentLogger, fsync: false });
+  return { q, clock, registry, runner, stateFile, tokens };
+}
+
+const store = async (q: Quarantine, clock: ManualClock, rcpts: string[], subject: string): Promise<string> => {
+  const id = await q.store(qEnv(rcpts, subject), message(subject));
+  clock.advance(1000);
+  return id;
+};
+
+test('one digest per local recipient, newest first, at most max_items, none for an outside address', async (t) => {
+  const { q, clock, registry, runner } = await rig(t, { max_items: 2 });
+  await store(q, clock, ['alice@corp.example', 'bob@corp.example', 'carol@outside.example'], 'first');
+  await store(q, clock, ['alice@corp.example'], 'second');
+  await store(q, clock, ['Alice@Corp.Example'], 'third');
+  const sink = recorder();
+  const round = await (await runner(sink)).run(true);
+  assert.deepEqual(round?.sent.map((s) => [s.recipient, s.listed, s.more]), [['alice@corp.example', 2, 1], ['bob@corp.example', 1, 0]]);
+  assert.deepEqual(round?.notLocal, ['carol@outside.example']);
+  assert.deepEqual(sink.sent.map((s) => s.envelope.rcptTo), [['alice@corp.example'], ['bob@corp.example']]);
+  assert.equal(sink.sent[0]?.envelope.mailFrom, '', 'from the null reverse path');
+  const text = (await PostalMime.parse(sink.sent[0]?.message ?? Buffer.alloc(0))).text ?? '';
+  assert.ok(text.indexOf('third') < text.indexOf('second') && !text.includes('Subject: first'), text);
+  assert.match(text, /and 1 more/);
+  assert.match(text, /\(CT_HIGH, CT_LOW\)/, 'the heaviest symbols first');
+  assert.match(await registry.metrics(), /spamgate_quarantine_digests_total\{result="not_local"\} 1/);
+});
+
+test('a restart sends nothing again; a lost state save sends one duplicate, not two', async (t) => {
+  const { q, clock, runner, stateFile } = await rig(t);
+  await store(q, clock, ['alice@corp.example'], 'one');
+  const sink = recorder();
+  assert.equal((await (await runner(sink)).run(true))?.sent.length, 1);
+  assert.equal((await (await runner(sink)).run(true))?.sent.length, 0, 'a new runner reads what was covered');
+  await store(q, clock, ['alice@corp.example'], 'two');
+  assert.equal((await (await runner(sink)).run(true))?.sent.length, 1);
+  assert.doesNotMatch((await PostalMime.parse(sink.sent[2]?.message ?? Buffer.alloc(0))).text ?? '', /Subject: one/, 'only what is new');
+  // a crash after the enqueue, before the save: the state is as it was before the round
+  await rm(stateFile);
+  const again = await (await runner(sink)).run(true);
+  assert.equal(again?.sent.length, 1, 'sent again once');
+  assert.equal((await (await runner(sink)).run(true))?.sent.length, 0, 'and then not');
+});
+
+test('rounds follow the schedule; the first start marks the time and sends nothing at once', async (t) => {
+  const { q, clock, runner, stateFile } = await rig(t, { at: '07:00', interval: '24h' });
+  const start = new Date(2026, 11, 7, 6, 0).getTime();
+  clock.set(start);
+  await store(q, clock, ['alice@corp.example'], 'held');
+  const sink = recorder();
+  const r = await runner(sink);
+  r.start();
+  await r.close();
+  assert.equal(sink.sent.length, 0);
+  await stat(stateFile);
+  clock.set(new Date(2026, 11, 7, 6, 59).getTime());
+  assert.equal(await (await runner(sink)).run(false), undefined, 'not due before 07:00');
+  clock.set(new Date(2026, 11, 7, 9, 30).getTime());
+  assert.equal((await (await runner(sink)).run(false))?.sent.length, 1, 'due after 07:00 (a host down at 07:00 sends when it is up)');
+  assert.equal(await (await runner(sink)).run(false), undefined, 'once a day');
+
+  const at7 = new Date(2026, 11, 7, 7, 0).getTime();
+  assert.equal(latestSlot(at7 + 5 * MIN, '07:00', 6 * 60 * MIN), at7);
+  assert.equal(latestSlot(at7 + 13 * 60 * MIN, '07:00', 6 * 60 * MIN), at7 + 12 * 60 * MIN);
+  assert.equal(nextSlot(at7 + 5 * MIN, '07:00', 6 * 60 * MIN), at7 + 6 * 60 * MIN);
+  assert.equal(latestSlot(at7 - MIN, '07:00', 24 * 60 * MIN), new Date(2026, 11, 6, 7, 0).getTime());
+  assert.equal(roundDue(undefined, at7, '07:00', 24 * 60 * MIN), false);
+});
+
+test('a partial release and delete: that recipient only, the others stay held; again: not held', async (t) => {
+  const { q, clock } = await rig(t);
+  const id = await store(q, clock, ['alice@corp.example', 'bob@corp.example', 'dave@corp.example'], 'shared');
+  const sink = recorder();
+  assert.equal(await q.releaseFor(id, 'ALICE@corp.example', sink, false), 'done');
+  assert.deepEqual(sink.sent[0]?.envelope.rcptTo, ['alice@corp.example']);
+  assert.match(sink.sent[0]?.message.toString() ?? '', /^X-Spamgate-Released: /);
+  assert.deepEqual((await readQuarantined(path.join(q.dir, `${id}.msg`))).envelope.rcptTo, ['bob@corp.example', 'dave@corp.example']);
+  assert.equal(await q.releaseFor(id, 'alice@corp.example', sink, false), 'not_held');
+  assert.equal(await q.removeFor(id, 'bob@corp.example'), 'done');
+  assert.equal(await q.removeFor(id, 'bob@corp.example'), 'not_held');
+  assert.deepEqual((await readQuarantined(path.join(q.dir, `${id}.msg`))).envelope.rcptTo, ['dave@corp.example']);
+  assert.equal(await q.releaseFor(id, 'dave@corp.example', sink, false), 'done');
+  await assert.rejects(stat(path.join(q.dir, `${id}.msg`)), { code: 'ENOENT' }, 'gone with its last recipient');
+  assert.equal(sink.sent.length, 2);
+});
+
+test('a release whose enqueue fails leaves the recipient held (spool first, then the quarantine)', async (t) => {
+  const { q, clock } = await rig(t);
+  const id = await store(q, clock, ['alice@corp.example', 'bob@corp.example'], 'kept');
+  const failing: MessageSink = { enqueue: () => Promise.reject(new Error('disk full')) };
+  assert.equal(await q.releaseFor(id, 'alice@corp.example', failing, false), 'failed');
+  assert.deepEqual((await readQuarantined(path.join(q.dir, `${id}.msg`))).envelope.rcptTo, ['alice@corp.example', 'bob@corp.example']);
+});
