@@ -133,7 +133,7 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
     const now = opts.clock.now();
     for (const id of [...index.keys()]) {
       if (now - idTime(id) < opts.maxAgeMs) break; // oldest first: the rest are younger
-      if (!(await drop(id))) continue; // released or deleted meanwhile
+      if (!(await serial(id, () => drop(id)))) continue; // released or deleted meanwhile
       metrics.total.inc({ result: 'expired' });
       log.info('quarantined message expired', { id, max_age_ms: opts.maxAgeMs });
     }
@@ -142,7 +142,7 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
       // the newest message stays even when it alone passes max_size: it was acknowledged with 250 a moment ago, and
       // deleting it (after every older one) would empty the quarantine for one large message no one got to see
       if (totalBytes <= opts.maxSize || index.size <= 1) break;
-      if (!(await drop(id))) continue;
+      if (!(await serial(id, () => drop(id)))) continue;
       metrics.total.inc({ result: 'expired' });
       log.warn('quarantine over max_size: oldest message deleted', { id, size, total: totalBytes, max_size: opts.maxSize });
     }
@@ -204,7 +204,8 @@ export async function openQuarantine(opts: QuarantineOptions): Promise<Quarantin
       await afterPartial(id, released.remaining);
       metrics.total.inc({ result: 'released' });
       log.info('quarantined message released for one recipient', { id, queue_id: released.queueId, rcpts: released.recipients, still_held: released.remaining.length, learn });
-      if (learn && opts.learner) log.info('released message learned as ham', { id, outcome: await opts.learner.learn(released.message, 'ham', 'manual') });
+      if (learn && !opts.learner) log.warn('quarantine.digest.learn_on_release: Bayes is off, nothing learned', { id });
+      else if (learn && opts.learner) log.info('released message learned as ham', { id, outcome: await opts.learner.learn(released.message, 'ham', 'manual') });
       return 'done';
     },
     async removeFor(id, recipient) {

@@ -75,6 +75,11 @@ test('digests to local recipients with links that release and delete one recipie
   const secret = readFileSync(path.join(gw.dataDir, LINK_SECRET_FILE), 'utf8');
   assert.ok(secret.trim().length >= 16, 'the link secret made at start');
 
+  const dry = await runCli(['quarantine', 'digest', '--dry-run', '--config', configFile, '--data-dir', gw.dataDir], { timeoutMs: 60_000 });
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^To: alice@corp\.example$/m);
+  assert.match(dry.stdout, /^2 digest\(s\) would be sent$/m);
+  assert.equal(inbox(gw, 'alice').length, 0, 'a dry run sends nothing');
   const ran = await runCli(['quarantine', 'digest', '--now', '--config', configFile, '--data-dir', gw.dataDir], { timeoutMs: 60_000 });
   assert.equal(ran.code, 0, ran.stderr);
   assert.match(ran.stdout, /qdigest_now: done by running instance/);
