@@ -37,6 +37,8 @@ export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<Quara
   const cfg = config.quarantine.digest;
   if (!cfg.enabled) return undefined;
   const log = deps.log.child({ component: 'quarantine-digest' });
+  if (cfg.base_url && !config.http.enabled) log.warn('quarantine.digest.base_url is set but http.enabled is false: the links in the digests will not answer');
+  if (!cfg.base_url) log.info('quarantine.digest.base_url is not set: digests carry no release or delete links');
   const tokens = createLinkTokens(loadLinkSecret(dataDir, true) ?? Buffer.alloc(0));
   const runner = await createDigestRunner({
     dir: deps.quarantine.dir,
