@@ -38,6 +38,7 @@ import { createDnsChecks } from './checks/dns-checks.ts';
 import type { DnsblEngine } from './dns/dnsbl.ts';
 import { DnsblHealthBook } from './dns/dnsbl-health.ts';
 import type { DnsblSection } from './dns/dnsbl-rules.ts';
+import type { UriblSection } from './dns/uribl-rules.ts';
 import { openDelivery } from './queue/delivery-setup.ts';
 import { quarantineDir } from './config/sections/quarantine.ts';
 import { openQuarantine, type QuarantineSink } from './quarantine/store.ts';
@@ -110,6 +111,8 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     const built = createDnsChecks({
       resolver,
       dnsbl: ruleset.section<DnsblSection>('dnsbl') ?? {},
+      uribl: ruleset.section<UriblSection>('uribl'),
+      mimeLimits: mimeLimitsOf(config.filter),
       hostname: deps.hostname,
       localAddresses: [cfg.smtp.listen.host, cfg.submission.listen.host],
       registry: deps.registry,

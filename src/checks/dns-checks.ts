@@ -1,10 +1,12 @@
-// Composition of every DNS-based check (SPF, DNSBL/RHSBL, HELO, FCrDNS, DKIM/DMARC/ARC): the one
+// Composition of every DNS-based check (SPF, DNSBL/RHSBL, URI block lists, HELO, FCrDNS, DKIM/DMARC/ARC): the one
 // factory app.ts calls. The resolver, clock, registry and logger come from app.ts.
 import type { Registry } from 'prom-client';
 import { createDnsblEngine, type DnsblEngine } from '../dns/dnsbl.ts';
 import type { DnsblHealthBook } from '../dns/dnsbl-health.ts';
 import type { DnsblSection } from '../dns/dnsbl-rules.ts';
 import type { Resolver } from '../dns/resolver.ts';
+import { uriblSettings, type UriblSection } from '../dns/uribl-rules.ts';
+import { DEFAULT_MIME_LIMITS, type MimeLimits } from '../mime/parse.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { createAuthCheck } from './dkim-dmarc.ts';
@@ -14,11 +16,16 @@ import { createHeloCheck } from './helo.ts';
 import { createSenderDomainCheck } from './sender-domain.ts';
 import { createSpfChecks } from './spf.ts';
 import type { Check } from './types.ts';
+import { createUriblChecks } from './uribl.ts';
 
 export interface DnsChecksOptions {
   resolver: Resolver;
   /** The parsed `dnsbl` rules section (absent: no lists). */
   dnsbl?: DnsblSection;
+  /** The parsed `uribl` rules section (max_uris, exclude). */
+  uribl?: UriblSection;
+  /** MIME bounds of the message the URI lists read (filter.*). */
+  mimeLimits?: MimeLimits;
   /** smtp.hostname: Received-SPF receiver=, Authentication-Results authserv-id, HELO forgery. */
   hostname: string;
   /** Our own addresses (listener addresses); HELO claiming them is forged. */
@@ -47,6 +54,7 @@ export function createDnsChecks(opts: DnsChecksOptions): DnsChecks {
     ...createSpfChecks({ resolver: opts.resolver, hostname: opts.hostname, ...registry }),
     createSenderDomainCheck(opts.resolver),
     ...createDnsblChecks(dnsbl, opts.dnsbl ?? {}),
+    ...createUriblChecks({ engine: dnsbl, section: opts.dnsbl ?? {}, settings: uriblSettings(opts.uribl), limits: opts.mimeLimits ?? DEFAULT_MIME_LIMITS }),
     createAuthCheck({ resolver: opts.resolver, hostname: opts.hostname, ...registry, ...(opts.trustedSealers ? { trustedSealers: opts.trustedSealers } : {}) }),
   ];
   return { checks, dnsbl };

@@ -1,7 +1,7 @@
 // DNSBL and RHSBL checks (RFC 5782): the client address in the connect phase, the HELO name in the helo
 // phase, the MAIL FROM domain in the mail phase; every list of a phase is asked at once under one deadline.
 import type { DnsblEngine, ListResult } from '../dns/dnsbl.ts';
-import type { DnsblList, DnsblSection } from '../dns/dnsbl-rules.ts';
+import { listSymbols, type DnsblList, type DnsblSection } from '../dns/dnsbl-rules.ts';
 import type { CheckName } from './names.ts';
 import type { Check, CheckContext, Phase, SymbolHit } from './types.ts';
 import { domainOf, raceSignal } from './dns-common.ts';
@@ -21,7 +21,7 @@ export function createDnsblChecks(engine: DnsblEngine, section: DnsblSection): C
     const names = engine.lists(k.kind);
     if (!names.length) continue;
     const symbols = new Set<string>([k.temperror]);
-    for (const n of names) for (const s of Object.values(section[n]?.codes ?? {})) symbols.add(s);
+    for (const list of names.map((n) => section[n])) for (const s of list ? listSymbols(list) : []) symbols.add(s);
     checks.push({
       name: k.name,
       phase: k.phase,

@@ -18,6 +18,8 @@ const CHECKS = {
   dnsbl: true,
   rhsbl_helo: true,
   rhsbl_from: true,
+  uribl: true,
+  rhsbl_from_header: true,
   dkim_dmarc: true,
   greylist: true,
   bayes: true,

@@ -2,11 +2,12 @@
 // from the §5 test points, re-checked on demand every health_interval (no timers to stop).
 import type { Registry } from 'prom-client';
 import { counter } from '../metrics/registry.ts';
-import { cidrContains, expandIpv6, ipToBigInt, normalizeIp, parseCidr, type Cidr } from '../util/cidr.ts';
+import { expandIpv6, ipToBigInt, normalizeIp } from '../util/cidr.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { DnsblHealthBook, type ListHealth } from './dnsbl-health.ts';
-import type { DnsblList } from './dnsbl-rules.ts';
+import { compileAnswerMap, symbolsOfAnswers, type AnswerMap } from './dnsbl-codes.ts';
+import { IP_KINDS, type DnsblList } from './dnsbl-rules.ts';
 import type { Resolver } from './resolver.ts';
 
 export type ListResult =
@@ -45,7 +46,7 @@ export interface DnsblEngineOptions {
 interface ListState {
   name: string;
   list: DnsblList;
-  codes: Array<{ cidr: Cidr; symbol: string }>;
+  answers: AnswerMap;
   /** Shared with the engine of the previous snapshot when the list's definition is unchanged. */
   h: ListHealth;
 }
@@ -69,14 +70,13 @@ export function createDnsblEngine(opts: DnsblEngineOptions): DnsblEngine {
   const states = new Map<string, ListState>();
   for (const [name, list] of Object.entries(opts.lists)) {
     if (!list.enabled) continue;
-    const codes = Object.entries(list.codes).map(([k, symbol]) => ({ cidr: parseCidr(k) as Cidr, symbol }));
-    states.set(name, { name, list, codes, h: book.recordFor(name, list) });
+    states.set(name, { name, list, answers: compileAnswerMap(list.codes, list.bits), h: book.recordFor(name, list) });
   }
   const activate = (): void => book.activate(new Map([...states.values()].map((s) => [s.name, s.h])));
   if (!opts.health) activate();
 
   function queryName(st: ListState, subject: string): string | undefined {
-    if (st.list.kind !== 'ip') return /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/i.test(subject) ? `${subject.toLowerCase().replace(/\.$/, '')}.${st.list.zone}` : undefined;
+    if (!IP_KINDS.has(st.list.kind)) return /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/i.test(subject) ? `${subject.toLowerCase().replace(/\.$/, '')}.${st.list.zone}` : undefined;
     const fam = ipToBigInt(subject)?.family;
     if ((fam === 4 && !st.list.ipv4) || (fam === 6 && !st.list.ipv6)) return undefined;
     return reversedName(subject, st.list.zone);
@@ -88,26 +88,29 @@ export function createDnsblEngine(opts: DnsblEngineOptions): DnsblEngine {
     const a = await resolver.lookup(name, 'A');
     if (a.status === 'temperror') return { status: 'temperror', reason: a.reason };
     if (a.status !== 'ok') return { status: 'clean' };
-    const symbols = new Set<string>();
-    for (const code of a.records) {
-      const hit = st.codes.find((c) => cidrContains(c.cidr, code));
-      // An answer outside the documented codes (e.g. 127.255.255.254, "query refused") is a list
-      // error, never a listing.
-      if (!hit) return { status: 'error', reason: `undocumented answer ${code} for ${name}` };
-      symbols.add(hit.symbol);
-    }
+    // An answer outside the documented codes (e.g. 127.255.255.254, "query refused") is a list
+    // error, never a listing.
+    const mapped = symbolsOfAnswers(st.answers, a.records);
+    if (!mapped.ok) return { status: 'error', reason: `${mapped.reason} for ${name}` };
     let reason: string | undefined;
     if (st.list.txt) {
       const txt = await resolver.lookup(name, 'TXT');
       if (txt.status === 'ok') reason = txt.records.join(' ').slice(0, 200);
     }
-    return { status: 'listed', symbols: [...symbols], codes: a.records, ...(reason ? { reason } : {}) };
+    return { status: 'listed', symbols: mapped.symbols, codes: a.records, ...(reason ? { reason } : {}) };
   }
 
-  /** RFC 5782 §5: 127.0.0.2 (::FFFF:7F00:2, "test") is listed, 127.0.0.1 (::FFFF:7F00:1, "invalid") is not. */
+  /**
+   * RFC 5782 §5: an IP list MUST list 127.0.0.2 (::FFFF:7F00:2) and MUST NOT list 127.0.0.1 (::FFFF:7F00:1); a
+   * domain list MUST list TEST and MUST NOT list INVALID. A domain list that predates it names its own listed
+   * test point (`test_point`, e.g. test.surbl.org); INVALID stays the unlisted one.
+   */
   async function health(st: ListState): Promise<void> {
-    const [listedProbe, cleanProbe] =
-      st.list.kind !== 'ip' ? ['test', 'invalid'] : st.list.ipv4 ? ['127.0.0.2', '127.0.0.1'] : ['::ffff:7f00:2', '::ffff:7f00:1'];
+    const [listedProbe, cleanProbe] = !IP_KINDS.has(st.list.kind)
+      ? [st.list.test_point ?? 'test', 'invalid']
+      : st.list.ipv4
+        ? ['127.0.0.2', '127.0.0.1']
+        : ['::ffff:7f00:2', '::ffff:7f00:1'];
     const [listed, clean] = await Promise.all([query(st, listedProbe), query(st, cleanProbe)]);
     if (listed.status === 'temperror' || clean.status === 'temperror') {
       // A DNS timeout or SERVFAIL says nothing about the list's answers: keep its state (lookups then

@@ -16,7 +16,7 @@ test('every symbol of every DNS check (all shipped lists enabled) has a rules de
   assert.ok(shipped.zen && !shipped.zen.enabled, 'the shipped lists stay disabled: no public DNS by default');
   const allOn = Object.fromEntries(Object.entries(shipped).map(([k, v]) => [k, { ...v, enabled: true }]));
   const { checks } = createDnsChecks({ resolver: createZoneResolver({}), dnsbl: allOn, hostname: 'mx.test', log: silentLogger, clock: new ManualClock() });
-  assert.deepEqual(checks.map((c) => `${c.phase}:${c.name}`), ['connect:fcrdns', 'helo:helo', 'mail:spf', 'helo:spf_helo', 'mail:sender_domain', 'connect:dnsbl', 'mail:rhsbl_from', 'data:dkim_dmarc']);
+  assert.deepEqual(checks.map((c) => `${c.phase}:${c.name}`), ['connect:fcrdns', 'helo:helo', 'mail:spf', 'helo:spf_helo', 'mail:sender_domain', 'connect:dnsbl', 'mail:rhsbl_from', 'data:uribl', 'data:dkim_dmarc']);
   const missing = checks.flatMap((c) => c.symbols).filter((s) => !(s in symbols));
   assert.deepEqual(missing, []);
 });

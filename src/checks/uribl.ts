@@ -1,0 +1,114 @@
+// URI block lists (SURBL, URIBL, Spamhaus DBL; as SpamAssassin's URIDNSBL plugin and rspamd's SURBL module) in
+// the data phase, on the decoded message: `uribl` asks the registered domains of the body's links in the `uri`
+// lists and the public IP literals of links in the `uri_ip` lists (RFC 5782 §2.1 reversed octets);
+// `rhsbl_from_header` asks the domains of the header From and Reply-To in the `from_header` lists. Every
+// lookup of a message goes at once under the check's deadline; a hit names the domain or address.
+import addressparser from 'nodemailer/lib/addressparser';
+import { uriSubjects, type UriSubjects } from '../content/uri-subjects.ts';
+import type { DnsblEngine, ListResult } from '../dns/dnsbl.ts';
+import { listSymbols, type DnsblList, type DnsblSection } from '../dns/dnsbl-rules.ts';
+import { registeredDomain, underAny } from '../dns/registered-domain.ts';
+import type { UriblSettings } from '../dns/uribl-rules.ts';
+import type { MimeLimits } from '../mime/parse.ts';
+import { ipToBigInt } from '../util/cidr.ts';
+import { publicAddress } from '../util/ip-ranges.ts';
+import { parsedMail } from './content-shared.ts';
+import { raceSignal } from './dns-common.ts';
+import type { CheckName } from './names.ts';
+import type { Check, CheckContext, SymbolHit } from './types.ts';
+
+export const URIBL_TEMPERROR = 'URIBL_TEMPERROR';
+export const RHSBL_TEMPERROR = 'RHSBL_TEMPERROR';
+const MEMO_SUBJECTS = 'uribl:subjects';
+
+export interface UriblDeps {
+  engine: DnsblEngine;
+  section: DnsblSection;
+  settings: UriblSettings;
+  limits: MimeLimits;
+}
+
+/** One question: a list and a subject (domain or address). */
+interface Ask {
+  list: string;
+  subject: string;
+}
+
+type Subjects = (list: DnsblList, ctx: CheckContext) => string[];
+
+export function createUriblChecks(deps: UriblDeps): Check[] {
+  const { settings } = deps;
+  const domainsOf = (candidates: readonly string[]): string[] => candidates.filter((d) => !underAny(d, settings.exclude)).slice(0, settings.maxUris);
+  const subjectsOf = (ctx: CheckContext): UriSubjects | undefined => {
+    const view = ctx.message;
+    return view ? view.memo(MEMO_SUBJECTS, () => uriSubjects(parsedMail(view, deps.limits))) : undefined;
+  };
+  const uri: Subjects = (list, ctx) => {
+    const s = subjectsOf(ctx);
+    return s ? domainsOf(list.emails ? [...s.domains, ...s.emailDomains] : s.domains) : [];
+  };
+  const uriIp: Subjects = (list, ctx) => {
+    const found = new Set<string>();
+    for (const ip of subjectsOf(ctx)?.ips ?? []) {
+      // never a private, loopback or link-local address: a public list knows nothing of it, and the query
+      // would tell the list's operator about the inside of our network
+      const pub = publicAddress(ip);
+      const family = pub === undefined ? undefined : ipToBigInt(pub)?.family;
+      if (pub !== undefined && ((family === 4 && list.ipv4) || (family === 6 && list.ipv6))) found.add(pub);
+    }
+    return [...found].slice(0, settings.maxUris);
+  };
+  const fromHeader: Subjects = (_list, ctx) => domainsOf(headerDomains(ctx));
+  return [
+    makeCheck(deps, 'uribl', URIBL_TEMPERROR, [
+      ['uri', uri],
+      ['uri_ip', uriIp],
+    ]),
+    makeCheck(deps, 'rhsbl_from_header', RHSBL_TEMPERROR, [['from_header', fromHeader]]),
+  ].filter((c): c is Check => c !== undefined);
+}
+
+function makeCheck(deps: UriblDeps, name: CheckName, temperror: string, kinds: Array<[DnsblList['kind'], Subjects]>): Check | undefined {
+  const lists = kinds.flatMap(([kind, subjects]) => deps.engine.lists(kind).map((n) => ({ name: n, def: deps.section[n], subjects })));
+  if (!lists.length) return undefined;
+  const symbols = new Set<string>([temperror]);
+  for (const l of lists) for (const s of l.def ? listSymbols(l.def) : []) symbols.add(s);
+  return {
+    name,
+    phase: 'data',
+    symbols: [...symbols],
+    async run(ctx) {
+      const asks: Ask[] = [];
+      for (const l of lists) if (l.def) for (const subject of l.subjects(l.def, ctx)) asks.push({ list: l.name, subject });
+      if (!asks.length) return [];
+      const settled = new Map<Ask, ListResult>();
+      const all = Promise.all(asks.map(async (a) => void settled.set(a, await deps.engine.lookup(a.list, a.subject))));
+      await raceSignal(all, ctx.signal, () => []);
+      const hits: SymbolHit[] = [];
+      const failed = new Set<string>();
+      for (const a of asks) {
+        const r = settled.get(a) ?? { status: 'temperror', reason: 'deadline passed' };
+        if (r.status === 'listed') for (const symbol of r.symbols) hits.push({ symbol, options: [a.subject] });
+        else if (r.status === 'temperror') failed.add(a.list);
+      }
+      // one temperror symbol per check, naming every list that failed
+      if (failed.size) hits.push({ symbol: temperror, options: [...failed] });
+      return hits;
+    },
+  };
+}
+
+/** Registered domains of the addresses of every From and Reply-To field, in order, without repeats. */
+export function headerDomains(ctx: CheckContext): string[] {
+  const found = new Set<string>();
+  for (const h of ctx.message?.headers ?? []) {
+    const field = h.name.toLowerCase();
+    if (field !== 'from' && field !== 'reply-to') continue;
+    for (const a of addressparser(h.value, { flatten: true }).slice(0, 20)) {
+      const at = (a.address ?? '').lastIndexOf('@');
+      const d = at < 0 ? undefined : registeredDomain((a.address ?? '').slice(at + 1));
+      if (d) found.add(d);
+    }
+  }
+  return [...found];
+}

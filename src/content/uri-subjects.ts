@@ -1,0 +1,61 @@
+// What the URI block lists are asked about one message: the registered domains of its links (HTML hrefs and
+// URLs in the decoded text, as the content rules' `uri` rules see them: collectUris), the addresses of links
+// to IP literals, and on request the domains of e-mail addresses in the body. Hosts are read as a browser
+// reads them (WHATWG URL: "\" as "/", numeric IPv4 forms such as 3232235777, percent-escapes, IDN to A-labels).
+import { isIP } from 'node:net';
+import { collectUris } from './engine.ts';
+import { registeredDomain } from '../dns/registered-domain.ts';
+import type { ParsedMail } from '../mime/parse.ts';
+
+export interface UriSubjects {
+  /** Registered domains of link hosts, in order of first appearance (hrefs first), without repeats. */
+  domains: string[];
+  /** Registered domains of e-mail addresses in the body (mailto: links, bare addresses) not already in domains. */
+  emailDomains: string[];
+  /** IP literals of link hosts, canonical text, without repeats (private ones included: the check filters). */
+  ips: string[];
+}
+
+/** Bounds the work on a hostile message: distinct names collected, before any list's max_uris. */
+const MAX_COLLECTED = 500;
+/** Punctuation that ends a sentence after a URL in text, not part of its host. */
+const TRAILING = /[.,;:!?'")\]}>]+$/;
+/** "@" and the domain after it; the local part is not needed, only that there is one (a character before). */
+const EMAIL_DOMAIN = /[a-z0-9._%+-]@([a-z0-9.-]{1,253})/gi;
+
+/** The host of a link as a browser reads it: "", or a name, or an IP literal (IPv6 without brackets). */
+export function linkHost(uri: string): string {
+  const text = uri.trim().replace(TRAILING, '');
+  let host: string;
+  try {
+    host = new URL(/^www\./i.test(text) ? `http://${text}` : text).hostname;
+  } catch {
+    return '';
+  }
+  return host.startsWith('[') ? host.slice(1, -1) : host.replace(TRAILING, '').replace(/\.$/, '');
+}
+
+export function uriSubjects(mail: ParsedMail): UriSubjects {
+  const domains = new Set<string>();
+  const ips = new Set<string>();
+  for (const uri of collectUris(mail)) {
+    if (domains.size + ips.size >= MAX_COLLECTED) break;
+    const host = linkHost(uri);
+    if (!host) continue;
+    if (isIP(host)) ips.add(host);
+    else {
+      const d = registeredDomain(host);
+      if (d) domains.add(d);
+    }
+  }
+  const emailDomains = new Set<string>();
+  const texts = [...mail.links.filter((l) => /^mailto:/i.test(l)), mail.text, mail.htmlText];
+  for (const text of texts) {
+    for (const m of text.matchAll(EMAIL_DOMAIN)) {
+      if (emailDomains.size >= MAX_COLLECTED) break;
+      const d = registeredDomain((m[1] ?? '').replace(/[.-]+$/, ''));
+      if (d && !domains.has(d)) emailDomains.add(d);
+    }
+  }
+  return { domains: [...domains], emailDomains: [...emailDomains], ips: [...ips] };
+}
