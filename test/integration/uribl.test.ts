@@ -1,0 +1,249 @@
+// URI block lists end to end: a front-of gateway delivering inline to a sink, resolving with a loopback dns2
+// server that serves test lists of each kind (uri with codes, uri with bits, uri_ip, from_header). What was
+// asked is read from the DNS server's query log; what hit, from X-Spamgate-Result on the delivered copy.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { test, type TestContext } from 'node:test';
+import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import type { Zones } from '../helpers/dns-server.ts';
+import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
+import { startSink, type SinkServer } from '../helpers/sink-server.ts';
+import { SmtpWire, type Reply } from '../helpers/smtp-wire.ts';
+
+const SENDER = 'news@sender.example';
+const RCPT = 'postmaster@localhost';
+
+const LISTS = `dnsbl:
+  urib:
+    zone: urib.test
+    kind: uri
+    codes:
+      127.0.1.2: URIBL_TEST_SPAM
+      127.0.1.4: URIBL_TEST_PHISH
+  multi:
+    zone: multi.test
+    kind: uri
+    test_point: test.surbl.test
+    bits:
+      2: URIBL_TEST_BLACK
+      4: URIBL_TEST_GREY
+      8: URIBL_TEST_RED
+  ipbl:
+    zone: ipbl.test
+    kind: uri_ip
+    codes:
+      127.0.0.2: URIBL_TEST_IP
+  fromhdr:
+    zone: fromhdr.test
+    kind: from_header
+    codes:
+      127.0.1.2: RHSBL_TEST_FROM_HDR
+symbols:
+  URIBL_TEST_SPAM: { weight: 4, description: "test uri list, spam domain" }
+  URIBL_TEST_PHISH:
+    weight: reject
+    reply: "554 5.7.1 Message links to a listed domain ({options})"
+    description: test uri list, phishing domain
+  URIBL_TEST_BLACK: { weight: 3, description: "test bitmask list, black" }
+  URIBL_TEST_GREY: { weight: 1, description: "test bitmask list, grey" }
+  URIBL_TEST_RED: { weight: 0.5, description: "test bitmask list, red" }
+  URIBL_TEST_IP: { weight: 2, description: "test uri_ip list" }
+  RHSBL_TEST_FROM_HDR: { weight: 2.5, description: "test from_header list" }
+`;
+
+/** The lists' health test points (RFC 5782 §5; multi.test's own test_point), and SPF/FCrDNS for the client. */
+const BASE_ZONES: Zones = {
+  'test.urib.test': [{ A: '127.0.1.2' }],
+  'test.surbl.test.multi.test': [{ A: '127.0.0.14' }],
+  '2.0.0.127.ipbl.test': [{ A: '127.0.0.2' }],
+  'test.fromhdr.test': [{ A: '127.0.1.2' }],
+  'sender.example': [{ TXT: 'v=spf1 ip4:127.0.0.1 -all' }, { MX: [10, 'mx.sender.example'] }],
+};
+
+interface Running {
+  gw: RunningGateway;
+  sink: SinkServer;
+}
+
+async function start(t: TestContext, zones: Zones, extraRules = ''): Promise<Running> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-uribl-rules-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeFile(path.join(dir, 'zz-uribl.yaml'), LISTS + extraRules);
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const config = {
+    mode: 'front-of',
+    delivery: { mode: 'inline', upstream: { host: sink.host, port: sink.port } },
+    checks: { timeout: '1500ms' },
+    dns: { timeout: '300ms', retries: 0 },
+    smtp: { trusted_networks: [] },
+    rules_dirs: [SHIPPED_RULES_DIR, dir],
+  };
+  return { gw: await startGateway(t, config, { zones: { ...BASE_ZONES, ...zones } }), sink };
+}
+
+/** One message over SMTP from loopback (not trusted: the filters run); the reply to the final dot. */
+async function send(t: TestContext, gw: RunningGateway, message: string): Promise<Reply> {
+  const { wire, greeting } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  assert.equal(greeting.code, 220);
+  assert.equal((await wire.command('EHLO client.sender.example')).code, 250);
+  assert.equal((await wire.command(`MAIL FROM:<${SENDER}>`)).code, 250);
+  assert.equal((await wire.command(`RCPT TO:<${RCPT}>`)).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  wire.write(message.replace(/\r?\n/g, '\r\n').replace(/(\r\n)?$/, '\r\n'));
+  return wire.command('.', 10_000);
+}
+
+function headers(from = `<${SENDER}>`, extra = ''): string {
+  return `From: ${from}\nTo: <${RCPT}>\nSubject: offers\nDate: Thu, 01 Jan 2026 10:00:00 +0000\nMessage-ID: <${Math.random().toString(36).slice(2)}@sender.example>\nMIME-Version: 1.0\n${extra}`;
+}
+
+function htmlMessage(html: string, from?: string, extra?: string): string {
+  return `${headers(from, extra)}Content-Type: text/html; charset=utf-8\n\n<html><body>${html}</body></html>\n`;
+}
+
+function textMessage(text: string, from?: string, extra?: string): string {
+  return `${headers(from, extra)}Content-Type: text/plain; charset=utf-8\n\n${text}\n`;
+}
+
+/** SYMBOL → { score, options } from the one delivered message's X-Spamgate-Result. */
+function symbolsOfDelivered(sink: SinkServer): Map<string, { score: string; options: string[] }> {
+  assert.equal(sink.messages.length, 1, 'exactly one message delivered');
+  const raw = (sink.messages[0]?.raw ?? Buffer.alloc(0)).toString('latin1');
+  const head = raw.slice(0, raw.indexOf('\r\n\r\n')).replace(/\r\n[ \t]+/g, ' ');
+  const result = /^X-Spamgate-Result: (.*)$/im.exec(head)?.[1] ?? '';
+  assert.ok(result, 'X-Spamgate-Result present');
+  const out = new Map<string, { score: string; options: string[] }>();
+  for (const m of result.matchAll(/([A-Z][A-Z0-9_]+)\(([^)]*)\)(?:\[([^\]]*)\])?/g)) out.set(m[1] ?? '', { score: m[2] ?? '', options: (m[3] ?? '').split(',').filter(Boolean) });
+  return out;
+}
+
+/** Names asked in a zone, health probes left out. */
+function asked(gw: RunningGateway, zone: string): string[] {
+  const probes = new Set([`test.${zone}`, `invalid.${zone}`, `test.surbl.test.${zone}`, `2.0.0.127.${zone}`, `1.0.0.127.${zone}`]);
+  return gw.dns.log.filter((q) => q.type === 'A' && q.name.endsWith(`.${zone}`) && !probes.has(q.name)).map((q) => q.name.slice(0, -zone.length - 1));
+}
+
+async function metricsText(gw: RunningGateway): Promise<string> {
+  const res = await fetch(`http://127.0.0.1:${gw.httpPort ?? 0}/metrics`);
+  assert.equal(res.status, 200);
+  return res.text();
+}
+
+test('an HTML link is asked by its registered domain (public suffix list) and hits with the domain as option', async (t) => {
+  const { gw, sink } = await start(t, { 'bad-site.co.uk.urib.test': [{ A: '127.0.1.2' }] });
+  const reply = await send(t, gw, htmlMessage('<p>Great <a href="http://www.bad-site.co.uk/x?id=1">offer</a> and <a href="https://deep.sub.www.bad-site.example.co.uk/y">more</a></p>'));
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(s.get('URIBL_TEST_SPAM'), { score: '4', options: ['bad-site.co.uk'] });
+  const names = asked(gw, 'urib.test');
+  assert.ok(names.includes('bad-site.co.uk'), names.join(' '));
+  // co.uk is a public suffix: the registered domain of deep.sub.www.bad-site.example.co.uk is example.co.uk
+  assert.ok(names.includes('example.co.uk'), names.join(' '));
+  assert.ok(!names.some((n) => n.startsWith('www.') || n.startsWith('deep.')), `no host asked whole: ${names.join(' ')}`);
+  const metrics = await metricsText(gw);
+  assert.match(metrics, /spamgate_dnsbl_lookups_total\{list="urib",result="listed"\} 1\b/);
+  assert.match(metrics, /spamgate_dnsbl_lookups_total\{list="urib",result="clean"\} 1\b/);
+  assert.match(metrics, /spamgate_dnsbl_list_up\{list="urib"\} 1\b/);
+});
+
+test('a bitmask answer maps to one symbol per documented bit; 127.0.0.1 ("query refused") is a list error', async (t) => {
+  const { gw, sink } = await start(t, {
+    'multi-hit.example.multi.test': [{ A: '127.0.0.6' }],
+    'refused.example.multi.test': [{ A: '127.0.0.1' }],
+  });
+  const reply = await send(t, gw, textMessage('See http://multi-hit.example/a and http://refused.example/b today.'));
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(s.get('URIBL_TEST_BLACK')?.options, ['multi-hit.example']);
+  assert.deepEqual(s.get('URIBL_TEST_GREY')?.options, ['multi-hit.example']);
+  assert.ok(!s.has('URIBL_TEST_RED'));
+  assert.ok(!s.has('URIBL_TEMPERROR'));
+  const metrics = await metricsText(gw);
+  assert.match(metrics, /spamgate_dnsbl_lookups_total\{list="multi",result="listed"\} 1\b/);
+  assert.match(metrics, /spamgate_dnsbl_lookups_total\{list="multi",result="error"\} 1\b/);
+  assert.ok(gw.logs.some((l) => l.msg === 'dnsbl list error' && l.list === 'multi' && String(l.reason).includes('127.0.0.1')), 'list error logged');
+});
+
+test('links in base64 and quoted-printable parts, and an href behind anchor text of another host, are found; excluded domains are never asked', async (t) => {
+  const { gw, sink } = await start(
+    t,
+    {
+      'b64-hidden.example.urib.test': [{ A: '127.0.1.2' }],
+      'qp-hidden.example.urib.test': [{ A: '127.0.1.2' }],
+      'href-target.example.urib.test': [{ A: '127.0.1.2' }],
+      'mine.example.urib.test': [{ A: '127.0.1.2' }],
+    },
+    'uribl:\n  exclude: [mine.example]\n',
+  );
+  const b64 = Buffer.from('Your parcel: http://track.b64-hidden.example/p/123 and https://www.google.com/search\n').toString('base64');
+  const qp = '<a href=3D"http://qp-hidden.example/=\nlogin">Sign in</a> <a href=3D"http://href-target.example/">https://www.paypal.com/</a> =\n<a href=3D"http://www.mine.example/">us</a>';
+  const message =
+    headers() +
+    'Content-Type: multipart/alternative; boundary="b1"\n\n--b1\nContent-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: base64\n\n' +
+    b64 +
+    '\n--b1\nContent-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: quoted-printable\n\n' +
+    qp +
+    '\n--b1--\n';
+  const reply = await send(t, gw, message);
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(new Set(s.get('URIBL_TEST_SPAM')?.options), new Set(['b64-hidden.example', 'qp-hidden.example', 'href-target.example']));
+  const names = asked(gw, 'urib.test');
+  assert.ok(names.includes('paypal.com'), `the host the anchor text shows is asked too: ${names.join(' ')}`);
+  // mine.example by the test rules' exclude, google.com by the shipped one
+  assert.ok(!gw.dns.log.some((q) => q.name.includes('mine.example') || q.name.includes('google.com')), gw.dns.log.map((q) => q.name).join(' '));
+});
+
+test('at most max_uris distinct domains of a message are asked per list, the first ones found', async (t) => {
+  const { gw, sink } = await start(t, {}, 'uribl:\n  max_uris: 3\n');
+  const links = [1, 2, 3, 4, 5, 6].map((i) => `<a href="http://www.d${i}.example/">${i}</a> <a href="http://shop.d${i}.example/">again</a>`).join(' ');
+  const reply = await send(t, gw, htmlMessage(links));
+  assert.equal(reply.code, 250, reply.text);
+  symbolsOfDelivered(sink);
+  assert.deepEqual(asked(gw, 'urib.test').sort(), ['d1.example', 'd2.example', 'd3.example']);
+  assert.deepEqual(asked(gw, 'multi.test').sort(), ['d1.example', 'd2.example', 'd3.example']);
+});
+
+test('a link to a public IP literal is asked reversed in the uri_ip list; a 10.x literal is never asked', async (t) => {
+  const { gw, sink } = await start(t, { '7.100.51.198.ipbl.test': [{ A: '127.0.0.2' }] });
+  const reply = await send(t, gw, htmlMessage('<a href="http://198.51.100.7/login">bank</a> <a href="http://10.1.2.3/intranet">x</a> http://[::1]/y http://0x7f.1/z'));
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(s.get('URIBL_TEST_IP')?.options, ['198.51.100.7']);
+  assert.deepEqual(asked(gw, 'ipbl.test'), ['7.100.51.198']);
+  assert.deepEqual(asked(gw, 'urib.test'), [], 'an address is no domain');
+});
+
+test('the header From and Reply-To domains are asked in the from_header list', async (t) => {
+  const { gw, sink } = await start(t, { 'listed-sender.example.fromhdr.test': [{ A: '127.0.1.2' }] });
+  const reply = await send(t, gw, textMessage('Hello.', '"Shop" <news@mail.listed-sender.example>', 'Reply-To: Desk <desk@replies.example>\n'));
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(s.get('RHSBL_TEST_FROM_HDR'), { score: '2.5', options: ['listed-sender.example'] });
+  assert.deepEqual(asked(gw, 'fromhdr.test').sort(), ['listed-sender.example', 'replies.example']);
+});
+
+test('a URI list that times out gives URIBL_TEMPERROR (weight 0) naming the list; the message is delivered', async (t) => {
+  const { gw, sink } = await start(t, { 'slow.example.urib.test': 'TIMEOUT', 'bad.example.multi.test': [{ A: '127.0.0.2' }] });
+  const started = Date.now();
+  const reply = await send(t, gw, textMessage('http://slow.example/ and http://bad.example/'));
+  assert.equal(reply.code, 250, reply.text);
+  assert.ok(Date.now() - started < 5000, 'within the check budget');
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(s.get('URIBL_TEMPERROR'), { score: '0', options: ['urib'] });
+  assert.deepEqual(s.get('URIBL_TEST_BLACK')?.options, ['bad.example'], 'the other lists still count');
+});
+
+test('a reject weight refuses the message at the end of DATA with the reply naming the domain', async (t) => {
+  const { gw, sink } = await start(t, { 'phish.example.urib.test': [{ A: '127.0.1.4' }] });
+  const reply = await send(t, gw, htmlMessage('<a href="https://login.phish.example/account">Verify your account</a>'));
+  assert.equal(reply.code, 554, reply.text);
+  assert.match(reply.text, /^5\.7\.1 Message links to a listed domain \(phish\.example\)$/);
+  assert.equal(sink.messages.length, 0);
+  const tx = gw.transactions().at(-1);
+  assert.equal(tx?.action, 'reject');
+});
