@@ -12,6 +12,7 @@ import { createFuzzyCheck } from '../checks/fuzzy.ts';
 import { openFuzzyForCli } from '../fuzzy/cli-support.ts';
 import type { FuzzyFilter } from '../fuzzy/open-fuzzy.ts';
 import { createRecordedReputationCheck } from '../checks/reputation.ts';
+import { offlineUriblChecks } from '../checks/uribl-offline.ts';
 import { openReputationForCli } from '../reputation/cli-support.ts';
 import type { Reputation } from '../reputation/open-reputation.ts';
 import { UsageError, type Command } from './types.ts';
@@ -24,7 +25,8 @@ export const explainCommand: Command = {
     '  Runs the content checks (Bayes, look-alike, content rules) on the message and scores it;',
     '  with antivirus.enabled, clamd scans it too (VIRUS_FOUND names the virus); with fuzzy.enabled, the',
     '  fuzzy store of reported spam is looked up (FUZZY_SPAM, FUZZY_ATTACHMENT); with reputation.enabled, the',
-    '  sender reputation of the keys spamgate recorded on a delivered message (REPUTATION_*).',
+    '  sender reputation of the keys spamgate recorded on a delivered message (REPUTATION_*); with URI block',
+    '  lists enabled (dnsbl kinds uri, uri_ip, from_header), they are asked through dns.servers (URIBL_*).',
     '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address)',
     '  --no-bayes  leave the Bayes classifier out',
   ].join('\n'),
@@ -52,6 +54,7 @@ export const explainCommand: Command = {
         ...offlineChecks(ruleset, env, !args.flags.has('no-bayes'), { antivirus: true }),
         ...(fuzzy ? [createFuzzyCheck({ fuzzy, limits: env.limits })] : []),
         ...(reputation ? [createRecordedReputationCheck({ reputation, config: config.reputation })] : []),
+        ...offlineUriblChecks(env.loaded, ruleset, env.limits),
       ];
       const { hits, results } = await runOffline(checks, raw);
       const t = typeof rcpt === 'string' ? thresholdsFor(ruleset, rcpt) : ruleset.thresholds;

@@ -6,8 +6,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { explainCommand } from '../../src/commands/explain.ts';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
-import type { Zones } from '../helpers/dns-server.ts';
+import { runCommand } from '../helpers/command-io.ts';
+import { startDnsServer, type Zones } from '../helpers/dns-server.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
 import { SmtpWire, type Reply } from '../helpers/smtp-wire.ts';
@@ -67,10 +69,15 @@ interface Running {
   sink: SinkServer;
 }
 
-async function start(t: TestContext, zones: Zones, extraRules = ''): Promise<Running> {
+async function rulesDir(t: TestContext, extraRules = ''): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'spamgate-uribl-rules-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   await writeFile(path.join(dir, 'zz-uribl.yaml'), LISTS + extraRules);
+  return dir;
+}
+
+async function start(t: TestContext, zones: Zones, extraRules = ''): Promise<Running> {
+  const dir = await rulesDir(t, extraRules);
   const sink = await startSink();
   t.after(() => sink.close());
   const config = {
@@ -246,4 +253,22 @@ test('a reject weight refuses the message at the end of DATA with the reply nami
   assert.equal(sink.messages.length, 0);
   const tx = gw.transactions().at(-1);
   assert.equal(tx?.action, 'reject');
+});
+
+test('spamgate explain asks the URI lists too, through dns.servers, and shows the hits with their domains', async (t) => {
+  const dns = await startDnsServer({ ...BASE_ZONES, 'bad-site.co.uk.urib.test': [{ A: '127.0.1.2' }], 'listed-sender.example.fromhdr.test': [{ A: '127.0.1.2' }] });
+  t.after(() => dns.close());
+  const dir = await rulesDir(t);
+  const root = await mkdtemp(path.join(os.tmpdir(), 'spamgate-uribl-explain-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const configFile = path.join(root, 'spamgate.yaml');
+  await writeFile(configFile, `rules_dirs: [${SHIPPED_RULES_DIR}, ${dir}]\ndns: { servers: ["${dns.server}"], timeout: 300ms, retries: 0 }\n`);
+  const file = path.join(root, 'message.eml');
+  await writeFile(file, htmlMessage('<a href="http://www.bad-site.co.uk/x">offer</a>', '<news@listed-sender.example>'));
+  const args = { flags: new Map<string, string | true>([['no-bayes', true]]), positional: [file], dataDir: path.join(root, 'data'), configFile };
+  const out = await runCommand(explainCommand, args);
+  assert.equal(out.code, 0, out.err);
+  assert.match(out.out, /URIBL_TEST_SPAM\b.*bad-site\.co\.uk/);
+  assert.match(out.out, /RHSBL_TEST_FROM_HDR\b.*listed-sender\.example/);
+  assert.ok(dns.count('bad-site.co.uk.urib.test', 'A') > 0);
 });
