@@ -1,6 +1,7 @@
 // URI block lists (SURBL, URIBL, Spamhaus DBL; as SpamAssassin's URIDNSBL plugin and rspamd's SURBL module) in
 // the data phase, on the decoded message: `uribl` asks the registered domains of the body's links in the `uri`
-// lists and the public IP literals of links in the `uri_ip` lists (RFC 5782 §2.1 reversed octets);
+// lists (RFC 5782 §3: the name before the zone) and the public IP literals of links in the `uri_ip` lists
+// (RFC 5782 §2.1 reversed octets, §2.4 nibbles);
 // `rhsbl_from_header` asks the domains of the header From and Reply-To in the `from_header` lists. Every
 // lookup of a message goes at once under the check's deadline; a hit names the domain or address.
 import addressparser from 'nodemailer/lib/addressparser';

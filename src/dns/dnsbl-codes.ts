@@ -1,7 +1,7 @@
-// A block list's answer (A records) → its symbols. Two ways a list documents its answers, which may be combined:
-// exact addresses or CIDR blocks (`codes`, RFC 5782 §2.3: Spamhaus ZEN and DBL) and bits of the last octet of
-// 127.0.0.X (`bits`, as multi.surbl.org and multi.uribl.com answer: one address carries every list that holds
-// the name). An answer neither reading documents (127.255.255.254 "public resolver refused", URIBL's 127.0.0.1
+// A block list's answer (A records) → its symbols. A combined list (RFC 5782 §2.3) tells its sub-lists apart in
+// one of two ways, and a list may use both: by the address (`codes`: exact addresses or CIDR blocks, as Spamhaus
+// ZEN and DBL answer) or by bits of the last octet of 127.0.0.X (`bits`, as multi.surbl.org and multi.uribl.com
+// answer: one address carries every sub-list that holds the name). An answer neither reading documents (127.255.255.254 "public resolver refused", URIBL's 127.0.0.1
 // "query refused", an address outside 127.0.0.0/24 for bits) is a list error, never a listing.
 import { cidrContains, ipToBigInt, parseCidr, type Cidr } from '../util/cidr.ts';
 
