@@ -39,10 +39,11 @@ type Subjects = (list: DnsblList, ctx: CheckContext) => string[];
 
 export function createUriblChecks(deps: UriblDeps): Check[] {
   const { settings } = deps;
+  const emails = deps.engine.lists('uri').some((n) => deps.section[n]?.emails === true);
   const domainsOf = (candidates: readonly string[]): string[] => candidates.filter((d) => !underAny(d, settings.exclude)).slice(0, settings.maxUris);
   const subjectsOf = (ctx: CheckContext): UriSubjects | undefined => {
     const view = ctx.message;
-    return view ? view.memo(MEMO_SUBJECTS, () => uriSubjects(parsedMail(view, deps.limits))) : undefined;
+    return view ? view.memo(MEMO_SUBJECTS, () => uriSubjects(parsedMail(view, deps.limits), { emails })) : undefined;
   };
   const uri: Subjects = (list, ctx) => {
     const s = subjectsOf(ctx);

@@ -35,7 +35,8 @@ export function linkHost(uri: string): string {
   return host.startsWith('[') ? host.slice(1, -1) : host.replace(TRAILING, '').replace(/\.$/, '');
 }
 
-export function uriSubjects(mail: ParsedMail): UriSubjects {
+/** `emails`: also collect the domains of e-mail addresses (else emailDomains is empty: no list asks them). */
+export function uriSubjects(mail: ParsedMail, opts: { emails: boolean } = { emails: true }): UriSubjects {
   const domains = new Set<string>();
   const ips = new Set<string>();
   for (const uri of collectUris(mail)) {
@@ -49,7 +50,7 @@ export function uriSubjects(mail: ParsedMail): UriSubjects {
     }
   }
   const emailDomains = new Set<string>();
-  const texts = [...mail.links.filter((l) => /^mailto:/i.test(l)), mail.text, mail.htmlText];
+  const texts = opts.emails ? [...mail.links.filter((l) => /^mailto:/i.test(l)), mail.text, mail.htmlText] : [];
   for (const text of texts) {
     for (const m of text.matchAll(EMAIL_DOMAIN)) {
       if (emailDomains.size >= MAX_COLLECTED) break;
