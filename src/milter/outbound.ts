@@ -5,7 +5,7 @@
 import type { GatewayDeps } from '../smtp/gateway-types.ts';
 import type { SessionState, Transaction } from '../smtp/session-state.ts';
 import { tagSender } from './batv-sender.ts';
-import { signForMta } from './dkim-header.ts';
+import { signForMta, type MilterSignOutcome } from './dkim-header.ts';
 import { applyHeaderPackets } from './final-message.ts';
 
 export interface OutboundInput {
@@ -50,7 +50,11 @@ export async function outboundPackets(o: OutboundInput): Promise<Buffer[]> {
   const senderDomain = domainOf(tx.envelope.mailFrom);
   const mayUseFrom = user !== undefined ? (address: string): boolean => tx.envelope.mailFrom !== '' && domainOf(address) === senderDomain : undefined;
   const message = applyHeaderPackets(o.raw, o.changes, o.leadingSpace);
-  const signed = await signForMta({ signer, message, actions: o.actions, leadingSpace: o.leadingSpace, now: deps.clock.now(), ...(mayUseFrom ? { mayUseFrom } : {}) });
+  // a signer that throws (it should not) fails this signature, not the message: it goes on unsigned, as the
+  // SMTP listener sends a message whose signing failed (counted under the key domain of the envelope sender's)
+  const signed = await signForMta({ signer, message, actions: o.actions, leadingSpace: o.leadingSpace, now: deps.clock.now(), ...(mayUseFrom ? { mayUseFrom } : {}) }).catch(
+    (err: unknown): MilterSignOutcome => ({ status: 'failed', domain: signer.domains.find((d) => senderDomain === d || senderDomain.endsWith(`.${d}`)) ?? '', error: err instanceof Error ? err.message : String(err) }),
+  );
   switch (signed.status) {
     case 'not_granted':
       o.warnOnce('addhdrs', 'milter: the MTA did not grant adding header fields (SMFIF_ADDHDRS): outgoing mail is not DKIM-signed');
@@ -61,7 +65,7 @@ export async function outboundPackets(o: OutboundInput): Promise<Buffer[]> {
       tx.dkim = `not signed: From <${signed.address}> is not at the envelope sender's domain`;
       break;
     case 'failed':
-      deps.metrics.dkimSignatures.inc({ domain: signed.domain, result: 'failed' });
+      if (signed.domain) deps.metrics.dkimSignatures.inc({ domain: signed.domain, result: 'failed' });
       tx.dkim = `failed: ${signed.error}`;
       deps.log.warn('dkim signing failed, the message goes on unsigned', { session: o.state.info.id, domain: signed.domain, error: signed.error });
       break;

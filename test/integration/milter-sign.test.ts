@@ -6,6 +6,8 @@
 import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { test, type TestContext } from 'node:test';
+import type { DkimSigner } from '../../src/dkim/signer.ts';
+import type { GatewaySnapshot } from '../../src/smtp/gateway-types.ts';
 import { keygen, verifierAt, type DkimVerifier } from '../helpers/dkim-keys.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
 import { connectData, cstr, MilterClient, replyStrings, type MilterReply } from '../helpers/milter-client.ts';
@@ -177,4 +179,20 @@ test('actions not granted: no SMFIF_CHGFROM, no tag; no SMFIF_ADDHDRS, no signat
   const warned = (what: string): number => gw.logs.filter((l) => l.level === 'warn' && String(l.msg).includes(what)).length;
   assert.equal(warned('SMFIF_CHGFROM'), 1);
   assert.equal(warned('SMFIF_ADDHDRS'), 1);
+});
+
+test('a signer that throws: the message goes on unsigned (continue), the failure logged, counted and in the log line; no 451', async (t) => {
+  const { gw } = await signingRig(t, { batv: { enabled: true, keys: [BATV_KEY] } });
+  const signer = (gw.app as unknown as { snapshot: GatewaySnapshot }).snapshot.dkim;
+  assert.ok(signer);
+  (signer as { sign: DkimSigner['sign'] }).sign = () => Promise.reject(new Error('key store gone'));
+  const m = await session(t, gw.milterPort, '192.0.2.10');
+  const s = await send(m);
+  assert.equal(s.eob.at(-1)?.cmd, 'c', 'not refused for it');
+  assert.deepEqual(s.eob.filter((r) => r.cmd === 'y'), []);
+  assert.deepEqual(signatures(s.eob), []);
+  assert.equal(chgfrom(s.eob).length, 1, 'still BATV-tagged');
+  assert.equal(gw.transactions().at(-1)?.dkim, 'failed: key store gone');
+  assert.ok(gw.logs.some((l) => l.level === 'warn' && String(l.msg).startsWith('dkim signing failed')));
+  assert.match(await gw.app.registry.metrics(), /spamgate_dkim_signatures_total\{domain="example\.test",result="failed"\} 1/);
 });
