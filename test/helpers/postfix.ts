@@ -28,6 +28,8 @@ export interface PostfixOptions {
   defaultAction?: string;
   /** milter_protocol: the milter protocol version Postfix speaks (6 by default). */
   milterProtocol?: number;
+  /** More main.cf lines ("name = value"), after the others. */
+  mainCf?: string[];
 }
 
 export interface RunningPostfix {
@@ -101,6 +103,7 @@ export async function startPostfix(t: TestContext, o: PostfixOptions): Promise<R
     'queue_run_delay = 1s',
     'minimal_backoff_time = 1s',
     'maximal_backoff_time = 2s',
+    ...(o.mainCf ?? []),
     '',
   ].join('\n');
   await writeFile(path.join(conf, 'main.cf'), main);

@@ -3,9 +3,10 @@
 // server): spam is refused with spamgate's 5xx in Postfix's SMTP dialogue, a tempfail passes as Postfix's 4xx,
 // a relay attempt is refused at RCPT, a clean message reaches the sink with X-Spamgate-Result and a quarantined
 // one waits in Postfix's hold queue; mail from Postfix's trusted network leaves DKIM-signed (verified against the
-// test DNS) with a BATV-tagged envelope sender.
+// test DNS) with a BATV-tagged envelope sender, and with the README's main.cf Postfix's own bounce of it reaches
+// the mail host at the plain sender.
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
@@ -183,4 +184,33 @@ test('Postfix with spamgate as its milter: mail from a trusted network leaves DK
   await waitFor(() => sink.messages.length >= 3, 'the local message reaches the sink');
   assert.equal(sink.messages[2]?.mailFrom, 'alice@example.test');
   assert.equal((await verify(sink.messages[2]?.raw ?? Buffer.alloc(0)))[0]?.result, 'pass');
+});
+
+/** The README's main.cf lines for milter mode (its ```sh block "# /etc/postfix/main.cf"), the milter at `port`. */
+function readmeMainCf(port: number): string[] {
+  const readme = readFileSync(path.join(import.meta.dirname, '../../README.md'), 'utf8');
+  const block = /^```sh\n# \/etc\/postfix\/main\.cf\n([\s\S]*?)^```$/m.exec(readme)?.[1];
+  assert.ok(block, 'the README shows main.cf for milter mode');
+  return block.split('\n').filter((l) => l.trim() !== '').map((l) => l.replace('127.0.0.1:11332', `127.0.0.1:${port}`));
+}
+
+test('Postfix configured as the README says: the bounce Postfix itself writes for a BATV-tagged outgoing message reaches the mail host at the plain sender', { skip: postfixMissing(), timeout: 120_000 }, async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  // the next hop refuses the recipient: Postfix bounces to the envelope sender it has, the tagged one
+  sink.rule({ stage: 'rcpt', rcpt: 'bob@remote.example', code: 550, text: '5.1.1 no such user' });
+  const gw = await startMilterGateway(t, { smtp: { trusted_networks: ['127.0.0.0/8'] }, batv: { enabled: true, keys: [{ id: 3, secret: 'postfix-batv-secret-0123456789' }] } });
+  const smtpPort = await freePort();
+  const mainCf = readmeMainCf(gw.milterPort);
+  const pf = await startPostfix(t, { smtpPort, milterPort: gw.milterPort, domains: ['example.test', 'remote.example'], relayPort: sink.port, mainCf });
+  const why = async (): Promise<string> => `\nmain.cf:\n${mainCf.join('\n')}\npostfix log:\n${await pf.log()}\nspamgate:\n${gw.logs.map((l) => JSON.stringify(l)).join('\n')}`;
+  const out = `From: Alice <alice@example.test>\r\nTo: bob@remote.example\r\nSubject: lunch\r\nDate: Mon, 7 Dec 2026 09:00:00 +0000\r\nMessage-ID: <${Math.random().toString(36).slice(2)}@example.test>\r\n\r\nHi.\r\n`;
+  const sent = await sendMessage(smtpPort, 'alice@example.test', ['bob@remote.example'], out, 'client.example.test');
+  assert.equal(sent.data?.code, 250, await why());
+  await waitFor(() => sink.messages.length >= 1, `the bounce reaches the mail host${await why()}`);
+  const bounce = sink.messages[0];
+  assert.equal(bounce?.mailFrom, '');
+  assert.match(bounce?.raw.toString('latin1') ?? '', /^Subject: Undelivered Mail Returned to Sender/m);
+  // the mail host knows alice, not prvs=3DDDHHHHHH=alice: spamgate, as the milter of Postfix's own notices, untags her
+  assert.deepEqual(bounce?.rcptTo, ['alice@example.test'], await why());
 });
