@@ -68,6 +68,8 @@ export interface ImapServerOptions {
   /** Allow LOGIN/AUTHENTICATE without TLS from non-loopback clients (default false). */
   allowInsecureAuth?: boolean;
   hostname: string;
+  /** Offer COMPRESS=DEFLATE (RFC 4978) after login (default true). */
+  compress?: boolean;
   limits?: Partial<ImapLimits>;
   registry: Registry;
   log: Logger;
@@ -81,6 +83,8 @@ export interface ImapMetrics {
   active: Gauge<never>;
   logins: Counter<'result'>;
   junkLearn: Counter<'class'>;
+  /** Sessions that turned on COMPRESS=DEFLATE. */
+  compressed: Counter<never>;
 }
 
 export interface ImapContext {
@@ -112,6 +116,7 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     active: gauge(r, 'spamgate_imap_sessions_active', 'IMAP sessions open now'),
     logins: counter(r, 'spamgate_imap_logins_total', 'IMAP login attempts by result', ['result']),
     junkLearn: counter(r, 'spamgate_imap_junk_learn_total', 'Messages learned from moves into/out of the Junk folder, by class', ['class']),
+    compressed: counter(r, 'spamgate_imap_compressed_sessions_total', 'IMAP sessions that turned on COMPRESS=DEFLATE (RFC 4978)'),
   };
   // both series exist from the start, so increase() sees the first refusal
   for (const reason of ['too_many', 'too_many_per_ip']) metrics.refused.inc({ reason }, 0);

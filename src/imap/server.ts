@@ -3,6 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { TLSSocket } from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { authHandlers } from './commands-auth.ts';
+import { compressHandlers } from './commands-compress.ts';
 import { listHandlers } from './commands-list.ts';
 import { mailboxHandlers } from './commands-mailbox.ts';
 import { quotaHandlers } from './quota.ts';
@@ -29,7 +30,7 @@ export interface ImapServer {
 /** An implicit-TLS client that has not finished its handshake by then is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...listHandlers, ...messageHandlers, ...sortHandlers, ...quotaHandlers };
+const HANDLERS: Record<string, Handler> = { ...authHandlers, ...mailboxHandlers, ...listHandlers, ...messageHandlers, ...sortHandlers, ...quotaHandlers, ...compressHandlers };
 
 export function createImapServer(opts: ImapServerOptions): ImapServer {
   let secureContext = opts.tls ? createServerContext(opts.tls) : undefined;

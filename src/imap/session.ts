@@ -5,6 +5,7 @@ import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
 import type { Logger } from '../util/logger.ts';
 import type { ImapContext } from './context.ts';
 import { ImapSyntaxError, Cursor } from './parser.ts';
+import { DeflateStream } from './deflate-stream.ts';
 import { CommandReader, type FramePart } from './reader.ts';
 import { BadCharset } from './search.ts';
 import { SelectedGone } from './selection.ts';
@@ -92,6 +93,10 @@ export class Session {
   condstore = false;
   /** ENABLE QRESYNC was issued (RFC 7162 §3.2.3): expunges are told as VANISHED, SELECT takes (QRESYNC …). */
   qresync = false;
+  /** COMPRESS=DEFLATE is active (RFC 4978): the stream inflates and deflates. */
+  compressed: DeflateStream | undefined;
+  /** Inflated bytes since the reader last completed, refused or paused on a command (see input). */
+  private sinceEvent = 0;
   /** The next line answers a "+" continuation (AUTHENTICATE without SASL-IR). */
   continuation: ((parts: FramePart[]) => Promise<void>) | undefined;
   readonly log: Logger;
@@ -144,6 +149,8 @@ export class Session {
     const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE'];
     // RFC 5256: only after login (as Dovecot), where they can be used; LOGIN's OK tells the list anew
     if (this.state !== 'notauth') caps.push('SORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'ESORT');
+    // RFC 4978 §3: offered where it can be used (after login), and only until it is on
+    if (this.state !== 'notauth' && this.ctx.opts.compress !== false && !this.compressed) caps.push('COMPRESS=DEFLATE');
     if (this.state === 'notauth') {
       if (!this.secure && this.ctx.secureContext) caps.push('STARTTLS');
       caps.push(...(this.authAllowed ? ['AUTH=PLAIN'] : ['LOGINDISABLED']));
@@ -205,14 +212,50 @@ export class Session {
   }
 
   /**
+   * RFC 4978 §3: compression starts right after the CRLF of the tagged OK, both ways. Commands the client sent in
+   * clear after COMPRESS (before our OK) are not kept, as after STARTTLS.
+   */
+  startCompress(): void {
+    this.stream.off('data', this.onData);
+    this.reader.reset();
+    this.frames.length = 0;
+    this.queuedBytes = 0;
+    const z = new DeflateStream(this.stream, (err) => this.log.info('imap compression failed', { err }));
+    z.on('data', this.onData);
+    this.stream = z;
+    this.compressed = z;
+    this.ctx.metrics.compressed.inc();
+    this.log.info('imap compression on');
+  }
+
+  /**
+   * A decompression bomb cannot use the server: inflated input that in all makes no command the limits allow (a
+   * line and its literals, or a refused one being skipped) ends the session, long before it could fill memory.
+   */
+  private overInflated(chunk: Buffer, events: number): boolean {
+    if (!this.compressed) return false;
+    this.sinceEvent = events > 0 ? 0 : this.sinceEvent + chunk.length;
+    const { maxLineBytes, maxLiteralBytes } = this.ctx.limits;
+    if (this.sinceEvent <= maxLineBytes + maxLiteralBytes) return false;
+    this.log.warn('imap compressed input over the limits', { bytesIn: this.compressed.bytesIn, inflated: this.compressed.bytesInflated });
+    this.compressed.stopReading();
+    this.close('Compressed input exceeds the command size limits');
+    return true;
+  }
+
+  /**
    * Feeds bytes to the reader and queues the commands. A loop, not recursion: every "+" go-ahead lets the reader go
    * on with what is buffered, and a client sending thousands of "{0}" lines at once must not exhaust the stack.
    */
   private input(chunk: Buffer): void {
+    if (this.state === 'logout') return;
     let data = chunk;
-    for (let round = 0; round < 1_000_000 && this.state !== 'logout'; round++) {
+    let events = 0;
+    for (let round = 0; round < 1_000_000; round++) {
       let resumed = false;
-      for (const ev of this.reader.push(data)) {
+      const evs = this.reader.push(data);
+      events += evs.length;
+      for (const ev of evs) {
         if (ev.kind === 'continue') {
           this.send('+ Ready for literal data\r\n'); // RFC 3501 §7.5
           this.reader.answer(true);
@@ -227,6 +270,7 @@ export class Session {
       data = EMPTY;
       if (!resumed) break;
     }
+    if (this.overInflated(chunk, events)) return;
     // Backpressure, not refusal: a client that pipelines (mbsync sends a UID FETCH per message) is read
     // no further until the queue has gone down; what one session holds stays bounded.
     if (!this.paused && (this.frames.length >= PAUSE_FRAMES || this.queuedBytes >= PAUSE_BYTES)) {

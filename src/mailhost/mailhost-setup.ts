@@ -225,6 +225,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
           ...(deps.learner ? { learner: deps.learner } : {}),
           ...(tls ? { tls } : {}),
           allowInsecureAuth: i.allow_insecure_auth,
+          compress: i.compress,
           hostname: deps.hostname,
           limits: {
             maxLineBytes: i.max_line,

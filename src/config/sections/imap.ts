@@ -11,6 +11,8 @@ export const imapSection = z
     tls: tlsFiles('imap.tls'),
     /** Allow LOGIN without TLS from non-loopback clients (not recommended). */
     allow_insecure_auth: z.boolean().default(false),
+    /** Offer COMPRESS=DEFLATE (RFC 4978) after login. */
+    compress: z.boolean().default(true),
     max_line: size()
       .prefault('64k')
       .refine((n) => n >= 1024, { message: 'expected at least 1k (RFC 7162 §4 asks clients to allow 8k lines)' }),
