@@ -1,8 +1,6 @@
 // Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, STATUS, APPEND, IDLE, CHECK, CLOSE, UNSELECT, LOGOUT (LIST and LSUB: commands-list.ts).
 import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
-import { parseDateTime } from './encode.ts';
-import { learnAppend } from './junk.ts';
-import { addWithinQuota } from './quota.ts';
+import { append } from './append.ts';
 import { decodeMailboxName } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { listSelected, SelectedGone } from './selection.ts';
@@ -170,28 +168,7 @@ export const mailboxHandlers: Record<string, Handler> = {
     if (e) return e;
     const name = mailboxArg(c);
     c.sp();
-    let flags: string[] = [];
-    let date: number | undefined;
-    if (c.peek() === '(') {
-      flags = c.flagList();
-      c.sp();
-    }
-    if (c.peek() === '"') {
-      date = parseDateTime(c.quoted());
-      if (date === undefined) throw new ImapSyntaxError('bad date-time');
-      c.sp();
-    }
-    const raw = c.literal();
-    c.end();
-    if (flags.some((f) => f.toLowerCase() === '\\recent')) throw new ImapSyntaxError('\\Recent cannot be set');
-    const { store } = s.ctx.opts;
-    const boxes = await store.listMailboxes(s.user);
-    if (!boxes.some((b) => b.name === name)) return { status: 'NO', text: '[TRYCREATE] No such mailbox' }; // RFC 3501 §6.3.11
-    const added = await addWithinQuota(s, raw.length, () => store.append(s.user, name, raw, { flags, ...(date !== undefined ? { internalDate: date } : {}) }));
-    if ('refused' in added) return added.refused;
-    const res = added.done;
-    learnAppend(s, name, raw);
-    return ok(`[APPENDUID ${res.uidValidity} ${res.uid}] APPEND completed`); // RFC 4315 §3
+    return append(s, name, c);
   },
   async CHECK(s, _t, c) {
     c.end();

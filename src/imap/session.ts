@@ -149,6 +149,8 @@ export class Session {
     const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE'];
     // RFC 5256: only after login (as Dovecot), where they can be used; LOGIN's OK tells the list anew
     if (this.state !== 'notauth') caps.push('SORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'ESORT');
+    // RFC 3502 MULTIAPPEND; RFC 7889 APPENDLIMIT: the literal bound APPEND is held to (CATENATE is not offered)
+    caps.push('MULTIAPPEND', `APPENDLIMIT=${this.ctx.limits.maxLiteralBytes}`);
     // RFC 4978 §3: offered where it can be used (after login), and only until it is on
     if (this.state !== 'notauth' && this.ctx.opts.compress !== false && !this.compressed) caps.push('COMPRESS=DEFLATE');
     if (this.state === 'notauth') {

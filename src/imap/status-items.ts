@@ -1,4 +1,4 @@
-// STATUS data items (RFC 3501 §6.3.10, RFC 7162 §3.1.7 HIGHESTMODSEQ, RFC 8438 SIZE): parsing the list a client asks
+// STATUS data items (RFC 3501 §6.3.10, RFC 7162 §3.1.7 HIGHESTMODSEQ, RFC 8438 SIZE, RFC 7889 APPENDLIMIT): parsing the list a client asks
 // for and building the "* STATUS" response, shared by the STATUS command and LIST's RETURN (STATUS …) (RFC 5819).
 import type { MailboxStatus } from '../store/mailbox-store.ts';
 import { encodeMutf7 } from '../store/mutf7.ts';
@@ -7,7 +7,7 @@ import { astr } from './encode.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import type { Session } from './session.ts';
 
-const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE'] as const;
+const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'APPENDLIMIT'] as const;
 export type StatusItem = (typeof ITEMS)[number];
 
 /** "(" status-att *(SP status-att) ")": an unknown item is BAD; `atLeastOne` for LIST-STATUS (RFC 5819 §5 ABNF). */
@@ -23,7 +23,7 @@ export function parseStatusItems(c: Cursor, atLeastOne: boolean): StatusItem[] {
   return out;
 }
 
-function value(st: MailboxStatus, item: StatusItem): number {
+function value(st: MailboxStatus, item: StatusItem, appendLimit: number): number {
   switch (item) {
     case 'MESSAGES':
       return st.messages;
@@ -41,6 +41,9 @@ function value(st: MailboxStatus, item: StatusItem): number {
     // RFC 8438 §2: the total size of the mailbox in octets (number64)
     case 'SIZE':
       return st.size;
+    // RFC 7889 §4: the largest message APPEND takes into this mailbox (here the same for every mailbox)
+    case 'APPENDLIMIT':
+      return appendLimit;
   }
 }
 
@@ -48,5 +51,5 @@ function value(st: MailboxStatus, item: StatusItem): number {
 export async function statusLine(s: Session, name: string, items: readonly StatusItem[]): Promise<string> {
   const st = await s.ctx.opts.store.status(s.user, name);
   if (items.includes('HIGHESTMODSEQ')) await enableCondstore(s);
-  return `* STATUS ${astr(encodeMutf7(st.name))} (${items.map((i) => `${i} ${value(st, i)}`).join(' ')})\r\n`;
+  return `* STATUS ${astr(encodeMutf7(st.name))} (${items.map((i) => `${i} ${value(st, i, s.ctx.limits.maxLiteralBytes)}`).join(' ')})\r\n`;
 }

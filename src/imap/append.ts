@@ -1,0 +1,75 @@
+// APPEND with MULTIAPPEND (RFC 3502): one or more messages into a mailbox, all of them or none, answered with
+// APPENDUID and the UIDs in message order (RFC 4315 §3); the size bound is APPENDLIMIT (RFC 7889).
+import { compactSet, parseDateTime } from './encode.ts';
+import { learnAppend } from './junk.ts';
+import { addWithinQuota } from './quota.ts';
+import { ImapSyntaxError, type Cursor } from './parser.ts';
+import type { Reply, Session } from './session.ts';
+
+/** Messages one APPEND may carry (their bytes together are bounded by the reader's literal limit). */
+export const MAX_APPEND_MESSAGES = 1000;
+
+interface Upload {
+  raw: Buffer;
+  flags: string[];
+  date: number | undefined;
+}
+
+/** append-message *(SP append-message) after the mailbox name (RFC 3502 §6 ABNF); nothing is stored while parsing. */
+function parseUploads(c: Cursor): Upload[] {
+  const out: Upload[] = [];
+  for (;;) {
+    let flags: string[] = [];
+    let date: number | undefined;
+    if (c.peek() === '(') {
+      flags = c.flagList();
+      c.sp();
+    }
+    if (c.peek() === '"') {
+      date = parseDateTime(c.quoted());
+      if (date === undefined) throw new ImapSyntaxError('bad date-time');
+      c.sp();
+    }
+    const raw = c.literal();
+    if (flags.some((f) => f.toLowerCase() === '\\recent')) throw new ImapSyntaxError('\\Recent cannot be set');
+    out.push({ raw, flags, date });
+    if (c.atEnd()) return out;
+    if (out.length >= MAX_APPEND_MESSAGES) throw new ImapSyntaxError(`at most ${MAX_APPEND_MESSAGES} messages per APPEND`);
+    c.sp();
+  }
+}
+
+/**
+ * Stores the messages one after another; a failure takes back those already stored, so the mailbox is left as it
+ * was (RFC 3502 §6: "If the server fails to append any message, then none of the messages are appended").
+ */
+async function appendAll(s: Session, name: string, uploads: readonly Upload[]): Promise<{ uidValidity: number; uids: number[] }> {
+  const { store } = s.ctx.opts;
+  const uids: number[] = [];
+  let uidValidity = 0;
+  try {
+    for (const u of uploads) {
+      const res = await store.append(s.user, name, u.raw, { flags: u.flags, ...(u.date !== undefined ? { internalDate: u.date } : {}) });
+      uids.push(res.uid);
+      uidValidity = res.uidValidity;
+    }
+  } catch (err) {
+    if (uids.length > 0) await store.expunge(s.user, name, uids).catch((e: unknown) => s.log.error('imap append rollback failed', { err: e, mailbox: name, uids }));
+    throw err;
+  }
+  return { uidValidity, uids };
+}
+
+/** The APPEND command once the session is known to be logged in; `name` is the decoded mailbox argument. */
+export async function append(s: Session, name: string, c: Cursor): Promise<Reply> {
+  const uploads = parseUploads(c);
+  c.end();
+  const boxes = await s.ctx.opts.store.listMailboxes(s.user);
+  if (!boxes.some((b) => b.name === name)) return { status: 'NO', text: '[TRYCREATE] No such mailbox' }; // RFC 3501 §6.3.11
+  const bytes = uploads.reduce((sum, u) => sum + u.raw.length, 0);
+  const added = await addWithinQuota(s, bytes, () => appendAll(s, name, uploads));
+  if ('refused' in added) return added.refused;
+  const res = added.done;
+  for (const u of uploads) learnAppend(s, name, u.raw);
+  return { status: 'OK', text: `[APPENDUID ${res.uidValidity} ${compactSet(res.uids)}] APPEND completed` }; // RFC 4315 §3
+}

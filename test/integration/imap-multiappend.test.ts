@@ -1,0 +1,66 @@
+// MULTIAPPEND (RFC 3502): several messages in one APPEND, all of them or none, APPENDUID with a UID set (RFC 4315 §3),
+// and a bounded number of messages per command; CATENATE is not offered.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sample, startImap } from './imap-harness.ts';
+import { loggedIn } from './imap-raw.ts';
+
+const USER = 'alice@example.org';
+
+/** One append-message with a LITERAL+ literal. */
+const part = (msg: string, prefix = ''): string => `${prefix}{${Buffer.byteLength(msg)}+}\r\n${msg}`;
+
+test('MULTIAPPEND: two messages with their own flags and dates in one APPEND, APPENDUID with both UIDs', async (t) => {
+  const h = await startImap(t);
+  const c = await loggedIn(h, t);
+  const caps = await c.cmd('C', 'CAPABILITY');
+  assert.match(caps, / MULTIAPPEND[ \r]/);
+  assert.doesNotMatch(caps, /CATENATE/, 'CATENATE is not implemented, so not offered');
+  const reply = await c.send('A', `A APPEND INBOX ${part(sample('one'), '(\\Seen) ')} ${part(sample('two'), '(\\Flagged $Work) "07-Feb-1994 21:52:25 -0800" ')}\r\n`);
+  const m = /A OK \[APPENDUID (\d+) 1:2\]/.exec(reply);
+  assert.ok(m, reply);
+  const list = await h.store.list(USER, 'INBOX');
+  assert.deepEqual(list.map((x) => [...x.flags].sort()), [['\\Seen'], ['$Work', '\\Flagged']]);
+  // synchronising literals: a "+" before each
+  c.write(`B APPEND INBOX {${Buffer.byteLength(sample('three'))}}\r\n`);
+  await c.until((s) => s.includes('+ '));
+  const rest = await c.send('B', `${sample('three')} {${Buffer.byteLength(sample('four'))}+}\r\n${sample('four')}\r\n`);
+  assert.match(rest, /B OK \[APPENDUID \d+ 3:4\]/);
+  assert.equal((await h.store.list(USER, 'INBOX')).length, 4);
+});
+
+test('MULTIAPPEND is all or none: a bad date-time in the second message stores neither', async (t) => {
+  const h = await startImap(t);
+  const c = await loggedIn(h, t);
+  const reply = await c.send('A', `A APPEND INBOX ${part(sample('good'))} ${part(sample('bad'), '"31-Feb-2024 10:00:00 +0000" ')}\r\n`);
+  assert.match(reply, /^A BAD/m);
+  assert.equal((await h.store.list(USER, 'INBOX')).length, 0);
+  // the same two with a real date go in together
+  const good = await c.send('B', `B APPEND INBOX ${part(sample('good'))} ${part(sample('bad'), '"29-Feb-2024 10:00:00 +0000" ')}\r\n`);
+  assert.match(good, /B OK \[APPENDUID \d+ 1:2\]/);
+});
+
+test('MULTIAPPEND is all or none: a message the store refuses takes back the ones stored before it', async (t) => {
+  const h = await startImap(t);
+  const watcher = await loggedIn(h, t);
+  const c = await loggedIn(h, t);
+  // the Maildir keeps at most 26 keywords per folder: the third message cannot be stored
+  const keywords = Array.from({ length: 27 }, (_, i) => `$k${i}`).join(' ');
+  const reply = await c.send('A', `A APPEND INBOX ${part(sample('first'))} ${part(sample('second'))} ${part(sample('third'), `(${keywords}) `)}\r\n`);
+  assert.match(reply, /^A NO /m);
+  assert.equal((await h.store.list(USER, 'INBOX')).length, 0, 'the first two were taken back');
+  assert.match(await watcher.cmd('S', 'STATUS INBOX (MESSAGES)'), /MESSAGES 0/);
+  // and the session goes on: the same messages without the keywords go in together
+  assert.match(await c.send('B', `B APPEND INBOX ${part(sample('first'))} ${part(sample('second'))}\r\n`), /B OK \[APPENDUID \d+ \d+:\d+\]/);
+  assert.equal((await h.store.list(USER, 'INBOX')).length, 2);
+});
+
+test('MULTIAPPEND takes at most 1000 messages in one command', async (t) => {
+  const h = await startImap(t);
+  const c = await loggedIn(h, t);
+  const many = Array.from({ length: 1001 }, () => part('x\r\n')).join(' ');
+  assert.match(await c.send('A', `A APPEND INBOX ${many}\r\n`), /^A BAD .*1000/m);
+  assert.equal((await h.store.list(USER, 'INBOX')).length, 0);
+  const ok = Array.from({ length: 1000 }, () => part('x\r\n')).join(' ');
+  assert.match(await c.send('B', `B APPEND INBOX ${ok}\r\n`), /B OK \[APPENDUID \d+ 1:1000\]/);
+});
