@@ -53,6 +53,8 @@ export class DeflateStream extends Duplex {
     this.inflate.on('error', fail);
     this.deflate.on('error', fail);
     inner.on('close', () => this.destroy());
+    // the socket's own errors are the server's to log; nothing may throw for want of a listener here
+    this.on('error', onError);
   }
 
   /**
