@@ -40,16 +40,20 @@ function parseUploads(c: Cursor): Upload[] {
 }
 
 /**
- * Stores the messages one after another; a failure takes back those already stored, so the mailbox is left as it
- * was (RFC 3502 §6: "If the server fails to append any message, then none of the messages are appended").
+ * Stores the messages as one step where the store can, else one after another, a failure taking back those already
+ * stored: the mailbox is left as it was (RFC 3502 §6: "If the server fails to append any message, then none of the
+ * messages are appended").
  */
 async function appendAll(s: Session, name: string, uploads: readonly Upload[]): Promise<{ uidValidity: number; uids: number[] }> {
   const { store } = s.ctx.opts;
+  const asked = uploads.map((u) => ({ raw: u.raw, flags: u.flags, ...(u.date !== undefined ? { internalDate: u.date } : {}) }));
+  // a store that adds them as one step: no other session ever sees a part of them
+  if (store.appendAll && uploads.length > 1) return store.appendAll(s.user, name, asked);
   const uids: number[] = [];
   let uidValidity = 0;
   try {
-    for (const u of uploads) {
-      const res = await store.append(s.user, name, u.raw, { flags: u.flags, ...(u.date !== undefined ? { internalDate: u.date } : {}) });
+    for (const u of asked) {
+      const res = await store.append(s.user, name, u.raw, u);
       uids.push(res.uid);
       uidValidity = res.uidValidity;
     }

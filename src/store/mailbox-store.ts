@@ -128,6 +128,8 @@ export interface MailboxStore {
   headerFields?(user: string, mailbox: string, uids: readonly number[], query?: FieldQuery): Promise<(readonly HeaderField[] | undefined)[]>;
   /** Durable append (tmp → fsync → new/cur); returns the new UID. */
   append(user: string, mailbox: string, raw: Buffer, opts?: { flags?: readonly string[]; internalDate?: number }): Promise<{ uid: number; uidValidity: number }>;
+  /** Optional: several appends as one step, all or none (IMAP MULTIAPPEND); UIDs in the order given. */
+  appendAll?(user: string, mailbox: string, messages: readonly { raw: Buffer; flags?: readonly string[]; internalDate?: number }[]): Promise<{ uidValidity: number; uids: number[] }>;
   setFlags(user: string, mailbox: string, uid: number, flags: readonly string[]): Promise<void>;
   /** Changes flags against their current value under the folder lock; returns the flags kept (undefined: no such message). */
   updateFlags(user: string, mailbox: string, uid: number, change: FlagChange): Promise<readonly string[] | undefined>;

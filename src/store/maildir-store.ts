@@ -10,6 +10,7 @@ import { BackgroundJobs } from './maildir-background.ts';
 import { mailboxAdmin } from './maildir-admin.ts';
 import { cachedHeaderFields } from './maildir-headers.ts';
 import { stageMessage } from './maildir-stage.ts';
+import { commitAll, stageAll } from './maildir-append-all.ts';
 import { MaildirFolder } from './maildir-folder.ts';
 import type { Entry } from './maildir-index.ts';
 import { folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
@@ -269,6 +270,18 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       });
       if (res instanceof Error) throw res;
       return { uid: res, uidValidity: f.uidValidity };
+    },
+
+    async appendAll(user, mailbox, messages) {
+      const name = normalizeMailbox(mailbox);
+      const f = loadedFolder(user, name) ?? (await withFolder(user, name, async (g) => g));
+      const staged = await stageAll(f.path, fsync, messages.map((m) => ({ ...m, raw: toCrlf(m.raw) })), () => clock.now());
+      const res = await withFolder(user, name, async (g, n) => {
+        if (g !== f) throw new MailboxError('NONEXISTENT', 'mailbox was removed during delivery');
+        return { uids: await commitAll(g, staged), name: n };
+      });
+      if (res.uids.length > 0) emit(user, res.name, [{ kind: 'append', uids: res.uids }]);
+      return { uidValidity: f.uidValidity, uids: res.uids };
     },
 
     async setFlags(user, mailbox, uid, flags) {

@@ -2,6 +2,8 @@
 // and a bounded number of messages per command; CATENATE is not offered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { sample, startImap } from './imap-harness.ts';
 import { loggedIn } from './imap-raw.ts';
 
@@ -40,19 +42,26 @@ test('MULTIAPPEND is all or none: a bad date-time in the second message stores n
   assert.match(good, /B OK \[APPENDUID \d+ 1:2\]/);
 });
 
-test('MULTIAPPEND is all or none: a message the store refuses takes back the ones stored before it', async (t) => {
+test('MULTIAPPEND is all or none: a message the store refuses takes back the ones stored before it, unseen by others', async (t) => {
   const h = await startImap(t);
   const watcher = await loggedIn(h, t);
+  assert.match(await watcher.cmd('S', 'SELECT INBOX'), /\* 0 EXISTS/);
+  watcher.write('I IDLE\r\n');
+  await watcher.until((s) => s.includes('+ idling'));
   const c = await loggedIn(h, t);
   // the Maildir keeps at most 26 keywords per folder: the third message cannot be stored
   const keywords = Array.from({ length: 27 }, (_, i) => `$k${i}`).join(' ');
   const reply = await c.send('A', `A APPEND INBOX ${part(sample('first'))} ${part(sample('second'))} ${part(sample('third'), `(${keywords}) `)}\r\n`);
   assert.match(reply, /^A NO /m);
   assert.equal((await h.store.list(USER, 'INBOX')).length, 0, 'the first two were taken back');
-  assert.match(await watcher.cmd('S', 'STATUS INBOX (MESSAGES)'), /MESSAGES 0/);
+  assert.deepEqual(await readdir(join(h.root, 'example.org', 'alice', 'Maildir', 'tmp')), [], 'nothing left staged');
   // and the session goes on: the same messages without the keywords go in together
-  assert.match(await c.send('B', `B APPEND INBOX ${part(sample('first'))} ${part(sample('second'))}\r\n`), /B OK \[APPENDUID \d+ \d+:\d+\]/);
+  assert.match(await c.send('B', `B APPEND INBOX ${part(sample('first'))} ${part(sample('second'))}\r\n`), /B OK \[APPENDUID \d+ 3:4\]/, 'UIDs are not used again');
   assert.equal((await h.store.list(USER, 'INBOX')).length, 2);
+  // the idling session heard of those two only, never of the ones taken back
+  const told = await watcher.until((s) => /\* \d+ EXISTS/.test(s));
+  assert.match(told, /^\* 2 EXISTS/m);
+  assert.doesNotMatch(told, /EXPUNGE|\* [13] EXISTS/);
 });
 
 test('MULTIAPPEND takes at most 1000 messages in one command', async (t) => {
