@@ -25,6 +25,7 @@ import { createContentChecks } from './checks/content-checks.ts';
 import { createListChecks } from './checks/lists.ts';
 import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
+import type { Learner } from './bayes/learner.ts';
 import type { Authenticator } from './mailhost/types.ts';
 import type { Registry } from './metrics/registry.ts';
 import type { HandOffSender, InlineForwarder, MessageSink } from './queue/types.ts';
@@ -70,6 +71,8 @@ export interface Components {
   inline?: InlineForwarder;
   quarantine?: QuarantineSink;
   authenticator?: Authenticator;
+  /** What users' reports teach (Bayes, the fuzzy store, reputation): the spamd listener's TELL. */
+  learner?: Learner;
   rateStore?: RateStore;
   /** POP-before-SMTP: addresses that recently logged in may relay. */
   isRecentlyAuthenticated?: (ip: string) => boolean;
@@ -253,6 +256,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(digest ? { httpRoutes: digest.routes } : {}),
     ...(delivery.inline ? { inline: delivery.inline } : {}),
     authenticator: mailhost.directory,
+    ...(reportLearner ? { learner: reportLearner } : {}),
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
     openBatv,

@@ -21,6 +21,7 @@ import { withListSymbols } from './lists/compile.ts';
 import { watchRules, type RulesWatcher } from './content/rules-watcher.ts';
 import { Gateway } from './smtp/gateway.ts';
 import { MilterServer } from './milter/server.ts';
+import { SpamdServer } from './spamd/server.ts';
 import { createSmtpAuthThrottle } from './smtp/smtp-auth.ts';
 import type { GatewaySnapshot } from './smtp/gateway-types.ts';
 import { createGatewayMetrics } from './smtp/gateway-metrics.ts';
@@ -48,6 +49,8 @@ export interface Listening {
   managesieve?: AddressInfo;
   /** The milter listener (for a unix socket: its path as the address, port 0). */
   milter?: AddressInfo;
+  /** The spamd listener (for a unix socket: its path as the address, port 0). */
+  spamd?: AddressInfo;
 }
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
@@ -57,6 +60,7 @@ export class App {
   private loaded: LoadedConfig;
   private gateways: Gateway[] = [];
   private milter?: MilterServer;
+  private spamd?: SpamdServer;
   private http?: ReturnType<typeof createHttpServer>;
   private listening?: Listening;
   private rulesWatcher?: RulesWatcher;
@@ -153,6 +157,13 @@ export class App {
       this.milter = new MilterServer({ deps: { ...milterDeps, name: 'milter', log: this.log.child({ listener: 'milter' }) }, config: () => this.snapshot.config.milter });
       listening.milter = await this.milter.listen();
     }
+    if (config.spamd.enabled) {
+      // spamd judges and answers: nothing is spooled, relayed, held or learned from a scan (src/spamd/judge.ts)
+      const { sink: _s, inline: _i, quarantine: _q, authenticator: _a, freeSpace: _f, onVerdict: _v, onFinal: _o, ...spamdDeps } = common;
+      const learner = this.components.learner;
+      this.spamd = new SpamdServer({ deps: { ...spamdDeps, name: 'spamd', log: this.log.child({ listener: 'spamd' }) }, config: () => this.snapshot.config.spamd, registry: this.registry, ...(learner ? { learner } : {}) });
+      listening.spamd = await this.spamd.listen();
+    }
     Object.assign(listening, await this.components.startServices());
     if (config.http.enabled) {
       this.http = createHttpServer({
@@ -192,7 +203,7 @@ export class App {
     return {
       ok: !this.draining && queue.ok,
       listeners: Object.fromEntries(Object.entries(this.listening ?? {}).map(([k, v]) => [k, `${(v as AddressInfo).address}:${(v as AddressInfo).port}`])),
-      sessions: this.gateways.reduce((n, g) => n + g.activeSessions, 0) + (this.milter?.connections ?? 0),
+      sessions: this.gateways.reduce((n, g) => n + g.activeSessions, 0) + (this.milter?.connections ?? 0) + (this.spamd?.connections ?? 0),
       queue,
       draining: this.draining,
     };
@@ -246,7 +257,7 @@ export class App {
   async stop(deadlineMs = 10_000): Promise<void> {
     this.draining = true;
     this.rulesWatcher?.close();
-    await Promise.all([...this.gateways.map((g) => g.close(deadlineMs)), this.milter?.close()]);
+    await Promise.all([...this.gateways.map((g) => g.close(deadlineMs)), this.milter?.close(), this.spamd?.close()]);
     await this.components.close(deadlineMs);
     await this.http?.close();
     await this.rateStore.close?.();
@@ -291,6 +302,7 @@ const RESTART_ONLY = [
   'smtp.listen', 'smtp.hostname', 'smtp.banner', 'smtp.max_message_size', 'smtp.max_connections', 'smtp.max_connections_per_ip',
   'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
   'submission', 'pop3', 'imap', 'managesieve', 'http', 'delivery', 'queue', 'quarantine', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries', 'fuzzy', 'reputation.enabled', 'reputation.half_life', 'reputation.max_entries', 'milter.enabled', 'milter.listen',
+  'spamd.enabled', 'spamd.listen',
 ] as const;
 
 /**

@@ -21,6 +21,7 @@ import { quarantineSection } from './sections/quarantine.ts';
 import { dmarcReportsSection } from './sections/dmarc-reports.ts';
 import { antivirusSection } from './sections/antivirus.ts';
 import { milterSection } from './sections/milter.ts';
+import { spamdSection } from './sections/spamd.ts';
 
 const rate = rateRule();
 
@@ -328,6 +329,7 @@ export const configSchema = z
     fuzzy: fuzzySection,
     reputation: reputationSection,
     milter: milterSection,
+    spamd: spamdSection,
   })
   .superRefine(crossChecks);
 

@@ -51,8 +51,8 @@ export interface FinalActionEvent {
 }
 
 export interface GatewayDeps {
-  /** The listener: MX (smtp), submission with STARTTLS, submission over implicit TLS (submissions, RFC 8314), or the milter. */
-  name: 'smtp' | 'submission' | 'submissions' | 'milter';
+  /** The listener: MX (smtp), submission with STARTTLS, submission over implicit TLS (submissions, RFC 8314), the milter, or spamd. */
+  name: 'smtp' | 'submission' | 'submissions' | 'milter' | 'spamd';
   snapshot: () => GatewaySnapshot;
   sink?: MessageSink;
   /** Free space on the spool's file system, checked at MAIL against queue.min_free (absent: not checked). */

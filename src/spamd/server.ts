@@ -1,0 +1,149 @@
+// The spamd listener (TCP or a unix socket): clients outside spamd.allowed_networks are closed at connect (as
+// spamd -A does), at most spamd.max_connections at once, an idle timeout while a request is read; one request per
+// connection, answered and closed (spamd/PROTOCOL: "After each side is done writing, it shuts down its side of
+// the connection"). A malformed request gets the protocol's error line and the connection closes; nothing a
+// client sends can stop the process.
+import { lstat, rm } from 'node:fs/promises';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import type { Learner } from '../bayes/learner.ts';
+import type { SpamdConfig } from '../config/sections/spamd.ts';
+import { parseMilterListen } from '../milter/listen-address.ts';
+import type { Registry } from '../metrics/registry.ts';
+import type { GatewayDeps } from '../smtp/gateway-types.ts';
+import { CidrSet } from '../util/cidr.ts';
+import { createSpamdMetrics, type SpamdMetrics } from './metrics.ts';
+import { errorLine, EX, type ErrorReply } from './protocol.ts';
+import { RequestReader } from './request-reader.ts';
+import { answer } from './respond.ts';
+
+export interface SpamdServerOptions {
+  deps: GatewayDeps;
+  config: () => SpamdConfig;
+  registry: Registry;
+  /** What TELL teaches (Bayes with the fuzzy store and reputation); absent when nothing learns. */
+  learner?: Learner;
+}
+
+export class SpamdServer {
+  private readonly server: net.Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly metrics: SpamdMetrics;
+  private unixPath: string | undefined;
+  private allowed: { list: readonly string[]; set: CidrSet } | undefined;
+
+  constructor(private readonly opts: SpamdServerOptions) {
+    this.metrics = createSpamdMetrics(opts.registry);
+    // the client may shut down its side once the request is sent (spamc does): the answer still goes out
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
+    this.server.on('error', (err) => opts.deps.log.error('spamd listener error', { err }));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const where = parseMilterListen(this.opts.config().listen);
+    if ('error' in where) throw new Error(`spamd.listen: ${where.error}`);
+    if (where.kind === 'unix') {
+      // a socket file left by a process that is gone is replaced; any other file there is not ours
+      const there = await lstat(where.path).catch(() => undefined);
+      if (there && !there.isSocket()) throw new Error(`spamd.listen: ${where.path} exists and is not a socket`);
+      if (there) await rm(where.path, { force: true });
+      this.unixPath = where.path;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      const done = (): void => {
+        this.server.off('error', reject);
+        resolve();
+      };
+      if (where.kind === 'unix') this.server.listen(where.path, done);
+      else this.server.listen(where.port, where.host, done);
+    });
+    const a = this.server.address();
+    return typeof a === 'string' || a === null ? { address: a ?? '', family: 'unix', port: 0 } : a;
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+    if (this.unixPath) await rm(this.unixPath, { force: true });
+  }
+
+  private allowedSet(config: SpamdConfig): CidrSet {
+    if (this.allowed?.list !== config.allowed_networks) this.allowed = { list: config.allowed_networks, set: new CidrSet(config.allowed_networks) };
+    return this.allowed.set;
+  }
+
+  private accept(socket: Socket): void {
+    const { deps } = this.opts;
+    const config = this.opts.config();
+    const peer = socket.remoteAddress;
+    // a unix socket has no address: who may connect is the socket file's permission
+    if (peer !== undefined && !this.allowedSet(config).has(peer)) {
+      this.metrics.connection('not_allowed');
+      deps.log.warn('spamd connection refused: not in spamd.allowed_networks', { peer });
+      socket.destroy();
+      return;
+    }
+    if (this.sockets.size >= config.max_connections) {
+      this.metrics.connection('too_many');
+      deps.log.warn('spamd connection refused: too many connections', { max: config.max_connections });
+      socket.on('error', () => undefined);
+      socket.end(errorLine({ code: EX.TEMPFAIL, text: 'Service Unavailable: too many connections, try again later' }));
+      socket.destroySoon();
+      return;
+    }
+    this.metrics.connection('accepted');
+    this.sockets.add(socket);
+    const reader = new RequestReader(config.max_size);
+    let done = false;
+    let command: string | undefined;
+    const finish = (bytes: Buffer | undefined, why: string, level: 'debug' | 'warn'): void => {
+      if (done) return;
+      done = true;
+      socket.setTimeout(0);
+      deps.log[level]('spamd connection closed', { reason: why, peer: peer ?? 'unix' });
+      if (bytes && socket.writable) socket.end(bytes);
+      else socket.end();
+      socket.destroySoon();
+    };
+    const fail = (e: ErrorReply, result: 'error' | 'too_large' | 'timeout'): void => {
+      this.metrics.request(command, result);
+      finish(errorLine(e), e.text, 'warn');
+    };
+    socket.setTimeout(config.timeout, () => fail({ code: EX.TIMEOUT, text: `Timeout: no complete request within ${config.timeout} ms` }, 'timeout'));
+    const onProgress = (p: ReturnType<RequestReader['push']>): void => {
+      if (done || p.kind === 'more') return;
+      if (p.kind === 'error') {
+        command ??= reader.verb;
+        fail(p.error, p.error.code === EX.DATAERR && p.error.text.startsWith('Message too big') ? 'too_large' : 'error');
+        return;
+      }
+      command = p.request.command;
+      // the request is read: the scan has no idle timeout (its checks have their own budgets)
+      socket.setTimeout(0);
+      socket.pause();
+      answer(p.request, { ...this.opts, config, peer: peer ?? 'unix', metrics: this.metrics })
+        .then((out) => finish(out.bytes, out.why, 'debug'))
+        .catch((err: unknown) => {
+          deps.log.error('unexpected error in spamd request', { err });
+          fail({ code: EX.SOFTWARE, text: 'Internal software error' }, 'error');
+        });
+    };
+    socket.on('data', (bytes: Buffer) => {
+      if (done) return;
+      onProgress(reader.push(bytes));
+    });
+    socket.on('end', () => {
+      if (!done) onProgress(reader.end());
+    });
+    socket.on('error', (err) => deps.log.debug('spamd socket error', { err }));
+    socket.on('close', () => {
+      done = true;
+      this.sockets.delete(socket);
+    });
+  }
+}
