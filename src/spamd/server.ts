@@ -111,14 +111,13 @@ export class SpamdServer {
       socket.destroySoon();
     };
     const fail = (e: ErrorReply, result: 'error' | 'too_large' | 'timeout'): void => {
-      this.metrics.request(command, result);
+      this.metrics.request(command ?? reader.verb, result);
       finish(errorLine(e), e.text, 'warn');
     };
     socket.setTimeout(config.timeout, () => fail({ code: EX.TIMEOUT, text: `Timeout: no complete request within ${config.timeout} ms` }, 'timeout'));
     const onProgress = (p: ReturnType<RequestReader['push']>): void => {
       if (done || p.kind === 'more') return;
       if (p.kind === 'error') {
-        command ??= reader.verb;
         fail(p.error, p.error.code === EX.DATAERR && p.error.text.startsWith('Message too big') ? 'too_large' : 'error');
         return;
       }
