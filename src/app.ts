@@ -21,6 +21,7 @@ import { withListSymbols } from './lists/compile.ts';
 import { watchRules, type RulesWatcher } from './content/rules-watcher.ts';
 import { Gateway } from './smtp/gateway.ts';
 import { MilterServer } from './milter/server.ts';
+import { createSpamdMetrics } from './spamd/metrics.ts';
 import { SpamdServer } from './spamd/server.ts';
 import { createSmtpAuthThrottle } from './smtp/smtp-auth.ts';
 import type { GatewaySnapshot } from './smtp/gateway-types.ts';
@@ -163,7 +164,7 @@ export class App {
       const learner = this.components.learner;
       this.spamd = new SpamdServer({ deps: { ...spamdDeps, name: 'spamd', log: this.log.child({ listener: 'spamd' }) }, config: () => this.snapshot.config.spamd, registry: this.registry, ...(learner ? { learner } : {}) });
       listening.spamd = await this.spamd.listen();
-    }
+    } else createSpamdMetrics(this.registry); // its series exist at 0 off too, as the antivirus's do (dashboard)
     Object.assign(listening, await this.components.startServices());
     if (config.http.enabled) {
       this.http = createHttpServer({
