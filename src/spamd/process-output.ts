@@ -72,7 +72,7 @@ export function processMessage(original: Buffer, scan: Scanned, opts: ProcessOpt
   for (const f of fields) {
     const lower = f.name.toLowerCase();
     const value = f.lines.join(' ').slice(f.name.length + 1).trim();
-    if (SA_FIELDS.has(lower) || isForgedOwnHeader(f.name, value, opts.hostname)) continue;
+    if (SA_FIELDS.has(lower) || isForgedOwnHeader(lower, value, opts.hostname)) continue;
     if (lower === 'subject') {
       subjects++;
       if (tag && !value.startsWith(scan.subjectPrefix)) {
