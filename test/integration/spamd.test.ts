@@ -4,12 +4,13 @@
 // raw-socket tests of what a broken or hostile client gets: the protocol's error line and a closed connection.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { deflateSync } from 'node:zlib';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
@@ -80,7 +81,7 @@ overrides:
   return dir;
 }
 
-async function startSpamd(t: TestContext, spamd: Record<string, unknown> = {}, extra: Record<string, unknown> = {}): Promise<RunningGateway & { spamdPort: number }> {
+async function startSpamd(t: TestContext, spamd: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, configFile?: string): Promise<RunningGateway & { spamdPort: number }> {
   const gw = await startGateway(t, {
     mode: 'front-of',
     delivery: { upstream: { host: '127.0.0.1', port: 9 } },
@@ -91,7 +92,7 @@ async function startSpamd(t: TestContext, spamd: Record<string, unknown> = {}, e
     checks: { disabled: DNS_CHECKS },
     spamd: { enabled: true, listen: '127.0.0.1:0', ...spamd },
     ...extra,
-  });
+  }, configFile ? { configFile } : {});
   if (!String(spamd.listen ?? '').startsWith('unix:')) assert.ok(gw.spamdPort, 'spamd listens');
   return gw as RunningGateway & { spamdPort: number };
 }
@@ -289,4 +290,23 @@ test('limits: a network outside allowed_networks is closed at connect; idle time
   assert.equal(await metric(gw, 'spamgate_spamd_connections_total', 'result="too_many"'), 1);
   assert.equal(await metric(gw, 'spamgate_spamd_requests_total', 'command="check",result="timeout"'), 1);
   assert.equal(await rawExchange(gw.spamdPort, ['PING SPAMC/1.5\r\n\r\n']), 'SPAMD/1.5 0 PONG\r\n');
+});
+
+test('reload: allow_tell and spam_action apply to the next connection; a new spamd.listen waits for a restart', { skip }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-spamd-reload-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  const gw = await startSpamd(t, {}, { bayes: { enabled: true } }, file);
+  const at = ['-d', '127.0.0.1', '-p', String(gw.spamdPort)];
+  const msg = message('TAG-MARKER');
+  assert.deepEqual(await spamc([...at, '-c'], msg).then((r) => [r.status, r.stdout]), [0, '5.4/6.0\n']);
+  assert.notEqual((await spamc([...at, '-L', 'spam'], msg)).status, 0);
+  const config = parseYaml(readFileSync(file, 'utf8')) as { spamd: Record<string, unknown> };
+  config.spamd = { ...config.spamd, allow_tell: true, spam_action: 'rewrite_subject', listen: '127.0.0.1:1' };
+  writeFileSync(file, stringifyYaml(config));
+  assert.deepEqual(gw.app.reload(), { ok: true });
+  assert.deepEqual(await spamc([...at, '-c'], msg).then((r) => [r.status, r.stdout]), [1, '5.4/5.0\n']);
+  assert.equal((await spamc([...at, '-L', 'spam'], msg)).stdout, 'Message successfully un/learned\n');
+  const warned = gw.logs.find((l) => l.msg === 'settings changed that apply after a restart; the running instance keeps the old ones');
+  assert.deepEqual(warned?.keys, ['spamd.listen']);
 });
