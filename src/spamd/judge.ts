@@ -117,9 +117,10 @@ export async function scanMessage(deps: GatewayDeps, spamd: SpamdConfig, req: Sc
   const thresholds = req.user ? thresholdsFor(ruleset, req.user) : ruleset.thresholds;
   const verdict = scoreHits([...state.sessionHits, ...tx.hits, ...dataHits], ruleset, thresholds);
   const threshold = spamThreshold(thresholds, spamd.spam_action);
-  // hard policy that refuses or holds (a reject or quarantine weight, e.g. VIRUS_FOUND) is spam whatever the score
-  const hardSpam = verdict.action === 'reject' || verdict.action === 'quarantine';
-  const spam = verdict.score >= threshold || (hardSpam && verdict.decidedBy.indexOf('>=') < 0);
+  // a symbol weighing reject or quarantine (policy, e.g. VIRUS_FOUND) makes it spam whatever the score; such a
+  // verdict is decided by the symbol's name, a score threshold by "action >= N"
+  const byPolicy = (verdict.action === 'reject' || verdict.action === 'quarantine') && !verdict.decidedBy.includes(' >= ');
+  const spam = verdict.score >= threshold || byPolicy;
   d.metrics.transactions.inc({ listener: 'spamd', action: verdict.action });
   d.metrics.processing.observe({ listener: 'spamd' }, (performance.now() - judged.started) / 1000);
   if (req.user) tx.envelope.rcptTo = [req.user];

@@ -56,11 +56,13 @@ export function spamHeader(spam: boolean, score: number, threshold: number): str
 }
 
 /**
- * An EX_OK response: the status line, the headers (Content-length first when there is a body) and the body.
- * spamd/PROTOCOL: the header block ends with an empty line; CHECK has no body.
+ * An EX_OK response: the status line, the headers, Content-length when there is a body, and the body.
+ * spamd/PROTOCOL: the header block ends with an empty line; CHECK has no body. The Spam line comes right after
+ * the status line: Exim's `spam =` reads a REPORT answer with a fixed pattern ("SPAMD/v 0 EX_OK\r\nSpam: …");
+ * spamc takes the headers in any order.
  */
 export function okResponse(headers: readonly string[], body?: Buffer): Buffer {
-  const lines = ['SPAMD/1.1 0 EX_OK', ...(body ? [`Content-length: ${body.length}`] : []), ...headers];
+  const lines = ['SPAMD/1.1 0 EX_OK', ...headers, ...(body ? [`Content-length: ${body.length}`] : [])];
   const head = Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1');
   return body ? Buffer.concat([head, body]) : head;
 }

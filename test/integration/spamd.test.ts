@@ -247,7 +247,11 @@ test('raw requests: PING, Compress: zlib, and malformed requests answered with t
   // the request in pieces, the body split: one answer when Content-length bytes are in
   const body = Buffer.from(message('hello'));
   const split = await rawExchange(port, ['SYMBOLS SPA', `MC/1.5\r\nContent-len`, `gth: ${body.length}\r\n\r\n`, body.subarray(0, 10), body.subarray(10)]);
-  assert.match(split, /^SPAMD\/1\.1 0 EX_OK\r\nContent-length: \d+\r\nSpam: False ; 0\.2 \/ 6\.0\r\n\r\nLIST_T_(?:HELO|IP),LIST_T_(?:HELO|IP)$/);
+  assert.match(split, /^SPAMD\/1\.1 0 EX_OK\r\nSpam: False ; 0\.2 \/ 6\.0\r\nContent-length: 21\r\n\r\nLIST_T_(?:HELO|IP),LIST_T_(?:HELO|IP)$/);
+  // REPORT as Exim's spam condition sends it and reads the answer: "SPAMD/%7s 0 EX_OK\r\nSpam: %*s ; %lf / %lf\r\n"
+  const spam = Buffer.from(message('REJECT-MARKER'));
+  const exim = await rawExchange(port, [`REPORT SPAMC/1.2\r\nUser: nobody\r\nContent-length: ${spam.length}\r\n\r\n`, spam]);
+  assert.match(exim, /^SPAMD\/1\.1 0 EX_OK\r\nSpam: True ; 20\.2 \/ 6\.0\r\nContent-length: \d+\r\n\r\nSpam detection software/);
 
   const bad = async (request: (string | Buffer)[], expected: RegExp, end = false): Promise<void> => {
     const reply = await rawExchange(port, request, { end });
