@@ -188,10 +188,14 @@ test('User: an address at a local domain gets its threshold overrides; a Unix us
   assert.deepEqual(await spamc([...at, '-u', 'other@example.test'], tagged).then((r) => [r.status, r.stdout]), [0, '5.4/6.0\n']);
 });
 
-test('spam_action picks the threshold: add_header makes a 3-point message spam', { skip }, async (t) => {
+test('spam_action picks the threshold: add_header makes a 3-point message spam; a quarantine weight is spam at any score', { skip }, async (t) => {
   const gw = await startSpamd(t, { spam_action: 'add_header' });
-  const r = await spamc(['-d', '127.0.0.1', '-p', String(gw.spamdPort), '-c'], message('TAG-MARKER'));
+  const at = ['-d', '127.0.0.1', '-p', String(gw.spamdPort), '-c'];
+  const r = await spamc(at, message('TAG-MARKER'));
   assert.deepEqual([r.status, r.stdout], [1, '5.4/3.0\n']);
+  // policy: a quarantine weight (as VIRUS_FOUND) is spam whatever the score; a tempfail weight is no verdict on the content
+  assert.deepEqual(await spamc(at, message('HOLD-MARKER')).then((x) => [x.status, x.stdout]), [1, '0.2/3.0\n']);
+  assert.deepEqual(await spamc(at, message('DEFER-MARKER')).then((x) => [x.status, x.stdout]), [0, '0.2/3.0\n']);
 });
 
 test('a unix socket; spamc -K pings', { skip }, async (t) => {
