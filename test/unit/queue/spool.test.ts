@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -170,6 +170,31 @@ test('a spool held for a moment by `spamgate queue` on a stopped instance: the o
   const started = Date.now();
   await assert.rejects(openSpool({ dir: other, fsync: false, clock: systemClock, registry: createRegistry(false), log: silentLogger }), /spool .* is in use by process \d+/);
   assert.ok(Date.now() - started < 10_000, 'no wait for another serve');
+});
+
+test('a lock whose holder ended between reading the lock and asking what it is (a zombie: cmdline empty) is waited for, not refused as in use', async (t) => {
+  // a forked child that exits at once stays a zombie while its parent sleeps without reaping it
+  const script = 'import os, time\npid = os.fork()\nif pid == 0: os._exit(0)\nprint(pid, flush=True)\ntime.sleep(10)\n';
+  const sh = spawn('python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => sh.kill('SIGKILL'));
+  let out = '';
+  for await (const chunk of sh.stdout) {
+    out += String(chunk);
+    if (out.includes('\n')) break;
+  }
+  const zombie = Number(out.trim());
+  for (let i = 0; i < 50 && (await readFile(`/proc/${zombie}/cmdline`, 'utf8').catch(() => 'gone')) !== ''; i++) await new Promise((r) => setTimeout(r, 20));
+  const dir = path.join(await tempDir(t), 'spool');
+  await mkdir(dir, { recursive: true });
+  const lock = spoolPaths(dir).lock;
+  await writeFile(lock, `${zombie}\n${processIdentity(zombie) ?? ''}\n`);
+  const opening = openSpool({ dir, fsync: false, clock: systemClock, registry: createRegistry(false), log: silentLogger });
+  const early = await Promise.race([opening.then(() => 'opened', (err: Error) => `refused: ${err.message}`), new Promise((r) => setTimeout(() => r('waiting'), 1000))]);
+  assert.equal(early, 'waiting');
+  // the lock goes (as the ended holder's would): the waiting start takes it
+  await unlink(lock);
+  const spool = await opening;
+  await spool.close();
 });
 
 test('kill -9 right after enqueue resolved: the message is there after restart', async (t) => {
