@@ -68,6 +68,9 @@ async function appendAll(s: Session, name: string, uploads: readonly Upload[]): 
 export async function append(s: Session, name: string, c: Cursor): Promise<Reply> {
   const uploads = parseUploads(c);
   c.end();
+  // RFC 3502 §6.3.11: "A zero-length message literal argument is an error, and MUST return a NO" (a client's way
+  // to cancel a MULTIAPPEND under way); nothing of the command is stored
+  if (uploads.some((u) => u.raw.length === 0)) return { status: 'NO', text: 'Empty message; APPEND cancelled' };
   const boxes = await s.ctx.opts.store.listMailboxes(s.user);
   if (!boxes.some((b) => b.name === name)) return { status: 'NO', text: '[TRYCREATE] No such mailbox' }; // RFC 3501 §6.3.11
   const bytes = uploads.reduce((sum, u) => sum + u.raw.length, 0);

@@ -73,3 +73,18 @@ test('MULTIAPPEND takes at most 1000 messages in one command', async (t) => {
   const ok = Array.from({ length: 1000 }, () => part('x\r\n')).join(' ');
   assert.match(await c.send('B', `B APPEND INBOX ${ok}\r\n`), /B OK \[APPENDUID \d+ 1:1000\]/);
 });
+
+test('a zero-length message is NO and cancels the whole APPEND (RFC 3502 §6.3.11), with LITERAL+ and synchronising literals', async (t) => {
+  const h = await startImap(t);
+  const c = await loggedIn(h, t);
+  assert.match(await c.send('A', `A APPEND INBOX ${part(sample('one'))} {0+}\r\n\r\n`), /^A NO /m);
+  assert.match(await c.send('B', 'B APPEND INBOX {0+}\r\n\r\n'), /^B NO /m);
+  // a client cancelling midway: the first message sent, then "{0}" in place of the next
+  c.write(`C APPEND INBOX {${Buffer.byteLength(sample('two'))}}\r\n`);
+  await c.until((s) => s.includes('+ '));
+  c.write(`${sample('two')} {0}\r\n`);
+  await c.until((s) => (s.match(/^\+ /gm) ?? []).length === 2);
+  assert.match(await c.send('C', '\r\n'), /^C NO /m);
+  assert.equal((await h.store.list(USER, 'INBOX')).length, 0, 'nothing was stored');
+  assert.match(await c.send('D', `D APPEND INBOX ${part(sample('three'))}\r\n`), /^D OK \[APPENDUID \d+ 1\]/m);
+});
