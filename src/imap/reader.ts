@@ -7,8 +7,13 @@ export type ReaderEvent =
   | { kind: 'frame'; parts: FramePart[] }
   /** A synchronising literal was announced: the server must answer "+" (or refuse). */
   | { kind: 'continue'; size: number }
-  /** Line or literal over the limits; the reader skipped it. */
-  | { kind: 'toolong'; what: 'line' | 'literal'; tag: string };
+  /**
+   * Line or literals over the limits; the reader skipped the command. 'literal': one literal is over the bound by
+   * itself; 'literals': each fits, all of the command's together do not (a MULTIAPPEND of several messages).
+   */
+  | { kind: 'toolong'; what: TooLong; tag: string };
+
+export type TooLong = 'line' | 'literal' | 'literals';
 
 export interface ReaderLimits {
   /** All line text of one command, bytes. */
@@ -65,7 +70,7 @@ export class CommandReader {
   }
 
   /** Refuses the command being read; the LITERAL+ data the client sends anyway is swallowed (RFC 7888 §4). */
-  private refuse(events: ReaderEvent[], what: 'line' | 'literal', lastLine: string, tagText = lastLine): void {
+  private refuse(events: ReaderEvent[], what: TooLong, lastLine: string, tagText = lastLine): void {
     const first = this.parts[0];
     events.push({ kind: 'toolong', what, tag: this.tagOf(typeof first === 'string' ? first : tagText) });
     this.abandon();
@@ -135,7 +140,7 @@ export class CommandReader {
       }
       this.literalBytes += lit.size;
       if (this.literalBytes > this.limits.maxLiteralBytes) {
-        this.refuse(events, 'literal', line);
+        this.refuse(events, lit.size > this.limits.maxLiteralBytes ? 'literal' : 'literals', line);
         continue;
       }
       this.literalLeft = lit.size;

@@ -6,7 +6,7 @@ import type { Logger } from '../util/logger.ts';
 import type { ImapContext } from './context.ts';
 import { ImapSyntaxError, Cursor } from './parser.ts';
 import { DeflateStream } from './deflate-stream.ts';
-import { CommandReader, type FramePart } from './reader.ts';
+import { CommandReader, type FramePart, type TooLong } from './reader.ts';
 import { BadCharset } from './search.ts';
 import { SelectedGone } from './selection.ts';
 import { syncSelected } from './sync.ts';
@@ -73,6 +73,17 @@ const NO_EXPUNGE = new Set(['FETCH', 'STORE', 'SEARCH', 'SORT', 'THREAD']);
 const PAUSE_FRAMES = 64;
 const RESUME_FRAMES = 8;
 const PAUSE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * The refusal of a command over the reader's limits. TOOBIG only where one literal is over APPENDLIMIT (RFC 7889 §4);
+ * messages that each fit but together exceed what one command may carry are an implementation limit (RFC 5530 §3
+ * LIMIT), so a client does not take a message for too big that goes in on its own.
+ */
+function tooLongReply(what: TooLong): string {
+  if (what === 'literal') return 'NO [TOOBIG] Literal too large';
+  if (what === 'literals') return 'NO [LIMIT] Literals of one command together too large; send fewer messages per APPEND';
+  return 'BAD Command line too long';
+}
 
 function frameBytes(parts: readonly FramePart[]): number {
   let n = 0;
@@ -263,7 +274,7 @@ export class Session {
           this.reader.answer(true);
           resumed = true;
         } else if (ev.kind === 'toolong') {
-          this.send(ev.what === 'literal' ? `${ev.tag} NO [TOOBIG] Literal too large\r\n` : `${ev.tag} BAD Command line too long\r\n`);
+          this.send(`${ev.tag} ${tooLongReply(ev.what)}\r\n`);
         } else {
           this.frames.push(ev.parts);
           this.queuedBytes += frameBytes(ev.parts);

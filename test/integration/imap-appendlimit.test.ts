@@ -80,3 +80,22 @@ print('ok')
 `,
   );
 });
+
+test('MULTIAPPEND of messages each within APPENDLIMIT but together over the command bound: NO [LIMIT], not [TOOBIG] (no message is too big)', async (t) => {
+  const h = await startImap(t, { limits });
+  const c = await loggedIn(h, t);
+  const msg = `Subject: part\r\n\r\n${'z'.repeat(LIMIT / 2)}\r\n`;
+  const lit = `{${Buffer.byteLength(msg)}+}\r\n${msg}`;
+  const plus = await c.send('A', `A APPEND INBOX ${lit} ${lit}\r\n`);
+  assert.match(plus, /^A NO \[LIMIT\]/m);
+  // synchronising literals: refused before "+" for the second
+  c.write(`B APPEND INBOX {${Buffer.byteLength(msg)}}\r\n`);
+  await c.until((s) => s.includes('+ '));
+  const sync = await c.send('B', `${msg} {${Buffer.byteLength(msg)}}\r\n`);
+  assert.match(sync, /^B NO \[LIMIT\]/m);
+  assert.equal((sync.match(/^\+ /gm) ?? []).length, 1, 'no go-ahead for the second literal');
+  assert.match(await c.cmd('N', 'NOOP'), /^N OK/m);
+  assert.equal((await h.store.list('alice@example.org', 'INBOX')).length, 0);
+  // each alone fits
+  assert.match(await c.send('C', `C APPEND INBOX ${lit}\r\n`), /^C OK \[APPENDUID/m);
+});

@@ -42,7 +42,9 @@ test('an oversize LITERAL+ is skipped with the rest of its line, even split acro
 
 test('the literals of one command count together; an over-long line is dropped with its literal', () => {
   const r = new CommandReader({ maxLineBytes: 100, maxLiteralBytes: 10 });
-  assert.deepEqual(summary(feed(r, ['a LOGIN {6+}\r\n123456 {6+}\r\n123456\r\nb NOOP\r\n'])), ['literal a', 'frame b NOOP']);
+  // each literal fits, the two together do not: told apart from one literal over the bound (TOOBIG vs LIMIT)
+  assert.deepEqual(summary(feed(r, ['a LOGIN {6+}\r\n123456 {6+}\r\n123456\r\nb NOOP\r\n'])), ['literals a', 'frame b NOOP']);
+  assert.deepEqual(summary(feed(r, ['x LOGIN {11+}\r\n12345678901\r\nb NOOP\r\n'])), ['literal x', 'frame b NOOP']);
   const long = `c NOOP ${'y'.repeat(200)} {4+}\r\nabcd\r\nd NOOP\r\n`;
   assert.deepEqual(summary(feed(r, [long.slice(0, 50), long.slice(50, 150), long.slice(150)])), ['line c', 'frame d NOOP']);
   assert.deepEqual(summary(feed(r, ['e NOOP\r\n'])), ['frame e NOOP']);
