@@ -25,12 +25,20 @@ export async function stageAll(dir: string, fsync: boolean, messages: readonly N
   return staged;
 }
 
-/** Under the folder lock: commits the staged messages together; any failure expunges those that went in, and throws. */
+/**
+ * Under the folder lock: commits the staged messages together; any failure expunges those that went in, and throws.
+ * "Went in" is asked of the index, not of the results: a commit that failed after its uid list write (a directory
+ * fsync) reports every message failed while the folder lists them (RFC 3502 §6.3.11: no partial appending).
+ */
 export async function commitAll(f: MaildirFolder, staged: readonly Staged[]): Promise<number[]> {
   const results = await f.commitStaged(staged);
   const failed = results.find((r): r is Error => r instanceof Error);
   if (!failed) return results as number[];
-  const kept = results.filter((r): r is number => typeof r === 'number');
+  const keys = new Set(staged.map((s) => s.key));
+  const kept = f
+    .list()
+    .filter((m) => keys.has(f.keyOf(m.uid) ?? ''))
+    .map((m) => m.uid);
   await f.expunge(kept).catch(() => undefined);
   await dropStaged(staged); // a message not renamed in stays in tmp/ otherwise
   throw failed;
