@@ -249,7 +249,9 @@ export class Session {
     if (!this.compressed) return false;
     this.sinceEvent = events > 0 ? 0 : this.sinceEvent + chunk.length;
     const { maxLineBytes, maxLiteralBytes } = this.ctx.limits;
-    if (this.sinceEvent <= maxLineBytes + maxLiteralBytes) return false;
+    // the reader counts a line's text with its CR, not its LF: a command at both limits also carries one LF per
+    // line piece (each piece but the last ends in "{n}", so fewer than max_line of them), hence max_line twice
+    if (this.sinceEvent <= 2 * maxLineBytes + maxLiteralBytes) return false;
     this.log.warn('imap compressed input over the limits', { bytesIn: this.compressed.bytesIn, inflated: this.compressed.bytesInflated });
     this.compressed.stopReading();
     this.close('Compressed input exceeds the command size limits');

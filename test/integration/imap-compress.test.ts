@@ -173,3 +173,36 @@ test('imap.compress off: COMPRESS=DEFLATE is not offered and COMPRESS is BAD', a
   assert.match(await c.cmd('Z', 'COMPRESS DEFLATE'), /^Z BAD/m);
   assert.match(await c.cmd('N', 'NOOP'), /^N OK/m);
 });
+
+test('a compressed MULTIAPPEND at both command limits (line text and literals) goes in whole: its line ends count too', async (t) => {
+  const maxLiteral = 64 * 1024;
+  const h = await startImap(t, { limits: { maxLineBytes: 1024, maxLiteralBytes: maxLiteral } });
+  await expectPythonOk(
+    h.port,
+    DEFLATE_PY +
+      String.raw`
+z = Z(int(sys.argv[1]))
+z.cmd(b'a', b'LOGIN alice@example.org wonderland')
+z.compress_on()
+# 100 messages whose literals fill max_literal exactly, their line text ("{n+}" pieces and flags) just under max_line
+n = 100
+sizes = [${maxLiteral} // n] * n
+sizes[0] += ${maxLiteral} - sum(sizes)
+msgs = [b'Subject: m\r\n\r\n'.ljust(s - 2, b'x') + b'\r\n' for s in sizes]
+lines = [b'A APPEND INBOX (\\Seen)']
+for m in msgs:
+    lines[-1] += b' {%d+}' % len(m)
+    lines.append(b'')
+line_bytes = sum(len(l) + 1 for l in lines)  # each with its CR, as the server counts line text
+lines[0] = lines[0].replace(b'(\\Seen)', b'(\\Seen $' + b'p' * (1024 - line_bytes - 2) + b')')
+line_bytes = sum(len(l) + 1 for l in lines)
+expect(line_bytes == 1024, line_bytes)
+data = b''.join(l + b'\r\n' + m for l, m in zip(lines, msgs))
+z.write(data)           # all but the command's final line end
+r = z.send(b'A', b'\r\n')
+expect(b'A OK [APPENDUID' in r, r)
+print('ok')
+`,
+  );
+  assert.equal((await h.store.list('alice@example.org', 'INBOX')).length, 100);
+});
