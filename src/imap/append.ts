@@ -1,5 +1,6 @@
 // APPEND with MULTIAPPEND (RFC 3502): one or more messages into a mailbox, all of them or none, answered with
 // APPENDUID and the UIDs in message order (RFC 4315 §3); the size bound is APPENDLIMIT (RFC 7889).
+import { MailboxError } from '../store/mailbox-store.ts';
 import { compactSet, parseDateTime } from './encode.ts';
 import { learnAppend } from './junk.ts';
 import { addWithinQuota } from './quota.ts';
@@ -34,7 +35,8 @@ function parseUploads(c: Cursor): Upload[] {
     if (flags.some((f) => f.toLowerCase() === '\\recent')) throw new ImapSyntaxError('\\Recent cannot be set');
     out.push({ raw, flags, date });
     if (c.atEnd()) return out;
-    if (out.length >= MAX_APPEND_MESSAGES) throw new ImapSyntaxError(`at most ${MAX_APPEND_MESSAGES} messages per APPEND`);
+    // a bound of this server, not bad syntax: NO [LIMIT] (RFC 5530 §3), not BAD
+    if (out.length >= MAX_APPEND_MESSAGES) throw new MailboxError('LIMIT', `at most ${MAX_APPEND_MESSAGES} messages per APPEND`);
     c.sp();
   }
 }
