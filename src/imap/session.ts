@@ -233,6 +233,12 @@ export class Session {
     this.reader.reset();
     this.frames.length = 0;
     this.queuedBytes = 0;
+    // reading paused for a full queue (commands sent after COMPRESS, which RFC 4978 §3 forbids, and dropped here):
+    // the paused socket goes on under the inflater, or drain() would resume only the new stream and the session hang
+    if (this.paused) {
+      this.paused = false;
+      this.stream.resume();
+    }
     const z = new DeflateStream(this.stream, (err) => this.log.info('imap compression failed', { err }));
     z.on('data', this.onData);
     this.stream = z;

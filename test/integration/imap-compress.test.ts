@@ -209,3 +209,27 @@ print('ok')
   );
   assert.equal((await h.store.list('alice@example.org', 'INBOX')).length, 100);
 });
+
+test('COMPRESS with commands sent after it in clear (RFC 4978 §3 forbids them): they are dropped, and the session goes on compressed, not stalled', async (t) => {
+  const h = await startImap(t);
+  await expectPythonOk(
+    h.port,
+    DEFLATE_PY +
+      String.raw`
+z = Z(int(sys.argv[1]))
+z.cmd(b'a', b'LOGIN alice@example.org wonderland')
+# enough after COMPRESS to fill the command queue, so the server stops reading before COMPRESS runs
+z.write(b'Z COMPRESS DEFLATE\r\n' + b''.join(b'n%d NOOP\r\n' % i for i in range(100)))
+z.until(lambda b: b'Z OK' in b)
+rest = z.buf.split(b'Z OK', 1)[1].split(b'\r\n', 1)[1]
+z.zin = zlib.decompressobj(-15)
+z.zout = zlib.compressobj(6, zlib.DEFLATED, -15)
+z.buf = b''
+z.feed(rest)
+z.s.settimeout(5)
+r = z.cmd(b'c', b'NOOP')
+expect(b'c OK' in r and b'n99 ' not in r, r)
+print('ok')
+`,
+  );
+});
