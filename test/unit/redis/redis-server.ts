@@ -98,7 +98,7 @@ export async function startRedis(t: Cleanup): Promise<TestRedis> {
 
 /** A RedisLink to the test server with test-friendly timeouts; closed in t.after. */
 export async function linkTo(t: Cleanup, redis: TestRedis, over: Record<string, unknown> = {}, registry: Registry = createRegistry(false)): Promise<RedisLink> {
-  const config = redisSection.parse({ port: redis.port, timeout: '200ms', connect_timeout: '2s', reconnect_max: '200ms', key_prefix: 'test:', ...over });
+  const config = redisSection.parse({ port: redis.port, timeout: '2s', connect_timeout: '2s', reconnect_max: '200ms', key_prefix: 'test:', ...over });
   const link = new RedisLink({ config, log: silentLogger, registry });
   t.after(() => link.close());
   if (!(await link.waitReady(3000))) throw new Error('test redis not ready');
