@@ -104,7 +104,8 @@ export class SpamdServer {
     const finish = (bytes: Buffer | undefined, why: string, level: 'debug' | 'warn'): void => {
       if (done) return;
       done = true;
-      socket.setTimeout(0);
+      // the answer too must be taken within spamd.timeout: a client that stops reading would hold its slot for ever
+      socket.setTimeout(config.timeout);
       deps.log[level]('spamd connection closed', { reason: why, peer: peer ?? 'unix' });
       if (bytes && socket.writable) socket.end(bytes);
       else socket.end();
@@ -114,7 +115,10 @@ export class SpamdServer {
       this.metrics.request(command ?? reader.verb, result);
       finish(errorLine(e), e.text, 'warn');
     };
-    socket.setTimeout(config.timeout, () => fail({ code: EX.TIMEOUT, text: `Timeout: no complete request within ${config.timeout} ms` }, 'timeout'));
+    socket.setTimeout(config.timeout, () => {
+      if (done) socket.destroy();
+      else fail({ code: EX.TIMEOUT, text: `Timeout: no complete request within ${config.timeout} ms` }, 'timeout');
+    });
     const onProgress = (p: ReturnType<RequestReader['push']>): void => {
       if (done || p.kind === 'more') return;
       if (p.kind === 'error') {

@@ -318,3 +318,31 @@ test('reload: allow_tell and spam_action apply to the next connection; a new spa
   const warned = gw.logs.find((l) => l.msg === 'settings changed that apply after a restart; the running instance keeps the old ones');
   assert.deepEqual(warned?.keys, ['spamd.listen']);
 });
+
+test('an answer the client never reads: the connection is closed within spamd.timeout and its slot freed', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-spamd-unread-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const sock = path.join(dir, 'spamd.sock');
+  const gw = await startSpamd(t, { listen: `unix:${sock}`, max_connections: 1, timeout: '300ms', max_size: '2m' });
+  // a PROCESS answer far larger than a unix socket's buffers, and a client that stops reading
+  const body = Buffer.from(message('x', { extra: '' }) + `${'y'.repeat(75)}\n`.repeat(12_000));
+  const stuck = net.connect(sock);
+  t.after(() => stuck.destroy());
+  stuck.on('error', () => undefined);
+  stuck.pause();
+  stuck.write(`PROCESS SPAMC/1.5\r\nContent-length: ${body.length}\r\n\r\n`);
+  stuck.write(body);
+  const started = Date.now();
+  while (gw.transactions().length === 0 && Date.now() - started < 20_000) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(gw.transactions().length, 1, 'scanned');
+  // the answer is written when the scan is logged; spamd.timeout (300 ms) later the server has given up on it
+  await new Promise((r) => setTimeout(r, 1000));
+  const ping = await new Promise<string>((resolve, reject) => {
+    const s = net.connect(sock, () => s.end('PING SPAMC/1.5\r\n\r\n'));
+    const chunks: Buffer[] = [];
+    s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('error', reject);
+    s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+  });
+  assert.equal(ping, 'SPAMD/1.5 0 PONG\r\n', 'the slot is free again');
+});
