@@ -59,11 +59,16 @@ export function processMessage(original: Buffer, scan: Scanned, opts: ProcessOpt
   const eol = /\r\n/.test(headText) || (headText === '' && /\r\n/.test(raw.toString('latin1', 0, 200))) ? '\r\n' : '\n';
   const lines = headText.replace(/\r?\n\r?\n$/, '').split(/\r?\n/).filter((l, i, all) => !(l === '' && i === all.length - 1));
   // whole fields (with their continuation lines), as written
-  const fields: { name: string; lines: string[] }[] = [];
+  // the value starts after the colon, not after the name: RFC 5322 §4.5 (obsolete syntax) allows blanks before the
+  // colon ("Subject : x"), and the gateway's header parser reads such a field by its trimmed name
+  const fields: { name: string; colon: number; lines: string[] }[] = [];
   for (const line of lines) {
     const last = fields[fields.length - 1];
     if ((line.startsWith(' ') || line.startsWith('\t')) && last) last.lines.push(line);
-    else fields.push({ name: line.slice(0, Math.max(0, line.indexOf(':'))).trim(), lines: [line] });
+    else {
+      const colon = line.indexOf(':');
+      fields.push({ name: line.slice(0, Math.max(0, colon)).trim(), colon, lines: [line] });
+    }
   }
   const { verdict } = scan;
   const tag = TAGGING.has(verdict.action);
@@ -71,13 +76,13 @@ export function processMessage(original: Buffer, scan: Scanned, opts: ProcessOpt
   const kept: string[] = [];
   for (const f of fields) {
     const lower = f.name.toLowerCase();
-    const value = f.lines.join(' ').slice(f.name.length + 1).trim();
+    const value = f.lines.join(' ').slice(f.colon + 1).trim();
     if (SA_FIELDS.has(lower) || isForgedOwnHeader(lower, value, opts.hostname)) continue;
     if (lower === 'subject') {
       subjects++;
       if (tag && !value.startsWith(scan.subjectPrefix)) {
         const first = f.lines[0] ?? '';
-        f.lines[0] = `${first.slice(0, f.name.length + 1)} ${scan.subjectPrefix}${value ? ' ' : ''}${first.slice(f.name.length + 1).replace(/^[ \t]*/, '')}`;
+        f.lines[0] = `${first.slice(0, f.colon + 1)} ${scan.subjectPrefix}${value ? ' ' : ''}${first.slice(f.colon + 1).replace(/^[ \t]*/, '')}`;
       }
     }
     kept.push(f.lines.join(eol) + eol);

@@ -56,3 +56,10 @@ test('fold: long values and long symbol lists break under 78 columns', () => {
   for (const line of f.split('\n').filter(Boolean)) assert.ok(line.length <= 78, line);
   assert.equal(f.replace(/\n\t/g, '').replace(/\n$/, ''), `X-Spam-Status: Yes, score=9.0 required=6.0 tests=${Array.from({ length: 12 }, (_, i) => `SYMBOL_NUMBER_${i}`).join(',')}`.replace(/ tests=/, ' tests='));
 });
+
+test('obsolete field syntax, blanks before the colon (RFC 5322 §4.5): a forged result still goes, the Subject is tagged after its colon', () => {
+  const raw = 'Received: from a (b [198.51.100.1]) by mx\nSubject : offer\nAuthentication-Results\t: mx.example.org; dkim=pass\nX-Spamgate-Result : accept; score=-50\n\nbody\n';
+  const { head } = out(raw, scan('junk', 7, true));
+  assert.doesNotMatch(head, /dkim=pass|score=-50/);
+  assert.match(head, /^Subject : \*\*\*SPAM\*\*\* offer$/m);
+});
