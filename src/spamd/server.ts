@@ -1,8 +1,8 @@
 // The spamd listener (TCP or a unix socket): clients outside spamd.allowed_networks are closed at connect (as
-// spamd -A does), at most spamd.max_connections at once, an idle timeout while a request is read; one request per
-// connection, answered and closed (spamd/PROTOCOL: "After each side is done writing, it shuts down its side of
-// the connection"). A malformed request gets the protocol's error line and the connection closes; nothing a
-// client sends can stop the process.
+// spamd -A does), at most spamd.max_connections at once, the whole request within spamd.timeout of the connection
+// and the answer taken with no silence that long; one request per connection, answered and closed
+// (spamd/PROTOCOL: "After each side is done writing, it shuts down its side of the connection"). A malformed
+// request gets the protocol's error line and the connection closes; nothing a client sends can stop the process.
 import { lstat, rm } from 'node:fs/promises';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Learner } from '../bayes/learner.ts';
@@ -104,8 +104,9 @@ export class SpamdServer {
     const finish = (bytes: Buffer | undefined, why: string, level: 'debug' | 'warn'): void => {
       if (done) return;
       done = true;
+      clearTimeout(deadline);
       // the answer too must be taken within spamd.timeout: a client that stops reading would hold its slot for ever
-      socket.setTimeout(config.timeout);
+      socket.setTimeout(config.timeout, () => socket.destroy());
       deps.log[level]('spamd connection closed', { reason: why, peer: peer ?? 'unix' });
       if (bytes && socket.writable) socket.end(bytes);
       else socket.end();
@@ -115,10 +116,9 @@ export class SpamdServer {
       this.metrics.request(command ?? reader.verb, result);
       finish(errorLine(e), e.text, 'warn');
     };
-    socket.setTimeout(config.timeout, () => {
-      if (done) socket.destroy();
-      else fail({ code: EX.TIMEOUT, text: `Timeout: no complete request within ${config.timeout} ms` }, 'timeout');
-    });
+    // the whole request must arrive within spamd.timeout of the connection, not merely with no silence that long: a
+    // client trickling a byte at a time would otherwise hold its slot for as long as it liked
+    const deadline = setTimeout(() => fail({ code: EX.TIMEOUT, text: `Timeout: no complete request within ${config.timeout} ms` }, 'timeout'), config.timeout);
     const onProgress = (p: ReturnType<RequestReader['push']>): void => {
       if (done || p.kind === 'more') return;
       if (p.kind === 'error') {
@@ -126,8 +126,8 @@ export class SpamdServer {
         return;
       }
       command = p.request.command;
-      // the request is read: the scan has no idle timeout (its checks have their own budgets)
-      socket.setTimeout(0);
+      // the request is read: the scan has no deadline here (its checks have their own budgets)
+      clearTimeout(deadline);
       socket.pause();
       answer(p.request, { ...this.opts, config, peer: peer ?? 'unix', metrics: this.metrics })
         .then((out) => finish(out.bytes, out.why, 'debug'))
@@ -145,6 +145,7 @@ export class SpamdServer {
     });
     socket.on('error', (err) => deps.log.debug('spamd socket error', { err }));
     socket.on('close', () => {
+      clearTimeout(deadline);
       done = true;
       this.sockets.delete(socket);
     });

@@ -346,3 +346,26 @@ test('an answer the client never reads: the connection is closed within spamd.ti
   });
   assert.equal(ping, 'SPAMD/1.5 0 PONG\r\n', 'the slot is free again');
 });
+
+test('a request trickled in a byte at a time must still be complete within spamd.timeout of the connection', async (t) => {
+  const gw = await startSpamd(t, { timeout: '300ms', max_connections: 1 });
+  const body = Buffer.from(message('hello'));
+  const request = Buffer.concat([Buffer.from(`CHECK SPAMC/1.5\r\nContent-length: ${body.length}\r\n\r\n`), body]);
+  const socket = net.connect(gw.spamdPort, '127.0.0.1');
+  t.after(() => socket.destroy());
+  socket.on('error', () => undefined);
+  const chunks: Buffer[] = [];
+  socket.on('data', (d: Buffer) => chunks.push(d));
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  const started = Date.now();
+  // one byte every 50 ms: never silent for 300 ms, and the request would take some 15 s
+  let sent = 0;
+  const drip = setInterval(() => {
+    if (sent < request.length && socket.writable) socket.write(request.subarray(sent, ++sent));
+  }, 50);
+  t.after(() => clearInterval(drip));
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+  clearInterval(drip);
+  assert.match(Buffer.concat(chunks).toString('latin1'), /^SPAMD\/1\.0 79 Timeout: no complete request within 300 ms\r\n$/);
+  assert.ok(Date.now() - started < 2000, 'closed by the deadline');
+});

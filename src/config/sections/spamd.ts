@@ -26,7 +26,7 @@ export const spamdSection = z
     max_size: size()
       .prefault('1m')
       .refine((n) => n >= 1024 && n <= 64 * 1024 * 1024, { message: 'expected a size from 1k to 64m' }),
-    /** Longest silence while a request is read (the whole request, header and body, must arrive in this time). */
+    /** The whole request, header and body, must arrive within this time of the connection; the answer must be taken with no silence that long. */
     timeout: timer()
       .prefault('30s')
       .refine((ms) => ms >= 100 && ms <= 3_600_000, { message: 'expected a duration from 100ms to 1h' }),
