@@ -281,7 +281,7 @@ test('raw requests: PING, Compress: zlib, and malformed requests answered with t
   assert.equal(await rawExchange(port, ['PING SPAMC/1.5\r\n\r\n']), 'SPAMD/1.5 0 PONG\r\n');
 });
 
-test('limits: a network outside allowed_networks is closed at connect; idle timeout; max_connections', async (t) => {
+test('limits: a network outside allowed_networks is closed at connect; a stalled request times out; max_connections', async (t) => {
   const closed = await startSpamd(t, { allowed_networks: ['192.0.2.0/24'] });
   assert.equal(await rawExchange(closed.spamdPort, ['PING SPAMC/1.5\r\n\r\n']), '');
   assert.equal(await metric(closed, 'spamgate_spamd_connections_total', 'result="not_allowed"'), 1);
