@@ -6,7 +6,7 @@
 // Received field at all: nothing is taken, and the checks that need the facts do not run.
 import { isIP } from 'node:net';
 import type { HeaderField } from '../checks/types.ts';
-import { CidrSet } from '../util/cidr.ts';
+import { CidrSet, ipText, ipToBigInt, unwrapIpv4 } from '../util/cidr.ts';
 
 export interface EnvelopeFacts {
   clientIp: string;
@@ -32,8 +32,12 @@ export function parseReceived(value: string): EnvelopeFacts | undefined {
   const comment = m[2] ?? '';
   const literal = /^\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]$/;
   const inComment = /\[(?:IPv6:)?([0-9A-Fa-f:.]+)\]/i.exec(comment);
-  const ip = inComment?.[1] ?? literal.exec(first)?.[1];
-  if (!ip || isIP(ip) === 0) return undefined;
+  const written = inComment?.[1] ?? literal.exec(first)?.[1];
+  const parsed = written && isIP(written) !== 0 ? ipToBigInt(written) : undefined;
+  if (!parsed) return undefined;
+  // an IPv4 client written as IPv6 (mapped in any spelling, or behind the NAT64 prefix) is that IPv4 address: so
+  // the internal and trusted ranges below see it, and the checks get the address they look up
+  const ip = ipText(unwrapIpv4(parsed));
   const heloInComment = /(?:^|\s)helo=(\S+)/i.exec(comment)?.[1];
   const beforeBracket = comment.slice(0, inComment?.index ?? 0).trim().split(/\s+/)[0] ?? '';
   let helo: string | undefined;
@@ -51,7 +55,7 @@ export function parseReceived(value: string): EnvelopeFacts | undefined {
   }
   const sender = /\(envelope-from\s+<([^<>\s]*)>\)/i.exec(value)?.[1];
   return {
-    clientIp: ip.toLowerCase(),
+    clientIp: ip,
     ...(rdns && NAME.test(rdns) ? { clientHostname: rdns.replace(/\.$/, '').toLowerCase() } : {}),
     ...(helo && helo.length <= 255 && (NAME.test(helo) || literal.test(helo)) ? { helo } : {}),
     ...(sender !== undefined ? { mailFrom: sender } : {}),

@@ -55,3 +55,14 @@ test('only the topmost Received field counts, with a Return-Path above it; inter
   }
   assert.equal(envelopeFromHeaders([external], new CidrSet(['198.51.100.0/24'])), undefined, 'a trusted network is our own hop');
 });
+
+test('an IPv4 client written as an IPv6 address, in any spelling, is that IPv4 address: internal and trusted hops still give nothing', () => {
+  const none = new CidrSet([]);
+  const top = (ip: string) => envelopeFromHeaders([{ name: 'Received', value: `from a.example (b.example [${ip}]) by mx.example.org (Postfix)` }], none)?.clientIp;
+  assert.equal(top('IPv6:::ffff:198.51.100.7'), '198.51.100.7');
+  assert.equal(top('IPv6:::ffff:c633:6407'), '198.51.100.7');
+  // loopback and a private network, mapped (RFC 4291 §2.5.5.2) or behind the NAT64 prefix (RFC 6052 §2.1)
+  assert.equal(top('IPv6:::ffff:7f00:1'), undefined);
+  assert.equal(top('IPv6:64:ff9b::a00:1'), undefined);
+  assert.equal(envelopeFromHeaders([{ name: 'Received', value: 'from a.example (b.example [IPv6:::ffff:cb00:7105]) by mx' }], new CidrSet(['203.0.113.0/24'])), undefined);
+});
