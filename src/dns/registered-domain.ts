@@ -5,12 +5,20 @@ import { domainToASCII } from 'node:url';
 import { getDomain } from 'tldts';
 import { isDomainSyntax } from '../checks/dns-common.ts';
 
+/**
+ * A label of the host a link names. Wider than a host name's (RFC 1035 §2.3.1): "_" and "-" anywhere, as DNS
+ * itself allows (RFC 2181 §11) and browsers resolve (promo_1.spam.example through a wildcard): only the
+ * registered domain, the name asked, must be strict. At most 63 octets (RFC 1035 §2.3.4): no longer label resolves.
+ */
+const HOST_LABEL = /^[a-z0-9_-]{1,63}$/;
+
 /** The registered domain of `host` (A-labels, lower case), or undefined when it is no valid DNS name or has none. */
 export function registeredDomain(host: string): string | undefined {
   const ascii = domainToASCII(host.trim().replace(/\.$/, '')).toLowerCase();
-  // RFC 1035 §2.3.1 names only: no underscores, no empty or over-long labels (a 253-octet bound in all)
-  if (!ascii || !isDomainSyntax(ascii)) return undefined;
-  const d = getDomain(ascii, { allowPrivateDomains: true });
+  // RFC 1035 §2.3.4: 255 octets on the wire, 253 in text; no empty label
+  if (!ascii || ascii.length > 253 || !ascii.split('.').every((l) => HOST_LABEL.test(l))) return undefined;
+  const d = getDomain(ascii, { allowPrivateDomains: true, validateHostname: false });
+  // RFC 1035 §2.3.1 names only for the name asked: no underscores, no hyphen at either end of a label
   return d && isDomainSyntax(d) && d.includes('.') ? d : undefined;
 }
 

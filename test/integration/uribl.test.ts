@@ -205,6 +205,13 @@ test('links in base64 and quoted-printable parts, and an href behind anchor text
   assert.ok(!gw.dns.log.some((q) => q.name.includes('mine.example') || q.name.includes('google.com')), gw.dns.log.map((q) => q.name).join(' '));
 });
 
+test('a link host with an underscore or an edge hyphen in a subdomain label is still asked by its registered domain', async (t) => {
+  const { gw, sink } = await start(t, { 'underscore-spam.example.urib.test': [{ A: '127.0.1.2' }], 'hyphen-spam.example.urib.test': [{ A: '127.0.1.2' }] });
+  const reply = await send(t, gw, htmlMessage('<a href="http://promo_1.underscore-spam.example/buy">buy</a> and http://-x.hyphen-spam.example/now'));
+  assert.equal(reply.code, 250, reply.text);
+  assert.deepEqual(new Set(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options), new Set(['underscore-spam.example', 'hyphen-spam.example']));
+});
+
 test('at most max_uris distinct domains of a message are asked per list, the first ones found', async (t) => {
   const { gw, sink } = await start(t, {}, 'uribl:\n  max_uris: 3\n');
   const links = [1, 2, 3, 4, 5, 6].map((i) => `<a href="http://www.d${i}.example/">${i}</a> <a href="http://shop.d${i}.example/">again</a>`).join(' ');

@@ -38,6 +38,18 @@ test('registered domains by the public suffix list (private section included); i
   assert.ok(!underAny('notgoogle.com', new Set(['google.com'])));
 });
 
+test('a host whose subdomain labels are no strict DNS names still has its registered domain (browsers follow such links)', () => {
+  // wildcard DNS answers promo_1.bad.example and -x.bad.example; browsers resolve them: the registered domain is asked
+  assert.equal(registeredDomain('promo_1.bad.example'), 'bad.example');
+  assert.equal(registeredDomain('_x.www.bad.example'), 'bad.example');
+  assert.equal(registeredDomain('-x.bad.example'), 'bad.example');
+  assert.equal(registeredDomain('x-.sub.bad.co.uk'), 'bad.co.uk');
+  // the name asked stays a strict DNS name; no label over 63 octets, no empty label
+  for (const bad of ['bad_site.example', 'x.bad_site.example', '-bad.example', `${'a'.repeat(64)}.bad.example`, 'a..bad.example', 'a*b.bad.example']) {
+    assert.equal(registeredDomain(bad), undefined, bad);
+  }
+});
+
 test('link hosts are read as a browser reads them', () => {
   assert.equal(linkHost('http://www.Example.com/x'), 'www.example.com');
   assert.equal(linkHost('www.example.com/path'), 'www.example.com');
