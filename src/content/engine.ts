@@ -93,7 +93,11 @@ const URL_IN_TEXT = /\b(?:https?|ftp):\/\/[^\s<>"'()]{1,500}|\bwww\.[a-z0-9-]+\.
 
 export function collectUris(mail: ParsedMail): string[] {
   const set = new Set<string>();
-  for (const l of mail.links) if (/^(?:https?|ftp):|^www\./i.test(l)) set.add(l);
+  for (const l of mail.links) {
+    if (/^(?:https?|ftp):|^www\./i.test(l)) set.add(l);
+    // protocol-relative ("//host/path"): a webmail page follows it over its own scheme
+    else if (/^[/\\]{2}[^/\\]/.test(l)) set.add(`http:${l}`);
+  }
   for (const text of [mail.text, mail.htmlText]) for (const m of text.matchAll(URL_IN_TEXT)) if (set.size < 500) set.add(m[0]);
   return [...set];
 }

@@ -11,6 +11,9 @@ const ENTITIES: Record<string, string> = {
   amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: ' ', copy: '©', reg: '®', trade: '™',
   euro: '€', pound: '£', yen: '¥', cent: '¢', hellip: '…', mdash: '—', ndash: '–', laquo: '«', raquo: '»',
   rsquo: '’', lsquo: '‘', rdquo: '”', ldquo: '“', bull: '•', middot: '·', shy: '',
+  // the punctuation of a URL, as spam writes link targets to slip past filters (http&colon;&sol;&sol;…)
+  colon: ':', sol: '/', period: '.', commat: '@', quest: '?', num: '#', percnt: '%', equals: '=', lowbar: '_',
+  tab: '\t', newline: '\n',
 };
 
 /** Decodes named and numeric character references (HTML §13.2.5.72, common subset). */
@@ -60,7 +63,9 @@ export function htmlToText(html: string, maxLinks = 200): HtmlText {
       ATTR_LINK.lastIndex = 0;
       let a: RegExpExecArray | null;
       while ((a = ATTR_LINK.exec(attrs)) !== null && links.length < maxLinks) {
-        const url = decodeEntities((a[2] ?? a[3] ?? a[4] ?? '').trim());
+        // as a browser reads it (WHATWG URL, basic URL parser): every ASCII tab or newline removed, so
+        // "ht&#9;tp://" and an href broken across lines still lead where they go
+        const url = decodeEntities(a[2] ?? a[3] ?? a[4] ?? '').replace(/[\t\n\r]/g, '').trim();
         if (url) {
           links.push(url);
           // keep the link in the text so body rules and tokens see it next to its anchor

@@ -212,6 +212,18 @@ test('a link host with an underscore or an edge hyphen in a subdomain label is s
   assert.deepEqual(new Set(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options), new Set(['underscore-spam.example', 'hyphen-spam.example']));
 });
 
+test('hrefs a browser follows are asked: protocol-relative, broken by a tab or newline, written with character references', async (t) => {
+  const { gw, sink } = await start(t, {
+    'proto-rel.example.urib.test': [{ A: '127.0.1.2' }],
+    'tab-broken.example.urib.test': [{ A: '127.0.1.2' }],
+    'entity-colon.example.urib.test': [{ A: '127.0.1.2' }],
+  });
+  const html = '<a href="//proto-rel.example/x">a</a> <a href="ht&#x09;tp://tab-broken.example/">b</a> <a href="http&colon;&sol;&sol;entity-colon.example/">c</a>';
+  const reply = await send(t, gw, htmlMessage(html));
+  assert.equal(reply.code, 250, reply.text);
+  assert.deepEqual(new Set(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options), new Set(['proto-rel.example', 'tab-broken.example', 'entity-colon.example']));
+});
+
 test('at most max_uris distinct domains of a message are asked per list, the first ones found', async (t) => {
   const { gw, sink } = await start(t, {}, 'uribl:\n  max_uris: 3\n');
   const links = [1, 2, 3, 4, 5, 6].map((i) => `<a href="http://www.d${i}.example/">${i}</a> <a href="http://shop.d${i}.example/">again</a>`).join(' ');

@@ -76,6 +76,15 @@ test('the subjects of a message: link domains in order without repeats, IP liter
   assert.deepEqual(s.emailDomains.sort(), ['bare.example', 'mailto.example']);
 });
 
+test('hrefs as a browser follows them: protocol-relative, broken by tabs and newlines, written with character references', () => {
+  const raw = Buffer.from(
+    'From: a@sender.example\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n' +
+      '<a href="//proto-rel.example/x">a</a> <a href="ht\ntp://newline.example/">b</a> <a href="ht&#x09;tps://tab.example/">c</a> ' +
+      '<a href="http&colon;&sol;&sol;named&period;example/">d</a> <img src="//img-rel.example/p.gif">',
+  );
+  assert.deepEqual(uriSubjects(parseMail(raw)).domains.sort(), ['img-rel.example', 'named.example', 'newline.example', 'proto-rel.example', 'tab.example']);
+});
+
 test('return codes: exact and CIDR codes, bitmask bits, and every other answer a list error', () => {
   const codes = compileAnswerMap({ '127.0.1.2': 'DBL_SPAM', '127.0.1.104/30': 'DBL_ABUSED' }, {});
   assert.deepEqual(symbolsOfAnswer(codes, '127.0.1.2'), { ok: true, symbols: ['DBL_SPAM'] });
