@@ -18,6 +18,11 @@ export interface UriSubjects {
 
 /** Bounds the work on a hostile message: distinct names collected, before any list's max_uris. */
 const MAX_COLLECTED = 500;
+/**
+ * Distinct e-mail domain spellings read per message: a body of "a@" or one address repeated gives hundreds of
+ * thousands of matches, each a reduction by the public suffix list.
+ */
+const MAX_EMAIL_NAMES = 2_000;
 /** Punctuation that ends a sentence after a URL in text, not part of its host. */
 const TRAILING = /[.,;:!?'")\]}>]+$/;
 /** "@" and the domain after it; the local part is not needed, only that there is one (a character before). */
@@ -50,11 +55,16 @@ export function uriSubjects(mail: ParsedMail, opts: { emails: boolean } = { emai
     }
   }
   const emailDomains = new Set<string>();
+  // each spelling reduced once; the first MAX_EMAIL_NAMES distinct ones only
+  const names = new Set<string>();
   const texts = opts.emails ? [...mail.links.filter((l) => /^mailto:/i.test(l)), mail.text, mail.htmlText] : [];
   for (const text of texts) {
     for (const m of text.matchAll(EMAIL_DOMAIN)) {
-      if (emailDomains.size >= MAX_COLLECTED) break;
-      const d = registeredDomain((m[1] ?? '').replace(/[.-]+$/, ''));
+      if (emailDomains.size >= MAX_COLLECTED || names.size >= MAX_EMAIL_NAMES) break;
+      const name = (m[1] ?? '').toLowerCase();
+      if (names.has(name)) continue;
+      names.add(name);
+      const d = registeredDomain(name.replace(/[.-]+$/, ''));
       if (d && !domains.has(d)) emailDomains.add(d);
     }
   }
