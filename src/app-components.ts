@@ -116,6 +116,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       dnsbl: ruleset.section<DnsblSection>('dnsbl') ?? {},
       uribl: ruleset.section<UriblSection>('uribl'),
       mimeLimits: mimeLimitsOf(config.filter),
+      localDomains: cfg.local_domains,
       hostname: deps.hostname,
       localAddresses: [cfg.smtp.listen.host, cfg.submission.listen.host],
       registry: deps.registry,

@@ -26,6 +26,8 @@ export interface DnsChecksOptions {
   uribl?: UriblSection;
   /** MIME bounds of the message the URI lists read (filter.*). */
   mimeLimits?: MimeLimits;
+  /** local_domains: never asked in the URI and header-From lists. */
+  localDomains?: readonly string[];
   /** smtp.hostname: Received-SPF receiver=, Authentication-Results authserv-id, HELO forgery. */
   hostname: string;
   /** Our own addresses (listener addresses); HELO claiming them is forged. */
@@ -54,7 +56,7 @@ export function createDnsChecks(opts: DnsChecksOptions): DnsChecks {
     ...createSpfChecks({ resolver: opts.resolver, hostname: opts.hostname, ...registry }),
     createSenderDomainCheck(opts.resolver),
     ...createDnsblChecks(dnsbl, opts.dnsbl ?? {}),
-    ...createUriblChecks({ engine: dnsbl, section: opts.dnsbl ?? {}, settings: uriblSettings(opts.uribl), limits: opts.mimeLimits ?? DEFAULT_MIME_LIMITS }),
+    ...createUriblChecks({ engine: dnsbl, section: opts.dnsbl ?? {}, settings: uriblSettings(opts.uribl), limits: opts.mimeLimits ?? DEFAULT_MIME_LIMITS, ...(opts.localDomains ? { localDomains: opts.localDomains } : {}) }),
     createAuthCheck({ resolver: opts.resolver, hostname: opts.hostname, ...registry, ...(opts.trustedSealers ? { trustedSealers: opts.trustedSealers } : {}) }),
   ];
   return { checks, dnsbl };

@@ -26,7 +26,7 @@ export function offlineUriblChecks(loaded: LoadedConfig, ruleset: Ruleset, limit
     cacheSize: config.dns.cache_size,
   });
   const engine = createDnsblEngine({ resolver, lists, log: silentLogger, clock: systemClock });
-  const checks = createUriblChecks({ engine, section: lists, settings: uriblSettings(ruleset.section<UriblSection>('uribl')), limits });
+  const checks = createUriblChecks({ engine, section: lists, settings: uriblSettings(ruleset.section<UriblSection>('uribl')), limits, localDomains: config.local_domains });
   // the gateway's own budget: a list that does not answer in time is a temperror here too
   return checks.filter((c) => !config.checks.disabled.includes(c.name)).map((c) => ({ ...c, timeoutMs: config.checks.timeout }));
 }

@@ -27,6 +27,8 @@ export interface UriblDeps {
   section: DnsblSection;
   settings: UriblSettings;
   limits: MimeLimits;
+  /** local_domains: our own; neither their links nor a From / Reply-To at them is asked (by registered domain). */
+  localDomains?: readonly string[];
 }
 
 /** One question: a list and a subject (domain or address). */
@@ -40,7 +42,11 @@ type Subjects = (list: DnsblList, ctx: CheckContext) => string[];
 export function createUriblChecks(deps: UriblDeps): Check[] {
   const { settings } = deps;
   const emails = deps.engine.lists('uri').some((n) => deps.section[n]?.emails === true);
-  const domainsOf = (candidates: readonly string[]): string[] => candidates.filter((d) => !underAny(d, settings.exclude)).slice(0, settings.maxUris);
+  // our own domains: in every reply's quoted signature, so each would take one of max_uris, and a listing of one of
+  // them (an abused site of ours) would score every message that mentions us
+  const own = (deps.localDomains ?? []).map(registeredDomain).filter((d): d is string => d !== undefined);
+  const exclude: ReadonlySet<string> = own.length ? new Set([...settings.exclude, ...own]) : settings.exclude;
+  const domainsOf = (candidates: readonly string[]): string[] => candidates.filter((d) => !underAny(d, exclude)).slice(0, settings.maxUris);
   const subjectsOf = (ctx: CheckContext): UriSubjects | undefined => {
     const view = ctx.message;
     return view ? view.memo(MEMO_SUBJECTS, () => uriSubjects(parsedMail(view, deps.limits), { emails })) : undefined;

@@ -76,7 +76,7 @@ async function rulesDir(t: TestContext, extraRules = ''): Promise<string> {
   return dir;
 }
 
-async function start(t: TestContext, zones: Zones, extraRules = ''): Promise<Running> {
+async function start(t: TestContext, zones: Zones, extraRules = '', extraConfig: Record<string, unknown> = {}): Promise<Running> {
   const dir = await rulesDir(t, extraRules);
   const sink = await startSink();
   t.after(() => sink.close());
@@ -87,6 +87,7 @@ async function start(t: TestContext, zones: Zones, extraRules = ''): Promise<Run
     dns: { timeout: '300ms', retries: 0 },
     smtp: { trusted_networks: [] },
     rules_dirs: [SHIPPED_RULES_DIR, dir],
+    ...extraConfig,
   };
   return { gw: await startGateway(t, config, { zones: { ...BASE_ZONES, ...zones } }), sink };
 }
@@ -251,6 +252,23 @@ test('the header From and Reply-To domains are asked in the from_header list', a
   const s = symbolsOfDelivered(sink);
   assert.deepEqual(s.get('RHSBL_TEST_FROM_HDR'), { score: '2.5', options: ['listed-sender.example'] });
   assert.deepEqual(asked(gw, 'fromhdr.test').sort(), ['listed-sender.example', 'replies.example']);
+});
+
+test('links to our own local_domains, and a From or Reply-To at them, are never asked (their registered domains)', async (t) => {
+  const listed = { A: '127.0.1.2' };
+  const { gw, sink } = await start(
+    t,
+    { 'ours.example.urib.test': [listed], 'ours.example.fromhdr.test': [listed], 'theirs.example.urib.test': [listed] },
+    '',
+    { local_domains: ['localhost', 'mail.ours.example'] },
+  );
+  const html = '<a href="https://www.ours.example/unsubscribe">us</a> <a href="http://theirs.example/">them</a>';
+  const reply = await send(t, gw, htmlMessage(html, '"Us" <news@mail.ours.example>', 'Reply-To: <desk@ours.example>\n'));
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(s.get('URIBL_TEST_SPAM')?.options, ['theirs.example']);
+  assert.ok(!s.has('RHSBL_TEST_FROM_HDR'));
+  for (const zone of ['urib.test', 'multi.test', 'fromhdr.test']) assert.ok(!asked(gw, zone).some((n) => n.includes('ours.example')), `${zone}: ${asked(gw, zone).join(' ')}`);
 });
 
 test('a URI list that times out gives URIBL_TEMPERROR (weight 0) naming the list; the message is delivered', async (t) => {
