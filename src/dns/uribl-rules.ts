@@ -4,12 +4,24 @@
 // Files merge in order: a later `max_uris` replaces the earlier, `exclude` entries add up.
 import { z } from 'zod';
 import { domain } from '../config/units.ts';
+import { registeredDomain } from './registered-domain.ts';
 
 export const DEFAULT_MAX_URIS = 50;
 
 export const uriblSectionSchema = z.strictObject({
   max_uris: z.number().int().min(1).max(500).optional(),
-  exclude: z.array(domain()).max(100_000).optional(),
+  exclude: z
+    .array(domain())
+    .max(100_000)
+    .superRefine((entries, ctx) => {
+      // links are asked by registered domain, so an entry below one (www.partner.example) would never match; a
+      // public suffix (blogspot.com) stands for every domain under it
+      entries.forEach((entry, i) => {
+        const d = registeredDomain(entry);
+        if (d !== undefined && d !== entry) ctx.addIssue({ code: 'custom', path: [i], message: `expected a registered domain (${d}), found ${entry}` });
+      });
+    })
+    .optional(),
 });
 export type UriblSection = z.output<typeof uriblSectionSchema>;
 

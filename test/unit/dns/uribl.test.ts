@@ -159,7 +159,7 @@ test('rules schema errors name the file, the line and the key', () => {
         '    codes: { 127.0.0.2: URIBL_W }',
         'uribl:',
         '  max_uris: 0',
-        '  exclude: [good.example, "not a domain"]',
+        '  exclude: [good.example, "not a domain", www.partner.example, blogspot.com]',
         '  skip: []',
         '',
       ].join('\n'),
@@ -173,6 +173,9 @@ test('rules schema errors name the file, the line and the key', () => {
     assert.match(text, at(22, 'dnsbl\\.badkind\\.kind: .*"uri".*"uri_ip".*"from_header"'));
     assert.match(text, at(25, 'uribl\\.max_uris: '));
     assert.match(text, at(26, 'uribl\\.exclude\\[1\\]: expected a domain name'));
+    // links are asked by registered domain: an entry below one would never match (a public suffix covers all under it)
+    assert.match(text, at(26, 'uribl\\.exclude\\[2\\]: expected a registered domain \\(partner\\.example\\), found www\\.partner\\.example'));
+    assert.doesNotMatch(text, /exclude\[3\]/);
     assert.match(text, at(27, 'uribl\\.skip: unknown key'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
