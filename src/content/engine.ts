@@ -1,6 +1,7 @@
 // Content rule engine: compiles content_rules once, evaluates them on a parsed message; meta rules last.
 import { ConfigError } from '../config/load.ts';
 import type { SymbolHit } from '../checks/types.ts';
+import { LinkList } from '../mime/links.ts';
 import type { ParsedMail } from '../mime/parse.ts';
 import type { SymbolDef } from '../scoring/rules-sections.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
@@ -91,15 +92,21 @@ function uriList(mail: ParsedMail): string[] {
 
 const URL_IN_TEXT = /\b(?:https?|ftp):\/\/[^\s<>"'()]{1,500}|\bwww\.[a-z0-9-]+\.[^\s<>"'()]{1,500}/gi;
 
+/** Hrefs, then URLs in the text, without repeats; bounded as links.ts bounds them (a host past the padding counts). */
 export function collectUris(mail: ParsedMail): string[] {
-  const set = new Set<string>();
+  const list = new LinkList(500);
   for (const l of mail.links) {
-    if (/^(?:https?|ftp):|^www\./i.test(l)) set.add(l);
+    if (/^(?:https?|ftp):|^www\./i.test(l)) list.add(l);
     // protocol-relative ("//host/path"): a webmail page follows it over its own scheme
-    else if (/^[/\\]{2}[^/\\]/.test(l)) set.add(`http:${l}`);
+    else if (/^[/\\]{2}[^/\\]/.test(l)) list.add(`http:${l}`);
   }
-  for (const text of [mail.text, mail.htmlText]) for (const m of text.matchAll(URL_IN_TEXT)) if (set.size < 500) set.add(m[0]);
-  return [...set];
+  for (const text of [mail.text, mail.htmlText]) {
+    for (const m of text.matchAll(URL_IN_TEXT)) {
+      if (list.full) break;
+      list.add(m[0]);
+    }
+  }
+  return list.items;
 }
 
 export function uriHost(uri: string): string {

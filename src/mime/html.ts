@@ -1,7 +1,9 @@
 // HTML to plain text for the filter: drops scripts, styles and comments, keeps link targets and image alts.
+import { LinkList } from './links.ts';
+
 export interface HtmlText {
   text: string;
-  /** href/src targets found, in order (bounded). */
+  /** href/src targets found, in order, without repeats (bounded: links.ts). */
   links: string[];
   /** Count of tags by lower-cased name (bounded to names seen). */
   tags: Map<string, number>;
@@ -41,7 +43,7 @@ const SPACE_RUN = / [ \t\u00a0]+|[\t\u00a0][ \t\u00a0]*/g;
 const MAX_TAG_ATTRS = 4000;
 
 export function htmlToText(html: string, maxLinks = 200): HtmlText {
-  const links: string[] = [];
+  const links = new LinkList(maxLinks);
   const tags = new Map<string, number>();
   const src = dropScriptsAndStyles(dropComments(html));
   let out = '';
@@ -62,12 +64,12 @@ export function htmlToText(html: string, maxLinks = 200): HtmlText {
       const attrs = src.slice(tag.nameEnd, tag.end);
       ATTR_LINK.lastIndex = 0;
       let a: RegExpExecArray | null;
-      while ((a = ATTR_LINK.exec(attrs)) !== null && links.length < maxLinks) {
+      while ((a = ATTR_LINK.exec(attrs)) !== null) {
         // as a browser reads it (WHATWG URL, basic URL parser): every ASCII tab or newline removed, so
         // "ht&#9;tp://" and an href broken across lines still lead where they go
         const url = decodeEntities(a[2] ?? a[3] ?? a[4] ?? '').replace(/[\t\n\r]/g, '').trim();
         if (url) {
-          links.push(url);
+          links.add(url);
           // keep the link in the text so body rules and tokens see it next to its anchor
           if ((a[1] ?? '').toLowerCase() === 'href') out += ` ${url} `;
         }
@@ -79,7 +81,7 @@ export function htmlToText(html: string, maxLinks = 200): HtmlText {
     lt = src.indexOf('<', last);
   }
   out += src.slice(last);
-  return { text: decodeEntities(out).replace(SPACE_RUN, ' ').replace(/\n\s*\n+/g, '\n').trim(), links, tags };
+  return { text: decodeEntities(out).replace(SPACE_RUN, ' ').replace(/\n\s*\n+/g, '\n').trim(), links: links.items, tags };
 }
 
 /**

@@ -5,6 +5,7 @@ import { withoutFinalBlanks } from '../util/trim-end.ts';
 import type { HeaderField } from '../checks/types.ts';
 import { decodeCharset, decodeHeaderValue, headerValue, parseHeaderBlock, parseStructured, splitHeadBody } from './headers.ts';
 import { htmlToText } from './html.ts';
+import { LinkList } from './links.ts';
 import { decodeTransfer } from './transfer.ts';
 
 export interface MimeLimits {
@@ -40,7 +41,7 @@ export interface ParsedMail {
   htmlText: string;
   /** Raw HTML of text/html parts (bounded by maxBytes). */
   html: string;
-  /** Link targets from HTML (href/src). */
+  /** Link targets from HTML (href/src), without repeats (bounded: links.ts). */
   links: string[];
   /** HTML tag counts over all HTML parts. */
   htmlTags: Map<string, number>;
@@ -73,6 +74,8 @@ interface Walk {
   htmls: string[];
   /** Multipart boundaries seen, for reading part headers past maxBytes. */
   boundaries: Set<string>;
+  /** Fills mail.links. */
+  links: LinkList;
 }
 
 /** Parses a raw message; the result is always usable, whatever the input. */
@@ -85,7 +88,7 @@ export function parseMail(raw: Buffer, limits: MimeLimits = DEFAULT_MIME_LIMITS)
   const subject = headerValue(headers, 'subject') ?? '';
   const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], htmlTags: new Map(), parts: [], raw: binary, rawBody: body, truncated, problems: [], attachments: [] };
   if (truncated) mail.problems.push('truncated');
-  const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [], boundaries: new Set() };
+  const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [], boundaries: new Set(), links: new LinkList(500, mail.links) };
   try {
     visit(walk, rawHeaders, body, 0);
     if (truncated) partsPastLimit(walk, raw, limits.maxBytes);
@@ -226,7 +229,7 @@ function addText(w: Walk, body: string, type: string, charset: string | undefine
     const h = htmlToText(text);
     w.htmls.push(text);
     w.htmlTexts.push(h.text);
-    for (const l of h.links) if (w.mail.links.length < 500) w.mail.links.push(l);
+    for (const l of h.links) w.links.add(l);
     for (const [k, v] of h.tags) w.mail.htmlTags.set(k, (w.mail.htmlTags.get(k) ?? 0) + v);
   } else if (type === 'text/plain' || type === 'text/enriched' || type === 'text/rfc822-headers') {
     w.texts.push(text);

@@ -225,6 +225,14 @@ test('hrefs a browser follows are asked: protocol-relative, broken by a tab or n
   assert.deepEqual(new Set(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options), new Set(['proto-rel.example', 'tab-broken.example', 'entity-colon.example']));
 });
 
+test('a link after hundreds of spacer images and tracked links to one host is still asked', async (t) => {
+  const { gw, sink } = await start(t, { 'hidden-spam.example.urib.test': [{ A: '127.0.1.2' }] });
+  const padding = '<img src="http://cdn.example/spacer.gif">'.repeat(300) + Array.from({ length: 300 }, (_, i) => `<a href="http://news.example/t?id=${i}">${i}</a>`).join('');
+  const reply = await send(t, gw, htmlMessage(`${padding}<a href="http://hidden-spam.example/">buy</a>`));
+  assert.equal(reply.code, 250, reply.text);
+  assert.deepEqual(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options, ['hidden-spam.example']);
+});
+
 test('at most max_uris distinct domains of a message are asked per list, the first ones found', async (t) => {
   const { gw, sink } = await start(t, {}, 'uribl:\n  max_uris: 3\n');
   const links = [1, 2, 3, 4, 5, 6].map((i) => `<a href="http://www.d${i}.example/">${i}</a> <a href="http://shop.d${i}.example/">again</a>`).join(' ');

@@ -96,6 +96,16 @@ test('e-mail domains of a hostile body: each spelling reduced once, so "a@" repe
   assert.ok(ms < 600, `${ms.toFixed(0)} ms`);
 });
 
+test('a link after hundreds of links to one host is still found: the link bounds count new hosts, not repeats', () => {
+  const subjects = (type: string, body: string): string[] => uriSubjects(parseMail(Buffer.from(`From: a@b.example\r\nSubject: x\r\nContent-Type: ${type}\r\n\r\n${body}`)), { emails: false }).domains;
+  const spacers = '<img src="http://cdn.example/spacer.gif">'.repeat(300);
+  assert.deepEqual(subjects('text/html', `${spacers}<a href="http://hidden-spam.example/">buy</a>`), ['cdn.example', 'hidden-spam.example']);
+  const tracked = Array.from({ length: 600 }, (_, i) => `<a href="http://news.example/t?id=${i}">${i}</a>`).join('');
+  assert.deepEqual(subjects('text/html', `${tracked}<a href="http://hidden-spam.example/">buy</a>`), ['news.example', 'hidden-spam.example']);
+  const text = Array.from({ length: 600 }, (_, i) => `http://news.example/t?id=${i}`).join(' ');
+  assert.deepEqual(subjects('text/plain', `${text} http://hidden-spam.example/`), ['news.example', 'hidden-spam.example']);
+});
+
 test('return codes: exact and CIDR codes, bitmask bits, and every other answer a list error', () => {
   const codes = compileAnswerMap({ '127.0.1.2': 'DBL_SPAM', '127.0.1.104/30': 'DBL_ABUSED' }, {});
   assert.deepEqual(symbolsOfAnswer(codes, '127.0.1.2'), { ok: true, symbols: ['DBL_SPAM'] });
