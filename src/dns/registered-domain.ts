@@ -12,11 +12,24 @@ import { isDomainSyntax } from '../checks/dns-common.ts';
  */
 const HOST_LABEL = /^[a-z0-9_-]{1,63}$/;
 
-/** The registered domain of `host` (A-labels, lower case), or undefined when it is no valid DNS name or has none. */
+/**
+ * Names of private networks, never delegated in the public DNS: a public list knows nothing of them, and asking
+ * would tell its operator the names inside ours (as private addresses are never asked). RFC 6761 §6.3–6.4
+ * (localhost, invalid), RFC 6762 (local), RFC 8375 (home.arpa), ICANN's reserved internal, and the names
+ * private networks commonly use without delegation (lan, home, corp, intranet, private).
+ */
+const PRIVATE_NAMES: ReadonlySet<string> = new Set(['localhost', 'invalid', 'local', 'home.arpa', 'internal', 'lan', 'home', 'corp', 'intranet', 'private']);
+
+function inPrivateNamespace(ascii: string): boolean {
+  const labels = ascii.split('.');
+  return PRIVATE_NAMES.has(labels.at(-1) ?? '') || PRIVATE_NAMES.has(labels.slice(-2).join('.'));
+}
+
+/** The registered domain of `host` (A-labels, lower case), or undefined when it is no valid DNS name, has none, or is private. */
 export function registeredDomain(host: string): string | undefined {
   const ascii = domainToASCII(host.trim().replace(/\.$/, '')).toLowerCase();
   // RFC 1035 §2.3.4: 255 octets on the wire, 253 in text; no empty label
-  if (!ascii || ascii.length > 253 || !ascii.split('.').every((l) => HOST_LABEL.test(l))) return undefined;
+  if (!ascii || ascii.length > 253 || !ascii.split('.').every((l) => HOST_LABEL.test(l)) || inPrivateNamespace(ascii)) return undefined;
   const d = getDomain(ascii, { allowPrivateDomains: true, validateHostname: false });
   // RFC 1035 §2.3.1 names only for the name asked: no underscores, no hyphen at either end of a label
   return d && isDomainSyntax(d) && d.includes('.') ? d : undefined;

@@ -233,6 +233,14 @@ test('a link after hundreds of spacer images and tracked links to one host is st
   assert.deepEqual(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options, ['hidden-spam.example']);
 });
 
+test('links to names of private networks (.local, .internal, home.arpa) are never asked, as private addresses are not', async (t) => {
+  const { gw, sink } = await start(t, {});
+  const reply = await send(t, gw, textMessage('See http://wiki.corp.local/p and https://fs.corp.internal/x and http://nas.home.arpa/ and http://public.example/'));
+  assert.equal(reply.code, 250, reply.text);
+  symbolsOfDelivered(sink);
+  assert.deepEqual(asked(gw, 'urib.test'), ['public.example']);
+});
+
 test('at most max_uris distinct domains of a message are asked per list, the first ones found', async (t) => {
   const { gw, sink } = await start(t, {}, 'uribl:\n  max_uris: 3\n');
   const links = [1, 2, 3, 4, 5, 6].map((i) => `<a href="http://www.d${i}.example/">${i}</a> <a href="http://shop.d${i}.example/">again</a>`).join(' ');

@@ -50,6 +50,14 @@ test('a host whose subdomain labels are no strict DNS names still has its regist
   }
 });
 
+test('names of private networks have no registered domain: never told to a public list', () => {
+  for (const host of ['wiki.corp.local', 'fs.corp.internal', 'nas.home.arpa', 'printer.lan', 'x.y.localhost', 'a.b.invalid', 'router.home', 'erp.intranet']) {
+    assert.equal(registeredDomain(host), undefined, host);
+  }
+  assert.equal(registeredDomain('shop.local-deals.com'), 'local-deals.com');
+  assert.equal(registeredDomain('arpa-news.example'), 'arpa-news.example');
+});
+
 test('link hosts are read as a browser reads them', () => {
   assert.equal(linkHost('http://www.Example.com/x'), 'www.example.com');
   assert.equal(linkHost('www.example.com/path'), 'www.example.com');
