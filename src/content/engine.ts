@@ -92,13 +92,19 @@ function uriList(mail: ParsedMail): string[] {
 
 const URL_IN_TEXT = /\b(?:https?|ftp):\/\/[^\s<>"'()]{1,500}|\bwww\.[a-z0-9-]+\.[^\s<>"'()]{1,500}/gi;
 
+/** A link target that leads to a web host, as a browser takes it; undefined for mailto:, cid:, relative paths. */
+export function webLink(l: string): string | undefined {
+  if (/^(?:https?|ftp):|^www\./i.test(l)) return l;
+  // protocol-relative ("//host/path"): a webmail page follows it over its own scheme
+  return /^[/\\]{2}[^/\\]/.test(l) ? `http:${l}` : undefined;
+}
+
 /** Hrefs, then URLs in the text, without repeats; bounded as links.ts bounds them (a host past the padding counts). */
 export function collectUris(mail: ParsedMail): string[] {
   const list = new LinkList(500);
   for (const l of mail.links) {
-    if (/^(?:https?|ftp):|^www\./i.test(l)) list.add(l);
-    // protocol-relative ("//host/path"): a webmail page follows it over its own scheme
-    else if (/^[/\\]{2}[^/\\]/.test(l)) list.add(`http:${l}`);
+    const web = webLink(l);
+    if (web !== undefined) list.add(web);
   }
   for (const text of [mail.text, mail.htmlText]) {
     for (const m of text.matchAll(URL_IN_TEXT)) {

@@ -1,9 +1,10 @@
 // What the URI block lists are asked about one message: the registered domains of its links (HTML hrefs and
 // URLs in the decoded text, as the content rules' `uri` rules see them: collectUris), the addresses of links
-// to IP literals, and on request the domains of e-mail addresses in the body. Hosts are read as a browser
+// to IP literals, the links of HTML attachments (mail.attachmentLinks), and on request the domains of e-mail
+// addresses in the body. Hosts are read as a browser
 // reads them (WHATWG URL: "\" as "/", numeric IPv4 forms such as 3232235777, percent-escapes, IDN to A-labels).
 import { isIP } from 'node:net';
-import { collectUris } from './engine.ts';
+import { collectUris, webLink } from './engine.ts';
 import { registeredDomain } from '../dns/registered-domain.ts';
 import type { ParsedMail } from '../mime/parse.ts';
 
@@ -44,7 +45,9 @@ export function linkHost(uri: string): string {
 export function uriSubjects(mail: ParsedMail, opts: { emails: boolean } = { emails: true }): UriSubjects {
   const domains = new Set<string>();
   const ips = new Set<string>();
-  for (const uri of collectUris(mail)) {
+  // the message's own links, then those of HTML attachments (a phishing page sent as invoice.html)
+  const attached = mail.attachmentLinks.map(webLink).filter((l): l is string => l !== undefined);
+  for (const uri of [...collectUris(mail), ...attached]) {
     if (domains.size + ips.size >= MAX_COLLECTED) break;
     const host = linkHost(uri);
     if (!host) continue;

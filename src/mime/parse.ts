@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { withoutFinalBlanks } from '../util/trim-end.ts';
 import type { HeaderField } from '../checks/types.ts';
 import { decodeCharset, decodeHeaderValue, headerValue, parseHeaderBlock, parseStructured, splitHeadBody } from './headers.ts';
+import { addPageLinks, isAttachedPage } from './attached-page.ts';
 import { htmlToText } from './html.ts';
 import { LinkList } from './links.ts';
 import { decodeTransfer } from './transfer.ts';
@@ -43,6 +44,8 @@ export interface ParsedMail {
   html: string;
   /** Link targets from HTML (href/src), without repeats (bounded: links.ts). */
   links: string[];
+  /** Link targets of HTML attachments (a phishing page sent as invoice.html): for the URI block lists, not the text checks. */
+  attachmentLinks: string[];
   /** HTML tag counts over all HTML parts. */
   htmlTags: Map<string, number>;
   parts: MimePart[];
@@ -74,8 +77,9 @@ interface Walk {
   htmls: string[];
   /** Multipart boundaries seen, for reading part headers past maxBytes. */
   boundaries: Set<string>;
-  /** Fills mail.links. */
+  /** Fill mail.links and mail.attachmentLinks. */
   links: LinkList;
+  attachmentLinks: LinkList;
 }
 
 /** Parses a raw message; the result is always usable, whatever the input. */
@@ -86,9 +90,9 @@ export function parseMail(raw: Buffer, limits: MimeLimits = DEFAULT_MIME_LIMITS)
   const rawHeaders = parseHeaderBlock(head);
   const headers = rawHeaders.map((h) => ({ name: h.name, value: decodeHeaderValue(fixEightBit(h.value)) }));
   const subject = headerValue(headers, 'subject') ?? '';
-  const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], htmlTags: new Map(), parts: [], raw: binary, rawBody: body, truncated, problems: [], attachments: [] };
+  const mail: ParsedMail = { headers, subject, text: '', htmlText: '', html: '', links: [], attachmentLinks: [], htmlTags: new Map(), parts: [], raw: binary, rawBody: body, truncated, problems: [], attachments: [] };
   if (truncated) mail.problems.push('truncated');
-  const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [], boundaries: new Set(), links: new LinkList(500, mail.links) };
+  const walk: Walk = { limits, mail, texts: [], htmlTexts: [], htmls: [], boundaries: new Set(), links: new LinkList(500, mail.links), attachmentLinks: new LinkList(200, mail.attachmentLinks) };
   try {
     visit(walk, rawHeaders, body, 0);
     if (truncated) partsPastLimit(walk, raw, limits.maxBytes);
@@ -150,10 +154,13 @@ function visit(w: Walk, headers: readonly HeaderField[], body: string, depth: nu
   }
   const isAttachment = part.disposition === 'attachment' || (part.filename !== undefined && !type.startsWith('text/'));
   if (type.startsWith('text/') && !isAttachment) addText(w, body, type, part.charset, encoding);
-  // a part the cut may have shortened is not hashed: its digest would not be the attachment's
-  else if (!w.mail.truncated) {
-    const inline = part.disposition === 'inline' || headerValue(headers, 'content-id') !== undefined || (type.startsWith('image/') && part.disposition !== 'attachment');
-    hashAttachment(w, body, encoding, inline);
+  else {
+    if (isAttachedPage(type, part.filename)) addPageLinks(body, part.charset, encoding, w.attachmentLinks);
+    // a part the cut may have shortened is not hashed: its digest would not be the attachment's
+    if (!w.mail.truncated) {
+      const inline = part.disposition === 'inline' || headerValue(headers, 'content-id') !== undefined || (type.startsWith('image/') && part.disposition !== 'attachment');
+      hashAttachment(w, body, encoding, inline);
+    }
   }
 }
 

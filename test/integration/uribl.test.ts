@@ -241,6 +241,20 @@ test('links to names of private networks (.local, .internal, home.arpa) are neve
   assert.deepEqual(asked(gw, 'urib.test'), ['public.example']);
 });
 
+test('links of an HTML attachment (a phishing page sent as invoice.html) are asked too', async (t) => {
+  const { gw, sink } = await start(t, { 'phish-kit.example.urib.test': [{ A: '127.0.1.2' }] });
+  const page = Buffer.from('<html><body><form action="https://harvest.phish-kit.example/post.php" method="post"><input name="pw"></form></body></html>').toString('base64');
+  const message =
+    headers() +
+    'Content-Type: multipart/mixed; boundary="b1"\n\n--b1\nContent-Type: text/plain; charset=utf-8\n\nYour invoice is attached.\n' +
+    '--b1\nContent-Type: text/html; name="invoice.html"\nContent-Disposition: attachment; filename="invoice.html"\nContent-Transfer-Encoding: base64\n\n' +
+    page +
+    '\n--b1--\n';
+  const reply = await send(t, gw, message);
+  assert.equal(reply.code, 250, reply.text);
+  assert.deepEqual(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options, ['phish-kit.example']);
+});
+
 test('at most max_uris distinct domains of a message are asked per list, the first ones found', async (t) => {
   const { gw, sink } = await start(t, {}, 'uribl:\n  max_uris: 3\n');
   const links = [1, 2, 3, 4, 5, 6].map((i) => `<a href="http://www.d${i}.example/">${i}</a> <a href="http://shop.d${i}.example/">again</a>`).join(' ');

@@ -114,6 +114,17 @@ test('a link after hundreds of links to one host is still found: the link bounds
   assert.deepEqual(subjects('text/plain', `${text} http://hidden-spam.example/`), ['news.example', 'hidden-spam.example']);
 });
 
+test('an HTML attachment gives its links and the URLs of its scripts; its text stays out of the text checks', () => {
+  const page = '<form action="https://post.form-kit.example/p"></form><script>window.location = "https://go.js-kit.example/x";</script>FREE MONEY';
+  const raw = Buffer.from(
+    'From: a@b.example\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n' +
+      `--b\r\nContent-Type: application/octet-stream; name="invoice.htm"\r\nContent-Disposition: attachment; filename="invoice.htm"\r\n\r\n${page}\r\n--b--\r\n`,
+  );
+  const mail = parseMail(raw);
+  assert.deepEqual(uriSubjects(mail).domains, ['form-kit.example', 'js-kit.example']);
+  assert.ok(!mail.text.includes('FREE MONEY') && mail.links.length === 0, 'no text, no body links');
+});
+
 test('return codes: exact and CIDR codes, bitmask bits, and every other answer a list error', () => {
   const codes = compileAnswerMap({ '127.0.1.2': 'DBL_SPAM', '127.0.1.104/30': 'DBL_ABUSED' }, {});
   assert.deepEqual(symbolsOfAnswer(codes, '127.0.1.2'), { ok: true, symbols: ['DBL_SPAM'] });
