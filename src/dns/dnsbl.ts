@@ -76,10 +76,16 @@ export function createDnsblEngine(opts: DnsblEngineOptions): DnsblEngine {
   if (!opts.health) activate();
 
   function queryName(st: ListState, subject: string): string | undefined {
-    if (!IP_KINDS.has(st.list.kind)) return /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/i.test(subject) ? `${subject.toLowerCase().replace(/\.$/, '')}.${st.list.zone}` : undefined;
-    const fam = ipToBigInt(subject)?.family;
-    if ((fam === 4 && !st.list.ipv4) || (fam === 6 && !st.list.ipv6)) return undefined;
-    return reversedName(subject, st.list.zone);
+    let name: string | undefined;
+    if (!IP_KINDS.has(st.list.kind)) name = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/i.test(subject) ? `${subject.toLowerCase().replace(/\.$/, '')}.${st.list.zone}` : undefined;
+    else {
+      const fam = ipToBigInt(subject)?.family;
+      if ((fam === 4 && !st.list.ipv4) || (fam === 6 && !st.list.ipv6)) return undefined;
+      name = reversedName(subject, st.list.zone);
+    }
+    // RFC 1035 §2.3.4: labels of 63 octets or less, names of 255 on the wire (253 in text); a longer one cannot be
+    // listed (the transport would refuse to encode it, and the lookup count as a clean answer): it is not asked
+    return name !== undefined && name.length <= 253 && name.split('.').every((l) => l.length <= 63) ? name : undefined;
   }
 
   async function query(st: ListState, subject: string): Promise<ListResult> {

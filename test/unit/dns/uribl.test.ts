@@ -284,6 +284,20 @@ test('the rhsbl_from_header check: From and Reply-To domains, excluded ones skip
   assert.ok(!asked.some((n) => n.includes('gmail.com')));
 });
 
+test('a question name over 253 octets, or with a label over 63, is never sent (RFC 1035 §2.3.4)', async () => {
+  const zones = createZoneResolver(ZONES);
+  const asked: string[] = [];
+  const lists = dnsblSectionSchema.parse({ h: { zone: 'h.test', kind: 'helo', health_check: false, codes: { '127.0.0.2': 'RHSBL_H' } } });
+  const engine = createDnsblEngine({ resolver: { lookup: (name, type) => (asked.push(name), zones.lookup(name, type)) }, lists, log: silentLogger, clock: new ManualClock(1) });
+  // 249 octets: a valid name, but not once the zone is added
+  const long = Array.from({ length: 5 }, () => 'a'.repeat(49)).join('.');
+  assert.equal((await engine.lookup('h', long)).status, 'skipped');
+  assert.equal((await engine.lookup('h', `${'b'.repeat(64)}.example`)).status, 'skipped');
+  assert.deepEqual(asked, []);
+  await engine.lookup('h', 'ok.example');
+  assert.deepEqual(asked, ['ok.example.h.test']);
+});
+
 test('a check whose deadline passes gives its temperror symbol naming the lists', async () => {
   const { checks } = setup({ u: { zone: 'u.test', kind: 'uri', codes: { '127.0.0.2': 'URIBL_U' } } });
   const ac = new AbortController();
