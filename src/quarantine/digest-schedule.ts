@@ -32,8 +32,13 @@ export function nextSlot(now: number, at: string, intervalMs: number): number {
   return Math.min(latestSlot(now, at, intervalMs) + intervalMs, nextAnchor);
 }
 
-/** A round is due when a slot passed after the last one (none yet: never due by the clock; the first slot starts it). */
+/**
+ * A round is due when a slot passed after the last one (none yet: never due by the clock; the first slot starts it).
+ * A last round in the future means the clock was set back after running ahead: due now, or none would come until
+ * the clock caught up with it.
+ */
 export function roundDue(lastRound: number | undefined, now: number, at: string, intervalMs: number): boolean {
   if (lastRound === undefined) return false;
+  if (lastRound > now) return true;
   return latestSlot(now, at, intervalMs) > lastRound;
 }

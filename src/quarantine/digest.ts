@@ -78,7 +78,7 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
   const baseUrl = config.base_url?.replace(/\/+$/, '');
 
   /** Per recipient (lower case), what was quarantined for them in [covered, cutoff); and who is not ours. */
-  const collect = async (cutoff: number): Promise<{ pending: Map<string, Pending>; notLocal: Set<string> }> => {
+  const collect = async (cutoff: number, now: number): Promise<{ pending: Map<string, Pending>; notLocal: Set<string> }> => {
     const pending = new Map<string, Pending>();
     const notLocal = new Set<string>();
     for (const id of await listQuarantineIds(opts.dir)) {
@@ -92,7 +92,10 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
       const { envelope } = head;
       for (const address of envelope.rcptTo) {
         const key = address.toLowerCase();
-        if (t < (state.covered[key] ?? 0)) continue;
+        // coverage in the future: the clock ran ahead when it was saved; all that is held is listed again (a
+        // duplicate listing at worst); else nothing held since the clock was set right would be listed for a long time
+        const since = state.covered[key] ?? 0;
+        if (since <= now && t < since) continue;
         const at = key.lastIndexOf('@');
         if (at < 1 || !local.has(key.slice(at + 1))) {
           notLocal.add(key);
@@ -126,7 +129,7 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
     const now = opts.clock.now();
     // taken before listing: a message being stored now is older than the cutoff only once it is on disk
     const cutoff = Math.min(now, opts.settledBefore?.() ?? now);
-    const { pending, notLocal } = await collect(cutoff);
+    const { pending, notLocal } = await collect(cutoff, now);
     const out: DigestRound = { sent: [], failed: [], notLocal: [...notLocal] };
     // counted once per round that found new messages for them; their coverage moves on as for anyone's
     if (notLocal.size) metrics.digests.inc({ result: 'not_local' }, notLocal.size);
@@ -187,7 +190,7 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
     run,
     async preview() {
       const now = opts.clock.now();
-      const { pending } = await collect(Math.min(now, opts.settledBefore?.() ?? now));
+      const { pending } = await collect(Math.min(now, opts.settledBefore?.() ?? now), now);
       return [...pending.values()].map((p) => ({ recipient: p.address, text: digestText(digestOf(p, now)) }));
     },
     start() {

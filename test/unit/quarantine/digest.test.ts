@@ -134,3 +134,22 @@ test('a release whose enqueue fails leaves the recipient held (spool first, then
   assert.equal(await q.releaseFor(id, 'alice@corp.example', failing, false), 'failed');
   assert.deepEqual((await readQuarantined(path.join(q.dir, `${id}.msg`))).envelope.rcptTo, ['alice@corp.example', 'bob@corp.example']);
 });
+
+test('a clock set back (it ran ahead): a round at once, listing what is held since, then the schedule again', async (t) => {
+  const { q, clock, runner } = await rig(t, { at: '07:00', interval: '24h' });
+  const sink = recorder();
+  // the host's clock ran a year ahead for a while: a round ran then, and covered alice up to that time
+  clock.set(new Date(2027, 11, 7, 8, 0).getTime());
+  await store(q, clock, ['alice@corp.example'], 'while ahead');
+  assert.equal((await (await runner(sink)).run(true))?.sent.length, 1);
+  // set right again: the schedule does not wait a year, and what is held from now on reaches alice
+  clock.set(new Date(2026, 11, 7, 6, 0).getTime());
+  await store(q, clock, ['alice@corp.example'], 'after the fix');
+  const round = await (await runner(sink)).run(false);
+  assert.equal(round?.sent.length, 1, 'the last round is in the future: one is due now');
+  assert.match((await PostalMime.parse(sink.sent[1]?.message ?? Buffer.alloc(0))).text ?? '', /after the fix/);
+  assert.equal(await (await runner(sink)).run(false), undefined, 'then not before 07:00');
+  clock.set(new Date(2026, 11, 7, 7, 1).getTime());
+  assert.ok(await (await runner(sink)).run(false), 'the 07:00 round');
+  assert.equal(sink.sent.length, 2, 'nothing listed twice');
+});
