@@ -9,6 +9,7 @@ import { reportEnvelope } from '../mailhost/report-mail.ts';
 import type { Registry } from '../metrics/registry.ts';
 import { idTime } from '../queue/spool-format.ts';
 import type { MessageSink } from '../queue/types.ts';
+import { isLocalDomain, parseAddress } from '../smtp/address.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { composeDigest, digestText, type DigestInput, type DigestItem } from './digest-compose.ts';
@@ -78,6 +79,12 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
   const baseUrl = config.base_url?.replace(/\/+$/, '');
 
   /** Per recipient (lower case), what was quarantined for them in [covered, cutoff); and who is not ours. */
+  /** The address's domain is ours, compared as the gateway's relay check compares it (a final dot ignored; no address literal or local-part trick). */
+  const isLocalRecipient = (address: string): boolean => {
+    const a = parseAddress(address);
+    return !a.trick && !a.literal && isLocalDomain(a.domain, local);
+  };
+
   const collect = async (cutoff: number, now: number): Promise<{ pending: Map<string, Pending>; notLocal: Set<string> }> => {
     const pending = new Map<string, Pending>();
     const notLocal = new Set<string>();
@@ -96,8 +103,7 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
         // duplicate listing at worst); else nothing held since the clock was set right would be listed for a long time
         const since = state.covered[key] ?? 0;
         if (since <= now && t < since) continue;
-        const at = key.lastIndexOf('@');
-        if (at < 1 || !local.has(key.slice(at + 1))) {
+        if (!isLocalRecipient(address)) {
           notLocal.add(key);
           continue;
         }

@@ -153,3 +153,12 @@ test('a clock set back (it ran ahead): a round at once, listing what is held sin
   assert.ok(await (await runner(sink)).run(false), 'the 07:00 round');
   assert.equal(sink.sent.length, 2, 'nothing listed twice');
 });
+
+test('a recipient whose domain has a final dot (accepted as local by the gateway) gets a digest', async (t) => {
+  const { q, clock, runner } = await rig(t);
+  await store(q, clock, ['alice@corp.example.', 'bob@Corp.Example'], 'dot');
+  const sink = recorder();
+  const round = await (await runner(sink)).run(true);
+  assert.deepEqual(round?.notLocal, []);
+  assert.deepEqual(round?.sent.map((s) => s.recipient), ['alice@corp.example.', 'bob@Corp.Example']);
+});
