@@ -239,7 +239,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   });
   closers.push((d) => delivery.close(d));
   // quarantine digests to local recipients, queued on the spool, with their links on the HTTP listener
-  digest = await openQuarantineDigest({ loaded: deps.loaded, quarantine, sink: delivery.spool, sign: signNotice, hostname: deps.hostname, clock: deps.clock, registry: deps.registry, log: deps.log });
+  digest = await openQuarantineDigest({ loaded: deps.loaded, ...(fullStack ? { directory: mailhost.directory } : {}), quarantine, sink: delivery.spool, sign: signNotice, hostname: deps.hostname, clock: deps.clock, registry: deps.registry, log: deps.log });
   if (digest) closers.push(() => digest?.runner.close() ?? Promise.resolve());
   // DMARC aggregate reports (RFC 7489 §7.2): counted per received message, queued on the spool daily
   const dmarcReports = openDmarcReports({ config, dataDir: deps.loaded.dataDir, hostname: deps.hostname, resolver, sink: delivery.spool, sign: signNotice, clock: deps.clock, log: deps.log, registry: deps.registry });

@@ -9,7 +9,9 @@ import { quarantineDir } from '../config/sections/quarantine.ts';
 import { createNoticeSigner } from '../dkim/notice-signer.ts';
 import { createDkimSigner, loadDkimKeys } from '../dkim/signer.ts';
 import { createRegistry } from '../metrics/registry.ts';
+import { createUserDirectory, type UserDirectory } from '../mailhost/directory.ts';
 import { createDigestRunner, type DigestRunner } from '../quarantine/digest.ts';
+import { digestAddressOf } from '../quarantine/digest-setup.ts';
 import { digestStateFile } from '../quarantine/digest-state.ts';
 import { loadLinkSecret } from '../quarantine/link-secret.ts';
 import { createLinkTokens } from '../quarantine/link-token.ts';
@@ -23,7 +25,18 @@ import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { request } from './control-client.ts';
 import type { CommandArgs, CommandIo } from './types.ts';
 
-async function runner(loaded: LoadedConfig, sink: MessageSink, createSecret: boolean): Promise<DigestRunner> {
+/** A runner as the instance has it; `use` gets it with the full-stack user directory open (closed after). */
+async function withRunner<T>(loaded: LoadedConfig, sink: MessageSink, createSecret: boolean, use: (r: DigestRunner) => Promise<T>): Promise<T> {
+  const { config, dataDir } = loaded;
+  const directory = config.mode === 'full-stack' ? createUserDirectory({ config, dataDir, log: silentLogger, ...(loaded.file ? { configFile: loaded.file } : {}) }) : undefined;
+  try {
+    return await use(await runner(loaded, sink, createSecret, directory));
+  } finally {
+    directory?.close();
+  }
+}
+
+async function runner(loaded: LoadedConfig, sink: MessageSink, createSecret: boolean, directory: UserDirectory | undefined): Promise<DigestRunner> {
   const { config, dataDir } = loaded;
   const registry = createRegistry(false);
   const secret = loadLinkSecret(dataDir, createSecret);
@@ -39,6 +52,7 @@ async function runner(loaded: LoadedConfig, sink: MessageSink, createSecret: boo
     sink,
     ...(signer ? { sign: createNoticeSigner(() => signer, registry, silentLogger, systemClock) } : {}),
     ...(secret ? { tokens: createLinkTokens(secret) } : {}),
+    ...(directory ? { digestAddress: digestAddressOf(directory) } : {}),
     clock: systemClock,
     registry,
     log: silentLogger,
@@ -52,7 +66,7 @@ export async function quarantineDigest(loaded: LoadedConfig, args: CommandArgs, 
   const force = args.flags.has('now');
   if (args.flags.has('dry-run')) {
     // read-only: the link secret is not made here (the instance makes it, as its own user)
-    const previews = await (await runner(loaded, refuse, false)).preview();
+    const previews = await withRunner(loaded, refuse, false, (r) => r.preview());
     for (const p of previews) io.stdout.write(`To: ${p.recipient}\n\n${p.text.replace(/\r\n/g, '\n')}\n`);
     io.stdout.write(`${previews.length} digest(s) would be sent\n`);
     return 0;
@@ -71,7 +85,7 @@ export async function quarantineDigest(loaded: LoadedConfig, args: CommandArgs, 
   try {
     const spool = await openSpool({ dir: paths.root, fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger, exclusive: false });
     try {
-      const round = await (await runner(loaded, spool, true)).run(force);
+      const round = await withRunner(loaded, spool, true, (r) => r.run(force));
       if (!round) {
         io.stdout.write('no digest round due (--now sends at once)\n');
         return 0;

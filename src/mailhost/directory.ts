@@ -20,6 +20,8 @@ export interface UserDirectory extends RecipientDirectory, Authenticator {
   users(): UserRecord[];
   /** Quota in bytes for a user (own or default), undefined for none. */
   quotaOf(user: string): number | undefined;
+  /** As resolve, without the catch-all: where the address leads as a user, sub-address or alias of its own. */
+  resolveExplicit(address: string): RecipientResolution;
   /** Stops watching the files. */
   close(): void;
 }
@@ -129,6 +131,9 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
       const { resolution, dangling } = expandAddress(address, ctx());
       if (dangling.length) log.warn('alias targets lead nowhere; skipped', { address, dangling });
       return resolution;
+    },
+    resolveExplicit(address: string): RecipientResolution {
+      return expandAddress(address, ctx(), { allowCatchAll: false }).resolution;
     },
     async authenticate(user: string, password: string): Promise<string | undefined> {
       const name = user.trim().toLowerCase();

@@ -10,7 +10,7 @@ export const LINK_RESULTS = ['ok', 'already_done', 'expired', 'invalid', 'failed
 export type LinkResult = (typeof LINK_RESULTS)[number];
 
 export function createDigestMetrics(registry: Registry) {
-  const digests = counter(registry, 'spamgate_quarantine_digests_total', 'Quarantine digests by result: sent (queued), failed (could not be queued; tried again next round), not_local (a recipient outside local_domains: no digest).', ['result']);
+  const digests = counter(registry, 'spamgate_quarantine_digests_total', 'Quarantine digests by result: sent (queued), failed (could not be queued; tried again next round), not_local (no digest: a recipient outside local_domains, or in full-stack mode one no user or alias of its own reaches).', ['result']);
   const links = counter(registry, 'spamgate_quarantine_link_actions_total', 'Digest link requests by action (view: the confirmation page; release, delete: the confirmed POST) and result (ok, already_done, expired, invalid: forged or malformed token, failed).', ['action', 'result']);
   for (const result of DIGEST_RESULTS) digests.inc({ result }, 0);
   for (const action of LINK_ACTIONS) for (const result of LINK_RESULTS) links.inc({ action, result }, 0);

@@ -1,8 +1,10 @@
-// The quarantine digest from config: the runner (digest.ts) on the spool with the notice signer, and the link routes
+// The quarantine digest from config: the runner (digest.ts) on the spool with the notice signer (and, in full-stack
+// mode, the user directory deciding where each recipient's digest goes), and the link routes
 // for the HTTP listener (link-routes.ts) with the link secret (made at the first start). None when
 // quarantine.digest.enabled is false (the metrics are still exported, at 0).
 import type { LoadedConfig } from '../config/load.ts';
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
+import type { UserDirectory } from '../mailhost/directory.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { MessageSink } from '../queue/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -15,8 +17,24 @@ import { createLinkRoutes, type HttpRoute } from './link-routes.ts';
 import { createLinkTokens } from './link-token.ts';
 import type { Quarantine } from './store.ts';
 
+/**
+ * Full-stack mode: where a recipient's digest goes. A user, or a sub-address or alias leading to one user: that
+ * user (one digest per mailbox, however many of its addresses a spam run hit); an alias of several users: the alias.
+ * None for an address only the catch-all takes (a dictionary run would mail its owner a digest per made-up
+ * address), one no user or alias has (any more), or an alias forwarding elsewhere (digests never leave the host).
+ */
+export function digestAddressOf(directory: Pick<UserDirectory, 'resolveExplicit'>): (recipient: string) => string | undefined {
+  return (recipient) => {
+    const r = directory.resolveExplicit(recipient);
+    if (r.kind !== 'local' || r.remote.length || !r.mailboxes.length) return undefined;
+    return r.mailboxes.length === 1 ? r.mailboxes[0] : recipient;
+  };
+}
+
 export interface DigestSetupDeps {
   loaded: LoadedConfig;
+  /** Full-stack mode's users and aliases (digestAddressOf); absent in front-of mode. */
+  directory?: Pick<UserDirectory, 'resolveExplicit'>;
   quarantine: Quarantine;
   sink: MessageSink;
   sign?: NoticeSigner;
@@ -49,6 +67,7 @@ export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<Quara
     hostname: deps.hostname,
     sink: deps.sink,
     ...(deps.sign ? { sign: deps.sign } : {}),
+    ...(deps.directory ? { digestAddress: digestAddressOf(deps.directory) } : {}),
     tokens,
     settledBefore: () => deps.quarantine.settledBefore(),
     clock: deps.clock,

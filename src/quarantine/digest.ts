@@ -1,4 +1,5 @@
-// Digest rounds: for each recipient in local_domains with messages quarantined since their last digest, one digest
+// Digest rounds: for each recipient in local_domains with messages quarantined since their last digest (in full-stack
+// mode grouped by mailbox, and none for an address only the catch-all takes: digest-setup.ts), one digest
 // (digest-compose.ts) queued on the spool like the other notices (signed by the notice signer, from the null
 // reverse path so it never bounces), then the recipient's coverage saved (digest-state.ts). A recipient outside
 // local_domains gets none: digests never leave for the world. Rounds run when the schedule says (digest-schedule.ts)
@@ -28,6 +29,11 @@ export interface DigestRunnerOptions {
   hostname: string;
   sink: MessageSink;
   sign?: NoticeSigner;
+  /**
+   * Full-stack mode: the address a recipient's digest goes to (digestAddressOf in digest-setup.ts), undefined for none.
+   * Absent (front-of mode: the next hop knows the users): each local recipient gets their own.
+   */
+  digestAddress?: (recipient: string) => string | undefined;
   /** Signs the links; absent (or no base_url): digests without links. */
   tokens?: LinkTokens;
   /** Messages quarantined before this time are all on disk (Quarantine.settledBefore; the clock's now without one). */
@@ -67,7 +73,8 @@ const CHECK_MS = 60_000;
 
 interface Pending {
   address: string;
-  items: Array<Omit<DigestItem, 'links'>>;
+  /** Each with the recipient it was quarantined for (whose copy its links act on). */
+  items: Array<Omit<DigestItem, 'links'> & { recipient: string }>;
 }
 
 export async function createDigestRunner(opts: DigestRunnerOptions): Promise<DigestRunner> {
@@ -98,19 +105,23 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
       if (!head) continue;
       const { envelope } = head;
       for (const address of envelope.rcptTo) {
-        const key = address.toLowerCase();
+        // undefined: no digest (not ours); coverage is kept per digest address, or per recipient when none
+        const to = !isLocalRecipient(address) ? undefined : opts.digestAddress ? opts.digestAddress(address) : address;
+        const key = (to ?? address).toLowerCase();
         // coverage in the future: the clock ran ahead when it was saved; all that is held is listed again (a
         // duplicate listing at worst); else nothing held since the clock was set right would be listed for a long time
         const since = state.covered[key] ?? 0;
         if (since <= now && t < since) continue;
-        if (!isLocalRecipient(address)) {
+        if (to === undefined) {
           notLocal.add(key);
           continue;
         }
         let p = pending.get(key);
-        if (!p) pending.set(key, (p = { address, items: [] }));
+        if (!p) pending.set(key, (p = { address: to, items: [] }));
+        // two recipients of one message with one mailbox (user+a, user+b): listed once
+        if (p.items.at(-1)?.id === id) continue;
         const symbols = [...envelope.quarantine.symbols].filter((s) => s.score > 0).sort((a, b) => b.score - a.score).slice(0, 5).map((s) => s.symbol);
-        p.items.push({ id, receivedAt: envelope.receivedAt || t, sender: envelope.mailFrom, subject: envelope.quarantine.subject ?? '', score: envelope.quarantine.score, symbols });
+        p.items.push({ id, recipient: address, receivedAt: envelope.receivedAt || t, sender: envelope.mailFrom, subject: envelope.quarantine.subject ?? '', score: envelope.quarantine.score, symbols });
       }
     }
     return { pending, notLocal };
@@ -123,7 +134,7 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
     const link = (action: string, token: string): string => `${baseUrl ?? ''}/quarantine/${action}?t=${token}`;
     const items: DigestItem[] = shown.map((item) => {
       if (!baseUrl || !opts.tokens) return item;
-      const token = opts.tokens.sign({ id: item.id, recipient: p.address, expires });
+      const token = opts.tokens.sign({ id: item.id, recipient: item.recipient, expires });
       return { ...item, links: { release: link('release', token), delete: link('delete', token) } };
     });
     return { from, to: p.address, hostname: opts.hostname, now, items, more: newest.length - shown.length, maxAgeMs: opts.maxAgeMs };

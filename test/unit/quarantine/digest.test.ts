@@ -10,7 +10,11 @@ import { test, type TestContext } from 'node:test';
 import PostalMime from 'postal-mime';
 import { digestSection } from '../../../src/config/sections/quarantine-digest.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
-import { createDigestRunner } from '../../../src/quarantine/digest.ts';
+import { loadConfig } from '../../../src/config/load.ts';
+import { createUserDirectory } from '../../../src/mailhost/directory.ts';
+import { hashPassword } from '../../../src/mailhost/password.ts';
+import { createDigestRunner, type DigestRunnerOptions } from '../../../src/quarantine/digest.ts';
+import { digestAddressOf } from '../../../src/quarantine/digest-setup.ts';
 import { latestSlot, nextSlot, roundDue } from '../../../src/quarantine/digest-schedule.ts';
 import { readQuarantined, type QuarantineEnvelope } from '../../../src/quarantine/format.ts';
 import { createLinkTokens } from '../../../src/quarantine/link-token.ts';
@@ -32,7 +36,7 @@ const qEnv = (rcptTo: string[], subject: string): QuarantineEnvelope => ({
   quarantine: { score: 12, decidedBy: 'quarantine >= 10', symbols: [{ symbol: 'CT_LOW', score: 1, weight: 1, options: [] }, { symbol: 'CT_HIGH', score: 11, weight: 11, options: [] }], subject },
 });
 
-async function rig(t: TestContext, over: Record<string, unknown> = {}) {
+async function rig(t: TestContext, over: Record<string, unknown> = {}, more: Partial<DigestRunnerOptions> = {}) {
   const dir = await tempDir(t);
   const clock = new ManualClock(T0);
   const registry = createRegistry(false);
@@ -41,7 +45,7 @@ async function rig(t: TestContext, over: Record<string, unknown> = {}) {
   const tokens = createLinkTokens(randomBytes(32));
   const stateFile = path.join(dir, 'quarantine-digest.json');
   const runner = (sink: MessageSink) =>
-    createDigestRunner({ dir: q.dir, stateFile, config, maxAgeMs: 30 * 86_400_000, localDomains: ['corp.example'], hostname: 'mx.example', sink, tokens, settledBefore: () => q.settledBefore(), clock, registry, log: silentLogger, fsync: false });
+    createDigestRunner({ dir: q.dir, stateFile, config, maxAgeMs: 30 * 86_400_000, localDomains: ['corp.example'], hostname: 'mx.example', sink, tokens, settledBefore: () => q.settledBefore(), clock, registry, log: silentLogger, fsync: false, ...more });
   return { q, clock, registry, runner, stateFile, tokens };
 }
 
@@ -161,4 +165,27 @@ test('a recipient whose domain has a final dot (accepted as local by the gateway
   const round = await (await runner(sink)).run(true);
   assert.deepEqual(round?.notLocal, []);
   assert.deepEqual(round?.sent.map((s) => s.recipient), ['alice@corp.example.', 'bob@Corp.Example']);
+});
+
+test('full-stack: one digest per mailbox (sub-addresses, aliases of one user), none through the catch-all, to a gone user or out', async (t) => {
+  const base = await tempDir(t);
+  const hash = await hashPassword('password-123', { N: 1024, r: 8, p: 1 });
+  const users = { 'alice@corp.example': { password: hash }, 'bob@corp.example': { password: hash } };
+  const aliases = { '@corp.example': 'alice@corp.example', 'team@corp.example': ['alice@corp.example', 'bob@corp.example'], 'al@corp.example': 'alice@corp.example', 'fwd@corp.example': 'someone@remote.example' };
+  const { config } = loadConfig({ inline: { local_domains: ['corp.example'], users, aliases, mailhost: { watch_files: false } }, dataDir: base });
+  const d = createUserDirectory({ config, dataDir: base, log: silentLogger });
+  t.after(() => d.close());
+  const { q, clock, runner, tokens } = await rig(t, {}, { digestAddress: digestAddressOf(d) });
+  const made = Array.from({ length: 30 }, (_, i) => `made-up${i}@corp.example`);
+  const one = await store(q, clock, ['alice+x@corp.example', 'al@corp.example', 'ALICE@corp.example', 'team@corp.example', 'fwd@corp.example', 'gone@corp.example', ...made], 'run');
+  await store(q, clock, ['alice+y@corp.example'], 'second');
+  const sink = recorder();
+  const round = await (await runner(sink)).run(true);
+  assert.deepEqual(round?.sent.map((s) => [s.recipient, s.listed]), [['alice@corp.example', 2], ['team@corp.example', 1]]);
+  assert.equal(round?.notLocal.length, 32, 'the catch-all\'s made-up addresses, the forward and the gone user');
+  // alice's links act on the copy of the address it was quarantined for
+  const text = (await PostalMime.parse(sink.sent[0]?.message ?? Buffer.alloc(0))).text ?? '';
+  const claims = [...text.matchAll(/release\?t=([\w.-]+)/g)].map((m) => tokens.verify(m[1] ?? '', clock.now()));
+  assert.deepEqual(claims.map((c) => (c.ok ? [c.claim.id === one, c.claim.recipient] : c.reason)), [[false, 'alice+y@corp.example'], [true, 'alice+x@corp.example']]);
+  assert.equal((await (await runner(sink)).run(true))?.sent.length, 0, 'covered per mailbox');
 });
