@@ -189,3 +189,26 @@ test('full-stack: one digest per mailbox (sub-addresses, aliases of one user), n
   assert.deepEqual(claims.map((c) => (c.ok ? [c.claim.id === one, c.claim.recipient] : c.reason)), [[false, 'alice+y@corp.example'], [true, 'alice+x@corp.example']]);
   assert.equal((await (await runner(sink)).run(true))?.sent.length, 0, 'covered per mailbox');
 });
+
+test('the schedule keeps local time across DST: once a day on a 25-hour and a 23-hour day, slots on the wall clock', (t) => {
+  const tz = process.env.TZ;
+  process.env.TZ = 'Europe/Berlin';
+  t.after(() => (tz === undefined ? delete process.env.TZ : (process.env.TZ = tz)));
+  const rounds = (from: Date, until: Date, at: string, interval: number): string[] => {
+    const out: string[] = [];
+    let last = from.getTime();
+    for (let now = last; now <= until.getTime(); now += MIN) {
+      if (!roundDue(last, now, at, interval)) continue;
+      last = now;
+      const d = new Date(now);
+      out.push(`${d.getDate()} ${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`);
+    }
+    return out;
+  };
+  // 2026-10-25: clocks go back at 03:00 CEST (a 25-hour day); 2026-03-29: forward at 02:00 CET (23 hours)
+  assert.deepEqual(rounds(new Date(2026, 9, 24, 8, 0), new Date(2026, 9, 27, 8, 0), '07:00', 1440 * MIN), ['25 07:00', '26 07:00', '27 07:00']);
+  assert.deepEqual(rounds(new Date(2026, 9, 24, 8, 0), new Date(2026, 9, 26, 8, 0), '02:30', 1440 * MIN), ['25 02:30', '26 02:30']);
+  assert.deepEqual(rounds(new Date(2026, 2, 28, 8, 0), new Date(2026, 2, 30, 8, 0), '07:00', 1440 * MIN), ['29 07:00', '30 07:00']);
+  assert.deepEqual(rounds(new Date(2026, 9, 24, 23, 0), new Date(2026, 9, 25, 23, 0), '00:00', 360 * MIN), ['25 00:00', '25 06:00', '25 12:00', '25 18:00']);
+  assert.equal(nextSlot(new Date(2026, 9, 25, 7, 1).getTime(), '07:00', 360 * MIN), new Date(2026, 9, 25, 13, 0).getTime(), 'six hours on the wall clock after 07:00');
+});
