@@ -292,6 +292,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     onReload: () => {
       if (fullStack) mailhost.reloadTls();
       mailhost.srs?.reloadSecrets();
+      digest?.reloadSecret();
       const r = mailhost.directory.reload();
       if (!r.ok) deps.log.warn('users/aliases reload failed, keeping the previous ones', { problems: r.problems });
     },

@@ -14,7 +14,7 @@ import { createDigestMetrics } from './digest-metrics.ts';
 import { digestStateFile } from './digest-state.ts';
 import { loadLinkSecret } from './link-secret.ts';
 import { createLinkRoutes, type HttpRoute } from './link-routes.ts';
-import { createLinkTokens } from './link-token.ts';
+import { createLinkTokens, type LinkTokens } from './link-token.ts';
 import type { Quarantine } from './store.ts';
 
 /**
@@ -47,6 +47,11 @@ export interface DigestSetupDeps {
 export interface QuarantineDigest {
   runner: DigestRunner;
   routes: Record<string, HttpRoute>;
+  /**
+   * On reload: the link secret read again (made anew when it was deleted), so replacing or deleting it voids the
+   * links sent without a restart. A file that cannot be used keeps the running secret (logged).
+   */
+  reloadSecret(): void;
 }
 
 export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<QuarantineDigest | undefined> {
@@ -57,7 +62,9 @@ export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<Quara
   const log = deps.log.child({ component: 'quarantine-digest' });
   if (cfg.base_url && !config.http.enabled) log.warn('quarantine.digest.base_url is set but http.enabled is false: the links in the digests will not answer');
   if (!cfg.base_url) log.info('quarantine.digest.base_url is not set: digests carry no release or delete links');
-  const tokens = createLinkTokens(loadLinkSecret(dataDir, true) ?? Buffer.alloc(0));
+  let secret = loadLinkSecret(dataDir, true) ?? Buffer.alloc(0);
+  let current = createLinkTokens(secret);
+  const tokens: LinkTokens = { sign: (claim) => current.sign(claim), verify: (token, now) => current.verify(token, now) };
   const runner = await createDigestRunner({
     dir: deps.quarantine.dir,
     stateFile: digestStateFile(dataDir),
@@ -76,5 +83,16 @@ export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<Quara
     fsync: config.queue.fsync,
   });
   const routes = createLinkRoutes({ tokens, quarantine: deps.quarantine, sink: deps.sink, learn: cfg.learn_on_release, clock: deps.clock, registry: deps.registry, log });
-  return { runner, routes };
+  const reloadSecret = (): void => {
+    try {
+      const next = loadLinkSecret(dataDir, true) ?? Buffer.alloc(0);
+      if (next.equals(secret)) return;
+      current = createLinkTokens(next);
+      secret = next;
+      log.info('quarantine link secret reloaded: the links sent before are void');
+    } catch (err) {
+      log.error('quarantine link secret not reloaded, keeping the running one', { error: (err as Error).message });
+    }
+  };
+  return { runner, routes, reloadSecret };
 }

@@ -1,6 +1,7 @@
 // The secret that signs the digest's release and delete links: <data_dir>/quarantine-links.secret, made at the
 // first start with digests on (32 random bytes, base64, mode 0600) and read through util/secret-file.ts as the other
-// secrets are. Replacing the file (or deleting it: a new one is made at the next start) voids every link sent.
+// secrets are. Replacing the file (or deleting it: a new one is made) voids every link sent, at the next reload
+// (digest-setup.ts) or start.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createSecretFile, readSecretFile } from '../util/secret-file.ts';
