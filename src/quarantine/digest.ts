@@ -140,6 +140,9 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
     return { from, to: p.address, hostname: opts.hostname, now, items, more: newest.length - shown.length, maxAgeMs: opts.maxAgeMs };
   };
 
+  /** Set by close(): a round under way stops before its next digest. */
+  let closed = false;
+
   const save = (): Promise<void> => saveDigestState(opts.stateFile, state, opts.clock.now() - opts.maxAgeMs, opts.fsync);
 
   const round = async (): Promise<DigestRound> => {
@@ -153,7 +156,13 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
     for (const key of notLocal) state.covered[key] = cutoff;
     if (notLocal.size) log.info('quarantine digest: recipients outside local_domains get none', { recipients: [...notLocal].slice(0, 20), count: notLocal.size });
     let unsaved = 0;
+    let stopped = false;
     for (const [key, p] of pending) {
+      // shutting down: no more digests; those not sent are not covered, and the round stays due for the next start
+      if (closed) {
+        stopped = true;
+        break;
+      }
       try {
         const input = digestOf(p, now);
         const message = composeDigest(input);
@@ -177,14 +186,13 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
         log.error('quarantine digest could not be queued', { to: p.address, err });
       }
     }
-    state.lastRound = now;
+    if (!stopped) state.lastRound = now;
     await save();
     return out;
   };
 
   let running: Promise<DigestRound | undefined> | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let closed = false;
   let firstSave: Promise<void> | undefined;
   const run = (force: boolean): Promise<DigestRound | undefined> => {
     const go = async (): Promise<DigestRound | undefined> => {

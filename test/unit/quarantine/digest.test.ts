@@ -212,3 +212,31 @@ test('the schedule keeps local time across DST: once a day on a 25-hour and a 23
   assert.deepEqual(rounds(new Date(2026, 9, 24, 23, 0), new Date(2026, 9, 25, 23, 0), '00:00', 360 * MIN), ['25 00:00', '25 06:00', '25 12:00', '25 18:00']);
   assert.equal(nextSlot(new Date(2026, 9, 25, 7, 1).getTime(), '07:00', 360 * MIN), new Date(2026, 9, 25, 13, 0).getTime(), 'six hours on the wall clock after 07:00');
 });
+
+test('shutting down stops a long round after the digest under way; the rest go at the next round', async (t) => {
+  const { q, clock, runner } = await rig(t);
+  for (const who of ['alice', 'bob', 'carol', 'dave']) await store(q, clock, [`${who}@corp.example`], `for ${who}`);
+  const sent: string[] = [];
+  let release: () => void = () => undefined;
+  const blocked = new Promise<void>((resolve) => (release = resolve));
+  let first: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (first = resolve));
+  const slow: MessageSink = {
+    enqueue: async (e) => {
+      first();
+      await blocked;
+      sent.push(e.rcptTo[0] ?? '');
+      return { id: `q${sent.length}` };
+    },
+  };
+  const r = await runner(slow);
+  const round = r.run(true);
+  await started;
+  const closing = r.close();
+  release();
+  await closing;
+  assert.equal((await round)?.sent.length, 1, 'stopped after the digest being queued');
+  assert.deepEqual(sent, ['alice@corp.example']);
+  const rest = recorder();
+  assert.deepEqual((await (await runner(rest)).run(true))?.sent.map((s) => s.recipient), ['bob@corp.example', 'carol@corp.example', 'dave@corp.example']);
+});
