@@ -1,6 +1,7 @@
 // Requests from `spamgate queue` and `spamgate quarantine` to a running instance: files in <spool>/control that
 // the scheduler picks up on its next scan (flush, flush-ID, remove-ID, hold-ID, release-ID; qrelease-ID,
-// qrelease_learn-ID, qdelete-ID for the quarantine; qdigest, qdigest_now for its digests) and deletes once done.
+// qrelease_learn-ID, qdelete-ID for the quarantine; qdigest, qdigest_now for its digests: a round started, not waited
+// for) and deletes once done.
 import { readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../util/logger.ts';
@@ -66,7 +67,10 @@ async function apply(req: ControlRequest, handlers: ControlHandlers, log: Logger
   if (!handlers.quarantine) return log.warn('quarantine control request ignored: no quarantine here', { request: requestName(req) });
   if (req.op === 'qdigest' || req.op === 'qdigest_now') {
     if (!handlers.quarantine.digest) return log.warn('quarantine digest request ignored: quarantine.digest.enabled is false', { request: requestName(req) });
-    return void (await handlers.quarantine.digest(req.op === 'qdigest_now'));
+    // started, not awaited: a round of thousands of digests would hold up the queue's scans (retries, the other
+    // requests) until it ended; the runner does one round at a time and logs what it sent
+    handlers.quarantine.digest(req.op === 'qdigest_now').catch((err: unknown) => log.error('quarantine digest round failed', { err }));
+    return;
   }
   if (req.id === undefined) return;
   if (req.op === 'qdelete') await handlers.quarantine.remove(req.id);

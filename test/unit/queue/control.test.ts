@@ -35,3 +35,18 @@ test('release then hold of one message before the scan: the message ends on hold
   const done = await applied(t, [{ op: 'release', id: ID }, { op: 'hold', id: ID }]);
   assert.equal(done.at(-1), `hold ${ID}`, done.join(', '));
 });
+
+test('a digest round asked for is started, not waited for: the scan (deliveries, other requests) goes on meanwhile', async (t) => {
+  const paths = spoolPaths(path.join(await tempDir(t), 'spool'));
+  await mkdir(paths.tmp, { recursive: true });
+  await mkdir(paths.control, { recursive: true });
+  await writeControlRequest(paths, { op: 'qdigest_now' });
+  await writeControlRequest(paths, { op: 'qdelete', id: ID });
+  const done: string[] = [];
+  const never = new Promise<unknown>(() => undefined);
+  const quarantine = { release: async () => true, remove: async (id: string) => (done.push(`qdelete ${id}`), true), digest: (force: boolean) => (done.push(`digest ${force}`), never) };
+  const scan = processControlRequests(paths, { flush: () => undefined, remove: async () => true, hold: async () => true, release: async () => true, quarantine }, silentLogger);
+  const outcome = await Promise.race([scan.then(() => 'scanned'), new Promise((resolve) => setTimeout(() => resolve('still waiting'), 2000).unref())]);
+  assert.equal(outcome, 'scanned');
+  assert.deepEqual(done.sort(), ['digest true', `qdelete ${ID}`]);
+});
