@@ -105,17 +105,19 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
       if (!head) continue;
       const { envelope } = head;
       for (const address of envelope.rcptTo) {
-        // undefined: no digest (not ours); coverage is kept per digest address, or per recipient when none
+        // undefined: no digest (not ours); coverage is kept per digest address
         const to = !isLocalRecipient(address) ? undefined : opts.digestAddress ? opts.digestAddress(address) : address;
         const key = (to ?? address).toLowerCase();
+        if (to === undefined) {
+          // counted in the first round after it was quarantined; no state per address (made-up ones can be many)
+          const before = state.notLocalBefore ?? 0;
+          if (before > now || t >= before) notLocal.add(key);
+          continue;
+        }
         // coverage in the future: the clock ran ahead when it was saved; all that is held is listed again (a
         // duplicate listing at worst); else nothing held since the clock was set right would be listed for a long time
         const since = state.covered[key] ?? 0;
         if (since <= now && t < since) continue;
-        if (to === undefined) {
-          notLocal.add(key);
-          continue;
-        }
         let p = pending.get(key);
         if (!p) pending.set(key, (p = { address: to, items: [] }));
         // two recipients of one message with one mailbox (user+a, user+b): listed once
@@ -151,10 +153,10 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
     const cutoff = Math.min(now, opts.settledBefore?.() ?? now);
     const { pending, notLocal } = await collect(cutoff, now);
     const out: DigestRound = { sent: [], failed: [], notLocal: [...notLocal] };
-    // counted once per round that found new messages for them; their coverage moves on as for anyone's
+    // each address counted once per round, for messages quarantined since the previous one
     if (notLocal.size) metrics.digests.inc({ result: 'not_local' }, notLocal.size);
-    for (const key of notLocal) state.covered[key] = cutoff;
-    if (notLocal.size) log.info('quarantine digest: recipients outside local_domains get none', { recipients: [...notLocal].slice(0, 20), count: notLocal.size });
+    state.notLocalBefore = cutoff;
+    if (notLocal.size) log.info('quarantine digest: recipients that get none (outside local_domains, or no user or alias of ours)', { recipients: [...notLocal].slice(0, 20), count: notLocal.size });
     let unsaved = 0;
     let stopped = false;
     for (const [key, p] of pending) {

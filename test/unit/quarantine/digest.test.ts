@@ -4,7 +4,7 @@
 // duplicate at most; the schedule; a partial release and delete keep the other recipients held.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rm, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import PostalMime from 'postal-mime';
@@ -239,4 +239,17 @@ test('shutting down stops a long round after the digest under way; the rest go a
   assert.deepEqual(sent, ['alice@corp.example']);
   const rest = recorder();
   assert.deepEqual((await (await runner(rest)).run(true))?.sent.map((s) => s.recipient), ['bob@corp.example', 'carol@corp.example', 'dave@corp.example']);
+});
+
+test('recipients that get no digest leave nothing in the state file (made-up addresses are many), counted once', async (t) => {
+  const { q, clock, registry, runner, stateFile } = await rig(t);
+  const outside = Array.from({ length: 200 }, (_, i) => `r${i}@outside.example`);
+  await store(q, clock, ['alice@corp.example', ...outside], 'many');
+  const sink = recorder();
+  assert.equal((await (await runner(sink)).run(true))?.notLocal.length, 200);
+  assert.deepEqual(Object.keys((JSON.parse(await readFile(stateFile, 'utf8')) as { covered: Record<string, number> }).covered), ['alice@corp.example']);
+  assert.equal((await (await runner(sink)).run(true))?.notLocal.length, 0, 'not counted again');
+  await store(q, clock, ['r1@outside.example'], 'again');
+  assert.deepEqual((await (await runner(sink)).run(true))?.notLocal, ['r1@outside.example']);
+  assert.match(await registry.metrics(), /spamgate_quarantine_digests_total\{result="not_local"\} 201/);
 });
