@@ -23,6 +23,8 @@ import { BAYES_RESULT_KEY } from './checks/bayes.ts';
 import { BAYES_DERIVED_KEY } from './checks/content-rules.ts';
 import { createContentChecks } from './checks/content-checks.ts';
 import { createListChecks } from './checks/lists.ts';
+import { createUserListCheck, userListHits } from './checks/user-lists.ts';
+import { openUserLists } from './lists/user-lists.ts';
 import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
 import type { Learner } from './bayes/learner.ts';
@@ -215,6 +217,10 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(deps.loaded.file !== undefined ? { configFile: deps.loaded.file } : {}),
   });
   closers.push(() => mailhost.close());
+  // per-user sender lists (full-stack: the users are ours); the counter exists at 0 in every mode
+  const userListHitsTotal = userListHits(deps.registry);
+  const userLists = fullStack ? openUserLists(deps.loaded.dataDir, deps.log.child({ component: 'user-lists' })) : undefined;
+  const userListChecks = (cfg: Config): Check[] => (userLists ? [createUserListCheck({ directory: mailhost.directory, lists: userLists, hitsTotal: userListHitsTotal, subaddressDelimiter: cfg.mailhost.subaddress_delimiter })] : []);
   const signNotice = createNoticeSigner(() => dkim, deps.registry, deps.log.child({ component: 'queue' }), deps.clock);
   const sealForward = fullStack ? createForwardSealer(() => arcSealer, deps.registry, deps.log.child({ component: 'arc' }), deps.clock) : undefined;
   const quarantine = await openQuarantine({
@@ -261,7 +267,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
     openBatv,
-    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...fuzzyChecks(cfg), ...reputationChecks(cfg), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
+    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...userListChecks(cfg), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...fuzzyChecks(cfg), ...reputationChecks(cfg), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
     ...(dmarcReports || learnReputation
       ? {
           onFinal: (e: FinalActionEvent) => {

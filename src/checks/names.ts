@@ -28,6 +28,7 @@ const CHECKS = {
   content_meta: true,
   antivirus: true,
   lists: true,
+  user_lists: true,
   fuzzy: true,
   reputation: true,
   batv: true,

@@ -1,4 +1,4 @@
-// `spamgate users add|passwd|del|list|vacation|sieve`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
+// `spamgate users add|passwd|del|list|vacation|sieve|allow|block|unlist|lists`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseSize } from '../config/units.ts';
@@ -10,6 +10,8 @@ import { checkUserName, readUsersFile, writeUsersFileAtomic, type UserFileEntry 
 import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { loadFromArgs } from './load-args.ts';
 import { runUsersSieve, SIEVE_USAGE } from './users-sieve.ts';
+import { isListsAction, LISTS_USAGE, runUsersLists } from './users-lists.ts';
+import { MAX_ENTRIES_PER_USER } from '../lists/user-list-file.ts';
 import { VACATION_FLAGS, vacationFromArgs } from './users-vacation.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
@@ -20,6 +22,7 @@ const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--
        spamgate users vacation ADDRESS --message-file FILE [--subject TEXT] [--until YYYY-MM-DD] [--days N]
        spamgate users vacation ADDRESS --off
 ${SIEVE_USAGE}
+${LISTS_USAGE}
        (each also takes --config FILE and --data-dir DIR)
 
 Users are full addresses (local@domain, domain in local_domains); names are lower-cased.
@@ -34,7 +37,11 @@ config's users: section), compiled first: a script with errors is refused, each 
 check only compiles FILE (exit 1 on errors).
 list prints one line a user: address, apop or -, quota in bytes or -, file or config, the vacation (on, on until
 YYYY-MM-DD, ended YYYY-MM-DD, or -) and the active Sieve script (its name, "(unnamed)" for one set before scripts had
-names, or -).`;
+names, or -).
+allow and block put ENTRY (user@domain, domain or .domain for its subdomains, as in the rules' lists:) on the user's
+own sender lists (at most ${MAX_ENTRIES_PER_USER} entries a user); unlist takes it off; lists prints them. An allowed
+sender lowers the score of that user's copy only, and only when SPF, DKIM or DMARC authenticates it; a blocked one
+sends that user's copy to Junk. A running instance reads the change at its next message.`;
 
 export const usersCommand: Command = {
   name: 'users',
@@ -45,6 +52,7 @@ export const usersCommand: Command = {
   async run(args, io) {
     const [action, address, extra] = args.positional;
     if (action === 'sieve') return runUsersSieve(args.positional.slice(1), args, io);
+    if (isListsAction(action)) return runUsersLists(action, args.positional.slice(1), args, io);
     if (extra !== undefined || (action === 'list' && address !== undefined)) throw new UsageError('too many arguments');
     const { config, dataDir } = loadFromArgs(args, false);
     const domains = new Set(config.local_domains);
@@ -61,7 +69,7 @@ export const usersCommand: Command = {
       io.stdout.write(rows.sort().join('') || '(no users)\n');
       return 0;
     }
-    if (action !== 'add' && action !== 'passwd' && action !== 'del' && action !== 'vacation') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, del, list, vacation or sieve`);
+    if (action !== 'add' && action !== 'passwd' && action !== 'del' && action !== 'vacation') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, del, list, vacation, sieve, allow, block, unlist or lists`);
     if (address === undefined) throw new UsageError(`users ${action} needs an ADDRESS`);
     const check = checkUserName(address, isLocal);
     if (!check.ok) throw new UsageError(check.reason);
