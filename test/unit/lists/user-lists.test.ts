@@ -1,0 +1,71 @@
+// Per-user sender lists: the entry normal form and the file's validation and bounds (user-list-file.ts), the re-read
+// on change (user-lists.ts), and the check: whose lists a recipient uses (one user, an alias of one, not a group),
+// a block entry winning over an allow entry, an allowance only for an authenticated sender, each hit for its recipient.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { createUserListCheck, userListHits } from '../../../src/checks/user-lists.ts';
+import { SPF_RESULT_KEY } from '../../../src/checks/spf.ts';
+import type { CheckContext, SymbolHit } from '../../../src/checks/types.ts';
+import { MAX_ENTRIES_PER_USER, normaliseEntry, readUserLists, userListsPath, writeUserLists } from '../../../src/lists/user-list-file.ts';
+import { openUserLists } from '../../../src/lists/user-lists.ts';
+import type { RecipientDirectory, RecipientResolution } from '../../../src/mailhost/types.ts';
+import { createRegistry } from '../../../src/metrics/registry.ts';
+import { createMessageView } from '../../../src/smtp/message-view.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { tempDir } from '../../helpers/temp-dir.ts';
+
+test('entries take the lists: syntax in one normal form; bad and overlong ones are refused', () => {
+  assert.deepEqual(normaliseEntry(' Boss@Corp.EXAMPLE '), { entry: 'boss@corp.example' });
+  assert.deepEqual(normaliseEntry('.Shop.Example.'), { entry: '.shop.example' });
+  assert.deepEqual(normaliseEntry('bücher.example'), { entry: 'xn--bcher-kva.example' });
+  assert.ok('error' in normaliseEntry('not an entry'));
+  assert.ok('error' in normaliseEntry(''));
+  assert.match(JSON.stringify(normaliseEntry(`${'a'.repeat(260)}.example`)), /too long/);
+});
+
+test('the file is validated whole: each problem names the user; bounds per user', (t) => {
+  const file = userListsPath(tempDir(t, 'spamgate-user-lists-'));
+  assert.deepEqual(readUserLists(file), { ok: true, data: {} });
+  writeFileSync(file, JSON.stringify({ 'a@x.example': { allow: ['ok.example', 'bad entry'], deny: [] }, '../evil': { allow: [] } }));
+  const r = readUserLists(file);
+  assert.equal(r.ok, false);
+  const problems = r.ok ? '' : r.problems.join('\n');
+  assert.match(problems, /a@x\.example\.allow: expected user@domain/);
+  assert.match(problems, /unknown key "deny"/);
+  assert.match(problems, /"\.\.\/evil": not a user name/);
+  writeFileSync(file, JSON.stringify({ 'a@x.example': { allow: Array.from({ length: MAX_ENTRIES_PER_USER + 1 }, (_, i) => `p${i}.example`) } }));
+  assert.match(JSON.stringify(readUserLists(file)), /more than 200 entries/);
+});
+
+const RESOLVE: Record<string, RecipientResolution> = {
+  'alice@localhost': { kind: 'local', mailboxes: ['alice@localhost'], remote: [] },
+  'ali@localhost': { kind: 'local', mailboxes: ['alice@localhost'], remote: [] },
+  'team@localhost': { kind: 'local', mailboxes: ['alice@localhost', 'bob@localhost'], remote: [] },
+  'bob@localhost': { kind: 'local', mailboxes: ['bob@localhost'], remote: [] },
+};
+const directory: RecipientDirectory = { isLocalDomain: () => true, resolve: (a) => RESOLVE[a] ?? { kind: 'unknown' } };
+
+function ctx(mailFrom: string, from: string, rcpts: string[], spfPass: boolean): CheckContext {
+  const results = new Map<string, unknown>(spfPass ? [[SPF_RESULT_KEY, { result: 'pass', identity: 'mailfrom', domain: mailFrom.split('@')[1] }]] : []);
+  const message = createMessageView(Buffer.from(`From: ${from}\r\nSubject: x\r\n\r\nbody\r\n`));
+  return { phase: 'data', session: {} as CheckContext['session'], envelope: { mailFrom, rcptTo: rcpts, smtputf8: false, body8bit: false }, message, signal: new AbortController().signal, now: 0, log: silentLogger, addHeader: () => undefined, results, hitsSoFar: [] };
+}
+
+test('each recipient by its own user: an alias of one user counts, a group does not; block wins; allow needs authentication', async (t) => {
+  const dataDir = tempDir(t, 'spamgate-user-lists-check-');
+  writeUserLists(userListsPath(dataDir), { 'alice@localhost': { allow: ['partner.example', 'x@shop.example'], block: ['shop.example'] } });
+  const lists = openUserLists(dataDir, silentLogger);
+  const check = createUserListCheck({ directory, lists, hitsTotal: userListHits(createRegistry(false)), subaddressDelimiter: '+' });
+  const run = async (c: CheckContext): Promise<SymbolHit[]> => check.run(c);
+  assert.deepEqual(await run(ctx('n@partner.example', '<n@partner.example>', ['alice@localhost', 'ali@localhost', 'team@localhost', 'bob@localhost'], true)), [
+    { symbol: 'USER_ALLOW', options: ['partner.example', 'spf'], rcpt: 'alice@localhost' },
+    { symbol: 'USER_ALLOW', options: ['partner.example', 'spf'], rcpt: 'ali@localhost' },
+  ]);
+  assert.deepEqual(await run(ctx('n@partner.example', '<n@partner.example>', ['alice@localhost'], false)), [{ symbol: 'USER_ALLOW_UNAUTHENTICATED', options: ['partner.example'], rcpt: 'alice@localhost' }]);
+  // the header From alone matches; x@shop.example is allowed but shop.example blocked: block wins
+  assert.deepEqual(await run(ctx('ok@other.example', '"X" <x@shop.example>', ['alice@localhost'], true)), [{ symbol: 'USER_BLOCK', options: ['shop.example'], rcpt: 'alice@localhost' }]);
+  // a change to the file counts at the next look-up
+  writeUserLists(userListsPath(dataDir), { 'alice@localhost': { allow: [], block: [] } });
+  assert.deepEqual(await run(ctx('ok@other.example', '<x@shop.example>', ['alice@localhost'], true)), []);
+});
