@@ -72,6 +72,19 @@ export async function runUsersLists(action: ListsAction, rest: readonly string[]
   });
 }
 
+/** Drops a deleted user's lists, so that a user added later under that name does not inherit them; true when some were dropped. */
+export async function forgetUserLists(dataDir: string, name: string): Promise<boolean> {
+  const file = userListsPath(dataDir);
+  const dropped = await withLock(file, () => {
+    const data = readOrThrow(file);
+    if (!data[name]) return 0;
+    delete data[name];
+    writeUserLists(file, data);
+    return 1;
+  });
+  return dropped === 1;
+}
+
 function fail(io: CommandIo, text: string): number {
   io.stderr.write(text + '\n');
   return 1;

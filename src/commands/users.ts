@@ -10,7 +10,7 @@ import { checkUserName, readUsersFile, writeUsersFileAtomic, type UserFileEntry 
 import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { loadFromArgs } from './load-args.ts';
 import { runUsersSieve, SIEVE_USAGE } from './users-sieve.ts';
-import { isListsAction, LISTS_USAGE, runUsersLists } from './users-lists.ts';
+import { forgetUserLists, isListsAction, LISTS_USAGE, runUsersLists } from './users-lists.ts';
 import { MAX_ENTRIES_PER_USER } from '../lists/user-list-file.ts';
 import { VACATION_FLAGS, vacationFromArgs } from './users-vacation.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
@@ -92,7 +92,11 @@ export const usersCommand: Command = {
         if (!existing) return fail(io, `no such user ${name}`);
         delete current[name];
         writeUsersFileAtomic(file, current);
-        io.stdout.write(`deleted ${name} (the mailbox is kept)\n`);
+        const listsDropped = await forgetUserLists(dataDir, name).catch((err: Error) => {
+          io.stderr.write(`${name}'s sender lists are kept: ${err.message}\n`);
+          return false;
+        });
+        io.stdout.write(`deleted ${name} (the mailbox is kept${listsDropped ? '; the sender lists are not' : ''})\n`);
         return 0;
       }
       if (vacation !== undefined) {

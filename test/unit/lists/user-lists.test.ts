@@ -1,9 +1,12 @@
 // Per-user sender lists: the entry normal form and the file's validation and bounds (user-list-file.ts), the re-read
 // on change (user-lists.ts), and the check: whose lists a recipient uses (one user, an alias of one, not a group),
-// a block entry winning over an allow entry, an allowance only for an authenticated sender, each hit for its recipient.
+// a block entry winning over an allow entry, an allowance only for an authenticated sender, each hit for its recipient;
+// and `users del` dropping the user's lists.
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { test } from 'node:test';
+import { usersCommand } from '../../../src/commands/users.ts';
 import { createUserListCheck, userListHits } from '../../../src/checks/user-lists.ts';
 import { SPF_RESULT_KEY } from '../../../src/checks/spf.ts';
 import type { CheckContext, SymbolHit } from '../../../src/checks/types.ts';
@@ -13,6 +16,7 @@ import type { RecipientDirectory, RecipientResolution } from '../../../src/mailh
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import { createMessageView } from '../../../src/smtp/message-view.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
+import { runCommand } from '../../helpers/command-io.ts';
 import { tempDir } from '../../helpers/temp-dir.ts';
 
 test('entries take the lists: syntax in one normal form; bad and overlong ones are refused', () => {
@@ -68,4 +72,19 @@ test('each recipient by its own user: an alias of one user counts, a group does 
   // a change to the file counts at the next look-up
   writeUserLists(userListsPath(dataDir), { 'alice@localhost': { allow: [], block: [] } });
   assert.deepEqual(await run(ctx('ok@other.example', '<x@shop.example>', ['alice@localhost'], true)), []);
+});
+
+test('`users del` drops the deleted user\'s lists: a user added later under that name starts with none', async (t) => {
+  const dir = tempDir(t, 'spamgate-user-lists-del-');
+  const configFile = path.join(dir, 'spamgate.yaml');
+  writeFileSync(configFile, `data_dir: ${path.join(dir, 'data')}\nlocal_domains: [example.com]\nmailhost: { watch_files: false }\n`);
+  const cli = (positional: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> => runCommand(usersCommand, { flags: new Map(positional[0] === 'add' ? [['password-stdin', true]] : []), positional, configFile }, stdin);
+  assert.equal((await cli(['add', 'carol@example.com'], 'carol-password\n')).code, 0);
+  assert.equal((await cli(['allow', 'carol@example.com', 'friend.example'])).code, 0);
+  assert.equal((await cli(['lists', 'carol@example.com'])).out, 'allow\tfriend.example\n');
+  const del = await cli(['del', 'carol@example.com']);
+  assert.equal(del.code, 0, del.err);
+  assert.match(del.out, /the sender lists are not/);
+  assert.equal((await cli(['add', 'carol@example.com'], 'carol-password\n')).code, 0);
+  assert.equal((await cli(['lists', 'carol@example.com'])).out, '(no entries for carol@example.com)\n');
 });
