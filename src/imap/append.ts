@@ -16,8 +16,24 @@ interface Upload {
   date: number | undefined;
 }
 
+/**
+ * The message of one append-message: a literal, or once UTF8=ACCEPT is on RFC 6855 §4's `"UTF8" SP "(" literal8 ")"`
+ * (literal8 is "~{n}" with LITERAL+'s "+" allowed, as the reader takes it). Before ENABLE the UTF8 form is BAD.
+ */
+function messageData(c: Cursor, utf8: boolean): Buffer {
+  if (!/^UTF8 \(~\{/i.test(c.rest())) return c.literal();
+  if (!utf8) throw new ImapSyntaxError('APPEND UTF8 needs ENABLE UTF8=ACCEPT'); // RFC 6855 §4
+  c.atom();
+  c.sp();
+  c.expect('(');
+  c.expect('~');
+  const raw = c.literal();
+  c.expect(')');
+  return raw;
+}
+
 /** append-message *(SP append-message) after the mailbox name (RFC 3502 §6 ABNF); nothing is stored while parsing. */
-function parseUploads(c: Cursor): Upload[] {
+function parseUploads(c: Cursor, utf8: boolean): Upload[] {
   const out: Upload[] = [];
   for (;;) {
     let flags: string[] = [];
@@ -31,7 +47,7 @@ function parseUploads(c: Cursor): Upload[] {
       if (date === undefined) throw new ImapSyntaxError('bad date-time');
       c.sp();
     }
-    const raw = c.literal();
+    const raw = messageData(c, utf8);
     if (flags.some((f) => f.toLowerCase() === '\\recent')) throw new ImapSyntaxError('\\Recent cannot be set');
     out.push({ raw, flags, date });
     if (c.atEnd()) return out;
@@ -68,7 +84,7 @@ async function appendAll(s: Session, name: string, uploads: readonly Upload[]): 
 
 /** The APPEND command once the session is known to be logged in; `name` is the decoded mailbox argument. */
 export async function append(s: Session, name: string, c: Cursor): Promise<Reply> {
-  const uploads = parseUploads(c);
+  const uploads = parseUploads(c, s.utf8);
   c.end();
   // RFC 3502 §6.3.11: "A zero-length message literal argument is an error, and MUST return a NO" (a client's way
   // to cancel a MULTIAPPEND under way); nothing of the command is stored

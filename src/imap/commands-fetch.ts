@@ -2,7 +2,7 @@
 // ENVELOPE from the store's cached header fields) become one string per line, written in large pieces; requests
 // that need the message text load and parse messages a few at a time.
 import type { FlagOutcome, MessageMeta } from '../store/mailbox-store.ts';
-import type { EnvelopeTable } from './envelope-cache.ts';
+import type { EnvelopeCache, EnvelopeTable } from './envelope-cache.ts';
 import { envelopeOf } from './envelope.ts';
 import { fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
 import { enableCondstore, fetchModifiers, type FetchModifiers } from './condstore.ts';
@@ -62,7 +62,7 @@ export async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply>
 /** The fast path: no message file is opened and nothing is allocated per message but its line. Returns "some missing". */
 async function fetchMetadata(s: Session, sel: Selected, targets: readonly Target[], atts: readonly FetchAtt[]): Promise<boolean> {
   const metas = await metasNow(s, sel, needsDates(atts));
-  const table = needsEnvelope(atts) ? s.ctx.envelopes.table(s.user, sel.name, sel.uidValidity) : undefined;
+  const table = needsEnvelope(atts) ? envelopeCache(s).table(s.user, sel.name, sel.uidValidity) : undefined;
   const tellsFlags = atts.some((a) => a.kind === 'FLAGS');
   let missing = false;
   let out = '';
@@ -88,6 +88,11 @@ async function fetchMetadata(s: Session, sel: Selected, targets: readonly Target
   return missing;
 }
 
+/** The session's form of ENVELOPE (RFC 6855 §3): UTF-8 once enabled, downgraded to 7-bit before. */
+function envelopeCache(s: Session): EnvelopeCache {
+  return s.utf8 ? s.ctx.envelopesUtf8 : s.ctx.envelopes;
+}
+
 /** ENVELOPEs the table lacks for a batch, built from the store's cached header fields (and kept in the table). */
 async function envelopesFor(s: Session, sel: Selected, table: EnvelopeTable, batch: readonly Target[]): Promise<Map<number, string> | undefined> {
   const misses: number[] = [];
@@ -99,7 +104,7 @@ async function envelopesFor(s: Session, sel: Selected, table: EnvelopeTable, bat
     const f = fields[i];
     if (f === undefined) continue; // expunged meanwhile
     const u = misses[i] as number;
-    const envelope = envelopeOf(f, s.ctx.addresses);
+    const envelope = envelopeOf(f, s.ctx.addresses, s.utf8);
     table.set(u, envelope);
     out.set(u, envelope);
   }
@@ -124,7 +129,7 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
   const envelopeFromFields = fromFields && !needsParse(atts);
   const wantParse = needsParse(atts) || (needsEnvelope(atts) && !envelopeFromFields);
   const metas = await metasNow(s, sel, needsDates(atts));
-  const table = envelopeFromFields ? s.ctx.envelopes.table(s.user, sel.name, sel.uidValidity) : undefined;
+  const table = envelopeFromFields ? envelopeCache(s).table(s.user, sel.name, sel.uidValidity) : undefined;
   const summaryKey = (u: number): string => `${s.user}\u0000${sel.name}\u0000${sel.uidValidity}\u0000${u}`;
   let missing = false;
   for (const batch of batches(targets, metas, wantRaw || wantParse)) {
@@ -165,7 +170,7 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
       }
       if (m.atts.some((a) => a.kind === 'FLAGS')) sel.flags.set(m.t.uid, flagKey(m.meta.flags));
       const meta = { ...m.meta, recent: sel.recent.has(m.t.uid) };
-      const input = { meta, ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
+      const input = { meta, utf8: s.utf8, ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
       await out.write(`* ${m.t.seq} FETCH (`);
       for (const piece of fetchItems(m.atts, input)) await out.write(piece);
       await out.write(')\r\n');

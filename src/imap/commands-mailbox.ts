@@ -1,7 +1,7 @@
 // Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, STATUS, APPEND, IDLE, CHECK, CLOSE, UNSELECT, LOGOUT (LIST and LSUB: commands-list.ts).
 import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
 import { append } from './append.ts';
-import { decodeMailboxName } from './mailbox-name.ts';
+import { mailboxFromWire } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { listSelected, SelectedGone } from './selection.ts';
 import type { Handler, Reply, Session } from './session.ts';
@@ -14,10 +14,13 @@ import { ToldFlags, UidSet } from './uid-state.ts';
 const ok = (text: string): Reply => ({ status: 'OK', text });
 const bad = (text: string): Reply => ({ status: 'BAD', text });
 
-/** A mailbox argument: astring in modified UTF-7 (RFC 3501 §5.1.3) → Unicode name, INBOX prefix canonical (§5.1). */
-export function mailboxArg(c: Cursor): string {
-  const name = decodeMailboxName(c.astring());
-  if (name === undefined) throw new MailboxError('INVALID', 'mailbox name is not valid modified UTF-7');
+/**
+ * A mailbox argument: astring in modified UTF-7 (RFC 3501 §5.1.3), or UTF-8 once enabled (RFC 6855 §3) → Unicode
+ * name, INBOX prefix canonical (§5.1).
+ */
+export function mailboxArg(c: Cursor, utf8: boolean): string {
+  const name = mailboxFromWire(c.astring(), utf8);
+  if (name === undefined) throw new MailboxError('INVALID', utf8 ? 'mailbox name is not valid (RFC 6855 §3)' : 'mailbox name is not valid modified UTF-7');
   return /^inbox(\/|$)/i.test(name) ? 'INBOX' + name.slice(5) : name;
 }
 
@@ -51,7 +54,7 @@ function selectParams(s: Session, c: Cursor): { condstore: boolean; qresync?: Qr
 }
 
 async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> {
-  const name = mailboxArg(c);
+  const name = mailboxArg(c, s.utf8);
   const params = selectParams(s, c);
   c.end();
   if (params.condstore) s.condstore = true; // RFC 7162 §3.1.8: a CONDSTORE enabling command
@@ -109,7 +112,7 @@ export const mailboxHandlers: Record<string, Handler> = {
   async CREATE(s, _t, c) {
     const e = needAuth(s);
     if (e) return e;
-    const name = mailboxArg(c).replace(/\/$/, ''); // RFC 3501 §6.3.3: a trailing delimiter only announces intent
+    const name = mailboxArg(c, s.utf8).replace(/\/$/, ''); // RFC 3501 §6.3.3: a trailing delimiter only announces intent
     c.end();
     if (name === 'INBOX') throw new MailboxError('ALREADYEXISTS', 'INBOX always exists');
     await s.ctx.opts.store.createMailbox(s.user, name);
@@ -118,7 +121,7 @@ export const mailboxHandlers: Record<string, Handler> = {
   async DELETE(s, _t, c) {
     const e = needAuth(s);
     if (e) return e;
-    const name = mailboxArg(c);
+    const name = mailboxArg(c, s.utf8);
     c.end();
     if (s.sel?.name === name) s.deselect();
     await s.ctx.opts.store.deleteMailbox(s.user, name);
@@ -127,9 +130,9 @@ export const mailboxHandlers: Record<string, Handler> = {
   async RENAME(s, _t, c) {
     const e = needAuth(s);
     if (e) return e;
-    const from = mailboxArg(c);
+    const from = mailboxArg(c, s.utf8);
     c.sp();
-    const to = mailboxArg(c);
+    const to = mailboxArg(c, s.utf8);
     c.end();
     await s.ctx.opts.store.renameMailbox(s.user, from, to);
     // as DELETE does: the session's own mailbox renamed away leaves it unselected (INBOX stays, emptied, §6.3.5)
@@ -140,7 +143,7 @@ export const mailboxHandlers: Record<string, Handler> = {
   async SUBSCRIBE(s, _t, c) {
     const e = needAuth(s);
     if (e) return e;
-    const name = mailboxArg(c);
+    const name = mailboxArg(c, s.utf8);
     c.end();
     await s.ctx.opts.store.setSubscribed(s.user, name, true);
     return ok('SUBSCRIBE completed');
@@ -148,7 +151,7 @@ export const mailboxHandlers: Record<string, Handler> = {
   async UNSUBSCRIBE(s, _t, c) {
     const e = needAuth(s);
     if (e) return e;
-    const name = mailboxArg(c);
+    const name = mailboxArg(c, s.utf8);
     c.end();
     await s.ctx.opts.store.setSubscribed(s.user, name, false);
     return ok('UNSUBSCRIBE completed');
@@ -156,7 +159,7 @@ export const mailboxHandlers: Record<string, Handler> = {
   async STATUS(s, _t, c) {
     const e = needAuth(s);
     if (e) return e;
-    const name = mailboxArg(c);
+    const name = mailboxArg(c, s.utf8);
     c.sp();
     const items = parseStatusItems(c, false);
     c.end();
@@ -166,7 +169,7 @@ export const mailboxHandlers: Record<string, Handler> = {
   async APPEND(s, _t, c) {
     const e = needAuth(s);
     if (e) return e;
-    const name = mailboxArg(c);
+    const name = mailboxArg(c, s.utf8);
     c.sp();
     return append(s, name, c);
   },

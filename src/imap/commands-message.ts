@@ -127,7 +127,7 @@ export async function keepingSaved(sel: Selected, c: Cursor, run: () => Promise<
 
 async function searchIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: boolean): Promise<Reply> {
   const opts = parseReturn(c);
-  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel) });
+  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), utf8: s.utf8 });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
@@ -208,7 +208,7 @@ async function copyOrMove(s: Session, c: Cursor, uid: boolean, move: boolean): P
   if (isReply(sel)) return sel;
   const targets = resolve(sel, c.listChars(), uid);
   c.sp();
-  const dest = mailboxArg(c);
+  const dest = mailboxArg(c, s.utf8);
   c.end();
   if (move && sel.readOnly) return no('[READ-ONLY] Mailbox is read-only');
   const { store } = s.ctx.opts;

@@ -95,6 +95,8 @@ export interface ImapContext {
   summaries: LRUCache<string, Summary>;
   /** ENVELOPE strings built from the store's cached header fields, by mailbox and UID. */
   envelopes: EnvelopeCache;
+  /** The same in the UTF-8 form, for sessions that enabled UTF8=ACCEPT (RFC 6855 §3; envelope.ts). */
+  envelopesUtf8: EnvelopeCache;
   /** SORT and THREAD keys from the store's cached header fields, by mailbox and UID (message-keys.ts). */
   sortKeys: UidCache<HeaderKeys>;
   /** Encoded ENVELOPE address lists by raw header value (bounded; see envelope.ts). */
@@ -127,8 +129,9 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     limits,
     metrics,
     ...(secureContext ? { secureContext } : {}),
-    summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + s.body.length + s.bodystructure.length + 64 }),
+    summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + (s.envelopeUtf8 === s.envelope ? 0 : s.envelopeUtf8.length) + s.body.length + s.bodystructure.length + 64 }),
     envelopes: new EnvelopeCache(128 * 1024 * 1024),
+    envelopesUtf8: new EnvelopeCache(32 * 1024 * 1024),
     sortKeys: new UidCache<HeaderKeys>(64 * 1024 * 1024, headerKeysSize),
     quotaLocks: new KeyedMutex(),
     addresses: new Map(),

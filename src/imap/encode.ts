@@ -32,6 +32,19 @@ export function astr(value: string): string {
   return /^[A-Za-z0-9_.\-/&+,:;=?@!#$^~`'|<>[\]]+$/.test(value) && value.toUpperCase() !== 'NIL' ? value : str(value);
 }
 
+const UTF8_QUOTABLE = /^[^\x00-\x1f\x7f]*$/;
+
+/**
+ * A string for a client that enabled UTF8=ACCEPT: quoted may then hold UTF-8 (RFC 6855 §3 utf8-quoted), so only
+ * controls or length make a literal. `atom`: an atom when the text is one (mailbox names, as astr).
+ */
+export function ustr(value: string, atom = false): string {
+  if (atom && /^[\x20-\x7e]*$/.test(value)) return astr(value);
+  const s = value.replace(/\0/g, '\ufffd');
+  if (Buffer.byteLength(s) < 1024 && UTF8_QUOTABLE.test(s)) return '"' + s.replace(QUOTED_SPECIALS, '\\$&') + '"';
+  return `{${Buffer.byteLength(s)}}\r\n${s}`;
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
 /** date-time: "dd-Mon-yyyy hh:mm:ss +0000" (UTC). */

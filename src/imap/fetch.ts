@@ -94,14 +94,19 @@ export function setsSeen(atts: readonly FetchAtt[]): boolean {
 
 /** Parsed summaries cached per message (the text never changes under one UID). */
 export interface Summary {
+  /** 7-bit (UTF-8 text downgraded), for clients that have not enabled UTF8=ACCEPT. */
   envelope: string;
+  /** UTF-8 (RFC 6855 §3); the same string as envelope when the header is 7-bit. */
+  envelopeUtf8: string;
   body: string;
   bodystructure: string;
 }
 
 export function summarize(raw: Buffer): Summary {
   const root = parseMime(raw);
-  return { envelope: envelope(root), body: bodyStructure(raw, root, false), bodystructure: bodyStructure(raw, root, true) };
+  const legacy = envelope(root);
+  const eightBit = root.headers.some((h) => /[\x80-\xff]/.test(h.value));
+  return { envelope: legacy, envelopeUtf8: eightBit ? envelope(root, undefined, true) : legacy, body: bodyStructure(raw, root, false), bodystructure: bodyStructure(raw, root, true) };
 }
 
 export interface FetchInput {
@@ -110,6 +115,8 @@ export interface FetchInput {
   /** ENVELOPE when it came from cached header fields rather than a parsed summary. */
   envelope?: string;
   raw?: Buffer;
+  /** The client enabled UTF8=ACCEPT: the summary's UTF-8 ENVELOPE is sent. */
+  utf8?: boolean;
 }
 
 /**
@@ -165,7 +172,7 @@ export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | 
       case 'BODY':
       case 'BODYSTRUCTURE':
         if (out.length > 0) out.push(' ');
-        out.push(`${a.kind} ${m.summary ? m.summary[a.kind === 'ENVELOPE' ? 'envelope' : a.kind === 'BODY' ? 'body' : 'bodystructure'] : 'NIL'}`);
+        out.push(`${a.kind} ${m.summary ? m.summary[a.kind === 'ENVELOPE' ? (m.utf8 === true ? 'envelopeUtf8' : 'envelope') : a.kind === 'BODY' ? 'body' : 'bodystructure'] : 'NIL'}`);
         break;
       case 'RFC822':
         literal('RFC822', m.raw ?? Buffer.alloc(0));

@@ -1,6 +1,6 @@
 // The arguments of LIST (RFC 3501 §6.3.8) with LIST-EXTENDED's selection options, pattern lists and return options
 // (RFC 5258 §3, §6), RFC 6154's SPECIAL-USE options and LIST-STATUS's RETURN (STATUS (…)) (RFC 5819 §2).
-import { decodeMailboxName } from './mailbox-name.ts';
+import { mailboxFromWire } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { fullPattern } from './list-select.ts';
 import { parseStatusItems, type StatusItem } from './status-items.ts';
@@ -27,9 +27,9 @@ export interface ListCommand {
 }
 
 /** A reference or pattern; one that is not modified UTF-7 is matched as it stands (it then names no mailbox). */
-export function pattern(c: Cursor): string {
+export function pattern(c: Cursor, utf8: boolean): string {
   const wire = c.listMailbox();
-  return decodeMailboxName(wire) ?? wire;
+  return mailboxFromWire(wire, utf8) ?? wire;
 }
 
 /**
@@ -66,20 +66,20 @@ function returnOptions(c: Cursor, out: ListCommand): void {
   });
 }
 
-export function parseListCommand(c: Cursor): ListCommand {
+export function parseListCommand(c: Cursor, utf8: boolean): ListCommand {
   const out: ListCommand = { subscribed: false, specialUse: false, recursiveMatch: false, ref: '', patterns: [] };
   if (c.peek() === '(') selectOptions(c, out);
-  out.ref = pattern(c);
+  out.ref = pattern(c, utf8);
   c.sp();
   if (c.peek() === '(') {
     c.list(() => {
       if (out.patterns.length >= MAX_PATTERNS) throw new ImapSyntaxError(`more than ${MAX_PATTERNS} patterns`);
-      out.patterns.push(pattern(c));
+      out.patterns.push(pattern(c, utf8));
     });
     if (out.patterns.length === 0) throw new ImapSyntaxError('expected a mailbox pattern'); // RFC 5258 §6 patterns
     const chars = out.patterns.reduce((sum, p) => sum + (p === '' ? 0 : fullPattern(out.ref, p).length), 0);
     if (out.patterns.length > 1 && chars > MAX_PATTERN_CHARS) throw new ImapSyntaxError(`patterns longer than ${MAX_PATTERN_CHARS} characters in all`);
-  } else out.patterns.push(pattern(c));
+  } else out.patterns.push(pattern(c, utf8));
   if (!c.atEnd()) returnOptions(c, out);
   c.end();
   return out;

@@ -166,8 +166,8 @@ export function bodyStructure(raw: Buffer, p: MimePart, extensible: boolean): st
 }
 
 /** ENVELOPE of a parsed part (an embedded message/rfc822 in BODYSTRUCTURE, or a whole message without cached fields). */
-export function envelope(p: Pick<MimePart, 'headers'>, memo?: AddressMemo): string {
-  return envelopeOf(p.headers.map((h) => [h.name, h.value] as const), memo);
+export function envelope(p: Pick<MimePart, 'headers'>, memo?: AddressMemo, utf8 = false): string {
+  return envelopeOf(p.headers.map((h) => [h.name, h.value] as const), memo, utf8);
 }
 
 /**

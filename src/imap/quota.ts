@@ -1,9 +1,8 @@
 // Storage quota over IMAP: APPEND and COPY within the per-user quota local delivery enforces (mailhost users /
 // default_quota), answered with the OVERQUOTA response code (RFC 5530 §3, RFC 9208 §4.3) instead of growing the
 // mailbox past it; and the QUOTA extension's GETQUOTAROOT / GETQUOTA (RFC 9208), so clients can show the usage.
-import { encodeMutf7 } from '../store/mutf7.ts';
 import { mailboxArg } from './commands-mailbox.ts';
-import { astr } from './encode.ts';
+import { mailboxToWire } from './mailbox-name.ts';
 import type { Cursor } from './parser.ts';
 import type { Handler, Reply, Session } from './session.ts';
 
@@ -38,12 +37,12 @@ function storageResponse(usage: number, quota: number): string {
 export const quotaHandlers: Record<string, Handler> = {
   async GETQUOTAROOT(s, _tag, c: Cursor) {
     if (s.state !== 'auth' && s.state !== 'selected') return { status: 'BAD', text: 'Log in first' };
-    const name = mailboxArg(c);
+    const name = mailboxArg(c, s.utf8);
     c.end();
     // RFC 9208 §4.1.2: the mailbox must exist (status() answers NO [NONEXISTENT] otherwise).
     const st = await s.ctx.opts.store.status(s.user, name);
     const quota = s.ctx.opts.quotaOf?.(s.user);
-    s.send(`* QUOTAROOT ${astr(encodeMutf7(st.name))}${quota === undefined ? '' : ` ${ROOT}`}\r\n`);
+    s.send(`* QUOTAROOT ${mailboxToWire(st.name, s.utf8)}${quota === undefined ? '' : ` ${ROOT}`}\r\n`);
     if (quota !== undefined) s.send(storageResponse(await s.ctx.opts.store.usage(s.user), quota));
     return { status: 'OK', text: 'GETQUOTAROOT completed' };
   },

@@ -40,6 +40,8 @@ export interface SearchContext {
   maxUid: number;
   /** The search result variable "$" as UID ranges (RFC 5182 §2.1); absent or empty: no message. */
   saved?: SeqRange[];
+  /** UTF8=ACCEPT is on (RFC 6855 §3): strings are UTF-8, and a CHARSET argument is refused. */
+  utf8?: boolean;
 }
 
 /** "$" as a search key, alone or after UID (RFC 5182 §3: seq-last-command stands alone, "$,1" is BAD). */
@@ -51,6 +53,8 @@ function savedKey(c: Cursor, ctx: SearchContext): SearchKey {
 /** Parses "[CHARSET x] key *(SP key)" up to the end of the command. */
 export function parseSearch(c: Cursor, ctx: SearchContext): SearchKey {
   if (/^CHARSET /i.test(c.rest())) {
+    // RFC 6855 §3 (erratum 4029): after ENABLE UTF8=ACCEPT the client MUST NOT send a charset; BAD for the conflict
+    if (ctx.utf8 === true) throw new ImapSyntaxError('SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT');
     c.atom();
     c.sp();
     const cs = c.astring().toUpperCase();

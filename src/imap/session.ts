@@ -104,6 +104,8 @@ export class Session {
   condstore = false;
   /** ENABLE QRESYNC was issued (RFC 7162 §3.2.3): expunges are told as VANISHED, SELECT takes (QRESYNC …). */
   qresync = false;
+  /** ENABLE UTF8=ACCEPT was issued (RFC 6855 §3): names and quoted strings are UTF-8, ENVELOPE is not downgraded. */
+  utf8 = false;
   /** COMPRESS=DEFLATE is active (RFC 4978): the stream inflates and deflates. */
   compressed: DeflateStream | undefined;
   /** Inflated bytes since the reader last completed, refused or paused on a command (see input). */
@@ -160,6 +162,8 @@ export class Session {
     const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE'];
     // RFC 5256: only after login (as Dovecot), where they can be used; LOGIN's OK tells the list anew
     if (this.state !== 'notauth') caps.push('SORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'ESORT');
+    // RFC 6855 §3: enabled with ENABLE, which only logged-in clients may use
+    if (this.state !== 'notauth') caps.push('UTF8=ACCEPT');
     // RFC 3502 MULTIAPPEND; RFC 7889 APPENDLIMIT: the literal bound APPEND is held to (CATENATE is not offered)
     caps.push('MULTIAPPEND', `APPENDLIMIT=${this.ctx.limits.maxLiteralBytes}`);
     // RFC 4978 §3: offered where it can be used (after login), and only until it is on

@@ -1,9 +1,8 @@
 // STATUS data items (RFC 3501 §6.3.10, RFC 7162 §3.1.7 HIGHESTMODSEQ, RFC 8438 SIZE, RFC 7889 APPENDLIMIT): parsing the list a client asks
 // for and building the "* STATUS" response, shared by the STATUS command and LIST's RETURN (STATUS …) (RFC 5819).
 import type { MailboxStatus } from '../store/mailbox-store.ts';
-import { encodeMutf7 } from '../store/mutf7.ts';
 import { enableCondstore } from './condstore.ts';
-import { astr } from './encode.ts';
+import { mailboxToWire } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import type { Session } from './session.ts';
 
@@ -51,5 +50,5 @@ function value(st: MailboxStatus, item: StatusItem, appendLimit: number): number
 export async function statusLine(s: Session, name: string, items: readonly StatusItem[]): Promise<string> {
   const st = await s.ctx.opts.store.status(s.user, name);
   if (items.includes('HIGHESTMODSEQ')) await enableCondstore(s);
-  return `* STATUS ${astr(encodeMutf7(st.name))} (${items.map((i) => `${i} ${value(st, i, s.ctx.limits.maxLiteralBytes)}`).join(' ')})\r\n`;
+  return `* STATUS ${mailboxToWire(st.name, s.utf8)} (${items.map((i) => `${i} ${value(st, i, s.ctx.limits.maxLiteralBytes)}`).join(' ')})\r\n`;
 }

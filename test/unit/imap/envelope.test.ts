@@ -20,7 +20,10 @@ test('envelope: first occurrence of each field, sender and reply-to default to f
   ]);
   const from = '(("Ann Example" NIL "ann" "example.net"))';
   const to = '((NIL NIL "Team" NIL)(NIL NIL "bob" "example.org")(NIL NIL "cy" "example.org")(NIL NIL NIL NIL))';
-  assert.equal(env, `(NIL {11}\r\nGrüße "x" ${from} ${from} ${from} ${to} NIL NIL NIL "<m1@example.net>")`);
+  // a client without UTF8=ACCEPT gets encoded words (RFC 6855 §3: no UTF-8 in its quoted strings); one that enabled it, UTF-8
+  assert.equal(env, `(NIL "=?utf-8?b?${Buffer.from('Grüße "x"').toString('base64')}?=" ${from} ${from} ${from} ${to} NIL NIL NIL "<m1@example.net>")`);
+  const utf8 = envelopeOf([['subject', subject], ['from', '"Ann Example" <ann@example.net>']], undefined, true);
+  assert.ok(utf8.startsWith('(NIL "Grüße \\"x\\"" (("Ann Example" NIL "ann" "example.net"))'), utf8);
   const memo = new Map<string, string>();
   const plain = envelopeOf([['date', 'Mon, 7 Feb 2022 21:52:25 -0800'], ['subject', 'say "hi" \\ bye'], ['from', 'a@b'], ['sender', 's@b'], ['reply-to', '']], memo);
   assert.equal(plain, '("Mon, 7 Feb 2022 21:52:25 -0800" "say \\"hi\\" \\\\ bye" ((NIL NIL "a" "b")) ((NIL NIL "s" "b")) ((NIL NIL "a" "b")) NIL NIL NIL NIL NIL)');

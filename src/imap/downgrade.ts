@@ -1,0 +1,45 @@
+// What a client that has not enabled UTF8=ACCEPT gets of 8-bit header text in ENVELOPE: RFC 6855 §3 forbids UTF-8 in
+// quoted strings before ENABLE and §7 leaves the down-conversion to the server; this is a subset of RFC 6857's.
+import { domainToASCII } from 'node:url';
+
+const ASCII = /^[\x00-\x7f]*$/;
+/** UTF-8 bytes per encoded word: base64 of 45 bytes is 60 characters, 72 with "=?utf-8?b?" and "?=" (≤ 75, RFC 2047 §2). */
+const WORD_BYTES = 45;
+
+/**
+ * Text as RFC 2047 encoded words ("=?utf-8?b?…?="), each within 75 characters and split between characters, never
+ * inside one; ASCII text is returned as it is. Used for unstructured text (Subject) and display names, as RFC 6857 does.
+ */
+export function encodedWords(text: string): string {
+  if (ASCII.test(text)) return text;
+  const words: string[] = [];
+  let chunk = '';
+  let bytes = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > WORD_BYTES && chunk !== '') {
+      words.push(chunk);
+      chunk = '';
+      bytes = 0;
+    }
+    chunk += ch;
+    bytes += n;
+  }
+  if (chunk !== '') words.push(chunk);
+  return words.map((w) => `=?utf-8?b?${Buffer.from(w, 'utf8').toString('base64')}?=`).join(' ');
+}
+
+/** How one address reaches a legacy client: as an address, or (local part in UTF-8) as the name of an empty group. */
+export type LegacyAddress = { kind: 'address'; mailbox: string; host: string } | { kind: 'group'; name: string };
+
+/**
+ * An address for a legacy client. A UTF-8 domain becomes its A-label form (RFC 5890), which every client can use; a
+ * UTF-8 local part has no ASCII form, so, as RFC 6857 downgrades such addresses, it becomes the display name of an empty
+ * group, encoded words of "name <address>" that show the sender, though a legacy client cannot reply to them.
+ */
+export function legacyAddress(name: string, mailbox: string, host: string): LegacyAddress {
+  const ascii = ASCII.test(host) ? host : domainToASCII(host);
+  if (ASCII.test(mailbox) && ascii !== '') return { kind: 'address', mailbox, host: ascii };
+  const addr = `${mailbox}@${host}`;
+  return { kind: 'group', name: encodedWords(name ? `${name} <${addr}>` : addr) };
+}
