@@ -25,7 +25,7 @@ export class Raw {
     sock.on('error', () => undefined);
   }
 
-  static async open(h: Harness, t: { after(fn: () => void): void }): Promise<Raw> {
+  static async open<H extends Pick<Harness, 'port'>>(h: H, t: { after(fn: () => void): void }): Promise<Raw> {
     const sock = connect(h.port, '127.0.0.1');
     await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
     const raw = new Raw(sock);
@@ -75,7 +75,7 @@ export class Raw {
 }
 
 /** A session logged in as `user` (alice by default). */
-export async function loggedIn(h: Harness, t: { after(fn: () => void): void }, user = USER, pass = PASS): Promise<Raw> {
+export async function loggedIn<H extends Pick<Harness, 'port'>>(h: H, t: { after(fn: () => void): void }, user = USER, pass = PASS): Promise<Raw> {
   const c = await Raw.open(h, t);
   assert.match(await c.cmd('L', `LOGIN ${user} ${pass}`), /^L OK/m);
   return c;
