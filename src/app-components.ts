@@ -23,7 +23,7 @@ import { BAYES_RESULT_KEY } from './checks/bayes.ts';
 import { BAYES_DERIVED_KEY } from './checks/content-rules.ts';
 import { createContentChecks } from './checks/content-checks.ts';
 import { createListChecks } from './checks/lists.ts';
-import { createUserListCheck, userListHits } from './checks/user-lists.ts';
+import { createUserListCheck, USER_LIST_SYMBOLS, userListHits } from './checks/user-lists.ts';
 import { openUserLists } from './lists/user-lists.ts';
 import type { Config } from './config/schema.ts';
 import { MemoryRateStore, type RateStore } from './limits/rate-store.ts';
@@ -204,7 +204,9 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const reputationChecks = (cfg: Config): Check[] => (reputation && reputationSeal ? [createReputationCheck({ reputation, config: cfg.reputation, seal: reputationSeal })] : []);
   const reportLearner = reputation && reputationSeal ? withReputationLearning(fuzzyReports, { reputation, seal: reputationSeal, enabled: () => reputationChecked, settings: () => reputationSettings, onError: (err) => reputationLog.warn('reputation report not learned', { error: err.message }) }) : fuzzyReports;
   const learnReputation = reputation ? verdictLearner(reputation, () => reputationChecked, reputationLog) : undefined;
-  const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }), leftOut: new Set(REPUTATION_SYMBOLS) }) : undefined;
+  // Bayes is everyone's: neither history nor one user's own sender lists (a spam alice allowed, a newsletter she
+  // blocked) may decide what it learns
+  const autolearner = bayes ? createAutolearner({ learner: bayes.learner, config: config.bayes, log: deps.log.child({ component: 'bayes' }), leftOut: new Set([...REPUTATION_SYMBOLS, ...USER_LIST_SYMBOLS]) }) : undefined;
   const fullStack = config.mode === 'full-stack';
   const mailhost = openMailHost({
     config,

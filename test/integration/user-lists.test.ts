@@ -30,10 +30,10 @@ interface Setup {
   cli: (...args: string[]) => Promise<{ code: number | null; stdout: string; stderr: string }>;
 }
 
-async function start(t: TestContext): Promise<Setup> {
+async function start(t: TestContext, extra: Record<string, unknown> = {}): Promise<Setup> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-user-lists-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(path.join(dir, 'zz-test.yaml'), "content_rules:\n  - { symbol: CT_TEST_SPAMMY, description: a marker scoring high, weight: 10, type: body, regex: 'SPAMMY-MARKER' }\n");
+  writeFileSync(path.join(dir, 'zz-test.yaml'), "content_rules:\n  - { symbol: CT_TEST_SPAMMY, description: a marker scoring high, weight: 10, type: body, regex: 'SPAMMY-MARKER' }\n  - { symbol: CT_TEST_LOUD, description: a marker past the autolearn score, weight: 13, type: body, regex: 'LOUD-MARKER' }\n");
   const password = await hashPassword('user-password', { N: 1024, r: 8, p: 1 });
   // the config file apart from the rules directory (every YAML file there is a rules file)
   const configFile = path.join(mkdtempSync(path.join(dir, '..', 'spamgate-user-lists-config-')), 'spamgate.yaml');
@@ -47,6 +47,7 @@ async function start(t: TestContext): Promise<Setup> {
       smtp: { xclient_from: ['127.0.0.1/32'], trusted_networks: [] },
       checks: { disabled: DISABLED, timeout: '1500ms' },
       dns: { timeout: '300ms', retries: 0 },
+      ...extra,
     },
     { zones: { 'partner.example': [{ TXT: `v=spf1 ip4:${PARTNER_IP} ~all` }] }, configFile },
   );
@@ -175,4 +176,22 @@ test('bad entries, unknown users and the bounds are refused naming the problem; 
   const broken = await cli('lists', ALICE);
   assert.equal(broken.code, 1);
   assert.match(broken.stderr, /user-lists\.json: alice@localhost\.allow: expected user@domain/);
+});
+
+test("alice's allowance teaches nobody: an allowed spam is not autolearned as ham (Bayes is everyone's)", async (t) => {
+  // Bayes silent (minimum out of reach), so the rules decide autolearn: ham at -2 and below, spam at 12 and above
+  const { gw, cli } = await start(t, { bayes: { enabled: true, min_spam: 1_000_000, save_delay: 0, autolearn: { enabled: true, spam_score: 12, ham_score: -2 } } });
+  assert.equal((await cli('allow', ALICE, 'partner.example')).code, 0);
+  // SPAMMY (10) + SPF_PASS (-1) + USER_ALLOW (-20): -11 for alice, her only copy
+  await transaction(await xclientSession(t, gw.smtpPort, PARTNER_IP), 'news@partner.example', 'SPAMMY-MARKER offer', [ALICE]);
+  const learned = async (): Promise<string> => (await gw.app.registry.metrics()).split('\n').filter((l) => l.startsWith('spamgate_bayes_learned_total{')).join('\n');
+  // then a loud message to bob, autolearned as spam: the learner is one serial queue, so once it is counted the
+  // first message has been decided too
+  await transaction(await xclientSession(t, gw.smtpPort, FORGER_IP), 'x@elsewhere.example', 'LOUD-MARKER offer', [BOB]);
+  const deadline = Date.now() + 10_000;
+  while (!/class="spam",source="autolearn"\} 1/.test(await learned())) {
+    if (Date.now() > deadline) throw new Error(`the loud message was not autolearned: ${await learned()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.doesNotMatch(await learned(), /class="ham",source="autolearn"\} [1-9]/);
 });

@@ -83,6 +83,15 @@ test('a report counts report_weight messages of a fully bad (or good) score; met
   assert.match(text, /spamgate_reputation_entries 1/);
 });
 
+test("one user's own sender lists teach the sender's reputation nothing: it judges the others' mail too", () => {
+  const symbols = [
+    { symbol: 'CT_X', score: 10, weight: 10, options: [] },
+    { symbol: 'USER_ALLOW', score: -20, weight: -20, options: [] },
+  ];
+  assert.equal(scoreWithoutReputation({ score: -10, symbols }), 10);
+  assert.equal(scoreWithoutReputation({ score: 12, symbols: [{ symbol: 'CT_Y', score: 2, weight: 2, options: [] }, { symbol: 'USER_BLOCK', score: 10, weight: 10, options: [] }] }), 2);
+});
+
 test('no feedback loop: the score learned leaves the reputation symbols out', async (t) => {
   const symbols = [
     { symbol: 'CT_X', score: 10, weight: 10, options: [] },
