@@ -1,8 +1,8 @@
 // Per-user sender allow and block lists at DATA (full-stack): for each recipient that reaches one local user, the
 // envelope MAIL FROM and the header From are matched against that user's lists, and a hit counts for that recipient
 // only (like a `rcpt` list's). An allow entry gives USER_ALLOW only when the matching sender's domain is
-// authenticated in this transaction (SPF, aligned DKIM or DMARC pass, src/lists/authenticated.ts); otherwise
-// USER_ALLOW_UNAUTHENTICATED (weight 0). A block entry gives USER_BLOCK, and wins over an allow entry of that user.
+// authenticated in this transaction (src/lists/authenticated.ts): a matching MAIL FROM by SPF, a matching header
+// From by DMARC, aligned DKIM or SPF; otherwise USER_ALLOW_UNAUTHENTICATED (weight 0). A block entry gives USER_BLOCK, and wins over an allow entry of that user.
 import addressparser from 'nodemailer/lib/addressparser';
 import { strictSingleMailbox } from '../dkim/from-mailbox.ts';
 import { authenticatedBy } from '../lists/authenticated.ts';
@@ -26,33 +26,61 @@ function userOf(directory: RecipientDirectory, rcpt: string): string | undefined
   return r.kind === 'local' && r.mailboxes.length === 1 && r.remote.length === 0 ? r.mailboxes[0] : undefined;
 }
 
+/** A sender to match, and what may authenticate it. */
+interface Sender {
+  address: string;
+  /**
+   * `spf` for the envelope MAIL FROM: SPF is its own identity (RFC 7208 §2.4), while a DKIM or DMARC pass vouches
+   * for the header From, which may be another mailbox of the domain (a spammer's own message, signed by a shared
+   * provider, sent again under a listed envelope sender); `any` for the header From (DMARC, aligned DKIM or SPF).
+   */
+  auth: 'spf' | 'any';
+}
+
 /**
- * The senders an allow entry may match: MAIL FROM, and the one mailbox of the one From field (two fields or two
- * mailboxes: a reader may be shown the other). A block entry takes every From address, so none can hide behind another.
+ * The senders an entry may match: MAIL FROM, and for an allow entry the one mailbox of the one From field (two fields
+ * or two mailboxes: a reader may be shown the other); a block entry takes every From address, so none can hide behind another.
  */
-function senders(ctx: CheckContext, forBlock: boolean): string[] {
-  const found = new Set<string>();
-  if (ctx.envelope.mailFrom) found.add(canonicalMailbox(ctx.envelope.mailFrom));
+function senders(ctx: CheckContext, forBlock: boolean): Sender[] {
+  const found: Sender[] = [];
+  const add = (address: string, auth: Sender['auth']): void => void found.push({ address: canonicalMailbox(address), auth });
+  if (ctx.envelope.mailFrom) add(ctx.envelope.mailFrom, 'spf');
   const fields = (ctx.message?.headers ?? []).filter((h) => h.name.toLowerCase() === 'from');
   if (!forBlock) {
     const one = fields.length === 1 ? strictSingleMailbox(fields[0]?.value ?? '') : undefined;
-    if (one) found.add(canonicalMailbox(one));
-    return [...found];
+    if (one) add(one, 'any');
+    return found;
   }
   for (const f of fields) {
     const strict = strictSingleMailbox(f.value);
-    if (strict) found.add(canonicalMailbox(strict));
-    for (const a of addressparser(f.value, { flatten: true })) if (a.address) found.add(canonicalMailbox(a.address));
+    if (strict) add(strict, 'any');
+    for (const a of addressparser(f.value, { flatten: true })) if (a.address) add(a.address, 'any');
   }
-  return [...found];
+  return found;
 }
 
-function firstMatch(set: EntrySet, subjects: readonly string[], delimiter: string): { subject: string; entry: EntryOrigin } | undefined {
-  for (const subject of subjects) {
-    const entry = set.matchAddress(subject, delimiter);
-    if (entry) return { subject, entry };
+/** The first block entry matching a sender. */
+function blockMatch(set: EntrySet, subjects: readonly Sender[], delimiter: string): EntryOrigin | undefined {
+  for (const s of subjects) {
+    const entry = set.matchAddress(s.address, delimiter);
+    if (entry) return entry;
   }
   return undefined;
+}
+
+/** The allow entry matching a sender that is authenticated as its identity asks, else the first matching one (no method). */
+function allowMatch(set: EntrySet, subjects: readonly Sender[], delimiter: string, results: CheckContext['results']): { entry: EntryOrigin; method?: 'spf' | 'dkim' | 'dmarc' } | undefined {
+  let unauthenticated: EntryOrigin | undefined;
+  for (const s of subjects) {
+    const entry = set.matchAddress(s.address, delimiter);
+    if (!entry) continue;
+    // the domain of the matched address itself, never another identity's
+    const domain = asciiName(s.address.slice(s.address.lastIndexOf('@') + 1));
+    const method = domain === undefined ? undefined : authenticatedBy(s.auth, domain, results);
+    if (method) return { entry, method };
+    unauthenticated ??= entry;
+  }
+  return unauthenticated ? { entry: unauthenticated } : undefined;
 }
 
 export interface UserListCheckOptions {
@@ -84,19 +112,18 @@ export function createUserListCheck({ directory, lists, hitsTotal, subaddressDel
         const user = userOf(directory, rcpt);
         const mine = user === undefined ? undefined : lists.of(user);
         if (!mine) continue;
-        const blocked = firstMatch(mine.block, senders(ctx, true), subaddressDelimiter);
+        const blocked = blockMatch(mine.block, senders(ctx, true), subaddressDelimiter);
         if (blocked) {
           hitsTotal.inc({ list: 'block', result: 'matched' });
-          hits.push({ symbol: 'USER_BLOCK', options: [blocked.entry.text], rcpt });
+          hits.push({ symbol: 'USER_BLOCK', options: [blocked.text], rcpt });
           continue;
         }
-        const allowed = firstMatch(mine.allow, senders(ctx, false), subaddressDelimiter);
+        const allowed = allowMatch(mine.allow, senders(ctx, false), subaddressDelimiter, ctx.results);
         if (!allowed) continue;
-        const domain = asciiName(allowed.subject.slice(allowed.subject.lastIndexOf('@') + 1));
-        const method = domain === undefined ? undefined : authenticatedBy('any', domain, ctx.results);
+        const { entry, method } = allowed;
         // a listed sender that is not authenticated (forged, or its domain publishes nothing) gets nothing
         hitsTotal.inc({ list: 'allow', result: method ? 'authenticated' : 'unauthenticated' });
-        hits.push(method ? { symbol: 'USER_ALLOW', options: [allowed.entry.text, method], rcpt } : { symbol: 'USER_ALLOW_UNAUTHENTICATED', options: [allowed.entry.text], rcpt });
+        hits.push(method ? { symbol: 'USER_ALLOW', options: [entry.text, method], rcpt } : { symbol: 'USER_ALLOW_UNAUTHENTICATED', options: [entry.text], rcpt });
       }
       return hits;
     },

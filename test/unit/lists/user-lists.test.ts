@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { usersCommand } from '../../../src/commands/users.ts';
 import { createUserListCheck, userListHits } from '../../../src/checks/user-lists.ts';
 import { SPF_RESULT_KEY } from '../../../src/checks/spf.ts';
+import { DKIM_RESULT_KEY, DMARC_RESULT_KEY } from '../../../src/checks/dkim-dmarc.ts';
 import type { CheckContext, SymbolHit } from '../../../src/checks/types.ts';
 import { MAX_ENTRIES_PER_USER, normaliseEntry, readUserLists, userListsPath, writeUserLists } from '../../../src/lists/user-list-file.ts';
 import { openUserLists } from '../../../src/lists/user-lists.ts';
@@ -72,6 +73,22 @@ test('each recipient by its own user: an alias of one user counts, a group does 
   // a change to the file counts at the next look-up
   writeUserLists(userListsPath(dataDir), { 'alice@localhost': { allow: [], block: [] } });
   assert.deepEqual(await run(ctx('ok@other.example', '<x@shop.example>', ['alice@localhost'], true)), []);
+});
+
+test("an envelope sender is vouched for by SPF only: a replayed DKIM/DMARC pass of another From does not earn its allowance", async (t) => {
+  const dataDir = tempDir(t, 'spamgate-user-lists-auth-');
+  writeUserLists(userListsPath(dataDir), { 'alice@localhost': { allow: ['friend@mail.example'], block: [] } });
+  const check = createUserListCheck({ directory, lists: openUserLists(dataDir, silentLogger), hitsTotal: userListHits(createRegistry(false)), subaddressDelimiter: '+' });
+  // the spammer's own message, signed by the shared provider (From: spammer@mail.example, DKIM and DMARC pass), sent
+  // again from elsewhere under the forged envelope sender friend@mail.example (SPF does not pass)
+  const replay = ctx('friend@mail.example', '<spammer@mail.example>', ['alice@localhost'], false);
+  replay.results.set(DKIM_RESULT_KEY, [{ status: { result: 'pass' }, signingDomain: 'mail.example' }]);
+  replay.results.set(DMARC_RESULT_KEY, { status: { result: 'pass', header: { from: 'mail.example' } }, domain: 'mail.example', alignment: { spf: { result: false }, dkim: { result: 'mail.example' } } });
+  assert.deepEqual(await check.run(replay), [{ symbol: 'USER_ALLOW_UNAUTHENTICATED', options: ['friend@mail.example'], rcpt: 'alice@localhost' }]);
+  // the listed From itself signed (a forwarded copy: the envelope matched too, without SPF): the From earns it
+  const forwarded = ctx('friend@mail.example', '<friend@mail.example>', ['alice@localhost'], false);
+  forwarded.results.set(DKIM_RESULT_KEY, [{ status: { result: 'pass' }, signingDomain: 'mail.example' }]);
+  assert.deepEqual(await check.run(forwarded), [{ symbol: 'USER_ALLOW', options: ['friend@mail.example', 'dkim'], rcpt: 'alice@localhost' }]);
 });
 
 test('`users del` drops the deleted user\'s lists: a user added later under that name starts with none', async (t) => {
