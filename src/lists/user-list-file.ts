@@ -95,9 +95,13 @@ export function readUserLists(file: string): { ok: true; data: UserListsData } |
   return validate(file, value);
 }
 
-/** Rewrites the file atomically (temp file, fsync, rename); users without entries are left out. */
+/** Rewrites the file atomically (temp file, fsync, rename); users without entries are left out. Throws, writing nothing, past the size read. */
 export function writeUserLists(file: string, data: UserListsData): void {
   const kept: UserListsData = {};
   for (const [user, l] of Object.entries(data).sort(([a], [b]) => a.localeCompare(b))) if (l.allow.length + l.block.length > 0) kept[user] = l;
-  writeFileAtomicSync(file, `${JSON.stringify(kept, null, 2)}\n`);
+  const text = `${JSON.stringify(kept, null, 2)}\n`;
+  // a file the instance (and the next command) would refuse to read must never be written: the change is refused
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_FILE_BYTES) throw new Error(`${file}: the change would make it ${bytes} bytes, over ${MAX_FILE_BYTES}; nothing changed (unlist entries first)`);
+  writeFileAtomicSync(file, text);
 }

@@ -91,6 +91,25 @@ test("an envelope sender is vouched for by SPF only: a replayed DKIM/DMARC pass 
   assert.deepEqual(await check.run(forwarded), [{ symbol: 'USER_ALLOW', options: ['friend@mail.example', 'dkim'], rcpt: 'alice@localhost' }]);
 });
 
+test('a change that would make the file too large to read is refused: the lists stay readable', async (t) => {
+  const dir = tempDir(t, 'spamgate-user-lists-size-');
+  const dataDir = path.join(dir, 'data');
+  const configFile = path.join(dir, 'spamgate.yaml');
+  writeFileSync(configFile, `data_dir: ${dataDir}\nlocal_domains: [example.com]\nmailhost: { watch_files: false }\n`);
+  const cli = (positional: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> => runCommand(usersCommand, { flags: new Map(positional[0] === 'add' ? [['password-stdin', true]] : []), positional, configFile }, stdin);
+  assert.equal((await cli(['add', 'carol@example.com'], 'carol-password\n')).code, 0);
+  // within the bounds (entries of at most 254 characters, 200 a user, 50000 in all), written compactly by hand: just
+  // under the size the instance reads; the command's indented rewrite would pass it
+  const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}.example`;
+  const data: Record<string, { allow: string[]; block: string[] }> = {};
+  for (let u = 0; u < 162; u++) data[`u${u}@example.com`] = { allow: Array.from({ length: 200 }, () => long), block: [] };
+  writeFileSync(userListsPath(dataDir), JSON.stringify(data));
+  assert.equal(readUserLists(userListsPath(dataDir)).ok, true);
+  // the command fails (cli.ts: the message, exit 1) and writes nothing
+  await assert.rejects(cli(['allow', 'carol@example.com', 'friend.example']), /over 8388608; nothing changed/);
+  assert.equal(readUserLists(userListsPath(dataDir)).ok, true, 'the lists no longer read');
+});
+
 test('`users del` drops the deleted user\'s lists: a user added later under that name starts with none', async (t) => {
   const dir = tempDir(t, 'spamgate-user-lists-del-');
   const configFile = path.join(dir, 'spamgate.yaml');
