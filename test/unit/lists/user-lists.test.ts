@@ -85,6 +85,12 @@ test("an envelope sender is vouched for by SPF only: a replayed DKIM/DMARC pass 
   replay.results.set(DKIM_RESULT_KEY, [{ status: { result: 'pass' }, signingDomain: 'mail.example' }]);
   replay.results.set(DMARC_RESULT_KEY, { status: { result: 'pass', header: { from: 'mail.example' } }, domain: 'mail.example', alignment: { spf: { result: false }, dkim: { result: 'mail.example' } } });
   assert.deepEqual(await check.run(replay), [{ symbol: 'USER_ALLOW_UNAUTHENTICATED', options: ['friend@mail.example'], rcpt: 'alice@localhost' }]);
+  // SPF passes for the spammer's own envelope domain, and the listed address is only in the header From: nothing
+  const spoof = ctx('x@attacker.example', '<friend@mail.example>', ['alice@localhost'], true);
+  assert.deepEqual(await check.run(spoof), [{ symbol: 'USER_ALLOW_UNAUTHENTICATED', options: ['friend@mail.example'], rcpt: 'alice@localhost' }]);
+  // nor a DKIM pass of a third party (the spammer's own domain, or a lookalike under it)
+  spoof.results.set(DKIM_RESULT_KEY, [{ status: { result: 'pass' }, signingDomain: 'attacker.example' }, { status: { result: 'pass' }, signingDomain: 'mail.example.attacker.example' }]);
+  assert.deepEqual(await check.run(spoof), [{ symbol: 'USER_ALLOW_UNAUTHENTICATED', options: ['friend@mail.example'], rcpt: 'alice@localhost' }]);
   // the listed From itself signed (a forwarded copy: the envelope matched too, without SPF): the From earns it
   const forwarded = ctx('friend@mail.example', '<friend@mail.example>', ['alice@localhost'], false);
   forwarded.results.set(DKIM_RESULT_KEY, [{ status: { result: 'pass' }, signingDomain: 'mail.example' }]);
