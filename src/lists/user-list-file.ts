@@ -80,7 +80,10 @@ function validate(file: string, value: unknown): { ok: true; data: UserListsData
 export function readUserLists(file: string): { ok: true; data: UserListsData } | { ok: false; problems: string[] } {
   let text: string;
   try {
-    if (statSync(file).size > MAX_FILE_BYTES) return { ok: false, problems: [`${file}: larger than ${MAX_FILE_BYTES} bytes`] };
+    const s = statSync(file);
+    // a device or a named pipe (through a link too) would be read without end, on the thread serving every session
+    if (!s.isFile()) return { ok: false, problems: [`${file}: not a regular file`] };
+    if (s.size > MAX_FILE_BYTES) return { ok: false, problems: [`${file}: larger than ${MAX_FILE_BYTES} bytes`] };
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { ok: true, data: {} };

@@ -3,7 +3,8 @@
 // a block entry winning over an allow entry, an allowance only for an authenticated sender, each hit for its recipient;
 // and `users del` dropping the user's lists.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { usersCommand } from '../../../src/commands/users.ts';
@@ -41,6 +42,16 @@ test('the file is validated whole: each problem names the user; bounds per user'
   assert.match(problems, /"\.\.\/evil": not a user name/);
   writeFileSync(file, JSON.stringify({ 'a@x.example': { allow: Array.from({ length: MAX_ENTRIES_PER_USER + 1 }, (_, i) => `p${i}.example`) } }));
   assert.match(JSON.stringify(readUserLists(file)), /more than 200 entries/);
+});
+
+test('a path that is no regular file (a link to a device or a named pipe) is refused, not read: reading would never end', (t) => {
+  const dir = tempDir(t, 'spamgate-user-lists-special-');
+  symlinkSync('/dev/zero', userListsPath(dir));
+  // in a child with a deadline: an endless read would hold the test's own thread
+  const script = `import { readUserLists } from ${JSON.stringify(path.resolve('src/lists/user-list-file.ts'))}; process.stdout.write(JSON.stringify(readUserLists(process.argv[1])));`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script, userListsPath(dir)], { timeout: 10_000, encoding: 'utf8', maxBuffer: 1 << 20 });
+  assert.equal(r.status, 0, `${r.error?.message ?? ''} ${r.stderr}`);
+  assert.match(r.stdout, /"ok":false.*not a regular file/);
 });
 
 const RESOLVE: Record<string, RecipientResolution> = {
