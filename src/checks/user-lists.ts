@@ -108,9 +108,12 @@ export function createUserListCheck({ directory, lists, hitsTotal, subaddressDel
     late: 'first',
     run(ctx): SymbolHit[] {
       const hits: SymbolHit[] = [];
+      // one look at the file a message (not a recipient), and every recipient judged by the same lists
+      const all = lists.current();
+      if (all.size === 0) return hits;
       for (const rcpt of new Set(ctx.envelope.rcptTo)) {
         const user = userOf(directory, rcpt);
-        const mine = user === undefined ? undefined : lists.of(user);
+        const mine = user === undefined ? undefined : all.get(user.toLowerCase());
         if (!mine) continue;
         const blocked = blockMatch(mine.block, senders(ctx, true), subaddressDelimiter);
         if (blocked) {

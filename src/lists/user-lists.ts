@@ -1,5 +1,5 @@
 // The running instance's view of the per-user allow and block lists: compiled per user from data_dir/user-lists.json
-// and re-read when the file's mtime, size or inode changes (checked at each look-up, one stat), so a change by
+// and re-read when the file's mtime, size or inode changes (checked once a message, one stat), so a change by
 // `spamgate users allow|block|unlist` counts from the next message without a restart. A file that fails to
 // read keeps the lists in force and is logged once per change.
 import { statSync } from 'node:fs';
@@ -13,8 +13,8 @@ export interface CompiledUserLists {
 }
 
 export interface UserLists {
-  /** The lists of one user (lower-case name), undefined when the user has none. */
-  of(user: string): CompiledUserLists | undefined;
+  /** Every user's lists by lower-case name, re-read first when the file changed (one stat): call once a message. */
+  current(): ReadonlyMap<string, CompiledUserLists>;
 }
 
 export function openUserLists(dataDir: string, log: Logger): UserLists {
@@ -47,9 +47,9 @@ export function openUserLists(dataDir: string, log: Logger): UserLists {
     if (now !== 'missing') log.info('user lists loaded', { users: next.size });
   };
   return {
-    of(user) {
+    current() {
       refresh();
-      return lists.get(user.toLowerCase());
+      return lists;
     },
   };
 }

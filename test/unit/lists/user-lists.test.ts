@@ -13,7 +13,7 @@ import { SPF_RESULT_KEY } from '../../../src/checks/spf.ts';
 import { DKIM_RESULT_KEY, DMARC_RESULT_KEY } from '../../../src/checks/dkim-dmarc.ts';
 import type { CheckContext, SymbolHit } from '../../../src/checks/types.ts';
 import { MAX_ENTRIES_PER_USER, normaliseEntry, readUserLists, userListsPath, writeUserLists } from '../../../src/lists/user-list-file.ts';
-import { openUserLists } from '../../../src/lists/user-lists.ts';
+import { openUserLists, type UserLists } from '../../../src/lists/user-lists.ts';
 import type { RecipientDirectory, RecipientResolution } from '../../../src/mailhost/types.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import { createMessageView } from '../../../src/smtp/message-view.ts';
@@ -81,6 +81,12 @@ test('each recipient by its own user: an alias of one user counts, a group does 
   assert.deepEqual(await run(ctx('n@partner.example', '<n@partner.example>', ['alice@localhost'], false)), [{ symbol: 'USER_ALLOW_UNAUTHENTICATED', options: ['partner.example'], rcpt: 'alice@localhost' }]);
   // the header From alone matches; x@shop.example is allowed but shop.example blocked: block wins
   assert.deepEqual(await run(ctx('ok@other.example', '"X" <x@shop.example>', ['alice@localhost'], true)), [{ symbol: 'USER_BLOCK', options: ['shop.example'], rcpt: 'alice@localhost' }]);
+  // one look at the file a message, however many recipients: the same lists for each
+  let looks = 0;
+  const counted: UserLists = { current: () => (looks++, lists.current()) };
+  const once = createUserListCheck({ directory, lists: counted, hitsTotal: userListHits(createRegistry(false)), subaddressDelimiter: '+' });
+  await once.run(ctx('n@partner.example', '<n@partner.example>', ['alice@localhost', 'ali@localhost', 'team@localhost', 'bob@localhost'], true));
+  assert.equal(looks, 1);
   // a change to the file counts at the next look-up
   writeUserLists(userListsPath(dataDir), { 'alice@localhost': { allow: [], block: [] } });
   assert.deepEqual(await run(ctx('ok@other.example', '<x@shop.example>', ['alice@localhost'], true)), []);
