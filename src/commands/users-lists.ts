@@ -32,9 +32,14 @@ export async function runUsersLists(action: ListsAction, rest: readonly string[]
   const check = checkUserName(user, (d) => domains.has(d));
   if (!check.ok) throw new UsageError(check.reason);
   const name = check.name;
-  const users = readUsersFile(path.resolve(dataDir, config.mailhost.users_file));
-  if (!users.ok) throw new Error(users.problems.join('\n'));
-  if (!Object.keys(config.users).some((u) => u.toLowerCase() === name) && !(name in users.entries)) return fail(io, `no such user ${name}`);
+  const usersFile = path.resolve(dataDir, config.mailhost.users_file);
+  /** Whether the user exists now (config users, or the users file as it is). */
+  const userExists = (): boolean => {
+    const users = readUsersFile(usersFile);
+    if (!users.ok) throw new Error(users.problems.join('\n'));
+    return Object.keys(config.users).some((u) => u.toLowerCase() === name) || name in users.entries;
+  };
+  if (!userExists()) return fail(io, `no such user ${name}`);
   const file = userListsPath(dataDir);
   if (action === 'lists') {
     const mine = readOrThrow(file)[name];
@@ -45,6 +50,9 @@ export async function runUsersLists(action: ListsAction, rest: readonly string[]
   const entry = normal?.entry ?? '';
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   return withLock(file, () => {
+    // again under the lock: a `users del` writes the users file before it drops the lists under this lock, so a
+    // user deleted meanwhile gets no entries that a later user of that name would inherit
+    if (action !== 'unlist' && !userExists()) return fail(io, `no such user ${name}`);
     const data = readOrThrow(file);
     const mine = data[name] ?? { allow: [], block: [] };
     if (action === 'unlist') {
