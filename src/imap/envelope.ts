@@ -52,7 +52,7 @@ function encodeAddressList(value: string, form: Form): string {
   const bracketed = /[<"]/.test(value); // '"Name" <>' is a name without an address, "root" a bare local part
   // RFC 3501 §7.4.2: a NIL host name starts a group, NIL mailbox and host end it; an address ("From: root",
   // "weird@", "<>") must never take either form, or a client nests the addresses after it into a group.
-  const one = (name: string, address: string): void => {
+  const one = (name: string, address: string, inGroup = false): void => {
     let personal = name;
     let addr = address;
     let adl: string | undefined;
@@ -69,18 +69,21 @@ function encodeAddressList(value: string, form: Form): string {
     let hostPart = host || MISSING_DOMAIN;
     if (!form.utf8) {
       const legacy = legacyAddress(personal, mailbox, hostPart);
-      if (legacy.kind === 'group') {
+      // RFC 5322 §3.4: groups do not nest, and RFC 3501 §7.4.2's end marker would close the enclosing group early
+      // (its later members read as outside it); a member keeps its text as the name of an address with stand-ins
+      if (legacy.kind === 'group' && inGroup) [personal, mailbox, hostPart, adl] = [personal ? `${personal} <${mailbox}@${hostPart}>` : `${mailbox}@${hostPart}`, MISSING_MAILBOX, MISSING_DOMAIN, undefined];
+      else if (legacy.kind === 'group') {
         out.push(`(NIL NIL ${str(legacy.name)} NIL)(NIL NIL NIL NIL)`);
         return;
-      }
-      [mailbox, hostPart] = [legacy.mailbox, legacy.host];
+      } else [mailbox, hostPart] = [legacy.mailbox, legacy.host];
+      if (adl !== undefined && !PRINTABLE.test(adl)) adl = undefined; // an obsolete route in UTF-8: no 7-bit form
     }
     out.push(`(${encodeName(personal, form)} ${adl === undefined ? 'NIL' : form.s(adl)} ${form.s(mailbox)} ${form.s(hostPart)})`);
   };
   for (const a of addressParser(value).slice(0, 1000)) {
     if ('group' in a && Array.isArray(a.group)) {
       out.push(`(NIL NIL ${form.utf8 ? ustr(a.name) : str(encodedWords(a.name))} NIL)`); // RFC 3501 §7.4.2 group syntax
-      for (const m of a.group) one(m.name, m.address);
+      for (const m of a.group) one(m.name, m.address, true);
       out.push('(NIL NIL NIL NIL)');
     } else if ('address' in a) one(a.name, a.address ?? '');
   }

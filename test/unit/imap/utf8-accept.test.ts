@@ -58,3 +58,15 @@ test('legacy addresses: UTF-8 domains as A-labels, UTF-8 local parts as an empty
   const utf8 = envelopeOf([['from', latin1('Jörg <jörg@bücher.example>')]], undefined, true);
   assert.match(utf8, /\(\("Jörg" NIL "jörg" "bücher\.example"\)\)/);
 });
+
+test('legacy ENVELOPE: a group member with a UTF-8 local part does not nest a group (RFC 5322 §3.4)', () => {
+  const env = envelopeOf([['to', latin1('Team: jörg@example.org, bob@example.org;, <@ü.example:x@y.example>')]]);
+  assert.ok(/^[\x20-\x7e]*$/.test(env), `7-bit only: ${env}`);
+  const to = /^\(NIL NIL NIL NIL NIL (\(.*\)) NIL NIL NIL NIL\)$/.exec(env)?.[1] ?? '';
+  const items = [...to.matchAll(/\((NIL|"[^"]*") (NIL|"[^"]*") (NIL|"[^"]*") (NIL|"[^"]*")\)/g)].map((m) => m.slice(1));
+  // one group start, its two members, one group end, then the address outside the group (its UTF-8 route dropped)
+  assert.deepEqual(items.map(([, , mb, host]) => (host === 'NIL' ? (mb === 'NIL' ? 'end' : 'start') : 'address')), ['start', 'address', 'address', 'end', 'address']);
+  assert.equal(decodeWords(items[1]?.[0]?.slice(1, -1) ?? ''), 'jörg@example.org');
+  assert.deepEqual(items[2], ['NIL', 'NIL', '"bob"', '"example.org"']);
+  assert.deepEqual(items[4], ['NIL', 'NIL', '"x"', '"y.example"']);
+});
