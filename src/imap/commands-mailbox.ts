@@ -1,7 +1,7 @@
 // Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, STATUS, APPEND, IDLE, CHECK, CLOSE, UNSELECT, LOGOUT (LIST and LSUB: commands-list.ts).
 import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
 import { append } from './append.ts';
-import { mailboxFromWire } from './mailbox-name.ts';
+import { mailboxFromWire, newMailboxName } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { listSelected, SelectedGone } from './selection.ts';
 import type { Handler, Reply, Session } from './session.ts';
@@ -112,7 +112,7 @@ export const mailboxHandlers: Record<string, Handler> = {
   async CREATE(s, _t, c) {
     const e = needAuth(s);
     if (e) return e;
-    const name = mailboxArg(c, s.utf8).replace(/\/$/, ''); // RFC 3501 §6.3.3: a trailing delimiter only announces intent
+    const name = newMailboxName(mailboxArg(c, s.utf8).replace(/\/$/, '')); // RFC 3501 §6.3.3: a trailing delimiter only announces intent
     c.end();
     if (name === 'INBOX') throw new MailboxError('ALREADYEXISTS', 'INBOX always exists');
     await s.ctx.opts.store.createMailbox(s.user, name);
@@ -132,7 +132,7 @@ export const mailboxHandlers: Record<string, Handler> = {
     if (e) return e;
     const from = mailboxArg(c, s.utf8);
     c.sp();
-    const to = mailboxArg(c, s.utf8);
+    const to = newMailboxName(mailboxArg(c, s.utf8));
     c.end();
     await s.ctx.opts.store.renameMailbox(s.user, from, to);
     // as DELETE does: the session's own mailbox renamed away leaves it unselected (INBOX stays, emptied, §6.3.5)

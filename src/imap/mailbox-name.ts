@@ -1,6 +1,7 @@
 // Mailbox names on the wire: modified UTF-7 (RFC 3501 §5.1.3) accepted only in its one canonical form, or UTF-8
 // once the client has sent ENABLE UTF8=ACCEPT (RFC 6855 §3).
 import { decodeMutf7, encodeMutf7 } from '../store/mutf7.ts';
+import { MailboxError } from '../store/mailbox-store.ts';
 import { astr, ustr } from './encode.ts';
 
 /** Unpaired UTF-16 surrogates: no Unicode character, so no mailbox name. */
@@ -32,4 +33,14 @@ export function mailboxFromWire(wire: string, utf8: boolean): string | undefined
 /** A name for a response: UTF-8 once enabled (RFC 6855 §3: modified UTF-7 MUST NOT be sent then), else modified UTF-7. */
 export function mailboxToWire(name: string, utf8: boolean): string {
   return utf8 ? ustr(name, true) : astr(encodeMutf7(name));
+}
+
+/**
+ * A name CREATE or RENAME is to give a folder: Unicode NFC only. RFC 6855 §3 holds names to Net-Unicode (RFC 5198 §2,
+ * NFC); an NFD spelling looks the same as the NFC one but would be a second folder (from either wire form). Existing
+ * folders keep whatever name they have, so they stay reachable.
+ */
+export function newMailboxName(name: string): string {
+  if (name.normalize('NFC') !== name) throw new MailboxError('INVALID', 'mailbox name is not in Unicode NFC (RFC 5198 §2, RFC 6855 §3)');
+  return name;
 }

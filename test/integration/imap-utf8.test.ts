@@ -162,3 +162,19 @@ test('imapflow: enables UTF8=ACCEPT by itself and sees UTF-8 names, envelopes an
     lock.release();
   }
 });
+
+test('raw: a name in NFD is not a second folder beside its NFC spelling, from either wire form', GUARD, async (t) => {
+  const h = await startImap(t);
+  const u = await loggedIn(h, t);
+  assert.match(await u.cmd('E1', 'ENABLE UTF8=ACCEPT'), /^E1 OK/m);
+  assert.match(await u.cmd('C1', 'CREATE "\u00dc"'), /^C1 OK/m);
+  // RFC 6855 §3: names comply with Net-Unicode (RFC 5198 §2, NFC); "U" + U+0308 looks the same and is refused
+  assert.match(await u.cmd('C2', 'CREATE "U\u0308"'), /^C2 NO/m);
+  assert.match(await u.cmd('C3', 'CREATE "Neu"'), /^C3 OK/m);
+  assert.match(await u.cmd('R1', 'RENAME "Neu" "A\u0308"'), /^R1 NO/m);
+  const legacy = await loggedIn(h, t);
+  assert.match(await legacy.cmd('C4', 'CREATE "U&Awg-"'), /^C4 NO/m, 'the modified UTF-7 of the NFD spelling');
+  const list = await legacy.cmd('L1', 'LIST "" "*"');
+  const names = list.split('\r\n').filter((l) => l.startsWith('* LIST')).map((l) => l.slice(l.lastIndexOf(' ') + 1));
+  assert.deepEqual(names.filter((n) => !['INBOX', 'Drafts', 'Junk', 'Sent', 'Trash'].includes(n)).sort(), ['&ANw-', 'Neu']);
+});
