@@ -37,10 +37,12 @@ export function mailboxToWire(name: string, utf8: boolean): string {
 
 /**
  * A name CREATE or RENAME is to give a folder: Unicode NFC only. RFC 6855 §3 holds names to Net-Unicode (RFC 5198 §2,
- * NFC); an NFD spelling looks the same as the NFC one but would be a second folder (from either wire form). Existing
- * folders keep whatever name they have, so they stay reachable.
+ * NFC); an NFD spelling looks the same as the NFC one but would be a second folder (from either wire form). Nor may a
+ * legacy client's modified UTF-7 make a name UTF-8 clients MUST NOT be sent (RFC 6855 §3: C1 controls, U+2028/9).
+ * Existing folders keep whatever name they have, so they stay reachable.
  */
 export function newMailboxName(name: string): string {
+  if (NOT_IN_NAMES.test(name)) throw new MailboxError('INVALID', 'mailbox name has characters RFC 6855 §3 excludes');
   if (name.normalize('NFC') !== name) throw new MailboxError('INVALID', 'mailbox name is not in Unicode NFC (RFC 5198 §2, RFC 6855 §3)');
   return name;
 }

@@ -178,3 +178,16 @@ test('raw: a name in NFD is not a second folder beside its NFC spelling, from ei
   const names = list.split('\r\n').filter((l) => l.startsWith('* LIST')).map((l) => l.slice(l.lastIndexOf(' ') + 1));
   assert.deepEqual(names.filter((n) => !['INBOX', 'Drafts', 'Junk', 'Sent', 'Trash'].includes(n)).sort(), ['&ANw-', 'Neu']);
 });
+
+test('raw: a legacy client cannot create a name that UTF-8 clients may not be sent (C1 controls, U+2028)', GUARD, async (t) => {
+  const h = await startImap(t);
+  const legacy = await loggedIn(h, t);
+  // RFC 6855 §3: no U+0080-U+009F, U+2028, U+2029 in names; in modified UTF-7 they would reach UTF-8 clients as such
+  assert.match(await legacy.cmd('C1', 'CREATE "a&AIU-b"'), /^C1 NO/m);
+  assert.match(await legacy.cmd('C2', 'CREATE "a&ICg-b"'), /^C2 NO/m);
+  assert.match(await legacy.cmd('C3', 'CREATE "x"'), /^C3 OK/m);
+  assert.match(await legacy.cmd('R1', 'RENAME "x" "a&ICk-b"'), /^R1 NO/m);
+  const u = await loggedIn(h, t);
+  assert.match(await u.cmd('E1', 'ENABLE UTF8=ACCEPT'), /^E1 OK/m);
+  assert.doesNotMatch(await u.cmd('L1', 'LIST "" "*"'), /\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]/);
+});
