@@ -85,6 +85,14 @@ function tooLongReply(what: TooLong): string {
   return 'BAD Command line too long';
 }
 
+/**
+ * resp-text is TEXT-CHAR, 7-bit (RFC 3501 §9): a reason that quotes a client's name or words (decoded from modified
+ * UTF-7, or UTF-8) tells characters beyond ASCII as \uXXXX, and controls too, so no client is sent 8-bit text.
+ */
+function textChars(text: string): string {
+  return text.replace(/[^\x20-\x7e]/g, (ch) => '\\u' + (ch.charCodeAt(0) + 0x10000).toString(16).slice(1));
+}
+
 function frameBytes(parts: readonly FramePart[]): number {
   let n = 0;
   for (const p of parts) n += p.length;
@@ -394,11 +402,11 @@ export class Session {
   }
 
   errorReply(err: unknown, name: string): string {
-    if (err instanceof ImapSyntaxError) return `BAD ${err.message}`;
+    if (err instanceof ImapSyntaxError) return `BAD ${textChars(err.message)}`;
     if (err instanceof BadCharset) return 'NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset';
     if (err instanceof MailboxError) {
       const code = { NONEXISTENT: 'NONEXISTENT', ALREADYEXISTS: 'ALREADYEXISTS', INVALID: 'CANNOT', NOPERM: 'NOPERM', OVERQUOTA: 'OVERQUOTA', INUSE: 'INUSE', LIMIT: 'LIMIT' }[err.code];
-      return `NO [${code}] ${err.message}`;
+      return `NO [${code}] ${textChars(err.message)}`;
     }
     // A path the file system refuses (a name checks did not foresee, a deep user directory): the client's doing, not ours.
     if ((err as NodeJS.ErrnoException | undefined)?.code === 'ENAMETOOLONG') return 'NO [CANNOT] Name too long for the file system';

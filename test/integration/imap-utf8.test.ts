@@ -191,3 +191,13 @@ test('raw: a legacy client cannot create a name that UTF-8 clients may not be se
   assert.match(await u.cmd('E1', 'ENABLE UTF8=ACCEPT'), /^E1 OK/m);
   assert.doesNotMatch(await u.cmd('L1', 'LIST "" "*"'), /\xc2[\x80-\x9f]|\xe2\x80[\xa8\xa9]/);
 });
+
+test('raw: a refused name is told in 7-bit text, even when its modified UTF-7 decoded to UTF-8', GUARD, async (t) => {
+  const h = await startImap(t);
+  const legacy = await loggedIn(h, t);
+  // resp-text is TEXT-CHAR (RFC 3501 §9), 7-bit; the store's reason quotes the name it refused
+  const r = await legacy.cmd('C1', `CREATE "&ANw-/../&ZeU-"`);
+  assert.match(r, /^C1 NO \[CANNOT\]/m);
+  assert.doesNotMatch(r, /[\x80-\xff]/, r);
+  assert.match(r, /\\u00dc/, 'the character is still told');
+});
