@@ -29,8 +29,9 @@ function encodeName(name: string, form: Form): string {
 
 function addressListOf(value: string | undefined, memo: AddressMemo | undefined, form: Form): string {
   if (!value) return 'NIL';
-  // the two forms of one value differ: the UTF-8 one is kept under a key no header value has (it starts with NUL)
-  const key = form.utf8 ? '\u0000' + value : value;
+  // the two forms of one value differ: each key starts with its form's mark, so no value's key is another's (a
+  // value may itself start with NUL, so marking only one form would let a crafted header reach the other's entry)
+  const key = (form.utf8 ? 'U' : 'L') + value;
   const known = memo?.get(key);
   if (known !== undefined) return known;
   // names and addresses in 8-bit are UTF-8 (as the Subject)

@@ -27,7 +27,7 @@ test('envelope: first occurrence of each field, sender and reply-to default to f
   const memo = new Map<string, string>();
   const plain = envelopeOf([['date', 'Mon, 7 Feb 2022 21:52:25 -0800'], ['subject', 'say "hi" \\ bye'], ['from', 'a@b'], ['sender', 's@b'], ['reply-to', '']], memo);
   assert.equal(plain, '("Mon, 7 Feb 2022 21:52:25 -0800" "say \\"hi\\" \\\\ bye" ((NIL NIL "a" "b")) ((NIL NIL "s" "b")) ((NIL NIL "a" "b")) NIL NIL NIL NIL NIL)');
-  assert.equal(memo.get('a@b'), '((NIL NIL "a" "b"))', 'address lists are memoized by raw value');
+  assert.equal(memo.get('La@b'), '((NIL NIL "a" "b"))', 'address lists are memoized by form and raw value');
 });
 
 test('quoted strings, literals and flag lists', () => {

@@ -70,3 +70,15 @@ test('legacy ENVELOPE: a group member with a UTF-8 local part does not nest a gr
   assert.deepEqual(items[2], ['NIL', 'NIL', '"bob"', '"example.org"']);
   assert.deepEqual(items[4], ['NIL', 'NIL', '"x"', '"y.example"']);
 });
+
+test('the address memo keeps the two forms apart for every header value, one starting with NUL too', () => {
+  const memo = new Map<string, string>();
+  const value = latin1('Jörg <a@bücher.example>');
+  // a legacy session fetches a message whose From starts with NUL; a UTF-8 session then one whose From is the rest
+  envelopeOf([['from', '\u0000' + value]], memo, false);
+  const utf8 = envelopeOf([['from', value]], memo, true);
+  assert.match(utf8, /\(\("Jörg" NIL "a" "bücher\.example"\)\)/, utf8);
+  envelopeOf([['from', value]], memo, true);
+  const legacy = envelopeOf([['from', '\u0000' + value]], memo, false);
+  assert.ok(/^[\x20-\x7e]*$/.test(legacy), `7-bit only: ${legacy}`);
+});
