@@ -1,27 +1,15 @@
 // The milter listener: accepts MTA connections (TCP or a unix socket), bounded in number, each with an idle
 // timeout; frames packets, runs them one at a time through a MilterSession and writes its replies. A malformed
 // packet, an oversize length or an unknown command closes that connection only.
-import { lstat, rm } from 'node:fs/promises';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { MilterConfig } from '../config/sections/milter.ts';
 import type { GatewayDeps } from '../smtp/gateway-types.ts';
-import { parseMilterListen } from './listen-address.ts';
+import { closeListener, listenAt } from '../util/socket-listener.ts';
 import { PacketError, PacketReader, type MilterPacket } from './packet-reader.ts';
 import { MilterSession } from './session.ts';
 
 /** The longest packet taken: a body chunk is at most 64 KiB; a header field (Postfix: header_size_limit) less than this. */
 export const MAX_PACKET = 1024 * 1024;
-
-/**
- * A socket file left by a process that is gone would refuse the bind: it is removed. Anything else at the path
- * (a mistyped milter.listen naming a file) is not ours to remove: an error.
- */
-export async function removeStaleSocket(file: string): Promise<void> {
-  const there = await lstat(file).catch(() => undefined);
-  if (!there) return;
-  if (!there.isSocket()) throw new Error(`milter.listen: ${file} exists and is not a socket`);
-  await rm(file, { force: true });
-}
 
 /** An MTA sends its option negotiation as soon as it connects: a connection silent longer is no MTA. */
 export const NEGOTIATION_TIMEOUT = 10_000;
@@ -45,23 +33,9 @@ export class MilterServer {
 
   /** Listens on milter.listen; the address (for a unix socket: its path, port 0). */
   async listen(): Promise<AddressInfo> {
-    const where = parseMilterListen(this.opts.config().listen);
-    if ('error' in where) throw new Error(`milter.listen: ${where.error}`);
-    if (where.kind === 'unix') {
-      await removeStaleSocket(where.path);
-      this.unixPath = where.path;
-    }
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      const done = (): void => {
-        this.server.off('error', reject);
-        resolve();
-      };
-      if (where.kind === 'unix') this.server.listen(where.path, done);
-      else this.server.listen(where.port, where.host, done);
-    });
-    const a = this.server.address();
-    return typeof a === 'string' || a === null ? { address: a ?? '', family: 'unix', port: 0 } : a;
+    const bound = await listenAt(this.server, this.opts.config().listen, 'milter.listen');
+    this.unixPath = bound.unixPath;
+    return bound.address;
   }
 
   get connections(): number {
@@ -69,10 +43,7 @@ export class MilterServer {
   }
 
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
-    if (this.unixPath) await rm(this.unixPath, { force: true });
+    await closeListener(this.server, this.sockets, this.unixPath);
   }
 
   private accept(socket: Socket): void {

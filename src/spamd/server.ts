@@ -3,14 +3,13 @@
 // and the answer taken with no silence that long; one request per connection, answered and closed
 // (spamd/PROTOCOL: "After each side is done writing, it shuts down its side of the connection"). A malformed
 // request gets the protocol's error line and the connection closes; nothing a client sends can stop the process.
-import { lstat, rm } from 'node:fs/promises';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Learner } from '../bayes/learner.ts';
 import type { SpamdConfig } from '../config/sections/spamd.ts';
-import { parseMilterListen } from '../milter/listen-address.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { GatewayDeps } from '../smtp/gateway-types.ts';
 import { CidrSet } from '../util/cidr.ts';
+import { closeListener, listenAt } from '../util/socket-listener.ts';
 import { createSpamdMetrics, type SpamdMetrics } from './metrics.ts';
 import { errorLine, EX, type ErrorReply } from './protocol.ts';
 import { RequestReader } from './request-reader.ts';
@@ -39,26 +38,9 @@ export class SpamdServer {
   }
 
   async listen(): Promise<AddressInfo> {
-    const where = parseMilterListen(this.opts.config().listen);
-    if ('error' in where) throw new Error(`spamd.listen: ${where.error}`);
-    if (where.kind === 'unix') {
-      // a socket file left by a process that is gone is replaced; any other file there is not ours
-      const there = await lstat(where.path).catch(() => undefined);
-      if (there && !there.isSocket()) throw new Error(`spamd.listen: ${where.path} exists and is not a socket`);
-      if (there) await rm(where.path, { force: true });
-      this.unixPath = where.path;
-    }
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      const done = (): void => {
-        this.server.off('error', reject);
-        resolve();
-      };
-      if (where.kind === 'unix') this.server.listen(where.path, done);
-      else this.server.listen(where.port, where.host, done);
-    });
-    const a = this.server.address();
-    return typeof a === 'string' || a === null ? { address: a ?? '', family: 'unix', port: 0 } : a;
+    const bound = await listenAt(this.server, this.opts.config().listen, 'spamd.listen');
+    this.unixPath = bound.unixPath;
+    return bound.address;
   }
 
   get connections(): number {
@@ -66,10 +48,7 @@ export class SpamdServer {
   }
 
   async close(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
-    if (this.unixPath) await rm(this.unixPath, { force: true });
+    await closeListener(this.server, this.sockets, this.unixPath);
   }
 
   private allowedSet(config: SpamdConfig): CidrSet {

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { removeStaleSocket } from '../../../src/milter/server.ts';
+import { removeStaleSocket } from '../../../src/util/socket-listener.ts';
 
 test('a stale socket is removed, a regular file is kept with an error, no file is nothing to do', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-sock-'));
