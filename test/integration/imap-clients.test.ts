@@ -2,10 +2,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
-import { run, sample, startImap } from './imap-harness.ts';
+import { mbsyncSetup, run, sample, startImap } from './imap-harness.ts';
 
 function client(port: number, user = 'alice@example.org', pass = 'wonderland'): ImapFlow {
   return new ImapFlow({ host: '127.0.0.1', port, secure: false, auth: { user, pass }, logger: false, disableAutoIdle: true });
@@ -98,17 +98,7 @@ test('mbsync synchronises a mailbox both ways', async (t) => {
   const h = await startImap(t);
   await h.store.ensureUser('alice@example.org');
   await h.store.append('alice@example.org', 'INBOX', Buffer.from(sample('server side')));
-  const local = join(h.root, 'local');
-  await mkdir(local, { recursive: true });
-  const rc = join(h.root, 'mbsyncrc');
-  await writeFile(
-    rc,
-    [
-      'IMAPAccount sg', 'Host 127.0.0.1', `Port ${h.port}`, 'User alice@example.org', 'Pass wonderland', 'SSLType None', 'AuthMechs LOGIN', '',
-      'IMAPStore remote', 'Account sg', '', 'MaildirStore local', `Path ${local}/`, `Inbox ${local}/INBOX`, 'SubFolders Verbatim', '',
-      'Channel sync', 'Far :remote:', 'Near :local:', 'Patterns INBOX', 'Create Both', 'Sync All', 'Expunge Both', `SyncState *`, '',
-    ].join('\n'),
-  );
+  const { rc, local } = await mbsyncSetup(h);
   const first = await run('mbsync', ['-c', rc, 'sync']);
   assert.equal(first.code, 0, first.stderr + first.stdout);
   const pulled = await readdir(join(local, 'INBOX', 'new')).then((n) => n.concat());
@@ -130,17 +120,7 @@ test('mbsync pulls a large mailbox whole: its pipelined UID FETCHes are slowed d
   await h.store.ensureUser('alice@example.org');
   const total = 600;
   for (let i = 0; i < total; i++) await h.store.append('alice@example.org', 'INBOX', Buffer.from(sample(`bulk ${i}`)));
-  const local = join(h.root, 'local');
-  await mkdir(local, { recursive: true });
-  const rc = join(h.root, 'mbsyncrc');
-  await writeFile(
-    rc,
-    [
-      'IMAPAccount sg', 'Host 127.0.0.1', `Port ${h.port}`, 'User alice@example.org', 'Pass wonderland', 'SSLType None', 'AuthMechs LOGIN', 'PipelineDepth 1000', '',
-      'IMAPStore remote', 'Account sg', '', 'MaildirStore local', `Path ${local}/`, `Inbox ${local}/INBOX`, 'SubFolders Verbatim', '',
-      'Channel sync', 'Far :remote:', 'Near :local:', 'Patterns INBOX', 'Create Near', 'Sync Pull', `SyncState *`, '',
-    ].join('\n'),
-  );
+  const { rc, local } = await mbsyncSetup(h, { account: ['PipelineDepth 1000'], channel: ['Create Near', 'Sync Pull'] });
   const pulled = await run('mbsync', ['-c', rc, 'sync'], undefined, 120_000);
   assert.equal(pulled.code, 0, pulled.stderr + pulled.stdout);
   assert.doesNotMatch(pulled.stderr + pulled.stdout, /error|BYE/i);

@@ -3,14 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import type { Registry } from '../../src/metrics/registry.ts';
 import { capturingLogger } from '../helpers/capture-logs.ts';
 import { DEFLATE_PY } from '../helpers/imap-deflate-py.ts';
 import { selfSignedCert } from '../helpers/self-signed.ts';
-import { expectPythonOk, run, sample, startImap } from './imap-harness.ts';
+import { expectPythonOk, mbsyncSetup, run, sample, startImap } from './imap-harness.ts';
 import { loggedIn } from './imap-raw.ts';
 
 async function compressedSessions(registry: Registry): Promise<number> {
@@ -147,17 +147,7 @@ test('mbsync (isync 1.4) compresses and syncs both ways', async (t) => {
   const h = await startImap(t);
   await h.store.ensureUser('alice@example.org');
   await h.store.append('alice@example.org', 'INBOX', Buffer.from(sample('server side')));
-  const local = join(h.root, 'local');
-  await mkdir(local, { recursive: true });
-  const rc = join(h.root, 'mbsyncrc');
-  await writeFile(
-    rc,
-    [
-      'IMAPAccount sg', 'Host 127.0.0.1', `Port ${h.port}`, 'User alice@example.org', 'Pass wonderland', 'SSLType None', 'AuthMechs LOGIN', '',
-      'IMAPStore remote', 'Account sg', '', 'MaildirStore local', `Path ${local}/`, `Inbox ${local}/INBOX`, 'SubFolders Verbatim', '',
-      'Channel sync', 'Far :remote:', 'Near :local:', 'Patterns INBOX', 'Create Both', 'Sync All', 'Expunge Both', 'SyncState *', '',
-    ].join('\n'),
-  );
+  const { rc, local } = await mbsyncSetup(h);
   const first = await run('mbsync', ['-c', rc, 'sync']);
   assert.equal(first.code, 0, first.stderr + first.stdout);
   const pulled = [...(await readdir(join(local, 'INBOX', 'new'))), ...(await readdir(join(local, 'INBOX', 'cur')))];

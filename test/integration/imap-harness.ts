@@ -1,7 +1,7 @@
 // Test harness for IMAP integration tests: temp Maildir store, in-test users, a recording Learner, server on 127.0.0.1:0.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Learner, LearnSource, MessageClass } from '../../src/bayes/learner.ts';
@@ -81,3 +81,24 @@ export async function expectPythonOk(port: number, script: string): Promise<void
 
 export const sample = (subject: string, body = 'Hello there.'): string =>
   `From: Sender <sender@example.net>\r\nTo: alice@example.org\r\nSubject: ${subject}\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\nMessage-ID: <${subject.replace(/\W/g, '')}@example.net>\r\n\r\n${body}\r\n`;
+
+/**
+ * An mbsync set-up for alice's INBOX against the harness: a local Maildir under the harness root and an rc file
+ * whose channel `sync` runs with `channel` (default: both ways, creating and expunging on both sides) and the
+ * account lines `account` adds (e.g. a PipelineDepth).
+ */
+export async function mbsyncSetup(h: Harness, opts: { account?: string[]; channel?: string[] } = {}): Promise<{ rc: string; local: string }> {
+  const local = join(h.root, 'local');
+  await mkdir(local, { recursive: true });
+  const rc = join(h.root, 'mbsyncrc');
+  const channel = opts.channel ?? ['Create Both', 'Sync All', 'Expunge Both'];
+  await writeFile(
+    rc,
+    [
+      'IMAPAccount sg', 'Host 127.0.0.1', `Port ${h.port}`, 'User alice@example.org', 'Pass wonderland', 'SSLType None', 'AuthMechs LOGIN', ...(opts.account ?? []), '',
+      'IMAPStore remote', 'Account sg', '', 'MaildirStore local', `Path ${local}/`, `Inbox ${local}/INBOX`, 'SubFolders Verbatim', '',
+      'Channel sync', 'Far :remote:', 'Near :local:', 'Patterns INBOX', ...channel, 'SyncState *', '',
+    ].join('\n'),
+  );
+  return { rc, local };
+}
