@@ -11,6 +11,7 @@ import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { replyForDelivery, withDeliveredTo, type LocalDelivery } from './local-delivery.ts';
+import type { SieveVerdict } from '../sieve/spamtest.ts';
 import type { PlannedCopy, SieveFiltering } from './sieve-delivery.ts';
 import { decideReject } from './sieve-reject.ts';
 import type { Srs } from './srs-setup.ts';
@@ -41,7 +42,7 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
   return {
     async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal }) {
       const user = deps.lookup(mailbox)?.name ?? mailbox;
-      const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId });
+      const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId, verdict: sieveVerdictOf(envelope, recipient) });
       if (plan.reject) {
         const decision = decideReject(envelope, junk, plan.reject.reason);
         if (decision.kind === 'dropped') {
@@ -108,6 +109,19 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
       return worst;
     },
   };
+}
+
+/**
+ * What spamtest and virustest see (RFC 5235): the values the gateway wrote into the spool envelope for this
+ * recipient when it judged the message, never a header of the message. A message not judged (released from the
+ * quarantine, our own notices, a redirected or forwarded copy, mail from authenticated or trusted clients) has none.
+ */
+export function sieveVerdictOf(envelope: QueueEnvelope, recipient: string): SieveVerdict {
+  const table = envelope.verdict?.spamtest;
+  // own keys only: a recipient named "constructor" finds nothing of Object.prototype
+  const spam = table && Object.hasOwn(table, recipient) ? table[recipient] : undefined;
+  const virus = envelope.verdict?.virustest;
+  return { ...(spam ? { spam } : {}), ...(virus !== undefined ? { virus } : {}) };
 }
 
 /**

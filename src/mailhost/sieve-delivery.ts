@@ -6,6 +6,7 @@ import { counter, type Registry } from '../metrics/registry.ts';
 import { executeSieve, type SieveAction, type VacationAction } from '../sieve/execute.ts';
 import { formatProblem } from '../sieve/errors.ts';
 import { sieveMessage } from '../sieve/message.ts';
+import type { SieveVerdict } from '../sieve/spamtest.ts';
 import type { Logger } from '../util/logger.ts';
 import type { SieveScripts } from './sieve-scripts.ts';
 
@@ -32,7 +33,8 @@ export const SIEVE_ERRORS = ['read', 'compile', 'runtime', 'action'] as const;
 export type SieveErrorKind = (typeof SIEVE_ERRORS)[number];
 
 export interface SieveFiltering {
-  plan(input: { user: string; mailFrom: string; recipient: string; raw: Buffer; queueId: string }): Promise<SievePlan>;
+  /** `verdict`: spamgate's own for this recipient, from the spool envelope (RFC 5235 spamtest, virustest). */
+  plan(input: { user: string; mailFrom: string; recipient: string; raw: Buffer; queueId: string; verdict?: SieveVerdict }): Promise<SievePlan>;
   /** A planned action failed when carried out (a folder that cannot be made): counted and logged; the caller keeps instead. */
   actionFailed(user: string, queueId: string, reason: string): void;
 }
@@ -53,7 +55,7 @@ export function createSieveFiltering(scripts: SieveScripts, registry: Registry, 
   };
 
   return {
-    async plan({ user, mailFrom, recipient, raw, queueId }) {
+    async plan({ user, mailFrom, recipient, raw, queueId, verdict }) {
       let loaded;
       try {
         loaded = await scripts.load(user);
@@ -65,7 +67,7 @@ export function createSieveFiltering(scripts: SieveScripts, registry: Registry, 
       if (!loaded.ok) return failed('compile', user, queueId, loaded.problems.slice(0, 3).map(formatProblem).join('; '));
       let outcome;
       try {
-        outcome = executeSieve(loaded.script, sieveMessage(raw, { from: mailFrom, to: recipient }));
+        outcome = executeSieve(loaded.script, sieveMessage(raw, { from: mailFrom, to: recipient }, verdict));
       } catch (err) {
         // not expected (the executor reports its own errors), but a script never costs the message
         return failed('runtime', user, queueId, `internal error: ${(err as Error).message}`);

@@ -19,7 +19,16 @@ const envelopeSchema = z.looseObject({
   ret: z.enum(['FULL', 'HDRS']).optional(),
   rcptDsn: z.record(z.string(), z.looseObject({ notify: z.array(notify).optional(), orcpt: z.string().optional() })).optional(),
   smtputf8: z.boolean().optional(),
-  verdict: z.looseObject({ action: z.string(), score: z.number(), junkRecipients: z.array(z.string()).optional() }).optional(),
+  verdict: z
+    .looseObject({
+      action: z.string(),
+      score: z.number(),
+      junkRecipients: z.array(z.string()).optional(),
+      // for users' Sieve scripts only: a damaged value is dropped ("not tested"), never the message
+      spamtest: z.record(z.string(), z.strictObject({ value: z.number().int().min(1).max(10), percent: z.number().int().min(0).max(100) })).optional().catch(undefined),
+      virustest: z.number().int().min(1).max(5).optional().catch(undefined),
+    })
+    .optional(),
   authUser: z.string().optional(),
   outgoing: z.boolean().optional(),
   tlsReport: z.boolean().optional(),

@@ -7,6 +7,13 @@ export interface QueuedVerdict {
   score: number;
   /** Recipients whose copy goes to the Junk folder (full-stack mode). */
   junkRecipients?: string[];
+  /**
+   * RFC 5235 spamtest values (1–10, and 0–100 for :percent) per recipient as in rcptTo, mapped from the
+   * recipient's score and thresholds (sieve/spamtest.ts); absent for mail not judged ("0": not tested).
+   */
+  spamtest?: Record<string, { value: number; percent: number }>;
+  /** RFC 5235 §3.3 virustest of the message (1 clean, 5 virus); absent when not scanned. */
+  virustest?: number;
 }
 
 /** RFC 3461 §4.1 NOTIFY keywords; NEVER stands alone. */

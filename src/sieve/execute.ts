@@ -135,6 +135,14 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
       case 'string':
         // RFC 5229 §5: with :count, empty strings are not counted
         return holds(t.match === 'count' ? xs(t.sources).filter((v) => v !== '') : xs(t.sources), t.keys, t);
+      case 'spamtest': {
+        // RFC 5235 §3.2.1, §3.2.2: "0" when not tested (with :percent, 0 is also "tested, no spam")
+        const spam = msg.verdict.spam;
+        return holds([String(spam ? (t.percent ? spam.percent : spam.value) : 0)], [t.key], t);
+      }
+      case 'virustest':
+        // RFC 5235 §3.3: "0" when not tested
+        return holds([String(msg.verdict.virus ?? 0)], [t.key], t);
       case 'body': {
         const { values, scanned } = msg.body(t.transform);
         // RFC 5173 §6: the body is costly to read; the bytes decoded count toward the step bound

@@ -4,6 +4,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { decodeHeaderValue, parseHeaderBlock, splitHeadBody } from '../mime/headers.ts';
 import { bodyParts, decodedValues, rawBody, rawValues, type BodyParts, type BodyValues } from './body.ts';
 import type { BodyTransform } from './script.ts';
+import type { SieveVerdict } from './spamtest.ts';
 
 export interface SieveMessage {
   /** Every value of the field (lower-cased name), decoded, in order. */
@@ -16,6 +17,8 @@ export interface SieveMessage {
   envelope: { from: string; to: string };
   /** What a body test compares (RFC 5173 §5), decoded once per transform. */
   body(transform: BodyTransform): BodyValues;
+  /** spamgate's verdict for this recipient, from the delivery (RFC 5235); empty when the message was not judged. */
+  verdict: SieveVerdict;
 }
 
 /** RFC 5228 §5.1: the address test is restricted to fields that hold addresses. */
@@ -28,7 +31,7 @@ const MAX_HEAD_BYTES = 65_536;
 /** Addresses taken from one field. */
 const MAX_ADDRESSES = 500;
 
-export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }): SieveMessage {
+export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }, verdict: SieveVerdict = {}): SieveMessage {
   let fields: Map<string, string[]> | undefined;
   const raws = (): Map<string, string[]> => {
     if (fields) return fields;
@@ -85,6 +88,7 @@ export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }
     },
     size: raw.length,
     envelope,
+    verdict,
   };
 }
 

@@ -28,6 +28,10 @@ export type SieveTest =
   | ({ kind: 'hasflag'; variables: string[]; keys: string[] } & Match)
   | ({ kind: 'body'; transform: BodyTransform; keys: string[] } & Match)
   | ({ kind: 'string'; sources: string[]; keys: string[] } & Match)
+  /** RFC 5235 §3.2: the recipient's spam value, 0–10, or 0–100 with :percent (spamtestplus). */
+  | ({ kind: 'spamtest'; percent: boolean; key: string } & Match)
+  /** RFC 5235 §3.3: the message's virus value, 0–5. */
+  | ({ kind: 'virustest'; key: string } & Match)
   | { kind: 'exists'; headers: string[] }
   | { kind: 'size'; over: boolean; limit: number }
   | { kind: 'allof' | 'anyof'; tests: SieveTest[] }
@@ -78,6 +82,9 @@ export const SUPPORTED_EXTENSIONS: readonly string[] = [
   'reject',
   'ereject',
   'vacation',
+  'spamtest',
+  'spamtestplus',
+  'virustest',
 ];
 
 /** A mailbox for redirect: local@domain, no spaces, brackets or commas (RFC 5228 §4.2: syntax checked). */

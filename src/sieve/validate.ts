@@ -125,6 +125,21 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
         const a = args('string', n, { tags: MATCH_TAGS, positional: ['strings', 'strings'] });
         return { kind: 'string', ...matchOf(a), sources: stringsOf(a.positional[0]), keys: stringsOf(a.positional[1]) };
       }
+      case 'spamtest': {
+        // RFC 5235 §3.2: spamtest [":percent"] [COMPARATOR] [MATCH-TYPE] <value: string>; "spamtestplus" brings the
+        // test with :percent, so either extension allows the test, and :percent needs "spamtestplus"
+        if (!required.has('spamtest') && !required.has('spamtestplus')) at(n, 'spamtest needs require "spamtest" (or "spamtestplus")');
+        noTests(n, 'spamtest');
+        const a = args('spamtest', n, { tags: { ...MATCH_TAGS, percent: { group: 'percent', extension: 'spamtestplus' } }, positional: ['string'] });
+        return { kind: 'spamtest', ...matchOf(a), percent: a.tags.has('percent'), key: stringsOf(a.positional[0])[0] ?? '' };
+      }
+      case 'virustest': {
+        // RFC 5235 §3.3: virustest [COMPARATOR] [MATCH-TYPE] <value: string>
+        needs(n, 'virustest', 'virustest');
+        noTests(n, 'virustest');
+        const a = args('virustest', n, { tags: MATCH_TAGS, positional: ['string'] });
+        return { kind: 'virustest', ...matchOf(a), key: stringsOf(a.positional[0])[0] ?? '' };
+      }
       case 'exists': {
         noTests(n, 'exists');
         const a = args('exists', n, { tags: {}, positional: ['strings'] });

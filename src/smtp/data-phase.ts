@@ -5,6 +5,8 @@ import { REPUTATION_HEADER } from '../reputation/keys.ts';
 import type { SMTPServerDataStream } from 'smtp-server';
 import type { MessageView } from '../checks/types.ts';
 import { RECEIPT_AUTH_KEY } from '../checks/dkim-dmarc.ts';
+import { ANTIVIRUS_RESULT_KEY } from '../checks/antivirus.ts';
+import { spamtestValues, virustestValue } from '../sieve/spamtest.ts';
 import type { NextHopReply, QueueEnvelope, QueuedVerdict, ReceiptAuth } from '../queue/types.ts';
 import type { QuarantineEnvelope } from '../quarantine/format.ts';
 import { foldHeader, formatResultHeader } from '../scoring/explain.ts';
@@ -60,7 +62,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
     if (verdict.action === 'rewrite_subject' || verdict.action === 'junk') raw = rewriteSubject(raw, tx.ruleset.subjectPrefix, headerEnd(raw));
     raw = await signOutgoing(deps, ctx.snapshot, state, tx, raw);
     const message = Buffer.concat([Buffer.from(traceBlock(state, tx, verdict, deps), 'utf8'), raw]);
-    const envelope = envelopeOf(deps, state, tx, decision.deliverTo, { action: verdict.action, score: verdict.score, junkRecipients: decision.junkRecipients });
+    const envelope = envelopeOf(deps, state, tx, decision.deliverTo, { action: verdict.action, score: verdict.score, junkRecipients: decision.junkRecipients, ...sieveTests(state, tx, decision) });
     // the quarantined copy of a transaction the client is not told is done would come again: a duplicate
     const withdraw = async (): Promise<void> => {
       if (quarantineId !== undefined) await deps.quarantine?.withdraw(quarantineId);
@@ -88,6 +90,19 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
   if (reply.code < 300) deps.onFinal?.({ action, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
   if (reply.code < 300) deps.onVerdict?.({ verdict: action === 'quarantine' && decision.quarantine ? decision.quarantine.verdict : verdict, message: raw, session: state.info, envelope: tx.envelope, results: tx.results });
   return reply;
+}
+
+/**
+ * RFC 5235: the spamtest values of each delivered recipient from their own score and thresholds, and the
+ * virustest value of the scan, for users' Sieve scripts at local delivery. Mail from an authenticated or trusted
+ * client skips most checks: its score is no spam test, so it has none ("0", not tested).
+ */
+function sieveTests(state: SessionState, tx: Transaction, decision: Decision): Pick<QueuedVerdict, 'spamtest' | 'virustest'> {
+  const scan = tx.results.get(ANTIVIRUS_RESULT_KEY) as { result?: string } | undefined;
+  const virustest = virustestValue(scan?.result);
+  const untested = state.info.authUser !== undefined || state.info.trusted === true;
+  const spamtest = untested ? undefined : Object.fromEntries(decision.judged.map((j) => [j.rcpt, spamtestValues(j.score, j.thresholds, j.action)]));
+  return { ...(spamtest ? { spamtest } : {}), ...(virustest !== undefined ? { virustest } : {}) };
 }
 
 /** The spool's envelope for these recipients of the transaction (their DSN requests only). */

@@ -1,6 +1,7 @@
 // Judges one message per recipient (thresholds may be overridden per domain or address) and splits the
 // recipients: refused as a whole, quarantined, delivered to Junk, delivered.
 import { hitsFor, type SymbolHit } from '../checks/types.ts';
+import type { Thresholds } from '../scoring/rules-sections.ts';
 import { thresholdsFor, type Ruleset } from '../scoring/ruleset.ts';
 import { compareSeverity, scoreHits, type Verdict } from '../scoring/scorer.ts';
 
@@ -13,6 +14,8 @@ export interface Decision {
   deliverTo: string[];
   /** Of deliverTo, those whose copy goes to Junk (full-stack). */
   junkRecipients: string[];
+  /** Of deliverTo, each recipient's own score and action and the thresholds they were judged by (RFC 5235 spamtest). */
+  judged: Array<{ rcpt: string; score: number; action: string; thresholds: Thresholds }>;
   /** Recipients whose copy is quarantined instead, and the verdict written on that copy. */
   quarantine?: { recipients: string[]; verdict: Verdict };
 }
@@ -32,13 +35,13 @@ export function decide(hits: readonly SymbolHit[], ruleset: Ruleset, rcpts: read
   const hasOverrides = Object.keys(ruleset.overrides).length > 0;
   const perRcpt = rcpts.map((r) => {
     const thresholds = hasOverrides ? thresholdsFor(ruleset, r) : ruleset.thresholds;
-    return { rcpt: r, verdict: hasOverrides || perRecipientHits ? scoreHits(hitsFor(hits, r), ruleset, thresholds) : general, quarantineAt: thresholds.quarantine };
+    return { rcpt: r, verdict: hasOverrides || perRecipientHits ? scoreHits(hitsFor(hits, r), ruleset, thresholds) : general, quarantineAt: thresholds.quarantine, thresholds };
   });
   const refusing = perRcpt.filter((p) => refuses(p.verdict));
   if (perRcpt.length > 0 && refusing.length === perRcpt.length) {
     const strictest = refusing.find((p) => p.verdict.action === 'tempfail') ?? refusing[0];
     const verdict = strictest?.verdict ?? general;
-    return { verdict, refuse: verdict.reply ?? ruleset.rejectReply, deliverTo: [], junkRecipients: [] };
+    return { verdict, refuse: verdict.reply ?? ruleset.rejectReply, deliverTo: [], junkRecipients: [], judged: [] };
   }
   const quarantined = perRcpt.filter((p) => p.verdict.action === 'quarantine' || (refuses(p.verdict) && !p.verdict.hard && p.quarantineAt !== undefined && p.verdict.score >= p.quarantineAt));
   const delivered = perRcpt.filter((p) => !quarantined.includes(p));
@@ -48,7 +51,8 @@ export function decide(hits: readonly SymbolHit[], ruleset: Ruleset, rcpts: read
   // each recipient's own verdict still picks INBOX or Junk (junkRecipients).
   const accepted = delivered.filter((p) => !refuses(p.verdict));
   const strictest = accepted.reduce<(typeof accepted)[number] | undefined>((best, p) => (!best || compareSeverity(p.verdict.action, best.verdict.action) < 0 ? p : best), undefined);
-  const decision: Decision = { verdict: strictest?.verdict ?? general, deliverTo: delivered.map((p) => p.rcpt), junkRecipients };
+  const judged = delivered.map((p) => ({ rcpt: p.rcpt, score: p.verdict.score, action: p.verdict.action, thresholds: p.thresholds }));
+  const decision: Decision = { verdict: strictest?.verdict ?? general, deliverTo: delivered.map((p) => p.rcpt), junkRecipients, judged };
   const first = quarantined[0];
   if (first) {
     const v = first.verdict;
