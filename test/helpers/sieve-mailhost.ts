@@ -1,6 +1,6 @@
 // Tests: a full-stack gateway for the Sieve suites: local domain corp.example with the user alice (password
-// alice-password), a remote MX (the sink) for redirects and notices, a test rule worth 7 (junk) on "JUNK-MARKER",
-// the DNS checks off; and `spamgate users …` run on its config file.
+// alice-password), a remote MX (the sink) for redirects and notices, a test rule worth 7 (junk) on "JUNK-MARKER"
+// and one worth 5 (rewrite_subject) on "MID-MARKER", the DNS checks off; and `spamgate users …` run on its config file.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,14 +23,18 @@ export interface SieveMailhost {
   users: UsersCli;
 }
 
-/** `config` is merged over the gateway's; `valueFlags` are the users CLI options that take a value. */
-export async function startSieveMailhost(t: TestContext, prefix: string, config: Record<string, unknown> = {}, valueFlags?: readonly string[]): Promise<SieveMailhost> {
+/** `config` is merged over the gateway's; `valueFlags` are the users CLI options that take a value; `rules` a further rules file's YAML. */
+export async function startSieveMailhost(t: TestContext, prefix: string, config: Record<string, unknown> = {}, valueFlags?: readonly string[], rules?: string): Promise<SieveMailhost> {
   const dir = tempDir(t, prefix);
   const sink = await startSink();
   t.after(() => sink.close());
-  const rules = path.join(dir, 'rules');
-  mkdirSync(rules);
-  writeFileSync(path.join(rules, 'zz-test.yaml'), `content_rules:\n  - { symbol: CT_TEST_JUNK, description: test marker for junk, weight: 7, type: body, regex: 'JUNK-MARKER' }\n`);
+  const rulesDir = path.join(dir, 'rules');
+  mkdirSync(rulesDir);
+  writeFileSync(
+    path.join(rulesDir, 'zz-test.yaml'),
+    `content_rules:\n  - { symbol: CT_TEST_JUNK, description: test marker for junk, weight: 7, type: body, regex: 'JUNK-MARKER' }\n  - { symbol: CT_TEST_MID, description: test marker below junk, weight: 5, type: body, regex: 'MID-MARKER' }\n`,
+  );
+  if (rules !== undefined) writeFileSync(path.join(rulesDir, 'zz-test-extra.yaml'), rules);
   const configFile = path.join(dir, 'spamgate.yaml');
   const gw = await startGateway(
     t,
@@ -38,7 +42,7 @@ export async function startSieveMailhost(t: TestContext, prefix: string, config:
       local_domains: ['localhost', 'corp.example'],
       outbound: { port: sink.port },
       mailhost: { watch_files: false },
-      rules_dirs: [SHIPPED_RULES_DIR, rules],
+      rules_dirs: [SHIPPED_RULES_DIR, rulesDir],
       bayes: { enabled: false },
       smtp: { trusted_networks: [] },
       checks: { disabled: DNS_CHECKS },
