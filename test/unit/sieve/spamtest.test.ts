@@ -2,6 +2,7 @@
 // from a recipient's score and thresholds (anchors at 0, the junk point and the refusing threshold), "0" when the
 // message was not judged, and i;ascii-numeric ordering ("10" above "9", a non-number above every number).
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { compileSieve } from '../../../src/sieve/compile.ts';
 import { formatProblem } from '../../../src/sieve/errors.ts';
@@ -126,4 +127,11 @@ test('delivery takes the values from the spool envelope for that recipient only;
   assert.deepEqual(sieveVerdictOf(damaged, 'alice@corp.example'), {});
   // a released message's verdict carries none
   assert.deepEqual(sieveVerdictOf(parseEnvelope({ ...base, verdict: { action: 'released', score: 11, junkRecipients: [] } }, 'f'), 'alice@corp.example'), {});
+});
+
+test('the README example script compiles', () => {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+  const block = /```sieve\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block, 'a ```sieve block in the README');
+  assert.deepEqual(problems(block.replace(/^ {4}/gm, '')), []);
 });
