@@ -6,6 +6,7 @@ import type { SMTPServerDataStream } from 'smtp-server';
 import type { MessageView } from '../checks/types.ts';
 import { RECEIPT_AUTH_KEY } from '../checks/dkim-dmarc.ts';
 import { ANTIVIRUS_RESULT_KEY } from '../checks/antivirus.ts';
+import type { ScanOutcome } from '../antivirus/scanner.ts';
 import { spamtestValues, virustestValue } from '../sieve/spamtest.ts';
 import type { NextHopReply, QueueEnvelope, QueuedVerdict, ReceiptAuth } from '../queue/types.ts';
 import type { QuarantineEnvelope } from '../quarantine/format.ts';
@@ -98,7 +99,7 @@ export async function finishData(stream: SMTPServerDataStream, state: SessionSta
  * client skips most checks: its score is no spam test, so it has none ("0", not tested).
  */
 function sieveTests(state: SessionState, tx: Transaction, decision: Decision): Pick<QueuedVerdict, 'spamtest' | 'virustest'> {
-  const scan = tx.results.get(ANTIVIRUS_RESULT_KEY) as { result?: string } | undefined;
+  const scan = tx.results.get(ANTIVIRUS_RESULT_KEY) as ScanOutcome | undefined;
   const virustest = virustestValue(scan?.result);
   const untested = state.info.authUser !== undefined || state.info.trusted === true;
   const spamtest = untested ? undefined : Object.fromEntries(decision.judged.map((j) => [j.rcpt, spamtestValues(j.score, j.thresholds, j.action)]));
