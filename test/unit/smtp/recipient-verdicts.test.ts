@@ -80,3 +80,17 @@ test("a hit about one recipient (a rcpt list's allowance) counts in that recipie
   // and a message to the others alone is refused as it always was
   assert.ok(decide(hits(20), rs, ['b@x.example']).refuse);
 });
+
+test('judged: each delivered recipient with its own score, action and thresholds (the input of Sieve spamtest), none quarantined', (t) => {
+  const rs = ruleset(t, 'actions: { reject: 15, quarantine: 30, junk: 6 }\noverrides:\n  vip.example: { junk: 12, reject: 100 }\n  q.example: { quarantine: 5 }\n');
+  const d = decide(hits(8), rs, ['a@x.example', 'b@vip.example', 'c@q.example']);
+  assert.deepEqual(
+    d.judged.map((j) => [j.rcpt, j.score, j.action, j.thresholds.junk, j.thresholds.reject]),
+    [
+      ['a@x.example', 8, 'junk', 6, 15],
+      ['b@vip.example', 8, 'accept', 12, 100],
+    ],
+  );
+  assert.deepEqual(d.quarantine?.recipients, ['c@q.example']);
+  assert.deepEqual(decide(hits(20), rs, ['a@x.example']).judged, [], 'a refused message has no delivered recipient');
+});
