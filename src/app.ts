@@ -23,6 +23,8 @@ import { Gateway } from './smtp/gateway.ts';
 import { MilterServer } from './milter/server.ts';
 import { createSpamdMetrics } from './spamd/metrics.ts';
 import { SpamdServer } from './spamd/server.ts';
+import { createRspamdMetrics } from './spamd/rspamd-metrics.ts';
+import { RspamdHttpServer } from './spamd/rspamd-server.ts';
 import { createSmtpAuthThrottle } from './smtp/smtp-auth.ts';
 import type { GatewaySnapshot } from './smtp/gateway-types.ts';
 import { createGatewayMetrics } from './smtp/gateway-metrics.ts';
@@ -52,6 +54,8 @@ export interface Listening {
   milter?: AddressInfo;
   /** The spamd listener (for a unix socket: its path as the address, port 0). */
   spamd?: AddressInfo;
+  /** The rspamd HTTP scan listener (spamd.http_listen). */
+  scanHttp?: AddressInfo;
 }
 
 export type ReloadResult = { ok: true } | { ok: false; error: string };
@@ -62,6 +66,7 @@ export class App {
   private gateways: Gateway[] = [];
   private milter?: MilterServer;
   private spamd?: SpamdServer;
+  private scanHttp?: RspamdHttpServer;
   private http?: ReturnType<typeof createHttpServer>;
   private listening?: Listening;
   private rulesWatcher?: RulesWatcher;
@@ -164,7 +169,12 @@ export class App {
       const learner = this.components.learner;
       this.spamd = new SpamdServer({ deps: { ...spamdDeps, name: 'spamd', log: this.log.child({ listener: 'spamd' }) }, config: () => this.snapshot.config.spamd, registry: this.registry, ...(learner ? { learner } : {}) });
       listening.spamd = await this.spamd.listen();
+      if (config.spamd.http_listen !== null) {
+        this.scanHttp = new RspamdHttpServer({ deps: { ...spamdDeps, name: 'spamd', log: this.log.child({ listener: 'spamd-http' }) }, config: () => this.snapshot.config.spamd, registry: this.registry, ...(learner ? { learner } : {}) });
+        listening.scanHttp = await this.scanHttp.listen();
+      }
     } else createSpamdMetrics(this.registry); // its series exist at 0 off too, as the antivirus's do (dashboard)
+    createRspamdMetrics(this.registry);
     Object.assign(listening, await this.components.startServices());
     if (config.http.enabled) {
       this.http = createHttpServer({
@@ -204,7 +214,7 @@ export class App {
     return {
       ok: !this.draining && queue.ok,
       listeners: Object.fromEntries(Object.entries(this.listening ?? {}).map(([k, v]) => [k, `${(v as AddressInfo).address}:${(v as AddressInfo).port}`])),
-      sessions: this.gateways.reduce((n, g) => n + g.activeSessions, 0) + (this.milter?.connections ?? 0) + (this.spamd?.connections ?? 0),
+      sessions: this.gateways.reduce((n, g) => n + g.activeSessions, 0) + (this.milter?.connections ?? 0) + (this.spamd?.connections ?? 0) + (this.scanHttp?.connections ?? 0),
       queue,
       draining: this.draining,
     };
@@ -258,7 +268,7 @@ export class App {
   async stop(deadlineMs = 10_000): Promise<void> {
     this.draining = true;
     this.rulesWatcher?.close();
-    await Promise.all([...this.gateways.map((g) => g.close(deadlineMs)), this.milter?.close(), this.spamd?.close()]);
+    await Promise.all([...this.gateways.map((g) => g.close(deadlineMs)), this.milter?.close(), this.spamd?.close(), this.scanHttp?.close()]);
     await this.components.close(deadlineMs);
     await this.http?.close();
     await this.rateStore.close?.();
@@ -303,7 +313,7 @@ const RESTART_ONLY = [
   'smtp.listen', 'smtp.hostname', 'smtp.banner', 'smtp.max_message_size', 'smtp.max_connections', 'smtp.max_connections_per_ip',
   'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
   'submission', 'pop3', 'imap', 'managesieve', 'http', 'delivery', 'queue', 'quarantine', 'outbound', 'filter', 'bayes', 'users', 'aliases', 'mailhost', 'srs', 'greylist.max_entries', 'fuzzy', 'reputation.enabled', 'reputation.half_life', 'reputation.max_entries', 'milter.enabled', 'milter.listen',
-  'spamd.enabled', 'spamd.listen',
+  'spamd.enabled', 'spamd.listen', 'spamd.http_listen',
 ] as const;
 
 /**

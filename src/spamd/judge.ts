@@ -32,6 +32,17 @@ export interface ScanRequest {
   command: string;
   peer: string;
   userHeader?: string;
+  /**
+   * The envelope as the client gave it (the rspamd HTTP protocol's IP, Helo and From headers): used instead of the
+   * Received field; `facts` undefined when the client gave no address.
+   */
+  envelope?: { facts: EnvelopeFacts | undefined };
+  /** The envelope recipients the client named (logged; the verdict stays the client's to apply). */
+  rcpts?: readonly string[];
+  /** The user the client authenticated (logged). */
+  authUser?: string;
+  /** The protocol, for the log line: "spamd" (default) or "rspamd-http". */
+  via?: string;
 }
 
 export type Scan =
@@ -65,7 +76,7 @@ export function spamThreshold(t: Thresholds, action: SpamdConfig['spam_action'])
 export async function scanMessage(deps: GatewayDeps, spamd: SpamdConfig, req: ScanRequest): Promise<Scan> {
   const snapshot = deps.snapshot();
   const { config, ruleset } = snapshot;
-  const facts = spamd.received === 'top' ? envelopeFromHeaders(parseHeaders(req.raw, 64 * 1024), trustedNetworks(config)) : undefined;
+  const facts = req.envelope ? req.envelope.facts : spamd.received === 'top' ? envelopeFromHeaders(parseHeaders(req.raw, 64 * 1024), trustedNetworks(config)) : undefined;
   const checks = snapshot.checks.filter((c) => !NOT_FOR_SCANS.has(c.name) && (facts !== undefined || !NEEDS_CLIENT.has(c.name)));
   // The size limit is spamd.max_size (enforced on Content-length); bare LFs made CRLF may double it.
   const scanSnapshot: GatewaySnapshot = { ...snapshot, checks, config: { ...config, smtp: { ...config.smtp, max_message_size: spamd.max_size * 2 + 1024 } } };
@@ -85,6 +96,7 @@ export async function scanMessage(deps: GatewayDeps, spamd: SpamdConfig, req: Sc
     esmtp: true,
     ...(facts?.helo ? { helo: facts.helo } : {}),
     ...(facts?.clientHostname ? { clientHostname: facts.clientHostname } : {}),
+    ...(req.authUser !== undefined ? { authUser: req.authUser } : {}),
   };
   const state: SessionState = { info, sessionHits: [], sessionHeaders: { connect: [], helo: [] }, transactions: 0, openedAt: deps.clock.now() };
   const tx: Transaction = {
@@ -123,8 +135,9 @@ export async function scanMessage(deps: GatewayDeps, spamd: SpamdConfig, req: Sc
   const spam = verdict.score >= threshold || byPolicy;
   d.metrics.transactions.inc({ listener: 'spamd', action: verdict.action });
   d.metrics.processing.observe({ listener: 'spamd' }, (performance.now() - judged.started) / 1000);
-  if (req.user) tx.envelope.rcptTo = [req.user];
-  logTransaction(d, state, tx, verdict, req.raw.length, `spamd ${req.command}: ${spam ? 'spam' : 'ham'} ${verdict.score}/${threshold} (peer ${req.peer}${req.userHeader !== undefined ? `, user ${req.userHeader}` : ''})`);
+  if (req.rcpts?.length) tx.envelope.rcptTo = [...req.rcpts];
+  else if (req.user) tx.envelope.rcptTo = [req.user];
+  logTransaction(d, state, tx, verdict, req.raw.length, `${req.via ?? 'spamd'} ${req.command}: ${spam ? 'spam' : 'ham'} ${verdict.score}/${threshold} (peer ${req.peer}${req.userHeader !== undefined ? `, user ${req.userHeader}` : ''})`);
   return {
     kind: 'scanned',
     verdict,

@@ -26,6 +26,8 @@ export interface RunningGateway {
   milterPort?: number;
   /** The spamd listener, when spamd.enabled (listen on 127.0.0.1:0). */
   spamdPort?: number;
+  /** The rspamd HTTP scan listener, when spamd.http_listen is set (127.0.0.1:0). */
+  scanHttpPort?: number;
   dataDir: string;
   /** The loopback DNS server the gateway resolves with (its query log shows what was looked up). */
   dns: TestDnsServer;
@@ -101,7 +103,7 @@ export async function startGateway(t: TestContext, config: Json = {}, opts: Gate
     logs,
     transactions: () => logs.filter((l) => l.msg === 'transaction'),
   };
-  const optional = { submissionPort: port(listening.submission), submissionsPort: port(listening.submissions), httpPort: port(listening.http), pop3Port: port(listening.pop3), imapPort: port(listening.imap), managesievePort: port(listening.managesieve), milterPort: port(listening.milter), spamdPort: port(listening.spamd) };
+  const optional = { submissionPort: port(listening.submission), submissionsPort: port(listening.submissions), httpPort: port(listening.http), pop3Port: port(listening.pop3), imapPort: port(listening.imap), managesievePort: port(listening.managesieve), milterPort: port(listening.milter), spamdPort: port(listening.spamd), scanHttpPort: port(listening.scanHttp) };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) (running as unknown as Json)[k] = v;
   return running;
 }

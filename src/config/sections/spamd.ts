@@ -18,6 +18,19 @@ export const spamdSection = z
         const a = parseMilterListen(s);
         if ('error' in a) ctx.addIssue({ code: 'custom', message: a.error.replace('milter.sock', 'spamd.sock').replace('11332', '783') });
       }),
+    /**
+     * Also answer the rspamd HTTP scan protocol (POST /checkv2, GET /ping, /learnspam, /learnham) here, with the
+     * same networks, limits and switches; "host:port" or "unix:/path"; null (the default): not at all.
+     */
+    http_listen: z
+      .string()
+      .nullable()
+      .default(null)
+      .superRefine((s, ctx) => {
+        if (s === null) return;
+        const a = parseMilterListen(s);
+        if ('error' in a) ctx.addIssue({ code: 'custom', message: a.error.replace('milter.sock', 'rspamd.sock').replace('11332', '11333') });
+      }),
     /** Client networks that may connect over TCP (spamd -A); others are closed at connect. A unix socket is not filtered. */
     allowed_networks: cidrList().default(['127.0.0.0/8', '::1/128']),
     /** Connections at once; more are answered EX_TEMPFAIL and closed. */

@@ -1,0 +1,238 @@
+// The rspamd HTTP scan protocol on spamd.http_listen (node:http): POST /checkv2 judged by the spamd scan
+// (judge.ts) with the envelope from the request headers (rspamd-request.ts), GET /ping, POST /learnspam and
+// /learnham through the TELL learner when spamd.allow_tell. Bounded as the spamd listener: clients outside
+// spamd.allowed_networks are closed at connect, spamd.max_connections at once, the whole request (headers and
+// body) within spamd.timeout of the connection, a body over spamd.max_size refused (413) on its Content-Length
+// or as soon as a chunked body passes it. One request per connection (Connection: close). Errors are rspamd's
+// {"error": "..."} with a 4xx/5xx status.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Learner, MessageClass } from '../bayes/learner.ts';
+import type { SpamdConfig } from '../config/sections/spamd.ts';
+import { targetPath } from '../metrics/http-server.ts';
+import type { Registry } from '../metrics/registry.ts';
+import type { GatewayDeps } from '../smtp/gateway-types.ts';
+import { CidrSet, normalizeIp } from '../util/cidr.ts';
+import { closeListener, listenAt } from '../util/socket-listener.ts';
+import { scanMessage } from './judge.ts';
+import { localRecipient } from './respond.ts';
+import { createRspamdMetrics, type RspamdEndpoint, type RspamdMetrics, type RspamdResult } from './rspamd-metrics.ts';
+import { printable, readEnvelope } from './rspamd-request.ts';
+import { rspamdReply } from './rspamd-response.ts';
+
+export interface RspamdServerOptions {
+  deps: GatewayDeps;
+  config: () => SpamdConfig;
+  registry: Registry;
+  learner?: Learner;
+}
+
+/** A failure answered as rspamd does: a status and {"error": text}. */
+class HttpFail extends Error {
+  constructor(
+    readonly status: number,
+    readonly result: RspamdResult,
+    text: string,
+  ) {
+    super(text);
+  }
+}
+
+const ENDPOINTS: Readonly<Record<string, RspamdEndpoint>> = { '/checkv2': 'checkv2', '/ping': 'ping', '/learnspam': 'learnspam', '/learnham': 'learnham' };
+
+export class RspamdHttpServer {
+  private readonly server: http.Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly metrics: RspamdMetrics;
+  private unixPath: string | undefined;
+  private allowed: { list: readonly string[]; set: CidrSet } | undefined;
+  /** Each connection's request deadline, cleared once its request is read. */
+  private readonly deadlines = new WeakMap<Socket, NodeJS.Timeout>();
+
+  constructor(private readonly opts: RspamdServerOptions) {
+    this.metrics = createRspamdMetrics(opts.registry);
+    // 16 KiB of request headers at most (431 past it); the timeouts are ours, per connection (below)
+    this.server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => void this.handle(req, res));
+    this.server.maxHeadersCount = 100;
+    this.server.on('connection', (socket: Socket) => this.accept(socket));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      this.metrics.request('other', 'error');
+      if (socket.writable) socket.end(rawResponse(status, { error: status === 431 ? 'request headers too large' : 'malformed HTTP request' }));
+      else socket.destroy();
+    });
+    this.server.on('error', (err) => opts.deps.log.error('rspamd http listener error', { err }));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    const listen = this.opts.config().http_listen;
+    if (listen === null) throw new Error('spamd.http_listen is not set');
+    const bound = await listenAt(this.server, listen, 'spamd.http_listen');
+    this.unixPath = bound.unixPath;
+    return bound.address;
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  async close(): Promise<void> {
+    await closeListener(this.server, this.sockets, this.unixPath);
+  }
+
+  private accept(socket: Socket): void {
+    const config = this.opts.config();
+    const { log } = this.opts.deps;
+    socket.on('error', () => undefined);
+    const peer = socket.remoteAddress === undefined ? undefined : normalizeIp(socket.remoteAddress);
+    if (peer !== undefined) {
+      if (this.allowed?.list !== config.allowed_networks) this.allowed = { list: config.allowed_networks, set: new CidrSet(config.allowed_networks) };
+      if (!this.allowed.set.has(peer)) {
+        this.metrics.request('other', 'not_allowed');
+        log.warn('rspamd http connection refused: not in spamd.allowed_networks', { peer });
+        socket.destroy();
+        return;
+      }
+    }
+    if (this.sockets.size >= config.max_connections) {
+      this.metrics.request('other', 'too_many');
+      log.warn('rspamd http connection refused: too many connections', { max: config.max_connections });
+      socket.end(rawResponse(503, { error: 'too many connections, try again later' }));
+      socket.destroySoon();
+      return;
+    }
+    this.sockets.add(socket);
+    socket.on('close', () => this.sockets.delete(socket));
+    // the whole request within spamd.timeout of the connection, however it trickles in; a scan in progress is
+    // bounded by the checks' own budgets, and the answer must then be taken with no silence that long
+    const deadline = setTimeout(() => socket.emit('spamgate-timeout'), config.timeout);
+    this.deadlines.set(socket, deadline);
+    socket.once('close', () => clearTimeout(deadline));
+    socket.once('spamgate-timeout', () => {
+      if (socket.listenerCount('spamgate-timeout') > 0) return; // a request's reader answers it
+      this.metrics.request('other', 'timeout');
+      socket.end(rawResponse(408, { error: `no complete request within ${config.timeout} ms` }));
+      socket.destroySoon();
+    });
+  }
+
+  /** The request is in: no deadline while it is judged; the answer must be taken with no silence of spamd.timeout. */
+  private requestRead(socket: Socket, config: SpamdConfig): void {
+    clearTimeout(this.deadlines.get(socket));
+    socket.setTimeout(config.timeout, () => socket.destroy());
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const config = this.opts.config();
+    const path = targetPath(req.url ?? '/');
+    const endpoint: RspamdEndpoint = Object.hasOwn(ENDPOINTS, path) ? (ENDPOINTS[path] ?? 'other') : 'other';
+    const started = performance.now();
+    res.shouldKeepAlive = false;
+    try {
+      if (endpoint === 'ping') {
+        if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') throw new HttpFail(405, 'error', `method ${printable(req.method ?? '')} not allowed`);
+        this.requestRead(req.socket, config);
+        this.metrics.request('ping', 'ok');
+        send(res, 200, 'pong\r\n', 'text/plain');
+        return;
+      }
+      if (endpoint === 'other') throw new HttpFail(404, 'error', `no such endpoint: ${printable(path)}`);
+      if (req.method !== 'POST') throw new HttpFail(405, 'error', `${path} needs POST`);
+      const learning = endpoint === 'learnspam' || endpoint === 'learnham';
+      if (learning && !config.allow_tell) throw new HttpFail(403, 'refused', 'learning is not enabled (spamd.allow_tell)');
+      if (learning && !this.opts.learner) throw new HttpFail(503, 'refused', 'nothing to learn into (bayes and fuzzy are off)');
+      const body = await readBody(req, config.max_size);
+      this.requestRead(req.socket, config);
+      if (learning) {
+        const cls: MessageClass = endpoint === 'learnspam' ? 'spam' : 'ham';
+        const outcome = await (this.opts.learner as Learner).learn(body, cls, 'manual');
+        this.opts.deps.log.info('rspamd http learn', { peer: req.socket.remoteAddress ?? 'unix', class: cls, outcome });
+        this.metrics.request(endpoint, 'ok');
+        // rspamd: 208 and an error text for a message it has already learned as that class
+        if (outcome === 'already') send(res, 208, json({ error: `message has been already learned as ${cls}, ignore it` }));
+        else send(res, 200, json({ success: outcome === 'learned' || outcome === 'relearned' }));
+        return;
+      }
+      await this.check(req, res, body, config, started);
+    } catch (err) {
+      const fail = err instanceof HttpFail ? err : undefined;
+      if (!fail) this.opts.deps.log.error('unexpected error in rspamd http request', { err });
+      this.metrics.request(endpoint, fail?.result ?? 'error');
+      if (!res.headersSent) send(res, fail?.status ?? 500, json({ error: fail?.message ?? 'internal error' }));
+      else res.destroy();
+      // a body not read (refused on its Content-Length) is not waited for
+      req.socket.destroySoon();
+    }
+  }
+
+  private async check(req: IncomingMessage, res: ServerResponse, raw: Buffer, config: SpamdConfig, started: number): Promise<void> {
+    const { deps } = this.opts;
+    const env = readEnvelope(req.headers, req.headersDistinct);
+    if ('error' in env) throw new HttpFail(400, 'error', env.error);
+    const localDomains = deps.snapshot().config.local_domains;
+    // the thresholds of the first recipient at one of our domains (Deliver-To first: the mailbox it ends in)
+    const user = [env.deliverTo, ...env.rcpts].map((r) => localRecipient(r, localDomains)).find((r) => r !== undefined);
+    const scan = await scanMessage(deps, config, {
+      raw,
+      command: 'checkv2',
+      via: 'rspamd-http',
+      peer: req.socket.remoteAddress ?? 'unix',
+      envelope: { facts: env.facts },
+      rcpts: env.rcpts,
+      ...(user ? { user } : {}),
+      ...(env.user ? { authUser: env.user, userHeader: env.user } : {}),
+    });
+    if (scan.kind === 'refused') throw new HttpFail(scan.text.startsWith('552') ? 413 : 400, scan.text.startsWith('552') ? 'too_large' : 'error', `message refused: ${scan.text}`);
+    this.metrics.request('checkv2', scan.spam ? 'spam' : 'ham');
+    send(res, 200, json(rspamdReply(scan, deps.snapshot().ruleset, raw, performance.now() - started)));
+  }
+}
+
+/** The body, at most `max` bytes: refused at once on a larger Content-Length, or when a chunked body passes it. */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const length = req.headers['content-length'];
+    const chunked = /\bchunked\b/i.test(req.headers['transfer-encoding'] ?? '');
+    if (req.headers['content-encoding'] !== undefined || req.headers.compression !== undefined) return reject(new HttpFail(415, 'error', 'compressed requests are not supported'));
+    if (length === undefined && !chunked) return reject(new HttpFail(411, 'error', 'Content-Length (or a chunked body) required'));
+    if (length !== undefined && Number(length) > max) return reject(new HttpFail(413, 'too_large', `message too big: Content-Length ${length} is over the limit of ${max} bytes`));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const socket = req.socket;
+    const onTimeout = (): void => reject(new HttpFail(408, 'timeout', 'no complete request in time'));
+    socket.on('spamgate-timeout', onTimeout);
+    const done = (): void => void socket.off('spamgate-timeout', onTimeout);
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > max) {
+        done();
+        req.pause();
+        reject(new HttpFail(413, 'too_large', `message too big: over the limit of ${max} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      done();
+      if (size === 0) reject(new HttpFail(400, 'error', 'empty message'));
+      else resolve(Buffer.concat(chunks));
+    });
+    req.on('error', (err) => {
+      done();
+      reject(new HttpFail(400, 'error', `request not read: ${err.message}`));
+    });
+  });
+}
+
+const json = (v: unknown): string => JSON.stringify(v);
+
+function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), connection: 'close' });
+  res.end(body);
+}
+
+/** A response written on the socket itself (before or outside node:http's request handling). */
+function rawResponse(status: number, body: unknown): string {
+  const text = JSON.stringify(body);
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
+}
