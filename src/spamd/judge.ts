@@ -1,5 +1,6 @@
-// Judges one message of a spamc request through the gateway's own pipeline: the connect, HELO and MAIL checks
-// when the topmost Received field names the client (envelope.ts), then the data phase of src/smtp/data-judge.ts
+// Judges one message of a spamc request (or an rspamd-protocol HTTP scan) through the gateway's own pipeline: the
+// connect, HELO and MAIL checks when the topmost Received field (envelope.ts) or the HTTP request's headers
+// name the client, then the data phase of src/smtp/data-judge.ts
 // (our own fields stripped, the data checks), scored with the thresholds of the request's User when that is an
 // address at a local domain. Nothing is delivered, queued or learned: no autolearn, reputation history or DMARC
 // report (a message may be scanned more than once, by several users' procmail).

@@ -17,7 +17,7 @@ export function createRspamdMetrics(registry: Registry) {
   for (const result of ['spam', 'ham', 'too_large', 'timeout', 'error']) requests.inc({ endpoint: 'checkv2', result }, 0);
   requests.inc({ endpoint: 'ping', result: 'ok' }, 0);
   for (const e of ['learnspam', 'learnham']) for (const result of ['ok', 'refused', 'too_large', 'timeout', 'error']) requests.inc({ endpoint: e, result }, 0);
-  for (const result of ['error', 'not_allowed', 'too_many']) requests.inc({ endpoint: 'other', result }, 0);
+  for (const result of ['error', 'timeout', 'not_allowed', 'too_many']) requests.inc({ endpoint: 'other', result }, 0);
   return { request: (endpoint: RspamdEndpoint, result: RspamdResult): void => requests.inc({ endpoint, result }) };
 }
 

@@ -134,7 +134,9 @@ test('/checkv2 with fetch and curl: rspamd JSON for spam and ham, the envelope h
   assert.equal(tag.json.subject, '***SPAM*** monthly news');
   // a recipient at a local domain with its own thresholds: junk at 5
   const strict = await check(gw, message('TAG-MARKER'), { ...env, Rcpt: 'strict@example.test' });
-  assert.deepEqual([strict.json.score, strict.json.required_score], [5.4, 5]);
+  // junk (the recipient's threshold 5) is rspamd's "rewrite subject"
+  assert.deepEqual([strict.json.score, strict.json.required_score, strict.json.action], [5.4, 5, 'rewrite subject']);
+  assert.match((strict.json.milter as { add_headers: Record<string, { value: string }> }).add_headers['X-Spamgate-Result']?.value ?? '', /^junk;/);
 
   // /ping
   const ping = await fetch(`http://127.0.0.1:${gw.scanHttpPort}/ping`);
