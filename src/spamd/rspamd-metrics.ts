@@ -2,7 +2,7 @@
 // exists from the start at 0, with the listener off too, so a dashboard's increase() sees the first request.
 import { counter, type Registry } from '../metrics/registry.ts';
 
-export const RSPAMD_ENDPOINTS = ['checkv2', 'ping', 'learnspam', 'learnham', 'other'] as const;
+export const RSPAMD_ENDPOINTS = ['checkv2', 'check', 'ping', 'learnspam', 'learnham', 'other'] as const;
 export type RspamdEndpoint = (typeof RSPAMD_ENDPOINTS)[number];
 
 /**
@@ -13,8 +13,8 @@ export type RspamdEndpoint = (typeof RSPAMD_ENDPOINTS)[number];
 export type RspamdResult = 'spam' | 'ham' | 'ok' | 'refused' | 'too_large' | 'timeout' | 'error' | 'not_allowed' | 'too_many';
 
 export function createRspamdMetrics(registry: Registry) {
-  const requests = counter(registry, 'spamgate_scan_http_requests_total', 'rspamd-protocol HTTP requests (spamd.http_listen) by endpoint (checkv2, ping, learnspam, learnham, other) and result (spam, ham, ok, refused, too_large, timeout, error, not_allowed, too_many)', ['endpoint', 'result']);
-  for (const result of ['spam', 'ham', 'too_large', 'timeout', 'error']) requests.inc({ endpoint: 'checkv2', result }, 0);
+  const requests = counter(registry, 'spamgate_scan_http_requests_total', 'rspamd-protocol HTTP requests (spamd.http_listen) by endpoint (checkv2, check (the legacy RSPAMC protocol), ping, learnspam, learnham, other) and result (spam, ham, ok, refused, too_large, timeout, error, not_allowed, too_many)', ['endpoint', 'result']);
+  for (const e of ['checkv2', 'check']) for (const result of ['spam', 'ham', 'too_large', 'timeout', 'error']) requests.inc({ endpoint: e, result }, 0);
   requests.inc({ endpoint: 'ping', result: 'ok' }, 0);
   for (const e of ['learnspam', 'learnham']) for (const result of ['ok', 'refused', 'too_large', 'timeout', 'error']) requests.inc({ endpoint: e, result }, 0);
   for (const result of ['error', 'timeout', 'not_allowed', 'too_many']) requests.inc({ endpoint: 'other', result }, 0);

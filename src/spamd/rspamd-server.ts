@@ -5,8 +5,8 @@
 // body) within spamd.timeout of the connection, a body over spamd.max_size refused (413) on its Content-Length
 // or as soon as a chunked body passes it. One request per connection (Connection: close). Errors are rspamd's
 // {"error": "..."} with a 4xx/5xx status.
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import type { Learner, MessageClass } from '../bayes/learner.ts';
 import type { SpamdConfig } from '../config/sections/spamd.ts';
 import { targetPath } from '../metrics/http-server.ts';
@@ -14,7 +14,9 @@ import type { Registry } from '../metrics/registry.ts';
 import type { GatewayDeps } from '../smtp/gateway-types.ts';
 import { CidrSet, normalizeIp } from '../util/cidr.ts';
 import { closeListener, listenAt } from '../util/socket-listener.ts';
-import { scanMessage } from './judge.ts';
+import { thresholdsFor } from '../scoring/ruleset.ts';
+import { scanMessage, type Scan } from './judge.ts';
+import { LEGACY_LINE, serveLegacy } from './rspamc-legacy.ts';
 import { localRecipient } from './respond.ts';
 import { createRspamdMetrics, type RspamdEndpoint, type RspamdMetrics, type RspamdResult } from './rspamd-metrics.ts';
 import { printable, readEnvelope } from './rspamd-request.ts';
@@ -41,6 +43,8 @@ class HttpFail extends Error {
 const ENDPOINTS: Readonly<Record<string, RspamdEndpoint>> = { '/checkv2': 'checkv2', '/ping': 'ping', '/learnspam': 'learnspam', '/learnham': 'learnham' };
 
 export class RspamdHttpServer {
+  /** Takes the connections: a legacy RSPAMC request is answered here, anything else handed to `server` (HTTP). */
+  private readonly front: net.Server;
   private readonly server: http.Server;
   private readonly sockets = new Set<Socket>();
   private readonly metrics: RspamdMetrics;
@@ -54,7 +58,8 @@ export class RspamdHttpServer {
     // 16 KiB of request headers at most (431 past it); the timeouts are ours, per connection (below)
     this.server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => void this.handle(req, res));
     this.server.maxHeadersCount = 100;
-    this.server.on('connection', (socket: Socket) => this.accept(socket));
+    this.front = net.createServer((socket) => this.accept(socket));
+    this.front.on('error', (err) => opts.deps.log.error('rspamd http listener error', { err }));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       this.metrics.request('other', 'error');
@@ -67,7 +72,7 @@ export class RspamdHttpServer {
   async listen(): Promise<AddressInfo> {
     const listen = this.opts.config().http_listen;
     if (listen === null) throw new Error('spamd.http_listen is not set');
-    const bound = await listenAt(this.server, listen, 'spamd.http_listen');
+    const bound = await listenAt(this.front, listen, 'spamd.http_listen');
     this.unixPath = bound.unixPath;
     return bound.address;
   }
@@ -77,7 +82,7 @@ export class RspamdHttpServer {
   }
 
   async close(): Promise<void> {
-    await closeListener(this.server, this.sockets, this.unixPath);
+    await closeListener(this.front, this.sockets, this.unixPath);
   }
 
   private accept(socket: Socket): void {
@@ -113,6 +118,25 @@ export class RspamdHttpServer {
       this.metrics.request('other', 'timeout');
       socket.end(rawResponse(408, { error: `no complete request within ${config.timeout} ms` }));
       socket.destroySoon();
+    });
+    socket.once('spamgate-request-read', () => this.requestRead(socket, config));
+    // the first bytes say which protocol: Exim's variant=rspamd speaks the legacy "CHECK RSPAMC/1.3"
+    socket.once('data', (first: Buffer) => {
+      socket.pause();
+      if (LEGACY_LINE.test(first.toString('latin1', 0, 64))) {
+        serveLegacy(socket, first, {
+          maxSize: config.max_size,
+          result: (r) => this.metrics.request('check', r),
+          judge: async (headers, distinct, raw) => {
+            const { scan, user } = await this.judge(headers, distinct, raw, socket.remoteAddress ?? 'unix', 'check', config);
+            return { scan, reject: thresholdsFor(this.opts.deps.snapshot().ruleset, user).reject ?? 1000 };
+          },
+        });
+      } else {
+        socket.unshift(first);
+        this.server.emit('connection', socket);
+      }
+      process.nextTick(() => socket.resume());
     });
   }
 
@@ -166,25 +190,31 @@ export class RspamdHttpServer {
   }
 
   private async check(req: IncomingMessage, res: ServerResponse, raw: Buffer, config: SpamdConfig, started: number): Promise<void> {
+    const { scan } = await this.judge(req.headers, req.headersDistinct, raw, req.socket.remoteAddress ?? 'unix', 'checkv2', config);
+    this.metrics.request('checkv2', scan.spam ? 'spam' : 'ham');
+    send(res, 200, json(rspamdReply(scan, this.opts.deps.snapshot().ruleset, raw, performance.now() - started)));
+  }
+
+  /** Judges a message with the envelope of these request headers; an HttpFail for what cannot be judged. */
+  private async judge(headers: IncomingHttpHeaders, distinct: Record<string, string[] | undefined>, raw: Buffer, peer: string, command: string, config: SpamdConfig): Promise<{ scan: Extract<Scan, { kind: 'scanned' }>; user?: string }> {
     const { deps } = this.opts;
-    const env = readEnvelope(req.headers, req.headersDistinct);
+    const env = readEnvelope(headers, distinct);
     if ('error' in env) throw new HttpFail(400, 'error', env.error);
     const localDomains = deps.snapshot().config.local_domains;
     // the thresholds of the first recipient at one of our domains (Deliver-To first: the mailbox it ends in)
     const user = [env.deliverTo, ...env.rcpts].map((r) => localRecipient(r, localDomains)).find((r) => r !== undefined);
     const scan = await scanMessage(deps, config, {
       raw,
-      command: 'checkv2',
+      command,
       via: 'rspamd-http',
-      peer: req.socket.remoteAddress ?? 'unix',
+      peer,
       envelope: { facts: env.facts },
       rcpts: env.rcpts,
       ...(user ? { user } : {}),
       ...(env.user ? { authUser: env.user, userHeader: env.user } : {}),
     });
     if (scan.kind === 'refused') throw new HttpFail(scan.text.startsWith('552') ? 413 : 400, scan.text.startsWith('552') ? 'too_large' : 'error', `message refused: ${scan.text}`);
-    this.metrics.request('checkv2', scan.spam ? 'spam' : 'ham');
-    send(res, 200, json(rspamdReply(scan, deps.snapshot().ruleset, raw, performance.now() - started)));
+    return { scan, ...(user ? { user } : {}) };
   }
 }
 

@@ -166,6 +166,27 @@ test('the same message scored through the spamd listener and /checkv2 gets the s
   }
 });
 
+test('the legacy RSPAMC protocol as Exim\'s variant=rspamd sends it, on the same port', async (t) => {
+  const gw = await start(t);
+  const exim = (body: string, extra = ''): string[] => [`CHECK RSPAMC/1.3\r\nContent-length: ${Buffer.byteLength(body)}\r\nQueue-Id: 1abc\r\nFrom: <news@sender.example>\r\nRecipient-Number: 1\r\nRcpt: <user@example.test>\r\nHelo: mail.sender.example\r\nIP: 198.51.100.7\r\n${extra}\r\n`, body];
+  const spam = await raw(gw.scanHttpPort, exim(message('REJECT-MARKER')));
+  // Exim: sscanf(buf, "RSPAMD/%7s 0 EX_OK\r\nMetric: default; %7s %lf / %lf / %lf\r\n%n", …) then "Action: "
+  const m = /^RSPAMD\/(\S{1,7}) 0 EX_OK\r\nMetric: default; (\S{1,7}) ([\d.]+) \/ ([\d.]+) \/ ([\d.]+)\r\nAction: ([a-z ]+)\r\n/.exec(spam);
+  assert.ok(m, spam);
+  assert.deepEqual(m.slice(2), ['True;', '20.20', '6.00', '15.00', 'reject']);
+  assert.match(spam, /^Symbol: CT_TEST_REJECT\(20\.00\); REJECT-MARKER\r$/m);
+  const ham = await raw(gw.scanHttpPort, exim(message('plain'), 'User: alice\r\n'));
+  // User: an authenticated sender, outbound: as on submission, the client filters (here the lists) do not run
+  assert.match(ham, /^RSPAMD\/1\.3 0 EX_OK\r\nMetric: default; False; 0\.00 \/ 6\.00 \/ 15\.00\r\nAction: no action\r\n/);
+  const tx = gw.transactions();
+  assert.equal(tx[1]?.auth_user, 'alice');
+  assert.equal(tx[1]?.client_ip, '198.51.100.7');
+  assert.match(await raw(gw.scanHttpPort, ['CHECK RSPAMC/1.3\r\nQueue-Id: x\r\n\r\n']), /^RSPAMD\/1\.3 76 Bad header line: Content-length required/);
+  assert.equal(await metric(gw, 'endpoint="check",result="spam"'), 1);
+  assert.equal(await metric(gw, 'endpoint="check",result="ham"'), 1);
+  assert.equal(await metric(gw, 'endpoint="check",result="error"'), 1);
+});
+
 test('SPF from IP + From + Helo, and the DNSBL on IP, through the loopback DNS server', async (t) => {
   const zones: Zones = {
     'pass.example': [{ TXT: 'v=spf1 ip4:192.0.2.10 -all' }],
