@@ -136,12 +136,15 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
         // RFC 5229 §5: with :count, empty strings are not counted
         return holds(t.match === 'count' ? xs(t.sources).filter((v) => v !== '') : xs(t.sources), t.keys, t);
       case 'spamtest': {
-        // RFC 5235 §3.2.1, §3.2.2: "0" when not tested (with :percent, 0 is also "tested, no spam")
+        // RFC 5235 §3.2.1, §3.2.2: "0" when not tested (with :percent, 0 is also "tested, no spam"); :count
+        // counts a result, so it is 0 only when not tested (§3.2 example: `:percent :count "eq" "0"`)
         const spam = msg.verdict.spam;
+        if (t.match === 'count') return holds(spam ? ['1'] : [], [t.key], t);
         return holds([String(spam ? (t.percent ? spam.percent : spam.value) : 0)], [t.key], t);
       }
       case 'virustest':
-        // RFC 5235 §3.3: "0" when not tested
+        // RFC 5235 §3.3: "0" when not tested; :count as for spamtest
+        if (t.match === 'count') return holds(msg.verdict.virus !== undefined ? ['1'] : [], [t.key], t);
         return holds([String(msg.verdict.virus ?? 0)], [t.key], t);
       case 'body': {
         const { values, scanned } = msg.body(t.transform);

@@ -135,3 +135,14 @@ test('the README example script compiles', () => {
   assert.ok(block, 'a ```sieve block in the README');
   assert.deepEqual(problems(block.replace(/^ {4}/gm, '')), []);
 });
+
+test(':count is 0 for a message not tested and 1 for one tested (RFC 5235 §3.2 example: :percent :count "eq" "0" finds the unclassified)', () => {
+  const script =
+    'if spamtest :percent :count "eq" :comparator "i;ascii-numeric" "0" { fileinto "Unclassified"; }\n' +
+    'elsif spamtest :percent :value "eq" :comparator "i;ascii-numeric" "0" { fileinto "NotSpam"; }\n';
+  assert.deepEqual(filed(script, {}), ['Unclassified'], 'not tested: no value to count');
+  assert.deepEqual(filed(script, { spam: { value: 1, percent: 0 } }), ['NotSpam'], 'tested, 0%: one value');
+  assert.deepEqual(filed('if spamtest :count "eq" :comparator "i;ascii-numeric" "1" { fileinto "Tested"; }\n', { spam: { value: 3, percent: 25 } }), ['Tested']);
+  assert.deepEqual(filed('if virustest :count "eq" :comparator "i;ascii-numeric" "0" { fileinto "Unscanned"; }\n', {}), ['Unscanned']);
+  assert.deepEqual(filed('if virustest :count "eq" :comparator "i;ascii-numeric" "0" { fileinto "Unscanned"; }\n', { virus: 1 }), ['INBOX']);
+});
