@@ -121,7 +121,7 @@ export function sieveVerdictOf(envelope: QueueEnvelope, recipient: string): Siev
   // own keys only: a recipient named "constructor" finds nothing of Object.prototype
   const spam = table && Object.hasOwn(table, recipient) ? table[recipient] : undefined;
   const virus = envelope.verdict?.virustest;
-  return { ...(spam ? { spam } : {}), ...(virus !== undefined ? { virus } : {}) };
+  return { ...(spam ? { spam: { value: spam.value, percent: spam.percent } } : {}), ...(virus !== undefined ? { virus } : {}) };
 }
 
 /**

@@ -24,8 +24,9 @@ const envelopeSchema = z.looseObject({
       action: z.string(),
       score: z.number(),
       junkRecipients: z.array(z.string()).optional(),
-      // for users' Sieve scripts only: a damaged value is dropped ("not tested"), never the message
-      spamtest: z.record(z.string(), z.strictObject({ value: z.number().int().min(1).max(10), percent: z.number().int().min(0).max(100) })).optional().catch(undefined),
+      // for users' Sieve scripts only: a damaged value is dropped ("not tested"), never the message; loose
+      // entries, so a field a newer spamgate adds (rolling upgrade) costs none of the values read here
+      spamtest: z.record(z.string(), z.looseObject({ value: z.number().int().min(1).max(10), percent: z.number().int().min(0).max(100) })).optional().catch(undefined),
       virustest: z.number().int().min(1).max(5).optional().catch(undefined),
     })
     .optional(),

@@ -146,3 +146,11 @@ test(':count is 0 for a message not tested and 1 for one tested (RFC 5235 §3.2 
   assert.deepEqual(filed('if virustest :count "eq" :comparator "i;ascii-numeric" "0" { fileinto "Unscanned"; }\n', {}), ['Unscanned']);
   assert.deepEqual(filed('if virustest :count "eq" :comparator "i;ascii-numeric" "0" { fileinto "Unscanned"; }\n', { virus: 1 }), ['INBOX']);
 });
+
+test('a spool envelope from a newer spamgate (more fields in an entry, in the verdict) keeps the values this one knows; an older one without them is "not tested"', () => {
+  const base = { mailFrom: 'a@remote.example', rcptTo: ['alice@corp.example'], sessionId: 's', clientIp: '192.0.2.1', receivedAt: 1 };
+  const newer = parseEnvelope({ ...base, verdict: { action: 'junk', score: 7, spamtest: { 'alice@corp.example': { value: 6, percent: 55, score: 7 } }, virustest: 1, later: true } }, 'f');
+  assert.deepEqual(sieveVerdictOf(newer, 'alice@corp.example'), { spam: { value: 6, percent: 55 }, virus: 1 });
+  const older = parseEnvelope({ ...base, verdict: { action: 'junk', score: 7, junkRecipients: ['alice@corp.example'] } }, 'f');
+  assert.deepEqual(sieveVerdictOf(older, 'alice@corp.example'), {});
+});
