@@ -55,3 +55,7 @@ def expect(cond, what):
     if not cond:
         raise SystemExit('failed: %r' % (what,))
 `;
+
+/** A python3 script for a raw session logged in as alice with COMPRESS on, then `body` (which has `z`). */
+export const compressedAlice = (body: string): string =>
+  DEFLATE_PY + "\nz = Z(int(sys.argv[1]))\nz.cmd(b'a', b'LOGIN alice@example.org wonderland')\nz.compress_on()\n" + body;

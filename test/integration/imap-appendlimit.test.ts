@@ -2,7 +2,7 @@
 // over it gets NO [TOOBIG] before any of its bytes are taken (synchronising literal) or while they are dropped (LITERAL+).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFLATE_PY } from '../helpers/imap-deflate-py.ts';
+import { compressedAlice } from '../helpers/imap-deflate-py.ts';
 import { expectPythonOk, sample, startImap } from './imap-harness.ts';
 import { loggedIn } from './imap-raw.ts';
 
@@ -56,11 +56,8 @@ test('a LITERAL+ over APPENDLIMIT: NO [TOOBIG], its bytes dropped as they come, 
   assert.equal((await h.store.list('alice@example.org', 'INBOX')).length, 1);
   await expectPythonOk(
     h.port,
-    DEFLATE_PY +
+    compressedAlice(
       String.raw`
-z = Z(int(sys.argv[1]))
-z.cmd(b'a', b'LOGIN alice@example.org wonderland')
-z.compress_on()
 # just over the limit: refused, dropped, and the session goes on
 r = z.send(b'b', b'b APPEND INBOX {${LIMIT + 100}+}\r\n' + b'y' * ${LIMIT + 100} + b'\r\n')
 expect(b'b NO [TOOBIG]' in r, r)
@@ -77,7 +74,7 @@ for i in range(20):
 z.until(lambda b: b'* BYE' in b)
 expect(b'd NO [TOOBIG]' in z.buf, z.buf)
 print('ok')
-`,
+`),
   );
 });
 

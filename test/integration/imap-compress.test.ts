@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import type { Registry } from '../../src/metrics/registry.ts';
 import { capturingLogger } from '../helpers/capture-logs.ts';
-import { DEFLATE_PY } from '../helpers/imap-deflate-py.ts';
+import { compressedAlice, DEFLATE_PY } from '../helpers/imap-deflate-py.ts';
 import { selfSignedCert } from '../helpers/self-signed.ts';
 import { expectPythonOk, mbsyncSetup, run, sample, startImap } from './imap-harness.ts';
 import { loggedIn } from './imap-raw.ts';
@@ -113,12 +113,9 @@ test('a decompression bomb is cut off at the command limits, never inflated whol
   const h = await startImap(t, { log, limits: { maxLineBytes: 64 * 1024, maxLiteralBytes: 1024 * 1024 } });
   await expectPythonOk(
     h.port,
-    DEFLATE_PY +
+    compressedAlice(
       String.raw`
 import json, select
-z = Z(int(sys.argv[1]))
-z.cmd(b'a', b'LOGIN alice@example.org wonderland')
-z.compress_on()
 # 4 GB of one byte, no line end: about 4 MB on the wire
 block = b'A' * (1 << 20)
 sent = 0
@@ -135,7 +132,7 @@ z.until(lambda b: b'* BYE' in b)
 expect(offered < 64 * (1 << 20), 'cut off early; offered %d' % offered)
 sys.stderr.write(json.dumps({'sent': sent, 'offered': offered}) + '\n')
 print('ok')
-`,
+`),
   );
   const warn = logs.find((l) => l.msg === 'imap compressed input over the limits');
   assert.ok(warn, 'the cut-off was logged');
@@ -172,11 +169,8 @@ test('a compressed MULTIAPPEND at both command limits (line text and literals) g
   const h = await startImap(t, { limits: { maxLineBytes: 1024, maxLiteralBytes: maxLiteral } });
   await expectPythonOk(
     h.port,
-    DEFLATE_PY +
+    compressedAlice(
       String.raw`
-z = Z(int(sys.argv[1]))
-z.cmd(b'a', b'LOGIN alice@example.org wonderland')
-z.compress_on()
 # 100 messages whose literals fill max_literal exactly, their line text ("{n+}" pieces and flags) just under max_line
 n = 100
 sizes = [${maxLiteral} // n] * n
@@ -195,7 +189,7 @@ z.write(data)           # all but the command's final line end
 r = z.send(b'A', b'\r\n')
 expect(b'A OK [APPENDUID' in r, r)
 print('ok')
-`,
+`),
   );
   assert.equal((await h.store.list('alice@example.org', 'INBOX')).length, 100);
 });
