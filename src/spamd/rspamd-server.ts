@@ -57,7 +57,9 @@ export class RspamdHttpServer {
     this.metrics = createRspamdMetrics(opts.registry);
     // 16 KiB of request headers at most (431 past it); the timeouts are ours, per connection (below)
     this.server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => void this.handle(req, res));
-    this.server.maxHeadersCount = 100;
+    // no count of header lines (node drops those past it silently, an IP or Content-Length among them): the 16 KiB
+    // bound them, and readEnvelope refuses more than MAX_RCPTS recipients
+    this.server.maxHeadersCount = 0;
     this.front = net.createServer((socket) => this.accept(socket));
     this.front.on('error', (err) => opts.deps.log.error('rspamd http listener error', { err }));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

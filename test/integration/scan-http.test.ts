@@ -284,3 +284,14 @@ test('off by default: no rspamd listener, the metric series exist at 0', async (
   assert.equal(gw.scanHttpPort, undefined);
   assert.equal(await metric(gw, 'endpoint="checkv2",result="spam"'), 0);
 });
+
+test('many Rcpt headers: the headers after them are read, none dropped', async (t) => {
+  const gw = await start(t);
+  const body = message('x');
+  const rcpts = Array.from({ length: 150 }, (_, i) => `Rcpt: <u${i}@example.test>\r\n`).join('');
+  const bad = await raw(gw.scanHttpPort, [`POST /checkv2 HTTP/1.1\r\nHost: x\r\n${rcpts}IP: not-an-ip\r\nContent-Length: ${body.length}\r\n\r\n${body}`]);
+  assert.match(bad, /^HTTP\/1\.1 400 [^]*"error":"IP header is not an IP address: not-an-ip"/);
+  const ok = await raw(gw.scanHttpPort, [`POST /checkv2 HTTP/1.1\r\nHost: x\r\n${rcpts}IP: 198.51.100.7\r\nContent-Length: ${body.length}\r\n\r\n${body}`]);
+  assert.match(ok, /^HTTP\/1\.1 200 [^]*"LIST_T_IP"/);
+  assert.equal(gw.transactions().at(-1)?.client_ip, '198.51.100.7');
+});
