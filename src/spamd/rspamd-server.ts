@@ -52,6 +52,8 @@ export class RspamdHttpServer {
   private allowed: { list: readonly string[]; set: CidrSet } | undefined;
   /** Each connection's request deadline, cleared once its request is read. */
   private readonly deadlines = new WeakMap<Socket, NodeJS.Timeout>();
+  /** Connections whose one request is being served: a request pipelined after it is not. */
+  private readonly served = new WeakSet<Socket>();
 
   constructor(private readonly opts: RspamdServerOptions) {
     this.metrics = createRspamdMetrics(opts.registry);
@@ -149,6 +151,10 @@ export class RspamdHttpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // one request per connection: node hands on a pipelined one too, whose refusal would close the connection
+    // under the first's answer; it is neither judged nor answered (the connection closes after the first)
+    if (this.served.has(req.socket)) return;
+    this.served.add(req.socket);
     const config = this.opts.config();
     const path = targetPath(req.url ?? '/');
     const endpoint: RspamdEndpoint = Object.hasOwn(ENDPOINTS, path) ? (ENDPOINTS[path] ?? 'other') : 'other';

@@ -295,3 +295,15 @@ test('many Rcpt headers: the headers after them are read, none dropped', async (
   assert.match(ok, /^HTTP\/1\.1 200 [^]*"LIST_T_IP"/);
   assert.equal(gw.transactions().at(-1)?.client_ip, '198.51.100.7');
 });
+
+test('a pipelined request after the first is not served and does not cut the first answer short', async (t) => {
+  const gw = await start(t, { allow_tell: false });
+  const body = message('REJECT-MARKER');
+  const req = `POST /checkv2 HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  const answer = await raw(gw.scanHttpPort, [`${req}${req.replace('/checkv2', '/learnspam')}GET /ping HTTP/1.1\r\nHost: x\r\n\r\n`]);
+  assert.match(answer, /^HTTP\/1\.1 200 [^]*"action":"reject"/);
+  assert.equal(answer.match(/HTTP\/1\.1 /g)?.length, 1, answer);
+  assert.equal(await metric(gw, 'endpoint="checkv2",result="spam"'), 1);
+  assert.equal(await metric(gw, 'endpoint="learnspam",result="refused"'), 0);
+  assert.equal(await metric(gw, 'endpoint="ping",result="ok"'), 0);
+});
