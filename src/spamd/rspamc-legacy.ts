@@ -12,6 +12,22 @@ import { RSPAMD_ACTION } from './rspamd-response.ts';
 /** A request line of the legacy protocol ("CHECK RSPAMC/1.3", "SYMBOLS RSPAMC/1.2"). */
 export const LEGACY_LINE = /^(CHECK|SYMBOLS|REPORT|REPORT_IFSPAM|PROCESS) RSPAMC\/1\.\d{1,2}\r?\n/;
 
+const COMMANDS = ['CHECK', 'SYMBOLS', 'REPORT', 'REPORT_IFSPAM', 'PROCESS'] as const;
+
+/**
+ * Whether a connection's first bytes are a legacy request line: true, false (HTTP, or anything else), or
+ * undefined while they are only the start of one (a request line may come in several packets, byte by byte).
+ */
+export function sniffLegacy(head: Buffer): boolean | undefined {
+  const text = head.toString('latin1', 0, 64);
+  if (LEGACY_LINE.test(text)) return true;
+  const partial = COMMANDS.some((c) => {
+    const prefix = `${c} RSPAMC/1.`;
+    return text.length <= prefix.length ? prefix.startsWith(text) : text.startsWith(prefix) && /^\d{1,2}\r?$/.test(text.slice(prefix.length));
+  });
+  return partial ? undefined : false;
+}
+
 const MAX_HEAD = 16 * 1024;
 
 export interface LegacyContext {

@@ -16,7 +16,7 @@ import { CidrSet, normalizeIp } from '../util/cidr.ts';
 import { closeListener, listenAt } from '../util/socket-listener.ts';
 import { thresholdsFor } from '../scoring/ruleset.ts';
 import { scanMessage, type Scan } from './judge.ts';
-import { LEGACY_LINE, serveLegacy } from './rspamc-legacy.ts';
+import { serveLegacy, sniffLegacy } from './rspamc-legacy.ts';
 import { localRecipient } from './respond.ts';
 import { createRspamdMetrics, type RspamdEndpoint, type RspamdMetrics, type RspamdResult } from './rspamd-metrics.ts';
 import { printable, readEnvelope } from './rspamd-request.ts';
@@ -125,9 +125,14 @@ export class RspamdHttpServer {
     });
     socket.once('spamgate-request-read', () => this.requestRead(socket, config));
     // the first bytes say which protocol: Exim's variant=rspamd speaks the legacy "CHECK RSPAMC/1.3"
-    socket.once('data', (first: Buffer) => {
+    let first = Buffer.alloc(0);
+    const sniff = (chunk: Buffer): void => {
+      first = Buffer.concat([first, chunk]);
+      const legacy = sniffLegacy(first);
+      if (legacy === undefined) return; // the start of a legacy request line: its rest is awaited
+      socket.off('data', sniff);
       socket.pause();
-      if (LEGACY_LINE.test(first.toString('latin1', 0, 64))) {
+      if (legacy) {
         serveLegacy(socket, first, {
           maxSize: config.max_size,
           result: (r) => this.metrics.request('check', r),
@@ -141,7 +146,8 @@ export class RspamdHttpServer {
         this.server.emit('connection', socket);
       }
       process.nextTick(() => socket.resume());
-    });
+    };
+    socket.on('data', sniff);
   }
 
   /** The request is in: no deadline while it is judged; the answer must be taken with no silence of spamd.timeout. */

@@ -307,3 +307,28 @@ test('a pipelined request after the first is not served and does not cut the fir
   assert.equal(await metric(gw, 'endpoint="learnspam",result="refused"'), 0);
   assert.equal(await metric(gw, 'endpoint="ping",result="ok"'), 0);
 });
+
+test('a request line that comes in pieces: legacy RSPAMC and HTTP, byte by byte', async (t) => {
+  const gw = await start(t);
+  const body = message('REJECT-MARKER');
+  const trickle = (text: string, size: number): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const s = net.connect(gw.scanHttpPort, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      s.on('data', (d: Buffer) => chunks.push(d));
+      s.on('error', reject);
+      s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+      s.on('connect', async () => {
+        // each piece its own packet (no delay), a moment apart
+        s.setNoDelay(true);
+        for (let i = 0; i < text.length && !s.destroyed; i += size) {
+          s.write(text.slice(i, i + size));
+          await new Promise((r) => setTimeout(r, 2));
+        }
+      });
+    });
+  const legacy = `CHECK RSPAMC/1.3\r\nContent-length: ${body.length}\r\nIP: 198.51.100.7\r\n\r\n`;
+  assert.match(await trickle(`${legacy}${body}`, 1), /^RSPAMD\/1\.3 0 EX_OK\r\nMetric: default; True;[^]*\r\nAction: reject\r\n/);
+  assert.match(await trickle(`POST /checkv2 HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`, 3), /^HTTP\/1\.1 200 [^]*"action":"reject"/);
+  assert.match(await trickle('CHECKS /x HTTP/1.1\r\nHost: x\r\n\r\n', 1), /^HTTP\/1\.1 400 /);
+});
