@@ -64,6 +64,7 @@ export function serveLegacy(socket: Socket, first: Buffer, ctx: LegacyContext): 
     ctx.result(result);
     socket.end(`RSPAMD/1.3 ${code} ${text.replace(/[\r\n]+/g, ' ')}\r\n\r\n`);
     socket.destroySoon();
+    socket.emit('spamgate-answered');
   };
   socket.once('spamgate-timeout', () => fail(79, 'Timeout: no complete request in time', 'timeout'));
   const take = (): void => {
@@ -92,12 +93,14 @@ export function serveLegacy(socket: Socket, first: Buffer, ctx: LegacyContext): 
     if (buf.length < expected) return;
     done = true;
     socket.pause();
+    // no deadline while it is judged; once answered, the answer must be taken with no silence of spamd.timeout
     socket.emit('spamgate-request-read');
     ctx
       .judge(headers, distinct, buf.subarray(0, expected))
       .then(({ scan, reject }) => {
         ctx.result(scan.spam ? 'spam' : 'ham');
         socket.end(legacyReply(scan, reject));
+        socket.emit('spamgate-answered');
       })
       .catch((err: unknown) => {
         done = false;

@@ -123,7 +123,8 @@ export class RspamdHttpServer {
       socket.end(rawResponse(408, { error: `no complete request within ${config.timeout} ms` }));
       socket.destroySoon();
     });
-    socket.once('spamgate-request-read', () => this.requestRead(socket, config));
+    socket.once('spamgate-request-read', () => this.requestRead(socket));
+    socket.once('spamgate-answered', () => this.answered(socket, config));
     // the first bytes say which protocol: Exim's variant=rspamd speaks the legacy "CHECK RSPAMC/1.3"
     let first = Buffer.alloc(0);
     const sniff = (chunk: Buffer): void => {
@@ -150,9 +151,13 @@ export class RspamdHttpServer {
     socket.on('data', sniff);
   }
 
-  /** The request is in: no deadline while it is judged; the answer must be taken with no silence of spamd.timeout. */
-  private requestRead(socket: Socket, config: SpamdConfig): void {
+  /** The request is in: no deadline while it is judged (the checks' own budgets bound a scan). */
+  private requestRead(socket: Socket): void {
     clearTimeout(this.deadlines.get(socket));
+  }
+
+  /** The answer is written: it must be taken with no silence of spamd.timeout (a client that stops reading). */
+  private answered(socket: Socket, config: SpamdConfig): void {
     socket.setTimeout(config.timeout, () => socket.destroy());
   }
 
@@ -169,7 +174,7 @@ export class RspamdHttpServer {
     try {
       if (endpoint === 'ping') {
         if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') throw new HttpFail(405, 'error', `method ${printable(req.method ?? '')} not allowed`);
-        this.requestRead(req.socket, config);
+        this.requestRead(req.socket);
         this.metrics.request('ping', 'ok');
         send(res, 200, 'pong\r\n', 'text/plain');
         return;
@@ -180,7 +185,7 @@ export class RspamdHttpServer {
       if (learning && !config.allow_tell) throw new HttpFail(403, 'refused', 'learning is not enabled (spamd.allow_tell)');
       if (learning && !this.opts.learner) throw new HttpFail(503, 'refused', 'nothing to learn into (bayes and fuzzy are off)');
       const body = await readBody(req, config.max_size);
-      this.requestRead(req.socket, config);
+      this.requestRead(req.socket);
       if (learning) {
         const cls: MessageClass = endpoint === 'learnspam' ? 'spam' : 'ham';
         const outcome = await (this.opts.learner as Learner).learn(body, cls, 'manual');
@@ -200,6 +205,8 @@ export class RspamdHttpServer {
       else res.destroy();
       // a body not read (refused on its Content-Length) is not waited for
       req.socket.destroySoon();
+    } finally {
+      this.answered(req.socket, config);
     }
   }
 

@@ -332,3 +332,16 @@ test('a request line that comes in pieces: legacy RSPAMC and HTTP, byte by byte'
   assert.match(await trickle(`POST /checkv2 HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`, 3), /^HTTP\/1\.1 200 [^]*"action":"reject"/);
   assert.match(await trickle('CHECKS /x HTTP/1.1\r\nHost: x\r\n\r\n', 1), /^HTTP\/1\.1 400 /);
 });
+
+test('a scan that takes longer than spamd.timeout is answered (the deadline is the request\'s, not the scan\'s)', async (t) => {
+  const gw = await start(t, { timeout: '300ms' }, { checks: { disabled: DNS_CHECKS.filter((c) => c !== 'spf'), timeout: '2s' }, dns: { timeout: '800ms', retries: 0 } }, { 'slow.example': 'TIMEOUT' });
+  const envelope = { IP: '192.0.2.10', Helo: 'mail.slow.example', From: 'alice@slow.example' };
+  const started = Date.now();
+  const http = await check(gw, message('x'), envelope);
+  assert.ok(Date.now() - started >= 300, 'the scan outlasted spamd.timeout');
+  assert.equal(http.status, 200);
+  assert.equal(typeof http.json.score, 'number');
+  const body = message('x');
+  const legacy = await raw(gw.scanHttpPort, [`CHECK RSPAMC/1.3\r\nContent-length: ${body.length}\r\nIP: 192.0.2.10\r\nHelo: mail.slow.example\r\nFrom: <alice@slow.example>\r\n\r\n${body}`]);
+  assert.match(legacy, /^RSPAMD\/1\.3 0 EX_OK\r\nMetric: default; /);
+});
