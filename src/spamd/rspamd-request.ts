@@ -27,7 +27,8 @@ export const MAX_RCPTS = 1000;
 function address(raw: string): string | undefined {
   const v = raw.trim();
   const inner = /^<([^<>]*)>$/.exec(v)?.[1] ?? v;
-  if (inner.length > 254 || /[\s<>]/.test(inner)) return undefined;
+  // a quoted local part may hold blanks (Exim quotes it so in its Rcpt lines: <"john doe"@example.com>)
+  if (inner.length > 254 || /[<>\x00-\x1f\x7f]/.test(inner) || /\s/.test(inner.replace(/^"(?:[^"\\]|\\.)*"(?=@)/, '""'))) return undefined;
   return inner;
 }
 

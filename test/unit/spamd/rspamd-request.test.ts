@@ -21,3 +21,10 @@ test('values that are not what their header names are refused', () => {
   assert.ok('error' in readEnvelope({}, { rcpt: [Array.from({ length: 1001 }, (_, i) => `u${i}@x.example`).join(',')] }));
   assert.deepEqual(readEnvelope({ ip: '192.0.2.1\u0000' }, {}), { error: 'IP header is not an IP address: 192.0.2.1?' });
 });
+
+test('a quoted local part with a blank, as Exim sends it in Rcpt, is an address', () => {
+  const env = readEnvelope({ ip: '192.0.2.1', from: '<"john doe"@sender.example>' }, { rcpt: ['<"jane q"@example.test>'] });
+  assert.deepEqual(env, { facts: { clientIp: '192.0.2.1', mailFrom: '"john doe"@sender.example' }, rcpts: ['"jane q"@example.test'] });
+  assert.ok('error' in readEnvelope({}, { rcpt: ['<"jane q" x@example.test>'] }));
+  assert.ok('error' in readEnvelope({}, { rcpt: ['<jane\u0001@example.test>'] }));
+});
