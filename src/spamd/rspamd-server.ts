@@ -54,6 +54,8 @@ export class RspamdHttpServer {
   private readonly deadlines = new WeakMap<Socket, NodeJS.Timeout>();
   /** Connections whose one request is being served: a request pipelined after it is not. */
   private readonly served = new WeakSet<Socket>();
+  /** Connections whose scan is running: each holds its max_connections slot until the scan ends, client gone or not. */
+  private readonly scanning = new WeakSet<Socket>();
 
   constructor(private readonly opts: RspamdServerOptions) {
     this.metrics = createRspamdMetrics(opts.registry);
@@ -111,7 +113,9 @@ export class RspamdHttpServer {
       return;
     }
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      if (!this.scanning.has(socket)) this.sockets.delete(socket);
+    });
     // the whole request within spamd.timeout of the connection, however it trickles in; a scan in progress is
     // bounded by the checks' own budgets, and the answer must then be taken with no silence that long
     const deadline = setTimeout(() => socket.emit('spamgate-timeout'), config.timeout);
@@ -138,7 +142,7 @@ export class RspamdHttpServer {
           maxSize: config.max_size,
           result: (r) => this.metrics.request('check', r),
           judge: async (headers, distinct, raw) => {
-            const { scan, user } = await this.judge(headers, distinct, raw, socket.remoteAddress ?? 'unix', 'check', config);
+            const { scan, user } = await this.judge(headers, distinct, raw, socket, 'check', config);
             return { scan, reject: thresholdsFor(this.opts.deps.snapshot().ruleset, user).reject ?? 1000 };
           },
         });
@@ -211,28 +215,33 @@ export class RspamdHttpServer {
   }
 
   private async check(req: IncomingMessage, res: ServerResponse, raw: Buffer, config: SpamdConfig, started: number): Promise<void> {
-    const { scan } = await this.judge(req.headers, req.headersDistinct, raw, req.socket.remoteAddress ?? 'unix', 'checkv2', config);
+    const { scan } = await this.judge(req.headers, req.headersDistinct, raw, req.socket, 'checkv2', config);
     this.metrics.request('checkv2', scan.spam ? 'spam' : 'ham');
     send(res, 200, json(rspamdReply(scan, this.opts.deps.snapshot().ruleset, raw, performance.now() - started)));
   }
 
   /** Judges a message with the envelope of these request headers; an HttpFail for what cannot be judged. */
-  private async judge(headers: IncomingHttpHeaders, distinct: Record<string, string[] | undefined>, raw: Buffer, peer: string, command: string, config: SpamdConfig): Promise<{ scan: Extract<Scan, { kind: 'scanned' }>; user?: string }> {
+  private async judge(headers: IncomingHttpHeaders, distinct: Record<string, string[] | undefined>, raw: Buffer, socket: Socket, command: string, config: SpamdConfig): Promise<{ scan: Extract<Scan, { kind: 'scanned' }>; user?: string }> {
     const { deps } = this.opts;
     const env = readEnvelope(headers, distinct);
     if ('error' in env) throw new HttpFail(400, 'error', env.error);
     const localDomains = deps.snapshot().config.local_domains;
     // the thresholds of the first recipient at one of our domains (Deliver-To first: the mailbox it ends in)
     const user = [env.deliverTo, ...env.rcpts].map((r) => localRecipient(r, localDomains)).find((r) => r !== undefined);
+    // a client that closes its connection does not free the slot of a scan still running
+    this.scanning.add(socket);
     const scan = await scanMessage(deps, config, {
       raw,
       command,
       via: 'rspamd-http',
-      peer,
+      peer: socket.remoteAddress ?? 'unix',
       envelope: { facts: env.facts },
       rcpts: env.rcpts,
       ...(user ? { user } : {}),
       ...(env.user ? { authUser: env.user, userHeader: env.user } : {}),
+    }).finally(() => {
+      this.scanning.delete(socket);
+      if (socket.destroyed) this.sockets.delete(socket);
     });
     if (scan.kind === 'refused') throw new HttpFail(scan.text.startsWith('552') ? 413 : 400, scan.text.startsWith('552') ? 'too_large' : 'error', `message refused: ${scan.text}`);
     return { scan, ...(user ? { user } : {}) };

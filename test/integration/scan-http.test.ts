@@ -345,3 +345,19 @@ test('a scan that takes longer than spamd.timeout is answered (the deadline is t
   const legacy = await raw(gw.scanHttpPort, [`CHECK RSPAMC/1.3\r\nContent-length: ${body.length}\r\nIP: 192.0.2.10\r\nHelo: mail.slow.example\r\nFrom: <alice@slow.example>\r\n\r\n${body}`]);
   assert.match(legacy, /^RSPAMD\/1\.3 0 EX_OK\r\nMetric: default; /);
 });
+
+test('a client that closes during its scan does not free its max_connections slot before the scan ends', async (t) => {
+  const gw = await start(t, { max_connections: 1 }, { checks: { disabled: DNS_CHECKS.filter((c) => c !== 'spf'), timeout: '2s' }, dns: { timeout: '800ms', retries: 0 } }, { 'slow.example': 'TIMEOUT' });
+  const body = message('x');
+  // the request, then the connection closed at once: the scan (SPF waits on the DNS) runs on
+  const gone = net.connect(gw.scanHttpPort, '127.0.0.1', () => {
+    gone.end(`POST /checkv2 HTTP/1.1\r\nHost: x\r\nIP: 192.0.2.10\r\nFrom: alice@slow.example\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+    setTimeout(() => gone.destroy(), 100);
+  });
+  await new Promise((r) => gone.on('close', r));
+  assert.match(await raw(gw.scanHttpPort, ['GET /ping HTTP/1.1\r\nHost: x\r\n\r\n']), /^HTTP\/1\.1 503 /);
+  // once the scan has ended (its transaction logged), the slot is free
+  for (let i = 0; i < 100 && gw.transactions().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(gw.transactions().length, 1);
+  assert.equal(await (await fetch(`http://127.0.0.1:${gw.scanHttpPort}/ping`)).text(), 'pong\r\n');
+});
