@@ -53,7 +53,10 @@ export function legacyReply(scan: Extract<Scan, { kind: 'scanned' }>, reject: nu
 
 /** Reads one legacy request off `socket` (its first bytes in `first`), answers it and closes. */
 export function serveLegacy(socket: Socket, first: Buffer, ctx: LegacyContext): void {
+  // the head is gathered in `buf` (at most 16 KiB and a packet); the body's packets in `body`, joined once
   let buf = first;
+  const body: Buffer[] = [];
+  let have = 0;
   let done = false;
   let expected: number | undefined;
   let headers: IncomingHttpHeaders = {};
@@ -88,15 +91,16 @@ export function serveLegacy(socket: Socket, first: Buffer, ctx: LegacyContext): 
       expected = Number(length);
       if (expected > ctx.maxSize) return fail(65, `Message too big: Content-length ${expected} is over the limit of ${ctx.maxSize} bytes`, 'too_large');
       if (expected === 0) return fail(65, 'Empty message', 'error');
-      buf = buf.subarray(end + 4);
+      body.push(buf.subarray(end + 4));
+      have = buf.length - end - 4;
     }
-    if (buf.length < expected) return;
+    if (have < expected) return;
     done = true;
     socket.pause();
     // no deadline while it is judged; once answered, the answer must be taken with no silence of spamd.timeout
     socket.emit('spamgate-request-read');
     ctx
-      .judge(headers, distinct, buf.subarray(0, expected))
+      .judge(headers, distinct, Buffer.concat(body, have).subarray(0, expected))
       .then(({ scan, reject }) => {
         ctx.result(scan.spam ? 'spam' : 'ham');
         socket.end(legacyReply(scan, reject));
@@ -109,7 +113,11 @@ export function serveLegacy(socket: Socket, first: Buffer, ctx: LegacyContext): 
   };
   socket.on('data', (chunk: Buffer) => {
     if (done) return;
-    buf = Buffer.concat([buf, chunk]);
+    if (expected === undefined) buf = Buffer.concat([buf, chunk]);
+    else {
+      body.push(chunk);
+      have += chunk.length;
+    }
     take();
   });
   socket.on('end', () => fail(76, 'Bad header line: request cut short', 'error'));
