@@ -361,3 +361,26 @@ test('a client that closes during its scan does not free its max_connections slo
   assert.equal(gw.transactions().length, 1);
   assert.equal(await (await fetch(`http://127.0.0.1:${gw.scanHttpPort}/ping`)).text(), 'pong\r\n');
 });
+
+test('spamd listener: a client that closes during its scan does not free its max_connections slot before the scan ends', async (t) => {
+  const gw = await start(t, { max_connections: 1 }, { checks: { disabled: DNS_CHECKS.filter((c) => c !== 'spf'), timeout: '2s' }, dns: { timeout: '800ms', retries: 0 } }, { 'slow.example': 'TIMEOUT' });
+  const port = gw.spamdPort ?? 0;
+  // the envelope comes from the topmost Received and the Return-Path above it: SPF of slow.example waits on the DNS
+  const body = `Return-Path: <alice@slow.example>\r\nReceived: from mail.slow.example (mail.slow.example [192.0.2.10])\r\n\tby mx.example.test (Postfix) with ESMTP id 1;\r\n\tSun, 22 Nov 2026 00:00:00 +0000\r\n${message('x')}`;
+  const gone = net.connect(port, '127.0.0.1', () => {
+    gone.end(`CHECK SPAMC/1.5\r\nContent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    setTimeout(() => gone.destroy(), 100);
+  });
+  await new Promise((r) => gone.on('close', r));
+  assert.match(await raw(port, ['PING SPAMC/1.5\r\n\r\n']), /^SPAMD\/1\.\d 75 /);
+  // once the scan has ended (its transaction logged), the slot is free
+  for (let i = 0; i < 100 && gw.transactions().length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(gw.transactions().length, 1);
+  // its answer then goes nowhere and the connection closes: the slot is free within moments
+  let pong = '';
+  for (let i = 0; i < 40 && !/PONG/.test(pong); i++) {
+    pong = await raw(port, ['PING SPAMC/1.5\r\n\r\n']);
+    if (!/PONG/.test(pong)) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.match(pong, /PONG/);
+});
