@@ -1,10 +1,10 @@
 // The milter listener: accepts MTA connections (TCP or a unix socket), bounded in number, each with an idle
 // timeout; frames packets, runs them one at a time through a MilterSession and writes its replies. A malformed
 // packet, an oversize length or an unknown command closes that connection only.
-import net, { type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { MilterConfig } from '../config/sections/milter.ts';
 import type { GatewayDeps } from '../smtp/gateway-types.ts';
-import { closeListener, listenAt } from '../util/socket-listener.ts';
+import { SocketService } from '../util/socket-listener.ts';
 import { PacketError, PacketReader, type MilterPacket } from './packet-reader.ts';
 import { MilterSession } from './session.ts';
 
@@ -19,34 +19,20 @@ export interface MilterServerOptions {
   config: () => MilterConfig;
 }
 
-export class MilterServer {
-  private readonly server: net.Server;
-  private readonly sockets = new Set<Socket>();
-  private unixPath: string | undefined;
+export class MilterServer extends SocketService {
   /** Warnings already logged once (warnOnce keys). */
   private readonly warned = new Set<string>();
 
   constructor(private readonly opts: MilterServerOptions) {
-    this.server = net.createServer((socket) => this.accept(socket));
-    this.server.on('error', (err) => opts.deps.log.error('milter listener error', { err }));
+    super({}, (err) => opts.deps.log.error('milter listener error', { err }));
   }
 
   /** Listens on milter.listen; the address (for a unix socket: its path, port 0). */
-  async listen(): Promise<AddressInfo> {
-    const bound = await listenAt(this.server, this.opts.config().listen, 'milter.listen');
-    this.unixPath = bound.unixPath;
-    return bound.address;
+  listen(): Promise<AddressInfo> {
+    return this.bindTo(this.opts.config().listen, 'milter.listen');
   }
 
-  get connections(): number {
-    return this.sockets.size;
-  }
-
-  async close(): Promise<void> {
-    await closeListener(this.server, this.sockets, this.unixPath);
-  }
-
-  private accept(socket: Socket): void {
+  protected accept(socket: Socket): void {
     const { deps } = this.opts;
     const config = this.opts.config();
     if (this.sockets.size >= config.max_connections) {

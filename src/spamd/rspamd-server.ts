@@ -6,14 +6,14 @@
 // or as soon as a chunked body passes it. One request per connection (Connection: close). Errors are rspamd's
 // {"error": "..."} with a 4xx/5xx status.
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import net, { type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Learner, MessageClass } from '../bayes/learner.ts';
 import type { SpamdConfig } from '../config/sections/spamd.ts';
 import { targetPath } from '../metrics/http-server.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { GatewayDeps } from '../smtp/gateway-types.ts';
 import { CidrSet, normalizeIp } from '../util/cidr.ts';
-import { closeListener, listenAt } from '../util/socket-listener.ts';
+import { SocketService } from '../util/socket-listener.ts';
 import { thresholdsFor } from '../scoring/ruleset.ts';
 import { scanMessage, type Scan } from './judge.ts';
 import { serveLegacy, sniffLegacy } from './rspamc-legacy.ts';
@@ -42,13 +42,10 @@ class HttpFail extends Error {
 
 const ENDPOINTS: Readonly<Record<string, RspamdEndpoint>> = { '/checkv2': 'checkv2', '/ping': 'ping', '/learnspam': 'learnspam', '/learnham': 'learnham' };
 
-export class RspamdHttpServer {
-  /** Takes the connections: a legacy RSPAMC request is answered here, anything else handed to `server` (HTTP). */
-  private readonly front: net.Server;
-  private readonly server: http.Server;
-  private readonly sockets = new Set<Socket>();
+/** Takes the connections (SocketService's server): a legacy RSPAMC request is answered here, anything else handed to `http` (HTTP). */
+export class RspamdHttpServer extends SocketService {
+  private readonly http: http.Server;
   private readonly metrics: RspamdMetrics;
-  private unixPath: string | undefined;
   private allowed: { list: readonly string[]; set: CidrSet } | undefined;
   /** Each connection's request deadline, cleared once its request is read. */
   private readonly deadlines = new WeakMap<Socket, NodeJS.Timeout>();
@@ -58,40 +55,29 @@ export class RspamdHttpServer {
   private readonly scanning = new WeakSet<Socket>();
 
   constructor(private readonly opts: RspamdServerOptions) {
+    super({}, (err) => opts.deps.log.error('rspamd http listener error', { err }));
     this.metrics = createRspamdMetrics(opts.registry);
     // 16 KiB of request headers at most (431 past it); the timeouts are ours, per connection (below)
-    this.server = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => void this.handle(req, res));
+    this.http = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => void this.handle(req, res));
     // no count of header lines (node drops those past it silently, an IP or Content-Length among them): the 16 KiB
     // bound them, and readEnvelope refuses more than MAX_RCPTS recipients
-    this.server.maxHeadersCount = 0;
-    this.front = net.createServer((socket) => this.accept(socket));
-    this.front.on('error', (err) => opts.deps.log.error('rspamd http listener error', { err }));
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    this.http.maxHeadersCount = 0;
+    this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       this.metrics.request('other', 'error');
       if (socket.writable) socket.end(rawResponse(status, { error: status === 431 ? 'request headers too large' : 'malformed HTTP request' }));
       else socket.destroy();
     });
-    this.server.on('error', (err) => opts.deps.log.error('rspamd http listener error', { err }));
+    this.http.on('error', (err) => opts.deps.log.error('rspamd http listener error', { err }));
   }
 
   async listen(): Promise<AddressInfo> {
     const listen = this.opts.config().http_listen;
     if (listen === null) throw new Error('spamd.http_listen is not set');
-    const bound = await listenAt(this.front, listen, 'spamd.http_listen');
-    this.unixPath = bound.unixPath;
-    return bound.address;
+    return this.bindTo(listen, 'spamd.http_listen');
   }
 
-  get connections(): number {
-    return this.sockets.size;
-  }
-
-  async close(): Promise<void> {
-    await closeListener(this.front, this.sockets, this.unixPath);
-  }
-
-  private accept(socket: Socket): void {
+  protected accept(socket: Socket): void {
     const config = this.opts.config();
     const { log } = this.opts.deps;
     socket.on('error', () => undefined);
@@ -148,7 +134,7 @@ export class RspamdHttpServer {
         });
       } else {
         socket.unshift(first);
-        this.server.emit('connection', socket);
+        this.http.emit('connection', socket);
       }
       process.nextTick(() => socket.resume());
     };

@@ -3,13 +3,13 @@
 // and the answer taken with no silence that long; one request per connection, answered and closed
 // (spamd/PROTOCOL: "After each side is done writing, it shuts down its side of the connection"). A malformed
 // request gets the protocol's error line and the connection closes; nothing a client sends can stop the process.
-import net, { type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Learner } from '../bayes/learner.ts';
 import type { SpamdConfig } from '../config/sections/spamd.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { GatewayDeps } from '../smtp/gateway-types.ts';
 import { CidrSet } from '../util/cidr.ts';
-import { closeListener, listenAt } from '../util/socket-listener.ts';
+import { SocketService } from '../util/socket-listener.ts';
 import { createSpamdMetrics, type SpamdMetrics } from './metrics.ts';
 import { errorLine, EX, type ErrorReply } from './protocol.ts';
 import { RequestReader } from './request-reader.ts';
@@ -23,32 +23,18 @@ export interface SpamdServerOptions {
   learner?: Learner;
 }
 
-export class SpamdServer {
-  private readonly server: net.Server;
-  private readonly sockets = new Set<Socket>();
+export class SpamdServer extends SocketService {
   private readonly metrics: SpamdMetrics;
-  private unixPath: string | undefined;
   private allowed: { list: readonly string[]; set: CidrSet } | undefined;
 
   constructor(private readonly opts: SpamdServerOptions) {
-    this.metrics = createSpamdMetrics(opts.registry);
     // the client may shut down its side once the request is sent (spamc does): the answer still goes out
-    this.server = net.createServer({ allowHalfOpen: true }, (socket) => this.accept(socket));
-    this.server.on('error', (err) => opts.deps.log.error('spamd listener error', { err }));
+    super({ allowHalfOpen: true }, (err) => opts.deps.log.error('spamd listener error', { err }));
+    this.metrics = createSpamdMetrics(opts.registry);
   }
 
-  async listen(): Promise<AddressInfo> {
-    const bound = await listenAt(this.server, this.opts.config().listen, 'spamd.listen');
-    this.unixPath = bound.unixPath;
-    return bound.address;
-  }
-
-  get connections(): number {
-    return this.sockets.size;
-  }
-
-  async close(): Promise<void> {
-    await closeListener(this.server, this.sockets, this.unixPath);
+  listen(): Promise<AddressInfo> {
+    return this.bindTo(this.opts.config().listen, 'spamd.listen');
   }
 
   private allowedSet(config: SpamdConfig): CidrSet {
@@ -56,7 +42,7 @@ export class SpamdServer {
     return this.allowed.set;
   }
 
-  private accept(socket: Socket): void {
+  protected accept(socket: Socket): void {
     const { deps } = this.opts;
     const config = this.opts.config();
     const peer = socket.remoteAddress;

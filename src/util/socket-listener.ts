@@ -1,8 +1,8 @@
-// Binding and closing of a service listener given as "host:port" or "unix:/path" (the milter and spamd listeners):
-// a socket file left by a process that is gone is replaced, anything else at the path is refused, the open
-// connections are ended at close and the socket file is removed.
+// Binding and closing of a service listener given as "host:port" or "unix:/path" (the milter, spamd and rspamd
+// protocol listeners): a socket file left by a process that is gone is replaced, anything else at the path is
+// refused, the open connections are ended at close and the socket file is removed.
 import { lstat, rm } from 'node:fs/promises';
-import type { AddressInfo, Server, Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type ServerOpts, type Socket } from 'node:net';
 import { parseMilterListen } from '../milter/listen-address.ts';
 
 /**
@@ -41,4 +41,36 @@ export async function closeListener(server: Server, sockets: ReadonlySet<Socket>
   for (const s of sockets) s.destroy();
   await closed;
   if (unixPath) await rm(unixPath, { force: true });
+}
+
+/**
+ * A service on one listener: its server, the connections it holds (each a slot its subclass counts against its
+ * max_connections), bound by `bindTo` and ended by `close`. Subclasses take each connection in `accept`.
+ */
+export abstract class SocketService {
+  protected readonly server: Server;
+  protected readonly sockets = new Set<Socket>();
+  private unixPath: string | undefined;
+
+  protected constructor(serverOpts: ServerOpts, onError: (err: Error) => void) {
+    this.server = createServer(serverOpts, (socket) => this.accept(socket));
+    this.server.on('error', onError);
+  }
+
+  protected abstract accept(socket: Socket): void;
+
+  /** Listens where `listen` says (`key` names the setting in errors); the address (for a unix socket: its path, port 0). */
+  protected async bindTo(listen: string, key: string): Promise<AddressInfo> {
+    const bound = await listenAt(this.server, listen, key);
+    this.unixPath = bound.unixPath;
+    return bound.address;
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  async close(): Promise<void> {
+    await closeListener(this.server, this.sockets, this.unixPath);
+  }
 }
