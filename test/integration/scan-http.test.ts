@@ -13,6 +13,7 @@ import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import type { Zones } from '../helpers/dns-server.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
+import { rawExchange as raw } from '../helpers/raw-exchange.ts';
 
 type Json = Record<string, unknown>;
 type Gw = RunningGateway & { scanHttpPort: number; spamdPort: number };
@@ -78,19 +79,6 @@ function curl(args: readonly string[], input: string): Promise<{ status: number 
     child.on('error', reject);
     child.on('close', (status) => resolve({ status, stdout }));
     child.stdin.end(input);
-  });
-}
-
-function raw(port: number, parts: readonly string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    s.on('data', (d: Buffer) => chunks.push(d));
-    s.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' || err.code === 'EPIPE' ? undefined : reject(err)));
-    s.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
-    s.on('connect', () => {
-      for (const p of parts) s.write(p);
-    });
   });
 }
 

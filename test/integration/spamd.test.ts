@@ -14,6 +14,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
+import { rawExchange } from '../helpers/raw-exchange.ts';
 
 const SPAMC = '/usr/bin/spamc';
 const skip = existsSync(SPAMC) ? false : 'spamc is not installed (Debian package spamc)';
@@ -36,21 +37,6 @@ function spamc(args: readonly string[], input: string): Promise<Run> {
     child.on('close', (status) => resolve({ status, stdout, stderr }));
     child.stdin.on('error', () => undefined);
     child.stdin.end(input);
-  });
-}
-
-/** Writes `request` (in pieces, when given several) and reads until the server closes. */
-function rawExchange(port: number, request: readonly (string | Buffer)[], opts: { end?: boolean } = {}): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (d: Buffer) => chunks.push(d));
-    socket.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' || err.code === 'EPIPE' ? undefined : reject(err)));
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
-    socket.on('connect', () => {
-      for (const part of request) socket.write(part);
-      if (opts.end) socket.end();
-    });
   });
 }
 
