@@ -117,18 +117,34 @@ export interface HungClamd {
   scans: { open: number; most: number };
   /** Resolves once a scan holds a connection. */
   scanning(): Promise<void>;
+  /** `scans.most` once every sample is taken (see COUNT_SETTLE_MS). */
+  mostAtOnce(): Promise<number>;
 }
+
+/**
+ * The open INSTREAM connections are counted this long after each one arrives, not at once: a client that closes one
+ * connection and opens the next has closed the first before it connects, but this side may read the second's first
+ * bytes before it reads the first's end (both are queued; the order they are read in is not theirs). A client that
+ * really holds two at once holds the first for its scan timeout (a second or more), far past this.
+ */
+const COUNT_SETTLE_MS = 100;
 
 export async function startHungClamd(t: Cleanup): Promise<HungClamd> {
   const sockets = new Set<net.Socket>();
   const scans = { open: 0, most: 0 };
+  const samples = new Set<Promise<void>>();
   const server = net.createServer((s) => {
     sockets.add(s);
     s.on('error', () => undefined);
     s.once('data', (first: Buffer) => {
       if (!first.toString('latin1').startsWith('zINSTREAM')) return;
-      scans.most = Math.max(scans.most, ++scans.open);
+      scans.open++;
       s.once('close', () => scans.open--);
+      const sample = new Promise<void>((r) => setTimeout(r, COUNT_SETTLE_MS)).then(() => {
+        scans.most = Math.max(scans.most, scans.open);
+        samples.delete(sample);
+      });
+      samples.add(sample);
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -141,5 +157,9 @@ export async function startHungClamd(t: Cleanup): Promise<HungClamd> {
       const wait = (): void => void (scans.open > 0 ? r() : setTimeout(wait, 10));
       wait();
     });
-  return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, scans, scanning };
+  const mostAtOnce = async (): Promise<number> => {
+    while (samples.size > 0) await Promise.all([...samples]);
+    return scans.most;
+  };
+  return { address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`, scans, scanning, mostAtOnce };
 }
