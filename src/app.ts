@@ -32,6 +32,7 @@ import { systemClock, type Clock } from './util/clock.ts';
 import { CidrSet } from './util/cidr.ts';
 import { createLogger, type Logger } from './util/logger.ts';
 import { buildChecks, CORE_SYMBOLS, openComponents, type Components } from './app-components.ts';
+import { bindAs } from './util/bind-error.ts';
 
 export interface AppOptions {
   loaded: LoadedConfig;
@@ -120,7 +121,21 @@ export class App {
     return this.loaded.dataDir;
   }
 
+  /**
+   * Opens every listener and service the config names. A start that fails part-way (a port in use, a TLS file
+   * unreadable) stops what it had opened before the error goes on: no listener is left accepting mail that no
+   * running instance will answer for, and the queue and stores are closed as at a stop.
+   */
   async start(): Promise<Listening> {
+    try {
+      return await this.startAll();
+    } catch (err) {
+      await this.stop(1000).catch((stopErr: unknown) => this.log.warn('stopping after a failed start failed', { error: stopErr instanceof Error ? stopErr.message : String(stopErr) }));
+      throw err;
+    }
+  }
+
+  private async startAll(): Promise<Listening> {
     const config = this.snapshot.config;
     const hostname = hostnameOf(config);
     const metrics = createGatewayMetrics(this.registry);
@@ -145,33 +160,33 @@ export class App {
     };
     const smtp = new Gateway({ ...common, name: 'smtp', log: this.log.child({ listener: 'smtp' }) });
     this.gateways.push(smtp);
-    const listening: Listening = { smtp: await smtp.listen(config.smtp.listen.port, config.smtp.listen.host) };
+    const listening: Listening = { smtp: await bindAs('smtp.listen', smtp.listen(config.smtp.listen.port, config.smtp.listen.host)) };
     if (config.submission.enabled) {
       const sub = new Gateway({ ...common, name: 'submission', log: this.log.child({ listener: 'submission' }) });
       this.gateways.push(sub);
-      listening.submission = await sub.listen(config.submission.listen.port, config.submission.listen.host);
+      listening.submission = await bindAs('submission.listen', sub.listen(config.submission.listen.port, config.submission.listen.host));
       const implicit = config.submission.tls_listen;
       if (implicit && tls) {
         const subs = new Gateway({ ...common, name: 'submissions', log: this.log.child({ listener: 'submissions' }) });
         this.gateways.push(subs);
-        listening.submissions = await subs.listen(implicit.port, implicit.host);
+        listening.submissions = await bindAs('submission.tls_listen', subs.listen(implicit.port, implicit.host));
       }
     }
     if (config.milter.enabled) {
       // the MTA delivers, holds and authenticates: no spool, next hop, quarantine store or user directory here
       const { sink: _s, inline: _i, quarantine: _q, authenticator: _a, freeSpace: _f, ...milterDeps } = common;
       this.milter = new MilterServer({ deps: { ...milterDeps, name: 'milter', log: this.log.child({ listener: 'milter' }) }, config: () => this.snapshot.config.milter });
-      listening.milter = await this.milter.listen();
+      listening.milter = await bindAs('milter.listen', this.milter.listen());
     }
     if (config.spamd.enabled) {
       // spamd judges and answers: nothing is spooled, relayed, held or learned from a scan (src/spamd/judge.ts)
       const { sink: _s, inline: _i, quarantine: _q, authenticator: _a, freeSpace: _f, onVerdict: _v, onFinal: _o, ...spamdDeps } = common;
       const learner = this.components.learner;
       this.spamd = new SpamdServer({ deps: { ...spamdDeps, name: 'spamd', log: this.log.child({ listener: 'spamd' }) }, config: () => this.snapshot.config.spamd, registry: this.registry, ...(learner ? { learner } : {}) });
-      listening.spamd = await this.spamd.listen();
+      listening.spamd = await bindAs('spamd.listen', this.spamd.listen());
       if (config.spamd.http_listen !== null) {
         this.scanHttp = new RspamdHttpServer({ deps: { ...spamdDeps, name: 'spamd', log: this.log.child({ listener: 'spamd-http' }) }, config: () => this.snapshot.config.spamd, registry: this.registry, ...(learner ? { learner } : {}) });
-        listening.scanHttp = await this.scanHttp.listen();
+        listening.scanHttp = await bindAs('spamd.http_listen', this.scanHttp.listen());
       }
     } else createSpamdMetrics(this.registry); // its series exist at 0 off too, as the antivirus's do (dashboard)
     createRspamdMetrics(this.registry);
@@ -185,7 +200,7 @@ export class App {
         ...(this.components.httpRoutes ? { routes: this.components.httpRoutes } : {}),
         health: () => this.health(),
       });
-      listening.http = await this.http.listen(config.http.listen.port, config.http.listen.host);
+      listening.http = await bindAs('http.listen', this.http.listen(config.http.listen.port, config.http.listen.host));
     }
     this.listening = listening;
     // A change to the rules files reloads as SIGHUP does; a broken edit keeps the running snapshot.

@@ -26,6 +26,7 @@ import { createSieveScripts } from './sieve-scripts.ts';
 import { PopBeforeSmtp } from './pop-before-smtp.ts';
 import { openSrs, type Srs } from './srs-setup.ts';
 import { createVacation } from './vacation-setup.ts';
+import { bindAs } from '../util/bind-error.ts';
 
 export interface MailHostDeps {
   config: Config;
@@ -204,15 +205,16 @@ export function openMailHost(deps: MailHostDeps): MailHost {
           clock: deps.clock,
         });
         if (tls) reloadingTls('pop3', p.tls, (t) => pop3.updateTls(t));
-        await pop3.listen(p.listen.port, p.listen.host);
+        // closed at stop whatever happens next: a later listener that cannot bind must not leave this one open
+        closers.push(() => pop3.close());
+        await bindAs('pop3.listen', pop3.listen(p.listen.port, p.listen.host));
         const addr = pop3.address();
         if (addr) out.pop3 = addr;
         if (p.tls_listen && tls) {
-          await pop3.listenTls(p.tls_listen.port, p.tls_listen.host);
+          await bindAs('pop3.tls_listen', pop3.listenTls(p.tls_listen.port, p.tls_listen.host));
           const t = pop3.tlsAddress();
           if (t) out.pop3s = t;
         }
-        closers.push(() => pop3.close());
       }
       if (config.imap.enabled) {
         const i = config.imap;
@@ -245,17 +247,17 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         };
         const imap = createImapServer({ ...common, implicitTls: false });
         if (tls) reloadingTls('imap', i.tls, (t) => imap.updateTls(t));
-        await imap.listen(i.listen.port, i.listen.host);
+        closers.push(() => imap.close());
+        await bindAs('imap.listen', imap.listen(i.listen.port, i.listen.host));
         const addr = imap.address();
         if (addr) out.imap = addr;
-        closers.push(() => imap.close());
         if (i.tls_listen && tls) {
           const imaps = createImapServer({ ...common, implicitTls: true });
           reloadingTls('imaps', i.tls, (t) => imaps.updateTls(t));
-          await imaps.listen(i.tls_listen.port, i.tls_listen.host);
+          closers.push(() => imaps.close());
+          await bindAs('imap.tls_listen', imaps.listen(i.tls_listen.port, i.tls_listen.host));
           const a = imaps.address();
           if (a) out.imaps = a;
-          closers.push(() => imaps.close());
         }
       }
       if (config.managesieve.enabled) {

@@ -6,6 +6,7 @@ import type { Registry } from '../metrics/registry.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { createManageSieveServer, type ManageSieveServer } from './server.ts';
+import { bindAs } from '../util/bind-error.ts';
 
 export interface ManageSieveDeps {
   config: Config;
@@ -36,6 +37,6 @@ export async function startManageSieve(deps: ManageSieveDeps): Promise<ManageSie
     log: deps.log,
     clock: deps.clock,
   });
-  await server.listen(m.listen.port, m.listen.host);
+  await bindAs('managesieve.listen', server.listen(m.listen.port, m.listen.host));
   return server;
 }
