@@ -82,7 +82,7 @@ export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODEL
 }
 
 export function loadContentRuleset(loaded: LoadedConfig): Ruleset {
-  return withListSymbols(withContentSymbols(loadRuleset(loaded.rulesDirs)));
+  return withListSymbols(withContentSymbols(loadRuleset(loaded.rulesDirs, { subaddressDelimiter: loaded.config.mailhost.subaddress_delimiter })));
 }
 
 /**

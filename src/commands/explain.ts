@@ -6,7 +6,7 @@ import type { BayesResult } from '../bayes/classifier.ts';
 import { CORPUS_MESSAGE_MAX_BYTES, readCorpus } from '../bayes/corpus.ts';
 import { BAYES_RESULT_KEY } from '../checks/bayes.ts';
 import type { Thresholds } from '../scoring/rules-sections.ts';
-import { thresholdsFor, type Ruleset } from '../scoring/ruleset.ts';
+import { overridesFor, thresholdsFor, type Ruleset } from '../scoring/ruleset.ts';
 import { scoreHits, type Verdict } from '../scoring/scorer.ts';
 import { createFuzzyCheck } from '../checks/fuzzy.ts';
 import { openFuzzyForCli } from '../fuzzy/cli-support.ts';
@@ -27,7 +27,8 @@ export const explainCommand: Command = {
     '  fuzzy store of reported spam is looked up (FUZZY_SPAM, FUZZY_ATTACHMENT); with reputation.enabled, the',
     '  sender reputation of the keys spamgate recorded on a delivered message (REPUTATION_*); with URI block',
     '  lists enabled (dnsbl kinds uri, uri_ip, from_header), they are asked through dns.servers (URIBL_*).',
-    '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address)',
+    '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address; an',
+    '              address override counts for its sub-addresses too, by mailhost.subaddress_delimiter)',
     '  --no-bayes  leave the Bayes classifier out',
   ].join('\n'),
   valueFlags: ['rcpt'],
@@ -58,12 +59,13 @@ export const explainCommand: Command = {
       ];
       const { hits, results } = await runOffline(checks, raw);
       const t = typeof rcpt === 'string' ? thresholdsFor(ruleset, rcpt) : ruleset.thresholds;
+      const overrides = typeof rcpt === 'string' ? overridesFor(ruleset, rcpt) : [];
       const verdict = scoreHits(hits, ruleset, t);
       const bayes = results.get(BAYES_RESULT_KEY) as BayesResult | undefined;
       io.stdout.write(
         args.flags.has('json')
-          ? JSON.stringify({ path: file, ...(typeof rcpt === 'string' ? { rcpt } : {}), ...verdict, thresholds: t, ...(bayes?.status === 'silent' ? { bayes: { status: 'silent', reason: bayes.reason } } : {}) }) + '\n'
-          : formatExplain(file, verdict, ruleset, t, bayes),
+          ? JSON.stringify({ path: file, ...(typeof rcpt === 'string' ? { rcpt, overrides } : {}), ...verdict, thresholds: t, ...(bayes?.status === 'silent' ? { bayes: { status: 'silent', reason: bayes.reason } } : {}) }) + '\n'
+          : formatExplain(file, verdict, ruleset, t, bayes, overrides),
       );
     } finally {
       await fuzzy?.close();
@@ -94,7 +96,8 @@ function readOneMessage(file: string): Buffer {
   }
 }
 
-export function formatExplain(file: string, verdict: Verdict, ruleset: Ruleset, thresholds: Thresholds = ruleset.thresholds, bayes?: BayesResult): string {
+/** `overrides`: the override keys the thresholds came from (overridesFor), least specific first. */
+export function formatExplain(file: string, verdict: Verdict, ruleset: Ruleset, thresholds: Thresholds = ruleset.thresholds, bayes?: BayesResult, overrides: readonly string[] = []): string {
   const lines = [`${file}`, `  action ${verdict.action} (score ${verdict.score.toFixed(2)}; decided by ${verdict.decidedBy})`];
   const rows = [...verdict.symbols].sort((a, b) => b.score - a.score);
   if (rows.length === 0) lines.push('  no symbols hit');
@@ -106,6 +109,6 @@ export function formatExplain(file: string, verdict: Verdict, ruleset: Ruleset, 
   }
   if (bayes?.status === 'silent') lines.push(`  Bayes silent: ${bayes.reason}`);
   const th = (['reject', 'tempfail', 'quarantine', 'junk', 'rewrite_subject', 'add_header'] as const).filter((k) => thresholds[k] !== undefined).map((k) => `${k} >= ${thresholds[k]}`);
-  lines.push(`  thresholds: ${th.join(', ') || '(none)'}`);
+  lines.push(`  thresholds: ${th.join(', ') || '(none)'}${overrides.length ? ` (overrides: ${overrides.join(', ')})` : ''}`);
   return lines.join('\n') + '\n';
 }

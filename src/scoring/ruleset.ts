@@ -1,5 +1,7 @@
 // The loaded rules/ snapshot: symbol definitions, action thresholds, overrides and module sections.
 import { ConfigError } from '../config/load.ts';
+import { canonicalMailbox } from '../smtp/address.ts';
+import { withoutSubaddress } from '../smtp/subaddress.ts';
 import { loadRuleFiles } from './rules-loader.ts';
 import type { SymbolDef, Thresholds } from './rules-sections.ts';
 import { RULES_SECTIONS } from './sections-registry.ts';
@@ -12,6 +14,11 @@ export interface Ruleset {
   tempfailReply: string;
   /** Threshold overrides by recipient domain or full address (lower-cased). */
   overrides: Readonly<Record<string, Thresholds>>;
+  /**
+   * mailhost.subaddress_delimiter ('' for none), in both modes: an override for `alice@` applies to `alice+tag@`
+   * too (thresholdsFor). Carried here so every caller judging by the ruleset cuts as the config says.
+   */
+  subaddressDelimiter: string;
   /** A module's own validated section (e.g. 'dnsbl', 'content_rules'). */
   section<T>(key: string): T | undefined;
   files: readonly string[];
@@ -25,7 +32,12 @@ interface ActionsSection extends Thresholds {
   tempfail_reply?: string;
 }
 
-export function loadRuleset(dirs: readonly string[]): Ruleset {
+export interface RulesetOptions {
+  /** mailhost.subaddress_delimiter; its default '+' when not given. */
+  subaddressDelimiter?: string;
+}
+
+export function loadRuleset(dirs: readonly string[], opts: RulesetOptions = {}): Ruleset {
   const raw = loadRuleFiles(dirs, RULES_SECTIONS);
   const symbols = new Map(Object.entries((raw.sections.get('symbols') ?? {}) as Record<string, SymbolDef>));
   const actions = (raw.sections.get('actions') ?? {}) as ActionsSection;
@@ -40,6 +52,7 @@ export function loadRuleset(dirs: readonly string[]): Ruleset {
     rejectReply: reject_reply ?? '554 5.7.1 Message rejected as spam',
     tempfailReply: tempfail_reply ?? '451 4.7.1 Message deferred, try again later',
     overrides,
+    subaddressDelimiter: opts.subaddressDelimiter ?? '+',
     section: <T>(key: string) => raw.sections.get(key) as T | undefined,
     files: raw.files,
     reads: raw.reads,
@@ -57,10 +70,22 @@ export function assertSymbolsDefined(ruleset: Ruleset, emitted: ReadonlyArray<{ 
   if (problems.length) throw new ConfigError(problems);
 }
 
-/** Thresholds for one recipient: address override, then domain override, then the defaults. */
+/**
+ * The override keys that apply to one recipient, least specific first: its domain, its address without the
+ * sub-address (`alice+tag@x` → `alice@x`, by the ruleset's delimiter), the address as given. Compared lower-cased, in
+ * the envelope's form (a needless quoting dropped, the domain as A-labels), so spamd and explain find what SMTP finds.
+ */
+export function overridesFor(ruleset: Ruleset, recipient?: string): string[] {
+  if (!recipient) return [];
+  const addr = canonicalMailbox(recipient).toLowerCase();
+  const at = addr.lastIndexOf('@');
+  const base = at > 0 ? withoutSubaddress(addr, ruleset.subaddressDelimiter.toLowerCase()) : undefined;
+  const keys = [addr.slice(at + 1), ...(base !== undefined ? [base] : []), ...(at > 0 ? [addr] : [])];
+  return keys.filter((k) => Object.hasOwn(ruleset.overrides, k));
+}
+
+/** Thresholds for one recipient: the defaults, each override of overridesFor laid over them, the most specific last. */
 export function thresholdsFor(ruleset: Ruleset, recipient?: string): Thresholds {
-  if (!recipient) return ruleset.thresholds;
-  const addr = recipient.toLowerCase();
-  const domain = addr.slice(addr.lastIndexOf('@') + 1);
-  return { ...ruleset.thresholds, ...ruleset.overrides[domain], ...ruleset.overrides[addr] };
+  const keys = overridesFor(ruleset, recipient);
+  return keys.reduce<Thresholds>((t, k) => ({ ...t, ...ruleset.overrides[k] }), ruleset.thresholds);
 }

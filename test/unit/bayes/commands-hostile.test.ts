@@ -22,14 +22,14 @@ interface Setup {
 const spam = (i: number): string => `From: seller${i}@cheap-deals.biz\nSubject: cheap pills ${i}\nMessage-ID: <s${i}@x>\n\nbuy discount viagra pills pharmacy ${i}\n`;
 const ham = (i: number): string => `From: colleague${i}@work.example\nSubject: meeting ${i}\nDate: Sun, 22 Nov 2026 00:00:00 +0000\nMessage-ID: <h${i}@x>\n\nagenda for the project meeting ${i}\n`;
 
-function setup(t: { after: (fn: () => void) => void }, minimum = 3): Setup {
+function setup(t: { after: (fn: () => void) => void }, minimum = 3, extraConfig = ''): Setup {
   const root = mkdtempSync(path.join(tmpdir(), 'spamgate-hostile-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   const configFile = path.join(root, 'spamgate.yaml');
   const rules = path.join(root, 'rules');
   mkdirSync(rules);
   writeFileSync(path.join(rules, 'zz-local.yaml'), "overrides:\n  vip@example.org: { reject: 100, junk: 50 }\ncontent_rules:\n  - { symbol: CT_T_PILLS, description: pills, weight: 7, type: body, regex: 'pills' }\n");
-  writeFileSync(configFile, `rules_dirs: [${path.resolve(import.meta.dirname, '../../../rules')}, ${rules}]\nbayes:\n  min_spam: ${minimum}\n  min_ham: ${minimum}\n  use_shipped_model: false\n  save_delay: 0\n`);
+  writeFileSync(configFile, `rules_dirs: [${path.resolve(import.meta.dirname, '../../../rules')}, ${rules}]\nbayes:\n  min_spam: ${minimum}\n  min_ham: ${minimum}\n  use_shipped_model: false\n  save_delay: 0\n${extraConfig}`);
   const dataDir = path.join(root, 'data');
   return {
     root,
@@ -156,6 +156,30 @@ test('explain: a recipient override changes the deciding threshold; a silent cla
   assert.match(vip.out, /thresholds: reject >= 100, junk >= 50, rewrite_subject >= 5, add_header >= 3/);
   const json = JSON.parse((await s.run(explainCommand, { rcpt: 'vip@example.org', json: true }, [file])).out) as { action: string; thresholds: { junk: number }; bayes?: { status: string } };
   assert.deepEqual([json.action, json.thresholds.junk, json.bayes?.status], ['rewrite_subject', 50, 'silent']);
+});
+
+test('explain: an address override counts for its sub-addresses (mailhost.subaddress_delimiter) and is named', async (t) => {
+  const file = (root: string): string => {
+    const f = path.join(root, 'm.eml');
+    writeFileSync(f, spam(1));
+    return f;
+  };
+  const s = setup(t);
+  const m = file(s.root);
+  const tagged = await s.run(explainCommand, { rcpt: 'VIP+News@Example.org' }, [m]);
+  assert.match(tagged.out, /action rewrite_subject \(score [\d.]+; decided by rewrite_subject >= 5\)/);
+  assert.match(tagged.out, /thresholds: reject >= 100, junk >= 50, rewrite_subject >= 5, add_header >= 3 \(overrides: vip@example\.org\)\n/);
+  const json = JSON.parse((await s.run(explainCommand, { rcpt: 'vip+news@example.org', json: true }, [m])).out) as { action: string; overrides: string[] };
+  assert.deepEqual([json.action, json.overrides], ['rewrite_subject', ['vip@example.org']]);
+  // another address of the domain: the defaults, and no overrides named
+  const other = await s.run(explainCommand, { rcpt: 'vipx@example.org' }, [m]);
+  assert.match(other.out, /decided by junk >= 6\)/);
+  assert.doesNotMatch(other.out, /overrides:/);
+  // another delimiter: '+' is part of the name, '-' cuts
+  const dash = setup(t, 3, 'mailhost:\n  subaddress_delimiter: "-"\n');
+  const md = file(dash.root);
+  assert.match((await dash.run(explainCommand, { rcpt: 'vip+news@example.org' }, [md])).out, /decided by junk >= 6\)/);
+  assert.match((await dash.run(explainCommand, { rcpt: 'vip-news@example.org' }, [md])).out, /decided by rewrite_subject >= 5\).*\(overrides: vip@example\.org\)\n/s);
 });
 
 test('a corrupt learned store is refused with its path, not a bare zlib error', async (t) => {

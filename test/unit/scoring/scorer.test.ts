@@ -6,7 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ConfigError } from '../../../src/config/load.ts';
 import { formatResultHeader } from '../../../src/scoring/explain.ts';
-import { loadRuleset, thresholdsFor } from '../../../src/scoring/ruleset.ts';
+import { loadRuleset, overridesFor, thresholdsFor } from '../../../src/scoring/ruleset.ts';
 import { scoreHits } from '../../../src/scoring/scorer.ts';
 
 function rulesDir(files: Record<string, string>): string {
@@ -70,6 +70,56 @@ test('per-domain overrides of thresholds', () => {
   const hits = [{ symbol: 'A', factor: 3 }];
   assert.equal(scoreHits(hits, rs).action, 'reject');
   assert.equal(scoreHits(hits, rs, thresholdsFor(rs, 'bob@Lenient.Example')).action, 'add_header');
+});
+
+const SUBADDR = `
+actions: { reject: 10, junk: 6, add_header: 3 }
+overrides:
+  example.org: { junk: 8 }
+  alice@example.org: { reject: 2 }
+  alice+vip@example.org: { reject: 50 }
+  "+lead@example.org": { reject: 3 }
+  dave@example.org: { add_header: 1 }
+`;
+
+test('an address override counts for its sub-addresses: full address, then without the sub-address, then domain, then defaults', () => {
+  const rs = loadRuleset([rulesDir({ 'a.yaml': SUBADDR })], { subaddressDelimiter: '+' });
+  const t = (rcpt: string): unknown => {
+    const { reject, junk, add_header } = thresholdsFor(rs, rcpt);
+    return { reject, junk, add_header };
+  };
+  assert.deepEqual(t('alice+news@example.org'), { reject: 2, junk: 8, add_header: 3 }, 'the base address, laid over the domain');
+  assert.deepEqual(overridesFor(rs, 'alice+news@example.org'), ['example.org', 'alice@example.org']);
+  assert.deepEqual(t('ALICE+News@Example.ORG'), { reject: 2, junk: 8, add_header: 3 }, 'any case');
+  assert.deepEqual(t('alice+vip@example.org'), { reject: 50, junk: 8, add_header: 3 }, 'the full address wins over its base');
+  assert.deepEqual(overridesFor(rs, 'alice+vip@example.org'), ['example.org', 'alice@example.org', 'alice+vip@example.org']);
+  assert.deepEqual(t('alice+a+b@example.org'), { reject: 2, junk: 8, add_header: 3 }, 'cut at the first delimiter (RFC 5233)');
+  assert.deepEqual(t('bob+news@example.org'), { reject: 10, junk: 8, add_header: 3 }, 'no override of its own: the domain');
+  assert.deepEqual(t('alice+news@other.example'), { reject: 10, junk: 6, add_header: 3 }, 'the defaults');
+  assert.deepEqual(overridesFor(rs, 'alice+news@other.example'), []);
+  // a local part that starts with the delimiter has no user part: it is looked up as it is, never as "@example.org"
+  assert.deepEqual(overridesFor(rs, '+lead@example.org'), ['example.org', '+lead@example.org']);
+  assert.deepEqual(overridesFor(rs, '+other@example.org'), ['example.org']);
+  // a quoted local part that needs no quoting is the plain address; one that needs its quotes is not cut inside them
+  assert.deepEqual(overridesFor(rs, '"alice+news"@example.org'), ['example.org', 'alice@example.org']);
+  assert.deepEqual(overridesFor(rs, '"alice+a b"@example.org'), ['example.org']);
+  assert.deepEqual(overridesFor(rs, '"dave"@Example.org'), ['example.org', 'dave@example.org']);
+});
+
+test("sub-address delimiter '' turns the cutting off; another delimiter cuts at its own character", () => {
+  const off = loadRuleset([rulesDir({ 'a.yaml': SUBADDR })], { subaddressDelimiter: '' });
+  assert.equal(off.subaddressDelimiter, '');
+  assert.deepEqual(overridesFor(off, 'alice+news@example.org'), ['example.org']);
+  assert.equal(thresholdsFor(off, 'alice+news@example.org').reject, 10);
+  assert.equal(thresholdsFor(off, 'alice@example.org').reject, 2, 'the address itself still matches');
+  const dash = loadRuleset([rulesDir({ 'a.yaml': SUBADDR })], { subaddressDelimiter: '-' });
+  assert.deepEqual(overridesFor(dash, 'alice-news@example.org'), ['example.org', 'alice@example.org']);
+  assert.deepEqual(overridesFor(dash, 'alice+news@example.org'), ['example.org']);
+  // no recipient, or a bare domain (explain --rcpt example.org)
+  assert.equal(thresholdsFor(dash), dash.thresholds);
+  assert.deepEqual(overridesFor(dash, 'Example.org'), ['example.org']);
+  // a ruleset loaded without options cuts at mailhost.subaddress_delimiter's default
+  assert.equal(loadRuleset([rulesDir({ 'a.yaml': SUBADDR })]).subaddressDelimiter, '+');
 });
 
 test('later files override earlier ones; bad rules files name file, line and key', () => {
