@@ -11,6 +11,7 @@ import { hashPassword } from '../../src/mailhost/password.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { imapMoveFirst, run } from '../helpers/python.ts';
+import { startSink } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 
 /** The DNS checks, off where a test wants the score of its own rules alone (test senders' domains do not resolve). */
@@ -141,6 +142,59 @@ test('recipients with different thresholds share one copy tagged with the strict
   assert.equal(maildirFiles(gw.dataDir, '.Junk', 'carol').length, 0);
   assert.match(maildirFiles(gw.dataDir, '.Junk')[0] ?? '', /Subject: \*\*\*SPAM\*\*\* shared copy/);
   assert.equal(gw.transactions().at(-1)?.action, 'junk');
+});
+
+test("an address override counts for the user's sub-addresses (full-stack): alice+tag@ is refused by alice@'s low reject, bob@ is not; with both, alice's copy goes to her Junk", async (t) => {
+  const rules = testRules();
+  t.after(() => rmSync(rules, { recursive: true, force: true }));
+  // TAG-MARKER scores 5.2: rewrite_subject by the defaults, reject for alice
+  writeFileSync(path.join(rules, 'zz-alice.yaml'), 'overrides:\n  alice@localhost: { reject: 5 }\n');
+  const hash = await hashPassword('pw-pw-pw-pw', { N: 1024, r: 8, p: 1 });
+  const gw = await startGateway(t, {
+    rules_dirs: [SHIPPED_RULES_DIR, rules],
+    users: { 'alice@localhost': { password: hash }, 'bob@localhost': { password: hash } },
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+  });
+  const send = (rcpts: string[], subject: string) => sendMessage(gw.smtpPort, 'sender@remote.example', rcpts, message('TAG-MARKER', subject));
+  const tagged = await send(['alice+news@localhost'], 'to alice tagged');
+  assert.equal(tagged.data?.code, 554, "alice@'s reject threshold judged alice+news@");
+  assert.equal((await send(['Alice+Other@localhost'], 'to alice tagged, any case')).data?.code, 554);
+  assert.equal((await send(['alice@localhost'], 'to alice')).data?.code, 554);
+  assert.equal((await send(['bob@localhost'], 'to bob')).data?.code, 250);
+  assert.equal((await send(['bob+news@localhost'], 'to bob tagged')).data?.code, 250);
+  assert.deepEqual(gw.transactions().map((l) => l.decided_by), ['reject >= 5', 'reject >= 5', 'reject >= 5', 'rewrite_subject >= 5', 'rewrite_subject >= 5']);
+  // one message to both: not refused (bob takes it); alice's copy, which her thresholds refuse, goes to her Junk
+  assert.equal((await send(['alice+news@localhost', 'bob@localhost'], 'to both')).data?.code, 250);
+  await waitFor(() => maildirFiles(gw.dataDir, '.Junk', 'alice').length >= 1 && maildirFiles(gw.dataDir, '', 'bob').length >= 3);
+  assert.equal(maildirFiles(gw.dataDir, '', 'alice').length, 0);
+  assert.match(maildirFiles(gw.dataDir, '.Junk', 'alice')[0] ?? '', /Subject: \*\*\*SPAM\*\*\* to both/);
+  assert.equal(maildirFiles(gw.dataDir, '.Junk', 'bob').length, 0);
+});
+
+test("front-of mode: mailhost.subaddress_delimiter cuts sub-addresses for overrides too ('-' here: alice-tag@ is alice@, alice+tag@ is not)", async (t) => {
+  const rules = testRules();
+  t.after(() => rmSync(rules, { recursive: true, force: true }));
+  writeFileSync(path.join(rules, 'zz-alice.yaml'), 'overrides:\n  alice@example.org: { reject: 5 }\n');
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    local_domains: ['example.org'],
+    delivery: { mode: 'inline', upstream: { host: sink.host, port: sink.port } },
+    mailhost: { subaddress_delimiter: '-' },
+    rules_dirs: [SHIPPED_RULES_DIR, rules],
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+  });
+  const send = (rcpt: string) => sendMessage(gw.smtpPort, 'sender@remote.example', [rcpt], message('TAG-MARKER', `to ${rcpt}`));
+  assert.equal((await send('alice-lists@example.org')).data?.code, 554);
+  assert.equal((await send('alice+lists@example.org')).data?.code, 250, "'+' is no delimiter here: an address of its own, the defaults");
+  assert.equal((await send('bob@example.org')).data?.code, 250);
+  await sink.waitForMessages(2);
+  assert.deepEqual(sink.messages.map((m) => m.rcptTo), [['alice+lists@example.org'], ['bob@example.org']]);
 });
 
 test('editing a rules file reloads the running gateway: the open session goes on under the new rule, a broken edit keeps it', async (t) => {
