@@ -165,11 +165,13 @@ test('the envelope: sender from Exim\'s envelope-from; nothing from an internal 
   assert.equal((await spamc(['-d', '127.0.0.1', '-p', String(off.spamdPort), '-y'], message('x'))).stdout.trim(), '');
 });
 
-test('User: an address at a local domain gets its threshold overrides; a Unix user name does not', { skip }, async (t) => {
+test('User: an address at a local domain (or a sub-address of it) gets its threshold overrides; a Unix user name does not', { skip }, async (t) => {
   const gw = await startSpamd(t);
   const at = ['-d', '127.0.0.1', '-p', String(gw.spamdPort), '-c'];
   const tagged = message('TAG-MARKER');
   assert.deepEqual(await spamc([...at, '-u', 'strict@example.test'], tagged).then((r) => [r.status, r.stdout]), [1, '5.4/5.0\n']);
+  // a sub-address of it too (mailhost.subaddress_delimiter, '+' by default)
+  assert.deepEqual(await spamc([...at, '-u', 'Strict+News@example.test'], tagged).then((r) => [r.status, r.stdout]), [1, '5.4/5.0\n']);
   assert.deepEqual(await spamc([...at, '-u', 'strict'], tagged).then((r) => [r.status, r.stdout]), [0, '5.4/6.0\n']);
   assert.deepEqual(await spamc([...at, '-u', 'other@example.test'], tagged).then((r) => [r.status, r.stdout]), [0, '5.4/6.0\n']);
 });
