@@ -11,7 +11,7 @@ import { createDkimSigner, loadDkimKeys } from '../dkim/signer.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { createUserDirectory, type UserDirectory } from '../mailhost/directory.ts';
 import { createDigestRunner, type DigestRunner } from '../quarantine/digest.ts';
-import { digestAddressOf } from '../quarantine/digest-setup.ts';
+import { digestAddressFor } from '../quarantine/digest-setup.ts';
 import { digestStateFile } from '../quarantine/digest-state.ts';
 import { loadLinkSecret } from '../quarantine/link-secret.ts';
 import { createLinkTokens } from '../quarantine/link-token.ts';
@@ -52,7 +52,7 @@ async function runner(loaded: LoadedConfig, sink: MessageSink, createSecret: boo
     sink,
     ...(signer ? { sign: createNoticeSigner(() => signer, registry, silentLogger, systemClock) } : {}),
     ...(secret ? { tokens: createLinkTokens(secret) } : {}),
-    ...(directory ? { digestAddress: digestAddressOf(directory) } : {}),
+    digestAddress: digestAddressFor(config, directory),
     clock: systemClock,
     registry,
     log: silentLogger,

@@ -1,12 +1,14 @@
-// The quarantine digest from config: the runner (digest.ts) on the spool with the notice signer (and, in full-stack
-// mode, the user directory deciding where each recipient's digest goes), and the link routes
+// The quarantine digest from config: the runner (digest.ts) on the spool with the notice signer (and where each
+// recipient's digest goes: the user directory in full-stack mode, the sub-address delimiter in front-of), and the link routes
 // for the HTTP listener (link-routes.ts) with the link secret (made at the first start). None when
 // quarantine.digest.enabled is false (the metrics are still exported, at 0).
 import type { LoadedConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { UserDirectory } from '../mailhost/directory.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { MessageSink } from '../queue/types.ts';
+import { withoutSubaddress } from '../smtp/subaddress.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { createDigestRunner, type DigestRunner } from './digest.ts';
@@ -29,6 +31,20 @@ export function digestAddressOf(directory: Pick<UserDirectory, 'resolveExplicit'
     if (r.kind !== 'local' || r.remote.length || !r.mailboxes.length) return undefined;
     return r.mailboxes.length === 1 ? r.mailboxes[0] : recipient;
   };
+}
+
+/**
+ * Front-of mode, where the next hop knows the users: a recipient's digest goes to the recipient, a sub-address's to
+ * the address without it (mailhost.subaddress_delimiter: alice+a@ and alice+b@ share alice@'s digest, as they share
+ * her mailbox at the next hop); '' for the delimiter gives each address its own.
+ */
+export function baseAddressOf(delimiter: string): (recipient: string) => string {
+  return (recipient) => withoutSubaddress(recipient, delimiter) ?? recipient;
+}
+
+/** Where a recipient's digest goes in this mode: digestAddressOf with the directory (full-stack), else baseAddressOf. */
+export function digestAddressFor(config: Config, directory: Pick<UserDirectory, 'resolveExplicit'> | undefined): (recipient: string) => string | undefined {
+  return directory ? digestAddressOf(directory) : baseAddressOf(config.mailhost.subaddress_delimiter);
 }
 
 export interface DigestSetupDeps {
@@ -74,7 +90,7 @@ export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<Quara
     hostname: deps.hostname,
     sink: deps.sink,
     ...(deps.sign ? { sign: deps.sign } : {}),
-    ...(deps.directory ? { digestAddress: digestAddressOf(deps.directory) } : {}),
+    digestAddress: digestAddressFor(config, deps.directory),
     tokens,
     settledBefore: () => deps.quarantine.settledBefore(),
     clock: deps.clock,

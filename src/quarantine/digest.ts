@@ -1,5 +1,6 @@
 // Digest rounds: for each recipient in local_domains with messages quarantined since their last digest (in full-stack
-// mode grouped by mailbox, and none for an address only the catch-all takes: digest-setup.ts), one digest
+// mode grouped by mailbox, and none for an address only the catch-all takes; in front-of mode sub-addresses grouped
+// on their address: digest-setup.ts), one digest
 // (digest-compose.ts) queued on the spool like the other notices (signed by the notice signer, from the null
 // reverse path so it never bounces), then the recipient's coverage saved (digest-state.ts). A recipient outside
 // local_domains gets none: digests never leave for the world. Rounds run when the schedule says (digest-schedule.ts)
@@ -30,8 +31,8 @@ export interface DigestRunnerOptions {
   sink: MessageSink;
   sign?: NoticeSigner;
   /**
-   * Full-stack mode: the address a recipient's digest goes to (digestAddressOf in digest-setup.ts), undefined for none.
-   * Absent (front-of mode: the next hop knows the users): each local recipient gets their own.
+   * The address a recipient's digest goes to (digestAddressFor in digest-setup.ts: the mailbox in full-stack mode, the
+   * address without its sub-address in front-of), undefined for none. Absent: each local recipient gets their own.
    */
   digestAddress?: (recipient: string) => string | undefined;
   /** Signs the links; absent (or no base_url): digests without links. */

@@ -3,7 +3,8 @@
 // digest delivered to each local user's INBOX and none sent outside; the links from alice's digest, fetched over
 // HTTP: a GET shows a form and releases nothing, the POST releases to alice alone (bob's copy stays held), a second
 // POST says already done, forged and expired tokens are refused, delete works; a restarted digest round sends
-// nothing again; the metrics counted it all.
+// nothing again; the metrics counted it all. In front-of mode, a user's sub-addresses share the digest of the
+// address without them (mailhost.subaddress_delimiter), handed to the upstream.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -23,6 +24,7 @@ import { runCli } from '../helpers/cli-process.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
 import { DNS_CHECKS, msg, quarantineRules } from '../helpers/quarantine-rules.ts';
+import { startSink } from '../helpers/sink-server.ts';
 import { sendMessage } from '../helpers/smtp-wire.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 import { usersCliFor } from '../helpers/users-cli.ts';
@@ -169,4 +171,51 @@ test('digests to local recipients with links that release and delete one recipie
   await new Promise((resolve) => setTimeout(resolve, 300));
   assert.equal(inbox(gw, 'bob').length, 1, `no second digest for bob: ${inbox(gw, 'bob').join('\n=====\n')}`);
   assert.equal(await metric(gw, 'spamgate_quarantine_digests_total', '{result="sent"}'), 2);
+});
+
+test("front-of mode: a user's sub-addresses share one digest, to the address without them; '' for the delimiter gives each its own", async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const start = async (delimiter?: string): Promise<{ gw: RunningGateway; configFile: string }> => {
+    const configFile = path.join(tempDir(t, 'spamgate-qdigest-front-'), 'spamgate.yaml');
+    const gw = await startGateway(
+      t,
+      {
+        mode: 'front-of',
+        local_domains: ['corp.example'],
+        delivery: { upstream: { host: sink.host, port: sink.port } },
+        ...(delimiter !== undefined ? { mailhost: { subaddress_delimiter: delimiter } } : {}),
+        queue: { retry_initial: '200ms', retry_max: '400ms', scan_interval: '100ms' },
+        quarantine: { digest: { enabled: true } },
+        rules_dirs: [SHIPPED_RULES_DIR, quarantineRules(t)],
+        bayes: { enabled: false },
+        smtp: { trusted_networks: [] },
+        checks: { disabled: DNS_CHECKS },
+      },
+      { configFile },
+    );
+    for (const [rcpts, subject] of [[['alice+news@corp.example'], 'one'], [['Alice+Shop@corp.example', 'alice+news@corp.example'], 'two'], [[BOB], 'three']] as const) {
+      assert.equal((await sendMessage(gw.smtpPort, 'a@remote.example', [...rcpts], msg(`QUARANTINE-ME ${subject}`))).data?.code, 250);
+    }
+    return { gw, configFile };
+  };
+  const dryRun = async (gw: RunningGateway, configFile: string): Promise<string[]> => {
+    const dry = await runCli(['quarantine', 'digest', '--dry-run', '--config', configFile, '--data-dir', gw.dataDir], { timeoutMs: 60_000 });
+    assert.equal(dry.code, 0, dry.stderr);
+    return [...dry.stdout.matchAll(/^To: (\S+)$/gm)].map((m) => m[1] ?? '').sort();
+  };
+
+  const { gw, configFile } = await start();
+  assert.deepEqual(await dryRun(gw, configFile), [ALICE, BOB]);
+  const ran = await runCli(['quarantine', 'digest', '--now', '--config', configFile, '--data-dir', gw.dataDir], { timeoutMs: 60_000 });
+  assert.equal(ran.code, 0, ran.stderr);
+  await sink.waitForMessages(2);
+  const digests = sink.messages.map((m) => ({ to: m.rcptTo.join(','), raw: m.raw.toString() }));
+  assert.deepEqual(digests.map((d) => d.to).sort(), [ALICE, BOB]);
+  const aliceText = (await PostalMime.parse(digests.find((d) => d.to === ALICE)?.raw ?? '')).text ?? '';
+  assert.match(aliceText, /QUARANTINE-ME one/);
+  assert.equal(aliceText.match(/QUARANTINE-ME two/g)?.length, 1, 'a message to two of her sub-addresses is listed once');
+
+  const off = await start('');
+  assert.deepEqual(await dryRun(off.gw, off.configFile), ['Alice+Shop@corp.example', 'alice+news@corp.example', BOB].sort());
 });
