@@ -132,6 +132,11 @@ test("a sender alice blocks lands in her Junk and in bob's INBOX; allowing it ta
   await transaction(await xclientSession(t, gw.smtpPort, PARTNER_IP), 'deals@shop.example', 'a clean message');
   assert.deepEqual(await landed(gw, before), { alice: 'Junk', bob: 'INBOX' }, lastSymbols(gw));
   assert.match(maildirMessages(gw.dataDir, '.Junk', 'alice').at(-1) ?? '', /USER_BLOCK/);
+  // to a sub-address of hers (mailhost.subaddress_delimiter): her lists still
+  before = counts(gw);
+  await transaction(await xclientSession(t, gw.smtpPort, PARTNER_IP), 'deals@shop.example', 'a clean message', ['alice+news@localhost', BOB]);
+  assert.deepEqual(await landed(gw, before), { alice: 'Junk', bob: 'INBOX' }, lastSymbols(gw));
+  assert.match(lastSymbols(gw), /alice\+news@localhost/);
   // the header From is matched too: a blocked .domain (its subdomains) in From, with a clean envelope sender
   assert.equal((await cli('block', BOB, '.spam.example')).code, 0);
   before = counts(gw);
