@@ -94,3 +94,17 @@ test('judged: each delivered recipient with its own score, action and thresholds
   assert.deepEqual(d.quarantine?.recipients, ['c@q.example']);
   assert.deepEqual(decide(hits(20), rs, ['a@x.example']).judged, [], 'a refused message has no delivered recipient');
 });
+
+test("a sub-address is judged by its address's override: its Junk routing, its quarantine, and the thresholds its Sieve spamtest is mapped from", (t) => {
+  const rs = ruleset(t, 'actions: { reject: 15, quarantine: 30, junk: 6 }\noverrides:\n  alice@x.example: { junk: 3 }\n  carol@x.example: { quarantine: 4 }\n');
+  const d = decide(hits(5), rs, ['alice+news@x.example', 'bob+news@x.example', 'Carol+Shop@x.example']);
+  assert.deepEqual(d.junkRecipients, ['alice+news@x.example']);
+  assert.deepEqual(d.quarantine?.recipients, ['Carol+Shop@x.example']);
+  assert.deepEqual(
+    d.judged.map((j) => [j.rcpt, j.action, j.thresholds.junk]),
+    [
+      ['alice+news@x.example', 'junk', 3],
+      ['bob+news@x.example', 'accept', 6],
+    ],
+  );
+});
