@@ -56,7 +56,7 @@ export function createDnsChecks(opts: DnsChecksOptions): DnsChecks {
     ...createSpfChecks({ resolver: opts.resolver, hostname: opts.hostname, ...registry }),
     createSenderDomainCheck(opts.resolver),
     ...createDnsblChecks(dnsbl, opts.dnsbl ?? {}),
-    ...createUriblChecks({ engine: dnsbl, section: opts.dnsbl ?? {}, settings: uriblSettings(opts.uribl), limits: opts.mimeLimits ?? DEFAULT_MIME_LIMITS, ...(opts.localDomains ? { localDomains: opts.localDomains } : {}) }),
+    ...createUriblChecks({ engine: dnsbl, resolver: opts.resolver, section: opts.dnsbl ?? {}, settings: uriblSettings(opts.uribl), limits: opts.mimeLimits ?? DEFAULT_MIME_LIMITS, ...(opts.localDomains ? { localDomains: opts.localDomains } : {}) }),
     createAuthCheck({ resolver: opts.resolver, hostname: opts.hostname, ...registry, ...(opts.trustedSealers ? { trustedSealers: opts.trustedSealers } : {}) }),
   ];
   return { checks, dnsbl };

@@ -1,4 +1,4 @@
-// The URI block list checks for `spamgate explain`: the rules' enabled uri, uri_ip and from_header lists asked
+// The URI block list checks for `spamgate explain`: the rules' enabled uri, uri_ip, uri_ns and from_header lists asked
 // live through a resolver built from the config's dns section, as the gateway asks them (health test points
 // first). Only when such a list is enabled and its check not in checks.disabled: otherwise explain stays offline.
 import type { LoadedConfig } from '../config/load.ts';
@@ -13,7 +13,7 @@ import { silentLogger } from '../util/logger.ts';
 import type { Check } from './types.ts';
 import { createUriblChecks } from './uribl.ts';
 
-const DATA_KINDS: ReadonlySet<string> = new Set(['uri', 'uri_ip', 'from_header']);
+const DATA_KINDS: ReadonlySet<string> = new Set(['uri', 'uri_ip', 'uri_ns', 'from_header']);
 
 export function offlineUriblChecks(loaded: LoadedConfig, ruleset: Ruleset, limits: MimeLimits): Check[] {
   const { config } = loaded;
@@ -26,7 +26,7 @@ export function offlineUriblChecks(loaded: LoadedConfig, ruleset: Ruleset, limit
     cacheSize: config.dns.cache_size,
   });
   const engine = createDnsblEngine({ resolver, lists, log: silentLogger, clock: systemClock });
-  const checks = createUriblChecks({ engine, section: lists, settings: uriblSettings(ruleset.section<UriblSection>('uribl')), limits, localDomains: config.local_domains });
+  const checks = createUriblChecks({ engine, resolver, section: lists, settings: uriblSettings(ruleset.section<UriblSection>('uribl')), limits, localDomains: config.local_domains });
   // the gateway's own budget: a list that does not answer in time is a temperror here too
   return checks.filter((c) => !config.checks.disabled.includes(c.name)).map((c) => ({ ...c, timeoutMs: config.checks.timeout }));
 }

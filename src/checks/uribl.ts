@@ -4,9 +4,14 @@
 // (RFC 5782 §2.1 reversed octets, §2.4 nibbles);
 // `rhsbl_from_header` asks the domains of the header From and Reply-To in the `from_header` lists. Every
 // lookup of a message goes at once under the check's deadline; a hit names the domain or address.
+// Links through known open redirectors give their targets too (uri-subjects.ts). `uri_ns` lists are asked the
+// name servers of the link domains (uri-ns.ts): their registered domains, or with `ns_ip` their addresses; a hit
+// names the link domain and the name server (`evil.example/ns=badns.example`).
 import addressparser from 'nodemailer/lib/addressparser';
 import { uriSubjects, type UriSubjects } from '../content/uri-subjects.ts';
 import type { DnsblEngine, ListResult } from '../dns/dnsbl.ts';
+import type { Resolver } from '../dns/resolver.ts';
+import { nameServersOf, type NsSubjects } from '../dns/uri-ns.ts';
 import { listSymbols, type DnsblList, type DnsblSection } from '../dns/dnsbl-rules.ts';
 import { registeredDomain, underAny } from '../dns/registered-domain.ts';
 import type { UriblSettings } from '../dns/uribl-rules.ts';
@@ -21,6 +26,7 @@ import type { Check, CheckContext, SymbolHit } from './types.ts';
 export const URIBL_TEMPERROR = 'URIBL_TEMPERROR';
 export const RHSBL_TEMPERROR = 'RHSBL_TEMPERROR';
 const MEMO_SUBJECTS = 'uribl:subjects';
+const MEMO_NS = 'uribl:ns';
 
 export interface UriblDeps {
   engine: DnsblEngine;
@@ -29,15 +35,20 @@ export interface UriblDeps {
   limits: MimeLimits;
   /** local_domains: our own; neither their links nor a From / Reply-To at them is asked (by registered domain). */
   localDomains?: readonly string[];
+  /** The resolver for the name server lookups of uri_ns lists (without one, uri_ns lists ask nothing). */
+  resolver?: Resolver;
 }
 
-/** One question: a list and a subject (domain or address). */
+/** One question: a list, a subject (domain or address), and what a hit shows. */
 interface Ask {
   list: string;
   subject: string;
+  option: string;
 }
 
-type Subjects = (list: DnsblList, ctx: CheckContext) => string[];
+type Subject = { subject: string; option: string };
+type Subjects = (list: DnsblList, ctx: CheckContext) => Subject[] | Promise<Subject[]>;
+const plain = (subjects: readonly string[]): Subject[] => subjects.map((s) => ({ subject: s, option: s }));
 
 export function createUriblChecks(deps: UriblDeps): Check[] {
   const { settings } = deps;
@@ -49,11 +60,12 @@ export function createUriblChecks(deps: UriblDeps): Check[] {
   const domainsOf = (candidates: readonly string[]): string[] => candidates.filter((d) => !underAny(d, exclude)).slice(0, settings.maxUris);
   const subjectsOf = (ctx: CheckContext): UriSubjects | undefined => {
     const view = ctx.message;
-    return view ? view.memo(MEMO_SUBJECTS, () => uriSubjects(parsedMail(view, deps.limits), { emails })) : undefined;
+    const redirects = { redirectors: settings.redirectors ?? [], redirectDepth: settings.redirectDepth ?? 0 };
+    return view ? view.memo(MEMO_SUBJECTS, () => uriSubjects(parsedMail(view, deps.limits), { emails, ...redirects })) : undefined;
   };
   const uri: Subjects = (list, ctx) => {
     const s = subjectsOf(ctx);
-    return s ? domainsOf(list.emails ? [...s.domains, ...s.emailDomains] : s.domains) : [];
+    return plain(s ? domainsOf(list.emails ? [...s.domains, ...s.emailDomains] : s.domains) : []);
   };
   const uriIp: Subjects = (list, ctx) => {
     const found = new Set<string>();
@@ -64,13 +76,36 @@ export function createUriblChecks(deps: UriblDeps): Check[] {
       const family = pub === undefined ? undefined : ipToBigInt(pub)?.family;
       if (pub !== undefined && ((family === 4 && list.ipv4) || (family === 6 && list.ipv6))) found.add(pub);
     }
-    return [...found].slice(0, settings.maxUris);
+    return plain([...found].slice(0, settings.maxUris));
   };
-  const fromHeader: Subjects = (_list, ctx) => domainsOf(headerDomains(ctx));
+  const fromHeader: Subjects = (_list, ctx) => plain(domainsOf(headerDomains(ctx)));
+  // the name servers of the link domains, looked up once per message for every uri_ns list
+  const nsLists = deps.engine.lists('uri_ns').map((n) => deps.section[n]).filter((l): l is DnsblList => l !== undefined);
+  const nsOpts = { addresses: nsLists.some((l) => l.ns_ip), ipv6: nsLists.some((l) => l.ns_ip && l.ipv6), exclude };
+  const nsBounds = { maxDomains: settings.maxNsDomains ?? 10, maxHosts: settings.maxNsHosts ?? 4, maxLookups: settings.maxNsLookups ?? 40 };
+  const nsOf = (ctx: CheckContext): Promise<NsSubjects> | undefined => {
+    const view = ctx.message;
+    const resolver = deps.resolver;
+    if (!view || !resolver) return undefined;
+    return view.memo(MEMO_NS, () => nameServersOf(resolver, domainsOf(subjectsOf(ctx)?.domains ?? []), nsBounds, nsOpts));
+  };
+  const uriNs: Subjects = async (list, ctx) => {
+    const ns = await nsOf(ctx);
+    if (!ns) return [];
+    const found: Subject[] = [];
+    if (!list.ns_ip) for (const [d, link] of ns.domains) found.push({ subject: d, option: `${link}/ns=${d}` });
+    else
+      for (const [ip, link] of ns.addresses) {
+        const family = ipToBigInt(ip)?.family;
+        if ((family === 4 && list.ipv4) || (family === 6 && list.ipv6)) found.push({ subject: ip, option: `${link}/ns=${ip}` });
+      }
+    return found.slice(0, settings.maxUris);
+  };
   return [
     makeCheck(deps, 'uribl', URIBL_TEMPERROR, [
       ['uri', uri],
       ['uri_ip', uriIp],
+      ['uri_ns', uriNs],
     ]),
     makeCheck(deps, 'rhsbl_from_header', RHSBL_TEMPERROR, [['from_header', fromHeader]]),
   ].filter((c): c is Check => c !== undefined);
@@ -87,16 +122,26 @@ function makeCheck(deps: UriblDeps, name: CheckName, temperror: string, kinds: A
     symbols: [...symbols],
     async run(ctx) {
       const asks: Ask[] = [];
-      for (const l of lists) if (l.def) for (const subject of l.subjects(l.def, ctx)) asks.push({ list: l.name, subject });
-      if (!asks.length) return [];
       const settled = new Map<Ask, ListResult>();
-      const all = Promise.all(asks.map(async (a) => void settled.set(a, await deps.engine.lookup(a.list, a.subject))));
+      /** Lists whose subjects are still being found (uri_ns: the name server lookups) when the deadline passes. */
+      const finding = new Set<string>();
+      const all = Promise.all(
+        lists.map(async (l) => {
+          if (!l.def) return;
+          finding.add(l.name);
+          const subjects = await l.subjects(l.def, ctx);
+          finding.delete(l.name);
+          const mine = subjects.map((s) => ({ list: l.name, ...s }));
+          asks.push(...mine);
+          await Promise.all(mine.map(async (a) => void settled.set(a, await deps.engine.lookup(a.list, a.subject))));
+        }),
+      );
       await raceSignal(all, ctx.signal, () => []);
       const hits: SymbolHit[] = [];
-      const failed = new Set<string>();
+      const failed = new Set<string>(finding);
       for (const a of asks) {
         const r = settled.get(a) ?? { status: 'temperror', reason: 'deadline passed' };
-        if (r.status === 'listed') for (const symbol of r.symbols) hits.push({ symbol, options: [a.subject] });
+        if (r.status === 'listed') for (const symbol of r.symbols) hits.push({ symbol, options: [a.option] });
         else if (r.status === 'temperror') failed.add(a.list);
       }
       // one temperror symbol per check, naming every list that failed

@@ -26,7 +26,7 @@ export const explainCommand: Command = {
     '  with antivirus.enabled, clamd scans it too (VIRUS_FOUND names the virus); with fuzzy.enabled, the',
     '  fuzzy store of reported spam is looked up (FUZZY_SPAM, FUZZY_ATTACHMENT); with reputation.enabled, the',
     '  sender reputation of the keys spamgate recorded on a delivered message (REPUTATION_*); with URI block',
-    '  lists enabled (dnsbl kinds uri, uri_ip, from_header), they are asked through dns.servers (URIBL_*).',
+    '  lists enabled (dnsbl kinds uri, uri_ip, uri_ns, from_header), they are asked through dns.servers (URIBL_*).',
     '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address; an',
     '              address override counts for its sub-addresses too, by mailhost.subaddress_delimiter)',
     '  --no-bayes  leave the Bayes classifier out',

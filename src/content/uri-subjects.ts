@@ -3,10 +3,12 @@
 // to IP literals, the links of HTML attachments (mail.attachmentLinks), and on request the domains of e-mail
 // addresses in the body. Hosts are read as a browser
 // reads them (WHATWG URL: "\" as "/", numeric IPv4 forms such as 3232235777, percent-escapes, IDN to A-labels).
+// A link through a known open redirector (google.com/url?q=…) gives its target too, right after it (redirectors.ts).
 import { isIP } from 'node:net';
 import { collectUris, webLink } from './engine.ts';
 import { registeredDomain } from '../dns/registered-domain.ts';
 import type { ParsedMail } from '../mime/parse.ts';
+import { redirectTargets, type Redirector } from './redirectors.ts';
 
 export interface UriSubjects {
   /** Registered domains of link hosts, in order of first appearance (hrefs first), without repeats. */
@@ -24,6 +26,8 @@ const MAX_COLLECTED = 500;
  * thousands of matches, each a reduction by the public suffix list.
  */
 const MAX_EMAIL_NAMES = 2_000;
+/** Redirector links unwrapped per message: the rest are asked by their own host only. */
+const MAX_UNWRAPPED = 200;
 /** Punctuation that ends a sentence after a URL in text, not part of its host. */
 const TRAILING = /[.,;:!?'")\]}>]+$/;
 /** "@" and the domain after it; the local part is not needed, only that there is one (a character before). */
@@ -41,21 +45,38 @@ export function linkHost(uri: string): string {
   return host.startsWith('[') ? host.slice(1, -1) : host.replace(TRAILING, '').replace(/\.$/, '');
 }
 
-/** `emails`: also collect the domains of e-mail addresses (else emailDomains is empty: no list asks them). */
-export function uriSubjects(mail: ParsedMail, opts: { emails: boolean } = { emails: true }): UriSubjects {
+export interface UriSubjectsOptions {
+  /** Also collect the domains of e-mail addresses (else emailDomains is empty: no list asks them). */
+  emails: boolean;
+  /** Open redirectors whose targets are read as links too. */
+  redirectors?: readonly Redirector[];
+  /** Levels of redirectors unwrapped per link (a redirector to a redirector to the target is 2). */
+  redirectDepth?: number;
+}
+
+export function uriSubjects(mail: ParsedMail, opts: UriSubjectsOptions = { emails: true }): UriSubjects {
   const domains = new Set<string>();
   const ips = new Set<string>();
-  // the message's own links, then those of HTML attachments (a phishing page sent as invoice.html)
-  const attached = mail.attachmentLinks.map(webLink).filter((l): l is string => l !== undefined);
-  for (const uri of [...collectUris(mail), ...attached]) {
-    if (domains.size + ips.size >= MAX_COLLECTED) break;
+  const redirectors = opts.redirectors ?? [];
+  let unwrapped = 0;
+  const addHost = (uri: string): void => {
     const host = linkHost(uri);
-    if (!host) continue;
+    if (!host) return;
     if (isIP(host)) ips.add(host);
     else {
       const d = registeredDomain(host);
       if (d) domains.add(d);
     }
+  };
+  // the message's own links, then those of HTML attachments (a phishing page sent as invoice.html)
+  const attached = mail.attachmentLinks.map(webLink).filter((l): l is string => l !== undefined);
+  for (const uri of [...collectUris(mail), ...attached]) {
+    if (domains.size + ips.size >= MAX_COLLECTED) break;
+    addHost(uri);
+    if (!redirectors.length || unwrapped >= MAX_UNWRAPPED) continue;
+    const targets = redirectTargets(uri, redirectors, opts.redirectDepth ?? 0);
+    if (targets.length) unwrapped++;
+    for (const target of targets) if (domains.size + ips.size < MAX_COLLECTED) addHost(target);
   }
   const emailDomains = new Set<string>();
   // each spelling reduced once; the first MAX_EMAIL_NAMES distinct ones only

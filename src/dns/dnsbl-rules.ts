@@ -9,6 +9,11 @@ const symbolName = z.string().regex(/^[A-Z][A-Z0-9_]*$/, 'expected an UPPER_SNAK
 /** Kinds whose subject is an address (reversed-octet names); the others look up domain names. */
 export const IP_KINDS: ReadonlySet<string> = new Set(['ip', 'uri_ip']);
 
+/** Whether a list is asked addresses (reversed) rather than names: the IP kinds, and uri_ns lists with ns_ip. */
+export function asksAddresses(list: { kind: string; ns_ip?: boolean }): boolean {
+  return IP_KINDS.has(list.kind) || (list.kind === 'uri_ns' && list.ns_ip === true);
+}
+
 export const dnsblListSchema = z
   .strictObject({
     /** The list's DNS zone, e.g. zen.spamhaus.org. */
@@ -17,9 +22,11 @@ export const dnsblListSchema = z
     /**
      * What is looked up: the client address, the HELO name, the MAIL FROM domain (RHSBL); in the data phase the
      * registered domains of the body's links (uri), the addresses of links to IP literals (uri_ip), the domains
-     * of the header From and Reply-To (from_header).
+     * of the header From and Reply-To (from_header), the name servers of the links' domains (uri_ns).
      */
-    kind: z.enum(['ip', 'helo', 'from_domain', 'uri', 'uri_ip', 'from_header']).default('ip'),
+    kind: z.enum(['ip', 'helo', 'from_domain', 'uri', 'uri_ip', 'from_header', 'uri_ns']).default('ip'),
+    /** uri_ns lists: ask the addresses of the name servers (reversed, as ip lists) instead of their domains. */
+    ns_ip: z.boolean().default(false),
     ipv4: z.boolean().default(true),
     ipv6: z.boolean().default(false),
     /** Documented return codes: "127.0.0.2" or "127.0.0.4/30" → symbol. Any other answer is a list error. */
@@ -54,7 +61,8 @@ export const dnsblListSchema = z
   .superRefine((list, ctx) => {
     if (!Object.keys(list.codes).length && !Object.keys(list.bits).length) ctx.addIssue({ code: 'custom', path: ['codes'], message: 'expected return codes: codes, bits, or both' });
     if (list.emails && list.kind !== 'uri') ctx.addIssue({ code: 'custom', path: ['emails'], message: `emails applies to uri lists only, found kind ${list.kind}` });
-    if (list.test_point !== undefined && IP_KINDS.has(list.kind)) ctx.addIssue({ code: 'custom', path: ['test_point'], message: `test_point applies to domain lists only, found kind ${list.kind}` });
+    if (list.ns_ip && list.kind !== 'uri_ns') ctx.addIssue({ code: 'custom', path: ['ns_ip'], message: `ns_ip applies to uri_ns lists only, found kind ${list.kind}` });
+    if (list.test_point !== undefined && asksAddresses(list)) ctx.addIssue({ code: 'custom', path: ['test_point'], message: `test_point applies to domain lists only, found kind ${list.kind}` });
   });
 export type DnsblList = z.output<typeof dnsblListSchema>;
 

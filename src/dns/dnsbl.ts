@@ -7,7 +7,7 @@ import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { DnsblHealthBook, type ListHealth } from './dnsbl-health.ts';
 import { compileAnswerMap, symbolsOfAnswers, type AnswerMap } from './dnsbl-codes.ts';
-import { IP_KINDS, type DnsblList } from './dnsbl-rules.ts';
+import { asksAddresses, type DnsblList } from './dnsbl-rules.ts';
 import type { Resolver } from './resolver.ts';
 
 export type ListResult =
@@ -77,7 +77,7 @@ export function createDnsblEngine(opts: DnsblEngineOptions): DnsblEngine {
 
   function queryName(st: ListState, subject: string): string | undefined {
     let name: string | undefined;
-    if (!IP_KINDS.has(st.list.kind)) name = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/i.test(subject) ? `${subject.toLowerCase().replace(/\.$/, '')}.${st.list.zone}` : undefined;
+    if (!asksAddresses(st.list)) name = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/i.test(subject) ? `${subject.toLowerCase().replace(/\.$/, '')}.${st.list.zone}` : undefined;
     else {
       const fam = ipToBigInt(subject)?.family;
       if ((fam === 4 && !st.list.ipv4) || (fam === 6 && !st.list.ipv6)) return undefined;
@@ -112,7 +112,7 @@ export function createDnsblEngine(opts: DnsblEngineOptions): DnsblEngine {
    * test point (`test_point`, e.g. test.surbl.org); INVALID stays the unlisted one.
    */
   async function health(st: ListState): Promise<void> {
-    const [listedProbe, cleanProbe] = !IP_KINDS.has(st.list.kind)
+    const [listedProbe, cleanProbe] = !asksAddresses(st.list)
       ? [st.list.test_point ?? 'test', 'invalid']
       : st.list.ipv4
         ? ['127.0.0.2', '127.0.0.1']

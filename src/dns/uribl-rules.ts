@@ -1,12 +1,28 @@
 // The `uribl` rules section: bounds of the URI block list lookups of one message. `max_uris` distinct
 // registered domains (and as many link addresses) are asked per list at most; `exclude` names domains never
 // asked (with everything under them): well-known big sites that no list holds and every newsletter links to.
-// Files merge in order: a later `max_uris` replaces the earlier, `exclude` entries add up.
+// `redirectors` are open redirectors whose target (a query parameter) is asked as a link too, `redirect_depth`
+// levels deep; `max_ns_*` bound the name server lookups of `uri_ns` lists.
+// Files merge in order: a later number replaces the earlier, `exclude` and `redirectors` entries add up.
 import { z } from 'zod';
+import type { Redirector } from '../content/redirectors.ts';
 import { domain } from '../config/units.ts';
 import { registeredDomain } from './registered-domain.ts';
 
 export const DEFAULT_MAX_URIS = 50;
+export const DEFAULT_REDIRECT_DEPTH = 3;
+export const DEFAULT_MAX_NS_DOMAINS = 10;
+export const DEFAULT_MAX_NS_HOSTS = 4;
+export const DEFAULT_MAX_NS_LOOKUPS = 40;
+
+const redirectorSchema = z.strictObject({
+  host: domain(),
+  path: z.string().regex(/^\/[\x21-\x7e]{0,200}$/, 'expected a path prefix starting with "/"').optional(),
+  params: z
+    .array(z.string().regex(/^[A-Za-z0-9_.~\[\]-]{1,64}$/, 'expected a query parameter name'))
+    .min(1)
+    .max(10),
+});
 
 export const uriblSectionSchema = z.strictObject({
   max_uris: z.number().int().min(1).max(500).optional(),
@@ -22,20 +38,47 @@ export const uriblSectionSchema = z.strictObject({
       });
     })
     .optional(),
+  redirectors: z.array(redirectorSchema).max(1_000).optional(),
+  /** 0 switches unwrapping off. */
+  redirect_depth: z.number().int().min(0).max(5).optional(),
+  max_ns_domains: z.number().int().min(1).max(50).optional(),
+  max_ns_hosts: z.number().int().min(1).max(10).optional(),
+  max_ns_lookups: z.number().int().min(1).max(200).optional(),
 });
 export type UriblSection = z.output<typeof uriblSectionSchema>;
 
+const NUMBERS = ['max_uris', 'redirect_depth', 'max_ns_domains', 'max_ns_hosts', 'max_ns_lookups'] as const;
+
 export function mergeUriblSections(prev: UriblSection | undefined, next: UriblSection): UriblSection {
-  const maxUris = next.max_uris ?? prev?.max_uris;
+  const out: UriblSection = {};
+  for (const k of NUMBERS) {
+    const v = next[k] ?? prev?.[k];
+    if (v !== undefined) out[k] = v;
+  }
   const exclude = [...(prev?.exclude ?? []), ...(next.exclude ?? [])];
-  return { ...(maxUris !== undefined ? { max_uris: maxUris } : {}), ...(exclude.length ? { exclude } : {}) };
+  const redirectors = [...(prev?.redirectors ?? []), ...(next.redirectors ?? [])];
+  return { ...out, ...(exclude.length ? { exclude } : {}), ...(redirectors.length ? { redirectors } : {}) };
 }
 
 export interface UriblSettings {
   maxUris: number;
   exclude: ReadonlySet<string>;
+  redirectors?: readonly Redirector[];
+  redirectDepth?: number;
+  /** uri_ns: link domains whose name servers are looked up, name servers per domain, resolver lookups per message. */
+  maxNsDomains?: number;
+  maxNsHosts?: number;
+  maxNsLookups?: number;
 }
 
 export function uriblSettings(section: UriblSection | undefined): UriblSettings {
-  return { maxUris: section?.max_uris ?? DEFAULT_MAX_URIS, exclude: new Set(section?.exclude ?? []) };
+  return {
+    maxUris: section?.max_uris ?? DEFAULT_MAX_URIS,
+    exclude: new Set(section?.exclude ?? []),
+    redirectors: (section?.redirectors ?? []).map((r) => ({ host: r.host, params: r.params, ...(r.path !== undefined ? { path: r.path } : {}) })),
+    redirectDepth: section?.redirect_depth ?? DEFAULT_REDIRECT_DEPTH,
+    maxNsDomains: section?.max_ns_domains ?? DEFAULT_MAX_NS_DOMAINS,
+    maxNsHosts: section?.max_ns_hosts ?? DEFAULT_MAX_NS_HOSTS,
+    maxNsLookups: section?.max_ns_lookups ?? DEFAULT_MAX_NS_LOOKUPS,
+  };
 }

@@ -214,7 +214,7 @@ test('rules schema errors name the file, the line and the key', () => {
 test('uribl sections merge: a later max_uris replaces, exclude entries add up; the shipped one bounds and excludes', () => {
   assert.deepEqual(mergeUriblSections({ max_uris: 50, exclude: ['a.example'] }, { exclude: ['b.example'] }), { max_uris: 50, exclude: ['a.example', 'b.example'] });
   assert.deepEqual(mergeUriblSections({ max_uris: 50 }, { max_uris: 5 }), { max_uris: 5 });
-  assert.deepEqual(uriblSettings(undefined), { maxUris: 50, exclude: new Set() });
+  assert.deepEqual(uriblSettings(undefined), { maxUris: 50, exclude: new Set(), redirectors: [], redirectDepth: 3, maxNsDomains: 10, maxNsHosts: 4, maxNsLookups: 40 });
   const shipped = loadRuleset([new URL('../../../rules', import.meta.url).pathname]);
   const settings = uriblSettings(shipped.section('uribl'));
   assert.equal(settings.maxUris, 50);
@@ -223,6 +223,10 @@ test('uribl sections merge: a later max_uris replaces, exclude entries add up; t
   const uriLists = Object.values(lists).filter((l) => l.kind === 'uri');
   assert.deepEqual(uriLists.map((l) => l.zone).sort(), ['dbl.spamhaus.org', 'multi.surbl.org', 'multi.uribl.com']);
   assert.ok(uriLists.every((l) => !l.enabled), 'no public list is asked unless told to');
+  const nsLists = Object.values(lists).filter((l) => l.kind === 'uri_ns');
+  assert.deepEqual(nsLists.map((l) => l.zone).sort(), ['dbl.spamhaus.org', 'sbl.spamhaus.org']);
+  assert.ok(nsLists.every((l) => !l.enabled), 'no public list is asked unless told to');
+  assert.ok(settings.redirectors?.some((r) => r.host === 'google.com' && r.path === '/url' && r.params.includes('q')));
 });
 
 const ZONES: Zones = {

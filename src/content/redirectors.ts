@@ -1,0 +1,73 @@
+// Open redirectors unwrapped offline, for the URI block lists: a link such as
+// `https://www.google.com/url?q=https://evil.example/` sends the reader to evil.example, so that target is asked
+// as any other link (the redirector's own host still is too). Only redirectors that carry the target whole in a
+// query parameter are known here; nothing is fetched. A target is itself unwrapped, to a small depth.
+
+export interface Redirector {
+  /** The redirector's host; its subdomains match too (facebook.com covers l.facebook.com). */
+  host: string;
+  /** A path prefix the link must start with ("/url"); any path when absent. */
+  path?: string;
+  /** Query parameters that may hold the target, tried in order. */
+  params: readonly string[];
+}
+
+/** A link longer than this is not unwrapped (no URL parse of a megabyte-long href). */
+const MAX_LINK_LENGTH = 8_192;
+
+/** The first redirector entry matching this URL's host and path, if any. */
+function matching(url: URL, redirectors: readonly Redirector[]): Redirector | undefined {
+  const host = url.hostname.toLowerCase().replace(/\.$/, '');
+  const pathname = url.pathname.toLowerCase();
+  return redirectors.find((r) => (host === r.host || host.endsWith(`.${r.host}`)) && (r.path === undefined || pathname.startsWith(r.path.toLowerCase())));
+}
+
+/** A parameter value read as a web link: an absolute http(s) URL (percent-encoded once more at most), else nothing. */
+function asTarget(value: string): string | undefined {
+  let v = value.trim();
+  // a target encoded twice ("https%3A%2F%2F…" after the query's own decoding) is decoded once more
+  if (/^https?%3a/i.test(v)) {
+    try {
+      v = decodeURIComponent(v);
+    } catch {
+      return undefined;
+    }
+  }
+  if (!/^https?:[/\\]{2}[^/\\]/i.test(v)) return undefined;
+  try {
+    const u = new URL(v);
+    return u.hostname ? u.href : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The targets a link redirects to through known redirectors, outermost first, at most `depth` levels deep;
+ * empty when the link is no redirector link or its parameter holds no web link.
+ */
+export function redirectTargets(link: string, redirectors: readonly Redirector[], depth: number): string[] {
+  const targets: string[] = [];
+  let current = link;
+  for (let level = 0; level < depth && redirectors.length && current.length <= MAX_LINK_LENGTH; level++) {
+    let url: URL;
+    try {
+      url = new URL(/^www\./i.test(current) ? `http://${current}` : current);
+    } catch {
+      break;
+    }
+    const r = matching(url, redirectors);
+    if (!r) break;
+    let next: string | undefined;
+    for (const p of r.params) {
+      // URLSearchParams decodes the percent-escapes and "+" of the query (WHATWG application/x-www-form-urlencoded)
+      const value = url.searchParams.get(p);
+      next = value === null ? undefined : asTarget(value);
+      if (next !== undefined) break;
+    }
+    if (next === undefined) break;
+    targets.push(next);
+    current = next;
+  }
+  return targets;
+}

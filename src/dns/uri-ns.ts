@@ -1,0 +1,69 @@
+// The name servers of a message's link domains, for `uri_ns` lists (as SpamAssassin's urinsrhsbl and uridnsbl
+// rules, and Spamhaus's advice to check a domain's name servers in the DBL and SBL): a spam domain registered
+// yesterday is on no list yet, but the name servers its spammer always uses are. Each link domain's NS records
+// are looked up through spamgate's resolver (cache, timeout), and on request their hosts' addresses. Bounded:
+// `maxDomains` link domains, `maxHosts` name servers of each, `maxLookups` resolver lookups in all.
+import { publicAddress } from '../util/ip-ranges.ts';
+import { registeredDomain, underAny } from './registered-domain.ts';
+import type { Resolver } from './resolver.ts';
+
+export interface NsBounds {
+  maxDomains: number;
+  maxHosts: number;
+  maxLookups: number;
+}
+
+export interface NsSubjects {
+  /** Registered domain of a name server → the first link domain it serves. */
+  domains: Map<string, string>;
+  /** Public address of a name server → the first link domain it serves. */
+  addresses: Map<string, string>;
+  /** Resolver lookups spent. */
+  lookups: number;
+}
+
+export interface NsOptions {
+  /** Look up the name servers' addresses (an ns_ip list is enabled): A, and AAAA with `ipv6`. */
+  addresses: boolean;
+  ipv6: boolean;
+  /** Name server domains never asked (uribl.exclude, local domains): big DNS hosts serve half the web. */
+  exclude: ReadonlySet<string>;
+}
+
+const norm = (name: string): string => name.toLowerCase().replace(/\.$/, '');
+
+/** The name servers of `linkDomains` (already reduced, excluded and ordered); DNS errors leave a domain out. */
+export async function nameServersOf(resolver: Resolver, linkDomains: readonly string[], bounds: NsBounds, opts: NsOptions): Promise<NsSubjects> {
+  const out: NsSubjects = { domains: new Map(), addresses: new Map(), lookups: 0 };
+  const spend = (): boolean => (out.lookups < bounds.maxLookups ? (out.lookups++, true) : false);
+  const asked = linkDomains.slice(0, bounds.maxDomains).filter(() => spend());
+  const nsAnswers = await Promise.all(asked.map(async (d) => ({ domain: d, r: await resolver.lookup(d, 'NS') })));
+  /** Name server host → the link domain it serves first, in link order. */
+  const hosts = new Map<string, string>();
+  for (const { domain, r } of nsAnswers) {
+    if (r.status !== 'ok') continue;
+    // sorted: the answer order rotates, the chosen ones should not
+    const names = [...new Set(r.records.map(norm))].filter((n) => n.length > 0).sort().slice(0, bounds.maxHosts);
+    for (const host of names) {
+      const nsDomain = registeredDomain(host);
+      // a name server under no registered domain (localhost, a private name) is neither asked nor resolved
+      if (nsDomain === undefined) continue;
+      if (!hosts.has(host)) hosts.set(host, domain);
+      if (!underAny(nsDomain, opts.exclude) && !out.domains.has(nsDomain)) out.domains.set(nsDomain, domain);
+    }
+  }
+  if (!opts.addresses) return out;
+  const types: Array<'A' | 'AAAA'> = opts.ipv6 ? ['A', 'AAAA'] : ['A'];
+  const questions = [...hosts].flatMap(([host, domain]) => types.map((type) => ({ host, domain, type }))).filter(() => spend());
+  const answers = await Promise.all(questions.map(async (q) => ({ ...q, r: await resolver.lookup(q.host, q.type) })));
+  for (const { domain, r } of answers) {
+    if (r.status !== 'ok') continue;
+    for (const ip of r.records) {
+      // never a private, loopback or link-local address: a public list knows nothing of it, and the question
+      // would tell its operator what the name server of a link points inside
+      const pub = publicAddress(ip);
+      if (pub !== undefined && !out.addresses.has(pub)) out.addresses.set(pub, domain);
+    }
+  }
+  return out;
+}
