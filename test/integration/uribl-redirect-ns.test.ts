@@ -1,0 +1,127 @@
+// URI block lists end to end, beyond the link hosts: links through open redirectors (their targets asked as
+// links, nested ones too, to uribl.redirect_depth) and uri_ns lists (the name servers of the link domains asked
+// by registered domain, or with ns_ip by public address), with the per-message bounds counted at the test DNS
+// server's query log. Gateway, lists and helpers: test/helpers/uribl-gateway.ts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Zones } from '../helpers/dns-server.ts';
+import { asked, htmlMessage, send, start, symbolsOfDelivered, textMessage } from '../helpers/uribl-gateway.ts';
+
+const LISTED = { A: '127.0.1.2' };
+
+const NS_LISTS = `dnsbl:
+  nsbl:
+    zone: nsbl.test
+    kind: uri_ns
+    codes:
+      127.0.1.2: URIBL_TEST_NS
+  nsip:
+    zone: nsip.test
+    kind: uri_ns
+    ns_ip: true
+    codes:
+      127.0.0.2: URIBL_TEST_NS_IP
+symbols:
+  URIBL_TEST_NS: { weight: 3, description: "test uri_ns list, name server domain" }
+  URIBL_TEST_NS_IP: { weight: 2, description: "test uri_ns list, name server address" }
+`;
+
+/** Health test points of the uri_ns lists (RFC 5782 §5). */
+const NS_ZONES: Zones = {
+  'test.nsbl.test': [LISTED],
+  '2.0.0.127.nsip.test': [{ A: '127.0.0.2' }],
+};
+
+test('a link through an open redirector is asked by its target too, percent-encoded or not; the redirector host is still asked', async (t) => {
+  const { gw, sink } = await start(t, { 'evil.example.urib.test': [LISTED], 'pct-evil.example.urib.test': [LISTED] });
+  const html =
+    '<a href="https://www.google.com/url?q=https://www.evil.example/offer&amp;sa=D&amp;usg=AOv">Open</a> ' +
+    '<a href="https://t.umblr.com/redirect?z=https%3A%2F%2Fpct-evil.example%2Fx%3Fa%3D1&amp;t=ZmE">see</a>';
+  const reply = await send(t, gw, htmlMessage(html));
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(new Set(s.get('URIBL_TEST_SPAM')?.options), new Set(['evil.example', 'pct-evil.example']));
+  const names = asked(gw, 'urib.test');
+  // google.com stays excluded (shipped exclude); umblr.com, the redirector's own domain, is asked as any link
+  assert.ok(names.includes('umblr.com'), names.join(' '));
+  assert.ok(!names.includes('google.com'), names.join(' '));
+});
+
+test('nested redirectors are unwrapped to redirect_depth; a redirector of the rules files (host, path, parameter) counts too', async (t) => {
+  const zones = { 'deep-evil.example.urib.test': [LISTED], 'own-target.example.urib.test': [LISTED] };
+  // google → tumblr → deep-evil.example, each level encoded once more
+  const inner = `https://t.umblr.com/redirect?z=${encodeURIComponent('https://deep-evil.example/')}`;
+  const nested = `https://www.google.com/url?q=${encodeURIComponent(inner)}`;
+  const custom = 'http://go.tracker.example/r/42?dest=https://own-target.example/p';
+  const rules = 'uribl:\n  redirectors:\n    - { host: tracker.example, path: /r/, params: [dest] }\n';
+  const deep = await start(t, zones, rules);
+  assert.equal((await send(t, deep.gw, htmlMessage(`<a href="${nested}">a</a> <a href="${custom}">b</a>`))).code, 250);
+  assert.deepEqual(new Set(symbolsOfDelivered(deep.sink).get('URIBL_TEST_SPAM')?.options), new Set(['deep-evil.example', 'own-target.example']));
+
+  const shallow = await start(t, zones, `${rules}  redirect_depth: 1\n`);
+  assert.equal((await send(t, shallow.gw, htmlMessage(`<a href="${nested}">a</a>`))).code, 250);
+  assert.ok(!symbolsOfDelivered(shallow.sink).has('URIBL_TEST_SPAM'));
+  assert.deepEqual(asked(shallow.gw, 'urib.test'), ['umblr.com'], 'one level: the tumblr link is reached, not its target');
+});
+
+test('a redirector parameter that holds no web link gives nothing more', async (t) => {
+  const { gw, sink } = await start(t, { 'bare-name.example.urib.test': [LISTED], 'script.example.urib.test': [LISTED], 'control.example.urib.test': [LISTED] });
+  const text = [
+    'https://www.google.com/url?q=https://control.example/',
+    'https://www.google.com/url?q=hello+world',
+    'https://www.google.com/url?q=bare-name.example',
+    'https://www.google.com/url?q=javascript%3Aalert(document.domain)//script.example',
+    'https://www.google.com/url?q=https%3A%2F%2F',
+    'https://www.google.com/search?q=https://bare-name.example/',
+  ].join('\n');
+  const reply = await send(t, gw, textMessage(text));
+  assert.equal(reply.code, 250, reply.text);
+  // the one redirector link with a web link as its target is the only one unwrapped
+  assert.deepEqual(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options, ['control.example']);
+  assert.deepEqual(asked(gw, 'urib.test'), ['control.example']);
+});
+
+test('uri_ns: the name servers of a link domain are asked by registered domain, and with ns_ip by public address', async (t) => {
+  const zones: Zones = {
+    ...NS_ZONES,
+    'fresh-spam.example': [{ NS: 'ns1.bad-dns.example' }, { NS: 'ns2.bad-dns.example' }],
+    'ns1.bad-dns.example': [{ A: '198.51.100.53' }],
+    'ns2.bad-dns.example': [{ A: '10.0.0.53' }],
+    'bad-dns.example.nsbl.test': [LISTED],
+    '53.100.51.198.nsip.test': [{ A: '127.0.0.2' }],
+  };
+  const { gw, sink } = await start(t, zones, NS_LISTS);
+  const reply = await send(t, gw, htmlMessage('<a href="https://shop.fresh-spam.example/buy">buy</a>'));
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(s.get('URIBL_TEST_NS'), { score: '3', options: ['fresh-spam.example/ns=bad-dns.example'] });
+  assert.deepEqual(s.get('URIBL_TEST_NS_IP'), { score: '2', options: ['fresh-spam.example/ns=198.51.100.53'] });
+  assert.ok(!s.has('URIBL_TEMPERROR'));
+  // two name servers under one domain: one question; the private address of ns2 is never told to a list
+  assert.deepEqual(asked(gw, 'nsbl.test'), ['bad-dns.example']);
+  assert.deepEqual(asked(gw, 'nsip.test'), ['53.100.51.198']);
+  assert.equal(gw.dns.count('fresh-spam.example', 'NS'), 1);
+});
+
+test('uri_ns bounds: max_ns_domains link domains, max_ns_hosts name servers each, max_ns_lookups lookups; excluded ones never', async (t) => {
+  const zones: Zones = { ...NS_ZONES };
+  for (let i = 1; i <= 6; i++) {
+    zones[`d${i}.example`] = [1, 2, 3].map((n) => ({ NS: `ns${n}.dns${i}-${n}.example` }));
+    for (let n = 1; n <= 3; n++) zones[`ns${n}.dns${i}-${n}.example`] = [{ A: `198.51.100.${i * 10 + n}` }];
+  }
+  const rules = `${NS_LISTS}uribl:\n  exclude: [d1.example]\n  max_ns_domains: 3\n  max_ns_hosts: 2\n  max_ns_lookups: 5\n`;
+  const { gw, sink } = await start(t, zones, rules);
+  const links = [1, 2, 3, 4, 5, 6].map((i) => `<a href="http://www.d${i}.example/">${i}</a>`).join(' ');
+  const reply = await send(t, gw, htmlMessage(links));
+  assert.equal(reply.code, 250, reply.text);
+  symbolsOfDelivered(sink);
+  const nsAsked = gw.dns.log.filter((q) => q.type === 'NS').map((q) => q.name);
+  // d1 excluded; the first three others, in link order
+  assert.deepEqual(nsAsked.sort(), ['d2.example', 'd3.example', 'd4.example']);
+  // two name servers of each (the first two by name), three domains: six names, each asked once
+  assert.deepEqual(asked(gw, 'nsbl.test').sort(), ['dns2-1.example', 'dns2-2.example', 'dns3-1.example', 'dns3-2.example', 'dns4-1.example', 'dns4-2.example']);
+  // 3 NS lookups spent: 2 left for the name servers' addresses, so two addresses asked at most
+  const addressLookups = gw.dns.log.filter((q) => q.type === 'A' && /^ns\d\.dns/.test(q.name));
+  assert.equal(addressLookups.length, 2, addressLookups.map((q) => q.name).join(' '));
+  assert.equal(asked(gw, 'nsip.test').length, 2);
+});
