@@ -1,0 +1,148 @@
+// Redirector unwrapping (content/redirectors.ts), the name servers of link domains (dns/uri-ns.ts), the uri_ns
+// list in the uribl check (a deadline passing during the NS lookups), and the schema errors of the new keys.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { createUriblChecks } from '../../../src/checks/uribl.ts';
+import { redirectTargets, type Redirector } from '../../../src/content/redirectors.ts';
+import { createDnsblEngine } from '../../../src/dns/dnsbl.ts';
+import { dnsblSectionSchema } from '../../../src/dns/dnsbl-rules.ts';
+import type { DnsResult, RecordType, Resolver } from '../../../src/dns/resolver.ts';
+import { nameServersOf } from '../../../src/dns/uri-ns.ts';
+import { createMessageView } from '../../../src/smtp/message-view.ts';
+import { ManualClock } from '../../../src/util/clock.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { rulesProblems } from '../../helpers/config-errors.ts';
+import { createZoneResolver, type Zones } from '../../helpers/dns-server.ts';
+import { makeContext } from '../checks/dns-context.ts';
+
+const REDIRECTORS: Redirector[] = [
+  { host: 'google.com', path: '/url', params: ['q', 'url'] },
+  { host: 't.umblr.com', path: '/redirect', params: ['z'] },
+  { host: 'any-path.example', params: ['to'] },
+];
+
+test('redirector targets: query parameters percent-decoded (twice-encoded too), nested to the depth, subdomains of the host', () => {
+  assert.deepEqual(redirectTargets('https://www.google.com/url?sa=t&url=https%3A%2F%2Fevil.example%2Fa%3Fb%3D1', REDIRECTORS, 3), ['https://evil.example/a?b=1']);
+  assert.deepEqual(redirectTargets('https://google.com/url?q=https%253A%252F%252Ftwice.example%252F', REDIRECTORS, 3), ['https://twice.example/']);
+  const nested = `https://www.google.com/url?q=${encodeURIComponent(`https://t.umblr.com/redirect?z=${encodeURIComponent('http://deep.example/x')}`)}`;
+  assert.deepEqual(redirectTargets(nested, REDIRECTORS, 3), ['https://t.umblr.com/redirect?z=http%3A%2F%2Fdeep.example%2Fx', 'http://deep.example/x']);
+  assert.deepEqual(redirectTargets(nested, REDIRECTORS, 1), ['https://t.umblr.com/redirect?z=http%3A%2F%2Fdeep.example%2Fx']);
+  assert.deepEqual(redirectTargets(nested, REDIRECTORS, 0), []);
+  assert.deepEqual(redirectTargets('http://x.any-path.example/whatever?to=https://t.example/', REDIRECTORS, 3), ['https://t.example/']);
+});
+
+test('redirector targets: nothing for another path, another host, a lookalike host, or a parameter holding no web link', () => {
+  for (const link of [
+    'https://www.google.com/search?q=https://evil.example/',
+    'https://notgoogle.com/url?q=https://evil.example/',
+    'https://google.com.evil.example/url?q=https://evil.example/',
+    'https://www.google.com/url?q=evil.example',
+    'https://www.google.com/url?q=javascript:alert(1)',
+    'https://www.google.com/url?q=https%3A%2F%2F',
+    'https://www.google.com/url?q=https%25ZZ',
+    'https://www.google.com/url?q=ftp://files.example/',
+    `https://www.google.com/url?q=https://${'a'.repeat(9000)}.example/`,
+    'not a url at all',
+  ]) {
+    assert.deepEqual(redirectTargets(link, REDIRECTORS, 3), [], link.slice(0, 80));
+  }
+  // a redirector to itself stops at the depth
+  const loop = 'https://www.google.com/url?q=https://www.google.com/url?q=https://www.google.com/url?q=https://www.google.com/url?q=x';
+  assert.ok(redirectTargets(loop, REDIRECTORS, 3).length <= 3);
+});
+
+/** A resolver over a zone map that logs each question. */
+function counting(zones: Zones): { resolver: Resolver; log: string[] } {
+  const inner = createZoneResolver(zones);
+  const log: string[] = [];
+  return { log, resolver: { lookup: <T extends RecordType>(name: string, type: T): Promise<DnsResult<T>> => (log.push(`${type} ${name}`), inner.lookup(name, type)) } };
+}
+
+test('name servers of link domains: sorted, bounded, private addresses and private names dropped, excluded domains kept unasked', async () => {
+  const zones: Zones = {
+    'a.example': [{ NS: 'ns2.host-b.example' }, { NS: 'ns1.host-b.example' }, { NS: 'ns.big-dns.example' }, { NS: 'ns.corp.local' }],
+    'ns1.host-b.example': [{ A: '10.1.2.3' }, { A: '203.0.113.5' }],
+    'ns2.host-b.example': [{ A: '127.0.0.1' }],
+    'ns.big-dns.example': [{ A: '198.51.100.9' }],
+    'b.example': 'SERVFAIL',
+  };
+  const { resolver, log } = counting(zones);
+  const r = await nameServersOf(resolver, ['a.example', 'b.example', 'c.example'], { maxDomains: 2, maxHosts: 5, maxLookups: 100 }, { addresses: true, ipv6: false, exclude: new Set(['big-dns.example']) });
+  assert.deepEqual([...r.domains], [['host-b.example', 'a.example']]);
+  // 10.1.2.3 (private), 127.0.0.1 (loopback): never asked; the address of the excluded name server's domain is
+  assert.deepEqual([...r.addresses], [
+    ['198.51.100.9', 'a.example'],
+    ['203.0.113.5', 'a.example'],
+  ]);
+  assert.ok(!log.includes('NS c.example'), 'max_ns_domains: the third domain is not asked');
+  assert.ok(!log.some((q) => q.includes('corp.local')), 'a name server under a private name is not resolved');
+
+  const tight = counting(zones);
+  const t = await nameServersOf(tight.resolver, ['a.example'], { maxDomains: 5, maxHosts: 1, maxLookups: 1 }, { addresses: true, ipv6: true, exclude: new Set() });
+  assert.deepEqual(tight.log, ['NS a.example'], 'one lookup in all');
+  assert.equal(t.lookups, 1);
+  assert.deepEqual([...t.domains.keys()], ['big-dns.example'], 'max_ns_hosts 1: the first by name');
+});
+
+test('a uri_ns list whose name server lookups outlast the deadline gives URIBL_TEMPERROR naming it', async () => {
+  const section = dnsblSectionSchema.parse({ n: { zone: 'n.test', kind: 'uri_ns', health_check: false, codes: { '127.0.0.2': 'URIBL_N' } } });
+  const never: Resolver = { lookup: () => new Promise(() => undefined) };
+  const engine = createDnsblEngine({ resolver: never, lists: section, log: silentLogger, clock: new ManualClock(1) });
+  const [check] = createUriblChecks({ engine, resolver: never, section, settings: { maxUris: 50, exclude: new Set() }, limits: { maxBytes: 512 * 1024, maxParts: 100, maxDepth: 10 } });
+  assert.deepEqual([...(check?.symbols ?? [])].sort(), ['URIBL_N', 'URIBL_TEMPERROR']);
+  const ac = new AbortController();
+  const ctx = { ...makeContext('data', {}, {}, { signal: ac.signal }), message: createMessageView(Buffer.from('Subject: x\r\n\r\nhttp://slow-ns.example/\r\n')) };
+  const running = check?.run(ctx);
+  setImmediate(() => ac.abort());
+  assert.deepEqual(await running, [{ symbol: 'URIBL_TEMPERROR', options: ['n'] }]);
+});
+
+test('schema errors of the new keys name the file, the line and the key', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-uri-ns-schema-'));
+  try {
+    const file = path.join(dir, 'bad.yaml');
+    writeFileSync(
+      file,
+      [
+        'dnsbl:',
+        '  nsip:',
+        '    zone: a.test',
+        '    kind: uri',
+        '    ns_ip: true',
+        '    codes: { 127.0.0.2: URIBL_X }',
+        '  nstest:',
+        '    zone: b.test',
+        '    kind: uri_ns',
+        '    ns_ip: true',
+        '    test_point: test.b.test',
+        '    codes: { 127.0.0.2: URIBL_Y }',
+        'uribl:',
+        '  redirect_depth: 9',
+        '  max_ns_domains: 0',
+        '  max_ns_lookups: 1000',
+        '  redirectors:',
+        '    - { host: "not a host", params: [q] }',
+        '    - { host: r.example, path: url, params: [] }',
+        '    - { host: r.example, params: ["a b"], extra: 1 }',
+        '',
+      ].join('\n'),
+    );
+    const text = rulesProblems([dir]);
+    const at = (line: number, rest: string): RegExp => new RegExp(`${file.replace(/[.\\/]/g, '\\$&')}:${line}: ${rest}`);
+    assert.match(text, at(5, 'dnsbl\\.nsip\\.ns_ip: ns_ip applies to uri_ns lists only, found kind uri'));
+    assert.match(text, at(11, 'dnsbl\\.nstest\\.test_point: test_point applies to domain lists only, found kind uri_ns'));
+    assert.match(text, at(14, 'uribl\\.redirect_depth: '));
+    assert.match(text, at(15, 'uribl\\.max_ns_domains: '));
+    assert.match(text, at(16, 'uribl\\.max_ns_lookups: '));
+    assert.match(text, /uribl\.redirectors\[0\]\.host: expected a domain name/);
+    assert.match(text, /uribl\.redirectors\[1\]\.path: expected a path prefix starting with "\/"/);
+    assert.match(text, /uribl\.redirectors\[1\]\.params: /);
+    assert.match(text, /uribl\.redirectors\[2\]\.params\[0\]: expected a query parameter name/);
+    assert.match(text, /uribl\.redirectors\[2\]\.extra: unknown key|uribl\.redirectors\[2\]: unknown key/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
