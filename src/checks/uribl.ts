@@ -14,7 +14,7 @@ import type { Resolver } from '../dns/resolver.ts';
 import { nameServersOf, type NsSubjects } from '../dns/uri-ns.ts';
 import { listSymbols, type DnsblList, type DnsblSection } from '../dns/dnsbl-rules.ts';
 import { registeredDomain, underAny } from '../dns/registered-domain.ts';
-import type { UriblSettings } from '../dns/uribl-rules.ts';
+import { DEFAULT_MAX_NS_DOMAINS, DEFAULT_MAX_NS_HOSTS, DEFAULT_MAX_NS_LOOKUPS, type UriblSettings } from '../dns/uribl-rules.ts';
 import type { MimeLimits } from '../mime/parse.ts';
 import { ipToBigInt } from '../util/cidr.ts';
 import { publicAddress } from '../util/ip-ranges.ts';
@@ -82,7 +82,7 @@ export function createUriblChecks(deps: UriblDeps): Check[] {
   // the name servers of the link domains, looked up once per message for every uri_ns list
   const nsLists = deps.engine.lists('uri_ns').map((n) => deps.section[n]).filter((l): l is DnsblList => l !== undefined);
   const nsOpts = { addresses: nsLists.some((l) => l.ns_ip), ipv6: nsLists.some((l) => l.ns_ip && l.ipv6), exclude };
-  const nsBounds = { maxDomains: settings.maxNsDomains ?? 10, maxHosts: settings.maxNsHosts ?? 4, maxLookups: settings.maxNsLookups ?? 40 };
+  const nsBounds = { maxDomains: settings.maxNsDomains ?? DEFAULT_MAX_NS_DOMAINS, maxHosts: settings.maxNsHosts ?? DEFAULT_MAX_NS_HOSTS, maxLookups: settings.maxNsLookups ?? DEFAULT_MAX_NS_LOOKUPS };
   const nsOf = (ctx: CheckContext): Promise<NsSubjects> | undefined => {
     const view = ctx.message;
     const resolver = deps.resolver;
