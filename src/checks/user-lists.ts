@@ -21,7 +21,7 @@ const RESULTS = [
 ] as const;
 
 /** The local user a recipient reaches, when it reaches exactly one (a user, a sub-address, an alias of one user). */
-function userOf(directory: RecipientDirectory, rcpt: string): string | undefined {
+export function userOf(directory: RecipientDirectory, rcpt: string): string | undefined {
   const r = directory.resolve(rcpt);
   return r.kind === 'local' && r.mailboxes.length === 1 && r.remote.length === 0 ? r.mailboxes[0] : undefined;
 }

@@ -1,7 +1,8 @@
 // One recipient's quarantine digest as a message: multipart/alternative (RFC 2046 §5.1.4) with a text/plain and a
 // text/html part (both UTF-8, base64 so no line or 8-bit limit applies on the way), per item the date, sender,
 // subject (RFC 2047 decoded, control and bidi characters taken out, truncated), score and main symbols, and the
-// release and delete links when base_url is set. Marked Auto-Submitted: auto-generated (RFC 3834 §5: a message
+// release and delete links when base_url is set (and, with list links, release-and-allow and delete-and-block per
+// item and one link to the recipient's sender lists). Marked Auto-Submitted: auto-generated (RFC 3834 §5: a message
 // made by a process, not in reply to one), so vacation responders and the like do not answer it.
 import { randomBytes } from 'node:crypto';
 import { decodeHeaderValue } from '../mime/headers.ts';
@@ -16,7 +17,8 @@ export interface DigestItem {
   score: number;
   /** The symbols that weighed most, highest first. */
   symbols: string[];
-  links?: { release: string; delete: string };
+  /** allow and block: release and allow the sender, delete and block it (full-stack mode with list links). */
+  links?: { release: string; delete: string; allow?: string; block?: string };
 }
 
 export interface DigestInput {
@@ -30,6 +32,8 @@ export interface DigestInput {
   more: number;
   /** quarantine.max_age, for the note on when held mail goes. */
   maxAgeMs: number;
+  /** The recipient's "manage my sender lists" page. */
+  listsLink?: string;
 }
 
 /** Characters of a subject shown at most. */
@@ -73,9 +77,12 @@ export function digestText(input: DigestInput): string {
     lines.push(`   Subject: ${displayText(item.subject, SUBJECT_CHARS) || '(none)'}`);
     lines.push(`   Score ${item.score.toFixed(1)}${item.symbols.length ? ` (${item.symbols.join(', ')})` : ''}`);
     if (item.links) lines.push(`   Release: ${item.links.release}`, `   Delete:  ${item.links.delete}`);
+    if (item.links?.allow) lines.push(`   Release and always allow this sender: ${item.links.allow}`);
+    if (item.links?.block) lines.push(`   Delete and block this sender: ${item.links.block}`);
     lines.push('');
   });
   if (input.more > 0) lines.push(`... and ${input.more} more (older) not listed here.`, '');
+  if (input.listsLink) lines.push(`Manage my sender lists: ${input.listsLink}`, '');
   if (input.items.some((i) => i.links)) lines.push('A link opens a page that asks you to confirm; it works for you alone, until it expires.', '');
   return lines.join('\r\n');
 }
@@ -83,7 +90,9 @@ export function digestText(input: DigestInput): string {
 export function digestHtml(input: DigestInput): string {
   const rows = input.items
     .map((item) => {
-      const links = item.links ? `<td><a href="${escapeHtml(item.links.release)}">Release</a> · <a href="${escapeHtml(item.links.delete)}">Delete</a></td>` : '';
+      const l = item.links;
+      const listed = l?.allow && l.block ? `<br><a href="${escapeHtml(l.allow)}">Release and always allow this sender</a> · <a href="${escapeHtml(l.block)}">Delete and block this sender</a>` : '';
+      const links = l ? `<td><a href="${escapeHtml(l.release)}">Release</a> · <a href="${escapeHtml(l.delete)}">Delete</a>${listed}</td>` : '';
       const symbols = item.symbols.length ? `<br><small>${escapeHtml(item.symbols.join(', '))}</small>` : '';
       return `<tr><td>${escapeHtml(digestDate(item.receivedAt))}</td><td>${escapeHtml(senderOf(item.sender))}</td><td>${escapeHtml(displayText(item.subject, SUBJECT_CHARS) || '(none)')}</td><td>${escapeHtml(item.score.toFixed(1))}${symbols}</td>${links}</tr>`;
     })
@@ -97,6 +106,7 @@ export function digestHtml(input: DigestInput): string {
     `<p>${escapeHtml(intro(input))}</p>`,
     `<table border="1" cellpadding="4" cellspacing="0">${head}\r\n${rows}</table>`,
     more,
+    input.listsLink ? `<p><a href="${escapeHtml(input.listsLink)}">Manage my sender lists</a></p>` : '',
     '</body></html>',
     '',
   ].join('\r\n');

@@ -1,6 +1,8 @@
 // The quarantine digest from config: the runner (digest.ts) on the spool with the notice signer (and where each
-// recipient's digest goes: the user directory in full-stack mode, the sub-address delimiter in front-of), and the link routes
-// for the HTTP listener (link-routes.ts) with the link secret (made at the first start). None when
+// recipient's digest goes: the user directory in full-stack mode, the sub-address delimiter in front-of; in
+// full-stack mode with list_links, the directory also decides which user's sender lists its list links change), and
+// the link routes for the HTTP listener (link-routes.ts) with the link secret (made at the first start). The per-user
+// sender lists exist in full-stack mode only (the users are ours), so front-of mode gets no list links. None when
 // quarantine.digest.enabled is false (the metrics are still exported, at 0).
 import type { LoadedConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
@@ -9,6 +11,8 @@ import type { UserDirectory } from '../mailhost/directory.ts';
 import type { Registry } from '../metrics/registry.ts';
 import type { MessageSink } from '../queue/types.ts';
 import { withoutSubaddress } from '../smtp/subaddress.ts';
+import { userOf } from '../checks/user-lists.ts';
+import { userListsPath } from '../lists/user-list-file.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import { createDigestRunner, type DigestRunner } from './digest.ts';
@@ -49,8 +53,8 @@ export function digestAddressFor(config: Config, directory: Pick<UserDirectory, 
 
 export interface DigestSetupDeps {
   loaded: LoadedConfig;
-  /** Full-stack mode's users and aliases (digestAddressOf); absent in front-of mode. */
-  directory?: Pick<UserDirectory, 'resolveExplicit'>;
+  /** Full-stack mode's users and aliases (digestAddressOf, and userOf for the list links); absent in front-of mode. */
+  directory?: Pick<UserDirectory, 'resolveExplicit' | 'resolve' | 'isLocalDomain'>;
   quarantine: Quarantine;
   sink: MessageSink;
   sign?: NoticeSigner;
@@ -80,7 +84,10 @@ export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<Quara
   if (!cfg.base_url) log.info('quarantine.digest.base_url is not set: digests carry no release or delete links');
   let secret = loadLinkSecret(dataDir, true) ?? Buffer.alloc(0);
   let current = createLinkTokens(secret);
-  const tokens: LinkTokens = { sign: (claim) => current.sign(claim), verify: (token, now) => current.verify(token, now) };
+  const tokens: LinkTokens = { sign: (claim) => current.sign(claim), verify: (token, now, action) => current.verify(token, now, action) };
+  const directory = deps.directory;
+  // the user a recipient reaches, exactly as the user_lists check finds the lists it applies
+  const listUser = directory && cfg.list_links ? (recipient: string): string | undefined => userOf(directory, recipient)?.toLowerCase() : undefined;
   const runner = await createDigestRunner({
     dir: deps.quarantine.dir,
     stateFile: digestStateFile(dataDir),
@@ -92,13 +99,14 @@ export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<Quara
     ...(deps.sign ? { sign: deps.sign } : {}),
     digestAddress: digestAddressFor(config, deps.directory),
     tokens,
+    ...(listUser ? { listUser } : {}),
     settledBefore: () => deps.quarantine.settledBefore(),
     clock: deps.clock,
     registry: deps.registry,
     log,
     fsync: config.queue.fsync,
   });
-  const routes = createLinkRoutes({ tokens, quarantine: deps.quarantine, sink: deps.sink, learn: cfg.learn_on_release, clock: deps.clock, registry: deps.registry, log });
+  const routes = createLinkRoutes({ tokens, quarantine: deps.quarantine, sink: deps.sink, learn: cfg.learn_on_release, clock: deps.clock, registry: deps.registry, log, ...(listUser ? { lists: { file: userListsPath(dataDir), userOf: listUser } } : {}) });
   const reloadSecret = (): void => {
     try {
       const next = loadLinkSecret(dataDir, true) ?? Buffer.alloc(0);

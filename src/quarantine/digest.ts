@@ -20,6 +20,7 @@ import { roundDue } from './digest-schedule.ts';
 import { loadDigestState, saveDigestState, type DigestState } from './digest-state.ts';
 import { listQuarantineIds, quarantineFile, readQuarantinedHead } from './format.ts';
 import type { LinkTokens } from './link-token.ts';
+import { senderEntry } from './link-routes.ts';
 
 export interface DigestRunnerOptions {
   dir: string;
@@ -37,6 +38,12 @@ export interface DigestRunnerOptions {
   digestAddress?: (recipient: string) => string | undefined;
   /** Signs the links; absent (or no base_url): digests without links. */
   tokens?: LinkTokens;
+  /**
+   * Full-stack mode with quarantine.digest.list_links: the local user a recipient reaches (as the user_lists check
+   * resolves it). Items for such a recipient, with a sender that can be listed, get allow and block links, and a
+   * digest to a user a link to their lists page. Absent: no list links.
+   */
+  listUser?: (recipient: string) => string | undefined;
   /** Messages quarantined before this time are all on disk (Quarantine.settledBefore; the clock's now without one). */
   settledBefore?: () => number;
   clock: Clock;
@@ -135,12 +142,19 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
     const shown = newest.slice(0, config.max_items);
     const expires = now + config.link_lifetime;
     const link = (action: string, token: string): string => `${baseUrl ?? ''}/quarantine/${action}?t=${token}`;
+    const tokens = baseUrl === undefined ? undefined : opts.tokens;
+    const listUser = opts.listUser;
+    // each link's token made for its own action: one cannot be replayed as another
+    const signed = (action: 'release' | 'delete' | 'allow' | 'block', item: { id: string; recipient: string }): string => link(action, tokens?.sign({ action, id: item.id, recipient: item.recipient, expires }) ?? '');
     const items: DigestItem[] = shown.map((item) => {
-      if (!baseUrl || !opts.tokens) return item;
-      const token = opts.tokens.sign({ id: item.id, recipient: item.recipient, expires });
-      return { ...item, links: { release: link('release', token), delete: link('delete', token) } };
+      if (!tokens) return item;
+      const listed = listUser !== undefined && listUser(item.recipient) !== undefined && senderEntry(item.sender) !== undefined;
+      return { ...item, links: { release: signed('release', item), delete: signed('delete', item), ...(listed ? { allow: signed('allow', item), block: signed('block', item) } : {}) } };
     });
-    return { from, to: p.address, hostname: opts.hostname, now, items, more: newest.length - shown.length, maxAgeMs: opts.maxAgeMs };
+    // the lists page of the user this digest goes to (none for an alias of several users)
+    const user = tokens && listUser ? listUser(p.address) : undefined;
+    const listsLink = tokens && user !== undefined ? link('lists', tokens.sign({ action: 'lists', id: '', recipient: user, expires })) : undefined;
+    return { from, to: p.address, hostname: opts.hostname, now, items, more: newest.length - shown.length, maxAgeMs: opts.maxAgeMs, ...(listsLink ? { listsLink } : {}) };
   };
 
   /** Set by close(): a round under way stops before its next digest. */

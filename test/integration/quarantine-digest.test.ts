@@ -133,7 +133,7 @@ test('digests to local recipients with links that release and delete one recipie
   // forged: the MAC changed; expired: signed with the real secret, expiry past
   const forged = `${sharedToken.slice(0, -2)}${sharedToken.endsWith('AA') ? 'BB' : 'AA'}`;
   assert.equal((await post('release', forged)).status, 403);
-  const bobToken = createLinkTokens(Buffer.from(secret.trim(), 'utf8')).sign({ id: sharedId, recipient: BOB, expires: Date.now() - 1000 });
+  const bobToken = createLinkTokens(Buffer.from(secret.trim(), 'utf8')).sign({ action: 'release', id: sharedId, recipient: BOB, expires: Date.now() - 1000 });
   const expired = await post('release', bobToken);
   assert.equal(expired.status, 410);
   assert.match(await expired.text(), /expired/);

@@ -30,6 +30,11 @@ export const digestSection = z
       .refine((ms) => ms >= 60_000 && ms <= 366 * 86_400_000, { message: 'expected a duration from 1m to 366d' }),
     /** A message released through a link is also learned as ham (as `quarantine release --learn`). */
     learn_on_release: z.boolean().default(false),
+    /**
+     * Full-stack mode: per item "release and always allow this sender" and "delete and block this sender" links, and
+     * one "manage my sender lists" link per digest (the per-user sender lists). No effect in front-of mode.
+     */
+    list_links: z.boolean().default(true),
   })
   .prefault({});
 

@@ -185,7 +185,7 @@ test('full-stack: one digest per mailbox (sub-addresses, aliases of one user), n
   assert.equal(round?.notLocal.length, 32, 'the catch-all\'s made-up addresses, the forward and the gone user');
   // alice's links act on the copy of the address it was quarantined for
   const text = (await PostalMime.parse(sink.sent[0]?.message ?? Buffer.alloc(0))).text ?? '';
-  const claims = [...text.matchAll(/release\?t=([\w.-]+)/g)].map((m) => tokens.verify(m[1] ?? '', clock.now()));
+  const claims = [...text.matchAll(/release\?t=([\w.-]+)/g)].map((m) => tokens.verify(m[1] ?? '', clock.now(), 'release'));
   assert.deepEqual(claims.map((c) => (c.ok ? [c.claim.id === one, c.claim.recipient] : c.reason)), [[false, 'alice+y@corp.example'], [true, 'alice+x@corp.example']]);
   assert.equal((await (await runner(sink)).run(true))?.sent.length, 0, 'covered per mailbox');
 });

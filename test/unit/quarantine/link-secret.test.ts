@@ -32,7 +32,7 @@ test('a replaced, deleted or broken link secret on reload: old links void at onc
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => server.close());
   const file = path.join(dataDir, LINK_SECRET_FILE);
-  const tokenUnder = (text: string): string => createLinkTokens(Buffer.from(text.trim(), 'utf8')).sign({ id, recipient: 'alice@corp.example', expires: T0 + 86_400_000 });
+  const tokenUnder = (text: string): string => createLinkTokens(Buffer.from(text.trim(), 'utf8')).sign({ action: 'release', id, recipient: 'alice@corp.example', expires: T0 + 86_400_000 });
   const status = async (token: string): Promise<number> => (await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/quarantine/release?t=${token}`)).status;
 
   const first = tokenUnder(readFileSync(file, 'utf8'));
