@@ -105,7 +105,9 @@ test('digests to local recipients with links that release and delete one recipie
   // the links of alice's digest, in digest order (newest first): the encoded one, then the shared one
   const tokens = [...text.matchAll(/Release: https:\/\/gw\.example\.com:9465\/quarantine\/release\?t=([A-Za-z0-9_.-]+)/g)].map((m) => m[1] ?? '');
   assert.equal(tokens.length, 2);
-  const [aliceOnlyToken = '', sharedToken = ''] = tokens;
+  const [, sharedToken = ''] = tokens;
+  // each link's token is made for its own action: the delete link's, not the release link's
+  const aliceOnlyToken = /Delete: {2}https:\/\/gw\.example\.com:9465\/quarantine\/delete\?t=([A-Za-z0-9_.-]+)/.exec(text)?.[1] ?? '';
   const base = `http://127.0.0.1:${gw.httpPort ?? 0}/quarantine`;
   const post = (action: string, token: string): Promise<Response> => fetch(`${base}/${action}`, { method: 'POST', body: new URLSearchParams({ t: token }) });
 
@@ -142,6 +144,7 @@ test('digests to local recipients with links that release and delete one recipie
   assert.equal((await fetch(`${base}/release?t=${sharedToken}`, { method: 'PUT' })).status, 405);
   assert.equal((await fetch(`${base}/release`, { method: 'POST', body: 't='.padEnd(10_000, 'x') })).status, 413);
 
+  assert.equal((await post('delete', tokens[0] ?? '')).status, 403, 'a release token deletes nothing');
   const deleted = await post('delete', aliceOnlyToken);
   assert.equal(deleted.status, 200);
   assert.match(await deleted.text(), /Message deleted/);
@@ -153,6 +156,7 @@ test('digests to local recipients with links that release and delete one recipie
   assert.equal(await metric(gw, 'spamgate_quarantine_link_actions_total', '{action="release",result="invalid"}'), 2, 'the forged token and the oversized body');
   assert.equal(await metric(gw, 'spamgate_quarantine_link_actions_total', '{action="release",result="expired"}'), 1);
   assert.equal(await metric(gw, 'spamgate_quarantine_link_actions_total', '{action="delete",result="ok"}'), 1);
+  assert.equal(await metric(gw, 'spamgate_quarantine_link_actions_total', '{action="delete",result="invalid"}'), 1, 'the release token');
 
   // the /metrics listener is unchanged beside the new routes
   assert.equal((await fetch(`http://127.0.0.1:${gw.httpPort ?? 0}/healthz`)).status, 200);

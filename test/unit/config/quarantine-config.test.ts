@@ -18,7 +18,7 @@ test('defaults: <data_dir>/quarantine, 30 days, 1 GiB; the shipped rules set no 
     dir: 'quarantine',
     max_age: 30 * 86_400_000,
     max_size: 1024 ** 3,
-    digest: { enabled: false, at: '07:00', interval: 86_400_000, max_items: 50, link_lifetime: 7 * 86_400_000, learn_on_release: false },
+    digest: { enabled: false, at: '07:00', interval: 86_400_000, max_items: 50, link_lifetime: 7 * 86_400_000, learn_on_release: false, list_links: true },
   });
   assert.equal(quarantineDir(dataDir, config.quarantine), '/var/lib/spamgate/quarantine');
   assert.equal(loadRuleset([SHIPPED_RULES_DIR]).thresholds.quarantine, undefined, 'default behaviour unchanged');

@@ -14,6 +14,7 @@ import { loadConfig } from '../../../src/config/load.ts';
 import { createUserDirectory } from '../../../src/mailhost/directory.ts';
 import { hashPassword } from '../../../src/mailhost/password.ts';
 import { createDigestRunner, type DigestRunnerOptions } from '../../../src/quarantine/digest.ts';
+import { userOf } from '../../../src/checks/user-lists.ts';
 import { digestAddressOf } from '../../../src/quarantine/digest-setup.ts';
 import { latestSlot, nextSlot, roundDue } from '../../../src/quarantine/digest-schedule.ts';
 import { readQuarantined, type QuarantineEnvelope } from '../../../src/quarantine/format.ts';
@@ -252,4 +253,47 @@ test('recipients that get no digest leave nothing in the state file (made-up add
   await store(q, clock, ['r1@outside.example'], 'again');
   assert.deepEqual((await (await runner(sink)).run(true))?.notLocal, ['r1@outside.example']);
   assert.match(await registry.metrics(), /spamgate_quarantine_digests_total\{result="not_local"\} 201/);
+});
+
+test('list links: per item allow and block, one lists link for a user; none for an alias of several users, the null sender or front-of mode', async (t) => {
+  const base = await tempDir(t);
+  const hash = await hashPassword('password-123', { N: 1024, r: 8, p: 1 });
+  const users = { 'alice@corp.example': { password: hash }, 'bob@corp.example': { password: hash } };
+  const aliases = { 'team@corp.example': ['alice@corp.example', 'bob@corp.example'] };
+  const { config } = loadConfig({ inline: { local_domains: ['corp.example'], users, aliases, mailhost: { watch_files: false } }, dataDir: base });
+  const d = createUserDirectory({ config, dataDir: base, log: silentLogger });
+  t.after(() => d.close());
+  const listUser = (r: string): string | undefined => userOf(d, r)?.toLowerCase();
+  const { q, clock, runner, tokens } = await rig(t, {}, { digestAddress: digestAddressOf(d), listUser });
+  const id = await store(q, clock, ['alice+x@corp.example', 'team@corp.example'], 'run');
+  await q.store({ ...qEnv(['alice@corp.example'], 'bounce'), mailFrom: '' }, message('bounce'));
+  clock.advance(1000);
+  const sink = recorder();
+  await (await runner(sink)).run(true);
+  const textOf = async (i: number): Promise<string> => (await PostalMime.parse(sink.sent[i]?.message ?? Buffer.alloc(0))).text ?? '';
+  const alice = await textOf(0);
+  const tokensOf = (text: string, action: string): string[] => [...text.matchAll(new RegExp(`/quarantine/${action}\\?t=([\\w.-]+)`, 'g'))].map((m) => m[1] ?? '');
+  assert.equal(tokensOf(alice, 'release').length, 2);
+  const [allow, ...moreAllow] = tokensOf(alice, 'allow');
+  assert.ok(allow && moreAllow.length === 0, 'the null sender has no allow link');
+  const claim = tokens.verify(allow, clock.now(), 'allow');
+  assert.ok(claim.ok && claim.claim.id === id && claim.claim.recipient === 'alice+x@corp.example');
+  assert.equal(tokens.verify(allow, clock.now(), 'release').ok, false, 'bound to its action');
+  assert.equal(tokensOf(alice, 'block').length, 1);
+  const [lists] = tokensOf(alice, 'lists');
+  const listsClaim = tokens.verify(lists ?? '', clock.now(), 'lists');
+  assert.ok(listsClaim.ok && listsClaim.claim.recipient === 'alice@corp.example' && listsClaim.claim.id === '');
+  const team = await textOf(1);
+  assert.match(team, /Quarantine digest for team@corp\.example/);
+  assert.equal(tokensOf(team, 'release').length, 1);
+  assert.deepEqual([tokensOf(team, 'allow'), tokensOf(team, 'block'), tokensOf(team, 'lists')], [[], [], []], 'an alias of several users: whose lists?');
+
+  // front-of mode (no listUser): release and delete only
+  const front = await rig(t);
+  await store(front.q, front.clock, ['alice@corp.example'], 'front');
+  const frontSink = recorder();
+  await (await front.runner(frontSink)).run(true);
+  const frontText = (await PostalMime.parse(frontSink.sent[0]?.message ?? Buffer.alloc(0))).text ?? '';
+  assert.equal(tokensOf(frontText, 'release').length, 1);
+  assert.doesNotMatch(frontText, /quarantine\/(allow|block|lists)/);
 });
