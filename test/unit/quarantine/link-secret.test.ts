@@ -57,3 +57,21 @@ test('a replaced, deleted or broken link secret on reload: old links void at onc
   assert.equal(await status(second), 403, 'deleted: void');
   assert.equal(await status(tokenUnder(readFileSync(file, 'utf8'))), 200);
 });
+
+test('the allow, block and lists routes exist in full-stack mode with list_links only', async (t) => {
+  const dataDir = await tempDir(t);
+  const clock = new ManualClock(T0);
+  const registry = createRegistry(false);
+  const quarantine = await openQuarantine({ dir: path.join(dataDir, 'quarantine'), maxAgeMs: 86_400_000, maxSize: 0, fsync: false, clock, registry, log: silentLogger });
+  const sink = { enqueue: () => Promise.reject(new Error('not here')) };
+  const directory = { resolveExplicit: () => ({ kind: 'unknown' as const }), resolve: () => ({ kind: 'unknown' as const }), isLocalDomain: () => true };
+  const routesOf = async (listLinks: boolean, fullStack: boolean): Promise<string[]> => {
+    const loaded = loadConfig({ inline: { local_domains: ['corp.example'], quarantine: { digest: { enabled: true, base_url: 'https://gw.example', list_links: listLinks } } }, dataDir });
+    const digest = await openQuarantineDigest({ loaded, quarantine, sink, hostname: 'mx.example', clock, registry, log: silentLogger, ...(fullStack ? { directory } : {}) });
+    t.after(() => digest?.runner.close());
+    return Object.keys(digest?.routes ?? {}).sort();
+  };
+  assert.deepEqual(await routesOf(true, true), ['/quarantine/allow', '/quarantine/block', '/quarantine/delete', '/quarantine/lists', '/quarantine/release']);
+  assert.deepEqual(await routesOf(false, true), ['/quarantine/delete', '/quarantine/release']);
+  assert.deepEqual(await routesOf(true, false), ['/quarantine/delete', '/quarantine/release'], 'front-of mode: no per-user lists');
+});
