@@ -129,7 +129,7 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     limits,
     metrics,
     ...(secureContext ? { secureContext } : {}),
-    summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + (s.envelopeUtf8 === s.envelope ? 0 : s.envelopeUtf8.length) + s.body.length + s.bodystructure.length + 64 }),
+    summaries: new LRUCache<string, Summary>({ max: 100_000, maxSize: 128 * 1024 * 1024, sizeCalculation: (s) => s.envelope.length + (s.envelopeUtf8 === s.envelope ? 0 : s.envelopeUtf8.length) + s.body.length + s.bodystructure.length + (s.bodyUtf8 === s.body ? 0 : s.bodyUtf8.length) + (s.bodystructureUtf8 === s.bodystructure ? 0 : s.bodystructureUtf8.length) + 64 }),
     envelopes: new EnvelopeCache(128 * 1024 * 1024),
     envelopesUtf8: new EnvelopeCache(32 * 1024 * 1024),
     sortKeys: new UidCache<HeaderKeys>(64 * 1024 * 1024, headerKeysSize),

@@ -43,3 +43,20 @@ export function legacyAddress(name: string, mailbox: string, host: string): Lega
   const addr = `${mailbox}@${host}`;
   return { kind: 'group', name: encodedWords(name ? `${name} <${addr}>` : addr) };
 }
+
+/** RFC 2231 §7 attribute-char: printable ASCII but space, "*", "'", "%" and the RFC 2045 tspecials. */
+const ATTRIBUTE_CHAR = /^[!#$&+\-.0-9A-Z^_`a-z{|}~]$/;
+
+/**
+ * A MIME parameter whose value is in UTF-8, for a legacy client: the RFC 2231 §4 extended form, name "NAME*" and
+ * value "utf-8''" with every byte outside attribute-char percent-encoded (RFC 6857 §3 downgrades parameters so).
+ * A name that is itself not ASCII (no valid MIME has one) becomes encoded words, 7-bit at least.
+ */
+export function rfc2231Param(name: string, value: string): [string, string] {
+  let out = "utf-8''";
+  for (const byte of Buffer.from(value, 'utf8')) {
+    const ch = String.fromCharCode(byte);
+    out += ATTRIBUTE_CHAR.test(ch) ? ch : '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+  }
+  return [(ASCII.test(name) ? name : encodedWords(name)) + '*', out];
+}

@@ -1,7 +1,7 @@
 // FETCH: attribute parsing (macros, BODY[section]<partial>) and response items per message (RFC 3501 §6.4.5, §7.4.2).
 import type { MessageMeta } from '../store/mailbox-store.ts';
 import { astr, flagList, internalDate } from './encode.ts';
-import { bodyStructure, envelope, findPart, parseMime, type MimePart } from './mime.ts';
+import { bodyStructure, envelope, findPart, hasEightBitHeaders, parseMime, type MimePart } from './mime.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 
 export type SectionSpec = '' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
@@ -98,15 +98,29 @@ export interface Summary {
   envelope: string;
   /** UTF-8 (RFC 6855 §3); the same string as envelope when the header is 7-bit. */
   envelopeUtf8: string;
+  /** BODY and BODYSTRUCTURE as ENVELOPE: 7-bit (parameters, descriptions and embedded envelopes downgraded)… */
   body: string;
   bodystructure: string;
+  /** …and UTF-8 (RFC 6855 §3), the same strings when no header of any part is 8-bit. */
+  bodyUtf8: string;
+  bodystructureUtf8: string;
 }
 
 export function summarize(raw: Buffer): Summary {
   const root = parseMime(raw);
   const legacy = envelope(root);
   const eightBit = root.headers.some((h) => /[\x80-\xff]/.test(h.value));
-  return { envelope: legacy, envelopeUtf8: eightBit ? envelope(root, undefined, true) : legacy, body: bodyStructure(raw, root, false), bodystructure: bodyStructure(raw, root, true) };
+  const body = bodyStructure(raw, root, false);
+  const bodystructure = bodyStructure(raw, root, true);
+  const partsEightBit = hasEightBitHeaders(root);
+  return {
+    envelope: legacy,
+    envelopeUtf8: eightBit ? envelope(root, undefined, true) : legacy,
+    body,
+    bodystructure,
+    bodyUtf8: partsEightBit ? bodyStructure(raw, root, false, true) : body,
+    bodystructureUtf8: partsEightBit ? bodyStructure(raw, root, true, true) : bodystructure,
+  };
 }
 
 export interface FetchInput {
@@ -152,6 +166,13 @@ export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMe
   return out + ')\r\n';
 }
 
+/** The summary's form of ENVELOPE, BODY or BODYSTRUCTURE for the session: UTF-8 once enabled (RFC 6855 §3). */
+function summaryField(kind: 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE', utf8: boolean): keyof Summary {
+  if (kind === 'ENVELOPE') return utf8 ? 'envelopeUtf8' : 'envelope';
+  if (kind === 'BODY') return utf8 ? 'bodyUtf8' : 'body';
+  return utf8 ? 'bodystructureUtf8' : 'bodystructure';
+}
+
 /** Builds "ITEM value" pieces; Buffers are literal bodies written after their "{n}\r\n" prefix. */
 export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | Buffer)[] {
   const out: (string | Buffer)[] = [];
@@ -172,7 +193,7 @@ export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | 
       case 'BODY':
       case 'BODYSTRUCTURE':
         if (out.length > 0) out.push(' ');
-        out.push(`${a.kind} ${m.summary ? m.summary[a.kind === 'ENVELOPE' ? (m.utf8 === true ? 'envelopeUtf8' : 'envelope') : a.kind === 'BODY' ? 'body' : 'bodystructure'] : 'NIL'}`);
+        out.push(`${a.kind} ${m.summary ? m.summary[summaryField(a.kind, m.utf8 === true)] : 'NIL'}`);
         break;
       case 'RFC822':
         literal('RFC822', m.raw ?? Buffer.alloc(0));

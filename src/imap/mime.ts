@@ -1,5 +1,6 @@
 // MIME tree with byte offsets for FETCH: ENVELOPE, BODY/BODYSTRUCTURE and BODY[section] (RFC 3501 §6.4.5, §7.4.2).
-import { headerText, str as strOf } from './encode.ts';
+import { encodedWords, rfc2231Param } from './downgrade.ts';
+import { headerText, str as strOf, ustr } from './encode.ts';
 import { envelopeOf, type AddressMemo } from './envelope.ts';
 import { splitParams as splitHeaderParams } from '../mime/headers.ts';
 
@@ -23,10 +24,19 @@ export interface MimePart {
   message?: MimePart;
 }
 
-// BODYSTRUCTURE strings come from header fields (latin1 code units of the bytes): 8-bit text is sent as the UTF-8
-// it is, as in ENVELOPE, not re-encoded code unit by code unit (a UTF-8 "é" went out as "Ã©").
-const str = (v: string): string => strOf(headerText(v));
-const nstr = (v: string | undefined): string => (v === undefined ? 'NIL' : str(v));
+// BODYSTRUCTURE strings come from header fields (latin1 code units of the bytes): 8-bit text is read as the UTF-8 it
+// is, as in ENVELOPE, not re-encoded code unit by code unit (a UTF-8 "é" went out as "Ã©"). As ENVELOPE, two forms
+// (RFC 6855 §3): UTF-8 for a client that enabled UTF8=ACCEPT, and 7-bit for the others, where a parameter in UTF-8
+// becomes an RFC 2231 extended parameter and other text RFC 2047 encoded words, as RFC 6857 §3 downgrades them.
+/** How the strings of one BODYSTRUCTURE are written. */
+interface Form {
+  utf8: boolean;
+  /** A string from header text (never NIL). */
+  s: (v: string) => string;
+}
+const LEGACY: Form = { utf8: false, s: (v) => strOf(encodedWords(headerText(v))) };
+const UTF8: Form = { utf8: true, s: (v) => ustr(headerText(v)) };
+const nstrIn = (form: Form, v: string | undefined): string => (v === undefined ? 'NIL' : form.s(v));
 
 const MAX_DEPTH = 20;
 const MAX_PARTS = 500;
@@ -125,11 +135,19 @@ function countLines(raw: Buffer, start: number, end: number): number {
   return end > start && raw[end - 1] !== 10 ? n + 1 : n;
 }
 
-function paramList(params: [string, string][]): string {
-  return params.length === 0 ? 'NIL' : '(' + params.map(([k, v]) => `${str(k.toUpperCase())} ${str(v)}`).join(' ') + ')';
+/** A parameter list; for a legacy client a value in UTF-8 goes as "NAME*" "utf-8''…" (RFC 2231 §4). */
+function paramList(params: [string, string][], form: Form): string {
+  if (params.length === 0) return 'NIL';
+  const one = ([k, v]: [string, string]): string => {
+    const value = headerText(v);
+    if (form.utf8 || /^[\x00-\x7f]*$/.test(value)) return `${form.s(k.toUpperCase())} ${form.s(v)}`;
+    const [name, encoded] = rfc2231Param(headerText(k).toUpperCase(), value);
+    return `${form.s(name)} ${form.s(encoded)}`;
+  };
+  return '(' + params.map(one).join(' ') + ')';
 }
 
-function disposition(p: MimePart): string {
+function disposition(p: MimePart, form: Form): string {
   const d = header(p, 'content-disposition');
   if (!d) return 'NIL';
   const [kind = '', ...rest] = splitParams(d);
@@ -137,32 +155,46 @@ function disposition(p: MimePart): string {
     const eq = x.indexOf('=');
     return eq > 0 ? [[x.slice(0, eq).trim().toLowerCase(), unquote(x.slice(eq + 1).trim())]] : [];
   });
-  return `(${str(kind.trim())} ${paramList(params)})`;
+  return `(${form.s(kind.trim())} ${paramList(params, form)})`;
 }
 
 /** RFC 3501 §9 body-fld-lang: one language tag as a string, several (RFC 3282 "en, de") as a list. */
-function language(p: MimePart): string {
+function language(p: MimePart, form: Form): string {
   const tags = (header(p, 'content-language') ?? '').split(',').map((x) => x.trim()).filter((x) => x !== '');
-  if (tags.length <= 1) return nstr(tags[0]);
-  return '(' + tags.map((x) => str(x)).join(' ') + ')';
+  if (tags.length <= 1) return nstrIn(form, tags[0]);
+  return '(' + tags.map((x) => form.s(x)).join(' ') + ')';
 }
 
-/** BODY (extensible=false) or BODYSTRUCTURE (extensible=true), RFC 3501 §7.4.2. */
-export function bodyStructure(raw: Buffer, p: MimePart, extensible: boolean): string {
+/**
+ * BODY (extensible=false) or BODYSTRUCTURE (extensible=true), RFC 3501 §7.4.2; `utf8`: for a client that enabled
+ * UTF8=ACCEPT (RFC 6855 §3), else 7-bit throughout, the envelopes of embedded messages included.
+ */
+export function bodyStructure(raw: Buffer, p: MimePart, extensible: boolean, utf8 = false): string {
+  return structureOf(raw, p, extensible, utf8 ? UTF8 : LEGACY);
+}
+
+function structureOf(raw: Buffer, p: MimePart, extensible: boolean, form: Form): string {
+  const nstr = (v: string | undefined): string => nstrIn(form, v);
   if (p.type === 'multipart') {
     // no parts found: one empty text part, so the multipart still has the one part its syntax needs
-    const kids = p.children.length > 0 ? p.children.map((c) => bodyStructure(raw, c, extensible)).join('') : `("text" "plain" ("CHARSET" "us-ascii") NIL NIL "7bit" 0 0${extensible ? ' NIL NIL NIL NIL' : ''})`;
-    const ext = extensible ? ` ${paramList(p.params)} ${disposition(p)} ${language(p)} ${nstr(header(p, 'content-location'))}` : '';
-    return `(${kids} ${str(p.subtype)}${ext})`;
+    const kids = p.children.length > 0 ? p.children.map((c) => structureOf(raw, c, extensible, form)).join('') : `("text" "plain" ("CHARSET" "us-ascii") NIL NIL "7bit" 0 0${extensible ? ' NIL NIL NIL NIL' : ''})`;
+    const ext = extensible ? ` ${paramList(p.params, form)} ${disposition(p, form)} ${language(p, form)} ${nstr(header(p, 'content-location'))}` : '';
+    return `(${kids} ${form.s(p.subtype)}${ext})`;
   }
   const size = p.end - p.bodyStart;
   const enc = header(p, 'content-transfer-encoding') ?? '7bit';
-  let out = `(${str(p.type)} ${str(p.subtype)} ${paramList(p.params)} ${nstr(header(p, 'content-id'))} ${nstr(header(p, 'content-description'))} ${str(enc)} ${size}`;
+  let out = `(${form.s(p.type)} ${form.s(p.subtype)} ${paramList(p.params, form)} ${nstr(header(p, 'content-id'))} ${nstr(header(p, 'content-description'))} ${form.s(enc)} ${size}`;
   if (p.type === 'message' && p.subtype === 'rfc822' && p.message) {
-    out += ` ${envelope(p.message)} ${bodyStructure(raw, p.message, extensible)} ${countLines(raw, p.bodyStart, p.end)}`;
+    out += ` ${envelope(p.message, undefined, form.utf8)} ${structureOf(raw, p.message, extensible, form)} ${countLines(raw, p.bodyStart, p.end)}`;
   } else if (p.type === 'text') out += ` ${countLines(raw, p.bodyStart, p.end)}`;
-  if (extensible) out += ` ${nstr(header(p, 'content-md5'))} ${disposition(p)} ${language(p)} ${nstr(header(p, 'content-location'))}`;
+  if (extensible) out += ` ${nstr(header(p, 'content-md5'))} ${disposition(p, form)} ${language(p, form)} ${nstr(header(p, 'content-location'))}`;
   return out + ')';
+}
+
+/** Whether any header of the tree (embedded messages included) holds 8-bit text: only then do the two forms differ. */
+export function hasEightBitHeaders(p: MimePart): boolean {
+  if (p.headers.some((h) => /[\x80-\xff]/.test(h.value) || /[\x80-\xff]/.test(h.name))) return true;
+  return p.children.some(hasEightBitHeaders) || (p.message !== undefined && hasEightBitHeaders(p.message));
 }
 
 /** ENVELOPE of a parsed part (an embedded message/rfc822 in BODYSTRUCTURE, or a whole message without cached fields). */
