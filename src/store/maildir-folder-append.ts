@@ -19,8 +19,11 @@ export class AppendingFolder extends SyncedFolder {
   /** Files placed in the folder that the next commit() numbers and indexes. */
   private unsaved: Entry[] = [];
 
-  /** Renames a batch of staged messages into new/ (cur/ with flags), then one fsync per directory and one uidlist append. */
-  async commitStaged(batch: readonly Staged[]): Promise<(number | Error)[]> {
+  /**
+   * Renames a batch of staged messages into new/ (cur/ with flags), then one fsync per directory and one uidlist
+   * append. `afterRename` runs as each rename ends (the MULTIAPPEND test hook, maildir-batch-journal.ts).
+   */
+  async commitStaged(batch: readonly Staged[], afterRename?: () => void): Promise<(number | Error)[]> {
     const out: (Entry | Error)[] = [];
     const placed: { i: number; s: Staged; sub: 'new' | 'cur'; info: string }[] = [];
     for (let i = 0; i < batch.length; i++) {
@@ -32,7 +35,14 @@ export class AppendingFolder extends SyncedFolder {
         out[i] = err as Error;
       }
     }
-    const renamed = await Promise.all(placed.map((p) => rename(p.s.tmp, join(this.path, p.sub, p.info ? `${p.s.key}:${p.info}` : p.s.key)).then(() => undefined, (err: Error) => err)));
+    const renamed = await Promise.all(
+      placed.map((p) =>
+        rename(p.s.tmp, join(this.path, p.sub, p.info ? `${p.s.key}:${p.info}` : p.s.key)).then(
+          () => afterRename?.(),
+          (err: Error) => err,
+        ),
+      ),
+    );
     placed.forEach((p, j) => {
       const err = renamed[j];
       if (err) out[p.i] = err;

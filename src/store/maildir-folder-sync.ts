@@ -13,6 +13,7 @@ import { reconcileModseqs, type ModseqFolder } from './maildir-modseq-reconcile.
 import { loadSnapshot, writeSnapshot } from './maildir-snapshot.ts';
 import { scanFolder } from './maildir-scan.ts';
 import { assignUids, type Fresh } from './maildir-uidlist.ts';
+import { recoverBatches } from './maildir-batch-journal.ts';
 
 /**
  * A directory whose mtime is this close to when we looked may still change within the same timestamp tick ("racy
@@ -82,8 +83,11 @@ export class SyncedFolder extends FolderIndex {
    * would not show), needsVerify asks the store for one forced re-scan off the command path.
    */
   async sync(force = false): Promise<MailboxChange[]> {
-    const lookedAt = Date.now();
-    const stamp = await this.stamp().catch(() => {
+    // RFC 3502 §6.3.11: a MULTIAPPEND whose process died in its commit is rolled back before the folder is read
+    // (maildir-batch-journal.ts); on a first open here, before later full scans below
+    if (!this.loaded) await this.recoverBatches();
+    let lookedAt = Date.now();
+    let stamp = await this.stamp().catch(() => {
       throw new MailboxError('NONEXISTENT', 'no such mailbox');
     });
     if (this.loaded && stamp.text === this.dirStamp && !force && !this.rescanDue) {
@@ -103,6 +107,10 @@ export class SyncedFolder extends FolderIndex {
       this.needsVerify = false;
       await this.saveSnapshot();
       return [];
+    }
+    if (this.loaded && (await this.recoverBatches())) {
+      lookedAt = Date.now();
+      stamp = await this.stamp(); // the roll-back moved them
     }
     this.needsVerify = false;
     this.rescanDue = false;
@@ -127,6 +135,14 @@ export class SyncedFolder extends FolderIndex {
   async rescan(): Promise<void> {
     this.stampRacy = true; // the stamps missed a change: not to be trusted for this look
     this.found.push(...(await this.sync(true)));
+  }
+
+  /**
+   * Rolls back the half-done batches of dead writers; true when one was. A failure (a file it may not remove) does
+   * not stop the sync: that journal stays, and the next full scan tries again.
+   */
+  private async recoverBatches(): Promise<boolean> {
+    return (await recoverBatches(this.path, this.fsync).catch(() => 0)) > 0;
   }
 
   private snapshotKey(): string {

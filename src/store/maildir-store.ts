@@ -278,7 +278,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       const staged = await stageAll(f.path, fsync, messages.map((m) => ({ ...m, raw: toCrlf(m.raw) })), () => clock.now());
       const res = await withFolder(user, name, async (g, n) => {
         if (g !== f) throw new MailboxError('NONEXISTENT', 'mailbox was removed during delivery');
-        return { uids: await commitAll(g, staged), name: n };
+        return { uids: await commitAll(g, staged, fsync), name: n };
       });
       if (res.uids.length > 0) emit(user, res.name, [{ kind: 'append', uids: res.uids }]);
       return { uidValidity: f.uidValidity, uids: res.uids };

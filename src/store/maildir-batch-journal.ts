@@ -1,0 +1,154 @@
+// The intent journal of a MULTIAPPEND commit (RFC 3502 §6.3.11: if any message cannot be appended, none is), so a
+// process killed in the middle of renaming a batch into new/ and cur/ leaves all of it or none. Before the first
+// rename, "spamgate-batch.<pid>.<n>" in the folder names every message of the batch by its Maildir key and is made
+// durable (file and folder fsynced); it is removed once the batch is renamed, fsynced and numbered in the uid list:
+// that unlink is the commit point, and the tagged OK follows it. A journal whose writer is gone therefore marks a
+// batch whose client never had an OK, and recovery rolls it back: each message's file goes from tmp/, new/ and cur/,
+// then the journal. Rolling forward would keep a batch the client will send again (it saw no OK), two copies of it.
+// Recovery runs before a folder is first read and before every full scan (maildir-folder-sync.ts), so another
+// process finds a dead writer's half batch gone at its next look.
+import { hostname } from 'node:os';
+import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.ts';
+import { lockHolderAlive, processIdentity } from '../util/process-identity.ts';
+import { fsyncDir } from './maildir-files.ts';
+
+const PREFIX = 'spamgate-batch.';
+const HEADER = 'spamgate-batch 1';
+/** A journal of another host (its writer cannot be asked) is a dead one's past this age: no commit lasts an hour. */
+const FOREIGN_STALE_MS = 3600_000;
+/** Most journals one recovery looks at (each names at most one command's messages). */
+const MAX_JOURNALS = 1000;
+/** Most keys one journal is read for (a MULTIAPPEND is bounded by the command's literal budget far below this). */
+const MAX_KEYS = 100_000;
+
+const host = hostname();
+let counter = 0;
+/** Journals this process is committing now: one of ours (same pid) not in here is a previous incarnation's. */
+const active = new Set<string>();
+
+/**
+ * Test hook, inert unless SPAMGATE_TEST_MULTIAPPEND_KILL_AT is set (read once, at load): the process kills itself
+ * with SIGKILL at the named point of a batch commit ("journal", "rename:<n>" after the n-th rename, "listed" once
+ * numbered, "committed" after the journal is gone), so tests can crash a real child process inside the commit.
+ */
+const KILL_AT = process.env['SPAMGATE_TEST_MULTIAPPEND_KILL_AT'];
+export function testKillPoint(point: string): void {
+  if (KILL_AT !== undefined && KILL_AT === point) process.kill(process.pid, 'SIGKILL');
+}
+
+/** Writes and makes durable the journal of a batch about to be renamed in; returns its path (for endBatch). */
+export async function beginBatch(folder: string, keys: readonly string[], fsync: boolean): Promise<string> {
+  const file = join(folder, `${PREFIX}${process.pid}.${++counter}`);
+  const identity = processIdentity(process.pid) ?? '';
+  const body = `${HEADER}\nowner ${process.pid} ${host} ${identity}\n${keys.map((k) => k + '\n').join('')}`;
+  active.add(file);
+  try {
+    await writeFileAtomic(file, body, { fsync }); // tmp + rename + fsync of the folder: whole or absent
+  } catch (err) {
+    active.delete(file);
+    throw err;
+  }
+  return file;
+}
+
+/** The batch is in (or taken back): the journal goes, and with it the means to roll the batch back. */
+export async function endBatch(file: string, fsync: boolean, folder: string): Promise<void> {
+  try {
+    await unlink(file).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+    if (fsync) await fsyncDir(folder);
+  } finally {
+    active.delete(file);
+  }
+}
+
+/**
+ * Takes a batch of this process back after a failed commit: its files (those the index expunge did not reach) and
+ * its journal. When that fails too the journal is left for recovery, which then treats it as a dead writer's.
+ */
+export async function abortBatch(file: string, folder: string, keys: readonly string[], fsync: boolean): Promise<void> {
+  try {
+    await rollBack(folder, keys, fsync);
+    await endBatch(file, fsync, folder);
+  } catch {
+    active.delete(file); // the next recovery (next open or full scan of the folder) finishes it
+  }
+}
+
+interface Journal {
+  pid: number;
+  host: string;
+  identity: string;
+  keys: string[];
+}
+
+function parseJournal(text: string): Journal | undefined {
+  const lines = text.split('\n');
+  if (lines[0] !== HEADER) return undefined;
+  const m = /^owner (\d+) (\S+) ?(\S*)$/.exec(lines[1] ?? '');
+  if (!m?.[1] || !m[2]) return undefined;
+  const keys = lines.slice(2, 2 + MAX_KEYS).filter((k) => k !== '' && !k.includes('/') && k !== '.' && k !== '..');
+  return { pid: Number(m[1]), host: m[2], identity: m[3] ?? '', keys };
+}
+
+/** Whether the journal's writer may still be committing it. */
+function writerAlive(file: string, j: Journal, mtimeMs: number, now: number): boolean {
+  if (j.host !== host) return now - mtimeMs < FOREIGN_STALE_MS;
+  if (j.pid === process.pid) return active.has(file);
+  return lockHolderAlive(j.pid, j.identity || undefined);
+}
+
+/**
+ * Rolls back the batches of writers that are gone: their messages' files leave tmp/, new/ and cur/, then their
+ * journals. Returns how many batches were rolled back (0: nothing changed on disk). Failures other than "already
+ * gone" are thrown, and the journal stays for the next look.
+ */
+export async function recoverBatches(folder: string, fsync: boolean, now = Date.now()): Promise<number> {
+  let names: string[];
+  try {
+    names = (await readdir(folder)).filter((n) => n.startsWith(PREFIX)).slice(0, MAX_JOURNALS);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  let rolled = 0;
+  for (const name of names) {
+    const file = join(folder, name);
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (text === undefined) continue; // gone meanwhile: its writer finished, or another process recovered it
+    const j = parseJournal(text);
+    if (!j) continue; // not one of ours (another format): left alone
+    const { mtimeMs } = await stat(file).catch(() => ({ mtimeMs: now }));
+    if (writerAlive(file, j, mtimeMs, now)) continue;
+    await rollBack(folder, j.keys, fsync);
+    await endBatch(file, fsync, folder);
+    rolled++;
+  }
+  return rolled;
+}
+
+/** Removes every file of the keys: tmp/<key>, new/<key>, cur/<key>:<info> (flags may have changed its info since). */
+async function rollBack(folder: string, keys: readonly string[], fsync: boolean): Promise<void> {
+  if (keys.length === 0) return;
+  const want = new Set(keys);
+  const gone = (err: NodeJS.ErrnoException): void => {
+    if (err.code !== 'ENOENT') throw err;
+  };
+  for (const sub of ['new', 'cur'] as const) {
+    const dir = join(folder, sub);
+    const listed = await readdir(dir).catch((err: NodeJS.ErrnoException): string[] => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    for (const n of listed) {
+      const colon = n.indexOf(':');
+      if (want.has(colon < 0 ? n : n.slice(0, colon))) await unlink(join(dir, n)).catch(gone);
+    }
+    if (fsync) await fsyncDir(dir);
+  }
+  // the staged copies last: a crash in here leaves the journal, and the next recovery finishes the job
+  for (const k of keys) await unlink(join(folder, 'tmp', k)).catch(gone);
+}

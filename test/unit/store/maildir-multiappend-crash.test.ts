@@ -1,0 +1,125 @@
+// MULTIAPPEND across a crash (RFC 3502 §6.3.11: all messages appended or none): a real child process commits a batch
+// of three into a Maildir and is SIGKILLed at points inside the commit (maildir-batch-journal.ts's test hook); the
+// store opened again shows none of the batch before its commit point and all of it after, never part, and a client's
+// retry of an unacknowledged batch then leaves exactly one copy of each message.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createMaildirStore } from '../../../src/store/maildir-store.ts';
+
+const U = 'alice@example.org';
+const CHILD = join(import.meta.dirname, '../../helpers/multiappend-child.ts');
+const GUARD = { timeout: 60_000 };
+const batchMessage = (n: number): Buffer => Buffer.from(`Subject: batch ${n}\r\nFrom: a@b.example\r\nMessage-ID: <batch${n}@b.example>\r\n\r\nbody ${n}\r\n`);
+
+async function tempRoot(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'sg-multiappend-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+function runChild(root: string, killAt: string | undefined): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
+  const env = { ...process.env };
+  delete env['SPAMGATE_TEST_MULTIAPPEND_KILL_AT'];
+  if (killAt !== undefined) env['SPAMGATE_TEST_MULTIAPPEND_KILL_AT'] = killAt;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, root, U], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, out, err });
+    });
+  });
+}
+
+/** The subjects in INBOX as a fresh store (a restarted process) sees them, and what is left beside the messages. */
+async function reopen(root: string): Promise<{ subjects: string[]; tmp: string[]; journals: string[]; store: ReturnType<typeof createMaildirStore> }> {
+  const store = createMaildirStore({ root, fsync: true });
+  const metas = await store.list(U, 'INBOX');
+  const subjects: string[] = [];
+  for (const m of metas) subjects.push(/^Subject: (.*)$/m.exec((await store.read(U, 'INBOX', m.uid)).toString())?.[1] ?? '?');
+  const md = store.maildirOf(U);
+  return { subjects: subjects.sort(), tmp: await readdir(join(md, 'tmp')), journals: (await readdir(md)).filter((n) => n.startsWith('spamgate-batch')), store };
+}
+
+const ALL = ['batch 1', 'batch 2', 'batch 3'];
+
+for (const point of ['journal', 'rename:1', 'rename:2', 'rename:3', 'listed']) {
+  test(`killed at ${point}: none of the batch after reopening, and a retry stores each message once`, GUARD, async (t) => {
+    const root = await tempRoot(t);
+    const run = await runChild(root, point);
+    assert.equal(run.signal, 'SIGKILL', `the child died at the hook: ${run.out} ${run.err}`);
+    const after = await reopen(root);
+    assert.deepEqual(after.subjects, [], 'no part of an unacknowledged batch is visible');
+    assert.deepEqual(after.tmp, [], 'its staged files are gone');
+    assert.deepEqual(after.journals, [], 'and its journal');
+    // the client saw no OK and sends the batch again
+    const again = await after.store.appendAll?.(U, 'INBOX', [{ raw: batchMessage(1) }, { raw: batchMessage(2), flags: ['\\Seen'] }, { raw: batchMessage(3) }]);
+    assert.equal(again?.uids.length, 3);
+    await after.store.settle();
+    assert.deepEqual((await reopen(root)).subjects, ALL, 'one copy of each');
+  });
+}
+
+test('killed after the commit point: all of the batch stays', GUARD, async (t) => {
+  const root = await tempRoot(t);
+  const run = await runChild(root, 'committed');
+  assert.equal(run.signal, 'SIGKILL');
+  const after = await reopen(root);
+  assert.deepEqual(after.subjects, ALL);
+  assert.deepEqual(after.journals, []);
+});
+
+test('without the hook the batch commits, numbered in order, and leaves no journal', GUARD, async (t) => {
+  const root = await tempRoot(t);
+  const run = await runChild(root, undefined);
+  assert.equal(run.code, 0, run.err);
+  const uids = JSON.parse(run.out) as number[];
+  assert.equal(uids.length, 3);
+  assert.ok((uids[0] as number) < (uids[1] as number) && (uids[1] as number) < (uids[2] as number), run.out);
+  const after = await reopen(root);
+  assert.deepEqual(after.subjects, ALL);
+  assert.deepEqual(after.tmp, []);
+  assert.deepEqual(after.journals, []);
+});
+
+test("a live writer's journal is left alone; a dead one's batch is rolled back by a process that has the folder open", GUARD, async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  await store.append(U, 'INBOX', batchMessage(0));
+  assert.equal((await store.list(U, 'INBOX')).length, 1);
+  const md = store.maildirOf(U);
+  // a batch half renamed in by another process: one file in new/, one still in tmp/, named in its journal
+  const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.after(() => sleeper.kill('SIGKILL'));
+  const keys = ['1700000000.M1P1Q1.other,S=10,W=10', '1700000000.M2P1Q2.other,S=10,W=10'];
+  await writeFile(join(md, 'new', keys[0] as string), batchMessage(1));
+  await writeFile(join(md, 'tmp', keys[1] as string), batchMessage(2));
+  await writeFile(join(md, 'spamgate-batch.live.1'), `spamgate-batch 1\nowner ${sleeper.pid} ${hostname()} \n${keys.join('\n')}\n`);
+  await store.settle();
+  // a full scan while the writer lives: the journal and its files stay (the writer is mid-commit)
+  await new Promise((r) => setTimeout(r, 20));
+  await store.list(U, 'INBOX');
+  assert.ok((await readdir(md)).includes('spamgate-batch.live.1'));
+  assert.ok((await readdir(join(md, 'tmp'))).includes(keys[1] as string));
+  // the writer dies: the next full scan rolls its batch back
+  sleeper.kill('SIGKILL');
+  await new Promise<void>((r) => sleeper.once('close', () => r()));
+  await writeFile(join(md, 'new', 'touch'), ''); // any change to new/ makes the next look a full scan
+  const metas = await store.list(U, 'INBOX');
+  assert.ok(!(await readdir(md)).includes('spamgate-batch.live.1'), 'the dead batch is rolled back');
+  assert.ok(!(await readdir(join(md, 'new'))).includes(keys[0] as string));
+  assert.deepEqual(await readdir(join(md, 'tmp')), []);
+  const subjects = [];
+  for (const m of metas) subjects.push(/^Subject: (.*)$/m.exec((await store.read(U, 'INBOX', m.uid)).toString())?.[1]);
+  assert.ok(!subjects.includes('batch 1'), subjects.join());
+  await store.settle();
+});
