@@ -6,7 +6,8 @@
 // batch whose client never had an OK, and recovery rolls it back: each message's file goes from tmp/, new/ and cur/,
 // then the journal. Rolling forward would keep a batch the client will send again (it saw no OK), two copies of it.
 // Recovery runs before a folder is first read and before every full scan (maildir-folder-sync.ts), so another
-// process finds a dead writer's half batch gone at its next look.
+// process finds a dead writer's half batch gone at its next look; the keys of a live writer's batch are left out of
+// that scan (maildir-scan.ts), so another process does not show a batch before its commit point either.
 import { hostname } from 'node:os';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -101,20 +102,29 @@ function writerAlive(file: string, j: Journal, mtimeMs: number, now: number): bo
   return lockHolderAlive(j.pid, j.identity || undefined);
 }
 
+export interface Recovery {
+  /** Batches rolled back (0: nothing changed on disk). */
+  rolled: number;
+  /** Keys of the batches live writers are committing now: not to be shown (or numbered) by a scan yet. */
+  live: Set<string>;
+}
+
 /**
  * Rolls back the batches of writers that are gone: their messages' files leave tmp/, new/ and cur/, then their
- * journals. Returns how many batches were rolled back (0: nothing changed on disk). Failures other than "already
- * gone" are thrown, and the journal stays for the next look.
+ * journals; also removes the temp files of journal writes such a writer left. Failures other than "already gone"
+ * are thrown, and the journal stays for the next look.
  */
-export async function recoverBatches(folder: string, fsync: boolean, now = Date.now()): Promise<number> {
-  let names: string[];
+export async function recoverBatches(folder: string, fsync: boolean, now = Date.now()): Promise<Recovery> {
+  const out: Recovery = { rolled: 0, live: new Set() };
+  let all: string[];
   try {
-    names = (await readdir(folder)).filter((n) => n.startsWith(PREFIX)).slice(0, MAX_JOURNALS);
+    all = await readdir(folder);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return out;
     throw err;
   }
-  let rolled = 0;
+  await removeDeadJournalTemps(folder, all);
+  const names = all.filter((n) => n.startsWith(PREFIX)).slice(0, MAX_JOURNALS);
   for (const name of names) {
     const file = join(folder, name);
     const text = await readFile(file, 'utf8').catch(() => undefined);
@@ -122,12 +132,26 @@ export async function recoverBatches(folder: string, fsync: boolean, now = Date.
     const j = parseJournal(text);
     if (!j) continue; // not one of ours (another format): left alone
     const { mtimeMs } = await stat(file).catch(() => ({ mtimeMs: now }));
-    if (writerAlive(file, j, mtimeMs, now)) continue;
+    if (writerAlive(file, j, mtimeMs, now)) {
+      for (const k of j.keys) out.live.add(k);
+      continue;
+    }
     await rollBack(folder, j.keys, fsync);
     await endBatch(file, fsync, folder);
-    rolled++;
+    out.rolled++;
   }
-  return rolled;
+  return out;
+}
+
+/** ".spamgate-batch.<pid>.<n>.<pid>.<c>.tmp": a journal write (util/atomic-file.ts) its process did not finish. */
+async function removeDeadJournalTemps(folder: string, names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const m = /^\.spamgate-batch\.(\d+)\.\d+\.\d+\.\d+\.tmp$/.exec(name);
+    if (!m?.[1]) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || lockHolderAlive(pid, undefined)) continue; // ours or a live writer's, being written
+    await unlink(join(folder, name)).catch(() => undefined);
+  }
 }
 
 /** Removes every file of the keys: tmp/<key>, new/<key>, cur/<key>:<info> (flags may have changed its info since). */

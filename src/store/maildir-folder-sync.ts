@@ -48,6 +48,8 @@ export class SyncedFolder extends FolderIndex {
   protected rescanDue = false;
   /** A scan could not rewrite the uid list (its lock busy): the next one does. */
   rewriteDue = false;
+  /** Keys of MULTIAPPEND batches another process is committing (maildir-batch-journal.ts): scans leave them out. */
+  private inFlight: ReadonlySet<string> = new Set();
   /** Changes by other programs that a re-scan within an operation found (see rescan): the store announces them. */
   readonly found: MailboxChange[] = [];
   /** Expunged messages whose mod-sequence is not recorded yet (the lock was busy). */
@@ -86,11 +88,12 @@ export class SyncedFolder extends FolderIndex {
     // RFC 3502 §6.3.11: a MULTIAPPEND whose process died in its commit is rolled back before the folder is read
     // (maildir-batch-journal.ts); on a first open here, before later full scans below
     if (!this.loaded) await this.recoverBatches();
+    const hadInFlight = this.inFlight.size > 0;
     let lookedAt = Date.now();
     let stamp = await this.stamp().catch(() => {
       throw new MailboxError('NONEXISTENT', 'no such mailbox');
     });
-    if (this.loaded && stamp.text === this.dirStamp && !force && !this.rescanDue) {
+    if (this.loaded && stamp.text === this.dirStamp && !force && !this.rescanDue && !hadInFlight) {
       if (this.stampRacy || this.snapshotAt !== this.snapshotKey()) this.needsVerify = true;
       return [];
     }
@@ -117,6 +120,8 @@ export class SyncedFolder extends FolderIndex {
     const wasLoaded = this.loaded;
     const changes = await scanFolder(this, this.hooks());
     this.loaded = true;
+    // a batch left out as in flight shows once its journal goes, which changes neither new/ nor cur/: look again
+    if (this.inFlight.size > 0) this.rescanDue = true;
     await this.reconcile(changes.flatMap((c) => (c.kind === 'expunge' ? c.uids : [])));
     this.dirStamp = stamp.text;
     this.stampRacy = lookedAt < stamp.racyUntil;
@@ -142,7 +147,9 @@ export class SyncedFolder extends FolderIndex {
    * not stop the sync: that journal stays, and the next full scan tries again.
    */
   private async recoverBatches(): Promise<boolean> {
-    return (await recoverBatches(this.path, this.fsync).catch(() => 0)) > 0;
+    const r = await recoverBatches(this.path, this.fsync).catch(() => undefined);
+    this.inFlight = r?.live ?? new Set();
+    return (r?.rolled ?? 0) > 0;
   }
 
   private snapshotKey(): string {
@@ -175,6 +182,7 @@ export class SyncedFolder extends FolderIndex {
       insertAll: (batch) => this.insertAll(batch),
       drop: (uids) => this.drop(uids),
       numberFound: (fresh, rewrite) => this.numberFound(fresh, rewrite),
+      inFlight: () => this.inFlight,
     };
   }
 

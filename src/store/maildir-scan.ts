@@ -23,6 +23,8 @@ export interface ScanHooks {
    * false when the lock stayed busy (or the list is not writable): nothing was numbered.
    */
   numberFound(fresh: Fresh[], rewrite: boolean): Promise<boolean>;
+  /** Keys of a batch another process is committing (maildir-batch-journal.ts): not shown, nor numbered, yet. */
+  inFlight(): ReadonlySet<string>;
 }
 
 const PARALLEL = 256;
@@ -66,6 +68,14 @@ function addFiles(out: Listing, names: readonly string[], isNew: boolean): void 
     infos.push(info);
     inNew.push(isNew);
   }
+}
+
+/** File names whose Maildir key (the part before ":") is not in `keys`. */
+function withoutKeys(names: readonly string[], keys: ReadonlySet<string>): string[] {
+  return names.filter((n) => {
+    const colon = n.indexOf(':');
+    return !keys.has(colon < 0 ? n : n.slice(0, colon));
+  });
 }
 
 /**
@@ -125,7 +135,8 @@ export async function scanFolder(f: SyncedFolder, h: ScanHooks): Promise<Mailbox
   let files: Listing;
   try {
     const [newFiles, curFiles] = await listing;
-    files = listFiles(newFiles, curFiles);
+    const hidden = h.inFlight();
+    files = hidden.size === 0 ? listFiles(newFiles, curFiles) : listFiles(withoutKeys(newFiles, hidden), withoutKeys(curFiles, hidden));
   } catch {
     throw new MailboxError('NONEXISTENT', 'no such mailbox');
   }

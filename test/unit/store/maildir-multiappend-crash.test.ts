@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
@@ -90,36 +90,54 @@ test('without the hook the batch commits, numbered in order, and leaves no journ
   assert.deepEqual(after.journals, []);
 });
 
-test("a live writer's journal is left alone; a dead one's batch is rolled back by a process that has the folder open", GUARD, async (t) => {
+const subjectsOf = async (store: ReturnType<typeof createMaildirStore>): Promise<string[]> => {
+  const out: string[] = [];
+  for (const m of await store.list(U, 'INBOX')) out.push(/^Subject: (.*)$/m.exec((await store.read(U, 'INBOX', m.uid)).toString())?.[1] ?? '?');
+  return out.sort();
+};
+
+/** A batch half renamed in by another process (pid `pid`): one file in new/, one still in tmp/, named in its journal. */
+async function halfBatch(md: string, pid: number): Promise<string[]> {
+  const keys = ['1700000000.M1P1Q1.other,S=10,W=10', '1700000000.M2P1Q2.other,S=10,W=10'];
+  await writeFile(join(md, 'new', keys[0] as string), batchMessage(1));
+  await writeFile(join(md, 'tmp', keys[1] as string), batchMessage(2));
+  await writeFile(join(md, 'spamgate-batch.other.1'), `spamgate-batch 1\nowner ${pid} ${hostname()} \n${keys.join('\n')}\n`);
+  return keys;
+}
+
+test("another process's batch: hidden while its writer lives, rolled back once it dies, by a process with the folder open", GUARD, async (t) => {
   const root = await tempRoot(t);
   const store = createMaildirStore({ root, fsync: false });
   await store.ensureUser(U);
   await store.append(U, 'INBOX', batchMessage(0));
-  assert.equal((await store.list(U, 'INBOX')).length, 1);
+  assert.deepEqual(await subjectsOf(store), ['batch 0']);
   const md = store.maildirOf(U);
-  // a batch half renamed in by another process: one file in new/, one still in tmp/, named in its journal
   const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
   t.after(() => sleeper.kill('SIGKILL'));
-  const keys = ['1700000000.M1P1Q1.other,S=10,W=10', '1700000000.M2P1Q2.other,S=10,W=10'];
-  await writeFile(join(md, 'new', keys[0] as string), batchMessage(1));
-  await writeFile(join(md, 'tmp', keys[1] as string), batchMessage(2));
-  await writeFile(join(md, 'spamgate-batch.live.1'), `spamgate-batch 1\nowner ${sleeper.pid} ${hostname()} \n${keys.join('\n')}\n`);
-  await store.settle();
-  // a full scan while the writer lives: the journal and its files stay (the writer is mid-commit)
-  await new Promise((r) => setTimeout(r, 20));
-  await store.list(U, 'INBOX');
-  assert.ok((await readdir(md)).includes('spamgate-batch.live.1'));
-  assert.ok((await readdir(join(md, 'tmp'))).includes(keys[1] as string));
-  // the writer dies: the next full scan rolls its batch back
+  const keys = await halfBatch(md, sleeper.pid ?? 0);
+  // a full scan while the writer lives: its batch is not shown (nor numbered), its files and journal stay
+  assert.deepEqual(await subjectsOf(store), ['batch 0'], 'no part of a batch before its commit point');
+  assert.ok((await readdir(md)).includes('spamgate-batch.other.1'));
+  assert.ok((await readdir(join(md, 'new'))).includes(keys[0] as string));
+  // the writer dies: the next look rolls its batch back
   sleeper.kill('SIGKILL');
   await new Promise<void>((r) => sleeper.once('close', () => r()));
-  await writeFile(join(md, 'new', 'touch'), ''); // any change to new/ makes the next look a full scan
-  const metas = await store.list(U, 'INBOX');
-  assert.ok(!(await readdir(md)).includes('spamgate-batch.live.1'), 'the dead batch is rolled back');
-  assert.ok(!(await readdir(join(md, 'new'))).includes(keys[0] as string));
-  assert.deepEqual(await readdir(join(md, 'tmp')), []);
-  const subjects = [];
-  for (const m of metas) subjects.push(/^Subject: (.*)$/m.exec((await store.read(U, 'INBOX', m.uid)).toString())?.[1]);
-  assert.ok(!subjects.includes('batch 1'), subjects.join());
+  assert.deepEqual(await subjectsOf(store), ['batch 0']);
+  assert.ok(!(await readdir(md)).includes('spamgate-batch.other.1'), 'the dead batch is rolled back');
+  assert.ok(!(await readdir(join(md, 'new'))).includes(keys[0] as string), 'its renamed file too');
+  assert.deepEqual(await readdir(join(md, 'tmp')), [], 'and its staged one');
+  await store.settle();
+});
+
+test("another process's batch shows once its writer removes the journal (the commit point), with no other change", GUARD, async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  const md = store.maildirOf(U);
+  const keys = await halfBatch(md, process.ppid); // a live process of this host: the writer still committing
+  await rename(join(md, 'tmp', keys[1] as string), join(md, 'new', keys[1] as string));
+  assert.deepEqual(await subjectsOf(store), []);
+  await rm(join(md, 'spamgate-batch.other.1'));
+  assert.deepEqual(await subjectsOf(store), ['batch 1', 'batch 2'], 'the whole batch at once');
   await store.settle();
 });
