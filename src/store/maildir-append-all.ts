@@ -35,13 +35,15 @@ export async function stageAll(dir: string, fsync: boolean, messages: readonly N
 export async function commitAll(f: MaildirFolder, staged: readonly Staged[], fsync: boolean): Promise<number[]> {
   const keyList = staged.map((s) => s.key);
   // RFC 3502 §6.3.11 across a crash: the journal is durable before the first rename, gone only once all are in
-  const journal = await beginBatch(f.path, keyList, fsync);
+  const journal = await beginBatch(f.path, keyList, fsync).catch(async (err: unknown) => {
+    await dropStaged(staged); // nothing renamed yet: the staged files are all there is to take back
+    throw err;
+  });
   testKillPoint('journal');
   let renames = 0;
   let failed: Error | undefined;
-  let results: (number | Error)[] = [];
   try {
-    results = await f.commitStaged(staged, () => testKillPoint(`rename:${++renames}`));
+    const results = await f.commitStaged(staged, () => testKillPoint(`rename:${++renames}`));
     failed = results.find((r): r is Error => r instanceof Error);
     if (!failed) {
       testKillPoint('listed');

@@ -113,7 +113,9 @@ export class SyncedFolder extends FolderIndex {
     }
     if (this.loaded && (await this.recoverBatches())) {
       lookedAt = Date.now();
-      stamp = await this.stamp(); // the roll-back moved them
+      stamp = await this.stamp().catch(() => {
+        throw new MailboxError('NONEXISTENT', 'no such mailbox');
+      }); // the roll-back changed new/ or cur/
     }
     this.needsVerify = false;
     this.rescanDue = false;
