@@ -238,7 +238,12 @@ export class RspamdHttpServer extends SocketService {
 function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const length = req.headers['content-length'];
-    const chunked = /\bchunked\b/i.test(req.headers['transfer-encoding'] ?? '');
+    const codings = transferCodings(req.headers['transfer-encoding']);
+    // RFC 9112 §6.1: a transfer coding the server does not understand gets 501 (node:http takes the chunks off
+    // "gzip, chunked" and would hand over the body still compressed)
+    const unknown = codings.find((c) => c !== 'chunked');
+    if (unknown !== undefined) return reject(new HttpFail(501, 'error', `transfer coding ${JSON.stringify(unknown.slice(0, 40))} is not supported (only chunked)`));
+    const chunked = codings.includes('chunked');
     if (req.headers['content-encoding'] !== undefined || req.headers.compression !== undefined) return reject(new HttpFail(415, 'error', 'compressed requests are not supported'));
     if (length === undefined && !chunked) return reject(new HttpFail(411, 'error', 'Content-Length (or a chunked body) required'));
     if (length !== undefined && Number(length) > max) return reject(new HttpFail(413, 'too_large', `message too big: Content-Length ${length} is over the limit of ${max} bytes`));
@@ -268,6 +273,15 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
       reject(new HttpFail(400, 'error', `request not read: ${err.message}`));
     });
   });
+}
+
+/** The transfer codings a request names, lower-cased, parameters left out ("gzip, chunked" → gzip, chunked). */
+function transferCodings(header: string | undefined): string[] {
+  if (header === undefined) return [];
+  return header
+    .split(',')
+    .map((c) => (c.split(';')[0] ?? '').trim().toLowerCase())
+    .filter((c) => c !== '');
 }
 
 const json = (v: unknown): string => JSON.stringify(v);

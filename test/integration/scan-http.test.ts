@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { test, type TestContext } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import type { Zones } from '../helpers/dns-server.ts';
@@ -234,6 +235,11 @@ test('limits and errors: size (413), bad envelope (400), no length (411), unknow
   const ok = await raw(port, [`POST /checkv2 HTTP/1.1\r\nHost: x\r\nIP: 198.51.100.7\r\nTransfer-Encoding: chunked\r\n\r\n${small.length.toString(16)}\r\n${small}\r\n0\r\n\r\n`]);
   assert.match(ok, /^HTTP\/1\.1 200 /);
   assert.match(ok, /"action":"reject"/);
+
+  // a transfer coding other than chunked (a gzipped body): 501, never judged still compressed (RFC 9112 §6.1)
+  const gz = gzipSync(small);
+  const gzipped = await raw(port, [`POST /checkv2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n${gz.length.toString(16)}\r\n`, gz, '\r\n0\r\n\r\n']);
+  assert.match(gzipped, /^HTTP\/1\.1 501 [^]*"error":"transfer coding \\"gzip\\" is not supported/);
 
   const badIp = await check(gw, message('x'), { IP: 'not-an-ip' });
   assert.deepEqual([badIp.status, badIp.json], [400, { error: 'IP header is not an IP address: not-an-ip' }]);

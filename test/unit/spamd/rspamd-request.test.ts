@@ -28,3 +28,8 @@ test('a quoted local part with a blank, as Exim sends it in Rcpt, is an address'
   assert.ok('error' in readEnvelope({}, { rcpt: ['<"jane q" x@example.test>'] }));
   assert.ok('error' in readEnvelope({}, { rcpt: ['<jane\u0001@example.test>'] }));
 });
+
+test('a comma-separated Rcpt list is cut only outside quoted local parts', () => {
+  const env = readEnvelope({}, { rcpt: ['<"doe, john"@example.test>, <b@example.test>,<"x\\"y,z"@example.test>'] });
+  assert.deepEqual(env, { facts: undefined, rcpts: ['"doe, john"@example.test', 'b@example.test', '"x\\"y,z"@example.test'] });
+});
