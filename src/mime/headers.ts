@@ -3,6 +3,7 @@ import { decodeWords } from 'postal-mime';
 import { isUtf8 } from 'node:buffer';
 import { TextDecoder } from 'node:util';
 import type { HeaderField } from '../checks/types.ts';
+import { splitUnquoted } from '../util/split-unquoted.ts';
 
 export interface Structured {
   /** Lower-cased value before the first ';' (e.g. "text/plain"). */
@@ -103,19 +104,7 @@ export function parseStructured(value: string | undefined): Structured {
 
 /** Splits a header value at semicolons outside quoted strings (RFC 2045 §5.1 parameters). */
 export function splitParams(value: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < value.length; i++) {
-    const c = value[i];
-    if (c === '"' && value[i - 1] !== '\\') quoted = !quoted;
-    if (c === ';' && !quoted) {
-      out.push(cur);
-      cur = '';
-    } else cur += c;
-  }
-  out.push(cur);
-  return out;
+  return splitUnquoted(value, ';');
 }
 
 /** charset'lang'percent-encoded → text (RFC 2231 §4); falls back to the raw value. */

@@ -7,6 +7,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import { ipText, ipToBigInt, unwrapIpv4 } from '../util/cidr.ts';
 import type { EnvelopeFacts } from './envelope.ts';
+import { splitUnquoted } from '../util/split-unquoted.ts';
 
 export interface RspamdEnvelope {
   /** undefined: no IP header, so no connect, HELO or MAIL checks. */
@@ -63,7 +64,7 @@ export function readEnvelope(headers: IncomingHttpHeaders, distinct: Record<stri
   }
   const rcpts: string[] = [];
   // one Rcpt header per recipient (rspamc, Exim, Haraka); a comma-separated list is taken too
-  for (const v of (distinct.rcpt ?? []).flatMap(splitOutsideQuotes)) {
+  for (const v of (distinct.rcpt ?? []).flatMap((list) => splitUnquoted(list, ','))) {
     if (v.trim() === '') continue;
     const a = address(v);
     if (a === undefined || a === '') return { error: `Rcpt header is not an address: ${printable(v)}` };
@@ -80,27 +81,6 @@ export function readEnvelope(headers: IncomingHttpHeaders, distinct: Record<stri
     ...(deliverTo ? { deliverTo: deliverTo.slice(0, 254) } : {}),
     ...(queueId ? { queueId: queueId.slice(0, 100) } : {}),
   };
-}
-
-/** A comma-separated Rcpt list cut at the commas outside quoted local parts (<"doe, john"@example.com> is one). */
-export function splitOutsideQuotes(list: string): string[] {
-  const parts: string[] = [];
-  let current = '';
-  let quoted = false;
-  for (let i = 0; i < list.length; i++) {
-    const c = list[i] as string;
-    if (quoted && c === '\\' && i + 1 < list.length) {
-      current += c + (list[++i] as string);
-      continue;
-    }
-    if (c === '"') quoted = !quoted;
-    if (c === ',' && !quoted) {
-      parts.push(current);
-      current = '';
-    } else current += c;
-  }
-  parts.push(current);
-  return parts;
 }
 
 export function printable(s: string): string {
