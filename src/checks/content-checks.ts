@@ -11,6 +11,7 @@ import { createBayesCheck } from './bayes.ts';
 import { createContentMetaCheck, createContentRulesCheck } from './content-rules.ts';
 import { createLookalikeCheck } from './lookalike.ts';
 import type { Check } from './types.ts';
+import { uriblSettings, type UriblSection } from '../dns/uribl-rules.ts';
 
 export interface ContentChecksDeps {
   ruleset: Ruleset;
@@ -31,7 +32,9 @@ export function createContentChecks(deps: ContentChecksDeps): Check[] {
   if (deps.bayes) checks.push(createBayesCheck({ bayes: deps.bayes, limits }));
   checks.push(createLookalikeCheck({ config: lookalike, limits }));
   const known = new Set([...deps.ruleset.symbols.keys(), ...checks.flatMap((c) => c.symbols)]);
-  const engine = compileContentRules(rules, known, deps.ruleset.files);
+  // uri rules see the targets of open redirectors too, as the URI block lists do (the uribl: section's list)
+  const uribl = uriblSettings(deps.ruleset.section<UriblSection>('uribl'));
+  const engine = compileContentRules(rules, known, deps.ruleset.files, { redirectors: uribl.redirectors ?? [], depth: uribl.redirectDepth ?? 0 });
   checks.push(createContentRulesCheck({ engine, limits }));
   if (engine.metas.length > 0) checks.push(createContentMetaCheck({ engine }));
   log.debug('content checks ready', { rules: engine.rules.length, metas: engine.metas.length, bayes: deps.bayes !== undefined });

@@ -2,6 +2,7 @@
 import { ConfigError } from '../config/load.ts';
 import type { SymbolHit } from '../checks/types.ts';
 import { LinkList } from '../mime/links.ts';
+import { redirectTargets, type Redirector } from './redirectors.ts';
 import type { ParsedMail } from '../mime/parse.ts';
 import type { SymbolDef } from '../scoring/rules-sections.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
@@ -82,12 +83,40 @@ function headerValues(mail: ParsedMail, name: string): string[] {
   return mail.headers.filter((h) => h.name.toLowerCase() === lower).map((h) => h.value);
 }
 
-const uriCache = new WeakMap<ParsedMail, string[]>();
+/** Links of a message unwrapped through open redirectors at most this often (uri-subjects.ts bounds the lists' alike). */
+const MAX_UNWRAPPED = 200;
 
-function uriList(mail: ParsedMail): string[] {
-  let list = uriCache.get(mail);
-  if (!list) uriCache.set(mail, (list = collectUris(mail)));
-  return list;
+/** Where uri rules look for open redirectors: the `uribl:` section's list and depth (none: links as they are). */
+export interface UriRuleRedirects {
+  redirectors: readonly Redirector[];
+  depth: number;
+}
+
+/**
+ * The links uri rules match, once per message: each link, then the targets of an open redirector it goes through
+ * (`https://www.google.com/url?q=https://evil.example/` gives both), as SpamAssassin's uri rules see them.
+ */
+function uriLister(redirects: UriRuleRedirects | undefined): (mail: ParsedMail) => string[] {
+  const cache = new WeakMap<ParsedMail, string[]>();
+  return (mail) => {
+    let list = cache.get(mail);
+    if (list) return list;
+    list = collectUris(mail);
+    if (redirects && redirects.redirectors.length && redirects.depth > 0) {
+      const withTargets: string[] = [];
+      let unwrapped = 0;
+      for (const uri of list) {
+        withTargets.push(uri);
+        if (unwrapped >= MAX_UNWRAPPED) continue;
+        const targets = redirectTargets(uri, redirects.redirectors, redirects.depth);
+        if (targets.length) unwrapped++;
+        withTargets.push(...targets);
+      }
+      list = withTargets;
+    }
+    cache.set(mail, list);
+    return list;
+  };
 }
 
 const URL_IN_TEXT = /\b(?:https?|ftp):\/\/[^\s<>"'()]{1,500}|\bwww\.[a-z0-9-]+\.[^\s<>"'()]{1,500}/gi;
@@ -143,7 +172,7 @@ function mimeMatcher(r: Extract<ContentRule, { type: 'mime' }>): Matcher {
   };
 }
 
-function compileRule(r: Exclude<ContentRule, { type: 'meta' }>): Matcher {
+function compileRule(r: Exclude<ContentRule, { type: 'meta' }>, uriList: (mail: ParsedMail) => string[]): Matcher {
   switch (r.type) {
     case 'header':
       if (r.exists !== undefined) {
@@ -171,8 +200,9 @@ function compileRule(r: Exclude<ContentRule, { type: 'meta' }>): Matcher {
  * meta rules that refer to each other in a cycle, are errors naming the rule's file and line (`files`:
  * the rules files, to find it).
  */
-export function compileContentRules(all: readonly ContentRule[], known: ReadonlySet<string>, files: readonly string[] = []): ContentEngine {
+export function compileContentRules(all: readonly ContentRule[], known: ReadonlySet<string>, files: readonly string[] = [], redirects?: UriRuleRedirects): ContentEngine {
   const rules = effectiveRules(all);
+  const uriList = uriLister(redirects);
   const compiled: CompiledRule[] = [];
   const parsed = new Map<string, MetaNode>();
   const problems: string[] = [];
@@ -184,7 +214,7 @@ export function compileContentRules(all: readonly ContentRule[], known: Readonly
         if (!known.has(s) && !own.has(s)) problems.push(`${locateContentRule(files, r.symbol, 'expr')}: meta expression refers to unknown symbol ${s}`);
       }
       parsed.set(r.symbol, node);
-    } else compiled.push({ symbol: r.symbol, type: r.type, test: compileRule(r) });
+    } else compiled.push({ symbol: r.symbol, type: r.type, test: compileRule(r, uriList) });
   }
   const metas = orderMetas(parsed, (symbol, cycle) => problems.push(`${locateContentRule(files, symbol, 'expr')}: meta rules refer to each other in a cycle: ${cycle.join(' -> ')}`));
   if (problems.length) throw new ConfigError(problems);

@@ -178,3 +178,28 @@ test('meta rules see the symbols of every data-phase check, DKIM/DMARC included 
   assert.ok(signed.includes('DKIM_PASS') && signed.includes('LOCAL_VERIFY_WORDS'));
   assert.equal(signed.includes('LOCAL_VERIFY_UNSIGNED'), false, 'the DKIM pass of the same message is seen');
 });
+
+test('uri rules see the targets of open redirectors (the uribl: section list), to its redirect_depth', async (t) => {
+  const dir = rulesDir(t, {
+    'zz-local.yaml': [
+      'content_rules:',
+      '  - { symbol: LOCAL_EVIL_HOST, description: links to evil.example, weight: 3, type: uri, match: host, regex: "/(^|\\\\.)evil\\\\.example$/" }',
+      '  - { symbol: LOCAL_EVIL_URL, description: the evil login page, weight: 1, type: uri, regex: "/^https:\\\\/\\\\/evil\\\\.example\\\\/login/" }',
+    ].join('\n'),
+  });
+  const message = (href: string): Buffer => Buffer.from(['From: a@sender.example', 'Subject: hi', 'Content-Type: text/html', '', `<p><a href="${href}">your account</a></p>`, ''].join('\r\n'));
+  const symbols = async (ruleset: ReturnType<typeof loadRuleset>, href: string): Promise<string[]> => (await runOffline(createContentChecks({ ruleset }), message(href))).hits.map((h) => h.symbol).filter((s) => s.startsWith('LOCAL_')).sort();
+  const shipped = loadRuleset([SHIPPED, dir]);
+  const wrapped = `https://www.google.com/url?q=${encodeURIComponent('https://evil.example/login?x=1')}&sa=D`;
+  assert.deepEqual(await symbols(shipped, wrapped), ['LOCAL_EVIL_HOST', 'LOCAL_EVIL_URL'], 'a shipped redirector (google.com/url) unwrapped');
+  // a redirector to a redirector: within the shipped depth
+  const twice = `https://www.google.com/url?q=${encodeURIComponent(`https://l.facebook.com/l.php?u=${encodeURIComponent('https://evil.example/login')}`)}`;
+  assert.deepEqual(await symbols(shipped, twice), ['LOCAL_EVIL_HOST', 'LOCAL_EVIL_URL']);
+  // a look-alike of the redirector's host is no redirector: its parameter is not read as a link
+  assert.deepEqual(await symbols(shipped, `https://www.google.com.attacker.example/url?q=${encodeURIComponent('https://evil.example/login')}`), []);
+  // without redirectors (a rules set with no uribl: section), the link is only what it says
+  assert.deepEqual(await symbols(loadRuleset([dir]), wrapped), []);
+  // redirect_depth 0 turns unwrapping off for the rules too
+  writeFileSync(path.join(dir, 'zz-nodepth.yaml'), 'uribl:\n  redirect_depth: 0\n');
+  assert.deepEqual(await symbols(loadRuleset([SHIPPED, dir]), wrapped), []);
+});
