@@ -32,6 +32,15 @@ export interface HttpServerOptions {
   log: Logger;
 }
 
+/**
+ * A client that half-closes its side once the request is sent (`nc -N`, a shell probe; Exim after a request) still
+ * gets its answer. node:http ends such a connection at the client's FIN unless `httpAllowHalfOpen` is set (a
+ * field of http.Server its types leave out): an answer made asynchronously (readiness, a scan) was never written.
+ */
+export function answerHalfClosed(server: http.Server): void {
+  (server as http.Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+}
+
 const MAX_CONNECTIONS = 256;
 const PER_IP = 32;
 const IDLE_MS = 5_000;
@@ -43,6 +52,7 @@ export function createHttpServer(opts: HttpServerOptions): { listen(port: number
   const server = http.createServer({ connectionsCheckingInterval: 1000, keepAliveTimeout: IDLE_MS }, (req, res) => void handle(req, res, opts));
   server.requestTimeout = 10_000;
   server.headersTimeout = 5_000;
+  answerHalfClosed(server);
   // The caps are counted here rather than by server.maxConnections, so that a client outside http.allow
   // is closed before it takes a slot.
   const perIp = new PerAddressLimit(PER_IP);

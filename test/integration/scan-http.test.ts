@@ -340,6 +340,15 @@ test('a scan that takes longer than spamd.timeout is answered (the deadline is t
   assert.match(legacy, /^RSPAMD\/1\.3 0 EX_OK\r\nMetric: default; /);
 });
 
+test('a client that shuts down its sending side after the request (as Exim does) still gets the answer, HTTP and legacy', async (t) => {
+  const gw = await start(t);
+  const body = message('REJECT-MARKER');
+  const http = await raw(gw.scanHttpPort, [`POST /checkv2 HTTP/1.1\r\nHost: x\r\nIP: 198.51.100.7\r\nContent-Length: ${body.length}\r\n\r\n${body}`], { end: true });
+  assert.match(http, /^HTTP\/1\.1 200 [^]*"action":"reject"/);
+  const legacy = await raw(gw.scanHttpPort, [`CHECK RSPAMC/1.3\r\nContent-length: ${body.length}\r\n\r\n${body}`], { end: true });
+  assert.match(legacy, /^RSPAMD\/1\.3 0 EX_OK\r\n[^]*Action: reject/);
+});
+
 test('a client that closes during its scan does not free its max_connections slot before the scan ends', async (t) => {
   const gw = await start(t, { max_connections: 1 }, { checks: { disabled: DNS_CHECKS.filter((c) => c !== 'spf'), timeout: '2s' }, dns: { timeout: '800ms', retries: 0 } }, { 'slow.example': 'TIMEOUT' });
   const body = message('x');
