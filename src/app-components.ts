@@ -81,6 +81,8 @@ export interface Components {
   onVerdict?: (event: VerdictEvent) => void;
   /** Each message's final action after DATA (DMARC aggregate reports). */
   onFinal?: (event: FinalActionEvent) => void;
+  /** Full-stack mode: the address is a user or alias of its own, not a sub-address (Ruleset.ownAddress). */
+  ownAddress?: (address: string) => boolean;
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
   /** The snapshot built with this ruleset (and DKIM keys) now runs (at start, and after a reload that succeeded). */
@@ -265,6 +267,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(digest ? { httpRoutes: digest.routes } : {}),
     ...(delivery.inline ? { inline: delivery.inline } : {}),
     authenticator: mailhost.directory,
+    ...(fullStack ? { ownAddress: (address: string) => mailhost.directory.hasOwnEntry(address) } : {}),
     ...(reportLearner ? { learner: reportLearner } : {}),
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,

@@ -292,7 +292,7 @@ export class App {
 
 export function buildSnapshot(loaded: LoadedConfig, components: Components): GatewaySnapshot {
   // Content rules and lists carry their own weights and descriptions: merged into the symbol table.
-  const ruleset = withListSymbols(withContentSymbols(loadRuleset(loaded.rulesDirs, { subaddressDelimiter: loaded.config.mailhost.subaddress_delimiter })));
+  const ruleset = withListSymbols(withContentSymbols(loadRuleset(loaded.rulesDirs, { subaddressDelimiter: loaded.config.mailhost.subaddress_delimiter, ...(components.ownAddress ? { ownAddress: components.ownAddress } : {}) })));
   // BATV keys are read before anything is swapped: a key file gone wrong fails the reload (or the start)
   const batv = components.openBatv(loaded.config);
   const checks = buildChecks(loaded.config, ruleset, components, batv).filter((c) => !loaded.config.checks.disabled.includes(c.name));

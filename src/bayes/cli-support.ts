@@ -81,8 +81,9 @@ export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODEL
   }
 }
 
-export function loadContentRuleset(loaded: LoadedConfig): Ruleset {
-  return withListSymbols(withContentSymbols(loadRuleset(loaded.rulesDirs, { subaddressDelimiter: loaded.config.mailhost.subaddress_delimiter })));
+/** `ownAddress`: full-stack mode's UserDirectory.hasOwnEntry, for recipients' overrides (Ruleset.ownAddress). */
+export function loadContentRuleset(loaded: LoadedConfig, ownAddress?: (address: string) => boolean): Ruleset {
+  return withListSymbols(withContentSymbols(loadRuleset(loaded.rulesDirs, { subaddressDelimiter: loaded.config.mailhost.subaddress_delimiter, ...(ownAddress ? { ownAddress } : {}) })));
 }
 
 /**

@@ -16,6 +16,8 @@ import { offlineUriblChecks } from '../checks/uribl-offline.ts';
 import { openReputationForCli } from '../reputation/cli-support.ts';
 import type { Reputation } from '../reputation/open-reputation.ts';
 import { UsageError, type Command } from './types.ts';
+import { createUserDirectory } from '../mailhost/directory.ts';
+import { silentLogger } from '../util/logger.ts';
 
 export const explainCommand: Command = {
   name: 'explain',
@@ -46,7 +48,11 @@ export const explainCommand: Command = {
     let fuzzy: FuzzyFilter | undefined;
     let reputation: Reputation | undefined;
     try {
-      const ruleset = loadContentRuleset(env.loaded);
+      // full-stack: an address that is a user or alias of its own is no sub-address (as the gateway judges it)
+      const { loaded } = env;
+      const directory = typeof rcpt === 'string' && loaded.config.mode === 'full-stack' ? createUserDirectory({ config: { ...loaded.config, mailhost: { ...loaded.config.mailhost, watch_files: false } }, dataDir: loaded.dataDir, log: silentLogger, ...(loaded.file ? { configFile: loaded.file } : {}) }) : undefined;
+      const ruleset = loadContentRuleset(env.loaded, directory ? (a) => directory.hasOwnEntry(a) : undefined);
+      directory?.close();
       // the reported spam too, read only: what the gateway would find (not in masscheck, whose corpus may be the reports)
       const { config } = env.loaded;
       fuzzy = config.fuzzy.enabled && !config.checks.disabled.includes('fuzzy') ? await openFuzzyForCli(env.loaded, { learns: false }) : undefined;

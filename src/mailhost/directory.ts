@@ -22,6 +22,11 @@ export interface UserDirectory extends RecipientDirectory, Authenticator {
   quotaOf(user: string): number | undefined;
   /** As resolve, without the catch-all: where the address leads as a user, sub-address or alias of its own. */
   resolveExplicit(address: string): RecipientResolution;
+  /**
+   * The address itself (not cut at the sub-address delimiter) is a user or an alias: the mail host takes it as it is,
+   * so `mary-ann@` is no sub-address of `mary@` when mary-ann@ is a user of its own.
+   */
+  hasOwnEntry(address: string): boolean;
   /** Stops watching the files. */
   close(): void;
 }
@@ -134,6 +139,12 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
     },
     resolveExplicit(address: string): RecipientResolution {
       return expandAddress(address, ctx(), { allowCatchAll: false }).resolution;
+    },
+    hasOwnEntry(address: string): boolean {
+      const a = splitAddress(address, primaryDomain);
+      if (!a) return false;
+      const key = `${a.local}@${a.domain}`;
+      return snap.users.has(key) || snap.aliases.has(key);
     },
     async authenticate(user: string, password: string): Promise<string | undefined> {
       const name = user.trim().toLowerCase();

@@ -19,6 +19,11 @@ export interface Ruleset {
    * too (thresholdsFor). Carried here so every caller judging by the ruleset cuts as the config says.
    */
   subaddressDelimiter: string;
+  /**
+   * Full-stack mode: the address is a user or an alias of its own (UserDirectory.hasOwnEntry), which the mail host
+   * does not cut (src/mailhost/aliases.ts): no sub-address, so it never takes another address's override.
+   */
+  ownAddress?: (address: string) => boolean;
   /** A module's own validated section (e.g. 'dnsbl', 'content_rules'). */
   section<T>(key: string): T | undefined;
   files: readonly string[];
@@ -35,6 +40,8 @@ interface ActionsSection extends Thresholds {
 export interface RulesetOptions {
   /** mailhost.subaddress_delimiter; its default '+' when not given. */
   subaddressDelimiter?: string;
+  /** Full-stack mode: the user directory's hasOwnEntry (Ruleset.ownAddress). */
+  ownAddress?: (address: string) => boolean;
 }
 
 export function loadRuleset(dirs: readonly string[], opts: RulesetOptions = {}): Ruleset {
@@ -53,6 +60,7 @@ export function loadRuleset(dirs: readonly string[], opts: RulesetOptions = {}):
     tempfailReply: tempfail_reply ?? '451 4.7.1 Message deferred, try again later',
     overrides,
     subaddressDelimiter: opts.subaddressDelimiter ?? '+',
+    ...(opts.ownAddress ? { ownAddress: opts.ownAddress } : {}),
     section: <T>(key: string) => raw.sections.get(key) as T | undefined,
     files: raw.files,
     reads: raw.reads,
@@ -72,14 +80,16 @@ export function assertSymbolsDefined(ruleset: Ruleset, emitted: ReadonlyArray<{ 
 
 /**
  * The override keys that apply to one recipient, least specific first: its domain, its address without the
- * sub-address (`alice+tag@x` → `alice@x`, by the ruleset's delimiter), the address as given. Compared lower-cased, in
+ * sub-address (`alice+tag@x` → `alice@x`, by the ruleset's delimiter; in full-stack mode not for an address that is a
+ * user or alias of its own), the address as given. Compared lower-cased, in
  * the envelope's form (a needless quoting dropped, the domain as A-labels), so spamd and explain find what SMTP finds.
  */
 export function overridesFor(ruleset: Ruleset, recipient?: string): string[] {
   if (!recipient) return [];
   const addr = canonicalMailbox(recipient).toLowerCase();
   const at = addr.lastIndexOf('@');
-  const base = at > 0 ? withoutSubaddress(addr, ruleset.subaddressDelimiter.toLowerCase()) : undefined;
+  // as the mail host cuts: not an address that is a user or alias of its own (full-stack)
+  const base = at > 0 && !ruleset.ownAddress?.(addr) ? withoutSubaddress(addr, ruleset.subaddressDelimiter.toLowerCase()) : undefined;
   const keys = [addr.slice(at + 1), ...(base !== undefined ? [base] : []), ...(at > 0 ? [addr] : [])];
   return keys.filter((k) => Object.hasOwn(ruleset.overrides, k));
 }

@@ -173,6 +173,28 @@ test("an address override counts for the user's sub-addresses (full-stack): alic
   assert.equal(maildirFiles(gw.dataDir, '.Junk', 'bob').length, 0);
 });
 
+test("full-stack: an address that is a user or an alias of its own is no sub-address for overrides either (mary-ann@ is not mary@'s, as the mail host does not cut it)", async (t) => {
+  const rules = testRules();
+  t.after(() => rmSync(rules, { recursive: true, force: true }));
+  writeFileSync(path.join(rules, 'zz-mary.yaml'), 'overrides:\n  mary@localhost: { reject: 5 }\n');
+  const hash = await hashPassword('pw-pw-pw-pw', { N: 1024, r: 8, p: 1 });
+  const gw = await startGateway(t, {
+    rules_dirs: [SHIPPED_RULES_DIR, rules],
+    mailhost: { subaddress_delimiter: '-' },
+    users: { 'mary@localhost': { password: hash }, 'mary-ann@localhost': { password: hash }, 'bob@localhost': { password: hash } },
+    aliases: { 'mary-list@localhost': 'bob@localhost' },
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+  });
+  const send = (rcpt: string) => sendMessage(gw.smtpPort, 'sender@remote.example', [rcpt], message('TAG-MARKER', `to ${rcpt}`));
+  assert.equal((await send('mary-news@localhost')).data?.code, 554, "a sub-address of mary's: her override");
+  assert.equal((await send('mary-ann@localhost')).data?.code, 250, 'another user: the defaults, not mary@\'s override');
+  assert.equal((await send('Mary-Ann@localhost')).data?.code, 250, 'in any case');
+  assert.equal((await send('mary-list@localhost')).data?.code, 250, "an alias to bob: not mary@'s override");
+  await waitFor(() => maildirFiles(gw.dataDir, '', 'mary-ann').length >= 2 && maildirFiles(gw.dataDir, '', 'bob').length >= 1);
+});
+
 test("front-of mode: mailhost.subaddress_delimiter cuts sub-addresses for overrides too ('-' here: alice-tag@ is alice@, alice+tag@ is not)", async (t) => {
   const rules = testRules();
   t.after(() => rmSync(rules, { recursive: true, force: true }));

@@ -180,6 +180,12 @@ test('explain: an address override counts for its sub-addresses (mailhost.subadd
   const md = file(dash.root);
   assert.match((await dash.run(explainCommand, { rcpt: 'vip+news@example.org' }, [md])).out, /decided by junk >= 6\)/);
   assert.match((await dash.run(explainCommand, { rcpt: 'vip-news@example.org' }, [md])).out, /decided by rewrite_subject >= 5\).*\(overrides: vip@example\.org\)\n/s);
+  // full-stack: an address that is a user (or alias) of its own is no sub-address, as the mail host does not cut it
+  const users = setup(t, 3, 'local_domains: [example.org]\nmailhost:\n  subaddress_delimiter: "-"\nusers:\n  vip@example.org: { password: "$scrypt$1024$8$1$c2FsdA==$aGFzaA==" }\n  vip-team@example.org: { password: "$scrypt$1024$8$1$c2FsdA==$aGFzaA==" }\naliases:\n  vip-list@example.org: vip-team@example.org\n');
+  const mu = file(users.root);
+  assert.match((await users.run(explainCommand, { rcpt: 'vip-news@example.org' }, [mu])).out, /\(overrides: vip@example\.org\)\n/);
+  assert.doesNotMatch((await users.run(explainCommand, { rcpt: 'vip-team@example.org' }, [mu])).out, /overrides:/);
+  assert.doesNotMatch((await users.run(explainCommand, { rcpt: 'VIP-List@example.org' }, [mu])).out, /overrides:/);
 });
 
 test('a corrupt learned store is refused with its path, not a bare zlib error', async (t) => {
