@@ -1,4 +1,5 @@
 // The loaded rules/ snapshot: symbol definitions, action thresholds, overrides and module sections.
+import { domainToASCII } from 'node:url';
 import { ConfigError } from '../config/load.ts';
 import { canonicalMailbox } from '../smtp/address.ts';
 import { withoutSubaddress } from '../smtp/subaddress.ts';
@@ -49,9 +50,12 @@ export function loadRuleset(dirs: readonly string[], opts: RulesetOptions = {}):
   const symbols = new Map(Object.entries((raw.sections.get('symbols') ?? {}) as Record<string, SymbolDef>));
   const actions = (raw.sections.get('actions') ?? {}) as ActionsSection;
   const { subject_prefix, reject_reply, tempfail_reply, ...thresholds } = actions;
-  const overrides = Object.fromEntries(
-    Object.entries((raw.sections.get('overrides') ?? {}) as Record<string, Thresholds>).map(([k, v]) => [k.toLowerCase(), v]),
-  );
+  // keys in the form the recipient is compared in (overridesFor): `bücher.example` and `"dave"@x` would never match
+  const overrides: Record<string, Thresholds> = {};
+  for (const [k, v] of Object.entries((raw.sections.get('overrides') ?? {}) as Record<string, Thresholds>)) {
+    const key = overrideKey(k);
+    overrides[key] = { ...overrides[key], ...v };
+  }
   return Object.freeze({
     symbols,
     thresholds,
@@ -92,6 +96,17 @@ export function overridesFor(ruleset: Ruleset, recipient?: string): string[] {
   const base = at > 0 && !ruleset.ownAddress?.(addr) ? withoutSubaddress(addr, ruleset.subaddressDelimiter.toLowerCase()) : undefined;
   const keys = [addr.slice(at + 1), ...(base !== undefined ? [base] : []), ...(at > 0 ? [addr] : [])];
   return keys.filter((k) => Object.hasOwn(ruleset.overrides, k));
+}
+
+/** An override key as overridesFor compares: lower-cased, a needless quoting dropped, the domain as A-labels without a final dot. */
+function overrideKey(key: string): string {
+  const k = key.trim();
+  if (k.includes('@')) {
+    const addr = canonicalMailbox(k).toLowerCase();
+    return addr.endsWith('.') ? addr.replace(/\.+$/, '') : addr;
+  }
+  const d = k.toLowerCase().replace(/\.+$/, '');
+  return domainToASCII(d) || d;
 }
 
 /** Thresholds for one recipient: the defaults, each override of overridesFor laid over them, the most specific last. */

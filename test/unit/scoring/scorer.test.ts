@@ -122,6 +122,16 @@ test("sub-address delimiter '' turns the cutting off; another delimiter cuts at 
   assert.equal(loadRuleset([rulesDir({ 'a.yaml': SUBADDR })]).subaddressDelimiter, '+');
 });
 
+test('override keys are read in the envelope\'s form: an IDN domain in Unicode, a needless quoting and a final dot match the recipient', () => {
+  const rs = loadRuleset([rulesDir({ 'a.yaml': 'overrides:\n  bücher.example: { junk: 8 }\n  info@Bücher.Example: { reject: 2 }\n  \'"dave"@example.org\': { reject: 3 }\n  Example.NET.: { reject: 4 }\n' })]);
+  // SMTP hands over the recipient's domain as A-labels (canonicalMailbox), spamd's User and explain --rcpt may give either
+  assert.deepEqual(overridesFor(rs, 'info+news@xn--bcher-kva.example'), ['xn--bcher-kva.example', 'info@xn--bcher-kva.example']);
+  assert.deepEqual(overridesFor(rs, 'info@bücher.example'), ['xn--bcher-kva.example', 'info@xn--bcher-kva.example']);
+  assert.equal(thresholdsFor(rs, 'other@xn--bcher-kva.example').junk, 8);
+  assert.equal(thresholdsFor(rs, 'dave+x@example.org').reject, 3);
+  assert.equal(thresholdsFor(rs, 'a@example.net').reject, 4);
+});
+
 test('later files override earlier ones; bad rules files name file, line and key', () => {
   const dir = rulesDir({ 'a.yaml': BASE, 'b.yaml': 'symbols:\n  A: { weight: 1, description: lowered }\n' });
   assert.equal(loadRuleset([dir]).symbols.get('A')?.weight, 1);
