@@ -1,7 +1,7 @@
 // The loaded rules/ snapshot: symbol definitions, action thresholds, overrides and module sections.
 import { domainToASCII } from 'node:url';
 import { ConfigError } from '../config/load.ts';
-import { canonicalMailbox } from '../smtp/address.ts';
+import { canonicalMailbox, stripSourceRoute } from '../smtp/address.ts';
 import { withoutSubaddress } from '../smtp/subaddress.ts';
 import { loadRuleFiles } from './rules-loader.ts';
 import type { SymbolDef, Thresholds } from './rules-sections.ts';
@@ -90,7 +90,8 @@ export function assertSymbolsDefined(ruleset: Ruleset, emitted: ReadonlyArray<{ 
  */
 export function overridesFor(ruleset: Ruleset, recipient?: string): string[] {
   if (!recipient) return [];
-  const addr = canonicalMailbox(recipient).toLowerCase();
+  // a source route (a milter's MTA may pass one on) is judged on its final mailbox, as the relay check judges it
+  const addr = canonicalMailbox(stripSourceRoute(recipient.trim()).address).toLowerCase();
   const at = addr.lastIndexOf('@');
   // as the mail host cuts: not an address that is a user or alias of its own (full-stack)
   const base = at > 0 && !ruleset.ownAddress?.(addr) ? withoutSubaddress(addr, ruleset.subaddressDelimiter.toLowerCase()) : undefined;

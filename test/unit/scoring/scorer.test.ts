@@ -132,6 +132,12 @@ test('override keys are read in the envelope\'s form: an IDN domain in Unicode, 
   assert.equal(thresholdsFor(rs, 'a@example.net').reject, 4);
 });
 
+test('a source route (RFC 5321 App. C, as an MTA may hand it to the milter) does not hide the mailbox from its overrides', () => {
+  const rs = loadRuleset([rulesDir({ 'a.yaml': SUBADDR })], { subaddressDelimiter: '+' });
+  assert.deepEqual(overridesFor(rs, '@relay.example:alice+news@example.org'), ['example.org', 'alice@example.org']);
+  assert.equal(thresholdsFor(rs, '@a.example,@b.example:Alice@Example.org').reject, 2);
+});
+
 test('later files override earlier ones; bad rules files name file, line and key', () => {
   const dir = rulesDir({ 'a.yaml': BASE, 'b.yaml': 'symbols:\n  A: { weight: 1, description: lowered }\n' });
   assert.equal(loadRuleset([dir]).symbols.get('A')?.weight, 1);
