@@ -91,7 +91,8 @@ export function assertSymbolsDefined(ruleset: Ruleset, emitted: ReadonlyArray<{ 
 export function overridesFor(ruleset: Ruleset, recipient?: string): string[] {
   if (!recipient) return [];
   // a source route (a milter's MTA may pass one on) is judged on its final mailbox, as the relay check judges it
-  const addr = canonicalMailbox(stripSourceRoute(recipient.trim()).address).toLowerCase();
+  // and a final dot on the domain dropped, as the relay check and the mail host drop it
+  const addr = canonicalMailbox(stripSourceRoute(recipient.trim()).address).toLowerCase().replace(/\.+$/, '');
   const at = addr.lastIndexOf('@');
   // as the mail host cuts: not an address that is a user or alias of its own (full-stack)
   const base = at > 0 && !ruleset.ownAddress?.(addr) ? withoutSubaddress(addr, ruleset.subaddressDelimiter.toLowerCase()) : undefined;

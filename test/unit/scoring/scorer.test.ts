@@ -138,6 +138,13 @@ test('a source route (RFC 5321 App. C, as an MTA may hand it to the milter) does
   assert.equal(thresholdsFor(rs, '@a.example,@b.example:Alice@Example.org').reject, 2);
 });
 
+test('a final dot on the domain (milter recipients: the MTA delivers alice@example.org. to alice) does not hide the address from its overrides', () => {
+  const rs = loadRuleset([rulesDir({ 'a.yaml': SUBADDR })], { subaddressDelimiter: '+' });
+  assert.deepEqual(overridesFor(rs, 'alice+news@Example.org.'), ['example.org', 'alice@example.org']);
+  assert.equal(thresholdsFor(rs, 'alice@example.org..').reject, 2);
+  assert.equal(thresholdsFor(rs, 'bob@example.org.').junk, 8);
+});
+
 test('later files override earlier ones; bad rules files name file, line and key', () => {
   const dir = rulesDir({ 'a.yaml': BASE, 'b.yaml': 'symbols:\n  A: { weight: 1, description: lowered }\n' });
   assert.equal(loadRuleset([dir]).symbols.get('A')?.weight, 1);
