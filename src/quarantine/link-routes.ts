@@ -179,8 +179,10 @@ export function createLinkRoutes(opts: LinkRoutesOptions): Record<string, HttpRo
     const counted = post ? 'unlist' : 'view';
     const claim = await admit(req, res, 'lists', counted);
     if (!claim) return;
+    // the token names a user; it acts only while that name still reaches that very user (a name deleted and made an
+    // alias of someone else, within the link's lifetime, must not show or change the other user's lists)
     const user = lists.userOf(claim.recipient);
-    if (user === undefined) {
+    if (user === undefined || user !== claim.recipient) {
       links.inc({ action: counted, result: 'invalid' });
       return reply(res, noListsPage());
     }
