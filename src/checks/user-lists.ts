@@ -4,6 +4,7 @@
 // authenticated in this transaction (src/lists/authenticated.ts): a matching MAIL FROM by SPF, a matching header
 // From by DMARC, aligned DKIM or SPF; otherwise USER_ALLOW_UNAUTHENTICATED (weight 0). A block entry gives USER_BLOCK, and wins over an allow entry of that user.
 import addressparser from 'nodemailer/lib/addressparser';
+import { parsePrvs } from '../batv/prvs.ts';
 import { strictSingleMailbox } from '../dkim/from-mailbox.ts';
 import { authenticatedBy } from '../lists/authenticated.ts';
 import { asciiName, type EntryOrigin, type EntrySet } from '../lists/entries.ts';
@@ -44,7 +45,13 @@ interface Sender {
 function senders(ctx: CheckContext, forBlock: boolean): Sender[] {
   const found: Sender[] = [];
   const add = (address: string, auth: Sender['auth']): void => void found.push({ address: canonicalMailbox(address), auth });
-  if (ctx.envelope.mailFrom) add(ctx.envelope.mailFrom, 'spf');
+  if (ctx.envelope.mailFrom) {
+    add(ctx.envelope.mailFrom, 'spf');
+    // a BATV tag (prvs=, new each day or message) is no other mailbox: its plain address matches too, under the same
+    // SPF identity (the domain is the same)
+    const prvs = parsePrvs(canonicalMailbox(ctx.envelope.mailFrom));
+    if (prvs.kind === 'tagged') add(prvs.address, 'spf');
+  }
   const fields = (ctx.message?.headers ?? []).filter((h) => h.name.toLowerCase() === 'from');
   if (!forBlock) {
     const one = fields.length === 1 ? strictSingleMailbox(fields[0]?.value ?? '') : undefined;

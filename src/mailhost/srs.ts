@@ -101,6 +101,29 @@ export function isSrsLocalPart(local: string): boolean {
   return TAG.test(local);
 }
 
+/**
+ * The original sender an SRS0 or SRS1 address stands for, read without checking its hash or stamp (they are
+ * another forwarder's, under its secret): what a user means by "this sender" when the envelope sender is a
+ * forwarder's SRS address of the day. Undefined for anything that is not a well-formed SRS address.
+ */
+export function srsOriginalSender(address: string): string | undefined {
+  const at = address.lastIndexOf('@');
+  let local = at < 0 ? '' : address.slice(0, at);
+  const tag = TAG.exec(local);
+  if (!tag) return undefined;
+  if (tag[1] === '1') {
+    const p = splitSrs1(local.slice(5));
+    // its SRS0 remainder still starts with the separator ("=HHHH=TT=orig-domain=orig-local")
+    if (!p || !/^[=+-]/.test(p.user)) return undefined;
+    local = `SRS0${p.user}`;
+  }
+  const parts = local.slice(5).split('=');
+  if (parts.length < 4) return undefined;
+  const host = parts[2] ?? '';
+  const user = parts.slice(3).join('=');
+  return host && user ? `${user}@${host}` : undefined;
+}
+
 export type SrsReverse =
   | { kind: 'ok'; address: string; scheme: 'SRS0' | 'SRS1' }
   | { kind: 'malformed' }

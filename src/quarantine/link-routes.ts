@@ -15,6 +15,8 @@ import { quarantineFile, readQuarantinedHead } from './format.ts';
 import { addEntry, ListsBusyError, readOrThrow, removeEntry } from '../lists/user-list-edit.ts';
 import { normaliseEntry } from '../lists/user-list-file.ts';
 import { canonicalMailbox } from '../smtp/address.ts';
+import { parsePrvs } from '../batv/prvs.ts';
+import { srsOriginalSender } from '../mailhost/srs.ts';
 import { alreadyDonePage, badRequestPage, confirmPage, donePage, expiredPage, failedPage, invalidPage, listedPage, listFullPage, listsPage, noListsPage, PAGE_HEADERS, tooLargePage, type HeldMessage, type LinkAction, type Page } from './link-pages.ts';
 import type { LinkTokens, TokenAction } from './link-token.ts';
 import type { Quarantine } from './store.ts';
@@ -48,11 +50,17 @@ export interface ListLinkOptions {
 /**
  * The list entry for a message's sender: its envelope MAIL FROM, the identity the allow entry matches with SPF
  * (the digest and the page show it too), in the normal form of the CLI's entries; none for the null sender or
- * anything that is not one plain mailbox.
+ * anything that is not one plain mailbox. A BATV-tagged sender (prvs=, a new tag each day or message) and a
+ * forwarder's SRS address (a new hash and stamp each day) are listed as the address they stand for: the tagged one
+ * would never match again, while the plain one matches the next message's header From (or untagged MAIL FROM).
  */
 export function senderEntry(mailFrom: string): string | undefined {
   if (mailFrom === '') return undefined;
-  const n = normaliseEntry(canonicalMailbox(mailFrom));
+  let sender = canonicalMailbox(mailFrom);
+  const prvs = parsePrvs(sender);
+  if (prvs.kind === 'tagged') sender = prvs.address;
+  sender = srsOriginalSender(sender) ?? sender;
+  const n = normaliseEntry(sender);
   return 'entry' in n && n.entry.includes('@') && !n.entry.startsWith('.') ? n.entry : undefined;
 }
 

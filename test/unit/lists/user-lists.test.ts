@@ -147,3 +147,14 @@ test('`users del` drops the deleted user\'s lists: a user added later under that
   assert.equal((await cli(['add', 'carol@example.com'], 'carol-password\n')).code, 0);
   assert.equal((await cli(['lists', 'carol@example.com'])).out, '(no entries for carol@example.com)\n');
 });
+
+test('a BATV-tagged envelope sender (prvs=, a new tag each message) matches its plain address: the entry a digest allow or block link makes', async (t) => {
+  const dataDir = tempDir(t, 'spamgate-user-lists-batv-');
+  writeUserLists(userListsPath(dataDir), { 'alice@localhost': { allow: ['news@partner.example'], block: ['promo@bad.example'] } });
+  const check = createUserListCheck({ directory, lists: openUserLists(dataDir, silentLogger), hitsTotal: userListHits(createRegistry(false)), subaddressDelimiter: '+' });
+  // SPF passes for the envelope domain; the header From is another mailbox, so only the envelope can match
+  assert.deepEqual(await check.run(ctx('prvs=1123abcdef=News@partner.example', '<desk@partner.example>', ['alice@localhost'], true)), [
+    { symbol: 'USER_ALLOW', options: ['news@partner.example', 'spf'], rcpt: 'alice@localhost' },
+  ]);
+  assert.deepEqual(await check.run(ctx('prvs=0999012345=promo@bad.example', '<x@other.example>', ['alice@localhost'], false)), [{ symbol: 'USER_BLOCK', options: ['promo@bad.example'], rcpt: 'alice@localhost' }]);
+});

@@ -1,5 +1,5 @@
-// The digest's list link routes on a real HTTP server on 127.0.0.1 over a real lists file: a lists token that acts
-// for its own user only.
+// The digest's list link routes on a real HTTP server on 127.0.0.1 over a real lists file: what an allow or block
+// link puts on the list for tagged envelope senders (BATV, SRS), and a lists token that acts for its own user only.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +7,7 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { readUserLists, userListsPath, writeUserLists } from '../../../src/lists/user-list-file.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
-import { createLinkRoutes } from '../../../src/quarantine/link-routes.ts';
+import { createLinkRoutes, senderEntry } from '../../../src/quarantine/link-routes.ts';
 import { createLinkTokens } from '../../../src/quarantine/link-token.ts';
 import { openQuarantine } from '../../../src/quarantine/store.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
@@ -15,6 +15,22 @@ import { silentLogger } from '../../../src/util/logger.ts';
 import { T0, tempDir } from '../queue/helpers.ts';
 
 const DAY = 86_400_000;
+
+test('the entry of a BATV-tagged or SRS-rewritten envelope sender is the address it stands for, which the next message matches', () => {
+  // a prvs= tag changes with every day and message: the tagged address as an entry would never match again
+  assert.equal(senderEntry('prvs=1123abcdef=News@Partner.example'), 'news@partner.example');
+  assert.equal(senderEntry('PRVS=0999012345=billing@shop.example'), 'billing@shop.example');
+  // SRS0 (one forwarder) and SRS1 (two or more): the original sender, not the forwarder's address of the day
+  assert.equal(senderEntry('SRS0=HHH1=TT=orig.example=Jane@fwd.example'), 'jane@orig.example');
+  assert.equal(senderEntry('SRS0+AbCd=Z2=orig.example=a=b@fwd.example'), 'a=b@orig.example');
+  assert.equal(senderEntry('SRS1=XXXX=first.example==HHHH=TT=orig.example=jane@second.example'), 'jane@orig.example');
+  // malformed tags are left as they are (still one plain mailbox)
+  assert.equal(senderEntry('prvs=zz=user@a.example'), 'prvs=zz=user@a.example');
+  assert.equal(senderEntry('SRS0=x@fwd.example'), 'srs0=x@fwd.example');
+  // unchanged: a plain sender, and none for the null sender
+  assert.equal(senderEntry('Plain@Example.COM'), 'plain@example.com');
+  assert.equal(senderEntry(''), undefined);
+});
 
 async function rig(t: TestContext, userOf: (recipient: string) => string | undefined) {
   const dir = await tempDir(t, 'spamgate-link-routes-');
