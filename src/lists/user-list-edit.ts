@@ -20,6 +20,9 @@ export function readOrThrow(file: string): UserListsData {
 /** Thrown when another process holds the lock. */
 export class ListsBusyError extends Error {}
 
+/** How long a lock held by another process is waited for before the change is refused. */
+const LOCK_WAIT_MS = 3000;
+
 /** The tail of this process's queue of writers. */
 let queue: Promise<unknown> = Promise.resolve();
 
@@ -28,8 +31,15 @@ export function withListsLock<T>(file: string, fn: () => T): Promise<T> {
   const run = async (): Promise<T> => {
     const lock = `${file}.lock`;
     mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    const held = await takePidLock(lock);
-    if (!held.ok) throw new ListsBusyError(`another \`spamgate users\` (pid ${held.pid}) is changing ${file}; try again when it is done`);
+    // another process (a `spamgate users`, or the server serving a list link) holds it for milliseconds: wait a
+    // little rather than fail (a `users del` refused here would leave the deleted user's lists to a later namesake),
+    // but never for ever
+    let held = await takePidLock(lock);
+    for (const until = Date.now() + LOCK_WAIT_MS; !held.ok && Date.now() < until; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      held = await takePidLock(lock);
+    }
+    if (!held.ok) throw new ListsBusyError(`another process (pid ${held.pid}) is changing ${file}; try again when it is done`);
     try {
       return fn();
     } finally {
