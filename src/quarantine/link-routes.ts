@@ -53,6 +53,7 @@ export interface ListLinkOptions {
  * anything that is not one plain mailbox. A BATV-tagged sender (prvs=, a new tag each day or message) and a
  * forwarder's SRS address (a new hash and stamp each day) are listed as the address they stand for: the tagged one
  * would never match again, while the plain one matches the next message's header From (or untagged MAIL FROM).
+ * None for a sender with control or format characters.
  */
 export function senderEntry(mailFrom: string): string | undefined {
   if (mailFrom === '') return undefined;
@@ -60,6 +61,9 @@ export function senderEntry(mailFrom: string): string | undefined {
   const prvs = parsePrvs(sender);
   if (prvs.kind === 'tagged') sender = prvs.address;
   sender = srsOriginalSender(sender) ?? sender;
+  // a control or format character (a bidi override, a zero-width space) would make the page show another address
+  // than the one listed: such a sender gets no list links
+  if (/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u.test(sender)) return undefined;
   const n = normaliseEntry(sender);
   return 'entry' in n && n.entry.includes('@') && !n.entry.startsWith('.') ? n.entry : undefined;
 }

@@ -32,6 +32,16 @@ test('the entry of a BATV-tagged or SRS-rewritten envelope sender is the address
   assert.equal(senderEntry(''), undefined);
 });
 
+test('a sender with control or format characters (bidi overrides) in it gets no list links: the page could not show truthfully what is listed', () => {
+  // "a\u202Eelpmaxe.rentrap…@attacker.example" displays reversed: the user would allow the attacker's own address
+  assert.equal(senderEntry('news\u202Eelpmaxe.rentrap@attacker.example'), undefined);
+  assert.equal(senderEntry('a\u200Bb@attacker.example'), undefined);
+  assert.equal(senderEntry('a\u0007b@attacker.example'), undefined);
+  assert.equal(senderEntry('a\u2028b@attacker.example'), undefined);
+  // a Unicode local part as such is fine (SMTPUTF8)
+  assert.equal(senderEntry('Jörg@example.com'), 'jörg@example.com');
+});
+
 async function rig(t: TestContext, userOf: (recipient: string) => string | undefined) {
   const dir = await tempDir(t, 'spamgate-link-routes-');
   const clock = new ManualClock(T0);
