@@ -87,7 +87,11 @@ export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<Quara
   const tokens: LinkTokens = { sign: (claim) => current.sign(claim), verify: (token, now, action) => current.verify(token, now, action) };
   const directory = deps.directory;
   // the user a recipient reaches, exactly as the user_lists check finds the lists it applies
-  const listUser = directory && cfg.list_links ? (recipient: string): string | undefined => userOf(directory, recipient)?.toLowerCase() : undefined;
+  // with the user_lists check disabled the lists decide nothing: "always allow" and "block" links would promise what
+  // does not happen
+  const listsChecked = !config.checks.disabled.includes('user_lists');
+  if (directory && cfg.list_links && !listsChecked) log.info('the user_lists check is in checks.disabled: digests carry no sender list links');
+  const listUser = directory && cfg.list_links && listsChecked ? (recipient: string): string | undefined => userOf(directory, recipient)?.toLowerCase() : undefined;
   const runner = await createDigestRunner({
     dir: deps.quarantine.dir,
     stateFile: digestStateFile(dataDir),

@@ -75,3 +75,16 @@ test('the allow, block and lists routes exist in full-stack mode with list_links
   assert.deepEqual(await routesOf(false, true), ['/quarantine/delete', '/quarantine/release']);
   assert.deepEqual(await routesOf(true, false), ['/quarantine/delete', '/quarantine/release'], 'front-of mode: no per-user lists');
 });
+
+test('with the user_lists check in checks.disabled the lists decide nothing: no allow, block or lists routes (nor links)', async (t) => {
+  const dataDir = await tempDir(t);
+  const clock = new ManualClock(T0);
+  const registry = createRegistry(false);
+  const quarantine = await openQuarantine({ dir: path.join(dataDir, 'quarantine'), maxAgeMs: 86_400_000, maxSize: 0, fsync: false, clock, registry, log: silentLogger });
+  const sink = { enqueue: () => Promise.reject(new Error('not here')) };
+  const directory = { resolveExplicit: () => ({ kind: 'unknown' as const }), resolve: () => ({ kind: 'unknown' as const }), isLocalDomain: () => true };
+  const loaded = loadConfig({ inline: { local_domains: ['corp.example'], checks: { disabled: ['user_lists'] }, quarantine: { digest: { enabled: true, base_url: 'https://gw.example' } } }, dataDir });
+  const digest = await openQuarantineDigest({ loaded, quarantine, sink, hostname: 'mx.example', clock, registry, log: silentLogger, directory });
+  t.after(() => digest?.runner.close());
+  assert.deepEqual(Object.keys(digest?.routes ?? {}).sort(), ['/quarantine/delete', '/quarantine/release']);
+});
