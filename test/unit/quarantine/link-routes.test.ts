@@ -1,5 +1,6 @@
 // The digest's list link routes on a real HTTP server on 127.0.0.1 over a real lists file: what an allow or block
-// link puts on the list for tagged envelope senders (BATV, SRS), and a lists token that acts for its own user only.
+// link puts on the list for tagged envelope senders (BATV, SRS), none for senders with bidi or control characters,
+// and a lists token that acts for its own user only.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
