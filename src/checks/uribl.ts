@@ -11,7 +11,7 @@ import addressparser from 'nodemailer/lib/addressparser';
 import { uriSubjects, type UriSubjects } from '../content/uri-subjects.ts';
 import type { DnsblEngine, ListResult } from '../dns/dnsbl.ts';
 import type { Resolver } from '../dns/resolver.ts';
-import { nameServersOf, type NsSubjects } from '../dns/uri-ns.ts';
+import { nameServersOf, type NsFound } from '../dns/uri-ns.ts';
 import { listSymbols, type DnsblList, type DnsblSection } from '../dns/dnsbl-rules.ts';
 import { registeredDomain, underAny } from '../dns/registered-domain.ts';
 import { DEFAULT_MAX_NS_DOMAINS, DEFAULT_MAX_NS_HOSTS, DEFAULT_MAX_NS_LOOKUPS, type UriblSettings } from '../dns/uribl-rules.ts';
@@ -47,7 +47,14 @@ interface Ask {
 }
 
 type Subject = { subject: string; option: string };
-type Subjects = (list: DnsblList, ctx: CheckContext) => Subject[] | Promise<Subject[]>;
+/** A list's subjects: returned, or (uri_ns) handed to `ask` one by one as they are found. */
+type Subjects = (list: DnsblList, ctx: CheckContext, ask: (s: Subject) => void) => Subject[] | Promise<Subject[]>;
+/** The name server findings of one message, shared by its uri_ns lists: those so far, those to come, the end. */
+interface NsStream {
+  found: NsFound[];
+  listeners: Set<(f: NsFound) => void>;
+  done: Promise<unknown>;
+}
 const plain = (subjects: readonly string[]): Subject[] => subjects.map((s) => ({ subject: s, option: s }));
 
 export function createUriblChecks(deps: UriblDeps): Check[] {
@@ -83,23 +90,41 @@ export function createUriblChecks(deps: UriblDeps): Check[] {
   const nsLists = deps.engine.lists('uri_ns').map((n) => deps.section[n]).filter((l): l is DnsblList => l !== undefined);
   const nsOpts = { addresses: nsLists.some((l) => l.ns_ip), ipv6: nsLists.some((l) => l.ns_ip && l.ipv6), exclude };
   const nsBounds = { maxDomains: settings.maxNsDomains ?? DEFAULT_MAX_NS_DOMAINS, maxHosts: settings.maxNsHosts ?? DEFAULT_MAX_NS_HOSTS, maxLookups: settings.maxNsLookups ?? DEFAULT_MAX_NS_LOOKUPS };
-  const nsOf = (ctx: CheckContext): Promise<NsSubjects> | undefined => {
+  const nsOf = (ctx: CheckContext): NsStream | undefined => {
     const view = ctx.message;
     const resolver = deps.resolver;
     if (!view || !resolver) return undefined;
-    return view.memo(MEMO_NS, () => nameServersOf(resolver, domainsOf(subjectsOf(ctx)?.domains ?? []), nsBounds, nsOpts));
+    return view.memo(MEMO_NS, () => {
+      const stream: NsStream = { found: [], listeners: new Set(), done: Promise.resolve() };
+      const heard = (f: NsFound): void => {
+        stream.found.push(f);
+        for (const l of stream.listeners) l(f);
+      };
+      stream.done = nameServersOf(resolver, domainsOf(subjectsOf(ctx)?.domains ?? []), nsBounds, nsOpts, heard);
+      return stream;
+    });
   };
-  const uriNs: Subjects = async (list, ctx) => {
-    const ns = await nsOf(ctx);
+  // each name server is asked as soon as it is known: a link domain whose name servers never answer (a spammer's
+  // dead or stalling DNS) must not hold back the others past the deadline
+  const uriNs: Subjects = async (list, ctx, ask) => {
+    const ns = nsOf(ctx);
     if (!ns) return [];
-    const found: Subject[] = [];
-    if (!list.ns_ip) for (const [d, link] of ns.domains) found.push({ subject: d, option: `${link}/ns=${d}` });
-    else
-      for (const [ip, link] of ns.addresses) {
-        const family = ipToBigInt(ip)?.family;
-        if ((family === 4 && list.ipv4) || (family === 6 && list.ipv6)) found.push({ subject: ip, option: `${link}/ns=${ip}` });
-      }
-    return found.slice(0, settings.maxUris);
+    let asked = 0;
+    const take = (f: NsFound): void => {
+      if (asked >= settings.maxUris || f.kind !== (list.ns_ip ? 'address' : 'domain')) return;
+      const family = f.kind === 'address' ? ipToBigInt(f.value)?.family : undefined;
+      if (f.kind === 'address' && !((family === 4 && list.ipv4) || (family === 6 && list.ipv6))) return;
+      asked++;
+      ask({ subject: f.value, option: `${f.link}/ns=${f.value}` });
+    };
+    ns.found.forEach(take);
+    ns.listeners.add(take);
+    try {
+      await ns.done;
+    } finally {
+      ns.listeners.delete(take);
+    }
+    return [];
   };
   return [
     makeCheck(deps, 'uribl', URIBL_TEMPERROR, [
@@ -128,12 +153,17 @@ function makeCheck(deps: UriblDeps, name: CheckName, temperror: string, kinds: A
       const all = Promise.all(
         lists.map(async (l) => {
           if (!l.def) return;
+          const lookups: Array<Promise<void>> = [];
+          const ask = (s: Subject): void => {
+            const a: Ask = { list: l.name, ...s };
+            asks.push(a);
+            // past the deadline the answer is no longer read (the question unanswered is a temperror): not sent
+            if (!ctx.signal.aborted) lookups.push(deps.engine.lookup(a.list, a.subject).then((r) => void settled.set(a, r)));
+          };
           finding.add(l.name);
-          const subjects = await l.subjects(l.def, ctx);
+          for (const s of await l.subjects(l.def, ctx, ask)) ask(s);
           finding.delete(l.name);
-          const mine = subjects.map((s) => ({ list: l.name, ...s }));
-          asks.push(...mine);
-          await Promise.all(mine.map(async (a) => void settled.set(a, await deps.engine.lookup(a.list, a.subject))));
+          await Promise.all(lookups);
         }),
       );
       await raceSignal(all, ctx.signal, () => []);

@@ -32,38 +32,59 @@ export interface NsOptions {
 
 const norm = (name: string): string => name.toLowerCase().replace(/\.$/, '');
 
-/** The name servers of `linkDomains` (already reduced, excluded and ordered); DNS errors leave a domain out. */
-export async function nameServersOf(resolver: Resolver, linkDomains: readonly string[], bounds: NsBounds, opts: NsOptions): Promise<NsSubjects> {
+/** One name server finding: its registered domain or one of its public addresses, and the link domain it serves. */
+export interface NsFound {
+  kind: 'domain' | 'address';
+  value: string;
+  link: string;
+}
+
+/**
+ * The name servers of `linkDomains` (already reduced, excluded and ordered); DNS errors leave a domain out. Each
+ * link domain goes on by itself (its NS answer, then its name servers' addresses), and `onFound` hears of every
+ * finding at once: a link domain whose name servers never answer holds back none of the others.
+ */
+export async function nameServersOf(resolver: Resolver, linkDomains: readonly string[], bounds: NsBounds, opts: NsOptions, onFound?: (f: NsFound) => void): Promise<NsSubjects> {
   const out: NsSubjects = { domains: new Map(), addresses: new Map(), lookups: 0 };
   const spend = (): boolean => (out.lookups < bounds.maxLookups ? (out.lookups++, true) : false);
   const asked = linkDomains.slice(0, bounds.maxDomains).filter(() => spend());
-  const nsAnswers = await Promise.all(asked.map(async (d) => ({ domain: d, r: await resolver.lookup(d, 'NS') })));
-  /** Name server host → the link domain it serves first, in link order. */
-  const hosts = new Map<string, string>();
-  for (const { domain, r } of nsAnswers) {
-    if (r.status !== 'ok') continue;
-    // sorted: the answer order rotates, the chosen ones should not
-    const names = [...new Set(r.records.map(norm))].filter((n) => n.length > 0).sort().slice(0, bounds.maxHosts);
-    for (const host of names) {
-      const nsDomain = registeredDomain(host);
-      // a name server under no registered domain (localhost, a private name) is neither asked nor resolved
-      if (nsDomain === undefined) continue;
-      if (!hosts.has(host)) hosts.set(host, domain);
-      if (!underAny(nsDomain, opts.exclude) && !out.domains.has(nsDomain)) out.domains.set(nsDomain, domain);
-    }
-  }
-  if (!opts.addresses) return out;
+  /** Name server hosts already resolved (or being resolved) for an earlier link domain. */
+  const hosts = new Set<string>();
   const types: Array<'A' | 'AAAA'> = opts.ipv6 ? ['A', 'AAAA'] : ['A'];
-  const questions = [...hosts].flatMap(([host, domain]) => types.map((type) => ({ host, domain, type }))).filter(() => spend());
-  const answers = await Promise.all(questions.map(async (q) => ({ ...q, r: await resolver.lookup(q.host, q.type) })));
-  for (const { domain, r } of answers) {
-    if (r.status !== 'ok') continue;
-    for (const ip of r.records) {
-      // never a private, loopback or link-local address: a public list knows nothing of it, and the question
-      // would tell its operator what the name server of a link points inside
-      const pub = publicAddress(ip);
-      if (pub !== undefined && !out.addresses.has(pub)) out.addresses.set(pub, domain);
-    }
-  }
+  const address = (ip: string, domain: string): void => {
+    // never a private, loopback or link-local address: a public list knows nothing of it, and the question
+    // would tell its operator what the name server of a link points inside
+    const pub = publicAddress(ip);
+    if (pub === undefined || out.addresses.has(pub)) return;
+    out.addresses.set(pub, domain);
+    onFound?.({ kind: 'address', value: pub, link: domain });
+  };
+  await Promise.all(
+    asked.map(async (domain) => {
+      const r = await resolver.lookup(domain, 'NS');
+      if (r.status !== 'ok') return;
+      // sorted: the answer order rotates, the chosen ones should not
+      const names = [...new Set(r.records.map(norm))].filter((n) => n.length > 0).sort().slice(0, bounds.maxHosts);
+      const mine: string[] = [];
+      for (const host of names) {
+        const nsDomain = registeredDomain(host);
+        // a name server under no registered domain (localhost, a private name) is neither asked nor resolved
+        if (nsDomain === undefined) continue;
+        if (!hosts.has(host)) (hosts.add(host), mine.push(host));
+        if (!underAny(nsDomain, opts.exclude) && !out.domains.has(nsDomain)) {
+          out.domains.set(nsDomain, domain);
+          onFound?.({ kind: 'domain', value: nsDomain, link: domain });
+        }
+      }
+      if (!opts.addresses) return;
+      const questions = mine.flatMap((host) => types.map((type) => ({ host, type }))).filter(() => spend());
+      await Promise.all(
+        questions.map(async (q) => {
+          const a = await resolver.lookup(q.host, q.type);
+          if (a.status === 'ok') for (const ip of a.records) address(ip, domain);
+        }),
+      );
+    }),
+  );
   return out;
 }

@@ -146,3 +146,29 @@ test('schema errors of the new keys name the file, the line and the key', () => 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a link domain whose name servers never answer does not hold back the uri_ns hits of the others', async () => {
+  const section = dnsblSectionSchema.parse({
+    n: { zone: 'n.test', kind: 'uri_ns', health_check: false, codes: { '127.0.0.2': 'URIBL_N' } },
+    nip: { zone: 'nip.test', kind: 'uri_ns', ns_ip: true, health_check: false, codes: { '127.0.0.2': 'URIBL_NIP' } },
+  });
+  const zones = createZoneResolver({
+    'fresh.example': [{ NS: 'ns1.bad-dns.example' }],
+    'ns1.bad-dns.example': [{ A: '203.0.113.9' }],
+    'bad-dns.example.n.test': [{ A: '127.0.0.2' }],
+    '9.113.0.203.nip.test': [{ A: '127.0.0.2' }],
+  });
+  // the spammer's other domain: its name servers are dead, the NS lookup hangs past the deadline
+  const resolver: Resolver = { lookup: (name, type) => (name === 'dead-ns.example' ? new Promise(() => undefined) : zones.lookup(name, type)) };
+  const engine = createDnsblEngine({ resolver, lists: section, log: silentLogger, clock: new ManualClock(1) });
+  const [check] = createUriblChecks({ engine, resolver, section, settings: { maxUris: 50, exclude: new Set() }, limits: { maxBytes: 512 * 1024, maxParts: 100, maxDepth: 10 } });
+  const ac = new AbortController();
+  const ctx = { ...makeContext('data', {}, {}, { signal: ac.signal }), message: createMessageView(Buffer.from('Subject: x\r\n\r\nhttp://dead-ns.example/ http://fresh.example/\r\n')) };
+  const running = check?.run(ctx);
+  setTimeout(() => ac.abort(), 50);
+  const hits = await running;
+  assert.deepEqual(hits?.find((h) => h.symbol === 'URIBL_N'), { symbol: 'URIBL_N', options: ['fresh.example/ns=bad-dns.example'] });
+  assert.deepEqual(hits?.find((h) => h.symbol === 'URIBL_NIP'), { symbol: 'URIBL_NIP', options: ['fresh.example/ns=203.0.113.9'] });
+  // the lookups still outstanding at the deadline are a temperror of both lists
+  assert.deepEqual(hits?.find((h) => h.symbol === 'URIBL_TEMPERROR'), { symbol: 'URIBL_TEMPERROR', options: ['n', 'nip'] });
+});
