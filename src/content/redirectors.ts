@@ -22,18 +22,41 @@ function matching(url: URL, redirectors: readonly Redirector[]): Redirector | un
   return redirectors.find((r) => (host === r.host || host.endsWith(`.${r.host}`)) && (r.path === undefined || pathname.startsWith(r.path.toLowerCase())));
 }
 
-/** A parameter value read as a web link: an absolute http(s) URL (percent-encoded once more at most), else nothing. */
-function asTarget(value: string): string | undefined {
-  let v = value.trim();
-  // a target encoded twice ("https%3A%2F%2F…" after the query's own decoding) is decoded once more
-  if (/^https?%3a/i.test(v)) {
-    try {
-      v = decodeURIComponent(v);
-    } catch {
-      return undefined;
-    }
+/** Percent-escapes decoded; a run that is no valid UTF-8 (or a stray "%") stays as it is instead of failing the whole. */
+function decodeLoose(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s.replace(/(?:%[0-9a-f]{2})+/gi, (run) => {
+      try {
+        return decodeURIComponent(run);
+      } catch {
+        return run;
+      }
+    });
   }
-  if (!/^https?:[/\\]{2}[^/\\]/i.test(v)) return undefined;
+}
+
+/** C0 controls and spaces cut at both ends, tabs and newlines dropped (by index: no regex backtracking on long runs). */
+function browserTrim(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && s.charCodeAt(start) <= 0x20) start++;
+  while (end > start && s.charCodeAt(end - 1) <= 0x20) end--;
+  return s.slice(start, end).replace(/[\t\n\r]/g, '');
+}
+
+/**
+ * A parameter value read as a web link, as a browser reads the Location it is redirected to (WHATWG URL: C0
+ * controls and spaces at the ends and tabs and newlines anywhere dropped, any number of "/" or "\" before the
+ * host): an absolute http(s) URL with a host (percent-encoded once more at most), else nothing.
+ */
+function asTarget(value: string): string | undefined {
+  let v = browserTrim(value);
+  // a target encoded twice ("https%3A%2F%2F…" after the query's own decoding) is decoded once more
+  if (/^https?%3a/i.test(v)) v = browserTrim(decodeLoose(v));
+  // two slashes at least: "https:evil.example" is a path relative to the redirector's own https URL
+  if (!/^https?:[/\\]{2}/i.test(v)) return undefined;
   try {
     const u = new URL(v);
     return u.hostname ? u.href : undefined;

@@ -172,3 +172,19 @@ test('a link domain whose name servers never answer does not hold back the uri_n
   // the lookups still outstanding at the deadline are a temperror of both lists
   assert.deepEqual(hits?.find((h) => h.symbol === 'URIBL_TEMPERROR'), { symbol: 'URIBL_TEMPERROR', options: ['n', 'nip'] });
 });
+
+test('redirector targets: read as a browser reads the Location it is sent to (extra slashes, control characters, a stray escape)', () => {
+  for (const link of [
+    'https://www.google.com/url?q=https:///evil.example/',
+    'https://www.google.com/url?q=https:%5C%5C%5Cevil.example/',
+    'https://www.google.com/url?q=%01https://evil.example/%20%00',
+    'https://www.google.com/url?q=ht%09tps://evil.ex%0Aample/',
+    // twice encoded, with a malformed escape after the host: the host still decodes
+    'https://www.google.com/url?q=https%253A%252F%252Fevil.example%252F%25ZZ',
+  ]) {
+    assert.deepEqual(redirectTargets(link, REDIRECTORS, 3).map((t) => new URL(t).hostname), ['evil.example'], link);
+  }
+  // no host: still nothing
+  assert.deepEqual(redirectTargets('https://www.google.com/url?q=https:///', REDIRECTORS, 3), []);
+  assert.deepEqual(redirectTargets('https://www.google.com/url?q=https:evil.example', REDIRECTORS, 3), []);
+});
