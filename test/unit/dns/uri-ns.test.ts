@@ -8,7 +8,9 @@ import { test } from 'node:test';
 import { createUriblChecks } from '../../../src/checks/uribl.ts';
 import { redirectTargets, type Redirector } from '../../../src/content/redirectors.ts';
 import { createDnsblEngine } from '../../../src/dns/dnsbl.ts';
-import { dnsblSectionSchema } from '../../../src/dns/dnsbl-rules.ts';
+import { compileAnswerMap, symbolsOfAnswer } from '../../../src/dns/dnsbl-codes.ts';
+import { dnsblSectionSchema, type DnsblSection } from '../../../src/dns/dnsbl-rules.ts';
+import { loadRuleset } from '../../../src/scoring/ruleset.ts';
 import type { DnsResult, RecordType, Resolver } from '../../../src/dns/resolver.ts';
 import { nameServersOf } from '../../../src/dns/uri-ns.ts';
 import { createMessageView } from '../../../src/smtp/message-view.ts';
@@ -187,4 +189,19 @@ test('redirector targets: read as a browser reads the Location it is sent to (ex
   // no host: still nothing
   assert.deepEqual(redirectTargets('https://www.google.com/url?q=https:///', REDIRECTORS, 3), []);
   assert.deepEqual(redirectTargets('https://www.google.com/url?q=https:evil.example', REDIRECTORS, 3), []);
+});
+
+test('the shipped uri_ns lists map every documented answer of their zones: no listing logged as a list error', () => {
+  const shipped = loadRuleset([new URL('../../../rules', import.meta.url).pathname]);
+  const lists = shipped.section<DnsblSection>('dnsbl') ?? {};
+  const answers = (name: string, codes: string[]): void => {
+    const l = lists[name];
+    assert.ok(l, name);
+    const map = compileAnswerMap(l.codes, l.bits);
+    for (const c of codes) assert.ok(symbolsOfAnswer(map, c).ok, `${name}: ${c}`);
+  };
+  // Spamhaus DBL: spam, phish, malware, botnet C&C, and the abused-legitimate codes .102-.106
+  answers('dbl_ns', ['127.0.1.2', '127.0.1.4', '127.0.1.5', '127.0.1.6', '127.0.1.102', '127.0.1.103', '127.0.1.104', '127.0.1.105', '127.0.1.106']);
+  // Spamhaus SBL zone: SBL, CSS, DROP
+  answers('sbl_ns', ['127.0.0.2', '127.0.0.3', '127.0.0.9']);
 });
