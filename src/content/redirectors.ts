@@ -18,7 +18,11 @@ const MAX_LINK_LENGTH = 8_192;
 /** The first redirector entry matching this URL's host and path, if any. */
 function matching(url: URL, redirectors: readonly Redirector[]): Redirector | undefined {
   const host = url.hostname.toLowerCase().replace(/\.$/, '');
-  const pathname = url.pathname.toLowerCase();
+  // RFC 3986 §6.2.2.2: an escaped unreserved character is that character (web servers route /%75rl as /url)
+  const pathname = url.pathname.replace(/%([0-9a-f]{2})/gi, (esc, hex: string) => {
+    const c = String.fromCharCode(parseInt(hex, 16));
+    return /[A-Za-z0-9._~-]/.test(c) ? c : esc;
+  }).toLowerCase();
   return redirectors.find((r) => (host === r.host || host.endsWith(`.${r.host}`)) && (r.path === undefined || pathname.startsWith(r.path.toLowerCase())));
 }
 

@@ -205,3 +205,11 @@ test('the shipped uri_ns lists map every documented answer of their zones: no li
   // Spamhaus SBL zone: SBL, CSS, DROP
   answers('sbl_ns', ['127.0.0.2', '127.0.0.3', '127.0.0.9']);
 });
+
+test('redirector links: a path spelled with percent-escapes of plain characters is the same path (RFC 3986 §6.2.2.2)', () => {
+  for (const link of ['https://www.google.com/%75rl?q=https://evil.example/', 'https://t.umblr.com/re%64irect?z=https://evil.example/', 'https://www.google.com/u%52L?q=https://evil.example/']) {
+    assert.deepEqual(redirectTargets(link, REDIRECTORS, 3), ['https://evil.example/'], link);
+  }
+  // an escaped "/" is no path separator: not the same path
+  assert.deepEqual(redirectTargets('https://www.google.com/%2Furl?q=https://evil.example/', REDIRECTORS, 3), []);
+});
