@@ -30,6 +30,9 @@ export interface NsOptions {
   exclude: ReadonlySet<string>;
 }
 
+/** Addresses read from one name server's A (or AAAA) answer. */
+const MAX_ADDRESSES_PER_HOST = 4;
+
 const norm = (name: string): string => name.toLowerCase().replace(/\.$/, '');
 
 /** One name server finding: its registered domain or one of its public addresses, and the link domain it serves. */
@@ -81,7 +84,8 @@ export async function nameServersOf(resolver: Resolver, linkDomains: readonly st
       await Promise.all(
         questions.map(async (q) => {
           const a = await resolver.lookup(q.host, q.type);
-          if (a.status === 'ok') for (const ip of a.records) address(ip, domain);
+          // a name server has an address or two: a hostile answer of thousands is neither held nor checked whole
+          if (a.status === 'ok') for (const ip of a.records.slice(0, MAX_ADDRESSES_PER_HOST)) address(ip, domain);
         }),
       );
     }),

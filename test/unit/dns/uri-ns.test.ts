@@ -213,3 +213,11 @@ test('redirector links: a path spelled with percent-escapes of plain characters 
   // an escaped "/" is no path separator: not the same path
   assert.deepEqual(redirectTargets('https://www.google.com/%2Furl?q=https://evil.example/', REDIRECTORS, 3), []);
 });
+
+test('a name server answering with thousands of addresses: a few of them kept, not every one held and checked', async () => {
+  const many = Array.from({ length: 3000 }, (_, i) => ({ A: `198.51.${100 + Math.floor(i / 250)}.${i % 250}` }));
+  const { resolver } = counting({ 'a.example': [{ NS: 'ns1.wide.example' }, { NS: 'ns2.wide.example' }], 'ns1.wide.example': many, 'ns2.wide.example': many.slice(0, 1000) });
+  const r = await nameServersOf(resolver, ['a.example'], { maxDomains: 10, maxHosts: 4, maxLookups: 40 }, { addresses: true, ipv6: true, exclude: new Set() });
+  assert.ok(r.addresses.size <= 2 * 4, `${r.addresses.size} addresses kept`);
+  assert.ok(r.addresses.size >= 2);
+});
