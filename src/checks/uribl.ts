@@ -100,7 +100,7 @@ export function createUriblChecks(deps: UriblDeps): Check[] {
         stream.found.push(f);
         for (const l of stream.listeners) l(f);
       };
-      stream.done = nameServersOf(resolver, domainsOf(subjectsOf(ctx)?.domains ?? []), nsBounds, nsOpts, heard);
+      stream.done = nameServersOf(resolver, domainsOf(subjectsOf(ctx)?.domains ?? []), nsBounds, { ...nsOpts, signal: ctx.signal }, heard);
       return stream;
     });
   };

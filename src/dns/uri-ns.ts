@@ -28,6 +28,8 @@ export interface NsOptions {
   ipv6: boolean;
   /** Name server domains never asked (uribl.exclude, local domains): big DNS hosts serve half the web. */
   exclude: ReadonlySet<string>;
+  /** The check's deadline: once passed, no further lookup (its answer would not be read). */
+  signal?: AbortSignal;
 }
 
 /** Addresses read from one name server's A (or AAAA) answer. */
@@ -79,7 +81,7 @@ export async function nameServersOf(resolver: Resolver, linkDomains: readonly st
           onFound?.({ kind: 'domain', value: nsDomain, link: domain });
         }
       }
-      if (!opts.addresses) return;
+      if (!opts.addresses || opts.signal?.aborted) return;
       const questions = mine.flatMap((host) => types.map((type) => ({ host, type }))).filter(() => spend());
       await Promise.all(
         questions.map(async (q) => {

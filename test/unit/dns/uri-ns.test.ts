@@ -221,3 +221,22 @@ test('a name server answering with thousands of addresses: a few of them kept, n
   assert.ok(r.addresses.size <= 2 * 4, `${r.addresses.size} addresses kept`);
   assert.ok(r.addresses.size >= 2);
 });
+
+test('past the check deadline no further name server address is looked up (the answer would not be read)', async () => {
+  const section = dnsblSectionSchema.parse({ nip: { zone: 'nip.test', kind: 'uri_ns', ns_ip: true, health_check: false, codes: { '127.0.0.2': 'URIBL_NIP' } } });
+  const { resolver: zones, log } = counting({ 'late.example': [{ NS: 'ns1.late-dns.example' }], 'ns1.late-dns.example': [{ A: '203.0.113.7' }] });
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => (release = r));
+  // the NS answer arrives only after the deadline
+  const resolver: Resolver = { lookup: async (name, type) => (type === 'NS' ? (await gate, zones.lookup(name, type)) : zones.lookup(name, type)) };
+  const engine = createDnsblEngine({ resolver, lists: section, log: silentLogger, clock: new ManualClock(1) });
+  const [check] = createUriblChecks({ engine, resolver, section, settings: { maxUris: 50, exclude: new Set() }, limits: { maxBytes: 512 * 1024, maxParts: 100, maxDepth: 10 } });
+  const ac = new AbortController();
+  const ctx = { ...makeContext('data', {}, {}, { signal: ac.signal }), message: createMessageView(Buffer.from('Subject: x\r\n\r\nhttp://late.example/\r\n')) };
+  const running = check?.run(ctx);
+  setImmediate(() => ac.abort());
+  assert.deepEqual(await running, [{ symbol: 'URIBL_TEMPERROR', options: ['nip'] }]);
+  release();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(log, ['NS late.example'], 'no A lookup of ns1.late-dns.example, no list question, after the deadline');
+});
