@@ -42,7 +42,8 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
   return {
     async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal }) {
       const user = deps.lookup(mailbox)?.name ?? mailbox;
-      const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId, verdict: sieveVerdictOf(envelope, recipient) });
+      const client = { ...(envelope.clientIp ? { ip: envelope.clientIp } : {}), ...(envelope.client?.name !== undefined ? { name: envelope.client.name } : {}) };
+      const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId, verdict: sieveVerdictOf(envelope, recipient), client });
       if (plan.reject) {
         const decision = decideReject(envelope, junk, plan.reject.reason);
         if (decision.kind === 'dropped') {
@@ -90,6 +91,8 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
       else if (answerable) await deps.vacation.afterDelivery(sink, sign, delivered);
       // a copy to be retried: redirects wait for that retry (remembered, so they go once)
       if (worst.status === 'temp') return worst;
+      // RFC 7352 §3: the ids are remembered only for a message delivered
+      if (worst.status === 'ok') await deps.sieve.delivered(user, queueId, plan);
       for (const address of plan.redirects) {
         const key = `${queueId}\0${user}\0${address.toLowerCase()}`;
         if (redirected.has(key)) continue;

@@ -2,6 +2,7 @@
 // alias expansion, users' Sieve scripts and verdict routing), POP3, IMAP and ManageSieve servers, and POP/IMAP-before-SMTP.
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import type { Learner } from '../bayes/learner.ts';
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { ForwardSealer } from './arc-forward.ts';
@@ -22,6 +23,7 @@ import { mailRoot } from './mail-root.ts';
 import { createLocalDelivery, hasDeliveredTo, withDeliveredTo } from './local-delivery.ts';
 import { createMailboxDelivery } from './mailbox-delivery.ts';
 import { createSieveFiltering } from './sieve-delivery.ts';
+import { createSieveDuplicateStore } from './sieve-duplicates.ts';
 import { createSieveScripts } from './sieve-scripts.ts';
 import { PopBeforeSmtp } from './pop-before-smtp.ts';
 import { openSrs, type Srs } from './srs-setup.ts';
@@ -94,7 +96,13 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: config.mailhost.duplicate_window });
   const srs = config.mode === 'full-stack' ? openSrs({ config, dataDir: deps.dataDir, clock: deps.clock, log, registry: deps.registry }) : undefined;
   const vacation = createVacation({ directory, dataDir: deps.dataDir, fsync: config.queue.fsync, clock: deps.clock, log, registry: deps.registry });
-  const sieve = createSieveFiltering(createSieveScripts(deps.dataDir), deps.registry, log.child({ component: 'sieve' }));
+  const sieve = createSieveFiltering(createSieveScripts(deps.dataDir), deps.registry, log.child({ component: 'sieve' }), {
+    store,
+    duplicates: createSieveDuplicateStore(deps.dataDir, config.queue.fsync),
+    subaddressDelimiter: () => config.mailhost.subaddress_delimiter,
+    hostname: () => config.smtp.hostname ?? os.hostname(),
+    now: () => deps.clock.now(),
+  });
   const mailboxDelivery = createMailboxDelivery({
     local,
     sieve,

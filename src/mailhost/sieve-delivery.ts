@@ -3,11 +3,13 @@
 // cannot be read, does not compile or fails while running also does (RFC 5228 §2.10.6), logged and counted.
 // Counted in spamgate_sieve_actions_total{action} and spamgate_sieve_errors_total{kind}.
 import { counter, type Registry } from '../metrics/registry.ts';
-import { executeSieve, type SieveAction, type VacationAction } from '../sieve/execute.ts';
+import { plainContext } from '../sieve/context.ts';
+import { DEFAULT_LIMITS, executeSieve, type DuplicateRecord, type SieveAction, type VacationAction } from '../sieve/execute.ts';
 import { formatProblem } from '../sieve/errors.ts';
 import { sieveMessage } from '../sieve/message.ts';
 import type { SieveVerdict } from '../sieve/spamtest.ts';
 import type { Logger } from '../util/logger.ts';
+import { sieveContextFor, type SieveClient, type SieveContextDeps } from './sieve-context.ts';
 import type { SieveScripts } from './sieve-scripts.ts';
 
 /** One stored copy: `folder` undefined is the default place (INBOX, or Junk by the filter's verdict). */
@@ -25,6 +27,8 @@ export interface SievePlan {
   reject?: { reason: string; extended: boolean };
   /** A vacation action (RFC 5230): it replaces the administrator's out-of-office reply for this message. */
   vacation?: VacationAction;
+  /** The ids the script's duplicate tests saw (RFC 7352): recorded once the message is delivered (`delivered`). */
+  duplicates?: DuplicateRecord[];
 }
 
 export const SIEVE_ACTIONS = ['keep', 'implicit_keep', 'fileinto', 'redirect', 'discard', 'reject', 'vacation'] as const;
@@ -34,14 +38,17 @@ export type SieveErrorKind = (typeof SIEVE_ERRORS)[number];
 
 export interface SieveFiltering {
   /** `verdict`: spamgate's own for this recipient, from the spool envelope (RFC 5235 spamtest, virustest). */
-  plan(input: { user: string; mailFrom: string; recipient: string; raw: Buffer; queueId: string; verdict?: SieveVerdict }): Promise<SievePlan>;
+  plan(input: { user: string; mailFrom: string; recipient: string; raw: Buffer; queueId: string; verdict?: SieveVerdict; client?: SieveClient }): Promise<SievePlan>;
+  /** The message was delivered as planned: the duplicate ids its run saw are remembered (RFC 7352 §3). */
+  delivered(user: string, queueId: string, plan: SievePlan): Promise<void>;
   /** A planned action failed when carried out (a folder that cannot be made): counted and logged; the caller keeps instead. */
   actionFailed(user: string, queueId: string, reason: string): void;
 }
 
 const IMPLICIT_KEEP: SievePlan = { copies: [{ flags: [] }], redirects: [], filtered: false };
 
-export function createSieveFiltering(scripts: SieveScripts, registry: Registry, log: Logger): SieveFiltering {
+/** `context`: what the scripts see beyond the message (absent: only the time, as `users sieve check` runs them). */
+export function createSieveFiltering(scripts: SieveScripts, registry: Registry, log: Logger, context?: SieveContextDeps): SieveFiltering {
   const actions = counter(registry, 'spamgate_sieve_actions_total', `Actions of users' Sieve scripts at local delivery (${SIEVE_ACTIONS.join(', ')})`, ['action']);
   const errors = counter(registry, 'spamgate_sieve_errors_total', `Sieve scripts that fell back to the implicit keep, by kind (${SIEVE_ERRORS.join(', ')})`, ['kind']);
   for (const action of SIEVE_ACTIONS) actions.inc({ action }, 0);
@@ -55,7 +62,7 @@ export function createSieveFiltering(scripts: SieveScripts, registry: Registry, 
   };
 
   return {
-    async plan({ user, mailFrom, recipient, raw, queueId, verdict }) {
+    async plan({ user, mailFrom, recipient, raw, queueId, verdict, client }) {
       let loaded;
       try {
         loaded = await scripts.load(user);
@@ -67,13 +74,14 @@ export function createSieveFiltering(scripts: SieveScripts, registry: Registry, 
       if (!loaded.ok) return failed('compile', user, queueId, loaded.problems.slice(0, 3).map(formatProblem).join('; '));
       let outcome;
       try {
-        outcome = executeSieve(loaded.script, sieveMessage(raw, { from: mailFrom, to: recipient }, verdict));
+        const ctx = context ? await sieveContextFor(context, user, loaded.script, client ?? {}) : plainContext();
+        outcome = executeSieve(loaded.script, sieveMessage(raw, { from: mailFrom, to: recipient }, verdict), DEFAULT_LIMITS, ctx);
       } catch (err) {
         // not expected (the executor reports its own errors), but a script never costs the message
         return failed('runtime', user, queueId, `internal error: ${(err as Error).message}`);
       }
       if (!outcome.ok) return failed('runtime', user, queueId, `line ${outcome.line}: ${outcome.error}`);
-      const plan: SievePlan = { copies: [], redirects: [], filtered: true };
+      const plan: SievePlan = { copies: [], redirects: [], filtered: true, ...(outcome.duplicates.length ? { duplicates: outcome.duplicates } : {}) };
       for (const a of outcome.actions) {
         actions.inc({ action: labelOf(a) });
         if (a.kind === 'keep') plan.copies.push({ flags: a.flags });
@@ -84,6 +92,15 @@ export function createSieveFiltering(scripts: SieveScripts, registry: Registry, 
       }
       log.info('sieve script run', { id: queueId, user, actions: outcome.actions.map(describe) });
       return plan;
+    },
+    async delivered(user, queueId, plan) {
+      if (!plan.duplicates?.length || !context) return;
+      try {
+        await context.duplicates.record(user, plan.duplicates, context.now());
+      } catch (err) {
+        // the message is delivered; only the memory of its id is lost (a later copy is not seen as a duplicate)
+        log.warn('sieve duplicate ids not recorded', { id: queueId, user, err });
+      }
     },
     actionFailed(user, queueId, reason) {
       errors.inc({ kind: 'action' });

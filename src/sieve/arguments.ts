@@ -42,6 +42,15 @@ export const ADDRESS_PART_TAGS: Readonly<Record<string, TagSpec>> = {
   all: { group: 'part' },
   localpart: { group: 'part' },
   domain: { group: 'part' },
+  // RFC 5233 §4
+  user: { group: 'part', extension: 'subaddress' },
+  detail: { group: 'part', extension: 'subaddress' },
+};
+
+/** RFC 5260 §6: `:index <fieldno> [:last]` on header, address and date. */
+export const INDEX_TAGS: Readonly<Record<string, TagSpec>> = {
+  index: { group: 'index', extension: 'index', takesNumber: true },
+  last: { group: 'last', extension: 'index' },
 };
 
 export function readArguments(

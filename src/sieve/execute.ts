@@ -1,12 +1,16 @@
 // Sieve executor (RFC 5228 §2.10): runs a compiled script against one message and gives the actions to take,
 // with the implicit keep (§2.10.2) unless an action cancelled it, `stop`, imap4flags' internal flags
 // (RFC 5232 §3), variables (RFC 5229), body (RFC 5173), reject (RFC 5429), vacation (RFC 5230) and bounds on
-// steps (bytes of body scanned count too), actions and redirects. Takes no action itself.
+// steps (bytes of body scanned count too), actions and redirects; and the newer extensions: subaddress (RFC 5233),
+// mailbox (RFC 5490), date and index (RFC 5260), vacation-seconds (RFC 6131), environment (RFC 5183), duplicate
+// (RFC 7352) and special-use (RFC 8579), over what the context (context.ts) knows. Takes no action itself.
 import { normalizeMailbox } from '../store/maildir-names.ts';
+import { DEFAULT_DUPLICATE_SECONDS, MAX_DUPLICATE_SECONDS, plainContext, type SieveContext } from './context.ts';
+import { datePart, localOffset, parseDateTime, zoneOffset, type ZonedDate } from './dates.ts';
 import { addFlags, normalizeFlags, removeFlags } from './flags.ts';
 import { anyMatches, matchVariables } from './match.ts';
 import { addressPart, type SieveMessage } from './message.ts';
-import { isRedirectAddress, type CompiledScript, type Match, type SieveCommand, type SieveTest, type VacationArgs } from './script.ts';
+import { DATE_PARTS, isRedirectAddress, type CompiledScript, type DatePart, type DateZone, type FieldIndex, type Match, type SieveCommand, type SieveTest, type VacationArgs } from './script.ts';
 import { fromAddress } from './vacation-args.ts';
 import { applyModifiers, MAX_VARIABLES, Variables } from './variables.ts';
 
@@ -32,8 +36,22 @@ export const MIN_VACATION_DAYS = 1;
 export const MAX_VACATION_DAYS = 365;
 /** RFC 5230 §4.1: the default :days. */
 export const DEFAULT_VACATION_DAYS = 7;
+/**
+ * RFC 6131 §2: sites may bound :seconds. Below a minute a reply loop with another auto-responder would run
+ * fast, so 0 to 59 are taken as 60 (as Dovecot and Cyrus also impose a minimum); above, the :days bound.
+ */
+export const MIN_VACATION_SECONDS = 60;
 
-export type SieveOutcome = { ok: true; actions: SieveAction[] } | { ok: false; error: string; line: number };
+/** A unique id a duplicate test saw: recorded when the message was delivered (RFC 7352 §3). */
+export interface DuplicateRecord {
+  handle: string;
+  id: string;
+  seconds: number;
+  /** :last: the period starts again at each message (RFC 7352 §3.4). */
+  last: boolean;
+}
+
+export type SieveOutcome = { ok: true; actions: SieveAction[]; duplicates: DuplicateRecord[] } | { ok: false; error: string; line: number };
 
 export interface SieveLimits {
   /** Commands, tests and single comparisons one run may make. */
@@ -58,8 +76,19 @@ class SieveRuntimeError extends Error {
   }
 }
 
-export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: SieveLimits = DEFAULT_LIMITS): SieveOutcome {
+/** RFC 7352 §3: ids longer than this are hashed by the store anyway; longer values are cut (bounded memory). */
+const MAX_DUPLICATE_ID = 1000;
+
+/** RFC 5260 §6: the field :index picks (from the end with :last); all of them without :index. */
+function pick<T>(list: readonly T[], index: FieldIndex | undefined): T[] {
+  if (!index) return [...list];
+  const v = list[index.last ? list.length - index.n : index.n - 1];
+  return v === undefined ? [] : [v];
+}
+
+export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: SieveLimits = DEFAULT_LIMITS, ctx: SieveContext = plainContext()): SieveOutcome {
   let steps = 0;
+  const duplicates: DuplicateRecord[] = [];
   let line = 0;
   let flags: string[] = [];
   let implicitKeep = true;
@@ -117,12 +146,12 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
       case 'exists':
         return xs(t.headers).every((h) => msg.header(h.toLowerCase()).length > 0);
       case 'header':
-        return holds(xs(t.headers).flatMap((h) => msg.header(h.toLowerCase())), t.keys, t);
+        return holds(xs(t.headers).flatMap((h) => pick(msg.header(h.toLowerCase()), t.index)), t.keys, t);
       case 'address':
-        return holds(xs(t.headers).flatMap((h) => msg.addresses(h.toLowerCase())).flatMap((a) => addressPart(a, t.part) ?? []), t.keys, t);
+        return holds(xs(t.headers).flatMap((h) => pick(msg.addressFields(h.toLowerCase()), t.index).flat()).flatMap((a) => addressPart(a, t.part, ctx.subaddressDelimiter) ?? []), t.keys, t);
       case 'envelope': {
         // RFC 5228 §5.4: the null reverse path is the empty string, compared as such
-        const values = t.fields.map((f) => (f === 'from' ? msg.envelope.from : msg.envelope.to)).flatMap((a) => (a === '' ? '' : (addressPart(a, t.part) ?? [])));
+        const values = t.fields.map((f) => (f === 'from' ? msg.envelope.from : msg.envelope.to)).flatMap((a) => (a === '' ? '' : (addressPart(a, t.part, ctx.subaddressDelimiter) ?? [])));
         // RFC 5231 §4.2: :count counts addresses, and the null reverse path is none
         return holds(t.match === 'count' ? values.filter((v) => v !== '') : values, t.keys, t);
       }
@@ -146,6 +175,39 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
         // RFC 5235 §3.3: "0" when not tested; :count as for spamtest
         if (t.match === 'count') return holds(msg.verdict.virus !== undefined ? ['1'] : [], [t.key], t);
         return holds([String(msg.verdict.virus ?? 0)], [t.key], t);
+      case 'date': {
+        // RFC 5260 §4: a field that is not a date is passed over; none left, the test fails
+        const name = x(t.header).toLowerCase();
+        // §4: a Received field's date is after its last semicolon (RFC 5322 §3.6.7)
+        const dates = pick(msg.header(name), t.index).flatMap((v) => parseDateTime(name === 'received' ? v.slice(v.lastIndexOf(';') + 1) : v) ?? []);
+        return holds(dates.map((d) => datePart(inZone(d, t.zone), partOf(t.part))), t.keys, t);
+      }
+      case 'currentdate':
+        return holds([datePart(inZone({ ms: ctx.nowMs, offsetMinutes: 0 }, t.zone), partOf(t.part))], t.keys, t);
+      case 'environment': {
+        // RFC 5183 §4: an item this site does not know makes the test fail
+        const value = Object.hasOwn(ctx.environment, x(t.name).toLowerCase()) ? ctx.environment[x(t.name).toLowerCase()] : undefined;
+        return value !== undefined && holds([value], t.keys, t);
+      }
+      case 'mailboxexists':
+        // RFC 5490 §3.1: true when every one exists (a name that cannot be a mailbox does not)
+        return xs(t.mailboxes).every((m) => {
+          step();
+          const name = mailboxName(m);
+          return name !== undefined && ctx.mailboxes.exists(name);
+        });
+      case 'specialuse_exists': {
+        // RFC 8579 §4: every attribute is on some mailbox, or on the one named (which must exist)
+        const uses = xs(t.uses);
+        step(uses.length);
+        if (t.mailbox === undefined) return uses.every((u) => ctx.mailboxes.withSpecialUse(u) !== undefined);
+        const name = mailboxName(x(t.mailbox));
+        if (name === undefined || !ctx.mailboxes.exists(name)) return false;
+        const have = ctx.mailboxes.specialUses(name).map((u) => u.toLowerCase());
+        return uses.every((u) => have.includes(u.toLowerCase()));
+      }
+      case 'duplicate':
+        return duplicate(t);
       case 'body': {
         const { values, scanned } = msg.body(t.transform);
         // RFC 5173 §6: the body is costly to read; the bytes decoded count toward the step bound
@@ -153,6 +215,53 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
         return holds(values, t.keys, t);
       }
     }
+  };
+  /** A date part written with a variable is known only now: an unknown one is an error (RFC 5260 §4.2). */
+  const partOf = (part: string): DatePart => {
+    const p = x(part).toLowerCase() as DatePart;
+    if (!DATE_PARTS.includes(p)) throw new SieveRuntimeError(`unknown date part ${JSON.stringify(p.slice(0, 40))}`, line);
+    return p;
+  };
+  /** RFC 5260 §4.1: shown in the :zone given, the zone the field was written in, or the server's. */
+  const inZone = (d: ZonedDate, zone: DateZone): ZonedDate => {
+    if (zone.kind === 'original') return d;
+    if (zone.kind === 'local') return { ms: d.ms, offsetMinutes: localOffset(d.ms) };
+    const offset = zoneOffset(x(zone.zone));
+    if (offset === undefined) throw new SieveRuntimeError(`invalid :zone ${JSON.stringify(x(zone.zone).slice(0, 40))}`, line);
+    return { ms: d.ms, offsetMinutes: offset };
+  };
+  const mailboxName = (name: string): string | undefined => {
+    try {
+      return normalizeMailbox(name);
+    } catch {
+      return undefined;
+    }
+  };
+  /**
+   * RFC 7352 §3: the id is the :uniqueid, the :header field's value or the Message-ID (no such field: false, and
+   * nothing recorded); a duplicate when seen under the same handle within :seconds by an earlier delivery. Ids
+   * seen in this run are recorded once the message is delivered, never compared within the run (§3).
+   */
+  const duplicate = (t: Extract<SieveTest, { kind: 'duplicate' }>): boolean => {
+    let id: string | undefined;
+    let source: string;
+    if (t.uniqueid !== undefined) {
+      id = x(t.uniqueid);
+      source = ':uniqueid';
+    } else {
+      source = t.header !== undefined ? x(t.header).toLowerCase() : 'message-id';
+      const v = msg.header(source)[0];
+      // §3.1: leading and trailing white space is no part of the id
+      id = v?.trim();
+    }
+    if (id === undefined || id === '') return false;
+    id = id.slice(0, MAX_DUPLICATE_ID);
+    const handle = `${x(t.handle)}\0${source}`;
+    // §3.5: the default period, and sites cap it
+    const seconds = Math.min(MAX_DUPLICATE_SECONDS, Math.max(1, t.seconds ?? DEFAULT_DUPLICATE_SECONDS));
+    const seen = ctx.duplicates.seen(handle, id, seconds, ctx.nowMs);
+    if (!duplicates.some((d) => d.handle === handle && d.id === id)) duplicates.push({ handle, id, seconds, last: t.last });
+    return seen;
   };
   /** The flags a variable holds (RFC 5232 §3: a space-separated list). */
   const flagsVar = (name: string): string => (vars ? vars.get(name) : '');
@@ -197,11 +306,14 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
           implicitKeep = false;
           act({ kind: 'discard' });
           break;
-        case 'fileinto':
-          act({ kind: 'fileinto', folder: folderOf(c.folder), flags: c.flags ? normalizeFlags(xs(c.flags)) : flags });
+        case 'fileinto': {
+          // RFC 8579 §3: the mailbox that has the attribute; the one named when none has it
+          const special = c.specialUse !== undefined ? ctx.mailboxes.withSpecialUse(x(c.specialUse)) : undefined;
+          act({ kind: 'fileinto', folder: special ?? folderOf(c.folder), flags: c.flags ? normalizeFlags(xs(c.flags)) : flags });
           // RFC 3894 §3: with :copy the implicit keep stays
           if (!c.copy) implicitKeep = false;
           break;
+        }
         case 'redirect':
           act({ kind: 'redirect', address: addressOf(c.address) });
           if (!c.copy) implicitKeep = false;
@@ -224,10 +336,13 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
           const from = c.from !== undefined ? x(c.from) : undefined;
           // RFC 5230 §4.3: a :from that is not a valid address is an error
           if (from !== undefined && !isRedirectAddress(fromAddress(from))) throw new SieveRuntimeError(`vacation :from: invalid address ${JSON.stringify(from.slice(0, 100))}`, line);
-          const days = Math.min(MAX_VACATION_DAYS, Math.max(MIN_VACATION_DAYS, c.days ?? DEFAULT_VACATION_DAYS));
+          // RFC 6131 §2: :seconds instead of :days, bounded alike (a fraction of a day for the store)
+          const seconds = c.seconds === undefined ? undefined : Math.min(MAX_VACATION_DAYS * 86_400, Math.max(MIN_VACATION_SECONDS, c.seconds));
+          const days = seconds !== undefined ? seconds / 86_400 : Math.min(MAX_VACATION_DAYS, Math.max(MIN_VACATION_DAYS, c.days ?? DEFAULT_VACATION_DAYS));
           act({
             kind: 'vacation',
             days,
+            ...(seconds !== undefined ? { seconds } : {}),
             ...(c.subject !== undefined ? { subject: x(c.subject) } : {}),
             ...(from !== undefined ? { from } : {}),
             addresses: xs(c.addresses),
@@ -249,7 +364,7 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
     run(script.commands);
     // RFC 5228 §2.10.2: the implicit keep, unless an action cancelled it; an explicit keep stands for it
     if (implicitKeep && !actions.some((a) => a.kind === 'keep')) actions.push({ kind: 'keep', implicit: true, flags });
-    return { ok: true, actions };
+    return { ok: true, actions, duplicates };
   } catch (err) {
     if (err instanceof SieveRuntimeError) return { ok: false, error: err.message, line: err.line };
     throw err;

@@ -3,7 +3,7 @@
 import addressparser from 'nodemailer/lib/addressparser';
 import { decodeHeaderValue, parseHeaderBlock, splitHeadBody } from '../mime/headers.ts';
 import { bodyParts, decodedValues, rawBody, rawValues, type BodyParts, type BodyValues } from './body.ts';
-import type { BodyTransform } from './script.ts';
+import type { AddressPart, BodyTransform } from './script.ts';
 import type { SieveVerdict } from './spamtest.ts';
 
 export interface SieveMessage {
@@ -11,6 +11,8 @@ export interface SieveMessage {
   header(name: string): string[];
   /** The addresses in every field of that name; none for fields that hold no addresses (RFC 5228 §5.1). */
   addresses(name: string): string[];
+  /** The same, field by field (for :index, RFC 5260 §6). */
+  addressFields(name: string): string[][];
   /** Octets. */
   size: number;
   /** The envelope sender ('' for the null reverse path) and the recipient being delivered to. */
@@ -47,9 +49,22 @@ export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }
   };
   // decoded once per field name, however many tests look at it
   const decoded = new Map<string, string[]>();
-  const parsed = new Map<string, string[]>();
+  const parsed = new Map<string, string[][]>();
   const bodies = new Map<string, string[]>();
   let parts: BodyParts | undefined;
+  const addressFields = (name: string): string[][] => {
+    if (!ADDRESS_FIELDS.has(name)) return [];
+    const known = parsed.get(name);
+    if (known) return known;
+    const out: string[][] = [];
+    for (const value of raws().get(name) ?? []) {
+      const field: string[] = [];
+      for (const a of addressparser(value, { flatten: true }).slice(0, MAX_ADDRESSES)) if (a.address) field.push(a.address);
+      out.push(field);
+    }
+    parsed.set(name, out);
+    return out;
+  };
   return {
     body: (transform) => {
       const key = JSON.stringify(transform);
@@ -75,17 +90,8 @@ export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }
       if (!values) decoded.set(name, (values = (raws().get(name) ?? []).map(decodeHeaderValue)));
       return values;
     },
-    addresses: (name) => {
-      if (!ADDRESS_FIELDS.has(name)) return [];
-      const known = parsed.get(name);
-      if (known) return known;
-      const out: string[] = [];
-      for (const value of raws().get(name) ?? []) {
-        for (const a of addressparser(value, { flatten: true }).slice(0, MAX_ADDRESSES)) if (a.address) out.push(a.address);
-      }
-      parsed.set(name, out);
-      return out;
-    },
+    addresses: (name) => addressFields(name).flat(),
+    addressFields,
     size: raw.length,
     envelope,
     verdict,
@@ -95,11 +101,18 @@ export function sieveMessage(raw: Buffer, envelope: { from: string; to: string }
 /**
  * The part of an address an address or envelope test compares (RFC 5228 §2.7.4); the domain is after the last '@'.
  * Undefined for :localpart or :domain of an address without both (§2.7.4: an address that is not syntactically
- * valid is not matched by them).
+ * valid is not matched by them). :user and :detail (RFC 5233 §4) cut the local part at the first `delimiter`, as
+ * the mail host does: without one, :user is the whole local part and :detail is not there (RFC 5233 §4: the
+ * test then does not match it); "user+" has an empty detail.
  */
-export function addressPart(address: string, part: 'all' | 'localpart' | 'domain'): string | undefined {
+export function addressPart(address: string, part: AddressPart, delimiter = '+'): string | undefined {
   if (part === 'all') return address;
   const at = address.lastIndexOf('@');
   if (at <= 0 || at === address.length - 1) return undefined;
-  return part === 'localpart' ? address.slice(0, at) : address.slice(at + 1);
+  if (part === 'domain') return address.slice(at + 1);
+  const local = address.slice(0, at);
+  if (part === 'localpart') return local;
+  const cut = delimiter === '' ? -1 : local.indexOf(delimiter);
+  if (part === 'user') return cut < 0 ? local : local.slice(0, cut);
+  return cut < 0 ? undefined : local.slice(cut + delimiter.length);
 }

@@ -1,4 +1,4 @@
-// The arguments of the vacation action (RFC 5230 §4): :days, :subject, :from, :addresses, :mime, :handle and
+// The arguments of the vacation action (RFC 5230 §4): :days (or :seconds, RFC 6131), :subject, :from, :addresses, :mime, :handle and
 // the reason, read and checked where the script is compiled (strings holding variables are checked at run time).
 import type { SieveProblem } from './errors.ts';
 import { readArguments, stringsOf, type TagSpec } from './arguments.ts';
@@ -6,7 +6,9 @@ import type { SieveCommandNode } from './parser.ts';
 import { isRedirectAddress, type VacationArgs } from './script.ts';
 
 const VACATION_TAGS: Readonly<Record<string, TagSpec>> = {
-  days: { group: 'days', takesNumber: true },
+  days: { group: 'period', takesNumber: true },
+  // RFC 6131 §2: :seconds instead of :days (the two exclude each other)
+  seconds: { group: 'period', extension: 'vacation-seconds', takesNumber: true },
   subject: { group: 'subject', takesStrings: true },
   from: { group: 'from', takesStrings: true },
   addresses: { group: 'addresses', takesStrings: true },
@@ -31,12 +33,15 @@ export function readVacation(n: SieveCommandNode, required: ReadonlySet<string>,
   const subject = one('subject');
   const from = one('from');
   const handle = one('handle');
-  const days = a.tags.get('days')?.number;
+  const period = a.tags.get('period');
+  const days = period?.name === 'days' ? period.number : undefined;
+  const seconds = period?.name === 'seconds' ? period.number : undefined;
   // RFC 5230 §4.3: :from must be a valid address (checked here when it holds no variable)
   const fromTag = a.tags.get('from');
   if (from !== undefined && fromTag && !dynamic(from) && !isRedirectAddress(fromAddress(from))) problems.push({ line: fromTag.line, col: fromTag.col, message: `vacation :from: invalid address ${JSON.stringify(from)}` });
   return {
     ...(days !== undefined ? { days } : {}),
+    ...(seconds !== undefined ? { seconds } : {}),
     ...(subject !== undefined ? { subject } : {}),
     ...(from !== undefined ? { from } : {}),
     addresses: a.tags.get('addresses')?.values ?? [],

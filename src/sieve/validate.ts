@@ -2,12 +2,13 @@
 // with its line and column: unknown commands, tests and tags, wrong arguments, extensions used without require.
 import { normalizeMailbox } from '../store/maildir-names.ts';
 import type { SieveProblem } from './errors.ts';
-import { ADDRESS_PART_TAGS, MATCH_TAGS, readArguments, stringsOf, type ArgumentSpec, type ReadArguments } from './arguments.ts';
+import { ADDRESS_PART_TAGS, INDEX_TAGS, MATCH_TAGS, readArguments, stringsOf, type ArgumentSpec, type ReadArguments } from './arguments.ts';
 import type { SieveCommandNode, SieveTestNode } from './parser.ts';
 import { VARIABLE_NAME, type Modifier } from './variables.ts';
 import { isRedirectAddress, SUPPORTED_EXTENSIONS, type AddressPart, type BodyTransform, type Comparator, type CompiledScript, type Match, type SieveCommand, type SieveTest } from './script.ts';
 import { BUILTIN_COMPARATORS, readMatch } from './match-args.ts';
 import { readVacation } from './vacation-args.ts';
+import { extraTest, indexOf, SPECIAL_USE, type TestHelpers } from './validate-extra.ts';
 
 /** RFC 5173 §5: the body transforms, one at most. */
 const BODY_TAGS = { raw: { group: 'transform' }, text: { group: 'transform' }, content: { group: 'transform', takesStrings: true } } as const;
@@ -15,6 +16,8 @@ const BODY_TAGS = { raw: { group: 'transform' }, text: { group: 'transform' }, c
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 
 const COPY_TAG = { copy: { group: 'copy', extension: 'copy' } } as const;
+/** RFC 5490 §3.2 :create, RFC 8579 §3 :specialuse. */
+const FILEINTO_TAGS = { create: { group: 'create', extension: 'mailbox' }, specialuse: { group: 'specialuse', extension: 'special-use', takesStrings: true } } as const;
 const FLAGS_TAG = { flags: { group: 'flags', extension: 'imap4flags', takesStrings: true } } as const;
 /** RFC 5229 §4.1: modifiers of the same precedence exclude each other. */
 const SET_TAGS = {
@@ -68,6 +71,12 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
     if (n.tests.length) at(n.tests[0] ?? n, `${what} takes no test`);
   };
 
+  const helpers: TestHelpers = { at, needs, args, matchOf, headerNames, noTests, dynamic };
+  const index = (a: ReadArguments): { index?: { n: number; last: boolean } } => {
+    const i = indexOf(a, helpers);
+    return i ? { index: i } : {};
+  };
+
   const test = (n: SieveTestNode): SieveTest => {
     const fail = (message: string): SieveTest => {
       at(n, message);
@@ -76,8 +85,8 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
     switch (n.name) {
       case 'address': {
         noTests(n, 'address');
-        const a = args('address', n, { tags: { ...MATCH_TAGS, ...ADDRESS_PART_TAGS }, positional: ['strings', 'strings'] });
-        return { kind: 'address', ...matchOf(a), part: (a.tags.get('part')?.name ?? 'all') as AddressPart, headers: headerNames(n, stringsOf(a.positional[0])), keys: stringsOf(a.positional[1]) };
+        const a = args('address', n, { tags: { ...MATCH_TAGS, ...ADDRESS_PART_TAGS, ...INDEX_TAGS }, positional: ['strings', 'strings'] });
+        return { kind: 'address', ...matchOf(a), part: (a.tags.get('part')?.name ?? 'all') as AddressPart, headers: headerNames(n, stringsOf(a.positional[0])), keys: stringsOf(a.positional[1]), ...index(a) };
       }
       case 'envelope': {
         needs(n, 'envelope', 'envelope');
@@ -92,8 +101,8 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
       }
       case 'header': {
         noTests(n, 'header');
-        const a = args('header', n, { tags: MATCH_TAGS, positional: ['strings', 'strings'] });
-        return { kind: 'header', ...matchOf(a), headers: headerNames(n, stringsOf(a.positional[0])), keys: stringsOf(a.positional[1]) };
+        const a = args('header', n, { tags: { ...MATCH_TAGS, ...INDEX_TAGS }, positional: ['strings', 'strings'] });
+        return { kind: 'header', ...matchOf(a), headers: headerNames(n, stringsOf(a.positional[0])), keys: stringsOf(a.positional[1]), ...index(a) };
       }
       case 'hasflag': {
         needs(n, 'hasflag', 'imap4flags');
@@ -170,7 +179,7 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
         noTests(n, n.name);
         return { kind: n.name };
       default:
-        return fail(`unknown test "${n.name}"`);
+        return extraTest(n, helpers) ?? fail(`unknown test "${n.name}"`);
     }
   };
 
@@ -246,7 +255,11 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
         }
         case 'fileinto': {
           needs(n, 'fileinto', 'fileinto');
-          const a = args('fileinto', n, { tags: { ...COPY_TAG, ...FLAGS_TAG }, positional: ['string'] });
+          const a = args('fileinto', n, { tags: { ...COPY_TAG, ...FLAGS_TAG, ...FILEINTO_TAGS }, positional: ['string'] });
+          // RFC 8579 §3: :specialuse names one attribute
+          const special = a.tags.get('specialuse');
+          const specialUse = special ? ((special.values ?? [])[0] ?? '') : undefined;
+          if (special && ((special.values ?? []).length !== 1 || (specialUse !== undefined && !SPECIAL_USE.test(specialUse) && !dynamic(specialUse)))) at(special, `fileinto :specialuse needs one special-use attribute such as "\\Junk", not ${JSON.stringify(specialUse)}`);
           let folder = stringsOf(a.positional[0])[0] ?? '';
           if (a.positional[0] && !dynamic(folder)) {
             try {
@@ -255,7 +268,7 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
               at(a.positional[0], `fileinto: ${(err as Error).message}`);
             }
           }
-          out.push({ kind: 'fileinto', folder, copy: a.tags.has('copy'), ...flagsOf(a), line });
+          out.push({ kind: 'fileinto', folder, copy: a.tags.has('copy'), ...flagsOf(a), ...(a.tags.has('create') ? { create: true } : {}), ...(specialUse !== undefined ? { specialUse } : {}), line });
           break;
         }
         case 'setflag':

@@ -48,7 +48,7 @@ test('greeting lists the capabilities; AUTHENTICATE PLAIN with continuation and 
   const { client, greeting } = await SieveClient.open(gw.managesievePort ?? 0, t);
   assert.match(greeting, /^"IMPLEMENTATION" "spamgate"\r\n/);
   assert.match(greeting, /^"SASL" "PLAIN"\r\n/m, 'PLAIN is offered on loopback');
-  assert.match(greeting, /^"SIEVE" "fileinto envelope copy imap4flags variables body relational comparator-i;ascii-numeric reject ereject vacation spamtest spamtestplus virustest"\r\n/m);
+  assert.match(greeting, /^"SIEVE" "fileinto envelope copy imap4flags variables body relational comparator-i;ascii-numeric reject ereject vacation spamtest spamtestplus virustest subaddress mailbox date index vacation-seconds environment duplicate special-use"\r\n/m);
   assert.match(greeting, /^"VERSION" "1\.0"\r\n/m);
   assert.match(greeting, /^"UNAUTHENTICATE"\r\n/m, 'RFC 5804 §2.14.1: the command is supported, so advertised');
   assert.doesNotMatch(greeting, /STARTTLS/, 'no STARTTLS without a certificate');

@@ -108,7 +108,7 @@ test('syntax errors name the line and column', () => {
 
 test('validation: unknown require, extensions used without require, unknown commands/tests/tags, misplaced require and else', () => {
   // RFC 5228 §3.2: an unsupported extension in require is an error
-  assert.deepEqual(problems('require ["fileinto", "notify"];\nkeep;'), ['1:9: unsupported extension "notify" (supported: fileinto, envelope, copy, imap4flags, variables, body, relational, comparator-i;ascii-numeric, reject, ereject, vacation, spamtest, spamtestplus, virustest)']);
+  assert.deepEqual(problems('require ["fileinto", "notify"];\nkeep;'), ['1:9: unsupported extension "notify" (supported: fileinto, envelope, copy, imap4flags, variables, body, relational, comparator-i;ascii-numeric, reject, ereject, vacation, spamtest, spamtestplus, virustest, subaddress, mailbox, date, index, vacation-seconds, environment, duplicate, special-use)']);
   // RFC 5228 §3.2: an extension used without require is an error
   assert.deepEqual(problems('fileinto "Junk";'), ['1:1: fileinto needs require "fileinto"']);
   assert.deepEqual(problems('if envelope :is "from" "a@b" { keep; }'), ['1:4: envelope needs require "envelope"']);

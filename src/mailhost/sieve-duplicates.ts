@@ -1,0 +1,75 @@
+// The unique ids the Sieve duplicate test (RFC 7352) has seen, per user: one JSON file per user in
+// <data_dir>/sieve-duplicates/, rewritten atomically (a crash may forget the last ids, never damage the file),
+// each entry a hash of handle and id with its expiry, at most MAX_ENTRIES (expired ones go first, then those
+// expiring soonest). Loaded before a script runs; the ids it saw are recorded once the message is delivered.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { SieveDuplicates } from '../sieve/context.ts';
+import type { DuplicateRecord } from '../sieve/execute.ts';
+import { KeyedMutex } from '../store/mutex.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
+
+/** Ids remembered per user. */
+export const MAX_DUPLICATE_ENTRIES = 10_000;
+/** A bigger file is not read (a wrong file put there): the memory starts again. */
+const MAX_FILE_BYTES = 2 * 1024 * 1024;
+
+export interface SieveDuplicateStore {
+  /** The ids seen before, as the executor asks of them. A file missing or damaged is an empty memory. */
+  load(user: string): Promise<SieveDuplicates>;
+  /**
+   * RFC 7352 §3: the ids a delivered message's run saw. An entry still live keeps its expiry unless the test
+   * had :last (§3.4: the period then starts again with this message).
+   */
+  record(user: string, records: readonly DuplicateRecord[], nowMs: number): Promise<void>;
+}
+
+export function duplicatesFile(dataDir: string, user: string): string {
+  return path.join(dataDir, 'sieve-duplicates', `${user}.json`);
+}
+
+/** The handle and id hashed: fixed-size keys whatever the header held. */
+function keyOf(handle: string, id: string): string {
+  return createHash('sha256').update(handle).update('\0').update(id).digest('base64url').slice(0, 32);
+}
+
+async function readEntries(file: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  try {
+    const text = await readFile(file, 'utf8');
+    if (text.length > MAX_FILE_BYTES) return out;
+    const parsed: unknown = JSON.parse(text);
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return out;
+    for (const [k, v] of Object.entries(parsed)) if (typeof v === 'number' && Number.isFinite(v)) out.set(k, v);
+  } catch {
+    // missing or damaged: nothing remembered
+  }
+  return out;
+}
+
+export function createSieveDuplicateStore(dataDir: string, fsync: boolean): SieveDuplicateStore {
+  const perUser = new KeyedMutex();
+  return {
+    async load(user) {
+      const entries = await readEntries(duplicatesFile(dataDir, user));
+      return { seen: (handle, id, _seconds, nowMs) => (entries.get(keyOf(handle, id)) ?? 0) > nowMs };
+    },
+    record(user, records, nowMs) {
+      if (!records.length) return Promise.resolve();
+      return perUser.run(user, async () => {
+        const file = duplicatesFile(dataDir, user);
+        const entries = await readEntries(file);
+        for (const r of records) {
+          const key = keyOf(r.handle, r.id);
+          const expires = entries.get(key);
+          if (expires !== undefined && expires > nowMs && !r.last) continue;
+          entries.set(key, nowMs + r.seconds * 1000);
+        }
+        const live = [...entries].filter(([, e]) => e > nowMs).sort((a, b) => a[1] - b[1]);
+        const kept = live.slice(Math.max(0, live.length - MAX_DUPLICATE_ENTRIES));
+        await writeFileAtomic(file, JSON.stringify(Object.fromEntries(kept)), { mode: 0o600, fsync });
+      });
+    },
+  };
+}
