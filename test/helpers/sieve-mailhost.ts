@@ -6,6 +6,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import type { Clock } from '../../src/util/clock.ts';
 import { startGateway, type RunningGateway } from './gateway.ts';
 import { startSink, type SinkServer } from './sink-server.ts';
 import { tempDir } from './temp-dir.ts';
@@ -24,7 +25,8 @@ export interface SieveMailhost {
 }
 
 /** `config` is merged over the gateway's; `valueFlags` are the users CLI options that take a value; `rules` a further rules file's YAML. */
-export async function startSieveMailhost(t: TestContext, prefix: string, config: Record<string, unknown> = {}, valueFlags?: readonly string[], rules?: string): Promise<SieveMailhost> {
+/** `clock`: the gateway's time source (a test moves it to let a period pass). */
+export async function startSieveMailhost(t: TestContext, prefix: string, config: Record<string, unknown> = {}, valueFlags?: readonly string[], rules?: string, clock?: Clock): Promise<SieveMailhost> {
   const dir = tempDir(t, prefix);
   const sink = await startSink();
   t.after(() => sink.close());
@@ -48,7 +50,7 @@ export async function startSieveMailhost(t: TestContext, prefix: string, config:
       checks: { disabled: DNS_CHECKS },
       ...config,
     },
-    { zones: ZONES, configFile },
+    { zones: ZONES, configFile, ...(clock ? { clock } : {}) },
   );
   const users = usersCliFor(gw, configFile, valueFlags);
   assert.equal((await users(['add', ALICE, '--password-stdin'], 'alice-password\n')).code, 0);
