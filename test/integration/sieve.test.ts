@@ -190,7 +190,7 @@ test('users sieve: set refuses a bad script with FILE:line:col and exit 1; check
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /:4:1: expected ";"/);
   assert.equal(unknownExt.code, 1);
-  assert.equal(unknownExt.stderr, '-:1:9: unsupported extension "nosuch" (supported: fileinto, envelope, copy, imap4flags, variables, body, relational, comparator-i;ascii-numeric, reject, ereject, vacation, spamtest, spamtestplus, virustest)\n');
+  assert.equal(unknownExt.stderr, '-:1:9: unsupported extension "nosuch" (supported: fileinto, envelope, copy, imap4flags, variables, body, relational, comparator-i;ascii-numeric, reject, ereject, vacation, spamtest, spamtestplus, virustest, subaddress, mailbox, date, index, vacation-seconds, environment, duplicate, special-use)\n');
   assert.equal(badName.code, 2);
   assert.match(badName.stderr, /invalid user name/);
   assert.equal((await runCli(['users', 'sieve', 'a@example.com', 'show', '--config', config])).code, 1, 'nothing was set');
