@@ -60,6 +60,8 @@ test('greeting lists the capabilities; AUTHENTICATE PLAIN with continuation and 
   assert.match(await client.cmd(`"${plain(USER, TEST_PASSWORD)}"`), /^OK "logged in"/);
   assert.match(await client.cmd('LISTSCRIPTS'), /^OK\r\n$/);
   assert.match(await client.cmd('NOOP "abc"'), /^OK \(TAG "abc"\)/);
+  // RFC 5804 §2.4: CAPABILITY answers the same lines, the newer extensions among them
+  assert.match(await client.cmd('CAPABILITY'), /^"SIEVE" "[^"]* subaddress mailbox date index vacation-seconds environment duplicate special-use"\r\n[\s\S]*\r\nOK/m);
   assert.match(await client.cmd('UNAUTHENTICATE'), /^OK/);
   assert.match(await client.cmd('LISTSCRIPTS'), /^NO/);
   const metrics = await (await fetch(`http://127.0.0.1:${gw.httpPort}/metrics`)).text();
@@ -67,6 +69,23 @@ test('greeting lists the capabilities; AUTHENTICATE PLAIN with continuation and 
   assert.match(metrics, /^spamgate_managesieve_logins_total\{result="failure"\} 1$/m);
   assert.match(metrics, /^spamgate_managesieve_sessions_total 1$/m);
   assert.match(await client.cmd('LOGOUT'), /^OK/);
+});
+
+test('CHECKSCRIPT: a script as Roundcube writes it with the newer extensions compiles; misuse is named at line:col', async (t) => {
+  const gw = await gateway(t);
+  const c = await login(t, gw);
+  const script = [
+    'require ["fileinto", "envelope", "subaddress", "mailbox", "date", "index", "relational", "vacation", "vacation-seconds", "environment", "duplicate", "special-use"];',
+    '# rule:[plus]',
+    'if envelope :detail "to" "news" { fileinto :create "News"; }',
+    '# rule:[old]',
+    'if date :value "lt" :originalzone "date" "date" "2020-01-01" { fileinto :specialuse "\\\\Archive" "Archive"; }',
+    'if allof (currentdate :value "ge" "iso8601" "2026-01-01T00:00:00Z", environment "location" "MDA") { vacation :seconds 3600 "away"; }',
+    'if duplicate :seconds 86400 { discard; }',
+    'if header :index 1 :last :contains "received" "example" { keep; }',
+  ].join('\n');
+  assert.match(await c.cmd(`CHECKSCRIPT ${literal(script)}`), /^OK/);
+  assert.match(await c.cmd(`CHECKSCRIPT ${literal('require "fileinto";\nfileinto :create "x";\n')}`), /^NO \{\d+\}\r\n2:10: ":create" needs require "mailbox"\r\n$/, 'a reason with quotes comes as a literal');
 });
 
 test('PUTSCRIPT ({n+} and {n}), a bad script at line:col, SETACTIVE, and a message over SMTP filed by the active script', async (t) => {
