@@ -116,6 +116,6 @@ function labelOf(a: SieveAction): (typeof SIEVE_ACTIONS)[number] {
 function describe(a: SieveAction): string {
   if (a.kind === 'fileinto') return `fileinto ${a.folder}`;
   if (a.kind === 'redirect') return `redirect ${a.address}`;
-  if (a.kind === 'vacation') return `vacation :days ${a.days}`;
+  if (a.kind === 'vacation') return a.seconds !== undefined ? `vacation :seconds ${a.seconds}` : `vacation :days ${a.days}`;
   return labelOf(a);
 }

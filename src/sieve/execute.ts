@@ -260,7 +260,11 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
     // §3.5: the default period, and sites cap it
     const seconds = Math.min(MAX_DUPLICATE_SECONDS, Math.max(1, t.seconds ?? DEFAULT_DUPLICATE_SECONDS));
     const seen = ctx.duplicates.seen(handle, id, seconds, ctx.nowMs);
-    if (!duplicates.some((d) => d.handle === handle && d.id === id)) duplicates.push({ handle, id, seconds, last: t.last });
+    if (!duplicates.some((d) => d.handle === handle && d.id === id)) {
+      // bounded like the actions: a script cannot make one message write thousands of ids
+      if (duplicates.length >= limits.maxActions) throw new SieveRuntimeError(`more than ${limits.maxActions} duplicate ids`, line);
+      duplicates.push({ handle, id, seconds, last: t.last });
+    }
     return seen;
   };
   /** The flags a variable holds (RFC 5232 §3: a space-separated list). */

@@ -100,6 +100,10 @@ test('date (RFC 5260 §4): header date parts in the header zone, a given zone an
   assert.deepEqual(problems('require "date";\nif date :zone "CET" "date" "year" "2026" { keep; }'), ['2:9: ":zone" needs one zone "+hhmm" or "-hhmm", not "CET"']);
   assert.deepEqual(problems('require "date";\nif date "date" "fortnight" "1" { keep; }'), ['2:16: unknown date part "fortnight" (year, month, day, date, julian, hour, minute, second, time, iso8601, std11, zone, weekday)']);
   assert.deepEqual(problems('if date "date" "year" "2026" { keep; }'), ['1:4: date needs require "date"']);
+  const dyn = compileSieve(`${REQUIRE}set "p" "Fortnight";\nset "z" "+99";\nif date "date" "\${p}" "1" { keep; }`);
+  assert.ok(dyn.ok);
+  const bad = executeSieve(dyn.script, sieveMessage(RAW, { from: 'a@b.example', to: 'alice@corp.example' }));
+  assert.deepEqual(bad.ok ? 'ok' : [bad.line, bad.error], [4, 'unknown date part "fortnight"'], 'a part known only at run time is checked then');
   assert.deepEqual(problems('require "date";\nif currentdate :originalzone "year" "2026" { keep; }'), ['2:16: unknown tag ":originalzone" for currentdate']);
 });
 
@@ -172,6 +176,10 @@ test('duplicate (RFC 7352): the Message-ID by default, :header, :uniqueid, :hand
   assert.deepEqual(run('if duplicate :uniqueid "${1}" { discard; }').duplicates.length, 0, 'an empty id is never a duplicate, nor kept');
   assert.deepEqual(run('if duplicate :header "x-missing" { discard; }').duplicates, [], 'no such field: false, nothing recorded');
   assert.equal(run('if duplicate :seconds 999999999 { discard; }').duplicates[0]?.seconds, 90 * 86_400, 'the site cap');
+  const r = compileSieve(`${REQUIRE}set "i" "";\n${Array.from({ length: 40 }, (_, i) => `if duplicate :uniqueid "u${i}" { keep; }`).join('\n')}`);
+  assert.ok(r.ok);
+  const many = executeSieve(r.script, sieveMessage(RAW, { from: 'a@b.example', to: 'alice@corp.example' }));
+  assert.deepEqual(many.ok ? 'ok' : many.error, 'more than 32 duplicate ids', 'bounded per run');
   assert.deepEqual(problems('require "duplicate";\nif duplicate :header "a" :uniqueid "b" { keep; }'), ['2:26: ":uniqueid" conflicts with ":header" given before']);
   assert.deepEqual(problems('if duplicate { keep; }'), ['1:4: duplicate needs require "duplicate"']);
 });
