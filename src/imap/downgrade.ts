@@ -2,7 +2,8 @@
 // quoted strings before ENABLE and §7 leaves the down-conversion to the server; this is a subset of RFC 6857's.
 import { domainToASCII } from 'node:url';
 
-const ASCII = /^[\x00-\x7f]*$/;
+/** 7-bit and without NUL (no IMAP string may carry one, RFC 3501 §4.3): what a legacy client may be sent as it is. */
+const ASCII = /^[\x01-\x7f]*$/;
 /** UTF-8 bytes per encoded word: base64 of 45 bytes is 60 characters, 72 with "=?utf-8?b?" and "?=" (≤ 75, RFC 2047 §2). */
 const WORD_BYTES = 45;
 
@@ -10,8 +11,9 @@ const WORD_BYTES = 45;
  * Text as RFC 2047 encoded words ("=?utf-8?b?…?="), each within 75 characters and split between characters, never
  * inside one; ASCII text is returned as it is. Used for unstructured text (Subject) and display names, as RFC 6857 does.
  */
-export function encodedWords(text: string): string {
-  if (ASCII.test(text)) return text;
+export function encodedWords(value: string): string {
+  if (ASCII.test(value)) return value;
+  const text = value.replace(/\0/g, '\ufffd'); // as str() and ustr() stand in for a NUL, here in 7 bits
   const words: string[] = [];
   let chunk = '';
   let bytes = 0;
@@ -54,7 +56,7 @@ const ATTRIBUTE_CHAR = /^[!#$&+\-.0-9A-Z^_`a-z{|}~]$/;
  */
 export function rfc2231Param(name: string, value: string): [string, string] {
   let out = "utf-8''";
-  for (const byte of Buffer.from(value, 'utf8')) {
+  for (const byte of Buffer.from(value.replace(/\0/g, '\ufffd'), 'utf8')) {
     const ch = String.fromCharCode(byte);
     out += ATTRIBUTE_CHAR.test(ch) ? ch : '%' + byte.toString(16).toUpperCase().padStart(2, '0');
   }

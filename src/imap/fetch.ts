@@ -109,7 +109,7 @@ export interface Summary {
 export function summarize(raw: Buffer): Summary {
   const root = parseMime(raw);
   const legacy = envelope(root);
-  const eightBit = root.headers.some((h) => /[\x80-\xff]/.test(h.value));
+  const eightBit = root.headers.some((h) => /[\x00\x80-\xff]/.test(h.value)); // a NUL too: the forms differ
   const body = bodyStructure(raw, root, false);
   const bodystructure = bodyStructure(raw, root, true);
   const partsEightBit = hasEightBitHeaders(root);

@@ -140,7 +140,7 @@ function paramList(params: [string, string][], form: Form): string {
   if (params.length === 0) return 'NIL';
   const one = ([k, v]: [string, string]): string => {
     const value = headerText(v);
-    if (form.utf8 || /^[\x00-\x7f]*$/.test(value)) return `${form.s(k.toUpperCase())} ${form.s(v)}`;
+    if (form.utf8 || /^[\x01-\x7f]*$/.test(value)) return `${form.s(k.toUpperCase())} ${form.s(v)}`;
     const [name, encoded] = rfc2231Param(headerText(k).toUpperCase(), value);
     return `${form.s(name)} ${form.s(encoded)}`;
   };
@@ -193,7 +193,7 @@ function structureOf(raw: Buffer, p: MimePart, extensible: boolean, form: Form):
 
 /** Whether any header of the tree (embedded messages included) holds 8-bit text: only then do the two forms differ. */
 export function hasEightBitHeaders(p: MimePart): boolean {
-  if (p.headers.some((h) => /[\x80-\xff]/.test(h.value) || /[\x80-\xff]/.test(h.name))) return true;
+  if (p.headers.some((h) => /[\x00\x80-\xff]/.test(h.value) || /[\x00\x80-\xff]/.test(h.name))) return true;
   return p.children.some(hasEightBitHeaders) || (p.message !== undefined && hasEightBitHeaders(p.message));
 }
 
