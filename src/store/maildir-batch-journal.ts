@@ -91,7 +91,10 @@ function parseJournal(text: string): Journal | undefined {
   if (lines[0] !== HEADER) return undefined;
   const m = /^owner (\d+) (\S+) ?(\S*)$/.exec(lines[1] ?? '');
   if (!m?.[1] || !m[2]) return undefined;
-  const keys = lines.slice(2, 2 + MAX_KEYS).filter((k) => k !== '' && !k.includes('/') && k !== '.' && k !== '..');
+  // only keys its writer made (maildir-files.ts uniqueKey: "<sec>.M<usec>P<pid>Q<n>.<host>,…"): a corrupt or planted
+  // journal naming other messages (delivered ones, another batch's) must not have recovery delete them
+  const made = new RegExp(`^\\d+\\.M\\d+P${m[1]}Q\\d+\\.[^/\\x00]+$`);
+  const keys = lines.slice(2, 2 + MAX_KEYS).filter((k) => made.test(k));
   return { pid: Number(m[1]), host: m[2], identity: m[3] ?? '', keys };
 }
 

@@ -98,7 +98,7 @@ const subjectsOf = async (store: ReturnType<typeof createMaildirStore>): Promise
 
 /** A batch half renamed in by another process (pid `pid`): one file in new/, one still in tmp/, named in its journal. */
 async function halfBatch(md: string, pid: number): Promise<string[]> {
-  const keys = ['1700000000.M1P1Q1.other,S=10,W=10', '1700000000.M2P1Q2.other,S=10,W=10'];
+  const keys = [`1700000000.M1P${pid}Q1.other,S=10,W=10`, `1700000000.M2P${pid}Q2.other,S=10,W=10`];
   await writeFile(join(md, 'new', keys[0] as string), batchMessage(1));
   await writeFile(join(md, 'tmp', keys[1] as string), batchMessage(2));
   await writeFile(join(md, 'spamgate-batch.other.1'), `spamgate-batch 1\nowner ${pid} ${hostname()} \n${keys.join('\n')}\n`);
@@ -140,4 +140,28 @@ test("another process's batch shows once its writer removes the journal (the com
   await rm(join(md, 'spamgate-batch.other.1'));
   assert.deepEqual(await subjectsOf(store), ['batch 1', 'batch 2'], 'the whole batch at once');
   await store.settle();
+});
+
+test("a dead writer's journal that names messages its writer did not make (corrupt or planted) removes none of them", GUARD, async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  await store.append(U, 'INBOX', batchMessage(0), { flags: ['\\Seen'] });
+  await store.append(U, 'INBOX', batchMessage(9));
+  const md = store.maildirOf(U);
+  const existing = [...(await readdir(join(md, 'new'))), ...(await readdir(join(md, 'cur')))].map((n) => n.split(':')[0] as string);
+  assert.equal(existing.length, 2);
+  const gone = spawn('true', { stdio: 'ignore' });
+  await new Promise<void>((r) => gone.once('close', () => r()));
+  const dead = gone.pid ?? 0;
+  // its own half batch (keys its pid made) goes; the messages of this process, named in it too, stay
+  const own = `1700000000.M1P${dead}Q1.other,S=10,W=10`;
+  await writeFile(join(md, 'new', own), batchMessage(1));
+  await writeFile(join(md, 'spamgate-batch.other.2'), `spamgate-batch 1\nowner ${dead} ${hostname()} \n${[own, ...existing].join('\n')}\n`);
+  const fresh = createMaildirStore({ root, fsync: false });
+  assert.deepEqual(await subjectsOf(fresh), ['batch 0', 'batch 9'], 'no delivered message is rolled back');
+  assert.ok(!(await readdir(join(md, 'new'))).includes(own), "the writer's own file is");
+  assert.ok(!(await readdir(md)).includes('spamgate-batch.other.2'));
+  await store.settle();
+  await fresh.settle();
 });
