@@ -140,6 +140,15 @@ export async function scanFolder(f: SyncedFolder, h: ScanHooks): Promise<Mailbox
   } catch {
     throw new MailboxError('NONEXISTENT', 'no such mailbox');
   }
+  // A batch in flight may be listed already (its writer numbers it before the commit point): those lines are another
+  // writer's for files not shown yet, kept by a rewrite of the list, so the batch keeps the UIDs its client was told.
+  const hidden = h.inFlight();
+  if (hidden.size > 0 && adopted) {
+    for (let j = 0; j < adopted.keys.length; j++) {
+      const key = adopted.keys[j] as string;
+      if (hidden.has(key)) f.unindexed.set(key, adopted.uids[j] as number);
+    }
+  }
   const { keys, infos, inNew, at } = files;
   const taken = new Uint8Array(keys.length);
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
@@ -164,4 +164,25 @@ test("a dead writer's journal that names messages its writer did not make (corru
   assert.ok(!(await readdir(md)).includes('spamgate-batch.other.2'));
   await store.settle();
   await fresh.settle();
+});
+
+test("a process that opens the folder while another's batch is numbered but not committed keeps the batch's UIDs", GUARD, async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  await store.append(U, 'INBOX', batchMessage(0));
+  await store.settle();
+  const md = store.maildirOf(U);
+  // the writer (alive) has renamed its batch in and listed it as UIDs 2 and 3, and its client is told so (APPENDUID)
+  const keys = await halfBatch(md, process.ppid);
+  await rename(join(md, 'tmp', keys[1] as string), join(md, 'new', keys[1] as string));
+  await appendFile(join(md, 'dovecot-uidlist'), `2 :${keys[0]}\n3 :${keys[1]}\n`);
+  const other = createMaildirStore({ root, fsync: false });
+  assert.deepEqual((await other.list(U, 'INBOX')).map((m) => m.uid), [1], 'the batch is not shown before its commit point');
+  await rm(join(md, 'spamgate-batch.other.1')); // the commit point
+  assert.deepEqual((await other.list(U, 'INBOX')).map((m) => m.uid), [1, 2, 3], 'with the UIDs its writer gave');
+  const third = createMaildirStore({ root, fsync: false });
+  assert.deepEqual((await third.list(U, 'INBOX')).map((m) => m.uid), [1, 2, 3]);
+  await other.settle();
+  await third.settle();
 });
