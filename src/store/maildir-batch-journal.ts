@@ -1,6 +1,6 @@
 // The intent journal of a MULTIAPPEND commit (RFC 3502 §6.3.11: if any message cannot be appended, none is), so a
 // process killed in the middle of renaming a batch into new/ and cur/ leaves all of it or none. Before the first
-// rename, "spamgate-batch.<pid>.<n>" in the folder names every message of the batch by its Maildir key and is made
+// rename, "spamgate-batch.<pid>.<n>.<random>" in the folder names every message of the batch by its Maildir key and is made
 // durable (file and folder fsynced); it is removed once the batch is renamed, fsynced and numbered in the uid list:
 // that unlink is the commit point, and the tagged OK follows it. A journal whose writer is gone therefore marks a
 // batch whose client never had an OK, and recovery rolls it back: each message's file goes from tmp/, new/ and cur/,
@@ -8,6 +8,7 @@
 // Recovery runs before a folder is first read and before every full scan (maildir-folder-sync.ts), so another
 // process finds a dead writer's half batch gone at its next look; the keys of a live writer's batch are left out of
 // that scan (maildir-scan.ts), so another process does not show a batch before its commit point either.
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,7 +42,9 @@ export function testKillPoint(point: string): void {
 
 /** Writes and makes durable the journal of a batch about to be renamed in; returns its path (for endBatch). */
 export async function beginBatch(folder: string, keys: readonly string[], fsync: boolean): Promise<string> {
-  const file = join(folder, `${PREFIX}${process.pid}.${++counter}`);
+  // a random part: another writer may have our pid (another host on the volume, another container's pid 1), and a
+  // shared name would have our atomic write replace its journal and our commit remove it
+  const file = join(folder, `${PREFIX}${process.pid}.${++counter}.${randomBytes(6).toString('hex')}`);
   const identity = processIdentity(process.pid) ?? '';
   const body = `${HEADER}\nowner ${process.pid} ${host} ${identity}\n${keys.map((k) => k + '\n').join('')}`;
   active.add(file);
@@ -146,10 +149,10 @@ export async function recoverBatches(folder: string, fsync: boolean, now = Date.
   return out;
 }
 
-/** ".spamgate-batch.<pid>.<n>.<pid>.<c>.tmp": a journal write (util/atomic-file.ts) its process did not finish. */
+/** ".spamgate-batch.<pid>.<n>.<hex>.<pid>.<c>.tmp": a journal write (util/atomic-file.ts) its process did not finish. */
 async function removeDeadJournalTemps(folder: string, names: readonly string[]): Promise<void> {
   for (const name of names) {
-    const m = /^\.spamgate-batch\.(\d+)\.\d+\.\d+\.\d+\.tmp$/.exec(name);
+    const m = /^\.spamgate-batch\.(\d+)\.\d+(?:\.[0-9a-f]+)?\.\d+\.\d+\.tmp$/.exec(name);
     if (!m?.[1]) continue;
     const pid = Number(m[1]);
     if (pid === process.pid || lockHolderAlive(pid, undefined)) continue; // ours or a live writer's, being written
