@@ -88,12 +88,17 @@ export class SyncedFolder extends FolderIndex {
     // RFC 3502 §6.3.11: a MULTIAPPEND whose process died in its commit is rolled back before the folder is read
     // (maildir-batch-journal.ts); on a first open here, before later full scans below
     if (!this.loaded) await this.recoverBatches();
-    const hadInFlight = this.inFlight.size > 0;
+    else if (this.inFlight.size > 0 && !this.rescanDue) {
+      // a batch left out as in flight shows once its journal goes, which changes neither new/ nor cur/: the journals
+      // are looked at (one small listing), and only a change there costs a full scan, not every look while one lives
+      const before = this.inFlight;
+      if ((await this.recoverBatches()) || !sameKeys(before, this.inFlight)) this.rescanDue = true;
+    }
     let lookedAt = Date.now();
     let stamp = await this.stamp().catch(() => {
       throw new MailboxError('NONEXISTENT', 'no such mailbox');
     });
-    if (this.loaded && stamp.text === this.dirStamp && !force && !this.rescanDue && !hadInFlight) {
+    if (this.loaded && stamp.text === this.dirStamp && !force && !this.rescanDue) {
       if (this.stampRacy || this.snapshotAt !== this.snapshotKey()) this.needsVerify = true;
       return [];
     }
@@ -122,8 +127,6 @@ export class SyncedFolder extends FolderIndex {
     const wasLoaded = this.loaded;
     const changes = await scanFolder(this, this.hooks());
     this.loaded = true;
-    // a batch left out as in flight shows once its journal goes, which changes neither new/ nor cur/: look again
-    if (this.inFlight.size > 0) this.rescanDue = true;
     await this.reconcile(changes.flatMap((c) => (c.kind === 'expunge' ? c.uids : [])));
     this.dirStamp = stamp.text;
     this.stampRacy = lookedAt < stamp.racyUntil;
@@ -160,7 +163,8 @@ export class SyncedFolder extends FolderIndex {
 
   private async saveSnapshot(): Promise<void> {
     // not while the uid list holds files the index lacks (its stamp is then one no file has)
-    if (this.uidlistStamp === undefined || this.unindexed.size > 0 || this.snapshotAt === this.snapshotKey()) return;
+    // nor while a batch in flight is left out: the next process would trust a folder without it after its commit
+    if (this.uidlistStamp === undefined || this.unindexed.size > 0 || this.inFlight.size > 0 || this.snapshotAt === this.snapshotKey()) return;
     await writeSnapshot(this.path, { uidValidity: this.uidValidity, nextUid: this.nextUid, dirStamp: this.dirStamp, uidlistStamp: this.uidlistStamp }, this.entries).then(
       () => (this.snapshotAt = this.snapshotKey()),
       () => undefined,
@@ -234,4 +238,10 @@ export class SyncedFolder extends FolderIndex {
   protected async saveUids(): Promise<void> {
     await this.numberFound([], true);
   }
+}
+
+function sameKeys(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const k of a) if (!b.has(k)) return false;
+  return true;
 }

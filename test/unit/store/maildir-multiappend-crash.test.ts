@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
@@ -185,4 +185,33 @@ test("a process that opens the folder while another's batch is numbered but not 
   assert.deepEqual((await third.list(U, 'INBOX')).map((m) => m.uid), [1, 2, 3]);
   await other.settle();
   await third.settle();
+});
+
+test('a batch in flight elsewhere does not make every look at an unchanged folder a full scan; its commit is still seen', GUARD, async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  await store.append(U, 'INBOX', batchMessage(0));
+  const md = store.maildirOf(U);
+  const old = new Date('2020-01-01T00:00:00Z');
+  const age = async (): Promise<void> => {
+    await utimes(join(md, 'new'), old, old);
+    await utimes(join(md, 'cur'), old, old);
+  };
+  // another host's batch, renamed in, its journal recent: live for up to an hour
+  const key = `1700000000.M1P4242Q1.otherhost,S=10,W=10`;
+  await writeFile(join(md, 'new', key), batchMessage(1));
+  await writeFile(join(md, 'spamgate-batch.4242.1.ab'), `spamgate-batch 1\nowner 4242 other-host.example \n${key}\n`);
+  await age();
+  assert.deepEqual(await subjectsOf(store), ['batch 0']);
+  await store.settle();
+  // a file the directory stamps do not show: only a full scan would find it
+  await writeFile(join(md, 'new', '1700000001.M9P1Q9.sentinel,S=10,W=10'), batchMessage(8));
+  await age();
+  assert.deepEqual(await subjectsOf(store), ['batch 0'], 'the unchanged folder was trusted, not scanned file by file');
+  assert.deepEqual(await subjectsOf(store), ['batch 0']);
+  // the commit point: the journal goes, and the next look shows the batch
+  await rm(join(md, 'spamgate-batch.4242.1.ab'));
+  assert.deepEqual(await subjectsOf(store), ['batch 0', 'batch 1', 'batch 8']);
+  await store.settle();
 });
