@@ -10,6 +10,7 @@
 // that scan (maildir-scan.ts), so another process does not show a batch before its commit point either.
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { readlinkSync } from 'node:fs';
 import { readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.ts';
@@ -26,6 +27,17 @@ const MAX_JOURNALS = 1000;
 const MAX_KEYS = 100_000;
 
 const host = hostname();
+/**
+ * Our pid namespace ("pid:[inode]", '' where /proc does not say): containers sharing a volume may share a host name
+ * (host networking) while their pids mean different processes, and a writer there is judged as another host's.
+ */
+const PID_NS = ((): string => {
+  try {
+    return readlinkSync('/proc/self/ns/pid');
+  } catch {
+    return '';
+  }
+})();
 let counter = 0;
 /** Journals this process is committing now: one of ours (same pid) not in here is a previous incarnation's. */
 const active = new Set<string>();
@@ -46,7 +58,7 @@ export async function beginBatch(folder: string, keys: readonly string[], fsync:
   // shared name would have our atomic write replace its journal and our commit remove it
   const file = join(folder, `${PREFIX}${process.pid}.${++counter}.${randomBytes(6).toString('hex')}`);
   const identity = processIdentity(process.pid) ?? '';
-  const body = `${HEADER}\nowner ${process.pid} ${host} ${identity}\n${keys.map((k) => k + '\n').join('')}`;
+  const body = `${HEADER}\nowner ${process.pid} ${host} ${PID_NS ? `${identity || '-'} ${PID_NS}` : identity}\n${keys.map((k) => k + '\n').join('')}`;
   active.add(file);
   try {
     await writeFileAtomic(file, body, { fsync }); // tmp + rename + fsync of the folder: whole or absent
@@ -86,24 +98,27 @@ interface Journal {
   pid: number;
   host: string;
   identity: string;
+  /** The writer's pid namespace; '' in journals that do not say. */
+  ns: string;
   keys: string[];
 }
 
 function parseJournal(text: string): Journal | undefined {
   const lines = text.split('\n');
   if (lines[0] !== HEADER) return undefined;
-  const m = /^owner (\d+) (\S+) ?(\S*)$/.exec(lines[1] ?? '');
+  const m = /^owner (\d+) (\S+)(?: (\S*))?(?: (\S+))?$/.exec(lines[1] ?? '');
   if (!m?.[1] || !m[2]) return undefined;
   // only keys its writer made (maildir-files.ts uniqueKey: "<sec>.M<usec>P<pid>Q<n>.<host>,…"): a corrupt or planted
   // journal naming other messages (delivered ones, another batch's) must not have recovery delete them
   const made = new RegExp(`^\\d+\\.M\\d+P${m[1]}Q\\d+\\.[^/\\x00]+$`);
   const keys = lines.slice(2, 2 + MAX_KEYS).filter((k) => made.test(k));
-  return { pid: Number(m[1]), host: m[2], identity: m[3] ?? '', keys };
+  return { pid: Number(m[1]), host: m[2], identity: m[3] === '-' ? '' : (m[3] ?? ''), ns: m[4] ?? '', keys };
 }
 
 /** Whether the journal's writer may still be committing it. */
 function writerAlive(file: string, j: Journal, mtimeMs: number, now: number): boolean {
-  if (j.host !== host) return now - mtimeMs < FOREIGN_STALE_MS;
+  // another host's writer, or one in another pid namespace (whose pid is not ours to ask): judged by age alone
+  if (j.host !== host || (j.ns !== '' && PID_NS !== '' && j.ns !== PID_NS)) return now - mtimeMs < FOREIGN_STALE_MS;
   if (j.pid === process.pid) return active.has(file);
   return lockHolderAlive(j.pid, j.identity || undefined);
 }

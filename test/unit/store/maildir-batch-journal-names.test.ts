@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
 
@@ -37,4 +37,24 @@ test("a batch of this process's pid on another host keeps its journal while this
   for (const m of await store.list(U, 'INBOX')) subjects.push(/^Subject: (.*)$/m.exec((await store.read(U, 'INBOX', m.uid)).toString())?.[1] ?? '?');
   assert.deepEqual(subjects.sort(), ['m 1', 'm 2'], 'its batch is not shown before its commit point');
   await store.settle();
+});
+
+test('a live batch of a writer in another pid namespace with our host name and pid is not rolled back', { timeout: 60_000 }, async (t) => {
+  // two containers on one volume with one host name (host networking): both may be pid 1, and neither can ask after
+  // the other's pids; taking the other's batch back while it commits loses messages its client is told are stored
+  const root = await mkdtemp(join(tmpdir(), 'sg-journal-ns-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  const md = store.maildirOf(U);
+  const key = `1700000000.M1P${process.pid}Q1.samehost,S=10,W=10`;
+  await writeFile(join(md, 'new', key), message(7));
+  await writeFile(join(md, `spamgate-batch.${process.pid}.1.beef`), `spamgate-batch 1\nowner ${process.pid} ${hostname()} 0/1 pid:[1]\n${key}\n`);
+  const fresh = createMaildirStore({ root, fsync: false });
+  assert.deepEqual(await fresh.list(U, 'INBOX'), [], 'not shown before its commit point');
+  assert.ok((await readdir(join(md, 'new'))).includes(key), 'nor taken back while its writer may be committing it');
+  await rm(join(md, `spamgate-batch.${process.pid}.1.beef`));
+  assert.equal((await fresh.list(U, 'INBOX')).length, 1, 'and shown once committed');
+  await store.settle();
+  await fresh.settle();
 });
