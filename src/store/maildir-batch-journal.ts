@@ -132,11 +132,12 @@ export interface Recovery {
 
 /**
  * Rolls back the batches of writers that are gone: their messages' files leave tmp/, new/ and cur/, then their
- * journals; also removes the temp files of journal writes such a writer left. Failures other than "already gone"
- * are thrown, and the journal stays for the next look.
+ * journals; also removes the temp files of journal writes such a writer left. A journal whose roll-back fails stays
+ * for the next look and its keys are reported as live (left out of scans); the others are still dealt with.
  */
 export async function recoverBatches(folder: string, fsync: boolean, now = Date.now()): Promise<Recovery> {
   const out: Recovery = { rolled: 0, live: new Set() };
+  let failed: unknown;
   let all: string[];
   try {
     all = await readdir(folder);
@@ -157,10 +158,19 @@ export async function recoverBatches(folder: string, fsync: boolean, now = Date.
       for (const k of j.keys) out.live.add(k);
       continue;
     }
-    await rollBack(folder, j.keys, fsync);
-    await endBatch(file, fsync, folder);
-    out.rolled++;
+    try {
+      await rollBack(folder, j.keys, fsync);
+      await endBatch(file, fsync, folder);
+      out.rolled++;
+    } catch (err) {
+      // this journal stays for the next look, its batch left out meanwhile; the other journals are still seen to
+      // not counted as rolled back: a wedged journal would otherwise make every look a full scan (what it did remove
+      // changes new/ or cur/, and the stamps show that)
+      for (const k of j.keys) out.live.add(k);
+      failed ??= err;
+    }
   }
+  if (failed !== undefined && out.live.size === 0) throw failed;
   return out;
 }
 

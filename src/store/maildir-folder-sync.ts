@@ -153,7 +153,7 @@ export class SyncedFolder extends FolderIndex {
    */
   private async recoverBatches(): Promise<boolean> {
     const r = await recoverBatches(this.path, this.fsync).catch(() => undefined);
-    this.inFlight = r?.live ?? new Set();
+    if (r) this.inFlight = r.live; // a look that failed (the folder unreadable for now) keeps what was left out
     return (r?.rolled ?? 0) > 0;
   }
 

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
@@ -213,5 +213,30 @@ test('a batch in flight elsewhere does not make every look at an unchanged folde
   // the commit point: the journal goes, and the next look shows the batch
   await rm(join(md, 'spamgate-batch.4242.1.ab'));
   assert.deepEqual(await subjectsOf(store), ['batch 0', 'batch 1', 'batch 8']);
+  await store.settle();
+});
+
+test("one journal whose roll-back fails does not show the other batches: a live one stays hidden, a dead one is rolled back", GUARD, async (t) => {
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  const md = store.maildirOf(U);
+  const gone = spawn('true', { stdio: 'ignore' });
+  await new Promise<void>((r) => gone.once('close', () => r()));
+  const dead = gone.pid ?? 0;
+  // a dead writer's journal naming something in new/ that cannot be unlinked (a directory: EISDIR)
+  const stuck = `1700000000.M1P${dead}Q1.other,S=10,W=10`;
+  await mkdir(join(md, 'new', stuck));
+  await writeFile(join(md, 'spamgate-batch.1.1.aa'), `spamgate-batch 1\nowner ${dead} ${hostname()} \n${stuck}\n`);
+  // another dead writer's half batch, and another host's batch in flight
+  const half = `1700000000.M2P${dead}Q2.other,S=10,W=10`;
+  await writeFile(join(md, 'new', half), batchMessage(2));
+  await writeFile(join(md, 'spamgate-batch.1.2.bb'), `spamgate-batch 1\nowner ${dead} ${hostname()} \n${half}\n`);
+  const flying = '1700000000.M3P4343Q3.otherhost,S=10,W=10';
+  await writeFile(join(md, 'new', flying), batchMessage(3));
+  await writeFile(join(md, 'spamgate-batch.4343.1.cc'), `spamgate-batch 1\nowner 4343 other-host.example \n${flying}\n`);
+  assert.deepEqual(await subjectsOf(store), [], 'no part of a batch that is not committed is shown');
+  assert.ok(!(await readdir(join(md, 'new'))).includes(half), 'the other dead batch is rolled back');
+  assert.ok((await readdir(md)).includes('spamgate-batch.1.1.aa'), 'the journal that could not be rolled back stays for the next look');
   await store.settle();
 });
