@@ -70,6 +70,17 @@ function addFiles(out: Listing, names: readonly string[], isNew: boolean): void 
   }
 }
 
+/**
+ * The in-flight keys a scan leaves out: not those already shown (a scan that ran between the writer's journal and a
+ * rename found the file before the journal); taking them away would announce an EXPUNGE of a UID that comes back.
+ */
+function shownNot(inFlight: ReadonlySet<string>, entries: readonly { key: string }[]): ReadonlySet<string> {
+  if (inFlight.size === 0 || entries.length === 0) return inFlight;
+  const out = new Set(inFlight);
+  for (const e of entries) out.delete(e.key);
+  return out;
+}
+
 /** File names whose Maildir key (the part before ":") is not in `keys`. */
 function withoutKeys(names: readonly string[], keys: ReadonlySet<string>): string[] {
   return names.filter((n) => {
@@ -135,14 +146,14 @@ export async function scanFolder(f: SyncedFolder, h: ScanHooks): Promise<Mailbox
   let files: Listing;
   try {
     const [newFiles, curFiles] = await listing;
-    const hidden = h.inFlight();
+    const hidden = shownNot(h.inFlight(), h.entries());
     files = hidden.size === 0 ? listFiles(newFiles, curFiles) : listFiles(withoutKeys(newFiles, hidden), withoutKeys(curFiles, hidden));
   } catch {
     throw new MailboxError('NONEXISTENT', 'no such mailbox');
   }
   // A batch in flight may be listed already (its writer numbers it before the commit point): those lines are another
   // writer's for files not shown yet, kept by a rewrite of the list, so the batch keeps the UIDs its client was told.
-  const hidden = h.inFlight();
+  const hidden = shownNot(h.inFlight(), h.entries());
   if (hidden.size > 0 && adopted) {
     for (let j = 0; j < adopted.keys.length; j++) {
       const key = adopted.keys[j] as string;

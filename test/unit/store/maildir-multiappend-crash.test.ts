@@ -240,3 +240,21 @@ test("one journal whose roll-back fails does not show the other batches: a live 
   assert.ok((await readdir(md)).includes('spamgate-batch.1.1.aa'), 'the journal that could not be rolled back stays for the next look');
   await store.settle();
 });
+
+test('a message already shown is not taken away when a journal naming it is read only later (a scan between journal and rename)', GUARD, async (t) => {
+  // the writer wrote its journal just after this process read the journals, and renamed a file in before it listed
+  // new/: that file was shown. Leaving it out at the next look announced an EXPUNGE of a UID that came back later.
+  const root = await tempRoot(t);
+  const store = createMaildirStore({ root, fsync: false });
+  await store.ensureUser(U);
+  await store.append(U, 'INBOX', batchMessage(0));
+  const md = store.maildirOf(U);
+  const key = '1700000000.M1P4444Q1.otherhost,S=10,W=10';
+  await writeFile(join(md, 'new', key), batchMessage(1));
+  const seen = (await store.list(U, 'INBOX')).map((m) => m.uid);
+  assert.equal(seen.length, 2);
+  await writeFile(join(md, 'spamgate-batch.4444.1.dd'), `spamgate-batch 1\nowner 4444 other-host.example \n${key}\n`);
+  await writeFile(join(md, 'new', '1700000001.M2P1Q2.poke,S=10,W=10'), batchMessage(2)); // new/ changes: a full scan
+  assert.deepEqual((await store.list(U, 'INBOX')).map((m) => m.uid).slice(0, 2), seen, 'what was shown stays');
+  await store.settle();
+});
