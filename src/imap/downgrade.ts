@@ -55,10 +55,17 @@ const ATTRIBUTE_CHAR = /^[!#$&+\-.0-9A-Z^_`a-z{|}~]$/;
  * A name that is itself not ASCII (no valid MIME has one) becomes encoded words, 7-bit at least.
  */
 export function rfc2231Param(name: string, value: string): [string, string] {
-  let out = "utf-8''";
-  for (const byte of Buffer.from(value.replace(/\0/g, '\ufffd'), 'utf8')) {
+  const pct = (byte: number): string => '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+  const bytes = Buffer.from(value.replace(/\0/g, '\ufffd'), 'utf8');
+  const safeName = ASCII.test(name) ? name : encodedWords(name);
+  // already extended ("NAME*", "NAME*1*"): its charset'language' and %XX stand; only the raw 8-bit bytes are encoded
+  if (name.endsWith('*')) return [safeName, [...bytes].map((b) => (b < 0x80 && b > 0x20 ? String.fromCharCode(b) : pct(b))).join('')];
+  let out = '';
+  for (const byte of bytes) {
     const ch = String.fromCharCode(byte);
-    out += ATTRIBUTE_CHAR.test(ch) ? ch : '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+    out += ATTRIBUTE_CHAR.test(ch) ? ch : pct(byte);
   }
-  return [(ASCII.test(name) ? name : encodedWords(name)) + '*', out];
+  // a continuation ("NAME*1"): the charset goes in the first segment only (RFC 2231 §4.1)
+  const segment = /\*(\d+)$/.exec(name);
+  return [safeName + '*', segment && segment[1] !== '0' ? out : "utf-8''" + out];
 }

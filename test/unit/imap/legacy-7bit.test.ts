@@ -38,3 +38,27 @@ test('legacy ENVELOPE, BODY and BODYSTRUCTURE hold no 8-bit octet for a NUL in h
   assert.match(s.envelopeUtf8, /hi\ufffdthere/);
   assert.match(s.bodystructureUtf8, /d\ufffde/);
 });
+
+test('legacy BODYSTRUCTURE: a parameter already in RFC 2231 form (extended, or a continuation) holding 8-bit stays one valid parameter', () => {
+  const raw = Buffer.from(
+    [
+      'Content-Type: multipart/mixed; boundary="b"',
+      '',
+      '--b',
+      "Content-Type: application/pdf; name*=utf-8''Gr\u00fc%20x.pdf",
+      '',
+      'x',
+      '--b',
+      'Content-Type: application/pdf; name*0="Gr\u00fc"; name*1="\u00dfe.pdf"',
+      '',
+      'y',
+      '--b--',
+      '',
+    ].join('\r\n'),
+    'utf8',
+  );
+  const s = summarize(raw);
+  assert.doesNotMatch(s.bodystructure, /[^\x01-\x7f]/);
+  assert.match(s.bodystructure, /\("NAME\*" "utf-8''Gr%C3%BC%20x\.pdf"\)/, s.bodystructure);
+  assert.match(s.bodystructure, /\("NAME\*0\*" "utf-8''Gr%C3%BC" "NAME\*1\*" "%C3%9Fe\.pdf"\)/, s.bodystructure);
+});
