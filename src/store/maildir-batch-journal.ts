@@ -11,11 +11,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { readlinkSync } from 'node:fs';
-import { readdir, readFile, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, readdir, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { lockHolderAlive, processIdentity } from '../util/process-identity.ts';
-import { fsyncDir } from './maildir-files.ts';
+import { fsyncDir, OPEN_MESSAGE } from './maildir-files.ts';
 
 const PREFIX = 'spamgate-batch.';
 const HEADER = 'spamgate-batch 1';
@@ -25,6 +26,27 @@ const FOREIGN_STALE_MS = 3600_000;
 const MAX_JOURNALS = 1000;
 /** Most keys one journal is read for (a MULTIAPPEND is bounded by the command's literal budget far below this). */
 const MAX_KEYS = 100_000;
+
+/** A journal bigger than this is none of ours (MAX_KEYS keys of a Maildir name each stay far below it). */
+const MAX_JOURNAL_BYTES = 16 * 1024 * 1024;
+
+/**
+ * A journal's text, or undefined when it is gone, no regular file or too big: opened without following a link or
+ * blocking (a FIFO planted under a journal's name would otherwise hold recovery, and every scan after it, for ever).
+ */
+async function readJournalText(file: string): Promise<string | undefined> {
+  const handle = await open(file, OPEN_MESSAGE | constants.O_NONBLOCK).catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || st.size > MAX_JOURNAL_BYTES) return undefined;
+    return await handle.readFile('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close().catch(() => undefined);
+  }
+}
 
 const host = hostname();
 /**
@@ -149,8 +171,8 @@ export async function recoverBatches(folder: string, fsync: boolean, now = Date.
   const names = all.filter((n) => n.startsWith(PREFIX)).slice(0, MAX_JOURNALS);
   for (const name of names) {
     const file = join(folder, name);
-    const text = await readFile(file, 'utf8').catch(() => undefined);
-    if (text === undefined) continue; // gone meanwhile: its writer finished, or another process recovered it
+    const text = await readJournalText(file);
+    if (text === undefined) continue; // gone meanwhile (its writer finished, or another process recovered it), or no journal
     const j = parseJournal(text);
     if (!j) continue; // not one of ours (another format): left alone
     const { mtimeMs } = await stat(file).catch(() => ({ mtimeMs: now }));
