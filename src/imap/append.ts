@@ -18,9 +18,12 @@ interface Upload {
 
 /**
  * The message of one append-message: a literal, or once UTF8=ACCEPT is on RFC 6855 §4's `"UTF8" SP "(" literal8 ")"`
- * (literal8 is "~{n}" with LITERAL+'s "+" allowed, as the reader takes it). Before ENABLE the UTF8 form is BAD.
+ * (literal8 is "~{n}" with LITERAL+'s "+" allowed, as the reader takes it). Before ENABLE the UTF8 form is BAD. A
+ * bare literal8 is BINARY's (RFC 3516 §4.4).
  */
 function messageData(c: Cursor, utf8: boolean): Buffer {
+  // RFC 3516 §4.4: a literal8 message ("~{n}"), which may hold NUL and other binary content; kept byte for byte
+  if (c.tryChar('~')) return c.literal();
   if (!/^UTF8 \(~\{/i.test(c.rest())) return c.literal();
   if (!utf8) throw new ImapSyntaxError('APPEND UTF8 needs ENABLE UTF8=ACCEPT'); // RFC 6855 §4
   c.atom();

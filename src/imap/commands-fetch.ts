@@ -27,7 +27,7 @@ export async function fetch(s: Session, c: Cursor, uid: boolean): Promise<Reply>
   const setText = c.listChars();
   let targets = resolve(sel, setText, uid);
   c.sp();
-  let atts: FetchAtt[] = parseFetchAtts(c);
+  let atts: FetchAtt[] = parseFetchAtts(c, { objectIds: s.ctx.opts.store.objectIds !== undefined });
   let mods: FetchModifiers = {};
   if (c.peek() === ' ') {
     c.sp();
@@ -77,7 +77,7 @@ async function fetchMetadata(s: Session, sel: Selected, targets: readonly Target
         continue;
       }
       if (tellsFlags) sel.flags.set(t.uid, flagKey(meta.flags));
-      out += metaLine(t.seq, atts, meta, sel.recent.has(t.uid), envelope);
+      out += metaLine(t.seq, atts, meta, sel.recent.has(t.uid), envelope, s.ctx.opts.store.objectIds);
       if (out.length >= WRITE_CHARS) {
         await s.sendAsync(out);
         out = '';
@@ -170,7 +170,8 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
       }
       if (m.atts.some((a) => a.kind === 'FLAGS')) sel.flags.set(m.t.uid, flagKey(m.meta.flags));
       const meta = { ...m.meta, recent: sel.recent.has(m.t.uid) };
-      const input = { meta, utf8: s.utf8, ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
+      const ids = store.objectIds;
+      const input = { meta, utf8: s.utf8, ...(ids ? { ids } : {}), ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
       await out.write(`* ${m.t.seq} FETCH (`);
       for (const piece of fetchItems(m.atts, input)) await out.write(piece);
       await out.write(')\r\n');

@@ -1,6 +1,7 @@
 // Authenticated-state commands on mailboxes: SELECT/EXAMINE, CREATE, DELETE, RENAME, (UN)SUBSCRIBE, STATUS, APPEND, IDLE, CHECK, CLOSE, UNSELECT, LOGOUT (LIST and LSUB: commands-list.ts).
 import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
 import { append } from './append.ts';
+import { astr } from './encode.ts';
 import { mailboxFromWire, newMailboxName } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { listSelected, SelectedGone } from './selection.ts';
@@ -53,6 +54,25 @@ function selectParams(s: Session, c: Cursor): { condstore: boolean; qresync?: Qr
   return { condstore, ...(qresync ? { qresync } : {}) };
 }
 
+/**
+ * CREATE's parameters (RFC 4466 §2.2 create-params): only USE (RFC 6154 §3 "USE (\Junk …)"), whose attributes
+ * are returned; any other parameter is BAD.
+ */
+function createUses(c: Cursor): string[] {
+  c.sp();
+  const uses: string[] = [];
+  c.list(() => {
+    const param = c.atom().toUpperCase();
+    if (param !== 'USE') throw new ImapSyntaxError(`unknown CREATE parameter ${param}`);
+    c.sp();
+    c.list(() => {
+      c.expect('\\');
+      uses.push('\\' + c.atom());
+    });
+  });
+  return uses;
+}
+
 async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> {
   const name = mailboxArg(c, s.utf8);
   const params = selectParams(s, c);
@@ -93,6 +113,7 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   out += `* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`;
   // RFC 7162 §3.1.2.1: a CONDSTORE server tells HIGHESTMODSEQ (or NOMODSEQ) on every successful SELECT/EXAMINE
   out += box.highestModseq === undefined ? '* OK [NOMODSEQ] No mod-sequences here\r\n' : `* OK [HIGHESTMODSEQ ${box.highestModseq}] Highest\r\n`;
+  if (box.mailboxId !== undefined) out += `* OK [MAILBOXID (${box.mailboxId})] Mailbox id\r\n`; // RFC 8474 §4.2
   // RFC 7162 §3.2.5.1: what changed since the client's state, when its UIDVALIDITY is still the mailbox's
   if (params.qresync?.uidValidity === box.uidValidity) out += qresyncResponses(params.qresync, list, box.uidNext, (u) => s.sel?.recent.has(u) === true, box.vanished);
   s.send(out);
@@ -113,10 +134,17 @@ export const mailboxHandlers: Record<string, Handler> = {
     const e = needAuth(s);
     if (e) return e;
     const name = newMailboxName(mailboxArg(c, s.utf8).replace(/\/$/, '')); // RFC 3501 §6.3.3: a trailing delimiter only announces intent
+    const uses = c.atEnd() ? [] : createUses(c);
     c.end();
     if (name === 'INBOX') throw new MailboxError('ALREADYEXISTS', 'INBOX always exists');
-    await s.ctx.opts.store.createMailbox(s.user, name);
-    return ok('CREATE completed');
+    const { store } = s.ctx.opts;
+    // RFC 6154 §3: a special use the server cannot give this mailbox: NO [USEATTR], and nothing is made
+    const refused = uses.find((u) => store.specialUseOf?.(name)?.toLowerCase() !== u.toLowerCase());
+    if (refused !== undefined) return { status: 'NO', text: `[USEATTR] ${astr(refused)} cannot be given to this mailbox; special-use mailboxes here go by their name` };
+    await store.createMailbox(s.user, name);
+    // RFC 8474 §4.1: the new mailbox's MAILBOXID in the tagged OK
+    const id = (await store.status(s.user, name).catch(() => undefined))?.mailboxId;
+    return ok(`${id === undefined ? '' : `[MAILBOXID (${id})] `}CREATE completed`);
   },
   async DELETE(s, _t, c) {
     const e = needAuth(s);
@@ -161,7 +189,7 @@ export const mailboxHandlers: Record<string, Handler> = {
     if (e) return e;
     const name = mailboxArg(c, s.utf8);
     c.sp();
-    const items = parseStatusItems(c, false);
+    const items = parseStatusItems(c, false, s.ctx.opts.store.objectIds !== undefined);
     c.end();
     s.send(await statusLine(s, name, items));
     return ok('STATUS completed');

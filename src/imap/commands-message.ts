@@ -127,7 +127,7 @@ export async function keepingSaved(sel: Selected, c: Cursor, run: () => Promise<
 
 async function searchIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: boolean): Promise<Reply> {
   const opts = parseReturn(c);
-  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), utf8: s.utf8 });
+  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), now: s.ctx.opts.clock.now(), ...(s.ctx.opts.store.objectIds ? { ids: s.ctx.opts.store.objectIds } : {}), utf8: s.utf8 });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);

@@ -6,7 +6,7 @@ import { highestModseq, keepingSaved, searchSeqs, sendResult } from './commands-
 import { parseReturn } from './search-return.ts';
 import { headerKeys, messageKeys, type HeaderKeys, type MessageKeys } from './message-keys.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { BadCharset, parseSearch, usesModseq, type SearchKey } from './search.ts';
+import { BadCharset, parseSearch, usesModseq, type SearchContext, type SearchKey } from './search.ts';
 import { isReply, metasNow, savedRanges, selected } from './selection.ts';
 import { parseSortCriteria, sortMessages } from './sort.ts';
 import type { Handler, Reply, Selected, Session } from './session.ts';
@@ -19,13 +19,13 @@ const FIELDS_SLICE = 2048;
 const WRITE_CHARS = 64 * 1024;
 
 /** charset SP search-key *(SP search-key): the charset is required (RFC 5256 §5); SEARCH's two are supported. */
-function charsetAndKeys(c: Cursor, sel: Selected, utf8: boolean): SearchKey {
+function charsetAndKeys(c: Cursor, sel: Selected, utf8: boolean, extra: Pick<SearchContext, 'now' | 'ids'> = {}): SearchKey {
   c.sp();
   const charset = c.astring().toUpperCase();
   // a missing charset ("SORT (DATE) ALL") is a syntax error: the search keys must follow it
   if (c.atEnd()) throw new ImapSyntaxError('expected charset and search keys');
   c.sp();
-  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel) });
+  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), ...extra });
   // RFC 6855 §3 (erratum 4029): once UTF8=ACCEPT is on, a mandatory charset other than UTF-8 is BAD
   if (utf8 && charset !== 'UTF-8') throw new ImapSyntaxError('only CHARSET UTF-8 is allowed after ENABLE UTF8=ACCEPT');
   if (charset !== 'UTF-8' && charset !== 'US-ASCII') throw new BadCharset(charset); // RFC 5256 §3: NO [BADCHARSET]
@@ -89,7 +89,7 @@ async function sortIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: bo
   // RFC 5267 §3.1 (ESORT): SORT RETURN (…) criteria charset keys
   const opts = parseReturn(c);
   const criteria = parseSortCriteria(c);
-  const key = charsetAndKeys(c, sel, s.utf8);
+  const key = charsetAndKeys(c, sel, s.utf8, { now: s.ctx.opts.clock.now(), ...(s.ctx.opts.store.objectIds ? { ids: s.ctx.opts.store.objectIds } : {}) });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
@@ -119,7 +119,7 @@ async function thread(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const name = c.atom().toUpperCase();
   const algorithm = THREAD_ALGORITHMS.find((a): a is ThreadAlgorithm => a === name);
   if (algorithm === undefined) throw new ImapSyntaxError(`unknown THREAD algorithm ${name}`); // RFC 5256 §3: BAD
-  const key = charsetAndKeys(c, sel, s.utf8);
+  const key = charsetAndKeys(c, sel, s.utf8, { now: s.ctx.opts.clock.now(), ...(s.ctx.opts.store.objectIds ? { ids: s.ctx.opts.store.objectIds } : {}) });
   if (usesModseq(key)) await enableCondstore(s); // RFC 7162 §3.1
   const messages = await keysOf(s, sel, await searchSeqs(s, sel, key));
   const roots = algorithm === 'REFERENCES' ? referencesThreads(messages) : orderedSubject(messages);

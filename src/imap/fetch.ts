@@ -1,5 +1,6 @@
 // FETCH: attribute parsing (macros, BODY[section]<partial>) and response items per message (RFC 3501 §6.4.5, §7.4.2).
-import type { MessageMeta } from '../store/mailbox-store.ts';
+import type { MessageMeta, ObjectIds } from '../store/mailbox-store.ts';
+import { binarySection, literalPrefix } from './binary.ts';
 import { astr, flagList, internalDate } from './encode.ts';
 import { bodyStructure, envelope, findPart, hasEightBitHeaders, parseMime, type MimePart } from './mime.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
@@ -8,7 +9,12 @@ export type SectionSpec = '' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' 
 
 export type FetchAtt =
   | { kind: 'UID' | 'FLAGS' | 'INTERNALDATE' | 'RFC822.SIZE' | 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE' | 'RFC822' | 'RFC822.HEADER' | 'RFC822.TEXT' | 'MODSEQ' }
-  | { kind: 'SECTION'; peek: boolean; path: number[]; spec: SectionSpec; fields: string[]; partial?: [number, number] };
+  /** RFC 8474 §5 and RFC 8514 §3: parsed only where the store tells them (FetchOptions.objectIds). */
+  | { kind: 'EMAILID' | 'THREADID' | 'SAVEDATE' }
+  | { kind: 'SECTION'; peek: boolean; path: number[]; spec: SectionSpec; fields: string[]; partial?: [number, number] }
+  /** RFC 3516 §4.2 BINARY[.PEEK][section-part]<partial> and BINARY.SIZE[section-part]. */
+  | { kind: 'BINARY'; peek: boolean; path: number[]; partial?: [number, number] }
+  | { kind: 'BINARY.SIZE'; path: number[] };
 
 const MACROS: Record<string, FetchAtt['kind'][]> = {
   ALL: ['FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE'],
@@ -17,22 +23,56 @@ const MACROS: Record<string, FetchAtt['kind'][]> = {
 };
 const SIMPLE = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'BODY', 'BODYSTRUCTURE', 'RFC822', 'RFC822.HEADER', 'RFC822.TEXT', 'MODSEQ']);
 
-export function parseFetchAtts(c: Cursor): FetchAtt[] {
+/** What the server offers beyond RFC 3501: the attributes of extensions not offered are unknown (BAD). */
+export interface FetchOptions {
+  /** The store tells EMAILID and SAVEDATE (OBJECTID, SAVEDATE capabilities). */
+  objectIds?: boolean;
+}
+
+export function parseFetchAtts(c: Cursor, opts: FetchOptions = {}): FetchAtt[] {
   const out: FetchAtt[] = [];
-  if (c.peek() === '(') c.list(() => out.push(parseAtt(c)));
+  if (c.peek() === '(') c.list(() => out.push(parseAtt(c, opts)));
   else {
     const macro = MACROS[c.rest().split(' ')[0]?.toUpperCase() ?? ''];
     if (macro) {
       c.atom();
       return macro.map((kind) => ({ kind }) as FetchAtt);
     }
-    out.push(parseAtt(c));
+    out.push(parseAtt(c, opts));
   }
   return out;
 }
 
-function parseAtt(c: Cursor): FetchAtt {
+/** RFC 3516 §4.2 partial: "<" number "." nz-number ">". */
+function partialOf(c: Cursor): [number, number] | undefined {
+  if (!c.tryChar('<')) return undefined;
+  const start = c.number();
+  c.expect('.');
+  const len = c.number();
+  c.expect('>');
+  if (len === 0) throw new ImapSyntaxError('partial length must be non-zero');
+  return [start, len];
+}
+
+/** RFC 3516 §4.2 section-binary: "[" [section-part] "]", numbers only (no HEADER, TEXT, MIME). */
+function binaryPath(c: Cursor): number[] {
+  c.expect('[');
+  if (c.tryChar(']')) return [];
+  const word = c.atom('[<');
+  if (!/^[1-9]\d{0,4}(\.[1-9]\d{0,4})*$/.test(word)) throw new ImapSyntaxError(`bad binary section ${word}`);
+  c.expect(']');
+  return word.split('.').map(Number);
+}
+
+function parseAtt(c: Cursor, opts: FetchOptions): FetchAtt {
   const name = c.atom('[<').toUpperCase();
+  if (name === 'BINARY' || name === 'BINARY.PEEK') {
+    const path = binaryPath(c);
+    const partial = partialOf(c);
+    return { kind: 'BINARY', peek: name === 'BINARY.PEEK', path, ...(partial ? { partial } : {}) };
+  }
+  if (name === 'BINARY.SIZE') return { kind: 'BINARY.SIZE', path: binaryPath(c) };
+  if (opts.objectIds === true && (name === 'EMAILID' || name === 'THREADID' || name === 'SAVEDATE')) return { kind: name };
   if ((name === 'BODY' || name === 'BODY.PEEK') && c.peek() === '[') {
     c.expect('[');
     const path: number[] = [];
@@ -54,15 +94,7 @@ function parseAtt(c: Cursor): FetchAtt {
       }
     }
     c.expect(']');
-    let partial: [number, number] | undefined;
-    if (c.tryChar('<')) {
-      const start = c.number();
-      c.expect('.');
-      const len = c.number();
-      c.expect('>');
-      if (len === 0) throw new ImapSyntaxError('partial length must be non-zero');
-      partial = [start, len];
-    }
+    const partial = partialOf(c);
     return { kind: 'SECTION', peek: name === 'BODY.PEEK', path, spec, fields, ...(partial ? { partial } : {}) };
   }
   if (!SIMPLE.has(name)) throw new ImapSyntaxError(`unknown fetch attribute ${name}`);
@@ -70,7 +102,7 @@ function parseAtt(c: Cursor): FetchAtt {
 }
 
 /** Attributes answered from metadata and cached header fields alone; the FETCH fast path serves only these. */
-const META_KINDS: ReadonlySet<FetchAtt['kind']> = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'MODSEQ']);
+const META_KINDS: ReadonlySet<FetchAtt['kind']> = new Set(['UID', 'FLAGS', 'INTERNALDATE', 'RFC822.SIZE', 'ENVELOPE', 'MODSEQ', 'EMAILID', 'THREADID', 'SAVEDATE']);
 export function metadataOnly(atts: readonly FetchAtt[]): boolean {
   return atts.every((a) => META_KINDS.has(a.kind));
 }
@@ -86,10 +118,11 @@ export function needsEnvelope(atts: readonly FetchAtt[]): boolean {
   return atts.some((a) => a.kind === 'ENVELOPE');
 }
 export function needsRaw(atts: readonly FetchAtt[]): boolean {
-  return atts.some((a) => a.kind === 'SECTION' || a.kind.startsWith('RFC822') && a.kind !== 'RFC822.SIZE');
+  return atts.some((a) => a.kind === 'SECTION' || a.kind === 'BINARY' || a.kind === 'BINARY.SIZE' || (a.kind.startsWith('RFC822') && a.kind !== 'RFC822.SIZE'));
 }
 export function setsSeen(atts: readonly FetchAtt[]): boolean {
-  return atts.some((a) => (a.kind === 'SECTION' && !a.peek) || a.kind === 'RFC822' || a.kind === 'RFC822.TEXT');
+  // RFC 3516 §4.2: BINARY sets \Seen as BODY does; BINARY.PEEK and BINARY.SIZE do not
+  return atts.some((a) => ((a.kind === 'SECTION' || a.kind === 'BINARY') && !a.peek) || a.kind === 'RFC822' || a.kind === 'RFC822.TEXT');
 }
 
 /** Parsed summaries cached per message (the text never changes under one UID). */
@@ -131,13 +164,15 @@ export interface FetchInput {
   raw?: Buffer;
   /** The client enabled UTF8=ACCEPT: the summary's UTF-8 ENVELOPE is sent. */
   utf8?: boolean;
+  /** The store's EMAILID and SAVEDATE (asked for only where it has them). */
+  ids?: ObjectIds;
 }
 
 /**
  * "ITEM value" of a metadata attribute (UID, FLAGS, INTERNALDATE, RFC822.SIZE; ENVELOPE when given), or undefined
  * for the others. `recent` is the session's view (RFC 3501 §2.3.2), not the store's.
  */
-export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: boolean, envelope: string | undefined): string | undefined {
+export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: ObjectIds): string | undefined {
   switch (kind) {
     case 'UID':
       return 'UID ' + meta.uid;
@@ -151,17 +186,28 @@ export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: bool
       return envelope === undefined ? undefined : 'ENVELOPE ' + envelope;
     case 'MODSEQ':
       return 'MODSEQ (' + (meta.modseq ?? 0) + ')'; // RFC 7162 §3.1.4.2 (only asked for when the store keeps them)
+    case 'EMAILID': {
+      // RFC 8474 §5.1; a message the store has no name for (none in a Maildir) is told by its UID alone
+      const id = ids?.emailId(meta);
+      return 'EMAILID (' + (id ?? 'U' + meta.uid) + ')';
+    }
+    case 'THREADID':
+      return 'THREADID NIL'; // RFC 8474 §5.2: NIL where the server does not thread messages
+    case 'SAVEDATE': {
+      const d = ids?.saveDate(meta);
+      return 'SAVEDATE ' + (d === undefined ? 'NIL' : internalDate(d)); // RFC 8514 §3: NIL when unknown
+    }
     default:
       return undefined;
   }
 }
 
 /** One "* n FETCH (...)" line of metadata attributes only (see metadataOnly); one string, no pieces. */
-export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMeta, recent: boolean, envelope: string | undefined): string {
+export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: ObjectIds): string {
   let out = '* ' + seq + ' FETCH (';
   for (let i = 0; i < atts.length; i++) {
     if (i > 0) out += ' ';
-    out += metaItem((atts[i] as FetchAtt).kind, meta, recent, envelope) ?? 'ENVELOPE NIL';
+    out += metaItem((atts[i] as FetchAtt).kind, meta, recent, envelope, ids) ?? 'ENVELOPE NIL';
   }
   return out + ')\r\n';
 }
@@ -181,8 +227,17 @@ export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | 
     if (out.length > 0) out.push(' ');
     out.push(`${label} {${data.length}}\r\n`, data);
   };
+  const decoded = new Map<string, Buffer>();
+  const binary = (path: readonly number[]): Buffer => {
+    const raw = m.raw ?? Buffer.alloc(0);
+    tree ??= parseMime(raw);
+    const key = path.join('.');
+    let data = decoded.get(key);
+    if (!data) decoded.set(key, (data = binarySection(raw, tree, path)));
+    return data;
+  };
   for (const a of atts) {
-    const simple = metaItem(a.kind, m.meta, m.meta.recent, m.envelope);
+    const simple = metaItem(a.kind, m.meta, m.meta.recent, m.envelope, m.ids);
     if (simple !== undefined) {
       if (out.length > 0) out.push(' ');
       out.push(simple);
@@ -217,6 +272,21 @@ export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | 
         literal(label, data);
         break;
       }
+      case 'BINARY': {
+        let data = binary(a.path);
+        let label = `BINARY[${a.path.join('.')}]`;
+        if (a.partial) {
+          label += `<${a.partial[0]}>`;
+          data = data.subarray(Math.min(a.partial[0], data.length), Math.min(a.partial[0] + a.partial[1], data.length));
+        }
+        if (out.length > 0) out.push(' ');
+        out.push(`${label} ${literalPrefix(data)}`, data); // RFC 3516 §4.2: literal8 where the data holds NUL
+        break;
+      }
+      case 'BINARY.SIZE':
+        if (out.length > 0) out.push(' ');
+        out.push(`BINARY.SIZE[${a.path.join('.')}] ${binary(a.path).length}`); // RFC 3516 §4.2: the decoded size
+        break;
     }
   }
   return out;

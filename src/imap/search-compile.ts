@@ -3,7 +3,7 @@
 import { decodeWords } from 'postal-mime';
 import type { HeaderField, MessageMeta } from '../store/mailbox-store.ts';
 import { inRanges, parseSearchDate } from './encode.ts';
-import type { SearchKey } from './search.ts';
+import { metaKeyMatches, type SearchKey } from './search.ts';
 
 /** One message as the compiled predicate sees it; `recent` is the session's view (RFC 3501 §2.3.2). */
 export interface CachedCandidate {
@@ -65,6 +65,11 @@ export function compileSearch(key: SearchKey): Predicate {
       const n = key.n;
       return (m) => (m.meta.modseq ?? 0) >= n;
     }
+    case 'age':
+    case 'saved':
+    case 'savedatesupported':
+    case 'objectid':
+      return (m) => metaKeyMatches(key, m.meta);
     case 'not': {
       const inner = compileSearch(key.key);
       return (m) => !inner(m);

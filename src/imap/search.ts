@@ -1,6 +1,6 @@
 // SEARCH keys (every RFC 3501 §6.4.4 key, CHARSET US-ASCII/UTF-8): parsing to a tree and matching one message.
 import { decodeWords } from 'postal-mime';
-import type { MessageMeta } from '../store/mailbox-store.ts';
+import type { MessageMeta, ObjectIds } from '../store/mailbox-store.ts';
 import { inRanges, parseSearchDate, parseSequenceSet, type SeqRange } from './encode.ts';
 import { parseHeaders } from './mime.ts';
 import { sentDay, squashSpace } from './search-compile.ts';
@@ -21,6 +21,14 @@ export type SearchKey =
   | { k: 'seq' | 'uid'; ranges: SeqRange[] }
   /** RFC 7162 §3.1.5: mod-sequence at least n. */
   | { k: 'modseq'; n: number }
+  /** RFC 5032 OLDER/YOUNGER: INTERNALDATE before `cutoff` (older), or at or after it (younger); `cutoff` is now less the interval. */
+  | { k: 'age'; older: boolean; cutoff: number }
+  /** RFC 8514 §4 SAVEDBEFORE/SAVEDON/SAVEDSINCE; `saveDate` is the store's (ObjectIds.saveDate). */
+  | { k: 'saved'; op: 'before' | 'on' | 'since'; day: number; saveDate: (m: MessageMeta) => number | undefined }
+  /** RFC 8514 §4 SAVEDATESUPPORTED: every message, the store tells save dates for all its mailboxes. */
+  | { k: 'savedatesupported' }
+  /** RFC 8474 §6 EMAILID / THREADID; `id` undefined: no message has it (THREADID, which is always NIL here). */
+  | { k: 'objectid'; id: string | undefined; emailId: (m: MessageMeta) => string | undefined }
   | { k: 'not'; key: SearchKey }
   | { k: 'or'; a: SearchKey; b: SearchKey }
   | { k: 'and'; keys: SearchKey[] };
@@ -42,7 +50,15 @@ export interface SearchContext {
   saved?: SeqRange[];
   /** UTF8=ACCEPT is on (RFC 6855 §3): strings are UTF-8, and a CHARSET argument is refused. */
   utf8?: boolean;
+  /** The time OLDER and YOUNGER count back from (RFC 5032 §3), ms; Date.now() when absent. */
+  now?: number;
+  /** The store's EMAILID and SAVEDATE: the keys of OBJECTID and SAVEDATE are known only with them. */
+  ids?: ObjectIds;
 }
+
+const SAVED_KEYS: Record<string, 'before' | 'on' | 'since'> = { SAVEDBEFORE: 'before', SAVEDON: 'on', SAVEDSINCE: 'since' };
+/** RFC 8474 §4 objectid. */
+const OBJECTID = /^[A-Za-z0-9_-]{1,255}$/;
 
 /** "$" as a search key, alone or after UID (RFC 5182 §3: seq-last-command stands alone, "$,1" is BAD). */
 function savedKey(c: Cursor, ctx: SearchContext): SearchKey {
@@ -100,9 +116,35 @@ function parseKey(c: Cursor, ctx: SearchContext, depth: number, budget: { keys: 
     if (day === undefined) throw new ImapSyntaxError('bad date');
     return { k: 'date', op: date[0], sent: date[1], day };
   }
+  const ids = ctx.ids;
+  const saved = SAVED_KEYS[word];
+  if (saved && ids) {
+    const day = parseSearchDate(arg());
+    if (day === undefined) throw new ImapSyntaxError('bad date');
+    return { k: 'saved', op: saved, day, saveDate: (m) => ids.saveDate(m) };
+  }
   switch (word) {
     case 'ALL':
       return { k: 'all' };
+    case 'OLDER':
+    case 'YOUNGER': {
+      // RFC 5032 §4: interval is nz-number, in seconds
+      c.sp();
+      const n = c.number();
+      if (n === 0) throw new ImapSyntaxError(`${word} needs an interval of at least 1 second`);
+      return { k: 'age', older: word === 'OLDER', cutoff: (ctx.now ?? Date.now()) - n * 1000 };
+    }
+    case 'SAVEDATESUPPORTED':
+      if (!ids) break;
+      return { k: 'savedatesupported' };
+    case 'EMAILID':
+    case 'THREADID': {
+      if (!ids) break;
+      c.sp();
+      const id = c.atom();
+      if (!OBJECTID.test(id)) throw new ImapSyntaxError(`bad ${word}`);
+      return { k: 'objectid', id: word === 'EMAILID' ? id : undefined, emailId: (m) => ids.emailId(m) };
+    }
     case 'NEW':
       return { k: 'new' };
     case 'OLD':
@@ -149,9 +191,8 @@ function parseKey(c: Cursor, ctx: SearchContext, depth: number, budget: { keys: 
       c.sp();
       return { k: 'or', a, b: parseKey(c, ctx, depth + 1, budget) };
     }
-    default:
-      throw new ImapSyntaxError(`unknown search key ${word}`);
   }
+  throw new ImapSyntaxError(`unknown search key ${word}`);
 }
 
 /** True when some leaf of the key (below NOT, OR and AND) is one `leaf` picks. */
@@ -175,7 +216,7 @@ export const needsText = (key: SearchKey): boolean => someLeaf(key, (k) => k.k =
 export const usesModseq = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'modseq');
 
 /** True when matching reads INTERNALDATE (BEFORE, ON, SINCE; the SENT* keys read the Date header instead). */
-export const needsInternalDate = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'date' && !k.sent);
+export const needsInternalDate = (key: SearchKey): boolean => someLeaf(key, (k) => (k.k === 'date' && !k.sent) || k.k === 'age');
 
 /** Header fields the store caches (see MailboxStore.headerFields); keys on other fields need the message. */
 const CACHED = new Set(['date', 'subject', 'from', 'sender', 'reply-to', 'to', 'cc', 'bcc', 'in-reply-to', 'message-id']);
@@ -235,6 +276,11 @@ export async function matches(key: SearchKey, m: Candidate, cache: Loaded = {}):
       return inRanges(key.ranges, m.meta.uid);
     case 'modseq':
       return (m.meta.modseq ?? 0) >= key.n;
+    case 'age':
+    case 'saved':
+    case 'savedatesupported':
+    case 'objectid':
+      return metaKeyMatches(key, m.meta);
     case 'not':
       return !(await matches(key.key, m, cache));
     case 'or':
@@ -266,6 +312,27 @@ export async function matches(key: SearchKey, m: Candidate, cache: Loaded = {}):
     }
     default:
       return false;
+  }
+}
+
+/**
+ * The keys of WITHIN, SAVEDATE and OBJECTID, read from the message's metadata alone (shared with search-compile.ts).
+ * A message whose save date the store cannot tell matches no SAVED* key.
+ */
+export function metaKeyMatches(key: Extract<SearchKey, { k: 'age' | 'saved' | 'savedatesupported' | 'objectid' }>, meta: MessageMeta): boolean {
+  switch (key.k) {
+    case 'age':
+      return key.older ? meta.internalDate < key.cutoff : meta.internalDate >= key.cutoff;
+    case 'saved': {
+      const t = key.saveDate(meta);
+      if (t === undefined) return false;
+      const day = Math.floor(t / DAY) * DAY; // RFC 8514 §4: disregarding time and timezone, as BEFORE/ON/SINCE
+      return key.op === 'before' ? day < key.day : key.op === 'on' ? day === key.day : day >= key.day;
+    }
+    case 'savedatesupported':
+      return true;
+    case 'objectid':
+      return key.id !== undefined && key.emailId(meta) === key.id;
   }
 }
 

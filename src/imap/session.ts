@@ -8,6 +8,7 @@ import { ImapSyntaxError, Cursor } from './parser.ts';
 import { DeflateStream } from './deflate-stream.ts';
 import { CommandReader, type FramePart, type TooLong } from './reader.ts';
 import { BadCharset } from './search.ts';
+import { UnknownCte } from './binary.ts';
 import { SelectedGone } from './selection.ts';
 import { syncSelected } from './sync.ts';
 import type { ToldFlags, UidSet } from './uid-state.ts';
@@ -172,6 +173,10 @@ export class Session {
     if (this.state !== 'notauth') caps.push('SORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'ESORT');
     // RFC 6855 §3: enabled with ENABLE, which only logged-in clients may use
     if (this.state !== 'notauth') caps.push('UTF8=ACCEPT');
+    // RFC 3516 BINARY, RFC 5032 WITHIN, RFC 6154 §3 CREATE-SPECIAL-USE (special uses go by name: see CREATE)
+    caps.push('BINARY', 'WITHIN', 'CREATE-SPECIAL-USE');
+    // RFC 8474 OBJECTID, RFC 8514 SAVEDATE: where the store tells the ids and save dates
+    if (this.ctx.opts.store.objectIds) caps.push('OBJECTID', 'SAVEDATE');
     // RFC 3502 MULTIAPPEND; RFC 7889 APPENDLIMIT: the literal bound APPEND is held to (CATENATE is not offered)
     caps.push('MULTIAPPEND', `APPENDLIMIT=${this.ctx.limits.maxLiteralBytes}`);
     // RFC 4978 §3: offered where it can be used (after login), and only until it is on
@@ -404,6 +409,7 @@ export class Session {
   errorReply(err: unknown, name: string): string {
     if (err instanceof ImapSyntaxError) return `BAD ${textChars(err.message)}`;
     if (err instanceof BadCharset) return 'NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset';
+    if (err instanceof UnknownCte) return 'NO [UNKNOWN-CTE] Cannot decode the content transfer encoding of that part'; // RFC 3516 §4.3
     if (err instanceof MailboxError) {
       const code = { NONEXISTENT: 'NONEXISTENT', ALREADYEXISTS: 'ALREADYEXISTS', INVALID: 'CANNOT', NOPERM: 'NOPERM', OVERQUOTA: 'OVERQUOTA', INUSE: 'INUSE', LIMIT: 'LIMIT' }[err.code];
       return `NO [${code}] ${textChars(err.message)}`;

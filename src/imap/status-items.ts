@@ -6,24 +6,28 @@ import { mailboxToWire } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import type { Session } from './session.ts';
 
-const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'APPENDLIMIT'] as const;
+const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'APPENDLIMIT', 'MAILBOXID'] as const;
 export type StatusItem = (typeof ITEMS)[number];
 
-/** "(" status-att *(SP status-att) ")": an unknown item is BAD; `atLeastOne` for LIST-STATUS (RFC 5819 §5 ABNF). */
-export function parseStatusItems(c: Cursor, atLeastOne: boolean): StatusItem[] {
+/** "(" status-att *(SP status-att) ")": an unknown item is BAD; `atLeastOne` for LIST-STATUS (RFC 5819 §5 ABNF);
+ * MAILBOXID only where OBJECTID is offered. */
+export function parseStatusItems(c: Cursor, atLeastOne: boolean, objectIds = true): StatusItem[] {
   const out: StatusItem[] = [];
   c.list(() => {
     const name = c.atom().toUpperCase();
     const item = ITEMS.find((i) => i === name);
-    if (item === undefined) throw new ImapSyntaxError(`unknown status item ${name}`);
+    if (item === undefined || (item === 'MAILBOXID' && !objectIds)) throw new ImapSyntaxError(`unknown status item ${name}`);
     if (!out.includes(item)) out.push(item);
   });
   if (atLeastOne && out.length === 0) throw new ImapSyntaxError('expected status items');
   return out;
 }
 
-function value(st: MailboxStatus, item: StatusItem, appendLimit: number): number {
+function value(st: MailboxStatus, item: StatusItem, appendLimit: number): number | string {
   switch (item) {
+    // RFC 8474 §4.3: "MAILBOXID" SP "(" objectid ")" (asked for only where the store keeps them: see parseStatusItems)
+    case 'MAILBOXID':
+      return `(${st.mailboxId ?? 'NIL'})`;
     case 'MESSAGES':
       return st.messages;
     case 'RECENT':

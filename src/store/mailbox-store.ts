@@ -23,6 +23,19 @@ export interface MessageMeta {
    * none (IMAP answers NOMODSEQ). It may rise in place when another process's record of the same change is read.
    */
   modseq?: number;
+  /**
+   * The store's name for this message's content in this mailbox, fixed while the message stays there (a Maildir base
+   * name); absent where the store has none. Read through MailboxStore.objectIds, never parsed by protocols.
+   */
+  key?: string;
+}
+
+/** Per-message identifiers a store can tell from its own names (RFC 8474 EMAILID, RFC 8514 SAVEDATE). */
+export interface ObjectIds {
+  /** RFC 8474 §5.1 EMAILID; undefined when the store cannot tell it for this message. */
+  emailId(meta: MessageMeta): string | undefined;
+  /** RFC 8514 §3 SAVEDATE, ms since epoch: when the message entered its mailbox; undefined when unknown. */
+  saveDate(meta: MessageMeta): number | undefined;
 }
 
 export interface ListOptions {
@@ -48,6 +61,8 @@ export interface OpenedMailbox {
   recent: number[];
   /** HIGHESTMODSEQ (RFC 7162 §3.1); absent: the store keeps no mod-sequences. */
   highestModseq?: number;
+  /** RFC 8474 §4 MAILBOXID (see MailboxInfo). */
+  mailboxId?: string;
   /**
    * With `expungedSince` asked: the UIDs expunged since that mod-sequence and not in `messages` (sorted); absent when
    * the store's expunge history does not reach back that far (the caller tells every UID it lacks instead).
@@ -72,6 +87,8 @@ export interface MailboxInfo {
   uidValidity: number;
   uidNext: number;
   specialUse?: SpecialUse;
+  /** RFC 8474 §4 MAILBOXID: kept through RENAME, never given to another mailbox; absent where the store keeps none. */
+  mailboxId?: string;
   subscribed: boolean;
   /** Has child mailboxes. */
   hasChildren: boolean;
@@ -111,6 +128,8 @@ export interface MailboxStore {
   ensureUser(user: string): Promise<void>;
   listMailboxes(user: string): Promise<MailboxInfo[]>;
   createMailbox(user: string, name: string): Promise<void>;
+  /** Optional: the special use (RFC 6154) a mailbox of this name has; the store gives special uses by name only. */
+  specialUseOf?(name: string): SpecialUse | undefined;
   deleteMailbox(user: string, name: string): Promise<void>;
   renameMailbox(user: string, from: string, to: string): Promise<void>;
   setSubscribed(user: string, name: string, subscribed: boolean): Promise<void>;
@@ -157,6 +176,8 @@ export interface MailboxStore {
    * numbered (sorted, possibly some the caller has not been told of); undefined when the history does not reach back.
    */
   expungedSince?(user: string, mailbox: string, modseq: number): Promise<number[] | undefined>;
+  /** Optional: EMAILID and SAVEDATE of listed messages, told without disk access (RFC 8474, RFC 8514). */
+  readonly objectIds?: ObjectIds;
   /** Bytes used by the user's mail, for quota. */
   usage(user: string): Promise<number>;
   /** Change notifications (delivery, other sessions) for IDLE and concurrent sessions. */

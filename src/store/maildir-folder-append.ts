@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { CacheEntry } from './maildir-cache.ts';
 import type { Entry } from './maildir-index.ts';
 import { fsyncDir, uniqueKey } from './maildir-files.ts';
+import { emailIdSuffix } from './maildir-ids.ts';
 import { SyncedFolder } from './maildir-folder-sync.ts';
 import { infoLetters } from './maildir-modseq.ts';
 import type { Staged } from './maildir-stage.ts';
@@ -73,8 +74,9 @@ export class AppendingFolder extends SyncedFolder {
    * Hard-links another folder's message file in (copying when links fail), keeping its flags; commit() numbers it
    * (the entry's uid is 0 until then) and makes it durable.
    */
-  async addCopy(srcFile: string, meta: { size: number; internalDate: number; flags: readonly string[] }, now: number, cached: CacheEntry | undefined): Promise<Entry> {
-    const key = uniqueKey(now, meta.size);
+  async addCopy(srcFile: string, meta: { size: number; internalDate: number; flags: readonly string[]; key?: string }, now: number, cached: CacheEntry | undefined): Promise<Entry> {
+    // the new name carries the source's EMAILID: same immutable content, same id (RFC 8474 §5.1; maildir-ids.ts)
+    const key = uniqueKey(now, meta.size) + emailIdSuffix(meta.key);
     const info = meta.flags.length > 0 ? await this.infoFor(meta.flags) : '';
     const sub = info ? 'cur' : 'new';
     const dest = join(this.path, sub, info ? `${key}:${info}` : key);

@@ -2,6 +2,7 @@
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { MailboxError, type FlagOutcome, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
+import { emailIdOf, mailboxIdOf, saveDateOf } from './maildir-ids.ts';
 import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
 import { toCrlf } from './maildir-crlf.ts';
 import { readMessageFile, SYNC_READ_MAX } from './maildir-read.ts';
@@ -185,7 +186,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       const subs = await readSubscriptions(user);
       const out: MailboxInfo[] = [];
       for (const name of names) {
-        const st = await withFolder(user, name, async (f) => ({ uidValidity: f.uidValidity, uidNext: f.nextUid })).catch(() => undefined);
+        const st = await withFolder(user, name, async (f) => ({ uidValidity: f.uidValidity, uidNext: f.nextUid, mailboxId: mailboxIdOf(f.uidValidity) })).catch(() => undefined);
         if (!st) continue;
         const special = SPECIAL[name];
         out.push({
@@ -200,6 +201,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     },
 
     createMailbox: (user, mailbox) => admin.create(user, mailbox),
+    specialUseOf: (name) => SPECIAL[name],
     deleteMailbox: (user, mailbox) => admin.remove(user, mailbox),
     renameMailbox: (user, from, to) => admin.rename(user, from, to),
     setSubscribed: (user, mailbox, subscribed) => admin.subscribe(user, mailbox, subscribed),
@@ -214,6 +216,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
           name,
           uidValidity: f.uidValidity,
           uidNext: f.nextUid,
+          mailboxId: mailboxIdOf(f.uidValidity),
           ...(special ? { specialUse: special } : {}),
           messages: list.length,
           unseen: list.filter((m) => !m.flags.includes('\\Seen')).length,
@@ -359,12 +362,17 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
         const messages = f.list();
         const recent = claimed ?? messages.filter((m) => m.recent).map((m) => m.uid);
         const vanished = o.expungedSince === undefined ? undefined : f.expungedSince(o.expungedSince);
-        return { messages, uidValidity: f.uidValidity, uidNext: f.nextUid, recent, highestModseq: f.highestModseq, ...(vanished ? { vanished } : {}) };
+        return { messages, uidValidity: f.uidValidity, uidNext: f.nextUid, recent, highestModseq: f.highestModseq, mailboxId: mailboxIdOf(f.uidValidity), ...(vanished ? { vanished } : {}) };
       }),
 
     expungedSince: (user, mailbox, modseq) => withFolder(user, mailbox, async (f) => f.expungedSince(modseq)),
 
     settle: () => jobs.settle(),
+
+    objectIds: {
+      emailId: (meta) => (meta.key === undefined ? undefined : emailIdOf(meta.key)),
+      saveDate: (meta) => (meta.key === undefined ? undefined : saveDateOf(meta.key)),
+    },
 
     async usage(user) {
       let total = 0;

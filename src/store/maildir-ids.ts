@@ -1,0 +1,45 @@
+// Object identifiers (RFC 8474) and save dates (RFC 8514) read from what the Maildir keeps anyway, with no index of
+// their own: a message file's base name never changes while the message stays in its folder (flag changes rewrite
+// only the info after ':'), it begins with the time the file entered the folder, and a copy's name carries the
+// EMAILID of its source (",E=…"), so COPY and MOVE keep the id of the same immutable content.
+import { createHash } from 'node:crypto';
+import { dateInName } from './maildir-dates.ts';
+
+/** RFC 8474 §4 objectid: 1-255 of ALPHA / DIGIT / "_" / "-". */
+export const OBJECT_ID = /^[A-Za-z0-9_-]{1,255}$/;
+
+/** The ",E=" field of a key, when it is a valid objectid (a name another program chose may hold anything). */
+function carriedId(key: string): string | undefined {
+  const at = key.indexOf(',E=');
+  if (at < 0) return undefined;
+  const end = key.indexOf(',', at + 3);
+  const id = key.slice(at + 3, end < 0 ? key.length : end);
+  return OBJECT_ID.test(id) ? id : undefined;
+}
+
+/**
+ * EMAILID of the message file with this base name (RFC 8474 §5.1): the id its name carries (set when it was copied
+ * in), else one made from the name itself, which is unique to this content (the Maildir spec makes base names unique).
+ */
+export function emailIdOf(key: string): string {
+  return carriedId(key) ?? 'M' + createHash('sha256').update(key).digest('base64url').slice(0, 23);
+}
+
+/** The ",E=…" suffix that a copy's new base name gets, so the copy keeps the source's EMAILID. */
+export function emailIdSuffix(sourceKey: string | undefined): string {
+  return sourceKey === undefined ? '' : ',E=' + emailIdOf(sourceKey);
+}
+
+/**
+ * When the message entered this folder (RFC 8514 SAVEDATE): delivery, APPEND and COPY name the file after the
+ * time they write it, to the second. Undefined for a name that does not start with a time (another program's).
+ */
+export function saveDateOf(key: string): number | undefined {
+  const t = dateInName(key);
+  return t > 0 ? t : undefined;
+}
+
+/** MAILBOXID (RFC 8474 §4) of a folder: from its UIDVALIDITY, which the store never hands out twice (uidvalidity-mark.ts) and a RENAME keeps. */
+export function mailboxIdOf(uidValidity: number): string {
+  return 'F' + uidValidity.toString(36);
+}
