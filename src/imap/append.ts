@@ -12,6 +12,8 @@ export const MAX_APPEND_MESSAGES = 1000;
 
 interface Upload {
   raw: Buffer;
+  /** Sent as a bare literal8 (RFC 3516 §4.4). */
+  binary: boolean;
   flags: string[];
   date: number | undefined;
 }
@@ -21,10 +23,10 @@ interface Upload {
  * (literal8 is "~{n}" with LITERAL+'s "+" allowed, as the reader takes it). Before ENABLE the UTF8 form is BAD. A
  * bare literal8 is BINARY's (RFC 3516 §4.4).
  */
-function messageData(c: Cursor, utf8: boolean): Buffer {
-  // RFC 3516 §4.4: a literal8 message ("~{n}"), which may hold NUL and other binary content; kept byte for byte
-  if (c.tryChar('~')) return c.literal();
-  if (!/^UTF8 \(~\{/i.test(c.rest())) return c.literal();
+function messageData(c: Cursor, utf8: boolean): { raw: Buffer; binary: boolean } {
+  // RFC 3516 §4.4: a literal8 message ("~{n}"), which may hold NUL and other binary content
+  if (c.tryChar('~')) return { raw: c.literal(), binary: true };
+  if (!/^UTF8 \(~\{/i.test(c.rest())) return { raw: c.literal(), binary: false };
   if (!utf8) throw new ImapSyntaxError('APPEND UTF8 needs ENABLE UTF8=ACCEPT'); // RFC 6855 §4
   c.atom();
   c.sp();
@@ -32,7 +34,13 @@ function messageData(c: Cursor, utf8: boolean): Buffer {
   c.expect('~');
   const raw = c.literal();
   c.expect(')');
-  return raw;
+  return { raw, binary: false };
+}
+
+/** A line feed without its carriage return: the store serves CRLF lines and would turn it into CR LF. */
+function hasBareLf(raw: Buffer): boolean {
+  for (let i = raw.indexOf(10); i >= 0; i = raw.indexOf(10, i + 1)) if (i === 0 || raw[i - 1] !== 13) return true;
+  return false;
 }
 
 /** append-message *(SP append-message) after the mailbox name (RFC 3502 §6 ABNF); nothing is stored while parsing. */
@@ -50,9 +58,9 @@ function parseUploads(c: Cursor, utf8: boolean): Upload[] {
       if (date === undefined) throw new ImapSyntaxError('bad date-time');
       c.sp();
     }
-    const raw = messageData(c, utf8);
+    const { raw, binary } = messageData(c, utf8);
     if (flags.some((f) => f.toLowerCase() === '\\recent')) throw new ImapSyntaxError('\\Recent cannot be set');
-    out.push({ raw, flags, date });
+    out.push({ raw, binary, flags, date });
     if (c.atEnd()) return out;
     // a bound of this server, not bad syntax: NO [LIMIT] (RFC 5530 §3), not BAD
     if (out.length >= MAX_APPEND_MESSAGES) throw new MailboxError('LIMIT', `at most ${MAX_APPEND_MESSAGES} messages per APPEND`);
@@ -92,6 +100,9 @@ export async function append(s: Session, name: string, c: Cursor): Promise<Reply
   // RFC 3502 §6.3.11: "A zero-length message literal argument is an error, and MUST return a NO" (a client's way
   // to cancel a MULTIAPPEND under way); nothing of the command is stored
   if (uploads.some((u) => u.raw.length === 0)) return { status: 'NO', text: 'Empty message; APPEND cancelled' };
+  // RFC 3516 §4.4: binary content the mailbox cannot keep as sent is refused with UNKNOWN-CTE. NUL and any other
+  // octet are kept; a bare LF is not (the store keeps CRLF lines, as IMAP and POP3 serve them).
+  if (uploads.some((u) => u.binary && hasBareLf(u.raw))) return { status: 'NO', text: '[UNKNOWN-CTE] Binary content with bare LF line ends cannot be stored as sent' };
   const boxes = await s.ctx.opts.store.listMailboxes(s.user);
   if (!boxes.some((b) => b.name === name)) return { status: 'NO', text: '[TRYCREATE] No such mailbox' }; // RFC 3501 §6.3.11
   const bytes = uploads.reduce((sum, u) => sum + u.raw.length, 0);
