@@ -3,6 +3,7 @@
 // python3 imaplib as a real client.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
+import { ImapFlow } from 'imapflow';
 import { runPython } from '../helpers/python.ts';
 import { startImap } from './imap-harness.ts';
 import { loggedIn } from './imap-raw.ts';
@@ -126,4 +127,31 @@ m.logout()
   assert.equal(out.bin, BIN.toString('hex'));
   assert.match(out.size, /BINARY\.SIZE\[2\] 4/);
   assert.equal(out.qp, 'Café soft');
+});
+
+test('imapflow downloads parts decoded through BINARY and reads EMAILID', GUARD, async (t) => {
+  const { port } = await withMessage(t);
+  const client = new ImapFlow({ host: '127.0.0.1', port, secure: false, auth: { user: 'alice@example.org', pass: 'wonderland' }, logger: false });
+  await client.connect();
+  t.after(() => client.close());
+  assert.ok(client.capabilities.has('BINARY'));
+  const lock = await client.getMailboxLock('INBOX');
+  try {
+    const read = async (part: string): Promise<Buffer> => {
+      const { content } = await client.download('1', part);
+      assert.ok(content);
+      const chunks: Buffer[] = [];
+      for await (const chunk of content) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+    assert.deepEqual(await read('2'), BIN);
+    assert.equal((await read('1')).toString('utf8'), 'Café soft');
+    // imapflow asks for EMAILID by itself once OBJECTID is offered
+    const msg = await client.fetchOne('1', { uid: true });
+    assert.ok(msg);
+    assert.match(msg.emailId ?? '', /^[A-Za-z0-9_-]{1,255}$/);
+  } finally {
+    lock.release();
+  }
+  await client.logout();
 });
