@@ -168,12 +168,21 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
         missing = true;
         continue;
       }
-      if (m.atts.some((a) => a.kind === 'FLAGS')) sel.flags.set(m.t.uid, flagKey(m.meta.flags));
       const meta = { ...m.meta, recent: sel.recent.has(m.t.uid) };
       const ids = store.objectIds;
       const input = { meta, utf8: s.utf8, ...(ids ? { ids } : {}), ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
+      let items: (string | Buffer)[];
+      try {
+        // built before any of the line is written: a part BINARY cannot decode fails the command (NO [UNKNOWN-CTE],
+        // RFC 3516 §4.3) after the complete responses before it, never leaving half a line on the wire
+        items = fetchItems(m.atts, input);
+      } catch (err) {
+        await out.flush();
+        throw err;
+      }
+      if (m.atts.some((a) => a.kind === 'FLAGS')) sel.flags.set(m.t.uid, flagKey(m.meta.flags));
       await out.write(`* ${m.t.seq} FETCH (`);
-      for (const piece of fetchItems(m.atts, input)) await out.write(piece);
+      for (const piece of items) await out.write(piece);
       await out.write(')\r\n');
     }
     // Back-pressure: the next batch is read only once the socket has taken this one.

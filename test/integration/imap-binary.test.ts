@@ -155,3 +155,15 @@ test('imapflow downloads parts decoded through BINARY and reads EMAILID', GUARD,
   }
   await client.logout();
 });
+
+test('UNKNOWN-CTE in a FETCH of several messages: complete responses before it, no half line', GUARD, async (t) => {
+  const h = await startImap(t);
+  const c = await loggedIn(h, t);
+  const good = 'Subject: good\r\nContent-Transfer-Encoding: base64\r\n\r\n' + Buffer.from('x'.repeat(70_000)).toString('base64') + '\r\n';
+  const bad = 'Subject: bad\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n';
+  for (const [tag, m] of [['A1', good], ['A2', bad], ['A3', good]] as const) assert.match(await c.send(tag, `${tag} APPEND INBOX {${m.length}+}\r\n${m}\r\n`), /OK/);
+  assert.match(await c.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  const r = await c.cmd('F', 'FETCH 1:3 BINARY.PEEK[1]');
+  assert.ok(r.startsWith(`* 1 FETCH (BINARY[1] {70000}\r\n${'x'.repeat(70_000)})\r\nF NO [UNKNOWN-CTE]`), r.slice(0, 100) + '…' + r.slice(-100));
+  assert.match(await c.cmd('N', 'NOOP'), /^N OK/m);
+});
