@@ -35,6 +35,7 @@ test('MAILBOXID: told by CREATE, SELECT and STATUS, kept by RENAME and a restart
   assert.equal(one(await c.cmd('S1', 'STATUS Work (MAILBOXID MESSAGES)'), new RegExp(`\\* STATUS Work \\(MAILBOXID \\((${ID})\\) MESSAGES 0\\)`)), id);
   assert.equal(one(await c.cmd('S2', 'EXAMINE Work'), new RegExp(`^\\* OK \\[MAILBOXID \\((${ID})\\)\\]`, 'm')), id);
   const inbox = one(await c.cmd('S3', 'STATUS INBOX (MAILBOXID)'), new RegExp(`MAILBOXID \\((${ID})\\)`));
+  assert.ok((await c.cmd('L', 'LIST "" Work RETURN (STATUS (MAILBOXID))')).includes(`* STATUS Work (MAILBOXID (${id}))\r\n`), 'RFC 5819 LIST-STATUS too');
   assert.notEqual(inbox, id);
   assert.match(await c.cmd('U', 'UNSELECT'), /^U OK/m);
   assert.match(await c.cmd('R1', 'RENAME Work Play'), /^R1 OK/m);
