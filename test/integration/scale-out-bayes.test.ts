@@ -23,7 +23,7 @@ function message(subject: string, extra = ''): string {
 const PROBE = message(WORDS.slice(0, 3).join(' '));
 
 function redisConfig(redis: TestRedis, over: Record<string, unknown> = {}): Record<string, unknown> {
-  return { port: redis.port, timeout: '200ms', connect_timeout: '2s', reconnect_max: '200ms', use_for: ['bayes'], ...over };
+  return { port: redis.port, timeout: '500ms', connect_timeout: '2s', reconnect_max: '200ms', use_for: ['bayes'], ...over };
 }
 
 /** No autolearn: the counts change only by what the test trains. */
@@ -137,7 +137,7 @@ test('redis SIGKILLed: BAYES_UNAVAILABLE / RATE_STORE_UNAVAILABLE on tempfail, s
   const seeded = (): number => bayesTempfail.logs.filter((l) => l.msg === 'shared bayes store seeded from the shipped model').length;
   const seededBefore = seeded();
   await redis.kill();
-  const budget = 2000; // redis.timeout 200 ms; the checks' own budget (checks.timeout) is 5 s
+  const budget = 4000; // redis.timeout 500 ms (a loaded machine answers a live redis slower than 200 ms); the checks' own budget (checks.timeout) is 5 s
   let started = performance.now();
   const down = await sendMessage(bayesTempfail.smtpPort, 'zed@remote.example', ['postmaster@localhost'], PROBE);
   assert.ok(performance.now() - started < budget, `answered in ${performance.now() - started} ms`);
