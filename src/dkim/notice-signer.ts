@@ -2,8 +2,10 @@
 // MAILER-DAEMON@<hostname>): signed with the key of the hostname's domain (or its nearest parent) when one is
 // configured, so a receiver's DMARC check of the notice passes on an aligned signature. The signer is read at
 // each notice, so a reload's keys apply at once. A signing failure sends the notice unsigned (logged, counted).
+// Signed or not, a notice leaves with no line over 998 octets where it can be mended (RFC 5322 §2.1.1, line-limit.ts).
 import { counter, type Registry } from '../metrics/registry.ts';
 import type { Logger } from '../util/logger.ts';
+import { withinLineLimit } from '../smtp/line-limit.ts';
 import type { DkimSigner } from './signer.ts';
 
 /** Adds a DKIM-Signature to a notice when a key covers its From domain; returns the notice to queue. */
@@ -21,7 +23,9 @@ export function exportSigningDomains(registry: Registry, domains: readonly strin
 
 export function createNoticeSigner(current: () => DkimSigner | undefined, registry: Registry, log: Logger, clock: { now(): number }): NoticeSigner {
   const signatures = dkimSignatureCounter(registry);
-  return async (notice) => {
+  return async (written) => {
+    const mended = withinLineLimit(written);
+    const notice = 'message' in mended ? mended.message : written;
     const signer = current();
     if (!signer) return notice;
     const outcome = await signer.sign(notice, clock.now());

@@ -5,7 +5,9 @@
 // address is not signed (RFC 5322 §3.6.2 allows several only with a Sender, and DMARC refuses those).
 // An 8-bit body is converted to 7-bit MIME before it is signed (RFC 6376 §5.3): a next hop without 8BITMIME
 // would have it converted after signing, and the body hash would no longer match. From, Subject, Reply-To and
-// other fields a forger would add are oversigned (RFC 6376 §8.15, oversign.ts).
+// other fields a forger would add are oversigned (RFC 6376 §8.15, oversign.ts). In the same walk a part with a line
+// over 998 octets is re-encoded and a long header line folded (line-limit.ts): an MTA that folds such lines after
+// signing would break the signature, and a strict next hop refuses them (RFC 5322 §2.1.1).
 import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { domainToASCII } from 'node:url';
@@ -14,7 +16,7 @@ import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import addressparser from 'nodemailer/lib/addressparser';
 import type { DkimConfig } from '../config/sections/dkim.ts';
 import { parseHeaders } from '../smtp/message-view.ts';
-import { toSevenBit } from '../smtp/seven-bit.ts';
+import { withinLineLimit } from '../smtp/line-limit.ts';
 import { strictSingleMailbox } from './from-mailbox.ts';
 import { oversign } from './oversign.ts';
 import { parseSigningKey, type DkimKeyType } from './signing-key.ts';
@@ -74,6 +76,18 @@ export function fromAddressOf(raw: Buffer): { address: string; domain: string } 
   return { address: addresses[0]?.address ?? '', domain: ascii };
 }
 
+/**
+ * What is signed: `raw` in 7-bit MIME with no line over 998 octets; failing that (8-bit header fields, which only
+ * SMTPUTF8 carries) with lines within the limit only; failing that too (a header line that cannot be folded:
+ * a submission with one is refused before, a notice goes out as it is), `raw` itself.
+ */
+function signable(raw: Buffer): Buffer {
+  const both = withinLineLimit(raw, true);
+  if ('message' in both) return both.message;
+  const lines = withinLineLimit(raw);
+  return 'message' in lines ? lines.message : raw;
+}
+
 export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
   // Longest domain first: mail.example.com's own key wins over example.com's.
   const ordered = [...keys].sort((a, b) => b.domain.length - a.domain.length);
@@ -91,8 +105,7 @@ export function createDkimSigner(keys: readonly DkimKey[]): DkimSigner {
       // RFC 6376 §5.3: "signers SHOULD convert the message to a suitable MIME content-transfer encoding such as
       // quoted-printable or base64 ... before signing". Header fields in UTF-8 (SMTPUTF8) cannot be converted: such
       // a message is signed as it is (it only goes to next hops that take SMTPUTF8, and so 8-bit data).
-      const seven = options?.asIs ? { message: raw } : toSevenBit(raw);
-      const message = 'message' in seven ? seven.message : raw;
+      const message = options?.asIs ? raw : signable(raw);
       try {
         // mailauth signs what `signatureData` lists (its top-level key fields only satisfy the type); strict: RFC 6376/8301 as written.
         const signature = { signingDomain: key.domain, selector: key.selector, privateKey: key.pem };

@@ -4,6 +4,7 @@ import type { CheckContext, MessageView, SymbolHit } from '../checks/types.ts';
 import type { Verdict } from '../scoring/scorer.ts';
 import type { GatewayDeps, GatewaySnapshot } from './gateway-types.ts';
 import { toCrlf } from './line-endings.ts';
+import { withinLineLimit } from './line-limit.ts';
 import { createMessageView, headerEnd } from './message-view.ts';
 import { decide, type Decision } from './recipient-verdicts.ts';
 import type { SessionState, Transaction } from './session-state.ts';
@@ -60,6 +61,14 @@ export async function judgeMessage(received: Buffer, bytes: number, sizeExceeded
   const hops = countReceived(raw, ctx.snapshot.config.smtp.max_hops);
   if (hops >= ctx.snapshot.config.smtp.max_hops) return refused('HOP_LIMIT', bytes, 554, '5.4.6', `Too many hops (${hops} Received header fields): mail loop`);
   raw = stripHeaders(raw, OWN_HEADERS, headerEnd(raw), (name, value) => claimsAuthServId(name, value, deps.hostname));
+  if (state.info.authUser !== undefined || state.info.trusted) {
+    // Our own outgoing mail (what we DKIM-sign): no line over 998 octets leaves here (RFC 5322 §2.1.1, line-limit.ts).
+    // One that cannot be mended is refused now, while the sender is there to hear it, rather than bounced later:
+    // 554 (RFC 5321 §4.2.3) with 5.6.0, "something about the content ... cannot be well expressed" (RFC 3463 §3.7).
+    const mended = withinLineLimit(raw);
+    if ('refused' in mended) return refused('LINE_LENGTH', bytes, 554, '5.6.0', `Message has a line over 998 octets that cannot be re-encoded: ${mended.refused}`);
+    raw = mended.message;
+  }
   const view = createMessageView(raw);
   const dataHits = await ctx.runPhase({ message: view });
   const hits = [...state.sessionHits, ...tx.hits, ...dataHits];

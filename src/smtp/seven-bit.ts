@@ -3,11 +3,24 @@
 // quoted-printable, multiparts and message/rfc822 are walked into. What cannot be converted without
 // changing its meaning is refused instead: 8-bit header fields (they would need SMTPUTF8), a multipart
 // whose boundary is missing or never occurs, and message/partial or message/external-body (RFC 2046 §5.2).
+// The same walk serves line-limit.ts, which re-encodes parts with lines over 998 octets (`rules.longLines`).
 import { isUtf8 } from 'node:buffer';
 import { headerValue, parseHeaderBlock, parseStructured } from '../mime/headers.ts';
-import { encodeQuotedPrintable } from '../mime/transfer.ts';
+import { decodeTransfer, encodeQuotedPrintable } from '../mime/transfer.ts';
+import { foldLongHeaderLines, hasLongLine } from './long-header.ts';
 
 export type SevenBitResult = { message: Buffer } | { refused: string };
+
+/** What the walk converts. */
+export interface ConversionRules {
+  /** RFC 6152 §3: 8-bit leaf bodies become quoted-printable; 8-bit header fields are refused. */
+  eightBit: boolean;
+  /**
+   * RFC 5322 §2.1.1 / RFC 5321 §4.5.3.1.6: a leaf body with a line over 998 octets is re-encoded (text
+   * quoted-printable, other types base64; a broken base64/QP body re-wrapped); a longer header line is folded.
+   */
+  longLines: boolean;
+}
 
 const MAX_DEPTH = 20;
 const MAX_PARTS = 5000;
@@ -15,14 +28,24 @@ const EIGHT_BIT = /[\x80-\xff]/;
 
 interface Walk {
   parts: number;
+  rules: ConversionRules;
 }
 
 /** The message as 7-bit MIME, or why it cannot be (input lines end in CRLF, as spooled messages do). */
 export function toSevenBit(message: Buffer): SevenBitResult {
+  return convertMessage(message, { eightBit: true, longLines: false });
+}
+
+/** The message converted by `rules` (the input itself when nothing needed converting), or why it cannot be. */
+export function convertMessage(message: Buffer, rules: ConversionRules): SevenBitResult {
   const text = message.toString('latin1');
-  if (!EIGHT_BIT.test(text)) return { message };
-  const converted = convertEntity(text, 0, { parts: MAX_PARTS }, true, 'text/plain');
+  if (!needsWork(text, rules)) return { message };
+  const converted = convertEntity(text, 0, { parts: MAX_PARTS, rules }, true, 'text/plain');
   return typeof converted === 'string' ? { message: Buffer.from(converted, 'latin1') } : converted;
+}
+
+function needsWork(text: string, rules: ConversionRules): boolean {
+  return (rules.eightBit && EIGHT_BIT.test(text)) || (rules.longLines && hasLongLine(text));
 }
 
 /**
@@ -31,38 +54,65 @@ export function toSevenBit(message: Buffer): SevenBitResult {
  * `defaultType` is text/plain, or message/rfc822 inside multipart/digest (RFC 2046 §5.1.5).
  */
 function convertEntity(entity: string, depth: number, walk: Walk, top: boolean, defaultType: string): string | { refused: string } {
-  if (--walk.parts < 0 || depth > MAX_DEPTH) return { refused: 'too many or too deeply nested MIME parts to convert to 7 bits' };
+  if (--walk.parts < 0 || depth > MAX_DEPTH) return { refused: 'too many or too deeply nested MIME parts to convert' };
+  const { rules } = walk;
   const blank = entity.startsWith('\r\n') ? 0 : entity.indexOf('\r\n\r\n');
-  const head = blank < 0 ? entity : entity.slice(0, blank);
+  const rawHead = blank < 0 ? entity : entity.slice(0, blank);
   const body = blank < 0 ? '' : entity.slice(blank + (blank === 0 ? 2 : 4));
-  if (EIGHT_BIT.test(head)) return { refused: 'header fields carry 8-bit characters (they would need SMTPUTF8)' };
-  if (!EIGHT_BIT.test(body)) return entity;
+  if (rules.eightBit && EIGHT_BIT.test(rawHead)) return { refused: 'header fields carry 8-bit characters (they would need SMTPUTF8)' };
+  // RFC 5322 §2.2.3: a header line over 998 octets is folded at white space, or the message cannot be made right
+  const folded = rules.longLines ? foldLongHeaderLines(rawHead) : rawHead;
+  if (typeof folded !== 'string') return folded;
+  const head = folded;
+  // the entity as it was, but for its folded header lines
+  const asWas = (): string => (head === rawHead ? entity : blank < 0 ? head : `${head}\r\n${blank === 0 ? '' : '\r\n'}${body}`);
+  if (!needsWork(body, rules)) return asWas();
+  const eightBitBody = rules.eightBit && EIGHT_BIT.test(body);
+  const longBody = rules.longLines && hasLongLine(body);
   const fields = parseHeaderBlock(head);
   const contentType = headerValue(fields, 'content-type');
   const type = parseStructured(contentType);
   const mediaType = contentType === undefined ? defaultType : type.value;
   const encoding = (headerValue(fields, 'content-transfer-encoding') ?? '').trim().toLowerCase();
-  const bodyStart = entity.length - body.length;
+  const headPart = blank < 0 ? head : `${head}\r\n${blank === 0 ? '' : '\r\n'}`;
   if (mediaType.startsWith('multipart/')) {
     // RFC 2045 §6.4: a multipart is never encoded as a whole; without its boundary its parts are unknown
-    if (!type.params.boundary) return { refused: 'a multipart without a boundary cannot be converted to 7 bits' };
+    if (!type.params.boundary) return { refused: 'a multipart without a boundary cannot be converted' };
     const inner = convertMultipart(body, type.params.boundary, depth, walk, mediaType === 'multipart/digest' ? 'message/rfc822' : 'text/plain');
     if (typeof inner !== 'string') return inner;
     // a multipart labelled 8bit/binary holds only 7-bit parts now
-    return (encoding ? withTransferEncoding(head, '7bit', false) : entity.slice(0, bodyStart)) + inner;
+    return (encoding && eightBitBody ? withTransferEncoding(head, '7bit', false) : headPart) + inner;
   }
   if (mediaType === 'message/rfc822' || mediaType === 'message/global') {
     // RFC 2046 §5.2.1: no encoding but 7bit/8bit/binary; the enclosed message is converted instead
     const inner = convertEntity(body, depth + 1, walk, true, 'text/plain');
-    return typeof inner === 'string' ? withTransferEncoding(head, '7bit', false) + inner : inner;
+    if (typeof inner !== 'string') return inner;
+    return (eightBitBody ? withTransferEncoding(head, '7bit', false) : headPart) + inner;
   }
-  if (mediaType.startsWith('message/')) return { refused: `${mediaType} with 8-bit data cannot be converted (RFC 2046 §5.2)` };
+  if (mediaType.startsWith('message/')) {
+    const what = eightBitBody ? 'with 8-bit data' : 'with a line over 998 octets';
+    return { refused: `${mediaType} ${what} cannot be converted (RFC 2046 §5.2)` };
+  }
   if (encoding === 'base64' || encoding === 'quoted-printable') {
-    // already a 7-bit encoding: stray 8-bit bytes are damage, not content
-    return entity.slice(0, bodyStart) + body.replace(/[\x80-\xff]/g, '?');
+    // already a 7-bit encoding: lines over 76 characters are broken encoding (RFC 2045 §6.7, §6.8), re-wrapped from
+    // the decoded content; stray 8-bit bytes are damage, not content
+    if (longBody) return headPart + (encoding === 'base64' ? encodeBase64(decodeTransfer(body, encoding), body.endsWith('\r\n')) : encodeQuotedPrintable(decodeTransfer(body, encoding).toString('latin1')));
+    return headPart + body.replace(/[\x80-\xff]/g, '?');
   }
-  const charset = contentType === undefined && top ? (isUtf8(Buffer.from(body, 'latin1')) ? 'utf-8' : 'unknown-8bit') : undefined;
+  const charset = contentType === undefined && top && EIGHT_BIT.test(body) ? (isUtf8(Buffer.from(body, 'latin1')) ? 'utf-8' : 'unknown-8bit') : undefined;
+  if (longBody && !mediaType.startsWith('text/')) {
+    // a line over 998 octets in a non-text part: base64, which keeps its octets exactly (RFC 2045 §6.8)
+    return withTransferEncoding(head, 'base64', top, charset) + encodeBase64(Buffer.from(body, 'latin1'), false);
+  }
   return withTransferEncoding(head, 'quoted-printable', top, charset) + encodeQuotedPrintable(body);
+}
+
+/** RFC 2045 §6.8: base64 in lines of 76 characters; `finalBreak`: the body ends in CRLF (a whole message does). */
+function encodeBase64(data: Buffer, finalBreak: boolean): string {
+  const text = data.toString('base64');
+  const lines: string[] = [];
+  for (let i = 0; i < text.length; i += 76) lines.push(text.slice(i, i + 76));
+  return lines.join('\r\n') + (finalBreak ? '\r\n' : '');
 }
 
 /**
@@ -83,7 +133,7 @@ function convertMultipart(body: string, boundary: string, depth: number, walk: W
   for (let m = delimiter.exec(body); m !== null; m = delimiter.exec(body)) {
     delimiters++;
     const segment = body.slice(last, m.index);
-    const piece = inPart ? part(segment) : segment.replace(/[\x80-\xff]/g, '?');
+    const piece = inPart ? part(segment) : outside(segment, walk);
     if (typeof piece !== 'string') return piece;
     pieces.push(piece, m[0]);
     last = m.index + m[0].length;
@@ -93,10 +143,19 @@ function convertMultipart(body: string, boundary: string, depth: number, walk: W
   if (delimiters === 0) return { refused: `the multipart boundary "${boundary}" never occurs in the body` };
   const rest = body.slice(last);
   // no close delimiter: the last part runs to the end
-  const tail = inPart ? part(rest) : rest.replace(/[\x80-\xff]/g, '?');
+  const tail = inPart ? part(rest) : outside(rest, walk);
   if (typeof tail !== 'string') return tail;
   pieces.push(tail);
   return pieces.join('');
+}
+
+/**
+ * A preamble or epilogue (never shown to readers): 8-bit bytes replaced; a line over 998 octets refused, since
+ * breaking it could make a line that reads as a delimiter.
+ */
+function outside(segment: string, walk: Walk): string | { refused: string } {
+  if (walk.rules.longLines && hasLongLine(segment)) return { refused: 'a multipart preamble or epilogue has a line over 998 octets' };
+  return walk.rules.eightBit ? segment.replace(/[\x80-\xff]/g, '?') : segment;
 }
 
 /**
