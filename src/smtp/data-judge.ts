@@ -66,7 +66,7 @@ export async function judgeMessage(received: Buffer, bytes: number, sizeExceeded
     // One that cannot be mended is refused now, while the sender is there to hear it, rather than bounced later:
     // 554 (RFC 5321 §4.2.3) with 5.6.0, "something about the content ... cannot be well expressed" (RFC 3463 §3.7).
     const mended = withinLineLimit(raw);
-    if ('refused' in mended) return refused('LINE_LENGTH', bytes, 554, '5.6.0', `Message has a line over 998 octets that cannot be re-encoded: ${mended.refused}`);
+    if ('refused' in mended) return refused('LINE_LENGTH', bytes, 554, '5.6.0', `Message has a line over 998 octets that cannot be re-encoded: ${mended.refused.replace(/§/g, 'section ').replace(/[^\x20-\x7e]/g, '?')}`);
     raw = mended.message;
   }
   const view = createMessageView(raw);

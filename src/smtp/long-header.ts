@@ -49,7 +49,7 @@ export function foldLongHeaderLines(head: string): string | { refused: string } 
     }
     const folded = foldLine(line);
     if (folded === undefined) {
-      return { refused: `header field ${field ? `"${field}" ` : ''}has a line of ${line.length} octets and no white space to fold it at (RFC 5322 §2.1.1 allows 998)` };
+      return { refused: `header field ${field ? `"${field}" ` : ''}has a line of ${line.length} octets and no white space to fold it at (RFC 5322 section 2.1.1 allows 998)` };
     }
     out.push(...folded);
   }

@@ -7,7 +7,7 @@ import type { DsnParameters, NextHopReply } from '../queue/types.ts';
 import { mailParameters, rcptParameters } from './next-hop-params.ts';
 import { authenticate, authMechanismsOf, isLoopbackAddress, authError, type NextHopAuth } from './next-hop-auth.ts';
 import type { NextHopClientOptions, TransactionResult } from './next-hop-options.ts';
-import { finalReply, notAccepted, payloadFor } from './next-hop-payload.ts';
+import { finalReply, notAccepted, payloadFor, withLineLengthNote } from './next-hop-payload.ts';
 import { errorCode, handshakeError, PEER_CHECK_FAILED, tlsError, tlsOptions } from './next-hop-tls.ts';
 import { dotStuff, NextHopConnectionError, ReplyReader, type TlsFailure } from './next-hop-wire.ts';
 import { xforwardCommands, type ClientOrigin } from './next-hop-xforward.ts';
@@ -176,9 +176,9 @@ export class NextHopClient {
     const dataEndTimeout = this.options.dataTimeout ?? 2 * this.options.commandTimeout;
     if (this.options.lmtp) {
       // RFC 2033 §4.2: one reply per recipient that was accepted at RCPT, in order.
-      for (const r of accepted) recipients.set(r, finalReply(await this.read(dataEndTimeout)));
+      for (const r of accepted) recipients.set(r, withLineLengthNote(finalReply(await this.read(dataEndTimeout)), message));
     } else {
-      const final = finalReply(await this.read(dataEndTimeout));
+      const final = withLineLengthNote(finalReply(await this.read(dataEndTimeout)), message);
       for (const r of accepted) recipients.set(r, final);
     }
     this.messagesSent++;

@@ -1,7 +1,10 @@
 // What a next hop is sent of a message, or the refusal of ours each recipient gets instead: a message over the
 // next hop's SIZE limit (RFC 1870 §6), one that needs SMTPUTF8 it does not offer (RFC 6531 §3.2), 8-bit data it
 // cannot take converted to 7-bit MIME (RFC 6152 §3); and which replies of a transaction count as acceptance.
+// A message relayed for others goes as it came, lines over 998 octets included (line-limit.ts mends only our own
+// mail): when the next hop refuses one, the reply says so, so that the bounce tells the sender why.
 import type { DsnParameters, NextHopReply } from '../queue/types.ts';
+import { longestLine, MAX_LINE_OCTETS } from './long-header.ts';
 import { smtpUtf8Refusal } from './next-hop-params.ts';
 import { toSevenBit, type SevenBitResult } from './seven-bit.ts';
 
@@ -52,4 +55,16 @@ export function notAccepted(reply: NextHopReply, command: string): NextHopReply 
 /** The reply to the end of the data: 2xx delivered it, 4xx/5xx refused it, anything else is unexpected. */
 export function finalReply(reply: NextHopReply): NextHopReply {
   return reply.code >= 200 && reply.code < 300 ? reply : notAccepted(reply, 'the end of data');
+}
+
+/**
+ * A refusal at the end of data of a message with a line over 998 octets, with a note of spamgate's saying so:
+ * the sender learns from the bounce what a strict next hop most likely refused (RFC 5322 §2.1.1, RFC 5321
+ * §4.5.3.1.6). Other replies, and messages within the limit, as they are.
+ */
+export function withLineLengthNote(reply: NextHopReply, message: Buffer): NextHopReply {
+  if (reply.code < 400 || reply.local) return reply;
+  const longest = longestLine(message.toString('latin1'));
+  if (longest <= MAX_LINE_OCTETS) return reply;
+  return { ...reply, text: `${reply.text} [spamgate: the message has a line of ${longest} octets; RFC 5322 section 2.1.1 allows ${MAX_LINE_OCTETS}, and the next hop may refuse it for that]` };
 }
