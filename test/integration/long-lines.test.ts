@@ -11,10 +11,11 @@ import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import { parseMail } from '../../src/mime/parse.ts';
 import { keygen, verifierAt } from '../helpers/dkim-keys.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
-import { startGateway } from '../helpers/gateway.ts';
+import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
+import { maildirMessages } from '../helpers/maildir.ts';
 import { DNS_CHECKS } from '../helpers/quarantine-rules.ts';
 import { startSink } from '../helpers/sink-server.ts';
-import { sendMessage } from '../helpers/smtp-wire.ts';
+import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 import { tempDir } from '../helpers/temp-dir.ts';
 
 const longest = (raw: Buffer): number => Math.max(...raw.toString('latin1').split('\r\n').map((l) => l.length));
@@ -100,6 +101,50 @@ test('our own mail with a long header that has no white space to fold at is refu
   assert.match(sent.data?.text ?? '', /^5\.6\.0 .*"X-Token".*998/);
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(sink.messages.length, 0);
+});
+
+test('an authenticated submission with a 5,000-octet line is delivered quoted-printable and signed; one with an unfoldable header gets 554 5.6.0', async (t) => {
+  const key = await keygen(tempDir(t, 'spamgate-longlines-'), 'mail.example', 'sub');
+  const dns = await startDnsServer({ [key.name]: [{ TXT: key.record }] });
+  t.after(() => dns.close());
+  const verify = verifierAt(dns.server);
+  const gw = await startGateway(t, {
+    local_domains: ['localhost', 'mail.example'],
+    aliases: { 'team@mail.example': 'postmaster@localhost' },
+    smtp: { trusted_networks: [] },
+    bayes: { enabled: false },
+    checks: { disabled: DNS_CHECKS },
+    dkim: { sign: [{ domain: 'mail.example', selector: 'sub', key: key.file }] },
+  });
+  const line = Array.from({ length: 1100 }, (_, i) => `w${i}`).join(' ');
+  assert.ok(line.length > 4000);
+  const submit = async (extra: string[]): Promise<{ code: number; text: string }> => {
+    const { wire } = await SmtpWire.open(gw.submissionPort ?? 0);
+    try {
+      await wire.command('EHLO client.test.example');
+      assert.equal((await wire.command(`AUTH PLAIN ${Buffer.from(`\0postmaster@localhost\0${TEST_PASSWORD}`).toString('base64')}`)).code, 235);
+      assert.equal((await wire.command('MAIL FROM:<postmaster@localhost>')).code, 250);
+      assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+      assert.equal((await wire.command('DATA')).code, 354);
+      wire.write([...head('submitted', extra).map((h) => h.replace('writer@relay.example', 'team@mail.example')), 'Content-Type: text/plain; charset=us-ascii', '', line, ''].join('\r\n'));
+      return await wire.command('.', 10_000);
+    } finally {
+      wire.close();
+    }
+  };
+  const refused = await submit([`X-Blob: ${'b'.repeat(2000)}`]);
+  assert.equal(refused.code, 554, refused.text);
+  assert.match(refused.text, /^5\.6\.0 .*"X-Blob"/);
+  assert.equal((await submit([])).code, 250);
+  const deadline = Date.now() + 10_000;
+  while (maildirMessages(gw.dataDir).length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  const stored = maildirMessages(gw.dataDir);
+  assert.equal(stored.length, 1, 'the refused one was not delivered');
+  const raw = Buffer.from(stored[0] ?? '', 'latin1');
+  assert.ok(longest(raw) <= 998, `longest line ${longest(raw)}`);
+  assert.match(stored[0] ?? '', /^Content-Transfer-Encoding: quoted-printable\r$/m);
+  assert.equal(parseMail(raw).text, `${line}\r\n`);
+  assert.deepEqual((await verify(raw)).map((r) => `${r.result} ${r.domain}`), ['pass mail.example']);
 });
 
 test('mail relayed for others is not rewritten: a signed message with a 5,000-octet line arrives byte for byte and still verifies', async (t) => {
