@@ -2,7 +2,7 @@
 // forms: UTF-8 for clients that enabled UTF8=ACCEPT (RFC 6855 §3), and 7-bit for the others (downgrade.ts).
 import { addressParser } from 'postal-mime';
 import type { HeaderField } from '../store/mailbox-store.ts';
-import { encodedWords, legacyAddress } from './downgrade.ts';
+import { encodedWords, legacyAddress } from '../mime/downgrade.ts';
 import { headerText, str, ustr } from './encode.ts';
 
 /** Encoded address lists by raw header value: From/To values repeat across a mailbox (the user's own address above all). */

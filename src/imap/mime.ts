@@ -1,5 +1,5 @@
 // MIME tree with byte offsets for FETCH: ENVELOPE, BODY/BODYSTRUCTURE and BODY[section] (RFC 3501 §6.4.5, §7.4.2).
-import { encodedWords, rfc2231Param } from './downgrade.ts';
+import { encodedWords, rfc2231Param } from '../mime/downgrade.ts';
 import { headerText, str as strOf, ustr } from './encode.ts';
 import { envelopeOf, type AddressMemo } from './envelope.ts';
 import { splitParams as splitHeaderParams } from '../mime/headers.ts';

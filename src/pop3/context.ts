@@ -5,6 +5,7 @@ import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { AuthThrottle } from '../limits/auth-throttle.ts';
+import type { LegacySizes } from './maildrop.ts';
 
 /** The user directory as POP3 needs it (createUserDirectory provides both). */
 export interface Pop3Users {
@@ -55,6 +56,8 @@ export interface SessionContext {
   /** Maildrop locks: user → session id (RFC 1939 §8: one session per maildrop). */
   locks: Map<string, string>;
   onLogin?: (user: string, clientIp: string) => void;
+  /** Sizes of downgraded messages shared by the sessions (maildrop.ts LegacySizes); none: each session reads. */
+  legacySizes?: LegacySizes;
   log: Logger;
   clock: Clock;
   logins: Counter<'result'>;

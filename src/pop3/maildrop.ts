@@ -1,11 +1,30 @@
-// One POP3 session's view of a maildrop: the INBOX snapshot taken at login, deletion marks, and the UPDATE state.
+// One POP3 session's view of a maildrop: the INBOX snapshot taken at login, deletion marks, the UPDATE state, and
+// each message's form for the session (as stored after UTF8, else its 8-bit header fields downgraded; RFC 6856 §2).
+import { downgradeMessage } from '../mime/downgrade-header.ts';
 import { MailboxError, type MailboxStore, type MessageMeta } from '../store/mailbox-store.ts';
+
+/**
+ * Sizes of messages in their downgraded form, by "user NUL uidvalidity NUL uid" (a Maildir message never changes
+ * under its UID), shared by the server's sessions so a maildrop is read for them once, not at every login.
+ */
+export interface LegacySizes {
+  get(key: string): number | undefined;
+  set(key: string, size: number): unknown;
+}
+
+/** Messages read at once while sizing a maildrop for a legacy client. */
+const SIZE_READS = 4;
 
 export type UpdateResult = { ok: true; removed: number; left: number } | { ok: false; error: string };
 
 export class Maildrop {
   private readonly deleted = new Set<number>();
   private readonly retrieved = new Set<number>();
+  /** The client issued UTF8 (RFC 6856 §2): messages go as stored. Else 8-bit header fields are downgraded. */
+  private utf8 = false;
+  /** This session's sizes of downgraded messages, by message number (RFC 6856 §2: LIST matches RETR). */
+  private readonly sizes = new Map<number, number>();
+  private legacySizes: LegacySizes | undefined;
 
   private constructor(
     private readonly store: MailboxStore,
@@ -43,16 +62,67 @@ export class Maildrop {
     }
   }
 
-  /** Number of messages not marked deleted, and their total size (RFC 1939 §5 STAT). */
+  /**
+   * How messages are sent this session: as stored (UTF8 issued) or downgraded, with the server's shared cache of
+   * downgraded sizes. Set once, at login (RFC 6856 §2: UTF8 is an AUTHORIZATION-state command).
+   */
+  setForm(utf8: boolean, legacySizes?: LegacySizes): void {
+    this.utf8 = utf8;
+    this.legacySizes = legacySizes;
+  }
+
+  /**
+   * Every message's size as RETR sends it: the stored size after UTF8; for a legacy client the size of the downgraded
+   * form, known from the caches or by reading the message once (a few at a time). Call before stat() and size().
+   */
+  async sizeAll(): Promise<void> {
+    if (this.utf8) return;
+    const todo: number[] = [];
+    for (let n = 1; n <= this.messages.length; n++) if (!this.sizes.has(n) && !this.deleted.has(n)) todo.push(n);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let i = next++; i < todo.length; i = next++) await this.sizeOf(todo[i] ?? 0);
+    };
+    await Promise.all(Array.from({ length: Math.min(SIZE_READS, todo.length) }, worker));
+  }
+
+  /** The size of message n as RETR sends it (reading it if a legacy session has not yet). */
+  async sizeOf(n: number): Promise<number> {
+    const meta = this.messages[n - 1];
+    if (!meta) return 0;
+    if (this.utf8) return meta.size;
+    const known = this.sizes.get(n);
+    if (known !== undefined) return known;
+    const key = `${this.user}\0${this.uidValidity}\0${meta.uid}`;
+    let size = this.legacySizes?.get(key);
+    if (size === undefined) {
+      try {
+        size = downgradeMessage(await this.store.read(this.user, 'INBOX', meta.uid)).length;
+        this.legacySizes?.set(key, size);
+      } catch {
+        size = meta.size; // gone meanwhile (expunged over IMAP): RETR will say so
+      }
+    }
+    this.sizes.set(n, size);
+    return size;
+  }
+
+  /** The size of a message not marked deleted as sent this session; after sizeAll() for a legacy client. */
+  size(n: number): number {
+    const meta = this.messages[n - 1];
+    return this.utf8 ? (meta?.size ?? 0) : (this.sizes.get(n) ?? meta?.size ?? 0);
+  }
+
+  /** Number of messages not marked deleted, and their total size (RFC 1939 §5 STAT); after sizeAll(). */
   stat(): { count: number; size: number } {
     let count = 0;
     let size = 0;
-    this.messages.forEach((m, i) => {
-      if (!this.deleted.has(i + 1)) {
+    for (let n = 1; n <= this.messages.length; n++) {
+      if (!this.deleted.has(n)) {
         count++;
-        size += m.size;
+        size += this.size(n);
       }
-    });
+    }
     return { count, size };
   }
 
@@ -75,13 +145,15 @@ export class Maildrop {
   }
 
   /**
-   * The message's bytes. Only RETR counts as retrieving it (\Seen at UPDATE): TOP is how clients preview headers,
+   * The message's bytes as sent this session (downgraded for a legacy client). Only RETR counts as retrieving it (\Seen at UPDATE): TOP is how clients preview headers,
    * and marking a message read that way would show it read over IMAP before anyone read it.
    */
   async read(n: number, retrieve: boolean): Promise<Buffer> {
     const meta = this.messages[n - 1];
     if (!meta) throw new MailboxError('NONEXISTENT', `no message ${n}`);
-    const raw = await this.store.read(this.user, 'INBOX', meta.uid);
+    const stored = await this.store.read(this.user, 'INBOX', meta.uid);
+    const raw = this.utf8 ? stored : downgradeMessage(stored);
+    if (!this.utf8) this.sizes.set(n, raw.length);
     if (retrieve) this.retrieved.add(n);
     return raw;
   }

@@ -8,6 +8,7 @@ import { createServerContext, SERVER_TLS_OPTIONS } from '../util/tls-server.ts';
 import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import { LRUCache } from 'lru-cache';
 import { AuthThrottle } from '../limits/auth-throttle.ts';
 import { PerAddressLimit } from '../limits/per-address.ts';
 import { DEFAULT_POP3_LIMITS, type Pop3Limits, type Pop3Users, type SessionContext } from './context.ts';
@@ -44,6 +45,9 @@ export interface Pop3Server {
   updateTls(tls: { cert: Buffer; key: Buffer }): void;
 }
 
+/** Downgraded sizes the server remembers (a number and a short key each: a few MB at most). */
+const LEGACY_SIZES_MAX = 100_000;
+
 /** An implicit-TLS client that has not finished its handshake by then is dropped. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 
@@ -68,6 +72,7 @@ export function createPop3Server(opts: Pop3ServerOptions): Pop3Server {
     clock: opts.clock,
     logins: counter(opts.registry, 'spamgate_pop3_logins_total', 'POP3 login attempts by result (success, failure, throttled, in_use, insecure).', ['result']),
     active: gauge(opts.registry, 'spamgate_pop3_sessions_active', 'POP3 sessions open now.'),
+    legacySizes: new LRUCache<string, number>({ max: LEGACY_SIZES_MAX }),
     nextTimestamp: () => `<${process.pid}.${opts.clock.now()}.${++seq}@${opts.hostname}>`,
   };
   if (secureContext) ctx.secureContext = secureContext;

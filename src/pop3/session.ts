@@ -1,4 +1,5 @@
-// One POP3 session (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 SASL): AUTHORIZATION, TRANSACTION, UPDATE.
+// One POP3 session (RFC 1939, RFC 2449 CAPA, RFC 2595 STLS, RFC 5034 SASL, RFC 6856 UTF8 and LANG): AUTHORIZATION,
+// TRANSACTION, UPDATE.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { normalizeIp } from '../util/cidr.ts';
@@ -10,6 +11,7 @@ import { whenDrained, writeLine, writeMultiline } from './output.ts';
 import { readPlainResponse } from './sasl-plain.ts';
 import { transactionCommand, type TransactionReplies } from './transaction.ts';
 import { LineSplitter, type LineEvent } from './wire.ts';
+import { langCommand } from './lang.ts';
 
 type State = 'authorization' | 'transaction' | 'closed';
 
@@ -19,6 +21,8 @@ export class Pop3Session {
   private state: State = 'authorization';
   private pendingUser: string | undefined;
   private saslPlain = false;
+  /** UTF8 was issued (RFC 6856 §2): messages as stored, UTF-8 allowed in replies. */
+  private utf8 = false;
   private drop: Maildrop | undefined;
   private readonly queue: LineEvent[] = [];
   private busy = false;
@@ -71,6 +75,10 @@ export class Pop3Session {
     if (!this.updating) this.releaseLock();
   }
 
+  private releaseLockOf(user: string): void {
+    if (this.ctx.locks.get(user) === this.id) this.ctx.locks.delete(user);
+  }
+
   private releaseLock(): void {
     if (this.drop && this.ctx.locks.get(this.drop.user) === this.id) this.ctx.locks.delete(this.drop.user);
   }
@@ -103,7 +111,8 @@ export class Pop3Session {
   }
 
   private send(line: string): void {
-    writeLine(this.sock, line);
+    // RFC 6856 §2: a client that has not issued UTF8 gets ASCII replies only
+    writeLine(this.sock, this.utf8 ? line : line.replace(/[^\x00-\x7f]/gu, '?'));
   }
 
   private sendMultiline(first: string, parts: readonly Buffer[]): Promise<void> {
@@ -138,6 +147,8 @@ export class Pop3Session {
     const arg = m[2] ?? '';
     if (cmd === 'CAPA') return this.capa();
     if (cmd === 'QUIT') return this.quit();
+    if (cmd === 'UTF8' && this.state === 'transaction') return this.badCommand('UTF8 only before login (AUTHORIZATION state)');
+    if (cmd === 'LANG') return this.send(langCommand(arg));
     if (this.state === 'authorization') return this.authorization(cmd, arg);
     return this.transaction(cmd, arg);
   }
@@ -156,7 +167,9 @@ export class Pop3Session {
   /** RFC 2449 §5 CAPA. */
   private capa(): void {
     const authorization = this.state === 'authorization';
-    const caps = capabilities({ authorization, stlsOffered: !!this.ctx.secureContext && !this.secure, plaintextAllowed: this.plaintextAllowed() });
+    // RFC 6856 §2: no STLS after UTF8, so it is not offered then
+    const stlsOffered = !!this.ctx.secureContext && !this.secure && !this.utf8;
+    const caps = capabilities({ authorization, stlsOffered, plaintextAllowed: this.plaintextAllowed() });
     this.send(['+OK capability list follows', ...caps, '.'].join('\r\n'));
   }
 
@@ -186,6 +199,8 @@ export class Pop3Session {
         return this.auth(arg);
       case 'STLS':
         return this.stls();
+      case 'UTF8':
+        return this.utf8Command(arg);
       default:
         return this.badCommand(`${cmd} not valid in the AUTHORIZATION state`);
     }
@@ -221,9 +236,21 @@ export class Pop3Session {
     }
   }
 
+  /**
+   * RFC 6856 §2: UTF8 (no argument, AUTHORIZATION state only) switches the session to UTF-8 mode. Issued again it
+   * changes nothing and is answered +OK as the first (the mode is a state, not a toggle).
+   */
+  private utf8Command(arg: string): void {
+    if (arg !== '') return this.badCommand('usage: UTF8 (no argument)');
+    this.utf8 = true;
+    this.send('+OK UTF8 enabled');
+  }
+
   /** RFC 2595 §4: STLS only before login; input buffered before the handshake is discarded. */
   private stls(): void {
     if (!this.ctx.secureContext) return this.badCommand('STLS not available');
+    // RFC 6856 §2: clients MUST NOT issue STLS after UTF8; the server may refuse it (no response code: a protocol error)
+    if (this.utf8) return this.badCommand('STLS not allowed after UTF8');
     if (this.secure) return this.badCommand('already using TLS');
     this.send('+OK begin TLS negotiation');
     const plain = this.sock;
@@ -269,6 +296,13 @@ export class Pop3Session {
       return this.err('[IN-USE] maildrop already locked by another session');
     }
     if ((this.state as State) === 'closed') return void this.ctx.locks.delete(user);
+    drop.setForm(this.utf8, this.ctx.legacySizes);
+    try {
+      await drop.sizeAll(); // the greeting's size is STAT's: a legacy client's is of the downgraded messages
+    } catch (err) {
+      this.ctx.log.warn('pop3 cannot size maildrop', { session: this.id, user, err });
+    }
+    if ((this.state as State) === 'closed') return void this.releaseLockOf(user);
     this.drop = drop;
     this.state = 'transaction';
     record('success');

@@ -20,15 +20,21 @@ export async function transactionCommand(drop: Maildrop, cmd: string, arg: strin
   };
   switch (cmd) {
     case 'STAT': {
+      await drop.sizeAll();
       const { count, size } = drop.stat();
       return reply.send(`+OK ${count} ${size}`);
     }
     case 'LIST':
     case 'UIDL': {
-      const line = (n: number): string => `${n} ${cmd === 'LIST' ? (drop.get(n)?.size ?? 0) : drop.uidl(n)}`;
-      if (args.length === 0) return reply.send(['+OK', ...drop.numbers().map(line), '.'].join('\r\n'));
+      // RFC 6856 §2: LIST gives the size RETR sends (a downgraded message's own); UIDL needs no sizes
+      const line = (n: number): string => `${n} ${cmd === 'LIST' ? drop.size(n) : drop.uidl(n)}`;
+      if (args.length === 0) {
+        if (cmd === 'LIST') await drop.sizeAll();
+        return reply.send(['+OK', ...drop.numbers().map(line), '.'].join('\r\n'));
+      }
       const n = msgArg();
       if (n === undefined || args.length > 1) return reply.err('no such message');
+      if (cmd === 'LIST') await drop.sizeOf(n);
       return reply.send(`+OK ${line(n)}`);
     }
     case 'RETR':
@@ -47,7 +53,7 @@ export async function transactionCommand(drop: Maildrop, cmd: string, arg: strin
         return reply.err('[SYS/TEMP] message cannot be read (removed by another client?)');
       }
       const parts = encodeMultiline(lines === undefined ? raw : topOf(raw, lines));
-      return reply.sendMultiline(`+OK ${drop.get(n)?.size ?? totalLength(parts)} octets`, parts);
+      return reply.sendMultiline(`+OK ${drop.size(n) || totalLength(parts)} octets`, parts);
     }
     case 'DELE': {
       if (args.length !== 1) return reply.badCommand('usage: DELE msg');
@@ -58,6 +64,7 @@ export async function transactionCommand(drop: Maildrop, cmd: string, arg: strin
     }
     case 'RSET': {
       drop.reset();
+      await drop.sizeAll();
       const { count, size } = drop.stat();
       return reply.send(`+OK maildrop has ${count} messages (${size} octets)`);
     }

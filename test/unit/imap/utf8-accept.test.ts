@@ -2,7 +2,7 @@
 // of ENVELOPE for clients that have not enabled it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodedWords, legacyAddress } from '../../../src/imap/downgrade.ts';
+import { encodedWords, legacyAddress } from '../../../src/mime/downgrade.ts';
 import { ustr } from '../../../src/imap/encode.ts';
 import { envelopeOf } from '../../../src/imap/envelope.ts';
 import { mailboxFromWire, mailboxToWire } from '../../../src/imap/mailbox-name.ts';

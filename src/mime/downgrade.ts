@@ -1,4 +1,4 @@
-// What a client that has not enabled UTF8=ACCEPT gets of 8-bit header text in ENVELOPE: RFC 6855 §3 forbids UTF-8 in
+// What a legacy client (IMAP without UTF8=ACCEPT, POP3 without UTF8) gets of 8-bit header text; for ENVELOPE: RFC 6855 §3 forbids UTF-8 in
 // quoted strings before ENABLE and §7 leaves the down-conversion to the server; this is a subset of RFC 6857's.
 import { domainToASCII } from 'node:url';
 
