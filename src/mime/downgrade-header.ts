@@ -25,6 +25,8 @@ const FOLD_AT = 76;
 /** Bounds what one hostile header can cost: fields, and addresses per field. */
 const MAX_FIELDS = 2000;
 const MAX_ADDRESSES = 1000;
+/** An address field longer than this is downgraded as text (encoded words), not parsed address by address. */
+const MAX_PARSED = 64 * 1024;
 
 /** Where the header section ends: the offset just after the empty line, or the message length without one. */
 export function headerLength(raw: Buffer): number {
@@ -85,7 +87,7 @@ function downgradeField(field: Buffer): Buffer {
   const lower = name.toLowerCase();
   let line: string;
   if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) line = `Downgraded-Field: ${encodedWords(text)}`; // not even a field name
-  else if (ADDRESS_FIELDS.has(lower)) line = `${name}: ${addressList(value)}`;
+  else if (ADDRESS_FIELDS.has(lower) && value.length <= MAX_PARSED) line = `${name}: ${addressList(value)}`;
   else if (PARAM_FIELDS.has(lower)) line = `${name}: ${parameters(value)}`;
   else if (STRUCTURED_FIELDS.has(lower)) line = `Downgraded-${name}: ${encodedWords(value)}`;
   else line = `${name}: ${encodedWords(value)}`; // unstructured (Subject, Comments, X-…)

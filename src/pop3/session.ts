@@ -141,7 +141,7 @@ export class Pop3Session {
       return this.badCommand(`line too long (limit ${this.ctx.limits.maxLineLength} octets)`);
     }
     if (this.saslPlain) return this.saslResponse(ev.text);
-    const m = /^([A-Za-z]{1,16})(?: (.*))?$/.exec(ev.text);
+    const m = /^([A-Za-z][A-Za-z0-9]{0,15})(?: (.*))?$/.exec(ev.text); // keywords are letters and digits (UTF8)
     if (!m) return this.badCommand('malformed command');
     const cmd = (m[1] ?? '').toUpperCase();
     const arg = m[2] ?? '';

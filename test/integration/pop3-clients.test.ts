@@ -1,9 +1,12 @@
-// POP3 with more real clients: poplib over STLS and implicit TLS, curl pop3:// and pop3s://, fetchmail keep and delete.
+// POP3 with more real clients: poplib over STLS and implicit TLS, curl pop3:// and pop3s://, fetchmail keep and delete,
+// fetchmail with SMTPUTF8 mail (downgraded for it), and STLS refused after UTF8 (RFC 6856).
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
+import { decodeHeaderValue } from '../../src/mime/headers.ts';
+import { RawPop3 } from './pop3-client.ts';
 import { message, python, run, startPop3 } from './pop3-fixture.ts';
 
 function tempDir(t: TestContext): string {
@@ -107,4 +110,38 @@ test('fetchmail downloads a mailbox: keep mode twice (UIDL: nothing new), then d
   assert.equal(del.code, 0, del.log);
   assert.equal(del.files.length, 3);
   assert.equal((await f.store.list('alice@example.com', 'INBOX')).length, 0, 'delete mode: DELE + QUIT removed them');
+});
+
+test('fetchmail (no UTF8) gets SMTPUTF8 mail with 7-bit header fields, the body as stored, and the sizes it was told', async (t) => {
+  const f = await startPop3(t);
+  await f.deliver('alice@example.com', 'From: Jörg <jörg@bücher.example>\r\nTo: alice@example.com\r\nSubject: Grüße\r\n\r\nHallo ü\r\n.punkt\r\n');
+  await f.deliver('alice@example.com', message('plain', 'ascii\r\n'));
+  const work = tempDir(t);
+  const r = await fetchmail(t, f.port, true, work);
+  assert.equal(r.code, 0, r.log);
+  assert.equal(r.files.length, 2, r.log);
+  const got = r.files.find((m) => m.includes('Hallo ü'));
+  assert.ok(got, r.log);
+  const head = got.slice(0, got.indexOf('\n\n'));
+  assert.match(head, /^[\x00-\x7f]*$/, 'every header byte 7-bit');
+  assert.equal(decodeHeaderValue(/^Subject: (.*)$/m.exec(head)?.[1] ?? ''), 'Grüße');
+  assert.match(got, /\n\n[\s\S]*Hallo ü\r?\n\.punkt/);
+  // fetchmail compares each message's octets with what LIST announced: no "message has embedded NULs" or size warning
+  assert.doesNotMatch(r.log, /expected length|mismatch|wrong size/i, r.log);
+  assert.match(r.log, /reading message [^\n]*\(\d+ header octets\)/, r.log);
+});
+
+test('STLS after UTF8 is refused (RFC 6856 §2) and no longer offered in CAPA', async (t) => {
+  const tls = await selfSigned(t);
+  const f = await startPop3(t, { tls });
+  const c = await RawPop3.connect(f.port);
+  t.after(() => c.destroy());
+  await c.line();
+  assert.match((await c.cmd('UTF8')) ?? '', /^\+OK/);
+  assert.match((await c.cmd('CAPA')) ?? '', /^\+OK/);
+  const caps = (await c.multiline())?.toString() ?? '';
+  assert.match(caps, /^UTF8\r\n/m);
+  assert.doesNotMatch(caps, /^STLS\r\n/m);
+  assert.match((await c.cmd('STLS')) ?? '', /^-ERR STLS not allowed after UTF8/);
+  assert.match((await c.cmd('NOOP')) ?? '', /^-ERR/, 'still a plain connection, in AUTHORIZATION');
 });

@@ -1,0 +1,77 @@
+// The 7-bit form of a message with raw UTF-8 header fields, as a POP3 client that has not issued UTF8 receives it.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { downgradeMessage, headerHasEightBit } from '../../../src/mime/downgrade-header.ts';
+import { decodeHeaderValue } from '../../../src/mime/headers.ts';
+
+const BODY = 'Grüße aus Zürich\r\n.a dotted line stays\r\n';
+const UTF8_MESSAGE = Buffer.from(
+  'Return-Path: <jörg@bücher.example>\r\n' +
+    'Received: from mx.example by gate for <jörg@bücher.example>; Mon, 7 Dec 2026 10:00:00 +0000\r\n' +
+    'From: "Jörg Müller" <jörg@bücher.example>\r\n' +
+    'To: Ann <ann@bücher.example>, bob@example.com,\r\n  Team: 张伟@例子.广告, carol@example.com;\r\n' +
+    'Subject: Grüße — ' + 'ä'.repeat(60) + '\r\n' +
+    'X-Note: plain ascii stays\r\n' +
+    'Content-Type: text/plain; charset=utf-8; name="Bericht für Jörg.txt"\r\n' +
+    '\r\n' +
+    BODY,
+);
+
+function header(buf: Buffer): string {
+  const s = buf.toString('latin1');
+  return s.slice(0, s.indexOf('\r\n\r\n') + 2);
+}
+
+/** Unfolded fields of a header: name → values. */
+function fields(head: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const f of head.replace(/\r\n(?=[ \t])/g, '').split('\r\n').filter(Boolean)) {
+    const i = f.indexOf(':');
+    const name = f.slice(0, i).toLowerCase();
+    out.set(name, [...(out.get(name) ?? []), f.slice(i + 1).trim()]);
+  }
+  return out;
+}
+
+test('a header with raw UTF-8 becomes 7-bit, folded, and decodes back to the text', () => {
+  assert.equal(headerHasEightBit(UTF8_MESSAGE), true);
+  const out = downgradeMessage(UTF8_MESSAGE);
+  const head = header(out);
+  assert.equal(headerHasEightBit(out), false, 'no 8-bit octet left in the header');
+  assert.ok(head.split('\r\n').every((l) => l.length <= 78), 'lines folded within 78 characters');
+  assert.ok(out.toString('utf8').endsWith('\r\n\r\n' + BODY), 'the body is sent as stored');
+  const f = fields(head);
+  assert.equal(decodeHeaderValue(f.get('subject')?.[0] ?? ''), 'Grüße — ' + 'ä'.repeat(60));
+  // UTF-8 local part: no ASCII form, an empty group naming the sender (RFC 6857)
+  const from = f.get('from')?.[0] ?? '';
+  assert.match(from, /^=\?utf-8\?b\?[^ ]+\?=( =\?utf-8\?b\?[^ ]+\?=)*:;$/);
+  assert.equal(decodeHeaderValue(from.slice(0, -2)).replace(/ (?==)/g, ''), 'Jörg Müller <jörg@bücher.example>');
+  // UTF-8 domain only: the A-label form, usable by any client
+  const to = f.get('to')?.[0] ?? '';
+  assert.match(to, /^Ann <ann@xn--bcher-kva\.example>, bob@example\.com, Team: carol@example\.com;, =\?utf-8\?b\?/);
+  assert.equal(f.get('x-note')?.[0], 'plain ascii stays');
+  // structured fields with no 7-bit form keep their text under Downgraded- names
+  assert.equal(f.has('return-path'), false);
+  assert.equal(decodeHeaderValue(f.get('downgraded-return-path')?.[0] ?? ''), '<jörg@bücher.example>');
+  assert.ok(f.has('downgraded-received'));
+  assert.equal(f.get('content-type')?.[0], "text/plain; charset=utf-8; name*=utf-8''Bericht%20f%C3%BCr%20J%C3%B6rg.txt");
+});
+
+test('a 7-bit header is sent as it is (the same buffer); the result is the same every time', () => {
+  const plain = Buffer.from('From: a@example.com\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n\r\nbody ü\r\n');
+  assert.equal(headerHasEightBit(plain), false, '8-bit in the body does not count');
+  assert.equal(downgradeMessage(plain), plain);
+  assert.deepEqual(downgradeMessage(UTF8_MESSAGE), downgradeMessage(UTF8_MESSAGE));
+});
+
+test('hostile headers: invalid UTF-8, a field without a colon, no body, bare LF; never a throw, 7-bit out', () => {
+  const bad = Buffer.concat([
+    Buffer.from('Subject: broken '),
+    Buffer.from([0xff, 0xc3, 0x28]),
+    Buffer.from('\nnot a field ü\nTo: "unterminated <x@ü.example\n'),
+    Buffer.from('From: ' + 'ü@x.example, '.repeat(3000) + '\n'),
+  ]);
+  const out = downgradeMessage(bad);
+  assert.equal(headerHasEightBit(out), false);
+  assert.match(out.toString('latin1'), /^Subject: =\?utf-8\?b\?/);
+});
