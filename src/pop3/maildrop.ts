@@ -78,12 +78,21 @@ export class Maildrop {
   async sizeAll(): Promise<void> {
     if (this.utf8) return;
     const todo: number[] = [];
-    for (let n = 1; n <= this.messages.length; n++) if (!this.sizes.has(n) && !this.deleted.has(n)) todo.push(n);
+    for (let n = 1; n <= this.messages.length; n++) {
+      if (this.sizes.has(n) || this.deleted.has(n)) continue;
+      const known = this.legacySizes?.get(this.sizeKey(n));
+      if (known === undefined) todo.push(n);
+      else this.sizes.set(n, known); // no await per message when the server knows them all
+    }
     let next = 0;
     const worker = async (): Promise<void> => {
       for (let i = next++; i < todo.length; i = next++) await this.sizeOf(todo[i] ?? 0);
     };
     await Promise.all(Array.from({ length: Math.min(SIZE_READS, todo.length) }, worker));
+  }
+
+  private sizeKey(n: number): string {
+    return `${this.user}\0${this.uidValidity}\0${this.messages[n - 1]?.uid ?? 0}`;
   }
 
   /** The size of message n as RETR sends it (reading it if a legacy session has not yet). */
@@ -93,7 +102,7 @@ export class Maildrop {
     if (this.utf8) return meta.size;
     const known = this.sizes.get(n);
     if (known !== undefined) return known;
-    const key = `${this.user}\0${this.uidValidity}\0${meta.uid}`;
+    const key = this.sizeKey(n);
     let size = this.legacySizes?.get(key);
     if (size === undefined) {
       try {
