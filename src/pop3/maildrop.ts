@@ -1,6 +1,6 @@
 // One POP3 session's view of a maildrop: the INBOX snapshot taken at login, deletion marks, the UPDATE state, and
 // each message's form for the session (as stored after UTF8, else its 8-bit header fields downgraded; RFC 6856 §2).
-import { downgradeMessage } from '../mime/downgrade-header.ts';
+import { downgradeMessage, headerLength } from '../mime/downgrade-header.ts';
 import { MailboxError, type MailboxStore, type MessageMeta } from '../store/mailbox-store.ts';
 
 /**
@@ -11,6 +11,9 @@ export interface LegacySizes {
   get(key: string): number | undefined;
   set(key: string, size: number): unknown;
 }
+
+/** Messages bigger than this are sized from their header alone (store.readHeader). */
+const HEADER_READ_MIN = 64 * 1024;
 
 /** Messages read at once while sizing a maildrop for a legacy client. */
 const SIZE_READS = 4;
@@ -106,7 +109,7 @@ export class Maildrop {
     let size = this.legacySizes?.get(key);
     if (size === undefined) {
       try {
-        size = downgradeMessage(await this.store.read(this.user, 'INBOX', meta.uid)).length;
+        size = await this.downgradedSize(meta);
         this.legacySizes?.set(key, size);
       } catch {
         size = meta.size; // gone meanwhile (expunged over IMAP): RETR will say so
@@ -114,6 +117,17 @@ export class Maildrop {
     }
     this.sizes.set(n, size);
     return size;
+  }
+
+  /** The size of a message's downgraded form, from its header alone when the store can read just that. */
+  private async downgradedSize(meta: MessageMeta): Promise<number> {
+    // a small file is read whole, from the page cache without the thread pool (mailhost.sync_read_max): faster than
+    // opening it to read its start (2,000 messages of 4 KB: 0.19 s against 0.76 s)
+    if (!this.store.readHeader || meta.size <= HEADER_READ_MIN) return downgradeMessage(await this.store.read(this.user, 'INBOX', meta.uid)).length;
+    const start = await this.store.readHeader(this.user, 'INBOX', meta.uid);
+    const head = start.subarray(0, headerLength(start));
+    // only the header changes: the body keeps its stored size
+    return meta.size - head.length + downgradeMessage(head).length;
   }
 
   /** The size of a message not marked deleted as sent this session; after sizeAll() for a legacy client. */

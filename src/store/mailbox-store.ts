@@ -140,6 +140,11 @@ export interface MailboxStore {
   list(user: string, mailbox: string, opts?: ListOptions): Promise<MessageMeta[]>;
   read(user: string, mailbox: string, uid: number): Promise<Buffer>;
   /**
+   * Optional: the start of a message (CRLF line ends) holding at least its whole header block, without reading a big
+   * body (POP3 sizes a message's downgraded form from it). Throws NONEXISTENT for a message that is gone.
+   */
+  readHeader?(user: string, mailbox: string, uid: number): Promise<Buffer>;
+  /**
    * Optional: the Date, Subject, From, Sender, Reply-To, To, Cc, Bcc, In-Reply-To and Message-ID fields of
    * messages (every occurrence, in order) from the store's cache, reading files only on a miss. The result is
    * aligned with `uids`: undefined for an expunged UID.

@@ -9,7 +9,7 @@ import { readMessageFile, SYNC_READ_MAX } from './maildir-read.ts';
 import { makeMaildir } from './maildir-files.ts';
 import { BackgroundJobs } from './maildir-background.ts';
 import { mailboxAdmin } from './maildir-admin.ts';
-import { cachedHeaderFields } from './maildir-headers.ts';
+import { cachedHeaderFields, readHead } from './maildir-headers.ts';
 import { stageMessage } from './maildir-stage.ts';
 import { commitAll, stageAll } from './maildir-append-all.ts';
 import { MaildirFolder } from './maildir-folder.ts';
@@ -38,6 +38,8 @@ export interface MaildirStore extends MailboxStore {
   meta(user: string, mailbox: string, uid: number): Promise<MessageMeta | undefined>;
   /** Finishes background work now (new/ → cur/ moves, racy re-scans): before handing the Maildir to another program, tests. */
   settle(): Promise<void>;
+  /** Always there for a Maildir (MailboxStore.readHeader). */
+  readHeader(user: string, mailbox: string, uid: number): Promise<Buffer>;
 }
 
 export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
@@ -255,6 +257,20 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
         file = moved !== file ? moved : undefined;
       }
       throw new MailboxError('NONEXISTENT', `message UID ${uid} vanished`);
+    },
+
+    async readHeader(user, mailbox, uid) {
+      const f = loadedFolder(user, mailbox) ?? (await withFolder(user, mailbox, async (g) => g));
+      const file = f.fileOf(uid);
+      // a file renamed meanwhile (a flag change) or not indexed yet: read() finds it
+      if (file !== undefined) {
+        try {
+          return await readHead(file, toCrlf);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        }
+      }
+      return store.read(user, mailbox, uid);
     },
 
     async headerFields(user, mailbox, uids, query) {

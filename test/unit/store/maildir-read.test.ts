@@ -126,3 +126,16 @@ test('store.read: a message file rewritten with another size after it was indexe
     await assert.rejects(store.read(U, 'INBOX', uid), (e: unknown) => e instanceof MailboxError && e.code === 'NONEXISTENT');
   }
 });
+
+test('readHeader: the start of a big message holding its whole header (CRLF), never the whole file; a gone one is NONEXISTENT', async (t) => {
+  const dir = await tempDir(t);
+  const store = createMaildirStore({ root: dir, fsync: false });
+  await store.ensureUser(U);
+  const head = 'From: a@example.org\nSubject: Grüße\n\n';
+  const { uid } = await store.append(U, 'INBOX', Buffer.from(head + 'x'.repeat(80).concat('\n').repeat(5000)));
+  const start = await store.readHeader(U, 'INBOX', uid);
+  assert.ok(start.toString('utf8').startsWith(head.replace(/\n/g, '\r\n')));
+  assert.ok(start.length < 64 * 1024, `read ${start.length} octets of a 400 KB message`);
+  await store.expunge(U, 'INBOX', [uid]);
+  await assert.rejects(store.readHeader(U, 'INBOX', uid), (e: unknown) => e instanceof MailboxError && e.code === 'NONEXISTENT');
+});
