@@ -53,8 +53,9 @@ export function headerHasEightBit(raw: Buffer): boolean {
 
 /**
  * The message for a client that takes 7-bit header fields only: the same buffer when its header is 7-bit already,
- * else a copy whose 8-bit fields are rewritten (bytes that are not UTF-8 read as U+FFFD). Deterministic, so the
- * size of one downgrade is the size of the next.
+ * else a copy whose UTF-8 fields are rewritten. A field whose 8-bit octets are not UTF-8 (a legacy charset sent raw,
+ * long before SMTPUTF8) is left as it is: such clients have always received it so, and guessing its charset to
+ * re-encode it would more often garble it. Deterministic, so the size of one downgrade is the size of the next.
  */
 export function downgradeMessage(raw: Buffer): Buffer {
   const end = headerLength(raw);
@@ -70,17 +71,29 @@ export function downgradeMessage(raw: Buffer): Buffer {
       next = nl < 0 || nl >= end ? end : nl + 1;
     } while (next < end && (raw[next] === 0x20 || raw[next] === 0x09));
     const isBlank = next - pos <= 2 && (raw[pos] === 0x0d || raw[pos] === LF);
-    if (isBlank || !hasEightBit(raw, pos, next) || ++fields > MAX_FIELDS) out.push(raw.subarray(pos, next));
-    else out.push(downgradeField(raw.subarray(pos, next)));
+    const field = raw.subarray(pos, next);
+    const text = isBlank || !hasEightBit(raw, pos, next) || ++fields > MAX_FIELDS ? undefined : utf8(field);
+    out.push(text === undefined ? field : downgradeField(text));
     pos = next;
   }
   out.push(raw.subarray(end));
   return Buffer.concat(out);
 }
 
-/** One 8-bit field (with its line ends) as 7-bit folded lines ending in CRLF. */
-function downgradeField(field: Buffer): Buffer {
-  const text = new TextDecoder().decode(field).replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '');
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The field's text if its octets are UTF-8, else undefined. */
+function utf8(field: Buffer): string | undefined {
+  try {
+    return STRICT_UTF8.decode(field);
+  } catch {
+    return undefined;
+  }
+}
+
+/** One UTF-8 field (with its line ends) as 7-bit folded lines ending in CRLF. */
+function downgradeField(field: string): Buffer {
+  const text = field.replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '');
   const colon = text.indexOf(':');
   const name = colon > 0 ? text.slice(0, colon) : '';
   const value = colon > 0 ? text.slice(colon + 1).trim() : text.trim();
