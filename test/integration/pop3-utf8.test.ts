@@ -1,8 +1,13 @@
 // RFC 6856 with Python's poplib and raw sockets: CAPA UTF8/LANG, messages as stored after UTF8, downgraded (7-bit
-// header fields, sizes that match LIST/STAT) without it, UIDL the same either way, the command's states and LANG.
+// header fields, sizes that match LIST/STAT) without it, UIDL the same either way, the command's states and LANG;
+// and SMTPUTF8 mail received by spamgate's SMTP, fetched over its POP3 both ways.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeHeaderValue } from '../../src/mime/headers.ts';
+import { messageDone } from '../helpers/await-log.ts';
+import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
+import { DNS_CHECKS } from '../helpers/quarantine-rules.ts';
+import { SmtpWire } from '../helpers/smtp-wire.ts';
 import { message, python, startPop3 } from './pop3-fixture.ts';
 import { RawPop3 } from './pop3-client.ts';
 
@@ -12,10 +17,11 @@ const UTF8_MAIL = 'From: Jörg <jörg@bücher.example>\r\nTo: alice@example.com\
 const PY = `
 import json, poplib, sys
 port, utf8 = int(sys.argv[1]), sys.argv[2] == 'utf8'
+user, pw = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else ('alice@example.com', 'secret-alice')
 p = poplib.POP3('127.0.0.1', port, timeout=10)
 out = {'capa': sorted(p.capa().keys())}
 if utf8: out['utf8'] = p.utf8().decode()
-p.user('alice@example.com'); out['login'] = p.pass_('secret-alice').decode()
+p.user(user); out['login'] = p.pass_(pw).decode()
 out['stat'] = list(p.stat())
 out['list'] = [l.decode() for l in p.list()[1]]
 out['uidl'] = [l.decode() for l in p.uidl()[1]]
@@ -23,7 +29,7 @@ out['retr'] = []
 for i in range(out['stat'][0]):
     resp, lines, octets = p.retr(i + 1)
     out['retr'].append({'resp': resp.decode(), 'lines': [l.decode('utf-8') for l in lines], 'raw': [list(l) for l in lines]})
-out['top'] = [l.decode('utf-8') for l in p.top(2, 0)[1]]
+out['top'] = [l.decode('utf-8') for l in p.top(min(2, out['stat'][0]), 0)[1]]
 p.quit()
 print(json.dumps(out))
 `;
@@ -117,4 +123,33 @@ test('UTF8: AUTHORIZATION only, no argument, repeatable; LANG lists and takes En
   assert.match((await c.cmd('UTF8')) ?? '', /^-ERR/, 'not in TRANSACTION');
   assert.match((await c.cmd('RETR 1')) ?? '', /^\+OK/);
   assert.match((await c.multiline())?.toString('utf8') ?? '', /Subject: Grüße aus Zürich/);
+});
+
+test('SMTPUTF8 mail through spamgate: POP3 sends it downgraded without UTF8, as received with it', { timeout: 60_000 }, async (t) => {
+  const gw = await startGateway(t, { bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS } });
+  const mark = gw.logs.length;
+  const { wire: smtp } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => smtp.close());
+  await smtp.command('EHLO client.test.example');
+  assert.equal((await smtp.command('MAIL FROM:<jörg@bücher.example> SMTPUTF8 BODY=8BITMIME')).code, 250);
+  assert.equal((await smtp.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await smtp.command('DATA')).code, 354);
+  smtp.write(Buffer.from(UTF8_MAIL.replace('alice@example.com', 'postmaster@localhost')));
+  const done = await smtp.command('.');
+  assert.equal(done.code, 250, done.text);
+  await messageDone(gw, mark, /queued as (\S+)/.exec(done.text)?.[1] ?? '?');
+
+  const args = [String(gw.pop3Port ?? 0)];
+  const legacy = await python<Out>(PY, [...args, 'legacy', 'postmaster@localhost', TEST_PASSWORD]);
+  const modern = await python<Out>(PY, [...args, 'utf8', 'postmaster@localhost', TEST_PASSWORD]);
+  const [old, now] = [legacy.retr[0], modern.retr[0]];
+  assert.ok(old && now);
+  const head = (r: Retr): number[][] => r.raw.slice(0, r.raw.findIndex((l) => l.length === 0));
+  assert.ok(head(old).every((l) => l.every((b) => b < 0x80)), old.lines.join('\n'));
+  assert.ok(head(now).some((l) => l.some((b) => b >= 0x80)), 'after UTF8: the header as received');
+  assert.ok(now.lines.includes('Subject: Grüße aus Zürich'));
+  assert.equal(decodeHeaderValue(old.lines.find((l) => l.startsWith('Subject: '))?.slice(9) ?? ''), 'Grüße aus Zürich');
+  assert.equal(Number(legacy.list[0]?.split(' ')[1]), octets(old));
+  assert.equal(Number(modern.list[0]?.split(' ')[1]), octets(now));
+  assert.deepEqual(legacy.uidl, modern.uidl);
 });
