@@ -244,19 +244,16 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
    */
   const duplicate = (t: Extract<SieveTest, { kind: 'duplicate' }>): boolean => {
     let id: string | undefined;
-    let source: string;
-    if (t.uniqueid !== undefined) {
-      id = x(t.uniqueid);
-      source = ':uniqueid';
-    } else {
-      source = t.header !== undefined ? x(t.header).toLowerCase() : 'message-id';
-      const v = msg.header(source)[0];
+    if (t.uniqueid !== undefined) id = x(t.uniqueid);
+    else {
+      const v = msg.header(t.header !== undefined ? x(t.header).toLowerCase() : 'message-id')[0];
       // §3.1: leading and trailing white space is no part of the id
       id = v?.trim();
     }
     if (id === undefined || id === '') return false;
     id = id.slice(0, MAX_DUPLICATE_ID);
-    const handle = `${x(t.handle)}\0${source}`;
+    // §3: an id is tracked whatever its source (Message-ID, :header or :uniqueid); only :handle separates
+    const handle = x(t.handle);
     // §3.5: the default period, and sites cap it
     const seconds = Math.min(MAX_DUPLICATE_SECONDS, Math.max(1, t.seconds ?? DEFAULT_DUPLICATE_SECONDS));
     const seen = ctx.duplicates.seen(handle, id, seconds, ctx.nowMs);
