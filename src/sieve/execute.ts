@@ -251,6 +251,8 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
       id = v?.trim();
     }
     if (id === undefined || id === '') return false;
+    // §3: ":seconds 0" makes the test false unconditionally (and an entry that expires at once is not kept)
+    if (t.seconds === 0) return false;
     id = id.slice(0, MAX_DUPLICATE_ID);
     // §3: an id is tracked whatever its source (Message-ID, :header or :uniqueid); only :handle separates
     const handle = x(t.handle);

@@ -31,3 +31,10 @@ test('RFC 7352 §3: the same id is the same entry whether it came from the Messa
   assert.deepEqual(kinds(run('require "duplicate";\nif duplicate { discard; }', byUnique)), ['discard'], 'and the other way round');
   assert.deepEqual(kinds(run('require "duplicate";\nif duplicate :handle "h" { discard; }', plain)), ['keep'], ':handle still separates');
 });
+
+test('RFC 7352 §3: ":seconds 0" makes the test false unconditionally, and nothing is kept', () => {
+  const plain = run('require "duplicate";\nif duplicate { discard; }');
+  const zero = run('require "duplicate";\nif duplicate :seconds 0 { discard; }', plain);
+  assert.deepEqual(kinds(zero), ['keep']);
+  assert.deepEqual(zero.duplicates, []);
+});
