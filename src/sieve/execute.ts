@@ -76,6 +76,9 @@ class SieveRuntimeError extends Error {
   }
 }
 
+/** RFC 5228 §2.4.2.2: a header field name (printable US-ASCII but ':'). */
+const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
+
 /** RFC 7352 §3: ids longer than this are hashed by the store anyway; longer values are cut (bounded memory). */
 const MAX_DUPLICATE_ID = 1000;
 
@@ -246,7 +249,10 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
     let id: string | undefined;
     if (t.uniqueid !== undefined) id = x(t.uniqueid);
     else {
-      const v = msg.header(t.header !== undefined ? x(t.header).toLowerCase() : 'message-id')[0];
+      const name = t.header !== undefined ? x(t.header).toLowerCase() : 'message-id';
+      // §3: an invalid header name makes the test false (never an error)
+      if (!FIELD_NAME.test(name)) return false;
+      const v = msg.header(name)[0];
       // §3.1: leading and trailing white space is no part of the id
       id = v?.trim();
     }

@@ -38,3 +38,11 @@ test('RFC 7352 §3: ":seconds 0" makes the test false unconditionally, and nothi
   assert.deepEqual(kinds(zero), ['keep']);
   assert.deepEqual(zero.duplicates, []);
 });
+
+test('RFC 7352 §3: an invalid :header name is no error; the test is false and records nothing', () => {
+  const r = compileSieve('require "duplicate";\nif duplicate :header "bad:name" { discard; }');
+  assert.ok(r.ok, r.ok ? '' : r.problems.map(formatProblem).join('\n'));
+  const out = run('require "duplicate";\nif duplicate :header "bad:name" { discard; }', { ok: true, actions: [], duplicates: [{ handle: '', id: 'x', seconds: 60, last: false }] });
+  assert.deepEqual(kinds(out), ['keep']);
+  assert.deepEqual(out.duplicates, []);
+});
