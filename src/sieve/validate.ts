@@ -208,9 +208,13 @@ export function validateSieve(nodes: readonly SieveCommandNode[]): { script: Com
             const comparator = name.startsWith('comparator-') && BUILTIN_COMPARATORS.includes(name.slice('comparator-'.length) as Comparator);
             // RFC 5228 §3.2: an extension this implementation does not support is an error
             if (!SUPPORTED_EXTENSIONS.includes(name) && !comparator) at(a.positional[0] ?? n, `unsupported extension "${ext}" (supported: ${SUPPORTED_EXTENSIONS.join(', ')})`);
-            else if (!required.has(name)) {
-              required.add(name);
-              extensions.push(name);
+            else {
+              // RFC 6131 §2: "vacation-seconds" implies "vacation"
+              for (const e of name === 'vacation-seconds' ? ['vacation', name] : [name]) {
+                if (required.has(e)) continue;
+                required.add(e);
+                extensions.push(e);
+              }
             }
           }
           break;
