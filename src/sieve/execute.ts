@@ -62,6 +62,9 @@ export interface SieveLimits {
   maxRedirects: number;
 }
 
+/** Values a test looks at that cost one step (besides the steps of comparing them). */
+const VALUES_PER_STEP = 10;
+
 /** Bytes of body decoded that cost one step (the same unit as a comparison's characters). */
 const BODY_BYTES_PER_STEP = 10_000;
 
@@ -102,8 +105,12 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
   const x = (s: string): string => (vars ? vars.expand(s) : s);
   const xs = (list: readonly string[]): string[] => list.map(x);
   /** Matches, leaving the match variables of a successful :matches (RFC 5229 §3.2). */
-  const holdsExpanded = (values: readonly string[], keys: readonly string[], m: Match): boolean =>
-    anyMatches(values, keys, m, step, vars && m.match === 'matches' ? (v, k) => vars.setMatched(matchVariables(v, k, m.comparator)) : undefined);
+  const holdsExpanded = (values: readonly string[], keys: readonly string[], m: Match): boolean => {
+    // the values were made (an address cut into its parts, …) whether or not each is compared: :count compares only
+    // their number and a first match ends the comparisons, so the making costs steps too
+    step(Math.floor(values.length / VALUES_PER_STEP));
+    return anyMatches(values, keys, m, step, vars && m.match === 'matches' ? (v, k) => vars.setMatched(matchVariables(v, k, m.comparator)) : undefined);
+  };
   const holds = (values: readonly string[], keys: readonly string[], m: Match): boolean => holdsExpanded(values, xs(keys), m);
   const step = (cost = 1): void => {
     steps += cost;

@@ -21,3 +21,15 @@ test('date: every field parsed costs a step, a date or not (400 fields × 40 tes
   const few = exec('require "date";\nif date :zone "+0000" "date" "year" "2026" { keep; }', raw);
   assert.ok(few.ok, 'one test over the same fields is well within the bound');
 });
+
+test('address: the values a test looks at cost steps even when :count only counts them or the first one matches', () => {
+  const line = `To: ${Array.from({ length: 20 }, (_, i) => `a${i}@b.example`).join(', ')}`;
+  const raw = Buffer.from(`${Array.from({ length: 200 }, () => line).join('\r\n')}\r\nSubject: x\r\n\r\nbody\r\n`);
+  for (const t of ['address :count "eq" :domain "to" "N"', 'address :is :domain "to" "b.example"']) {
+    const tests = Array.from({ length: 120 }, (_, i) => `if ${t.replace('"N"', `"${i}"`)} { keep; }`).join('\n');
+    const out = exec(`require ["relational", "comparator-i;ascii-numeric"];\n${tests}`, raw);
+    assert.deepEqual(out.ok ? 'ok' : out.error, 'more than 10000 steps', t);
+  }
+  const few = exec('require "relational";\nif address :count "ge" :domain "to" "4000" { keep; }', raw);
+  assert.ok(few.ok, 'one test over 4000 addresses is well within the bound');
+});
