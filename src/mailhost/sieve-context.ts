@@ -36,7 +36,8 @@ export interface SieveClient {
   name?: string;
 }
 
-export async function sieveContextFor(deps: SieveContextDeps, user: string, script: CompiledScript, client: SieveClient): Promise<SieveContext> {
+/** `deliveryId`: the queue id, so a retry of this delivery does not take the ids its first attempt recorded as seen before. */
+export async function sieveContextFor(deps: SieveContextDeps, user: string, script: CompiledScript, client: SieveClient, deliveryId?: string): Promise<SieveContext> {
   const host = deps.hostname().toLowerCase();
   const dot = host.indexOf('.');
   const environment: Record<string, string> = {
@@ -57,6 +58,6 @@ export async function sieveContextFor(deps: SieveContextDeps, user: string, scri
     subaddressDelimiter: deps.subaddressDelimiter(),
     environment,
     mailboxes: mailboxList(mailboxes),
-    duplicates: wants('duplicate') ? await deps.duplicates.load(user) : { seen: () => false },
+    duplicates: wants('duplicate') ? await deps.duplicates.load(user, deliveryId) : { seen: () => false },
   };
 }

@@ -74,7 +74,7 @@ export function createSieveFiltering(scripts: SieveScripts, registry: Registry, 
       if (!loaded.ok) return failed('compile', user, queueId, loaded.problems.slice(0, 3).map(formatProblem).join('; '));
       let outcome;
       try {
-        const ctx = context ? await sieveContextFor(context, user, loaded.script, client ?? {}) : plainContext();
+        const ctx = context ? await sieveContextFor(context, user, loaded.script, client ?? {}, queueId) : plainContext();
         outcome = executeSieve(loaded.script, sieveMessage(raw, { from: mailFrom, to: recipient }, verdict), DEFAULT_LIMITS, ctx);
       } catch (err) {
         // not expected (the executor reports its own errors), but a script never costs the message
@@ -96,7 +96,7 @@ export function createSieveFiltering(scripts: SieveScripts, registry: Registry, 
     async delivered(user, queueId, plan) {
       if (!plan.duplicates?.length || !context) return;
       try {
-        await context.duplicates.record(user, plan.duplicates, context.now());
+        await context.duplicates.record(user, plan.duplicates, context.now(), queueId);
       } catch (err) {
         // the message is delivered; only the memory of its id is lost (a later copy is not seen as a duplicate)
         log.warn('sieve duplicate ids not recorded', { id: queueId, user, err });
