@@ -4,6 +4,7 @@
 // steps (bytes of body scanned count too), actions and redirects; and the newer extensions: subaddress (RFC 5233),
 // mailbox (RFC 5490), date and index (RFC 5260), vacation-seconds (RFC 6131), environment (RFC 5183), duplicate
 // (RFC 7352) and special-use (RFC 8579), over what the context (context.ts) knows. Takes no action itself.
+import { createHash } from 'node:crypto';
 import { normalizeMailbox } from '../store/maildir-names.ts';
 import { DEFAULT_DUPLICATE_SECONDS, MAX_DUPLICATE_SECONDS, plainContext, type SieveContext } from './context.ts';
 import { datePart, localOffset, parseDateTime, zoneOffset, type ZonedDate } from './dates.ts';
@@ -82,7 +83,10 @@ class SieveRuntimeError extends Error {
 /** RFC 5228 §2.4.2.2: a header field name (printable US-ASCII but ':'). */
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+$/;
 
-/** RFC 7352 §3: ids longer than this are hashed by the store anyway; longer values are cut (bounded memory). */
+/**
+ * RFC 7352 §3: ids longer than this are kept as their hash (bounded memory); cutting them would make two ids that
+ * share their first characters one, a false duplicate the RFC forbids.
+ */
 const MAX_DUPLICATE_ID = 1000;
 
 /** RFC 5260 §6: the field :index picks (from the end with :last); all of them without :index. */
@@ -270,7 +274,7 @@ export function executeSieve(script: CompiledScript, msg: SieveMessage, limits: 
     if (id === undefined || id === '') return false;
     // §3: ":seconds 0" makes the test false unconditionally (and an entry that expires at once is not kept)
     if (t.seconds === 0) return false;
-    id = id.slice(0, MAX_DUPLICATE_ID);
+    if (id.length > MAX_DUPLICATE_ID) id = `sha256:${createHash('sha256').update(id).digest('base64url')}`;
     // §3: an id is tracked whatever its source (Message-ID, :header or :uniqueid); only :handle separates
     const handle = x(t.handle);
     // §3.5: the default period, and sites cap it

@@ -46,3 +46,10 @@ test('RFC 7352 §3: an invalid :header name is no error; the test is false and r
   assert.deepEqual(kinds(out), ['keep']);
   assert.deepEqual(out.duplicates, []);
 });
+
+test('RFC 7352 §3: two long ids that differ only past their first 1000 characters are different ids', () => {
+  const long = 'x'.repeat(1200);
+  const first = run(`require "duplicate";\nif duplicate :uniqueid "${long}a" { discard; }`);
+  assert.deepEqual(kinds(run(`require "duplicate";\nif duplicate :uniqueid "${long}b" { discard; }`, first)), ['keep'], 'no false duplicate');
+  assert.deepEqual(kinds(run(`require "duplicate";\nif duplicate :uniqueid "${long}a" { discard; }`, first)), ['discard'], 'the same long id still is one');
+});
