@@ -57,7 +57,8 @@ export async function sieveContextFor(deps: SieveContextDeps, user: string, scri
     nowMs: deps.now(),
     subaddressDelimiter: deps.subaddressDelimiter(),
     environment,
-    mailboxes: mailboxList(mailboxes),
+    // INBOX always exists (RFC 3501 §5.1), listed or not (a Maildir not made yet, a listing that failed)
+    mailboxes: mailboxList(mailboxes.some((m) => m.name === 'INBOX') ? mailboxes : [{ name: 'INBOX' }, ...mailboxes]),
     duplicates: wants('duplicate') ? await deps.duplicates.load(user, deliveryId) : { seen: () => false },
   };
 }
