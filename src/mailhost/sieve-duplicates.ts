@@ -90,8 +90,11 @@ export function createSieveDuplicateStore(dataDir: string, fsync: boolean): Siev
         for (const r of records) {
           const key = keyOf(r.handle, r.id);
           const known = entries.get(key);
-          if (known !== undefined && known.expires > nowMs && !r.last) continue;
-          entries.set(key, { expires: nowMs + r.seconds * 1000, ...(by !== undefined ? { by } : {}) });
+          const live = known !== undefined && known.expires > nowMs;
+          if (live && !r.last) continue;
+          // a live entry renewed (:last) stays the first delivery's: a retry of this one is still a duplicate of it
+          const owner = live ? known.by : by;
+          entries.set(key, { expires: nowMs + r.seconds * 1000, ...(owner !== undefined ? { by: owner } : {}) });
         }
         const live = [...entries].filter(([, e]) => e.expires > nowMs).sort((a, b) => a[1].expires - b[1].expires);
         const kept = live.slice(Math.max(0, live.length - MAX_DUPLICATE_ENTRIES)).map(([k, e]): [string, number | [number, string]] => [k, e.by === undefined ? e.expires : [e.expires, e.by]]);

@@ -35,3 +35,16 @@ test('a retried delivery does not see itself as a duplicate; another message wit
   assert.deepEqual((await plan('q1')).copies, [{ flags: [] }], 'the same delivery, retried: the same plan (no second copy in Dups)');
   assert.deepEqual((await plan('q2')).copies, [{ folder: 'Dups', flags: [] }], 'another message with the same Message-ID is a duplicate');
 });
+
+test('with :last, a later message that renews an id does not make it its own: its retry still sees the earlier one', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'spamgate-sieve-dup-last-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const store = createSieveDuplicateStore(dir, false);
+  const rec = { handle: '', id: '<m1@remote.example>', seconds: 3600, last: true };
+  await store.record(USER, [rec], 0, 'q1');
+  assert.equal((await store.load(USER, 'q2')).seen('', rec.id, 3600, 1000), true, 'the second message is a duplicate');
+  await store.record(USER, [rec], 1000, 'q2');
+  assert.equal((await store.load(USER, 'q2')).seen('', rec.id, 3600, 2000), true, 'and stays one when its delivery is retried');
+  assert.equal((await store.load(USER, 'q1')).seen('', rec.id, 3600, 2000), false, 'the first one, retried, is still no duplicate of itself');
+  assert.equal((await store.load(USER, 'q3')).seen('', rec.id, 3600, 1000 + 3599_000), true, 'the period started again at the second');
+});
