@@ -2,12 +2,13 @@
 // in the same run. BENCH=relay,dns,... selects some.
 import { run as dns } from './dns.ts';
 import { run as filter } from './filter.ts';
+import { run as hostile } from './hostile-input.ts';
 import { run as imap } from './imap.ts';
 import { run as pop3 } from './pop3.ts';
 import { run as redis } from './redis.ts';
 import { run as relay } from './relay/index.ts';
 
-const ALL: Record<string, () => Promise<void>> = { relay, dns, filter, pop3, imap, redis };
+const ALL: Record<string, () => Promise<void>> = { relay, dns, filter, pop3, imap, redis, hostile };
 
 async function main(): Promise<void> {
   const wanted = (process.env.BENCH ?? Object.keys(ALL).join(',')).split(',').map((s) => s.trim()).filter(Boolean);

@@ -107,8 +107,8 @@ test('parsePrvs: malformed prvs local parts are told apart, never thrown on; pla
   assert.deepEqual(parsePrvs('PRVS=3123ABCDEF=Bob=x@example.org'), { kind: 'tagged', key: 3, day: 123, hash: 'abcdef', address: 'Bob=x@example.org' });
 });
 
-test('parsePrvs: a long hostile local part is rejected quickly', () => {
-  const started = performance.now();
-  for (let i = 0; i < 1000; i++) parsePrvs(`prvs=3123abcdef=${'=a'.repeat(100)}@example.org`);
-  assert.ok(performance.now() - started < 1000);
+// its speed is measured by `BENCH=hostile npm run bench` (test/bench/hostile-input.ts)
+test('parsePrvs: a local part of many "=" is read as the inner address, once', () => {
+  const inner = `${'=a'.repeat(100)}@example.org`;
+  for (let i = 0; i < 1000; i++) assert.deepEqual(parsePrvs(`prvs=3123abcdef=${inner}`), { kind: 'tagged', key: 3, day: 123, hash: 'abcdef', address: inner });
 });

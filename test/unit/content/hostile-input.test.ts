@@ -1,7 +1,8 @@
 // Hostile messages against the shipped rules and the HTML decoder: inputs that made a regex backtrack for
 // minutes (a long capitalised subject, a long run of digits before an @, repeated Content-Type lines) or a
-// decoder go quadratic (unclosed "<!--" and "<script>" repeated) finish in well under a second each; the
-// rewritten rules still hit what they hit before.
+// decoder go quadratic (unclosed "<!--" and "<script>" repeated) are judged with the symbols they deserve;
+// the rewritten rules still hit what they hit before. Their speed is measured by the hostile benchmark
+// (test/bench/hostile-input.ts, `BENCH=hostile npm run bench`), not asserted here.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -18,29 +19,26 @@ const SHIPPED = path.resolve(import.meta.dirname, '../../../rules');
 const ruleset = withContentSymbols(loadRuleset([SHIPPED]));
 const checks = createContentChecks({ ruleset });
 
-async function timed(raw: string): Promise<{ ms: number; symbols: Set<string> }> {
-  const started = performance.now();
+async function timed(raw: string): Promise<{ symbols: Set<string> }> {
   const { hits } = await runOffline(checks, Buffer.from(raw, 'latin1'));
-  return { ms: performance.now() - started, symbols: new Set(hits.map((h) => h.symbol)) };
+  return { symbols: new Set(hits.map((h) => h.symbol)) };
 }
 
-// A hang guard, not a speed figure (the benchmarks under test/bench measure speed): each input took from 10 s to
-// many minutes before its fix and takes well under a second now (the slowest, 300,000 digits, about 0.6 s on a
-// quiet two-core machine and 4 s with the machine loaded fourteen-fold).
-const BUDGET_MS = 10_000;
-
-test('hostile messages are judged quickly by the shipped rules', async () => {
-  const cases: [string, string][] = [
-    ['capitals', `Subject: ${'A'.repeat(20_000)}a\r\n\r\nx\r\n`],
-    ['digits', `From: <${'1'.repeat(300_000)}>\r\n\r\nx\r\n`],
-    ['content-type lines', `Subject: x\r\n\r\n${'content-type: text/plain\n'.repeat(20_000)}`],
-    ['one long line of content-type fields', `Subject: x\r\n\r\n${'content-type:text/plain'.repeat(22_000)}\r\n`],
-    ['unclosed comments', `Content-Type: text/html\r\n\r\n${'<!--'.repeat(75_000)}`],
-    ['unclosed scripts', `Content-Type: text/html\r\n\r\n${'<script>'.repeat(40_000)}${'<style>'.repeat(40_000)}`],
+// Each input took from 10 s to many minutes before its fix; none of them is spam by these rules (the
+// capitals end in a lower-case letter, the digits have no @), so each gets only what its shape deserves.
+test('hostile messages are judged by the shipped rules, with the symbols of their shape', async () => {
+  const headerless = ['CT_NO_DATE', 'CT_NO_MESSAGE_ID'];
+  const cases: [string, string, string[]][] = [
+    ['capitals', `Subject: ${'A'.repeat(20_000)}a\r\n\r\nx\r\n`, headerless],
+    ['digits', `From: <${'1'.repeat(300_000)}>\r\n\r\nx\r\n`, headerless],
+    ['content-type lines', `Subject: x\r\n\r\n${'content-type: text/plain\n'.repeat(20_000)}`, headerless],
+    ['one long line of content-type fields', `Subject: x\r\n\r\n${'content-type:text/plain'.repeat(22_000)}\r\n`, headerless],
+    ['unclosed comments', `Content-Type: text/html\r\n\r\n${'<!--'.repeat(75_000)}`, [...headerless, 'CT_MIME_HTML_ONLY']],
+    ['unclosed scripts', `Content-Type: text/html\r\n\r\n${'<script>'.repeat(40_000)}${'<style>'.repeat(40_000)}`, [...headerless, 'CT_MIME_HTML_ONLY']],
   ];
-  for (const [name, raw] of cases) {
-    const { ms } = await timed(raw);
-    assert.ok(ms < BUDGET_MS, `${name}: ${ms.toFixed(0)} ms`);
+  for (const [name, raw, want] of cases) {
+    const { symbols } = await timed(raw);
+    assert.deepEqual([...symbols].sort(), want.sort(), name);
   }
 });
 
@@ -70,22 +68,20 @@ test('HTML comments, scripts and styles are dropped as before, closed or not', (
   assert.equal(htmlToText('<style>a<script>b</script>c</style>d').text, 'd');
 });
 
-test('hostile MIME is parsed quickly: a long delimiter-like line past the size cut, 499 parts without blank lines, a long run of dots after a domain', () => {
+test('hostile MIME is parsed: a long delimiter-like line past the size cut, 499 parts without blank lines, a long run of dots after a domain', () => {
   const filler = 'hello world\r\n'.repeat(Math.ceil((600 * 1024) / 13));
   const pastCut = Buffer.from(`Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n${filler}--${' '.repeat(100_000)}x\r\n--b--\r\n`, 'latin1');
-  let started = performance.now();
-  parseMail(pastCut);
-  assert.ok(performance.now() - started < BUDGET_MS, `past the cut: ${(performance.now() - started).toFixed(0)} ms (12 s before)`);
+  // 12 s before its fix: the delimiter-like line is not a boundary, the text part is read
+  const cut = parseMail(pastCut);
+  assert.deepEqual(cut.parts.map((p) => p.type), ['multipart/mixed', 'text/plain']);
+  assert.ok(cut.truncated && cut.text.startsWith('hello world'));
   let parts = 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n';
   for (let i = 0; i < 499; i++) parts += '--b\r\nX: y\r\n';
   const manyParts = Buffer.from(`${parts}--b\r\nX${'\r\na'.repeat(2_000_000)}\r\n`, 'latin1');
-  started = performance.now();
+  // 5 s before its fix
   const tree = parseMime(manyParts);
-  assert.ok(performance.now() - started < BUDGET_MS, `499 parts: ${(performance.now() - started).toFixed(0)} ms (5 s before)`);
   assert.equal(tree.children.length, 500);
-  started = performance.now();
   assert.equal(parseAddress(`a@b${'.'.repeat(16_000)}x`).domain.length, 16_002);
-  assert.ok(performance.now() - started < BUDGET_MS);
 });
 
 test('past the size cut, parts are found also by a boundary longer than RFC 2046 allows (mail programs take them)', () => {

@@ -110,10 +110,11 @@ test('inline images (a signature logo: Content-ID, inline, or an image without d
   assert.equal(attachmentDigests(parseMail(related('Content-Type: image/png\r\nContent-Disposition: attachment; filename="scan.png"\r\n')), 1024).length, 1);
 });
 
-test('a long run of dotted words without an @ is read in linear time (the address pattern was retried at each dot)', () => {
-  const started = Date.now();
-  assert.deepEqual(normalizedWords('a.'.repeat(40_000)).length, 5000);
-  assert.ok(Date.now() - started < 1000, `${Date.now() - started} ms`);
+// its speed (the address pattern was retried at each dot) is measured by `BENCH=hostile npm run bench`
+test('a long run of dotted words without an @ is read as words', () => {
+  const words = normalizedWords('a.'.repeat(40_000));
+  assert.equal(words.length, 5000);
+  assert.ok(words.every((w) => w === 'a'));
   // addresses still keep their domain only
   assert.deepEqual(normalizedWords('Write to john.smith+x@mail.example.org or -jane@ex.net, a.b@nohost now'), ['write', 'to', 'mail', 'example', 'org', 'or', 'ex', 'net', 'a', 'b', 'nohost', 'now']);
 });

@@ -90,11 +90,11 @@ test('REFERENCES: siblings and threads by sent date, ties by sequence (step 6, Â
   assert.equal(refs([{ id: 'a', date: 1 }, { id: 'b', refs: ['a'], date: 9 }, { id: 'c', refs: ['a'], date: 5 }]), '(1 (3)(2))');
 });
 
-test('REFERENCES: a chain and a tree thousands deep neither overflow the stack nor take long', () => {
+// The speed of THREAD on these sets is measured by `BENCH=hostile npm run bench` (test/bench/hostile-input.ts).
+test('REFERENCES: a chain and a tree thousands deep do not overflow the stack', () => {
   const n = 20_000;
   const chain: Spec[] = [];
   for (let i = 0; i < n; i++) chain.push({ id: `m${i}`, refs: i === 0 ? [] : [`m${i - 1}`] });
-  const t0 = performance.now();
   const out = refs(chain);
   assert.equal(out, `(${Array.from({ length: n }, (_, i) => i + 1).join(' ')})`);
   // each message has two replies in a deep comb: nesting as deep as the set
@@ -102,10 +102,11 @@ test('REFERENCES: a chain and a tree thousands deep neither overflow the stack n
   for (let i = 0; i < n; i += 2) comb.push({ id: `c${i}`, refs: i === 0 ? [] : [`c${i - 2}`] }, { id: `l${i}`, refs: i === 0 ? [] : [`c${i - 2}`] });
   const text = refs(comb);
   assert.equal(text.split('(').length, text.split(')').length);
-  assert.ok(performance.now() - t0 < 10_000);
+  assert.ok(text.startsWith('((1 (3 (5 (7 '), text.slice(0, 40));
+  assert.equal(text.match(/\d+/g)?.length, n, 'every message once');
 });
 
-test('REFERENCES: long Message-IDs and base subjects of one length (V8 hashes such strings by length alone) cost no quadratic time', () => {
+test('REFERENCES: long Message-IDs and base subjects of one length (V8 hashes such strings by length alone) are told apart', () => {
   const n = 1500;
   const long = 'x'.repeat(20_000);
   const set = Array.from({ length: n }, (_, i) => {
@@ -116,9 +117,7 @@ test('REFERENCES: long Message-IDs and base subjects of one length (V8 hashes su
     ]);
     return messageKeys(i + 1, { uid: i + 1, size: 1, internalDate: i, flags: [], modseq: 1, recent: false } as never, keys);
   });
-  const t0 = performance.now();
   const out = formatThreads(referencesThreads(set), (m) => m.seq);
-  assert.ok(performance.now() - t0 < 3000, `took ${Math.round(performance.now() - t0)} ms`);
   assert.ok(out === Array.from({ length: n }, (_, i) => `(${i + 1})`).join(''), out.slice(0, 80));
   // a long subject still gathers its threads (step 5)
   const two = [0, 1].map((i) => messageKeys(i + 1, { uid: i + 1, size: 1, internalDate: i, flags: [], modseq: 1, recent: false } as never, headerKeys([['subject', long]])));

@@ -1,6 +1,6 @@
 // Rules files as files: duplicate keys named with their line, the 4 MiB cap, a "file" that is a
 // directory or a device, a rules directory that is missing; each a ConfigError, and a big file is
-// parsed in linear time.
+// parsed whole (its speed is measured by the hostile benchmark, test/bench/hostile-input.ts).
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -32,23 +32,21 @@ test('a key given twice is refused with file, line and key, in rules, config and
   assert.equal(loadRuleset([dir]).symbols.get('LOCAL_B')?.weight, 1);
 });
 
-test('a 3 MB rules file and a users file of 20,000 users parse in linear time', (t) => {
+test('a 3 MB rules file and a users file of 20,000 users parse whole', (t) => {
   const dir = tempDir(t);
   const lines = ['symbols:'];
   for (let i = 0; i < 40_000; i++) lines.push(`  LOCAL_${i}: { weight: 1, description: filler text filler text ${i} }`);
   writeFileSync(path.join(dir, 'big.yaml'), lines.join('\n') + '\n');
-  // checking unique keys pairwise took 15 s for this file; the parse itself takes about 2 s
-  let started = performance.now();
-  assert.equal(loadRuleset([SHIPPED_RULES_DIR, dir]).symbols.get('LOCAL_39999')?.weight, 1);
-  assert.ok(performance.now() - started < 10_000, `rules took ${Math.round(performance.now() - started)} ms`);
+  // checking unique keys pairwise took 15 s for this file; `BENCH=hostile npm run bench` times it
+  const symbols = loadRuleset([SHIPPED_RULES_DIR, dir]).symbols;
+  assert.equal(symbols.get('LOCAL_0')?.weight, 1);
+  assert.equal(symbols.get('LOCAL_39999')?.weight, 1);
   const users: string[] = [];
   for (let i = 0; i < 20_000; i++) users.push(`user${i}@localhost:\n  password: $scrypt$16384$8$1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g=`);
   writeFileSync(path.join(dir, 'users.yaml'), users.join('\n') + '\n');
-  started = performance.now();
   const r = readUsersFile(path.join(dir, 'users.yaml'));
   assert.ok(r.ok && Object.keys(r.entries).length === 20_000);
-  // pairwise: 10 s; in one pass: well under one
-  assert.ok(performance.now() - started < 4_000, `users took ${Math.round(performance.now() - started)} ms`);
+  assert.ok(r.ok && 'user19999@localhost' in r.entries);
 });
 
 test('a rules file over 4 MiB, a directory, a device: config errors naming the file', (t) => {
