@@ -20,6 +20,9 @@ import { formatThreads, referencesThreads } from '../../src/imap/thread.ts';
 import { readUsersFile } from '../../src/mailhost/users.ts';
 import { parseMail } from '../../src/mime/parse.ts';
 import { loadRuleset } from '../../src/scoring/ruleset.ts';
+import { compileSieve } from '../../src/sieve/compile.ts';
+import { executeSieve } from '../../src/sieve/execute.ts';
+import { sieveMessage } from '../../src/sieve/message.ts';
 import { parseAddress } from '../../src/smtp/address.ts';
 
 /** Fast operations are repeated until this much time has passed, so that their mean is steady. */
@@ -27,6 +30,8 @@ const MIN_SAMPLE_MS = 200;
 
 interface Case {
   name: string;
+  /** What the ratio should be, where not about 4. */
+  expect?: string;
   /** Builds the operation for an input of the given scale (1 = the size the unit tests use). */
   prepare: (scale: number) => () => unknown;
 }
@@ -52,9 +57,9 @@ async function timeAsync(op: () => Promise<unknown>): Promise<number> {
   return (performance.now() - started) / runs;
 }
 
-function report(name: string, quarter: number, full: number): void {
+function report(name: string, quarter: number, full: number, expect?: string): void {
   const ms = (n: number): string => (n < 10 ? n.toFixed(2) : n.toFixed(0));
-  console.log(`hostile bench: ${name.padEnd(50)} 1/4 size ${ms(quarter).padStart(7)} ms, full ${ms(full).padStart(7)} ms, ratio ${(full / quarter).toFixed(1)}`);
+  console.log(`hostile bench: ${name.padEnd(50)} 1/4 size ${ms(quarter).padStart(7)} ms, full ${ms(full).padStart(7)} ms, ratio ${(full / quarter).toFixed(1)}${expect ? ` (${expect})` : ''}`);
 }
 
 function syncCases(work: string): Case[] {
@@ -162,6 +167,32 @@ function syncCases(work: string): Case[] {
         return () => tags.map(parsePrvs);
       },
     },
+    {
+      name: 'Sieve body: 200 :content lists of a 1 MiB message',
+      expect: 'about 1: decoded once, not once per list',
+      prepare: (scale) => {
+        const part = Buffer.alloc(9000, 'A').toString('base64');
+        const parts = Array.from({ length: 100 }, () => `--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n${part}\r\n`).join('');
+        const big = Buffer.from(`From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${parts}--b--\r\n`);
+        const tests = Array.from({ length: 200 * scale }, (_, i) => `if body :content "type${i}" :contains "zz" { stop; }`).join('\n');
+        const r = compileSieve(`require "body";\n${tests}\nif body :text :contains "AAAA" { discard; }`);
+        if (!r.ok) throw new Error('sieve bench script does not compile');
+        return () => executeSieve(r.script, sieveMessage(big, { from: 'a@b.example', to: 'alice@corp.example' }));
+      },
+    },
+    {
+      name: 'Sieve :matches "*a*a…" on a 4000-char subject',
+      expect: '10 matches, then 40 cut by the step bound after about 27',
+      prepare: (scale) => {
+        const raw = Buffer.from('From: a@b.example\r\nSubject: ' + 'a'.repeat(4000) + '\r\n\r\nbody\r\n');
+        const key = '*a'.repeat(450) + '*';
+        let body = '';
+        for (let i = 0; i < 40 * scale; i++) body += `if header :matches "subject" "${key}" { set "x${i}" "\${1}"; }\n`;
+        const r = compileSieve('require "variables";\n' + body);
+        if (!r.ok) throw new Error('sieve bench script does not compile');
+        return () => executeSieve(r.script, sieveMessage(raw, { from: '', to: 'alice@corp.example' }));
+      },
+    },
   ];
 }
 
@@ -182,7 +213,7 @@ export async function run(): Promise<void> {
     for (const c of syncCases(work)) {
       const quarter = timeIt(c.prepare(0.25));
       const full = timeIt(c.prepare(1));
-      report(c.name, quarter, full);
+      report(c.name, quarter, full, c.expect);
     }
     const checks = createContentChecks({ ruleset: withContentSymbols(loadRuleset([SHIPPED_RULES_DIR])) });
     const judge = (raw: string): (() => Promise<unknown>) => {

@@ -185,19 +185,18 @@ test('body: the bytes decoded count toward the step bound', () => {
   assert.ok(ok.ok, 'within the default bound');
 });
 
-test('body: the message is decoded once however many :content type lists a script tests (each list is not a new decode)', () => {
+// that each list is not a new decode (200 walks of the 1 MiB message took seconds) is measured by
+// `BENCH=hostile npm run bench` (test/bench/hostile-input.ts)
+test('body: a script testing many :content type lists of a big message gets its answer', () => {
   const part = Buffer.alloc(9000, 'A').toString('base64');
   const parts = Array.from({ length: 100 }, () => `--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n${part}\r\n`).join('');
   const big = Buffer.from(`From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n${parts}--b--\r\n`);
   const tests = Array.from({ length: 200 }, (_, i) => `if body :content "type${i}" :contains "zz" { stop; }`).join('\n');
   const r = compileSieve(`require "body";\n${tests}\nif body :text :contains "AAAA" { discard; }`);
   assert.ok(r.ok);
-  const started = performance.now();
   const out = executeSieve(r.script, sieveMessage(big, { from: 'a@b.example', to: 'alice@corp.example' }));
   assert.ok(out.ok, JSON.stringify(out));
   assert.deepEqual(out.actions.map((a) => a.kind), ['discard']);
-  // a hang guard, not a speed assertion: 200 walks of the 1 MiB message took seconds
-  assert.ok(performance.now() - started < 10_000);
 });
 
 test('reject and ereject: cancel the implicit keep, carry the reason (variables expanded); incompatible with keep, fileinto, redirect, vacation, a second reject', () => {

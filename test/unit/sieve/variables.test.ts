@@ -71,18 +71,19 @@ test('bounds: values are cut at 4096 characters, at most 128 variables', () => {
   assert.equal(r.ok ? '' : r.error, 'more than 128 variables');
 });
 
-test('match variables of long :matches cost time in line with the steps they are charged: a hostile script is over in seconds, not minutes', () => {
-  // each match fills a table of about 4000 × 900 cells for its ${1}…; 40 of them once took 35 s of one core
+// that the time is in line with the steps charged (40 such matches once took 35 s of one core) is measured
+// by `BENCH=hostile npm run bench` (test/bench/hostile-input.ts)
+test('match variables of long :matches are charged steps: a hostile script is ended by the step bound', () => {
+  // each match fills a table of about 4000 × 900 cells for its ${1}…
   const raw = Buffer.from('From: a@b.example\r\nSubject: ' + 'a'.repeat(4000) + '\r\n\r\nbody\r\n');
   const key = '*a'.repeat(450) + '*';
   let body = '';
   for (let i = 0; i < 40; i++) body += `if header :matches "subject" "${key}" { set "x${i}" "\${1}"; }\n`;
   const r = compileSieve('require "variables";\n' + body);
   assert.ok(r.ok);
-  const started = Date.now();
   const out = executeSieve(r.script, sieveMessage(raw, { from: '', to: 'alice@corp.example' }));
   assert.equal(out.ok, false, 'the step bound ends it');
-  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
+  assert.ok(!out.ok && /more than \d+ steps/.test(out.error) && out.line < 2 + 40, JSON.stringify(out));
 });
 
 test('match variables under i;ascii-casemap and i;octet: captured as written, compared as the comparator says', () => {
