@@ -79,12 +79,13 @@ test('redis SIGKILLed mid-run: tempfail / skip per config within the budget, rec
   await redis.kill();
   let started = performance.now();
   const down = await sendMessage(a.smtpPort, 'y@remote.example', ['postmaster@localhost'], BODY);
-  assert.ok(performance.now() - started < 2000, 'answered within the check budget');
+  // 4 × greylist.timeout (1 s), below checks.timeout (5 s): room for a loaded machine, not for a budget ignored
+  assert.ok(performance.now() - started < 4000, 'answered within the check budget');
   assert.deepEqual(codes(down.replies), [250, 250, 451]);
   assert.match(down.replies[2]?.text ?? '', /Greylisting temporarily unavailable/);
   started = performance.now();
   const skipped = await sendMessage(b.smtpPort, 'y@remote.example', ['postmaster@localhost'], BODY);
-  assert.ok(performance.now() - started < 2000);
+  assert.ok(performance.now() - started < 4000);
   assert.equal(skipped.data?.code, 250, `skip accepts: ${JSON.stringify(skipped.replies)}`);
   const tx = b.transactions().at(-1) as { symbols?: Array<{ s: string }> };
   assert.ok(tx.symbols?.some((s) => s.s === 'GREYLIST_SKIPPED'));

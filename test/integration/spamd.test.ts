@@ -352,8 +352,9 @@ test('a request trickled in a byte at a time must still be complete within spamd
     if (sent < request.length && socket.writable) socket.write(request.subarray(sent, ++sent));
   }, 50);
   t.after(() => clearInterval(drip));
-  await Promise.race([closed, new Promise((r) => setTimeout(r, 3000))]);
+  await Promise.race([closed, new Promise((r) => setTimeout(r, 6000))]);
   clearInterval(drip);
   assert.match(Buffer.concat(chunks).toString('latin1'), /^SPAMD\/1\.0 79 Timeout: no complete request within 300 ms\r\n$/);
-  assert.ok(Date.now() - started < 2000, 'closed by the deadline');
+  // 300 ms configured; the bound leaves room for a loaded machine and is far below the 15 s of the drip
+  assert.ok(Date.now() - started < 4000, 'closed by the deadline');
 });

@@ -125,11 +125,14 @@ test('check: without min_score every first attempt is greylisted, an SPF pass (t
 
 test('check: store failure becomes GREYLIST_UNAVAILABLE (tempfail) or GREYLIST_SKIPPED (skip) within the budget', async (t) => {
   const redis = await startRedis(t);
-  const link = await linkTo(t, redis);
+  // a budget of 5 s, not the 1 s default, so that a loaded machine meets it; redis.timeout 30 s, so that a
+  // store that waited for redis to answer would still miss it
+  const link = await linkTo(t, redis, { timeout: '30s' });
   const store = new RedisGreylistStore(link);
   await redis.kill();
   await eventually(() => !link.isUp);
-  const tempfail = check(t, store, {}, 'tempfail');
+  const tempfail = check(t, store, { timeout: '5s' }, 'tempfail');
+  assert.equal(tempfail.timeoutMs, 5000);
   const started = performance.now();
   assert.equal((await tempfail.run(ctx()))[0]?.symbol, 'GREYLIST_UNAVAILABLE');
   assert.ok(performance.now() - started < (tempfail.timeoutMs ?? 0));

@@ -38,8 +38,9 @@ test('a lock left by a dead process on this host is broken at once, and held whi
   const lock = join(dir, 'dovecot-uidlist.lock');
   await writeFile(lock, `${await deadPid()}:${hostname()}`);
   const started = Date.now();
-  const inside = await withDotlock(lock, async () => readFile(lock, 'utf8'));
-  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  // a wait of 30 s for a holder (2 s by default): a lock not broken at once would miss the 5 s bound by far
+  const inside = await withDotlock(lock, async () => readFile(lock, 'utf8'), { waitMs: 30_000 });
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
   assert.equal(inside, `${process.pid}:${hostname()}`);
   await assert.rejects(stat(lock), /ENOENT/, 'released');
 });
@@ -82,8 +83,8 @@ test('our own pid in a lock we do not hold is a previous incarnation (same pid a
   const lock = join(dir, 'x.lock');
   await writeFile(lock, `${process.pid}:${hostname()}`);
   const started = Date.now();
-  await withDotlock(lock, async () => undefined);
-  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  await withDotlock(lock, async () => undefined, { waitMs: 30_000 });
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
 });
 
 test('a live holder is waited for; another host or an empty lock is not judged by pid', async (t) => {
@@ -133,7 +134,8 @@ test('delivery after a crash that left dovecot-uidlist.lock is not held up', asy
   const second = createMaildirStore({ root, fsync: false });
   const started = Date.now();
   for (let i = 0; i < 3; i++) await second.append(user, 'INBOX', Buffer.from(`Subject: after ${i}\r\n\r\nx\r\n`));
-  assert.ok(Date.now() - started < 1500, `three deliveries took ${Date.now() - started} ms`);
+  // the uid list lock is required: a delivery that waited for it would wait 30 s (REQUIRED_WAIT_MS)
+  assert.ok(Date.now() - started < 5000, `three deliveries took ${Date.now() - started} ms`);
   const box = await second.open(user, 'INBOX', { claimRecent: false });
   assert.deepEqual(box.messages.map((m) => m.uid), [1, 2, 3, 4]);
 });
@@ -155,7 +157,8 @@ test('claiming \\Recent after a crash that left its lock is not held up', async 
   const started = Date.now();
   assert.equal(await claimRecentMark(dir, 7, 5), 0);
   assert.equal(await claimRecentMark(dir, 7, 9), 5);
-  assert.ok(Date.now() - started < 1000, `took ${Date.now() - started} ms`);
+  // two claims that each waited for the lock (2 s) would take 4 s
+  assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms`);
 });
 
 test('a required lock never runs fn without the lock: a live holder past the wait is INUSE', async (t) => {
