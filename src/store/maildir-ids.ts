@@ -3,7 +3,6 @@
 // only the info after ':'), it begins with the time the file entered the folder, and a copy's name carries the
 // EMAILID of its source (",E=…"), so COPY and MOVE keep the id of the same immutable content.
 import { createHash } from 'node:crypto';
-import { dateInName } from './maildir-dates.ts';
 
 /** RFC 8474 §4 objectid: 1-255 of ALPHA / DIGIT / "_" / "-". */
 export const OBJECT_ID = /^[A-Za-z0-9_-]{1,255}$/;
@@ -30,13 +29,20 @@ export function emailIdSuffix(sourceKey: string | undefined): string {
   return sourceKey === undefined ? '' : ',E=' + emailIdOf(sourceKey);
 }
 
+/** How far a name's time may run ahead of the clock (another host's clock writing to a shared volume). */
+const AHEAD_MS = 24 * 60 * 60 * 1000;
+
 /**
  * When the message entered this folder (RFC 8514 SAVEDATE): delivery, APPEND and COPY name the file after the
- * time they write it, to the second. Undefined for a name that does not start with a time (another program's).
+ * time they write it, to the second ("1700000000.M1P2.host"). Undefined for a name that does not start with such
+ * a time (another program's: a counter, "1"), or whose time is not yet (a clock far off, a 12-digit number, which
+ * would not even fit RFC 3501's 4-digit year).
  */
-export function saveDateOf(key: string): number | undefined {
-  const t = dateInName(key);
-  return t > 0 ? t : undefined;
+export function saveDateOf(key: string, now: number): number | undefined {
+  const m = /^(\d{9,10})\./.exec(key);
+  if (!m) return undefined;
+  const t = Number(m[1]) * 1000;
+  return t > now + AHEAD_MS ? undefined : t;
 }
 
 /** MAILBOXID (RFC 8474 §4) of a folder: from its UIDVALIDITY, which the store never hands out twice (uidvalidity-mark.ts) and a RENAME keeps. */

@@ -387,7 +387,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
 
     objectIds: {
       emailId: (meta) => (meta.key === undefined ? undefined : emailIdOf(meta.key)),
-      saveDate: (meta) => (meta.key === undefined ? undefined : saveDateOf(meta.key)),
+      saveDate: (meta) => (meta.key === undefined ? undefined : saveDateOf(meta.key, clock.now())),
     },
 
     async usage(user) {
