@@ -7,13 +7,19 @@ import { createHash } from 'node:crypto';
 /** RFC 8474 §4 objectid: 1-255 of ALPHA / DIGIT / "_" / "-". */
 export const OBJECT_ID = /^[A-Za-z0-9_-]{1,255}$/;
 
-/** The ",E=" field of a key, when it is a valid objectid (a name another program chose may hold anything). */
+/** The form of the ids this store makes (emailIdOf), the only form a ",E=" field is taken in. */
+const OWN_ID = /^M[A-Za-z0-9_-]{23}$/;
+
+/**
+ * The ",E=" field of a key, when it holds an id in the store's own form: a name another program chose may hold
+ * anything, and an id of up to 255 characters carried into a copy's name would pass NAME_MAX (the copy failing).
+ */
 function carriedId(key: string): string | undefined {
   const at = key.indexOf(',E=');
   if (at < 0) return undefined;
   const end = key.indexOf(',', at + 3);
   const id = key.slice(at + 3, end < 0 ? key.length : end);
-  return OBJECT_ID.test(id) ? id : undefined;
+  return OWN_ID.test(id) ? id : undefined;
 }
 
 /**

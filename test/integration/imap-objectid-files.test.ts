@@ -32,3 +32,20 @@ test('SAVEDATE: a file name with no plausible time gives NIL, never a bad date-t
   assert.equal(dates.get('m3'), '"14-Nov-2023 22:13:20 +0000"');
   assert.match(await c.cmd('Q', 'SEARCH SAVEDBEFORE 1-Jan-1990'), /^\* SEARCH\r\n/m);
 });
+
+test('EMAILID: a ",E=" field the store did not write is no id to carry; such a message can still be copied', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  const md = h.store.maildirOf(USER);
+  // a 220-character id in another program's name: carried over, the copy's name would pass NAME_MAX
+  await writeFile(join(md, 'cur', `1700000000.M1P1.host,E=${'A'.repeat(220)}:2,S`), sample('long'));
+  const c = await loggedIn(h, t);
+  assert.match(await c.cmd('C', 'CREATE Keep'), /^C OK/m);
+  assert.match(await c.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  const id = /EMAILID \(([^)]+)\)/.exec(await c.cmd('F1', 'FETCH 1 EMAILID'))?.[1];
+  assert.ok(id !== undefined);
+  assert.notEqual(id, 'A'.repeat(220));
+  assert.match(await c.cmd('Cp', 'COPY 1 Keep'), /^Cp OK/m);
+  assert.match(await c.cmd('S2', 'SELECT Keep'), /^S2 OK/m);
+  assert.match(await c.cmd('F2', 'FETCH 1 EMAILID'), new RegExp(`EMAILID \\(${id}\\)`), 'the copy keeps the id');
+});
