@@ -1,7 +1,7 @@
 // FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8). Metadata-only requests (UID, FLAGS, INTERNALDATE, RFC822.SIZE and
 // ENVELOPE from the store's cached header fields) become one string per line, written in large pieces; requests
 // that need the message text load and parse messages a few at a time.
-import type { FlagOutcome, MessageMeta } from '../store/mailbox-store.ts';
+import { idsIn, type FlagOutcome, type MessageMeta } from '../store/mailbox-store.ts';
 import type { EnvelopeCache, EnvelopeTable } from './envelope-cache.ts';
 import { envelopeOf } from './envelope.ts';
 import { fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
@@ -64,6 +64,7 @@ async function fetchMetadata(s: Session, sel: Selected, targets: readonly Target
   const metas = await metasNow(s, sel, needsDates(atts));
   const table = needsEnvelope(atts) ? envelopeCache(s).table(s.user, sel.name, sel.uidValidity) : undefined;
   const tellsFlags = atts.some((a) => a.kind === 'FLAGS');
+  const ids = idsIn(s.ctx.opts.store.objectIds, sel.uidValidity);
   let missing = false;
   let out = '';
   for (let i = 0; i < targets.length; i += META_BATCH) {
@@ -77,7 +78,7 @@ async function fetchMetadata(s: Session, sel: Selected, targets: readonly Target
         continue;
       }
       if (tellsFlags) sel.flags.set(t.uid, flagKey(meta.flags));
-      out += metaLine(t.seq, atts, meta, sel.recent.has(t.uid), envelope, s.ctx.opts.store.objectIds);
+      out += metaLine(t.seq, atts, meta, sel.recent.has(t.uid), envelope, ids);
       if (out.length >= WRITE_CHARS) {
         await s.sendAsync(out);
         out = '';
@@ -169,7 +170,7 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
         continue;
       }
       const meta = { ...m.meta, recent: sel.recent.has(m.t.uid) };
-      const ids = store.objectIds;
+      const ids = idsIn(store.objectIds, sel.uidValidity);
       const input = { meta, utf8: s.utf8, ...(ids ? { ids } : {}), ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}) };
       let items: (string | Buffer)[];
       try {

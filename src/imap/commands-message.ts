@@ -7,7 +7,7 @@ import { flagsResponses, newKeywords } from './flags-response.ts';
 import { learnTransfer } from './junk.ts';
 import { addWithinQuota } from './quota.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { cachedFieldsSuffice, matches, needsInternalDate, needsText, parseSearch, usesModseq, type SearchKey } from './search.ts';
+import { cachedFieldsSuffice, idsOption, matches, needsInternalDate, needsText, parseSearch, usesModseq, type SearchKey } from './search.ts';
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
 import { isReply, metasNow, resolve, savedRanges, selected, type Target } from './selection.ts';
 import { asksSave, esearchLine, parseReturn, savedPart, sendsEsearch, type ReturnOptions } from './search-return.ts';
@@ -127,7 +127,7 @@ export async function keepingSaved(sel: Selected, c: Cursor, run: () => Promise<
 
 async function searchIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: boolean): Promise<Reply> {
   const opts = parseReturn(c);
-  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), now: s.ctx.opts.clock.now(), ...(s.ctx.opts.store.objectIds ? { ids: s.ctx.opts.store.objectIds } : {}), utf8: s.utf8 });
+  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity), utf8: s.utf8 });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);

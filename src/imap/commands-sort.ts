@@ -6,7 +6,7 @@ import { highestModseq, keepingSaved, searchSeqs, sendResult } from './commands-
 import { parseReturn } from './search-return.ts';
 import { headerKeys, messageKeys, type HeaderKeys, type MessageKeys } from './message-keys.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { BadCharset, parseSearch, usesModseq, type SearchContext, type SearchKey } from './search.ts';
+import { BadCharset, idsOption, parseSearch, usesModseq, type SearchContext, type SearchKey } from './search.ts';
 import { isReply, metasNow, savedRanges, selected } from './selection.ts';
 import { parseSortCriteria, sortMessages } from './sort.ts';
 import type { Handler, Reply, Selected, Session } from './session.ts';
@@ -89,7 +89,7 @@ async function sortIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: bo
   // RFC 5267 §3.1 (ESORT): SORT RETURN (…) criteria charset keys
   const opts = parseReturn(c);
   const criteria = parseSortCriteria(c);
-  const key = charsetAndKeys(c, sel, s.utf8, { now: s.ctx.opts.clock.now(), ...(s.ctx.opts.store.objectIds ? { ids: s.ctx.opts.store.objectIds } : {}) });
+  const key = charsetAndKeys(c, sel, s.utf8, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
@@ -119,7 +119,7 @@ async function thread(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const name = c.atom().toUpperCase();
   const algorithm = THREAD_ALGORITHMS.find((a): a is ThreadAlgorithm => a === name);
   if (algorithm === undefined) throw new ImapSyntaxError(`unknown THREAD algorithm ${name}`); // RFC 5256 §3: BAD
-  const key = charsetAndKeys(c, sel, s.utf8, { now: s.ctx.opts.clock.now(), ...(s.ctx.opts.store.objectIds ? { ids: s.ctx.opts.store.objectIds } : {}) });
+  const key = charsetAndKeys(c, sel, s.utf8, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
   if (usesModseq(key)) await enableCondstore(s); // RFC 7162 §3.1
   const messages = await keysOf(s, sel, await searchSeqs(s, sel, key));
   const roots = algorithm === 'REFERENCES' ? referencesThreads(messages) : orderedSubject(messages);

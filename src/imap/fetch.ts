@@ -1,5 +1,5 @@
 // FETCH: attribute parsing (macros, BODY[section]<partial>) and response items per message (RFC 3501 §6.4.5, §7.4.2).
-import type { MessageMeta, ObjectIds } from '../store/mailbox-store.ts';
+import type { MessageIds, MessageMeta } from '../store/mailbox-store.ts';
 import { binarySection, literalPrefix } from './binary.ts';
 import { astr, flagList, internalDate } from './encode.ts';
 import { bodyStructure, envelope, findPart, hasEightBitHeaders, parseMime, type MimePart } from './mime.ts';
@@ -165,14 +165,14 @@ export interface FetchInput {
   /** The client enabled UTF8=ACCEPT: the summary's UTF-8 ENVELOPE is sent. */
   utf8?: boolean;
   /** The store's EMAILID and SAVEDATE (asked for only where it has them). */
-  ids?: ObjectIds;
+  ids?: MessageIds;
 }
 
 /**
  * "ITEM value" of a metadata attribute (UID, FLAGS, INTERNALDATE, RFC822.SIZE; ENVELOPE when given), or undefined
  * for the others. `recent` is the session's view (RFC 3501 §2.3.2), not the store's.
  */
-export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: ObjectIds): string | undefined {
+export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds): string | undefined {
   switch (kind) {
     case 'UID':
       return 'UID ' + meta.uid;
@@ -203,7 +203,7 @@ export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: bool
 }
 
 /** One "* n FETCH (...)" line of metadata attributes only (see metadataOnly); one string, no pieces. */
-export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: ObjectIds): string {
+export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds): string {
   let out = '* ' + seq + ' FETCH (';
   for (let i = 0; i < atts.length; i++) {
     if (i > 0) out += ' ';

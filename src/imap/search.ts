@@ -1,6 +1,6 @@
 // SEARCH keys (every RFC 3501 §6.4.4 key, CHARSET US-ASCII/UTF-8): parsing to a tree and matching one message.
 import { decodeWords } from 'postal-mime';
-import type { MessageMeta, ObjectIds } from '../store/mailbox-store.ts';
+import { idsIn, type MessageIds, type MessageMeta, type ObjectIds } from '../store/mailbox-store.ts';
 import { inRanges, parseSearchDate, parseSequenceSet, type SeqRange } from './encode.ts';
 import { parseHeaders } from './mime.ts';
 import { sentDay, squashSpace } from './search-compile.ts';
@@ -23,7 +23,7 @@ export type SearchKey =
   | { k: 'modseq'; n: number }
   /** RFC 5032 OLDER/YOUNGER: INTERNALDATE before `cutoff` (older), or at or after it (younger); `cutoff` is now less the interval. */
   | { k: 'age'; older: boolean; cutoff: number }
-  /** RFC 8514 §4 SAVEDBEFORE/SAVEDON/SAVEDSINCE; `saveDate` is the store's (ObjectIds.saveDate). */
+  /** RFC 8514 §4 SAVEDBEFORE/SAVEDON/SAVEDSINCE; `saveDate` is the store's (MessageIds.saveDate). */
   | { k: 'saved'; op: 'before' | 'on' | 'since'; day: number; saveDate: (m: MessageMeta) => number | undefined }
   /** RFC 8514 §4 SAVEDATESUPPORTED: every message, the store tells save dates for all its mailboxes. */
   | { k: 'savedatesupported' }
@@ -53,7 +53,13 @@ export interface SearchContext {
   /** The time OLDER and YOUNGER count back from (RFC 5032 §3), ms; Date.now() when absent. */
   now?: number;
   /** The store's EMAILID and SAVEDATE: the keys of OBJECTID and SAVEDATE are known only with them. */
-  ids?: ObjectIds;
+  ids?: MessageIds;
+}
+
+/** SearchContext.ids for the mailbox of this UIDVALIDITY, where the store tells ids. */
+export function idsOption(ids: ObjectIds | undefined, uidValidity: number): { ids?: MessageIds } {
+  const bound = idsIn(ids, uidValidity);
+  return bound ? { ids: bound } : {};
 }
 
 const SAVED_KEYS: Record<string, 'before' | 'on' | 'since'> = { SAVEDBEFORE: 'before', SAVEDON: 'on', SAVEDSINCE: 'since' };

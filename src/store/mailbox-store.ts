@@ -32,10 +32,21 @@ export interface MessageMeta {
 
 /** Per-message identifiers a store can tell from its own names (RFC 8474 EMAILID, RFC 8514 SAVEDATE). */
 export interface ObjectIds {
-  /** RFC 8474 §5.1 EMAILID; undefined when the store cannot tell it for this message. */
-  emailId(meta: MessageMeta): string | undefined;
+  /** RFC 8474 §5.1 EMAILID of a message of the mailbox with this UIDVALIDITY; undefined when the store cannot tell it. */
+  emailId(meta: MessageMeta, uidValidity: number): string | undefined;
   /** RFC 8514 §3 SAVEDATE, ms since epoch: when the message entered its mailbox; undefined when unknown. */
   saveDate(meta: MessageMeta): number | undefined;
+}
+
+/** ObjectIds for the messages of one mailbox (the UIDVALIDITY it has). */
+export interface MessageIds {
+  emailId(meta: MessageMeta): string | undefined;
+  saveDate(meta: MessageMeta): number | undefined;
+}
+
+/** The store's ObjectIds bound to one mailbox; undefined where the store tells none. */
+export function idsIn(ids: ObjectIds | undefined, uidValidity: number): MessageIds | undefined {
+  return ids && { emailId: (meta) => ids.emailId(meta, uidValidity), saveDate: (meta) => ids.saveDate(meta) };
 }
 
 export interface ListOptions {

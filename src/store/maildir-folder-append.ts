@@ -74,9 +74,9 @@ export class AppendingFolder extends SyncedFolder {
    * Hard-links another folder's message file in (copying when links fail), keeping its flags; commit() numbers it
    * (the entry's uid is 0 until then) and makes it durable.
    */
-  async addCopy(srcFile: string, meta: { size: number; internalDate: number; flags: readonly string[]; key?: string }, now: number, cached: CacheEntry | undefined): Promise<Entry> {
+  async addCopy(srcFile: string, meta: { size: number; internalDate: number; flags: readonly string[]; key?: string }, srcValidity: number, now: number, cached: CacheEntry | undefined): Promise<Entry> {
     // the new name carries the source's EMAILID: same immutable content, same id (RFC 8474 §5.1; maildir-ids.ts)
-    const key = uniqueKey(now, meta.size) + emailIdSuffix(meta.key);
+    const key = uniqueKey(now, meta.size) + emailIdSuffix(meta.key, srcValidity);
     const info = meta.flags.length > 0 ? await this.infoFor(meta.flags) : '';
     const sub = info ? 'cur' : 'new';
     const dest = join(this.path, sub, info ? `${key}:${info}` : key);

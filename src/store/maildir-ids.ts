@@ -23,16 +23,18 @@ function carriedId(key: string): string | undefined {
 }
 
 /**
- * EMAILID of the message file with this base name (RFC 8474 §5.1): the id its name carries (set when it was copied
- * in), else one made from the name itself, which is unique to this content (the Maildir spec makes base names unique).
+ * EMAILID of the message file with this base name in the folder of this UIDVALIDITY (RFC 8474 §5.1): the id its
+ * name carries (set when it was copied in), else one made from the folder's UIDVALIDITY (never handed out twice,
+ * kept by RENAME) and the name, which is unique within the folder: other programs' names (an mbox converter's "1",
+ * "2", … in each folder) need not be unique across folders.
  */
-export function emailIdOf(key: string): string {
-  return carriedId(key) ?? 'M' + createHash('sha256').update(key).digest('base64url').slice(0, 23);
+export function emailIdOf(key: string, uidValidity: number): string {
+  return carriedId(key) ?? 'M' + createHash('sha256').update(`${uidValidity}/${key}`).digest('base64url').slice(0, 23);
 }
 
 /** The ",E=…" suffix that a copy's new base name gets, so the copy keeps the source's EMAILID. */
-export function emailIdSuffix(sourceKey: string | undefined): string {
-  return sourceKey === undefined ? '' : ',E=' + emailIdOf(sourceKey);
+export function emailIdSuffix(sourceKey: string | undefined, sourceValidity: number): string {
+  return sourceKey === undefined ? '' : ',E=' + emailIdOf(sourceKey, sourceValidity);
 }
 
 /** How far a name's time may run ahead of the clock (another host's clock writing to a shared volume). */

@@ -348,7 +348,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
               if (!meta) break; // expunged by another program: nothing to copy (RFC 3501 §6.4.8 ignores such UIDs)
               const key = src.keyOf(uid);
               try {
-                added.push(await dst.addCopy(src.filePath(uid), meta, clock.now(), key === undefined ? undefined : src.cache.get(key)));
+                added.push(await dst.addCopy(src.filePath(uid), meta, src.uidValidity, clock.now(), key === undefined ? undefined : src.cache.get(key)));
                 copied.push(uid);
                 break;
               } catch (err) {
@@ -386,7 +386,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     settle: () => jobs.settle(),
 
     objectIds: {
-      emailId: (meta) => (meta.key === undefined ? undefined : emailIdOf(meta.key)),
+      emailId: (meta, uidValidity) => (meta.key === undefined ? undefined : emailIdOf(meta.key, uidValidity)),
       saveDate: (meta) => (meta.key === undefined ? undefined : saveDateOf(meta.key, clock.now())),
     },
 

@@ -33,6 +33,23 @@ test('SAVEDATE: a file name with no plausible time gives NIL, never a bad date-t
   assert.match(await c.cmd('Q', 'SEARCH SAVEDBEFORE 1-Jan-1990'), /^\* SEARCH\r\n/m);
 });
 
+test('EMAILID: two different messages under one base name in two folders get different ids', GUARD, async (t) => {
+  const h = await startImap(t);
+  await h.store.ensureUser(USER);
+  await h.store.createMailbox(USER, 'Imported');
+  const md = h.store.maildirOf(USER);
+  // an mbox converter numbering each folder's messages from 1
+  await writeFile(join(md, 'cur', '1:2,S'), sample('inbox one'));
+  await writeFile(join(md, '.Imported', 'cur', '1:2,S'), sample('imported one', 'Other text.'));
+  const c = await loggedIn(h, t);
+  assert.match(await c.cmd('S1', 'EXAMINE INBOX'), /^S1 OK/m);
+  const a = /EMAILID \(([^)]+)\)/.exec(await c.cmd('F1', 'FETCH 1 EMAILID'))?.[1];
+  assert.match(await c.cmd('S2', 'EXAMINE Imported'), /^S2 OK/m);
+  const b = /EMAILID \(([^)]+)\)/.exec(await c.cmd('F2', 'FETCH 1 EMAILID'))?.[1];
+  assert.ok(a !== undefined && b !== undefined);
+  assert.notEqual(a, b, 'RFC 8474 §5.1: one EMAILID, one immutable message');
+});
+
 test('EMAILID: a ",E=" field the store did not write is no id to carry; such a message can still be copied', GUARD, async (t) => {
   const h = await startImap(t);
   await h.store.ensureUser(USER);
