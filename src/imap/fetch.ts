@@ -219,13 +219,26 @@ function summaryField(kind: 'ENVELOPE' | 'BODY' | 'BODYSTRUCTURE', utf8: boolean
   return utf8 ? 'bodystructureUtf8' : 'bodystructure';
 }
 
+/**
+ * Literal data with any NUL as 0x80 (as Dovecot sends it): RFC 3501 §9 literals are CHAR8 (%x01-ff), and a message
+ * may hold NUL (an APPEND with literal8, RFC 3516 §4.4); only BINARY's literal8 carries it. Same length, so the
+ * literal's size and RFC822.SIZE stay true. A copy only where there is a NUL.
+ */
+function withoutNul(data: Buffer): Buffer {
+  let at = data.indexOf(0);
+  if (at < 0) return data;
+  const out = Buffer.from(data);
+  for (; at >= 0; at = out.indexOf(0, at + 1)) out[at] = 0x80;
+  return out;
+}
+
 /** Builds "ITEM value" pieces; Buffers are literal bodies written after their "{n}\r\n" prefix. */
 export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | Buffer)[] {
   const out: (string | Buffer)[] = [];
   let tree: MimePart | undefined;
   const literal = (label: string, data: Buffer): void => {
     if (out.length > 0) out.push(' ');
-    out.push(`${label} {${data.length}}\r\n`, data);
+    out.push(`${label} {${data.length}}\r\n`, withoutNul(data));
   };
   const decoded = new Map<string, Buffer>();
   const binary = (path: readonly number[]): Buffer => {

@@ -167,3 +167,20 @@ test('UNKNOWN-CTE in a FETCH of several messages: complete responses before it, 
   assert.ok(r.startsWith(`* 1 FETCH (BINARY[1] {70000}\r\n${'x'.repeat(70_000)})\r\nF NO [UNKNOWN-CTE]`), r.slice(0, 100) + '…' + r.slice(-100));
   assert.match(await c.cmd('N', 'NOOP'), /^N OK/m);
 });
+
+test('a message stored with NUL reaches a client that did not ask BINARY without NUL in its literals', GUARD, async (t) => {
+  const h = await startImap(t);
+  const c = await loggedIn(h, t);
+  const msg = Buffer.concat([Buffer.from('From: a@example.net\r\nSubject: nul\r\nContent-Transfer-Encoding: binary\r\n\r\nab'), Buffer.from([0]), Buffer.from('cd\r\n')]);
+  assert.match(await c.send('A', Buffer.concat([Buffer.from(`A APPEND INBOX ~{${msg.length}+}\r\n`), msg, Buffer.from('\r\n')])), /^A OK/m);
+  assert.match(await c.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  // RFC 3501 §9: a literal is CHAR8 (%x01-ff); NUL goes only in BINARY's literal8 (RFC 3516 §4.2)
+  for (const [tag, item, label] of [['F1', 'BODY.PEEK[]', 'BODY[]'], ['F2', 'BODY.PEEK[TEXT]', 'BODY[TEXT]'], ['F3', 'RFC822.TEXT', 'RFC822.TEXT'], ['F4', 'BODY.PEEK[1]', 'BODY[1]']] as const) {
+    const r = await c.cmd(tag, `FETCH 1 ${item}`);
+    assert.ok(r.includes(`${label} {`), r);
+    assert.ok(!r.includes('\u0000'), `${item}: NUL in a plain literal`);
+    assert.ok(r.includes('ab\u0080cd'), `${item}: NUL sent as 0x80, the size unchanged`);
+  }
+  // BINARY still gives the bytes as stored
+  assert.ok((await c.cmd('F5', 'FETCH 1 BINARY.PEEK[1]')).includes('BINARY[1] ~{7}\r\nab\u0000cd\r\n'));
+});
