@@ -18,13 +18,14 @@ function hexValue(c: number): number {
 
 /**
  * Quoted-printable undone (RFC 2045 §6.7): "=XX" to its octet, soft line breaks ("=" at a line end) dropped, the
- * white space a transport added before a line end dropped; a "=" that starts neither is kept as it is (rule 1 lets a
- * robust decoder do so). One pass, output never longer than input.
+ * white space a transport added before a line end dropped (literal white space only: "=20" or "=09" there is the
+ * encoder's way to keep it, rule 3, as format=flowed text needs); a "=" that starts neither is kept as it is (rule 1
+ * lets a robust decoder do so). One pass, output never longer than input.
  */
 export function decodeQuotedPrintable(src: Buffer): Buffer {
   const out = Buffer.allocUnsafe(src.length);
   let j = 0;
-  let lineStart = 0; // where the output of the current line begins, to trim trailing white space
+  let lineStart = 0; // how far back trailing white space may be trimmed: the line's start, or its last decoded octet
   for (let i = 0; i < src.length; i++) {
     const c = src[i] as number;
     if (c === 13 && src[i + 1] === 10) {
@@ -53,6 +54,7 @@ export function decodeQuotedPrintable(src: Buffer): Buffer {
       const lo = hexValue(src[i + 2] ?? -1);
       if (hi >= 0 && lo >= 0) {
         out[j++] = hi * 16 + lo;
+        lineStart = j; // an encoded octet is content, never padding to trim
         i += 2;
         continue;
       }

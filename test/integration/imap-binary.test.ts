@@ -184,3 +184,16 @@ test('a message stored with NUL reaches a client that did not ask BINARY without
   // BINARY still gives the bytes as stored
   assert.ok((await c.cmd('F5', 'FETCH 1 BINARY.PEEK[1]')).includes('BINARY[1] ~{7}\r\nab\u0000cd\r\n'));
 });
+
+test('BINARY keeps white space that quoted-printable encoded before a line end (format=flowed)', GUARD, async (t) => {
+  const h = await startImap(t);
+  const c = await loggedIn(h, t);
+  // RFC 2045 §6.7 rule 3: white space at a line end is encoded (=20, =09) to survive; only literal white space there is transport padding
+  const body = 'Caf=C3=A9 is a line that=20\r\nflows on,=09\r\nends  \r\n';
+  const msg = Buffer.from(`From: a@example.net\r\nSubject: flowed\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n${body}`);
+  assert.match(await c.send('A', Buffer.concat([Buffer.from(`A APPEND INBOX {${msg.length}+}\r\n`), msg, Buffer.from('\r\n')])), /^A OK/m);
+  assert.match(await c.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  const want = Buffer.from('Café is a line that \r\nflows on,\t\r\nends\r\n', 'utf8');
+  const r = await c.cmd('F', 'FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])');
+  assert.ok(r.includes(`BINARY.SIZE[1] ${want.length} BINARY[1] {${want.length}}\r\n${want.toString('latin1')})`), r);
+});
