@@ -82,12 +82,32 @@ export function binarySection(raw: Buffer, root: MimePart, path: readonly number
   const part = findPart(root, path);
   if (!part) return Buffer.alloc(0);
   const body = raw.subarray(part.bodyStart, part.end);
-  const cte = encodingOf(part);
+  const cte = decodableEncoding(part);
   if (IDENTITY.has(cte)) return body;
-  if (part.type === 'multipart' || part.type === 'message') throw new UnknownCte(`a ${part.type} part cannot have the encoding ${cte}`);
   if (cte === 'base64') return Buffer.from(body.toString('latin1'), 'base64');
-  if (cte === 'quoted-printable') return decodeQuotedPrintable(body);
+  return decodeQuotedPrintable(body);
+}
+
+/** The part's encoding when binarySection can undo it; throws UnknownCte otherwise. */
+function decodableEncoding(part: MimePart): string {
+  const cte = encodingOf(part);
+  if (IDENTITY.has(cte)) return cte;
+  if (part.type === 'multipart' || part.type === 'message') throw new UnknownCte(`a ${part.type} part cannot have the encoding ${cte}`);
+  if (cte === 'base64' || cte === 'quoted-printable') return cte;
   throw new UnknownCte(`cannot decode the transfer encoding ${cte.slice(0, 40)}`);
+}
+
+/** True when binarySection of this section would throw UnknownCte; nothing is decoded. */
+export function undecodable(root: MimePart, path: readonly number[]): boolean {
+  const part = path.length === 0 ? undefined : findPart(root, path);
+  if (!part) return false;
+  try {
+    decodableEncoding(part);
+    return false;
+  } catch (err) {
+    if (err instanceof UnknownCte) return true;
+    throw err;
+  }
 }
 
 /**

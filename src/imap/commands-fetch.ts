@@ -4,7 +4,7 @@
 import { idsIn, type FlagOutcome, type MessageMeta } from '../store/mailbox-store.ts';
 import type { EnvelopeCache, EnvelopeTable } from './envelope-cache.ts';
 import { envelopeOf } from './envelope.ts';
-import { fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
+import { binaryRefused, fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
 import { enableCondstore, fetchModifiers, type FetchModifiers } from './condstore.ts';
 import { ImapSyntaxError } from './parser.ts';
 import { ANY_UID, vanishedSet } from './qresync.ts';
@@ -125,6 +125,7 @@ interface Loaded {
 async function fetchMessages(s: Session, sel: Selected, targets: readonly Target[], atts: readonly FetchAtt[], fromFields: boolean): Promise<boolean> {
   const { store } = s.ctx.opts;
   const markSeen = !sel.readOnly && setsSeen(atts);
+  const binaryAsked = atts.some((a) => a.kind === 'BINARY' || a.kind === 'BINARY.SIZE');
   const wantRaw = needsRaw(atts);
   // ENVELOPE alone comes from the store's header cache; BODY/BODYSTRUCTURE need the parsed message.
   const envelopeFromFields = fromFields && !needsParse(atts);
@@ -135,23 +136,10 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
   let missing = false;
   for (const batch of batches(targets, metas, wantRaw || wantParse)) {
     const fresh = table ? await envelopesFor(s, sel, table, batch) : undefined;
-    // \Seen added to the batch's unseen messages in one store call, to the flags as they are now (another session
-    // may have changed them since metas were read)
-    const unseen = markSeen ? batch.filter((t) => metas.get(t.uid)?.flags.includes('\\Seen') === false).map((t) => t.uid) : [];
-    const seen = new Map<number, FlagOutcome>();
-    if (unseen.length > 0) (await store.storeFlags(s.user, sel.name, unseen, { add: ['\\Seen'] })).forEach((r, i) => seen.set(unseen[i] as number, r));
     const loaded = await Promise.all(
       batch.map(async (t): Promise<Loaded | undefined> => {
-        let meta = metas.get(t.uid);
+        const meta = metas.get(t.uid);
         if (!meta) return undefined;
-        let withFlags = atts;
-        const set = seen.get(t.uid);
-        if (set) {
-          meta = set.kind === 'done' ? { ...meta, flags: set.flags, ...(set.modseq !== undefined ? { modseq: set.modseq } : {}) } : { ...meta, flags: [...meta.flags, '\\Seen'] };
-          if (!atts.some((a) => a.kind === 'FLAGS')) withFlags = [...atts, { kind: 'FLAGS' }];
-          // RFC 7162 §3.1: once CONDSTORE is on, a FETCH that sets \Seen tells UID and MODSEQ with the flags
-          if (s.condstore) for (const kind of ['UID', 'MODSEQ'] as const) if (!withFlags.some((a) => a.kind === kind)) withFlags = [...withFlags, { kind }];
-        }
         const envelope = table ? (table.get(t.uid) ?? fresh?.get(t.uid)) : undefined;
         if (table && envelope === undefined) return undefined;
         const key = summaryKey(t.uid);
@@ -160,9 +148,29 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
         if (wantRaw || (wantParse && !summary)) raw = await store.read(s.user, sel.name, t.uid).catch(() => undefined);
         if ((wantRaw || wantParse) && !raw && !summary) return undefined;
         if (wantParse && !summary && raw) s.ctx.summaries.set(key, (summary = summarize(raw)));
-        return { t, meta, atts: withFlags, summary, raw, envelope };
+        return { t, meta, atts, summary, raw, envelope };
       }),
     );
+    // RFC 3516 §4.3: the FETCH fails at the first message whose BINARY part cannot be decoded; that message and those
+    // after it are not sent, so not marked \Seen either
+    let sent = loaded.length;
+    if (markSeen && binaryAsked) {
+      const refused = loaded.findIndex((m) => m?.raw !== undefined && binaryRefused(atts, m.raw));
+      if (refused >= 0) sent = refused;
+    }
+    // \Seen added to the batch's unseen messages in one store call, to the flags as they are now (another session
+    // may have changed them since metas were read)
+    const unseen = markSeen ? loaded.slice(0, sent).flatMap((m) => (m && !m.meta.flags.includes('\\Seen') ? [m.t.uid] : [])) : [];
+    const seen = new Map<number, FlagOutcome>();
+    if (unseen.length > 0) (await store.storeFlags(s.user, sel.name, unseen, { add: ['\\Seen'] })).forEach((r, i) => seen.set(unseen[i] as number, r));
+    for (const m of loaded) {
+      const set = m && seen.get(m.t.uid);
+      if (!m || !set) continue;
+      m.meta = set.kind === 'done' ? { ...m.meta, flags: set.flags, ...(set.modseq !== undefined ? { modseq: set.modseq } : {}) } : { ...m.meta, flags: [...m.meta.flags, '\\Seen'] };
+      if (!m.atts.some((a) => a.kind === 'FLAGS')) m.atts = [...m.atts, { kind: 'FLAGS' }];
+      // RFC 7162 §3.1: once CONDSTORE is on, a FETCH that sets \Seen tells UID and MODSEQ with the flags
+      if (s.condstore) for (const kind of ['UID', 'MODSEQ'] as const) if (!m.atts.some((a) => a.kind === kind)) m.atts = [...m.atts, { kind }];
+    }
     const out = new PieceWriter(s);
     for (const m of loaded) {
       if (!m) {

@@ -1,6 +1,6 @@
 // FETCH: attribute parsing (macros, BODY[section]<partial>) and response items per message (RFC 3501 §6.4.5, §7.4.2).
 import type { MessageIds, MessageMeta } from '../store/mailbox-store.ts';
-import { binarySection, literalPrefix } from './binary.ts';
+import { binarySection, literalPrefix, undecodable } from './binary.ts';
 import { astr, flagList, internalDate } from './encode.ts';
 import { bodyStructure, envelope, findPart, hasEightBitHeaders, parseMime, type MimePart } from './mime.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
@@ -123,6 +123,14 @@ export function needsRaw(atts: readonly FetchAtt[]): boolean {
 export function setsSeen(atts: readonly FetchAtt[]): boolean {
   // RFC 3516 §4.2: BINARY sets \Seen as BODY does; BINARY.PEEK and BINARY.SIZE do not
   return atts.some((a) => ((a.kind === 'SECTION' || a.kind === 'BINARY') && !a.peek) || a.kind === 'RFC822' || a.kind === 'RFC822.TEXT');
+}
+
+/** True when a BINARY or BINARY.SIZE of these attributes cannot be decoded in this message (the FETCH fails there). */
+export function binaryRefused(atts: readonly FetchAtt[], raw: Buffer): boolean {
+  const asked = atts.filter((a): a is Extract<FetchAtt, { kind: 'BINARY' | 'BINARY.SIZE' }> => a.kind === 'BINARY' || a.kind === 'BINARY.SIZE');
+  if (asked.length === 0) return false;
+  const root = parseMime(raw);
+  return asked.some((a) => undecodable(root, a.path));
 }
 
 /** Parsed summaries cached per message (the text never changes under one UID). */

@@ -197,3 +197,13 @@ test('BINARY keeps white space that quoted-printable encoded before a line end (
   const r = await c.cmd('F', 'FETCH 1 (BINARY.SIZE[1] BINARY.PEEK[1])');
   assert.ok(r.includes(`BINARY.SIZE[1] ${want.length} BINARY[1] {${want.length}}\r\n${want.toString('latin1')})`), r);
 });
+
+test('a BINARY fetch refused with UNKNOWN-CTE does not mark the message \\Seen', GUARD, async (t) => {
+  const { c } = await withMessage(t);
+  assert.match(await c.cmd('F1', 'FETCH 1 BINARY[3]'), /^F1 NO \[UNKNOWN-CTE\]/m);
+  const flags = await c.cmd('F2', 'FETCH 1 FLAGS');
+  assert.match(flags, /^\* 1 FETCH \(FLAGS \(/m);
+  assert.doesNotMatch(flags, /\\Seen/, 'nothing was read');
+  assert.match(await c.cmd('F3', 'FETCH 1 BINARY[2]'), /^F3 OK/m);
+  assert.match(await c.cmd('F4', 'FETCH 1 FLAGS'), /FLAGS \([^)]*\\Seen/, 'a part that could be sent marks it');
+});
