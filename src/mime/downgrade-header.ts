@@ -147,9 +147,29 @@ function parameters(value: string): string {
       const m = /^([^=\s]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|(.*))$/s.exec(p);
       if (i === 0 || !m) return encodedWords(p);
       const [name, v] = rfc2231Param(m[1] ?? '', (m[2] ?? m[3] ?? '').replace(/\\(.)/g, '$1'));
+      // a plain parameter ("name", now "name*") whose value is long goes in numbered segments (RFC 2231 §3, §4.1), so
+      // folding keeps every line within 78 characters: one token of it could be thousands long (RFC 5322 §2.1.1: 998)
+      if (name.indexOf('*') === name.length - 1 && v.length > PARAM_SEGMENT) return continuations(name.slice(0, -1), v);
       return `${name}=${v}`;
     })
     .join('; ');
+}
+
+/** Characters of a parameter's extended value per continuation segment. */
+const PARAM_SEGMENT = 60;
+
+/** An extended value ("utf-8''…" with %XX escapes) as "name*0*=…; name*1*=…", never cutting an escape. */
+function continuations(name: string, value: string): string {
+  const segs: string[] = [];
+  let pos = 0;
+  while (pos < value.length) {
+    let end = Math.min(pos + PARAM_SEGMENT, value.length);
+    const pct = value.lastIndexOf('%', end - 1);
+    if (pct >= pos && pct > end - 3 && end < value.length) end = pct; // "%X|X": the escape goes whole to the next
+    segs.push(`${name}*${segs.length}*=${value.slice(pos, end)}`);
+    pos = end;
+  }
+  return segs.join('; ');
 }
 
 /** RFC 5322 §2.2.3: folded at spaces so lines stay near 78 characters (an encoded word is at most 75). */

@@ -77,3 +77,21 @@ test('a field in a legacy 8-bit charset (not UTF-8) is left as it was always sen
   assert.deepEqual(out.subarray(0, 15), latin1.subarray(0, 15));
   assert.match(out.toString('latin1'), /\r\nTo: =\?utf-8\?b\?SsO2cmc=\?= <j@x\.example>\r\n\r\nbody\r\n$/);
 });
+
+test('a long UTF-8 MIME parameter becomes RFC 2231 continuations: no line over 78 octets, the value decodes back', () => {
+  const filename = '季度报告'.repeat(60) + ' Jörg.pdf';
+  const raw = Buffer.from(`Content-Type: application/pdf; name="${filename}"\r\nContent-Disposition: attachment; filename="${filename}"; size=5\r\n\r\nbody\r\n`);
+  const head = header(downgradeMessage(raw));
+  assert.ok(head.split('\r\n').every((l) => l.length <= 78), head.split('\r\n').map((l) => l.length).join(' '));
+  const f = fields(head);
+  for (const [field, param] of [['content-type', 'name'], ['content-disposition', 'filename']] as const) {
+    const value = f.get(field)?.[0] ?? '';
+    const segs = [...value.matchAll(new RegExp(`(?:^|;\\s*)${param}\\*(\\d+)\\*=([^;\\s]+)`, 'g'))];
+    assert.ok(segs.length > 1, value);
+    assert.deepEqual(segs.map((s) => Number(s[1])), segs.map((_, i) => i), 'numbered from 0');
+    const joined = segs.map((s) => s[2]).join('');
+    assert.ok(joined.startsWith("utf-8''"), 'the charset in the first segment only');
+    assert.equal(decodeURIComponent(joined.slice(7)), filename);
+  }
+  assert.match(f.get('content-disposition')?.[0] ?? '', /; size=5$/);
+});
