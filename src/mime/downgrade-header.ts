@@ -4,6 +4,7 @@
 // that have no 7-bit form kept as "Downgraded-" fields of encoded words. The body is never touched.
 import { addressParser } from 'postal-mime';
 import { encodedWords, legacyAddress, rfc2231Param } from './downgrade.ts';
+import { splitParams } from './headers.ts';
 
 const LF = 0x0a;
 const CRLF = Buffer.from('\r\n');
@@ -140,7 +141,8 @@ function addressList(value: string): string {
 
 /** Content-Type / Content-Disposition: the value kept, each UTF-8 parameter in RFC 2231 form (RFC 6857 §3). */
 function parameters(value: string): string {
-  const parts = value.split(/;(?=(?:[^"]*"[^"]*")*[^"]*$)/).map((p) => p.trim());
+  // splitParams walks the value once: a look-ahead for an even count of quotes after each ';' was quadratic
+  const parts = splitParams(value).map((p) => p.trim());
   return parts
     .map((p, i) => {
       if (!/[^\x00-\x7f]/.test(p)) return p;
