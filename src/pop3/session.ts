@@ -158,8 +158,9 @@ export class Pop3Session {
   }
 
   private refusePlaintext(): void {
-    // With STLS on offer the client can fix it ([AUTH]); without TLS configured it never can ([SYS/PERM]).
-    if (this.ctx.secureContext) this.err('[AUTH] plaintext authentication disallowed without TLS; use STLS first');
+    // With STLS on offer the client can fix it ([AUTH]); without TLS configured, or after UTF8 (RFC 6856 §2.1: no
+    // STLS then), it never can on this connection ([SYS/PERM]).
+    if (this.ctx.secureContext && !this.utf8) this.err('[AUTH] plaintext authentication disallowed without TLS; use STLS first');
     else this.err('[SYS/PERM] plaintext authentication disallowed on this connection');
     this.ctx.logins.inc({ result: 'insecure' });
   }

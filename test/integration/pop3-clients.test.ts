@@ -156,3 +156,18 @@ test('STLS after UTF8 is refused (RFC 6856 §2) and no longer offered in CAPA', 
   assert.match((await c.cmd('STLS')) ?? '', /^-ERR STLS not allowed after UTF8/);
   assert.match((await c.cmd('NOOP')) ?? '', /^-ERR/, 'still a plain connection, in AUTHORIZATION');
 });
+
+test('after UTF8 a plaintext login refused for want of TLS is [SYS/PERM], not "[AUTH] use STLS first" (STLS is refused now)', async (t) => {
+  const tls = await selfSigned(t);
+  const f = await startPop3(t, { tls, limits: { plaintextNetworks: [] } });
+  const c = await RawPop3.connect(f.port);
+  t.after(() => c.destroy());
+  await c.line();
+  assert.match((await c.cmd('USER alice@example.com')) ?? '', /^-ERR \[AUTH\] .*STLS/, 'before UTF8: STLS would help');
+  assert.match((await c.cmd('UTF8')) ?? '', /^\+OK/);
+  for (const cmd of ['USER alice@example.com', 'AUTH PLAIN AGFsaWNlQGV4YW1wbGUuY29tAHNlY3JldC1hbGljZQ==']) {
+    const reply = (await c.cmd(cmd)) ?? '';
+    assert.match(reply, /^-ERR \[SYS\/PERM\]/, cmd);
+    assert.doesNotMatch(reply, /STLS/, cmd);
+  }
+});
