@@ -51,7 +51,8 @@ export function foldLongHeaderLines(head: string): string | { refused: string } 
     if (folded === undefined) {
       return { refused: `header field ${field ? `"${field}" ` : ''}has a line of ${line.length} octets and no white space to fold it at (RFC 5322 section 2.1.1 allows 998)` };
     }
-    out.push(...folded);
+    // one at a time: a spread of a 20 MB line's hundreds of thousands of pieces overflows the call stack
+    for (const piece of folded) out.push(piece);
   }
   return out.join('\r\n');
 }

@@ -109,3 +109,11 @@ test('the 8-bit walk and the line walk together (as the DKIM signer uses them): 
   assert.ok(longest(out) <= 76);
   assert.equal(parseMail(r.message).text, parseMail(msg).text);
 });
+
+test('a header line of 20 MB with white space throughout is folded, not a crash (no argument-list overflow)', () => {
+  const value = 'a '.repeat(10_000_000).trimEnd();
+  const r = withinLineLimit(crlf(['From: a@example.org', `Subject: ${value}`, '', 'body', '']));
+  assert.ok('message' in r, 'refused' in r ? r.refused : '');
+  const lines = r.message.toString('latin1').split('\r\n');
+  assert.ok(lines.length > 250_000 && lines.every((l) => l.length <= 78));
+});
