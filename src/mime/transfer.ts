@@ -77,14 +77,20 @@ export function encodeQuotedPrintable(body: string): string {
       continue;
     }
     const lineEnd = i + 1 === len || (input[i + 1] === 13 && input[i + 2] === 10);
-    const literal = (c >= 33 && c <= 126 && c !== 61) || ((c === 32 || c === 9) && !lineEnd);
-    const size = literal ? 1 : 3;
+    let literal = (c >= 33 && c <= 126 && c !== 61) || ((c === 32 || c === 9) && !lineEnd);
+    let size = literal ? 1 : 3;
     // RFC 2045 §6.7 rule 5: at most 76 characters, the soft break's "=" included
     if (width + size > 75) {
       out[n++] = 61;
       out[n++] = 13;
       out[n++] = 10;
       width = 0;
+      // a line the soft break starts with "-" could read as a multipart delimiter ("--boundary", RFC 2046 §5.1.1)
+      // that was none in the text (hard lines are the text's own lines, which were not delimiters): "=2D" instead
+      if (c === 45) {
+        literal = false;
+        size = 3;
+      }
     }
     if (literal) out[n++] = c;
     else {

@@ -117,3 +117,16 @@ test('a header line of 20 MB with white space throughout is folded, not a crash 
   const lines = r.message.toString('latin1').split('\r\n');
   assert.ok(lines.length > 250_000 && lines.every((l) => l.length <= 78));
 });
+
+test('a soft line break of the quoted-printable re-encoding never leaves a line that reads as the multipart delimiter', () => {
+  // wherever the soft breaks fall, the part's text "--b" at the end of a long line must not start an encoded line
+  for (let pad = 0; pad < 80; pad++) {
+    const line = `${'a'.repeat(1000 + pad)}--b`;
+    const msg = crlf(['From: a@example.org', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', '--b', 'Content-Type: text/plain', '', line, '--b--', '']);
+    const out = mended(msg);
+    const delimiters = out.split('\r\n').filter((l) => l.startsWith('--b'));
+    assert.deepEqual(delimiters, ['--b', '--b--'], `pad ${pad}: ${delimiters.length} delimiter-like lines`);
+    const part = out.slice(out.indexOf('quoted-printable\r\n\r\n') + 20, out.lastIndexOf('\r\n--b--'));
+    assert.equal(decodeTransfer(part, 'quoted-printable').toString('latin1'), line);
+  }
+});
