@@ -78,6 +78,9 @@ function convertEntity(entity: string, depth: number, walk: Walk, top: boolean, 
   if (mediaType.startsWith('multipart/')) {
     // RFC 2045 §6.4: a multipart is never encoded as a whole; without its boundary its parts are unknown
     if (!type.params.boundary) return { refused: 'a multipart without a boundary cannot be converted' };
+    // RFC 1847 §2.1: a multipart/signed's first part is signed as it is, MIME headers and encoding included
+    // (S/MIME, PGP/MIME): re-encoding or folding anything in it breaks that signature, as it would a DKIM one
+    if (mediaType === 'multipart/signed' && longBody) return { refused: 'a multipart/signed has a line over 998 octets (re-encoding it would break its signature)' };
     const inner = convertMultipart(body, type.params.boundary, depth, walk, mediaType === 'multipart/digest' ? 'message/rfc822' : 'text/plain');
     if (typeof inner !== 'string') return inner;
     // a multipart labelled 8bit/binary holds only 7-bit parts now

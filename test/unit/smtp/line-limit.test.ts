@@ -130,3 +130,28 @@ test('a soft line break of the quoted-printable re-encoding never leaves a line 
     assert.equal(decodeTransfer(part, 'quoted-printable').toString('latin1'), line);
   }
 });
+
+test('a multipart/signed (S/MIME, PGP/MIME) with a long line is refused, never re-encoded: that would break its signature', () => {
+  const msg = crlf([
+    'From: a@example.org',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/signed; protocol="application/pkcs7-signature"; micalg=sha-256; boundary="s"',
+    '',
+    '--s',
+    'Content-Type: text/plain',
+    '',
+    'x'.repeat(1200),
+    '--s',
+    'Content-Type: application/pkcs7-signature; name=smime.p7s',
+    'Content-Transfer-Encoding: base64',
+    '',
+    'AAAA',
+    '--s--',
+    '',
+  ]);
+  const r = withinLineLimit(msg);
+  assert.ok('refused' in r && /multipart\/signed/.test(r.refused), JSON.stringify('refused' in r ? r.refused : 'rewritten'));
+  // the 8-bit walk of the signer alike: what it signs is the message as it came
+  const both = withinLineLimit(msg, true);
+  assert.ok('refused' in both);
+});
