@@ -15,6 +15,12 @@ export interface DataPhaseContext {
   deps: GatewayDeps;
   snapshot: GatewaySnapshot;
   runPhase(extra: Partial<CheckContext>): Promise<SymbolHit[]>;
+  /**
+   * The SMTP gateway, which queues, signs and sends the message it judges: our own mail with a line over 998
+   * octets is mended here, or refused when it cannot be. The milter and spamd judge a message another MTA
+   * carries as it is (they never rewrite it), so they refuse nothing for its lines.
+   */
+  mendsLongLines?: boolean;
 }
 
 export interface DataReply {
@@ -61,7 +67,7 @@ export async function judgeMessage(received: Buffer, bytes: number, sizeExceeded
   const hops = countReceived(raw, ctx.snapshot.config.smtp.max_hops);
   if (hops >= ctx.snapshot.config.smtp.max_hops) return refused('HOP_LIMIT', bytes, 554, '5.4.6', `Too many hops (${hops} Received header fields): mail loop`);
   raw = stripHeaders(raw, OWN_HEADERS, headerEnd(raw), (name, value) => claimsAuthServId(name, value, deps.hostname));
-  if (state.info.authUser !== undefined || state.info.trusted) {
+  if (ctx.mendsLongLines === true && (state.info.authUser !== undefined || state.info.trusted)) {
     // Our own outgoing mail (what we DKIM-sign): no line over 998 octets leaves here (RFC 5322 §2.1.1, line-limit.ts).
     // One that cannot be mended is refused now, while the sender is there to hear it, rather than bounced later:
     // 554 (RFC 5321 §4.2.3) with 5.6.0, "something about the content ... cannot be well expressed" (RFC 3463 §3.7).

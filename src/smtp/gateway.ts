@@ -302,6 +302,7 @@ export class Gateway {
         deps: this.deps,
         snapshot: this.deps.snapshot(),
         runPhase: (extra: Partial<CheckContext>) => runPhase(this.deps, state, 'data', tx, extra),
+        mendsLongLines: true,
       });
       state.transactions++;
       state.tx = undefined;

@@ -196,3 +196,13 @@ test('a signer that throws: the message goes on unsigned (continue), the failure
   assert.ok(gw.logs.some((l) => l.level === 'warn' && String(l.msg).startsWith('dkim signing failed')));
   assert.match(await gw.app.registry.metrics(), /spamgate_dkim_signatures_total\{domain="example\.test",result="failed"\} 1/);
 });
+
+test('milter mode mends nothing, so refuses nothing for long lines: an unfoldable 1,200-octet Subject from our own sender goes on, signed as the MTA has it', async (t) => {
+  const { gw, verify } = await signingRig(t);
+  const m = await session(t, gw.milterPort, '203.0.113.5');
+  const s = await send(m, { auth: 'alice', subject: 'x'.repeat(1200), body: `${'long '.repeat(400)}\r\n` });
+  assert.deepEqual(s.eob.filter((r) => r.cmd === 'y').map((r) => replyStrings(r)[0]), [], 'no 554 5.6.0');
+  assert.equal(s.eob.at(-1)?.cmd, 'c');
+  assert.equal(signatures(s.eob).length, 1);
+  assert.equal((await verify(delivered(s)))[0]?.result, 'pass');
+});
