@@ -73,6 +73,9 @@ export async function judgeMessage(received: Buffer, bytes: number, sizeExceeded
     // 554 (RFC 5321 §4.2.3) with 5.6.0, "something about the content ... cannot be well expressed" (RFC 3463 §3.7).
     const mended = withinLineLimit(raw);
     if ('refused' in mended) return refused('LINE_LENGTH', bytes, 554, '5.6.0', `Message has a line over 998 octets that cannot be re-encoded: ${mended.refused.replace(/§/g, 'section ').replace(/[^\x20-\x7e]/g, '?')}`);
+    // quoted-printable can triple an 8-bit line, base64 adds a third: what is kept and relayed stays within the SIZE
+    // we offer (as for bare line breaks above), refused now rather than accepted and bounced by a next hop's limit
+    if (mended.message.length > limit) return refused('SIZE_LIMIT', mended.message.length, 552, '5.3.4', `Message size exceeds fixed maximum message size ${limit} (once its lines over 998 octets are re-encoded)`);
     raw = mended.message;
   }
   const view = createMessageView(raw);

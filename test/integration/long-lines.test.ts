@@ -21,7 +21,7 @@ import { tempDir } from '../helpers/temp-dir.ts';
 const longest = (raw: Buffer): number => Math.max(...raw.toString('latin1').split('\r\n').map((l) => l.length));
 
 /** A key for relay.example in the test DNS, a sink upstream, and a front-of gateway; `trusted`: 127.0.0.1 is a trusted network (our own mail). */
-async function rig(t: TestContext, trusted: boolean) {
+async function rig(t: TestContext, trusted: boolean, smtp: Record<string, unknown> = {}) {
   const key = await keygen(tempDir(t, 'spamgate-longlines-'), 'relay.example', 'll');
   const dns = await startDnsServer({ [key.name]: [{ TXT: key.record }] });
   t.after(() => dns.close());
@@ -34,7 +34,7 @@ async function rig(t: TestContext, trusted: boolean) {
     queue: { scan_interval: '100ms' },
     bayes: { enabled: false },
     checks: { disabled: DNS_CHECKS },
-    ...(trusted ? { dkim: { sign: [{ domain: 'relay.example', selector: 'll', key: key.file }] } } : { smtp: { trusted_networks: [] } }),
+    ...(trusted ? { dkim: { sign: [{ domain: 'relay.example', selector: 'll', key: key.file }] }, smtp } : { smtp: { trusted_networks: [], ...smtp } }),
   });
   return { key, sink, gw, verify: verifierAt(dns.server) };
 }
@@ -178,4 +178,16 @@ test("a next hop that refuses a relayed long line: the bounce's diagnostic names
   const text = bounce.raw.toString('latin1');
   assert.match(text, /Diagnostic-Code: smtp; 550 5\.5\.0 Line too long \[spamgate: the message has a line of 5\d{3} octets; RFC 5322 section 2\.1\.1 allows 998/);
   assert.ok(longest(bounce.raw) <= 998, `the bounce itself keeps within 998 (longest ${longest(bounce.raw)})`);
+});
+
+test('our own mail that re-encoding takes past smtp.max_message_size is refused at DATA with 552 5.3.4, not accepted and bounced later', async (t) => {
+  const { sink, gw } = await rig(t, true, { max_message_size: 30_000 });
+  // 24,000 octets of UTF-8 in one line: within the limit as sent, three times it in quoted-printable
+  const m = [...head('grown'), 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', 'ü'.repeat(12_000), ''].join('\r\n');
+  assert.ok(Buffer.byteLength(m) < 30_000);
+  const sent = await sendMessage(gw.smtpPort, 'writer@relay.example', ['user@relay.example'], Buffer.from(m, 'utf8'));
+  assert.equal(sent.data?.code, 552, sent.data?.text);
+  assert.match(sent.data?.text ?? '', /^5\.3\.4 .*30000/);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(sink.messages.length, 0);
 });
