@@ -99,7 +99,7 @@ function convertEntity(entity: string, depth: number, walk: Walk, top: boolean, 
   if (encoding === 'base64' || encoding === 'quoted-printable') {
     // already a 7-bit encoding: lines over 76 characters are broken encoding (RFC 2045 §6.7, §6.8), re-wrapped from
     // the decoded content; stray 8-bit bytes are damage, not content
-    if (longBody) return headPart + (encoding === 'base64' ? encodeBase64(decodeTransfer(body, encoding), body.endsWith('\r\n')) : encodeQuotedPrintable(decodeTransfer(body, encoding).toString('latin1')));
+    if (longBody) return headPart + (encoding === 'base64' ? encodeBase64(decodeBase64Chunks(body), body.endsWith('\r\n')) : encodeQuotedPrintable(decodeTransfer(body, encoding).toString('latin1')));
     return headPart + body.replace(/[\x80-\xff]/g, '?');
   }
   const charset = contentType === undefined && top && EIGHT_BIT.test(body) ? (isUtf8(Buffer.from(body, 'latin1')) ? 'utf-8' : 'unknown-8bit') : undefined;
@@ -109,6 +109,38 @@ function convertEntity(entity: string, depth: number, walk: Walk, top: boolean, 
   }
   return withTransferEncoding(head, 'quoted-printable', top, charset) + encodeQuotedPrintable(body);
 }
+
+/**
+ * A broken base64 body decoded whole: some encoders pad each chunk they write ("QQ==QUJD..."), and Node's decoder
+ * stops at the first padding, which would drop everything after it. Each padded run is decoded on its own.
+ */
+function decodeBase64Chunks(body: string): Buffer {
+  // one pass, no Buffer per run (a hostile body of "A=A=A=..." is millions of them): a padding "=" ends a run and
+  // drops its left-over bits, as decoding the run alone would; characters outside the alphabet are skipped
+  const out = Buffer.allocUnsafe(Math.ceil((body.length * 3) / 4));
+  let n = 0;
+  let acc = 0;
+  let bits = 0;
+  for (let i = 0; i < body.length; i++) {
+    const c = body.charCodeAt(i);
+    if (c === 61) {
+      acc = 0;
+      bits = 0;
+      continue;
+    }
+    const v = c < 128 ? (BASE64_VALUE[c] ?? -1) : -1;
+    if (v < 0) continue;
+    acc = ((acc << 6) | v) & 0xffff;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[n++] = (acc >> bits) & 0xff;
+    }
+  }
+  return out.subarray(0, n);
+}
+
+const BASE64_VALUE: readonly number[] = Array.from({ length: 128 }, (_, c) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.indexOf(String.fromCharCode(c)));
 
 /** RFC 2045 §6.8: base64 in lines of 76 characters; `finalBreak`: the body ends in CRLF (a whole message does). */
 function encodeBase64(data: Buffer, finalBreak: boolean): string {

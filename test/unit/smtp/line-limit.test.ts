@@ -155,3 +155,15 @@ test('a multipart/signed (S/MIME, PGP/MIME) with a long line is refused, never r
   const both = withinLineLimit(msg, true);
   assert.ok('refused' in both);
 });
+
+test('a broken base64 body of chunks each padded ("...==" mid-line) is re-wrapped whole: no data after the first padding is lost', () => {
+  const chunks = Array.from({ length: 30 }, (_, i) => Buffer.from(`chunk ${String(i).padStart(2, '0')} ${'d'.repeat(31)}`));
+  const line = chunks.map((c) => c.toString('base64')).join('');
+  assert.ok(line.length > 998 && /=[A-Za-z0-9+/]/.test(line), 'padding inside the line');
+  const msg = crlf(['From: a@example.org', 'MIME-Version: 1.0', 'Content-Type: application/octet-stream', 'Content-Transfer-Encoding: base64', '', line, '']);
+  const out = mended(msg);
+  const body = out.slice(out.indexOf('\r\n\r\n') + 4);
+  const decoded = Buffer.concat(body.replace(/\s+/g, '').split(/(?<==)(?=[^=])/).map((s) => Buffer.from(s, 'base64')));
+  assert.equal(decoded.toString('latin1'), Buffer.concat(chunks).toString('latin1'));
+  assert.ok(!/=[A-Za-z0-9+/]/.test(body.replace(/\r\n/g, '')), 'one clean base64 stream');
+});
