@@ -170,7 +170,8 @@ function convertMultipart(body: string, boundary: string, depth: number, walk: W
     const segment = body.slice(last, m.index);
     const piece = inPart ? part(segment) : outside(segment, walk);
     if (typeof piece !== 'string') return piece;
-    pieces.push(piece, m[0]);
+    // RFC 2046 §5.1.1: white space after a boundary is transport padding, to be deleted; past 998 octets it goes
+    pieces.push(piece, walk.rules.longLines && hasLongLine(m[0]) ? m[0].replace(/[ \t]+$/, '') : m[0]);
     last = m.index + m[0].length;
     inPart = m[2] === undefined;
     if (!inPart) break;

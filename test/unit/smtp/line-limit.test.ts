@@ -167,3 +167,11 @@ test('a broken base64 body of chunks each padded ("...==" mid-line) is re-wrappe
   assert.equal(decoded.toString('latin1'), Buffer.concat(chunks).toString('latin1'));
   assert.ok(!/=[A-Za-z0-9+/]/.test(body.replace(/\r\n/g, '')), 'one clean base64 stream');
 });
+
+test('a delimiter line padded past 998 octets with white space (RFC 2046 §5.1.1 transport padding) loses its padding, not its meaning', () => {
+  const msg = crlf(['From: a@example.org', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', `--b${' '.repeat(1200)}`, 'Content-Type: text/plain', '', 'one', `--b${'\t'.repeat(1000)}`, 'Content-Type: text/plain', '', 'two', `--b--${' '.repeat(1000)}`, '']);
+  const out = mended(msg);
+  const parsed = parseMail(Buffer.from(out, 'latin1'));
+  assert.equal(parsed.text?.replace(/\s+/g, ' ').trim(), parseMail(msg).text?.replace(/\s+/g, ' ').trim());
+  assert.deepEqual(out.split('\r\n').filter((l) => l.startsWith('--b')), ['--b', '--b', '--b--']);
+});
