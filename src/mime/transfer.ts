@@ -56,7 +56,7 @@ function hex(c: number): number {
 
 /**
  * RFC 2045 §6.7 quoted-printable encoding of a "binary" string whose lines end in CRLF: line breaks stay
- * hard breaks, printable US-ASCII except "=" stays literal, space and tab are encoded at the end of a line,
+ * hard breaks, printable US-ASCII except "=" (and a "-" that starts a line) stays literal, space and tab are encoded at the end of a line,
  * everything else becomes "=XX", and soft breaks ("=" CRLF) keep each encoded line within 76 characters.
  * Written byte by byte into one buffer: linear, and fast on bodies of many megabytes.
  */
@@ -85,12 +85,12 @@ export function encodeQuotedPrintable(body: string): string {
       out[n++] = 13;
       out[n++] = 10;
       width = 0;
-      // a line the soft break starts with "-" could read as a multipart delimiter ("--boundary", RFC 2046 §5.1.1)
-      // that was none in the text (hard lines are the text's own lines, which were not delimiters): "=2D" instead
-      if (c === 45) {
-        literal = false;
-        size = 3;
-      }
+    }
+    // an encoded line that starts with "-" could read as a multipart delimiter ("--boundary", RFC 2046 §5.1.1): after
+    // a soft break, or where decoded text ("=2D-boundary" re-wrapped) has one as a line of its own: "=2D" instead
+    if (c === 45 && width === 0) {
+      literal = false;
+      size = 3;
     }
     if (literal) out[n++] = c;
     else {

@@ -175,3 +175,10 @@ test('a delimiter line padded past 998 octets with white space (RFC 2046 §5.1.1
   assert.equal(parsed.text?.replace(/\s+/g, ' ').trim(), parseMail(msg).text?.replace(/\s+/g, ' ').trim());
   assert.deepEqual(out.split('\r\n').filter((l) => l.startsWith('--b')), ['--b', '--b', '--b--']);
 });
+
+test('re-wrapping broken quoted-printable keeps a "--boundary" line of the text escaped ("=2D-b"), not a delimiter', () => {
+  const msg = crlf(['From: a@example.org', 'MIME-Version: 1.0', 'Content-Type: multipart/mixed; boundary="b"', '', '--b', 'Content-Type: text/plain', 'Content-Transfer-Encoding: quoted-printable', '', 'x'.repeat(1200), '=2D-b', 'after', '--b--', '']);
+  const out = mended(msg);
+  assert.deepEqual(out.split('\r\n').filter((l) => l.startsWith('--b')), ['--b', '--b--']);
+  assert.match(parseMail(Buffer.from(out, 'latin1')).text ?? '', /\r?\n--b\r?\nafter/);
+});
