@@ -387,3 +387,10 @@ test('spamd listener: a client that closes during its scan does not free its max
   }
   assert.match(pong, /PONG/);
 });
+
+test('/checkv2 for an authenticated sender (User) with an unfoldable 1,200-octet header line: scanned, not refused (a scan mends nothing)', async (t) => {
+  const gw = await start(t);
+  const res = await check(gw, message('long', `X-Token: ${'t'.repeat(1200)}\r\n`), { User: 'alice', IP: '198.51.100.7', From: 'news@sender.example', Rcpt: 'user@example.test' });
+  assert.equal(res.status, 200, JSON.stringify(res.json));
+  assert.equal(typeof res.json.action, 'string');
+});
