@@ -153,13 +153,27 @@ function sharedPorts(config: CrossCheckInput, ctx: z.core.$RefinementCtx<CrossCh
     [['imap', 'tls_listen'], config.imap.enabled ? config.imap.tls_listen : undefined],
     [['managesieve', 'listen'], config.managesieve.enabled ? config.managesieve.listen : undefined],
   ];
-  const seen: { host: string; port: number; key: string }[] = [];
+  const seen: { host: string; port: number; keyPath: string[] }[] = [];
   for (const [keyPath, l] of listeners) {
     if (!l || l.port === 0) continue;
     const clash = seen.find((s) => s.port === l.port && overlaps(s.host, l.host));
-    if (clash) ctx.addIssue({ code: 'custom', path: [...keyPath, 'port'], message: `port ${l.port} is already used by ${clash.key}` });
-    else seen.push({ host: l.host, port: l.port, key: keyPath.join('.') });
+    if (!clash) {
+      seen.push({ host: l.host, port: l.port, keyPath });
+      continue;
+    }
+    // One of the two may be a default the file never wrote: the report goes to the one it did write.
+    const other: AlternativeIssue = { path: [...clash.keyPath, 'port'], message: `port ${l.port} is already used by ${keyPath.join('.')}` };
+    ctx.addIssue({ code: 'custom', path: [...keyPath, 'port'], message: `port ${l.port} is already used by ${clash.keyPath.join('.')}`, params: { alternative: other } });
   }
+}
+
+/**
+ * The same problem told from another key (`params.alternative` of a custom issue): reported there when
+ * the issue's own key is not in the file (a default) and this one is.
+ */
+export interface AlternativeIssue {
+  path: string[];
+  message: string;
 }
 
 /** Same address, or a wildcard covering the other ("::" is dual-stack on Linux; "0.0.0.0" covers IPv4). */

@@ -116,10 +116,25 @@ export function formatIssues(parsed: ParsedYaml, issues: readonly z.core.$ZodIss
       for (const key of issue.keys) push([...path, key], 'unknown key');
       continue;
     }
+    const alt = alternativeOf(issue);
+    if (alt && !parsed.doc.hasIn(path) && parsed.doc.hasIn([...prefix, ...alt.path])) {
+      push([...prefix, ...alt.path], alt.message);
+      continue;
+    }
     push(path, describeIssue(issue, valueAt(parsed.value, path)));
   }
   // Stable sort: problems of one line keep zod's order.
   return out.sort((a, b) => a.line - b.line).map((p) => p.text);
+}
+
+/** A custom issue's `params.alternative` (see cross-checks.ts AlternativeIssue), when well formed. */
+function alternativeOf(issue: z.core.$ZodIssue): { path: string[]; message: string } | undefined {
+  if (issue.code !== 'custom') return undefined;
+  const alt: unknown = issue.params?.['alternative'];
+  if (typeof alt !== 'object' || alt === null) return undefined;
+  const { path, message } = alt as { path?: unknown; message?: unknown };
+  if (!Array.isArray(path) || !path.every((p): p is string => typeof p === 'string') || typeof message !== 'string') return undefined;
+  return { path, message };
 }
 
 /** A found value for a message: JSON, but Infinity/NaN as themselves and a missing value as "nothing". */

@@ -127,6 +127,12 @@ test('across sections: front-of needs an upstream, full-stack a domain, TLS list
   assert.match(problemsOf(dir, 'imap:\n  tls_listen: { port: 1993 }\n').join('\n'), /:2: imap\.tls_listen: an implicit-TLS listener needs imap\.tls\.cert/);
   assert.match(problemsOf(dir, 'pop3:\n  tls_listen: { port: 1995 }\n').join('\n'), /:2: pop3\.tls_listen: an implicit-TLS listener needs pop3\.tls\.cert/);
   assert.match(problemsOf(dir, 'smtp:\n  listen: { port: 2600 }\nhttp:\n  listen: { host: 0.0.0.0, port: 2600 }\n').join('\n'), /:4: http\.listen\.port: port 2600 is already used by smtp\.listen/);
+  // A clash with a listener left at its default is reported at the key the file wrote, not at line 1.
+  assert.deepEqual(
+    problemsOf(dir, 'mode: full-stack\nsmtp:\n  listen: { port: 9465 }\n').map((p) => p.slice(dir.length + 1)),
+    ['spamgate.yaml:3: smtp.listen.port: port 9465 is already used by http.listen'],
+  );
+  assert.match(problemsOf(dir, 'pop3:\n  enabled: true\n  listen: { port: 2525 }\n').join('\n'), /:3: pop3\.listen\.port: port 2525 is already used by smtp\.listen/);
   // A disabled listener or a port 0 clashes with nothing.
   assert.equal(loadConfig({ inline: { submission: { enabled: false, listen: { port: 2525 } }, http: { listen: { port: 0 } }, pop3: { listen: { port: 0 } } } }).config.submission.enabled, false);
 });
