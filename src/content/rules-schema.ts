@@ -18,7 +18,9 @@ const regex = z.string().min(1).superRefine((text, ctx) => {
   try {
     re = compileRegex(text);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${(err as Error).message}` });
+    // V8 says "Invalid regular expression: /pattern/flags: reason"; the pattern is shown as found already.
+    const reason = (err as Error).message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '');
+    ctx.addIssue({ code: 'custom', message: `invalid regular expression: ${reason}` });
     return;
   }
   const hazard = backtrackingHazard(re);

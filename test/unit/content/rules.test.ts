@@ -53,7 +53,7 @@ test('a bad regex and a bad meta expression are reported with file and line', (t
   assert.throws(() => loadRuleset([dir]), (err: unknown) => {
     assert.ok(err instanceof ConfigError);
     const text = err.problems.join('\n');
-    assert.match(text, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:11: content_rules\\[1\\]\\.regex: invalid regular expression`));
+    assert.match(text, new RegExp(`${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:11: content_rules\\[1\\]\\.regex: invalid regular expression: Unterminated group, found "\\(unclosed"`));
     assert.match(text, /bad\.yaml:16: content_rules\[2\]\.expr: invalid meta expression/);
     return true;
   });
