@@ -32,6 +32,7 @@ export const explainCommand: Command = {
     '  --rcpt      use the thresholds for this recipient (overrides: in rules/ by domain or address; an',
     '              address override counts for its sub-addresses too, by mailhost.subaddress_delimiter)',
     '  --no-bayes  leave the Bayes classifier out',
+    '  --json      one JSON object (action, score, symbols, thresholds) instead',
   ].join('\n'),
   valueFlags: ['rcpt'],
   booleanFlags: ['no-bayes', 'json'],

@@ -12,7 +12,7 @@ export const serveCommand: Command = {
   summary: 'run the gateway (and mail host) in the foreground',
   usage: `usage: spamgate serve [--config FILE] [--data-dir DIR]
 
-Starts SMTP, submission, POP3, IMAP and HTTP (/metrics, /healthz) listeners as configured.
+Starts SMTP, submission, POP3, IMAP and HTTP (/metrics, /healthz, /readyz) listeners as configured.
 Without --config the embedded defaults are used (full-stack mode for the domain localhost).
 SIGHUP (or 'spamgate reload') re-reads the config and rules/; SIGTERM stops accepting, lets
 sessions finish, and exits 0.`,

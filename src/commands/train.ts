@@ -10,7 +10,7 @@ export const trainCommand: Command = {
   name: 'train',
   summary: 'teach the Bayes filter spam and ham (files, directories, mbox)',
   usage: [
-    'usage: spamgate train --spam PATH[,PATH] --ham PATH[,PATH] [--on-error] [--config FILE] [--data-dir DIR]',
+    'usage: spamgate train --spam PATH[,PATH] --ham PATH[,PATH] [--on-error] [--no-fuzzy] [--config FILE] [--data-dir DIR]',
     '  Several paths: comma-separated, or the flag given again (--spam A --spam B).',
     '  Learns every message under the paths (files, directories recursively, mbox files; in a Maildir the',
     '  messages in cur/ and new/). Names starting with a dot (Maildir++ subfolders such as .Junk) are skipped.',
