@@ -7,7 +7,7 @@ import { createUserDirectory } from '../mailhost/directory.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { systemClock } from '../util/clock.ts';
 import { silentLogger } from '../util/logger.ts';
-import { dataDirProblem, loadFromArgs } from './load-args.ts';
+import { dataDirProblem, dataDirSource, loadFromArgs } from './load-args.ts';
 import type { Command } from './types.ts';
 
 export const checkConfigCommand: Command = {
@@ -24,7 +24,7 @@ and exits 0.`,
     const where = loaded.file ?? '(embedded defaults)';
     const problems: string[] = [];
     const dirProblem = dataDirProblem(loaded.dataDir);
-    if (dirProblem) problems.push(`${where}: data_dir: ${dirProblem}`);
+    if (dirProblem) problems.push(`${dataDirSource(args, loaded)}: ${dirProblem}`);
     else problems.push(...userDirectoryProblems(loaded));
     const components = await openComponents({ loaded, clock: systemClock, log: silentLogger, registry: createRegistry(false), hostname: hostnameOf(loaded.config), dryRun: true });
     let summary = '';

@@ -15,6 +15,14 @@ export function loadFromArgs(args: CommandArgs, checkFiles = true): LoadedConfig
 }
 
 /**
+ * Where the data directory was given, to head a problem with it: the --data-dir flag when it was used
+ * (it overrides the file, which then may not mention data_dir at all), else the config's data_dir key.
+ */
+export function dataDirSource(args: CommandArgs, loaded: LoadedConfig): string {
+  return args.dataDir !== undefined ? '--data-dir' : `${loaded.file ?? '(embedded defaults)'}: data_dir`;
+}
+
+/**
  * Why the data directory cannot be used, or undefined: it must be a writable directory, or not exist
  * yet below a directory that can be created and written (serve creates it).
  */

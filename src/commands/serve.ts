@@ -3,7 +3,7 @@ import { writeFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { App } from '../app.ts';
 import { ConfigError } from '../config/load.ts';
-import { dataDirProblem, loadFromArgs } from './load-args.ts';
+import { dataDirProblem, dataDirSource, loadFromArgs } from './load-args.ts';
 import { PID_FILE } from './running-serve.ts';
 import type { Command } from './types.ts';
 
@@ -26,7 +26,7 @@ sessions finish, and exits 0.`,
     process.on('SIGHUP', onEarlyHup);
     const loaded = loadFromArgs(args);
     const dirProblem = dataDirProblem(loaded.dataDir);
-    if (dirProblem) throw new ConfigError([`${loaded.file ?? '(embedded defaults)'}: data_dir: ${dirProblem}`]);
+    if (dirProblem) throw new ConfigError([`${dataDirSource(args, loaded)}: ${dirProblem}`]);
     const app = await App.create({ loaded });
     const listening = await app.start();
     const pidFile = path.join(loaded.dataDir, PID_FILE);

@@ -50,7 +50,8 @@ test('check-config catches what serve refuses: bad keys, TLS files, data dir, us
     ['missing TLS', ['--config', write('tls.yaml', 'smtp:\n  tls: { cert: gone.pem, key: gone.key }\n'), '--data-dir', data], /tls\.yaml:2: smtp\.tls\.cert: .*gone\.pem does not exist/],
     ['empty', ['--config', write('empty.yaml', ''), '--data-dir', data], /empty\.yaml: the file is empty/],
     ['directory', ['--config', dir, '--data-dir', data], /is a directory/],
-    ['data dir a file', ['--data-dir', write('plain-file', 'x')], /data_dir: .*plain-file is not a directory/],
+    ['data dir a file', ['--data-dir', write('plain-file', 'x')], /^ {2}--data-dir: .*plain-file is not a directory$/m],
+    ['data_dir a file', ['--config', write('data-file.yaml', 'data_dir: plain-file\n')], /data-file\.yaml: data_dir: .*plain-file is not a directory/],
     ['broken users file', ['--data-dir', path.join(dir, 'users-dir')], /users\.yaml:\d+: /],
     ['alias outside local domains', ['--config', write('aliases.yaml', 'aliases:\n  "x@elsewhere.example": someone@localhost\n'), '--data-dir', data], /aliases\.x@elsewhere\.example: .*not in local_domains/],
   ];
@@ -68,7 +69,7 @@ test('check-config catches what serve refuses: bad keys, TLS files, data dir, us
   assert.match(serveTls.stderr, /smtp\.tls\.cert/);
   const serveDir = await cli(['serve', '--data-dir', path.join(dir, 'plain-file')]);
   assert.equal(serveDir.code, 2);
-  assert.match(serveDir.stderr, /data_dir: .*not a directory/);
+  assert.match(serveDir.stderr, /--data-dir: .*not a directory/);
 });
 
 test('message commands on a directory, a missing path, /dev/null, binary and a 50 MB file', async (t) => {
