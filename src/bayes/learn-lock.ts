@@ -3,6 +3,7 @@
 // until it has saved it, and `serve` for as long as it runs (it saves its in-memory store now and then, over
 // anything learned beside it). A holder that is gone (Ctrl-C, a crash) leaves a stale lock, taken over.
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../util/logger.ts';
 import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
@@ -20,13 +21,16 @@ export async function takeLearnLock(dataDir: string): Promise<{ ok: true; releas
 
 /**
  * For serve: waits while a train or forget holds the lock (logged once), then takes it; checked once a
- * second while that command runs (its holder's death frees it at once), for at most a day.
+ * second while that command runs (its holder's death frees it at once), for at most a day. A `spamgate
+ * serve` holding it runs on this data directory already and holds it until it stops: that is refused at
+ * once, not waited for as if it were learning.
  */
 export async function waitForLearnLock(dataDir: string, log: Logger, pollMs = 1000, maxWaitMs = 86_400_000): Promise<() => Promise<void>> {
   let told = false;
   for (let waited = 0; ; waited += pollMs) {
     const r = await takeLearnLock(dataDir);
     if (r.ok) return r.release;
+    if (await isServe(r.pid)) throw new Error(`spamgate serve (pid ${r.pid}) already runs on the data directory ${dataDir}: one serve per data directory (stop it, or give this one another data_dir)`);
     if (waited >= maxWaitMs) throw new Error(`the Bayes store in ${dataDir} is still in use by process ${r.pid} after a day of waiting`);
     if (!told) {
       told = true;
@@ -34,4 +38,10 @@ export async function waitForLearnLock(dataDir: string, log: Logger, pollMs = 10
     }
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
+}
+
+/** Whether `pid` runs `spamgate serve` (its command line has the word serve), where /proc tells. */
+async function isServe(pid: number): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.split('\0').includes('serve');
 }

@@ -14,6 +14,8 @@ import { trainCommand } from '../../../src/commands/train.ts';
 import type { Command, CommandArgs } from '../../../src/commands/types.ts';
 import { SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
 import { runCommand } from '../../helpers/command-io.ts';
+import { waitForLearnLock } from '../../../src/bayes/learn-lock.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
 
 function runCmd(cmd: Command, argv: { flags?: Record<string, string | true>; positional?: string[] }, dataDir: string, configFile: string): Promise<{ code: number; out: string; err: string }> {
   const args: CommandArgs = { flags: new Map(Object.entries(argv.flags ?? {})), positional: argv.positional ?? [], dataDir, configFile };
@@ -150,4 +152,19 @@ test('train and forget refuse while another train or forget learns into the data
   const forget = await runCmd(forgetCommand, { positional: [spamFile] }, data, config);
   assert.match(forget.out, /forgotten 1, not learned 0; store now 0 spam \/ 0 ham\n$/);
   assert.equal(existsSync(lock), false);
+});
+
+test('serve on a data directory another spamgate serve runs on is refused at once, not waited for as a learner', async (t) => {
+  const root = mkdtempSync(path.join(tmpdir(), 'spamgate-cmd-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const data = path.join(root, 'data');
+  // stands in for the first `spamgate serve` (its command line says serve), which holds the lock while it runs
+  const first = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', 'serve'], { stdio: 'ignore' });
+  t.after(() => first.kill('SIGKILL'));
+  const lock = path.join(data, 'bayes', 'learn.lock');
+  mkdirSync(path.dirname(lock), { recursive: true });
+  writeFileSync(lock, `${first.pid}\n`);
+  const started = Date.now();
+  await assert.rejects(waitForLearnLock(data, silentLogger, 50, 3000), new RegExp(`spamgate serve \\(pid ${first.pid}\\) already runs on the data directory .*data: one serve per data directory`));
+  assert.ok(Date.now() - started < 1000, 'refused without waiting');
 });
