@@ -3,7 +3,7 @@
 // file's directory, then each checked to exist, be a readable regular file, and load as a certificate/key
 // pair or a CA bundle.
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { readBatvKeyFile } from '../batv/batv-keys.ts';
@@ -93,6 +93,25 @@ export function checkConfigFiles(config: Config): FileProblem[] {
     const read = readBatvKeyFile(batvFile);
     if ('error' in read) problems.push({ path: ['batv', 'key_file'], message: read.error });
   }
+  return problems;
+}
+
+/**
+ * The rules directories the config names (absolute, in its order): each must be a readable directory. Found
+ * here, the problem names the config's line and rules_dirs entry; the rules loader alone could name only the
+ * directory.
+ */
+export function rulesDirProblems(dirs: readonly string[]): FileProblem[] {
+  const problems: FileProblem[] = [];
+  dirs.forEach((dir, i) => {
+    try {
+      readdirSync(dir);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      const why = code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a directory' : code === 'EACCES' ? 'cannot be read (permission denied)' : `cannot be read: ${(err as Error).message}`;
+      problems.push({ path: ['rules_dirs', i], message: `rules directory ${dir} ${why}` });
+    }
+  });
   return problems;
 }
 

@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configSchema, type Config } from './schema.ts';
-import { checkConfigFiles, resolveConfigPaths, type FileProblem } from './file-checks.ts';
+import { checkConfigFiles, resolveConfigPaths, rulesDirProblems, type FileProblem } from './file-checks.ts';
 import { formatIssues, formatPath, lineOf, parseYamlFile, rootIsMap, type ParsedYaml } from './yaml-errors.ts';
 import { readBounded } from '../util/read-bounded.ts';
 
@@ -115,13 +115,13 @@ function fileProblem(parsed: ParsedYaml, p: FileProblem): string {
 
 function finish(parsed: Config, baseDir: string, opts: LoadOptions, format: (problems: FileProblem[]) => string[]): LoadedConfig {
   const config = resolveConfigPaths(parsed, baseDir);
+  const rulesDirs = (config.rules_dirs ?? [SHIPPED_RULES_DIR]).map((d) => path.resolve(baseDir, d));
   if (opts.checkFiles !== false) {
-    const problems = checkConfigFiles(config);
+    const problems = [...checkConfigFiles(config), ...(config.rules_dirs !== undefined ? rulesDirProblems(rulesDirs) : [])];
     if (problems.length) throw new ConfigError(format(problems));
   }
   const configuredDataDir = path.resolve(baseDir, config.data_dir);
   const dataDir = path.resolve(opts.dataDir ?? configuredDataDir);
-  const rulesDirs = (config.rules_dirs ?? [SHIPPED_RULES_DIR]).map((d) => path.resolve(baseDir, d));
   const loaded: LoadedConfig = { config: deepFreeze({ ...config, data_dir: dataDir }), rulesDirs, dataDir, configuredDataDir };
   if (opts.file !== undefined) loaded.file = path.resolve(opts.file);
   return Object.freeze(loaded);

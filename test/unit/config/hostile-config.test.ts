@@ -133,6 +133,12 @@ test('across sections: front-of needs an upstream, full-stack a domain, TLS list
     ['spamgate.yaml:3: smtp.listen.port: port 9465 is already used by http.listen'],
   );
   assert.match(problemsOf(dir, 'pop3:\n  enabled: true\n  listen: { port: 2525 }\n').join('\n'), /:3: pop3\.listen\.port: port 2525 is already used by smtp\.listen/);
+  // A rules directory that is missing or a file is reported at its rules_dirs entry in the config.
+  writeFileSync(path.join(dir, 'local.yaml'), 'actions: {}\n');
+  assert.deepEqual(
+    problemsOf(dir, 'rules_dirs:\n  - gone\n  - local.yaml\n').map((p) => p.slice(dir.length + 1)),
+    [`spamgate.yaml:2: rules_dirs[0]: rules directory ${path.join(dir, 'gone')} does not exist`, `spamgate.yaml:3: rules_dirs[1]: rules directory ${path.join(dir, 'local.yaml')} is not a directory`],
+  );
   // A disabled listener or a port 0 clashes with nothing.
   assert.equal(loadConfig({ inline: { submission: { enabled: false, listen: { port: 2525 } }, http: { listen: { port: 0 } }, pop3: { listen: { port: 0 } } } }).config.submission.enabled, false);
 });
