@@ -9,7 +9,7 @@ import { runChecks } from '../checks/runner.ts';
 import type { Check, SymbolHit } from '../checks/types.ts';
 import { runningServePid } from '../commands/running-serve.ts';
 import { UsageError, type CommandArgs, type CommandIo } from '../commands/types.ts';
-import { loadConfig, SHIPPED_MODELS_DIR, type LoadedConfig } from '../config/load.ts';
+import { SHIPPED_MODELS_DIR, type LoadedConfig } from '../config/load.ts';
 import { withContentSymbols } from '../content/engine.ts';
 import { createListChecks } from '../checks/lists.ts';
 import { withListSymbols } from '../lists/compile.ts';
@@ -23,6 +23,7 @@ import { createRegistry } from '../metrics/registry.ts';
 import { createAntivirus } from '../antivirus/setup.ts';
 import { systemClock } from '../util/clock.ts';
 import { silentLogger } from '../util/logger.ts';
+import { loadFromArgs } from '../commands/load-args.ts';
 
 export interface FilterEnv {
   loaded: LoadedConfig;
@@ -38,7 +39,7 @@ export interface FilterEnv {
  * holds the learn lock (learn-lock.ts) from before it reads the store until it has saved it (close()).
  */
 export async function openFilterEnv(args: CommandArgs, modelsDir = SHIPPED_MODELS_DIR, opts: { learns?: boolean } = {}): Promise<FilterEnv> {
-  const loaded = loadConfig({ ...(args.configFile !== undefined ? { file: args.configFile } : {}), ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}) });
+  const loaded = loadFromArgs(args);
   const inProcess = !loaded.config.redis.use_for.includes('bayes');
   let release: (() => Promise<void>) | undefined;
   if (opts.learns && inProcess) {

@@ -4,9 +4,9 @@
 import { requirePaths } from '../bayes/cli-support.ts';
 import { takeLearnLock } from '../bayes/learn-lock.ts';
 import { displayId, readCorpus } from '../bayes/corpus.ts';
-import { loadConfig } from '../config/load.ts';
 import { fuzzyInProcess, openFuzzyForCli } from '../fuzzy/cli-support.ts';
 import { UsageError, type Command } from './types.ts';
+import { loadFromArgs } from './load-args.ts';
 
 export const fuzzyCommand: Command = {
   name: 'fuzzy',
@@ -29,7 +29,7 @@ export const fuzzyCommand: Command = {
       if (paths.length === 0) throw new UsageError(`give at least one FILE to fuzzy ${sub}`);
       requirePaths(paths);
     }
-    const loaded = loadConfig({ ...(args.configFile !== undefined ? { file: args.configFile } : {}), ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}) });
+    const loaded = loadFromArgs(args);
     if (!loaded.config.fuzzy.enabled) io.stderr.write('fuzzy: fuzzy.enabled is false: the gateway does not look digests up\n');
     const learns = sub !== 'stats';
     // two writers of the in-process file would each save only their own work: one at a time, as train

@@ -2,16 +2,23 @@
 // shared by `serve` and `check-config`.
 import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
-import { loadConfig, type LoadedConfig } from '../config/load.ts';
+import { ConfigError, loadConfig, type LoadedConfig } from '../config/load.ts';
 import type { CommandArgs } from './types.ts';
 
-/** Loads the config named by the flags; `checkFiles: false` for commands that never open TLS files. */
+/**
+ * Loads the config named by the flags; `checkFiles: false` for commands that never open TLS files. A data
+ * directory that is a file is refused here for every command (else each failed on its own first read with
+ * a bare ENOTDIR).
+ */
 export function loadFromArgs(args: CommandArgs, checkFiles = true): LoadedConfig {
-  return loadConfig({
+  const loaded = loadConfig({
     ...(args.configFile !== undefined ? { file: args.configFile } : {}),
     ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}),
     checkFiles,
   });
+  const st = statSync(loaded.dataDir, { throwIfNoEntry: false });
+  if (st && !st.isDirectory()) throw new ConfigError([`${dataDirSource(args, loaded)}: ${loaded.dataDir} is not a directory`]);
+  return loaded;
 }
 
 /**

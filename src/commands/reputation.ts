@@ -1,10 +1,10 @@
 // `spamgate reputation show KEY` / `reputation reset KEY`: a client network's or an authenticated sender
 // domain's history (decayed average and count) and what the check would emit for it; reset forgets it.
-import { loadConfig } from '../config/load.ts';
 import { hitsOf } from '../checks/reputation.ts';
 import { openReputationForCli } from '../reputation/cli-support.ts';
 import { parseKeyId } from '../reputation/keys.ts';
 import { UsageError, type Command } from './types.ts';
+import { loadFromArgs } from './load-args.ts';
 
 export const reputationCommand: Command = {
   name: 'reputation',
@@ -20,7 +20,7 @@ export const reputationCommand: Command = {
   async run(args, io) {
     const [sub, text, ...rest] = args.positional;
     if ((sub !== 'show' && sub !== 'reset') || text === undefined || rest.length > 0) throw new UsageError('give show KEY or reset KEY');
-    const loaded = loadConfig({ ...(args.configFile !== undefined ? { file: args.configFile } : {}), ...(args.dataDir !== undefined ? { dataDir: args.dataDir } : {}) });
+    const loaded = loadFromArgs(args);
     const { config } = loaded;
     const key = parseKeyId(text, config.reputation);
     if (!key) throw new UsageError(`${JSON.stringify(text)} is neither an address, a network (ip:...) nor a domain (domain:...)`);

@@ -110,3 +110,19 @@ test('classify and explain read a device (/dev/zero) only up to the 64 MiB messa
   assert.match(explained.stderr, /^spamgate explain: \/dev\/zero: over the 67108864-byte limit of one message\n$/);
   assertNoStack(explained);
 });
+
+test('a --data-dir that is a file: every command exits 2 naming --data-dir, none with a bare ENOTDIR', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, 'not-a-dir');
+  writeFileSync(file, 'x');
+  const message = path.join(dir, 'm.eml');
+  writeFileSync(message, 'Subject: x\n\nbody\n');
+  const runs = await Promise.all(
+    [['queue', 'list'], ['quarantine', 'list'], ['fuzzy', 'stats'], ['classify', message], ['reputation', 'show', '192.0.2.1'], ['users', 'list']].map(async (args) => ({ args, run: await cli([...args, '--data-dir', file]) })),
+  );
+  for (const { args, run } of runs) {
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stdout}${run.stderr}`);
+    assert.match(run.stderr, /--data-dir: .*not-a-dir is not a directory/, args.join(' '));
+    assertNoStack(run);
+  }
+});
