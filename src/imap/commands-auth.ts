@@ -127,14 +127,20 @@ export const authHandlers: Record<string, Handler> = {
     const enabled = new Set<string>();
     for (let i = 0; i < 100 && !c.atEnd(); i++) {
       const cap = c.atom().toUpperCase();
-      if (cap === 'CONDSTORE' || cap === 'QRESYNC' || cap === 'UTF8=ACCEPT') enabled.add(cap); // RFC 7162 §3.1, §3.2.3; RFC 6855 §3
+      if (cap === 'CONDSTORE' || cap === 'QRESYNC' || cap === 'UTF8=ACCEPT' || cap === 'IMAP4REV2') enabled.add(cap === 'IMAP4REV2' ? 'IMAP4rev2' : cap); // RFC 7162 §3.1, §3.2.3; RFC 6855 §3; RFC 9051 §6.3.1
       if (!c.atEnd()) c.sp();
     }
     c.end();
     // RFC 6855 §3: ENABLE UTF8=ACCEPT MUST only be used in the authenticated state; names and strings the client
     // already holds from the selected mailbox would change their form under it
     if (enabled.has('UTF8=ACCEPT') && s.state === 'selected') return bad('ENABLE UTF8=ACCEPT is only allowed before SELECT; CLOSE or UNSELECT first');
+    // RFC 9051 §6.3.1: IMAP4rev2 likewise changes names to UTF-8 (§5.1) and drops \Recent, so it too comes before SELECT
+    if (enabled.has('IMAP4rev2') && s.state === 'selected') return bad('ENABLE IMAP4rev2 is only allowed before SELECT; CLOSE or UNSELECT first');
     if (enabled.has('UTF8=ACCEPT')) s.utf8 = true;
+    if (enabled.has('IMAP4rev2')) {
+      s.rev2 = true;
+      s.utf8 = true; // RFC 9051 §5.1: mailbox names are UTF-8, never modified UTF-7; quoted strings may hold UTF-8
+    }
     if (enabled.has('QRESYNC')) s.qresync = true; // RFC 7162 §3.2.3: implies CONDSTORE
     if (enabled.has('CONDSTORE') || enabled.has('QRESYNC')) await enableCondstore(s);
     s.send(`* ENABLED${[...enabled].map((x) => ' ' + x).join('')}\r\n`); // RFC 5161 §3.1: those newly or already on, unknown ones left out

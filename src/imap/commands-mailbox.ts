@@ -79,13 +79,14 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   c.end();
   if (params.condstore) s.condstore = true; // RFC 7162 §3.1.8: a CONDSTORE enabling command
   // RFC 7162 §3.2.11: with QRESYNC on, the client learns where the old mailbox's responses end
-  if (s.qresync && s.sel) s.send('* OK [CLOSED] Previous mailbox closed\r\n');
+  // RFC 9051 §7.1 CLOSED: IMAP4rev2 sends it too whenever a selected mailbox is closed by a new SELECT/EXAMINE
+  if ((s.qresync || s.rev2) && s.sel) s.send('* OK [CLOSED] Previous mailbox closed\r\n');
   s.deselect(); // RFC 3501 §6.3.1: a failed SELECT leaves no mailbox selected
   const { store } = s.ctx.opts;
   // Claim first (RFC 3501 §2.3.2), then list (one store step): the list then already carries the claimed state, so
   // the sync point after this command finds nothing to redo.
   const qresync = params.qresync;
-  const box = await store.open(s.user, name, { claimRecent: !readOnly, ...(qresync ? { expungedSince: qresync.modseq } : {}) });
+  const box = await store.open(s.user, name, { claimRecent: !readOnly && !s.rev2, ...(qresync ? { expungedSince: qresync.modseq } : {}) });
   const list = box.messages;
   // One pass: the session's view, keywords in use, the first unseen message. The flags told are the list's own.
   const uids = new Array<number>(list.length);
@@ -105,10 +106,11 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
     if (!seen && firstUnseen < 0) firstUnseen = i;
   }
   const unwatch = store.watch(s.user, name, () => s.onMailboxChange());
-  s.sel = { name, readOnly, uidValidity: box.uidValidity, uids, uidNext: box.uidNext, flags: new ToldFlags(list), recent: new UidSet(box.recent), metas: new Map(), listRef: list, dirty: false, keywords, unwatch, ...(box.highestModseq === undefined ? {} : { selectModseq: box.highestModseq }) };
+  s.sel = { name, readOnly, uidValidity: box.uidValidity, uids, uidNext: box.uidNext, flags: new ToldFlags(list), recent: new UidSet(s.rev2 ? [] : box.recent), metas: new Map(), listRef: list, dirty: false, keywords, unwatch, ...(box.highestModseq === undefined ? {} : { selectModseq: box.highestModseq }) };
   s.state = 'selected';
   let out = flagsResponses(keywords, readOnly);
-  out += `* ${list.length} EXISTS\r\n* ${box.recent.length} RECENT\r\n`;
+  // RFC 9051 Appendix E: IMAP4rev2 has no \Recent flag and no RECENT response (its claim is left to rev1 sessions)
+  out += s.rev2 ? `* ${list.length} EXISTS\r\n` : `* ${list.length} EXISTS\r\n* ${box.recent.length} RECENT\r\n`;
   if (firstUnseen >= 0) out += `* OK [UNSEEN ${firstUnseen + 1}] First unseen\r\n`;
   out += `* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`;
   // RFC 7162 §3.1.2.1: a CONDSTORE server tells HIGHESTMODSEQ (or NOMODSEQ) on every successful SELECT/EXAMINE

@@ -10,7 +10,7 @@ import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { cachedFieldsSuffice, idsOption, matches, needsInternalDate, needsText, parseSearch, usesModseq, type SearchKey } from './search.ts';
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
 import { isReply, metasNow, resolve, savedRanges, selected, type Target } from './selection.ts';
-import { asksSave, esearchLine, parseReturn, savedPart, sendsEsearch, type ReturnOptions } from './search-return.ts';
+import { asksSave, esearchLine, parseReturn, savedPart, sendsEsearch, type ReturnOption, type ReturnOptions } from './search-return.ts';
 import { flagKey, type Handler, type Reply, type Selected, type Session } from './session.ts';
 import type { FlagChange } from '../store/mailbox-store.ts';
 
@@ -126,7 +126,8 @@ export async function keepingSaved(sel: Selected, c: Cursor, run: () => Promise<
 }
 
 async function searchIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: boolean): Promise<Reply> {
-  const opts = parseReturn(c);
+  // RFC 9051 §6.4.4, §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH; no RETURN means RETURN (ALL)
+  const opts = parseReturn(c) ?? (s.rev2 ? new Set<ReturnOption>(['ALL']) : undefined);
   const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity), utf8: s.utf8 });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1

@@ -115,6 +115,8 @@ export class Session {
   qresync = false;
   /** ENABLE UTF8=ACCEPT was issued (RFC 6855 §3): names and quoted strings are UTF-8, ENVELOPE is not downgraded. */
   utf8 = false;
+  /** ENABLE IMAP4rev2 was issued (RFC 9051 §6.3.1): no \Recent or RECENT, SEARCH answered with ESEARCH, UTF-8 names. */
+  rev2 = false;
   /** COMPRESS=DEFLATE is active (RFC 4978): the stream inflates and deflates. */
   compressed: DeflateStream | undefined;
   /** Inflated bytes since the reader last completed, refused or paused on a command (see input). */
@@ -168,7 +170,7 @@ export class Session {
   }
 
   capabilities(): string {
-    const caps = ['IMAP4rev1', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE'];
+    const caps = ['IMAP4rev1', 'IMAP4rev2', 'LITERAL+', 'SASL-IR', 'IDLE', 'UIDPLUS', 'MOVE', 'NAMESPACE', 'ID', 'SPECIAL-USE', 'ENABLE', 'UNSELECT', 'CHILDREN', 'QUOTA', 'QUOTA=RES-STORAGE', 'CONDSTORE', 'QRESYNC', 'ESEARCH', 'SEARCHRES', 'LIST-EXTENDED', 'LIST-STATUS', 'STATUS=SIZE'];
     // RFC 5256: only after login (as Dovecot), where they can be used; LOGIN's OK tells the list anew
     if (this.state !== 'notauth') caps.push('SORT', 'THREAD=ORDEREDSUBJECT', 'THREAD=REFERENCES', 'ESORT');
     // RFC 6855 §3: enabled with ENABLE, which only logged-in clients may use
@@ -411,7 +413,7 @@ export class Session {
     if (err instanceof BadCharset) return 'NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset';
     if (err instanceof UnknownCte) return 'NO [UNKNOWN-CTE] Cannot decode the content transfer encoding of that part'; // RFC 3516 §4.3
     if (err instanceof MailboxError) {
-      const code = { NONEXISTENT: 'NONEXISTENT', ALREADYEXISTS: 'ALREADYEXISTS', INVALID: 'CANNOT', NOPERM: 'NOPERM', OVERQUOTA: 'OVERQUOTA', INUSE: 'INUSE', LIMIT: 'LIMIT' }[err.code];
+      const code = { NONEXISTENT: 'NONEXISTENT', ALREADYEXISTS: 'ALREADYEXISTS', INVALID: 'CANNOT', NOPERM: 'NOPERM', OVERQUOTA: 'OVERQUOTA', INUSE: 'INUSE', LIMIT: 'LIMIT', HASCHILDREN: this.rev2 ? 'HASCHILDREN' : 'INUSE' }[err.code]; // RFC 9051 §7.1: HASCHILDREN is rev2's
       return `NO [${code}] ${textChars(err.message)}`;
     }
     // A path the file system refuses (a name checks did not foresee, a deep user directory): the client's doing, not ours.

@@ -1,4 +1,4 @@
-// STATUS data items (RFC 3501 §6.3.10, RFC 7162 §3.1.7 HIGHESTMODSEQ, RFC 8438 SIZE, RFC 7889 APPENDLIMIT): parsing the list a client asks
+// STATUS data items (RFC 3501 §6.3.10, RFC 9051 §6.3.11 DELETED, RFC 7162 §3.1.7 HIGHESTMODSEQ, RFC 8438 SIZE, RFC 7889 APPENDLIMIT): parsing the list a client asks
 // for and building the "* STATUS" response, shared by the STATUS command and LIST's RETURN (STATUS …) (RFC 5819).
 import type { MailboxStatus } from '../store/mailbox-store.ts';
 import { enableCondstore } from './condstore.ts';
@@ -6,7 +6,7 @@ import { mailboxToWire } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import type { Session } from './session.ts';
 
-const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'APPENDLIMIT', 'MAILBOXID'] as const;
+const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'APPENDLIMIT', 'MAILBOXID', 'DELETED'] as const;
 export type StatusItem = (typeof ITEMS)[number];
 
 /** "(" status-att *(SP status-att) ")": an unknown item is BAD; `atLeastOne` for LIST-STATUS (RFC 5819 §5 ABNF);
@@ -38,6 +38,9 @@ function value(st: MailboxStatus, item: StatusItem, appendLimit: number): number
       return st.uidValidity;
     case 'UNSEEN':
       return st.unseen;
+    // RFC 9051 §6.3.11: the number of messages with the \Deleted flag set
+    case 'DELETED':
+      return st.deleted;
     // RFC 7162 §3.1.7 (a store without mod-sequences answers 0, as NOMODSEQ mailboxes do)
     case 'HIGHESTMODSEQ':
       return st.highestModseq ?? 0;

@@ -43,7 +43,9 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
     const top = (fresh[fresh.length - 1] as MessageMeta).uid;
     // RECENT counts messages of the view (RFC 3501 §7.3.2): one the claim took that this list does not show yet
     // waits until it is seen (and is forgotten if it is expunged first)
-    if (!sel.readOnly)
+    if (s.rev2) {
+      // RFC 9051 Appendix E: no \Recent in IMAP4rev2; nothing claimed, so rev1 sessions still see the mail as recent
+    } else if (!sel.readOnly)
       for (const u of await s.ctx.opts.store.claimRecent(s.user, sel.name)) {
         if (u <= top) sel.recent.add(u);
         else (sel.recentAhead ??= new Set()).add(u);
@@ -57,7 +59,8 @@ export async function syncSelected(s: Session, allowExpunge: boolean, force: boo
       sel.flags.set(m.uid, flagKey(m.flags));
     }
     if (sel.recentAhead) for (const u of sel.recentAhead) if (u <= top) sel.recentAhead.delete(u);
-    out.push(`* ${sel.uids.length} EXISTS\r\n`, `* ${sel.recent.size} RECENT\r\n`);
+    out.push(`* ${sel.uids.length} EXISTS\r\n`);
+    if (!s.rev2) out.push(`* ${sel.recent.size} RECENT\r\n`);
   }
   const fetches: string[] = [];
   const changed: MessageMeta[] = [...fresh];

@@ -112,6 +112,8 @@ export interface MailboxInfo {
 export interface MailboxStatus extends Omit<MailboxInfo, 'subscribed' | 'hasChildren'> {
   messages: number;
   unseen: number;
+  /** Messages with \Deleted (RFC 9051 §6.3.11 STATUS DELETED). */
+  deleted: number;
   recent: number;
   /** Octets of all its messages (RFC 8438 STATUS SIZE). */
   size: number;
@@ -206,7 +208,7 @@ export type FlagChange = { add?: readonly string[]; remove?: readonly string[] }
 
 export class MailboxError extends Error {
   constructor(
-    readonly code: 'NONEXISTENT' | 'ALREADYEXISTS' | 'INVALID' | 'NOPERM' | 'OVERQUOTA' | 'INUSE' | 'LIMIT',
+    readonly code: 'NONEXISTENT' | 'ALREADYEXISTS' | 'INVALID' | 'NOPERM' | 'OVERQUOTA' | 'INUSE' | 'LIMIT' | 'HASCHILDREN',
     message: string,
   ) {
     super(message);

@@ -69,7 +69,7 @@ export function mailboxAdmin(d: AdminDeps): MailboxAdmin {
     const name = normalizeMailbox(mailbox);
     if (name === 'INBOX') throw new MailboxError('NOPERM', 'INBOX cannot be deleted'); // RFC 3501 §6.3.4
     if (!(await exists(user, name))) throw new MailboxError('NONEXISTENT', 'no such mailbox');
-    if ((await folderNames(user)).some((n) => n.startsWith(name + '/'))) throw new MailboxError('INUSE', 'mailbox has child mailboxes; delete them first');
+    if ((await folderNames(user)).some((n) => n.startsWith(name + '/'))) throw new MailboxError('HASCHILDREN', 'mailbox has child mailboxes; delete them first');
     const path = folderPath(userMaildir(d.root, user), name);
     await d.mutex.run(path, async () => {
       // Rename first so no reader sees a half-deleted folder, then remove.

@@ -222,6 +222,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
           ...(special ? { specialUse: special } : {}),
           messages: list.length,
           unseen: list.filter((m) => !m.flags.includes('\\Seen')).length,
+          deleted: list.filter((m) => m.flags.includes('\\Deleted')).length,
           recent: list.filter((m) => m.recent).length,
           size: list.reduce((sum, m) => sum + m.size, 0),
           highestModseq: f.highestModseq,
