@@ -147,7 +147,7 @@ test('create, rename with hierarchy, subscriptions, delete', async (t) => {
   assert.deepEqual(await store.read(U, 'Archive/Old/2024/Q1', uid), msg(1));
   assert.equal((await store.status(U, 'Archive/Old/2024/Q1')).uidValidity, validity);
   assert.ok((await store.listSubscriptions(U)).includes('Archive/Old/2024'));
-  await assert.rejects(store.deleteMailbox(U, 'Archive/Old'), (e: unknown) => e instanceof MailboxError && e.code === 'INUSE');
+  await assert.rejects(store.deleteMailbox(U, 'Archive/Old'), (e: unknown) => e instanceof MailboxError && e.code === 'HASCHILDREN');
   await assert.rejects(store.deleteMailbox(U, 'INBOX'), (e: unknown) => e instanceof MailboxError && e.code === 'NOPERM');
   await store.deleteMailbox(U, 'Archive/Old/2024/Q1');
   await assert.rejects(store.list(U, 'Archive/Old/2024/Q1'), (e: unknown) => e instanceof MailboxError && e.code === 'NONEXISTENT');
