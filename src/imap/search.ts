@@ -50,6 +50,8 @@ export interface SearchContext {
   saved?: SeqRange[];
   /** UTF8=ACCEPT is on (RFC 6855 §3): strings are UTF-8, and a CHARSET argument is refused. */
   utf8?: boolean;
+  /** IMAP4rev2 is on: RFC 9051 §6.4.4 keeps [CHARSET] in SEARCH (US-ASCII and UTF-8 MUST be supported), UTF-8 strings or not. */
+  rev2?: boolean;
   /** The time OLDER and YOUNGER count back from (RFC 5032 §3), ms; Date.now() when absent. */
   now?: number;
   /** The store's EMAILID and SAVEDATE: the keys of OBJECTID and SAVEDATE are known only with them. */
@@ -76,7 +78,7 @@ function savedKey(c: Cursor, ctx: SearchContext): SearchKey {
 export function parseSearch(c: Cursor, ctx: SearchContext): SearchKey {
   if (/^CHARSET /i.test(c.rest())) {
     // RFC 6855 §3 (erratum 4029): after ENABLE UTF8=ACCEPT the client MUST NOT send a charset; BAD for the conflict
-    if (ctx.utf8 === true) throw new ImapSyntaxError('SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT');
+    if (ctx.utf8 === true && ctx.rev2 !== true) throw new ImapSyntaxError('SEARCH CHARSET is not allowed after ENABLE UTF8=ACCEPT');
     c.atom();
     c.sp();
     const cs = c.astring().toUpperCase();

@@ -60,6 +60,10 @@ test('ENABLE IMAP4rev2: SEARCH and UID SEARCH are answered with ESEARCH, empty r
   assert.match(await c.cmd('a2', 'UID SEARCH DELETED'), /^\* ESEARCH \(TAG "a2"\) UID ALL 2\r\na2 OK/m);
   assert.match(await c.cmd('a3', 'SEARCH SUBJECT nowhere'), /^\* ESEARCH \(TAG "a3"\)\r\na3 OK/m);
   assert.match(await c.cmd('a4', 'SEARCH RETURN (COUNT) ALL'), /^\* ESEARCH \(TAG "a4"\) COUNT 3\r\na4 OK/m);
+  // RFC 9051 §6.4.4: CHARSET stays in rev2's SEARCH; US-ASCII and UTF-8 are taken, others NO [BADCHARSET]
+  assert.match(await c.cmd('c1', 'SEARCH CHARSET UTF-8 SUBJECT two'), /^\* ESEARCH \(TAG "c1"\) ALL 2\r\nc1 OK/m);
+  assert.match(await c.cmd('c2', 'UID SEARCH CHARSET US-ASCII SUBJECT t'), /^\* ESEARCH \(TAG "c2"\) UID ALL 2:3\r\nc2 OK/m);
+  assert.match(await c.cmd('c3', 'SEARCH CHARSET KOI8-R ALL'), /^c3 NO \[BADCHARSET/m);
   // SAVE alone still answers nothing but keeps "$" (RFC 5182 §2.1)
   assert.doesNotMatch(await c.cmd('a5', 'SEARCH RETURN (SAVE) DELETED'), /ESEARCH/);
   assert.match(await c.cmd('a6', 'FETCH $ (UID)'), /^\* 2 FETCH \(UID 2\)/m);
