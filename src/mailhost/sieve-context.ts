@@ -1,7 +1,8 @@
 // The context a user's Sieve script runs in at delivery (src/sieve/context.ts): the time, the sub-address
 // delimiter, the environment items of RFC 5183 §4 (this host, "MDA", "spamgate", "during", the SMTP client when
 // known), the user's mailboxes with their special-use attributes (RFC 5490, RFC 8579) and the duplicate ids
-// seen before (RFC 7352). Mailboxes and ids are read only when the script requires an extension that asks.
+// seen before (RFC 7352). Mailboxes and ids are read only when the script requires an extension that asks, the
+// mailboxes as names alone (MailboxStore.mailboxNames: no folder synced at each delivery).
 import { readFileSync } from 'node:fs';
 import { mailboxList, type SieveContext } from '../sieve/context.ts';
 import type { CompiledScript } from '../sieve/script.ts';
@@ -9,7 +10,7 @@ import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { SieveDuplicateStore } from './sieve-duplicates.ts';
 
 export interface SieveContextDeps {
-  store: Pick<MailboxStore, 'listMailboxes'>;
+  store: Pick<MailboxStore, 'mailboxNames'>;
   duplicates: SieveDuplicateStore;
   /** mailhost.subaddress_delimiter. */
   subaddressDelimiter: () => string;
@@ -52,7 +53,7 @@ export async function sieveContextFor(deps: SieveContextDeps, user: string, scri
     ...(client.name && client.name !== '[UNAVAILABLE]' ? { 'remote-host': client.name } : {}),
   };
   const wants = (e: string): boolean => script.extensions.includes(e);
-  const mailboxes = wants('mailbox') || wants('special-use') ? await deps.store.listMailboxes(user).catch(() => []) : [];
+  const mailboxes = wants('mailbox') || wants('special-use') ? await deps.store.mailboxNames(user).catch(() => []) : [];
   return {
     nowMs: deps.now(),
     subaddressDelimiter: deps.subaddressDelimiter(),

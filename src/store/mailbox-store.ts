@@ -93,6 +93,12 @@ export interface FieldQuery {
   mentions?: string;
 }
 
+/** A mailbox as a cheap listing tells it (MailboxStore.mailboxNames). */
+export interface MailboxName {
+  name: string;
+  specialUse?: SpecialUse;
+}
+
 export interface MailboxInfo {
   name: string;
   uidValidity: number;
@@ -140,6 +146,11 @@ export interface MailboxStore {
   /** Creates the user's Maildir and the default folders (INBOX, Junk, Sent, Drafts, Trash) if missing. */
   ensureUser(user: string): Promise<void>;
   listMailboxes(user: string): Promise<MailboxInfo[]>;
+  /**
+   * The user's mailbox names with their special use, and nothing else: no mailbox is opened or synced (Sieve's
+   * mailboxexists and special-use tests ask at each delivery; listMailboxes reads every folder's counters).
+   */
+  mailboxNames(user: string): Promise<MailboxName[]>;
   createMailbox(user: string, name: string): Promise<void>;
   /** Optional: the special use (RFC 6154) a mailbox of this name has; the store gives special uses by name only. */
   specialUseOf?(name: string): SpecialUse | undefined;

@@ -20,6 +20,8 @@ export class MaildirFolder extends FlaggingFolder {
   /** When a client command last used the folder (the background mover waits for a quiet spell). */
   lastUse = 0;
   moving = false;
+  /** MAILBOXID read or made (maildir-mailbox-id.ts) while the folder had UIDVALIDITY `of`; re-read when that changes. */
+  mailboxId: { id: string; of: number } | undefined;
 
   /**
    * HIGHESTMODSEQ (RFC 7162 §3.1.2): at least 1, so a client can always name it; below the expunge of a message the

@@ -53,7 +53,19 @@ export function saveDateOf(key: string, now: number): number | undefined {
   return t > now + AHEAD_MS ? undefined : t;
 }
 
-/** MAILBOXID (RFC 8474 §4) of a folder: from its UIDVALIDITY, which the store never hands out twice (uidvalidity-mark.ts) and a RENAME keeps. */
-export function mailboxIdOf(uidValidity: number): string {
-  return 'F' + uidValidity.toString(36);
+/**
+ * emailIdOf remembered per message: IMAP clients (imapflow) ask EMAILID in every FETCH, and SEARCH EMAILID asks it
+ * of every message, each a SHA-256 otherwise. Keyed by the message's meta object, which the folder index keeps one
+ * of per message (a flag change makes a new one): the memory is bounded by the messages loaded and goes with them.
+ */
+export function cachedEmailIds(): (meta: { key?: string }, uidValidity: number) => string | undefined {
+  const memo = new WeakMap<object, { of: number; id: string }>();
+  return (meta, uidValidity) => {
+    if (meta.key === undefined) return undefined;
+    const hit = memo.get(meta);
+    if (hit?.of === uidValidity) return hit.id;
+    const id = emailIdOf(meta.key, uidValidity);
+    memo.set(meta, { of: uidValidity, id });
+    return id;
+  };
 }

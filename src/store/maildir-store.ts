@@ -2,7 +2,8 @@
 import { join } from 'node:path';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { MailboxError, type FlagOutcome, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
-import { emailIdOf, mailboxIdOf, saveDateOf } from './maildir-ids.ts';
+import { cachedEmailIds, saveDateOf } from './maildir-ids.ts';
+import { resolveMailboxId } from './maildir-mailbox-id.ts';
 import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
 import { toCrlf } from './maildir-crlf.ts';
 import { readMessageFile, SYNC_READ_MAX } from './maildir-read.ts';
@@ -168,6 +169,21 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
   const readSubscriptions = (user: string): Promise<Set<string>> => readSubs(opts.root, user);
   const writeSubscriptions = (user: string, set: ReadonlySet<string>): Promise<void> => writeSubs(opts.root, user, set, fsync);
 
+  /**
+   * The folder's MAILBOXID (RFC 8474 §4), under its mutex: read once per load from its file, made at first need
+   * (maildir-mailbox-id.ts). Undefined when it can be neither read nor stored (a read-only Maildir): no id rather
+   * than one that may be another folder's.
+   */
+  async function mailboxIdOf(user: string, f: MaildirFolder): Promise<string | undefined> {
+    if (f.mailboxId?.of === f.uidValidity) return f.mailboxId.id;
+    const md = userMaildir(opts.root, user);
+    const siblings = async (): Promise<string[]> => (await folderNames(user)).map((n) => folderPath(md, n));
+    const id = await resolveMailboxId(f.path, f.uidValidity, siblings, fsync).catch(() => undefined);
+    if (id !== undefined) f.mailboxId = { id, of: f.uidValidity };
+    return id;
+  }
+  const withId = (id: string | undefined): { mailboxId?: string } => (id === undefined ? {} : { mailboxId: id });
+
   const forget = (prefix: string): void => {
     for (const key of [...folders.keys()]) if (key === prefix || key.startsWith(prefix + '.')) folders.delete(key);
   };
@@ -188,7 +204,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       const subs = await readSubscriptions(user);
       const out: MailboxInfo[] = [];
       for (const name of names) {
-        const st = await withFolder(user, name, async (f) => ({ uidValidity: f.uidValidity, uidNext: f.nextUid, mailboxId: mailboxIdOf(f.uidValidity) })).catch(() => undefined);
+        const st = await withFolder(user, name, async (f) => ({ uidValidity: f.uidValidity, uidNext: f.nextUid, ...withId(await mailboxIdOf(user, f)) })).catch(() => undefined);
         if (!st) continue;
         const special = SPECIAL[name];
         out.push({
@@ -201,6 +217,9 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       }
       return out;
     },
+
+    // directory names only (maildir-mailboxes.ts): no folder is loaded, synced or written to
+    mailboxNames: async (user) => (await folderNames(user)).map((name) => (SPECIAL[name] ? { name, specialUse: SPECIAL[name] } : { name })),
 
     createMailbox: (user, mailbox) => admin.create(user, mailbox),
     specialUseOf: (name) => SPECIAL[name],
@@ -218,7 +237,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
           name,
           uidValidity: f.uidValidity,
           uidNext: f.nextUid,
-          mailboxId: mailboxIdOf(f.uidValidity),
+          ...withId(await mailboxIdOf(user, f)),
           ...(special ? { specialUse: special } : {}),
           messages: list.length,
           unseen: list.filter((m) => !m.flags.includes('\\Seen')).length,
@@ -379,7 +398,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
         const messages = f.list();
         const recent = claimed ?? messages.filter((m) => m.recent).map((m) => m.uid);
         const vanished = o.expungedSince === undefined ? undefined : f.expungedSince(o.expungedSince);
-        return { messages, uidValidity: f.uidValidity, uidNext: f.nextUid, recent, highestModseq: f.highestModseq, mailboxId: mailboxIdOf(f.uidValidity), ...(vanished ? { vanished } : {}) };
+        return { messages, uidValidity: f.uidValidity, uidNext: f.nextUid, recent, highestModseq: f.highestModseq, ...withId(await mailboxIdOf(user, f)), ...(vanished ? { vanished } : {}) };
       }),
 
     expungedSince: (user, mailbox, modseq) => withFolder(user, mailbox, async (f) => f.expungedSince(modseq)),
@@ -387,7 +406,7 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     settle: () => jobs.settle(),
 
     objectIds: {
-      emailId: (meta, uidValidity) => (meta.key === undefined ? undefined : emailIdOf(meta.key, uidValidity)),
+      emailId: cachedEmailIds(),
       saveDate: (meta) => (meta.key === undefined ? undefined : saveDateOf(meta.key, clock.now())),
     },
 

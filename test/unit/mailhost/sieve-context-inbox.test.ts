@@ -8,9 +8,9 @@ import { compileSieve } from '../../../src/sieve/compile.ts';
 test('mailboxexists "INBOX" holds whatever the store lists', async () => {
   const r = compileSieve('require "mailbox";\nif mailboxexists "INBOX" { keep; }');
   assert.ok(r.ok);
-  for (const listMailboxes of [() => Promise.resolve([]), () => Promise.reject(new Error('EIO'))]) {
+  for (const mailboxNames of [() => Promise.resolve([]), () => Promise.reject(new Error('EIO'))]) {
     const deps: SieveContextDeps = {
-      store: { listMailboxes },
+      store: { mailboxNames },
       duplicates: { load: () => Promise.resolve({ seen: () => false }), record: () => Promise.resolve() },
       subaddressDelimiter: () => '+',
       hostname: () => 'mx.corp.example',

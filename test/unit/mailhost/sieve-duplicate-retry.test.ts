@@ -21,7 +21,7 @@ test('a retried delivery does not see itself as a duplicate; another message wit
   writeSieveScript(dir, USER, 'require ["duplicate", "fileinto"];\nif duplicate { fileinto "Dups"; }\n');
   let now = 1_000_000;
   const filtering = createSieveFiltering(createSieveScripts(dir), createRegistry(false), silentLogger, {
-    store: { listMailboxes: () => Promise.resolve([]) },
+    store: { mailboxNames: () => Promise.resolve([]) },
     duplicates: createSieveDuplicateStore(dir, false),
     subaddressDelimiter: () => '+',
     hostname: () => 'mx.corp.example',

@@ -1,0 +1,88 @@
+// MAILBOXID (RFC 8474 §4) of a Maildir folder, kept in the folder's own "spamgate-mailboxid" file ("<id> <inode>"),
+// written atomically the first time the id is asked for. A RENAME moves the directory and the file with it (same
+// inode: same id); DELETE removes both, so a folder made again gets a new one. The inode tells a copy (cp -a,
+// rsync of one folder) from the folder it was copied from: a file whose inode is not its directory's is a copy's
+// when another folder of the user claims the same id, and the copy then gets a fresh random id; with no such
+// claimant (a restore onto another file system) the id is kept and the new inode recorded.
+//
+// Migration: a folder without the file keeps the id clients saw before ("F" + UIDVALIDITY in base 36), unless
+// another folder of the user claims that id too (two folders with the same UIDVALIDITY: Maildirs from Dovecot 1.x,
+// whose UIDVALIDITY was a time, or a folder copied before this file existed); then it gets a random id, since
+// RFC 8474 §4 forbids one MAILBOXID for two mailboxes more firmly than a one-time change for the folders involved.
+import { randomBytes } from 'node:crypto';
+import { open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from './maildir-files.ts';
+
+export const MAILBOXID_FILE = 'spamgate-mailboxid';
+
+/** RFC 8474 §4 objectid, in the forms this store writes: "F" and base 36 (derived) or "F" and 22 base64url (random). */
+const STORED_ID = /^F[A-Za-z0-9_-]{1,40}$/;
+
+/** The id clients saw before the file existed: from the folder's UIDVALIDITY. */
+export function derivedMailboxId(uidValidity: number): string {
+  return 'F' + uidValidity.toString(36);
+}
+
+function randomMailboxId(): string {
+  return 'F' + randomBytes(16).toString('base64url');
+}
+
+interface Stored {
+  id: string;
+  ino: string;
+}
+
+/** The folder's file, or undefined when missing or not in the form written here (then it is written anew). */
+async function readStored(dir: string): Promise<Stored | undefined> {
+  const text = await readFile(join(dir, MAILBOXID_FILE), 'utf8').catch(() => undefined);
+  const m = text === undefined ? null : /^(\S+) (\d+)\n?$/.exec(text);
+  return m?.[1] !== undefined && m[2] !== undefined && STORED_ID.test(m[1]) ? { id: m[1], ino: m[2] } : undefined;
+}
+
+/** The UIDVALIDITY in the header of a folder's dovecot-uidlist, reading its first bytes only. */
+async function headerValidity(dir: string): Promise<number | undefined> {
+  const fh = await open(join(dir, 'dovecot-uidlist'), 'r').catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    const buf = Buffer.alloc(256);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    const header = buf.subarray(0, bytesRead).toString('latin1').split('\n')[0] ?? '';
+    const v = header.startsWith('3 ') ? /(?:^| )V(\d+)/.exec(header)?.[1] : undefined;
+    return v === undefined ? undefined : Number(v);
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The id another folder holds or would be given by derivation (its file's, else from its uid list's UIDVALIDITY). */
+async function claimOf(dir: string): Promise<string | undefined> {
+  const stored = await readStored(dir);
+  if (stored) return stored.id;
+  const v = await headerValidity(dir);
+  return v === undefined ? undefined : derivedMailboxId(v);
+}
+
+/**
+ * The folder's MAILBOXID, making and storing it when needed. `uidValidity` is the folder's (synced); `siblings` are
+ * the directories of the user's other folders, read only when the file is missing or belongs to another inode.
+ */
+export async function resolveMailboxId(dir: string, uidValidity: number, siblings: () => Promise<string[]>, fsync: boolean): Promise<string> {
+  const ino = (await stat(dir, { bigint: true })).ino.toString();
+  const stored = await readStored(dir);
+  if (stored?.ino === ino) return stored.id;
+  const candidate = stored?.id ?? derivedMailboxId(uidValidity);
+  let taken = false;
+  for (const other of await siblings()) {
+    if (other === dir) continue;
+    if ((await claimOf(other)) === candidate) {
+      taken = true;
+      break;
+    }
+  }
+  const id = taken ? randomMailboxId() : candidate;
+  await writeFileAtomic(join(dir, MAILBOXID_FILE), `${id} ${ino}\n`, fsync);
+  return id;
+}
