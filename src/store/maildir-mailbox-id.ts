@@ -66,22 +66,27 @@ async function claimOf(dir: string): Promise<string | undefined> {
 }
 
 /**
- * The folder's MAILBOXID, making and storing it when needed. `uidValidity` is the folder's (synced); `siblings` are
- * the directories of the user's other folders, read only when the file is missing or belongs to another inode.
+ * The ids these folders claim (claimOf), by directory. A listing of every folder reads them once for all: a snapshot
+ * taken before some of them got their file still tells every id one of them can end up keeping (the id in its file,
+ * or its derived one), so a stale snapshot can only make an id random that need not be, never give one twice.
  */
-export async function resolveMailboxId(dir: string, uidValidity: number, siblings: () => Promise<string[]>, fsync: boolean): Promise<string> {
+export async function claimsOf(dirs: readonly string[]): Promise<ReadonlyMap<string, string | undefined>> {
+  const out = new Map<string, string | undefined>();
+  for (const dir of dirs) out.set(dir, await claimOf(dir));
+  return out;
+}
+
+/**
+ * The folder's MAILBOXID, making and storing it when needed. `uidValidity` is the folder's (synced); `claims` are
+ * those of the user's folders (claimsOf), asked only when the file is missing or belongs to another inode.
+ */
+export async function resolveMailboxId(dir: string, uidValidity: number, claims: () => Promise<ReadonlyMap<string, string | undefined>>, fsync: boolean): Promise<string> {
   const ino = (await stat(dir, { bigint: true })).ino.toString();
   const stored = await readStored(dir);
   if (stored?.ino === ino) return stored.id;
   const candidate = stored?.id ?? derivedMailboxId(uidValidity);
   let taken = false;
-  for (const other of await siblings()) {
-    if (other === dir) continue;
-    if ((await claimOf(other)) === candidate) {
-      taken = true;
-      break;
-    }
-  }
+  for (const [other, id] of await claims()) if (other !== dir && id === candidate) taken = true;
   const id = taken ? randomMailboxId() : candidate;
   await writeFileAtomic(join(dir, MAILBOXID_FILE), `${id} ${ino}\n`, fsync);
   return id;

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { MailboxError, type FlagOutcome, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
 import { cachedEmailIds, saveDateOf } from './maildir-ids.ts';
-import { resolveMailboxId } from './maildir-mailbox-id.ts';
+import { claimsOf, resolveMailboxId } from './maildir-mailbox-id.ts';
 import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
 import { toCrlf } from './maildir-crlf.ts';
 import { readMessageFile, SYNC_READ_MAX } from './maildir-read.ts';
@@ -174,13 +174,17 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
    * (maildir-mailbox-id.ts). Undefined when it can be neither read nor stored (a read-only Maildir): no id rather
    * than one that may be another folder's.
    */
-  async function mailboxIdOf(user: string, f: MaildirFolder): Promise<string | undefined> {
+  async function mailboxIdOf(user: string, f: MaildirFolder, claims = claimsFor(user)): Promise<string | undefined> {
     if (f.mailboxId?.of === f.uidValidity) return f.mailboxId.id;
-    const md = userMaildir(opts.root, user);
-    const siblings = async (): Promise<string[]> => (await folderNames(user)).map((n) => folderPath(md, n));
-    const id = await resolveMailboxId(f.path, f.uidValidity, siblings, fsync).catch(() => undefined);
+    const id = await resolveMailboxId(f.path, f.uidValidity, claims, fsync).catch(() => undefined);
     if (id !== undefined) f.mailboxId = { id, of: f.uidValidity };
     return id;
+  }
+  /** The ids the user's folders claim (maildir-mailbox-id.ts), read at most once through the function returned. */
+  function claimsFor(user: string): () => Promise<ReadonlyMap<string, string | undefined>> {
+    let read: Promise<ReadonlyMap<string, string | undefined>> | undefined;
+    const md = userMaildir(opts.root, user);
+    return () => (read ??= folderNames(user).then((names) => claimsOf(names.map((n) => folderPath(md, n)))));
   }
   const withId = (id: string | undefined): { mailboxId?: string } => (id === undefined ? {} : { mailboxId: id });
 
@@ -203,8 +207,9 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       const names = await folderNames(user);
       const subs = await readSubscriptions(user);
       const out: MailboxInfo[] = [];
+      const claims = claimsFor(user); // one read of the folders' ids for the whole listing, not one per folder
       for (const name of names) {
-        const st = await withFolder(user, name, async (f) => ({ uidValidity: f.uidValidity, uidNext: f.nextUid, ...withId(await mailboxIdOf(user, f)) })).catch(() => undefined);
+        const st = await withFolder(user, name, async (f) => ({ uidValidity: f.uidValidity, uidNext: f.nextUid, ...withId(await mailboxIdOf(user, f, claims)) })).catch(() => undefined);
         if (!st) continue;
         const special = SPECIAL[name];
         out.push({
