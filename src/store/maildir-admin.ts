@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Clock } from '../util/clock.ts';
 import { MailboxError, type MailboxStore } from './mailbox-store.ts';
 import { fsyncDir, makeMaildir } from './maildir-files.ts';
+import { giveMailboxId } from './maildir-mailbox-id.ts';
 import { folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
 import { folderDirName, folderPath, normalizeMailbox, userMaildir } from './maildir-names.ts';
 import type { KeyedMutex } from './mutex.ts';
@@ -54,7 +55,10 @@ export function mailboxAdmin(d: AdminDeps): MailboxAdmin {
     if (levels.length === 0) return;
     if (d.maxMailboxes !== undefined && (await folderNames(user)).length + levels.length > d.maxMailboxes)
       throw new MailboxError('LIMIT', `at most ${d.maxMailboxes} mailboxes per user`);
-    for (const level of levels) await makeMaildir(folderPath(md, level), true);
+    for (const level of levels) {
+      await makeMaildir(folderPath(md, level), true);
+      await giveMailboxId(folderPath(md, level), d.fsync); // RFC 8474 §4: a new mailbox, a new id
+    }
     if (d.fsync) await fsyncDir(md);
   }
 

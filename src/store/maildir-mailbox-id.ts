@@ -19,6 +19,16 @@ export const MAILBOXID_FILE = 'spamgate-mailboxid';
 /** RFC 8474 §4 objectid, in the forms this store writes: "F" and base 36 (derived) or "F" and 22 base64url (random). */
 const STORED_ID = /^F[A-Za-z0-9_-]{1,40}$/;
 
+/**
+ * Gives a folder the store has just made its random id, unless it has one (ensureUser over an existing Maildir): its
+ * first STATUS then reads one small file, not the claims of every folder (LIST-STATUS asks a STATUS of each).
+ */
+export async function giveMailboxId(dir: string, fsync: boolean): Promise<void> {
+  if (await readStored(dir)) return;
+  const ino = (await stat(dir, { bigint: true })).ino.toString();
+  await writeFileAtomic(join(dir, MAILBOXID_FILE), `${randomMailboxId()} ${ino}\n`, fsync);
+}
+
 /** The id clients saw before the file existed: from the folder's UIDVALIDITY. */
 export function derivedMailboxId(uidValidity: number): string {
   return 'F' + uidValidity.toString(36);

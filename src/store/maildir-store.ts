@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { MailboxError, type FlagOutcome, type MailboxChange, type MailboxInfo, type MailboxStatus, type MailboxStore, type MessageMeta } from './mailbox-store.ts';
 import { cachedEmailIds, saveDateOf } from './maildir-ids.ts';
-import { claimsOf, resolveMailboxId } from './maildir-mailbox-id.ts';
+import { claimsOf, giveMailboxId, resolveMailboxId } from './maildir-mailbox-id.ts';
 import { DEFAULT_FOLDERS, folderExists, folderNames as listFolderNames, readSubscriptions as readSubs, SPECIAL, writeSubscriptions as writeSubs } from './maildir-mailboxes.ts';
 import { toCrlf } from './maildir-crlf.ts';
 import { readMessageFile, SYNC_READ_MAX } from './maildir-read.ts';
@@ -200,6 +200,8 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
       const fresh = !(await exists(user, 'INBOX'));
       await makeMaildir(md, false);
       for (const name of DEFAULT_FOLDERS) await makeMaildir(folderPath(md, name), true);
+      // a Maildir made now gets random MAILBOXIDs at once; an existing one's folders keep theirs (maildir-mailbox-id.ts)
+      if (fresh) for (const dir of [md, ...DEFAULT_FOLDERS.map((n) => folderPath(md, n))]) await giveMailboxId(dir, fsync);
       if (fresh) await writeSubscriptions(user, new Set(['INBOX', ...DEFAULT_FOLDERS, ...(await readSubscriptions(user))]));
     },
 
