@@ -108,3 +108,14 @@ test('wherever max_bytes cuts (in a delimiter line, in a part header block, righ
     assert.deepEqual(parts.map((p) => p.filename ?? p.type), ['multipart/mixed', 'image/png', 'evil.exe'], `cut with pad ${pad}`);
   }
 });
+
+test('a backslash before a quote in a parameter list: the boundary after it is still found, inside and outside quotes', () => {
+  const msg = (contentType: string): Buffer => Buffer.from(`Subject: t\r\nContent-Type: ${contentType}\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhidden words\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>more</p>\r\n--b--\r\n`);
+  // invalid (a backslash is a tspecial) but read by lenient mail readers as a parameter and then the boundary
+  const outside = parseMail(msg('multipart/mixed; x=a\\"; boundary="b"'));
+  assert.deepEqual(outside.parts.map((p) => p.type), ['multipart/mixed', 'text/plain', 'text/html']);
+  // a quoted string ending in an escaped backslash closes there
+  const inside = parseMail(msg('multipart/mixed; name="a\\\\"; boundary="b"'));
+  assert.deepEqual(inside.parts.map((p) => p.type), ['multipart/mixed', 'text/plain', 'text/html']);
+  assert.match(outside.text, /hidden words/);
+});
