@@ -106,7 +106,14 @@ export class App {
     const registry = opts.registry ?? createRegistry();
     await mkdir(opts.loaded.dataDir, { recursive: true, mode: 0o700 });
     const components = await openComponents({ loaded: opts.loaded, clock, log, registry, hostname: hostnameOf(config) });
-    const snapshot = buildSnapshot(opts.loaded, components);
+    let snapshot: GatewaySnapshot;
+    try {
+      snapshot = buildSnapshot(opts.loaded, components);
+    } catch (err) {
+      // rules that do not load (a bad regex): the stores, Redis connections and the learn lock just opened are let go
+      await components.close(1000).catch(() => undefined);
+      throw err;
+    }
     exportSigningDomains(registry, snapshot.dkim?.domains ?? []);
     components.activate(snapshot);
     const rateStore = components.rateStore ?? new MemoryRateStore(clock);

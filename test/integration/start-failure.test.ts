@@ -5,11 +5,16 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { stringify as stringifyYaml } from 'yaml';
 import { startGateway } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { runCli } from '../helpers/cli-process.ts';
+import { App } from '../../src/app.ts';
+import { loadConfig, SHIPPED_RULES_DIR } from '../../src/config/load.ts';
+import { LEARN_LOCK_FILE } from '../../src/bayes/learn-lock.ts';
+import { silentLogger } from '../../src/util/logger.ts';
 
 /** A listener holding a loopback port, as another process would. */
 async function occupied(t: { after(fn: () => unknown): void }): Promise<number> {
@@ -69,4 +74,19 @@ test('spamgate serve with smtp.listen on a port in use exits 1 with one line nam
   const r = await runCli(['serve', '--config', configFile], { timeoutMs: 60_000 });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, new RegExp(`^spamgate serve: smtp\\.listen: cannot listen on 127\\.0\\.0\\.1:${taken}: the address is in use`, 'm'));
+});
+
+test('rules that do not load at App.create: what it had opened is let go (the Bayes learn lock among them)', async (t) => {
+  const dir = await tempDir(t);
+  const rules = path.join(dir, 'rules');
+  await mkdir(rules);
+  await writeFile(path.join(rules, 'bad.yaml'), "content_rules:\n  - { symbol: CT_BAD, description: broken, weight: 1, type: body, regex: '(unclosed' }\n");
+  const dataDir = path.join(dir, 'data');
+  const loaded = loadConfig({ inline: { rules_dirs: [SHIPPED_RULES_DIR, rules], dns: { servers: ['127.0.0.1:9'], timeout: '200ms', retries: 0 } }, dataDir });
+  await assert.rejects(App.create({ loaded, log: silentLogger }), /bad\.yaml:\d+: content_rules\[0\]\.regex: invalid regular expression/);
+  assert.equal(existsSync(path.join(dataDir, LEARN_LOCK_FILE)), false, 'the learn lock is released');
+  // and a fixed start on the same data directory goes ahead at once (no wait for a lock this process still held)
+  const fixed = loadConfig({ inline: { dns: { servers: ['127.0.0.1:9'], timeout: '200ms', retries: 0 } }, dataDir });
+  const app = await App.create({ loaded: fixed, log: silentLogger });
+  await app.stop(500);
 });
