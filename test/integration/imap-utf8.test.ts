@@ -4,11 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ImapFlow } from 'imapflow';
-import { messageDone } from '../helpers/await-log.ts';
-import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
+import { TEST_PASSWORD } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
-import { DNS_CHECKS } from '../helpers/quarantine-rules.ts';
-import { SmtpWire } from '../helpers/smtp-wire.ts';
+import { gatewayWithSmtputf8Mail } from '../helpers/smtputf8-delivery.ts';
 import { startImap } from './imap-harness.ts';
 import { loggedIn } from './imap-raw.ts';
 
@@ -73,18 +71,7 @@ test('raw: one folder under both names, ENABLE only before SELECT, APPEND UTF8, 
 });
 
 test('SMTPUTF8 mail through spamgate: ENVELOPE downgraded before ENABLE, UTF-8 after', GUARD, async (t) => {
-  const gw = await startGateway(t, { bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS } });
-  const mark = gw.logs.length;
-  const { wire: smtp } = await SmtpWire.open(gw.smtpPort);
-  t.after(() => smtp.close());
-  await smtp.command('EHLO client.test.example');
-  assert.equal((await smtp.command('MAIL FROM:<jörg@bücher.example> SMTPUTF8 BODY=8BITMIME')).code, 250);
-  assert.equal((await smtp.command('RCPT TO:<postmaster@localhost>')).code, 250);
-  assert.equal((await smtp.command('DATA')).code, 354);
-  smtp.write(Buffer.from(MESSAGE.replace('alice@example.org', 'postmaster@localhost')));
-  const done = await smtp.command('.');
-  assert.equal(done.code, 250, done.text);
-  await messageDone(gw, mark, /queued as (\S+)/.exec(done.text)?.[1] ?? '?');
+  const gw = await gatewayWithSmtputf8Mail(t, MESSAGE.replace('alice@example.org', 'postmaster@localhost'));
 
   const port = { port: gw.imapPort ?? 0 };
   const legacy = await loggedIn(port, t, 'postmaster@localhost', TEST_PASSWORD);

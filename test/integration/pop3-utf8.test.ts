@@ -4,10 +4,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeHeaderValue } from '../../src/mime/headers.ts';
-import { messageDone } from '../helpers/await-log.ts';
-import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
-import { DNS_CHECKS } from '../helpers/quarantine-rules.ts';
-import { SmtpWire } from '../helpers/smtp-wire.ts';
+import { TEST_PASSWORD } from '../helpers/gateway.ts';
+import { gatewayWithSmtputf8Mail } from '../helpers/smtputf8-delivery.ts';
 import { message, python, startPop3 } from './pop3-fixture.ts';
 import { RawPop3 } from './pop3-client.ts';
 
@@ -126,18 +124,7 @@ test('UTF8: AUTHORIZATION only, no argument, repeatable; LANG lists and takes En
 });
 
 test('SMTPUTF8 mail through spamgate: POP3 sends it downgraded without UTF8, as received with it', { timeout: 60_000 }, async (t) => {
-  const gw = await startGateway(t, { bayes: { enabled: false }, smtp: { trusted_networks: [] }, checks: { disabled: DNS_CHECKS } });
-  const mark = gw.logs.length;
-  const { wire: smtp } = await SmtpWire.open(gw.smtpPort);
-  t.after(() => smtp.close());
-  await smtp.command('EHLO client.test.example');
-  assert.equal((await smtp.command('MAIL FROM:<jörg@bücher.example> SMTPUTF8 BODY=8BITMIME')).code, 250);
-  assert.equal((await smtp.command('RCPT TO:<postmaster@localhost>')).code, 250);
-  assert.equal((await smtp.command('DATA')).code, 354);
-  smtp.write(Buffer.from(UTF8_MAIL.replace('alice@example.com', 'postmaster@localhost')));
-  const done = await smtp.command('.');
-  assert.equal(done.code, 250, done.text);
-  await messageDone(gw, mark, /queued as (\S+)/.exec(done.text)?.[1] ?? '?');
+  const gw = await gatewayWithSmtputf8Mail(t, UTF8_MAIL.replace('alice@example.com', 'postmaster@localhost'));
 
   const args = [String(gw.pop3Port ?? 0)];
   const legacy = await python<Out>(PY, [...args, 'legacy', 'postmaster@localhost', TEST_PASSWORD]);

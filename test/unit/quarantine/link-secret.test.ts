@@ -5,7 +5,7 @@ import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { loadConfig } from '../../../src/config/load.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import { openQuarantineDigest } from '../../../src/quarantine/digest-setup.ts';
@@ -58,33 +58,28 @@ test('a replaced, deleted or broken link secret on reload: old links void at onc
   assert.equal(await status(tokenUnder(readFileSync(file, 'utf8'))), 200);
 });
 
-test('the allow, block and lists routes exist in full-stack mode with list_links only', async (t) => {
+/** The HTTP routes a digest opened with this inline config serves; `fullStack` gives it a user directory. */
+async function digestRoutes(t: TestContext, inline: Record<string, unknown>, fullStack: boolean): Promise<string[]> {
   const dataDir = await tempDir(t);
   const clock = new ManualClock(T0);
   const registry = createRegistry(false);
   const quarantine = await openQuarantine({ dir: path.join(dataDir, 'quarantine'), maxAgeMs: 86_400_000, maxSize: 0, fsync: false, clock, registry, log: silentLogger });
   const sink = { enqueue: () => Promise.reject(new Error('not here')) };
   const directory = { resolveExplicit: () => ({ kind: 'unknown' as const }), resolve: () => ({ kind: 'unknown' as const }), isLocalDomain: () => true };
-  const routesOf = async (listLinks: boolean, fullStack: boolean): Promise<string[]> => {
-    const loaded = loadConfig({ inline: { local_domains: ['corp.example'], quarantine: { digest: { enabled: true, base_url: 'https://gw.example', list_links: listLinks } } }, dataDir });
-    const digest = await openQuarantineDigest({ loaded, quarantine, sink, hostname: 'mx.example', clock, registry, log: silentLogger, ...(fullStack ? { directory } : {}) });
-    t.after(() => digest?.runner.close());
-    return Object.keys(digest?.routes ?? {}).sort();
-  };
+  const loaded = loadConfig({ inline: { local_domains: ['corp.example'], ...inline }, dataDir });
+  const digest = await openQuarantineDigest({ loaded, quarantine, sink, hostname: 'mx.example', clock, registry, log: silentLogger, ...(fullStack ? { directory } : {}) });
+  t.after(() => digest?.runner.close());
+  return Object.keys(digest?.routes ?? {}).sort();
+}
+
+test('the allow, block and lists routes exist in full-stack mode with list_links only', async (t) => {
+  const routesOf = (listLinks: boolean, fullStack: boolean): Promise<string[]> => digestRoutes(t, { quarantine: { digest: { enabled: true, base_url: 'https://gw.example', list_links: listLinks } } }, fullStack);
   assert.deepEqual(await routesOf(true, true), ['/quarantine/allow', '/quarantine/block', '/quarantine/delete', '/quarantine/lists', '/quarantine/release']);
   assert.deepEqual(await routesOf(false, true), ['/quarantine/delete', '/quarantine/release']);
   assert.deepEqual(await routesOf(true, false), ['/quarantine/delete', '/quarantine/release'], 'front-of mode: no per-user lists');
 });
 
 test('with the user_lists check in checks.disabled the lists decide nothing: no allow, block or lists routes (nor links)', async (t) => {
-  const dataDir = await tempDir(t);
-  const clock = new ManualClock(T0);
-  const registry = createRegistry(false);
-  const quarantine = await openQuarantine({ dir: path.join(dataDir, 'quarantine'), maxAgeMs: 86_400_000, maxSize: 0, fsync: false, clock, registry, log: silentLogger });
-  const sink = { enqueue: () => Promise.reject(new Error('not here')) };
-  const directory = { resolveExplicit: () => ({ kind: 'unknown' as const }), resolve: () => ({ kind: 'unknown' as const }), isLocalDomain: () => true };
-  const loaded = loadConfig({ inline: { local_domains: ['corp.example'], checks: { disabled: ['user_lists'] }, quarantine: { digest: { enabled: true, base_url: 'https://gw.example' } } }, dataDir });
-  const digest = await openQuarantineDigest({ loaded, quarantine, sink, hostname: 'mx.example', clock, registry, log: silentLogger, directory });
-  t.after(() => digest?.runner.close());
-  assert.deepEqual(Object.keys(digest?.routes ?? {}).sort(), ['/quarantine/delete', '/quarantine/release']);
+  const routes = await digestRoutes(t, { checks: { disabled: ['user_lists'] }, quarantine: { digest: { enabled: true, base_url: 'https://gw.example' } } }, true);
+  assert.deepEqual(routes, ['/quarantine/delete', '/quarantine/release']);
 });
