@@ -1,4 +1,5 @@
 // BINARY (RFC 3516): a body part with its Content-Transfer-Encoding undone, for FETCH BINARY[…] and BINARY.SIZE[…].
+import { decodeQuotedPrintableBytes } from '../mime/transfer.ts';
 import { findPart, type MimePart } from './mime.ts';
 
 /** RFC 3516 §4.3: a transfer encoding the server cannot undo; the command fails with NO [UNKNOWN-CTE]. */
@@ -8,62 +9,6 @@ export class UnknownCte extends Error {
 
 /** Encodings whose bytes are the content already (RFC 2045 §6.2 identity encodings). */
 const IDENTITY = new Set(['7bit', '8bit', 'binary']);
-
-function hexValue(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 65 && c <= 70) return c - 55;
-  if (c >= 97 && c <= 102) return c - 87;
-  return -1;
-}
-
-/**
- * Quoted-printable undone (RFC 2045 §6.7): "=XX" to its octet, soft line breaks ("=" at a line end) dropped, the
- * white space a transport added before a line end dropped (literal white space only: "=20" or "=09" there is the
- * encoder's way to keep it, rule 3, as format=flowed text needs); a "=" that starts neither is kept as it is (rule 1
- * lets a robust decoder do so). One pass, output never longer than input.
- */
-export function decodeQuotedPrintable(src: Buffer): Buffer {
-  const out = Buffer.allocUnsafe(src.length);
-  let j = 0;
-  let lineStart = 0; // how far back trailing white space may be trimmed: the line's start, or its last decoded octet
-  for (let i = 0; i < src.length; i++) {
-    const c = src[i] as number;
-    if (c === 13 && src[i + 1] === 10) {
-      while (j > lineStart && (out[j - 1] === 32 || out[j - 1] === 9)) j--;
-      out[j++] = 13;
-      out[j++] = 10;
-      i++;
-      lineStart = j;
-      continue;
-    }
-    if (c === 61) {
-      // soft line break: "=" then optional white space, then CRLF (or a bare LF)
-      let k = i + 1;
-      while (src[k] === 32 || src[k] === 9) k++;
-      if (src[k] === 13 && src[k + 1] === 10) {
-        i = k + 1;
-        lineStart = j;
-        continue;
-      }
-      if (src[k] === 10 || k >= src.length) {
-        i = k;
-        lineStart = j;
-        continue;
-      }
-      const hi = hexValue(src[i + 1] ?? -1);
-      const lo = hexValue(src[i + 2] ?? -1);
-      if (hi >= 0 && lo >= 0) {
-        out[j++] = hi * 16 + lo;
-        lineStart = j; // an encoded octet is content, never padding to trim
-        i += 2;
-        continue;
-      }
-    }
-    out[j++] = c;
-  }
-  while (j > lineStart && (out[j - 1] === 32 || out[j - 1] === 9)) j--;
-  return out.subarray(0, j);
-}
 
 /** The part's transfer encoding, lower case; "7bit" when it has none (RFC 2045 §6.1). */
 function encodingOf(part: MimePart): string {
@@ -85,7 +30,7 @@ export function binarySection(raw: Buffer, root: MimePart, path: readonly number
   const cte = decodableEncoding(part);
   if (IDENTITY.has(cte)) return body;
   if (cte === 'base64') return Buffer.from(body.toString('latin1'), 'base64');
-  return decodeQuotedPrintable(body);
+  return decodeQuotedPrintableBytes(body);
 }
 
 /** The part's encoding when binarySection can undo it; throws UnknownCte otherwise. */

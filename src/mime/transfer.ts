@@ -12,39 +12,58 @@ export function decodeTransfer(body: string, encoding: string): Buffer {
   }
 }
 
-/** RFC 2045 §6.7: "=XX" hex octets, "=" at line end is a soft break; malformed escapes pass through. */
+/** RFC 2045 §6.7 quoted-printable of a "binary" string (one char per byte): decodeQuotedPrintableBytes. */
 export function decodeQuotedPrintable(body: string): Buffer {
-  const out = Buffer.allocUnsafe(body.length);
-  let n = 0;
-  const len = body.length;
-  for (let i = 0; i < len; i++) {
-    const c = body.charCodeAt(i);
-    if (c !== 61 /* = */) {
-      out[n++] = c & 0xff;
+  return decodeQuotedPrintableBytes(Buffer.from(body, 'latin1'));
+}
+
+/**
+ * Quoted-printable undone (RFC 2045 §6.7): "=XX" to its octet, soft line breaks ("=" at a line end) dropped, the
+ * white space a transport added before a line end dropped (literal white space only: "=20" or "=09" there is the
+ * encoder's way to keep it, rule 3, as format=flowed text needs); a "=" that starts neither is kept as it is (rule 1
+ * lets a robust decoder do so). One pass, output never longer than input.
+ */
+export function decodeQuotedPrintableBytes(src: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(src.length);
+  let j = 0;
+  let lineStart = 0; // how far back trailing white space may be trimmed: the line's start, or its last decoded octet
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i] as number;
+    if (c === 13 && src[i + 1] === 10) {
+      while (j > lineStart && (out[j - 1] === 32 || out[j - 1] === 9)) j--;
+      out[j++] = 13;
+      out[j++] = 10;
+      i++;
+      lineStart = j;
       continue;
     }
-    const a = hex(body.charCodeAt(i + 1));
-    const b = hex(body.charCodeAt(i + 2));
-    if (a >= 0 && b >= 0) {
-      out[n++] = (a << 4) | b;
-      i += 2;
-      continue;
+    if (c === 61) {
+      // soft line break: "=" then optional white space, then CRLF (or a bare LF)
+      let k = i + 1;
+      while (src[k] === 32 || src[k] === 9) k++;
+      if (src[k] === 13 && src[k + 1] === 10) {
+        i = k + 1;
+        lineStart = j;
+        continue;
+      }
+      if (src[k] === 10 || k >= src.length) {
+        i = k;
+        lineStart = j;
+        continue;
+      }
+      const hi = hex(src[i + 1] ?? -1);
+      const lo = hex(src[i + 2] ?? -1);
+      if (hi >= 0 && lo >= 0) {
+        out[j++] = hi * 16 + lo;
+        lineStart = j; // an encoded octet is content, never padding to trim
+        i += 2;
+        continue;
+      }
     }
-    // soft line break: "=" optionally followed by whitespace, then CRLF or LF
-    let j = i + 1;
-    while (j < len && (body.charCodeAt(j) === 32 || body.charCodeAt(j) === 9)) j++;
-    if (body.charCodeAt(j) === 13 && body.charCodeAt(j + 1) === 10) {
-      i = j + 1;
-      continue;
-    }
-    if (body.charCodeAt(j) === 10) {
-      i = j;
-      continue;
-    }
-    if (j >= len) break;
-    out[n++] = c;
+    out[j++] = c;
   }
-  return out.subarray(0, n);
+  while (j > lineStart && (out[j - 1] === 32 || out[j - 1] === 9)) j--;
+  return out.subarray(0, j);
 }
 
 function hex(c: number): number {

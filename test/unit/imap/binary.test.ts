@@ -1,10 +1,11 @@
 // BINARY decoding (RFC 3516 §4.2): quoted-printable edge cases, base64, identity encodings and UNKNOWN-CTE.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { binarySection, decodeQuotedPrintable, literalPrefix, UnknownCte } from '../../../src/imap/binary.ts';
+import { binarySection, literalPrefix, UnknownCte } from '../../../src/imap/binary.ts';
+import { decodeQuotedPrintableBytes } from '../../../src/mime/transfer.ts';
 import { parseMime } from '../../../src/imap/mime.ts';
 
-const qp = (s: string): string => decodeQuotedPrintable(Buffer.from(s, 'latin1')).toString('latin1');
+const qp = (s: string): string => decodeQuotedPrintableBytes(Buffer.from(s, 'latin1')).toString('latin1');
 
 test('quoted-printable: octets, soft breaks, transport white space, malformed "=" kept', () => {
   assert.equal(qp('a=3Db=3db'), 'a=b=b', 'hex digits in either case');
