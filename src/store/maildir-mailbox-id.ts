@@ -10,9 +10,10 @@
 // whose UIDVALIDITY was a time, or a folder copied before this file existed); then it gets a random id, since
 // RFC 8474 §4 forbids one MAILBOXID for two mailboxes more firmly than a one-time change for the folders involved.
 import { randomBytes } from 'node:crypto';
-import { open, readFile, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from './maildir-files.ts';
+import { OPEN_MESSAGE, writeFileAtomic } from './maildir-files.ts';
 
 export const MAILBOXID_FILE = 'spamgate-mailboxid';
 
@@ -43,16 +44,39 @@ interface Stored {
   ino: string;
 }
 
+/** Far above "<id> <inode>\n" as written here; a bigger file is none of ours. */
+const MAX_STORED_BYTES = 256;
+
+/**
+ * The file's text, or undefined when it is gone, no regular file or too big: opened without following a link or
+ * blocking (a FIFO planted under its name would otherwise hold the folder's mutex, and a thread of the pool, for ever).
+ */
+async function readStoredText(file: string): Promise<string | undefined> {
+  const fh = await open(file, OPEN_MESSAGE | constants.O_NONBLOCK).catch(() => undefined);
+  if (!fh) return undefined;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size > MAX_STORED_BYTES) return undefined;
+    const buf = Buffer.alloc(MAX_STORED_BYTES + 1);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return bytesRead > MAX_STORED_BYTES ? undefined : buf.subarray(0, bytesRead).toString('utf8');
+  } catch {
+    return undefined;
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
+}
+
 /** The folder's file, or undefined when missing or not in the form written here (then it is written anew). */
 async function readStored(dir: string): Promise<Stored | undefined> {
-  const text = await readFile(join(dir, MAILBOXID_FILE), 'utf8').catch(() => undefined);
+  const text = await readStoredText(join(dir, MAILBOXID_FILE));
   const m = text === undefined ? null : /^(\S+) (\d+)\n?$/.exec(text);
   return m?.[1] !== undefined && m[2] !== undefined && STORED_ID.test(m[1]) ? { id: m[1], ino: m[2] } : undefined;
 }
 
 /** The UIDVALIDITY in the header of a folder's dovecot-uidlist, reading its first bytes only. */
 async function headerValidity(dir: string): Promise<number | undefined> {
-  const fh = await open(join(dir, 'dovecot-uidlist'), 'r').catch(() => undefined);
+  const fh = await open(join(dir, 'dovecot-uidlist'), constants.O_RDONLY | constants.O_NONBLOCK).catch(() => undefined); // no FIFO wait, as readStoredText
   if (!fh) return undefined;
   try {
     const buf = Buffer.alloc(256);
