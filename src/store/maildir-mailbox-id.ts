@@ -13,7 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OPEN_MESSAGE, writeFileAtomic } from './maildir-files.ts';
+import { createFileExclusive } from '../util/atomic-file.ts';
+import { fsyncDir, OPEN_MESSAGE, writeFileAtomic } from './maildir-files.ts';
 
 export const MAILBOXID_FILE = 'spamgate-mailboxid';
 
@@ -27,7 +28,27 @@ const STORED_ID = /^F[A-Za-z0-9_-]{1,40}$/;
 export async function giveMailboxId(dir: string, fsync: boolean): Promise<void> {
   if (await readStored(dir)) return;
   const ino = (await stat(dir, { bigint: true })).ino.toString();
-  await writeFileAtomic(join(dir, MAILBOXID_FILE), `${randomMailboxId()} ${ino}\n`, fsync);
+  await createStored(dir, `${randomMailboxId()} ${ino}\n`, fsync);
+}
+
+/**
+ * Writes the folder's first file unless one is there (false): linked into place, so of two first writers at once (a
+ * delivery's ensureUser and a session's STATUS, two processes) one wins and the other reads the winner's id, rather
+ * than each telling its own and the last rename keeping one a client was never told.
+ */
+async function createStored(dir: string, body: string, fsync: boolean): Promise<boolean> {
+  const file = join(dir, MAILBOXID_FILE);
+  if (!(await createFileExclusive(file, body))) return false;
+  if (fsync) {
+    const fh = await open(file, OPEN_MESSAGE);
+    try {
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fsyncDir(dir);
+  }
+  return true;
 }
 
 /** The id clients saw before the file existed: from the folder's UIDVALIDITY. */
@@ -122,6 +143,15 @@ export async function resolveMailboxId(dir: string, uidValidity: number, claims:
   let taken = false;
   for (const [other, id] of await claims()) if (other !== dir && id === candidate) taken = true;
   const id = taken ? randomMailboxId() : candidate;
+  if (stored) {
+    // a copy's file (another inode): replaced; the folder's mutex keeps this process's askers one at a time
+    await writeFileAtomic(join(dir, MAILBOXID_FILE), `${id} ${ino}\n`, fsync);
+    return id;
+  }
+  if (await createStored(dir, `${id} ${ino}\n`, fsync)) return id;
+  // another writer came first (or a file not of our form is there): its id, if it is this folder's, else ours over it
+  const now = await readStored(dir);
+  if (now?.ino === ino) return now.id;
   await writeFileAtomic(join(dir, MAILBOXID_FILE), `${id} ${ino}\n`, fsync);
   return id;
 }

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAILBOXID_FILE, resolveMailboxId } from '../../../src/store/maildir-mailbox-id.ts';
+import { giveMailboxId, MAILBOXID_FILE, resolveMailboxId } from '../../../src/store/maildir-mailbox-id.ts';
 
 async function tempRoot(t: { after(fn: () => Promise<void>): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sg-mboxid-race-'));
@@ -15,6 +15,22 @@ async function tempRoot(t: { after(fn: () => Promise<void>): void }): Promise<st
   return dir;
 }
 const noClaims = async (): Promise<ReadonlyMap<string, string | undefined>> => new Map();
+const fileId = async (dir: string): Promise<string | undefined> => (await readFile(join(dir, MAILBOXID_FILE), 'utf8')).split(' ')[0];
+
+test('a folder first asked for its id while the store gives it one: the id told is the id kept', async (t) => {
+  const root = await tempRoot(t);
+  for (let i = 0; i < 40; i++) {
+    const dir = join(root, `.F${i}`);
+    await mkdir(dir);
+    const [, told] = await Promise.all([giveMailboxId(dir, false), resolveMailboxId(dir, 1000 + i, noClaims, false)]);
+    assert.equal(told, await fileId(dir), `folder ${i}: told ${told}, kept ${await fileId(dir)}`);
+    // and two first askers at once (two deliveries, two sessions) tell the same id
+    const dir2 = join(root, `.G${i}`);
+    await mkdir(dir2);
+    const [a, b] = await Promise.all([giveMailboxId(dir2, false), giveMailboxId(dir2, false)]).then(() => Promise.all([fileId(dir2), fileId(dir2)]));
+    assert.equal(a, b);
+  }
+});
 
 test('a FIFO, a link or a huge file under the id file’s name is not read: the folder still gets an id, at once', async (t) => {
   const root = await tempRoot(t);
