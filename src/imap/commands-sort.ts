@@ -26,7 +26,8 @@ function charsetAndKeys(c: Cursor, sel: Selected, utf8: boolean, extra: Pick<Sea
   if (c.atEnd()) throw new ImapSyntaxError('expected charset and search keys');
   c.sp();
   const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), ...extra });
-  // RFC 6855 §3 (erratum 4029): once UTF8=ACCEPT is on, a mandatory charset other than UTF-8 is BAD
+  // RFC 6855 §3 (erratum 4029): once UTF8=ACCEPT is on, a mandatory charset other than UTF-8 is BAD (not after
+  // IMAP4rev2, which turns on UTF-8 names without asking the client to drop charsets, as SEARCH CHARSET in search.ts)
   if (utf8 && charset !== 'UTF-8') throw new ImapSyntaxError('only CHARSET UTF-8 is allowed after ENABLE UTF8=ACCEPT');
   if (charset !== 'UTF-8' && charset !== 'US-ASCII') throw new BadCharset(charset); // RFC 5256 §3: NO [BADCHARSET]
   return key;
@@ -89,7 +90,7 @@ async function sortIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: bo
   // RFC 5267 §3.1 (ESORT): SORT RETURN (…) criteria charset keys
   const opts = parseReturn(c);
   const criteria = parseSortCriteria(c);
-  const key = charsetAndKeys(c, sel, s.utf8, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
+  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
@@ -119,7 +120,7 @@ async function thread(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const name = c.atom().toUpperCase();
   const algorithm = THREAD_ALGORITHMS.find((a): a is ThreadAlgorithm => a === name);
   if (algorithm === undefined) throw new ImapSyntaxError(`unknown THREAD algorithm ${name}`); // RFC 5256 §3: BAD
-  const key = charsetAndKeys(c, sel, s.utf8, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
+  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
   if (usesModseq(key)) await enableCondstore(s); // RFC 7162 §3.1
   const messages = await keysOf(s, sel, await searchSeqs(s, sel, key));
   const roots = algorithm === 'REFERENCES' ? referencesThreads(messages) : orderedSubject(messages);

@@ -69,6 +69,15 @@ test('ENABLE IMAP4rev2: SEARCH and UID SEARCH are answered with ESEARCH, empty r
   assert.match(await c.cmd('a6', 'FETCH $ (UID)'), /^\* 2 FETCH \(UID 2\)/m);
 });
 
+test('ENABLE IMAP4rev2 without UTF8=ACCEPT: SORT and THREAD keep their US-ASCII charset (RFC 5256 §3)', GUARD, async (t) => {
+  const h = await setup(t);
+  const c = await rev2(h, t);
+  await c.cmd('s', 'SELECT INBOX');
+  assert.match(await c.cmd('o1', 'SORT (SUBJECT) US-ASCII ALL'), /^\* SORT 1 3 2\r\no1 OK/m);
+  assert.match(await c.cmd('o2', 'THREAD ORDEREDSUBJECT US-ASCII ALL'), /^o2 OK/m);
+  assert.match(await c.cmd('o3', 'SORT (SUBJECT) UTF-8 ALL'), /^\* SORT 1 3 2\r\no3 OK/m);
+});
+
 test('ENABLE IMAP4rev2: mailbox names are UTF-8 both ways; STATUS DELETED and SIZE; NO [HASCHILDREN]', GUARD, async (t) => {
   const h = await setup(t);
   const c = await rev2(h, t);
