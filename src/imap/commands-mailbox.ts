@@ -2,7 +2,7 @@
 import { MailboxError, type MessageMeta } from '../store/mailbox-store.ts';
 import { append } from './append.ts';
 import { astr } from './encode.ts';
-import { mailboxFromWire, newMailboxName } from './mailbox-name.ts';
+import { mailboxFromWire, mailboxToWire, newMailboxName } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { listSelected, SelectedGone } from './selection.ts';
 import type { Handler, Reply, Session } from './session.ts';
@@ -73,6 +73,20 @@ function createUses(c: Cursor): string[] {
   return uses;
 }
 
+/**
+ * RFC 9051 §6.3.2: a rev2 SELECT/EXAMINE MUST tell the mailbox in a LIST response with accurate attributes (as LIST
+ * gives them here: children, special use, subscription). Names only: no folder is opened for it.
+ */
+async function selectedList(s: Session, name: string): Promise<string> {
+  const { store } = s.ctx.opts;
+  const names = await store.mailboxNames(s.user);
+  const attrs = [names.some((n) => n.name.startsWith(name + '/')) ? '\\HasChildren' : '\\HasNoChildren'];
+  const special = names.find((n) => n.name === name)?.specialUse;
+  if (special) attrs.push(special);
+  if ((await store.listSubscriptions(s.user)).includes(name)) attrs.push('\\Subscribed');
+  return `* LIST (${attrs.join(' ')}) "/" ${mailboxToWire(name, s.utf8)}\r\n`;
+}
+
 async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> {
   const name = mailboxArg(c, s.utf8);
   const params = selectParams(s, c);
@@ -88,6 +102,8 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   const qresync = params.qresync;
   const box = await store.open(s.user, name, { claimRecent: !readOnly && !s.rev2, ...(qresync ? { expungedSince: qresync.modseq } : {}) });
   const list = box.messages;
+  // before the session is selected: a failure here fails nothing but the line (left out, as a LIST would miss it)
+  const listLine = s.rev2 ? await selectedList(s, name).catch(() => '') : '';
   // One pass: the session's view, keywords in use, the first unseen message. The flags told are the list's own.
   const uids = new Array<number>(list.length);
   const keywords = new Set<string>();
@@ -111,6 +127,7 @@ async function select(s: Session, c: Cursor, readOnly: boolean): Promise<Reply> 
   let out = flagsResponses(keywords, readOnly);
   // RFC 9051 Appendix E: IMAP4rev2 has no \Recent flag and no RECENT response (its claim is left to rev1 sessions)
   out += s.rev2 ? `* ${list.length} EXISTS\r\n` : `* ${list.length} EXISTS\r\n* ${box.recent.length} RECENT\r\n`;
+  out += listLine;
   if (firstUnseen >= 0) out += `* OK [UNSEEN ${firstUnseen + 1}] First unseen\r\n`;
   out += `* OK [UIDVALIDITY ${box.uidValidity}] UIDs valid\r\n* OK [UIDNEXT ${box.uidNext}] Predicted next UID\r\n`;
   // RFC 7162 §3.1.2.1: a CONDSTORE server tells HIGHESTMODSEQ (or NOMODSEQ) on every successful SELECT/EXAMINE

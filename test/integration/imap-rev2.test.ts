@@ -69,6 +69,17 @@ test('ENABLE IMAP4rev2: SEARCH and UID SEARCH are answered with ESEARCH, empty r
   assert.match(await c.cmd('a6', 'FETCH $ (UID)'), /^\* 2 FETCH \(UID 2\)/m);
 });
 
+test('ENABLE IMAP4rev2: SELECT and EXAMINE tell the mailbox in a LIST response (RFC 9051 §6.3.2); rev1 SELECT does not', GUARD, async (t) => {
+  const h = await setup(t);
+  await h.store.createMailbox(USER, 'Work/Old');
+  const c = await rev2(h, t);
+  assert.match(await c.cmd('s1', 'SELECT INBOX'), /^\* LIST \(\\HasNoChildren[^)]*\) "\/" INBOX\r\n/m);
+  assert.match(await c.cmd('s2', 'EXAMINE Work'), /^\* LIST \(\\HasChildren[^)]*\) "\/" Work\r\n/m);
+  assert.match(await c.cmd('s3', 'SELECT Junk'), /^\* LIST \(\\HasNoChildren \\Junk[^)]*\) "\/" Junk\r\n/m);
+  const old = await loggedIn(h, t);
+  assert.doesNotMatch(await old.cmd('s', 'SELECT INBOX'), /^\* LIST/m);
+});
+
 test('ENABLE IMAP4rev2 without UTF8=ACCEPT: SORT and THREAD keep their US-ASCII charset (RFC 5256 §3)', GUARD, async (t) => {
   const h = await setup(t);
   const c = await rev2(h, t);
