@@ -178,13 +178,34 @@ export function createMaildirStore(opts: MaildirStoreOptions): MaildirStore {
     if (f.mailboxId?.of === f.uidValidity) return f.mailboxId.id;
     const id = await resolveMailboxId(f.path, f.uidValidity, claims, fsync).catch(() => undefined);
     if (id !== undefined) f.mailboxId = { id, of: f.uidValidity };
+    if (id !== undefined) claimCache.get(user)?.claims.set(f.path, id); // what the folder claims from now on
     return id;
   }
+  /**
+   * The last claims read per user, kept while the user's folder names stay the same: a STATUS of each folder of a
+   * Maildir from before the id files (a client with its folder list cached) then reads every folder's claim once,
+   * not once per STATUS (1,000 folders: a million file reads), nor at every STATUS of a read-only Maildir. A folder
+   * added, removed or renamed changes the names and the claims are read anew; a claim this store writes is updated.
+   */
+  const claimCache = new Map<string, { names: string; claims: Map<string, string | undefined> }>();
+  const CLAIM_CACHE_USERS = 1000;
   /** The ids the user's folders claim (maildir-mailbox-id.ts), read at most once through the function returned. */
   function claimsFor(user: string): () => Promise<ReadonlyMap<string, string | undefined>> {
     let read: Promise<ReadonlyMap<string, string | undefined>> | undefined;
     const md = userMaildir(opts.root, user);
-    return () => (read ??= folderNames(user).then((names) => claimsOf(names.map((n) => folderPath(md, n)))));
+    const readClaims = async (): Promise<ReadonlyMap<string, string | undefined>> => {
+      const names = await folderNames(user);
+      const key = names.join('\n');
+      const hit = claimCache.get(user);
+      if (hit?.names === key) return hit.claims;
+      const claims = new Map(await claimsOf(names.map((n) => folderPath(md, n))));
+      claimCache.delete(user);
+      const oldest = claimCache.size >= CLAIM_CACHE_USERS ? claimCache.keys().next().value : undefined;
+      if (oldest !== undefined) claimCache.delete(oldest);
+      claimCache.set(user, { names: key, claims });
+      return claims;
+    };
+    return () => (read ??= readClaims());
   }
   const withId = (id: string | undefined): { mailboxId?: string } => (id === undefined ? {} : { mailboxId: id });
 

@@ -94,3 +94,29 @@ test('EMAILID: the values clients saw before, kept by COPY, the same when asked 
   assert.ok(c);
   assert.equal(store.objectIds.emailId(c, keepV), before, 'RFC 8474 §5.1: a copy keeps the id');
 });
+
+test('STATUS of each of many folders from before the id file (no LIST first) reads the folders’ claims once, not once per folder', { timeout: 120_000 }, async (t) => {
+  const root = await tempRoot(t);
+  const md = mdOf(root);
+  const N = 500;
+  for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(md, sub), { recursive: true });
+  for (let i = 0; i < N; i++) {
+    const dir = join(md, `.F${i}`);
+    for (const sub of ['cur', 'new', 'tmp']) await mkdir(join(dir, sub), { recursive: true });
+    await writeFile(join(dir, 'maildirfolder'), '');
+    // two by two the same UIDVALIDITY (Dovecot 1.x): each pair still gets two ids
+    await writeFile(join(dir, 'dovecot-uidlist'), `3 V${1_200_000_000 + (i >> 1)} N1\n`);
+  }
+  const store = createMaildirStore({ root, fsync: false });
+  const started = Date.now();
+  const ids: string[] = [];
+  for (let i = 0; i < N; i++) ids.push(await idOf(store, `F${i}`));
+  const took = Date.now() - started;
+  assert.equal(new Set(ids).size, N, 'RFC 8474 §4: one id per mailbox');
+  // once per STATUS was N × N claim reads (500 folders: tens of seconds); once in all, about a second
+  assert.ok(took < 6000, `${N} STATUS took ${took} ms`);
+  const again = createMaildirStore({ root, fsync: false });
+  for (let i = 0; i < N; i += 37) assert.equal(await idOf(again, `F${i}`), ids[i], 'kept across a restart');
+  await store.settle(); // background work on the folders done before the directory is removed
+  await again.settle();
+});
