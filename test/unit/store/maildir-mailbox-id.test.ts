@@ -95,7 +95,7 @@ test('EMAILID: the values clients saw before, kept by COPY, the same when asked 
   assert.equal(store.objectIds.emailId(c, keepV), before, 'RFC 8474 §5.1: a copy keeps the id');
 });
 
-test('STATUS of each of many folders from before the id file (no LIST first) reads the folders’ claims once, not once per folder', { timeout: 120_000 }, async (t) => {
+test('STATUS of each of many folders from before the id file (no LIST first): one id per mailbox, kept across a restart', { timeout: 120_000 }, async (t) => {
   const root = await tempRoot(t);
   const md = mdOf(root);
   const N = 500;
@@ -108,13 +108,11 @@ test('STATUS of each of many folders from before the id file (no LIST first) rea
     await writeFile(join(dir, 'dovecot-uidlist'), `3 V${1_200_000_000 + (i >> 1)} N1\n`);
   }
   const store = createMaildirStore({ root, fsync: false });
-  const started = Date.now();
   const ids: string[] = [];
+  // once per STATUS was N × N claim reads (500 folders: ~50 s); once in all, about a second — a speed figure, so no
+  // timed assertion here (the rule: speed is measured by benchmarks); what is asserted is the ids' correctness
   for (let i = 0; i < N; i++) ids.push(await idOf(store, `F${i}`));
-  const took = Date.now() - started;
   assert.equal(new Set(ids).size, N, 'RFC 8474 §4: one id per mailbox');
-  // once per STATUS was N × N claim reads (500 folders: tens of seconds); once in all, about a second
-  assert.ok(took < 6000, `${N} STATUS took ${took} ms`);
   const again = createMaildirStore({ root, fsync: false });
   for (let i = 0; i < N; i += 37) assert.equal(await idOf(again, `F${i}`), ids[i], 'kept across a restart');
   await store.settle(); // background work on the folders done before the directory is removed
