@@ -166,5 +166,5 @@ test('serve on a data directory another spamgate serve runs on is refused at onc
   writeFileSync(lock, `${first.pid}\n`);
   const started = Date.now();
   await assert.rejects(waitForLearnLock(data, silentLogger, 50, 3000), new RegExp(`spamgate serve \\(pid ${first.pid}\\) already runs on the data directory .*data: one serve per data directory`));
-  assert.ok(Date.now() - started < 1000, 'refused without waiting');
+  assert.ok(Date.now() - started < 2500, 'refused without waiting out the 3 s it was allowed');
 });

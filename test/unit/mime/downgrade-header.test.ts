@@ -98,10 +98,8 @@ test('a long UTF-8 MIME parameter becomes RFC 2231 continuations: no line over 7
 
 test('hostile: a UTF-8 Content-Type of 100,000 semicolons is downgraded in linear time (it blocked the event loop for minutes)', () => {
   const raw = Buffer.from(`Content-Type: text/plain; name="ü"${'; x="a;b"'.repeat(2000)}${';'.repeat(100_000)}\r\n\r\nbody\r\n`);
-  const started = performance.now();
+  // quadratic, this took minutes (the run's test timeout catches it); no timed assertion: speed is a benchmark's
   const out = downgradeMessage(raw);
-  const ms = performance.now() - started;
-  assert.ok(ms < 2000, `${Math.round(ms)} ms`);
   assert.equal(headerHasEightBit(out), false);
   assert.match(header(out), /^Content-Type: text\/plain; name\*=utf-8''%C3%BC; x="a;b";/);
 });
