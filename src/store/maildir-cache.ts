@@ -2,10 +2,11 @@
 // An append-only log of JSON lines, last line per key wins; torn or foreign lines are skipped, and entries are
 // validated by file name, so a lost or stale cache only costs re-reading files. Rewritten atomically when mostly dead.
 import { isAscii } from 'node:buffer';
-import { appendFile, readFile } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FieldQuery, HeaderField } from './mailbox-store.ts';
 import { writeFileAtomic } from './maildir-files.ts';
+import { readRegular } from '../util/read-regular.ts';
 
 export interface CacheEntry {
   date: number;
@@ -154,7 +155,7 @@ export class FolderCache {
    * With `live`, lines of other keys are skipped and keys are stored as live's own strings.
    */
   private async load(live: ReadonlyMap<string, string> | undefined): Promise<void> {
-    const buf = await readFile(join(this.dir, FILE)).catch(() => Buffer.alloc(0));
+    const buf = await readRegular(join(this.dir, FILE)).catch(() => Buffer.alloc(0));
     const text = buf.toString('utf8');
     if (!text.startsWith(MAGIC + '\n')) return;
     this.text = text;

@@ -1,14 +1,14 @@
 // Dovecot-compatible dotlocks (dovecot-uidlist.lock, …): linked into place already holding "<pid>:<host>"
 // as Dovecot's file-dotlock.c writes and reads them, so a lock left by a process that died (SIGKILL,
 // crash) is broken at once instead of stalling every delivery to the folder until it ages out.
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { readFile, stat, unlink, utimes } from 'node:fs/promises';
+import { stat, unlink, utimes } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createFileExclusive, createFileExclusiveSync } from '../util/atomic-file.ts';
 import { pidAlive } from '../util/process-identity.ts';
 import { MailboxError } from './mailbox-store.ts';
 import { KeyedMutex } from './mutex.ts';
+import { readRegularSync, readRegularText } from '../util/read-regular.ts';
 
 /** A lock untouched this long is stale unless its owner is a live process on this host (Dovecot's default). */
 const STALE_AGE_MS = 120_000;
@@ -48,7 +48,7 @@ export interface LockSnapshot {
 async function snapshotOf(lock: string): Promise<LockSnapshot | undefined> {
   const st = await stat(lock, { bigint: true }).catch(() => undefined);
   if (!st) return undefined;
-  const content = await readFile(lock, 'utf8').catch(() => undefined);
+  const content = await readRegularText(lock, 64 * 1024).catch(() => undefined);
   return content === undefined ? undefined : { ino: st.ino, ctimeNs: st.ctimeNs, mtimeNs: st.mtimeNs, content };
 }
 
@@ -91,7 +91,7 @@ const TOUCH_MS = STALE_AGE_MS / 4;
 function stillOurs(lock: string): boolean {
   // synchronous: a few bytes, read at every release, cost less than thread-pool round trips on the delivery path
   try {
-    return readFileSync(lock, 'utf8') === lockContent();
+    return readRegularSync(lock, 64 * 1024).toString('utf8') === lockContent();
   } catch {
     return false;
   }

@@ -1,10 +1,11 @@
 // On-disk formats of one Maildir folder: file names and info flags, dovecot-uidlist and dovecot-keywords (Dovecot-compatible).
 import { closeSync, constants, fstatSync, openSync, readFileSync, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
-import { mkdir, open, readFile } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic as writeAtomic } from '../util/atomic-file.ts';
 import { withDotlock } from './maildir-dotlock.ts';
+import { readRegularText } from '../util/read-regular.ts';
 
 export { withDotlock };
 
@@ -102,7 +103,7 @@ export interface UidList {
 
 /** Reads dovecot-uidlist version 3 ("3 V<validity> N<next> ...", then "<uid> [ext] :<name>"). */
 export async function readUidList(dir: string): Promise<UidList | undefined> {
-  const text = await readFile(join(dir, 'dovecot-uidlist'), 'utf8').catch(() => undefined);
+  const text = await readRegularText(join(dir, 'dovecot-uidlist')).catch(() => undefined);
   return text === undefined ? undefined : parseUidList(text);
 }
 
@@ -124,12 +125,14 @@ export function uidListStamp(st: BigIntStats): string {
 export function readUidListText(dir: string): { text: string; stamp: string } | undefined {
   let fd: number;
   try {
-    fd = openSync(join(dir, 'dovecot-uidlist'), 'r');
+    // no link followed, no wait: a FIFO under the name would stop the whole event loop here
+    fd = openSync(join(dir, 'dovecot-uidlist'), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch {
     return undefined;
   }
   try {
     const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile()) return undefined;
     return { text: readFileSync(fd, 'utf8'), stamp: uidListStamp(st) };
   } catch {
     return undefined;
@@ -192,7 +195,7 @@ export async function readKeywords(dir: string): Promise<string[]> {
   const out: string[] = [];
   let text = '';
   try {
-    text = await readFile(join(dir, 'dovecot-keywords'), 'utf8');
+    text = await readRegularText(join(dir, 'dovecot-keywords'), 1024 * 1024);
   } catch {
     return out;
   }

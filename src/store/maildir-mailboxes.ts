@@ -1,9 +1,10 @@
 // Folder-level helpers of the Maildir++ store: which folders a user has, special-use names, and the subscriptions file.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SpecialUse } from './mailbox-store.ts';
 import { writeFileAtomic } from './maildir-files.ts';
 import { folderNameFromDir, folderPath, userMaildir } from './maildir-names.ts';
+import { readRegularText } from '../util/read-regular.ts';
 
 /** RFC 6154 special-use attributes of the folders created by default (and Archive). */
 export const SPECIAL: Readonly<Record<string, SpecialUse>> = { Junk: '\\Junk', Sent: '\\Sent', Drafts: '\\Drafts', Trash: '\\Trash', Archive: '\\Archive' };
@@ -24,7 +25,7 @@ export async function folderNames(root: string, user: string): Promise<string[]>
 
 /** The Maildir "subscriptions" file (one name per line, as Dovecot keeps it). */
 export async function readSubscriptions(root: string, user: string): Promise<Set<string>> {
-  const text = await readFile(join(userMaildir(root, user), 'subscriptions'), 'utf8').catch(() => '');
+  const text = await readRegularText(join(userMaildir(root, user), 'subscriptions'), 16 * 1024 * 1024).catch(() => '');
   return new Set(text.split('\n').filter((l) => l !== ''));
 }
 

@@ -3,17 +3,17 @@
 // session. A claim reads and advances R under a dotlock, so two processes on one Maildir never both claim a
 // message. Losing the file (crash, foreign tool) only makes messages still in new/ recent once more, which is
 // what Maildir itself says about them; so it is written atomically but not fsynced.
-import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tryCreateSync } from './maildir-dotlock.ts';
 import { withDotlock, writeFileAtomic } from './maildir-files.ts';
+import { readRegularSync, readRegularText } from '../util/read-regular.ts';
 
 const FILE = 'spamgate-recent';
 
 /** The mark: every UID below `from` was claimed under this UIDVALIDITY (undefined when there is none). */
 export async function readRecentMark(dir: string): Promise<{ uidValidity: number; from: number } | undefined> {
-  const text = await readFile(join(dir, FILE), 'utf8').catch(() => '');
+  const text = await readRegularText(join(dir, FILE), 64 * 1024).catch(() => '');
   const m = /^V(\d+) R(\d+)/.exec(text);
   return m ? { uidValidity: Number(m[1]), from: Number(m[2]) } : undefined;
 }
@@ -33,7 +33,7 @@ export async function claimRecentMark(dir: string, uidValidity: number, next: nu
     try {
       const text = (() => {
         try {
-          return readFileSync(join(dir, FILE), 'utf8');
+          return readRegularSync(join(dir, FILE), 64 * 1024).toString('utf8');
         } catch {
           return '';
         }

@@ -1,14 +1,15 @@
 // Full rescan of one Maildir folder: adopts dovecot-uidlist UIDs, finds new, moved and vanished files, numbers the new ones.
 // Nothing per message is read or stat-ed (unless a name lacks its size): INTERNALDATE stays unknown until asked for
 // (maildir-dates.ts), and the folder cache is not read here at all.
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MailboxError, type MailboxChange } from './mailbox-store.ts';
-import { flagsFromInfo, keyNumber, OPEN_MESSAGE, readKeywords, parseUidList, readUidList, readUidListText, uidListStamp, type UidList } from './maildir-files.ts';
+import { flagsFromInfo, keyNumber, readKeywords, parseUidList, readUidList, readUidListText, uidListStamp, type UidList } from './maildir-files.ts';
 import { readRecentMark } from './maildir-recent.ts';
 import type { SyncedFolder } from './maildir-folder-sync.ts';
 import type { Entry } from './maildir-index.ts';
 import { listLacks, type Fresh } from './maildir-uidlist.ts';
+import { readRegular } from '../util/read-regular.ts';
 
 export interface ScanHooks {
   entries(): readonly Entry[];
@@ -341,7 +342,7 @@ function insertFresh(f: SyncedFolder, h: ScanHooks, files: Listing, x: Found, re
 
 /** Size with bare LFs counted as CRLF, for files other tools delivered with Unix line ends; -1 once vanished. */
 async function crlfSize(file: string): Promise<number> {
-  const buf = await readFile(file, { flag: OPEN_MESSAGE }).catch(() => undefined);
+  const buf = await readRegular(file).catch(() => undefined);
   if (!buf) return -1;
   let extra = 0;
   for (let i = 0; i < buf.length; i++) if (buf[i] === 10 && (i === 0 || buf[i - 1] !== 13)) extra++;

@@ -3,13 +3,14 @@
 // match loads it instead of listing the directories and parsing dovecot-uidlist and the cache. It is written only
 // after a scan whose stamp was outside the racy window, and it is only a cache: any mismatch means a full scan,
 // a torn or foreign file is ignored, and the Dovecot files stay the source of truth (so it is never fsynced).
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { flagsFromInfo, readKeywords, uidListStamp, writeFileAtomic } from './maildir-files.ts';
 import type { SyncedFolder } from './maildir-folder-sync.ts';
 import type { Entry } from './maildir-index.ts';
 import { readRecentMark } from './maildir-recent.ts';
 import type { ScanHooks } from './maildir-scan.ts';
+import { readRegularText } from '../util/read-regular.ts';
 
 const FILE = 'spamgate.index';
 const MAGIC = 'SGINDEX2';
@@ -58,7 +59,7 @@ export async function writeSnapshot(dir: string, head: SnapshotHead, entries: re
 /** The snapshot's body when it was taken at exactly these stamps (undefined otherwise, or when unreadable, torn or foreign). */
 async function readBody(dir: string, dirStamp: string, uidlistStamp: string | undefined): Promise<Body | undefined> {
   if (uidlistStamp === undefined) return undefined;
-  const text = await readFile(join(dir, FILE), 'utf8').catch(() => '');
+  const text = await readRegularText(join(dir, FILE)).catch(() => '');
   const nl = text.indexOf('\n');
   if (nl < 0 || text.slice(0, nl) !== `${MAGIC} ${dirStamp} ${uidlistStamp}`) return undefined;
   let v: unknown;
