@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnSync } from 'node:child_process';
 import { createMaildirStore } from '../../../src/store/maildir-store.ts';
 
 const U = 'alice@example.org';
@@ -58,26 +57,4 @@ test('a live batch of a writer in another pid namespace with our host name and p
   assert.equal((await fresh.list(U, 'INBOX')).length, 1, 'and shown once committed');
   await store.settle();
   await fresh.settle();
-});
-
-test('a FIFO or an oversized file under a journal name does not hold recovery: the folder opens and the files are left alone', { timeout: 60_000 }, async (t) => {
-  const root = await mkdtemp(join(tmpdir(), 'sg-journal-fifo-'));
-  t.after(() => rm(root, { recursive: true, force: true }));
-  const store = createMaildirStore({ root, fsync: false });
-  await store.ensureUser(U);
-  await store.appendAll?.(U, 'INBOX', [{ raw: message(1) }]);
-  await store.settle();
-  const md = store.maildirOf(U);
-  const fifo = join(md, 'spamgate-batch.1.1.fifo');
-  const mk = spawnSync('mkfifo', [fifo]);
-  assert.equal(mk.status, 0, String(mk.stderr));
-  await writeFile(join(md, 'spamgate-batch.1.2.big'), Buffer.alloc(17 * 1024 * 1024, 0x61));
-  // a fresh store reads the folder cold, recovery first
-  const fresh = createMaildirStore({ root, fsync: false });
-  const listed = await fresh.list(U, 'INBOX');
-  assert.equal(listed.length, 1, 'the delivered message is shown');
-  const left = (await readdir(md)).filter((n) => n.startsWith('spamgate-batch')).sort();
-  assert.deepEqual(left, ['spamgate-batch.1.1.fifo', 'spamgate-batch.1.2.big']);
-  await fresh.settle();
-  await store.settle();
 });
