@@ -61,7 +61,7 @@ function returnOptions(c: Cursor, out: ListCommand): void {
     const name = c.atom().toUpperCase();
     if (name === 'STATUS' && out.status === undefined) {
       c.sp();
-      out.status = parseStatusItems(c, true);
+      out.status = parseStatusItems(c);
     } else if (!['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE'].includes(name)) throw new ImapSyntaxError(`unknown or repeated LIST return option ${name}`);
   });
 }

@@ -9,9 +9,11 @@ import type { Session } from './session.ts';
 const ITEMS = ['MESSAGES', 'RECENT', 'UIDNEXT', 'UIDVALIDITY', 'UNSEEN', 'HIGHESTMODSEQ', 'SIZE', 'APPENDLIMIT', 'MAILBOXID', 'DELETED'] as const;
 export type StatusItem = (typeof ITEMS)[number];
 
-/** "(" status-att *(SP status-att) ")": an unknown item is BAD; `atLeastOne` for LIST-STATUS (RFC 5819 §5 ABNF);
- * MAILBOXID only where OBJECTID is offered. */
-export function parseStatusItems(c: Cursor, atLeastOne: boolean, objectIds = true): StatusItem[] {
+/**
+ * "(" status-att *(SP status-att) ")": at least one item, for STATUS (RFC 9051 §9 and RFC 3501 §9 `status`) as for
+ * LIST-STATUS (RFC 5819 §5); an empty list or an unknown item is BAD; MAILBOXID only where OBJECTID is offered.
+ */
+export function parseStatusItems(c: Cursor, objectIds = true): StatusItem[] {
   const out: StatusItem[] = [];
   c.list(() => {
     const name = c.atom().toUpperCase();
@@ -19,7 +21,7 @@ export function parseStatusItems(c: Cursor, atLeastOne: boolean, objectIds = tru
     if (item === undefined || (item === 'MAILBOXID' && !objectIds)) throw new ImapSyntaxError(`unknown status item ${name}`);
     if (!out.includes(item)) out.push(item);
   });
-  if (atLeastOne && out.length === 0) throw new ImapSyntaxError('expected status items');
+  if (out.length === 0) throw new ImapSyntaxError('expected at least one status item');
   return out;
 }
 

@@ -175,6 +175,8 @@ test('LIST-EXTENDED and STATUS: malformed commands get BAD and the session goes 
     'LIST "" * EXTRA (CHILDREN)',
     'STATUS INBOX (SIZE BOGUS)',
     'STATUS INBOX SIZE',
+    // RFC 9051 §6.3.11 / RFC 3501 §9: status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
+    'STATUS INBOX ()',
   ]) {
     const res = await c.cmd('x', bad);
     assert.match(res, /^x BAD /m, `${bad}: ${res}`);
