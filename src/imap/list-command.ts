@@ -52,6 +52,8 @@ function selectOptions(c: Cursor, out: ListCommand): void {
 /**
  * list-return-opts (RFC 5258 §6): SUBSCRIBED, CHILDREN (RFC 5258 §4), SPECIAL-USE (RFC 6154 §2) and STATUS (RFC 5819);
  * the attributes they ask for are sent with every LIST reply anyway, which the RFCs allow. Unknown ones are BAD.
+ * An option given more than once MUST be taken as given once (RFC 5258 §3, RFC 9051 §6.3.9): a second STATUS adds
+ * its items to the first's, each asked once, so every mailbox still gets one STATUS reply.
  */
 function returnOptions(c: Cursor, out: ListCommand): void {
   c.sp();
@@ -59,10 +61,11 @@ function returnOptions(c: Cursor, out: ListCommand): void {
   c.sp();
   c.list(() => {
     const name = c.atom().toUpperCase();
-    if (name === 'STATUS' && out.status === undefined) {
+    if (name === 'STATUS') {
       c.sp();
-      out.status = parseStatusItems(c);
-    } else if (!['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE'].includes(name)) throw new ImapSyntaxError(`unknown or repeated LIST return option ${name}`);
+      const items = parseStatusItems(c);
+      out.status = [...new Set([...(out.status ?? []), ...items])];
+    } else if (!['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE'].includes(name)) throw new ImapSyntaxError(`unknown LIST return option ${name}`);
   });
 }
 
