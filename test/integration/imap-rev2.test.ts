@@ -28,7 +28,15 @@ async function rev2(h: Harness, t: TestContext): Promise<Raw> {
 test('IMAP4rev2 is advertised beside IMAP4rev1, before and after login', GUARD, async (t) => {
   const h = await setup(t);
   const c = await loggedIn(h, t);
-  assert.match(await c.cmd('c', 'CAPABILITY'), /^\* CAPABILITY IMAP4rev1 IMAP4rev2 /m);
+  const caps = await c.cmd('c', 'CAPABILITY');
+  assert.match(caps, /^\* CAPABILITY IMAP4rev1 IMAP4rev2 /m);
+  // RFC 9051 folds LITERAL- in (Appendix E); LITERAL+ (any size) is its superset and RFC 7888 §5 allows only one
+  assert.match(caps, / LITERAL\+ /);
+  assert.doesNotMatch(caps, /LITERAL-/);
+  // a non-synchronizing literal over LITERAL-'s 4096 octets is taken in a rev2 session
+  assert.match(await c.cmd('e', 'ENABLE IMAP4rev2'), /^e OK/m);
+  const big = `Subject: big\r\n\r\n${'x'.repeat(5000)}\r\n`;
+  assert.match(await c.send('a', `a APPEND INBOX {${big.length}+}\r\n${big}\r\n`), /^a OK \[APPENDUID /m);
 });
 
 test('ENABLE IMAP4rev2: SELECT and new mail without RECENT, FETCH FLAGS without \\Recent, [CLOSED] on reselect', GUARD, async (t) => {
