@@ -1,5 +1,7 @@
 // Addresses that are no public Internet host: private, loopback, link-local, shared (CGNAT), unspecified,
 // multicast and reserved ranges (RFC 6890 registries). A link to one says nothing a public list could know.
+// An IPv6 address that carries an IPv4 one (IPv4-mapped, IPv4-compatible, NAT64, 6to4) is judged by that IPv4
+// address: ::ffff:10.0.0.1 or 2002:a00:1:: reaches (or names) the private host 10.0.0.1.
 import { CidrSet, ipToBigInt, ipText, unwrapIpv4 } from './cidr.ts';
 
 const NOT_PUBLIC = new CidrSet([
@@ -16,15 +18,42 @@ const NOT_PUBLIC = new CidrSet([
   '240.0.0.0/4', // reserved, and the limited broadcast address
   '::/128', // unspecified
   '::1/128', // loopback
+  '64:ff9b:1::/48', // NAT64 local-use prefix (RFC 8215): a translator inside a network
   'fc00::/7', // unique local (RFC 4193)
   'fe80::/10', // link-local
   'ff00::/8', // multicast
 ]);
 
-/** The address in its canonical form when it may be a public host (IPv4-mapped forms as IPv4); else undefined. */
+const V4_COMPATIBLE_MAX = 0xffffffffn; // ::/96 (RFC 4291 §2.5.5.1, deprecated): ::a.b.c.d
+const SIX_TO_FOUR = 0x2002n; // 2002::/16 (RFC 3056 §2): 2002:AABB:CCDD::/48 is the site behind IPv4 AA.BB.CC.DD
+
+type Parsed = { family: 4 | 6; value: bigint };
+
+/** The IPv4 host an IPv6 address stands for (mapped, NAT64 well-known prefix, IPv4-compatible); else the address. */
+function asIpv4Host(addr: Parsed): Parsed {
+  const unwrapped = unwrapIpv4(addr);
+  if (unwrapped.family === 4) return unwrapped;
+  // :: and ::1 are in ::/96 too: as 0.0.0.0 and 0.0.0.1 they stay non-public ("this network")
+  return addr.value <= V4_COMPATIBLE_MAX ? { family: 4, value: addr.value } : addr;
+}
+
+/** The IPv4 address of the 6to4 router a 2002::/16 address sits behind, if it is one. */
+function sixToFourRouter(addr: Parsed): string | undefined {
+  if (addr.family !== 6 || addr.value >> 112n !== SIX_TO_FOUR) return undefined;
+  return ipText({ family: 4, value: (addr.value >> 80n) & 0xffffffffn });
+}
+
+/**
+ * The address in its canonical form when it may be a public host (IPv4-mapped, IPv4-compatible and NAT64 forms as
+ * their IPv4 address); else undefined. A 6to4 address stays IPv6 (a host of the site, not its router) but is public
+ * only when its router's IPv4 address is.
+ */
 export function publicAddress(ip: string): string | undefined {
   const parsed = ipToBigInt(ip);
   if (!parsed) return undefined;
-  const text = ipText(unwrapIpv4(parsed));
-  return NOT_PUBLIC.has(text) ? undefined : text;
+  const host = asIpv4Host(parsed);
+  const text = ipText(host);
+  if (NOT_PUBLIC.has(text)) return undefined;
+  const router = sixToFourRouter(host);
+  return router !== undefined && NOT_PUBLIC.has(router) ? undefined : text;
 }

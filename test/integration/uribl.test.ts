@@ -147,6 +147,52 @@ test('a link to a public IP literal is asked reversed in the uri_ip list; a 10.x
   assert.deepEqual(asked(gw, 'urib.test'), [], 'an address is no domain');
 });
 
+/** The RFC 5782 §2.4 nibble name of an IPv6 address (fully written), as a list is asked it. */
+function nibbles(groups: readonly string[]): string {
+  return groups.map((g) => g.padStart(4, '0')).join('').split('').reverse().join('.');
+}
+
+test('IPv6 forms of private IPv4 addresses (6to4, IPv4-compatible, IPv4-mapped, NAT64) are never asked, as link hosts or name server addresses', async (t) => {
+  const rules = `dnsbl:
+  ipbl6:
+    zone: ipbl6.test
+    kind: uri_ip
+    ipv6: true
+    codes: { 127.0.0.2: URIBL_TEST_IP6 }
+  nsip6:
+    zone: nsip6.test
+    kind: uri_ns
+    ns_ip: true
+    ipv6: true
+    codes: { 127.0.0.2: URIBL_TEST_NS_IP6 }
+symbols:
+  URIBL_TEST_IP6: { weight: 1, description: "test uri_ip list, IPv6" }
+  URIBL_TEST_NS_IP6: { weight: 1, description: "test uri_ns list, name server addresses, IPv6" }
+`;
+  const publicV6 = nibbles(['2001', 'db8', '0', '0', '0', '0', '0', '7']);
+  const publicNs = nibbles(['2001', 'db8', '0', '0', '0', '0', '0', '53']);
+  const zones = {
+    '2.0.0.127.ipbl6.test': [{ A: '127.0.0.2' }],
+    '2.0.0.127.nsip6.test': [{ A: '127.0.0.2' }],
+    [`${publicV6}.ipbl6.test`]: [{ A: '127.0.0.2' }],
+    [`${publicNs}.nsip6.test`]: [{ A: '127.0.0.2' }],
+    'hosted.example': [{ NS: 'ns1.dns-host.example' }, { NS: 'ns2.dns-host.example' }],
+    'ns1.dns-host.example': [{ AAAA: '2002:a00:1::53' }, { AAAA: '::ffff:192.168.1.53' }],
+    'ns2.dns-host.example': [{ AAAA: '::10.0.0.53' }, { AAAA: '64:ff9b::a00:35' }, { AAAA: '2001:db8::53' }],
+  };
+  const { gw, sink } = await start(t, zones, rules);
+  const links = ['2002:a00:1::1', '2002:c0a8:101::1', '::10.0.0.1', '::ffff:10.0.0.1', '64:ff9b::a00:1', '2001:db8::7'].map((ip) => `<a href="http://[${ip}]/login">x</a>`);
+  const reply = await send(t, gw, htmlMessage(`${links.join(' ')} <a href="https://www.hosted.example/">shop</a>`));
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(s.get('URIBL_TEST_IP6')?.options, ['2001:db8::7']);
+  assert.deepEqual(s.get('URIBL_TEST_NS_IP6')?.options, ['hosted.example/ns=2001:db8::53']);
+  // counted at the DNS server: the one public address of each kind asked, no private one in any form
+  assert.deepEqual(asked(gw, 'ipbl6.test'), [publicV6]);
+  assert.deepEqual(asked(gw, 'ipbl.test'), [], 'no private IPv4 unwrapped from a link either');
+  assert.deepEqual(asked(gw, 'nsip6.test'), [publicNs]);
+});
+
 test('the header From and Reply-To domains are asked in the from_header list', async (t) => {
   const { gw, sink } = await start(t, { 'listed-sender.example.fromhdr.test': [{ A: '127.0.1.2' }] });
   const reply = await send(t, gw, textMessage('Hello.', '"Shop" <news@mail.listed-sender.example>', 'Reply-To: Desk <desk@replies.example>\n'));
