@@ -2,7 +2,7 @@
 // (SURBL, URIBL, Spamhaus DBL) list: www.bad-site.example.co.uk → example.co.uk. The PSL's private section
 // counts too, so a site on a shared hosting domain is asked as itself (evil.github.io, not github.io).
 import { domainToASCII } from 'node:url';
-import { getDomain } from 'tldts';
+import { getDomain, parse } from 'tldts';
 import { isDomainSyntax } from '../checks/dns-common.ts';
 
 /**
@@ -33,6 +33,18 @@ export function registeredDomain(host: string): string | undefined {
   const d = getDomain(ascii, { allowPrivateDomains: true, validateHostname: false });
   // RFC 1035 §2.3.1 names only for the name asked: no underscores, no hyphen at either end of a label
   return d && isDomainSyntax(d) && d.includes('.') ? d : undefined;
+}
+
+/**
+ * The label just before the host's public suffix in the ICANN section of the list (www.google.co.uk and
+ * google.com.au → google), or undefined: an address, a TLD the list does not know, a private name. The private
+ * section is left out here: google.blogspot.com is a blog at blogspot.com, not Google's.
+ */
+export function icannSiteLabel(host: string): string | undefined {
+  const ascii = domainToASCII(host.trim().replace(/\.$/, '')).toLowerCase();
+  if (!ascii || ascii.length > 253 || inPrivateNamespace(ascii)) return undefined;
+  const p = parse(ascii, { allowPrivateDomains: false, validateHostname: false });
+  return p.isIcann === true && !p.isIp && p.domainWithoutSuffix ? p.domainWithoutSuffix : undefined;
 }
 
 /** `domain` is `entry` or under it (entries: lower-case domain names). */

@@ -1,7 +1,8 @@
 // The `uribl` rules section: bounds of the URI block list lookups of one message. `max_uris` distinct
 // registered domains (and as many link addresses) are asked per list at most; `exclude` names domains never
 // asked (with everything under them): well-known big sites that no list holds and every newsletter links to.
-// `redirectors` are open redirectors whose target (a query parameter) is asked as a link too, `redirect_depth`
+// `redirectors` are open redirectors whose target (a query parameter, after a `prefix`, base64 with `decode`) is
+// asked as a link too (host `google.*`: google under any ICANN public suffix), `redirect_depth`
 // levels deep; `max_ns_*` bound the name server lookups of `uri_ns` lists.
 // Files merge in order: a later number replaces the earlier, `exclude` and `redirectors` entries add up.
 import { z } from 'zod';
@@ -15,13 +16,24 @@ export const DEFAULT_MAX_NS_DOMAINS = 10;
 export const DEFAULT_MAX_NS_HOSTS = 4;
 export const DEFAULT_MAX_NS_LOOKUPS = 40;
 
+/** `name.*`: a redirector at `name` under any ICANN public suffix (google.* for google.de, google.co.uk). */
+const ANY_SUFFIX_HOST = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.\*$/i;
+
 const redirectorSchema = z.strictObject({
-  host: domain(),
+  host: z.string().transform((h, ctx) => {
+    if (ANY_SUFFIX_HOST.test(h)) return h.toLowerCase();
+    const d = domain().safeParse(h);
+    if (d.success) return d.data;
+    ctx.addIssue({ code: 'custom', message: 'expected a domain name, or name.* for that name under any public suffix' });
+    return z.NEVER;
+  }),
   path: z.string().regex(/^\/[\x21-\x7e]{0,200}$/, 'expected a path prefix starting with "/"').optional(),
   params: z
     .array(z.string().regex(/^[A-Za-z0-9_.~\[\]-]{1,64}$/, 'expected a query parameter name'))
     .min(1)
     .max(10),
+  prefix: z.string().regex(/^[\x21-\x7e]{1,32}$/, 'expected the literal start of the parameter value').optional(),
+  decode: z.enum(['base64']).optional(),
 });
 
 export const uriblSectionSchema = z.strictObject({
@@ -75,7 +87,13 @@ export function uriblSettings(section: UriblSection | undefined): UriblSettings 
   return {
     maxUris: section?.max_uris ?? DEFAULT_MAX_URIS,
     exclude: new Set(section?.exclude ?? []),
-    redirectors: (section?.redirectors ?? []).map((r) => ({ host: r.host, params: r.params, ...(r.path !== undefined ? { path: r.path } : {}) })),
+    redirectors: (section?.redirectors ?? []).map((r) => ({
+      host: r.host,
+      params: r.params,
+      ...(r.path !== undefined ? { path: r.path } : {}),
+      ...(r.prefix !== undefined ? { prefix: r.prefix } : {}),
+      ...(r.decode !== undefined ? { decode: r.decode } : {}),
+    })),
     redirectDepth: section?.redirect_depth ?? DEFAULT_REDIRECT_DEPTH,
     maxNsDomains: section?.max_ns_domains ?? DEFAULT_MAX_NS_DOMAINS,
     maxNsHosts: section?.max_ns_hosts ?? DEFAULT_MAX_NS_HOSTS,

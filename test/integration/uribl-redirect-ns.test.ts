@@ -47,6 +47,29 @@ test('a link through an open redirector is asked by its target too, percent-enco
   assert.ok(!names.includes('google.com'), names.join(' '));
 });
 
+test('the shipped redirectors: Google under any country domain, LinkedIn /safety/go, Bing /ck/a (a1 + base64url)', async (t) => {
+  const targets = ['uk-evil.example', 'de-evil.example', 'au-evil.example', 'li-evil.example', 'bing-evil.example'];
+  const { gw, sink } = await start(t, Object.fromEntries(targets.map((d) => [`${d}.urib.test`, [LISTED]])));
+  const bing = (target: string): string => `https://www.bing.com/ck/a?!&amp;&amp;p=0c5d8e&amp;u=a1${Buffer.from(target).toString('base64url')}&amp;ntb=1`;
+  const html = [
+    '<a href="https://www.google.co.uk/url?q=https://uk-evil.example/&amp;sa=D">1</a>',
+    '<a href="https://google.de/url?url=https%3A%2F%2Fde-evil.example%2F">2</a>',
+    '<a href="https://www.google.com.au/url?sa=t&amp;url=https://au-evil.example/x">3</a>',
+    '<a href="https://www.linkedin.com/safety/go?url=https%3A%2F%2Fli-evil.example%2Fo&amp;trk=flagship-messaging">4</a>',
+    `<a href="${bing('https://bing-evil.example/p')}">5</a>`,
+    // a Bing link whose target is no web link, or no base64: nothing more
+    `<a href="${bing('javascript:alert(1)//script-evil.example')}">6</a>`,
+    '<a href="https://www.bing.com/ck/a?u=a1!!!notbase64&amp;ntb=1">7</a>',
+  ].join(' ');
+  const reply = await send(t, gw, htmlMessage(html));
+  assert.equal(reply.code, 250, reply.text);
+  assert.deepEqual(new Set(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options), new Set(targets));
+  // counted at the DNS server: each target asked once, the redirectors' own domains as links (google.com excluded)
+  const names = asked(gw, 'urib.test');
+  for (const d of targets) assert.equal(names.filter((n) => n === d).length, 1, `${d}: ${names.join(' ')}`);
+  assert.deepEqual(names.filter((n) => !targets.includes(n)).sort(), ['bing.com', 'google.co.uk', 'google.com.au', 'google.de']);
+});
+
 test('nested redirectors are unwrapped to redirect_depth; a redirector of the rules files (host, path, parameter) counts too', async (t) => {
   const zones = { 'deep-evil.example.urib.test': [LISTED], 'own-target.example.urib.test': [LISTED] };
   // google → tumblr → deep-evil.example, each level encoded once more

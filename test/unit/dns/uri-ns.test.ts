@@ -12,6 +12,7 @@ import { compileAnswerMap, symbolsOfAnswer } from '../../../src/dns/dnsbl-codes.
 import { dnsblSectionSchema, type DnsblSection } from '../../../src/dns/dnsbl-rules.ts';
 import { loadRuleset } from '../../../src/scoring/ruleset.ts';
 import type { DnsResult, RecordType, Resolver } from '../../../src/dns/resolver.ts';
+import { uriblSettings } from '../../../src/dns/uribl-rules.ts';
 import { nameServersOf } from '../../../src/dns/uri-ns.ts';
 import { createMessageView } from '../../../src/smtp/message-view.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
@@ -54,6 +55,50 @@ test('redirector targets: nothing for another path, another host, a lookalike ho
   // a redirector to itself stops at the depth
   const loop = 'https://www.google.com/url?q=https://www.google.com/url?q=https://www.google.com/url?q=https://www.google.com/url?q=x';
   assert.ok(redirectTargets(loop, REDIRECTORS, 3).length <= 3);
+});
+
+test('redirector targets: google.* under any ICANN public suffix, not a private-section or unknown one', () => {
+  const google: Redirector[] = [{ host: 'google.*', path: '/url', params: ['q', 'url'] }];
+  for (const link of ['https://www.google.co.uk/url?q=https://evil.example/', 'http://google.de/url?url=https://evil.example/', 'https://google.com.au/url?q=https://evil.example/', 'https://WWW.GOOGLE.COM./url?q=https://evil.example/', 'https://www.google.com.br/url?sa=t&url=https%3A%2F%2Fevil.example%2F']) {
+    assert.deepEqual(redirectTargets(link, google, 3), ['https://evil.example/'], link);
+  }
+  // a blog at blogspot.com (private section), a name under an unknown suffix, a look-alike, google as a subdomain
+  for (const link of ['https://google.blogspot.com/url?q=https://evil.example/', 'https://google.evil.example/url?q=https://evil.example/', 'https://google.local/url?q=https://evil.example/', 'https://googles.de/url?q=https://evil.example/', 'https://google.co.uk.evil.example/url?q=https://evil.example/', 'https://www.google.de/search?q=https://evil.example/', 'http://[2001:db8::1]/url?q=https://evil.example/']) {
+    assert.deepEqual(redirectTargets(link, google, 3), [], link);
+  }
+});
+
+test('redirector targets: a base64 target after a prefix (Bing /ck/a), decoded defensively', () => {
+  const bing: Redirector[] = [{ host: 'bing.com', path: '/ck/a', params: ['u'], prefix: 'a1', decode: 'base64' }];
+  const b64 = (s: string): string => Buffer.from(s).toString('base64url');
+  const link = (u: string): string => `https://www.bing.com/ck/a?!&&p=5f1e2d&u=${u}&ntb=1`;
+  assert.deepEqual(redirectTargets(link('a1aHR0cHM6Ly9ldmlsLmV4YW1wbGUv'), bing, 3), ['https://evil.example/']);
+  // the standard alphabet, padded, its "+" read as a space by the query's decoding; then the URL-safe one
+  const plus = Buffer.from('https://evil.example/?a=>>>').toString('base64');
+  assert.ok(plus.includes('+'));
+  assert.deepEqual(redirectTargets(link(`a1${plus}`), bing, 3), ['https://evil.example/?a=%3E%3E%3E']);
+  assert.deepEqual(redirectTargets(link(`a1${encodeURIComponent(plus)}`), bing, 3), ['https://evil.example/?a=%3E%3E%3E']);
+  for (const u of [
+    b64('https://evil.example/'), // no prefix
+    `a2${b64('https://evil.example/')}`, // another prefix
+    'a1', // nothing after it
+    'a1aHR0cHM6Ly9ldmlsLmV4YW1wbGUv!!', // no base64
+    'a1aHR0cHM6Ly9ldmlsLmV4YW1wbGUvA', // an impossible length (4n + 1)
+    `a1${Buffer.from([0x68, 0x74, 0xff, 0xfe]).toString('base64url')}`, // no UTF-8
+    `a1${b64('javascript:alert(1)//https://evil.example/')}`,
+    `a1${b64('ftp://evil.example/')}`,
+    `a1${b64('evil.example')}`,
+    `a1${b64(`https://evil.example/${'x'.repeat(3100)}`)}`, // over the bound
+  ]) {
+    assert.deepEqual(redirectTargets(link(u), bing, 3), [], u.slice(0, 60));
+  }
+});
+
+test('the shipped redirectors unwrap Google country domains, LinkedIn /safety/go and Bing /ck/a', () => {
+  const shipped = uriblSettings(loadRuleset([new URL('../../../rules', import.meta.url).pathname]).section('uribl')).redirectors ?? [];
+  for (const link of ['https://www.google.co.uk/url?q=https://evil.example/', 'https://google.de/url?url=https://evil.example/', 'https://www.google.com.au/url?q=https://evil.example/', 'https://www.linkedin.com/safety/go?url=https%3A%2F%2Fevil.example%2F&trk=flagship', 'https://www.bing.com/ck/a?!&&p=abc&u=a1aHR0cHM6Ly9ldmlsLmV4YW1wbGUv&ntb=1']) {
+    assert.deepEqual(redirectTargets(link, shipped, 3), ['https://evil.example/'], link);
+  }
 });
 
 /** A resolver over a zone map that logs each question. */
@@ -129,6 +174,8 @@ test('schema errors of the new keys name the file, the line and the key', () => 
         '    - { host: "not a host", params: [q] }',
         '    - { host: r.example, path: url, params: [] }',
         '    - { host: r.example, params: ["a b"], extra: 1 }',
+        '    - { host: "*.google", params: [q] }',
+        '    - { host: google.*, params: [u], decode: hex, prefix: "" }',
         '',
       ].join('\n'),
     );
@@ -144,6 +191,10 @@ test('schema errors of the new keys name the file, the line and the key', () => 
     assert.match(text, /uribl\.redirectors\[1\]\.params: /);
     assert.match(text, /uribl\.redirectors\[2\]\.params\[0\]: expected a query parameter name/);
     assert.match(text, /uribl\.redirectors\[2\]\.extra: unknown key|uribl\.redirectors\[2\]: unknown key/);
+    assert.match(text, /uribl\.redirectors\[3\]\.host: expected a domain name, or name\.\* for that name under any public suffix/);
+    assert.match(text, /uribl\.redirectors\[4\]\.decode: /);
+    assert.match(text, /uribl\.redirectors\[4\]\.prefix: expected the literal start of the parameter value/);
+    assert.doesNotMatch(text, /uribl\.redirectors\[4\]\.host/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
