@@ -6,7 +6,9 @@
 // lookup of a message goes at once under the check's deadline; a hit names the domain or address.
 // Links through known open redirectors give their targets too (uri-subjects.ts). `uri_ns` lists are asked the
 // name servers of the link domains (uri-ns.ts): their registered domains, or with `ns_ip` their addresses; a hit
-// names the link domain and the name server (`evil.example/ns=badns.example`).
+// names the link domain and the name server (`evil.example/ns=badns.example`). A name server finding that a
+// `uri` or `uri_ip` list of the same zone is already asked as a link subject (ns1.evil.example serving evil.example,
+// dbl_ns beside dbl_uri) is not asked again: one listing scores once, by the link.
 import addressparser from 'nodemailer/lib/addressparser';
 import { uriSubjects, type UriSubjects } from '../content/uri-subjects.ts';
 import type { DnsblEngine, ListResult } from '../dns/dnsbl.ts';
@@ -70,11 +72,11 @@ export function createUriblChecks(deps: UriblDeps): Check[] {
     const redirects = { redirectors: settings.redirectors ?? [], redirectDepth: settings.redirectDepth ?? 0 };
     return view ? view.memo(MEMO_SUBJECTS, () => uriSubjects(parsedMail(view, deps.limits), { emails, ...redirects })) : undefined;
   };
-  const uri: Subjects = (list, ctx) => {
+  const uri = (list: DnsblList, ctx: CheckContext): Subject[] => {
     const s = subjectsOf(ctx);
     return plain(s ? domainsOf(list.emails ? [...s.domains, ...s.emailDomains] : s.domains) : []);
   };
-  const uriIp: Subjects = (list, ctx) => {
+  const uriIp = (list: DnsblList, ctx: CheckContext): Subject[] => {
     const found = new Set<string>();
     for (const ip of subjectsOf(ctx)?.ips ?? []) {
       // never a private, loopback or link-local address: a public list knows nothing of it, and the query
@@ -104,14 +106,26 @@ export function createUriblChecks(deps: UriblDeps): Check[] {
       return stream;
     });
   };
+  /** What the `uri` and `uri_ip` lists of this zone ask of the message: its link domains and addresses. */
+  const zoneLists = (kind: 'uri' | 'uri_ip', zone: string): DnsblList[] =>
+    deps.engine.lists(kind).map((n) => deps.section[n]).filter((l): l is DnsblList => l !== undefined && l.zone === zone);
+  const askedAsLinks = (list: DnsblList, ctx: CheckContext): ReadonlySet<string> => {
+    const out = new Set<string>();
+    for (const l of zoneLists('uri', list.zone)) for (const s of uri(l, ctx)) out.add(s.subject);
+    for (const l of zoneLists('uri_ip', list.zone)) for (const s of uriIp(l, ctx)) out.add(s.subject);
+    return out;
+  };
   // each name server is asked as soon as it is known: a link domain whose name servers never answer (a spammer's
   // dead or stalling DNS) must not hold back the others past the deadline
   const uriNs: Subjects = async (list, ctx, ask) => {
     const ns = nsOf(ctx);
     if (!ns) return [];
     let asked = 0;
+    // the same zone's answer for a link domain already scores it (the DBL's dbl_uri and dbl_ns): a name server
+    // under that very domain would count one listing twice, as rspamd skips a name server lookup it has made
+    const links = askedAsLinks(list, ctx);
     const take = (f: NsFound): void => {
-      if (asked >= settings.maxUris || f.kind !== (list.ns_ip ? 'address' : 'domain')) return;
+      if (asked >= settings.maxUris || f.kind !== (list.ns_ip ? 'address' : 'domain') || links.has(f.value)) return;
       const family = f.kind === 'address' ? ipToBigInt(f.value)?.family : undefined;
       if (f.kind === 'address' && !((family === 4 && list.ipv4) || (family === 6 && list.ipv6))) return;
       asked++;

@@ -148,3 +148,31 @@ test('uri_ns bounds: max_ns_domains link domains, max_ns_hosts name servers each
   assert.equal(addressLookups.length, 2, addressLookups.map((q) => q.name).join(' '));
   assert.equal(asked(gw, 'nsip.test').length, 2);
 });
+
+test('uri_ns: a name server domain already asked as a link of a list of the same zone is not asked again (one DBL listing scores once)', async (t) => {
+  // dbl_uri and dbl_ns alike: a uri list and a uri_ns list of one zone (urib.test, the uri list of the helper)
+  const list = '  samezone_ns:\n    zone: urib.test\n    kind: uri_ns\n    codes:\n      127.0.1.2: URIBL_TEST_SAMEZONE_NS\n';
+  const symbol = '  URIBL_TEST_SAMEZONE_NS: { weight: 3, description: "test uri_ns list in the zone of a uri list" }\n';
+  const rules = NS_LISTS.replace('symbols:\n', `${list}symbols:\n${symbol}`);
+  const zones: Zones = {
+    ...NS_ZONES,
+    // evil.example served by name servers under itself and by another listed DNS host; fresh.example by evil.example's
+    'evil.example': [{ NS: 'ns1.evil.example' }, { NS: 'ns2.evil.example' }, { NS: 'ns.listed-dns.example' }],
+    'fresh.example': [{ NS: 'ns3.evil.example' }],
+    'evil.example.urib.test': [LISTED],
+    'listed-dns.example.urib.test': [LISTED],
+    'evil.example.nsbl.test': [LISTED],
+  };
+  const { gw, sink } = await start(t, zones, rules);
+  const reply = await send(t, gw, htmlMessage('<a href="https://www.evil.example/buy">buy</a> <a href="https://fresh.example/">new</a>'));
+  assert.equal(reply.code, 250, reply.text);
+  const s = symbolsOfDelivered(sink);
+  assert.deepEqual(s.get('URIBL_TEST_SPAM')?.options, ['evil.example'], 'the link listing scores, by the link');
+  assert.deepEqual(s.get('URIBL_TEST_SAMEZONE_NS')?.options, ['evil.example/ns=listed-dns.example'], 'evil.example is not scored again as a name server');
+  // another zone's uri_ns list was not asked evil.example as a link: it asks it as a name server
+  assert.deepEqual(new Set(s.get('URIBL_TEST_NS')?.options), new Set(['evil.example/ns=evil.example']));
+  // counted at the DNS server: evil.example asked of urib.test once (by the uri list), listed-dns.example once
+  assert.equal(gw.dns.count('evil.example.urib.test', 'A'), 1);
+  assert.equal(gw.dns.count('listed-dns.example.urib.test', 'A'), 1);
+  assert.deepEqual(asked(gw, 'urib.test').sort(), ['evil.example', 'fresh.example', 'listed-dns.example']);
+});
