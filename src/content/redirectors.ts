@@ -91,9 +91,13 @@ function asTarget(value: string): string | undefined {
  * long, holds any other character, has an impossible length, or decodes to no valid UTF-8.
  */
 function fromBase64(value: string): string | undefined {
+  if (value.length > MAX_ENCODED_LENGTH) return undefined;
+  // padding cut (by index: no regex backtracking on a long run of "="); two "=" at most
+  let end = value.length;
+  while (end > 0 && value.length - end < 2 && value.charCodeAt(end - 1) === 0x3d) end--;
   // the query's form decoding read a "+" of the standard alphabet as a space
-  const v = value.replace(/ /g, '+').replace(/=+$/, '');
-  if (v.length === 0 || v.length > MAX_ENCODED_LENGTH || v.length % 4 === 1 || !/^[A-Za-z0-9+/_-]+$/.test(v)) return undefined;
+  const v = value.slice(0, end).replace(/ /g, '+');
+  if (v.length === 0 || v.length % 4 === 1 || !/^[A-Za-z0-9+/_-]+$/.test(v)) return undefined;
   const bytes = Buffer.from(v.replace(/\+/g, '-').replace(/\//g, '_'), 'base64url');
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);

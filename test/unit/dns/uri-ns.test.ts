@@ -89,6 +89,7 @@ test('redirector targets: a base64 target after a prefix (Bing /ck/a), decoded d
     `a1${b64('ftp://evil.example/')}`,
     `a1${b64('evil.example')}`,
     `a1${b64(`https://evil.example/${'x'.repeat(3100)}`)}`, // over the bound
+    `a1${'='.repeat(3000)}x`, // a long run of padding, then more
   ]) {
     assert.deepEqual(redirectTargets(link(u), bing, 3), [], u.slice(0, 60));
   }
