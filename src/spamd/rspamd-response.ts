@@ -73,6 +73,6 @@ export function rspamdReply(scan: Scanned, ruleset: Ruleset, raw: Buffer, elapse
     ...(messageId ? { 'message-id': messageId } : {}),
     time_real: round(elapsedMs / 1000),
     milliseconds: Math.round(elapsedMs),
-    scan_time: round(elapsedMs / 1000),
+    // no scan_time: rspamc adds its own (the time it waited), and a second one makes its --json print an array
   };
 }
