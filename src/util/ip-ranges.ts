@@ -1,6 +1,6 @@
 // Addresses that are no public Internet host: private, loopback, link-local, shared (CGNAT), unspecified,
 // multicast and reserved ranges (RFC 6890 registries). A link to one says nothing a public list could know.
-// An IPv6 address that carries an IPv4 one (IPv4-mapped, IPv4-compatible, NAT64, 6to4) is judged by that IPv4
+// An IPv6 address that carries an IPv4 one (IPv4-mapped, IPv4-translated, IPv4-compatible, NAT64, 6to4) is judged by that IPv4
 // address: ::ffff:10.0.0.1 or 2002:a00:1:: reaches (or names) the private host 10.0.0.1.
 import { CidrSet, ipToBigInt, ipText, unwrapIpv4 } from './cidr.ts';
 
@@ -25,14 +25,20 @@ const NOT_PUBLIC = new CidrSet([
 ]);
 
 const V4_COMPATIBLE_MAX = 0xffffffffn; // ::/96 (RFC 4291 §2.5.5.1, deprecated): ::a.b.c.d
+const V4_TRANSLATED = 0xffffn << 48n; // ::ffff:0:0:0/96 (RFC 2765 §2.1, SIIT): ::ffff:0:a.b.c.d
 const SIX_TO_FOUR = 0x2002n; // 2002::/16 (RFC 3056 §2): 2002:AABB:CCDD::/48 is the site behind IPv4 AA.BB.CC.DD
 
 type Parsed = { family: 4 | 6; value: bigint };
 
-/** The IPv4 host an IPv6 address stands for (mapped, NAT64 well-known prefix, IPv4-compatible); else the address. */
+/**
+ * The IPv4 host an IPv6 address stands for (mapped, NAT64 well-known prefix, IPv4-translated, IPv4-compatible);
+ * else the address.
+ */
 function asIpv4Host(addr: Parsed): Parsed {
   const unwrapped = unwrapIpv4(addr);
   if (unwrapped.family === 4) return unwrapped;
+  // ::ffff:0:10.0.0.1 is the SIIT translator's name for the IPv4 host 10.0.0.1, one group off the mapped form
+  if (addr.value >> 32n << 32n === V4_TRANSLATED) return { family: 4, value: addr.value & 0xffffffffn };
   // :: and ::1 are in ::/96 too: as 0.0.0.0 and 0.0.0.1 they stay non-public ("this network")
   return addr.value <= V4_COMPATIBLE_MAX ? { family: 4, value: addr.value } : addr;
 }

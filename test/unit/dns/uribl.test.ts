@@ -158,11 +158,13 @@ test('non-public addresses are never looked up', () => {
 
 test('an IPv6 address that carries an IPv4 one is judged by that IPv4 address', () => {
   // 6to4 (RFC 3056), IPv4-compatible (RFC 4291 §2.5.5.1), IPv4-mapped in any spelling, NAT64 (RFC 6052, RFC 8215)
-  for (const ip of ['2002:0a00:0001::', '2002:a00:1:5::9', '2002:c0a8:101::1', '2002:7f00:1::', '::10.0.0.1', '::a00:1', '::ffff:10.0.0.1', '::ffff:a00:1', '64:ff9b::10.0.0.1', '64:ff9b::a00:1', '64:ff9b:1::c633:6407']) {
+  for (const ip of ['2002:0a00:0001::', '2002:a00:1:5::9', '2002:c0a8:101::1', '2002:7f00:1::', '::10.0.0.1', '::a00:1', '::ffff:10.0.0.1', '::ffff:a00:1', '64:ff9b::10.0.0.1', '64:ff9b::a00:1', '64:ff9b:1::c633:6407', '::ffff:0:10.0.0.1', '::ffff:0:a00:1', '::ffff:0:7f00:1', '0:0:0:0:ffff:0:c0a8:101']) {
     assert.equal(publicAddress(ip), undefined, ip);
   }
   assert.equal(publicAddress('::198.51.100.7'), '198.51.100.7');
   assert.equal(publicAddress('64:ff9b::c633:6407'), '198.51.100.7');
+  // IPv4-translated (SIIT, RFC 2765 §2.1): ::ffff:0:a.b.c.d, one group off the mapped form
+  assert.equal(publicAddress('::ffff:0:198.51.100.7'), '198.51.100.7');
   // a 6to4 host behind a public router stays itself
   assert.equal(publicAddress('2002:c633:6407::1'), '2002:c633:6407::1');
 });
