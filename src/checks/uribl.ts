@@ -7,8 +7,10 @@
 // Links through known open redirectors give their targets too (uri-subjects.ts). `uri_ns` lists are asked the
 // name servers of the link domains (uri-ns.ts): their registered domains, or with `ns_ip` their addresses; a hit
 // names the link domain and the name server (`evil.example/ns=badns.example`). A name server finding that a
-// `uri` or `uri_ip` list of the same zone is already asked as a link subject (ns1.evil.example serving evil.example,
-// dbl_ns beside dbl_uri) is not asked again: one listing scores once, by the link.
+// `uri` or `uri_ip` list of the same zone also asks as a link subject (ns1.evil.example serving evil.example,
+// dbl_ns beside dbl_uri) scores only when the link question did not: one listing scores once, by the link. The
+// name server question is still asked (the resolver answers both from one query): the link's may be skipped (its
+// list failed its health check) or its answer mean nothing to that list (codes that differ).
 import addressparser from 'nodemailer/lib/addressparser';
 import { uriSubjects, type UriSubjects } from '../content/uri-subjects.ts';
 import type { DnsblEngine, ListResult } from '../dns/dnsbl.ts';
@@ -121,14 +123,16 @@ export function createUriblChecks(deps: UriblDeps): Check[] {
     const ns = nsOf(ctx);
     if (!ns) return [];
     let asked = 0;
-    // the same zone's answer for a link domain already scores it (the DBL's dbl_uri and dbl_ns): a name server
-    // under that very domain would count one listing twice, as rspamd skips a name server lookup it has made
+    // a subject the same zone is asked as a link (the DBL's dbl_uri and dbl_ns: ns1.evil.example serving
+    // evil.example) takes none of max_uris; its hit is dropped when the link's scored (run, below)
     const links = askedAsLinks(list, ctx);
     const take = (f: NsFound): void => {
-      if (asked >= settings.maxUris || f.kind !== (list.ns_ip ? 'address' : 'domain') || links.has(f.value)) return;
+      if (f.kind !== (list.ns_ip ? 'address' : 'domain')) return;
+      const link = links.has(f.value);
+      if (!link && asked >= settings.maxUris) return;
       const family = f.kind === 'address' ? ipToBigInt(f.value)?.family : undefined;
       if (f.kind === 'address' && !((family === 4 && list.ipv4) || (family === 6 && list.ipv6))) return;
-      asked++;
+      if (!link) asked++;
       ask({ subject: f.value, option: `${f.link}/ns=${f.value}` });
     };
     ns.found.forEach(take);
@@ -181,9 +185,20 @@ function makeCheck(deps: UriblDeps, name: CheckName, temperror: string, kinds: A
         }),
       );
       await raceSignal(all, ctx.signal, () => []);
+      // the subjects a link list scored, by zone: a uri_ns list of that zone asked the same one (a link domain that
+      // is its own name server's) would count that one listing twice
+      const defs = new Map(lists.map((l) => [l.name, l.def]));
+      const key = (zone: string, subject: string): string => `${zone}\n${subject}`;
+      const scoredLinks = new Set<string>();
+      for (const a of asks) {
+        const def = defs.get(a.list);
+        if (def && (def.kind === 'uri' || def.kind === 'uri_ip') && settled.get(a)?.status === 'listed') scoredLinks.add(key(def.zone, a.subject));
+      }
       const hits: SymbolHit[] = [];
       const failed = new Set<string>(finding);
       for (const a of asks) {
+        const def = defs.get(a.list);
+        if (def?.kind === 'uri_ns' && scoredLinks.has(key(def.zone, a.subject))) continue;
         const r = settled.get(a) ?? { status: 'temperror', reason: 'deadline passed' };
         if (r.status === 'listed') for (const symbol of r.symbols) hits.push({ symbol, options: [a.option] });
         else if (r.status === 'temperror') failed.add(a.list);

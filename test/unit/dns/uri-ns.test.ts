@@ -292,3 +292,26 @@ test('past the check deadline no further name server address is looked up (the a
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(log, ['NS late.example'], 'no A lookup of ns1.late-dns.example, no list question, after the deadline');
 });
+
+test('a name server that is also a link of the message: dropped only when the same zone scored it as the link', async () => {
+  // evil.example is its own name server's domain (ns1.evil.example), and listed 127.0.0.4 in u.test
+  const zones = createZoneResolver({
+    'evil.example': [{ NS: 'ns1.evil.example' }],
+    'evil.example.u.test': [{ A: '127.0.0.4' }],
+    'test.u.test': [{ A: '127.0.0.2' }],
+  });
+  const run = async (lists: Record<string, unknown>): Promise<string[]> => {
+    const section = dnsblSectionSchema.parse(lists);
+    const engine = createDnsblEngine({ resolver: zones, lists: section, log: silentLogger, clock: new ManualClock(1) });
+    const [check] = createUriblChecks({ engine, resolver: zones, section, settings: { maxUris: 50, exclude: new Set() }, limits: { maxBytes: 512 * 1024, maxParts: 100, maxDepth: 10 } });
+    const ctx = { ...makeContext('data', {}, {}, {}), message: createMessageView(Buffer.from('Subject: x\r\n\r\nhttp://www.evil.example/\r\n')) };
+    return ((await check?.run(ctx)) ?? []).map((h) => `${h.symbol}[${(h.options ?? []).join(',')}]`).sort();
+  };
+  const ns = { zone: 'u.test', kind: 'uri_ns', health_check: false, codes: { '127.0.0.2': 'NS_SPAM', '127.0.0.4': 'NS_PHISH' } };
+  // the link list of the zone scores it: once, by the link
+  assert.deepEqual(await run({ u: { zone: 'u.test', kind: 'uri', health_check: false, codes: { '127.0.0.4': 'URI_PHISH' } }, n: ns }), ['URI_PHISH[evil.example]']);
+  // the link list maps no such answer (a list error to it): the name server listing is not lost
+  assert.deepEqual(await run({ u: { zone: 'u.test', kind: 'uri', health_check: false, codes: { '127.0.0.2': 'URI_SPAM' } }, n: ns }), ['NS_PHISH[evil.example/ns=evil.example]']);
+  // the link list failed its health check (its test point unlisted) and is skipped: the name server listing still scores
+  assert.deepEqual(await run({ u: { zone: 'u.test', kind: 'uri', test_point: 'unlisted.u.test', codes: { '127.0.0.4': 'URI_PHISH' } }, n: ns }), ['NS_PHISH[evil.example/ns=evil.example]']);
+});
