@@ -19,6 +19,8 @@ const NOT_PUBLIC = new CidrSet([
   '::/128', // unspecified
   '::1/128', // loopback
   '64:ff9b:1::/48', // NAT64 local-use prefix (RFC 8215): a translator inside a network
+  '100::/64', // discard-only (RFC 6666)
+  '2001:2::/48', // benchmarking (RFC 5180), as 198.18.0.0/15
   'fc00::/7', // unique local (RFC 4193)
   'fe80::/10', // link-local
   'ff00::/8', // multicast
@@ -26,6 +28,7 @@ const NOT_PUBLIC = new CidrSet([
 
 const V4_COMPATIBLE_MAX = 0xffffffffn; // ::/96 (RFC 4291 §2.5.5.1, deprecated): ::a.b.c.d
 const V4_TRANSLATED = 0xffffn << 48n; // ::ffff:0:0:0/96 (RFC 2765 §2.1, SIIT): ::ffff:0:a.b.c.d
+const GLOBAL_UNICAST = 1n; // 2000::/3: the top three bits 001
 const SIX_TO_FOUR = 0x2002n; // 2002::/16 (RFC 3056 §2): 2002:AABB:CCDD::/48 is the site behind IPv4 AA.BB.CC.DD
 
 type Parsed = { family: 4 | 6; value: bigint };
@@ -58,6 +61,9 @@ export function publicAddress(ip: string): string | undefined {
   const parsed = ipToBigInt(ip);
   if (!parsed) return undefined;
   const host = asIpv4Host(parsed);
+  // global unicast is 2000::/3 (RFC 4291 §2.4, IANA's IPv6 address space): the rest is reserved by the IETF, or
+  // one of the ranges above, as 240.0.0.0/4 is for IPv4
+  if (host.family === 6 && host.value >> 125n !== GLOBAL_UNICAST) return undefined;
   const text = ipText(host);
   if (NOT_PUBLIC.has(text)) return undefined;
   const router = sixToFourRouter(host);

@@ -154,6 +154,10 @@ test('non-public addresses are never looked up', () => {
   assert.equal(publicAddress('198.51.100.7'), '198.51.100.7');
   assert.equal(publicAddress('::ffff:198.51.100.7'), '198.51.100.7');
   assert.equal(publicAddress('2001:db8::1'), '2001:db8::1');
+  // IPv6 outside global unicast 2000::/3 is reserved (as 240.0.0.0/4); discard-only and benchmarking as 198.18.0.0/15
+  for (const ip of ['4000::1', 'a000::1', '100::1', '2001:2::1', '2001:2:0:ffff::1', '::ffff:1:a00:1']) assert.equal(publicAddress(ip), undefined, ip);
+  assert.equal(publicAddress('2a00:1450:4001::1'), '2a00:1450:4001::1');
+  assert.equal(publicAddress('2001:3::1'), '2001:3::1');
 });
 
 test('an IPv6 address that carries an IPv4 one is judged by that IPv4 address', () => {
