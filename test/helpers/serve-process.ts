@@ -15,9 +15,14 @@ export class ServeProcess {
     child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
     // Generous: a start takes about 2 s, but CI runs two heavy test files at once on two cores.
-    const deadline = Date.now() + 60_000;
+    const began = Date.now();
+    const deadline = began + 60_000;
     while (!/http\s+listening/.test(this.out)) {
-      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`spamgate did not start: ${this.out}`);
+      const ended = child.exitCode !== null || child.signalCode !== null;
+      if (ended || Date.now() > deadline) {
+        const how = ended ? `it exited (code ${String(child.exitCode)}, signal ${String(child.signalCode)})` : 'no HTTP listener yet';
+        throw new Error(`spamgate did not start: ${how} after ${Date.now() - began} ms; its output: ${this.out}`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
   }
