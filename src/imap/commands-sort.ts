@@ -4,13 +4,13 @@
 import { enableCondstore } from './condstore.ts';
 import { highestModseq, keepingSaved, searchSeqs, sendResult } from './commands-message.ts';
 import { parseReturn } from './search-return.ts';
-import { headerKeys, messageKeys, type HeaderKeys, type MessageKeys } from './message-keys.ts';
+import { headerKeysOf } from './header-keys-cache.ts';
+import { messageKeys, type MessageKeys } from './message-keys.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { BadCharset, idsOption, parseSearch, usesModseq, type SearchContext, type SearchKey } from './search.ts';
 import { isReply, metasNow, savedRanges, selected } from './selection.ts';
 import { parseSortCriteria, sortMessages } from './sort.ts';
 import type { Handler, Reply, Selected, Session } from './session.ts';
-import type { HeaderField } from '../store/mailbox-store.ts';
 import { formatThreads, orderedSubject, referencesThreads, THREAD_ALGORITHMS, type ThreadAlgorithm } from './thread.ts';
 
 /** Messages whose cached header fields are asked for at once. */
@@ -19,7 +19,7 @@ const FIELDS_SLICE = 2048;
 const WRITE_CHARS = 64 * 1024;
 
 /** charset SP search-key *(SP search-key): the charset is required (RFC 5256 §5); SEARCH's two are supported. */
-function charsetAndKeys(c: Cursor, sel: Selected, utf8: boolean, extra: Pick<SearchContext, 'now' | 'ids'> = {}): SearchKey {
+function charsetAndKeys(c: Cursor, sel: Selected, utf8: boolean, extra: Pick<SearchContext, 'now' | 'ids' | 'threadId'> = {}): SearchKey {
   c.sp();
   const charset = c.astring().toUpperCase();
   // a missing charset ("SORT (DATE) ALL") is a syntax error: the search keys must follow it
@@ -35,47 +35,20 @@ function charsetAndKeys(c: Cursor, sel: Selected, utf8: boolean, extra: Pick<Sea
 
 /**
  * The keys of the messages with these sequence numbers (messages expunged meanwhile are left out, as SEARCH does):
- * from the context's cache by UID, else from the store's cached header fields (and then kept).
+ * from the context's cache by UID, else from the store's cached header fields (header-keys-cache.ts).
  */
 async function keysOf(s: Session, sel: Selected, seqs: readonly number[]): Promise<MessageKeys[]> {
   const metas = await metasNow(s, sel, true);
-  const table = s.ctx.sortKeys.table(s.user, sel.name, sel.uidValidity);
-  const { store } = s.ctx.opts;
   const out: MessageKeys[] = [];
   for (let i = 0; i < seqs.length; i += FIELDS_SLICE) {
     const slice = seqs.slice(i, i + FIELDS_SLICE);
-    const misses: number[] = [];
-    for (const n of slice) if (table.get(sel.uids[n - 1] ?? 0) === undefined) misses.push(sel.uids[n - 1] ?? 0);
-    const fresh = new Map<number, HeaderKeys>();
-    if (misses.length > 0) {
-      const fields = store.headerFields ? await store.headerFields(s.user, sel.name, misses) : await Promise.all(misses.map((u) => readFields(s, sel, u)));
-      for (let j = 0; j < misses.length; j++) {
-        const f = fields[j];
-        if (f === undefined) continue; // expunged meanwhile
-        const keys = headerKeys(f);
-        table.set(misses[j] as number, keys);
-        fresh.set(misses[j] as number, keys);
-      }
-    }
+    const keys = await headerKeysOf(s, sel, slice.map((n) => sel.uids[n - 1] ?? 0));
     for (const n of slice) {
       const u = sel.uids[n - 1] ?? 0;
       const meta = metas.get(u);
-      const keys = table.get(u) ?? fresh.get(u);
-      if (meta && keys) out.push(messageKeys(n, meta, keys));
+      const k = keys.get(u);
+      if (meta && k) out.push(messageKeys(n, meta, k));
     }
-  }
-  return out;
-}
-
-/** A store without a header cache: the header block read from the message (fields as latin1 code units, as cached). */
-async function readFields(s: Session, sel: Selected, uid: number): Promise<HeaderField[] | undefined> {
-  const raw = await s.ctx.opts.store.read(s.user, sel.name, uid).catch(() => undefined);
-  if (!raw) return undefined;
-  const end = raw.indexOf('\r\n\r\n');
-  const out: HeaderField[] = [];
-  for (const line of raw.subarray(0, end < 0 ? raw.length : end).toString('latin1').split(/\r?\n(?![ \t])/)) {
-    const colon = line.indexOf(':');
-    if (colon > 0) out.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).replace(/\r?\n/g, '').trim()]);
   }
   return out;
 }
@@ -90,7 +63,7 @@ async function sortIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: bo
   // RFC 5267 §3.1 (ESORT): SORT RETURN (…) criteria charset keys
   const opts = parseReturn(c);
   const criteria = parseSortCriteria(c);
-  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
+  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity, s.user) });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
@@ -120,7 +93,7 @@ async function thread(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const name = c.atom().toUpperCase();
   const algorithm = THREAD_ALGORITHMS.find((a): a is ThreadAlgorithm => a === name);
   if (algorithm === undefined) throw new ImapSyntaxError(`unknown THREAD algorithm ${name}`); // RFC 5256 §3: BAD
-  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
+  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity, s.user) });
   if (usesModseq(key)) await enableCondstore(s); // RFC 7162 §3.1
   const messages = await keysOf(s, sel, await searchSeqs(s, sel, key));
   const roots = algorithm === 'REFERENCES' ? referencesThreads(messages) : orderedSubject(messages);

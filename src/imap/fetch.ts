@@ -3,7 +3,9 @@ import type { MessageIds, MessageMeta } from '../store/mailbox-store.ts';
 import { binarySection, literalPrefix, undecodable } from './binary.ts';
 import { astr, flagList, internalDate } from './encode.ts';
 import { bodyStructure, envelope, findPart, hasEightBitHeaders, parseMime, type MimePart } from './mime.ts';
+import type { HeaderKeys } from './message-keys.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
+import { ownThreadId } from './thread-id.ts';
 
 export type SectionSpec = '' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
 
@@ -114,6 +116,10 @@ export function needsDates(atts: readonly FetchAtt[]): boolean {
 export function needsParse(atts: readonly FetchAtt[]): boolean {
   return atts.some((a) => a.kind === 'BODY' || a.kind === 'BODYSTRUCTURE');
 }
+/** THREADID is made from the cached header fields (header-keys-cache.ts). */
+export function needsThread(atts: readonly FetchAtt[]): boolean {
+  return atts.some((a) => a.kind === 'THREADID');
+}
 export function needsEnvelope(atts: readonly FetchAtt[]): boolean {
   return atts.some((a) => a.kind === 'ENVELOPE');
 }
@@ -174,13 +180,18 @@ export interface FetchInput {
   utf8?: boolean;
   /** The store's EMAILID and SAVEDATE (asked for only where it has them). */
   ids?: MessageIds;
+  /** The message's header keys, given when THREADID is asked for. */
+  keys?: ThreadKeys;
 }
+
+/** What THREADID needs of a message's header keys (message-keys.ts). */
+export type ThreadKeys = Pick<HeaderKeys, 'thread'>;
 
 /**
  * "ITEM value" of a metadata attribute (UID, FLAGS, INTERNALDATE, RFC822.SIZE; ENVELOPE when given), or undefined
  * for the others. `recent` is the session's view (RFC 3501 §2.3.2), not the store's.
  */
-export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds): string | undefined {
+export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds, keys?: ThreadKeys): string | undefined {
   switch (kind) {
     case 'UID':
       return 'UID ' + meta.uid;
@@ -200,7 +211,8 @@ export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: bool
       return 'EMAILID (' + (id ?? 'U' + meta.uid) + ')';
     }
     case 'THREADID':
-      return 'THREADID NIL'; // RFC 8474 §5.2: NIL where the server does not thread messages
+      // RFC 8474 §5.2: the conversation's id (thread-id.ts); a message naming no root is a thread of its own
+      return 'THREADID (' + (keys?.thread ?? ownThreadId(ids?.emailId(meta) ?? 'U' + meta.uid)) + ')';
     case 'SAVEDATE': {
       const d = ids?.saveDate(meta);
       return 'SAVEDATE ' + (d === undefined ? 'NIL' : internalDate(d)); // RFC 8514 §3: NIL when unknown
@@ -211,11 +223,11 @@ export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: bool
 }
 
 /** One "* n FETCH (...)" line of metadata attributes only (see metadataOnly); one string, no pieces. */
-export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds): string {
+export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds, keys?: ThreadKeys): string {
   let out = '* ' + seq + ' FETCH (';
   for (let i = 0; i < atts.length; i++) {
     if (i > 0) out += ' ';
-    out += metaItem((atts[i] as FetchAtt).kind, meta, recent, envelope, ids) ?? 'ENVELOPE NIL';
+    out += metaItem((atts[i] as FetchAtt).kind, meta, recent, envelope, ids, keys) ?? 'ENVELOPE NIL';
   }
   return out + ')\r\n';
 }
@@ -258,7 +270,7 @@ export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | 
     return data;
   };
   for (const a of atts) {
-    const simple = metaItem(a.kind, m.meta, m.meta.recent, m.envelope, m.ids);
+    const simple = metaItem(a.kind, m.meta, m.meta.recent, m.envelope, m.ids, m.keys);
     if (simple !== undefined) {
       if (out.length > 0) out.push(' ');
       out.push(simple);

@@ -70,6 +70,11 @@ export function compileSearch(key: SearchKey): Predicate {
     case 'savedatesupported':
     case 'objectid':
       return (m) => metaKeyMatches(key, m.meta);
+    case 'threadid': {
+      // RFC 8474 §6: made from the cached References, In-Reply-To and Message-ID (thread-id.ts)
+      const { id, threadId } = key;
+      return (m) => m.fields !== undefined && threadId(m.meta, m.fields) === id;
+    }
     case 'not': {
       const inner = compileSearch(key.key);
       return (m) => !inner(m);
@@ -149,6 +154,7 @@ export function soleField(key: SearchKey): string | undefined {
   const walk = (k: SearchKey): void => {
     if (k.k === 'header') names.add(k.field);
     else if (k.k === 'date' && k.sent) names.add('date');
+    else if (k.k === 'threadid') for (const f of THREAD_FIELDS) names.add(f);
     else if (k.k === 'not') walk(k.key);
     else if (k.k === 'or') [k.a, k.b].forEach(walk);
     else if (k.k === 'and') k.keys.forEach(walk);
@@ -157,7 +163,10 @@ export function soleField(key: SearchKey): string | undefined {
   return names.size === 1 ? [...names][0] : undefined;
 }
 
-const cost = (k: SearchKey): number => (k.k === 'header' || (k.k === 'date' && k.sent) ? 2 : k.k === 'and' || k.k === 'or' || k.k === 'not' ? 1 : 0);
+/** The fields a THREADID key reads (thread-id.ts). */
+const THREAD_FIELDS = ['references', 'in-reply-to', 'message-id'];
+
+const cost = (k: SearchKey): number => (k.k === 'header' || (k.k === 'date' && k.sent) || k.k === 'threadid' ? 2 : k.k === 'and' || k.k === 'or' || k.k === 'not' ? 1 : 0);
 
 /**
  * Case-insensitive substring test on a cached value (latin1 code units of the message bytes), `want` lower case and

@@ -1,10 +1,11 @@
 // SEARCH keys (every RFC 3501 §6.4.4 key, CHARSET US-ASCII/UTF-8): parsing to a tree and matching one message.
 import { decodeWords } from 'postal-mime';
-import { idsIn, type MessageIds, type MessageMeta, type ObjectIds } from '../store/mailbox-store.ts';
+import { idsIn, type HeaderField, type MessageIds, type MessageMeta, type ObjectIds } from '../store/mailbox-store.ts';
 import { inRanges, parseSearchDate, parseSequenceSet, type SeqRange } from './encode.ts';
 import { parseHeaders } from './mime.ts';
 import { sentDay, squashSpace } from './search-compile.ts';
 import { searchableBody } from './search-text.ts';
+import { threadIdOf } from './thread-id.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { modseqArg } from './condstore.ts';
 
@@ -27,8 +28,10 @@ export type SearchKey =
   | { k: 'saved'; op: 'before' | 'on' | 'since'; day: number; saveDate: (m: MessageMeta) => number | undefined }
   /** RFC 8514 §4 SAVEDATESUPPORTED: every message, the store tells save dates for all its mailboxes. */
   | { k: 'savedatesupported' }
-  /** RFC 8474 §6 EMAILID / THREADID; `id` undefined: no message has it (THREADID, which is always NIL here). */
-  | { k: 'objectid'; id: string | undefined; emailId: (m: MessageMeta) => string | undefined }
+  /** RFC 8474 §6 EMAILID. */
+  | { k: 'objectid'; id: string; emailId: (m: MessageMeta) => string | undefined }
+  /** RFC 8474 §6 THREADID: `threadId` makes a message's id from its header fields (thread-id.ts, latin1 code units). */
+  | { k: 'threadid'; id: string; threadId: (m: MessageMeta, fields: readonly HeaderField[]) => string }
   | { k: 'not'; key: SearchKey }
   | { k: 'or'; a: SearchKey; b: SearchKey }
   | { k: 'and'; keys: SearchKey[] };
@@ -56,12 +59,16 @@ export interface SearchContext {
   now?: number;
   /** The store's EMAILID and SAVEDATE: the keys of OBJECTID and SAVEDATE are known only with them. */
   ids?: MessageIds;
+  /** THREADID of a message (given with `ids`). */
+  threadId?: (m: MessageMeta, fields: readonly HeaderField[]) => string;
 }
 
-/** SearchContext.ids for the mailbox of this UIDVALIDITY, where the store tells ids. */
-export function idsOption(ids: ObjectIds | undefined, uidValidity: number): { ids?: MessageIds } {
+/** SearchContext.ids and threadId for this user's mailbox of this UIDVALIDITY, where the store tells ids. */
+export function idsOption(ids: ObjectIds | undefined, uidValidity: number, user: string): Pick<SearchContext, 'ids' | 'threadId'> {
   const bound = idsIn(ids, uidValidity);
-  return bound ? { ids: bound } : {};
+  if (!bound) return {};
+  // the same id FETCH THREADID tells (fetch.ts): a message naming no root is a thread of its own
+  return { ids: bound, threadId: (m, fields) => threadIdOf(fields, user, bound.emailId(m) ?? 'U' + m.uid) };
 }
 
 const SAVED_KEYS: Record<string, 'before' | 'on' | 'since'> = { SAVEDBEFORE: 'before', SAVEDON: 'on', SAVEDSINCE: 'since' };
@@ -147,11 +154,13 @@ function parseKey(c: Cursor, ctx: SearchContext, depth: number, budget: { keys: 
       return { k: 'savedatesupported' };
     case 'EMAILID':
     case 'THREADID': {
-      if (!ids) break;
+      const threadId = ctx.threadId;
+      if (!ids || !threadId) break;
+      // RFC 8474 §6: "EMAILID" SP objectid / "THREADID" SP objectid; anything else is BAD
       c.sp();
       const id = c.atom();
       if (!OBJECTID.test(id)) throw new ImapSyntaxError(`bad ${word}`);
-      return { k: 'objectid', id: word === 'EMAILID' ? id : undefined, emailId: (m) => ids.emailId(m) };
+      return word === 'EMAILID' ? { k: 'objectid', id, emailId: (m) => ids.emailId(m) } : { k: 'threadid', id, threadId };
     }
     case 'NEW':
       return { k: 'new' };
@@ -218,7 +227,7 @@ function someLeaf(key: SearchKey, leaf: (k: SearchKey) => boolean): boolean {
 }
 
 /** True when matching needs the message text. */
-export const needsText = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'header' || k.k === 'body' || k.k === 'text' || (k.k === 'date' && k.sent));
+export const needsText = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'header' || k.k === 'body' || k.k === 'text' || (k.k === 'date' && k.sent) || k.k === 'threadid');
 
 /** True when the key holds a MODSEQ criterion (RFC 7162 §3.1.5: the result then tells the highest mod-sequence). */
 export const usesModseq = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'modseq');
@@ -296,6 +305,11 @@ export async function matches(key: SearchKey, m: Candidate, cache: Loaded = {}):
     case 'and':
       for (const k of key.keys) if (!(await matches(k, m, cache))) return false;
       return true;
+    case 'threadid': {
+      // the header fields as the store caches them (latin1 code units of the bytes): the id FETCH tells
+      const fields = (await headersOf(m, cache)).map((h): HeaderField => [h.name, /[\x80-\uffff]/.test(h.value) ? Buffer.from(h.value, 'utf8').toString('latin1') : h.value]);
+      return key.threadId(m.meta, fields) === key.id;
+    }
     case 'date': {
       let t = m.meta.internalDate;
       if (key.sent) {
@@ -340,7 +354,7 @@ export function metaKeyMatches(key: Extract<SearchKey, { k: 'age' | 'saved' | 's
     case 'savedatesupported':
       return true;
     case 'objectid':
-      return key.id !== undefined && key.emailId(meta) === key.id;
+      return key.emailId(meta) === key.id;
   }
 }
 

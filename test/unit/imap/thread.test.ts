@@ -34,6 +34,7 @@ function msgs(specs: Spec[]): MessageKeys[] {
       cc: '',
       messageId: s.id,
       references: s.refs ?? [],
+      thread: undefined,
     };
   });
 }

@@ -1,0 +1,64 @@
+// RFC 8474 §5.2 THREADID: one id for the messages of one conversation, made from the header fields the store caches
+// (no index of its own, so it is the same in every session, after a restart and in every mailbox a message is copied
+// or moved to). The conversation is named by its root: the first msg-id of References (RFC 5322 §3.6.4 has a reply
+// keep its parent's first reference, the thread's start), else the first of In-Reply-To, else the message's own
+// Message-ID; so a root and the replies that name it share a thread. The root is hashed with the user's name, so an
+// id tells nothing of the Message-ID and one user's ids say nothing about another's. A message without any msg-id
+// has a thread of its own, named after its EMAILID (which COPY and MOVE keep: maildir-ids.ts).
+import { createHash } from 'node:crypto';
+import type { HeaderField } from '../store/mailbox-store.ts';
+
+/** A msg-id longer than a line (RFC 5322 §2.1.1) is not one. */
+const MAX_ID = 998;
+
+/**
+ * The first "<…>" of a field, normalised: white space (left by unfolding) removed and the part after the last "@"
+ * (id-right, a domain or domain-like) lower-cased; undefined when the field has none or the first one is empty or
+ * not "left@right". Only the first counts: the header cache keeps the first of References (maildir-headers.ts), and
+ * a root taken from a later one would differ between a message read from the cache and one read from its file.
+ */
+function firstId(value: string): string | undefined {
+  const m = /<([^<>]*)>/.exec(value);
+  const id = (m?.[1] ?? '').replace(/[ \t\r\n]+/g, '');
+  const at = id.lastIndexOf('@');
+  if (at <= 0 || at === id.length - 1 || id.length > MAX_ID) return undefined;
+  return id.slice(0, at + 1) + id.slice(at + 1).toLowerCase();
+}
+
+const firstField = (fields: readonly HeaderField[], name: string): string | undefined => {
+  for (const f of fields) if (f[0] === name) return f[1];
+  return undefined;
+};
+
+/** The conversation's root msg-id (see above); undefined when the message names none. Fields as latin1 code units. */
+export function threadRoot(fields: readonly HeaderField[]): string | undefined {
+  for (const name of ['references', 'in-reply-to', 'message-id']) {
+    const value = firstField(fields, name);
+    const id = value === undefined ? undefined : firstId(value);
+    if (id !== undefined) return id;
+  }
+  return undefined;
+}
+
+/**
+ * THREADID of a message whose conversation has this root, for this user: "T" and 23 base64url characters of a
+ * SHA-256 (138 bits), an RFC 8474 §4 objectid. The root's bytes are hashed (latin1 code units back to bytes).
+ */
+export function rootThreadId(root: string, user: string): string {
+  const h = createHash('sha256').update('spamgate-threadid\u0000').update(user, 'utf8').update('\u0000').update(root, 'latin1');
+  return 'T' + h.digest('base64url').slice(0, 23);
+}
+
+/**
+ * THREADID of a message naming no root: "T" and its EMAILID (RFC 8474 §4: at most 255 characters). Longer than the
+ * hashed ids whenever the EMAILID is the store's own (24 characters), so it never equals one of them.
+ */
+export function ownThreadId(emailId: string): string {
+  return ('T' + emailId).slice(0, 255);
+}
+
+/** THREADID from the cached header fields, the user and the message's EMAILID. */
+export function threadIdOf(fields: readonly HeaderField[], user: string, emailId: string): string {
+  const root = threadRoot(fields);
+  return root === undefined ? ownThreadId(emailId) : rootThreadId(root, user);
+}
