@@ -1,6 +1,6 @@
 // FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8). Metadata-only requests (UID, FLAGS, INTERNALDATE, RFC822.SIZE, and
-// ENVELOPE and THREADID from the store's cached header fields) become one string per line, written in large pieces; requests
-// that need the message text load and parse messages a few at a time.
+// ENVELOPE and THREADID from the store's cached header fields) become one string per line, written in large pieces;
+// requests that need the message text load and parse messages a few at a time.
 import { idsIn, type FlagOutcome, type MessageMeta } from '../store/mailbox-store.ts';
 import type { EnvelopeCache, EnvelopeTable } from './envelope-cache.ts';
 import { envelopeOf } from './envelope.ts';

@@ -1,4 +1,4 @@
-// IMAP benchmark: SELECT, FETCH 1:* (UID FLAGS ENVELOPE) and UID SEARCH on a 10,000-message Maildir; Dovecot on the same Maildir when installed.
+// IMAP benchmark: SELECT, FETCH 1:* (UID FLAGS ENVELOPE), FETCH THREADID and UID SEARCH on a 10,000-message Maildir; Dovecot on the same Maildir when installed.
 // IMAP_BENCH_MESSAGES=N for a quicker run; IMAP_BENCH_COLD=1 measures a first open without spamgate's folder snapshot.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -76,7 +76,8 @@ class RawClient {
   }
 }
 
-async function measure(label: string, port: number): Promise<Record<string, number>> {
+/** `threads`: also FETCH THREADID and SEARCH THREADID (RFC 8474), which spamgate offers (Dovecot may not). */
+async function measure(label: string, port: number, threads = false): Promise<Record<string, number>> {
   const c = await RawClient.open(port);
   const out: Record<string, number> = {};
   try {
@@ -85,6 +86,11 @@ async function measure(label: string, port: number): Promise<Record<string, numb
     const cold = await c.cmd('FETCH 1:* (UID FLAGS ENVELOPE)');
     out.fetchCold = cold.ms;
     out.fetchWarm = (await c.cmd('FETCH 1:* (UID FLAGS ENVELOPE)')).ms;
+    if (threads) {
+      out.fetchThreadCold = (await c.cmd('FETCH 1:* (UID THREADID)')).ms;
+      out.fetchThreadWarm = (await c.cmd('FETCH 1:* (UID THREADID)')).ms;
+      out.uidSearchThread = (await c.cmd(`UID SEARCH THREADID T${'x'.repeat(23)}`)).ms;
+    }
     out.uidSearchAll = (await c.cmd('UID SEARCH ALL')).ms;
     out.uidSearchFlags = (await c.cmd('UID SEARCH UNSEEN NOT DELETED SINCE 1-Jan-2000')).ms;
     out.uidSearchSubject = (await c.cmd('UID SEARCH SUBJECT "message 9999"')).ms;
@@ -190,7 +196,7 @@ export async function run(): Promise<void> {
       hostname: 'bench', registry: createRegistry(false), log: silentLogger, clock: systemClock,
     });
     const addr = await server.listen(0, '127.0.0.1');
-    const ours = await measure('spamgate', addr.port);
+    const ours = await measure('spamgate', addr.port, true);
     await server.close();
     // Claimed messages move from new/ to cur/ while a folder is idle; finish that so Dovecot opens the same layout as before.
     await served.settle();

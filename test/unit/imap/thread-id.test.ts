@@ -1,0 +1,30 @@
+// thread-id.ts: the root a message names (References, In-Reply-To, Message-ID), its normal form, and the ids made of it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ownThreadId, rootThreadId, threadIdOf, threadRoot } from '../../../src/imap/thread-id.ts';
+
+test('root: the first of References, else the first of In-Reply-To, else Message-ID; none without a msg-id', () => {
+  assert.equal(threadRoot([['message-id', '<m@x>'], ['in-reply-to', '<p@x> <q@x>'], ['references', '<r@x> <p@x>']]), 'r@x');
+  assert.equal(threadRoot([['message-id', '<m@x>'], ['in-reply-to', 'Your mail <p@x>']]), 'p@x');
+  assert.equal(threadRoot([['message-id', '<m@x>']]), 'm@x');
+  assert.equal(threadRoot([['subject', 'hi']]), undefined);
+  assert.equal(threadRoot([['message-id', 'garbage'], ['references', '<>']]), undefined);
+  // only the first "<…>" of References counts (the header cache keeps just that one of a long list)
+  assert.equal(threadRoot([['references', '<nodomain> <r@x>'], ['in-reply-to', '<p@x>']]), 'p@x');
+});
+
+test('root normal form: folding white space gone, id-right lower-cased, id-left kept', () => {
+  assert.equal(threadRoot([['references', '< Ab.C@Mail.Example.NET\t>']]), 'Ab.C@mail.example.net');
+  assert.notEqual(threadRoot([['message-id', '<ab@x>']]), threadRoot([['message-id', '<AB@x>']]));
+});
+
+test('ids: objectids, the same for one root and user, different across users and roots; own thread from EMAILID', () => {
+  const id = rootThreadId('a@x', 'alice');
+  assert.match(id, /^T[A-Za-z0-9_-]{23}$/);
+  assert.equal(rootThreadId('a@x', 'alice'), id);
+  assert.notEqual(rootThreadId('a@x', 'bob'), id);
+  assert.notEqual(rootThreadId('b@x', 'alice'), id);
+  assert.equal(threadIdOf([['message-id', '<a@X>']], 'alice', 'Mzzz'), id);
+  assert.equal(threadIdOf([], 'alice', 'Mzzz'), 'TMzzz');
+  assert.equal(ownThreadId('M'.repeat(300)).length, 255);
+});
