@@ -4,8 +4,8 @@
 import { idsIn, type FlagOutcome, type MessageMeta } from '../store/mailbox-store.ts';
 import type { EnvelopeCache, EnvelopeTable } from './envelope-cache.ts';
 import { envelopeOf } from './envelope.ts';
-import { binaryRefused, fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, needsThread, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary, type ThreadKeys } from './fetch.ts';
-import { headerKeysOf } from './header-keys-cache.ts';
+import { binaryRefused, fetchItems, metadataOnly, metaLine, needsDates, needsEnvelope, needsParse, needsRaw, needsThread, parseFetchAtts, setsSeen, summarize, type FetchAtt, type Summary } from './fetch.ts';
+import { threadIdsOf } from './header-keys-cache.ts';
 import { enableCondstore, fetchModifiers, type FetchModifiers } from './condstore.ts';
 import { ImapSyntaxError } from './parser.ts';
 import { ANY_UID, vanishedSet } from './qresync.ts';
@@ -72,17 +72,17 @@ async function fetchMetadata(s: Session, sel: Selected, targets: readonly Target
   for (let i = 0; i < targets.length; i += META_BATCH) {
     const batch = targets.slice(i, i + META_BATCH);
     const fresh = table ? await envelopesFor(s, sel, table, batch) : undefined;
-    const keys = threads ? await headerKeysOf(s, sel, batch.map((t) => t.uid)) : undefined;
+    const threadIds = threads ? await threadIdsOf(s, sel, batch.map((t) => t.uid), metas, ids) : undefined;
     for (const t of batch) {
       const meta = metas.get(t.uid);
       const envelope = table ? (table.get(t.uid) ?? fresh?.get(t.uid)) : undefined;
-      const k = keys?.get(t.uid);
-      if (!meta || (table && envelope === undefined) || (keys && k === undefined)) {
+      const thread = threadIds?.get(t.uid);
+      if (!meta || (table && envelope === undefined) || (threadIds && thread === undefined)) {
         missing = true;
         continue;
       }
       if (tellsFlags) sel.flags.set(t.uid, flagKey(meta.flags));
-      out += metaLine(t.seq, atts, meta, sel.recent.has(t.uid), envelope, ids, k);
+      out += metaLine(t.seq, atts, meta, sel.recent.has(t.uid), envelope, ids, thread);
       if (out.length >= WRITE_CHARS) {
         await s.sendAsync(out);
         out = '';
@@ -123,8 +123,8 @@ interface Loaded {
   summary: Summary | undefined;
   raw: Buffer | undefined;
   envelope: string | undefined;
-  /** Header keys for THREADID, when asked. */
-  keys?: ThreadKeys;
+  /** THREADID, when asked. */
+  thread?: string;
 }
 
 /** The general path: message text read (and parsed for BODY/BODYSTRUCTURE) a batch at a time; \Seen set as needed. */
@@ -142,22 +142,22 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
   let missing = false;
   for (const batch of batches(targets, metas, wantRaw || wantParse)) {
     const fresh = table ? await envelopesFor(s, sel, table, batch) : undefined;
-    const keys = needsThread(atts) ? await headerKeysOf(s, sel, batch.map((t) => t.uid)) : undefined;
+    const threadIds = needsThread(atts) ? await threadIdsOf(s, sel, batch.map((t) => t.uid), metas, idsIn(store.objectIds, sel.uidValidity)) : undefined;
     const loaded = await Promise.all(
       batch.map(async (t): Promise<Loaded | undefined> => {
         const meta = metas.get(t.uid);
         if (!meta) return undefined;
         const envelope = table ? (table.get(t.uid) ?? fresh?.get(t.uid)) : undefined;
         if (table && envelope === undefined) return undefined;
-        const k = keys?.get(t.uid);
-        if (keys && k === undefined) return undefined;
+        const thread = threadIds?.get(t.uid);
+        if (threadIds && thread === undefined) return undefined;
         const key = summaryKey(t.uid);
         let summary: Summary | undefined = wantParse ? s.ctx.summaries.get(key) : undefined;
         let raw: Buffer | undefined;
         if (wantRaw || (wantParse && !summary)) raw = await store.read(s.user, sel.name, t.uid).catch(() => undefined);
         if ((wantRaw || wantParse) && !raw && !summary) return undefined;
         if (wantParse && !summary && raw) s.ctx.summaries.set(key, (summary = summarize(raw)));
-        return { t, meta, atts, summary, raw, envelope, ...(k ? { keys: k } : {}) };
+        return { t, meta, atts, summary, raw, envelope, ...(thread !== undefined ? { thread } : {}) };
       }),
     );
     // RFC 3516 §4.3: the FETCH fails at the first message whose BINARY part cannot be decoded; that message and those
@@ -188,7 +188,7 @@ async function fetchMessages(s: Session, sel: Selected, targets: readonly Target
       }
       const meta = { ...m.meta, recent: sel.recent.has(m.t.uid) };
       const ids = idsIn(store.objectIds, sel.uidValidity);
-      const input = { meta, utf8: s.utf8, ...(ids ? { ids } : {}), ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}), ...(m.keys ? { keys: m.keys } : {}) };
+      const input = { meta, utf8: s.utf8, ...(ids ? { ids } : {}), ...(m.summary ? { summary: m.summary } : {}), ...(m.raw ? { raw: m.raw } : {}), ...(m.envelope !== undefined ? { envelope: m.envelope } : {}), ...(m.thread !== undefined ? { thread: m.thread } : {}) };
       let items: (string | Buffer)[];
       try {
         // built before any of the line is written: a part BINARY cannot decode fails the command (NO [UNKNOWN-CTE],

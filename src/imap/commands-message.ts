@@ -7,12 +7,13 @@ import { flagsResponses, newKeywords } from './flags-response.ts';
 import { learnTransfer } from './junk.ts';
 import { addWithinQuota } from './quota.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { cachedFieldsSuffice, idsOption, matches, needsInternalDate, needsText, parseSearch, usesModseq, type SearchKey } from './search.ts';
+import { cachedFieldsSuffice, idsOption, matches, needsInternalDate, needsText, needsThreads, parseSearch, usesModseq, type SearchKey } from './search.ts';
+import { threadIdsOf } from './header-keys-cache.ts';
 import { compileSearch, requiredText, soleField } from './search-compile.ts';
 import { isReply, metasNow, resolve, savedRanges, selected, type Target } from './selection.ts';
 import { asksSave, esearchLine, parseReturn, savedPart, sendsEsearch, type ReturnOption, type ReturnOptions } from './search-return.ts';
 import { flagKey, type Handler, type Reply, type Selected, type Session } from './session.ts';
-import type { FlagChange } from '../store/mailbox-store.ts';
+import { idsIn, type FlagChange } from '../store/mailbox-store.ts';
 
 const ok = (text: string): Reply => ({ status: 'OK', text });
 const no = (text: string): Reply => ({ status: 'NO', text });
@@ -128,7 +129,7 @@ export async function keepingSaved(sel: Selected, c: Cursor, run: () => Promise<
 async function searchIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: boolean): Promise<Reply> {
   // RFC 9051 §6.4.4, §7.3.4: IMAP4rev2 answers every SEARCH with ESEARCH; no RETURN means RETURN (ALL)
   const opts = parseReturn(c) ?? (s.rev2 ? new Set<ReturnOption>(['ALL']) : undefined);
-  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity, s.user), utf8: s.utf8, rev2: s.rev2 });
+  const key = parseSearch(c, { maxSeq: sel.uids.length, maxUid: sel.uids[sel.uids.length - 1] ?? 0, saved: savedRanges(sel), now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity), utf8: s.utf8, rev2: s.rev2 });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
@@ -173,6 +174,9 @@ export async function searchSeqs(s: Session, sel: Selected, key: SearchKey): Pro
   const text = needsText(key);
   const { store } = s.ctx.opts;
   const hits: number[] = [];
+  // RFC 8474 §6 THREADID: each message's id from the context's cache, else the store's cached header fields
+  const withThreads = needsThreads(key);
+  const ids = idsIn(store.objectIds, sel.uidValidity);
   if (!text || (cachedFieldsSuffice(key) && store.headerFields)) {
     // Metadata and cached header fields (Subject, From, To, Cc, Bcc, Date, Message-ID …): no message file is opened.
     const test = compileSearch(key);
@@ -183,22 +187,25 @@ export async function searchSeqs(s: Session, sel: Selected, key: SearchKey): Pro
     for (let from = 0; from < sel.uids.length; from += step) {
       const slice = sel.uids.slice(from, from + step);
       const fields = text && store.headerFields ? await store.headerFields(s.user, sel.name, slice, query) : undefined;
+      const threads = withThreads ? await threadIdsOf(s, sel, slice, metas, ids) : undefined;
       for (let j = 0; j < slice.length; j++) {
         const u = slice[j] as number;
         const f = fields?.[j];
         if (fields && (!f || (query.mentions !== undefined && f.length === 0))) continue; // expunged, or ruled out by the store
         const meta = metas.get(u);
         if (!meta) continue;
-        if (test({ seq: from + j + 1, meta, recent: sel.recent.has(u), fields: f })) hits.push(from + j + 1);
+        if (test({ seq: from + j + 1, meta, recent: sel.recent.has(u), fields: f, thread: threads?.get(u) })) hits.push(from + j + 1);
       }
     }
     return hits;
   }
+  const threads = withThreads ? await threadIdsOf(s, sel, sel.uids, metas, ids) : undefined;
   for (let i = 0; i < sel.uids.length; i++) {
     const u = sel.uids[i] ?? 0;
     const meta = metas.get(u);
     if (!meta) continue;
-    const cand = { seq: i + 1, meta: sel.recent.has(u) === meta.recent ? meta : { ...meta, recent: sel.recent.has(u) }, raw: () => store.read(s.user, sel.name, u) };
+    const thread = threads?.get(u);
+    const cand = { seq: i + 1, meta: sel.recent.has(u) === meta.recent ? meta : { ...meta, recent: sel.recent.has(u) }, raw: () => store.read(s.user, sel.name, u), ...(thread !== undefined ? { thread } : {}) };
     if (await matches(key, cand)) hits.push(i + 1);
   }
   return hits;

@@ -19,7 +19,7 @@ const FIELDS_SLICE = 2048;
 const WRITE_CHARS = 64 * 1024;
 
 /** charset SP search-key *(SP search-key): the charset is required (RFC 5256 §5); SEARCH's two are supported. */
-function charsetAndKeys(c: Cursor, sel: Selected, utf8: boolean, extra: Pick<SearchContext, 'now' | 'ids' | 'threadId'> = {}): SearchKey {
+function charsetAndKeys(c: Cursor, sel: Selected, utf8: boolean, extra: Pick<SearchContext, 'now' | 'ids'> = {}): SearchKey {
   c.sp();
   const charset = c.astring().toUpperCase();
   // a missing charset ("SORT (DATE) ALL") is a syntax error: the search keys must follow it
@@ -63,7 +63,7 @@ async function sortIn(s: Session, sel: Selected, tag: string, c: Cursor, uid: bo
   // RFC 5267 §3.1 (ESORT): SORT RETURN (…) criteria charset keys
   const opts = parseReturn(c);
   const criteria = parseSortCriteria(c);
-  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity, s.user) });
+  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
   const withModseq = usesModseq(key);
   if (withModseq) await enableCondstore(s); // RFC 7162 §3.1
   const seqs = await searchSeqs(s, sel, key);
@@ -93,7 +93,7 @@ async function thread(s: Session, c: Cursor, uid: boolean): Promise<Reply> {
   const name = c.atom().toUpperCase();
   const algorithm = THREAD_ALGORITHMS.find((a): a is ThreadAlgorithm => a === name);
   if (algorithm === undefined) throw new ImapSyntaxError(`unknown THREAD algorithm ${name}`); // RFC 5256 §3: BAD
-  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity, s.user) });
+  const key = charsetAndKeys(c, sel, s.utf8 && !s.rev2, { now: s.ctx.opts.clock.now(), ...idsOption(s.ctx.opts.store.objectIds, sel.uidValidity) });
   if (usesModseq(key)) await enableCondstore(s); // RFC 7162 §3.1
   const messages = await keysOf(s, sel, await searchSeqs(s, sel, key));
   const roots = algorithm === 'REFERENCES' ? referencesThreads(messages) : orderedSubject(messages);

@@ -99,6 +99,11 @@ export interface ImapContext {
   envelopesUtf8: EnvelopeCache;
   /** SORT and THREAD keys from the store's cached header fields, by mailbox and UID (message-keys.ts). */
   sortKeys: UidCache<HeaderKeys>;
+  /**
+   * RFC 8474 §5.2 THREADID made from the store's cached header fields, by mailbox and UID ('' for a message naming no
+   * root, whose id comes from its EMAILID; header-keys-cache.ts). Kept apart from sortKeys, which cost far more to make.
+   */
+  threadRoots: UidCache<string>;
   /** Encoded ENVELOPE address lists by raw header value (bounded; see envelope.ts). */
   addresses: AddressMemo;
   /** Failed logins per address and per user; attempts being verified count (see AuthThrottle). */
@@ -133,6 +138,7 @@ export function createContext(opts: ImapServerOptions, secureContext: SecureCont
     envelopes: new EnvelopeCache(128 * 1024 * 1024),
     envelopesUtf8: new EnvelopeCache(32 * 1024 * 1024),
     sortKeys: new UidCache<HeaderKeys>(64 * 1024 * 1024, headerKeysSize),
+    threadRoots: new UidCache<string>(16 * 1024 * 1024, (id) => id.length),
     quotaLocks: new KeyedMutex(),
     addresses: new Map(),
     throttle: new AuthThrottle({

@@ -3,9 +3,7 @@ import type { MessageIds, MessageMeta } from '../store/mailbox-store.ts';
 import { binarySection, literalPrefix, undecodable } from './binary.ts';
 import { astr, flagList, internalDate } from './encode.ts';
 import { bodyStructure, envelope, findPart, hasEightBitHeaders, parseMime, type MimePart } from './mime.ts';
-import type { HeaderKeys } from './message-keys.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
-import { ownThreadId } from './thread-id.ts';
 
 export type SectionSpec = '' | 'HEADER' | 'HEADER.FIELDS' | 'HEADER.FIELDS.NOT' | 'TEXT' | 'MIME';
 
@@ -116,7 +114,7 @@ export function needsDates(atts: readonly FetchAtt[]): boolean {
 export function needsParse(atts: readonly FetchAtt[]): boolean {
   return atts.some((a) => a.kind === 'BODY' || a.kind === 'BODYSTRUCTURE');
 }
-/** THREADID is made from the cached header fields (header-keys-cache.ts). */
+/** THREADID is made from the cached header fields (header-keys-cache.ts), the EMAILID of a message naming no root. */
 export function needsThread(atts: readonly FetchAtt[]): boolean {
   return atts.some((a) => a.kind === 'THREADID');
 }
@@ -180,18 +178,15 @@ export interface FetchInput {
   utf8?: boolean;
   /** The store's EMAILID and SAVEDATE (asked for only where it has them). */
   ids?: MessageIds;
-  /** The message's header keys, given when THREADID is asked for. */
-  keys?: ThreadKeys;
+  /** The message's THREADID (header-keys-cache.ts), given when it is asked for. */
+  thread?: string;
 }
-
-/** What THREADID needs of a message's header keys (message-keys.ts). */
-export type ThreadKeys = Pick<HeaderKeys, 'thread'>;
 
 /**
  * "ITEM value" of a metadata attribute (UID, FLAGS, INTERNALDATE, RFC822.SIZE; ENVELOPE when given), or undefined
  * for the others. `recent` is the session's view (RFC 3501 §2.3.2), not the store's.
  */
-export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds, keys?: ThreadKeys): string | undefined {
+export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds, thread?: string): string | undefined {
   switch (kind) {
     case 'UID':
       return 'UID ' + meta.uid;
@@ -211,8 +206,8 @@ export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: bool
       return 'EMAILID (' + (id ?? 'U' + meta.uid) + ')';
     }
     case 'THREADID':
-      // RFC 8474 §5.2: the conversation's id (thread-id.ts); a message naming no root is a thread of its own
-      return 'THREADID (' + (keys?.thread ?? ownThreadId(ids?.emailId(meta) ?? 'U' + meta.uid)) + ')';
+      // RFC 8474 §5.2: the conversation's id (thread-id.ts), always given where THREADID is asked (NIL: none known)
+      return thread === undefined ? 'THREADID NIL' : 'THREADID (' + thread + ')';
     case 'SAVEDATE': {
       const d = ids?.saveDate(meta);
       return 'SAVEDATE ' + (d === undefined ? 'NIL' : internalDate(d)); // RFC 8514 §3: NIL when unknown
@@ -223,11 +218,11 @@ export function metaItem(kind: FetchAtt['kind'], meta: MessageMeta, recent: bool
 }
 
 /** One "* n FETCH (...)" line of metadata attributes only (see metadataOnly); one string, no pieces. */
-export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds, keys?: ThreadKeys): string {
+export function metaLine(seq: number, atts: readonly FetchAtt[], meta: MessageMeta, recent: boolean, envelope: string | undefined, ids?: MessageIds, thread?: string): string {
   let out = '* ' + seq + ' FETCH (';
   for (let i = 0; i < atts.length; i++) {
     if (i > 0) out += ' ';
-    out += metaItem((atts[i] as FetchAtt).kind, meta, recent, envelope, ids, keys) ?? 'ENVELOPE NIL';
+    out += metaItem((atts[i] as FetchAtt).kind, meta, recent, envelope, ids, thread) ?? 'ENVELOPE NIL';
   }
   return out + ')\r\n';
 }
@@ -270,7 +265,7 @@ export function fetchItems(atts: readonly FetchAtt[], m: FetchInput): (string | 
     return data;
   };
   for (const a of atts) {
-    const simple = metaItem(a.kind, m.meta, m.meta.recent, m.envelope, m.ids, m.keys);
+    const simple = metaItem(a.kind, m.meta, m.meta.recent, m.envelope, m.ids, m.thread);
     if (simple !== undefined) {
       if (out.length > 0) out.push(' ');
       out.push(simple);

@@ -1,11 +1,9 @@
 // What SORT and THREAD compare of one message (RFC 5256 §2.1, §2.2, §3), taken from the store's cached header fields:
-// the sent date, the base subject, the first From/To/Cc mailbox, the Message-ID and the references; with them the
-// FETCH THREADID (thread-id.ts), made from the same fields. Garbled fields (normal in a spam folder) give empty or
-// missing values, never an error.
+// the sent date, the base subject, the first From/To/Cc mailbox, the Message-ID and the references. Garbled fields
+// (normal in a spam folder) give empty or missing values, never an error.
 import { addressParser } from 'postal-mime';
 import type { HeaderField, MessageMeta } from '../store/mailbox-store.ts';
 import { asciiFold, baseSubject, unicodeFold } from './base-subject.ts';
-import { rootThreadId, threadRoot } from './thread-id.ts';
 
 /** What the header fields give (never changes for a UID: kept by the session context's sortKeys cache). */
 export interface HeaderKeys {
@@ -22,11 +20,6 @@ export interface HeaderKeys {
   messageId: string | undefined;
   /** RFC 5256 §3 REFERENCES step 1: the References IDs, or the first In-Reply-To ID. */
   references: readonly string[];
-  /**
-   * RFC 8474 §5.2 THREADID when the message names its conversation's root, for the user whose cache holds the entry
-   * (thread-id.ts); undefined: the message's own thread, named after its EMAILID.
-   */
-  thread: string | undefined;
 }
 
 export interface MessageKeys extends HeaderKeys {
@@ -53,9 +46,7 @@ const first = (fields: readonly HeaderField[], name: string): string | undefined
  */
 const own = (text: string): string => (text.length < 13 ? text : (' ' + text).slice(1));
 
-/** `user`: whose THREADID the entry tells (the cache is kept per user). */
-export function headerKeys(fields: readonly HeaderField[], user = ''): HeaderKeys {
-  const root = threadRoot(fields);
+export function headerKeys(fields: readonly HeaderField[]): HeaderKeys {
   const date = first(fields, 'date');
   const subject = baseSubject(first(fields, 'subject') ?? '');
   const refs = messageIds(first(fields, 'references') ?? '');
@@ -71,13 +62,12 @@ export function headerKeys(fields: readonly HeaderField[], user = ''): HeaderKey
     // "If a message does not contain a References header line, or the References header line does not contain any
     // valid Message IDs, then use the first (if any) valid Message ID found in the In-Reply-To header line"
     references: (refs.length > 0 ? refs.slice(-MAX_REFERENCES) : messageIds(first(fields, 'in-reply-to') ?? '').slice(0, 1)).map(own),
-    thread: root === undefined ? undefined : rootThreadId(root, user),
   };
 }
 
 /** What a HeaderKeys entry counts against the cache's size (about its bytes). */
 export function headerKeysSize(k: HeaderKeys): number {
-  let n = 96 + k.subject.length + k.from.length + k.to.length + k.cc.length + (k.messageId?.length ?? 0);
+  let n = 64 + k.subject.length + k.from.length + k.to.length + k.cc.length + (k.messageId?.length ?? 0);
   for (const r of k.references) n += r.length + 16;
   return n;
 }
@@ -93,7 +83,6 @@ export function messageKeys(seq: number, meta: MessageMeta, keys: HeaderKeys): M
     cc: keys.cc,
     messageId: keys.messageId,
     references: keys.references,
-    thread: keys.thread,
     seq,
     uid: meta.uid,
     sent: Number.isNaN(keys.date) ? meta.internalDate : keys.date, // RFC 5256 §2.2

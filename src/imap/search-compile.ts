@@ -11,6 +11,8 @@ export interface CachedCandidate {
   meta: MessageMeta;
   recent: boolean;
   fields: readonly HeaderField[] | undefined;
+  /** THREADID (RFC 8474 §5.2), given when the key has a THREADID key (needsThreads). */
+  thread?: string | undefined;
 }
 
 export type Predicate = (m: CachedCandidate) => boolean;
@@ -71,9 +73,8 @@ export function compileSearch(key: SearchKey): Predicate {
     case 'objectid':
       return (m) => metaKeyMatches(key, m.meta);
     case 'threadid': {
-      // RFC 8474 §6: made from the cached References, In-Reply-To and Message-ID (thread-id.ts)
-      const { id, threadId } = key;
-      return (m) => m.fields !== undefined && threadId(m.meta, m.fields) === id;
+      const id = key.id;
+      return (m) => m.thread === id; // RFC 8474 §6
     }
     case 'not': {
       const inner = compileSearch(key.key);
@@ -154,7 +155,6 @@ export function soleField(key: SearchKey): string | undefined {
   const walk = (k: SearchKey): void => {
     if (k.k === 'header') names.add(k.field);
     else if (k.k === 'date' && k.sent) names.add('date');
-    else if (k.k === 'threadid') for (const f of THREAD_FIELDS) names.add(f);
     else if (k.k === 'not') walk(k.key);
     else if (k.k === 'or') [k.a, k.b].forEach(walk);
     else if (k.k === 'and') k.keys.forEach(walk);
@@ -163,10 +163,7 @@ export function soleField(key: SearchKey): string | undefined {
   return names.size === 1 ? [...names][0] : undefined;
 }
 
-/** The fields a THREADID key reads (thread-id.ts). */
-const THREAD_FIELDS = ['references', 'in-reply-to', 'message-id'];
-
-const cost = (k: SearchKey): number => (k.k === 'header' || (k.k === 'date' && k.sent) || k.k === 'threadid' ? 2 : k.k === 'and' || k.k === 'or' || k.k === 'not' ? 1 : 0);
+const cost = (k: SearchKey): number => (k.k === 'header' || (k.k === 'date' && k.sent) ? 2 : k.k === 'and' || k.k === 'or' || k.k === 'not' ? 1 : 0);
 
 /**
  * Case-insensitive substring test on a cached value (latin1 code units of the message bytes), `want` lower case and

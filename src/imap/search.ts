@@ -1,11 +1,10 @@
 // SEARCH keys (every RFC 3501 §6.4.4 key, CHARSET US-ASCII/UTF-8): parsing to a tree and matching one message.
 import { decodeWords } from 'postal-mime';
-import { idsIn, type HeaderField, type MessageIds, type MessageMeta, type ObjectIds } from '../store/mailbox-store.ts';
+import { idsIn, type MessageIds, type MessageMeta, type ObjectIds } from '../store/mailbox-store.ts';
 import { inRanges, parseSearchDate, parseSequenceSet, type SeqRange } from './encode.ts';
 import { parseHeaders } from './mime.ts';
 import { sentDay, squashSpace } from './search-compile.ts';
 import { searchableBody } from './search-text.ts';
-import { threadIdOf } from './thread-id.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { modseqArg } from './condstore.ts';
 
@@ -30,8 +29,8 @@ export type SearchKey =
   | { k: 'savedatesupported' }
   /** RFC 8474 §6 EMAILID. */
   | { k: 'objectid'; id: string; emailId: (m: MessageMeta) => string | undefined }
-  /** RFC 8474 §6 THREADID: `threadId` makes a message's id from its header fields (thread-id.ts, latin1 code units). */
-  | { k: 'threadid'; id: string; threadId: (m: MessageMeta, fields: readonly HeaderField[]) => string }
+  /** RFC 8474 §6 THREADID: matched against Candidate.thread, which the caller gives (header-keys-cache.ts). */
+  | { k: 'threadid'; id: string }
   | { k: 'not'; key: SearchKey }
   | { k: 'or'; a: SearchKey; b: SearchKey }
   | { k: 'and'; keys: SearchKey[] };
@@ -59,16 +58,12 @@ export interface SearchContext {
   now?: number;
   /** The store's EMAILID and SAVEDATE: the keys of OBJECTID and SAVEDATE are known only with them. */
   ids?: MessageIds;
-  /** THREADID of a message (given with `ids`). */
-  threadId?: (m: MessageMeta, fields: readonly HeaderField[]) => string;
 }
 
-/** SearchContext.ids and threadId for this user's mailbox of this UIDVALIDITY, where the store tells ids. */
-export function idsOption(ids: ObjectIds | undefined, uidValidity: number, user: string): Pick<SearchContext, 'ids' | 'threadId'> {
+/** SearchContext.ids for the mailbox of this UIDVALIDITY, where the store tells ids. */
+export function idsOption(ids: ObjectIds | undefined, uidValidity: number): { ids?: MessageIds } {
   const bound = idsIn(ids, uidValidity);
-  if (!bound) return {};
-  // the same id FETCH THREADID tells (fetch.ts): a message naming no root is a thread of its own
-  return { ids: bound, threadId: (m, fields) => threadIdOf(fields, user, bound.emailId(m) ?? 'U' + m.uid) };
+  return bound ? { ids: bound } : {};
 }
 
 const SAVED_KEYS: Record<string, 'before' | 'on' | 'since'> = { SAVEDBEFORE: 'before', SAVEDON: 'on', SAVEDSINCE: 'since' };
@@ -154,13 +149,12 @@ function parseKey(c: Cursor, ctx: SearchContext, depth: number, budget: { keys: 
       return { k: 'savedatesupported' };
     case 'EMAILID':
     case 'THREADID': {
-      const threadId = ctx.threadId;
-      if (!ids || !threadId) break;
+      if (!ids) break;
       // RFC 8474 §6: "EMAILID" SP objectid / "THREADID" SP objectid; anything else is BAD
       c.sp();
       const id = c.atom();
       if (!OBJECTID.test(id)) throw new ImapSyntaxError(`bad ${word}`);
-      return word === 'EMAILID' ? { k: 'objectid', id, emailId: (m) => ids.emailId(m) } : { k: 'threadid', id, threadId };
+      return word === 'EMAILID' ? { k: 'objectid', id, emailId: (m) => ids.emailId(m) } : { k: 'threadid', id };
     }
     case 'NEW':
       return { k: 'new' };
@@ -227,7 +221,10 @@ function someLeaf(key: SearchKey, leaf: (k: SearchKey) => boolean): boolean {
 }
 
 /** True when matching needs the message text. */
-export const needsText = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'header' || k.k === 'body' || k.k === 'text' || (k.k === 'date' && k.sent) || k.k === 'threadid');
+export const needsText = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'header' || k.k === 'body' || k.k === 'text' || (k.k === 'date' && k.sent));
+
+/** True when matching reads each message's THREADID (Candidate.thread, CachedCandidate.thread). */
+export const needsThreads = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'threadid');
 
 /** True when the key holds a MODSEQ criterion (RFC 7162 §3.1.5: the result then tells the highest mod-sequence). */
 export const usesModseq = (key: SearchKey): boolean => someLeaf(key, (k) => k.k === 'modseq');
@@ -262,6 +259,8 @@ export interface Candidate {
   meta: MessageMeta;
   /** Cached header fields (latin1 code units), used instead of the message when cachedFieldsSuffice. */
   fields?: readonly (readonly [string, string])[];
+  /** THREADID (RFC 8474 §5.2), given when needsThreads. */
+  thread?: string;
   /** Loads the message (only called when needsText). */
   raw?: () => Promise<Buffer>;
 }
@@ -305,11 +304,8 @@ export async function matches(key: SearchKey, m: Candidate, cache: Loaded = {}):
     case 'and':
       for (const k of key.keys) if (!(await matches(k, m, cache))) return false;
       return true;
-    case 'threadid': {
-      // the header fields as the store caches them (latin1 code units of the bytes): the id FETCH tells
-      const fields = (await headersOf(m, cache)).map((h): HeaderField => [h.name, /[\x80-\uffff]/.test(h.value) ? Buffer.from(h.value, 'utf8').toString('latin1') : h.value]);
-      return key.threadId(m.meta, fields) === key.id;
-    }
+    case 'threadid':
+      return m.thread === key.id;
     case 'date': {
       let t = m.meta.internalDate;
       if (key.sent) {

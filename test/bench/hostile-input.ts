@@ -72,7 +72,6 @@ function syncCases(work: string): Case[] {
     Array.from({ length: n }, (_, i) => ({
       seq: i + 1, uid: i + 1, sent: i + 1, date: i + 1, arrival: 0, size: 0, subject: 'X', replyOrForward: false,
       from: '', to: '', cc: '', messageId: `m${i}`, references: i === 0 ? [] : [`m${i - 1}`],
-      thread: undefined,
     }));
   return [
     {

@@ -34,7 +34,6 @@ function msgs(specs: Spec[]): MessageKeys[] {
       cc: '',
       messageId: s.id,
       references: s.refs ?? [],
-      thread: undefined,
     };
   });
 }
