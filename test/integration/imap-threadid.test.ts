@@ -96,7 +96,10 @@ test('THREADID is kept by COPY and MOVE, and after a restart on the same Maildir
   await h.store.settle();
 
   const store = createMaildirStore({ root: h.root, fsync: false });
-  const server = createImapServer({ store, authenticate: async (user, pass) => (USERS[user] === pass ? user : undefined), hostname: 'imap.test', registry: createRegistry(false), log: silentLogger, clock: systemClock });
+  // whole-message reads counted: FETCH and SEARCH THREADID need none (the store's header cache serves them)
+  let reads = 0;
+  const counted = { ...store, read: (user: string, box: string, uid: number): Promise<Buffer> => (reads++, store.read(user, box, uid)) };
+  const server = createImapServer({ store: counted, authenticate: async (user, pass) => (USERS[user] === pass ? user : undefined), hostname: 'imap.test', registry: createRegistry(false), log: silentLogger, clock: systemClock });
   const addr = await server.listen(0, '127.0.0.1');
   t.after(async () => {
     await server.close();
@@ -106,6 +109,10 @@ test('THREADID is kept by COPY and MOVE, and after a restart on the same Maildir
   assert.match(await again.cmd('S', 'SELECT INBOX'), /^S OK/m);
   const after = threadIds(await again.cmd('F', 'FETCH 1:* THREADID'));
   assert.deepEqual([...after.values()], [1, 2, 4, 5, 6].map((n) => ids.get(n)), 'the same ids after a restart');
+  assert.match(await again.cmd('Q', `SEARCH THREADID ${root}`), /^\* SEARCH 1 2\r\n/m);
+  assert.equal(reads, 0, 'no message read for THREADID');
+  assert.match(await again.cmd('B', 'FETCH 1 BODY.PEEK[]'), /^B OK/m);
+  assert.equal(reads, 1, 'the count sees a read');
   assert.match(await again.cmd('S2', 'SELECT Keep'), /^S2 OK/m);
   assert.deepEqual([...threadIds(await again.cmd('F2', 'FETCH 1:* THREADID')).values()], [...kept.values()]);
 
