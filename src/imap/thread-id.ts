@@ -56,9 +56,3 @@ export function rootThreadId(root: string, user: string): string {
 export function ownThreadId(emailId: string): string {
   return ('T' + emailId).slice(0, 255);
 }
-
-/** THREADID from the cached header fields, the user and the message's EMAILID. */
-export function threadIdOf(fields: readonly HeaderField[], user: string, emailId: string): string {
-  const root = threadRoot(fields);
-  return root === undefined ? ownThreadId(emailId) : rootThreadId(root, user);
-}
