@@ -13,6 +13,7 @@ import { silentLogger } from '../../src/util/logger.ts';
 import { sample, startImap } from '../integration/imap-harness.ts';
 import { message, startPop3 } from '../integration/pop3-fixture.ts';
 import type { FuzzTarget } from './fuzz-drive.ts';
+import type { RequestTarget } from './fuzz-request.ts';
 import { imapTarget, pop3Target, sieveTarget, smtpTarget } from './fuzz-targets.ts';
 import { startGateway, TEST_PASSWORD } from './gateway.ts';
 
@@ -74,4 +75,41 @@ export async function smtpFuzzTargets(t: TestContext): Promise<{ gateway: FuzzTa
   });
   const auth = Buffer.from(`\0postmaster@localhost\0${TEST_PASSWORD}`).toString('base64');
   return { gateway: smtpTarget(gw.smtpPort), submission: { ...smtpTarget(gw.submissionPort ?? 0, { auth }), name: 'submission' } };
+}
+
+const SPAMD_MESSAGE = `${MIME[0]}`;
+const spamdRequest = (verb: string, headers: string[] = []): Buffer =>
+  Buffer.from(`${verb} SPAMC/1.5\r\nContent-length: ${Buffer.byteLength(SPAMD_MESSAGE, 'latin1')}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n${SPAMD_MESSAGE}`, 'latin1');
+
+/** The spamd listener of a gateway, with requests as spamc sends them (RFC-less: SpamAssassin's spamd protocol 1.5). */
+export async function spamdFuzzTarget(t: TestContext): Promise<RequestTarget> {
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
+    local_domains: ['example.test'],
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+    spamd: { enabled: true, listen: '127.0.0.1:0' },
+  });
+  const corpus = [
+    Buffer.from('PING SPAMC/1.5\r\n\r\n'),
+    Buffer.from('SKIP SPAMC/1.5\r\n\r\n'),
+    ...['CHECK', 'SYMBOLS', 'REPORT', 'REPORT_IFSPAM', 'PROCESS', 'HEADERS'].map((v) => spamdRequest(v)),
+    spamdRequest('CHECK', ['User: alice']),
+    spamdRequest('TELL', ['Message-class: spam', 'Set: local']),
+    spamdRequest('TELL', ['Message-class: ham', 'Remove: local, remote']),
+  ];
+  return {
+    name: 'spamd',
+    port: gw.spamdPort ?? 0,
+    corpus,
+    // every answer, an error included, is a "SPAMD/1.x code text" line first; SKIP alone is answered by closing
+    check: (reply, sent) =>
+      /^SPAMD\/1\.\d+ \d+ [^\r\n]*\r\n/.test(reply.toString('latin1')) || (reply.length === 0 && /^SKIP SPAMC\/1\.\d+\r\n/.test(sent.toString('latin1')))
+        ? undefined
+        : `not a spamd reply: ${JSON.stringify(reply.toString('latin1').slice(0, 200))}`,
+    probe: Buffer.from('PING SPAMC/1.5\r\n\r\n'),
+    probeOk: (reply) => reply.toString('latin1').startsWith('SPAMD/1.5 0 PONG'),
+  };
 }
