@@ -106,6 +106,14 @@ function sieveTests(state: SessionState, tx: Transaction, decision: Decision): P
   return { ...(spamtest ? { spamtest } : {}), ...(virustest !== undefined ? { virustest } : {}) };
 }
 
+/**
+ * The client's host name as spamgate knows it: the one XCLIENT/XFORWARD NAME gave, else a forward-confirmed
+ * reverse DNS name (as other MTAs write it). Named in the Received field and told to the upstream (XFORWARD NAME).
+ */
+function clientNameOf(state: SessionState): string | undefined {
+  return state.info.clientHostname ?? state.sessionHits.find((h) => h.symbol === 'RDNS_FCRDNS_PASS')?.options?.[0];
+}
+
 /** The spool's envelope for these recipients of the transaction (their DSN requests only). */
 function envelopeOf(deps: GatewayDeps, state: SessionState, tx: Transaction, rcptTo: readonly string[], verdict: QueuedVerdict): QueueEnvelope {
   const dsn = dsnEnvelopeFields(tx.dsn);
@@ -117,7 +125,7 @@ function envelopeOf(deps: GatewayDeps, state: SessionState, tx: Transaction, rcp
     clientIp: state.info.clientIp,
     client: {
       ...(state.info.clientPort ? { port: state.info.clientPort } : {}),
-      ...(state.info.clientHostname ? { name: state.info.clientHostname } : {}),
+      ...(clientNameOf(state) ? { name: clientNameOf(state) } : {}),
       ...(state.info.helo ? { helo: state.info.helo } : {}),
       esmtp: state.info.esmtp === true,
     },
@@ -218,12 +226,10 @@ function traceBlock(state: SessionState, tx: Transaction, verdict: Verdict, deps
   const sealedKeys = reputationHeaderOf(tx.results);
   if (sealedKeys !== undefined) lines.push(foldHeader(REPUTATION_HEADER, sealedKeys));
   for (const [name, value] of [...state.sessionHeaders.connect, ...state.sessionHeaders.helo, ...tx.headers]) lines.push(`${name}: ${value}\r\n`);
-  // RFC 5321 §4.4: the TCP-info may carry the client's name; a forward-confirmed one (as other MTAs write it)
-  // when no XCLIENT/XFORWARD NAME gave one.
-  const confirmedName = state.sessionHits.find((h) => h.symbol === 'RDNS_FCRDNS_PASS')?.options?.[0];
+  // RFC 5321 §4.4: the TCP-info may carry the client's name (clientNameOf).
   const received = receivedHeader({
     helo: state.info.helo,
-    clientHostname: state.info.clientHostname ?? confirmedName,
+    clientHostname: clientNameOf(state),
     clientIp: state.info.clientIp,
     hostname: deps.hostname,
     secure: state.info.secure,

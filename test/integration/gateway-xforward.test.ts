@@ -50,3 +50,29 @@ test('without delivery.upstream.xforward nothing is forwarded, even to a next ho
   await sink.waitForMessages(1);
   assert.deepEqual(sink.messages[0]?.xforward, {});
 });
+
+test('delivery.upstream.xforward: a client with forward-confirmed reverse DNS and no XCLIENT NAME is named to the upstream by that name', async (t) => {
+  const sink = await startSink({ xforward: true });
+  t.after(() => sink.close());
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    smtp: { xclient_from: ['127.0.0.1/32'], trusted_networks: [] },
+    delivery: { upstream: { host: '127.0.0.1', port: sink.port, xforward: true } },
+    dns: { timeout: '300ms', retries: 0 },
+  }, { zones: { '8.2.0.192.in-addr.arpa': [{ PTR: 'mail.client.example' }], 'mail.client.example': [{ A: '192.0.2.8' }] } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO proxy.test.example');
+  assert.equal((await wire.command('XCLIENT ADDR=192.0.2.8')).code, 220);
+  assert.equal((await wire.command('EHLO mail.client.example')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<b@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command(`${BODY}.`, 10_000)).code, 250);
+  await sink.waitForMessages(1);
+  const got = sink.messages[0];
+  assert.match(got?.raw.toString('latin1') ?? '', /^Received: from mail\.client\.example \(mail\.client\.example \[192\.0\.2\.8\]\)/m);
+  // as the Received field names it: Postfix then logs orig_client=mail.client.example[192.0.2.8], not unknown[…]
+  assert.equal(got?.xforward.ADDR, '192.0.2.8');
+  assert.equal(got?.xforward.NAME, 'mail.client.example');
+});
