@@ -2,7 +2,7 @@
 // ages for humans, and requests handed to a running instance through <spool>/control (see queue/control.ts).
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { writeControlRequest, type ControlRequest } from '../queue/control.ts';
+import { requestLabel, writeControlRequest, type ControlRequest } from '../queue/control.ts';
 import type { SpoolPaths } from '../queue/spool-format.ts';
 import { UsageError, type CommandArgs, type CommandIo } from './types.ts';
 
@@ -42,11 +42,11 @@ export async function request(paths: SpoolPaths, reqs: readonly ControlRequest[]
     if (await waitGone(file, Math.max(0, (deadline - Date.now()) / 1000))) {
       const why = await failed?.(req);
       if (why !== undefined) {
-        io.stderr.write(`spamgate: ${req.op}${req.id ? ` ${req.id}` : ''}: not done by running instance (pid ${pid}): ${why}\n`);
+        io.stderr.write(`spamgate: ${requestLabel(req)}: not done by running instance (pid ${pid}): ${why}\n`);
         code = 1;
         continue;
       }
-      io.stdout.write(`${req.op}${req.id ? ` ${req.id}` : ''}: done by running instance (pid ${pid})\n`);
+      io.stdout.write(`${requestLabel(req)}: done by running instance (pid ${pid})\n`);
       continue;
     }
     io.stderr.write(`spamgate: request left in ${path.relative(process.cwd(), file)}; pid ${pid} has not picked it up yet\n`);

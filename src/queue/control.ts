@@ -23,6 +23,13 @@ export interface QuarantineControl {
   digest?(force: boolean): Promise<unknown>;
 }
 
+/** The request as the command that made it says it ("release --learn ID", "digest --now"), for its output. */
+export function requestLabel(req: ControlRequest): string {
+  const words: Record<QuarantineOp | DigestOp, string> = { qrelease: 'release', qrelease_learn: 'release --learn', qdelete: 'delete', qdigest: 'digest', qdigest_now: 'digest --now' };
+  const op = req.op in words ? words[req.op as QuarantineOp | DigestOp] : req.op;
+  return req.id ? `${op} ${req.id}` : op;
+}
+
 export function requestName(req: ControlRequest): string {
   return req.id ? `${req.op}-${req.id}` : req.op;
 }

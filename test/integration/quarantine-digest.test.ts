@@ -84,7 +84,7 @@ test('digests to local recipients with links that release and delete one recipie
   assert.equal(inbox(gw, 'alice').length, 0, 'a dry run sends nothing');
   const ran = await runCli(['quarantine', 'digest', '--now', '--config', configFile, '--data-dir', gw.dataDir], { timeoutMs: 60_000 });
   assert.equal(ran.code, 0, ran.stderr);
-  assert.match(ran.stdout, /qdigest_now: done by running instance/);
+  assert.match(ran.stdout, /^digest --now: done by running instance/);
   await until('a digest in each INBOX', () => inbox(gw, 'alice').length === 1 && inbox(gw, 'bob').length === 1);
   assert.equal(inbox(gw, 'alice').length, 1, 'nothing released by the round');
   const raw = inbox(gw, 'alice')[0] ?? '';
