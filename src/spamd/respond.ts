@@ -55,6 +55,8 @@ export async function answer(req: SpamdRequest, ctx: AnswerContext): Promise<Ans
 async function answerTell(req: SpamdRequest, ctx: AnswerContext): Promise<Answer> {
   const refuse = (e: typeof TELL_DISABLED, result: 'refused' | 'error'): Answer => {
     ctx.metrics.request('TELL', result);
+    // spamc prints nothing for a refused TELL (exit 74): the reason is said here, where the administrator looks
+    ctx.deps.log.warn('spamd tell refused', { peer: ctx.peer, user: req.headers.get('user'), reason: e.text });
     return { bytes: errorLine(e), why: e.text };
   };
   if (!ctx.config.allow_tell) return refuse(TELL_DISABLED, 'refused');

@@ -218,6 +218,11 @@ test('TELL: spamc -L spam / ham learns through the Bayes learner when allow_tell
   const off = await startSpamd(t, {}, { bayes: { enabled: true } });
   const refused = await spamc(['-d', '127.0.0.1', '-p', String(off.spamdPort), '-L', 'spam'], msg);
   assert.notEqual(refused.status, 0);
+  // spamc says nothing of why (exit 74, EX_IOERR): spamgate's log does, at the default level
+  assert.equal(refused.stdout + refused.stderr, '');
+  const why = off.logs.find((l) => l.msg === 'spamd tell refused');
+  assert.equal(why?.level, 'warn', JSON.stringify(off.logs.filter((l) => String(l.msg).startsWith('spamd'))));
+  assert.match(String(why?.reason), /TELL commands are not enabled \(spamd\.allow_tell\)/);
   assert.equal(await metric(off, 'spamgate_spamd_requests_total', 'command="tell",result="refused"'), 1);
   assert.equal((await metric(off, 'spamgate_bayes_learned_total', 'class="spam",source="manual"')) || 0, 0);
   // raw: the protocol's error line, EX_UNAVAILABLE
