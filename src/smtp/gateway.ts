@@ -106,14 +106,14 @@ export class Gateway {
           (err: Error) => cb(err),
         ),
       onMailFrom: (address, session, cb) =>
-        void this.guard(session, cb, async () => {
+        void this.guard(session, cb, { command: 'MAIL', address: address.address }, async () => {
           // shutting down: no new transaction (the one under way may finish); 421 also ends the session
           if (this.draining) throw new SmtpError(421, '4.3.2', 'Service shutting down, try again later');
           refuseParametersAfterHelo(session, address);
           await startTransaction(this.deps, this.state(session), address, this.submission);
         }),
       onRcptTo: (address, session, cb) =>
-        void this.guard(session, cb, () => {
+        void this.guard(session, cb, { command: 'RCPT', address: address.address }, () => {
           refuseParametersAfterHelo(session, address);
           return addRecipient(this.deps, this.state(session), address);
         }),
@@ -255,13 +255,29 @@ export class Gateway {
     }
   }
 
-  /** Runs a handler; an unexpected throw becomes 451 4.3.0 with the session id logged (convention 3). */
-  private async guard(session: SMTPServerSession, cb: (err?: Error | null) => void, fn: () => Promise<void>): Promise<void> {
+  /**
+   * Runs a MAIL or RCPT handler; an unexpected throw becomes 451 4.3.0 with the session id logged (convention 3).
+   * A refusal is logged (`"msg":"refused"`): no transaction line is written for mail refused before DATA.
+   */
+  private async guard(session: SMTPServerSession, cb: (err?: Error | null) => void, what: { command: 'MAIL' | 'RCPT'; address: string }, fn: () => Promise<void>): Promise<void> {
     try {
       await fn();
       cb();
     } catch (err) {
-      if (err instanceof SmtpError) return cb(err);
+      if (err instanceof SmtpError) {
+        const info = this.sessions.get(session.id)?.info;
+        this.deps.log.info('refused', {
+          listener: this.deps.name,
+          session: session.id,
+          client_ip: info?.clientIp ?? session.remoteAddress,
+          ...(info?.helo ? { helo: info.helo } : {}),
+          command: what.command,
+          address: what.address,
+          ...(err.symbol ? { symbol: err.symbol } : {}),
+          reply: err.toString(),
+        });
+        return cb(err);
+      }
       this.deps.log.error('unexpected error in SMTP handler', { err, session: session.id });
       cb(tempFailure(`Local error in processing, try again later (session ${session.id})`));
     }

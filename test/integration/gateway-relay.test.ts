@@ -469,3 +469,23 @@ test('a reload gives IMAP and POP3 a certificate renewed in place, as it does SM
   assert.equal(gw.app.reload().ok, true);
   assert.deepEqual([await imap(), await pop3()], ['second.test', 'second.test']);
 });
+
+test('a recipient refused at RCPT is logged ("refused": session, client, command, address, symbol, reply): no transaction line is written for it', async (t) => {
+  const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['local.example', 'localhost'] });
+  const r = await rcptCode(gw.smtpPort, 'victim@remote.example');
+  assert.equal(r.code, 554);
+  assert.equal((await rcptCode(gw.smtpPort, 'nobody@local.example')).code, 550);
+  const refused = gw.logs.filter((l) => l.msg === 'refused');
+  assert.equal(refused.length, 2, JSON.stringify(gw.logs));
+  assert.equal(refused[0]?.level, 'info');
+  assert.equal(refused[0]?.listener, 'smtp');
+  assert.equal(refused[0]?.client_ip, '127.0.0.1');
+  assert.equal(refused[0]?.helo, 'client.test.example');
+  assert.equal(refused[0]?.command, 'RCPT');
+  assert.equal(refused[0]?.address, 'victim@remote.example');
+  assert.equal(refused[0]?.symbol, 'RELAY_DENIED');
+  assert.match(String(refused[0]?.reply), /^554 5\.7\.1 Relay access denied/);
+  assert.equal(refused[1]?.address, 'nobody@local.example');
+  assert.match(String(refused[1]?.reply), /^550 5\.1\.1 /);
+  assert.equal(typeof refused[0]?.session, 'string');
+});
