@@ -12,17 +12,45 @@ import type { HeaderField } from '../store/mailbox-store.ts';
 const MAX_ID = 998;
 
 /**
- * The first "<…>" of a field, normalised: white space (left by unfolding) removed and the part after the last "@"
+ * The first "<…>" of a field (with `cfws`, outside comments and quoted strings: see bracketed), normalised: white space (left by unfolding) removed and the part after the last "@"
  * (id-right, a domain or domain-like) lower-cased; undefined when the field has none or the first one is empty or
  * not "left@right". Only the first counts: the header cache keeps the first of References (maildir-headers.ts), and
  * a root taken from a later one would differ between a message read from the cache and one read from its file.
  */
-function firstId(value: string): string | undefined {
-  const m = /<([^<>]*)>/.exec(value);
-  const id = (m?.[1] ?? '').replace(/[ \t\r\n]+/g, '');
+function firstId(value: string, cfws: boolean): string | undefined {
+  const id = ((cfws ? bracketed(value) : /<([^<>]*)>/.exec(value)?.[1]) ?? '').replace(/[ \t\r\n]+/g, '');
   const at = id.lastIndexOf('@');
   if (at <= 0 || at === id.length - 1 || id.length > MAX_ID) return undefined;
   return id.slice(0, at + 1) + id.slice(at + 1).toLowerCase();
+}
+
+/**
+ * The text of the first "<…>" outside comments and quoted strings (RFC 5322 §3.2.2 CFWS, §3.2.4; In-Reply-To's
+ * obsolete phrases, e.g. `Your message of "Joe <joe@example.com>"` or `(see <x@y>) <id@host>`, hold such text that
+ * names no message). A "<" inside "<…" starts over, as the plain search does; an unclosed comment or quote runs to the
+ * end. One pass, nesting counted (no recursion).
+ */
+function bracketed(value: string): string | undefined {
+  let depth = 0; // comment nesting
+  let quoted = false;
+  let open = -1; // index of the "<" of a msg-id being read
+  for (let i = 0; i < value.length; i++) {
+    const c = value[i];
+    if (open >= 0) {
+      if (c === '>') return value.slice(open + 1, i);
+      if (c === '<') open = i;
+    } else if (quoted) {
+      if (c === '\\') i++;
+      else if (c === '"') quoted = false;
+    } else if (depth > 0) {
+      if (c === '\\') i++;
+      else if (c === '(') depth++;
+      else if (c === ')') depth--;
+    } else if (c === '(') depth = 1;
+    else if (c === '"') quoted = true;
+    else if (c === '<') open = i;
+  }
+  return undefined;
 }
 
 const firstField = (fields: readonly HeaderField[], name: string): string | undefined => {
@@ -34,7 +62,8 @@ const firstField = (fields: readonly HeaderField[], name: string): string | unde
 export function threadRoot(fields: readonly HeaderField[]): string | undefined {
   for (const name of ['references', 'in-reply-to', 'message-id']) {
     const value = firstField(fields, name);
-    const id = value === undefined ? undefined : firstId(value);
+    // References as cached holds only its "<…>" (maildir-headers.ts trimReferences): comments are gone there already
+    const id = value === undefined ? undefined : firstId(value, name !== 'references');
     if (id !== undefined) return id;
   }
   return undefined;

@@ -13,6 +13,18 @@ test('root: the first of References, else the first of In-Reply-To, else Message
   assert.equal(threadRoot([['references', '<nodomain> <r@x>'], ['in-reply-to', '<p@x>']]), 'p@x');
 });
 
+test('root: a "<…>" inside a comment or a quoted string of In-Reply-To or Message-ID names no message (RFC 5322 CFWS, phrase)', () => {
+  assert.equal(threadRoot([['in-reply-to', '(see <root@x>) <p@x>']]), 'p@x');
+  assert.equal(threadRoot([['in-reply-to', '(a (nested \\) <c@x>) comment) <p@x> (<q@x>)']]), 'p@x');
+  assert.equal(threadRoot([['in-reply-to', 'Your message of "Joe <joe@example.com>" <p@x>']]), 'p@x');
+  assert.equal(threadRoot([['in-reply-to', '"a \\" <q@x>" <p@x>']]), 'p@x');
+  assert.equal(threadRoot([['in-reply-to', '(unclosed <q@x>'], ['message-id', '(old) <m@x>']]), 'm@x');
+  assert.equal(threadRoot([['in-reply-to', '<a<p@x>']]), 'p@x');
+  // a long hostile value is one pass
+  assert.equal(threadRoot([['in-reply-to', '('.repeat(200_000) + ')'.repeat(200_000) + '<p@x>']]), 'p@x');
+  assert.equal(threadRoot([['in-reply-to', '<'.repeat(200_000)]]), undefined);
+});
+
 test('root normal form: folding white space gone, id-right lower-cased, id-left kept', () => {
   assert.equal(threadRoot([['references', '< Ab.C@Mail.Example.NET\t>']]), 'Ab.C@mail.example.net');
   assert.notEqual(threadRoot([['message-id', '<ab@x>']]), threadRoot([['message-id', '<AB@x>']]));
