@@ -187,7 +187,8 @@ export async function searchSeqs(s: Session, sel: Selected, key: SearchKey): Pro
     for (let from = 0; from < sel.uids.length; from += step) {
       const slice = sel.uids.slice(from, from + step);
       const fields = text && store.headerFields ? await store.headerFields(s.user, sel.name, slice, query) : undefined;
-      const threads = withThreads ? await threadIdsOf(s, sel, slice, metas, ids) : undefined;
+      // only for the messages the store left in: those it ruled out by the needle need no id made (nor their fields)
+      const threads = withThreads ? await threadIdsOf(s, sel, fields ? slice.filter((_, j) => { const f = fields[j]; return f !== undefined && (query.mentions === undefined || f.length > 0); }) : slice, metas, ids) : undefined;
       for (let j = 0; j < slice.length; j++) {
         const u = slice[j] as number;
         const f = fields?.[j];

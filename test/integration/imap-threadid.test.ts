@@ -1,11 +1,15 @@
 // RFC 8474 §5.2 THREADID and the §6 THREADID search key over real sockets: a root and its replies share one id, other
 // messages differ, the id survives COPY, MOVE and a restart on the same Maildir; SEARCH (with OR/NOT, ESEARCH, the
 // file-reading path), SORT and THREAD find a thread; malformed ids are BAD. Python imaplib reads the ids too.
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createImapServer } from '../../src/imap/server.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { createMaildirStore } from '../../src/store/maildir-store.ts';
+import type { FieldQuery } from '../../src/store/mailbox-store.ts';
 import { systemClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { runPython } from '../helpers/python.ts';
@@ -152,4 +156,36 @@ m.logout()
   assert.notEqual(tids[0], tids[2]);
   assert.equal(out.search, '1 2');
   assert.match(out.bad, /BAD/);
+});
+
+test('SEARCH THREADID with a text key the store filters by: ids are made only for the messages the store left in', GUARD, async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'sg-imap-thread-'));
+  t.after(() => rm(root, { recursive: true, force: true }));
+  const store = createMaildirStore({ root, fsync: false });
+  // UIDs whose whole cached header fields are asked (no FieldQuery): what making thread ids costs
+  let asked = 0;
+  const inner = store.headerFields?.bind(store);
+  assert.ok(inner);
+  const counted = {
+    ...store,
+    headerFields: (user: string, box: string, uids: readonly number[], query?: FieldQuery) => {
+      if (query === undefined) asked += uids.length;
+      return inner(user, box, uids, query);
+    },
+  };
+  const server = createImapServer({ store: counted, authenticate: async (user, pass) => (USERS[user] === pass ? user : undefined), hostname: 'imap.test', registry: createRegistry(false), log: silentLogger, clock: systemClock });
+  const addr = await server.listen(0, '127.0.0.1');
+  t.after(async () => {
+    await server.close();
+    await store.settle();
+  });
+  const c = await loggedIn({ port: addr.port }, t);
+  for (let i = 0; i < 40; i++) await append(c, `A${i}`, 'INBOX', msg(i === 17 ? 'the needle' : `hay ${i}`, [`Message-ID: <m${i}@example.net>`]));
+  assert.match(await c.cmd('S', 'SELECT INBOX'), /^S OK/m);
+  const id = threadIds(await c.cmd('F', 'UID FETCH 18 THREADID')).get(18) as string;
+  asked = 0;
+  assert.match(await c.cmd('Q', `SEARCH SUBJECT needle THREADID ${id}`), /^\* SEARCH 18\r\n/m);
+  assert.equal(asked, 0, 'the one message left in has its id cached; the 39 others need none');
+  assert.match(await c.cmd('Q2', `SEARCH SUBJECT hay THREADID ${id}`), /^\* SEARCH\r\n/m);
+  assert.equal(asked, 39, 'the 39 hay messages, not the whole mailbox again');
 });
