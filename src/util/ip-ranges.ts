@@ -30,6 +30,8 @@ const V4_COMPATIBLE_MAX = 0xffffffffn; // ::/96 (RFC 4291 §2.5.5.1, deprecated)
 const V4_TRANSLATED = 0xffffn << 48n; // ::ffff:0:0:0/96 (RFC 2765 §2.1, SIIT): ::ffff:0:a.b.c.d
 const GLOBAL_UNICAST = 1n; // 2000::/3: the top three bits 001
 const SIX_TO_FOUR = 0x2002n; // 2002::/16 (RFC 3056 §2): 2002:AABB:CCDD::/48 is the site behind IPv4 AA.BB.CC.DD
+const TEREDO = 0x20010000n; // 2001::/32 (RFC 4380 §4): prefix, server IPv4, flags, port and client IPv4 (both obfuscated)
+const V4_MASK = 0xffffffffn;
 
 type Parsed = { family: 4 | 6; value: bigint };
 
@@ -46,16 +48,23 @@ function asIpv4Host(addr: Parsed): Parsed {
   return addr.value <= V4_COMPATIBLE_MAX ? { family: 4, value: addr.value } : addr;
 }
 
-/** The IPv4 address of the 6to4 router a 2002::/16 address sits behind, if it is one. */
-function sixToFourRouter(addr: Parsed): string | undefined {
-  if (addr.family !== 6 || addr.value >> 112n !== SIX_TO_FOUR) return undefined;
-  return ipText({ family: 4, value: (addr.value >> 80n) & 0xffffffffn });
+/**
+ * The IPv4 addresses a tunnelled IPv6 address is reached through: the 6to4 router a 2002::/16 address sits behind;
+ * the Teredo server and the client's mapped address (its NAT's, stored with every bit inverted: RFC 4380 §4) of a
+ * 2001::/32 address. Empty for any other address.
+ */
+function tunnelIpv4s(addr: Parsed): string[] {
+  if (addr.family !== 6) return [];
+  const v4 = (value: bigint): string => ipText({ family: 4, value: value & V4_MASK });
+  if (addr.value >> 112n === SIX_TO_FOUR) return [v4(addr.value >> 80n)];
+  if (addr.value >> 96n === TEREDO) return [v4(addr.value >> 64n), v4(addr.value ^ V4_MASK)];
+  return [];
 }
 
 /**
  * The address in its canonical form when it may be a public host (IPv4-mapped, IPv4-compatible and NAT64 forms as
- * their IPv4 address); else undefined. A 6to4 address stays IPv6 (a host of the site, not its router) but is public
- * only when its router's IPv4 address is.
+ * their IPv4 address); else undefined. A 6to4 or Teredo address stays IPv6 (a host behind the tunnel, not its
+ * router, server or NAT) but is public only when each IPv4 address it embeds is.
  */
 export function publicAddress(ip: string): string | undefined {
   const parsed = ipToBigInt(ip);
@@ -66,6 +75,5 @@ export function publicAddress(ip: string): string | undefined {
   if (host.family === 6 && host.value >> 125n !== GLOBAL_UNICAST) return undefined;
   const text = ipText(host);
   if (NOT_PUBLIC.has(text)) return undefined;
-  const router = sixToFourRouter(host);
-  return router !== undefined && NOT_PUBLIC.has(router) ? undefined : text;
+  return tunnelIpv4s(host).some((v4) => NOT_PUBLIC.has(v4)) ? undefined : text;
 }

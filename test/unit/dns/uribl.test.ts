@@ -173,6 +173,19 @@ test('an IPv6 address that carries an IPv4 one is judged by that IPv4 address', 
   assert.equal(publicAddress('2002:c633:6407::1'), '2002:c633:6407::1');
 });
 
+test('a Teredo address (2001::/32, RFC 4380) is public only when its server and its client\'s mapped IPv4 address are', () => {
+  // server 10.0.0.1 or 127.0.0.1; client mapped 192.168.1.1 or 100.64.0.1 (stored inverted: 3f57:fefe, 9bbf:fffe)
+  for (const ip of ['2001:0:a00:1:8000:ffff:34ff:8efa', '2001:0:7f00:1::34ff:8efa', '2001:0:c633:6407:8000:ffff:3f57:fefe', '2001::c633:6407:0:0:9bbf:fffe', '2001::']) {
+    assert.equal(publicAddress(ip), undefined, ip);
+  }
+  // server 198.51.100.7, client 203.0.113.5 (34ff:8efa); RFC 4380's own example (65.54.227.120, 192.0.2.45): the
+  // host behind the tunnel stays itself
+  assert.equal(publicAddress('2001:0:c633:6407:8000:ffff:34ff:8efa'), '2001:0:c633:6407:8000:ffff:34ff:8efa');
+  assert.equal(publicAddress('2001:0:4136:e378:8000:63bf:3fff:fdd2'), '2001:0:4136:e378:8000:63bf:3fff:fdd2');
+  // next to it, 2001:1::/32 and 2001:3::/32 are no tunnel
+  assert.equal(publicAddress('2001:3::1'), '2001:3::1');
+});
+
 test('rules schema errors name the file, the line and the key', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-uribl-schema-'));
   try {
