@@ -22,7 +22,7 @@ function listReply(l: ListLine, utf8: boolean): string {
 }
 
 async function list(s: Session, c: Cursor): Promise<Reply> {
-  const cmd = parseListCommand(c, s.utf8);
+  const cmd = parseListCommand(c, s);
   const patterns = cmd.patterns.filter((p) => p !== '').map((p) => fullPattern(cmd.ref, p));
   let out = cmd.patterns.includes('') ? DELIMITER : '';
   if (patterns.length > 0) {

@@ -208,7 +208,7 @@ export const mailboxHandlers: Record<string, Handler> = {
     if (e) return e;
     const name = mailboxArg(c, s.utf8);
     c.sp();
-    const items = parseStatusItems(c, s.ctx.opts.store.objectIds !== undefined);
+    const items = parseStatusItems(c, s);
     c.end();
     s.send(await statusLine(s, name, items));
     return ok('STATUS completed');

@@ -3,6 +3,7 @@
 import { mailboxFromWire } from './mailbox-name.ts';
 import { ImapSyntaxError, type Cursor } from './parser.ts';
 import { fullPattern } from './list-select.ts';
+import type { Session } from './session.ts';
 import { parseStatusItems, type StatusItem } from './status-items.ts';
 
 /** Patterns one LIST may carry: each is matched against every mailbox name, so their number bounds the work. */
@@ -55,7 +56,7 @@ function selectOptions(c: Cursor, out: ListCommand): void {
  * An option given more than once MUST be taken as given once (RFC 5258 §3, RFC 9051 §6.3.9): a second STATUS adds
  * its items to the first's, each asked once, so every mailbox still gets one STATUS reply.
  */
-function returnOptions(c: Cursor, out: ListCommand): void {
+function returnOptions(c: Cursor, s: Session, out: ListCommand): void {
   c.sp();
   if (c.atom().toUpperCase() !== 'RETURN') throw new ImapSyntaxError('expected RETURN');
   c.sp();
@@ -63,13 +64,14 @@ function returnOptions(c: Cursor, out: ListCommand): void {
     const name = c.atom().toUpperCase();
     if (name === 'STATUS') {
       c.sp();
-      const items = parseStatusItems(c);
+      const items = parseStatusItems(c, s);
       out.status = [...new Set([...(out.status ?? []), ...items])];
     } else if (!['SUBSCRIBED', 'CHILDREN', 'SPECIAL-USE'].includes(name)) throw new ImapSyntaxError(`unknown LIST return option ${name}`);
   });
 }
 
-export function parseListCommand(c: Cursor, utf8: boolean): ListCommand {
+export function parseListCommand(c: Cursor, s: Session): ListCommand {
+  const { utf8 } = s;
   const out: ListCommand = { subscribed: false, specialUse: false, recursiveMatch: false, ref: '', patterns: [] };
   if (c.peek() === '(') selectOptions(c, out);
   out.ref = pattern(c, utf8);
@@ -83,7 +85,7 @@ export function parseListCommand(c: Cursor, utf8: boolean): ListCommand {
     const chars = out.patterns.reduce((sum, p) => sum + (p === '' ? 0 : fullPattern(out.ref, p).length), 0);
     if (out.patterns.length > 1 && chars > MAX_PATTERN_CHARS) throw new ImapSyntaxError(`patterns longer than ${MAX_PATTERN_CHARS} characters in all`);
   } else out.patterns.push(pattern(c, utf8));
-  if (!c.atEnd()) returnOptions(c, out);
+  if (!c.atEnd()) returnOptions(c, s, out);
   c.end();
   return out;
 }

@@ -11,9 +11,12 @@ export type StatusItem = (typeof ITEMS)[number];
 
 /**
  * "(" status-att *(SP status-att) ")": at least one item, for STATUS (RFC 9051 §9 and RFC 3501 §9 `status`) as for
- * LIST-STATUS (RFC 5819 §5); an empty list or an unknown item is BAD; MAILBOXID only where OBJECTID is offered.
+ * LIST-STATUS (RFC 5819 §5); an empty list or an unknown item is BAD; MAILBOXID only where OBJECTID is offered
+ * (RFC 8474 §4.3 extends STATUS under that capability). What is offered is read from the session's store here, for
+ * both commands: neither can ask for an item the other refuses.
  */
-export function parseStatusItems(c: Cursor, objectIds = true): StatusItem[] {
+export function parseStatusItems(c: Cursor, s: Session): StatusItem[] {
+  const objectIds = s.ctx.opts.store.objectIds !== undefined;
   const out: StatusItem[] = [];
   c.list(() => {
     const name = c.atom().toUpperCase();

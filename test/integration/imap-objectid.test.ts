@@ -2,6 +2,10 @@
 // sockets: MAILBOXID through CREATE, SELECT, STATUS, RENAME and a restart; EMAILID through COPY and MOVE; SEARCH keys.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MailboxStore } from '../../src/store/mailbox-store.ts';
 import { createMaildirStore } from '../../src/store/maildir-store.ts';
 import { runPython } from '../helpers/python.ts';
 import { sample, startImap } from './imap-harness.ts';
@@ -49,6 +53,27 @@ test('MAILBOXID: told by CREATE, SELECT and STATUS, kept by RENAME and a restart
   const fresh = one(await c.cmd('C2', 'CREATE Play'), new RegExp(`^C2 OK \\[MAILBOXID \\((${ID})\\)\\]`, 'm'));
   assert.notEqual(fresh, id);
   assert.match(await c.cmd('B1', 'STATUS INBOX (MAILBOXID NOSUCH)'), /^B1 BAD/m);
+});
+
+test('a store that keeps no object ids: no OBJECTID, and MAILBOXID is BAD in STATUS and in LIST-STATUS alike', GUARD, async (t) => {
+  const root = await mkdtemp(join(tmpdir(), 'sg-imap-noids-'));
+  const real = createMaildirStore({ root, fsync: false });
+  t.after(async () => {
+    await real.settle();
+    await rm(root, { recursive: true, force: true, maxRetries: 3 });
+  });
+  // the Maildir store without its objectIds: its status() still knows a mailbox id, the server must not ask for it
+  const store: MailboxStore = Object.assign(Object.create(real) as MailboxStore, { objectIds: undefined });
+  const h = await startImap(t, { store });
+  const c = await loggedIn(h, t);
+  assert.doesNotMatch(await c.cmd('C', 'CAPABILITY'), / OBJECTID[ \r]/);
+  assert.match(await c.cmd('S1', 'STATUS INBOX (MAILBOXID)'), /^S1 BAD/m);
+  // RFC 5819 §2 takes STATUS's items: the same refused here, not answered with MAILBOXID (NIL) or the hidden id
+  const list = await c.cmd('L1', 'LIST "" INBOX RETURN (STATUS (MESSAGES MAILBOXID))');
+  assert.match(list, /^L1 BAD/m);
+  assert.doesNotMatch(list, /\* STATUS/);
+  assert.match(await c.cmd('L2', 'LIST "" INBOX RETURN (STATUS (MESSAGES))'), /\* STATUS INBOX \(MESSAGES 0\)\r\n[^]*^L2 OK/m);
+  assert.match(await c.cmd('S2', 'STATUS INBOX (MESSAGES)'), /^S2 OK/m);
 });
 
 test('EMAILID: stable, distinct, kept by COPY and MOVE; SEARCH EMAILID / THREADID', GUARD, async (t) => {
