@@ -17,7 +17,7 @@ import type { DnsblEngine, ListResult } from '../dns/dnsbl.ts';
 import type { Resolver } from '../dns/resolver.ts';
 import { nameServersOf, type NsFound } from '../dns/uri-ns.ts';
 import { listSymbols, type DnsblList, type DnsblSection } from '../dns/dnsbl-rules.ts';
-import { registeredDomain, underAny } from '../dns/registered-domain.ts';
+import { excludedBy, registeredDomain } from '../dns/registered-domain.ts';
 import { DEFAULT_MAX_NS_DOMAINS, DEFAULT_MAX_NS_HOSTS, DEFAULT_MAX_NS_LOOKUPS, type UriblSettings } from '../dns/uribl-rules.ts';
 import type { MimeLimits } from '../mime/parse.ts';
 import { ipToBigInt } from '../util/cidr.ts';
@@ -68,7 +68,7 @@ export function createUriblChecks(deps: UriblDeps): Check[] {
   // them (an abused site of ours) would score every message that mentions us
   const own = (deps.localDomains ?? []).map(registeredDomain).filter((d): d is string => d !== undefined);
   const exclude: ReadonlySet<string> = own.length ? new Set([...settings.exclude, ...own]) : settings.exclude;
-  const domainsOf = (candidates: readonly string[]): string[] => candidates.filter((d) => !underAny(d, exclude)).slice(0, settings.maxUris);
+  const domainsOf = (candidates: readonly string[]): string[] => candidates.filter((d) => !excludedBy(d, exclude)).slice(0, settings.maxUris);
   const subjectsOf = (ctx: CheckContext): UriSubjects | undefined => {
     const view = ctx.message;
     const redirects = { redirectors: settings.redirectors ?? [], redirectDepth: settings.redirectDepth ?? 0 };

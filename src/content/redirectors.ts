@@ -3,7 +3,7 @@
 // as any other link (the redirector's own host still is too). Only redirectors that carry the target whole in a
 // query parameter are known here, as it is or base64-encoded (Bing's click tracker); nothing is fetched. A target
 // is itself unwrapped, to a small depth. A host `google.*` stands for google under any ICANN public suffix.
-import { icannSiteLabel } from '../dns/registered-domain.ts';
+import { ANY_SUFFIX, icannSiteLabel } from '../dns/registered-domain.ts';
 
 export interface Redirector {
   /**
@@ -26,7 +26,6 @@ const MAX_LINK_LENGTH = 8_192;
 
 /** An encoded target longer than this is not decoded (a target is a link, not a document). */
 const MAX_ENCODED_LENGTH = 4_096;
-const ANY_SUFFIX = '.*';
 
 /** The first redirector entry matching this URL's host and path, if any. */
 function matching(url: URL, redirectors: readonly Redirector[]): Redirector | undefined {

@@ -47,6 +47,20 @@ export function icannSiteLabel(host: string): string | undefined {
   return p.isIcann === true && !p.isIp && p.domainWithoutSuffix ? p.domainWithoutSuffix : undefined;
 }
 
+/** An entry `name.*` (a redirector host, a uribl.exclude entry): `name` under any ICANN public suffix. */
+export const ANY_SUFFIX = '.*';
+
+/**
+ * `domain` (a registered domain or a name under one) is under an entry of the set: a domain name, for itself and
+ * every name under it (underAny), or `name.*`, for `name` under any public suffix of the ICANN section and every
+ * name under that (google.* covers google.de and mail.google.co.uk, not google.blogspot.com: icannSiteLabel).
+ */
+export function excludedBy(domain: string, entries: ReadonlySet<string>): boolean {
+  if (underAny(domain, entries)) return true;
+  const label = icannSiteLabel(domain);
+  return label !== undefined && entries.has(label + ANY_SUFFIX);
+}
+
 /** `domain` is `entry` or under it (entries: lower-case domain names). */
 export function underAny(domain: string, entries: ReadonlySet<string>): boolean {
   for (let d = domain; ; ) {

@@ -4,7 +4,7 @@
 // are looked up through spamgate's resolver (cache, timeout), and on request their hosts' addresses. Bounded:
 // `maxDomains` link domains, `maxHosts` name servers of each, `maxLookups` resolver lookups in all.
 import { publicAddress } from '../util/ip-ranges.ts';
-import { registeredDomain, underAny } from './registered-domain.ts';
+import { excludedBy, registeredDomain } from './registered-domain.ts';
 import type { Resolver } from './resolver.ts';
 
 export interface NsBounds {
@@ -76,7 +76,7 @@ export async function nameServersOf(resolver: Resolver, linkDomains: readonly st
         // a name server under no registered domain (localhost, a private name) is neither asked nor resolved
         if (nsDomain === undefined) continue;
         if (!hosts.has(host)) (hosts.add(host), mine.push(host));
-        if (!underAny(nsDomain, opts.exclude) && !out.domains.has(nsDomain)) {
+        if (!excludedBy(nsDomain, opts.exclude) && !out.domains.has(nsDomain)) {
           out.domains.set(nsDomain, domain);
           onFound?.({ kind: 'domain', value: nsDomain, link: domain });
         }

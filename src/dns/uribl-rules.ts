@@ -1,6 +1,7 @@
 // The `uribl` rules section: bounds of the URI block list lookups of one message. `max_uris` distinct
 // registered domains (and as many link addresses) are asked per list at most; `exclude` names domains never
-// asked (with everything under them): well-known big sites that no list holds and every newsletter links to.
+// asked (with everything under them; `google.*`: google under any ICANN public suffix): well-known big sites
+// that no list holds and every newsletter links to.
 // `redirectors` are open redirectors whose target (a query parameter, after a `prefix`, base64 with `decode`) is
 // asked as a link too (host `google.*`: google under any ICANN public suffix), `redirect_depth`
 // levels deep; `max_ns_*` bound the name server lookups of `uri_ns` lists.
@@ -8,7 +9,7 @@
 import { z } from 'zod';
 import type { Redirector } from '../content/redirectors.ts';
 import { domain } from '../config/units.ts';
-import { registeredDomain } from './registered-domain.ts';
+import { ANY_SUFFIX, registeredDomain } from './registered-domain.ts';
 
 export const DEFAULT_MAX_URIS = 50;
 export const DEFAULT_REDIRECT_DEPTH = 3;
@@ -16,17 +17,21 @@ export const DEFAULT_MAX_NS_DOMAINS = 10;
 export const DEFAULT_MAX_NS_HOSTS = 4;
 export const DEFAULT_MAX_NS_LOOKUPS = 40;
 
-/** `name.*`: a redirector at `name` under any ICANN public suffix (google.* for google.de, google.co.uk). */
+/** `name.*`: `name` under any ICANN public suffix (google.* for google.de, google.co.uk). */
 const ANY_SUFFIX_HOST = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.\*$/i;
 
-const redirectorSchema = z.strictObject({
-  host: z.string().transform((h, ctx) => {
+/** A domain name (lower-cased), or `name.*`: a redirector host, an exclude entry. */
+const domainOrAnySuffix = () =>
+  z.string().transform((h, ctx) => {
     if (ANY_SUFFIX_HOST.test(h)) return h.toLowerCase();
     const d = domain().safeParse(h);
     if (d.success) return d.data;
-    ctx.addIssue({ code: 'custom', message: 'expected a domain name, or name.* for that name under any public suffix' });
+    ctx.addIssue({ code: 'custom', message: `expected a domain name, or name.* for that name under any public suffix, found ${JSON.stringify(h)}` });
     return z.NEVER;
-  }),
+  });
+
+const redirectorSchema = z.strictObject({
+  host: domainOrAnySuffix(),
   path: z.string().regex(/^\/[\x21-\x7e]{0,200}$/, 'expected a path prefix starting with "/"').optional(),
   params: z
     .array(z.string().regex(/^[A-Za-z0-9_.~\[\]-]{1,64}$/, 'expected a query parameter name'))
@@ -39,16 +44,16 @@ const redirectorSchema = z.strictObject({
 export const uriblSectionSchema = z.strictObject({
   max_uris: z.number().int().min(1).max(500).optional(),
   exclude: z
-    .array(domain())
-    .max(100_000)
-    .superRefine((entries, ctx) => {
-      // links are asked by registered domain, so an entry below one (www.partner.example) would never match; a
-      // public suffix (blogspot.com) stands for every domain under it
-      entries.forEach((entry, i) => {
+    .array(
+      domainOrAnySuffix().superRefine((entry, ctx) => {
+        // links are asked by registered domain, so an entry below one (www.partner.example) would never match; a
+        // public suffix (blogspot.com) stands for every domain under it
+        if (entry.endsWith(ANY_SUFFIX)) return;
         const d = registeredDomain(entry);
-        if (d !== undefined && d !== entry) ctx.addIssue({ code: 'custom', path: [i], message: `expected a registered domain (${d}), found ${entry}` });
-      });
-    })
+        if (d !== undefined && d !== entry) ctx.addIssue({ code: 'custom', message: `expected a registered domain (${d}), found ${entry}` });
+      }),
+    )
+    .max(100_000)
     .optional(),
   redirectors: z.array(redirectorSchema).max(1_000).optional(),
   /** 0 switches unwrapping off. */

@@ -64,10 +64,46 @@ test('the shipped redirectors: Google under any country domain, LinkedIn /safety
   const reply = await send(t, gw, htmlMessage(html));
   assert.equal(reply.code, 250, reply.text);
   assert.deepEqual(new Set(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options), new Set(targets));
-  // counted at the DNS server: each target asked once, the redirectors' own domains as links (google.com excluded)
+  // counted at the DNS server: each target asked once, the redirectors' own domains as links, but Google under any
+  // country domain is excluded (the shipped google.*): google.co.uk, google.de, google.com.au are never asked
   const names = asked(gw, 'urib.test');
   for (const d of targets) assert.equal(names.filter((n) => n === d).length, 1, `${d}: ${names.join(' ')}`);
-  assert.deepEqual(names.filter((n) => !targets.includes(n)).sort(), ['bing.com', 'google.co.uk', 'google.com.au', 'google.de']);
+  assert.deepEqual(names.filter((n) => !targets.includes(n)).sort(), ['bing.com']);
+});
+
+test('exclude entries name.*: that name under any ICANN public suffix is never asked, in links, From or as a name server', async (t) => {
+  const zones: Zones = {
+    ...NS_ZONES,
+    'fresh.example': [{ NS: 'ns1.partner.de' }, { NS: 'ns.partner.blogspot.com' }],
+    'partner.blogspot.com.urib.test': [LISTED],
+  };
+  const { gw, sink } = await start(t, zones, `${NS_LISTS}uribl:
+  exclude: [partner.*]
+`);
+  const html = [
+    'https://partner.co.uk/a',
+    'https://www.partner.de/b',
+    'http://shop.partner.com.au/c',
+    // .example is no suffix of the list's ICANN section: partner.example is asked
+    'https://partner.example/d',
+    // a blog on a shared hosting domain (the list's private section) is no partner site; nor is a longer name
+    'https://partner.blogspot.com/e',
+    'https://notpartner.de/f',
+    'https://partner.de.evil.example/g',
+    'https://fresh.example/h',
+    // the shipped google.*, amazon.*, yahoo.*: country domains too
+    'https://www.google.fr/maps',
+    'https://www.amazon.co.jp/dp/1',
+    'https://news.yahoo.co.uk/',
+  ].map((u, i) => `<a href="${u}">${i}</a>`).join(' ');
+  const reply = await send(t, gw, htmlMessage(html, 'Partner <news@mail.partner.fr>'));
+  assert.equal(reply.code, 250, reply.text);
+  assert.deepEqual(symbolsOfDelivered(sink).get('URIBL_TEST_SPAM')?.options, ['partner.blogspot.com']);
+  // counted at the DNS server
+  assert.deepEqual(asked(gw, 'urib.test').sort(), ['evil.example', 'fresh.example', 'notpartner.de', 'partner.blogspot.com', 'partner.example']);
+  assert.deepEqual(asked(gw, 'fromhdr.test'), [], 'From at partner.fr: excluded');
+  // the name servers of fresh.example: ns1.partner.de excluded, the blog's asked
+  assert.deepEqual(asked(gw, 'nsbl.test'), ['partner.blogspot.com']);
 });
 
 test('nested redirectors are unwrapped to redirect_depth; a redirector of the rules files (host, path, parameter) counts too', async (t) => {

@@ -11,7 +11,7 @@ import { linkHost, uriSubjects } from '../../../src/content/uri-subjects.ts';
 import { compileAnswerMap, isBitKey, symbolsOfAnswer, symbolsOfAnswers } from '../../../src/dns/dnsbl-codes.ts';
 import { createDnsblEngine, reversedName } from '../../../src/dns/dnsbl.ts';
 import { dnsblSectionSchema } from '../../../src/dns/dnsbl-rules.ts';
-import { registeredDomain, underAny } from '../../../src/dns/registered-domain.ts';
+import { excludedBy, registeredDomain, underAny } from '../../../src/dns/registered-domain.ts';
 import { mergeUriblSections, uriblSettings } from '../../../src/dns/uribl-rules.ts';
 import { parseMail } from '../../../src/mime/parse.ts';
 import { loadRuleset } from '../../../src/scoring/ruleset.ts';
@@ -36,6 +36,11 @@ test('registered domains by the public suffix list (private section included); i
   assert.ok(underAny('mail.google.com', new Set(['google.com'])));
   assert.ok(underAny('google.com', new Set(['google.com'])));
   assert.ok(!underAny('notgoogle.com', new Set(['google.com'])));
+  // name.*: the name under an ICANN public suffix, and all under it; not under the private section, nor a longer name
+  const anySuffix = new Set(['google.*']);
+  for (const d of ['google.com', 'google.de', 'google.co.uk', 'mail.google.com.au']) assert.ok(excludedBy(d, anySuffix), d);
+  for (const d of ['google.blogspot.com', 'notgoogle.de', 'google.de.evil.example', 'google']) assert.ok(!excludedBy(d, anySuffix), d);
+  assert.ok(excludedBy('mail.google.com', new Set(['google.com'])));
 });
 
 test('a host whose subdomain labels are no strict DNS names still has its registered domain (browsers follow such links)', () => {
@@ -218,7 +223,7 @@ test('rules schema errors name the file, the line and the key', () => {
         '    codes: { 127.0.0.2: URIBL_W }',
         'uribl:',
         '  max_uris: 0',
-        '  exclude: [good.example, "not a domain", www.partner.example, blogspot.com]',
+        '  exclude: [good.example, "not a domain", www.partner.example, blogspot.com, partner.*, "*.partner.example", partner.*.uk, "*"]',
         '  skip: []',
         '',
       ].join('\n'),
@@ -235,6 +240,11 @@ test('rules schema errors name the file, the line and the key', () => {
     // links are asked by registered domain: an entry below one would never match (a public suffix covers all under it)
     assert.match(text, at(26, 'uribl\\.exclude\\[2\\]: expected a registered domain \\(partner\\.example\\), found www\\.partner\\.example'));
     assert.doesNotMatch(text, /exclude\[3\]/);
+    // name.* (that name under any public suffix) is taken; any other wildcard is not
+    assert.doesNotMatch(text, /exclude\[4\]/);
+    for (const [i, entry] of [[5, '\\*\\.partner\\.example'], [6, 'partner\\.\\*\\.uk'], [7, '\\*']]) {
+      assert.match(text, at(26, `uribl\\.exclude\\[${i}\\]: expected a domain name, or name\\.\\* for that name under any public suffix, found "${entry}"`));
+    }
     assert.match(text, at(27, 'uribl\\.skip: unknown key'));
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -248,7 +258,8 @@ test('uribl sections merge: a later max_uris replaces, exclude entries add up; t
   const shipped = loadRuleset([new URL('../../../rules', import.meta.url).pathname]);
   const settings = uriblSettings(shipped.section('uribl'));
   assert.equal(settings.maxUris, 50);
-  assert.ok(settings.exclude.has('google.com'));
+  assert.ok(['google.*', 'amazon.*', 'yahoo.*', 'microsoft.com'].every((e) => settings.exclude.has(e)));
+  assert.ok(!settings.exclude.has('google.com'), 'google.* covers it');
   const lists = shipped.section<Record<string, { kind: string; enabled: boolean; zone: string }>>('dnsbl') ?? {};
   const uriLists = Object.values(lists).filter((l) => l.kind === 'uri');
   assert.deepEqual(uriLists.map((l) => l.zone).sort(), ['dbl.spamhaus.org', 'multi.surbl.org', 'multi.uribl.com']);
