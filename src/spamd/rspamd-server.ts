@@ -63,6 +63,12 @@ export class RspamdHttpServer extends SocketService {
     // bound them, and readEnvelope refuses more than MAX_RCPTS recipients
     this.http.maxHeadersCount = 0;
     this.http.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // bytes in or after the one request: a body being read is refused (400, by its reader); past it (a body not
+      // read, junk after it) the request's answer, written or to come, is the only one and closes the connection
+      if (this.served.has(socket)) {
+        socket.emit('spamgate-bad-body', err);
+        return;
+      }
       const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       this.metrics.request('other', 'error');
       if (socket.writable) socket.end(rawResponse(status, { error: status === 431 ? 'request headers too large' : 'malformed HTTP request' }));
@@ -251,8 +257,13 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     let size = 0;
     const socket = req.socket;
     const onTimeout = (): void => reject(new HttpFail(408, 'timeout', 'no complete request in time'));
+    const onBadBody = (): void => reject(new HttpFail(400, 'error', 'malformed HTTP request body'));
     socket.on('spamgate-timeout', onTimeout);
-    const done = (): void => void socket.off('spamgate-timeout', onTimeout);
+    socket.once('spamgate-bad-body', onBadBody);
+    const done = (): void => {
+      socket.off('spamgate-timeout', onTimeout);
+      socket.off('spamgate-bad-body', onBadBody);
+    };
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > max) {

@@ -1,0 +1,38 @@
+// The rspamd HTTP listener's framing edges found by the protocol fuzzer (test/helpers/fuzz-http.ts): one
+// response per connection even when bytes that are no request follow the first.
+import assert from 'node:assert/strict';
+import { test, type TestContext } from 'node:test';
+import { startGateway } from '../helpers/gateway.ts';
+import { DNS_CHECKS } from '../helpers/milter-gateway.ts';
+import { rawExchange as raw } from '../helpers/raw-exchange.ts';
+
+async function start(t: TestContext): Promise<number> {
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
+    local_domains: ['example.test'],
+    bayes: { enabled: false },
+    checks: { disabled: DNS_CHECKS },
+    spamd: { enabled: true, listen: '127.0.0.1:0', http_listen: '127.0.0.1:0' },
+  });
+  assert.ok(gw.scanHttpPort);
+  return gw.scanHttpPort;
+}
+
+const statusLines = (reply: string): string[] => reply.match(/HTTP\/1\.1 \d{3} [^\r]*/g) ?? [];
+
+test('rspamd http: a /ping followed by a malformed chunked body or junk gets one response, not a second 400', async (t) => {
+  const port = await start(t);
+  for (const request of [
+    'GET /ping HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n',
+    'GET /ping HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcdeJUNK\r\n\r\n',
+  ]) {
+    const reply = await raw(port, [request], { end: true });
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200 OK'], reply);
+    assert.ok(reply.endsWith('\r\n\r\npong\r\n'), reply);
+  }
+  // a malformed chunk inside a body being read is that request's 400, once
+  const bad = await raw(port, ['POST /checkv2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n'], { end: true });
+  assert.deepEqual(statusLines(bad), ['HTTP/1.1 400 Bad Request'], bad);
+  assert.match(bad, /\{"error":"malformed HTTP request[^"]*"\}$/);
+});
