@@ -57,8 +57,9 @@ export class RspamdHttpServer extends SocketService {
   constructor(private readonly opts: RspamdServerOptions) {
     super({}, (err) => opts.deps.log.error('rspamd http listener error', { err }));
     this.metrics = createRspamdMetrics(opts.registry);
-    // 16 KiB of request headers at most (431 past it); the timeouts are ours, per connection (below)
-    this.http = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0 }, (req, res) => void this.handle(req, res));
+    // 16 KiB of request headers at most (431 past it); the timeouts are ours, per connection (below); the Host
+    // check is ours too (node's own answers a bare 400, not rspamd's {"error"})
+    this.http = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 0, headersTimeout: 0, keepAliveTimeout: 0, requireHostHeader: false }, (req, res) => void this.handle(req, res));
     // no count of header lines (node drops those past it silently, an IP or Content-Length among them): the 16 KiB
     // bound them, and readEnvelope refuses more than MAX_RCPTS recipients
     this.http.maxHeadersCount = 0;
@@ -168,6 +169,8 @@ export class RspamdHttpServer extends SocketService {
     const started = performance.now();
     res.shouldKeepAlive = false;
     try {
+      // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host
+      if (req.httpVersion !== '1.0' && req.headers.host === undefined) throw new HttpFail(400, 'error', 'Host header required (HTTP/1.1)');
       if (endpoint === 'ping') {
         if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') throw new HttpFail(405, 'error', `method ${printable(req.method ?? '')} not allowed`);
         this.requestRead(req.socket);

@@ -1,5 +1,6 @@
 // The rspamd HTTP listener's framing edges found by the protocol fuzzer (test/helpers/fuzz-http.ts): one
-// response per connection even when bytes that are no request follow the first.
+// response per connection even when bytes that are no request follow the first; a request without Host
+// answered with rspamd's {"error"} rather than node's bare 400.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { startGateway } from '../helpers/gateway.ts';
@@ -35,4 +36,16 @@ test('rspamd http: a /ping followed by a malformed chunked body or junk gets one
   const bad = await raw(port, ['POST /checkv2 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n'], { end: true });
   assert.deepEqual(statusLines(bad), ['HTTP/1.1 400 Bad Request'], bad);
   assert.match(bad, /\{"error":"malformed HTTP request[^"]*"\}$/);
+});
+
+test('rspamd http: an HTTP/1.1 request without Host is a 400 with rspamd\'s error text (RFC 9112 §3.2), and only that', async (t) => {
+  const port = await start(t);
+  for (const request of ['GET /ping HTTP/1.1\r\n\r\n', 'POST /checkv2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcJUNK\r\n\r\n']) {
+    const reply = await raw(port, [request], { end: true });
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 400 Bad Request'], reply);
+    const body = reply.slice(reply.indexOf('\r\n\r\n') + 4);
+    assert.match((JSON.parse(body) as { error: string }).error, /Host/, reply);
+  }
+  // HTTP/1.0 needs none
+  assert.match(await raw(port, ['GET /ping HTTP/1.0\r\n\r\n'], { end: true }), /^HTTP\/1\.1 200 /);
 });
