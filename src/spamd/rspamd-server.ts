@@ -75,6 +75,13 @@ export class RspamdHttpServer extends SocketService {
       if (socket.writable) socket.end(rawResponse(status, { error: status === 431 ? 'request headers too large' : 'malformed HTTP request' }));
       else socket.destroy();
     });
+    // CONNECT is node's to hand over as a tunnel (without a listener it closes the connection without a word)
+    this.http.on('connect', (_req: IncomingMessage, socket: Socket) => {
+      this.metrics.request('other', 'error');
+      if (!socket.writable) return void socket.destroy();
+      socket.end(rawResponse(405, { error: 'method CONNECT not allowed' }));
+      socket.destroySoon();
+    });
     this.http.on('error', (err) => opts.deps.log.error('rspamd http listener error', { err }));
   }
 

@@ -1,6 +1,6 @@
 // The rspamd HTTP listener's framing edges found by the protocol fuzzer (test/helpers/fuzz-http.ts): one
-// response per connection even when bytes that are no request follow the first; a request without Host
-// answered with rspamd's {"error"} rather than node's bare 400.
+// response per connection even when bytes that are no request follow the first; a request without Host and a
+// CONNECT answered with rspamd's {"error"} rather than node's bare 400 or a silent close.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { startGateway } from '../helpers/gateway.ts';
@@ -48,4 +48,13 @@ test('rspamd http: an HTTP/1.1 request without Host is a 400 with rspamd\'s erro
   }
   // HTTP/1.0 needs none
   assert.match(await raw(port, ['GET /ping HTTP/1.0\r\n\r\n'], { end: true }), /^HTTP\/1\.1 200 /);
+});
+
+test('rspamd http: CONNECT is refused with 405 and rspamd\'s error text, not a silent close', async (t) => {
+  const port = await start(t);
+  const reply = await raw(port, ['CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\n'], { end: true });
+  assert.match(reply, /^HTTP\/1\.1 405 /, JSON.stringify(reply));
+  assert.match(reply, /\{"error":"[^"]*CONNECT[^"]*"\}$/);
+  // the listener goes on
+  assert.match(await raw(port, ['GET /ping HTTP/1.1\r\nHost: x\r\n\r\n'], { end: true }), /pong/);
 });
