@@ -67,6 +67,7 @@ export class RspamdHttpServer extends SocketService {
       // bytes in or after the one request: a body being read is refused (400, by its reader); past it (a body not
       // read, junk after it) the request's answer, written or to come, is the only one and closes the connection
       if (this.served.has(socket)) {
+        // (answered at once: node ends the connection right after a parse error at its end)
         socket.emit('spamgate-bad-body', err);
         return;
       }
@@ -190,7 +191,7 @@ export class RspamdHttpServer extends SocketService {
       const learning = endpoint === 'learnspam' || endpoint === 'learnham';
       if (learning && !config.allow_tell) throw new HttpFail(403, 'refused', 'learning is not enabled (spamd.allow_tell)');
       if (learning && !this.opts.learner) throw new HttpFail(503, 'refused', 'nothing to learn into (bayes and fuzzy are off)');
-      const body = await readBody(req, config.max_size);
+      const body = await readBody(req, res, config.max_size);
       this.requestRead(req.socket);
       if (learning) {
         const cls: MessageClass = endpoint === 'learnspam' ? 'spam' : 'ham';
@@ -208,7 +209,7 @@ export class RspamdHttpServer extends SocketService {
       if (!fail) this.opts.deps.log.error('unexpected error in rspamd http request', { err });
       this.metrics.request(endpoint, fail?.result ?? 'error');
       if (!res.headersSent) send(res, fail?.status ?? 500, json({ error: fail?.message ?? 'internal error' }));
-      else res.destroy();
+      else if (!res.writableEnded) res.destroy();
       // a body not read (refused on its Content-Length) is not waited for
       req.socket.destroySoon();
     } finally {
@@ -250,8 +251,11 @@ export class RspamdHttpServer extends SocketService {
   }
 }
 
-/** The body, at most `max` bytes: refused at once on a larger Content-Length, or when a chunked body passes it. */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+/**
+ * The body, at most `max` bytes: refused at once on a larger Content-Length, or when a chunked body passes it; a
+ * body node cannot parse (a bad chunk, cut short) is answered 400 here, at once, before node closes the connection.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const length = req.headers['content-length'];
     const codings = transferCodings(req.headers['transfer-encoding']);
@@ -267,7 +271,11 @@ function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     let size = 0;
     const socket = req.socket;
     const onTimeout = (): void => reject(new HttpFail(408, 'timeout', 'no complete request in time'));
-    const onBadBody = (): void => reject(new HttpFail(400, 'error', 'malformed HTTP request body'));
+    const onBadBody = (): void => {
+      const fail = new HttpFail(400, 'error', 'malformed HTTP request body');
+      if (!res.headersSent) send(res, fail.status, json({ error: fail.message }));
+      reject(fail);
+    };
     socket.on('spamgate-timeout', onTimeout);
     socket.once('spamgate-bad-body', onBadBody);
     const done = (): void => {
