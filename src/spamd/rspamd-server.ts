@@ -76,6 +76,15 @@ export class RspamdHttpServer extends SocketService {
       if (socket.writable) socket.end(rawResponse(status, { error: status === 431 ? 'request headers too large' : 'malformed HTTP request' }));
       else socket.destroy();
     });
+    // RFC 9110 §10.1.1: an expectation other than 100-continue may get 417; node's own answer has no error text and
+    // keeps the connection open for another request
+    this.http.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      this.served.add(req.socket);
+      this.metrics.request('other', 'error');
+      res.shouldKeepAlive = false;
+      send(res, 417, json({ error: `Expect ${printable(String(req.headers.expect ?? ''))} is not supported (only 100-continue)` }));
+      this.answered(req.socket, this.opts.config());
+    });
     // CONNECT is node's to hand over as a tunnel (without a listener it closes the connection without a word)
     this.http.on('connect', (_req: IncomingMessage, socket: Socket) => {
       this.metrics.request('other', 'error');

@@ -1,6 +1,7 @@
 // The rspamd HTTP listener's framing edges found by the protocol fuzzer (test/helpers/fuzz-http.ts): one
-// response per connection even when bytes that are no request follow the first; a request without Host and a
-// CONNECT answered with rspamd's {"error"} rather than node's bare 400 or a silent close.
+// response per connection even when bytes that are no request follow the first; a request without Host, a
+// CONNECT and an unknown Expect answered with rspamd's {"error"} rather than node's bare 400, a silent close or
+// node's 417 that keeps the connection open.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { startGateway } from '../helpers/gateway.ts';
@@ -59,4 +60,15 @@ test('rspamd http: CONNECT is refused with 405 and rspamd\'s error text, not a s
   assert.match(reply, /\{"error":"[^"]*CONNECT[^"]*"\}$/);
   // the listener goes on
   assert.match(await raw(port, ['GET /ping HTTP/1.1\r\nHost: x\r\n\r\n'], { end: true }), /pong/);
+});
+
+test('rspamd http: an unknown Expect is a 417 with rspamd\'s error text and closes the connection', async (t) => {
+  const port = await start(t);
+  // not half-closed: the listener itself must end the connection after its one answer
+  const reply = await raw(port, ['GET /ping HTTP/1.1\r\nHost: x\r\nExpect: 1.2.3\r\n\r\n']);
+  assert.match(reply, /^HTTP\/1\.1 417 /, JSON.stringify(reply));
+  assert.match(reply, /\r\nconnection: close\r\n/i);
+  assert.match(reply, /\{"error":"[^"]*Expect[^"]*"\}$/);
+  // 100-continue is taken as before
+  assert.match(await raw(port, ['POST /checkv2 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n', 'abc']), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
 });
