@@ -1,7 +1,7 @@
-// Drives a line-based protocol server with mutated commands over a real socket: each mutated command is followed
-// by a fixed probe whose reply is awaited within a bound; records uncaught exceptions of this process, hangs
-// (probe unanswered), connections closed without a reason, replies that break the protocol's syntax and
-// (through the target's check) commands left without their tagged reply. Bounded in iterations and time.
+// Drives a protocol server with mutated commands over a real socket (line-based, or packets through the target's
+// own mutator): each mutated command is followed by a fixed probe whose reply is awaited within a bound; records
+// uncaught exceptions of this process, hangs (probe unanswered), connections closed without a reason, replies
+// that break the protocol's syntax and (through the target's check) commands left without their tagged reply. Bounded in iterations and time.
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { mutate, Rng } from './fuzz-mutate.ts';
@@ -80,6 +80,10 @@ export interface FuzzTarget {
   nudge?(text: string, i: number): string | undefined;
   /** The probe may rightly go unanswered: the server is waiting for what the input announced (a literal, BDAT). */
   mayWait(sent: Buffer): boolean;
+  /** How long to wait on input the server may rightly wait on (default 500 ms; inconclusive either way). */
+  waitMs?: number;
+  /** A protocol-aware mutator used instead of the line mutators (binary protocols: the milter's packets). */
+  mutate?(base: string, rng: Rng): Buffer;
 }
 
 export interface Finding {
@@ -136,7 +140,8 @@ export async function fuzz(target: FuzzTarget, corpus: readonly string[], opts: 
   try {
     for (let i = 0; i < opts.iterations && Date.now() < deadline; i++) {
       result.iterations++;
-      const sent = target.frame(mutate(rng.pick(corpus), rng), i);
+      const base = rng.pick(corpus);
+      const sent = target.frame(target.mutate ? target.mutate(base, rng) : mutate(base, rng), i);
       conn.text = '';
       conn.write(sent);
       conn.write(target.probe(i));
@@ -145,7 +150,7 @@ export async function fuzz(target: FuzzTarget, corpus: readonly string[], opts: 
       let outcome: 'done' | 'closed' | 'timeout';
       for (;;) {
         // input the server may rightly wait on gets a short bound: it is inconclusive either way
-        const bound = target.mayWait(sent) ? Math.min(opts.probeTimeoutMs, 500) : opts.probeTimeoutMs;
+        const bound = target.mayWait(sent) ? Math.min(opts.probeTimeoutMs, target.waitMs ?? 500) : opts.probeTimeoutMs;
         outcome = await conn.until((t) => target.probeDone(t, i) || (nudges < 3 && t.length !== nudgedAt && target.nudge?.(t, i) !== undefined), bound);
         const more = outcome === 'done' && !target.probeDone(conn.text, i) ? target.nudge?.(conn.text, i) : undefined;
         if (more === undefined) break;

@@ -14,6 +14,8 @@ export interface RequestTarget {
   check(reply: Buffer, sent: Buffer): string | undefined;
   probe: Buffer;
   probeOk(reply: Buffer): boolean;
+  /** A protocol-aware mutator used instead of the line mutators (HTTP: headers, lengths, chunks). */
+  mutate?(base: Buffer, rng: Rng): Buffer;
 }
 
 /** Sends `data` on a fresh connection, half-closes, and collects the reply until close or `ms` (a bound). */
@@ -47,7 +49,8 @@ export async function fuzzRequests(target: RequestTarget, opts: { seed: number; 
   try {
     for (let i = 0; i < opts.iterations && Date.now() < deadline; i++) {
       result.iterations++;
-      const sent = mutate(rng.pick(target.corpus), rng);
+      const base = rng.pick(target.corpus);
+      const sent = target.mutate ? target.mutate(base, rng) : mutate(base, rng);
       const input = JSON.stringify(sent.length > 300 ? `${sent.subarray(0, 200).toString('latin1')}…(${sent.length} bytes)` : sent.toString('latin1'));
       const { reply, timedOut } = await exchange(target.port, sent, opts.timeoutMs);
       await new Promise<void>((resolve) => setImmediate(resolve));

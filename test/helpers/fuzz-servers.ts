@@ -1,6 +1,7 @@
 // Starts spamgate's protocol servers for the fuzz tests and bench as the integration tests do (127.0.0.1:0) and
 // returns a ready fuzz target for each: IMAP logged in with INBOX selected holding plain and MIME messages,
-// POP3 logged in with a few messages, ManageSieve authenticated, SMTP on the gateway and on submission (AUTH).
+// POP3 logged in with a few messages, ManageSieve authenticated, SMTP on the gateway and on submission (AUTH),
+// the milter listener, and the spamd and rspamd HTTP listeners (one request per connection).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,9 @@ import { sample, startImap } from '../integration/imap-harness.ts';
 import { message, startPop3 } from '../integration/pop3-fixture.ts';
 import type { FuzzTarget } from './fuzz-drive.ts';
 import type { RequestTarget } from './fuzz-request.ts';
+import { rspamdHttpTarget } from './fuzz-http.ts';
+import { milterTarget } from './fuzz-milter.ts';
+import { startMilterGateway } from './milter-gateway.ts';
 import { imapTarget, pop3Target, sieveTarget, smtpTarget } from './fuzz-targets.ts';
 import { startGateway, TEST_PASSWORD } from './gateway.ts';
 
@@ -112,4 +116,24 @@ export async function spamdFuzzTarget(t: TestContext): Promise<RequestTarget> {
     probe: Buffer.from('PING SPAMC/1.5\r\n\r\n'),
     probeOk: (reply) => reply.toString('latin1').startsWith('SPAMD/1.5 0 PONG'),
   };
+}
+
+/** The milter listener of a front-of gateway (the milter tests' set-up: marker rules, DNS checks off). */
+export async function milterFuzzTarget(t: TestContext): Promise<FuzzTarget> {
+  const gw = await startMilterGateway(t);
+  return milterTarget(gw.milterPort);
+}
+
+/** The rspamd HTTP scan listener (spamd.http_listen) of a front-of gateway, learning allowed. */
+export async function rspamdHttpFuzzTarget(t: TestContext): Promise<RequestTarget> {
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
+    local_domains: ['example.test'],
+    bayes: { enabled: false },
+    smtp: { trusted_networks: [] },
+    checks: { disabled: DNS_CHECKS },
+    spamd: { enabled: true, listen: '127.0.0.1:0', http_listen: '127.0.0.1:0', allow_tell: true },
+  });
+  return rspamdHttpTarget(gw.scanHttpPort ?? 0);
 }
