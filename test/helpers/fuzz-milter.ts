@@ -103,6 +103,7 @@ const MUTATORS: readonly PacketMutator[] = [
   (pkts, rng) => edit(pkts, rng, (x) => ({ cmd: x.cmd, data: Buffer.alloc(0) })),
   // out of order: two packets swapped
   (pkts, rng) => {
+    if (pkts.length < 2) return pkts;
     const out = [...pkts];
     const i = at(out, rng);
     const j = at(out, rng);
@@ -110,7 +111,10 @@ const MUTATORS: readonly PacketMutator[] = [
     return out;
   },
   // a packet dropped
-  (pkts, rng) => (pkts.length > 1 ? pkts.filter((_, i) => i !== at(pkts, rng)) : pkts),
+  (pkts, rng) => {
+    const drop = at(pkts, rng);
+    return pkts.length > 1 ? pkts.filter((_, i) => i !== drop) : pkts;
+  },
   // a packet repeated, or one from another session put anywhere
   (pkts, rng) => insert(pkts, rng, rng.int(2) && pkts.length ? { ...(pkts[at(pkts, rng)] as Pkt) } : randomPacket(rng)),
   // BODY / EOB / HEADER before MAIL (or before anything)
