@@ -4,7 +4,6 @@
 // gets its DATA refused on spamgate's reject and accepted on a ham, with $spam_score and $spam_action from
 // spamgate's answer and the envelope in spamgate's transaction log; with spamgate down, defer_ok lets mail in.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +12,7 @@ import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
+import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 
 /** .ci/run unpacks exim4-daemon-heavy here (dpkg -x) and adds its Debian-exim user. */
 const EXIM = process.env.SPAMGATE_TEST_EXIM ?? '/opt/spamgate-test/exim4/usr/sbin/exim4';
@@ -55,18 +55,9 @@ acl_data:
 }
 
 /** One SMTP session through `exim -bh` from 127.0.0.1 (its name from /etc/hosts: no DNS is asked). */
-function session(config: string, body: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function session(config: string, body: string): Promise<ProgramRun> {
   const input = `HELO mail.sender.example\r\nMAIL FROM:<news@sender.example>\r\nRCPT TO:<user@example.test>\r\nDATA\r\nFrom: news@sender.example\r\nTo: user@example.test\r\nSubject: monthly news\r\nDate: Sun, 22 Nov 2026 00:00:00 +0000\r\nMessage-ID: <m1@sender.example>\r\n\r\n${body}\r\n.\r\nQUIT\r\n`;
-  return new Promise((resolve, reject) => {
-    const child = spawn(EXIM, ['-C', config, '-bh', '127.0.0.1'], { timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.end(input);
-  });
+  return runProgram(EXIM, ['-C', config, '-bh', '127.0.0.1'], { stdin: input, timeoutMs: 60_000 });
 }
 
 function tempDir(t: TestContext): string {

@@ -4,7 +4,6 @@
 // as rspamc reads it, -m writes the verdict headers, the envelope options (-i, --helo, --hostname, -F, -r, -d, -u)
 // reach the checks, learn_spam / learn_ham learn through the Bayes learner when spamd.allow_tell is on.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,29 +13,16 @@ import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { runCli } from '../helpers/cli-process.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
+import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 
 const RSPAMC = '/usr/bin/rspamc';
 const skip = existsSync(RSPAMC) ? false : 'rspamc is not installed (Debian package rspamd)';
 
 type Json = Record<string, unknown>;
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs rspamc against the listener (asynchronously: the server under test runs in this process). */
-function rspamc(port: number, args: readonly string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(RSPAMC, ['-h', `127.0.0.1:${port}`, '-t', '30', ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+/** Runs rspamc against the listener. */
+function rspamc(port: number, args: readonly string[]): Promise<ProgramRun> {
+  return runProgram(RSPAMC, ['-h', `127.0.0.1:${port}`, '-t', '30', ...args], { timeoutMs: 60_000 });
 }
 
 const GTUBE = 'XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X';

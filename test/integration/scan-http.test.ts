@@ -4,7 +4,6 @@
 // listener and through /checkv2 gets the same score; /ping; learning on and off; and what a broken or hostile
 // client gets: rspamd's {"error"} with a 4xx, or a closed connection.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -15,6 +14,7 @@ import type { Zones } from '../helpers/dns-server.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
 import { rawExchange as raw } from '../helpers/raw-exchange.ts';
+import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 
 type Json = Record<string, unknown>;
 type Gw = RunningGateway & { scanHttpPort: number; spamdPort: number };
@@ -72,15 +72,8 @@ async function check(gw: Gw, body: string, headers: Record<string, string> = {})
   return { status: res.status, json: (await res.json()) as Json };
 }
 
-function curl(args: readonly string[], input: string): Promise<{ status: number | null; stdout: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('curl', ['-sS', ...args]);
-    let stdout = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout }));
-    child.stdin.end(input);
-  });
+function curl(args: readonly string[], input: string): Promise<ProgramRun> {
+  return runProgram('curl', ['-sS', ...args], { stdin: input });
 }
 
 async function metric(gw: RunningGateway, labels: string): Promise<number> {

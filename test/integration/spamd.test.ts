@@ -3,7 +3,6 @@
 // allowed and refused when not, per-user thresholds — the envelope read from the topmost Received field, and
 // raw-socket tests of what a broken or hostile client gets: the protocol's error line and a closed connection.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -15,29 +14,14 @@ import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
 import { rawExchange } from '../helpers/raw-exchange.ts';
+import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 
 const SPAMC = '/usr/bin/spamc';
 const skip = existsSync(SPAMC) ? false : 'spamc is not installed (Debian package spamc)';
 
-interface Run {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs spamc with the message on stdin (asynchronously: the server under test runs in this process). */
-function spamc(args: readonly string[], input: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(SPAMC, ['-x', ...args]);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString('utf8')));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(input);
-  });
+/** Runs spamc with the message on stdin. */
+function spamc(args: readonly string[], input: string): Promise<ProgramRun> {
+  return runProgram(SPAMC, ['-x', ...args], { stdin: input });
 }
 
 const RECEIVED = 'Received: from mail.sender.example (mail.sender.example [198.51.100.7])\n\tby mx.example.test (Postfix) with ESMTP id 4Abc;\n\tSun, 22 Nov 2026 00:00:00 +0000\n';
