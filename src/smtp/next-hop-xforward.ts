@@ -8,7 +8,7 @@ import { xtextEncode } from './next-hop-params.ts';
 export interface ClientOrigin {
   addr: string;
   port?: number;
-  /** Host name, when known (XCLIENT NAME); otherwise sent as [UNAVAILABLE]. */
+  /** Host name, when known (XCLIENT NAME, else forward-confirmed reverse DNS); sent as [UNAVAILABLE] otherwise or when it is no host name. */
   name?: string;
   helo?: string;
   proto: 'SMTP' | 'ESMTP';
@@ -29,6 +29,23 @@ export function originOf(envelope: Pick<QueueEnvelope, 'clientIp' | 'client'>): 
 
 /** The command line limit of XFORWARD servers (longer attribute lists are split over several commands). */
 const MAX_LINE = 512;
+
+/**
+ * A host name as Postfix's valid_hostname() takes one: dot-separated labels of letters, digits, '-' and '_'
+ * (none empty, none over 63, none starting or ending with '-'), 255 octets at most, and not all digits and dots.
+ * A PTR answer may hold any octets (spaces, '=', CR LF, 8-bit, a '.' inside a label) and its owner may confirm
+ * it forward too; such a "name" is no host name, and is told as [UNAVAILABLE] (as Postfix names such a client unknown).
+ */
+export function isHostName(name: string): boolean {
+  if (name.length === 0 || name.length > 255 || /^[0-9.]+$/.test(name)) return false;
+  return name.split('.').every((l) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(l));
+}
+
+/** The name without a trailing root dot, when it is a host name. */
+function hostNameOf(name: string | undefined): string | undefined {
+  const n = name?.replace(/\.$/, '');
+  return n !== undefined && isHostName(n) ? n : undefined;
+}
 
 /** KEY=xtext, the value shortened (never an xtext escape cut in two) so that it fits a line of its own. */
 function attribute(key: string, value: string): string {
@@ -53,7 +70,7 @@ export function xforwardCommands(offered: ReadonlySet<string>, origin: ClientOri
     ['PORT', origin.port ? String(origin.port) : '[UNAVAILABLE]'],
     ['PROTO', origin.proto],
     ['SOURCE', 'REMOTE'],
-    ['NAME', origin.name ?? '[UNAVAILABLE]'],
+    ['NAME', hostNameOf(origin.name) ?? '[UNAVAILABLE]'],
     ['HELO', origin.helo ?? '[UNAVAILABLE]'],
   ];
   const lines: string[] = [];

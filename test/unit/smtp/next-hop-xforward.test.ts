@@ -13,7 +13,7 @@ test('one line with the offered attributes; unknown values as [UNAVAILABLE]; IPv
 
 test('long values are split over several lines of at most 512 octets, never inside an xtext escape', () => {
   const helo = '+'.repeat(300);
-  const lines = xforwardCommands(ALL, { addr: '192.0.2.7', proto: 'ESMTP', name: 'n'.repeat(255), helo });
+  const lines = xforwardCommands(ALL, { addr: '192.0.2.7', proto: 'ESMTP', name: [63, 63, 63, 61].map((n) => 'n'.repeat(n)).join('.'), helo });
   assert.ok(lines.length > 1);
   for (const l of lines) assert.ok(l.length <= 512 && l.startsWith('XFORWARD '), l);
   const heloValue = lines.join(' ').match(/HELO=(\S+)/)?.[1] ?? '';
@@ -23,4 +23,13 @@ test('long values are split over several lines of at most 512 octets, never insi
 test('a notice spamgate wrote itself (no recorded client) gets no XFORWARD', () => {
   assert.equal(originOf({ clientIp: '127.0.0.1' }), undefined);
   assert.deepEqual(originOf({ clientIp: '192.0.2.7', client: { helo: 'h.example', esmtp: true, port: 25 } }), { addr: '192.0.2.7', proto: 'ESMTP', port: 25, helo: 'h.example' });
+});
+
+test('NAME is a host name or [UNAVAILABLE]: a hostile PTR answer confirmed forward is not told as the client\'s name', () => {
+  const nameOf = (name: string): string | undefined => xforwardCommands(new Set(['NAME']), { addr: '192.0.2.7', proto: 'ESMTP', name })[0]?.replace(/^XFORWARD NAME=/, '');
+  assert.equal(nameOf('Mail-1.Client_x.example'), 'Mail-1.Client_x.example');
+  assert.equal(nameOf('mail.client.example.'), 'mail.client.example', 'the root dot dropped');
+  for (const hostile of ['a b.example', 'a=b.example', 'a+b.example', 'mail\r\nRCPT TO:<x@y>.example', 'm\u00e9l.example', '192.0.2.7', '-a.example', 'a..example', `${'a'.repeat(64)}.example`, '[192.0.2.7]']) {
+    assert.equal(nameOf(hostile), '[UNAVAILABLE]', JSON.stringify(hostile));
+  }
 });
