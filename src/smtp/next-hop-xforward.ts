@@ -29,6 +29,8 @@ export function originOf(envelope: Pick<QueueEnvelope, 'clientIp' | 'client'>): 
 
 /** The command line limit of XFORWARD servers (longer attribute lists are split over several commands). */
 const MAX_LINE = 512;
+/** Postfix refuses the whole XFORWARD command ("501 … attribute value too long") for a value over 255 octets. */
+const MAX_VALUE = 255;
 
 /**
  * A host name as Postfix's valid_hostname() takes one: dot-separated labels of letters, digits, '-' and '_'
@@ -50,7 +52,7 @@ function hostNameOf(name: string | undefined): string | undefined {
 /** KEY=xtext, the value shortened (never an xtext escape cut in two) so that it fits a line of its own. */
 function attribute(key: string, value: string): string {
   if (value === '[UNAVAILABLE]') return `${key}=${value}`;
-  const room = MAX_LINE - 'XFORWARD '.length - key.length - 1;
+  const room = Math.min(MAX_VALUE, MAX_LINE - 'XFORWARD '.length - key.length - 1);
   let v = value;
   let encoded = xtextEncode(v);
   while (encoded.length > room && v.length > 0) {

@@ -33,3 +33,12 @@ test('NAME is a host name or [UNAVAILABLE]: a hostile PTR answer confirmed forwa
     assert.equal(nameOf(hostile), '[UNAVAILABLE]', JSON.stringify(hostile));
   }
 });
+
+test('no attribute value over 255 octets (Postfix refuses the whole XFORWARD command for one: the client would go unnamed)', () => {
+  const lines = xforwardCommands(ALL, { addr: '192.0.2.7', proto: 'ESMTP', helo: 'h'.repeat(400) });
+  const helo = lines.join(' ').match(/HELO=(\S+)/)?.[1] ?? '';
+  assert.ok(helo.length > 0 && helo.length <= 255, `HELO value of ${helo.length} octets`);
+  const escaped = xforwardCommands(new Set(['HELO']), { addr: '192.0.2.7', proto: 'ESMTP', helo: '='.repeat(200) })[0] ?? '';
+  assert.match(escaped, /^XFORWARD HELO=(\+3D)+$/);
+  assert.ok(escaped.length - 'XFORWARD HELO='.length <= 255);
+});
