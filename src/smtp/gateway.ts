@@ -265,12 +265,13 @@ export class Gateway {
       cb();
     } catch (err) {
       if (err instanceof SmtpError) {
-        const info = this.sessions.get(session.id)?.info;
+        // smtp-server's session, not ours: a refusal thrown before this.state() ran (parameters after HELO,
+        // shutting down) would otherwise name the proxy as the client after XCLIENT ADDR
         this.deps.log.info('refused', {
           listener: this.deps.name,
           session: session.id,
-          client_ip: info?.clientIp ?? session.remoteAddress,
-          ...(info?.helo ? { helo: info.helo } : {}),
+          client_ip: session.remoteAddress,
+          ...(session.hostNameAppearsAs ? { helo: session.hostNameAppearsAs } : {}),
           command: what.command,
           address: what.address,
           ...(err.symbol ? { symbol: err.symbol } : {}),

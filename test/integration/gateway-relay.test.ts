@@ -489,3 +489,20 @@ test('a recipient refused at RCPT is logged ("refused": session, client, command
   assert.match(String(refused[1]?.reply), /^550 5\.1\.1 /);
   assert.equal(typeof refused[0]?.session, 'string');
 });
+
+test('a refusal before the session state caught up with XCLIENT is logged with the forwarded client, not the proxy', async (t) => {
+  const gw = await startGateway(t, { smtp: { trusted_networks: [], xclient_from: ['127.0.0.1/32'] }, local_domains: ['local.example'] });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  assert.equal((await wire.command('EHLO proxy.test.example')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example>')).code, 250);
+  assert.equal((await wire.command('RSET')).code, 250);
+  assert.equal((await wire.command('XCLIENT ADDR=192.0.2.9')).code, 220);
+  assert.equal((await wire.command('HELO client.test.example')).code, 250);
+  // parameters after HELO are refused first thing, before the handler brings the session's state up to date
+  assert.equal((await wire.command('MAIL FROM:<a@remote.example> BODY=8BITMIME')).code, 555);
+  const refused = gw.logs.filter((l) => l.msg === 'refused');
+  assert.equal(refused.length, 1, JSON.stringify(gw.logs));
+  assert.equal(refused[0]?.client_ip, '192.0.2.9');
+  assert.equal(refused[0]?.helo, 'client.test.example');
+});
