@@ -19,6 +19,7 @@ import type { Decision } from './recipient-verdicts.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { insufficientStorage } from './smtp-error.ts';
 import { receivedHeader, rewriteSubject } from './trace-headers.ts';
+import { isHostName } from './next-hop-xforward.ts';
 import { judgeMessage, logTransaction, type DataPhaseContext, type DataReply } from './data-judge.ts';
 
 export type { DataPhaseContext, DataReply } from './data-judge.ts';
@@ -111,7 +112,11 @@ function sieveTests(state: SessionState, tx: Transaction, decision: Decision): P
  * reverse DNS name (as other MTAs write it). Named in the Received field and told to the upstream (XFORWARD NAME).
  */
 function clientNameOf(state: SessionState): string | undefined {
-  return state.info.clientHostname ?? state.sessionHits.find((h) => h.symbol === 'RDNS_FCRDNS_PASS')?.options?.[0];
+  if (state.info.clientHostname !== undefined) return state.info.clientHostname;
+  // a PTR answer may hold any octets and its owner can confirm it forward too: only a host name names the client
+  // (in Received, to the upstream, as Sieve's remote-host), as Postfix calls a client with any other name unknown
+  const confirmed = state.sessionHits.find((h) => h.symbol === 'RDNS_FCRDNS_PASS')?.options?.[0];
+  return confirmed !== undefined && isHostName(confirmed) ? confirmed : undefined;
 }
 
 /** The spool's envelope for these recipients of the transaction (their DSN requests only). */

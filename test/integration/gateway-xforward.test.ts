@@ -76,3 +76,30 @@ test('delivery.upstream.xforward: a client with forward-confirmed reverse DNS an
   assert.equal(got?.xforward.ADDR, '192.0.2.8');
   assert.equal(got?.xforward.NAME, 'mail.client.example');
 });
+
+test('a forward-confirmed PTR answer that is no host name (a space, CR LF) names the client nowhere: not in Received, not to the upstream', async (t) => {
+  const sink = await startSink({ xforward: true });
+  t.after(() => sink.close());
+  const hostile = 'mail\r\nX-Injected: yes client.example';
+  const gw = await startGateway(t, {
+    mode: 'front-of',
+    smtp: { xclient_from: ['127.0.0.1/32'], trusted_networks: [] },
+    delivery: { upstream: { host: '127.0.0.1', port: sink.port, xforward: true } },
+    dns: { timeout: '300ms', retries: 0 },
+  }, { zones: { '9.2.0.192.in-addr.arpa': [{ PTR: hostile }], [hostile]: [{ A: '192.0.2.9' }] } });
+  const { wire } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => wire.close());
+  await wire.command('EHLO proxy.test.example');
+  assert.equal((await wire.command('XCLIENT ADDR=192.0.2.9')).code, 220);
+  assert.equal((await wire.command('EHLO mail.client.example')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<b@remote.example>')).code, 250);
+  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
+  assert.equal((await wire.command('DATA')).code, 354);
+  assert.equal((await wire.command(`${BODY}.`, 10_000)).code, 250);
+  await sink.waitForMessages(1);
+  const got = sink.messages[0];
+  const raw = got?.raw.toString('latin1') ?? '';
+  assert.match(raw, /RDNS_FCRDNS_PASS\(/, 'the hostile name is confirmed forward (the case under test)');
+  assert.match(raw, /^Received: from mail\.client\.example \(\[192\.0\.2\.9\]\)/m);
+  assert.equal(got?.xforward.NAME ?? '', '', 'NAME=[UNAVAILABLE] (smtp-server keeps it as empty)');
+});
