@@ -281,6 +281,9 @@ function readBody(req: IncomingMessage, res: ServerResponse, max: number): Promi
     const socket = req.socket;
     const onTimeout = (): void => reject(new HttpFail(408, 'timeout', 'no complete request in time'));
     const onBadBody = (): void => {
+      // bytes after a body read whole (node parses them in the same chunk, before the body's end is emitted) are no
+      // fault of this request: it is answered, and that one answer closes the connection
+      if (req.complete) return;
       const fail = new HttpFail(400, 'error', 'malformed HTTP request body');
       if (!res.headersSent) send(res, fail.status, json({ error: fail.message }));
       reject(fail);

@@ -72,3 +72,14 @@ test('rspamd http: an unknown Expect is a 417 with rspamd\'s error text and clos
   // 100-continue is taken as before
   assert.match(await raw(port, ['POST /checkv2 HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n', 'abc']), /^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
 });
+
+test('rspamd http: a /checkv2 whose whole body is followed by junk in the same write is judged, not refused as a malformed body', async (t) => {
+  const port = await start(t);
+  const msg = 'Subject: hi\r\n\r\nbody\r\n';
+  const request = `POST /checkv2 HTTP/1.1\r\nHost: x\r\nContent-Length: ${msg.length}\r\n\r\n${msg}`;
+  for (const after of ['JUNK\r\n\r\n', 'POST /checkv2 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n']) {
+    const reply = await raw(port, [request + after]);
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 200 OK'], reply);
+    assert.match(reply, /"action":/);
+  }
+});
