@@ -188,6 +188,8 @@ export class RspamdHttpServer extends SocketService {
     try {
       // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host
       if (req.httpVersion !== '1.0' && req.headers.host === undefined) throw new HttpFail(400, 'error', 'Host header required (HTTP/1.1)');
+      // … and to any request with more than one Host (node keeps the first and drops the others silently)
+      if ((req.headersDistinct.host?.length ?? 0) > 1) throw new HttpFail(400, 'error', 'more than one Host header');
       if (endpoint === 'ping') {
         if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') throw new HttpFail(405, 'error', `method ${printable(req.method ?? '')} not allowed`);
         this.requestRead(req.socket);

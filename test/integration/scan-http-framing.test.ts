@@ -83,3 +83,12 @@ test('rspamd http: a /checkv2 whose whole body is followed by junk in the same w
     assert.match(reply, /"action":/);
   }
 });
+
+test('rspamd http: a request with two Host header lines is a 400 (RFC 9112 §3.2), HTTP/1.0 or 1.1', async (t) => {
+  const port = await start(t);
+  for (const request of ['GET /ping HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n', 'GET /ping HTTP/1.0\r\nHost: a\r\nHost: a\r\n\r\n']) {
+    const reply = await raw(port, [request], { end: true });
+    assert.deepEqual(statusLines(reply), ['HTTP/1.1 400 Bad Request'], reply);
+    assert.match(reply, /\{"error":"[^"]*Host[^"]*"\}$/);
+  }
+});
