@@ -35,6 +35,8 @@ class HttpFail extends Error {
     readonly status: number,
     readonly result: RspamdResult,
     text: string,
+    /** For a 405: the methods the resource takes (RFC 9110 §15.5.6: the Allow header is a MUST). */
+    readonly allow?: string,
   ) {
     super(text);
   }
@@ -89,7 +91,7 @@ export class RspamdHttpServer extends SocketService {
     this.http.on('connect', (_req: IncomingMessage, socket: Socket) => {
       this.metrics.request('other', 'error');
       if (!socket.writable) return void socket.destroy();
-      socket.end(rawResponse(405, { error: 'method CONNECT not allowed' }));
+      socket.end(rawResponse(405, { error: 'method CONNECT not allowed' }, 'Allow: GET, HEAD, POST\r\n'));
       socket.destroySoon();
     });
     this.http.on('error', (err) => opts.deps.log.error('rspamd http listener error', { err }));
@@ -191,14 +193,14 @@ export class RspamdHttpServer extends SocketService {
       // … and to any request with more than one Host (node keeps the first and drops the others silently)
       if ((req.headersDistinct.host?.length ?? 0) > 1) throw new HttpFail(400, 'error', 'more than one Host header');
       if (endpoint === 'ping') {
-        if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') throw new HttpFail(405, 'error', `method ${printable(req.method ?? '')} not allowed`);
+        if (req.method !== 'GET' && req.method !== 'POST' && req.method !== 'HEAD') throw new HttpFail(405, 'error', `method ${printable(req.method ?? '')} not allowed`, 'GET, HEAD, POST');
         this.requestRead(req.socket);
         this.metrics.request('ping', 'ok');
         send(res, 200, 'pong\r\n', 'text/plain');
         return;
       }
       if (endpoint === 'other') throw new HttpFail(404, 'error', `no such endpoint: ${printable(path)}`);
-      if (req.method !== 'POST') throw new HttpFail(405, 'error', `${path} needs POST`);
+      if (req.method !== 'POST') throw new HttpFail(405, 'error', `${path} needs POST`, 'POST');
       const learning = endpoint === 'learnspam' || endpoint === 'learnham';
       if (learning && !config.allow_tell) throw new HttpFail(403, 'refused', 'learning is not enabled (spamd.allow_tell)');
       if (learning && !this.opts.learner) throw new HttpFail(503, 'refused', 'nothing to learn into (bayes and fuzzy are off)');
@@ -219,7 +221,7 @@ export class RspamdHttpServer extends SocketService {
       const fail = err instanceof HttpFail ? err : undefined;
       if (!fail) this.opts.deps.log.error('unexpected error in rspamd http request', { err });
       this.metrics.request(endpoint, fail?.result ?? 'error');
-      if (!res.headersSent) send(res, fail?.status ?? 500, json({ error: fail?.message ?? 'internal error' }));
+      if (!res.headersSent) send(res, fail?.status ?? 500, json({ error: fail?.message ?? 'internal error' }), 'application/json', fail?.allow === undefined ? {} : { allow: fail.allow });
       else if (!res.writableEnded) res.destroy();
       // a body not read (refused on its Content-Length) is not waited for
       req.socket.destroySoon();
@@ -329,13 +331,13 @@ function transferCodings(header: string | undefined): string[] {
 
 const json = (v: unknown): string => JSON.stringify(v);
 
-function send(res: ServerResponse, status: number, body: string, type = 'application/json'): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), connection: 'close' });
+function send(res: ServerResponse, status: number, body: string, type = 'application/json', extra: Readonly<Record<string, string>> = {}): void {
+  res.writeHead(status, { ...extra, 'content-type': type, 'content-length': Buffer.byteLength(body), connection: 'close' });
   res.end(body);
 }
 
 /** A response written on the socket itself (before or outside node:http's request handling). */
-function rawResponse(status: number, body: unknown): string {
+function rawResponse(status: number, body: unknown, extraHeaders = ''): string {
   const text = JSON.stringify(body);
-  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\n${extraHeaders}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
 }

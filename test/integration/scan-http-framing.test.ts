@@ -92,3 +92,17 @@ test('rspamd http: a request with two Host header lines is a 400 (RFC 9112 §3.2
     assert.match(reply, /\{"error":"[^"]*Host[^"]*"\}$/);
   }
 });
+
+test('rspamd http: every 405 names the methods allowed in Allow (RFC 9110 §15.5.6)', async (t) => {
+  const port = await start(t);
+  for (const [request, allow] of [
+    ['OPTIONS /checkv2 HTTP/1.1\r\nHost: x\r\n\r\n', 'POST'],
+    ['GET /learnspam HTTP/1.1\r\nHost: x\r\n\r\n', 'POST'],
+    ['DELETE /ping HTTP/1.1\r\nHost: x\r\n\r\n', 'GET, HEAD, POST'],
+    ['CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\n', 'GET, HEAD, POST'],
+  ] as const) {
+    const reply = await raw(port, [request], { end: true });
+    assert.match(reply, /^HTTP\/1\.1 405 /, reply);
+    assert.match(reply, new RegExp(`\\r\\nallow: ${allow}\\r\\n`, 'i'), reply);
+  }
+});
