@@ -17,7 +17,7 @@ import type { FuzzTarget } from './fuzz-drive.ts';
 import type { RequestTarget } from './fuzz-request.ts';
 import { rspamdHttpTarget } from './fuzz-http.ts';
 import { milterTarget } from './fuzz-milter.ts';
-import { startMilterGateway } from './milter-gateway.ts';
+import { DNS_CHECKS, scanTestConfig, startMilterGateway } from './milter-gateway.ts';
 import { imapTarget, pop3Target, sieveTarget, smtpTarget } from './fuzz-targets.ts';
 import { startGateway, TEST_PASSWORD } from './gateway.ts';
 
@@ -67,8 +67,6 @@ export async function sieveFuzzTarget(t: After): Promise<FuzzTarget> {
   return sieveTarget(server.address()?.port ?? 0, Buffer.from('\0alice@localhost\0pw').toString('base64'));
 }
 
-const DNS_CHECKS = ['fcrdns', 'helo', 'spf', 'spf_helo', 'sender_domain', 'dnsbl', 'rhsbl_helo', 'rhsbl_from', 'dkim_dmarc'];
-
 /** The gateway (port 25 role) and submission with AUTH, one App. */
 export async function smtpFuzzTargets(t: TestContext): Promise<{ gateway: FuzzTarget; submission: FuzzTarget }> {
   const gw = await startGateway(t, {
@@ -88,12 +86,7 @@ const spamdRequest = (verb: string, headers: string[] = []): Buffer =>
 /** The spamd listener of a gateway, with requests as spamc sends them (RFC-less: SpamAssassin's spamd protocol 1.5). */
 export async function spamdFuzzTarget(t: TestContext): Promise<RequestTarget> {
   const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS },
+    ...scanTestConfig(),
     spamd: { enabled: true, listen: '127.0.0.1:0' },
   });
   const corpus = [
@@ -127,12 +120,7 @@ export async function milterFuzzTarget(t: TestContext): Promise<FuzzTarget> {
 /** The rspamd HTTP scan listener (spamd.http_listen) of a front-of gateway, learning allowed. */
 export async function rspamdHttpFuzzTarget(t: TestContext): Promise<RequestTarget> {
   const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS },
+    ...scanTestConfig(),
     spamd: { enabled: true, listen: '127.0.0.1:0', http_listen: '127.0.0.1:0', allow_tell: true },
   });
   return rspamdHttpTarget(gw.scanHttpPort ?? 0);

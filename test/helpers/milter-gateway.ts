@@ -27,16 +27,26 @@ export function milterTestRules(t: TestContext): string {
   return dir;
 }
 
-/** The gateway with its milter; `extra` replaces top-level config keys (rules_dirs, checks, milter, …). */
-export async function startMilterGateway(t: TestContext, extra: Record<string, unknown> = {}): Promise<RunningGateway & { milterPort: number }> {
-  const gw = await startGateway(t, {
+/**
+ * The front-of base the milter and scan-protocol (spamd, rspamd HTTP) tests share: the upstream unused (port 9),
+ * example.test local, Bayes and the DNS checks off, no trusted network; `rulesDir` read after the shipped rules.
+ */
+export function scanTestConfig(rulesDir?: string): Record<string, unknown> {
+  return {
     mode: 'front-of',
     delivery: { upstream: { host: '127.0.0.1', port: 9 } },
     local_domains: ['example.test'],
-    rules_dirs: [SHIPPED_RULES_DIR, milterTestRules(t)],
+    ...(rulesDir === undefined ? {} : { rules_dirs: [SHIPPED_RULES_DIR, rulesDir] }),
     bayes: { enabled: false },
     smtp: { trusted_networks: [] },
     checks: { disabled: DNS_CHECKS },
+  };
+}
+
+/** The gateway with its milter; `extra` replaces top-level config keys (rules_dirs, checks, milter, …). */
+export async function startMilterGateway(t: TestContext, extra: Record<string, unknown> = {}): Promise<RunningGateway & { milterPort: number }> {
+  const gw = await startGateway(t, {
+    ...scanTestConfig(milterTestRules(t)),
     milter: { enabled: true, listen: '127.0.0.1:0' },
     ...extra,
   });

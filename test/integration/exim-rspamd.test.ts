@@ -8,10 +8,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import os from 'node:os';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { freePort } from '../helpers/free-port.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
-import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
+import { milterTestRules, scanTestConfig } from '../helpers/milter-gateway.ts';
 import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 
 /** .ci/run unpacks exim4-daemon-heavy here (dpkg -x) and adds its Debian-exim user. */
@@ -69,13 +68,7 @@ function tempDir(t: TestContext): string {
 
 async function start(t: TestContext): Promise<RunningGateway & { scanHttpPort: number }> {
   const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    rules_dirs: [SHIPPED_RULES_DIR, milterTestRules(t)],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS },
+    ...scanTestConfig(milterTestRules(t)),
     spamd: { enabled: true, listen: '127.0.0.1:0', http_listen: '127.0.0.1:0' },
   });
   assert.ok(gw.scanHttpPort, 'the rspamd http listener listens');

@@ -12,7 +12,7 @@ import { stringify as stringifyYaml } from 'yaml';
 import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { runCli } from '../helpers/cli-process.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
-import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
+import { DNS_CHECKS, milterTestRules, scanTestConfig } from '../helpers/milter-gateway.ts';
 import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 
 const RSPAMC = '/usr/bin/rspamc';
@@ -57,13 +57,7 @@ function tempDir(t: TestContext): string {
 
 async function start(t: TestContext, rulesDir: string, extra: Json = {}): Promise<RunningGateway & { scanHttpPort: number }> {
   const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    rules_dirs: [SHIPPED_RULES_DIR, rulesDir],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS },
+    ...scanTestConfig(rulesDir),
     spamd: { enabled: true, listen: '127.0.0.1:0', http_listen: '127.0.0.1:0' },
     ...extra,
   });

@@ -10,9 +10,8 @@ import path from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { deflateSync } from 'node:zlib';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { SHIPPED_RULES_DIR } from '../../src/config/load.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
-import { DNS_CHECKS, milterTestRules } from '../helpers/milter-gateway.ts';
+import { milterTestRules, scanTestConfig } from '../helpers/milter-gateway.ts';
 import { rawExchange } from '../helpers/raw-exchange.ts';
 import { runProgram, type ProgramRun } from '../helpers/run-program.ts';
 
@@ -53,13 +52,7 @@ overrides:
 
 async function startSpamd(t: TestContext, spamd: Record<string, unknown> = {}, extra: Record<string, unknown> = {}, configFile?: string): Promise<RunningGateway & { spamdPort: number }> {
   const gw = await startGateway(t, {
-    mode: 'front-of',
-    delivery: { upstream: { host: '127.0.0.1', port: 9 } },
-    local_domains: ['example.test'],
-    rules_dirs: [SHIPPED_RULES_DIR, spamdRules(t)],
-    bayes: { enabled: false },
-    smtp: { trusted_networks: [] },
-    checks: { disabled: DNS_CHECKS },
+    ...scanTestConfig(spamdRules(t)),
     spamd: { enabled: true, listen: '127.0.0.1:0', ...spamd },
     ...extra,
   }, configFile ? { configFile } : {});
