@@ -2,6 +2,7 @@
 // own mutator): each mutated command is followed by a fixed probe whose reply is awaited within a bound; records
 // uncaught exceptions of this process, hangs (probe unanswered), connections closed without a reason, replies
 // that break the protocol's syntax and (through the target's check) commands left without their tagged reply. Bounded in iterations and time.
+import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { mutate, Rng } from './fuzz-mutate.ts';
@@ -194,4 +195,16 @@ export async function fuzz(target: FuzzTarget, corpus: readonly string[], opts: 
 export function describe(target: string, r: FuzzResult): string {
   const head = `fuzz ${target}: seed ${r.seed}, ${r.iterations} inputs, ${r.reconnects} reconnects, ${r.inconclusive} inconclusive, ${r.findings.length} findings`;
   return [head, ...r.findings.map((f) => `  #${f.iteration} ${f.kind}: input ${f.input}\n    ${f.detail.split('\n').join('\n    ')}`)].join('\n');
+}
+
+/**
+ * The deterministic fuzz tests' run: each seed's mutated commands (`perSeed` of them, stopping early past
+ * `budgetMs`, which is a bound and not asserted) against `target`, and no finding allowed.
+ */
+export async function assertFuzzClean(label: string, target: FuzzTarget, corpusFile: string, opts: { seeds: readonly number[]; perSeed: number; budgetMs: number }): Promise<void> {
+  const corpus = readCorpus(corpusFile);
+  for (const seed of opts.seeds) {
+    const result = await fuzz(target, corpus, { seed, iterations: opts.perSeed, budgetMs: opts.budgetMs, probeTimeoutMs: 10_000 });
+    assert.deepEqual(result.findings, [], describe(label, result));
+  }
 }

@@ -1,28 +1,17 @@
 // Deterministic protocol fuzz (SMTP gateway, after EHLO): fixed seeds, a few hundred mutated commands each followed by a probe;
 // no uncaught exception, no hang, no silent close, every reply in the protocol's syntax. The longer, seeded
 // exploration is `BENCH=fuzz npm run bench` (test/bench/fuzz.ts).
-import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { describe, fuzz, readCorpus } from '../helpers/fuzz-drive.ts';
+import { assertFuzzClean } from '../helpers/fuzz-drive.ts';
 import { CORPUS_DIR, smtpFuzzTargets } from '../helpers/fuzz-servers.ts';
 
-const SEEDS = [1, 2];
-const PER_SEED = 150;
+const CORPUS = path.join(CORPUS_DIR, 'smtp.txt');
 
 test('SMTP gateway, after EHLO: mutated commands never crash, hang or garble the session', { timeout: 60_000 }, async (t) => {
-  const target = (await smtpFuzzTargets(t)).gateway;
-  const corpus = readCorpus(path.join(CORPUS_DIR, 'smtp.txt'));
-  for (const seed of SEEDS) {
-    // bounded in count and in time; the time bound only stops early, it is not asserted
-    const result = await fuzz(target, corpus, { seed, iterations: PER_SEED, budgetMs: 7_000, probeTimeoutMs: 10_000 });
-    assert.deepEqual(result.findings, [], describe('smtp', result));
-  }
+  await assertFuzzClean('smtp', (await smtpFuzzTargets(t)).gateway, CORPUS, { seeds: [1, 2], perSeed: 150, budgetMs: 7_000 });
 });
 
 test('SMTP submission, after AUTH: mutated commands never crash, hang or garble the session', { timeout: 60_000 }, async (t) => {
-  const target = (await smtpFuzzTargets(t)).submission;
-  const corpus = readCorpus(path.join(CORPUS_DIR, 'smtp.txt'));
-  const result = await fuzz(target, corpus, { seed: 3, iterations: PER_SEED, budgetMs: 7_000, probeTimeoutMs: 10_000 });
-  assert.deepEqual(result.findings, [], describe('submission', result));
+  await assertFuzzClean('submission', (await smtpFuzzTargets(t)).submission, CORPUS, { seeds: [3], perSeed: 150, budgetMs: 7_000 });
 });

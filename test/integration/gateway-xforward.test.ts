@@ -1,9 +1,10 @@
 // XFORWARD to the upstream (front-of mode): the next hop learns each message's original client, per
 // transaction, on pooled connections; off unless delivery.upstream.xforward is set.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
+import type { Zones } from '../helpers/dns-server.ts';
 import { startGateway } from '../helpers/gateway.ts';
-import { startSink } from '../helpers/sink-server.ts';
+import { startSink, type SinkMessage } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 
 const BODY = 'Subject: x\r\n\r\nbody\r\n';
@@ -51,7 +52,11 @@ test('without delivery.upstream.xforward nothing is forwarded, even to a next ho
   assert.deepEqual(sink.messages[0]?.xforward, {});
 });
 
-test('delivery.upstream.xforward: a client with forward-confirmed reverse DNS and no XCLIENT NAME is named to the upstream by that name', async (t) => {
+/**
+ * One message from a client presented by XCLIENT ADDR=`ip` (no NAME), greeting as mail.client.example, through a
+ * front-of gateway whose test DNS serves `zones`, to an upstream offering XFORWARD: what the upstream got.
+ */
+async function relayedForClient(t: TestContext, ip: string, zones: Zones): Promise<SinkMessage | undefined> {
   const sink = await startSink({ xforward: true });
   t.after(() => sink.close());
   const gw = await startGateway(t, {
@@ -59,18 +64,22 @@ test('delivery.upstream.xforward: a client with forward-confirmed reverse DNS an
     smtp: { xclient_from: ['127.0.0.1/32'], trusted_networks: [] },
     delivery: { upstream: { host: '127.0.0.1', port: sink.port, xforward: true } },
     dns: { timeout: '300ms', retries: 0 },
-  }, { zones: { '8.2.0.192.in-addr.arpa': [{ PTR: 'mail.client.example' }], 'mail.client.example': [{ A: '192.0.2.8' }] } });
+  }, { zones });
   const { wire } = await SmtpWire.open(gw.smtpPort);
   t.after(() => wire.close());
   await wire.command('EHLO proxy.test.example');
-  assert.equal((await wire.command('XCLIENT ADDR=192.0.2.8')).code, 220);
+  assert.equal((await wire.command(`XCLIENT ADDR=${ip}`)).code, 220);
   assert.equal((await wire.command('EHLO mail.client.example')).code, 250);
   assert.equal((await wire.command('MAIL FROM:<b@remote.example>')).code, 250);
   assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
   assert.equal((await wire.command('DATA')).code, 354);
   assert.equal((await wire.command(`${BODY}.`, 10_000)).code, 250);
   await sink.waitForMessages(1);
-  const got = sink.messages[0];
+  return sink.messages[0];
+}
+
+test('delivery.upstream.xforward: a client with forward-confirmed reverse DNS and no XCLIENT NAME is named to the upstream by that name', async (t) => {
+  const got = await relayedForClient(t, '192.0.2.8', { '8.2.0.192.in-addr.arpa': [{ PTR: 'mail.client.example' }], 'mail.client.example': [{ A: '192.0.2.8' }] });
   assert.match(got?.raw.toString('latin1') ?? '', /^Received: from mail\.client\.example \(mail\.client\.example \[192\.0\.2\.8\]\)/m);
   // as the Received field names it: Postfix then logs orig_client=mail.client.example[192.0.2.8], not unknown[…]
   assert.equal(got?.xforward.ADDR, '192.0.2.8');
@@ -78,26 +87,8 @@ test('delivery.upstream.xforward: a client with forward-confirmed reverse DNS an
 });
 
 test('a forward-confirmed PTR answer that is no host name (a space, CR LF) names the client nowhere: not in Received, not to the upstream', async (t) => {
-  const sink = await startSink({ xforward: true });
-  t.after(() => sink.close());
   const hostile = 'mail\r\nX-Injected: yes client.example';
-  const gw = await startGateway(t, {
-    mode: 'front-of',
-    smtp: { xclient_from: ['127.0.0.1/32'], trusted_networks: [] },
-    delivery: { upstream: { host: '127.0.0.1', port: sink.port, xforward: true } },
-    dns: { timeout: '300ms', retries: 0 },
-  }, { zones: { '9.2.0.192.in-addr.arpa': [{ PTR: hostile }], [hostile]: [{ A: '192.0.2.9' }] } });
-  const { wire } = await SmtpWire.open(gw.smtpPort);
-  t.after(() => wire.close());
-  await wire.command('EHLO proxy.test.example');
-  assert.equal((await wire.command('XCLIENT ADDR=192.0.2.9')).code, 220);
-  assert.equal((await wire.command('EHLO mail.client.example')).code, 250);
-  assert.equal((await wire.command('MAIL FROM:<b@remote.example>')).code, 250);
-  assert.equal((await wire.command('RCPT TO:<postmaster@localhost>')).code, 250);
-  assert.equal((await wire.command('DATA')).code, 354);
-  assert.equal((await wire.command(`${BODY}.`, 10_000)).code, 250);
-  await sink.waitForMessages(1);
-  const got = sink.messages[0];
+  const got = await relayedForClient(t, '192.0.2.9', { '9.2.0.192.in-addr.arpa': [{ PTR: hostile }], [hostile]: [{ A: '192.0.2.9' }] });
   const raw = got?.raw.toString('latin1') ?? '';
   assert.match(raw, /RDNS_FCRDNS_PASS\(/, 'the hostile name is confirmed forward (the case under test)');
   assert.match(raw, /^Received: from mail\.client\.example \(\[192\.0\.2\.9\]\)/m);
