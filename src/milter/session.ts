@@ -19,6 +19,7 @@ import { parseConnect, parseEnvelopeAddress } from './connect-info.ts';
 import { StepMacros } from './macros.ts';
 import { MessageBuffer } from './message-buffer.ts';
 import { outboundPackets } from './outbound.ts';
+import { RefusalLog } from './refusal-log.ts';
 import type { MilterPacket } from './packet-reader.ts';
 import { Cmd, MILTER_VERSION, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
 import { endOfBody, type RecipientReplacement } from './verdict-actions.ts';
@@ -54,8 +55,12 @@ export class MilterSession {
   private refusedWith: Buffer | undefined;
   /** This transaction's recipients taken as another address than the MTA has (a BATV tag removed). */
   private replaced: RecipientReplacement[] = [];
+  /** The session's refused MAIL and RCPT commands, logged as the SMTP listener logs them (bounded). */
+  private readonly refusals: RefusalLog;
 
-  constructor(private readonly opts: MilterSessionOptions) {}
+  constructor(private readonly opts: MilterSessionOptions) {
+    this.refusals = new RefusalLog(() => opts.deps.snapshot().config.smtp.max_bad_commands);
+  }
 
   async handle(p: MilterPacket): Promise<Step> {
     if (p.cmd !== Cmd.OPTNEG && !this.negotiated) return { close: 'command before option negotiation' };
@@ -107,6 +112,7 @@ export class MilterSession {
   /** The connection went away (or the session ended): nothing is left open. */
   close(): void {
     this.endTransaction();
+    this.refusals.reset();
     if (this.active) this.opts.deps.metrics.connectionsActive.dec({ listener: 'milter' });
     this.active = false;
     this.state = undefined;
@@ -186,7 +192,7 @@ export class MilterSession {
     state.info.secure = Boolean(this.macros.get('tls_version'));
     const limit = this.opts.deps.snapshot().config.smtp.max_message_size;
     this.message = new MessageBuffer(limit, this.leadingSpace);
-    const step = await this.guard(() => startTransaction(this.opts.deps, state, address, false));
+    const step = await this.guard(() => startTransaction(this.opts.deps, state, address, false), { command: 'MAIL', address: address.address });
     if ('send' in step && step.send[0]?.[4] === Reply.REPLYCODE.charCodeAt(0)) this.refusedWith = step.send[0];
     return step;
   }
@@ -204,7 +210,7 @@ export class MilterSession {
       const snapshot = this.opts.deps.snapshot();
       const plain = plainRecipient(snapshot.batv, given, snapshot.config.local_domains);
       if (plain !== given && this.replaced.length < snapshot.config.smtp.max_recipients) this.replaced.push({ given: splitCStrings(data)[0] ?? `<${address.address}>`, plain });
-    });
+    }, { command: 'RCPT', address: address.address });
   }
 
   /** Past the size limit the message is refused at once (552), without waiting for the rest. */
@@ -268,6 +274,8 @@ export class MilterSession {
         const event = { message: judged.raw, session: state.info, envelope: tx.envelope, results: tx.results };
         deps.onFinal?.({ action: out.action, ...event });
         deps.onVerdict?.({ verdict, ...event });
+        // as the SMTP listener counts its client's errors: since the last accepted message
+        if (out.action !== 'reject') this.refusals.reset();
         return { send: out.packets };
       });
     } finally {
@@ -301,12 +309,18 @@ export class MilterSession {
     this.replaced = [];
   }
 
-  /** Runs a step: an SmtpError is its reply code; an unexpected throw is 451 4.3.0 with the session logged. */
-  private async guard(fn: () => Promise<void | Step>): Promise<Step> {
+  /**
+   * Runs a step: an SmtpError is its reply code; an unexpected throw is 451 4.3.0 with the session logged.
+   * A refused MAIL or RCPT (`what`) is logged as on the SMTP listener (`"msg":"refused"`).
+   */
+  private async guard(fn: () => Promise<void | Step>, what?: { command: 'MAIL' | 'RCPT'; address: string }): Promise<Step> {
     try {
       return (await fn()) ?? CONTINUE();
     } catch (err) {
-      if (err instanceof SmtpError) return { send: [replyCode(err.code, err.enhanced, err.text)] };
+      if (err instanceof SmtpError) {
+        if (what && this.state) this.refusals.refused(this.txDeps().log, this.state.info, { ...what, err });
+        return { send: [replyCode(err.code, err.enhanced, err.text)] };
+      }
       this.opts.deps.log.error('unexpected error in milter step', { err, session: this.state?.info.id });
       return { send: [replyCode(451, '4.3.0', `Local error in processing, try again later (session ${this.state?.info.id ?? '-'})`)] };
     }

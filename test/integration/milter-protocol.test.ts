@@ -135,6 +135,51 @@ test('per recipient: relaying to another domain is refused at RCPT, the local re
   assert.match(replyText((await m.step('R', cstr('<someone@elsewhere.example>')))[0]), /^5\d\d 5\.7\.\d /);
 });
 
+test('a refused MAIL or RCPT is logged as on the SMTP listener ("refused": session, queue id, client, HELO, command, address, symbol, reply), at most smtp.max_bad_commands since the last accepted message', async (t) => {
+  const gw = await startMilter(t, { smtp: { trusted_networks: [], max_bad_commands: 3, max_message_size: 1024 } });
+  const m = await session(t, gw.milterPort, '203.0.113.7');
+  const refused = (): Array<Record<string, unknown>> => gw.logs.filter((l) => l.msg === 'refused');
+  m.macro('M', { i: 'QID1' });
+  assert.match(replyText((await m.step('M', cstr('<big@remote.example>', 'SIZE=5000')))[0]), /^552 5\.3\.4 /);
+  assert.equal(refused().length, 1, JSON.stringify(gw.logs));
+  const mail = refused()[0];
+  assert.equal(mail?.level, 'info');
+  assert.equal(mail?.listener, 'milter');
+  assert.equal(mail?.command, 'MAIL');
+  assert.equal(mail?.address, 'big@remote.example');
+  assert.equal(mail?.mta_queue_id, 'QID1');
+  assert.match(String(mail?.reply), /^552 5\.3\.4 /);
+  m.macro('M', { i: 'QID2' });
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  assert.match(replyText((await m.step('R', cstr('<victim@elsewhere.example>')))[0]), /^554 5\.7\.1 /);
+  const rcpt = refused()[1];
+  assert.equal(typeof rcpt?.session, 'string');
+  assert.equal(rcpt?.session, mail?.session);
+  assert.equal(rcpt?.mta_queue_id, 'QID2');
+  assert.equal(rcpt?.client_ip, '203.0.113.7');
+  assert.equal(rcpt?.helo, 'mail.remote.example');
+  assert.equal(rcpt?.command, 'RCPT');
+  assert.equal(rcpt?.address, 'victim@elsewhere.example');
+  assert.equal(rcpt?.symbol, 'RELAY_DENIED');
+  assert.match(String(rcpt?.reply), /^554 5\.7\.1 Relay access denied/);
+  // the MTA goes on past max_bad_commands (its own limit ends the session): the lines stop at the bound
+  for (let i = 0; i < 4; i++) assert.match(replyText((await m.step('R', cstr(`<victim${i}@elsewhere.example>`)))[0]), /^554 5\.7\.1 /);
+  assert.equal(refused().length, 3);
+  assert.equal(gw.logs.filter((l) => l.msg === 'refusals not logged').length, 0);
+  // an accepted message starts the count again, and says how many were not logged
+  assert.equal((await m.step('R', cstr('<user@example.test>')))[0]?.cmd, 'c');
+  assert.equal((await m.message(headers(), 'hi\r\n')).at(-1)?.cmd, 'c');
+  const summary = gw.logs.filter((l) => l.msg === 'refusals not logged');
+  assert.equal(summary.length, 1);
+  assert.equal(summary[0]?.count, 3);
+  assert.equal(summary[0]?.session, mail?.session);
+  m.macro('M', { i: 'QID3' });
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  assert.match(replyText((await m.step('R', cstr('<again@elsewhere.example>')))[0]), /^554 5\.7\.1 /);
+  assert.equal(refused().length, 4);
+  assert.equal(refused()[3]?.address, 'again@elsewhere.example');
+});
+
 test('milter.listen on a unix socket', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-sock-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
