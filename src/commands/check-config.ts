@@ -2,7 +2,8 @@
 // directory, users and aliases, rules/) without listening, locking or writing anything.
 import { buildSnapshot, hostnameOf } from '../app.ts';
 import { openComponents } from '../app-components.ts';
-import { ConfigError, type LoadedConfig } from '../config/load.ts';
+import { clamdSocketProblem } from '../antivirus/clamd-socket-check.ts';
+import { ConfigError, describeFileProblems, type LoadedConfig } from '../config/load.ts';
 import { createUserDirectory } from '../mailhost/directory.ts';
 import { createRegistry } from '../metrics/registry.ts';
 import { systemClock } from '../util/clock.ts';
@@ -18,11 +19,16 @@ export const checkConfigCommand: Command = {
 Checks the config (every key, the TLS files it names), the data directory, the users and aliases
 (config and files in the data directory) and rules/ as 'serve' would at start, without listening
 or writing. Prints every problem (file, line, key, expected and found) and exits 2, or prints "ok"
-and exits 0.`,
+and exits 0. What 'serve' starts without but will miss is a warning on stderr ("warning: file:line:
+key: problem"; exit 0 if nothing else is wrong): clamd's unix socket (antivirus.clamd) missing or no
+socket.`,
   async run(args, io) {
     const loaded = loadFromArgs(args);
     const where = loaded.file ?? '(embedded defaults)';
     const problems: string[] = [];
+    const clamd = clamdSocketProblem(loaded.config.antivirus);
+    // serve starts without clamd (it may come up later): a warning, not one of the problems
+    for (const w of clamd ? describeFileProblems(args.configFile ?? loaded.file, [clamd]) : []) io.stderr.write(`spamgate check-config: warning: ${w}\n`);
     const dirProblem = dataDirProblem(loaded.dataDir);
     if (dirProblem) problems.push(`${dataDirSource(args, loaded)}: ${dirProblem}`);
     else problems.push(...userDirectoryProblems(loaded));

@@ -103,6 +103,21 @@ function readConfigText(file: string): string {
   return text;
 }
 
+/**
+ * Problems found after the load (check-config's warnings) in the words of the load's own: "file:line: key:
+ * message". The file is read again for the lines; gone since, the problems are named without one.
+ */
+export function describeFileProblems(file: string | undefined, problems: readonly FileProblem[]): string[] {
+  if (file === undefined) return problems.map((p) => `(embedded defaults): ${formatPath(p.path)}: ${p.message}`);
+  let parsed: ParsedYaml | undefined;
+  try {
+    parsed = parseYamlFile(file, readConfigText(file));
+  } catch {
+    parsed = undefined;
+  }
+  return problems.map((p) => (parsed ? fileProblem(parsed, p) : `${file}: ${formatPath(p.path)}: ${p.message}`));
+}
+
 function describeRoot(parsed: ParsedYaml): string {
   const v = parsed.value;
   return Array.isArray(v) ? 'a list' : typeof v === 'string' ? `the text ${JSON.stringify(v.length > 40 ? `${v.slice(0, 37)}...` : v)}` : JSON.stringify(v) ?? String(v);

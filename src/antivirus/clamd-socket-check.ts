@@ -1,0 +1,43 @@
+// check-config's look at clamd's unix socket (antivirus.enabled with antivirus.clamd: unix:/path): the path must
+// be there and be a socket. Only a warning: `serve` starts without clamd too (it may come up later; until then
+// mail goes per antivirus.on_error), and check-config reports as errors only what `serve` refuses. A TCP address
+// is not tried: check-config opens no network connection (nor does it for Redis).
+import { statSync, type Stats } from 'node:fs';
+import type { AntivirusConfig } from '../config/sections/antivirus.ts';
+import type { FileProblem } from '../config/file-checks.ts';
+import { parseClamdAddress } from './clamd-protocol.ts';
+
+const AT = ['antivirus', 'clamd'];
+
+/** What is wrong with clamd's unix socket, or undefined (antivirus off, a TCP address, a socket there). */
+export function clamdSocketProblem(config: AntivirusConfig): FileProblem | undefined {
+  if (!config.enabled) return undefined;
+  const address = parseClamdAddress(config.clamd);
+  if ('error' in address || address.kind !== 'unix') return undefined;
+  const file = address.path;
+  let st: Stats;
+  try {
+    st = statSync(file);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'does not exist: clamd is not running, or listens elsewhere (LocalSocket in clamd.conf)'
+        : code === 'ENOTDIR'
+          ? 'cannot be there: a directory in its path is a file'
+          : code === 'EACCES'
+            ? 'cannot be looked at (permission denied on a directory in its path)'
+            : `cannot be looked at (${code ?? (err as Error).message})`;
+    return { path: AT, message: `clamd's socket ${file} ${why}; until clamd listens there every message goes per antivirus.on_error (${config.on_error})` };
+  }
+  if (st.isSocket()) return undefined;
+  return { path: AT, message: `${file} is ${kindOf(st)}, not a socket: clamd's LocalSocket (clamd.conf) names the socket; until clamd listens there every message goes per antivirus.on_error (${config.on_error})` };
+}
+
+function kindOf(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFile()) return 'a regular file';
+  if (st.isFIFO()) return 'a named pipe';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a socket';
+}
