@@ -46,7 +46,9 @@ export async function showQuarantined(dir: string, id: string, raw: boolean, io:
     io.stdout.write(message);
     return 0;
   }
-  io.stdout.write(`${JSON.stringify({ id, size: message.length, envelope }, null, 2)}\n\n`);
+  // the time as list gives it (RFC 3339, UTC); the envelope stays as stored (its receivedAt in epoch milliseconds)
+  const receivedAt = new Date(envelope.receivedAt || idTime(id)).toISOString();
+  io.stdout.write(`${JSON.stringify({ id, receivedAt, size: message.length, envelope }, null, 2)}\n\n`);
   io.stdout.write(headerSection(message).toString('utf8'));
   return 0;
 }

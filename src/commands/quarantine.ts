@@ -27,7 +27,7 @@ const USAGE = `usage: spamgate quarantine list [--json] | show ID [--raw] | rele
        | digest [--now] [--dry-run]   [--wait SECONDS] [--config FILE] [--data-dir DIR]
 
   list     one line per message: id, age, sender, recipients, score, subject (--json: one JSON object per line)
-  show     the metadata (envelope, client, HELO, score, symbols with scores) and the message headers;
+  show     the metadata (time received in UTC, envelope, client, HELO, score, symbols with scores) and the message headers;
            --raw: the whole message as stored
   release  into the delivery queue, past the filter, to the quarantined recipients, with an
            X-Spamgate-Released header; --learn also teaches the Bayes filter the message as ham (and takes it out of the fuzzy store)

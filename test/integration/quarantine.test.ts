@@ -67,6 +67,12 @@ test('past the quarantine threshold: 250, kept from the upstream, listed, shown,
   assert.match(show.stdout, /"symbol": "CT_TEST_QUARANTINE"/);
   assert.match(show.stdout, /"clientIp": "127\.0\.0\.1"/);
   assert.match(show.stdout, /"helo": "client\.test\.example"/);
+  // when it came, readable (RFC 3339, UTC, as list --json says it); the stored envelope keeps its epoch milliseconds
+  const shown = JSON.parse(show.stdout.slice(0, show.stdout.indexOf('\n\n'))) as { receivedAt: unknown; envelope: { receivedAt: unknown } };
+  assert.match(String(shown.receivedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  assert.equal(typeof shown.envelope.receivedAt, 'number');
+  assert.equal(shown.receivedAt, new Date(shown.envelope.receivedAt as number).toISOString());
+  assert.equal(shown.receivedAt, (JSON.parse((await cli(gw.dataDir, 'list', '--json')).stdout.trim()) as { receivedAt: string }).receivedAt);
   assert.match(show.stdout, /^X-Spamgate-Result: quarantine; score=1[0-4]/m);
   assert.doesNotMatch(show.stdout, /body of/);
   assert.match((await cli(gw.dataDir, 'show', id, '--raw')).stdout, /body of QUARANTINE-ME now\r\n$/);
