@@ -7,6 +7,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { parse } from 'yaml';
 import { checkConfigCommand } from '../../../src/commands/check-config.ts';
 import { usersCommand } from '../../../src/commands/users.ts';
 import { runCommand } from '../../helpers/command-io.ts';
@@ -63,5 +64,18 @@ test('every spamgate.yaml in the README passes check-config, with the local rule
     const local = examples.filter((x) => x.file.startsWith('local-rules/') && x.file.endsWith('.yaml')).length;
     const files = example.text.includes('local-rules') ? shipped + local : shipped;
     assert.match(result.out, new RegExp(`^ok: .*spamgate\\.yaml, ${files} rules files, \\d+ symbols`), 'the local rules directory is read too');
+  }
+});
+
+test('every whole spamgate.yaml in the README (one that names its mode) names its resolver (dns.servers): none leaves the reader to guess at /etc/resolv.conf', () => {
+  // a feature's own snippet (the quarantine digests) shows only its keys
+  const configs = readmeExamples()
+    .filter((e) => e.file === 'spamgate.yaml')
+    .map((e) => ({ first: e.text.split('\n')[0] ?? '', config: parse(e.text) as { mode?: unknown; dns?: { servers?: unknown } } | null }))
+    .filter((e) => e.config?.mode !== undefined);
+  assert.ok(configs.length >= 4, `found ${configs.length} whole example configs (the deployments, milter and spamd modes)`);
+  for (const example of configs) {
+    const dns = example.config?.dns;
+    assert.ok(Array.isArray(dns?.servers) && dns.servers.length > 0, `README example "${example.first}" sets no dns.servers`);
   }
 });
