@@ -83,6 +83,11 @@ export interface Components {
   onFinal?: (event: FinalActionEvent) => void;
   /** Full-stack mode: the address is a user or alias of its own, not a sub-address (Ruleset.ownAddress). */
   ownAddress?: (address: string) => boolean;
+  /**
+   * Full-stack mode: the local domains local delivery and the user directory were opened with (a reload
+   * does not change them). Relay control counts a domain as local only when it is here too.
+   */
+  mailhostDomains?: ReadonlySet<string>;
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
   /** The snapshot built with this ruleset (and DKIM keys) now runs (at start, and after a reload that succeeded). */
@@ -267,7 +272,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(digest ? { httpRoutes: digest.routes } : {}),
     ...(delivery.inline ? { inline: delivery.inline } : {}),
     authenticator: mailhost.directory,
-    ...(fullStack ? { ownAddress: (address: string) => mailhost.directory.hasOwnEntry(address) } : {}),
+    ...(fullStack ? { ownAddress: (address: string) => mailhost.directory.hasOwnEntry(address), mailhostDomains: new Set(config.local_domains) } : {}),
     ...(reportLearner ? { learner: reportLearner } : {}),
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
@@ -316,7 +321,10 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
 
 /** The checks of one snapshot: core policy first, then what components contribute. */
 export function buildChecks(config: Config, ruleset: Ruleset, components: Components, batv?: Batv): Check[] {
-  const localDomains = new Set(config.local_domains);
+  // A domain a reload added to local_domains is not yet local to the mail host (delivery and the user directory
+  // keep the start's list): taking its mail from anyone would accept it unverified and relay it out by MX.
+  const mailhost = components.mailhostDomains;
+  const localDomains = new Set(mailhost ? config.local_domains.filter((d) => mailhost.has(d)) : config.local_domains);
   const checks: Check[] = [
     createRelayCheck({
       localDomains,

@@ -1,13 +1,14 @@
 // Relay control, trust (PROXY/XCLIENT), rate limits, pre-greet and STARTTLS+AUTH over real sockets.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import tls from 'node:tls';
 import path from 'node:path';
 import { test } from 'node:test';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { REFUSED_SESSION_LIMITS } from '../../src/smtp/listener.ts';
 import { selfSignedCert } from '../helpers/self-signed.ts';
@@ -64,6 +65,26 @@ test('relay: local domains accepted from anyone, every routing trick refused wit
   assert.equal(tx.code, 250, 'postmaster is always accepted (RFC 5321 §4.5.1)');
   assert.equal((await rcptCode(gw.smtpPort, 'Postmaster')).code, 250, 'bare <Postmaster> is accepted');
   assert.equal((await rcptCode(gw.smtpPort, 'nobody@local.example')).code, 550, 'unknown local user: 550 5.1.1 at RCPT');
+});
+
+test('full-stack: a domain a reload adds to local_domains is not taken from anyone before the restart that makes it local', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['local.example', 'localhost'], aliases: { 'u@local.example': 'postmaster@localhost' } }, { configFile: file });
+  const edited = parseYaml(readFileSync(file, 'utf8')) as { local_domains: string[] };
+  edited.local_domains = ['localhost', 'added.example'];
+  writeFileSync(file, stringifyYaml(edited));
+  assert.equal(gw.app.reload().ok, true);
+  // delivery and the user directory keep the start's domains: accepted, added.example's mail would go out by MX unverified
+  const added = await rcptCode(gw.smtpPort, 'anyone@added.example');
+  assert.equal(added.code, 554, `${added.code} ${added.text}`);
+  assert.match(added.text, /^5\.7\.1 Relay access denied/);
+  assert.equal((await rcptCode(gw.smtpPort, 'postmaster@added.example')).code, 554, 'nor its postmaster');
+  // a removed domain is refused at once
+  assert.equal((await rcptCode(gw.smtpPort, 'u@local.example')).code, 554);
+  assert.equal((await rcptCode(gw.smtpPort, 'postmaster@localhost')).code, 250);
+  assert.ok(gw.logs.some((l) => l.msg === 'settings changed that apply after a restart; the running instance keeps the old ones' && JSON.stringify(l.keys).includes('local_domains')));
 });
 
 test('a quoted local part that needs no quotes names the same mailbox: accepted and delivered, never bounced', async (t) => {
