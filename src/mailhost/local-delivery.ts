@@ -31,8 +31,11 @@ export interface LocalDeliveryRequest {
 export type LocalDeliveryResult =
   | { kind: 'delivered'; user: string; folder: string; uid: number }
   | { kind: 'duplicate'; user: string }
-  /** Caller replies 452 4.2.2 (temporary: the user may make room). */
-  | { kind: 'over-quota'; user: string; usage: number; quota: number }
+  /**
+   * Caller replies 452 4.2.2 (temporary: the user may make room), or 552 5.2.3 when the message (`size`, as
+   * stored) is larger than the whole quota: no room the user makes can take it.
+   */
+  | { kind: 'over-quota'; user: string; usage: number; quota: number; size?: number }
   /** The user vanished between RCPT and delivery: 550 5.1.1. */
   | { kind: 'no-such-user'; user: string }
   /** This message already passed through this recipient (Delivered-To present): 554 5.4.6. */
@@ -67,6 +70,8 @@ export function replyForDelivery(result: LocalDeliveryResult): { code: number; e
     case 'duplicate':
       return { code: 250, enhanced: '2.0.0', text: 'delivered' };
     case 'over-quota':
+      // RFC 3463 §3.3: X.2.3, message length exceeds administrative limit, useful only as a permanent error
+      if (result.size !== undefined && result.quota >= 0 && result.size > result.quota) return { code: 552, enhanced: '5.2.3', text: 'message larger than the mailbox quota' };
       return { code: 452, enhanced: '4.2.2', text: 'mailbox full' };
     case 'no-such-user':
       return { code: 550, enhanced: '5.1.1', text: 'no such user' };
@@ -166,7 +171,7 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       try {
         const folder = req.folder ?? (req.junk ? 'Junk' : 'INBOX');
         const put = await perUser.run(user, () => storeCopy(user, folder, message, req.flags ?? [], req.folder !== undefined));
-        if ('quota' in put) return count({ kind: 'over-quota', user, usage: put.usage, quota: put.quota });
+        if ('quota' in put) return count({ kind: 'over-quota', user, usage: put.usage, quota: put.quota, size: message.length });
         const uid = put.uid;
         stored = true;
         bytes.inc(message.length);

@@ -68,6 +68,15 @@ test('quota: over the limit gives over-quota (452 4.2.2) and stores nothing', as
   assert.equal((await store.list('alice@example.com', 'INBOX')).length, 2);
 });
 
+test('quota: a message larger than the whole quota fails for good (552 5.2.3): no room the user makes can take it', async (t) => {
+  const { store, ld } = setup(t, { 'alice@example.com': 300 });
+  const big = Buffer.concat([RAW, Buffer.alloc(400, 'a'), Buffer.from('\r\n')]);
+  const r = await ld.deliverLocal({ mailFrom: 's@example.org', recipient: 'alice@example.com', mailbox: 'alice@example.com', raw: big, junk: false });
+  assert.equal(r.kind, 'over-quota');
+  assert.deepEqual(replyForDelivery(r), { code: 552, enhanced: '5.2.3', text: 'message larger than the mailbox quota' });
+  assert.equal((await store.list('alice@example.com', 'INBOX')).length, 0);
+});
+
 test('a message that already carries our Delivered-To is a loop; unknown users are reported', async (t) => {
   const { ld } = setup(t);
   const looped = Buffer.concat([Buffer.from('Delivered-To: alice@example.com\r\n'), RAW]);
