@@ -235,7 +235,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       // The oldest age is recomputed on each scan (O(n)); per message only the depth changes.
       metrics.depth.set(entries.size);
       const failures = failureReasons(state);
-      log.info(entry.removeRequested ? 'message removed' : 'message done', { id, attempts: state.attempts, recipients: summarize(state), ...(failures ? { failures } : {}) });
+      const relays = remoteHandOvers(state);
+      log.info(entry.removeRequested ? 'message removed' : 'message done', { id, attempts: state.attempts, recipients: summarize(state), ...(relays ? { relays } : {}), ...(failures ? { failures } : {}) });
       return;
     }
     if (stillPending.length && !state.delayWarned && cfg.delay_warning > 0 && now - envelope.receivedAt >= cfg.delay_warning) {
@@ -368,6 +369,18 @@ function summarize(state: DeliveryState): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [r, s] of Object.entries(state.recipients)) out[r] = s.status;
   return out;
+}
+
+/**
+ * The next hop that took each recipient handed on (an MX, relay or upstream) and its reply, as Postfix's
+ * `relay=` and `(250 … queued as …)`, so a message can be traced to the other side; undefined if none.
+ */
+function remoteHandOvers(state: DeliveryState): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const [r, s] of Object.entries(state.recipients)) {
+    if (s.status === 'delivered' && s.remoteMta && s.reply) out[r] = `${s.remoteMta}: ${s.reply.code}${s.reply.enhanced ? ` ${s.reply.enhanced}` : ''} ${s.reply.text}`;
+  }
+  return Object.keys(out).length ? out : undefined;
 }
 
 /** Why each failed recipient failed (the reply it got), for the log line that ends a message; undefined if none failed. */

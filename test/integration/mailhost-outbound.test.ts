@@ -66,6 +66,19 @@ test('submission: AUTH, outbound spam check, MX delivery with a retry after 451'
   assert.equal(done()?.attempts, 2, JSON.stringify(done()));
 });
 
+test('the log line that ends a message names the MX that took each remote recipient and its reply', async (t) => {
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const gw = await startGateway(t, { outbound: { port: sink.port }, queue: { scan_interval: '100ms' } }, { zones: ZONES });
+  const r = await sendMessage(gw.smtpPort, 'postmaster@localhost', ['bob@remote.example', 'postmaster@localhost'], 'Subject: trace\r\n\r\nwhere did it go\r\n');
+  const queueId = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1] ?? '';
+  assert.notEqual(queueId, '', JSON.stringify(r.data));
+  const done = await messageDone(gw, queueId);
+  const relays = done.relays as Record<string, string> | undefined;
+  assert.match(relays?.['bob@remote.example'] ?? '', /^mx\.remote\.example: 250 /, JSON.stringify(done));
+  assert.equal(relays?.['postmaster@localhost'], undefined, 'a local delivery has no next hop');
+});
+
 test('an alias list with a local and a remote member: Maildir copy and MX copy', async (t) => {
   const sink = await startSink();
   t.after(() => sink.close());
