@@ -213,8 +213,8 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       for (const r of Object.values(state.recipients)) {
         if (r.status !== 'pending') continue;
         r.status = 'failed';
-        const last = r.reply ? `${r.reply.code} ${r.reply.text}` : 'no attempt succeeded';
-        r.reply = { code: r.reply && r.reply.code >= 400 ? r.reply.code : 451, enhanced: '4.4.7', text: `message expired after ${Math.round(cfg.max_age / 3_600_000)}h in queue; last error: ${last}` };
+        const last = r.reply ? `${r.reply.code}${r.reply.enhanced ? ` ${r.reply.enhanced}` : ''} ${r.reply.text}` : 'no attempt succeeded';
+        r.reply = { code: r.reply && r.reply.code >= 400 ? r.reply.code : 451, enhanced: '4.4.7', text: `message expired after ${lifetimeText(cfg.max_age)} in queue; last error: ${last}` };
         // RFC 3464 §2.3.5: Remote-MTA names the MTA whose reply the Diagnostic-Code is; this one is ours
         // (the remote's last reply is quoted in its text)
         delete r.remoteMta;
@@ -369,6 +369,12 @@ function summarize(state: DeliveryState): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [r, s] of Object.entries(state.recipients)) out[r] = s.status;
   return out;
+}
+
+/** queue.max_age for the expiry notice, in the largest unit that states it exactly (5d, 36h, 90m, 70s). */
+function lifetimeText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  return `${Math.round(ms / 1000)}s`;
 }
 
 /**

@@ -121,6 +121,22 @@ test('delay warning once after delay_warning, then expiry after max_age bounces 
   assert.ok(rig.clock.now() - T0 >= 2 * 60 * MIN);
 });
 
+test('the expiry notice states queue.max_age as configured and the last reply whole', async (t) => {
+  const rig = await queueRig(t, { queue: { delay_warning: '1d', max_age: '90m', retry_max: '20m' } });
+  rig.sink.rule({ stage: 'rcpt', rcpt: 'slow@dest.test', code: 451, text: '4.2.0 busy' });
+  await rig.spool.enqueue(envelope({ rcptTo: ['slow@dest.test'] }), message('slow'));
+  await rig.scheduler.runDue();
+  for (let i = 0; i < 20 && rig.scheduler.size() > 0; i++) {
+    rig.clock.advance(20 * MIN);
+    await rig.scheduler.runDue();
+  }
+  assert.equal(rig.scheduler.size(), 0);
+  await rig.sink.waitForMessages(1);
+  const bounce = rig.sink.messages[0]?.raw.toString('latin1') ?? '';
+  // was "after 2h" (hours rounded) and "451 busy" (the enhanced code dropped)
+  assert.match(bounce, /message expired after 90m in queue; last error: 451 4\.2\.0 busy/);
+});
+
 test('LMTP: one reply per recipient after DATA (RFC 2033 §4.2)', async (t) => {
   const rig = await queueRig(t, { sink: { lmtp: true } });
   rig.sink.rule({ stage: 'data', rcpt: 'full@dest.test', code: 552, text: '5.2.2 mailbox full' });
