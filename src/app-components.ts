@@ -305,11 +305,11 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       void antivirus.probe(config.antivirus);
       return fullStack ? mailhost.start() : {};
     },
-    onReload: () => {
+    onReload: (loaded) => {
       if (fullStack) mailhost.reloadTls();
       mailhost.srs?.reloadSecrets();
       digest?.reloadSecret();
-      const r = mailhost.directory.reload();
+      const r = mailhost.directory.reload({ users: loaded.config.users, aliases: loaded.config.aliases });
       if (!r.ok) deps.log.warn('users/aliases reload failed, keeping the previous ones', { problems: r.problems });
     },
     queueHealth: async () => delivery.health(),

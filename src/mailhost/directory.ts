@@ -13,8 +13,11 @@ import { checkUserName, readDirectoryFile, readUsersFile, toRecord, type UserRec
 export type DirectoryConfig = Pick<Config, 'local_domains' | 'users' | 'aliases' | 'mailhost'>;
 
 export interface UserDirectory extends RecipientDirectory, Authenticator {
-  /** Re-reads the users and aliases files; on error keeps the previous snapshot and says why. */
-  reload(): { ok: true } | { ok: false; problems: string[] };
+  /**
+   * Re-reads the users and aliases files, and takes the config's users and aliases sections when given (a reload
+   * of the config); on error keeps the previous snapshot and says why.
+   */
+  reload(sections?: Pick<DirectoryConfig, 'users' | 'aliases'>): { ok: true } | { ok: false; problems: string[] };
   lookup(user: string): UserRecord | undefined;
   /** All users, sorted by name. */
   users(): UserRecord[];
@@ -54,10 +57,13 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
   const aliasesFile = path.resolve(dataDir, mh.aliases_file);
   const passwords = verifiedPasswords(mh.auth_cache_ttl);
 
-  const load = (): { snapshot: Snapshot; problems: string[] } => {
+  // the config's own users and aliases: the ones of the last config loaded (start or reload)
+  let sections: Pick<DirectoryConfig, 'users' | 'aliases'> = { users: config.users, aliases: config.aliases };
+
+  const load = (from: Pick<DirectoryConfig, 'users' | 'aliases'>): { snapshot: Snapshot; problems: string[] } => {
     const problems: string[] = [];
     const users = new Map<string, UserRecord>();
-    for (const [rawName, entry] of Object.entries(config.users)) {
+    for (const [rawName, entry] of Object.entries(from.users)) {
       const check = checkUserName(rawName, isLocalDomain);
       if (!check.ok) problems.push(`${configLabel}: users.${rawName}: ${check.reason}`);
       else users.set(check.name, toRecord(check.name, entry, 'config'));
@@ -72,7 +78,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
         else users.set(check.name, toRecord(check.name, entry, 'file'));
       }
     }
-    const fromConfig = buildAliasTable(config.aliases, isLocalDomain, configLabel);
+    const fromConfig = buildAliasTable(from.aliases, isLocalDomain, configLabel);
     problems.push(...fromConfig.problems);
     const aliases = new Map(fromConfig.table);
     const fileAliases = readAliasesFile(aliasesFile);
@@ -85,7 +91,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
     return { snapshot: { users, aliases }, problems };
   };
 
-  const first = load();
+  const first = load(sections);
   if (first.problems.length) throw new Error(`user directory: ${first.problems.join('; ')}`);
   let snap = first.snapshot;
 
@@ -103,12 +109,14 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
     return c;
   };
 
-  const reload = (): { ok: true } | { ok: false; problems: string[] } => {
-    const next = load();
+  const reload = (given?: Pick<DirectoryConfig, 'users' | 'aliases'>): { ok: true } | { ok: false; problems: string[] } => {
+    const from = given ? { users: given.users, aliases: given.aliases } : sections;
+    const next = load(from);
     if (next.problems.length) {
       log.warn('user directory reload failed; keeping the previous users and aliases', { problems: next.problems });
       return { ok: false, problems: next.problems };
     }
+    sections = from;
     snap = next.snapshot;
     log.info('user directory loaded', { users: snap.users.size, aliases: snap.aliases.size });
     return { ok: true };
@@ -122,7 +130,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
       watcher = watch(dataDir, { persistent: false }, (_event, name) => {
         if (name !== null && !names.has(name.toString())) return;
         clearTimeout(timer);
-        timer = setTimeout(reload, 50);
+        timer = setTimeout(() => reload(), 50);
       });
       watcher.on('error', (err) => log.warn('cannot watch the data directory for user changes', { err }));
     } catch (err) {

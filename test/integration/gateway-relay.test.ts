@@ -87,6 +87,25 @@ test('full-stack: a domain a reload adds to local_domains is not taken from anyo
   assert.ok(gw.logs.some((l) => l.msg === 'settings changed that apply after a restart; the running instance keeps the old ones' && JSON.stringify(l.keys).includes('local_domains')));
 });
 
+test('full-stack: the config\'s aliases and users sections apply at a reload, as the users and aliases files do', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-aliases-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['local.example', 'localhost'], aliases: { 'old@local.example': 'postmaster@localhost' } }, { configFile: file });
+  assert.equal((await rcptCode(gw.smtpPort, 'new@local.example')).code, 550);
+  const edited = parseYaml(readFileSync(file, 'utf8')) as { aliases: Record<string, string>; users: Record<string, unknown> };
+  edited.aliases = { 'new@local.example': 'postmaster@localhost' };
+  edited.users['carol@local.example'] = { password: await hashPassword('carol-password', { N: 1024, r: 8, p: 1 }) };
+  writeFileSync(file, stringifyYaml(edited));
+  const since = gw.logs.length;
+  assert.equal(gw.app.reload().ok, true);
+  assert.equal((await rcptCode(gw.smtpPort, 'new@local.example')).code, 250, 'an alias added to the config');
+  assert.equal((await rcptCode(gw.smtpPort, 'old@local.example')).code, 550, 'an alias removed from it');
+  assert.equal((await rcptCode(gw.smtpPort, 'carol@local.example')).code, 250, 'a user added to it');
+  const warned = gw.logs.slice(since).find((l) => l.msg === 'settings changed that apply after a restart; the running instance keeps the old ones');
+  assert.equal(warned, undefined, JSON.stringify(warned));
+});
+
 test('a quoted local part that needs no quotes names the same mailbox: accepted and delivered, never bounced', async (t) => {
   const gw = await startGateway(t, UNTRUSTED);
   const r = await sendMessage(gw.smtpPort, 'someone@remote.example', ['"postmaster"@localhost', '"post\\master"@localhost'], 'Subject: quoted\r\n\r\nhello\r\n');
