@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { Zones } from '../helpers/dns-server.ts';
+import { awaitLog } from '../helpers/await-log.ts';
 import { startGateway } from '../helpers/gateway.ts';
 import { startSink, type SinkMessage } from '../helpers/sink-server.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
@@ -20,6 +21,9 @@ test('delivery.upstream.xforward: each message reaches the upstream with its own
   const first = await sendMessage(gw.smtpPort, 'a@remote.example', ['postmaster@localhost'], BODY, 'first.test.example');
   assert.equal(first.data?.code, 250);
   await sink.waitForMessages(1);
+  // the sink holds the message before its 250 has reached the gateway: the connection is back in the pool, for the
+  // second message to reuse, once the queue has logged the first one done
+  await awaitLog(gw, 0, (l) => l.msg === 'message done', 'the first message done');
   // a client presented by XCLIENT, greeting with HELO (not EHLO)
   const { wire } = await SmtpWire.open(gw.smtpPort);
   t.after(() => wire.close());

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import type net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { loadConfig } from '../../src/config/load.ts';
+import { awaitLog } from '../helpers/await-log.ts';
 import { startGateway, type RunningGateway } from '../helpers/gateway.ts';
 import { startScriptedSmtp } from '../helpers/scripted-smtp.ts';
 import { startSink, type SinkServer } from '../helpers/sink-server.ts';
@@ -62,6 +63,9 @@ test('an unknown user at the upstream is refused at RCPT (550), a known one acce
   assert.match(first.texts[1] ?? '', /^5\.1\.1 Recipient address rejected: user unknown/);
   assert.equal(first.data, 250);
   await sink.waitForMessages(1);
+  // the sink holds the message before its 250 has reached the gateway: the delivery's connection is back in the
+  // pool (reused by the next delivery, not counted as a new one) once the queue has logged the message done
+  await awaitLog(gw, 0, (l) => l.msg === 'message done', 'the first message done');
   assert.deepEqual(sink.messages[0]?.rcptTo, ['user@relay.example'], 'only the known recipient was queued and delivered');
   assert.equal(await metric(gw, 'result="accepted",cached="false"'), 1);
   assert.equal(await metric(gw, 'result="refused",cached="false"'), 1);
