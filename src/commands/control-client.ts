@@ -12,6 +12,15 @@ const MAX_STDIN_IDS = 100_000;
 const MAX_STDIN_BYTES = MAX_STDIN_IDS * 40;
 
 /** An age for humans: 42s, 17m, 5h, 3d. */
+/**
+ * A time in ms since the epoch as an RFC 3339 UTC date (as list --json gives it), or undefined for a number no
+ * date holds (a file edited by hand or damaged: finite, but past ±8.64e15 ms), which would make toISOString throw.
+ */
+export function utcDate(ms: number): string | undefined {
+  const d = new Date(ms);
+  return Number.isNaN(d.getTime()) ? undefined : d.toISOString();
+}
+
 export function age(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 120) return `${s}s`;

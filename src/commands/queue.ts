@@ -7,7 +7,7 @@ import { open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { loadFromArgs } from './load-args.ts';
 import type { ControlRequest, MessageOp } from '../queue/control.ts';
-import { age, idsOf, request, waitSeconds } from './control-client.ts';
+import { age, idsOf, request, utcDate, waitSeconds } from './control-client.ts';
 import { runningPid } from '../queue/spool-lock.ts';
 import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
 import { ID_PATTERN, idTime, initialState, listIds, msgFile, readEnvelopeFile, readMessageFile, readStateFile, spoolPaths, stateFile, type DeliveryState, type SpoolPaths } from '../queue/spool-format.ts';
@@ -21,7 +21,8 @@ const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID...] | r
 
   list     one line per message: id, age, size, sender, recipients (pending/total), attempts,
            next attempt ("held" when on hold), last error (--json: one JSON object per line)
-  show     envelope, per-recipient state and the message headers
+  show     when it came, the next and the last attempt (RFC 3339, UTC), the envelope and per-recipient
+           state as stored (their times in epoch milliseconds) and the message headers
   flush    retry every message (or those named) now; messages on hold stay on hold
   remove   delete messages without bouncing them
   hold     keep messages from delivery (no attempts, delay warnings or expiry) until released
@@ -51,9 +52,16 @@ async function summary(paths: SpoolPaths, id: string, now: number) {
     pending: rcpts.filter((r) => r.status === 'pending').length,
     attempts: state?.attempts ?? 0,
     held: state?.held === true,
-    nextAttempt: state?.held ? 'held' : state && state.nextAttemptAt > 0 ? new Date(state.nextAttemptAt).toISOString() : 'now',
+    nextAttempt: nextAttemptOf(state),
     lastError: state?.lastError ?? '',
   };
+}
+
+/** When the next attempt is due: "held", "now" (none yet, or flushed) or an RFC 3339 UTC date. */
+function nextAttemptOf(state: DeliveryState | undefined): string {
+  if (state?.held) return 'held';
+  if (!state || state.nextAttemptAt <= 0) return 'now';
+  return utcDate(state.nextAttemptAt) ?? String(state.nextAttemptAt);
 }
 
 /** Writes a state file as the server does (temp file, then rename; 0600). */
@@ -136,7 +144,14 @@ export const queueCommand: Command = {
         const m = id as string;
         const { envelope, message } = await readMessageFile(msgFile(paths, m));
         const state = await readStateFile(stateFile(paths, m));
-        io.stdout.write(`${JSON.stringify({ id: m, size: message.length, envelope, state: state ?? null }, null, 2)}\n\n`);
+        // the times readable (RFC 3339, UTC; nextAttempt as list --json gives it); envelope and state stay as stored,
+        // their times in epoch milliseconds for scripts that read them
+        const times = {
+          receivedAt: utcDate(envelope.receivedAt || idTime(m)) ?? utcDate(idTime(m)),
+          nextAttempt: nextAttemptOf(state),
+          ...(state?.lastAttemptAt !== undefined ? { lastAttemptAt: utcDate(state.lastAttemptAt) } : {}),
+        };
+        io.stdout.write(`${JSON.stringify({ id: m, ...times, size: message.length, envelope, state: state ?? null }, null, 2)}\n\n`);
         io.stdout.write(headerSection(message).toString('utf8'));
         return 0;
       }

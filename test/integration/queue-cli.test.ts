@@ -47,6 +47,7 @@ test('queue list / show / remove / flush on a stopped instance', async (t) => {
   st.attempts = 3;
   st.nextAttemptAt = Date.now() + 600_000;
   st.lastError = '451 4.7.1 greylisted';
+  st.lastAttemptAt = Date.now() - 60_000;
   await spool.saveState(a.id, st);
   await spool.close();
 
@@ -62,6 +63,24 @@ test('queue list / show / remove / flush on a stopped instance', async (t) => {
   const show = (await cli(dataDir, 'show', a.id)).stdout;
   assert.match(show, /"attempts": 3/);
   assert.match(show, /^Subject: first$/m);
+  // the times readable (RFC 3339, UTC; nextAttempt as list --json gives it); envelope and state keep their epoch milliseconds
+  type Shown = { receivedAt: unknown; nextAttempt: unknown; lastAttemptAt: unknown; envelope: { receivedAt: number }; state: { nextAttemptAt: number; lastAttemptAt: number } };
+  const shown = JSON.parse(show.slice(0, show.indexOf('\n\n'))) as Shown;
+  assert.equal(typeof shown.envelope.receivedAt, 'number');
+  assert.equal(typeof shown.state.nextAttemptAt, 'number');
+  assert.equal(shown.receivedAt, new Date(shown.envelope.receivedAt).toISOString());
+  assert.equal(shown.nextAttempt, new Date(shown.state.nextAttemptAt).toISOString());
+  assert.equal(shown.lastAttemptAt, new Date(shown.state.lastAttemptAt).toISOString());
+  assert.match(String(shown.receivedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+  const listedA = (await cli(dataDir, 'list', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; nextAttempt: string }).find((j) => j.id === a.id);
+  assert.equal(shown.nextAttempt, listedA?.nextAttempt);
+  // not tried yet: no state, due now
+  const fresh = (await cli(dataDir, 'show', b.id)).stdout;
+  const shownB = JSON.parse(fresh.slice(0, fresh.indexOf('\n\n'))) as { receivedAt: unknown; nextAttempt: unknown; lastAttemptAt?: unknown; state: unknown };
+  assert.equal(shownB.state, null);
+  assert.equal(shownB.nextAttempt, 'now');
+  assert.equal('lastAttemptAt' in shownB, false);
+  assert.match(String(shownB.receivedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
   await assert.rejects(cli(dataDir, 'show', 'not-an-id'), (e: { code?: number }) => e.code === 2);
 
