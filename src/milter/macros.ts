@@ -19,6 +19,11 @@ export class StepMacros {
     return undefined;
   }
 
+  /** Forgets what the MTA said at these steps (a transaction's, when it ends). */
+  drop(steps: Iterable<string>): void {
+    for (const step of steps) this.steps.delete(step);
+  }
+
   clear(): void {
     this.steps.clear();
   }

@@ -39,6 +39,13 @@ export interface MilterSessionOptions {
 const CONTINUE = (): Step => ({ send: [packet(Reply.CONTINUE)] });
 /** The end-of-body packets that close the answer (the hold, the final reply): other changes go before them. */
 const FINAL_EOB = new Set<string>([Reply.QUARANTINE, Reply.CONTINUE]);
+/**
+ * The macro steps of one transaction: MAIL, RCPT, DATA, end of headers, body, end of message. Their macros end with
+ * it (a new transaction, an abort), so its queue id (macro i, which Postfix gives from RCPT or end of message on) is
+ * not taken for the next one's, whose MAIL and RCPT may come without one.
+ */
+const TRANSACTION_STEPS = ['M', 'R', 'T', 'N', 'B', 'E'];
+const AFTER_MAIL_STEPS = TRANSACTION_STEPS.filter((s) => s !== 'M');
 
 export class MilterSession {
   private negotiated = false;
@@ -91,11 +98,16 @@ export class MilterSession {
       case Cmd.BODY:
         this.message?.addBody(p.data);
         return this.sizeCheck();
-      case Cmd.BODYEOB:
+      case Cmd.BODYEOB: {
         if (p.data.length) this.message?.addBody(p.data);
-        return this.endOfMessage();
+        const step = await this.endOfMessage();
+        // the transaction is over, whatever the answer: its macros with it
+        this.macros.drop(TRANSACTION_STEPS);
+        return step;
+      }
       case Cmd.ABORT:
         this.endTransaction();
+        this.macros.drop(TRANSACTION_STEPS);
         return { send: [] };
       case Cmd.QUIT_NC:
         // the MTA reuses this connection for its next client: a new session from CONNECT on
@@ -185,6 +197,8 @@ export class MilterSession {
     const address = parseEnvelopeAddress(data, true);
     if (!address) return { close: 'malformed MAIL' };
     this.endTransaction();
+    // this MAIL's macros came just before it; those of later steps are the last transaction's
+    this.macros.drop(AFTER_MAIL_STEPS);
     // the MTA's own knowledge of the client, from the macros of this step and the ones before
     const user = this.macros.get('auth_authen');
     if (user) state.info.authUser = user.slice(0, 255);

@@ -180,6 +180,32 @@ test('a refused MAIL or RCPT is logged as on the SMTP listener ("refused": sessi
   assert.equal(refused()[3]?.address, 'again@elsewhere.example');
 });
 
+test('a refusal names no queue id of an earlier message: the MTA (Postfix) gives macro i at end of message only, the next MAIL and RCPT come without one', async (t) => {
+  const gw = await startMilter(t, { smtp: { trusted_networks: [] } });
+  const m = await session(t, gw.milterPort, '203.0.113.8');
+  const refused = (): Array<Record<string, unknown>> => gw.logs.filter((l) => l.msg === 'refused');
+  m.macro('M', { '{mail_addr}': 'sender@remote.example' });
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  assert.equal((await m.step('R', cstr('<user@example.test>')))[0]?.cmd, 'c');
+  m.macro('E', { i: 'FIRST1' });
+  assert.equal((await m.message(headers(), 'hi\r\n')).at(-1)?.cmd, 'c');
+  assert.equal(gw.transactions().at(-1)?.mta_queue_id, 'FIRST1');
+  // the next message on the session: its queue id is not known yet at MAIL and RCPT
+  m.macro('M', { '{mail_addr}': 'sender@remote.example' });
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  assert.match(replyText((await m.step('R', cstr('<victim@elsewhere.example>')))[0]), /^554 5\.7\.1 /);
+  assert.equal(refused().length, 1, JSON.stringify(gw.logs));
+  assert.equal(refused()[0]?.mta_queue_id, undefined, 'the refusal is not filed under the message before');
+  // after an ABORT (RSET) neither
+  m.macro('R', { i: 'SECOND2' });
+  assert.equal((await m.step('R', cstr('<user@example.test>')))[0]?.cmd, 'c');
+  m.send('A');
+  m.macro('M', { '{mail_addr}': 'other@remote.example' });
+  assert.equal((await m.step('M', cstr('<other@remote.example>')))[0]?.cmd, 'c');
+  assert.match(replyText((await m.step('R', cstr('<victim2@elsewhere.example>')))[0]), /^554 5\.7\.1 /);
+  assert.equal(refused()[1]?.mta_queue_id, undefined, 'the aborted transaction\'s queue id is not used');
+});
+
 test('milter.listen on a unix socket', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-sock-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
