@@ -15,8 +15,7 @@ export interface MilterClient {
 export function parseConnect(data: Buffer): MilterClient | undefined {
   const nul = data.indexOf(0);
   if (nul < 0 || nul + 1 >= data.length) return undefined;
-  const name = data.subarray(0, nul).toString('latin1');
-  const hostname = name && name !== 'unknown' && !name.startsWith('[') ? name : undefined;
+  const hostname = clientName(data.subarray(0, nul).toString('latin1'));
   const fam = String.fromCharCode(data[nul + 1] ?? 0);
   const withName = (c: MilterClient): MilterClient => (hostname ? { ...c, hostname } : c);
   if (fam === 'U') return withName({ family: 'unknown', port: 0, address: '' });
@@ -24,6 +23,16 @@ export function parseConnect(data: Buffer): MilterClient | undefined {
   const port = data.readUInt16BE(nul + 2);
   const address = (splitCStrings(data.subarray(nul + 4))[0] ?? '').replace(/^IPv6:/i, '');
   return withName({ family: fam === '4' ? 'inet' : fam === '6' ? 'inet6' : 'local', port, address });
+}
+
+/**
+ * The client's name as the MTA reports it (CONNECT, macro client_name), or undefined when it found none ("unknown",
+ * "[addr]") or the text can be no DNS name (over 253 octets and a final dot, a space or control character): it goes
+ * into log lines, trace fields and the checks, as the SMTP listener's name from its own DNS lookup does.
+ */
+export function clientName(name: string | undefined): string | undefined {
+  if (!name || name === 'unknown' || name.startsWith('[')) return undefined;
+  return name.length <= 254 && /^[\x21-\x7e]+$/.test(name) ? name : undefined;
 }
 
 /** Keywords the gateway's envelope code knows at MAIL; others (the MTA's business) are not passed on. */

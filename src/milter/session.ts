@@ -15,7 +15,7 @@ import type { GatewayDeps } from '../smtp/gateway-types.ts';
 import { runPhase } from '../smtp/phase-runner.ts';
 import type { SessionState } from '../smtp/session-state.ts';
 import { SmtpError } from '../smtp/smtp-error.ts';
-import { parseConnect, parseEnvelopeAddress } from './connect-info.ts';
+import { clientName, parseConnect, parseEnvelopeAddress } from './connect-info.ts';
 import { StepMacros } from './macros.ts';
 import { MessageBuffer } from './message-buffer.ts';
 import { outboundPackets } from './outbound.ts';
@@ -166,7 +166,7 @@ export class MilterSession {
     if (network && !isIP(client.address)) return { close: 'malformed CONNECT address' };
     const fromMacro = (this.macros.get('client_addr') ?? '').replace(/^IPv6:/i, '');
     const ip = isIP(fromMacro) ? fromMacro : network ? client.address : '127.0.0.1';
-    const hostname = client.hostname ?? nameOf(this.macros.get('client_name'));
+    const hostname = client.hostname ?? clientName(this.macros.get('client_name'));
     const info: SessionInfo = {
       id: randomBytes(8).toString('hex'),
       clientIp: ip,
@@ -339,9 +339,4 @@ export class MilterSession {
       return { send: [replyCode(451, '4.3.0', `Local error in processing, try again later (session ${this.state?.info.id ?? '-'})`)] };
     }
   }
-}
-
-/** A client name from a macro: none when the MTA found none ("unknown", "[addr]"). */
-function nameOf(name: string | undefined): string | undefined {
-  return name && name !== 'unknown' && !name.startsWith('[') ? name : undefined;
 }

@@ -206,6 +206,32 @@ test('a refusal names no queue id of an earlier message: the MTA (Postfix) gives
   assert.equal(refused()[1]?.mta_queue_id, undefined, 'the aborted transaction\'s queue id is not used');
 });
 
+test('a client name from the MTA that no DNS name can be (over 253 octets, control characters) is no name: the refused and transaction lines stay bounded', async (t) => {
+  const gw = await startMilter(t, { smtp: { trusted_networks: [] } });
+  const refusedRcpt = async (name: string, macroName?: string): Promise<Record<string, unknown> | undefined> => {
+    const m = await MilterClient.connect(gw.milterPort);
+    t.after(() => m.close());
+    await m.negotiate();
+    m.macro('C', macroName === undefined ? {} : { '{client_name}': macroName });
+    assert.equal((await m.step('C', connectData(name, '203.0.113.9', 40000)))[0]?.cmd, 'c');
+    assert.equal((await m.step('H', cstr('mail.remote.example')))[0]?.cmd, 'c');
+    assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+    const before = gw.logs.length;
+    assert.match(replyText((await m.step('R', cstr('<victim@elsewhere.example>')))[0]), /^554 5\.7\.1 /);
+    return gw.logs.slice(before).find((l) => l.msg === 'refused');
+  };
+  const huge = `${'a'.repeat(60)}.`.repeat(10_000) + 'example';
+  const line = await refusedRcpt(huge);
+  assert.ok(line, JSON.stringify(gw.logs.slice(-3)).slice(0, 500));
+  assert.ok(line.client_name === undefined, `client_name of ${String(line.client_name).length} characters`);
+  assert.ok(JSON.stringify(line).length < 2000, `a refused line of ${JSON.stringify(line).length} characters`);
+  assert.equal((await refusedRcpt('evil.example\r\n{"msg":"forged"}'))?.client_name, undefined);
+  // from the macro (the CONNECT name "unknown") as well
+  assert.equal((await refusedRcpt('unknown', `${'b'.repeat(300)}.example`))?.client_name, undefined);
+  // a real name is kept
+  assert.equal((await refusedRcpt('mx-1.remote.example'))?.client_name, 'mx-1.remote.example');
+});
+
 test('milter.listen on a unix socket', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-milter-sock-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
