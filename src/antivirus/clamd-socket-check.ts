@@ -8,6 +8,8 @@ import type { FileProblem } from '../config/file-checks.ts';
 import { parseClamdAddress } from './clamd-protocol.ts';
 
 const AT = ['antivirus', 'clamd'];
+/** sun_path holds 108 bytes on Linux with its NUL: connect() to a longer path fails (ENOENT) even with a socket there. */
+const MAX_SOCKET_PATH = 107;
 
 /** What is wrong with clamd's unix socket, or undefined (antivirus off, a TCP address, a socket there). */
 export function clamdSocketProblem(config: AntivirusConfig): FileProblem | undefined {
@@ -15,6 +17,10 @@ export function clamdSocketProblem(config: AntivirusConfig): FileProblem | undef
   const address = parseClamdAddress(config.clamd);
   if ('error' in address || address.kind !== 'unix') return undefined;
   const file = address.path;
+  const bytes = Buffer.byteLength(file);
+  if (bytes > MAX_SOCKET_PATH) {
+    return { path: AT, message: `${file} is ${bytes} bytes long: a unix socket path is at most ${MAX_SOCKET_PATH}, so serve cannot connect to clamd there (a shorter path, or a shorter symlink to the socket, can); until then every message goes per antivirus.on_error (${config.on_error})` };
+  }
   let st: Stats;
   try {
     st = statSync(file);

@@ -20,8 +20,8 @@ Checks the config (every key, the TLS files it names), the data directory, the u
 (config and files in the data directory) and rules/ as 'serve' would at start, without listening
 or writing. Prints every problem (file, line, key, expected and found) and exits 2, or prints "ok"
 and exits 0. What 'serve' starts without but will miss is a warning on stderr ("warning: file:line:
-key: problem"; exit 0 if nothing else is wrong): clamd's unix socket (antivirus.clamd) missing or no
-socket.`,
+key: problem"; exit 0 if nothing else is wrong): clamd's unix socket (antivirus.clamd) missing, no
+socket, or its path over 107 bytes (no connect can reach it).`,
   async run(args, io) {
     const loaded = loadFromArgs(args);
     const where = loaded.file ?? '(embedded defaults)';

@@ -2,7 +2,7 @@
 // a warning naming file, line and key (serve starts without clamd, so the exit stays 0); a socket there, a TCP
 // address or antivirus off says nothing.
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -59,4 +59,23 @@ test('check-config: a listening clamd socket, a TCP address, or antivirus off: n
   const off = await checkWith(t, (d) => `  enabled: false\n  clamd: unix:${d}/none.sock\n`);
   assert.equal(off.err, '');
   assert.match(off.out, /^ok: /);
+});
+
+test('check-config: a clamd socket whose path is longer than a unix socket address holds (107 bytes) is a warning: serve cannot connect to it', async (t) => {
+  const dir = tempDir(t, 'spamgate-cc-clamd-long-');
+  const server = net.createServer((s) => s.destroy());
+  await new Promise<void>((resolve) => server.listen(path.join(dir, 'c.sock'), resolve));
+  t.after(() => server.close());
+  // a socket that is there, at a path no connect() can name (moved below a deep directory)
+  const deep = path.join(dir, 'd'.repeat(60), 'e'.repeat(60));
+  mkdirSync(deep, { recursive: true });
+  const sock = path.join(deep, 'clamd.ctl');
+  renameSync(path.join(dir, 'c.sock'), sock);
+  const r = await checkWith(t, () => `  enabled: true\n  clamd: unix:${sock}\n`);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, warningAt(r.file, 4));
+  assert.match(r.err, new RegExp(`is ${Buffer.byteLength(sock)} bytes long: a unix socket path is at most 107`));
+  // a missing one that long says so too (clamd could not be reached there either)
+  const missing = await checkWith(t, (d) => `  enabled: true\n  clamd: unix:${d}/${'f'.repeat(120)}.ctl\n`);
+  assert.match(missing.err, /bytes long: a unix socket path is at most 107/);
 });
