@@ -2,11 +2,19 @@
 import { headerSection } from '../queue/dsn.ts';
 import { idTime } from '../queue/spool-format.ts';
 import { listQuarantineIds, quarantineFile, readQuarantined, readQuarantinedHead } from '../quarantine/format.ts';
-import { age } from './control-client.ts';
+import { age, utcDate } from './control-client.ts';
 import type { CommandIo } from './types.ts';
 
 /** Tabs and line breaks in a field would break the columns of the list. */
 const cell = (s: string): string => s.replace(/[\t\r\n]/g, ' ');
+
+/**
+ * When the message came, as an RFC 3339 UTC date: the envelope's time, or the one in the id when the envelope has
+ * none (0) or one no date holds (a file damaged or edited by hand; toISOString would throw).
+ */
+function receivedOf(id: string, receivedAt: number): string {
+  return utcDate(receivedAt || idTime(id)) ?? utcDate(idTime(id)) ?? new Date(0).toISOString();
+}
 
 export async function listQuarantine(dir: string, json: boolean, io: CommandIo, now: number): Promise<number> {
   const ids = await listQuarantineIds(dir);
@@ -21,10 +29,11 @@ export async function listQuarantine(dir: string, json: boolean, io: CommandIo, 
       continue;
     }
     const { envelope, size } = head;
+    const receivedAt = receivedOf(id, envelope.receivedAt);
     const row = {
       id,
-      age: age(now - (envelope.receivedAt || idTime(id))),
-      receivedAt: new Date(envelope.receivedAt || idTime(id)).toISOString(),
+      age: age(now - Date.parse(receivedAt)),
+      receivedAt,
       from: envelope.mailFrom || '<>',
       recipients: envelope.rcptTo,
       score: envelope.quarantine.score,
@@ -47,7 +56,7 @@ export async function showQuarantined(dir: string, id: string, raw: boolean, io:
     return 0;
   }
   // the time as list gives it (RFC 3339, UTC); the envelope stays as stored (its receivedAt in epoch milliseconds)
-  const receivedAt = new Date(envelope.receivedAt || idTime(id)).toISOString();
+  const receivedAt = receivedOf(id, envelope.receivedAt);
   io.stdout.write(`${JSON.stringify({ id, receivedAt, size: message.length, envelope }, null, 2)}\n\n`);
   io.stdout.write(headerSection(message).toString('utf8'));
   return 0;
