@@ -372,9 +372,10 @@ function summarize(state: DeliveryState): Record<string, string> {
 }
 
 /** queue.max_age for the expiry notice, in the largest unit that states it exactly (5d, 36h, 90m, 70s). */
-function lifetimeText(ms: number): string {
-  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  return `${Math.round(ms / 1000)}s`;
+export function lifetimeText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
+  // below a second, or not a whole number of seconds (max_age: 1500ms): as many milliseconds, not rounded
+  return ms === 0 ? '0s' : `${ms}ms`;
 }
 
 /**
