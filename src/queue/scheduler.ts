@@ -378,6 +378,15 @@ export function lifetimeText(ms: number): string {
   return ms === 0 ? '0s' : `${ms}ms`;
 }
 
+/** A reply's text in a log field is cut here: it is the next hop's own (up to about a megabyte a reply), once per recipient. */
+const LOGGED_REPLY_MAX = 512;
+
+/** A reply as a log field gives it: code, enhanced code, text without control characters and cut at LOGGED_REPLY_MAX. */
+function loggedReply(reply: { code: number; enhanced?: string; text: string }): string {
+  const text = reply.text.replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  return `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${text.length > LOGGED_REPLY_MAX ? `${text.slice(0, LOGGED_REPLY_MAX)}…` : text}`;
+}
+
 /**
  * The next hop that took each recipient handed on (an MX, relay or upstream) and its reply, as Postfix's
  * `relay=` and `(250 … queued as …)`, so a message can be traced to the other side; undefined if none.
@@ -385,7 +394,7 @@ export function lifetimeText(ms: number): string {
 function remoteHandOvers(state: DeliveryState): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   for (const [r, s] of Object.entries(state.recipients)) {
-    if (s.status === 'delivered' && s.remoteMta && s.reply) out[r] = `${s.remoteMta}: ${s.reply.code}${s.reply.enhanced ? ` ${s.reply.enhanced}` : ''} ${s.reply.text}`;
+    if (s.status === 'delivered' && s.remoteMta && s.reply) out[r] = `${s.remoteMta}: ${loggedReply(s.reply)}`;
   }
   return Object.keys(out).length ? out : undefined;
 }
@@ -394,7 +403,7 @@ function remoteHandOvers(state: DeliveryState): Record<string, string> | undefin
 function failureReasons(state: DeliveryState): Record<string, string> | undefined {
   const out: Record<string, string> = {};
   for (const [r, s] of Object.entries(state.recipients)) {
-    if (s.status === 'failed') out[r] = s.reply ? `${s.reply.code}${s.reply.enhanced ? ` ${s.reply.enhanced}` : ''} ${s.reply.text}` : 'failed';
+    if (s.status === 'failed') out[r] = s.reply ? loggedReply(s.reply) : 'failed';
   }
   return Object.keys(out).length ? out : undefined;
 }
