@@ -97,6 +97,11 @@ export interface Components {
   /** Starts protocol servers and delivery; returns what listens where. */
   startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
+  /**
+   * Throws when something onReload applies would refuse this config (the config's users and aliases sections):
+   * called before the reload swaps anything, so such a reload fails whole.
+   */
+  checkReload?(loaded: LoadedConfig): void;
   onReload?(loaded: LoadedConfig): void;
   /** Routes components add to the HTTP listener (the quarantine digest's links). */
   httpRoutes?: Record<string, HttpRoute>;
@@ -304,6 +309,10 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       // not awaited: a clamd that does not answer is logged, and start goes on (it may come up later)
       void antivirus.probe(config.antivirus);
       return fullStack ? mailhost.start() : {};
+    },
+    checkReload: (loaded) => {
+      const problems = mailhost.directory.checkSections({ users: loaded.config.users, aliases: loaded.config.aliases });
+      if (problems.length) throw new Error(`user directory: ${problems.join('; ')}`);
     },
     onReload: (loaded) => {
       if (fullStack) mailhost.reloadTls();

@@ -251,6 +251,7 @@ export class App {
       exportSigningDomains(this.registry, snapshot.dkim?.domains ?? []);
       // Everything that can fail is read before anything is swapped: a failed reload changes nothing.
       const tls = readTls(snapshot.config);
+      this.components.checkReload?.(loaded);
       const previous = this.loaded;
       this.loaded = loaded;
       this.snapshot = snapshot;

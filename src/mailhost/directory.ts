@@ -5,7 +5,7 @@ import type { Config } from '../config/schema.ts';
 import { aliasesSection } from '../config/sections/mailhost.ts';
 import { formatIssues, parseYamlFile } from '../config/yaml-errors.ts';
 import type { Logger } from '../util/logger.ts';
-import { buildAliasTable, expandAddress, splitAddress, type AliasTable, type ExpansionContext } from './aliases.ts';
+import { buildAliasTable, expandAddress, splitAddress, type AliasParse, type AliasTable, type ExpansionContext } from './aliases.ts';
 import { verifiedPasswords } from './auth-cache.ts';
 import type { Authenticator, RecipientDirectory, RecipientResolution } from './types.ts';
 import { checkUserName, readDirectoryFile, readUsersFile, toRecord, type UserRecord } from './users.ts';
@@ -18,6 +18,8 @@ export interface UserDirectory extends RecipientDirectory, Authenticator {
    * of the config); on error keeps the previous snapshot and says why.
    */
   reload(sections?: Pick<DirectoryConfig, 'users' | 'aliases'>): { ok: true } | { ok: false; problems: string[] };
+  /** What the directory would refuse in these config sections (the files aside): checked before a reload swaps anything. */
+  checkSections(sections: Pick<DirectoryConfig, 'users' | 'aliases'>): string[];
   lookup(user: string): UserRecord | undefined;
   /** All users, sorted by name. */
   users(): UserRecord[];
@@ -60,7 +62,8 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
   // the config's own users and aliases: the ones of the last config loaded (start or reload)
   let sections: Pick<DirectoryConfig, 'users' | 'aliases'> = { users: config.users, aliases: config.aliases };
 
-  const load = (from: Pick<DirectoryConfig, 'users' | 'aliases'>): { snapshot: Snapshot; problems: string[] } => {
+  /** The config's own users and aliases, and what is wrong with them. */
+  const fromSections = (from: Pick<DirectoryConfig, 'users' | 'aliases'>): { users: Map<string, UserRecord>; aliases: AliasParse; problems: string[] } => {
     const problems: string[] = [];
     const users = new Map<string, UserRecord>();
     for (const [rawName, entry] of Object.entries(from.users)) {
@@ -68,6 +71,15 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
       if (!check.ok) problems.push(`${configLabel}: users.${rawName}: ${check.reason}`);
       else users.set(check.name, toRecord(check.name, entry, 'config'));
     }
+    const aliases = buildAliasTable(from.aliases, isLocalDomain, configLabel);
+    problems.push(...aliases.problems);
+    return { users, aliases, problems };
+  };
+
+  const load = (from: Pick<DirectoryConfig, 'users' | 'aliases'>): { snapshot: Snapshot; problems: string[] } => {
+    const own = fromSections(from);
+    const problems: string[] = [...own.problems];
+    const users = own.users;
     const file = readUsersFile(usersFile);
     if (!file.ok) problems.push(...file.problems);
     else {
@@ -78,8 +90,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
         else users.set(check.name, toRecord(check.name, entry, 'file'));
       }
     }
-    const fromConfig = buildAliasTable(from.aliases, isLocalDomain, configLabel);
-    problems.push(...fromConfig.problems);
+    const fromConfig = own.aliases;
     const aliases = new Map(fromConfig.table);
     const fileAliases = readAliasesFile(aliasesFile);
     if (!fileAliases.ok) problems.push(...fileAliases.problems);
@@ -174,6 +185,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
       return resolution.kind === 'local' && resolution.mailboxes.includes(name);
     },
     reload,
+    checkSections: (from) => fromSections(from).problems,
     lookup: (user) => snap.users.get(user.trim().toLowerCase()),
     users: () => [...snap.users.values()].sort((a, b) => a.name.localeCompare(b.name)),
     quotaOf: (user) => snap.users.get(user.trim().toLowerCase())?.quota ?? mh.default_quota,

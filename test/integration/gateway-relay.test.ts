@@ -106,6 +106,27 @@ test('full-stack: the config\'s aliases and users sections apply at a reload, as
   assert.equal(warned, undefined, JSON.stringify(warned));
 });
 
+test('full-stack: a reload whose users or aliases section the user directory refuses fails whole, and changes nothing', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-aliases-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['local.example', 'localhost'], aliases: { 'old@local.example': 'postmaster@localhost' } }, { configFile: file });
+  const edited = parseYaml(readFileSync(file, 'utf8')) as { local_domains: string[]; aliases: Record<string, string>; users: Record<string, unknown> };
+  // the domain is added in the same edit: it is local only after the restart, so the directory refuses its user
+  edited.local_domains = ['local.example', 'localhost', 'added.example'];
+  edited.aliases = { 'new@local.example': 'postmaster@localhost' };
+  edited.users['dave@added.example'] = { password: await hashPassword('dave-password', { N: 1024, r: 8, p: 1 }) };
+  writeFileSync(file, stringifyYaml(edited));
+  const since = gw.logs.length;
+  const r = gw.app.reload();
+  // was ok: the rest of the config ran while the directory kept the old users and aliases
+  assert.equal(r.ok, false, 'the reload is refused');
+  assert.match(r.ok ? '' : r.error, /users\.dave@added\.example: domain added\.example is not in local_domains/);
+  assert.equal((await rcptCode(gw.smtpPort, 'old@local.example')).code, 250, 'the running aliases stay');
+  assert.equal((await rcptCode(gw.smtpPort, 'new@local.example')).code, 550);
+  assert.equal(gw.logs.slice(since).find((l) => l.msg === 'configuration reloaded'), undefined, 'nothing of the new config runs');
+});
+
 test('a quoted local part that needs no quotes names the same mailbox: accepted and delivered, never bounced', async (t) => {
   const gw = await startGateway(t, UNTRUSTED);
   const r = await sendMessage(gw.smtpPort, 'someone@remote.example', ['"postmaster"@localhost', '"post\\master"@localhost'], 'Subject: quoted\r\n\r\nhello\r\n');
