@@ -1,5 +1,6 @@
 // Opens the long-lived components (spool, delivery, mail host, protocol servers, filter, DNS) and
 // builds the check list for a rules snapshot. app.ts owns their life cycle.
+import { isDeepStrictEqual } from 'node:util';
 import { batvCounter, createBatv, type Batv } from './batv/batv.ts';
 import { createBatvCheck } from './checks/batv.ts';
 import { createNoticeSigner } from './dkim/notice-signer.ts';
@@ -312,7 +313,9 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     },
     checkReload: (loaded) => {
       const problems = mailhost.directory.checkSections({ users: loaded.config.users, aliases: loaded.config.aliases });
-      if (problems.length) throw new Error(`user directory: ${problems.join('; ')}`);
+      if (!problems.length) return;
+      const domainsChanged = !isDeepStrictEqual(loaded.config.local_domains, config.local_domains);
+      throw new Error(`user directory: ${problems.join('; ')}${domainsChanged ? ' (the user directory keeps the local_domains of the start: a domain added to them, and its users and aliases, need a restart)' : ''}`);
     },
     onReload: (loaded) => {
       if (fullStack) mailhost.reloadTls();
