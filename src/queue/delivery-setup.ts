@@ -62,7 +62,8 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
     const upstream = config.delivery.upstream;
     if (!upstream) throw new Error(`${deps.loaded.file ?? '(config)'}: delivery.upstream: front-of mode needs an upstream host`);
     const localDomains = new Set(config.local_domains);
-    const opts = { upstream, hostname: deps.hostname, log, ...(deps.handOffSender ? { handOffSender: deps.handOffSender, isLocal: (rcpt: string) => localDomains.has(domainOf(rcpt)) } : {}) };
+    // isLocal also tells which recipients of our own outgoing mail keep spamgate's fields (upstream-router.ts byCopy)
+    const opts = { upstream, hostname: deps.hostname, log, isLocal: (rcpt: string) => localDomains.has(domainOf(rcpt)), ...(deps.handOffSender ? { handOffSender: deps.handOffSender } : {}) };
     router = createUpstreamRouter(opts);
     if (config.delivery.mode === 'inline') {
       inline = createInlineForwarder({ ...opts, ...(deps.signNotice ? { signNotice: deps.signNotice } : {}), bounces: spool, clock: deps.clock, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size });

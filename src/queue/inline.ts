@@ -5,6 +5,7 @@ import { Registry } from 'prom-client';
 import type { Logger } from '../util/logger.ts';
 import { createDsnNotices } from './dsn-notices.ts';
 import { successActionAfterHandOver } from './dsn-policy.ts';
+import { messageForRemote } from './outgoing-fields.ts';
 import type { InlineForwarder, MessageSink, NextHopReply } from './types.ts';
 import { createUpstreamSender, type UpstreamRouterOptions } from './upstream-router.ts';
 
@@ -63,7 +64,9 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
         const isLocal = opts.isLocal;
         const allRemote = !isLocal || envelope.rcptTo.every((r) => !isLocal(r));
         const from = allRemote && opts.handOffSender ? opts.handOffSender(envelope) : envelope.mailFrom;
-        result = await sender.send(from, envelope.rcptTo, message, envelope);
+        // one copy for all: our own outgoing mail with any recipient of another domain leaves without spamgate's fields
+        const someRemote = !isLocal || envelope.rcptTo.some((r) => !isLocal(r));
+        result = await sender.send(from, envelope.rcptTo, someRemote ? messageForRemote(envelope, message) : message, envelope);
       } catch (err) {
         opts.log.warn('inline forward failed', { session: envelope.sessionId, err });
         return unavailable();

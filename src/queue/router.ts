@@ -2,6 +2,7 @@
 // and gets one outcome per recipient. Full-stack mode splits local from remote recipients here.
 import type { SuccessAction } from './dsn-policy.ts';
 import { forEachLimit } from './map-limit.ts';
+import { messageForRemote } from './outgoing-fields.ts';
 import type { DsnParameters, HandOffSender, NextHopReply, QueueEnvelope } from './types.ts';
 
 export type Destination = 'upstream' | 'local' | 'remote';
@@ -108,9 +109,11 @@ export function createFullStackRouter(opts: FullStackRouterOptions): Router {
       };
       // signed once per attempt, at the time of sending (a tag's days count from then), for every remote domain
       const from = remote.size && opts.handOffSender ? opts.handOffSender(job.envelope) : job.envelope.mailFrom;
+      // our own outgoing mail leaves without spamgate's fields; local copies keep them (outgoing-fields.ts)
+      const remoteMessage = remote.size ? messageForRemote(job.envelope, job.message) : job.message;
       const deliverDomain = async ([domain, rcpts]: [string, string[]]): Promise<void> => {
         try {
-          for (const [r, o] of await opts.outbound.deliver(from, domain, rcpts, job.message, job.envelope)) results.set(r, o);
+          for (const [r, o] of await opts.outbound.deliver(from, domain, rcpts, remoteMessage, job.envelope)) results.set(r, o);
         } catch (err) {
           for (const r of rcpts) results.set(r, { status: 'temp', reply: { code: 451, enhanced: '4.4.0', text: `remote delivery error: ${(err as Error).message}` }, destination: 'remote' });
         }

@@ -8,6 +8,7 @@ import { upstreamTlsOptions } from './upstream-tls.ts';
 import type { Logger } from '../util/logger.ts';
 import { ConnectionPool } from './connection-pool.ts';
 import { successActionAfterHandOver } from './dsn-policy.ts';
+import { messageForRemote } from './outgoing-fields.ts';
 import { outcome, type DeliveryJob, type RecipientOutcome, type Router } from './router.ts';
 import type { HandOffSender, QueueEnvelope } from './types.ts';
 
@@ -39,6 +40,20 @@ export function groupBySender(opts: Pick<UpstreamRouterOptions, 'handOffSender' 
   const signed = remote.length && opts.handOffSender ? opts.handOffSender(envelope) : envelope.mailFrom;
   if (signed === envelope.mailFrom) return [[signed, recipients]];
   return ([[envelope.mailFrom, local], [signed, remote]] as Array<[string, string[]]>).filter(([, rcpts]) => rcpts.length > 0);
+}
+
+/**
+ * The recipients of one sender by the copy they get: our own outgoing mail goes to the upstream without spamgate's
+ * X-Spamgate-* fields for the recipients it hands on to other domains, with them for our own (isLocal; none without
+ * it) (outgoing-fields.ts). Received mail is one copy for all, the verdict kept for the inner MTA.
+ */
+export function byCopy(opts: Pick<UpstreamRouterOptions, 'isLocal'>, job: Pick<DeliveryJob, 'envelope' | 'message'>, recipients: string[]): Array<[Buffer, string[]]> {
+  const remoteCopy = messageForRemote(job.envelope, job.message);
+  if (remoteCopy === job.message) return [[job.message, recipients]];
+  const isLocal = opts.isLocal ?? ((): boolean => false);
+  const local = recipients.filter((r) => isLocal(r));
+  const remote = recipients.filter((r) => !isLocal(r));
+  return ([[job.message, local], [remoteCopy, remote]] as Array<[Buffer, string[]]>).filter(([, rcpts]) => rcpts.length > 0);
 }
 
 /** Sends one transaction to the upstream, retrying once on a fresh connection if a reused one had gone stale. */
@@ -93,18 +108,20 @@ export function createUpstreamRouter(opts: UpstreamRouterOptions): Router {
   return {
     async route(job) {
       const results = new Map<string, RecipientOutcome>();
-      for (const [from, recipients] of groupBySender(opts, job.envelope, job.recipients)) await handOver(job, from, recipients, results);
+      for (const [from, recipients] of groupBySender(opts, job.envelope, job.recipients)) {
+        for (const [message, rcpts] of byCopy(opts, job, recipients)) await handOver(job, from, rcpts, message, results);
+      }
       return results;
     },
     close: () => sender.close(),
   };
 
   /** One sender's recipients to the upstream, with further transactions for those it put off with 452. */
-  async function handOver(job: DeliveryJob, from: string, recipients: string[], results: Map<string, RecipientOutcome>): Promise<void> {
+  async function handOver(job: DeliveryJob, from: string, recipients: string[], message: Buffer, results: Map<string, RecipientOutcome>): Promise<void> {
     let batch = recipients;
     try {
       for (let round = 0; batch.length && round < MAX_452_ROUNDS; round++) {
-        const tx = await sender.send(from, batch, job.message, job.envelope);
+        const tx = await sender.send(from, batch, message, job.envelope);
         const successAction = successActionAfterHandOver(tx.dsnPassedOn, sender.lmtp);
         const tooMany: string[] = [];
         let tookSome = false;

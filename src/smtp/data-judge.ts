@@ -9,7 +9,7 @@ import { createMessageView, headerEnd } from './message-view.ts';
 import { decide, type Decision } from './recipient-verdicts.ts';
 import type { SessionState, Transaction } from './session-state.ts';
 import { SmtpError } from './smtp-error.ts';
-import { claimsAuthServId, countReceived, stripHeaders } from './trace-headers.ts';
+import { claimsAuthServId, countReceived, isSpamgateField, stripHeaders } from './trace-headers.ts';
 
 export interface DataPhaseContext {
   deps: GatewayDeps;
@@ -29,13 +29,16 @@ export interface DataReply {
   text: string;
 }
 
-/** Headers a client must not be able to forge: we strip them before adding our own (and Authentication-Results in our name). */
-export const OWN_HEADERS: ReadonlySet<string> = new Set(['x-spamgate-result', 'x-spamgate-released', 'x-spamgate-reputation']);
-
-/** A header field of the message that claims to be ours (stripped before the checks read it). */
+/**
+ * A header field of the message that claims to be ours (stripped before the checks read it): any X-Spamgate-* field
+ * (a client must not be able to forge a verdict, a reputation seal or a release that Sieve rules or reports trust),
+ * and Authentication-Results in our name.
+ */
 export function isForgedOwnHeader(name: string, value: string, hostname: string): boolean {
-  return OWN_HEADERS.has(name.toLowerCase()) || claimsAuthServId(name, value, hostname);
+  return isSpamgateField(name) || claimsAuthServId(name.toLowerCase(), value, hostname);
 }
+
+const NO_NAMES: ReadonlySet<string> = new Set();
 
 export type Judged =
   | { kind: 'refused'; reply: DataReply }
@@ -66,7 +69,7 @@ export async function judgeMessage(received: Buffer, bytes: number, sizeExceeded
   // RFC 5321 §6.3: counting Received fields catches loops that nothing else would (threshold ≥ 100 advised).
   const hops = countReceived(raw, ctx.snapshot.config.smtp.max_hops);
   if (hops >= ctx.snapshot.config.smtp.max_hops) return refused('HOP_LIMIT', bytes, 554, '5.4.6', `Too many hops (${hops} Received header fields): mail loop`);
-  raw = stripHeaders(raw, OWN_HEADERS, headerEnd(raw), (name, value) => claimsAuthServId(name, value, deps.hostname));
+  raw = stripHeaders(raw, NO_NAMES, headerEnd(raw), (name, value) => isForgedOwnHeader(name, value, deps.hostname));
   if (ctx.mendsLongLines === true && (state.info.authUser !== undefined || state.info.trusted)) {
     // Our own outgoing mail (what we DKIM-sign): no line over 998 octets leaves here (RFC 5322 §2.1.1, line-limit.ts).
     // One that cannot be mended is refused now, while the sender is there to hear it, rather than bounced later:

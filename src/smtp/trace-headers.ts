@@ -39,6 +39,15 @@ function clean(s: string): string {
 }
 
 /**
+ * A field in spamgate's own namespace (X-Spamgate-Result, -Reputation, -Released, any other X-Spamgate-*): only
+ * spamgate writes these, so one a message brings with it is forged (or another site's) and is removed at receipt,
+ * before the checks, Sieve or anyone here could take it for ours. `name` in any case, without the colon.
+ */
+export function isSpamgateField(name: string): boolean {
+  return name.trim().toLowerCase().startsWith('x-spamgate-');
+}
+
+/**
  * Removes header fields from the top of a message: every field whose lower-case name is in `names` (a
  * forged X-Spamgate-Result), and every field `drop` says so of, given its name and whole (unfolded) value.
  */
