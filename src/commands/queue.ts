@@ -161,8 +161,11 @@ export const queueCommand: Command = {
       case 'release': {
         const op = sub;
         const reqs: ControlRequest[] = op === 'flush' ? (present.length ? present.map((m) => ({ op, id: m })) : [{ op }]) : present.map((m) => ({ op, id: m }));
+        // a named message on hold is not flushed (held mail stays held): said so, not reported as done
+        const onHold = async (req: ControlRequest): Promise<string | undefined> =>
+          req.op === 'flush' && req.id !== undefined && (await isHeld(paths, req.id)) ? HELD_NOT_FLUSHED : undefined;
         const pid = await runningPid(paths);
-        if (pid !== undefined) return (await request(paths, reqs, args, io, pid)) || (missing ? 1 : 0);
+        if (pid !== undefined) return (await request(paths, reqs, args, io, pid, onHold)) || (missing ? 1 : 0);
         // No instance: the files are changed here, holding the spool's lock, so an instance that starts meanwhile
         // neither loads a state about to change nor has its own state overwritten by a stale one (it refuses to
         // start until this is done); one that took the lock first gets the requests instead.
@@ -170,7 +173,7 @@ export const queueCommand: Command = {
           if (err.code === 'ENOENT') return undefined; // no spool yet: nothing queued
           throw err;
         });
-        if (lock && !lock.ok) return (await request(paths, reqs, args, io, lock.pid)) || (missing ? 1 : 0);
+        if (lock && !lock.ok) return (await request(paths, reqs, args, io, lock.pid, onHold)) || (missing ? 1 : 0);
         try {
           return (await changeStopped(paths, op, present, io)) || (missing ? 1 : 0);
         } finally {
@@ -209,12 +212,25 @@ async function changeStopped(paths: SpoolPaths, op: 'flush' | MessageOp, present
   }
   // Stopped: make the chosen messages due at the next start (those on hold stay on hold).
   const targets = present.length ? present : await listIds(paths);
+  const held: string[] = [];
   for (const m of targets) {
     // a damaged state starts over (due at once) anyway
     const state = await readStateFile(stateFile(paths, m)).catch(() => undefined);
+    if (state?.held) held.push(m);
     if (!state || state.nextAttemptAt === 0 || state.held) continue;
     await writeState(paths, m, { ...state, nextAttemptAt: 0 });
   }
-  io.stdout.write(`flush: ${targets.length} message(s) due at next start (no running instance)\n`);
-  return 0;
+  io.stdout.write(`flush: ${targets.length - held.length} message(s) due at next start (no running instance)${held.length && !present.length ? `; ${held.length} on hold stay held` : ''}\n`);
+  // a message named that is on hold: nothing done for it, as with a running instance
+  if (!present.length) return 0;
+  for (const m of held) io.stderr.write(`spamgate: flush ${m}: not flushed: ${HELD_NOT_FLUSHED}\n`);
+  return held.length ? 1 : 0;
+}
+
+/** Why a named message on hold was not flushed. */
+const HELD_NOT_FLUSHED = 'the message is on hold (held mail stays held; `spamgate queue release ID` sends it)';
+
+/** The message's state says it is on hold (a missing or damaged state: not). */
+async function isHeld(paths: SpoolPaths, id: string): Promise<boolean> {
+  return (await readStateFile(stateFile(paths, id)).catch(() => undefined))?.held === true;
 }

@@ -243,3 +243,30 @@ test('ids from standard input are bounded: a flood is refused early, and a bad i
   assert.ok(long.stderr.length < 2000, `stderr of ${long.stderr.length} bytes`);
   assert.match(long.stderr, /not a queue id: "yyyy/);
 });
+
+test('queue flush ID of a message on hold says it was not flushed, exit 1 (running and stopped); other ids still flush', async (t) => {
+  const dataDir = await tempDir(t);
+  const sink = await startSink();
+  t.after(() => sink.close());
+  await sink.down();
+  const spoolDir = path.join(dataDir, 'spool');
+  const offline = await openSpool({ dir: spoolDir, fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger });
+  const parked = await offline.enqueue(envelope({ receivedAt: Date.now() }), message('parked'));
+  await offline.close();
+  assert.equal((await cli(dataDir, 'hold', parked.id)).stdout.includes('on hold'), true);
+  type Failed = { code?: number; stdout: string; stderr: string };
+  // stopped
+  const stopped = (await cli(dataDir, 'flush', parked.id).catch((e: Failed) => e)) as Failed;
+  assert.equal(stopped.code, 1, stopped.stdout);
+  assert.match(stopped.stderr, new RegExp(`flush ${parked.id}: not flushed: the message is on hold`));
+  assert.match(stopped.stdout, /flush: 0 message\(s\) due at next start/);
+  // running
+  const { spool } = await runningQueue(t, dataDir, sink);
+  const other = await spool.enqueue(envelope({ receivedAt: Date.now() }), message('other'));
+  const running = (await cli(dataDir, 'flush', parked.id, other.id).catch((e: Failed) => e)) as Failed;
+  assert.equal(running.code, 1, running.stdout);
+  assert.match(running.stderr, new RegExp(`flush ${parked.id}: not done by running instance \\(pid \\d+\\): the message is on hold`));
+  assert.doesNotMatch(running.stdout, new RegExp(`flush ${parked.id}: done`));
+  assert.match(running.stdout, new RegExp(`flush ${other.id}: done by running instance`));
+  assert.equal((await readStateFile(stateFile(spool.paths, parked.id)))?.held, true, 'still on hold');
+});
