@@ -11,7 +11,8 @@ export const reloadCommand: Command = {
   usage: `usage: spamgate reload [--config FILE] [--data-dir DIR]
 
 Sends SIGHUP to the instance whose pid file is in the data directory. An invalid config is
-refused by the running instance, which keeps its current snapshot and logs why.`,
+refused by the running instance, which keeps its current snapshot and logs why; changed settings
+that need a restart are logged as a warning naming the keys (the signal brings no answer back).`,
   async run(args, io) {
     const loaded = loadFromArgs(args, false);
     let text: string;
@@ -38,7 +39,8 @@ refused by the running instance, which keeps its current snapshot and logs why.`
       io.stderr.write(`spamgate: cannot signal process ${pid}: ${(err as Error).message}\n`);
       return 1;
     }
-    io.stdout.write(`reload requested (pid ${pid})\n`);
+    // a signal brings no answer back: a refused config and the settings that need a restart are in the instance's log
+    io.stdout.write(`reload requested (pid ${pid}); the instance logs the outcome (a refused config, settings that need a restart)\n`);
     return 0;
   },
 };
