@@ -31,6 +31,17 @@ export function isOutbound(state: SessionState): boolean {
   return state.info.trusted || state.info.authUser !== undefined;
 }
 
+/**
+ * Our own outgoing mail with a recipient outside local_domains: the MTA sends one copy to all, so it gets no
+ * X-Spamgate-Result (the verdict, its score and the session id stay here; the log line keeps them), as rspamd's
+ * milter_headers skips authenticated and local mail. Mail among our own domains keeps it for their filters.
+ */
+export function withoutResultField(state: SessionState, rcptTo: readonly string[], localDomains: readonly string[]): boolean {
+  if (!isOutbound(state)) return false;
+  const ours = new Set(localDomains.map((d) => d.toLowerCase().replace(/\.$/, '')));
+  return rcptTo.some((r) => !ours.has(domainOf(r)));
+}
+
 /** The packets (SMFIR_CHGFROM, SMFIR_INSHEADER of DKIM-Signature) to send after our header changes; none for other mail. */
 export async function outboundPackets(o: OutboundInput): Promise<Buffer[]> {
   if (!isOutbound(o.state)) return [];

@@ -18,7 +18,7 @@ import { SmtpError } from '../smtp/smtp-error.ts';
 import { clientName, parseConnect, parseEnvelopeAddress } from './connect-info.ts';
 import { StepMacros } from './macros.ts';
 import { MessageBuffer } from './message-buffer.ts';
-import { outboundPackets } from './outbound.ts';
+import { outboundPackets, withoutResultField } from './outbound.ts';
 import { RefusalLog } from './refusal-log.ts';
 import type { MilterPacket } from './packet-reader.ts';
 import { Cmd, MILTER_VERSION, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
@@ -267,6 +267,7 @@ export class MilterSession {
           leadingSpace: this.leadingSpace,
           actions: this.actions,
           replacedRecipients: this.replaced,
+          resultField: !withoutResultField(state, tx.envelope.rcptTo, deps.snapshot().config.local_domains),
         });
         if (out.action !== 'tempfail') {
           // our own outgoing mail: signed as delivered (after our header changes), so after them, before the final reply

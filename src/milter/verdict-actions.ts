@@ -33,6 +33,11 @@ export interface EndOfBodyInput {
   actions: number;
   /** Recipients the MTA has as given (a BATV tag at our domains) that spamgate took as their plain address. */
   replacedRecipients: readonly RecipientReplacement[];
+  /**
+   * False for our own outgoing mail to another domain (outbound.ts withoutResultField): X-Spamgate-Result is not
+   * inserted, as the SMTP gateway's copies for other domains go without it. Default true.
+   */
+  resultField?: boolean;
 }
 
 export interface RecipientReplacement {
@@ -90,7 +95,8 @@ export function endOfBody(input: EndOfBodyInput): EndOfBody {
   const verdict: Verdict = decision.quarantine?.verdict ?? decision.verdict;
   const action: Action = hold ? 'quarantine' : verdict.action;
   if (!hold && (verdict.action === 'rewrite_subject' || verdict.action === 'junk')) out.push(...tagSubject(input.headers, input.subjectPrefix, lead, can(Granted.CHGHDRS), can(Granted.ADDHDRS)));
-  const fields: [string, string][] = can(Granted.ADDHDRS) ? [['X-Spamgate-Result', formatResultHeader(verdict, input.sessionId)], ...input.added] : [];
+  const result: [string, string][] = input.resultField === false ? [] : [['X-Spamgate-Result', formatResultHeader(verdict, input.sessionId)]];
+  const fields: [string, string][] = can(Granted.ADDHDRS) ? [...result, ...input.added] : [];
   // each inserted at index 1, below the MTA's Received field (Postfix and Sendmail show it as the first), the last
   // first, so they read in order
   for (const [name, value] of fields.reverse()) out.push(insertHeader(1, name, lead(milterValue(name, value))));

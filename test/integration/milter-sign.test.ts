@@ -206,3 +206,21 @@ test('milter mode mends nothing, so refuses nothing for long lines: an unfoldabl
   assert.equal(signatures(s.eob).length, 1);
   assert.equal((await verify(delivered(s)))[0]?.result, 'pass');
 });
+
+test('X-Spamgate-Result: not inserted for our own mail with a recipient at another domain (authenticated or trusted); inserted among our domains and for outside clients', async (t) => {
+  const { gw } = await signingRig(t);
+  const results = (eob: MilterReply[]): MilterReply[] => eob.filter((r) => (r.cmd === 'i' || r.cmd === 'h') && replyStrings(r)[0] === 'X-Spamgate-Result');
+  const authRemote = await send(await session(t, gw.milterPort, '203.0.113.5'), { auth: 'alice', rcpts: ['bob@remote.example', 'carol@example.test'] });
+  assert.equal(authRemote.eob.at(-1)?.cmd, 'c');
+  assert.equal(results(authRemote.eob).length, 0, 'an authenticated sender to another domain: no verdict field');
+  assert.equal(signatures(authRemote.eob).length, 1, 'still signed');
+  const trustedRemote = await send(await session(t, gw.milterPort, '192.0.2.10'), { rcpts: ['bob@remote.example'] });
+  assert.equal(results(trustedRemote.eob).length, 0, 'a trusted network to another domain: no verdict field');
+  const authLocal = await send(await session(t, gw.milterPort, '203.0.113.5'), { auth: 'alice', rcpts: ['carol@example.test'] });
+  assert.equal(results(authLocal.eob).length, 1, 'among our own domains: kept');
+  const outside = await send(await session(t, gw.milterPort, '203.0.113.9'), { mailFrom: 'someone@elsewhere.example', from: 'someone@elsewhere.example', rcpts: ['carol@example.test'] });
+  assert.equal(results(outside.eob).length, 1, 'received mail: kept');
+  // the log line keeps the verdict
+  assert.equal(gw.transactions().length, 4);
+  assert.ok(gw.transactions().every((l) => typeof l.score === 'number'));
+});
