@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { byCopy } from '../../../src/queue/upstream-router.ts';
 import { messageForRemote, withoutSpamgateFields } from '../../../src/queue/outgoing-fields.ts';
 import { isForgedOwnHeader } from '../../../src/smtp/data-judge.ts';
+import { envelope } from './helpers.ts';
 
 const MESSAGE = Buffer.from('X-Spamgate-Result: accept; score=0.00; id=abc\r\n\tBAYES_HAM(-1.00)[p=0.01]\r\nX-Spamgate-Reputation: ip=1.2.3.0/24; seal=x\r\nReceived: from a by b; Mon, 7 Dec 2026 00:00:00 +0000\r\nSubject: hi\r\n\r\nX-Spamgate-Result: in the body stays\r\n');
 
@@ -33,15 +34,15 @@ test('messageForRemote: only our own outgoing mail loses the fields', () => {
 test('byCopy (front-of): outgoing mail in two copies, ours with the fields; received mail one copy; no isLocal: all stripped', () => {
   const isLocal = (r: string): boolean => r.endsWith('@example.org');
   const rcpts = ['a@remote.example', 'b@example.org'];
-  const outgoing = byCopy({ isLocal }, { envelope: { mailFrom: 'x@example.org', rcptTo: rcpts, outgoing: true } as never, message: MESSAGE }, rcpts);
+  const outgoing = byCopy({ isLocal }, { envelope: envelope({ rcptTo: rcpts, outgoing: true }), message: MESSAGE }, rcpts);
   assert.equal(outgoing.length, 2);
   assert.deepEqual(outgoing[0]?.[1], ['b@example.org']);
   assert.equal(outgoing[0]?.[0], MESSAGE);
   assert.deepEqual(outgoing[1]?.[1], ['a@remote.example']);
   assert.doesNotMatch(outgoing[1]?.[0].toString('latin1').split('\r\n\r\n')[0] ?? '', /^x-spamgate/im);
-  const received = byCopy({ isLocal }, { envelope: { mailFrom: 'x@elsewhere.example', rcptTo: rcpts } as never, message: MESSAGE }, rcpts);
+  const received = byCopy({ isLocal }, { envelope: envelope({ rcptTo: rcpts }), message: MESSAGE }, rcpts);
   assert.deepEqual(received, [[MESSAGE, rcpts]]);
-  const noLocal = byCopy({}, { envelope: { mailFrom: 'x@example.org', rcptTo: rcpts, outgoing: true } as never, message: MESSAGE }, rcpts);
+  const noLocal = byCopy({}, { envelope: envelope({ rcptTo: rcpts, outgoing: true }), message: MESSAGE }, rcpts);
   assert.equal(noLocal.length, 1);
   assert.deepEqual(noLocal[0]?.[1], rcpts);
   assert.notEqual(noLocal[0]?.[0], MESSAGE);
