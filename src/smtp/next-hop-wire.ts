@@ -61,6 +61,13 @@ export function dotStuff(input: Buffer): Buffer[] {
 /** More continuation lines than this in one reply is a broken or hostile peer. */
 const MAX_REPLY_LINES = 1000;
 
+/**
+ * Characters of one reply, all its lines together (RFC 5321 §4.5.3.1.5 allows 512 octets a line; real servers
+ * send a few kilobytes at most): a peer sending more is broken or hostile. Without it each of the 1000 lines
+ * could be a megabyte long.
+ */
+export const MAX_REPLY_CHARS = 1_000_000;
+
 /** A reply whose lines disagree on the code (RFC 5321 §4.2.1: they MUST all carry the same) is malformed: code 0. */
 export function parseReplyLines(lines: string[]): NextHopReply {
   const first = lines[0] ?? '';
@@ -81,6 +88,8 @@ const malformed = (r: NextHopReply): NextHopConnectionError => new NextHopConnec
 export class ReplyReader {
   private buffer = '';
   private partial: string[] = [];
+  /** Characters in `partial`. */
+  private partialChars = 0;
   private readonly queued: NextHopReply[] = [];
   private waiter: ((r: NextHopReply | Error) => void) | undefined;
   private closedError: Error | undefined;
@@ -141,7 +150,7 @@ export class ReplyReader {
   private onData(chunk: Buffer): void {
     const text = chunk.toString('latin1');
     this.buffer += text;
-    if (this.buffer.length > 1_000_000) return this.fail(new Error('reply too long'));
+    if (this.buffer.length + this.partialChars > MAX_REPLY_CHARS) return this.fail(new Error('reply too long'));
     // a line still without its end: only the new text can hold one (searching the whole buffer again on
     // every chunk was quadratic in a long line)
     if (!text.includes('\n')) return;
@@ -150,12 +159,15 @@ export class ReplyReader {
       const line = this.buffer.slice(0, nl).replace(/\r$/, '');
       this.buffer = this.buffer.slice(nl + 1);
       this.partial.push(line);
+      this.partialChars += line.length;
       if (/^\d{3}-/.test(line)) {
         if (this.partial.length > MAX_REPLY_LINES) return this.fail(new Error(`reply of more than ${MAX_REPLY_LINES} lines`));
+        if (this.partialChars > MAX_REPLY_CHARS) return this.fail(new Error('reply too long'));
         continue;
       }
       this.lastLines = this.partial;
       this.partial = [];
+      this.partialChars = 0;
       const reply = /^\d{3}/.test(line) ? parseReplyLines(this.lastLines) : { code: 0, text: line };
       const w = this.waiter;
       this.waiter = undefined;

@@ -8,7 +8,10 @@ import { parseReplyLines, ReplyReader } from '../../../src/smtp/next-hop-wire.ts
 
 /** A reader attached to a client socket whose peer writes `text` once connected. */
 async function readerFed(t: TestContext, text: string): Promise<ReplyReader> {
-  const server = net.createServer((peer) => peer.end(text));
+  const server = net.createServer((peer) => {
+    peer.on('error', () => undefined); // the reader may hang up before all is written
+    peer.end(text);
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(() => server.close());
@@ -35,4 +38,18 @@ test('ReplyReader: more than 1000 continuation lines end the connection instead 
   const reader = await readerFed(t, '250-x\r\n'.repeat(1001) + '250 done\r\n');
   await assert.rejects(reader.read(5000), /reply of more than 1000 lines/);
   assert.match(reader.closed?.message ?? '', /more than 1000 lines/);
+});
+
+test('ReplyReader: a reply of fewer than 1000 lines but more than a megabyte in all ends the connection', async (t) => {
+  // each line is well under the megabyte a single line may reach; 600 of them make 1.2 MB
+  const reader = await readerFed(t, `250-${'x'.repeat(2000)}\r\n`.repeat(600) + '250 done\r\n');
+  await assert.rejects(reader.read(5000), /reply too long/);
+  assert.match(reader.closed?.message ?? '', /reply too long/);
+});
+
+test('ReplyReader: a long multi-line reply under the bound is read whole', async (t) => {
+  const reader = await readerFed(t, `451-${'y'.repeat(900)}\r\n`.repeat(900) + '451 end\r\n');
+  const reply = await reader.read(5000);
+  assert.equal(reply.code, 451);
+  assert.equal(reply.text.length, 900 * 901 + 3);
 });
