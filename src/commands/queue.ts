@@ -15,6 +15,7 @@ import { spoolDir } from '../queue/spool.ts';
 import { headerSection } from '../queue/dsn.ts';
 import type { QueueEnvelope } from '../queue/types.ts';
 import { UsageError, type Command, type CommandIo } from './types.ts';
+import { boundedText, LOGGED_REPLY_MAX } from '../util/reply-text.ts';
 
 const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID...] | remove ID... | hold ID... | release ID...
        [--wait SECONDS] [--config FILE] [--data-dir DIR]
@@ -53,7 +54,8 @@ async function summary(paths: SpoolPaths, id: string, now: number) {
     attempts: state?.attempts ?? 0,
     held: state?.held === true,
     nextAttempt: nextAttemptOf(state),
-    lastError: state?.lastError ?? '',
+    // a state file written before replies were bounded may hold a next hop's whole reply
+    lastError: boundedText(state?.lastError ?? '', LOGGED_REPLY_MAX),
   };
 }
 

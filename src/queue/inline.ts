@@ -3,6 +3,7 @@
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import { Registry } from 'prom-client';
 import type { Logger } from '../util/logger.ts';
+import { loggedReply } from '../util/reply-text.ts';
 import { createDsnNotices } from './dsn-notices.ts';
 import { successActionAfterHandOver } from './dsn-policy.ts';
 import { messageForRemote } from './outgoing-fields.ts';
@@ -76,12 +77,12 @@ export function createInlineForwarder(opts: InlineForwarderOptions): ClosableInl
       const temp = replies.find((x) => x.reply.code >= 400 && x.reply.code < 500);
       if (!ok.length) return (temp ?? replies[0])?.reply ?? unavailable();
       if (temp) {
-        opts.log.warn('inline forward: a recipient was deferred, asking the client to retry', { session: envelope.sessionId, rcpt: temp.r, reply: temp.reply });
+        opts.log.warn('inline forward: a recipient was deferred, asking the client to retry', { session: envelope.sessionId, rcpt: temp.r, reply: loggedReply(temp.reply) });
         return temp.reply;
       }
       const failed = replies.filter((x) => x.reply.code >= 400);
       if (failed.length) {
-        opts.log.warn('inline forward: some recipients refused by the next hop', { session: envelope.sessionId, refused: failed.map((f) => `${f.r}: ${f.reply.code} ${f.reply.text}`) });
+        opts.log.warn('inline forward: some recipients refused by the next hop', { session: envelope.sessionId, refused: failed.map((f) => `${f.r}: ${loggedReply(f.reply)}`) });
         const perm = failed.filter((f) => f.reply.code >= 500);
         await notices?.send({ kind: 'failure', queueId: envelope.sessionId, envelope, recipients: perm.map((f) => ({ recipient: f.r, action: 'failed', reply: f.reply, remoteMta: sender.host })), original: message });
       }

@@ -6,6 +6,7 @@ import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import { loggedReply, storedReply } from '../util/reply-text.ts';
 import { processControlRequests, type QuarantineControl } from './control.ts';
 import type { DsnRecipient } from './dsn.ts';
 import { createDsnNotices } from './dsn-notices.ts';
@@ -196,14 +197,15 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       const r = state.recipients[rcpt];
       if (!r) continue;
       metrics.attempts.inc({ result: o.status === 'delivered' ? 'delivered' : o.status === 'perm' ? 'failed' : 'deferred', destination: o.destination });
-      r.reply = o.reply;
+      // the reply is the remote's (up to about a megabyte): kept in the state file and quoted in notices, so bounded
+      r.reply = storedReply(o.reply);
       r.destination = o.destination;
       if (o.remoteMta) r.remoteMta = o.remoteMta;
       if (o.status === 'delivered') {
         r.status = 'delivered';
-        if (o.successAction) succeeded.push({ recipient: rcpt, action: o.successAction, reply: o.reply, ...(o.remoteMta ? { remoteMta: o.remoteMta } : {}) });
+        if (o.successAction) succeeded.push({ recipient: rcpt, action: o.successAction, reply: r.reply, ...(o.remoteMta ? { remoteMta: o.remoteMta } : {}) });
       } else if (o.status === 'perm') r.status = 'failed';
-      else state.lastError = `${o.reply.code} ${o.reply.enhanced ?? ''} ${o.reply.text}`.replace(/\s+/g, ' ');
+      else state.lastError = loggedReply(o.reply);
     }
     // RFC 3461 §5.2.2, §5.2.3: NOTIFY=SUCCESS gets "delivered" / "relayed" / "expanded" (filtered by NOTIFY there).
     await sendDsn(entry, 'success', succeeded, message);
@@ -213,7 +215,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       for (const r of Object.values(state.recipients)) {
         if (r.status !== 'pending') continue;
         r.status = 'failed';
-        const last = r.reply ? `${r.reply.code}${r.reply.enhanced ? ` ${r.reply.enhanced}` : ''} ${r.reply.text}` : 'no attempt succeeded';
+        const last = r.reply ? loggedReply(r.reply) : 'no attempt succeeded';
         r.reply = { code: r.reply && r.reply.code >= 400 ? r.reply.code : 451, enhanced: '4.4.7', text: `message expired after ${lifetimeText(cfg.max_age)} in queue; last error: ${last}` };
         // RFC 3464 §2.3.5: Remote-MTA names the MTA whose reply the Diagnostic-Code is; this one is ours
         // (the remote's last reply is quoted in its text)
@@ -376,15 +378,6 @@ export function lifetimeText(ms: number): string {
   for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
   // below a second, or not a whole number of seconds (max_age: 1500ms): as many milliseconds, not rounded
   return ms === 0 ? '0s' : `${ms}ms`;
-}
-
-/** A reply's text in a log field is cut here: it is the next hop's own (up to about a megabyte a reply), once per recipient. */
-const LOGGED_REPLY_MAX = 512;
-
-/** A reply as a log field gives it: code, enhanced code, text without control characters and cut at LOGGED_REPLY_MAX. */
-function loggedReply(reply: { code: number; enhanced?: string; text: string }): string {
-  const text = reply.text.replace(/[\u0000-\u001f\u007f]+/g, ' ');
-  return `${reply.code}${reply.enhanced ? ` ${reply.enhanced}` : ''} ${text.length > LOGGED_REPLY_MAX ? `${text.slice(0, LOGGED_REPLY_MAX)}…` : text}`;
 }
 
 /**
