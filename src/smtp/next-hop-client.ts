@@ -11,6 +11,7 @@ import { finalReply, notAccepted, payloadFor, withLineLengthNote } from './next-
 import { errorCode, handshakeError, PEER_CHECK_FAILED, tlsError, tlsOptions } from './next-hop-tls.ts';
 import { dotStuff, NextHopConnectionError, ReplyReader, type TlsFailure } from './next-hop-wire.ts';
 import { xforwardCommands, type ClientOrigin } from './next-hop-xforward.ts';
+import { boundedText, LOGGED_REPLY_MAX } from '../util/reply-text.ts';
 
 export { NextHopConnectionError, type TlsFailure } from './next-hop-wire.ts';
 export type { NextHopClientOptions, TransactionResult } from './next-hop-options.ts';
@@ -86,7 +87,7 @@ export class NextHopClient {
       // servers delay it on purpose; only the TCP connect is held to connectTimeout.
       const greeting = await client.read();
       // RFC 5321 §3.1: a 554 (or any non-220) greeting means no service here.
-      if (greeting.code !== 220) throw new NextHopConnectionError(`greeting ${greeting.code} ${greeting.text}`, greeting);
+      if (greeting.code !== 220) throw new NextHopConnectionError(`greeting ${greeting.code} ${boundedText(greeting.text, LOGGED_REPLY_MAX)}`, greeting);
       await client.hello();
       if (options.starttls !== 'never' && !options.implicitTls && client.extensions.has('STARTTLS')) {
         try {
@@ -217,7 +218,7 @@ export class NextHopClient {
     const verb = this.options.lmtp ? 'LHLO' : 'EHLO';
     let reply = await this.command(`${verb} ${this.options.heloName}`);
     if (reply.code !== 250 && !this.options.lmtp) reply = await this.command(`HELO ${this.options.heloName}`);
-    if (reply.code !== 250) throw new NextHopConnectionError(`${verb} refused: ${reply.code} ${reply.text}`, reply);
+    if (reply.code !== 250) throw new NextHopConnectionError(`${verb} refused: ${reply.code} ${boundedText(reply.text, LOGGED_REPLY_MAX)}`, reply);
     this.extensions = new Set();
     this.xforwardAttributes = new Set();
     this.authMechanisms = new Set();
@@ -235,7 +236,7 @@ export class NextHopClient {
   private async startTls(): Promise<void> {
     const reply = await this.command('STARTTLS');
     if (reply.code !== 220) {
-      if (this.options.starttls === 'require') throw tlsError(`STARTTLS refused: ${reply.code} ${reply.text}`, 'refused', reply);
+      if (this.options.starttls === 'require') throw tlsError(`STARTTLS refused: ${reply.code} ${boundedText(reply.text, LOGGED_REPLY_MAX)}`, 'refused', reply);
       return;
     }
     // RFC 3207 §4.2 / §6: anything the server sent after its 220 came in plain text and may have been

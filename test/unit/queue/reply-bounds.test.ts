@@ -128,3 +128,37 @@ test('a huge multi-line reply from the next hop: bounded log lines, state file a
   assert.ok(notices.some((n) => /message expired after 30m in queue; last error: 451 4\.7\.1 Z/.test(n)), 'the expiry notice quotes the last reply');
   for (const l of lines) assert.ok(l.length < 16 * 1024, `a log line of ${l.length} characters`);
 });
+
+test('a huge greeting refusing service: the error logged and kept for the retry is bounded', async (t) => {
+  const dir = await tempDir(t);
+  const server = await startScriptedSmtp((sock) => sock.write(hugeReply(554, '5.3.2')), (_line, sock) => sock.write('503 no\r\n'));
+  t.after(() => server.close());
+  const clock = new ManualClock(T0);
+  const registry = createRegistry(false);
+  const lines: string[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: false, clock, registry, log: silentLogger });
+  const upstream = { host: '127.0.0.1', port: server.port, protocol: 'smtp' as const, max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false };
+  const log = createLogger('info', out);
+  const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log });
+  const scheduler = createScheduler({ spool, router, config: queueConfig(), clock, registry, log, hostname: 'gw.test' });
+  await scheduler.start();
+  t.after(async () => {
+    await scheduler.stop(2000);
+    await router.close();
+    await spool.close();
+  });
+  const { id } = await spool.enqueue(envelope({ rcptTo: ['a@dest.test', 'b@dest.test'] }), message('greeting'));
+  await scheduler.runDue();
+  assert.ok(lines.some((l) => l.includes('"upstream delivery failed"')), 'the failure is logged');
+  console.log(lines.map((l) => l.slice(0, 300)).join(""));
+  assert.ok(lines.some((l) => l.includes('"message deferred"') && /greeting 554 Z/.test(l)), 'deferred with the greeting quoted');
+  for (const l of lines) assert.ok(l.length < 16 * 1024, `a log line of ${l.length} characters: ${l.slice(0, 60)}`);
+  const stateSize = statSync(stateFile(spool.paths, id)).size;
+  assert.ok(stateSize < 16 * 1024, `the state file is ${stateSize} octets`);
+});
