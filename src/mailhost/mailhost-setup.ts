@@ -12,8 +12,9 @@ import type { Registry } from '../metrics/registry.ts';
 import { startManageSieve } from '../managesieve/setup.ts';
 import { createPop3Server } from '../pop3/server.ts';
 import { inheritedRequest } from '../queue/dsn-policy.ts';
+import { createDsnNotices, type DsnNotices } from '../queue/dsn-notices.ts';
 import type { DeliverLocal, LocalDeliveryOutcome } from '../queue/router.ts';
-import type { MessageSink, QueueEnvelope } from '../queue/types.ts';
+import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts';
 import { createMaildirStore } from '../store/maildir-store.ts';
 import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
@@ -89,6 +90,22 @@ async function returnToSender(sink: MessageSink, srs: Srs, envelope: QueueEnvelo
   return { status: 'ok', successAction: null };
 }
 
+/**
+ * RFC 3464 §2.3.2: the failure notice names each member that failed as its Final-Recipient; RFC 3461 §5.2.7:
+ * the members inherit the alias's NOTIFY and ORCPT (Original-Recipient then names the alias the sender used).
+ */
+async function notifyFailedMembers(notices: DsnNotices, f: { envelope: QueueEnvelope; alias: string; targets: number; failedMembers: Array<{ member: string; reply: NextHopReply }>; raw: Buffer; queueId: string }): Promise<void> {
+  const inherited = inheritedRequest(f.envelope, f.alias, f.targets);
+  const envelope: QueueEnvelope = { ...f.envelope, rcptDsn: { ...f.envelope.rcptDsn, ...Object.fromEntries(f.failedMembers.map((m) => [m.member, inherited ?? {}])) } };
+  await notices.send({
+    kind: 'failure',
+    queueId: f.queueId,
+    envelope,
+    recipients: f.failedMembers.map((m) => ({ recipient: m.member, action: 'failed' as const, reply: { ...m.reply, text: `${m.reply.text} (expanded from <${f.alias}>)` } })),
+    original: f.raw,
+  });
+}
+
 export function openMailHost(deps: MailHostDeps): MailHost {
   const { config, log } = deps;
   const directory = createUserDirectory({ config, dataDir: deps.dataDir, log: log.child({ component: 'users' }), ...(deps.configFile !== undefined ? { configFile: deps.configFile } : {}) });
@@ -128,9 +145,10 @@ export function openMailHost(deps: MailHostDeps): MailHost {
     });
   };
 
-  const deliverLocal =
-    (sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer): DeliverLocal =>
-    async (envelope, recipient, raw, queueId): Promise<LocalDeliveryOutcome> => {
+  const deliverLocal = (sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer): DeliverLocal => {
+    // failure notices for the members of an alias that failed while others got the message
+    const notices = createDsnNotices({ sink, hostname: deps.hostname, clock: deps.clock, log, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size, ...(sign ? { sign } : {}) });
+    return async (envelope, recipient, raw, queueId): Promise<LocalDeliveryOutcome> => {
       if (srs?.handles(recipient)) return returnToSender(sink, srs, envelope, recipient, raw, deps.clock.now());
       const resolution = directory.resolve(recipient.includes('@') ? recipient : `${recipient}@${config.local_domains[0] ?? 'localhost'}`);
       if (resolution.kind === 'unknown') return { status: 'perm', reply: { code: 550, enhanced: '5.1.1', text: `${recipient}: user unknown` } };
@@ -142,6 +160,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       let worst: LocalDeliveryOutcome = { status: 'ok' };
       let reached = resolution.remote.length > 0;
       let rejected: LocalDeliveryOutcome | undefined;
+      const failedMembers: Array<{ member: string; reply: NextHopReply }> = [];
       for (const mailbox of resolution.mailboxes) {
         const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, ...(seal ? { seal } : {}) });
         if ('sieveReject' in outcome) {
@@ -149,6 +168,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
           continue;
         }
         if (outcome.status === 'ok') reached = true;
+        if (outcome.status === 'perm') failedMembers.push({ member: mailbox, reply: outcome.reply });
         // A temporary failure of one mailbox retries the recipient (delivered mailboxes are deduplicated).
         if (outcome.status === 'temp' || (outcome.status === 'perm' && worst.status === 'ok')) worst = outcome;
       }
@@ -159,6 +179,16 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         else worst = rejected;
       }
       const targets = resolution.mailboxes.length + resolution.remote.length;
+      if (worst.status === 'perm' && reached && failedMembers.length) {
+        // Some members of the alias have the message, some failed for good (a message larger than one member's
+        // quota): the alias is delivered and the sender hears of the failed members, each by name, as Postfix
+        // reports per expanded member; failing the alias would bounce for all and a retry would change nothing.
+        // The notice is queued before any member copy goes off-site: if it cannot be, the alias is retried
+        // (the mailboxes that have the message are deduplicated).
+        await notifyFailedMembers(notices, { envelope, alias: recipient, targets, failedMembers, raw, queueId });
+        log.info('alias delivered to some members; the sender is told of the others', { id: queueId, recipient, failed: failedMembers.map((f) => f.member) });
+        worst = { status: 'ok' };
+      }
       if (resolution.remote.length > 0 && worst.status !== 'temp') {
         // Alias members outside our domains: a new queue entry, so each gets its own retries and bounces.
         // SRS: the copy goes out from our IP, so its sender is rewritten into our domain (SPF) and bounces come back here.
@@ -179,6 +209,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       // A success notice says "expanded" for several targets (§5.2.7.3); for one remote target its own delivery reports.
       return { status: 'ok', successAction: targets > 1 ? 'expanded' : resolution.mailboxes.length ? 'delivered' : null };
     };
+  };
 
   return {
     directory,

@@ -14,6 +14,7 @@ import { createResolver } from '../../src/dns/dns2-resolver.ts';
 import { expandAddress, MAX_EXPANSION_VISITS } from '../../src/mailhost/aliases.ts';
 import { createLocalDelivery } from '../../src/mailhost/local-delivery.ts';
 import { checkUserName } from '../../src/mailhost/users.ts';
+import { hashPassword } from '../../src/mailhost/password.ts';
 import { createOutbound, type OutboundOptions } from '../../src/mailhost/outbound.ts';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { createMaildirStore } from '../../src/store/maildir-store.ts';
@@ -353,4 +354,41 @@ test('user names that could leave the Maildir root are refused', () => {
     assert.equal(checkUserName(bad, local).ok, false, JSON.stringify(bad));
   }
   assert.equal(checkUserName('Alice.B-c_d@LocalHost', local).ok, true);
+});
+
+test('an alias member whose whole quota the message exceeds: the others get it, the bounce names that member alone, once', async (t) => {
+  const password = await hashPassword('tiny-password', { N: 1024, r: 8, p: 1 });
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const zones: Zones = { 'remote.example': [{ MX: [10, 'mx.remote.example'] }], 'mx.remote.example': [{ A: '127.0.0.1' }] };
+  const gw = await startGateway(
+    t,
+    {
+      users: { 'tiny@localhost': { password, quota: 1024 } },
+      aliases: { 'team@localhost': ['postmaster@localhost', 'tiny@localhost'] },
+      outbound: { port: sink.port },
+      queue: { retry_initial: '200ms', retry_max: '400ms', scan_interval: '100ms' },
+    },
+    { zones },
+  );
+  const r = await sendMessage(gw.smtpPort, 'bob@remote.example', ['team@localhost'], `Subject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  assert.equal(r.data?.code, 250, JSON.stringify(r.replies));
+  const id = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1];
+  await until('the message done', () => gw.logs.some((l) => l.msg === 'message done' && l.id === id));
+  await sink.waitForMessages(1, 20_000);
+  const inbox = path.join(gw.dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
+  assert.equal(readdirSync(inbox).length, 1, 'the member with room has the message');
+  const done = gw.logs.find((l) => l.msg === 'message done' && l.id === id);
+  assert.equal(done?.failures, undefined, 'the alias itself did not fail');
+  const bounces = gw.logs.filter((l) => l.msg === 'bounce queued' && l.id === id);
+  assert.equal(bounces.length, 1, JSON.stringify(bounces));
+  assert.deepEqual(bounces[0]?.recipients, ['tiny@localhost']);
+  // the notice: Final-Recipient is the member, Original-Recipient the alias the sender wrote to
+  assert.equal(sink.messages.length, 1);
+  assert.equal(sink.messages[0]?.mailFrom, '');
+  const notice = sink.messages[0]?.raw.toString('latin1') ?? '';
+  assert.match(notice, /Final-Recipient: rfc822; tiny@localhost\r\n/);
+  assert.match(notice, /Original-Recipient: rfc822;team@localhost\r\n/);
+  assert.match(notice, /Diagnostic-Code: X-Spamgate; 552 5\.2\.3 .*\(expanded from <team@localhost>\)/);
+  assert.doesNotMatch(notice, /Final-Recipient: rfc822; (team|postmaster)@localhost/);
 });
