@@ -35,7 +35,8 @@ export interface DataReply {
  * and Authentication-Results in our name.
  */
 export function isForgedOwnHeader(name: string, value: string, hostname: string): boolean {
-  return isSpamgateField(name) || claimsAuthServId(name.toLowerCase(), value, hostname);
+  // trimmed: a name with blanks before the colon (RFC 5322 §4.5.3) names the same field, as isSpamgateField reads it
+  return isSpamgateField(name) || claimsAuthServId(name.trim().toLowerCase(), value, hostname);
 }
 
 const NO_NAMES: ReadonlySet<string> = new Set();

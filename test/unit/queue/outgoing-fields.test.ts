@@ -18,6 +18,14 @@ test('isForgedOwnHeader: any X-Spamgate-* name in any case, and Authentication-R
   assert.equal(isForgedOwnHeader('Authentication-Results', 'other.example; spf=pass', 'mx.example'), false);
 });
 
+test('isForgedOwnHeader: a name with blanks before the colon (RFC 5322 §4.5.3 obsolete syntax), as an MTA may pass it to the milter', () => {
+  // a downstream reader takes "Authentication-Results :" for the field itself: one in our name is forged as well
+  assert.equal(isForgedOwnHeader('Authentication-Results ', 'mx.example; dkim=pass', 'mx.example'), true);
+  assert.equal(isForgedOwnHeader('AUTHENTICATION-RESULTS\t', ' mx.example; dmarc=pass', 'mx.example'), true);
+  assert.equal(isForgedOwnHeader('X-Spamgate-Result ', 'ham', 'mx.example'), true);
+  assert.equal(isForgedOwnHeader('Authentication-Results ', 'other.example; spf=pass', 'mx.example'), false);
+});
+
 test('withoutSpamgateFields: the fields go, folded lines with them; other fields and the body stay; none: the same buffer', () => {
   const out = withoutSpamgateFields(MESSAGE).toString('latin1');
   assert.equal(out, 'Received: from a by b; Mon, 7 Dec 2026 00:00:00 +0000\r\nSubject: hi\r\n\r\nX-Spamgate-Result: in the body stays\r\n');
