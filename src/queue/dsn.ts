@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { encodeUtf8AddrUnitext, encodeUtf8AddrXtext, isAscii } from '../smtp/utf8-addr.ts';
 import { dsnRequestOf, type NoticeKind } from './dsn-policy.ts';
 import type { NextHopReply, QueueEnvelope } from './types.ts';
+import { messageForRemote } from './outgoing-fields.ts';
 
 /** RFC 3464 §2.3.3 action values. */
 export type DsnAction = 'failed' | 'delayed' | 'delivered' | 'relayed' | 'expanded';
@@ -126,7 +127,10 @@ function humanText(input: DsnInput, list: string, returned: 'full' | 'headers'):
  * The part that returns the original: whole for a failure with RET=FULL (up to the limit), else its
  * headers. RFC 6533 §4 (media types in §6.3, §6.4): message/global and message/global-headers in a global notice.
  */
-function returnedPart(input: DsnInput, boundary: string, global: boolean): { parts: Buffer[]; returned: 'full' | 'headers' } {
+function returnedPart(given: DsnInput, boundary: string, global: boolean): { parts: Buffer[]; returned: 'full' | 'headers' } {
+  // our own outgoing mail: its sender may be at another domain (a trusted network's mail for others), and spamgate's
+  // verdict fields are this site's business (outgoing-fields.ts), so they are not returned either
+  const input = { ...given, original: messageForRemote(given.envelope, given.original) };
   const limit = input.returnFullMaxBytes ?? DEFAULT_RETURN_FULL_MAX_BYTES;
   if (input.kind === 'failure' && input.envelope.ret === 'FULL' && input.original.length <= limit) {
     const head = partHead(boundary, global ? 'message/global' : 'message/rfc822', 'Undelivered message', input.original);

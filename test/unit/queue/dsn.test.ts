@@ -210,3 +210,15 @@ test('Diagnostic-Code is of type smtp only for the reply of a remote MTA (RFC 34
     assert.match(text, c.mta, c.remoteMta ?? 'local');
   }
 });
+
+test('buildDsn: a notice about our own outgoing mail returns it without X-Spamgate-* fields (its sender may be at another domain)', () => {
+  const withFields = Buffer.concat([Buffer.from('X-Spamgate-Result: accept; score=1.00; id=sess1\r\n\tBAYES_HAM(-1.00)[p=0.01]\r\nx-spamgate-reputation: ip=1.2.3.0/24\r\n', 'latin1'), original]);
+  for (const ret of ['FULL', 'HDRS'] as const) {
+    const outgoing = buildDsn(dsnInput({ original: withFields, envelope: { ...dsnInput().envelope, ret, outgoing: true } })).message.toString('latin1');
+    assert.doesNotMatch(outgoing, /^x-spamgate-(result|reputation):/im, ret);
+    assert.match(outgoing, /^Subject: dsn$/m, ret);
+    // received mail: returned as it came to us (unchanged)
+    const received = buildDsn(dsnInput({ original: withFields, envelope: { ...dsnInput().envelope, ret } })).message.toString('latin1');
+    assert.match(received, /^X-Spamgate-Result: accept; score=1\.00; id=sess1$/m, ret);
+  }
+});
