@@ -306,3 +306,19 @@ test('a delivery status notice spamgate writes is signed by the key of its hostn
   const metrics = await gw.app.registry.metrics();
   assert.match(metrics, /spamgate_dkim_signatures_total\{domain="test\.example",result="signed"\} 1/);
 });
+
+test('front-of, our own mail to another domain and ours: the copy without X-Spamgate-* fields and the copy with them both verify', async (t) => {
+  const { verify, sink, gw } = await oneKeyRig(t, 'relay.example', 's1');
+  // forged fields in spamgate's namespace (one in obsolete syntax, blanks before the colon) go at receipt
+  const body = `X-Spamgate-Result : accept; score=-50\r\nx-SPAMGATE-verdict: ham\r\n${message('a@relay.example', 'split')}`;
+  assert.equal((await sendMessage(gw.smtpPort, 'a@relay.example', ['bob@remote.example', 'user@relay.example'], body)).data?.code, 250);
+  await sink.waitForMessages(2);
+  const remote = sink.messages.find((m) => m.rcptTo.includes('bob@remote.example'));
+  const local = sink.messages.find((m) => m.rcptTo.includes('user@relay.example'));
+  assert.ok(remote && local);
+  const head = (raw: Buffer): string => raw.toString('latin1').slice(0, raw.indexOf('\r\n\r\n'));
+  assert.doesNotMatch(head(remote.raw), /^x-spamgate-/im);
+  assert.match(head(local.raw), /^X-Spamgate-Result: accept; score=[0-9.-]+; id=/m);
+  assert.doesNotMatch(head(local.raw), /score=-50|x-spamgate-verdict/i);
+  for (const m of [remote, local]) assert.deepEqual((await verify(m.raw)).map((r) => `${r.result} ${r.domain}/${r.selector}`), ['pass relay.example/s1']);
+});
