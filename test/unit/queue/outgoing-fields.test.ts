@@ -3,10 +3,18 @@
 // outgoing mail loses the fields on the copies for other domains, received mail keeps them.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { byCopy } from '../../../src/queue/upstream-router.ts';
+import { byCopy, createUpstreamRouter } from '../../../src/queue/upstream-router.ts';
 import { messageForRemote, withoutSpamgateFields } from '../../../src/queue/outgoing-fields.ts';
 import { isForgedOwnHeader } from '../../../src/smtp/data-judge.ts';
-import { envelope } from './helpers.ts';
+import path from 'node:path';
+import { createRegistry } from '../../../src/metrics/registry.ts';
+import { createScheduler } from '../../../src/queue/scheduler.ts';
+import { openSpool } from '../../../src/queue/spool.ts';
+import { readStateFile, stateFile } from '../../../src/queue/spool-format.ts';
+import { ManualClock } from '../../../src/util/clock.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { startSink } from '../../helpers/sink-server.ts';
+import { envelope, queueConfig, T0, tempDir } from './helpers.ts';
 
 const MESSAGE = Buffer.from('X-Spamgate-Result: accept; score=0.00; id=abc\r\n\tBAYES_HAM(-1.00)[p=0.01]\r\nX-Spamgate-Reputation: ip=1.2.3.0/24; seal=x\r\nReceived: from a by b; Mon, 7 Dec 2026 00:00:00 +0000\r\nSubject: hi\r\n\r\nX-Spamgate-Result: in the body stays\r\n');
 
@@ -54,4 +62,37 @@ test('byCopy (front-of): outgoing mail in two copies, ours with the fields; rece
   assert.equal(noLocal.length, 1);
   assert.deepEqual(noLocal[0]?.[1], rcpts);
   assert.notEqual(noLocal[0]?.[0], MESSAGE);
+});
+
+test('front-of split: the local copy deferred, the remote one taken: the retry sends only the local recipient, with the fields; each gets one copy', async (t) => {
+  const dir = await tempDir(t);
+  const clock = new ManualClock(T0);
+  const registry = createRegistry(false);
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: true, clock, registry, log: silentLogger });
+  const upstream = { host: sink.host, port: sink.port, protocol: 'smtp' as const, max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false };
+  const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log: silentLogger, isLocal: (r) => r.endsWith('@example.org') });
+  const scheduler = createScheduler({ spool, router, config: queueConfig(), clock, registry, log: silentLogger, hostname: 'gw.test' });
+  await scheduler.start();
+  t.after(async () => {
+    await scheduler.stop(2000);
+    await router.close();
+    await spool.close();
+  });
+  // the first transaction (ours, with the fields) is put off after the data; the second (the other domain's) is taken
+  sink.rule({ stage: 'data', code: 451, text: 'try later', times: 1 });
+  const { id } = await spool.enqueue(envelope({ rcptTo: ['a@remote.example', 'b@example.org'], outgoing: true }), MESSAGE);
+  await scheduler.runDue();
+  const st = await readStateFile(stateFile(spool.paths, id));
+  assert.equal(st?.recipients['b@example.org']?.status, 'pending');
+  assert.equal(st?.recipients['a@remote.example']?.status, 'delivered');
+  assert.equal(sink.messages.length, 1);
+  assert.doesNotMatch(sink.messages[0]?.raw.toString('latin1').split('\r\n\r\n')[0] ?? '', /^x-spamgate-/im);
+  clock.advance((st?.nextAttemptAt ?? 0) - clock.now());
+  await scheduler.runDue();
+  assert.equal(sink.messages.length, 2);
+  assert.deepEqual(sink.messages[1]?.rcptTo, ['b@example.org']);
+  assert.match(sink.messages[1]?.raw.toString('latin1') ?? '', /^X-Spamgate-Result: accept/m);
+  assert.equal(scheduler.size(), 0);
 });
