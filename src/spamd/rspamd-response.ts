@@ -5,6 +5,7 @@ import type { Ruleset } from '../scoring/ruleset.ts';
 import { formatResultHeader } from '../scoring/explain.ts';
 import type { Action } from '../scoring/scorer.ts';
 import { parseHeaders } from '../smtp/message-view.ts';
+import { isSpamgateField } from '../smtp/trace-headers.ts';
 import type { Scan } from './judge.ts';
 
 type Scanned = Extract<Scan, { kind: 'scanned' }>;
@@ -67,12 +68,30 @@ export function rspamdReply(scan: Scanned, ruleset: Ruleset, raw: Buffer, elapse
     ...(action === 'rewrite subject' ? { subject: subject.startsWith(scan.subjectPrefix) ? subject : `${scan.subjectPrefix} ${subject}`.trim() } : {}),
     milter: {
       add_headers: addHeaders,
-      // a forged verdict in the message goes: every X-Spamgate-Result and X-Spam field (0: all of them)
-      remove_headers: { 'X-Spamgate-Result': 0, 'X-Spam': 0 },
+      // a forged verdict in the message goes: every X-Spamgate-Result and X-Spam field (0: all of them), and every
+      // other X-Spamgate-* field it brought (a forged release or reputation seal), as the other listeners remove them
+      remove_headers: removeHeaders(raw),
     },
     ...(messageId ? { 'message-id': messageId } : {}),
     time_real: round(elapsedMs / 1000),
     milliseconds: Math.round(elapsedMs),
     // no scan_time: rspamc adds its own (the time it waited), and a second one makes its --json print an array
   };
+}
+
+/** Distinct names at most (a header block of thousands of forged names gets the first ones, the verdict's always). */
+const MAX_REMOVED_NAMES = 100;
+
+/** rspamd's milter.remove_headers: the verdict fields and every X-Spamgate-* name in the message, each once (0: every instance). */
+function removeHeaders(raw: Buffer): Record<string, number> {
+  const out: Record<string, number> = { 'X-Spamgate-Result': 0, 'X-Spam': 0 };
+  const seen = new Set(Object.keys(out).map((n) => n.toLowerCase()));
+  for (const h of parseHeaders(raw)) {
+    const lower = h.name.toLowerCase();
+    if (seen.size >= MAX_REMOVED_NAMES) break;
+    if (!isSpamgateField(h.name) || seen.has(lower)) continue;
+    seen.add(lower);
+    out[h.name] = 0;
+  }
+  return out;
 }
