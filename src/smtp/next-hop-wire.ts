@@ -96,8 +96,8 @@ export class ReplyReader {
   /** The lines of the last complete reply (the EHLO keywords are read from them). */
   lastLines: string[] = [];
 
-  /** onTimeout: a reply did not come in time, so the connection is given up. */
-  constructor(private readonly onTimeout: () => void) {}
+  /** hangUp: gives the connection up (a reply did not come in time, or passed MAX_REPLY_CHARS or MAX_REPLY_LINES). */
+  constructor(private readonly hangUp: () => void) {}
 
   /** Bytes or replies received but not yet read (after STARTTLS's 220 there must be none). */
   get hasUnread(): boolean {
@@ -135,7 +135,7 @@ export class ReplyReader {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = undefined;
-        this.onTimeout();
+        this.hangUp();
         reject(new NextHopConnectionError(`timeout after ${timeout} ms waiting for a reply`));
       }, timeout);
       this.waiter = (r) => {
@@ -147,10 +147,24 @@ export class ReplyReader {
     });
   }
 
+  /**
+   * A peer past the bounds is hung up on and what it sent dropped: with no read waiting (an idle pooled
+   * connection) nothing else would close the socket, and each further chunk would be kept.
+   */
+  private overflow(err: Error): void {
+    this.buffer = '';
+    this.partial = [];
+    this.partialChars = 0;
+    this.fail(err);
+    this.hangUp();
+  }
+
   private onData(chunk: Buffer): void {
+    // the connection is given up: what still comes is not kept
+    if (this.closedError) return;
     const text = chunk.toString('latin1');
     this.buffer += text;
-    if (this.buffer.length + this.partialChars > MAX_REPLY_CHARS) return this.fail(new Error('reply too long'));
+    if (this.buffer.length + this.partialChars > MAX_REPLY_CHARS) return this.overflow(new Error('reply too long'));
     // a line still without its end: only the new text can hold one (searching the whole buffer again on
     // every chunk was quadratic in a long line)
     if (!text.includes('\n')) return;
@@ -161,8 +175,8 @@ export class ReplyReader {
       this.partial.push(line);
       this.partialChars += line.length;
       if (/^\d{3}-/.test(line)) {
-        if (this.partial.length > MAX_REPLY_LINES) return this.fail(new Error(`reply of more than ${MAX_REPLY_LINES} lines`));
-        if (this.partialChars > MAX_REPLY_CHARS) return this.fail(new Error('reply too long'));
+        if (this.partial.length > MAX_REPLY_LINES) return this.overflow(new Error(`reply of more than ${MAX_REPLY_LINES} lines`));
+        if (this.partialChars > MAX_REPLY_CHARS) return this.overflow(new Error('reply too long'));
         continue;
       }
       this.lastLines = this.partial;

@@ -1,7 +1,7 @@
 // The next-hop reply reader over a real loopback socket: multi-line replies, lines that disagree on the
 // code (RFC 5321 §4.2.1) and an endless run of continuation lines are refused as broken peers.
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { parseReplyLines, ReplyReader } from '../../../src/smtp/next-hop-wire.ts';
@@ -52,4 +52,31 @@ test('ReplyReader: a long multi-line reply under the bound is read whole', async
   const reply = await reader.read(5000);
   assert.equal(reply.code, 451);
   assert.equal(reply.text.length, 900 * 901 + 3);
+});
+
+test('ReplyReader: past the bound the connection is hung up and nothing more is kept, even with no read waiting', () => {
+  // a peer streaming without end while no read waits (an idle pooled connection): only the socket's own
+  // close would stop the buffer growing, so the reader must hang up itself and stop keeping what comes
+  const socket = new EventEmitter();
+  let hungUp = 0;
+  const reader = new ReplyReader(() => hungUp++);
+  reader.attach(socket as unknown as net.Socket);
+  const chunk = Buffer.from('x'.repeat(64 * 1024), 'latin1');
+  for (let i = 0; i < 64; i++) socket.emit('data', chunk); // 4 MB, four times the bound
+  assert.match(reader.closed?.message ?? '', /reply too long/);
+  assert.equal(hungUp, 1, 'the reader hangs up once the bound is passed');
+  assert.ok((reader as unknown as { buffer: string }).buffer.length <= 1_000_000, 'no more than the bound is kept');
+});
+
+test('ReplyReader: continuation lines past the bound hang up, with no read waiting', () => {
+  const socket = new EventEmitter();
+  let hungUp = 0;
+  const reader = new ReplyReader(() => hungUp++);
+  reader.attach(socket as unknown as net.Socket);
+  const chunk = Buffer.from(`250-${'y'.repeat(4000)}\r\n`, 'latin1');
+  for (let i = 0; i < 600; i++) socket.emit('data', chunk); // 2.4 MB in 600 lines
+  assert.match(reader.closed?.message ?? '', /reply too long/);
+  assert.equal(hungUp, 1);
+  const kept = reader as unknown as { buffer: string; partial: string[] };
+  assert.ok(kept.buffer.length + kept.partial.join('').length <= 1_000_000, 'no more than the bound is kept');
 });
