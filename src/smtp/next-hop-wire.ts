@@ -91,6 +91,10 @@ export class ReplyReader {
   /** Characters in `partial`. */
   private partialChars = 0;
   private readonly queued: NextHopReply[] = [];
+  /** Characters of the lines of each reply in `queued` (received, not yet read). */
+  private readonly queuedSizes: number[] = [];
+  /** Their sum: replies nobody has read yet count against MAX_REPLY_CHARS with the one being received. */
+  private queuedChars = 0;
   private waiter: ((r: NextHopReply | Error) => void) | undefined;
   private closedError: Error | undefined;
   /** The lines of the last complete reply (the EHLO keywords are read from them). */
@@ -130,6 +134,7 @@ export class ReplyReader {
 
   read(timeout: number): Promise<NextHopReply> {
     const queued = this.queued.shift();
+    this.queuedChars -= this.queuedSizes.shift() ?? 0;
     if (queued) return queued.code === 0 ? Promise.reject(malformed(queued)) : Promise.resolve(queued);
     if (this.closedError) return Promise.reject(new NextHopConnectionError(this.closedError.message));
     return new Promise((resolve, reject) => {
@@ -155,6 +160,9 @@ export class ReplyReader {
     this.buffer = '';
     this.partial = [];
     this.partialChars = 0;
+    this.queued.length = 0;
+    this.queuedSizes.length = 0;
+    this.queuedChars = 0;
     this.fail(err);
     this.hangUp();
   }
@@ -165,6 +173,7 @@ export class ReplyReader {
     const text = chunk.toString('latin1');
     this.buffer += text;
     if (this.buffer.length + this.partialChars > MAX_REPLY_CHARS) return this.overflow(new Error('reply too long'));
+    if (this.buffer.length + this.partialChars + this.queuedChars > MAX_REPLY_CHARS) return this.overflow(new Error('too many replies nobody asked for'));
     // a line still without its end: only the new text can hold one (searching the whole buffer again on
     // every chunk was quadratic in a long line)
     if (!text.includes('\n')) return;
@@ -180,13 +189,19 @@ export class ReplyReader {
         continue;
       }
       this.lastLines = this.partial;
+      // with its line ends: an empty "250" still counts
+      const size = this.partialChars + 2 * this.partial.length;
       this.partial = [];
       this.partialChars = 0;
       const reply = /^\d{3}/.test(line) ? parseReplyLines(this.lastLines) : { code: 0, text: line };
       const w = this.waiter;
       this.waiter = undefined;
       if (w) w(reply);
-      else this.queued.push(reply);
+      else {
+        this.queued.push(reply);
+        this.queuedSizes.push(size);
+        this.queuedChars += size;
+      }
     }
   }
 }

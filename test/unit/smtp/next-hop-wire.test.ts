@@ -80,3 +80,28 @@ test('ReplyReader: continuation lines past the bound hang up, with no read waiti
   const kept = reader as unknown as { buffer: string; partial: string[] };
   assert.ok(kept.buffer.length + kept.partial.join('').length <= 1_000_000, 'no more than the bound is kept');
 });
+
+test('ReplyReader: replies nobody asked for count against the bound too, unread', () => {
+  // short complete replies, never read: each is parsed and set aside, so the bound on one reply never applies
+  const socket = new EventEmitter();
+  let hungUp = 0;
+  const reader = new ReplyReader(() => hungUp++);
+  reader.attach(socket as unknown as net.Socket);
+  const chunk = Buffer.from('250\r\n'.repeat(13_000), 'latin1'); // 65 kB
+  for (let i = 0; i < 64; i++) socket.emit('data', chunk); // 832,000 replies, 4 MB
+  assert.match(reader.closed?.message ?? '', /replies/);
+  assert.equal(hungUp, 1);
+  assert.ok((reader as unknown as { queued: unknown[] }).queued.length <= 1_000_000 / 5, 'no more replies kept than the bound allows');
+});
+
+test('ReplyReader: replies read as they come are not counted against later ones', async () => {
+  const socket = new EventEmitter();
+  const reader = new ReplyReader(() => assert.fail('hung up'));
+  reader.attach(socket as unknown as net.Socket);
+  const line = `250 ${'z'.repeat(500)}\r\n`;
+  for (let i = 0; i < 4000; i++) {
+    socket.emit('data', Buffer.from(line, 'latin1')); // 2 MB over all, one reply at a time
+    assert.equal((await reader.read(5000)).code, 250);
+  }
+  assert.equal(reader.closed, undefined);
+});
