@@ -392,3 +392,37 @@ test('an alias member whose whole quota the message exceeds: the others get it, 
   assert.match(notice, /Diagnostic-Code: X-Spamgate; 552 5\.2\.3 .*\(expanded from <team@localhost>\)/);
   assert.doesNotMatch(notice, /Final-Recipient: rfc822; (team|postmaster)@localhost/);
 });
+
+test('an alias member over quota for now and another for good: the alias is retried, then the notice goes once', async (t) => {
+  const password = await hashPassword('tiny-password', { N: 1024, r: 8, p: 1 });
+  const sink = await startSink();
+  t.after(() => sink.close());
+  const zones: Zones = { 'remote.example': [{ MX: [10, 'mx.remote.example'] }], 'mx.remote.example': [{ A: '127.0.0.1' }] };
+  const gw = await startGateway(
+    t,
+    {
+      users: { 'tiny@localhost': { password, quota: 1024 }, 'full@localhost': { password, quota: 7000 } },
+      aliases: { 'team@localhost': ['postmaster@localhost', 'tiny@localhost', 'full@localhost'] },
+      outbound: { port: sink.port },
+      queue: { retry_initial: '200ms', retry_max: '400ms', scan_interval: '100ms' },
+    },
+    { zones },
+  );
+  // full@ holds 4000 octets of its 7000: the next 4000 do not fit now (452), but would after a cleanup
+  const first = await sendMessage(gw.smtpPort, 'bob@remote.example', ['full@localhost'], `Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`);
+  const firstId = /queued as (\S+)/.exec(first.data?.text ?? '')?.[1];
+  await until('the filler delivered', () => gw.logs.some((l) => l.msg === 'message done' && l.id === firstId));
+  const r = await sendMessage(gw.smtpPort, 'bob@remote.example', ['team@localhost'], `Subject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  const id = /queued as (\S+)/.exec(r.data?.text ?? '')?.[1];
+  await until('the alias deferred twice', () => gw.logs.filter((l) => l.msg === 'message deferred' && l.id === id).length >= 2);
+  assert.equal(gw.logs.filter((l) => l.msg === 'bounce queued' && l.id === id).length, 0, 'no notice while the alias is retried');
+  const fullNew = path.join(gw.dataDir, 'mail', 'localhost', 'full', 'Maildir', 'new');
+  for (const f of readdirSync(fullNew)) rmSync(path.join(fullNew, f));
+  await until('the message done', () => gw.logs.some((l) => l.msg === 'message done' && l.id === id));
+  await sink.waitForMessages(1, 20_000);
+  assert.equal(readdirSync(path.join(gw.dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new')).length, 1, 'one copy for postmaster, retries or not');
+  assert.equal(readdirSync(fullNew).length, 1);
+  const bounces = gw.logs.filter((l) => l.msg === 'bounce queued' && l.id === id);
+  assert.equal(bounces.length, 1, JSON.stringify(bounces));
+  assert.deepEqual(bounces[0]?.recipients, ['tiny@localhost']);
+});
