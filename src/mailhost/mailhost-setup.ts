@@ -13,6 +13,7 @@ import { startManageSieve } from '../managesieve/setup.ts';
 import { createPop3Server } from '../pop3/server.ts';
 import { inheritedRequest } from '../queue/dsn-policy.ts';
 import { createDsnNotices, type DsnNotices } from '../queue/dsn-notices.ts';
+import { LRUCache } from 'lru-cache';
 import type { DeliverLocal, LocalDeliveryOutcome } from '../queue/router.ts';
 import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts';
 import { createMaildirStore } from '../store/maildir-store.ts';
@@ -145,6 +146,9 @@ export function openMailHost(deps: MailHostDeps): MailHost {
     });
   };
 
+  // the aliases of a delivery whose failed members were already notified: a retry of the alias (an off-site
+  // copy that could not be queued after the notice was) does not notify them again, as redirects go once
+  const notified = new LRUCache<string, true>({ max: 50_000, ttl: config.mailhost.duplicate_window });
   const deliverLocal = (sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer): DeliverLocal => {
     // failure notices for the members of an alias that failed while others got the message
     const notices = createDsnNotices({ sink, hostname: deps.hostname, clock: deps.clock, log, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size, ...(sign ? { sign } : {}) });
@@ -185,7 +189,11 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         // reports per expanded member; failing the alias would bounce for all and a retry would change nothing.
         // The notice is queued before any member copy goes off-site: if it cannot be, the alias is retried
         // (the mailboxes that have the message are deduplicated).
-        await notifyFailedMembers(notices, { envelope, alias: recipient, targets, failedMembers, raw, queueId });
+        const key = `${queueId}\0${recipient.toLowerCase()}`;
+        if (!notified.has(key)) {
+          await notifyFailedMembers(notices, { envelope, alias: recipient, targets, failedMembers, raw, queueId });
+          notified.set(key, true);
+        }
         log.info('alias delivered to some members; the sender is told of the others', { id: queueId, recipient, failed: failedMembers.map((f) => f.member) });
         worst = { status: 'ok' };
       }
