@@ -156,9 +156,57 @@ test('a huge greeting refusing service: the error logged and kept for the retry 
   const { id } = await spool.enqueue(envelope({ rcptTo: ['a@dest.test', 'b@dest.test'] }), message('greeting'));
   await scheduler.runDue();
   assert.ok(lines.some((l) => l.includes('"upstream delivery failed"')), 'the failure is logged');
-  console.log(lines.map((l) => l.slice(0, 300)).join(""));
   assert.ok(lines.some((l) => l.includes('"message deferred"') && /greeting 554 Z/.test(l)), 'deferred with the greeting quoted');
   for (const l of lines) assert.ok(l.length < 16 * 1024, `a log line of ${l.length} characters: ${l.slice(0, 60)}`);
   const stateSize = statSync(stateFile(spool.paths, id)).size;
   assert.ok(stateSize < 16 * 1024, `the state file is ${stateSize} octets`);
+});
+
+test('a reply past the reader megabyte bound, even a 5xx one, drops the connection and defers: no bounce', async (t) => {
+  const dir = await tempDir(t);
+  let inData = false;
+  // 1200 lines of 1000 characters under 550: more than the reader keeps, so the connection is given up unread
+  const server = await startScriptedSmtp('220 scripted.test ESMTP', (line, sock) => {
+    if (inData) {
+      if (line !== '.') return;
+      inData = false;
+      sock.on('error', () => undefined); // the client hangs up before all is written
+      return void sock.write(`550-5.7.1 ${'W'.repeat(990)}\r\n`.repeat(1200) + '550 5.7.1 end\r\n');
+    }
+    const verb = line.slice(0, 4).toUpperCase();
+    if (verb === 'EHLO' || verb === 'HELO') return void sock.write('250 scripted.test\r\n');
+    if (verb === 'DATA') {
+      inData = true;
+      return void sock.write('354 go on\r\n');
+    }
+    if (verb === 'QUIT') return void sock.end('221 bye\r\n');
+    sock.write('250 ok\r\n');
+  });
+  t.after(() => server.close());
+  const clock = new ManualClock(T0);
+  const registry = createRegistry(false);
+  const lines: string[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: false, clock, registry, log: silentLogger });
+  const upstream = { host: '127.0.0.1', port: server.port, protocol: 'smtp' as const, max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false };
+  const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log: silentLogger });
+  const scheduler = createScheduler({ spool, router, config: queueConfig(), clock, registry, log: createLogger('info', out), hostname: 'gw.test' });
+  await scheduler.start();
+  t.after(async () => {
+    await scheduler.stop(2000);
+    await router.close();
+    await spool.close();
+  });
+  await spool.enqueue(envelope({ mailFrom: 'a@origin.test', rcptTo: ['r@dest.test'] }), message('long'));
+  await scheduler.runDue();
+  assert.equal(scheduler.size(), 1, 'the message stays queued for a retry');
+  const deferred = lines.filter((l) => l.includes('"message deferred"'));
+  assert.equal(deferred.length, 1, 'deferred');
+  assert.match((JSON.parse(deferred[0] ?? '{}') as { error?: string }).error ?? '', /^4\d\d /);
+  assert.ok(!lines.some((l) => l.includes('"bounce queued"')), 'no bounce');
 });
