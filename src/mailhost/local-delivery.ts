@@ -57,6 +57,8 @@ export interface LocalDeliveryOptions {
   registry: Registry;
   /** How long a delivery id is remembered for duplicate suppression, ms. */
   duplicateWindowMs?: number;
+  /** The time duplicate suppression counts by (the mail host's clock; performance.now() when not given). */
+  now?: () => number;
 }
 
 export interface LocalDelivery {
@@ -96,7 +98,7 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
   );
   const bytes = counter(opts.registry, 'spamgate_local_delivery_bytes_total', 'Bytes stored by local delivery.');
   // Per delivery id and mailbox: resolves true once that copy is stored, false if storing it failed.
-  const seen = new LRUCache<string, Promise<boolean>>({ max: 50_000, ttl: opts.duplicateWindowMs ?? 3_600_000 });
+  const seen = new LRUCache<string, Promise<boolean>>({ max: 50_000, ttl: opts.duplicateWindowMs ?? 3_600_000, ...(opts.now ? { perf: { now: opts.now } } : {}) });
   const ensured = new Set<string>();
 
   // Quota check and append of one user run one at a time, or concurrent deliveries all pass the check.

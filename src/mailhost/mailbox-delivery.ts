@@ -38,7 +38,7 @@ export interface MailboxDelivery {
 }
 
 export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDelivery {
-  const redirected = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs });
+  const redirected = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs, perf: deps.clock });
   return {
     async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal }) {
       const user = deps.lookup(mailbox)?.name ?? mailbox;

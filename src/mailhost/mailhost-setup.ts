@@ -111,7 +111,12 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   const { config, log } = deps;
   const directory = createUserDirectory({ config, dataDir: deps.dataDir, log: log.child({ component: 'users' }), ...(deps.configFile !== undefined ? { configFile: deps.configFile } : {}) });
   const store = createMaildirStore({ root: mailRoot(deps.dataDir), fsync: config.queue.fsync, clock: deps.clock, maxMailboxes: config.mailhost.max_mailboxes, syncReadMax: config.mailhost.sync_read_max });
-  const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: config.mailhost.duplicate_window });
+  // What one delivery has done (copies stored, redirects and member notices queued) is remembered as long as the
+  // queue may retry it: an alias one member of which defers is retried up to queue.max_age, at most retry_max apart,
+  // and its members that have the message must not get it again (the keys are per queue id: no other message is
+  // called a duplicate for longer). Kept in memory: a restart still forgets it.
+  const deliveryMemoryMs = Math.max(config.mailhost.duplicate_window, config.queue.max_age);
+  const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: deliveryMemoryMs, now: () => deps.clock.now() });
   const srs = config.mode === 'full-stack' ? openSrs({ config, dataDir: deps.dataDir, clock: deps.clock, log, registry: deps.registry }) : undefined;
   const vacation = createVacation({ directory, dataDir: deps.dataDir, fsync: config.queue.fsync, clock: deps.clock, log, registry: deps.registry });
   const sieve = createSieveFiltering(createSieveScripts(deps.dataDir), deps.registry, log.child({ component: 'sieve' }), {
@@ -129,7 +134,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
     srs,
     clock: deps.clock,
     log: log.child({ component: 'delivery' }),
-    duplicateWindowMs: config.mailhost.duplicate_window,
+    duplicateWindowMs: deliveryMemoryMs,
   });
   const pbs = config.pop3.pop_before_smtp.enabled ? new PopBeforeSmtp({ clock: deps.clock, ttlMs: config.pop3.pop_before_smtp.ttl }) : undefined;
   const closers: Array<() => Promise<void>> = [];
@@ -148,7 +153,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
 
   // the aliases of a delivery whose failed members were already notified: a retry of the alias (an off-site
   // copy that could not be queued after the notice was) does not notify them again, as redirects go once
-  const notified = new LRUCache<string, true>({ max: 50_000, ttl: config.mailhost.duplicate_window });
+  const notified = new LRUCache<string, true>({ max: 50_000, ttl: deliveryMemoryMs, perf: deps.clock });
   const deliverLocal = (sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer): DeliverLocal => {
     // failure notices for the members of an alias that failed while others got the message
     const notices = createDsnNotices({ sink, hostname: deps.hostname, clock: deps.clock, log, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size, ...(sign ? { sign } : {}) });
