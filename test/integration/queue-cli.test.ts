@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { createRegistry } from '../../src/metrics/registry.ts';
 import { createScheduler } from '../../src/queue/scheduler.ts';
 import { initialState, readStateFile, stateFile } from '../../src/queue/spool-format.ts';
-import { openSpool } from '../../src/queue/spool.ts';
+import { openSpool, type Spool } from '../../src/queue/spool.ts';
 import { runningPid } from '../../src/queue/spool-lock.ts';
 import { createUpstreamRouter } from '../../src/queue/upstream-router.ts';
 import { systemClock } from '../../src/util/clock.ts';
@@ -137,16 +137,21 @@ function cliStdin(dataDir: string, input: string, ...args: string[]): Promise<Cl
   return runCli(['queue', ...args, '--data-dir', dataDir], { stdin: input, timeoutMs: 30_000 });
 }
 
-test('queue hold / release: a held message is not delivered, flushed or counted as aging until released (running and stopped)', async (t) => {
+/** A data directory whose spool (no instance running) holds one message, "parked", received at `receivedAt`; the sink down. */
+async function stoppedSpoolWithOne(t: TestContext, receivedAt: number): Promise<{ dataDir: string; sink: SinkServer; offline: Spool; parked: { id: string } }> {
   const dataDir = await tempDir(t);
   const sink = await startSink();
   t.after(() => sink.close());
   await sink.down();
-  const spoolDir = path.join(dataDir, 'spool');
-  // stopped: a message never tried (no state file yet) is put on hold from its envelope
-  const offline = await openSpool({ dir: spoolDir, fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger });
-  const parked = await offline.enqueue(envelope({ receivedAt: Date.now() - 7_200_000 }), message('parked'));
+  const offline = await openSpool({ dir: path.join(dataDir, 'spool'), fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger });
+  const parked = await offline.enqueue(envelope({ receivedAt }), message('parked'));
   await offline.close();
+  return { dataDir, sink, offline, parked };
+}
+
+test('queue hold / release: a held message is not delivered, flushed or counted as aging until released (running and stopped)', async (t) => {
+  // stopped: a message never tried (no state file yet) is put on hold from its envelope
+  const { dataDir, sink, offline, parked } = await stoppedSpoolWithOne(t, Date.now() - 7_200_000);
   assert.match((await cli(dataDir, 'hold', parked.id)).stdout, new RegExp(`on hold: ${parked.id} \\(no running instance`));
   const offlineState = await readStateFile(stateFile(offline.paths, parked.id));
   assert.equal(offlineState?.held, true);
@@ -245,14 +250,7 @@ test('ids from standard input are bounded: a flood is refused early, and a bad i
 });
 
 test('queue flush ID of a message on hold says it was not flushed, exit 1 (running and stopped); other ids still flush', async (t) => {
-  const dataDir = await tempDir(t);
-  const sink = await startSink();
-  t.after(() => sink.close());
-  await sink.down();
-  const spoolDir = path.join(dataDir, 'spool');
-  const offline = await openSpool({ dir: spoolDir, fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger });
-  const parked = await offline.enqueue(envelope({ receivedAt: Date.now() }), message('parked'));
-  await offline.close();
+  const { dataDir, sink, parked } = await stoppedSpoolWithOne(t, Date.now());
   assert.equal((await cli(dataDir, 'hold', parked.id)).stdout.includes('on hold'), true);
   type Failed = { code?: number; stdout: string; stderr: string };
   // stopped

@@ -3,12 +3,11 @@
 import assert from 'node:assert/strict';
 import { rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import { FREE_SPACE_MAX_AGE_MS, spaceNeeded, watchFreeSpace } from '../../../src/queue/free-space.ts';
-import { createLogger, silentLogger } from '../../../src/util/logger.ts';
-import { metricValue, tempDir } from './helpers.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { capturingLogger, metricValue, tempDir } from './helpers.ts';
 
 test('the space a message needs: the reserve plus 1.5 × its declared SIZE, or × the largest message without one; nothing with min_free 0', () => {
   assert.equal(spaceNeeded(100, 1000, 5000), 100 + 1500);
@@ -42,10 +41,9 @@ test('free bytes come from statfs, are cached for about a second, and are export
 
 test('a file system that cannot be read refuses nothing and is said once in the log', async (t) => {
   const dir = await tempDir(t, 'spamgate-free-');
-  const lines: string[] = [];
-  const out = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(chunk.toString()), cb()) });
+  const { lines, log } = capturingLogger();
   let now = 0;
-  const watcher = await watchFreeSpace({ dir: path.join(dir, 'missing'), registry: createRegistry(false), log: createLogger('info', out), minFree: () => 1, now: () => now });
+  const watcher = await watchFreeSpace({ dir: path.join(dir, 'missing'), registry: createRegistry(false), log, minFree: () => 1, now: () => now });
   assert.equal(watcher.freeBytes(), undefined);
   for (let i = 0; i < 3; i++) {
     now += FREE_SPACE_MAX_AGE_MS;

@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { configSchema } from '../../../src/config/schema.ts';
 import { createRegistry, type Registry } from '../../../src/metrics/registry.ts';
@@ -11,7 +12,7 @@ import { openSpool, type Spool } from '../../../src/queue/spool.ts';
 import type { QueueEnvelope } from '../../../src/queue/types.ts';
 import { createUpstreamRouter } from '../../../src/queue/upstream-router.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
-import { silentLogger } from '../../../src/util/logger.ts';
+import { createLogger, silentLogger, type Logger } from '../../../src/util/logger.ts';
 import { startSink, type SinkOptions, type SinkServer } from '../../helpers/sink-server.ts';
 
 export const T0 = Date.UTC(2025, 0, 1, 12, 0, 0);
@@ -65,6 +66,40 @@ export async function queueRig(t: TestContext, opts: { queue?: Record<string, un
     await spool.close();
   });
   return { dir, clock, registry, spool, scheduler, sink, router };
+}
+
+/** A logger at info that keeps each JSON line it writes, for tests that read what the queue logs. */
+export function capturingLogger(): { lines: string[]; log: Logger } {
+  const lines: string[] = [];
+  const out = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(chunk.toString('utf8'));
+      cb();
+    },
+  });
+  return { lines, log: createLogger('info', out) };
+}
+
+/**
+ * Spool + started scheduler on a manual clock at T0, delivering to an SMTP server of the test's on 127.0.0.1,
+ * the scheduler (and with `logRouter` the upstream router too) logging into `lines`.
+ */
+export async function scriptedQueue(t: TestContext, port: number, opts: { queue?: Record<string, unknown>; logRouter?: boolean } = {}): Promise<{ clock: ManualClock; spool: Spool; scheduler: Scheduler; lines: string[] }> {
+  const dir = await tempDir(t);
+  const clock = new ManualClock(T0);
+  const registry = createRegistry(false);
+  const { lines, log } = capturingLogger();
+  const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: false, clock, registry, log: silentLogger });
+  const upstream = { host: '127.0.0.1', port, protocol: 'smtp' as const, max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false };
+  const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log: opts.logRouter ? log : silentLogger });
+  const scheduler = createScheduler({ spool, router, config: queueConfig(opts.queue), clock, registry, log, hostname: 'gw.test' });
+  await scheduler.start();
+  t.after(async () => {
+    await scheduler.stop(2000);
+    await router.close();
+    await spool.close();
+  });
+  return { clock, spool, scheduler, lines };
 }
 
 export async function metricValue(registry: Registry, name: string, labels: Record<string, string> = {}): Promise<number> {

@@ -3,18 +3,10 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import type net from 'node:net';
-import path from 'node:path';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { createRegistry } from '../../../src/metrics/registry.ts';
-import { createScheduler } from '../../../src/queue/scheduler.ts';
 import { stateFile } from '../../../src/queue/spool-format.ts';
-import { openSpool } from '../../../src/queue/spool.ts';
-import { createUpstreamRouter } from '../../../src/queue/upstream-router.ts';
-import { ManualClock } from '../../../src/util/clock.ts';
-import { createLogger, silentLogger } from '../../../src/util/logger.ts';
 import { startScriptedSmtp } from '../../helpers/scripted-smtp.ts';
-import { envelope, message, queueConfig, T0, tempDir } from './helpers.ts';
+import { envelope, message, scriptedQueue } from './helpers.ts';
 
 /** 900 lines of 1000 characters (under the reader's megabyte), with a bare CR and a forged field in each. */
 const hugeReply = (code: number, enhanced: string): string => {
@@ -47,7 +39,6 @@ function assertWellFormedDsn(dsn: string, recipients: number): void {
 }
 
 test('a huge multi-line reply from the next hop: bounded log lines, state file and notices', async (t) => {
-  const dir = await tempDir(t);
   const notices: string[] = [];
   const sessions = new WeakMap<net.Socket, Session>();
   const server = await startScriptedSmtp('220 scripted.test ESMTP', (line, sock) => {
@@ -79,25 +70,7 @@ test('a huge multi-line reply from the next hop: bounded log lines, state file a
   });
   t.after(() => server.close());
 
-  const clock = new ManualClock(T0);
-  const registry = createRegistry(false);
-  const lines: string[] = [];
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: false, clock, registry, log: silentLogger });
-  const upstream = { host: '127.0.0.1', port: server.port, protocol: 'smtp' as const, max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false };
-  const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log: silentLogger });
-  const scheduler = createScheduler({ spool, router, config: queueConfig({ max_age: '30m', delay_warning: '1m' }), clock, registry, log: createLogger('info', out), hostname: 'gw.test' });
-  await scheduler.start();
-  t.after(async () => {
-    await scheduler.stop(2000);
-    await router.close();
-    await spool.close();
-  });
+  const { clock, spool, scheduler, lines } = await scriptedQueue(t, server.port, { queue: { max_age: '30m', delay_warning: '1m' } });
 
   const rcpts = Array.from({ length: 10 }, (_, i) => `r${i}@dest.test`);
   const temp = await spool.enqueue(envelope({ mailFrom: 'temp@origin.test', rcptTo: rcpts }), message('temp'));
@@ -130,29 +103,9 @@ test('a huge multi-line reply from the next hop: bounded log lines, state file a
 });
 
 test('a huge greeting refusing service: the error logged and kept for the retry is bounded', async (t) => {
-  const dir = await tempDir(t);
   const server = await startScriptedSmtp((sock) => sock.write(hugeReply(554, '5.3.2')), (_line, sock) => sock.write('503 no\r\n'));
   t.after(() => server.close());
-  const clock = new ManualClock(T0);
-  const registry = createRegistry(false);
-  const lines: string[] = [];
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: false, clock, registry, log: silentLogger });
-  const upstream = { host: '127.0.0.1', port: server.port, protocol: 'smtp' as const, max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false };
-  const log = createLogger('info', out);
-  const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log });
-  const scheduler = createScheduler({ spool, router, config: queueConfig(), clock, registry, log, hostname: 'gw.test' });
-  await scheduler.start();
-  t.after(async () => {
-    await scheduler.stop(2000);
-    await router.close();
-    await spool.close();
-  });
+  const { spool, scheduler, lines } = await scriptedQueue(t, server.port, { logRouter: true });
   const { id } = await spool.enqueue(envelope({ rcptTo: ['a@dest.test', 'b@dest.test'] }), message('greeting'));
   await scheduler.runDue();
   assert.ok(lines.some((l) => l.includes('"upstream delivery failed"')), 'the failure is logged');
@@ -163,7 +116,6 @@ test('a huge greeting refusing service: the error logged and kept for the retry 
 });
 
 test('a reply past the reader megabyte bound, even a 5xx one, drops the connection and defers: no bounce', async (t) => {
-  const dir = await tempDir(t);
   let inData = false;
   // 1200 lines of 1000 characters under 550: more than the reader keeps, so the connection is given up unread
   const server = await startScriptedSmtp('220 scripted.test ESMTP', (line, sock) => {
@@ -183,25 +135,7 @@ test('a reply past the reader megabyte bound, even a 5xx one, drops the connecti
     sock.write('250 ok\r\n');
   });
   t.after(() => server.close());
-  const clock = new ManualClock(T0);
-  const registry = createRegistry(false);
-  const lines: string[] = [];
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
-  const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: false, clock, registry, log: silentLogger });
-  const upstream = { host: '127.0.0.1', port: server.port, protocol: 'smtp' as const, max_connections: 2, timeout: 5000, data_timeout: 10000, starttls: false, tls_verify: false, xforward: false };
-  const router = createUpstreamRouter({ upstream, hostname: 'gw.test', log: silentLogger });
-  const scheduler = createScheduler({ spool, router, config: queueConfig(), clock, registry, log: createLogger('info', out), hostname: 'gw.test' });
-  await scheduler.start();
-  t.after(async () => {
-    await scheduler.stop(2000);
-    await router.close();
-    await spool.close();
-  });
+  const { spool, scheduler, lines } = await scriptedQueue(t, server.port);
   await spool.enqueue(envelope({ mailFrom: 'a@origin.test', rcptTo: ['r@dest.test'] }), message('long'));
   await scheduler.runDue();
   assert.equal(scheduler.size(), 1, 'the message stays queued for a retry');

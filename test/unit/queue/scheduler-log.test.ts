@@ -1,27 +1,20 @@
 // The queue's log line that ends a message: bounded whatever the next hop replied; the expiry notice's lifetime text.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import type { RecipientOutcome, Router } from '../../../src/queue/router.ts';
 import { createScheduler, lifetimeText } from '../../../src/queue/scheduler.ts';
 import { openSpool } from '../../../src/queue/spool.ts';
 import { ManualClock } from '../../../src/util/clock.ts';
-import { createLogger, silentLogger } from '../../../src/util/logger.ts';
-import { envelope, message, queueConfig, T0, tempDir } from './helpers.ts';
+import { silentLogger } from '../../../src/util/logger.ts';
+import { capturingLogger, envelope, message, queueConfig, T0, tempDir } from './helpers.ts';
 
 test('"message done" stays bounded when the next hop answers with a huge reply for many recipients', async (t) => {
   const dir = await tempDir(t);
   const clock = new ManualClock(T0);
   const registry = createRegistry(false);
-  const lines: string[] = [];
-  const out = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(chunk.toString('utf8'));
-      cb();
-    },
-  });
+  const { lines, log } = capturingLogger();
   const spool = await openSpool({ dir: path.join(dir, 'spool'), fsync: false, clock, registry, log: silentLogger });
   // a remote-controlled reply: one long line (the reply reader takes up to about a megabyte), CR/LF inside its text
   const huge = `queued as X ${'A'.repeat(200_000)}\r\nInjected: line`;
@@ -29,7 +22,7 @@ test('"message done" stays bounded when the next hop answers with a huge reply f
     route: async (job) => new Map(job.recipients.map((r): [string, RecipientOutcome] => [r, r.startsWith('bad') ? { status: 'perm', reply: { code: 550, enhanced: '5.1.1', text: huge }, destination: 'remote', remoteMta: 'mx.dest.test' } : { status: 'delivered', reply: { code: 250, enhanced: '2.0.0', text: huge }, destination: 'remote', remoteMta: 'mx.dest.test' }])),
     close: async () => undefined,
   };
-  const scheduler = createScheduler({ spool, router, config: queueConfig(), clock, registry, log: createLogger('info', out), hostname: 'gw.test' });
+  const scheduler = createScheduler({ spool, router, config: queueConfig(), clock, registry, log, hostname: 'gw.test' });
   await scheduler.start();
   t.after(async () => {
     await scheduler.stop(2000);

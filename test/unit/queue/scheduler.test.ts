@@ -1,11 +1,11 @@
 // Delivery scheduler against a real upstream sink: retries on an injected clock, per-recipient
 // results, DSN bounces and delay warnings, LMTP, upstream outage, byte-exact delivery.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import PostalMime from 'postal-mime';
 import { retryDelay } from '../../../src/queue/scheduler.ts';
 import { readStateFile, stateFile } from '../../../src/queue/spool-format.ts';
-import { envelope, message, metricValue, queueConfig, queueRig, T0 } from './helpers.ts';
+import { envelope, message, metricValue, queueConfig, queueRig, T0, type QueueRig } from './helpers.ts';
 
 const MIN = 60_000;
 
@@ -93,17 +93,22 @@ test('a failed message from the null sender is never bounced', async (t) => {
   assert.equal(await metricValue(rig.registry, 'spamgate_bounces_total', { kind: 'failure' }), 0);
 });
 
-test('delay warning once after delay_warning, then expiry after max_age bounces the rest', async (t) => {
-  const rig = await queueRig(t, { queue: { delay_warning: '30m', max_age: '2h', retry_max: '20m' } });
+/** A message to a recipient the sink keeps answering 451: the clock walked by 20 minutes a step (bounded) until it expired. */
+async function expireBusyRecipient(t: TestContext, queue: Record<string, unknown>): Promise<QueueRig> {
+  const rig = await queueRig(t, { queue });
   rig.sink.rule({ stage: 'rcpt', rcpt: 'slow@dest.test', code: 451, text: '4.2.0 busy' });
   await rig.spool.enqueue(envelope({ rcptTo: ['slow@dest.test'] }), message('slow'));
   await rig.scheduler.runDue();
-  // Walk the clock by at most 20 minutes a step until the message is gone (bounded).
   for (let i = 0; i < 20 && rig.scheduler.size() > 0; i++) {
     rig.clock.advance(20 * MIN);
     await rig.scheduler.runDue();
   }
   assert.equal(rig.scheduler.size(), 0);
+  return rig;
+}
+
+test('delay warning once after delay_warning, then expiry after max_age bounces the rest', async (t) => {
+  const rig = await expireBusyRecipient(t, { delay_warning: '30m', max_age: '2h', retry_max: '20m' });
   await rig.sink.waitForMessages(2);
   const [warning, bounce] = rig.sink.messages.map((m) => m.raw.toString('latin1'));
   assert.ok(warning && bounce);
@@ -122,15 +127,7 @@ test('delay warning once after delay_warning, then expiry after max_age bounces 
 });
 
 test('the expiry notice states queue.max_age as configured and the last reply whole', async (t) => {
-  const rig = await queueRig(t, { queue: { delay_warning: '1d', max_age: '90m', retry_max: '20m' } });
-  rig.sink.rule({ stage: 'rcpt', rcpt: 'slow@dest.test', code: 451, text: '4.2.0 busy' });
-  await rig.spool.enqueue(envelope({ rcptTo: ['slow@dest.test'] }), message('slow'));
-  await rig.scheduler.runDue();
-  for (let i = 0; i < 20 && rig.scheduler.size() > 0; i++) {
-    rig.clock.advance(20 * MIN);
-    await rig.scheduler.runDue();
-  }
-  assert.equal(rig.scheduler.size(), 0);
+  const rig = await expireBusyRecipient(t, { delay_warning: '1d', max_age: '90m', retry_max: '20m' });
   await rig.sink.waitForMessages(1);
   const bounce = rig.sink.messages[0]?.raw.toString('latin1') ?? '';
   // was "after 2h" (hours rounded) and "451 busy" (the enhanced code dropped)
