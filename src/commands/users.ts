@@ -1,4 +1,4 @@
-// `spamgate users add|passwd|del|list|vacation|sieve|allow|block|unlist|lists`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
+// `spamgate users add|passwd|quota|del|list|vacation|sieve|allow|block|unlist|lists`: manages the users file in the data dir (scrypt hashes, atomic rewrite).
 import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { parseSize } from '../config/units.ts';
@@ -17,6 +17,7 @@ import { UsageError, type Command, type CommandArgs, type CommandIo } from './ty
 
 const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--quota SIZE]
        spamgate users passwd ADDRESS [--password-stdin] [--apop | --no-apop]
+       spamgate users quota ADDRESS SIZE|default
        spamgate users del ADDRESS
        spamgate users list
        spamgate users vacation ADDRESS --message-file FILE [--subject TEXT] [--until YYYY-MM-DD] [--days N]
@@ -35,7 +36,10 @@ sender every --days days (default 7). --off ends it. A running instance reads th
 sieve sets a user's Sieve filter (RFC 5228; stored beside their Maildir as sieve/active.sieve; also for users of the
 config's users: section), compiled first: a script with errors is refused, each problem printed as FILE:line:col.
 check only compiles FILE (exit 1 on errors).
-list prints one line a user: address, apop or -, quota in bytes or -, file or config, the vacation (on, on until
+quota sets a user's quota: SIZE as sizes are written in the config (512k, 500MB, 2g, or bytes), or default to
+drop the user's own and leave them mailhost.default_quota. A running instance reads the change at once.
+list prints one line a user: address, apop or -, the quota in bytes (followed by "(default)" when it is
+mailhost.default_quota, the user having none of their own) or -, file or config, the vacation (on, on until
 YYYY-MM-DD, ended YYYY-MM-DD, or -) and the active Sieve script (its name, "(unnamed)" for one set before scripts had
 names, or -).
 allow and block put ENTRY (user@domain, domain or .domain for its subdomains, as in the rules' lists:) on the user's
@@ -53,8 +57,9 @@ export const usersCommand: Command = {
     const [action, address, extra] = args.positional;
     if (action === 'sieve') return runUsersSieve(args.positional.slice(1), args, io);
     if (isListsAction(action)) return runUsersLists(action, args.positional.slice(1), args, io);
-    if (extra !== undefined || (action === 'list' && address !== undefined)) throw new UsageError('too many arguments');
+    if (args.positional.length > (action === 'quota' ? 3 : 2) || (action === 'list' && address !== undefined)) throw new UsageError('too many arguments');
     const { config, dataDir } = loadFromArgs(args, false);
+    const defaultQuota = config.mailhost.default_quota;
     const domains = new Set(config.local_domains);
     const isLocal = (d: string): boolean => domains.has(d);
     const file = path.resolve(dataDir, config.mailhost.users_file);
@@ -64,12 +69,12 @@ export const usersCommand: Command = {
       const rows: string[] = [];
       const today = new Date().toISOString().slice(0, 10);
       const sieve = activeSieveOf(dataDir);
-      for (const [name, u] of Object.entries(config.users)) rows.push(row(name.toLowerCase(), u.apop_secret !== undefined, u.quota, 'config', vacationState(u.vacation?.until, u.vacation !== undefined, today), sieve(name.toLowerCase())));
-      for (const [name, u] of Object.entries(current)) if (!(name in config.users)) rows.push(row(name, u.apop_secret !== undefined, u.quota, 'file', vacationState(u.vacation?.until, u.vacation !== undefined, today), sieve(name)));
+      for (const [name, u] of Object.entries(config.users)) rows.push(row(name.toLowerCase(), u.apop_secret !== undefined, quotaColumn(u.quota, defaultQuota), 'config', vacationState(u.vacation?.until, u.vacation !== undefined, today), sieve(name.toLowerCase())));
+      for (const [name, u] of Object.entries(current)) if (!(name in config.users)) rows.push(row(name, u.apop_secret !== undefined, quotaColumn(u.quota, defaultQuota), 'file', vacationState(u.vacation?.until, u.vacation !== undefined, today), sieve(name)));
       io.stdout.write(rows.sort().join('') || '(no users)\n');
       return 0;
     }
-    if (action !== 'add' && action !== 'passwd' && action !== 'del' && action !== 'vacation') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, del, list, vacation, sieve, allow, block, unlist or lists`);
+    if (action !== 'add' && action !== 'passwd' && action !== 'quota' && action !== 'del' && action !== 'vacation') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, quota, del, list, vacation, sieve, allow, block, unlist or lists`);
     if (address === undefined) throw new UsageError(`users ${action} needs an ADDRESS`);
     const check = checkUserName(address, isLocal);
     if (!check.ok) throw new UsageError(check.reason);
@@ -81,8 +86,10 @@ export const usersCommand: Command = {
     if (args.flags.has('apop') && args.flags.has('no-apop')) throw new UsageError('--apop and --no-apop exclude each other');
     const misplaced = [...VACATION_FLAGS, 'off'].filter((f) => args.flags.has(f));
     if (action !== 'vacation' && misplaced.length) throw new UsageError(`--${misplaced[0] ?? ''} is only for users vacation`);
+    if (action === 'quota' && args.flags.has('quota')) throw new UsageError('users quota takes the size as SIZE, not --quota');
     // checked before the lock is taken: bad usage exits 2 whatever the file holds
     const vacation = action === 'vacation' ? vacationFromArgs(args, Date.now()) : undefined;
+    const newQuota = action === 'quota' ? quotaArgument(extra) : undefined;
 
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     return withLock(file, async () => {
@@ -97,6 +104,17 @@ export const usersCommand: Command = {
           return false;
         });
         io.stdout.write(`deleted ${name} (the mailbox is kept${listsDropped ? '; the sender lists are not' : ''})\n`);
+        return 0;
+      }
+      if (newQuota !== undefined) {
+        if (!existing) return fail(io, `no such user ${name}`);
+        const next: UserFileEntry = { ...existing };
+        if (newQuota === 'default') delete next.quota;
+        else next.quota = newQuota;
+        current[name] = next;
+        writeUsersFileAtomic(file, current);
+        const shown = newQuota === 'default' ? `the default (${defaultQuota === undefined ? 'none: mailhost.default_quota is not set' : `${defaultQuota} bytes`})` : `${newQuota} bytes`;
+        io.stdout.write(`quota of ${name}: ${shown}\n`);
         return 0;
       }
       if (vacation !== undefined) {
@@ -119,8 +137,7 @@ export const usersCommand: Command = {
       const apop = args.flags.has('apop') || (existing?.apop_secret !== undefined && !args.flags.has('no-apop'));
       if (apop) entry.apop_secret = password;
       const quotaFlag = args.flags.get('quota');
-      const quota = typeof quotaFlag === 'string' ? parseSize(quotaFlag) : existing?.quota;
-      if (typeof quotaFlag === 'string' && quota === undefined) throw new UsageError(`--quota: expected a size such as 500MB, found ${quotaFlag}`);
+      const quota = typeof quotaFlag === 'string' ? sizeArgument(quotaFlag, '--quota') : existing?.quota;
       if (quota !== undefined) entry.quota = quota;
       current[name] = entry;
       writeUsersFileAtomic(file, current);
@@ -130,8 +147,31 @@ export const usersCommand: Command = {
   },
 };
 
-function row(name: string, apop: boolean, quota: number | undefined, source: string, vacation: string, sieve: string): string {
-  return `${name}\t${apop ? 'apop' : '-'}\t${quota ?? '-'}\t${source}\t${vacation}\t${sieve}\n`;
+function row(name: string, apop: boolean, quota: string, source: string, vacation: string, sieve: string): string {
+  return `${name}\t${apop ? 'apop' : '-'}\t${quota}\t${source}\t${vacation}\t${sieve}\n`;
+}
+
+/** The quota column of `users list`: the user's own in bytes, else mailhost.default_quota in bytes and "(default)", else -. */
+function quotaColumn(own: number | undefined, defaultQuota: number | undefined): string {
+  if (own !== undefined) return String(own);
+  return defaultQuota === undefined ? '-' : `${defaultQuota} (default)`;
+}
+
+/** SIZE of `users quota`: a size as the config writes them, or "default" (drop the user's own quota). */
+function quotaArgument(text: string | undefined): number | 'default' {
+  if (text === undefined) throw new UsageError('users quota needs an ADDRESS and a SIZE (such as 500MB or 2g) or default');
+  if (text.trim().toLowerCase() === 'default') return 'default';
+  return sizeArgument(text, 'SIZE');
+}
+
+/**
+ * A size given on the command line, read with the config's units (512k, 25MB, 1g, bytes), at most what the users
+ * file holds exactly (a larger one would be written as a float the file's own check refuses).
+ */
+function sizeArgument(text: string, what: string): number {
+  const bytes = parseSize(text);
+  if (bytes === undefined || !Number.isSafeInteger(bytes)) throw new UsageError(`${what}: expected a size such as 500MB, 2g or 1048576 (bytes), found ${JSON.stringify(text)}`);
+  return bytes;
 }
 
 /** The Sieve column of `users list`: the active script's name, "(unnamed)" when delivery runs one set before names existed, or -. */

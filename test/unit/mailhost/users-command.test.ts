@@ -14,11 +14,13 @@ import { MAX_DIRECTORY_FILE_BYTES, readDirectoryFile, readUsersFile } from '../.
 import { silentLogger } from '../../../src/util/logger.ts';
 import { runCommand } from '../../helpers/command-io.ts';
 
-function setup(t: TestContext): { dir: string; configFile: string; cli: (argv: string[], stdin?: string) => Promise<{ code: number; out: string; err: string }> } {
+/** `mailhost` and `users` are the config's own sections (YAML flow maps), for tests of the default quota and config users. */
+function setup(t: TestContext, sections: { mailhost?: string; users?: string } = {}): { dir: string; configFile: string; cli: (argv: string[], stdin?: string) => Promise<{ code: number; out: string; err: string }> } {
   const dir = mkdtempSync(path.join(tmpdir(), 'spamgate-users-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const configFile = path.join(dir, 'spamgate.yaml');
-  writeFileSync(configFile, `data_dir: ${path.join(dir, 'data')}\nlocal_domains: [example.com]\nmailhost: { watch_files: false }\n`);
+  const users = sections.users === undefined ? '' : `users: ${sections.users}\n`;
+  writeFileSync(configFile, `data_dir: ${path.join(dir, 'data')}\nlocal_domains: [example.com]\nmailhost: { watch_files: false${sections.mailhost ? `, ${sections.mailhost}` : ''} }\n${users}`);
   const cli = async (argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> => {
     const flags = new Map<string, string | true>();
     const positional: string[] = [];
@@ -185,4 +187,99 @@ test('list shows the active Sieve script of each user: its name, (unnamed) for o
   const list = await cli(['list']);
   assert.equal(list.code, 0, list.err);
   assert.deepEqual(list.out.trimEnd().split('\n').map((l) => l.split('\t')[5]), ['spamgate-cli', '(unnamed)', '-']);
+});
+
+const HASH = '$scrypt$16384$8$1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g=';
+
+test('list shows the quota a user gets: their own in bytes, else mailhost.default_quota marked (default), else -', async (t) => {
+  const { cli } = setup(t, { mailhost: 'default_quota: 1g', users: `{ cfg@example.com: { password: "${HASH}" } }` });
+  assert.equal((await cli(['add', 'own@example.com', '--password-stdin', '--quota', '10MB'], 'own-password\n')).code, 0);
+  assert.equal((await cli(['add', 'plain@example.com', '--password-stdin'], 'plain-password\n')).code, 0);
+  const list = await cli(['list']);
+  assert.equal(list.code, 0, list.err);
+  assert.deepEqual(
+    list.out.trimEnd().split('\n').map((l) => l.split('\t').slice(0, 4)),
+    [
+      ['cfg@example.com', '-', '1073741824 (default)', 'config'],
+      ['own@example.com', '-', '10485760', 'file'],
+      ['plain@example.com', '-', '1073741824 (default)', 'file'],
+    ],
+  );
+  // without a default quota a user with none of their own has none: -
+  const bare = setup(t);
+  assert.equal((await bare.cli(['add', 'plain@example.com', '--password-stdin'], 'plain-password\n')).code, 0);
+  assert.equal((await bare.cli(['list'])).out, 'plain@example.com\t-\t-\tfile\t-\t-\n');
+});
+
+test('quota sets a user\'s quota in the users file (config size units) and default drops it; the rest of the entry is kept', async (t) => {
+  const { dir, configFile, cli } = setup(t, { mailhost: 'default_quota: 1g' });
+  assert.equal((await cli(['add', 'bob@example.com', '--password-stdin', '--apop'], 'bob-password\n')).code, 0);
+  const file = path.join(dir, 'data', 'users.yaml');
+  const before = readUsersFile(file);
+  const set = await cli(['quota', 'Bob@Example.com', '2.5g']);
+  assert.equal(set.code, 0, set.err);
+  assert.equal(set.out, 'quota of bob@example.com: 2684354560 bytes\n');
+  const after = readUsersFile(file);
+  assert.ok(before.ok && after.ok);
+  assert.deepEqual(after.entries['bob@example.com'], { ...before.entries['bob@example.com'], quota: 2_684_354_560 }, 'password hash and APOP secret kept');
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  assert.equal(existsSync(`${file}.lock`), false, 'written under the users lock, released');
+  const { config, dataDir } = loadConfig({ file: configFile });
+  const d = createUserDirectory({ config, dataDir, log: silentLogger });
+  t.after(() => d.close());
+  assert.equal(d.quotaOf('bob@example.com'), 2_684_354_560);
+  assert.equal((await cli(['quota', 'bob@example.com', '512k'])).code, 0);
+  d.reload();
+  assert.equal(d.quotaOf('bob@example.com'), 524_288);
+  const back = await cli(['quota', 'bob@example.com', 'default']);
+  assert.equal(back.code, 0, back.err);
+  assert.equal(back.out, 'quota of bob@example.com: the default (1073741824 bytes)\n');
+  const dropped = readUsersFile(file);
+  assert.ok(dropped.ok);
+  assert.equal('quota' in (dropped.entries['bob@example.com'] ?? {}), false);
+  d.reload();
+  assert.equal(d.quotaOf('bob@example.com'), 1_073_741_824);
+  assert.match((await cli(['list'])).out, /^bob@example\.com\tapop\t1073741824 \(default\)\tfile\t/);
+});
+
+test('quota refuses a bad SIZE (exit 2, naming it), an unknown user or one of the config\'s users: section (exit 1); the file is unchanged', async (t) => {
+  const { dir, cli } = setup(t, { users: `{ cfg@example.com: { password: "${HASH}" } }` });
+  assert.equal((await cli(['add', 'bob@example.com', '--password-stdin', '--quota', '10m'], 'bob-password\n')).code, 0);
+  const file = path.join(dir, 'data', 'users.yaml');
+  const before = readFileSync(file, 'utf8');
+  for (const bad of ['lots', '10x', '-5m', '1e9', '']) {
+    await assert.rejects(cli(['quota', 'bob@example.com', bad]), (err: Error) => err instanceof UsageError && err.message === `SIZE: expected a size such as 500MB, 2g or 1048576 (bytes), found ${JSON.stringify(bad)}`, bad);
+  }
+  // a size past what the file holds exactly (it would be written as a float the file's own check refuses)
+  await assert.rejects(cli(['quota', 'bob@example.com', '99999999999g']), /SIZE: expected a size/);
+  await assert.rejects(cli(['add', 'big@example.com', '--password-stdin', '--quota', '99999999999g'], 'big-password\n'), /--quota: expected a size/);
+  await assert.rejects(cli(['quota', 'bob@example.com']), /users quota needs an ADDRESS and a SIZE/);
+  await assert.rejects(cli(['quota', 'bob@example.com', '1g', 'extra']), /too many arguments/);
+  await assert.rejects(cli(['quota', 'bob@example.com', '1g', '--quota', '2g']), /not --quota/);
+  await assert.rejects(cli(['quota', 'bob@elsewhere.net', '1g']), /not in local_domains/);
+  const unknown = await cli(['quota', 'nobody@example.com', '1g']);
+  assert.equal(unknown.code, 1);
+  assert.equal(unknown.err, 'no such user nobody@example.com\n');
+  const inConfig = await cli(['quota', 'cfg@example.com', '1g']);
+  assert.equal(inConfig.code, 1);
+  assert.match(inConfig.err, /cfg@example\.com is defined in the config file's users: section; change it there/);
+  assert.equal(readFileSync(file, 'utf8'), before);
+});
+
+test('a running directory (watching the data directory) picks up a quota change without reload()', async (t) => {
+  const { dir, cli } = setup(t);
+  const data = path.join(dir, 'data');
+  assert.equal((await cli(['add', 'q@example.com', '--password-stdin'], 'watch-password\n')).code, 0);
+  const { config } = loadConfig({ inline: { local_domains: ['example.com'], mailhost: { default_quota: '1m' } }, dataDir: data });
+  let changed: () => void = () => undefined;
+  const reloaded = new Promise<void>((resolve) => (changed = resolve));
+  const d = createUserDirectory({ config, dataDir: data, log: { ...silentLogger, info: () => changed(), child: () => silentLogger } });
+  t.after(() => d.close());
+  // The watcher does not hold the event loop open (persistent: false); this bounded timer does, and fails the wait if it ends.
+  const guard = setTimeout(() => changed(), 10_000);
+  t.after(() => clearTimeout(guard));
+  assert.equal(d.quotaOf('q@example.com'), 1_048_576);
+  assert.equal((await cli(['quota', 'q@example.com', '3m'])).code, 0);
+  await reloaded;
+  assert.equal(d.quotaOf('q@example.com'), 3_145_728);
 });
