@@ -21,7 +21,8 @@ const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID...] | r
        [--wait SECONDS] [--config FILE] [--data-dir DIR]
 
   list     one line per message: id, age, size, sender, recipients (pending/total), attempts,
-           next attempt ("held" when on hold), last error (--json: one JSON object per line)
+           next attempt ("held" when on hold), last error (--json: one JSON object per line, with
+           receivedAt as show gives it and receivedAtMs, the envelope's time as stored)
   show     when it came, the next and the last attempt (RFC 3339, UTC), the envelope and per-recipient
            state as stored (their times in epoch milliseconds) and the message headers
   flush    retry every message (or those named) now; messages on hold stay on hold
@@ -36,8 +37,25 @@ queue.scan_interval; the command waits up to --wait seconds (default 10) for it 
 
 const MESSAGE_OPS: readonly string[] = ['remove', 'hold', 'release'] satisfies MessageOp[];
 
+/** What list shows of every message; --json also gives when it came, as show does (RFC 3339) and as stored (epoch ms). */
 function base(id: string, envelope: QueueEnvelope, size: number, now: number) {
-  return { id, age: age(now - (envelope.receivedAt || idTime(id))), size, from: envelope.mailFrom || '<>', recipients: envelope.rcptTo };
+  return {
+    id,
+    age: age(now - (envelope.receivedAt || idTime(id))),
+    size,
+    from: envelope.mailFrom || '<>',
+    recipients: envelope.rcptTo,
+    receivedAt: receivedDate(id, envelope),
+    receivedAtMs: envelope.receivedAt,
+  };
+}
+
+/**
+ * When the message came, as RFC 3339 UTC (show and list --json): the envelope's time, else (none, or one no date
+ * holds) the time in its id.
+ */
+function receivedDate(id: string, envelope: QueueEnvelope): string | undefined {
+  return utcDate(envelope.receivedAt || idTime(id)) ?? utcDate(idTime(id));
 }
 
 const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
@@ -149,7 +167,7 @@ export const queueCommand: Command = {
         // the times readable (RFC 3339, UTC; nextAttempt as list --json gives it); envelope and state stay as stored,
         // their times in epoch milliseconds for scripts that read them
         const times = {
-          receivedAt: utcDate(envelope.receivedAt || idTime(m)) ?? utcDate(idTime(m)),
+          receivedAt: receivedDate(m, envelope),
           nextAttempt: nextAttemptOf(state),
           ...(state?.lastAttemptAt !== undefined ? { lastAttemptAt: utcDate(state.lastAttemptAt) } : {}),
         };

@@ -72,8 +72,11 @@ test('queue list / show / remove / flush on a stopped instance', async (t) => {
   assert.equal(shown.nextAttempt, new Date(shown.state.nextAttemptAt).toISOString());
   assert.equal(shown.lastAttemptAt, new Date(shown.state.lastAttemptAt).toISOString());
   assert.match(String(shown.receivedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
-  const listedA = (await cli(dataDir, 'list', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; nextAttempt: string }).find((j) => j.id === a.id);
+  const listedA = (await cli(dataDir, 'list', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; nextAttempt: string; receivedAt: unknown; receivedAtMs: unknown }).find((j) => j.id === a.id);
   assert.equal(shown.nextAttempt, listedA?.nextAttempt);
+  // list --json says when it came as show does (RFC 3339), and as stored in the envelope (epoch ms)
+  assert.equal(listedA?.receivedAt, shown.receivedAt);
+  assert.equal(listedA?.receivedAtMs, shown.envelope.receivedAt);
   // not tried yet: no state, due now
   const fresh = (await cli(dataDir, 'show', b.id)).stdout;
   const shownB = JSON.parse(fresh.slice(0, fresh.indexOf('\n\n'))) as { receivedAt: unknown; nextAttempt: unknown; lastAttemptAt?: unknown; state: unknown };
