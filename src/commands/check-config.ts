@@ -3,6 +3,7 @@
 import { buildSnapshot, hostnameOf } from '../app.ts';
 import { openComponents } from '../app-components.ts';
 import { clamdSocketProblem } from '../antivirus/clamd-socket-check.ts';
+import { CLAMD_CHECK_TIMEOUT_MS, clamdTcpProblem } from '../antivirus/clamd-tcp-check.ts';
 import { ConfigError, describeFileProblems, type LoadedConfig } from '../config/load.ts';
 import { createUserDirectory } from '../mailhost/directory.ts';
 import { createRegistry } from '../metrics/registry.ts';
@@ -21,12 +22,13 @@ Checks the config (every key, the TLS files it names), the data directory, the u
 or writing. Prints every problem (file, line, key, expected and found) and exits 2, or prints "ok"
 and exits 0. What 'serve' starts without but will miss is a warning on stderr ("warning: file:line:
 key: problem"; exit 0 if nothing else is wrong): clamd's unix socket (antivirus.clamd) missing, no
-socket, or its path over 107 bytes (no connect can reach it).`,
+socket, not writable by the user running check-config, or its path over 107 bytes (no connect can reach
+it); clamd at a TCP address not answering PING within ${CLAMD_CHECK_TIMEOUT_MS / 1000} s (refused, timed out, not clamd).`,
   async run(args, io) {
     const loaded = loadFromArgs(args);
     const where = loaded.file ?? '(embedded defaults)';
     const problems: string[] = [];
-    const clamd = clamdSocketProblem(loaded.config.antivirus);
+    const clamd = clamdSocketProblem(loaded.config.antivirus) ?? (await clamdTcpProblem(loaded.config.antivirus));
     // serve starts without clamd (it may come up later): a warning, not one of the problems
     for (const w of clamd ? describeFileProblems(args.configFile ?? loaded.file, [clamd]) : []) io.stderr.write(`spamgate check-config: warning: ${w}\n`);
     const dirProblem = dataDirProblem(loaded.dataDir);

@@ -16,6 +16,8 @@ export interface ProgramOptions {
   detached?: boolean;
   /** Killed after this long (default 120 s). */
   timeoutMs?: number;
+  /** Run as this user and group (the test running as root, for what another user may not do). */
+  user?: { uid: number; gid: number };
 }
 
 export function runProgram(command: string, args: readonly string[], opts: ProgramOptions = {}): Promise<ProgramRun> {
@@ -24,6 +26,7 @@ export function runProgram(command: string, args: readonly string[], opts: Progr
       stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       timeout: opts.timeoutMs ?? 120_000,
       detached: opts.detached === true,
+      ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}),
     });
     let stdout = '';
     let stderr = '';
