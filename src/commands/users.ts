@@ -36,7 +36,7 @@ sender every --days days (default 7). --off ends it. A running instance reads th
 sieve sets a user's Sieve filter (RFC 5228; stored beside their Maildir as sieve/active.sieve; also for users of the
 config's users: section), compiled first: a script with errors is refused, each problem printed as FILE:line:col.
 check only compiles FILE (exit 1 on errors).
-quota sets a user's quota: SIZE as sizes are written in the config (512k, 500MB, 2g, or bytes), or default to
+quota sets a user's quota: SIZE as sizes are written in the config (512k, 500MB, 2g, or bytes; not 0), or default to
 drop the user's own and leave them mailhost.default_quota. A running instance reads the change at once.
 list prints one line a user: address, apop or -, the quota in bytes (followed by "(default)" when it is
 mailhost.default_quota, the user having none of their own) or -, file or config, the vacation (on, on until
@@ -166,11 +166,13 @@ function quotaArgument(text: string | undefined): number | 'default' {
 
 /**
  * A size given on the command line, read with the config's units (512k, 25MB, 1g, bytes), at most what the users
- * file holds exactly (a larger one would be written as a float the file's own check refuses).
+ * file holds exactly (a larger one would be written as a float the file's own check refuses), and not 0 bytes: such
+ * a quota is no "unlimited" (as 0 is elsewhere) but returns every message as larger than the whole quota.
  */
 function sizeArgument(text: string, what: string): number {
   const bytes = parseSize(text);
   if (bytes === undefined || !Number.isSafeInteger(bytes)) throw new UsageError(`${what}: expected a size such as 500MB, 2g or 1048576 (bytes), found ${JSON.stringify(text)}`);
+  if (bytes === 0) throw new UsageError(`${what}: ${JSON.stringify(text)} is 0 bytes, a quota every message is larger than (each would be returned to its sender); for mailhost.default_quota, leave --quota out or give default to users quota`);
   return bytes;
 }
 

@@ -283,3 +283,17 @@ test('a running directory (watching the data directory) picks up a quota change 
   await reloaded;
   assert.equal(d.quotaOf('q@example.com'), 3_145_728);
 });
+
+test('quota and add --quota refuse a size of 0 bytes (a fraction rounding to 0 too): every message to the user would be returned as larger than the whole quota', async (t) => {
+  const { dir, cli } = setup(t, { mailhost: 'default_quota: 1g' });
+  assert.equal((await cli(['add', 'bob@example.com', '--password-stdin', '--quota', '10m'], 'bob-password\n')).code, 0);
+  const file = path.join(dir, 'data', 'users.yaml');
+  const before = readFileSync(file, 'utf8');
+  for (const zero of ['0', '0k', '0.4', '0.0001k']) {
+    await assert.rejects(cli(['quota', 'bob@example.com', zero]), (err: Error) => err instanceof UsageError && /SIZE: .*0 bytes.*default/.test(err.message), zero);
+  }
+  await assert.rejects(cli(['add', 'zero@example.com', '--password-stdin', '--quota', '0'], 'zero-password\n'), /--quota: .*0 bytes/);
+  assert.equal(readFileSync(file, 'utf8'), before);
+  // the smallest quota there is, one byte, is taken
+  assert.equal((await cli(['quota', 'bob@example.com', '1'])).out, 'quota of bob@example.com: 1 bytes\n');
+});
