@@ -26,7 +26,9 @@ export function runProgram(command: string, args: readonly string[], opts: Progr
       stdio: [opts.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       timeout: opts.timeoutMs ?? 120_000,
       detached: opts.detached === true,
-      ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}),
+      // tsx's cache is per user in the system temp directory: another user's would be left behind there (or could not
+      // be made, that directory not being theirs to write), so that run compiles in memory
+      ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid, env: { ...process.env, TSX_DISABLE_CACHE: '1' } } : {}),
     });
     let stdout = '';
     let stderr = '';

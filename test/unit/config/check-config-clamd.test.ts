@@ -2,7 +2,7 @@
 // the user, and a TCP address where nothing answers PING, are warnings naming file, line and key (serve starts
 // without clamd, so the exit stays 0); a socket there, clamd answering on TCP, or antivirus off says nothing.
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -133,7 +133,16 @@ test('check-config: a clamd socket the user may not write to (no connect can be 
   // root may write to any socket: then check-config runs as nobody, the socket root's and closed to others
   const asRoot = process.getuid?.() === 0;
   const nobody = { uid: 65534, gid: 65534 };
+  // as root, a temp directory nobody may not write to (as a CI's may be): the run as nobody needs none, leaves nothing
+  const tmp = path.join(dir, 'tmp');
   if (asRoot) {
+    mkdirSync(tmp, { mode: 0o755 });
+    const systemTmp = process.env.TMPDIR;
+    process.env.TMPDIR = tmp;
+    t.after(() => {
+      if (systemTmp === undefined) delete process.env.TMPDIR;
+      else process.env.TMPDIR = systemTmp;
+    });
     chmodSync(dir, 0o755);
     chownSync(data, nobody.uid, nobody.gid);
     chmodSync(sock, 0o644);
@@ -144,4 +153,5 @@ test('check-config: a clamd socket the user may not write to (no connect can be 
   assert.match(r.stderr, warningAt(file, 4));
   assert.match(r.stderr, new RegExp(`clamd's socket ${sock.replace(/[.]/g, '\\.')} is not writable by this user \\(EACCES\\)`));
   assert.equal(r.stderr.trim().split('\n').length, 1);
+  if (asRoot) assert.deepEqual(readdirSync(tmp), [], 'nothing left in the temp directory');
 });
