@@ -22,18 +22,19 @@ function ownerIn(text: string): number | undefined {
 }
 
 /** The lock's text and inode (read from one open file, so they belong together), or undefined when there is none. */
-async function readLock(file: string): Promise<{ text: string; ino: number | undefined } | undefined> {
+async function readLock(file: string): Promise<{ text: string; ino: number | undefined; isFile: boolean } | undefined> {
   let fh;
   try {
     fh = await open(file, 'r');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     // there but unreadable: no owner to tell
-    return { text: '', ino: (await stat(file).catch(() => undefined))?.ino };
+    const st = await stat(file).catch(() => undefined);
+    return { text: '', ino: st?.ino, isFile: st?.isFile() ?? true };
   }
   try {
     const [text, st] = await Promise.all([fh.readFile('utf8').catch(() => ''), fh.stat()]);
-    return { text, ino: st.ino };
+    return { text, ino: st.ino, isFile: st.isFile() };
   } finally {
     await fh.close();
   }
@@ -71,7 +72,8 @@ export type LockResult = { ok: true } | { ok: false; pid: number };
 /**
  * Takes the lock at `file`, or tells which live process holds it. link(2) fails with EEXIST when the lock
  * exists, so two processes never both create it; a lock left by a dead owner (or by this process before,
- * reopening) is removed (that very file, not one made since) and the link tried again. Throws when the file cannot be created at all.
+ * reopening) is removed (that very file, not one made since) and the link tried again. Throws when the file
+ * cannot be created at all, or something else than a file is in its place.
  */
 export async function takePidLock(file: string): Promise<LockResult> {
   const content = lockContent();
@@ -79,6 +81,7 @@ export async function takePidLock(file: string): Promise<LockResult> {
     if (await createFileExclusive(file, content)) return { ok: true };
     const seen = await readLock(file);
     if (seen === undefined) continue; // released since: take it
+    if (!seen.isFile) throw new Error(`${file} is not a lock file: cannot take the lock`);
     const other = ownerIn(seen.text);
     if (other !== undefined && other !== process.pid) return { ok: false, pid: other };
     await removeStaleLock(file, seen.ino);
