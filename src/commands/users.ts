@@ -79,6 +79,9 @@ export const usersCommand: Command = {
     const check = checkUserName(address, isLocal);
     if (!check.ok) throw new UsageError(check.reason);
     const name = check.name;
+    // bad usage exits 2 whoever the user is (one of the config's users: section too)
+    if (action === 'quota' && args.flags.has('quota')) throw new UsageError('users quota takes the size as SIZE, not --quota');
+    const newQuota = action === 'quota' ? quotaArgument(extra) : undefined;
     if (Object.keys(config.users).some((u) => u.toLowerCase() === name)) {
       io.stderr.write(`${name} is defined in the config file's users: section; change it there\n`);
       return 1;
@@ -86,10 +89,8 @@ export const usersCommand: Command = {
     if (args.flags.has('apop') && args.flags.has('no-apop')) throw new UsageError('--apop and --no-apop exclude each other');
     const misplaced = [...VACATION_FLAGS, 'off'].filter((f) => args.flags.has(f));
     if (action !== 'vacation' && misplaced.length) throw new UsageError(`--${misplaced[0] ?? ''} is only for users vacation`);
-    if (action === 'quota' && args.flags.has('quota')) throw new UsageError('users quota takes the size as SIZE, not --quota');
     // checked before the lock is taken: bad usage exits 2 whatever the file holds
     const vacation = action === 'vacation' ? vacationFromArgs(args, Date.now()) : undefined;
-    const newQuota = action === 'quota' ? quotaArgument(extra) : undefined;
 
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     return withLock(file, async () => {

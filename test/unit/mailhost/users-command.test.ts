@@ -297,3 +297,9 @@ test('quota and add --quota refuse a size of 0 bytes (a fraction rounding to 0 t
   // the smallest quota there is, one byte, is taken
   assert.equal((await cli(['quota', 'bob@example.com', '1'])).out, 'quota of bob@example.com: 1 bytes\n');
 });
+
+test('quota: a bad SIZE is bad usage (exit 2) for a user of the config\'s users: section too, as for any other', async (t) => {
+  const { cli } = setup(t, { users: `{ cfg@example.com: { password: "${HASH}" } }` });
+  await assert.rejects(cli(['quota', 'cfg@example.com', 'lots']), (err: Error) => err instanceof UsageError && /SIZE: expected a size/.test(err.message));
+  await assert.rejects(cli(['quota', 'cfg@example.com']), (err: Error) => err instanceof UsageError && /needs an ADDRESS and a SIZE/.test(err.message));
+});
