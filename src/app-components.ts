@@ -255,7 +255,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     resolver,
     signNotice,
     handOffSender,
-    deliverLocal: fullStack ? (sink) => mailhost.deliverLocal(sink, signNotice, sealForward) : undefined,
+    deliverLocal: fullStack ? (spool) => mailhost.deliverLocal(spool, signNotice, sealForward, spool.progress) : undefined,
     quarantine: (spool) => ({ release: (id, learn) => quarantine.release(id, spool, learn), remove: (id) => quarantine.remove(id), digest: async (force) => digest?.runner.run(force) }),
   });
   closers.push((d) => delivery.close(d));

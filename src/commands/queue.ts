@@ -10,7 +10,7 @@ import type { ControlRequest, MessageOp } from '../queue/control.ts';
 import { age, idsOf, request, utcDate, waitSeconds } from './control-client.ts';
 import { runningPid } from '../queue/spool-lock.ts';
 import { releasePidLock, takePidLock } from '../util/pid-lock.ts';
-import { ID_PATTERN, idTime, initialState, listIds, msgFile, readEnvelopeFile, readMessageFile, readStateFile, spoolPaths, stateFile, type DeliveryState, type SpoolPaths } from '../queue/spool-format.ts';
+import { ID_PATTERN, idTime, initialState, listIds, msgFile, progressFile, readEnvelopeFile, readMessageFile, readStateFile, spoolPaths, stateFile, type DeliveryState, type SpoolPaths } from '../queue/spool-format.ts';
 import { spoolDir } from '../queue/spool.ts';
 import { headerSection } from '../queue/dsn.ts';
 import type { QueueEnvelope } from '../queue/types.ts';
@@ -212,6 +212,7 @@ async function changeStopped(paths: SpoolPaths, op: 'flush' | MessageOp, present
     for (const m of present) {
       await unlink(msgFile(paths, m)).catch(() => undefined);
       await unlink(stateFile(paths, m)).catch(() => undefined);
+      await unlink(progressFile(paths, m)).catch(() => undefined);
       io.stdout.write(`removed ${m}\n`);
     }
     return 0;

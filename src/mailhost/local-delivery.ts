@@ -6,6 +6,7 @@ import { counter } from '../metrics/registry.ts';
 import { MailboxError, type MailboxStore } from '../store/mailbox-store.ts';
 import { KeyedMutex } from '../store/mutex.ts';
 import type { Logger } from '../util/logger.ts';
+import type { ProgressRecord } from '../queue/spool-progress.ts';
 
 export interface LocalDeliveryRequest {
   /** Reverse path, '' for the null sender. */
@@ -26,7 +27,15 @@ export interface LocalDeliveryRequest {
    * `sales@` and `info@` both → alice) are stored once; later ones return `duplicate`.
    */
   deliveryId?: string;
+  /**
+   * The queued message's durable record of what its delivery has done (spool progress/): a copy it names is a
+   * duplicate after a restart too, and each copy stored is written to it before the result is returned.
+   */
+  record?: ProgressRecord;
 }
+
+/** The step a stored copy is recorded as: per mailbox user, and per folder for a copy a script filed. */
+export const copyStep = (user: string, folder: string | undefined): string => `copy\0${user}${folder === undefined ? '' : `\0${folder}`}`;
 
 export type LocalDeliveryResult =
   | { kind: 'delivered'; user: string; folder: string; uid: number }
@@ -170,13 +179,23 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       if (dupKey !== undefined) seen.set(dupKey, mine);
       let stored = false;
       const message = withTraceHeaders(req.raw, req.mailFrom, recipient);
+      const step = copyStep(user, req.folder);
       try {
+        // the spool's record outlives a restart (the memory above does not)
+        if (dupKey !== undefined && req.record && (await req.record.has(step))) {
+          stored = true;
+          return count({ kind: 'duplicate', user });
+        }
         const folder = req.folder ?? (req.junk ? 'Junk' : 'INBOX');
         const put = await perUser.run(user, () => storeCopy(user, folder, message, req.flags ?? [], req.folder !== undefined));
         if ('quota' in put) return count({ kind: 'over-quota', user, usage: put.usage, quota: put.quota, size: message.length });
         const uid = put.uid;
         stored = true;
         bytes.inc(message.length);
+        // Recorded once the copy is in the Maildir (renamed into new/), before the next step: a crash between the
+        // two gives this mailbox a second copy at the retry (at least once, never lost). A record that cannot be
+        // written leaves the memory alone to tell (a restart then forgets the copy).
+        if (dupKey !== undefined && req.record) await req.record.add(step).catch((err: unknown) => log.warn('delivery progress not recorded', { user, err }));
         log.debug('delivered locally', { user, folder, uid, size: message.length });
         return count({ kind: 'delivered', user, folder, uid });
       } catch (err) {

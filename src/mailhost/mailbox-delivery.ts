@@ -10,6 +10,7 @@ import type { LocalDeliveryOutcome } from '../queue/router.ts';
 import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import type { ProgressRecord } from '../queue/spool-progress.ts';
 import { replyForDelivery, withDeliveredTo, type LocalDelivery } from './local-delivery.ts';
 import type { SieveVerdict } from '../sieve/spamtest.ts';
 import type { PlannedCopy, SieveFiltering } from './sieve-delivery.ts';
@@ -33,14 +34,17 @@ export interface MailboxDeliveryDeps {
 export type MailboxOutcome = LocalDeliveryOutcome | { status: 'perm'; reply: NextHopReply; sieveReject: true };
 
 export interface MailboxDelivery {
-  /** `seal`: ARC-seals each redirected copy (arc.seal). */
-  deliver(sink: MessageSink, sign: NoticeSigner | undefined, m: { envelope: QueueEnvelope; recipient: string; mailbox: string; raw: Buffer; queueId: string; junk: boolean; seal?: ForwardSealer }): Promise<MailboxOutcome>;
+  /**
+   * `seal`: ARC-seals each redirected copy (arc.seal). `record`: the queued message's durable record of the copies
+   * stored and redirects queued (spool progress/), so that a retry after a restart does neither again.
+   */
+  deliver(sink: MessageSink, sign: NoticeSigner | undefined, m: { envelope: QueueEnvelope; recipient: string; mailbox: string; raw: Buffer; queueId: string; junk: boolean; seal?: ForwardSealer; record?: ProgressRecord }): Promise<MailboxOutcome>;
 }
 
 export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDelivery {
   const redirected = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs, perf: deps.clock });
   return {
-    async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal }) {
+    async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal, record }) {
       const user = deps.lookup(mailbox)?.name ?? mailbox;
       const client = { ...(envelope.clientIp ? { ip: envelope.clientIp } : {}), ...(envelope.client?.name !== undefined ? { name: envelope.client.name } : {}) };
       const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId, verdict: sieveVerdictOf(envelope, recipient), client });
@@ -67,6 +71,7 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
           raw,
           junk,
           deliveryId: queueId,
+          ...(record ? { record } : {}),
           ...(copy.folder !== undefined ? { folder: copy.folder } : {}),
           ...(copy.flags.length ? { flags: copy.flags } : {}),
         });
@@ -95,7 +100,8 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
       if (worst.status === 'ok') await deps.sieve.delivered(user, queueId, plan);
       for (const address of plan.redirects) {
         const key = `${queueId}\0${user}\0${address.toLowerCase()}`;
-        if (redirected.has(key)) continue;
+        const step = `redirect\0${user}\0${address.toLowerCase()}`;
+        if (redirected.has(key) || (await record?.has(step))) continue;
         // RFC 5228 §4.2: the envelope sender stays (rewritten by SRS as for alias forwards); Delivered-To of the
         // recipient goes on, so the copy is known as a loop if it comes back
         const mailFrom = deps.srs ? deps.srs.forwardSender(envelope.mailFrom, recipient) : envelope.mailFrom;
@@ -107,6 +113,7 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         const copy = withDeliveredTo(raw, recipient);
         const { id } = await sink.enqueue(forwarded, seal ? await seal(copy, envelope, recipient) : copy);
         redirected.set(key, true);
+        await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
         deps.log.info('sieve redirect queued', { id: queueId, redirect: id, user, to: address });
       }
       return worst;

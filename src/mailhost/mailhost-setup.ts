@@ -15,6 +15,7 @@ import { inheritedRequest } from '../queue/dsn-policy.ts';
 import { createDsnNotices, type DsnNotices } from '../queue/dsn-notices.ts';
 import { LRUCache } from 'lru-cache';
 import type { DeliverLocal, LocalDeliveryOutcome } from '../queue/router.ts';
+import type { SpoolProgress } from '../queue/spool-progress.ts';
 import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts';
 import { createMaildirStore } from '../store/maildir-store.ts';
 import type { MailboxStore } from '../store/mailbox-store.ts';
@@ -54,9 +55,10 @@ export interface MailHost {
   /**
    * Queue router hook: expands aliases and delivers into Maildir; remote alias targets re-enter the queue (with an
    * SRS sender), and so does mail to an SRS address, to the sender it stands for. Out-of-office replies go
-   * to `sink` too, signed by `sign`.
+   * to `sink` too, signed by `sign`. `progress`: the spool's durable record of what each queued message's delivery
+   * has done, so that a retry after a restart gives no mailbox a second copy and sends no notice or redirect again.
    */
-  deliverLocal(sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer): DeliverLocal;
+  deliverLocal(sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer, progress?: SpoolProgress): DeliverLocal;
   start(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   /**
    * Reads the POP3 and IMAP certificate files again (a reload: certificates renewed in place) and gives them
@@ -114,7 +116,10 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   // What one delivery has done (copies stored, redirects and member notices queued) is remembered as long as the
   // queue may retry it: an alias one member of which defers is retried up to queue.max_age, at most retry_max apart,
   // and its members that have the message must not get it again (the keys are per queue id: no other message is
-  // called a duplicate for longer). Kept in memory: a restart still forgets it.
+  // called a duplicate for longer). The memory is the fast path; the spool's progress record of the message
+  // (deliverLocal's `progress`), written after each copy is in its Maildir and each notice, redirect or off-site copy is queued,
+  // is what a retry after a restart (or once the memory dropped it) goes by. A crash between a copy's rename into
+  // the Maildir and the record's write may still give that one mailbox a second copy: at least once, never lost.
   const deliveryMemoryMs = Math.max(config.mailhost.duplicate_window, config.queue.max_age);
   const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: deliveryMemoryMs, now: () => deps.clock.now() });
   const srs = config.mode === 'full-stack' ? openSrs({ config, dataDir: deps.dataDir, clock: deps.clock, log, registry: deps.registry }) : undefined;
@@ -152,9 +157,10 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   };
 
   // the aliases of a delivery whose failed members were already notified: a retry of the alias (an off-site
-  // copy that could not be queued after the notice was) does not notify them again, as redirects go once
+  // copy that could not be queued after the notice was) does not notify them again, as redirects go once (after a
+  // restart the spool's progress record of the message tells)
   const notified = new LRUCache<string, true>({ max: 50_000, ttl: deliveryMemoryMs, perf: deps.clock });
-  const deliverLocal = (sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer): DeliverLocal => {
+  const deliverLocal = (sink: MessageSink, sign?: NoticeSigner, seal?: ForwardSealer, progress?: SpoolProgress): DeliverLocal => {
     // failure notices for the members of an alias that failed while others got the message
     const notices = createDsnNotices({ sink, hostname: deps.hostname, clock: deps.clock, log, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size, ...(sign ? { sign } : {}) });
     return async (envelope, recipient, raw, queueId): Promise<LocalDeliveryOutcome> => {
@@ -170,8 +176,9 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       let reached = resolution.remote.length > 0;
       let rejected: LocalDeliveryOutcome | undefined;
       const failedMembers: Array<{ member: string; reply: NextHopReply }> = [];
+      const record = progress?.of(queueId);
       for (const mailbox of resolution.mailboxes) {
-        const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, ...(seal ? { seal } : {}) });
+        const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, ...(seal ? { seal } : {}), ...(record ? { record } : {}) });
         if ('sieveReject' in outcome) {
           rejected ??= { status: 'perm', reply: outcome.reply };
           continue;
@@ -195,14 +202,19 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         // The notice is queued before any member copy goes off-site: if it cannot be, the alias is retried
         // (the mailboxes that have the message are deduplicated).
         const key = `${queueId}\0${recipient.toLowerCase()}`;
-        if (!notified.has(key)) {
+        const step = `notice\0${recipient.toLowerCase()}`;
+        if (!notified.has(key) && !(await record?.has(step))) {
           await notifyFailedMembers(notices, { envelope, alias: recipient, targets, failedMembers, raw, queueId });
           notified.set(key, true);
+          // a crash before this write sends the notice again at the retry (at least once)
+          await record?.add(step).catch((err: unknown) => log.warn('delivery progress not recorded', { id: queueId, recipient, err }));
         }
         log.info('alias delivered to some members; the sender is told of the others', { id: queueId, recipient, failed: failedMembers.map((f) => f.member) });
         worst = { status: 'ok' };
       }
-      if (resolution.remote.length > 0 && worst.status !== 'temp') {
+      const forwardStep = `forward\0${recipient.toLowerCase()}`;
+      // queued before a crash that came ahead of the queue's note that the alias is done: not queued again
+      if (resolution.remote.length > 0 && worst.status !== 'temp' && !(await record?.has(forwardStep))) {
         // Alias members outside our domains: a new queue entry, so each gets its own retries and bounces.
         // SRS: the copy goes out from our IP, so its sender is rewritten into our domain (SPF) and bounces come back here.
         const mailFrom = srs ? srs.forwardSender(envelope.mailFrom, recipient) : envelope.mailFrom;
@@ -217,6 +229,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         // RFC 8617 §5.1: the ARC set goes on top, over the Delivered-To of this hop
         const copy = withDeliveredTo(raw, recipient);
         await sink.enqueue(forwarded, seal ? await seal(copy, envelope, recipient) : copy);
+        await record?.add(forwardStep).catch((err: unknown) => log.warn('delivery progress not recorded', { id: queueId, recipient, err }));
       }
       if (worst.status !== 'ok') return worst;
       // A success notice says "expanded" for several targets (§5.2.7.3); for one remote target its own delivery reports.

@@ -15,7 +15,7 @@ import { createInlineForwarder, type ClosableInlineForwarder } from './inline.ts
 import { createFullStackRouter, domainOf, type DeliverLocal, type Router } from './router.ts';
 import { createScheduler } from './scheduler.ts';
 import { openSpool, spoolDir, type Spool } from './spool.ts';
-import type { HandOffSender, MessageSink } from './types.ts';
+import type { HandOffSender } from './types.ts';
 import { createUpstreamRouter } from './upstream-router.ts';
 
 export interface DeliverySetupDeps {
@@ -25,8 +25,11 @@ export interface DeliverySetupDeps {
   registry: Registry;
   hostname: string;
   resolver: Resolver;
-  /** Local mailbox delivery (full-stack), given the spool for re-queued alias targets; without it local mail waits in the queue. */
-  deliverLocal: ((sink: MessageSink) => DeliverLocal) | undefined;
+  /**
+   * Local mailbox delivery (full-stack), given the spool for re-queued alias targets and its progress records;
+   * without it local mail waits in the queue.
+   */
+  deliverLocal: ((spool: Spool) => DeliverLocal) | undefined;
   /** DKIM-signs the delivery notices spamgate writes. */
   signNotice?: NoticeSigner;
   /** The sender our own mail is handed on to other domains with (BATV). */

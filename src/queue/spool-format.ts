@@ -13,12 +13,14 @@ import type { NextHopReply, QueueEnvelope } from './types.ts';
  *                   added later are optional, so older files still load (the RFC 3461 ones — ret,
  *                   rcptDsn — are absent from files written before DSN support: nothing was asked)
  *   state/ID.json   delivery state, replaced atomically (absent until the first attempt)
+ *   progress/ID.json  what local delivery has done for the message (mailbox copies stored, alias-member
+ *                   notices and redirects queued), replaced atomically after each step (spool-progress.ts)
  *   control/        requests from `spamgate queue` to a running instance (flush, remove-ID)
  *   corrupt/        message files (and their state) found damaged at start-up, moved aside for a person
  *                   to look at: never delivered, never deleted (as Postfix's "corrupt" queue)
  *   lock            pid of the running instance
  */
-export const SUBDIRS = ['tmp', 'msg', 'state', 'control', 'corrupt'] as const;
+export const SUBDIRS = ['tmp', 'msg', 'state', 'progress', 'control', 'corrupt'] as const;
 const MAGIC = 'SGQ1';
 
 export type RecipientStatus = 'pending' | 'delivered' | 'failed';
@@ -58,6 +60,7 @@ export interface SpoolPaths {
   tmp: string;
   msg: string;
   state: string;
+  progress: string;
   control: string;
   corrupt: string;
   lock: string;
@@ -69,6 +72,7 @@ export function spoolPaths(root: string): SpoolPaths {
     tmp: path.join(root, 'tmp'),
     msg: path.join(root, 'msg'),
     state: path.join(root, 'state'),
+    progress: path.join(root, 'progress'),
     control: path.join(root, 'control'),
     corrupt: path.join(root, 'corrupt'),
     lock: path.join(root, 'lock'),
@@ -77,6 +81,7 @@ export function spoolPaths(root: string): SpoolPaths {
 
 export const msgFile = (p: SpoolPaths, id: string): string => path.join(p.msg, `${id}.msg`);
 export const stateFile = (p: SpoolPaths, id: string): string => path.join(p.state, `${id}.json`);
+export const progressFile = (p: SpoolPaths, id: string): string => path.join(p.progress, `${id}.json`);
 export const ID_PATTERN = /^[0-9a-z]{9}-[0-9a-z]{5}-[0-9a-f]{6}$/;
 
 /** Ids sort by acceptance time: 9 base-36 digits of ms, a per-process sequence, random bits. */

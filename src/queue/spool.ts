@@ -11,6 +11,7 @@ import {
   encodeHeader,
   listIds,
   msgFile,
+  progressFile,
   readEnvelopeFile,
   readMessageFile,
   readRawStateFile,
@@ -21,6 +22,7 @@ import {
   type SpoolPaths,
 } from './spool-format.ts';
 import { runningPid, takeSpoolLock } from './spool-lock.ts';
+import { createSpoolProgress, type SpoolProgress } from './spool-progress.ts';
 import { checkState } from './spool-validate.ts';
 import type { MessageSink, QueueEnvelope } from './types.ts';
 
@@ -39,6 +41,8 @@ export interface Spool extends MessageSink {
   /** Whether a committed message file with this id is in the spool. */
   has(id: string): Promise<boolean>;
   saveState(id: string, state: DeliveryState): Promise<void>;
+  /** What local delivery has done for each message (kept across restarts, removed with the message). */
+  readonly progress: SpoolProgress;
   remove(id: string): Promise<void>;
   /** Called after each durable enqueue (the scheduler wakes on it). */
   onEnqueue(listener: (entry: SpoolEntry) => void): void;
@@ -96,8 +100,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
   }
   const msgDir = await open(paths.msg, 'r');
   const stateDir = await open(paths.state, 'r');
+  const progressDir = await open(paths.progress, 'r');
   const syncMsgDir = createDirSync(msgDir);
   const syncStateDir = createDirSync(stateDir);
+  const syncProgressDir = createDirSync(progressDir);
   const nextId = createIdGenerator(() => opts.clock.now());
   const listeners: ((e: SpoolEntry) => void)[] = [];
   const enqueued = counter(opts.registry, 'spamgate_queue_enqueued_total', 'Messages durably written to the spool.');
@@ -153,8 +159,17 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     }
   };
 
+  const progress = createSpoolProgress(
+    {
+      read: (id) => readRawStateFile(progressFile(paths, id)),
+      write: (id, data) => writeDurable(path.join(paths.tmp, `${id}.${nextId()}.progress`), progressFile(paths, id), [data], syncProgressDir),
+    },
+    opts.log,
+  );
+
   const spool: Spool = {
     paths,
+    progress,
     async enqueue(envelope, message) {
       const started = performance.now();
       const id = nextId();
@@ -184,8 +199,10 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       }
       if (exclusive) {
         const known = new Set(ids);
-        for (const name of await readdir(paths.state)) {
-          if (name.endsWith('.json') && !known.has(name.slice(0, -5))) await rm(path.join(paths.state, name), { force: true });
+        for (const dir of [paths.state, paths.progress]) {
+          for (const name of await readdir(dir)) {
+            if (name.endsWith('.json') && !known.has(name.slice(0, -5))) await rm(path.join(dir, name), { force: true });
+          }
         }
       }
       corruptFiles.set((await readdir(paths.corrupt)).filter((n) => n.endsWith('.msg')).length);
@@ -198,14 +215,17 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       await writeDurable(tmp, stateFile(paths, id), [Buffer.from(JSON.stringify(state))], syncStateDir);
     },
     async remove(id) {
-      // Message first: a crash in between leaves only a state file, which load() discards.
+      // Message first: a crash in between leaves only a state or progress file, which load() discards.
       await unlink(msgFile(paths, id)).catch(ignoreMissing);
       await unlink(stateFile(paths, id)).catch(ignoreMissing);
+      progress.forget(id);
+      await unlink(progressFile(paths, id)).catch(ignoreMissing);
     },
     onEnqueue: (l) => void listeners.push(l),
     async close() {
       await msgDir.close();
       await stateDir.close();
+      await progressDir.close();
       if (exclusive && (await runningPid(paths)) === process.pid) await unlink(paths.lock).catch(ignoreMissing);
     },
   };

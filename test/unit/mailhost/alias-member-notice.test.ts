@@ -2,7 +2,7 @@
 // before the copies for off-site members; when queuing such a copy fails the alias is retried, and that retry must
 // not queue the notice a second time.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -10,7 +10,9 @@ import { loadConfig } from '../../../src/config/load.ts';
 import { hashPassword } from '../../../src/mailhost/password.ts';
 import { openMailHost } from '../../../src/mailhost/mailhost-setup.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
+import { openSpool, spoolDir } from '../../../src/queue/spool.ts';
 import type { MessageSink, QueueEnvelope } from '../../../src/queue/types.ts';
+import { capturingLogger } from '../../helpers/capture-logs.ts';
 import { ManualClock, systemClock } from '../../../src/util/clock.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
 
@@ -82,4 +84,84 @@ test('an alias retried for hours while one member defers: the members that have 
   }
   const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
   assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once, however long the alias is retried');
+});
+
+/** One mail host and spool as a process has them: a restart is a new pair on the same data directory. */
+async function openProcess(dataDir: string, password: string, log = silentLogger): Promise<{ deliver: ReturnType<ReturnType<typeof openMailHost>['deliverLocal']>; close(): Promise<void> }> {
+  const { config } = loadConfig({
+    inline: {
+      local_domains: ['localhost'],
+      users: { 'postmaster@localhost': { password }, 'tiny@localhost': { password, quota: 1024 } },
+      aliases: { 'team@localhost': ['postmaster@localhost', 'tiny@localhost', 'far@remote.example'] },
+      mailhost: { watch_files: false },
+    },
+    dataDir,
+  });
+  const registry = createRegistry(false);
+  const spool = await openSpool({ dir: spoolDir(dataDir), fsync: true, clock: systemClock, registry, log });
+  const host = openMailHost({ config, dataDir, clock: systemClock, log, registry, hostname: 'mx.test.example' });
+  return {
+    deliver: host.deliverLocal(sinkOf(spool), undefined, undefined, spool.progress),
+    close: async () => {
+      await host.close();
+      await spool.close();
+    },
+  };
+}
+
+/** What was queued (off-site copies and notices); the first off-site copy cannot be queued (ENOSPC). */
+const queued: QueueEnvelope[] = [];
+let failNextCopy = true;
+function sinkOf(spool: MessageSink): MessageSink {
+  return {
+    enqueue: async (envelope, raw) => {
+      if (envelope.mailFrom !== '' && failNextCopy) {
+        failNextCopy = false;
+        throw new Error('ENOSPC: no space left on device');
+      }
+      queued.push(envelope);
+      return spool.enqueue(envelope, raw);
+    },
+  };
+}
+
+test('a restart between the member failure notice and the retry of the alias: the notice goes once, the member that has the message gets no second copy', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-restart-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const password = await hashPassword('tiny-password', { N: 1024, r: 8, p: 1 });
+  queued.length = 0;
+  failNextCopy = true;
+  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['team@localhost'], receivedAt: systemClock.now() };
+  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  const first = await openProcess(dataDir, password);
+  await assert.rejects(first.deliver(envelope, 'team@localhost', raw, 'Q1'), /ENOSPC/);
+  await first.close();
+  const second = await openProcess(dataDir, password);
+  t.after(() => second.close());
+  assert.equal((await second.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'ok');
+  assert.equal(queued.filter((e) => e.mailFrom === '').length, 1, 'one failure notice for tiny@ across the restart');
+  assert.equal(queued.filter((e) => e.mailFrom !== '').length, 1, 'one copy for the off-site member');
+  const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
+  assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once');
+});
+
+test('a damaged progress record is ignored with a warning: the retry delivers as without one', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-damaged-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const password = await hashPassword('tiny-password', { N: 1024, r: 8, p: 1 });
+  queued.length = 0;
+  failNextCopy = true;
+  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['team@localhost'], receivedAt: systemClock.now() };
+  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  const first = await openProcess(dataDir, password);
+  await assert.rejects(first.deliver(envelope, 'team@localhost', raw, 'Q1'), /ENOSPC/);
+  await first.close();
+  for (const damage of ['{"v":1,"steps":[', '{"v":1,"steps":[1,2]}', `{"v":1,"steps":${JSON.stringify(Array.from({ length: 20_000 }, (_v, i) => `s${i}`))}}`, '[]']) {
+    writeFileSync(path.join(dataDir, 'spool', 'progress', 'Q1.json'), damage);
+    const { log, logs } = capturingLogger('warn');
+    const again = await openProcess(dataDir, password, log);
+    assert.equal((await again.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'ok', damage.slice(0, 30));
+    await again.close();
+    assert.ok(logs.some((l) => /delivery progress (damaged|unreadable)/.test(String(l.msg))), `warned: ${JSON.stringify(logs)}`);
+  }
 });

@@ -281,3 +281,27 @@ test('mail in transit is readable by the spool owner alone: files 0600, new dire
   }
   assert.ok(files >= 2, `message and state files checked (${files})`);
 });
+
+test('a message\'s delivery progress survives a reopen, goes with the message, and an orphan record is cleaned at start', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const spool = await open(dir);
+  const { id } = await spool.enqueue(envelope(), message('one'));
+  const { id: other } = await spool.enqueue(envelope(), message('two'));
+  await Promise.all([spool.progress.of(id).add('copy\0alice'), spool.progress.of(id).add('copy\0bob'), spool.progress.of(other).add('copy\0carol')]);
+  await spool.close();
+  const again = await open(dir);
+  await again.load();
+  assert.equal(await again.progress.of(id).has('copy\0alice'), true);
+  assert.equal(await again.progress.of(id).has('copy\0bob'), true, 'parallel steps of one message are all kept');
+  assert.equal(await again.progress.of(id).has('copy\0carol'), false);
+  await again.remove(id);
+  assert.deepEqual(await readdir(spoolPaths(dir).progress), [`${other}.json`], 'removed with its message');
+  assert.equal(await again.progress.of(id).has('copy\0alice'), false);
+  // the message gone while its record stayed (a crash between the two unlinks): dropped at the next start
+  await unlink(path.join(spoolPaths(dir).msg, `${other}.msg`));
+  await again.close();
+  const third = await open(dir);
+  t.after(() => third.close());
+  await third.load();
+  assert.deepEqual(await readdir(spoolPaths(dir).progress), []);
+});

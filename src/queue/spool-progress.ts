@@ -1,0 +1,103 @@
+// What the local delivery of one queued message has already done — a copy stored in a mailbox, an alias-member
+// failure notice or a Sieve redirect queued — kept in the spool beside its state (progress/ID.json, replaced
+// atomically after each step), so that a retry after a restart does not do it again. Removed with the message.
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../util/logger.ts';
+
+/** Steps of one message: bounded by its recipients' mailboxes, folders and redirects; more are kept in memory only. */
+export const MAX_PROGRESS_STEPS = 10_000;
+/** A step names a user, a folder or an address: longer is no step we wrote. */
+export const MAX_STEP_LENGTH = 2048;
+/** Messages whose steps are held in memory (read again from the file when dropped). */
+const CACHED_MESSAGES = 5_000;
+
+/** The steps one queued message's delivery has done. */
+export interface ProgressRecord {
+  has(step: string): Promise<boolean>;
+  /** Resolves once the step is on disk (fsynced per queue.fsync). */
+  add(step: string): Promise<void>;
+}
+
+export interface SpoolProgress {
+  of(id: string): ProgressRecord;
+  /** Forgets a message's steps (its file is removed by the spool). */
+  forget(id: string): void;
+}
+
+export interface ProgressFiles {
+  /** The file's JSON, undefined when there is none. */
+  read(id: string): Promise<unknown>;
+  /** Replaces the file atomically. */
+  write(id: string, data: Buffer): Promise<void>;
+}
+
+interface ProgressFile {
+  v: 1;
+  steps: string[];
+}
+
+/** A record that is not what we write (damaged, edited, too large) is ignored: the message is delivered as without one. */
+export function parseProgress(json: unknown): string[] | { problem: string } {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return { problem: 'not an object' };
+  const o = json as Partial<Record<keyof ProgressFile, unknown>>;
+  if (o.v !== 1) return { problem: `unknown version ${JSON.stringify(o.v)}` };
+  if (!Array.isArray(o.steps)) return { problem: 'steps is not a list' };
+  const steps: unknown[] = o.steps;
+  if (steps.length > MAX_PROGRESS_STEPS) return { problem: `${steps.length} steps, more than ${MAX_PROGRESS_STEPS}` };
+  if (!steps.every((s): s is string => typeof s === 'string' && s.length > 0 && s.length <= MAX_STEP_LENGTH)) return { problem: 'a step is not a short string' };
+  return steps as string[];
+}
+
+export function createSpoolProgress(files: ProgressFiles, log: Logger): SpoolProgress {
+  const cache = new LRUCache<string, Promise<Set<string>>>({ max: CACHED_MESSAGES });
+  // writes of one message one after another, each with every step so far (local recipients are delivered in parallel)
+  const writing = new Map<string, Promise<void>>();
+
+  const load = (id: string): Promise<Set<string>> => {
+    let steps = cache.get(id);
+    if (!steps) {
+      steps = files.read(id).then(
+        (json) => {
+          if (json === undefined) return new Set<string>();
+          const parsed = parseProgress(json);
+          if (Array.isArray(parsed)) return new Set(parsed);
+          log.warn('queue delivery progress damaged, ignored (members that have the message may get it again)', { id, problem: parsed.problem });
+          return new Set<string>();
+        },
+        (err: unknown) => {
+          log.warn('queue delivery progress unreadable, ignored (members that have the message may get it again)', { id, err });
+          return new Set<string>();
+        },
+      );
+      cache.set(id, steps);
+    }
+    return steps;
+  };
+
+  const add = async (id: string, step: string): Promise<void> => {
+    const steps = await load(id);
+    if (steps.has(step)) return;
+    if (steps.size >= MAX_PROGRESS_STEPS || step.length > MAX_STEP_LENGTH) {
+      log.warn('queue delivery progress full, step kept in memory only', { id });
+      steps.add(step);
+      return;
+    }
+    steps.add(step);
+    const prev = writing.get(id) ?? Promise.resolve();
+    const mine = prev.then(() => files.write(id, Buffer.from(JSON.stringify({ v: 1, steps: [...steps] } satisfies ProgressFile))));
+    const tail = mine.catch(() => undefined);
+    writing.set(id, tail);
+    void tail.then(() => {
+      if (writing.get(id) === tail) writing.delete(id);
+    });
+    await mine;
+  };
+
+  return {
+    of: (id) => ({
+      has: async (step) => (await load(id)).has(step),
+      add: (step) => add(id, step),
+    }),
+    forget: (id) => void cache.delete(id),
+  };
+}
