@@ -15,12 +15,14 @@ import { inheritedRequest } from '../queue/dsn-policy.ts';
 import { createDsnNotices, type DsnNotices } from '../queue/dsn-notices.ts';
 import { LRUCache } from 'lru-cache';
 import type { DeliverLocal, LocalDeliveryOutcome } from '../queue/router.ts';
+import { lifetimeText } from '../queue/scheduler.ts';
 import type { SpoolProgress } from '../queue/spool-progress.ts';
 import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts';
 import { createMaildirStore } from '../store/maildir-store.ts';
 import type { MailboxStore } from '../store/mailbox-store.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import { loggedReply } from '../util/reply-text.ts';
 import { createUserDirectory, type UserDirectory } from './directory.ts';
 import { mailRoot } from './mail-root.ts';
 import { createLocalDelivery, hasDeliveredTo, withDeliveredTo } from './local-delivery.ts';
@@ -109,6 +111,11 @@ async function notifyFailedMembers(notices: DsnNotices, f: { envelope: QueueEnve
   });
 }
 
+/** The reply of a member given up at queue.max_age, as the queue words it for a recipient (scheduler.ts). */
+function expiredReply(last: NextHopReply, maxAgeMs: number): NextHopReply {
+  return { code: last.code >= 400 ? last.code : 451, enhanced: '4.4.7', text: `message expired after ${lifetimeText(maxAgeMs)} in queue; last error: ${loggedReply(last)}` };
+}
+
 export function openMailHost(deps: MailHostDeps): MailHost {
   const { config, log } = deps;
   const directory = createUserDirectory({ config, dataDir: deps.dataDir, log: log.child({ component: 'users' }), ...(deps.configFile !== undefined ? { configFile: deps.configFile } : {}) });
@@ -176,6 +183,8 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       let reached = resolution.remote.length > 0;
       let rejected: LocalDeliveryOutcome | undefined;
       const failedMembers: Array<{ member: string; reply: NextHopReply }> = [];
+      const deferredMembers: Array<{ member: string; reply: NextHopReply }> = [];
+      let storedHere = false;
       const record = progress?.of(queueId);
       for (const mailbox of resolution.mailboxes) {
         const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, ...(seal ? { seal } : {}), ...(record ? { record } : {}) });
@@ -183,10 +192,21 @@ export function openMailHost(deps: MailHostDeps): MailHost {
           rejected ??= { status: 'perm', reply: outcome.reply };
           continue;
         }
-        if (outcome.status === 'ok') reached = true;
+        if (outcome.status === 'ok') reached = storedHere = true;
         if (outcome.status === 'perm') failedMembers.push({ member: mailbox, reply: outcome.reply });
+        if (outcome.status === 'temp') deferredMembers.push({ member: mailbox, reply: outcome.reply });
         // A temporary failure of one mailbox retries the recipient (delivered mailboxes are deduplicated).
         if (outcome.status === 'temp' || (outcome.status === 'perm' && worst.status === 'ok')) worst = outcome;
+      }
+      // RFC 5321 §4.5.4.1: at queue.max_age the queue gives up; when other members have the message (in their
+      // mailboxes), the members still deferring fail alone, named in the member notice below, rather than the whole
+      // alias (the notice would say it failed while others got it). This is the queue's last attempt: it comes due
+      // at receivedAt + max_age at the latest (scheduler.ts). The off-site members' copy, held back while the alias
+      // was retried, then goes as for any alias delivered.
+      if (worst.status === 'temp' && storedHere && deps.clock.now() - envelope.receivedAt >= config.queue.max_age) {
+        for (const d of deferredMembers) failedMembers.push({ member: d.member, reply: expiredReply(d.reply, config.queue.max_age) });
+        log.info('alias expired for members still deferring; the others have the message', { id: queueId, recipient, expired: deferredMembers.map((d) => d.member) });
+        worst = { status: 'perm', reply: failedMembers[0]?.reply ?? worst.reply };
       }
       // A Sieve reject fails the recipient only when no other target of it has the message: a notice saying the
       // alias failed while another member got it would be false (RFC 3461 §5.2.7.3: an expanded alias is delivered)

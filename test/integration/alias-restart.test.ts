@@ -1,11 +1,12 @@
 // An alias one member of which defers is retried; a real spamgate SIGKILLed between two attempts and started again
 // must not give the members that already have the message a second copy (the spool's progress record of the
-// message outlives the process), and the member that fails for good is named in one notice.
+// message outlives the process), and the member that fails for good is named in one notice; a member that still
+// defers at queue.max_age is named in that notice alone, not the whole alias.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { readEnvelopeFile } from '../../src/queue/spool-format.ts';
 import { freePort } from '../helpers/free-port.ts';
@@ -26,7 +27,8 @@ async function until(done: () => boolean | Promise<boolean>): Promise<boolean> {
   return true;
 }
 
-test('an alias retried after a SIGKILL and a restart: each member has the message once, the failed member is named in one notice', async (t) => {
+/** A real spamgate (full-stack) and the views of its data directory a test needs; `queueExtra`: more queue settings. */
+async function setUp(t: TestContext, queueExtra = '') {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-alias-restart-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const dataDir = path.join(dir, 'data');
@@ -34,7 +36,7 @@ test('an alias retried after a SIGKILL and a restart: each member has the messag
   const hash = await hashPassword('a-long-password', { N: 1024, r: 8, p: 1 });
   const configFile = path.join(dir, 'spamgate.yaml');
   // b@ has room for one message of 4000 octets (it then defers: 452 4.2.2); tiny@ for none (552 5.2.3, for good).
-  // The queue retries only when flushed: the attempts are the ones the test makes.
+  // The queue retries only when flushed (or at queue.max_age): the attempts are the ones the test makes.
   writeFileSync(
     configFile,
     `mode: full-stack
@@ -54,7 +56,7 @@ pop3: { enabled: false }
 imap: { enabled: false }
 log_level: error
 dns: { servers: ["127.0.0.1:9"], timeout: 100ms, retries: 0 }
-queue: { retry_initial: 1h, retry_max: 1h, scan_interval: 100ms }
+queue: { retry_initial: 1h, retry_max: 1h, scan_interval: 100ms${queueExtra} }
 `,
   );
   const serve = new ServeProcess();
@@ -74,6 +76,11 @@ queue: { retry_initial: 1h, retry_max: 1h, scan_interval: 100ms }
     assert.equal(r.data?.code, 250, `${subject} accepted`);
   };
 
+  return { dataDir, configFile, serve, start, spoolMsg, queued, copies, send };
+}
+
+test('an alias retried after a SIGKILL and a restart: each member has the message once, the failed member is named in one notice', async (t) => {
+  const { dataDir, configFile, serve, start, spoolMsg, queued, copies, send } = await setUp(t);
   await start();
   await send('b@localhost', 'filler');
   assert.ok(await until(() => copies('b', 'filler') === 1), 'the filler is in b@\'s mailbox');
@@ -111,4 +118,24 @@ queue: { retry_initial: 1h, retry_max: 1h, scan_interval: 100ms }
   const notice = readFileSync(path.join(spoolMsg, `${notices[0]?.id}.msg`), 'latin1');
   assert.match(notice, /Final-Recipient: rfc822; ?tiny@localhost/i);
   assert.doesNotMatch(notice, /Final-Recipient: rfc822; ?(a|b)@localhost/i);
+});
+
+test('an alias member that defers until queue.max_age: the notice names that member alone (from the alias), the other keeps its one copy', async (t) => {
+  const { serve, start, spoolMsg, queued, copies, send } = await setUp(t, ', max_age: 3s');
+  await start();
+  await send('b@localhost', 'filler');
+  assert.ok(await until(() => copies('b', 'filler') === 1), 'the filler is in b@\'s mailbox');
+  await send('team@localhost', 'alias-expiry');
+  // tried at once and then at max_age (whichever attempt a@ gets it in, b@ defers in each)
+  assert.ok(await until(async () => !(await queued()).some((q) => q.rcptTo.includes('team@localhost'))), `the alias is done; output: ${serve.output}`);
+  assert.equal(copies('a', 'alias-expiry'), 1);
+  assert.equal(copies('b', 'alias-expiry'), 0);
+  const notices = (await queued()).filter((q) => q.mailFrom === '');
+  assert.equal(notices.length, 1, 'one failure notice');
+  const notice = readFileSync(path.join(spoolMsg, `${notices[0]?.id}.msg`), 'latin1');
+  // tiny@ failed for good, b@ expired: each by name, the alias as Original-Recipient; a@ and the alias not failed
+  assert.match(notice, /Final-Recipient: rfc822; ?b@localhost\r\nAction: failed\r\nStatus: 4\.4\.7/i);
+  assert.match(notice, /Final-Recipient: rfc822; ?tiny@localhost/i);
+  assert.match(notice, /Original-Recipient: rfc822; ?team@localhost/i);
+  assert.doesNotMatch(notice, /Final-Recipient: rfc822; ?(a|team)@localhost/i);
 });

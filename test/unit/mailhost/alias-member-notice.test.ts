@@ -165,3 +165,52 @@ test('a damaged progress record is ignored with a warning: the retry delivers as
     assert.ok(logs.some((l) => /delivery progress (damaged|unreadable)/.test(String(l.msg))), `warned: ${JSON.stringify(logs)}`);
   }
 });
+
+test('an alias member that defers until queue.max_age: the notice names that member alone, from the alias; the others keep their copy', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-expiry-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
+  const { config } = loadConfig({
+    inline: {
+      local_domains: ['localhost'],
+      users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
+      aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
+      mailhost: { watch_files: false },
+      queue: { max_age: '2d' },
+    },
+    dataDir,
+  });
+  const clock = new ManualClock(1_000_000);
+  const host = openMailHost({ config, dataDir, clock, log: silentLogger, registry: createRegistry(false), hostname: 'mx.test.example' });
+  t.after(() => host.close());
+  const notices: Array<{ envelope: QueueEnvelope; raw: string }> = [];
+  const sink: MessageSink = {
+    enqueue: (envelope, raw) => {
+      notices.push({ envelope, raw: raw.toString('utf8') });
+      return Promise.resolve({ id: `n${notices.length}` });
+    },
+  };
+  const deliver = host.deliverLocal(sink);
+  const receivedAt = clock.now();
+  const envelope = (rcpt: string): QueueEnvelope => ({ sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: [rcpt], receivedAt });
+  assert.equal((await deliver(envelope('full@localhost'), 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
+  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  assert.equal((await deliver(envelope('team@localhost'), 'team@localhost', raw, 'Q1')).status, 'temp');
+  clock.advance(2 * 86_400_000 - 1);
+  assert.equal((await deliver(envelope('team@localhost'), 'team@localhost', raw, 'Q1')).status, 'temp', 'before max_age the alias is retried');
+  assert.equal(notices.length, 0);
+  clock.advance(1);
+  // the queue's last attempt, at receivedAt + max_age
+  assert.equal((await deliver(envelope('team@localhost'), 'team@localhost', raw, 'Q1')).status, 'ok', 'the alias is delivered: a member has it');
+  assert.equal(notices.length, 1, 'one notice');
+  const notice = notices[0];
+  assert.equal(notice?.envelope.mailFrom, '');
+  assert.deepEqual(notice?.envelope.rcptTo, ['bob@remote.example']);
+  assert.match(notice?.raw ?? '', /Final-Recipient: rfc822; ?full@localhost/i);
+  assert.match(notice?.raw ?? '', /Original-Recipient: rfc822; ?team@localhost/i);
+  assert.match(notice?.raw ?? '', /Status: 4\.4\.7/);
+  assert.match(notice?.raw ?? '', /message expired after 2d in queue/);
+  assert.doesNotMatch(notice?.raw ?? '', /Final-Recipient: rfc822; ?(postmaster@localhost|team@localhost)/i);
+  const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
+  assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once');
+});
