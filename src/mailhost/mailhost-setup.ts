@@ -185,7 +185,9 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       const failedMembers: Array<{ member: string; reply: NextHopReply }> = [];
       const deferredMembers: Array<{ member: string; reply: NextHopReply }> = [];
       let storedHere = false;
-      const record = progress?.of(queueId);
+      // only where a retry can meet members that have the message: a recipient of several targets (one target
+      // retried has nothing stored), so plain deliveries write no more than before
+      const record = resolution.mailboxes.length + resolution.remote.length > 1 ? progress?.of(queueId) : undefined;
       for (const mailbox of resolution.mailboxes) {
         const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, ...(seal ? { seal } : {}), ...(record ? { record } : {}) });
         if ('sieveReject' in outcome) {
