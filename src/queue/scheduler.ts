@@ -186,6 +186,9 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       return;
     }
     const pending = Object.entries(state.recipients).filter(([, r]) => r.status === 'pending').map(([r]) => r);
+    // The attempt's start decides expiry: the mail host judges an alias by the time it delivers it (mailhost-setup.ts),
+    // so an attempt that began before max_age and ended after it (a slow MX) is followed by one more, not expired.
+    const started = clock.now();
     const outcomes = pending.length && !entry.removeRequested ? await router.route({ id, envelope, recipients: pending, message }) : new Map<string, RecipientOutcome>();
     const now = clock.now();
     state.attempts++;
@@ -210,7 +213,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     // RFC 3461 §5.2.2, §5.2.3: NOTIFY=SUCCESS gets "delivered" / "relayed" / "expanded" (filtered by NOTIFY there).
     await sendDsn(entry, 'success', succeeded, message);
     // RFC 5321 §4.5.4.1: give up after the maximum queue lifetime; the sender must be told.
-    const expired = now - envelope.receivedAt >= cfg.max_age;
+    const expired = started - envelope.receivedAt >= cfg.max_age;
     if (expired) {
       for (const r of Object.values(state.recipients)) {
         if (r.status !== 'pending') continue;
