@@ -53,7 +53,7 @@ test('an attempt that straddles queue.max_age does not expire an alias a member 
     outbound: {
       deliver: (_from, _domain, recipients, message) => {
         sent.push(message.toString('utf8'));
-        return Promise.resolve(new Map(recipients.map((r): [string, RecipientOutcome] => [r, { status: 'delivered', reply: { code: 250, text: 'ok' }, destination: 'mx' }])));
+        return Promise.resolve(new Map(recipients.map((r): [string, RecipientOutcome] => [r, { status: 'delivered', reply: { code: 250, text: 'ok' }, destination: 'remote' }])));
       },
       close: () => Promise.resolve(),
     },
