@@ -168,10 +168,16 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       // A copy of the same delivery still being stored is waited for: only a stored one makes this one
       // a duplicate (were it taken as done at once, a failure of the first would leave this recipient
       // marked delivered). Bounded: each round waits for one earlier copy.
+      const step = copyStep(user, req.folder);
       for (let round = 0; dupKey !== undefined && round < 3; round++) {
         const earlier = seen.get(dupKey);
         if (earlier === undefined) break;
-        if (await earlier) return count({ kind: 'duplicate', user });
+        if (await earlier) {
+          // the copy may be another recipient's, one that keeps no record (the member addressed directly): recorded
+          // here too, or a retry of this alias after a restart would store it again
+          if (req.record) await req.record.add(step).catch((err: unknown) => log.warn('delivery progress not recorded', { user, err }));
+          return count({ kind: 'duplicate', user });
+        }
       }
       // Reserved before any await, so a concurrent copy of the same delivery waits for this one.
       let settle: (stored: boolean) => void = () => undefined;
@@ -179,7 +185,6 @@ export function createLocalDelivery(opts: LocalDeliveryOptions): LocalDelivery {
       if (dupKey !== undefined) seen.set(dupKey, mine);
       let stored = false;
       const message = withTraceHeaders(req.raw, req.mailFrom, recipient);
-      const step = copyStep(user, req.folder);
       try {
         // the spool's record outlives a restart (the memory above does not)
         if (dupKey !== undefined && req.record && (await req.record.has(step))) {

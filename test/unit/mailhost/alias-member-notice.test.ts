@@ -214,3 +214,44 @@ test('an alias member that defers until queue.max_age: the notice names that mem
   const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
   assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once');
 });
+
+test('a member also addressed directly got the message from that recipient: a retry of the alias after a restart gives it no second copy', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-direct-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
+  const openPair = async (): Promise<{ deliver: ReturnType<ReturnType<typeof openMailHost>['deliverLocal']>; close(): Promise<void> }> => {
+    const { config } = loadConfig({
+      inline: {
+        local_domains: ['localhost'],
+        users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
+        aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
+        mailhost: { watch_files: false },
+      },
+      dataDir,
+    });
+    const registry = createRegistry(false);
+    const spool = await openSpool({ dir: spoolDir(dataDir), fsync: true, clock: systemClock, registry, log: silentLogger });
+    const host = openMailHost({ config, dataDir, clock: systemClock, log: silentLogger, registry, hostname: 'mx.test.example' });
+    return {
+      deliver: host.deliverLocal(spool, undefined, undefined, spool.progress),
+      close: async () => {
+        await host.close();
+        await spool.close();
+      },
+    };
+  };
+  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['postmaster@localhost', 'team@localhost'], receivedAt: systemClock.now() };
+  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  const first = await openPair();
+  // full@ holds 4000 of its 7000 octets: the alias defers for it
+  assert.equal((await first.deliver({ ...envelope, rcptTo: ['full@localhost'] }, 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
+  // the message's two recipients: postmaster@ itself (delivered), then the alias (postmaster@ a duplicate, full@ deferred)
+  assert.equal((await first.deliver(envelope, 'postmaster@localhost', raw, 'Q1')).status, 'ok');
+  assert.equal((await first.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
+  await first.close();
+  const second = await openPair();
+  t.after(() => second.close());
+  assert.equal((await second.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
+  const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
+  assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once across the restart');
+});
