@@ -8,6 +8,8 @@ import type { Logger } from '../util/logger.ts';
 export const MAX_PROGRESS_STEPS = 10_000;
 /** A step names a user, a folder or an address: longer is no step we wrote. */
 export const MAX_STEP_LENGTH = 2048;
+/** A record file larger than this is refused unread (damaged); steps that would grow one past it stay in memory. */
+export const MAX_PROGRESS_BYTES = 4 * 1024 * 1024;
 /** Messages whose steps are held in memory (read again from the file when dropped). */
 const CACHED_MESSAGES = 5_000;
 
@@ -48,7 +50,7 @@ export function parseProgress(json: unknown): string[] | { problem: string } {
   return steps as string[];
 }
 
-export function createSpoolProgress(files: ProgressFiles, log: Logger): SpoolProgress {
+export function createSpoolProgress(files: ProgressFiles, log: Logger, limits: { maxBytes: number } = { maxBytes: MAX_PROGRESS_BYTES }): SpoolProgress {
   const cache = new LRUCache<string, Promise<Set<string>>>({ max: CACHED_MESSAGES });
   // writes of one message one after another, each with every step so far (local recipients are delivered in parallel)
   const writing = new Map<string, Promise<void>>();
@@ -84,7 +86,13 @@ export function createSpoolProgress(files: ProgressFiles, log: Logger): SpoolPro
     }
     steps.add(step);
     const prev = writing.get(id) ?? Promise.resolve();
-    const mine = prev.then(() => files.write(id, Buffer.from(JSON.stringify({ v: 1, steps: [...steps] } satisfies ProgressFile))));
+    // the steps as they are when the write before is done; never larger than the reader takes (the file then keeps
+    // the steps it had, the rest are held in memory)
+    const mine = prev.then(() => {
+      const data = Buffer.from(JSON.stringify({ v: 1, steps: [...steps] } satisfies ProgressFile));
+      if (data.length > limits.maxBytes) return void log.warn('queue delivery progress full, step kept in memory only', { id, bytes: data.length });
+      return files.write(id, data);
+    });
     const tail = mine.catch(() => undefined);
     writing.set(id, tail);
     void tail.then(() => {

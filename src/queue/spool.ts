@@ -22,7 +22,7 @@ import {
   type SpoolPaths,
 } from './spool-format.ts';
 import { runningPid, takeSpoolLock } from './spool-lock.ts';
-import { createSpoolProgress, type SpoolProgress } from './spool-progress.ts';
+import { createSpoolProgress, MAX_PROGRESS_BYTES, type SpoolProgress } from './spool-progress.ts';
 import { checkState } from './spool-validate.ts';
 import type { MessageSink, QueueEnvelope } from './types.ts';
 
@@ -86,6 +86,22 @@ function createDirSync(handle: FileHandle): () => Promise<void> {
     }
     return queued;
   };
+}
+
+/** A small JSON file, undefined when there is none; one larger than `max` bytes is refused unread (damaged). */
+async function readBoundedJson(file: string, max: number): Promise<unknown> {
+  const fh = await open(file, 'r').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
+    throw err;
+  });
+  if (!fh) return undefined;
+  try {
+    const { size } = await fh.stat();
+    if (size > max) throw new Error(`${size} bytes, more than ${max}`);
+    return JSON.parse((await fh.readFile()).toString('utf8')) as unknown;
+  } finally {
+    await fh.close();
+  }
 }
 
 export async function openSpool(opts: SpoolOptions): Promise<Spool> {
@@ -161,7 +177,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   const progress = createSpoolProgress(
     {
-      read: (id) => readRawStateFile(progressFile(paths, id)),
+      read: (id) => readBoundedJson(progressFile(paths, id), MAX_PROGRESS_BYTES),
       write: (id, data) => writeDurable(path.join(paths.tmp, `${id}.${nextId()}.progress`), progressFile(paths, id), [data], syncProgressDir),
     },
     opts.log,

@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import { ID_PATTERN, initialState, spoolPaths } from '../../../src/queue/spool-format.ts';
 import { openSpool, writeAll } from '../../../src/queue/spool.ts';
+import { createSpoolProgress, MAX_PROGRESS_BYTES } from '../../../src/queue/spool-progress.ts';
+import { capturingLogger } from '../../helpers/capture-logs.ts';
 import { ManualClock, systemClock } from '../../../src/util/clock.ts';
 import { processIdentity } from '../../../src/util/process-identity.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
@@ -304,4 +306,32 @@ test('a message\'s delivery progress survives a reopen, goes with the message, a
   t.after(() => third.close());
   await third.load();
   assert.deepEqual(await readdir(spoolPaths(dir).progress), []);
+});
+
+test('a huge progress record is refused unread (ignored with a warning); a record that would outgrow the bound is not written', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const first = await open(dir);
+  const { id } = await first.enqueue(envelope(), message('one'));
+  await first.close();
+  // valid JSON naming a real step, padded far past any record we write
+  await writeFile(path.join(spoolPaths(dir).progress, `${id}.json`), `{"v":1,"steps":["copy\\u0000alice"]${' '.repeat(MAX_PROGRESS_BYTES + 1)}}`);
+  const { log, logs } = capturingLogger('warn');
+  const spool = await openSpool({ dir, fsync: false, clock: new ManualClock(T0), registry: createRegistry(false), log });
+  t.after(() => spool.close());
+  await spool.load();
+  assert.equal(await spool.progress.of(id).has('copy\0alice'), false);
+  assert.ok(logs.some((l) => /delivery progress (damaged|unreadable)/.test(String(l.msg))), JSON.stringify(logs));
+  // the writer keeps within the bound the reader holds to: steps past it stay in memory, the file keeps the others
+  const written = new Map<string, Buffer>();
+  const small = createSpoolProgress(
+    {
+      read: (i) => Promise.resolve(written.has(i) ? (JSON.parse(String(written.get(i))) as unknown) : undefined), write: (i, data) => {
+        written.set(i, data);
+        return Promise.resolve();
+      },
+    }, silentLogger, { maxBytes: 200 });
+  for (let i = 0; i < 10; i++) await small.of('Q').add(`copy\0user${i}@example.test`);
+  assert.ok((written.get('Q')?.length ?? 0) <= 200, `${written.get('Q')?.length} bytes`);
+  const reread = createSpoolProgress({ read: () => Promise.resolve(JSON.parse(String(written.get('Q'))) as unknown), write: () => Promise.resolve() }, silentLogger, { maxBytes: 200 });
+  assert.equal(await reread.of('Q').has('copy\0user0@example.test'), true);
 });
