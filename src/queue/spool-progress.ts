@@ -58,7 +58,8 @@ export function createSpoolProgress(files: ProgressFiles, log: Logger, limits: {
   const load = (id: string): Promise<Set<string>> => {
     let steps = cache.get(id);
     if (!steps) {
-      steps = files.read(id).then(
+      // dropped from memory while a write of it is under way: read once that write is done, or its steps are lost
+      steps = (writing.get(id) ?? Promise.resolve()).then(() => files.read(id)).then(
         (json) => {
           if (json === undefined) return new Set<string>();
           const parsed = parseProgress(json);

@@ -335,3 +335,26 @@ test('a huge progress record is refused unread (ignored with a warning); a recor
   const reread = createSpoolProgress({ read: () => Promise.resolve(JSON.parse(String(written.get('Q'))) as unknown), write: () => Promise.resolve() }, silentLogger, { maxBytes: 200 });
   assert.equal(await reread.of('Q').has('copy\0user0@example.test'), true);
 });
+
+test('a progress record dropped from memory while its write is under way is read again after that write: no step is lost', async () => {
+  const written = new Map<string, string>();
+  let release: () => void = () => undefined;
+  const blocked = new Promise<void>((r) => (release = r));
+  const progress = createSpoolProgress(
+    {
+      read: (i) => Promise.resolve(written.has(i) ? (JSON.parse(written.get(i) ?? '') as unknown) : undefined),
+      write: async (i, data) => {
+        if (i === 'Q') await blocked; // a slow disk
+        written.set(i, data.toString('utf8'));
+      },
+    },
+    silentLogger,
+  );
+  const first = progress.of('Q').add('copy\0alice');
+  // many other messages' records looked at meanwhile: Q's is dropped from memory
+  for (let i = 0; i < 6000; i++) await progress.of(`other${i}`).has('x');
+  const second = progress.of('Q').add('copy\0bob');
+  release();
+  await Promise.all([first, second]);
+  assert.deepEqual((JSON.parse(written.get('Q') ?? '{}') as { steps?: string[] }).steps?.sort(), ['copy\0alice', 'copy\0bob']);
+});
