@@ -101,7 +101,13 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
       for (const address of plan.redirects) {
         const key = `${queueId}\0${user}\0${address.toLowerCase()}`;
         const step = `redirect\0${user}\0${address.toLowerCase()}`;
-        if (redirected.has(key) || (await record?.has(step))) continue;
+        if (redirected.has(key)) {
+          // queued for another recipient, one that keeps no record (the member addressed directly): recorded here
+          // too, or a retry of this alias after a restart would queue it again
+          await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
+          continue;
+        }
+        if (await record?.has(step)) continue;
         // RFC 5228 §4.2: the envelope sender stays (rewritten by SRS as for alias forwards); Delivered-To of the
         // recipient goes on, so the copy is known as a loop if it comes back
         const mailFrom = deps.srs ? deps.srs.forwardSender(envelope.mailFrom, recipient) : envelope.mailFrom;

@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import { loadConfig } from '../../../src/config/load.ts';
 import { hashPassword } from '../../../src/mailhost/password.ts';
 import { openMailHost } from '../../../src/mailhost/mailhost-setup.ts';
+import { writeSieveScript } from '../../../src/mailhost/sieve-scripts.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import { openSpool, spoolDir } from '../../../src/queue/spool.ts';
 import type { MessageSink, QueueEnvelope } from '../../../src/queue/types.ts';
@@ -254,4 +255,51 @@ test('a member also addressed directly got the message from that recipient: a re
   assert.equal((await second.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
   const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
   assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once across the restart');
+});
+
+test('a member also addressed directly whose script redirects: a retry of the alias after a restart queues no second redirect', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-redirect-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
+  writeSieveScript(dataDir, 'postmaster@localhost', 'require "copy";\nredirect :copy "boss@remote.example";\n');
+  const redirects: QueueEnvelope[] = [];
+  const openPair = async (): Promise<{ deliver: ReturnType<ReturnType<typeof openMailHost>['deliverLocal']>; close(): Promise<void> }> => {
+    const { config } = loadConfig({
+      inline: {
+        local_domains: ['localhost'],
+        users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
+        aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
+        mailhost: { watch_files: false },
+      },
+      dataDir,
+    });
+    const registry = createRegistry(false);
+    const spool = await openSpool({ dir: spoolDir(dataDir), fsync: true, clock: systemClock, registry, log: silentLogger });
+    const host = openMailHost({ config, dataDir, clock: systemClock, log: silentLogger, registry, hostname: 'mx.test.example' });
+    const sink: MessageSink = {
+      enqueue: (envelope, raw) => {
+        if (envelope.rcptTo.includes('boss@remote.example')) redirects.push(envelope);
+        return spool.enqueue(envelope, raw);
+      },
+    };
+    return {
+      deliver: host.deliverLocal(sink, undefined, undefined, spool.progress),
+      close: async () => {
+        await host.close();
+        await spool.close();
+      },
+    };
+  };
+  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['postmaster@localhost', 'team@localhost'], receivedAt: systemClock.now() };
+  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  const first = await openPair();
+  assert.equal((await first.deliver({ ...envelope, rcptTo: ['full@localhost'] }, 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
+  assert.equal((await first.deliver(envelope, 'postmaster@localhost', raw, 'Q1')).status, 'ok');
+  assert.equal((await first.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
+  assert.equal(redirects.length, 1);
+  await first.close();
+  const second = await openPair();
+  t.after(() => second.close());
+  assert.equal((await second.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
+  assert.equal(redirects.length, 1, 'postmaster@\'s redirect is queued once across the restart');
 });
