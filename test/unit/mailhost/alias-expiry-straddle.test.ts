@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { loadConfig } from '../../../src/config/load.ts';
 import { hashPassword } from '../../../src/mailhost/password.ts';
 import { openMailHost } from '../../../src/mailhost/mailhost-setup.ts';
@@ -19,7 +19,8 @@ import { silentLogger } from '../../../src/util/logger.ts';
 
 const MIN = 60_000;
 
-test('an attempt that straddles queue.max_age does not expire an alias a member of which has the message', async (t) => {
+/** Queue, spool and mail host on one manual clock; team@ → postmaster@ and full@ (quota 7000 octets; postmaster@'s quota `pmQuota`). */
+async function rig(t: TestContext, pmQuota?: number) {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-straddle-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
@@ -27,7 +28,7 @@ test('an attempt that straddles queue.max_age does not expire an alias a member 
     inline: {
       mode: 'full-stack',
       local_domains: ['localhost'],
-      users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
+      users: { 'postmaster@localhost': { password, ...(pmQuota !== undefined ? { quota: pmQuota } : {}) }, 'full@localhost': { password, quota: 7000 } },
       aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
       mailhost: { watch_files: false },
       queue: { max_age: '2h', retry_initial: '1m', retry_max: '20m', delay_warning: '0s', scan_interval: '1h' },
@@ -41,13 +42,13 @@ test('an attempt that straddles queue.max_age does not expire an alias a member 
   const local = host.deliverLocal(spool, undefined, undefined, spool.progress);
   // what went off-site: the notices to the sender
   const sent: string[] = [];
-  let slow = false;
+  const slow = { on: false };
   const router = createFullStackRouter({
     isLocal: (r) => r.toLowerCase().endsWith('@localhost'),
     deliverLocal: async (envelope, recipient, raw, queueId) => {
       const outcome = await local(envelope, recipient, raw, queueId);
       // the rest of the attempt (another recipient's slow MX) takes a minute
-      if (slow) clock.advance(MIN);
+      if (slow.on) clock.advance(MIN);
       return outcome;
     },
     outbound: {
@@ -65,9 +66,34 @@ test('an attempt that straddles queue.max_age does not expire an alias a member 
     await host.close();
     await spool.close();
   });
-  // full@ holds 4000 of its 7000 octets: the message waits for room (452 4.2.2) until it expires
   const base = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', receivedAt: clock.now() };
-  assert.equal((await local({ ...base, rcptTo: ['full@localhost'] }, 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
+  const fill = async (user: string): Promise<void> => {
+    assert.equal((await local({ ...base, rcptTo: [user] }, user, Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), `F-${user}`)).status, 'ok');
+  };
+  return { clock, spool, scheduler, sent, slow, base, fill };
+}
+
+test('an alias all members of which defer until queue.max_age fails as a whole, in one notice', async (t) => {
+  const { clock, spool, scheduler, sent, base, fill } = await rig(t, 7000);
+  await fill('full@localhost');
+  await fill('postmaster@localhost');
+  const receivedAt = clock.now();
+  await spool.enqueue({ ...base, rcptTo: ['team@localhost'], receivedAt }, Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`));
+  await scheduler.runDue();
+  for (let i = 0; i < 100 && scheduler.size() > 0; i++) {
+    clock.advance(5 * MIN);
+    await scheduler.runDue();
+  }
+  assert.equal(scheduler.size(), 0, 'the queue is empty');
+  assert.equal(sent.length, 1, 'one notice');
+  assert.match(sent[0] ?? '', /Final-Recipient: rfc822; ?team@localhost\r\nAction: failed\r\nStatus: 4\.4\.7/i);
+  assert.doesNotMatch(sent[0] ?? '', /Final-Recipient: rfc822; ?(postmaster|full)@localhost/i);
+});
+
+test('an attempt that straddles queue.max_age does not expire an alias a member of which has the message', async (t) => {
+  const { clock, spool, scheduler, sent, slow, base, fill } = await rig(t);
+  // full@ holds 4000 of its 7000 octets: the message waits for room (452 4.2.2) until it expires
+  await fill('full@localhost');
   const receivedAt = clock.now();
   await spool.enqueue({ ...base, rcptTo: ['team@localhost'], receivedAt }, Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`));
   await scheduler.runDue();
@@ -78,10 +104,10 @@ test('an attempt that straddles queue.max_age does not expire an alias a member 
   }
   assert.equal(sent.length, 0, 'no notice before max_age');
   // the attempt that starts before max_age and ends after it
-  slow = true;
+  slow.on = true;
   scheduler.flush();
   await scheduler.runDue();
-  slow = false;
+  slow.on = false;
   for (let i = 0; i < 10 && scheduler.size() > 0; i++) {
     clock.advance(MIN);
     await scheduler.runDue();
