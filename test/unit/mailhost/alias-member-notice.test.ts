@@ -12,6 +12,7 @@ import { openMailHost } from '../../../src/mailhost/mailhost-setup.ts';
 import { writeSieveScript } from '../../../src/mailhost/sieve-scripts.ts';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import { openSpool, spoolDir } from '../../../src/queue/spool.ts';
+import type { SpoolProgress } from '../../../src/queue/spool-progress.ts';
 import type { MessageSink, QueueEnvelope } from '../../../src/queue/types.ts';
 import { capturingLogger } from '../../helpers/capture-logs.ts';
 import { ManualClock, systemClock } from '../../../src/util/clock.ts';
@@ -302,4 +303,41 @@ test('a member also addressed directly whose script redirects: a retry of the al
   t.after(() => second.close());
   assert.equal((await second.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
   assert.equal(redirects.length, 1, 'postmaster@\'s redirect is queued once across the restart');
+});
+
+test('a progress record that cannot be written (disk full) neither fails nor repeats the delivery: the copies stand, the memory tells', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-enospc-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
+  const { config } = loadConfig({
+    inline: {
+      local_domains: ['localhost'],
+      users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
+      aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
+      mailhost: { watch_files: false },
+    },
+    dataDir,
+  });
+  const host = openMailHost({ config, dataDir, clock: systemClock, log: silentLogger, registry: createRegistry(false), hostname: 'mx.test.example' });
+  t.after(() => host.close());
+  let writes = 0;
+  const progress: SpoolProgress = {
+    of: () => ({
+      has: () => Promise.resolve(false),
+      add: () => {
+        writes++;
+        return Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' }));
+      },
+    }),
+    forget: () => undefined,
+  };
+  const deliver = host.deliverLocal({ enqueue: () => Promise.resolve({ id: 'n1' }) }, undefined, undefined, progress);
+  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['team@localhost'], receivedAt: systemClock.now() };
+  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  assert.equal((await deliver({ ...envelope, rcptTo: ['full@localhost'] }, 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
+  assert.equal((await deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp', 'full@ defers; postmaster@\'s copy is no failure');
+  assert.ok(writes >= 1);
+  assert.equal((await deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
+  const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
+  assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once');
 });
