@@ -90,7 +90,8 @@ export function createSpoolProgress(files: ProgressFiles, log: Logger, limits: {
     // the steps as they are when the write before is done; never larger than the reader takes (the file then keeps
     // the steps it had, the rest are held in memory)
     const mine = prev.then(() => {
-      const data = Buffer.from(JSON.stringify({ v: 1, steps: [...steps] } satisfies ProgressFile));
+      // a step too long for the file is held in memory only: written, it would make the reader refuse the whole record
+      const data = Buffer.from(JSON.stringify({ v: 1, steps: [...steps].filter((s) => s.length <= MAX_STEP_LENGTH).slice(0, MAX_PROGRESS_STEPS) } satisfies ProgressFile));
       if (data.length > limits.maxBytes) return void log.warn('queue delivery progress full, step kept in memory only', { id, bytes: data.length });
       return files.write(id, data);
     });

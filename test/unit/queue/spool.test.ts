@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createRegistry } from '../../../src/metrics/registry.ts';
 import { ID_PATTERN, initialState, spoolPaths } from '../../../src/queue/spool-format.ts';
 import { openSpool, writeAll } from '../../../src/queue/spool.ts';
-import { createSpoolProgress, MAX_PROGRESS_BYTES } from '../../../src/queue/spool-progress.ts';
+import { createSpoolProgress, MAX_PROGRESS_BYTES, MAX_STEP_LENGTH } from '../../../src/queue/spool-progress.ts';
 import { capturingLogger } from '../../helpers/capture-logs.ts';
 import { ManualClock, systemClock } from '../../../src/util/clock.ts';
 import { processIdentity } from '../../../src/util/process-identity.ts';
@@ -357,4 +357,24 @@ test('a progress record dropped from memory while its write is under way is read
   release();
   await Promise.all([first, second]);
   assert.deepEqual((JSON.parse(written.get('Q') ?? '{}') as { steps?: string[] }).steps?.sort(), ['copy\0alice', 'copy\0bob']);
+});
+
+test('a step too long for the file is kept in memory only: the next write still gives a record the reader takes', async () => {
+  const written = new Map<string, string>();
+  const files = {
+    read: (i: string) => Promise.resolve(written.has(i) ? (JSON.parse(written.get(i) ?? '') as unknown) : undefined),
+    write: (i: string, data: Buffer) => {
+      written.set(i, data.toString('utf8'));
+      return Promise.resolve();
+    },
+  };
+  const progress = createSpoolProgress(files, silentLogger);
+  await progress.of('Q').add('copy\0alice');
+  await progress.of('Q').add(`copy\0bob\0${'f'.repeat(MAX_STEP_LENGTH)}`);
+  assert.equal(await progress.of('Q').has(`copy\0bob\0${'f'.repeat(MAX_STEP_LENGTH)}`), true, 'in memory');
+  await progress.of('Q').add('copy\0carol');
+  const { logs, log } = capturingLogger('warn');
+  const reread = createSpoolProgress(files, log);
+  assert.equal(await reread.of('Q').has('copy\0alice'), true, JSON.stringify(logs));
+  assert.equal(await reread.of('Q').has('copy\0carol'), true);
 });
