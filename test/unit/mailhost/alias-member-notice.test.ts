@@ -341,3 +341,42 @@ test('a progress record that cannot be written (disk full) neither fails nor rep
   const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
   assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once');
 });
+
+test('a plain delivery (one user, or an alias of one target) reads and writes no progress record', async (t) => {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-plain-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const password = await hashPassword('plain-password', { N: 1024, r: 8, p: 1 });
+  const { config } = loadConfig({
+    inline: {
+      local_domains: ['localhost'],
+      users: { 'postmaster@localhost': { password }, 'alice@localhost': { password } },
+      aliases: { 'one@localhost': ['alice@localhost'], 'two@localhost': ['alice@localhost', 'postmaster@localhost'] },
+      mailhost: { watch_files: false },
+    },
+    dataDir,
+  });
+  const host = openMailHost({ config, dataDir, clock: systemClock, log: silentLogger, registry: createRegistry(false), hostname: 'mx.test.example' });
+  t.after(() => host.close());
+  const touched: string[] = [];
+  const progress: SpoolProgress = {
+    of: (id) => ({
+      has: () => {
+        touched.push(id);
+        return Promise.resolve(false);
+      },
+      add: () => {
+        touched.push(id);
+        return Promise.resolve();
+      },
+    }),
+    forget: () => undefined,
+  };
+  const deliver = host.deliverLocal({ enqueue: () => Promise.resolve({ id: 'n1' }) }, undefined, undefined, progress);
+  const envelope = (rcpt: string): QueueEnvelope => ({ sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: [rcpt], receivedAt: systemClock.now() });
+  const raw = Buffer.from('From: bob@remote.example\r\nSubject: hi\r\n\r\nhello\r\n');
+  assert.equal((await deliver(envelope('alice@localhost'), 'alice@localhost', raw, 'P1')).status, 'ok');
+  assert.equal((await deliver(envelope('one@localhost'), 'one@localhost', raw, 'P2')).status, 'ok');
+  assert.deepEqual(touched, [], 'plain deliveries do nothing more than before');
+  assert.equal((await deliver(envelope('two@localhost'), 'two@localhost', raw, 'P3')).status, 'ok');
+  assert.ok(touched.length > 0 && touched.every((id) => id === 'P3'), 'an alias of two targets keeps its record');
+});
