@@ -23,15 +23,24 @@ export class MessageBuffer {
     return this.bytes > this.limit;
   }
 
+  /** Distinct field names whose count is held: only those of fields kept, so bounded by the size limit. */
+  get namesCounted(): number {
+    return this.perName.size;
+  }
+
   addHeader(name: string, value: string): void {
-    const key = name.toLowerCase();
-    const index = (this.perName.get(key) ?? 0) + 1;
-    this.perName.set(key, index);
     // a folded value comes with bare LF between its lines (as the MTA keeps it)
     const line = `${name}:${this.leadingSpace ? '' : ' '}${value}`.replace(/\r?\n/g, '\r\n') + '\r\n';
     const bytes = Buffer.from(line, 'latin1');
-    // past the limit the message is refused: nothing more of it is kept
-    if (this.bytes + bytes.length <= this.limit) this.headers.push({ name, value: value.replace(/^[ \t]+/, ''), index });
+    // past the limit the message is refused: nothing more of it is kept, not even its field names' count (a peer
+    // that goes on sending new names after the refusal must not grow the map); no field after it is kept either,
+    // so the indexes of those kept stay right
+    if (this.bytes + bytes.length <= this.limit) {
+      const key = name.toLowerCase();
+      const index = (this.perName.get(key) ?? 0) + 1;
+      this.perName.set(key, index);
+      this.headers.push({ name, value: value.replace(/^[ \t]+/, ''), index });
+    }
     this.keep(bytes);
   }
 

@@ -67,3 +67,12 @@ test('the message is rebuilt in CRLF with folded values, kept up to the limit an
   plain.addHeader('To', 'x@y');
   assert.equal(plain.raw().toString(), 'To: x@y\r\n\r\n');
 });
+
+test('header fields past the size limit hold nothing: a peer sending endless new field names after the 552 grows no per-name count', () => {
+  const m = new MessageBuffer(100, true);
+  m.addHeader('Subject', ' kept');
+  for (let i = 0; i < 10_000; i++) m.addHeader(`X-Name-${i}-${'n'.repeat(100)}`, ' v');
+  assert.equal(m.exceeded, true);
+  assert.equal(m.namesCounted, 1);
+  assert.deepEqual(m.headers.map((h) => [h.name, h.index]), [['Subject', 1]]);
+});
