@@ -16,7 +16,7 @@ import { runPhase } from '../smtp/phase-runner.ts';
 import type { SessionState } from '../smtp/session-state.ts';
 import { SmtpError } from '../smtp/smtp-error.ts';
 import { clientName, parseConnect, parseEnvelopeAddress } from './connect-info.ts';
-import { StepMacros } from './macros.ts';
+import { parseMacros, StepMacros } from './macros.ts';
 import { MessageBuffer } from './message-buffer.ts';
 import { outboundPackets, withoutResultField } from './outbound.ts';
 import { RefusalLog } from './refusal-log.ts';
@@ -143,15 +143,10 @@ export class MilterSession {
     return { send: [optnegReply(Math.min(version, MILTER_VERSION), actions, protocol)] };
   }
 
-  /** SMFIC_MACRO: the step's letter, then name/value pairs; "{name}" and "name" are one macro. */
+  /** SMFIC_MACRO: the step's macros replace what the MTA said at that step before (see macros.ts for the bounds). */
   private macro(data: Buffer): void {
-    if (data.length === 0) return;
-    const step = new Map<string, string>();
-    const parts = splitCStrings(data.subarray(1));
-    for (let i = 0; i + 1 < parts.length && step.size < 100; i += 2) {
-      step.set((parts[i] ?? '').replace(/^\{(.*)\}$/, '$1'), (parts[i + 1] ?? '').slice(0, 1024));
-    }
-    this.macros.set(String.fromCharCode(data[0] ?? 0), step);
+    const parsed = parseMacros(data);
+    if (parsed) this.macros.set(parsed.step, parsed.macros);
   }
 
   private async connect(data: Buffer): Promise<Step> {
