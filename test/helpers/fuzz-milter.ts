@@ -175,7 +175,7 @@ export function leavesPartial(sent: Buffer): boolean {
   return off < sent.length;
 }
 
-interface Reply {
+export interface Reply {
   cmd: string;
   data: Buffer;
 }
@@ -200,7 +200,7 @@ const PROBE_REPLY = u32s(3, 0x01, 0);
 const cstrOk = (d: Buffer, n: number): boolean => d.length > 0 && d[d.length - 1] === 0 && d.subarray(0, -1).toString('latin1').split('\0').length === n;
 
 /** What is wrong with a reply packet, per the milter protocol v6 (the reply codes SMFIR_*), or undefined. */
-function badReply(r: Reply): string | undefined {
+export function badReply(r: Reply): string | undefined {
   const d = r.data;
   switch (r.cmd) {
     case 'c':
