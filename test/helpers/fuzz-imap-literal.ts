@@ -265,7 +265,7 @@ export function literalCase(rng: Rng, tag: string, max: number, preauthMax: numb
     default: {
       // a line over imap.max_line before a literal, or many literals each zero (a line-count bound)
       // (a LITERAL+ one's bytes are sent, and dropped with the refused line; a synchronising one is never sent)
-      if (rng.int(2) === 0) return { ...base, kind: `over-long line with a literal ${lit(3)}`, login: true, steps: [{ send: b(`${tag} SEARCH SUBJECT ${'a'.repeat(5000)} ${lit(3)}\r\n${form.plus ? 'abc\r\n' : ''}`) }], expect: ['BAD'] };
+      if (rng.int(2) === 0) return { ...base, kind: `over-long line with a literal ${lit(3)}`, login: true, steps: [{ send: b(`${tag} SEARCH SUBJECT ${'a'.repeat(70_000)} ${lit(3)}\r\n${form.plus ? 'abc\r\n' : ''}`) }], expect: ['BAD'] };
       const count = rng.pick([10, 200]);
       const steps: Step[] = [{ send: b(`${tag} SEARCH`) }];
       for (let k = 0; k < count; k++) steps.push({ send: b(` OR SUBJECT {0+}\r\n`) });
