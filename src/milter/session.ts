@@ -47,6 +47,17 @@ const FINAL_EOB = new Set<string>([Reply.QUARANTINE, Reply.CONTINUE]);
 const TRANSACTION_STEPS = ['M', 'R', 'T', 'N', 'B', 'E'];
 const AFTER_MAIL_STEPS = TRANSACTION_STEPS.filter((s) => s !== 'M');
 
+/**
+ * The recipient as the MTA sent it, for SMFIR_DELRCPT (Postfix compares it with its own): that text while it is no
+ * longer than a bracketed address can be (parseEnvelopeAddress takes 512 octets), else the address in brackets, so
+ * a recipient padded to the packet limit is neither kept per recipient nor echoed back.
+ */
+function givenRecipient(data: Buffer, address: string): string {
+  const nul = data.indexOf(0);
+  const end = nul < 0 ? data.length : nul;
+  return end <= 514 ? data.subarray(0, end).toString('latin1') : `<${address}>`;
+}
+
 export class MilterSession {
   private negotiated = false;
   private leadingSpace = false;
@@ -218,7 +229,7 @@ export class MilterSession {
       const given = canonicalMailbox(address.address);
       const snapshot = this.opts.deps.snapshot();
       const plain = plainRecipient(snapshot.batv, given, snapshot.config.local_domains);
-      if (plain !== given && this.replaced.length < snapshot.config.smtp.max_recipients) this.replaced.push({ given: splitCStrings(data)[0] ?? `<${address.address}>`, plain });
+      if (plain !== given && this.replaced.length < snapshot.config.smtp.max_recipients) this.replaced.push({ given: givenRecipient(data, address.address), plain });
     }, { command: 'RCPT', address: address.address });
   }
 

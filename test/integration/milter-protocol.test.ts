@@ -396,6 +396,22 @@ test('a recipient with a BATV tag at our domains: the MTA is told to deliver to 
   assert.ok(!kept.some((r) => r.cmd === '-' || r.cmd === '+'));
 });
 
+test('a BATV-tagged recipient padded past any address (half a megabyte of spaces) is told back bounded: DELRCPT of the address, not of every byte the MTA sent, and none of them kept', async (t) => {
+  const gw = await startMilter(t);
+  const m = await session(t, gw.milterPort);
+  const tagged = 'prvs=1000000000=user@example.test';
+  m.macro('M', { i: 'PAD1' });
+  assert.equal((await m.step('M', cstr('<sender@remote.example>')))[0]?.cmd, 'c');
+  assert.equal((await m.step('R', cstr(`<${tagged}>${' '.repeat(500_000)}`)))[0]?.cmd, 'c');
+  const eob = await m.message(headers(), 'Thanks.\r\n');
+  assert.equal(eob.at(-1)?.cmd, 'c');
+  const changes = eob.filter((r) => r.cmd === '-' || r.cmd === '+');
+  assert.deepEqual(changes.map((r) => [r.cmd, replyStrings(r)[0]]), [
+    ['-', `<${tagged}>`],
+    ['+', '<user@example.test>'],
+  ]);
+});
+
 test('a client refused at CONNECT (limits.per_ip.connections) is counted as on the SMTP listener: by the refusing symbol, not also as accepted', async (t) => {
   const gw = await startMilter(t, { limits: { per_ip: { connections: { limit: 1, window: '1h' } } } });
   await session(t, gw.milterPort);
