@@ -11,10 +11,12 @@ import { startMilterGateway } from '../helpers/milter-gateway.ts';
 
 test('milter: stateful walks in any order and split never crash, hang or go unanswered', { timeout: 120_000 }, async (t) => {
   const gw = await startMilterGateway(t);
-  const seed = seedFrom(process.env, 20261207);
-  const run = await milterDeepFuzz(new Rng(seed), { port: gw.milterPort, seed, walks: 250, maxSteps: 60, budgetMs: 60_000, replyMs: 10_000 });
-  const errors = gw.logs.filter((l) => l.level === 'error' || /unexpected error/.test(String(l.msg)));
-  assert.deepEqual(run.findings, [], describeMilterRun(run));
-  assert.deepEqual(errors, [], `${describeMilterRun(run)}\nerrors logged: ${JSON.stringify(errors).slice(0, 3000)}`);
-  console.log(describeMilterRun(run));
+  // fixed seeds (FUZZ_SEED runs one other); the time bound only stops early, it is not asserted
+  for (const seed of process.env.FUZZ_SEED ? [seedFrom(process.env, 1)] : [1, 2]) {
+    const run = await milterDeepFuzz(new Rng(seed), { port: gw.milterPort, seed, walks: 250, maxSteps: 60, budgetMs: 40_000, replyMs: 10_000 });
+    const errors = gw.logs.filter((l) => l.level === 'error' || /unexpected error/.test(String(l.msg)));
+    assert.deepEqual(run.findings, [], describeMilterRun(run));
+    assert.deepEqual(errors, [], `${describeMilterRun(run)}\nerrors logged: ${JSON.stringify(errors).slice(0, 3000)}`);
+    console.log(describeMilterRun(run));
+  }
 });
