@@ -81,7 +81,7 @@ function firstAddressWord(from: string): string | undefined {
 }
 
 /** The From header's domain (the first address). */
-function fromDomain(from: string | undefined): string | undefined {
+export function fromDomain(from: string | undefined): string | undefined {
   if (!from) return undefined;
   const address = /<([^<>]*)>/.exec(from)?.[1] ?? firstAddressWord(from);
   return address ? domainOfAddress(address) : undefined;
