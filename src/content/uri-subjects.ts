@@ -9,6 +9,7 @@ import { collectUris, webLink } from './engine.ts';
 import { registeredDomain } from '../dns/registered-domain.ts';
 import type { ParsedMail } from '../mime/parse.ts';
 import { redirectTargets, type Redirector } from './redirectors.ts';
+import { withoutFinalOf } from '../util/trim-end.ts';
 
 export interface UriSubjects {
   /** Registered domains of link hosts, in order of first appearance (hrefs first), without repeats. */
@@ -28,21 +29,21 @@ const MAX_COLLECTED = 500;
 const MAX_EMAIL_NAMES = 2_000;
 /** Redirector links unwrapped per message: the rest are asked by their own host only. */
 const MAX_UNWRAPPED = 200;
-/** Punctuation that ends a sentence after a URL in text, not part of its host. */
-const TRAILING = /[.,;:!?'")\]}>]+$/;
+/** Punctuation that ends a sentence after a URL in text, not part of its host (dropped by a scan: a pattern anchored at the end is quadratic in a run of it). */
+const TRAILING = '.,;:!?\'")]}>';
 /** "@" and the domain after it; the local part is not needed, only that there is one (a character before). */
 const EMAIL_DOMAIN = /[a-z0-9._%+-]@([a-z0-9.-]{1,253})/gi;
 
 /** The host of a link as a browser reads it: "", or a name, or an IP literal (IPv6 without brackets). */
 export function linkHost(uri: string): string {
-  const text = uri.trim().replace(TRAILING, '');
+  const text = withoutFinalOf(uri.trim(), TRAILING);
   let host: string;
   try {
     host = new URL(/^www\./i.test(text) ? `http://${text}` : text).hostname;
   } catch {
     return '';
   }
-  return host.startsWith('[') ? host.slice(1, -1) : host.replace(TRAILING, '').replace(/\.$/, '');
+  return host.startsWith('[') ? host.slice(1, -1) : withoutFinalOf(host, TRAILING).replace(/\.$/, '');
 }
 
 export interface UriSubjectsOptions {

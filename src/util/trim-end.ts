@@ -18,3 +18,5 @@ export const withoutFinalLineBreaks = (text: string): string => text.slice(0, en
 export const withoutFinalBlanks = (text: string): string => text.slice(0, endWithout(text, BLANK));
 /** Without the dots at its end. */
 export const withoutFinalDots = (text: string): string => text.slice(0, endWithout(text, DOT));
+/** Without any of `chars` at its end. */
+export const withoutFinalOf = (text: string, chars: string): string => text.slice(0, endWithout(text, (c) => chars.includes(String.fromCharCode(c))));

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { runInNewContext } from 'node:vm';
 import { createUriblChecks, headerDomains } from '../../../src/checks/uribl.ts';
 import { linkHost, uriSubjects } from '../../../src/content/uri-subjects.ts';
 import { compileAnswerMap, isBitKey, symbolsOfAnswer, symbolsOfAnswers } from '../../../src/dns/dnsbl-codes.ts';
@@ -74,6 +75,15 @@ test('link hosts are read as a browser reads them', () => {
   assert.equal(linkHost('http://bad.example.'), 'bad.example');
   assert.equal(linkHost('http://%62ad.example/'), 'bad.example');
   assert.equal(linkHost('http://exa mple.com/'), '');
+});
+
+test('a link with a long run of punctuation before its end is read in a scan: an href of 200 000 dots and one letter (a pattern anchored at the end tried the run at each of its dots: minutes)', () => {
+  // trailing sentence punctuation is still dropped, from the text and from the host
+  assert.equal(linkHost('http://bad.example/x).,;:!?\'"]}>'), 'bad.example');
+  assert.equal(linkHost('www.bad.example...'), 'www.bad.example');
+  // a synchronous call is not stopped by a test timeout; a vm timeout stops a backtracking pattern
+  const run = (): string[] => [linkHost(`http://a${'.'.repeat(200_000)}x/`), linkHost(`www.a${')'.repeat(200_000)}x`), linkHost(`http://bad.example/${'.'.repeat(200_000)}x`)];
+  assert.deepEqual(runInNewContext('run()', { run }, { timeout: 10_000 }), [`a${'.'.repeat(200_000)}x`, `www.a${')'.repeat(200_000)}x`, 'bad.example']);
 });
 
 test('the subjects of a message: link domains in order without repeats, IP literals, e-mail domains apart', () => {
