@@ -1,7 +1,7 @@
 // Reads the milter's CONNECT, MAIL and RCPT packets: the client (host name, family, port, address) and an
 // envelope address with its ESMTP parameters, as the SMTP gateway's envelope code takes them.
 import type { SMTPServerAddress } from 'smtp-server';
-import { splitCStrings } from './protocol.ts';
+import { firstCString, splitCStrings } from './protocol.ts';
 
 export interface MilterClient {
   /** The name the MTA found for the client ("unknown" or "[addr]" when none): absent then. */
@@ -21,7 +21,8 @@ export function parseConnect(data: Buffer): MilterClient | undefined {
   if (fam === 'U') return withName({ family: 'unknown', port: 0, address: '' });
   if (!['4', '6', 'L'].includes(fam) || nul + 4 > data.length) return undefined;
   const port = data.readUInt16BE(nul + 2);
-  const address = (splitCStrings(data.subarray(nul + 4))[0] ?? '').replace(/^IPv6:/i, '');
+  // an address is short (IPv6 with a zone included): a longer text is no address, and is not kept whole
+  const address = firstCString(data.subarray(nul + 4), 255).replace(/^IPv6:/i, '');
   return withName({ family: fam === '4' ? 'inet' : fam === '6' ? 'inet6' : 'local', port, address });
 }
 

@@ -91,6 +91,16 @@ export function cstrings(...parts: string[]): Buffer {
 }
 
 /** Splits data made of NUL-terminated strings (a missing last NUL is tolerated). */
+/**
+ * The first NUL-terminated string of `data` (all of it when there is no NUL), decoded from at most its first
+ * `maxBytes` bytes: a string cut after decoding would hold on to the whole text it was cut from, up to a packet's
+ * 1 MiB, for as long as the session keeps it.
+ */
+export function firstCString(data: Buffer, maxBytes: number): string {
+  const nul = data.indexOf(0);
+  return data.subarray(0, Math.min(nul < 0 ? data.length : nul, maxBytes)).toString('latin1');
+}
+
 export function splitCStrings(data: Buffer): string[] {
   const out: string[] = [];
   let start = 0;

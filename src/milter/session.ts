@@ -21,7 +21,7 @@ import { MessageBuffer } from './message-buffer.ts';
 import { outboundPackets, withoutResultField } from './outbound.ts';
 import { RefusalLog } from './refusal-log.ts';
 import type { MilterPacket } from './packet-reader.ts';
-import { Cmd, MILTER_VERSION, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
+import { Cmd, firstCString, MILTER_VERSION, optnegReply, packet, Proto, Reply, replyCode, splitCStrings, WANTED_ACTIONS, WANTED_PROTOCOL } from './protocol.ts';
 import { endOfBody, type RecipientReplacement } from './verdict-actions.ts';
 
 /** What the connection does after a packet: send these (maybe none), or close. */
@@ -91,7 +91,7 @@ export class MilterSession {
       case Cmd.CONNECT:
         return this.connect(p.data);
       case Cmd.HELO:
-        if (this.state) this.state.info.helo = splitCStrings(p.data)[0]?.slice(0, 255) ?? '';
+        if (this.state) this.state.info.helo = firstCString(p.data, 255);
         return CONTINUE();
       case Cmd.MAIL:
         return this.mail(p.data);
