@@ -184,7 +184,6 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       let rejected: LocalDeliveryOutcome | undefined;
       const failedMembers: Array<{ member: string; reply: NextHopReply }> = [];
       const deferredMembers: Array<{ member: string; reply: NextHopReply }> = [];
-      let storedHere = false;
       // only where a retry can meet members that have the message: a recipient of several targets (one target
       // retried has nothing stored), so plain deliveries write no more than before
       const record = resolution.mailboxes.length + resolution.remote.length > 1 ? progress?.of(queueId) : undefined;
@@ -194,18 +193,19 @@ export function openMailHost(deps: MailHostDeps): MailHost {
           rejected ??= { status: 'perm', reply: outcome.reply };
           continue;
         }
-        if (outcome.status === 'ok') reached = storedHere = true;
+        if (outcome.status === 'ok') reached = true;
         if (outcome.status === 'perm') failedMembers.push({ member: mailbox, reply: outcome.reply });
         if (outcome.status === 'temp') deferredMembers.push({ member: mailbox, reply: outcome.reply });
         // A temporary failure of one mailbox retries the recipient (delivered mailboxes are deduplicated).
         if (outcome.status === 'temp' || (outcome.status === 'perm' && worst.status === 'ok')) worst = outcome;
       }
       // RFC 5321 §4.5.4.1: at queue.max_age the queue gives up; when other members have the message (in their
-      // mailboxes), the members still deferring fail alone, named in the member notice below, rather than the whole
-      // alias (the notice would say it failed while others got it). This is the queue's last attempt: it comes due
-      // at receivedAt + max_age at the latest (scheduler.ts). The off-site members' copy, held back while the alias
-      // was retried, then goes as for any alias delivered.
-      if (worst.status === 'temp' && storedHere && deps.clock.now() - envelope.receivedAt >= config.queue.max_age) {
+      // mailboxes) or the alias has off-site members (their copy, held back while the alias was retried, goes now:
+      // failing the whole alias would drop it though they were never the ones deferring), the members still deferring
+      // fail alone, named in the member notice below, rather than the whole alias (the notice would say it failed
+      // while others got it). This is the queue's last attempt: it comes due at receivedAt + max_age at the latest
+      // (scheduler.ts).
+      if (worst.status === 'temp' && reached && deps.clock.now() - envelope.receivedAt >= config.queue.max_age) {
         for (const d of deferredMembers) failedMembers.push({ member: d.member, reply: expiredReply(d.reply, config.queue.max_age) });
         log.info('alias expired for members still deferring; the others have the message', { id: queueId, recipient, expired: deferredMembers.map((d) => d.member) });
         worst = { status: 'perm', reply: failedMembers[0]?.reply ?? worst.reply };
