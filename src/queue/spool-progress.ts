@@ -55,22 +55,44 @@ export function createSpoolProgress(files: ProgressFiles, log: Logger, limits: {
   // writes of one message one after another, each with every step so far (local recipients are delivered in parallel)
   const writing = new Map<string, Promise<void>>();
 
+  // Steps read from a file that could not be opened or read then (EMFILE, EIO: an error with a code) rather than
+  // found damaged: the file is read again at the next look and before the next write, and what it holds is added,
+  // so a passing error neither hides its steps for good nor has the next write replace the file without them.
+  const unread = new WeakSet<Set<string>>();
+  const parsed = (id: string, json: unknown): Set<string> => {
+    if (json === undefined) return new Set<string>();
+    const steps = parseProgress(json);
+    if (Array.isArray(steps)) return new Set(steps);
+    log.warn('queue delivery progress damaged, ignored (members that have the message may get it again)', { id, problem: steps.problem });
+    return new Set<string>();
+  };
+  const failedRead = (id: string, err: unknown): Set<string> => {
+    log.warn('queue delivery progress unreadable, ignored (members that have the message may get it again)', { id, err });
+    const steps = new Set<string>();
+    if ((err as NodeJS.ErrnoException | undefined)?.code !== undefined) unread.add(steps);
+    return steps;
+  };
+  /** Reads a record that could not be read before into `steps`, once it can be (merged: steps added since stay). */
+  const readAgain = async (id: string, steps: Set<string>): Promise<void> => {
+    if (!unread.has(steps)) return;
+    let json: unknown;
+    try {
+      json = await files.read(id);
+    } catch {
+      return;
+    }
+    if (!unread.has(steps)) return;
+    unread.delete(steps);
+    for (const s of parsed(id, json)) steps.add(s);
+  };
+
   const load = (id: string): Promise<Set<string>> => {
     let steps = cache.get(id);
     if (!steps) {
       // dropped from memory while a write of it is under way: read once that write is done, or its steps are lost
       steps = (writing.get(id) ?? Promise.resolve()).then(() => files.read(id)).then(
-        (json) => {
-          if (json === undefined) return new Set<string>();
-          const parsed = parseProgress(json);
-          if (Array.isArray(parsed)) return new Set(parsed);
-          log.warn('queue delivery progress damaged, ignored (members that have the message may get it again)', { id, problem: parsed.problem });
-          return new Set<string>();
-        },
-        (err: unknown) => {
-          log.warn('queue delivery progress unreadable, ignored (members that have the message may get it again)', { id, err });
-          return new Set<string>();
-        },
+        (json) => parsed(id, json),
+        (err: unknown) => failedRead(id, err),
       );
       cache.set(id, steps);
     }
@@ -89,7 +111,8 @@ export function createSpoolProgress(files: ProgressFiles, log: Logger, limits: {
     const prev = writing.get(id) ?? Promise.resolve();
     // the steps as they are when the write before is done; never larger than the reader takes (the file then keeps
     // the steps it had, the rest are held in memory)
-    const mine = prev.then(() => {
+    const mine = prev.then(async () => {
+      await readAgain(id, steps);
       // a step too long for the file is held in memory only: written, it would make the reader refuse the whole record
       const data = Buffer.from(JSON.stringify({ v: 1, steps: [...steps].filter((s) => s.length <= MAX_STEP_LENGTH).slice(0, MAX_PROGRESS_STEPS) } satisfies ProgressFile));
       if (data.length > limits.maxBytes) return void log.warn('queue delivery progress full, step kept in memory only', { id, bytes: data.length });
@@ -105,7 +128,11 @@ export function createSpoolProgress(files: ProgressFiles, log: Logger, limits: {
 
   return {
     of: (id) => ({
-      has: async (step) => (await load(id)).has(step),
+      has: async (step) => {
+        const steps = await load(id);
+        await readAgain(id, steps);
+        return steps.has(step);
+      },
       add: (step) => add(id, step),
     }),
     forget: (id) => void cache.delete(id),

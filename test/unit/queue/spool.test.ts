@@ -378,3 +378,30 @@ test('a step too long for the file is kept in memory only: the next write still 
   assert.equal(await reread.of('Q').has('copy\0alice'), true, JSON.stringify(logs));
   assert.equal(await reread.of('Q').has('copy\0carol'), true);
 });
+
+test('a progress record that could not be read for a moment (EMFILE) is read again: its steps still count and the next write keeps them', async () => {
+  const written = new Map<string, string>([['Q', JSON.stringify({ v: 1, steps: ['copy\0alice', 'notice\0team@localhost'] })]]);
+  let failures = 1;
+  const progress = createSpoolProgress(
+    {
+      read: (i) => {
+        if (failures-- > 0) return Promise.reject(Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' }));
+        return Promise.resolve(written.has(i) ? (JSON.parse(written.get(i) ?? '') as unknown) : undefined);
+      },
+      write: (i, data) => {
+        written.set(i, data.toString('utf8'));
+        return Promise.resolve();
+      },
+    },
+    silentLogger,
+  );
+  assert.equal(await progress.of('Q').has('copy\0bob'), false);
+  assert.equal(await progress.of('Q').has('copy\0alice'), true, 'the record is read again once the files can be opened');
+  await progress.of('Q').add('copy\0bob');
+  assert.deepEqual((JSON.parse(written.get('Q') ?? '{}') as { steps?: string[] }).steps?.sort(), ['copy\0alice', 'copy\0bob', 'notice\0team@localhost']);
+  // the write right after a failed read merges what the file has
+  failures = 1;
+  const fresh = createSpoolProgress({ read: (i) => (failures-- > 0 ? Promise.reject(Object.assign(new Error('EIO'), { code: 'EIO' })) : Promise.resolve(JSON.parse(written.get(i) ?? '') as unknown)), write: (i, d) => Promise.resolve(void written.set(i, d.toString('utf8'))) }, silentLogger);
+  await fresh.of('Q').add('copy\0carol');
+  assert.deepEqual((JSON.parse(written.get('Q') ?? '{}') as { steps?: string[] }).steps?.sort(), ['copy\0alice', 'copy\0bob', 'copy\0carol', 'notice\0team@localhost']);
+});
