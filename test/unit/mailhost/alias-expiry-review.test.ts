@@ -39,11 +39,18 @@ async function rig(t: TestContext, team: string[] = ['postmaster@localhost', 'fu
   const host = openMailHost({ config, dataDir, clock, log: silentLogger, registry, hostname: 'mx.test.example' });
   const local = host.deliverLocal(spool, undefined, undefined, spool.progress);
   const sent: Array<{ rcpts: string[]; from: string; text: string }> = [];
+  const attempts: number[] = [];
   const router = createFullStackRouter({
     isLocal: (r) => r.toLowerCase().endsWith('@localhost'),
     deliverLocal: local,
     outbound: {
       deliver: (from, _domain, recipients, message) => {
+        if (recipients.includes('slow@remote.example')) {
+          // a remote that defers, slowly (the attempt takes a minute)
+          attempts.push(clock.now());
+          clock.advance(MIN);
+          return Promise.resolve(new Map(recipients.map((r): [string, RecipientOutcome] => [r, { status: 'temp', reply: { code: 451, text: 'later' }, destination: 'remote' }])));
+        }
         sent.push({ rcpts: [...recipients], from, text: message.toString('utf8') });
         return Promise.resolve(new Map(recipients.map((r): [string, RecipientOutcome] => [r, { status: 'delivered', reply: { code: 250, text: 'ok' }, destination: 'remote' }])));
       },
@@ -69,7 +76,7 @@ async function rig(t: TestContext, team: string[] = ['postmaster@localhost', 'fu
     assert.equal(scheduler.size(), 0, 'the queue is empty');
   };
   const inbox = (u: string): number => readdirSync(path.join(dataDir, 'mail', 'localhost', u, 'Maildir', 'new')).length;
-  return { run, sent, base, inbox };
+  return { run, sent, base, inbox, attempts, clock };
 }
 
 test('NOTIFY=NEVER on the alias: no notice at expiry; the others keep one copy; the off-site copy goes', async (t) => {
@@ -117,4 +124,15 @@ test('an alias of off-site members and a local member deferring until max_age: t
   assert.equal(failed.length, 1);
   assert.match(failed[0]?.text ?? '', /Original-Recipient: rfc822; ?team@localhost\r\nFinal-Recipient: rfc822; ?full@localhost\r\nAction: failed\r\nStatus: 4\.4\.7/i);
   assert.doesNotMatch(failed[0]?.text ?? '', /Final-Recipient: rfc822; ?team@localhost/i);
+});
+
+test('a plain remote recipient whose attempt straddles max_age is tried once more at once, then expires with 4.4.7', async (t) => {
+  const { run, sent, base, attempts } = await rig(t);
+  const receivedAt = base.receivedAt;
+  await run({ ...base, rcptTo: ['slow@remote.example'] });
+  const late = attempts.filter((a) => a >= receivedAt + 2 * 60 * MIN);
+  assert.ok(late.length <= 1, `at most one attempt starts past max_age: ${attempts.map((a) => (a - receivedAt) / MIN).join(',')}`);
+  const failed = sent.filter((s) => /Action: failed/.test(s.text));
+  assert.equal(failed.length, 1);
+  assert.match(failed[0]?.text ?? '', /Final-Recipient: rfc822; ?slow@remote\.example\r\nAction: failed\r\nStatus: 4\.4\.7/i);
 });
