@@ -95,7 +95,7 @@ test('the null sender: no notice at expiry', async (t) => {
   assert.equal(inbox('postmaster'), 1);
 });
 
-test('NOTIFY=FAILURE,DELAY: one delay notice, one failure notice naming full@ alone with 4.4.7', async (t) => {
+test('NOTIFY=FAILURE,DELAY and an ORCPT: one failure notice, naming full@ alone with 4.4.7, the ORCPT as Original-Recipient', async (t) => {
   const { run, sent, base, inbox } = await rig(t);
   await run({ ...base, rcptTo: ['team@localhost'], rcptDsn: { 'team@localhost': { notify: ['FAILURE', 'DELAY'], orcpt: 'rfc822;Team@localhost' } } });
   const notices = sent.filter((s) => s.text.includes('Final-Recipient'));
