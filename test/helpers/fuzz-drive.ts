@@ -7,41 +7,36 @@ import { connect, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { mutate, Rng } from './fuzz-mutate.ts';
 
-/** A raw connection collecting what the server sends as latin1 text. */
-export class FuzzConn {
-  text = '';
+/** Connects to `port` on 127.0.0.1; the socket once connected (`noDelay`: each write its own segment). */
+export function connectLocal(port: number, noDelay = false): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = connect(port, '127.0.0.1', () => resolve(sock));
+    if (noDelay) sock.setNoDelay(true);
+    sock.once('error', reject);
+  });
+}
+
+/** A client socket to the server under test: notes the peer's close and lets the caller wait on a condition. */
+export class PeerConn {
   closed = false;
-  private wake: (() => void) | undefined;
-  private constructor(readonly sock: Socket) {
-    sock.on('data', (d: Buffer) => {
-      this.text += d.toString('latin1');
-      this.wake?.();
-    });
-    sock.on('close', () => {
-      this.closed = true;
-      this.wake?.();
-    });
+  protected wake: (() => void) | undefined;
+  protected constructor(readonly sock: Socket) {
+    sock.on('close', () => this.peerClosed());
     sock.on('error', () => undefined);
   }
 
-  static open(port: number): Promise<FuzzConn> {
-    return new Promise((resolve, reject) => {
-      const sock = connect(port, '127.0.0.1', () => resolve(new FuzzConn(sock)));
-      sock.once('error', reject);
-    });
+  protected peerClosed(): void {
+    this.closed = true;
+    this.wake?.();
   }
 
-  write(data: string | Buffer): void {
-    if (!this.closed && this.sock.writable) this.sock.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
-  }
-
-  /** Waits until `done(text)`, the peer closes or `ms` pass (a bound, not a measurement). */
-  async until(done: (text: string) => boolean, ms: number): Promise<'done' | 'closed' | 'timeout'> {
+  /** Waits until `done()`, the peer closes or `ms` pass (a bound, not a measurement); new data must call `wake`. */
+  async waitFor(done: () => boolean, ms: number): Promise<'done' | 'closed' | 'timeout'> {
     let timedOut = false;
     const timer = setTimeout(() => ((timedOut = true), this.wake?.()), ms);
     try {
       for (;;) {
-        if (done(this.text)) return 'done';
+        if (done()) return 'done';
         if (this.closed) return 'closed';
         if (timedOut) return 'timeout';
         await new Promise<void>((resolve) => (this.wake = resolve));
@@ -49,6 +44,35 @@ export class FuzzConn {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  destroy(): void {
+    this.sock.destroy();
+  }
+}
+
+/** A raw connection collecting what the server sends as latin1 text. */
+export class FuzzConn extends PeerConn {
+  text = '';
+  private constructor(sock: Socket) {
+    super(sock);
+    sock.on('data', (d: Buffer) => {
+      this.text += d.toString('latin1');
+      this.wake?.();
+    });
+  }
+
+  static async open(port: number): Promise<FuzzConn> {
+    return new FuzzConn(await connectLocal(port));
+  }
+
+  write(data: string | Buffer): void {
+    if (!this.closed && this.sock.writable) this.sock.write(typeof data === 'string' ? Buffer.from(data, 'latin1') : data);
+  }
+
+  /** Waits until `done(text)`, the peer closes or `ms` pass (a bound, not a measurement). */
+  until(done: (text: string) => boolean, ms: number): Promise<'done' | 'closed' | 'timeout'> {
+    return this.waitFor(() => done(this.text), ms);
   }
 
   /** Sends `line` + CRLF and waits for `done`; throws if it does not come (session set-up must work). */
@@ -60,9 +84,6 @@ export class FuzzConn {
     return this.text;
   }
 
-  destroy(): void {
-    this.sock.destroy();
-  }
 }
 
 export interface FuzzTarget {
@@ -123,6 +144,21 @@ export function readCorpus(file: string): string[] {
   return readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() !== '').map((l) => Buffer.from(unescape(l), 'utf8').toString('latin1'));
 }
 
+/** Collects exceptions escaping to this process (uncaught, unhandled rejections) until `stop()`. */
+export function catchUncaught(): { errors: string[]; stop(): void } {
+  const errors: string[] = [];
+  const onError = (err: unknown): void => void errors.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
+  process.on('uncaughtException', onError);
+  process.on('unhandledRejection', onError);
+  return {
+    errors,
+    stop: () => {
+      process.off('uncaughtException', onError);
+      process.off('unhandledRejection', onError);
+    },
+  };
+}
+
 const show = (b: Buffer): string => JSON.stringify(b.length > 300 ? `${b.subarray(0, 200).toString('latin1')}…(${b.length} bytes)…${b.subarray(-60).toString('latin1')}` : b.toString('latin1'));
 
 export async function fuzz(target: FuzzTarget, corpus: readonly string[], opts: FuzzOptions): Promise<FuzzResult> {
@@ -132,10 +168,7 @@ export async function fuzz(target: FuzzTarget, corpus: readonly string[], opts: 
   const record = (f: Finding): void => {
     if (result.findings.length < max) result.findings.push(f);
   };
-  let uncaught: string[] = [];
-  const onError = (err: unknown): void => void uncaught.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  process.on('uncaughtException', onError);
-  process.on('unhandledRejection', onError);
+  const uncaught = catchUncaught();
   const deadline = Date.now() + opts.budgetMs;
   let conn = await target.open();
   try {
@@ -161,10 +194,7 @@ export async function fuzz(target: FuzzTarget, corpus: readonly string[], opts: 
       }
       // let an exception thrown just after the reply surface before judging this input
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (uncaught.length) {
-        record({ kind: 'uncaught', iteration: i, input: show(sent), detail: uncaught.join('\n---\n').slice(0, 2000) });
-        uncaught = [];
-      }
+      if (uncaught.errors.length) record({ kind: 'uncaught', iteration: i, input: show(sent), detail: uncaught.errors.splice(0).join('\n---\n').slice(0, 2000) });
       let reopen = false;
       if (outcome === 'done') {
         const problem = target.check(conn.text, sent, i);
@@ -185,8 +215,7 @@ export async function fuzz(target: FuzzTarget, corpus: readonly string[], opts: 
     }
   } finally {
     conn.destroy();
-    process.off('uncaughtException', onError);
-    process.off('unhandledRejection', onError);
+    uncaught.stop();
   }
   return result;
 }

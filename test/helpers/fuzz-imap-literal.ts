@@ -4,25 +4,24 @@
 // and some cut off mid-literal. The client follows the literal protocol (waits for "+" before a synchronising
 // literal's bytes) and judges each case: its tagged reply (or a BYE) comes, a literal over the limit is refused
 // before its bytes are sent, and the session still answers a NOOP. Bounded in cases and time.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { constants, createDeflateRaw, createInflateRaw, type DeflateRaw } from 'node:zlib';
+import { catchUncaught, connectLocal, PeerConn } from './fuzz-drive.ts';
 import type { Rng } from './fuzz-mutate.ts';
 
 /** A raw IMAP client connection, compressed (RFC 4978) once `compress()` has run. */
-export class LiteralConn {
+export class LiteralConn extends PeerConn {
   text = '';
-  closed = false;
   private deflate: DeflateRaw | undefined;
-  private wake: (() => void) | undefined;
-  private constructor(private readonly sock: Socket) {
+  private constructor(sock: Socket) {
+    super(sock);
     sock.on('data', (d: Buffer) => this.received(d));
-    sock.on('close', () => {
-      // compressed: what is still being inflated (a BYE) is read before the close is seen
-      if (this.inflateEnd) return this.inflateEnd();
-      this.closed = true;
-      this.wake?.();
-    });
-    sock.on('error', () => undefined);
+  }
+
+  protected override peerClosed(): void {
+    // compressed: what is still being inflated (a BYE) is read before the close is seen
+    if (this.inflateEnd) return this.inflateEnd();
+    super.peerClosed();
   }
 
   private inflateEnd: (() => void) | undefined;
@@ -34,12 +33,8 @@ export class LiteralConn {
     this.wake?.();
   }
 
-  static open(port: number): Promise<LiteralConn> {
-    return new Promise((resolve, reject) => {
-      const sock = connect(port, '127.0.0.1', () => resolve(new LiteralConn(sock)));
-      sock.setNoDelay(true);
-      sock.once('error', reject);
-    });
+  static async open(port: number): Promise<LiteralConn> {
+    return new LiteralConn(await connectLocal(port, true));
   }
 
   /** Turns on DEFLATE both ways (after the server's tagged OK to COMPRESS). */
@@ -88,24 +83,13 @@ export class LiteralConn {
   }
 
   /** Waits until `done(text)`, the peer closes or `ms` pass (a bound, not a measurement). */
-  async until(done: (text: string) => boolean, ms: number): Promise<'done' | 'closed' | 'timeout'> {
-    let timedOut = false;
-    const timer = setTimeout(() => ((timedOut = true), this.wake?.()), ms);
-    try {
-      for (;;) {
-        if (done(this.text)) return 'done';
-        if (this.closed) return 'closed';
-        if (timedOut) return 'timeout';
-        await new Promise<void>((resolve) => (this.wake = resolve));
-      }
-    } finally {
-      clearTimeout(timer);
-    }
+  until(done: (text: string) => boolean, ms: number): Promise<'done' | 'closed' | 'timeout'> {
+    return this.waitFor(() => done(this.text), ms);
   }
 
-  destroy(): void {
+  override destroy(): void {
     this.closed = true;
-    this.sock.destroy();
+    super.destroy();
     this.wake?.();
   }
 }
@@ -341,10 +325,7 @@ async function session(port: number, login: boolean, compress: boolean, replyMs:
  */
 export async function literalFuzz(rng: Rng, opts: LiteralFuzzOptions): Promise<LiteralRun> {
   const run: LiteralRun = { seed: opts.seed, cases: 0, inconclusive: 0, compressed: 0, findings: [] };
-  const uncaught: string[] = [];
-  const onError = (err: unknown): void => void uncaught.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  process.on('uncaughtException', onError);
-  process.on('unhandledRejection', onError);
+  const uncaught = catchUncaught();
   const deadline = Date.now() + opts.budgetMs;
   try {
     for (let i = 0; i < opts.cases && Date.now() < deadline; i++) {
@@ -410,13 +391,12 @@ export async function literalFuzz(rng: Rng, opts: LiteralFuzzOptions): Promise<L
         c.destroy();
       }
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (uncaught.length) found(`uncaught: ${uncaught.splice(0).join('\n---\n').slice(0, 2000)}`);
+      if (uncaught.errors.length) found(`uncaught: ${uncaught.errors.splice(0).join('\n---\n').slice(0, 2000)}`);
     }
     // the server is still up: a fresh session logs in
     (await session(opts.port, true, false, opts.replyMs)).destroy();
   } finally {
-    process.off('uncaughtException', onError);
-    process.off('unhandledRejection', onError);
+    uncaught.stop();
   }
   return run;
 }

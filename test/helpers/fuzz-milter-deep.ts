@@ -5,7 +5,8 @@
 // ending in a length that lies or a connection cut mid-packet. The client keeps a model of what the listener may
 // do: each command that wants an answer gets one well-formed final reply; the connection is closed only where
 // the protocol calls for it (no negotiation, MAIL or RCPT before CONNECT, a bad length). Bounded in walks and time.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { catchUncaught, connectLocal, PeerConn } from './fuzz-drive.ts';
 import type { Rng } from './fuzz-mutate.ts';
 import { badReply, replyPackets } from './fuzz-milter.ts';
 import { connectData, cstr, encode } from './milter-client.ts';
@@ -17,28 +18,18 @@ const FINAL = new Set(['c', 'a', 'r', 't', 'y', 'd', 'O']);
 
 type Split = 'whole' | 'bytes' | 'random';
 
-class Conn {
+class Conn extends PeerConn {
   bytes = Buffer.alloc(0);
-  closed = false;
-  private wake: (() => void) | undefined;
-  private constructor(private readonly sock: Socket) {
+  private constructor(sock: Socket) {
+    super(sock);
     sock.on('data', (d: Buffer) => {
       this.bytes = Buffer.concat([this.bytes, d]);
       this.wake?.();
     });
-    sock.on('close', () => {
-      this.closed = true;
-      this.wake?.();
-    });
-    sock.on('error', () => undefined);
   }
 
-  static open(port: number): Promise<Conn> {
-    return new Promise((resolve, reject) => {
-      const sock = connect(port, '127.0.0.1', () => resolve(new Conn(sock)));
-      sock.setNoDelay(true);
-      sock.once('error', reject);
-    });
+  static async open(port: number): Promise<Conn> {
+    return new Conn(await connectLocal(port, true));
   }
 
   async send(data: Buffer, split: Split, rng: Rng): Promise<void> {
@@ -53,25 +44,6 @@ class Conn {
       at += n;
       await new Promise((resolve) => setImmediate(resolve));
     }
-  }
-
-  async until(done: () => boolean, ms: number): Promise<'done' | 'closed' | 'timeout'> {
-    let timedOut = false;
-    const timer = setTimeout(() => ((timedOut = true), this.wake?.()), ms);
-    try {
-      for (;;) {
-        if (done()) return 'done';
-        if (this.closed) return 'closed';
-        if (timedOut) return 'timeout';
-        await new Promise<void>((resolve) => (this.wake = resolve));
-      }
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  destroy(): void {
-    this.sock.destroy();
   }
 }
 
@@ -192,10 +164,7 @@ export interface MilterFuzzOptions {
  */
 export async function milterDeepFuzz(rng: Rng, opts: MilterFuzzOptions): Promise<MilterRun> {
   const run: MilterRun = { seed: opts.seed, walks: 0, packets: 0, closedAsAllowed: 0, findings: [] };
-  const uncaught: string[] = [];
-  const onError = (err: unknown): void => void uncaught.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  process.on('uncaughtException', onError);
-  process.on('unhandledRejection', onError);
+  const uncaught = catchUncaught();
   const deadline = Date.now() + opts.budgetMs;
   try {
     for (let w = 0; w < opts.walks && Date.now() < deadline; w++) {
@@ -218,7 +187,7 @@ export async function milterDeepFuzz(rng: Rng, opts: MilterFuzzOptions): Promise
           const seen = c.bytes.length;
           await c.send(encode(p.cmd, p.data), split, rng);
           if (p.want === 'none') continue;
-          const r = await c.until(() => replyPackets(c.bytes.subarray(seen)).packets.some((x) => FINAL.has(x.cmd)), opts.replyMs);
+          const r = await c.waitFor(() => replyPackets(c.bytes.subarray(seen)).packets.some((x) => FINAL.has(x.cmd)), opts.replyMs);
           const got = replyPackets(c.bytes.subarray(seen));
           for (const x of got.packets) {
             const bad = badReply(x);
@@ -244,7 +213,7 @@ export async function milterDeepFuzz(rng: Rng, opts: MilterFuzzOptions): Promise
           if (end === 0) await c.send(encode('Q'), split, rng);
           else if (end === 1) {
             await c.send(u32s(rng.pick([0, MAX_PACKET + 1, 0xffffffff])), split, rng);
-            const r = await c.until(() => false, opts.replyMs);
+            const r = await c.waitFor(() => false, opts.replyMs);
             if (r === 'closed') run.closedAsAllowed++;
             else found(steps, `a length of zero or past the limit did not close the connection: ${r}`);
           } else if (end === 2) await c.send(encode('B', Buffer.alloc(5000, 0x62)).subarray(0, 1 + rng.int(4000)), split, rng);
@@ -253,17 +222,16 @@ export async function milterDeepFuzz(rng: Rng, opts: MilterFuzzOptions): Promise
         c.destroy();
       }
       await new Promise<void>((resolve) => setImmediate(resolve));
-      if (uncaught.length) found(-1, `uncaught: ${uncaught.splice(0).join('\n---\n').slice(0, 2000)}`);
+      if (uncaught.errors.length) found(-1, `uncaught: ${uncaught.errors.splice(0).join('\n---\n').slice(0, 2000)}`);
     }
     // the listener is up: a fresh connection negotiates
     const c = await Conn.open(opts.port);
     await c.send(encode('O', u32s(6, 0x1ff, 0x1fffff)), 'whole', rng);
-    const r = await c.until(() => replyPackets(c.bytes).packets.some((x) => x.cmd === 'O'), opts.replyMs);
+    const r = await c.waitFor(() => replyPackets(c.bytes).packets.some((x) => x.cmd === 'O'), opts.replyMs);
     c.destroy();
     if (r !== 'done') run.findings.push({ walk: -1, step: 0, split: 'whole', detail: `a fresh connection is not negotiated: ${r}`, trail: 'O' });
   } finally {
-    process.off('uncaughtException', onError);
-    process.off('unhandledRejection', onError);
+    uncaught.stop();
   }
   return run;
 }

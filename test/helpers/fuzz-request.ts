@@ -3,7 +3,7 @@
 // error line counts), within a bound; then a valid probe request on a new connection must still be answered.
 // Records uncaught exceptions of this process, unanswered requests and malformed replies.
 import net from 'node:net';
-import type { Finding, FuzzResult } from './fuzz-drive.ts';
+import { catchUncaught, type Finding, type FuzzResult } from './fuzz-drive.ts';
 import { mutate, Rng } from './fuzz-mutate.ts';
 
 export interface RequestTarget {
@@ -41,10 +41,7 @@ export async function fuzzRequests(target: RequestTarget, opts: { seed: number; 
   const rng = new Rng(opts.seed);
   const result: FuzzResult = { seed: opts.seed, iterations: 0, reconnects: 0, inconclusive: 0, findings: [] };
   const record = (f: Finding): void => void (result.findings.length < 50 && result.findings.push(f));
-  let uncaught: string[] = [];
-  const onError = (err: unknown): void => void uncaught.push(err instanceof Error ? (err.stack ?? err.message) : String(err));
-  process.on('uncaughtException', onError);
-  process.on('unhandledRejection', onError);
+  const uncaught = catchUncaught();
   const deadline = Date.now() + opts.budgetMs;
   try {
     for (let i = 0; i < opts.iterations && Date.now() < deadline; i++) {
@@ -61,14 +58,10 @@ export async function fuzzRequests(target: RequestTarget, opts: { seed: number; 
       }
       const probe = await exchange(target.port, target.probe, opts.timeoutMs);
       if (probe.timedOut || !target.probeOk(probe.reply)) record({ kind: 'hang', iteration: i, input, detail: `probe after it: ${JSON.stringify(probe.reply.toString('latin1').slice(0, 300))}` });
-      if (uncaught.length) {
-        record({ kind: 'uncaught', iteration: i, input, detail: uncaught.join('\n---\n').slice(0, 2000) });
-        uncaught = [];
-      }
+      if (uncaught.errors.length) record({ kind: 'uncaught', iteration: i, input, detail: uncaught.errors.splice(0).join('\n---\n').slice(0, 2000) });
     }
   } finally {
-    process.off('uncaughtException', onError);
-    process.off('unhandledRejection', onError);
+    uncaught.stop();
   }
   return result;
 }
