@@ -1,82 +1,29 @@
 // Expiry of an alias some members of which have the message: what the sender hears (NOTIFY=NEVER, the null sender),
 // and that a plain recipient still expires as before.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { loadConfig } from '../../../src/config/load.ts';
-import { hashPassword } from '../../../src/mailhost/password.ts';
-import { openMailHost } from '../../../src/mailhost/mailhost-setup.ts';
-import { createRegistry } from '../../../src/metrics/registry.ts';
-import { createFullStackRouter, type RecipientOutcome } from '../../../src/queue/router.ts';
-import { createScheduler } from '../../../src/queue/scheduler.ts';
-import { openSpool } from '../../../src/queue/spool.ts';
+import type { RecipientOutcome } from '../../../src/queue/router.ts';
 import type { QueueEnvelope } from '../../../src/queue/types.ts';
-import { ManualClock } from '../../../src/util/clock.ts';
-import { silentLogger } from '../../../src/util/logger.ts';
-
-const MIN = 60_000;
+import { bobTo, filler, inboxCount, MIN, openQueueRig, queueUntilEmpty } from '../../helpers/alias-mailhost.ts';
 
 async function rig(t: TestContext, team: string[] = ['postmaster@localhost', 'full@localhost', 'far@remote.example']) {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-expiry-review-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
-  const { config } = loadConfig({
-    inline: {
-      mode: 'full-stack',
-      local_domains: ['localhost'],
-      users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
-      aliases: { 'team@localhost': team },
-      mailhost: { watch_files: false },
-      queue: { max_age: '2h', retry_initial: '1m', retry_max: '20m', delay_warning: '0s', scan_interval: '1h' },
-    },
-    dataDir,
-  });
-  const clock = new ManualClock(Date.UTC(2025, 0, 1, 12));
-  const registry = createRegistry(false);
-  const spool = await openSpool({ dir: path.join(dataDir, 'spool'), fsync: false, clock, registry, log: silentLogger });
-  const host = openMailHost({ config, dataDir, clock, log: silentLogger, registry, hostname: 'mx.test.example' });
-  const local = host.deliverLocal(spool, undefined, undefined, spool.progress);
   const sent: Array<{ rcpts: string[]; from: string; text: string }> = [];
   const attempts: number[] = [];
-  const router = createFullStackRouter({
-    isLocal: (r) => r.toLowerCase().endsWith('@localhost'),
-    deliverLocal: local,
-    outbound: {
-      deliver: (from, _domain, recipients, message) => {
-        if (recipients.includes('slow@remote.example')) {
-          // a remote that defers, slowly (the attempt takes a minute)
-          attempts.push(clock.now());
-          clock.advance(MIN);
-          return Promise.resolve(new Map(recipients.map((r): [string, RecipientOutcome] => [r, { status: 'temp', reply: { code: 451, text: 'later' }, destination: 'remote' }])));
-        }
-        sent.push({ rcpts: [...recipients], from, text: message.toString('utf8') });
-        return Promise.resolve(new Map(recipients.map((r): [string, RecipientOutcome] => [r, { status: 'delivered', reply: { code: 250, text: 'ok' }, destination: 'remote' }])));
-      },
-      close: () => Promise.resolve(),
-    },
-  });
-  const scheduler = createScheduler({ spool, router, config: config.queue, clock, registry, log: silentLogger, hostname: 'mx.test.example' });
-  await scheduler.start();
-  t.after(async () => {
-    await scheduler.stop(2000);
-    await host.close();
-    await spool.close();
-  });
-  const base = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', receivedAt: clock.now() };
-  assert.equal((await local({ ...base, rcptTo: ['full@localhost'] }, 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'F-full')).status, 'ok');
-  const run = async (envelope: QueueEnvelope): Promise<void> => {
-    await spool.enqueue({ ...envelope, receivedAt: clock.now() }, Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`));
-    await scheduler.runDue();
-    for (let i = 0; i < 100 && scheduler.size() > 0; i++) {
-      clock.advance(5 * MIN);
-      await scheduler.runDue();
+  const queue = await openQueueRig(t, 'spamgate-alias-expiry-review-', { users: { 'postmaster@localhost': undefined, 'full@localhost': 7000 }, aliases: { 'team@localhost': team } }, (clock) => (from, _domain, recipients, message) => {
+    if (recipients.includes('slow@remote.example')) {
+      // a remote that defers, slowly (the attempt takes a minute)
+      attempts.push(clock.now());
+      clock.advance(MIN);
+      return Promise.resolve(new Map(recipients.map((r): [string, RecipientOutcome] => [r, { status: 'temp', reply: { code: 451, text: 'later' }, destination: 'remote' }])));
     }
-    assert.equal(scheduler.size(), 0, 'the queue is empty');
-  };
-  const inbox = (u: string): number => readdirSync(path.join(dataDir, 'mail', 'localhost', u, 'Maildir', 'new')).length;
-  return { run, sent, base, inbox, attempts, clock };
+    sent.push({ rcpts: [...recipients], from, text: message.toString('utf8') });
+    return Promise.resolve(new Map(recipients.map((r): [string, RecipientOutcome] => [r, { status: 'delivered', reply: { code: 250, text: 'ok' }, destination: 'remote' }])));
+  });
+  const base = bobTo([], queue.clock.now());
+  assert.equal((await queue.local({ ...base, rcptTo: ['full@localhost'] }, 'full@localhost', filler(), 'F-full')).status, 'ok');
+  const run = (envelope: QueueEnvelope): Promise<void> => queueUntilEmpty(queue, envelope);
+  const inbox = (u: string): number => inboxCount(queue.dataDir, u);
+  return { run, sent, base, inbox, attempts, clock: queue.clock };
 }
 
 test('NOTIFY=NEVER on the alias: no notice at expiry; the others keep one copy; the off-site copy goes', async (t) => {

@@ -2,37 +2,32 @@
 // before the copies for off-site members; when queuing such a copy fails the alias is retried, and that retry must
 // not queue the notice a second time.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
-import { loadConfig } from '../../../src/config/load.ts';
-import { hashPassword } from '../../../src/mailhost/password.ts';
-import { openMailHost } from '../../../src/mailhost/mailhost-setup.ts';
+import { test, type TestContext } from 'node:test';
 import { writeSieveScript } from '../../../src/mailhost/sieve-scripts.ts';
-import { createRegistry } from '../../../src/metrics/registry.ts';
-import { openSpool, spoolDir } from '../../../src/queue/spool.ts';
 import type { SpoolProgress } from '../../../src/queue/spool-progress.ts';
 import type { MessageSink, QueueEnvelope } from '../../../src/queue/types.ts';
 import { capturingLogger } from '../../helpers/capture-logs.ts';
 import { ManualClock, systemClock } from '../../../src/util/clock.ts';
-import { silentLogger } from '../../../src/util/logger.ts';
+import type { Logger } from '../../../src/util/logger.ts';
+import {
+  aliasConfig,
+  aliasDataDir,
+  bigMessage,
+  bobTo,
+  filler,
+  inboxCount,
+  openAliasHost,
+  openHostProcess,
+  TEAM_FULL,
+  TEAM_TINY,
+  type HostProcess,
+} from '../../helpers/alias-mailhost.ts';
 
 test('a retry after an off-site copy could not be queued does not send the member failure notice again', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-notice-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('tiny-password', { N: 1024, r: 8, p: 1 });
-  const { config } = loadConfig({
-    inline: {
-      local_domains: ['localhost'],
-      users: { 'postmaster@localhost': { password }, 'tiny@localhost': { password, quota: 1024 } },
-      aliases: { 'team@localhost': ['postmaster@localhost', 'tiny@localhost', 'far@remote.example'] },
-      mailhost: { watch_files: false },
-    },
-    dataDir,
-  });
-  const host = openMailHost({ config, dataDir, clock: systemClock, log: silentLogger, registry: createRegistry(false), hostname: 'mx.test.example' });
-  t.after(() => host.close());
+  const { dataDir, password } = await aliasDataDir(t, 'spamgate-alias-notice-', 'tiny-password');
+  const host = openAliasHost(t, aliasConfig(dataDir, password, TEAM_TINY), dataDir);
   const queued: QueueEnvelope[] = [];
   let failNextCopy = true;
   const sink: MessageSink = {
@@ -46,8 +41,8 @@ test('a retry after an off-site copy could not be queued does not send the membe
     },
   };
   const deliver = host.deliverLocal(sink);
-  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['team@localhost'], receivedAt: systemClock.now() };
-  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  const envelope = bobTo(['team@localhost'], systemClock.now());
+  const raw = bigMessage();
   await assert.rejects(deliver(envelope, 'team@localhost', raw, 'Q1'), /ENOSPC/);
   const retry = await deliver(envelope, 'team@localhost', raw, 'Q1');
   assert.equal(retry.status, 'ok');
@@ -57,58 +52,28 @@ test('a retry after an off-site copy could not be queued does not send the membe
 });
 
 test('an alias retried for hours while one member defers: the members that have the message get no second copy', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-retry-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
+  const { dataDir, password } = await aliasDataDir(t, 'spamgate-alias-retry-');
   // defaults: mailhost.duplicate_window 1h, queue.retry_max 1h, queue.max_age 5d
-  const { config } = loadConfig({
-    inline: {
-      local_domains: ['localhost'],
-      users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
-      aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
-      mailhost: { watch_files: false },
-    },
-    dataDir,
-  });
+  const config = aliasConfig(dataDir, password, TEAM_FULL);
   const clock = new ManualClock(1_000_000);
-  const host = openMailHost({ config, dataDir, clock, log: silentLogger, registry: createRegistry(false), hostname: 'mx.test.example' });
-  t.after(() => host.close());
+  const host = openAliasHost(t, config, dataDir, clock);
   const sink: MessageSink = { enqueue: () => Promise.resolve({ id: 'n1' }) };
   const deliver = host.deliverLocal(sink);
-  const envelope = (rcpt: string): QueueEnvelope => ({ sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: [rcpt], receivedAt: clock.now() });
+  const envelope = (rcpt: string): QueueEnvelope => bobTo([rcpt], clock.now());
   // full@ holds 4000 of its 7000 octets: the next 4000 wait for room (452, retried)
-  assert.equal((await deliver(envelope('full@localhost'), 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
-  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  assert.equal((await deliver(envelope('full@localhost'), 'full@localhost', filler(), 'Q0')).status, 'ok');
+  const raw = bigMessage();
   // the queue's retries: 1, 2, 4, … minutes, then every hour (retry_max), for hours
   for (const wait of [0, 60_000, 120_000, 240_000, 480_000, 960_000, 1_920_000, 3_600_000, 3_600_000, 3_600_000]) {
     clock.advance(wait);
     assert.equal((await deliver(envelope('team@localhost'), 'team@localhost', raw, 'Q1')).status, 'temp');
   }
-  const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
-  assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once, however long the alias is retried');
+  assert.equal(inboxCount(dataDir), 1, 'postmaster@ has the message once, however long the alias is retried');
 });
 
-/** One mail host and spool as a process has them: a restart is a new pair on the same data directory. */
-async function openProcess(dataDir: string, password: string, log = silentLogger): Promise<{ deliver: ReturnType<ReturnType<typeof openMailHost>['deliverLocal']>; close(): Promise<void> }> {
-  const { config } = loadConfig({
-    inline: {
-      local_domains: ['localhost'],
-      users: { 'postmaster@localhost': { password }, 'tiny@localhost': { password, quota: 1024 } },
-      aliases: { 'team@localhost': ['postmaster@localhost', 'tiny@localhost', 'far@remote.example'] },
-      mailhost: { watch_files: false },
-    },
-    dataDir,
-  });
-  const registry = createRegistry(false);
-  const spool = await openSpool({ dir: spoolDir(dataDir), fsync: true, clock: systemClock, registry, log });
-  const host = openMailHost({ config, dataDir, clock: systemClock, log, registry, hostname: 'mx.test.example' });
-  return {
-    deliver: host.deliverLocal(sinkOf(spool), undefined, undefined, spool.progress),
-    close: async () => {
-      await host.close();
-      await spool.close();
-    },
-  };
+/** One mail host and spool as a process has them (team@ → postmaster@, tiny@, far@remote.example): a restart is a new pair on the same data directory. */
+function openProcess(dataDir: string, password: string, log?: Logger): Promise<HostProcess> {
+  return openHostProcess(aliasConfig(dataDir, password, TEAM_TINY), dataDir, sinkOf, log);
 }
 
 /** What was queued (off-site copies and notices); the first off-site copy cannot be queued (ENOSPC). */
@@ -127,37 +92,31 @@ function sinkOf(spool: MessageSink): MessageSink {
   };
 }
 
-test('a restart between the member failure notice and the retry of the alias: the notice goes once, the member that has the message gets no second copy', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-restart-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('tiny-password', { N: 1024, r: 8, p: 1 });
+/** A fresh data directory (`prefix`) where a first process tries team@ once: the off-site copy cannot be queued (ENOSPC), then the process ends. */
+async function firstProcessFails(t: TestContext, prefix: string): Promise<{ dataDir: string; password: string; envelope: QueueEnvelope; raw: Buffer }> {
+  const { dataDir, password } = await aliasDataDir(t, prefix, 'tiny-password');
   queued.length = 0;
   failNextCopy = true;
-  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['team@localhost'], receivedAt: systemClock.now() };
-  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  const envelope = bobTo(['team@localhost'], systemClock.now());
+  const raw = bigMessage();
   const first = await openProcess(dataDir, password);
   await assert.rejects(first.deliver(envelope, 'team@localhost', raw, 'Q1'), /ENOSPC/);
   await first.close();
+  return { dataDir, password, envelope, raw };
+}
+
+test('a restart between the member failure notice and the retry of the alias: the notice goes once, the member that has the message gets no second copy', async (t) => {
+  const { dataDir, password, envelope, raw } = await firstProcessFails(t, 'spamgate-alias-restart-');
   const second = await openProcess(dataDir, password);
   t.after(() => second.close());
   assert.equal((await second.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'ok');
   assert.equal(queued.filter((e) => e.mailFrom === '').length, 1, 'one failure notice for tiny@ across the restart');
   assert.equal(queued.filter((e) => e.mailFrom !== '').length, 1, 'one copy for the off-site member');
-  const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
-  assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once');
+  assert.equal(inboxCount(dataDir), 1, 'postmaster@ has the message once');
 });
 
 test('a damaged progress record is ignored with a warning: the retry delivers as without one', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-damaged-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('tiny-password', { N: 1024, r: 8, p: 1 });
-  queued.length = 0;
-  failNextCopy = true;
-  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['team@localhost'], receivedAt: systemClock.now() };
-  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
-  const first = await openProcess(dataDir, password);
-  await assert.rejects(first.deliver(envelope, 'team@localhost', raw, 'Q1'), /ENOSPC/);
-  await first.close();
+  const { dataDir, password, envelope, raw } = await firstProcessFails(t, 'spamgate-alias-damaged-');
   for (const damage of ['{"v":1,"steps":[', '{"v":1,"steps":[1,2]}', `{"v":1,"steps":${JSON.stringify(Array.from({ length: 20_000 }, (_v, i) => `s${i}`))}}`, '[]']) {
     writeFileSync(path.join(dataDir, 'spool', 'progress', 'Q1.json'), damage);
     const { log, logs } = capturingLogger('warn');
@@ -169,22 +128,9 @@ test('a damaged progress record is ignored with a warning: the retry delivers as
 });
 
 test('an alias member that defers until queue.max_age: the notice names that member alone, from the alias; the others keep their copy', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-expiry-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
-  const { config } = loadConfig({
-    inline: {
-      local_domains: ['localhost'],
-      users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
-      aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
-      mailhost: { watch_files: false },
-      queue: { max_age: '2d' },
-    },
-    dataDir,
-  });
+  const { dataDir, password } = await aliasDataDir(t, 'spamgate-alias-expiry-');
   const clock = new ManualClock(1_000_000);
-  const host = openMailHost({ config, dataDir, clock, log: silentLogger, registry: createRegistry(false), hostname: 'mx.test.example' });
-  t.after(() => host.close());
+  const host = openAliasHost(t, aliasConfig(dataDir, password, TEAM_FULL, { queue: { max_age: '2d' } }), dataDir, clock);
   const notices: Array<{ envelope: QueueEnvelope; raw: string }> = [];
   const sink: MessageSink = {
     enqueue: (envelope, raw) => {
@@ -194,9 +140,9 @@ test('an alias member that defers until queue.max_age: the notice names that mem
   };
   const deliver = host.deliverLocal(sink);
   const receivedAt = clock.now();
-  const envelope = (rcpt: string): QueueEnvelope => ({ sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: [rcpt], receivedAt });
-  assert.equal((await deliver(envelope('full@localhost'), 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
-  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+  const envelope = (rcpt: string): QueueEnvelope => bobTo([rcpt], receivedAt);
+  assert.equal((await deliver(envelope('full@localhost'), 'full@localhost', filler(), 'Q0')).status, 'ok');
+  const raw = bigMessage();
   assert.equal((await deliver(envelope('team@localhost'), 'team@localhost', raw, 'Q1')).status, 'temp');
   clock.advance(2 * 86_400_000 - 1);
   assert.equal((await deliver(envelope('team@localhost'), 'team@localhost', raw, 'Q1')).status, 'temp', 'before max_age the alias is retried');
@@ -213,90 +159,47 @@ test('an alias member that defers until queue.max_age: the notice names that mem
   assert.match(notice?.raw ?? '', /Status: 4\.4\.7/);
   assert.match(notice?.raw ?? '', /message expired after 2d in queue/);
   assert.doesNotMatch(notice?.raw ?? '', /Final-Recipient: rfc822; ?(postmaster@localhost|team@localhost)/i);
-  const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
-  assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once');
+  assert.equal(inboxCount(dataDir), 1, 'postmaster@ has the message once');
 });
 
-test('a member also addressed directly got the message from that recipient: a retry of the alias after a restart gives it no second copy', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-direct-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
-  const openPair = async (): Promise<{ deliver: ReturnType<ReturnType<typeof openMailHost>['deliverLocal']>; close(): Promise<void> }> => {
-    const { config } = loadConfig({
-      inline: {
-        local_domains: ['localhost'],
-        users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
-        aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
-        mailhost: { watch_files: false },
-      },
-      dataDir,
-    });
-    const registry = createRegistry(false);
-    const spool = await openSpool({ dir: spoolDir(dataDir), fsync: true, clock: systemClock, registry, log: silentLogger });
-    const host = openMailHost({ config, dataDir, clock: systemClock, log: silentLogger, registry, hostname: 'mx.test.example' });
-    return {
-      deliver: host.deliverLocal(spool, undefined, undefined, spool.progress),
-      close: async () => {
-        await host.close();
-        await spool.close();
-      },
-    };
-  };
-  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['postmaster@localhost', 'team@localhost'], receivedAt: systemClock.now() };
-  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
-  const first = await openPair();
+/** The first process's attempt of a message to postmaster@ and team@ (postmaster@'s copy delivered, full@ deferred). */
+async function directThenAlias(first: HostProcess, envelope: QueueEnvelope, raw: Buffer): Promise<void> {
   // full@ holds 4000 of its 7000 octets: the alias defers for it
-  assert.equal((await first.deliver({ ...envelope, rcptTo: ['full@localhost'] }, 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
+  assert.equal((await first.deliver({ ...envelope, rcptTo: ['full@localhost'] }, 'full@localhost', filler(), 'Q0')).status, 'ok');
   // the message's two recipients: postmaster@ itself (delivered), then the alias (postmaster@ a duplicate, full@ deferred)
   assert.equal((await first.deliver(envelope, 'postmaster@localhost', raw, 'Q1')).status, 'ok');
   assert.equal((await first.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
+}
+
+test('a member also addressed directly got the message from that recipient: a retry of the alias after a restart gives it no second copy', async (t) => {
+  const { dataDir, password } = await aliasDataDir(t, 'spamgate-alias-direct-');
+  const openPair = (): Promise<HostProcess> => openHostProcess(aliasConfig(dataDir, password, TEAM_FULL), dataDir);
+  const envelope = bobTo(['postmaster@localhost', 'team@localhost'], systemClock.now());
+  const raw = bigMessage();
+  const first = await openPair();
+  await directThenAlias(first, envelope, raw);
   await first.close();
   const second = await openPair();
   t.after(() => second.close());
   assert.equal((await second.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
-  const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
-  assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once across the restart');
+  assert.equal(inboxCount(dataDir), 1, 'postmaster@ has the message once across the restart');
 });
 
 test('a member also addressed directly whose script redirects: a retry of the alias after a restart queues no second redirect', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-redirect-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
+  const { dataDir, password } = await aliasDataDir(t, 'spamgate-alias-redirect-');
   writeSieveScript(dataDir, 'postmaster@localhost', 'require "copy";\nredirect :copy "boss@remote.example";\n');
   const redirects: QueueEnvelope[] = [];
-  const openPair = async (): Promise<{ deliver: ReturnType<ReturnType<typeof openMailHost>['deliverLocal']>; close(): Promise<void> }> => {
-    const { config } = loadConfig({
-      inline: {
-        local_domains: ['localhost'],
-        users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
-        aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
-        mailhost: { watch_files: false },
-      },
-      dataDir,
-    });
-    const registry = createRegistry(false);
-    const spool = await openSpool({ dir: spoolDir(dataDir), fsync: true, clock: systemClock, registry, log: silentLogger });
-    const host = openMailHost({ config, dataDir, clock: systemClock, log: silentLogger, registry, hostname: 'mx.test.example' });
-    const sink: MessageSink = {
+  const openPair = (): Promise<HostProcess> =>
+    openHostProcess(aliasConfig(dataDir, password, TEAM_FULL), dataDir, (spool) => ({
       enqueue: (envelope, raw) => {
         if (envelope.rcptTo.includes('boss@remote.example')) redirects.push(envelope);
         return spool.enqueue(envelope, raw);
       },
-    };
-    return {
-      deliver: host.deliverLocal(sink, undefined, undefined, spool.progress),
-      close: async () => {
-        await host.close();
-        await spool.close();
-      },
-    };
-  };
-  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['postmaster@localhost', 'team@localhost'], receivedAt: systemClock.now() };
-  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
+    }));
+  const envelope = bobTo(['postmaster@localhost', 'team@localhost'], systemClock.now());
+  const raw = bigMessage();
   const first = await openPair();
-  assert.equal((await first.deliver({ ...envelope, rcptTo: ['full@localhost'] }, 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
-  assert.equal((await first.deliver(envelope, 'postmaster@localhost', raw, 'Q1')).status, 'ok');
-  assert.equal((await first.deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
+  await directThenAlias(first, envelope, raw);
   assert.equal(redirects.length, 1);
   await first.close();
   const second = await openPair();
@@ -306,20 +209,8 @@ test('a member also addressed directly whose script redirects: a retry of the al
 });
 
 test('a progress record that cannot be written (disk full) neither fails nor repeats the delivery: the copies stand, the memory tells', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-enospc-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('full-password', { N: 1024, r: 8, p: 1 });
-  const { config } = loadConfig({
-    inline: {
-      local_domains: ['localhost'],
-      users: { 'postmaster@localhost': { password }, 'full@localhost': { password, quota: 7000 } },
-      aliases: { 'team@localhost': ['postmaster@localhost', 'full@localhost'] },
-      mailhost: { watch_files: false },
-    },
-    dataDir,
-  });
-  const host = openMailHost({ config, dataDir, clock: systemClock, log: silentLogger, registry: createRegistry(false), hostname: 'mx.test.example' });
-  t.after(() => host.close());
+  const { dataDir, password } = await aliasDataDir(t, 'spamgate-alias-enospc-');
+  const host = openAliasHost(t, aliasConfig(dataDir, password, TEAM_FULL), dataDir);
   let writes = 0;
   const progress: SpoolProgress = {
     of: () => ({
@@ -332,31 +223,19 @@ test('a progress record that cannot be written (disk full) neither fails nor rep
     forget: () => undefined,
   };
   const deliver = host.deliverLocal({ enqueue: () => Promise.resolve({ id: 'n1' }) }, undefined, undefined, progress);
-  const envelope: QueueEnvelope = { sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: ['team@localhost'], receivedAt: systemClock.now() };
-  const raw = Buffer.from(`From: bob@remote.example\r\nSubject: big\r\n\r\n${'x'.repeat(4000)}\r\n`);
-  assert.equal((await deliver({ ...envelope, rcptTo: ['full@localhost'] }, 'full@localhost', Buffer.from(`Subject: filler\r\n\r\n${'f'.repeat(4000)}\r\n`), 'Q0')).status, 'ok');
+  const envelope = bobTo(['team@localhost'], systemClock.now());
+  const raw = bigMessage();
+  assert.equal((await deliver({ ...envelope, rcptTo: ['full@localhost'] }, 'full@localhost', filler(), 'Q0')).status, 'ok');
   assert.equal((await deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp', 'full@ defers; postmaster@\'s copy is no failure');
   assert.ok(writes >= 1);
   assert.equal((await deliver(envelope, 'team@localhost', raw, 'Q1')).status, 'temp');
-  const inbox = path.join(dataDir, 'mail', 'localhost', 'postmaster', 'Maildir', 'new');
-  assert.equal(readdirSync(inbox).length, 1, 'postmaster@ has the message once');
+  assert.equal(inboxCount(dataDir), 1, 'postmaster@ has the message once');
 });
 
 test('a plain delivery (one user, or an alias of one target) reads and writes no progress record', async (t) => {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'spamgate-alias-plain-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const password = await hashPassword('plain-password', { N: 1024, r: 8, p: 1 });
-  const { config } = loadConfig({
-    inline: {
-      local_domains: ['localhost'],
-      users: { 'postmaster@localhost': { password }, 'alice@localhost': { password } },
-      aliases: { 'one@localhost': ['alice@localhost'], 'two@localhost': ['alice@localhost', 'postmaster@localhost'] },
-      mailhost: { watch_files: false },
-    },
-    dataDir,
-  });
-  const host = openMailHost({ config, dataDir, clock: systemClock, log: silentLogger, registry: createRegistry(false), hostname: 'mx.test.example' });
-  t.after(() => host.close());
+  const { dataDir, password } = await aliasDataDir(t, 'spamgate-alias-plain-', 'plain-password');
+  const book = { users: { 'postmaster@localhost': undefined, 'alice@localhost': undefined }, aliases: { 'one@localhost': ['alice@localhost'], 'two@localhost': ['alice@localhost', 'postmaster@localhost'] } };
+  const host = openAliasHost(t, aliasConfig(dataDir, password, book), dataDir);
   const touched: string[] = [];
   const progress: SpoolProgress = {
     of: (id) => ({
@@ -372,7 +251,7 @@ test('a plain delivery (one user, or an alias of one target) reads and writes no
     forget: () => undefined,
   };
   const deliver = host.deliverLocal({ enqueue: () => Promise.resolve({ id: 'n1' }) }, undefined, undefined, progress);
-  const envelope = (rcpt: string): QueueEnvelope => ({ sessionId: 'S1', clientIp: '192.0.2.1', mailFrom: 'bob@remote.example', rcptTo: [rcpt], receivedAt: systemClock.now() });
+  const envelope = (rcpt: string): QueueEnvelope => bobTo([rcpt], systemClock.now());
   const raw = Buffer.from('From: bob@remote.example\r\nSubject: hi\r\n\r\nhello\r\n');
   assert.equal((await deliver(envelope('alice@localhost'), 'alice@localhost', raw, 'P1')).status, 'ok');
   assert.equal((await deliver(envelope('one@localhost'), 'one@localhost', raw, 'P2')).status, 'ok');
