@@ -107,24 +107,24 @@ export const usersCommand: Command = {
         io.stdout.write(`deleted ${name} (the mailbox is kept${listsDropped ? '; the sender lists are not' : ''})\n`);
         return 0;
       }
-      if (newQuota !== undefined) {
-        if (!existing) return fail(io, `no such user ${name}`);
-        const next: UserFileEntry = { ...existing };
-        if (newQuota === 'default') delete next.quota;
-        else next.quota = newQuota;
+      /** Writes the existing user's entry with one field set, or dropped when `value` is undefined. */
+      const setField = <K extends 'quota' | 'vacation'>(entry: UserFileEntry, key: K, value: UserFileEntry[K] | undefined): void => {
+        const next: UserFileEntry = { ...entry };
+        if (value === undefined) delete next[key];
+        else next[key] = value;
         current[name] = next;
         writeUsersFileAtomic(file, current);
+      };
+      if (newQuota !== undefined) {
+        if (!existing) return fail(io, `no such user ${name}`);
+        setField(existing, 'quota', newQuota === 'default' ? undefined : newQuota);
         const shown = newQuota === 'default' ? `the default (${defaultQuota === undefined ? 'none: mailhost.default_quota is not set' : `${defaultQuota} bytes`})` : `${newQuota} bytes`;
         io.stdout.write(`quota of ${name}: ${shown}\n`);
         return 0;
       }
       if (vacation !== undefined) {
         if (!existing) return fail(io, `no such user ${name}`);
-        const next: UserFileEntry = { ...existing };
-        if (vacation === 'off') delete next.vacation;
-        else next.vacation = vacation;
-        current[name] = next;
-        writeUsersFileAtomic(file, current);
+        setField(existing, 'vacation', vacation === 'off' ? undefined : vacation);
         // a new vacation (or none) starts with no memory of whom the last one answered
         forgetVacationReplies(dataDir, name);
         io.stdout.write(vacation === 'off' ? `vacation reply of ${name} off\n` : `vacation reply of ${name} on${vacation.until ? ` until ${vacation.until}` : ''}, once per sender every ${vacation.days} days\n`);
