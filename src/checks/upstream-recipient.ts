@@ -8,7 +8,7 @@ import type { Config } from '../config/schema.ts';
 import { counter, type Registry } from '../metrics/registry.ts';
 import { NextHopClient } from '../smtp/next-hop-client.ts';
 import { upstreamTlsOptions } from '../queue/upstream-tls.ts';
-import { isLocalDomain, parseAddress } from '../smtp/address.ts';
+import { isLocalDomain, isPostmaster, parseAddress } from '../smtp/address.ts';
 import type { Ruleset } from '../scoring/ruleset.ts';
 import { scoreHits } from '../scoring/scorer.ts';
 import type { Check, SymbolHit } from './types.ts';
@@ -140,6 +140,8 @@ export function createUpstreamRecipientCheck(verifier: RecipientVerifier, cfg: V
       if (ctx.phaseHits && scoreHits(ctx.phaseHits, ruleset).hard) return [];
       const rcpt = parseAddress(ctx.rcpt ?? '');
       if (rcpt.trick || rcpt.literal || rcpt.domain === '' || !isLocalDomain(rcpt.domain, localDomains)) return [];
+      // RFC 5321 §4.5.1: postmaster at our domains MUST be accepted: never refused for the upstream's answer (nor probed).
+      if (isPostmaster(rcpt, localDomains)) return [];
       // The mailbox as the envelope holds it (and delivery will send it), not parseAddress's unquoted local part:
       // "john doe"@ or "john..doe"@ probed as <john doe@…> is a syntax error at the upstream, a 5xx taken for
       // an unknown user, and a mailbox it takes was refused.

@@ -3,6 +3,7 @@
 import type { SMTPServerAddress } from 'smtp-server';
 import { plainRecipient } from '../batv/batv.ts';
 import type { Envelope } from '../checks/types.ts';
+import type { Config } from '../config/schema.ts';
 import { spaceNeeded } from '../queue/free-space.ts';
 import { canonicalMailbox } from './address.ts';
 import { readMailParameters, readRcptParameters } from './esmtp-params.ts';
@@ -76,16 +77,34 @@ function refuseWithoutSpace(deps: GatewayDeps, declaredSize: number | undefined,
   throw insufficientStorage();
 }
 
+/**
+ * Front-of mode: a bare <postmaster> (any case), which RFC 5321 §4.1.1.3 and §4.5.1 say MUST be accepted, goes on as
+ * postmaster@ the first of local_domains. Handed on bare, it is an address of no domain at the upstream: some refuse
+ * it (501, a bounce for mail we took), others qualify it with a domain of their own choosing, and here it counted as
+ * another domain's recipient (signed with BATV, given the copy without X-Spamgate fields). Qualified, it is one of
+ * our own, as full-stack mode makes it (postmaster@ the primary domain, mailhost.postmaster). With no
+ * local_domains it stays as given.
+ */
+function qualifiedPostmaster(config: Pick<Config, 'mode' | 'local_domains'>, rcpt: string): string {
+  const domain = config.local_domains[0];
+  if (config.mode !== 'front-of' || domain === undefined || rcpt.toLowerCase() !== 'postmaster') return rcpt;
+  return `postmaster@${domain}`;
+}
+
 export async function addRecipient(deps: GatewayDeps, state: SessionState, address: SMTPServerAddress): Promise<void> {
   const tx = state.tx;
   if (!tx) throw new SmtpError(503, '5.5.1', 'Bad sequence of commands');
-  const dsnRequest = readRcptParameters(address, tx.envelope.smtputf8);
+  const readDsn = readRcptParameters(address, tx.envelope.smtputf8);
   // The same recipient again (compared without case, as smtp-server does): accepted once, kept once, so the
   // next hop never gets it twice and it never counts twice against the limits.
   // draft-levine-smtp-batv-01 §4.2: a tagged recipient at our domains is the plain address from here on
   // (checks, the envelope, delivery); the BATV check judges the tag of a bounce from rcptAsGiven.
   const asGiven = canonicalMailbox(address.address);
-  const rcpt = plainRecipient(deps.snapshot().batv, asGiven, deps.snapshot().config.local_domains);
+  const plain = plainRecipient(deps.snapshot().batv, asGiven, deps.snapshot().config.local_domains);
+  const rcpt = qualifiedPostmaster(deps.snapshot().config, plain);
+  // RFC 3461 §4.2: an ORCPT added by a relaying MTA MUST hold the recipient of the RCPT it received: the qualified
+  // postmaster keeps <postmaster> as its original recipient (in notices, and at an upstream that offers DSN).
+  const dsnRequest = rcpt !== plain && readDsn?.orcpt === undefined ? { ...readDsn, orcpt: `rfc822;${plain}` } : readDsn;
   const again = rcpt.toLowerCase();
   if (tx.envelope.rcptTo.some((r) => r.toLowerCase() === again)) return;
   const config = deps.snapshot().config;
