@@ -28,6 +28,8 @@ export interface MailboxDeliveryDeps {
   log: Logger;
   /** How long a redirect is remembered, so a retried delivery does not send it again (ms). */
   duplicateWindowMs: number;
+  /** Counts a Sieve reject's notice not sent because the filter judged the message spam. */
+  spamNoticeSuppressed?: () => void;
 }
 
 /** `sieveReject`: the failure is the user's Sieve reject (the caller decides whether the sender hears of it). */
@@ -52,6 +54,7 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         const decision = decideReject(envelope, junk, plan.reject.reason);
         if (decision.kind === 'dropped') {
           deps.log.info('sieve reject: message dropped without a notice', { id: queueId, user, from: envelope.mailFrom, why: decision.why });
+          if (decision.why === 'spam') deps.spamNoticeSuppressed?.();
           return { status: 'ok' };
         }
         if (decision.outcome.status !== 'perm') return decision.outcome;

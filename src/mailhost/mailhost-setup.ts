@@ -8,7 +8,7 @@ import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { ForwardSealer } from './arc-forward.ts';
 import type { Config } from '../config/schema.ts';
 import { createImapServer } from '../imap/server.ts';
-import type { Registry } from '../metrics/registry.ts';
+import { counter, type Registry } from '../metrics/registry.ts';
 import { startManageSieve } from '../managesieve/setup.ts';
 import { createPop3Server } from '../pop3/server.ts';
 import { inheritedRequest } from '../queue/dsn-policy.ts';
@@ -27,6 +27,7 @@ import { createUserDirectory, type UserDirectory } from './directory.ts';
 import { mailRoot } from './mail-root.ts';
 import { createLocalDelivery, hasDeliveredTo, withDeliveredTo } from './local-delivery.ts';
 import { createMailboxDelivery } from './mailbox-delivery.ts';
+import { judgedSpam } from './sieve-reject.ts';
 import { createSieveFiltering } from './sieve-delivery.ts';
 import { createSieveDuplicateStore } from './sieve-duplicates.ts';
 import { createSieveScripts } from './sieve-scripts.ts';
@@ -138,7 +139,11 @@ export function openMailHost(deps: MailHostDeps): MailHost {
     hostname: () => config.smtp.hostname ?? os.hostname(),
     now: () => deps.clock.now(),
   });
+  // Notices to the sender of mail the filter judged spam that local delivery does not send (backscatter)
+  const suppressed = counter(deps.registry, 'spamgate_notices_suppressed_total', 'Local-delivery notices to the sender not sent because the filter judged the message spam (backscatter), by notice (alias_member: members of an alias that failed while others got the message; sieve_reject: a Sieve reject or ereject)', ['notice'] as const);
+  for (const notice of ['alias_member', 'sieve_reject']) suppressed.inc({ notice }, 0);
   const mailboxDelivery = createMailboxDelivery({
+    spamNoticeSuppressed: () => suppressed.inc({ notice: 'sieve_reject' }),
     local,
     sieve,
     vacation,
@@ -225,13 +230,19 @@ export function openMailHost(deps: MailHostDeps): MailHost {
         // (the mailboxes that have the message are deduplicated).
         const key = `${queueId}\0${recipient.toLowerCase()}`;
         const step = `notice\0${recipient.toLowerCase()}`;
+        // Mail the filter judged spam: the sender is most likely forged, and the notice would be backscatter. The
+        // alias is delivered all the same (its other members have the message); the failed members are only logged.
+        const spam = judgedSpam(envelope, junk);
         if (!notified.has(key) && !(await record?.has(step))) {
-          await notifyFailedMembers(notices, { envelope, alias: recipient, targets, failedMembers, raw, queueId });
+          if (spam) {
+            log.info('notice suppressed: message judged spam', { id: queueId, recipient, from: envelope.mailFrom, failed: failedMembers.map((f) => f.member), action: envelope.verdict?.action });
+            suppressed.inc({ notice: 'alias_member' });
+          } else await notifyFailedMembers(notices, { envelope, alias: recipient, targets, failedMembers, raw, queueId });
           notified.set(key, true);
           // a crash before this write sends the notice again at the retry (at least once)
           await record?.add(step).catch((err: unknown) => log.warn('delivery progress not recorded', { id: queueId, recipient, err }));
         }
-        log.info('alias delivered to some members; the sender is told of the others', { id: queueId, recipient, failed: failedMembers.map((f) => f.member) });
+        if (!spam) log.info('alias delivered to some members; the sender is told of the others', { id: queueId, recipient, failed: failedMembers.map((f) => f.member) });
         worst = { status: 'ok' };
       }
       const forwardStep = `forward\0${recipient.toLowerCase()}`;

@@ -14,8 +14,17 @@ export type RejectDecision = { kind: 'notice'; outcome: LocalDeliveryOutcome } |
 /** Characters of the reason carried in the notice. */
 const MAX_REASON_CHARS = 400;
 
+/**
+ * The filter judged the message spam: its copy for this recipient goes to Junk, or the message's action is one of
+ * the spam actions (rewrite_subject and above, vacation-rules.ts). A notice to its sender is then backscatter more
+ * often than not; Sieve rejects and alias member notices send none (README "Backscatter from local delivery").
+ */
+export function judgedSpam(envelope: Pick<QueueEnvelope, 'verdict'>, junk: boolean): boolean {
+  return junk || (envelope.verdict !== undefined && SPAM_ACTIONS.has(envelope.verdict.action));
+}
+
 export function decideReject(envelope: QueueEnvelope, junk: boolean, reason: string): RejectDecision {
-  if (junk || (envelope.verdict !== undefined && SPAM_ACTIONS.has(envelope.verdict.action))) return { kind: 'dropped', why: 'spam' };
+  if (judgedSpam(envelope, junk)) return { kind: 'dropped', why: 'spam' };
   // RFC 5321 §4.5.5: nothing is sent to the null reverse path
   if (envelope.mailFrom === '') return { kind: 'dropped', why: 'null_sender' };
   if (isSystemSender(envelope.mailFrom)) return { kind: 'dropped', why: 'system_sender' };

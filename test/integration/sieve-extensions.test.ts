@@ -62,6 +62,8 @@ test('reject: the sender gets a notice from <> with the reason, nothing is store
   assert.equal(logsOf(s, spam, 'sieve reject: message dropped without a notice')[0]?.why, 'spam');
   assert.equal(logsOf(s, nul, 'sieve reject: message dropped without a notice')[0]?.why, 'null_sender');
   assert.equal(logsOf(s, daemon, 'sieve reject: message dropped without a notice')[0]?.why, 'system_sender');
+  // counted once: for the spam, not for the null sender or mailer-daemon
+  assert.match(await s.gw.app.registry.metrics(), /^spamgate_notices_suppressed_total\{notice="sieve_reject"\} 1$/m);
   await s.send('bob@remote.example', `From: <bob@remote.example>\r\nTo: ${ALICE}\r\nSubject: special offer\r\n`, 'buy now');
   await s.sink.waitForMessages(1, 20_000);
   assert.equal(s.sink.messages.length, 1, 'one notice: to bob only');
