@@ -45,6 +45,8 @@ export interface MailboxDelivery {
 
 export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDelivery {
   const redirected = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs, perf: deps.clock });
+  // spam Sieve rejects already counted: an alias retried for another member runs the script again, one notice unsent
+  const suppressed = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs, perf: deps.clock });
   return {
     async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal, record }) {
       const user = deps.lookup(mailbox)?.name ?? mailbox;
@@ -54,7 +56,15 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         const decision = decideReject(envelope, junk, plan.reject.reason);
         if (decision.kind === 'dropped') {
           deps.log.info('sieve reject: message dropped without a notice', { id: queueId, user, from: envelope.mailFrom, why: decision.why });
-          if (decision.why === 'spam') deps.spamNoticeSuppressed?.();
+          if (decision.why === 'spam') {
+            const key = `${queueId}\0${recipient.toLowerCase()}\0${user}`;
+            const step = `sieve-reject\0${recipient.toLowerCase()}\0${user}`;
+            if (!suppressed.has(key) && !(await record?.has(step))) {
+              deps.spamNoticeSuppressed?.();
+              suppressed.set(key, true);
+              await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
+            }
+          }
           return { status: 'ok' };
         }
         if (decision.outcome.status !== 'perm') return decision.outcome;
