@@ -13,6 +13,7 @@ import { createRelayCheck } from './checks/relay.ts';
 import { createRecipientCheck } from './checks/recipient.ts';
 import { createUpstreamRecipientCheck, RecipientVerifier, upstreamProbe } from './checks/upstream-recipient.ts';
 import { openMailHost } from './mailhost/mailhost-setup.ts';
+import type { PreparedDirectory } from './mailhost/directory.ts';
 import { waitForLearnLock } from './bayes/learn-lock.ts';
 import { RUNNER_SYMBOLS } from './checks/runner.ts';
 import type { Check } from './checks/types.ts';
@@ -84,11 +85,6 @@ export interface Components {
   onFinal?: (event: FinalActionEvent) => void;
   /** Full-stack mode: the address is a user or alias of its own, not a sub-address (Ruleset.ownAddress). */
   ownAddress?: (address: string) => boolean;
-  /**
-   * Full-stack mode: the local domains local delivery and the user directory were opened with (a reload
-   * does not change them). Relay control counts a domain as local only when it is here too.
-   */
-  mailhostDomains?: ReadonlySet<string>;
   /** Extra checks contributed by components, rebuilt per rules snapshot. */
   checks(config: Config, ruleset: Ruleset): Check[];
   /** The snapshot built with this ruleset (and DKIM keys) now runs (at start, and after a reload that succeeded). */
@@ -99,8 +95,9 @@ export interface Components {
   startServices(): Promise<Partial<Record<'pop3' | 'pop3s' | 'imap' | 'imaps' | 'managesieve', AddressInfo>>>;
   queueHealth(): Promise<{ ok: boolean; depth?: number; oldest_age_seconds?: number }>;
   /**
-   * Throws when something onReload applies would refuse this config (the config's users and aliases sections):
-   * called before the reload swaps anything, so such a reload fails whole.
+   * Throws when something onReload applies would refuse this config (the config's users and aliases sections, or
+   * local_domains the user directory or SRS cannot take): called before the reload swaps anything, so such a
+   * reload fails whole. What it prepared, onReload puts in place.
    */
   checkReload?(loaded: LoadedConfig): void;
   onReload?(loaded: LoadedConfig): void;
@@ -151,6 +148,10 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   let fuzzyWanted = config.fuzzy.enabled;
   // and its BATV keys, for the senders of our own mail handed on to other domains (reloaded keys apply at once)
   let batv: Batv | undefined;
+  // the running snapshot's local domains: delivery (local or remote), SRS and quarantine digests read them at
+  // each use, so a reload that changes local_domains applies at once (the user directory swaps its own at onReload)
+  let localDomainList: readonly string[] = config.local_domains;
+  let localDomainSet: ReadonlySet<string> = new Set(localDomainList);
   const batvResults = batvCounter(deps.registry);
   const openBatv = (cfg: Config): Batv | undefined => createBatv(cfg, { clock: deps.clock, results: batvResults });
   const handOffSender: HandOffSender = (envelope) => (envelope.outgoing && batv ? batv.outgoingSender(envelope.mailFrom) : envelope.mailFrom);
@@ -159,6 +160,10 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     reputationChecked = !snapshot.config.checks.disabled.includes('reputation');
     reputationSettings = snapshot.config.reputation;
     batv = snapshot.batv;
+    if (snapshot.config.local_domains !== localDomainList) {
+      localDomainList = snapshot.config.local_domains;
+      localDomainSet = new Set(localDomainList);
+    }
     dkim = snapshot.dkim;
     arcSealer = snapshot.arc;
     dnsblEngines.get(snapshot.ruleset)?.activate();
@@ -228,6 +233,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     log: deps.log,
     registry: deps.registry,
     hostname: deps.hostname,
+    localDomains: () => localDomainList,
     ...(reportLearner ? { learner: reportLearner } : {}),
     ...(deps.loaded.file !== undefined ? { configFile: deps.loaded.file } : {}),
   });
@@ -255,12 +261,13 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     resolver,
     signNotice,
     handOffSender,
+    localDomains: () => localDomainSet,
     deliverLocal: fullStack ? (spool) => mailhost.deliverLocal(spool, signNotice, sealForward, spool.progress) : undefined,
     quarantine: (spool) => ({ release: (id, learn) => quarantine.release(id, spool, learn), remove: (id) => quarantine.remove(id), digest: async (force) => digest?.runner.run(force) }),
   });
   closers.push((d) => delivery.close(d));
   // quarantine digests to local recipients, queued on the spool, with their links on the HTTP listener
-  digest = await openQuarantineDigest({ loaded: deps.loaded, ...(fullStack ? { directory: mailhost.directory } : {}), quarantine, sink: delivery.spool, sign: signNotice, hostname: deps.hostname, clock: deps.clock, registry: deps.registry, log: deps.log });
+  digest = await openQuarantineDigest({ loaded: deps.loaded, localDomains: () => localDomainList, ...(fullStack ? { directory: mailhost.directory } : {}), quarantine, sink: delivery.spool, sign: signNotice, hostname: deps.hostname, clock: deps.clock, registry: deps.registry, log: deps.log });
   if (digest) closers.push(() => digest?.runner.close() ?? Promise.resolve());
   // DMARC aggregate reports (RFC 7489 §7.2): counted per received message, queued on the spool daily
   const dmarcReports = openDmarcReports({ config, dataDir: deps.loaded.dataDir, hostname: deps.hostname, resolver, sink: delivery.spool, sign: signNotice, clock: deps.clock, log: deps.log, registry: deps.registry });
@@ -270,6 +277,8 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
   const verify = config.delivery.verify_recipients;
   const upstream = config.delivery.upstream;
   const verifier = !fullStack && verify.enabled && upstream ? new RecipientVerifier(upstreamProbe(upstream, deps.hostname, verify.timeout), verify, deps.registry) : undefined;
+  // the user directory a reload's checkReload prepared (config sections, files and local domains), put in place by its onReload
+  let nextDirectory: PreparedDirectory | undefined;
   const verifyChecks = (cfg: Config, ruleset: Ruleset): Check[] => (verifier ? [createUpstreamRecipientCheck(verifier, verify, new Set(cfg.local_domains), ruleset)] : []);
   return {
     rateStore: shared.rateStore ?? new MemoryRateStore(deps.clock),
@@ -278,7 +287,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(digest ? { httpRoutes: digest.routes } : {}),
     ...(delivery.inline ? { inline: delivery.inline } : {}),
     authenticator: mailhost.directory,
-    ...(fullStack ? { ownAddress: (address: string) => mailhost.directory.hasOwnEntry(address), mailhostDomains: new Set(config.local_domains) } : {}),
+    ...(fullStack ? { ownAddress: (address: string) => mailhost.directory.hasOwnEntry(address) } : {}),
     ...(reportLearner ? { learner: reportLearner } : {}),
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
@@ -312,17 +321,30 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       return fullStack ? mailhost.start() : {};
     },
     checkReload: (loaded) => {
-      const problems = mailhost.directory.checkSections({ users: loaded.config.users, aliases: loaded.config.aliases });
-      if (!problems.length) return;
-      const domainsChanged = !isDeepStrictEqual(loaded.config.local_domains, config.local_domains);
-      throw new Error(`user directory: ${problems.join('; ')}${domainsChanged ? ' (the user directory keeps the local_domains of the start: a domain added to them, and its users and aliases, need a restart)' : ''}`);
+      nextDirectory = undefined;
+      const next = loaded.config;
+      // SRS addresses are made at the domain of the start (the srs section needs a restart): bounces to them must stay local mail
+      const srsDomain = mailhost.srs?.domain.toLowerCase().replace(/\.$/, '');
+      if (srsDomain !== undefined && !next.local_domains.some((d) => d.toLowerCase().replace(/\.$/, '') === srsDomain)) {
+        throw new Error(`local_domains: ${srsDomain} is the running SRS domain (srs.domain, or the first local domain at start): it stays in local_domains until a restart, or bounces of forwarded mail would be refused`);
+      }
+      const prepared = mailhost.directory.prepare({ users: next.users, aliases: next.aliases, local_domains: next.local_domains });
+      const domainsChanged = !isDeepStrictEqual(next.local_domains, localDomainList);
+      // the config's own sections are the reload's: refused, it fails whole. Broken users or aliases files keep
+      // the running directory (as their watcher does), unless the domains change: the directory and relay control
+      // must then change together, so the reload fails whole too (its users and aliases outside them, say).
+      if (prepared.sectionProblems.length || (prepared.problems.length && domainsChanged)) throw new Error(`user directory: ${prepared.problems.join('; ')}`);
+      nextDirectory = prepared;
     },
-    onReload: (loaded) => {
+    onReload: () => {
       if (fullStack) mailhost.reloadTls();
       mailhost.srs?.reloadSecrets();
       digest?.reloadSecret();
-      const r = mailhost.directory.reload({ users: loaded.config.users, aliases: loaded.config.aliases });
-      if (!r.ok) deps.log.warn('users/aliases reload failed, keeping the previous ones', { problems: r.problems });
+      const prepared = nextDirectory;
+      nextDirectory = undefined;
+      if (!prepared) return;
+      if (prepared.problems.length) deps.log.warn('users/aliases reload failed, keeping the previous ones', { problems: prepared.problems });
+      else prepared.commit();
     },
     queueHealth: async () => delivery.health(),
     close: async (deadlineMs) => {
@@ -333,10 +355,8 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
 
 /** The checks of one snapshot: core policy first, then what components contribute. */
 export function buildChecks(config: Config, ruleset: Ruleset, components: Components, batv?: Batv): Check[] {
-  // A domain a reload added to local_domains is not yet local to the mail host (delivery and the user directory
-  // keep the start's list): taking its mail from anyone would accept it unverified and relay it out by MX.
-  const mailhost = components.mailhostDomains;
-  const localDomains = new Set(mailhost ? config.local_domains.filter((d) => mailhost.has(d)) : config.local_domains);
+  // the snapshot's local_domains: the user directory and delivery take the same ones when it is put in place (reload)
+  const localDomains = new Set(config.local_domains);
   const checks: Check[] = [
     createRelayCheck({
       localDomains,

@@ -327,12 +327,12 @@ export function hostnameOf(config: Config): string {
  * Settings read once, at start (README: they need a restart). The listeners are built with the smtp keys
  * (smtp.max_message_size is enforced per message at once, but the SIZE they advertise changes only with a
  * restart); openComponents builds the rest: the logger (log_level), the delivery router and scheduler
- * (mode, delivery, queue, quarantine, outbound; local_domains decide local or remote there), the user directory
- * (mailhost, local_domains; its users and aliases sections are taken again at a reload), SRS (srs; its secrets file is read again on reload), the MIME limits and the
+ * (mode, delivery, queue, quarantine, outbound), the user directory (mailhost; its users and aliases sections
+ * and local_domains are taken again at a reload, and the delivery router reads local_domains at each attempt), SRS (srs; its secrets file is read again on reload), the MIME limits and the
  * Bayes store (filter, bayes) and the in-memory greylist. data_dir is compared apart (see reload).
  */
 const RESTART_ONLY = [
-  'mode', 'log_level', 'local_domains',
+  'mode', 'log_level',
   'smtp.listen', 'smtp.hostname', 'smtp.banner', 'smtp.max_message_size', 'smtp.max_connections', 'smtp.max_connections_per_ip',
   'smtp.max_bad_commands', 'smtp.idle_timeout', 'smtp.greet_delay', 'smtp.proxy_protocol_from', 'smtp.xclient_from', 'smtp.auth.failures',
   'submission', 'pop3', 'imap', 'managesieve', 'http', 'delivery', 'queue', 'quarantine', 'outbound', 'filter', 'bayes', 'mailhost', 'srs', 'greylist.max_entries', 'fuzzy', 'reputation.enabled', 'reputation.half_life', 'reputation.max_entries', 'milter.enabled', 'milter.listen',

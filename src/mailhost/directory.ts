@@ -13,13 +13,14 @@ import { checkUserName, readDirectoryFile, readUsersFile, toRecord, type UserRec
 export type DirectoryConfig = Pick<Config, 'local_domains' | 'users' | 'aliases' | 'mailhost'>;
 
 export interface UserDirectory extends RecipientDirectory, Authenticator {
+  /** Re-reads the users and aliases files (the config's sections and local domains as they are); on error keeps the previous snapshot and says why. */
+  reload(): { ok: true } | { ok: false; problems: string[] };
   /**
-   * Re-reads the users and aliases files, and takes the config's users and aliases sections when given (a reload
-   * of the config); on error keeps the previous snapshot and says why.
+   * A config reload: builds the directory the new config's local_domains, users and aliases sections and the files
+   * make, swapping nothing. `sectionProblems`: what is wrong in the config's own sections; `problems`: those and the
+   * files'. commit() makes it the running directory (only when there are no problems).
    */
-  reload(sections?: Pick<DirectoryConfig, 'users' | 'aliases'>): { ok: true } | { ok: false; problems: string[] };
-  /** What the directory would refuse in these config sections (the files aside): checked before a reload swaps anything. */
-  checkSections(sections: Pick<DirectoryConfig, 'users' | 'aliases'>): string[];
+  prepare(next: Pick<DirectoryConfig, 'users' | 'aliases' | 'local_domains'>): PreparedDirectory;
   lookup(user: string): UserRecord | undefined;
   /** All users, sorted by name. */
   users(): UserRecord[];
@@ -36,9 +37,29 @@ export interface UserDirectory extends RecipientDirectory, Authenticator {
   close(): void;
 }
 
-interface Snapshot {
+/** A directory built for a config reload, not yet running (UserDirectory.prepare). */
+export interface PreparedDirectory {
+  problems: string[];
+  sectionProblems: string[];
+  commit(): void;
+}
+
+/** The local domains the directory takes users and aliases at (a reload of the config may change them). */
+interface Domains {
+  set: ReadonlySet<string>;
+  /** The first local domain: unqualified names and the default postmaster are at it. */
+  primary: string;
+}
+
+interface Snapshot extends Domains {
   users: ReadonlyMap<string, UserRecord>;
   aliases: AliasTable;
+}
+
+const normalDomain = (d: string): string => d.toLowerCase().replace(/\.$/, '');
+
+function domainsOf(localDomains: readonly string[]): Domains {
+  return { set: new Set(localDomains.map(normalDomain)), primary: localDomains[0] ?? 'localhost' };
 }
 
 export interface UserDirectoryOptions {
@@ -51,9 +72,6 @@ export interface UserDirectoryOptions {
 
 export function createUserDirectory({ config, dataDir, log, configFile }: UserDirectoryOptions): UserDirectory {
   const configLabel = configFile ?? '(config)';
-  const domains = new Set(config.local_domains.map((d) => d.toLowerCase().replace(/\.$/, '')));
-  const isLocalDomain = (d: string): boolean => domains.has(d.toLowerCase().replace(/\.$/, ''));
-  const primaryDomain = config.local_domains[0] ?? 'localhost';
   const mh = config.mailhost;
   const usersFile = path.resolve(dataDir, mh.users_file);
   const aliasesFile = path.resolve(dataDir, mh.aliases_file);
@@ -63,7 +81,8 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
   let sections: Pick<DirectoryConfig, 'users' | 'aliases'> = { users: config.users, aliases: config.aliases };
 
   /** The config's own users and aliases, and what is wrong with them. */
-  const fromSections = (from: Pick<DirectoryConfig, 'users' | 'aliases'>): { users: Map<string, UserRecord>; aliases: AliasParse; problems: string[] } => {
+  const fromSections = (from: Pick<DirectoryConfig, 'users' | 'aliases'>, domains: Domains): { users: Map<string, UserRecord>; aliases: AliasParse; problems: string[] } => {
+    const isLocalDomain = (d: string): boolean => domains.set.has(normalDomain(d));
     const problems: string[] = [];
     const users = new Map<string, UserRecord>();
     for (const [rawName, entry] of Object.entries(from.users)) {
@@ -76,8 +95,9 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
     return { users, aliases, problems };
   };
 
-  const load = (from: Pick<DirectoryConfig, 'users' | 'aliases'>): { snapshot: Snapshot; problems: string[] } => {
-    const own = fromSections(from);
+  const load = (from: Pick<DirectoryConfig, 'users' | 'aliases'>, domains: Domains): { snapshot: Snapshot; problems: string[]; sectionProblems: string[] } => {
+    const isLocalDomain = (d: string): boolean => domains.set.has(normalDomain(d));
+    const own = fromSections(from, domains);
     const problems: string[] = [...own.problems];
     const users = own.users;
     const file = readUsersFile(usersFile);
@@ -99,14 +119,16 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
       problems.push(...built.problems);
       for (const [k, v] of built.table) if (!aliases.has(k)) aliases.set(k, v);
     }
-    return { snapshot: { users, aliases }, problems };
+    return { snapshot: { ...domains, users, aliases }, problems, sectionProblems: own.problems };
   };
 
-  const first = load(sections);
+  const first = load(sections, domainsOf(config.local_domains));
   if (first.problems.length) throw new Error(`user directory: ${first.problems.join('; ')}`);
   let snap = first.snapshot;
 
+  const isLocalDomain = (d: string): boolean => snap.set.has(normalDomain(d));
   const ctx = (): ExpansionContext => {
+    const primaryDomain = snap.primary;
     const c: ExpansionContext = {
       hasUser: (n) => snap.users.has(n),
       aliases: snap.aliases,
@@ -120,17 +142,30 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
     return c;
   };
 
-  const reload = (given?: Pick<DirectoryConfig, 'users' | 'aliases'>): { ok: true } | { ok: false; problems: string[] } => {
-    const from = given ? { users: given.users, aliases: given.aliases } : sections;
-    const next = load(from);
+  const reload = (): { ok: true } | { ok: false; problems: string[] } => {
+    const next = load(sections, snap);
     if (next.problems.length) {
       log.warn('user directory reload failed; keeping the previous users and aliases', { problems: next.problems });
       return { ok: false, problems: next.problems };
     }
-    sections = from;
     snap = next.snapshot;
     log.info('user directory loaded', { users: snap.users.size, aliases: snap.aliases.size });
     return { ok: true };
+  };
+
+  const prepare = (given: Pick<DirectoryConfig, 'users' | 'aliases' | 'local_domains'>): PreparedDirectory => {
+    const from = { users: given.users, aliases: given.aliases };
+    const next = load(from, domainsOf(given.local_domains));
+    return {
+      problems: next.problems,
+      sectionProblems: next.sectionProblems,
+      commit: () => {
+        if (next.problems.length) throw new Error(`user directory: ${next.problems.join('; ')}`);
+        sections = from;
+        snap = next.snapshot;
+        log.info('user directory loaded', { users: snap.users.size, aliases: snap.aliases.size, domains: snap.set.size });
+      },
+    };
   };
 
   let watcher: FSWatcher | undefined;
@@ -160,7 +195,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
       return expandAddress(address, ctx(), { allowCatchAll: false }).resolution;
     },
     hasOwnEntry(address: string): boolean {
-      const a = splitAddress(address, primaryDomain);
+      const a = splitAddress(address, snap.primary);
       if (!a) return false;
       const key = `${a.local}@${a.domain}`;
       return snap.users.has(key) || snap.aliases.has(key);
@@ -177,7 +212,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
     ownsAddress(user: string, address: string): boolean {
       const name = user.trim().toLowerCase();
       if (!snap.users.has(name)) return false;
-      const a = splitAddress(address, primaryDomain);
+      const a = splitAddress(address, snap.primary);
       if (!a) return false;
       if (`${a.local}@${a.domain}` === name) return true;
       // Explicit aliases and sub-addresses that reach the user; a catch-all does not make every address theirs.
@@ -185,7 +220,7 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
       return resolution.kind === 'local' && resolution.mailboxes.includes(name);
     },
     reload,
-    checkSections: (from) => fromSections(from).problems,
+    prepare,
     lookup: (user) => snap.users.get(user.trim().toLowerCase()),
     users: () => [...snap.users.values()].sort((a, b) => a.name.localeCompare(b.name)),
     quotaOf: (user) => snap.users.get(user.trim().toLowerCase())?.quota ?? mh.default_quota,

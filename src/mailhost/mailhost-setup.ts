@@ -47,6 +47,8 @@ export interface MailHostDeps {
   learner?: Learner;
   /** The config file, named in problems with its users and aliases sections. */
   configFile?: string;
+  /** The running config's local_domains (a reload changes them); default: config's. */
+  localDomains?: () => readonly string[];
 }
 
 export interface MailHost {
@@ -130,7 +132,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
   // the Maildir and the record's write may still give that one mailbox a second copy: at least once, never lost.
   const deliveryMemoryMs = Math.max(config.mailhost.duplicate_window, config.queue.max_age);
   const local = createLocalDelivery({ store, directory, log: log.child({ component: 'delivery' }), registry: deps.registry, duplicateWindowMs: deliveryMemoryMs, now: () => deps.clock.now() });
-  const srs = config.mode === 'full-stack' ? openSrs({ config, dataDir: deps.dataDir, clock: deps.clock, log, registry: deps.registry }) : undefined;
+  const srs = config.mode === 'full-stack' ? openSrs({ config, ...(deps.localDomains ? { localDomains: deps.localDomains } : {}), dataDir: deps.dataDir, clock: deps.clock, log, registry: deps.registry }) : undefined;
   const vacation = createVacation({ directory, dataDir: deps.dataDir, fsync: config.queue.fsync, clock: deps.clock, log, registry: deps.registry });
   const sieve = createSieveFiltering(createSieveScripts(deps.dataDir), deps.registry, log.child({ component: 'sieve' }), {
     store,
@@ -177,7 +179,7 @@ export function openMailHost(deps: MailHostDeps): MailHost {
     const notices = createDsnNotices({ sink, hostname: deps.hostname, clock: deps.clock, log, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size, ...(sign ? { sign } : {}) });
     return async (envelope, recipient, raw, queueId): Promise<LocalDeliveryOutcome> => {
       if (srs?.handles(recipient)) return returnToSender(sink, srs, envelope, recipient, raw, deps.clock.now());
-      const resolution = directory.resolve(recipient.includes('@') ? recipient : `${recipient}@${config.local_domains[0] ?? 'localhost'}`);
+      const resolution = directory.resolve(recipient.includes('@') ? recipient : `${recipient}@${(deps.localDomains?.() ?? config.local_domains)[0] ?? 'localhost'}`);
       if (resolution.kind === 'unknown') return { status: 'perm', reply: { code: 550, enhanced: '5.1.1', text: `${recipient}: user unknown` } };
       if (resolution.kind === 'loop') return { status: 'perm', reply: { code: 550, enhanced: '5.4.6', text: `${recipient}: alias loop (${resolution.detail})` } };
       if (resolution.kind === 'remote') return { status: 'perm', reply: { code: 550, enhanced: '5.1.2', text: `${recipient}: not a local domain` } };

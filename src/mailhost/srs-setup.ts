@@ -34,6 +34,8 @@ export interface Srs {
 
 export interface SrsDeps {
   config: Pick<Config, 'srs' | 'local_domains' | 'queue'>;
+  /** The running config's local_domains (a reload changes them; senders there are not rewritten); default: config's. */
+  localDomains?: () => readonly string[];
   dataDir: string;
   clock: Clock;
   log: Logger;
@@ -55,7 +57,13 @@ export function openSrs(deps: SrsDeps): Srs | undefined {
   let secrets = loaded.secrets;
   let signing = secrets[0] ?? '';
   const maxAgeDays = Math.floor(cfg.max_age / DAY_MS);
-  const locals = new Set(deps.config.local_domains);
+  const given = deps.localDomains ?? ((): readonly string[] => deps.config.local_domains);
+  let locals: { from: readonly string[]; set: ReadonlySet<string> } | undefined;
+  const isLocal = (d: string): boolean => {
+    const from = given();
+    if (locals?.from !== from) locals = { from, set: new Set(from.map((x) => x.toLowerCase())) };
+    return locals.set.has(d.toLowerCase());
+  };
   const forwards = counter(deps.registry, 'spamgate_srs_forward_total', 'Senders of copies forwarded by aliases to other domains, by SRS result (srs0, srs1 rewritten; null_sender, local_sender, too_long, unsupported kept)', ['result']);
   const reverses = counter(deps.registry, 'spamgate_srs_reverse_total', 'Recipients at the SRS domain checked at RCPT, by result (srs0, srs1 accepted; malformed, bad_hash, expired, not_bounce refused)', ['result']);
   // every result is exported from the start (at 0), so the dashboard's rates have a series before the first forward
@@ -88,7 +96,7 @@ export function openSrs(deps: SrsDeps): Srs | undefined {
       return d === domain && isSrsLocalPart(local);
     },
     forwardSender(mailFrom, alias) {
-      const r = srsForward(mailFrom, { domain, secret: signing, nowMs: deps.clock.now(), isLocalDomain: (d) => locals.has(d.toLowerCase()) });
+      const r = srsForward(mailFrom, { domain, secret: signing, nowMs: deps.clock.now(), isLocalDomain: isLocal });
       if (r.kind === 'rewritten') {
         forwards.inc({ result: r.scheme.toLowerCase() });
         log.info('forwarded sender rewritten', { alias, from: mailFrom, to: r.address });

@@ -56,6 +56,8 @@ export interface DigestSetupDeps {
   /** Full-stack mode's users and aliases (digestAddressOf, and userOf for the list links); absent in front-of mode. */
   directory?: Pick<UserDirectory, 'resolveExplicit' | 'resolve' | 'isLocalDomain'>;
   quarantine: Quarantine;
+  /** The running config's local_domains (a reload changes them); default: the ones of `loaded`. */
+  localDomains?: () => readonly string[];
   sink: MessageSink;
   sign?: NoticeSigner;
   hostname: string;
@@ -97,7 +99,7 @@ export async function openQuarantineDigest(deps: DigestSetupDeps): Promise<Quara
     stateFile: digestStateFile(dataDir),
     config: cfg,
     maxAgeMs: config.quarantine.max_age,
-    localDomains: config.local_domains,
+    localDomains: deps.localDomains ?? config.local_domains,
     hostname: deps.hostname,
     sink: deps.sink,
     ...(deps.sign ? { sign: deps.sign } : {}),

@@ -27,7 +27,8 @@ export interface DigestRunnerOptions {
   stateFile: string;
   config: DigestConfig;
   maxAgeMs: number;
-  localDomains: readonly string[];
+  /** local_domains, or (a running instance) the running config's: read at each round's recipients, so a reload applies. */
+  localDomains: readonly string[] | (() => readonly string[]);
   hostname: string;
   sink: MessageSink;
   sign?: NoticeSigner;
@@ -89,7 +90,14 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
   const { config, log } = opts;
   const state: DigestState = await loadDigestState(opts.stateFile);
   const metrics = createDigestMetrics(opts.registry);
-  const local = new Set(opts.localDomains.map((d) => d.toLowerCase()));
+  const given = opts.localDomains;
+  let localOf: { from: readonly string[]; set: ReadonlySet<string> } | undefined;
+  /** The local domains now (the set made again only when the list it comes from is another one: a reload). */
+  const localNow = (): ReadonlySet<string> => {
+    const from = typeof given === 'function' ? given() : given;
+    if (localOf?.from !== from) localOf = { from, set: new Set(from.map((d) => d.toLowerCase())) };
+    return localOf.set;
+  };
   const from = config.from ?? `postmaster@${opts.hostname}`;
   const baseUrl = config.base_url?.replace(/\/+$/, '');
 
@@ -97,7 +105,7 @@ export async function createDigestRunner(opts: DigestRunnerOptions): Promise<Dig
   /** The address's domain is ours, compared as the gateway's relay check compares it (a final dot ignored; no address literal or local-part trick). */
   const isLocalRecipient = (address: string): boolean => {
     const a = parseAddress(address);
-    return !a.trick && !a.literal && isLocalDomain(a.domain, local);
+    return !a.trick && !a.literal && isLocalDomain(a.domain, localNow());
   };
 
   const collect = async (cutoff: number, now: number): Promise<{ pending: Map<string, Pending>; notLocal: Set<string> }> => {

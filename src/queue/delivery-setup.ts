@@ -36,6 +36,12 @@ export interface DeliverySetupDeps {
   handOffSender?: HandOffSender;
   /** The quarantine's release and delete, given the spool released messages go into. */
   quarantine?: (spool: Spool) => QuarantineControl;
+  /**
+   * The running config's local_domains (a reload changes them): each delivery attempt routes by the ones of its
+   * time, so a queued message to a domain added since goes to the mailboxes, one to a domain removed goes out.
+   * Default: the ones of `loaded`.
+   */
+  localDomains?: () => ReadonlySet<string>;
 }
 
 export interface Delivery {
@@ -61,19 +67,19 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
   /** Started with the scheduler: what waits to be started once the queue runs. */
   const starters: Array<() => void> = [];
   const closers: Array<() => Promise<void>> = [];
+  const startDomains: ReadonlySet<string> = new Set(config.local_domains);
+  const localDomains = deps.localDomains ?? ((): ReadonlySet<string> => startDomains);
   if (config.mode === 'front-of') {
     const upstream = config.delivery.upstream;
     if (!upstream) throw new Error(`${deps.loaded.file ?? '(config)'}: delivery.upstream: front-of mode needs an upstream host`);
-    const localDomains = new Set(config.local_domains);
     // isLocal also tells which recipients of our own outgoing mail keep spamgate's fields (upstream-router.ts byCopy)
-    const opts = { upstream, hostname: deps.hostname, log, isLocal: (rcpt: string) => localDomains.has(domainOf(rcpt)), ...(deps.handOffSender ? { handOffSender: deps.handOffSender } : {}) };
+    const opts = { upstream, hostname: deps.hostname, log, isLocal: (rcpt: string) => localDomains().has(domainOf(rcpt)), ...(deps.handOffSender ? { handOffSender: deps.handOffSender } : {}) };
     router = createUpstreamRouter(opts);
     if (config.delivery.mode === 'inline') {
       inline = createInlineForwarder({ ...opts, ...(deps.signNotice ? { signNotice: deps.signNotice } : {}), bounces: spool, clock: deps.clock, registry: deps.registry, returnFullMaxBytes: config.queue.return_full_max_size });
       closers.push(() => inline?.close() ?? Promise.resolve());
     }
   } else {
-    const localDomains = new Set(config.local_domains);
     // TLS reports (RFC 8460): sessions counted by outbound, reports queued on the spool like any message
     const tlsReports = openTlsReports({ config, dataDir: deps.loaded.dataDir, hostname: deps.hostname, resolver: deps.resolver, sink: spool, ...(deps.signNotice ? { sign: deps.signNotice } : {}), clock: deps.clock, log: deps.log, registry: deps.registry });
     // DANE (outbound.dane): DNSSEC-aware look-ups of the validating resolver, beside the caching resolver
@@ -99,7 +105,7 @@ export async function openDelivery(deps: DeliverySetupDeps): Promise<Delivery> {
     }
     router = createFullStackRouter({
       deliverLocal: deps.deliverLocal?.(spool) ?? waitForMailHost,
-      isLocal: (rcpt) => localDomains.has(domainOf(rcpt)) || !rcpt.includes('@'),
+      isLocal: (rcpt) => localDomains().has(domainOf(rcpt)) || !rcpt.includes('@'),
       outbound,
       ...(deps.handOffSender ? { handOffSender: deps.handOffSender } : {}),
     });

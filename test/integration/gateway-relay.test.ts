@@ -15,6 +15,11 @@ import { selfSignedCert } from '../helpers/self-signed.ts';
 import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
+import { maildirMessages } from '../helpers/maildir.ts';
+import { startSink } from '../helpers/sink-server.ts';
+import { writeControlRequest } from '../../src/queue/control.ts';
+import { spoolPaths } from '../../src/queue/spool-format.ts';
+import { spoolDir } from '../../src/queue/spool.ts';
 
 const UNTRUSTED = { smtp: { trusted_networks: [] as string[] } };
 
@@ -67,24 +72,179 @@ test('relay: local domains accepted from anyone, every routing trick refused wit
   assert.equal((await rcptCode(gw.smtpPort, 'nobody@local.example')).code, 550, 'unknown local user: 550 5.1.1 at RCPT');
 });
 
-test('full-stack: a domain a reload adds to local_domains is not taken from anyone before the restart that makes it local', async (t) => {
+/** Polls until cond holds: at most 200 rounds 50 ms apart. */
+async function until(cond: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+  return cond();
+}
+
+/** The messages in the user's Maildir, INBOX and Junk (the filter's verdict on these bare test messages aside). */
+const delivered = (dataDir: string, user = 'postmaster', domain = 'localhost'): string[] => [...maildirMessages(dataDir, '', user, domain), ...maildirMessages(dataDir, '.Junk', user, domain)];
+
+const RESTART_WARNING = 'settings changed that apply after a restart; the running instance keeps the old ones';
+
+test('full-stack: a domain a reload adds to local_domains, with its user, takes mail at once into the Maildir; removed, it is refused again; a session open across both reloads goes on', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const file = path.join(dir, 'spamgate.yaml');
   const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['local.example', 'localhost'], aliases: { 'u@local.example': 'postmaster@localhost' } }, { configFile: file });
-  const edited = parseYaml(readFileSync(file, 'utf8')) as { local_domains: string[] };
-  edited.local_domains = ['localhost', 'added.example'];
+  const started = readFileSync(file, 'utf8');
+  assert.equal((await rcptCode(gw.smtpPort, 'bob@example.net')).code, 554, 'not ours yet');
+  // a session open before the reload, a transaction begun (judged by the snapshot of its MAIL FROM to its end)
+  const { wire: open } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => open.close());
+  assert.equal((await open.command('EHLO across.test.example')).code, 250);
+  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await open.command('RCPT TO:<u@local.example>')).code, 250);
+
+  const edited = parseYaml(started) as { local_domains: string[]; users: Record<string, unknown> };
+  edited.local_domains = ['local.example', 'localhost', 'example.net'];
+  edited.users['bob@example.net'] = { password: await hashPassword('bob-password', { N: 1024, r: 8, p: 1 }) };
+  writeFileSync(file, stringifyYaml(edited));
+  const since = gw.logs.length;
+  const r = gw.app.reload();
+  assert.equal(r.ok, true, r.ok ? '' : r.error);
+  const warned = gw.logs.slice(since).find((l) => l.msg === RESTART_WARNING);
+  assert.equal(warned, undefined, JSON.stringify(warned));
+
+  const sent = await sendMessage(gw.smtpPort, 'sender@remote.example', ['bob@example.net'], 'Subject: to the added domain\r\n\r\nhello bob\r\n');
+  assert.equal(sent.data?.code, 250, JSON.stringify(sent.replies));
+  assert.ok(await until(() => delivered(gw.dataDir, 'bob', 'example.net').length === 1), 'delivered into bob@example.net\'s Maildir');
+  assert.match(delivered(gw.dataDir, 'bob', 'example.net')[0] ?? '', /hello bob/);
+  assert.equal((await rcptCode(gw.smtpPort, 'nobody@example.net')).code, 550, 'the added domain\'s unknown users are refused as any local domain\'s');
+
+  // the session that was open goes on: its transaction ends, and its next one takes the added domain
+  assert.equal((await open.command('DATA')).code, 354);
+  const data = await open.command('Subject: across the reload\r\n\r\nhello\r\n.');
+  assert.equal(data.code, 250, data.text);
+  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  const across = await open.command('RCPT TO:<bob@example.net>');
+  assert.equal(across.code, 250, across.text);
+  assert.equal((await open.command('RSET')).code, 250);
+  assert.ok(await until(() => delivered(gw.dataDir).some((m) => m.includes('across the reload'))), 'u@local.example\'s copy reached postmaster@localhost');
+
+  // removed again (and its user): refused as another domain's, in the open session's next transaction too
+  writeFileSync(file, started);
+  const back = gw.app.reload();
+  assert.equal(back.ok, true, back.ok ? '' : back.error);
+  const removed = await rcptCode(gw.smtpPort, 'bob@example.net');
+  assert.equal(removed.code, 554, `${removed.code} ${removed.text}`);
+  assert.match(removed.text, /^5\.7\.1 Relay access denied/);
+  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await open.command('RCPT TO:<bob@example.net>')).code, 554);
+  assert.equal((await open.command('RCPT TO:<u@local.example>')).code, 250, 'the session still takes the domains kept');
+  assert.equal((await open.command('QUIT')).code, 221);
+  assert.equal(delivered(gw.dataDir, 'bob', 'example.net').length, 1, 'bob got the one message');
+});
+
+test('front-of: a domain a reload adds to local_domains is relayed at once; removed, it is refused again; a session open across the reload goes on', async (t) => {
+  const sink = await startSink({ lmtp: false });
+  t.after(() => sink.close());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  const gw = await startGateway(t, { ...UNTRUSTED, mode: 'front-of', local_domains: ['relay.example'], delivery: { upstream: { host: '127.0.0.1', port: sink.port } } }, { configFile: file });
+  const started = readFileSync(file, 'utf8');
+  assert.equal((await rcptCode(gw.smtpPort, 'carol@example.net')).code, 554, 'not ours yet');
+  const { wire: open } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => open.close());
+  assert.equal((await open.command('EHLO across.test.example')).code, 250);
+  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await open.command('RCPT TO:<erin@relay.example>')).code, 250);
+
+  const edited = parseYaml(started) as { local_domains: string[] };
+  edited.local_domains = ['relay.example', 'example.net'];
+  writeFileSync(file, stringifyYaml(edited));
+  const since = gw.logs.length;
+  const r = gw.app.reload();
+  assert.equal(r.ok, true, r.ok ? '' : r.error);
+  // was: local_domains named among the keys that need a restart
+  const warned = gw.logs.slice(since).find((l) => l.msg === RESTART_WARNING);
+  assert.equal(warned, undefined, JSON.stringify(warned));
+  const sent = await sendMessage(gw.smtpPort, 'sender@remote.example', ['carol@example.net'], 'Subject: relayed\r\n\r\nhello carol\r\n');
+  assert.equal(sent.data?.code, 250, JSON.stringify(sent.replies));
+  await sink.waitForMessages(1);
+  assert.deepEqual(sink.messages[0]?.rcptTo, ['carol@example.net']);
+  // the session open across the reload: its transaction ends, its next one takes the added domain
+  assert.equal((await open.command('DATA')).code, 354);
+  assert.equal((await open.command('Subject: across\r\n\r\nhello\r\n.')).code, 250);
+  await sink.waitForMessages(2);
+  assert.deepEqual(sink.messages[1]?.rcptTo, ['erin@relay.example']);
+  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await open.command('RCPT TO:<carol@example.net>')).code, 250, 'the open session takes the added domain');
+  assert.equal((await open.command('RSET')).code, 250);
+
+  writeFileSync(file, started);
+  assert.equal(gw.app.reload().ok, true);
+  const removed = await rcptCode(gw.smtpPort, 'carol@example.net');
+  assert.equal(removed.code, 554, `${removed.code} ${removed.text}`);
+  assert.match(removed.text, /^5\.7\.1 Relay access denied/);
+  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await open.command('RCPT TO:<dave@example.net>')).code, 554, 'nor from the open session');
+  assert.equal((await open.command('QUIT')).code, 221);
+});
+
+/** Submits one message as postmaster@localhost (AUTH PLAIN on loopback): our own outgoing mail. */
+async function submit(port: number, rcpt: string, subject: string): Promise<number> {
+  const { wire } = await SmtpWire.open(port);
+  try {
+    await wire.command('EHLO client.test.example');
+    assert.equal((await wire.command(`AUTH PLAIN ${Buffer.from(`\0postmaster@localhost\0${TEST_PASSWORD}`).toString('base64')}`)).code, 235);
+    assert.equal((await wire.command('MAIL FROM:<postmaster@localhost>')).code, 250);
+    assert.equal((await wire.command(`RCPT TO:<${rcpt}>`)).code, 250);
+    assert.equal((await wire.command('DATA')).code, 354);
+    return (await wire.command(`Subject: ${subject}\r\n\r\nhello\r\n.`, 10_000)).code;
+  } finally {
+    wire.close();
+  }
+}
+
+test('front-of: the delivery router takes a domain a reload adds to local_domains as ours (our own mail to it keeps the X-Spamgate fields), and one removed as another\'s', async (t) => {
+  const sink = await startSink({ lmtp: false });
+  t.after(() => sink.close());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  const gw = await startGateway(t, { ...UNTRUSTED, mode: 'front-of', local_domains: ['relay.example', 'localhost'], delivery: { upstream: { host: '127.0.0.1', port: sink.port } } }, { configFile: file });
+  assert.ok(gw.submissionPort);
+  const started = readFileSync(file, 'utf8');
+  const spamgateFields = (i: number): boolean => /^X-Spamgate-/im.test(sink.messages[i]?.raw.toString('latin1') ?? '');
+  assert.equal(await submit(gw.submissionPort, 'carol@example.net', 'before'), 250);
+  await sink.waitForMessages(1);
+  assert.equal(spamgateFields(0), false, 'another domain\'s copy has none');
+  const edited = parseYaml(started) as { local_domains: string[] };
+  edited.local_domains = ['relay.example', 'localhost', 'example.net'];
   writeFileSync(file, stringifyYaml(edited));
   assert.equal(gw.app.reload().ok, true);
-  // delivery and the user directory keep the start's domains: accepted, added.example's mail would go out by MX unverified
-  const added = await rcptCode(gw.smtpPort, 'anyone@added.example');
-  assert.equal(added.code, 554, `${added.code} ${added.text}`);
-  assert.match(added.text, /^5\.7\.1 Relay access denied/);
-  assert.equal((await rcptCode(gw.smtpPort, 'postmaster@added.example')).code, 554, 'nor its postmaster');
-  // a removed domain is refused at once
-  assert.equal((await rcptCode(gw.smtpPort, 'u@local.example')).code, 554);
-  assert.equal((await rcptCode(gw.smtpPort, 'postmaster@localhost')).code, 250);
-  assert.ok(gw.logs.some((l) => l.msg === 'settings changed that apply after a restart; the running instance keeps the old ones' && JSON.stringify(l.keys).includes('local_domains')));
+  assert.equal(await submit(gw.submissionPort, 'carol@example.net', 'added'), 250);
+  await sink.waitForMessages(2);
+  assert.match(sink.messages[1]?.raw.toString('latin1') ?? '', /Subject: added/);
+  assert.equal(spamgateFields(1), true, 'our own domain\'s copy keeps them (was: stripped until a restart)');
+  writeFileSync(file, started);
+  assert.equal(gw.app.reload().ok, true);
+  assert.equal(await submit(gw.submissionPort, 'carol@example.net', 'removed'), 250);
+  await sink.waitForMessages(3);
+  assert.equal(spamgateFields(2), false, 'removed: another domain\'s again');
+});
+
+test('full-stack: a message queued for another domain before a reload adds it to local_domains is delivered to its mailbox at the next attempt', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  // example.net's MX cannot be looked up yet: the message waits in the queue
+  const gw = await startGateway(t, { ...UNTRUSTED }, { configFile: file, zones: { 'example.net': 'SERVFAIL' } });
+  assert.ok(gw.submissionPort);
+  assert.equal(await submit(gw.submissionPort, 'bob@example.net', 'queued before'), 250);
+  assert.ok(await until(() => gw.logs.some((l) => l.msg === 'message deferred')), 'deferred: no MX yet');
+  const edited = parseYaml(readFileSync(file, 'utf8')) as { local_domains: string[]; users: Record<string, unknown> };
+  edited.local_domains = ['localhost', 'example.net'];
+  edited.users['bob@example.net'] = { password: await hashPassword('bob-password', { N: 1024, r: 8, p: 1 }) };
+  writeFileSync(file, stringifyYaml(edited));
+  assert.equal(gw.app.reload().ok, true);
+  await writeControlRequest(spoolPaths(spoolDir(gw.dataDir)), { op: 'flush' });
+  // was: routed by the start's list, so by MX again (deferred until it gave up)
+  assert.ok(await until(() => delivered(gw.dataDir, 'bob', 'example.net').length === 1), JSON.stringify(gw.logs.filter((l) => l.component === 'queue').slice(-4)));
+  assert.match(delivered(gw.dataDir, 'bob', 'example.net')[0] ?? '', /Subject: queued before/);
 });
 
 test('full-stack: the config\'s aliases and users sections apply at a reload, as the users and aliases files do', async (t) => {
@@ -112,19 +272,34 @@ test('full-stack: a reload whose users or aliases section the user directory ref
   const file = path.join(dir, 'spamgate.yaml');
   const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['local.example', 'localhost'], aliases: { 'old@local.example': 'postmaster@localhost' } }, { configFile: file });
   const edited = parseYaml(readFileSync(file, 'utf8')) as { local_domains: string[]; aliases: Record<string, string>; users: Record<string, unknown> };
-  // the domain is added in the same edit: it is local only after the restart, so the directory refuses its user
+  // a domain is added, and a user at one that is not
   edited.local_domains = ['local.example', 'localhost', 'added.example'];
-  edited.aliases = { 'new@local.example': 'postmaster@localhost' };
-  edited.users['dave@added.example'] = { password: await hashPassword('dave-password', { N: 1024, r: 8, p: 1 }) };
+  edited.aliases = { 'new@local.example': 'postmaster@localhost', 'info@added.example': 'postmaster@localhost' };
+  edited.users['dave@other.example'] = { password: await hashPassword('dave-password', { N: 1024, r: 8, p: 1 }) };
   writeFileSync(file, stringifyYaml(edited));
   const since = gw.logs.length;
   const r = gw.app.reload();
   // was ok: the rest of the config ran while the directory kept the old users and aliases
   assert.equal(r.ok, false, 'the reload is refused');
-  assert.match(r.ok ? '' : r.error, /users\.dave@added\.example: domain added\.example is not in local_domains.*need a restart/);
+  assert.match(r.ok ? '' : r.error, /users\.dave@other\.example: domain other\.example is not in local_domains/);
   assert.equal((await rcptCode(gw.smtpPort, 'old@local.example')).code, 250, 'the running aliases stay');
   assert.equal((await rcptCode(gw.smtpPort, 'new@local.example')).code, 550);
+  assert.equal((await rcptCode(gw.smtpPort, 'info@added.example')).code, 554, 'and the running domains');
   assert.equal(gw.logs.slice(since).find((l) => l.msg === 'configuration reloaded'), undefined, 'nothing of the new config runs');
+});
+
+test('full-stack: a reload that removes a domain its users still use fails whole, and changes nothing', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['localhost', 'local.example'], aliases: { 'u@local.example': 'postmaster@localhost' } }, { configFile: file });
+  const edited = parseYaml(readFileSync(file, 'utf8')) as { local_domains: string[] };
+  edited.local_domains = ['localhost'];
+  writeFileSync(file, stringifyYaml(edited));
+  const r = gw.app.reload();
+  assert.equal(r.ok, false, 'refused: its alias would be at no local domain');
+  assert.match(r.ok ? '' : r.error, /aliases\.u@local\.example: domain local\.example is not in local_domains/);
+  assert.equal((await rcptCode(gw.smtpPort, 'u@local.example')).code, 250, 'the domain and its alias stay');
 });
 
 test('a quoted local part that needs no quotes names the same mailbox: accepted and delivered, never bounced', async (t) => {
