@@ -292,7 +292,7 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
     ...(pbs ? { isRecentlyAuthenticated: (ip: string) => pbs.allows(ip) } : {}),
     activate,
     openBatv,
-    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs)] : []), ...verifyChecks(cfg, ruleset), ...userListChecks(cfg), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...fuzzyChecks(cfg), ...reputationChecks(cfg), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
+    checks: (cfg, ruleset) => [...(fullStack ? [createRecipientCheck(mailhost.directory, mailhost.srs, new Set(cfg.local_domains))] : []), ...verifyChecks(cfg, ruleset), ...userListChecks(cfg), ...dnsChecks(cfg, ruleset), ...contentChecks(ruleset, bayes), ...fuzzyChecks(cfg), ...reputationChecks(cfg), ...antivirus.checks(cfg.antivirus), ...shared.greylistCheck(cfg, ruleset)],
     ...(dmarcReports || learnReputation
       ? {
           onFinal: (e: FinalActionEvent) => {

@@ -302,6 +302,28 @@ test('full-stack: a reload that removes a domain its users still use fails whole
   assert.equal((await rcptCode(gw.smtpPort, 'u@local.example')).code, 250, 'the domain and its alias stay');
 });
 
+test('full-stack: a transaction begun before a reload that removes a domain takes no unverified recipient at it (relay control of its MAIL FROM still counts the domain local)', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'spamgate.yaml');
+  const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['localhost', 'gone.example'] }, { configFile: file });
+  assert.equal((await rcptCode(gw.smtpPort, 'nobody@gone.example')).code, 550, 'an unknown user at a local domain');
+  const { wire: open } = await SmtpWire.open(gw.smtpPort);
+  t.after(() => open.close());
+  assert.equal((await open.command('EHLO across.test.example')).code, 250);
+  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  const edited = parseYaml(readFileSync(file, 'utf8')) as { local_domains: string[] };
+  edited.local_domains = ['localhost'];
+  writeFileSync(file, stringifyYaml(edited));
+  const r = gw.app.reload();
+  assert.equal(r.ok, true, r.ok ? '' : r.error);
+  // was 250: the transaction's relay control took it as local mail, the user directory no longer knew the domain
+  // and let it through unverified, and the queue sent it on by MX (from an untrusted client)
+  const rcpt = await open.command('RCPT TO:<nobody@gone.example>');
+  assert.ok(rcpt.code >= 400, `${rcpt.code} ${rcpt.text}`);
+  assert.equal((await open.command('QUIT')).code, 221);
+});
+
 test('a quoted local part that needs no quotes names the same mailbox: accepted and delivered, never bounced', async (t) => {
   const gw = await startGateway(t, UNTRUSTED);
   const r = await sendMessage(gw.smtpPort, 'someone@remote.example', ['"postmaster"@localhost', '"post\\master"@localhost'], 'Subject: quoted\r\n\r\nhello\r\n');
