@@ -82,6 +82,23 @@ test('refuses non-local domains, unsafe names, duplicates, short passwords, and 
   assert.equal((await cli(['add', 'X@example.com', '--password-stdin'], 'long-enough\n')).code, 1);
 });
 
+test('del removes a user of the file at a domain already taken out of local_domains (a reload refuses to drop a domain its users still use); add there stays refused', async (t) => {
+  const { dir, configFile, cli } = setup(t);
+  assert.equal((await cli(['add', 'old@example.com', '--password-stdin'], 'long-enough\n')).code, 0);
+  assert.equal((await cli(['add', 'keep@example.com', '--password-stdin'], 'long-enough\n')).code, 0);
+  // the domain is taken out of the config first: the running instance refuses that reload while old@ is in the users file
+  writeFileSync(configFile, readFileSync(configFile, 'utf8').replace('local_domains: [example.com]', 'local_domains: [example.org]'));
+  // was: "domain example.com is not in local_domains", so the user could not be removed without putting the domain back
+  const r = await cli(['del', 'Old@example.com']);
+  assert.equal(r.code, 0, r.err);
+  const text = readFileSync(path.join(dir, 'data', 'users.yaml'), 'utf8');
+  assert.doesNotMatch(text, /old@example\.com/);
+  assert.match(text, /keep@example\.com/);
+  assert.equal((await cli(['del', 'nobody@example.com'])).code, 1, 'no such user');
+  await assert.rejects(cli(['add', 'new@example.com', '--password-stdin'], 'long-enough\n'), /not in local_domains/);
+  await assert.rejects(cli(['del', '../x@example.com']), UsageError);
+});
+
 test('the directory watches the users file and picks up a CLI change without reload()', async (t) => {
   const { dir, cli } = setup(t);
   const data = path.join(dir, 'data');
