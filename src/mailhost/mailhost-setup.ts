@@ -182,7 +182,9 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       const resolution = directory.resolve(recipient.includes('@') ? recipient : `${recipient}@${(deps.localDomains?.() ?? config.local_domains)[0] ?? 'localhost'}`);
       if (resolution.kind === 'unknown') return { status: 'perm', reply: { code: 550, enhanced: '5.1.1', text: `${recipient}: user unknown` } };
       if (resolution.kind === 'loop') return { status: 'perm', reply: { code: 550, enhanced: '5.4.6', text: `${recipient}: alias loop (${resolution.detail})` } };
-      if (resolution.kind === 'remote') return { status: 'perm', reply: { code: 550, enhanced: '5.1.2', text: `${recipient}: not a local domain` } };
+      // the queue routed the recipient here by the local_domains of the attempt's start, and a reload took its domain
+      // out of them before its turn: deferred, the next attempt routes it as any other domain's (by MX), never bounced
+      if (resolution.kind === 'remote') return { status: 'temp', reply: { code: 451, enhanced: '4.3.0', text: `${recipient}: no longer a local domain (local_domains reloaded): routed again at the next attempt` } };
       // Our own Delivered-To for this address: the message went round (an alias forwarding back to us).
       if (hasDeliveredTo(raw, recipient)) return { status: 'perm', reply: { code: 554, enhanced: '5.4.6', text: `${recipient}: mail forwarding loop (Delivered-To)` } };
       const junk = envelope.verdict?.junkRecipients?.includes(recipient) ?? false;
