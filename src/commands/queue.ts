@@ -22,7 +22,8 @@ const USAGE = `usage: spamgate queue list [--json] | show ID | flush [ID...] | r
 
   list     one line per message: id, age, size, sender, recipients (pending/total), attempts,
            next attempt ("held" when on hold), last error (--json: one JSON object per line, with
-           receivedAt as show gives it and receivedAtMs, the envelope's time as stored)
+           receivedAt as show gives it and receivedAtMs, the same time in epoch milliseconds: the
+           envelope's, or the time in the id when the envelope holds none)
   show     when it came, the next and the last attempt (RFC 3339, UTC), the envelope and per-recipient
            state as stored (their times in epoch milliseconds) and the message headers
   flush    retry every message (or those named) now; messages on hold stay on hold
@@ -39,23 +40,33 @@ const MESSAGE_OPS: readonly string[] = ['remove', 'hold', 'release'] satisfies M
 
 /** What list shows of every message; --json also gives when it came, as show does (RFC 3339) and as stored (epoch ms). */
 function base(id: string, envelope: QueueEnvelope, size: number, now: number) {
+  const received = receivedMs(id, envelope);
   return {
     id,
-    age: age(now - (envelope.receivedAt || idTime(id))),
+    age: age(now - (received ?? now)),
     size,
     from: envelope.mailFrom || '<>',
     recipients: envelope.rcptTo,
-    receivedAt: receivedDate(id, envelope),
-    receivedAtMs: envelope.receivedAt,
+    receivedAt: received === undefined ? undefined : utcDate(received),
+    // the same time as receivedAt (epoch ms), from the same fallback: never 0 beside a date taken from the id
+    receivedAtMs: received,
   };
 }
 
 /**
- * When the message came, as RFC 3339 UTC (show and list --json): the envelope's time, else (none, or one no date
- * holds) the time in its id.
+ * When the message came, in epoch ms: the envelope's time, else (none, 0, or one no date holds) the time in its
+ * id, else undefined. One source for list's age, receivedAt and receivedAtMs and show's receivedAt.
  */
+function receivedMs(id: string, envelope: QueueEnvelope): number | undefined {
+  if (envelope.receivedAt && utcDate(envelope.receivedAt) !== undefined) return envelope.receivedAt;
+  const fromId = idTime(id);
+  return utcDate(fromId) !== undefined ? fromId : undefined;
+}
+
+/** When the message came, as RFC 3339 UTC (show and list --json), from receivedMs. */
 function receivedDate(id: string, envelope: QueueEnvelope): string | undefined {
-  return utcDate(envelope.receivedAt || idTime(id)) ?? utcDate(idTime(id));
+  const ms = receivedMs(id, envelope);
+  return ms === undefined ? undefined : utcDate(ms);
 }
 
 const isMissing = (err: unknown): boolean => (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';

@@ -103,6 +103,28 @@ test('queue list / show / remove / flush on a stopped instance', async (t) => {
   assert.match(damaged.split('\n').find((l) => l.startsWith(a.id)) ?? '', /greylisted$/, 'the sound message is still listed');
 });
 
+test('queue list --json: receivedAt and receivedAtMs are one time, from the id when the envelope holds 0', async (t) => {
+  const dataDir = await tempDir(t);
+  const spool = await openSpool({ dir: path.join(dataDir, 'spool'), fsync: true, clock: systemClock, registry: createRegistry(false), log: silentLogger });
+  const zero = await spool.enqueue(envelope({ receivedAt: 0 }), message('zero'));
+  const stamped = await spool.enqueue(envelope({ receivedAt: Date.UTC(2026, 0, 2, 3, 4, 5, 6) }), message('stamped'));
+  await spool.close();
+  type Listed = { id: string; receivedAt: string; receivedAtMs: number };
+  const listed = (await cli(dataDir, 'list', '--json')).stdout.trim().split('\n').map((l) => JSON.parse(l) as Listed);
+  const z = listed.find((j) => j.id === zero.id);
+  const s = listed.find((j) => j.id === stamped.id);
+  // the envelope holds 0: both come from the time in the id (not 1970, not 0 beside a real date)
+  assert.ok(z);
+  assert.notEqual(z.receivedAtMs, 0);
+  assert.equal(z.receivedAt, new Date(z.receivedAtMs).toISOString());
+  assert.ok(Math.abs(z.receivedAtMs - Date.now()) < 24 * 3_600_000, `a time near now: ${z.receivedAt}`);
+  const shown = (await cli(dataDir, 'show', zero.id)).stdout;
+  assert.equal((JSON.parse(shown.slice(0, shown.indexOf('\n\n'))) as { receivedAt: string }).receivedAt, z.receivedAt);
+  // an envelope's own time is kept as stored
+  assert.equal(s?.receivedAtMs, Date.UTC(2026, 0, 2, 3, 4, 5, 6));
+  assert.equal(s?.receivedAt, '2026-01-02T03:04:05.006Z');
+});
+
 test('queue remove / flush hand requests to a running instance', async (t) => {
   const dataDir = await tempDir(t);
   const sink = await startSink();
