@@ -19,7 +19,7 @@ const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--
        spamgate users passwd ADDRESS [--password-stdin] [--apop | --no-apop]
        spamgate users quota ADDRESS SIZE|default
        spamgate users del ADDRESS
-       spamgate users list
+       spamgate users list [--json]
        spamgate users vacation ADDRESS --message-file FILE [--subject TEXT] [--until YYYY-MM-DD] [--days N]
        spamgate users vacation ADDRESS --off
 ${SIEVE_USAGE}
@@ -41,7 +41,9 @@ drop the user's own and leave them mailhost.default_quota. A running instance re
 list prints one line a user: address, apop or -, the quota in bytes (followed by "(default)" when it is
 mailhost.default_quota, the user having none of their own) or -, file or config, the vacation (on, on until
 YYYY-MM-DD, ended YYYY-MM-DD, or -) and the active Sieve script (its name, "(unnamed)" for one set before scripts had
-names, or -).
+names, or -). list --json prints one JSON array of the same, one object a user: address, apop (true/false), quota
+(bytes, or null: no limit), quotaDefault (true when quota is mailhost.default_quota), source ("file" or "config"),
+vacation (true while replies are sent), vacationUntil (YYYY-MM-DD or null) and sieve (the script's name or null).
 allow and block put ENTRY (user@domain, domain or .domain for its subdomains, as in the rules' lists:) on the user's
 own sender lists (at most ${MAX_ENTRIES_PER_USER} entries a user); unlist takes it off; lists prints them. An allowed
 sender lowers the score of that user's copy only, and only when SPF, DKIM or DMARC authenticates it; a blocked one
@@ -52,7 +54,7 @@ export const usersCommand: Command = {
   summary: 'add, change, remove or list mail users (the users file in the data dir)',
   usage: USAGE,
   valueFlags: ['quota', ...VACATION_FLAGS],
-  booleanFlags: ['password-stdin', 'apop', 'no-apop', 'off'],
+  booleanFlags: ['password-stdin', 'apop', 'no-apop', 'off', 'json'],
   async run(args, io) {
     const [action, address, extra] = args.positional;
     if (action === 'sieve') return runUsersSieve(args.positional.slice(1), args, io);
@@ -66,12 +68,17 @@ export const usersCommand: Command = {
 
     if (action === 'list') {
       const current = readOrFail(file);
-      const rows: string[] = [];
       const today = new Date().toISOString().slice(0, 10);
       const sieve = activeSieveOf(dataDir);
-      for (const [name, u] of Object.entries(config.users)) rows.push(row(name.toLowerCase(), u.apop_secret !== undefined, quotaColumn(u.quota, defaultQuota), 'config', vacationState(u.vacation?.until, u.vacation !== undefined, today), sieve(name.toLowerCase())));
-      for (const [name, u] of Object.entries(current)) if (!(name in config.users)) rows.push(row(name, u.apop_secret !== undefined, quotaColumn(u.quota, defaultQuota), 'file', vacationState(u.vacation?.until, u.vacation !== undefined, today), sieve(name)));
-      io.stdout.write(rows.sort().join('') || '(no users)\n');
+      const listed: ListedUser[] = [];
+      for (const [name, u] of Object.entries(config.users)) listed.push(listedUser(name.toLowerCase(), u, 'config', defaultQuota, today, sieve));
+      for (const [name, u] of Object.entries(current)) if (!(name in config.users)) listed.push(listedUser(name, u, 'file', defaultQuota, today, sieve));
+      listed.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+      if (args.flags.has('json')) {
+        io.stdout.write(`${JSON.stringify(listed)}\n`);
+        return 0;
+      }
+      io.stdout.write(listed.map(row).join('') || '(no users)\n');
       return 0;
     }
     if (action !== 'add' && action !== 'passwd' && action !== 'quota' && action !== 'del' && action !== 'vacation') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, quota, del, list, vacation, sieve, allow, block, unlist or lists`);
@@ -150,14 +157,43 @@ export const usersCommand: Command = {
   },
 };
 
-function row(name: string, apop: boolean, quota: string, source: string, vacation: string, sieve: string): string {
-  return `${name}\t${apop ? 'apop' : '-'}\t${quota}\t${source}\t${vacation}\t${sieve}\n`;
+/** One user as `users list --json` gives it (the text listing shows the same, one tab-separated line each). */
+interface ListedUser {
+  address: string;
+  apop: boolean;
+  /** Bytes the user may store: their own, else mailhost.default_quota; null: no limit. */
+  quota: number | null;
+  /** The quota is mailhost.default_quota (the user has none of their own). */
+  quotaDefault: boolean;
+  source: 'config' | 'file';
+  /** An out-of-office reply is being sent (set, and its last day not passed). */
+  vacation: boolean;
+  /** Its last day (YYYY-MM-DD, UTC), when it has one (also when it ended). */
+  vacationUntil: string | null;
+  /** The active Sieve script's name, "(unnamed)" for one set before scripts had names, or null. */
+  sieve: string | null;
 }
 
-/** The quota column of `users list`: the user's own in bytes, else mailhost.default_quota in bytes and "(default)", else -. */
-function quotaColumn(own: number | undefined, defaultQuota: number | undefined): string {
-  if (own !== undefined) return String(own);
-  return defaultQuota === undefined ? '-' : `${defaultQuota} (default)`;
+function listedUser(address: string, u: { apop_secret?: string | undefined; quota?: number | undefined; vacation?: { until?: string | undefined } | undefined }, source: ListedUser['source'], defaultQuota: number | undefined, today: string, sieve: (user: string) => string): ListedUser {
+  const own = u.quota;
+  const until = u.vacation?.until;
+  const script = sieve(address);
+  return {
+    address,
+    apop: u.apop_secret !== undefined,
+    quota: own ?? defaultQuota ?? null,
+    quotaDefault: own === undefined && defaultQuota !== undefined,
+    source,
+    vacation: u.vacation !== undefined && (until === undefined || until >= today),
+    vacationUntil: until ?? null,
+    sieve: script === '-' ? null : script,
+  };
+}
+
+function row(u: ListedUser): string {
+  const quota = u.quota === null ? '-' : `${u.quota}${u.quotaDefault ? ' (default)' : ''}`;
+  const vacation = u.vacationUntil === null ? (u.vacation ? 'on' : '-') : u.vacation ? `on until ${u.vacationUntil}` : `ended ${u.vacationUntil}`;
+  return `${u.address}\t${u.apop ? 'apop' : '-'}\t${quota}\t${u.source}\t${vacation}\t${u.sieve ?? '-'}\n`;
 }
 
 /** SIZE of `users quota`: a size as the config writes them, or "default" (drop the user's own quota). */
@@ -190,13 +226,6 @@ function activeSieveOf(dataDir: string): (user: string) => string {
       return '-'; // a name no path can be made of has no script
     }
   };
-}
-
-/** The vacation column of `users list`: on, on until its last day, ended (its last day passed), or -. */
-function vacationState(until: string | undefined, set: boolean, today: string): string {
-  if (!set) return '-';
-  if (until === undefined) return 'on';
-  return until < today ? `ended ${until}` : `on until ${until}`;
 }
 
 function fail(io: CommandIo, text: string): number {

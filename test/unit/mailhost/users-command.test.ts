@@ -320,3 +320,34 @@ test('quota: a bad SIZE is bad usage (exit 2) for a user of the config\'s users:
   await assert.rejects(cli(['quota', 'cfg@example.com', 'lots']), (err: Error) => err instanceof UsageError && /SIZE: expected a size/.test(err.message));
   await assert.rejects(cli(['quota', 'cfg@example.com']), (err: Error) => err instanceof UsageError && /needs an ADDRESS and a SIZE/.test(err.message));
 });
+
+test('list --json: one array, an object a user with what the text listing shows (quota in bytes and whether it is the default)', async (t) => {
+  const { dir, cli } = setup(t, { mailhost: 'default_quota: 1g', users: `{ cfg@example.com: { password: "${HASH}", apop_secret: "s3cret-apop" } }` });
+  assert.equal((await cli(['add', 'own@example.com', '--password-stdin', '--quota', '10MB', '--apop'], 'own-password\n')).code, 0);
+  assert.equal((await cli(['add', 'plain@example.com', '--password-stdin'], 'plain-password\n')).code, 0);
+  const file = path.join(dir, 'data', 'users.yaml');
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/(own@example\.com:\n)/, '$1  vacation: { message: away, until: 2000-01-01 }\n').replace(/(plain@example\.com:\n)/, '$1  vacation: { message: away }\n'), { mode: 0o600 });
+  const script = path.join(dir, 's.sieve');
+  writeFileSync(script, 'keep;\n');
+  assert.equal((await cli(['sieve', 'plain@example.com', 'set', script])).code, 0);
+  const text = await cli(['list']);
+  const json = await cli(['list', '--json']);
+  assert.equal(json.code, 0, json.err);
+  assert.equal(json.out.endsWith(']\n'), true, 'one array, one line');
+  assert.deepEqual(JSON.parse(json.out), [
+    { address: 'cfg@example.com', apop: true, quota: 1_073_741_824, quotaDefault: true, source: 'config', vacation: false, vacationUntil: null, sieve: null },
+    { address: 'own@example.com', apop: true, quota: 10_485_760, quotaDefault: false, source: 'file', vacation: false, vacationUntil: '2000-01-01', sieve: null },
+    { address: 'plain@example.com', apop: false, quota: 1_073_741_824, quotaDefault: true, source: 'file', vacation: true, vacationUntil: null, sieve: 'spamgate-cli' },
+  ]);
+  // the text listing says the same
+  assert.deepEqual(text.out.trimEnd().split('\n').map((l) => l.split('\t')), [
+    ['cfg@example.com', 'apop', '1073741824 (default)', 'config', '-', '-'],
+    ['own@example.com', 'apop', '10485760', 'file', 'ended 2000-01-01', '-'],
+    ['plain@example.com', '-', '1073741824 (default)', 'file', 'on', 'spamgate-cli'],
+  ]);
+  // no users: an empty array; no default quota: null
+  const bare = setup(t);
+  assert.equal((await bare.cli(['list', '--json'])).out, '[]\n');
+  assert.equal((await bare.cli(['add', 'x@example.com', '--password-stdin'], 'plain-password\n')).code, 0);
+  assert.deepEqual(JSON.parse((await bare.cli(['list', '--json'])).out), [{ address: 'x@example.com', apop: false, quota: null, quotaDefault: false, source: 'file', vacation: false, vacationUntil: null, sieve: null }]);
+});
