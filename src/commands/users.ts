@@ -24,7 +24,7 @@ const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--
        spamgate users vacation ADDRESS --off
 ${SIEVE_USAGE}
 ${LISTS_USAGE}
-       (each also takes --config FILE and --data-dir DIR)
+       (each also takes --config FILE and --data-dir DIR; an option an action does not read is bad usage, exit 2)
 
 Users are full addresses (local@domain, domain in local_domains); names are lower-cased.
 The password is read from the terminal with echo off, or with --password-stdin from the first line of stdin.
@@ -60,6 +60,7 @@ export const usersCommand: Command = {
     if (action === 'sieve') return runUsersSieve(args.positional.slice(1), args, io);
     if (isListsAction(action)) return runUsersLists(action, args.positional.slice(1), args, io);
     if (args.positional.length > (action === 'quota' ? 3 : 2) || (action === 'list' && address !== undefined)) throw new UsageError('too many arguments');
+    if (isUsersAction(action)) checkOptions(action, args);
     const { config, dataDir } = loadFromArgs(args, false);
     const defaultQuota = config.mailhost.default_quota;
     const domains = new Set(config.local_domains);
@@ -81,7 +82,7 @@ export const usersCommand: Command = {
       io.stdout.write(listed.map(row).join('') || '(no users)\n');
       return 0;
     }
-    if (action !== 'add' && action !== 'passwd' && action !== 'quota' && action !== 'del' && action !== 'vacation') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, quota, del, list, vacation, sieve, allow, block, unlist or lists`);
+    if (!isUsersAction(action) || action === 'list') throw new UsageError(`unknown action ${JSON.stringify(action ?? '')}: add, passwd, quota, del, list, vacation, sieve, allow, block, unlist or lists`);
     if (address === undefined) throw new UsageError(`users ${action} needs an ADDRESS`);
     // del takes a user at a domain already taken out of local_domains too (the name's syntax is checked still): a
     // reload refuses to drop a domain its users still use, and they must be removable with the config edited first
@@ -89,15 +90,12 @@ export const usersCommand: Command = {
     if (!check.ok) throw new UsageError(check.reason);
     const name = check.name;
     // bad usage exits 2 whoever the user is (one of the config's users: section too)
-    if (action === 'quota' && args.flags.has('quota')) throw new UsageError('users quota takes the size as SIZE, not --quota');
     const newQuota = action === 'quota' ? quotaArgument(extra) : undefined;
     if (Object.keys(config.users).some((u) => u.toLowerCase() === name)) {
       io.stderr.write(`${name} is defined in the config file's users: section; change it there\n`);
       return 1;
     }
     if (args.flags.has('apop') && args.flags.has('no-apop')) throw new UsageError('--apop and --no-apop exclude each other');
-    const misplaced = [...VACATION_FLAGS, 'off'].filter((f) => args.flags.has(f));
-    if (action !== 'vacation' && misplaced.length) throw new UsageError(`--${misplaced[0] ?? ''} is only for users vacation`);
     // checked before the lock is taken: bad usage exits 2 whatever the file holds
     const vacation = action === 'vacation' ? vacationFromArgs(args, Date.now()) : undefined;
 
@@ -156,6 +154,35 @@ export const usersCommand: Command = {
     });
   },
 };
+
+const ACTIONS = ['add', 'passwd', 'quota', 'del', 'list', 'vacation'] as const;
+type UsersAction = (typeof ACTIONS)[number];
+
+function isUsersAction(action: string | undefined): action is UsersAction {
+  return (ACTIONS as readonly (string | undefined)[]).includes(action);
+}
+
+/** The options each action reads (besides --config and --data-dir); any other is bad usage, never silently ignored. */
+const ACTION_OPTIONS: Record<UsersAction, readonly string[]> = {
+  add: ['password-stdin', 'apop', 'quota'],
+  passwd: ['password-stdin', 'apop', 'no-apop'],
+  quota: [],
+  del: [],
+  list: ['json'],
+  vacation: [...VACATION_FLAGS, 'off'],
+};
+
+function checkOptions(action: UsersAction, args: CommandArgs): void {
+  // the messages that name where an option belongs come first
+  if (action === 'quota' && args.flags.has('quota')) throw new UsageError('users quota takes the size as SIZE, not --quota');
+  const vacationOnly = [...VACATION_FLAGS, 'off'].find((f) => args.flags.has(f));
+  if (action !== 'vacation' && vacationOnly !== undefined) throw new UsageError(`--${vacationOnly} is only for users vacation`);
+  const allowed = new Set(['config', 'data-dir', ...ACTION_OPTIONS[action]]);
+  const stray = [...args.flags.keys()].find((f) => !allowed.has(f));
+  if (stray === undefined) return;
+  const takers = ACTIONS.filter((a) => ACTION_OPTIONS[a].includes(stray));
+  throw new UsageError(`--${stray} is not an option of users ${action}${takers.length ? ` (only of users ${takers.join(', ')})` : ''}`);
+}
 
 /** One user as `users list --json` gives it (the text listing shows the same, one tab-separated line each). */
 interface ListedUser {

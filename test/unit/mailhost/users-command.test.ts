@@ -351,3 +351,33 @@ test('list --json: one array, an object a user with what the text listing shows 
   assert.equal((await bare.cli(['add', 'x@example.com', '--password-stdin'], 'plain-password\n')).code, 0);
   assert.deepEqual(JSON.parse((await bare.cli(['list', '--json'])).out), [{ address: 'x@example.com', apop: false, quota: null, quotaDefault: false, source: 'file', vacation: false, vacationUntil: null, sieve: null }]);
 });
+
+test('an option a users action does not read is bad usage (exit 2) naming it, never silently ignored; the file is unchanged', async (t) => {
+  const { dir, cli } = setup(t, { mailhost: 'default_quota: 1g' });
+  assert.equal((await cli(['add', 'bob@example.com', '--password-stdin'], 'bob-password\n')).code, 0);
+  const file = path.join(dir, 'data', 'users.yaml');
+  const before = readFileSync(file, 'utf8');
+  const refused: Array<[string[], RegExp]> = [
+    [['quota', 'bob@example.com', '2g', '--apop'], /^--apop is not an option of users quota \(only of users add, passwd\)$/],
+    [['quota', 'bob@example.com', '2g', '--password-stdin'], /^--password-stdin is not an option of users quota/],
+    [['quota', 'bob@example.com', 'default', '--no-apop'], /^--no-apop is not an option of users quota \(only of users passwd\)$/],
+    [['quota', 'bob@example.com', '2g', '--json'], /^--json is not an option of users quota \(only of users list\)$/],
+    [['del', 'bob@example.com', '--apop'], /^--apop is not an option of users del/],
+    [['del', 'bob@example.com', '--password-stdin'], /^--password-stdin is not an option of users del/],
+    [['list', '--apop'], /^--apop is not an option of users list/],
+    [['add', 'new@example.com', '--password-stdin', '--no-apop'], /^--no-apop is not an option of users add \(only of users passwd\)$/],
+    [['add', 'new@example.com', '--password-stdin', '--json'], /^--json is not an option of users add/],
+    [['passwd', 'bob@example.com', '--password-stdin', '--quota', '2g'], /^--quota is not an option of users passwd \(only of users add\)$/],
+    [['vacation', 'bob@example.com', '--off', '--apop'], /^--apop is not an option of users vacation/],
+    [['vacation', 'bob@example.com', '--off', '--password-stdin'], /^--password-stdin is not an option of users vacation/],
+  ];
+  for (const [argv, message] of refused) {
+    await assert.rejects(cli(argv, 'new-password\n'), (err: Error) => err instanceof UsageError && message.test(err.message), argv.join(' '));
+  }
+  assert.equal(readFileSync(file, 'utf8'), before);
+  assert.equal(existsSync(path.join(dir, 'data', 'mail', 'example.com', 'new')), false);
+  // what each reads is still taken
+  assert.equal((await cli(['quota', 'bob@example.com', '2g'])).code, 0);
+  assert.equal((await cli(['list', '--json'])).code, 0);
+  assert.equal((await cli(['passwd', 'bob@example.com', '--password-stdin', '--apop'], 'bob-password2\n')).code, 0);
+});
