@@ -15,9 +15,9 @@ import { MAX_ENTRIES_PER_USER } from '../lists/user-list-file.ts';
 import { VACATION_FLAGS, vacationFromArgs } from './users-vacation.ts';
 import { UsageError, type Command, type CommandArgs, type CommandIo } from './types.ts';
 
-const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--quota SIZE]
+const USAGE = `usage: spamgate users add ADDRESS [--password-stdin] [--apop] [--quota SIZE|none]
        spamgate users passwd ADDRESS [--password-stdin] [--apop | --no-apop]
-       spamgate users quota ADDRESS SIZE|default
+       spamgate users quota ADDRESS SIZE|none|default
        spamgate users del ADDRESS
        spamgate users list [--json]
        spamgate users vacation ADDRESS --message-file FILE [--subject TEXT] [--until YYYY-MM-DD] [--days N]
@@ -36,13 +36,15 @@ sender every --days days (default 7). --off ends it. A running instance reads th
 sieve sets a user's Sieve filter (RFC 5228; stored beside their Maildir as sieve/active.sieve; also for users of the
 config's users: section), compiled first: a script with errors is refused, each problem printed as FILE:line:col.
 check only compiles FILE (exit 1 on errors).
-quota sets a user's quota: SIZE as sizes are written in the config (512k, 500MB, 2g, or bytes; not 0), or default to
-drop the user's own and leave them mailhost.default_quota. A running instance reads the change at once.
+quota sets a user's quota: SIZE as sizes are written in the config (512k, 500MB, 2g, or bytes; not 0), none for no
+limit at all (mailhost.default_quota does not apply to them; the users file says quota: none), or default to drop the
+user's own and leave them mailhost.default_quota. A running instance reads the change at once.
 list prints one line a user: address, apop or -, the quota in bytes (followed by "(default)" when it is
-mailhost.default_quota, the user having none of their own) or -, file or config, the vacation (on, on until
+mailhost.default_quota, the user having none of their own), unlimited (the user's own quota is none) or -, file or config, the vacation (on, on until
 YYYY-MM-DD, ended YYYY-MM-DD, or -) and the active Sieve script (its name, "(unnamed)" for one set before scripts had
 names, or -). list --json prints one JSON array of the same, one object a user: address, apop (true/false), quota
-(bytes, or null: no limit), quotaDefault (true when quota is mailhost.default_quota), source ("file" or "config"),
+(bytes, or null: no limit), quotaDefault (true when quota is mailhost.default_quota), quotaNone (true when the
+user's own quota is none: unlimited whatever the default), source ("file" or "config"),
 vacation (true while replies are sent), vacationUntil (YYYY-MM-DD or null) and sieve (the script's name or null).
 allow and block put ENTRY (user@domain, domain or .domain for its subdomains, as in the rules' lists:) on the user's
 own sender lists (at most ${MAX_ENTRIES_PER_USER} entries a user); unlist takes it off; lists prints them. An allowed
@@ -125,7 +127,12 @@ export const usersCommand: Command = {
       if (newQuota !== undefined) {
         if (!existing) return fail(io, `no such user ${name}`);
         setField(existing, 'quota', newQuota === 'default' ? undefined : newQuota);
-        const shown = newQuota === 'default' ? `the default (${defaultQuota === undefined ? 'none: mailhost.default_quota is not set' : `${defaultQuota} bytes`})` : `${newQuota} bytes`;
+        const shown =
+          newQuota === 'default'
+            ? `the default (${defaultQuota === undefined ? 'none: mailhost.default_quota is not set' : `${defaultQuota} bytes`})`
+            : newQuota === 'none'
+              ? `none (unlimited${defaultQuota === undefined ? '' : `, not mailhost.default_quota's ${defaultQuota} bytes`})`
+              : `${newQuota} bytes`;
         io.stdout.write(`quota of ${name}: ${shown}\n`);
         return 0;
       }
@@ -145,7 +152,7 @@ export const usersCommand: Command = {
       const apop = args.flags.has('apop') || (existing?.apop_secret !== undefined && !args.flags.has('no-apop'));
       if (apop) entry.apop_secret = password;
       const quotaFlag = args.flags.get('quota');
-      const quota = typeof quotaFlag === 'string' ? sizeArgument(quotaFlag, '--quota') : existing?.quota;
+      const quota = typeof quotaFlag === 'string' ? (isNone(quotaFlag) ? 'none' : sizeArgument(quotaFlag, '--quota')) : existing?.quota;
       if (quota !== undefined) entry.quota = quota;
       current[name] = entry;
       writeUsersFileAtomic(file, current);
@@ -192,6 +199,8 @@ interface ListedUser {
   quota: number | null;
   /** The quota is mailhost.default_quota (the user has none of their own). */
   quotaDefault: boolean;
+  /** The user's own quota is none: no limit, whatever mailhost.default_quota says (quota is null). */
+  quotaNone: boolean;
   source: 'config' | 'file';
   /** An out-of-office reply is being sent (set, and its last day not passed). */
   vacation: boolean;
@@ -201,15 +210,16 @@ interface ListedUser {
   sieve: string | null;
 }
 
-function listedUser(address: string, u: { apop_secret?: string | undefined; quota?: number | undefined; vacation?: { until?: string | undefined } | undefined }, source: ListedUser['source'], defaultQuota: number | undefined, today: string, sieve: (user: string) => string): ListedUser {
+function listedUser(address: string, u: { apop_secret?: string | undefined; quota?: number | 'none' | undefined; vacation?: { until?: string | undefined } | undefined }, source: ListedUser['source'], defaultQuota: number | undefined, today: string, sieve: (user: string) => string): ListedUser {
   const own = u.quota;
   const until = u.vacation?.until;
   const script = sieve(address);
   return {
     address,
     apop: u.apop_secret !== undefined,
-    quota: own ?? defaultQuota ?? null,
+    quota: own === 'none' ? null : (own ?? defaultQuota ?? null),
     quotaDefault: own === undefined && defaultQuota !== undefined,
+    quotaNone: own === 'none',
     source,
     vacation: u.vacation !== undefined && (until === undefined || until >= today),
     vacationUntil: until ?? null,
@@ -218,15 +228,18 @@ function listedUser(address: string, u: { apop_secret?: string | undefined; quot
 }
 
 function row(u: ListedUser): string {
-  const quota = u.quota === null ? '-' : `${u.quota}${u.quotaDefault ? ' (default)' : ''}`;
+  const quota = u.quotaNone ? 'unlimited' : u.quota === null ? '-' : `${u.quota}${u.quotaDefault ? ' (default)' : ''}`;
   const vacation = u.vacationUntil === null ? (u.vacation ? 'on' : '-') : u.vacation ? `on until ${u.vacationUntil}` : `ended ${u.vacationUntil}`;
   return `${u.address}\t${u.apop ? 'apop' : '-'}\t${quota}\t${u.source}\t${vacation}\t${u.sieve ?? '-'}\n`;
 }
 
-/** SIZE of `users quota`: a size as the config writes them, or "default" (drop the user's own quota). */
-function quotaArgument(text: string | undefined): number | 'default' {
-  if (text === undefined) throw new UsageError('users quota needs an ADDRESS and a SIZE (such as 500MB or 2g) or default');
+const isNone = (text: string): boolean => text.trim().toLowerCase() === 'none';
+
+/** SIZE of `users quota`: a size as the config writes them, none (no limit, not even the default), or "default" (drop the user's own quota). */
+function quotaArgument(text: string | undefined): number | 'none' | 'default' {
+  if (text === undefined) throw new UsageError('users quota needs an ADDRESS and a SIZE (such as 500MB or 2g), none or default');
   if (text.trim().toLowerCase() === 'default') return 'default';
+  if (isNone(text)) return 'none';
   return sizeArgument(text, 'SIZE');
 }
 
@@ -238,7 +251,7 @@ function quotaArgument(text: string | undefined): number | 'default' {
 function sizeArgument(text: string, what: string): number {
   const bytes = parseSize(text);
   if (bytes === undefined || !Number.isSafeInteger(bytes)) throw new UsageError(`${what}: expected a size such as 500MB, 2g or 1048576 (bytes), found ${JSON.stringify(text)}`);
-  if (bytes === 0) throw new UsageError(`${what}: ${JSON.stringify(text)} is 0 bytes, a quota every message is larger than (each would be returned to its sender); for mailhost.default_quota, leave --quota out or give default to users quota`);
+  if (bytes === 0) throw new UsageError(`${what}: ${JSON.stringify(text)} is 0 bytes, a quota every message is larger than (each would be returned to its sender); for mailhost.default_quota, leave --quota out or give default to users quota; for no limit, none`);
   return bytes;
 }
 

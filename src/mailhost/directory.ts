@@ -223,7 +223,11 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
     prepare,
     lookup: (user) => snap.users.get(user.trim().toLowerCase()),
     users: () => [...snap.users.values()].sort((a, b) => a.name.localeCompare(b.name)),
-    quotaOf: (user) => snap.users.get(user.trim().toLowerCase())?.quota ?? mh.default_quota,
+    quotaOf: (user) => {
+      const own = snap.users.get(user.trim().toLowerCase())?.quota;
+      // 'none': the user's own "no limit", which mailhost.default_quota does not override
+      return own === 'none' ? undefined : (own ?? mh.default_quota);
+    },
     close() {
       clearTimeout(timer);
       watcher?.close();

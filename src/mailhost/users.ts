@@ -12,8 +12,8 @@ export interface UserRecord {
   passwordHash: string;
   /** Only for users who asked for APOP; the one reversible secret. */
   apopSecret?: string;
-  /** Bytes; undefined means the default quota (if any). */
-  quota?: number;
+  /** Bytes; 'none': no limit (not even the default); undefined means the default quota (if any). */
+  quota?: number | 'none';
   /** Out-of-office reply, when one is set. */
   vacation?: VacationConfig;
   source: 'config' | 'file';
@@ -78,7 +78,8 @@ export function readUsersFile(file: string): UsersFileResult {
 export interface UserFileEntry {
   password: string;
   apop_secret?: string;
-  quota?: number;
+  /** Bytes, or 'none' (written as `quota: none`): no limit, overriding mailhost.default_quota. */
+  quota?: number | 'none';
   vacation?: VacationConfig;
 }
 

@@ -1,6 +1,6 @@
 // Config sections for the mail host: `users` (scrypt hashes only), `aliases` and `mailhost` (files, postmaster, quota).
 import { z } from 'zod';
-import { duration, size } from '../units.ts';
+import { duration, parseSize, size } from '../units.ts';
 
 /** local@domain; the domain is lower-cased (local parts are compared case-insensitively too). */
 const ADDRESS_RE = /^[^\s@<>()\[\],;:"\\]{1,64}@[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})$/;
@@ -44,11 +44,26 @@ export const vacationEntry = z.strictObject({
   days: z.number().int().min(1).max(VACATION_MAX_DAYS).default(7),
 });
 
+/**
+ * A user's own quota: a size, or `none`: no limit, also when mailhost.default_quota is set (`spamgate users quota
+ * ADDRESS none`). Files written before `none` existed hold sizes only and read as before.
+ */
+export const userQuota = () =>
+  z.unknown().transform((v, ctx): number | 'none' => {
+    if (v === 'none') return 'none';
+    const bytes = parseSize(v);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a size such as 512k, 25MB, 1g (or bytes as a number), or none for no limit, found ${JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return bytes;
+  });
+
 export const userEntry = z.strictObject({
   password: z.string().regex(SCRYPT_HASH_RE, 'expected an scrypt hash ($scrypt$N$r$p$salt$hash) made by `spamgate users`, never a plaintext password'),
   /** Stored reversibly, only for users who asked for APOP (RFC 1939 §7). */
   apop_secret: z.string().min(1).optional(),
-  quota: size().optional(),
+  quota: userQuota().optional(),
   /** Out-of-office auto-reply, written by `spamgate users vacation`. */
   vacation: vacationEntry.optional(),
 });

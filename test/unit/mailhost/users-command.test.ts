@@ -13,6 +13,8 @@ import { createUserDirectory } from '../../../src/mailhost/directory.ts';
 import { MAX_DIRECTORY_FILE_BYTES, readDirectoryFile, readUsersFile } from '../../../src/mailhost/users.ts';
 import { silentLogger } from '../../../src/util/logger.ts';
 import { runCommand } from '../../helpers/command-io.ts';
+import { bigMessage, openHostProcess } from '../../helpers/alias-mailhost.ts';
+import { usersSection } from '../../../src/config/sections/mailhost.ts';
 
 /** `mailhost` and `users` are the config's own sections (YAML flow maps), for tests of the default quota and config users. */
 function setup(t: TestContext, sections: { mailhost?: string; users?: string } = {}): { dir: string; configFile: string; cli: (argv: string[], stdin?: string) => Promise<{ code: number; out: string; err: string }> } {
@@ -335,9 +337,9 @@ test('list --json: one array, an object a user with what the text listing shows 
   assert.equal(json.code, 0, json.err);
   assert.equal(json.out.endsWith(']\n'), true, 'one array, one line');
   assert.deepEqual(JSON.parse(json.out), [
-    { address: 'cfg@example.com', apop: true, quota: 1_073_741_824, quotaDefault: true, source: 'config', vacation: false, vacationUntil: null, sieve: null },
-    { address: 'own@example.com', apop: true, quota: 10_485_760, quotaDefault: false, source: 'file', vacation: false, vacationUntil: '2000-01-01', sieve: null },
-    { address: 'plain@example.com', apop: false, quota: 1_073_741_824, quotaDefault: true, source: 'file', vacation: true, vacationUntil: null, sieve: 'spamgate-cli' },
+    { address: 'cfg@example.com', apop: true, quota: 1_073_741_824, quotaDefault: true, quotaNone: false, source: 'config', vacation: false, vacationUntil: null, sieve: null },
+    { address: 'own@example.com', apop: true, quota: 10_485_760, quotaDefault: false, quotaNone: false, source: 'file', vacation: false, vacationUntil: '2000-01-01', sieve: null },
+    { address: 'plain@example.com', apop: false, quota: 1_073_741_824, quotaDefault: true, quotaNone: false, source: 'file', vacation: true, vacationUntil: null, sieve: 'spamgate-cli' },
   ]);
   // the text listing says the same
   assert.deepEqual(text.out.trimEnd().split('\n').map((l) => l.split('\t')), [
@@ -349,7 +351,7 @@ test('list --json: one array, an object a user with what the text listing shows 
   const bare = setup(t);
   assert.equal((await bare.cli(['list', '--json'])).out, '[]\n');
   assert.equal((await bare.cli(['add', 'x@example.com', '--password-stdin'], 'plain-password\n')).code, 0);
-  assert.deepEqual(JSON.parse((await bare.cli(['list', '--json'])).out), [{ address: 'x@example.com', apop: false, quota: null, quotaDefault: false, source: 'file', vacation: false, vacationUntil: null, sieve: null }]);
+  assert.deepEqual(JSON.parse((await bare.cli(['list', '--json'])).out), [{ address: 'x@example.com', apop: false, quota: null, quotaDefault: false, quotaNone: false, source: 'file', vacation: false, vacationUntil: null, sieve: null }]);
 });
 
 test('an option a users action does not read is bad usage (exit 2) naming it, never silently ignored; the file is unchanged', async (t) => {
@@ -380,4 +382,49 @@ test('an option a users action does not read is bad usage (exit 2) naming it, ne
   assert.equal((await cli(['quota', 'bob@example.com', '2g'])).code, 0);
   assert.equal((await cli(['list', '--json'])).code, 0);
   assert.equal((await cli(['passwd', 'bob@example.com', '--password-stdin', '--apop'], 'bob-password2\n')).code, 0);
+});
+
+test('quota none: no limit for that user, written as quota: none, over mailhost.default_quota; delivery takes a message above the default for them alone', async (t) => {
+  const { dir, configFile, cli } = setup(t, { mailhost: 'default_quota: 2k' });
+  for (const u of ['free', 'capped']) assert.equal((await cli(['add', `${u}@example.com`, '--password-stdin', '--apop'], `${u}-password\n`)).code, 0);
+  const file = path.join(dir, 'data', 'users.yaml');
+  const before = readUsersFile(file);
+  const set = await cli(['quota', 'free@example.com', 'None']);
+  assert.equal(set.code, 0, set.err);
+  assert.equal(set.out, "quota of free@example.com: none (unlimited, not mailhost.default_quota's 2048 bytes)\n");
+  assert.match(readFileSync(file, 'utf8'), /^free@example\.com:\n(?: {2}.*\n)*? {2}quota: none\n/m);
+  const after = readUsersFile(file);
+  assert.ok(before.ok && after.ok);
+  assert.deepEqual(after.entries['free@example.com'], { ...before.entries['free@example.com'], quota: 'none' }, 'password hash and APOP secret kept');
+  const list = await cli(['list']);
+  assert.deepEqual(list.out.trimEnd().split('\n').map((l) => l.split('\t')[2]), ['2048 (default)', 'unlimited']);
+  const json = JSON.parse((await cli(['list', '--json'])).out) as Array<{ address: string; quota: number | null; quotaDefault: boolean; quotaNone: boolean }>;
+  assert.deepEqual(json.map((u) => [u.address, u.quota, u.quotaDefault, u.quotaNone]), [['capped@example.com', 2048, true, false], ['free@example.com', null, false, true]]);
+  // the directory: no limit for free@, the default for capped@
+  const { config, dataDir } = loadConfig({ file: configFile });
+  const d = createUserDirectory({ config, dataDir, log: silentLogger });
+  t.after(() => d.close());
+  assert.equal(d.quotaOf('free@example.com'), undefined);
+  assert.equal(d.quotaOf('capped@example.com'), 2048);
+  // delivery through the mail host: a message above the default quota is stored for free@ and refused for capped@
+  const host = await openHostProcess(config, dataDir);
+  t.after(() => host.close());
+  const raw = bigMessage();
+  assert.ok(raw.length > 2048);
+  const envelope = { mailFrom: 'bob@remote.example', rcptTo: ['free@example.com', 'capped@example.com'], sessionId: 's1', clientIp: '192.0.2.1', receivedAt: Date.now() };
+  assert.equal((await host.deliver(envelope, 'free@example.com', raw, 'Q1')).status, 'ok');
+  const refused = await host.deliver(envelope, 'capped@example.com', raw, 'Q1');
+  assert.equal(refused.status, 'perm');
+  assert.match(refused.status === 'perm' ? refused.reply.text : '', /larger than the mailbox quota/);
+  // default gives the default back
+  assert.equal((await cli(['quota', 'free@example.com', 'default'])).code, 0);
+  d.reload();
+  assert.equal(d.quotaOf('free@example.com'), 2048);
+  // add --quota none too; a users file of sizes only reads as before, and a wrong word is named
+  assert.equal((await cli(['add', 'new@example.com', '--password-stdin', '--quota', 'none'], 'new-password\n')).code, 0);
+  assert.equal((await cli(['list'])).out.split('\n').find((l) => l.startsWith('new@'))?.split('\t')[2], 'unlimited');
+  assert.deepEqual(usersSection.parse({ 'a@example.com': { password: HASH, quota: '10m' } }), { 'a@example.com': { password: HASH, quota: 10_485_760 } });
+  const bad = usersSection.safeParse({ 'a@example.com': { password: HASH, quota: 'unlimited' } });
+  assert.equal(bad.success, false);
+  assert.match(bad.error?.issues[0]?.message ?? '', /or none for no limit, found "unlimited"/);
 });
