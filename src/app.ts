@@ -33,6 +33,8 @@ import { CidrSet } from './util/cidr.ts';
 import { createLogger, type Logger } from './util/logger.ts';
 import { buildChecks, CORE_SYMBOLS, openComponents, type Components } from './app-components.ts';
 import { bindAs } from './util/bind-error.ts';
+import { randomUUID } from 'node:crypto';
+import { writeReloadStatus, type ReloadTrigger } from './reload-status.ts';
 
 export interface AppOptions {
   loaded: LoadedConfig;
@@ -77,6 +79,9 @@ export class App {
   private readonly lastFailure;
   /** The configuration the running instance started with (what restart-only settings still follow). */
   private readonly started: Config;
+  /** This start's id and its reloads so far, for the outcome recorded in the data directory (reload-status.ts). */
+  private readonly instanceId = randomUUID();
+  private reloadSeq = 0;
 
   private constructor(
     loaded: LoadedConfig,
@@ -211,7 +216,7 @@ export class App {
     }
     this.listening = listening;
     // A change to the rules files reloads as SIGHUP does; a broken edit keeps the running snapshot.
-    this.rulesWatcher = watchRules(this.loaded.rulesDirs, { onChange: () => this.reload(), log: this.log.child({ component: 'rules' }), files: this.snapshot.ruleset.reads });
+    this.rulesWatcher = watchRules(this.loaded.rulesDirs, { onChange: () => this.reload('rules'), log: this.log.child({ component: 'rules' }), files: this.snapshot.ruleset.reads });
     return listening;
   }
 
@@ -242,8 +247,32 @@ export class App {
     };
   }
 
-  /** Re-reads the config file and rules/; on any error the running snapshot stays. */
-  reload(): ReloadResult {
+  /**
+   * Re-reads the config file and rules/; on any error the running snapshot stays. The outcome (ok or the error, and
+   * the changed settings that need a restart) is also written to the data directory for `spamgate reload`.
+   */
+  reload(trigger: ReloadTrigger = 'signal'): ReloadResult {
+    const { result, restart } = this.reloadOnce();
+    this.reloadSeq++;
+    try {
+      writeReloadStatus(this.loaded.dataDir, {
+        instance: this.instanceId,
+        pid: process.pid,
+        seq: this.reloadSeq,
+        at: new Date(this.clock.now()).toISOString(),
+        trigger,
+        ok: result.ok,
+        ...(result.ok ? {} : { error: result.error }),
+        restart,
+      });
+    } catch (err) {
+      // the reload itself is done (or refused) either way: only `spamgate reload` waits in vain
+      this.log.warn('cannot record the reload outcome in the data directory', { error: (err as Error).message, data_dir: this.loaded.dataDir });
+    }
+    return result;
+  }
+
+  private reloadOnce(): { result: ReloadResult; restart: string[] } {
     this.rulesWatcher?.noteLoaded();
     try {
       const loaded = this.loaded.file ? loadConfig({ file: this.loaded.file, dataDir: this.loaded.dataDir }) : this.loaded;
@@ -270,12 +299,15 @@ export class App {
       const hasTls = (c: Config): boolean => Boolean(c.smtp.tls.cert && c.smtp.tls.key);
       if (hasTls(previous.config) !== hasTls(loaded.config)) stale.push('smtp.tls');
       if (stale.length) this.log.warn('settings changed that apply after a restart; the running instance keeps the old ones', { keys: stale, data_dir: this.loaded.dataDir });
+      const restart = [...stale];
+      if (!isDeepStrictEqual(previous.config.redis, loaded.config.redis)) restart.push('redis');
+      if (!isDeepStrictEqual(previous.config.dns, loaded.config.dns)) restart.push('dns');
       this.components.onReload?.(loaded);
       this.rulesWatcher?.update(loaded.rulesDirs, snapshot.ruleset.reads);
       this.reloads.inc({ result: 'success' });
       this.configInfo.set(this.clock.now() / 1000);
       this.log.info('configuration reloaded', { file: loaded.file, rules: snapshot.ruleset.files.length });
-      return { ok: true };
+      return { result: { ok: true }, restart };
     } catch (err) {
       this.reloads.inc({ result: 'failure' });
       this.lastFailure.set(this.clock.now() / 1000);
@@ -283,7 +315,7 @@ export class App {
       this.rulesWatcher?.update(this.loaded.rulesDirs, this.snapshot.ruleset.reads);
       const error = (err as Error).message;
       this.log.error('reload failed, keeping the running configuration', { error });
-      return { ok: false, error };
+      return { result: { ok: false, error }, restart: [] };
     }
   }
 

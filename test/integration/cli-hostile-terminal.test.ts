@@ -86,14 +86,14 @@ test('reload never signals a process group or a process that is not spamgate ser
     writeFileSync(pidFile, text);
     // Own process group: were kill(0) or kill(-1) ever reached, the test runner would not be hit.
     const r = await cli(['reload', '--data-dir', dir], { detached: true });
-    assert.equal(r.code, 1, `pid file ${JSON.stringify(text)}: ${r.stdout}`);
+    assert.equal(r.code, 3, `pid file ${JSON.stringify(text)}: ${r.stdout}`);
     assert.match(r.stderr, /does not hold a process id|is not spamgate serve/);
   }
   const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' });
   t.after(() => sleeper.kill());
   writeFileSync(pidFile, `${sleeper.pid}\n`);
   const stale = await cli(['reload', '--data-dir', dir], { detached: true });
-  assert.equal(stale.code, 1);
+  assert.equal(stale.code, 3);
   assert.match(stale.stderr, /is not spamgate serve \(stale pid file\?\)/);
   assert.equal(sleeper.exitCode, null, 'the unrelated process was left alone');
 });

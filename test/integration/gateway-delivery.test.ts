@@ -172,7 +172,7 @@ test('SIGHUP reload: a bad config is refused and the running one kept; a good on
   // The second reload through the CLI: 'spamgate reload' signals the pid in the data directory.
   const reload = await run(process.execPath, [CLI, 'reload', '--config', file]);
   assert.equal(reload.code, 0, reload.stderr);
-  assert.match(reload.stdout, /reload requested \(pid \d+\)/);
+  assert.match(reload.stdout, /^reloaded \(pid \d+, reload 2 /);
   const metrics = async (): Promise<string> => (await fetch(`http://127.0.0.1:${ports.http}/metrics`)).text();
   const until = Date.now() + 10_000;
   while (!/spamgate_config_reloads_total\{result="success"\} 1/.test(await metrics()) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));

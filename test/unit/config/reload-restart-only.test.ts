@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { App } from '../../../src/app.ts';
 import { loadConfig } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/util/logger.ts';
+import { readReloadStatus } from '../../../src/reload-status.ts';
 
 /** JSON log lines written to `sink`, parsed into `logs`. */
 function logCollector(): { logs: Array<Record<string, unknown>>; sink: Writable } {
@@ -43,11 +44,26 @@ test('data_dir, mode, queue.workers and log_level changed on reload: one warning
   assert.deepEqual(warning.keys, ['data_dir', 'mode', 'log_level', 'delivery', 'queue']);
   assert.equal(warning.data_dir, path.join(dir, 'one'));
   assert.equal(app.dataDir, path.join(dir, 'one'), 'the running data directory is kept');
+  // the outcome is recorded in the running data directory for `spamgate reload`, the keys named there too
+  const first = readReloadStatus(app.dataDir);
+  assert.deepEqual(first && { ok: first.ok, seq: first.seq, pid: first.pid, trigger: first.trigger, restart: first.restart }, { ok: true, seq: 1, pid: process.pid, trigger: 'signal', restart: ['data_dir', 'mode', 'log_level', 'delivery', 'queue'] });
 
   // a reload without changes says nothing more
   logs.length = 0;
   assert.deepEqual(app.reload(), { ok: true });
   assert.equal(logs.filter((l) => l.level === 'warn').length, 0, JSON.stringify(logs));
+  const second = readReloadStatus(app.dataDir);
+  assert.deepEqual(second && { ok: second.ok, seq: second.seq, instance: second.instance, restart: second.restart }, { ok: true, seq: 2, instance: first?.instance, restart: [] });
+  // a refused one: its error, no keys; redis and dns changes are named as needing a restart
+  writeFileSync(file, `${base}data_dir: two\nmode: nonsense\n`);
+  const refused = app.reload();
+  assert.equal(refused.ok, false);
+  const third = readReloadStatus(app.dataDir);
+  assert.deepEqual(third && { ok: third.ok, seq: third.seq, error: third.error, restart: third.restart }, { ok: false, seq: 3, error: refused.ok ? '' : refused.error, restart: [] });
+  assert.match(third?.error ?? '', /mode/);
+  writeFileSync(file, `${base.replace('127.0.0.1:9', '127.0.0.1:10')}data_dir: two\nmode: front-of\ndelivery: { upstream: { host: 127.0.0.1, port: 9 } }\nlog_level: debug\nredis: { key_prefix: "x:" }\nqueue: { fsync: false, workers: 3 }\n`.replace('queue: { fsync: false }\n', ''));
+  assert.deepEqual(app.reload(), { ok: true });
+  assert.deepEqual(readReloadStatus(app.dataDir)?.restart, ['redis', 'dns'], 'against the running (second) configuration');
 });
 
 test('a reload that turns SMTP TLS on warns (STARTTLS is offered as at start); trusted_networks reach the pre-greet test at once', async (t) => {
