@@ -2,14 +2,14 @@
 // the keys, and the running instance keeps its data directory.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { App } from '../../../src/app.ts';
-import { loadConfig } from '../../../src/config/load.ts';
+import { loadConfig, SHIPPED_RULES_DIR } from '../../../src/config/load.ts';
 import { createLogger } from '../../../src/util/logger.ts';
 import { readReloadStatus } from '../../../src/reload-status.ts';
 
@@ -98,4 +98,30 @@ test('a reload that turns SMTP TLS on warns (STARTTLS is offered as at start); t
   for (let i = 0; i < 200 && !/^250 /m.test(text) && !/^554 /m.test(text); i++) await new Promise((r) => setTimeout(r, 50));
   assert.match(text, /^220 /);
   assert.match(text, /^250 /m);
+});
+
+test('a reload set off by an edited rules file is recorded too, as trigger rules, with the next sequence number', async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'spamgate-reload-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const rules = path.join(dir, 'rules');
+  mkdirSync(rules);
+  const rule = (re: string): string => `content_rules:\n  - { symbol: CT_LOCAL_TEST, description: a local test rule, weight: 1, type: body, regex: '${re}' }\n`;
+  writeFileSync(path.join(rules, 'local.yaml'), rule('first'));
+  const file = path.join(dir, 'spamgate.yaml');
+  writeFileSync(
+    file,
+    ['dns: { servers: ["127.0.0.1:9"] }', 'bayes: { enabled: false }', 'queue: { fsync: false }', 'submission: { enabled: false }', 'pop3: { enabled: false }', 'imap: { enabled: false }', 'http: { enabled: false }', 'smtp: { listen: { host: 127.0.0.1, port: 0 } }', `rules_dirs: [${SHIPPED_RULES_DIR}, rules]`, ''].join('\n'),
+  );
+  const { sink } = logCollector();
+  const app = await App.create({ loaded: loadConfig({ file }), log: createLogger('info', sink) });
+  t.after(() => app.stop(1000));
+  await app.start();
+  assert.deepEqual(app.reload(), { ok: true });
+  const bySignal = readReloadStatus(app.dataDir);
+  assert.equal(bySignal?.trigger, 'signal');
+  writeFileSync(path.join(rules, 'local.yaml'), rule('second'));
+  // the watcher reloads by itself (debounced): bounded wait for its record
+  for (let i = 0; i < 400 && (readReloadStatus(app.dataDir)?.seq ?? 0) < 2; i++) await new Promise((r) => setTimeout(r, 50));
+  const byRules = readReloadStatus(app.dataDir);
+  assert.deepEqual(byRules && { seq: byRules.seq, trigger: byRules.trigger, ok: byRules.ok, instance: byRules.instance }, { seq: 2, trigger: 'rules', ok: true, instance: bySignal?.instance });
 });
