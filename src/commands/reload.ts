@@ -1,5 +1,6 @@
 // `spamgate reload`: signals the running instance (pid file in the data directory) to reload, then waits for the
 // outcome it records there (src/reload-status.ts) and prints it: ok, refused (why), settings that need a restart.
+import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, readYamlText } from '../config/load.ts';
@@ -139,10 +140,9 @@ function dataDirOf(args: CommandArgs): string {
     return loadFromArgs(args, false).dataDir;
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    if (args.dataDir !== undefined) return path.resolve(args.dataDir);
-    if (args.configFile === undefined) throw err;
-    const found = dataDirInFile(args.configFile);
-    if (found === undefined) throw err;
+    const found = args.dataDir !== undefined ? path.resolve(args.dataDir) : args.configFile !== undefined ? dataDirInFile(args.configFile) : undefined;
+    // a data directory that is a file (or a path through one) is the problem itself: said as every command says it
+    if (found === undefined || statSync(found, { throwIfNoEntry: false })?.isDirectory() !== true) throw err;
     return found;
   }
 }

@@ -85,6 +85,12 @@ test('reload with no instance exits 3; with one that records no outcome in time,
   const none = await runCli(['reload', '--data-dir', dir]);
   assert.equal(none.code, 3);
   assert.match(none.stderr, /no running instance \(no pid file in /);
+  // a data directory that is a file stays bad usage naming it (the fallback for a broken config does not hide it)
+  const notDir = path.join(dir, 'plain-file');
+  writeFileSync(notDir, '');
+  const asFile = await runCli(['reload', '--data-dir', notDir]);
+  assert.equal(asFile.code, 2);
+  assert.match(asFile.stderr, /--data-dir: .* is not a directory/);
   // a process that looks like spamgate serve, ignores SIGHUP and records nothing
   const mute = spawn(process.execPath, ['-e', 'process.on("SIGHUP", () => {}); setInterval(() => {}, 1000);', 'serve'], { stdio: 'ignore' });
   t.after(async () => {
