@@ -39,8 +39,14 @@ export interface MailboxDelivery {
   /**
    * `seal`: ARC-seals each redirected copy (arc.seal). `record`: the queued message's durable record of the copies
    * stored and redirects queued (spool progress/), so that a retry after a restart does neither again.
+   * `severalStepsRecord`: that record for a recipient of one target, kept only when the user's script does several
+   * things (copies and redirects): one step retried repeats nothing, so a plain delivery reads and writes no record.
    */
-  deliver(sink: MessageSink, sign: NoticeSigner | undefined, m: { envelope: QueueEnvelope; recipient: string; mailbox: string; raw: Buffer; queueId: string; junk: boolean; seal?: ForwardSealer; record?: ProgressRecord }): Promise<MailboxOutcome>;
+  deliver(
+    sink: MessageSink,
+    sign: NoticeSigner | undefined,
+    m: { envelope: QueueEnvelope; recipient: string; mailbox: string; raw: Buffer; queueId: string; junk: boolean; seal?: ForwardSealer; record?: ProgressRecord; severalStepsRecord?: ProgressRecord },
+  ): Promise<MailboxOutcome>;
 }
 
 export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDelivery {
@@ -48,7 +54,7 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
   // spam Sieve rejects already counted: an alias retried for another member runs the script again, one notice unsent
   const suppressed = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs, perf: deps.clock });
   return {
-    async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal, record }) {
+    async deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, seal, record: given, severalStepsRecord }) {
       const user = deps.lookup(mailbox)?.name ?? mailbox;
       const client = { ...(envelope.clientIp ? { ip: envelope.clientIp } : {}), ...(envelope.client?.name !== undefined ? { name: envelope.client.name } : {}) };
       const plan = await deps.sieve.plan({ user, mailFrom: envelope.mailFrom, recipient, raw, queueId, verdict: sieveVerdictOf(envelope, recipient), client });
@@ -72,6 +78,9 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         return { ...decision.outcome, sieveReject: true };
       }
       const copies = oneCopyPerFolder(plan.copies, junk ? 'Junk' : 'INBOX');
+      // a step done before a later one defers (fileinto "A" then a copy over quota, a redirect that cannot be queued)
+      // is not done again at the retry, after a restart too
+      const record = given ?? (copies.length + plan.redirects.length > 1 ? severalStepsRecord : undefined);
       let worst: LocalDeliveryOutcome = { status: 'ok' };
       let answerable = false;
       // bounded: the planned copies, and at most one implicit keep added for those that failed

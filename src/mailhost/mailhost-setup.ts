@@ -193,11 +193,24 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       let rejected: LocalDeliveryOutcome | undefined;
       const failedMembers: Array<{ member: string; reply: NextHopReply }> = [];
       const deferredMembers: Array<{ member: string; reply: NextHopReply }> = [];
-      // only where a retry can meet members that have the message: a recipient of several targets (one target
-      // retried has nothing stored), so plain deliveries write no more than before
-      const record = resolution.mailboxes.length + resolution.remote.length > 1 ? progress?.of(queueId) : undefined;
+      // only where a retry can meet steps already done: a recipient of several targets, or (decided by the mailbox
+      // delivery) one target whose script does several things; one step retried has nothing done, so plain
+      // deliveries write no more than before
+      const several = resolution.mailboxes.length + resolution.remote.length > 1;
+      const record = several ? progress?.of(queueId) : undefined;
+      const severalStepsRecord = several ? undefined : progress?.of(queueId);
       for (const mailbox of resolution.mailboxes) {
-        const outcome = await mailboxDelivery.deliver(sink, sign, { envelope, recipient, mailbox, raw, queueId, junk, ...(seal ? { seal } : {}), ...(record ? { record } : {}) });
+        const outcome = await mailboxDelivery.deliver(sink, sign, {
+          envelope,
+          recipient,
+          mailbox,
+          raw,
+          queueId,
+          junk,
+          ...(seal ? { seal } : {}),
+          ...(record ? { record } : {}),
+          ...(severalStepsRecord ? { severalStepsRecord } : {}),
+        });
         if ('sieveReject' in outcome) {
           rejected ??= { status: 'perm', reply: outcome.reply };
           continue;
