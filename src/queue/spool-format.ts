@@ -17,7 +17,8 @@ import type { NextHopReply, QueueEnvelope } from './types.ts';
  *                   notices and redirects queued), replaced atomically after each step (spool-progress.ts)
  *   control/        requests from `spamgate queue` to a running instance (flush, remove-ID)
  *   corrupt/        message files (and their state) found damaged at start-up, moved aside for a person
- *                   to look at: never delivered, never deleted (as Postfix's "corrupt" queue)
+ *                   to look at: never delivered, never deleted (as Postfix's "corrupt" queue); their progress
+ *                   record is removed then
  *   lock            pid of the running instance
  */
 export const SUBDIRS = ['tmp', 'msg', 'state', 'progress', 'control', 'corrupt'] as const;

@@ -1,6 +1,7 @@
 // What the local delivery of one queued message has already done — a copy stored in a mailbox, an alias-member
 // failure notice or a Sieve redirect queued — kept in the spool beside its state (progress/ID.json, replaced
-// atomically after each step), so that a retry after a restart does not do it again. Removed with the message.
+// atomically after each step), so that a retry after a restart does not do it again. Removed with the message, or
+// when the message is set aside as damaged (spool/corrupt).
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../util/logger.ts';
 

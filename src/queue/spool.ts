@@ -172,7 +172,13 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       opts.log.error('queue file damaged, moved aside', { id, file: target, err });
     } catch (moveErr) {
       opts.log.error('queue file damaged and could not be moved aside, left in place', { id, err, moveErr });
+      return;
     }
+    // what delivery had done goes with the message's place in the queue: a message put back is delivered anew
+    progress.forget(id);
+    await unlink(progressFile(paths, id)).catch((unlinkErr: NodeJS.ErrnoException) => {
+      if (unlinkErr.code !== 'ENOENT') opts.log.warn('delivery progress of a damaged queue file not removed (dropped at the next start)', { id, err: unlinkErr });
+    });
   };
 
   const progress = createSpoolProgress(

@@ -308,6 +308,23 @@ test('a message\'s delivery progress survives a reopen, goes with the message, a
   assert.deepEqual(await readdir(spoolPaths(dir).progress), []);
 });
 
+test('a damaged message set aside in corrupt/ takes its progress record with it at once, not at the next start', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const first = await open(dir);
+  const { id: good } = await first.enqueue(envelope(), message('good'));
+  await first.progress.of(good).add('copy\0alice');
+  await first.close();
+  const damaged = '000000001-00001-aaaaaa';
+  await writeFile(path.join(dir, 'msg', `${damaged}.msg`), 'not a spool file at all');
+  await writeFile(path.join(spoolPaths(dir).progress, `${damaged}.json`), JSON.stringify({ v: 1, steps: ['copy\0alice'] }));
+  const spool = await open(dir);
+  t.after(() => spool.close());
+  assert.deepEqual((await spool.load()).map((e) => e.id), [good]);
+  assert.deepEqual(await readdir(path.join(dir, 'corrupt')), [`${damaged}.msg`]);
+  assert.deepEqual(await readdir(spoolPaths(dir).progress), [`${good}.json`], 'the damaged message\'s record is gone, the sound one\'s kept');
+  assert.equal(await spool.progress.of(damaged).has('copy\0alice'), false);
+});
+
 test('a huge progress record is refused unread (ignored with a warning); a record that would outgrow the bound is not written', async (t) => {
   const dir = path.join(await tempDir(t), 'spool');
   const first = await open(dir);
