@@ -114,6 +114,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
     // Leftovers of writes a crash interrupted: never acknowledged, so safe to drop.
     for (const name of await readdir(paths.tmp)) await rm(path.join(paths.tmp, name), { force: true });
   }
+  // The messages that have a progress record: those found now and those written since. remove() unlinks a record
+  // only for these, sparing every other message an unlink that would find nothing (at most one id a queued message).
+  const recorded = new Set((await readdir(paths.progress)).filter((n) => n.endsWith('.json')).map((n) => n.slice(0, -5)));
   const msgDir = await open(paths.msg, 'r');
   const stateDir = await open(paths.state, 'r');
   const progressDir = await open(paths.progress, 'r');
@@ -175,16 +178,25 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       return;
     }
     // what delivery had done goes with the message's place in the queue: a message put back is delivered anew
+    await removeProgress(id).catch((unlinkErr: unknown) => opts.log.warn('delivery progress of a damaged queue file not removed (dropped at the next start)', { id, err: unlinkErr }));
+  };
+
+  /** Forgets a message's steps and removes its record file, if it has one (kept in `recorded` when that fails). */
+  const removeProgress = async (id: string): Promise<void> => {
     progress.forget(id);
-    await unlink(progressFile(paths, id)).catch((unlinkErr: NodeJS.ErrnoException) => {
-      if (unlinkErr.code !== 'ENOENT') opts.log.warn('delivery progress of a damaged queue file not removed (dropped at the next start)', { id, err: unlinkErr });
-    });
+    if (!recorded.has(id)) return;
+    await unlink(progressFile(paths, id)).catch(ignoreMissing);
+    recorded.delete(id);
   };
 
   const progress = createSpoolProgress(
     {
       read: (id) => readBoundedJson(progressFile(paths, id), MAX_PROGRESS_BYTES),
-      write: (id, data) => writeDurable(path.join(paths.tmp, `${id}.${nextId()}.progress`), progressFile(paths, id), [data], syncProgressDir),
+      write: (id, data) => {
+        // noted before the file can be there, so a remove() never misses it
+        recorded.add(id);
+        return writeDurable(path.join(paths.tmp, `${id}.${nextId()}.progress`), progressFile(paths, id), [data], syncProgressDir);
+      },
     },
     opts.log,
   );
@@ -223,7 +235,9 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
         const known = new Set(ids);
         for (const dir of [paths.state, paths.progress]) {
           for (const name of await readdir(dir)) {
-            if (name.endsWith('.json') && !known.has(name.slice(0, -5))) await rm(path.join(dir, name), { force: true });
+            if (!name.endsWith('.json') || known.has(name.slice(0, -5))) continue;
+            await rm(path.join(dir, name), { force: true });
+            if (dir === paths.progress) recorded.delete(name.slice(0, -5));
           }
         }
       }
@@ -240,8 +254,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
       // Message first: a crash in between leaves only a state or progress file, which load() discards.
       await unlink(msgFile(paths, id)).catch(ignoreMissing);
       await unlink(stateFile(paths, id)).catch(ignoreMissing);
-      progress.forget(id);
-      await unlink(progressFile(paths, id)).catch(ignoreMissing);
+      await removeProgress(id);
     },
     onEnqueue: (l) => void listeners.push(l),
     async close() {

@@ -325,6 +325,29 @@ test('a damaged message set aside in corrupt/ takes its progress record with it 
   assert.equal(await spool.progress.of(damaged).has('copy\0alice'), false);
 });
 
+test('remove() unlinks a progress record only for a message that has one (written this run or found at start), none for the others', async (t) => {
+  const dir = path.join(await tempDir(t), 'spool');
+  const first = await open(dir);
+  const { id: before } = await first.enqueue(envelope(), message('recorded before the restart'));
+  const { id: plain } = await first.enqueue(envelope(), message('never recorded'));
+  await first.progress.of(before).add('copy\0alice');
+  await first.close();
+  // the restart; remove() may come before load()
+  const spool = await open(dir);
+  t.after(() => spool.close());
+  const { id: now } = await spool.enqueue(envelope(), message('recorded this run'));
+  await spool.progress.of(now).add('copy\0bob');
+  await spool.remove(before);
+  await spool.remove(now);
+  assert.deepEqual(await readdir(spoolPaths(dir).progress), [], 'both records are gone with their messages');
+  // no unlink for a message that never had a record: a directory made in its place since the start is not even
+  // looked at (an unlink of it would fail: EISDIR)
+  await mkdir(path.join(spoolPaths(dir).progress, `${plain}.json`));
+  await spool.remove(plain);
+  assert.equal(await spool.has(plain), false);
+  assert.deepEqual(await readdir(spoolPaths(dir).progress), [`${plain}.json`]);
+});
+
 test('a huge progress record is refused unread (ignored with a warning); a record that would outgrow the bound is not written', async (t) => {
   const dir = path.join(await tempDir(t), 'spool');
   const first = await open(dir);
