@@ -1,9 +1,11 @@
 // A lock file owned by one process: linked into place already holding its owner (pid, then boot id and
-// start time where /proc tells), so of several processes taking it at once exactly one gets it; a lock whose
-// owner is gone (crash, Ctrl-C, reboot, pid reused) is taken over. Used by the spool and the Bayes store.
-import { randomInt } from 'node:crypto';
-import { link, open, rename, stat, unlink } from 'node:fs/promises';
+// start time where /proc tells, then a random token of this lock), so of several processes taking it at once
+// exactly one gets it; a lock whose owner is gone (crash, Ctrl-C, reboot, pid reused) is taken over by one process
+// holding a claim on it (takeOver). Used by the spool, the Bayes store and the list and user commands.
+import { createHash, randomBytes } from 'node:crypto';
+import { open, readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createFileExclusive } from './atomic-file.ts';
 import { lockHolderAlive, processIdentity } from './process-identity.ts';
 
@@ -40,31 +42,76 @@ async function readLock(file: string): Promise<{ text: string; ino: number | und
   }
 }
 
+/** Takeover claims one stale lock may get: each is left only by a process that died while taking it over. */
+const MAX_CLAIMS = 32;
+/** Tries of one take: a takeover by another live process takes a few file operations, waited for in between. */
+const MAX_ATTEMPTS = 50;
+
+/** One lock as written, for good: its inode and text (which holds its writer's random token) hashed (exported for tests). */
+export const generationOf = (seen: { text: string; ino: number | undefined }): string => createHash('sha256').update(`${seen.ino ?? ''}\0${seen.text}`).digest('hex').slice(0, 16);
+
+/** The k-th claim to take over the lock `generation` (hidden, beside the lock). */
+export const claimFile = (file: string, generation: string, k: number): string => path.join(path.dirname(file), `.${path.basename(file)}.${generation}.t${k}`);
+
+/** The lock's text names no live owner other than this process: left by a dead one (or by us before, reopening). */
+function isStale(text: string): boolean {
+  const owner = ownerIn(text);
+  return owner === undefined || owner === process.pid;
+}
+
 /**
- * Removes the lock looked at (inode `ino`) and no other: moved aside first, so a lock released and taken anew since
- * it was read (its new owner alive) is not deleted but put back. Unlinking the path instead would delete whatever
- * lock is there by now, and two processes would hold it.
+ * Removes the stale lock looked at, that very one and never a lock made since. Only the process that holds a claim
+ * on it (a file beside it made with link(2), which fails with EEXIST for all but one) may remove it: it looks again
+ * while holding the claim and unlinks the lock only if it is still that one, still stale. Nothing else can change
+ * it then: a lock is made only where there is none, a live owner's lock is never removed, and this one's owner is
+ * gone. A claim left by a process that died holding it is not removed (a second claimant could then act beside a
+ * live first): the next claim in the row is taken instead, so no leftover blocks (a row of MAX_CLAIMS dead
+ * claimants does, named in the error). Once the lock is gone for good the row goes too. `busy`: another live
+ * process is taking it over; `done`: the lock looked at is gone.
  */
-async function removeStaleLock(file: string, ino: number | undefined): Promise<void> {
-  const aside = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${randomInt(1, 2 ** 47)}.tmp`);
-  try {
-    await rename(file, aside);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return; // gone already
-    throw err;
+async function takeOver(file: string, seen: { text: string; ino: number | undefined }): Promise<'busy' | 'done'> {
+  const generation = generationOf(seen);
+  // bounded: each claim of the row looked at once, each looked at again at most once when it went meanwhile
+  for (let k = 1, again = 0; k <= MAX_CLAIMS && again <= MAX_CLAIMS; ) {
+    const claim = claimFile(file, generation, k);
+    if (await createFileExclusive(claim, lockContent())) {
+      try {
+        const now = await readLock(file);
+        if (now === undefined || generationOf(now) !== generation) return 'done';
+        if (!now.isFile || !isStale(now.text)) return 'busy';
+        await unlink(file).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOENT') throw err;
+        });
+        // this lock is never seen again: the claims on it (of processes that died taking it over) go
+        for (let j = 1; j < k; j++) await unlink(claimFile(file, generation, j)).catch(() => undefined);
+        return 'done';
+      } finally {
+        await unlink(claim).catch(() => undefined);
+      }
+    }
+    const held = await readLock(claim);
+    if (held === undefined) {
+      again++; // released since: tried again
+      continue;
+    }
+    if (ownerIn(held.text) !== undefined) return 'busy';
+    k++;
   }
-  try {
-    const moved = await stat(aside);
-    // not the one looked at: a new owner's, put back (link fails only if yet another lock was made meanwhile)
-    if (ino === undefined || moved.ino !== ino) await link(aside, file).catch(() => undefined);
-  } finally {
-    await unlink(aside).catch(() => undefined);
+  throw new Error(`could not take over the stale lock ${file}: remove it and ${claimFile(file, generation, 1).replace(/1$/, '*')} if no process holds it`);
+}
+
+/** Claims on locks gone for good (their takers died after removing them): removed by a holder of the lock. */
+async function sweepClaims(file: string): Promise<void> {
+  const prefix = `.${path.basename(file)}.`;
+  const names = await readdir(path.dirname(file)).catch(() => [] as string[]);
+  for (const name of names) {
+    if (name.startsWith(prefix) && /^[0-9a-f]{16}\.t\d+$/.test(name.slice(prefix.length))) await unlink(path.join(path.dirname(file), name)).catch(() => undefined);
   }
 }
 
-/** What a lock file holds: our pid, then (where /proc tells) who we are, against pid reuse. */
+/** What a lock file holds: our pid, then (where /proc tells) who we are, against pid reuse, then a token of this lock. */
 function lockContent(): string {
-  return `${process.pid}\n${processIdentity(process.pid) ?? ''}\n`;
+  return `${process.pid}\n${processIdentity(process.pid) ?? ''}\n${randomBytes(8).toString('hex')}\n`;
 }
 
 export type LockResult = { ok: true } | { ok: false; pid: number };
@@ -72,19 +119,25 @@ export type LockResult = { ok: true } | { ok: false; pid: number };
 /**
  * Takes the lock at `file`, or tells which live process holds it. link(2) fails with EEXIST when the lock
  * exists, so two processes never both create it; a lock left by a dead owner (or by this process before,
- * reopening) is removed (that very file, not one made since) and the link tried again. Throws when the file
- * cannot be created at all, or something else than a file is in its place.
+ * reopening) is taken over (takeOver: that very file removed by one process, never one made since) and the link
+ * tried again. Throws when the file cannot be created at all, or something else than a file is in its place.
  */
 export async function takePidLock(file: string): Promise<LockResult> {
   const content = lockContent();
-  for (let attempt = 0; attempt < 5; attempt++) {
-    if (await createFileExclusive(file, content)) return { ok: true };
+  let tookOver = false;
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    if (await createFileExclusive(file, content)) {
+      // ours now, so no claim beside it can be on a lock still to be taken over
+      if (tookOver) await sweepClaims(file);
+      return { ok: true };
+    }
     const seen = await readLock(file);
     if (seen === undefined) continue; // released since: take it
     if (!seen.isFile) throw new Error(`${file} is not a lock file: cannot take the lock`);
     const other = ownerIn(seen.text);
     if (other !== undefined && other !== process.pid) return { ok: false, pid: other };
-    await removeStaleLock(file, seen.ino);
+    tookOver = true;
+    if ((await takeOver(file, seen)) === 'busy') await sleep(1 + attempt);
   }
   throw new Error(`could not take the lock ${file}`);
 }
