@@ -196,7 +196,9 @@ export function openMailHost(deps: MailHostDeps): MailHost {
       // only where a retry can meet steps already done: a recipient of several targets, or (decided by the mailbox
       // delivery) one target whose script does several things; one step retried has nothing done, so plain
       // deliveries write no more than before
-      const several = resolution.mailboxes.length + resolution.remote.length > 1;
+      // (a message that has a record already is read whatever this attempt plans: an earlier one may have planned
+      // more, as a script edited or a currentdate test since, and done some of it)
+      const several = resolution.mailboxes.length + resolution.remote.length > 1 || progress?.hasRecord?.(queueId) === true;
       const record = several ? progress?.of(queueId) : undefined;
       const severalStepsRecord = several ? undefined : progress?.of(queueId);
       for (const mailbox of resolution.mailboxes) {

@@ -25,6 +25,11 @@ export interface SpoolProgress {
   of(id: string): ProgressRecord;
   /** Forgets a message's steps (its file is removed by the spool). */
   forget(id: string): void;
+  /**
+   * Whether the message has a record (found at start or written since), told without a look at the disk: a delivery
+   * that would keep none (one step) reads it then, as the steps done may be of an attempt that planned more.
+   */
+  hasRecord?(id: string): boolean;
 }
 
 export interface ProgressFiles {

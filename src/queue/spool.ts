@@ -203,7 +203,7 @@ export async function openSpool(opts: SpoolOptions): Promise<Spool> {
 
   const spool: Spool = {
     paths,
-    progress,
+    progress: { ...progress, hasRecord: (id) => recorded.has(id) },
     async enqueue(envelope, message) {
       const started = performance.now();
       const id = nextId();
