@@ -53,6 +53,21 @@ export const generationOf = (seen: { text: string; ino: number | undefined }): s
 /** The k-th claim to take over the lock `generation` (hidden, beside the lock). */
 export const claimFile = (file: string, generation: string, k: number): string => path.join(path.dirname(file), `.${path.basename(file)}.${generation}.t${k}`);
 
+/** The claims this process holds now: one naming our pid that is not among them is a predecessor's (same pid, dead). */
+const heldClaims = new Map<string, number>(); // counted: tried or held by several takes of this process
+
+function forgetClaim(claim: string): void {
+  const n = (heldClaims.get(claim) ?? 1) - 1;
+  if (n > 0) heldClaims.set(claim, n);
+  else heldClaims.delete(claim);
+}
+
+/** The claim's text names a live taker: another process, or this one taking over now (not one that had our pid before). */
+function claimLive(claim: string, text: string): boolean {
+  const owner = ownerIn(text);
+  return owner !== undefined && (owner !== process.pid || heldClaims.has(claim));
+}
+
 /** The lock's text names no live owner other than this process: left by a dead one (or by us before, reopening). */
 function isStale(text: string): boolean {
   const owner = ownerIn(text);
@@ -74,7 +89,14 @@ async function takeOver(file: string, seen: { text: string; ino: number | undefi
   // bounded: each claim of the row looked at once, each looked at again at most once when it went meanwhile
   for (let k = 1, again = 0; k <= MAX_CLAIMS && again <= MAX_CLAIMS; ) {
     const claim = claimFile(file, generation, k);
-    if (await createFileExclusive(claim, lockContent())) {
+    // counted as ours from before it is there, so a take of this process at the same time never finds it unowned
+    heldClaims.set(claim, (heldClaims.get(claim) ?? 0) + 1);
+    const made = await createFileExclusive(claim, lockContent()).catch((err: unknown) => {
+      forgetClaim(claim);
+      throw err;
+    });
+    if (!made) forgetClaim(claim);
+    else {
       try {
         const now = await readLock(file);
         if (now === undefined || generationOf(now) !== generation) return 'done';
@@ -87,6 +109,7 @@ async function takeOver(file: string, seen: { text: string; ino: number | undefi
         return 'done';
       } finally {
         await unlink(claim).catch(() => undefined);
+        forgetClaim(claim);
       }
     }
     const held = await readLock(claim);
@@ -94,7 +117,7 @@ async function takeOver(file: string, seen: { text: string; ino: number | undefi
       again++; // released since: tried again
       continue;
     }
-    if (ownerIn(held.text) !== undefined) return 'busy';
+    if (claimLive(claim, held.text)) return 'busy';
     k++;
   }
   throw new Error(`could not take over the stale lock ${file}: remove it and ${claimFile(file, generation, 1).replace(/1$/, '*')} if no process holds it`);

@@ -83,3 +83,18 @@ test('pid lock: claims on a stale lock left by processes that died taking it ove
   await assert.rejects(takePidLock(lock), /could not take the lock/);
   assert.equal(readFileSync(lock, 'utf8'), stale, 'the stale lock is left to its claimant');
 });
+
+test('pid lock: a claim naming this process\'s pid that it does not hold (a predecessor given the same pid, as a container\'s pid 1, where /proc tells no identity) does not block the takeover', async (t) => {
+  const dir = tempDir(t, 'spamgate-pid-lock-own-claim-');
+  const lock = path.join(dir, 'x.lock');
+  const dead = spawnSync(process.execPath, ['-e', '']).pid;
+  assert.ok(dead !== undefined && dead > 0);
+  const stale = `${dead}\n\n`;
+  writeFileSync(lock, stale);
+  const generation = generationOf({ text: stale, ino: statSync(lock).ino });
+  // written by the process that had this pid before, died taking the lock over; no identity to tell it from us
+  writeFileSync(claimFile(lock, generation, 1), `${process.pid}\n\n`);
+  assert.deepEqual(await takePidLock(lock), { ok: true });
+  assert.match(readFileSync(lock, 'utf8'), new RegExp(`^${process.pid}\n`));
+  assert.deepEqual(readdirSync(dir), ['x.lock']);
+});
