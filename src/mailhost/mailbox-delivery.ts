@@ -65,10 +65,10 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
           if (decision.why === 'spam') {
             const key = `${queueId}\0${recipient.toLowerCase()}\0${user}`;
             const step = `sieve-reject\0${recipient.toLowerCase()}\0${user}`;
-            if (!suppressed.has(key) && !(await record?.has(step))) {
+            if (!suppressed.has(key) && !(await given?.has(step))) {
               deps.spamNoticeSuppressed?.();
               suppressed.set(key, true);
-              await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
+              await given?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
             }
           }
           return { status: 'ok' };
@@ -126,7 +126,7 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         if (redirected.has(key)) {
           // queued for another recipient, one that keeps no record (the member addressed directly): recorded here
           // too, or a retry of this alias after a restart would queue it again
-          await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
+          await given?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
           continue;
         }
         if (await record?.has(step)) continue;
@@ -141,7 +141,7 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         const copy = withDeliveredTo(raw, recipient);
         const { id } = await sink.enqueue(forwarded, seal ? await seal(copy, envelope, recipient) : copy);
         redirected.set(key, true);
-        await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
+        await given?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
         deps.log.info('sieve redirect queued', { id: queueId, redirect: id, user, to: address });
       }
       return worst;
