@@ -33,9 +33,27 @@ export function reloadStatusFile(dataDir: string): string {
   return path.join(dataDir, RELOAD_STATUS_FILE);
 }
 
+/**
+ * The longest error recorded, in UTF-16 units: JSON writes one in at most 6 bytes (a \uXXXX escape), so the file stays well
+ * under MAX_STATUS_BYTES, which the reader refuses. A config with thousands of problems gives an error of megabytes.
+ */
+const MAX_ERROR_CHARS = 16 * 1024;
+
+/** `error` cut to MAX_ERROR_CHARS (at a line end when one is near), saying how much more the instance's log holds. */
+function boundedError(error: string): string {
+  if (error.length <= MAX_ERROR_CHARS) return error;
+  let cut = error.lastIndexOf('\n', MAX_ERROR_CHARS);
+  if (cut < MAX_ERROR_CHARS / 2) cut = MAX_ERROR_CHARS;
+  // never half of a surrogate pair
+  const code = error.charCodeAt(cut - 1);
+  if (code >= 0xd800 && code <= 0xdbff) cut--;
+  return `${error.slice(0, cut)}\n... (${error.length - cut} more characters; the instance's log holds the whole error)`;
+}
+
 /** Replaces the status file (temp file, fsync, rename): a reader sees the previous outcome or this one, whole. */
 export function writeReloadStatus(dataDir: string, status: ReloadStatus): void {
-  writeFileAtomicSync(reloadStatusFile(dataDir), `${JSON.stringify(status)}\n`, { mode: 0o600 });
+  const recorded = status.error === undefined ? status : { ...status, error: boundedError(status.error) };
+  writeFileAtomicSync(reloadStatusFile(dataDir), `${JSON.stringify(recorded)}\n`, { mode: 0o600 });
 }
 
 /** The recorded outcome, or undefined when there is none (no reload since the data directory was made) or it is not one. */
