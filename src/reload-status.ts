@@ -3,7 +3,7 @@
 // print what its signal did. One small file, replaced, never appended to.
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomicSync } from './util/atomic-file.ts';
+import { removeDeadTempsSync, writeFileAtomicSync } from './util/atomic-file.ts';
 
 export const RELOAD_STATUS_FILE = 'reload-status.json';
 
@@ -53,6 +53,8 @@ function boundedError(error: string): string {
 /** Replaces the status file (temp file, fsync, rename): a reader sees the previous outcome or this one, whole. */
 export function writeReloadStatus(dataDir: string, status: ReloadStatus): void {
   const recorded = status.error === undefined ? status : { ...status, error: boundedError(status.error) };
+  // a write cut short (the instance killed between its temp file and the rename) leaves the temp file: cleared here
+  removeDeadTempsSync(reloadStatusFile(dataDir));
   writeFileAtomicSync(reloadStatusFile(dataDir), `${JSON.stringify(recorded)}\n`, { mode: 0o600 });
 }
 
