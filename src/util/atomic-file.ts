@@ -67,7 +67,17 @@ export function writeFileAtomicSync(file: string, data: Buffer | string, opts: A
     throw err;
   }
   closeSync(fd);
-  renameSync(tmp, file);
+  try {
+    renameSync(tmp, file);
+  } catch (err) {
+    // the name is taken by what a file cannot replace (a directory): the temp file is not left behind
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw err;
+  }
   if (opts.fsync !== false) syncDirSync(dir);
 }
 
@@ -87,7 +97,13 @@ export async function writeFileAtomic(file: string, data: Buffer | string, opts:
       throw err;
     }
     await fh.close();
-    await rename(tmp, file);
+    try {
+      await rename(tmp, file);
+    } catch (err) {
+      // the name is taken by what a file cannot replace (a directory): the temp file is not left behind
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
   } finally {
     inFlight.delete(tmp);
   }
