@@ -79,6 +79,8 @@ export class App {
   private readonly lastFailure;
   /** The configuration the running instance started with (what restart-only settings still follow). */
   private readonly started: Config;
+  /** The data directory the config file named at start (config.data_dir always holds the running one). */
+  private readonly startedDataDir: string | undefined;
   /** This start's id and its reloads so far, for the outcome recorded in the data directory (reload-status.ts). */
   private readonly instanceId = randomUUID();
   private reloadSeq = 0;
@@ -94,6 +96,7 @@ export class App {
   ) {
     this.loaded = loaded;
     this.started = loaded.config;
+    this.startedDataDir = loaded.configuredDataDir;
     this.snapshot = snapshot;
     this.reloads = counter(registry, 'spamgate_config_reloads_total', 'Config and rules reloads by result', ['result']);
     // Both series exist from the start, so increase() sees the first failure after a restart.
@@ -272,6 +275,24 @@ export class App {
     return result;
   }
 
+  /**
+   * Restart-only settings (RESTART_ONLY, data_dir as the file names it, SMTP TLS turned on or off, redis, dns) that
+   * differ between `from` and `to`: against the previous config, what a reload changed; against the start, what waits
+   * for a restart.
+   */
+  private restartOnlyChanges(from: Config, fromDataDir: string | undefined, to: LoadedConfig): string[] {
+    const keys: string[] = RESTART_ONLY.filter((key) => !isDeepStrictEqual(valueAt(from, key), valueAt(to.config, key)) && !appliesLive(key, this.started, to.config));
+    // The running data directory is kept (loadConfig pins it): spool, mailboxes and the Bayes store are open there.
+    // config.data_dir always holds the running one, so compare what the file says.
+    if (to.configuredDataDir !== fromDataDir) keys.unshift('data_dir');
+    // Renewed certificate files reach new handshakes; STARTTLS itself is offered or not as at start.
+    const hasTls = (c: Config): boolean => Boolean(c.smtp.tls.cert && c.smtp.tls.key);
+    if (hasTls(from) !== hasTls(to.config)) keys.push('smtp.tls');
+    if (!isDeepStrictEqual(from.redis, to.config.redis)) keys.push('redis');
+    if (!isDeepStrictEqual(from.dns, to.config.dns)) keys.push('dns');
+    return keys;
+  }
+
   private reloadOnce(): { result: ReloadResult; restart: string[] } {
     this.rulesWatcher?.noteLoaded();
     try {
@@ -286,22 +307,15 @@ export class App {
       this.snapshot = snapshot;
       this.components.activate(snapshot);
       if (tls) for (const g of this.gateways) g.updateTls(tls);
-      // the Redis connection is made once, at start (README: the redis section needs a restart)
-      if (!isDeepStrictEqual(previous.config.redis, loaded.config.redis)) this.log.warn('redis settings changed: they apply after a restart; the running connection keeps the old ones');
-      // so is the resolver (its cache and name servers)
-      if (!isDeepStrictEqual(previous.config.dns, loaded.config.dns)) this.log.warn('dns settings changed: they apply after a restart; the running resolver keeps the old ones');
-      // and the listeners with what they were built with
-      const stale: string[] = RESTART_ONLY.filter((key) => !isDeepStrictEqual(valueAt(previous.config, key), valueAt(loaded.config, key)) && !appliesLive(key, this.started, loaded.config));
-      // The running data directory is kept (loadConfig above pins it): spool, mailboxes and the Bayes
-      // store are open there. config.data_dir always holds the running one, so compare what the file says.
-      if (loaded.configuredDataDir !== previous.configuredDataDir) stale.unshift('data_dir');
-      // Renewed certificate files reach new handshakes (above); STARTTLS itself is offered or not as at start.
-      const hasTls = (c: Config): boolean => Boolean(c.smtp.tls.cert && c.smtp.tls.key);
-      if (hasTls(previous.config) !== hasTls(loaded.config)) stale.push('smtp.tls');
+      // Changed by this reload: logged once. The redis connection and the resolver (its cache and name servers) are
+      // made once, at start; the listeners keep what they were built with (RESTART_ONLY).
+      const changed = this.restartOnlyChanges(previous.config, previous.configuredDataDir, loaded);
+      if (changed.includes('redis')) this.log.warn('redis settings changed: they apply after a restart; the running connection keeps the old ones');
+      if (changed.includes('dns')) this.log.warn('dns settings changed: they apply after a restart; the running resolver keeps the old ones');
+      const stale = changed.filter((key) => key !== 'redis' && key !== 'dns');
       if (stale.length) this.log.warn('settings changed that apply after a restart; the running instance keeps the old ones', { keys: stale, data_dir: this.loaded.dataDir });
-      const restart = [...stale];
-      if (!isDeepStrictEqual(previous.config.redis, loaded.config.redis)) restart.push('redis');
-      if (!isDeepStrictEqual(previous.config.dns, loaded.config.dns)) restart.push('dns');
+      // What `spamgate reload` prints: every setting still waiting for a restart, changed by this reload or an earlier one
+      const restart = this.restartOnlyChanges(this.started, this.startedDataDir, loaded);
       this.components.onReload?.(loaded);
       this.rulesWatcher?.update(loaded.rulesDirs, snapshot.ruleset.reads);
       this.reloads.inc({ result: 'success' });

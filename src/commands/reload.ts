@@ -27,7 +27,7 @@ export const reloadCommand: Command = {
 
 Sends SIGHUP to the instance whose pid file is in the data directory and waits (up to --timeout
 seconds, default ${DEFAULT_TIMEOUT_S}) for the outcome it records there (reload-status.json), which it prints:
-  exit 0  reloaded; changed settings that apply only after a restart are named on a warning line
+  exit 0  reloaded; settings changed since the start that apply only after a restart are named on a warning line
   exit 1  the config (or a rules file) was refused: the instance keeps its running configuration;
           the error names the file, the key and the problem
   exit 3  no running instance (no pid file, or its process is not spamgate serve): nothing signalled
@@ -94,7 +94,7 @@ function report(s: ReloadStatus, io: CommandIo): number {
     return RELOAD_REFUSED;
   }
   io.stdout.write(`reloaded (${which})\n`);
-  if (s.restart.length) io.stderr.write(`warning: changed settings that apply only after a restart (the running instance keeps the old ones): ${s.restart.join(', ')}\n`);
+  if (s.restart.length) io.stderr.write(`warning: settings changed since the instance started that apply only after a restart (it keeps the old ones): ${s.restart.join(', ')}\n`);
   return 0;
 }
 

@@ -70,7 +70,13 @@ test('reload prints the running instance\'s outcome: ok (exit 0), a refused conf
   const stale = await runCli(['reload', '--data-dir', dataDir, '--timeout', '30']);
   assert.equal(stale.code, 0, stale.stderr);
   assert.match(stale.stdout, /^reloaded \(pid \d+, reload 4 /);
-  assert.equal(stale.stderr, 'warning: changed settings that apply only after a restart (the running instance keeps the old ones): smtp.banner\n');
+  const pendingWarning = 'warning: settings changed since the instance started that apply only after a restart (it keeps the old ones): smtp.banner\n';
+  assert.equal(stale.stderr, pendingWarning);
+  // reloaded again unchanged: the banner still waits for the restart, and the command still says so
+  const again = await runCli(['reload', '--data-dir', dataDir, '--timeout', '30']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stdout, /^reloaded \(pid \d+, reload 5 /);
+  assert.equal(again.stderr, pendingWarning);
 
   // --no-wait: the signal alone, as before
   const noWait = await runCli(['reload', '--data-dir', dataDir, '--no-wait']);
