@@ -30,7 +30,7 @@ seconds, default ${DEFAULT_TIMEOUT_S}) for the outcome it records there (reload-
   exit 0  reloaded; settings changed since the start that apply only after a restart are named on a warning line
   exit 1  the config (or a rules file) was refused: the instance keeps its running configuration;
           the error names the file, the key and the problem
-  exit 3  no running instance (no pid file, or its process is not spamgate serve): nothing signalled
+  exit 3  no running instance (no pid file, or its process is not spamgate serve), or one this user may not signal: nothing signalled
   exit 4  signalled, but no outcome recorded within --timeout
 --no-wait only sends the signal (exit 0 once sent), as before outcomes were recorded.
 A config file that does not load here is still sent for: the data directory is read from its
@@ -67,7 +67,9 @@ data_dir (or given with --data-dir), and the running instance's own verdict is p
     try {
       process.kill(pid, 'SIGHUP');
     } catch (err) {
-      io.stderr.write(`spamgate: cannot signal process ${pid}: ${(err as Error).message}\n`);
+      // EPERM: the instance runs as another user, who alone (or root) can signal it
+      const hint = (err as NodeJS.ErrnoException).code === 'EPERM' ? ' (it runs as another user: run spamgate reload as that user)' : '';
+      io.stderr.write(`spamgate: cannot signal process ${pid}: ${(err as Error).message}${hint}\n`);
       return RELOAD_NO_INSTANCE;
     }
     if (noWait) {
