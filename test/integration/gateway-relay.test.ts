@@ -7,12 +7,12 @@ import net from 'node:net';
 import os from 'node:os';
 import tls from 'node:tls';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { hashPassword } from '../../src/mailhost/password.ts';
 import { REFUSED_SESSION_LIMITS } from '../../src/smtp/listener.ts';
 import { selfSignedCert } from '../helpers/self-signed.ts';
-import { startGateway, TEST_PASSWORD } from '../helpers/gateway.ts';
+import { startGateway, TEST_PASSWORD, type RunningGateway } from '../helpers/gateway.ts';
 import { runPython } from '../helpers/python.ts';
 import { sendMessage, SmtpWire } from '../helpers/smtp-wire.ts';
 import { maildirMessages } from '../helpers/maildir.ts';
@@ -83,32 +83,71 @@ const delivered = (dataDir: string, user = 'postmaster', domain = 'localhost'): 
 
 const RESTART_WARNING = 'settings changed that apply after a restart; the running instance keeps the old ones';
 
-test('full-stack: a domain a reload adds to local_domains, with its user, takes mail at once into the Maildir; removed, it is refused again; a session open across both reloads goes on', async (t) => {
+/** A spamgate.yaml path in a fresh temporary folder, removed after the test: the config file a reload reads. */
+function tempConfigFile(t: TestContext): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'spamgate.yaml');
+  return path.join(dir, 'spamgate.yaml');
+}
+
+/** A session opened and a transaction begun to rcpt (EHLO, MAIL FROM, RCPT TO each 250), kept open across the reloads to come. */
+async function openTransaction(t: TestContext, port: number, rcpt: string): Promise<SmtpWire> {
+  const { wire } = await SmtpWire.open(port);
+  t.after(() => wire.close());
+  assert.equal((await wire.command('EHLO across.test.example')).code, 250);
+  assert.equal((await wire.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await wire.command(`RCPT TO:<${rcpt}>`)).code, 250);
+  return wire;
+}
+
+/** Writes config to the gateway's file and reloads: the reload succeeds and logs no restart warning. */
+function reloadWithoutRestartWarning(gw: RunningGateway, file: string, config: unknown): void {
+  writeFileSync(file, stringifyYaml(config));
+  const since = gw.logs.length;
+  const r = gw.app.reload();
+  assert.equal(r.ok, true, r.ok ? '' : r.error);
+  // was (front-of): local_domains named among the keys that need a restart
+  const warned = gw.logs.slice(since).find((l) => l.msg === RESTART_WARNING);
+  assert.equal(warned, undefined, JSON.stringify(warned));
+}
+
+/** One message from sender@remote.example to rcpt, accepted at the end of DATA. */
+async function sendAccepted(port: number, rcpt: string, raw: string): Promise<void> {
+  const sent = await sendMessage(port, 'sender@remote.example', [rcpt], raw);
+  assert.equal(sent.data?.code, 250, JSON.stringify(sent.replies));
+}
+
+/** The open session's next transaction takes rcpt (MAIL FROM and RCPT TO 250), then is reset. */
+async function nextTransactionTakes(open: SmtpWire, rcpt: string, message?: string): Promise<void> {
+  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  const r = await open.command(`RCPT TO:<${rcpt}>`);
+  assert.equal(r.code, 250, message ?? r.text);
+  assert.equal((await open.command('RSET')).code, 250);
+}
+
+/** After a reload removed a domain: rcpt at it is refused as relaying from a new session, and openRcpt in the open session's next transaction. */
+async function refusedAsAnotherDomain(port: number, rcpt: string, open: SmtpWire, openRcpt: string, message?: string): Promise<void> {
+  const removed = await rcptCode(port, rcpt);
+  assert.equal(removed.code, 554, `${removed.code} ${removed.text}`);
+  assert.match(removed.text, /^5\.7\.1 Relay access denied/);
+  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
+  assert.equal((await open.command(`RCPT TO:<${openRcpt}>`)).code, 554, message);
+}
+
+test('full-stack: a domain a reload adds to local_domains, with its user, takes mail at once into the Maildir; removed, it is refused again; a session open across both reloads goes on', async (t) => {
+  const file = tempConfigFile(t);
   const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['local.example', 'localhost'], aliases: { 'u@local.example': 'postmaster@localhost' } }, { configFile: file });
   const started = readFileSync(file, 'utf8');
   assert.equal((await rcptCode(gw.smtpPort, 'bob@example.net')).code, 554, 'not ours yet');
   // a session open before the reload, a transaction begun (judged by the snapshot of its MAIL FROM to its end)
-  const { wire: open } = await SmtpWire.open(gw.smtpPort);
-  t.after(() => open.close());
-  assert.equal((await open.command('EHLO across.test.example')).code, 250);
-  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
-  assert.equal((await open.command('RCPT TO:<u@local.example>')).code, 250);
+  const open = await openTransaction(t, gw.smtpPort, 'u@local.example');
 
   const edited = parseYaml(started) as { local_domains: string[]; users: Record<string, unknown> };
   edited.local_domains = ['local.example', 'localhost', 'example.net'];
   edited.users['bob@example.net'] = { password: await hashPassword('bob-password', { N: 1024, r: 8, p: 1 }) };
-  writeFileSync(file, stringifyYaml(edited));
-  const since = gw.logs.length;
-  const r = gw.app.reload();
-  assert.equal(r.ok, true, r.ok ? '' : r.error);
-  const warned = gw.logs.slice(since).find((l) => l.msg === RESTART_WARNING);
-  assert.equal(warned, undefined, JSON.stringify(warned));
+  reloadWithoutRestartWarning(gw, file, edited);
 
-  const sent = await sendMessage(gw.smtpPort, 'sender@remote.example', ['bob@example.net'], 'Subject: to the added domain\r\n\r\nhello bob\r\n');
-  assert.equal(sent.data?.code, 250, JSON.stringify(sent.replies));
+  await sendAccepted(gw.smtpPort, 'bob@example.net', 'Subject: to the added domain\r\n\r\nhello bob\r\n');
   assert.ok(await until(() => delivered(gw.dataDir, 'bob', 'example.net').length === 1), 'delivered into bob@example.net\'s Maildir');
   assert.match(delivered(gw.dataDir, 'bob', 'example.net')[0] ?? '', /hello bob/);
   assert.equal((await rcptCode(gw.smtpPort, 'nobody@example.net')).code, 550, 'the added domain\'s unknown users are refused as any local domain\'s');
@@ -117,21 +156,14 @@ test('full-stack: a domain a reload adds to local_domains, with its user, takes 
   assert.equal((await open.command('DATA')).code, 354);
   const data = await open.command('Subject: across the reload\r\n\r\nhello\r\n.');
   assert.equal(data.code, 250, data.text);
-  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
-  const across = await open.command('RCPT TO:<bob@example.net>');
-  assert.equal(across.code, 250, across.text);
-  assert.equal((await open.command('RSET')).code, 250);
+  await nextTransactionTakes(open, 'bob@example.net');
   assert.ok(await until(() => delivered(gw.dataDir).some((m) => m.includes('across the reload'))), 'u@local.example\'s copy reached postmaster@localhost');
 
   // removed again (and its user): refused as another domain's, in the open session's next transaction too
   writeFileSync(file, started);
   const back = gw.app.reload();
   assert.equal(back.ok, true, back.ok ? '' : back.error);
-  const removed = await rcptCode(gw.smtpPort, 'bob@example.net');
-  assert.equal(removed.code, 554, `${removed.code} ${removed.text}`);
-  assert.match(removed.text, /^5\.7\.1 Relay access denied/);
-  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
-  assert.equal((await open.command('RCPT TO:<bob@example.net>')).code, 554);
+  await refusedAsAnotherDomain(gw.smtpPort, 'bob@example.net', open, 'bob@example.net');
   assert.equal((await open.command('RCPT TO:<u@local.example>')).code, 250, 'the session still takes the domains kept');
   assert.equal((await open.command('QUIT')).code, 221);
   assert.equal(delivered(gw.dataDir, 'bob', 'example.net').length, 1, 'bob got the one message');
@@ -140,29 +172,16 @@ test('full-stack: a domain a reload adds to local_domains, with its user, takes 
 test('front-of: a domain a reload adds to local_domains is relayed at once; removed, it is refused again; a session open across the reload goes on', async (t) => {
   const sink = await startSink({ lmtp: false });
   t.after(() => sink.close());
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'spamgate.yaml');
+  const file = tempConfigFile(t);
   const gw = await startGateway(t, { ...UNTRUSTED, mode: 'front-of', local_domains: ['relay.example'], delivery: { upstream: { host: '127.0.0.1', port: sink.port } } }, { configFile: file });
   const started = readFileSync(file, 'utf8');
   assert.equal((await rcptCode(gw.smtpPort, 'carol@example.net')).code, 554, 'not ours yet');
-  const { wire: open } = await SmtpWire.open(gw.smtpPort);
-  t.after(() => open.close());
-  assert.equal((await open.command('EHLO across.test.example')).code, 250);
-  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
-  assert.equal((await open.command('RCPT TO:<erin@relay.example>')).code, 250);
+  const open = await openTransaction(t, gw.smtpPort, 'erin@relay.example');
 
   const edited = parseYaml(started) as { local_domains: string[] };
   edited.local_domains = ['relay.example', 'example.net'];
-  writeFileSync(file, stringifyYaml(edited));
-  const since = gw.logs.length;
-  const r = gw.app.reload();
-  assert.equal(r.ok, true, r.ok ? '' : r.error);
-  // was: local_domains named among the keys that need a restart
-  const warned = gw.logs.slice(since).find((l) => l.msg === RESTART_WARNING);
-  assert.equal(warned, undefined, JSON.stringify(warned));
-  const sent = await sendMessage(gw.smtpPort, 'sender@remote.example', ['carol@example.net'], 'Subject: relayed\r\n\r\nhello carol\r\n');
-  assert.equal(sent.data?.code, 250, JSON.stringify(sent.replies));
+  reloadWithoutRestartWarning(gw, file, edited);
+  await sendAccepted(gw.smtpPort, 'carol@example.net', 'Subject: relayed\r\n\r\nhello carol\r\n');
   await sink.waitForMessages(1);
   assert.deepEqual(sink.messages[0]?.rcptTo, ['carol@example.net']);
   // the session open across the reload: its transaction ends, its next one takes the added domain
@@ -170,17 +189,11 @@ test('front-of: a domain a reload adds to local_domains is relayed at once; remo
   assert.equal((await open.command('Subject: across\r\n\r\nhello\r\n.')).code, 250);
   await sink.waitForMessages(2);
   assert.deepEqual(sink.messages[1]?.rcptTo, ['erin@relay.example']);
-  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
-  assert.equal((await open.command('RCPT TO:<carol@example.net>')).code, 250, 'the open session takes the added domain');
-  assert.equal((await open.command('RSET')).code, 250);
+  await nextTransactionTakes(open, 'carol@example.net', 'the open session takes the added domain');
 
   writeFileSync(file, started);
   assert.equal(gw.app.reload().ok, true);
-  const removed = await rcptCode(gw.smtpPort, 'carol@example.net');
-  assert.equal(removed.code, 554, `${removed.code} ${removed.text}`);
-  assert.match(removed.text, /^5\.7\.1 Relay access denied/);
-  assert.equal((await open.command('MAIL FROM:<sender@remote.example>')).code, 250);
-  assert.equal((await open.command('RCPT TO:<dave@example.net>')).code, 554, 'nor from the open session');
+  await refusedAsAnotherDomain(gw.smtpPort, 'carol@example.net', open, 'dave@example.net', 'nor from the open session');
   assert.equal((await open.command('QUIT')).code, 221);
 });
 
@@ -202,9 +215,7 @@ async function submit(port: number, rcpt: string, subject: string): Promise<numb
 test('front-of: the delivery router takes a domain a reload adds to local_domains as ours (our own mail to it keeps the X-Spamgate fields), and one removed as another\'s', async (t) => {
   const sink = await startSink({ lmtp: false });
   t.after(() => sink.close());
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'spamgate.yaml');
+  const file = tempConfigFile(t);
   const gw = await startGateway(t, { ...UNTRUSTED, mode: 'front-of', local_domains: ['relay.example', 'localhost'], delivery: { upstream: { host: '127.0.0.1', port: sink.port } } }, { configFile: file });
   assert.ok(gw.submissionPort);
   const started = readFileSync(file, 'utf8');
@@ -228,9 +239,7 @@ test('front-of: the delivery router takes a domain a reload adds to local_domain
 });
 
 test('full-stack: a message queued for another domain before a reload adds it to local_domains is delivered to its mailbox at the next attempt', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'spamgate.yaml');
+  const file = tempConfigFile(t);
   // example.net's MX cannot be looked up yet: the message waits in the queue
   const gw = await startGateway(t, { ...UNTRUSTED }, { configFile: file, zones: { 'example.net': 'SERVFAIL' } });
   assert.ok(gw.submissionPort);
@@ -289,9 +298,7 @@ test('full-stack: a reload whose users or aliases section the user directory ref
 });
 
 test('full-stack: a reload that removes a domain its users still use fails whole, and changes nothing', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'spamgate.yaml');
+  const file = tempConfigFile(t);
   const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['localhost', 'local.example'], aliases: { 'u@local.example': 'postmaster@localhost' } }, { configFile: file });
   const edited = parseYaml(readFileSync(file, 'utf8')) as { local_domains: string[] };
   edited.local_domains = ['localhost'];
@@ -303,9 +310,7 @@ test('full-stack: a reload that removes a domain its users still use fails whole
 });
 
 test('full-stack: a transaction begun before a reload that removes a domain takes no unverified recipient at it (relay control of its MAIL FROM still counts the domain local)', async (t) => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'sg-domains-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = path.join(dir, 'spamgate.yaml');
+  const file = tempConfigFile(t);
   const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['localhost', 'gone.example'] }, { configFile: file });
   assert.equal((await rcptCode(gw.smtpPort, 'nobody@gone.example')).code, 550, 'an unknown user at a local domain');
   const { wire: open } = await SmtpWire.open(gw.smtpPort);
