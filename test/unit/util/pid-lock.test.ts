@@ -59,26 +59,41 @@ test('pid lock: of several processes taking over one stale lock at the same inst
   assert.deepEqual(readdirSync(dir), ['x.lock']);
 });
 
-test('pid lock: claims on a stale lock left by processes that died taking it over do not block; a live claimant\'s takeover is not doubled', async (t) => {
-  const dir = tempDir(t, 'spamgate-pid-lock-claims-');
-  const lock = path.join(dir, 'x.lock');
+/** The pid of a process that has ended: a lock naming it is stale. */
+function deadPid(): number {
   const dead = spawnSync(process.execPath, ['-e', '']).pid;
   assert.ok(dead !== undefined && dead > 0);
-  const stale = `${dead}\n\n`;
+  return dead;
+}
+
+/** Writes the stale lock's text to lock: the generation its takeover's claims are filed under. */
+function writeStale(lock: string, stale: string): string {
   writeFileSync(lock, stale);
-  const generation = generationOf({ text: stale, ino: statSync(lock).ino });
-  // two takers died holding their claims: the third claim is taken, the lock taken over, the row removed
-  for (const k of [1, 2]) writeFileSync(claimFile(lock, generation, k), `${dead}\n\n`);
+  return generationOf({ text: stale, ino: statSync(lock).ino });
+}
+
+/** This process takes the lock over: it names this pid, and nothing of the takeover is left beside it. */
+async function assertTakenOver(dir: string, lock: string): Promise<void> {
   assert.deepEqual(await takePidLock(lock), { ok: true });
   assert.match(readFileSync(lock, 'utf8'), new RegExp(`^${process.pid}\n`));
   assert.deepEqual(readdirSync(dir), ['x.lock']);
+}
+
+test('pid lock: claims on a stale lock left by processes that died taking it over do not block; a live claimant\'s takeover is not doubled', async (t) => {
+  const dir = tempDir(t, 'spamgate-pid-lock-claims-');
+  const lock = path.join(dir, 'x.lock');
+  const dead = deadPid();
+  const stale = `${dead}\n\n`;
+  const generation = writeStale(lock, stale);
+  // two takers died holding their claims: the third claim is taken, the lock taken over, the row removed
+  for (const k of [1, 2]) writeFileSync(claimFile(lock, generation, k), `${dead}\n\n`);
+  await assertTakenOver(dir, lock);
 
   // a live process (the test runner) holds the first claim on a stale lock: it is the one taking it over, so this
   // taker leaves the lock alone and gives up, never removes it beside it
   const parent = processIdentity(process.ppid);
   if (parent === undefined) return t.skip('no /proc here: a claimant is told by its pid alone');
-  writeFileSync(lock, stale);
-  const next = generationOf({ text: stale, ino: statSync(lock).ino });
+  const next = writeStale(lock, stale);
   writeFileSync(claimFile(lock, next, 1), `${process.ppid}\n${parent}\n`);
   await assert.rejects(takePidLock(lock), /could not take the lock/);
   assert.equal(readFileSync(lock, 'utf8'), stale, 'the stale lock is left to its claimant');
@@ -87,14 +102,8 @@ test('pid lock: claims on a stale lock left by processes that died taking it ove
 test('pid lock: a claim naming this process\'s pid that it does not hold (a predecessor given the same pid, as a container\'s pid 1, where /proc tells no identity) does not block the takeover', async (t) => {
   const dir = tempDir(t, 'spamgate-pid-lock-own-claim-');
   const lock = path.join(dir, 'x.lock');
-  const dead = spawnSync(process.execPath, ['-e', '']).pid;
-  assert.ok(dead !== undefined && dead > 0);
-  const stale = `${dead}\n\n`;
-  writeFileSync(lock, stale);
-  const generation = generationOf({ text: stale, ino: statSync(lock).ino });
+  const generation = writeStale(lock, `${deadPid()}\n\n`);
   // written by the process that had this pid before, died taking the lock over; no identity to tell it from us
   writeFileSync(claimFile(lock, generation, 1), `${process.pid}\n\n`);
-  assert.deepEqual(await takePidLock(lock), { ok: true });
-  assert.match(readFileSync(lock, 'utf8'), new RegExp(`^${process.pid}\n`));
-  assert.deepEqual(readdirSync(dir), ['x.lock']);
+  await assertTakenOver(dir, lock);
 });
