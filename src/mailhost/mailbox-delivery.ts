@@ -51,6 +51,8 @@ export interface MailboxDelivery {
 
 export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDelivery {
   const redirected = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs, perf: deps.clock });
+  // out-of-office replies sent (or decided against) per message and user: one per message, whatever the retries
+  const replied = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs, perf: deps.clock });
   // spam Sieve rejects already counted: an alias retried for another member runs the script again, one notice unsent
   const suppressed = new LRUCache<string, true>({ max: 50_000, ttl: deps.duplicateWindowMs, perf: deps.clock });
   return {
@@ -103,20 +105,16 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
           if (!copies.some((c) => c.folder === undefined)) copies.push({ flags: [] });
           continue;
         }
-        // RFC 3834 §2: a copy stored in Junk, or a duplicate, is not answered
+        // RFC 3834 §2: a copy stored in Junk is not answered. A duplicate is this delivery's copy stored before (an
+        // earlier attempt, another recipient of the message): answered at most once all the same (below)
         if (result.kind === 'delivered' && result.folder !== 'Junk') answerable = true;
+        if (result.kind === 'duplicate' && (copy.folder ?? (junk ? 'Junk' : 'INBOX')) !== 'Junk') answerable = true;
         if (result.kind === 'delivered' || result.kind === 'duplicate') continue;
         const reply = replyForDelivery(result);
         const outcome: LocalDeliveryOutcome = reply.code >= 500 ? { status: 'perm', reply } : { status: 'temp', reply };
         if (outcome.status === 'temp' || worst.status === 'ok') worst = outcome;
       }
-      const verdictAction = envelope.verdict?.action;
-      const delivered = { user, mailFrom: envelope.mailFrom, raw, queueId, ...(junk ? { verdictAction: 'junk' } : verdictAction !== undefined ? { verdictAction } : {}) };
-      // a Sieve vacation action stands in for the administrator's reply for this message (RFC 5230 §4.6 rules apply
-      // to both); it does not need a copy in INBOX, as the script decides what becomes of the message
-      if (plan.vacation) await deps.vacation.sieveReply(sink, sign, delivered, plan.vacation);
-      else if (answerable) await deps.vacation.afterDelivery(sink, sign, delivered);
-      // a copy to be retried: redirects wait for that retry (remembered, so they go once)
+      // a copy to be retried: redirects and the out-of-office reply wait for that retry (remembered, so they go once)
       if (worst.status === 'temp') return worst;
       // RFC 7352 §3: the ids are remembered only for a message delivered
       if (worst.status === 'ok') await deps.sieve.delivered(user, queueId, plan);
@@ -143,6 +141,28 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         redirected.set(key, true);
         await given?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
         deps.log.info('sieve redirect queued', { id: queueId, redirect: id, user, to: address });
+      }
+      // a Sieve vacation action stands in for the administrator's reply for this message (RFC 5230 §4.6 rules apply
+      // to both); it does not need a copy in INBOX, as the script decides what becomes of the message. Sent last,
+      // once nothing of this delivery is left to retry, and once per message and user (RFC 5230 §4.6: a second
+      // reply to the same message is never sent): not again when an alias is retried for another member, nor by a
+      // retry after a restart (the progress record), whatever the period since (:days, :seconds or --days) is
+      if (plan.vacation || answerable) {
+        const key = `${queueId}\0${user}`;
+        const step = `vacation\0${user}`;
+        if (replied.has(key)) {
+          // answered for another recipient of the message, one that keeps no record: recorded here too (as redirects)
+          await given?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
+          return worst;
+        }
+        // claimed before any await: another recipient of the message led to this user, delivered in parallel, waits
+        replied.set(key, true);
+        if (await record?.has(step)) return worst;
+        const verdictAction = envelope.verdict?.action;
+        const delivered = { user, mailFrom: envelope.mailFrom, raw, queueId, ...(junk ? { verdictAction: 'junk' } : verdictAction !== undefined ? { verdictAction } : {}) };
+        if (plan.vacation) await deps.vacation.sieveReply(sink, sign, delivered, plan.vacation);
+        else await deps.vacation.afterDelivery(sink, sign, delivered);
+        await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
       }
       return worst;
     },
