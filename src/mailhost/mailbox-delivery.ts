@@ -2,20 +2,22 @@
 // each copy is stored through local delivery (quota, duplicates, Delivered-To loops apply to every copy), a
 // folder that cannot be made falls back to the implicit keep, the out-of-office reply follows a copy kept
 // outside Junk (a Sieve vacation action replaces it), each redirect is queued like an alias forward (SRS sender,
-// Delivered-To marking the hop), and a Sieve reject fails the delivery so the sender gets a notice (sieve-reject).
+// Delivered-To marking the hop; mail judged spam keeps that verdict), and a Sieve reject fails the delivery so the
+// sender gets a notice (sieve-reject).
 import { LRUCache } from 'lru-cache';
 import type { NoticeSigner } from '../dkim/notice-signer.ts';
 import type { ForwardSealer } from './arc-forward.ts';
 import type { LocalDeliveryOutcome } from '../queue/router.ts';
-import type { MessageSink, NextHopReply, QueueEnvelope } from '../queue/types.ts';
+import type { MessageSink, NextHopReply, QueueEnvelope, QueuedVerdict } from '../queue/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 import type { ProgressRecord } from '../queue/spool-progress.ts';
 import { replyForDelivery, withDeliveredTo, type LocalDelivery } from './local-delivery.ts';
 import type { SieveVerdict } from '../sieve/spamtest.ts';
 import type { PlannedCopy, SieveFiltering } from './sieve-delivery.ts';
-import { decideReject } from './sieve-reject.ts';
+import { decideReject, judgedSpam } from './sieve-reject.ts';
 import type { Srs } from './srs-setup.ts';
+import { SPAM_ACTIONS } from './vacation-rules.ts';
 import type { Vacation } from './vacation-setup.ts';
 
 export interface MailboxDeliveryDeps {
@@ -133,6 +135,8 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         const mailFrom = deps.srs ? deps.srs.forwardSender(envelope.mailFrom, recipient) : envelope.mailFrom;
         const forwarded: QueueEnvelope = { ...envelope, mailFrom, rcptTo: [address], receivedAt: deps.clock.now() };
         delete forwarded.verdict;
+        const spamVerdict = redirectedVerdict(envelope, junk, address);
+        if (spamVerdict) forwarded.verdict = spamVerdict;
         delete forwarded.rcptDsn;
         delete forwarded.auth;
         // RFC 8617 §5.1: sealed by the redirecting address's domain, on top of this hop's Delivered-To
@@ -167,6 +171,21 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
       return worst;
     },
   };
+}
+
+/**
+ * The verdict a redirected copy carries: none for mail the filter did not judge spam (our own ham stays untagged,
+ * as the copy is no message we judged); for mail it did, the spam action (junk when only this recipient's copy went
+ * to Junk) and, when this recipient's copy went to Junk, the redirect address's: the copy is still spam, so a
+ * local target's Sieve reject or failed alias members send no notice to its (most likely forged) sender
+ * (judgedSpam, README "Backscatter from local delivery"), nor does its out-of-office reply answer it, and it goes
+ * to that target's Junk. No spamtest values: they were the first recipient's thresholds (sieveVerdictOf).
+ */
+export function redirectedVerdict(envelope: QueueEnvelope, junk: boolean, address: string): QueuedVerdict | undefined {
+  if (!judgedSpam(envelope, junk)) return undefined;
+  const given = envelope.verdict;
+  const action = given !== undefined && SPAM_ACTIONS.has(given.action) ? given.action : 'junk';
+  return { action, score: given?.score ?? 0, ...(junk ? { junkRecipients: [address] } : {}) };
 }
 
 /**
