@@ -143,7 +143,8 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         const copy = withDeliveredTo(raw, recipient);
         const { id } = await sink.enqueue(forwarded, seal ? await seal(copy, envelope, recipient) : copy);
         redirected.set(key, true);
-        await given?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
+        // the record this delivery reads (the alias's, or the one kept for a script of several steps)
+        await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
         deps.log.info('sieve redirect queued', { id: queueId, redirect: id, user, to: address });
       }
       // a Sieve vacation action stands in for the administrator's reply for this message (RFC 5230 §4.6 rules apply

@@ -92,3 +92,29 @@ test('a script of several steps edited to one between the attempts: the step don
   assert.equal((await second.deliver(envelope, 'full@localhost', raw, 'Q1')).status, 'ok');
   assert.equal(maildirMessages(dataDir, '.A', 'full').length, 1, 'A had the message before the restart: no second copy');
 });
+
+test('two redirects, the second cannot be queued: the retry after a restart queues only the second', async (t) => {
+  const { dataDir, password } = await aliasDataDir(t, 'spamgate-sieve-redirects-');
+  writeSieveScript(dataDir, 'postmaster@localhost', 'require "copy";\nredirect :copy "a@remote.example";\nredirect :copy "b@remote.example";\n');
+  const redirects: string[] = [];
+  let calls = 0;
+  const sinkOf = (spool: MessageSink): MessageSink => ({
+    enqueue: async (env, body) => {
+      // the second enqueue of the first process fails (the spool's disk full for a moment)
+      if (++calls === 2) throw new Error('ENOSPC: no space left on device');
+      redirects.push(...env.rcptTo);
+      return spool.enqueue(env, body);
+    },
+  });
+  const envelope = bobTo(['postmaster@localhost'], systemClock.now());
+  const raw = bigMessage();
+  const config = aliasConfig(dataDir, password, ROOMY);
+  const first = await openHostProcess(config, dataDir, sinkOf);
+  await assert.rejects(first.deliver(envelope, 'postmaster@localhost', raw, 'Q1'), /ENOSPC/);
+  await first.close();
+  const second = await openHostProcess(config, dataDir, sinkOf);
+  t.after(() => second.close());
+  assert.equal((await second.deliver(envelope, 'postmaster@localhost', raw, 'Q1')).status, 'ok');
+  assert.equal(maildirMessages(dataDir).length, 1, 'the kept copy is not stored again');
+  assert.deepEqual(redirects, ['a@remote.example', 'b@remote.example'], 'each redirect queued once');
+});
