@@ -87,6 +87,9 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
       const record = given ?? (copies.length + plan.redirects.length > 1 ? severalStepsRecord : undefined);
       let worst: LocalDeliveryOutcome = { status: 'ok' };
       let answerable = false;
+      // a copy of the message is in one of the user's folders (Junk too): without one, a delivery that failed for good
+      // (every copy larger than the whole quota) is bounced, and no out-of-office reply goes with the bounce
+      let stored = false;
       // bounded: the planned copies, and at most one implicit keep added for those that failed
       for (let i = 0; i < copies.length; i++) {
         const copy = copies[i] as PlannedCopy;
@@ -111,7 +114,10 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         // earlier attempt, another recipient of the message): answered at most once all the same (below)
         if (result.kind === 'delivered' && result.folder !== 'Junk') answerable = true;
         if (result.kind === 'duplicate' && (copy.folder ?? (junk ? 'Junk' : 'INBOX')) !== 'Junk') answerable = true;
-        if (result.kind === 'delivered' || result.kind === 'duplicate') continue;
+        if (result.kind === 'delivered' || result.kind === 'duplicate') {
+          stored = true;
+          continue;
+        }
         const reply = replyForDelivery(result);
         const outcome: LocalDeliveryOutcome = reply.code >= 500 ? { status: 'perm', reply } : { status: 'temp', reply };
         if (outcome.status === 'temp' || worst.status === 'ok') worst = outcome;
@@ -152,7 +158,7 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
       // once nothing of this delivery is left to retry, and once per message and user (RFC 5230 §4.6: a second
       // reply to the same message is never sent): not again when an alias is retried for another member, nor by a
       // retry after a restart (the progress record), whatever the period since (:days, :seconds or --days) is
-      if (plan.vacation || answerable) {
+      if ((plan.vacation && (stored || worst.status === 'ok')) || answerable) {
         const key = `${queueId}\0${user}`;
         const step = `vacation\0${user}`;
         if (replied.has(key)) {

@@ -75,3 +75,20 @@ for (const [name, script] of [
     assert.equal(replies.length, 1, 'still one reply');
   });
 }
+
+for (const [name, script] of [
+  ['a Sieve vacation', 'require "vacation";\nvacation "SIEVE-AWAY";\n'],
+  ['a Sieve vacation and fileinto', 'require ["fileinto", "vacation"];\nvacation "SIEVE-AWAY";\nfileinto "A";\n'],
+  ['the administrator\'s reply', 'keep;\n'],
+] as const) {
+  test(`${name}: a delivery whose every copy fails for good (larger than the whole quota) sends no reply: the sender gets the bounce`, async (t) => {
+    const { dataDir, password } = await aliasDataDir(t, 'spamgate-vacation-perm-');
+    writeSieveScript(dataDir, 'full@localhost', script);
+    const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
+    const replies: QueueEnvelope[] = [];
+    const envelope = bobTo(['full@localhost'], clock.now());
+    const host = await process(t, configOf(dataDir, password, 1000), dataDir, clock, replies);
+    assert.equal((await host.deliver(envelope, 'full@localhost', message(), 'Q1')).status, 'perm');
+    assert.equal(replies.length, 0, 'no out-of-office reply for a message the user never got');
+  });
+}
