@@ -169,11 +169,13 @@ export function createMailboxDelivery(deps: MailboxDeliveryDeps): MailboxDeliver
         // claimed before any await: another recipient of the message led to this user, delivered in parallel, waits
         replied.set(key, true);
         if (await record?.has(step)) return worst;
+        // recorded before the reply is queued (as the sender in the vacation store): a process stopped between the two
+        // loses this reply rather than sending a second one at the retry after the restart
+        await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
         const verdictAction = envelope.verdict?.action;
         const delivered = { user, mailFrom: envelope.mailFrom, raw, queueId, ...(junk ? { verdictAction: 'junk' } : verdictAction !== undefined ? { verdictAction } : {}) };
         if (plan.vacation) await deps.vacation.sieveReply(sink, sign, delivered, plan.vacation);
         else await deps.vacation.afterDelivery(sink, sign, delivered);
-        await record?.add(step).catch((err: unknown) => deps.log.warn('delivery progress not recorded', { id: queueId, user, err }));
       }
       return worst;
     },

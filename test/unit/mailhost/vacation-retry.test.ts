@@ -92,3 +92,41 @@ for (const [name, script] of [
     assert.equal(replies.length, 0, 'no out-of-office reply for a message the user never got');
   });
 }
+
+test('a process stopped once the reply is queued, before the delivery is noted done: the retry after a restart, past --days, sends no second reply', async (t) => {
+  const { dataDir, password } = await aliasDataDir(t, 'spamgate-vacation-crash-');
+  writeSieveScript(dataDir, 'full@localhost', 'require "fileinto";\nfileinto "A";\nfileinto "B";\n');
+  const clock = new ManualClock(Date.UTC(2026, 5, 1, 12));
+  const envelope = bobTo(['full@localhost'], clock.now());
+  const config = configOf(dataDir, password, undefined);
+  // the first process: its reply is in the spool, and it goes no further (stopped there)
+  const registry = createRegistry(false);
+  const spool = await openSpool({ dir: spoolDir(dataDir), fsync: false, clock, registry, log: silentLogger });
+  const host = openMailHost({ config, dataDir, clock, log: silentLogger, registry, hostname: 'mx.test.example' });
+  let queued!: () => void;
+  const replyQueued = new Promise<void>((resolve) => (queued = resolve));
+  let release!: () => void;
+  const stopped = new Promise<void>((resolve) => (release = resolve));
+  const sink = {
+    enqueue: async (env: QueueEnvelope, body: Buffer) => {
+      const r = await spool.enqueue(env, body);
+      if (env.mailFrom === '') {
+        queued();
+        await stopped;
+      }
+      return r;
+    },
+  };
+  const pending = host.deliverLocal(sink, undefined, undefined, spool.progress)(envelope, 'full@localhost', message(), 'Q1');
+  await replyQueued;
+  // restarted two days later (the sender memory's period past): the queue retries the message
+  clock.advance(2 * DAY);
+  const replies: QueueEnvelope[] = [];
+  const second = await process(t, config, dataDir, clock, replies);
+  assert.equal((await second.deliver(envelope, 'full@localhost', message(), 'Q1')).status, 'ok');
+  assert.equal(replies.length, 0, 'the reply went before the stop: no second one');
+  release();
+  await pending;
+  await host.close();
+  await spool.close();
+});
