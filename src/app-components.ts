@@ -330,10 +330,11 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       }
       const prepared = mailhost.directory.prepare({ users: next.users, aliases: next.aliases, local_domains: next.local_domains });
       const domainsChanged = !isDeepStrictEqual(next.local_domains, localDomainList);
-      // the config's own sections are the reload's: refused, it fails whole. Broken users or aliases files keep
-      // the running directory (as their watcher does), unless the domains change: the directory and relay control
-      // must then change together, so the reload fails whole too (its users and aliases outside them, say).
-      if (prepared.sectionProblems.length || (prepared.problems.length && domainsChanged)) throw new Error(`user directory: ${prepared.problems.join('; ')}`);
+      // the config's own sections are the reload's: refused, it fails whole. A broken users or aliases file keeps
+      // its last good contents (as its watcher does) while the sections apply, unless the domains change: the
+      // directory and relay control must then change together, so the reload fails whole too (its users and aliases
+      // outside them, say).
+      if (prepared.sectionProblems.length || !prepared.committable || (prepared.problems.length && domainsChanged)) throw new Error(`user directory: ${prepared.problems.join('; ')}`);
       nextDirectory = prepared;
     },
     onReload: () => {
@@ -343,8 +344,8 @@ export async function openComponents(deps: ComponentDeps): Promise<Components> {
       const prepared = nextDirectory;
       nextDirectory = undefined;
       if (!prepared) return;
-      if (prepared.problems.length) deps.log.warn('users/aliases reload failed, keeping the previous ones', { problems: prepared.problems });
-      else prepared.commit();
+      if (prepared.problems.length) deps.log.warn('users or aliases file broken: its last good users and aliases stay, the config\'s users and aliases sections apply', { problems: prepared.problems });
+      prepared.commit();
     },
     queueHealth: async () => delivery.health(),
     close: async (deadlineMs) => {

@@ -8,17 +8,21 @@ import type { Logger } from '../util/logger.ts';
 import { buildAliasTable, expandAddress, splitAddress, type AliasParse, type AliasTable, type ExpansionContext } from './aliases.ts';
 import { verifiedPasswords } from './auth-cache.ts';
 import type { Authenticator, RecipientDirectory, RecipientResolution } from './types.ts';
+import type { UserEntryConfig } from '../config/sections/mailhost.ts';
 import { checkUserName, readDirectoryFile, readUsersFile, toRecord, type UserRecord } from './users.ts';
 
 export type DirectoryConfig = Pick<Config, 'local_domains' | 'users' | 'aliases' | 'mailhost'>;
 
 export interface UserDirectory extends RecipientDirectory, Authenticator {
-  /** Re-reads the users and aliases files (the config's sections and local domains as they are); on error keeps the previous snapshot and says why. */
+  /**
+   * Re-reads the users and aliases files (with the config's sections and local domains of the last config start or
+   * reload put in place); on error keeps the previous snapshot and says why.
+   */
   reload(): { ok: true } | { ok: false; problems: string[] };
   /**
    * A config reload: builds the directory the new config's local_domains, users and aliases sections and the files
    * make, swapping nothing. `sectionProblems`: what is wrong in the config's own sections; `problems`: those and the
-   * files'. commit() makes it the running directory (only when there are no problems).
+   * files'. commit() makes it the running directory, its sections the ones the files are re-read with from then on.
    */
   prepare(next: Pick<DirectoryConfig, 'users' | 'aliases' | 'local_domains'>): PreparedDirectory;
   lookup(user: string): UserRecord | undefined;
@@ -41,6 +45,13 @@ export interface UserDirectory extends RecipientDirectory, Authenticator {
 export interface PreparedDirectory {
   problems: string[];
   sectionProblems: string[];
+  /**
+   * commit() can put it in place: no problems, or problems in the users or aliases file only while the local domains
+   * stay the running ones: the config's sections then apply with the files' contents of the running directory (their
+   * last good ones), until a fixed file is read again.
+   */
+  committable: boolean;
+  /** Throws when not committable. */
   commit(): void;
 }
 
@@ -54,6 +65,12 @@ interface Domains {
 interface Snapshot extends Domains {
   users: ReadonlyMap<string, UserRecord>;
   aliases: AliasTable;
+}
+
+/** What the users and aliases files held, as read and validated (a missing file: empty). */
+interface FileContents {
+  users: Record<string, UserEntryConfig>;
+  aliases: Record<string, string | string[]>;
 }
 
 const normalDomain = (d: string): string => d.toLowerCase().replace(/\.$/, '');
@@ -95,36 +112,41 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
     return { users, aliases, problems };
   };
 
-  const load = (from: Pick<DirectoryConfig, 'users' | 'aliases'>, domains: Domains): { snapshot: Snapshot; problems: string[]; sectionProblems: string[] } => {
+  /** Both files read again: what they hold (a broken one: empty) and their problems. */
+  const readFiles = (): { files: FileContents; problems: string[] } => {
+    const problems: string[] = [];
+    const users = readUsersFile(usersFile);
+    if (!users.ok) problems.push(...users.problems);
+    const aliases = readAliasesFile(aliasesFile);
+    if (!aliases.ok) problems.push(...aliases.problems);
+    return { files: { users: users.ok ? users.entries : {}, aliases: aliases.ok ? aliases.entries : {} }, problems };
+  };
+
+  /** The directory of the sections and the files (read now, or the contents given: the running ones). */
+  const load = (from: Pick<DirectoryConfig, 'users' | 'aliases'>, domains: Domains, given?: FileContents): { snapshot: Snapshot; files: FileContents; problems: string[]; sectionProblems: string[] } => {
     const isLocalDomain = (d: string): boolean => domains.set.has(normalDomain(d));
     const own = fromSections(from, domains);
-    const problems: string[] = [...own.problems];
+    const read = given ? { files: given, problems: [] } : readFiles();
+    const problems: string[] = [...own.problems, ...read.problems];
     const users = own.users;
-    const file = readUsersFile(usersFile);
-    if (!file.ok) problems.push(...file.problems);
-    else {
-      for (const [rawName, entry] of Object.entries(file.entries)) {
-        const check = checkUserName(rawName, isLocalDomain);
-        if (!check.ok) problems.push(`${usersFile}: ${rawName}: ${check.reason}`);
-        else if (users.has(check.name)) log.warn('user defined in both config and users file; the config wins', { user: check.name });
-        else users.set(check.name, toRecord(check.name, entry, 'file'));
-      }
+    for (const [rawName, entry] of Object.entries(read.files.users)) {
+      const check = checkUserName(rawName, isLocalDomain);
+      if (!check.ok) problems.push(`${usersFile}: ${rawName}: ${check.reason}`);
+      else if (users.has(check.name)) log.warn('user defined in both config and users file; the config wins', { user: check.name });
+      else users.set(check.name, toRecord(check.name, entry, 'file'));
     }
-    const fromConfig = own.aliases;
-    const aliases = new Map(fromConfig.table);
-    const fileAliases = readAliasesFile(aliasesFile);
-    if (!fileAliases.ok) problems.push(...fileAliases.problems);
-    else {
-      const built = buildAliasTable(fileAliases.entries, isLocalDomain, aliasesFile);
-      problems.push(...built.problems);
-      for (const [k, v] of built.table) if (!aliases.has(k)) aliases.set(k, v);
-    }
-    return { snapshot: { ...domains, users, aliases }, problems, sectionProblems: own.problems };
+    const aliases = new Map(own.aliases.table);
+    const built = buildAliasTable(read.files.aliases, isLocalDomain, aliasesFile);
+    problems.push(...built.problems);
+    for (const [k, v] of built.table) if (!aliases.has(k)) aliases.set(k, v);
+    return { snapshot: { ...domains, users, aliases }, files: read.files, problems, sectionProblems: own.problems };
   };
 
   const first = load(sections, domainsOf(config.local_domains));
   if (first.problems.length) throw new Error(`user directory: ${first.problems.join('; ')}`);
   let snap = first.snapshot;
+  // the files' contents of the running directory: their last good ones, kept by a config reload that finds a file broken
+  let files = first.files;
 
   const isLocalDomain = (d: string): boolean => snap.set.has(normalDomain(d));
   const ctx = (): ExpansionContext => {
@@ -149,21 +171,29 @@ export function createUserDirectory({ config, dataDir, log, configFile }: UserDi
       return { ok: false, problems: next.problems };
     }
     snap = next.snapshot;
+    files = next.files;
     log.info('user directory loaded', { users: snap.users.size, aliases: snap.aliases.size });
     return { ok: true };
   };
 
   const prepare = (given: Pick<DirectoryConfig, 'users' | 'aliases' | 'local_domains'>): PreparedDirectory => {
     const from = { users: given.users, aliases: given.aliases };
-    const next = load(from, domainsOf(given.local_domains));
+    const domains = domainsOf(given.local_domains);
+    const next = load(from, domains);
+    // only the files are broken, at the running domains: the sections apply with the files' running contents
+    const sameDomains = domains.primary === snap.primary && domains.set.size === snap.set.size && [...domains.set].every((d) => snap.set.has(d));
+    const kept = next.problems.length && !next.sectionProblems.length && sameDomains ? load(from, domains, files) : undefined;
+    const use = next.problems.length ? (kept && !kept.problems.length ? kept : undefined) : next;
     return {
       problems: next.problems,
       sectionProblems: next.sectionProblems,
+      committable: use !== undefined,
       commit: () => {
-        if (next.problems.length) throw new Error(`user directory: ${next.problems.join('; ')}`);
+        if (!use) throw new Error(`user directory: ${next.problems.join('; ')}`);
         sections = from;
-        snap = next.snapshot;
-        log.info('user directory loaded', { users: snap.users.size, aliases: snap.aliases.size, domains: snap.set.size });
+        snap = use.snapshot;
+        files = use.files;
+        log.info('user directory loaded', { users: snap.users.size, aliases: snap.aliases.size, domains: snap.set.size, ...(use === kept ? { files: 'last good kept' } : {}) });
       },
     };
   };

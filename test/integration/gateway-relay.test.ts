@@ -297,6 +297,35 @@ test('full-stack: a reload whose users or aliases section the user directory ref
   assert.equal(gw.logs.slice(since).find((l) => l.msg === 'configuration reloaded'), undefined, 'nothing of the new config runs');
 });
 
+test('full-stack: a reload that finds the users file broken (domains unchanged) applies the config\'s aliases and users sections, keeps the file\'s last good users, and the watcher re-reads the fixed file with the new sections', async (t) => {
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'sg-ufile-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
+  const usersFile = path.join(dataDir, 'users.yaml');
+  const hash = await hashPassword('file-password', { N: 1024, r: 8, p: 1 });
+  writeFileSync(usersFile, stringifyYaml({ 'dave@local.example': { password: hash } }));
+  const file = tempConfigFile(t);
+  const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['local.example', 'localhost'], aliases: { 'old@local.example': 'postmaster@localhost' } }, { configFile: file, dataDir });
+  assert.equal((await rcptCode(gw.smtpPort, 'dave@local.example')).code, 250, 'a user of the file');
+  const edited = parseYaml(readFileSync(file, 'utf8')) as { aliases: Record<string, string> };
+  edited.aliases = { 'new@local.example': 'postmaster@localhost' };
+  writeFileSync(file, stringifyYaml(edited));
+  writeFileSync(usersFile, 'dave@local.example: [unclosed\n');
+  const since = gw.logs.length;
+  assert.equal(gw.app.reload().ok, true, 'a broken users file refuses no reload that keeps the domains');
+  assert.ok(gw.logs.slice(since).some((l) => l.level === 'warn' && /users or aliases file broken/.test(String(l.msg))), 'the broken file is warned about');
+  // was 550: the config's new aliases section waited for the next SIGHUP
+  assert.equal((await rcptCode(gw.smtpPort, 'new@local.example')).code, 250, 'the config\'s new alias applies');
+  assert.equal((await rcptCode(gw.smtpPort, 'old@local.example')).code, 550, 'the alias it removed is gone');
+  assert.equal((await rcptCode(gw.smtpPort, 'dave@local.example')).code, 250, 'the file\'s last good users stay');
+  // fixed: the watcher re-reads it, with the sections of the reload
+  const fixedSince = gw.logs.length;
+  writeFileSync(usersFile, stringifyYaml({ 'dave@local.example': { password: hash }, 'erin@local.example': { password: hash } }));
+  assert.ok(await until(() => gw.logs.slice(fixedSince).some((l) => l.msg === 'user directory loaded')), 'the watcher reloaded the fixed file');
+  assert.equal((await rcptCode(gw.smtpPort, 'erin@local.example')).code, 250, 'a user the fixed file adds');
+  assert.equal((await rcptCode(gw.smtpPort, 'new@local.example')).code, 250, 'the reload\'s alias stays after the watcher\'s reload');
+  assert.equal((await rcptCode(gw.smtpPort, 'old@local.example')).code, 550, 'the old config\'s alias does not come back');
+});
+
 test('full-stack: a reload that removes a domain its users still use fails whole, and changes nothing', async (t) => {
   const file = tempConfigFile(t);
   const gw = await startGateway(t, { ...UNTRUSTED, local_domains: ['localhost', 'local.example'], aliases: { 'u@local.example': 'postmaster@localhost' } }, { configFile: file });
