@@ -31,10 +31,9 @@ sessions finish, and exits 0.`,
     const listening = await app.start();
     const pidFile = path.join(loaded.dataDir, PID_FILE);
     await writeFile(pidFile, `${process.pid}\n`);
-    const lines = [`spamgate ${loaded.config.mode} mode, config: ${loaded.file ?? '(embedded defaults)'}`, `data directory: ${loaded.dataDir}`];
-    for (const [name, addr] of Object.entries(listening)) if (addr) lines.push(`${name.padEnd(10)} listening on ${addr.address}:${addr.port}`);
-    io.stdout.write(lines.join('\n') + '\n');
-    return new Promise<number>((resolve) => {
+    // The signal handlers go in before the listeners are announced: a supervisor (or a test) that sends SIGTERM
+    // as soon as it reads them must find them installed, or the signal's default action ends the process unclean.
+    const stopped = new Promise<number>((resolve) => {
       let stopping = false;
       const stop = async (signal: string): Promise<void> => {
         if (stopping) return;
@@ -52,5 +51,9 @@ sessions finish, and exits 0.`,
       process.off('SIGHUP', onEarlyHup);
       if (hupWhileStarting) reload();
     });
+    const lines = [`spamgate ${loaded.config.mode} mode, config: ${loaded.file ?? '(embedded defaults)'}`, `data directory: ${loaded.dataDir}`];
+    for (const [name, addr] of Object.entries(listening)) if (addr) lines.push(`${name.padEnd(10)} listening on ${addr.address}:${addr.port}`);
+    io.stdout.write(lines.join('\n') + '\n');
+    return stopped;
   },
 };
