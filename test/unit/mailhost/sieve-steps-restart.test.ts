@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { writeSieveScript } from '../../../src/mailhost/sieve-scripts.ts';
 import type { MessageSink, QueueEnvelope } from '../../../src/queue/types.ts';
 import { systemClock } from '../../../src/util/clock.ts';
@@ -15,8 +15,12 @@ import { maildirMessages } from '../../helpers/maildir.ts';
 const TIGHT: AliasBook = { users: { 'postmaster@localhost': undefined, 'full@localhost': 7000 }, aliases: {} };
 const ROOMY: AliasBook = { users: { 'postmaster@localhost': undefined, 'full@localhost': undefined }, aliases: {} };
 
-test('fileinto "A" then a copy that defers (over quota): after a restart and the room made, folder A has the message once', async (t) => {
-  const { dataDir, password } = await aliasDataDir(t, 'spamgate-sieve-steps-');
+/**
+ * A first process delivers to full@ with a script filing into A and B: A is stored, B does not fit (TIGHT), the
+ * delivery defers, the process ends. What the retry after the restart needs is returned.
+ */
+async function firstAttemptDefersAtB(t: TestContext, prefix: string): Promise<{ dataDir: string; password: string; envelope: QueueEnvelope; raw: Buffer }> {
+  const { dataDir, password } = await aliasDataDir(t, prefix);
   writeSieveScript(dataDir, 'full@localhost', 'require "fileinto";\nfileinto "A";\nfileinto "B";\n');
   const envelope = bobTo(['full@localhost'], systemClock.now());
   const raw = bigMessage();
@@ -24,6 +28,11 @@ test('fileinto "A" then a copy that defers (over quota): after a restart and the
   assert.equal((await first.deliver(envelope, 'full@localhost', raw, 'Q1')).status, 'temp', 'the copy in B does not fit');
   await first.close();
   assert.equal(maildirMessages(dataDir, '.A', 'full').length, 1);
+  return { dataDir, password, envelope, raw };
+}
+
+test('fileinto "A" then a copy that defers (over quota): after a restart and the room made, folder A has the message once', async (t) => {
+  const { dataDir, password, envelope, raw } = await firstAttemptDefersAtB(t, 'spamgate-sieve-steps-');
   assert.equal(maildirMessages(dataDir, '.B', 'full').length, 0);
   // the quota is raised while spamgate is down; the queue retries the message
   const second = await openHostProcess(aliasConfig(dataDir, password, ROOMY), dataDir);
@@ -77,14 +86,7 @@ test('a script of one step (fileinto alone) keeps no progress record', async (t)
 });
 
 test('a script of several steps edited to one between the attempts: the step done before the restart is not done again', async (t) => {
-  const { dataDir, password } = await aliasDataDir(t, 'spamgate-sieve-edited-');
-  writeSieveScript(dataDir, 'full@localhost', 'require "fileinto";\nfileinto "A";\nfileinto "B";\n');
-  const envelope = bobTo(['full@localhost'], systemClock.now());
-  const raw = bigMessage();
-  const first = await openHostProcess(aliasConfig(dataDir, password, TIGHT), dataDir);
-  assert.equal((await first.deliver(envelope, 'full@localhost', raw, 'Q1')).status, 'temp', 'the copy in B does not fit');
-  await first.close();
-  assert.equal(maildirMessages(dataDir, '.A', 'full').length, 1);
+  const { dataDir, password, envelope, raw } = await firstAttemptDefersAtB(t, 'spamgate-sieve-edited-');
   // the user drops the second folder while the message waits (or a currentdate test now takes one branch only)
   writeSieveScript(dataDir, 'full@localhost', 'require "fileinto";\nfileinto "A";\n');
   const second = await openHostProcess(aliasConfig(dataDir, password, ROOMY), dataDir);
