@@ -49,11 +49,12 @@ sessions finish, and exits 0.`,
       const reload = (): void => void app.reload();
       process.on('SIGHUP', reload);
       process.off('SIGHUP', onEarlyHup);
-      if (hupWhileStarting) reload();
     });
     const lines = [`spamgate ${loaded.config.mode} mode, config: ${loaded.file ?? '(embedded defaults)'}`, `data directory: ${loaded.dataDir}`];
     for (const [name, addr] of Object.entries(listening)) if (addr) lines.push(`${name.padEnd(10)} listening on ${addr.address}:${addr.port}`);
     io.stdout.write(lines.join('\n') + '\n');
+    // a SIGHUP held while starting is applied once the listeners are announced
+    if (hupWhileStarting) void app.reload();
     return stopped;
   },
 };
